@@ -1,0 +1,80 @@
+/**
+ * Opens the history store: a better-sqlite3 database in WAL mode under the data directory, with
+ * checksummed, ordered migrations. The history is a cache and a log; the repository stays the
+ * source of truth, so a history that cannot be opened is reported, never silently replaced.
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { Database as SqliteDatabase } from 'better-sqlite3';
+import { AppError } from '../../shared/errors';
+import { MIGRATIONS } from './migrations';
+import type { Migration } from './migrations';
+
+export const HISTORY_FILE = 'history.sqlite3';
+
+export function migrationChecksum(migration: Migration): string {
+  return createHash('sha256').update(`${migration.id}\n${migration.name}\n${migration.sql.trim()}`).digest('hex');
+}
+
+export function applyMigrations(db: SqliteDatabase, migrations: readonly Migration[] = MIGRATIONS): number {
+  for (let i = 1; i < migrations.length; i++) {
+    if (migrations[i]!.id <= migrations[i - 1]!.id) throw new Error(`Migrations out of order at id ${migrations[i]!.id}`);
+  }
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT`);
+  const applied = db.prepare('SELECT id, name, checksum FROM schema_migrations ORDER BY id').all() as {
+    id: number;
+    name: string;
+    checksum: string;
+  }[];
+  const known = new Map(migrations.map((m) => [m.id, m]));
+  for (const row of applied) {
+    const migration = known.get(row.id);
+    if (!migration) {
+      throw new AppError('CONFLICT', `The history store was written by a newer Jetvault (migration ${row.id} "${row.name}" is unknown); update Jetvault`);
+    }
+    if (migrationChecksum(migration) !== row.checksum) {
+      throw new AppError('INTERNAL', `History migration ${row.id} "${row.name}" changed after it was applied (checksum mismatch)`);
+    }
+  }
+  const latest = applied.at(-1)?.id ?? 0;
+  const record = db.prepare('INSERT INTO schema_migrations (id, name, checksum, applied_at) VALUES (?, ?, ?, ?)');
+  for (const migration of migrations) {
+    if (migration.id <= latest) {
+      if (!applied.some((row) => row.id === migration.id)) {
+        throw new AppError('INTERNAL', `History migration ${migration.id} "${migration.name}" was skipped; migrations must be appended in order`);
+      }
+      continue;
+    }
+    db.transaction(() => {
+      db.exec(migration.sql);
+      record.run(migration.id, migration.name, migrationChecksum(migration), new Date().toISOString());
+    })();
+  }
+  return migrations.at(-1)?.id ?? 0;
+}
+
+export function openHistoryDatabase(dataDir: string, migrations: readonly Migration[] = MIGRATIONS): SqliteDatabase {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const file = path.join(dataDir, HISTORY_FILE);
+  let db: SqliteDatabase;
+  try {
+    db = new Database(file);
+  } catch (error) {
+    throw new AppError('UNAVAILABLE', `Cannot open the history store at ${file}: ${(error as Error).message}`);
+  }
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 5000');
+    applyMigrations(db, migrations);
+    return db;
+  } catch (error) {
+    db.close();
+    if (error instanceof AppError) throw error;
+    throw new AppError('UNAVAILABLE', `The history store at ${file} is not usable: ${(error as Error).message}`);
+  }
+}

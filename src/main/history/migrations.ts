@@ -1,0 +1,58 @@
+/**
+ * Ordered schema migrations of the history store. Append only: an applied migration must never
+ * change (its checksum is stored and verified on every open). To change the schema, add one.
+ */
+export interface Migration {
+  id: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    id: 1,
+    name: 'settings',
+    sql: `
+      CREATE TABLE settings (
+        key        TEXT PRIMARY KEY,
+        value      TEXT NOT NULL,          -- JSON
+        updated_at TEXT NOT NULL
+      ) STRICT;`,
+  },
+  {
+    id: 2,
+    name: 'jobs',
+    sql: `
+      CREATE TABLE jobs (
+        id          TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        title       TEXT NOT NULL,
+        device_id   TEXT,
+        status      TEXT NOT NULL CHECK (status IN ('running','succeeded','failed','cancelled')),
+        phases      TEXT NOT NULL,         -- JSON array of phase names
+        phase       TEXT NOT NULL,
+        started_at  TEXT NOT NULL,
+        finished_at TEXT,
+        bytes_done  INTEGER NOT NULL DEFAULT 0,
+        items_done  INTEGER NOT NULL DEFAULT 0,
+        error       TEXT,                  -- JSON {code, message}
+        result      TEXT                   -- JSON
+      ) STRICT;
+      CREATE INDEX jobs_started ON jobs (started_at DESC);
+      CREATE INDEX jobs_device ON jobs (device_id, started_at DESC);`,
+  },
+  {
+    id: 3,
+    name: 'audit log',
+    sql: `
+      CREATE TABLE audit_log (
+        id      INTEGER PRIMARY KEY,
+        at      TEXT NOT NULL,
+        actor   TEXT NOT NULL,             -- technician / transport that did it
+        action  TEXT NOT NULL,
+        target  TEXT,
+        detail  TEXT                       -- JSON, never secrets
+      ) STRICT;
+      CREATE INDEX audit_at ON audit_log (at DESC);`,
+  },
+];

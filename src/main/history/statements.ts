@@ -1,0 +1,70 @@
+/**
+ * Every SQL statement the console runs, named and prepared once. Services call these by name;
+ * nothing else in the code base writes SQL, and the renderer never sends any.
+ */
+import type { Database } from 'better-sqlite3';
+
+export interface SettingRow {
+  key: string;
+  value: string;
+  updated_at: string;
+}
+
+export interface JobRow {
+  id: string;
+  kind: string;
+  title: string;
+  device_id: string | null;
+  status: string;
+  phases: string;
+  phase: string;
+  started_at: string;
+  finished_at: string | null;
+  bytes_done: number;
+  items_done: number;
+  error: string | null;
+  result: string | null;
+}
+
+export interface AuditRow {
+  id: number;
+  at: string;
+  actor: string;
+  action: string;
+  target: string | null;
+  detail: string | null;
+}
+
+export function prepareStatements(db: Database) {
+  return {
+    settingsAll: db.prepare<[], SettingRow>('SELECT key, value, updated_at FROM settings'),
+    settingUpsert: db.prepare<[string, string, string]>(
+      'INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at',
+    ),
+    settingsClear: db.prepare('DELETE FROM settings'),
+
+    jobInsert: db.prepare<[string, string, string, string | null, string, string, string]>(
+      "INSERT INTO jobs (id, kind, title, device_id, status, phases, phase, started_at) VALUES (?, ?, ?, ?, 'running', ?, ?, ?)",
+    ),
+    jobProgress: db.prepare<[string, number, number, string]>('UPDATE jobs SET phase = ?, bytes_done = ?, items_done = ? WHERE id = ?'),
+    jobFinish: db.prepare<[string, string, string, number, number, string | null, string | null, string]>(
+      'UPDATE jobs SET status = ?, phase = ?, finished_at = ?, bytes_done = ?, items_done = ?, error = ?, result = ? WHERE id = ?',
+    ),
+    jobGet: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ?'),
+    jobsRecent: db.prepare<[number], JobRow>('SELECT * FROM jobs ORDER BY started_at DESC, rowid DESC LIMIT ?'),
+    jobsRecentByStatus: db.prepare<[string, number], JobRow>(
+      'SELECT * FROM jobs WHERE status = ? ORDER BY started_at DESC, rowid DESC LIMIT ?',
+    ),
+    /** Jobs a previous process left running: it died, so they did not finish. */
+    jobsInterrupt: db.prepare<[string, string]>(
+      "UPDATE jobs SET status = 'failed', finished_at = ?, error = ? WHERE status = 'running'",
+    ),
+
+    auditInsert: db.prepare<[string, string, string, string | null, string | null]>(
+      'INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)',
+    ),
+    auditRecent: db.prepare<[number], AuditRow>('SELECT * FROM audit_log ORDER BY id DESC LIMIT ?'),
+  };
+}
+
+export type Statements = ReturnType<typeof prepareStatements>;
