@@ -1,0 +1,8 @@
+#!/usr/bin/env node
+// Entry of the `jetvault` command: runs the TypeScript CLI through tsx, so `npx jetvault` works
+// right after `npm ci` without a build step.
+import { register } from 'tsx/esm/api';
+
+register();
+const { runCli, processIo } = await import('../src/cli/main.ts');
+process.exitCode = await runCli(process.argv.slice(2), processIo);

@@ -1,0 +1,53 @@
+import { AppError } from '../../shared/errors';
+import { SettingsSchema } from '../../shared/schemas/settings';
+import type { SettingKey } from '../../shared/schemas/settings';
+import type { Command } from '../command';
+import { UsageError } from '../command';
+import { withServices } from '../services';
+
+const KEYS = Object.keys(SettingsSchema.shape) as SettingKey[];
+
+/** Parses a command-line value into what the setting's schema expects (numbers, booleans, text). */
+function parseValue(raw: string): unknown {
+  if (raw === 'true' || raw === 'false') return raw === 'true';
+  if (/^-?\d+(\.\d+)?$/.test(raw)) return Number(raw);
+  return raw;
+}
+
+export const settingsCommand: Command = {
+  name: 'settings',
+  summary: 'show or change console settings',
+  usage: [
+    'Usage: jetvault settings [--json]',
+    '       jetvault settings set KEY VALUE',
+    '       jetvault settings reset',
+    '',
+    `Keys: ${KEYS.join(', ')}`,
+  ].join('\n'),
+  options: { json: { type: 'boolean' } },
+  async run({ values, positionals }, io) {
+    const [action, key, value, ...extra] = positionals;
+    return withServices(io, (services) => {
+      if (action === undefined) {
+        const settings = services.settings.get();
+        if (values.json) io.out(JSON.stringify(settings, null, 2));
+        else for (const k of KEYS) io.out(`${k.padEnd(22)} ${JSON.stringify(settings[k])}`);
+        return 0;
+      }
+      if (action === 'set') {
+        if (key === undefined || value === undefined || extra.length > 0) throw new UsageError('set needs exactly KEY and VALUE');
+        if (!KEYS.includes(key as SettingKey)) throw new AppError('VALIDATION', `Unknown setting "${key}" (known: ${KEYS.join(', ')})`);
+        const settings = services.settings.update({ [key]: parseValue(value) }, 'cli');
+        io.out(`${key} = ${JSON.stringify(settings[key as SettingKey])}`);
+        return 0;
+      }
+      if (action === 'reset') {
+        if (key !== undefined) throw new UsageError('reset takes no arguments');
+        services.settings.reset('cli');
+        io.out('settings reset to defaults');
+        return 0;
+      }
+      throw new UsageError(`unknown action "${action}"`);
+    });
+  },
+};

@@ -1,0 +1,75 @@
+/**
+ * `jetvault` — the console's engine from a terminal, for scripting and servers. It opens the
+ * same data directory as the app (JETVAULT_HOME, or the app's own user-data folder).
+ */
+import { readFileSync } from 'node:fs';
+import { AppError } from '../shared/errors';
+import { parseCommandArgs, UsageError } from './command';
+import type { CliIo, Command } from './command';
+import { COMMANDS } from './commands/index';
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export function helpText(commands: readonly Command[] = COMMANDS): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    'Usage: jetvault <command> [options]',
+    '',
+    'Back up and restore a fleet of NVIDIA Jetson devices.',
+    '',
+    'Commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Options:',
+    '  -h, --help     show help (also: jetvault <command> --help)',
+    '  -v, --version  print the version',
+    '',
+    'Environment:',
+    '  JETVAULT_HOME  data directory (default: the desktop app\'s user-data folder)',
+  ].join('\n');
+}
+
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
+    io.out(helpText());
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '-v' || name === '--version') {
+    io.out(version());
+    return 0;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    io.err(`jetvault: unknown command "${name}"\n\n${helpText()}`);
+    return 2;
+  }
+  if (rest.includes('-h') || rest.includes('--help')) {
+    io.out(command.usage);
+    return 0;
+  }
+  try {
+    return await command.run(parseCommandArgs(command, rest), io);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`jetvault ${command.name}: ${error.message}\n\n${command.usage}`);
+      return 2;
+    }
+    if (error instanceof AppError) {
+      io.err(`jetvault ${command.name}: ${error.message}`);
+      for (const issue of error.issues ?? []) io.err(`  ${issue.path}: ${issue.message}`);
+      return 1;
+    }
+    io.err(`jetvault ${command.name}: ${(error as Error).message ?? String(error)}`);
+    return 1;
+  }
+}
+
+export const processIo: CliIo = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+  env: process.env,
+};

@@ -1,0 +1,259 @@
+/**
+ * Every long operation (backup, restore, verify, prune, drill, copy) runs as a job: an id, a kind,
+ * named phases, progress (bytes, items, rate, ETA), cancellation through an AbortSignal, and a
+ * record in the history store. Progress reaches the renderer as `jobs:progress` events, throttled
+ * to about ten a second; phase changes and the end are always sent at once.
+ */
+import { randomBytes } from 'node:crypto';
+import { AppError } from '../../shared/errors';
+import type { JobKind, JobProgress, JobRecord, JobStatus } from '../../shared/schemas/jobs';
+import type { EventBus } from '../event-bus';
+import type { HistoryStore } from '../history/history-store';
+import type { JobRow } from '../history/statements';
+import type { Logger } from '../log';
+import { ProgressMeter } from './progress-meter';
+
+export interface JobSpec {
+  kind: JobKind;
+  title: string;
+  phases: readonly [string, ...string[]];
+  deviceId?: string | null;
+}
+
+/** What a running task sees of its job. */
+export interface JobContext {
+  readonly id: string;
+  readonly signal: AbortSignal;
+  /** Moves to a named phase (one of the spec's phases). */
+  phase(name: string): void;
+  /** Sets what "done" means; null while unknown. */
+  setTotals(totals: { bytes?: number | null; items?: number | null }): void;
+  /** Adds work done. */
+  advance(delta: { bytes?: number; items?: number }): void;
+  /** Throws a CANCELLED AppError if the job was cancelled; call between units of work. */
+  throwIfCancelled(): void;
+}
+
+export type JobTask<T> = (ctx: JobContext) => Promise<T>;
+
+export interface StartedJob<T> {
+  id: string;
+  /** Settles with the job's final record; rejects never. `value` is set when it succeeded. */
+  done: Promise<{ record: JobRecord; value: T | undefined }>;
+}
+
+interface LiveJob {
+  spec: JobSpec;
+  controller: AbortController;
+  progress: JobProgress;
+  meter: ProgressMeter;
+  lastEmit: number;
+  pending: ReturnType<typeof setTimeout> | null;
+}
+
+export const PROGRESS_INTERVAL_MS = 100;
+
+export function newJobId(): string {
+  return `job_${Date.now().toString(36)}${randomBytes(5).toString('hex')}`;
+}
+
+export function jobRecordFromRow(row: JobRow): JobRecord {
+  return {
+    id: row.id,
+    kind: row.kind as JobKind,
+    title: row.title,
+    deviceId: row.device_id,
+    status: row.status as JobStatus,
+    phases: JSON.parse(row.phases) as string[],
+    phase: row.phase,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    bytesDone: row.bytes_done,
+    itemsDone: row.items_done,
+    error: row.error ? (JSON.parse(row.error) as { code: string; message: string }) : null,
+    result: row.result ? (JSON.parse(row.result) as unknown) : null,
+  };
+}
+
+export class JobManager {
+  readonly #store: HistoryStore;
+  readonly #bus: EventBus;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #live = new Map<string, LiveJob>();
+
+  constructor(store: HistoryStore, bus: EventBus, log: Logger, now: () => number = Date.now) {
+    this.#store = store;
+    this.#bus = bus;
+    this.#log = log;
+    this.#now = now;
+    // A job still "running" in the history belongs to a process that died: say so.
+    const interrupted = store.sql.jobsInterrupt.run(
+      new Date(this.#now()).toISOString(),
+      JSON.stringify({ code: 'INTERRUPTED', message: 'The console stopped while this job was running' }),
+    );
+    if (interrupted.changes > 0) log.warn(`${interrupted.changes} job(s) were interrupted by the last shutdown`);
+  }
+
+  start<T>(spec: JobSpec, task: JobTask<T>): StartedJob<T> {
+    const id = newJobId();
+    const startedAt = new Date(this.#now()).toISOString();
+    this.#store.sql.jobInsert.run(id, spec.kind, spec.title, spec.deviceId ?? null, JSON.stringify(spec.phases), spec.phases[0], startedAt);
+    const live: LiveJob = {
+      spec,
+      controller: new AbortController(),
+      meter: new ProgressMeter(),
+      lastEmit: 0,
+      pending: null,
+      progress: {
+        jobId: id,
+        kind: spec.kind,
+        title: spec.title,
+        phase: spec.phases[0],
+        phaseIndex: 0,
+        phaseCount: spec.phases.length,
+        bytesDone: 0,
+        bytesTotal: null,
+        itemsDone: 0,
+        itemsTotal: null,
+        rate: 0,
+        etaSeconds: null,
+        fraction: null,
+      },
+    };
+    this.#live.set(id, live);
+    live.meter.sample(0, this.#now());
+    this.#emitProgress(live, true);
+
+    const ctx: JobContext = {
+      id,
+      signal: live.controller.signal,
+      phase: (name) => {
+        const index = spec.phases.indexOf(name);
+        if (index < 0) throw new Error(`Job ${spec.kind} has no phase "${name}"`);
+        live.progress.phase = name;
+        live.progress.phaseIndex = index;
+        this.#emitProgress(live, true);
+      },
+      setTotals: ({ bytes, items }) => {
+        if (bytes !== undefined) live.progress.bytesTotal = bytes;
+        if (items !== undefined) live.progress.itemsTotal = items;
+        this.#emitProgress(live, false);
+      },
+      advance: ({ bytes = 0, items = 0 }) => {
+        live.progress.bytesDone += bytes;
+        live.progress.itemsDone += items;
+        this.#emitProgress(live, false);
+      },
+      throwIfCancelled: () => {
+        if (live.controller.signal.aborted) throw new AppError('CANCELLED', `${spec.title} was cancelled`);
+      },
+    };
+
+    const done = (async () => {
+      let status: JobStatus = 'succeeded';
+      let error: { code: string; message: string } | null = null;
+      let value: T | undefined;
+      try {
+        value = await task(ctx);
+        if (live.controller.signal.aborted) throw new AppError('CANCELLED', `${spec.title} was cancelled`);
+      } catch (caught) {
+        const cancelled = live.controller.signal.aborted || (caught instanceof AppError && caught.code === 'CANCELLED');
+        status = cancelled ? 'cancelled' : 'failed';
+        error = caught instanceof AppError ? { code: caught.code, message: caught.message } : { code: 'INTERNAL', message: (caught as Error)?.message ?? String(caught) };
+        if (!cancelled) this.#log.error(`job ${id} (${spec.kind}) failed`, caught);
+        value = undefined;
+      }
+      return { record: this.#finish(live, status, error, value), value };
+    })();
+    return { id, done };
+  }
+
+  cancel(jobId: string): boolean {
+    const live = this.#live.get(jobId);
+    if (!live || live.controller.signal.aborted) return false;
+    live.controller.abort(new AppError('CANCELLED', `${live.spec.title} was cancelled`));
+    return true;
+  }
+
+  active(): JobProgress[] {
+    return [...this.#live.values()].map((live) => ({ ...live.progress }));
+  }
+
+  list(limit: number, status?: JobStatus): JobRecord[] {
+    const rows = status ? this.#store.sql.jobsRecentByStatus.all(status, limit) : this.#store.sql.jobsRecent.all(limit);
+    return rows.map(jobRecordFromRow);
+  }
+
+  get(jobId: string): JobRecord | null {
+    const row = this.#store.sql.jobGet.get(jobId);
+    return row ? jobRecordFromRow(row) : null;
+  }
+
+  /** Cancels everything still running (on shutdown). */
+  dispose(): void {
+    for (const id of this.#live.keys()) this.cancel(id);
+  }
+
+  #finish(live: LiveJob, status: JobStatus, error: { code: string; message: string } | null, value: unknown): JobRecord {
+    if (live.pending) clearTimeout(live.pending);
+    live.pending = null;
+    const { progress } = live;
+    if (status === 'succeeded') {
+      progress.fraction = 1;
+      progress.etaSeconds = 0;
+    }
+    this.#emitProgress(live, true);
+    this.#live.delete(progress.jobId);
+    let result: string | null = null;
+    try {
+      result = value === undefined ? null : JSON.stringify(value);
+    } catch {
+      result = null;
+    }
+    this.#store.sql.jobFinish.run(
+      status,
+      progress.phase,
+      new Date(this.#now()).toISOString(),
+      progress.bytesDone,
+      progress.itemsDone,
+      error ? JSON.stringify(error) : null,
+      result,
+      progress.jobId,
+    );
+    const record = this.get(progress.jobId)!;
+    this.#bus.emit('jobs:finished', { job: record });
+    return record;
+  }
+
+  /** Sends progress now if forced or the interval has passed; otherwise schedules one trailing send. */
+  #emitProgress(live: LiveJob, force: boolean): void {
+    const now = this.#now();
+    if (!force && now - live.lastEmit < PROGRESS_INTERVAL_MS) {
+      live.pending ??= setTimeout(() => {
+        live.pending = null;
+        if (this.#live.has(live.progress.jobId)) this.#emitProgress(live, true);
+      }, PROGRESS_INTERVAL_MS - (now - live.lastEmit));
+      return;
+    }
+    if (live.pending) {
+      clearTimeout(live.pending);
+      live.pending = null;
+    }
+    live.lastEmit = now;
+    const { progress, meter } = live;
+    meter.sample(progress.bytesDone, now);
+    progress.rate = meter.rate();
+    progress.etaSeconds = progress.fraction === 1 ? 0 : meter.etaSeconds(progress.bytesDone, progress.bytesTotal);
+    if (progress.fraction !== 1) {
+      progress.fraction =
+        progress.bytesTotal && progress.bytesTotal > 0
+          ? Math.min(1, progress.bytesDone / progress.bytesTotal)
+          : progress.itemsTotal && progress.itemsTotal > 0
+            ? Math.min(1, progress.itemsDone / progress.itemsTotal)
+            : null;
+    }
+    this.#store.sql.jobProgress.run(progress.phase, progress.bytesDone, progress.itemsDone, progress.jobId);
+    this.#bus.emit('jobs:progress', { ...progress });
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * The services container: everything the console does, created once per process and shared by
+ * the Electron app, the test host and the CLI. Plain Node; platform abilities that only Electron
+ * has (opening a browser, safe storage) come in through `PlatformAdapter`.
+ */
+import { readFileSync } from 'node:fs';
+import { EventBus } from '../event-bus';
+import { HistoryStore } from '../history/history-store';
+import { JobManager } from '../jobs/job-manager';
+import type { Logger } from '../log';
+import { ExternalLinks } from './external-links';
+import { SettingsService } from './settings-service';
+
+export interface PlatformAdapter {
+  transport: 'electron' | 'websocket' | 'cli';
+  /** Opens an already-allowlisted https URL outside the console. */
+  openExternal(url: string): Promise<void>;
+}
+
+export interface ServicesOptions {
+  dataDir: string;
+  log: Logger;
+  platform: PlatformAdapter;
+}
+
+export interface Services {
+  readonly dataDir: string;
+  readonly version: string;
+  readonly log: Logger;
+  readonly platform: PlatformAdapter;
+  readonly bus: EventBus;
+  readonly history: HistoryStore;
+  readonly settings: SettingsService;
+  readonly jobs: JobManager;
+  readonly links: ExternalLinks;
+  dispose(): void;
+}
+
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export function createServices({ dataDir, log, platform }: ServicesOptions): Services {
+  const bus = new EventBus();
+  const history = new HistoryStore(dataDir);
+  const settings = new SettingsService(history, bus, log);
+  const jobs = new JobManager(history, bus, log);
+  const links = new ExternalLinks(platform);
+  return {
+    dataDir,
+    version: packageVersion(),
+    log,
+    platform,
+    bus,
+    history,
+    settings,
+    jobs,
+    links,
+    dispose() {
+      jobs.dispose();
+      history.close();
+    },
+  };
+}
