@@ -2,16 +2,11 @@
  * `jetvault` — the console's engine from a terminal, for scripting and servers. It opens the
  * same data directory as the app (JETVAULT_HOME, or the app's own user-data folder).
  */
-import { readFileSync } from 'node:fs';
+import { packageVersion } from '../main/services/index';
 import { AppError } from '../shared/errors';
 import { parseCommandArgs, UsageError } from './command';
 import type { CliIo, Command } from './command';
 import { COMMANDS } from './commands/index';
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 export function helpText(commands: readonly Command[] = COMMANDS): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -39,7 +34,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     return name === undefined ? 2 : 0;
   }
   if (name === '-v' || name === '--version') {
-    io.out(version());
+    io.out(packageVersion());
     return 0;
   }
   const command = COMMANDS.find((c) => c.name === name);

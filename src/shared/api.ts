@@ -32,7 +32,16 @@ export interface ApiTransport {
   subscribe(event: EventName, callback: (payload: unknown) => void): () => void;
 }
 
-export function createApi(transport: ApiTransport): Api {
+export interface CreateApiOptions {
+  /**
+   * Electron's contextBridge copies only the message of a thrown Error, so the preload rejects
+   * with a plain `{name:'AppError', code, message, issues}` object (plain objects cross intact);
+   * the renderer's `toAppError` turns either form back into an AppError.
+   */
+  plainErrors?: boolean;
+}
+
+export function createApi(transport: ApiTransport, options: CreateApiOptions = {}): Api {
   const domains: Record<string, Record<string, unknown>> = {};
   const domainOf = (name: string): Record<string, unknown> => {
     const [domain] = name.split(':') as [string];
@@ -43,7 +52,10 @@ export function createApi(transport: ApiTransport): Api {
     const action = channel.slice(channel.indexOf(':') + 1);
     domainOf(channel)[action] = async (input?: unknown) => {
       const result = await transport.invoke(channel, input);
-      if (!result.ok) throw AppError.fromShape(result.error);
+      if (!result.ok) {
+        // eslint-disable-next-line @typescript-eslint/only-throw-error -- see CreateApiOptions.plainErrors
+        throw options.plainErrors ? { name: 'AppError', ...result.error } : AppError.fromShape(result.error);
+      }
       return result.value;
     };
   }

@@ -10,6 +10,9 @@ import { z } from 'zod';
 import { SettingsPatchSchema, SettingsSchema } from './schemas/settings';
 import { JobFinishedSchema, JobIdSchema, JobProgressSchema, JobRecordSchema, JobStatusSchema } from './schemas/jobs';
 
+// No `new Function` probing: the renderer's CSP forbids eval, and a blocked probe is noise.
+z.config({ jitless: true });
+
 const none = z.undefined();
 
 export const AppInfoSchema = z.object({

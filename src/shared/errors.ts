@@ -44,3 +44,14 @@ export class AppError extends Error {
 export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && (ERROR_CODES as readonly string[]).includes(value);
 }
+
+/** Whatever an api call rejected with (AppError, its plain copy from the preload, an Error) as an AppError. */
+export function toAppError(error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  if (typeof error === 'object' && error !== null) {
+    const { code, message, issues } = error as Partial<IpcErrorShape>;
+    if (isErrorCode(code) && typeof message === 'string') return new AppError(code, message, Array.isArray(issues) ? issues : undefined);
+    if (typeof message === 'string') return new AppError('INTERNAL', message);
+  }
+  return new AppError('INTERNAL', String(error));
+}

@@ -4,6 +4,8 @@
  * has (opening a browser, safe storage) come in through `PlatformAdapter`.
  */
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { EventBus } from '../event-bus';
 import { HistoryStore } from '../history/history-store';
 import { JobManager } from '../jobs/job-manager';
@@ -36,9 +38,16 @@ export interface Services {
   dispose(): void;
 }
 
+/** Our package.json's version, found upwards from this module (works from src/, out/ and app.asar). */
 export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let depth = 0; depth < 6; depth++, dir = path.dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'jetvault' && pkg.version) return pkg.version;
+    } catch {}
+  }
+  return '0.0.0';
 }
 
 export function createServices({ dataDir, log, platform }: ServicesOptions): Services {

@@ -1,0 +1,43 @@
+/** Page object for the console: navigation, readiness, the Settings form. */
+import { expect } from '@playwright/test';
+import type { Locator, Page } from '@playwright/test';
+
+export const PAGE_IDS = ['fleet', 'catalog', 'restore', 'dashboards', 'alerts', 'settings'] as const;
+export type PageId = (typeof PAGE_IDS)[number];
+
+export class ConsolePage {
+  readonly page: Page;
+  readonly cspViolations: string[] = [];
+
+  constructor(page: Page) {
+    this.page = page;
+    page.on('console', (message) => {
+      if (/Content Security Policy/i.test(message.text())) this.cspViolations.push(message.text());
+    });
+  }
+
+  async open(url: string): Promise<void> {
+    await this.page.goto(url);
+    await expect(this.page.locator('html')).toHaveAttribute('data-ready', 'true');
+  }
+
+  async goTo(id: PageId): Promise<Locator> {
+    await this.page.getByTestId(`nav-${id}`).click();
+    const main = this.page.getByTestId(`page-${id}`);
+    await expect(main).toBeVisible();
+    await expect(this.page.getByTestId(`nav-${id}`)).toHaveAttribute('aria-current', 'page');
+    return main;
+  }
+
+  field(name: string): Locator {
+    return this.page.getByTestId(`setting-${name}`);
+  }
+
+  async save(): Promise<void> {
+    await this.page.getByTestId('settings-save').click();
+  }
+
+  status(): Locator {
+    return this.page.getByTestId('settings-status');
+  }
+}

@@ -1,0 +1,124 @@
+import path from 'node:path';
+import { expect, test } from './fixtures';
+import { PAGE_IDS } from './console-page';
+
+const SCREENSHOTS = path.join('test-results', 'screenshots');
+
+test('the console loads and every page opens with an honest empty state', async ({ host, console: app, page }) => {
+  await app.open(host.url);
+  // The token left the address bar once the page took it.
+  expect(page.url()).not.toContain('token=');
+  await expect(page.getByTestId('app-version')).toContainText('test host');
+  for (const id of PAGE_IDS) {
+    const main = await app.goTo(id);
+    await expect(main.locator('h1')).toBeVisible();
+    if (id !== 'settings') await expect(main.getByTestId(`${id}-empty`)).toBeVisible();
+    await page.screenshot({ path: path.join(SCREENSHOTS, `${id}.png`) });
+  }
+  expect(app.cspViolations).toEqual([]);
+});
+
+test('pages are reachable by keyboard and the dark theme applies', async ({ host, console: app, page }) => {
+  await app.open(host.url);
+  await app.goTo('settings');
+  // React Aria renders the radio input visually hidden inside its label: press the label.
+  await page.locator('label.react-aria-Radio', { hasText: 'Dark' }).click();
+  await expect(page.getByRole('radio', { name: 'Dark' })).toBeChecked();
+  await app.save();
+  await expect(app.status()).toHaveText('Settings saved.');
+  await expect(page.locator('html')).toHaveAttribute('data-theme', 'dark');
+  await page.getByTestId('nav-fleet').focus();
+  await page.keyboard.press('Enter');
+  await expect(page.getByTestId('page-fleet')).toBeVisible();
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'fleet-dark.png') });
+});
+
+test('a setting survives a restart of the host', async ({ host, console: app, page }) => {
+  await app.open(host.url);
+  await app.goTo('settings');
+  await app.field('repositoryPath').fill('/srv/jetvault/repo');
+  await app.field('defaultRpoMinutes').fill('15');
+  await app.field('desktopNotifications').click();
+  await app.save();
+  await expect(app.status()).toHaveText('Settings saved.');
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'settings-saved.png') });
+
+  await host.restart();
+  await app.open(host.url);
+  await app.goTo('settings');
+  await expect(app.field('repositoryPath')).toHaveValue('/srv/jetvault/repo');
+  await expect(app.field('defaultRpoMinutes')).toHaveValue('15');
+  await expect(page.getByRole('switch', { name: /Desktop notifications/ })).not.toBeChecked();
+  // And the same values come back through the api the renderer uses.
+  const settings = await page.evaluate(() => window.api!.settings.get());
+  expect(settings).toMatchObject({ repositoryPath: '/srv/jetvault/repo', defaultRpoMinutes: 15, desktopNotifications: false });
+});
+
+test('an invalid IPC payload sent by hand is rejected with a validation error and changes nothing', async ({ host, console: app, page }) => {
+  await app.open(host.url);
+  const before = await page.evaluate(() => window.api!.settings.get());
+
+  // A hand-made message on the page's own authenticated socket.
+  const raw = await page.evaluate(
+    async ({ token }) => {
+      const socket = new WebSocket(`ws://${location.host}/ipc`, ['jetvault.v1', `jetvault-token.${token}`]);
+      await new Promise((resolve, reject) => {
+        socket.onopen = resolve;
+        socket.onerror = reject;
+      });
+      const ask = (message: unknown) =>
+        new Promise<unknown>((resolve) => {
+          socket.onmessage = (event) => resolve(JSON.parse(event.data as string));
+          socket.send(JSON.stringify(message));
+        });
+      const invalid = await ask({ type: 'invoke', id: 7, channel: 'settings:update', input: { theme: 'neon', defaultRpoMinutes: -5 } });
+      const unknownKey = await ask({ type: 'invoke', id: 8, channel: 'settings:update', input: { sql: 'DROP TABLE settings' } });
+      const unknownChannel = await ask({ type: 'invoke', id: 9, channel: 'settings:drop', input: {} });
+      const garbage = await ask('not even an object');
+      socket.close();
+      return { invalid, unknownKey, unknownChannel, garbage };
+    },
+    { token: host.token },
+  );
+  expect(raw.invalid).toMatchObject({ type: 'result', id: 7, result: { ok: false, error: { code: 'VALIDATION' } } });
+  const issues = (raw.invalid as { result: { error: { issues: { path: string }[] } } }).result.error.issues.map((i) => i.path).sort();
+  expect(issues).toEqual(['defaultRpoMinutes', 'theme']);
+  expect(raw.unknownKey).toMatchObject({ id: 8, result: { ok: false, error: { code: 'VALIDATION' } } });
+  expect(raw.unknownChannel).toMatchObject({ id: 9, result: { ok: false, error: { code: 'UNKNOWN_CHANNEL' } } });
+  expect(raw.garbage).toMatchObject({ result: { ok: false, error: { code: 'VALIDATION' } } });
+
+  // Through window.api the error arrives with its code.
+  const viaApi = await page.evaluate(() =>
+    window.api!.settings.update({ maxParallelDevices: 0 }).then(
+      () => null,
+      (error: { code: string; message: string }) => ({ code: error.code, message: error.message }),
+    ),
+  );
+  expect(viaApi).toMatchObject({ code: 'VALIDATION' });
+
+  expect(await page.evaluate(() => window.api!.settings.get())).toEqual(before);
+});
+
+test('the backend refuses a WebSocket without the token', async ({ host, console: app, page }) => {
+  await app.open(host.url);
+  const outcome = await page.evaluate(
+    () =>
+      new Promise<string>((resolve) => {
+        const socket = new WebSocket(`ws://${location.host}/ipc`, ['jetvault.v1', 'jetvault-token.wrong']);
+        socket.onopen = () => resolve('opened');
+        socket.onerror = () => resolve('refused');
+      }),
+  );
+  expect(outcome).toBe('refused');
+});
+
+test('the settings form shows the validation error of a bad value and keeps the stored one', async ({ host, console: app, page }) => {
+  await app.open(host.url);
+  await app.goTo('settings');
+  await app.field('repositoryPath').fill('x'.repeat(5000));
+  await app.save();
+  await expect(app.status()).toContainText('Invalid input');
+  await expect(page.getByText(/Too big|at most|<=\s*4096/i).first()).toBeVisible();
+  const stored = await page.evaluate(() => window.api!.settings.get());
+  expect(stored.repositoryPath).toBe('');
+});

@@ -1,0 +1,57 @@
+/**
+ * Electron entry: app lifecycle, the window, the IPC binding. Thin glue only; everything the
+ * console does lives in plain-Node services (./services) shared with the CLI and the test host.
+ */
+import { app, BrowserWindow, shell } from 'electron';
+import { createLogger } from './log';
+import type { LogLevel } from './log';
+import { ElectronIpcBinding } from './electron/ipc-binding';
+import { createMainWindow } from './electron/main-window';
+import { hardenApp, hardenSession } from './electron/security';
+import { createServices } from './services/index';
+import type { Services } from './services/index';
+
+const devServerUrl = !app.isPackaged ? process.env.ELECTRON_RENDERER_URL : undefined;
+
+if (!app.requestSingleInstanceLock()) {
+  app.quit();
+} else {
+  let services: Services | null = null;
+  let binding: ElectronIpcBinding | null = null;
+
+  hardenApp(devServerUrl);
+  app.on('second-instance', () => {
+    const [window] = BrowserWindow.getAllWindows();
+    if (window) {
+      if (window.isMinimized()) window.restore();
+      window.focus();
+    }
+  });
+
+  const openWindow = (): void => {
+    if (!binding) return;
+    binding.attach(createMainWindow(devServerUrl));
+  };
+
+  void app.whenReady().then(() => {
+    hardenSession(devServerUrl);
+    services = createServices({
+      dataDir: process.env.JETVAULT_HOME || app.getPath('userData'),
+      log: createLogger((process.env.JETVAULT_LOG_LEVEL as LogLevel | undefined) ?? 'info'),
+      platform: { transport: 'electron', openExternal: (url) => shell.openExternal(url) },
+    });
+    binding = new ElectronIpcBinding(services, devServerUrl);
+    openWindow();
+    app.on('activate', () => {
+      if (BrowserWindow.getAllWindows().length === 0) openWindow();
+    });
+  });
+
+  app.on('window-all-closed', () => {
+    if (process.platform !== 'darwin') app.quit();
+  });
+  app.on('will-quit', () => {
+    binding?.dispose();
+    services?.dispose();
+  });
+}

@@ -1,0 +1,81 @@
+import { useEffect } from 'react';
+import type { ReactElement } from 'react';
+import { JobsTray } from './components/JobsTray';
+import { AlertsPage } from './pages/AlertsPage';
+import { CatalogPage } from './pages/CatalogPage';
+import { DashboardsPage } from './pages/DashboardsPage';
+import { FleetPage } from './pages/FleetPage';
+import { RestorePage } from './pages/RestorePage';
+import { SettingsPage } from './pages/SettingsPage';
+import { PAGES, pageFromHash, useAppStore } from './stores/app-store';
+import type { PageId } from './stores/app-store';
+import { useSettingsStore } from './stores/settings-store';
+
+const PAGE_COMPONENTS: Record<PageId, () => ReactElement> = {
+  fleet: FleetPage,
+  catalog: CatalogPage,
+  restore: RestorePage,
+  dashboards: DashboardsPage,
+  alerts: AlertsPage,
+  settings: SettingsPage,
+};
+
+function useHashNavigation(): PageId {
+  const page = useAppStore((s) => s.page);
+  const navigated = useAppStore((s) => s.navigated);
+  useEffect(() => {
+    const onHash = () => navigated(pageFromHash(window.location.hash));
+    window.addEventListener('hashchange', onHash);
+    return () => window.removeEventListener('hashchange', onHash);
+  }, [navigated]);
+  return page;
+}
+
+/** Applies the theme setting; "system" follows the OS and updates when it changes. */
+function useTheme(): void {
+  const theme = useSettingsStore((s) => s.settings?.theme ?? 'system');
+  useEffect(() => {
+    const media = window.matchMedia('(prefers-color-scheme: dark)');
+    const apply = () => {
+      document.documentElement.dataset.theme = theme === 'system' ? (media.matches ? 'dark' : 'light') : theme;
+    };
+    apply();
+    media.addEventListener('change', apply);
+    return () => media.removeEventListener('change', apply);
+  }, [theme]);
+}
+
+export function App() {
+  const page = useHashNavigation();
+  const info = useAppStore((s) => s.info);
+  useTheme();
+  const Page = PAGE_COMPONENTS[page];
+  return (
+    <div className="frame">
+      <nav className="sidebar" aria-label="Main">
+        <div className="brand">
+          <span className="brand-mark" aria-hidden="true">
+            ◆
+          </span>
+          Jetvault
+        </div>
+        <ul>
+          {PAGES.map((p) => (
+            <li key={p.id}>
+              <a href={`#/${p.id}`} aria-current={p.id === page ? 'page' : undefined} data-testid={`nav-${p.id}`}>
+                {p.label}
+              </a>
+            </li>
+          ))}
+        </ul>
+        <div className="sidebar-footer" data-testid="app-version">
+          {info ? `v${info.version} · ${info.transport === 'websocket' ? 'test host' : 'desktop'}` : ''}
+        </div>
+      </nav>
+      <main className="content" data-testid={`page-${page}`} tabIndex={-1}>
+        <Page />
+      </main>
+      <JobsTray />
+    </div>
+  );
+}

@@ -1,0 +1,55 @@
+import { Button, ProgressBar } from 'react-aria-components';
+import { useShallow } from 'zustand/react/shallow';
+import type { JobProgress } from '../../../shared/schemas/jobs';
+import { formatBytes, formatDuration } from '../format';
+import { selectActiveJobs, useJobsStore } from '../stores/jobs-store';
+
+function JobRow({ job }: { job: JobProgress }) {
+  const cancel = useJobsStore((s) => s.cancel);
+  return (
+    <li className="job" data-testid={`job-${job.jobId}`}>
+      <div className="job-title">
+        <strong>{job.title}</strong>
+        <span className="job-phase">
+          {job.phase} ({job.phaseIndex + 1}/{job.phaseCount})
+        </span>
+      </div>
+      <ProgressBar
+        aria-label={`${job.title} progress`}
+        value={job.fraction === null ? undefined : job.fraction * 100}
+        isIndeterminate={job.fraction === null}
+        className="progress"
+      >
+        <div className="progress-track">
+          <div className="progress-fill" style={{ width: `${(job.fraction ?? 0) * 100}%` }} />
+        </div>
+      </ProgressBar>
+      <div className="job-meta">
+        <span>
+          {formatBytes(job.bytesDone)}
+          {job.bytesTotal !== null ? ` of ${formatBytes(job.bytesTotal)}` : ''}
+        </span>
+        <span>{formatBytes(job.rate)}/s</span>
+        <span>{job.etaSeconds === null ? 'ETA unknown' : `${formatDuration(job.etaSeconds)} left`}</span>
+        <Button className="button button-quiet" onPress={() => void cancel(job.jobId)}>
+          Cancel
+        </Button>
+      </div>
+    </li>
+  );
+}
+
+/** Running jobs with phase, progress, rate, ETA and a cancel button; hidden when nothing runs. */
+export function JobsTray() {
+  const jobs = useJobsStore(useShallow(selectActiveJobs));
+  if (jobs.length === 0) return null;
+  return (
+    <aside className="jobs-tray" aria-label="Running jobs" data-testid="jobs-tray">
+      <ul>
+        {jobs.map((job) => (
+          <JobRow key={job.jobId} job={job} />
+        ))}
+      </ul>
+    </aside>
+  );
+}

@@ -1,0 +1,16 @@
+/**
+ * The one place where events pushed by the main process enter the renderer's stores.
+ * Called once at start-up, before the first render; returns the function that unsubscribes all.
+ */
+import type { Api } from '../../shared/api';
+import { useJobsStore } from './stores/jobs-store';
+import { useSettingsStore } from './stores/settings-store';
+
+export function subscribeToMainEvents(api: Api): () => void {
+  const unsubscribers = [
+    api.jobs.onProgress((progress) => useJobsStore.getState().progressed(progress)),
+    api.jobs.onFinished(({ job }) => useJobsStore.getState().finished(job)),
+    api.settings.onChanged((settings) => useSettingsStore.getState().received(settings)),
+  ];
+  return () => unsubscribers.forEach((unsubscribe) => unsubscribe());
+}

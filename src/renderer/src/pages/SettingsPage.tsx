@@ -1,0 +1,171 @@
+import { useState } from 'react';
+import type { FormEvent } from 'react';
+import { Button, FieldError, Form, Input, Label, NumberField, Radio, RadioGroup, Switch, Text, TextField } from 'react-aria-components';
+import { toAppError } from '../../../shared/errors';
+import type { Settings, SettingsPatch } from '../../../shared/schemas/settings';
+import { PageHeader } from '../components/PageHeader';
+import { useSettingsStore } from '../stores/settings-store';
+
+type FieldErrors = Partial<Record<keyof Settings | '(input)', string>>;
+
+function changedFields(saved: Settings, draft: Settings): SettingsPatch {
+  const patch: Record<string, unknown> = {};
+  for (const key of Object.keys(draft) as (keyof Settings)[]) if (draft[key] !== saved[key]) patch[key] = draft[key];
+  return patch as SettingsPatch;
+}
+
+type Status = { kind: 'saved' | 'error'; text: string } | null;
+
+function SettingsForm({ saved, status, setStatus }: { saved: Settings; status: Status; setStatus: (status: Status) => void }) {
+  const save = useSettingsStore((s) => s.save);
+  const reset = useSettingsStore((s) => s.reset);
+  const [draft, setDraft] = useState<Settings>(saved);
+  const [errors, setErrors] = useState<FieldErrors>({});
+  const patch = changedFields(saved, draft);
+  const dirty = Object.keys(patch).length > 0;
+  const set = <K extends keyof Settings>(key: K, value: Settings[K]) => {
+    setDraft((d) => ({ ...d, [key]: value }));
+    setStatus(null);
+  };
+
+  const onSubmit = async (event: FormEvent) => {
+    event.preventDefault();
+    if (!dirty) return;
+    try {
+      const next = await save(patch);
+      setDraft(next);
+      setErrors({});
+      setStatus({ kind: 'saved', text: 'Settings saved.' });
+    } catch (caught) {
+      const error = toAppError(caught);
+      setErrors(Object.fromEntries((error.issues ?? []).map((i) => [i.path, i.message])));
+      setStatus({ kind: 'error', text: error.message });
+    }
+  };
+
+  const onReset = async () => {
+    try {
+      setDraft(await reset());
+      setErrors({});
+      setStatus({ kind: 'saved', text: 'Settings reset to defaults.' });
+    } catch (caught) {
+      setStatus({ kind: 'error', text: toAppError(caught).message });
+    }
+  };
+
+  return (
+    <Form className="card form" onSubmit={(e) => void onSubmit(e)} validationErrors={errors} data-testid="settings-form">
+      <RadioGroup className="field" value={draft.theme} onChange={(v) => set('theme', v as Settings['theme'])} data-testid="setting-theme">
+        <Label>Theme</Label>
+        <div className="radio-row">
+          <Radio value="system">System</Radio>
+          <Radio value="light">Light</Radio>
+          <Radio value="dark">Dark</Radio>
+        </div>
+      </RadioGroup>
+
+      <TextField className="field" name="repositoryPath" value={draft.repositoryPath} onChange={(v) => set('repositoryPath', v)}>
+        <Label>Repository folder</Label>
+        <Input data-testid="setting-repositoryPath" placeholder="Default: the repository folder inside Jetvault's data folder" />
+        <Text slot="description">Where backups are stored on this laptop.</Text>
+        <FieldError />
+      </TextField>
+
+      <NumberField
+        className="field"
+        name="defaultRpoMinutes"
+        value={draft.defaultRpoMinutes}
+        onChange={(v) => set('defaultRpoMinutes', v)}
+        minValue={1}
+        step={1}
+      >
+        <Label>Default RPO target (minutes)</Label>
+        <Input data-testid="setting-defaultRpoMinutes" />
+        <Text slot="description">The longest acceptable gap between good backups, for devices without their own target.</Text>
+        <FieldError />
+      </NumberField>
+
+      <NumberField
+        className="field"
+        name="maxParallelDevices"
+        value={draft.maxParallelDevices}
+        onChange={(v) => set('maxParallelDevices', v)}
+        minValue={1}
+        maxValue={64}
+        step={1}
+      >
+        <Label>Devices backed up in parallel</Label>
+        <Input data-testid="setting-maxParallelDevices" />
+        <FieldError />
+      </NumberField>
+
+      <NumberField
+        className="field"
+        name="bandwidthLimitKiBps"
+        value={draft.bandwidthLimitKiBps}
+        onChange={(v) => set('bandwidthLimitKiBps', v)}
+        minValue={0}
+        step={64}
+      >
+        <Label>Bandwidth limit per device (KiB/s)</Label>
+        <Input data-testid="setting-bandwidthLimitKiBps" />
+        <Text slot="description">0 means unlimited. Useful on metered or shared field links.</Text>
+        <FieldError />
+      </NumberField>
+
+      <Switch className="switch" isSelected={draft.desktopNotifications} onChange={(v) => set('desktopNotifications', v)} data-testid="setting-desktopNotifications">
+        <div className="switch-indicator" />
+        Desktop notifications for finished and failed jobs
+      </Switch>
+
+      <RadioGroup className="field" value={draft.logLevel} onChange={(v) => set('logLevel', v as Settings['logLevel'])}>
+        <Label>Log level</Label>
+        <div className="radio-row">
+          <Radio value="error">Error</Radio>
+          <Radio value="warn">Warn</Radio>
+          <Radio value="info">Info</Radio>
+          <Radio value="debug">Debug</Radio>
+        </div>
+      </RadioGroup>
+
+      <div className="form-actions">
+        <Button type="submit" className="button button-primary" isDisabled={!dirty} data-testid="settings-save">
+          Save
+        </Button>
+        <Button className="button" isDisabled={!dirty} onPress={() => setDraft(saved)}>
+          Discard changes
+        </Button>
+        <Button className="button button-quiet" onPress={() => void onReset()} data-testid="settings-reset">
+          Reset to defaults
+        </Button>
+        {status ? (
+          <p role="status" className={`form-status form-status-${status.kind}`} data-testid="settings-status">
+            {status.text}
+          </p>
+        ) : null}
+      </div>
+    </Form>
+  );
+}
+
+export function SettingsPage() {
+  const saved = useSettingsStore((s) => s.settings);
+  const loadError = useSettingsStore((s) => s.loadError);
+  // Kept here, not in the form: the form re-mounts after a save and the confirmation must stay.
+  const [status, setStatus] = useState<Status>(null);
+  return (
+    <>
+      <PageHeader title="Settings" subtitle="How this console stores, schedules and reports" />
+      {loadError ? (
+        <p role="alert" className="banner banner-error">
+          Settings could not be loaded: {loadError}
+        </p>
+      ) : saved ? (
+        // Re-mount the form when settings change elsewhere (another window, the CLI, a reset).
+        <SettingsForm key={JSON.stringify(saved)} saved={saved} status={status} setStatus={setStatus} />
+      ) : (
+        <p>Loading settings…</p>
+      )}
+    </>
+  );
+}
