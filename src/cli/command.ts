@@ -32,7 +32,7 @@ export class UsageError extends Error {
 export function parseCommandArgs(command: Command, argv: string[]): { values: Record<string, unknown>; positionals: string[] } {
   try {
     const { values, positionals } = parseArgs({ args: argv, options: command.options ?? {}, allowPositionals: true, strict: true });
-    return { values: values as Record<string, unknown>, positionals };
+    return { values: values, positionals };
   } catch (error) {
     throw new UsageError((error as Error).message);
   }

@@ -10,7 +10,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
-import type { WebSocket } from 'ws';
+import type { RawData, WebSocket } from 'ws';
 import type { WireClientMessage, WireServerMessage } from '../../shared/api';
 import { createHandlers } from '../ipc/handlers';
 import { IpcRouter } from '../ipc/router';
@@ -35,6 +35,11 @@ export interface TestHostOptions {
   services: Services;
   rendererDir: string;
   port?: number;
+}
+
+function rawText(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(new Uint8Array(data)).toString('utf8');
 }
 
 function sameSecret(a: string, b: string): boolean {
@@ -108,7 +113,7 @@ export async function startTestHost({ services, rendererDir, port = 0 }: TestHos
     socket.on('message', (data, isBinary) => {
       let message: Partial<WireClientMessage>;
       try {
-        message = isBinary ? {} : (JSON.parse(data.toString()) as Partial<WireClientMessage>);
+        message = isBinary ? {} : (JSON.parse(rawText(data)) as Partial<WireClientMessage>);
       } catch {
         message = {};
       }

@@ -160,7 +160,12 @@ export class JobManager {
       } catch (caught) {
         const cancelled = live.controller.signal.aborted || (caught instanceof AppError && caught.code === 'CANCELLED');
         status = cancelled ? 'cancelled' : 'failed';
-        error = caught instanceof AppError ? { code: caught.code, message: caught.message } : { code: 'INTERNAL', message: (caught as Error)?.message ?? String(caught) };
+        // However the task noticed the abort (AbortError from a stream, our CANCELLED), it is a cancellation.
+        error = cancelled
+          ? { code: 'CANCELLED', message: `${spec.title} was cancelled` }
+          : caught instanceof AppError
+            ? { code: caught.code, message: caught.message }
+            : { code: 'INTERNAL', message: (caught as Error)?.message ?? String(caught) };
         if (!cancelled) this.#log.error(`job ${id} (${spec.kind}) failed`, caught);
         value = undefined;
       }
@@ -205,11 +210,11 @@ export class JobManager {
     }
     this.#emitProgress(live, true);
     this.#live.delete(progress.jobId);
-    let result: string | null = null;
+    let result: string | null;
     try {
       result = value === undefined ? null : JSON.stringify(value);
     } catch {
-      result = null;
+      result = null; // a result that cannot be stored does not fail the job
     }
     this.#store.sql.jobFinish.run(
       status,

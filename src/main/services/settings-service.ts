@@ -1,5 +1,5 @@
 import { AppError } from '../../shared/errors';
-import { DEFAULT_SETTINGS, SettingsPatchSchema, SettingsSchema } from '../../shared/schemas/settings';
+import { DEFAULT_SETTINGS, SETTING_FIELDS, SettingsPatchSchema } from '../../shared/schemas/settings';
 import type { Settings, SettingsPatch } from '../../shared/schemas/settings';
 import type { EventBus } from '../event-bus';
 import type { HistoryStore } from '../history/history-store';
@@ -34,7 +34,7 @@ export class SettingsService {
     }
     const settings: Record<string, unknown> = { ...DEFAULT_SETTINGS };
     for (const [key, value] of Object.entries(stored)) {
-      const checked = SettingsSchema.shape[key as keyof Settings].safeParse(value);
+      const checked = SETTING_FIELDS[key as keyof Settings].safeParse(value);
       if (checked.success) settings[key] = checked.data;
       else this.#log.warn(`setting ${key} holds an invalid value; using its default`);
     }

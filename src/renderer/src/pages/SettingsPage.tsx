@@ -11,7 +11,7 @@ type FieldErrors = Partial<Record<keyof Settings | '(input)', string>>;
 function changedFields(saved: Settings, draft: Settings): SettingsPatch {
   const patch: Record<string, unknown> = {};
   for (const key of Object.keys(draft) as (keyof Settings)[]) if (draft[key] !== saved[key]) patch[key] = draft[key];
-  return patch as SettingsPatch;
+  return patch;
 }
 
 type Status = { kind: 'saved' | 'error'; text: string } | null;

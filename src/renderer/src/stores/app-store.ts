@@ -20,8 +20,8 @@ export function pageFromHash(hash: string): PageId {
 interface AppState {
   info: AppInfo | null;
   page: PageId;
-  loadInfo(): Promise<void>;
-  navigated(page: PageId): void;
+  loadInfo: () => Promise<void>;
+  navigated: (page: PageId) => void;
 }
 
 export const useAppStore = create<AppState>()((set) => ({

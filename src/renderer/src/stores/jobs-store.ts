@@ -6,10 +6,10 @@ interface JobsState {
   /** Running jobs by id, as last pushed by main. */
   active: Record<string, JobProgress>;
   recent: JobRecord[];
-  load(): Promise<void>;
-  cancel(jobId: string): Promise<boolean>;
-  progressed(progress: JobProgress): void;
-  finished(job: JobRecord): void;
+  load: () => Promise<void>;
+  cancel: (jobId: string) => Promise<boolean>;
+  progressed: (progress: JobProgress) => void;
+  finished: (job: JobRecord) => void;
 }
 
 const RECENT_LIMIT = 50;

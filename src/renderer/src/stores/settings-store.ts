@@ -5,11 +5,11 @@ import { api } from '../api';
 interface SettingsState {
   settings: Settings | null;
   loadError: string | null;
-  load(): Promise<void>;
+  load: () => Promise<void>;
   /** Saves a patch; rejects with the AppError (VALIDATION issues included) so forms can show it. */
-  save(patch: SettingsPatch): Promise<Settings>;
-  reset(): Promise<Settings>;
-  received(settings: Settings): void;
+  save: (patch: SettingsPatch) => Promise<Settings>;
+  reset: () => Promise<Settings>;
+  received: (settings: Settings) => void;
 }
 
 export const useSettingsStore = create<SettingsState>()((set) => ({

@@ -1,0 +1,50 @@
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from '../main/testing/temp-dir';
+import { runCli } from './main';
+import type { CliIo } from './command';
+
+function io(env: NodeJS.ProcessEnv) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const value: CliIo = { out: (l) => out.push(l), err: (l) => err.push(l), env };
+  return { io: value, out, err };
+}
+
+describe('jetvault CLI', () => {
+  it('prints help listing its commands', async () => {
+    const t = io({});
+    expect(await runCli(['--help'], t.io)).toBe(0);
+    expect(t.out.join('\n')).toMatch(/Usage: jetvault <command>[\s\S]*settings/);
+    expect(await runCli([], io({}).io)).toBe(2);
+  });
+
+  it('reads and changes settings in the shared data directory', async () => {
+    const env = { JETVAULT_HOME: tempDir() };
+    expect(await runCli(['settings', 'set', 'defaultRpoMinutes', '15'], io(env).io)).toBe(0);
+    expect(await runCli(['settings', 'set', 'desktopNotifications', 'false'], io(env).io)).toBe(0);
+    const shown = io(env);
+    expect(await runCli(['settings', '--json'], shown.io)).toBe(0);
+    expect(JSON.parse(shown.out.join('\n'))).toMatchObject({ defaultRpoMinutes: 15, desktopNotifications: false });
+  });
+
+  it('explains bad input with a non-zero exit and changes nothing', async () => {
+    const env = { JETVAULT_HOME: tempDir() };
+    const bad = io(env);
+    expect(await runCli(['settings', 'set', 'defaultRpoMinutes', '0'], bad.io)).toBe(1);
+    expect(bad.err.join('\n')).toMatch(/defaultRpoMinutes: .*(>=|too small|at least)/i);
+    const unknown = io(env);
+    expect(await runCli(['settings', 'set', 'colour', 'red'], unknown.io)).toBe(1);
+    expect(unknown.err.join('\n')).toMatch(/Unknown setting "colour"/);
+    expect(await runCli(['settings', '--frobnicate'], io(env).io)).toBe(2);
+    expect(await runCli(['frobnicate'], io(env).io)).toBe(2);
+    const shown = io(env);
+    await runCli(['settings', '--json'], shown.io);
+    expect(JSON.parse(shown.out.join('\n'))).toMatchObject({ defaultRpoMinutes: 60 });
+  });
+
+  it('runs as `npx jetvault` from the repository root', () => {
+    const output = execFileSync('npx', ['--no-install', 'jetvault', '--help'], { encoding: 'utf8', env: { ...process.env, JETVAULT_HOME: tempDir() } });
+    expect(output).toMatch(/Usage: jetvault/);
+  });
+});

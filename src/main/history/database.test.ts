@@ -1,0 +1,60 @@
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from '../testing/temp-dir';
+import { HISTORY_FILE, migrationChecksum, openHistoryDatabase } from './database';
+import { MIGRATIONS } from './migrations';
+
+describe('history database', () => {
+  it('opens in WAL mode and applies every migration once, in order, with checksums', () => {
+    const dir = tempDir();
+    const db = openHistoryDatabase(dir);
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    const rows = db.prepare('SELECT id, name, checksum FROM schema_migrations ORDER BY id').all();
+    expect(rows).toEqual(MIGRATIONS.map((m) => ({ id: m.id, name: m.name, checksum: migrationChecksum(m) })));
+    db.close();
+    // Re-opening applies nothing new and keeps the data.
+    const again = openHistoryDatabase(dir);
+    expect(again.prepare('SELECT count(*) AS n FROM schema_migrations').get()).toEqual({ n: MIGRATIONS.length });
+    again.close();
+  });
+
+  it('applies only the migrations added since the last open', () => {
+    const dir = tempDir();
+    openHistoryDatabase(dir, MIGRATIONS.slice(0, 1)).close();
+    const db = openHistoryDatabase(dir);
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'jobs'").get()).toEqual({ name: 'jobs' });
+    db.close();
+  });
+
+  it('refuses a history whose applied migration changed since', () => {
+    const dir = tempDir();
+    openHistoryDatabase(dir).close();
+    const edited = MIGRATIONS.map((m) => (m.id === 2 ? { ...m, sql: `${m.sql}\nCREATE INDEX x ON jobs (kind);` } : m));
+    expect(() => openHistoryDatabase(dir, edited)).toThrow(/migration 2 "jobs" changed after it was applied/);
+  });
+
+  it('refuses a history written by a newer version', () => {
+    const dir = tempDir();
+    openHistoryDatabase(dir).close();
+    expect(() => openHistoryDatabase(dir, MIGRATIONS.slice(0, 1))).toThrow(/newer Jetvault/);
+  });
+
+  it('rolls back a failing migration completely', () => {
+    const dir = tempDir();
+    const broken = [...MIGRATIONS, { id: 99, name: 'broken', sql: 'CREATE TABLE half (a INTEGER); INSERT INTO nowhere VALUES (1);' }];
+    expect(() => openHistoryDatabase(dir, broken)).toThrow(/not usable/);
+    const raw = new Database(path.join(dir, HISTORY_FILE));
+    expect(raw.prepare("SELECT name FROM sqlite_master WHERE name = 'half'").get()).toBeUndefined();
+    expect(raw.prepare('SELECT max(id) AS v FROM schema_migrations').get()).toEqual({ v: MIGRATIONS.at(-1)!.id });
+    raw.close();
+  });
+
+  it('reports a file that is not a database instead of replacing it', async () => {
+    const dir = tempDir();
+    const { writeFileSync, readFileSync } = await import('node:fs');
+    writeFileSync(path.join(dir, HISTORY_FILE), 'this is not sqlite, and it is somebody\'s data'.repeat(100));
+    expect(() => openHistoryDatabase(dir)).toThrow(/not usable|Cannot open/);
+    expect(readFileSync(path.join(dir, HISTORY_FILE), 'utf8')).toMatch(/^this is not sqlite/);
+  });
+});

@@ -1,0 +1,132 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, writeFileSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { AppError } from '../../shared/errors';
+import type { JobFinished, JobProgress } from '../../shared/schemas/jobs';
+import { EventBus } from '../event-bus';
+import { HistoryStore } from '../history/history-store';
+import { silentLogger } from '../log';
+import { tempDir } from '../testing/temp-dir';
+import { JobManager, PROGRESS_INTERVAL_MS } from './job-manager';
+import type { JobContext } from './job-manager';
+
+const FILE_BYTES = 160 * 1024 * 1024;
+
+function bigFile(dir: string): string {
+  const file = path.join(dir, 'model.engine');
+  const block = randomBytes(4 * 1024 * 1024);
+  const blocks = Array.from({ length: FILE_BYTES / block.length }, (_, i) => Buffer.concat([block.subarray(0, 8).fill(i), block.subarray(8)]));
+  writeFileSync(file, Buffer.concat(blocks));
+  return file;
+}
+
+/** A real long task: sha256 of a file, streamed in 256 KiB reads, honouring cancellation. */
+async function hashFile(file: string, ctx: JobContext): Promise<string> {
+  ctx.phase('measure');
+  ctx.setTotals({ bytes: (await stat(file)).size, items: 1 });
+  ctx.phase('hash');
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file, { highWaterMark: 256 * 1024, signal: ctx.signal })) {
+    hash.update(chunk as Buffer);
+    ctx.advance({ bytes: (chunk as Buffer).length });
+    // Yield to the event loop like real I/O-bound work, so timers (throttle, cancel) run.
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  ctx.advance({ items: 1 });
+  return hash.digest('hex');
+}
+
+function setup() {
+  const dir = tempDir();
+  const store = new HistoryStore(dir);
+  const bus = new EventBus();
+  const progress: JobProgress[] = [];
+  const finished: JobFinished[] = [];
+  bus.subscribe((event, payload) => {
+    if (event === 'jobs:progress') progress.push(payload as JobProgress);
+    if (event === 'jobs:finished') finished.push(payload as JobFinished);
+  });
+  return { dir, store, bus, progress, finished, jobs: new JobManager(store, bus, silentLogger) };
+}
+
+describe('JobManager', () => {
+  it('runs a long task with phases, throttled progress, rate and ETA, and records it', async () => {
+    const { dir, store, jobs, progress, finished } = setup();
+    const file = bigFile(dir);
+    const started = Date.now();
+    const { id, done } = jobs.start({ kind: 'verify', title: 'Hash model.engine', phases: ['measure', 'hash'] }, (ctx) => hashFile(file, ctx));
+    expect(jobs.active().map((p) => p.jobId)).toEqual([id]);
+    const { record, value } = await done;
+    const elapsed = Date.now() - started;
+
+    const expected = createHash('sha256');
+    for await (const chunk of createReadStream(file)) expected.update(chunk as Buffer);
+    expect(value).toBe(expected.digest('hex'));
+    expect(record).toMatchObject({ id, status: 'succeeded', phase: 'hash', bytesDone: FILE_BYTES, itemsDone: 1, error: null });
+    expect(record.result).toBe(value);
+    expect(finished).toEqual([{ job: record }]);
+    expect(jobs.active()).toEqual([]);
+
+    // ~10 events a second at most, plus the forced ones (start, 2 phase changes, end).
+    expect(FILE_BYTES / (256 * 1024)).toBeGreaterThan(500); // many more advances than events
+    expect(progress.length).toBeLessThanOrEqual(Math.ceil(elapsed / PROGRESS_INTERVAL_MS) + 5);
+    const hashing = progress.filter((p) => p.phase === 'hash' && p.bytesDone > 0 && p.bytesDone < FILE_BYTES);
+    expect(hashing.length).toBeGreaterThanOrEqual(2);
+    expect(hashing.some((p) => p.rate > 0 && p.etaSeconds !== null && p.fraction !== null)).toBe(true);
+    const last = progress.at(-1)!;
+    expect(last).toMatchObject({ jobId: id, fraction: 1, etaSeconds: 0, bytesDone: FILE_BYTES, phaseIndex: 1, phaseCount: 2 });
+    // Fractions never go backwards.
+    const fractions = progress.map((p) => p.fraction ?? 0);
+    expect(fractions).toEqual([...fractions].sort((a, b) => a - b));
+
+    expect(jobs.list(10)).toEqual([record]);
+    store.close();
+  });
+
+  it('cancels a running task through its AbortSignal and records it as cancelled', async () => {
+    const { dir, store, jobs, progress } = setup();
+    const file = bigFile(dir);
+    const { id, done } = jobs.start({ kind: 'verify', title: 'Hash model.engine', phases: ['measure', 'hash'] }, (ctx) => hashFile(file, ctx));
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (progress.some((p) => p.bytesDone > 0)) {
+          clearInterval(poll);
+          resolve();
+        }
+      }, 5);
+    });
+    expect(jobs.cancel(id)).toBe(true);
+    expect(jobs.cancel(id)).toBe(false); // already cancelling
+    const { record, value } = await done;
+    expect(value).toBeUndefined();
+    expect(record.status).toBe('cancelled');
+    expect(record.error?.code).toBe('CANCELLED');
+    expect(record.bytesDone).toBeGreaterThan(0);
+    expect(record.bytesDone).toBeLessThan(FILE_BYTES);
+    expect(jobs.list(10, 'cancelled').map((r) => r.id)).toEqual([id]);
+    expect(jobs.cancel('job_doesnotexist')).toBe(false);
+    store.close();
+  });
+
+  it('records a failure with its error code', async () => {
+    const { store, jobs } = setup();
+    const { done } = jobs.start({ kind: 'backup', title: 'Back up rvm-017', phases: ['connect'], deviceId: 'rvm-017' }, () =>
+      Promise.reject(new AppError('UNAVAILABLE', 'rvm-017 did not answer on 10.0.4.17:22')),
+    );
+    const { record } = await done;
+    expect(record).toMatchObject({ status: 'failed', deviceId: 'rvm-017', error: { code: 'UNAVAILABLE', message: 'rvm-017 did not answer on 10.0.4.17:22' } });
+    store.close();
+  });
+
+  it('marks jobs left running by a dead process as interrupted on the next start', () => {
+    const { dir, store, bus } = setup();
+    store.sql.jobInsert.run('job_crashed000', 'backup', 'Back up rvm-001', null, '["transfer"]', 'transfer', new Date().toISOString());
+    store.close();
+    const reopened = new HistoryStore(dir);
+    const jobs = new JobManager(reopened, bus, silentLogger);
+    expect(jobs.get('job_crashed000')).toMatchObject({ status: 'failed', error: { code: 'INTERRUPTED' } });
+    reopened.close();
+  });
+});
