@@ -1,0 +1,28 @@
+/**
+ * What a backup reads: a stream of entries, so the same archiver serves a local directory walk now
+ * and a device's tar/dump stream later. Rules for a source:
+ * - paths are '/'-separated, relative (no leading '/'), and every directory comes before its contents;
+ * - once the stream leaves a directory's subtree it does not come back to it (depth-first order);
+ * - `open` of a file yields its bytes; an entry that fails to open or read is counted, not fatal.
+ */
+import type { NodeMeta } from '../snapshot/tree';
+
+export interface SourceEntry {
+  path: string;
+  meta: NodeMeta;
+  open?: () => AsyncIterable<Buffer>;
+}
+
+export interface SourceWarning {
+  path: string;
+  message: string;
+}
+
+export interface Source {
+  /** Paths as the user gave them, recorded in the snapshot. */
+  paths: string[];
+  kind: string;
+  entries(signal?: AbortSignal): AsyncIterable<SourceEntry>;
+  /** Problems met while listing (unreadable directories...). */
+  warnings: SourceWarning[];
+}

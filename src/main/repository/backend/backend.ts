@@ -1,0 +1,38 @@
+/**
+ * Where repository objects live. Object-store shaped on purpose (S3, SFTP and local disk must all
+ * fit): whole objects are put atomically, read whole or by byte range, listed by prefix and deleted.
+ * There is no rename and no append, so the format never relies on either.
+ */
+export interface ObjectInfo {
+  name: string;
+  size: number;
+}
+
+export interface Backend {
+  /** A human-readable location, for messages. */
+  readonly location: string;
+  /** Stores `data` under `name` atomically: readers see the old object, no object, or all of `data`. */
+  put(name: string, data: Buffer): Promise<void>;
+  /** Reads a whole object, or `length` bytes from `offset`. Throws a `not-found` RepositoryError when absent. */
+  get(name: string, range?: { offset: number; length: number }): Promise<Buffer>;
+  /** Size of an object, or null when absent. */
+  stat(name: string): Promise<number | null>;
+  /** Every object whose name starts with `prefix` (e.g. "data/", "snapshots/"). */
+  list(prefix: string): Promise<ObjectInfo[]>;
+  /** Removes an object; removing an absent object is not an error. */
+  delete(name: string): Promise<void>;
+  /** Whether the repository container (directory, bucket) exists. */
+  exists(): Promise<boolean>;
+}
+
+/** Object names used by the format. */
+export const NAMES = {
+  config: 'config',
+  keys: 'keys/',
+  data: 'data/',
+  index: 'index/',
+  snapshots: 'snapshots/',
+  locks: 'locks/',
+  pack: (id: string): string => `data/${id.slice(0, 2)}/${id}`,
+  packId: (name: string): string => name.slice(name.lastIndexOf('/') + 1),
+} as const;

@@ -1,0 +1,128 @@
+/**
+ * Local directory backend. An atomic put is: write a temp file beside the target, fsync it, rename
+ * it over the target, fsync the directory. Temp files carry a ".tmp-" prefix and are never listed.
+ */
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { RepositoryError } from '../errors';
+import type { Backend, ObjectInfo } from './backend';
+
+const TEMP_PREFIX = '.tmp-';
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function isMissing(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException).code === 'ENOENT';
+}
+
+export class LocalBackend implements Backend {
+  readonly location: string;
+  private readonly madeDirs = new Set<string>();
+
+  constructor(readonly root: string) {
+    this.location = root;
+  }
+
+  private path(name: string): string {
+    if (name.includes('..') || name.startsWith('/')) throw new Error(`bad object name ${name}`);
+    return join(this.root, name);
+  }
+
+  async put(name: string, data: Buffer): Promise<void> {
+    const target = this.path(name);
+    const dir = dirname(target);
+    if (!this.madeDirs.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      this.madeDirs.add(dir);
+    }
+    const temp = join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    const handle = await open(temp, 'wx', 0o600);
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } catch (error) {
+      await handle.close();
+      await unlink(temp).catch(() => undefined);
+      throw error;
+    }
+    await handle.close();
+    await rename(temp, target);
+    await fsyncDir(dir);
+  }
+
+  async get(name: string, range?: { offset: number; length: number }): Promise<Buffer> {
+    let handle;
+    try {
+      handle = await open(this.path(name), 'r');
+    } catch (error) {
+      if (isMissing(error)) throw new RepositoryError('not-found', `object ${name} is missing from ${this.location}`);
+      throw error;
+    }
+    try {
+      if (!range) return await handle.readFile();
+      const buffer = Buffer.allocUnsafe(range.length);
+      let done = 0;
+      while (done < range.length) {
+        const { bytesRead } = await handle.read(buffer, done, range.length - done, range.offset + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+      if (done < range.length) throw new RepositoryError('corrupt', `object ${name} is shorter than expected`);
+      return buffer;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async stat(name: string): Promise<number | null> {
+    try {
+      return (await stat(this.path(name))).size;
+    } catch (error) {
+      if (isMissing(error)) return null;
+      throw error;
+    }
+  }
+
+  async list(prefix: string): Promise<ObjectInfo[]> {
+    const out: ObjectInfo[] = [];
+    const walk = async (rel: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await readdir(join(this.root, rel), { withFileTypes: true });
+      } catch (error) {
+        if (isMissing(error)) return;
+        throw error;
+      }
+      for (const entry of entries) {
+        if (entry.name.startsWith(TEMP_PREFIX)) continue;
+        const name = rel === '' ? entry.name : `${rel}/${entry.name}`;
+        if (entry.isDirectory()) await walk(name);
+        else if (entry.isFile() && name.startsWith(prefix)) out.push({ name, size: (await stat(join(this.root, name))).size });
+      }
+    };
+    const dir = prefix.endsWith('/') ? prefix.slice(0, -1) : dirname(prefix) === '.' ? '' : dirname(prefix);
+    await walk(dir);
+    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  async delete(name: string): Promise<void> {
+    await rm(this.path(name), { force: true });
+  }
+
+  async exists(): Promise<boolean> {
+    try {
+      return (await stat(this.root)).isDirectory() && (await this.stat('config')) !== null;
+    } catch {
+      return false;
+    }
+  }
+}

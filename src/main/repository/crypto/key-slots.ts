@@ -1,0 +1,124 @@
+/**
+ * Key slots: each technician's password wraps the same master secret. A slot is a cleartext JSON
+ * object under keys/<slot id>:
+ *   { version: 1, kdf: "scrypt", N, r, p, salt, wrapped, label, host, created }
+ * wrapping key = scrypt(password, salt, 32, {N, r, p}); wrapped = nonce[12] | AES-256-GCM(master) | tag,
+ * with AAD "jetvault/v1/key/" + slot id so a slot cannot be renamed into another.
+ */
+import { randomBytes, scrypt as scryptCb } from 'node:crypto';
+import { hostname } from 'node:os';
+import { RepositoryError } from '../errors';
+import { NAMES } from '../backend/backend';
+import type { Backend } from '../backend/backend';
+import { open, seal, NONCE_BYTES } from './aead';
+
+export interface KdfParams {
+  N: number;
+  r: number;
+  p: number;
+}
+
+/** 32 MiB and ~0.1 s per attempt here: slow for guessing, quick enough to try every slot. */
+export const DEFAULT_KDF: KdfParams = { N: 1 << 15, r: 8, p: 1 };
+
+export interface KeySlotFile extends KdfParams {
+  version: 1;
+  kdf: 'scrypt';
+  salt: string;
+  wrapped: string;
+  label: string;
+  host: string;
+  created: string;
+}
+
+export interface KeySlotInfo {
+  id: string;
+  label: string;
+  host: string;
+  created: string;
+  current: boolean;
+}
+
+function scrypt(password: string, salt: Buffer, kdf: KdfParams): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    scryptCb(password.normalize('NFC'), salt, 32, { N: kdf.N, r: kdf.r, p: kdf.p, maxmem: 256 * kdf.N * kdf.r + (1 << 20) }, (error, key) =>
+      error ? reject(error) : resolve(key),
+    );
+  });
+}
+
+const aad = (id: string): Buffer => Buffer.from(`jetvault/v1/key/${id}`);
+
+export async function addKeySlot(backend: Backend, master: Buffer, password: string, label: string, kdf = DEFAULT_KDF): Promise<string> {
+  if (password.length === 0) throw new RepositoryError('wrong-password', 'an empty password is not allowed');
+  const id = randomBytes(16).toString('hex');
+  const salt = randomBytes(32);
+  const nonce = randomBytes(NONCE_BYTES);
+  const wrapKey = await scrypt(password, salt, kdf);
+  const slot: KeySlotFile = {
+    version: 1,
+    kdf: 'scrypt',
+    ...kdf,
+    salt: salt.toString('base64'),
+    wrapped: Buffer.concat([nonce, seal(wrapKey, nonce, master, aad(id))]).toString('base64'),
+    label,
+    host: hostname(),
+    created: new Date().toISOString(),
+  };
+  await backend.put(`${NAMES.keys}${id}`, Buffer.from(JSON.stringify(slot, null, 1)));
+  return id;
+}
+
+async function readSlot(backend: Backend, id: string): Promise<KeySlotFile> {
+  return JSON.parse((await backend.get(`${NAMES.keys}${id}`)).toString('utf8')) as KeySlotFile;
+}
+
+async function tryUnwrap(slot: KeySlotFile, id: string, password: string): Promise<Buffer | null> {
+  const wrapKey = await scrypt(password, Buffer.from(slot.salt, 'base64'), slot);
+  const wrapped = Buffer.from(slot.wrapped, 'base64');
+  try {
+    return open(wrapKey, wrapped.subarray(0, NONCE_BYTES), wrapped.subarray(NONCE_BYTES), aad(id), 'key slot');
+  } catch {
+    return null;
+  }
+}
+
+export async function listSlotIds(backend: Backend): Promise<string[]> {
+  return (await backend.list(NAMES.keys)).map((o) => o.name.slice(NAMES.keys.length));
+}
+
+/** Finds the slot this password opens; throws `wrong-password` when none does. */
+export async function unlockMaster(backend: Backend, password: string): Promise<{ master: Buffer; slotId: string }> {
+  const ids = await listSlotIds(backend);
+  if (ids.length === 0) throw new RepositoryError('corrupt', `repository at ${backend.location} has no key slots`);
+  for (const id of ids) {
+    const master = await tryUnwrap(await readSlot(backend, id), id, password);
+    if (master) return { master, slotId: id };
+  }
+  throw new RepositoryError('wrong-password', 'wrong password: no key slot of this repository opens with it');
+}
+
+export async function listKeySlots(backend: Backend, currentId: string): Promise<KeySlotInfo[]> {
+  const out: KeySlotInfo[] = [];
+  for (const id of await listSlotIds(backend)) {
+    const slot = await readSlot(backend, id);
+    out.push({ id, label: slot.label, host: slot.host, created: slot.created, current: id === currentId });
+  }
+  return out.sort((a, b) => a.created.localeCompare(b.created));
+}
+
+/** Removes a slot; refuses to remove the one in use or the last one (that would lock everyone out). */
+export async function removeKeySlot(backend: Backend, id: string, currentId: string): Promise<void> {
+  const ids = await listSlotIds(backend);
+  if (!ids.includes(id)) throw new RepositoryError('not-found', `no key slot ${id}`);
+  if (id === currentId) throw new RepositoryError('exists', 'refusing to remove the key slot in use; use `key passwd` to change its password');
+  await backend.delete(`${NAMES.keys}${id}`);
+}
+
+/** Changes a password: the new slot is written before the old one is removed, so a crash never locks out. */
+export async function changePassword(backend: Backend, master: Buffer, currentId: string, password: string, kdf = DEFAULT_KDF): Promise<string> {
+  const old = await readSlot(backend, currentId);
+  const id = await addKeySlot(backend, master, password, old.label, kdf);
+  await backend.delete(`${NAMES.keys}${currentId}`);
+  return id;
+}

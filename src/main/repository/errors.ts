@@ -1,0 +1,33 @@
+/**
+ * Repository failures a caller must tell apart (the CLI maps them to exit codes, the UI to advice).
+ * They extend AppError so they cross the IPC boundary with a stable code.
+ */
+import { AppError } from '../../shared/errors';
+import type { ErrorCode } from '../../shared/errors';
+
+export type RepositoryFailure = 'missing' | 'exists' | 'locked' | 'wrong-password' | 'corrupt' | 'not-found' | 'cancelled';
+
+const CODE: Record<RepositoryFailure, ErrorCode> = {
+  missing: 'NOT_FOUND',
+  exists: 'CONFLICT',
+  locked: 'CONFLICT',
+  'wrong-password': 'VALIDATION',
+  corrupt: 'INTERNAL',
+  'not-found': 'NOT_FOUND',
+  cancelled: 'CANCELLED',
+};
+
+export class RepositoryError extends AppError {
+  readonly failure: RepositoryFailure;
+  constructor(failure: RepositoryFailure, message: string) {
+    super(CODE[failure], message);
+    this.failure = failure;
+  }
+}
+
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new RepositoryError('cancelled', 'operation cancelled');
+}
+
+/** Work done, reported as it happens so a job can show bytes/items and ETA. */
+export type ProgressFn = (delta: { bytes?: number; items?: number }) => void;

@@ -1,0 +1,34 @@
+/** All index objects merged in memory: blob id → where it is. The one structure that grows with the data. */
+import type { PackEntry } from '../pack/pack-format';
+import type { IndexedPack } from './index-file';
+
+export interface BlobLocation extends PackEntry {
+  pack: string;
+}
+
+export class MasterIndex {
+  private readonly blobs = new Map<string, BlobLocation>();
+  readonly packs = new Map<string, IndexedPack>();
+
+  addPack(pack: IndexedPack): void {
+    if (this.packs.has(pack.id)) return;
+    this.packs.set(pack.id, pack);
+    for (const entry of pack.entries) if (!this.blobs.has(entry.id)) this.blobs.set(entry.id, { ...entry, pack: pack.id });
+  }
+
+  has(id: string): boolean {
+    return this.blobs.has(id);
+  }
+
+  get(id: string): BlobLocation | undefined {
+    return this.blobs.get(id);
+  }
+
+  get blobCount(): number {
+    return this.blobs.size;
+  }
+
+  *allBlobs(): IterableIterator<BlobLocation> {
+    yield* this.blobs.values();
+  }
+}

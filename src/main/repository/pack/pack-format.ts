@@ -1,0 +1,133 @@
+/**
+ * Pack files: immutable containers of encrypted blobs, named by the SHA-256 of their bytes.
+ *
+ *   "JVP1" | salt[32] | blob_0 | ... | blob_n-1 | header | header_length u32 LE
+ *
+ * pack key = HKDF-SHA-256(enc, salt, "jetvault/v1/pack"); blob = AES-256-GCM(pack key,
+ * nonce = 0x00 0x00 0x00 0x00 | blob offset as u64 BE, plaintext = codec u8 | payload, aad = type u8 | id[32]) | tag.
+ * header = AES-256-GCM(pack key, nonce = 0xff * 12, entries, aad = "JVP1") | tag, where entries are
+ * count u32 LE then per blob: type u8 | id[32] | offset u32 LE | length u32 LE | raw length u32 LE.
+ * A fresh key per pack and distinct offsets make nonces unique; the AAD binds each blob to its id and type.
+ */
+import { createHash } from 'node:crypto';
+import { RepositoryError } from '../errors';
+import { blobId, hkdf, open, randomSalt, seal, SALT_BYTES, TAG_BYTES } from '../crypto/aead';
+import { decompress } from '../compress/codec';
+
+export const PACK_MAGIC = Buffer.from('JVP1');
+export const PACK_PREFIX = PACK_MAGIC.length + SALT_BYTES;
+const ENTRY_BYTES = 1 + 32 + 12;
+const HEADER_NONCE = Buffer.alloc(12, 0xff);
+
+export type BlobType = 'data' | 'tree';
+const TYPE_CODE: Record<BlobType, number> = { data: 0, tree: 1 };
+const CODE_TYPE: BlobType[] = ['data', 'tree'];
+
+export interface PackEntry {
+  type: BlobType;
+  id: string;
+  offset: number;
+  length: number;
+  rawLength: number;
+}
+
+function blobNonce(offset: number): Buffer {
+  const nonce = Buffer.alloc(12);
+  nonce.writeBigUInt64BE(BigInt(offset), 4);
+  return nonce;
+}
+
+function blobAad(type: BlobType, id: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([TYPE_CODE[type]]), id]);
+}
+
+const packKey = (enc: Buffer, salt: Buffer): Buffer => hkdf(enc, salt, 'jetvault/v1/pack');
+
+/** Builds one pack in memory (bounded by the pack size target) so it can be put atomically. */
+export class PackBuilder {
+  readonly salt = randomSalt();
+  private readonly key: Buffer;
+  private readonly parts: Buffer[] = [];
+  readonly entries: PackEntry[] = [];
+  size = PACK_PREFIX;
+
+  constructor(enc: Buffer) {
+    this.key = packKey(enc, this.salt);
+    this.parts.push(PACK_MAGIC, this.salt);
+  }
+
+  /** Adds a blob whose payload is already compressed under `codec`. */
+  add(type: BlobType, id: Buffer, codec: number, payload: Buffer, rawLength: number): void {
+    const plaintext = Buffer.concat([Buffer.from([codec]), payload]);
+    const sealed = seal(this.key, blobNonce(this.size), plaintext, blobAad(type, id));
+    this.entries.push({ type, id: id.toString('hex'), offset: this.size, length: sealed.length, rawLength });
+    this.parts.push(sealed);
+    this.size += sealed.length;
+  }
+
+  /** Returns the pack's bytes and its id (SHA-256 of the bytes, hex). */
+  finish(): { id: string; bytes: Buffer } {
+    const table = Buffer.alloc(4 + this.entries.length * ENTRY_BYTES);
+    table.writeUInt32LE(this.entries.length, 0);
+    this.entries.forEach((e, i) => {
+      const at = 4 + i * ENTRY_BYTES;
+      table[at] = TYPE_CODE[e.type];
+      Buffer.from(e.id, 'hex').copy(table, at + 1);
+      table.writeUInt32LE(e.offset, at + 33);
+      table.writeUInt32LE(e.length, at + 37);
+      table.writeUInt32LE(e.rawLength, at + 41);
+    });
+    const header = seal(this.key, HEADER_NONCE, table, PACK_MAGIC);
+    const length = Buffer.alloc(4);
+    length.writeUInt32LE(header.length, 0);
+    const bytes = Buffer.concat([...this.parts, header, length]);
+    return { id: createHash('sha256').update(bytes).digest('hex'), bytes };
+  }
+}
+
+/** The salt at the start of a pack and the encrypted header at its end, enough to list its blobs. */
+export function parsePackHeader(enc: Buffer, prefix: Buffer, tail: Buffer, packSize: number, packId: string): { salt: Buffer; entries: PackEntry[] } {
+  if (prefix.length < PACK_PREFIX || !prefix.subarray(0, 4).equals(PACK_MAGIC)) throw new RepositoryError('corrupt', `pack ${packId}: bad magic`);
+  const key = packKey(enc, prefix.subarray(4, PACK_PREFIX));
+  const table = open(key, HEADER_NONCE, tail, PACK_MAGIC, `pack ${packId} header`);
+  const count = table.readUInt32LE(0);
+  if (table.length !== 4 + count * ENTRY_BYTES) throw new RepositoryError('corrupt', `pack ${packId}: header length mismatch`);
+  const entries: PackEntry[] = [];
+  for (let i = 0; i < count; i++) {
+    const at = 4 + i * ENTRY_BYTES;
+    const type = CODE_TYPE[table[at]!];
+    if (!type) throw new RepositoryError('corrupt', `pack ${packId}: unknown blob type`);
+    const entry = {
+      type,
+      id: table.subarray(at + 1, at + 33).toString('hex'),
+      offset: table.readUInt32LE(at + 33),
+      length: table.readUInt32LE(at + 37),
+      rawLength: table.readUInt32LE(at + 41),
+    };
+    if (entry.offset < PACK_PREFIX || entry.offset + entry.length > packSize - tail.length - 4) {
+      throw new RepositoryError('corrupt', `pack ${packId}: blob outside the pack`);
+    }
+    entries.push(entry);
+  }
+  return { salt: Buffer.from(prefix.subarray(4, PACK_PREFIX)), entries };
+}
+
+/** Length of the encrypted header, read from the last 4 bytes of a pack. */
+export function headerLength(last4: Buffer): number {
+  return last4.readUInt32LE(0);
+}
+
+/**
+ * Decrypts one blob (its sealed bytes at `entry.offset`), checks its id, returns the plaintext.
+ * `salt` is the pack's salt (kept in the index so a blob is one ranged read).
+ */
+export function openBlob(enc: Buffer, mac: Buffer, salt: Buffer, entry: PackEntry, sealed: Buffer, packId: string): Buffer {
+  const id = Buffer.from(entry.id, 'hex');
+  const what = `${entry.type} blob ${entry.id.slice(0, 12)} in pack ${packId.slice(0, 12)}`;
+  const plaintext = open(packKey(enc, salt), blobNonce(entry.offset), sealed, blobAad(entry.type, id), what);
+  const data = decompress(plaintext[0] ?? -1, plaintext.subarray(1), what);
+  if (data.length !== entry.rawLength || !blobId(mac, data).equals(id)) throw new RepositoryError('corrupt', `${what}: content does not match its id`);
+  return data;
+}
+
+export const PACK_TAG_BYTES = TAG_BYTES;

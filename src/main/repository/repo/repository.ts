@@ -1,0 +1,175 @@
+/**
+ * An open repository: keys, config, the merged index, and reading/writing blobs and objects.
+ * Writers follow one order — packs, then the index naming them, then the snapshot naming trees —
+ * so every object that exists only points at objects that already exist.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { RepositoryError } from '../errors';
+import { NAMES } from '../backend/backend';
+import type { Backend } from '../backend/backend';
+import { blobId } from '../crypto/aead';
+import { deriveKeys, newMasterSecret } from '../crypto/keys';
+import type { RepositoryKeys } from '../crypto/keys';
+import { addKeySlot, unlockMaster, DEFAULT_KDF } from '../crypto/key-slots';
+import type { KdfParams } from '../crypto/key-slots';
+import { openJson, sealJson } from '../crypto/sealed-object';
+import type { ObjectKind } from '../crypto/sealed-object';
+import { DEFAULT_CHUNKER, validateChunkerParams } from '../chunker/chunker';
+import type { ChunkerParams } from '../chunker/chunker';
+import { decodeIndex, encodeIndex } from '../index/index-file';
+import type { IndexedPack } from '../index/index-file';
+import { MasterIndex } from '../index/master-index';
+import { headerLength, openBlob, parsePackHeader, PACK_PREFIX } from '../pack/pack-format';
+import type { BlobType } from '../pack/pack-format';
+import { PackUploader } from '../pack/pack-uploader';
+import { DEFAULT_PACK_SIZE } from './config';
+import type { RepositoryConfig } from './config';
+
+export interface InitOptions {
+  chunker?: ChunkerParams;
+  packSize?: number;
+  kdf?: KdfParams;
+  label?: string;
+}
+
+export class Repository {
+  readonly index = new MasterIndex();
+  readonly uploader: PackUploader;
+  private readonly treeCache = new Map<string, Buffer>();
+
+  private constructor(
+    readonly backend: Backend,
+    readonly keys: RepositoryKeys,
+    readonly master: Buffer,
+    readonly slotId: string,
+    readonly config: RepositoryConfig,
+  ) {
+    this.uploader = new PackUploader(backend, keys.enc, config.packSize, (pack) => this.index.addPack(pack), (id) => this.index.has(id));
+  }
+
+  static async init(backend: Backend, password: string, options: InitOptions = {}): Promise<Repository> {
+    if ((await backend.stat(NAMES.config)) !== null) throw new RepositoryError('exists', `a repository already exists at ${backend.location}`);
+    const chunker = options.chunker ?? DEFAULT_CHUNKER;
+    validateChunkerParams(chunker);
+    const master = newMasterSecret();
+    const keys = deriveKeys(master);
+    const config: RepositoryConfig = {
+      version: 1,
+      id: randomBytes(16).toString('hex'),
+      created: new Date().toISOString(),
+      chunker,
+      packSize: options.packSize ?? DEFAULT_PACK_SIZE,
+    };
+    // The key slot first, the config last: a repository "exists" only once it is complete.
+    const slotId = await addKeySlot(backend, master, password, options.label ?? 'initial', options.kdf ?? DEFAULT_KDF);
+    await backend.put(NAMES.config, sealJson(keys.enc, 'config', config));
+    return new Repository(backend, keys, master, slotId, config);
+  }
+
+  static async open(backend: Backend, password: string): Promise<Repository> {
+    if (!(await backend.exists())) throw new RepositoryError('missing', `no repository at ${backend.location} (run \`jetvault init\` first)`);
+    const { master, slotId } = await unlockMaster(backend, password);
+    const keys = deriveKeys(master);
+    const config = openJson<RepositoryConfig>(keys.enc, 'config', await backend.get(NAMES.config), 'config');
+    if (config.version !== 1) throw new RepositoryError('corrupt', `unsupported repository version ${String(config.version)}`);
+    const repo = new Repository(backend, keys, master, slotId, config);
+    await repo.loadIndex();
+    return repo;
+  }
+
+  /** Ids of the index objects loaded. */
+  indexIds: string[] = [];
+
+  async loadIndex(): Promise<void> {
+    const objects = await this.backend.list(NAMES.index);
+    this.indexIds = [];
+    for (const object of objects) {
+      const id = object.name.slice(NAMES.index.length);
+      const { packs } = decodeIndex(openJson(this.keys.enc, 'index', await this.backend.get(object.name), `index ${id}`));
+      for (const pack of packs) this.index.addPack(pack);
+      this.indexIds.push(id);
+    }
+  }
+
+  /** Writes a sealed object named by the SHA-256 of its bytes; returns that id. */
+  async putObject(prefix: string, kind: ObjectKind, value: unknown): Promise<string> {
+    const bytes = sealJson(this.keys.enc, kind, value);
+    const id = createHash('sha256').update(bytes).digest('hex');
+    await this.backend.put(`${prefix}${id}`, bytes);
+    return id;
+  }
+
+  async getObject<T>(prefix: string, kind: ObjectKind, id: string): Promise<T> {
+    const bytes = await this.backend.get(`${prefix}${id}`);
+    if (createHash('sha256').update(bytes).digest('hex') !== id) throw new RepositoryError('corrupt', `${kind} ${id}: bytes do not match its name`);
+    return openJson<T>(this.keys.enc, kind, bytes, id);
+  }
+
+  async writeIndex(packs: IndexedPack[], supersedes: string[] = []): Promise<string> {
+    const id = await this.putObject(NAMES.index, 'index', encodeIndex(packs, supersedes));
+    this.indexIds.push(id);
+    return id;
+  }
+
+  /** Finishes open packs and writes an index for every pack uploaded since the last call. */
+  async flush(): Promise<void> {
+    const packs = await this.uploader.flush();
+    if (packs.length > 0) await this.writeIndex(packs);
+  }
+
+  /** Stores a blob unless the repository already has it. Returns whether it was new. */
+  async saveBlob(type: BlobType, data: Buffer): Promise<{ id: string; added: boolean }> {
+    const id = blobId(this.keys.mac, data);
+    const added = await this.uploader.add(type, id, data);
+    return { id: id.toString('hex'), added };
+  }
+
+  async loadBlob(id: string): Promise<Buffer> {
+    const cached = this.treeCache.get(id);
+    if (cached) return cached;
+    const where = this.index.get(id);
+    if (!where) throw new RepositoryError('corrupt', `blob ${id.slice(0, 12)} is not in the index (run \`jetvault check\`)`);
+    const pack = this.index.packs.get(where.pack)!;
+    const sealed = await this.backend.get(NAMES.pack(where.pack), { offset: where.offset, length: where.length });
+    const data = openBlob(this.keys.enc, this.keys.mac, Buffer.from(pack.salt, 'hex'), where, sealed, where.pack);
+    if (where.type === 'tree') {
+      if (this.treeCache.size > 2048) this.treeCache.delete(this.treeCache.keys().next().value!);
+      this.treeCache.set(id, data);
+    }
+    return data;
+  }
+
+  /** Reads a pack's header from the pack itself (two ranged reads). */
+  async readPackHeader(packId: string, size?: number): Promise<IndexedPack> {
+    const name = NAMES.pack(packId);
+    const total = size ?? (await this.backend.stat(name));
+    if (total === null || total < PACK_PREFIX + 4) throw new RepositoryError('corrupt', `pack ${packId}: missing or truncated`);
+    const prefix = await this.backend.get(name, { offset: 0, length: PACK_PREFIX });
+    const length = headerLength(await this.backend.get(name, { offset: total - 4, length: 4 }));
+    if (length + 4 + PACK_PREFIX > total) throw new RepositoryError('corrupt', `pack ${packId}: bad header length`);
+    const tail = await this.backend.get(name, { offset: total - 4 - length, length });
+    const { salt, entries } = parsePackHeader(this.keys.enc, prefix, tail, total, packId);
+    return { id: packId, salt: salt.toString('hex'), size: total, entries };
+  }
+
+  /**
+   * Packs left by an interrupted run (written, never indexed) are indexed now so their blobs are
+   * reused instead of uploaded again. Unreadable leftovers are skipped (check reports them).
+   */
+  async recoverUnindexedPacks(): Promise<number> {
+    const recovered: IndexedPack[] = [];
+    for (const object of await this.backend.list(NAMES.data)) {
+      const id = NAMES.packId(object.name);
+      if (this.index.packs.has(id)) continue;
+      try {
+        const pack = await this.readPackHeader(id, object.size);
+        this.index.addPack(pack);
+        recovered.push(pack);
+      } catch {
+        // A damaged leftover is not an error for a backup; check names it, prune removes it.
+      }
+    }
+    if (recovered.length > 0) await this.writeIndex(recovered);
+    return recovered.length;
+  }
+}

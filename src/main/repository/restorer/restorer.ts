@@ -1,0 +1,154 @@
+/**
+ * Restore a snapshot (whole, or the paths matching include patterns) into a local folder:
+ * byte-exact content, modes, owners (when permitted), mtimes, symlinks, hard links, empty dirs.
+ * Each file is written to a temp name and renamed into place when complete, so an interrupted
+ * restore never leaves a partial file under its real name. Directory metadata is applied last.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmod, chown, lchown, link, lutimes, mkdir, open, rename, rm, stat, symlink, utimes } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { throwIfAborted } from '../errors';
+import type { ProgressFn } from '../errors';
+import type { Repository } from '../repo/repository';
+import { loadTree } from '../snapshot/snapshot';
+import type { SnapshotWithId } from '../snapshot/snapshot';
+import type { TreeNode } from '../snapshot/tree';
+import { compilePatterns } from './patterns';
+
+export interface RestoreOptions {
+  include?: string[];
+  signal?: AbortSignal;
+  onProgress?: ProgressFn;
+  /** Files restored concurrently (reads and decryption overlap). */
+  concurrency?: number;
+}
+
+export interface RestoreResult {
+  files: number;
+  dirs: number;
+  bytes: number;
+  warnings: string[];
+}
+
+const TEMP = '.jetvault-restore-';
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+function nsToSeconds(ns: string): number {
+  return Number(BigInt(ns) / 1000n) / 1e6;
+}
+
+export async function restore(repo: Repository, snapshot: SnapshotWithId, target: string, options: RestoreOptions = {}): Promise<RestoreResult> {
+  const { signal, onProgress } = options;
+  const match = compilePatterns(options.include ?? []);
+  const result: RestoreResult = { files: 0, dirs: 0, bytes: 0, warnings: [] };
+  const canChown = process.getuid?.() === 0;
+  const hardLinks = new Map<string, string>();
+  const dirMeta: { path: string; node: TreeNode }[] = [];
+  const running = new Set<Promise<void>>();
+  const limit = options.concurrency ?? 4;
+  let failure: unknown = null;
+
+  const ownAndTime = async (path: string, node: TreeNode): Promise<void> => {
+    if (canChown) await (node.type === 'symlink' ? lchown(path, node.uid, node.gid) : chown(path, node.uid, node.gid)).catch(() => undefined);
+    if (node.type !== 'symlink') await chmod(path, node.mode);
+    const t = nsToSeconds(node.mtime);
+    await (node.type === 'symlink' ? lutimes(path, t, t) : utimes(path, t, t));
+  };
+
+  const writeFile = async (path: string, node: TreeNode): Promise<void> => {
+    const temp = join(dirname(path), `${TEMP}${randomBytes(6).toString('hex')}`);
+    const handle = await open(temp, 'wx', 0o600);
+    try {
+      let position = 0;
+      // Read ahead one blob so fetching and decrypting overlap with writing.
+      const ids = node.content ?? [];
+      let next = ids.length > 0 ? repo.loadBlob(ids[0]!) : null;
+      for (let i = 0; i < ids.length; i++) {
+        throwIfAborted(signal);
+        const data = await next!;
+        next = i + 1 < ids.length ? repo.loadBlob(ids[i + 1]!) : null;
+        next?.catch(() => undefined);
+        await handle.write(data, 0, data.length, position);
+        position += data.length;
+        onProgress?.({ bytes: data.length });
+      }
+      await handle.truncate(position);
+      await handle.sync();
+    } catch (error) {
+      await handle.close();
+      await rm(temp, { force: true });
+      throw error;
+    }
+    await handle.close();
+    await ownAndTime(temp, node);
+    await rename(temp, path);
+    result.bytes += node.size;
+  };
+
+  const schedule = async (work: () => Promise<void>): Promise<void> => {
+    while (running.size >= limit) await Promise.race(running);
+    if (failure) throw failure;
+    const task: Promise<void> = work()
+      .catch((error: unknown) => {
+        failure ??= error;
+      })
+      .finally(() => running.delete(task));
+    running.add(task);
+  };
+
+  const visit = async (treeId: string, rel: string, dir: string): Promise<void> => {
+    for (const node of (await loadTree(repo, treeId)).nodes) {
+      throwIfAborted(signal);
+      const path = rel === '' ? node.name : `${rel}/${node.name}`;
+      const out = join(dir, node.name);
+      const wanted = match(path);
+      if (node.type === 'dir') {
+        if (wanted === 'no') continue;
+        // A directory that only may hold matches is created when something inside is restored.
+        if (wanted === 'yes') await mkdir(out, { recursive: true });
+        if (node.subtree) await visit(node.subtree, path, out);
+        if (wanted === 'yes' || (await exists(out))) {
+          dirMeta.push({ path: out, node });
+          result.dirs++;
+        }
+        continue;
+      }
+      if (wanted !== 'yes') continue;
+      await mkdir(dir, { recursive: true });
+      await rm(out, { force: true, recursive: false }).catch(() => undefined);
+      onProgress?.({ items: 1 });
+      result.files++;
+      const linkKey = node.links && node.links > 1 && node.inode ? node.inode : null;
+      const first = linkKey ? hardLinks.get(linkKey) : undefined;
+      if (first !== undefined) {
+        // Wait for the first name to be complete before linking to it.
+        await Promise.all(running);
+        await link(first, out);
+        continue;
+      }
+      if (linkKey) hardLinks.set(linkKey, out);
+      if (node.type === 'symlink') {
+        await symlink(node.target ?? '', out);
+        await ownAndTime(out, node);
+      } else if (node.type === 'file') {
+        await schedule(() => writeFile(out, node));
+      } else {
+        result.warnings.push(`${path}: ${node.type} not restored`);
+      }
+    }
+  };
+
+  await mkdir(target, { recursive: true });
+  await visit(snapshot.tree, '', target);
+  await Promise.all(running);
+  if (failure) throw failure;
+  // Children first (dirMeta is in post-order), so restoring a child does not bump a parent's mtime.
+  for (const { path, node } of dirMeta) await ownAndTime(path, node);
+  return result;
+}

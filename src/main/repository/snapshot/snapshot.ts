@@ -1,0 +1,103 @@
+/**
+ * Snapshot objects (snapshots/<sha256>): sealed JSON naming the root tree and describing the run.
+ * The snapshot id is the SHA-256 of the stored object; refs are a full id, a unique prefix, or "latest".
+ */
+import { hostname, userInfo } from 'node:os';
+import { NAMES } from '../backend/backend';
+import { RepositoryError } from '../errors';
+import type { Repository } from '../repo/repository';
+import { decodeTree } from './tree';
+import type { Tree, TreeNode } from './tree';
+
+export interface SnapshotSummary {
+  files: number;
+  dirs: number;
+  /** Bytes of file content in the snapshot. */
+  bytes: number;
+  /** Files read this run (the others reused the parent's chunk lists). */
+  filesRead: number;
+  /** New blobs and their stored size (after compression and encryption). */
+  blobsAdded: number;
+  bytesAdded: number;
+  /** Files that could not be read; the snapshot is still valid for everything else. */
+  errors: number;
+  durationMs: number;
+}
+
+export interface Snapshot {
+  version: 1;
+  time: string;
+  tree: string;
+  paths: string[];
+  hostname: string;
+  username: string;
+  /** The device this came from (fleet device name), or the host for local backups. */
+  device: string;
+  /** What produced it: "local" directory walk, later "ssh-tar", "pg_dump" ... */
+  source: string;
+  tags: string[];
+  parent?: string;
+  summary: SnapshotSummary;
+}
+
+export interface SnapshotWithId extends Snapshot {
+  id: string;
+}
+
+export function newSnapshot(fields: Partial<Snapshot> & Pick<Snapshot, 'tree' | 'paths' | 'summary'>): Snapshot {
+  return {
+    version: 1,
+    time: new Date().toISOString(),
+    hostname: hostname(),
+    username: userInfo().username,
+    device: hostname(),
+    source: 'local',
+    tags: [],
+    ...fields,
+  };
+}
+
+export async function saveSnapshot(repo: Repository, snapshot: Snapshot): Promise<string> {
+  return repo.putObject(NAMES.snapshots, 'snapshot', snapshot);
+}
+
+export async function listSnapshots(repo: Repository): Promise<SnapshotWithId[]> {
+  const out: SnapshotWithId[] = [];
+  for (const object of await repo.backend.list(NAMES.snapshots)) {
+    const id = object.name.slice(NAMES.snapshots.length);
+    out.push({ ...(await repo.getObject<Snapshot>(NAMES.snapshots, 'snapshot', id)), id });
+  }
+  return out.sort((a, b) => a.time.localeCompare(b.time) || a.id.localeCompare(b.id));
+}
+
+export async function findSnapshot(repo: Repository, ref: string, all?: SnapshotWithId[]): Promise<SnapshotWithId> {
+  const snapshots = all ?? (await listSnapshots(repo));
+  if (ref === 'latest') {
+    const last = snapshots.at(-1);
+    if (!last) throw new RepositoryError('not-found', 'the repository has no snapshots');
+    return last;
+  }
+  const matches = snapshots.filter((s) => s.id.startsWith(ref.toLowerCase()));
+  if (matches.length === 0) throw new RepositoryError('not-found', `no snapshot matches "${ref}"`);
+  if (matches.length > 1) throw new RepositoryError('not-found', `"${ref}" matches ${matches.length} snapshots; give more of the id`);
+  return matches[0]!;
+}
+
+export async function loadTree(repo: Repository, id: string): Promise<Tree> {
+  try {
+    return decodeTree(await repo.loadBlob(id));
+  } catch (error) {
+    if (error instanceof RepositoryError) throw error;
+    throw new RepositoryError('corrupt', `tree ${id.slice(0, 12)}: ${(error as Error).message}`);
+  }
+}
+
+/** Every node of a snapshot, depth first, with its '/'-joined path. */
+export async function* walkTree(repo: Repository, treeId: string, prefix = ''): AsyncGenerator<{ path: string; node: TreeNode }> {
+  const tree = await loadTree(repo, treeId);
+  for (const node of tree.nodes) {
+    const path = prefix === '' ? node.name : `${prefix}/${node.name}`;
+    yield { path, node };
+    if (node.type === 'dir' && node.subtree) yield* walkTree(repo, node.subtree, path);
+  }
+}
