@@ -1,0 +1,59 @@
+/**
+ * The one way Jetvault builds a remote shell command. Every interpolated value is quoted for a
+ * POSIX shell (single quotes, `'` written as `'\''`), so no user text — a path, a database name, a
+ * glob — ever reaches the device's shell unquoted. Trusted fragments must be marked with `raw()`.
+ *
+ *   sh`pg_dump --format=custom --dbname=${db} --host=${socketDir}`
+ *   sh`tar -C / -cf - -- ${paths}`          // arrays become separate quoted words
+ */
+import { AppError } from '../../shared/errors';
+
+const RAW = Symbol('raw shell');
+
+/** A fragment that is already valid shell (built by `sh` or a constant), inserted as is. */
+export interface RawShell {
+  readonly [RAW]: string;
+}
+
+export type ShellValue = string | number | RawShell | readonly (string | number)[];
+
+/** Characters that never need quoting in any POSIX shell context we use. */
+const SAFE = /^[A-Za-z0-9_./:=@%+,-]+$/;
+
+export function quote(value: string | number): string {
+  const text = typeof value === 'number' ? String(value) : value;
+  if (typeof text !== 'string') throw new TypeError('quote() takes a string or a number');
+  // A NUL byte cannot be part of an argument: the shell would silently cut the string there.
+  if (text.includes('\0')) throw new AppError('VALIDATION', 'A command argument contains a NUL byte');
+  if (text === '') return "''";
+  if (SAFE.test(text)) return text;
+  return `'${text.replaceAll("'", `'\\''`)}'`;
+}
+
+export function raw(fragment: string): RawShell {
+  return { [RAW]: fragment };
+}
+
+function isRaw(value: unknown): value is RawShell {
+  return typeof value === 'object' && value !== null && RAW in value;
+}
+
+function render(value: ShellValue): string {
+  if (isRaw(value)) return value[RAW];
+  if (Array.isArray(value)) return (value as readonly (string | number)[]).map(quote).join(' ');
+  return quote(value as string | number);
+}
+
+/** Tagged template: literal parts are trusted code, every `${value}` is quoted. Returns a RawShell. */
+export function sh(strings: TemplateStringsArray, ...values: ShellValue[]): RawShell {
+  let out = strings[0] ?? '';
+  values.forEach((value, i) => {
+    out += render(value) + (strings[i + 1] ?? '');
+  });
+  return raw(out);
+}
+
+/** The command text to send over SSH exec. */
+export function commandText(command: RawShell): string {
+  return command[RAW];
+}

@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { authOf, DeviceProfileSchema, parseJump } from './devices';
+
+const ISSUE_EXAMPLE = {
+  name: 'rvm-017',
+  host: '10.0.4.17',
+  port: 22,
+  user: 'jetson',
+  identityFile: '/home/me/.ssh/id_ed25519',
+  hostKey: 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8',
+  site: 'Depot North',
+  tags: ['critical'],
+  rpoMinutes: 15,
+  sources: [
+    { name: 'db', kind: 'postgres', database: 'myrvm', host: '/run/postgresql' },
+    { name: 'local', kind: 'sqlite', path: '/opt/myrvm/data/local.db' },
+    { name: 'config', kind: 'files', paths: ['/etc/myrvm', '/opt/myrvm/.env'] },
+    { name: 'logs', kind: 'files', paths: ['/var/log/myrvm'] },
+    { name: 'app', kind: 'files', paths: ['/opt/myrvm'], exclude: ['data/local.db*'] },
+  ],
+  comment: 'extra fields are allowed',
+};
+
+describe('device profile', () => {
+  it('accepts the shared profile shape and drops unknown fields', () => {
+    const profile = DeviceProfileSchema.parse(ISSUE_EXAMPLE);
+    expect(profile.sources).toHaveLength(5);
+    expect(profile).not.toHaveProperty('comment');
+    expect(authOf(profile)).toBe('key');
+  });
+
+  it('fills defaults for a minimal profile', () => {
+    const profile = DeviceProfileSchema.parse({ name: 'a', host: '127.0.0.2', user: 'jetson' });
+    expect(profile).toMatchObject({ port: 22, site: '', tags: [], sources: [] });
+    expect(authOf(profile)).toBe('agent');
+  });
+
+  it.each([
+    [{ name: '../etc', host: 'h', user: 'u' }, 'name'],
+    [{ name: 'ok', host: 'h; rm -rf /', user: 'u' }, 'host'],
+    [{ name: 'ok', host: 'h', user: 'u', port: 70000 }, 'port'],
+    [{ name: 'ok', host: 'h', user: '-oProxyCommand=x' }, 'user'],
+    [{ name: 'ok', host: 'h', user: 'u', hostKey: 'MD5:aa:bb' }, 'hostKey'],
+    [{ name: 'ok', host: 'h', user: 'u', sources: [{ name: 's', kind: 'files', paths: ['relative/path'] }] }, 'sources.0.paths.0'],
+    [{ name: 'ok', host: 'h', user: 'u', sources: [{ name: 's', kind: 'ftp' }] }, 'sources.0.kind'],
+    [{ name: 'ok', host: 'h', user: 'u', sources: [{ name: 's', kind: 'sqlite', path: '/a' }, { name: 's', kind: 'sqlite', path: '/b' }] }, 'sources.1.name'],
+    [{ name: 'ok', host: 'h', user: 'u', jump: 'not a jump' }, 'jump'],
+  ])('rejects %j at %s', (input, path) => {
+    const result = DeviceProfileSchema.safeParse(input);
+    expect(result.success).toBe(false);
+    expect(result.error?.issues.map((i) => i.path.join('.'))).toContain(path);
+  });
+
+  it('parses jump hosts written as USER@HOST[:PORT]', () => {
+    expect(parseJump('ops@bastion.example:2222')).toEqual({ user: 'ops', host: 'bastion.example', port: 2222 });
+    expect(parseJump('ops@10.0.0.1')).toEqual({ user: 'ops', host: '10.0.0.1', port: 22 });
+    expect(DeviceProfileSchema.parse({ name: 'a', host: 'h', user: 'u', jump: 'ops@gw:22' }).jump).toEqual({ user: 'ops', host: 'gw', port: 22 });
+    expect(parseJump('bastion')).toBeNull();
+  });
+});

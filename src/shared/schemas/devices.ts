@@ -1,0 +1,101 @@
+import { z } from 'zod';
+
+/** Names of devices and sources: safe in file names, tags, logs and shell words. */
+export const NameSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'Use 1–64 letters, digits, dots, dashes or underscores, starting with a letter or digit');
+
+/** An OpenSSH-style SHA-256 host key fingerprint, e.g. `SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8`. */
+export const FingerprintSchema = z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'Expected an OpenSSH SHA256 fingerprint (SHA256:… 43 characters)');
+
+const HostSchema = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[A-Za-z0-9.:[\]_-]+$/, 'Not a host name or address');
+const PortSchema = z.number().int().min(1).max(65535);
+const AbsolutePath = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine((p) => p.startsWith('/'), 'Paths on the device must be absolute')
+  .refine((p) => !p.includes('\0'), 'Paths cannot contain NUL bytes');
+const Glob = z.string().min(1).max(1024).refine((p) => !p.includes('\0'), 'Patterns cannot contain NUL bytes');
+
+export const PostgresSourceSchema = z.object({
+  name: NameSchema,
+  kind: z.literal('postgres'),
+  database: z.string().min(1).max(63),
+  /** Host name or socket directory (as pg_dump's --host). */
+  host: z.string().min(1).max(1024).optional(),
+  port: PortSchema.optional(),
+  user: z.string().min(1).max(63).optional(),
+});
+export const SqliteSourceSchema = z.object({ name: NameSchema, kind: z.literal('sqlite'), path: AbsolutePath });
+export const MysqlSourceSchema = z.object({
+  name: NameSchema,
+  kind: z.literal('mysql'),
+  database: z.string().min(1).max(64),
+  host: z.string().min(1).max(1024).optional(),
+  port: PortSchema.optional(),
+  user: z.string().min(1).max(64).optional(),
+});
+export const FilesSourceSchema = z.object({
+  name: NameSchema,
+  kind: z.literal('files'),
+  paths: z.array(AbsolutePath).min(1).max(256),
+  include: z.array(Glob).max(256).optional(),
+  exclude: z.array(Glob).max(256).optional(),
+  /** Rotate (truncate) matching logs on the device once their snapshot is committed. */
+  rotateAfterBackup: z.boolean().optional(),
+});
+
+export const SourceSchema = z.discriminatedUnion('kind', [PostgresSourceSchema, SqliteSourceSchema, MysqlSourceSchema, FilesSourceSchema]);
+export type Source = z.infer<typeof SourceSchema>;
+
+const JumpSchema = z.object({ host: HostSchema, port: PortSchema.default(22), user: z.string().min(1).max(64) });
+
+/** `user@host:port` (port optional) → jump host object. */
+export function parseJump(text: string): z.infer<typeof JumpSchema> | null {
+  const match = /^([^@\s]+)@([^:\s]+|\[[^\]]+\])(?::(\d+))?$/.exec(text);
+  if (!match) return null;
+  const parsed = JumpSchema.safeParse({ user: match[1], host: match[2], port: match[3] ? Number(match[3]) : 22 });
+  return parsed.success ? parsed.data : null;
+}
+
+/**
+ * A device profile as technicians share it (import/export JSON). More fields are allowed and kept
+ * out; secrets (passwords, passphrases) are never part of a profile.
+ */
+export const DeviceProfileSchema = z
+  .object({
+    name: NameSchema,
+    host: HostSchema,
+    port: PortSchema.default(22),
+    user: z.string().min(1).max(64).regex(/^[A-Za-z0-9._][A-Za-z0-9._-]*$/, 'Not a user name'),
+    auth: z.enum(['agent', 'key', 'password']).optional(),
+    identityFile: z.string().min(1).max(4096).optional(),
+    jump: z.union([JumpSchema, z.string().transform((s, ctx) => parseJump(s) ?? (ctx.addIssue({ code: 'custom', message: 'Expected USER@HOST[:PORT]' }), z.NEVER))]).optional(),
+    hostKey: FingerprintSchema.optional(),
+    site: z.string().max(128).default(''),
+    tags: z.array(z.string().min(1).max(64)).max(32).default([]),
+    rpoMinutes: z.number().int().min(1).max(60 * 24 * 31).optional(),
+    sources: z.array(SourceSchema).max(64).default([]),
+    /** Commands run (quoted as given, by the device's shell) around a restore. */
+    services: z.object({ stop: z.array(z.string().max(1024)).default([]), start: z.array(z.string().max(1024)).default([]) }).optional(),
+    healthCommand: z.string().max(1024).optional(),
+  })
+  .superRefine((profile, ctx) => {
+    const names = new Set<string>();
+    profile.sources.forEach((source, i) => {
+      if (names.has(source.name)) ctx.addIssue({ code: 'custom', path: ['sources', i, 'name'], message: `Duplicate source name "${source.name}"` });
+      names.add(source.name);
+    });
+  });
+export type DeviceProfile = z.infer<typeof DeviceProfileSchema>;
+export type DeviceProfileInput = z.input<typeof DeviceProfileSchema>;
+
+/** How a profile authenticates when `auth` is not given: a key file if named, else the agent. */
+export function authOf(profile: DeviceProfile): 'agent' | 'key' | 'password' {
+  return profile.auth ?? (profile.identityFile ? 'key' : 'agent');
+}
