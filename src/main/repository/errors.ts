@@ -25,6 +25,11 @@ export class RepositoryError extends AppError {
   }
 }
 
+/** Any thrown value as an Error, so it can be stored and rethrown. */
+export function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new RepositoryError('cancelled', 'operation cancelled');
 }

@@ -36,7 +36,7 @@ interface Frame {
   path: string;
   name: string;
   meta: NodeMeta;
-  children: (TreeNode | Promise<TreeNode>)[];
+  children: Promise<TreeNode>[];
   /** The same directory in the parent snapshot, by child name. */
   previous: Map<string, TreeNode> | null;
 }
@@ -72,7 +72,7 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
     const nodes = await Promise.all(frame.children);
     const { id } = await repo.saveBlob('tree', encodeTree(nodes));
     summary.dirs++;
-    stack.at(-1)!.children.push({ name: frame.name, ...frame.meta, subtree: id });
+    stack.at(-1)!.children.push(Promise.resolve({ name: frame.name, ...frame.meta, subtree: id }));
   };
 
   /** Reads a file through the chunker; returns once read, with a promise of its chunk ids. */
@@ -130,13 +130,13 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
       }
       onProgress?.({ items: 1 });
       if (entry.meta.type !== 'file') {
-        top.children.push({ name, ...entry.meta });
+        top.children.push(Promise.resolve({ name, ...entry.meta }));
         continue;
       }
       summary.files++;
       summary.bytes += entry.meta.size;
       if (unchanged(entry.meta, old)) {
-        top.children.push({ name, ...entry.meta, content: old.content });
+        top.children.push(Promise.resolve({ name, ...entry.meta, content: old.content }));
         onProgress?.({ bytes: entry.meta.size });
         continue;
       }

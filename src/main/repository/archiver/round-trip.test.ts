@@ -29,7 +29,10 @@ describe('backup and restore round trip', () => {
     // No plaintext content or file name appears anywhere in the repository's files.
     const files: string[] = [];
     const walk = async (d: string): Promise<void> => {
-      for (const e of await readdir(d, { withFileTypes: true })) (e.isDirectory() ? await walk(join(d, e.name)) : files.push(join(d, e.name)));
+      for (const e of await readdir(d, { withFileTypes: true })) {
+        if (e.isDirectory()) await walk(join(d, e.name));
+        else files.push(join(d, e.name));
+      }
     };
     await walk(dir);
     for (const file of files) {

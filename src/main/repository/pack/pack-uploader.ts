@@ -4,6 +4,7 @@
  * A blob counts as stored once it is in an open pack: duplicates arriving meanwhile are dropped.
  */
 import type { Backend } from '../backend/backend';
+import { asError } from '../errors';
 import { NAMES } from '../backend/backend';
 import { compress } from '../compress/codec';
 import type { IndexedPack } from '../index/index-file';
@@ -17,7 +18,7 @@ export class PackUploader {
   private readonly pendingIds = new Set<string>();
   private readonly uploads = new Set<Promise<void>>();
   private finished: IndexedPack[] = [];
-  private failure: unknown = null;
+  private failure: Error | null = null;
   /** Bytes of blobs accepted (after compression and encryption). */
   storedBytes = 0;
 
@@ -72,7 +73,7 @@ export class PackUploader {
         for (const e of pack.entries) this.pendingIds.delete(e.id);
       },
       (error: unknown) => {
-        this.failure = error;
+        this.failure = asError(error);
       },
     );
     const tracked: Promise<void> = task.finally(() => this.uploads.delete(tracked));

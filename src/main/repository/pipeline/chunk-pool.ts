@@ -6,6 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { WORKER_SOURCE } from './worker-source';
+import { asError } from '../errors';
 
 export interface HashedChunk {
   id: Buffer;
@@ -26,7 +27,7 @@ export class ChunkPool {
   private readonly waiting: (() => void)[] = [];
   private seq = 0;
   private next = 0;
-  private failure: unknown = null;
+  private failure: Error | null = null;
 
   constructor(
     mac: Buffer,
@@ -55,7 +56,7 @@ export class ChunkPool {
   }
 
   private fail(error: unknown): void {
-    this.failure = error;
+    this.failure = asError(error);
     for (const entry of this.pending.values()) entry.reject(error);
     this.pending.clear();
     for (const wake of this.waiting.splice(0)) wake();

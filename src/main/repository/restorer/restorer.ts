@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, chown, lchown, link, lutimes, mkdir, open, rename, rm, stat, symlink, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { throwIfAborted } from '../errors';
+import { asError, throwIfAborted } from '../errors';
 import type { ProgressFn } from '../errors';
 import type { Repository } from '../repo/repository';
 import { loadTree } from '../snapshot/snapshot';
@@ -52,7 +52,7 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
   const dirMeta: { path: string; node: TreeNode }[] = [];
   const running = new Set<Promise<void>>();
   const limit = options.concurrency ?? 4;
-  let failure: unknown = null;
+  const state: { failure: Error | null } = { failure: null };
 
   const ownAndTime = async (path: string, node: TreeNode): Promise<void> => {
     if (canChown) await (node.type === 'symlink' ? lchown(path, node.uid, node.gid) : chown(path, node.uid, node.gid)).catch(() => undefined);
@@ -93,10 +93,10 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
 
   const schedule = async (work: () => Promise<void>): Promise<void> => {
     while (running.size >= limit) await Promise.race(running);
-    if (failure) throw failure;
+    if (state.failure) throw state.failure;
     const task: Promise<void> = work()
       .catch((error: unknown) => {
-        failure ??= error;
+        state.failure ??= asError(error);
       })
       .finally(() => running.delete(task));
     running.add(task);
@@ -147,7 +147,7 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
   await mkdir(target, { recursive: true });
   await visit(snapshot.tree, '', target);
   await Promise.all(running);
-  if (failure) throw failure;
+  if (state.failure) throw state.failure;
   // Children first (dirMeta is in post-order), so restoring a child does not bump a parent's mtime.
   for (const { path, node } of dirMeta) await ownAndTime(path, node);
   return result;
