@@ -7,6 +7,11 @@ export const ERROR_CODES = [
   'CONFLICT',
   'CANCELLED',
   'UNAVAILABLE', // a device, repository or service could not be reached
+  'TIMEOUT', // it answered too slowly, or the link went dead
+  'AUTH_FAILED', // the device refused our key / password
+  'HOST_KEY_UNKNOWN', // first contact: the fingerprint must be confirmed before anything is sent
+  'HOST_KEY_MISMATCH', // the device presents a different key than the pinned one
+  'REMOTE_COMMAND_FAILED', // a command on the device exited non-zero
   'INTERNAL',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -55,4 +55,29 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
       CREATE INDEX audit_at ON audit_log (at DESC);`,
   },
+  {
+    id: 4,
+    name: 'devices and secrets',
+    sql: `
+      CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      ) STRICT;
+      CREATE TABLE devices (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        profile     TEXT NOT NULL,         -- JSON DeviceProfile, never secrets
+        host_key    TEXT,                  -- pinned SHA256 fingerprint
+        facts       TEXT,                  -- JSON, last facts read over SSH
+        facts_at    TEXT,
+        created_at  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+      ) STRICT;
+      CREATE TABLE secrets (
+        ref         TEXT PRIMARY KEY,      -- e.g. device:<id>:password
+        scheme      TEXT NOT NULL,         -- which cipher wrote it
+        blob        BLOB NOT NULL,         -- ciphertext only
+        updated_at  TEXT NOT NULL
+      ) STRICT;`,
+  },
 ];

@@ -35,8 +35,41 @@ export interface AuditRow {
   detail: string | null;
 }
 
+export interface DeviceRow {
+  id: string;
+  name: string;
+  profile: string;
+  host_key: string | null;
+  facts: string | null;
+  facts_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
 export function prepareStatements(db: Database) {
   return {
+    metaGet: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
+    metaSet: db.prepare<[string, string]>('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
+
+    secretUpsert: db.prepare<[string, string, Buffer, string]>(
+      'INSERT INTO secrets (ref, scheme, blob, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (ref) DO UPDATE SET scheme = excluded.scheme, blob = excluded.blob, updated_at = excluded.updated_at',
+    ),
+    secretGet: db.prepare<[string], { scheme: string; blob: Buffer }>('SELECT scheme, blob FROM secrets WHERE ref = ?'),
+    secretDelete: db.prepare<[string]>('DELETE FROM secrets WHERE ref = ?'),
+    secretDeletePrefix: db.prepare<[string]>("DELETE FROM secrets WHERE ref LIKE ? ESCAPE '\\'"),
+
+    deviceInsert: db.prepare<[string, string, string, string | null, string, string]>(
+      'INSERT INTO devices (id, name, profile, host_key, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
+    ),
+    deviceUpdateProfile: db.prepare<[string, string, string | null, string, string]>(
+      'UPDATE devices SET name = ?, profile = ?, host_key = ?, updated_at = ? WHERE id = ?',
+    ),
+    deviceSetFacts: db.prepare<[string, string, string]>('UPDATE devices SET facts = ?, facts_at = ? WHERE id = ?'),
+    deviceByName: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE name = ?'),
+    deviceById: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE id = ?'),
+    devicesAll: db.prepare<[], DeviceRow>('SELECT * FROM devices ORDER BY name'),
+    deviceDelete: db.prepare<[string]>('DELETE FROM devices WHERE id = ?'),
+
     settingsAll: db.prepare<[], SettingRow>('SELECT key, value, updated_at FROM settings'),
     settingUpsert: db.prepare<[string, string, string]>(
       'INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at',

@@ -1,0 +1,107 @@
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { HistoryStore } from '../history/history-store';
+import { SecretStore } from '../secrets/secret-store';
+import { tempDir } from '../testing/temp-dir';
+import { DeviceService } from './device-service';
+
+const PASSPHRASE = 'correct horse battery staple';
+const profile = (name: string, extra: Record<string, unknown> = {}) => ({
+  name,
+  host: '127.0.0.2',
+  port: 2222,
+  user: 'jetson',
+  site: 'Depot North',
+  tags: ['critical'],
+  sources: [{ name: 'db', kind: 'postgres', database: 'myrvm', host: '/run/postgresql' }],
+  ...extra,
+});
+
+function open(dir: string, passphrase: string | null = PASSPHRASE) {
+  const store = new HistoryStore(dir);
+  const secrets = new SecretStore(store, SecretStore.passphraseCipher(store, passphrase ?? undefined));
+  return { store, secrets, devices: new DeviceService(store, secrets) };
+}
+
+describe('DeviceService', () => {
+  it('adds, lists, renames and removes devices, with an audit trail', () => {
+    const { store, devices } = open(tempDir());
+    devices.add(profile('rvm-017'), {}, 'test');
+    devices.add(profile('rvm-002'), {}, 'test');
+    expect(devices.list().map((d) => d.profile.name)).toEqual(['rvm-002', 'rvm-017']);
+    expect(() => devices.add(profile('rvm-017'), {}, 'test')).toThrow(/already exists/);
+    devices.update('rvm-017', profile('rvm-018'), {}, 'test');
+    expect(() => devices.get('rvm-017')).toThrow(/No device named/);
+    devices.remove('rvm-018', 'test');
+    expect(devices.list().map((d) => d.profile.name)).toEqual(['rvm-002']);
+    expect(store.sql.auditRecent.all(10).map((r) => r.action)).toEqual(['device.remove', 'device.update', 'device.add', 'device.add']);
+    store.close();
+  });
+
+  it('keeps passwords encrypted at rest, out of exports and readable only with the passphrase', () => {
+    const dir = tempDir();
+    const first = open(dir);
+    const secret = 'pa$$w0rd-never-in-plain';
+    const device = first.devices.add(profile('rvm-017', { auth: 'password' }), { password: secret }, 'test');
+    expect(device.hasPassword).toBe(true);
+    expect(JSON.stringify(first.devices.export())).not.toContain(secret);
+    first.store.db.pragma('wal_checkpoint(TRUNCATE)');
+    first.store.close();
+    for (const file of readdirSync(dir)) expect(readFileSync(path.join(dir, file)).includes(secret), file).toBe(false);
+
+    return (async () => {
+      const again = open(dir);
+      expect((await again.devices.connectOptions('rvm-017')).auth).toEqual({ kind: 'password', password: secret });
+      again.store.close();
+      const wrong = open(dir, 'not the passphrase');
+      await expect(wrong.devices.connectOptions('rvm-017')).rejects.toThrow(/wrong JETVAULT_SECRETS_PASSPHRASE/);
+      wrong.store.close();
+      const none = open(dir, null);
+      await expect(none.devices.connectOptions('rvm-017')).rejects.toThrow(/set JETVAULT_SECRETS_PASSPHRASE/);
+      expect(() => none.devices.add(profile('rvm-9', { auth: 'password' }), { password: 'x' }, 'test')).toThrow(/Cannot store a password/);
+      expect(() => none.devices.get('rvm-9')).toThrow(/No device/); // nothing half-added
+      none.store.close();
+    })();
+  });
+
+  it('exports and re-imports a fleet, and rejects a bad import as a whole', () => {
+    const a = open(tempDir());
+    a.devices.add(profile('rvm-001', { hostKey: 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8' }), {}, 'test');
+    a.devices.add(profile('rvm-002'), {}, 'test');
+    const exported = JSON.parse(JSON.stringify(a.devices.export())) as unknown;
+    const b = open(tempDir());
+    expect(b.devices.import(exported, 'test').map((d) => d.profile.name)).toEqual(['rvm-001', 'rvm-002']);
+    expect(b.devices.get('rvm-001').profile.hostKey).toBe('SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8');
+
+    const c = open(tempDir());
+    let error: unknown;
+    try {
+      c.devices.import([profile('good'), profile('bad', { host: 'a b' }), profile('good')], 'test');
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toMatchObject({ code: 'VALIDATION' });
+    expect((error as { issues: { path: string }[] }).issues.map((i) => i.path)).toEqual(['1.host', '2.name']);
+    expect(c.devices.list()).toEqual([]);
+    expect(() => b.devices.import(exported, 'test')).toThrow(/Nothing was imported/);
+    expect(b.devices.import(exported, 'test', { replace: true })).toHaveLength(2);
+    for (const s of [a, b, c]) s.store.close();
+  });
+
+  it('pins a confirmed host key and reads key files for connections', async () => {
+    const dir = tempDir();
+    const { store, devices } = open(dir);
+    const keyFile = path.join(dir, 'id_ed25519');
+    writeFileSync(keyFile, 'not really a key', { mode: 0o600 });
+    devices.add(profile('rvm-017', { identityFile: keyFile }), { passphrase: 'key passphrase' }, 'test');
+    expect(() => devices.pinHostKey('rvm-017', 'MD5:00', 'test')).toThrow(/fingerprint/);
+    devices.pinHostKey('rvm-017', 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8', 'test');
+    const options = await devices.connectOptions('rvm-017');
+    expect(options).toMatchObject({ host: '127.0.0.2', port: 2222, user: 'jetson', hostKey: 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8' });
+    expect(options.auth).toEqual({ kind: 'key', privateKey: Buffer.from('not really a key'), passphrase: 'key passphrase' });
+    devices.add(profile('rvm-404', { identityFile: path.join(dir, 'missing') }), {}, 'test');
+    await expect(devices.connectOptions('rvm-404')).rejects.toThrow(/cannot read the key file/);
+    store.close();
+  });
+});

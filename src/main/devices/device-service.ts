@@ -1,0 +1,210 @@
+/**
+ * The device inventory: profiles in the history store, pinned host keys, and secrets (passwords,
+ * key passphrases) in the SecretStore — never in the profile, an export, or a log line.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { AppError } from '../../shared/errors';
+import { DeviceProfileSchema, FingerprintSchema, authOf } from '../../shared/schemas/devices';
+import type { DeviceProfile } from '../../shared/schemas/devices';
+import type { HistoryStore } from '../history/history-store';
+import type { DeviceRow } from '../history/statements';
+import { issuesOf } from '../ipc/router';
+import type { SecretStore } from '../secrets/secret-store';
+import type { ConnectOptions, DeviceAuth } from './ssh-connection';
+
+export interface DeviceSecrets {
+  password?: string;
+  passphrase?: string;
+}
+
+export interface DeviceRecord {
+  id: string;
+  profile: DeviceProfile;
+  hasPassword: boolean;
+  hasPassphrase: boolean;
+  facts: unknown;
+  factsAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+const secretRef = (id: string, kind: keyof DeviceSecrets) => `device:${id}:${kind}`;
+
+/** Accepts one profile, an array, or `{devices:[…]}` (what `export` writes). */
+function profilesIn(json: unknown): unknown[] {
+  if (Array.isArray(json)) return json;
+  if (json && typeof json === 'object' && Array.isArray((json as { devices?: unknown }).devices)) return (json as { devices: unknown[] }).devices;
+  return [json];
+}
+
+export class DeviceService {
+  readonly #store: HistoryStore;
+  readonly #secrets: SecretStore;
+
+  constructor(store: HistoryStore, secrets: SecretStore) {
+    this.#store = store;
+    this.#secrets = secrets;
+  }
+
+  list(): DeviceRecord[] {
+    return this.#store.sql.devicesAll.all().map((row) => this.#record(row));
+  }
+
+  get(name: string): DeviceRecord {
+    const row = this.#store.sql.deviceByName.get(name);
+    if (!row) throw new AppError('NOT_FOUND', `No device named "${name}"`);
+    return this.#record(row);
+  }
+
+  add(input: unknown, secrets: DeviceSecrets, actor: string): DeviceRecord {
+    const profile = this.#parse(input);
+    if (this.#store.sql.deviceByName.get(profile.name)) throw new AppError('CONFLICT', `A device named "${profile.name}" already exists`);
+    const id = `dev_${randomBytes(8).toString('hex')}`;
+    const now = new Date().toISOString();
+    this.#store.db.transaction(() => {
+      this.#store.sql.deviceInsert.run(id, profile.name, JSON.stringify(profile), profile.hostKey ?? null, now, now);
+      this.#storeSecrets(id, secrets);
+      this.#store.audit(actor, 'device.add', profile.name, { host: profile.host, port: profile.port, user: profile.user });
+    })();
+    return this.get(profile.name);
+  }
+
+  update(name: string, input: unknown, secrets: DeviceSecrets, actor: string): DeviceRecord {
+    const current = this.get(name);
+    const profile = this.#parse(input);
+    if (profile.name !== name && this.#store.sql.deviceByName.get(profile.name)) {
+      throw new AppError('CONFLICT', `A device named "${profile.name}" already exists`);
+    }
+    this.#store.db.transaction(() => {
+      this.#store.sql.deviceUpdateProfile.run(profile.name, JSON.stringify(profile), profile.hostKey ?? null, new Date().toISOString(), current.id);
+      this.#storeSecrets(current.id, secrets);
+      this.#store.audit(actor, 'device.update', profile.name, { renamedFrom: name === profile.name ? undefined : name });
+    })();
+    return this.get(profile.name);
+  }
+
+  /** Pins the host key the user confirmed (or replaces it after a verified reinstall). */
+  pinHostKey(name: string, fingerprint: string, actor: string): DeviceRecord {
+    const checked = FingerprintSchema.safeParse(fingerprint);
+    if (!checked.success) throw new AppError('VALIDATION', 'Not a SHA256 fingerprint', issuesOf(checked.error));
+    const device = this.get(name);
+    const profile = { ...device.profile, hostKey: checked.data };
+    this.#store.db.transaction(() => {
+      this.#store.sql.deviceUpdateProfile.run(name, JSON.stringify(profile), checked.data, new Date().toISOString(), device.id);
+      this.#store.audit(actor, 'device.pin-host-key', name, { previous: device.profile.hostKey ?? null, fingerprint: checked.data });
+    })();
+    return this.get(name);
+  }
+
+  remove(name: string, actor: string): void {
+    const device = this.get(name);
+    this.#store.db.transaction(() => {
+      this.#store.sql.deviceDelete.run(device.id);
+      this.#secrets.deletePrefix(`device:${device.id}:`);
+      this.#store.audit(actor, 'device.remove', name);
+    })();
+  }
+
+  setFacts(name: string, facts: unknown): void {
+    this.#store.sql.deviceSetFacts.run(JSON.stringify(facts), new Date().toISOString(), this.get(name).id);
+  }
+
+  /**
+   * Imports profiles (one, an array, or an export file). Everything is validated first; one bad
+   * profile or a name clash rejects the whole import, so nothing is half-imported.
+   */
+  import(json: unknown, actor: string, { replace = false } = {}): DeviceRecord[] {
+    const candidates = profilesIn(json);
+    if (candidates.length === 0) throw new AppError('VALIDATION', 'The file holds no device profiles');
+    const issues: { path: string; message: string }[] = [];
+    const profiles: DeviceProfile[] = [];
+    candidates.forEach((candidate, index) => {
+      const parsed = DeviceProfileSchema.safeParse(candidate);
+      if (!parsed.success) {
+        for (const issue of issuesOf(parsed.error)) issues.push({ path: `${index}.${issue.path}`, message: issue.message });
+        return;
+      }
+      if (profiles.some((p) => p.name === parsed.data.name)) issues.push({ path: `${index}.name`, message: `"${parsed.data.name}" appears twice in the file` });
+      else if (!replace && this.#store.sql.deviceByName.get(parsed.data.name)) issues.push({ path: `${index}.name`, message: `A device named "${parsed.data.name}" already exists` });
+      profiles.push(parsed.data);
+    });
+    if (issues.length > 0) throw new AppError('VALIDATION', `Nothing was imported: ${issues.length} problem(s) in the profiles`, issues);
+    this.#store.db.transaction(() => {
+      for (const profile of profiles) {
+        if (this.#store.sql.deviceByName.get(profile.name)) this.update(profile.name, profile, {}, actor);
+        else this.add(profile, {}, actor);
+      }
+    })();
+    return profiles.map((p) => this.get(p.name));
+  }
+
+  /** Profiles as technicians share them: with pinned host keys, without any secret. */
+  export(names?: string[]): { devices: DeviceProfile[] } {
+    const devices = names && names.length > 0 ? names.map((n) => this.get(n)) : this.list();
+    return { devices: devices.map((d) => d.profile) };
+  }
+
+  /** Everything needed to open an SSH connection to this device. */
+  async connectOptions(name: string, overrides: Partial<ConnectOptions> = {}): Promise<ConnectOptions> {
+    const device = this.get(name);
+    const { profile } = device;
+    let auth: DeviceAuth;
+    switch (authOf(profile)) {
+      case 'key': {
+        if (!profile.identityFile) throw new AppError('VALIDATION', `${name}: key authentication needs an identityFile`);
+        let privateKey: Buffer;
+        try {
+          privateKey = await readFile(profile.identityFile);
+        } catch (error) {
+          throw new AppError('NOT_FOUND', `${name}: cannot read the key file ${profile.identityFile} (${(error as NodeJS.ErrnoException).code})`);
+        }
+        const passphrase = this.#secrets.get(secretRef(device.id, 'passphrase')) ?? undefined;
+        auth = passphrase ? { kind: 'key', privateKey, passphrase } : { kind: 'key', privateKey };
+        break;
+      }
+      case 'password': {
+        const password = this.#secrets.get(secretRef(device.id, 'password'));
+        if (password === null) throw new AppError('VALIDATION', `${name}: password authentication is set but no password is stored`);
+        auth = { kind: 'password', password };
+        break;
+      }
+      case 'agent': {
+        const agentSocket = process.env.SSH_AUTH_SOCK;
+        if (!agentSocket) throw new AppError('UNAVAILABLE', `${name}: uses the SSH agent, but no agent is running (SSH_AUTH_SOCK is not set)`);
+        auth = { kind: 'agent', agentSocket };
+        break;
+      }
+    }
+    return { host: profile.host, port: profile.port, user: profile.user, auth, ...(profile.hostKey ? { hostKey: profile.hostKey } : {}), ...overrides };
+  }
+
+  #parse(input: unknown): DeviceProfile {
+    const parsed = DeviceProfileSchema.safeParse(input);
+    if (!parsed.success) throw new AppError('VALIDATION', 'Invalid device profile', issuesOf(parsed.error));
+    return parsed.data;
+  }
+
+  #storeSecrets(id: string, secrets: DeviceSecrets): void {
+    for (const kind of ['password', 'passphrase'] as const) {
+      const value = secrets[kind];
+      if (value !== undefined) {
+        if (value === '') this.#secrets.delete(secretRef(id, kind));
+        else this.#secrets.set(secretRef(id, kind), value);
+      }
+    }
+  }
+
+  #record(row: DeviceRow): DeviceRecord {
+    return {
+      id: row.id,
+      profile: DeviceProfileSchema.parse(JSON.parse(row.profile)),
+      hasPassword: this.#secrets.has(secretRef(row.id, 'password')),
+      hasPassphrase: this.#secrets.has(secretRef(row.id, 'passphrase')),
+      facts: row.facts ? (JSON.parse(row.facts) as unknown) : null,
+      factsAt: row.facts_at,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+    };
+  }
+}

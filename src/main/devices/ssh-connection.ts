@@ -1,0 +1,205 @@
+/**
+ * A trusted SSH connection to one device, on ssh2. The host key is checked before authentication:
+ * an unknown key fails with HOST_KEY_UNKNOWN (carrying the fingerprint to confirm) unless the caller
+ * confirms it; a key other than the pinned one fails with HOST_KEY_MISMATCH and nothing is sent.
+ * Keepalives are always on: without them ssh2 waits forever on a dead link.
+ */
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { Client } from 'ssh2';
+import type { ClientChannel, ConnectConfig } from 'ssh2';
+import { AppError } from '../../shared/errors';
+import { commandText } from './shell-quote';
+import type { RawShell } from './shell-quote';
+
+export type DeviceAuth =
+  | { kind: 'key'; privateKey: Buffer | string; passphrase?: string }
+  | { kind: 'password'; password: string }
+  | { kind: 'agent'; agentSocket: string };
+
+export interface ConnectOptions {
+  host: string;
+  port: number;
+  user: string;
+  auth: DeviceAuth;
+  /** The pinned fingerprint (`SHA256:…`). Without it, `confirmHostKey` decides. */
+  hostKey?: string;
+  /** Asked only on first contact (no pinned key); returning false refuses the connection. */
+  confirmHostKey?: (fingerprint: string) => boolean;
+  /** Already-open connection to a jump host to tunnel through. */
+  via?: DeviceConnection;
+  readyTimeoutMs?: number;
+  keepaliveIntervalMs?: number;
+  keepaliveCountMax?: number;
+}
+
+export interface ExecResult {
+  code: number | null;
+  signal: string | null;
+  stderr: string;
+}
+
+export interface RunningCommand {
+  stdout: Readable;
+  stdin: ClientChannel;
+  /** Settles when the channel closes, with the exit status from the `close` event. */
+  done: Promise<ExecResult>;
+}
+
+const STDERR_LIMIT = 64 * 1024;
+
+/** OpenSSH's fingerprint format: `SHA256:` + unpadded base64 of the key blob's SHA-256. */
+export function fingerprintOf(hostKey: Buffer): string {
+  return `SHA256:${createHash('sha256').update(hostKey).digest('base64').replace(/=+$/, '')}`;
+}
+
+function classify(error: Error & { level?: string; code?: string }, target: string): AppError {
+  if (error instanceof AppError) return error;
+  if (error.level === 'client-authentication') return new AppError('AUTH_FAILED', `${target} refused the credentials (all authentication methods failed)`);
+  if (error.level === 'client-timeout' || /Timed out/i.test(error.message)) return new AppError('TIMEOUT', `${target} did not answer in time`);
+  if (['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET'].includes(error.code ?? '')) {
+    return new AppError('UNAVAILABLE', `${target} is unreachable (${error.code})`);
+  }
+  if (/passphrase|Encrypted private key|Cannot parse privateKey/i.test(error.message)) {
+    return new AppError('AUTH_FAILED', `The private key for ${target} cannot be used: ${error.message}`);
+  }
+  return new AppError('UNAVAILABLE', `SSH to ${target} failed: ${error.message}`);
+}
+
+export class DeviceConnection {
+  readonly target: string;
+  readonly fingerprint: string;
+  readonly #client: Client;
+  #closed = false;
+
+  private constructor(client: Client, target: string, fingerprint: string) {
+    this.#client = client;
+    this.target = target;
+    this.fingerprint = fingerprint;
+    client.on('close', () => {
+      this.#closed = true;
+    });
+  }
+
+  static async open(options: ConnectOptions): Promise<DeviceConnection> {
+    const target = `${options.user}@${options.host}:${options.port}`;
+    const client = new Client();
+    let seen: string | null = null;
+    let refusal: AppError | null = null;
+    const config: ConnectConfig = {
+      host: options.host,
+      port: options.port,
+      username: options.user,
+      readyTimeout: options.readyTimeoutMs ?? 20_000,
+      keepaliveInterval: options.keepaliveIntervalMs ?? 5_000,
+      keepaliveCountMax: options.keepaliveCountMax ?? 3,
+      hostVerifier: (key: Buffer) => {
+        seen = fingerprintOf(key);
+        if (options.hostKey) {
+          if (seen === options.hostKey) return true;
+          refusal = new AppError(
+            'HOST_KEY_MISMATCH',
+            `The host key of ${target} has CHANGED: expected ${options.hostKey}, got ${seen}. Nothing was sent. ` +
+              'If the device was reinstalled, verify the new fingerprint on the device and update it; otherwise this may be an attack.',
+          );
+          return false;
+        }
+        if (options.confirmHostKey?.(seen)) return true;
+        refusal = new AppError('HOST_KEY_UNKNOWN', `First connection to ${target}: confirm its host key fingerprint ${seen}`, [{ path: 'hostKey', message: seen }]);
+        return false;
+      },
+    };
+    if (options.auth.kind === 'key') {
+      config.privateKey = options.auth.privateKey;
+      if (options.auth.passphrase) config.passphrase = options.auth.passphrase;
+    } else if (options.auth.kind === 'password') {
+      config.password = options.auth.password;
+    } else {
+      config.agent = options.auth.agentSocket;
+    }
+    if (options.via) config.sock = await options.via.forwardTo(options.host, options.port);
+
+    await new Promise<void>((resolve, reject) => {
+      const fail = (error: Error) => {
+        client.removeListener('ready', onReady);
+        client.end();
+        reject(refusal ?? classify(error, target));
+      };
+      const onReady = () => {
+        client.removeListener('error', fail);
+        resolve();
+      };
+      client.once('ready', onReady);
+      client.once('error', fail);
+      try {
+        client.connect(config);
+      } catch (error) {
+        fail(error as Error);
+      }
+    });
+    // A connection that later dies (keepalive timeout, reset) must not crash the process.
+    client.on('error', () => {});
+    return new DeviceConnection(client, target, seen!);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Starts a command; stdout streams, stderr is kept (bounded) for the error message. */
+  exec(command: RawShell, signal?: AbortSignal): Promise<RunningCommand> {
+    if (this.#closed) return Promise.reject(new AppError('UNAVAILABLE', `The connection to ${this.target} is closed`));
+    return new Promise((resolve, reject) => {
+      this.#client.exec(commandText(command), (error, channel) => {
+        if (error) {
+          reject(classify(error, this.target));
+          return;
+        }
+        let stderr = '';
+        channel.stderr.on('data', (chunk: Buffer) => {
+          if (stderr.length < STDERR_LIMIT) stderr += chunk.toString('utf8');
+        });
+        const onAbort = () => channel.close();
+        signal?.addEventListener('abort', onAbort, { once: true });
+        const done = new Promise<ExecResult>((settle) => {
+          channel.once('close', (code: number | null, sig: string | null) => {
+            signal?.removeEventListener('abort', onAbort);
+            settle({ code: code ?? null, signal: sig ?? null, stderr: stderr.slice(0, STDERR_LIMIT) });
+          });
+        });
+        resolve({ stdout: channel, stdin: channel, done });
+      });
+    });
+  }
+
+  /** Runs a command to completion and returns its stdout; a non-zero exit is an error with stderr. */
+  async run(command: RawShell, { signal, maxBytes = 16 * 1024 * 1024 }: { signal?: AbortSignal; maxBytes?: number } = {}): Promise<string> {
+    const running = await this.exec(command, signal);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    running.stdout.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= maxBytes) chunks.push(chunk);
+    });
+    running.stdin.end();
+    const result = await running.done;
+    if (signal?.aborted) throw new AppError('CANCELLED', 'Cancelled');
+    if (result.code !== 0) {
+      throw new AppError('REMOTE_COMMAND_FAILED', `A command on ${this.target} failed (exit ${result.code ?? result.signal}): ${result.stderr.trim() || 'no error output'}`);
+    }
+    if (size > maxBytes) throw new AppError('INTERNAL', `Output of a command on ${this.target} exceeded ${maxBytes} bytes`);
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  /** A TCP stream to host:port from the device's side (for jump hosts). */
+  forwardTo(host: string, port: number): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => {
+      this.#client.forwardOut('127.0.0.1', 0, host, port, (error, channel) => (error ? reject(classify(error, `${host}:${port} via ${this.target}`)) : resolve(channel)));
+    });
+  }
+
+  close(): void {
+    if (!this.#closed) this.#client.end();
+    this.#closed = true;
+  }
+}
