@@ -16,6 +16,13 @@ export class MasterIndex {
     for (const entry of pack.entries) if (!this.blobs.has(entry.id)) this.blobs.set(entry.id, { ...entry, pack: pack.id });
   }
 
+  /** Forgets everything and holds exactly `packs` (after prune rewrote the index). */
+  replace(packs: IndexedPack[]): void {
+    this.blobs.clear();
+    this.packs.clear();
+    for (const pack of packs) this.addPack(pack);
+  }
+
   has(id: string): boolean {
     return this.blobs.has(id);
   }

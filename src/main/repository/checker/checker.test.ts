@@ -1,0 +1,48 @@
+import { randomBytes } from 'node:crypto';
+import { open, writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { backup } from '../archiver/archiver';
+import { NAMES } from '../backend/backend';
+import { LocalSource } from '../walker/local-walker';
+import { newRepo, tempDir } from '../testing/fixtures';
+import { check } from './checker';
+
+describe('check', () => {
+  it('passes on a healthy repository, structure and data', async () => {
+    const src = await tempDir();
+    await writeFile(join(src, 'a'), randomBytes(100_000));
+    const { repo } = await newRepo();
+    await backup(repo, new LocalSource([src]));
+    expect((await check(repo)).errors).toEqual([]);
+    const full = await check(repo, { readData: true });
+    expect(full.ok).toBe(true);
+    expect(full.blobsRead).toBeGreaterThan(3);
+  });
+
+  it('reports a flipped byte in a pack with every snapshot and file it affects', async () => {
+    const src = await tempDir();
+    await mkdir(join(src, 'models'));
+    await writeFile(join(src, 'models/victim.bin'), randomBytes(150_000));
+    await writeFile(join(src, 'small.txt'), 'hello');
+    const { dir, repo } = await newRepo({ chunker: { min: 4096, avg: 16384, max: 65536 }, packSize: 64 * 1024 * 1024, kdf: { N: 1024, r: 8, p: 1 } });
+    const first = await backup(repo, new LocalSource([src]));
+    const second = await backup(repo, new LocalSource([src]));
+    // Flip one byte inside the first data blob of the data pack.
+    const where = repo.index.get([...repo.index.allBlobs()].find((b) => b.type === 'data' && b.rawLength > 10_000)!.id)!;
+    const handle = await open(join(dir, NAMES.pack(where.pack)), 'r+');
+    const byte = Buffer.alloc(1);
+    await handle.read(byte, 0, 1, where.offset + 10);
+    byte[0] = byte[0]! ^ 0x01;
+    await handle.write(byte, 0, 1, where.offset + 10);
+    await handle.close();
+
+    expect((await check(repo)).ok).toBe(true); // structure alone does not read data
+    const report = await check(repo, { readData: true });
+    expect(report.ok).toBe(false);
+    expect(report.damagedPacks).toEqual([where.pack]);
+    expect(report.errors.join('\n')).toMatch(/authentication failed/);
+    const victims = report.affected.map((a) => `${a.snapshot}:${a.path.split('/').slice(-2).join('/')}`).sort();
+    expect(victims).toEqual([`${first.id}:models/victim.bin`, `${second.id}:models/victim.bin`].sort());
+  });
+});

@@ -1,0 +1,65 @@
+import { randomBytes } from 'node:crypto';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { backup } from '../archiver/archiver';
+import { check } from '../checker/checker';
+import { restore } from '../restorer/restorer';
+import { findSnapshot, listSnapshots } from '../snapshot/snapshot';
+import type { SnapshotWithId } from '../snapshot/snapshot';
+import { describeTree, newRepo, tempDir } from '../testing/fixtures';
+import { LocalSource } from '../walker/local-walker';
+import { applyPolicy } from './forget-policy';
+import { forget } from './forget';
+import { prune } from './prune';
+
+const snap = (time: string, device = 'jetson-1'): SnapshotWithId =>
+  ({ id: time, time, device, paths: ['/data'], tree: '', version: 1, hostname: 'h', username: 'u', source: 'local', tags: [], summary: {} }) as unknown as SnapshotWithId;
+
+describe('forget policy', () => {
+  const times = ['2026-01-01T10:00:00', '2026-01-01T11:00:00', '2026-01-02T10:00:00', '2026-01-09T10:00:00', '2026-02-01T10:00:00', '2026-02-01T12:00:00'];
+  const snaps = times.map((t) => snap(t));
+
+  it('keeps the last N and the newest per day/month', () => {
+    const kept = (policy: Parameters<typeof applyPolicy>[1]): string[] =>
+      applyPolicy(snaps, policy).filter((d) => d.keep).map((d) => d.snapshot.time).sort();
+    expect(kept({ last: 2 })).toEqual(times.slice(4));
+    expect(kept({ daily: 3 })).toEqual(['2026-01-02T10:00:00', '2026-01-09T10:00:00', '2026-02-01T12:00:00']);
+    expect(kept({ monthly: 5 })).toEqual(['2026-01-09T10:00:00', '2026-02-01T12:00:00']);
+    expect(kept({ within: '1w' })).toEqual(['2026-02-01T10:00:00', '2026-02-01T12:00:00']);
+    expect(kept({})).toEqual(times);
+  });
+
+  it('applies the policy per device', () => {
+    const mixed = [...snaps, snap('2025-01-01T00:00:00', 'jetson-2')];
+    expect(applyPolicy(mixed, { last: 1 }).filter((d) => d.keep).map((d) => d.snapshot.time).sort()).toEqual(['2025-01-01T00:00:00', '2026-02-01T12:00:00']);
+  });
+});
+
+describe('forget + prune', () => {
+  it('frees the data only forgotten snapshots used, repacks, and keeps the rest restorable', async () => {
+    const src = await tempDir();
+    await writeFile(join(src, 'keep.bin'), randomBytes(400_000));
+    await writeFile(join(src, 'gone.bin'), randomBytes(400_000));
+    const { repo } = await newRepo();
+    await backup(repo, new LocalSource([src]));
+    await rm(join(src, 'gone.bin'));
+    await writeFile(join(src, 'new.bin'), randomBytes(100_000));
+    const second = await backup(repo, new LocalSource([src]));
+
+    const plan = await forget(repo, { last: 1 }, { dryRun: true });
+    expect(plan.filter((d) => !d.keep)).toHaveLength(1);
+    expect(await listSnapshots(repo)).toHaveLength(2);
+    await forget(repo, { last: 1 });
+    expect((await listSnapshots(repo)).map((s) => s.id)).toEqual([second.id]);
+
+    const dry = await prune(repo, { dryRun: true });
+    expect(dry.packsDeleted).toBeGreaterThan(0);
+    const report = await prune(repo);
+    expect(report.bytesFreed).toBeGreaterThan(300_000);
+    expect((await check(repo, { readData: true })).errors).toEqual([]);
+    const target = await tempDir();
+    await restore(repo, await findSnapshot(repo, 'latest'), target);
+    expect(await describeTree(join(target, src))).toEqual(await describeTree(src));
+  });
+});

@@ -1,0 +1,108 @@
+/**
+ * prune (under the exclusive lock): find every blob reachable from a snapshot, delete packs with
+ * none, and repack packs that are mostly garbage. Crash-safe order: new packs → one new index
+ * covering every pack that stays → delete the old index objects → delete the old packs. At every
+ * instant each index object names only packs that exist, so a crash leaves a consistent repository.
+ */
+import { NAMES } from '../backend/backend';
+import { throwIfAborted } from '../errors';
+import type { ProgressFn } from '../errors';
+import type { IndexedPack } from '../index/index-file';
+import { PackUploader } from '../pack/pack-uploader';
+import type { Repository } from '../repo/repository';
+import { listSnapshots, loadTree } from '../snapshot/snapshot';
+
+export interface PruneOptions {
+  dryRun?: boolean;
+  /** Repack a pack when more than this fraction of its bytes is unused (default 0.2). */
+  maxUnused?: number;
+  signal?: AbortSignal;
+  onProgress?: ProgressFn;
+}
+
+export interface PruneReport {
+  packsBefore: number;
+  packsDeleted: number;
+  packsRepacked: number;
+  packsWritten: number;
+  bytesBefore: number;
+  bytesFreed: number;
+  blobsUsed: number;
+  blobsRemoved: number;
+}
+
+export async function usedBlobs(repo: Repository, signal?: AbortSignal): Promise<Set<string>> {
+  const used = new Set<string>();
+  const walk = async (treeId: string): Promise<void> => {
+    if (used.has(treeId)) return;
+    throwIfAborted(signal);
+    used.add(treeId);
+    for (const node of (await loadTree(repo, treeId)).nodes) {
+      for (const id of node.content ?? []) used.add(id);
+      if (node.subtree) await walk(node.subtree);
+    }
+  };
+  for (const snap of await listSnapshots(repo)) await walk(snap.tree);
+  return used;
+}
+
+export async function prune(repo: Repository, options: PruneOptions = {}): Promise<PruneReport> {
+  const { signal, onProgress } = options;
+  const maxUnused = options.maxUnused ?? 0.2;
+  await repo.recoverUnindexedPacks();
+  const used = await usedBlobs(repo, signal);
+  const keep: IndexedPack[] = [];
+  const repack: IndexedPack[] = [];
+  const drop: IndexedPack[] = [];
+  let bytesBefore = 0;
+  let blobsRemoved = 0;
+  for (const pack of repo.index.packs.values()) {
+    bytesBefore += pack.size;
+    // A blob counts as used only in the pack the index resolves it to; other copies are garbage.
+    const live = pack.entries.filter((e) => used.has(e.id) && repo.index.get(e.id)?.pack === pack.id);
+    const liveBytes = live.reduce((n, e) => n + e.length, 0);
+    blobsRemoved += pack.entries.length - live.length;
+    if (live.length === 0) drop.push(pack);
+    else if (1 - liveBytes / pack.size > maxUnused) repack.push(pack);
+    else keep.push(pack);
+  }
+  const report: PruneReport = {
+    packsBefore: repo.index.packs.size,
+    packsDeleted: drop.length + repack.length,
+    packsRepacked: repack.length,
+    packsWritten: 0,
+    bytesBefore,
+    bytesFreed: 0,
+    blobsUsed: used.size,
+    blobsRemoved,
+  };
+  if (options.dryRun) {
+    report.bytesFreed = drop.reduce((n, p) => n + p.size, 0);
+    return report;
+  }
+  // The repacker knows only what it wrote itself: the blobs it copies are still indexed in old packs.
+  const uploader = new PackUploader(repo.backend, repo.keys.enc, repo.config.packSize, () => undefined, () => false);
+  for (const pack of repack) {
+    for (const entry of pack.entries) {
+      throwIfAborted(signal);
+      if (!used.has(entry.id) || repo.index.get(entry.id)?.pack !== pack.id) continue;
+      const data = await repo.loadBlob(entry.id);
+      await uploader.add(entry.type, Buffer.from(entry.id, 'hex'), data);
+      onProgress?.({ bytes: data.length });
+    }
+  }
+  const written = await uploader.flush();
+  report.packsWritten = written.length;
+  const oldIndexes = [...repo.indexIds];
+  await repo.writeIndex([...keep, ...written], oldIndexes);
+  for (const id of oldIndexes) await repo.backend.delete(`${NAMES.index}${id}`);
+  repo.indexIds = repo.indexIds.filter((id) => !oldIndexes.includes(id));
+  repo.index.replace([...keep, ...written]);
+  for (const pack of [...drop, ...repack]) {
+    await repo.backend.delete(NAMES.pack(pack.id));
+    report.bytesFreed += pack.size;
+    onProgress?.({ items: 1 });
+  }
+  report.bytesFreed -= written.reduce((n, p) => n + p.size, 0);
+  return report;
+}

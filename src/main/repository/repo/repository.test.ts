@@ -1,0 +1,98 @@
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { backup } from '../archiver/archiver';
+import { LocalBackend } from '../backend/local-backend';
+import { NAMES } from '../backend/backend';
+import { changePassword, listKeySlots, addKeySlot, removeKeySlot } from '../crypto/key-slots';
+import { rebuildIndex } from '../index/rebuild-index';
+import { listLocks, removeLocks, RepositoryLock } from '../lock/lock';
+import { diffTrees } from '../snapshot/diff';
+import { findSnapshot } from '../snapshot/snapshot';
+import { FAST, newRepo, PASSWORD, tempDir } from '../testing/fixtures';
+import { LocalSource } from '../walker/local-walker';
+import type { RepositoryError } from '../errors';
+import { Repository } from './repository';
+
+const failure = async (p: Promise<unknown>): Promise<string> => {
+  try {
+    await p;
+  } catch (error) {
+    return (error as RepositoryError).failure;
+  }
+  return 'none';
+};
+
+describe('repository', () => {
+  it('refuses a wrong password and a missing repository with distinct failures', async () => {
+    const { dir } = await newRepo();
+    expect(await failure(Repository.open(new LocalBackend(dir), 'wrong'))).toBe('wrong-password');
+    expect(await failure(Repository.open(new LocalBackend(join(dir, 'nope')), PASSWORD))).toBe('missing');
+    expect(await failure(Repository.init(new LocalBackend(dir), PASSWORD, FAST))).toBe('exists');
+  });
+
+  it('key slots: several passwords, change, remove; the master key never changes', async () => {
+    const { dir, repo } = await newRepo();
+    const backend = new LocalBackend(dir);
+    const bob = await addKeySlot(backend, repo.master, 'bob-pw', 'bob', FAST.kdf);
+    expect((await listKeySlots(backend, repo.slotId)).map((s) => s.label).sort()).toEqual(['bob', 'initial']);
+    const asBob = await Repository.open(backend, 'bob-pw');
+    expect(asBob.master.equals(repo.master)).toBe(true);
+    await changePassword(backend, asBob.master, bob, 'bob-new', FAST.kdf);
+    expect(await failure(Repository.open(backend, 'bob-pw'))).toBe('wrong-password');
+    const again = await Repository.open(backend, 'bob-new');
+    expect(await failure(removeKeySlot(backend, again.slotId, again.slotId))).toBe('exists');
+    await removeKeySlot(backend, repo.slotId, again.slotId);
+    expect(await failure(Repository.open(backend, PASSWORD))).toBe('wrong-password');
+  });
+
+  it('locks: exclusive conflicts with shared, stale locks are removable', async () => {
+    const { repo } = await newRepo();
+    const shared = await RepositoryLock.acquire(repo, false);
+    const other = await RepositoryLock.acquire(repo, false);
+    expect(await failure(RepositoryLock.acquire(repo, true))).toBe('locked');
+    await other.release();
+    await shared.release();
+    const exclusive = await RepositoryLock.acquire(repo, true);
+    expect(await failure(RepositoryLock.acquire(repo, false))).toBe('locked');
+    expect(await removeLocks(repo)).toBe(0); // ours is live
+    expect(await removeLocks(repo, true)).toBe(1);
+    expect(await listLocks(repo)).toEqual([]);
+    await exclusive.release();
+  });
+
+  it('rebuild-index recreates the index from packs alone; diff lists changes', async () => {
+    const src = await tempDir();
+    await writeFile(join(src, 'a'), randomBytes(50_000));
+    await writeFile(join(src, 'b'), 'b');
+    const { dir, repo } = await newRepo();
+    const first = await backup(repo, new LocalSource([src]));
+    await writeFile(join(src, 'b'), 'changed');
+    await writeFile(join(src, 'c'), 'new');
+    const second = await backup(repo, new LocalSource([src]), { parent: await findSnapshot(repo, first.id) });
+    const backend = new LocalBackend(dir);
+    for (const o of await backend.list(NAMES.index)) await backend.delete(o.name);
+    const blind = await Repository.open(backend, PASSWORD);
+    expect(blind.index.blobCount).toBe(0);
+    const report = await rebuildIndex(blind);
+    expect(report.blobs).toBe(repo.index.blobCount);
+    const reopened = await Repository.open(backend, PASSWORD);
+    const changes = await diffTrees(reopened, first.snapshot.tree, second.snapshot.tree);
+    const rel = (p: string): string => p.split('/').at(-1)!;
+    expect(changes.filter((c) => c.type !== 'dir').map((c) => `${c.kind} ${rel(c.path)}`)).toEqual(['modified b', 'added c']);
+  });
+
+  it('stores two copies of a large file in different trees once', async () => {
+    const a = await tempDir();
+    const b = await tempDir();
+    const model = randomBytes(1_000_000);
+    await writeFile(join(a, 'model.onnx'), model);
+    await writeFile(join(b, 'same-model-other-device.onnx'), model);
+    const { repo } = await newRepo();
+    const first = await backup(repo, new LocalSource([a]), { device: 'jetson-a' });
+    const second = await backup(repo, new LocalSource([b]), { device: 'jetson-b' });
+    expect(first.snapshot.summary.bytesAdded).toBeGreaterThan(1_000_000);
+    expect(second.snapshot.summary.bytesAdded).toBeLessThan(10_000);
+  });
+});
