@@ -1,0 +1,52 @@
+import { hostname } from 'node:os';
+import { backup } from '../../main/repository/archiver/archiver';
+import { groupKey } from '../../main/repository/prune/forget-policy';
+import { findSnapshot, listSnapshots } from '../../main/repository/snapshot/snapshot';
+import { LocalSource } from '../../main/repository/walker/local-walker';
+import type { Command } from '../command';
+import { UsageError } from '../command';
+import { EXIT, formatBytes, REPO_OPTIONS, REPO_USAGE, shortId, ttyProgress, withRepository } from './repo-common';
+
+export const repoBackupCommand: Command = {
+  name: 'backup',
+  summary: 'back up local paths into a new snapshot',
+  usage: [
+    'Usage: jetvault backup PATH... [--tag TAG]... [--device NAME] [--parent SNAP | --force]',
+    '',
+    'Files unchanged since the parent snapshot (the latest one of the same device and paths) are not read again.',
+    'Exit code 3: the snapshot was written but some files could not be read.',
+    REPO_USAGE,
+  ].join('\n'),
+  options: { ...REPO_OPTIONS, tag: { type: 'string', multiple: true }, device: { type: 'string' }, parent: { type: 'string' }, force: { type: 'boolean' } },
+  async run({ values, positionals }, io) {
+    if (positionals.length === 0) throw new UsageError('give at least one PATH');
+    return withRepository(values, io, 'shared', async (repo) => {
+      const source = new LocalSource(positionals);
+      const all = await listSnapshots(repo);
+      let parent = null;
+      if (typeof values.parent === 'string') parent = await findSnapshot(repo, values.parent, all);
+      else if (!values.force && all.length > 0) {
+        const device = typeof values.device === 'string' ? values.device : hostname();
+        const key = groupKey({ ...all[0]!, device, paths: source.paths });
+        parent = all.filter((s) => groupKey(s) === key).at(-1) ?? null;
+      }
+      const progress = ttyProgress();
+      const result = await backup(repo, source, {
+        parent,
+        tags: (values.tag as string[] | undefined) ?? [],
+        ...(typeof values.device === 'string' ? { device: values.device } : {}),
+        onProgress: progress.onProgress,
+      });
+      progress.done();
+      const s = result.snapshot.summary;
+      for (const w of result.warnings) io.err(`warning: ${w.path}: ${w.message}`);
+      if (values.json) io.out(JSON.stringify({ id: result.id, parent: parent?.id ?? null, ...s, warnings: result.warnings }));
+      else {
+        io.out(`snapshot ${shortId(result.id)} saved${parent ? ` (parent ${shortId(parent.id)})` : ''}`);
+        io.out(`${s.files} files, ${s.dirs} dirs, ${formatBytes(s.bytes)}; read ${s.filesRead} files; added ${s.blobsAdded} blobs, ${formatBytes(s.bytesAdded)} stored; ${(s.durationMs / 1000).toFixed(1)}s`);
+        if (s.errors > 0) io.err(`${s.errors} file(s) could not be read; the snapshot holds everything else`);
+      }
+      return s.errors > 0 ? EXIT.partial : EXIT.ok;
+    });
+  },
+};

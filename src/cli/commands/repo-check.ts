@@ -1,0 +1,44 @@
+import { check } from '../../main/repository/checker/checker';
+import type { Command } from '../command';
+import { UsageError } from '../command';
+import { REPO_OPTIONS, REPO_USAGE, shortId, ttyProgress, withRepository } from './repo-common';
+
+export const repoCheckCommand: Command = {
+  name: 'check',
+  summary: 'verify the repository (structure, or data too)',
+  usage: [
+    'Usage: jetvault check [--read-data | --read-data-subset P%] [--json]',
+    '',
+    'Without options: every pack, index, snapshot and tree is checked, no file data is read.',
+    '--read-data decrypts and verifies all data; --read-data-subset 10% a random tenth of the packs.',
+    'Exit code 1 when a problem is found; damaged packs are listed with the snapshots and files they affect.',
+    REPO_USAGE,
+  ].join('\n'),
+  options: { ...REPO_OPTIONS, 'read-data': { type: 'boolean' }, 'read-data-subset': { type: 'string' } },
+  async run({ values }, io) {
+    let subset: number | undefined;
+    if (typeof values['read-data-subset'] === 'string') {
+      const m = /^(\d+(?:\.\d+)?)%?$/.exec(values['read-data-subset']);
+      if (!m || Number(m[1]) <= 0 || Number(m[1]) > 100) throw new UsageError('--read-data-subset needs a percentage like 10%');
+      subset = Number(m[1]) / 100;
+    }
+    return withRepository(values, io, 'shared', async (repo) => {
+      const progress = ttyProgress();
+      const report = await check(repo, { readData: values['read-data'] === true || subset !== undefined, ...(subset !== undefined ? { subset } : {}), onProgress: progress.onProgress });
+      progress.done();
+      if (values.json) {
+        io.out(JSON.stringify(report, null, 2));
+        return report.ok ? 0 : 1;
+      }
+      for (const w of report.warnings) io.err(`warning: ${w}`);
+      for (const e of report.errors) io.err(`error: ${e}`);
+      io.out(`${report.snapshots} snapshots, ${report.packs} packs checked${report.packsRead > 0 ? `; ${report.packsRead} packs (${report.blobsRead} blobs) read and verified` : ''}`);
+      if (report.affected.length > 0) {
+        io.out('\nDamaged data affects:');
+        for (const a of report.affected) io.out(`  snapshot ${shortId(a.snapshot)} (${a.time}): /${a.path}`);
+      }
+      io.out(report.ok ? 'no errors were found' : `${report.errors.length} error(s) found`);
+      return report.ok ? 0 : 1;
+    });
+  },
+};

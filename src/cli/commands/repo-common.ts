@@ -1,0 +1,151 @@
+/**
+ * Shared plumbing of the repository commands (restic conventions): where the repository is, the
+ * password, the lock, exit codes and TTY progress. Exit codes: 0 ok, 1 failure, 3 backup finished
+ * with unreadable files, 10 repository missing, 11 locked, 12 wrong password.
+ */
+import { readFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
+import { join } from 'node:path';
+import type { ParseArgsConfig } from 'node:util';
+import { resolveDataDir } from '../../main/data-dir';
+import { LocalBackend } from '../../main/repository/backend/local-backend';
+import { RepositoryError } from '../../main/repository/errors';
+import type { ProgressFn } from '../../main/repository/errors';
+import { withLock } from '../../main/repository/lock/lock';
+import { Repository } from '../../main/repository/repo/repository';
+import type { CliIo } from '../command';
+import { UsageError } from '../command';
+
+export const EXIT = { ok: 0, failure: 1, partial: 3, missing: 10, locked: 11, wrongPassword: 12 } as const;
+
+export const REPO_OPTIONS: NonNullable<ParseArgsConfig['options']> = {
+  repo: { type: 'string', short: 'r' },
+  'password-file': { type: 'string', short: 'p' },
+  json: { type: 'boolean' },
+};
+
+export const REPO_USAGE = [
+  '',
+  'Repository options:',
+  '  -r, --repo DIR            repository (default: $JETVAULT_REPOSITORY, else $JETVAULT_HOME/repository)',
+  '  -p, --password-file FILE  read the password from FILE (default: $JETVAULT_PASSWORD, else prompt)',
+  '      --json                print machine-readable JSON',
+].join('\n');
+
+export function repoPath(values: Record<string, unknown>, env: NodeJS.ProcessEnv): string {
+  if (typeof values.repo === 'string') return values.repo;
+  if (env.JETVAULT_REPOSITORY) return env.JETVAULT_REPOSITORY;
+  return join(resolveDataDir(env), 'repository');
+}
+
+async function promptHidden(prompt: string): Promise<string> {
+  if (!process.stdin.isTTY) throw new UsageError('no password given: use --password-file or JETVAULT_PASSWORD (no terminal to prompt on)');
+  const muted = new Writable({ write: (_c, _e, done) => done() });
+  process.stderr.write(prompt);
+  const rl = createInterface({ input: process.stdin, output: muted, terminal: true });
+  try {
+    return await new Promise<string>((resolve) => rl.question('', resolve));
+  } finally {
+    rl.close();
+    process.stderr.write('\n');
+  }
+}
+
+export async function readPassword(values: Record<string, unknown>, io: CliIo, prompt = 'enter repository password: '): Promise<string> {
+  if (typeof values['password-file'] === 'string') return (await readFile(values['password-file'], 'utf8')).replace(/\r?\n$/, '');
+  if (io.env.JETVAULT_PASSWORD !== undefined) return io.env.JETVAULT_PASSWORD;
+  return io.readSecret ? io.readSecret(prompt) : promptHidden(prompt);
+}
+
+/** Asks for a new password twice when prompting; from a file/env it is taken as is. */
+export async function readNewPassword(io: CliIo, file: unknown): Promise<string> {
+  if (typeof file === 'string') return (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
+  const first = io.readSecret ? await io.readSecret('new password: ') : await promptHidden('new password: ');
+  const again = io.readSecret ? await io.readSecret('repeat new password: ') : await promptHidden('repeat new password: ');
+  if (first !== again) throw new UsageError('the passwords do not match');
+  return first;
+}
+
+export async function openRepository(values: Record<string, unknown>, io: CliIo): Promise<Repository> {
+  const backend = new LocalBackend(repoPath(values, io.env));
+  if (!(await backend.exists())) throw new RepositoryError('missing', `no repository at ${backend.location} (create one with \`jetvault init\`)`);
+  return Repository.open(backend, await readPassword(values, io));
+}
+
+/** Opens the repository, takes a lock, runs `work`, maps failures to documented exit codes. */
+export async function withRepository(
+  values: Record<string, unknown>,
+  io: CliIo,
+  lock: 'shared' | 'exclusive' | 'none',
+  work: (repo: Repository) => Promise<number>,
+): Promise<number> {
+  return reportFailures(io, async () => {
+    const repo = await openRepository(values, io);
+    if (lock === 'none') return work(repo);
+    return withLock(repo, lock === 'exclusive', () => work(repo));
+  });
+}
+
+export async function reportFailures(io: CliIo, work: () => Promise<number>): Promise<number> {
+  try {
+    return await work();
+  } catch (error) {
+    if (!(error instanceof RepositoryError)) throw error;
+    io.err(`jetvault: ${error.message}`);
+    if (error.failure === 'missing') return EXIT.missing;
+    if (error.failure === 'locked') return EXIT.locked;
+    if (error.failure === 'wrong-password') return EXIT.wrongPassword;
+    return EXIT.failure;
+  }
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+/** A progress line on a terminal (files, bytes, rate, ETA when the total is known); silent elsewhere. */
+export function ttyProgress(total: { bytes?: number } = {}): { onProgress: ProgressFn; done(): void } {
+  const tty = process.stderr.isTTY === true;
+  const started = Date.now();
+  let bytes = 0;
+  let items = 0;
+  let last = 0;
+  const draw = (): void => {
+    const secs = (Date.now() - started) / 1000;
+    const rate = bytes / Math.max(secs, 0.001);
+    const eta = total.bytes && rate > 0 ? ` ETA ${Math.max(0, Math.round((total.bytes - bytes) / rate))}s` : '';
+    process.stderr.write(`\r\x1b[K${items} files, ${formatBytes(bytes)}, ${formatBytes(rate)}/s${eta}`);
+  };
+  return {
+    onProgress: (delta) => {
+      bytes += delta.bytes ?? 0;
+      items += delta.items ?? 0;
+      if (tty && Date.now() - last > 200) {
+        last = Date.now();
+        draw();
+      }
+    },
+    done: () => {
+      if (tty) process.stderr.write('\r\x1b[K');
+    },
+  };
+}
+
+export function shortId(id: string): string {
+  return id.slice(0, 8);
+}
+
+export function positiveInt(value: unknown, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} needs a whole number`);
+  return n;
+}

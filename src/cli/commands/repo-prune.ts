@@ -1,0 +1,24 @@
+import { prune } from '../../main/repository/prune/prune';
+import type { Command } from '../command';
+import { formatBytes, REPO_OPTIONS, REPO_USAGE, ttyProgress, withRepository } from './repo-common';
+
+export const repoPruneCommand: Command = {
+  name: 'prune',
+  summary: 'delete data no snapshot needs and repack partly used packs',
+  usage: ['Usage: jetvault prune [--dry-run] [--max-unused 20%] [--json]', '', 'Takes the exclusive lock: no backup can run meanwhile.', REPO_USAGE].join('\n'),
+  options: { ...REPO_OPTIONS, 'dry-run': { type: 'boolean', short: 'n' }, 'max-unused': { type: 'string' } },
+  async run({ values }, io) {
+    const maxUnused = typeof values['max-unused'] === 'string' ? Number(values['max-unused'].replace('%', '')) / 100 : undefined;
+    return withRepository(values, io, 'exclusive', async (repo) => {
+      const progress = ttyProgress();
+      const report = await prune(repo, { dryRun: values['dry-run'] === true, ...(maxUnused !== undefined && Number.isFinite(maxUnused) ? { maxUnused } : {}), onProgress: progress.onProgress });
+      progress.done();
+      if (values.json) io.out(JSON.stringify(report));
+      else {
+        io.out(`${report.blobsUsed} blobs in use, ${report.blobsRemoved} unused`);
+        io.out(`${values['dry-run'] ? 'would delete' : 'deleted'} ${report.packsDeleted} of ${report.packsBefore} packs (${report.packsRepacked} repacked into ${report.packsWritten}), freeing ${formatBytes(report.bytesFreed)}`);
+      }
+      return 0;
+    });
+  },
+};

@@ -1,0 +1,33 @@
+import { restore } from '../../main/repository/restorer/restorer';
+import { findSnapshot } from '../../main/repository/snapshot/snapshot';
+import type { Command } from '../command';
+import { UsageError } from '../command';
+import { formatBytes, REPO_OPTIONS, REPO_USAGE, shortId, ttyProgress, withRepository } from './repo-common';
+
+export const repoRestoreCommand: Command = {
+  name: 'restore',
+  summary: 'restore a snapshot into a folder',
+  usage: [
+    'Usage: jetvault restore SNAP --target DIR [--include PATTERN]...',
+    '',
+    'PATTERN matches snapshot paths: * within a name, ** across directories; a matching directory brings its contents.',
+    REPO_USAGE,
+  ].join('\n'),
+  options: { ...REPO_OPTIONS, target: { type: 'string', short: 't' }, include: { type: 'string', short: 'i', multiple: true } },
+  async run({ values, positionals }, io) {
+    const [ref, ...extra] = positionals;
+    if (ref === undefined || extra.length > 0) throw new UsageError('give exactly one snapshot');
+    if (typeof values.target !== 'string') throw new UsageError('--target DIR is required');
+    const target = values.target;
+    return withRepository(values, io, 'shared', async (repo) => {
+      const snapshot = await findSnapshot(repo, ref);
+      const progress = ttyProgress({ bytes: snapshot.summary.bytes });
+      const result = await restore(repo, snapshot, target, { include: (values.include as string[] | undefined) ?? [], onProgress: progress.onProgress });
+      progress.done();
+      for (const w of result.warnings) io.err(`warning: ${w}`);
+      if (values.json) io.out(JSON.stringify({ snapshot: snapshot.id, target, ...result }));
+      else io.out(`restored snapshot ${shortId(snapshot.id)} to ${target}: ${result.files} files, ${result.dirs} dirs, ${formatBytes(result.bytes)}`);
+      return 0;
+    });
+  },
+};
