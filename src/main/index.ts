@@ -7,6 +7,7 @@ import { createLogger } from './log';
 import type { LogLevel } from './log';
 import { ElectronIpcBinding } from './electron/ipc-binding';
 import { createMainWindow } from './electron/main-window';
+import { SafeStorageCipher } from './electron/safe-storage-cipher';
 import { hardenApp, hardenSession } from './electron/security';
 import { createServices } from './services/index';
 import type { Services } from './services/index';
@@ -38,7 +39,12 @@ if (!app.requestSingleInstanceLock()) {
     services = createServices({
       dataDir: process.env.JETVAULT_HOME || app.getPath('userData'),
       log: createLogger((process.env.JETVAULT_LOG_LEVEL as LogLevel | undefined) ?? 'info'),
-      platform: { transport: 'electron', openExternal: (url) => shell.openExternal(url) },
+      platform: {
+        transport: 'electron',
+        openExternal: (url) => shell.openExternal(url),
+        // With no usable OS keyring the passphrase cipher (JETVAULT_SECRETS_PASSPHRASE) takes over.
+        ...(SafeStorageCipher.available() ? { secretCipher: new SafeStorageCipher() } : {}),
+      },
     });
     binding = new ElectronIpcBinding(services, devServerUrl);
     openWindow();

@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { SettingsPatchSchema, SettingsSchema } from './schemas/settings';
+import { DeviceDetailSchema, DeviceFactsSchema, DeviceSummarySchema, FingerprintSchema, NameSchema, SourceSchema } from './schemas/devices';
 import { JobFinishedSchema, JobIdSchema, JobProgressSchema, JobRecordSchema, JobStatusSchema } from './schemas/jobs';
 
 // No `new Function` probing: the renderer's CSP forbids eval, and a blocked probe is noise.
@@ -44,6 +45,33 @@ export const channels = {
   },
   'jobs:active': { input: none, output: z.array(JobProgressSchema) },
   'jobs:cancel': { input: z.object({ jobId: JobIdSchema }).strict(), output: z.object({ cancelled: z.boolean() }) },
+
+  'devices:list': { input: none, output: z.array(DeviceSummarySchema) },
+  'devices:get': { input: z.object({ name: NameSchema }).strict(), output: DeviceDetailSchema },
+  /** `profile` is validated by the device schema in the service, so its field errors come back by path. */
+  'devices:add': {
+    input: z.object({ profile: z.unknown(), password: z.string().max(1024).optional(), passphrase: z.string().max(1024).optional() }).strict(),
+    output: DeviceDetailSchema,
+  },
+  'devices:update': {
+    input: z.object({ name: NameSchema, profile: z.unknown(), password: z.string().max(1024).optional(), passphrase: z.string().max(1024).optional() }).strict(),
+    output: DeviceDetailSchema,
+  },
+  'devices:remove': { input: z.object({ name: NameSchema }).strict(), output: z.object({ removed: z.literal(true) }) },
+  /** The text of a profiles file (one profile, an array, or an export). All or nothing. */
+  'devices:import': { input: z.object({ json: z.string().max(4 * 1024 * 1024), replace: z.boolean().default(false) }).strict(), output: z.array(DeviceSummarySchema) },
+  'devices:export': { input: z.object({ names: z.array(NameSchema).optional() }).strict(), output: z.object({ json: z.string() }) },
+  /** First contact: the host key fingerprint, fetched without authenticating or sending anything. */
+  'devices:probeHostKey': {
+    input: z.object({ host: z.string().min(1).max(253), port: z.number().int().min(1).max(65535).default(22) }).strict(),
+    output: z.object({ fingerprint: FingerprintSchema }),
+  },
+  'devices:pinHostKey': { input: z.object({ name: NameSchema, fingerprint: FingerprintSchema }).strict(), output: DeviceDetailSchema },
+  /** Connects (pinned key), reads facts, keeps them, and proposes sources not yet configured. */
+  'devices:discover': {
+    input: z.object({ name: NameSchema }).strict(),
+    output: z.object({ facts: DeviceFactsSchema, proposals: z.array(SourceSchema) }),
+  },
 } as const satisfies Record<`${string}:${string}`, { input: z.ZodType; output: z.ZodType }>;
 
 export const events = {
@@ -51,6 +79,8 @@ export const events = {
   'jobs:finished': JobFinishedSchema,
   /** Settings changed by another window, the CLI, or a reset. */
   'settings:changed': SettingsSchema,
+  /** The inventory changed (added, edited, removed, imported, facts refreshed). */
+  'devices:changed': z.object({ names: z.array(z.string()) }),
 } as const satisfies Record<`${string}:${string}`, z.ZodType>;
 
 export type Channel = keyof typeof channels;

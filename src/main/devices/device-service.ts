@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { AppError } from '../../shared/errors';
 import { DeviceProfileSchema, FingerprintSchema, authOf } from '../../shared/schemas/devices';
-import type { DeviceProfile } from '../../shared/schemas/devices';
+import type { DeviceDetail, DeviceFacts, DeviceProfile, DeviceSummary } from '../../shared/schemas/devices';
 import type { HistoryStore } from '../history/history-store';
 import type { DeviceRow } from '../history/statements';
 import { issuesOf } from '../ipc/router';
@@ -23,7 +23,7 @@ export interface DeviceRecord {
   profile: DeviceProfile;
   hasPassword: boolean;
   hasPassphrase: boolean;
-  facts: unknown;
+  facts: DeviceFacts | null;
   factsAt: string | null;
   createdAt: string;
   updatedAt: string;
@@ -179,6 +179,28 @@ export class DeviceService {
     return { host: profile.host, port: profile.port, user: profile.user, auth, ...(profile.hostKey ? { hostKey: profile.hostKey } : {}), ...overrides };
   }
 
+  summary(record: DeviceRecord): DeviceSummary {
+    const { profile } = record;
+    return {
+      id: record.id,
+      name: profile.name,
+      host: profile.host,
+      port: profile.port,
+      user: profile.user,
+      auth: authOf(profile),
+      site: profile.site,
+      tags: profile.tags,
+      rpoMinutes: profile.rpoMinutes ?? null,
+      hostKey: profile.hostKey ?? null,
+      sourceCount: profile.sources.length,
+      factsAt: record.factsAt,
+    };
+  }
+
+  detail(record: DeviceRecord): DeviceDetail {
+    return { id: record.id, profile: record.profile, hasPassword: record.hasPassword, hasPassphrase: record.hasPassphrase, facts: record.facts, factsAt: record.factsAt };
+  }
+
   #parse(input: unknown): DeviceProfile {
     const parsed = DeviceProfileSchema.safeParse(input);
     if (!parsed.success) throw new AppError('VALIDATION', 'Invalid device profile', issuesOf(parsed.error));
@@ -201,7 +223,7 @@ export class DeviceService {
       profile: DeviceProfileSchema.parse(JSON.parse(row.profile)),
       hasPassword: this.#secrets.has(secretRef(row.id, 'password')),
       hasPassphrase: this.#secrets.has(secretRef(row.id, 'passphrase')),
-      facts: row.facts ? (JSON.parse(row.facts) as unknown) : null,
+      facts: row.facts ? (JSON.parse(row.facts) as DeviceFacts) : null,
       factsAt: row.facts_at,
       createdAt: row.created_at,
       updatedAt: row.updated_at,

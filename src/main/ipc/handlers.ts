@@ -1,10 +1,26 @@
 /** Binds every channel of the contract to the services. One line per channel, no logic here. */
+import { AppError } from '../../shared/errors';
+import { DeviceConnector } from '../devices/device-connector';
+import { proposeSources } from '../devices/facts';
 import type { Services } from '../services/index';
 import type { Handlers, Sender } from './router';
 
 const actor = (sender: Sender): string => `console:${sender.transport}`;
 
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new AppError('VALIDATION', `The file is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
 export function createHandlers(services: Services, transport: 'electron' | 'websocket'): Handlers {
+  const { devices } = services;
+  const changed = <T>(names: string[], value: T): T => {
+    services.bus.emit('devices:changed', { names });
+    return value;
+  };
   return {
     'app:info': () => ({
       name: 'Jetvault',
@@ -23,5 +39,28 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
     'jobs:list': (input) => services.jobs.list(input?.limit ?? 100, input?.status),
     'jobs:active': () => services.jobs.active(),
     'jobs:cancel': ({ jobId }) => ({ cancelled: services.jobs.cancel(jobId) }),
+
+    'devices:list': () => devices.list().map((d) => devices.summary(d)),
+    'devices:get': ({ name }) => devices.detail(devices.get(name)),
+    'devices:add': ({ profile, password, passphrase }, sender) => {
+      const added = devices.add(profile, { password, passphrase }, actor(sender));
+      return changed([added.profile.name], devices.detail(added));
+    },
+    'devices:update': ({ name, profile, password, passphrase }, sender) => {
+      const updated = devices.update(name, profile, { password, passphrase }, actor(sender));
+      return changed([name, updated.profile.name], devices.detail(updated));
+    },
+    'devices:remove': ({ name }, sender) => (devices.remove(name, actor(sender)), changed([name], { removed: true as const })),
+    'devices:import': ({ json, replace }, sender) => {
+      const imported = devices.import(parseJson(json), actor(sender), { replace });
+      return changed(imported.map((d) => d.profile.name), imported.map((d) => devices.summary(d)));
+    },
+    'devices:export': ({ names }) => ({ json: JSON.stringify(devices.export(names), null, 2) }),
+    'devices:probeHostKey': async ({ host, port }) => ({ fingerprint: await DeviceConnector.probeHostKey(host, port) }),
+    'devices:pinHostKey': ({ name, fingerprint }, sender) => changed([name], devices.detail(devices.pinHostKey(name, fingerprint, actor(sender)))),
+    'devices:discover': async ({ name }) => {
+      const facts = await services.connector.refreshFacts(name);
+      return changed([name], { facts, proposals: proposeSources(facts, devices.get(name).profile.sources) });
+    },
   };
 }

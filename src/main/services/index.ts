@@ -6,10 +6,14 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DeviceConnector } from '../devices/device-connector';
+import { DeviceService } from '../devices/device-service';
 import { EventBus } from '../event-bus';
 import { HistoryStore } from '../history/history-store';
 import { JobManager } from '../jobs/job-manager';
 import type { Logger } from '../log';
+import type { SecretCipher } from '../secrets/secret-cipher';
+import { SecretStore } from '../secrets/secret-store';
 import { ExternalLinks } from './external-links';
 import { SettingsService } from './settings-service';
 
@@ -17,12 +21,16 @@ export interface PlatformAdapter {
   transport: 'electron' | 'websocket' | 'cli';
   /** Opens an already-allowlisted https URL outside the console. */
   openExternal(url: string): Promise<void>;
+  /** The OS-backed cipher for secrets (Electron safeStorage); elsewhere a passphrase cipher is used. */
+  secretCipher?: SecretCipher;
 }
 
 export interface ServicesOptions {
   dataDir: string;
   log: Logger;
   platform: PlatformAdapter;
+  /** Passphrase for secrets at rest where the platform has no cipher (default: JETVAULT_SECRETS_PASSPHRASE). */
+  secretsPassphrase?: string;
 }
 
 export interface Services {
@@ -35,6 +43,9 @@ export interface Services {
   readonly settings: SettingsService;
   readonly jobs: JobManager;
   readonly links: ExternalLinks;
+  readonly secrets: SecretStore;
+  readonly devices: DeviceService;
+  readonly connector: DeviceConnector;
   dispose(): void;
 }
 
@@ -50,12 +61,15 @@ export function packageVersion(): string {
   return '0.0.0';
 }
 
-export function createServices({ dataDir, log, platform }: ServicesOptions): Services {
+export function createServices({ dataDir, log, platform, secretsPassphrase = process.env.JETVAULT_SECRETS_PASSPHRASE }: ServicesOptions): Services {
   const bus = new EventBus();
   const history = new HistoryStore(dataDir);
   const settings = new SettingsService(history, bus, log);
   const jobs = new JobManager(history, bus, log);
   const links = new ExternalLinks(platform);
+  const secrets = new SecretStore(history, platform.secretCipher ?? SecretStore.passphraseCipher(history, secretsPassphrase));
+  const devices = new DeviceService(history, secrets);
+  const connector = new DeviceConnector(devices, settings.get().maxParallelDevices);
   return {
     dataDir,
     version: packageVersion(),
@@ -66,6 +80,9 @@ export function createServices({ dataDir, log, platform }: ServicesOptions): Ser
     settings,
     jobs,
     links,
+    secrets,
+    devices,
+    connector,
     dispose() {
       jobs.dispose();
       history.close();

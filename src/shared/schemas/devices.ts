@@ -84,6 +84,8 @@ export const DeviceProfileSchema = z
     /** Commands run (quoted as given, by the device's shell) around a restore. */
     services: z.object({ stop: z.array(z.string().max(1024)).default([]), start: z.array(z.string().max(1024)).default([]) }).optional(),
     healthCommand: z.string().max(1024).optional(),
+    /** Where the device's filesystem starts as seen over SSH: `/` on a Jetson; a folder for test stand-ins. */
+    sysroot: AbsolutePath.optional(),
   })
   .superRefine((profile, ctx) => {
     const names = new Set<string>();
@@ -99,3 +101,51 @@ export type DeviceProfileInput = z.input<typeof DeviceProfileSchema>;
 export function authOf(profile: DeviceProfile): 'agent' | 'key' | 'password' {
   return profile.auth ?? (profile.identityFile ? 'key' : 'agent');
 }
+
+/** What the inventory list shows per device. */
+export const DeviceSummarySchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  host: z.string(),
+  port: z.number(),
+  user: z.string(),
+  auth: z.enum(['agent', 'key', 'password']),
+  site: z.string(),
+  tags: z.array(z.string()),
+  rpoMinutes: z.number().nullable(),
+  hostKey: z.string().nullable(),
+  sourceCount: z.number(),
+  factsAt: z.string().nullable(),
+});
+export type DeviceSummary = z.infer<typeof DeviceSummarySchema>;
+
+export const DiskUsageSchema = z.object({ mount: z.string(), filesystem: z.string(), sizeBytes: z.number(), usedBytes: z.number(), availableBytes: z.number() });
+
+/** What a device tells about itself over SSH. */
+export const DeviceFactsSchema = z.object({
+  collectedAt: z.string(),
+  hostname: z.string(),
+  kernel: z.string(),
+  arch: z.string(),
+  l4t: z.object({ release: z.string(), revision: z.string(), board: z.string().nullable(), line: z.string() }).nullable(),
+  model: z.string().nullable(),
+  disks: z.array(DiskUsageSchema),
+  tools: z.record(z.string(), z.string()),
+  services: z.array(z.string()),
+  postgresDatabases: z.array(z.string()),
+  sqliteFiles: z.array(z.string()),
+  appDirs: z.array(z.string()),
+  configPaths: z.array(z.string()),
+  logDirs: z.array(z.string()),
+});
+export type DeviceFacts = z.infer<typeof DeviceFactsSchema>;
+
+export const DeviceDetailSchema = z.object({
+  id: z.string(),
+  profile: DeviceProfileSchema,
+  hasPassword: z.boolean(),
+  hasPassphrase: z.boolean(),
+  facts: DeviceFactsSchema.nullable(),
+  factsAt: z.string().nullable(),
+});
+export type DeviceDetail = z.infer<typeof DeviceDetailSchema>;

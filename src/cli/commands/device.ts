@@ -1,0 +1,141 @@
+import { readFile } from 'node:fs/promises';
+import { AppError } from '../../shared/errors';
+import { DeviceConnector } from '../../main/devices/device-connector';
+import { proposeSources } from '../../main/devices/facts';
+import { DeviceConnection } from '../../main/devices/ssh-connection';
+import type { Command } from '../command';
+import { UsageError } from '../command';
+import { withServices } from '../services';
+
+const USAGE = `Usage:
+  jetvault device add NAME --host HOST [--port P] [--user U] [--identity FILE] [--jump USER@HOST[:PORT]]
+                          [--host-key SHA256:…] [--site SITE] [--tag TAG]... [--rpo MINUTES] [--offline]
+  jetvault device import FILE.json [--replace]
+  jetvault device export [NAME]...
+  jetvault device list [--json]
+  jetvault device facts NAME [--json]
+  jetvault device remove NAME
+
+Without --host-key, "add" prints the device's host key fingerprint and exits with status 3:
+compare it with the one shown on the device (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub),
+then run the same command again with --host-key. "add" logs in once to check the key and the
+credentials unless --offline is given.`;
+
+const EXIT_CONFIRM_HOST_KEY = 3;
+
+export const deviceCommand: Command = {
+  name: 'device',
+  summary: 'add, import, export, list, inspect and remove devices',
+  usage: USAGE,
+  options: {
+    host: { type: 'string' },
+    port: { type: 'string' },
+    user: { type: 'string' },
+    identity: { type: 'string' },
+    jump: { type: 'string' },
+    'host-key': { type: 'string' },
+    site: { type: 'string' },
+    tag: { type: 'string', multiple: true },
+    rpo: { type: 'string' },
+    offline: { type: 'boolean' },
+    replace: { type: 'boolean' },
+    json: { type: 'boolean' },
+  },
+  async run({ values, positionals }, io) {
+    const [action, ...args] = positionals;
+    const one = () => {
+      if (args.length !== 1) throw new UsageError(`${action} needs exactly one device NAME`);
+      return args[0]!;
+    };
+    const number = (flag: string) => {
+      const raw = values[flag] as string | undefined;
+      if (raw === undefined) return undefined;
+      if (!/^\d+$/.test(raw)) throw new UsageError(`--${flag} must be a whole number`);
+      return Number(raw);
+    };
+    return withServices(io, async ({ devices, connector }) => {
+      switch (action) {
+        case 'add': {
+          const name = one();
+          const host = values.host as string | undefined;
+          if (!host) throw new UsageError('add needs --host');
+          const profile = {
+            name,
+            host,
+            port: number('port') ?? 22,
+            user: values.user ?? 'jetson',
+            ...(values.identity ? { identityFile: values.identity, auth: 'key' } : {}),
+            ...(values.jump ? { jump: values.jump } : {}),
+            ...(values['host-key'] ? { hostKey: values['host-key'] } : {}),
+            ...(values.site ? { site: values.site } : {}),
+            ...(values.tag ? { tags: values.tag } : {}),
+            ...(values.rpo ? { rpoMinutes: number('rpo') } : {}),
+          };
+          if (!values['host-key']) {
+            const fingerprint = await DeviceConnector.probeHostKey(host, profile.port);
+            io.err(`The host key of ${host}:${profile.port} has the fingerprint\n  ${fingerprint}\n` + 'Compare it with the device, then repeat this command with --host-key ' + fingerprint);
+            io.out(fingerprint);
+            return EXIT_CONFIRM_HOST_KEY;
+          }
+          const added = devices.add(profile, {}, 'cli');
+          if (!values.offline) {
+            try {
+              (await DeviceConnection.open(await devices.connectOptions(name))).close();
+            } catch (error) {
+              devices.remove(name, 'cli');
+              throw error;
+            }
+          }
+          io.out(`added ${name} (${added.profile.user}@${added.profile.host}:${added.profile.port}, host key ${added.profile.hostKey})`);
+          return 0;
+        }
+        case 'import': {
+          const file = one();
+          let text: string;
+          try {
+            text = await readFile(file, 'utf8');
+          } catch (error) {
+            throw new AppError('NOT_FOUND', `Cannot read ${file} (${(error as NodeJS.ErrnoException).code})`);
+          }
+          let json: unknown;
+          try {
+            json = JSON.parse(text);
+          } catch (error) {
+            throw new AppError('VALIDATION', `${file} is not valid JSON: ${(error as Error).message}`);
+          }
+          const imported = devices.import(json, 'cli', { replace: Boolean(values.replace) });
+          io.out(`imported ${imported.length} device(s): ${imported.map((d) => d.profile.name).join(', ')}`);
+          return 0;
+        }
+        case 'export':
+          io.out(JSON.stringify(devices.export(args), null, 2));
+          return 0;
+        case 'list': {
+          const list = devices.list().map((d) => devices.summary(d));
+          if (values.json) io.out(JSON.stringify(list, null, 2));
+          else if (list.length === 0) io.out('No devices. Add one with: jetvault device add NAME --host HOST');
+          else for (const d of list) io.out(`${d.name.padEnd(20)} ${`${d.user}@${d.host}:${d.port}`.padEnd(32)} ${d.site.padEnd(16)} ${d.sourceCount} source(s)`);
+          return 0;
+        }
+        case 'facts': {
+          const name = one();
+          const facts = await connector.refreshFacts(name);
+          const proposals = proposeSources(facts, devices.get(name).profile.sources);
+          if (values.json) io.out(JSON.stringify({ facts, proposals }, null, 2));
+          else {
+            io.out(`${name}: ${facts.l4t ? `L4T ${facts.l4t.release}.${facts.l4t.revision}` : 'no L4T release file'}${facts.model ? ` on ${facts.model}` : ''}, kernel ${facts.kernel} (${facts.arch})`);
+            for (const disk of facts.disks) io.out(`  ${disk.mount.padEnd(24)} ${(disk.availableBytes / 2 ** 30).toFixed(1)} GiB free of ${(disk.sizeBytes / 2 ** 30).toFixed(1)} GiB`);
+            io.out(`  tools: ${Object.keys(facts.tools).join(', ') || 'none found'}`);
+            for (const p of proposals) io.out(`  proposed source ${p.name} (${p.kind})`);
+          }
+          return 0;
+        }
+        case 'remove':
+          devices.remove(one(), 'cli');
+          return 0;
+        default:
+          throw new UsageError(action ? `unknown action "${action}"` : 'missing action');
+      }
+    });
+  },
+};

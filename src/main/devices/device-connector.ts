@@ -1,0 +1,110 @@
+/**
+ * Opens SSH connections to inventory devices: a bounded number at once (so 8+ devices back up in
+ * parallel without exhausting the laptop), and one piece of work per device at a time.
+ */
+import { Client } from 'ssh2';
+import { AppError } from '../../shared/errors';
+import type { DeviceFacts } from '../../shared/schemas/devices';
+import type { DeviceService } from './device-service';
+import { factsCommand, parseFacts } from './facts';
+import { DeviceConnection, fingerprintOf } from './ssh-connection';
+
+class Semaphore {
+  #free: number;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(size: number) {
+    this.#free = size;
+  }
+
+  async acquire(): Promise<() => void> {
+    if (this.#free > 0) this.#free--;
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#free++;
+    };
+  }
+}
+
+export class DeviceConnector {
+  readonly #devices: DeviceService;
+  readonly #slots: Semaphore;
+  readonly #perDevice = new Map<string, Promise<unknown>>();
+
+  constructor(devices: DeviceService, maxParallel: number) {
+    this.#devices = devices;
+    this.#slots = new Semaphore(maxParallel);
+  }
+
+  /**
+   * Runs `work` with an open connection to the device; waits for the device's previous work and for
+   * a free slot. The connection is closed afterwards whatever happens.
+   */
+  withDevice<T>(name: string, work: (connection: DeviceConnection) => Promise<T>): Promise<T> {
+    const previous = this.#perDevice.get(name) ?? Promise.resolve();
+    const run = previous
+      .catch(() => undefined)
+      .then(async () => {
+        const release = await this.#slots.acquire();
+        let connection: DeviceConnection | null = null;
+        try {
+          connection = await DeviceConnection.open(await this.#devices.connectOptions(name));
+          return await work(connection);
+        } finally {
+          connection?.close();
+          release();
+        }
+      });
+    this.#perDevice.set(name, run);
+    void run.finally(() => {
+      if (this.#perDevice.get(name) === run) this.#perDevice.delete(name);
+    }).catch(() => undefined);
+    return run;
+  }
+
+  /** Reads facts over SSH and keeps them with the device. */
+  async refreshFacts(name: string): Promise<DeviceFacts> {
+    const sysroot = this.#devices.get(name).profile.sysroot;
+    const facts = await this.withDevice(name, async (connection) => parseFacts(await connection.run(factsCommand(sysroot))));
+    this.#devices.setFacts(name, facts);
+    return facts;
+  }
+
+  /**
+   * First contact: fetches the host key's fingerprint without authenticating or sending anything,
+   * for the user to compare with the one shown on the device.
+   */
+  static probeHostKey(host: string, port: number, timeoutMs = 15_000): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const client = new Client();
+      let fingerprint: string | null = null;
+      const finish = (error?: Error) => {
+        client.end();
+        if (fingerprint) resolve(fingerprint);
+        else reject(error ?? new AppError('UNAVAILABLE', `${host}:${port} did not present a host key`));
+      };
+      client.once('error', (error: Error & { code?: string; level?: string }) => {
+        if (fingerprint) return finish();
+        if (error.level === 'client-timeout') return finish(new AppError('TIMEOUT', `${host}:${port} did not answer within ${timeoutMs / 1000} s`));
+        finish(new AppError('UNAVAILABLE', `${host}:${port} is unreachable (${error.code ?? error.message})`));
+      });
+      client.once('ready', () => finish());
+      client.connect({
+        host,
+        port,
+        username: 'jetvault-probe',
+        readyTimeout: timeoutMs,
+        // Refusing the key ends the handshake before any authentication is attempted.
+        hostVerifier: (key: Buffer) => {
+          fingerprint = fingerprintOf(key);
+          return false;
+        },
+      });
+    });
+  }
+}

@@ -1,0 +1,58 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from '../testing/temp-dir';
+import { factsCommand, parseFacts, parseL4t, proposeSources } from './facts';
+import { commandText } from './shell-quote';
+
+const L4T = '# R36 (release), REVISION: 4.0, GCID: 37537400, BOARD: generic, EABI: aarch64, DATE: Fri Sep 13 04:36:44 UTC 2024';
+
+/** A Jetson-shaped folder tree; the script runs in a real shell against it. */
+function jetsonRoot(): string {
+  const root = path.join(tempDir(), "dev root with 'quotes'");
+  const at = (...p: string[]) => path.join(root, ...p);
+  for (const dir of ['etc/myrvm', 'opt/myrvm/data', 'opt/myrvm/models', 'opt/nvidia/l4t', 'var/log/myrvm', 'var/lib/misc']) mkdirSync(at(dir), { recursive: true });
+  writeFileSync(at('etc/nv_tegra_release'), `${L4T}\n# KERNEL_VARIANT: oot\n`);
+  writeFileSync(at('etc/myrvm/config.yaml'), 'camera: {fps: 30}\n');
+  writeFileSync(at('opt/myrvm/.env'), 'MYRVM_ENV=production\n');
+  writeFileSync(at('var/lib/misc/not-sqlite.db'), 'plain text pretending');
+  const db = new Database(at('opt/myrvm/data/local.db'));
+  db.exec('CREATE TABLE t (x)');
+  db.close();
+  return root;
+}
+
+describe('device facts', () => {
+  it('parses the L4T release line', () => {
+    expect(parseL4t(L4T)).toEqual({ release: 'R36', revision: '4.0', board: 'generic', line: L4T });
+    expect(parseL4t('garbage')).toBeNull();
+  });
+
+  it('reads facts with a real shell against a device tree and proposes sources', () => {
+    const root = jetsonRoot();
+    const output = execFileSync('/bin/sh', ['-c', commandText(factsCommand(root))], { encoding: 'utf8' });
+    const facts = parseFacts(output);
+    expect(facts.l4t).toMatchObject({ release: 'R36', revision: '4.0' });
+    expect(facts.kernel).not.toBe('');
+    expect(facts.disks.some((d) => d.mount === '/' && d.sizeBytes > 0)).toBe(true);
+    expect(facts.tools.sqlite3).toMatch(/sqlite3$/);
+    expect(facts.appDirs).toEqual([path.join(root, 'opt/myrvm')]); // opt/nvidia is JetPack's, not an app
+    expect(facts.sqliteFiles).toEqual([path.join(root, 'opt/myrvm/data/local.db')]); // the fake .db is skipped
+    expect(facts.configPaths).toEqual([path.join(root, 'etc/myrvm'), path.join(root, 'opt/myrvm/.env')]);
+    expect(facts.logDirs).toEqual([path.join(root, 'var/log/myrvm')]);
+
+    const proposals = proposeSources({ ...facts, postgresDatabases: ['/run/postgresql\t5432\tmyrvm'] });
+    expect(proposals).toEqual([
+      { name: 'db-myrvm', kind: 'postgres', database: 'myrvm', host: '/run/postgresql', port: 5432 },
+      { name: 'sqlite-local', kind: 'sqlite', path: path.join(root, 'opt/myrvm/data/local.db') },
+      { name: 'config', kind: 'files', paths: [path.join(root, 'etc/myrvm'), path.join(root, 'opt/myrvm/.env')] },
+      { name: 'logs', kind: 'files', paths: [path.join(root, 'var/log/myrvm')] },
+      { name: 'app-myrvm', kind: 'files', paths: [path.join(root, 'opt/myrvm')], exclude: ['data/local.db*'] },
+    ]);
+    // Accepted sources are not proposed again; names never collide.
+    const again = proposeSources(facts, [{ name: 'config', kind: 'sqlite', path: '/x' }, proposals[1]!]);
+    expect(again.map((s) => s.name)).toEqual(['config-2', 'logs', 'app-myrvm']);
+  });
+});

@@ -1,0 +1,117 @@
+/**
+ * Device facts over SSH — L4T release, board, disks, tools, services — and discovery of what to
+ * back up (PostgreSQL databases, SQLite files, app/config/log folders). One fixed script, with
+ * the only variable part (the device's sysroot) quoted by `sh`.
+ */
+import path from 'node:path';
+import type { DeviceFacts, Source } from '../../shared/schemas/devices';
+import { DeviceFactsSchema } from '../../shared/schemas/devices';
+import { sh } from './shell-quote';
+import type { RawShell } from './shell-quote';
+
+const TOOLS = ['pg_dump', 'psql', 'pg_restore', 'sqlite3', 'mysqldump', 'tar', 'sha256sum', 'gzip', 'zstd', 'systemctl'];
+
+export function factsCommand(sysroot = '/'): RawShell {
+  const root = sysroot === '/' ? '' : sysroot.replace(/\/+$/, '');
+  return sh`R=${root}
+echo @@hostname; hostname 2>/dev/null || cat /etc/hostname
+echo @@kernel; uname -r
+echo @@arch; uname -m
+echo @@l4t; head -n 1 "$R/etc/nv_tegra_release" 2>/dev/null
+echo @@model; if [ -r "$R/proc/device-tree/model" ]; then tr -d '\\000' < "$R/proc/device-tree/model"; echo; elif [ -r /proc/device-tree/model ] && [ -z "$R" ]; then tr -d '\\000' < /proc/device-tree/model; echo; fi
+echo @@df; df -P -k 2>/dev/null | tail -n +2
+echo @@tools; for t in ${TOOLS}; do p=$(command -v "$t" 2>/dev/null) && echo "$t $p"; done
+echo @@services; systemctl list-units --type=service --state=running --no-legend --plain 2>/dev/null | awk '{print $1}'
+echo @@pg; for s in "$R"/run/postgresql/.s.PGSQL.* /run/postgresql/.s.PGSQL.* /var/run/postgresql/.s.PGSQL.*; do
+  [ -S "$s" ] || continue; d=\${s%/.s.PGSQL.*}; p=\${s##*.}
+  psql -h "$d" -p "$p" -d postgres -AtX -c "select datname from pg_database where not datistemplate and datname <> 'postgres'" 2>/dev/null | while IFS= read -r db; do printf '%s\\t%s\\t%s\\n' "$d" "$p" "$db"; done
+done
+echo @@sqlite; find "$R/opt" "$R/var/lib" "$R/srv" "$R/home" -xdev -maxdepth 6 -type f \\( -name '*.db' -o -name '*.sqlite' -o -name '*.sqlite3' \\) 2>/dev/null | head -n 200 | while IFS= read -r f; do [ "$(head -c 15 "$f" 2>/dev/null)" = "SQLite format 3" ] && printf '%s\\n' "$f"; done
+echo @@apps; for d in "$R"/opt/*/; do [ -d "$d" ] && printf '%s\\n' "\${d%/}"; done
+echo @@config; for d in "$R"/opt/*/; do n=$(basename "$d"); [ -d "$R/etc/$n" ] && printf '%s\\n' "$R/etc/$n"; [ -f "\${d}.env" ] && printf '%s\\n' "\${d}.env"; done
+echo @@logs; for d in "$R"/opt/*/; do n=$(basename "$d"); [ -d "$R/var/log/$n" ] && printf '%s\\n' "$R/var/log/$n"; done
+echo @@end`;
+}
+
+function sections(output: string): Map<string, string[]> {
+  const map = new Map<string, string[]>();
+  let current: string[] | null = null;
+  for (const line of output.split('\n')) {
+    const marker = /^@@(\w+)$/.exec(line);
+    if (marker) map.set(marker[1]!, (current = []));
+    else if (current && line.trim() !== '') current.push(line);
+  }
+  return map;
+}
+
+/** `# R36 (release), REVISION: 4.0, GCID: …, BOARD: generic, EABI: aarch64, DATE: …` */
+export function parseL4t(line: string | undefined): DeviceFacts['l4t'] {
+  if (!line) return null;
+  const release = /#\s*(R\d+)\s*\(release\)/.exec(line)?.[1];
+  const revision = /REVISION:\s*([\d.]+)/.exec(line)?.[1];
+  if (!release || !revision) return null;
+  return { release, revision, board: /BOARD:\s*([^,]+)/.exec(line)?.[1]?.trim() ?? null, line: line.trim() };
+}
+
+export function parseFacts(output: string, now = new Date()): DeviceFacts {
+  const s = sections(output);
+  const one = (key: string) => s.get(key)?.[0]?.trim() ?? '';
+  const apps = (s.get('apps') ?? []).filter((dir) => !/\/(nvidia|ota|containerd)$/.test(dir));
+  return DeviceFactsSchema.parse({
+    collectedAt: now.toISOString(),
+    hostname: one('hostname'),
+    kernel: one('kernel'),
+    arch: one('arch'),
+    l4t: parseL4t(s.get('l4t')?.[0]),
+    model: one('model') || null,
+    disks: (s.get('df') ?? []).flatMap((line) => {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 6 || !/^\d+$/.test(f[1]!)) return [];
+      return [{ filesystem: f[0]!, sizeBytes: Number(f[1]) * 1024, usedBytes: Number(f[2]) * 1024, availableBytes: Number(f[3]) * 1024, mount: f.slice(5).join(' ') }];
+    }),
+    tools: Object.fromEntries((s.get('tools') ?? []).map((line) => [line.slice(0, line.indexOf(' ')), line.slice(line.indexOf(' ') + 1)])),
+    services: s.get('services') ?? [],
+    postgresDatabases: (s.get('pg') ?? []).map((line) => line),
+    sqliteFiles: s.get('sqlite') ?? [],
+    appDirs: apps,
+    configPaths: s.get('config') ?? [],
+    logDirs: s.get('logs') ?? [],
+  });
+}
+
+const sourceName = (text: string) => text.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64) || 'source';
+
+/** Sources a technician can accept: databases first, then config, logs and the app itself. */
+export function proposeSources(facts: DeviceFacts, existing: readonly Source[] = []): Source[] {
+  const taken = new Set(existing.map((s) => s.name));
+  const name = (wanted: string) => {
+    let candidate = sourceName(wanted);
+    for (let i = 2; taken.has(candidate); i++) candidate = `${sourceName(wanted)}-${i}`;
+    taken.add(candidate);
+    return candidate;
+  };
+  const proposals: Source[] = [];
+  for (const line of facts.postgresDatabases) {
+    const [host, port, database] = line.split('\t') as [string, string, string];
+    if (!existing.some((s) => s.kind === 'postgres' && s.database === database)) {
+      proposals.push({ name: name(`db-${database}`), kind: 'postgres', database, host, port: Number(port) });
+    }
+  }
+  for (const file of facts.sqliteFiles) {
+    if (!existing.some((s) => s.kind === 'sqlite' && s.path === file)) {
+      proposals.push({ name: name(`sqlite-${path.posix.basename(file).replace(/\.(db|sqlite3?)$/, '')}`), kind: 'sqlite', path: file });
+    }
+  }
+  const filesAlready = new Set(existing.flatMap((s) => (s.kind === 'files' ? s.paths : [])));
+  const fresh = (paths: string[]) => paths.filter((p) => !filesAlready.has(p));
+  const config = fresh(facts.configPaths);
+  if (config.length > 0) proposals.push({ name: name('config'), kind: 'files', paths: config });
+  const logs = fresh(facts.logDirs);
+  if (logs.length > 0) proposals.push({ name: name('logs'), kind: 'files', paths: logs });
+  for (const dir of fresh(facts.appDirs)) {
+    // The app's live databases are backed up consistently by their own sources, not copied mid-write.
+    const exclude = facts.sqliteFiles.filter((f) => f.startsWith(`${dir}/`)).map((f) => `${f.slice(dir.length + 1)}*`);
+    proposals.push({ name: name(`app-${path.posix.basename(dir)}`), kind: 'files', paths: [dir], ...(exclude.length > 0 ? { exclude } : {}) });
+  }
+  return proposals;
+}
