@@ -1,11 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach } from 'vitest';
+import { onTestFinished } from 'vitest';
 
-/** A fresh temp directory per call, removed after the current test. */
+/** A fresh temp directory per call (inside a test), removed when that test finishes. */
 export function tempDir(prefix = 'jetvault-test-'): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
