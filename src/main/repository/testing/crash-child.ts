@@ -1,0 +1,21 @@
+/**
+ * Child process for the crash tests: `backup REPO SRC` or `restore REPO SNAP TARGET`, with the test
+ * password. Prints "running" once the repository is open, so the parent's kill lands mid-work.
+ */
+import { backup } from '../archiver/archiver';
+import { LocalBackend } from '../backend/local-backend';
+import { withLock } from '../lock/lock';
+import { Repository } from '../repo/repository';
+import { restore } from '../restorer/restorer';
+import { findSnapshot } from '../snapshot/snapshot';
+import { LocalSource } from '../walker/local-walker';
+import { PASSWORD } from './fixtures';
+
+const [mode, repoDir, a, b] = process.argv.slice(2);
+const repo = await Repository.open(new LocalBackend(repoDir!), PASSWORD);
+process.stdout.write('running\n');
+await withLock(repo, false, async () => {
+  if (mode === 'backup') await backup(repo, new LocalSource([a!]), { workers: 2 });
+  else await restore(repo, await findSnapshot(repo, a!), b!);
+});
+process.stdout.write('done\n');
