@@ -70,4 +70,26 @@ describe('backup and restore round trip', () => {
     const got = Object.keys(await describeTree(join(target, snapshotRoot(src)))).filter((k) => !k.endsWith('/') );
     expect(got.sort()).toEqual(['sub', 'sub/-leading-dash', 'text.sql']);
   });
+
+  it('a file that fails to read is counted and skipped; the snapshot holds everything else', async () => {
+    const { repo } = await newRepo();
+    const meta = { mode: 0o644, uid: 0, gid: 0, mtime: '0', size: 5 };
+    const source = {
+      paths: ['/x'],
+      kind: 'test',
+      warnings: [],
+      async *entries() {
+        await Promise.resolve();
+        yield { path: 'x', meta: { ...meta, type: 'dir' as const, size: 0 } };
+        yield { path: 'x/bad', meta: { ...meta, type: 'file' as const }, open: async function* (): AsyncIterable<Buffer> { await Promise.resolve(); yield Buffer.from('par'); throw new Error('EIO: device vanished'); } };
+        yield { path: 'x/good', meta: { ...meta, type: 'file' as const }, open: async function* (): AsyncIterable<Buffer> { await Promise.resolve(); yield Buffer.from('hello'); } };
+      },
+    };
+    const result = await backup(repo, source);
+    expect(result.snapshot.summary.errors).toBe(1);
+    expect(result.warnings[0]).toMatchObject({ path: 'x/bad' });
+    const paths: string[] = [];
+    for await (const { path } of walkTree(repo, result.snapshot.tree)) paths.push(path);
+    expect(paths).toEqual(['x', 'x/good']);
+  });
 });

@@ -1,0 +1,55 @@
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { LocalBackend } from '../../main/repository/backend/local-backend';
+import { RepositoryLock } from '../../main/repository/lock/lock';
+import { Repository } from '../../main/repository/repo/repository';
+import type { CliIo } from '../command';
+import { runCli } from '../main';
+
+function io(env: Record<string, string>): CliIo & { lines: string[]; errors: string[] } {
+  const lines: string[] = [];
+  const errors: string[] = [];
+  return { lines, errors, out: (l) => lines.push(l), err: (l) => errors.push(l), env: { ...env } };
+}
+
+describe('repository CLI', () => {
+  it('runs init → backup → snapshots → ls → restore, with documented exit codes for failures', { timeout: 60_000 }, async () => {
+    const home = await mkdtemp(join(tmpdir(), 'jv-cli-'));
+    const data = join(home, 'data');
+    await mkdir(join(data, 'etc'), { recursive: true });
+    await writeFile(join(data, 'etc/app.conf'), 'key=value\n');
+    const env = { JETVAULT_HOME: home, JETVAULT_PASSWORD: 'pw-1' };
+
+    expect(await runCli(['snapshots'], io(env))).toBe(10);
+    expect(await runCli(['init'], io(env))).toBe(0);
+    const b = io(env);
+    expect(await runCli(['backup', data, '--json', '--tag', 'nightly'], b)).toBe(0);
+    const summary = JSON.parse(b.lines[0]!) as { id: string; files: number };
+    expect(summary.files).toBe(1);
+
+    const s = io(env);
+    expect(await runCli(['snapshots', '--json'], s)).toBe(0);
+    expect((JSON.parse(s.lines.join('\n')) as { id: string; tags: string[] }[])[0]).toMatchObject({ id: summary.id, tags: ['nightly'] });
+    const ls = io(env);
+    expect(await runCli(['ls', summary.id.slice(0, 8)], ls)).toBe(0);
+    expect(ls.lines).toContain(`${data}/etc/app.conf`);
+
+    const wrong = io({ ...env, JETVAULT_PASSWORD: 'nope' });
+    expect(await runCli(['snapshots'], wrong)).toBe(12);
+    expect(wrong.errors.join()).toMatch(/wrong password/);
+
+    const repo = await Repository.open(new LocalBackend(join(home, 'repository')), 'pw-1');
+    const lock = await RepositoryLock.acquire(repo, true);
+    const locked = io(env);
+    expect(await runCli(['backup', data], locked)).toBe(11);
+    expect(locked.errors.join()).toMatch(/locked/);
+    await lock.release();
+
+    const target = join(home, 'out');
+    expect(await runCli(['restore', 'latest', '--target', target], io(env))).toBe(0);
+    expect(await runCli(['check', '--read-data-subset', '50%', '--json'], io(env))).toBe(0);
+    expect(await runCli(['ls', 'ffffffffff'], io(env))).toBe(1);
+  });
+});
