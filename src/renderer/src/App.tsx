@@ -7,7 +7,7 @@ import { DashboardsPage } from './pages/DashboardsPage';
 import { FleetPage } from './pages/FleetPage';
 import { RestorePage } from './pages/RestorePage';
 import { SettingsPage } from './pages/SettingsPage';
-import { PAGES, pageFromHash, useAppStore } from './stores/app-store';
+import { PAGES, pageFromHash, routeParam, useAppStore } from './stores/app-store';
 import type { PageId } from './stores/app-store';
 import { useSettingsStore } from './stores/settings-store';
 
@@ -24,7 +24,7 @@ function useHashNavigation(): PageId {
   const page = useAppStore((s) => s.page);
   const navigated = useAppStore((s) => s.navigated);
   useEffect(() => {
-    const onHash = () => navigated(pageFromHash(window.location.hash));
+    const onHash = () => navigated(pageFromHash(window.location.hash), routeParam(window.location.hash));
     window.addEventListener('hashchange', onHash);
     return () => window.removeEventListener('hashchange', onHash);
   }, [navigated]);

@@ -3,6 +3,7 @@
  * Called once at start-up, before the first render; returns the function that unsubscribes all.
  */
 import type { Api } from '../../shared/api';
+import { useFleetStore } from './stores/fleet-store';
 import { useJobsStore } from './stores/jobs-store';
 import { useSettingsStore } from './stores/settings-store';
 
@@ -11,6 +12,7 @@ export function subscribeToMainEvents(api: Api): () => void {
     api.jobs.onProgress((progress) => useJobsStore.getState().progressed(progress)),
     api.jobs.onFinished(({ job }) => useJobsStore.getState().finished(job)),
     api.settings.onChanged((settings) => useSettingsStore.getState().received(settings)),
+    api.devices.onChanged(({ names }) => useFleetStore.getState().changed(names)),
   ];
   return () => unsubscribers.forEach((unsubscribe) => unsubscribe());
 }

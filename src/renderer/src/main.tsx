@@ -4,6 +4,7 @@ import { App } from './App';
 import { initApi } from './api';
 import { subscribeToMainEvents } from './ipc-events';
 import { useAppStore } from './stores/app-store';
+import { useFleetStore } from './stores/fleet-store';
 import { useJobsStore } from './stores/jobs-store';
 import { useSettingsStore } from './stores/settings-store';
 import './styles.css';
@@ -13,7 +14,12 @@ async function start(): Promise<void> {
   try {
     const api = await initApi();
     subscribeToMainEvents(api);
-    await Promise.all([useAppStore.getState().loadInfo(), useSettingsStore.getState().load(), useJobsStore.getState().load()]);
+    await Promise.all([
+      useAppStore.getState().loadInfo(),
+      useSettingsStore.getState().load(),
+      useJobsStore.getState().load(),
+      useFleetStore.getState().load(),
+    ]);
   } catch (error) {
     root.textContent = '';
     const message = document.createElement('p');

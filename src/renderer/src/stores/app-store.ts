@@ -17,18 +17,26 @@ export function pageFromHash(hash: string): PageId {
   return PAGES.find((p) => p.id === id)?.id ?? 'fleet';
 }
 
+/** The part of the route after the page, e.g. the device name in `#/fleet/rvm-017`. */
+export function routeParam(hash: string): string | null {
+  const rest = hash.replace(/^#\/?/, '').split('/')[1];
+  return rest ? decodeURIComponent(rest) : null;
+}
+
 interface AppState {
   info: AppInfo | null;
   page: PageId;
+  param: string | null;
   loadInfo: () => Promise<void>;
-  navigated: (page: PageId) => void;
+  navigated: (page: PageId, param: string | null) => void;
 }
 
 export const useAppStore = create<AppState>()((set) => ({
   info: null,
   page: pageFromHash(window.location.hash),
+  param: routeParam(window.location.hash),
   async loadInfo() {
     set({ info: await api().app.info() });
   },
-  navigated: (page) => set({ page }),
+  navigated: (page, param) => set({ page, param }),
 }));

@@ -1,0 +1,62 @@
+import path from 'node:path';
+import { expect, test } from './fixtures';
+
+const SCREENSHOTS = path.join('test-results', 'screenshots');
+
+const profiles = {
+  devices: [
+    {
+      name: 'rvm-017',
+      host: '127.0.0.17',
+      port: 2222,
+      user: 'jetson',
+      identityFile: '/home/me/.ssh/id_ed25519',
+      hostKey: 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8',
+      site: 'Depot North',
+      tags: ['critical'],
+      rpoMinutes: 15,
+      sources: [
+        { name: 'db', kind: 'postgres', database: 'myrvm', host: '/run/postgresql' },
+        { name: 'app', kind: 'files', paths: ['/opt/myrvm'], exclude: ['data/local.db*'] },
+      ],
+    },
+    { name: 'rvm-018', host: '127.0.0.18', user: 'jetson', site: 'Depot South' },
+  ],
+};
+
+test('device profiles import from a file, list in the fleet and open a device page', async ({ host, console: app, page }) => {
+  await app.open(host.url);
+  await expect(page.getByTestId('fleet-empty')).toBeVisible();
+  await page.getByTestId('import-file').setInputFiles({ name: 'fleet.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(profiles)) });
+  await expect(page.getByTestId('fleet-message')).toContainText('Imported 2 device(s): rvm-017, rvm-018');
+  await expect(page.getByTestId('device-row-rvm-017')).toContainText('Depot North');
+  await expect(page.getByTestId('device-row-rvm-017')).toContainText('pinned');
+  await expect(page.getByTestId('device-row-rvm-018')).toContainText('not confirmed');
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'fleet-devices.png') });
+
+  await page.getByRole('link', { name: 'rvm-017' }).click();
+  await expect(page.getByTestId('device-page')).toBeVisible();
+  await expect(page.getByTestId('device-host-key')).toHaveText('SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8');
+  await expect(page.getByTestId('source-db')).toContainText('PostgreSQL database myrvm');
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'device.png') });
+
+  // A device nobody can reach says so, and nothing changes.
+  await page.getByTestId('device-discover').click();
+  await expect(page.getByTestId('device-error')).toContainText(/unreachable|key file/i);
+
+  const exported = await page.evaluate(() => window.api!.devices.export({}));
+  expect(JSON.parse(exported.json)).toMatchObject({ devices: [{ name: 'rvm-017', rpoMinutes: 15 }, { name: 'rvm-018' }] });
+  expect(exported.json).not.toMatch(/password|passphrase/i);
+});
+
+test('a bad profiles file is refused as a whole with the reason', async ({ host, console: app, page }) => {
+  await app.open(host.url);
+  const bad = { devices: [profiles.devices[1], { name: 'x', host: 'not a host!', user: 'jetson' }] };
+  await page.getByTestId('import-file').setInputFiles({ name: 'bad.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(bad)) });
+  await expect(page.getByTestId('fleet-message')).toContainText('Nothing was imported');
+  await expect(page.getByTestId('fleet-message')).toContainText('1.host');
+  await page.getByTestId('import-file').setInputFiles({ name: 'broken.json', mimeType: 'application/json', buffer: Buffer.from('{"devices": [') });
+  await expect(page.getByTestId('fleet-message')).toContainText('not valid JSON');
+  await expect(page.getByTestId('fleet-empty')).toBeVisible();
+  expect(await page.evaluate(() => window.api!.devices.list())).toEqual([]);
+});

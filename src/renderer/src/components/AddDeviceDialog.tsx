@@ -1,0 +1,166 @@
+import { useState } from 'react';
+import type { FormEvent } from 'react';
+import { Button, Dialog, FieldError, Form, Heading, Input, Label, Modal, ModalOverlay, NumberField, Radio, RadioGroup, Text, TextField } from 'react-aria-components';
+import { toAppError } from '../../../shared/errors';
+import { api } from '../api';
+
+type Auth = 'key' | 'password' | 'agent';
+type Step = { kind: 'details' } | { kind: 'confirm'; fingerprint: string };
+
+/**
+ * Adds a device in two steps: the details, then the host key fingerprint, fetched without logging
+ * in, which the technician compares with the device before anything is trusted.
+ */
+export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean; onClose: () => void; onAdded: (name: string) => void }) {
+  const [name, setName] = useState('');
+  const [host, setHost] = useState('');
+  const [port, setPort] = useState(22);
+  const [user, setUser] = useState('jetson');
+  const [auth, setAuth] = useState<Auth>('key');
+  const [identityFile, setIdentityFile] = useState('');
+  const [password, setPassword] = useState('');
+  const [site, setSite] = useState('');
+  const [step, setStep] = useState<Step>({ kind: 'details' });
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [fieldErrors, setFieldErrors] = useState<Record<string, string>>({});
+
+  const reset = () => {
+    setStep({ kind: 'details' });
+    setError(null);
+    setFieldErrors({});
+    setBusy(false);
+  };
+
+  const checkHostKey = async (event: FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const { fingerprint } = await api().devices.probeHostKey({ host, port });
+      setStep({ kind: 'confirm', fingerprint });
+    } catch (caught) {
+      setError(toAppError(caught).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const add = async (fingerprint: string) => {
+    setBusy(true);
+    setError(null);
+    try {
+      const profile = { name, host, port, user, auth, site, hostKey: fingerprint, ...(auth === 'key' ? { identityFile } : {}) };
+      await api().devices.add({ profile, ...(auth === 'password' ? { password } : {}) });
+      onAdded(name);
+      reset();
+      onClose();
+    } catch (caught) {
+      const e = toAppError(caught);
+      setFieldErrors(Object.fromEntries((e.issues ?? []).map((i) => [i.path.replace(/^profile\./, ''), i.message])));
+      setError(e.message);
+      setStep({ kind: 'details' });
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <ModalOverlay className="modal-overlay" isOpen={isOpen} onOpenChange={(open) => (open ? undefined : (reset(), onClose()))} isDismissable>
+      <Modal className="modal">
+        <Dialog className="dialog" data-testid="add-device-dialog">
+          <Heading slot="title">Add a device</Heading>
+          {step.kind === 'details' ? (
+            <Form className="form" onSubmit={(e) => void checkHostKey(e)} validationErrors={fieldErrors}>
+              <TextField className="field" name="name" value={name} onChange={setName} isRequired autoFocus>
+                <Label>Name</Label>
+                <Input data-testid="device-name" placeholder="rvm-017" />
+                <FieldError />
+              </TextField>
+              <div className="field-row">
+                <TextField className="field grow" name="host" value={host} onChange={setHost} isRequired>
+                  <Label>Host</Label>
+                  <Input data-testid="device-host" placeholder="10.0.4.17" />
+                  <FieldError />
+                </TextField>
+                <NumberField className="field narrow" name="port" value={port} onChange={setPort} minValue={1} maxValue={65535}>
+                  <Label>Port</Label>
+                  <Input data-testid="device-port" />
+                  <FieldError />
+                </NumberField>
+              </div>
+              <TextField className="field" name="user" value={user} onChange={setUser} isRequired>
+                <Label>User</Label>
+                <Input data-testid="device-user" />
+                <FieldError />
+              </TextField>
+              <RadioGroup className="field" value={auth} onChange={(v) => setAuth(v as Auth)}>
+                <Label>Sign in with</Label>
+                <div className="radio-row">
+                  <Radio value="key">Key file</Radio>
+                  <Radio value="agent">SSH agent</Radio>
+                  <Radio value="password">Password</Radio>
+                </div>
+              </RadioGroup>
+              {auth === 'key' ? (
+                <TextField className="field" name="identityFile" value={identityFile} onChange={setIdentityFile} isRequired>
+                  <Label>Private key file on this laptop</Label>
+                  <Input data-testid="device-identity" placeholder="/home/me/.ssh/id_ed25519" />
+                  <FieldError />
+                </TextField>
+              ) : null}
+              {auth === 'password' ? (
+                <TextField className="field" name="password" type="password" value={password} onChange={setPassword} isRequired>
+                  <Label>Password</Label>
+                  <Input data-testid="device-password" />
+                  <Text slot="description">Stored encrypted by the operating system&apos;s keychain, never in plain text.</Text>
+                  <FieldError />
+                </TextField>
+              ) : null}
+              <TextField className="field" name="site" value={site} onChange={setSite}>
+                <Label>Site</Label>
+                <Input data-testid="device-site" placeholder="Depot North" />
+              </TextField>
+              {error ? (
+                <p role="alert" className="banner banner-error" data-testid="add-device-error">
+                  {error}
+                </p>
+              ) : null}
+              <div className="form-actions">
+                <Button type="submit" className="button button-primary" isDisabled={busy} data-testid="device-check-key">
+                  {busy ? 'Contacting device…' : 'Check host key'}
+                </Button>
+                <Button className="button" slot="close">
+                  Cancel
+                </Button>
+              </div>
+            </Form>
+          ) : (
+            <div className="form" data-testid="host-key-confirm">
+              <p>
+                {host}:{port} presents this host key. Compare it with the fingerprint shown on the device
+                (<code>ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub</code>) before you trust it.
+              </p>
+              <p className="fingerprint" data-testid="host-key-fingerprint">
+                {step.fingerprint}
+              </p>
+              {error ? (
+                <p role="alert" className="banner banner-error">
+                  {error}
+                </p>
+              ) : null}
+              <div className="form-actions">
+                <Button className="button button-primary" isDisabled={busy} onPress={() => void add(step.fingerprint)} data-testid="host-key-trust">
+                  The fingerprints match: add the device
+                </Button>
+                <Button className="button" onPress={reset}>
+                  Back
+                </Button>
+              </div>
+            </div>
+          )}
+        </Dialog>
+      </Modal>
+    </ModalOverlay>
+  );
+}

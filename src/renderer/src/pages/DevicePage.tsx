@@ -1,0 +1,176 @@
+import { useEffect, useState } from 'react';
+import { Button, Checkbox, CheckboxGroup } from 'react-aria-components';
+import type { DeviceDetail, DeviceFacts, Source } from '../../../shared/schemas/devices';
+import { toAppError } from '../../../shared/errors';
+import { api } from '../api';
+import { PageHeader } from '../components/PageHeader';
+import { formatBytes } from '../format';
+import { useFleetStore } from '../stores/fleet-store';
+
+function describeSource(source: Source): string {
+  switch (source.kind) {
+    case 'postgres':
+      return `PostgreSQL database ${source.database}${source.host ? ` at ${source.host}` : ''}`;
+    case 'mysql':
+      return `MySQL database ${source.database}`;
+    case 'sqlite':
+      return `SQLite ${source.path}`;
+    case 'files':
+      return `${source.paths.join(', ')}${source.exclude?.length ? ` (except ${source.exclude.join(', ')})` : ''}`;
+  }
+}
+
+function Facts({ facts }: { facts: DeviceFacts }) {
+  return (
+    <section className="card" aria-label="Device facts" data-testid="device-facts">
+      <h2>Device</h2>
+      <dl className="facts">
+        <dt>L4T</dt>
+        <dd>{facts.l4t ? `${facts.l4t.release}.${facts.l4t.revision}${facts.l4t.board ? ` (${facts.l4t.board})` : ''}` : 'no release file'}</dd>
+        <dt>Board</dt>
+        <dd>{facts.model ?? 'unknown'}</dd>
+        <dt>Kernel</dt>
+        <dd>
+          {facts.kernel} ({facts.arch})
+        </dd>
+        <dt>Tools</dt>
+        <dd>{Object.keys(facts.tools).join(', ') || 'none found'}</dd>
+        <dt>Disks</dt>
+        <dd>
+          {facts.disks
+            .filter((d) => d.sizeBytes > 0)
+            .slice(0, 6)
+            .map((d) => `${d.mount}: ${formatBytes(d.availableBytes)} free of ${formatBytes(d.sizeBytes)}`)
+            .join(' · ')}
+        </dd>
+      </dl>
+      <p className="muted">Read {new Date(facts.collectedAt).toLocaleString()}</p>
+    </section>
+  );
+}
+
+export function DevicePage({ name }: { name: string }) {
+  const detail = useFleetStore((s) => s.details[name]);
+  const loadDetail = useFleetStore((s) => s.loadDetail);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [proposals, setProposals] = useState<Source[]>([]);
+  const [accepted, setAccepted] = useState<string[]>([]);
+  const [confirmRemove, setConfirmRemove] = useState(false);
+
+  useEffect(() => {
+    loadDetail(name).catch((caught: unknown) => setError(toAppError(caught).message));
+  }, [name, loadDetail]);
+
+  const discover = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      const result = await api().devices.discover({ name });
+      setProposals(result.proposals);
+      setAccepted(result.proposals.map((p) => p.name));
+    } catch (caught) {
+      setError(toAppError(caught).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const accept = async (device: DeviceDetail) => {
+    const chosen = proposals.filter((p) => accepted.includes(p.name));
+    try {
+      await api().devices.update({ name, profile: { ...device.profile, sources: [...device.profile.sources, ...chosen] } });
+      setProposals([]);
+    } catch (caught) {
+      setError(toAppError(caught).message);
+    }
+  };
+
+  const remove = async () => {
+    try {
+      await api().devices.remove({ name });
+      window.location.hash = '#/fleet';
+    } catch (caught) {
+      setError(toAppError(caught).message);
+    }
+  };
+
+  if (!detail) {
+    return (
+      <>
+        <PageHeader title={name} subtitle="Device" />
+        {error ? <p role="alert" className="banner banner-error">{error}</p> : <p>Loading…</p>}
+      </>
+    );
+  }
+  const { profile } = detail;
+  return (
+    <div data-testid="device-page">
+      <PageHeader
+        title={profile.name}
+        subtitle={`${profile.user}@${profile.host}:${profile.port}${profile.site ? ` · ${profile.site}` : ''}`}
+        actions={
+          <>
+            <Button className="button button-primary" onPress={() => void discover()} isDisabled={busy} data-testid="device-discover">
+              {busy ? 'Connecting…' : 'Connect and discover'}
+            </Button>
+            {/* Removing forgets the device and its stored secrets (not its snapshots): ask once more. */}
+            <Button
+              className={confirmRemove ? 'button button-danger' : 'button button-quiet'}
+              onPress={() => (confirmRemove ? void remove() : setConfirmRemove(true))}
+              data-testid="device-remove"
+            >
+              {confirmRemove ? 'Press again to remove' : 'Remove'}
+            </Button>
+          </>
+        }
+      />
+      <p className="muted">
+        <a href="#/fleet">← All devices</a> · Host key {profile.hostKey ? <code data-testid="device-host-key">{profile.hostKey}</code> : 'not confirmed'}
+      </p>
+      {error ? (
+        <p role="alert" className="banner banner-error" data-testid="device-error">
+          {error}
+        </p>
+      ) : null}
+      <div className="grid-2">
+        {detail.facts ? <Facts facts={detail.facts} /> : null}
+        <section className="card" aria-label="Sources" data-testid="device-sources">
+          <h2>Sources</h2>
+          {profile.sources.length === 0 ? (
+            <p className="muted">No sources yet. Connect and discover to find databases, config, logs and apps on the device.</p>
+          ) : (
+            <ul className="sources">
+              {profile.sources.map((s) => (
+                <li key={s.name} data-testid={`source-${s.name}`}>
+                  <strong>{s.name}</strong> <span className="muted">{s.kind}</span>
+                  <div className="muted">{describeSource(s)}</div>
+                </li>
+              ))}
+            </ul>
+          )}
+        </section>
+      </div>
+      {proposals.length > 0 ? (
+        <section className="card" aria-label="Discovered sources" data-testid="proposals">
+          <h2>Found on the device</h2>
+          <CheckboxGroup value={accepted} onChange={setAccepted} aria-label="Sources to add">
+            {proposals.map((p) => (
+              <Checkbox key={p.name} value={p.name} className="checkbox" data-testid={`proposal-${p.name}`}>
+                <div className="checkbox-box" aria-hidden="true" />
+                <span>
+                  <strong>{p.name}</strong> — {describeSource(p)}
+                </span>
+              </Checkbox>
+            ))}
+          </CheckboxGroup>
+          <div className="form-actions">
+            <Button className="button button-primary" onPress={() => void accept(detail)} isDisabled={accepted.length === 0} data-testid="proposals-accept">
+              Add {accepted.length} source(s)
+            </Button>
+          </div>
+        </section>
+      ) : null}
+    </div>
+  );
+}
