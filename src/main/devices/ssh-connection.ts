@@ -5,7 +5,7 @@
  * Keepalives are always on: without them ssh2 waits forever on a dead link.
  */
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { Client } from 'ssh2';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
 import { AppError } from '../../shared/errors';
@@ -41,7 +41,7 @@ export interface ExecResult {
 
 export interface RunningCommand {
   stdout: Readable;
-  stdin: ClientChannel;
+  stdin: Writable;
   /** Settles when the channel closes, with the exit status from the `close` event. */
   done: Promise<ExecResult>;
 }
@@ -66,7 +66,33 @@ function classify(error: Error & { level?: string; code?: string }, target: stri
   return new AppError('UNAVAILABLE', `SSH to ${target} failed: ${error.message}`);
 }
 
-export class DeviceConnection {
+/** Where commands run: a device over SSH, or this machine (local folders, tests of the scripts). */
+export interface CommandRunner {
+  readonly target: string;
+  exec(command: RawShell, signal?: AbortSignal): Promise<RunningCommand>;
+  run(command: RawShell, options?: { signal?: AbortSignal; maxBytes?: number }): Promise<string>;
+}
+
+/** Collects a command's stdout; a non-zero exit is an error carrying stderr. */
+export async function runToString(runner: CommandRunner, command: RawShell, { signal, maxBytes = 16 * 1024 * 1024 }: { signal?: AbortSignal; maxBytes?: number } = {}): Promise<string> {
+  const running = await runner.exec(command, signal);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  running.stdout.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size <= maxBytes) chunks.push(chunk);
+  });
+  running.stdin.end();
+  const result = await running.done;
+  if (signal?.aborted) throw new AppError('CANCELLED', 'Cancelled');
+  if (result.code !== 0) {
+    throw new AppError('REMOTE_COMMAND_FAILED', `A command on ${runner.target} failed (exit ${result.code ?? result.signal}): ${result.stderr.trim() || 'no error output'}`);
+  }
+  if (size > maxBytes) throw new AppError('INTERNAL', `Output of a command on ${runner.target} exceeded ${maxBytes} bytes`);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export class DeviceConnection implements CommandRunner {
   readonly target: string;
   readonly fingerprint: string;
   readonly #client: Client;
@@ -173,22 +199,8 @@ export class DeviceConnection {
   }
 
   /** Runs a command to completion and returns its stdout; a non-zero exit is an error with stderr. */
-  async run(command: RawShell, { signal, maxBytes = 16 * 1024 * 1024 }: { signal?: AbortSignal; maxBytes?: number } = {}): Promise<string> {
-    const running = await this.exec(command, signal);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    running.stdout.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= maxBytes) chunks.push(chunk);
-    });
-    running.stdin.end();
-    const result = await running.done;
-    if (signal?.aborted) throw new AppError('CANCELLED', 'Cancelled');
-    if (result.code !== 0) {
-      throw new AppError('REMOTE_COMMAND_FAILED', `A command on ${this.target} failed (exit ${result.code ?? result.signal}): ${result.stderr.trim() || 'no error output'}`);
-    }
-    if (size > maxBytes) throw new AppError('INTERNAL', `Output of a command on ${this.target} exceeded ${maxBytes} bytes`);
-    return Buffer.concat(chunks).toString('utf8');
+  run(command: RawShell, options: { signal?: AbortSignal; maxBytes?: number } = {}): Promise<string> {
+    return runToString(this, command, options);
   }
 
   /** A TCP stream to host:port from the device's side (for jump hosts). */

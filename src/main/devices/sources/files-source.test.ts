@@ -1,0 +1,71 @@
+import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { backup } from '../../repository/archiver/archiver';
+import { restore } from '../../repository/restorer/restorer';
+import { findSnapshot, walkTree } from '../../repository/snapshot/snapshot';
+import type { TreeNode } from '../../repository/snapshot/tree';
+import { describeTree, makeAwkwardTree, newRepo } from '../../repository/testing/fixtures';
+import type { Repository } from '../../repository/repo/repository';
+import { tempDir } from '../../testing/temp-dir';
+import { LocalRunner } from '../local-runner';
+import { RemoteFilesSource } from './files-source';
+
+async function filesOf(repo: Repository, tree: string): Promise<Map<string, TreeNode>> {
+  const map = new Map<string, TreeNode>();
+  for await (const { path: p, node } of walkTree(repo, tree)) if (node.type === 'file') map.set(p, node);
+  return map;
+}
+
+describe('RemoteFilesSource (real find and GNU tar through a shell)', () => {
+  it('backs up a tree with awkward names byte-exact, then transfers only what changed', async () => {
+    const sysroot = tempDir();
+    const data = path.join(sysroot, 'opt/myrvm/data');
+    await mkdir(data, { recursive: true });
+    await makeAwkwardTree(data);
+    await writeFile(path.join(sysroot, 'opt/myrvm/local.db'), 'live database, excluded');
+    const { repo } = await newRepo();
+    const runner = new LocalRunner();
+    const source = { name: 'app', kind: 'files' as const, paths: [path.join(sysroot, 'opt/myrvm')], exclude: ['local.db*'] };
+
+    const stats: { transferFiles: number; transferBytes: number }[] = [];
+    const first = await backup(repo, new RemoteFilesSource({ runner, source, sysroot, onListed: (s) => stats.push(s) }), { device: 'rvm-017', tags: ['source:app'] });
+    expect(first.warnings).toEqual([]);
+    expect(first.snapshot.paths).toEqual(['opt/myrvm']);
+
+    const out = tempDir();
+    await restore(repo, await findSnapshot(repo, first.id), out);
+    const expected = await describeTree(data);
+    expect(await describeTree(path.join(out, 'opt/myrvm/data'))).toEqual(expected);
+    expect(Object.keys(await describeTree(path.join(out, 'opt/myrvm')))).not.toContain('local.db');
+
+    // One file changes, one is added, one removed: only two files cross the link.
+    await appendFile(path.join(data, 'text.sql'), '\n-- changed');
+    await writeFile(path.join(data, 'sub', 'new file.txt'), 'new');
+    await rm(path.join(data, 'zero-length'));
+    const second = await backup(
+      repo,
+      new RemoteFilesSource({ runner, source, sysroot, parentFiles: await filesOf(repo, first.snapshot.tree), onListed: (s) => stats.push(s) }),
+      { device: 'rvm-017', parent: await findSnapshot(repo, first.id) },
+    );
+    expect(stats[1]!.transferFiles).toBe(2);
+    expect(stats[1]!.transferBytes).toBeLessThan(stats[0]!.transferBytes / 2);
+    expect(second.snapshot.summary.filesRead).toBe(2);
+    const out2 = tempDir();
+    await restore(repo, await findSnapshot(repo, second.id), out2);
+    expect(await describeTree(path.join(out2, 'opt/myrvm/data'))).toEqual(await describeTree(data));
+  });
+
+  it('reports missing paths as warnings and fails only when nothing at all can be listed', async () => {
+    const sysroot = tempDir();
+    await mkdir(path.join(sysroot, 'etc/myrvm'), { recursive: true });
+    await writeFile(path.join(sysroot, 'etc/myrvm/config.yaml'), 'a: 1\n');
+    const { repo } = await newRepo();
+    const runner = new LocalRunner();
+    const partial = new RemoteFilesSource({ runner, sysroot, source: { name: 'config', kind: 'files', paths: [path.join(sysroot, 'etc/myrvm'), path.join(sysroot, 'opt/myrvm/.env')] } });
+    const result = await backup(repo, partial);
+    expect(result.warnings.map((w) => w.message).join('\n')).toMatch(/\.env.*No such file/);
+    const none = new RemoteFilesSource({ runner, sysroot, source: { name: 'config', kind: 'files', paths: [path.join(sysroot, 'nowhere')] } });
+    await expect(backup(repo, none)).rejects.toThrow(/Listing .*nowhere.* failed/);
+  });
+});

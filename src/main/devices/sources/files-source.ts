@@ -1,0 +1,166 @@
+/**
+ * A `files` source on a device as an archiver Source: one remote listing (find), compared with the
+ * parent snapshot; only new or changed regular files cross the link, in one tar stream over SSH
+ * exec (GNU tar on the device, parsed here with tar-stream). Everything else — directories,
+ * symlinks, unchanged files — comes from the listing alone.
+ */
+import path from 'node:path';
+import { extract } from 'tar-stream';
+import type { Header } from 'tar-stream';
+import { AppError } from '../../../shared/errors';
+import type { FilesSourceSchema } from '../../../shared/schemas/devices';
+import type { Source, SourceEntry, SourceWarning } from '../../repository/archiver/source';
+import type { NodeMeta, TreeNode } from '../../repository/snapshot/tree';
+import { sh } from '../shell-quote';
+import type { CommandRunner } from '../ssh-connection';
+import { PathMatcher } from './glob';
+import { compareTreeOrder, listingCommand, parseListing } from './listing';
+import type { ListedEntry } from './listing';
+import type { z } from 'zod';
+
+type FilesSource = z.infer<typeof FilesSourceSchema>;
+
+/** Same test as the archiver's: only these files need their bytes. */
+function unchanged(meta: NodeMeta, old: TreeNode | undefined): boolean {
+  return old !== undefined && old.type === 'file' && old.content !== undefined && old.size === meta.size && old.mtime === meta.mtime && old.ctime === meta.ctime && old.inode === meta.inode;
+}
+
+export interface RemoteFilesOptions {
+  runner: CommandRunner;
+  source: FilesSource;
+  /** The device's filesystem root (`/` on a Jetson); snapshot paths are relative to it. */
+  sysroot?: string;
+  /** The parent snapshot's nodes by relative path (files only are consulted). */
+  parentFiles?: Map<string, TreeNode>;
+  /** Called once the listing is known: number of entries and bytes that will be transferred. */
+  onListed?: (stats: { entries: number; transferBytes: number; transferFiles: number }) => void;
+}
+
+export class RemoteFilesSource implements Source {
+  readonly kind = 'files';
+  readonly paths: string[];
+  readonly warnings: SourceWarning[] = [];
+  readonly #options: RemoteFilesOptions;
+  readonly #root: string;
+
+  constructor(options: RemoteFilesOptions) {
+    this.#options = options;
+    this.#root = (options.sysroot ?? '/').replace(/\/+$/, '');
+    this.paths = options.source.paths.map((p) => this.#relative(p));
+  }
+
+  #relative(absolute: string): string {
+    const inside = this.#root && absolute.startsWith(`${this.#root}/`) ? absolute.slice(this.#root.length) : absolute;
+    return inside.replace(/^\/+/, '');
+  }
+
+  async #list(signal?: AbortSignal): Promise<ListedEntry[]> {
+    const { runner, source } = this.#options;
+    const running = await runner.exec(listingCommand(source.paths), signal);
+    running.stdin.end();
+    const entries: ListedEntry[] = [];
+    let pending: Buffer = Buffer.alloc(0);
+    for await (const chunk of running.stdout) {
+      const parsed = parseListing(Buffer.concat([pending, chunk as Buffer]));
+      entries.push(...parsed.entries);
+      pending = parsed.rest;
+    }
+    const result = await running.done;
+    if (signal?.aborted) throw new AppError('CANCELLED', 'Cancelled');
+    if (result.code !== 0) {
+      // find reports vanished or unreadable paths and carries on: they become warnings.
+      for (const line of result.stderr.split('\n').filter(Boolean)) this.warnings.push({ path: source.name, message: line });
+      if (entries.length === 0) throw new AppError('REMOTE_COMMAND_FAILED', `Listing ${source.paths.join(', ')} on ${runner.target} failed: ${result.stderr.trim()}`);
+    }
+    const exclude = new PathMatcher(source.exclude ?? []);
+    const include = new PathMatcher(source.include ?? []);
+    const roots = [...source.paths].sort((a, b) => b.length - a.length);
+    const kept = entries.filter(({ absolute, meta }) => {
+      const root = roots.find((r) => absolute === r || absolute.startsWith(`${r}/`)) ?? '';
+      const below = absolute.slice(root.length + 1);
+      if (below === '') return true;
+      if (exclude.matches(below) || [...ancestors(below)].some((a) => exclude.matches(a))) return false;
+      return include.empty || meta.type === 'dir' || include.matches(below);
+    });
+    return kept.sort((a, b) => compareTreeOrder(a.absolute, b.absolute));
+  }
+
+  async *entries(signal?: AbortSignal): AsyncIterable<SourceEntry> {
+    const listed = await this.#list(signal);
+    const parent = this.#options.parentFiles ?? new Map<string, TreeNode>();
+    const wanted = listed.filter((e) => e.meta.type === 'file' && !unchanged(e.meta, parent.get(this.#relative(e.absolute))));
+    this.#options.onListed?.({ entries: listed.length, transferFiles: wanted.length, transferBytes: wanted.reduce((n, e) => n + e.meta.size, 0) });
+    const tar = wanted.length > 0 ? await this.#startTar(wanted, signal) : null;
+    const wantedSet = new Set(wanted);
+    try {
+      for (const entry of listed) {
+        const relative = this.#relative(entry.absolute);
+        if (relative === '') continue;
+        if (!wantedSet.has(entry)) {
+          yield { path: relative, meta: entry.meta };
+          continue;
+        }
+        const data = await tar!.next(entry.absolute);
+        if (!data) {
+          this.warnings.push({ path: relative, message: 'vanished or unreadable before it could be copied' });
+          continue;
+        }
+        // The file may have changed between listing and copy: record what was actually copied.
+        const meta: NodeMeta = { ...entry.meta, size: data.header.size ?? entry.meta.size };
+        yield { path: relative, meta, open: () => data.stream };
+      }
+    } finally {
+      await tar?.finish();
+    }
+  }
+
+  async #startTar(files: ListedEntry[], signal?: AbortSignal) {
+    const { runner } = this.#options;
+    // --hard-dereference: a second hard link must carry its bytes, not a link header.
+    const running = await runner.exec(sh`tar -c -f - --null --no-recursion --hard-dereference --absolute-names --ignore-failed-read -T -`, signal);
+    running.stdin.end(Buffer.concat(files.map((f) => Buffer.from(`${f.absolute}\0`))));
+    const reader = extract();
+    running.stdout.pipe(reader);
+    const iterator = reader[Symbol.asyncIterator]();
+    let ahead: (AsyncIterable<Buffer> & { header: Header; resume(): void }) | null = null;
+    const warnings = this.warnings;
+    return {
+      /** The tar entry for `absolute`, or null if tar skipped it (it vanished). */
+      async next(absolute: string): Promise<{ header: Header; stream: AsyncIterable<Buffer> } | null> {
+        for (;;) {
+          if (!ahead) {
+            const step = await iterator.next();
+            if (step.done) return null;
+            ahead = step.value as unknown as typeof ahead;
+          }
+          const entry = ahead!;
+          const name = entry.header.name.startsWith('/') ? entry.header.name : `/${entry.header.name}`;
+          const isFile = entry.header.type === 'file' || entry.header.type === 'contiguous-file';
+          // Tar entries come in list order; one that sorts after `absolute` means tar skipped it.
+          if (isFile && name !== absolute && compareTreeOrder(name, absolute) > 0) return null;
+          ahead = null;
+          if (isFile && name === absolute) return { header: entry.header, stream: entry };
+          entry.resume();
+        }
+      },
+      async finish() {
+        if (ahead) ahead.resume();
+        for (;;) {
+          const step = await iterator.next().catch(() => ({ done: true as const, value: undefined }));
+          if (step.done) break;
+          (step.value as unknown as { resume(): void }).resume();
+        }
+        const result = await running.done;
+        // tar exits 1 when a file changed or vanished while read: those are warnings, not failures.
+        if (result.code !== 0 && result.code !== 1 && !signal?.aborted) {
+          throw new AppError('REMOTE_COMMAND_FAILED', `tar on ${runner.target} failed (exit ${result.code}): ${result.stderr.trim()}`);
+        }
+        for (const line of result.stderr.split('\n').filter(Boolean)) warnings.push({ path: path.posix.basename(line), message: line });
+      },
+    };
+  }
+}
+
+function* ancestors(relative: string): Generator<string> {
+  for (let i = relative.indexOf('/'); i >= 0; i = relative.indexOf('/', i + 1)) yield relative.slice(0, i);
+}

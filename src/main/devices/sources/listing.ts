@@ -1,0 +1,72 @@
+/**
+ * The remote listing that decides what crosses the link: GNU find prints type, mode, owner, times
+ * (ns), size, device:inode, link count, link target and path for every entry, NUL-separated so any
+ * file name (newlines included) survives.
+ */
+import type { NodeMeta, NodeType } from '../../repository/snapshot/tree';
+import { raw, sh } from '../shell-quote';
+import type { RawShell } from '../shell-quote';
+
+export interface ListedEntry {
+  /** Absolute path on the device. */
+  absolute: string;
+  meta: NodeMeta;
+}
+
+const FIELDS = 11;
+const TYPES: Record<string, NodeType> = { f: 'file', d: 'dir', l: 'symlink', p: 'fifo', s: 'socket', c: 'chardev', b: 'blockdev' };
+
+export function listingCommand(paths: readonly string[]): RawShell {
+  return sh`find ${paths} ${raw("-printf '%y\\0%m\\0%U\\0%G\\0%T@\\0%C@\\0%s\\0%D:%i\\0%n\\0%l\\0%p\\0'")}`;
+}
+
+/** `1700000000.1234567890` (find's %T@) → exact nanoseconds as a decimal string. */
+export function secondsToNs(text: string): string {
+  const [sec = '0', frac = ''] = text.split('.');
+  return (BigInt(sec) * 1_000_000_000n + BigInt((frac + '000000000').slice(0, 9))).toString();
+}
+
+/** Parses complete records from `buffer`; returns them and the unparsed remainder. */
+export function parseListing(buffer: Buffer): { entries: ListedEntry[]; rest: Buffer } {
+  const entries: ListedEntry[] = [];
+  let start = 0;
+  for (;;) {
+    const fields: string[] = [];
+    let at = start;
+    while (fields.length < FIELDS) {
+      const end = buffer.indexOf(0, at);
+      if (end < 0) break;
+      fields.push(buffer.toString('utf8', at, end));
+      at = end + 1;
+    }
+    if (fields.length < FIELDS) break;
+    start = at;
+    const [y, m, uid, gid, mtime, ctime, size, inode, links, target, path] = fields as [string, string, string, string, string, string, string, string, string, string, string];
+    const type = TYPES[y];
+    if (!type) continue; // door / unknown: nothing we can restore
+    const meta: NodeMeta = {
+      type,
+      mode: parseInt(m, 8),
+      uid: Number(uid),
+      gid: Number(gid),
+      mtime: secondsToNs(mtime),
+      ctime: secondsToNs(ctime),
+      size: type === 'file' ? Number(size) : 0,
+      inode,
+      links: Number(links),
+      ...(type === 'symlink' ? { target } : {}),
+    };
+    entries.push({ absolute: path, meta });
+  }
+  return { entries, rest: buffer.subarray(start) };
+}
+
+/** Depth-first order with every directory before its contents (what the archiver requires). */
+export function compareTreeOrder(a: string, b: string): number {
+  const x = a.split('/');
+  const y = b.split('/');
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    if (x[i] !== y[i]) return x[i]! < y[i]! ? -1 : 1;
+  }
+  return x.length - y.length;
+}
