@@ -6,7 +6,7 @@
  */
 import { RepositoryError, throwIfAborted } from '../errors';
 import type { ProgressFn } from '../errors';
-import { Chunker, gearTable } from '../chunker/chunker';
+import { Chunker, gearTable, splitAll } from '../chunker/chunker';
 import { ChunkPool } from '../pipeline/chunk-pool';
 import type { HashedChunk } from '../pipeline/chunk-pool';
 import type { Repository } from '../repo/repository';
@@ -36,10 +36,16 @@ interface Frame {
   path: string;
   name: string;
   meta: NodeMeta;
-  children: Promise<TreeNode>[];
+  /** null: a file that could not be read (counted in the summary, left out of the tree). */
+  children: Promise<TreeNode | null>[];
   /** The same directory in the parent snapshot, by child name. */
   previous: Map<string, TreeNode> | null;
 }
+
+const SMALL_FILE_READS = 16;
+
+/** A file that failed to read: already counted as a warning; its node is left out. */
+class SkippedFile extends Error {}
 
 const DIR_META: NodeMeta = { type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: '0', size: 0 };
 
@@ -55,7 +61,8 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
   const { signal, onProgress } = options;
   await repo.recoverUnindexedPacks();
   const pool = new ChunkPool(repo.keys.mac, options.workers);
-  const chunker = new Chunker(gearTable(repo.keys.chunker), repo.config.chunker);
+  const gear = gearTable(repo.keys.chunker);
+  const chunker = new Chunker(gear, repo.config.chunker);
   const summary: SnapshotSummary = { files: 0, dirs: 0, bytes: 0, filesRead: 0, blobsAdded: 0, bytesAdded: 0, errors: 0, durationMs: 0 };
   const warnings: SourceWarning[] = [];
   const storedBefore = repo.uploader.storedBytes;
@@ -69,20 +76,21 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
 
   const closeFrame = async (): Promise<void> => {
     const frame = stack.pop()!;
-    const nodes = await Promise.all(frame.children);
+    const nodes = (await Promise.all(frame.children)).filter((n) => n !== null);
     const { id } = await repo.saveBlob('tree', encodeTree(nodes));
     summary.dirs++;
     stack.at(-1)!.children.push(Promise.resolve({ name: frame.name, ...frame.meta, subtree: id }));
   };
 
+  const store = async (pending: Promise<HashedChunk>): Promise<string> => {
+    const chunk = await pending;
+    if (await repo.uploader.addCompressed('data', chunk.id, chunk.codec, chunk.payload, chunk.rawLength)) summary.blobsAdded++;
+    return chunk.id.toString('hex');
+  };
+
   /** Reads a file through the chunker; returns once read, with a promise of its chunk ids. */
   const readContent = async (entry: SourceEntry): Promise<{ ids: Promise<string[]> } | null> => {
     const results: Promise<string>[] = [];
-    const store = async (pending: Promise<HashedChunk>): Promise<string> => {
-      const chunk = await pending;
-      if (await repo.uploader.addCompressed('data', chunk.id, chunk.codec, chunk.payload, chunk.rawLength)) summary.blobsAdded++;
-      return chunk.id.toString('hex');
-    };
     const submitAll = async (chunks: Buffer[]): Promise<void> => {
       for (const chunk of chunks) {
         const { result } = await pool.submit(chunk); // waits while the pool is full: backpressure
@@ -107,6 +115,33 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
       return null;
     }
     return { ids: Promise.all(results) };
+  };
+
+  /**
+   * Files below the minimum chunk size are one chunk: they are read whole and several at a time
+   * (bounded), since per-file open/read/close latency, not bandwidth, dominates trees of small files.
+   */
+  const smallReads = new Set<Promise<unknown>>();
+  const readSmall = async (entry: SourceEntry): Promise<{ ids: Promise<string[]> } | null> => {
+    while (smallReads.size >= SMALL_FILE_READS) await Promise.race(smallReads);
+    const ids = (async (): Promise<string[]> => {
+      const parts: Buffer[] = [];
+      try {
+        for await (const data of entry.open!()) parts.push(data);
+      } catch (error) {
+        warnings.push({ path: entry.path, message: (error as Error).message });
+        summary.errors++;
+        throw new SkippedFile();
+      }
+      const data = Buffer.concat(parts);
+      onProgress?.({ bytes: data.length });
+      const results: Promise<string>[] = [];
+      for (const chunk of splitAll(data, gear, repo.config.chunker)) results.push(store((await pool.submit(chunk)).result));
+      return Promise.all(results);
+    })();
+    const tracked = ids.catch(() => undefined).finally(() => smallReads.delete(tracked));
+    smallReads.add(tracked);
+    return { ids };
   };
 
   try {
@@ -141,15 +176,21 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
         continue;
       }
       summary.filesRead++;
-      const content = await readContent(entry);
+      const content = entry.meta.size < repo.config.chunker.min ? await readSmall(entry) : await readContent(entry);
       if (content === null) continue;
-      const node = content.ids.then((ids) => ({ name, ...entry.meta, content: ids }));
+      const node = content.ids.then(
+        (ids): TreeNode | null => ({ name, ...entry.meta, content: ids }),
+        (error: unknown) => {
+          if (error instanceof SkippedFile) return null;
+          throw error;
+        },
+      );
       node.catch(() => undefined); // observed later by closeFrame; this stops an early "unhandled rejection"
       top.children.push(node);
     }
     while (stack.length > 1) await closeFrame();
     const root = stack[0]!;
-    const { id: tree } = await repo.saveBlob('tree', encodeTree(await Promise.all(root.children)));
+    const { id: tree } = await repo.saveBlob('tree', encodeTree((await Promise.all(root.children)).filter((n) => n !== null)));
     // Strict order: packs and their index are durable before the snapshot that refers to them.
     await repo.flush();
     warnings.push(...source.warnings);

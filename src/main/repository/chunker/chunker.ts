@@ -107,3 +107,18 @@ export class Chunker {
     }
   }
 }
+
+/** Chunks a buffer that is wholly in memory; each chunk is an unpooled copy (transferable). */
+export function splitAll(data: Buffer, gear: Uint32Array, params: ChunkerParams): Buffer[] {
+  const out: Buffer[] = [];
+  let offset = 0;
+  while (offset < data.length) {
+    const rest = data.subarray(offset);
+    const cut = findBoundary(rest, rest.length, gear, params, true);
+    const chunk = Buffer.allocUnsafeSlow(cut);
+    rest.copy(chunk, 0, 0, cut);
+    out.push(chunk);
+    offset += cut;
+  }
+  return out;
+}
