@@ -1,0 +1,124 @@
+/**
+ * Database sources as archiver Sources: the dump streams from the device over SSH exec into the
+ * repository as one file. A dump that exits non-zero throws from `entries()` after its bytes were
+ * read, which aborts the backup before any snapshot is written: a failed dump never yields a
+ * "valid" snapshot.
+ *
+ * - postgres: `pg_dump --format=custom --compress=0` — uncompressed so it deduplicates across runs,
+ *   custom so pg_restore can restore selectively and into another database name;
+ * - sqlite: the online `.backup` API into a private temp dir on the device, `PRAGMA
+ *   integrity_check` on the copy (kept beside the dump), then the copy is streamed and removed;
+ * - mysql: `mysqldump --single-transaction` (consistent for InnoDB without locking).
+ */
+import type { z } from 'zod';
+import { AppError } from '../../../shared/errors';
+import type { MysqlSourceSchema, PostgresSourceSchema, SqliteSourceSchema } from '../../../shared/schemas/devices';
+import type { Source, SourceEntry, SourceWarning } from '../../repository/archiver/source';
+import type { NodeMeta } from '../../repository/snapshot/tree';
+import { raw, sh } from '../shell-quote';
+import type { RawShell } from '../shell-quote';
+import type { CommandRunner, RunningCommand } from '../ssh-connection';
+
+type DumpConfig = z.infer<typeof PostgresSourceSchema> | z.infer<typeof SqliteSourceSchema> | z.infer<typeof MysqlSourceSchema>;
+
+/** The file name a dump gets inside its snapshot. */
+export function dumpFileName(source: DumpConfig): string {
+  return source.kind === 'postgres' ? `${source.name}.pgdump` : source.kind === 'sqlite' ? `${source.name}.sqlite3` : `${source.name}.sql`;
+}
+
+export function pgDumpCommand(source: z.infer<typeof PostgresSourceSchema>): RawShell {
+  const opts = [
+    ...(source.host ? [`--host=${source.host}`] : []),
+    ...(source.port ? [`--port=${source.port}`] : []),
+    ...(source.user ? [`--username=${source.user}`] : []),
+    `--dbname=${source.database}`,
+  ];
+  return sh`pg_dump --format=custom --compress=0 --no-password ${opts}`;
+}
+
+export function mysqlDumpCommand(source: z.infer<typeof MysqlSourceSchema>): RawShell {
+  const opts = [...(source.host ? [`--host=${source.host}`] : []), ...(source.port ? [`--port=${source.port}`] : []), ...(source.user ? [`--user=${source.user}`] : [])];
+  return sh`mysqldump --single-transaction --routines --triggers --events ${opts} -- ${source.database}`;
+}
+
+/** Copies the database online into a private temp dir and checks the copy; prints the dir, then the check. */
+export function sqliteSnapshotCommand(path: string): RawShell {
+  return sh`set -e
+[ -r ${path} ] || { echo "cannot read "${path} >&2; exit 66; }
+t=$(mktemp -d "\${TMPDIR:-/tmp}/jetvault-sqlite.XXXXXX")
+if ! sqlite3 -bail ${path} ${raw(`".backup '$t/copy.db'"`)} >&2; then rm -rf "$t"; exit 74; fi
+printf '%s\\n' "$t"
+sqlite3 "$t/copy.db" 'PRAGMA integrity_check;'`;
+}
+
+/** Streams the copy and removes its temp dir whatever happens. */
+export function sqliteStreamCommand(tempDir: string): RawShell {
+  return sh`trap 'rm -rf '${tempDir} EXIT; cat -- ${tempDir}/copy.db`;
+}
+
+function nowNs(): string {
+  return (BigInt(Date.now()) * 1_000_000n).toString();
+}
+
+export class DumpSource implements Source {
+  readonly kind: string;
+  readonly paths: string[];
+  readonly warnings: SourceWarning[] = [];
+  /** For SQLite: the integrity_check result of the copy that was backed up. */
+  integrity: string | null = null;
+  readonly #runner: CommandRunner;
+  readonly #source: DumpConfig;
+
+  constructor(runner: CommandRunner, source: DumpConfig) {
+    this.#runner = runner;
+    this.#source = source;
+    this.kind = source.kind;
+    this.paths = [source.kind === 'sqlite' ? source.path : `${source.kind}:${source.database}`];
+  }
+
+  async *entries(signal?: AbortSignal): AsyncIterable<SourceEntry> {
+    const source = this.#source;
+    let command: RawShell;
+    if (source.kind === 'sqlite') {
+      const out = await this.#runner.run(sqliteSnapshotCommand(source.path), { signal }).catch((error: unknown) => {
+        throw new AppError('REMOTE_COMMAND_FAILED', `SQLite backup of ${source.path} on ${this.#runner.target} failed: ${(error as Error).message}`);
+      });
+      const [tempDir, ...check] = out.trim().split('\n');
+      this.integrity = check.join('\n').trim() || 'unknown';
+      command = sqliteStreamCommand(tempDir!);
+      yield { path: `${source.name}.integrity-check.txt`, meta: this.#meta(this.integrity.length + 1), open: () => oneChunk(`${this.integrity}\n`) };
+    } else {
+      command = source.kind === 'postgres' ? pgDumpCommand(source) : mysqlDumpCommand(source);
+    }
+    const running = await this.#runner.exec(command, signal);
+    running.stdin.end();
+    const meta = this.#meta(0);
+    yield { path: dumpFileName(source), meta, open: () => counted(running, meta) };
+    // Resumed only after the archiver has read the whole dump: now its exit status is known.
+    const result = await running.done;
+    if (signal?.aborted) throw new AppError('CANCELLED', 'Cancelled');
+    if (result.code !== 0) {
+      throw new AppError(
+        'REMOTE_COMMAND_FAILED',
+        `The ${source.kind} dump of "${source.name}" on ${this.#runner.target} failed (exit ${result.code ?? result.signal}): ${result.stderr.trim() || 'no error output'}. No snapshot was written.`,
+      );
+    }
+  }
+
+  #meta(size: number): NodeMeta {
+    const now = nowNs();
+    return { type: 'file', mode: 0o600, uid: 0, gid: 0, mtime: now, ctime: now, size };
+  }
+}
+
+async function* oneChunk(text: string): AsyncIterable<Buffer> {
+  yield Buffer.from(text, 'utf8');
+}
+
+/** The dump's bytes; its size is only known at the end, so the node's size follows the stream. */
+async function* counted(running: RunningCommand, meta: NodeMeta): AsyncIterable<Buffer> {
+  for await (const chunk of running.stdout) {
+    meta.size += (chunk as Buffer).length;
+    yield chunk as Buffer;
+  }
+}
