@@ -10,6 +10,7 @@
  *   integrity_check` on the copy (kept beside the dump), then the copy is streamed and removed;
  * - mysql: `mysqldump --single-transaction` (consistent for InnoDB without locking).
  */
+import { Readable } from 'node:stream';
 import type { z } from 'zod';
 import { AppError } from '../../../shared/errors';
 import type { MysqlSourceSchema, PostgresSourceSchema, SqliteSourceSchema } from '../../../shared/schemas/devices';
@@ -111,8 +112,8 @@ export class DumpSource implements Source {
   }
 }
 
-async function* oneChunk(text: string): AsyncIterable<Buffer> {
-  yield Buffer.from(text, 'utf8');
+function oneChunk(text: string): AsyncIterable<Buffer> {
+  return Readable.from([Buffer.from(text, 'utf8')]);
 }
 
 /** The dump's bytes; its size is only known at the end, so the node's size follows the stream. */
