@@ -1,0 +1,78 @@
+import { appendFile, mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import type { Source } from '../../shared/schemas/devices';
+import { EventBus } from '../event-bus';
+import { HistoryStore } from '../history/history-store';
+import { JobManager } from '../jobs/job-manager';
+import { silentLogger } from '../log';
+import { listSnapshots } from '../repository/snapshot/snapshot';
+import { newRepo } from '../repository/testing/fixtures';
+import { tempDir } from '../testing/temp-dir';
+import { runSources } from './device-backup';
+import { LocalRunner } from './local-runner';
+
+async function jetson(root: string) {
+  await mkdir(path.join(root, 'opt/myrvm/models'), { recursive: true });
+  await mkdir(path.join(root, 'etc/myrvm'), { recursive: true });
+  await writeFile(path.join(root, 'etc/myrvm/config.yaml'), 'fps: 30\n');
+  await writeFile(path.join(root, 'opt/myrvm/models/detector.onnx'), Buffer.alloc(3 * 1024 * 1024, 7));
+  await writeFile(path.join(root, 'opt/myrvm/app.py'), 'print("hi")\n');
+  const db = new Database(path.join(root, 'opt/myrvm/local.db'));
+  db.exec('CREATE TABLE t (x); INSERT INTO t VALUES (1), (2);');
+  db.close();
+}
+
+describe('a device backup run (real shell, real files, real repository)', () => {
+  it('writes one tagged snapshot per source, and the next run transfers only changes', async () => {
+    const root = tempDir();
+    await jetson(root);
+    const { repo } = await newRepo();
+    const store = new HistoryStore(tempDir());
+    const jobs = new JobManager(store, new EventBus(), silentLogger);
+    const sources: Source[] = [
+      { name: 'local', kind: 'sqlite', path: path.join(root, 'opt/myrvm/local.db') },
+      { name: 'config', kind: 'files', paths: [path.join(root, 'etc/myrvm')] },
+      { name: 'app', kind: 'files', paths: [path.join(root, 'opt/myrvm')], exclude: ['local.db*'] },
+    ];
+    const run = () => jobs.start({ kind: 'backup', title: 'Back up rvm-017', phases: ['connect', 'list', 'transfer', 'commit'] }, (ctx) => runSources(repo, new LocalRunner(), { name: 'rvm-017', sysroot: root }, sources, ctx)).done;
+
+    const first = await run();
+    expect(first.record.status).toBe('succeeded');
+    const result = first.value!;
+    expect(result.snapshots.map((s) => s.source)).toEqual(['local', 'config', 'app']);
+    const snapshots = await listSnapshots(repo);
+    expect(snapshots).toHaveLength(3);
+    for (const s of snapshots) expect(s.tags).toEqual(expect.arrayContaining(['device:rvm-017', `run:${result.runId}`, 'run-size:3']));
+    expect(snapshots.find((s) => s.tags.includes('source:app'))!.paths).toEqual(['opt/myrvm']);
+    expect(first.record.bytesDone).toBe(result.bytesTransferred);
+    expect(result.bytesTransferred).toBeGreaterThan(3 * 1024 * 1024);
+
+    await appendFile(path.join(root, 'opt/myrvm/app.py'), 'print("changed")\n');
+    const second = (await run()).value!;
+    const app = second.snapshots.find((s) => s.source === 'app')!;
+    expect(app.filesRead).toBe(1);
+    expect(app.bytesTransferred).toBeLessThan(100);
+    expect(second.snapshots.find((s) => s.source === 'config')!.bytesTransferred).toBe(0);
+    store.close();
+  });
+
+  it('removes the snapshots of a run whose later source fails, and records the failure', async () => {
+    const root = tempDir();
+    await jetson(root);
+    const { repo } = await newRepo();
+    const store = new HistoryStore(tempDir());
+    const jobs = new JobManager(store, new EventBus(), silentLogger);
+    const sources: Source[] = [
+      { name: 'config', kind: 'files', paths: [path.join(root, 'etc/myrvm')] },
+      { name: 'db', kind: 'postgres', database: 'myrvm', host: tempDir(), port: 5999 },
+    ];
+    const { record } = await jobs.start({ kind: 'backup', title: 'Back up rvm-017', phases: ['connect', 'list', 'transfer', 'commit'] }, (ctx) => runSources(repo, new LocalRunner(), { name: 'rvm-017', sysroot: root }, sources, ctx)).done;
+    expect(record.status).toBe('failed');
+    expect(record.error).toMatchObject({ code: 'REMOTE_COMMAND_FAILED' });
+    expect(record.error!.message).toMatch(/postgres dump of "db"/);
+    expect(await listSnapshots(repo)).toEqual([]);
+    store.close();
+  });
+});

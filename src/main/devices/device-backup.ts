@@ -1,0 +1,165 @@
+/**
+ * One backup run of one device: every selected source becomes one snapshot, tagged with the
+ * device, the source and the run id, so a run is an app-consistent bundle. It runs as a job
+ * (connect → list → transfer → commit) over one SSH connection. If any source fails, the
+ * snapshots this run already wrote are removed again: a run is complete or absent.
+ */
+import { randomBytes } from 'node:crypto';
+import { AppError } from '../../shared/errors';
+import type { Source as SourceConfig } from '../../shared/schemas/devices';
+import type { JobContext, JobManager, StartedJob } from '../jobs/job-manager';
+import { NAMES } from '../repository/backend/backend';
+import { backup } from '../repository/archiver/archiver';
+import type { Source } from '../repository/archiver/source';
+import type { Repository } from '../repository/repo/repository';
+import { listSnapshots, walkTree } from '../repository/snapshot/snapshot';
+import type { SnapshotWithId } from '../repository/snapshot/snapshot';
+import type { TreeNode } from '../repository/snapshot/tree';
+import type { RepositoryService } from '../services/repository-service';
+import type { DeviceConnector } from './device-connector';
+import type { DeviceService } from './device-service';
+import { DumpSource } from './sources/dump-source';
+import { RemoteFilesSource } from './sources/files-source';
+import type { CommandRunner } from './ssh-connection';
+
+export const BACKUP_PHASES = ['connect', 'list', 'transfer', 'commit'] as const;
+
+export interface SourceResult {
+  source: string;
+  kind: SourceConfig['kind'];
+  snapshotId: string;
+  files: number;
+  filesRead: number;
+  bytes: number;
+  bytesTransferred: number;
+  bytesAdded: number;
+  warnings: number;
+}
+
+export interface BackupRunResult {
+  runId: string;
+  device: string;
+  snapshots: SourceResult[];
+  bytesTransferred: number;
+  bytesAdded: number;
+  durationMs: number;
+}
+
+export const tagOf = {
+  device: (name: string) => `device:${name}`,
+  source: (name: string) => `source:${name}`,
+  run: (id: string) => `run:${id}`,
+  runSize: (n: number) => `run-size:${n}`,
+};
+
+/** The latest snapshot of a device's source: the parent of the next one. */
+export function latestOf(snapshots: SnapshotWithId[], device: string, source: string): SnapshotWithId | null {
+  const mine = snapshots.filter((s) => s.device === device && s.tags.includes(tagOf.source(source)));
+  return mine.at(-1) ?? null;
+}
+
+async function filesOf(repo: Repository, parent: SnapshotWithId | null): Promise<Map<string, TreeNode>> {
+  const map = new Map<string, TreeNode>();
+  if (!parent) return map;
+  for await (const { path, node } of walkTree(repo, parent.tree)) if (node.type === 'file') map.set(path, node);
+  return map;
+}
+
+export interface DeviceBackupDeps {
+  devices: DeviceService;
+  connector: DeviceConnector;
+  repository: RepositoryService;
+  jobs: JobManager;
+}
+
+export async function runSources(
+  repo: Repository,
+  runner: CommandRunner,
+  device: { name: string; sysroot?: string },
+  sources: SourceConfig[],
+  ctx: Pick<JobContext, 'phase' | 'advance' | 'setTotals' | 'signal'>,
+): Promise<BackupRunResult> {
+  const started = Date.now();
+  const runId = `${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`;
+  const written: string[] = [];
+  const results: SourceResult[] = [];
+  let totalBytes = 0;
+  try {
+    ctx.phase('list');
+    const all = await listSnapshots(repo);
+    for (const config of sources) {
+      ctx.phase('transfer');
+      const parent = latestOf(all, device.name, config.name);
+      let transferred = 0;
+      let source: Source;
+      let dump: DumpSource | null = null;
+      if (config.kind === 'files') {
+        source = new RemoteFilesSource({
+          runner,
+          source: config,
+          sysroot: device.sysroot,
+          parentFiles: await filesOf(repo, parent),
+          onListed: ({ transferBytes }) => {
+            transferred = transferBytes;
+            totalBytes += transferBytes;
+            ctx.setTotals({ bytes: totalBytes });
+          },
+        });
+      } else {
+        source = dump = new DumpSource(runner, config);
+      }
+      const result = await backup(repo, source, {
+        device: device.name,
+        parent,
+        signal: ctx.signal,
+        tags: [tagOf.device(device.name), tagOf.source(config.name), `kind:${config.kind}`, tagOf.run(runId), tagOf.runSize(sources.length)],
+        // Reused files are reported as progress too; count only what was read from the device.
+        onProgress: ({ items }) => ctx.advance({ items: items ?? 0 }),
+      });
+      written.push(result.id);
+      if (dump) transferred = result.snapshot.summary.bytes;
+      ctx.advance({ bytes: transferred });
+      results.push({
+        source: config.name,
+        kind: config.kind,
+        snapshotId: result.id,
+        files: result.snapshot.summary.files,
+        filesRead: result.snapshot.summary.filesRead,
+        bytes: result.snapshot.summary.bytes,
+        bytesTransferred: transferred,
+        bytesAdded: result.snapshot.summary.bytesAdded,
+        warnings: result.warnings.length,
+      });
+    }
+    ctx.phase('commit');
+    return {
+      runId,
+      device: device.name,
+      snapshots: results,
+      bytesTransferred: results.reduce((n, r) => n + r.bytesTransferred, 0),
+      bytesAdded: results.reduce((n, r) => n + r.bytesAdded, 0),
+      durationMs: Date.now() - started,
+    };
+  } catch (error) {
+    // A run is complete or absent: drop this run's snapshots (their data stays for the next run).
+    for (const id of written) await repo.backend.delete(`${NAMES.snapshots}${id}`).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** Starts a backup job for a device; `sources` limits it to some of the device's sources. */
+export function startDeviceBackup(deps: DeviceBackupDeps, name: string, only: string[] = []): StartedJob<BackupRunResult> {
+  const device = deps.devices.get(name);
+  const sources = only.length > 0 ? device.profile.sources.filter((s) => only.includes(s.name)) : device.profile.sources;
+  const unknown = only.filter((n) => !device.profile.sources.some((s) => s.name === n));
+  if (unknown.length > 0) throw new AppError('NOT_FOUND', `${name} has no source named ${unknown.map((n) => `"${n}"`).join(', ')}`);
+  if (sources.length === 0) throw new AppError('VALIDATION', `${name} has no sources to back up yet: discover or add some first`);
+  return deps.jobs.start({ kind: 'backup', title: `Back up ${name}`, phases: [...BACKUP_PHASES], deviceId: device.id }, (ctx) =>
+    deps.repository.write((repo) =>
+      deps.connector.withDevice(name, (connection) => {
+        ctx.phase('connect');
+        return runSources(repo, connection, { name, sysroot: device.profile.sysroot }, sources, ctx);
+      }),
+    ),
+  );
+}
