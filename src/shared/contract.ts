@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { SettingsPatchSchema, SettingsSchema } from './schemas/settings';
+import { RepositoryPasswordSchema, RepositoryStatusSchema, SnapshotEntrySchema, SnapshotIdSchema, SnapshotInfoSchema } from './schemas/catalog';
 import { DeviceDetailSchema, DeviceFactsSchema, DeviceSummarySchema, FingerprintSchema, NameSchema, SourceSchema } from './schemas/devices';
 import { JobFinishedSchema, JobIdSchema, JobProgressSchema, JobRecordSchema, JobStatusSchema } from './schemas/jobs';
 
@@ -71,6 +72,21 @@ export const channels = {
   'devices:discover': {
     input: z.object({ name: NameSchema }).strict(),
     output: z.object({ facts: DeviceFactsSchema, proposals: z.array(SourceSchema) }),
+  },
+
+  'repository:status': { input: none, output: RepositoryStatusSchema },
+  'repository:init': { input: z.object({ password: RepositoryPasswordSchema }).strict(), output: RepositoryStatusSchema },
+  'repository:unlock': { input: z.object({ password: RepositoryPasswordSchema }).strict(), output: RepositoryStatusSchema },
+  'repository:lock': { input: none, output: RepositoryStatusSchema },
+
+  /** Starts a backup job of a device (all its sources, or the ones named); progress arrives as jobs events. */
+  'backups:start': { input: z.object({ device: NameSchema, sources: z.array(NameSchema).max(64).optional() }).strict(), output: z.object({ jobId: z.string() }) },
+
+  'snapshots:list': { input: z.object({ device: NameSchema.optional() }).strict().optional(), output: z.array(SnapshotInfoSchema) },
+  /** The entries of one directory of a snapshot ('' is the root). */
+  'snapshots:browse': {
+    input: z.object({ id: SnapshotIdSchema, path: z.string().max(4096).default('') }).strict(),
+    output: z.object({ path: z.string(), entries: z.array(SnapshotEntrySchema) }),
   },
 } as const satisfies Record<`${string}:${string}`, { input: z.ZodType; output: z.ZodType }>;
 

@@ -1,5 +1,6 @@
 /** Binds every channel of the contract to the services. One line per channel, no logic here. */
 import { AppError } from '../../shared/errors';
+import { startDeviceBackup } from '../devices/device-backup';
 import { DeviceConnector } from '../devices/device-connector';
 import { proposeSources } from '../devices/facts';
 import type { Services } from '../services/index';
@@ -62,5 +63,15 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
       const facts = await services.connector.refreshFacts(name);
       return changed([name], { facts, proposals: proposeSources(facts, devices.get(name).profile.sources) });
     },
+
+    'repository:status': () => services.repository.status(),
+    'repository:init': ({ password }) => services.repository.init(password),
+    'repository:unlock': ({ password }) => services.repository.unlock(password),
+    'repository:lock': () => (services.repository.lock(), services.repository.status()),
+
+    'backups:start': ({ device, sources }) => ({ jobId: startDeviceBackup(services, device, sources).id }),
+
+    'snapshots:list': (input) => services.catalog.list(input?.device),
+    'snapshots:browse': ({ id, path }) => services.catalog.browse(id, path),
   };
 }

@@ -14,7 +14,9 @@ import { JobManager } from '../jobs/job-manager';
 import type { Logger } from '../log';
 import type { SecretCipher } from '../secrets/secret-cipher';
 import { SecretStore } from '../secrets/secret-store';
+import { CatalogService } from './catalog-service';
 import { ExternalLinks } from './external-links';
+import { RepositoryService } from './repository-service';
 import { SettingsService } from './settings-service';
 
 export interface PlatformAdapter {
@@ -46,6 +48,8 @@ export interface Services {
   readonly secrets: SecretStore;
   readonly devices: DeviceService;
   readonly connector: DeviceConnector;
+  readonly repository: RepositoryService;
+  readonly catalog: CatalogService;
   dispose(): void;
 }
 
@@ -70,6 +74,8 @@ export function createServices({ dataDir, log, platform, secretsPassphrase = pro
   const secrets = new SecretStore(history, platform.secretCipher ?? SecretStore.passphraseCipher(history, secretsPassphrase));
   const devices = new DeviceService(history, secrets);
   const connector = new DeviceConnector(devices, settings.get().maxParallelDevices);
+  const repository = new RepositoryService(dataDir, settings);
+  const catalog = new CatalogService(repository);
   return {
     dataDir,
     version: packageVersion(),
@@ -83,6 +89,8 @@ export function createServices({ dataDir, log, platform, secretsPassphrase = pro
     secrets,
     devices,
     connector,
+    repository,
+    catalog,
     dispose() {
       jobs.dispose();
       history.close();

@@ -3,6 +3,7 @@
  * Called once at start-up, before the first render; returns the function that unsubscribes all.
  */
 import type { Api } from '../../shared/api';
+import { useCatalogStore } from './stores/catalog-store';
 import { useFleetStore } from './stores/fleet-store';
 import { useJobsStore } from './stores/jobs-store';
 import { useSettingsStore } from './stores/settings-store';
@@ -10,7 +11,10 @@ import { useSettingsStore } from './stores/settings-store';
 export function subscribeToMainEvents(api: Api): () => void {
   const unsubscribers = [
     api.jobs.onProgress((progress) => useJobsStore.getState().progressed(progress)),
-    api.jobs.onFinished(({ job }) => useJobsStore.getState().finished(job)),
+    api.jobs.onFinished(({ job }) => {
+      useJobsStore.getState().finished(job);
+      if (job.kind === 'backup' && job.status === 'succeeded') void useCatalogStore.getState().refresh();
+    }),
     api.settings.onChanged((settings) => useSettingsStore.getState().received(settings)),
     api.devices.onChanged(({ names }) => useFleetStore.getState().changed(names)),
   ];

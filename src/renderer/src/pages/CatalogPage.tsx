@@ -1,13 +1,191 @@
+import { useEffect, useState } from 'react';
+import type { FormEvent } from 'react';
+import { Button, Form, Input, Label, TextField } from 'react-aria-components';
+import type { SnapshotEntry, SnapshotInfo } from '../../../shared/schemas/catalog';
+import { toAppError } from '../../../shared/errors';
+import { api } from '../api';
 import { EmptyState } from '../components/EmptyState';
 import { PageHeader } from '../components/PageHeader';
+import { VirtualList } from '../components/VirtualList';
+import { formatBytes } from '../format';
+import { useAppStore } from '../stores/app-store';
+import { useCatalogStore } from '../stores/catalog-store';
+
+function RepositoryPanel() {
+  const repository = useCatalogStore((s) => s.repository);
+  const { init, unlock, lock } = useCatalogStore.getState();
+  const [password, setPassword] = useState('');
+  const [again, setAgain] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  if (!repository) return null;
+  const creating = !repository.exists;
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setError(null);
+    if (creating && password !== again) return setError('The passwords do not match');
+    try {
+      await (creating ? init(password) : unlock(password));
+      setPassword('');
+      setAgain('');
+    } catch (caught) {
+      setError(toAppError(caught).message);
+    }
+  };
+  if (repository.unlocked) {
+    return (
+      <p className="muted" data-testid="repository-unlocked">
+        Repository <code>{repository.location}</code> is unlocked.{' '}
+        <Button className="button button-quiet" onPress={() => void lock()}>
+          Lock
+        </Button>
+      </p>
+    );
+  }
+  return (
+    <Form className="card form" onSubmit={(e) => void submit(e)} data-testid="repository-form">
+      <h2>{creating ? 'Create the repository' : 'Unlock the repository'}</h2>
+      <p className="muted">
+        {creating
+          ? `Backups are stored encrypted in ${repository.location}. Choose a password: without it nobody, including you, can read them.`
+          : `${repository.location} is encrypted. Enter its password to see and make snapshots.`}
+      </p>
+      <TextField className="field" type="password" value={password} onChange={setPassword} isRequired autoFocus>
+        <Label>Password</Label>
+        <Input data-testid="repository-password" />
+      </TextField>
+      {creating ? (
+        <TextField className="field" type="password" value={again} onChange={setAgain} isRequired>
+          <Label>Repeat password</Label>
+          <Input data-testid="repository-password-again" />
+        </TextField>
+      ) : null}
+      {error ? (
+        <p role="alert" className="banner banner-error" data-testid="repository-error">
+          {error}
+        </p>
+      ) : null}
+      <div className="form-actions">
+        <Button type="submit" className="button button-primary" data-testid="repository-submit">
+          {creating ? 'Create repository' : 'Unlock'}
+        </Button>
+      </div>
+    </Form>
+  );
+}
+
+function Browser({ snapshot }: { snapshot: SnapshotInfo }) {
+  const [dir, setDir] = useState('');
+  const key = `${snapshot.id}:${dir}`;
+  // Entries belong to the folder they were read for; another folder shows "Loading" until its own arrive.
+  const [loaded, setLoaded] = useState<{ key: string; entries: SnapshotEntry[] } | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    api()
+      .snapshots.browse({ id: snapshot.id, path: dir })
+      .then((r) => setLoaded({ key: `${snapshot.id}:${dir}`, entries: [...r.entries].sort((a, b) => Number(b.type === 'dir') - Number(a.type === 'dir') || (a.name < b.name ? -1 : 1)) }))
+      .catch((caught: unknown) => setError(toAppError(caught).message));
+  }, [snapshot.id, dir]);
+  const entries = loaded?.key === key ? loaded.entries : null;
+  const crumbs = dir.split('/').filter(Boolean);
+  return (
+    <section className="card" aria-label="Files in snapshot" data-testid="snapshot-browser">
+      <h2>
+        {snapshot.device} · {snapshot.source ?? snapshot.kind} · {new Date(snapshot.time).toLocaleString()}
+      </h2>
+      <nav className="crumbs" aria-label="Folder">
+        <Button className="link-button" onPress={() => setDir('')}>
+          /
+        </Button>
+        {crumbs.map((c, i) => (
+          <Button key={i} className="link-button" onPress={() => setDir(crumbs.slice(0, i + 1).join('/'))}>
+            {c}/
+          </Button>
+        ))}
+      </nav>
+      {error ? <p role="alert" className="banner banner-error">{error}</p> : null}
+      {entries === null ? (
+        <p>Loading…</p>
+      ) : (
+        <VirtualList
+          items={entries}
+          rowHeight={30}
+          height={Math.min(420, Math.max(60, entries.length * 30))}
+          label="Entries"
+          testId="snapshot-entries"
+          render={(e) => (
+            <div className="entry">
+              {e.type === 'dir' ? (
+                <Button className="link-button" onPress={() => setDir(dir ? `${dir}/${e.name}` : e.name)}>
+                  {e.name}/
+                </Button>
+              ) : (
+                <span className="entry-name">{e.type === 'symlink' ? `${e.name} → ${e.target ?? ''}` : e.name}</span>
+              )}
+              <span className="muted">{e.type === 'file' ? formatBytes(e.size) : e.type}</span>
+              <span className="muted">{new Date(Number(BigInt(e.mtime) / 1_000_000n)).toLocaleString()}</span>
+            </div>
+          )}
+        />
+      )}
+    </section>
+  );
+}
 
 export function CatalogPage() {
+  const repository = useCatalogStore((s) => s.repository);
+  const snapshots = useCatalogStore((s) => s.snapshots);
+  const error = useCatalogStore((s) => s.error);
+  const param = useAppStore((s) => s.param);
+  useEffect(() => {
+    void useCatalogStore.getState().refresh();
+  }, []);
+  const selected = param ? snapshots.find((s) => s.id === param) : undefined;
   return (
     <>
       <PageHeader title="Catalog" subtitle="Snapshots in the repository, by device and source" />
-      <EmptyState title="No snapshots yet" testId="catalog-empty">
-        <p>Snapshots appear here after a device&apos;s first backup. From a snapshot you can browse its files and databases.</p>
-      </EmptyState>
+      <RepositoryPanel />
+      {error ? <p role="alert" className="banner banner-error">{error}</p> : null}
+      {repository?.unlocked && snapshots.length === 0 ? (
+        <EmptyState title="No snapshots yet" testId="catalog-empty">
+          <p>Snapshots appear here after a device&apos;s first backup: open a device on the Fleet page and press Back up now.</p>
+        </EmptyState>
+      ) : null}
+      {repository && !repository.unlocked ? (
+        <EmptyState title="No snapshots to show" testId="catalog-empty">
+          <p>The repository is {repository.exists ? 'locked' : 'not created yet'}; its snapshots show here once it is {repository.exists ? 'unlocked' : 'created'}.</p>
+        </EmptyState>
+      ) : null}
+      {snapshots.length > 0 ? (
+        <table className="table card" data-testid="snapshots-table">
+          <thead>
+            <tr>
+              <th scope="col">Time</th>
+              <th scope="col">Device</th>
+              <th scope="col">Source</th>
+              <th scope="col">Files</th>
+              <th scope="col">Size</th>
+              <th scope="col">Added</th>
+            </tr>
+          </thead>
+          <tbody>
+            {snapshots.map((s) => (
+              <tr key={s.id} data-testid={`snapshot-${s.device}-${s.source ?? s.kind}`} aria-selected={s.id === param}>
+                <td>
+                  <a href={`#/catalog/${s.id}`}>{new Date(s.time).toLocaleString()}</a>
+                </td>
+                <td>{s.device}</td>
+                <td>
+                  {s.source ?? '—'} <span className="muted">{s.kind}</span>
+                </td>
+                <td>{s.files}</td>
+                <td>{formatBytes(s.bytes)}</td>
+                <td>{formatBytes(s.bytesAdded)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : null}
+      {selected ? <Browser snapshot={selected} /> : null}
     </>
   );
 }

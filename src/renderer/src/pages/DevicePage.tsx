@@ -6,6 +6,7 @@ import { api } from '../api';
 import { PageHeader } from '../components/PageHeader';
 import { formatBytes } from '../format';
 import { useFleetStore } from '../stores/fleet-store';
+import { useJobsStore } from '../stores/jobs-store';
 
 function describeSource(source: Source): string {
   switch (source.kind) {
@@ -57,6 +58,8 @@ export function DevicePage({ name }: { name: string }) {
   const [proposals, setProposals] = useState<Source[]>([]);
   const [accepted, setAccepted] = useState<string[]>([]);
   const [confirmRemove, setConfirmRemove] = useState(false);
+  const running = useJobsStore((s) => Object.values(s.active).some((j) => j.kind === 'backup' && j.title === `Back up ${name}`));
+  const recent = useJobsStore((s) => s.recent);
 
   useEffect(() => {
     loadDetail(name).catch((caught: unknown) => setError(toAppError(caught).message));
@@ -86,6 +89,15 @@ export function DevicePage({ name }: { name: string }) {
     }
   };
 
+  const backUp = async () => {
+    setError(null);
+    try {
+      await api().backups.start({ device: name });
+    } catch (caught) {
+      setError(toAppError(caught).message);
+    }
+  };
+
   const remove = async () => {
     try {
       await api().devices.remove({ name });
@@ -104,6 +116,7 @@ export function DevicePage({ name }: { name: string }) {
     );
   }
   const { profile } = detail;
+  const lastRun = recent.find((j) => j.deviceId === detail.id && j.kind === 'backup');
   return (
     <div data-testid="device-page">
       <PageHeader
@@ -111,8 +124,11 @@ export function DevicePage({ name }: { name: string }) {
         subtitle={`${profile.user}@${profile.host}:${profile.port}${profile.site ? ` · ${profile.site}` : ''}`}
         actions={
           <>
-            <Button className="button button-primary" onPress={() => void discover()} isDisabled={busy} data-testid="device-discover">
+            <Button className="button" onPress={() => void discover()} isDisabled={busy} data-testid="device-discover">
               {busy ? 'Connecting…' : 'Connect and discover'}
+            </Button>
+            <Button className="button button-primary" onPress={() => void backUp()} isDisabled={running || profile.sources.length === 0} data-testid="device-backup">
+              {running ? 'Backing up…' : 'Back up now'}
             </Button>
             {/* Removing forgets the device and its stored secrets (not its snapshots): ask once more. */}
             <Button
@@ -131,6 +147,18 @@ export function DevicePage({ name }: { name: string }) {
       {error ? (
         <p role="alert" className="banner banner-error" data-testid="device-error">
           {error}
+        </p>
+      ) : null}
+      {lastRun ? (
+        <p className={`banner ${lastRun.status === 'succeeded' ? 'banner-ok' : 'banner-error'}`} data-testid="device-last-backup">
+          Last backup {new Date(lastRun.startedAt).toLocaleString()}: {lastRun.status}
+          {lastRun.error ? ` — ${lastRun.error.message}` : ` — ${formatBytes(lastRun.bytesDone)} transferred`}
+          {lastRun.status === 'succeeded' ? (
+            <>
+              {' '}
+              · <a href="#/catalog">see the snapshots</a>
+            </>
+          ) : null}
         </p>
       ) : null}
       <div className="grid-2">

@@ -1,0 +1,70 @@
+/**
+ * What the Catalog page reads: snapshots per device and source, and one directory of a snapshot at
+ * a time (so a snapshot of 100k files is browsed without loading all of it).
+ */
+import { AppError } from '../../shared/errors';
+import type { SnapshotEntry, SnapshotInfo } from '../../shared/schemas/catalog';
+import { findSnapshot, listSnapshots, loadTree } from '../repository/snapshot/snapshot';
+import type { SnapshotWithId } from '../repository/snapshot/snapshot';
+import type { RepositoryService } from './repository-service';
+
+const tagValue = (tags: string[], key: string): string | null => tags.find((t) => t.startsWith(`${key}:`))?.slice(key.length + 1) ?? null;
+
+export function snapshotInfo(s: SnapshotWithId): SnapshotInfo {
+  return {
+    id: s.id,
+    time: s.time,
+    device: s.device,
+    source: tagValue(s.tags, 'source'),
+    kind: tagValue(s.tags, 'kind') ?? s.source,
+    runId: tagValue(s.tags, 'run'),
+    paths: s.paths,
+    tags: s.tags,
+    files: s.summary.files,
+    bytes: s.summary.bytes,
+    bytesAdded: s.summary.bytesAdded,
+    filesRead: s.summary.filesRead,
+    durationMs: s.summary.durationMs,
+  };
+}
+
+export class CatalogService {
+  readonly #repository: RepositoryService;
+
+  constructor(repository: RepositoryService) {
+    this.#repository = repository;
+  }
+
+  /** Newest first. Runs that lost a member (interrupted mid-run) are not listed. */
+  async list(device?: string): Promise<SnapshotInfo[]> {
+    const repo = await this.#repository.open();
+    const all = (await listSnapshots(repo)).filter((s) => device === undefined || s.device === device);
+    const members = new Map<string, number>();
+    for (const s of all) {
+      const run = tagValue(s.tags, 'run');
+      if (run) members.set(run, (members.get(run) ?? 0) + 1);
+    }
+    const complete = (s: SnapshotWithId) => {
+      const run = tagValue(s.tags, 'run');
+      const size = Number(tagValue(s.tags, 'run-size') ?? 1);
+      return run === null || (members.get(run) ?? 0) >= size;
+    };
+    return all.filter(complete).map(snapshotInfo).reverse();
+  }
+
+  async browse(id: string, dirPath: string): Promise<{ path: string; entries: SnapshotEntry[] }> {
+    const repo = await this.#repository.open();
+    const snapshot = await findSnapshot(repo, id);
+    const parts = dirPath.split('/').filter(Boolean);
+    let tree = await loadTree(repo, snapshot.tree);
+    for (const [i, part] of parts.entries()) {
+      const node = tree.nodes.find((n) => n.name === part);
+      if (!node || node.type !== 'dir' || !node.subtree) throw new AppError('NOT_FOUND', `No directory ${parts.slice(0, i + 1).join('/')} in snapshot ${id.slice(0, 12)}`);
+      tree = await loadTree(repo, node.subtree);
+    }
+    return {
+      path: parts.join('/'),
+      entries: tree.nodes.map((n) => ({ name: n.name, type: n.type, size: n.size, mode: n.mode, mtime: n.mtime, ...(n.target !== undefined ? { target: n.target } : {}) })),
+    };
+  }
+}

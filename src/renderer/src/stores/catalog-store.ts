@@ -1,0 +1,44 @@
+import { create } from 'zustand';
+import type { RepositoryStatus, SnapshotInfo } from '../../../shared/schemas/catalog';
+import { toAppError } from '../../../shared/errors';
+import { api } from '../api';
+
+interface CatalogState {
+  repository: RepositoryStatus | null;
+  snapshots: SnapshotInfo[];
+  error: string | null;
+  refresh: () => Promise<void>;
+  init: (password: string) => Promise<void>;
+  unlock: (password: string) => Promise<void>;
+  lock: () => Promise<void>;
+}
+
+export const useCatalogStore = create<CatalogState>()((set, get) => ({
+  repository: null,
+  snapshots: [],
+  error: null,
+  async refresh() {
+    const repository = await api().repository.status();
+    set({ repository });
+    if (!repository.unlocked) {
+      set({ snapshots: [] });
+      return;
+    }
+    try {
+      set({ snapshots: await api().snapshots.list(), error: null });
+    } catch (caught) {
+      set({ error: toAppError(caught).message });
+    }
+  },
+  async init(password) {
+    set({ repository: await api().repository.init({ password }) });
+    await get().refresh();
+  },
+  async unlock(password) {
+    set({ repository: await api().repository.unlock({ password }) });
+    await get().refresh();
+  },
+  async lock() {
+    set({ repository: await api().repository.lock(), snapshots: [] });
+  },
+}));
