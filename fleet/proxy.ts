@@ -1,0 +1,111 @@
+/**
+ * A loopback TCP proxy in front of a device that can add latency: every chunk is held for `delayMs`
+ * in each direction, in order. This kernel has no netem, so this is how a "slow field link" gets its
+ * round-trip time; it needs no root. It can also cut every connection (and refuse new ones).
+ */
+import net from 'node:net';
+
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+function delayedPipe(from: net.Socket, to: net.Socket, delayOf: () => number): void {
+  const queue: { at: number; chunk: Buffer }[] = [];
+  let queued = 0;
+  let ended = false;
+  let timer: NodeJS.Timeout | null = null;
+  const HIGH = 1024 * 1024;
+
+  const flush = () => {
+    timer = null;
+    const now = Date.now();
+    while (queue.length > 0 && queue[0]!.at <= now) {
+      const { chunk } = queue.shift()!;
+      queued -= chunk.length;
+      if (!to.destroyed) to.write(chunk);
+    }
+    if (queue.length > 0) timer = setTimeout(flush, Math.max(1, queue[0]!.at - Date.now()));
+    else if (ended) to.end();
+    if (queued < HIGH / 4 && !to.writableNeedDrain) from.resume();
+  };
+
+  from.on('data', (chunk: Buffer) => {
+    const delay = delayOf();
+    if (delay <= 0 && queue.length === 0) {
+      if (!to.write(chunk)) from.pause();
+      return;
+    }
+    queue.push({ at: Date.now() + delay, chunk });
+    queued += chunk.length;
+    if (queued > HIGH) from.pause();
+    if (!timer) timer = setTimeout(flush, Math.max(1, delay));
+  });
+  to.on('drain', () => {
+    if (queued < HIGH / 4) from.resume();
+  });
+  from.on('end', () => {
+    ended = true;
+    if (queue.length === 0) to.end();
+  });
+  from.on('close', () => {
+    if (timer && to.destroyed) clearTimeout(timer);
+  });
+}
+
+export class DelayProxy {
+  delayMs = 0;
+  private server: net.Server;
+  private sockets = new Set<net.Socket>();
+  private refusing = false;
+  address: Endpoint = { host: '', port: 0 };
+
+  constructor(private readonly target: Endpoint) {
+    this.server = net.createServer((client) => this.accept(client));
+  }
+
+  async listen(host: string, port = 0): Promise<Endpoint> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => resolve());
+    });
+    this.address = { host, port: (this.server.address() as net.AddressInfo).port };
+    return this.address;
+  }
+
+  private accept(client: net.Socket): void {
+    if (this.refusing) return void client.destroy();
+    const upstream = net.connect(this.target);
+    for (const s of [client, upstream]) {
+      this.sockets.add(s);
+      s.setNoDelay(true);
+      s.on('error', () => {});
+      s.on('close', () => {
+        this.sockets.delete(s);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    delayedPipe(client, upstream, () => this.delayMs);
+    delayedPipe(upstream, client, () => this.delayMs);
+  }
+
+  /** Drops every connection through the proxy and refuses new ones until `restore()`. */
+  cut(): void {
+    this.refusing = true;
+    for (const s of this.sockets) s.destroy();
+  }
+
+  restore(): void {
+    this.refusing = false;
+  }
+
+  get connections(): number {
+    return this.sockets.size / 2;
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}

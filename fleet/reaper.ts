@@ -1,0 +1,27 @@
+/**
+ * Detached watchdog of one fleet: when the fleet's owning process dies without stopping it (a test
+ * worker killed on timeout, a SIGKILL), this undoes everything in its fleet.json. It exits on its own
+ * once the fleet dir is gone. Usage: node --import tsx fleet/reaper.ts <fleetDir>
+ */
+import { existsSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { isAlive } from './exec';
+import { cleanupRecord, readRecord, startTimeOf } from './registry';
+
+const dir = process.argv[2];
+if (!dir) throw new Error('usage: reaper.ts <fleetDir>');
+process.on('SIGINT', () => {});
+process.on('SIGHUP', () => {});
+
+const timer = setInterval(() => {
+  if (!existsSync(path.join(dir, 'fleet.json'))) {
+    clearInterval(timer);
+    return;
+  }
+  const record = readRecord(dir);
+  if (!record) return;
+  if (isAlive(record.owner.pid) && startTimeOf(record.owner.pid) === record.owner.start) return;
+  clearInterval(timer);
+  cleanupRecord(record);
+  rmSync(dir, { recursive: true, force: true });
+}, 250);
