@@ -11,6 +11,8 @@ export interface SourceEntry {
   path: string;
   meta: NodeMeta;
   open?: () => AsyncIterable<Buffer>;
+  /** A local file's path, when it has one: worker threads then read it directly (the fast path). */
+  localPath?: string;
 }
 
 export interface SourceWarning {

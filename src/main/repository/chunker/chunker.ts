@@ -31,55 +31,72 @@ export function gearTable(chunkerKey: Buffer): Uint32Array {
   return table;
 }
 
-const topBits = (n: number): number => (n >= 32 ? 0xffffffff : ~(0xffffffff >>> n) >>> 0);
-
 /**
- * Finds the end of the first chunk in data[0..length). Returns the cut offset, or -1 when more data
- * is needed (`final` false and no boundary before the end of the data).
+ * Finds the end of the chunk that starts at data[start] with `length` bytes available. Returns the
+ * cut length, or -1 when more data is needed (`final` false and no boundary yet). Positions below
+ * `resume` are known to hold no boundary (a previous call saw them), so scanning restarts there.
+ * Self-contained on purpose: its source text also runs inside the chunk workers.
  */
-export function findBoundary(data: Uint8Array, length: number, gear: Uint32Array, p: ChunkerParams, final: boolean): number {
-  if (length <= p.min) return final ? length : -1;
-  const bits = Math.round(Math.log2(p.avg));
-  const maskS = topBits(bits + 2);
-  const maskL = topBits(bits - 2);
-  const end = Math.min(length, p.max);
-  const normal = Math.min(end, p.avg);
+export function findBoundary(
+  data: Uint8Array,
+  start: number,
+  length: number,
+  gear: Uint32Array,
+  min: number,
+  avg: number,
+  max: number,
+  final: boolean,
+  resume: number,
+): number {
+  if (length <= min) return final ? length : -1;
+  const bits = Math.round(Math.log2(avg));
+  const maskS = ~(0xffffffff >>> (bits + 2)) >>> 0;
+  const maskL = ~(0xffffffff >>> (bits - 2)) >>> 0;
+  const end = Math.min(length, max);
+  const normal = Math.min(end, avg);
+  const from = Math.max(min, Math.min(resume, end));
   let h = 0;
-  // Warm the 32-byte window up so the decision at `min` depends on content only.
-  let i = p.min - 32;
-  for (; i < p.min; i++) h = ((h << 1) + gear[data[i]!]!) >>> 0;
+  // Warm the 32-byte window up so the decision at `from` depends on content only.
+  let i = from - 32;
+  for (; i < from; i++) h = ((h << 1) + gear[data[start + i]!]!) >>> 0;
   for (; i < normal; i++) {
-    h = ((h << 1) + gear[data[i]!]!) >>> 0;
+    h = ((h << 1) + gear[data[start + i]!]!) >>> 0;
     if ((h & maskS) === 0) return i + 1;
   }
   for (; i < end; i++) {
-    h = ((h << 1) + gear[data[i]!]!) >>> 0;
+    h = ((h << 1) + gear[data[start + i]!]!) >>> 0;
     if ((h & maskL) === 0) return i + 1;
   }
-  if (end === p.max) return p.max;
+  if (end === max) return max;
   return final ? length : -1;
 }
 
 /**
- * Streaming chunker: push() buffers of any size, get whole chunks back (each a fresh Buffer that
- * the caller may transfer to a worker). Holds at most `max` bytes.
+ * Streaming chunker: push() buffers of any size, get whole chunks back (each an unpooled copy that
+ * may be transferred to a worker). Holds at most 2 x max bytes; each byte is copied about twice.
  */
 export class Chunker {
-  private buffer: Buffer;
+  private readonly buffer: Buffer;
+  private start = 0;
   private length = 0;
+  private scanned = 0;
 
   constructor(
     private readonly gear: Uint32Array,
     private readonly params: ChunkerParams,
   ) {
-    this.buffer = Buffer.allocUnsafe(params.max);
+    this.buffer = Buffer.allocUnsafe(params.max * 2);
   }
 
   push(data: Buffer, out: Buffer[] = []): Buffer[] {
     let offset = 0;
     while (offset < data.length) {
-      const n = Math.min(data.length - offset, this.buffer.length - this.length);
-      data.copy(this.buffer, this.length, offset, offset + n);
+      if (this.start + this.length === this.buffer.length) {
+        this.buffer.copyWithin(0, this.start, this.start + this.length);
+        this.start = 0;
+      }
+      const n = Math.min(data.length - offset, this.buffer.length - this.start - this.length);
+      data.copy(this.buffer, this.start + this.length, offset, offset + n);
       this.length += n;
       offset += n;
       this.drain(false, out);
@@ -90,21 +107,28 @@ export class Chunker {
   /** Returns the last chunks of the stream and resets for the next one. */
   finish(out: Buffer[] = []): Buffer[] {
     this.drain(true, out);
+    this.start = 0;
     this.length = 0;
+    this.scanned = 0;
     return out;
   }
 
   private drain(final: boolean, out: Buffer[]): void {
+    const { min, avg, max } = this.params;
     while (this.length > 0) {
-      const cut = findBoundary(this.buffer, this.length, this.gear, this.params, final);
-      if (cut < 0) return;
-      // An unpooled copy: its ArrayBuffer can be transferred to a worker without detaching others.
+      const cut = findBoundary(this.buffer, this.start, this.length, this.gear, min, avg, max, final, this.scanned);
+      if (cut < 0) {
+        this.scanned = this.length;
+        return;
+      }
       const chunk = Buffer.allocUnsafeSlow(cut);
-      this.buffer.copy(chunk, 0, 0, cut);
+      this.buffer.copy(chunk, 0, this.start, this.start + cut);
       out.push(chunk);
-      this.buffer.copyWithin(0, cut, this.length);
+      this.start += cut;
       this.length -= cut;
+      this.scanned = 0;
     }
+    if (this.length === 0) this.start = 0;
   }
 }
 
@@ -113,10 +137,9 @@ export function splitAll(data: Buffer, gear: Uint32Array, params: ChunkerParams)
   const out: Buffer[] = [];
   let offset = 0;
   while (offset < data.length) {
-    const rest = data.subarray(offset);
-    const cut = findBoundary(rest, rest.length, gear, params, true);
+    const cut = findBoundary(data, offset, data.length - offset, gear, params.min, params.avg, params.max, true, 0);
     const chunk = Buffer.allocUnsafeSlow(cut);
-    rest.copy(chunk, 0, 0, cut);
+    data.copy(chunk, 0, offset, offset + cut);
     out.push(chunk);
     offset += cut;
   }

@@ -41,7 +41,18 @@ function blobAad(type: BlobType, id: Buffer): Buffer {
   return Buffer.concat([Buffer.from([TYPE_CODE[type]]), id]);
 }
 
-const packKey = (enc: Buffer, salt: Buffer): Buffer => hkdf(enc, salt, 'jetvault/v1/pack');
+const keyCache = new Map<string, Buffer>();
+
+/** HKDF per pack, cached: reading a tree walks many blobs of few packs. */
+function packKey(enc: Buffer, salt: Buffer): Buffer {
+  const cacheKey = `${enc.toString('hex')}:${salt.toString('hex')}`;
+  const cached = keyCache.get(cacheKey);
+  if (cached) return cached;
+  const key = hkdf(enc, salt, 'jetvault/v1/pack');
+  if (keyCache.size >= 1024) keyCache.delete(keyCache.keys().next().value!);
+  keyCache.set(cacheKey, key);
+  return key;
+}
 
 /** Builds one pack in memory (bounded by the pack size target) so it can be put atomically. */
 export class PackBuilder {

@@ -1,12 +1,13 @@
 /**
- * Worker threads that hash and compress chunks, so both cores work and the main thread (which
- * reads, chunks, encrypts and writes packs) stays responsive. In-flight chunks are bounded, which
- * bounds memory: run() waits for a free slot before it accepts a chunk.
+ * Worker threads that read, chunk, hash and compress, so both cores work and the main thread
+ * (which walks, deduplicates, encrypts and writes packs) stays responsive. Jobs in flight are
+ * bounded, which bounds memory: every submit waits for a free slot first.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { WORKER_SOURCE } from './worker-source';
+import type { ChunkerParams } from '../chunker/chunker';
 import { asError } from '../errors';
+import { WORKER_SOURCE } from './worker-source';
 
 export interface HashedChunk {
   id: Buffer;
@@ -15,66 +16,103 @@ export interface HashedChunk {
   rawLength: number;
 }
 
-interface Pending {
-  resolve: (value: HashedChunk) => void;
-  reject: (error: unknown) => void;
+export interface FilePiece {
+  chunks: HashedChunk[];
+  /** Offset to continue from; `eof` when the file is done. */
+  next: number;
+  eof: boolean;
+}
+
+export type SmallFileResult = { chunks: HashedChunk[] } | { error: string };
+
+interface RawChunk {
+  id: Uint8Array;
+  codec: number;
+  payload: Uint8Array;
   rawLength: number;
 }
 
+interface Pending {
+  resolve: (value: unknown) => void;
+  reject: (error: Error) => void;
+  worker: number;
+}
+
+const toBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+const toChunk = (c: RawChunk): HashedChunk => ({ id: toBuffer(c.id), codec: c.codec, payload: toBuffer(c.payload), rawLength: c.rawLength });
+
 export class ChunkPool {
   private readonly workers: Worker[] = [];
+  private readonly load: number[] = [];
   private readonly pending = new Map<number, Pending>();
   private readonly waiting: (() => void)[] = [];
   private seq = 0;
-  private next = 0;
   private failure: Error | null = null;
 
   constructor(
-    mac: Buffer,
+    keys: { mac: Buffer; gear: Uint32Array; chunker: ChunkerParams },
     size = Math.max(1, Math.min(4, availableParallelism())),
-    private readonly maxInFlight = size * 3,
+    private readonly maxInFlight = size * 2,
   ) {
     for (let i = 0; i < size; i++) {
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { mac: new Uint8Array(mac) } });
-      worker.on('message', (msg: { seq: number; id: Uint8Array; codec: number; payload: Uint8Array }) => this.settle(msg));
+      const worker = new Worker(WORKER_SOURCE, {
+        eval: true,
+        workerData: { mac: new Uint8Array(keys.mac), gear: new Uint32Array(keys.gear), chunker: keys.chunker },
+      });
+      worker.on('message', (msg: { seq: number; result?: unknown; error?: string }) => this.settle(msg));
       worker.on('error', (error) => this.fail(error));
       this.workers.push(worker);
+      this.load.push(0);
     }
   }
 
-  private settle(msg: { seq: number; id: Uint8Array; codec: number; payload: Uint8Array }): void {
+  private settle(msg: { seq: number; result?: unknown; error?: string }): void {
     const entry = this.pending.get(msg.seq);
     if (!entry) return;
     this.pending.delete(msg.seq);
+    this.load[entry.worker]!--;
     this.waiting.shift()?.();
-    entry.resolve({
-      id: Buffer.from(msg.id.buffer, msg.id.byteOffset, msg.id.byteLength),
-      codec: msg.codec,
-      payload: Buffer.from(msg.payload.buffer, msg.payload.byteOffset, msg.payload.byteLength),
-      rawLength: entry.rawLength,
-    });
+    if (msg.error !== undefined) entry.reject(new Error(msg.error));
+    else entry.resolve(msg.result);
   }
 
   private fail(error: unknown): void {
     this.failure = asError(error);
-    for (const entry of this.pending.values()) entry.reject(error);
+    for (const entry of this.pending.values()) entry.reject(this.failure);
     this.pending.clear();
     for (const wake of this.waiting.splice(0)) wake();
   }
 
-  /**
-   * Waits for a free slot, then hands `chunk` (its ArrayBuffer is transferred: do not use it after)
-   * to a worker. Resolves to a handle on the result (not the result: callers keep several in flight).
-   */
-  async submit(chunk: Buffer): Promise<{ result: Promise<HashedChunk> }> {
+  /** Waits for a slot, posts the job to the least busy worker, returns a handle on its result. */
+  private async post<T>(message: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<{ result: Promise<T> }> {
     while (this.pending.size >= this.maxInFlight && !this.failure) await new Promise<void>((resolve) => this.waiting.push(resolve));
     if (this.failure) throw this.failure;
     const seq = this.seq++;
-    const worker = this.workers[this.next++ % this.workers.length]!;
-    const result = new Promise<HashedChunk>((resolve, reject) => this.pending.set(seq, { resolve, reject, rawLength: chunk.length }));
-    const view = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    worker.postMessage({ seq, chunk: view }, [view.buffer as ArrayBuffer]);
+    let index = 0;
+    for (let i = 1; i < this.workers.length; i++) if (this.load[i]! < this.load[index]!) index = i;
+    this.load[index]!++;
+    const result = new Promise<T>((resolve, reject) => this.pending.set(seq, { resolve: resolve as (v: unknown) => void, reject, worker: index }));
+    this.workers[index]!.postMessage({ ...message, seq }, transfer);
     return { result };
+  }
+
+  /** Hashes and compresses one chunk; its ArrayBuffer is transferred (do not use `chunk` after). */
+  async submit(chunk: Buffer): Promise<{ result: Promise<HashedChunk> }> {
+    const view = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const { result } = await this.post<{ chunks: RawChunk[] }>({ type: 'chunk', chunk: view }, [view.buffer as ArrayBuffer]);
+    return { result: result.then((r) => toChunk(r.chunks[0]!)) };
+  }
+
+  /** Reads, chunks, hashes and compresses the next ~16 MiB of a local file from `offset`. */
+  async filePiece(path: string, offset: number): Promise<{ result: Promise<FilePiece> }> {
+    const { result } = await this.post<{ chunks: RawChunk[]; next: number; eof: boolean }>({ type: 'file', path, offset });
+    return { result: result.then((r) => ({ chunks: r.chunks.map(toChunk), next: r.next, eof: r.eof })) };
+  }
+
+  /** Reads and processes a batch of small local files (each below the minimum chunk size). */
+  async smallFiles(paths: string[]): Promise<{ result: Promise<SmallFileResult[]> }> {
+    const { result } = await this.post<{ files: ({ chunks: RawChunk[] } | { error: string })[] }>({ type: 'small', paths });
+    return { result: result.then((r) => r.files.map((f) => ('error' in f ? f : { chunks: f.chunks.map(toChunk) }))) };
   }
 
   async close(): Promise<void> {

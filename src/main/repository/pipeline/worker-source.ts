@@ -1,17 +1,31 @@
 /**
  * The chunk worker's code, as a self-contained CommonJS script run with `new Worker(src, {eval: true})`.
  * Kept as text so it runs the same under tsx, vitest and a bundled Electron main without a separate
- * build entry. It mirrors compress() in ../compress/codec.ts (a test checks they agree): HMAC id,
- * then Brotli q1 unless a 64 KiB probe shows the data does not compress.
+ * build entry; the chunker's cut function is embedded from its own source text, so there is one
+ * implementation. Jobs:
+ * - chunk: hash and compress one chunk (sources that stream bytes through the main thread);
+ * - file: read a local file from an offset (sync reads are fine off the main thread), cut ~16 MiB
+ *   of chunks, hash and compress them; the caller continues at `next`;
+ * - small: read, hash and compress a batch of small local files.
+ * Compression mirrors compress() in ../compress/codec.ts (a test checks they agree).
  */
+import { findBoundary } from '../chunker/chunker';
 import { SAMPLE, WORTH } from '../compress/codec';
+
+export const FILE_JOB_BYTES = 16 * 1024 * 1024;
 
 export const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const crypto = require('node:crypto');
 const zlib = require('node:zlib');
+const fs = require('node:fs');
 const mac = Buffer.from(workerData.mac);
-const SAMPLE = ${SAMPLE}, WORTH = ${WORTH};
+const gear = new Uint32Array(workerData.gear);
+const { min, avg, max } = workerData.chunker;
+const SAMPLE = ${SAMPLE}, WORTH = ${WORTH}, JOB = ${FILE_JOB_BYTES};
+const findBoundary = (${findBoundary.toString()});
+let scratch = null;
+
 function brotli(data) {
   return zlib.brotliCompressSync(data, { params: {
     [zlib.constants.BROTLI_PARAM_QUALITY]: 1, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.length } });
@@ -22,11 +36,70 @@ function compress(data) {
   const packed = brotli(data);
   return packed.length > data.length * WORTH ? null : packed;
 }
-parentPort.on('message', (msg) => {
-  const data = Buffer.from(msg.chunk.buffer, msg.chunk.byteOffset, msg.chunk.byteLength);
+/** Hashes and compresses; the payload gets its own ArrayBuffer so it can be transferred. */
+function processChunk(data, transfer) {
   const id = crypto.createHmac('sha256', mac).update(data).digest();
   const packed = compress(data);
-  if (packed) parentPort.postMessage({ seq: msg.seq, id, codec: 1, payload: packed });
-  else parentPort.postMessage({ seq: msg.seq, id, codec: 0, payload: msg.chunk }, [msg.chunk.buffer]);
+  const src = packed || data;
+  const payload = new Uint8Array(src.length);
+  payload.set(src);
+  transfer.push(payload.buffer);
+  return { id, codec: packed ? 1 : 0, payload, rawLength: data.length };
+}
+function readInto(fd, buf, offset) {
+  let len = 0;
+  for (;;) {
+    const n = fs.readSync(fd, buf, len, buf.length - len, offset + len);
+    if (n === 0) return { len, eof: true };
+    len += n;
+    if (len === buf.length) return { len, eof: false };
+  }
+}
+function fileJob(msg, transfer) {
+  scratch = scratch || Buffer.allocUnsafe(JOB + max);
+  const fd = fs.openSync(msg.path, 'r');
+  try {
+    const { len, eof } = readInto(fd, scratch, msg.offset);
+    const chunks = [];
+    let pos = 0;
+    while (pos < len && (eof || pos < JOB)) {
+      const cut = findBoundary(scratch, pos, len - pos, gear, min, avg, max, eof, 0);
+      chunks.push(processChunk(scratch.subarray(pos, pos + cut), transfer));
+      pos += cut;
+    }
+    return { chunks, next: msg.offset + pos, eof: eof && pos >= len };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+function smallJob(msg, transfer) {
+  return { files: msg.paths.map((path) => {
+    try {
+      const data = fs.readFileSync(path);
+      const chunks = [];
+      for (let pos = 0; pos < data.length; ) {
+        const cut = findBoundary(data, pos, data.length - pos, gear, min, avg, max, true, 0);
+        chunks.push(processChunk(data.subarray(pos, pos + cut), transfer));
+        pos += cut;
+      }
+      return { chunks };
+    } catch (error) {
+      return { error: String(error && error.message || error) };
+    }
+  }) };
+}
+parentPort.on('message', (msg) => {
+  const transfer = [];
+  try {
+    let result;
+    if (msg.type === 'chunk') {
+      const data = Buffer.from(msg.chunk.buffer, msg.chunk.byteOffset, msg.chunk.byteLength);
+      result = { chunks: [processChunk(data, transfer)] };
+    } else if (msg.type === 'file') result = fileJob(msg, transfer);
+    else result = smallJob(msg, transfer);
+    parentPort.postMessage({ seq: msg.seq, result }, transfer);
+  } catch (error) {
+    parentPort.postMessage({ seq: msg.seq, error: String(error && error.message || error) });
+  }
 });
 `;
