@@ -117,7 +117,7 @@ export async function runSources(
         onProgress: ({ items }) => ctx.advance({ items: items ?? 0 }),
       });
       written.push(result.id);
-      if (dump) transferred = result.snapshot.summary.bytes;
+      if (dump) transferred = dump.bytesRead;
       ctx.advance({ bytes: transferred });
       results.push({
         source: config.name,
@@ -125,7 +125,7 @@ export async function runSources(
         snapshotId: result.id,
         files: result.snapshot.summary.files,
         filesRead: result.snapshot.summary.filesRead,
-        bytes: result.snapshot.summary.bytes,
+        bytes: dump ? dump.bytesRead : result.snapshot.summary.bytes,
         bytesTransferred: transferred,
         bytesAdded: result.snapshot.summary.bytesAdded,
         warnings: result.warnings.length,

@@ -67,6 +67,8 @@ export class DumpSource implements Source {
   readonly warnings: SourceWarning[] = [];
   /** For SQLite: the integrity_check result of the copy that was backed up. */
   integrity: string | null = null;
+  /** Bytes of the dump read from the device so far. */
+  bytesRead = 0;
   readonly #runner: CommandRunner;
   readonly #source: DumpConfig;
 
@@ -94,7 +96,7 @@ export class DumpSource implements Source {
     const running = await this.#runner.exec(command, signal);
     running.stdin.end();
     const meta = this.#meta(0);
-    yield { path: dumpFileName(source), meta, open: () => counted(running, meta) };
+    yield { path: dumpFileName(source), meta, open: () => this.#counted(running, meta) };
     // Resumed only after the archiver has read the whole dump: now its exit status is known.
     const result = await running.done;
     if (signal?.aborted) throw new AppError('CANCELLED', 'Cancelled');
@@ -103,6 +105,15 @@ export class DumpSource implements Source {
         'REMOTE_COMMAND_FAILED',
         `The ${source.kind} dump of "${source.name}" on ${this.#runner.target} failed (exit ${result.code ?? result.signal}): ${result.stderr.trim() || 'no error output'}. No snapshot was written.`,
       );
+    }
+  }
+
+  /** The dump's bytes; its size is only known at the end, so the node's size follows the stream. */
+  async *#counted(running: RunningCommand, meta: NodeMeta): AsyncIterable<Buffer> {
+    for await (const chunk of running.stdout) {
+      meta.size += (chunk as Buffer).length;
+      this.bytesRead += (chunk as Buffer).length;
+      yield chunk as Buffer;
     }
   }
 
@@ -116,10 +127,4 @@ function oneChunk(text: string): AsyncIterable<Buffer> {
   return Readable.from([Buffer.from(text, 'utf8')]);
 }
 
-/** The dump's bytes; its size is only known at the end, so the node's size follows the stream. */
-async function* counted(running: RunningCommand, meta: NodeMeta): AsyncIterable<Buffer> {
-  for await (const chunk of running.stdout) {
-    meta.size += (chunk as Buffer).length;
-    yield chunk as Buffer;
-  }
-}
+

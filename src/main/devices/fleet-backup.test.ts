@@ -1,0 +1,162 @@
+/**
+ * Devices over SSH against the test fleet: real sshd, PostgreSQL and SQLite. Covers trusted
+ * connections (pinned, unknown, changed keys; wrong key; unreachable), discovery, a full backup of
+ * every source through the services, an incremental run, a failing dump, and a cut link.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { generateKeyPairSync } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { netnsSupport, startFleet } from '../../../fleet/index';
+import type { Device, Fleet } from '../../../fleet/index';
+import { silentLogger } from '../log';
+import { restore } from '../repository/restorer/restorer';
+import { findSnapshot, listSnapshots } from '../repository/snapshot/snapshot';
+import { FAST } from '../repository/testing/fixtures';
+import { createServices } from '../services/index';
+import type { Services } from '../services/index';
+import { tempDir } from '../testing/temp-dir';
+import { startDeviceBackup } from './device-backup';
+import { DeviceConnector } from './device-connector';
+import { sh } from './shell-quote';
+import { DeviceConnection } from './ssh-connection';
+
+const NETNS = netnsSupport();
+let fleet: Fleet;
+let device: Device;
+let services: Services;
+let dataDir: string;
+const PASSWORD = 'fleet test repository password';
+
+beforeAll(async () => {
+  fleet = await startFleet({ devices: 1, netns: NETNS.ok, sharedModelMB: 6, uniqueModelMB: 2 });
+  device = fleet.devices[0]!;
+  dataDir = (await import('node:fs')).mkdtempSync(path.join((await import('node:os')).tmpdir(), 'jetvault-fleet-test-'));
+  services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
+  await services.repository.init(PASSWORD, FAST);
+  services.devices.import(device.profile(), 'test');
+}, 240_000);
+
+afterAll(async () => {
+  services?.dispose();
+  await fleet?.stop();
+  if (dataDir) (await import('node:fs')).rmSync(dataDir, { recursive: true, force: true });
+}, 120_000);
+
+async function options() {
+  return services.devices.connectOptions(device.name);
+}
+
+describe('trusted connections to a real sshd', () => {
+  it('connects with the pinned host key and runs quoted commands', async () => {
+    const connection = await DeviceConnection.open(await options());
+    try {
+      expect(connection.fingerprint).toBe(device.hostKeyFingerprint);
+      expect(await connection.run(sh`printf '%s' ${"it's $(not) run"}`)).toBe("it's $(not) run");
+      await expect(connection.run(sh`exit 3`)).rejects.toMatchObject({ code: 'REMOTE_COMMAND_FAILED' });
+    } finally {
+      connection.close();
+    }
+  });
+
+  it('shows the fingerprint of an unknown key instead of trusting it, and probes it without logging in', async () => {
+    const { hostKey: _pinned, ...unpinned } = await options();
+    await expect(DeviceConnection.open(unpinned)).rejects.toMatchObject({ code: 'HOST_KEY_UNKNOWN', issues: [{ path: 'hostKey', message: device.hostKeyFingerprint }] });
+    expect(await DeviceConnector.probeHostKey(device.host, device.port)).toBe(device.hostKeyFingerprint);
+    const accepted = await DeviceConnection.open({ ...unpinned, confirmHostKey: (fp) => fp === device.hostKeyFingerprint });
+    accepted.close();
+  });
+
+  it('refuses a changed host key before authenticating', async () => {
+    const wrong = 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8';
+    await expect(DeviceConnection.open({ ...(await options()), hostKey: wrong })).rejects.toMatchObject({ code: 'HOST_KEY_MISMATCH', message: expect.stringMatching(/has CHANGED.*Nothing was sent/s) as unknown });
+  });
+
+  it('says so when the key is wrong or nothing listens', async () => {
+    const { privateKey } = generateKeyPairSync('ed25519', { privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+    const other = (await import('node:crypto')).createPrivateKey(privateKey).export({ type: 'pkcs8', format: 'pem' });
+    await expect(DeviceConnection.open({ ...(await options()), auth: { kind: 'key', privateKey: other as string } })).rejects.toMatchObject({ code: expect.stringMatching(/AUTH_FAILED/) as unknown });
+    await expect(DeviceConnection.open({ ...(await options()), host: '127.0.0.1', port: 1, readyTimeoutMs: 3000 })).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+  });
+});
+
+describe('discovery and backups of a device', () => {
+  it('reads facts and proposes the sources that exist on the device', async () => {
+    const facts = await services.connector.refreshFacts(device.name);
+    expect(facts.l4t?.release).toMatch(/^R3[56]$/);
+    expect(facts.tools).toHaveProperty('pg_dump');
+    expect(facts.sqliteFiles).toContain(device.sqlitePath);
+    expect(facts.postgresDatabases.some((line) => line.endsWith(`\t${device.pg.database}`))).toBe(true);
+  });
+
+  it('backs up every source, byte-exact for odd names, then only changes; a failing dump leaves no snapshot', async () => {
+    const first = await startDeviceBackup(services, device.name).done;
+    expect(first.record.error).toBeNull();
+    expect(first.record.status).toBe('succeeded');
+    const run = first.value!;
+    expect(run.snapshots.map((s) => s.source)).toEqual(['db', 'local', 'config', 'logs', 'app']);
+    expect(run.snapshots.find((s) => s.source === 'db')!.bytes).toBeGreaterThan(1_000_000);
+
+    // Files with awkward names come back exactly as they are on the device.
+    const repo = await services.repository.open();
+    const app = await findSnapshot(repo, run.snapshots.find((s) => s.source === 'app')!.snapshotId);
+    const out = tempDir();
+    await restore(repo, app, out);
+    const relative = path.relative(device.root, path.join(device.root, 'opt', device.app, 'data', 'files'));
+    const original = path.join(device.root, relative);
+    const { describeTree } = await import('../repository/testing/fixtures');
+    expect(await describeTree(path.join(out, relative))).toEqual(await describeTree(original));
+    expect(existsSync(path.join(out, 'opt', device.app, 'data', 'local.db'))).toBe(false);
+
+    // Incremental: only the changed files cross the link.
+    const changed = device.mutate.changeFiles(0.01);
+    const changedBytes = changed.reduce((n, f) => n + statSync(f).size, 0);
+    const second = (await startDeviceBackup(services, device.name, ['config', 'logs', 'app']).done).value!;
+    const filesTransferred = second.snapshots.reduce((n, s) => n + s.bytesTransferred, 0);
+    expect(filesTransferred).toBeLessThanOrEqual(changedBytes);
+    expect(second.snapshots.reduce((n, s) => n + s.filesRead, 0)).toBe(changed.length);
+
+    // A dump that fails ends the job with its error and writes nothing.
+    const before = (await listSnapshots(repo)).length;
+    const profile = { ...device.profile(), sources: [...device.profile().sources, { name: 'gone', kind: 'postgres' as const, database: 'no_such_db', host: device.pg.socketDir, port: device.pg.port }] };
+    services.devices.update(device.name, profile, {}, 'test');
+    const failed = await startDeviceBackup(services, device.name, ['config', 'gone']).done;
+    expect(failed.record.status).toBe('failed');
+    expect(failed.record.error?.message).toMatch(/no_such_db/);
+    expect((await listSnapshots(repo)).length).toBe(before);
+    services.devices.update(device.name, device.profile(), {}, 'test');
+  });
+
+  it.skipIf(!NETNS.ok)(`a link cut mid-transfer ends the job with a clear error and no snapshot${NETNS.ok ? '' : ` (skipped: ${NETNS.reason})`}`, async () => {
+    const repo = await services.repository.open();
+    const before = (await listSnapshots(repo)).length;
+    await device.link!.rate(4000); // 4 Mbit/s: the app source takes seconds
+    device.mutate.changeFiles(0.5);
+    try {
+      const started = startDeviceBackup(services, device.name, ['app']);
+      const deadline = Date.now() + 30_000;
+      while (!services.jobs.active().some((p) => p.jobId === started.id && p.phase === 'transfer') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 500));
+      await device.link!.cut();
+      const { record } = await started.done;
+      expect(record.status).toBe('failed');
+      expect(record.error?.code).toMatch(/TIMEOUT|UNAVAILABLE|REMOTE_COMMAND_FAILED|INTERNAL/);
+      expect((await listSnapshots(repo)).length).toBe(before);
+    } finally {
+      await device.link!.clear();
+    }
+    // The device is usable again right after.
+    const again = await startDeviceBackup(services, device.name, ['config']).done;
+    expect(again.record.status).toBe('succeeded');
+  }, 120_000);
+});
+
+describe('profile files', () => {
+  it('the fleet profile reads back exactly as exported', async () => {
+    const exported = services.devices.export([device.name]).devices[0]!;
+    expect(exported).toMatchObject({ name: device.name, hostKey: device.hostKeyFingerprint, sysroot: device.root });
+    expect(readFileSync(device.identityFile, 'utf8')).toMatch(/PRIVATE KEY/);
+    expect(await readFile(device.identityFile)).toBeInstanceOf(Buffer);
+  });
+});
