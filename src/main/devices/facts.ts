@@ -67,6 +67,9 @@ export function parseFacts(output: string, now = new Date()): DeviceFacts {
     disks: (s.get('df') ?? []).flatMap((line) => {
       const f = line.trim().split(/\s+/);
       if (f.length < 6 || !/^\d+$/.test(f[1]!)) return [];
+      const mount = f.slice(5).join(' ');
+      // Kernel and memory file systems say nothing about room for data.
+      if (/^(tmpfs|devtmpfs|udev|none|shm|cgroup2?|proc|sysfs)$/.test(f[0]!) || /^\/(dev|proc|sys|run)(\/|$)/.test(mount) || f[1] === '0') return [];
       return [{ filesystem: f[0]!, sizeBytes: Number(f[1]) * 1024, usedBytes: Number(f[2]) * 1024, availableBytes: Number(f[3]) * 1024, mount: f.slice(5).join(' ') }];
     }),
     tools: Object.fromEntries((s.get('tools') ?? []).map((line) => [line.slice(0, line.indexOf(' ')), line.slice(line.indexOf(' ') + 1)])),

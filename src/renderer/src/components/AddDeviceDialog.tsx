@@ -20,6 +20,7 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
   const [identityFile, setIdentityFile] = useState('');
   const [password, setPassword] = useState('');
   const [site, setSite] = useState('');
+  const [sysroot, setSysroot] = useState('');
   const [step, setStep] = useState<Step>({ kind: 'details' });
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -50,7 +51,7 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
     setBusy(true);
     setError(null);
     try {
-      const profile = { name, host, port, user, auth, site, hostKey: fingerprint, ...(auth === 'key' ? { identityFile } : {}) };
+      const profile = { name, host, port, user, auth, site, hostKey: fingerprint, ...(auth === 'key' ? { identityFile } : {}), ...(sysroot ? { sysroot } : {}) };
       await api().devices.add({ profile, ...(auth === 'password' ? { password } : {}) });
       onAdded(name);
       reset();
@@ -121,6 +122,15 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
                 <Label>Site</Label>
                 <Input data-testid="device-site" placeholder="Depot North" />
               </TextField>
+              <details className="advanced">
+                <summary>Advanced</summary>
+                <TextField className="field" name="sysroot" value={sysroot} onChange={setSysroot}>
+                  <Label>Device filesystem root</Label>
+                  <Input data-testid="device-sysroot" placeholder="/" />
+                  <Text slot="description">Leave empty for a Jetson. Set it when the device&apos;s files live below a folder (a mounted image, a test stand-in).</Text>
+                  <FieldError />
+                </TextField>
+              </details>
               {error ? (
                 <p role="alert" className="banner banner-error" data-testid="add-device-error">
                   {error}

@@ -1,0 +1,88 @@
+/**
+ * The console against a real Jetson stand-in (sshd + PostgreSQL + SQLite): add it with fingerprint
+ * confirmation, discover its sources, create the repository, back it up while watching progress,
+ * and browse the snapshot's files.
+ */
+import path from 'node:path';
+import { startFleet } from '../fleet/index';
+import type { Fleet } from '../fleet/index';
+import { expect, test as base } from './fixtures';
+
+const SCREENSHOTS = path.join('test-results', 'screenshots');
+
+const test = base.extend<object, { fleet: Fleet }>({
+  fleet: [
+    // eslint-disable-next-line no-empty-pattern -- Playwright reads the fixture list from this pattern
+    async ({}, use) => {
+      const fleet = await startFleet({ devices: 1, sharedModelMB: 8, uniqueModelMB: 4 });
+      try {
+        await use(fleet);
+      } finally {
+        await fleet.stop();
+      }
+    },
+    { scope: 'worker', timeout: 240_000 },
+  ],
+});
+
+test('add a device, discover its sources, back it up with live progress and browse the snapshot', async ({ host, console: app, page, fleet }) => {
+  test.setTimeout(180_000);
+  const device = fleet.devices[0]!;
+  await app.open(host.url);
+
+  // Add the device: the fingerprint is shown for confirmation before anything is trusted.
+  await page.getByTestId('add-device').click();
+  await page.getByTestId('device-name').fill(device.name);
+  await page.getByTestId('device-host').fill(device.host);
+  await page.getByTestId('device-port').fill(String(device.port));
+  await page.getByTestId('device-user').fill(device.user);
+  await page.getByTestId('device-identity').fill(device.identityFile);
+  await page.getByText('Advanced').click();
+  await page.getByTestId('device-sysroot').fill(device.root);
+  await page.getByTestId('device-check-key').click();
+  await expect(page.getByTestId('host-key-fingerprint')).toHaveText(device.hostKeyFingerprint);
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'add-device-fingerprint.png') });
+  await page.getByTestId('host-key-trust').click();
+  await expect(page.getByTestId('device-page')).toBeVisible();
+  await expect(page.getByTestId('device-host-key')).toHaveText(device.hostKeyFingerprint);
+
+  // Discover and accept what the device has.
+  await page.getByTestId('device-discover').click();
+  await expect(page.getByTestId('device-facts')).toContainText(/L4T\s*R3[56]/);
+  await expect(page.getByTestId('proposals')).toBeVisible();
+  await expect(page.getByTestId('proposal-db-myrvm')).toBeVisible();
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'device-discovered.png') });
+  await page.getByTestId('proposals-accept').click();
+  await expect(page.getByTestId('source-db-myrvm')).toBeVisible();
+  await expect(page.getByTestId('source-sqlite-local')).toBeVisible();
+
+  // The repository is created once, with a password.
+  await app.goTo('catalog');
+  await page.getByTestId('repository-password').fill('a good long repository password');
+  await page.getByTestId('repository-password-again').fill('a good long repository password');
+  await page.getByTestId('repository-submit').click();
+  await expect(page.getByTestId('repository-unlocked')).toBeVisible();
+
+  // Back up now, with progress in the jobs tray.
+  await page.goto(`${host.origin}/#/fleet/${device.name}`);
+  await expect(page.getByTestId('device-page')).toBeVisible();
+  await page.getByTestId('device-backup').click();
+  await expect(page.getByTestId('jobs-tray')).toBeVisible();
+  await expect(page.getByTestId('jobs-tray')).toContainText(`Back up ${device.name}`);
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'backup-progress.png') });
+  await expect(page.getByTestId('device-last-backup')).toContainText('succeeded', { timeout: 120_000 });
+
+  // The snapshots are in the catalog; the app's files can be browsed, odd names included.
+  await app.goTo('catalog');
+  const appRow = page.getByTestId(new RegExp(`^snapshot-${device.name}-app-`));
+  await expect(appRow).toBeVisible();
+  await expect(page.getByTestId(`snapshot-${device.name}-db-myrvm`)).toBeVisible();
+  await appRow.getByRole('link').click();
+  const browser = page.getByTestId('snapshot-browser');
+  await expect(browser).toBeVisible();
+  for (const part of path.relative(device.root, path.join(device.root, 'opt', device.app, 'data', 'files')).split('/')) {
+    await browser.getByRole('button', { name: `${part}/`, exact: true }).last().click();
+  }
+  await expect(page.getByTestId('snapshot-entries')).toContainText('ünïcødé');
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'catalog-browse.png') });
+});
