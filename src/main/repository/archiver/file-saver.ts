@@ -44,7 +44,7 @@ export class FileSaver {
   constructor(
     private readonly pool: ChunkPool,
     private readonly uploader: PackUploader,
-    gear: Uint32Array,
+    gear: Int32Array,
     private readonly params: ChunkerParams,
     private readonly maxLargeFiles: number,
     private readonly signal?: AbortSignal,

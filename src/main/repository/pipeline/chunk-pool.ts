@@ -50,14 +50,14 @@ export class ChunkPool {
   private failure: Error | null = null;
 
   constructor(
-    keys: { mac: Buffer; gear: Uint32Array; chunker: ChunkerParams },
+    keys: { mac: Buffer; gear: Int32Array; chunker: ChunkerParams },
     size = Math.max(1, Math.min(4, availableParallelism())),
     private readonly maxInFlight = size * 2,
   ) {
     for (let i = 0; i < size; i++) {
       const worker = new Worker(WORKER_SOURCE, {
         eval: true,
-        workerData: { mac: new Uint8Array(keys.mac), gear: new Uint32Array(keys.gear), chunker: keys.chunker },
+        workerData: { mac: new Uint8Array(keys.mac), gear: new Int32Array(keys.gear), chunker: keys.chunker },
       });
       worker.on('message', (msg: { seq: number; result?: unknown; error?: string }) => this.settle(msg));
       worker.on('error', (error) => this.fail(error));

@@ -20,7 +20,7 @@ const crypto = require('node:crypto');
 const zlib = require('node:zlib');
 const fs = require('node:fs');
 const mac = Buffer.from(workerData.mac);
-const gear = new Uint32Array(workerData.gear);
+const gear = new Int32Array(workerData.gear);
 const { min, avg, max } = workerData.chunker;
 const SAMPLE = ${SAMPLE}, WORTH = ${WORTH}, JOB = ${FILE_JOB_BYTES};
 const findBoundary = (${findBoundary.toString()});
