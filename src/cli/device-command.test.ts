@@ -1,0 +1,75 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFleet } from '../../fleet/index';
+import type { Fleet } from '../../fleet/index';
+import { tempDir } from '../main/testing/temp-dir';
+import type { CliIo } from './command';
+import { runCli } from './main';
+
+let fleet: Fleet;
+beforeAll(async () => {
+  fleet = await startFleet({ devices: 1, sharedModelMB: 2, uniqueModelMB: 1 });
+}, 240_000);
+afterAll(async () => {
+  await fleet?.stop();
+}, 120_000);
+
+function cli(env: NodeJS.ProcessEnv) {
+  return async (...argv: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const io: CliIo = { out: (l) => out.push(l), err: (l) => err.push(l), env };
+    const code = await runCli(argv, io);
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  };
+}
+
+describe('jetvault device', () => {
+  it('adds a device only with a confirmed host key, then lists, inspects, exports and removes it', async () => {
+    const device = fleet.devices[0]!;
+    const run = cli({ JETVAULT_HOME: tempDir() });
+    const base = ['device', 'add', 'rvm-017', '--host', device.host, '--port', String(device.port), '--user', device.user, '--identity', device.identityFile];
+
+    const first = await run(...base);
+    expect(first.code).toBe(3);
+    expect(first.out).toBe(device.hostKeyFingerprint);
+    expect(first.err).toMatch(/Compare it with the device/);
+    expect((await run('device', 'list', '--json')).out).toBe('[]');
+
+    const wrongKey = await run(...base, '--host-key', 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8');
+    expect(wrongKey.code).toBe(1);
+    expect(wrongKey.err).toMatch(/has CHANGED/);
+    expect((await run('device', 'list', '--json')).out).toBe('[]');
+
+    const added = await run(...base, '--host-key', device.hostKeyFingerprint, '--site', 'Depot North', '--tag', 'critical', '--rpo', '15');
+    expect(added.code).toBe(0);
+    const list = JSON.parse((await run('device', 'list', '--json')).out) as { name: string; site: string; rpoMinutes: number }[];
+    expect(list).toMatchObject([{ name: 'rvm-017', site: 'Depot North', rpoMinutes: 15 }]);
+
+    // Facts need the device's root for a stand-in: import its full profile over the added one.
+    const profileFile = path.join(tempDir(), 'fleet.json');
+    writeFileSync(profileFile, JSON.stringify({ ...device.profile(), name: 'rvm-017' }));
+    expect((await run('device', 'import', profileFile)).code).toBe(1); // exists: nothing imported
+    expect((await run('device', 'import', profileFile, '--replace')).code).toBe(0);
+    const facts = await run('device', 'facts', 'rvm-017', '--json');
+    expect(facts.code).toBe(0);
+    expect(JSON.parse(facts.out)).toMatchObject({ facts: { l4t: { release: expect.stringMatching(/^R3/) as unknown } } });
+
+    const exported = JSON.parse((await run('device', 'export', 'rvm-017')).out) as { devices: { name: string; hostKey: string }[] };
+    expect(exported.devices[0]).toMatchObject({ name: 'rvm-017', hostKey: device.hostKeyFingerprint });
+
+    expect((await run('device', 'remove', 'rvm-017')).code).toBe(0);
+    expect((await run('device', 'facts', 'rvm-017')).err).toMatch(/No device named "rvm-017"/);
+  });
+
+  it('explains an unreachable host and bad arguments', async () => {
+    const run = cli({ JETVAULT_HOME: tempDir() });
+    const unreachable = await run('device', 'add', 'x', '--host', '127.0.0.1', '--port', '1');
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.err).toMatch(/unreachable/);
+    expect((await run('device', 'add', 'x')).code).toBe(2);
+    expect((await run('device', 'add', 'x', '--host', 'h', '--port', 'ssh')).code).toBe(2);
+    expect((await run('device', 'import', '/nonexistent.json')).err).toMatch(/Cannot read/);
+  });
+});
