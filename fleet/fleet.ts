@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, mkdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -17,7 +17,7 @@ import type { Device, FleetContext } from './device';
 import { isAlive, sleep, trace } from './exec';
 import { netnsSupport } from './link';
 import { initdb, pgBin, psql, startCluster, templateSql } from './postgres';
-import { forget, PREFIX, Registry, track } from './registry';
+import { forget, INDEX_DIR, PREFIX, Registry, track } from './registry';
 import { sqlite, SQLITE_TEMPLATE } from './sqlite';
 
 export interface FleetOptions {
@@ -106,9 +106,19 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
     const support = netnsSupport();
     if (!support.ok) throw new Error(`Network namespaces are not available: ${support.reason}`);
   }
-  const id = randomBytes(2).toString('hex');
-  const dir = path.join(options.baseDir ?? '/tmp', `${PREFIX}${id}`);
-  mkdirSync(dir, { mode: 0o755 });
+  let id = '';
+  let dir = '';
+  for (let attempt = 0; !dir; attempt++) {
+    id = randomBytes(2).toString('hex');
+    const candidate = path.join(options.baseDir ?? '/tmp', `${PREFIX}${id}`);
+    if (existsSync(path.join(INDEX_DIR, `${id}.json`))) continue;
+    try {
+      mkdirSync(candidate, { mode: 0o755 });
+      dir = candidate;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 20) throw error;
+    }
+  }
   const registry = new Registry(dir, id);
   registry.add({ kind: 'dir', path: dir });
   track(registry);

@@ -74,7 +74,7 @@ export class DelayProxy {
   }
 
   private accept(client: net.Socket): void {
-    if (this.refusing) return void client.destroy();
+    if (this.refusing) return void client.resetAndDestroy();
     const upstream = net.connect(this.target);
     for (const s of [client, upstream]) {
       this.sockets.add(s);
@@ -93,7 +93,7 @@ export class DelayProxy {
   /** Drops every connection through the proxy and refuses new ones until `restore()`. */
   cut(): void {
     this.refusing = true;
-    for (const s of this.sockets) s.destroy();
+    for (const s of this.sockets) s.resetAndDestroy(); // RST, as a peer that vanished mid-stream
   }
 
   restore(): void {

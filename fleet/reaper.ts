@@ -3,10 +3,10 @@
  * worker killed on timeout, a SIGKILL), this undoes everything in its fleet.json. It exits on its own
  * once the fleet dir is gone. Usage: node --import tsx fleet/reaper.ts <fleetDir>
  */
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { isAlive } from './exec';
-import { cleanupRecord, readRecord, startTimeOf } from './registry';
+import { cleanupDeadFleet, readRecord, startTimeOf } from './registry';
 
 const dir = process.argv[2];
 if (!dir) throw new Error('usage: reaper.ts <fleetDir>');
@@ -22,6 +22,5 @@ const timer = setInterval(() => {
   if (!record) return;
   if (isAlive(record.owner.pid) && startTimeOf(record.owner.pid) === record.owner.start) return;
   clearInterval(timer);
-  cleanupRecord(record);
-  rmSync(dir, { recursive: true, force: true });
+  cleanupDeadFleet(dir, record.id);
 }, 250);

@@ -7,11 +7,13 @@
  * handler, where nothing asynchronous happens any more.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { isAlive } from './exec';
 
 export const PREFIX = 'jvf-';
+/** One small file per live fleet, wherever its dir is, so cleanupStale() never touches a live fleet's resources. */
+export const INDEX_DIR = '/run/jvf-fleets';
 
 /** `tag` names the device a resource belongs to, so one device can be stopped alone. */
 export type Resource = { tag?: string } & (
@@ -69,6 +71,8 @@ export class Registry implements ResourceLog {
     id: string,
   ) {
     this.record = { id, owner: { pid: process.pid, start: startTimeOf(process.pid) }, resources: [] };
+    mkdirSync(INDEX_DIR, { recursive: true });
+    writeFileSync(path.join(INDEX_DIR, `${id}.json`), JSON.stringify({ dir, owner: this.record.owner }));
     this.save();
   }
 
@@ -118,6 +122,7 @@ export class Registry implements ResourceLog {
   cleanup(): string[] {
     const problems = cleanupRecord(this.record);
     this.record.resources = [];
+    rmSync(path.join(INDEX_DIR, `${this.record.id}.json`), { force: true });
     return problems;
   }
 }
@@ -226,23 +231,43 @@ function ownerAlive(record: FleetRecord): boolean {
   return sameProcess(record.owner.pid, record.owner.start);
 }
 
+/** Cleans up one dead fleet given its dir; removes its index entry. */
+export function cleanupDeadFleet(dir: string, id: string): void {
+  const record = readRecord(dir);
+  if (record) cleanupRecord(record);
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(path.join(INDEX_DIR, `${id}.json`), { force: true });
+}
+
 /**
- * Removes leftovers of fleets whose owning process is gone: their fleet dirs (under `baseDir`),
- * and any `jvf-` namespace or account that belongs to no live fleet. Returns what it removed.
+ * Removes leftovers of fleets whose owning process is gone: fleets in the index (wherever their dir
+ * is), `jvf-` fleet dirs under `baseDir`, and any `jvf-` namespace or account that belongs to no live
+ * fleet. Returns what it removed.
  */
 export function cleanupStale(baseDir = '/tmp'): string[] {
   const removed: string[] = [];
   const live = new Set<string>();
+  for (const entry of existsSync(INDEX_DIR) ? readdirSync(INDEX_DIR) : []) {
+    const id = entry.replace(/\.json$/, '');
+    let info: { dir: string; owner: FleetRecord['owner'] } | null = null;
+    try {
+      info = JSON.parse(readFileSync(path.join(INDEX_DIR, entry), 'utf8')) as { dir: string; owner: FleetRecord['owner'] };
+    } catch {}
+    if (info && sameProcess(info.owner.pid, info.owner.start)) {
+      live.add(id);
+      continue;
+    }
+    if (info) {
+      cleanupDeadFleet(info.dir, id);
+      removed.push(info.dir);
+    } else rmSync(path.join(INDEX_DIR, entry), { force: true });
+  }
   for (const entry of existsSync(baseDir) ? readdirSync(baseDir) : []) {
     if (!entry.startsWith(PREFIX)) continue;
     const dir = path.join(baseDir, entry);
     const record = readRecord(dir);
-    if (record && ownerAlive(record)) {
-      live.add(record.id);
-      continue;
-    }
-    if (record) cleanupRecord(record);
-    rmSync(dir, { recursive: true, force: true });
+    if (!record || live.has(record.id) || ownerAlive(record)) continue;
+    cleanupDeadFleet(dir, record.id);
     removed.push(dir);
   }
   const idOf = (name: string) => /^jvf-([0-9a-f]{4,8})-/.exec(name)?.[1];

@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isRoot } from './accounts';
 import { isAlive, sleep } from './exec';
 import type { Fleet } from './fleet';
+import { INDEX_DIR } from './registry';
 
 export interface FleetTraces {
   id: string;
@@ -51,6 +52,7 @@ export async function leftovers(t: FleetTraces, waitMs = 0): Promise<string[]> {
     if (mounts.includes(t.dir)) left.push(`mount under ${t.dir}`);
   }
   for (const dir of t.dirs) if (existsSync(dir)) left.push(`dir ${dir}`);
+  if (existsSync(`${INDEX_DIR}/${t.id}.json`)) left.push(`index entry ${INDEX_DIR}/${t.id}.json`);
   return [...new Set(left)];
 }
 
