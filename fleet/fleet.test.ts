@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { factsCommand, parseFacts } from '../src/main/devices/facts';
+import { commandText } from '../src/main/devices/shell-quote';
 import { DeviceProfileSchema } from '../src/shared/schemas/devices';
 import { isRoot } from './accounts';
 import { startFleet } from './fleet';
@@ -118,6 +120,20 @@ describe.skipIf(skip)('a fleet of three devices', () => {
       expect(profile).toMatchObject({ name: d.name, host: d.host, port: d.port, user: d.user, identityFile: d.identityFile, hostKey: d.hostKeyFingerprint });
       expect(profile.sources.map((s) => `${s.name}:${s.kind}`)).toEqual(['db:postgres', 'local:sqlite', 'config:files', 'logs:files', 'app:files']);
     }
+  });
+
+  it("answers the console's fact probe: L4T release, host name, databases, SQLite file, app/config/log dirs", async () => {
+    const d = fleet.devices[0]!;
+    const r = await d.exec(commandText(factsCommand(d.root)));
+    const facts = parseFacts(r.stdout.toString());
+    expect(facts.hostname).toBe(d.name);
+    expect(facts.l4t?.release).toMatch(/^R3[56]$/);
+    expect(facts.postgresDatabases.join('\n')).toContain(`${d.pg.socketDir}\t${d.pg.port}\t${d.pg.database}`);
+    expect(facts.sqliteFiles).toContain(d.sqlitePath);
+    expect(facts.appDirs).toContain(`${d.root}/opt/myrvm`);
+    expect(facts.configPaths).toEqual(expect.arrayContaining([`${d.root}/etc/myrvm`, `${d.root}/opt/myrvm/.env`]));
+    expect(facts.logDirs).toContain(`${d.root}/var/log/myrvm`);
+    expect(Object.keys(facts.tools)).toEqual(expect.arrayContaining(['pg_dump', 'psql', 'sqlite3', 'tar', 'sha256sum']));
   });
 
   it('a delayed link (loopback delay proxy) is measurably slower', async () => {

@@ -1,8 +1,8 @@
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRoot } from './accounts';
-import { startFleet } from './fleet';
-import type { Fleet } from './fleet';
+import { startDevice } from './fleet';
 import type { Device } from './device';
 import { leftovers, skipReason, tracesOf } from './test-support';
 import type { FleetTraces } from './test-support';
@@ -10,18 +10,17 @@ import type { FleetTraces } from './test-support';
 const skip = skipReason('fleet mutations', isRoot() ? null : 'the test fleet needs root (accounts, sshd as root, tmpfs mounts); CI runs as root');
 
 describe.skipIf(skip)('moving a device forward in time', () => {
-  let fleet: Fleet;
   let d: Device;
   let traces: FleetTraces;
 
   beforeAll(async () => {
-    fleet = await startFleet({ devices: 1, sharedModelMB: 4, uniqueModelMB: 2 });
-    d = fleet.devices[0]!;
-    traces = tracesOf(fleet);
+    const device = await startDevice({ sharedModelMB: 4, uniqueModelMB: 2 });
+    d = device;
+    traces = tracesOf(device.fleet);
   });
 
   afterAll(async () => {
-    await fleet?.stop();
+    await d?.stop(); // a single device's stop() stops its fleet
     if (traces) expect(await leftovers(traces, 3_000)).toEqual([]);
   });
 
@@ -54,6 +53,20 @@ describe.skipIf(skip)('moving a device forward in time', () => {
     const after = readFileSync(model);
     expect(after.length).toBe(original.length);
     expect(after.equals(original)).toBe(false);
+  });
+
+  it('rotates logs like logrotate: live → .1 → .2.gz, oldest dropped', () => {
+    const dir = `${d.root}/var/log/myrvm`;
+    const live = readFileSync(`${dir}/app.log`);
+    const one = readFileSync(`${dir}/app.log.1`);
+    const four = readFileSync(`${dir}/app.log.4.gz`);
+    d.mutate.rotateLogs();
+    expect(readFileSync(`${dir}/app.log`).length).toBe(0);
+    expect(readFileSync(`${dir}/app.log.1`).equals(live)).toBe(true);
+    expect(gunzipSync(readFileSync(`${dir}/app.log.2.gz`)).equals(one)).toBe(true);
+    expect(readFileSync(`${dir}/app.log.5.gz`).equals(four)).toBe(true);
+    expect(existsSync(`${dir}/app.log.6.gz`)).toBe(false);
+    expect(statSync(`${dir}/app.log`).uid).toBe(d.account.uid);
   });
 
   it('inserts, updates and deletes PostgreSQL rows', async () => {

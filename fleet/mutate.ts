@@ -3,7 +3,8 @@
  * go, a file rots, a disk fills up. Changes are made directly on the device root (host side) or
  * through the device's own database sockets, and keep the device account as owner.
  */
-import { appendFileSync, chownSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, statSync, writeSync } from 'node:fs';
+import { appendFileSync, chownSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import path from 'node:path';
 import { logLines } from './content';
 import { run } from './exec';
@@ -88,6 +89,22 @@ export class Mutator {
     appendFileSync(target, logLines(this.rng, this.device.name, lines, new Date()));
     if (!existed) chownSync(target, this.device.account.uid, this.device.account.gid);
     return target;
+  }
+
+  /** Rotates the live log as logrotate would: app.log → app.log.1 → app.log.2.gz … (keeps 5), new empty app.log. */
+  rotateLogs(file = 'app.log', keep = 5): void {
+    const dir = path.join(this.device.root, 'var/log', this.device.app);
+    const at = (n: number) => path.join(dir, n === 0 ? file : n === 1 ? `${file}.1` : `${file}.${n}.gz`);
+    rmSync(at(keep), { force: true });
+    for (let n = keep - 1; n >= 2; n--) if (existsSync(at(n))) renameSync(at(n), at(n + 1));
+    if (existsSync(at(1))) {
+      writeFileSync(at(2), gzipSync(readFileSync(at(1))));
+      chownSync(at(2), this.device.account.uid, this.device.account.gid);
+      rmSync(at(1));
+    }
+    if (existsSync(at(0))) renameSync(at(0), at(1));
+    writeFileSync(at(0), '');
+    chownSync(at(0), this.device.account.uid, this.device.account.gid);
   }
 
   /** Overwrites `bytes` bytes in the middle of a file with garbage (size unchanged): silent bit rot. */
