@@ -72,6 +72,12 @@ test('add a device, discover its sources, back it up with live progress and brow
   await page.screenshot({ path: path.join(SCREENSHOTS, 'backup-progress.png') });
   await expect(page.getByTestId('device-last-backup')).toContainText('succeeded', { timeout: 120_000 });
 
+  // The fleet overview now counts it as protected within its RPO.
+  await app.goTo('fleet');
+  await expect(page.getByTestId(`device-row-${device.name}`)).toHaveAttribute('data-protection', 'protected');
+  await expect(page.getByTestId('fleet-summary')).toContainText('1 protected');
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'fleet-protected.png') });
+
   // The snapshots are in the catalog; the app's files can be browsed, odd names included.
   await app.goTo('catalog');
   const appRow = page.getByTestId(new RegExp(`^snapshot-${device.name}-app-`));

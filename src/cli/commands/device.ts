@@ -111,7 +111,7 @@ export const deviceCommand: Command = {
           io.out(JSON.stringify(devices.export(args), null, 2));
           return 0;
         case 'list': {
-          const list = devices.list().map((d) => devices.summary(d));
+          const list = devices.summaries();
           if (values.json) io.out(JSON.stringify(list, null, 2));
           else if (list.length === 0) io.out('No devices. Add one with: jetvault device add NAME --host HOST');
           else for (const d of list) io.out(`${d.name.padEnd(20)} ${`${d.user}@${d.host}:${d.port}`.padEnd(32)} ${d.site.padEnd(16)} ${d.sourceCount} source(s)`);

@@ -51,6 +51,12 @@ export class DeviceService {
     return this.#store.sql.devicesAll.all().map((row) => this.#record(row));
   }
 
+  /** Summaries of every device with its backup state, for the fleet overview. */
+  summaries(): DeviceSummary[] {
+    const backups = new Map(this.#store.sql.backupsByDevice.all().map((row) => [row.device_id, row]));
+    return this.list().map((record) => this.summary(record, backups.get(record.id)));
+  }
+
   get(name: string): DeviceRecord {
     const row = this.#store.sql.deviceByName.get(name);
     if (!row) throw new AppError('NOT_FOUND', `No device named "${name}"`);
@@ -149,6 +155,8 @@ export class DeviceService {
   async connectOptions(name: string, overrides: Partial<ConnectOptions> = {}): Promise<ConnectOptions> {
     const device = this.get(name);
     const { profile } = device;
+    // Connecting straight to the device would bypass the route the technician chose: refuse instead.
+    if (profile.jump) throw new AppError('UNAVAILABLE', `${name} is reached through ${profile.jump.user}@${profile.jump.host}:${profile.jump.port}; jump hosts are not supported by this version yet`);
     let auth: DeviceAuth;
     switch (authOf(profile)) {
       case 'key': {
@@ -179,7 +187,7 @@ export class DeviceService {
     return { host: profile.host, port: profile.port, user: profile.user, auth, ...(profile.hostKey ? { hostKey: profile.hostKey } : {}), ...overrides };
   }
 
-  summary(record: DeviceRecord): DeviceSummary {
+  summary(record: DeviceRecord, backups?: { last_success: string | null; last_status: string }): DeviceSummary {
     const { profile } = record;
     return {
       id: record.id,
@@ -194,6 +202,8 @@ export class DeviceService {
       hostKey: profile.hostKey ?? null,
       sourceCount: profile.sources.length,
       factsAt: record.factsAt,
+      lastBackupAt: backups?.last_success ?? null,
+      lastAttemptStatus: (backups?.last_status as DeviceSummary['lastAttemptStatus'] | undefined) ?? null,
     };
   }
 

@@ -93,6 +93,15 @@ export function prepareStatements(db: Database) {
       "UPDATE jobs SET status = 'failed', finished_at = ?, error = ? WHERE status = 'running'",
     ),
 
+    /** Per device: the last successful backup and the last attempt (for the fleet overview). */
+    backupsByDevice: db.prepare<[], { device_id: string; last_success: string | null; last_attempt: string; last_status: string }>(
+      `SELECT device_id,
+              max(CASE WHEN status = 'succeeded' THEN finished_at END) AS last_success,
+              max(started_at) AS last_attempt,
+              (SELECT j2.status FROM jobs j2 WHERE j2.device_id = jobs.device_id AND j2.kind = 'backup' ORDER BY j2.started_at DESC LIMIT 1) AS last_status
+       FROM jobs WHERE kind = 'backup' AND device_id IS NOT NULL GROUP BY device_id`,
+    ),
+
     auditInsert: db.prepare<[string, string, string, string | null, string | null]>(
       'INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)',
     ),

@@ -41,7 +41,7 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
     'jobs:active': () => services.jobs.active(),
     'jobs:cancel': ({ jobId }) => ({ cancelled: services.jobs.cancel(jobId) }),
 
-    'devices:list': () => devices.list().map((d) => devices.summary(d)),
+    'devices:list': () => devices.summaries(),
     'devices:get': ({ name }) => devices.detail(devices.get(name)),
     'devices:add': ({ profile, password, passphrase }, sender) => {
       const added = devices.add(profile, { password, passphrase }, actor(sender));

@@ -13,7 +13,10 @@ export function subscribeToMainEvents(api: Api): () => void {
     api.jobs.onProgress((progress) => useJobsStore.getState().progressed(progress)),
     api.jobs.onFinished(({ job }) => {
       useJobsStore.getState().finished(job);
-      if (job.kind === 'backup' && job.status === 'succeeded') void useCatalogStore.getState().refresh();
+      if (job.kind === 'backup') {
+        void useFleetStore.getState().load();
+        if (job.status === 'succeeded') void useCatalogStore.getState().refresh();
+      }
     }),
     api.settings.onChanged((settings) => useSettingsStore.getState().received(settings)),
     api.devices.onChanged(({ names }) => useFleetStore.getState().changed(names)),

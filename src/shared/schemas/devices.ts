@@ -116,6 +116,9 @@ export const DeviceSummarySchema = z.object({
   hostKey: z.string().nullable(),
   sourceCount: z.number(),
   factsAt: z.string().nullable(),
+  /** When the last backup that succeeded finished, and how the last attempt ended. */
+  lastBackupAt: z.string().nullable(),
+  lastAttemptStatus: z.enum(['running', 'succeeded', 'failed', 'cancelled']).nullable(),
 });
 export type DeviceSummary = z.infer<typeof DeviceSummarySchema>;
 
