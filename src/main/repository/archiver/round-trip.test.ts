@@ -25,6 +25,10 @@ describe('backup and restore round trip', () => {
     const snap = await findSnapshot(reopened, 'latest');
     await restore(reopened, snap, target);
     expect(await describeTree(join(target, snapshotRoot(src)))).toEqual(await describeTree(src));
+    // The main-thread path (used for remote backends) restores the same.
+    const plain = await tempDir('jv-dst-');
+    await restore(reopened, snap, plain, { workers: 0 });
+    expect(await describeTree(join(plain, snapshotRoot(src)))).toEqual(await describeTree(src));
 
     // No plaintext content or file name appears anywhere in the repository's files.
     const files: string[] = [];

@@ -7,6 +7,8 @@ import { NAMES } from '../backend/backend';
 import { LocalSource } from '../walker/local-walker';
 import { newRepo, tempDir } from '../testing/fixtures';
 import { check } from './checker';
+import { restore } from '../restorer/restorer';
+import { findSnapshot } from '../snapshot/snapshot';
 
 describe('check', () => {
   it('passes on a healthy repository, structure and data', async () => {
@@ -42,6 +44,9 @@ describe('check', () => {
     expect(report.ok).toBe(false);
     expect(report.damagedPacks).toEqual([where.pack]);
     expect(report.errors.join('\n')).toMatch(/authentication failed/);
+    // Restore refuses the damaged file with a clear message instead of writing wrong bytes.
+    const target = await tempDir();
+    await expect(restore(repo, await findSnapshot(repo, second.id), target)).rejects.toThrow(/victim\.bin.*authentication failed/s);
     const victims = report.affected.map((a) => `${a.snapshot}:${a.path.split('/').slice(-2).join('/')}`).sort();
     expect(victims).toEqual([`${first.id}:models/victim.bin`, `${second.id}:models/victim.bin`].sort());
   });

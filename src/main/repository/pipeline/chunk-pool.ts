@@ -25,6 +25,30 @@ export interface FilePiece {
 
 export type SmallFileResult = { chunks: HashedChunk[] } | { error: string };
 
+export interface RestoreBlob {
+  pack: string;
+  salt: string;
+  id: string;
+  offset: number;
+  length: number;
+  rawLength: number;
+}
+
+export interface RestoreFileJob {
+  path: string;
+  temp: string;
+  blobs: RestoreBlob[];
+  size: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  chown: boolean;
+  /** Seconds since the epoch (fractional). */
+  mtime: number;
+}
+
+export type RestoreFileResult = { bytes: number } | { error: string };
+
 interface RawChunk {
   id: Uint8Array;
   codec: number;
@@ -50,14 +74,14 @@ export class ChunkPool {
   private failure: Error | null = null;
 
   constructor(
-    keys: { mac: Buffer; gear: Int32Array; chunker: ChunkerParams },
+    keys: { mac: Buffer; enc?: Buffer; gear: Int32Array; chunker: ChunkerParams },
     size = Math.max(1, Math.min(4, availableParallelism())),
     private readonly maxInFlight = size * 2,
   ) {
     for (let i = 0; i < size; i++) {
       const worker = new Worker(WORKER_SOURCE, {
         eval: true,
-        workerData: { mac: new Uint8Array(keys.mac), gear: new Int32Array(keys.gear), chunker: keys.chunker },
+        workerData: { mac: new Uint8Array(keys.mac), enc: new Uint8Array(keys.enc ?? Buffer.alloc(32)), gear: new Int32Array(keys.gear), chunker: keys.chunker },
       });
       worker.on('message', (msg: { seq: number; result?: unknown; error?: string }) => this.settle(msg));
       worker.on('error', (error) => this.fail(error));
@@ -113,6 +137,12 @@ export class ChunkPool {
   async smallFiles(paths: string[]): Promise<{ result: Promise<SmallFileResult[]> }> {
     const { result } = await this.post<{ files: ({ chunks: RawChunk[] } | { error: string })[] }>({ type: 'small', paths });
     return { result: result.then((r) => r.files.map((f) => ('error' in f ? f : { chunks: f.chunks.map(toChunk) }))) };
+  }
+
+  /** Restores files of a local repository rooted at `root` (see restore-worker-source.ts). */
+  async restoreFiles(root: string, files: RestoreFileJob[]): Promise<{ result: Promise<RestoreFileResult[]> }> {
+    const { result } = await this.post<{ files: RestoreFileResult[] }>({ type: 'restore', root, files });
+    return { result: result.then((r) => r.files) };
   }
 
   async close(): Promise<void> {

@@ -6,11 +6,13 @@
  * - chunk: hash and compress one chunk (sources that stream bytes through the main thread);
  * - file: read a local file from an offset (sync reads are fine off the main thread), cut ~16 MiB
  *   of chunks, hash and compress them; the caller continues at `next`;
- * - small: read, hash and compress a batch of small local files.
+ * - small: read, hash and compress a batch of small local files;
+ * - restore: write files of a local repository (see restore-worker-source.ts).
  * Compression mirrors compress() in ../compress/codec.ts (a test checks they agree).
  */
 import { findBoundary } from '../chunker/chunker';
 import { SAMPLE, WORTH } from '../compress/codec';
+import { RESTORE_WORKER_SOURCE } from './restore-worker-source';
 
 export const FILE_JOB_BYTES = 16 * 1024 * 1024;
 
@@ -25,6 +27,7 @@ const { min, avg, max } = workerData.chunker;
 const SAMPLE = ${SAMPLE}, WORTH = ${WORTH}, JOB = ${FILE_JOB_BYTES};
 const findBoundary = (${findBoundary.toString()});
 let scratch = null;
+${RESTORE_WORKER_SOURCE}
 
 function brotli(data) {
   return zlib.brotliCompressSync(data, { params: {
@@ -96,6 +99,7 @@ parentPort.on('message', (msg) => {
       const data = Buffer.from(msg.chunk.buffer, msg.chunk.byteOffset, msg.chunk.byteLength);
       result = { chunks: [processChunk(data, transfer)] };
     } else if (msg.type === 'file') result = fileJob(msg, transfer);
+    else if (msg.type === 'restore') result = restoreFiles(msg);
     else result = smallJob(msg, transfer);
     parentPort.postMessage({ seq: msg.seq, result }, transfer);
   } catch (error) {

@@ -1,0 +1,84 @@
+/**
+ * Restore side of the workers (appended to the chunk worker's script): for a local repository,
+ * a worker reads blobs straight from pack files, decrypts, decompresses and verifies them, writes
+ * the file under a temp name, sets mode/owner/times and renames it into place — all with sync
+ * calls on its own thread. Restores are bound by per-file syscalls; doing them here keeps them off
+ * the main thread's I/O pool and lets both cores work. It mirrors openBlob() in ../pack/pack-format.ts
+ * (the round-trip and damage tests exercise both).
+ */
+export const RESTORE_WORKER_SOURCE = `
+const enc = Buffer.from(workerData.enc);
+const packKeys = new Map();
+function packKey(salt) {
+  let key = packKeys.get(salt);
+  if (!key) {
+    key = Buffer.from(crypto.hkdfSync('sha256', enc, Buffer.from(salt, 'hex'), Buffer.from('jetvault/v1/pack'), 32));
+    packKeys.set(salt, key);
+  }
+  return key;
+}
+function openBlob(b, sealed) {
+  const what = 'data blob ' + b.id.slice(0, 12) + ' in pack ' + b.pack.slice(0, 12);
+  const nonce = Buffer.alloc(12);
+  nonce.writeBigUInt64BE(BigInt(b.offset), 4);
+  const id = Buffer.from(b.id, 'hex');
+  const d = crypto.createDecipheriv('aes-256-gcm', packKey(b.salt), nonce);
+  d.setAAD(Buffer.concat([Buffer.from([0]), id]));
+  d.setAuthTag(sealed.subarray(sealed.length - 16));
+  let plain;
+  try {
+    plain = Buffer.concat([d.update(sealed.subarray(0, sealed.length - 16)), d.final()]);
+  } catch {
+    throw new Error(what + ': authentication failed (data damaged or tampered with)');
+  }
+  let data = plain.subarray(1);
+  if (plain[0] === 1) data = zlib.brotliDecompressSync(data);
+  else if (plain[0] !== 0) throw new Error(what + ': unknown codec ' + plain[0]);
+  if (data.length !== b.rawLength || !crypto.createHmac('sha256', mac).update(data).digest().equals(id)) {
+    throw new Error(what + ': content does not match its id');
+  }
+  return data;
+}
+function restoreFiles(msg) {
+  let open = { path: '', fd: -1 };
+  const read = (b) => {
+    const path = msg.root + '/data/' + b.pack.slice(0, 2) + '/' + b.pack;
+    if (open.path !== path) {
+      if (open.fd >= 0) fs.closeSync(open.fd);
+      open = { path, fd: fs.openSync(path, 'r') };
+    }
+    const buf = Buffer.allocUnsafe(b.length);
+    for (let done = 0; done < b.length; ) {
+      const n = fs.readSync(open.fd, buf, done, b.length - done, b.offset + done);
+      if (n === 0) throw new Error('pack ' + b.pack.slice(0, 12) + ' is shorter than its index says');
+      done += n;
+    }
+    return buf;
+  };
+  try {
+    return { files: msg.files.map((f) => {
+      const fd = fs.openSync(f.temp, 'wx', 0o600);
+      try {
+        let pos = 0;
+        for (const b of f.blobs) {
+          const data = openBlob(b, read(b));
+          fs.writeSync(fd, data, 0, data.length, pos);
+          pos += data.length;
+        }
+      } catch (error) {
+        fs.closeSync(fd);
+        fs.rmSync(f.temp, { force: true });
+        return { error: String(error && error.message || error) };
+      }
+      fs.closeSync(fd);
+      if (f.chown) try { fs.chownSync(f.temp, f.uid, f.gid); } catch {}
+      fs.chmodSync(f.temp, f.mode);
+      fs.utimesSync(f.temp, f.mtime, f.mtime);
+      fs.renameSync(f.temp, f.path);
+      return { bytes: f.size };
+    }) };
+  } finally {
+    if (open.fd >= 0) fs.closeSync(open.fd);
+  }
+}
+`;
