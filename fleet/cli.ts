@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { cleanupStale, startFleet } from './index';
+import type { Fleet } from './index';
 
 const { values } = parseArgs({
   options: {
@@ -34,10 +35,27 @@ const [sharedModelMB, uniqueModelMB] = (values['model-mb'] ?? '40,20').split(','
 const stale = cleanupStale(values.dir ?? '/tmp');
 if (stale.length > 0) console.error(`Removed leftovers of dead fleets: ${stale.join(', ')}`);
 
+// Signal handlers first, so they (not the library's fallback) own Ctrl-C, also during start-up.
+let fleet: Fleet | undefined;
 let stopping = false;
+const shutdown = (signal: string) => {
+  if (stopping) return;
+  stopping = true;
+  if (!fleet) {
+    console.error(`\n${signal}: aborting start-up`);
+    process.exit(130); // the library's exit handler removes whatever was already created
+  }
+  console.error(`\n${signal}: stopping fleet ${fleet.id}…`);
+  fleet.stop().then(
+    () => (console.error('Stopped.'), process.exit(0)),
+    (error: unknown) => (console.error(error instanceof Error ? error.message : error), process.exit(1)),
+  );
+};
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => shutdown(signal));
+
 try {
   console.error(`Starting ${devices} device(s)${values.netns ? ' in network namespaces' : ''}…`);
-  const fleet = await startFleet({
+  fleet = await startFleet({
     devices,
     netns: values.netns,
     ...(values.dir ? { baseDir: values.dir } : {}),
@@ -53,18 +71,6 @@ try {
     console.error(`  ${d.name}: ssh -i ${d.identityFile} -p ${d.port} ${d.user}@${d.host}   (host key ${d.hostKeyFingerprint})`);
   }
   console.error('Press Ctrl-C to stop the fleet.');
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    console.error(`\n${signal}: stopping fleet ${fleet.id}…`);
-    fleet.stop().then(
-      () => (console.error('Stopped.'), process.exit(0)),
-      (error: unknown) => (console.error(error instanceof Error ? error.message : error), process.exit(1)),
-    );
-  };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGHUP', () => shutdown('SIGHUP'));
   setInterval(() => {}, 1 << 30); // stay up until a signal
 } catch (error) {
   console.error(error instanceof Error ? error.message : error);

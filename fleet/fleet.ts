@@ -17,7 +17,7 @@ import type { Device, FleetContext } from './device';
 import { isAlive, sleep, trace } from './exec';
 import { netnsSupport } from './link';
 import { initdb, pgBin, psql, startCluster, templateSql } from './postgres';
-import { forget, INDEX_DIR, PREFIX, Registry, track } from './registry';
+import { cleanupStale, forget, INDEX_DIR, PREFIX, Registry, track } from './registry';
 import { sqlite, SQLITE_TEMPLATE } from './sqlite';
 
 export interface FleetOptions {
@@ -106,6 +106,7 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
     const support = netnsSupport();
     if (!support.ok) throw new Error(`Network namespaces are not available: ${support.reason}`);
   }
+  cleanupStale(options.baseDir ?? '/tmp'); // leftovers of earlier runs that died (never a live fleet's)
   let id = '';
   let dir = '';
   for (let attempt = 0; !dir; attempt++) {
