@@ -76,3 +76,35 @@ describe('a device backup run (real shell, real files, real repository)', () => 
     store.close();
   });
 });
+
+describe('a full laptop disk', () => {
+  const root = process.getuid?.() === 0;
+  it.skipIf(!root)(`ends the run with a clear message and no snapshot${root ? '' : ' (skipped: mounting a small tmpfs needs root; CI runs as root)'}`, async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { Repository } = await import('../repository/repo/repository');
+    const { LocalBackend } = await import('../repository/backend/local-backend');
+    const { FAST, PASSWORD } = await import('../repository/testing/fixtures');
+    const { randomBytes } = await import('node:crypto');
+    const mount = mkdtempSync(path.join((await import('node:os')).tmpdir(), 'jetvault-full-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', mount]);
+    try {
+      const repo = await Repository.init(new LocalBackend(path.join(mount, 'repo')), PASSWORD, FAST);
+      const device = tempDir();
+      await mkdir(path.join(device, 'opt/models'), { recursive: true });
+      await writeFile(path.join(device, 'opt/models/big.onnx'), randomBytes(8 * 1024 * 1024));
+      const store = new HistoryStore(tempDir());
+      const jobs = new JobManager(store, new EventBus(), silentLogger);
+      const { record } = await jobs.start({ kind: 'backup', title: 'Back up rvm-017', phases: ['connect', 'list', 'transfer', 'commit'] }, (ctx) =>
+        runSources(repo, new LocalRunner(), { name: 'rvm-017', sysroot: device }, [{ name: 'models', kind: 'files', paths: [path.join(device, 'opt/models')] }], ctx),
+      ).done;
+      expect(record.status).toBe('failed');
+      expect(record.error?.message).toMatch(/repository .* is full: no snapshot of rvm-017 was written/);
+      expect(await listSnapshots(repo)).toEqual([]);
+      store.close();
+    } finally {
+      execFileSync('umount', [mount]);
+      rmSync(mount, { recursive: true, force: true });
+    }
+  });
+});

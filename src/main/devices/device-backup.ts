@@ -143,6 +143,9 @@ export async function runSources(
   } catch (error) {
     // A run is complete or absent: drop this run's snapshots (their data stays for the next run).
     for (const id of written) await repo.backend.delete(`${NAMES.snapshots}${id}`).catch(() => undefined);
+    if ((error as NodeJS.ErrnoException).code === 'ENOSPC') {
+      throw new AppError('UNAVAILABLE', `The disk holding the repository (${repo.backend.location}) is full: no snapshot of ${device.name} was written. Free some space or move the repository, then back up again.`);
+    }
     throw error;
   }
 }
