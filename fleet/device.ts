@@ -204,6 +204,9 @@ export async function createDevice(ctx: FleetContext, index: number): Promise<De
   mkdirSync(path.dirname(dataDir), { recursive: true });
   await run('cp', ['-a', '--reflink=auto', ctx.templatePgData, dataDir]);
   const socketDir = path.join(root, 'run/postgresql');
+  if (Buffer.byteLength(path.join(socketDir, `.s.PGSQL.${PG_PORT}.lock`)) > 107) {
+    throw new Error(`PostgreSQL's socket path under ${socketDir} would pass the 107-byte unix socket limit: use a shorter baseDir`);
+  }
   mkdirSync(socketDir, { recursive: true });
   await run('chown', ['-R', '-h', `${account.uid}:${account.gid}`, root]);
   chmodSync(dataDir, 0o700);

@@ -106,6 +106,8 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
     const support = netnsSupport();
     if (!support.ok) throw new Error(`Network namespaces are not available: ${support.reason}`);
   }
+  const longest = path.join(options.baseDir ?? '/tmp', `${PREFIX}ffff`, `d${options.devices ?? 1}`, 'root/run/postgresql/.s.PGSQL.5432.lock');
+  if (Buffer.byteLength(longest) > 107) throw new Error(`baseDir is too long: PostgreSQL's socket path (${longest}) would pass the 107-byte unix socket limit`);
   cleanupStale(options.baseDir ?? '/tmp'); // leftovers of earlier runs that died (never a live fleet's)
   let id = '';
   let dir = '';
