@@ -24,8 +24,13 @@ interface Sample {
   rssMiB: number;
 }
 
-/** Runs a command under GNU time; returns wall, user+sys CPU seconds and max RSS. */
+/**
+ * Runs a command under GNU time; returns wall, user+sys CPU seconds and max RSS. Dirty pages are
+ * flushed first and the disk left to settle, so no tool pays for the previous one's writeback.
+ */
 function measure(cmd: string[], env: NodeJS.ProcessEnv = {}, cwd = base): Sample {
+  execFileSync('sync');
+  execFileSync('sleep', ['2']);
   const timeFile = join(base, '.time');
   const started = process.hrtime.bigint();
   const r = spawnSync('/usr/bin/time', ['-o', timeFile, '-f', '%U %S %M', ...cmd], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });

@@ -9,7 +9,7 @@ import { RepositoryError, throwIfAborted } from '../errors';
 import type { ProgressFn } from '../errors';
 import { Chunker } from '../chunker/chunker';
 import type { ChunkerParams } from '../chunker/chunker';
-import type { ChunkPool, HashedChunk } from '../pipeline/chunk-pool';
+import type { ChunkPool, FilePiece, HashedChunk } from '../pipeline/chunk-pool';
 import type { PackUploader } from '../pack/pack-uploader';
 import type { SourceEntry, SourceWarning } from './source';
 
@@ -121,21 +121,27 @@ export class FileSaver {
     this.largeInFlight++;
     const run = async (): Promise<FileContent> => {
       const ids: string[] = [];
+      const request = async (offset: number): Promise<FilePiece> => {
+        try {
+          return await (await this.pool.filePiece(path, offset)).result;
+        } catch (error) {
+          if (error instanceof RepositoryError) throw error;
+          throw this.skip(entry, (error as Error).message);
+        }
+      };
       let offset = 0;
       try {
+        let piece = await request(0);
         for (;;) {
           throwIfAborted(this.signal);
-          let piece;
-          try {
-            piece = await (await this.pool.filePiece(path, offset)).result;
-          } catch (error) {
-            if (error instanceof RepositoryError) throw error;
-            throw this.skip(entry, (error as Error).message);
-          }
+          // Ask for the next piece before storing this one, so the worker never waits on the packer.
+          const next = piece.eof ? null : request(piece.next);
+          next?.catch(() => undefined);
           for (const chunk of piece.chunks) ids.push(await this.store(chunk));
           this.onProgress?.({ bytes: piece.next - offset });
           offset = piece.next;
-          if (piece.eof) return { ids, size: offset };
+          if (!next) return { ids, size: offset };
+          piece = await next;
         }
       } finally {
         this.largeInFlight--;

@@ -11,8 +11,11 @@ export interface ObjectInfo {
 export interface Backend {
   /** A human-readable location, for messages. */
   readonly location: string;
-  /** Stores `data` under `name` atomically: readers see the old object, no object, or all of `data`. */
-  put(name: string, data: Buffer): Promise<void>;
+  /**
+   * Stores `data` (one buffer, or pieces to concatenate) under `name` atomically: readers see the
+   * old object, no object, or all of `data`.
+   */
+  put(name: string, data: Buffer | readonly Buffer[]): Promise<void>;
   /** Reads a whole object, or `length` bytes from `offset`. Throws a `not-found` RepositoryError when absent. */
   get(name: string, range?: { offset: number; length: number }): Promise<Buffer>;
   /** Size of an object, or null when absent. */

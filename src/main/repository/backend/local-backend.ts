@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { RepositoryError } from '../errors';
 import type { Backend, ObjectInfo } from './backend';
@@ -17,6 +18,21 @@ async function fsyncDir(dir: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+/** Writes pieces with writev (one syscall per 1024 pieces, not one per piece), finishing short writes. */
+async function writeAll(handle: FileHandle, parts: readonly Buffer[]): Promise<void> {
+  let position = 0;
+  for (let i = 0; i < parts.length; i += 1024) {
+    const group = parts.slice(i, i + 1024);
+    const total = group.reduce((n, b) => n + b.length, 0);
+    const { bytesWritten } = await handle.writev(group, position);
+    if (bytesWritten < total) {
+      const rest = Buffer.concat(group).subarray(bytesWritten);
+      for (let done = 0; done < rest.length; ) done += (await handle.write(rest, done, rest.length - done, position + bytesWritten + done)).bytesWritten;
+    }
+    position += total;
   }
 }
 
@@ -37,7 +53,7 @@ export class LocalBackend implements Backend {
     return join(this.root, name);
   }
 
-  async put(name: string, data: Buffer): Promise<void> {
+  async put(name: string, data: Buffer | readonly Buffer[]): Promise<void> {
     const target = this.path(name);
     const dir = dirname(target);
     if (!this.madeDirs.has(dir)) {
@@ -47,7 +63,8 @@ export class LocalBackend implements Backend {
     const temp = join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
     const handle = await open(temp, 'wx', 0o600);
     try {
-      await handle.writeFile(data);
+      if (Buffer.isBuffer(data)) await handle.writeFile(data);
+      else await writeAll(handle, data);
       await handle.sync();
     } catch (error) {
       await handle.close();

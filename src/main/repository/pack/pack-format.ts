@@ -9,7 +9,7 @@
  * count u32 LE then per blob: type u8 | id[32] | offset u32 LE | length u32 LE | raw length u32 LE.
  * A fresh key per pack and distinct offsets make nonces unique; the AAD binds each blob to its id and type.
  */
-import { createHash } from 'node:crypto';
+import { createCipheriv, createHash } from 'node:crypto';
 import { RepositoryError } from '../errors';
 import { blobId, hkdf, open, randomSalt, seal, SALT_BYTES, TAG_BYTES } from '../crypto/aead';
 import { decompress } from '../compress/codec';
@@ -58,26 +58,39 @@ function packKey(enc: Buffer, salt: Buffer): Buffer {
 export class PackBuilder {
   readonly salt = randomSalt();
   private readonly key: Buffer;
+  /** The pack as written, in pieces: never concatenated, so a pack costs its size in memory once. */
   private readonly parts: Buffer[] = [];
+  private readonly hash = createHash('sha256');
   readonly entries: PackEntry[] = [];
-  size = PACK_PREFIX;
+  size = 0;
 
   constructor(enc: Buffer) {
     this.key = packKey(enc, this.salt);
-    this.parts.push(PACK_MAGIC, this.salt);
+    this.push(PACK_MAGIC, this.salt);
+  }
+
+  private push(...parts: Buffer[]): void {
+    for (const part of parts) {
+      this.parts.push(part);
+      this.hash.update(part);
+      this.size += part.length;
+    }
   }
 
   /** Adds a blob whose payload is already compressed under `codec`. */
   add(type: BlobType, id: Buffer, codec: number, payload: Buffer, rawLength: number): void {
-    const plaintext = Buffer.concat([Buffer.from([codec]), payload]);
-    const sealed = seal(this.key, blobNonce(this.size), plaintext, blobAad(type, id));
-    this.entries.push({ type, id: id.toString('hex'), offset: this.size, length: sealed.length, rawLength });
-    this.parts.push(sealed);
-    this.size += sealed.length;
+    const offset = this.size;
+    const cipher = createCipheriv('aes-256-gcm', this.key, blobNonce(offset));
+    cipher.setAAD(blobAad(type, id));
+    const head = cipher.update(Buffer.from([codec]));
+    const body = cipher.update(payload);
+    cipher.final();
+    this.push(head, body, cipher.getAuthTag());
+    this.entries.push({ type, id: id.toString('hex'), offset, length: this.size - offset, rawLength });
   }
 
-  /** Returns the pack's bytes and its id (SHA-256 of the bytes, hex). */
-  finish(): { id: string; bytes: Buffer } {
+  /** Returns the pack's bytes (as parts) and its id (SHA-256 of the bytes, hex). */
+  finish(): { id: string; parts: Buffer[]; size: number } {
     const table = Buffer.alloc(4 + this.entries.length * ENTRY_BYTES);
     table.writeUInt32LE(this.entries.length, 0);
     this.entries.forEach((e, i) => {
@@ -91,8 +104,8 @@ export class PackBuilder {
     const header = seal(this.key, HEADER_NONCE, table, PACK_MAGIC);
     const length = Buffer.alloc(4);
     length.writeUInt32LE(header.length, 0);
-    const bytes = Buffer.concat([...this.parts, header, length]);
-    return { id: createHash('sha256').update(bytes).digest('hex'), bytes };
+    this.push(header, length);
+    return { id: this.hash.digest('hex'), parts: this.parts, size: this.size };
   }
 }
 

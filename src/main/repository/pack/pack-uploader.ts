@@ -11,6 +11,7 @@ import type { IndexedPack } from '../index/index-file';
 import { PackBuilder } from './pack-format';
 import type { BlobType } from './pack-format';
 
+/** Packs being written at once: enough to overlap fsync with filling the next pack. */
 const MAX_UPLOADS = 2;
 
 export class PackUploader {
@@ -64,9 +65,9 @@ export class PackUploader {
 
   private async upload(builder: PackBuilder): Promise<void> {
     while (this.uploads.size >= MAX_UPLOADS) await Promise.race(this.uploads);
-    const { id, bytes } = builder.finish();
-    const pack: IndexedPack = { id, salt: builder.salt.toString('hex'), size: bytes.length, entries: builder.entries };
-    const task = this.backend.put(NAMES.pack(id), bytes).then(
+    const { id, parts, size } = builder.finish();
+    const pack: IndexedPack = { id, salt: builder.salt.toString('hex'), size, entries: builder.entries };
+    const task = this.backend.put(NAMES.pack(id), parts).then(
       () => {
         this.finished.push(pack);
         this.onUploaded(pack);

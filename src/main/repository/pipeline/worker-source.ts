@@ -14,7 +14,8 @@ import { findBoundary } from '../chunker/chunker';
 import { SAMPLE, WORTH } from '../compress/codec';
 import { RESTORE_WORKER_SOURCE } from './restore-worker-source';
 
-export const FILE_JOB_BYTES = 16 * 1024 * 1024;
+/** Bytes a file job reads (plus up to one max chunk): small enough to keep memory flat. */
+export const FILE_JOB_BYTES = 8 * 1024 * 1024;
 
 export const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
