@@ -88,6 +88,18 @@ describe.skipIf(skip)('moving a device forward in time', () => {
     expect(r.stdout.toString().trim()).toBe('ok');
   });
 
+  it('keeps SQLite open in a writer whose rows live only in the WAL, and sqlite3 .backup still has them', async () => {
+    const before = await d.mutate.sqliteCount('scans');
+    const writer = await d.mutate.sqliteOpenWriter(77);
+    try {
+      expect(writer.walBytes).toBeGreaterThan(0);
+      const r = await d.exec(`sqlite3 '${d.sqlitePath}' ".backup '$HOME/wal.db'" && sqlite3 "$HOME/wal.db" 'SELECT count(*) FROM scans'`);
+      expect(Number(r.stdout.toString().trim())).toBe(before + 77);
+    } finally {
+      await writer.close();
+    }
+  });
+
   it('fills a device path to the brim, so writes over SSH fail with ENOSPC, and releases it', async () => {
     const rel = 'var/log/myrvm';
     const { mount, freeBytes } = await d.mutate.fillDisk(rel, { sizeMB: 4 });

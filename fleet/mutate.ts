@@ -5,9 +5,10 @@
  */
 import { appendFileSync, chownSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { logLines } from './content';
-import { run } from './exec';
+import { run, sleep, waitFor } from './exec';
 import { psql } from './postgres';
 import { Rng } from './random';
 import type { ResourceLog } from './registry';
@@ -168,6 +169,37 @@ INSERT INTO scans (barcode, material, weight_g, confidence, accepted, scanned_at
 
   sqlite(statements: string): Promise<string> {
     return sqlite(this.device.sqlitePath, statements, this.device.account);
+  }
+
+  /**
+   * Keeps the SQLite database open in a writer, as the running app does: a `sqlite3` process (as the
+   * device account) with automatic checkpoints off, which has written `rows` rows that live only in
+   * the `-wal` file until `close()`. Backups must still capture them (`.backup` does).
+   */
+  async sqliteOpenWriter(rows = 100): Promise<{ pid: number; walBytes: number; close(): Promise<void> }> {
+    const { uid, gid } = this.device.account;
+    const child = spawn('/usr/bin/sqlite3', ['-batch', this.device.sqlitePath], { uid, gid, detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
+    const pid = child.pid!;
+    this.log.addPid(pid, `sqlite writer of ${this.device.name}`);
+    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+    child.stdin.on('error', () => {});
+    child.stdin.write(`PRAGMA wal_autocheckpoint=0;
+BEGIN; WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < ${rows})
+INSERT INTO scans (barcode, material, weight_g, confidence, accepted, scanned_at) SELECT printf('%013d', abs(random()) % 10000000000000), 'PET', 24.9, 0.93, 1, strftime('%Y-%m-%dT%H:%M:%SZ', 'now') FROM c; COMMIT;
+SELECT 1;
+`);
+    const wal = `${this.device.sqlitePath}-wal`;
+    const walBytes = await waitFor('the SQLite writer to commit into the WAL', () => (existsSync(wal) && statSync(wal).size > 0 ? statSync(wal).size : undefined), { timeoutMs: 10_000 });
+    return {
+      pid,
+      walBytes,
+      close: async () => {
+        child.stdin.end();
+        await Promise.race([exited, sleep(5_000)]);
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        this.log.remove((r) => r.kind === 'pid' && r.pid === pid);
+      },
+    };
   }
 
   /**
