@@ -43,6 +43,8 @@ export interface Fleet {
   devices: Device[];
   /** Milliseconds from the call to all devices answering. */
   startMs: number;
+  /** The detached watchdog that cleans up if this process dies without stop(). */
+  reaperPid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -174,7 +176,7 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
     throw error;
   }
   devices.sort((a, b) => a.index - b.index);
-  return { id, dir, devices, startMs: Date.now() - started, stop };
+  return { id, dir, devices, startMs: Date.now() - started, reaperPid: reaper, stop };
 }
 
 /** One device with its own fleet; `stop()` on the device stops the fleet. */

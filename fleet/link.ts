@@ -26,10 +26,11 @@ export function netnsSupport(): NetnsSupport {
     if (!existsSync(tool) && !existsSync(tool.replace('/usr', ''))) return fail(`${tool} is missing (apt-get install iproute2 nftables util-linux)`);
   }
   const probe = `jvf-probe${process.pid}`;
+  const veth = `jvp${process.pid % 10_000_000}`; // interface names: at most 15 bytes, unique per process
   const steps = [
     ['ip', 'netns', 'add', probe],
-    ['ip', 'link', 'add', `${probe.slice(0, 10)}a`, 'type', 'veth', 'peer', 'name', `${probe.slice(0, 10)}b`, 'netns', probe],
-    ['tc', 'qdisc', 'add', 'dev', `${probe.slice(0, 10)}a`, 'root', 'tbf', 'rate', '1mbit', 'burst', '16kb', 'latency', '100ms'],
+    ['ip', 'link', 'add', `${veth}a`, 'type', 'veth', 'peer', 'name', `${veth}b`, 'netns', probe],
+    ['tc', 'qdisc', 'add', 'dev', `${veth}a`, 'root', 'tbf', 'rate', '1mbit', 'burst', '16kb', 'latency', '100ms'],
     ['ip', 'netns', 'exec', probe, 'nft', 'add', 'table', 'inet', 'jvfprobe'],
   ];
   let failure = '';
@@ -40,7 +41,7 @@ export function netnsSupport(): NetnsSupport {
       break;
     }
   }
-  spawnSync('ip', ['link', 'del', `${probe.slice(0, 10)}a`]);
+  spawnSync('ip', ['link', 'del', `${veth}a`]);
   spawnSync('ip', ['netns', 'del', probe]);
   return failure ? fail(failure) : (support = { ok: true, reason: '' });
 }

@@ -274,6 +274,12 @@ export function cleanupStale(baseDir = '/tmp'): string[] {
   const namespaces = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '';
   for (const line of namespaces.split('\n')) {
     const name = line.split(' ')[0] ?? '';
+    const prober = /^jvf-probe(\d+)$/.exec(name)?.[1]; // a netnsSupport() probe whose process died mid-way
+    if (prober && !isAlive(Number(prober))) {
+      spawnSync('ip', ['netns', 'delete', name]);
+      removed.push(`netns ${name}`);
+      continue;
+    }
     const id = idOf(name);
     if (!id || live.has(id)) continue;
     cleanupRecord({ id, owner: { pid: 0, start: '' }, resources: [{ kind: 'netns', name }] });

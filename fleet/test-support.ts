@@ -20,7 +20,7 @@ export function tracesOf(fleet: Fleet): FleetTraces {
   return {
     id: fleet.id,
     dir: fleet.dir,
-    pids: fleet.devices.flatMap((d) => d.pids()),
+    pids: [...fleet.devices.flatMap((d) => d.pids()), ...(fleet.reaperPid ? [fleet.reaperPid] : [])],
     users: fleet.devices.map((d) => d.user),
     netns: fleet.devices.flatMap((d) => (d.netns ? [d.netns.name] : [])),
     dirs: [fleet.dir, ...fleet.devices.map((d) => d.dir)],
