@@ -121,9 +121,15 @@ export class FileSaver {
     this.largeInFlight++;
     const run = async (): Promise<FileContent> => {
       const ids: string[] = [];
-      const request = async (offset: number): Promise<FilePiece> => {
+      const request = async (offset: number): Promise<{ cut: Promise<{ next: number; eof: boolean }>; result: Promise<FilePiece> }> => {
+        const job = await this.pool.filePiece(path, offset);
+        job.cut.catch(() => undefined);
+        job.result.catch(() => undefined);
+        return job;
+      };
+      const settle = async <T>(p: Promise<T>): Promise<T> => {
         try {
-          return await (await this.pool.filePiece(path, offset)).result;
+          return await p;
         } catch (error) {
           if (error instanceof RepositoryError) throw error;
           throw this.skip(entry, (error as Error).message);
@@ -131,17 +137,18 @@ export class FileSaver {
       };
       let offset = 0;
       try {
-        let piece = await request(0);
+        let job = await request(0);
         for (;;) {
           throwIfAborted(this.signal);
-          // Ask for the next piece before storing this one, so the worker never waits on the packer.
-          const next = piece.eof ? null : request(piece.next);
-          next?.catch(() => undefined);
+          // The next piece starts as soon as this one's boundaries are known, on another worker.
+          const cut = await settle(job.cut);
+          const next = cut.eof ? null : await request(cut.next);
+          const piece = await settle(job.result);
           for (const chunk of piece.chunks) ids.push(await this.store(chunk));
           this.onProgress?.({ bytes: piece.next - offset });
           offset = piece.next;
           if (!next) return { ids, size: offset };
-          piece = await next;
+          job = next;
         }
       } finally {
         this.largeInFlight--;

@@ -60,7 +60,11 @@ interface Pending {
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
   worker: number;
+  /** File jobs report where the next piece starts before they finish. */
+  onCut?: (cut: { next: number; eof: boolean }) => void;
 }
+
+type WorkerMessage = { seq: number; result?: unknown; error?: string; cut?: { next: number; eof: boolean } };
 
 const toBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 const toChunk = (c: RawChunk): HashedChunk => ({ id: toBuffer(c.id), codec: c.codec, payload: toBuffer(c.payload), rawLength: c.rawLength });
@@ -83,16 +87,20 @@ export class ChunkPool {
         eval: true,
         workerData: { mac: new Uint8Array(keys.mac), enc: new Uint8Array(keys.enc ?? Buffer.alloc(32)), gear: new Int32Array(keys.gear), chunker: keys.chunker },
       });
-      worker.on('message', (msg: { seq: number; result?: unknown; error?: string }) => this.settle(msg));
+      worker.on('message', (msg: WorkerMessage) => this.settle(msg));
       worker.on('error', (error) => this.fail(error));
       this.workers.push(worker);
       this.load.push(0);
     }
   }
 
-  private settle(msg: { seq: number; result?: unknown; error?: string }): void {
+  private settle(msg: WorkerMessage): void {
     const entry = this.pending.get(msg.seq);
     if (!entry) return;
+    if (msg.cut) {
+      entry.onCut?.(msg.cut);
+      return;
+    }
     this.pending.delete(msg.seq);
     this.load[entry.worker]!--;
     this.waiting.shift()?.();
@@ -108,14 +116,18 @@ export class ChunkPool {
   }
 
   /** Waits for a slot, posts the job to the least busy worker, returns a handle on its result. */
-  private async post<T>(message: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<{ result: Promise<T> }> {
+  private async post<T>(
+    message: Record<string, unknown>,
+    transfer: ArrayBuffer[] = [],
+    onCut?: (cut: { next: number; eof: boolean }) => void,
+  ): Promise<{ result: Promise<T> }> {
     while (this.pending.size >= this.maxInFlight && !this.failure) await new Promise<void>((resolve) => this.waiting.push(resolve));
     if (this.failure) throw this.failure;
     const seq = this.seq++;
     let index = 0;
     for (let i = 1; i < this.workers.length; i++) if (this.load[i]! < this.load[index]!) index = i;
     this.load[index]!++;
-    const result = new Promise<T>((resolve, reject) => this.pending.set(seq, { resolve: resolve as (v: unknown) => void, reject, worker: index }));
+    const result = new Promise<T>((resolve, reject) => this.pending.set(seq, { resolve: resolve as (v: unknown) => void, reject, worker: index, ...(onCut ? { onCut } : {}) }));
     this.workers[index]!.postMessage({ ...message, seq }, transfer);
     return { result };
   }
@@ -127,10 +139,18 @@ export class ChunkPool {
     return { result: result.then((r) => toChunk(r.chunks[0]!)) };
   }
 
-  /** Reads, chunks, hashes and compresses the next ~16 MiB of a local file from `offset`. */
-  async filePiece(path: string, offset: number): Promise<{ result: Promise<FilePiece> }> {
-    const { result } = await this.post<{ chunks: RawChunk[]; next: number; eof: boolean }>({ type: 'file', path, offset });
-    return { result: result.then((r) => ({ chunks: r.chunks.map(toChunk), next: r.next, eof: r.eof })) };
+  /**
+   * Reads, chunks, hashes and compresses the next piece of a local file from `offset`. `cut`
+   * settles as soon as the piece's chunk boundaries are known (the next piece can start then).
+   */
+  async filePiece(path: string, offset: number): Promise<{ cut: Promise<{ next: number; eof: boolean }>; result: Promise<FilePiece> }> {
+    let onCut!: (cut: { next: number; eof: boolean }) => void;
+    const cutKnown = new Promise<{ next: number; eof: boolean }>((resolve) => (onCut = resolve));
+    const { result } = await this.post<{ chunks: RawChunk[]; next: number; eof: boolean }>({ type: 'file', path, offset }, [], onCut);
+    const piece = result.then((r) => ({ chunks: r.chunks.map(toChunk), next: r.next, eof: r.eof }));
+    // A job that fails before cutting settles `cut` through its result.
+    const cut = Promise.race([cutKnown, piece.then((p) => ({ next: p.next, eof: p.eof }))]);
+    return { cut, result: piece };
   }
 
   /** Reads and processes a batch of small local files (each below the minimum chunk size). */

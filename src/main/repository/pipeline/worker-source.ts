@@ -62,19 +62,29 @@ function readInto(fd, buf, offset) {
 function fileJob(msg, transfer) {
   scratch = scratch || Buffer.allocUnsafe(JOB + max);
   const fd = fs.openSync(msg.path, 'r');
+  let len, eof;
   try {
-    const { len, eof } = readInto(fd, scratch, msg.offset);
-    const chunks = [];
-    let pos = 0;
-    while (pos < len && (eof || pos < JOB)) {
-      const cut = findBoundary(scratch, pos, len - pos, gear, min, avg, max, eof, 0);
-      chunks.push(processChunk(scratch.subarray(pos, pos + cut), transfer));
-      pos += cut;
-    }
-    return { chunks, next: msg.offset + pos, eof: eof && pos >= len };
+    ({ len, eof } = readInto(fd, scratch, msg.offset));
   } finally {
     fs.closeSync(fd);
   }
+  const cuts = [];
+  let pos = 0;
+  while (pos < len && (eof || pos < JOB)) {
+    const cut = findBoundary(scratch, pos, len - pos, gear, min, avg, max, eof, 0);
+    cuts.push(cut);
+    pos += cut;
+  }
+  // Tell the caller where the next piece starts before hashing this one, so another worker can
+  // start on it: cutting is sequential per file, hashing and compressing are not.
+  parentPort.postMessage({ seq: msg.seq, cut: { next: msg.offset + pos, eof: eof && pos >= len } });
+  const chunks = [];
+  pos = 0;
+  for (const cut of cuts) {
+    chunks.push(processChunk(scratch.subarray(pos, pos + cut), transfer));
+    pos += cut;
+  }
+  return { chunks, next: msg.offset + pos, eof: eof && pos >= len };
 }
 function smallJob(msg, transfer) {
   return { files: msg.paths.map((path) => {
