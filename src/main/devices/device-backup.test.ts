@@ -1,3 +1,4 @@
+import { appendFileSync } from 'node:fs';
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -106,5 +107,36 @@ describe('a full laptop disk', () => {
       execFileSync('umount', [mount]);
       rmSync(mount, { recursive: true, force: true });
     }
+  });
+});
+
+describe('log rotation after a committed run', () => {
+  it('truncates only the live logs that are still what the snapshot holds', async () => {
+    const { readFileSync } = await import('node:fs');
+    const root = tempDir();
+    await mkdir(path.join(root, 'var/log/myrvm'), { recursive: true });
+    await writeFile(path.join(root, 'var/log/myrvm/app.log'), 'line 1\nline 2\n');
+    await writeFile(path.join(root, 'var/log/myrvm/sync.log'), 'sync 1\n');
+    await writeFile(path.join(root, 'var/log/myrvm/app.log.1.gz'), 'old rotated');
+    const { repo } = await newRepo();
+    const store = new HistoryStore(tempDir());
+    const jobs = new JobManager(store, new EventBus(), silentLogger);
+    const sources: Source[] = [{ name: 'logs', kind: 'files', paths: [path.join(root, 'var/log/myrvm')], rotateAfterBackup: true }];
+    const { value } = await jobs.start({ kind: 'backup', title: 'Back up rvm-017', phases: ['connect', 'list', 'transfer', 'commit'] }, async (ctx) => {
+      // sync.log gets a new line after the listing: it must not be truncated (that line is not in the snapshot).
+      const result = runSources(repo, new LocalRunner(), { name: 'rvm-017', sysroot: root }, sources, {
+        ...ctx,
+        phase: (name: string) => {
+          if (name === 'commit') appendFileSync(path.join(root, 'var/log/myrvm/sync.log'), 'sync 2\n');
+          ctx.phase(name);
+        },
+      });
+      return result;
+    }).done;
+    expect(value!.snapshots[0]!.rotated).toEqual([path.join(root, 'var/log/myrvm/app.log')]);
+    expect(readFileSync(path.join(root, 'var/log/myrvm/app.log'), 'utf8')).toBe('');
+    expect(readFileSync(path.join(root, 'var/log/myrvm/sync.log'), 'utf8')).toBe('sync 1\nsync 2\n');
+    expect(readFileSync(path.join(root, 'var/log/myrvm/app.log.1.gz'), 'utf8')).toBe('old rotated');
+    store.close();
   });
 });

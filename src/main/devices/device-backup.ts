@@ -20,6 +20,7 @@ import type { DeviceConnector } from './device-connector';
 import type { DeviceService } from './device-service';
 import { DumpSource } from './sources/dump-source';
 import { RemoteFilesSource } from './sources/files-source';
+import { rotateLogs } from './sources/log-rotation';
 import type { CommandRunner } from './ssh-connection';
 
 export const BACKUP_PHASES = ['connect', 'list', 'transfer', 'commit'] as const;
@@ -34,6 +35,8 @@ export interface SourceResult {
   bytesTransferred: number;
   bytesAdded: number;
   warnings: number;
+  /** Live logs truncated on the device after the run committed (rotateAfterBackup). */
+  rotated?: string[];
 }
 
 export interface BackupRunResult {
@@ -132,6 +135,12 @@ export async function runSources(
       });
     }
     ctx.phase('commit');
+    // Only now that every snapshot of the run exists may logs be rotated on the device.
+    for (const [i, config] of sources.entries()) {
+      if (config.kind !== 'files' || !config.rotateAfterBackup) continue;
+      const snapshot = (await listSnapshots(repo)).find((s) => s.id === results[i]!.snapshotId);
+      if (snapshot) results[i]!.rotated = await rotateLogs(repo, snapshot.tree, runner, device.sysroot);
+    }
     return {
       runId,
       device: device.name,

@@ -1,0 +1,98 @@
+/**
+ * Device backup benchmark (not a test): one fleet device holding models, many small files and a
+ * PostgreSQL database, pulled by Jetvault (first run, then after 1% of files changed) and by the
+ * baseline an operator would script — `rsync -a` over OpenSSH for the files plus `pg_dump` over
+ * `ssh` — first on loopback, then (as root, with namespaces) on a shaped field link.
+ *
+ *   npx tsx bench/device-backup.ts          BENCH_MODELS_MB=600 BENCH_SMALL_FILES=20000 for the full size,
+ *                                           BENCH_SHAPED=0 to skip the shaped-link runs
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { netnsSupport, startFleet } from '../fleet/index';
+import type { Device } from '../fleet/index';
+import { startDeviceBackup } from '../src/main/devices/device-backup';
+import { silentLogger } from '../src/main/log';
+import { createServices } from '../src/main/services/index';
+
+const MODELS_MB = Number(process.env.BENCH_MODELS_MB ?? 200);
+const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? 5000);
+const LINK = { delayMs: 50, lossPercent: 1, kbit: 20_000 };
+
+function smallFiles(device: Device, count: number): void {
+  const dir = path.join(device.root, 'opt', device.app, 'assets');
+  for (let i = 0; i < count; i++) {
+    const sub = path.join(dir, `set-${Math.floor(i / 500)}`);
+    if (i % 500 === 0) mkdirSync(sub, { recursive: true });
+    writeFileSync(path.join(sub, `asset-${i}.json`), JSON.stringify({ id: i, label: `item ${i}`, pad: 'x'.repeat(200 + (i % 1500)) }));
+  }
+  spawnSync('chown', ['-R', `${device.user}:`, dir]);
+}
+
+function timed<T>(work: () => Promise<T>): Promise<{ seconds: number; value: T }> {
+  const started = process.hrtime.bigint();
+  return work().then((value) => ({ seconds: Number(process.hrtime.bigint() - started) / 1e9, value }));
+}
+
+/** The baseline: rsync -a of the files sources plus pg_dump over ssh, into `dest`. */
+function baseline(device: Device, dest: string): number {
+  const ssh = `ssh -i ${device.identityFile} -p ${device.port} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR`;
+  const profile = device.profile();
+  const paths = profile.sources.flatMap((s) => (s.kind === 'files' ? s.paths : []));
+  const started = process.hrtime.bigint();
+  const rsync = spawnSync('rsync', ['-a', '--relative', '-e', ssh, ...paths.map((p) => `${device.user}@${device.host}:${p}`), dest], { encoding: 'utf8' });
+  if (rsync.status !== 0 && rsync.status !== 23) throw new Error(`rsync failed: ${rsync.stderr}`);
+  const pg = spawnSync('sh', ['-c', `${ssh} ${device.user}@${device.host} pg_dump --format=custom --compress=0 --host=${device.pg.socketDir} --port=${device.pg.port} --dbname=${device.pg.database} > ${dest}/db.pgdump`], { encoding: 'utf8' });
+  if (pg.status !== 0) throw new Error(`pg_dump over ssh failed: ${pg.stderr}`);
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
+async function scenario(label: string, shaped: boolean) {
+  const fleet = await startFleet({ devices: 1, netns: shaped, sharedModelMB: Math.round(MODELS_MB * 0.7), uniqueModelMB: Math.round(MODELS_MB * 0.3) });
+  const device = fleet.devices[0]!;
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-bench-'));
+  const services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
+  try {
+    smallFiles(device, SMALL_FILES);
+    if (shaped) {
+      await device.link!.rate(LINK.kbit);
+      await device.link!.dropPercent(LINK.lossPercent);
+      device.link!.delayMs(LINK.delayMs);
+    }
+    await services.repository.init('bench repository password');
+    services.devices.import(device.profile(), 'bench');
+    const first = await timed(() => startDeviceBackup(services, device.name).done);
+    if (first.value.record.status !== 'succeeded') throw new Error(`first backup failed: ${JSON.stringify(first.value.record.error)}`);
+    const dest = mkdtempSync(path.join(os.tmpdir(), 'jetvault-bench-rsync-'));
+    const rsyncFirst = baseline(device, dest);
+    device.mutate.changeFiles(0.01);
+    await device.mutate.pgUpdateRows(2000);
+    const second = await timed(() => startDeviceBackup(services, device.name).done);
+    const rsyncSecond = baseline(device, dest);
+    rmSync(dest, { recursive: true, force: true });
+    const bytes = first.value.value!.bytesTransferred;
+    return [
+      { label: `${label}: first backup`, jetvault: first.seconds, baseline: rsyncFirst, bytes, linkRate: shaped ? (bytes * 8) / first.seconds / (LINK.kbit * 1000) : null },
+      { label: `${label}: after 1% changed`, jetvault: second.seconds, baseline: rsyncSecond, bytes: second.value.value!.bytesTransferred, linkRate: null },
+    ];
+  } finally {
+    services.dispose();
+    rmSync(dataDir, { recursive: true, force: true });
+    await fleet.stop();
+  }
+}
+
+const rows = await scenario('loopback', false);
+const ns = netnsSupport();
+if (process.env.BENCH_SHAPED === '0') console.log('(shaped link skipped: BENCH_SHAPED=0)');
+else if (ns.ok) rows.push(...(await scenario(`field link ${LINK.kbit / 1000} Mbit/s, ${LINK.delayMs} ms, ${LINK.lossPercent}% loss`, true)));
+else console.log(`(shaped link skipped: ${ns.reason})`);
+
+console.log(`\nDevice: ${MODELS_MB} MB of models, ${SMALL_FILES} small files, PostgreSQL ~200k rows\n`);
+console.log('| scenario | Jetvault s | rsync + pg_dump s | Jetvault / baseline | transferred MiB | link use |');
+console.log('|---|---:|---:|---:|---:|---:|');
+for (const r of rows) {
+  console.log(`| ${r.label} | ${r.jetvault.toFixed(1)} | ${r.baseline.toFixed(1)} | ${(r.jetvault / r.baseline).toFixed(2)}× | ${(r.bytes / 2 ** 20).toFixed(1)} | ${r.linkRate === null ? '' : `${Math.round(r.linkRate * 100)}%`} |`);
+}
