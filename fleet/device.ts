@@ -31,8 +31,8 @@ export interface FleetContext {
   content: ContentOptions;
   templateRoot: string;
   templatePgData: string;
-  /** Settles when the template cluster is built and cleanly stopped (devices copy its data dir then). */
-  templateDatabase: Promise<void>;
+  /** The template cluster's data dir, once built (or found in the cache) and cleanly stopped. */
+  templateDatabase: Promise<string>;
   pgVersion: string;
   netns: boolean;
   proxy: boolean;
@@ -199,10 +199,10 @@ export async function createDevice(ctx: FleetContext, index: number): Promise<De
   const listen = netns ? netns.deviceAddress : `127.0.0.${10 + (index % 240)}`;
   trace(`${name}: keys, netns`);
 
-  await ctx.templateDatabase;
+  const templatePgData = await ctx.templateDatabase;
   const dataDir = path.join(root, 'var/lib/postgresql', ctx.pgVersion, 'main');
   mkdirSync(path.dirname(dataDir), { recursive: true });
-  await run('cp', ['-a', '--reflink=auto', ctx.templatePgData, dataDir]);
+  await run('cp', ['-a', '--reflink=auto', templatePgData, dataDir]);
   const socketDir = path.join(root, 'run/postgresql');
   if (Buffer.byteLength(path.join(socketDir, `.s.PGSQL.${PG_PORT}.lock`)) > 107) {
     throw new Error(`PostgreSQL's socket path under ${socketDir} would pass the 107-byte unix socket limit: use a shorter baseDir`);

@@ -19,6 +19,7 @@ import { netnsSupport } from './link';
 import { initdb, pgBin, psql, startCluster, templateSql } from './postgres';
 import { cleanupStale, forget, INDEX_DIR, PREFIX, Registry, track } from './registry';
 import { sqlite, SQLITE_TEMPLATE } from './sqlite';
+import { cacheEnabled, cacheEntry, lookup, store } from './template-cache';
 
 export interface FleetOptions {
   /** Number of devices (default 1). */
@@ -35,6 +36,8 @@ export interface FleetOptions {
   uniqueModelMB?: number;
   namePrefix?: string;
   site?: string;
+  /** Reuse the machine's cached template PostgreSQL data dir (default true; JVF_NO_CACHE=1 turns it off). */
+  cache?: boolean;
 }
 
 export interface Fleet {
@@ -62,8 +65,21 @@ function spawnReaper(dir: string): number | undefined {
   }
 }
 
-/** The template cluster: initdb, load the rows, clean shutdown. Runs while the files are written. */
-async function buildTemplateDatabase(ctx: Omit<FleetContext, 'templateDatabase'>): Promise<void> {
+// Only for the one-off load: no WAL for tables created in the loading transaction, no fsync. A clean shutdown follows.
+const LOAD_SETTINGS = { wal_level: 'minimal', max_wal_senders: '0', fsync: 'off', synchronous_commit: 'off', maintenance_work_mem: '128MB', shared_buffers: '64MB', max_wal_size: '1GB', min_wal_size: '32MB' };
+
+/**
+ * The template cluster (initdb, the rows, a clean shutdown), or its copy from the machine's cache.
+ * Runs while the files are written; resolves with the data dir devices copy.
+ */
+async function buildTemplateDatabase(ctx: Omit<FleetContext, 'templateDatabase'>, useCache: boolean): Promise<string> {
+  const sql = templateSql(ctx.content.app);
+  const entry = cacheEntry(ctx.pgVersion, sql, LOAD_SETTINGS);
+  const cached = useCache ? lookup(entry) : null;
+  if (cached) {
+    trace(`template postgres from cache ${cached}`);
+    return cached;
+  }
   const tplDir = path.join(ctx.dir, 'template');
   const log = ctx.registry.scoped('template');
   const account = await createAccount(`jvf-${ctx.id}-t`, path.join(tplDir, 'home'), log);
@@ -74,24 +90,17 @@ async function buildTemplateDatabase(ctx: Omit<FleetContext, 'templateDatabase'>
   }
   await initdb(ctx.templatePgData, account);
   trace('template initdb done');
-  const cluster = await startCluster({
-    dataDir: ctx.templatePgData,
-    socketDir,
-    logFile: path.join(tplDir, 'postgres.log'),
-    account,
-    registry: log,
-    what: 'template postgres',
-    // Only for the one-off load: no WAL for tables created in the loading transaction, no fsync. A clean shutdown follows.
-    settings: { wal_level: 'minimal', max_wal_senders: '0', fsync: 'off', synchronous_commit: 'off', maintenance_work_mem: '128MB', shared_buffers: '64MB', max_wal_size: '1GB', min_wal_size: '32MB' },
-  });
+  const cluster = await startCluster({ dataDir: ctx.templatePgData, socketDir, logFile: path.join(tplDir, 'postgres.log'), account, registry: log, what: 'template postgres', settings: LOAD_SETTINGS });
   try {
-    await psql(socketDir, 'postgres', templateSql(ctx.content.app));
+    await psql(socketDir, 'postgres', sql);
     trace('template rows loaded');
   } finally {
     await cluster.stop(); // a clean shutdown: the data dir can be copied
   }
   ctx.registry.cleanupTagged('template'); // the template account is no longer needed
   trace('template postgres stopped');
+  if (useCache) await store(entry, ctx.templatePgData); // never throws: without a cache entry the next fleet builds again
+  return ctx.templatePgData;
 }
 
 async function buildTemplateFiles(ctx: FleetContext): Promise<void> {
@@ -148,7 +157,7 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
     namePrefix: options.namePrefix ?? 'rvm',
     site: options.site ?? 'Test Depot',
   };
-  const templateDatabase = buildTemplateDatabase(base);
+  const templateDatabase = buildTemplateDatabase(base, cacheEnabled(options.cache));
   templateDatabase.catch(() => {}); // awaited below; this only keeps an early failure from being "unhandled"
   const ctx: FleetContext = { ...base, templateDatabase };
 
@@ -167,7 +176,7 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
   try {
     await buildTemplateFiles(ctx);
     const results = await Promise.allSettled([templateDatabase, ...Array.from({ length: options.devices ?? 1 }, (_, i) => createDevice(ctx, i))]);
-    for (const r of results) if (r.status === 'fulfilled' && r.value) devices.push(r.value);
+    for (const r of results) if (r.status === 'fulfilled' && typeof r.value !== 'string') devices.push(r.value);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
     rmSync(path.join(dir, 'template'), { recursive: true, force: true });
