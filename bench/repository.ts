@@ -168,7 +168,28 @@ async function main(): Promise<void> {
     if (!j || !r) continue;
     console.log(`  ${phase.padEnd(26)} wall ${(j.wall / r.wall).toFixed(2)}  cpu ${(j.cpu / r.cpu).toFixed(2)}  rss ${(j.rssMiB / r.rssMiB).toFixed(2)}  repo ${(j.repo / r.repo).toFixed(2)}`);
   }
+  await responsiveness();
   if (!existsSync(join(base, 'keep'))) rmSync(base, { recursive: true, force: true });
+}
+
+/** The engine in this process, as the app runs it: how long is the event loop ever blocked? */
+async function responsiveness(): Promise<void> {
+  const { monitorEventLoopDelay } = await import('node:perf_hooks');
+  const { LocalBackend } = await import('../src/main/repository/backend/local-backend');
+  const { Repository } = await import('../src/main/repository/repo/repository');
+  const { backup } = await import('../src/main/repository/archiver/archiver');
+  const { LocalSource } = await import('../src/main/repository/walker/local-walker');
+  const dir = join(base, 'repo-inprocess');
+  mkdirSync(dir);
+  const repo = await Repository.init(new LocalBackend(dir), PASSWORD);
+  const histogram = monitorEventLoopDelay({ resolution: 10 });
+  histogram.enable();
+  const started = Date.now();
+  await backup(repo, new LocalSource([data]));
+  histogram.disable();
+  const ms = (ns: number): string => (ns / 1e6).toFixed(0);
+  console.log(`\nMain-thread responsiveness during an in-process initial backup (${((Date.now() - started) / 1000).toFixed(1)} s):`);
+  console.log(`  event-loop delay p50 ${ms(histogram.percentile(50))} ms, p99 ${ms(histogram.percentile(99))} ms, max ${ms(histogram.max)} ms`);
 }
 
 await main();

@@ -56,7 +56,10 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
   const { signal, onProgress } = options;
   await repo.recoverUnindexedPacks();
   const gear = gearTable(repo.keys.chunker);
-  const pool = new ChunkPool({ mac: repo.keys.mac, gear, chunker: repo.config.chunker }, options.workers);
+  const known = (function* (): Generator<string> {
+    for (const blob of repo.index.allBlobs()) if (blob.type === 'data') yield blob.id;
+  })();
+  const pool = new ChunkPool({ mac: repo.keys.mac, gear, chunker: repo.config.chunker, known }, options.workers);
   const saver = new FileSaver(pool, repo.uploader, gear, repo.config.chunker, options.workers ?? 2, signal, onProgress);
   const summary: SnapshotSummary = { files: 0, dirs: 0, bytes: 0, filesRead: 0, blobsAdded: 0, bytesAdded: 0, errors: 0, durationMs: 0 };
   const warnings: SourceWarning[] = [];

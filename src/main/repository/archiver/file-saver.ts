@@ -9,6 +9,7 @@ import { RepositoryError, throwIfAborted } from '../errors';
 import type { ProgressFn } from '../errors';
 import { Chunker } from '../chunker/chunker';
 import type { ChunkerParams } from '../chunker/chunker';
+import { KNOWN_CHUNK } from '../pipeline/chunk-pool';
 import type { ChunkPool, FilePiece, HashedChunk } from '../pipeline/chunk-pool';
 import type { PackUploader } from '../pack/pack-uploader';
 import type { SourceEntry, SourceWarning } from './source';
@@ -94,6 +95,11 @@ export class FileSaver {
   }
 
   private async store(chunk: HashedChunk): Promise<string> {
+    if (chunk.codec === KNOWN_CHUNK) {
+      const id = chunk.id.toString('hex');
+      if (!this.uploader.has(id)) throw new RepositoryError('corrupt', `worker reported blob ${id.slice(0, 12)} as stored, but it is not indexed`);
+      return id;
+    }
     if (await this.uploader.addCompressed('data', chunk.id, chunk.codec, chunk.payload, chunk.rawLength)) this.blobsAdded++;
     return chunk.id.toString('hex');
   }

@@ -17,7 +17,8 @@ describe('chunk pool (worker threads)', () => {
     const gear = gearTable(randomBytes(32));
     const dir = await tempDir();
     const text = Buffer.from(Array.from({ length: 30_000 }, (_, i) => `row ${i} value ${i % 97}\n`).join(''));
-    const data = Buffer.concat([randomBytes(300_000), text, randomBytes(50_000)]);
+    // Over 16 MiB, so the file is cut in several worker pieces that must join seamlessly.
+    const data = Buffer.concat([randomBytes(300_000), text, randomBytes(17 * 1024 * 1024)]);
     await writeFile(join(dir, 'big'), data);
     await writeFile(join(dir, 'small'), 'tiny file');
 

@@ -66,6 +66,18 @@ interface Pending {
 
 type WorkerMessage = { seq: number; result?: unknown; error?: string; cut?: { next: number; eof: boolean } };
 
+/** Codec value a worker returns for a chunk the repository already holds (no payload). */
+export const KNOWN_CHUNK = 255;
+
+/** Ids as one sorted run of 32-byte values in shared memory, for the workers' binary search. */
+function sortedIds(ids: Iterable<string>): SharedArrayBuffer {
+  const list = [...ids].sort();
+  const shared = new SharedArrayBuffer(list.length * 32);
+  const view = Buffer.from(shared);
+  list.forEach((id, i) => view.write(id, i * 32, 'hex'));
+  return shared;
+}
+
 const toBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 const toChunk = (c: RawChunk): HashedChunk => ({ id: toBuffer(c.id), codec: c.codec, payload: toBuffer(c.payload), rawLength: c.rawLength });
 
@@ -78,14 +90,15 @@ export class ChunkPool {
   private failure: Error | null = null;
 
   constructor(
-    keys: { mac: Buffer; enc?: Buffer; gear: Int32Array; chunker: ChunkerParams },
+    keys: { mac: Buffer; enc?: Buffer; gear: Int32Array; chunker: ChunkerParams; known?: Iterable<string> },
     size = Math.max(1, Math.min(4, availableParallelism())),
     private readonly maxInFlight = size * 2,
   ) {
+    const known = keys.known ? sortedIds(keys.known) : null;
     for (let i = 0; i < size; i++) {
       const worker = new Worker(WORKER_SOURCE, {
         eval: true,
-        workerData: { mac: new Uint8Array(keys.mac), enc: new Uint8Array(keys.enc ?? Buffer.alloc(32)), gear: new Int32Array(keys.gear), chunker: keys.chunker },
+        workerData: { mac: new Uint8Array(keys.mac), enc: new Uint8Array(keys.enc ?? Buffer.alloc(32)), gear: new Int32Array(keys.gear), chunker: keys.chunker, known },
       });
       worker.on('message', (msg: WorkerMessage) => this.settle(msg));
       worker.on('error', (error) => this.fail(error));

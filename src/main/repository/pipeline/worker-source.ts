@@ -14,8 +14,8 @@ import { findBoundary } from '../chunker/chunker';
 import { SAMPLE, WORTH } from '../compress/codec';
 import { RESTORE_WORKER_SOURCE } from './restore-worker-source';
 
-/** Bytes a file job reads (plus up to one max chunk): small enough to keep memory flat. */
-export const FILE_JOB_BYTES = 8 * 1024 * 1024;
+/** Bytes a file job reads (at least two max chunks): small enough to keep memory flat. */
+export const FILE_JOB_BYTES = 16 * 1024 * 1024;
 
 export const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -28,6 +28,19 @@ const { min, avg, max } = workerData.chunker;
 const SAMPLE = ${SAMPLE}, WORTH = ${WORTH}, JOB = ${FILE_JOB_BYTES};
 const findBoundary = (${findBoundary.toString()});
 let scratch = null;
+/** Ids already in the repository when the backup started (sorted 32-byte ids, shared memory). */
+const known = workerData.known ? Buffer.from(workerData.known) : Buffer.alloc(0);
+const knownCount = known.length / 32;
+function isKnown(id) {
+  let lo = 0, hi = knownCount - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const c = known.compare(id, 0, 32, mid * 32, mid * 32 + 32);
+    if (c === 0) return true;
+    if (c < 0) lo = mid + 1; else hi = mid - 1;
+  }
+  return false;
+}
 ${RESTORE_WORKER_SOURCE}
 
 function brotli(data) {
@@ -43,6 +56,8 @@ function compress(data) {
 /** Hashes and compresses; the payload gets its own ArrayBuffer so it can be transferred. */
 function processChunk(data, transfer) {
   const id = crypto.createHmac('sha256', mac).update(data).digest();
+  // Stored already: skip compressing and copying it (the common case for fleets and re-reads).
+  if (knownCount > 0 && isKnown(id)) return { id, codec: 255, payload: new Uint8Array(0), rawLength: data.length };
   const packed = compress(data);
   const src = packed || data;
   const payload = new Uint8Array(src.length);
@@ -60,7 +75,9 @@ function readInto(fd, buf, offset) {
   }
 }
 function fileJob(msg, transfer) {
-  scratch = scratch || Buffer.allocUnsafe(JOB + max);
+  // Read one piece; cut while a whole max-size chunk fits (or to the end). The tail that could not be
+  // cut yet (usually under one average chunk) is read again as the start of the next piece.
+  scratch = scratch || Buffer.allocUnsafe(Math.max(JOB, 2 * max));
   const fd = fs.openSync(msg.path, 'r');
   let len, eof;
   try {
@@ -70,7 +87,7 @@ function fileJob(msg, transfer) {
   }
   const cuts = [];
   let pos = 0;
-  while (pos < len && (eof || pos < JOB)) {
+  while (pos < len && (eof || len - pos >= max)) {
     const cut = findBoundary(scratch, pos, len - pos, gear, min, avg, max, eof, 0);
     cuts.push(cut);
     pos += cut;
