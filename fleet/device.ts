@@ -3,7 +3,7 @@
  * logs, database rows), owned by its own account, with its own PostgreSQL and sshd, optionally in its
  * own network namespace, and a profile in the shape the console imports.
  */
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createAccount } from './accounts';
 import type { Account } from './accounts';
@@ -193,6 +193,8 @@ export async function createDevice(ctx: FleetContext, index: number): Promise<De
   trace(`${name}: account`);
   const hostKey = await keygen(path.join(dir, 'ssh_host_ed25519_key'), `${name} host key`);
   const client = await keygen(path.join(dir, 'id_ed25519'), `jetvault-fleet@${name}`);
+  // Under `sudo npm run fleet`, the console runs as the invoking user: let it read the client key.
+  if (process.env.SUDO_UID && process.env.SUDO_GID) chownSync(client.privateKeyFile, Number(process.env.SUDO_UID), Number(process.env.SUDO_GID));
   const authorizedKeys = path.join(dir, 'authorized_keys');
   writeFileSync(authorizedKeys, `${client.publicKey}\n`, { mode: 0o644 });
   const netns = ctx.netns ? await createNetns(`jvf-${ctx.id}-${n}`, `jvf${ctx.id}${n}`, log) : undefined;
