@@ -2,16 +2,18 @@ import { appendFileSync } from 'node:fs';
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import type { Source } from '../../shared/schemas/devices';
 import { EventBus } from '../event-bus';
 import { HistoryStore } from '../history/history-store';
 import { JobManager } from '../jobs/job-manager';
+import type { JobContext } from '../jobs/job-manager';
 import { silentLogger } from '../log';
 import { listSnapshots } from '../repository/snapshot/snapshot';
 import { newRepo } from '../repository/testing/fixtures';
 import { tempDir } from '../testing/temp-dir';
-import { runSources } from './device-backup';
+import type { Repository } from '../repository/repo/repository';
+import { BACKUP_PHASES, runSources } from './device-backup';
 import { LocalRunner } from './local-runner';
 
 async function jetson(root: string) {
@@ -25,19 +27,26 @@ async function jetson(root: string) {
   db.close();
 }
 
+
+/** A backup run of the device tree at `root` as a real job in a fresh history store. */
+function backupJob(repo: Repository, root: string, sources: Source[], wrap: (ctx: JobContext) => JobContext = (ctx) => ctx) {
+  const store = new HistoryStore(tempDir());
+  onTestFinished(() => store.close());
+  const jobs = new JobManager(store, new EventBus(), silentLogger);
+  return jobs.start({ kind: 'backup', title: 'Back up rvm-017', phases: [...BACKUP_PHASES] }, (ctx) => runSources(repo, new LocalRunner(), { name: 'rvm-017', sysroot: root }, sources, wrap(ctx))).done;
+}
+
 describe('a device backup run (real shell, real files, real repository)', () => {
   it('writes one tagged snapshot per source, and the next run transfers only changes', async () => {
     const root = tempDir();
     await jetson(root);
     const { repo } = await newRepo();
-    const store = new HistoryStore(tempDir());
-    const jobs = new JobManager(store, new EventBus(), silentLogger);
     const sources: Source[] = [
       { name: 'local', kind: 'sqlite', path: path.join(root, 'opt/myrvm/local.db') },
       { name: 'config', kind: 'files', paths: [path.join(root, 'etc/myrvm')] },
       { name: 'app', kind: 'files', paths: [path.join(root, 'opt/myrvm')], exclude: ['local.db*'] },
     ];
-    const run = () => jobs.start({ kind: 'backup', title: 'Back up rvm-017', phases: ['connect', 'list', 'transfer', 'commit'] }, (ctx) => runSources(repo, new LocalRunner(), { name: 'rvm-017', sysroot: root }, sources, ctx)).done;
+    const run = () => backupJob(repo, root, sources);
 
     const first = await run();
     expect(first.record.status).toBe('succeeded');
@@ -56,25 +65,21 @@ describe('a device backup run (real shell, real files, real repository)', () => 
     expect(app.filesRead).toBe(1);
     expect(app.bytesTransferred).toBeLessThan(100);
     expect(second.snapshots.find((s) => s.source === 'config')!.bytesTransferred).toBe(0);
-    store.close();
   });
 
   it('removes the snapshots of a run whose later source fails, and records the failure', async () => {
     const root = tempDir();
     await jetson(root);
     const { repo } = await newRepo();
-    const store = new HistoryStore(tempDir());
-    const jobs = new JobManager(store, new EventBus(), silentLogger);
     const sources: Source[] = [
       { name: 'config', kind: 'files', paths: [path.join(root, 'etc/myrvm')] },
       { name: 'db', kind: 'postgres', database: 'myrvm', host: tempDir(), port: 5999 },
     ];
-    const { record } = await jobs.start({ kind: 'backup', title: 'Back up rvm-017', phases: ['connect', 'list', 'transfer', 'commit'] }, (ctx) => runSources(repo, new LocalRunner(), { name: 'rvm-017', sysroot: root }, sources, ctx)).done;
+    const { record } = await backupJob(repo, root, sources);
     expect(record.status).toBe('failed');
     expect(record.error).toMatchObject({ code: 'REMOTE_COMMAND_FAILED' });
     expect(record.error!.message).toMatch(/postgres dump of "db"/);
     expect(await listSnapshots(repo)).toEqual([]);
-    store.close();
   });
 });
 
@@ -94,17 +99,21 @@ describe('a full laptop disk', () => {
       const device = tempDir();
       await mkdir(path.join(device, 'opt/models'), { recursive: true });
       await writeFile(path.join(device, 'opt/models/big.onnx'), randomBytes(8 * 1024 * 1024));
-      const store = new HistoryStore(tempDir());
-      const jobs = new JobManager(store, new EventBus(), silentLogger);
-      const { record } = await jobs.start({ kind: 'backup', title: 'Back up rvm-017', phases: ['connect', 'list', 'transfer', 'commit'] }, (ctx) =>
-        runSources(repo, new LocalRunner(), { name: 'rvm-017', sysroot: device }, [{ name: 'models', kind: 'files', paths: [path.join(device, 'opt/models')] }], ctx),
-      ).done;
+      const { record } = await backupJob(repo, device, [{ name: 'models', kind: 'files', paths: [path.join(device, 'opt/models')] }]);
       expect(record.status).toBe('failed');
       expect(record.error?.message).toMatch(/repository .* is full: no snapshot of rvm-017 was written/);
       expect(await listSnapshots(repo)).toEqual([]);
-      store.close();
     } finally {
-      execFileSync('umount', [mount]);
+      // Pack uploads already in flight when the run failed may still be closing their files.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          execFileSync('umount', [mount], { stdio: 'ignore' });
+          break;
+        } catch (error) {
+          if (attempt >= 50) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      }
       rmSync(mount, { recursive: true, force: true });
     }
   });
@@ -119,24 +128,18 @@ describe('log rotation after a committed run', () => {
     await writeFile(path.join(root, 'var/log/myrvm/sync.log'), 'sync 1\n');
     await writeFile(path.join(root, 'var/log/myrvm/app.log.1.gz'), 'old rotated');
     const { repo } = await newRepo();
-    const store = new HistoryStore(tempDir());
-    const jobs = new JobManager(store, new EventBus(), silentLogger);
     const sources: Source[] = [{ name: 'logs', kind: 'files', paths: [path.join(root, 'var/log/myrvm')], rotateAfterBackup: true }];
-    const { value } = await jobs.start({ kind: 'backup', title: 'Back up rvm-017', phases: ['connect', 'list', 'transfer', 'commit'] }, async (ctx) => {
-      // sync.log gets a new line after the listing: it must not be truncated (that line is not in the snapshot).
-      const result = runSources(repo, new LocalRunner(), { name: 'rvm-017', sysroot: root }, sources, {
-        ...ctx,
-        phase: (name: string) => {
-          if (name === 'commit') appendFileSync(path.join(root, 'var/log/myrvm/sync.log'), 'sync 2\n');
-          ctx.phase(name);
-        },
-      });
-      return result;
-    }).done;
+    // sync.log gets a new line after the listing: it must not be truncated (that line is not in the snapshot).
+    const { value } = await backupJob(repo, root, sources, (ctx) => ({
+      ...ctx,
+      phase: (name: string) => {
+        if (name === 'commit') appendFileSync(path.join(root, 'var/log/myrvm/sync.log'), 'sync 2\n');
+        ctx.phase(name);
+      },
+    }));
     expect(value!.snapshots[0]!.rotated).toEqual([path.join(root, 'var/log/myrvm/app.log')]);
     expect(readFileSync(path.join(root, 'var/log/myrvm/app.log'), 'utf8')).toBe('');
     expect(readFileSync(path.join(root, 'var/log/myrvm/sync.log'), 'utf8')).toBe('sync 1\nsync 2\n');
     expect(readFileSync(path.join(root, 'var/log/myrvm/app.log.1.gz'), 'utf8')).toBe('old rotated');
-    store.close();
   });
 });
