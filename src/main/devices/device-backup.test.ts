@@ -83,6 +83,20 @@ describe('a device backup run (real shell, real files, real repository)', () => 
   });
 });
 
+/** Pack uploads already in flight when a run failed may still be closing their files: retry a few times. */
+async function unmount(mount: string): Promise<void> {
+  const { execFileSync } = await import('node:child_process');
+  for (let attempt = 0; attempt < 50; attempt++) {
+    try {
+      execFileSync('umount', [mount], { stdio: 'ignore' });
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  execFileSync('umount', [mount]);
+}
+
 describe('a full laptop disk', () => {
   const root = process.getuid?.() === 0;
   it.skipIf(!root)(`ends the run with a clear message and no snapshot${root ? '' : ' (skipped: mounting a small tmpfs needs root; CI runs as root)'}`, async () => {
@@ -104,16 +118,7 @@ describe('a full laptop disk', () => {
       expect(record.error?.message).toMatch(/repository .* is full: no snapshot of rvm-017 was written/);
       expect(await listSnapshots(repo)).toEqual([]);
     } finally {
-      // Pack uploads already in flight when the run failed may still be closing their files.
-      for (let attempt = 0; ; attempt++) {
-        try {
-          execFileSync('umount', [mount], { stdio: 'ignore' });
-          break;
-        } catch (error) {
-          if (attempt >= 50) throw error;
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        }
-      }
+      await unmount(mount);
       rmSync(mount, { recursive: true, force: true });
     }
   });
