@@ -1,8 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { factsCommand, parseFacts } from '../src/main/devices/facts';
 import { commandText } from '../src/main/devices/shell-quote';
 import { DeviceProfileSchema } from '../src/shared/schemas/devices';
 import { isRoot } from './accounts';
+import { isAlive } from './exec';
 import { startFleet } from './fleet';
 import type { Fleet } from './fleet';
 import { connect, execOn, sshExec } from './ssh';
@@ -38,6 +40,12 @@ describe.skipIf(skip)('a fleet of three devices', () => {
         expect(r.stdout.toString().split('\n')).toEqual([d.user, d.name, '/bin/bash', '']);
       }),
     );
+  });
+
+  it('has a live reaper watching the fleet (for when this worker is killed)', () => {
+    expect(fleet.reaperPid).toBeDefined();
+    expect(isAlive(fleet.reaperPid!)).toBe(true);
+    expect(readFileSync(`/proc/${fleet.reaperPid}/cmdline`, 'utf8')).toContain('reaper.ts');
   });
 
   it('refuses a connection whose host key is not the expected one', async () => {
