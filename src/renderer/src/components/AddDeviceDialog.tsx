@@ -1,4 +1,5 @@
 import { useState } from 'react';
+import { ErrorBanner } from './ErrorBanner';
 import type { FormEvent } from 'react';
 import { Button, Dialog, FieldError, Form, Heading, Input, Label, Modal, ModalOverlay, NumberField, Radio, RadioGroup, Text, TextField } from 'react-aria-components';
 import { toAppError } from '../../../shared/errors';
@@ -131,11 +132,7 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
                   <FieldError />
                 </TextField>
               </details>
-              {error ? (
-                <p role="alert" className="banner banner-error" data-testid="add-device-error">
-                  {error}
-                </p>
-              ) : null}
+              <ErrorBanner message={error} testId="add-device-error" />
               <div className="form-actions">
                 <Button type="submit" className="button button-primary" isDisabled={busy} data-testid="device-check-key">
                   {busy ? 'Contacting device…' : 'Check host key'}
@@ -154,11 +151,7 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
               <p className="fingerprint" data-testid="host-key-fingerprint">
                 {step.fingerprint}
               </p>
-              {error ? (
-                <p role="alert" className="banner banner-error">
-                  {error}
-                </p>
-              ) : null}
+              <ErrorBanner message={error} />
               <div className="form-actions">
                 <Button className="button button-primary" isDisabled={busy} onPress={() => void add(step.fingerprint)} data-testid="host-key-trust">
                   The fingerprints match: add the device

@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'react';
+import { ErrorBanner } from '../components/ErrorBanner';
 import type { FormEvent } from 'react';
 import { Button, Form, Input, Label, TextField } from 'react-aria-components';
 import type { SnapshotEntry, SnapshotInfo } from '../../../shared/schemas/catalog';
@@ -59,11 +60,7 @@ function RepositoryPanel() {
           <Input data-testid="repository-password-again" />
         </TextField>
       ) : null}
-      {error ? (
-        <p role="alert" className="banner banner-error" data-testid="repository-error">
-          {error}
-        </p>
-      ) : null}
+      <ErrorBanner message={error} testId="repository-error" />
       <div className="form-actions">
         <Button type="submit" className="button button-primary" data-testid="repository-submit">
           {creating ? 'Create repository' : 'Unlock'}
@@ -102,7 +99,7 @@ function Browser({ snapshot }: { snapshot: SnapshotInfo }) {
           </Button>
         ))}
       </nav>
-      {error ? <p role="alert" className="banner banner-error">{error}</p> : null}
+      <ErrorBanner message={error} />
       {entries === null ? (
         <p>Loading…</p>
       ) : (
@@ -144,7 +141,7 @@ export function CatalogPage() {
     <>
       <PageHeader title="Catalog" subtitle="Snapshots in the repository, by device and source" />
       <RepositoryPanel />
-      {error ? <p role="alert" className="banner banner-error">{error}</p> : null}
+      <ErrorBanner message={error} />
       {repository?.unlocked && snapshots.length === 0 ? (
         <EmptyState title="No snapshots yet" testId="catalog-empty">
           <p>Snapshots appear here after a device&apos;s first backup: open a device on the Fleet page and press Back up now.</p>

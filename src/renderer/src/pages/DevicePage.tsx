@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'react';
+import { ErrorBanner } from '../components/ErrorBanner';
 import { Button, Checkbox, CheckboxGroup } from 'react-aria-components';
 import type { DeviceDetail, DeviceFacts, Source } from '../../../shared/schemas/devices';
 import { toAppError } from '../../../shared/errors';
@@ -111,7 +112,7 @@ export function DevicePage({ name }: { name: string }) {
     return (
       <>
         <PageHeader title={name} subtitle="Device" />
-        {error ? <p role="alert" className="banner banner-error">{error}</p> : <p>Loading…</p>}
+        {error ? <ErrorBanner message={error} /> : <p>Loading…</p>}
       </>
     );
   }
@@ -144,11 +145,7 @@ export function DevicePage({ name }: { name: string }) {
       <p className="muted">
         <a href="#/fleet">← All devices</a> · Host key {profile.hostKey ? <code data-testid="device-host-key">{profile.hostKey}</code> : 'not confirmed'}
       </p>
-      {error ? (
-        <p role="alert" className="banner banner-error" data-testid="device-error">
-          {error}
-        </p>
-      ) : null}
+      <ErrorBanner message={error} testId="device-error" />
       {lastRun ? (
         <p className={`banner ${lastRun.status === 'succeeded' ? 'banner-ok' : 'banner-error'}`} data-testid="device-last-backup">
           Last backup {new Date(lastRun.startedAt).toLocaleString()}: {lastRun.status}

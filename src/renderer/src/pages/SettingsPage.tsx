@@ -1,4 +1,5 @@
 import { useState } from 'react';
+import { ErrorBanner } from '../components/ErrorBanner';
 import type { FormEvent } from 'react';
 import { Button, FieldError, Form, Input, Label, NumberField, Radio, RadioGroup, Switch, Text, TextField } from 'react-aria-components';
 import { toAppError } from '../../../shared/errors';
@@ -157,9 +158,7 @@ export function SettingsPage() {
     <>
       <PageHeader title="Settings" subtitle="How this console stores, schedules and reports" />
       {loadError ? (
-        <p role="alert" className="banner banner-error">
-          Settings could not be loaded: {loadError}
-        </p>
+        <ErrorBanner message={`Settings could not be loaded: ${loadError}`} />
       ) : saved ? (
         // Re-mount the form when settings change elsewhere (another window, the CLI, a reset).
         <SettingsForm key={JSON.stringify(saved)} saved={saved} status={status} setStatus={setStatus} />
