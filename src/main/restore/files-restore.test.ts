@@ -1,0 +1,133 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { LocalRunner } from '../devices/local-runner';
+import { RemoteFilesSource } from '../devices/sources/files-source';
+import { backup } from '../repository/archiver/archiver';
+import { findSnapshot } from '../repository/snapshot/snapshot';
+import { describeTree, makeAwkwardTree, newRepo } from '../repository/testing/fixtures';
+import { tempDir } from '../testing/temp-dir';
+import { confirmRestore, executeFilesRestore, planFilesRestore, recoverRestores, RESTORE_PREFIX, rollbackRestore } from './files-restore';
+import type { FilesRestoreOptions } from './files-restore';
+
+const runner = new LocalRunner();
+
+/** A device tree, backed up once, then changed: one file edited, one removed, one added. */
+async function scenario() {
+  const sysroot = tempDir();
+  const app = path.join(sysroot, 'opt/myrvm');
+  await mkdir(path.join(app, 'data'), { recursive: true });
+  await makeAwkwardTree(path.join(app, 'data'));
+  await writeFile(path.join(app, 'app.py'), 'VERSION = 1\n');
+  const { repo } = await newRepo();
+  const source = { name: 'app', kind: 'files' as const, paths: [app] };
+  const result = await backup(repo, new RemoteFilesSource({ runner, source, sysroot }), { device: 'rvm-017' });
+  const snapshot = await findSnapshot(repo, result.id);
+  const asBackedUp = await describeTree(app);
+  await appendFile(path.join(app, 'app.py'), 'VERSION = 2  # broken update\n');
+  await rm(path.join(app, 'data/text.sql'));
+  await writeFile(path.join(app, 'data/stray.tmp'), 'left by the update');
+  const changed = await describeTree(app);
+  const options: FilesRestoreOptions = { repo, runner, snapshot, restoreId: 'r1', sysroot };
+  return { sysroot, app, options, asBackedUp, changed };
+}
+
+const phases = { phase: () => undefined, advance: () => undefined };
+
+type Tree = Awaited<ReturnType<typeof describeTree>>;
+
+/** While the previous state is kept, restored files share inodes with it: compare without link groups. */
+function withoutLinks(tree: Tree) {
+  return Object.fromEntries(Object.entries(tree).map(([k, { ino: _ino, ...rest }]) => [k, rest]));
+}
+
+describe('restoring files onto a device (real shell, tar and sha256sum)', () => {
+  it('plans exactly what changes, and a dry run changes nothing', async () => {
+    const { options, app, changed } = await scenario();
+    const plan = await planFilesRestore(options);
+    const [root] = plan.roots;
+    expect(root).toMatchObject({ target: app, targetExists: true, add: ['data/text.sql'], replace: ['app.py'], remove: ['data/stray.tmp'] });
+    expect(root!.unchanged).toBeGreaterThan(10);
+    expect(plan.bytesToSend).toBeGreaterThan(0);
+    expect(plan.freeBytes).toBeGreaterThan(plan.spaceNeeded);
+    expect(await describeTree(app)).toEqual(changed);
+  });
+
+  it('stages, verifies and swaps; keeps the previous state until confirmed; rolls back on demand', async () => {
+    const { options, app, sysroot, asBackedUp, changed } = await scenario();
+    const plan = await planFilesRestore(options);
+    const seen: string[] = [];
+    await executeFilesRestore(options, plan, { phase: (p) => seen.push(p), advance: () => undefined });
+    expect(seen).toEqual(['preflight', 'stage', 'verify', 'swap', 'validate']);
+    expect(withoutLinks(await describeTree(app))).toEqual(withoutLinks(asBackedUp));
+    await rollbackRestore(runner, plan);
+    expect(await describeTree(app)).toEqual(changed);
+    expect(readdirSync(path.join(sysroot, 'opt')).filter((n) => n.startsWith(RESTORE_PREFIX))).toEqual([]);
+
+    const again = await planFilesRestore({ ...options, restoreId: 'r2' });
+    await executeFilesRestore({ ...options, restoreId: 'r2' }, again, phases);
+    await confirmRestore(runner, again);
+    expect(await describeTree(app)).toEqual(asBackedUp);
+    expect(readdirSync(path.join(sysroot, 'opt'))).toEqual(['myrvm']);
+  });
+
+  it.each(['preflight', 'stage', 'verify', 'swap', 'validate'] as const)('a console killed at %s leaves the device original or fully restored, and recover cleans up', async (killedAt) => {
+    const { options, app, sysroot, asBackedUp, changed } = await scenario();
+    const plan = await planFilesRestore(options);
+    await expect(
+      executeFilesRestore(options, plan, {
+        phase: (p) => {
+          if (p === killedAt) throw new Error(`killed at ${p}`);
+        },
+        advance: () => undefined,
+      }),
+    ).rejects.toThrow(`killed at ${killedAt}`);
+    const found = await recoverRestores(runner, [path.join(sysroot, 'opt')]);
+    if (killedAt === 'validate') {
+      // The swap had completed: fully restored, kept until the technician confirms or rolls back.
+      expect(found).toEqual([{ staging: plan.roots[0]!.staging, state: 'swapped' }]);
+      expect(withoutLinks(await describeTree(app))).toEqual(withoutLinks(asBackedUp));
+      await rollbackRestore(runner, plan);
+    }
+    expect(await describeTree(app)).toEqual(changed);
+    expect(readdirSync(path.join(sysroot, 'opt'))).toEqual(['myrvm']);
+  });
+
+  it('a swap cut between its two renames is rolled back to the original by recover', async () => {
+    const { options, app, sysroot, changed } = await scenario();
+    const plan = await planFilesRestore(options);
+    await expect(executeFilesRestore(options, plan, { phase: (p) => { if (p === 'swap') throw new Error('cut'); }, advance: () => undefined })).rejects.toThrow('cut');
+    // What a dropped link in the middle of the swap could leave: the target moved away, the new tree not yet in place.
+    const staging = plan.roots[0]!.staging;
+    execFileSync('sh', ['-c', `printf 'swapping\\n' > "$1/journal" && mv -- "$2" "$1/previous"`, 'sh', staging, app]);
+    expect(existsSync(app)).toBe(false);
+    expect(await recoverRestores(runner, [path.join(sysroot, 'opt')])).toEqual([{ staging, state: 'swapping' }]);
+    expect(await describeTree(app)).toEqual(changed);
+  });
+
+  it('restores into another folder for inspection without touching the original', async () => {
+    const { options, app, asBackedUp, changed } = await scenario();
+    const elsewhere = tempDir();
+    const opts = { ...options, targetRoot: elsewhere, restoreId: 'inspect' };
+    const plan = await planFilesRestore(opts);
+    expect(plan.roots[0]!.targetExists).toBe(false);
+    await executeFilesRestore(opts, plan, phases);
+    await confirmRestore(runner, plan);
+    expect(await describeTree(path.join(elsewhere, 'opt/myrvm'))).toEqual(asBackedUp);
+    expect(await describeTree(app)).toEqual(changed);
+  });
+
+  it('restores only the selected files', async () => {
+    const { options, app, changed } = await scenario();
+    const opts = { ...options, include: ['app.py'], restoreId: 'one' };
+    const plan = await planFilesRestore(opts);
+    expect(plan.roots[0]).toMatchObject({ add: [], replace: ['app.py'], remove: [] });
+    await executeFilesRestore(opts, plan, phases);
+    await confirmRestore(runner, plan);
+    const after = await describeTree(app);
+    expect(after['app.py']).toMatchObject({ content: Buffer.from('VERSION = 1\n').toString('base64') });
+    expect(after['data/stray.tmp']).toEqual(changed['data/stray.tmp']);
+  });
+});

@@ -1,0 +1,269 @@
+/**
+ * Restoring a `files` snapshot onto a device without ever leaving it half-written.
+ *
+ * For each restored root T (a snapshot path, e.g. /opt/myrvm) a staging folder S sits beside it
+ * (`.jetvault-restore-<id>-<name>`, same file system, so renames are atomic):
+ *   stage   S/new is a hard-link copy of T (cheap), files that differ are unlinked (never written
+ *           through a link into the live tree) and the snapshot's versions are extracted from a tar
+ *           stream built from the repository;
+ *   verify  sha256sum on the device against hashes computed while streaming;
+ *   swap    one short script, immune to a dropped link (SIGHUP ignored), journals `swapping`, moves
+ *           T to S/previous and S/new to T, journals `swapped`;
+ *   confirm removes S (and the previous state); rollback moves it back.
+ * A console that dies or a link that drops at any point leaves S with its journal; `recover` then
+ * puts T back to its original state unless the swap had completed.
+ */
+import path from 'node:path';
+import type { Repository } from '../repository/repo/repository';
+import type { SnapshotWithId } from '../repository/snapshot/snapshot';
+import type { TreeNode } from '../repository/snapshot/tree';
+import { AppError } from '../../shared/errors';
+import { raw, sh } from '../devices/shell-quote';
+import type { CommandRunner } from '../devices/ssh-connection';
+import { runToString } from '../devices/ssh-connection';
+import { PathMatcher } from '../devices/sources/glob';
+import { listingCommand, parseListing } from '../devices/sources/listing';
+import type { ListedEntry } from '../devices/sources/listing';
+import { nodesBelow, tarFromSnapshot } from './snapshot-files';
+import type { SnapshotFile } from './snapshot-files';
+
+export const RESTORE_PREFIX = '.jetvault-restore-';
+
+export interface RestoreRoot {
+  /** The path inside the snapshot (relative to the device's sysroot). */
+  snapshotPath: string;
+  /** Where it goes on the device (absolute). */
+  target: string;
+  /** The staging folder beside the target. */
+  staging: string;
+  targetExists: boolean;
+  add: string[];
+  replace: string[];
+  remove: string[];
+  unchanged: number;
+  bytesToSend: number;
+}
+
+export interface FilesRestorePlan {
+  restoreId: string;
+  snapshotId: string;
+  roots: RestoreRoot[];
+  bytesToSend: number;
+  /** Free bytes on the file systems of the targets (smallest), and what staging needs there. */
+  freeBytes: number;
+  spaceNeeded: number;
+}
+
+export interface FilesRestoreOptions {
+  repo: Repository;
+  runner: CommandRunner;
+  snapshot: SnapshotWithId;
+  restoreId: string;
+  /** The device's filesystem root (`/` on a Jetson). */
+  sysroot?: string;
+  /** Restore below this folder on the device instead of in place (e.g. for inspection). */
+  targetRoot?: string;
+  /** Limit to these paths/patterns (relative to each snapshot path); everything else stays as it is. */
+  include?: string[];
+  signal?: AbortSignal;
+}
+
+const join = (...parts: string[]) => path.posix.join(...parts);
+
+function sameFile(node: TreeNode, current: ListedEntry['meta'] | undefined): boolean {
+  if (!current || current.type !== node.type) return false;
+  if (node.type === 'symlink') return current.target === node.target;
+  if (node.type !== 'file') return current.mode === node.mode;
+  return current.size === node.size && current.mtime === node.mtime && current.mode === node.mode;
+}
+
+async function listCurrent(runner: CommandRunner, target: string): Promise<Map<string, ListedEntry['meta']> | null> {
+  const running = await runner.exec(listingCommand([target]));
+  running.stdin.end();
+  const chunks: Buffer[] = [];
+  for await (const chunk of running.stdout) chunks.push(chunk as Buffer);
+  const result = await running.done;
+  const { entries } = parseListing(Buffer.concat(chunks));
+  if (result.code !== 0 && entries.length === 0) return null; // the target does not exist (yet)
+  return new Map(entries.map((e) => [e.absolute === target ? '' : e.absolute.slice(target.length + 1), e.meta]));
+}
+
+export async function planFilesRestore(options: FilesRestoreOptions): Promise<FilesRestorePlan> {
+  const { repo, runner, snapshot, restoreId } = options;
+  const sysroot = (options.sysroot ?? '/').replace(/\/+$/, '');
+  const include = new PathMatcher(options.include ?? []);
+  const selected = (rel: string) => include.empty || rel === '' || include.matches(rel) || [...rel.split('/').keys()].some((i) => include.matches(rel.split('/').slice(0, i + 1).join('/')));
+  const roots: RestoreRoot[] = [];
+  for (const snapshotPath of snapshot.paths) {
+    const target = options.targetRoot ? join(options.targetRoot, snapshotPath) : join(sysroot || '/', snapshotPath);
+    const staging = join(path.posix.dirname(target), `${RESTORE_PREFIX}${restoreId}-${path.posix.basename(target)}`);
+    const wanted = (await nodesBelow(repo, snapshot.tree, snapshotPath)).filter((f) => selected(f.path));
+    const current = await listCurrent(runner, target);
+    const root: RestoreRoot = { snapshotPath, target, staging, targetExists: current !== null, add: [], replace: [], remove: [], unchanged: 0, bytesToSend: 0 };
+    const inSnapshot = new Set(wanted.map((f) => f.path));
+    for (const { path: rel, node } of wanted) {
+      const now = current?.get(rel);
+      if (sameFile(node, now)) root.unchanged++;
+      else {
+        (now ? root.replace : root.add).push(rel);
+        if (node.type === 'file') root.bytesToSend += node.size;
+      }
+    }
+    for (const rel of current?.keys() ?? []) if (rel !== '' && !inSnapshot.has(rel) && selected(rel)) root.remove.push(rel);
+    roots.push(root);
+  }
+  // A target below folders that do not exist yet lives on the file system of its nearest existing ancestor.
+  const df = await runToString(runner, sh`for p in ${roots.map((r) => path.posix.dirname(r.target))}; do while [ ! -e "$p" ]; do p=$(dirname "$p"); done; df -P -k -- "$p" | tail -n +2; done`).catch(() => '');
+  const free = df.split('\n').filter(Boolean).map((line) => Number(line.trim().split(/\s+/)[3]) * 1024).filter((n) => Number.isFinite(n));
+  const bytesToSend = roots.reduce((n, r) => n + r.bytesToSend, 0);
+  return { restoreId, snapshotId: snapshot.id, roots, bytesToSend, freeBytes: free.length > 0 ? Math.min(...free) : 0, spaceNeeded: bytesToSend };
+}
+
+const journal = (root: RestoreRoot, state: string) => sh`printf '%s\\n' ${state} > ${join(root.staging, 'journal')} && printf '%s' ${root.target} > ${join(root.staging, 'target')}`;
+
+export interface RestorePhases {
+  phase(name: 'preflight' | 'stage' | 'verify' | 'swap' | 'validate'): void;
+  advance(delta: { bytes?: number; items?: number }): void;
+}
+
+/** Stages, verifies and swaps every root; leaves the previous state beside it until confirm/rollback. */
+export async function executeFilesRestore(options: FilesRestoreOptions, plan: FilesRestorePlan, phases: RestorePhases): Promise<void> {
+  const { repo, runner, snapshot, signal } = options;
+  phases.phase('preflight');
+  if (plan.spaceNeeded > plan.freeBytes) {
+    throw new AppError('UNAVAILABLE', `Not enough space on the device: the restore needs ${plan.spaceNeeded} bytes of staging, ${plan.freeBytes} are free. Nothing was changed.`);
+  }
+  for (const root of plan.roots) {
+    const parent = path.posix.dirname(root.target);
+    await runToString(runner, sh`p=${parent}; while [ ! -e "$p" ]; do p=$(dirname "$p"); done; test -w "$p" || { echo "cannot write to $p" >&2; exit 13; }`);
+  }
+
+  phases.phase('stage');
+  const expected = new Map<RestoreRoot, Map<string, string>>();
+  for (const root of plan.roots) {
+    const fresh = join(root.staging, 'new');
+    await runToString(runner, sh`mkdir -p -- ${path.posix.dirname(root.target)} && rm -rf -- ${root.staging} && mkdir -m 700 -- ${root.staging}`);
+    await runToString(runner, journal(root, 'staging'));
+    if (root.targetExists) {
+      await runToString(runner, sh`cp -al -- ${root.target} ${fresh}`);
+      // Unlink what will be replaced or removed: extraction must never write through a hard link into the live tree.
+      const unlink = [...root.replace, ...root.remove].map((rel) => join(fresh, rel));
+      if (unlink.length > 0) {
+        const running = await runner.exec(sh`xargs -0 rm -rf --`);
+        running.stdin.end(Buffer.from(unlink.map((p) => `${p}\0`).join('')));
+        const result = await running.done;
+        if (result.code !== 0) throw new AppError('REMOTE_COMMAND_FAILED', `Staging on ${runner.target} failed: ${result.stderr}`);
+      }
+    }
+    const nodes = await nodesBelow(repo, snapshot.tree, root.snapshotPath);
+    const changed = new Set([...root.add, ...root.replace]);
+    const rootNode = (await nodesBelow(repo, snapshot.tree, path.posix.dirname(root.snapshotPath))).find((f) => f.path === path.posix.basename(root.snapshotPath));
+    const entries: SnapshotFile[] = [
+      ...(rootNode && (changed.size > 0 || !root.targetExists) ? [{ path: 'new', node: rootNode.node }] : []),
+      ...nodes.filter((f) => changed.has(f.path) || (f.node.type === 'dir' && changed.size > 0 && [...changed].some((c) => c.startsWith(`${f.path}/`)))).map((f) => ({ path: `new/${f.path}`, node: f.node })),
+    ];
+    if (entries.length > 0) {
+      const running = await runner.exec(sh`tar -x -p -f - -C ${root.staging}`, signal);
+      const { stream, hashes } = tarFromSnapshot(repo, entries, signal);
+      stream.on('data', (chunk: unknown) => phases.advance({ bytes: (chunk as Buffer).length }));
+      stream.pipe(running.stdin);
+      const [result, sums] = await Promise.all([running.done, hashes]);
+      if (result.code !== 0) throw new AppError('REMOTE_COMMAND_FAILED', `Unpacking on ${runner.target} failed (exit ${result.code}): ${result.stderr.trim()}`);
+      expected.set(root, sums);
+    }
+    await runToString(runner, journal(root, 'staged'));
+  }
+
+  phases.phase('verify');
+  for (const [root, sums] of expected) {
+    if (sums.size === 0) continue;
+    const running = await runner.exec(sh`cd -- ${root.staging} && xargs -0 sha256sum -z --`);
+    const out: Buffer[] = [];
+    running.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+    running.stdin.end(Buffer.from([...sums.keys()].map((p) => `${p}\0`).join('')));
+    const result = await running.done;
+    if (result.code !== 0) throw new AppError('REMOTE_COMMAND_FAILED', `Verifying the staged files on ${runner.target} failed: ${result.stderr.trim()}`);
+    const got = new Map(
+      Buffer.concat(out)
+        .toString('utf8')
+        .split('\0')
+        .filter(Boolean)
+        .map((line) => [line.slice(66), line.slice(0, 64)] as const),
+    );
+    for (const [file, sum] of sums) {
+      if (got.get(file) !== sum) throw new AppError('INTERNAL', `The staged copy of ${file} on ${runner.target} does not match the snapshot; nothing was changed`);
+    }
+    await runToString(runner, journal(root, 'verified'));
+  }
+
+  phases.phase('swap');
+  for (const root of plan.roots) {
+    await runToString(runner, swapScript(root));
+  }
+
+  phases.phase('validate');
+  for (const root of plan.roots) {
+    const now = await listCurrent(runner, root.target);
+    const stale = [...root.add, ...root.replace].filter((rel) => !now?.has(rel));
+    if (stale.length > 0) throw new AppError('INTERNAL', `After the swap ${stale.length} restored file(s) are missing under ${root.target}`);
+  }
+}
+
+/** Two renames, journaled, that finish even if the SSH link drops meanwhile. */
+function swapScript(root: RestoreRoot) {
+  const j = join(root.staging, 'journal');
+  return sh`trap '' HUP INT TERM PIPE
+set -e
+printf 'swapping\\n' > ${j}
+if [ -e ${root.target} ] || [ -L ${root.target} ]; then mv -- ${root.target} ${join(root.staging, 'previous')}; fi
+mv -- ${join(root.staging, 'new')} ${root.target}
+printf 'swapped\\n' > ${j}
+${raw('sync')}`;
+}
+
+/** Keeps the restored state: removes the staging folders and the previous versions. */
+export async function confirmRestore(runner: CommandRunner, plan: FilesRestorePlan): Promise<void> {
+  for (const root of plan.roots) await runToString(runner, sh`rm -rf -- ${root.staging}`);
+}
+
+/** Puts the previous state back (after a failed validation, or on demand before confirming). */
+export async function rollbackRestore(runner: CommandRunner, plan: FilesRestorePlan): Promise<void> {
+  for (const root of plan.roots) await runToString(runner, rollbackScript(root.staging));
+}
+
+function rollbackScript(staging: string) {
+  return sh`trap '' HUP INT TERM PIPE
+set -e
+s=${staging}
+[ -d "$s" ] || exit 0
+t=$(cat "$s/target")
+state=$(cat "$s/journal" 2>/dev/null || echo staging)
+case "$state" in
+  swapped|swapping)
+    if [ -e "$s/previous" ] || [ -L "$s/previous" ]; then
+      if [ -e "$t" ] || [ -L "$t" ]; then rm -rf -- "$s/rejected"; mv -- "$t" "$s/rejected"; fi
+      mv -- "$s/previous" "$t"
+    elif [ ! -e "$s/new" ] && [ "$state" = swapped ]; then
+      rm -rf -- "$t"   # the target did not exist before the restore
+    fi ;;
+esac
+rm -rf -- "$s"`;
+}
+
+/**
+ * Cleans up after a restore that was interrupted (console killed, link cut, disk full): every
+ * staging folder under `dirs` is rolled back to the original state unless its swap completed, in
+ * which case the restored state is kept awaiting confirmation. Returns what it found.
+ */
+export async function recoverRestores(runner: CommandRunner, dirs: string[]): Promise<{ staging: string; state: string }[]> {
+  const list = await runToString(runner, sh`for d in ${dirs}; do for s in "$d"/${raw(`${RESTORE_PREFIX}*`)}; do [ -f "$s/target" ] && printf '%s\\t%s\\n' "$s" "$(cat "$s/journal" 2>/dev/null || echo staging)"; done; done; true`);
+  const found = list
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => ({ staging: line.slice(0, line.lastIndexOf('\t')), state: line.slice(line.lastIndexOf('\t') + 1) }));
+  for (const { staging, state } of found) {
+    if (state === 'swapped') continue; // fully restored: waits for confirm or rollback
+    await runToString(runner, rollbackScript(staging));
+  }
+  return found;
+}
