@@ -111,6 +111,21 @@ const borg: Tool = {
   },
 };
 
+/** A plain copy, as the floor for what reading and writing the data costs on this disk. */
+const rsync: Tool = {
+  name: 'rsync',
+  repo: join(base, 'copy-rsync'),
+  init() {
+    mkdirSync(this.repo, { recursive: true });
+  },
+  backup(paths, label) {
+    return measure(['rsync', '-a', '--delete', ...paths.map((p) => `${p}/`), join(this.repo, label)]);
+  },
+  restore(target) {
+    return measure(['rsync', '-a', `${join(this.repo, 'device1')}/`, target]);
+  },
+};
+
 function row(tool: string, phase: string, s: Sample, repoBytes: number): string[] {
   return [tool, phase, s.wall.toFixed(2), s.cpu.toFixed(2), s.rssMiB.toFixed(0), (repoBytes / 1048576).toFixed(1)];
 }
@@ -125,7 +140,7 @@ async function main(): Promise<void> {
   const startup = measure([...jvBin, '--version']);
   const tsxStartup = measure([process.execPath, join(root, 'bin/jetvault.js'), '--version']);
   const dataBytes = du(data);
-  const tools = [jetvault, restic, ...(has('borg') ? [borg] : [])];
+  const tools = [jetvault, restic, ...(has('borg') ? [borg] : []), ...(has('rsync') ? [rsync] : [])];
   if (!has('borg')) console.error('borg not installed (apt-get install borgbackup): skipped');
   const rows: string[][] = [];
   const results = new Map<string, Sample & { repo: number }>();
