@@ -20,7 +20,7 @@ export const repoBackupCommand: Command = {
   options: { ...REPO_OPTIONS, tag: { type: 'string', multiple: true }, device: { type: 'string' }, parent: { type: 'string' }, force: { type: 'boolean' } },
   async run({ values, positionals }, io) {
     if (positionals.length === 0) throw new UsageError('give at least one PATH');
-    return withRepository(values, io, 'shared', async (repo) => {
+    return withRepository(values, io, 'shared', async (repo, lease) => {
       const source = new LocalSource(positionals);
       const all = await listSnapshots(repo);
       let parent = null;
@@ -36,6 +36,7 @@ export const repoBackupCommand: Command = {
         tags: (values.tag as string[] | undefined) ?? [],
         ...(typeof values.device === 'string' ? { device: values.device } : {}),
         onProgress: progress.onProgress,
+        ...(lease ? { lease } : {}),
       });
       progress.done();
       const s = result.snapshot.summary;

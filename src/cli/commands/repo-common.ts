@@ -13,6 +13,7 @@ import { LocalBackend } from '../../main/repository/backend/local-backend';
 import { RepositoryError } from '../../main/repository/errors';
 import type { ProgressFn } from '../../main/repository/errors';
 import { withLock } from '../../main/repository/lock/lock';
+import type { Lease } from '../../main/repository/lock/lock';
 import { Repository } from '../../main/repository/repo/repository';
 import type { CliIo } from '../command';
 import { UsageError } from '../command';
@@ -78,12 +79,12 @@ export async function withRepository(
   values: Record<string, unknown>,
   io: CliIo,
   lock: 'shared' | 'exclusive' | 'none',
-  work: (repo: Repository) => Promise<number>,
+  work: (repo: Repository, lease: Lease | undefined) => Promise<number>,
 ): Promise<number> {
   return reportFailures(io, async () => {
     const repo = await openRepository(values, io);
-    if (lock === 'none') return work(repo);
-    return withLock(repo, lock === 'exclusive', () => work(repo));
+    if (lock === 'none') return work(repo, undefined);
+    return withLock(repo, lock === 'exclusive', (lease) => work(repo, lease));
   });
 }
 

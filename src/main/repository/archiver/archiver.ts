@@ -8,6 +8,7 @@ import { throwIfAborted } from '../errors';
 import type { ProgressFn } from '../errors';
 import { gearTable } from '../chunker/chunker';
 import { ChunkPool } from '../pipeline/chunk-pool';
+import type { Lease } from '../lock/lock';
 import type { Repository } from '../repo/repository';
 import { loadTree, newSnapshot, saveSnapshot } from '../snapshot/snapshot';
 import type { Snapshot, SnapshotSummary, SnapshotWithId } from '../snapshot/snapshot';
@@ -24,6 +25,8 @@ export interface BackupOptions {
   onProgress?: ProgressFn;
   /** Worker threads for hashing/compression (default: up to 4, one per core). */
   workers?: number;
+  /** The run's lock: checked before the index and the snapshot are written. */
+  lease?: Lease;
 }
 
 export interface BackupResult {
@@ -132,7 +135,9 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
     const root = stack[0]!;
     const { id: tree } = await repo.saveBlob('tree', encodeTree((await Promise.all(root.children)).filter((n) => n !== null)));
     // Strict order: packs and their index are durable before the snapshot that refers to them.
+    await options.lease?.assertHeld();
     await repo.flush();
+    await options.lease?.assertHeld();
     warnings.push(...saver.warnings, ...source.warnings);
     summary.errors += saver.warnings.length + source.warnings.length;
     summary.blobsAdded = saver.blobsAdded;

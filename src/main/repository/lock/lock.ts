@@ -63,9 +63,15 @@ export async function listLocks(repo: Repository): Promise<LockInfo[]> {
   return out;
 }
 
-export class RepositoryLock {
+/** What a long operation checks before it writes objects that refer to its earlier writes. */
+export interface Lease {
+  assertHeld(): Promise<void>;
+}
+
+export class RepositoryLock implements Lease {
   private timer: ReturnType<typeof setInterval> | null = null;
   private readonly created = new Date().toISOString();
+  private refreshedAt = Date.now();
 
   private constructor(
     private readonly repo: Repository,
@@ -86,9 +92,18 @@ export class RepositoryLock {
           '(if that process is gone, the lock turns stale after 5 minutes; `jetvault unlock` removes stale locks)',
       );
     }
-    lock.timer = setInterval(() => void lock.write().catch(() => undefined), REFRESH_MS);
+    lock.timer = setInterval(() => void lock.refresh(), REFRESH_MS);
     lock.timer.unref();
     return lock;
+  }
+
+  /** Periodic refresh: only while our lock object is still there (`unlock` may have removed it). */
+  private async refresh(): Promise<void> {
+    try {
+      if ((await this.repo.backend.stat(this.name)) !== null) await this.write();
+    } catch {
+      // A failed refresh shows up in assertHeld() as a lapsed lease.
+    }
   }
 
   private get name(): string {
@@ -96,8 +111,28 @@ export class RepositoryLock {
   }
 
   private async write(): Promise<void> {
-    const file: LockFile = { host: hostname(), pid: process.pid, exclusive: this.exclusive, created: this.created, refreshed: new Date().toISOString() };
+    const now = Date.now();
+    const file: LockFile = { host: hostname(), pid: process.pid, exclusive: this.exclusive, created: this.created, refreshed: new Date(now).toISOString() };
     await this.repo.backend.put(this.name, sealJson(this.repo.keys.enc, 'lock', file));
+    this.refreshedAt = now;
+  }
+
+  /**
+   * Throws `locked` if this lease may have been taken for stale (not refreshed in time, e.g. the
+   * laptop slept, or removed by `unlock`): a prune may then have deleted packs this run wrote but had
+   * not indexed yet, so the run must stop before writing an index or snapshot that names them.
+   */
+  async assertHeld(): Promise<void> {
+    const lapsed = Date.now() - this.refreshedAt > STALE_MS - 30_000;
+    const present = (await this.repo.backend.stat(this.name)) !== null;
+    if (lapsed || !present) {
+      throw new RepositoryError(
+        'locked',
+        `this run's lock ${present ? 'was not refreshed for over 4.5 minutes' : 'was removed'}; another process may have pruned meanwhile, ` +
+          'so nothing more is written (run the command again: data already stored is reused)',
+      );
+    }
+    await this.write();
   }
 
   async release(): Promise<void> {
@@ -108,10 +143,10 @@ export class RepositoryLock {
 }
 
 /** Runs `work` under a lock and always releases it. */
-export async function withLock<T>(repo: Repository, exclusive: boolean, work: () => Promise<T>): Promise<T> {
+export async function withLock<T>(repo: Repository, exclusive: boolean, work: (lease: Lease) => Promise<T>): Promise<T> {
   const lock = await RepositoryLock.acquire(repo, exclusive);
   try {
-    return await work();
+    return await work(lock);
   } finally {
     await lock.release();
   }

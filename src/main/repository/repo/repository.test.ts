@@ -62,6 +62,18 @@ describe('repository', () => {
     await exclusive.release();
   });
 
+  it('a backup whose lock was removed (taken for stale) writes no index and no snapshot', async () => {
+    const src = await tempDir();
+    await writeFile(join(src, 'a'), randomBytes(100_000));
+    const { repo } = await newRepo();
+    const lock = await RepositoryLock.acquire(repo, false);
+    await removeLocks(repo, true); // as `unlock --remove-all`, or a prune that judged it stale
+    expect(await failure(backup(repo, new LocalSource([src]), { lease: lock }))).toBe('locked');
+    expect(await repo.backend.list(NAMES.snapshots)).toEqual([]);
+    expect(await repo.backend.list(NAMES.index)).toEqual([]);
+    await lock.release();
+  });
+
   it('rebuild-index recreates the index from packs alone; diff lists changes', async () => {
     const src = await tempDir();
     await writeFile(join(src, 'a'), randomBytes(50_000));

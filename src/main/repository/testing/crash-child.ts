@@ -14,8 +14,8 @@ import { PASSWORD } from './fixtures';
 const [mode, repoDir, a, b] = process.argv.slice(2);
 const repo = await Repository.open(new LocalBackend(repoDir!), PASSWORD);
 process.stdout.write('running\n');
-await withLock(repo, false, async () => {
-  if (mode === 'backup') await backup(repo, new LocalSource([a!]), { workers: 2 });
+await withLock(repo, false, async (lease) => {
+  if (mode === 'backup') await backup(repo, new LocalSource([a!]), { workers: 2, lease });
   else await restore(repo, await findSnapshot(repo, a!), b!);
 });
 process.stdout.write('done\n');
