@@ -92,7 +92,7 @@ export class ChunkPool {
   constructor(
     keys: { mac: Buffer; enc?: Buffer; gear: Int32Array; chunker: ChunkerParams; known?: Iterable<string> },
     size = Math.max(1, Math.min(4, availableParallelism())),
-    private readonly maxInFlight = size * 2,
+    private readonly maxInFlight = size + 1,
   ) {
     const known = keys.known ? sortedIds(keys.known) : null;
     for (let i = 0; i < size; i++) {
