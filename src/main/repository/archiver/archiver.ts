@@ -57,6 +57,7 @@ function unchanged(meta: NodeMeta, old: TreeNode | undefined): old is TreeNode &
 export async function backup(repo: Repository, source: Source, options: BackupOptions = {}): Promise<BackupResult> {
   const started = Date.now();
   const { signal, onProgress } = options;
+  await repo.refreshIndex();
   await repo.recoverUnindexedPacks();
   const gear = gearTable(repo.keys.chunker);
   const known = (function* (): Generator<string> {

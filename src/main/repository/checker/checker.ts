@@ -76,6 +76,7 @@ export async function check(repo: Repository, options: CheckOptions = {}): Promi
     for (const b of blobs) damaged.add(b);
   };
 
+  await repo.refreshIndex();
   // 1. Packs on disk against the index, headers against the index.
   const onDisk = new Map((await repo.backend.list(NAMES.data)).map((o) => [NAMES.packId(o.name), o.size]));
   report.packs = repo.index.packs.size;

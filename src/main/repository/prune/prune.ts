@@ -49,6 +49,7 @@ export async function usedBlobs(repo: Repository, signal?: AbortSignal): Promise
 export async function prune(repo: Repository, options: PruneOptions = {}): Promise<PruneReport> {
   const { signal, onProgress } = options;
   const maxUnused = options.maxUnused ?? 0.2;
+  await repo.refreshIndex();
   await repo.recoverUnindexedPacks();
   const used = await usedBlobs(repo, signal);
   const keep: IndexedPack[] = [];

@@ -14,6 +14,9 @@ import { FAST, newRepo, PASSWORD, tempDir } from '../testing/fixtures';
 import { LocalSource } from '../walker/local-walker';
 import type { RepositoryError } from '../errors';
 import { Repository } from './repository';
+import { check } from '../checker/checker';
+import { forget } from '../prune/forget';
+import { prune } from '../prune/prune';
 
 const failure = async (p: Promise<unknown>): Promise<string> => {
   try {
@@ -72,6 +75,20 @@ describe('repository', () => {
     expect(await repo.backend.list(NAMES.snapshots)).toEqual([]);
     expect(await repo.backend.list(NAMES.index)).toEqual([]);
     await lock.release();
+  });
+
+  it('a Repository kept open sees another process prune, and never dedups against deleted data', async () => {
+    const src = await tempDir();
+    await writeFile(join(src, 'model.bin'), randomBytes(200_000));
+    const { dir, repo: kept } = await newRepo();
+    await backup(kept, new LocalSource([src]));
+    const other = await Repository.open(new LocalBackend(dir), PASSWORD);
+    await forget(other, { last: 0 }, {});
+    await prune(other);
+    expect(await other.backend.list(NAMES.data)).toEqual([]);
+    const again = await backup(kept, new LocalSource([src]));
+    expect(again.snapshot.summary.bytesAdded).toBeGreaterThan(200_000);
+    expect((await check(kept, { readData: true })).errors).toEqual([]);
   });
 
   it('rebuild-index recreates the index from packs alone; diff lists changes', async () => {

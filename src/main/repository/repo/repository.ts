@@ -95,6 +95,31 @@ export class Repository {
     }
   }
 
+  /**
+   * Brings the in-memory index up to date with the repository: a Repository kept open (the app
+   * does) must see what other processes wrote, and must forget packs another process's prune
+   * deleted, or dedup would point new snapshots at data that is gone. Call at the start of every
+   * operation; operations here do.
+   */
+  async refreshIndex(): Promise<void> {
+    const present = (await this.backend.list(NAMES.index)).map((o) => o.name.slice(NAMES.index.length));
+    const presentSet = new Set(present);
+    if (this.indexIds.some((id) => !presentSet.has(id))) {
+      this.index.replace([]);
+      this.indexIds = [];
+      this.treeCache.clear();
+      this.treePacks.clear();
+      this.treePackBytes = 0;
+    }
+    const known = new Set(this.indexIds);
+    for (const id of present) {
+      if (known.has(id)) continue;
+      const { packs } = decodeIndex(openJson(this.keys.enc, 'index', await this.backend.get(`${NAMES.index}${id}`), `index ${id}`));
+      for (const pack of packs) this.index.addPack(pack);
+      this.indexIds.push(id);
+    }
+  }
+
   /** Writes a sealed object named by the SHA-256 of its bytes; returns that id. */
   async putObject(prefix: string, kind: ObjectKind, value: unknown): Promise<string> {
     const bytes = sealJson(this.keys.enc, kind, value);

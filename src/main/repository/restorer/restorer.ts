@@ -198,6 +198,7 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
     }
   };
 
+  await repo.refreshIndex();
   await ensureDir(target);
   try {
     await visit(snapshot.tree, '', target);
