@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { open, writeFile, mkdir } from 'node:fs/promises';
+import { open, readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backup } from '../archiver/archiver';
 import { NAMES } from '../backend/backend';
 import { LocalSource } from '../walker/local-walker';
-import { newRepo, tempDir } from '../testing/fixtures';
+import { newRepo, PASSWORD, tempDir } from '../testing/fixtures';
+import { LocalBackend } from '../backend/local-backend';
+import { Repository } from '../repo/repository';
 import { check } from './checker';
 import { restore } from '../restorer/restorer';
 import { findSnapshot } from '../snapshot/snapshot';
@@ -49,5 +51,37 @@ describe('check', () => {
     await expect(restore(repo, await findSnapshot(repo, second.id), target)).rejects.toThrow(/victim\.bin.*authentication failed/s);
     const victims = report.affected.map((a) => `${a.snapshot}:${a.path.split('/').slice(-2).join('/')}`).sort();
     expect(victims).toEqual([`${first.id}:models/victim.bin`, `${second.id}:models/victim.bin`].sort());
+  });
+
+  it('detects a tampered snapshot, index or key slot', async () => {
+    const src = await tempDir();
+    await writeFile(join(src, 'a'), 'content');
+    const { dir, repo } = await newRepo();
+    await backup(repo, new LocalSource([src]));
+    const flip = async (name: string, at: number): Promise<void> => {
+      const handle = await open(join(dir, name), 'r+');
+      const byte = Buffer.alloc(1);
+      await handle.read(byte, 0, 1, at);
+      byte[0] = byte[0]! ^ 0x80;
+      await handle.write(byte, 0, 1, at);
+      await handle.close();
+    };
+    await backup(repo, new LocalSource([src]), { tags: ['second'] });
+    const [snapshot] = await repo.backend.list(NAMES.snapshots);
+    await flip(snapshot!.name, 40);
+    const report = await check(repo);
+    expect(report.errors).toEqual([expect.stringMatching(/^snapshot .*do not match its name/)]);
+    expect(report.snapshots).toBe(1); // the healthy one is still checked
+    await flip(snapshot!.name, 40); // restore it
+    const [index] = await repo.backend.list(NAMES.index);
+    await flip(index!.name, 50);
+    await expect(Repository.open(new LocalBackend(dir), PASSWORD)).rejects.toThrow(/index .*authentication failed/);
+    await flip(index!.name, 50);
+    const [slot] = await repo.backend.list(NAMES.keys);
+    const json = JSON.parse((await readFile(join(dir, slot!.name))).toString()) as { wrapped: string };
+    const wrapped = Buffer.from(json.wrapped, 'base64');
+    wrapped[20] = wrapped[20]! ^ 1;
+    await writeFile(join(dir, slot!.name), JSON.stringify({ ...json, wrapped: wrapped.toString('base64') }));
+    await expect(Repository.open(new LocalBackend(dir), PASSWORD)).rejects.toThrow(/wrong password/);
   });
 });

@@ -10,8 +10,8 @@ import { throwIfAborted } from '../errors';
 import type { ProgressFn } from '../errors';
 import { headerLength, openBlob, parsePackHeader, PACK_PREFIX } from '../pack/pack-format';
 import type { Repository } from '../repo/repository';
-import { listSnapshots, loadTree } from '../snapshot/snapshot';
-import type { SnapshotWithId } from '../snapshot/snapshot';
+import { loadTree } from '../snapshot/snapshot';
+import type { Snapshot, SnapshotWithId } from '../snapshot/snapshot';
 
 export interface CheckOptions {
   readData?: boolean;
@@ -103,12 +103,17 @@ export async function check(repo: Repository, options: CheckOptions = {}): Promi
   }
 
   // 2. Snapshots and trees: decrypt, verify, and check every referenced blob is indexed.
-  let snapshots: SnapshotWithId[] = [];
-  try {
-    snapshots = await listSnapshots(repo);
-  } catch (error) {
-    report.errors.push(`snapshots: ${message(error)}`);
+  // One damaged snapshot object must not hide the others: read them one by one.
+  const snapshots: SnapshotWithId[] = [];
+  for (const object of await repo.backend.list(NAMES.snapshots)) {
+    const id = object.name.slice(NAMES.snapshots.length);
+    try {
+      snapshots.push({ ...(await repo.getObject<Snapshot>(NAMES.snapshots, 'snapshot', id)), id });
+    } catch (error) {
+      report.errors.push(message(error));
+    }
   }
+  snapshots.sort((a, b) => a.time.localeCompare(b.time) || a.id.localeCompare(b.id));
   report.snapshots = snapshots.length;
   const seenTrees = new Set<string>();
   const missing = new Set<string>();
