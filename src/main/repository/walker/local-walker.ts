@@ -60,12 +60,13 @@ async function* readFile(path: string, expected: number): AsyncIterable<Buffer> 
  * The walk itself runs in a worker thread with sync lstat/readdir: per-call latency through the
  * libuv pool, not the disk, bounds a walk of many small files, and a sync walk on its own thread is
  * several times faster. The main thread pulls batches of entries, so the walk never runs far ahead.
- * typeOf and metaFromStat are embedded from their own source: one implementation.
+ * typeOf and metaFromStat are embedded from their own source: one implementation. typeOf goes in as
+ * a declaration so metaFromStat's call to it resolves even after a bundler renamed both.
  */
 const WALK_WORKER = `
 const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
-const typeOf = (${typeOf.toString()});
+${typeOf.toString()}
 const metaFromStat = (${metaFromStat.toString()});
 let stack = [];
 function visit(abs, rel, out) {
