@@ -3,6 +3,7 @@
  * confirmation, discover its sources, create the repository, back it up while watching progress,
  * and browse the snapshot's files.
  */
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startFleet } from '../fleet/index';
 import type { Fleet } from '../fleet/index';
@@ -91,4 +92,28 @@ test('add a device, discover its sources, back it up with live progress and brow
   }
   await expect(page.getByTestId('snapshot-entries')).toContainText('ünïcødé');
   await page.screenshot({ path: path.join(SCREENSHOTS, 'catalog-browse.png') });
+
+  // A bad update on the device, then a guided restore of the app folder: preview, restore, keep.
+  const appPy = path.join(device.root, 'opt', device.app, 'VERSION');
+  const original = readFileSync(appPy, 'utf8');
+  writeFileSync(appPy, 'broken-update\n');
+  writeFileSync(path.join(device.root, 'opt', device.app, 'stray.tmp'), 'left by the update');
+  await app.goTo('restore');
+  await page.locator('[data-testid=restore-device] label', { hasText: device.name }).click();
+  await page.locator('[data-testid=restore-snapshot] label', { hasText: 'app-myrvm' }).first().click();
+  await page.getByTestId('restore-preview').click();
+  await expect(page.getByTestId('restore-plan')).toBeVisible();
+  await expect(page.getByTestId('plan-replace').first()).toHaveText('1');
+  await expect(page.getByTestId('plan-remove').first()).toHaveText('1');
+  await expect(page.getByTestId('restore-plan')).toContainText('~ VERSION');
+  expect(readFileSync(appPy, 'utf8')).toBe('broken-update\n'); // the preview changed nothing
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'restore-plan.png') });
+  await page.getByTestId('restore-start').click();
+  await expect(page.getByTestId('restore-pending')).toBeVisible({ timeout: 60_000 });
+  expect(readFileSync(appPy, 'utf8')).toBe(original);
+  expect(existsSync(path.join(device.root, 'opt', device.app, 'stray.tmp'))).toBe(false);
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'restore-pending.png') });
+  await page.getByTestId('restore-confirm').click();
+  await expect(page.getByTestId('restore-pending')).toHaveCount(0);
+  expect(readdirSync(path.join(device.root, 'opt')).filter((n) => n.startsWith('.jetvault-restore-'))).toEqual([]);
 });

@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { SettingsPatchSchema, SettingsSchema } from './schemas/settings';
+import { PendingRestoreSchema, RestorePlanSummarySchema, RestoreRequestSchema } from './schemas/restore';
 import { RepositoryPasswordSchema, RepositoryStatusSchema, SnapshotEntrySchema, SnapshotIdSchema, SnapshotInfoSchema } from './schemas/catalog';
 import { DeviceDetailSchema, DeviceFactsSchema, DeviceSummarySchema, FingerprintSchema, NameSchema, SourceSchema } from './schemas/devices';
 import { JobFinishedSchema, JobIdSchema, JobProgressSchema, JobRecordSchema, JobStatusSchema } from './schemas/jobs';
@@ -88,6 +89,14 @@ export const channels = {
     input: z.object({ id: SnapshotIdSchema, path: z.string().max(4096).default('') }).strict(),
     output: z.object({ path: z.string(), entries: z.array(SnapshotEntrySchema) }),
   },
+
+  /** The dry run of a restore: what would change on the device, and whether it fits. Changes nothing. */
+  'restore:plan': { input: RestoreRequestSchema, output: RestorePlanSummarySchema },
+  'restore:start': { input: RestoreRequestSchema, output: z.object({ jobId: z.string(), restoreId: z.string() }) },
+  /** Restores that completed and keep the previous state until confirmed or rolled back. */
+  'restore:pending': { input: none, output: z.array(PendingRestoreSchema) },
+  'restore:confirm': { input: z.object({ restoreId: z.string().max(64) }).strict(), output: z.object({ done: z.literal(true) }) },
+  'restore:rollback': { input: z.object({ restoreId: z.string().max(64) }).strict(), output: z.object({ done: z.literal(true) }) },
 } as const satisfies Record<`${string}:${string}`, { input: z.ZodType; output: z.ZodType }>;
 
 export const events = {

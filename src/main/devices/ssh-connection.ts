@@ -40,6 +40,7 @@ export interface ExecResult {
 }
 
 export interface RunningCommand {
+  /** Must be read (or resumed): an SSH channel does not close while output is waiting. */
   stdout: Readable;
   stdin: Writable;
   /** Settles when the channel closes, with the exit status from the `close` event. */
@@ -97,6 +98,8 @@ export class DeviceConnection implements CommandRunner {
   readonly fingerprint: string;
   readonly #client: Client;
   #closed = false;
+  /** Commands still running: settled by hand if the connection dies under them. */
+  readonly #open = new Set<(lost: string) => void>();
 
   private constructor(client: Client, target: string, fingerprint: string) {
     this.#client = client;
@@ -104,6 +107,9 @@ export class DeviceConnection implements CommandRunner {
     this.fingerprint = fingerprint;
     client.on('close', () => {
       this.#closed = true;
+      // ssh2 does not close channels whose connection died (keepalive timeout, reset): do it here,
+      // so nobody waits forever on a command that can no longer finish.
+      for (const lose of [...this.#open]) lose(`the connection to ${target} was lost`);
     });
   }
 
@@ -188,7 +194,14 @@ export class DeviceConnection implements CommandRunner {
         const onAbort = () => channel.close();
         signal?.addEventListener('abort', onAbort, { once: true });
         const done = new Promise<ExecResult>((settle) => {
+          const lose = (why: string) => {
+            this.#open.delete(lose);
+            channel.destroy();
+            settle({ code: null, signal: 'CONNECTION_LOST', stderr: why });
+          };
+          this.#open.add(lose);
           channel.once('close', (code: number | null, sig: string | null) => {
+            this.#open.delete(lose);
             signal?.removeEventListener('abort', onAbort);
             settle({ code: code ?? null, signal: sig ?? null, stderr: stderr.slice(0, STDERR_LIMIT) });
           });

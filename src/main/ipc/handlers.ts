@@ -73,5 +73,11 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
 
     'snapshots:list': (input) => services.catalog.list(input?.device),
     'snapshots:browse': ({ id, path }) => services.catalog.browse(id, path),
+
+    'restore:plan': (request) => services.restores.plan(request),
+    'restore:start': (request) => services.restores.start(request),
+    'restore:pending': () => services.restores.pending().map((p) => ({ restoreId: p.restoreId, device: p.device, snapshotId: p.snapshotId, finishedAt: p.finishedAt, targets: p.plan.roots.map((r) => r.target) })),
+    'restore:confirm': async ({ restoreId }) => (await services.restores.confirm(restoreId), { done: true as const }),
+    'restore:rollback': async ({ restoreId }) => (await services.restores.rollback(restoreId), { done: true as const }),
   };
 }

@@ -119,6 +119,19 @@ describe('restoring files onto a device (real shell, tar and sha256sum)', () => 
     expect(await describeTree(app)).toEqual(changed);
   });
 
+  it('never removes what the backup excluded (a live database beside the app)', async () => {
+    const { options, app } = await scenario();
+    await writeFile(path.join(app, 'local.db'), 'the live database, excluded from the app source');
+    const plain = await planFilesRestore(options);
+    expect(plain.roots[0]!.remove).toContain('local.db');
+    const opts = { ...options, exclude: ['local.db*'], restoreId: 'excl' };
+    const plan = await planFilesRestore(opts);
+    expect(plan.roots[0]!.remove).toEqual(['data/stray.tmp']);
+    await executeFilesRestore(opts, plan, phases);
+    await confirmRestore(runner, plan);
+    expect((await describeTree(app))['local.db']).toMatchObject({ content: Buffer.from('the live database, excluded from the app source').toString('base64') });
+  });
+
   it('restores only the selected files', async () => {
     const { options, app, changed } = await scenario();
     const opts = { ...options, include: ['app.py'], restoreId: 'one' };

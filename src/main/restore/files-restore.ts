@@ -65,6 +65,11 @@ export interface FilesRestoreOptions {
   targetRoot?: string;
   /** Limit to these paths/patterns (relative to each snapshot path); everything else stays as it is. */
   include?: string[];
+  /**
+   * The source's exclude patterns: what the backup left out (a live database, caches) is not the
+   * restore's to remove, and stays exactly as it is on the device.
+   */
+  exclude?: string[];
   signal?: AbortSignal;
 }
 
@@ -92,6 +97,8 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
   const { repo, runner, snapshot, restoreId } = options;
   const sysroot = (options.sysroot ?? '/').replace(/\/+$/, '');
   const include = new PathMatcher(options.include ?? []);
+  const exclude = new PathMatcher(options.exclude ?? []);
+  const excluded = (rel: string) => !exclude.empty && rel.split('/').some((_, i, parts) => exclude.matches(parts.slice(0, i + 1).join('/')));
   const selected = (rel: string) => include.empty || rel === '' || include.matches(rel) || [...rel.split('/').keys()].some((i) => include.matches(rel.split('/').slice(0, i + 1).join('/')));
   const roots: RestoreRoot[] = [];
   for (const snapshotPath of snapshot.paths) {
@@ -109,7 +116,7 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
         if (node.type === 'file') root.bytesToSend += node.size;
       }
     }
-    for (const rel of current?.keys() ?? []) if (rel !== '' && !inSnapshot.has(rel) && selected(rel)) root.remove.push(rel);
+    for (const rel of current?.keys() ?? []) if (rel !== '' && !inSnapshot.has(rel) && selected(rel) && !excluded(rel)) root.remove.push(rel);
     roots.push(root);
   }
   // A target below folders that do not exist yet lives on the file system of its nearest existing ancestor.
@@ -124,6 +131,9 @@ const journal = (root: RestoreRoot, state: string) => sh`printf '%s\\n' ${state}
 export interface RestorePhases {
   phase(name: 'preflight' | 'stage' | 'verify' | 'swap' | 'validate'): void;
   advance(delta: { bytes?: number; items?: number }): void;
+  /** Runs right before the swap (stop the device's services) and right after it (start them). */
+  beforeSwap?(): Promise<void>;
+  afterSwap?(): Promise<void>;
 }
 
 /** Stages, verifies and swaps every root; leaves the previous state beside it until confirm/rollback. */
@@ -145,11 +155,14 @@ export async function executeFilesRestore(options: FilesRestoreOptions, plan: Fi
     await runToString(runner, sh`mkdir -p -- ${path.posix.dirname(root.target)} && rm -rf -- ${root.staging} && mkdir -m 700 -- ${root.staging}`);
     await runToString(runner, journal(root, 'staging'));
     if (root.targetExists) {
-      await runToString(runner, sh`cp -al -- ${root.target} ${fresh}`);
+      // Hard links make staging nearly free; where the kernel refuses them (files of another owner,
+      // protected_hardlinks) a plain copy takes their place.
+      await runToString(runner, sh`cp -al -- ${root.target} ${fresh} 2>/dev/null || { rm -rf -- ${fresh}; cp -a -- ${root.target} ${fresh}; }`);
       // Unlink what will be replaced or removed: extraction must never write through a hard link into the live tree.
       const unlink = [...root.replace, ...root.remove].map((rel) => join(fresh, rel));
       if (unlink.length > 0) {
         const running = await runner.exec(sh`xargs -0 rm -rf --`);
+        running.stdout.resume(); // an SSH channel only closes once its output has been read
         running.stdin.end(Buffer.from(unlink.map((p) => `${p}\0`).join('')));
         const result = await running.done;
         if (result.code !== 0) throw new AppError('REMOTE_COMMAND_FAILED', `Staging on ${runner.target} failed: ${result.stderr}`);
@@ -164,10 +177,31 @@ export async function executeFilesRestore(options: FilesRestoreOptions, plan: Fi
     ];
     if (entries.length > 0) {
       const running = await runner.exec(sh`tar -x -p -f - -C ${root.staging}`, signal);
+      running.stdout.resume(); // an SSH channel only closes once its output has been read
       const { stream, hashes } = tarFromSnapshot(repo, entries, signal);
       stream.on('data', (chunk: unknown) => phases.advance({ bytes: (chunk as Buffer).length }));
-      stream.pipe(running.stdin);
-      const [result, sums] = await Promise.all([running.done, hashes]);
+      stream.on('error', () => undefined); // reported through `hashes`
+      running.stdin.on('error', () => undefined); // a dead link closes the channel under the pipe
+      // streamx reports a destination that closes early through this callback; the failure itself
+      // is handled below (the transfer was cut), so the callback only keeps it from being thrown.
+      (stream as unknown as { pipe(dest: NodeJS.WritableStream, cb: (error?: Error) => void): void }).pipe(running.stdin, () => undefined);
+      let produced = false;
+      // If the device side ends first (link cut, tar died), stop producing: nothing would drain it.
+      const ended = running.done.then((result) => {
+        if (produced) return result;
+        const why = new Error(`the transfer was cut (${result.stderr.trim() || `exit ${result.code ?? result.signal}`})`);
+        stream.destroy(why);
+        throw why; // the producer may be parked on backpressure forever: do not wait for it
+      });
+      const [result, sums] = await Promise.all([
+        ended,
+        hashes.then((h) => {
+          produced = true;
+          return h;
+        }),
+      ]).catch((error: unknown) => {
+        throw new AppError('UNAVAILABLE', `Sending files to ${runner.target} failed: ${(error as Error).message}. The device was not changed.`);
+      });
       if (result.code !== 0) throw new AppError('REMOTE_COMMAND_FAILED', `Unpacking on ${runner.target} failed (exit ${result.code}): ${result.stderr.trim()}`);
       expected.set(root, sums);
     }
@@ -197,8 +231,11 @@ export async function executeFilesRestore(options: FilesRestoreOptions, plan: Fi
   }
 
   phases.phase('swap');
-  for (const root of plan.roots) {
-    await runToString(runner, swapScript(root));
+  await phases.beforeSwap?.();
+  try {
+    for (const root of plan.roots) await runToString(runner, swapScript(root));
+  } finally {
+    await phases.afterSwap?.();
   }
 
   phases.phase('validate');

@@ -27,6 +27,12 @@ export async function nodesBelow(repo: Repository, tree: string, root: string): 
   return out;
 }
 
+/** Entry streams error when the destination dies; that failure reaches the caller through `hashes`. */
+function quiet<T>(entry: T): T {
+  (entry as unknown as Writable).on('error', () => undefined);
+  return entry;
+}
+
 const TYPE: Partial<Record<TreeNode['type'], 'file' | 'directory' | 'symlink'>> = { file: 'file', dir: 'directory', symlink: 'symlink' };
 
 /**
@@ -59,21 +65,22 @@ export function tarFromSnapshot(repo: Repository, entries: SnapshotFile[], signa
       const linkTo = type === 'file' && node.inode && (node.links ?? 1) > 1 ? firstOfInode.get(node.inode) : undefined;
       if (linkTo !== undefined) {
         const link = { ...header, type: 'link' as const, size: 0, linkname: linkTo };
-        await new Promise<void>((resolve, reject) => stream.entry(link, (error) => (error ? reject(error) : resolve())));
+        await new Promise<void>((resolve, reject) => quiet(stream.entry(link, (error) => (error ? reject(error) : resolve()))));
         continue;
       }
       if (type === 'file' && node.inode && (node.links ?? 1) > 1) firstOfInode.set(node.inode, path);
       if (type !== 'file') {
-        await new Promise<void>((resolve, reject) => stream.entry(header, (error) => (error ? reject(error) : resolve())));
+        await new Promise<void>((resolve, reject) => quiet(stream.entry(header, (error) => (error ? reject(error) : resolve()))));
         continue;
       }
       const hash = createHash('sha256');
       // tar-stream's entry is a streamx Writable; used here through Node's Writable surface.
-      const entry = stream.entry(header) as unknown as Writable;
+      const entry = quiet(stream.entry(header)) as unknown as Writable;
       const done = new Promise<void>((resolve, reject) => {
         entry.once('finish', resolve);
         entry.once('error', reject);
       });
+      done.catch(() => undefined); // awaited below; may fail while the producer waits for 'drain'
       for (const id of node.content ?? []) {
         const data = await repo.loadBlob(id);
         hash.update(data);

@@ -14,6 +14,7 @@ import { JobManager } from '../jobs/job-manager';
 import type { Logger } from '../log';
 import type { SecretCipher } from '../secrets/secret-cipher';
 import { SecretStore } from '../secrets/secret-store';
+import { RestoreService } from '../restore/restore-service';
 import { CatalogService } from './catalog-service';
 import { ExternalLinks } from './external-links';
 import { RepositoryService } from './repository-service';
@@ -50,6 +51,7 @@ export interface Services {
   readonly connector: DeviceConnector;
   readonly repository: RepositoryService;
   readonly catalog: CatalogService;
+  readonly restores: RestoreService;
   dispose(): void;
 }
 
@@ -76,6 +78,7 @@ export function createServices({ dataDir, log, platform, secretsPassphrase = pro
   const connector = new DeviceConnector(devices, settings.get().maxParallelDevices);
   const repository = new RepositoryService(dataDir, settings);
   const catalog = new CatalogService(repository);
+  const restores = new RestoreService(devices, connector, repository, jobs);
   return {
     dataDir,
     version: packageVersion(),
@@ -91,6 +94,7 @@ export function createServices({ dataDir, log, platform, secretsPassphrase = pro
     connector,
     repository,
     catalog,
+    restores,
     dispose() {
       jobs.dispose();
       history.close();
