@@ -28,7 +28,8 @@ function cli(env: NodeJS.ProcessEnv) {
 describe('jetvault device', () => {
   it('adds a device only with a confirmed host key, then lists, inspects, exports and removes it', async () => {
     const device = fleet.devices[0]!;
-    const run = cli({ JETVAULT_HOME: tempDir() });
+    const env = { JETVAULT_HOME: tempDir() };
+    const run = cli(env);
     const base = ['device', 'add', 'rvm-017', '--host', device.host, '--port', String(device.port), '--user', device.user, '--identity', device.identityFile];
 
     const first = await run(...base);
@@ -55,6 +56,18 @@ describe('jetvault device', () => {
     const facts = await run('device', 'facts', 'rvm-017', '--json');
     expect(facts.code).toBe(0);
     expect(JSON.parse(facts.out)).toMatchObject({ facts: { l4t: { release: expect.stringMatching(/^R3/) as unknown } } });
+
+    // Back up the device from the CLI into a new repository, then list its snapshots.
+    const withPassword = cli({ ...env, JETVAULT_PASSWORD: 'cli test repository password' });
+    expect((await withPassword('init')).code).toBe(0);
+    const backedUp = await withPassword('backup', '--device', 'rvm-017', '--source', 'config', '--source', 'local', '--json');
+    expect(backedUp.err).toBe('');
+    expect(backedUp.code).toBe(0);
+    const made = JSON.parse(backedUp.out) as { snapshots: { source: string; snapshotId: string }[] };
+    expect(made.snapshots.map((s) => s.source)).toEqual(['local', 'config']); // in the profile's order
+    const listed = JSON.parse((await withPassword('snapshots', '--device', 'rvm-017', '--json')).out) as { id: string }[];
+    expect(listed.map((s) => s.id).sort()).toEqual(made.snapshots.map((s) => s.snapshotId).sort());
+    expect((await withPassword('backup', '--device', 'rvm-017', '--source', 'nope')).err).toMatch(/no source named "nope"/);
 
     const exported = JSON.parse((await run('device', 'export', 'rvm-017')).out) as { devices: { name: string; hostKey: string }[] };
     expect(exported.devices[0]).toMatchObject({ name: 'rvm-017', hostKey: device.hostKeyFingerprint });

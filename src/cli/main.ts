@@ -2,7 +2,7 @@
  * `jetvault` — the console's engine from a terminal, for scripting and servers. It opens the
  * same data directory as the app (JETVAULT_HOME, or the app's own user-data folder).
  */
-import { packageVersion } from '../main/services/index';
+import { packageVersion } from '../main/version';
 import { AppError } from '../shared/errors';
 import { parseCommandArgs, UsageError } from './command';
 import type { CliIo, Command } from './command';

@@ -10,6 +10,7 @@ export async function withServices<T>(io: CliIo, use: (services: Services) => Pr
   const level = (io.env.JETVAULT_LOG_LEVEL as LogLevel | undefined) ?? 'warn';
   const services = createServices({
     dataDir: resolveDataDir(io.env),
+    env: io.env,
     log: createLogger(level, (line) => io.err(line)),
     platform: {
       transport: 'cli',

@@ -3,23 +3,37 @@ import { backup } from '../../main/repository/archiver/archiver';
 import { groupKey } from '../../main/repository/prune/forget-policy';
 import { findSnapshot, listSnapshots } from '../../main/repository/snapshot/snapshot';
 import { LocalSource } from '../../main/repository/walker/local-walker';
-import type { Command } from '../command';
+import { startDeviceBackup } from '../../main/devices/device-backup';
+import type { CliIo, Command } from '../command';
 import { UsageError } from '../command';
-import { EXIT, formatBytes, REPO_OPTIONS, REPO_USAGE, shortId, ttyProgress, withRepository } from './repo-common';
+import { withServices } from '../services';
+import { EXIT, formatBytes, readPassword, REPO_OPTIONS, REPO_USAGE, shortId, ttyProgress, withRepository } from './repo-common';
 
 export const repoBackupCommand: Command = {
   name: 'backup',
   summary: 'back up local paths into a new snapshot',
   usage: [
     'Usage: jetvault backup PATH... [--tag TAG]... [--device NAME] [--parent SNAP | --force]',
+    '       jetvault backup --device NAME [--source S]... [--json]',
     '',
+    'With --device and no PATH, backs up an inventory device over SSH: one snapshot per source',
+    '(or only the sources named), and prints the snapshot ids it made.',
     'Files unchanged since the parent snapshot (the latest one of the same device and paths) are not read again.',
     'Exit code 3: the snapshot was written but some files could not be read.',
     REPO_USAGE,
   ].join('\n'),
-  options: { ...REPO_OPTIONS, tag: { type: 'string', multiple: true }, device: { type: 'string' }, parent: { type: 'string' }, force: { type: 'boolean' } },
+  options: {
+    ...REPO_OPTIONS,
+    tag: { type: 'string', multiple: true },
+    device: { type: 'string' },
+    source: { type: 'string', multiple: true },
+    parent: { type: 'string' },
+    force: { type: 'boolean' },
+  },
   async run({ values, positionals }, io) {
-    if (positionals.length === 0) throw new UsageError('give at least one PATH');
+    if (positionals.length === 0 && typeof values.device === 'string') return backupDevice(values.device, (values.source as string[] | undefined) ?? [], values, io);
+    if (values.source) throw new UsageError('--source applies to device backups (--device NAME without PATH)');
+    if (positionals.length === 0) throw new UsageError('give at least one PATH, or --device NAME');
     return withRepository(values, io, 'shared', async (repo, lease) => {
       const source = new LocalSource(positionals);
       const all = await listSnapshots(repo);
@@ -51,3 +65,22 @@ export const repoBackupCommand: Command = {
     });
   },
 };
+
+/** `backup --device NAME`: the device's sources over SSH, through the same services as the app. */
+async function backupDevice(device: string, sources: string[], values: Record<string, unknown>, io: CliIo): Promise<number> {
+  const env: NodeJS.ProcessEnv = { ...io.env, ...(typeof values.repo === 'string' ? { JETVAULT_REPOSITORY: values.repo } : {}) };
+  if (env.JETVAULT_PASSWORD === undefined) env.JETVAULT_PASSWORD = await readPassword(values, io);
+  return withServices({ ...io, env }, async (services) => {
+    const { record, value } = await startDeviceBackup(services, device, sources).done;
+    if (record.status !== 'succeeded' || !value) {
+      io.err(`jetvault backup: ${device}: ${record.error?.message ?? record.status}`);
+      return EXIT.failure;
+    }
+    if (values.json) io.out(JSON.stringify(value, null, 2));
+    else {
+      for (const s of value.snapshots) io.out(`snapshot ${shortId(s.snapshotId)} ${s.source} (${s.kind}): ${s.files} files, ${formatBytes(s.bytes)}; sent ${formatBytes(s.bytesTransferred)}, stored ${formatBytes(s.bytesAdded)}`);
+      io.out(`${device}: run ${value.runId} done in ${(value.durationMs / 1000).toFixed(1)}s`);
+    }
+    return EXIT.ok;
+  });
+}

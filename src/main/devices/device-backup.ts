@@ -11,6 +11,7 @@ import type { JobContext, JobManager, StartedJob } from '../jobs/job-manager';
 import { NAMES } from '../repository/backend/backend';
 import { backup } from '../repository/archiver/archiver';
 import type { Source } from '../repository/archiver/source';
+import type { Lease } from '../repository/lock/lock';
 import type { Repository } from '../repository/repo/repository';
 import { listSnapshots, walkTree } from '../repository/snapshot/snapshot';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
@@ -81,6 +82,7 @@ export async function runSources(
   device: { name: string; sysroot?: string },
   sources: SourceConfig[],
   ctx: Pick<JobContext, 'phase' | 'advance' | 'setTotals' | 'signal'>,
+  lease?: Lease,
 ): Promise<BackupRunResult> {
   const started = Date.now();
   const runId = `${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`;
@@ -115,6 +117,7 @@ export async function runSources(
         device: device.name,
         parent,
         signal: ctx.signal,
+        ...(lease ? { lease } : {}),
         tags: [tagOf.device(device.name), tagOf.source(config.name), `kind:${config.kind}`, tagOf.run(runId), tagOf.runSize(sources.length)],
         // Reused files are reported as progress too; count only what was read from the device.
         onProgress: ({ items }) => ctx.advance({ items: items ?? 0 }),
@@ -167,10 +170,10 @@ export function startDeviceBackup(deps: DeviceBackupDeps, name: string, only: st
   if (unknown.length > 0) throw new AppError('NOT_FOUND', `${name} has no source named ${unknown.map((n) => `"${n}"`).join(', ')}`);
   if (sources.length === 0) throw new AppError('VALIDATION', `${name} has no sources to back up yet: discover or add some first`);
   return deps.jobs.start({ kind: 'backup', title: `Back up ${name}`, phases: [...BACKUP_PHASES], deviceId: device.id }, (ctx) =>
-    deps.repository.write((repo) =>
+    deps.repository.write((repo, lease) =>
       deps.connector.withDevice(name, (connection) => {
         ctx.phase('connect');
-        return runSources(repo, connection, { name, sysroot: device.profile.sysroot }, sources, ctx);
+        return runSources(repo, connection, { name, sysroot: device.profile.sysroot }, sources, ctx, lease);
       }),
     ),
   );

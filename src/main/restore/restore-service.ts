@@ -72,7 +72,7 @@ export class RestoreService {
 
   async #options(request: RestoreRequest, runner: CommandRunner, restoreId: string): Promise<FilesRestoreOptions> {
     const device = this.devices.get(request.device);
-    const repo = await this.repository.open();
+    const repo = await this.repository.fresh();
     const snapshot = await findSnapshot(repo, request.snapshotId);
     if (snapshot.device !== request.device) throw new AppError('VALIDATION', `Snapshot ${request.snapshotId.slice(0, 12)} is of ${snapshot.device}, not ${request.device}`);
     if (!snapshot.tags.includes('kind:files')) throw new AppError('VALIDATION', 'Only files snapshots can be restored onto a device by this version (databases: download the dump)');

@@ -37,7 +37,7 @@ export class CatalogService {
 
   /** Newest first. Runs that lost a member (interrupted mid-run) are not listed. */
   async list(device?: string): Promise<SnapshotInfo[]> {
-    const repo = await this.#repository.open();
+    const repo = await this.#repository.fresh();
     const all = (await listSnapshots(repo)).filter((s) => device === undefined || s.device === device);
     const members = new Map<string, number>();
     for (const s of all) {

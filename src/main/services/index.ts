@@ -3,15 +3,13 @@
  * the Electron app, the test host and the CLI. Plain Node; platform abilities that only Electron
  * has (opening a browser, safe storage) come in through `PlatformAdapter`.
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DeviceConnector } from '../devices/device-connector';
 import { DeviceService } from '../devices/device-service';
 import { EventBus } from '../event-bus';
 import { HistoryStore } from '../history/history-store';
 import { JobManager } from '../jobs/job-manager';
 import type { Logger } from '../log';
+import { packageVersion } from '../version';
 import type { SecretCipher } from '../secrets/secret-cipher';
 import { SecretStore } from '../secrets/secret-store';
 import { RestoreService } from '../restore/restore-service';
@@ -19,6 +17,8 @@ import { CatalogService } from './catalog-service';
 import { ExternalLinks } from './external-links';
 import { RepositoryService } from './repository-service';
 import { SettingsService } from './settings-service';
+
+export { packageVersion };
 
 export interface PlatformAdapter {
   transport: 'electron' | 'websocket' | 'cli';
@@ -32,8 +32,8 @@ export interface ServicesOptions {
   dataDir: string;
   log: Logger;
   platform: PlatformAdapter;
-  /** Passphrase for secrets at rest where the platform has no cipher (default: JETVAULT_SECRETS_PASSPHRASE). */
-  secretsPassphrase?: string;
+  /** Environment for JETVAULT_PASSWORD, JETVAULT_REPOSITORY, JETVAULT_SECRETS_PASSPHRASE (default: this process's). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface Services {
@@ -55,28 +55,17 @@ export interface Services {
   dispose(): void;
 }
 
-/** Our package.json's version, found upwards from this module (works from src/, out/ and app.asar). */
-export function packageVersion(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let depth = 0; depth < 6; depth++, dir = path.dirname(dir)) {
-    try {
-      const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'jetvault' && pkg.version) return pkg.version;
-    } catch {}
-  }
-  return '0.0.0';
-}
 
-export function createServices({ dataDir, log, platform, secretsPassphrase = process.env.JETVAULT_SECRETS_PASSPHRASE }: ServicesOptions): Services {
+export function createServices({ dataDir, log, platform, env = process.env }: ServicesOptions): Services {
   const bus = new EventBus();
   const history = new HistoryStore(dataDir);
   const settings = new SettingsService(history, bus, log);
   const jobs = new JobManager(history, bus, log);
   const links = new ExternalLinks(platform);
-  const secrets = new SecretStore(history, platform.secretCipher ?? SecretStore.passphraseCipher(history, secretsPassphrase));
+  const secrets = new SecretStore(history, platform.secretCipher ?? SecretStore.passphraseCipher(history, env.JETVAULT_SECRETS_PASSPHRASE));
   const devices = new DeviceService(history, secrets);
   const connector = new DeviceConnector(devices, settings.get().maxParallelDevices);
-  const repository = new RepositoryService(dataDir, settings);
+  const repository = new RepositoryService(dataDir, settings, env);
   const catalog = new CatalogService(repository);
   const restores = new RestoreService(devices, connector, repository, jobs);
   return {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { AppError } from '../../shared/errors';
 import { LocalBackend } from '../repository/backend/local-backend';
 import { withLock } from '../repository/lock/lock';
+import type { Lease } from '../repository/lock/lock';
 import { Repository } from '../repository/repo/repository';
 import type { InitOptions } from '../repository/repo/repository';
 import type { SettingsService } from './settings-service';
@@ -59,6 +60,17 @@ export class RepositoryService {
   /** The open repository; unlocks with JETVAULT_PASSWORD when set, else asks the user to unlock. */
   async open(): Promise<Repository> {
     if (this.#repo && this.#repo.backend.location === this.location()) return this.#repo;
+    return this.#unlockFromEnv();
+  }
+
+  /** The open repository with its index re-read: another console or the CLI may have written or pruned. */
+  async fresh(): Promise<Repository> {
+    const repo = await this.open();
+    await repo.refreshIndex();
+    return repo;
+  }
+
+  async #unlockFromEnv(): Promise<Repository> {
     const password = this.#env.JETVAULT_PASSWORD;
     if (password === undefined) throw new AppError('UNAVAILABLE', `The repository at ${this.location()} is locked: unlock it with its password first`);
     this.#opening ??= Repository.open(new LocalBackend(this.location()), password).finally(() => {
@@ -68,11 +80,14 @@ export class RepositoryService {
     return this.#repo;
   }
 
-  /** Runs a writer with a shared lease in the repository, one writer of this console at a time. */
-  write<T>(work: (repo: Repository) => Promise<T>): Promise<T> {
+  /**
+   * Runs a writer under a shared lease in the repository (passed on so the archiver can re-check it
+   * before writing index and snapshot), one writer of this console at a time.
+   */
+  write<T>(work: (repo: Repository, lease: Lease) => Promise<T>): Promise<T> {
     const run = this.#writer.catch(() => undefined).then(async () => {
       const repo = await this.open();
-      return withLock(repo, false, () => work(repo));
+      return withLock(repo, false, (lease) => work(repo, lease));
     });
     this.#writer = run;
     return run;

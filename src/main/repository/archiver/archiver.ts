@@ -113,8 +113,8 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
         continue;
       }
       summary.files++;
-      summary.bytes += entry.meta.size;
       if (unchanged(entry.meta, old)) {
+        summary.bytes += entry.meta.size;
         top.children.push(Promise.resolve({ name, ...entry.meta, content: old.content }));
         onProgress?.({ bytes: entry.meta.size });
         continue;
@@ -122,7 +122,11 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
       summary.filesRead++;
       const { content } = await saver.save(entry);
       const node = content.then(
-        ({ ids, size }): TreeNode | null => ({ name, ...entry.meta, size, content: ids }),
+        ({ ids, size }): TreeNode | null => {
+          // Counted as read: a streamed dump's size is only known once it has been read.
+          summary.bytes += size;
+          return { name, ...entry.meta, size, content: ids };
+        },
         (error: unknown) => {
           if (error instanceof SkippedFile) return null;
           throw error;
