@@ -116,6 +116,13 @@ const L4T = [
   '# R36 (release), REVISION: 4.0, GCID: 37537400, BOARD: generic, EABI: aarch64, DATE: Fri Sep 13 04:36:44 UTC 2024',
 ];
 
+/** Board model (as /proc/device-tree/model reads, NUL-terminated) and Ubuntu base, matching each L4T line. */
+const BOARDS = [
+  { model: 'NVIDIA Jetson Orin Nano Developer Kit', ubuntu: ['20.04.6 LTS (Focal Fossa)', 'focal', '20.04'] },
+  { model: 'NVIDIA Jetson Orin NX Engineering Reference Developer Kit', ubuntu: ['22.04.4 LTS (Jammy Jellyfish)', 'jammy', '22.04'] },
+  { model: 'NVIDIA Jetson AGX Orin Developer Kit', ubuntu: ['22.04.5 LTS (Jammy Jellyfish)', 'jammy', '22.04'] },
+] as const;
+
 const LEVELS = ['INFO', 'INFO', 'INFO', 'INFO', 'DEBUG', 'WARNING', 'ERROR'];
 const MATERIALS = ['PET', 'HDPE', 'ALU', 'GLASS'];
 
@@ -142,6 +149,10 @@ export function writeDeviceFiles(root: string, id: DeviceIdentity, o: ContentOpt
   const app = `opt/${o.app}`;
   write(root, 'etc/nv_tegra_release', `${L4T[id.index % L4T.length]}\n# KERNEL_VARIANT: oot\nTARGET_USERSPACE_LIB_DIR=nvidia\nTARGET_USERSPACE_LIB_DIR_PATH=usr/lib/aarch64-linux-gnu/nvidia\n`);
   write(root, 'etc/hostname', `${id.name}\n`);
+  const board = BOARDS[id.index % BOARDS.length]!;
+  write(root, 'proc/device-tree/model', `${board.model}\0`);
+  const [version, codename, versionId] = board.ubuntu;
+  write(root, 'etc/os-release', `PRETTY_NAME="Ubuntu ${version.split(' (')[0]}"\nNAME="Ubuntu"\nVERSION_ID="${versionId}"\nVERSION="${version}"\nVERSION_CODENAME=${codename}\nID=ubuntu\nID_LIKE=debian\nUBUNTU_CODENAME=${codename}\n`);
   const serial = `14210${String(id.index).padStart(2, '0')}${rng.hex(6)}`;
   write(
     root,

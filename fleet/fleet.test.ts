@@ -136,6 +136,7 @@ describe.skipIf(skip)('a fleet of three devices', () => {
     const facts = parseFacts(r.stdout.toString());
     expect(facts.hostname).toBe(d.name);
     expect(facts.l4t?.release).toMatch(/^R3[56]$/);
+    expect(facts.model).toMatch(/^NVIDIA Jetson .*Orin/);
     expect(facts.postgresDatabases.join('\n')).toContain(`${d.pg.socketDir}\t${d.pg.port}\t${d.pg.database}`);
     expect(facts.sqliteFiles).toContain(d.sqlitePath);
     expect(facts.appDirs).toContain(`${d.root}/opt/myrvm`);
