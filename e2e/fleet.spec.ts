@@ -15,7 +15,8 @@ const test = base.extend<object, { fleet: Fleet }>({
   fleet: [
     // eslint-disable-next-line no-empty-pattern -- Playwright reads the fixture list from this pattern
     async ({}, use) => {
-      const fleet = await startFleet({ devices: 1, sharedModelMB: 8, uniqueModelMB: 4 });
+      // The second device serves as a jump host (bastion) for the first in one test.
+      const fleet = await startFleet({ devices: 2, sharedModelMB: 8, uniqueModelMB: 4 });
       try {
         await use(fleet);
       } finally {
@@ -116,4 +117,36 @@ test('add a device, discover its sources, back it up with live progress and brow
   await page.getByTestId('restore-confirm').click();
   await expect(page.getByTestId('restore-pending')).toHaveCount(0);
   expect(readdirSync(path.join(device.root, 'opt')).filter((n) => n.startsWith('.jetvault-restore-'))).toEqual([]);
+});
+
+test('add a device behind a jump host: both fingerprints confirmed, facts read through the tunnel', async ({ host, console: app, page, fleet }) => {
+  test.setTimeout(120_000);
+  const [device, bastion] = fleet.devices as [(typeof fleet.devices)[0], (typeof fleet.devices)[0]];
+  await app.open(host.url);
+
+  await page.getByTestId('add-device').click();
+  await page.getByTestId('device-name').fill('rvm-far');
+  await page.getByTestId('device-host').fill(device.direct.host);
+  await page.getByTestId('device-port').fill(String(device.direct.port));
+  await page.getByTestId('device-user').fill(device.user);
+  await page.getByTestId('device-identity').fill(device.identityFile);
+  await page.getByText('Advanced').click();
+  await page.getByTestId('device-sysroot').fill(device.root);
+  await page.getByTestId('device-jump').fill(`${bastion.user}@${bastion.host}:${bastion.port}`);
+  await page.getByTestId('device-jump-identity').fill(bastion.identityFile);
+  await page.getByTestId('device-check-key').click();
+
+  // First the jump host's own key, then the device's, fetched through the jump host.
+  await expect(page.getByTestId('jump-host-key-fingerprint')).toHaveText(bastion.hostKeyFingerprint);
+  await page.getByTestId('jump-host-key-trust').click();
+  await expect(page.getByTestId('host-key-fingerprint')).toHaveText(device.hostKeyFingerprint);
+  await expect(page.getByTestId('host-key-confirm')).toContainText(`through ${bastion.user}@${bastion.host}`);
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'add-device-jump-host.png') });
+  await page.getByTestId('host-key-trust').click();
+  await expect(page.getByTestId('device-page')).toBeVisible();
+
+  await page.getByTestId('device-discover').click();
+  await expect(page.getByTestId('device-facts')).toContainText(/L4T\s*R3[56]/);
+  const exported = JSON.parse((await page.evaluate(() => window.api!.devices.export({ names: ['rvm-far'] }))).json) as { devices: { jump: { hostKey: string } }[] };
+  expect(exported.devices[0]!.jump.hostKey).toBe(bastion.hostKeyFingerprint);
 });

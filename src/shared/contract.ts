@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { SettingsPatchSchema, SettingsSchema } from './schemas/settings';
 import { PendingRestoreSchema, RestorePlanSummarySchema, RestoreRequestSchema } from './schemas/restore';
 import { RepositoryPasswordSchema, RepositoryStatusSchema, SnapshotEntrySchema, SnapshotIdSchema, SnapshotInfoSchema } from './schemas/catalog';
-import { DeviceDetailSchema, DeviceFactsSchema, DeviceSummarySchema, FingerprintSchema, NameSchema, SourceSchema } from './schemas/devices';
+import { DeviceDetailSchema, DeviceFactsSchema, DeviceSummarySchema, FingerprintSchema, JumpHostSchema, NameSchema, SourceSchema } from './schemas/devices';
 import { JobFinishedSchema, JobIdSchema, JobProgressSchema, JobRecordSchema, JobStatusSchema } from './schemas/jobs';
 
 // No `new Function` probing: the renderer's CSP forbids eval, and a blocked probe is noise.
@@ -65,7 +65,22 @@ export const channels = {
   'devices:export': { input: z.object({ names: z.array(NameSchema).optional() }).strict(), output: z.object({ json: z.string() }) },
   /** First contact: the host key fingerprint, fetched without authenticating or sending anything. */
   'devices:probeHostKey': {
-    input: z.object({ host: z.string().min(1).max(253), port: z.number().int().min(1).max(65535).default(22) }).strict(),
+    input: z
+      .object({
+        host: z.string().min(1).max(253),
+        port: z.number().int().min(1).max(65535).default(22),
+        /** A device behind a jump host: the jump host's key must be confirmed already; its login uses these credentials. */
+        via: z
+          .object({
+            jump: JumpHostSchema,
+            auth: z.enum(['key', 'password', 'agent']),
+            identityFile: z.string().min(1).max(4096).optional(),
+            password: z.string().min(1).max(1024).optional(),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict(),
     output: z.object({ fingerprint: FingerprintSchema }),
   },
   'devices:pinHostKey': { input: z.object({ name: NameSchema, fingerprint: FingerprintSchema }).strict(), output: DeviceDetailSchema },

@@ -6,10 +6,13 @@ import { DeviceConnection } from '../../main/devices/ssh-connection';
 import type { Command } from '../command';
 import { UsageError } from '../command';
 import { withServices } from '../services';
+import { parseJump } from '../../shared/schemas/devices';
+import type { JumpHost } from '../../shared/schemas/devices';
 
 const USAGE = `Usage:
-  jetvault device add NAME --host HOST [--port P] [--user U] [--identity FILE] [--jump USER@HOST[:PORT]]
-                          [--host-key SHA256:…] [--site SITE] [--tag TAG]... [--rpo MINUTES] [--offline]
+  jetvault device add NAME --host HOST [--port P] [--user U] [--identity FILE] [--host-key SHA256:…]
+                          [--jump USER@HOST[:PORT] [--jump-host-key SHA256:…] [--jump-identity FILE]]
+                          [--site SITE] [--tag TAG]... [--rpo MINUTES] [--offline]
   jetvault device import FILE.json [--replace]
   jetvault device export [NAME]...
   jetvault device list [--json]
@@ -19,7 +22,11 @@ const USAGE = `Usage:
 Without --host-key, "add" prints the device's host key fingerprint and exits with status 3:
 compare it with the one shown on the device (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub),
 then run the same command again with --host-key. "add" logs in once to check the key and the
-credentials unless --offline is given.`;
+credentials unless --offline is given.
+
+A device reached through a jump host (bastion, as ssh -J): without --jump-host-key, "add" prints the
+jump host's fingerprint first (exit 3); with it, it logs in to the jump host (with --jump-identity,
+else the device's key) and prints the device's fingerprint, fetched through the tunnel.`;
 
 const EXIT_CONFIRM_HOST_KEY = 3;
 
@@ -33,6 +40,8 @@ export const deviceCommand: Command = {
     user: { type: 'string' },
     identity: { type: 'string' },
     jump: { type: 'string' },
+    'jump-host-key': { type: 'string' },
+    'jump-identity': { type: 'string' },
     'host-key': { type: 'string' },
     site: { type: 'string' },
     tag: { type: 'string', multiple: true },
@@ -59,21 +68,35 @@ export const deviceCommand: Command = {
           const name = one();
           const host = values.host as string | undefined;
           if (!host) throw new UsageError('add needs --host');
+          let jump: JumpHost | undefined;
+          if (values.jump) {
+            const parsed = parseJump(values.jump as string);
+            if (!parsed) throw new UsageError('--jump must be USER@HOST[:PORT]');
+            jump = { ...parsed, ...(values['jump-host-key'] ? { hostKey: values['jump-host-key'] as string } : {}), ...(values['jump-identity'] ? { identityFile: values['jump-identity'] as string } : {}) };
+          } else if (values['jump-host-key'] || values['jump-identity']) throw new UsageError('--jump-host-key and --jump-identity need --jump');
           const profile = {
             name,
             host,
             port: number('port') ?? 22,
             user: values.user ?? 'jetson',
             ...(values.identity ? { identityFile: values.identity, auth: 'key' } : {}),
-            ...(values.jump ? { jump: values.jump } : {}),
+            ...(jump ? { jump } : {}),
             ...(values['host-key'] ? { hostKey: values['host-key'] } : {}),
             ...(values.site ? { site: values.site } : {}),
             ...(values.tag ? { tags: values.tag } : {}),
             ...(values.rpo ? { rpoMinutes: number('rpo') } : {}),
           };
+          if (jump && !jump.hostKey) {
+            const fingerprint = await DeviceConnector.probeHostKey(jump.host, jump.port);
+            io.err(`The host key of the jump host ${jump.host}:${jump.port} has the fingerprint\n  ${fingerprint}\n` + 'Compare it with the jump host, then repeat this command with --jump-host-key ' + fingerprint);
+            io.out(fingerprint);
+            return EXIT_CONFIRM_HOST_KEY;
+          }
           if (!values['host-key']) {
-            const fingerprint = await DeviceConnector.probeHostKey(host, profile.port);
-            io.err(`The host key of ${host}:${profile.port} has the fingerprint\n  ${fingerprint}\n` + 'Compare it with the device, then repeat this command with --host-key ' + fingerprint);
+            const fingerprint = jump
+              ? await DeviceConnector.probeHostKeyVia(host, profile.port, await devices.jumpOptions(jump, { auth: 'key', ...(values.identity ? { identityFile: values.identity as string } : {}) }))
+              : await DeviceConnector.probeHostKey(host, profile.port);
+            io.err(`The host key of ${host}:${profile.port}${jump ? ` (through ${jump.host})` : ''} has the fingerprint\n  ${fingerprint}\n` + 'Compare it with the device, then repeat this command with --host-key ' + fingerprint);
             io.out(fingerprint);
             return EXIT_CONFIRM_HOST_KEY;
           }

@@ -8,6 +8,8 @@ import type { DeviceFacts } from '../../shared/schemas/devices';
 import type { DeviceService } from './device-service';
 import { factsCommand, parseFacts } from './facts';
 import { DeviceConnection, fingerprintOf } from './ssh-connection';
+import type { ConnectOptions } from './ssh-connection';
+import type { Duplex } from 'node:stream';
 
 class Semaphore {
   #free: number;
@@ -76,10 +78,23 @@ export class DeviceConnector {
   }
 
   /**
+   * First contact with a device behind a jump host: logs in to the jump host (its key pinned) and
+   * fetches the device's host key through the tunnel, still without authenticating to the device.
+   */
+  static async probeHostKeyVia(host: string, port: number, jump: ConnectOptions, timeoutMs = 15_000): Promise<string> {
+    const via = await DeviceConnection.open({ ...jump, role: 'jump', readyTimeoutMs: timeoutMs });
+    try {
+      return await DeviceConnector.probeHostKey(host, port, timeoutMs, await via.forwardTo(host, port));
+    } finally {
+      via.close();
+    }
+  }
+
+  /**
    * First contact: fetches the host key's fingerprint without authenticating or sending anything,
    * for the user to compare with the one shown on the device.
    */
-  static probeHostKey(host: string, port: number, timeoutMs = 15_000): Promise<string> {
+  static probeHostKey(host: string, port: number, timeoutMs = 15_000, sock?: Duplex): Promise<string> {
     return new Promise((resolve, reject) => {
       const client = new Client();
       let fingerprint: string | null = null;
@@ -97,6 +112,7 @@ export class DeviceConnector {
       client.connect({
         host,
         port,
+        ...(sock ? { sock } : {}),
         username: 'jetvault-probe',
         readyTimeout: timeoutMs,
         // Refusing the key ends the handshake before any authentication is attempted.

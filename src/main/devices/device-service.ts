@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { AppError } from '../../shared/errors';
 import { DeviceProfileSchema, FingerprintSchema, authOf } from '../../shared/schemas/devices';
-import type { DeviceDetail, DeviceFacts, DeviceProfile, DeviceSummary } from '../../shared/schemas/devices';
+import type { DeviceDetail, DeviceFacts, DeviceProfile, DeviceSummary, JumpHost } from '../../shared/schemas/devices';
 import type { HistoryStore } from '../history/history-store';
 import type { DeviceRow } from '../history/statements';
 import { issuesOf } from '../ipc/router';
@@ -151,40 +151,70 @@ export class DeviceService {
     return { devices: devices.map((d) => d.profile) };
   }
 
-  /** Everything needed to open an SSH connection to this device. */
+  /** Everything needed to open an SSH connection to this device (and to its jump host, if any). */
   async connectOptions(name: string, overrides: Partial<ConnectOptions> = {}): Promise<ConnectOptions> {
     const device = this.get(name);
     const { profile } = device;
-    // Connecting straight to the device would bypass the route the technician chose: refuse instead.
-    if (profile.jump) throw new AppError('UNAVAILABLE', `${name} is reached through ${profile.jump.user}@${profile.jump.host}:${profile.jump.port}; jump hosts are not supported by this version yet`);
+    const auth = await this.#auth(device, profile.identityFile);
+    let jump: ConnectOptions | undefined;
+    if (profile.jump) {
+      const j = profile.jump;
+      // The bastion's own key when the profile names one, else the device's credentials (as `ssh -J`).
+      jump = { host: j.host, port: j.port, user: j.user, auth: j.identityFile ? await this.#keyAuth(name, j.identityFile, 'jump host key') : auth, ...(j.hostKey ? { hostKey: j.hostKey } : {}) };
+    }
+    return { host: profile.host, port: profile.port, user: profile.user, auth, ...(profile.hostKey ? { hostKey: profile.hostKey } : {}), ...(jump ? { jump } : {}), ...overrides };
+  }
+
+  /**
+   * Connection options for a jump host given outside the inventory (adding a device): its own key
+   * file when given, else the credentials typed for the device.
+   */
+  async jumpOptions(jump: JumpHost, device: { auth: 'key' | 'password' | 'agent'; identityFile?: string; password?: string }): Promise<ConnectOptions> {
+    if (!jump.hostKey) throw new AppError('VALIDATION', `Confirm the host key of the jump host ${jump.host}:${jump.port} first`, [{ path: 'jump.hostKey', message: 'Required' }]);
     let auth: DeviceAuth;
-    switch (authOf(profile)) {
+    if (jump.identityFile) auth = await this.#keyAuth(jump.host, jump.identityFile, 'jump host key');
+    else if (device.auth === 'key') {
+      if (!device.identityFile) throw new AppError('VALIDATION', 'Key authentication needs a key file', [{ path: 'identityFile', message: 'Required' }]);
+      auth = await this.#keyAuth(jump.host, device.identityFile, 'key');
+    } else if (device.auth === 'password') {
+      if (!device.password) throw new AppError('VALIDATION', 'Password authentication needs a password', [{ path: 'password', message: 'Required' }]);
+      auth = { kind: 'password', password: device.password };
+    } else {
+      const agentSocket = process.env.SSH_AUTH_SOCK;
+      if (!agentSocket) throw new AppError('UNAVAILABLE', 'No SSH agent is running (SSH_AUTH_SOCK is not set)');
+      auth = { kind: 'agent', agentSocket };
+    }
+    return { host: jump.host, port: jump.port, user: jump.user, auth, hostKey: jump.hostKey };
+  }
+
+  async #keyAuth(name: string, file: string, what: string, passphrase?: string): Promise<DeviceAuth> {
+    let privateKey: Buffer;
+    try {
+      privateKey = await readFile(file);
+    } catch (error) {
+      throw new AppError('NOT_FOUND', `${name}: cannot read the ${what} file ${file} (${(error as NodeJS.ErrnoException).code})`);
+    }
+    return passphrase ? { kind: 'key', privateKey, passphrase } : { kind: 'key', privateKey };
+  }
+
+  async #auth(device: DeviceRecord, identityFile: string | undefined): Promise<DeviceAuth> {
+    const { name } = device.profile;
+    switch (authOf(device.profile)) {
       case 'key': {
-        if (!profile.identityFile) throw new AppError('VALIDATION', `${name}: key authentication needs an identityFile`);
-        let privateKey: Buffer;
-        try {
-          privateKey = await readFile(profile.identityFile);
-        } catch (error) {
-          throw new AppError('NOT_FOUND', `${name}: cannot read the key file ${profile.identityFile} (${(error as NodeJS.ErrnoException).code})`);
-        }
-        const passphrase = this.#secrets.get(secretRef(device.id, 'passphrase')) ?? undefined;
-        auth = passphrase ? { kind: 'key', privateKey, passphrase } : { kind: 'key', privateKey };
-        break;
+        if (!identityFile) throw new AppError('VALIDATION', `${name}: key authentication needs an identityFile`);
+        return this.#keyAuth(name, identityFile, 'key', this.#secrets.get(secretRef(device.id, 'passphrase')) ?? undefined);
       }
       case 'password': {
         const password = this.#secrets.get(secretRef(device.id, 'password'));
         if (password === null) throw new AppError('VALIDATION', `${name}: password authentication is set but no password is stored`);
-        auth = { kind: 'password', password };
-        break;
+        return { kind: 'password', password };
       }
       case 'agent': {
         const agentSocket = process.env.SSH_AUTH_SOCK;
         if (!agentSocket) throw new AppError('UNAVAILABLE', `${name}: uses the SSH agent, but no agent is running (SSH_AUTH_SOCK is not set)`);
-        auth = { kind: 'agent', agentSocket };
-        break;
+        return { kind: 'agent', agentSocket };
       }
     }
-    return { host: profile.host, port: profile.port, user: profile.user, auth, ...(profile.hostKey ? { hostKey: profile.hostKey } : {}), ...overrides };
   }
 
   summary(record: DeviceRecord, backups?: { last_success: string | null; last_status: string }): DeviceSummary {

@@ -28,6 +28,10 @@ export interface ConnectOptions {
   confirmHostKey?: (fingerprint: string) => boolean;
   /** Already-open connection to a jump host to tunnel through. */
   via?: DeviceConnection;
+  /** A jump host to open first and tunnel through (closed with this connection). */
+  jump?: ConnectOptions;
+  /** What is connected to, in messages and in the host-key issue path: a device (default) or its jump host. */
+  role?: 'device' | 'jump';
   readyTimeoutMs?: number;
   keepaliveIntervalMs?: number;
   keepaliveCountMax?: number;
@@ -101,12 +105,17 @@ export class DeviceConnection implements CommandRunner {
   /** Commands still running: settled by hand if the connection dies under them. */
   readonly #open = new Set<(lost: string) => void>();
 
-  private constructor(client: Client, target: string, fingerprint: string) {
+  /** The jump host connection this one tunnels through, when it opened it itself. */
+  readonly #jump: DeviceConnection | null;
+
+  private constructor(client: Client, target: string, fingerprint: string, jump: DeviceConnection | null) {
     this.#client = client;
     this.target = target;
     this.fingerprint = fingerprint;
+    this.#jump = jump;
     client.on('close', () => {
       this.#closed = true;
+      this.#jump?.close();
       // ssh2 does not close channels whose connection died (keepalive timeout, reset): do it here,
       // so nobody waits forever on a command that can no longer finish.
       for (const lose of [...this.#open]) lose(`the connection to ${target} was lost`);
@@ -114,7 +123,22 @@ export class DeviceConnection implements CommandRunner {
   }
 
   static async open(options: ConnectOptions): Promise<DeviceConnection> {
-    const target = `${options.user}@${options.host}:${options.port}`;
+    if (options.jump && !options.via) {
+      const jump = await DeviceConnection.open({ ...options.jump, role: 'jump' });
+      try {
+        const connection = await DeviceConnection.#connect({ ...options, via: jump }, jump);
+        return connection;
+      } catch (error) {
+        jump.close();
+        throw error;
+      }
+    }
+    return DeviceConnection.#connect(options, null);
+  }
+
+  static async #connect(options: ConnectOptions, jump: DeviceConnection | null): Promise<DeviceConnection> {
+    const isJump = options.role === 'jump';
+    const target = `${isJump ? 'jump host ' : ''}${options.user}@${options.host}:${options.port}${options.via ? ` (via ${options.via.target})` : ''}`;
     const client = new Client();
     let seen: string | null = null;
     let refusal: AppError | null = null;
@@ -137,7 +161,7 @@ export class DeviceConnection implements CommandRunner {
           return false;
         }
         if (options.confirmHostKey?.(seen)) return true;
-        refusal = new AppError('HOST_KEY_UNKNOWN', `First connection to ${target}: confirm its host key fingerprint ${seen}`, [{ path: 'hostKey', message: seen }]);
+        refusal = new AppError('HOST_KEY_UNKNOWN', `First connection to ${target}: confirm its host key fingerprint ${seen}`, [{ path: isJump ? 'jump.hostKey' : 'hostKey', message: seen }]);
         return false;
       },
     };
@@ -171,7 +195,7 @@ export class DeviceConnection implements CommandRunner {
     });
     // A connection that later dies (keepalive timeout, reset) must not crash the process.
     client.on('error', () => {});
-    return new DeviceConnection(client, target, seen!);
+    return new DeviceConnection(client, target, seen!, jump);
   }
 
   get closed(): boolean {
@@ -226,5 +250,6 @@ export class DeviceConnection implements CommandRunner {
   close(): void {
     if (!this.#closed) this.#client.end();
     this.#closed = true;
+    this.#jump?.close();
   }
 }

@@ -57,7 +57,9 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
       return changed(imported.map((d) => d.profile.name), imported.map((d) => devices.summary(d)));
     },
     'devices:export': ({ names }) => ({ json: JSON.stringify(devices.export(names), null, 2) }),
-    'devices:probeHostKey': async ({ host, port }) => ({ fingerprint: await DeviceConnector.probeHostKey(host, port) }),
+    'devices:probeHostKey': async ({ host, port, via }) => ({
+      fingerprint: via ? await DeviceConnector.probeHostKeyVia(host, port, await services.devices.jumpOptions(via.jump, via)) : await DeviceConnector.probeHostKey(host, port),
+    }),
     'devices:pinHostKey': ({ name, fingerprint }, sender) => changed([name], devices.detail(devices.pinHostKey(name, fingerprint, actor(sender)))),
     'devices:discover': async ({ name }) => {
       const facts = await services.connector.refreshFacts(name);

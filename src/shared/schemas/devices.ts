@@ -53,13 +53,24 @@ export const FilesSourceSchema = z.object({
 export const SourceSchema = z.discriminatedUnion('kind', [PostgresSourceSchema, SqliteSourceSchema, MysqlSourceSchema, FilesSourceSchema]);
 export type Source = z.infer<typeof SourceSchema>;
 
-const JumpSchema = z.object({ host: HostSchema, port: PortSchema.default(22), user: z.string().min(1).max(64) });
+/**
+ * A jump host (bastion) the device is reached through, as `ssh -J` does. Its host key is pinned like
+ * a device's; it authenticates with its own key file when given, else with the device's credentials.
+ */
+export const JumpHostSchema = z.object({
+  host: HostSchema,
+  port: PortSchema.default(22),
+  user: z.string().min(1).max(64).regex(/^[A-Za-z0-9._][A-Za-z0-9._-]*$/, 'Not a user name'),
+  hostKey: FingerprintSchema.optional(),
+  identityFile: z.string().min(1).max(4096).optional(),
+});
+export type JumpHost = z.infer<typeof JumpHostSchema>;
 
 /** `user@host:port` (port optional) → jump host object. */
-export function parseJump(text: string): z.infer<typeof JumpSchema> | null {
+export function parseJump(text: string): z.infer<typeof JumpHostSchema> | null {
   const match = /^([^@\s]+)@([^:\s]+|\[[^\]]+\])(?::(\d+))?$/.exec(text);
   if (!match) return null;
-  const parsed = JumpSchema.safeParse({ user: match[1], host: match[2], port: match[3] ? Number(match[3]) : 22 });
+  const parsed = JumpHostSchema.safeParse({ user: match[1], host: match[2], port: match[3] ? Number(match[3]) : 22 });
   return parsed.success ? parsed.data : null;
 }
 
@@ -75,7 +86,7 @@ export const DeviceProfileSchema = z
     user: z.string().min(1).max(64).regex(/^[A-Za-z0-9._][A-Za-z0-9._-]*$/, 'Not a user name'),
     auth: z.enum(['agent', 'key', 'password']).optional(),
     identityFile: z.string().min(1).max(4096).optional(),
-    jump: z.union([JumpSchema, z.string().transform((s, ctx) => parseJump(s) ?? (ctx.addIssue({ code: 'custom', message: 'Expected USER@HOST[:PORT]' }), z.NEVER))]).optional(),
+    jump: z.union([JumpHostSchema, z.string().transform((s, ctx) => parseJump(s) ?? (ctx.addIssue({ code: 'custom', message: 'Expected USER@HOST[:PORT]' }), z.NEVER))]).optional(),
     hostKey: FingerprintSchema.optional(),
     site: z.string().max(128).default(''),
     tags: z.array(z.string().min(1).max(64)).max(32).default([]),

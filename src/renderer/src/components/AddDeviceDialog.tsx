@@ -6,11 +6,24 @@ import { toAppError } from '../../../shared/errors';
 import { api } from '../api';
 
 type Auth = 'key' | 'password' | 'agent';
-type Step = { kind: 'details' } | { kind: 'confirm'; fingerprint: string };
+type Step = { kind: 'details' } | { kind: 'confirm-jump'; fingerprint: string } | { kind: 'confirm'; fingerprint: string };
+interface Jump {
+  user: string;
+  host: string;
+  port: number;
+}
+
+/** `user@host[:port]` as ssh -J takes it; the main process validates it again. */
+function parseJump(text: string): Jump | null {
+  const match = /^([^@\s]+)@([^:\s]+)(?::(\d{1,5}))?$/.exec(text.trim());
+  return match ? { user: match[1]!, host: match[2]!, port: match[3] ? Number(match[3]) : 22 } : null;
+}
 
 /**
  * Adds a device in two steps: the details, then the host key fingerprint, fetched without logging
- * in, which the technician compares with the device before anything is trusted.
+ * in, which the technician compares with the device before anything is trusted. A device behind a
+ * jump host takes one more step first: the jump host's own fingerprint; the device's is then
+ * fetched through it.
  */
 export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean; onClose: () => void; onAdded: (name: string) => void }) {
   const [name, setName] = useState('');
@@ -22,6 +35,9 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
   const [password, setPassword] = useState('');
   const [site, setSite] = useState('');
   const [sysroot, setSysroot] = useState('');
+  const [jumpText, setJumpText] = useState('');
+  const [jumpIdentity, setJumpIdentity] = useState('');
+  const [jumpHostKey, setJumpHostKey] = useState<string | null>(null);
   const [step, setStep] = useState<Step>({ kind: 'details' });
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -29,18 +45,30 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
 
   const reset = () => {
     setStep({ kind: 'details' });
+    setJumpHostKey(null);
     setError(null);
     setFieldErrors({});
     setBusy(false);
   };
 
-  const checkHostKey = async (event: FormEvent) => {
-    event.preventDefault();
+  const jumpProfile = (hostKey: string) => {
+    const jump = parseJump(jumpText);
+    return jump ? { ...jump, hostKey, ...(jumpIdentity ? { identityFile: jumpIdentity } : {}) } : undefined;
+  };
+
+  /** The device's key: directly, or through the jump host once its key is confirmed. */
+  const probeDevice = async (confirmedJumpKey: string | null) => {
+    const jump = confirmedJumpKey ? jumpProfile(confirmedJumpKey) : undefined;
+    const via = jump ? { jump, auth, ...(auth === 'key' && identityFile ? { identityFile } : {}), ...(auth === 'password' && password ? { password } : {}) } : undefined;
+    const { fingerprint } = await api().devices.probeHostKey({ host, port, ...(via ? { via } : {}) });
+    setStep({ kind: 'confirm', fingerprint });
+  };
+
+  const run = async (work: () => Promise<void>) => {
     setBusy(true);
     setError(null);
     try {
-      const { fingerprint } = await api().devices.probeHostKey({ host, port });
-      setStep({ kind: 'confirm', fingerprint });
+      await work();
     } catch (caught) {
       setError(toAppError(caught).message);
     } finally {
@@ -48,11 +76,34 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
     }
   };
 
+  const checkHostKey = (event: FormEvent) => {
+    event.preventDefault();
+    void run(async () => {
+      if (jumpText.trim()) {
+        const jump = parseJump(jumpText);
+        if (!jump) {
+          setFieldErrors({ jump: 'Expected USER@HOST or USER@HOST:PORT' });
+          return;
+        }
+        const { fingerprint } = await api().devices.probeHostKey({ host: jump.host, port: jump.port });
+        setStep({ kind: 'confirm-jump', fingerprint });
+        return;
+      }
+      await probeDevice(null);
+    });
+  };
+
+  const trustJump = (fingerprint: string) => {
+    setJumpHostKey(fingerprint);
+    void run(() => probeDevice(fingerprint));
+  };
+
   const add = async (fingerprint: string) => {
     setBusy(true);
     setError(null);
     try {
-      const profile = { name, host, port, user, auth, site, hostKey: fingerprint, ...(auth === 'key' ? { identityFile } : {}), ...(sysroot ? { sysroot } : {}) };
+      const jump = jumpHostKey ? jumpProfile(jumpHostKey) : undefined;
+      const profile = { name, host, port, user, auth, site, hostKey: fingerprint, ...(auth === 'key' ? { identityFile } : {}), ...(sysroot ? { sysroot } : {}), ...(jump ? { jump } : {}) };
       await api().devices.add({ profile, ...(auth === 'password' ? { password } : {}) });
       onAdded(name);
       reset();
@@ -123,8 +174,21 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
                 <Label>Site</Label>
                 <Input data-testid="device-site" placeholder="Depot North" />
               </TextField>
-              <details className="advanced">
+              <details className="advanced" open={jumpText !== '' || undefined}>
                 <summary>Advanced</summary>
+                <TextField className="field" name="jump" value={jumpText} onChange={setJumpText}>
+                  <Label>Jump host</Label>
+                  <Input data-testid="device-jump" placeholder="ops@bastion.example:22" />
+                  <Text slot="description">When the device is reachable only through a bastion (as ssh -J). Leave empty otherwise.</Text>
+                  <FieldError />
+                </TextField>
+                {jumpText ? (
+                  <TextField className="field" name="jumpIdentity" value={jumpIdentity} onChange={setJumpIdentity}>
+                    <Label>Jump host key file</Label>
+                    <Input data-testid="device-jump-identity" placeholder="the device's key when empty" />
+                    <FieldError />
+                  </TextField>
+                ) : null}
                 <TextField className="field" name="sysroot" value={sysroot} onChange={setSysroot}>
                   <Label>Device filesystem root</Label>
                   <Input data-testid="device-sysroot" placeholder="/" />
@@ -142,10 +206,30 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
                 </Button>
               </div>
             </Form>
+          ) : step.kind === 'confirm-jump' ? (
+            <div className="form" data-testid="jump-host-key-confirm">
+              <p>
+                The jump host {jumpText.trim()} presents this host key. Compare it with the fingerprint shown on the jump
+                host before you trust it; the device&apos;s own key is fetched through it next.
+              </p>
+              <p className="fingerprint" data-testid="jump-host-key-fingerprint">
+                {step.fingerprint}
+              </p>
+              <ErrorBanner message={error} />
+              <div className="form-actions">
+                <Button className="button button-primary" isDisabled={busy} onPress={() => trustJump(step.fingerprint)} data-testid="jump-host-key-trust">
+                  {busy ? 'Contacting device…' : 'The fingerprints match: continue'}
+                </Button>
+                <Button className="button" onPress={reset}>
+                  Back
+                </Button>
+              </div>
+            </div>
           ) : (
             <div className="form" data-testid="host-key-confirm">
               <p>
-                {host}:{port} presents this host key. Compare it with the fingerprint shown on the device
+                {host}:{port}
+                {jumpHostKey ? ` (through ${jumpText.trim()})` : ''} presents this host key. Compare it with the fingerprint shown on the device
                 (<code>ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub</code>) before you trust it.
               </p>
               <p className="fingerprint" data-testid="host-key-fingerprint">

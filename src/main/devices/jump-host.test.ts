@@ -1,0 +1,115 @@
+/**
+ * Devices reached through a jump host (bastion), against two real fleet devices: the first is the
+ * bastion for the second. Both host keys are pinned only after confirmation, the route really goes
+ * through the bastion, and a backup runs through the tunnel.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFleet } from '../../../fleet/index';
+import type { Device, Fleet } from '../../../fleet/index';
+import type { CliIo } from '../../cli/command';
+import { runCli } from '../../cli/main';
+import { tempDir } from '../testing/temp-dir';
+import { DeviceConnector } from './device-connector';
+import { sh } from './shell-quote';
+import { DeviceConnection } from './ssh-connection';
+
+const skip = process.getuid?.() !== 0;
+if (skip) console.log('jump host tests skipped: the fleet needs root (device accounts, sshd); CI runs as root');
+
+let fleet: Fleet;
+let bastion: Device;
+let device: Device;
+beforeAll(async () => {
+  if (skip) return;
+  fleet = await startFleet({ devices: 2, proxy: true, sharedModelMB: 1, uniqueModelMB: 1 });
+  [bastion, device] = fleet.devices as [Device, Device];
+}, 240_000);
+afterAll(async () => {
+  await fleet?.stop();
+}, 120_000);
+
+function cli(env: NodeJS.ProcessEnv) {
+  return async (...argv: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const io: CliIo = { out: (l) => out.push(l), err: (l) => err.push(l), env };
+    const code = await runCli(argv, io);
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  };
+}
+
+describe.skipIf(skip)('a device behind a jump host', () => {
+  it('confirms the jump host key, then the device key through the tunnel, and backs up through it', async () => {
+    const env = { JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'jump host test repository password' };
+    const run = cli(env);
+    const base = ['device', 'add', 'rvm-far', '--host', device.direct.host, '--port', String(device.direct.port), '--user', device.user, '--identity', device.identityFile];
+    const jump = ['--jump', `${bastion.user}@${bastion.host}:${bastion.port}`, '--jump-identity', bastion.identityFile];
+
+    // 1. The jump host's key first, fetched without logging in.
+    const first = await run(...base, ...jump);
+    expect(first.code).toBe(3);
+    expect(first.out).toBe(bastion.hostKeyFingerprint);
+    expect(first.err).toMatch(/jump host/);
+
+    // 2. A wrong jump host key is refused before anything is sent to either host.
+    const wrong = await run(...base, ...jump, '--jump-host-key', device.hostKeyFingerprint, '--host-key', device.hostKeyFingerprint);
+    expect(wrong.code).toBe(1);
+    expect(wrong.err).toMatch(/jump host .* has CHANGED/);
+    expect((await run('device', 'list', '--json')).out).toBe('[]');
+
+    // 3. With the jump host confirmed, the device's key comes through the tunnel.
+    const second = await run(...base, ...jump, '--jump-host-key', bastion.hostKeyFingerprint);
+    expect(second.code).toBe(3);
+    expect(second.out).toBe(device.hostKeyFingerprint);
+    expect(second.err).toMatch(/through/);
+
+    const added = await run(...base, ...jump, '--jump-host-key', bastion.hostKeyFingerprint, '--host-key', device.hostKeyFingerprint);
+    expect(added.err).toBe('');
+    expect(added.code).toBe(0);
+    const exported = JSON.parse((await run('device', 'export', 'rvm-far')).out) as { devices: { jump: unknown }[] };
+    expect(exported.devices[0]!.jump).toEqual({ user: bastion.user, host: bastion.host, port: bastion.port, hostKey: bastion.hostKeyFingerprint, identityFile: bastion.identityFile });
+
+    // 4. A backup through the tunnel (the device's root is given by importing its profile's sources).
+    const profile = device.profile();
+    const file = path.join(tempDir(), 'far.json');
+    const jumpHost = { user: bastion.user, host: bastion.host, port: bastion.port, hostKey: bastion.hostKeyFingerprint, identityFile: bastion.identityFile };
+    writeFileSync(file, JSON.stringify({ ...profile, name: 'rvm-far', host: device.direct.host, port: device.direct.port, jump: jumpHost }));
+    expect((await run('device', 'import', file, '--replace')).code).toBe(0);
+    expect((await run('init')).code).toBe(0);
+    const backedUp = await run('backup', '--device', 'rvm-far', '--source', 'config', '--json');
+    expect(backedUp.err).toBe('');
+    expect(backedUp.code).toBe(0);
+    expect((JSON.parse(backedUp.out) as { snapshots: unknown[] }).snapshots).toHaveLength(1);
+
+    // 5. The route really is the bastion: with the bastion unreachable, the device cannot be reached,
+    //    although it answers directly.
+    bastion.proxy!.cut();
+    try {
+      const cutOff = await run('backup', '--device', 'rvm-far', '--source', 'config');
+      expect(cutOff.code).toBe(1);
+      expect(cutOff.err).toMatch(/jump host .*unreachable/);
+      expect(await DeviceConnector.probeHostKey(device.direct.host, device.direct.port)).toBe(device.hostKeyFingerprint);
+    } finally {
+      bastion.proxy!.restore();
+    }
+  });
+
+  it('closes the jump host connection with the device connection', async () => {
+    const jumpOptions = { host: bastion.host, port: bastion.port, user: bastion.user, auth: { kind: 'key' as const, privateKey: readFileSync(bastion.identityFile) }, hostKey: bastion.hostKeyFingerprint };
+    const connection = await DeviceConnection.open({
+      host: device.direct.host,
+      port: device.direct.port,
+      user: device.user,
+      auth: { kind: 'key', privateKey: readFileSync(device.identityFile) },
+      hostKey: device.hostKeyFingerprint,
+      jump: jumpOptions,
+    });
+    expect((await connection.run(sh`echo through`)).trim()).toBe('through');
+    expect(bastion.proxy!.connections).toBe(1);
+    connection.close();
+    for (let i = 0; i < 50 && bastion.proxy!.connections > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(bastion.proxy!.connections).toBe(0);
+  });
+});
