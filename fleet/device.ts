@@ -15,6 +15,8 @@ import type { Netns } from './link';
 import { Mutator } from './mutate';
 import { deviceSql, PG_PORT, psql, startCluster } from './postgres';
 import type { Cluster } from './postgres';
+import { startMysql } from './mysql';
+import type { MysqlServer } from './mysql';
 import { DelayProxy } from './proxy';
 import type { Endpoint } from './proxy';
 import type { Registry } from './registry';
@@ -152,6 +154,17 @@ export class Device {
       } catch {}
     }
     return { rssKiB, pssKiB };
+  }
+
+  #mysql: Promise<MysqlServer> | undefined;
+
+  /**
+   * Starts MariaDB on this device (once; later calls return the same server) with a `myrvm`-style
+   * schema of `rows` deposits. Stopped with the device like everything else it owns.
+   */
+  mysql(rows = 20_000): Promise<MysqlServer> {
+    this.#mysql ??= startMysql({ root: this.root, dir: this.dir, account: this.account, registry: this.registry.scoped(this.name), what: `mariadb of ${this.name}`, database: this.app, rows });
+    return this.#mysql;
   }
 
   /** Stops this device alone: proxy, postgres (clean shutdown), sshd, namespace, account, files. */

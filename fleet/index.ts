@@ -7,5 +7,7 @@ export { Link, netnsSupport } from './link';
 export { DelayProxy } from './proxy';
 export { Mutator } from './mutate';
 export { cleanupStale } from './registry';
+export { mysqlMissing } from './mysql';
+export type { MysqlServer } from './mysql';
 export { sshExec, connect, execOn } from './ssh';
 export type { SshTarget, SshResult, SshOptions } from './ssh';

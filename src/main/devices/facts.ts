@@ -1,6 +1,6 @@
 /**
  * Device facts over SSH — L4T release, board, disks, tools, services — and discovery of what to
- * back up (PostgreSQL databases, SQLite files, app/config/log folders). One fixed script, with
+ * back up (PostgreSQL and MySQL/MariaDB databases, SQLite files, app/config/log folders). One fixed script, with
  * the only variable part (the device's sysroot) quoted by `sh`.
  */
 import path from 'node:path';
@@ -25,6 +25,10 @@ echo @@services; systemctl list-units --type=service --state=running --no-legend
 echo @@pg; for s in "$R"/run/postgresql/.s.PGSQL.* /run/postgresql/.s.PGSQL.* /var/run/postgresql/.s.PGSQL.*; do
   [ -S "$s" ] || continue; d=\${s%/.s.PGSQL.*}; p=\${s##*.}
   psql -h "$d" -p "$p" -d postgres -AtX -c "select datname from pg_database where not datistemplate and datname <> 'postgres'" 2>/dev/null | while IFS= read -r db; do printf '%s\\t%s\\t%s\\n' "$d" "$p" "$db"; done
+done
+echo @@mysql; for s in "$R"/run/mysqld/*.sock /run/mysqld/*.sock /var/run/mysqld/*.sock; do
+  [ -S "$s" ] || continue
+  mysql --socket="$s" -N -B -e 'SHOW DATABASES' 2>/dev/null | while IFS= read -r db; do case "$db" in information_schema|performance_schema|mysql|sys) ;; *) printf '%s\\t%s\\n' "$s" "$db";; esac; done
 done
 echo @@sqlite; find "$R/opt" "$R/var/lib" "$R/srv" "$R/home" -xdev -maxdepth 6 -type f \\( -name '*.db' -o -name '*.sqlite' -o -name '*.sqlite3' \\) 2>/dev/null | head -n 200 | while IFS= read -r f; do [ "$(head -c 15 "$f" 2>/dev/null)" = "SQLite format 3" ] && printf '%s\\n' "$f"; done
 echo @@apps; for d in "$R"/opt/*/; do [ -d "$d" ] && printf '%s\\n' "\${d%/}"; done
@@ -75,6 +79,7 @@ export function parseFacts(output: string, now = new Date()): DeviceFacts {
     tools: Object.fromEntries((s.get('tools') ?? []).map((line) => [line.slice(0, line.indexOf(' ')), line.slice(line.indexOf(' ') + 1)])),
     services: s.get('services') ?? [],
     postgresDatabases: (s.get('pg') ?? []).map((line) => line),
+    mysqlDatabases: s.get('mysql') ?? [],
     sqliteFiles: s.get('sqlite') ?? [],
     appDirs: apps,
     configPaths: s.get('config') ?? [],
@@ -99,6 +104,10 @@ export function proposeSources(facts: DeviceFacts, existing: readonly Source[] =
     if (!existing.some((s) => s.kind === 'postgres' && s.database === database)) {
       proposals.push({ name: name(`db-${database}`), kind: 'postgres', database, host, port: Number(port) });
     }
+  }
+  for (const line of facts.mysqlDatabases) {
+    const [socket, database] = line.split('\t') as [string, string];
+    if (!existing.some((s) => s.kind === 'mysql' && s.database === database)) proposals.push({ name: name(`mysql-${database}`), kind: 'mysql', database, socket });
   }
   for (const file of facts.sqliteFiles) {
     if (!existing.some((s) => s.kind === 'sqlite' && s.path === file)) {

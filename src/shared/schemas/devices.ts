@@ -37,6 +37,8 @@ export const MysqlSourceSchema = z.object({
   kind: z.literal('mysql'),
   database: z.string().min(1).max(64),
   host: z.string().min(1).max(1024).optional(),
+  /** Unix socket path (mysqldump's --socket); the client's default when neither host nor socket is set. */
+  socket: z.string().min(1).max(1024).optional(),
   port: PortSchema.optional(),
   user: z.string().min(1).max(64).optional(),
 });
@@ -147,6 +149,8 @@ export const DeviceFactsSchema = z.object({
   tools: z.record(z.string(), z.string()),
   services: z.array(z.string()),
   postgresDatabases: z.array(z.string()),
+  /** `socket\tdatabase` of MySQL/MariaDB databases the device account can see (facts read before this field existed lack it). */
+  mysqlDatabases: z.array(z.string()).default([]),
   sqliteFiles: z.array(z.string()),
   appDirs: z.array(z.string()),
   configPaths: z.array(z.string()),

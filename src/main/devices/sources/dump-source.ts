@@ -38,7 +38,7 @@ export function pgDumpCommand(source: z.infer<typeof PostgresSourceSchema>): Raw
 }
 
 export function mysqlDumpCommand(source: z.infer<typeof MysqlSourceSchema>): RawShell {
-  const opts = [...(source.host ? [`--host=${source.host}`] : []), ...(source.port ? [`--port=${source.port}`] : []), ...(source.user ? [`--user=${source.user}`] : [])];
+  const opts = [...(source.host ? [`--host=${source.host}`] : []), ...(source.socket ? [`--socket=${source.socket}`] : []), ...(source.port ? [`--port=${source.port}`] : []), ...(source.user ? [`--user=${source.user}`] : [])];
   return sh`mysqldump --single-transaction --routines --triggers --events ${opts} -- ${source.database}`;
 }
 

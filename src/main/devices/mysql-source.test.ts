@@ -1,0 +1,94 @@
+/**
+ * The `mysql` source against a real MariaDB server on a fleet device, reached over SSH: discovery
+ * proposes it, mysqldump --single-transaction streams into the repository, the dump loads back into
+ * a new database with the same rows, a second dump deduplicates, and a failing dump writes nothing.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../../fleet/exec';
+import { mysqlMissing, startFleet } from '../../../fleet/index';
+import type { Device, Fleet, MysqlServer } from '../../../fleet/index';
+import type { Source } from '../../shared/schemas/devices';
+import { silentLogger } from '../log';
+import { restore } from '../repository/restorer/restorer';
+import { findSnapshot, listSnapshots } from '../repository/snapshot/snapshot';
+import { FAST } from '../repository/testing/fixtures';
+import { createServices } from '../services/index';
+import type { Services } from '../services/index';
+import { tempDir } from '../testing/temp-dir';
+import { startDeviceBackup } from './device-backup';
+import { proposeSources } from './facts';
+
+const why = process.getuid?.() !== 0 ? 'the fleet needs root (device accounts, sshd); CI runs as root' : mysqlMissing();
+if (why) console.log(`mysql source tests skipped: ${why}`);
+
+let fleet: Fleet;
+let device: Device;
+let mysql: MysqlServer;
+let services: Services;
+let dataDir: string;
+
+beforeAll(async () => {
+  if (why) return;
+  fleet = await startFleet({ devices: 1, sharedModelMB: 1, uniqueModelMB: 1 });
+  device = fleet.devices[0]!;
+  mysql = await device.mysql(30_000);
+  dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-mysql-test-'));
+  services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
+  await services.repository.init('mysql test repository password', FAST);
+  services.devices.import({ ...device.profile(), sources: [] }, 'test');
+}, 240_000);
+
+afterAll(async () => {
+  services?.dispose();
+  await fleet?.stop();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+}, 120_000);
+
+const totals = (db: string) => mysql.query(`SELECT COUNT(*), SUM(grams), MAX(id) FROM \`${db}\`.deposits`);
+
+describe.skipIf(why)('mysql sources over SSH', () => {
+  it('are discovered, dumped consistently, load back with the same rows, and deduplicate', async () => {
+    const facts = await services.connector.refreshFacts(device.name);
+    expect(facts.mysqlDatabases).toEqual([`${mysql.socket}\t${mysql.database}`]);
+    const proposal = proposeSources(facts).find((s) => s.kind === 'mysql');
+    expect(proposal).toEqual({ name: `mysql-${mysql.database}`, kind: 'mysql', database: mysql.database, socket: mysql.socket });
+    services.devices.update(device.name, { ...device.profile(), sources: [proposal as Source] }, {}, 'test');
+
+    const first = await startDeviceBackup(services, device.name).done;
+    expect(first.record.error).toBeNull();
+    const dumped = first.value!.snapshots[0]!;
+    expect(dumped.bytes).toBeGreaterThan(500_000);
+
+    // The dump, restored from the repository, loads into a new database with exactly the same rows.
+    const repo = await services.repository.open();
+    const out = tempDir();
+    await restore(repo, await findSnapshot(repo, dumped.snapshotId), out);
+    const [file] = readdirSync(out);
+    const sql = readFileSync(path.join(out, file!), 'utf8');
+    expect(sql).toMatch(/CREATE TABLE `deposits`/);
+    expect(sql).toMatch(/Dump completed/);
+    await mysql.query('CREATE DATABASE restored_check');
+    await run('/usr/bin/mariadb', [`--socket=${mysql.socket}`, 'restored_check'], { input: sql, uid: device.account.uid, gid: device.account.gid, timeoutMs: 120_000 });
+    expect(await totals('restored_check')).toBe(await totals(mysql.database));
+    expect((await totals(mysql.database)).split('\t')[0]).toBe('30000');
+
+    // A few changed rows: the next dump crosses the link whole but adds little to the repository.
+    await mysql.query(`UPDATE \`${mysql.database}\`.deposits SET grams = grams + 1 WHERE id % 1000 = 0`);
+    const second = (await startDeviceBackup(services, device.name).done).value!.snapshots[0]!;
+    expect(second.bytesTransferred).toBeGreaterThan(500_000);
+    expect(second.bytesAdded).toBeLessThan(second.bytes * 0.5);
+  });
+
+  it('a dump that fails (no such database) ends the job with its error and writes no snapshot', async () => {
+    const repo = await services.repository.open();
+    const before = (await listSnapshots(repo)).length;
+    services.devices.update(device.name, { ...device.profile(), sources: [{ name: 'gone', kind: 'mysql', database: 'no_such_db', socket: mysql.socket }] }, {}, 'test');
+    const failed = await startDeviceBackup(services, device.name).done;
+    expect(failed.record.status).toBe('failed');
+    expect(failed.record.error?.message).toMatch(/no_such_db/);
+    expect((await listSnapshots(repo)).length).toBe(before);
+  });
+});
