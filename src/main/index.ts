@@ -2,7 +2,7 @@
  * Electron entry: app lifecycle, the window, the IPC binding. Thin glue only; everything the
  * console does lives in plain-Node services (./services) shared with the CLI and the test host.
  */
-import { app, BrowserWindow, shell } from 'electron';
+import { app, BrowserWindow, Notification, shell } from 'electron';
 import { createLogger } from './log';
 import type { LogLevel } from './log';
 import { ElectronIpcBinding } from './electron/ipc-binding';
@@ -42,11 +42,15 @@ if (!app.requestSingleInstanceLock()) {
       platform: {
         transport: 'electron',
         openExternal: (url) => shell.openExternal(url),
+        notify: (title, body) => {
+          if (Notification.isSupported()) new Notification({ title, body }).show();
+        },
         // With no usable OS keyring the passphrase cipher (JETVAULT_SECRETS_PASSPHRASE) takes over.
         ...(SafeStorageCipher.available() ? { secretCipher: new SafeStorageCipher() } : {}),
       },
     });
     binding = new ElectronIpcBinding(services, devServerUrl);
+    services.start();
     openWindow();
     app.on('activate', () => {
       if (BrowserWindow.getAllWindows().length === 0) openWindow();

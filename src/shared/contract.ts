@@ -12,6 +12,7 @@ import { PendingRestoreSchema, RestorePlanSummarySchema, RestoreRequestSchema } 
 import { RepositoryPasswordSchema, RepositoryStatusSchema, SnapshotEntrySchema, SnapshotIdSchema, SnapshotInfoSchema } from './schemas/catalog';
 import { DeviceDetailSchema, DeviceFactsSchema, DeviceSummarySchema, FingerprintSchema, JumpHostSchema, NameSchema, SourceSchema } from './schemas/devices';
 import { JobFinishedSchema, JobIdSchema, JobProgressSchema, JobRecordSchema, JobStatusSchema } from './schemas/jobs';
+import { AlertSchema } from './schemas/monitoring';
 
 // No `new Function` probing: the renderer's CSP forbids eval, and a blocked probe is noise.
 z.config({ jitless: true });
@@ -112,6 +113,14 @@ export const channels = {
   'restore:pending': { input: none, output: z.array(PendingRestoreSchema) },
   'restore:confirm': { input: z.object({ restoreId: z.string().max(64) }).strict(), output: z.object({ done: z.literal(true) }) },
   'restore:rollback': { input: z.object({ restoreId: z.string().max(64) }).strict(), output: z.object({ done: z.literal(true) }) },
+
+  /** Open alerts (newest first), or the most recent ones whatever their state. */
+  'alerts:list': { input: z.object({ status: z.enum(['open', 'all']).default('open') }).strict(), output: z.array(AlertSchema) },
+  'alerts:acknowledge': { input: z.object({ id: z.number().int().positive() }).strict(), output: AlertSchema },
+  /** Evaluates the monitoring rules now (they also run after every job and once a minute). */
+  'alerts:evaluate': { input: none, output: z.object({ raised: z.number().int(), resolved: z.number().int(), open: z.number().int() }) },
+  /** Webhook deliveries still waiting (the receiver was down or the laptop offline). */
+  'alerts:webhookQueue': { input: none, output: z.object({ pending: z.number().int(), nextAttemptAt: z.string().nullable() }) },
 } as const satisfies Record<`${string}:${string}`, { input: z.ZodType; output: z.ZodType }>;
 
 export const events = {
@@ -121,6 +130,8 @@ export const events = {
   'settings:changed': SettingsSchema,
   /** The inventory changed (added, edited, removed, imported, facts refreshed). */
   'devices:changed': z.object({ names: z.array(z.string()) }),
+  /** Alerts were raised, resolved or acknowledged; how many are open now. */
+  'alerts:changed': z.object({ open: z.number().int() }),
 } as const satisfies Record<`${string}:${string}`, z.ZodType>;
 
 export type Channel = keyof typeof channels;

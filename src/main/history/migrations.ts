@@ -80,4 +80,36 @@ export const MIGRATIONS: readonly Migration[] = [
         updated_at  TEXT NOT NULL
       ) STRICT;`,
   },
+  {
+    id: 7,
+    name: 'alerts and webhook outbox',
+    sql: `
+      CREATE TABLE alerts (
+        id              INTEGER PRIMARY KEY,
+        rule            TEXT NOT NULL,
+        device_id       TEXT,              -- NULL: the laptop / repository
+        subject         TEXT NOT NULL,     -- what the condition is about (one open alert per rule + subject)
+        severity        TEXT NOT NULL CHECK (severity IN ('critical','warning','info')),
+        message         TEXT NOT NULL,
+        raised_at       TEXT NOT NULL,
+        last_seen_at    TEXT NOT NULL,
+        acknowledged_at TEXT,
+        acknowledged_by TEXT,
+        resolved_at     TEXT
+      ) STRICT;
+      CREATE UNIQUE INDEX alerts_open ON alerts (rule, subject) WHERE resolved_at IS NULL;
+      CREATE INDEX alerts_raised ON alerts (raised_at DESC);
+      CREATE INDEX alerts_device ON alerts (device_id) WHERE resolved_at IS NULL;
+      CREATE TABLE webhook_outbox (
+        id              INTEGER PRIMARY KEY,
+        url             TEXT NOT NULL,
+        payload         TEXT NOT NULL,     -- JSON
+        created_at      TEXT NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_error      TEXT,
+        delivered_at    TEXT
+      ) STRICT;
+      CREATE INDEX webhook_due ON webhook_outbox (next_attempt_at) WHERE delivered_at IS NULL;`,
+  },
 ];

@@ -46,6 +46,31 @@ export interface DeviceRow {
   updated_at: string;
 }
 
+export interface AlertRow {
+  id: number;
+  rule: string;
+  device_id: string | null;
+  subject: string;
+  severity: string;
+  message: string;
+  raised_at: string;
+  last_seen_at: string;
+  acknowledged_at: string | null;
+  acknowledged_by: string | null;
+  resolved_at: string | null;
+}
+
+export interface OutboxRow {
+  id: number;
+  url: string;
+  payload: string;
+  created_at: string;
+  attempts: number;
+  next_attempt_at: string;
+  last_error: string | null;
+  delivered_at: string | null;
+}
+
 export function prepareStatements(db: Database) {
   return {
     metaGet: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
@@ -106,6 +131,32 @@ export function prepareStatements(db: Database) {
       'INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)',
     ),
     auditRecent: db.prepare<[number], AuditRow>('SELECT * FROM audit_log ORDER BY id DESC LIMIT ?'),
+
+    /** Backup jobs of one device, newest first (monitoring: failures in a row, usual duration). */
+    backupsOfDevice: db.prepare<[string, number], JobRow>("SELECT * FROM jobs WHERE kind = 'backup' AND device_id = ? AND status != 'running' ORDER BY started_at DESC, rowid DESC LIMIT ?"),
+    /** The newest finished job of a kind (repository checks for the verification rule). */
+    lastJobOfKind: db.prepare<[string], JobRow>("SELECT * FROM jobs WHERE kind = ? AND status != 'running' ORDER BY started_at DESC, rowid DESC LIMIT 1"),
+
+    alertsOpen: db.prepare<[], AlertRow>('SELECT * FROM alerts WHERE resolved_at IS NULL ORDER BY raised_at DESC, id DESC'),
+    alertsRecent: db.prepare<[number], AlertRow>('SELECT * FROM alerts ORDER BY raised_at DESC, id DESC LIMIT ?'),
+    alertGet: db.prepare<[number], AlertRow>('SELECT * FROM alerts WHERE id = ?'),
+    alertInsert: db.prepare<[string, string | null, string, string, string, string, string]>(
+      'INSERT INTO alerts (rule, device_id, subject, severity, message, raised_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ),
+    alertSeen: db.prepare<[string, string, string, number]>('UPDATE alerts SET severity = ?, message = ?, last_seen_at = ? WHERE id = ?'),
+    alertResolve: db.prepare<[string, number]>('UPDATE alerts SET resolved_at = ? WHERE id = ? AND resolved_at IS NULL'),
+    alertAcknowledge: db.prepare<[string, string, number]>('UPDATE alerts SET acknowledged_at = ?, acknowledged_by = ? WHERE id = ? AND acknowledged_at IS NULL'),
+    /** Open alerts per device (the fleet overview's column). */
+    alertsOpenByDevice: db.prepare<[], { device_id: string; open: number }>('SELECT device_id, count(*) AS open FROM alerts WHERE resolved_at IS NULL AND device_id IS NOT NULL GROUP BY device_id'),
+
+    outboxInsert: db.prepare<[string, string, string, string]>('INSERT INTO webhook_outbox (url, payload, created_at, next_attempt_at) VALUES (?, ?, ?, ?)'),
+    /** The oldest undelivered events, in the order they were written (delivered in that order). */
+    outboxHead: db.prepare<[number], OutboxRow>('SELECT * FROM webhook_outbox WHERE delivered_at IS NULL ORDER BY id LIMIT ?'),
+    outboxDelivered: db.prepare<[string, number, number]>('UPDATE webhook_outbox SET delivered_at = ?, attempts = ? WHERE id = ?'),
+    outboxRetry: db.prepare<[number, string, string, number]>('UPDATE webhook_outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?'),
+    outboxPending: db.prepare<[], { pending: number; next: string | null }>(
+      'SELECT count(*) AS pending, (SELECT next_attempt_at FROM webhook_outbox WHERE delivered_at IS NULL ORDER BY id LIMIT 1) AS next FROM webhook_outbox WHERE delivered_at IS NULL',
+    ),
   };
 }
 

@@ -38,6 +38,7 @@ const services = createServices({
   },
 });
 const host = await startTestHost({ services, rendererDir, port });
+services.start();
 process.stdout.write(`Jetvault test host (data: ${services.dataDir})\nOpen: ${host.url}\n`);
 // Machine-readable line for the e2e fixtures.
 process.stdout.write(`JETVAULT_HOST_URL=${host.url}\n`);

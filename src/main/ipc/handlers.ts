@@ -81,5 +81,12 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
     'restore:pending': () => services.restores.pending().map((p) => ({ restoreId: p.restoreId, device: p.device, snapshotId: p.snapshotId, finishedAt: p.finishedAt, targets: p.plan.roots.map((r) => r.target) })),
     'restore:confirm': async ({ restoreId }) => (await services.restores.confirm(restoreId), { done: true as const }),
     'restore:rollback': async ({ restoreId }) => (await services.restores.rollback(restoreId), { done: true as const }),
+    'alerts:list': ({ status }) => services.alerts.list(status),
+    'alerts:acknowledge': ({ id }) => services.alerts.acknowledge(id, transport),
+    'alerts:evaluate': () => {
+      const { raised, resolved } = services.alerts.evaluate();
+      return { raised: raised.length, resolved: resolved.length, open: services.alerts.list('open').length };
+    },
+    'alerts:webhookQueue': () => services.outbox.pending(),
   };
 }

@@ -12,6 +12,8 @@ import type { Logger } from '../log';
 import { packageVersion } from '../version';
 import type { SecretCipher } from '../secrets/secret-cipher';
 import { SecretStore } from '../secrets/secret-store';
+import { AlertService } from '../monitoring/alert-service';
+import { WebhookOutbox } from '../monitoring/webhook';
 import { RestoreService } from '../restore/restore-service';
 import { CatalogService } from './catalog-service';
 import { ExternalLinks } from './external-links';
@@ -26,6 +28,8 @@ export interface PlatformAdapter {
   openExternal(url: string): Promise<void>;
   /** The OS-backed cipher for secrets (Electron safeStorage); elsewhere a passphrase cipher is used. */
   secretCipher?: SecretCipher;
+  /** A desktop notification (Electron); elsewhere alerts show in the console only. */
+  notify?: (title: string, body: string) => void;
 }
 
 export interface ServicesOptions {
@@ -52,6 +56,10 @@ export interface Services {
   readonly repository: RepositoryService;
   readonly catalog: CatalogService;
   readonly restores: RestoreService;
+  readonly outbox: WebhookOutbox;
+  readonly alerts: AlertService;
+  /** Starts what runs by itself while a console is open (monitoring, webhook retries); not for one-shot CLI commands. */
+  start(): void;
   dispose(): void;
 }
 
@@ -68,6 +76,17 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
   const repository = new RepositoryService(dataDir, settings, env);
   const catalog = new CatalogService(repository);
   const restores = new RestoreService(devices, connector, repository, jobs);
+  const outbox = new WebhookOutbox(history, log);
+  const alerts = new AlertService({
+    store: history,
+    devices,
+    settings,
+    bus,
+    outbox,
+    log,
+    repositoryLocation: () => repository.location(),
+    ...(platform.notify ? { notify: platform.notify } : {}),
+  });
   return {
     dataDir,
     version: packageVersion(),
@@ -84,7 +103,15 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
     repository,
     catalog,
     restores,
+    outbox,
+    alerts,
+    start() {
+      alerts.start();
+      outbox.start();
+    },
     dispose() {
+      alerts.stop();
+      outbox.stop();
       jobs.dispose();
       history.close();
     },

@@ -9,6 +9,7 @@ import { RestorePage } from './pages/RestorePage';
 import { SettingsPage } from './pages/SettingsPage';
 import { PAGES, pageFromHash, routeParam, useAppStore } from './stores/app-store';
 import type { PageId } from './stores/app-store';
+import { useAlertsStore } from './stores/alerts-store';
 import { useSettingsStore } from './stores/settings-store';
 
 const PAGE_COMPONENTS: Record<PageId, () => ReactElement> = {
@@ -48,6 +49,11 @@ function useTheme(): void {
 export function App() {
   const page = useHashNavigation();
   const info = useAppStore((s) => s.info);
+  const openAlerts = useAlertsStore((s) => s.open.length);
+  const loadAlerts = useAlertsStore((s) => s.load);
+  useEffect(() => {
+    void loadAlerts().catch(() => undefined);
+  }, [loadAlerts]);
   useTheme();
   const Page = PAGE_COMPONENTS[page];
   return (
@@ -64,6 +70,11 @@ export function App() {
             <li key={p.id}>
               <a href={`#/${p.id}`} aria-current={p.id === page ? 'page' : undefined} data-testid={`nav-${p.id}`}>
                 {p.label}
+                {p.id === 'alerts' && openAlerts > 0 ? (
+                  <span className="nav-badge" data-testid="nav-alerts-count" aria-label={`${openAlerts} open`}>
+                    {openAlerts}
+                  </span>
+                ) : null}
               </a>
             </li>
           ))}

@@ -3,6 +3,7 @@
  * Called once at start-up, before the first render; returns the function that unsubscribes all.
  */
 import type { Api } from '../../shared/api';
+import { useAlertsStore } from './stores/alerts-store';
 import { useCatalogStore } from './stores/catalog-store';
 import { useFleetStore } from './stores/fleet-store';
 import { useJobsStore } from './stores/jobs-store';
@@ -20,6 +21,10 @@ export function subscribeToMainEvents(api: Api): () => void {
     }),
     api.settings.onChanged((settings) => useSettingsStore.getState().received(settings)),
     api.devices.onChanged(({ names }) => useFleetStore.getState().changed(names)),
+    api.alerts.onChanged(() => {
+      void useAlertsStore.getState().load();
+      if (useAlertsStore.getState().recent.length > 0) void useAlertsStore.getState().loadRecent();
+    }),
   ];
   return () => unsubscribers.forEach((unsubscribe) => unsubscribe());
 }

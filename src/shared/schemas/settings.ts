@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_RULES, RulesSchema, WebhookUrlSchema } from './monitoring';
 
 /** Each setting's type and bounds, without defaults (a patch must not fill in what it does not change). */
 const fields = {
@@ -14,6 +15,12 @@ const fields = {
   desktopNotifications: z.boolean(),
   /** Log verbosity of the main process. */
   logLevel: z.enum(['error', 'warn', 'info', 'debug']),
+  /** Back devices up by themselves while the console runs (RPO-driven and cron schedules). */
+  schedulerEnabled: z.boolean(),
+  /** The monitoring rules and their thresholds. */
+  monitoringRules: RulesSchema,
+  /** Where alerts are POSTed as JSON (queued while unreachable); empty: no webhook. */
+  webhookUrl: WebhookUrlSchema,
 };
 
 /**
@@ -28,6 +35,9 @@ export const SettingsSchema = z.object({
   bandwidthLimitKiBps: fields.bandwidthLimitKiBps.default(0),
   desktopNotifications: fields.desktopNotifications.default(true),
   logLevel: fields.logLevel.default('info'),
+  schedulerEnabled: fields.schedulerEnabled.default(true),
+  monitoringRules: fields.monitoringRules.default(DEFAULT_RULES),
+  webhookUrl: fields.webhookUrl.default(''),
 });
 export type Settings = z.infer<typeof SettingsSchema>;
 export type SettingKey = keyof Settings;

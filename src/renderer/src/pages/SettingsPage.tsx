@@ -116,7 +116,7 @@ function SettingsForm({ saved, status, setStatus }: { saved: Settings; status: S
 
       <Switch className="switch" isSelected={draft.desktopNotifications} onChange={(v) => set('desktopNotifications', v)} data-testid="setting-desktopNotifications">
         <div className="switch-indicator" />
-        Desktop notifications for finished and failed jobs
+        Desktop notifications for alerts
       </Switch>
 
       <RadioGroup className="field" value={draft.logLevel} onChange={(v) => set('logLevel', v as Settings['logLevel'])}>

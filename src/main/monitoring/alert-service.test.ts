@@ -1,0 +1,168 @@
+/**
+ * Alerts through the real services and history store (SQLite file), and the webhook against a real
+ * HTTP receiver on 127.0.0.1: raised once, acknowledged, resolved when the condition clears;
+ * deliveries queued while the receiver is down survive a restart of the console and go out after.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AppError } from '../../shared/errors';
+import { HistoryStore } from '../history/history-store';
+import { silentLogger } from '../log';
+import { createServices } from '../services/index';
+import type { Services } from '../services/index';
+import { tempDir } from '../testing/temp-dir';
+import { retryDelay, WebhookOutbox } from './webhook';
+
+const open: Services[] = [];
+afterEach(() => {
+  for (const s of open.splice(0)) s.dispose();
+});
+
+function services(dataDir: string): Services {
+  const s = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
+  open.push(s);
+  return s;
+}
+
+const profile = { name: 'rvm-017', host: '127.0.0.1', port: 22, user: 'jetson', hostKey: 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8', rpoMinutes: 15, sources: [] };
+
+/** A receiver that records JSON bodies; `status` decides the answer. */
+async function receiver(port = 0): Promise<{ url: string; port: number; bodies: unknown[]; status: number; close(): Promise<void> }> {
+  const state = { bodies: [] as unknown[], status: 200 };
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      if (state.status < 300) state.bodies.push(JSON.parse(body));
+      res.writeHead(state.status).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const actual = (server.address() as AddressInfo).port;
+  return Object.assign(state, {
+    url: `http://127.0.0.1:${actual}/hooks/jetvault?token=s3cret`,
+    port: actual,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  });
+}
+
+describe('alerts', () => {
+  it('a failed backup raises one alert, kept while it holds, acknowledged, resolved by a good backup', async () => {
+    const s = services(tempDir());
+    const device = s.devices.add(profile, {}, 'test');
+    const events: number[] = [];
+    s.bus.subscribe((event, payload) => event === 'alerts:changed' && events.push((payload as { open: number }).open));
+
+    const failed = s.jobs.start({ kind: 'backup', title: 'Back up rvm-017', phases: ['connect'], deviceId: device.id }, () => Promise.reject(new AppError('UNAVAILABLE', 'rvm-017 is unreachable (EHOSTUNREACH)')));
+    await failed.done;
+    const first = s.alerts.evaluate();
+    expect(first.raised.map((a) => [a.rule, a.device, a.severity])).toEqual([['backupFailed', 'rvm-017', 'critical']]);
+    expect(first.raised[0]!.message).toMatch(/unreachable/);
+    expect(s.alerts.evaluate().raised).toEqual([]); // still holds: the same alert, not a new one
+    expect(s.alerts.list('open')).toHaveLength(1);
+
+    const acked = s.alerts.acknowledge(first.raised[0]!.id, 'technician');
+    expect(acked).toMatchObject({ acknowledgedBy: 'technician', resolvedAt: null });
+    expect(s.history.sql.auditRecent.all(5).some((row) => row.action === 'alert.acknowledge')).toBe(true);
+    expect(() => s.alerts.acknowledge(99_999, 'technician')).toThrow(/No alert 99999/);
+
+    await s.jobs.start({ kind: 'backup', title: 'Back up rvm-017', phases: ['connect'], deviceId: device.id }, () => Promise.resolve('ok')).done;
+    const cleared = s.alerts.evaluate();
+    expect(cleared.resolved.map((a) => a.rule)).toEqual(['backupFailed']);
+    expect(s.alerts.list('open')).toEqual([]);
+    expect(s.alerts.list('all')[0]).toMatchObject({ rule: 'backupFailed', resolvedAt: expect.any(String) as unknown, acknowledgedBy: 'technician' });
+    expect(events).toEqual([1, 1, 0]);
+  });
+
+  it('an RPO breach appears with time alone (controllable clock) and a removed device takes its alerts with it', () => {
+    const dataDir = tempDir();
+    const s = services(dataDir);
+    s.devices.add(profile, {}, 'test');
+    const later = new Date(Date.now() + 20 * 60_000);
+    const breached = s.alerts.evaluate({ ...s.alerts.input(), now: later });
+    expect(breached.raised.map((a) => a.rule)).toEqual(['rpoBreached']);
+    expect(breached.raised[0]!.message).toMatch(/never backed up/);
+    s.devices.remove('rvm-017', 'test');
+    expect(s.alerts.evaluate({ ...s.alerts.input(), now: later }).resolved.map((a) => a.rule)).toEqual(['rpoBreached']);
+  });
+
+  it('thresholds come from the settings: storage low when the repository disk has less free than asked', () => {
+    const s = services(tempDir());
+    s.settings.update({ monitoringRules: { ...s.settings.get().monitoringRules, repositoryStorageLow: { enabled: true, threshold: 1_000_000 } } }, 'test');
+    const raised = s.alerts.evaluate().raised;
+    expect(raised.map((a) => [a.rule, a.device])).toEqual([['repositoryStorageLow', null]]);
+    s.settings.update({ monitoringRules: { ...s.settings.get().monitoringRules, repositoryStorageLow: { enabled: true, threshold: 0 } } }, 'test');
+    expect(s.alerts.evaluate().resolved.map((a) => a.rule)).toEqual(['repositoryStorageLow']);
+  });
+});
+
+describe('the alert webhook', () => {
+  it('delivers raised and resolved alerts as JSON, in order', async () => {
+    const hook = await receiver();
+    try {
+      const s = services(tempDir());
+      s.settings.update({ webhookUrl: hook.url }, 'test');
+      const device = s.devices.add(profile, {}, 'test');
+      await s.jobs.start({ kind: 'backup', title: 'b', phases: ['connect'], deviceId: device.id }, () => Promise.reject(new AppError('TIMEOUT', 'rvm-017 did not answer in time'))).done;
+      s.alerts.evaluate();
+      await s.jobs.start({ kind: 'backup', title: 'b', phases: ['connect'], deviceId: device.id }, () => Promise.resolve(1)).done;
+      s.alerts.evaluate();
+      await s.outbox.deliverDue();
+      expect(hook.bodies).toMatchObject([
+        { event: 'alert.raised', alert: { rule: 'backupFailed', device: 'rvm-017', message: expect.stringMatching(/did not answer/) as unknown } },
+        { event: 'alert.resolved', alert: { rule: 'backupFailed', resolvedAt: expect.any(String) as unknown } },
+      ]);
+      expect(s.outbox.pending().pending).toBe(0);
+    } finally {
+      await hook.close();
+    }
+  });
+
+  it('queues while the receiver is down, survives a restart, retries with backoff and delivers after', async () => {
+    // Find a port, then close the receiver: nothing listens there now.
+    const probe = await receiver();
+    const { port, url } = probe;
+    await probe.close();
+
+    const dataDir = tempDir();
+    let now = new Date('2026-11-30T12:00:00Z');
+    const store = new HistoryStore(dataDir);
+    const outbox = new WebhookOutbox(store, silentLogger, () => now);
+    outbox.enqueue(url, { event: 'alert.raised', alert: { id: 1 } });
+    outbox.enqueue(url, { event: 'alert.raised', alert: { id: 2 } });
+    expect(await outbox.deliverDue()).toBe(0);
+    expect(outbox.pending()).toEqual({ pending: 2, nextAttemptAt: new Date(now.getTime() + retryDelay(1)).toISOString() });
+    const [row] = store.sql.outboxHead.all(1);
+    expect(row!.last_error).toMatch(/ECONNREFUSED/);
+    expect(row!.last_error).not.toMatch(/s3cret/);
+    store.close();
+
+    // The console restarts; the receiver comes back on the same address with an error first.
+    const again = new HistoryStore(dataDir);
+    const restarted = new WebhookOutbox(again, silentLogger, () => now);
+    const hook = await receiver(port);
+    try {
+      hook.status = 503;
+      expect(await restarted.deliverDue()).toBe(0); // not due yet: backoff
+      now = new Date(now.getTime() + retryDelay(1));
+      expect(await restarted.deliverDue()).toBe(0); // due, but answered 503
+      expect(again.sql.outboxHead.all(1)[0]!).toMatchObject({ attempts: 2, last_error: 'HTTP 503' });
+      hook.status = 200;
+      now = new Date(now.getTime() + retryDelay(2));
+      expect(await restarted.deliverDue()).toBe(2);
+      expect(hook.bodies).toEqual([
+        { event: 'alert.raised', alert: { id: 1 } },
+        { event: 'alert.raised', alert: { id: 2 } },
+      ]);
+      expect(restarted.pending().pending).toBe(0);
+    } finally {
+      again.close();
+      await hook.close();
+    }
+  });
+
+  it('backs off exponentially up to an hour', () => {
+    expect([1, 2, 3, 10, 30].map(retryDelay)).toEqual([15_000, 30_000, 60_000, 3_600_000, 3_600_000]);
+  });
+});

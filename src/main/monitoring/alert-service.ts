@@ -1,0 +1,200 @@
+/**
+ * Alerts: the monitoring rules evaluated against the history store, after every finished job, on
+ * inventory changes and once a minute (time alone breaches an RPO). A condition raises one alert
+ * (rule + subject), keeps it while it holds and resolves it when it clears; a technician can
+ * acknowledge an open alert. New and resolved alerts go to the webhook outbox and, when enabled,
+ * to a desktop notification.
+ */
+import { statfsSync } from 'node:fs';
+import path from 'node:path';
+import { AppError } from '../../shared/errors';
+import type { Alert, RuleId, Severity } from '../../shared/schemas/monitoring';
+import type { DeviceService } from '../devices/device-service';
+import type { EventBus } from '../event-bus';
+import type { HistoryStore } from '../history/history-store';
+import type { AlertRow, JobRow } from '../history/statements';
+import type { Logger } from '../log';
+import type { SettingsService } from '../services/settings-service';
+import { evaluateRules } from './rules';
+import type { Condition, DeviceState, MonitorInput, RunSummary } from './rules';
+import type { WebhookOutbox } from './webhook';
+
+export interface AlertServiceDeps {
+  store: HistoryStore;
+  devices: DeviceService;
+  settings: SettingsService;
+  bus: EventBus;
+  outbox: WebhookOutbox;
+  log: Logger;
+  /** Where the repository lives (its free space is watched). */
+  repositoryLocation: () => string;
+  /** A desktop notification, where the platform has them (Electron). */
+  notify?: (title: string, body: string) => void;
+  /** When the device's last restore drill was; undefined while drills are not recorded. */
+  lastDrillAt?: (deviceId: string) => string | null | undefined;
+  clock?: () => Date;
+}
+
+/** Free bytes for unprivileged writes on the filesystem holding `location` (or its nearest existing parent). */
+export function freeBytesAt(location: string): number | null {
+  for (let dir = path.resolve(location); ; dir = path.dirname(dir)) {
+    try {
+      const s = statfsSync(dir);
+      return s.bavail * s.bsize;
+    } catch {
+      if (dir === path.dirname(dir)) return null;
+    }
+  }
+}
+
+function runOf(row: JobRow): RunSummary {
+  let error: string | null = null;
+  if (row.error) {
+    try {
+      error = (JSON.parse(row.error) as { message?: string }).message ?? null;
+    } catch {
+      error = row.error;
+    }
+  }
+  return { status: row.status as RunSummary['status'], startedAt: row.started_at, finishedAt: row.finished_at, error };
+}
+
+export class AlertService {
+  readonly #deps: AlertServiceDeps;
+  readonly #clock: () => Date;
+  #timer: NodeJS.Timeout | null = null;
+  #unsubscribe: (() => void) | null = null;
+
+  constructor(deps: AlertServiceDeps) {
+    this.#deps = deps;
+    this.#clock = deps.clock ?? (() => new Date());
+  }
+
+  /** What the rules look at, read from the history store in a handful of queries. */
+  input(): MonitorInput {
+    const { store, devices, settings } = this.#deps;
+    const defaultRpo = settings.get().defaultRpoMinutes;
+    const lastSuccess = new Map(store.sql.backupsByDevice.all().map((row) => [row.device_id, row.last_success]));
+    const states: DeviceState[] = devices.list().map((record) => {
+      const state: DeviceState = {
+        id: record.id,
+        name: record.profile.name,
+        rpoMinutes: record.profile.rpoMinutes ?? defaultRpo,
+        createdAt: record.createdAt,
+        lastSuccessAt: lastSuccess.get(record.id) ?? null,
+        runs: store.sql.backupsOfDevice.all(record.id, 11).map(runOf),
+        facts: record.facts,
+      };
+      const drill = this.#deps.lastDrillAt?.(record.id);
+      if (drill !== undefined) state.lastDrillAt = drill;
+      return state;
+    });
+    const check = store.sql.lastJobOfKind.get('check');
+    const location = this.#deps.repositoryLocation();
+    return { now: this.#clock(), devices: states, repository: { location, freeBytes: freeBytesAt(location) }, lastCheck: check ? runOf(check) : null };
+  }
+
+  /** Evaluates every rule now: raises, refreshes and resolves alerts. */
+  evaluate(input: MonitorInput = this.input()): { raised: Alert[]; resolved: Alert[] } {
+    const { store } = this.#deps;
+    const conditions = evaluateRules(input, this.#deps.settings.get().monitoringRules);
+    const now = input.now.toISOString();
+    const open = new Map(store.sql.alertsOpen.all().map((row) => [`${row.rule}\u0000${row.subject}`, row]));
+    const raisedIds: number[] = [];
+    const resolvedIds: number[] = [];
+    store.db.transaction(() => {
+      for (const c of conditions) {
+        const key = `${c.rule}\u0000${c.subject}`;
+        const existing = open.get(key);
+        if (existing) {
+          store.sql.alertSeen.run(c.severity, c.message, now, existing.id);
+          open.delete(key);
+        } else {
+          raisedIds.push(Number(store.sql.alertInsert.run(c.rule, c.deviceId, c.subject, c.severity, c.message, now, now).lastInsertRowid));
+        }
+      }
+      // What is still open but no longer holds has cleared.
+      for (const row of open.values()) {
+        store.sql.alertResolve.run(now, row.id);
+        resolvedIds.push(row.id);
+      }
+    })();
+    const raised = raisedIds.map((id) => this.#alert(store.sql.alertGet.get(id)!));
+    const resolved = resolvedIds.map((id) => this.#alert(store.sql.alertGet.get(id)!));
+    if (raised.length + resolved.length > 0) this.#announce(raised, resolved);
+    return { raised, resolved };
+  }
+
+  list(status: 'open' | 'all' = 'open', limit = 500): Alert[] {
+    const rows = status === 'open' ? this.#deps.store.sql.alertsOpen.all() : this.#deps.store.sql.alertsRecent.all(limit);
+    return rows.map((row) => this.#alert(row));
+  }
+
+  acknowledge(id: number, actor: string): Alert {
+    const { store } = this.#deps;
+    const row = store.sql.alertGet.get(id);
+    if (!row) throw new AppError('NOT_FOUND', `No alert ${id}`);
+    if (row.acknowledged_at === null) {
+      store.sql.alertAcknowledge.run(this.#clock().toISOString(), actor, id);
+      store.audit(actor, 'alert.acknowledge', row.subject, { alert: id, rule: row.rule });
+      this.#deps.bus.emit('alerts:changed', { open: store.sql.alertsOpen.all().length });
+    }
+    return this.#alert(store.sql.alertGet.get(id)!);
+  }
+
+  /** Re-evaluates after jobs and inventory changes, and every `intervalMs` while the console runs. */
+  start(intervalMs = 60_000): void {
+    if (this.#timer) return;
+    const run = () => {
+      try {
+        this.evaluate();
+      } catch (error) {
+        this.#deps.log.error(`monitoring: ${(error as Error).message}`);
+      }
+    };
+    this.#unsubscribe = this.#deps.bus.subscribe((event) => {
+      if (event === 'jobs:finished' || event === 'devices:changed') setImmediate(run);
+    });
+    this.#timer = setInterval(run, intervalMs);
+    this.#timer.unref();
+    setImmediate(run);
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
+  }
+
+  #announce(raised: Alert[], resolved: Alert[]): void {
+    const { bus, outbox, settings, notify } = this.#deps;
+    const current = settings.get();
+    bus.emit('alerts:changed', { open: this.#deps.store.sql.alertsOpen.all().length });
+    if (current.webhookUrl) {
+      for (const alert of raised) outbox.enqueue(current.webhookUrl, { event: 'alert.raised', alert });
+      for (const alert of resolved) outbox.enqueue(current.webhookUrl, { event: 'alert.resolved', alert });
+    }
+    if (current.desktopNotifications && notify) {
+      for (const alert of raised.filter((a) => a.severity !== 'info')) notify(`Jetvault: ${alert.severity === 'critical' ? 'critical' : 'warning'}`, alert.message);
+    }
+  }
+
+  #alert(row: AlertRow): Alert {
+    const device = row.device_id ? this.#deps.store.sql.deviceById.get(row.device_id) : undefined;
+    return {
+      id: row.id,
+      rule: row.rule as RuleId,
+      device: device?.name ?? null,
+      severity: row.severity as Severity,
+      message: row.message,
+      raisedAt: row.raised_at,
+      lastSeenAt: row.last_seen_at,
+      acknowledgedAt: row.acknowledged_at,
+      acknowledgedBy: row.acknowledged_by,
+      resolvedAt: row.resolved_at,
+    };
+  }
+}
+
+export type { Condition };

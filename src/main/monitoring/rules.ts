@@ -1,0 +1,178 @@
+/**
+ * The monitoring rules as one pure function: what the console knows now (devices, their runs and
+ * facts, the repository's free space, the last verification, drills) in, the conditions that hold
+ * out. The alert service turns conditions into alerts that are raised once, kept while the
+ * condition holds, and resolved when it no longer does.
+ */
+import type { DeviceFacts } from '../../shared/schemas/devices';
+import type { RuleId, Rules, Severity } from '../../shared/schemas/monitoring';
+
+export interface RunSummary {
+  status: 'succeeded' | 'failed' | 'cancelled';
+  startedAt: string;
+  finishedAt: string | null;
+  error: string | null;
+}
+
+export interface DeviceState {
+  id: string;
+  name: string;
+  /** The device's RPO target in minutes (its own, else the console default). */
+  rpoMinutes: number;
+  createdAt: string;
+  lastSuccessAt: string | null;
+  /** Finished backup runs, newest first (at least the last 11 when there are that many). */
+  runs: RunSummary[];
+  facts: DeviceFacts | null;
+  /** The last successful restore drill; undefined while the console records no drills. */
+  lastDrillAt?: string | null;
+}
+
+export interface MonitorInput {
+  now: Date;
+  devices: DeviceState[];
+  repository: { location: string; freeBytes: number | null };
+  /** The newest repository verification (check) job, if any. */
+  lastCheck: RunSummary | null;
+}
+
+export interface Condition {
+  rule: RuleId;
+  /** One open alert per rule and subject. */
+  subject: string;
+  deviceId: string | null;
+  severity: Severity;
+  message: string;
+}
+
+const GiB = 1024 ** 3;
+const DAY = 86_400_000;
+
+function ago(ms: number): string {
+  const minutes = Math.round(ms / 60_000);
+  if (minutes < 1) return 'under a minute';
+  if (minutes < 120) return `${minutes} min`;
+  const hours = Math.round(minutes / 60);
+  return hours < 48 ? `${hours} h` : `${Math.round(hours / 24)} days`;
+}
+
+const durationOf = (run: RunSummary): number | null => (run.finishedAt ? Date.parse(run.finishedAt) - Date.parse(run.startedAt) : null);
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Pseudo and read-only system filesystems never fill up in a way a technician can act on. */
+const IGNORED_FILESYSTEMS = /^(proc|sysfs|devtmpfs|devpts|udev|none|overlay|squashfs|cgroup2?|tracefs|debugfs|securityfs|pstore|efivarfs)$/;
+
+export function evaluateRules(input: MonitorInput, rules: Rules): Condition[] {
+  const out: Condition[] = [];
+  const now = input.now.getTime();
+  for (const device of input.devices) {
+    if (rules.backupFailed.enabled) {
+      let failures = 0;
+      for (const run of device.runs) {
+        if (run.status === 'cancelled') continue;
+        if (run.status !== 'failed') break;
+        failures++;
+      }
+      if (failures >= Math.max(1, rules.backupFailed.threshold)) {
+        const last = device.runs.find((r) => r.status === 'failed')!;
+        out.push({
+          rule: 'backupFailed',
+          subject: device.id,
+          deviceId: device.id,
+          severity: 'critical',
+          message: `${device.name}: ${failures === 1 ? 'the last backup failed' : `the last ${failures} backups failed`}${last.error ? `: ${last.error}` : ''}`,
+        });
+      }
+    }
+
+    if (rules.rpoBreached.enabled) {
+      const allowed = device.rpoMinutes * 60_000 * rules.rpoBreached.threshold;
+      const since = device.lastSuccessAt ?? device.createdAt;
+      const age = now - Date.parse(since);
+      if (age > allowed) {
+        out.push({
+          rule: 'rpoBreached',
+          subject: device.id,
+          deviceId: device.id,
+          severity: 'critical',
+          message: device.lastSuccessAt
+            ? `${device.name}: the last good backup is ${ago(age)} old, over its RPO of ${ago(device.rpoMinutes * 60_000)}`
+            : `${device.name}: never backed up in the ${ago(age)} since it was added (RPO ${ago(device.rpoMinutes * 60_000)})`,
+        });
+      }
+    }
+
+    if (rules.deviceDiskLow.enabled && device.facts) {
+      const low = device.facts.disks.filter((d) => d.sizeBytes > 0 && !IGNORED_FILESYSTEMS.test(d.filesystem) && (d.availableBytes / d.sizeBytes) * 100 < rules.deviceDiskLow.threshold);
+      if (low.length > 0) {
+        out.push({
+          rule: 'deviceDiskLow',
+          subject: device.id,
+          deviceId: device.id,
+          severity: 'warning',
+          message: `${device.name}: little free space on ${low.map((d) => `${d.mount} (${((d.availableBytes / d.sizeBytes) * 100).toFixed(1)}% free)`).join(', ')}`,
+        });
+      }
+    }
+
+    if (rules.backupSlower.enabled) {
+      const done = device.runs.filter((r) => r.status === 'succeeded');
+      const latest = done[0];
+      const previous = done.slice(1, 11).map(durationOf).filter((d): d is number => d !== null);
+      const latestMs = latest ? durationOf(latest) : null;
+      // Only the newest run counts (a slow run long ago is history), and only against a real baseline.
+      if (latest && latest === device.runs[0] && latestMs !== null && previous.length >= 3) {
+        const usual = median(previous);
+        if (usual > 0 && latestMs > usual * rules.backupSlower.threshold) {
+          out.push({
+            rule: 'backupSlower',
+            subject: device.id,
+            deviceId: device.id,
+            severity: 'warning',
+            message: `${device.name}: the last backup took ${(latestMs / 1000).toFixed(1)} s, ${(latestMs / usual).toFixed(1)}× its usual ${(usual / 1000).toFixed(1)} s`,
+          });
+        }
+      }
+    }
+
+    if (rules.drillOverdue.enabled && device.lastDrillAt !== undefined && device.lastSuccessAt) {
+      const limit = rules.drillOverdue.threshold * DAY;
+      const since = device.lastDrillAt ?? device.createdAt;
+      if (now - Date.parse(since) > limit) {
+        out.push({
+          rule: 'drillOverdue',
+          subject: device.id,
+          deviceId: device.id,
+          severity: 'warning',
+          message: device.lastDrillAt ? `${device.name}: the last restore drill was ${ago(now - Date.parse(device.lastDrillAt))} ago` : `${device.name}: no restore drill in the ${ago(now - Date.parse(since))} since it was added`,
+        });
+      }
+    }
+  }
+
+  if (rules.repositoryStorageLow.enabled && input.repository.freeBytes !== null && input.repository.freeBytes < rules.repositoryStorageLow.threshold * GiB) {
+    out.push({
+      rule: 'repositoryStorageLow',
+      subject: 'repository',
+      deviceId: null,
+      severity: input.repository.freeBytes < (rules.repositoryStorageLow.threshold * GiB) / 4 ? 'critical' : 'warning',
+      message: `Only ${(input.repository.freeBytes / GiB).toFixed(1)} GiB free where the repository is (${input.repository.location})`,
+    });
+  }
+
+  if (rules.verificationFailed.enabled && input.lastCheck?.status === 'failed') {
+    out.push({
+      rule: 'verificationFailed',
+      subject: 'repository',
+      deviceId: null,
+      severity: 'critical',
+      message: `The last repository verification failed${input.lastCheck.error ? `: ${input.lastCheck.error}` : ''}`,
+    });
+  }
+  return out;
+}

@@ -1,0 +1,117 @@
+/**
+ * The alert webhook as an outbox in the history store: an alert event is written first, then
+ * POSTed as JSON; a failed delivery (offline laptop, receiver down, non-2xx) is retried with
+ * exponential backoff, across restarts of the console, until it is delivered. Events go out in the
+ * order they were written. A webhook URL can carry a token, so it never appears in logs.
+ */
+import type { HistoryStore } from '../history/history-store';
+import type { OutboxRow } from '../history/statements';
+import type { Logger } from '../log';
+
+export const FIRST_RETRY_MS = 15_000;
+export const MAX_RETRY_MS = 3_600_000;
+const TIMEOUT_MS = 10_000;
+const BATCH = 20;
+
+export function retryDelay(attempts: number): number {
+  return Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.max(0, attempts - 1));
+}
+
+/** Where a URL points, without path or query (which may hold a token). */
+export function redactUrl(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
+export class WebhookOutbox {
+  readonly #store: HistoryStore;
+  readonly #log: Logger;
+  readonly #clock: () => Date;
+  #timer: NodeJS.Timeout | null = null;
+  #running: Promise<number> | null = null;
+
+  constructor(store: HistoryStore, log: Logger, clock: () => Date = () => new Date()) {
+    this.#store = store;
+    this.#log = log;
+    this.#clock = clock;
+  }
+
+  enqueue(url: string, payload: unknown): void {
+    const now = this.#clock().toISOString();
+    this.#store.sql.outboxInsert.run(url, JSON.stringify(payload), now, now);
+    this.kick();
+  }
+
+  /** Deliveries waiting, and when the next one is due. */
+  pending(): { pending: number; nextAttemptAt: string | null } {
+    const row = this.#store.sql.outboxPending.get()!;
+    return { pending: row.pending, nextAttemptAt: row.next };
+  }
+
+  /** Delivers what is due now; resolves with how many were delivered. One run at a time. */
+  deliverDue(): Promise<number> {
+    this.#running ??= this.#deliver().finally(() => (this.#running = null));
+    return this.#running;
+  }
+
+  async #deliver(): Promise<number> {
+    let delivered = 0;
+    for (;;) {
+      const head = this.#store.sql.outboxHead.all(BATCH);
+      if (head.length === 0) return delivered;
+      for (const row of head) {
+        // Keep the order: nothing overtakes an event that is waiting for its retry.
+        if (row.next_attempt_at > this.#clock().toISOString()) return delivered;
+        const error = await this.#post(row);
+        const attempts = row.attempts + 1;
+        if (error === null) {
+          this.#store.sql.outboxDelivered.run(this.#clock().toISOString(), attempts, row.id);
+          delivered++;
+          continue;
+        }
+        const next = new Date(this.#clock().getTime() + retryDelay(attempts)).toISOString();
+        this.#store.sql.outboxRetry.run(attempts, next, error, row.id);
+        this.#log.warn(`webhook to ${redactUrl(row.url)} failed (attempt ${attempts}, next at ${next}): ${error}`);
+        return delivered;
+      }
+    }
+  }
+
+  async #post(row: OutboxRow): Promise<string | null> {
+    try {
+      const response = await fetch(row.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'user-agent': 'Jetvault' },
+        body: row.payload,
+        signal: AbortSignal.timeout(TIMEOUT_MS),
+        redirect: 'error',
+      });
+      await response.arrayBuffer().catch(() => undefined);
+      return response.ok ? null : `HTTP ${response.status}`;
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+      return cause?.code ?? cause?.message ?? (error as Error).message;
+    }
+  }
+
+  /** Tries soon (after an enqueue). */
+  kick(): void {
+    setImmediate(() => void this.deliverDue().catch((error: unknown) => this.#log.error(`webhook delivery: ${(error as Error).message}`)));
+  }
+
+  /** Retries on a timer while the console runs. */
+  start(intervalMs = 5_000): void {
+    if (this.#timer) return;
+    this.#timer = setInterval(() => this.kick(), intervalMs);
+    this.#timer.unref();
+    this.kick();
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+  }
+}
