@@ -34,7 +34,15 @@ test('device profiles import from a file, list in the fleet and open a device pa
   await expect(page.getByTestId('device-row-rvm-018')).toContainText('not confirmed');
   await page.screenshot({ path: path.join(SCREENSHOTS, 'fleet-devices.png') });
 
-  await page.getByRole('link', { name: 'rvm-017' }).click();
+  // The backup queue: a confirmed device with sources is due (never backed up), the other is not ready.
+  await expect(page.getByTestId('queue-rvm-017')).toContainText('due');
+  await expect(page.getByTestId('queue-rvm-017')).toContainText('never backed up');
+  await expect(page.getByTestId('queue-rvm-018')).toContainText('not ready');
+  // Nothing answers at its address: it is marked offline rather than started.
+  await page.getByTestId('queue-run-due').click();
+  await expect(page.getByTestId('queue-rvm-017')).toContainText('offline');
+
+  await page.getByTestId('device-row-rvm-017').getByRole('link', { name: 'rvm-017' }).click();
   await expect(page.getByTestId('device-page')).toBeVisible();
   await expect(page.getByTestId('device-host-key')).toHaveText('SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8');
   await expect(page.getByTestId('source-db')).toContainText('PostgreSQL database myrvm');

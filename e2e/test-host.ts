@@ -23,7 +23,8 @@ export interface RunningHost {
 
 function launch(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main/host/cli.ts'], {
-    env: { ...process.env, JETVAULT_HOME: dataDir, JETVAULT_LOG_LEVEL: 'warn' },
+    // The scheduler stays off: a test decides itself when a device backs up.
+    env: { ...process.env, JETVAULT_HOME: dataDir, JETVAULT_LOG_LEVEL: 'warn', JETVAULT_SCHEDULER: 'off' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   return new Promise((resolve, reject) => {

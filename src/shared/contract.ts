@@ -12,7 +12,7 @@ import { PendingRestoreSchema, RestorePlanSummarySchema, RestoreRequestSchema } 
 import { RepositoryPasswordSchema, RepositoryStatusSchema, SnapshotEntrySchema, SnapshotIdSchema, SnapshotInfoSchema } from './schemas/catalog';
 import { DeviceDetailSchema, DeviceFactsSchema, DeviceSummarySchema, FingerprintSchema, JumpHostSchema, NameSchema, SourceSchema } from './schemas/devices';
 import { JobFinishedSchema, JobIdSchema, JobProgressSchema, JobRecordSchema, JobStatusSchema } from './schemas/jobs';
-import { AlertSchema } from './schemas/monitoring';
+import { AlertSchema, ScheduleEntrySchema } from './schemas/monitoring';
 
 // No `new Function` probing: the renderer's CSP forbids eval, and a blocked probe is noise.
 z.config({ jitless: true });
@@ -119,6 +119,10 @@ export const channels = {
   'alerts:acknowledge': { input: z.object({ id: z.number().int().positive() }).strict(), output: AlertSchema },
   /** Evaluates the monitoring rules now (they also run after every job and once a minute). */
   'alerts:evaluate': { input: none, output: z.object({ raised: z.number().int(), resolved: z.number().int(), open: z.number().int() }) },
+  /** What the scheduler runs next, in order (running, due, waiting, offline, not ready). */
+  'scheduler:queue': { input: none, output: z.object({ enabled: z.boolean(), entries: z.array(ScheduleEntrySchema) }) },
+  /** Runs one scheduler tick now; returns the devices it started. */
+  'scheduler:tick': { input: none, output: z.object({ started: z.array(z.string()) }) },
   /** Webhook deliveries still waiting (the receiver was down or the laptop offline). */
   'alerts:webhookQueue': { input: none, output: z.object({ pending: z.number().int(), nextAttemptAt: z.string().nullable() }) },
 } as const satisfies Record<`${string}:${string}`, { input: z.ZodType; output: z.ZodType }>;

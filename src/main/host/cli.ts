@@ -38,7 +38,8 @@ const services = createServices({
   },
 });
 const host = await startTestHost({ services, rendererDir, port });
-services.start();
+// JETVAULT_SCHEDULER=off keeps backups to what a test starts itself (the e2e fixtures set it).
+services.start({ scheduler: process.env.JETVAULT_SCHEDULER !== 'off' });
 process.stdout.write(`Jetvault test host (data: ${services.dataDir})\nOpen: ${host.url}\n`);
 // Machine-readable line for the e2e fixtures.
 process.stdout.write(`JETVAULT_HOST_URL=${host.url}\n`);

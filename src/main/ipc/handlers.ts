@@ -88,5 +88,7 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
       return { raised: raised.length, resolved: resolved.length, open: services.alerts.list('open').length };
     },
     'alerts:webhookQueue': () => services.outbox.pending(),
+    'scheduler:queue': () => ({ enabled: services.scheduler.active, entries: services.scheduler.queue() }),
+    'scheduler:tick': async () => ({ started: await services.scheduler.tick() }),
   };
 }

@@ -181,6 +181,11 @@ export class JobManager {
     return true;
   }
 
+  /** Devices with a job running now (a backup, a restore, a drill): one job per device at a time. */
+  busyDevices(): Set<string> {
+    return new Set([...this.#live.values()].flatMap((live) => (live.spec.deviceId ? [live.spec.deviceId] : [])));
+  }
+
   active(): JobProgress[] {
     return [...this.#live.values()].map((live) => ({ ...live.progress }));
   }

@@ -15,6 +15,8 @@ import { SecretStore } from '../secrets/secret-store';
 import { AlertService } from '../monitoring/alert-service';
 import { WebhookOutbox } from '../monitoring/webhook';
 import { RestoreService } from '../restore/restore-service';
+import { startDeviceBackup } from '../devices/device-backup';
+import { Scheduler } from '../scheduler/scheduler';
 import { CatalogService } from './catalog-service';
 import { ExternalLinks } from './external-links';
 import { RepositoryService } from './repository-service';
@@ -58,8 +60,12 @@ export interface Services {
   readonly restores: RestoreService;
   readonly outbox: WebhookOutbox;
   readonly alerts: AlertService;
-  /** Starts what runs by itself while a console is open (monitoring, webhook retries); not for one-shot CLI commands. */
-  start(): void;
+  readonly scheduler: Scheduler;
+  /**
+   * Starts what runs by itself while a console is open (monitoring, webhook retries, and the
+   * scheduler unless `scheduler: false`); not for one-shot CLI commands.
+   */
+  start(options?: { scheduler?: boolean }): void;
   dispose(): void;
 }
 
@@ -87,6 +93,7 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
     repositoryLocation: () => repository.location(),
     ...(platform.notify ? { notify: platform.notify } : {}),
   });
+  const scheduler = new Scheduler({ store: history, devices, jobs, settings, log, startBackup: (name) => startDeviceBackup({ devices, connector, repository, jobs }, name) });
   return {
     dataDir,
     version: packageVersion(),
@@ -105,11 +112,14 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
     restores,
     outbox,
     alerts,
-    start() {
+    scheduler,
+    start({ scheduler: withScheduler = true } = {}) {
       alerts.start();
       outbox.start();
+      if (withScheduler) scheduler.start();
     },
     dispose() {
+      scheduler.stop();
       alerts.stop();
       outbox.stop();
       jobs.dispose();

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { cronError } from '../cron';
 
 /** Names of devices and sources: safe in file names, tags, logs and shell words. */
 export const NameSchema = z
@@ -93,6 +94,15 @@ export const DeviceProfileSchema = z
     site: z.string().max(128).default(''),
     tags: z.array(z.string().min(1).max(64)).max(32).default([]),
     rpoMinutes: z.number().int().min(1).max(60 * 24 * 31).optional(),
+    /** Backups at fixed times as well (cron: minute hour day-of-month month day-of-week, local time), on top of the RPO. */
+    schedule: z
+      .string()
+      .max(200)
+      .superRefine((text, ctx) => {
+        const error = cronError(text);
+        if (error) ctx.addIssue({ code: 'custom', message: error });
+      })
+      .optional(),
     sources: z.array(SourceSchema).max(64).default([]),
     /** Commands run (quoted as given, by the device's shell) around a restore. */
     services: z.object({ stop: z.array(z.string().max(1024)).default([]), start: z.array(z.string().max(1024)).default([]) }).optional(),

@@ -56,3 +56,11 @@ export type Alert = z.infer<typeof AlertSchema>;
 
 /** `https://…` or `http://…` where alerts are POSTed as JSON; empty turns the webhook off. */
 export const WebhookUrlSchema = z.union([z.literal(''), z.string().url().max(2048).regex(/^https?:\/\//, 'Only http(s) URLs')]);
+
+export const ScheduleEntrySchema = z.object({
+  device: z.string(),
+  state: z.enum(['running', 'due', 'waiting', 'offline', 'not ready']),
+  dueAt: z.string().nullable(),
+  reason: z.string(),
+});
+export type ScheduleEntryInfo = z.infer<typeof ScheduleEntrySchema>;

@@ -2,6 +2,7 @@ import { useRef, useState } from 'react';
 import { Button } from 'react-aria-components';
 import { toAppError } from '../../../shared/errors';
 import { api } from '../api';
+import { ScheduleQueue } from '../components/ScheduleQueue';
 import { AddDeviceDialog } from '../components/AddDeviceDialog';
 import { EmptyState } from '../components/EmptyState';
 import { PageHeader } from '../components/PageHeader';
@@ -151,6 +152,7 @@ export function FleetPage() {
       ) : (
         <FleetTable />
       )}
+      <ScheduleQueue />
       <AddDeviceDialog isOpen={adding} onClose={() => setAdding(false)} onAdded={(name) => (window.location.hash = `#/fleet/${encodeURIComponent(name)}`)} />
     </>
   );

@@ -114,6 +114,11 @@ function SettingsForm({ saved, status, setStatus }: { saved: Settings; status: S
         <FieldError />
       </NumberField>
 
+      <Switch className="switch" isSelected={draft.schedulerEnabled} onChange={(v) => set('schedulerEnabled', v)} data-testid="setting-schedulerEnabled">
+        <div className="switch-indicator" />
+        Back devices up automatically before their RPO runs out (while the console runs)
+      </Switch>
+
       <Switch className="switch" isSelected={draft.desktopNotifications} onChange={(v) => set('desktopNotifications', v)} data-testid="setting-desktopNotifications">
         <div className="switch-indicator" />
         Desktop notifications for alerts

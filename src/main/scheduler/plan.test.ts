@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { cronError, nextCronTime, parseCron } from '../../shared/cron';
+import { leadTimeMs, planDevice, planSchedule, retryDelayMs, toStart } from './plan';
+import type { DeviceScheduleState } from './plan';
+
+const T0 = Date.parse('2026-11-30T12:00:00Z');
+const MIN = 60_000;
+const at = (minutes: number) => new Date(T0 + minutes * MIN).toISOString();
+
+function device(overrides: Partial<DeviceScheduleState> = {}): DeviceScheduleState {
+  return { name: 'rvm-017', rpoMinutes: 60, ready: true, lastSuccessAt: at(-10), lastAttemptAt: at(-11), failuresInRow: 0, recentDurationsMs: [60_000], running: false, ...overrides };
+}
+
+describe('scheduler decisions', () => {
+  it('a device becomes due before its RPO runs out, early enough for a usual run', () => {
+    // RPO 60 min, runs of ~1 min: lead = max(10% of RPO, 1.5 × 1 min) = 6 min.
+    expect(leadTimeMs(60, [60_000])).toBe(6 * MIN);
+    expect(leadTimeMs(60, [30 * MIN, 40 * MIN, 50 * MIN])).toBe(30 * MIN); // capped at half the RPO
+    const d = device({ lastSuccessAt: at(-50) });
+    expect(planDevice(d, T0)).toEqual({ device: 'rvm-017', state: 'waiting', dueAt: at(4), reason: 'RPO of 60 min' });
+    expect(planDevice(d, T0 + 4 * MIN).state).toBe('due');
+    expect(planDevice(device({ lastSuccessAt: null, lastAttemptAt: null }), T0)).toMatchObject({ state: 'due', reason: 'never backed up' });
+  });
+
+  it('a cron schedule fires on top of the RPO, counted from the last attempt', () => {
+    const d = device({ rpoMinutes: 24 * 60, schedule: '*/15 * * * *', lastSuccessAt: at(-5), lastAttemptAt: at(-5) });
+    const entry = planDevice(d, T0);
+    expect(entry.reason).toBe('schedule */15 * * * *');
+    expect(Date.parse(entry.dueAt!) - T0).toBeLessThanOrEqual(15 * MIN);
+    expect(planDevice(d, T0 + 15 * MIN).state).toBe('due');
+  });
+
+  it('after failures it waits 1, 2, 4 … minutes (bounded by the RPO) before trying again', () => {
+    expect([1, 2, 3, 4, 10].map((n) => retryDelayMs(60, n) / MIN)).toEqual([1, 2, 4, 8, 15]);
+    expect(retryDelayMs(24 * 60, 10) / MIN).toBe(30);
+    const failing = device({ lastSuccessAt: at(-70), lastAttemptAt: at(-1), failuresInRow: 3 });
+    expect(planDevice(failing, T0)).toMatchObject({ state: 'waiting', dueAt: at(3), reason: 'retry after 3 failed attempt(s)' });
+    expect(planDevice(failing, T0 + 3 * MIN).state).toBe('due');
+  });
+
+  it('offline devices wait for their probe; running and not-ready devices are never started', () => {
+    expect(planDevice(device({ lastSuccessAt: null, offlineUntil: T0 + 2 * MIN }), T0)).toMatchObject({ state: 'offline', dueAt: at(2) });
+    expect(planDevice(device({ running: true }), T0).state).toBe('running');
+    expect(planDevice(device({ ready: false, notReadyReason: 'no sources yet' }), T0)).toMatchObject({ state: 'not ready', dueAt: null, reason: 'no sources yet' });
+  });
+
+  it('the queue runs longest-overdue first and respects how many may run at once', () => {
+    const queue = planSchedule(
+      [
+        device({ name: 'a', lastSuccessAt: at(-58) }),
+        device({ name: 'b', lastSuccessAt: null }),
+        device({ name: 'c', lastSuccessAt: at(-70) }),
+        device({ name: 'd', running: true }),
+        device({ name: 'e', lastSuccessAt: at(-1) }),
+      ],
+      T0,
+    );
+    expect(queue.map((e) => [e.device, e.state])).toEqual([
+      ['d', 'running'],
+      ['c', 'due'],
+      ['a', 'due'],
+      ['b', 'due'],
+      ['e', 'waiting'],
+    ]);
+    expect(toStart(queue, 3)).toEqual(['c', 'a']);
+    expect(toStart(queue, 1)).toEqual([]);
+  });
+});
+
+describe('cron schedules', () => {
+  it('parses the five fields and finds the next time', () => {
+    const local = (y: number, mo: number, d: number, h: number, mi: number) => new Date(y, mo - 1, d, h, mi);
+    expect(nextCronTime(parseCron('0 */6 * * *'), local(2026, 11, 30, 7, 0))).toEqual(local(2026, 11, 30, 12, 0));
+    expect(nextCronTime(parseCron('30 2 * * 1-5'), local(2026, 11, 28, 12, 0))).toEqual(local(2026, 11, 30, 2, 30)); // Saturday → Monday
+    expect(nextCronTime(parseCron('0 0 1 * *'), local(2026, 11, 30, 0, 0))).toEqual(local(2026, 12, 1, 0, 0));
+    expect(nextCronTime(parseCron('15,45 * * * 7'), local(2026, 11, 29, 10, 20))).toEqual(local(2026, 11, 29, 10, 45)); // 7 is Sunday
+    expect(nextCronTime(parseCron('0 0 31 2 *'), local(2026, 1, 1, 0, 0))).toBeNull();
+  });
+
+  it('explains what is wrong with a bad schedule', () => {
+    expect(cronError('* * *')).toMatch(/five fields/);
+    expect(cronError('61 * * * *')).toMatch(/out of range for the minute/);
+    expect(cronError('*/0 * * * *')).toMatch(/out of range/);
+    expect(cronError('a * * * *')).toMatch(/not a valid minute/);
+    expect(cronError('0 3 * * *')).toBeNull();
+  });
+});

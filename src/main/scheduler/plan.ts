@@ -1,0 +1,104 @@
+/**
+ * What the scheduler would run, as one pure function of the devices' state and the time, so its
+ * decisions can be tested on any clock. A device is due when its newest good backup is about to
+ * exceed its RPO (early enough for a run as long as its usual one to finish), when its cron
+ * schedule has fired since its last attempt, or at once when it never had a good backup. After a
+ * failure it waits a little before trying again; an unreachable device is offline until a probe
+ * finds it again, and is then caught up at once.
+ */
+import { nextCronTime, parseCron } from '../../shared/cron';
+
+export interface DeviceScheduleState {
+  name: string;
+  rpoMinutes: number;
+  schedule?: string | undefined;
+  /** Devices without sources or a confirmed host key are never started by themselves. */
+  ready: boolean;
+  notReadyReason?: string;
+  lastSuccessAt: string | null;
+  lastAttemptAt: string | null;
+  /** Failed backups in a row since the last good one. */
+  failuresInRow: number;
+  /** Durations of recent good runs (ms), for the lead time. */
+  recentDurationsMs: number[];
+  running: boolean;
+  /** Set while the device is known unreachable: when the next probe may run. */
+  offlineUntil?: number | undefined;
+}
+
+export type ScheduleState = 'running' | 'due' | 'waiting' | 'offline' | 'not ready';
+
+export interface ScheduleEntry {
+  device: string;
+  state: ScheduleState;
+  /** When it becomes (or became) due; null when it never will by itself. */
+  dueAt: string | null;
+  reason: string;
+}
+
+const MINUTE = 60_000;
+
+function median(values: number[]): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** How long before the RPO runs out a backup starts: 1.5× the usual run, at least 10% of the RPO, at most half. */
+export function leadTimeMs(rpoMinutes: number, recentDurationsMs: number[]): number {
+  const rpo = rpoMinutes * MINUTE;
+  return Math.min(rpo / 2, Math.max(rpo * 0.1, 1.5 * median(recentDurationsMs)));
+}
+
+/** Wait after failures in a row: 1, 2, 4 … minutes, at most a quarter of the RPO and 30 minutes. */
+export function retryDelayMs(rpoMinutes: number, failuresInRow: number): number {
+  if (failuresInRow <= 0) return 0;
+  return Math.min(30 * MINUTE, Math.max(MINUTE, (rpoMinutes * MINUTE) / 4), 2 ** (failuresInRow - 1) * MINUTE);
+}
+
+export function planDevice(d: DeviceScheduleState, now: number): ScheduleEntry {
+  if (d.running) return { device: d.name, state: 'running', dueAt: null, reason: 'backing up now' };
+  if (!d.ready) return { device: d.name, state: 'not ready', dueAt: null, reason: d.notReadyReason ?? 'not ready' };
+
+  const candidates: { at: number; reason: string }[] = [];
+  if (d.lastSuccessAt === null) candidates.push({ at: now, reason: 'never backed up' });
+  else {
+    const expires = Date.parse(d.lastSuccessAt) + d.rpoMinutes * MINUTE;
+    candidates.push({ at: expires - leadTimeMs(d.rpoMinutes, d.recentDurationsMs), reason: `RPO of ${d.rpoMinutes} min` });
+  }
+  if (d.schedule) {
+    const since = new Date(Date.parse(d.lastAttemptAt ?? d.lastSuccessAt ?? new Date(now - MINUTE).toISOString()));
+    const fire = nextCronTime(parseCron(d.schedule), since);
+    if (fire) candidates.push({ at: fire.getTime(), reason: `schedule ${d.schedule}` });
+  }
+  let next = candidates.reduce((a, b) => (b.at < a.at ? b : a));
+  if (d.failuresInRow > 0 && d.lastAttemptAt) {
+    const retryAt = Date.parse(d.lastAttemptAt) + retryDelayMs(d.rpoMinutes, d.failuresInRow);
+    if (retryAt > next.at) next = { at: retryAt, reason: `retry after ${d.failuresInRow} failed attempt(s)` };
+  }
+  if (d.offlineUntil !== undefined && next.at <= now) {
+    return { device: d.name, state: 'offline', dueAt: new Date(Math.max(d.offlineUntil, now)).toISOString(), reason: `unreachable; next probe ${new Date(d.offlineUntil).toISOString()}` };
+  }
+  return { device: d.name, state: next.at <= now ? 'due' : 'waiting', dueAt: new Date(next.at).toISOString(), reason: next.reason };
+}
+
+/**
+ * The queue in the order things run: what is running, then what is due (longest overdue first),
+ * then what waits (soonest first), then offline and not-ready devices.
+ */
+export function planSchedule(devices: DeviceScheduleState[], now: number): ScheduleEntry[] {
+  const order: Record<ScheduleState, number> = { running: 0, due: 1, waiting: 2, offline: 3, 'not ready': 4 };
+  return devices
+    .map((d) => planDevice(d, now))
+    .sort((a, b) => order[a.state] - order[b.state] || (a.dueAt ?? '').localeCompare(b.dueAt ?? '') || a.device.localeCompare(b.device));
+}
+
+/** Which due devices start now, given how many may run at once. */
+export function toStart(queue: ScheduleEntry[], maxParallel: number): string[] {
+  const running = queue.filter((e) => e.state === 'running').length;
+  return queue
+    .filter((e) => e.state === 'due')
+    .slice(0, Math.max(0, maxParallel - running))
+    .map((e) => e.device);
+}

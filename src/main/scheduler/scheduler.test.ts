@@ -1,0 +1,101 @@
+/**
+ * The scheduler against real fleet devices, on a clock the test moves: devices never backed up are
+ * started at once but only as many as may run in parallel; a backed-up device waits for its RPO; an
+ * unreachable one is marked offline without a failing job, and is caught up as soon as it answers.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFleet } from '../../../fleet/index';
+import type { Fleet } from '../../../fleet/index';
+import { startDeviceBackup } from '../devices/device-backup';
+import { silentLogger } from '../log';
+import { FAST } from '../repository/testing/fixtures';
+import { createServices } from '../services/index';
+import type { Services } from '../services/index';
+import { Scheduler } from './scheduler';
+
+const skip = process.getuid?.() !== 0;
+if (skip) console.log('scheduler fleet tests skipped: the fleet needs root (device accounts, sshd); CI runs as root');
+
+let fleet: Fleet;
+let services: Services;
+let dataDir: string;
+let offset = 0;
+let scheduler: Scheduler;
+
+beforeAll(async () => {
+  if (skip) return;
+  fleet = await startFleet({ devices: 3, proxy: true, sharedModelMB: 1, uniqueModelMB: 1 });
+  dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-scheduler-test-'));
+  services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
+  await services.repository.init('scheduler test repository password', FAST);
+  for (const device of fleet.devices) {
+    const profile = device.profile();
+    // Small sources keep the runs short; the RPO is 60 minutes.
+    services.devices.import({ ...profile, rpoMinutes: 60, sources: profile.sources.filter((s) => s.name === 'config') }, 'test');
+  }
+  services.settings.update({ maxParallelDevices: 2 }, 'test');
+  const { devices, jobs, connector, repository, settings, history } = services;
+  scheduler = new Scheduler({ store: history, devices, jobs, settings, log: silentLogger, clock: () => Date.now() + offset, startBackup: (name) => startDeviceBackup({ devices, connector, repository, jobs }, name) });
+}, 240_000);
+
+afterAll(async () => {
+  for (let i = 0; i < 300 && services && services.jobs.busyDevices().size > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  services?.dispose();
+  await fleet?.stop();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+}, 120_000);
+
+async function settle(): Promise<void> {
+  for (let i = 0; i < 600 && services.jobs.busyDevices().size > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  expect(services.jobs.busyDevices().size).toBe(0);
+}
+
+const states = () => Object.fromEntries(scheduler.queue().map((e) => [e.device, e.state]));
+
+describe.skipIf(skip)('the scheduler with real devices', () => {
+  it('starts what is due, two at a time, then waits for each device RPO', async () => {
+    const [a, b, c] = fleet.devices.map((d) => d.name) as [string, string, string];
+    expect(states()).toEqual({ [a]: 'due', [b]: 'due', [c]: 'due' });
+    const first = await scheduler.tick();
+    expect(first).toHaveLength(2);
+    expect(Object.values(states()).sort()).toEqual(['due', 'running', 'running']);
+    expect(await scheduler.tick()).toEqual([]); // both slots taken
+    await settle();
+    const second = await scheduler.tick();
+    expect(second).toEqual([[a, b, c].find((n) => !first.includes(n))]);
+    await settle();
+    expect(states()).toEqual({ [a]: 'waiting', [b]: 'waiting', [c]: 'waiting' });
+    const due = scheduler.queue()[0]!;
+    // Runs of a second or so: the backup starts 6 minutes (10% of the RPO) before the RPO runs out.
+    expect(Date.parse(due.dueAt!) - Date.now()).toBeGreaterThan(50 * 60_000);
+    expect(Date.parse(due.dueAt!) - Date.now()).toBeLessThan(55 * 60_000);
+    expect(services.history.sql.auditRecent.all(10).filter((r) => r.action === 'backup.scheduled')).toHaveLength(3);
+  }, 120_000);
+
+  it('marks an unreachable device offline without a failing job, and catches it up when it answers', async () => {
+    const [device, ...others] = fleet.devices;
+    // Only this device comes due: the others get a long RPO.
+    for (const other of others) services.devices.update(other.name, { ...services.devices.get(other.name).profile, rpoMinutes: 7 * 24 * 60 }, {}, 'test');
+    const jobsBefore = services.jobs.list(100).length;
+    offset = 55 * 60_000;
+    expect(scheduler.queue().filter((e) => e.state === 'due').map((e) => e.device)).toEqual([device!.name]);
+    device!.proxy!.cut();
+    try {
+      expect(await scheduler.tick()).toEqual([]);
+      expect(scheduler.queue().find((e) => e.device === device!.name)).toMatchObject({ state: 'offline', reason: expect.stringMatching(/unreachable/) as unknown });
+      expect(services.jobs.list(100).length).toBe(jobsBefore); // no failed job for the offline device
+      expect(await scheduler.tick()).toEqual([]); // not probed again before its time
+    } finally {
+      device!.proxy!.restore();
+    }
+    offset += 61_000; // the next probe is due after a minute
+    expect(await scheduler.tick()).toEqual([device!.name]);
+    await settle();
+    const audit = services.history.sql.auditRecent.all(5).find((r) => r.action === 'backup.scheduled' && r.target === device!.name);
+    expect(audit?.detail).toMatch(/back online/);
+    expect(services.jobs.list(1)[0]).toMatchObject({ status: 'succeeded' });
+  }, 120_000);
+});

@@ -1,0 +1,153 @@
+/**
+ * Backs devices up by themselves while a console (or `jetvault run-scheduler`) runs: every tick it
+ * plans the queue from the history store (see plan.ts), probes each due device with a plain TCP
+ * connect before starting it (an unreachable one is marked offline and probed again with backoff,
+ * then caught up as soon as it answers), and starts at most as many backups as may run in
+ * parallel; the device connector keeps one job per device.
+ */
+import net from 'node:net';
+import type { DeviceService } from '../devices/device-service';
+import type { HistoryStore } from '../history/history-store';
+import type { JobManager, StartedJob } from '../jobs/job-manager';
+import type { Logger } from '../log';
+import type { SettingsService } from '../services/settings-service';
+import { planSchedule, toStart } from './plan';
+import type { DeviceScheduleState, ScheduleEntry } from './plan';
+
+const MINUTE = 60_000;
+const PROBE_TIMEOUT_MS = 3_000;
+
+/** Whether something accepts TCP connections at host:port (no SSH, nothing sent). */
+export function tcpReachable(host: string, port: number, timeoutMs = PROBE_TIMEOUT_MS): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+export interface SchedulerDeps {
+  store: HistoryStore;
+  devices: DeviceService;
+  jobs: JobManager;
+  settings: SettingsService;
+  log: Logger;
+  startBackup: (name: string) => StartedJob<unknown>;
+  probe?: (host: string, port: number) => Promise<boolean>;
+  clock?: () => number;
+}
+
+export class Scheduler {
+  readonly #deps: SchedulerDeps;
+  readonly #clock: () => number;
+  readonly #probe: (host: string, port: number) => Promise<boolean>;
+  /** Devices found unreachable: when to probe again, and how often it failed. */
+  readonly #offline = new Map<string, { until: number; probes: number }>();
+  #timer: NodeJS.Timeout | null = null;
+  #ticking: Promise<string[]> | null = null;
+
+  constructor(deps: SchedulerDeps) {
+    this.#deps = deps;
+    this.#clock = deps.clock ?? Date.now;
+    this.#probe = deps.probe ?? tcpReachable;
+  }
+
+  states(): DeviceScheduleState[] {
+    const { store, devices, jobs, settings } = this.#deps;
+    const now = this.#clock();
+    const defaultRpo = settings.get().defaultRpoMinutes;
+    const busy = jobs.busyDevices();
+    return devices.list().map((record) => {
+      const { profile } = record;
+      const runs = store.sql.backupsOfDevice.all(record.id, 20);
+      const lastSuccess = runs.find((r) => r.status === 'succeeded');
+      let failuresInRow = 0;
+      for (const run of runs) {
+        if (run.status === 'succeeded') break;
+        if (run.status === 'failed') failuresInRow++;
+      }
+      const notReady = profile.sources.length === 0 ? 'no sources yet' : !profile.hostKey ? 'host key not confirmed' : profile.jump && !profile.jump.hostKey ? 'jump host key not confirmed' : null;
+      const offline = this.#offline.get(profile.name);
+      return {
+        name: profile.name,
+        rpoMinutes: profile.rpoMinutes ?? defaultRpo,
+        schedule: profile.schedule,
+        ready: notReady === null,
+        ...(notReady ? { notReadyReason: notReady } : {}),
+        lastSuccessAt: lastSuccess?.finished_at ?? null,
+        lastAttemptAt: runs[0]?.started_at ?? null,
+        failuresInRow,
+        recentDurationsMs: runs.filter((r) => r.status === 'succeeded' && r.finished_at).slice(0, 10).map((r) => Date.parse(r.finished_at!) - Date.parse(r.started_at)),
+        running: busy.has(record.id),
+        ...(offline && offline.until > now ? { offlineUntil: offline.until } : {}),
+      };
+    });
+  }
+
+  /** What runs next, in order. */
+  queue(): ScheduleEntry[] {
+    return planSchedule(this.states(), this.#clock());
+  }
+
+  /** Starts what is due (one tick at a time); resolves with the devices started. */
+  tick(): Promise<string[]> {
+    this.#ticking ??= this.#tick().finally(() => (this.#ticking = null));
+    return this.#ticking;
+  }
+
+  async #tick(): Promise<string[]> {
+    const { settings, devices, log, store } = this.#deps;
+    const queue = this.queue();
+    const started: string[] = [];
+    let slots = settings.get().maxParallelDevices - queue.filter((e) => e.state === 'running').length;
+    for (const name of toStart(queue, Number.MAX_SAFE_INTEGER)) {
+      if (slots <= 0) break;
+      const { profile } = devices.get(name);
+      const via = profile.jump ?? profile;
+      if (!(await this.#probe(via.host, via.port))) {
+        const probes = (this.#offline.get(name)?.probes ?? 0) + 1;
+        this.#offline.set(name, { until: this.#clock() + Math.min(10, 2 ** (probes - 1)) * MINUTE, probes });
+        log.info(`scheduler: ${name} is unreachable at ${via.host}:${via.port}; probing again later`);
+        continue;
+      }
+      const wasOffline = this.#offline.delete(name);
+      const entry = queue.find((e) => e.device === name)!;
+      try {
+        this.#deps.startBackup(name);
+        store.audit('scheduler', 'backup.scheduled', name, { reason: wasOffline ? `back online; ${entry.reason}` : entry.reason });
+        started.push(name);
+        slots--;
+      } catch (error) {
+        log.warn(`scheduler: could not start a backup of ${name}: ${(error as Error).message}`);
+      }
+    }
+    return started;
+  }
+
+  /** Ticks every `intervalMs` while the scheduler setting is on. */
+  start(intervalMs = 30_000): void {
+    if (this.#timer) return;
+    const run = () => {
+      if (!this.#deps.settings.get().schedulerEnabled) return;
+      this.tick().catch((error: unknown) => this.#deps.log.error(`scheduler: ${(error as Error).message}`));
+    };
+    this.#timer = setInterval(run, intervalMs);
+    this.#timer.unref();
+    setImmediate(run);
+  }
+
+  /** Whether backups start by themselves here: the scheduler runs in this process and the setting is on. */
+  get active(): boolean {
+    return this.#timer !== null && this.#deps.settings.get().schedulerEnabled;
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+  }
+}
