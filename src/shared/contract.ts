@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { SettingsPatchSchema, SettingsSchema } from './schemas/settings';
 import { PendingRestoreSchema, RestorePlanSummarySchema, RestoreRequestSchema } from './schemas/restore';
 import { RepositoryPasswordSchema, RepositoryStatusSchema, SnapshotEntrySchema, SnapshotIdSchema, SnapshotInfoSchema } from './schemas/catalog';
-import { DeviceDetailSchema, DeviceFactsSchema, DeviceSummarySchema, FingerprintSchema, JumpHostSchema, NameSchema, SourceSchema } from './schemas/devices';
+import { DeviceDetailSchema, DeviceFactsSchema, DeviceSummarySchema, FingerprintSchema, JumpHostSchema, NameSchema, RetentionSchema, SourceSchema } from './schemas/devices';
 import { JobFinishedSchema, JobIdSchema, JobProgressSchema, JobRecordSchema, JobStatusSchema } from './schemas/jobs';
 import { AlertSchema, ScheduleEntrySchema } from './schemas/monitoring';
 
@@ -123,6 +123,11 @@ export const channels = {
   'scheduler:queue': { input: none, output: z.object({ enabled: z.boolean(), entries: z.array(ScheduleEntrySchema) }) },
   /** Runs one scheduler tick now; returns the devices it started. */
   'scheduler:tick': { input: none, output: z.object({ started: z.array(z.string()) }) },
+  /** Which of a device's runs a retention policy keeps (the device's own policy when none is given). Changes nothing. */
+  'retention:preview': {
+    input: z.object({ device: NameSchema, policy: RetentionSchema.optional() }).strict(),
+    output: z.array(z.object({ runId: z.string(), time: z.string(), sources: z.array(z.string()), keep: z.boolean(), reasons: z.array(z.string()) })),
+  },
   /** Webhook deliveries still waiting (the receiver was down or the laptop offline). */
   'alerts:webhookQueue': { input: none, output: z.object({ pending: z.number().int(), nextAttemptAt: z.string().nullable() }) },
 } as const satisfies Record<`${string}:${string}`, { input: z.ZodType; output: z.ZodType }>;

@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { AppError } from '../../shared/errors';
+import { applyDeviceRetention } from '../maintenance/device-retention';
 import type { Source as SourceConfig } from '../../shared/schemas/devices';
 import type { JobContext, JobManager, StartedJob } from '../jobs/job-manager';
 import { NAMES } from '../repository/backend/backend';
@@ -47,6 +48,8 @@ export interface BackupRunResult {
   bytesTransferred: number;
   bytesAdded: number;
   durationMs: number;
+  /** What the device's retention policy forgot after this run (absent without a policy). */
+  retention?: { runsForgotten: number; snapshotsForgotten: number };
 }
 
 export const tagOf = {
@@ -170,11 +173,18 @@ export function startDeviceBackup(deps: DeviceBackupDeps, name: string, only: st
   if (unknown.length > 0) throw new AppError('NOT_FOUND', `${name} has no source named ${unknown.map((n) => `"${n}"`).join(', ')}`);
   if (sources.length === 0) throw new AppError('VALIDATION', `${name} has no sources to back up yet: discover or add some first`);
   return deps.jobs.start({ kind: 'backup', title: `Back up ${name}`, phases: [...BACKUP_PHASES], deviceId: device.id }, (ctx) =>
-    deps.repository.write((repo, lease) =>
-      deps.connector.withDevice(name, (connection) => {
+    deps.repository.write(async (repo, lease) => {
+      const result = await deps.connector.withDevice(name, (connection) => {
         ctx.phase('connect');
         return runSources(repo, connection, { name, sysroot: device.profile.sysroot }, sources, ctx, lease);
-      }),
-    ),
+      });
+      // Only after the run is committed: a failed run never costs an older one.
+      const policy = device.profile.retention;
+      if (policy && Object.keys(policy).length > 0) {
+        const { runsForgotten, snapshotsForgotten } = await applyDeviceRetention(repo, name, policy);
+        result.retention = { runsForgotten, snapshotsForgotten };
+      }
+      return result;
+    }),
   );
 }

@@ -77,7 +77,12 @@ describe.skipIf(why)('mysql sources over SSH', () => {
 
     // A few changed rows: the next dump crosses the link whole but adds little to the repository.
     await mysql.query(`UPDATE \`${mysql.database}\`.deposits SET grams = grams + 1 WHERE id % 1000 = 0`);
-    const second = (await startDeviceBackup(services, device.name).done).value!.snapshots[0]!;
+    // With a retention policy of one run, the committed second run replaces the first.
+    services.devices.update(device.name, { ...device.profile(), sources: [proposal as Source], retention: { last: 1 } }, {}, 'test');
+    const secondRun = (await startDeviceBackup(services, device.name).done).value!;
+    expect(secondRun.retention).toEqual({ runsForgotten: 1, snapshotsForgotten: 1 });
+    expect((await listSnapshots(repo)).map((s) => s.id)).toEqual([secondRun.snapshots[0]!.snapshotId]);
+    const second = secondRun.snapshots[0]!;
     expect(second.bytesTransferred).toBeGreaterThan(500_000);
     expect(second.bytesAdded).toBeLessThan(second.bytes * 0.5);
   });

@@ -1,4 +1,5 @@
 /** Binds every channel of the contract to the services. One line per channel, no logic here. */
+import { planDeviceRetention } from '../maintenance/device-retention';
 import { AppError } from '../../shared/errors';
 import { startDeviceBackup } from '../devices/device-backup';
 import { DeviceConnector } from '../devices/device-connector';
@@ -88,6 +89,11 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
       return { raised: raised.length, resolved: resolved.length, open: services.alerts.list('open').length };
     },
     'alerts:webhookQueue': () => services.outbox.pending(),
+    'retention:preview': async ({ device, policy }) => {
+      const profile = services.devices.get(device).profile;
+      const decisions = await planDeviceRetention(await services.repository.fresh(), device, policy ?? profile.retention ?? {});
+      return decisions.map(({ runId, time, sources, keep, reasons }) => ({ runId, time, sources, keep, reasons }));
+    },
     'scheduler:queue': () => ({ enabled: services.scheduler.active, entries: services.scheduler.queue() }),
     'scheduler:tick': async () => ({ started: await services.scheduler.tick() }),
   };

@@ -89,7 +89,7 @@ export class AlertService {
       if (drill !== undefined) state.lastDrillAt = drill;
       return state;
     });
-    const check = store.sql.lastJobOfKind.get('check');
+    const check = store.sql.lastJobOfKind.get('verify');
     const location = this.#deps.repositoryLocation();
     return { now: this.#clock(), devices: states, repository: { location, freeBytes: freeBytesAt(location) }, lastCheck: check ? runOf(check) : null };
   }

@@ -39,6 +39,8 @@ export interface SchedulerDeps {
   log: Logger;
   startBackup: (name: string) => StartedJob<unknown>;
   probe?: (host: string, port: number) => Promise<boolean>;
+  /** Repository upkeep (verify, prune), run when no backup is due or running. */
+  maintenance?: { tick(): Promise<unknown> };
   clock?: () => number;
 }
 
@@ -126,6 +128,7 @@ export class Scheduler {
         log.warn(`scheduler: could not start a backup of ${name}: ${(error as Error).message}`);
       }
     }
+    if (started.length === 0 && this.#deps.jobs.active().length === 0) await this.#deps.maintenance?.tick();
     return started;
   }
 

@@ -17,6 +17,7 @@ import { WebhookOutbox } from '../monitoring/webhook';
 import { RestoreService } from '../restore/restore-service';
 import { startDeviceBackup } from '../devices/device-backup';
 import { Scheduler } from '../scheduler/scheduler';
+import { Maintenance } from '../maintenance/maintenance';
 import { CatalogService } from './catalog-service';
 import { ExternalLinks } from './external-links';
 import { RepositoryService } from './repository-service';
@@ -61,6 +62,7 @@ export interface Services {
   readonly outbox: WebhookOutbox;
   readonly alerts: AlertService;
   readonly scheduler: Scheduler;
+  readonly maintenance: Maintenance;
   /**
    * Starts what runs by itself while a console is open (monitoring, webhook retries, and the
    * scheduler unless `scheduler: false`); not for one-shot CLI commands.
@@ -93,7 +95,8 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
     repositoryLocation: () => repository.location(),
     ...(platform.notify ? { notify: platform.notify } : {}),
   });
-  const scheduler = new Scheduler({ store: history, devices, jobs, settings, log, startBackup: (name) => startDeviceBackup({ devices, connector, repository, jobs }, name) });
+  const maintenance = new Maintenance({ store: history, jobs, repository, log });
+  const scheduler = new Scheduler({ store: history, devices, jobs, settings, log, maintenance, startBackup: (name) => startDeviceBackup({ devices, connector, repository, jobs }, name) });
   return {
     dataDir,
     version: packageVersion(),
@@ -113,6 +116,7 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
     outbox,
     alerts,
     scheduler,
+    maintenance,
     start({ scheduler: withScheduler = true } = {}) {
       alerts.start();
       outbox.start();

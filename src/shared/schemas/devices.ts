@@ -77,6 +77,21 @@ export function parseJump(text: string): z.infer<typeof JumpHostSchema> | null {
   return parsed.success ? parsed.data : null;
 }
 
+/** Restic-style retention, counted in runs of the device: the newest run of each of the last N hours/days/…. */
+export const RetentionSchema = z
+  .object({
+    last: z.number().int().min(1).max(100_000).optional(),
+    hourly: z.number().int().min(1).max(100_000).optional(),
+    daily: z.number().int().min(1).max(100_000).optional(),
+    weekly: z.number().int().min(1).max(100_000).optional(),
+    monthly: z.number().int().min(1).max(100_000).optional(),
+    yearly: z.number().int().min(1).max(1000).optional(),
+    /** Keep every run within this long of the newest, e.g. "2d", "3w", "1y6m". */
+    within: z.string().regex(/^(\d+[ymwdh])+$/, 'Expected a duration such as 7d, 3w, 6m, 1y').optional(),
+  })
+  .strict();
+export type Retention = z.infer<typeof RetentionSchema>;
+
 /**
  * A device profile as technicians share it (import/export JSON). More fields are allowed and kept
  * out; secrets (passwords, passphrases) are never part of a profile.
@@ -94,6 +109,8 @@ export const DeviceProfileSchema = z
     site: z.string().max(128).default(''),
     tags: z.array(z.string().min(1).max(64)).max(32).default([]),
     rpoMinutes: z.number().int().min(1).max(60 * 24 * 31).optional(),
+    /** Which runs to keep (applied after every backup of the device; data is freed by the next prune). */
+    retention: RetentionSchema.optional(),
     /** Backups at fixed times as well (cron: minute hour day-of-month month day-of-week, local time), on top of the RPO. */
     schedule: z
       .string()

@@ -1,3 +1,4 @@
+import { RetentionCard } from '../components/RetentionCard';
 import { useEffect, useState } from 'react';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { Button, Checkbox, CheckboxGroup } from 'react-aria-components';
@@ -196,6 +197,7 @@ export function DevicePage({ name }: { name: string }) {
           </div>
         </section>
       ) : null}
+      <RetentionCard key={JSON.stringify(profile.retention ?? {})} profile={profile} />
     </div>
   );
 }

@@ -1,0 +1,105 @@
+/**
+ * Retention by runs and scheduled upkeep, on a real repository with real runs (the device scripts
+ * run locally through LocalRunner, the same text that runs over SSH): a policy keeps or forgets
+ * whole runs; verification and prune run as jobs when due; a damaged pack fails the data check and
+ * raises the verification alert.
+ */
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runSources } from '../devices/device-backup';
+import { LocalRunner } from '../devices/local-runner';
+import { silentLogger } from '../log';
+import { listSnapshots } from '../repository/snapshot/snapshot';
+import { FAST, PASSWORD } from '../repository/testing/fixtures';
+import { createServices } from '../services/index';
+import type { Services } from '../services/index';
+import { tempDir } from '../testing/temp-dir';
+import { planDeviceRetention, applyDeviceRetention } from './device-retention';
+
+const open: Services[] = [];
+afterEach(() => {
+  for (const s of open.splice(0)) s.dispose();
+});
+
+async function setup(): Promise<{ services: Services; run: () => Promise<string>; root: string }> {
+  const services = createServices({ dataDir: tempDir(), log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() }, env: { JETVAULT_PASSWORD: PASSWORD } });
+  open.push(services);
+  await services.repository.init(PASSWORD, FAST);
+  const root = tempDir();
+  await mkdir(path.join(root, 'etc/myrvm'), { recursive: true });
+  await mkdir(path.join(root, 'var/log/myrvm'), { recursive: true });
+  await writeFile(path.join(root, 'etc/myrvm/config.yaml'), 'fps: 30\n');
+  await writeFile(path.join(root, 'var/log/myrvm/app.log'), 'started\n'.repeat(5000));
+  const sources = [
+    { name: 'config', kind: 'files' as const, paths: [path.join(root, 'etc/myrvm')] },
+    { name: 'logs', kind: 'files' as const, paths: [path.join(root, 'var/log/myrvm')] },
+  ];
+  const ctx = { phase: () => undefined, advance: () => undefined, setTotals: () => undefined, signal: new AbortController().signal };
+  let n = 0;
+  const run = async () => {
+    await writeFile(path.join(root, 'etc/myrvm/config.yaml'), `fps: ${30 + ++n}\n`);
+    const repo = await services.repository.open();
+    return (await runSources(repo, new LocalRunner(), { name: 'rvm-017', sysroot: root }, sources, ctx)).runId;
+  };
+  return { services, run, root };
+}
+
+describe('retention by runs', () => {
+  it('keeps or forgets whole runs, never one source of a run', async () => {
+    const { services, run } = await setup();
+    const runs = [await run(), await run(), await run()];
+    const repo = await services.repository.open();
+    const plan = await planDeviceRetention(repo, 'rvm-017', { last: 2 });
+    expect(plan.map((r) => [r.runId, r.keep, r.sources])).toEqual([
+      [runs[2], true, ['config', 'logs']],
+      [runs[1], true, ['config', 'logs']],
+      [runs[0], false, ['config', 'logs']],
+    ]);
+    expect(await listSnapshots(repo)).toHaveLength(6); // a plan changes nothing
+
+    const applied = await applyDeviceRetention(repo, 'rvm-017', { last: 2 });
+    expect(applied).toMatchObject({ runsForgotten: 1, snapshotsForgotten: 2 });
+    const left = await services.catalog.list('rvm-017');
+    expect(new Set(left.map((s) => s.runId))).toEqual(new Set([runs[1], runs[2]]));
+    expect(left).toHaveLength(4);
+    // Another device's runs are not touched by this device's policy.
+    expect(await planDeviceRetention(repo, 'rvm-018', { last: 1 })).toEqual([]);
+  });
+});
+
+describe('scheduled upkeep', () => {
+  it('verifies (data sample) and prunes when due, as jobs; a damaged pack fails verification and raises the alert', async () => {
+    const { services, run } = await setup();
+    await run();
+    const { maintenance } = services;
+    expect(maintenance.due()).toEqual(['verify-data', 'prune']);
+
+    const verified = await maintenance.start('verify-data').done;
+    expect(verified.record).toMatchObject({ kind: 'verify', status: 'succeeded', result: { readData: true } });
+    expect(maintenance.due()).toEqual(['prune']); // a data verification counts as the daily one too
+    const pruned = await maintenance.start('prune').done;
+    expect(pruned.record.status).toBe('succeeded');
+    expect(maintenance.due()).toEqual([]);
+    expect(await maintenance.tick()).toEqual([]);
+    expect(services.alerts.evaluate().raised.map((a) => a.rule)).not.toContain('verificationFailed');
+
+    // Flip one byte in the middle of every pack: reading the data must notice.
+    const dataDir = path.join(services.repository.location(), 'data');
+    const packs = readdirSync(dataDir, { recursive: true }).map(String).filter((p) => statSync(path.join(dataDir, p)).isFile());
+    expect(packs.length).toBeGreaterThan(0);
+    for (const p of packs) {
+      const file = path.join(dataDir, p);
+      const bytes = readFileSync(file);
+      const at = Math.floor(bytes.length / 2);
+      bytes[at] = bytes[at]! ^ 0xff;
+      writeFileSync(file, bytes);
+    }
+    const failed = await maintenance.start('verify-data').done;
+    expect(failed.record.status).toBe('failed');
+    expect(failed.record.error?.message).toMatch(/Verification found \d+ problem/);
+    const alert = services.alerts.evaluate().raised.find((a) => a.rule === 'verificationFailed');
+    expect(alert?.message).toMatch(/verification failed/i);
+  });
+});

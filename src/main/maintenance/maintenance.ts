@@ -1,0 +1,97 @@
+/**
+ * Repository upkeep on a schedule, as jobs: verification of the structure every day and of a 10%
+ * sample of the data every week (`check`, `check --read-data-subset 10%`), and a prune every week
+ * that frees what forgotten runs no longer reference (exclusive lease: it runs only when this
+ * console has no other job, and fails harmlessly if another console holds the repository).
+ */
+import { AppError } from '../../shared/errors';
+import type { HistoryStore } from '../history/history-store';
+import type { JobManager, StartedJob } from '../jobs/job-manager';
+import type { Logger } from '../log';
+import { check } from '../repository/checker/checker';
+import { withLock } from '../repository/lock/lock';
+import { prune } from '../repository/prune/prune';
+import type { RepositoryService } from '../services/repository-service';
+
+const DAY = 86_400_000;
+export const VERIFY_EVERY_MS = DAY;
+export const VERIFY_DATA_EVERY_MS = 7 * DAY;
+export const PRUNE_EVERY_MS = 7 * DAY;
+export const DATA_SUBSET = 0.1;
+
+export type MaintenanceTask = 'verify' | 'verify-data' | 'prune';
+
+export interface MaintenanceDeps {
+  store: HistoryStore;
+  jobs: JobManager;
+  repository: RepositoryService;
+  log: Logger;
+  clock?: () => number;
+}
+
+export class Maintenance {
+  readonly #deps: MaintenanceDeps;
+  readonly #clock: () => number;
+
+  constructor(deps: MaintenanceDeps) {
+    this.#deps = deps;
+    this.#clock = deps.clock ?? Date.now;
+  }
+
+  /** When a task last succeeded (from the jobs history); for `withData`, only a verification that read data. */
+  #lastSuccess(kind: 'verify' | 'prune', withData = false): number | null {
+    for (const job of this.#deps.jobs.list(200, 'succeeded')) {
+      if (job.kind !== kind) continue;
+      if (withData && (job.result as { readData?: boolean } | null)?.readData !== true) continue;
+      return Date.parse(job.finishedAt ?? job.startedAt);
+    }
+    return null;
+  }
+
+  /** What is due now, most important first. */
+  due(): MaintenanceTask[] {
+    const now = this.#clock();
+    const older = (at: number | null, every: number) => at === null || now - at >= every;
+    const out: MaintenanceTask[] = [];
+    if (older(this.#lastSuccess('verify', true), VERIFY_DATA_EVERY_MS)) out.push('verify-data');
+    else if (older(this.#lastSuccess('verify'), VERIFY_EVERY_MS)) out.push('verify');
+    if (older(this.#lastSuccess('prune'), PRUNE_EVERY_MS)) out.push('prune');
+    return out;
+  }
+
+  start(task: MaintenanceTask): StartedJob<unknown> {
+    const { jobs, repository } = this.#deps;
+    if (task === 'prune') {
+      return jobs.start({ kind: 'prune', title: 'Prune the repository', phases: ['prune'] }, async (ctx) => {
+        const repo = await repository.fresh();
+        const report = await withLock(repo, true, () => prune(repo, { signal: ctx.signal }));
+        return { bytesFreed: report.bytesFreed };
+      });
+    }
+    const readData = task === 'verify-data';
+    return jobs.start({ kind: 'verify', title: readData ? 'Verify the repository (10% of the data)' : 'Verify the repository structure', phases: ['check'] }, async (ctx) => {
+      const repo = await repository.fresh();
+      const report = await withLock(repo, false, () => check(repo, { readData, subset: DATA_SUBSET, signal: ctx.signal }));
+      if (!report.ok) {
+        const affected = report.affected.slice(0, 5).map((a) => `${a.path}`).join(', ');
+        throw new AppError('INTERNAL', `Verification found ${report.errors.length} problem(s): ${report.errors.slice(0, 3).join('; ')}${affected ? `; affected files include ${affected}` : ''}`);
+      }
+      return { readData, snapshots: report.snapshots, packs: report.packs, packsRead: report.packsRead };
+    });
+  }
+
+  /** Starts what is due when nothing else runs and the repository is unlocked; returns what it started. */
+  async tick(): Promise<MaintenanceTask[]> {
+    if (this.#deps.jobs.active().length > 0) return [];
+    try {
+      await this.#deps.repository.open();
+    } catch {
+      return []; // locked (no password here yet) or missing: nothing to maintain
+    }
+    const task = this.due()[0];
+    if (!task) return [];
+    this.#deps.log.info(`maintenance: starting ${task}`);
+    this.start(task).done.catch(() => undefined);
+    return [task];
+  }
+}
