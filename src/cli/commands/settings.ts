@@ -11,6 +11,13 @@ const KEYS = Object.keys(SettingsSchema.shape) as SettingKey[];
 function parseValue(raw: string): unknown {
   if (raw === 'true' || raw === 'false') return raw === 'true';
   if (/^-?\d+(\.\d+)?$/.test(raw)) return Number(raw);
+  if (/^\s*[[{]/.test(raw)) {
+    try {
+      return JSON.parse(raw) as unknown; // objects such as monitoringRules
+    } catch {
+      return raw;
+    }
+  }
   return raw;
 }
 

@@ -1,0 +1,125 @@
+import { RULE_LABELS } from '../../shared/schemas/monitoring';
+import type { Command } from '../command';
+import { UsageError } from '../command';
+import { withServices } from '../services';
+import type { Services } from '../../main/services/index';
+
+function age(ms: number): string {
+  const minutes = Math.round(ms / 60_000);
+  if (minutes < 120) return `${minutes} min`;
+  const hours = Math.round(minutes / 60);
+  return hours < 48 ? `${hours} h` : `${Math.round(hours / 24)} d`;
+}
+
+/** One row per device: what the fleet overview shows, for scripts and servers. */
+export function fleetStatus(services: Services, now = Date.now()) {
+  const defaultRpo = services.settings.get().defaultRpoMinutes;
+  const alerts = services.alerts.list('open');
+  const queue = new Map(services.scheduler.queue().map((e) => [e.device, e]));
+  return services.devices.summaries().map((d) => {
+    const rpoMinutes = d.rpoMinutes ?? defaultRpo;
+    const ageMs = d.lastBackupAt ? now - Date.parse(d.lastBackupAt) : null;
+    const status = ageMs === null ? 'never backed up' : ageMs > rpoMinutes * 60_000 ? 'rpo breached' : 'protected';
+    const next = queue.get(d.name);
+    return {
+      name: d.name,
+      site: d.site,
+      tags: d.tags,
+      status,
+      lastBackupAt: d.lastBackupAt,
+      ageMinutes: ageMs === null ? null : Math.round(ageMs / 60_000),
+      rpoMinutes,
+      lastAttempt: d.lastAttemptStatus,
+      openAlerts: alerts.filter((a) => a.device === d.name).length,
+      next: next ? { state: next.state, at: next.dueAt, reason: next.reason } : null,
+    };
+  });
+}
+
+export const statusCommand: Command = {
+  name: 'status',
+  summary: 'the fleet at a glance: protection against each device RPO, alerts, next backup',
+  usage: 'Usage: jetvault status [--json]\n\nExit status 0 when every device is protected, 1 when one is not (never backed up or RPO breached).',
+  options: { json: { type: 'boolean' } },
+  async run({ values, positionals }, io) {
+    if (positionals.length > 0) throw new UsageError('status takes no arguments');
+    return withServices(io, (services) => {
+      const rows = fleetStatus(services);
+      if (values.json) io.out(JSON.stringify(rows, null, 2));
+      else if (rows.length === 0) io.out('No devices. Add one with: jetvault device add NAME --host HOST');
+      else {
+        io.out(`${'DEVICE'.padEnd(16)} ${'SITE'.padEnd(14)} ${'STATUS'.padEnd(16)} ${'LAST GOOD'.padEnd(10)} ${'RPO'.padEnd(8)} ${'ALERTS'.padEnd(6)} NEXT`);
+        for (const r of rows) {
+          const last = r.ageMinutes === null ? '—' : age(r.ageMinutes * 60_000);
+          const next = r.next ? `${r.next.state}${r.next.at && r.next.state === 'waiting' ? ` ${new Date(r.next.at).toLocaleString()}` : ''}` : '';
+          io.out(`${r.name.padEnd(16)} ${r.site.slice(0, 14).padEnd(14)} ${r.status.padEnd(16)} ${last.padEnd(10)} ${age(r.rpoMinutes * 60_000).padEnd(8)} ${String(r.openAlerts).padEnd(6)} ${next}`);
+        }
+        const bad = rows.filter((r) => r.status !== 'protected').length;
+        io.out(`${rows.length - bad} protected, ${bad} at risk`);
+      }
+      return rows.every((r) => r.status === 'protected') ? 0 : 1;
+    });
+  },
+};
+
+export const alertsCommand: Command = {
+  name: 'alerts',
+  summary: 'open alerts (monitoring rules evaluated now); --all for recent ones, ack ID to acknowledge',
+  usage: 'Usage: jetvault alerts [--all] [--json]\n       jetvault alerts ack ID\n\nExit status 0 when no alert is open, 1 otherwise.',
+  options: { json: { type: 'boolean' }, all: { type: 'boolean' } },
+  async run({ values, positionals }, io) {
+    return withServices(io, (services) => {
+      if (positionals[0] === 'ack') {
+        const id = Number(positionals[1]);
+        if (!Number.isInteger(id) || id <= 0 || positionals.length !== 2) throw new UsageError('ack needs one alert ID');
+        const alert = services.alerts.acknowledge(id, 'cli');
+        io.out(`acknowledged ${alert.id}: ${alert.message}`);
+        return 0;
+      }
+      if (positionals.length > 0) throw new UsageError(`unknown action "${positionals[0]}"`);
+      services.alerts.evaluate();
+      const list = services.alerts.list(values.all ? 'all' : 'open');
+      if (values.json) io.out(JSON.stringify(list, null, 2));
+      else if (list.length === 0) io.out('No open alerts.');
+      else for (const a of list) io.out(`${String(a.id).padStart(5)} ${a.severity.padEnd(8)} ${RULE_LABELS[a.rule].title.padEnd(26)} ${a.resolvedAt ? 'resolved ' : a.acknowledgedAt ? 'acked    ' : '         '}${a.message}`);
+      return services.alerts.list('open').length === 0 ? 0 : 1;
+    });
+  },
+};
+
+export const runSchedulerCommand: Command = {
+  name: 'run-scheduler',
+  summary: 'back devices up by their RPO and schedules, watch alerts and deliver webhooks, headless (Ctrl-C stops)',
+  usage: [
+    'Usage: jetvault run-scheduler [--once]',
+    '',
+    'Runs what the console runs in the background, without a window: the scheduler (RPO-driven and cron',
+    'backups, verification, prune), the monitoring rules and the webhook queue. The repository password',
+    'comes from JETVAULT_PASSWORD. --once runs one scheduler tick, waits for what it started, and exits.',
+  ].join('\n'),
+  options: { once: { type: 'boolean' } },
+  async run({ values }, io) {
+    return withServices(io, async (services) => {
+      await services.repository.open(); // fails clearly when the repository is missing or locked
+      if (values.once) {
+        const started = await services.scheduler.tick();
+        io.out(started.length === 0 ? 'nothing due' : `started: ${started.join(', ')}`);
+        for (let i = 0; i < 36_000 && services.jobs.active().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+        services.alerts.evaluate();
+        await services.outbox.deliverDue();
+        const failed = services.jobs.list(started.length).filter((j) => j.status === 'failed');
+        for (const j of failed) io.err(`${j.title}: ${j.error?.message ?? 'failed'}`);
+        return failed.length === 0 ? 0 : 1;
+      }
+      services.start({ scheduler: true });
+      io.out(`scheduler running (data: ${services.dataDir}); Ctrl-C stops`);
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      // Let running jobs stop cleanly: dispose cancels them.
+      return 0;
+    });
+  },
+};

@@ -1,0 +1,72 @@
+/**
+ * `jetvault status`, `alerts` and `run-scheduler --once` against a real fleet device: a device
+ * never backed up is at risk, one scheduler tick backs it up, and the alert a stricter rule raises
+ * is listed and acknowledged from the command line.
+ */
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFleet } from '../../fleet/index';
+import type { Fleet } from '../../fleet/index';
+import { DEFAULT_RULES } from '../shared/schemas/monitoring';
+import { tempDir } from '../main/testing/temp-dir';
+import type { CliIo } from './command';
+import { runCli } from './main';
+
+const skip = process.getuid?.() !== 0;
+if (skip) console.log('status/alerts/run-scheduler CLI tests skipped: the fleet needs root (device accounts, sshd); CI runs as root');
+
+let fleet: Fleet;
+beforeAll(async () => {
+  if (!skip) fleet = await startFleet({ devices: 1, sharedModelMB: 1, uniqueModelMB: 1 });
+}, 240_000);
+afterAll(async () => {
+  await fleet?.stop();
+}, 120_000);
+
+function cli(env: NodeJS.ProcessEnv) {
+  return async (...argv: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const io: CliIo = { out: (l) => out.push(l), err: (l) => err.push(l), env };
+    const code = await runCli(argv, io);
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  };
+}
+
+describe.skipIf(skip)('jetvault status, alerts and run-scheduler', () => {
+  it('shows the device at risk, backs it up in one scheduler tick, then lists and acknowledges an alert', async () => {
+    const device = fleet.devices[0]!;
+    const run = cli({ JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'cli status test repository password' });
+    const file = path.join(tempDir(), 'device.json');
+    const profile = device.profile();
+    writeFileSync(file, JSON.stringify({ ...profile, rpoMinutes: 30, sources: profile.sources.filter((s) => s.name === 'config') }));
+    expect((await run('device', 'import', file)).code).toBe(0);
+    expect((await run('init')).code).toBe(0);
+
+    const before = await run('status', '--json');
+    expect(before.code).toBe(1);
+    expect(JSON.parse(before.out)).toMatchObject([{ name: device.name, status: 'never backed up', rpoMinutes: 30, next: { state: 'due', reason: 'never backed up' } }]);
+
+    const tick = await run('run-scheduler', '--once');
+    expect(tick.err).toBe('');
+    expect(tick).toMatchObject({ code: 0, out: `started: ${device.name}` });
+    const after = await run('status');
+    expect(after.code).toBe(0);
+    expect(after.out).toMatch(new RegExp(`${device.name}\\s+Test Depot\\s+protected`));
+    expect(after.out).toMatch(/1 protected, 0 at risk/);
+    expect((await run('run-scheduler', '--once')).out).toBe('nothing due');
+    expect((await run('alerts')).code).toBe(0);
+
+    // A stricter rule (0 × RPO) breaches at once; the alert is listed and acknowledged.
+    const rules = { ...DEFAULT_RULES, rpoBreached: { enabled: true, threshold: 0 } };
+    expect((await run('settings', 'set', 'monitoringRules', JSON.stringify(rules))).code).toBe(0);
+    const listed = await run('alerts', '--json');
+    expect(listed.code).toBe(1);
+    const [alert] = JSON.parse(listed.out) as { id: number; rule: string; device: string }[];
+    expect(alert).toMatchObject({ rule: 'rpoBreached', device: device.name });
+    expect((await run('alerts', 'ack', String(alert!.id))).out).toMatch(/^acknowledged/);
+    expect((await run('alerts')).out).toMatch(/acked {4}.*last good backup/);
+    expect((await run('alerts', 'ack', 'x')).code).toBe(2);
+  });
+});
