@@ -54,7 +54,7 @@ export interface Fleet {
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 /** A detached watchdog that cleans up if this process dies without calling stop(). */
-function spawnReaper(dir: string): number | undefined {
+export function spawnReaper(dir: string): number | undefined {
   try {
     const loader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
     const child = spawn(process.execPath, ['--import', loader, path.join(here, 'reaper.ts'), dir], { detached: true, stdio: 'ignore' });

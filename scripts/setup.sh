@@ -15,7 +15,7 @@ app_pkgs=(libnss3 libatk1.0-0 libatk-bridge2.0-0 libcups2 libdrm2 libgtk-3-0 lib
 # Real devices for tests: sshd, PostgreSQL and SQLite, network namespaces and traffic shaping,
 # a headless Chromium for the UI tests, and restic/borg/rsync (+ GNU time) as benchmark baselines.
 test_pkgs=(git openssh-server openssh-client postgresql mariadb-server mariadb-client sqlite3 chromium fonts-dejavu-core iproute2 nftables ethtool
-  kmod e2fsprogs util-linux procps psmisc xz-utils zstd restic borgbackup rsync time python3 make g++)
+  ceph-mon ceph-osd radosgw ceph-common kmod e2fsprogs util-linux procps psmisc xz-utils zstd restic borgbackup rsync time python3 make g++)
 
 if [ "$mode" = test ]; then pkgs=("${test_pkgs[@]}"); else pkgs=("${app_pkgs[@]}"); fi
 

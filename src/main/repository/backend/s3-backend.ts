@@ -1,0 +1,198 @@
+/**
+ * S3-compatible object storage (AWS S3, MinIO, Ceph RGW) as a repository backend. Objects map 1:1
+ * to keys under an optional prefix. S3 puts are atomic per object, so `put` is one PutObject, or a
+ * multipart upload for large packs (completed only when every part is stored, aborted otherwise).
+ * Transient failures (throttling, 5xx, resets) are retried by the SDK with backoff.
+ *
+ * Location: `s3:ENDPOINT/BUCKET[/PREFIX]`, with ENDPOINT `https://host[:port]`, `http://host:port`
+ * (a local MinIO/RGW) or a bare host (https). Path-style addressing is used for endpoints given
+ * with a scheme (MinIO, RGW), virtual-host style for AWS.
+ */
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { RepositoryError } from '../errors';
+import type { Backend, ObjectInfo } from './backend';
+
+export interface S3Location {
+  endpoint: string | null;
+  bucket: string;
+  prefix: string;
+  pathStyle: boolean;
+}
+
+export interface S3Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+/** Parses `s3:ENDPOINT/BUCKET[/PREFIX]`; throws with the expected shape. */
+export function parseS3Location(location: string): S3Location {
+  const match = /^s3:(?:(https?):\/\/)?([^/]+)\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(location);
+  if (!match) throw new RepositoryError('missing', `"${location}" is not an S3 location: expected s3:https://HOST[:PORT]/BUCKET[/PREFIX] or s3:s3.amazonaws.com/BUCKET[/PREFIX]`);
+  const [, scheme, host, bucket, prefix] = match;
+  const aws = !scheme && /(^|\.)amazonaws\.com$/.test(host!);
+  return {
+    endpoint: aws ? null : `${scheme ?? 'https'}://${host}`,
+    bucket: bucket!,
+    prefix: (prefix ?? '').replace(/^\/+|\/+$/g, '').replace(/(.)$/, '$1/'),
+    pathStyle: !aws,
+  };
+}
+
+const MULTIPART_OVER = 16 * 1024 * 1024;
+const PART_SIZE = 8 * 1024 * 1024;
+
+function status(error: unknown): number | undefined {
+  return (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+}
+
+function isNotFound(error: unknown): boolean {
+  const name = (error as { name?: string }).name;
+  return status(error) === 404 || name === 'NoSuchKey' || name === 'NotFound' || name === 'NoSuchBucket';
+}
+
+function describe(error: unknown): string {
+  const e = error as { name?: string; message?: string; code?: string };
+  return `${e.name ?? 'Error'}${status(error) ? ` (HTTP ${status(error)})` : ''}: ${e.message ?? e.code ?? String(error)}`;
+}
+
+export class S3Backend implements Backend {
+  readonly location: string;
+  readonly #client: S3Client;
+  readonly #where: S3Location;
+
+  constructor(location: string, options: { credentials?: S3Credentials; region?: string; maxAttempts?: number } = {}) {
+    this.location = location;
+    this.#where = parseS3Location(location);
+    this.#client = new S3Client({
+      region: options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+      forcePathStyle: this.#where.pathStyle,
+      maxAttempts: options.maxAttempts ?? 5,
+      ...(this.#where.endpoint ? { endpoint: this.#where.endpoint } : {}),
+      ...(options.credentials ? { credentials: options.credentials } : {}),
+    });
+  }
+
+  #key(name: string): string {
+    return `${this.#where.prefix}${name}`;
+  }
+
+  #fail(what: string, name: string, error: unknown): never {
+    if (isNotFound(error)) throw new RepositoryError('not-found', `${name} not found in ${this.location}`);
+    throw new RepositoryError('corrupt', `S3 ${what} of ${name} in ${this.location} failed: ${describe(error)}`);
+  }
+
+  async put(name: string, data: Buffer | readonly Buffer[]): Promise<void> {
+    const body = Buffer.isBuffer(data) ? data : Buffer.concat(data);
+    const Bucket = this.#where.bucket;
+    const Key = this.#key(name);
+    try {
+      if (body.length <= MULTIPART_OVER) {
+        await this.#client.send(new PutObjectCommand({ Bucket, Key, Body: body, ContentLength: body.length }));
+        return;
+      }
+      const { UploadId } = await this.#client.send(new CreateMultipartUploadCommand({ Bucket, Key }));
+      try {
+        const parts: { ETag: string; PartNumber: number }[] = [];
+        for (let offset = 0, n = 1; offset < body.length; offset += PART_SIZE, n++) {
+          const part = body.subarray(offset, Math.min(body.length, offset + PART_SIZE));
+          const { ETag } = await this.#client.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: n, Body: part, ContentLength: part.length }));
+          parts.push({ ETag: ETag!, PartNumber: n });
+        }
+        // Until this completes, nothing is visible under the key.
+        await this.#client.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts } }));
+      } catch (error) {
+        await this.#client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => undefined);
+        throw error;
+      }
+    } catch (error) {
+      this.#fail('upload', name, error);
+    }
+  }
+
+  async get(name: string, range?: { offset: number; length: number }): Promise<Buffer> {
+    if (range && range.length === 0) return Buffer.alloc(0);
+    try {
+      const out = await this.#client.send(
+        new GetObjectCommand({ Bucket: this.#where.bucket, Key: this.#key(name), ...(range ? { Range: `bytes=${range.offset}-${range.offset + range.length - 1}` } : {}) }),
+      );
+      const bytes = Buffer.from(await out.Body!.transformToByteArray());
+      if (range && bytes.length !== range.length) throw new RepositoryError('corrupt', `${name} in ${this.location}: asked for ${range.length} bytes at ${range.offset}, got ${bytes.length}`);
+      return bytes;
+    } catch (error) {
+      if (error instanceof RepositoryError) throw error;
+      this.#fail('download', name, error);
+    }
+  }
+
+  async stat(name: string): Promise<number | null> {
+    try {
+      const head = await this.#client.send(new HeadObjectCommand({ Bucket: this.#where.bucket, Key: this.#key(name) }));
+      return head.ContentLength ?? 0;
+    } catch (error) {
+      if (isNotFound(error)) return null;
+      this.#fail('stat', name, error);
+    }
+  }
+
+  async list(prefix: string): Promise<ObjectInfo[]> {
+    const out: ObjectInfo[] = [];
+    let ContinuationToken: string | undefined;
+    try {
+      do {
+        const page = await this.#client.send(new ListObjectsV2Command({ Bucket: this.#where.bucket, Prefix: this.#key(prefix), ...(ContinuationToken ? { ContinuationToken } : {}) }));
+        for (const o of page.Contents ?? []) out.push({ name: o.Key!.slice(this.#where.prefix.length), size: o.Size ?? 0 });
+        ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (ContinuationToken);
+    } catch (error) {
+      this.#fail('listing', prefix, error);
+    }
+    return out;
+  }
+
+  async delete(name: string): Promise<void> {
+    try {
+      await this.#client.send(new DeleteObjectCommand({ Bucket: this.#where.bucket, Key: this.#key(name) }));
+    } catch (error) {
+      if (!isNotFound(error)) this.#fail('delete', name, error);
+    }
+  }
+
+  /** The repository exists when its config object does (the bucket may hold other things). */
+  async exists(): Promise<boolean> {
+    try {
+      await this.#client.send(new HeadBucketCommand({ Bucket: this.#where.bucket }));
+    } catch (error) {
+      if (isNotFound(error)) return false;
+      throw new RepositoryError('missing', `Cannot reach ${this.location}: ${describe(error)}`);
+    }
+    return (await this.stat('config')) !== null;
+  }
+
+  /** Creates the bucket if it is not there yet (`init` on a fresh store). */
+  async ensureBucket(): Promise<void> {
+    try {
+      await this.#client.send(new HeadBucketCommand({ Bucket: this.#where.bucket }));
+    } catch (error) {
+      if (!isNotFound(error)) throw new RepositoryError('missing', `Cannot reach ${this.location}: ${describe(error)}`);
+      await this.#client.send(new CreateBucketCommand({ Bucket: this.#where.bucket })).catch((e: unknown) => this.#fail('bucket creation', this.#where.bucket, e));
+    }
+  }
+
+  close(): void {
+    this.#client.destroy();
+  }
+}
