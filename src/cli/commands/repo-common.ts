@@ -9,7 +9,7 @@ import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
 import { resolveDataDir } from '../../main/data-dir';
-import { LocalBackend } from '../../main/repository/backend/local-backend';
+import { backendFor } from '../../main/repository/backend/open-backend';
 import { RepositoryError } from '../../main/repository/errors';
 import type { ProgressFn } from '../../main/repository/errors';
 import { withLock } from '../../main/repository/lock/lock';
@@ -29,7 +29,9 @@ export const REPO_OPTIONS: NonNullable<ParseArgsConfig['options']> = {
 export const REPO_USAGE = [
   '',
   'Repository options:',
-  '  -r, --repo DIR            repository (default: $JETVAULT_REPOSITORY, else $JETVAULT_HOME/repository)',
+  '  -r, --repo DIR            repository (default: $JETVAULT_REPOSITORY, else $JETVAULT_HOME/repository);',
+  '                            s3:https://HOST[:PORT]/BUCKET[/PREFIX] for S3-compatible storage (AWS_ACCESS_KEY_ID,',
+  '                            AWS_SECRET_ACCESS_KEY, AWS_REGION from the environment as the AWS tools read them)',
   '  -p, --password-file FILE  read the password from FILE (default: $JETVAULT_PASSWORD, else prompt)',
   '      --json                print machine-readable JSON',
 ].join('\n');
@@ -69,7 +71,7 @@ export async function readNewPassword(io: CliIo, file: unknown): Promise<string>
 }
 
 export async function openRepository(values: Record<string, unknown>, io: CliIo): Promise<Repository> {
-  const backend = new LocalBackend(repoPath(values, io.env));
+  const backend = backendFor(repoPath(values, io.env), io.env);
   if (!(await backend.exists())) throw new RepositoryError('missing', `no repository at ${backend.location} (create one with \`jetvault init\`)`);
   return Repository.open(backend, await readPassword(values, io));
 }

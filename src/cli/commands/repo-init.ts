@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import { LocalBackend } from '../../main/repository/backend/local-backend';
+import { backendForInit } from '../../main/repository/backend/open-backend';
 import { Repository } from '../../main/repository/repo/repository';
 import type { Command } from '../command';
 import { readNewPassword, repoPath, reportFailures, REPO_OPTIONS, REPO_USAGE } from './repo-common';
@@ -13,8 +13,8 @@ export const repoInitCommand: Command = {
     return reportFailures(io, async () => {
       const dir = repoPath(values, io.env);
       const password = io.env.JETVAULT_PASSWORD ?? (await readNewPassword(io, values['password-file']));
-      await mkdir(dir, { recursive: true });
-      const repo = await Repository.init(new LocalBackend(dir), password);
+      if (!/^(s3|sftp):/.test(dir)) await mkdir(dir, { recursive: true });
+      const repo = await Repository.init(await backendForInit(dir, io.env), password);
       if (values.json) io.out(JSON.stringify({ id: repo.config.id, repository: dir }));
       else io.out(`created repository ${repo.config.id.slice(0, 10)} at ${dir}\n\nKeep the password safe: without it the data cannot be recovered.`);
       return 0;

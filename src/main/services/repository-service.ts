@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { AppError } from '../../shared/errors';
-import { LocalBackend } from '../repository/backend/local-backend';
+import { backendFor, backendForInit } from '../repository/backend/open-backend';
 import { withLock } from '../repository/lock/lock';
 import type { Lease } from '../repository/lock/lock';
 import { Repository } from '../repository/repo/repository';
@@ -39,17 +39,17 @@ export class RepositoryService {
 
   async status(): Promise<RepositoryStatus> {
     const location = this.location();
-    return { location, exists: await new LocalBackend(location).exists(), unlocked: this.#repo !== null && this.#repo.backend.location === location };
+    return { location, exists: await backendFor(location, this.#env).exists().catch(() => false), unlocked: this.#repo !== null && this.#repo.backend.location === location };
   }
 
   async init(password: string, options?: InitOptions): Promise<RepositoryStatus> {
     if (password.length < 8) throw new AppError('VALIDATION', 'Choose a repository password of at least 8 characters');
-    this.#repo = await Repository.init(new LocalBackend(this.location()), password, options);
+    this.#repo = await Repository.init(await backendForInit(this.location(), this.#env), password, options);
     return this.status();
   }
 
   async unlock(password: string): Promise<RepositoryStatus> {
-    this.#repo = await Repository.open(new LocalBackend(this.location()), password);
+    this.#repo = await Repository.open(backendFor(this.location(), this.#env), password);
     return this.status();
   }
 
@@ -73,7 +73,7 @@ export class RepositoryService {
   async #unlockFromEnv(): Promise<Repository> {
     const password = this.#env.JETVAULT_PASSWORD;
     if (password === undefined) throw new AppError('UNAVAILABLE', `The repository at ${this.location()} is locked: unlock it with its password first`);
-    this.#opening ??= Repository.open(new LocalBackend(this.location()), password).finally(() => {
+    this.#opening ??= Repository.open(backendFor(this.location(), this.#env), password).finally(() => {
       this.#opening = null;
     });
     this.#repo = await this.#opening;
