@@ -7,7 +7,6 @@
 import { throwIfAborted } from '../errors';
 import type { ProgressFn } from '../errors';
 import { gearTable } from '../chunker/chunker';
-import { ChunkPool } from '../pipeline/chunk-pool';
 import type { Lease } from '../lock/lock';
 import type { Repository } from '../repo/repository';
 import { loadTree, newSnapshot, saveSnapshot } from '../snapshot/snapshot';
@@ -60,14 +59,12 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
   await repo.refreshIndex();
   await repo.recoverUnindexedPacks();
   const gear = gearTable(repo.keys.chunker);
-  const known = (function* (): Generator<string> {
-    for (const blob of repo.index.allBlobs()) if (blob.type === 'data') yield blob.id;
-  })();
-  const pool = new ChunkPool({ mac: repo.keys.mac, gear, chunker: repo.config.chunker, known }, options.workers);
-  const saver = new FileSaver(pool, repo.uploader, gear, repo.config.chunker, options.workers ?? 2, signal, onProgress);
+  // Backups running at once on this Repository share its workers, packs and index.
+  const session = repo.uploader.session();
+  const pool = repo.acquireChunkPool(options.workers);
+  const saver = new FileSaver(pool, repo.uploader, session, gear, repo.config.chunker, options.workers ?? 2, signal, onProgress);
   const summary: SnapshotSummary = { files: 0, dirs: 0, bytes: 0, filesRead: 0, blobsAdded: 0, bytesAdded: 0, errors: 0, durationMs: 0 };
   const warnings: SourceWarning[] = [];
-  const storedBefore = repo.uploader.storedBytes;
 
   const previousOf = async (node: TreeNode | undefined): Promise<Map<string, TreeNode> | null> => {
     if (!node || node.type !== 'dir' || !node.subtree) return null;
@@ -80,7 +77,7 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
   const closeFrame = (): void => {
     const frame = stack.pop()!;
     const node = Promise.all(frame.children).then(async (children): Promise<TreeNode> => {
-      const { id } = await repo.saveBlob('tree', encodeTree(children.filter((n) => n !== null)));
+      const { id } = await repo.saveBlob(session, 'tree', encodeTree(children.filter((n) => n !== null)));
       summary.dirs++;
       return { name: frame.name, ...frame.meta, subtree: id };
     });
@@ -138,15 +135,15 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
     while (stack.length > 1) closeFrame();
     await saver.flush();
     const root = stack[0]!;
-    const { id: tree } = await repo.saveBlob('tree', encodeTree((await Promise.all(root.children)).filter((n) => n !== null)));
+    const { id: tree } = await repo.saveBlob(session, 'tree', encodeTree((await Promise.all(root.children)).filter((n) => n !== null)));
     // Strict order: packs and their index are durable before the snapshot that refers to them.
     await options.lease?.assertHeld();
-    await repo.flush();
+    await repo.flush(session);
     await options.lease?.assertHeld();
     warnings.push(...saver.warnings, ...source.warnings);
     summary.errors += saver.warnings.length + source.warnings.length;
     summary.blobsAdded = saver.blobsAdded;
-    summary.bytesAdded = repo.uploader.storedBytes - storedBefore;
+    summary.bytesAdded = session.storedBytes;
     summary.durationMs = Date.now() - started;
     const snapshot = newSnapshot({
       tree,
@@ -160,6 +157,6 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
     const id = await saveSnapshot(repo, snapshot);
     return { id, snapshot, warnings };
   } finally {
-    await pool.close();
+    await repo.releaseChunkPool(pool);
   }
 }

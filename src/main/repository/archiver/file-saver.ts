@@ -11,7 +11,7 @@ import { Chunker } from '../chunker/chunker';
 import type { ChunkerParams } from '../chunker/chunker';
 import { KNOWN_CHUNK } from '../pipeline/chunk-pool';
 import type { ChunkPool, FilePiece, HashedChunk } from '../pipeline/chunk-pool';
-import type { PackUploader } from '../pack/pack-uploader';
+import type { PackUploader, UploadSession } from '../pack/pack-uploader';
 import type { SourceEntry, SourceWarning } from './source';
 
 export interface FileContent {
@@ -45,6 +45,7 @@ export class FileSaver {
   constructor(
     private readonly pool: ChunkPool,
     private readonly uploader: PackUploader,
+    private readonly session: UploadSession,
     gear: Int32Array,
     private readonly params: ChunkerParams,
     private readonly maxLargeFiles: number,
@@ -97,10 +98,10 @@ export class FileSaver {
   private async store(chunk: HashedChunk): Promise<string> {
     if (chunk.codec === KNOWN_CHUNK) {
       const id = chunk.id.toString('hex');
-      if (!this.uploader.has(id)) throw new RepositoryError('corrupt', `worker reported blob ${id.slice(0, 12)} as stored, but it is not indexed`);
+      if (!this.uploader.reference(this.session, id)) throw new RepositoryError('corrupt', `worker reported blob ${id.slice(0, 12)} as stored, but it is not indexed`);
       return id;
     }
-    if (await this.uploader.addCompressed('data', chunk.id, chunk.codec, chunk.payload, chunk.rawLength)) this.blobsAdded++;
+    if (await this.uploader.addCompressed(this.session, 'data', chunk.id, chunk.codec, chunk.payload, chunk.rawLength)) this.blobsAdded++;
     return chunk.id.toString('hex');
   }
 

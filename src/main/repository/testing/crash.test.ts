@@ -15,7 +15,8 @@ import { NAMES } from '../backend/backend';
 import { check } from '../checker/checker';
 import { listLocks, RepositoryLock } from '../lock/lock';
 import { Repository } from '../repo/repository';
-import { listSnapshots } from '../snapshot/snapshot';
+import { restore } from '../restorer/restorer';
+import { findSnapshot, listSnapshots } from '../snapshot/snapshot';
 import { LocalSource } from '../walker/local-walker';
 import { describeTree, newRepo, PASSWORD, tempDir } from './fixtures';
 
@@ -79,6 +80,38 @@ describe('crash safety', () => {
     expect(storedBefore + leftovers).toBeGreaterThan(0); // the kills did land mid-backup
     const snapshots = await listSnapshots(repo);
     expect(snapshots.at(-1)!.id).toBe(result.id);
+  });
+
+  it('a child running four backups at once, killed at random points, leaves a consistent repository', { timeout: 180_000 }, async () => {
+    const sources: string[] = [];
+    let total = 0;
+    for (let d = 0; d < 4; d++) {
+      const src = await tempDir();
+      total += await makeData(src);
+      sources.push(src);
+    }
+    const { dir } = await newRepo();
+    const backend = new LocalBackend(dir);
+    const outcomes: string[] = [];
+    for (let trial = 0; trial < 3; trial++) {
+      const outcome = await runAndKill(['backup-many', dir, ...sources], Math.floor(Math.random() * 1500));
+      outcomes.push(outcome);
+      const repo = await Repository.open(backend, PASSWORD);
+      const report = await check(repo);
+      expect(report.errors, `trial ${trial} (${outcome})`).toEqual([]);
+    }
+    const repo = await Repository.open(backend, PASSWORD);
+    const storedBefore = (await backend.list(NAMES.data)).reduce((n, o) => n + o.size, 0);
+    expect(outcomes).toContain('killed');
+    const results = await Promise.all(sources.map((src) => backup(repo, new LocalSource([src]))));
+    const added = results.reduce((n, r) => n + r.snapshot.summary.bytesAdded, 0);
+    expect(added).toBeLessThan(total - storedBefore * 0.9 + 400_000);
+    expect((await check(repo, { readData: true })).errors).toEqual([]);
+    for (const [i, src] of sources.entries()) {
+      const target = await tempDir();
+      await restore(repo, await findSnapshot(repo, results[i]!.id), target, { workers: 0 });
+      expect(await describeTree(join(target, src))).toEqual(await describeTree(src));
+    }
   });
 
   it('a restore killed at random points never leaves a partial file under its real name', { timeout: 120_000 }, async () => {
