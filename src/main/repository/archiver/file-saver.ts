@@ -27,7 +27,7 @@ const SMALL_BATCH_FILES = 128;
 const SMALL_BATCH_BYTES = 4 * 1024 * 1024;
 
 interface Waiter {
-  path: string;
+  path: string | Uint8Array;
   entry: SourceEntry;
   resolve: (content: FileContent) => void;
   reject: (error: unknown) => void;
@@ -116,14 +116,14 @@ export class FileSaver {
     return { ids, size };
   }
 
-  private async saveSmall(entry: SourceEntry, path: string): Promise<{ content: Promise<FileContent> }> {
+  private async saveSmall(entry: SourceEntry, path: string | Uint8Array): Promise<{ content: Promise<FileContent> }> {
     const content = new Promise<FileContent>((resolve, reject) => this.batch.push({ path, entry, resolve, reject }));
     this.batchBytes += entry.meta.size;
     if (this.batch.length >= SMALL_BATCH_FILES || this.batchBytes >= SMALL_BATCH_BYTES) await this.flush();
     return { content };
   }
 
-  private async saveLarge(entry: SourceEntry, path: string): Promise<{ content: Promise<FileContent> }> {
+  private async saveLarge(entry: SourceEntry, path: string | Uint8Array): Promise<{ content: Promise<FileContent> }> {
     while (this.largeInFlight >= this.maxLargeFiles) await new Promise<void>((resolve) => this.largeWaiting.push(resolve));
     this.largeInFlight++;
     const run = async (): Promise<FileContent> => {

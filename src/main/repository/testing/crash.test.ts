@@ -40,9 +40,9 @@ function runAndKill(args: string[], delayMs: number): Promise<'killed' | 'finish
   });
 }
 
-async function makeData(root: string): Promise<number> {
+async function makeData(root: string, dirs = 4): Promise<number> {
   let total = 0;
-  for (let d = 0; d < 4; d++) {
+  for (let d = 0; d < dirs; d++) {
     await mkdir(join(root, `dir${d}`), { recursive: true });
     for (let f = 0; f < 25; f++) {
       const size = f % 5 === 0 ? 1_500_000 : 60_000;
@@ -87,7 +87,7 @@ describe('crash safety', () => {
     let total = 0;
     for (let d = 0; d < 4; d++) {
       const src = await tempDir();
-      total += await makeData(src);
+      total += await makeData(src, 2);
       sources.push(src);
     }
     const { dir } = await newRepo();
@@ -105,7 +105,8 @@ describe('crash safety', () => {
     expect(outcomes).toContain('killed');
     const results = await Promise.all(sources.map((src) => backup(repo, new LocalSource([src]))));
     const added = results.reduce((n, r) => n + r.snapshot.summary.bytesAdded, 0);
-    expect(added).toBeLessThan(total - storedBefore * 0.9 + 400_000);
+    // What the killed runs stored is reused (packs and per-blob overhead: under 1% on top of the data).
+    expect(added).toBeLessThan(total * 1.01 - storedBefore * 0.9 + 100_000);
     expect((await check(repo, { readData: true })).errors).toEqual([]);
     for (const [i, src] of sources.entries()) {
       const target = await tempDir();
