@@ -87,7 +87,12 @@ function visit(abs, fsAbs, rel, out) {
   }
   if (!st.isDirectory()) return;
   try {
-    const names = fs.readdirSync(fsAbs, { encoding: 'buffer' }).map((bytes) => ({ name: decodeName(bytes), bytes }));
+    // Names as strings (fast); a directory holding a name that is not UTF-8 (U+FFFD in its lossy
+    // decoding) is listed again as bytes.
+    let names = fs.readdirSync(fsAbs).map((name) => ({ name, bytes: null }));
+    if (names.some((n) => n.name.includes('\\ufffd'))) {
+      names = fs.readdirSync(fsAbs, { encoding: 'buffer' }).map((bytes) => ({ name: decodeName(bytes), bytes }));
+    }
     names.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     stack.push({ abs, fsAbs, rel, names, i: 0 });
   } catch (error) {
@@ -109,7 +114,7 @@ parentPort.on('message', (msg) => {
     const { name, bytes } = frame.names[frame.i++];
     const fsAbs = typeof frame.fsAbs === 'string' && !RAW.test(name)
       ? frame.fsAbs + '/' + name
-      : Buffer.concat([Buffer.from(frame.fsAbs), Buffer.from('/'), bytes]);
+      : Buffer.concat([Buffer.from(frame.fsAbs), Buffer.from('/'), bytes || Buffer.from(name)]);
     visit(frame.abs + '/' + name, fsAbs, frame.rel + '/' + name, out);
   }
   parentPort.postMessage({ entries: out, done: stack.length === 0 });
