@@ -3,7 +3,6 @@ import { backup } from '../../main/repository/archiver/archiver';
 import { groupKey } from '../../main/repository/prune/forget-policy';
 import { findSnapshot, listSnapshots } from '../../main/repository/snapshot/snapshot';
 import { LocalSource } from '../../main/repository/walker/local-walker';
-import { startDeviceBackup } from '../../main/devices/device-backup';
 import type { CliIo, Command } from '../command';
 import { UsageError } from '../command';
 import { withServices } from '../services';
@@ -70,6 +69,7 @@ export const repoBackupCommand: Command = {
 async function backupDevice(device: string, sources: string[], values: Record<string, unknown>, io: CliIo): Promise<number> {
   const env: NodeJS.ProcessEnv = { ...io.env, ...(typeof values.repo === 'string' ? { JETVAULT_REPOSITORY: values.repo } : {}) };
   if (env.JETVAULT_PASSWORD === undefined) env.JETVAULT_PASSWORD = await readPassword(values, io);
+  const { startDeviceBackup } = await import('../../main/devices/device-backup');
   return withServices({ ...io, env }, async (services) => {
     const { record, value } = await startDeviceBackup(services, device, sources).done;
     if (record.status !== 'succeeded' || !value) {

@@ -9,6 +9,7 @@ import type { ProgressFn } from '../errors';
 import { gearTable } from '../chunker/chunker';
 import type { Lease } from '../lock/lock';
 import type { Repository } from '../repo/repository';
+import type { ChunkPool } from '../pipeline/chunk-pool';
 import { loadTree, newSnapshot, saveSnapshot } from '../snapshot/snapshot';
 import type { Snapshot, SnapshotSummary, SnapshotWithId } from '../snapshot/snapshot';
 import { encodeTree } from '../snapshot/tree';
@@ -61,8 +62,9 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
   const gear = gearTable(repo.keys.chunker);
   // Backups running at once on this Repository share its workers, packs and index.
   const session = repo.uploader.session();
-  const pool = repo.acquireChunkPool(options.workers);
-  const saver = new FileSaver(pool, repo.uploader, session, gear, repo.config.chunker, options.workers ?? 2, signal, onProgress);
+  let pool: ChunkPool | null = null;
+  const workers = (): ChunkPool => (pool ??= repo.acquireChunkPool(options.workers));
+  const saver = new FileSaver(workers, repo.uploader, session, gear, repo.config.chunker, options.workers ?? 2, signal, onProgress);
   const summary: SnapshotSummary = { files: 0, dirs: 0, bytes: 0, filesRead: 0, blobsAdded: 0, bytesAdded: 0, errors: 0, durationMs: 0 };
   const warnings: SourceWarning[] = [];
 
@@ -157,6 +159,6 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
     const id = await saveSnapshot(repo, snapshot);
     return { id, snapshot, warnings };
   } finally {
-    await repo.releaseChunkPool(pool);
+    if (pool) await repo.releaseChunkPool(pool);
   }
 }

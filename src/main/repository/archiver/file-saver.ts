@@ -43,7 +43,8 @@ export class FileSaver {
   private readonly largeWaiting: (() => void)[] = [];
 
   constructor(
-    private readonly pool: ChunkPool,
+    /** The workers, started on first use (an unchanged re-backup reads no file and starts none). */
+    private readonly workers: () => ChunkPool,
     private readonly uploader: PackUploader,
     private readonly session: UploadSession,
     gear: Int32Array,
@@ -71,7 +72,7 @@ export class FileSaver {
     const items = this.batch;
     this.batch = [];
     this.batchBytes = 0;
-    const { result } = await this.pool.smallFiles(items.map((i) => i.path));
+    const { result } = await this.workers().smallFiles(items.map((i) => i.path));
     void result.then(
       async (files) => {
         for (const [i, file] of files.entries()) {
@@ -129,7 +130,7 @@ export class FileSaver {
     const run = async (): Promise<FileContent> => {
       const ids: string[] = [];
       const request = async (offset: number): Promise<{ cut: Promise<{ next: number; eof: boolean }>; result: Promise<FilePiece> }> => {
-        const job = await this.pool.filePiece(path, offset);
+        const job = await this.workers().filePiece(path, offset);
         job.cut.catch(() => undefined);
         job.result.catch(() => undefined);
         return job;
@@ -173,7 +174,7 @@ export class FileSaver {
     const submit = async (chunks: Buffer[]): Promise<void> => {
       for (const chunk of chunks) {
         size += chunk.length;
-        const { result } = await this.pool.submit(chunk);
+        const { result } = await this.workers().submit(chunk);
         const stored = result.then((c) => this.store(c));
         stored.catch(() => undefined);
         results.push(stored);
