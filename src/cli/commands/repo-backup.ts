@@ -43,7 +43,8 @@ export const repoBackupCommand: Command = {
         const key = groupKey({ ...all[0]!, device, paths: source.paths });
         parent = all.filter((s) => groupKey(s) === key).at(-1) ?? null;
       }
-      const progress = ttyProgress();
+      // Totals are not known before the walk; the parent snapshot's are a good estimate for the ETA.
+      const progress = ttyProgress(parent ? { bytes: parent.summary.bytes, items: parent.summary.files, estimated: true } : {});
       const result = await backup(repo, source, {
         parent,
         tags: (values.tag as string[] | undefined) ?? [],

@@ -106,11 +106,12 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
         stack.push({ path: entry.path, name, meta: entry.meta, children: [], previous: await previousOf(old) });
         continue;
       }
-      onProgress?.({ items: 1 });
       if (entry.meta.type !== 'file') {
         top.children.push(Promise.resolve({ name, ...entry.meta }));
         continue;
       }
+      // Items are regular files, as in the summary (so a parent's count serves as the expected total).
+      onProgress?.({ items: 1 });
       summary.files++;
       if (unchanged(entry.meta, old)) {
         summary.bytes += entry.meta.size;

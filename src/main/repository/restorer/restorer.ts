@@ -186,7 +186,7 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
       await ensureDir(dir);
       // Regular files replace an existing one by rename; links and symlinks need the name free.
       if (node.type !== 'file' || (node.links ?? 1) > 1) await rm(fsPath(out), { force: true, recursive: false }).catch(() => undefined);
-      onProgress?.({ items: 1 });
+      if (node.type === 'file') onProgress?.({ items: 1 });
       result.files++;
       const linkKey = node.links && node.links > 1 && node.inode ? node.inode : null;
       const first = linkKey ? hardLinks.get(linkKey) : undefined;
