@@ -8,7 +8,7 @@ import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { RepositoryError } from '../errors';
-import type { Backend, ObjectInfo } from './backend';
+import type { Backend, ObjectInfo, StagedObject } from './backend';
 
 const TEMP_PREFIX = '.tmp-';
 
@@ -74,6 +74,86 @@ export class LocalBackend implements Backend {
     await handle.close();
     await rename(temp, target);
     await fsyncDir(dir);
+  }
+
+  /**
+   * A temp file in the repository's root (same file system, so the commit is a rename), written
+   * by appending as pieces arrive; commit = fsync, rename into place, fsync the directory.
+   */
+  stage(): StagedObject {
+    const temp = join(this.root, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    const opened = open(temp, 'wx', 0o600);
+    opened.catch(() => undefined);
+    let chain: Promise<unknown> = opened;
+    let position = 0;
+    let pending = 0;
+    let failure: Error | null = null;
+    const closeAndRemove = async (): Promise<void> => {
+      await (await opened.catch(() => null))?.close().catch(() => undefined);
+      await unlink(temp).catch(() => undefined);
+    };
+    return {
+      write: (piece) => {
+        const at = position;
+        position += piece.length;
+        pending += piece.length;
+        chain = chain.then(async () => {
+          if (failure) return;
+          const handle = await opened;
+          try {
+            for (let done = 0; done < piece.length; ) done += (await handle.write(piece, done, piece.length - done, at + done)).bytesWritten;
+          } catch (error) {
+            failure = error as Error;
+          } finally {
+            pending -= piece.length;
+          }
+        });
+      },
+      get pending() {
+        return pending;
+      },
+      drained: async () => {
+        await chain;
+        if (failure) throw failure;
+      },
+      commit: async (name) => {
+        await chain;
+        if (failure) {
+          await closeAndRemove();
+          throw failure;
+        }
+        const handle = await opened;
+        const target = this.path(name);
+        const dir = dirname(target);
+        try {
+          await handle.sync();
+          await handle.close();
+          if (!this.madeDirs.has(dir)) {
+            await mkdir(dir, { recursive: true });
+            this.madeDirs.add(dir);
+          }
+          await rename(temp, target);
+        } catch (error) {
+          await closeAndRemove();
+          throw error;
+        }
+        await fsyncDir(dir);
+      },
+      discard: async () => {
+        await chain.catch(() => undefined);
+        await closeAndRemove();
+      },
+    };
+  }
+
+  async removeStaged(): Promise<number> {
+    let removed = 0;
+    for (const entry of await readdir(this.root).catch(() => [] as string[])) {
+      if (!entry.startsWith(TEMP_PREFIX)) continue;
+      await unlink(join(this.root, entry)).catch(() => undefined);
+      removed++;
+    }
+    return removed;
   }
 
   async get(name: string, range?: { offset: number; length: number }): Promise<Buffer> {

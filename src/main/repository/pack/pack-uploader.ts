@@ -11,16 +11,18 @@
  * indexed, and only then returns — so a snapshot never names a blob whose pack or index entry is
  * not yet durable, whichever backup stored it.
  */
-import type { Backend } from '../backend/backend';
+import type { Backend, StagedObject } from '../backend/backend';
 import { asError } from '../errors';
 import { NAMES } from '../backend/backend';
 import { compress } from '../compress/codec';
 import type { IndexedPack } from '../index/index-file';
-import { PackBuilder } from './pack-format';
+import { MemorySink, PackBuilder } from './pack-format';
 import type { BlobType } from './pack-format';
 
 /** Packs being written at once: enough to overlap fsync with filling the next pack. */
 const MAX_UPLOADS = 2;
+/** A producer waits while more than this is queued for a staged pack's file (the disk is behind). */
+const MAX_UNWRITTEN = 8 * 1024 * 1024;
 
 interface Deferred<T> {
   promise: Promise<T>;
@@ -129,15 +131,19 @@ export class PackUploader {
     if (this.reference(session, hex)) return false;
     let slot = this.open.get(type);
     if (!slot) {
-      slot = { builder: new PackBuilder(this.enc), ids: [], pack: null, uploaded: deferred(), indexed: deferred(), sessions: new Set() };
+      // Packs go to a staged file as they fill (when the backend can stage), not to memory.
+      const builder = new PackBuilder(this.enc, this.backend.stage?.() ?? new MemorySink());
+      slot = { builder, ids: [], pack: null, uploaded: deferred(), indexed: deferred(), sessions: new Set() };
       this.open.set(type, slot);
     }
-    slot.builder!.add(type, id, codec, payload, rawLength);
+    const builder = slot.builder!;
+    builder.add(type, id, codec, payload, rawLength);
     slot.ids.push(hex);
     this.pending.set(hex, slot);
     this.track(session, slot);
     session.storedBytes += payload.length + 17;
-    if (slot.builder!.size >= this.packSize) this.close(type, slot);
+    if (builder.size >= this.packSize) this.close(type, slot);
+    else if (builder.sink.pending > MAX_UNWRITTEN) await builder.sink.drained().catch(() => undefined); // a failed write surfaces at commit
     return true;
   }
 
@@ -153,12 +159,15 @@ export class PackUploader {
       while (this.active >= MAX_UPLOADS) await new Promise<void>((resolve) => this.uploadWaiters.push(resolve));
       this.active++;
       try {
-        const { id, parts, size } = slot.builder!.finish();
-        const pack: IndexedPack = { id, salt: slot.builder!.salt.toString('hex'), size, entries: slot.builder!.entries };
+        const builder = slot.builder!;
+        const { id, size } = builder.finish();
+        const pack: IndexedPack = { id, salt: builder.salt.toString('hex'), size, entries: builder.entries };
         slot.builder = null;
         this.packIds.add(id);
         try {
-          await this.backend.put(NAMES.pack(id), parts);
+          const sink = builder.sink;
+          if (sink instanceof MemorySink) await this.backend.put(NAMES.pack(id), sink.parts);
+          else await (sink as StagedObject).commit(NAMES.pack(id));
         } catch (error) {
           this.packIds.delete(id);
           throw error;
@@ -180,6 +189,8 @@ export class PackUploader {
 
   /** A pack that will never be indexed: its blobs stop being pending (a later add stores them again). */
   private fail(slot: PackSlot, error: Error): void {
+    const sink = slot.builder?.sink;
+    if (sink && !(sink instanceof MemorySink)) void (sink as StagedObject).discard();
     slot.builder = null;
     for (const id of slot.ids) if (this.pending.get(id) === slot) this.pending.delete(id);
     for (const session of slot.sessions) session.failure ??= error;

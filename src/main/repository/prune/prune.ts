@@ -51,6 +51,8 @@ export async function prune(repo: Repository, options: PruneOptions = {}): Promi
   const maxUnused = options.maxUnused ?? 0.2;
   await repo.refreshIndex();
   await repo.recoverUnindexedPacks();
+  // Prune runs alone (exclusive lease): staged packs of interrupted backups are garbage now.
+  if (!options.dryRun) await repo.backend.removeStaged?.();
   const used = await usedBlobs(repo, signal);
   const keep: IndexedPack[] = [];
   const repack: IndexedPack[] = [];
