@@ -22,8 +22,8 @@ async function fsyncDir(dir: string): Promise<void> {
 }
 
 /** Writes pieces with writev (one syscall per 1024 pieces, not one per piece), finishing short writes. */
-async function writeAll(handle: FileHandle, parts: readonly Buffer[]): Promise<void> {
-  let position = 0;
+async function writeAll(handle: FileHandle, parts: readonly Buffer[], start = 0): Promise<void> {
+  let position = start;
   for (let i = 0; i < parts.length; i += 1024) {
     const group = parts.slice(i, i + 1024);
     const total = group.reduce((n, b) => n + b.length, 0);
@@ -88,35 +88,49 @@ export class LocalBackend implements Backend {
     let position = 0;
     let pending = 0;
     let failure: Error | null = null;
+    // Pieces are small (a blob is three: codec byte, body, tag); they are written in groups of
+    // ~1 MiB with writev, one syscall per group.
+    let group: Buffer[] = [];
+    let groupBytes = 0;
     const closeAndRemove = async (): Promise<void> => {
       await (await opened.catch(() => null))?.close().catch(() => undefined);
       await unlink(temp).catch(() => undefined);
     };
+    const flush = (): void => {
+      if (group.length === 0) return;
+      const pieces = group;
+      const bytes = groupBytes;
+      const at = position;
+      group = [];
+      groupBytes = 0;
+      position += bytes;
+      chain = chain.then(async () => {
+        try {
+          if (!failure) await writeAll(await opened, pieces, at);
+        } catch (error) {
+          failure = error as Error;
+        } finally {
+          pending -= bytes;
+        }
+      });
+    };
     return {
       write: (piece) => {
-        const at = position;
-        position += piece.length;
+        group.push(piece);
+        groupBytes += piece.length;
         pending += piece.length;
-        chain = chain.then(async () => {
-          if (failure) return;
-          const handle = await opened;
-          try {
-            for (let done = 0; done < piece.length; ) done += (await handle.write(piece, done, piece.length - done, at + done)).bytesWritten;
-          } catch (error) {
-            failure = error as Error;
-          } finally {
-            pending -= piece.length;
-          }
-        });
+        if (groupBytes >= 1024 * 1024) flush();
       },
       get pending() {
         return pending;
       },
       drained: async () => {
+        flush();
         await chain;
         if (failure) throw failure;
       },
       commit: async (name) => {
+        flush();
         await chain;
         if (failure) {
           await closeAndRemove();
