@@ -64,7 +64,7 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
   const session = repo.uploader.session();
   let pool: ChunkPool | null = null;
   const workers = (): ChunkPool => (pool ??= repo.acquireChunkPool(options.workers));
-  const saver = new FileSaver(workers, repo.uploader, session, gear, repo.config.chunker, options.workers ?? 2, signal, onProgress);
+  const saver = new FileSaver(workers, repo.uploader, session, gear, repo.config.chunker, repo.largeFiles(options.workers ?? 2), signal, onProgress);
   const summary: SnapshotSummary = { files: 0, dirs: 0, bytes: 0, filesRead: 0, blobsAdded: 0, bytesAdded: 0, errors: 0, durationMs: 0 };
   const warnings: SourceWarning[] = [];
 

@@ -12,6 +12,7 @@ import type { ChunkerParams } from '../chunker/chunker';
 import { KNOWN_CHUNK } from '../pipeline/chunk-pool';
 import type { ChunkPool, FilePiece, HashedChunk } from '../pipeline/chunk-pool';
 import type { PackUploader, UploadSession } from '../pack/pack-uploader';
+import type { Slots } from '../pipeline/slots';
 import type { SourceEntry, SourceWarning } from './source';
 
 export interface FileContent {
@@ -39,8 +40,6 @@ export class FileSaver {
   private readonly chunker: Chunker;
   private batch: Waiter[] = [];
   private batchBytes = 0;
-  private largeInFlight = 0;
-  private readonly largeWaiting: (() => void)[] = [];
 
   constructor(
     /** The workers, started on first use (an unchanged re-backup reads no file and starts none). */
@@ -49,7 +48,8 @@ export class FileSaver {
     private readonly session: UploadSession,
     gear: Int32Array,
     private readonly params: ChunkerParams,
-    private readonly maxLargeFiles: number,
+    /** Large files being read at once; shared by the backups running on one Repository. */
+    private readonly largeFiles: Slots,
     private readonly signal?: AbortSignal,
     private readonly onProgress?: ProgressFn,
   ) {
@@ -125,8 +125,7 @@ export class FileSaver {
   }
 
   private async saveLarge(entry: SourceEntry, path: string | Uint8Array): Promise<{ content: Promise<FileContent> }> {
-    while (this.largeInFlight >= this.maxLargeFiles) await new Promise<void>((resolve) => this.largeWaiting.push(resolve));
-    this.largeInFlight++;
+    await this.largeFiles.acquire();
     const run = async (): Promise<FileContent> => {
       const ids: string[] = [];
       const request = async (offset: number): Promise<{ cut: Promise<{ next: number; eof: boolean }>; result: Promise<FilePiece> }> => {
@@ -159,8 +158,7 @@ export class FileSaver {
           job = next;
         }
       } finally {
-        this.largeInFlight--;
-        this.largeWaiting.shift()?.();
+        this.largeFiles.release();
       }
     };
     return { content: run() };

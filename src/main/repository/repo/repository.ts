@@ -21,6 +21,7 @@ import type { IndexedPack } from '../index/index-file';
 import { MasterIndex } from '../index/master-index';
 import { headerLength, openBlob, parsePackHeader, PACK_PREFIX } from '../pack/pack-format';
 import type { BlobType } from '../pack/pack-format';
+import { Slots } from '../pipeline/slots';
 import { PackUploader } from '../pack/pack-uploader';
 import type { UploadSession } from '../pack/pack-uploader';
 import { ChunkPool } from '../pipeline/chunk-pool';
@@ -173,6 +174,15 @@ export class Repository {
   }
 
   private pool: { pool: ChunkPool; users: number } | null = null;
+  private largeFileSlots: Slots | null = null;
+
+  /**
+   * Large files read at once, across all backups running on this Repository: each holds up to two
+   * ~16 MiB pieces, so a per-backup limit would let eight backups hold eight times the memory.
+   */
+  largeFiles(limit = 2): Slots {
+    return (this.largeFileSlots ??= new Slots(limit));
+  }
 
   /**
    * The chunk workers, shared by the backups running at once (so eight backups use two workers,
