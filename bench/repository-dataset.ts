@@ -17,7 +17,7 @@ export function spec(scale: number): DatasetSpec {
   return { models: 3, modelBytes: Math.round(200 * 1024 * 1024 * scale), smallFiles: Math.round(20_000 * scale), dumpBytes: Math.round(250 * 1024 * 1024 * scale) };
 }
 
-function sqlLines(start: number, bytes: number): string {
+export function sqlLines(start: number, bytes: number): string {
   const out: string[] = [];
   let size = 0;
   for (let i = start; size < bytes; i++) {

@@ -55,15 +55,19 @@ const jvEnv = { JETVAULT_PASSWORD: PASSWORD, JETVAULT_HOME: join(base, 'jv-home'
 /**
  * The CLI bundled by esbuild, as a release build runs it: `npx jetvault` through tsx spends ~0.7 s
  * compiling and loading TypeScript at every start, which is not the engine's cost (printed below).
+ * Code splitting keeps the CLI's lazy command loading: a local backup loads neither SSH nor the
+ * history database nor zod. Built under out/ so the bundle resolves the project's node_modules.
  */
-const bundled = join(root, 'node_modules/.cache/jetvault-bench/cli.mjs');
+const bundleDir = join(root, 'out/bench-cli');
+const bundled = join(bundleDir, 'cli-entry.js');
 const jvBin = [process.execPath, bundled];
 
 async function bundleCli(): Promise<void> {
   const { build } = await import('esbuild');
   const entry = join(base, 'cli-entry.ts');
   writeFileSync(entry, `import { runCli, processIo } from ${JSON.stringify(join(root, 'src/cli/main.ts'))};\nprocess.exitCode = await runCli(process.argv.slice(2), processIo);\n`);
-  await build({ entryPoints: [entry], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: bundled, packages: 'external', logLevel: 'error' });
+  rmSync(bundleDir, { recursive: true, force: true });
+  await build({ entryPoints: [entry], bundle: true, splitting: true, platform: 'node', format: 'esm', target: 'node20', outdir: bundleDir, packages: 'external', logLevel: 'error' });
 }
 const jetvault: Tool = {
   name: 'jetvault',

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../main/testing/temp-dir';
+import { COMMANDS } from './commands/index';
 import { runCli } from './main';
 import type { CliIo } from './command';
 
@@ -17,6 +18,29 @@ describe('jetvault CLI', () => {
     expect(await runCli(['--help'], t.io)).toBe(0);
     expect(t.out.join('\n')).toMatch(/Usage: jetvault <command>[\s\S]*settings/);
     expect(await runCli([], io({}).io)).toBe(2);
+  });
+
+  it('lists each command with the name and summary its own module declares', async () => {
+    for (const entry of COMMANDS) {
+      const command = await entry.load();
+      expect({ name: command.name, summary: command.summary }).toEqual({ name: entry.name, summary: entry.summary });
+    }
+    expect(new Set(COMMANDS.map((c) => c.name)).size).toBe(COMMANDS.length);
+  });
+
+  it('starts a local backup without loading SSH or the history database', () => {
+    // A fresh Node process: which modules does `jetvault backup --help` pull in?
+    const script = [
+      "const { register } = await import('tsx/esm/api');",
+      'register();',
+      "const { runCli } = await import('./src/cli/main.ts');",
+      "await runCli(['backup', '--help'], { out: () => {}, err: () => {}, env: {} });",
+      "const { createRequire } = await import('node:module');",
+      'const loaded = Object.keys(createRequire(import.meta.url).cache);',
+      "console.log(JSON.stringify(loaded.filter((p) => /node_modules\\/(ssh2|better-sqlite3)\\//.test(p))));",
+    ].join('\n');
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: new URL('../..', import.meta.url).pathname }).toString();
+    expect(JSON.parse(out.trim().split('\n').at(-1)!)).toEqual([]);
   });
 
   it('reads and changes settings in the shared data directory', async () => {

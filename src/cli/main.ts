@@ -5,10 +5,10 @@
 import { packageVersion } from '../main/version';
 import { AppError } from '../shared/errors';
 import { parseCommandArgs, UsageError } from './command';
-import type { CliIo, Command } from './command';
+import type { CliIo } from './command';
 import { COMMANDS } from './commands/index';
 
-export function helpText(commands: readonly Command[] = COMMANDS): string {
+export function helpText(commands: readonly { name: string; summary: string }[] = COMMANDS): string {
   const width = Math.max(...commands.map((c) => c.name.length));
   return [
     'Usage: jetvault <command> [options]',
@@ -37,11 +37,12 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     io.out(packageVersion());
     return 0;
   }
-  const command = COMMANDS.find((c) => c.name === name);
-  if (!command) {
+  const entry = COMMANDS.find((c) => c.name === name);
+  if (!entry) {
     io.err(`jetvault: unknown command "${name}"\n\n${helpText()}`);
     return 2;
   }
+  const command = await entry.load();
   if (rest.includes('-h') || rest.includes('--help')) {
     io.out(command.usage);
     return 0;

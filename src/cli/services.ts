@@ -1,12 +1,16 @@
 import { resolveDataDir } from '../main/data-dir';
 import { createLogger } from '../main/log';
 import type { LogLevel } from '../main/log';
-import { createServices } from '../main/services/index';
 import type { Services } from '../main/services/index';
 import type { CliIo } from './command';
 
-/** Opens the shared services for one CLI command and closes them afterwards. */
+/**
+ * Opens the shared services for one CLI command and closes them afterwards. The service graph
+ * (SSH, the history database, jobs) is imported here, on first use, so commands that do not need
+ * it — a local `jetvault backup` — start without loading it.
+ */
 export async function withServices<T>(io: CliIo, use: (services: Services) => Promise<T> | T): Promise<T> {
+  const { createServices } = await import('../main/services/index');
   const level = (io.env.JETVAULT_LOG_LEVEL as LogLevel | undefined) ?? 'warn';
   const services = createServices({
     dataDir: resolveDataDir(io.env),

@@ -1,8 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import { AppError } from '../../shared/errors';
-import { DeviceConnector } from '../../main/devices/device-connector';
-import { proposeSources } from '../../main/devices/facts';
-import { DeviceConnection } from '../../main/devices/ssh-connection';
 import type { Command } from '../command';
 import { UsageError } from '../command';
 import { withServices } from '../services';
@@ -62,6 +59,12 @@ export const deviceCommand: Command = {
       if (!/^\d+$/.test(raw)) throw new UsageError(`--${flag} must be a whole number`);
       return Number(raw);
     };
+    // Loaded on use: SSH and the device modules are not needed to start other commands.
+    const [{ DeviceConnector }, { proposeSources }, { DeviceConnection }] = await Promise.all([
+      import('../../main/devices/device-connector'),
+      import('../../main/devices/facts'),
+      import('../../main/devices/ssh-connection'),
+    ]);
     return withServices(io, async ({ devices, connector }) => {
       switch (action) {
         case 'add': {

@@ -3,7 +3,6 @@ import { backup } from '../../main/repository/archiver/archiver';
 import { groupKey } from '../../main/repository/prune/forget-policy';
 import { findSnapshot, listSnapshots } from '../../main/repository/snapshot/snapshot';
 import { LocalSource } from '../../main/repository/walker/local-walker';
-import { startDeviceBackup } from '../../main/devices/device-backup';
 import type { CliIo, Command } from '../command';
 import { UsageError } from '../command';
 import { withServices } from '../services';
@@ -44,7 +43,8 @@ export const repoBackupCommand: Command = {
         const key = groupKey({ ...all[0]!, device, paths: source.paths });
         parent = all.filter((s) => groupKey(s) === key).at(-1) ?? null;
       }
-      const progress = ttyProgress();
+      // Totals are not known before the walk; the parent snapshot's are a good estimate for the ETA.
+      const progress = ttyProgress(parent ? { bytes: parent.summary.bytes, items: parent.summary.files, estimated: true } : {});
       const result = await backup(repo, source, {
         parent,
         tags: (values.tag as string[] | undefined) ?? [],
@@ -70,6 +70,7 @@ export const repoBackupCommand: Command = {
 async function backupDevice(device: string, sources: string[], values: Record<string, unknown>, io: CliIo): Promise<number> {
   const env: NodeJS.ProcessEnv = { ...io.env, ...(typeof values.repo === 'string' ? { JETVAULT_REPOSITORY: values.repo } : {}) };
   if (env.JETVAULT_PASSWORD === undefined) env.JETVAULT_PASSWORD = await readPassword(values, io);
+  const { startDeviceBackup } = await import('../../main/devices/device-backup');
   return withServices({ ...io, env }, async (services) => {
     const { record, value } = await startDeviceBackup(services, device, sources).done;
     if (record.status !== 'succeeded' || !value) {

@@ -114,18 +114,52 @@ export function formatBytes(n: number): string {
   return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
 }
 
-/** A progress line on a terminal (files, bytes, rate, ETA when the total is known); silent elsewhere. */
-export function ttyProgress(total: { bytes?: number } = {}): { onProgress: ProgressFn; done(): void } {
-  const tty = process.stderr.isTTY === true;
+export interface ProgressState {
+  items: number;
+  bytes: number;
+  elapsedMs: number;
+  /** Expected totals when known (a restore), or estimated (a backup: its parent snapshot's). */
+  totalItems?: number;
+  totalBytes?: number;
+  estimated?: boolean;
+}
+
+function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** One progress line: files, bytes (of the total, with a percentage), rate, ETA. */
+export function formatProgress(p: ProgressState): string {
+  const secs = p.elapsedMs / 1000;
+  const rate = secs > 0 ? p.bytes / secs : 0;
+  const files = p.totalItems ? `${p.items}/${p.totalItems} files` : `${p.items} files`;
+  const total = p.totalBytes ? ` / ${formatBytes(p.totalBytes)} (${Math.min(100, Math.floor((p.bytes / p.totalBytes) * 100))}%)` : '';
+  let eta = '';
+  if (p.totalBytes && rate > 0 && secs >= 1) eta = `, ETA ${p.estimated ? '~' : ''}${formatDuration(Math.max(0, p.totalBytes - p.bytes) / rate)}`;
+  return `${files}, ${formatBytes(p.bytes)}${total}, ${formatBytes(rate)}/s${eta}`;
+}
+
+/**
+ * A progress line on stderr, redrawn at most every 200 ms, only when stderr is a terminal (so
+ * pipes, logs and `--json` on stdout never see it); cleared when the operation ends.
+ */
+export function ttyProgress(
+  total: { bytes?: number; items?: number; estimated?: boolean } = {},
+  stream: { isTTY?: boolean; write(text: string): unknown } = process.stderr,
+): { onProgress: ProgressFn; done(): void } {
+  const tty = stream.isTTY === true;
   const started = Date.now();
   let bytes = 0;
   let items = 0;
   let last = 0;
   const draw = (): void => {
-    const secs = (Date.now() - started) / 1000;
-    const rate = bytes / Math.max(secs, 0.001);
-    const eta = total.bytes && rate > 0 ? ` ETA ${Math.max(0, Math.round((total.bytes - bytes) / rate))}s` : '';
-    process.stderr.write(`\r\x1b[K${items} files, ${formatBytes(bytes)}, ${formatBytes(rate)}/s${eta}`);
+    const state: ProgressState = { items, bytes, elapsedMs: Date.now() - started, ...(total.estimated ? { estimated: true } : {}) };
+    if (total.items) state.totalItems = total.items;
+    if (total.bytes) state.totalBytes = total.bytes;
+    stream.write(`\r\x1b[K${formatProgress(state)}`);
   };
   return {
     onProgress: (delta) => {
@@ -137,7 +171,7 @@ export function ttyProgress(total: { bytes?: number } = {}): { onProgress: Progr
       }
     },
     done: () => {
-      if (tty) process.stderr.write('\r\x1b[K');
+      if (tty) stream.write('\r\x1b[K');
     },
   };
 }

@@ -23,8 +23,10 @@ export const repoRestoreCommand: Command = {
     return withRepository(values, io, 'shared', async (repo) => {
       const all = (await listSnapshots(repo)).filter((s) => typeof values.device !== 'string' || s.device === values.device);
       const snapshot = await findSnapshot(repo, ref, all);
-      const progress = ttyProgress({ bytes: snapshot.summary.bytes });
-      const result = await restore(repo, snapshot, target, { include: (values.include as string[] | undefined) ?? [], onProgress: progress.onProgress });
+      const include = (values.include as string[] | undefined) ?? [];
+      // Totals of the whole snapshot; with --include only a part is restored, so no total then.
+      const progress = ttyProgress(include.length === 0 ? { bytes: snapshot.summary.bytes, items: snapshot.summary.files } : {});
+      const result = await restore(repo, snapshot, target, { include, onProgress: progress.onProgress });
       progress.done();
       for (const w of result.warnings) io.err(`warning: ${w}`);
       if (values.json) io.out(JSON.stringify({ snapshot: snapshot.id, target, ...result }));

@@ -1,6 +1,7 @@
 /**
- * The console's repository: where it is, whether it is unlocked, and exclusive use of the open
- * Repository for writers. The password is asked once per session (or taken from
+ * The console's repository: where it is, whether it is unlocked, and the open Repository shared by
+ * writers: backups run at once (the engine's uploader and index are shared and safe for that),
+ * prune-like work runs alone. The password is asked once per session (or taken from
  * JETVAULT_PASSWORD for headless use) and held only in memory.
  */
 import path from 'node:path';
@@ -24,8 +25,11 @@ export class RepositoryService {
   readonly #env: NodeJS.ProcessEnv;
   #repo: Repository | null = null;
   #opening: Promise<Repository> | null = null;
-  /** Writers (backups, prune) take turns on the one open Repository. */
-  #writer: Promise<unknown> = Promise.resolve();
+  /** Shared writers running now, and exclusive work running or queued (it goes first). */
+  #shared = 0;
+  #exclusive: Promise<unknown> | null = null;
+  #exclusiveQueued = 0;
+  readonly #idle: (() => void)[] = [];
 
   constructor(dataDir: string, settings: SettingsService, env: NodeJS.ProcessEnv = process.env) {
     this.#dataDir = dataDir;
@@ -81,15 +85,48 @@ export class RepositoryService {
   }
 
   /**
-   * Runs a writer under a shared lease in the repository (passed on so the archiver can re-check it
-   * before writing index and snapshot), one writer of this console at a time.
+   * Runs a writer (a backup) under its own shared lease in the repository (passed on so the
+   * archiver can re-check it before writing index and snapshot). Any number run at once; they wait
+   * only while exclusive work of this console runs or is queued.
    */
-  write<T>(work: (repo: Repository, lease: Lease) => Promise<T>): Promise<T> {
-    const run = this.#writer.catch(() => undefined).then(async () => {
+  async write<T>(work: (repo: Repository, lease: Lease) => Promise<T>): Promise<T> {
+    while (this.#exclusive || this.#exclusiveQueued > 0) await this.#turn();
+    this.#shared++;
+    try {
       const repo = await this.open();
-      return withLock(repo, false, (lease) => work(repo, lease));
-    });
-    this.#writer = run;
-    return run;
+      return await withLock(repo, false, (lease) => work(repo, lease));
+    } finally {
+      this.#shared--;
+      if (this.#shared === 0) for (const wake of this.#idle.splice(0)) wake();
+    }
+  }
+
+  /** Settles when the running exclusive work ends, or (none running) when writers next go idle. */
+  #turn(): Promise<unknown> {
+    return this.#exclusive ? this.#exclusive.catch(() => undefined) : new Promise<void>((resolve) => this.#idle.push(resolve));
+  }
+
+  /**
+   * Runs work that must be alone (prune) under an exclusive lease: waits for this console's running
+   * writers to finish and holds back new ones meanwhile.
+   */
+  async exclusive<T>(work: (repo: Repository, lease: Lease) => Promise<T>): Promise<T> {
+    this.#exclusiveQueued++;
+    try {
+      while (this.#exclusive || this.#shared > 0) await this.#turn();
+    } finally {
+      this.#exclusiveQueued--;
+    }
+    const run = (async () => {
+      const repo = await this.open();
+      return withLock(repo, true, (lease) => work(repo, lease));
+    })();
+    this.#exclusive = run;
+    try {
+      return await run;
+    } finally {
+      this.#exclusive = null;
+      for (const wake of this.#idle.splice(0)) wake();
+    }
   }
 }

@@ -1,3 +1,4 @@
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -67,5 +68,31 @@ describe('RemoteFilesSource (real find and GNU tar through a shell)', () => {
     expect(result.warnings.map((w) => w.message).join('\n')).toMatch(/\.env.*No such file/);
     const none = new RemoteFilesSource({ runner, sysroot, source: { name: 'config', kind: 'files', paths: [path.join(sysroot, 'nowhere')] } });
     await expect(backup(repo, none)).rejects.toThrow(/Listing .*nowhere.* failed/);
+  });
+
+  it('keeps file names that are not valid UTF-8 byte-exact through find, tar and restore', async () => {
+    const sysroot = tempDir();
+    const data = path.join(sysroot, 'opt/myrvm/data');
+    await mkdir(data, { recursive: true });
+    const odd = Buffer.from([0x66, 0xff, 0x6f]);
+    const twin = Buffer.from([0x66, 0xfe, 0x6f]); // the same string as `odd` if decoded lossily
+    const at = (name: Buffer): Buffer => Buffer.concat([Buffer.from(`${data}/`), name]);
+    writeFileSync(at(odd), 'odd bytes');
+    writeFileSync(at(twin), 'twin bytes');
+    mkdirSync(at(Buffer.from([0x64, 0x80])));
+    writeFileSync(Buffer.concat([at(Buffer.from([0x64, 0x80])), Buffer.from('/long-'), Buffer.alloc(120, 0x78), Buffer.from([0xff])]), 'long name (GNU long-name header)');
+    const { repo } = await newRepo();
+    const source = { name: 'app', kind: 'files' as const, paths: [data] };
+    const result = await backup(repo, new RemoteFilesSource({ runner: new LocalRunner(), source, sysroot }));
+    expect(result.warnings).toEqual([]);
+    expect(result.snapshot.summary.filesRead).toBe(3);
+    const out = tempDir();
+    await restore(repo, await findSnapshot(repo, result.id), out);
+    const restored = Buffer.from(path.join(out, 'opt/myrvm/data'));
+    const read = (name: Buffer): string => readFileSync(Buffer.concat([restored, Buffer.from('/'), name])).toString();
+    expect(readdirSync(restored, { encoding: 'buffer' }).map((b) => b.toString('hex')).sort()).toEqual([odd, twin, Buffer.from([0x64, 0x80])].map((b) => b.toString('hex')).sort());
+    expect(read(odd)).toBe('odd bytes');
+    expect(read(twin)).toBe('twin bytes');
+    expect(read(Buffer.concat([Buffer.from([0x64, 0x80]), Buffer.from('/long-'), Buffer.alloc(120, 0x78), Buffer.from([0xff])]))).toBe('long name (GNU long-name header)');
   });
 });

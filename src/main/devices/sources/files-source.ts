@@ -10,6 +10,7 @@ import type { Header } from 'tar-stream';
 import { AppError } from '../../../shared/errors';
 import type { FilesSourceSchema } from '../../../shared/schemas/devices';
 import type { Source, SourceEntry, SourceWarning } from '../../repository/archiver/source';
+import { decodeName, encodeName } from '../../repository/snapshot/names';
 import type { NodeMeta, TreeNode } from '../../repository/snapshot/tree';
 import { sh } from '../shell-quote';
 import type { CommandRunner } from '../ssh-connection';
@@ -118,8 +119,12 @@ export class RemoteFilesSource implements Source {
     const { runner } = this.#options;
     // --hard-dereference: a second hard link must carry its bytes, not a link header.
     const running = await runner.exec(sh`tar -c -f - --null --no-recursion --hard-dereference --absolute-names --ignore-failed-read -T -`, signal);
-    running.stdin.end(Buffer.concat(files.map((f) => Buffer.from(`${f.absolute}\0`))));
-    const reader = extract();
+    // Names are bytes on the device: passed to tar and read back from its headers unchanged (latin1
+    // maps each header byte to one char; decodeName then keeps non-UTF-8 bytes as in the listing).
+    running.stdin.end(Buffer.concat(files.flatMap((f) => [encodeName(f.absolute), Buffer.from([0])])));
+    // tar-stream 3 reads `filenameEncoding` (default utf-8); its typings do not list it.
+    const options: Record<string, unknown> = { filenameEncoding: 'latin1' };
+    const reader = extract(options);
     running.stdout.pipe(reader);
     const iterator = reader[Symbol.asyncIterator]();
     let ahead: (AsyncIterable<Buffer> & { header: Header; resume(): void }) | null = null;
@@ -134,7 +139,8 @@ export class RemoteFilesSource implements Source {
             ahead = step.value as unknown as typeof ahead;
           }
           const entry = ahead!;
-          const name = entry.header.name.startsWith('/') ? entry.header.name : `/${entry.header.name}`;
+          const raw = decodeName(Buffer.from(entry.header.name, 'latin1'));
+          const name = raw.startsWith('/') ? raw : `/${raw}`;
           const isFile = entry.header.type === 'file' || entry.header.type === 'contiguous-file';
           // Tar entries come in list order; one that sorts after `absolute` means tar skipped it.
           if (isFile && name !== absolute && compareTreeOrder(name, absolute) > 0) return null;

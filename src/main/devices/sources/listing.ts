@@ -3,6 +3,7 @@
  * (ns), size, device:inode, link count, link target and path for every entry, NUL-separated so any
  * file name (newlines included) survives.
  */
+import { decodeName } from '../../repository/snapshot/names';
 import type { NodeMeta, NodeType } from '../../repository/snapshot/tree';
 import { raw, sh } from '../shell-quote';
 import type { RawShell } from '../shell-quote';
@@ -36,7 +37,8 @@ export function parseListing(buffer: Buffer): { entries: ListedEntry[]; rest: Bu
     while (fields.length < FIELDS) {
       const end = buffer.indexOf(0, at);
       if (end < 0) break;
-      fields.push(buffer.toString('utf8', at, end));
+      // Target and path are bytes: decoded losslessly (non-UTF-8 bytes as lone surrogates).
+      fields.push(fields.length >= 9 ? decodeName(buffer.subarray(at, end)) : buffer.toString('utf8', at, end));
       at = end + 1;
     }
     if (fields.length < FIELDS) break;

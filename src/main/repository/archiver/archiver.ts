@@ -7,9 +7,9 @@
 import { throwIfAborted } from '../errors';
 import type { ProgressFn } from '../errors';
 import { gearTable } from '../chunker/chunker';
-import { ChunkPool } from '../pipeline/chunk-pool';
 import type { Lease } from '../lock/lock';
 import type { Repository } from '../repo/repository';
+import type { ChunkPool } from '../pipeline/chunk-pool';
 import { loadTree, newSnapshot, saveSnapshot } from '../snapshot/snapshot';
 import type { Snapshot, SnapshotSummary, SnapshotWithId } from '../snapshot/snapshot';
 import { encodeTree } from '../snapshot/tree';
@@ -60,14 +60,13 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
   await repo.refreshIndex();
   await repo.recoverUnindexedPacks();
   const gear = gearTable(repo.keys.chunker);
-  const known = (function* (): Generator<string> {
-    for (const blob of repo.index.allBlobs()) if (blob.type === 'data') yield blob.id;
-  })();
-  const pool = new ChunkPool({ mac: repo.keys.mac, gear, chunker: repo.config.chunker, known }, options.workers);
-  const saver = new FileSaver(pool, repo.uploader, gear, repo.config.chunker, options.workers ?? 2, signal, onProgress);
+  // Backups running at once on this Repository share its workers, packs and index.
+  const session = repo.uploader.session();
+  let pool: ChunkPool | null = null;
+  const workers = (): ChunkPool => (pool ??= repo.acquireChunkPool(options.workers));
+  const saver = new FileSaver(workers, repo.uploader, session, gear, repo.config.chunker, repo.largeFiles(options.workers ?? 2), signal, onProgress);
   const summary: SnapshotSummary = { files: 0, dirs: 0, bytes: 0, filesRead: 0, blobsAdded: 0, bytesAdded: 0, errors: 0, durationMs: 0 };
   const warnings: SourceWarning[] = [];
-  const storedBefore = repo.uploader.storedBytes;
 
   const previousOf = async (node: TreeNode | undefined): Promise<Map<string, TreeNode> | null> => {
     if (!node || node.type !== 'dir' || !node.subtree) return null;
@@ -80,7 +79,7 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
   const closeFrame = (): void => {
     const frame = stack.pop()!;
     const node = Promise.all(frame.children).then(async (children): Promise<TreeNode> => {
-      const { id } = await repo.saveBlob('tree', encodeTree(children.filter((n) => n !== null)));
+      const { id } = await repo.saveBlob(session, 'tree', encodeTree(children.filter((n) => n !== null)));
       summary.dirs++;
       return { name: frame.name, ...frame.meta, subtree: id };
     });
@@ -107,11 +106,12 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
         stack.push({ path: entry.path, name, meta: entry.meta, children: [], previous: await previousOf(old) });
         continue;
       }
-      onProgress?.({ items: 1 });
       if (entry.meta.type !== 'file') {
         top.children.push(Promise.resolve({ name, ...entry.meta }));
         continue;
       }
+      // Items are regular files, as in the summary (so a parent's count serves as the expected total).
+      onProgress?.({ items: 1 });
       summary.files++;
       if (unchanged(entry.meta, old)) {
         summary.bytes += entry.meta.size;
@@ -138,15 +138,15 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
     while (stack.length > 1) closeFrame();
     await saver.flush();
     const root = stack[0]!;
-    const { id: tree } = await repo.saveBlob('tree', encodeTree((await Promise.all(root.children)).filter((n) => n !== null)));
+    const { id: tree } = await repo.saveBlob(session, 'tree', encodeTree((await Promise.all(root.children)).filter((n) => n !== null)));
     // Strict order: packs and their index are durable before the snapshot that refers to them.
     await options.lease?.assertHeld();
-    await repo.flush();
+    await repo.flush(session);
     await options.lease?.assertHeld();
     warnings.push(...saver.warnings, ...source.warnings);
     summary.errors += saver.warnings.length + source.warnings.length;
     summary.blobsAdded = saver.blobsAdded;
-    summary.bytesAdded = repo.uploader.storedBytes - storedBefore;
+    summary.bytesAdded = session.storedBytes;
     summary.durationMs = Date.now() - started;
     const snapshot = newSnapshot({
       tree,
@@ -160,6 +160,6 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
     const id = await saveSnapshot(repo, snapshot);
     return { id, snapshot, warnings };
   } finally {
-    await pool.close();
+    if (pool) await repo.releaseChunkPool(pool);
   }
 }

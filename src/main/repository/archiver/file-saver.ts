@@ -11,7 +11,8 @@ import { Chunker } from '../chunker/chunker';
 import type { ChunkerParams } from '../chunker/chunker';
 import { KNOWN_CHUNK } from '../pipeline/chunk-pool';
 import type { ChunkPool, FilePiece, HashedChunk } from '../pipeline/chunk-pool';
-import type { PackUploader } from '../pack/pack-uploader';
+import type { PackUploader, UploadSession } from '../pack/pack-uploader';
+import type { Slots } from '../pipeline/slots';
 import type { SourceEntry, SourceWarning } from './source';
 
 export interface FileContent {
@@ -27,7 +28,7 @@ const SMALL_BATCH_FILES = 128;
 const SMALL_BATCH_BYTES = 4 * 1024 * 1024;
 
 interface Waiter {
-  path: string;
+  path: string | Uint8Array;
   entry: SourceEntry;
   resolve: (content: FileContent) => void;
   reject: (error: unknown) => void;
@@ -39,15 +40,16 @@ export class FileSaver {
   private readonly chunker: Chunker;
   private batch: Waiter[] = [];
   private batchBytes = 0;
-  private largeInFlight = 0;
-  private readonly largeWaiting: (() => void)[] = [];
 
   constructor(
-    private readonly pool: ChunkPool,
+    /** The workers, started on first use (an unchanged re-backup reads no file and starts none). */
+    private readonly workers: () => ChunkPool,
     private readonly uploader: PackUploader,
+    private readonly session: UploadSession,
     gear: Int32Array,
     private readonly params: ChunkerParams,
-    private readonly maxLargeFiles: number,
+    /** Large files being read at once; shared by the backups running on one Repository. */
+    private readonly largeFiles: Slots,
     private readonly signal?: AbortSignal,
     private readonly onProgress?: ProgressFn,
   ) {
@@ -70,7 +72,7 @@ export class FileSaver {
     const items = this.batch;
     this.batch = [];
     this.batchBytes = 0;
-    const { result } = await this.pool.smallFiles(items.map((i) => i.path));
+    const { result } = await this.workers().smallFiles(items.map((i) => i.path));
     void result.then(
       async (files) => {
         for (const [i, file] of files.entries()) {
@@ -97,10 +99,10 @@ export class FileSaver {
   private async store(chunk: HashedChunk): Promise<string> {
     if (chunk.codec === KNOWN_CHUNK) {
       const id = chunk.id.toString('hex');
-      if (!this.uploader.has(id)) throw new RepositoryError('corrupt', `worker reported blob ${id.slice(0, 12)} as stored, but it is not indexed`);
+      if (!this.uploader.reference(this.session, id)) throw new RepositoryError('corrupt', `worker reported blob ${id.slice(0, 12)} as stored, but it is not indexed`);
       return id;
     }
-    if (await this.uploader.addCompressed('data', chunk.id, chunk.codec, chunk.payload, chunk.rawLength)) this.blobsAdded++;
+    if (await this.uploader.addCompressed(this.session, 'data', chunk.id, chunk.codec, chunk.payload, chunk.rawLength)) this.blobsAdded++;
     return chunk.id.toString('hex');
   }
 
@@ -115,20 +117,19 @@ export class FileSaver {
     return { ids, size };
   }
 
-  private async saveSmall(entry: SourceEntry, path: string): Promise<{ content: Promise<FileContent> }> {
+  private async saveSmall(entry: SourceEntry, path: string | Uint8Array): Promise<{ content: Promise<FileContent> }> {
     const content = new Promise<FileContent>((resolve, reject) => this.batch.push({ path, entry, resolve, reject }));
     this.batchBytes += entry.meta.size;
     if (this.batch.length >= SMALL_BATCH_FILES || this.batchBytes >= SMALL_BATCH_BYTES) await this.flush();
     return { content };
   }
 
-  private async saveLarge(entry: SourceEntry, path: string): Promise<{ content: Promise<FileContent> }> {
-    while (this.largeInFlight >= this.maxLargeFiles) await new Promise<void>((resolve) => this.largeWaiting.push(resolve));
-    this.largeInFlight++;
+  private async saveLarge(entry: SourceEntry, path: string | Uint8Array): Promise<{ content: Promise<FileContent> }> {
+    await this.largeFiles.acquire();
     const run = async (): Promise<FileContent> => {
       const ids: string[] = [];
       const request = async (offset: number): Promise<{ cut: Promise<{ next: number; eof: boolean }>; result: Promise<FilePiece> }> => {
-        const job = await this.pool.filePiece(path, offset);
+        const job = await this.workers().filePiece(path, offset);
         job.cut.catch(() => undefined);
         job.result.catch(() => undefined);
         return job;
@@ -157,8 +158,7 @@ export class FileSaver {
           job = next;
         }
       } finally {
-        this.largeInFlight--;
-        this.largeWaiting.shift()?.();
+        this.largeFiles.release();
       }
     };
     return { content: run() };
@@ -172,7 +172,7 @@ export class FileSaver {
     const submit = async (chunks: Buffer[]): Promise<void> => {
       for (const chunk of chunks) {
         size += chunk.length;
-        const { result } = await this.pool.submit(chunk);
+        const { result } = await this.workers().submit(chunk);
         const stored = result.then((c) => this.store(c));
         stored.catch(() => undefined);
         results.push(stored);

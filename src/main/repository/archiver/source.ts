@@ -2,6 +2,7 @@
  * What a backup reads: a stream of entries, so the same archiver serves a local directory walk now
  * and a device's tar/dump stream later. Rules for a source:
  * - paths are '/'-separated, relative (no leading '/'), and every directory comes before its contents;
+ * - a name that is not valid UTF-8 is given with its other bytes as lone surrogates (snapshot/names.ts);
  * - once the stream leaves a directory's subtree it does not come back to it (depth-first order);
  * - `open` of a file yields its bytes; an entry that fails to open or read is counted, not fatal.
  */
@@ -11,8 +12,11 @@ export interface SourceEntry {
   path: string;
   meta: NodeMeta;
   open?: () => AsyncIterable<Buffer>;
-  /** A local file's path, when it has one: worker threads then read it directly (the fast path). */
-  localPath?: string;
+  /**
+   * A local file's path, when it has one: worker threads then read it directly (the fast path).
+   * Bytes when the path is not valid UTF-8.
+   */
+  localPath?: string | Buffer;
 }
 
 export interface SourceWarning {

@@ -26,6 +26,28 @@ export interface Backend {
   delete(name: string): Promise<void>;
   /** Whether the repository container (directory, bucket) exists. */
   exists(): Promise<boolean>;
+  /**
+   * Optional: a staged object written piece by piece and made visible under its name only by
+   * `commit` (atomic, like `put`), so a writer need not hold the whole object in memory. Backends
+   * without it get `put` with the pieces held in memory.
+   */
+  stage?(): StagedObject;
+  /** Optional: removes staged objects left by interrupted writers. Only safe while no writer runs (prune). */
+  removeStaged?(): Promise<number>;
+}
+
+/** An object being written: pieces appended in order; nothing is visible until `commit`. */
+export interface StagedObject {
+  /** Queues a piece; the buffer must not change afterwards. */
+  write(piece: Buffer): void;
+  /** Bytes queued and not yet written. */
+  readonly pending: number;
+  /** Settles when every queued piece is written; rejects if a write failed. */
+  drained(): Promise<void>;
+  /** Makes the written bytes durable and visible as `name`. */
+  commit(name: string): Promise<void>;
+  /** Drops the staged bytes. */
+  discard(): Promise<void>;
 }
 
 /** Object names used by the format. */

@@ -58,20 +58,22 @@ function packKey(enc: Buffer, salt: Buffer): Buffer {
 export class PackBuilder {
   readonly salt = randomSalt();
   private readonly key: Buffer;
-  /** The pack as written, in pieces: never concatenated, so a pack costs its size in memory once. */
-  private readonly parts: Buffer[] = [];
   private readonly hash = createHash('sha256');
   readonly entries: PackEntry[] = [];
   size = 0;
 
-  constructor(enc: Buffer) {
+  /** `sink` receives the pack's bytes as they are produced (a staged file, or memory). */
+  constructor(
+    enc: Buffer,
+    readonly sink: PackSink = new MemorySink(),
+  ) {
     this.key = packKey(enc, this.salt);
     this.push(PACK_MAGIC, this.salt);
   }
 
   private push(...parts: Buffer[]): void {
     for (const part of parts) {
-      this.parts.push(part);
+      this.sink.write(part);
       this.hash.update(part);
       this.size += part.length;
     }
@@ -89,8 +91,8 @@ export class PackBuilder {
     this.entries.push({ type, id: id.toString('hex'), offset, length: this.size - offset, rawLength });
   }
 
-  /** Returns the pack's bytes (as parts) and its id (SHA-256 of the bytes, hex). */
-  finish(): { id: string; parts: Buffer[]; size: number } {
+  /** Writes the header; returns the pack's id (SHA-256 of its bytes, hex) and size. */
+  finish(): { id: string; size: number } {
     const table = Buffer.alloc(4 + this.entries.length * ENTRY_BYTES);
     table.writeUInt32LE(this.entries.length, 0);
     this.entries.forEach((e, i) => {
@@ -105,7 +107,26 @@ export class PackBuilder {
     const length = Buffer.alloc(4);
     length.writeUInt32LE(header.length, 0);
     this.push(header, length);
-    return { id: this.hash.digest('hex'), parts: this.parts, size: this.size };
+    return { id: this.hash.digest('hex'), size: this.size };
+  }
+}
+
+/** Where a pack's bytes go while it is built. */
+export interface PackSink {
+  write(piece: Buffer): void;
+  readonly pending: number;
+  drained(): Promise<void>;
+}
+
+/** Keeps the pieces in memory (backends that cannot stage, tests). */
+export class MemorySink implements PackSink {
+  readonly parts: Buffer[] = [];
+  readonly pending = 0;
+  write(piece: Buffer): void {
+    this.parts.push(piece);
+  }
+  drained(): Promise<void> {
+    return Promise.resolve();
   }
 }
 

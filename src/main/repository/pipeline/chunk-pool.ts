@@ -35,8 +35,9 @@ export interface RestoreBlob {
 }
 
 export interface RestoreFileJob {
-  path: string;
-  temp: string;
+  /** Bytes when the path is not valid UTF-8. */
+  path: string | Uint8Array;
+  temp: string | Uint8Array;
   blobs: RestoreBlob[];
   size: number;
   mode: number;
@@ -156,7 +157,7 @@ export class ChunkPool {
    * Reads, chunks, hashes and compresses the next piece of a local file from `offset`. `cut`
    * settles as soon as the piece's chunk boundaries are known (the next piece can start then).
    */
-  async filePiece(path: string, offset: number): Promise<{ cut: Promise<{ next: number; eof: boolean }>; result: Promise<FilePiece> }> {
+  async filePiece(path: string | Uint8Array, offset: number): Promise<{ cut: Promise<{ next: number; eof: boolean }>; result: Promise<FilePiece> }> {
     let onCut!: (cut: { next: number; eof: boolean }) => void;
     const cutKnown = new Promise<{ next: number; eof: boolean }>((resolve) => (onCut = resolve));
     const { result } = await this.post<{ chunks: RawChunk[]; next: number; eof: boolean }>({ type: 'file', path, offset }, [], onCut);
@@ -167,7 +168,7 @@ export class ChunkPool {
   }
 
   /** Reads and processes a batch of small local files (each below the minimum chunk size). */
-  async smallFiles(paths: string[]): Promise<{ result: Promise<SmallFileResult[]> }> {
+  async smallFiles(paths: (string | Uint8Array)[]): Promise<{ result: Promise<SmallFileResult[]> }> {
     const { result } = await this.post<{ files: ({ chunks: RawChunk[] } | { error: string })[] }>({ type: 'small', paths });
     return { result: result.then((r) => r.files.map((f) => ('error' in f ? f : { chunks: f.chunks.map(toChunk) }))) };
   }

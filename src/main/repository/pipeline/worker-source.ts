@@ -11,7 +11,7 @@
  * Compression mirrors compress() in ../compress/codec.ts (a test checks they agree).
  */
 import { findBoundary } from '../chunker/chunker';
-import { SAMPLE, WORTH } from '../compress/codec';
+import { qualityFor, SAMPLE, WORTH } from '../compress/codec';
 import { RESTORE_WORKER_SOURCE } from './restore-worker-source';
 
 /** Bytes a file job reads (at least two max chunks): small enough to keep memory flat. */
@@ -27,6 +27,7 @@ const gear = new Int32Array(workerData.gear);
 const { min, avg, max } = workerData.chunker;
 const SAMPLE = ${SAMPLE}, WORTH = ${WORTH}, JOB = ${FILE_JOB_BYTES};
 const findBoundary = (${findBoundary.toString()});
+const qualityFor = (${qualityFor.toString()});
 let scratch = null;
 /** Ids already in the repository when the backup started (sorted 32-byte ids, shared memory). */
 const known = workerData.known ? Buffer.from(workerData.known) : Buffer.alloc(0);
@@ -43,14 +44,14 @@ function isKnown(id) {
 }
 ${RESTORE_WORKER_SOURCE}
 
-function brotli(data) {
+function brotli(data, quality) {
   return zlib.brotliCompressSync(data, { params: {
-    [zlib.constants.BROTLI_PARAM_QUALITY]: 1, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.length } });
+    [zlib.constants.BROTLI_PARAM_QUALITY]: quality, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.length } });
 }
 function compress(data) {
   if (data.length < 64) return null;
-  if (data.length > SAMPLE * 2 && brotli(data.subarray(0, SAMPLE)).length > SAMPLE * WORTH) return null;
-  const packed = brotli(data);
+  if (data.length > SAMPLE * 2 && brotli(data.subarray(0, SAMPLE), 1).length > SAMPLE * WORTH) return null;
+  const packed = brotli(data, qualityFor(data.length));
   return packed.length > data.length * WORTH ? null : packed;
 }
 /** Hashes and compresses; the payload gets its own ArrayBuffer so it can be transferred. */

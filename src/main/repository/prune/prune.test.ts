@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { rm, writeFile } from 'node:fs/promises';
+import { readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backup } from '../archiver/archiver';
@@ -61,5 +61,24 @@ describe('forget + prune', () => {
     const target = await tempDir();
     await restore(repo, await findSnapshot(repo, 'latest'), target);
     expect(await describeTree(join(target, src))).toEqual(await describeTree(src));
+  });
+});
+
+describe('staged packs', () => {
+  it('a pack is written through a staged file, and prune deletes the staged files interrupted runs left', async () => {
+    const { dir, repo } = await newRepo();
+    const src = await tempDir();
+    await writeFile(join(src, 'big.bin'), randomBytes(600_000));
+    await backup(repo, new LocalSource([src]));
+    expect((await readdir(dir)).filter((n) => n.startsWith('.tmp-'))).toEqual([]);
+    // An interrupted writer's staged pack: bytes written, never committed.
+    const staged = repo.backend.stage!();
+    staged.write(randomBytes(1000));
+    await staged.drained();
+    expect((await readdir(dir)).filter((n) => n.startsWith('.tmp-'))).toHaveLength(1);
+    expect((await check(repo)).errors).toEqual([]);
+    await prune(repo);
+    expect((await readdir(dir)).filter((n) => n.startsWith('.tmp-'))).toEqual([]);
+    expect((await check(repo, { readData: true })).errors).toEqual([]);
   });
 });

@@ -51,6 +51,8 @@ export async function prune(repo: Repository, options: PruneOptions = {}): Promi
   const maxUnused = options.maxUnused ?? 0.2;
   await repo.refreshIndex();
   await repo.recoverUnindexedPacks();
+  // Prune runs alone (exclusive lease): staged packs of interrupted backups are garbage now.
+  if (!options.dryRun) await repo.backend.removeStaged?.();
   const used = await usedBlobs(repo, signal);
   const keep: IndexedPack[] = [];
   const repack: IndexedPack[] = [];
@@ -82,17 +84,19 @@ export async function prune(repo: Repository, options: PruneOptions = {}): Promi
     return report;
   }
   // The repacker knows only what it wrote itself: the blobs it copies are still indexed in old packs.
-  const uploader = new PackUploader(repo.backend, repo.keys.enc, repo.config.packSize, () => undefined, () => false);
+  // Its packs are indexed below, in the one index that replaces all others.
+  const uploader = new PackUploader(repo.backend, repo.keys.enc, repo.config.packSize, () => Promise.resolve(), () => false);
+  const session = uploader.session();
   for (const pack of repack) {
     for (const entry of pack.entries) {
       throwIfAborted(signal);
       if (!used.has(entry.id) || repo.index.get(entry.id)?.pack !== pack.id) continue;
       const data = await repo.loadBlob(entry.id);
-      await uploader.add(entry.type, Buffer.from(entry.id, 'hex'), data);
+      await uploader.add(session, entry.type, Buffer.from(entry.id, 'hex'), data);
       onProgress?.({ bytes: data.length });
     }
   }
-  const written = await uploader.flush();
+  const written = await uploader.flush(session);
   report.packsWritten = written.length;
   const oldIndexes = [...repo.indexIds];
   await repo.writeIndex([...keep, ...written], oldIndexes);

@@ -21,7 +21,11 @@ import type { IndexedPack } from '../index/index-file';
 import { MasterIndex } from '../index/master-index';
 import { headerLength, openBlob, parsePackHeader, PACK_PREFIX } from '../pack/pack-format';
 import type { BlobType } from '../pack/pack-format';
+import { Slots } from '../pipeline/slots';
 import { PackUploader } from '../pack/pack-uploader';
+import type { UploadSession } from '../pack/pack-uploader';
+import { ChunkPool } from '../pipeline/chunk-pool';
+import { gearTable } from '../chunker/chunker';
 import { DEFAULT_PACK_SIZE } from './config';
 import type { RepositoryConfig } from './config';
 
@@ -48,7 +52,16 @@ export class Repository {
     readonly slotId: string,
     readonly config: RepositoryConfig,
   ) {
-    this.uploader = new PackUploader(backend, keys.enc, config.packSize, (pack) => this.index.addPack(pack), (id) => this.index.has(id));
+    this.uploader = new PackUploader(
+      backend,
+      keys.enc,
+      config.packSize,
+      async (packs) => {
+        await this.writeIndex(packs);
+        for (const pack of packs) this.index.addPack(pack);
+      },
+      (id) => this.index.has(id),
+    );
   }
 
   static async init(backend: Backend, password: string, options: InitOptions = {}): Promise<Repository> {
@@ -85,38 +98,46 @@ export class Repository {
   indexIds: string[] = [];
 
   async loadIndex(): Promise<void> {
-    const objects = await this.backend.list(NAMES.index);
-    this.indexIds = [];
-    for (const object of objects) {
-      const id = object.name.slice(NAMES.index.length);
-      const { packs } = decodeIndex(openJson(this.keys.enc, 'index', await this.backend.get(object.name), `index ${id}`));
-      for (const pack of packs) this.index.addPack(pack);
-      this.indexIds.push(id);
-    }
+    await this.refreshIndex();
   }
+
+  private refreshing: Promise<void> = Promise.resolve();
 
   /**
    * Brings the in-memory index up to date with the repository: a Repository kept open (the app
    * does) must see what other processes wrote, and must forget packs another process's prune
    * deleted, or dedup would point new snapshots at data that is gone. Call at the start of every
-   * operation; operations here do.
+   * operation; operations here do. Safe beside running backups: refreshes run one at a time and
+   * the index changes in one synchronous step, so a concurrent lookup never sees it half-loaded.
    */
-  async refreshIndex(): Promise<void> {
+  refreshIndex(): Promise<void> {
+    const run = this.refreshing.catch(() => undefined).then(() => this.doRefreshIndex());
+    this.refreshing = run;
+    return run;
+  }
+
+  private async doRefreshIndex(): Promise<void> {
     const present = (await this.backend.list(NAMES.index)).map((o) => o.name.slice(NAMES.index.length));
     const presentSet = new Set(present);
-    if (this.indexIds.some((id) => !presentSet.has(id))) {
-      this.index.replace([]);
-      this.indexIds = [];
-      this.treeCache.clear();
-      this.treePacks.clear();
-      this.treePackBytes = 0;
-    }
-    const known = new Set(this.indexIds);
+    const reset = this.indexIds.some((id) => !presentSet.has(id));
+    const known = new Set(reset ? [] : this.indexIds);
+    const loaded: { id: string; packs: IndexedPack[] }[] = [];
     for (const id of present) {
       if (known.has(id)) continue;
       const { packs } = decodeIndex(openJson(this.keys.enc, 'index', await this.backend.get(`${NAMES.index}${id}`), `index ${id}`));
+      loaded.push({ id, packs });
+    }
+    if (reset) {
+      this.index.replace(loaded.flatMap((l) => l.packs));
+      this.indexIds = loaded.map((l) => l.id);
+      this.treeCache.clear();
+      this.treePacks.clear();
+      this.treePackBytes = 0;
+      return;
+    }
+    for (const { id, packs } of loaded) {
       for (const pack of packs) this.index.addPack(pack);
-      this.indexIds.push(id);
+      if (!this.indexIds.includes(id)) this.indexIds.push(id);
     }
   }
 
@@ -136,21 +157,56 @@ export class Repository {
 
   async writeIndex(packs: IndexedPack[], supersedes: string[] = []): Promise<string> {
     const id = await this.putObject(NAMES.index, 'index', encodeIndex(packs, supersedes));
-    this.indexIds.push(id);
+    if (!this.indexIds.includes(id)) this.indexIds.push(id);
     return id;
   }
 
-  /** Finishes open packs and writes an index for every pack uploaded since the last call. */
-  async flush(): Promise<void> {
-    const packs = await this.uploader.flush();
-    if (packs.length > 0) await this.writeIndex(packs);
+  /** Waits until every pack holding a blob `session` wrote or referenced is stored and indexed. */
+  async flush(session: UploadSession): Promise<void> {
+    await this.uploader.flush(session);
   }
 
   /** Stores a blob unless the repository already has it. Returns whether it was new. */
-  async saveBlob(type: BlobType, data: Buffer): Promise<{ id: string; added: boolean }> {
+  async saveBlob(session: UploadSession, type: BlobType, data: Buffer): Promise<{ id: string; added: boolean }> {
     const id = blobId(this.keys.mac, data);
-    const added = await this.uploader.add(type, id, data);
+    const added = await this.uploader.add(session, type, id, data);
     return { id: id.toString('hex'), added };
+  }
+
+  private pool: { pool: ChunkPool; users: number } | null = null;
+  private largeFileSlots: Slots | null = null;
+
+  /**
+   * Large files read at once, across all backups running on this Repository: each holds up to two
+   * ~16 MiB pieces, so a per-backup limit would let eight backups hold eight times the memory.
+   */
+  largeFiles(limit = 2): Slots {
+    return (this.largeFileSlots ??= new Slots(limit));
+  }
+
+  /**
+   * The chunk workers, shared by the backups running at once (so eight backups use two workers,
+   * not sixteen). Workers skip compressing chunks indexed when the pool started; chunks indexed
+   * later are deduplicated by the uploader instead. Release with `releaseChunkPool`.
+   */
+  acquireChunkPool(workers?: number): ChunkPool {
+    if (this.pool) {
+      this.pool.users++;
+      return this.pool.pool;
+    }
+    const known = (function* (index: MasterIndex): Generator<string> {
+      for (const blob of index.allBlobs()) if (blob.type === 'data') yield blob.id;
+    })(this.index);
+    const pool = new ChunkPool({ mac: this.keys.mac, gear: gearTable(this.keys.chunker), chunker: this.config.chunker, known }, workers);
+    this.pool = { pool, users: 1 };
+    return pool;
+  }
+
+  async releaseChunkPool(pool: ChunkPool): Promise<void> {
+    if (this.pool?.pool !== pool) return;
+    if (--this.pool.users > 0) return;
+    this.pool = null;
+    await pool.close();
   }
 
   async loadBlob(id: string): Promise<Buffer> {
@@ -211,20 +267,32 @@ export class Repository {
    * Packs left by an interrupted run (written, never indexed) are indexed now so their blobs are
    * reused instead of uploaded again. Unreadable leftovers are skipped (check reports them).
    */
-  async recoverUnindexedPacks(): Promise<number> {
+  private recovering: Promise<number> | null = null;
+
+  recoverUnindexedPacks(): Promise<number> {
+    // Backups starting together share one pass instead of indexing the same leftovers twice.
+    this.recovering ??= this.doRecoverUnindexedPacks().finally(() => {
+      this.recovering = null;
+    });
+    return this.recovering;
+  }
+
+  private async doRecoverUnindexedPacks(): Promise<number> {
     const recovered: IndexedPack[] = [];
     for (const object of await this.backend.list(NAMES.data)) {
       const id = NAMES.packId(object.name);
-      if (this.index.packs.has(id)) continue;
+      // Packs a running backup of this process stored are indexed by that backup.
+      if (this.index.packs.has(id) || this.uploader.ownsPack(id)) continue;
       try {
-        const pack = await this.readPackHeader(id, object.size);
-        this.index.addPack(pack);
-        recovered.push(pack);
+        recovered.push(await this.readPackHeader(id, object.size));
       } catch {
         // A damaged leftover is not an error for a backup; check names it, prune removes it.
       }
     }
-    if (recovered.length > 0) await this.writeIndex(recovered);
+    if (recovered.length > 0) {
+      await this.writeIndex(recovered);
+      for (const pack of recovered) this.index.addPack(pack);
+    }
     return recovered.length;
   }
 }

@@ -18,6 +18,7 @@ import type { Repository } from '../repo/repository';
 import { loadTree } from '../snapshot/snapshot';
 import type { SnapshotWithId } from '../snapshot/snapshot';
 import type { TreeNode } from '../snapshot/tree';
+import { fsPath } from '../snapshot/names';
 import { compilePatterns } from './patterns';
 
 export interface RestoreOptions {
@@ -42,14 +43,19 @@ const BATCH_FILES = 64;
 const BATCH_BYTES = 8 * 1024 * 1024;
 
 async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
+  return stat(fsPath(path)).then(
     () => true,
     () => false,
   );
 }
 
+/**
+ * Times are set as float seconds (Node's utimes), which resolve ~0.24 µs at today's dates and are
+ * truncated to ns by libuv. Aiming at the middle of the microsecond keeps the restored time within
+ * half a microsecond of the stored one and never below its microsecond (or millisecond) boundary.
+ */
 function nsToSeconds(ns: string): number {
-  return Number(BigInt(ns) / 1000n) / 1e6;
+  return (Number(BigInt(ns) / 1000n) + 0.5) / 1e6;
 }
 
 export async function restore(repo: Repository, snapshot: SnapshotWithId, target: string, options: RestoreOptions = {}): Promise<RestoreResult> {
@@ -62,7 +68,7 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
   const made = new Set<string>();
   const ensureDir = async (dir: string): Promise<void> => {
     if (made.has(dir)) return;
-    await mkdir(dir, { recursive: true });
+    await mkdir(fsPath(dir), { recursive: true });
     made.add(dir);
   };
   const hardLinks = new Map<string, string>();
@@ -71,7 +77,10 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
   const limit = options.concurrency ?? 4;
   const state: { failure: Error | null } = { failure: null };
 
-  const ownAndTime = async (path: string, node: TreeNode): Promise<void> => {
+  // Paths are strings here (non-UTF-8 bytes as lone surrogates, see snapshot/names.ts); every
+  // file system call gets them through fsPath, so such names are restored byte-exact.
+  const ownAndTime = async (name: string, node: TreeNode): Promise<void> => {
+    const path = fsPath(name);
     const owned = node.uid === me.uid && node.gid === me.gid;
     if (canChown && !owned) await (node.type === 'symlink' ? lchown(path, node.uid, node.gid) : chown(path, node.uid, node.gid)).catch(() => undefined);
     if (node.type !== 'symlink') await chmod(path, node.mode);
@@ -81,7 +90,7 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
 
   const writeFile = async (path: string, node: TreeNode): Promise<void> => {
     const temp = join(dirname(path), `${TEMP}${randomBytes(6).toString('hex')}`);
-    const handle = await open(temp, 'wx', 0o600);
+    const handle = await open(fsPath(temp), 'wx', 0o600);
     try {
       let position = 0;
       // Read ahead one blob so fetching and decrypting overlap with writing.
@@ -98,12 +107,12 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
       }
     } catch (error) {
       await handle.close();
-      await rm(temp, { force: true });
+      await rm(fsPath(temp), { force: true });
       throw error;
     }
     await handle.close();
     await ownAndTime(temp, node);
-    await rename(temp, path);
+    await rename(fsPath(temp), fsPath(path));
     result.bytes += node.size;
   };
 
@@ -122,7 +131,10 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
     await schedule(async () => {
       const outcomes = await (await pool!.restoreFiles(local!, files)).result;
       for (const [i, outcome] of outcomes.entries()) {
-        if ('error' in outcome) throw new RepositoryError('corrupt', `restoring ${files[i]!.path}: ${outcome.error}`);
+        if ('error' in outcome) {
+          const path = files[i]!.path;
+          throw new RepositoryError('corrupt', `restoring ${typeof path === 'string' ? path : Buffer.from(path).toString('utf8')}: ${outcome.error}`);
+        }
         result.bytes += outcome.bytes;
         onProgress?.({ bytes: outcome.bytes });
       }
@@ -137,7 +149,7 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
     });
     const owned = node.uid === me.uid && node.gid === me.gid;
     const temp = join(dirname(path), `${TEMP}${randomBytes(6).toString('hex')}`);
-    batch.push({ path, temp, blobs, size: node.size, mode: node.mode, uid: node.uid, gid: node.gid, chown: canChown && !owned, mtime: nsToSeconds(node.mtime) });
+    batch.push({ path: fsPath(path), temp: fsPath(temp), blobs, size: node.size, mode: node.mode, uid: node.uid, gid: node.gid, chown: canChown && !owned, mtime: nsToSeconds(node.mtime) });
     batchBytes += node.size;
     if (batch.length >= BATCH_FILES || batchBytes >= BATCH_BYTES) await flushBatch();
   };
@@ -173,8 +185,8 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
       if (wanted !== 'yes') continue;
       await ensureDir(dir);
       // Regular files replace an existing one by rename; links and symlinks need the name free.
-      if (node.type !== 'file' || (node.links ?? 1) > 1) await rm(out, { force: true, recursive: false }).catch(() => undefined);
-      onProgress?.({ items: 1 });
+      if (node.type !== 'file' || (node.links ?? 1) > 1) await rm(fsPath(out), { force: true, recursive: false }).catch(() => undefined);
+      if (node.type === 'file') onProgress?.({ items: 1 });
       result.files++;
       const linkKey = node.links && node.links > 1 && node.inode ? node.inode : null;
       const first = linkKey ? hardLinks.get(linkKey) : undefined;
@@ -182,12 +194,12 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
         // Wait for the first name to be complete before linking to it.
         if (pool) await flushBatch();
         await Promise.all(running);
-        await link(first, out);
+        await link(fsPath(first), fsPath(out));
         continue;
       }
       if (linkKey) hardLinks.set(linkKey, out);
       if (node.type === 'symlink') {
-        await symlink(node.target ?? '', out);
+        await symlink(fsPath(node.target ?? ''), fsPath(out));
         await ownAndTime(out, node);
       } else if (node.type === 'file') {
         if (pool) await queueFile(out, node);

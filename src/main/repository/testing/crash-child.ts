@@ -1,6 +1,6 @@
 /**
- * Child process for the crash tests: `backup REPO SRC` or `restore REPO SNAP TARGET`, with the test
- * password. Prints "running" once the repository is open, so the parent's kill lands mid-work.
+ * Child process for the crash tests: `backup REPO SRC`, `backup-many REPO SRC...` (one backup per
+ * source, all at once) or `restore REPO SNAP TARGET`, with the test password. Prints "running" once the repository is open, so the parent's kill lands mid-work.
  */
 import { backup } from '../archiver/archiver';
 import { LocalBackend } from '../backend/local-backend';
@@ -11,10 +11,13 @@ import { findSnapshot } from '../snapshot/snapshot';
 import { LocalSource } from '../walker/local-walker';
 import { PASSWORD } from './fixtures';
 
-const [mode, repoDir, a, b] = process.argv.slice(2);
+const [mode, repoDir, a, b, ...more] = process.argv.slice(2);
 const repo = await Repository.open(new LocalBackend(repoDir!), PASSWORD);
 process.stdout.write('running\n');
-await withLock(repo, false, async (lease) => {
+if (mode === 'backup-many') {
+  const sources = [a!, ...(b === undefined ? [] : [b]), ...more];
+  await Promise.all(sources.map((src) => withLock(repo, false, (lease) => backup(repo, new LocalSource([src]), { workers: 2, lease }))));
+} else await withLock(repo, false, async (lease) => {
   if (mode === 'backup') await backup(repo, new LocalSource([a!]), { workers: 2, lease });
   else await restore(repo, await findSnapshot(repo, a!), b!);
 });

@@ -15,7 +15,8 @@ import { NAMES } from '../backend/backend';
 import { check } from '../checker/checker';
 import { listLocks, RepositoryLock } from '../lock/lock';
 import { Repository } from '../repo/repository';
-import { listSnapshots } from '../snapshot/snapshot';
+import { restore } from '../restorer/restorer';
+import { findSnapshot, listSnapshots } from '../snapshot/snapshot';
 import { LocalSource } from '../walker/local-walker';
 import { describeTree, newRepo, PASSWORD, tempDir } from './fixtures';
 
@@ -39,9 +40,9 @@ function runAndKill(args: string[], delayMs: number): Promise<'killed' | 'finish
   });
 }
 
-async function makeData(root: string): Promise<number> {
+async function makeData(root: string, dirs = 4): Promise<number> {
   let total = 0;
-  for (let d = 0; d < 4; d++) {
+  for (let d = 0; d < dirs; d++) {
     await mkdir(join(root, `dir${d}`), { recursive: true });
     for (let f = 0; f < 25; f++) {
       const size = f % 5 === 0 ? 1_500_000 : 60_000;
@@ -79,6 +80,39 @@ describe('crash safety', () => {
     expect(storedBefore + leftovers).toBeGreaterThan(0); // the kills did land mid-backup
     const snapshots = await listSnapshots(repo);
     expect(snapshots.at(-1)!.id).toBe(result.id);
+  });
+
+  it('a child running four backups at once, killed at random points, leaves a consistent repository', { timeout: 180_000 }, async () => {
+    const sources: string[] = [];
+    let total = 0;
+    for (let d = 0; d < 4; d++) {
+      const src = await tempDir();
+      total += await makeData(src, 2);
+      sources.push(src);
+    }
+    const { dir } = await newRepo();
+    const backend = new LocalBackend(dir);
+    const outcomes: string[] = [];
+    for (let trial = 0; trial < 3; trial++) {
+      const outcome = await runAndKill(['backup-many', dir, ...sources], Math.floor(Math.random() * 1500));
+      outcomes.push(outcome);
+      const repo = await Repository.open(backend, PASSWORD);
+      const report = await check(repo);
+      expect(report.errors, `trial ${trial} (${outcome})`).toEqual([]);
+    }
+    const repo = await Repository.open(backend, PASSWORD);
+    const storedBefore = (await backend.list(NAMES.data)).reduce((n, o) => n + o.size, 0);
+    expect(outcomes).toContain('killed');
+    const results = await Promise.all(sources.map((src) => backup(repo, new LocalSource([src]))));
+    const added = results.reduce((n, r) => n + r.snapshot.summary.bytesAdded, 0);
+    // What the killed runs stored is reused (packs and per-blob overhead: under 1% on top of the data).
+    expect(added).toBeLessThan(total * 1.01 - storedBefore * 0.9 + 100_000);
+    expect((await check(repo, { readData: true })).errors).toEqual([]);
+    for (const [i, src] of sources.entries()) {
+      const target = await tempDir();
+      await restore(repo, await findSnapshot(repo, results[i]!.id), target, { workers: 0 });
+      expect(await describeTree(join(target, src))).toEqual(await describeTree(src));
+    }
   });
 
   it('a restore killed at random points never leaves a partial file under its real name', { timeout: 120_000 }, async () => {

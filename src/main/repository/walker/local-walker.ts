@@ -9,6 +9,7 @@ import { resolve, sep } from 'node:path';
 import type { NodeMeta, NodeType } from '../snapshot/tree';
 import type { Source, SourceEntry, SourceWarning } from '../archiver/source';
 import { throwIfAborted } from '../errors';
+import { decodeName } from '../snapshot/names';
 
 function typeOf(st: BigIntStats): NodeType {
   if (st.isFile()) return 'file';
@@ -41,7 +42,7 @@ const READ_SIZE = 1 << 20;
 const WALK_BATCH = 512;
 
 /** Reads in pieces sized to what is left, so thousands of small files do not each allocate 1 MiB. */
-async function* readFile(path: string, expected: number): AsyncIterable<Buffer> {
+async function* readFile(path: string | Buffer, expected: number): AsyncIterable<Buffer> {
   const handle = await open(path, 'r');
   try {
     for (;;) {
@@ -68,13 +69,17 @@ const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
 ${typeOf.toString()}
 const metaFromStat = (${metaFromStat.toString()});
+const decodeName = (${decodeName.toString()});
+const RAW = /\\p{Cs}/u;
 let stack = [];
-function visit(abs, rel, out) {
+// abs: the path as a string (non-UTF-8 bytes as lone surrogates, see snapshot/names.ts);
+// fsAbs: the same path for fs calls (a Buffer once any component is not UTF-8).
+function visit(abs, fsAbs, rel, out) {
   let st;
   try {
-    st = fs.lstatSync(abs, { bigint: true });
-    if (st.isSymbolicLink()) out.push({ path: rel, meta: metaFromStat(st, fs.readlinkSync(abs)) });
-    else if (st.isFile()) out.push({ path: rel, meta: metaFromStat(st), localPath: abs });
+    st = fs.lstatSync(fsAbs, { bigint: true });
+    if (st.isSymbolicLink()) out.push({ path: rel, meta: metaFromStat(st, decodeName(fs.readlinkSync(fsAbs, { encoding: 'buffer' }))) });
+    else if (st.isFile()) out.push({ path: rel, meta: metaFromStat(st), localPath: fsAbs });
     else out.push({ path: rel, meta: metaFromStat(st) });
   } catch (error) {
     out.push({ warning: { path: abs, message: String(error && error.message || error) } });
@@ -82,7 +87,14 @@ function visit(abs, rel, out) {
   }
   if (!st.isDirectory()) return;
   try {
-    stack.push({ abs, rel, names: fs.readdirSync(abs).sort(), i: 0 });
+    // Names as strings (fast); a directory holding a name that is not UTF-8 (U+FFFD in its lossy
+    // decoding) is listed again as bytes.
+    let names = fs.readdirSync(fsAbs).map((name) => ({ name, bytes: null }));
+    if (names.some((n) => n.name.includes('\\ufffd'))) {
+      names = fs.readdirSync(fsAbs, { encoding: 'buffer' }).map((bytes) => ({ name: decodeName(bytes), bytes }));
+    }
+    names.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    stack.push({ abs, fsAbs, rel, names, i: 0 });
   } catch (error) {
     out.push({ warning: { path: abs, message: String(error && error.message || error) } });
   }
@@ -91,7 +103,7 @@ parentPort.on('message', (msg) => {
   const out = [];
   if (msg.type === 'walk') {
     stack = [];
-    visit(msg.abs, msg.rel, out);
+    visit(msg.abs, msg.abs, msg.rel, out);
   }
   while (out.length < ${WALK_BATCH} && stack.length > 0) {
     const frame = stack[stack.length - 1];
@@ -99,14 +111,17 @@ parentPort.on('message', (msg) => {
       stack.pop();
       continue;
     }
-    const name = frame.names[frame.i++];
-    visit(frame.abs + '/' + name, frame.rel + '/' + name, out);
+    const { name, bytes } = frame.names[frame.i++];
+    const fsAbs = typeof frame.fsAbs === 'string' && !RAW.test(name)
+      ? frame.fsAbs + '/' + name
+      : Buffer.concat([Buffer.from(frame.fsAbs), Buffer.from('/'), bytes || Buffer.from(name)]);
+    visit(frame.abs + '/' + name, fsAbs, frame.rel + '/' + name, out);
   }
   parentPort.postMessage({ entries: out, done: stack.length === 0 });
 });
 `;
 
-type WalkItem = { path: string; meta: NodeMeta; localPath?: string } | { warning: SourceWarning };
+type WalkItem = { path: string; meta: NodeMeta; localPath?: string | Uint8Array } | { warning: SourceWarning };
 
 export class LocalSource implements Source {
   readonly kind = 'local';
@@ -145,9 +160,11 @@ export class LocalSource implements Source {
           for (const item of batch.entries) {
             if ('warning' in item) this.warnings.push(item.warning);
             else if (item.localPath !== undefined) {
-              const path = item.localPath;
-              yield { ...item, open: () => readFile(path, item.meta.size) };
-            } else yield item;
+              // A path with non-UTF-8 bytes arrives as a Uint8Array (structured clone of a Buffer).
+              const raw = item.localPath;
+              const path = typeof raw === 'string' ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+              yield { path: item.path, meta: item.meta, localPath: path, open: () => readFile(path, item.meta.size) };
+            } else yield { path: item.path, meta: item.meta };
           }
           if (!next) break;
           batch = await next;

@@ -1,0 +1,74 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { formatProgress, ttyProgress } from './repo-common';
+
+/** Carriage return and erase-line: how the progress line redraws itself. */
+const CLEAR = '\r\x1b[K';
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+const hasScript = (() => {
+  try {
+    execFileSync('script', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+describe('progress on a terminal', () => {
+  it('formats files, bytes, rate and ETA', () => {
+    expect(formatProgress({ items: 12, bytes: 3 * 1048576, elapsedMs: 2000 })).toBe('12 files, 3.0 MiB, 1.5 MiB/s');
+    expect(formatProgress({ items: 12, bytes: 3 * 1048576, elapsedMs: 2000, totalItems: 40, totalBytes: 12 * 1048576 })).toBe(
+      '12/40 files, 3.0 MiB / 12.0 MiB (25%), 1.5 MiB/s, ETA 6s',
+    );
+    expect(formatProgress({ items: 1, bytes: 1048576, elapsedMs: 1000, totalBytes: 200 * 1048576, estimated: true })).toBe(
+      '1 files, 1.0 MiB / 200.0 MiB (0%), 1.0 MiB/s, ETA ~3m19s',
+    );
+    // No ETA in the first second (no rate yet worth showing), none past the total.
+    expect(formatProgress({ items: 0, bytes: 0, elapsedMs: 10, totalBytes: 100 })).toBe('0 files, 0 B / 100 B (0%), 0 B/s');
+    expect(formatProgress({ items: 5, bytes: 300, elapsedMs: 3000, totalBytes: 100 })).toBe('5 files, 300 B / 100 B (100%), 100 B/s, ETA 0s');
+  });
+
+  it('draws only on a terminal and clears its line at the end', () => {
+    const written: string[] = [];
+    const quiet = ttyProgress({}, { isTTY: false, write: (t: string) => written.push(t) });
+    quiet.onProgress({ items: 1, bytes: 10 });
+    quiet.done();
+    expect(written).toEqual([]);
+    const tty = ttyProgress({ items: 2 }, { isTTY: true, write: (t: string) => written.push(t) });
+    tty.onProgress({ items: 1, bytes: 10 });
+    tty.done();
+    expect(written[0]!.startsWith(`${CLEAR}1/2 files, 10 B, `)).toBe(true);
+    expect(written.at(-1)).toBe(CLEAR);
+  });
+
+  it.skipIf(!hasScript)('`jetvault backup` and `restore` under a pseudo-terminal show progress on stderr; --json output stays clean', { timeout: 60_000 }, async () => {
+    const home = await mkdtemp(join(tmpdir(), 'jv-tty-'));
+    const data = join(home, 'data');
+    await mkdir(data);
+    for (let i = 0; i < 3; i++) await writeFile(join(data, `f${i}`), `file ${i}\n`.repeat(1000));
+    const env = { ...process.env, JETVAULT_HOME: home, JETVAULT_PASSWORD: 'pw-tty' };
+    const cli = `${JSON.stringify(process.execPath)} ${JSON.stringify(join(ROOT, 'bin/jetvault.js'))}`;
+    const inPty = (command: string): string => execFileSync('script', ['-qec', command, '/dev/null'], { env, cwd: ROOT }).toString();
+    inPty(`${cli} init`);
+    const backupJson = join(home, 'backup.json');
+    const screen = inPty(`${cli} backup ${JSON.stringify(data)} --json > ${JSON.stringify(backupJson)}`);
+    expect(screen).toContain(CLEAR);
+    expect(screen).toMatch(/\d+ files, [\d.]+ (B|KiB), [\d.]+ (B|KiB|MiB)\/s/);
+    const summary = JSON.parse(await readFile(backupJson, 'utf8')) as { id: string; files: number };
+    expect(summary.files).toBe(3);
+    // A second backup knows its parent: the line shows the expected total.
+    expect(inPty(`${cli} backup ${JSON.stringify(data)} > /dev/null`)).toMatch(/\d\/3 files, .* \/ 20\.5 KiB/);
+    const restored = inPty(`${cli} restore ${summary.id} --target ${JSON.stringify(join(home, 'out'))}`);
+    expect(restored).toMatch(/\d\/3 files, .* \/ 20\.5 KiB \(\d+%\)/);
+    expect(restored).toMatch(/restored snapshot/);
+    // Not a terminal: no progress at all.
+    const piped = spawnSync(process.execPath, [join(ROOT, 'bin/jetvault.js'), 'backup', data], { env, cwd: ROOT });
+    expect(piped.status).toBe(0);
+    expect(piped.stdout.toString()).toMatch(/snapshot \w+ saved/);
+    expect(piped.stderr.toString()).not.toContain(CLEAR);
+  });
+});
