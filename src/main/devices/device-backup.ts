@@ -41,6 +41,9 @@ export interface SourceResult {
   rotated?: string[];
 }
 
+/** Sources of one device backed up at the same time (separate exec channels on one connection). */
+export const SOURCES_AT_ONCE = 2;
+
 export interface BackupRunResult {
   runId: string;
   device: string;
@@ -92,11 +95,16 @@ export async function runSources(
   const written: string[] = [];
   const results: SourceResult[] = [];
   let totalBytes = 0;
+  // Sources run two at a time on the one connection (separate exec channels): a database dump
+  // overlaps the file listing and transfer. The first failure stops the others.
+  const stop = new AbortController();
+  const onAbort = () => stop.abort(ctx.signal.reason);
+  ctx.signal.addEventListener('abort', onAbort, { once: true });
   try {
     ctx.phase('list');
     const all = await listSnapshots(repo);
-    for (const config of sources) {
-      ctx.phase('transfer');
+    ctx.phase('transfer');
+    const runOne = async (config: SourceConfig, index: number): Promise<void> => {
       const parent = latestOf(all, device.name, config.name);
       let transferred = 0;
       let source: Source;
@@ -119,7 +127,7 @@ export async function runSources(
       const result = await backup(repo, source, {
         device: device.name,
         parent,
-        signal: ctx.signal,
+        signal: stop.signal,
         ...(lease ? { lease } : {}),
         tags: [tagOf.device(device.name), tagOf.source(config.name), `kind:${config.kind}`, tagOf.run(runId), tagOf.runSize(sources.length)],
         // Reused files are reported as progress too; count only what was read from the device.
@@ -128,7 +136,7 @@ export async function runSources(
       written.push(result.id);
       if (dump) transferred = dump.bytesRead;
       ctx.advance({ bytes: transferred });
-      results.push({
+      results[index] = {
         source: config.name,
         kind: config.kind,
         snapshotId: result.id,
@@ -138,8 +146,24 @@ export async function runSources(
         bytesTransferred: transferred,
         bytesAdded: result.snapshot.summary.bytesAdded,
         warnings: result.warnings.length,
-      });
-    }
+      };
+    };
+    let next = 0;
+    const state: { failure: Error | null } = { failure: null };
+    const worker = async (): Promise<void> => {
+      while (next < sources.length && state.failure === null) {
+        const index = next++;
+        try {
+          await runOne(sources[index]!, index);
+        } catch (error) {
+          // The first failure is the one to report; the others are the cancellations it caused.
+          state.failure ??= error instanceof Error ? error : new AppError('INTERNAL', `Backing up ${sources[index]!.name} failed`);
+          stop.abort(error);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(SOURCES_AT_ONCE, sources.length) }, worker));
+    if (state.failure !== null) throw state.failure;
     ctx.phase('commit');
     // Only now that every snapshot of the run exists may logs be rotated on the device.
     for (const [i, config] of sources.entries()) {
@@ -147,6 +171,7 @@ export async function runSources(
       const snapshot = (await listSnapshots(repo)).find((s) => s.id === results[i]!.snapshotId);
       if (snapshot) results[i]!.rotated = await rotateLogs(repo, snapshot.tree, runner, device.sysroot);
     }
+    ctx.signal.removeEventListener('abort', onAbort);
     return {
       runId,
       device: device.name,
@@ -157,6 +182,7 @@ export async function runSources(
     };
   } catch (error) {
     // A run is complete or absent: drop this run's snapshots (their data stays for the next run).
+    ctx.signal.removeEventListener('abort', onAbort);
     for (const id of written) await repo.backend.delete(`${NAMES.snapshots}${id}`).catch(() => undefined);
     if ((error as NodeJS.ErrnoException).code === 'ENOSPC') {
       throw new AppError('UNAVAILABLE', `The disk holding the repository (${repo.backend.location}) is full: no snapshot of ${device.name} was written. Free some space or move the repository, then back up again.`);
