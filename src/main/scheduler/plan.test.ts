@@ -30,6 +30,15 @@ describe('scheduler decisions', () => {
     expect(planDevice(d, T0 + 15 * MIN).state).toBe('due');
   });
 
+  it('a source with its own schedule runs alone; a whole-device run due at the same time covers it', () => {
+    const d = device({ rpoMinutes: 24 * 60, lastSuccessAt: at(-60), lastAttemptAt: at(-20), sourceSchedules: [{ source: 'db', schedule: '*/15 * * * *', lastAttemptAt: at(-20) }] });
+    expect(planDevice(d, T0)).toMatchObject({ state: 'due', reason: 'db: schedule */15 * * * *', sources: ['db'] });
+    const whole = planDevice({ ...d, lastSuccessAt: at(-25 * 60) }, T0);
+    expect(whole.state).toBe('due');
+    expect(whole.sources).toBeUndefined();
+    expect(whole.reason).toBe('RPO of 1440 min');
+  });
+
   it('after failures it waits 1, 2, 4 … minutes (bounded by the RPO) before trying again', () => {
     expect([1, 2, 3, 4, 10].map((n) => retryDelayMs(60, n) / MIN)).toEqual([1, 2, 4, 8, 15]);
     expect(retryDelayMs(24 * 60, 10) / MIN).toBe(30);

@@ -12,6 +12,8 @@ export interface DeviceScheduleState {
   name: string;
   rpoMinutes: number;
   schedule?: string | undefined;
+  /** Sources with schedules of their own: each also runs alone at its times. */
+  sourceSchedules?: { source: string; schedule: string; lastAttemptAt: string | null }[];
   /** Devices without sources or a confirmed host key are never started by themselves. */
   ready: boolean;
   notReadyReason?: string;
@@ -34,6 +36,8 @@ export interface ScheduleEntry {
   /** When it becomes (or became) due; null when it never will by itself. */
   dueAt: string | null;
   reason: string;
+  /** Only these sources (a source's own schedule); absent: the whole device. */
+  sources?: string[];
 }
 
 const MINUTE = 60_000;
@@ -61,8 +65,8 @@ export function planDevice(d: DeviceScheduleState, now: number): ScheduleEntry {
   if (d.running) return { device: d.name, state: 'running', dueAt: null, reason: 'backing up now' };
   if (!d.ready) return { device: d.name, state: 'not ready', dueAt: null, reason: d.notReadyReason ?? 'not ready' };
 
-  const candidates: { at: number; reason: string }[] = [];
-  if (d.lastSuccessAt === null) candidates.push({ at: now, reason: 'never backed up' });
+  const candidates: { at: number; reason: string; sources?: string[] }[] = [];
+  if (d.lastSuccessAt === null) candidates.push({ at: now, reason: d.lastAttemptAt ? 'no run of every source yet' : 'never backed up' });
   else {
     const expires = Date.parse(d.lastSuccessAt) + d.rpoMinutes * MINUTE;
     candidates.push({ at: expires - leadTimeMs(d.rpoMinutes, d.recentDurationsMs), reason: `RPO of ${d.rpoMinutes} min` });
@@ -72,7 +76,15 @@ export function planDevice(d: DeviceScheduleState, now: number): ScheduleEntry {
     const fire = nextCronTime(parseCron(d.schedule), since);
     if (fire) candidates.push({ at: fire.getTime(), reason: `schedule ${d.schedule}` });
   }
-  let next = candidates.reduce((a, b) => (b.at < a.at ? b : a));
+  for (const s of d.sourceSchedules ?? []) {
+    const since = new Date(Date.parse(s.lastAttemptAt ?? new Date(now - MINUTE).toISOString()));
+    const fire = nextCronTime(parseCron(s.schedule), since);
+    if (fire) candidates.push({ at: fire.getTime(), reason: `${s.source}: schedule ${s.schedule}`, sources: [s.source] });
+  }
+  // The earliest wins, but a whole-device run that is due covers any single source that is due too.
+  const earliest = (list: typeof candidates) => list.reduce((a, b) => (b.at < a.at ? b : a));
+  const due = candidates.filter((c) => c.at <= now);
+  let next = due.find((c) => !c.sources) ?? earliest(due.length > 0 ? due : candidates);
   if (d.failuresInRow > 0 && d.lastAttemptAt) {
     const retryAt = Date.parse(d.lastAttemptAt) + retryDelayMs(d.rpoMinutes, d.failuresInRow);
     if (retryAt > next.at) next = { at: retryAt, reason: `retry after ${d.failuresInRow} failed attempt(s)` };
@@ -80,7 +92,7 @@ export function planDevice(d: DeviceScheduleState, now: number): ScheduleEntry {
   if (d.offlineUntil !== undefined && next.at <= now) {
     return { device: d.name, state: 'offline', dueAt: new Date(Math.max(d.offlineUntil, now)).toISOString(), reason: `unreachable; next probe ${new Date(d.offlineUntil).toISOString()}` };
   }
-  return { device: d.name, state: next.at <= now ? 'due' : 'waiting', dueAt: new Date(next.at).toISOString(), reason: next.reason };
+  return { device: d.name, state: next.at <= now ? 'due' : 'waiting', dueAt: new Date(next.at).toISOString(), reason: next.reason, ...(next.sources ? { sources: next.sources } : {}) };
 }
 
 /**

@@ -38,7 +38,7 @@ beforeAll(async () => {
   }
   services.settings.update({ maxParallelDevices: 2 }, 'test');
   const { devices, jobs, connector, repository, settings, history } = services;
-  scheduler = new Scheduler({ store: history, devices, jobs, settings, log: silentLogger, clock: () => Date.now() + offset, startBackup: (name) => startDeviceBackup({ devices, connector, repository, jobs }, name) });
+  scheduler = new Scheduler({ store: history, devices, jobs, settings, log: silentLogger, clock: () => Date.now() + offset, startBackup: (name, only) => startDeviceBackup({ devices, connector, repository, jobs }, name, only) });
 }, 240_000);
 
 afterAll(async () => {
@@ -97,5 +97,25 @@ describe.skipIf(skip)('the scheduler with real devices', () => {
     const audit = services.history.sql.auditRecent.all(5).find((r) => r.action === 'backup.scheduled' && r.target === device!.name);
     expect(audit?.detail).toMatch(/back online/);
     expect(services.jobs.list(1)[0]).toMatchObject({ status: 'succeeded' });
+  }, 120_000);
+
+  it('backs a source with its own schedule up alone, after a whole run covered every source', async () => {
+    const device = fleet.devices[2]!;
+    const first = fleet.devices[0]!.name;
+    services.devices.update(first, { ...services.devices.get(first).profile, rpoMinutes: 7 * 24 * 60 }, {}, 'test'); // only this device comes due
+    const profile = device.profile();
+    const sources = profile.sources.filter((x) => x.name === 'config' || x.name === 'logs').map((x) => (x.name === 'logs' ? { ...x, schedule: '* * * * *' } : x));
+    services.devices.update(device.name, { ...profile, rpoMinutes: 7 * 24 * 60, sources }, {}, 'test');
+    // The last run covered only config: the device's RPO needs a whole run first.
+    expect(scheduler.queue().find((e) => e.device === device.name)).toMatchObject({ state: 'due', reason: 'no run of every source yet' });
+    expect(await scheduler.tick()).toEqual([device.name]);
+    await settle();
+    expect((services.jobs.list(1)[0]!.result as { snapshots: { source: string }[] }).snapshots.map((x) => x.source)).toEqual(['config', 'logs']);
+    offset += 61_000;
+    const entry = scheduler.queue().find((e) => e.device === device.name)!;
+    expect(entry).toMatchObject({ state: 'due', sources: ['logs'] });
+    expect(await scheduler.tick()).toEqual([device.name]);
+    await settle();
+    expect((services.jobs.list(1)[0]!.result as { snapshots: { source: string }[] }).snapshots.map((x) => x.source)).toEqual(['logs']);
   }, 120_000);
 });

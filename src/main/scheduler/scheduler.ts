@@ -37,7 +37,7 @@ export interface SchedulerDeps {
   jobs: JobManager;
   settings: SettingsService;
   log: Logger;
-  startBackup: (name: string) => StartedJob<unknown>;
+  startBackup: (name: string, only?: string[]) => StartedJob<unknown>;
   probe?: (host: string, port: number) => Promise<boolean>;
   /** Repository upkeep (verify, prune), run when no backup is due or running. */
   maintenance?: { tick(): Promise<unknown> };
@@ -66,8 +66,16 @@ export class Scheduler {
     const busy = jobs.busyDevices();
     return devices.list().map((record) => {
       const { profile } = record;
-      const runs = store.sql.backupsOfDevice.all(record.id, 20);
-      const lastSuccess = runs.find((r) => r.status === 'succeeded');
+      const runs = store.sql.backupsOfDevice.all(record.id, 50);
+      const sourcesOf = (result: string | null): Set<string> => {
+        try {
+          return new Set(((JSON.parse(result ?? 'null') as { snapshots?: { source: string }[] } | null)?.snapshots ?? []).map((x) => x.source));
+        } catch {
+          return new Set();
+        }
+      };
+      // The device's RPO is met by runs that covered every source; a source run alone does not count.
+      const lastSuccess = runs.find((r) => r.status === 'succeeded' && profile.sources.every((src) => sourcesOf(r.result).has(src.name)));
       let failuresInRow = 0;
       for (const run of runs) {
         if (run.status === 'succeeded') break;
@@ -79,6 +87,9 @@ export class Scheduler {
         name: profile.name,
         rpoMinutes: profile.rpoMinutes ?? defaultRpo,
         schedule: profile.schedule,
+        sourceSchedules: profile.sources.flatMap((src) =>
+          src.schedule ? [{ source: src.name, schedule: src.schedule, lastAttemptAt: runs.find((r) => r.status !== 'running' && sourcesOf(r.result).has(src.name))?.started_at ?? runs[0]?.started_at ?? null }] : [],
+        ),
         ready: notReady === null,
         ...(notReady ? { notReadyReason: notReady } : {}),
         lastSuccessAt: lastSuccess?.finished_at ?? null,
@@ -120,7 +131,7 @@ export class Scheduler {
       const wasOffline = this.#offline.delete(name);
       const entry = queue.find((e) => e.device === name)!;
       try {
-        this.#deps.startBackup(name);
+        this.#deps.startBackup(name, entry.sources);
         store.audit('scheduler', 'backup.scheduled', name, { reason: wasOffline ? `back online; ${entry.reason}` : entry.reason });
         started.push(name);
         slots--;

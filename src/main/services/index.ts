@@ -96,7 +96,7 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
     ...(platform.notify ? { notify: platform.notify } : {}),
   });
   const maintenance = new Maintenance({ store: history, jobs, repository, log });
-  const scheduler = new Scheduler({ store: history, devices, jobs, settings, log, maintenance, startBackup: (name) => startDeviceBackup({ devices, connector, repository, jobs }, name) });
+  const scheduler = new Scheduler({ store: history, devices, jobs, settings, log, maintenance, startBackup: (name, only) => startDeviceBackup({ devices, connector, repository, jobs }, name, only) });
   return {
     dataDir,
     version: packageVersion(),

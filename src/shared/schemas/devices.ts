@@ -22,20 +22,32 @@ const AbsolutePath = z
   .refine((p) => p.startsWith('/'), 'Paths on the device must be absolute')
   .refine((p) => !p.includes('\0'), 'Paths cannot contain NUL bytes');
 const Glob = z.string().min(1).max(1024).refine((p) => !p.includes('\0'), 'Patterns cannot contain NUL bytes');
+/** A cron schedule (minute hour day-of-month month day-of-week, local time). */
+const CronSchema = z
+  .string()
+  .max(200)
+  .superRefine((text, ctx) => {
+    const error = cronError(text);
+    if (error) ctx.addIssue({ code: 'custom', message: error });
+  });
+/** Every source may carry its own schedule: it is then also backed up alone at those times. */
+const scheduled = { schedule: CronSchema.optional() };
 
 export const PostgresSourceSchema = z.object({
   name: NameSchema,
   kind: z.literal('postgres'),
+  ...scheduled,
   database: z.string().min(1).max(63),
   /** Host name or socket directory (as pg_dump's --host). */
   host: z.string().min(1).max(1024).optional(),
   port: PortSchema.optional(),
   user: z.string().min(1).max(63).optional(),
 });
-export const SqliteSourceSchema = z.object({ name: NameSchema, kind: z.literal('sqlite'), path: AbsolutePath });
+export const SqliteSourceSchema = z.object({ name: NameSchema, kind: z.literal('sqlite'), path: AbsolutePath, ...scheduled });
 export const MysqlSourceSchema = z.object({
   name: NameSchema,
   kind: z.literal('mysql'),
+  ...scheduled,
   database: z.string().min(1).max(64),
   host: z.string().min(1).max(1024).optional(),
   /** Unix socket path (mysqldump's --socket); the client's default when neither host nor socket is set. */
@@ -46,6 +58,7 @@ export const MysqlSourceSchema = z.object({
 export const FilesSourceSchema = z.object({
   name: NameSchema,
   kind: z.literal('files'),
+  ...scheduled,
   paths: z.array(AbsolutePath).min(1).max(256),
   include: z.array(Glob).max(256).optional(),
   exclude: z.array(Glob).max(256).optional(),
@@ -112,14 +125,7 @@ export const DeviceProfileSchema = z
     /** Which runs to keep (applied after every backup of the device; data is freed by the next prune). */
     retention: RetentionSchema.optional(),
     /** Backups at fixed times as well (cron: minute hour day-of-month month day-of-week, local time), on top of the RPO. */
-    schedule: z
-      .string()
-      .max(200)
-      .superRefine((text, ctx) => {
-        const error = cronError(text);
-        if (error) ctx.addIssue({ code: 'custom', message: error });
-      })
-      .optional(),
+    schedule: CronSchema.optional(),
     sources: z.array(SourceSchema).max(64).default([]),
     /** Commands run (quoted as given, by the device's shell) around a restore. */
     services: z.object({ stop: z.array(z.string().max(1024)).default([]), start: z.array(z.string().max(1024)).default([]) }).optional(),

@@ -62,5 +62,6 @@ export const ScheduleEntrySchema = z.object({
   state: z.enum(['running', 'due', 'waiting', 'offline', 'not ready']),
   dueAt: z.string().nullable(),
   reason: z.string(),
+  sources: z.array(z.string()).optional(),
 });
 export type ScheduleEntryInfo = z.infer<typeof ScheduleEntrySchema>;
