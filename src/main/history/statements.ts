@@ -134,6 +134,10 @@ export function prepareStatements(db: Database) {
 
     /** Backup jobs of one device, newest first (monitoring: failures in a row, usual duration). */
     backupsOfDevice: db.prepare<[string, number], JobRow>("SELECT * FROM jobs WHERE kind = 'backup' AND device_id = ? AND status != 'running' ORDER BY started_at DESC, rowid DESC LIMIT ?"),
+    /** The newest successful job of a kind; with the flag, only one whose result says it read data. */
+    lastSucceededOfKind: db.prepare<[string, number], JobRow>(
+      "SELECT * FROM jobs WHERE kind = ? AND status = 'succeeded' AND (? = 0 OR json_extract(result, '$.readData') = 1) ORDER BY started_at DESC, rowid DESC LIMIT 1",
+    ),
     /** The newest finished job of a kind (repository checks for the verification rule). */
     lastJobOfKind: db.prepare<[string], JobRow>("SELECT * FROM jobs WHERE kind = ? AND status != 'running' ORDER BY started_at DESC, rowid DESC LIMIT 1"),
 

@@ -40,12 +40,8 @@ export class Maintenance {
 
   /** When a task last succeeded (from the jobs history); for `withData`, only a verification that read data. */
   #lastSuccess(kind: 'verify' | 'prune', withData = false): number | null {
-    for (const job of this.#deps.jobs.list(200, 'succeeded')) {
-      if (job.kind !== kind) continue;
-      if (withData && (job.result as { readData?: boolean } | null)?.readData !== true) continue;
-      return Date.parse(job.finishedAt ?? job.startedAt);
-    }
-    return null;
+    const job = this.#deps.store.sql.lastSucceededOfKind.get(kind, withData ? 1 : 0);
+    return job ? Date.parse(job.finished_at ?? job.started_at) : null;
   }
 
   /** What is due now, most important first. */
