@@ -159,6 +159,10 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
     });
     const id = await saveSnapshot(repo, snapshot);
     return { id, snapshot, warnings };
+  } catch (error) {
+    // Packs this backup filled stay usable (the next backup indexes them); none stays open.
+    await repo.uploader.abandon(session).catch(() => undefined);
+    throw error;
   } finally {
     if (pool) await repo.releaseChunkPool(pool);
   }

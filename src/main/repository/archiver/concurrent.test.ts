@@ -4,7 +4,7 @@
  * devices share is stored once.
  */
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { NAMES } from '../backend/backend';
@@ -12,7 +12,7 @@ import type { Backend } from '../backend/backend';
 import { LocalBackend } from '../backend/local-backend';
 import { blobId } from '../crypto/aead';
 import { check } from '../checker/checker';
-import { withLock } from '../lock/lock';
+import { listLocks, RepositoryLock, withLock } from '../lock/lock';
 import { Repository } from '../repo/repository';
 import { restore } from '../restorer/restorer';
 import { findSnapshot, listSnapshots } from '../snapshot/snapshot';
@@ -120,5 +120,24 @@ describe('concurrent backups', () => {
     expect(new Set(ids).size).toBe(blobs.length);
     expect(ids.length).toBe(blobs.length);
     expect((await check(all, { readData: true })).errors).toEqual([]);
+  });
+
+  it('a backup that fails leaves no staged pack open, and what it stored is reused', { timeout: 60_000 }, async () => {
+    const { roots } = await makeFleet();
+    const { dir, repo } = await newRepo();
+    // The backup stores its data, then finds its lease gone (as after a suspend) and stops before
+    // writing an index or snapshot.
+    const lock = await RepositoryLock.acquire(repo, false);
+    await repo.backend.delete(`${NAMES.locks}${(await listLocks(repo))[0]!.id}`);
+    await expect(backup(repo, new LocalSource([roots[0]!]), { lease: lock })).rejects.toThrow(/lock/i);
+    await lock.release();
+    expect(await listSnapshots(repo)).toEqual([]);
+    expect((await readdir(dir)).filter((n) => n.startsWith('.tmp-'))).toEqual([]);
+    expect((await check(repo)).errors).toEqual([]);
+    const stored = await packBytes(repo.backend);
+    expect(stored).toBeGreaterThan(0);
+    const again = await backup(repo, new LocalSource([roots[0]!]));
+    expect(again.snapshot.summary.bytesAdded).toBeLessThan(1_500_000 - stored * 0.9 + 100_000);
+    expect((await check(repo, { readData: true })).errors).toEqual([]);
   });
 });

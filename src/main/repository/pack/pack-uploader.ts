@@ -225,6 +225,20 @@ export class PackUploader {
   }
 
   /**
+   * For a backup that failed: closes the open packs holding its blobs and waits until they are
+   * stored or dropped, so no staged file stays open, without indexing anything (its lease may be
+   * gone). Stored packs are indexed by a later flush or found by the next backup.
+   */
+  async abandon(session: UploadSession): Promise<void> {
+    // Stores still running for this backup (results arriving late) add nothing from now on.
+    session.failure ??= new Error('the backup ended');
+    for (const [type, slot] of this.open) if (session.slots.has(slot)) this.close(type, slot);
+    await Promise.allSettled([...session.slots].map((s) => s.uploaded.promise));
+    for (const slot of session.slots) slot.sessions.delete(session);
+    session.slots.clear();
+  }
+
+  /**
    * Closes the open packs holding this session's blobs, waits until every pack it references is
    * stored and indexed, and returns those packs. Other sessions keep running meanwhile.
    */
