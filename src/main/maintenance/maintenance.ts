@@ -1,8 +1,8 @@
 /**
  * Repository upkeep on a schedule, as jobs: verification of the structure every day and of a 10%
  * sample of the data every week (`check`, `check --read-data-subset 10%`), and a prune every week
- * that frees what forgotten runs no longer reference (exclusive lease: it runs only when this
- * console has no other job, and fails harmlessly if another console holds the repository).
+ * that frees what forgotten runs no longer reference (exclusive lease: this console's backups wait
+ * for it; it fails harmlessly, to be retried, if another console holds the repository).
  */
 import { AppError } from '../../shared/errors';
 import type { HistoryStore } from '../history/history-store';
@@ -59,8 +59,11 @@ export class Maintenance {
     const { jobs, repository } = this.#deps;
     if (task === 'prune') {
       return jobs.start({ kind: 'prune', title: 'Prune the repository', phases: ['prune'] }, async (ctx) => {
-        const repo = await repository.fresh();
-        const report = await withLock(repo, true, () => prune(repo, { signal: ctx.signal }));
+        // Waits for this console's running backups and holds new ones back while it runs.
+        const report = await repository.exclusive(async (repo) => {
+          await repo.refreshIndex();
+          return prune(repo, { signal: ctx.signal });
+        });
         return { bytesFreed: report.bytesFreed };
       });
     }
