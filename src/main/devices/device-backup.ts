@@ -20,10 +20,12 @@ import type { TreeNode } from '../repository/snapshot/tree';
 import type { RepositoryService } from '../services/repository-service';
 import type { DeviceConnector } from './device-connector';
 import type { DeviceService } from './device-service';
+import { parsePlatform, platformCommand, platformTags } from './facts';
 import { DumpSource } from './sources/dump-source';
 import { RemoteFilesSource } from './sources/files-source';
 import { rotateLogs } from './sources/log-rotation';
 import type { CommandRunner } from './ssh-connection';
+import { runToString } from './ssh-connection';
 
 export const BACKUP_PHASES = ['connect', 'list', 'transfer', 'commit'] as const;
 
@@ -103,6 +105,8 @@ export async function runSources(
   try {
     ctx.phase('list');
     const all = await listSnapshots(repo);
+    // The platform it ran on goes with every snapshot: a restore onto another L4T release or board warns.
+    const platform = platformTags(parsePlatform(await runToString(runner, platformCommand(device.sysroot)).catch(() => '')));
     ctx.phase('transfer');
     const runOne = async (config: SourceConfig, index: number): Promise<void> => {
       const parent = latestOf(all, device.name, config.name);
@@ -129,7 +133,7 @@ export async function runSources(
         parent,
         signal: stop.signal,
         ...(lease ? { lease } : {}),
-        tags: [tagOf.device(device.name), tagOf.source(config.name), `kind:${config.kind}`, tagOf.run(runId), tagOf.runSize(sources.length)],
+        tags: [tagOf.device(device.name), tagOf.source(config.name), `kind:${config.kind}`, tagOf.run(runId), tagOf.runSize(sources.length), ...platform],
         // Reused files are reported as progress too; count only what was read from the device.
         onProgress: ({ items }) => ctx.advance({ items: items ?? 0 }),
       });

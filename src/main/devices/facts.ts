@@ -127,3 +127,31 @@ export function proposeSources(facts: DeviceFacts, existing: readonly Source[] =
   }
   return proposals;
 }
+
+/** The platform a backup or restore runs on: the L4T release line and the board model, nothing else (fast). */
+export function platformCommand(sysroot = '/'): RawShell {
+  const root = sysroot === '/' ? '' : sysroot.replace(/\/+$/, '');
+  return sh`R=${root}
+echo @@l4t; head -n 1 "$R/etc/nv_tegra_release" 2>/dev/null
+echo @@model; if [ -r "$R/proc/device-tree/model" ]; then tr -d '\\000' < "$R/proc/device-tree/model"; echo; elif [ -r /proc/device-tree/model ] && [ -z "$R" ]; then tr -d '\\000' < /proc/device-tree/model; echo; fi
+echo @@end`;
+}
+
+export interface Platform {
+  /** `R36.4.0` (release and revision), or null off a Jetson. */
+  l4t: string | null;
+  board: string | null;
+}
+
+export function parsePlatform(output: string): Platform {
+  const s = sections(output);
+  const l4t = parseL4t(s.get('l4t')?.[0]);
+  return { l4t: l4t ? `${l4t.release}.${l4t.revision}` : null, board: s.get('model')?.[0]?.trim() || l4t?.board || null };
+}
+
+/** Snapshot tags recording the platform a backup was taken on. */
+export const platformTags = (p: Platform): string[] => [...(p.l4t ? [`l4t:${p.l4t}`] : []), ...(p.board ? [`board:${p.board}`] : [])];
+
+export function platformOfTags(tags: readonly string[]): Platform {
+  return { l4t: tags.find((t) => t.startsWith('l4t:'))?.slice(4) ?? null, board: tags.find((t) => t.startsWith('board:'))?.slice(6) ?? null };
+}

@@ -30,11 +30,13 @@ describe('DumpSource (real sqlite3 and pg_dump through a shell)', () => {
     const source = new DumpSource(new LocalRunner(), { name: 'local', kind: 'sqlite', path: file });
     const result = await backup(repo, source, { device: 'rvm-017' });
     expect(source.integrity).toBe('ok');
+    expect(source.rowCounts).toEqual({ readings: 20_000 });
     expect(leftovers()).toEqual(before);
 
     const out = tempDir();
     await restore(repo, await findSnapshot(repo, result.id), out);
     expect(readFileSync(path.join(out, 'local.integrity-check.txt'), 'utf8')).toBe('ok\n');
+    expect(JSON.parse(readFileSync(path.join(out, 'local.rowcounts.json'), 'utf8'))).toEqual({ readings: 20_000 });
     const copy = new Database(path.join(out, 'local.sqlite3'), { readonly: true });
     expect(copy.prepare('SELECT count(*) AS n, sum(value) AS s FROM readings').get()).toEqual(db.prepare('SELECT count(*) AS n, sum(value) AS s FROM readings').get());
     copy.close();

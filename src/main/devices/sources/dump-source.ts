@@ -5,9 +5,12 @@
  * "valid" snapshot.
  *
  * - postgres: `pg_dump --format=custom --compress=0` — uncompressed so it deduplicates across runs,
- *   custom so pg_restore can restore selectively and into another database name;
+ *   custom so pg_restore can restore selectively and into another database name. It dumps the
+ *   snapshot of a psql transaction that counts every table's rows in that same snapshot, so the
+ *   recorded row counts (`<source>.rowcounts.json`) are exactly the dump's;
  * - sqlite: the online `.backup` API into a private temp dir on the device, `PRAGMA
- *   integrity_check` on the copy (kept beside the dump), then the copy is streamed and removed;
+ *   integrity_check` and row counts on the copy (kept beside the dump), then the copy is streamed
+ *   and removed;
  * - mysql: `mysqldump --single-transaction` (consistent for InnoDB without locking).
  */
 import { Readable } from 'node:stream';
@@ -19,6 +22,8 @@ import type { NodeMeta } from '../../repository/snapshot/tree';
 import { raw, sh } from '../shell-quote';
 import type { RawShell } from '../shell-quote';
 import type { CommandRunner, RunningCommand } from '../ssh-connection';
+import { PG_COUNTS_SQL, parsePgCounts, parseSqliteCounts, pgEnv, rowCountsFileName, sqliteCountsCommand } from './row-counts';
+import type { RowCounts } from './row-counts';
 
 type DumpConfig = z.infer<typeof PostgresSourceSchema> | z.infer<typeof SqliteSourceSchema> | z.infer<typeof MysqlSourceSchema>;
 
@@ -37,6 +42,27 @@ export function pgDumpCommand(source: z.infer<typeof PostgresSourceSchema>): Raw
   return sh`pg_dump --format=custom --compress=0 --no-password ${opts}`;
 }
 
+/**
+ * pg_dump of the snapshot exported by a REPEATABLE READ transaction that counts the rows of every
+ * table in that same snapshot into `<tempDir>/counts`. The dump goes to stdout (fd 3 inside psql's
+ * `\!`), everything else to stderr; any failure exits 1, as pg_dump itself does.
+ */
+export function pgDumpWithCountsCommand(source: z.infer<typeof PostgresSourceSchema>, tempDir: string): RawShell {
+  return sh`${pgEnv(source)} PGDATABASE=${source.database} JV_T=${tempDir}
+exec 3>&1
+psql -X -q -At -v ON_ERROR_STOP=1 --no-password -v counts=${`${tempDir}/counts`} -v count_sql=${PG_COUNTS_SQL} >&2 <<'SQL' || exit 1
+BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
+SELECT pg_export_snapshot() AS jv_snapshot \\gset
+\\setenv JV_SNAPSHOT :jv_snapshot
+:count_sql \\g :counts
+\\! pg_dump --format=custom --compress=0 --no-password --snapshot="$JV_SNAPSHOT" >&3 || touch "$JV_T/failed"
+COMMIT;
+SQL
+exec 3>&-
+[ ! -e "$JV_T/failed" ] || exit 1
+[ -s "$JV_T/counts" ] || { echo "the row counts were not written" >&2; exit 1; }`;
+}
+
 export function mysqlDumpCommand(source: z.infer<typeof MysqlSourceSchema>): RawShell {
   const opts = [...(source.host ? [`--host=${source.host}`] : []), ...(source.socket ? [`--socket=${source.socket}`] : []), ...(source.port ? [`--port=${source.port}`] : []), ...(source.user ? [`--user=${source.user}`] : [])];
   return sh`mysqldump --single-transaction --routines --triggers --events ${opts} -- ${source.database}`;
@@ -49,7 +75,9 @@ export function sqliteSnapshotCommand(path: string): RawShell {
 t=$(mktemp -d "\${TMPDIR:-/tmp}/jetvault-sqlite.XXXXXX")
 if ! sqlite3 -bail ${path} ${raw(`".backup '$t/copy.db'"`)} >&2; then rm -rf "$t"; exit 74; fi
 printf '%s\\n' "$t"
-sqlite3 "$t/copy.db" 'PRAGMA integrity_check;'`;
+sqlite3 "$t/copy.db" 'PRAGMA integrity_check;'
+echo @@rows
+${sqliteCountsCommand(raw('"$t/copy.db"'))}`;
 }
 
 /** Streams the copy and removes its temp dir whatever happens. */
@@ -67,6 +95,8 @@ export class DumpSource implements Source {
   readonly warnings: SourceWarning[] = [];
   /** For SQLite: the integrity_check result of the copy that was backed up. */
   integrity: string | null = null;
+  /** Rows per table of what was backed up (PostgreSQL, SQLite), also kept in the snapshot. */
+  rowCounts: RowCounts | null = null;
   /** Bytes of the dump read from the device so far. */
   bytesRead = 0;
   readonly #runner: CommandRunner;
@@ -82,30 +112,50 @@ export class DumpSource implements Source {
   async *entries(signal?: AbortSignal): AsyncIterable<SourceEntry> {
     const source = this.#source;
     let command: RawShell;
+    let pgTemp: string | null = null;
     if (source.kind === 'sqlite') {
       const out = await this.#runner.run(sqliteSnapshotCommand(source.path), { signal }).catch((error: unknown) => {
         throw new AppError('REMOTE_COMMAND_FAILED', `SQLite backup of ${source.path} on ${this.#runner.target} failed: ${(error as Error).message}`);
       });
-      const [tempDir, ...check] = out.trim().split('\n');
+      const [head, rows = ''] = out.split('\n@@rows\n');
+      const [tempDir, ...check] = head!.trim().split('\n');
       this.integrity = check.join('\n').trim() || 'unknown';
+      this.rowCounts = parseSqliteCounts(rows);
       command = sqliteStreamCommand(tempDir!);
       yield { path: `${source.name}.integrity-check.txt`, meta: this.#meta(this.integrity.length + 1), open: () => oneChunk(`${this.integrity}\n`) };
+      yield this.#countsEntry(source.name, this.rowCounts);
+    } else if (source.kind === 'postgres') {
+      pgTemp = (await this.#runner.run(sh`mktemp -d "\${TMPDIR:-/tmp}/jetvault-pg.XXXXXX"`, { signal })).trim();
+      command = pgDumpWithCountsCommand(source, pgTemp);
     } else {
-      command = source.kind === 'postgres' ? pgDumpCommand(source) : mysqlDumpCommand(source);
+      command = mysqlDumpCommand(source);
     }
-    const running = await this.#runner.exec(command, signal);
-    running.stdin.end();
-    const meta = this.#meta(0);
-    yield { path: dumpFileName(source), meta, open: () => this.#counted(running, meta) };
-    // Resumed only after the archiver has read the whole dump: now its exit status is known.
-    const result = await running.done;
-    if (signal?.aborted) throw new AppError('CANCELLED', 'Cancelled');
-    if (result.code !== 0) {
-      throw new AppError(
-        'REMOTE_COMMAND_FAILED',
-        `The ${source.kind} dump of "${source.name}" on ${this.#runner.target} failed (exit ${result.code ?? result.signal}): ${result.stderr.trim() || 'no error output'}. No snapshot was written.`,
-      );
+    try {
+      const running = await this.#runner.exec(command, signal);
+      running.stdin.end();
+      const meta = this.#meta(0);
+      yield { path: dumpFileName(source), meta, open: () => this.#counted(running, meta) };
+      // Resumed only after the archiver has read the whole dump: now its exit status is known.
+      const result = await running.done;
+      if (signal?.aborted) throw new AppError('CANCELLED', 'Cancelled');
+      if (result.code !== 0) {
+        throw new AppError(
+          'REMOTE_COMMAND_FAILED',
+          `The ${source.kind} dump of "${source.name}" on ${this.#runner.target} failed (exit ${result.code ?? result.signal}): ${result.stderr.trim() || 'no error output'}. No snapshot was written.`,
+        );
+      }
+      if (pgTemp) {
+        this.rowCounts = parsePgCounts(await this.#runner.run(sh`cat -- ${`${pgTemp}/counts`}`, { signal }));
+        yield this.#countsEntry(source.name, this.rowCounts);
+      }
+    } finally {
+      if (pgTemp) await this.#runner.run(sh`rm -rf -- ${pgTemp}`).catch(() => undefined);
     }
+  }
+
+  #countsEntry(name: string, counts: RowCounts): SourceEntry {
+    const text = `${JSON.stringify(counts)}\n`;
+    return { path: rowCountsFileName(name), meta: this.#meta(Buffer.byteLength(text)), open: () => oneChunk(text) };
   }
 
   /** The dump's bytes; its size is only known at the end, so the node's size follows the stream. */
