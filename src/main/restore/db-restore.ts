@@ -1,0 +1,597 @@
+/**
+ * Restoring database snapshots onto a device, journaled so that a cut link or a killed console at
+ * any point leaves either the original database or the fully restored one.
+ *
+ * PostgreSQL (the dump is pg_dump's custom format, so pg_restore):
+ *   stage    the dump is streamed to a work folder on the device (`~/.jetvault-restore/<id>-<source>`,
+ *            holding `plan.json` and `journal`), sha256 checked there, then pg_restore'd in one
+ *            transaction into a NEW database `<db>_jv_new_<id>` created like the live one (owner,
+ *            encoding, locale); its row counts must equal the snapshot's before anything else moves;
+ *   swap     (services stopped) one DO block — one transaction — terminates sessions and renames
+ *            live → `<db>_jv_prev_<id>` and new → live: there is no instant with a half swap;
+ *   validate the live database opens and holds the snapshot's row counts, then the health command;
+ *   keep     the previous database until confirmed (dropped) or rolled back (renamed back).
+ *   Recovery reads the state from the database names themselves: a `_jv_new_` database means the
+ *   swap never committed (dropped, the original is untouched); a `_jv_prev_` one means it did (kept
+ *   for confirmation).
+ * SQLite: the file is staged in a work folder on the same file system as the live file (the home
+ * work folder when it is on that file system, else a folder beside the file), `PRAGMA
+ * integrity_check` and row counts are checked on the staged copy, and with services stopped one
+ * SIGHUP-immune script moves the live file and its -wal/-shm/-journal into `previous/` and renames
+ * the staged copy into place, journaling `swapping` → `swapped`.
+ * Other targets: a database under another name / a file at another path are restored the same way
+ * but end with a plain rename of the checked result to the requested name (never a partial under
+ * it), and nothing live is touched. `restoreDatabaseScratch` does that and cleans up (drills).
+ */
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import type { z } from 'zod';
+import { AppError } from '../../shared/errors';
+import type { PostgresSourceSchema, SqliteSourceSchema } from '../../shared/schemas/devices';
+import type { Repository } from '../repository/repo/repository';
+import type { SnapshotWithId } from '../repository/snapshot/snapshot';
+import { loadTree } from '../repository/snapshot/snapshot';
+import type { TreeNode } from '../repository/snapshot/tree';
+import { raw, sh } from '../devices/shell-quote';
+import type { RawShell } from '../devices/shell-quote';
+import type { CommandRunner } from '../devices/ssh-connection';
+import { runToString } from '../devices/ssh-connection';
+import { dumpFileName } from '../devices/sources/dump-source';
+import { compareCounts, parsePgCounts, parseSqliteCounts, pgCountsCommand, pgEnv, rowCountsFileName, sqliteCountsCommand } from '../devices/sources/row-counts';
+import type { RowCounts } from '../devices/sources/row-counts';
+
+export type PostgresSource = z.infer<typeof PostgresSourceSchema>;
+export type SqliteSource = z.infer<typeof SqliteSourceSchema>;
+export type DatabaseSource = PostgresSource | SqliteSource;
+
+/** Work folders of database restores live here, below the device account's home. */
+export const DB_WORK_DIR = '.jetvault-restore';
+/** A SQLite work folder beside the live file (when the home folder is on another file system). */
+export const SQLITE_BESIDE_PREFIX = '.jetvault-dbrestore-';
+
+export interface DbRestorePlan {
+  restoreId: string;
+  source: string;
+  kind: 'postgres' | 'sqlite';
+  snapshotId: string;
+  /** Bytes of the dump / database file to send. */
+  dumpBytes: number;
+  /** What the snapshot recorded (null for snapshots taken before counts were recorded). */
+  expectedRows: RowCounts | null;
+  /** In place: swap with the live database and keep the previous one. Else: a new name, nothing live touched. */
+  inPlace: boolean;
+  /** Database name (postgres) or file path (sqlite) that ends up restored. */
+  target: string;
+  targetExists: boolean;
+  /** Folder on the device with plan.json, the journal and (postgres) the staged dump. */
+  workDir: string;
+  /** postgres: how to reach the server, and the database names used on the way. */
+  conn?: { host?: string; port?: number; user?: string };
+  maintenanceDb?: string;
+  fresh?: string;
+  previous?: string;
+  rejected?: string;
+  /** sqlite: the staged file (same file system as the target). */
+  staged?: string;
+  freeBytes: number;
+  spaceNeeded: number;
+}
+
+export interface DbRestoreOptions {
+  repo: Repository;
+  runner: CommandRunner;
+  snapshot: SnapshotWithId;
+  source: DatabaseSource;
+  restoreId: string;
+  /** Restore into another database (postgres) or to another file (sqlite) instead of in place. */
+  target?: { database?: string; path?: string };
+  signal?: AbortSignal;
+}
+
+export interface DbStageProgress {
+  advance?(delta: { bytes?: number }): void;
+  /** Called between sending/verifying and loading (pg_restore / integrity check). */
+  step?(name: 'send' | 'verify' | 'load' | 'check'): void;
+}
+
+const join = (...parts: string[]) => path.posix.join(...parts);
+
+async function rootNode(repo: Repository, snapshot: SnapshotWithId, name: string): Promise<TreeNode | null> {
+  const tree = await loadTree(repo, snapshot.tree);
+  return tree.nodes.find((n) => n.name === name) ?? null;
+}
+
+async function readSmall(repo: Repository, node: TreeNode): Promise<string> {
+  const parts: Buffer[] = [];
+  for (const id of node.content ?? []) parts.push(await repo.loadBlob(id));
+  return Buffer.concat(parts).toString('utf8');
+}
+
+/** The row counts a database snapshot recorded, or null if it predates them. */
+export async function recordedRowCounts(repo: Repository, snapshot: SnapshotWithId, source: string): Promise<RowCounts | null> {
+  const node = await rootNode(repo, snapshot, rowCountsFileName(source));
+  if (!node) return null;
+  return JSON.parse(await readSmall(repo, node)) as RowCounts;
+}
+
+/** Database names on the way: bounded to PostgreSQL's 63 bytes whatever the live name is. */
+export function pgNames(database: string, restoreId: string): { fresh: string; previous: string; rejected: string } {
+  const base = Buffer.from(database, 'utf8').length + restoreId.length + 9 > 63 ? Buffer.from(database, 'utf8').subarray(0, 63 - restoreId.length - 9).toString('utf8').replace(/\uFFFD+$/, '') : database;
+  return { fresh: `${base}_jv_new_${restoreId}`, previous: `${base}_jv_prev_${restoreId}`, rejected: `${base}_jv_rej_${restoreId}` };
+}
+
+const pgConn = (source: PostgresSource) => ({
+  ...(source.host ? { host: source.host } : {}),
+  ...(source.port ? { port: source.port } : {}),
+  ...(source.user ? { user: source.user } : {}),
+});
+
+/** Runs SQL (from stdin: a constant script) against a database with psql variables set by name. */
+function psql(plan: Pick<DbRestorePlan, 'conn'>, database: string, vars: Record<string, string>, script: string, flags: RawShell = raw('')): RawShell {
+  const v = Object.entries(vars).flatMap(([k, val]) => ['-v', `${k}=${val}`]);
+  return sh`${pgEnv(plan.conn ?? {})}
+psql -X -q -At -v ON_ERROR_STOP=1 --no-password ${flags} --dbname=${database} ${v} <<'JVSQL'
+${raw(script)}
+JVSQL`;
+}
+
+const existsSql = (names: string[]) => names.map((n, i) => `SELECT ${i} AS i FROM pg_database WHERE datname = :'n${i}'`).join(' UNION ALL ') + ';';
+
+/** Which of `names` exist as databases. */
+async function pgExisting(runner: CommandRunner, plan: Pick<DbRestorePlan, 'conn' | 'maintenanceDb'>, names: string[]): Promise<Set<string>> {
+  const vars = Object.fromEntries(names.map((n, i) => [`n${i}`, n]));
+  const out = await runToString(runner, psql(plan, plan.maintenanceDb ?? 'postgres', vars, existsSql(names)));
+  return new Set(out.split('\n').filter(Boolean).map((i) => names[Number(i)]!));
+}
+
+export async function planDbRestore(options: DbRestoreOptions): Promise<DbRestorePlan> {
+  const { repo, runner, snapshot, source, restoreId } = options;
+  const kind = source.kind;
+  if (!snapshot.tags.includes(`kind:${kind}`)) throw new AppError('VALIDATION', `Snapshot ${snapshot.id.slice(0, 12)} is not a ${kind} snapshot`);
+  const dump = await rootNode(repo, snapshot, dumpFileName(source));
+  if (!dump || dump.type !== 'file') throw new AppError('NOT_FOUND', `Snapshot ${snapshot.id.slice(0, 12)} holds no ${dumpFileName(source)}`);
+  const expectedRows = await recordedRowCounts(repo, snapshot, source.name);
+  const home = (await runToString(runner, sh`printf '%s' "$HOME"`)).trim() || '/tmp';
+  const homeWork = join(home, DB_WORK_DIR);
+  const base = { restoreId, source: source.name, kind, snapshotId: snapshot.id, dumpBytes: dump.size, expectedRows } as const;
+
+  if (source.kind === 'postgres') {
+    const target = options.target?.database ?? source.database;
+    const inPlace = target === source.database;
+    const names = pgNames(target, restoreId);
+    const conn = pgConn(source);
+    const maintenanceDb = target === 'postgres' || source.database === 'postgres' ? 'template1' : 'postgres';
+    const partial = { conn, maintenanceDb };
+    const info = await runToString(
+      runner,
+      psql(partial, maintenanceDb, { target }, "SELECT coalesce((SELECT pg_database_size(datname) FROM pg_database WHERE datname = :'target'), -1);"),
+    ).catch((error: unknown) => {
+      throw new AppError('UNAVAILABLE', `PostgreSQL on ${runner.target} cannot be reached for the restore: ${(error as Error).message}`);
+    });
+    const size = Number(info.trim());
+    if (!inPlace && size >= 0) throw new AppError('CONFLICT', `A database named "${target}" already exists on ${runner.target}; choose another name (it is never overwritten)`);
+    const workDir = join(homeWork, `${restoreId}-${source.name}`);
+    const freeBytes = await freeOf(runner, homeWork);
+    // The dump is staged, then loaded into a second database about the size of the live one.
+    return { ...base, inPlace, target, targetExists: size >= 0, workDir, ...partial, ...names, freeBytes, spaceNeeded: dump.size + Math.max(size, dump.size) };
+  }
+
+  const target = options.target?.path ?? source.path;
+  const inPlace = target === source.path;
+  const dir = path.posix.dirname(target);
+  const probe = await runToString(
+    runner,
+    sh`t=${target}; d=${dir}; h=${homeWork}; mkdir -p -- "$h" 2>/dev/null; if [ -e "$t" ]; then echo exists; else echo missing; fi; stat -c %d -- "$d" 2>/dev/null || echo none; stat -c %d -- "$h" 2>/dev/null || echo none`,
+  );
+  const [exists, dirDev, homeDev] = probe.trim().split('\n');
+  if (dirDev === 'none') throw new AppError('NOT_FOUND', `The folder ${dir} does not exist on ${runner.target}`);
+  if (!inPlace && exists === 'exists') throw new AppError('CONFLICT', `${target} already exists on ${runner.target}; choose another path (it is never overwritten)`);
+  // Renames are only atomic within one file system: stage where the live file lives.
+  const workDir = dirDev === homeDev ? join(homeWork, `${restoreId}-${source.name}`) : join(dir, `${SQLITE_BESIDE_PREFIX}${restoreId}-${path.posix.basename(target)}`);
+  const freeBytes = await freeOf(runner, dir);
+  return { ...base, inPlace, target, targetExists: exists === 'exists', workDir, staged: join(workDir, 'new.db'), freeBytes, spaceNeeded: dump.size };
+}
+
+async function freeOf(runner: CommandRunner, dir: string): Promise<number> {
+  const df = await runToString(runner, sh`p=${dir}; while [ ! -e "$p" ]; do p=$(dirname "$p"); done; df -P -k -- "$p" | tail -n +2`).catch(() => '');
+  const n = Number(df.trim().split(/\s+/)[3]) * 1024;
+  return Number.isFinite(n) ? n : 0;
+}
+
+const journal = (plan: DbRestorePlan, state: string) => sh`printf '%s\\n' ${state} > ${join(plan.workDir, 'journal')}`;
+
+/** Sends a snapshot file's bytes to `dest` on the device; resolves the sha256 of what was sent. */
+async function sendFile(repo: Repository, runner: CommandRunner, node: TreeNode, dest: string, progress: DbStageProgress, signal?: AbortSignal): Promise<string> {
+  const running = await runner.exec(sh`umask 077 && cat > ${dest}`, signal);
+  running.stdout.resume(); // an SSH channel only closes once its output has been read
+  running.stdin.on('error', () => undefined); // a dead link closes the channel under the pipe
+  const hash = createHash('sha256');
+  let ended = false;
+  const finished = running.done.then((result) => {
+    ended = true;
+    return result;
+  });
+  try {
+    for (const id of node.content ?? []) {
+      if (signal?.aborted) throw new AppError('CANCELLED', 'Cancelled');
+      if (ended) break;
+      const data = await repo.loadBlob(id);
+      hash.update(data);
+      if (!running.stdin.write(data)) {
+        // Wait for the pipe to drain — or for the channel to end under it (link cut).
+        await Promise.race([new Promise<void>((resolve) => running.stdin.once('drain', () => resolve())), finished]);
+      }
+      progress.advance?.({ bytes: data.length });
+    }
+    running.stdin.end();
+  } catch (error) {
+    running.stdin.destroy();
+    throw error;
+  }
+  const result = await finished;
+  if (result.code !== 0) throw new AppError('UNAVAILABLE', `Sending the database to ${runner.target} failed (${result.stderr.trim() || `exit ${result.code ?? result.signal}`}). The live database was not changed.`);
+  return hash.digest('hex');
+}
+
+async function writePlanFile(runner: CommandRunner, plan: DbRestorePlan): Promise<void> {
+  const running = await runner.exec(sh`umask 077 && mkdir -p -- ${plan.workDir} && cat > ${join(plan.workDir, 'plan.json')} && printf 'staging\\n' > ${join(plan.workDir, 'journal')}`);
+  running.stdout.resume();
+  running.stdin.end(Buffer.from(JSON.stringify(plan)));
+  const result = await running.done;
+  if (result.code !== 0) throw new AppError('REMOTE_COMMAND_FAILED', `Cannot create the restore work folder ${plan.workDir} on ${runner.target}: ${result.stderr.trim()}`);
+}
+
+async function counts(runner: CommandRunner, plan: DbRestorePlan, where: string): Promise<RowCounts> {
+  if (plan.kind === 'postgres') return parsePgCounts(await runToString(runner, pgCountsCommand(plan.conn ?? {}, where)));
+  return parseSqliteCounts(await runToString(runner, sqliteCountsCommand(where)));
+}
+
+async function integrity(runner: CommandRunner, file: string): Promise<string> {
+  const out = await runToString(runner, sh`sqlite3 -batch ${file} 'PRAGMA integrity_check;'`).catch((error: unknown) => (error as Error).message);
+  return out.trim() || 'no answer';
+}
+
+/**
+ * Stage and verify: after this the restored data sits beside the live one (a new database, a
+ * staged file), sha256-verified, loaded and checked against the snapshot's row counts. Nothing live
+ * has changed. A failure leaves a work folder that `rollbackDbRestore`/`recoverDbRestores` clean.
+ */
+export async function stageDbRestore(options: DbRestoreOptions, plan: DbRestorePlan, progress: DbStageProgress = {}): Promise<void> {
+  const { repo, runner, snapshot, source, signal } = options;
+  if (plan.spaceNeeded > plan.freeBytes) {
+    throw new AppError('UNAVAILABLE', `Not enough space on ${runner.target} to restore "${source.name}": it needs ${plan.spaceNeeded} bytes, ${plan.freeBytes} are free. Nothing was changed.`);
+  }
+  const dump = (await rootNode(repo, snapshot, dumpFileName(source)))!;
+  await writePlanFile(runner, plan);
+  progress.step?.('send');
+  const file = plan.kind === 'postgres' ? join(plan.workDir, 'dump') : plan.staged!;
+  const sum = await sendFile(repo, runner, dump, file, progress, signal);
+  progress.step?.('verify');
+  const onDevice = (await runToString(runner, sh`sha256sum -- ${file}`)).slice(0, 64);
+  if (onDevice !== sum) throw new AppError('INTERNAL', `The staged copy of "${source.name}" on ${runner.target} does not match the snapshot; nothing was changed`);
+  await runToString(runner, journal(plan, 'verified'));
+
+  progress.step?.('load');
+  if (plan.kind === 'postgres') {
+    // Created like the live database (owner, encoding, locale), from template0 as pg_restore wants.
+    await runToString(
+      runner,
+      psql(
+        plan,
+        plan.maintenanceDb!,
+        { fresh: plan.fresh!, live: plan.target },
+        `SELECT format('CREATE DATABASE %I TEMPLATE template0 OWNER %I ENCODING %L LC_COLLATE %L LC_CTYPE %L', :'fresh', pg_get_userbyid(datdba), pg_encoding_to_char(encoding), datcollate, datctype) FROM pg_database WHERE datname = :'live'
+UNION ALL SELECT format('CREATE DATABASE %I TEMPLATE template0', :'fresh') WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'live') \\gexec`,
+      ),
+    );
+    await runToString(runner, sh`${pgEnv(plan.conn ?? {})}
+pg_restore --single-transaction --exit-on-error --no-password --dbname=${plan.fresh!} -- ${file} && rm -f -- ${file}`).catch((error: unknown) => {
+      throw new AppError('REMOTE_COMMAND_FAILED', `pg_restore of "${source.name}" into a new database on ${runner.target} failed; the live database was not changed. ${(error as Error).message}`);
+    });
+  } else {
+    await runToString(runner, sh`f=${file}; t=${plan.target}; if [ -e "$t" ]; then chmod --reference="$t" -- "$f"; chown --reference="$t" -- "$f" 2>/dev/null || true; else chmod 640 -- "$f"; fi`);
+    const check = await integrity(runner, file);
+    if (check !== 'ok') throw new AppError('INTERNAL', `The staged SQLite copy of "${source.name}" failed PRAGMA integrity_check (${check.slice(0, 200)}); nothing was changed`);
+  }
+  progress.step?.('check');
+  if (plan.expectedRows) {
+    const diff = compareCounts(plan.expectedRows, await counts(runner, plan, plan.kind === 'postgres' ? plan.fresh! : file));
+    if (diff.length > 0) throw new AppError('INTERNAL', `The restored copy of "${source.name}" does not hold the snapshot's rows (${diff.slice(0, 5).join('; ')}); nothing was changed`);
+  }
+  await runToString(runner, journal(plan, 'staged'));
+  if (!plan.inPlace) await finishOtherTarget(runner, plan);
+}
+
+/** Another name / path: the checked result takes the requested name in one rename; then the work folder goes. */
+async function finishOtherTarget(runner: CommandRunner, plan: DbRestorePlan): Promise<void> {
+  if (plan.kind === 'postgres') {
+    await runToString(runner, psql(plan, plan.maintenanceDb!, { fresh: plan.fresh!, target: plan.target }, `ALTER DATABASE :"fresh" RENAME TO :"target";`));
+  } else {
+    await runToString(runner, sh`t=${plan.target}; [ ! -e "$t" ] || { echo "$t appeared meanwhile" >&2; exit 17; }; mv -- ${plan.staged!} "$t"`);
+  }
+  await runToString(runner, sh`rm -rf -- ${plan.workDir}`);
+}
+
+/** The swap, with the device's services stopped. One transaction (postgres) / one SIGHUP-immune script (sqlite). */
+export async function swapDbRestore(runner: CommandRunner, plan: DbRestorePlan): Promise<void> {
+  if (!plan.inPlace) return;
+  if (plan.kind === 'postgres') {
+    await runToString(runner, sh`trap '' HUP INT TERM PIPE
+set -e
+printf 'swapping\\n' > ${join(plan.workDir, 'journal')}
+jvswap() {
+${psql(plan, plan.maintenanceDb!, { live: plan.target, fresh: plan.fresh!, prev: plan.previous! }, PG_SWAP_SQL)}
+}
+i=0
+# A session that reconnects between the terminate and the rename makes the rename fail: try again.
+until jvswap >/dev/null; do
+  i=$((i + 1)); [ "$i" -lt 5 ] || exit 1; sleep 1
+done
+printf 'swapped\\n' > ${join(plan.workDir, 'journal')}`).catch((error: unknown) => {
+      throw new AppError('REMOTE_COMMAND_FAILED', `Swapping the restored database "${plan.target}" into place on ${runner.target} failed: ${(error as Error).message}`);
+    });
+    return;
+  }
+  const j = join(plan.workDir, 'journal');
+  const prev = join(plan.workDir, 'previous');
+  const base = path.posix.basename(plan.target);
+  await runToString(runner, sh`trap '' HUP INT TERM PIPE
+set -e
+t=${plan.target}
+printf 'swapping\\n' > ${j}
+mkdir -p -- ${prev}
+for s in '' -wal -shm -journal; do if [ -e "$t$s" ]; then mv -- "$t$s" ${prev}/${base}"$s"; fi; done
+mv -- ${plan.staged!} "$t"
+printf 'swapped\\n' > ${j}
+${raw('sync')}`);
+}
+
+/** One transaction: sessions ended, live → previous, new → live. */
+const PG_SWAP_SQL = `SELECT set_config('jv.live', :'live', false), set_config('jv.fresh', :'fresh', false), set_config('jv.prev', :'prev', false);
+DO $$
+BEGIN
+  PERFORM pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN (current_setting('jv.live'), current_setting('jv.fresh')) AND pid <> pg_backend_pid();
+  IF EXISTS (SELECT 1 FROM pg_database WHERE datname = current_setting('jv.live')) THEN
+    EXECUTE format('ALTER DATABASE %I RENAME TO %I', current_setting('jv.live'), current_setting('jv.prev'));
+  END IF;
+  EXECUTE format('ALTER DATABASE %I RENAME TO %I', current_setting('jv.fresh'), current_setting('jv.live'));
+END $$;`;
+
+/** Rolls back a swapped database: restored → rejected, previous → live, in one transaction. */
+const PG_ROLLBACK_SQL = `SELECT set_config('jv.live', :'live', false), set_config('jv.prev', :'prev', false), set_config('jv.rej', :'rej', false), set_config('jv.existed', :'existed', false);
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_database WHERE datname = current_setting('jv.prev')) OR current_setting('jv.existed') = 'false' THEN
+    PERFORM pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN (current_setting('jv.live'), current_setting('jv.prev')) AND pid <> pg_backend_pid();
+    IF EXISTS (SELECT 1 FROM pg_database WHERE datname = current_setting('jv.live')) THEN
+      EXECUTE format('ALTER DATABASE %I RENAME TO %I', current_setting('jv.live'), current_setting('jv.rej'));
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_database WHERE datname = current_setting('jv.prev')) THEN
+      EXECUTE format('ALTER DATABASE %I RENAME TO %I', current_setting('jv.prev'), current_setting('jv.live'));
+    END IF;
+  END IF;
+END $$;`;
+
+/** DROP DATABASE of each psql variable name that exists (sessions ended first). */
+const dropSql = (vars: string[]) =>
+  vars
+    .map(
+      (v) => `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :'${v}' AND pid <> pg_backend_pid();
+SELECT format('DROP DATABASE IF EXISTS %I', :'${v}') \\gexec`,
+    )
+    .join('\n');
+
+export interface DbValidation {
+  ok: boolean;
+  rows: RowCounts;
+  problems: string[];
+  integrity: string | null;
+}
+
+/** After the swap (services running again): the live database opens, holds the snapshot's rows, and (SQLite) passes integrity_check. */
+export async function validateDbRestore(runner: CommandRunner, plan: DbRestorePlan): Promise<DbValidation> {
+  const problems: string[] = [];
+  let rows: RowCounts = {};
+  let check: string | null = null;
+  try {
+    if (plan.kind === 'sqlite') {
+      check = await integrity(runner, plan.target);
+      if (check !== 'ok') problems.push(`integrity_check: ${check.slice(0, 200)}`);
+    }
+    rows = await counts(runner, plan, plan.target);
+    if (plan.expectedRows) problems.push(...compareCounts(plan.expectedRows, rows));
+  } catch (error) {
+    problems.push(`the database does not open: ${(error as Error).message}`);
+  }
+  return { ok: problems.length === 0, rows, problems, integrity: check };
+}
+
+/** Keeps the restored database: the previous one and the work folder go. */
+export async function confirmDbRestore(runner: CommandRunner, plan: DbRestorePlan): Promise<void> {
+  if (plan.kind === 'postgres' && plan.inPlace) {
+    await runToString(runner, psql(plan, plan.maintenanceDb!, { prev: plan.previous! }, dropSql(['prev'])));
+  }
+  await runToString(runner, sh`rm -rf -- ${plan.workDir}`);
+}
+
+/**
+ * Puts the previous database back (validation failed, on demand, or an interrupted restore):
+ * safe to run in any state and more than once. The device's services should be stopped around it.
+ */
+export async function rollbackDbRestore(runner: CommandRunner, plan: DbRestorePlan): Promise<void> {
+  if (plan.kind === 'postgres') {
+    const existing = await pgExisting(runner, plan, [plan.fresh!, plan.previous!]);
+    const swapped = !existing.has(plan.fresh!) && (existing.has(plan.previous!) || !plan.targetExists);
+    const journalState = (await runToString(runner, sh`cat -- ${join(plan.workDir, 'journal')} 2>/dev/null || true`)).trim();
+    // A restore onto a device that had no such database: only a completed swap made the live one.
+    if (plan.inPlace && (existing.has(plan.previous!) || (swapped && journalState === 'swapped'))) {
+      await runToString(runner, psql(plan, plan.maintenanceDb!, { live: plan.target, prev: plan.previous!, rej: plan.rejected!, existed: String(plan.targetExists) }, PG_ROLLBACK_SQL));
+    }
+    await runToString(runner, psql(plan, plan.maintenanceDb!, { fresh: plan.fresh!, rej: plan.rejected! }, dropSql(['fresh', 'rej'])));
+    await runToString(runner, sh`rm -rf -- ${plan.workDir}`);
+    return;
+  }
+  const w = plan.workDir;
+  const base = path.posix.basename(plan.target);
+  await runToString(runner, sh`trap '' HUP INT TERM PIPE
+set -e
+w=${w}; t=${plan.target}; b=${base}
+[ -d "$w" ] || exit 0
+state=$(cat "$w/journal" 2>/dev/null || echo staging)
+if [ ${plan.inPlace ? 'yes' : 'no'} = yes ] && { [ "$state" = swapping ] || [ "$state" = swapped ]; }; then
+  if [ ! -e "$w/new.db" ]; then
+    # The restored file is in place: it goes, with whatever -wal/-shm it grew.
+    for s in '' -wal -shm -journal; do rm -f -- "$t$s"; done
+  fi
+  for s in '' -wal -shm -journal; do if [ -e "$w/previous/$b$s" ]; then mv -- "$w/previous/$b$s" "$t$s"; fi; done
+fi
+rm -rf -- "$w"`);
+}
+
+/** What `recoverDbRestores` found and did. */
+export interface RecoveredDbRestore {
+  plan: DbRestorePlan;
+  /** `rolled-back`: the device is back to its original state; `swapped`: restored, waiting for confirmation. */
+  outcome: 'rolled-back' | 'swapped';
+}
+
+/**
+ * Settles database restores an interruption left behind (killed console, cut link, full disk):
+ * every work folder in the home work folder and in `besideDirs` (folders of SQLite files) is rolled
+ * back unless its swap completed — then it is kept, restored, waiting for confirmation.
+ */
+export async function recoverDbRestores(runner: CommandRunner, besideDirs: string[] = []): Promise<RecoveredDbRestore[]> {
+  const listing = await runToString(
+    runner,
+    sh`for w in "$HOME"/${raw(DB_WORK_DIR)}/* ${besideDirs.length > 0 ? sh`$(for d in ${besideDirs}; do printf '%s\\n' "$d"/${raw(SQLITE_BESIDE_PREFIX)}*; done)` : raw('')}; do [ -f "$w/plan.json" ] || continue; printf '%s\\t' "$(cat "$w/journal" 2>/dev/null || echo staging)"; tr -d '\\n' < "$w/plan.json"; echo; done; true`,
+  );
+  const out: RecoveredDbRestore[] = [];
+  for (const line of listing.split('\n').filter(Boolean)) {
+    const tab = line.indexOf('\t');
+    const state = line.slice(0, tab);
+    let plan: DbRestorePlan;
+    try {
+      plan = JSON.parse(line.slice(tab + 1)) as DbRestorePlan;
+    } catch {
+      continue; // a plan file cut short while it was written: nothing was staged yet
+    }
+    let swapped = plan.inPlace && state === 'swapped';
+    if (plan.kind === 'postgres' && plan.inPlace) {
+      // The names are the truth: the swap transaction either committed or it did not.
+      const existing = await pgExisting(runner, plan, [plan.fresh!, plan.previous!]);
+      swapped = !existing.has(plan.fresh!) && (existing.has(plan.previous!) || (!plan.targetExists && state !== 'staging' && state !== 'verified' && state !== 'staged'));
+      if (swapped && state !== 'swapped') await runToString(runner, journal(plan, 'swapped'));
+    }
+    if (swapped) {
+      out.push({ plan, outcome: 'swapped' });
+      continue;
+    }
+    await rollbackDbRestore(runner, plan);
+    out.push({ plan, outcome: 'rolled-back' });
+  }
+  return out;
+}
+
+/** One database restored, checked and swapped in place (or put under another name), as one call. */
+export async function executeDbRestore(
+  options: DbRestoreOptions,
+  plan: DbRestorePlan,
+  hooks: DbStageProgress & { beforeSwap?(): Promise<void>; afterSwap?(): Promise<void> } = {},
+): Promise<DbValidation> {
+  try {
+    await stageDbRestore(options, plan, hooks);
+  } catch (error) {
+    await rollbackDbRestore(options.runner, plan).catch(() => undefined);
+    throw error;
+  }
+  if (!plan.inPlace) return { ok: true, rows: plan.expectedRows ?? {}, problems: [], integrity: null };
+  await hooks.beforeSwap?.();
+  try {
+    await swapDbRestore(options.runner, plan);
+  } finally {
+    await hooks.afterSwap?.();
+  }
+  return validateDbRestore(options.runner, plan);
+}
+
+export interface ScratchRestoreOptions {
+  repo: Repository;
+  runner: CommandRunner;
+  snapshot: SnapshotWithId;
+  source: DatabaseSource;
+  /** Database name (postgres) or absolute file path (sqlite) to restore into; default a unique scratch name. */
+  scratch?: string;
+  restoreId?: string;
+  /** Leave the scratch database/file in place (inspection); by default it is removed after validation. */
+  keep?: boolean;
+  signal?: AbortSignal;
+  progress?: DbStageProgress;
+}
+
+export interface ScratchRestoreResult {
+  source: string;
+  kind: 'postgres' | 'sqlite';
+  snapshotId: string;
+  /** The scratch database name or file path. */
+  target: string;
+  bytes: number;
+  /** Rows found in the restored copy, and what the snapshot recorded (null: not recorded). */
+  rows: RowCounts;
+  expectedRows: RowCounts | null;
+  /** SQLite: PRAGMA integrity_check of the restored copy. */
+  integrity: string | null;
+  ok: boolean;
+  problems: string[];
+  /** From the first byte sent to a validated copy (excludes the clean-up). */
+  durationMs: number;
+  removed: boolean;
+}
+
+/**
+ * Restores a database snapshot into a scratch database / file on the device, validates it (opens,
+ * row counts equal the snapshot's, SQLite integrity_check), and removes it again unless `keep`.
+ * The live database is never touched. Used by restore drills and "restore for inspection".
+ */
+export async function restoreDatabaseScratch(options: ScratchRestoreOptions): Promise<ScratchRestoreResult> {
+  const restoreId = options.restoreId ?? `${Date.now().toString(36)}${Math.random().toString(16).slice(2, 8)}`;
+  const { source } = options;
+  const scratch =
+    options.scratch ??
+    (source.kind === 'postgres' ? pgNames(source.database, restoreId).fresh.replace('_jv_new_', '_jv_drill_') : join(path.posix.dirname(source.path), `.jetvault-drill-${restoreId}-${path.posix.basename(source.path)}`));
+  const target = source.kind === 'postgres' ? { database: scratch } : { path: scratch };
+  if ((source.kind === 'postgres' && scratch === source.database) || (source.kind === 'sqlite' && scratch === source.path)) {
+    throw new AppError('VALIDATION', 'A scratch restore needs a name other than the live database');
+  }
+  const dbOptions: DbRestoreOptions = { repo: options.repo, runner: options.runner, snapshot: options.snapshot, source, restoreId, target, ...(options.signal ? { signal: options.signal } : {}) };
+  const started = Date.now();
+  const plan = await planDbRestore(dbOptions);
+  await executeDbRestore(dbOptions, plan, options.progress);
+  const validation = await validateDbRestore(options.runner, plan);
+  const durationMs = Date.now() - started;
+  let removed = false;
+  if (!options.keep) {
+    await dropScratch(options.runner, plan);
+    removed = true;
+  }
+  return {
+    source: source.name,
+    kind: source.kind,
+    snapshotId: options.snapshot.id,
+    target: scratch,
+    bytes: plan.dumpBytes,
+    rows: validation.rows,
+    expectedRows: plan.expectedRows,
+    integrity: validation.integrity,
+    ok: validation.ok,
+    problems: validation.problems,
+    durationMs,
+    removed,
+  };
+}
+
+/** Removes a scratch database / file made by `restoreDatabaseScratch` (or a restore to another name). */
+export async function dropScratch(runner: CommandRunner, plan: Pick<DbRestorePlan, 'kind' | 'target' | 'conn' | 'maintenanceDb' | 'inPlace'>): Promise<void> {
+  if (plan.inPlace) throw new AppError('VALIDATION', 'Refusing to drop a live database');
+  if (plan.kind === 'postgres') await runToString(runner, psql(plan, plan.maintenanceDb ?? 'postgres', { t: plan.target }, dropSql(['t'])));
+  else await runToString(runner, sh`t=${plan.target}; rm -f -- "$t" "$t-wal" "$t-shm" "$t-journal"`);
+}

@@ -1,0 +1,220 @@
+/**
+ * Database restores onto a real device of the test fleet (sshd + PostgreSQL + SQLite): in place with
+ * a swap, into another name, validation failures rolling back, and recovery after interruptions.
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFleet } from '../../../fleet/index';
+import type { Device, Fleet } from '../../../fleet/index';
+import { startDeviceBackup } from '../devices/device-backup';
+import type { DeviceConnection } from '../devices/ssh-connection';
+import { silentLogger } from '../log';
+import { findSnapshot } from '../repository/snapshot/snapshot';
+import { FAST } from '../repository/testing/fixtures';
+import { createServices } from '../services/index';
+import type { Services } from '../services/index';
+import {
+  confirmDbRestore,
+  dropScratch,
+  executeDbRestore,
+  planDbRestore,
+  recoverDbRestores,
+  restoreDatabaseScratch,
+  rollbackDbRestore,
+} from './db-restore';
+import type { DatabaseSource, DbRestoreOptions } from './db-restore';
+
+let fleet: Fleet;
+let device: Device;
+let services: Services;
+let dataDir: string;
+const snap: Record<string, string> = {};
+const atBackup: { pg: string; pgCounts: Record<string, number>; sqlite: string; scans: number } = { pg: '', pgCounts: {}, sqlite: '', scans: 0 };
+
+/** A fingerprint of the app's PostgreSQL data: every row of the three tables that change. */
+const pgPrint = () => device.mutate.sql(`SELECT md5(string_agg(x, '|')) FROM (SELECT (SELECT md5(string_agg(d::text, ',' ORDER BY id)) FROM deposits d) x UNION ALL SELECT (SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM transactions t)) s;`);
+const pgTables = async () => Object.fromEntries(await Promise.all(['deposits', 'transactions', 'members', 'events'].map(async (t) => [t, await device.mutate.pgCount(t)] as const)));
+const sqlitePrint = () => device.mutate.sqlite(`SELECT count(*) || ':' || coalesce(sum(id * 7 + synced), 0) FROM scans;`);
+const jvDatabases = () => device.mutate.sql(`SELECT coalesce(string_agg(datname, ',' ORDER BY datname), '') FROM pg_database WHERE datname LIKE '%\\_jv\\_%';`);
+const withDevice = <T>(work: (c: DeviceConnection) => Promise<T>) => services.connector.withDevice(device.name, work);
+
+function source(name: 'db' | 'local'): DatabaseSource {
+  return services.devices.get(device.name).profile.sources.find((s) => s.name === name) as DatabaseSource;
+}
+
+async function options(c: DeviceConnection, name: 'db' | 'local', restoreId: string, target?: DbRestoreOptions['target']): Promise<DbRestoreOptions> {
+  const repo = await services.repository.fresh();
+  return { repo, runner: c, snapshot: await findSnapshot(repo, snap[name]!), source: source(name), restoreId, ...(target ? { target } : {}) };
+}
+
+beforeAll(async () => {
+  fleet = await startFleet({ devices: 1, sharedModelMB: 1, uniqueModelMB: 1 });
+  device = fleet.devices[0]!;
+  dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-dbrestore-test-'));
+  services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
+  await services.repository.init('db restore test repository password', FAST);
+  services.devices.import(device.profile(), 'test');
+  atBackup.pg = await pgPrint();
+  atBackup.pgCounts = await pgTables();
+  atBackup.sqlite = await sqlitePrint();
+  atBackup.scans = await device.mutate.sqliteCount('scans');
+  const run = (await startDeviceBackup(services, device.name, ['db', 'local']).done).value!;
+  for (const s of run.snapshots) snap[s.source] = s.snapshotId;
+}, 240_000);
+
+afterAll(async () => {
+  services?.dispose();
+  await fleet?.stop();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+}, 120_000);
+
+describe('PostgreSQL restore on a device', () => {
+  it('restores into a new database, swaps names, keeps the previous database until confirmed', async () => {
+    await device.mutate.pgDeleteRows(700);
+    await device.mutate.pgInsertRows(300);
+    await device.mutate.pgUpdateRows(200);
+    const damaged = await pgPrint();
+    expect(damaged).not.toBe(atBackup.pg);
+    const result = await withDevice(async (c) => {
+      const o = await options(c, 'db', 'pgswap1');
+      const plan = await planDbRestore(o);
+      expect(plan).toMatchObject({ inPlace: true, target: 'myrvm', targetExists: true, fresh: 'myrvm_jv_new_pgswap1', previous: 'myrvm_jv_prev_pgswap1' });
+      expect(plan.expectedRows).toMatchObject({ 'public.deposits': atBackup.pgCounts.deposits, 'public.members': atBackup.pgCounts.members });
+      const validation = await executeDbRestore(o, plan);
+      return { plan, validation };
+    });
+    expect(result.validation.problems).toEqual([]);
+    expect(result.validation.ok).toBe(true);
+    expect(await pgPrint()).toBe(atBackup.pg);
+    expect(await pgTables()).toEqual(atBackup.pgCounts);
+    // The damaged database waits under its previous name until the technician keeps the restore.
+    expect(await jvDatabases()).toBe('myrvm_jv_prev_pgswap1');
+    await withDevice((c) => confirmDbRestore(c, result.plan));
+    expect(await jvDatabases()).toBe('');
+  }, 180_000);
+
+  it('rolls back to the previous database when validation fails after the swap', async () => {
+    await device.mutate.pgDeleteRows(50);
+    const before = await pgPrint();
+    const outcome = await withDevice(async (c) => {
+      const o = await options(c, 'db', 'pgbad1');
+      const plan = await planDbRestore(o);
+      // The app, started again, damages the restored data: validation must catch it and roll back.
+      const validation = await executeDbRestore(o, plan, { afterSwap: async () => void (await device.mutate.pgInsertRows(5)) });
+      if (!validation.ok) await rollbackDbRestore(c, plan);
+      return validation;
+    });
+    expect(outcome.ok).toBe(false);
+    expect(outcome.problems.join('\n')).toMatch(/public\.deposits: \d+ rows, snapshot has \d+/);
+    expect(await pgPrint()).toBe(before);
+    expect(await jvDatabases()).toBe('');
+  }, 180_000);
+
+  it('restores into another database name for inspection, leaving the live one alone', async () => {
+    const live = await pgPrint();
+    const plan = await withDevice(async (c) => {
+      const o = await options(c, 'db', 'pginsp1', { database: 'myrvm_inspect' });
+      const p = await planDbRestore(o);
+      expect(p.inPlace).toBe(false);
+      await executeDbRestore(o, p);
+      return p;
+    });
+    expect(await pgPrint()).toBe(live);
+    expect(await device.mutate.sql(`SELECT count(*) FROM pg_database WHERE datname = 'myrvm_inspect'`)).toBe('1');
+    const inspected = await device.mutate.sql(`SELECT string_agg(datname, ',') FROM pg_database WHERE datname LIKE 'myrvm%' AND datname <> 'myrvm'`);
+    expect(inspected).toBe('myrvm_inspect');
+    // The name is never overwritten.
+    await expect(withDevice(async (c) => planDbRestore(await options(c, 'db', 'pginsp2', { database: 'myrvm_inspect' })))).rejects.toThrow(/already exists/);
+    await withDevice((c) => dropScratch(c, plan));
+    expect(await device.mutate.sql(`SELECT count(*) FROM pg_database WHERE datname = 'myrvm_inspect'`)).toBe('0');
+  }, 180_000);
+
+  it('a scratch restore validates against the recorded counts and cleans up (drills)', async () => {
+    const result = await withDevice(async (c) => {
+      const repo = await services.repository.fresh();
+      return restoreDatabaseScratch({ repo, runner: c, snapshot: await findSnapshot(repo, snap.db!), source: source('db') });
+    });
+    expect(result).toMatchObject({ ok: true, kind: 'postgres', removed: true, problems: [] });
+    expect(result.rows).toEqual(result.expectedRows);
+    expect(result.rows['public.deposits']).toBe(atBackup.pgCounts.deposits);
+    expect(result.durationMs).toBeGreaterThan(0);
+    expect(await jvDatabases()).toBe('');
+  }, 180_000);
+});
+
+describe('SQLite restore on a device', () => {
+  it('stages, checks and renames into place, moving a stale -wal aside; the previous file waits for confirmation', async () => {
+    await device.mutate.sqliteDeleteRows(400);
+    await device.mutate.sqliteInsertRows(50);
+    // An app killed with rows only in its -wal: that WAL must never be applied to the restored file.
+    const writer = await device.mutate.sqliteOpenWriter(120);
+    process.kill(writer.pid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(existsSync(`${device.sqlitePath}-wal`)).toBe(true);
+    const result = await withDevice(async (c) => {
+      const o = await options(c, 'local', 'sqswap1');
+      const plan = await planDbRestore(o);
+      expect(plan).toMatchObject({ inPlace: true, target: device.sqlitePath, targetExists: true });
+      expect(plan.expectedRows).toMatchObject({ scans: atBackup.scans });
+      return { plan, validation: await executeDbRestore(o, plan) };
+    });
+    expect(result.validation).toMatchObject({ ok: true, integrity: 'ok', problems: [] });
+    expect(await sqlitePrint()).toBe(atBackup.sqlite);
+    const previous = path.join(result.plan.workDir, 'previous', 'local.db');
+    expect(existsSync(previous)).toBe(true);
+    expect(existsSync(`${previous}-wal`)).toBe(true);
+    await withDevice((c) => confirmDbRestore(c, result.plan));
+    expect(existsSync(result.plan.workDir)).toBe(false);
+  }, 180_000);
+
+  it('rolls back to the previous file (with its -wal) on demand', async () => {
+    await device.mutate.sqliteInsertRows(33);
+    const before = await sqlitePrint();
+    const plan = await withDevice(async (c) => {
+      const o = await options(c, 'local', 'sqback1');
+      const p = await planDbRestore(o);
+      const validation = await executeDbRestore(o, p);
+      expect(validation.ok).toBe(true);
+      return p;
+    });
+    expect(await sqlitePrint()).toBe(atBackup.sqlite);
+    await withDevice((c) => rollbackDbRestore(c, plan));
+    expect(await sqlitePrint()).toBe(before);
+    expect(existsSync(plan.workDir)).toBe(false);
+  }, 180_000);
+
+  it('restores to another path, never over an existing file', async () => {
+    const other = path.join(path.dirname(device.sqlitePath), 'inspect copy.db');
+    const live = await sqlitePrint();
+    await withDevice(async (c) => {
+      const o = await options(c, 'local', 'sqinsp1', { path: other });
+      await executeDbRestore(o, await planDbRestore(o));
+    });
+    expect(existsSync(other)).toBe(true);
+    expect(await sqlitePrint()).toBe(live);
+    await expect(withDevice(async (c) => planDbRestore(await options(c, 'local', 'sqinsp2', { path: other })))).rejects.toThrow(/already exists/);
+    rmSync(other);
+  }, 120_000);
+});
+
+describe('interrupted database restores', () => {
+  it('recovery drops a half-made database and keeps a completed swap for confirmation', async () => {
+    const original = await pgPrint();
+    // Left behind by a console that died after staging: a new database and a work folder.
+    const plan = await withDevice(async (c) => {
+      const o = await options(c, 'db', 'pgcut1');
+      const p = await planDbRestore(o);
+      const { stageDbRestore } = await import('./db-restore');
+      await stageDbRestore(o, p);
+      return p;
+    });
+    expect(await jvDatabases()).toBe('myrvm_jv_new_pgcut1');
+    const found = await withDevice((c) => recoverDbRestores(c));
+    expect(found.map((f) => [f.plan.restoreId, f.outcome])).toEqual([['pgcut1', 'rolled-back']]);
+    expect(await jvDatabases()).toBe('');
+    expect(await pgPrint()).toBe(original);
+    expect(existsSync(plan.workDir)).toBe(false);
+  }, 180_000);
+});
