@@ -198,6 +198,17 @@ async function freeOf(runner: CommandRunner, dir: string): Promise<number> {
   return Number.isFinite(n) ? n : 0;
 }
 
+/**
+ * Serializes the swap and any rollback/recovery of one work folder (flock on `<work>/lock`): a
+ * recovery started while a dead console's swap script still runs on the device waits for it, and a
+ * swap that starts after a recovery removed the folder finds nothing to do. Exits 3 if the folder is gone.
+ */
+const lockWork = (workDir: string) => sh`[ -d ${workDir} ] || { echo "the restore work folder ${raw('is gone')}" >&2; exit 3; }
+exec 9>>${join(workDir, 'lock')}
+if command -v flock >/dev/null 2>&1; then flock 9; fi
+[ -d ${workDir} ] || exit 3
+if [ "$(cat ${join(workDir, 'journal')} 2>/dev/null)" = rolling-back ]; then echo "the restore is being rolled back" >&2; exit 3; fi`;
+
 const journal = (plan: DbRestorePlan, state: string) => sh`printf '%s\\n' ${state} > ${join(plan.workDir, 'journal')}`;
 
 /** Sends a snapshot file's bytes to `dest` on the device; resolves the sha256 of what was sent. */
@@ -318,6 +329,7 @@ export async function swapDbRestore(runner: CommandRunner, plan: DbRestorePlan):
   if (plan.kind === 'postgres') {
     await runToString(runner, sh`trap '' HUP INT TERM PIPE
 set -e
+${lockWork(plan.workDir)}
 printf 'swapping\\n' > ${join(plan.workDir, 'journal')}
 jvswap() {
 ${psql(plan, plan.maintenanceDb!, { live: plan.target, fresh: plan.fresh!, prev: plan.previous! }, PG_SWAP_SQL)}
@@ -337,7 +349,9 @@ printf 'swapped\\n' > ${join(plan.workDir, 'journal')}`).catch((error: unknown) 
   const base = path.posix.basename(plan.target);
   await runToString(runner, sh`trap '' HUP INT TERM PIPE
 set -e
+${lockWork(plan.workDir)}
 t=${plan.target}
+[ -e ${plan.staged!} ] || { echo "the staged copy is gone" >&2; exit 3; }
 printf 'swapping\\n' > ${j}
 mkdir -p -- ${prev}
 for s in '' -wal -shm -journal; do if [ -e "$t$s" ]; then mv -- "$t$s" ${prev}/${base}"$s"; fi; done
@@ -420,9 +434,12 @@ export async function confirmDbRestore(runner: CommandRunner, plan: DbRestorePla
  */
 export async function rollbackDbRestore(runner: CommandRunner, plan: DbRestorePlan): Promise<void> {
   if (plan.kind === 'postgres') {
+    // Disarmed first: a swap script of this restore that has not run yet will refuse to.
+    const journalState = (
+      await runToString(runner, sh`w=${plan.workDir}; [ -d "$w" ] || exit 0; exec 9>>"$w/lock"; if command -v flock >/dev/null 2>&1; then flock 9; fi; cat "$w/journal" 2>/dev/null; printf 'rolling-back\\n' > "$w/journal"`)
+    ).trim();
     const existing = await pgExisting(runner, plan, [plan.fresh!, plan.previous!]);
     const swapped = !existing.has(plan.fresh!) && (existing.has(plan.previous!) || !plan.targetExists);
-    const journalState = (await runToString(runner, sh`cat -- ${join(plan.workDir, 'journal')} 2>/dev/null || true`)).trim();
     // A restore onto a device that had no such database: only a completed swap made the live one.
     if (plan.inPlace && (existing.has(plan.previous!) || (swapped && journalState === 'swapped'))) {
       await runToString(runner, psql(plan, plan.maintenanceDb!, { live: plan.target, prev: plan.previous!, rej: plan.rejected!, existed: String(plan.targetExists) }, PG_ROLLBACK_SQL));
@@ -436,6 +453,9 @@ export async function rollbackDbRestore(runner: CommandRunner, plan: DbRestorePl
   await runToString(runner, sh`trap '' HUP INT TERM PIPE
 set -e
 w=${w}; t=${plan.target}; b=${base}
+[ -d "$w" ] || exit 0
+exec 9>>"$w/lock"
+if command -v flock >/dev/null 2>&1; then flock 9; fi
 [ -d "$w" ] || exit 0
 state=$(cat "$w/journal" 2>/dev/null || echo staging)
 if [ ${plan.inPlace ? 'yes' : 'no'} = yes ] && { [ "$state" = swapping ] || [ "$state" = swapped ]; }; then
@@ -460,10 +480,19 @@ export interface RecoveredDbRestore {
  * every work folder in the home work folder and in `besideDirs` (folders of SQLite files) is rolled
  * back unless its swap completed — then it is kept, restored, waiting for confirmation.
  */
-export async function recoverDbRestores(runner: CommandRunner, besideDirs: string[] = []): Promise<RecoveredDbRestore[]> {
+export async function recoverDbRestores(runner: CommandRunner, where: { besideDirs?: string[]; postgres?: PostgresSource[] } = {}): Promise<RecoveredDbRestore[]> {
+  const besideDirs = where.besideDirs ?? [];
   const listing = await runToString(
     runner,
-    sh`for w in "$HOME"/${raw(DB_WORK_DIR)}/* ${besideDirs.length > 0 ? sh`$(for d in ${besideDirs}; do printf '%s\\n' "$d"/${raw(SQLITE_BESIDE_PREFIX)}*; done)` : raw('')}; do [ -f "$w/plan.json" ] || continue; printf '%s\\t' "$(cat "$w/journal" 2>/dev/null || echo staging)"; tr -d '\\n' < "$w/plan.json"; echo; done; true`,
+    sh`show() {
+  w=$1; [ -f "$w/plan.json" ] || return 0
+  # A swap script still running (its console died a moment ago) is waited for.
+  if command -v flock >/dev/null 2>&1; then flock "$w/lock" true 2>/dev/null || true; fi
+  printf '%s\t' "$(cat "$w/journal" 2>/dev/null || echo staging)"; tr -d '\n' < "$w/plan.json"; echo
+}
+for w in "$HOME"/${raw(DB_WORK_DIR)}/*; do show "$w"; done
+for d in ${besideDirs}; do for w in "$d"/${raw(SQLITE_BESIDE_PREFIX)}*; do show "$w"; done; done
+true`,
   );
   const out: RecoveredDbRestore[] = [];
   for (const line of listing.split('\n').filter(Boolean)) {
@@ -480,6 +509,7 @@ export async function recoverDbRestores(runner: CommandRunner, besideDirs: strin
       // The names are the truth: the swap transaction either committed or it did not.
       const existing = await pgExisting(runner, plan, [plan.fresh!, plan.previous!]);
       swapped = !existing.has(plan.fresh!) && (existing.has(plan.previous!) || (!plan.targetExists && state !== 'staging' && state !== 'verified' && state !== 'staged'));
+      if (state === 'rolling-back') swapped = false; // a rollback was cut short: it is finished now
       if (swapped && state !== 'swapped') await runToString(runner, journal(plan, 'swapped'));
     }
     if (swapped) {
@@ -488,6 +518,21 @@ export async function recoverDbRestores(runner: CommandRunner, besideDirs: strin
     }
     await rollbackDbRestore(runner, plan);
     out.push({ plan, outcome: 'rolled-back' });
+  }
+  // A CREATE DATABASE still in flight when its console died can land after the work folder was
+  // cleaned: new/rejected databases of no pending restore are dropped too (previous ones never are).
+  const pending = new Set(out.filter((o) => o.outcome === 'swapped').map((o) => o.plan.restoreId));
+  for (const source of where.postgres ?? []) {
+    const conn = pgConn(source);
+    const maintenanceDb = source.database === 'postgres' ? 'template1' : 'postgres';
+    const orphans = await runToString(
+      runner,
+      psql({ conn }, maintenanceDb, { base: pgNames(source.database, 'x').fresh.slice(0, -'_jv_new_x'.length) }, "SELECT datname FROM pg_database WHERE left(datname, length(:'base') + 8) IN (:'base' || '_jv_new_', :'base' || '_jv_rej_');"),
+    ).catch(() => '');
+    for (const name of orphans.split('\n').filter(Boolean)) {
+      if (pending.has(name.slice(name.lastIndexOf('_') + 1))) continue;
+      await runToString(runner, psql({ conn }, maintenanceDb, { t: name }, dropSql(['t'])));
+    }
   }
   return out;
 }

@@ -2,7 +2,9 @@
  * Database restores onto a real device of the test fleet (sshd + PostgreSQL + SQLite): in place with
  * a swap, into another name, validation failures rolling back, and recovery after interruptions.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,7 +26,10 @@ import {
   restoreDatabaseScratch,
   rollbackDbRestore,
 } from './db-restore';
-import type { DatabaseSource, DbRestoreOptions } from './db-restore';
+import type { DatabaseSource, DbRestoreOptions, PostgresSource } from './db-restore';
+
+const CHILD = fileURLToPath(new URL('./testing/db-restore-child.ts', import.meta.url));
+const PASSWORD = 'db restore test repository password';
 
 let fleet: Fleet;
 let device: Device;
@@ -54,7 +59,7 @@ beforeAll(async () => {
   device = fleet.devices[0]!;
   dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-dbrestore-test-'));
   services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
-  await services.repository.init('db restore test repository password', FAST);
+  await services.repository.init(PASSWORD, FAST);
   services.devices.import(device.profile(), 'test');
   atBackup.pg = await pgPrint();
   atBackup.pgCounts = await pgTables();
@@ -211,10 +216,128 @@ describe('interrupted database restores', () => {
       return p;
     });
     expect(await jvDatabases()).toBe('myrvm_jv_new_pgcut1');
-    const found = await withDevice((c) => recoverDbRestores(c));
+    const found = await withDevice((c) => recoverDbRestores(c, { postgres: [source('db') as PostgresSource] }));
     expect(found.map((f) => [f.plan.restoreId, f.outcome])).toEqual([['pgcut1', 'rolled-back']]);
     expect(await jvDatabases()).toBe('');
     expect(await pgPrint()).toBe(original);
     expect(existsSync(plan.workDir)).toBe(false);
+  }, 180_000);
+});
+
+/** Runs a restore in a child process and SIGKILLs it `delayMs` after it reports `killAt` (a killed console). */
+function killedRestore(name: 'db' | 'local', restoreId: string, killAt: string, delayMs: number): Promise<{ killed: boolean; steps: string[]; out: string }> {
+  const d = device;
+  const args = {
+    repo: services.repository.location(),
+    password: PASSWORD,
+    device: { host: d.host, port: d.port, user: d.user, identityFile: d.identityFile, hostKey: d.hostKeyFingerprint },
+    snapshotId: snap[name]!,
+    source: source(name),
+    restoreId,
+  };
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    const steps: string[] = [];
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+      for (const m of b.toString().matchAll(/^STEP (\S+)$/gm)) {
+        steps.push(m[1]!);
+        if (m[1] === killAt) setTimeout(() => child.kill('SIGKILL'), delayMs);
+      }
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (signal === 'SIGKILL' || code === 0) resolve({ killed: signal === 'SIGKILL', steps, out });
+      else reject(new Error(`the restore child failed (${code}): ${err}`));
+    });
+  });
+}
+
+const workDirs = () => {
+  const home = path.join(device.root, 'home', device.user, '.jetvault-restore');
+  return existsSync(home) ? readdirSync(home) : [];
+};
+
+describe('a console killed (kill -9) in every phase of a database restore', () => {
+  // [step reported by the child, delay before the kill]: before/while sending, verifying, loading
+  // (pg_restore running on the device), checking, right before and during the swap, after it.
+  const points: [string, number][] = [
+    ['send', 0],
+    ['send-half', 0],
+    ['verify', 0],
+    ['load', 0],
+    ['load', 400],
+    ['check', 0],
+    ['swap', 0],
+    ['swap', 30],
+    ['swapped', 0],
+  ];
+
+  it.each(points)('PostgreSQL, killed at %s (+%i ms): the database is original or fully restored, and recovery settles it', async (killAt, delayMs) => {
+    await device.mutate.pgDeleteRows(11);
+    const original = await pgPrint();
+    const id = `pgkill${killAt.replace(/[^a-z]/g, '')}${delayMs}`;
+    const { killed, steps } = await killedRestore('db', id, killAt, delayMs);
+    expect(steps).toContain(killAt);
+    const now = await pgPrint();
+    expect([original, atBackup.pg]).toContain(now);
+    // Whatever the killed console left running on the device finishes or fails on its own.
+    await new Promise((r) => setTimeout(r, 1500));
+    const found = await withDevice((c) => recoverDbRestores(c, { postgres: [source('db') as PostgresSource] }));
+    const swapped = found.find((f) => f.outcome === 'swapped');
+    if (swapped) {
+      // Fully restored, waiting for the technician: the original is still there to roll back to.
+      expect(await pgPrint()).toBe(atBackup.pg);
+      expect(await jvDatabases()).toBe(swapped.plan.previous);
+      await withDevice((c) => rollbackDbRestore(c, swapped.plan));
+    } else {
+      expect(killed).toBe(true); // a restore that ran to its end waits for confirmation
+    }
+    expect(await pgPrint()).toBe(original);
+    expect(await jvDatabases()).toBe('');
+    expect(workDirs()).toEqual([]);
+  }, 180_000);
+
+  it.each([
+    ['send', 0],
+    ['verify', 0],
+    ['check', 0],
+    ['swap', 0],
+    ['swap', 15],
+    ['swapped', 0],
+  ] as [string, number][])('SQLite, killed at %s (+%i ms): the file is original or fully restored, and recovery settles it', async (killAt, delayMs) => {
+    await device.mutate.sqliteInsertRows(7);
+    const original = await sqlitePrint();
+    const { killed, steps } = await killedRestore('local', `sqkill${killAt.replace(/[^a-z]/g, '')}${delayMs}`, killAt, delayMs);
+    expect(steps).toContain(killAt);
+    expect([original, atBackup.sqlite]).toContain(await sqlitePrint());
+    const found = await withDevice((c) => recoverDbRestores(c));
+    const swapped = found.find((f) => f.outcome === 'swapped');
+    if (swapped) {
+      expect(await sqlitePrint()).toBe(atBackup.sqlite);
+      await withDevice((c) => rollbackDbRestore(c, swapped.plan));
+    } else {
+      expect(killed).toBe(true); // a restore that ran to its end waits for confirmation
+    }
+    expect(await sqlitePrint()).toBe(original);
+    expect(workDirs()).toEqual([]);
+  }, 120_000);
+
+  it('after all that, the next restore runs through', async () => {
+    const result = await withDevice(async (c) => {
+      await recoverDbRestores(c, { postgres: [source('db') as PostgresSource] });
+      const o = await options(c, 'db', 'pgafter1');
+      const plan = await planDbRestore(o);
+      const validation = await executeDbRestore(o, plan);
+      await confirmDbRestore(c, plan);
+      return validation;
+    });
+    expect(result.ok).toBe(true);
+    expect(await pgPrint()).toBe(atBackup.pg);
+    expect(await jvDatabases()).toBe('');
   }, 180_000);
 });
