@@ -79,7 +79,8 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
 
     'restore:plan': (request) => services.restores.plan(request),
     'restore:start': (request) => services.restores.start(request),
-    'restore:pending': () => services.restores.pending().map((p) => ({ restoreId: p.restoreId, device: p.device, snapshotId: p.snapshotId, finishedAt: p.finishedAt, targets: p.plan.roots.map((r) => r.target) })),
+    'restore:pending': () =>
+      services.restores.pending().map((p) => ({ restoreId: p.restoreId, device: p.device, snapshotId: p.snapshotId, finishedAt: p.finishedAt, targets: p.targets, databases: p.databases.map((d) => d.target) })),
     'restore:confirm': async ({ restoreId }) => (await services.restores.confirm(restoreId), { done: true as const }),
     'restore:rollback': async ({ restoreId }) => (await services.restores.rollback(restoreId), { done: true as const }),
     'alerts:list': ({ status }) => services.alerts.list(status),

@@ -181,7 +181,7 @@ export async function planDbRestore(options: DbRestoreOptions): Promise<DbRestor
   const dir = path.posix.dirname(target);
   const probe = await runToString(
     runner,
-    sh`t=${target}; d=${dir}; h=${homeWork}; mkdir -p -- "$h" 2>/dev/null; if [ -e "$t" ]; then echo exists; else echo missing; fi; stat -c %d -- "$d" 2>/dev/null || echo none; stat -c %d -- "$h" 2>/dev/null || echo none`,
+    sh`t=${target}; d=${dir}; h=${homeWork}; [ -d "$h" ] || h=$(dirname -- "$h"); if [ -e "$t" ]; then echo exists; else echo missing; fi; stat -c %d -- "$d" 2>/dev/null || echo none; stat -c %d -- "$h" 2>/dev/null || echo none`,
   );
   const [exists, dirDev, homeDev] = probe.trim().split('\n');
   if (dirDev === 'none') throw new AppError('NOT_FOUND', `The folder ${dir} does not exist on ${runner.target}`);

@@ -138,6 +138,20 @@ export interface RestorePhases {
 
 /** Stages, verifies and swaps every root; leaves the previous state beside it until confirm/rollback. */
 export async function executeFilesRestore(options: FilesRestoreOptions, plan: FilesRestorePlan, phases: RestorePhases): Promise<void> {
+  await stageFilesRestore(options, plan, phases);
+  phases.phase('swap');
+  await phases.beforeSwap?.();
+  try {
+    await swapFilesRestore(options.runner, plan);
+  } finally {
+    await phases.afterSwap?.();
+  }
+  phases.phase('validate');
+  await validateFilesRestore(options.runner, plan);
+}
+
+/** Preflight, stage and verify: the snapshot's files sit verified beside every target; nothing live changed. */
+export async function stageFilesRestore(options: FilesRestoreOptions, plan: FilesRestorePlan, phases: Pick<RestorePhases, 'phase' | 'advance'>): Promise<void> {
   const { repo, runner, snapshot, signal } = options;
   phases.phase('preflight');
   if (plan.spaceNeeded > plan.freeBytes) {
@@ -230,15 +244,15 @@ export async function executeFilesRestore(options: FilesRestoreOptions, plan: Fi
     await runToString(runner, journal(root, 'verified'));
   }
 
-  phases.phase('swap');
-  await phases.beforeSwap?.();
-  try {
-    for (const root of plan.roots) await runToString(runner, swapScript(root));
-  } finally {
-    await phases.afterSwap?.();
-  }
+}
 
-  phases.phase('validate');
+/** The journaled renames of every root (services stopped around it by the caller). */
+export async function swapFilesRestore(runner: CommandRunner, plan: FilesRestorePlan): Promise<void> {
+  for (const root of plan.roots) await runToString(runner, swapScript(root));
+}
+
+/** The restored files are in place under every target. */
+export async function validateFilesRestore(runner: CommandRunner, plan: FilesRestorePlan): Promise<void> {
   for (const root of plan.roots) {
     const now = await listCurrent(runner, root.target);
     const stale = [...root.add, ...root.replace].filter((rel) => !now?.has(rel));

@@ -1,54 +1,52 @@
 /**
- * Restores as jobs: plan (a dry run), then preflight → stage → verify → stop services → swap →
- * start services → validate (the device's health command); a failed validation rolls back by
- * itself. A completed restore keeps the previous state on the device until the technician
- * confirms it or rolls it back.
+ * Restores as jobs. A request names one snapshot, or a point in time and a scope (the whole
+ * device, some sources, some files of one source); the planner picks, per source, the latest
+ * snapshot committed at or before that time (for the whole device: the run in force then). The
+ * plan is a dry run. The job runs every source through the same phases — preflight → stage (files
+ * beside their targets, databases into a new database / staged file, each verified) → verify →
+ * swap (services stopped once around every swap) → validate (files in place, databases open with
+ * the snapshot's row counts, SQLite integrity_check, the health command). A failed validation rolls
+ * everything back by itself; a completed restore keeps the previous state on the device until the
+ * technician confirms it or rolls it back.
  */
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { AppError } from '../../shared/errors';
+import type { Source as SourceConfig } from '../../shared/schemas/devices';
 import type { RestorePlanSummary, RestoreRequest } from '../../shared/schemas/restore';
 import type { DeviceConnector } from '../devices/device-connector';
 import type { DeviceService } from '../devices/device-service';
+import { parsePlatform, platformCommand, platformOfTags } from '../devices/facts';
+import type { Platform } from '../devices/facts';
 import { raw } from '../devices/shell-quote';
 import type { CommandRunner } from '../devices/ssh-connection';
 import { runToString } from '../devices/ssh-connection';
-import type { JobManager } from '../jobs/job-manager';
-import { findSnapshot } from '../repository/snapshot/snapshot';
+import type { JobContext, JobManager } from '../jobs/job-manager';
+import type { Repository } from '../repository/repo/repository';
+import { findSnapshot, listSnapshots } from '../repository/snapshot/snapshot';
+import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import type { RepositoryService } from '../services/repository-service';
-import { confirmRestore, executeFilesRestore, planFilesRestore, recoverRestores, rollbackRestore } from './files-restore';
+import { confirmDbRestore, planDbRestore, recoverDbRestores, rollbackDbRestore, stageDbRestore, swapDbRestore, validateDbRestore } from './db-restore';
+import type { DbRestoreOptions, DbRestorePlan, PostgresSource } from './db-restore';
+import { confirmRestore, planFilesRestore, recoverRestores, rollbackRestore, stageFilesRestore, swapFilesRestore, validateFilesRestore } from './files-restore';
 import type { FilesRestoreOptions, FilesRestorePlan } from './files-restore';
 
 export const RESTORE_PHASES = ['preflight', 'stage', 'verify', 'swap', 'validate'] as const;
 const SAMPLE = 20;
 
+/** One source of a restore: its snapshot and how it is restored. */
+type Part =
+  | { kind: 'files'; source: string; snapshot: SnapshotWithId; options: FilesRestoreOptions; plan: FilesRestorePlan }
+  | { kind: 'db'; source: string; snapshot: SnapshotWithId; options: DbRestoreOptions; plan: DbRestorePlan };
+
 export interface PendingRestore {
   restoreId: string;
   device: string;
   snapshotId: string;
-  plan: FilesRestorePlan;
+  files: FilesRestorePlan[];
+  databases: DbRestorePlan[];
   finishedAt: string;
-}
-
-function summarize(device: string, plan: FilesRestorePlan, warnings: string[]): RestorePlanSummary {
-  return {
-    restoreId: plan.restoreId,
-    device,
-    snapshotId: plan.snapshotId,
-    bytesToSend: plan.bytesToSend,
-    freeBytes: plan.freeBytes,
-    spaceNeeded: plan.spaceNeeded,
-    warnings,
-    roots: plan.roots.map((r) => ({
-      target: r.target,
-      targetExists: r.targetExists,
-      add: r.add.length,
-      replace: r.replace.length,
-      remove: r.remove.length,
-      unchanged: r.unchanged,
-      samples: [...r.replace.slice(0, SAMPLE).map((p) => `~ ${p}`), ...r.add.slice(0, SAMPLE).map((p) => `+ ${p}`), ...r.remove.slice(0, SAMPLE).map((p) => `- ${p}`)],
-    })),
-  };
+  targets: string[];
 }
 
 /** Runs the device's own service commands (its configuration, run by its shell as written). */
@@ -58,6 +56,49 @@ async function runDeviceCommands(runner: CommandRunner, commands: string[], what
       throw new AppError('REMOTE_COMMAND_FAILED', `${what} command "${command}" failed: ${(error as Error).message}`);
     });
   }
+}
+
+const sourceOf = (s: SnapshotWithId) => s.tags.find((t) => t.startsWith('source:'))?.slice('source:'.length) ?? s.source;
+const runOf = (s: SnapshotWithId) => s.tags.find((t) => t.startsWith('run:'))?.slice('run:'.length) ?? null;
+const kindOf = (s: SnapshotWithId) => s.tags.find((t) => t.startsWith('kind:'))?.slice('kind:'.length) ?? 'files';
+
+/**
+ * The snapshots a request restores. A point in time picks, per source, the latest snapshot committed
+ * at or before it; the whole device takes the sources of the run in force then (the latest run at or
+ * before it), and any other configured source from its own latest snapshot, with a warning.
+ */
+export function chooseSnapshots(all: SnapshotWithId[], device: string, configured: string[], request: Pick<RestoreRequest, 'at' | 'scope' | 'sources'>): { chosen: SnapshotWithId[]; warnings: string[] } {
+  const at = request.at ? new Date(request.at).getTime() : Date.now();
+  const mine = all.filter((s) => s.device === device && new Date(s.time).getTime() <= at);
+  const latestOf = (source: string) => mine.filter((s) => sourceOf(s) === source).at(-1) ?? null;
+  const warnings: string[] = [];
+  const scope = request.scope ?? (request.sources && request.sources.length > 0 ? 'source' : 'device');
+  if (scope !== 'device') {
+    const chosen = (request.sources ?? []).map((name) => {
+      const found = latestOf(name);
+      if (!found) throw new AppError('NOT_FOUND', `${device} has no snapshot of "${name}" at or before ${new Date(at).toISOString()}`);
+      return found;
+    });
+    return { chosen, warnings };
+  }
+  const last = mine.at(-1);
+  if (!last) throw new AppError('NOT_FOUND', `${device} has no snapshot at or before ${new Date(at).toISOString()}`);
+  const run = runOf(last);
+  const chosen = run ? mine.filter((s) => runOf(s) === run) : [last];
+  // One snapshot per source: if a run was repeated for a source, its latest.
+  const bySource = new Map<string, SnapshotWithId>();
+  for (const s of chosen) bySource.set(sourceOf(s), s);
+  for (const name of configured) {
+    if (bySource.has(name)) continue;
+    const older = latestOf(name);
+    if (older) {
+      bySource.set(name, older);
+      warnings.push(`"${name}" was not part of the run in force (${run ?? 'unknown'}); its latest earlier snapshot (${older.time}) is used.`);
+    } else {
+      warnings.push(`"${name}" has no snapshot at or before that time and is left as it is.`);
+    }
+  }
+  return { chosen: [...bySource.values()], warnings };
 }
 
 export class RestoreService {
@@ -70,40 +111,138 @@ export class RestoreService {
     private readonly jobs: JobManager,
   ) {}
 
-  async #options(request: RestoreRequest, runner: CommandRunner, restoreId: string): Promise<FilesRestoreOptions> {
+  /** The snapshots the request restores. */
+  async #choose(request: RestoreRequest): Promise<{ chosen: SnapshotWithId[]; warnings: string[]; repo: Repository }> {
     const device = this.devices.get(request.device);
     const repo = await this.repository.fresh();
-    const snapshot = await findSnapshot(repo, request.snapshotId);
-    if (snapshot.device !== request.device) throw new AppError('VALIDATION', `Snapshot ${request.snapshotId.slice(0, 12)} is of ${snapshot.device}, not ${request.device}`);
-    if (!snapshot.tags.includes('kind:files')) throw new AppError('VALIDATION', 'Only files snapshots can be restored onto a device by this version (databases: download the dump)');
-    const sourceName = snapshot.tags.find((t) => t.startsWith('source:'))?.slice('source:'.length);
-    const source = device.profile.sources.find((s) => s.name === sourceName);
-    const exclude = source?.kind === 'files' ? (source.exclude ?? []) : [];
+    const all = await listSnapshots(repo);
+    let chosen: SnapshotWithId[];
+    const warnings: string[] = [];
+    if (request.snapshotId) {
+      const snapshot = await findSnapshot(repo, request.snapshotId, all);
+      if (snapshot.device !== request.device) throw new AppError('VALIDATION', `Snapshot ${request.snapshotId.slice(0, 12)} is of ${snapshot.device}, not ${request.device}`);
+      chosen = [snapshot];
+    } else {
+      const picked = chooseSnapshots(all, request.device, device.profile.sources.map((s) => s.name), request);
+      chosen = picked.chosen;
+      warnings.push(...picked.warnings);
+    }
+    return { chosen, warnings, repo };
+  }
+
+  /** Every part of the request, planned against the device as it is now (reads only). */
+  async #parts(request: RestoreRequest, runner: CommandRunner, restoreId: string, choice: { chosen: SnapshotWithId[]; warnings: string[]; repo: Repository }): Promise<{ parts: Part[]; warnings: string[] }> {
+    const device = this.devices.get(request.device);
+    const { chosen, repo } = choice;
+    const warnings = [...choice.warnings];
+    const parts: Part[] = [];
+    for (const snapshot of chosen) {
+      const name = sourceOf(snapshot);
+      const kind = kindOf(snapshot);
+      const config: SourceConfig | undefined = device.profile.sources.find((s) => s.name === name);
+      if (kind === 'files') {
+        const exclude = config?.kind === 'files' ? (config.exclude ?? []) : [];
+        const options: FilesRestoreOptions = {
+          repo,
+          runner,
+          snapshot,
+          restoreId,
+          ...(device.profile.sysroot ? { sysroot: device.profile.sysroot } : {}),
+          ...(request.targetRoot ? { targetRoot: request.targetRoot } : {}),
+          ...(request.include && request.include.length > 0 ? { include: request.include } : {}),
+          ...(exclude.length > 0 ? { exclude } : {}),
+        };
+        parts.push({ kind: 'files', source: name, snapshot, options, plan: await planFilesRestore(options) });
+      } else if (kind === 'postgres' || kind === 'sqlite') {
+        if (!config || config.kind !== kind) {
+          warnings.push(`"${name}" (${kind}) is no longer configured on ${request.device}; it is not restored (download its dump instead).`);
+          continue;
+        }
+        const target = kind === 'postgres' && request.targetDatabase ? { database: request.targetDatabase } : kind === 'sqlite' && request.targetPath ? { path: request.targetPath } : undefined;
+        const options: DbRestoreOptions = { repo, runner, snapshot, source: config, restoreId, ...(target ? { target } : {}) };
+        parts.push({ kind: 'db', source: name, snapshot, options, plan: await planDbRestore(options) });
+      } else {
+        warnings.push(`"${name}" (${kind}) cannot be restored onto the device by this version; download its dump instead.`);
+      }
+    }
+    if (parts.length === 0) throw new AppError('VALIDATION', `Nothing of ${request.device} can be restored from that choice`);
+    // Files swap first, then databases: a database file inside a restored folder (excluded from
+    // the folder's snapshot) is carried into the new folder by the files swap and replaced after it.
+    parts.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'files' ? -1 : 1));
+    return { parts, warnings };
+  }
+
+  #inPlace(request: RestoreRequest, part: Part): boolean {
+    return part.kind === 'files' ? !request.targetRoot : part.plan.inPlace;
+  }
+
+  #summary(request: RestoreRequest, parts: Part[], warnings: string[], platform: Platform | null): RestorePlanSummary {
+    const device = this.devices.get(request.device);
+    const services = device.profile.services ?? { stop: [], start: [] };
+    const anyInPlace = parts.some((p) => this.#inPlace(request, p));
+    const all = [...warnings];
+    if (anyInPlace && services.stop.length === 0) all.push('No services are configured to stop around the swap: the app keeps running while its files and databases change.');
+    if (!platform || (!platform.l4t && !platform.board)) all.push('The device did not report its L4T release or board: compatibility with the snapshots could not be checked.');
+    const seen = new Set<string>();
+    for (const part of parts) {
+      const facts = platformOfTags(part.snapshot.tags);
+      if (!platform) continue;
+      if (facts.l4t && platform.l4t && facts.l4t !== platform.l4t) seen.add(`The device runs L4T ${platform.l4t}, the snapshot of "${part.source}" was taken on L4T ${facts.l4t}: binaries, drivers and TensorRT engines may not match.`);
+      if (facts.board && platform.board && facts.board !== platform.board) seen.add(`The device is a ${platform.board}, the snapshot of "${part.source}" was taken on a ${facts.board}.`);
+      if (!facts.l4t && !facts.board) seen.add(`The snapshot of "${part.source}" has no recorded platform facts (taken before they were recorded).`);
+    }
+    all.push(...seen);
+    const files = parts.filter((p): p is Extract<Part, { kind: 'files' }> => p.kind === 'files');
+    const dbs = parts.filter((p): p is Extract<Part, { kind: 'db' }> => p.kind === 'db');
+    const first = parts[0]!;
     return {
-      repo,
-      runner,
-      snapshot,
-      restoreId,
-      ...(device.profile.sysroot ? { sysroot: device.profile.sysroot } : {}),
-      ...(request.targetRoot ? { targetRoot: request.targetRoot } : {}),
-      ...(request.include && request.include.length > 0 ? { include: request.include } : {}),
-      ...(exclude.length > 0 ? { exclude } : {}),
+      restoreId: first.plan.restoreId,
+      device: request.device,
+      snapshotId: first.snapshot.id,
+      at: request.snapshotId ? null : (request.at ?? new Date().toISOString()),
+      snapshots: parts.map((p) => ({ source: p.source, kind: kindOf(p.snapshot), snapshotId: p.snapshot.id, time: p.snapshot.time, runId: runOf(p.snapshot), ...platformOfTags(p.snapshot.tags) })),
+      bytesToSend: files.reduce((n, p) => n + p.plan.bytesToSend, 0) + dbs.reduce((n, p) => n + p.plan.dumpBytes, 0),
+      freeBytes: Math.min(...parts.map((p) => p.plan.freeBytes)),
+      spaceNeeded: files.reduce((n, p) => n + p.plan.spaceNeeded, 0) + dbs.reduce((n, p) => n + p.plan.spaceNeeded, 0),
+      warnings: all,
+      roots: files.flatMap((p) =>
+        p.plan.roots.map((r) => ({
+          target: r.target,
+          targetExists: r.targetExists,
+          add: r.add.length,
+          replace: r.replace.length,
+          remove: r.remove.length,
+          unchanged: r.unchanged,
+          bytes: r.bytesToSend,
+          samples: [...r.replace.slice(0, SAMPLE).map((x) => `~ ${x}`), ...r.add.slice(0, SAMPLE).map((x) => `+ ${x}`), ...r.remove.slice(0, SAMPLE).map((x) => `- ${x}`)],
+        })),
+      ),
+      databases: dbs.map((p) => ({
+        source: p.source,
+        kind: p.plan.kind,
+        target: p.plan.target,
+        inPlace: p.plan.inPlace,
+        targetExists: p.plan.targetExists,
+        action: !p.plan.inPlace ? ('copy' as const) : p.plan.targetExists ? ('replace' as const) : ('create' as const),
+        bytes: p.plan.dumpBytes,
+        tables: p.plan.expectedRows ? Object.keys(p.plan.expectedRows).length : null,
+        rows: p.plan.expectedRows ? Object.values(p.plan.expectedRows).reduce((n, r) => n + r, 0) : null,
+      })),
+      services: anyInPlace ? { stop: services.stop, start: services.start } : { stop: [], start: [] },
+      platform,
     };
   }
 
-  #warnings(request: RestoreRequest): string[] {
-    const device = this.devices.get(request.device);
-    const warnings: string[] = [];
-    if (!request.targetRoot && (device.profile.services?.stop.length ?? 0) === 0) warnings.push('No services are configured to stop around the swap: the app keeps running while its files change.');
-    if (!device.facts) warnings.push('The device has no recorded facts: its L4T release could not be compared with the snapshot.');
-    return warnings;
+  async #platform(runner: CommandRunner, sysroot: string | undefined): Promise<Platform | null> {
+    return runToString(runner, platformCommand(sysroot)).then(parsePlatform, () => null);
   }
 
-  /** The dry run: what would change, and whether it fits. Changes nothing on the device. */
+  /** The dry run: which snapshots, what would change, whether it fits, what to watch out for. Changes nothing. */
   plan(request: RestoreRequest): Promise<RestorePlanSummary> {
+    const device = this.devices.get(request.device);
     return this.connector.withDevice(request.device, async (connection) => {
-      const plan = await planFilesRestore(await this.#options(request, connection, 'plan'));
-      return summarize(request.device, plan, this.#warnings(request));
+      const { parts, warnings } = await this.#parts(request, connection, 'plan', await this.#choose(request));
+      return this.#summary(request, parts, warnings, await this.#platform(connection, device.profile.sysroot));
     });
   }
 
@@ -111,37 +250,136 @@ export class RestoreService {
     const device = this.devices.get(request.device);
     const restoreId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
     const job = this.jobs.start({ kind: 'restore', title: `Restore ${request.device}`, phases: [...RESTORE_PHASES], deviceId: device.id }, (ctx) =>
-      this.connector.withDevice(request.device, async (connection) => {
-        const options = await this.#options(request, connection, restoreId);
-        // Whatever an earlier, interrupted restore left beside these targets is settled first.
-        const plan = await planFilesRestore(options);
-        await recoverRestores(connection, [...new Set(plan.roots.map((r) => path.posix.dirname(r.target)))]);
-        ctx.setTotals({ bytes: plan.bytesToSend });
-        const inPlace = !request.targetRoot;
-        const services = device.profile.services;
-        await executeFilesRestore(options, plan, {
-          phase: (name) => {
-            ctx.throwIfCancelled();
-            ctx.phase(name);
-          },
-          advance: (delta) => ctx.advance(delta),
-          ...(inPlace && services
-            ? { beforeSwap: () => runDeviceCommands(connection, services.stop, 'Stop'), afterSwap: () => runDeviceCommands(connection, services.start, 'Start') }
-            : {}),
-        });
-        if (inPlace && device.profile.healthCommand) {
-          const healthy = await runToString(connection, raw(device.profile.healthCommand)).then(() => null, (error: unknown) => (error as Error).message);
-          if (healthy !== null) {
-            await rollbackRestore(connection, plan);
-            if (services) await runDeviceCommands(connection, services.start, 'Start');
-            throw new AppError('REMOTE_COMMAND_FAILED', `The device was unhealthy after the restore (${healthy}); it was rolled back to its previous state`);
-          }
-        }
-        this.#pending.set(restoreId, { restoreId, device: request.device, snapshotId: request.snapshotId, plan, finishedAt: new Date().toISOString() });
-        return summarize(request.device, plan, []);
-      }),
+      this.connector.withDevice(request.device, (connection) => this.#run(request, restoreId, connection, ctx)),
     );
     return { jobId: job.id, restoreId };
+  }
+
+  /** Whatever earlier, interrupted restores left on the device is settled first. */
+  async #recover(runner: CommandRunner, name: string, request: RestoreRequest, chosen: SnapshotWithId[]): Promise<void> {
+    const profile = this.devices.get(name).profile;
+    const dirs = new Set<string>();
+    const base = request.targetRoot ?? profile.sysroot ?? '/';
+    for (const s of chosen) if (kindOf(s) === 'files') for (const p of s.paths) dirs.add(path.posix.dirname(path.posix.join(base, p)));
+    if (dirs.size > 0) await recoverRestores(runner, [...dirs]);
+    const sqliteDirs = profile.sources.flatMap((s) => (s.kind === 'sqlite' ? [path.posix.dirname(s.path)] : []));
+    const postgres = profile.sources.filter((s): s is PostgresSource => s.kind === 'postgres');
+    for (const found of await recoverDbRestores(runner, { besideDirs: sqliteDirs, postgres })) {
+      if (found.outcome !== 'swapped' || this.#pending.has(found.plan.restoreId)) continue;
+      // Restored by a console that died before it could ask: the technician decides now.
+      this.#pending.set(found.plan.restoreId, {
+        restoreId: found.plan.restoreId,
+        device: name,
+        snapshotId: found.plan.snapshotId,
+        files: [],
+        databases: [found.plan],
+        finishedAt: new Date().toISOString(),
+        targets: [found.plan.target],
+      });
+    }
+  }
+
+  async #run(request: RestoreRequest, restoreId: string, connection: CommandRunner, ctx: JobContext): Promise<RestorePlanSummary> {
+    const device = this.devices.get(request.device);
+    const services = device.profile.services;
+    let current = 0;
+    // Phases only move forward: every source passes through each one in turn.
+    const phase = (name: (typeof RESTORE_PHASES)[number]) => {
+      ctx.throwIfCancelled();
+      const index = RESTORE_PHASES.indexOf(name);
+      if (index < current) return;
+      current = index;
+      ctx.phase(name);
+    };
+    phase('preflight');
+    const choice = await this.#choose(request);
+    await this.#recover(connection, request.device, request, choice.chosen);
+    // Planned after the recovery: it may have put files back.
+    const { parts, warnings } = await this.#parts(request, connection, restoreId, choice);
+    const summary = this.#summary(request, parts, warnings, await this.#platform(connection, device.profile.sysroot));
+    ctx.setTotals({ bytes: summary.bytesToSend });
+    const inPlace = parts.some((p) => this.#inPlace(request, p));
+    const staged: Part[] = [];
+    try {
+      for (const part of parts) {
+        staged.push(part);
+        if (part.kind === 'files') {
+          await stageFilesRestore(part.options, part.plan, { phase, advance: (d) => ctx.advance(d) });
+        } else {
+          phase('stage');
+          await stageDbRestore({ ...part.options, signal: ctx.signal }, part.plan, { advance: (d) => ctx.advance(d), step: (s) => (s === 'verify' ? phase('verify') : undefined) });
+        }
+      }
+    } catch (error) {
+      // Nothing live changed yet: the staged data goes.
+      for (const part of staged.reverse()) await this.#rollbackPart(connection, part).catch(() => undefined);
+      throw error;
+    }
+
+    phase('swap');
+    const swapped: Part[] = [];
+    const stop = inPlace && services ? services : null;
+    try {
+      if (stop) await runDeviceCommands(connection, stop.stop, 'Stop');
+      for (const part of parts) {
+        if (part.kind === 'files') await swapFilesRestore(connection, part.plan);
+        else await swapDbRestore(connection, part.plan);
+        swapped.push(part);
+      }
+    } catch (error) {
+      await this.#rollbackAll(connection, parts);
+      if (stop) await runDeviceCommands(connection, stop.start, 'Start').catch(() => undefined);
+      throw error;
+    }
+    if (stop) await runDeviceCommands(connection, stop.start, 'Start');
+
+    phase('validate');
+    const problems: string[] = [];
+    for (const part of parts) {
+      if (part.kind === 'files') await validateFilesRestore(connection, part.plan).catch((error: unknown) => problems.push((error as Error).message));
+      else {
+        const v = await validateDbRestore(connection, part.plan);
+        if (!v.ok) problems.push(`"${part.source}": ${v.problems.slice(0, 5).join('; ')}`);
+      }
+    }
+    if (problems.length === 0 && inPlace && device.profile.healthCommand) {
+      const unhealthy = await runToString(connection, raw(device.profile.healthCommand)).then(
+        () => null,
+        (error: unknown) => (error as Error).message,
+      );
+      if (unhealthy !== null) problems.push(`health check: ${unhealthy}`);
+    }
+    if (problems.length > 0) {
+      if (stop) await runDeviceCommands(connection, stop.stop, 'Stop').catch(() => undefined);
+      await this.#rollbackAll(connection, parts);
+      if (stop) await runDeviceCommands(connection, stop.start, 'Start').catch(() => undefined);
+      throw new AppError('REMOTE_COMMAND_FAILED', `Validation failed after the restore (${problems.join(' | ')}); the device was rolled back to its previous state`);
+    }
+    const files = parts.flatMap((p) => (p.kind === 'files' ? [p.plan] : []));
+    const databases = parts.flatMap((p) => (p.kind === 'db' ? [p.plan] : []));
+    const waiting = files.length > 0 || databases.some((d) => d.inPlace);
+    if (waiting) {
+      this.#pending.set(restoreId, {
+        restoreId,
+        device: request.device,
+        snapshotId: parts[0]!.snapshot.id,
+        files,
+        databases: databases.filter((d) => d.inPlace),
+        finishedAt: new Date().toISOString(),
+        targets: [...files.flatMap((f) => f.roots.map((r) => r.target)), ...databases.map((d) => d.target)],
+      });
+    }
+    return summary;
+  }
+
+  async #rollbackPart(runner: CommandRunner, part: Part): Promise<void> {
+    if (part.kind === 'files') await rollbackRestore(runner, part.plan);
+    else await rollbackDbRestore(runner, part.plan);
+  }
+
+  /** Databases first, then files (the reverse of the swap order). */
+  async #rollbackAll(runner: CommandRunner, parts: Part[]): Promise<void> {
+    for (const part of [...parts].reverse()) await this.#rollbackPart(runner, part);
   }
 
   pending(): PendingRestore[] {
@@ -150,7 +388,10 @@ export class RestoreService {
 
   async confirm(restoreId: string): Promise<void> {
     const pending = this.#get(restoreId);
-    await this.connector.withDevice(pending.device, (connection) => confirmRestore(connection, pending.plan));
+    await this.connector.withDevice(pending.device, async (connection) => {
+      for (const plan of pending.databases) await confirmDbRestore(connection, plan);
+      for (const plan of pending.files) await confirmRestore(connection, plan);
+    });
     this.#pending.delete(restoreId);
   }
 
@@ -159,8 +400,12 @@ export class RestoreService {
     const services = this.devices.get(pending.device).profile.services;
     await this.connector.withDevice(pending.device, async (connection) => {
       if (services) await runDeviceCommands(connection, services.stop, 'Stop');
-      await rollbackRestore(connection, pending.plan);
-      if (services) await runDeviceCommands(connection, services.start, 'Start');
+      try {
+        for (const plan of [...pending.databases].reverse()) await rollbackDbRestore(connection, plan);
+        for (const plan of pending.files) await rollbackRestore(connection, plan);
+      } finally {
+        if (services) await runDeviceCommands(connection, services.start, 'Start');
+      }
     });
     this.#pending.delete(restoreId);
   }
@@ -171,4 +416,3 @@ export class RestoreService {
     return pending;
   }
 }
-

@@ -1,26 +1,73 @@
 import { z } from 'zod';
 import { NameSchema } from './devices';
 
+const DevicePath = z
+  .string()
+  .max(4096)
+  .refine((p) => p.startsWith('/') && !p.includes('\0'), 'Must be an absolute path on the device');
+
+/**
+ * What to restore. Either one snapshot (`snapshotId`), or a point in time and a scope: `device`
+ * (every source of the run in force at `at`), `source` (the named `sources`) or `files` (one files
+ * source, limited to `include`). `at` defaults to now; the latest snapshot committed at or before it
+ * is chosen per source.
+ */
 export const RestoreRequestSchema = z
   .object({
     device: NameSchema,
-    snapshotId: z.string().regex(/^[0-9a-f]{64}$/, 'Not a snapshot id'),
-    /** Restore below this folder on the device instead of in place. */
-    targetRoot: z
+    snapshotId: z
       .string()
-      .max(4096)
-      .refine((p) => p.startsWith('/') && !p.includes('\0'), 'Must be an absolute path on the device')
+      .regex(/^[0-9a-f]{64}$/, 'Not a snapshot id')
       .optional(),
+    at: z.iso.datetime({ offset: true }).optional(),
+    scope: z.enum(['device', 'source', 'files']).optional(),
+    sources: z.array(NameSchema).max(64).optional(),
+    /** Restore files below this folder on the device instead of in place. */
+    targetRoot: DevicePath.optional(),
     /** Only these paths/patterns (relative to the snapshot's folders). */
     include: z.array(z.string().min(1).max(1024)).max(256).optional(),
+    /** PostgreSQL: restore into this (new) database instead of replacing the live one. */
+    targetDatabase: z
+      .string()
+      .min(1)
+      .max(63)
+      .refine((n) => !n.includes('\0'), 'Not a database name')
+      .optional(),
+    /** SQLite: restore to this (new) file instead of replacing the live one. */
+    targetPath: DevicePath.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((r, ctx) => {
+    if (!r.snapshotId && (r.scope === 'source' || r.scope === 'files') && (r.sources ?? []).length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['sources'], message: 'Choose the source to restore' });
+    }
+    if (r.scope === 'files' && (r.sources ?? []).length > 1) ctx.addIssue({ code: 'custom', path: ['sources'], message: 'A files restore works on one source' });
+  });
 export type RestoreRequest = z.infer<typeof RestoreRequestSchema>;
+
+export const RestoreDatabaseSchema = z.object({
+  source: z.string(),
+  kind: z.enum(['postgres', 'sqlite']),
+  /** Database name or file path that will hold the restored data. */
+  target: z.string(),
+  inPlace: z.boolean(),
+  targetExists: z.boolean(),
+  /** `replace` the live one (kept until confirmed), `create` it (none there), or a `copy` under another name. */
+  action: z.enum(['replace', 'create', 'copy']),
+  bytes: z.number(),
+  tables: z.number().nullable(),
+  rows: z.number().nullable(),
+});
 
 export const RestorePlanSummarySchema = z.object({
   restoreId: z.string(),
   device: z.string(),
+  /** The first chosen snapshot (all of them are in `snapshots`). */
   snapshotId: z.string(),
+  at: z.string().nullable().default(null),
+  snapshots: z
+    .array(z.object({ source: z.string(), kind: z.string(), snapshotId: z.string(), time: z.string(), runId: z.string().nullable(), l4t: z.string().nullable(), board: z.string().nullable() }))
+    .default([]),
   bytesToSend: z.number(),
   freeBytes: z.number(),
   spaceNeeded: z.number(),
@@ -33,11 +80,25 @@ export const RestorePlanSummarySchema = z.object({
       replace: z.number(),
       remove: z.number(),
       unchanged: z.number(),
+      /** Bytes of the files to add or replace. */
+      bytes: z.number().default(0),
       /** Up to 20 paths of each kind, prefixed `~` (replace), `+` (add), `-` (remove). */
       samples: z.array(z.string()),
     }),
   ),
+  databases: z.array(RestoreDatabaseSchema).default([]),
+  services: z.object({ stop: z.array(z.string()), start: z.array(z.string()) }).default({ stop: [], start: [] }),
+  /** What the device runs now, compared with the snapshots' facts. */
+  platform: z.object({ l4t: z.string().nullable(), board: z.string().nullable() }).nullable().default(null),
 });
 export type RestorePlanSummary = z.infer<typeof RestorePlanSummarySchema>;
 
-export const PendingRestoreSchema = z.object({ restoreId: z.string(), device: z.string(), snapshotId: z.string(), finishedAt: z.string(), targets: z.array(z.string()) });
+export const PendingRestoreSchema = z.object({
+  restoreId: z.string(),
+  device: z.string(),
+  snapshotId: z.string(),
+  finishedAt: z.string(),
+  targets: z.array(z.string()),
+  /** Databases restored in place whose previous version waits on the device. */
+  databases: z.array(z.string()).default([]),
+});
