@@ -1,0 +1,101 @@
+/**
+ * A field link cut in the middle of a database restore (device in a network namespace): the live
+ * database stays as it was, and the next restore recovers what the cut one left and runs through.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { netnsSupport, startFleet } from '../../../fleet/index';
+import type { Device, Fleet } from '../../../fleet/index';
+import { startDeviceBackup } from '../devices/device-backup';
+import { silentLogger } from '../log';
+import { FAST } from '../repository/testing/fixtures';
+import { createServices } from '../services/index';
+import type { Services } from '../services/index';
+
+const NETNS = netnsSupport();
+let fleet: Fleet;
+let device: Device;
+let services: Services;
+let dataDir: string;
+let backedUp = 0;
+
+const jvDatabases = () => device.mutate.sql(`SELECT coalesce(string_agg(datname, ',' ORDER BY datname), '') FROM pg_database WHERE datname LIKE '%\\_jv\\_%';`);
+
+async function waitFor(what: string, test: () => boolean | Promise<boolean>, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await test())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function finish(jobId: string) {
+  await waitFor('the restore job to end', () => services.jobs.get(jobId)?.status !== 'running', 120_000);
+  return services.jobs.get(jobId)!;
+}
+
+beforeAll(async () => {
+  if (!NETNS.ok) return;
+  fleet = await startFleet({ devices: 1, netns: true, sharedModelMB: 1, uniqueModelMB: 1 });
+  device = fleet.devices[0]!;
+  dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-dbrestore-link-test-'));
+  services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
+  await services.repository.init('db restore link test repository password', FAST);
+  services.devices.import(device.profile(), 'test');
+  backedUp = await device.mutate.pgCount('deposits');
+  await startDeviceBackup(services, device.name, ['db']).done;
+}, 240_000);
+
+afterAll(async () => {
+  services?.dispose();
+  await fleet?.stop();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+}, 120_000);
+
+describe.skipIf(!NETNS.ok)(`a cut link during a PostgreSQL restore${NETNS.ok ? '' : ` (skipped: ${NETNS.reason})`}`, () => {
+  it('while the dump is sent: the live database is untouched; the next restore runs through', async () => {
+    await device.mutate.pgDeleteRows(321);
+    const damaged = await device.mutate.pgCount('deposits');
+    await device.link!.rate(4000);
+    const { jobId } = services.restores.start({ device: device.name, scope: 'source', sources: ['db'] });
+    try {
+      await waitFor('bytes on the way', () => services.jobs.active().some((p) => p.jobId === jobId && p.phase === 'stage' && p.bytesDone > 0));
+      await device.link!.cut();
+      const record = await finish(jobId);
+      expect(record.status).toBe('failed');
+    } finally {
+      await device.link!.clear();
+    }
+    expect(await device.mutate.pgCount('deposits')).toBe(damaged);
+    const { jobId: again, restoreId } = services.restores.start({ device: device.name, scope: 'source', sources: ['db'] });
+    const record = await finish(again);
+    expect(record.error).toBeNull();
+    expect(await device.mutate.pgCount('deposits')).toBe(backedUp);
+    await services.restores.confirm(restoreId);
+    expect(await jvDatabases()).toBe('');
+  }, 240_000);
+
+  it('while pg_restore loads the new database: the live database is untouched; recovery drops the half-made one', async () => {
+    await device.mutate.pgDeleteRows(123);
+    const damaged = await device.mutate.pgCount('deposits');
+    const { jobId } = services.restores.start({ device: device.name, scope: 'source', sources: ['db'] });
+    try {
+      await waitFor('the new database to appear', async () => /_jv_new_/.test(await jvDatabases()));
+      await device.link!.cut();
+      const record = await finish(jobId);
+      expect(record.status).toBe('failed');
+    } finally {
+      await device.link!.clear();
+    }
+    expect(await device.mutate.pgCount('deposits')).toBe(damaged);
+    const { jobId: again, restoreId } = services.restores.start({ device: device.name, scope: 'source', sources: ['db'] });
+    expect((await finish(again)).error).toBeNull();
+    expect(await device.mutate.pgCount('deposits')).toBe(backedUp);
+    // Only the previous database of the finished restore remains, waiting for the decision.
+    expect(await jvDatabases()).toMatch(/^myrvm_jv_prev_[a-z0-9]+$/);
+    await services.restores.confirm(restoreId);
+    expect(await jvDatabases()).toBe('');
+  }, 240_000);
+});
