@@ -65,6 +65,8 @@ test('add a device, discover its sources, back it up with live progress and brow
   await page.getByTestId('repository-submit').click();
   await expect(page.getByTestId('repository-unlocked')).toBeVisible();
 
+  const depositsAtBackup = await device.mutate.pgCount('deposits');
+  const scansAtBackup = await device.mutate.sqliteCount('scans');
   // Back up now, with progress in the jobs tray.
   await page.goto(`${host.origin}/#/fleet/${device.name}`);
   await expect(page.getByTestId('device-page')).toBeVisible();
@@ -101,7 +103,8 @@ test('add a device, discover its sources, back it up with live progress and brow
   writeFileSync(path.join(device.root, 'opt', device.app, 'stray.tmp'), 'left by the update');
   await app.goTo('restore');
   await page.locator('[data-testid=restore-device] label', { hasText: device.name }).click();
-  await page.locator('[data-testid=restore-snapshot] label', { hasText: 'app-myrvm' }).first().click();
+  await page.getByTestId('restore-scope-source').click();
+  await page.getByTestId('restore-source-app-myrvm').click();
   await page.getByTestId('restore-preview').click();
   await expect(page.getByTestId('restore-plan')).toBeVisible();
   await expect(page.getByTestId('plan-replace').first()).toHaveText('1');
@@ -109,6 +112,9 @@ test('add a device, discover its sources, back it up with live progress and brow
   await expect(page.getByTestId('restore-plan')).toContainText('~ VERSION');
   expect(readFileSync(appPy, 'utf8')).toBe('broken-update\n'); // the preview changed nothing
   await page.screenshot({ path: path.join(SCREENSHOTS, 'restore-plan.png') });
+  // A destructive restore asks for the device's name first.
+  await expect(page.getByTestId('restore-start')).toBeDisabled();
+  await page.getByTestId('restore-confirm-name').fill(device.name);
   await page.getByTestId('restore-start').click();
   await expect(page.getByTestId('restore-pending')).toBeVisible({ timeout: 60_000 });
   expect(readFileSync(appPy, 'utf8')).toBe(original);
@@ -117,6 +123,29 @@ test('add a device, discover its sources, back it up with live progress and brow
   await page.getByTestId('restore-confirm').click();
   await expect(page.getByTestId('restore-pending')).toHaveCount(0);
   expect(readdirSync(path.join(device.root, 'opt')).filter((n) => n.startsWith('.jetvault-restore-'))).toEqual([]);
+
+  // Damaged databases, restored through the wizard together with the app folder (still selected):
+  // files and databases in one job; the plan lists the databases, row counts come back.
+  await device.mutate.pgDeleteRows(500);
+  await device.mutate.sqliteDeleteRows(300);
+  await expect(page.getByTestId('restore-source-app-myrvm')).toHaveAttribute('data-selected', 'true');
+  await page.getByTestId('restore-source-db-myrvm').click();
+  await page.getByTestId('restore-source-sqlite-local').click();
+  await page.getByTestId('restore-preview').click();
+  await expect(page.getByTestId('plan-database-db-myrvm')).toContainText('replaces');
+  await expect(page.getByTestId('plan-database-sqlite-local')).toContainText('rows checked');
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'restore-plan-databases.png') });
+  await page.getByTestId('restore-confirm-name').fill(device.name);
+  await page.getByTestId('restore-start').click();
+  await expect(page.getByTestId('restore-pending')).toBeVisible({ timeout: 90_000 });
+  await expect(page.getByTestId('restore-pending')).toContainText('previous database');
+  expect(await device.mutate.pgCount('deposits')).toBe(depositsAtBackup);
+  expect(await device.mutate.sqliteCount('scans')).toBe(scansAtBackup);
+  // Rolled back on demand: the damaged state returns.
+  await page.getByTestId('restore-rollback').click();
+  await expect(page.getByTestId('restore-pending')).toHaveCount(0);
+  expect(await device.mutate.pgCount('deposits')).toBe(depositsAtBackup - 500);
+  expect(await device.mutate.sqliteCount('scans')).toBe(scansAtBackup - 300);
 });
 
 test('add a device behind a jump host: both fingerprints confirmed, facts read through the tunnel', async ({ host, console: app, page, fleet }) => {

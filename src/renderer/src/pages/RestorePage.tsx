@@ -1,6 +1,7 @@
-import { useEffect, useState } from 'react';
-import { Button, Input, Label, Radio, RadioGroup, TextArea, TextField } from 'react-aria-components';
-import type { RestorePlanSummary } from '../../../shared/schemas/restore';
+import { useEffect, useMemo, useState } from 'react';
+import { Button, Checkbox, CheckboxGroup, Input, Label, Radio, RadioGroup, TextArea, TextField } from 'react-aria-components';
+import type { SnapshotInfo } from '../../../shared/schemas/catalog';
+import type { RestorePlanSummary, RestoreRequest } from '../../../shared/schemas/restore';
 import { toAppError } from '../../../shared/errors';
 import { api } from '../api';
 import { EmptyState } from '../components/EmptyState';
@@ -12,18 +13,38 @@ import { useFleetStore } from '../stores/fleet-store';
 import { useJobsStore } from '../stores/jobs-store';
 
 type Pending = Awaited<ReturnType<ReturnType<typeof api>['restore']['pending']>>[number];
+type Scope = 'device' | 'source' | 'files';
+
+/** Backup runs of a device, newest first: a run is the app-consistent point a restore goes back to. */
+function runsOf(snapshots: SnapshotInfo[], device: string): { runId: string; time: string; sources: string[] }[] {
+  const runs = new Map<string, { runId: string; time: string; sources: string[] }>();
+  for (const s of snapshots) {
+    if (s.device !== device) continue;
+    const key = s.runId ?? s.id;
+    const run = runs.get(key) ?? { runId: key, time: s.time, sources: [] };
+    if (s.time > run.time) run.time = s.time;
+    if (s.source) run.sources.push(s.source);
+    runs.set(key, run);
+  }
+  return [...runs.values()].sort((a, b) => b.time.localeCompare(a.time));
+}
 
 function PlanView({ plan }: { plan: RestorePlanSummary }) {
   const fits = plan.spaceNeeded <= plan.freeBytes;
   return (
     <section className="card" aria-label="What will change" data-testid="restore-plan">
-      <h2>What will change</h2>
+      <h2>4. What will change (dry run: nothing has changed yet)</h2>
+      <p data-testid="plan-snapshots">
+        {plan.at ? `State of ${new Date(plan.at).toLocaleString()}: ` : ''}
+        {plan.snapshots.map((s) => `${s.source} (${s.kind}, ${new Date(s.time).toLocaleString()}${s.l4t ? `, L4T ${s.l4t}` : ''})`).join(' · ')}
+      </p>
       {plan.roots.map((root) => (
         <div key={root.target} className="plan-root">
           <p>
             <code>{root.target}</code>
             {root.targetExists ? '' : ' (will be created)'}: <strong data-testid="plan-replace">{root.replace}</strong> replaced,{' '}
-            <strong data-testid="plan-add">{root.add}</strong> added, <strong data-testid="plan-remove">{root.remove}</strong> removed, {root.unchanged} unchanged
+            <strong data-testid="plan-add">{root.add}</strong> added, <strong data-testid="plan-remove">{root.remove}</strong> removed, {root.unchanged} unchanged ({formatBytes(root.bytes)} to
+            send)
           </p>
           {root.samples.length > 0 ? (
             <ul className="plan-samples">
@@ -36,11 +57,27 @@ function PlanView({ plan }: { plan: RestorePlanSummary }) {
           ) : null}
         </div>
       ))}
+      {plan.databases.length > 0 ? (
+        <ul data-testid="plan-databases">
+          {plan.databases.map((d) => (
+            <li key={d.source} data-testid={`plan-database-${d.source}`}>
+              <strong>{d.source}</strong> ({d.kind}): {d.action === 'replace' ? 'replaces' : d.action === 'create' ? 'creates' : 'restores a copy as'} <code>{d.target}</code> — {formatBytes(d.bytes)}
+              {d.rows !== null ? `, ${d.tables} tables, ${d.rows.toLocaleString()} rows checked after the restore` : ', row counts not recorded by this snapshot'}
+              {d.action === 'replace' ? '; the current one is kept until you decide' : ''}
+            </li>
+          ))}
+        </ul>
+      ) : null}
+      {plan.services.stop.length > 0 ? (
+        <p data-testid="plan-services">
+          Services stopped around the swap: <code>{plan.services.stop.join('; ')}</code>, started again with <code>{plan.services.start.join('; ')}</code>.
+        </p>
+      ) : null}
       <p className={fits ? 'status-ok' : 'status-bad'}>
         Sends {formatBytes(plan.bytesToSend)}; staging needs {formatBytes(plan.spaceNeeded)} of {formatBytes(plan.freeBytes)} free on the device.
       </p>
       {plan.warnings.map((w) => (
-        <p key={w} className="status-warn">
+        <p key={w} className="status-warn" data-testid="plan-warning">
           {w}
         </p>
       ))}
@@ -53,14 +90,22 @@ export function RestorePage() {
   const snapshots = useCatalogStore((s) => s.snapshots);
   const repository = useCatalogStore((s) => s.repository);
   const recent = useJobsStore((s) => s.recent);
+  const active = useJobsStore((s) => s.active);
   const [device, setDevice] = useState<string | null>(null);
-  const [snapshotId, setSnapshotId] = useState<string | null>(null);
+  const [run, setRun] = useState<string>('latest');
+  const [at, setAt] = useState('');
+  const [scope, setScope] = useState<Scope>('device');
+  const [sources, setSources] = useState<string[]>([]);
   const [targetRoot, setTargetRoot] = useState('');
+  const [targetDatabase, setTargetDatabase] = useState('');
+  const [targetPath, setTargetPath] = useState('');
   const [include, setInclude] = useState('');
+  const [confirmName, setConfirmName] = useState('');
   const [plan, setPlan] = useState<RestorePlanSummary | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [pending, setPending] = useState<Pending[]>([]);
+  const [jobId, setJobId] = useState<string | null>(null);
 
   const refreshPending = () => void api().restore.pending().then(setPending);
   useEffect(() => {
@@ -68,14 +113,29 @@ export function RestorePage() {
     refreshPending();
   }, [recent.length]);
 
-  const candidates = snapshots.filter((s) => s.device === device && s.kind === 'files');
-  const lastRestore = recent.find((j) => j.kind === 'restore');
-  const request = () => ({
+  const runs = useMemo(() => (device ? runsOf(snapshots, device) : []), [snapshots, device]);
+  const deviceSources = useMemo(() => {
+    const kinds = new Map<string, string>();
+    for (const s of snapshots) if (s.device === device && s.source) kinds.set(s.source, s.kind);
+    return [...kinds.entries()].map(([name, kind]) => ({ name, kind }));
+  }, [snapshots, device]);
+  const reset = () => (setPlan(null), setConfirmName(''));
+  const chosenKinds = new Set(deviceSources.filter((s) => sources.includes(s.name)).map((s) => s.kind));
+  const pointInTime = run === 'latest' ? (at ? new Date(at).toISOString() : undefined) : runs.find((r) => r.runId === run)?.time;
+  const request = (): RestoreRequest => ({
     device: device!,
-    snapshotId: snapshotId!,
+    scope,
+    ...(pointInTime ? { at: pointInTime } : {}),
+    ...(scope !== 'device' ? { sources } : {}),
     ...(targetRoot.trim() ? { targetRoot: targetRoot.trim() } : {}),
-    ...(include.trim() ? { include: include.split('\n').map((l) => l.trim()).filter(Boolean) } : {}),
+    ...(scope === 'files' && include.trim() ? { include: include.split('\n').map((l) => l.trim()).filter(Boolean) } : {}),
+    ...(targetDatabase.trim() && chosenKinds.has('postgres') ? { targetDatabase: targetDatabase.trim() } : {}),
+    ...(targetPath.trim() && chosenKinds.has('sqlite') ? { targetPath: targetPath.trim() } : {}),
   });
+  const destructive = plan !== null && (plan.roots.some((r) => !targetRoot.trim() && (r.replace > 0 || r.remove > 0)) || plan.databases.some((d) => d.action === 'replace'));
+  const canStart = plan !== null && !busy && (!destructive || confirmName === device);
+  const running = jobId ? active[jobId] : undefined;
+  const lastRestore = recent.find((j) => j.kind === 'restore');
   const act = async (work: () => Promise<void>) => {
     setBusy(true);
     setError(null);
@@ -107,10 +167,21 @@ export function RestorePage() {
       {lastRestore && lastRestore.status !== 'succeeded' ? (
         <ErrorBanner message={`The last restore ${lastRestore.status}${lastRestore.error ? `: ${lastRestore.error.message}` : ''}`} testId="restore-last-error" />
       ) : null}
+      {running ? (
+        <section className="card" data-testid="restore-running" aria-live="polite">
+          <p>
+            Restoring {device}: <strong data-testid="restore-phase">{running.phase}</strong> (phase {running.phaseIndex + 1} of {running.phaseCount})
+            {running.bytesTotal ? ` · ${formatBytes(running.bytesDone)} of ${formatBytes(running.bytesTotal)}` : ''}
+            {running.rate > 0 ? ` · ${formatBytes(running.rate)}/s` : ''}
+            {running.etaSeconds !== null ? ` · about ${Math.ceil(running.etaSeconds)} s left` : ''}
+          </p>
+        </section>
+      ) : null}
       {pending.map((p) => (
         <section key={p.restoreId} className="card banner-ok" data-testid="restore-pending">
           <p>
-            {p.device}: restored {p.targets.join(', ')} at {new Date(p.finishedAt).toLocaleString()}. The previous state is kept on the device until you decide.
+            {p.device}: restored {p.targets.join(', ')} at {new Date(p.finishedAt).toLocaleString()}. The previous state
+            {p.databases.length > 0 ? ` (including the previous database${p.databases.length > 1 ? 's' : ''} ${p.databases.join(', ')})` : ''} is kept on the device until you decide.
           </p>
           <div className="form-actions">
             <Button className="button button-primary" isDisabled={busy} onPress={() => void act(async () => (await api().restore.confirm({ restoreId: p.restoreId }), refreshPending()))} data-testid="restore-confirm">
@@ -123,7 +194,7 @@ export function RestorePage() {
         </section>
       ))}
       <div className="grid-2">
-        <RadioGroup className="field card" value={device} onChange={(v) => (setDevice(v), setSnapshotId(null), setPlan(null))} data-testid="restore-device">
+        <RadioGroup className="field card" value={device} onChange={(v) => (setDevice(v), setRun('latest'), setSources([]), reset())} data-testid="restore-device">
           <Label>1. Device</Label>
           {devices.map((d) => (
             <Radio key={d.id} value={d.name}>
@@ -131,41 +202,120 @@ export function RestorePage() {
             </Radio>
           ))}
         </RadioGroup>
-        <RadioGroup className="field card" value={snapshotId} onChange={(v) => (setSnapshotId(v), setPlan(null))} data-testid="restore-snapshot" isDisabled={!device}>
-          <Label>2. Point in time (files snapshots)</Label>
-          {candidates.length === 0 ? <p className="muted">{device ? 'No files snapshots of this device yet.' : 'Choose a device first.'}</p> : null}
-          {candidates.slice(0, 50).map((s) => (
-            <Radio key={s.id} value={s.id}>
-              {new Date(s.time).toLocaleString()} · {s.source} <span className="muted">{s.files} files</span>
+        <div className="field card">
+          <RadioGroup className="field" value={run} onChange={(v) => (setRun(v), reset())} data-testid="restore-run" isDisabled={!device}>
+            <Label>2. Point in time</Label>
+            <Radio value="latest" data-testid="restore-run-latest">
+              {at ? 'The time below' : 'Latest backup'}
             </Radio>
-          ))}
-        </RadioGroup>
+            {runs.slice(0, 30).map((r) => (
+              <Radio key={r.runId} value={r.runId} data-testid={`restore-run-${r.runId}`}>
+                {new Date(r.time).toLocaleString()} <span className="muted">{r.sources.join(', ')}</span>
+              </Radio>
+            ))}
+          </RadioGroup>
+          <TextField className="field" value={at} onChange={(v) => (setAt(v), setRun('latest'), reset())} isDisabled={!device}>
+            <Label>Or the state at (latest backup at or before)</Label>
+            <Input type="datetime-local" step={1} data-testid="restore-at" />
+          </TextField>
+        </div>
       </div>
       <section className="card form" aria-label="Scope and target">
-        <TextField className="field" value={include} onChange={(v) => (setInclude(v), setPlan(null))}>
-          <Label>3. Only these paths (optional, one per line, relative to the snapshot&apos;s folder)</Label>
-          <TextArea data-testid="restore-include" rows={2} placeholder="app.py&#10;config/*.yaml" />
-        </TextField>
-        <TextField className="field" value={targetRoot} onChange={(v) => (setTargetRoot(v), setPlan(null))}>
-          <Label>Restore into another folder on the device (optional)</Label>
+        <RadioGroup className="field" value={scope} onChange={(v) => (setScope(v as Scope), reset())} orientation="horizontal" data-testid="restore-scope" isDisabled={!device}>
+          <Label>3. What to restore</Label>
+          <Radio value="device" data-testid="restore-scope-device">
+            Whole device
+          </Radio>
+          <Radio value="source" data-testid="restore-scope-source">
+            Sources
+          </Radio>
+          <Radio value="files" data-testid="restore-scope-files">
+            Files of one source
+          </Radio>
+        </RadioGroup>
+        {scope !== 'device' ? (
+          <CheckboxGroup
+            value={sources}
+            onChange={(v) => (setSources(scope === 'files' ? v.filter((n) => !sources.includes(n)).slice(0, 1) : v), reset())}
+            aria-label="Sources to restore"
+            data-testid="restore-sources"
+          >
+            {deviceSources
+              .filter((s) => scope !== 'files' || s.kind === 'files')
+              .map((s) => (
+                <Checkbox key={s.name} value={s.name} className="checkbox" data-testid={`restore-source-${s.name}`}>
+                  <div className="checkbox-box" aria-hidden="true" />
+                  <span>
+                    <strong>{s.name}</strong> <span className="muted">{s.kind}</span>
+                  </span>
+                </Checkbox>
+              ))}
+          </CheckboxGroup>
+        ) : null}
+        {scope === 'files' ? (
+          <TextField className="field" value={include} onChange={(v) => (setInclude(v), reset())}>
+            <Label>Only these paths (one per line, relative to the snapshot&apos;s folder)</Label>
+            <TextArea data-testid="restore-include" rows={2} placeholder="app.py&#10;config/*.yaml" />
+          </TextField>
+        ) : null}
+        <TextField className="field" value={targetRoot} onChange={(v) => (setTargetRoot(v), reset())}>
+          <Label>Restore files into another folder on the device (optional)</Label>
           <Input data-testid="restore-target" placeholder="In place" />
         </TextField>
+        {chosenKinds.has('postgres') ? (
+          <TextField className="field" value={targetDatabase} onChange={(v) => (setTargetDatabase(v), reset())}>
+            <Label>Restore the PostgreSQL database under another name, for inspection (optional)</Label>
+            <Input data-testid="restore-target-database" placeholder="Replace the live database" />
+          </TextField>
+        ) : null}
+        {chosenKinds.has('sqlite') ? (
+          <TextField className="field" value={targetPath} onChange={(v) => (setTargetPath(v), reset())}>
+            <Label>Restore the SQLite file to another path (optional)</Label>
+            <Input data-testid="restore-target-path" placeholder="Replace the live file" />
+          </TextField>
+        ) : null}
         <div className="form-actions">
-          <Button className="button" isDisabled={!snapshotId || busy} onPress={() => void act(async () => setPlan(await api().restore.plan(request())))} data-testid="restore-preview">
-            Preview changes
-          </Button>
           <Button
-            className="button button-primary"
-            isDisabled={!plan || busy}
-            onPress={() => void act(async () => (await api().restore.start(request()), setPlan(null)))}
-            data-testid="restore-start"
+            className="button"
+            isDisabled={!device || (scope !== 'device' && sources.length === 0) || busy}
+            onPress={() => void act(async () => setPlan(await api().restore.plan(request())))}
+            data-testid="restore-preview"
           >
-            Restore
+            Preview changes (dry run)
           </Button>
         </div>
         <ErrorBanner message={error} testId="restore-error" />
       </section>
       {plan ? <PlanView plan={plan} /> : null}
+      {plan ? (
+        <section className="card form" aria-label="Confirm">
+          {destructive ? (
+            <TextField className="field" value={confirmName} onChange={setConfirmName}>
+              <Label>5. This replaces data on {device}. Type the device name to confirm</Label>
+              <Input data-testid="restore-confirm-name" placeholder={device ?? ''} />
+            </TextField>
+          ) : (
+            <p>5. Nothing live is replaced by this restore.</p>
+          )}
+          <div className="form-actions">
+            <Button
+              className="button button-primary"
+              isDisabled={!canStart}
+              onPress={() =>
+                void act(async () => {
+                  const started = await api().restore.start(request());
+                  setJobId(started.jobId);
+                  setPlan(null);
+                  setConfirmName('');
+                })
+              }
+              data-testid="restore-start"
+            >
+              Restore
+            </Button>
+          </div>
+        </section>
+      ) : null}
     </>
   );
 }
