@@ -3,7 +3,7 @@
  * a swap, into another name, validation failures rolling back, and recovery after interruptions.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,6 +25,7 @@ import {
   recoverDbRestores,
   restoreDatabaseScratch,
   rollbackDbRestore,
+  stageDbRestore,
 } from './db-restore';
 import type { DatabaseSource, DbRestoreOptions, PostgresSource } from './db-restore';
 
@@ -211,7 +212,6 @@ describe('interrupted database restores', () => {
     const plan = await withDevice(async (c) => {
       const o = await options(c, 'db', 'pgcut1');
       const p = await planDbRestore(o);
-      const { stageDbRestore } = await import('./db-restore');
       await stageDbRestore(o, p);
       return p;
     });
@@ -340,4 +340,60 @@ describe('a console killed (kill -9) in every phase of a database restore', () =
     expect(await pgPrint()).toBe(atBackup.pg);
     expect(await jvDatabases()).toBe('');
   }, 180_000);
+});
+
+describe('a full disk on the device', () => {
+  const workRel = () => path.join('home', device.user, '.jetvault-restore');
+
+  it('PostgreSQL: no room to stage the dump is refused before anything changes', async () => {
+    mkdirSync(path.join(device.root, workRel()), { recursive: true });
+    chownSync(path.join(device.root, workRel()), device.account.uid, device.account.gid);
+    const live = await pgPrint();
+    await device.mutate.fillDisk(workRel(), { sizeMB: 4 });
+    try {
+      await expect(
+        withDevice(async (c) => {
+          const o = await options(c, 'db', 'pgfull1');
+          await executeDbRestore(o, await planDbRestore(o));
+        }),
+      ).rejects.toThrow(/Not enough space .* Nothing was changed/);
+      expect(await pgPrint()).toBe(live);
+      expect(await jvDatabases()).toBe('');
+    } finally {
+      await device.mutate.releaseDisk(workRel());
+    }
+  }, 120_000);
+
+  it('SQLite: with the home folder on another file system the file is staged beside itself, and recovery finds it there', async () => {
+    // A (small, nearly full) tmpfs over the home work folder puts it on another file system.
+    await device.mutate.fillDisk(workRel(), { sizeMB: 2 });
+    try {
+      const dir = path.dirname(device.sqlitePath);
+      const live = await sqlitePrint();
+      const plan = await withDevice(async (c) => {
+        const o = await options(c, 'local', 'sqbeside1');
+        const p = await planDbRestore(o);
+        expect(path.dirname(p.workDir)).toBe(dir);
+        await stageDbRestore(o, p);
+        return p;
+      });
+      expect(existsSync(plan.workDir)).toBe(true);
+      const found = await withDevice((c) => recoverDbRestores(c, { besideDirs: [dir] }));
+      expect(found.map((f) => [f.plan.restoreId, f.outcome])).toEqual([['sqbeside1', 'rolled-back']]);
+      expect(existsSync(plan.workDir)).toBe(false);
+      expect(await sqlitePrint()).toBe(live);
+      const validation = await withDevice(async (c) => {
+        const o = await options(c, 'local', 'sqbeside2');
+        const p = await planDbRestore(o);
+        const v = await executeDbRestore(o, p);
+        await confirmDbRestore(c, p);
+        return v;
+      });
+      expect(validation.ok).toBe(true);
+      expect(await sqlitePrint()).toBe(atBackup.sqlite);
+      expect(readdirSync(dir).filter((n) => n.startsWith('.jetvault-'))).toEqual([]);
+    } finally {
+      await device.mutate.releaseDisk(workRel());
+    }
+  }, 120_000);
 });
