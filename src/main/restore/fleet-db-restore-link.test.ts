@@ -98,4 +98,55 @@ describe.skipIf(!NETNS.ok)(`a cut link during a PostgreSQL restore${NETNS.ok ? '
     await services.restores.confirm(restoreId);
     expect(await jvDatabases()).toBe('');
   }, 240_000);
+
+  it('while the services are being stopped for the swap: the live database is untouched', async () => {
+    services.devices.import({ ...device.profile(), services: { stop: ['sleep 4'], start: ['true'] } }, 'test', { replace: true });
+    try {
+      await device.mutate.pgDeleteRows(77);
+      const damaged = await device.mutate.pgCount('deposits');
+      const { jobId } = services.restores.start({ device: device.name, scope: 'source', sources: ['db'] });
+      try {
+        await waitFor('the swap phase', () => services.jobs.active().some((p) => p.jobId === jobId && p.phase === 'swap'));
+        await device.link!.cut();
+        expect((await finish(jobId)).status).toBe('failed');
+      } finally {
+        await device.link!.clear();
+      }
+      expect(await device.mutate.pgCount('deposits')).toBe(damaged);
+      expect(await jvDatabases()).toMatch(/^myrvm_jv_new_/); // left for the next run's recovery
+    } finally {
+      services.devices.import(device.profile(), 'test', { replace: true });
+    }
+    const { jobId, restoreId } = services.restores.start({ device: device.name, scope: 'source', sources: ['db'] });
+    expect((await finish(jobId)).error).toBeNull();
+    expect(await jvDatabases()).toMatch(/^myrvm_jv_prev_[a-z0-9]+$/);
+    await services.restores.confirm(restoreId);
+    expect(await device.mutate.pgCount('deposits')).toBe(backedUp);
+  }, 240_000);
+
+  it('after the swap, while the services start again: the device is fully restored and the restore waits for confirmation', async () => {
+    services.devices.import({ ...device.profile(), services: { stop: ['true'], start: ['sleep 4'] } }, 'test', { replace: true });
+    try {
+      await device.mutate.pgDeleteRows(55);
+      const { jobId } = services.restores.start({ device: device.name, scope: 'source', sources: ['db'] });
+      try {
+        await waitFor('the swap to commit', async () => /_jv_prev_/.test(await jvDatabases()));
+        await device.link!.cut();
+        expect((await finish(jobId)).status).toBe('failed');
+      } finally {
+        await device.link!.clear();
+      }
+      expect(await device.mutate.pgCount('deposits')).toBe(backedUp);
+    } finally {
+      services.devices.import(device.profile(), 'test', { replace: true });
+    }
+    // The next run finds the completed swap and offers it for confirmation, then restores again.
+    const { jobId } = services.restores.start({ device: device.name, scope: 'source', sources: ['db'] });
+    expect((await finish(jobId)).error).toBeNull();
+    const pending = services.restores.pending().filter((p) => p.device === device.name);
+    expect(pending).toHaveLength(2);
+    for (const p of pending.reverse()) await services.restores.confirm(p.restoreId);
+    expect(await jvDatabases()).toBe('');
+    expect(await device.mutate.pgCount('deposits')).toBe(backedUp);
+  }, 240_000);
 });
