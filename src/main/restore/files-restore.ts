@@ -136,6 +136,12 @@ export interface RestorePhases {
   afterSwap?(): Promise<void>;
 }
 
+/**
+ * A root that already equals the snapshot (e.g. the other paths of a source when one file is
+ * restored) is left alone: no staging copy, no swap.
+ */
+const activeRoots = (plan: FilesRestorePlan) => plan.roots.filter((r) => !r.targetExists || r.add.length + r.replace.length + r.remove.length > 0);
+
 /** Stages, verifies and swaps every root; leaves the previous state beside it until confirm/rollback. */
 export async function executeFilesRestore(options: FilesRestoreOptions, plan: FilesRestorePlan, phases: RestorePhases): Promise<void> {
   await stageFilesRestore(options, plan, phases);
@@ -157,14 +163,14 @@ export async function stageFilesRestore(options: FilesRestoreOptions, plan: File
   if (plan.spaceNeeded > plan.freeBytes) {
     throw new AppError('UNAVAILABLE', `Not enough space on the device: the restore needs ${plan.spaceNeeded} bytes of staging, ${plan.freeBytes} are free. Nothing was changed.`);
   }
-  for (const root of plan.roots) {
+  for (const root of activeRoots(plan)) {
     const parent = path.posix.dirname(root.target);
     await runToString(runner, sh`p=${parent}; while [ ! -e "$p" ]; do p=$(dirname "$p"); done; test -w "$p" || { echo "cannot write to $p" >&2; exit 13; }`);
   }
 
   phases.phase('stage');
   const expected = new Map<RestoreRoot, Map<string, string>>();
-  for (const root of plan.roots) {
+  for (const root of activeRoots(plan)) {
     const fresh = join(root.staging, 'new');
     await runToString(runner, sh`mkdir -p -- ${path.posix.dirname(root.target)} && rm -rf -- ${root.staging} && mkdir -m 700 -- ${root.staging}`);
     await runToString(runner, journal(root, 'staging'));
@@ -248,12 +254,12 @@ export async function stageFilesRestore(options: FilesRestoreOptions, plan: File
 
 /** The journaled renames of every root (services stopped around it by the caller). */
 export async function swapFilesRestore(runner: CommandRunner, plan: FilesRestorePlan): Promise<void> {
-  for (const root of plan.roots) await runToString(runner, swapScript(root));
+  for (const root of activeRoots(plan)) await runToString(runner, swapScript(root));
 }
 
 /** The restored files are in place under every target. */
 export async function validateFilesRestore(runner: CommandRunner, plan: FilesRestorePlan): Promise<void> {
-  for (const root of plan.roots) {
+  for (const root of activeRoots(plan)) {
     const now = await listCurrent(runner, root.target);
     const stale = [...root.add, ...root.replace].filter((rel) => !now?.has(rel));
     if (stale.length > 0) throw new AppError('INTERNAL', `After the swap ${stale.length} restored file(s) are missing under ${root.target}`);

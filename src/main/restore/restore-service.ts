@@ -214,7 +214,12 @@ export class RestoreService {
           remove: r.remove.length,
           unchanged: r.unchanged,
           bytes: r.bytesToSend,
-          samples: [...r.replace.slice(0, SAMPLE).map((x) => `~ ${x}`), ...r.add.slice(0, SAMPLE).map((x) => `+ ${x}`), ...r.remove.slice(0, SAMPLE).map((x) => `- ${x}`)],
+          // '' is a path that is itself a single file: it is shown by its name.
+          samples: [
+            ...r.replace.slice(0, SAMPLE).map((x) => `~ ${x || path.posix.basename(r.target)}`),
+            ...r.add.slice(0, SAMPLE).map((x) => `+ ${x || path.posix.basename(r.target)}`),
+            ...r.remove.slice(0, SAMPLE).map((x) => `- ${x}`),
+          ],
         })),
       ),
       databases: dbs.map((p) => ({
