@@ -137,10 +137,12 @@ export interface RestorePhases {
 }
 
 /**
- * A root that already equals the snapshot (e.g. the other paths of a source when one file is
- * restored) is left alone: no staging copy, no swap.
+ * The roots a restore stages and swaps: one that already equals the snapshot (e.g. the other paths
+ * of a source when one file is restored) is left alone — no staging copy, no swap.
  */
-const activeRoots = (plan: FilesRestorePlan) => plan.roots.filter((r) => !r.targetExists || r.add.length + r.replace.length + r.remove.length > 0);
+export function activeRoots(plan: FilesRestorePlan): RestoreRoot[] {
+  return plan.roots.filter((r) => !r.targetExists || r.add.length + r.replace.length + r.remove.length > 0);
+}
 
 /** Stages, verifies and swaps every root; leaves the previous state beside it until confirm/rollback. */
 export async function executeFilesRestore(options: FilesRestoreOptions, plan: FilesRestorePlan, phases: RestorePhases): Promise<void> {
@@ -159,18 +161,19 @@ export async function executeFilesRestore(options: FilesRestoreOptions, plan: Fi
 /** Preflight, stage and verify: the snapshot's files sit verified beside every target; nothing live changed. */
 export async function stageFilesRestore(options: FilesRestoreOptions, plan: FilesRestorePlan, phases: Pick<RestorePhases, 'phase' | 'advance'>): Promise<void> {
   const { repo, runner, snapshot, signal } = options;
+  const roots = activeRoots(plan);
   phases.phase('preflight');
   if (plan.spaceNeeded > plan.freeBytes) {
     throw new AppError('UNAVAILABLE', `Not enough space on the device: the restore needs ${plan.spaceNeeded} bytes of staging, ${plan.freeBytes} are free. Nothing was changed.`);
   }
-  for (const root of activeRoots(plan)) {
+  for (const root of roots) {
     const parent = path.posix.dirname(root.target);
     await runToString(runner, sh`p=${parent}; while [ ! -e "$p" ]; do p=$(dirname "$p"); done; test -w "$p" || { echo "cannot write to $p" >&2; exit 13; }`);
   }
 
   phases.phase('stage');
   const expected = new Map<RestoreRoot, Map<string, string>>();
-  for (const root of activeRoots(plan)) {
+  for (const root of roots) {
     const fresh = join(root.staging, 'new');
     await runToString(runner, sh`mkdir -p -- ${path.posix.dirname(root.target)} && rm -rf -- ${root.staging} && mkdir -m 700 -- ${root.staging}`);
     await runToString(runner, journal(root, 'staging'));
