@@ -3,7 +3,7 @@
  * device: the run in force at a point in time, databases in the plan, compatibility warnings,
  * services around the swap, and a failed health check rolling everything back.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -86,8 +86,14 @@ describe('restore planner', () => {
     expect(atA.warnings.filter((w) => /L4T|board/.test(w))).toEqual([]);
     const now = await services.restores.plan({ device: device.name });
     expect(new Set(now.snapshots.map((s) => s.runId))).toEqual(new Set([runB.runId]));
-    // The dry run changed nothing.
+    // The dry run changed nothing: no work folder, no new database, no staging folder.
     expect(await state()).toEqual(stateB);
+    expect(existsSync(path.join(device.root, 'home', device.user, '.jetvault-restore'))).toBe(false);
+    expect(await device.mutate.sql(`SELECT count(*) FROM pg_database WHERE datname LIKE 'myrvm\\_jv\\_%'`)).toBe('0');
+    expect(readdirSync(path.join(device.root, 'opt')).filter((n) => n.startsWith('.jetvault-'))).toEqual([]);
+    // One source at that time: its snapshot of run A.
+    const dbAtA = await services.restores.plan({ device: device.name, at: betweenRuns, scope: 'source', sources: ['db'] });
+    expect(dbAtA.snapshots).toEqual([expect.objectContaining({ source: 'db', runId: runA.runId })]);
     await expect(services.restores.plan({ device: device.name, at: '2001-01-01T00:00:00Z' })).rejects.toThrow(/no snapshot at or before/);
   }, 120_000);
 
