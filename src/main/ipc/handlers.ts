@@ -4,10 +4,13 @@ import { AppError } from '../../shared/errors';
 import { startDeviceBackup } from '../devices/device-backup';
 import { DeviceConnector } from '../devices/device-connector';
 import { proposeSources } from '../devices/facts';
+import type { PendingRestore } from '../restore/restore-service';
 import type { Services } from '../services/index';
 import type { Handlers, Sender } from './router';
 
 const actor = (sender: Sender): string => `console:${sender.transport}`;
+
+const pendingView = (p: PendingRestore) => ({ restoreId: p.restoreId, device: p.device, snapshotId: p.snapshotId, finishedAt: p.finishedAt, targets: p.targets, databases: p.databases.map((d) => d.target) });
 
 function parseJson(text: string): unknown {
   try {
@@ -79,8 +82,8 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
 
     'restore:plan': (request) => services.restores.plan(request),
     'restore:start': (request) => services.restores.start(request),
-    'restore:pending': () =>
-      services.restores.pending().map((p) => ({ restoreId: p.restoreId, device: p.device, snapshotId: p.snapshotId, finishedAt: p.finishedAt, targets: p.targets, databases: p.databases.map((d) => d.target) })),
+    'restore:pending': () => services.restores.pending().map(pendingView),
+    'restore:recover': async ({ device }) => (await services.restores.recover(device)).map(pendingView),
     'restore:confirm': async ({ restoreId }) => (await services.restores.confirm(restoreId), { done: true as const }),
     'restore:rollback': async ({ restoreId }) => (await services.restores.rollback(restoreId), { done: true as const }),
     'alerts:list': ({ status }) => services.alerts.list(status),

@@ -21,7 +21,22 @@ let services: Services;
 let dataDir: string;
 let backedUp = 0;
 
-const jvDatabases = () => device.mutate.sql(`SELECT coalesce(string_agg(datname, ',' ORDER BY datname), '') FROM pg_database WHERE datname LIKE '%\\_jv\\_%';`);
+/**
+ * A connection that races the rename transaction of a swap fails with "database … does not exist"
+ * (PostgreSQL re-checks the name after locking the database); on a device the app is stopped then.
+ */
+async function settled<T>(query: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await query();
+    } catch (error) {
+      if (attempt >= 5 || !/does not exist|renamed|terminating connection/.test(String(error))) throw error;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  }
+}
+
+const jvDatabases = () => settled(() => device.mutate.sql(`SELECT coalesce(string_agg(datname, ',' ORDER BY datname), '') FROM pg_database WHERE datname LIKE '%\\_jv\\_%';`));
 
 async function waitFor(what: string, test: () => boolean | Promise<boolean>, timeoutMs = 60_000) {
   const deadline = Date.now() + timeoutMs;
@@ -140,7 +155,11 @@ describe.skipIf(!NETNS.ok)(`a cut link during a PostgreSQL restore${NETNS.ok ? '
     } finally {
       services.devices.import(device.profile(), 'test', { replace: true });
     }
-    // The next run finds the completed swap and offers it for confirmation, then restores again.
+    // A console that starts again finds the completed swap and offers it for confirmation.
+    const found = await services.restores.recover(device.name);
+    expect(found.map((p) => p.databases.map((d) => d.target))).toEqual([['myrvm']]);
+    expect(await jvDatabases()).toMatch(/^myrvm_jv_prev_[a-z0-9]+$/);
+    // The next restore leaves it pending and restores again.
     const { jobId } = services.restores.start({ device: device.name, scope: 'source', sources: ['db'] });
     expect((await finish(jobId)).error).toBeNull();
     const pending = services.restores.pending().filter((p) => p.device === device.name);

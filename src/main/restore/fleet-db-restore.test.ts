@@ -37,13 +37,28 @@ let device: Device;
 let services: Services;
 let dataDir: string;
 const snap: Record<string, string> = {};
+
+/**
+ * A connection that races the rename transaction of a swap fails with "database … does not exist"
+ * (PostgreSQL re-checks the name after locking the database); on a device the app is stopped then.
+ */
+async function settled<T>(query: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await query();
+    } catch (error) {
+      if (attempt >= 5 || !/does not exist|renamed|terminating connection/.test(String(error))) throw error;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  }
+}
 const atBackup: { pg: string; pgCounts: Record<string, number>; sqlite: string; scans: number } = { pg: '', pgCounts: {}, sqlite: '', scans: 0 };
 
 /** A fingerprint of the app's PostgreSQL data: every row of the three tables that change. */
-const pgPrint = () => device.mutate.sql(`SELECT md5(string_agg(x, '|')) FROM (SELECT (SELECT md5(string_agg(d::text, ',' ORDER BY id)) FROM deposits d) x UNION ALL SELECT (SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM transactions t)) s;`);
+const pgPrint = () => settled(() => device.mutate.sql(`SELECT md5(string_agg(x, '|')) FROM (SELECT (SELECT md5(string_agg(d::text, ',' ORDER BY id)) FROM deposits d) x UNION ALL SELECT (SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM transactions t)) s;`));
 const pgTables = async () => Object.fromEntries(await Promise.all(['deposits', 'transactions', 'members', 'events'].map(async (t) => [t, await device.mutate.pgCount(t)] as const)));
 const sqlitePrint = () => device.mutate.sqlite(`SELECT count(*) || ':' || coalesce(sum(id * 7 + synced), 0) FROM scans;`);
-const jvDatabases = () => device.mutate.sql(`SELECT coalesce(string_agg(datname, ',' ORDER BY datname), '') FROM pg_database WHERE datname LIKE '%\\_jv\\_%';`);
+const jvDatabases = () => settled(() => device.mutate.sql(`SELECT coalesce(string_agg(datname, ',' ORDER BY datname), '') FROM pg_database WHERE datname LIKE '%\\_jv\\_%';`));
 const withDevice = <T>(work: (c: DeviceConnection) => Promise<T>) => services.connector.withDevice(device.name, work);
 
 function source(name: 'db' | 'local'): DatabaseSource {

@@ -18,7 +18,7 @@ import type { DeviceConnector } from '../devices/device-connector';
 import type { DeviceService } from '../devices/device-service';
 import { parsePlatform, platformCommand, platformOfTags } from '../devices/facts';
 import type { Platform } from '../devices/facts';
-import { raw } from '../devices/shell-quote';
+import { raw, sh } from '../devices/shell-quote';
 import type { CommandRunner } from '../devices/ssh-connection';
 import { runToString } from '../devices/ssh-connection';
 import type { JobContext, JobManager } from '../jobs/job-manager';
@@ -28,7 +28,7 @@ import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import type { RepositoryService } from '../services/repository-service';
 import { confirmDbRestore, planDbRestore, recoverDbRestores, rollbackDbRestore, stageDbRestore, swapDbRestore, validateDbRestore } from './db-restore';
 import type { DbRestoreOptions, DbRestorePlan, PostgresSource } from './db-restore';
-import { confirmRestore, planFilesRestore, recoverRestores, rollbackRestore, stageFilesRestore, swapFilesRestore, validateFilesRestore } from './files-restore';
+import { confirmRestore, planFilesRestore, recoverRestores, RESTORE_PREFIX, rollbackRestore, stageFilesRestore, swapFilesRestore, validateFilesRestore } from './files-restore';
 import type { FilesRestoreOptions, FilesRestorePlan } from './files-restore';
 
 export const RESTORE_PHASES = ['preflight', 'stage', 'verify', 'swap', 'validate'] as const;
@@ -261,27 +261,78 @@ export class RestoreService {
   }
 
   /** Whatever earlier, interrupted restores left on the device is settled first. */
-  async #recover(runner: CommandRunner, name: string, request: RestoreRequest, chosen: SnapshotWithId[]): Promise<void> {
+  async #recover(runner: CommandRunner, name: string, request: RestoreRequest, chosen: SnapshotWithId[]): Promise<PendingRestore[]> {
     const profile = this.devices.get(name).profile;
-    const dirs = new Set<string>();
     const base = request.targetRoot ?? profile.sysroot ?? '/';
+    const dirs = new Set<string>(this.#sourceDirs(name));
     for (const s of chosen) if (kindOf(s) === 'files') for (const p of s.paths) dirs.add(path.posix.dirname(path.posix.join(base, p)));
-    if (dirs.size > 0) await recoverRestores(runner, [...dirs]);
+    return this.#settle(runner, name, [...dirs]);
+  }
+
+  /** The folders beside which files restores of the device's own sources stage. */
+  #sourceDirs(name: string): string[] {
+    const profile = this.devices.get(name).profile;
+    const root = profile.sysroot ?? '/';
+    const dirs = new Set<string>();
+    for (const source of profile.sources) {
+      if (source.kind !== 'files') continue;
+      for (const p of source.paths) dirs.add(path.posix.dirname(p.startsWith(root) ? p : path.posix.join(root, p)));
+    }
+    return [...dirs];
+  }
+
+  /**
+   * Rolls back what interrupted restores left unfinished and offers the ones whose swap completed
+   * (a console that died before it could ask) for confirmation or rollback.
+   */
+  async #settle(runner: CommandRunner, name: string, dirs: string[]): Promise<PendingRestore[]> {
+    const profile = this.devices.get(name).profile;
+    const found = new Map<string, PendingRestore>();
+    const entry = (restoreId: string, snapshotId: string) => {
+      const existing = found.get(restoreId);
+      if (existing) return existing;
+      const fresh: PendingRestore = { restoreId, device: name, snapshotId, files: [], databases: [], finishedAt: new Date().toISOString(), targets: [] };
+      found.set(restoreId, fresh);
+      return fresh;
+    };
+    if (dirs.length > 0) {
+      for (const { staging, state } of await recoverRestores(runner, dirs)) {
+        if (state !== 'swapped') continue;
+        const restoreId = path.posix.basename(staging).slice(RESTORE_PREFIX.length).split('-')[0]!;
+        const target = (await runToString(runner, sh`cat -- ${path.posix.join(staging, 'target')}`)).trim();
+        const pending = entry(restoreId, '');
+        const root = { snapshotPath: '', target, staging, targetExists: true, add: [], replace: [], remove: [], unchanged: 0, bytesToSend: 0 };
+        pending.files.push({ restoreId, snapshotId: '', roots: [root], bytesToSend: 0, freeBytes: 0, spaceNeeded: 0 });
+        pending.targets.push(target);
+      }
+    }
     const sqliteDirs = profile.sources.flatMap((s) => (s.kind === 'sqlite' ? [path.posix.dirname(s.path)] : []));
     const postgres = profile.sources.filter((s): s is PostgresSource => s.kind === 'postgres');
-    for (const found of await recoverDbRestores(runner, { besideDirs: sqliteDirs, postgres })) {
-      if (found.outcome !== 'swapped' || this.#pending.has(found.plan.restoreId)) continue;
-      // Restored by a console that died before it could ask: the technician decides now.
-      this.#pending.set(found.plan.restoreId, {
-        restoreId: found.plan.restoreId,
-        device: name,
-        snapshotId: found.plan.snapshotId,
-        files: [],
-        databases: [found.plan],
-        finishedAt: new Date().toISOString(),
-        targets: [found.plan.target],
-      });
+    for (const { plan, outcome } of await recoverDbRestores(runner, { besideDirs: sqliteDirs, postgres })) {
+      if (outcome !== 'swapped') continue;
+      const pending = entry(plan.restoreId, plan.snapshotId);
+      pending.databases.push(plan);
+      pending.targets.push(plan.target);
     }
+    const added: PendingRestore[] = [];
+    for (const pending of found.values()) {
+      if (this.#pending.has(pending.restoreId)) continue;
+      this.#pending.set(pending.restoreId, pending);
+      added.push(pending);
+    }
+    return added;
+  }
+
+  /**
+   * Looks on the device for restores an interrupted console left behind: unfinished ones are
+   * rolled back, completed ones wait for the technician's decision (listed as pending).
+   */
+  recover(name: string): Promise<PendingRestore[]> {
+    this.devices.get(name);
+    return this.connector.withDevice(name, async (connection) => {
+      await this.#settle(connection, name, this.#sourceDirs(name));
+      return this.pending().filter((p) => p.device === name);
+    });
   }
 
   async #run(request: RestoreRequest, restoreId: string, connection: CommandRunner, ctx: JobContext): Promise<RestorePlanSummary> {

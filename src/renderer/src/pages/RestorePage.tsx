@@ -106,6 +106,7 @@ export function RestorePage() {
   const [busy, setBusy] = useState(false);
   const [pending, setPending] = useState<Pending[]>([]);
   const [jobId, setJobId] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
 
   const refreshPending = () => void api().restore.pending().then(setPending);
   useEffect(() => {
@@ -194,14 +195,35 @@ export function RestorePage() {
         </section>
       ))}
       <div className="grid-2">
-        <RadioGroup className="field card" value={device} onChange={(v) => (setDevice(v), setRun('latest'), setSources([]), reset())} data-testid="restore-device">
-          <Label>1. Device</Label>
-          {devices.map((d) => (
-            <Radio key={d.id} value={d.name}>
-              {d.name} <span className="muted">{d.site}</span>
-            </Radio>
-          ))}
-        </RadioGroup>
+        <div className="field card">
+          <RadioGroup className="field" value={device} onChange={(v) => (setDevice(v), setRun('latest'), setSources([]), setNotice(null), reset())} data-testid="restore-device">
+            <Label>1. Device</Label>
+            {devices.map((d) => (
+              <Radio key={d.id} value={d.name}>
+                {d.name} <span className="muted">{d.site}</span>
+              </Radio>
+            ))}
+          </RadioGroup>
+          <Button
+            className="button"
+            isDisabled={!device || busy}
+            onPress={() =>
+              void act(async () => {
+                const found = await api().restore.recover({ device: device! });
+                setNotice(found.length === 0 ? `No restore on ${device} is waiting for a decision.` : `${found.length} restore(s) on ${device} wait for your decision (above).`);
+                refreshPending();
+              })
+            }
+            data-testid="restore-recover"
+          >
+            Look for interrupted restores
+          </Button>
+          {notice ? (
+            <p className="muted" data-testid="restore-recover-result">
+              {notice}
+            </p>
+          ) : null}
+        </div>
         <div className="field card">
           <RadioGroup className="field" value={run} onChange={(v) => (setRun(v), reset())} data-testid="restore-run" isDisabled={!device}>
             <Label>2. Point in time</Label>
