@@ -139,6 +139,7 @@ export class RestoreService {
     for (const snapshot of chosen) {
       const name = sourceOf(snapshot);
       const kind = kindOf(snapshot);
+      if (request.scope === 'files' && kind !== 'files') throw new AppError('VALIDATION', `"${name}" is a ${kind} source: choose "Sources" to restore a database`);
       const config: SourceConfig | undefined = device.profile.sources.find((s) => s.name === name);
       if (kind === 'files') {
         const exclude = config?.kind === 'files' ? (config.exclude ?? []) : [];
