@@ -156,6 +156,21 @@ describe('whole-device restore', () => {
     expect(services.restores.pending()).toEqual([]);
   }, 240_000);
 
+  it('an app that writes as it starts does not fail the row-count check (databases are checked before the services start)', async () => {
+    const heartbeat = `psql -X -q -h '${device.pg.socketDir}' -p ${device.pg.port} -d ${device.pg.database} -c "INSERT INTO events (machine_id, kind, payload, at) VALUES (1, 'boot', '{}', now())"`;
+    setProfile({ services: { stop: ['true'], start: [heartbeat] } });
+    try {
+      const events = await device.mutate.pgCount('events');
+      const { jobId, restoreId } = services.restores.start({ device: device.name, scope: 'source', sources: ['db'] });
+      const record = await finish(jobId);
+      expect(record.error).toBeNull();
+      expect(await device.mutate.pgCount('events')).toBe(events + 1); // the snapshot's rows, then the app's heartbeat
+      await services.restores.rollback(restoreId);
+    } finally {
+      setProfile({});
+    }
+  }, 240_000);
+
   it('rolls back on demand after the restore: databases and files return to what they were', async () => {
     const before = await state();
     const { jobId, restoreId } = services.restores.start({ device: device.name, scope: 'source', sources: ['db', 'local'] });

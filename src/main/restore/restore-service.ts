@@ -4,8 +4,9 @@
  * snapshot committed at or before that time (for the whole device: the run in force then). The
  * plan is a dry run. The job runs every source through the same phases — preflight → stage (files
  * beside their targets, databases into a new database / staged file, each verified) → verify →
- * swap (services stopped once around every swap) → validate (files in place, databases open with
- * the snapshot's row counts, SQLite integrity_check, the health command). A failed validation rolls
+ * swap (services stopped once around every swap) → validate (databases open with the snapshot's
+ * row counts and SQLite integrity_check while the services are still stopped; then, services
+ * started, files in place and the health command). A failed validation rolls
  * everything back by itself; a completed restore keeps the previous state on the device until the
  * technician confirms it or rolls it back.
  */
@@ -388,16 +389,24 @@ export class RestoreService {
       if (stop) await runDeviceCommands(connection, stop.start, 'Start').catch(() => undefined);
       throw error;
     }
-    if (stop) await runDeviceCommands(connection, stop.start, 'Start');
 
     phase('validate');
+    // Databases are checked while the app is still stopped: an app that writes as it starts (a
+    // heartbeat row) would otherwise make the row counts differ from the snapshot's every time.
     const problems: string[] = [];
     for (const part of parts) {
+      if (part.kind !== 'db') continue;
+      const v = await validateDbRestore(connection, part.plan);
+      if (!v.ok) problems.push(`"${part.source}": ${v.problems.slice(0, 5).join('; ')}`);
+    }
+    if (problems.length > 0) {
+      await this.#rollbackAll(connection, parts);
+      if (stop) await runDeviceCommands(connection, stop.start, 'Start').catch(() => undefined);
+      throw new AppError('REMOTE_COMMAND_FAILED', `Validation failed after the restore (${problems.join(' | ')}); the device was rolled back to its previous state`);
+    }
+    if (stop) await runDeviceCommands(connection, stop.start, 'Start');
+    for (const part of parts) {
       if (part.kind === 'files') await validateFilesRestore(connection, part.plan).catch((error: unknown) => problems.push((error as Error).message));
-      else {
-        const v = await validateDbRestore(connection, part.plan);
-        if (!v.ok) problems.push(`"${part.source}": ${v.problems.slice(0, 5).join('; ')}`);
-      }
     }
     if (problems.length === 0 && inPlace && device.profile.healthCommand) {
       const unhealthy = await runToString(connection, raw(device.profile.healthCommand)).then(
