@@ -146,6 +146,34 @@ test('add a device, discover its sources, back it up with live progress and brow
   await expect(page.getByTestId('restore-pending')).toHaveCount(0);
   expect(await device.mutate.pgCount('deposits')).toBe(depositsAtBackup - 500);
   expect(await device.mutate.sqliteCount('scans')).toBe(scansAtBackup - 300);
+
+  // A second run backs up the damaged state; the wizard then takes the whole device back to the first run.
+  await page.goto(`${host.origin}/#/fleet/${device.name}`);
+  const lastBefore = await page.getByTestId('device-last-backup').textContent();
+  await page.getByTestId('device-backup').click();
+  await expect
+    .poll(async () => {
+      const text = (await page.getByTestId('device-last-backup').textContent()) ?? '';
+      return text !== lastBefore && text.includes('succeeded');
+    }, { timeout: 120_000 })
+    .toBe(true);
+  await app.goTo('restore');
+  await page.locator('[data-testid=restore-device] label', { hasText: device.name }).click();
+  const runChoices = page.locator('[data-testid=restore-run] label');
+  await expect(runChoices).toHaveCount(3); // latest, the second run, the first run
+  await runChoices.nth(2).click();
+  await page.getByTestId('restore-scope-device').click();
+  await page.getByTestId('restore-preview').click();
+  await expect(page.getByTestId('plan-database-db-myrvm')).toContainText('replaces');
+  await expect(page.getByTestId('plan-snapshots')).toContainText('app-myrvm');
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'restore-plan-whole-device.png') });
+  await page.getByTestId('restore-confirm-name').fill(device.name);
+  await page.getByTestId('restore-start').click();
+  await expect(page.getByTestId('restore-pending')).toBeVisible({ timeout: 120_000 });
+  expect(await device.mutate.pgCount('deposits')).toBe(depositsAtBackup);
+  expect(await device.mutate.sqliteCount('scans')).toBe(scansAtBackup);
+  await page.getByTestId('restore-confirm').click();
+  await expect(page.getByTestId('restore-pending')).toHaveCount(0);
 });
 
 test('add a device behind a jump host: both fingerprints confirmed, facts read through the tunnel', async ({ host, console: app, page, fleet }) => {

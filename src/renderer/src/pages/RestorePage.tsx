@@ -204,20 +204,22 @@ export function RestorePage() {
               </Radio>
             ))}
           </RadioGroup>
-          <Button
-            className="button"
-            isDisabled={!device || busy}
-            onPress={() =>
-              void act(async () => {
-                const found = await api().restore.recover({ device: device! });
-                setNotice(found.length === 0 ? `No restore on ${device} is waiting for a decision.` : `${found.length} restore(s) on ${device} wait for your decision (above).`);
-                refreshPending();
-              })
-            }
-            data-testid="restore-recover"
-          >
-            Look for interrupted restores
-          </Button>
+          <div className="form-actions">
+            <Button
+              className="button"
+              isDisabled={!device || busy}
+              onPress={() =>
+                void act(async () => {
+                  const found = await api().restore.recover({ device: device! });
+                  setNotice(found.length === 0 ? `No restore on ${device} is waiting for a decision.` : `${found.length} restore(s) on ${device} wait for your decision (above).`);
+                  refreshPending();
+                })
+              }
+              data-testid="restore-recover"
+            >
+              Look for interrupted restores
+            </Button>
+          </div>
           {notice ? (
             <p className="muted" data-testid="restore-recover-result">
               {notice}
