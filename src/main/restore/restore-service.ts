@@ -170,7 +170,8 @@ export class RestoreService {
     if (parts.length === 0) throw new AppError('VALIDATION', `Nothing of ${request.device} can be restored from that choice`);
     // Files swap first, then databases: a database file inside a restored folder (excluded from
     // the folder's snapshot) is carried into the new folder by the files swap and replaced after it.
-    parts.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'files' ? -1 : 1));
+    // Within a kind, by source name: the plan reads the same whatever order the run wrote them in.
+    parts.sort((a, b) => (a.kind === b.kind ? a.source.localeCompare(b.source) : a.kind === 'files' ? -1 : 1));
     return { parts, warnings };
   }
 
