@@ -8,7 +8,7 @@ import { findSnapshot, listSnapshots, loadTree } from '../repository/snapshot/sn
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import type { RepositoryService } from './repository-service';
 
-const tagValue = (tags: string[], key: string): string | null => tags.find((t) => t.startsWith(`${key}:`))?.slice(key.length + 1) ?? null;
+export const tagValue = (tags: string[], key: string): string | null => tags.find((t) => t.startsWith(`${key}:`))?.slice(key.length + 1) ?? null;
 
 export function snapshotInfo(s: SnapshotWithId): SnapshotInfo {
   return {
@@ -37,6 +37,11 @@ export class CatalogService {
 
   /** Newest first. Runs that lost a member (interrupted mid-run) are not listed. */
   async list(device?: string): Promise<SnapshotInfo[]> {
+    return (await this.complete(device)).map(snapshotInfo);
+  }
+
+  /** The snapshots of complete runs (of one device, or all), newest first, with their trees. */
+  async complete(device?: string): Promise<SnapshotWithId[]> {
     const repo = await this.#repository.fresh();
     const all = (await listSnapshots(repo)).filter((s) => device === undefined || s.device === device);
     const members = new Map<string, number>();
@@ -49,7 +54,7 @@ export class CatalogService {
       const size = Number(tagValue(s.tags, 'run-size') ?? 1);
       return run === null || (members.get(run) ?? 0) >= size;
     };
-    return all.filter(complete).map(snapshotInfo).reverse();
+    return all.filter(complete).reverse();
   }
 
   async browse(id: string, dirPath: string): Promise<{ path: string; entries: SnapshotEntry[] }> {

@@ -1,7 +1,8 @@
 /**
  * Include/exclude patterns of a files source, relative to the source path they apply under:
  * `*` and `?` stay within one path segment, `**` crosses segments, `[...]` is a character class.
- * A pattern without `/` matches a name at any depth (like rsync and restic).
+ * A pattern without `/` matches a name at any depth (like rsync and restic); a leading `/` anchors
+ * it to the source path (`/app.py` is only the top-level one, as in rsync).
  */
 function escape(char: string): string {
   return /[\\^$.*+?()[\]{}|/]/.test(char) ? `\\${char}` : char;
@@ -38,9 +39,10 @@ export class PathMatcher {
   readonly #anchored: RegExp[];
 
   constructor(patterns: readonly string[]) {
-    const clean = patterns.map((p) => p.replace(/^\.?\//, '').replace(/\/+$/, ''));
-    this.#anywhere = clean.filter((p) => !p.includes('/')).map(globToRegExp);
-    this.#anchored = clean.filter((p) => p.includes('/')).map(globToRegExp);
+    const trimmed = patterns.map((p) => p.replace(/\/+$/, ''));
+    const clean = (p: string) => globToRegExp(p.replace(/^\.?\//, ''));
+    this.#anywhere = trimmed.filter((p) => !p.includes('/')).map(clean);
+    this.#anchored = trimmed.filter((p) => p.includes('/')).map(clean);
   }
 
   get empty(): boolean {
@@ -52,4 +54,9 @@ export class PathMatcher {
     const name = relative.slice(relative.lastIndexOf('/') + 1);
     return this.#anywhere.some((re) => re.test(name)) || this.#anchored.some((re) => re.test(relative));
   }
+}
+
+/** A pattern that matches exactly this relative path and nothing else (glob characters escaped, anchored). */
+export function literalPattern(relative: string): string {
+  return `/${relative.replace(/[*?[]/g, (c) => `[${c}]`)}`;
 }
