@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-export const JOB_KINDS = ['backup', 'restore', 'verify', 'prune', 'drill', 'copy'] as const;
+export const JOB_KINDS = ['backup', 'restore', 'verify', 'prune', 'drill', 'copy', 'download'] as const;
 export const JobKindSchema = z.enum(JOB_KINDS);
 export type JobKind = z.infer<typeof JobKindSchema>;
 
