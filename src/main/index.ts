@@ -2,7 +2,7 @@
  * Electron entry: app lifecycle, the window, the IPC binding. Thin glue only; everything the
  * console does lives in plain-Node services (./services) shared with the CLI and the test host.
  */
-import { app, BrowserWindow, Notification, shell } from 'electron';
+import { app, BrowserWindow, dialog, Notification, shell } from 'electron';
 import { createLogger } from './log';
 import type { LogLevel } from './log';
 import { ElectronIpcBinding } from './electron/ipc-binding';
@@ -44,6 +44,12 @@ if (!app.requestSingleInstanceLock()) {
         openExternal: (url) => shell.openExternal(url),
         notify: (title, body) => {
           if (Notification.isSupported()) new Notification({ title, body }).show();
+        },
+        chooseFolder: async () => {
+          const options: Electron.OpenDialogOptions = { title: 'Download into folder', properties: ['openDirectory', 'createDirectory'] };
+          const parent = BrowserWindow.getFocusedWindow();
+          const chosen = parent ? await dialog.showOpenDialog(parent, options) : await dialog.showOpenDialog(options);
+          return chosen.canceled ? null : (chosen.filePaths[0] ?? null);
         },
         // With no usable OS keyring the passphrase cipher (JETVAULT_SECRETS_PASSPHRASE) takes over.
         ...(SafeStorageCipher.available() ? { secretCipher: new SafeStorageCipher() } : {}),

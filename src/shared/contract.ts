@@ -9,6 +9,8 @@
 import { z } from 'zod';
 import { SettingsPatchSchema, SettingsSchema } from './schemas/settings';
 import { PendingRestoreSchema, RestorePlanSummarySchema, RestoreRequestSchema } from './schemas/restore';
+import { DrillRecordSchema, RtoStatusSchema } from './schemas/drills';
+import { DiffRequestSchema, DownloadRequestSchema, FileDiffSchema, FileVersionsSchema, LocalFolderSchema, VersionsRequestSchema } from './schemas/files';
 import { RepositoryPasswordSchema, RepositoryStatusSchema, SnapshotEntrySchema, SnapshotIdSchema, SnapshotInfoSchema } from './schemas/catalog';
 import { DeviceDetailSchema, DeviceFactsSchema, DeviceSummarySchema, FingerprintSchema, JumpHostSchema, NameSchema, RetentionSchema, SourceSchema } from './schemas/devices';
 import { JobFinishedSchema, JobIdSchema, JobProgressSchema, JobRecordSchema, JobStatusSchema } from './schemas/jobs';
@@ -132,6 +134,24 @@ export const channels = {
   },
   /** Webhook deliveries still waiting (the receiver was down or the laptop offline). */
   'alerts:webhookQueue': { input: none, output: z.object({ pending: z.number().int(), nextAttemptAt: z.string().nullable() }) },
+
+  /** A file's distinct versions across the device's snapshots of the same source, newest first. */
+  'files:versions': { input: VersionsRequestSchema, output: FileVersionsSchema },
+  /** A line diff of one file between two snapshots (binary or very large files say so instead). */
+  'files:diff': { input: DiffRequestSchema, output: FileDiffSchema },
+  /** The restore request (for restore:plan / restore:start) that puts back exactly this one file. */
+  'files:restoreRequest': { input: VersionsRequestSchema, output: RestoreRequestSchema },
+
+  /** Restores files, folders or a whole snapshot into a new sub-folder of a folder on this computer. */
+  'downloads:start': { input: DownloadRequestSchema, output: z.object({ jobId: z.string(), target: z.string() }) },
+  /** A native folder picker where the platform has one (the desktop app); `supported: false` elsewhere. */
+  'downloads:chooseFolder': { input: none, output: z.object({ supported: z.boolean(), folder: LocalFolderSchema.nullable() }) },
+
+  /** Starts a restore drill of the device's latest complete backup run. */
+  'drills:start': { input: z.object({ device: NameSchema }).strict(), output: z.object({ jobId: z.string(), drillId: z.string() }) },
+  'drills:list': { input: z.object({ device: NameSchema.optional(), limit: z.number().int().min(1).max(500).default(50) }).strict().optional(), output: z.array(DrillRecordSchema) },
+  /** The device's RTO estimate from its last drill, against its objective. */
+  'drills:rto': { input: z.object({ device: NameSchema }).strict(), output: RtoStatusSchema },
 } as const satisfies Record<`${string}:${string}`, { input: z.ZodType; output: z.ZodType }>;
 
 export const events = {

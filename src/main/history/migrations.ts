@@ -81,6 +81,39 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;`,
   },
   {
+    id: 5,
+    name: 'restore drills',
+    sql: `
+      CREATE TABLE drills (
+        id          TEXT PRIMARY KEY,
+        job_id      TEXT,
+        device_id   TEXT NOT NULL,
+        device_name TEXT NOT NULL,
+        run_id      TEXT,                  -- the backup run that was restored
+        started_at  TEXT NOT NULL,
+        finished_at TEXT,
+        result      TEXT NOT NULL CHECK (result IN ('running','passed','partial','failed','cancelled')),
+        total_ms    INTEGER,               -- measured recovery time: connect to last source validated
+        error       TEXT,
+        cleanup     TEXT                   -- 'done', or why the scratch area could not be removed
+      ) STRICT;
+      CREATE INDEX drills_device ON drills (device_id, started_at DESC);
+      CREATE TABLE drill_sources (
+        drill_id    TEXT NOT NULL REFERENCES drills (id) ON DELETE CASCADE,
+        position    INTEGER NOT NULL,
+        source      TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        snapshot_id TEXT NOT NULL,
+        result      TEXT NOT NULL CHECK (result IN ('passed','failed','skipped')),
+        duration_ms INTEGER NOT NULL,      -- measured recovery time of this source
+        bytes       INTEGER NOT NULL,
+        files       INTEGER NOT NULL,
+        detail      TEXT,
+        error       TEXT,
+        PRIMARY KEY (drill_id, position)
+      ) STRICT;`,
+  },
+  {
     id: 7,
     name: 'alerts and webhook outbox',
     sql: `

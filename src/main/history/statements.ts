@@ -71,6 +71,34 @@ export interface OutboxRow {
   delivered_at: string | null;
 }
 
+export interface DrillRow {
+  id: string;
+  job_id: string | null;
+  device_id: string;
+  device_name: string;
+  run_id: string | null;
+  started_at: string;
+  finished_at: string | null;
+  result: string;
+  total_ms: number | null;
+  error: string | null;
+  cleanup: string | null;
+}
+
+export interface DrillSourceRow {
+  drill_id: string;
+  position: number;
+  source: string;
+  kind: string;
+  snapshot_id: string;
+  result: string;
+  duration_ms: number;
+  bytes: number;
+  files: number;
+  detail: string | null;
+  error: string | null;
+}
+
 export function prepareStatements(db: Database) {
   return {
     metaGet: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
@@ -126,6 +154,26 @@ export function prepareStatements(db: Database) {
               (SELECT j2.status FROM jobs j2 WHERE j2.device_id = jobs.device_id AND j2.kind = 'backup' ORDER BY j2.started_at DESC LIMIT 1) AS last_status
        FROM jobs WHERE kind = 'backup' AND device_id IS NOT NULL GROUP BY device_id`,
     ),
+
+    drillInsert: db.prepare<[string, string | null, string, string, string]>(
+      "INSERT INTO drills (id, job_id, device_id, device_name, started_at, result) VALUES (?, ?, ?, ?, ?, 'running')",
+    ),
+    drillFinish: db.prepare<[string | null, string, string, number | null, string | null, string | null, string]>(
+      'UPDATE drills SET run_id = ?, finished_at = ?, result = ?, total_ms = ?, error = ?, cleanup = ? WHERE id = ?',
+    ),
+    drillSourceInsert: db.prepare<[string, number, string, string, string, string, number, number, number, string | null, string | null]>(
+      'INSERT INTO drill_sources (drill_id, position, source, kind, snapshot_id, result, duration_ms, bytes, files, detail, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+    drillGet: db.prepare<[string], DrillRow>('SELECT * FROM drills WHERE id = ?'),
+    drillsRecent: db.prepare<[number], DrillRow>('SELECT * FROM drills ORDER BY started_at DESC, rowid DESC LIMIT ?'),
+    drillsByDevice: db.prepare<[string, number], DrillRow>('SELECT * FROM drills WHERE device_id = ? ORDER BY started_at DESC, rowid DESC LIMIT ?'),
+    /** The device's newest finished drill that measured a recovery time (passed, or passed but for skipped sources). */
+    drillLastMeasured: db.prepare<[string], DrillRow>(
+      "SELECT * FROM drills WHERE device_id = ? AND result IN ('passed','partial') ORDER BY started_at DESC, rowid DESC LIMIT 1",
+    ),
+    drillSources: db.prepare<[string], DrillSourceRow>('SELECT * FROM drill_sources WHERE drill_id = ? ORDER BY position'),
+    /** Drills a previous process left running: it died, so they did not finish. */
+    drillsInterrupt: db.prepare<[string, string]>("UPDATE drills SET result = 'failed', finished_at = ?, error = ? WHERE result = 'running'"),
 
     auditInsert: db.prepare<[string, string, string, string | null, string | null]>(
       'INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)',

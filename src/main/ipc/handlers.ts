@@ -100,5 +100,22 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
     },
     'scheduler:queue': () => ({ enabled: services.scheduler.active, entries: services.scheduler.queue() }),
     'scheduler:tick': async () => ({ started: await services.scheduler.tick() }),
+
+    'files:versions': ({ snapshotId, path }) => services.versions.versions(snapshotId, path),
+    'files:diff': ({ from, to, path }) => services.versions.diff(from, to, path),
+    'files:restoreRequest': ({ snapshotId, path }) => services.versions.restoreRequest(snapshotId, path),
+
+    'downloads:start': (request) => services.downloads.start(request),
+    'downloads:chooseFolder': async () => {
+      const choose = services.platform.chooseFolder;
+      return choose ? { supported: true, folder: await choose() } : { supported: false, folder: null };
+    },
+
+    'drills:start': ({ device }) => {
+      const { id, drillId } = services.drills.start(device);
+      return { jobId: id, drillId };
+    },
+    'drills:list': (input) => services.drills.list(input?.device, input?.limit ?? 50),
+    'drills:rto': ({ device }) => services.drills.rto(device),
   };
 }

@@ -9,10 +9,10 @@ const trusted: Sender = { transport: 'websocket', url: 'http://127.0.0.1:1', aut
 function router(overrides: Partial<Handlers> = {}) {
   const calls: unknown[] = [];
   const base = {
-    'settings:get': () => ({ theme: 'dark', repositoryPath: '', defaultRpoMinutes: 60, maxParallelDevices: 8, bandwidthLimitKiBps: 0, desktopNotifications: true, logLevel: 'info' }),
+    'settings:get': () => ({ theme: 'dark', repositoryPath: '', defaultRpoMinutes: 60, defaultRtoMinutes: 60, maxParallelDevices: 8, bandwidthLimitKiBps: 0, desktopNotifications: true, logLevel: 'info' }),
     'settings:update': (patch: unknown) => {
       calls.push(patch);
-      return { theme: 'light', repositoryPath: '', defaultRpoMinutes: 60, maxParallelDevices: 8, bandwidthLimitKiBps: 0, desktopNotifications: true, logLevel: 'info' };
+      return { theme: 'light', repositoryPath: '', defaultRpoMinutes: 60, defaultRtoMinutes: 60, maxParallelDevices: 8, bandwidthLimitKiBps: 0, desktopNotifications: true, logLevel: 'info' };
     },
     'jobs:cancel': () => {
       throw new AppError('NOT_FOUND', 'no such job');

@@ -14,6 +14,9 @@ import type { SecretCipher } from '../secrets/secret-cipher';
 import { SecretStore } from '../secrets/secret-store';
 import { AlertService } from '../monitoring/alert-service';
 import { WebhookOutbox } from '../monitoring/webhook';
+import { DownloadService } from '../restore/download-service';
+import { DrillService } from '../restore/drill-service';
+import { FileVersionsService } from '../restore/file-versions';
 import { RestoreService } from '../restore/restore-service';
 import { startDeviceBackup } from '../devices/device-backup';
 import { Scheduler } from '../scheduler/scheduler';
@@ -33,6 +36,8 @@ export interface PlatformAdapter {
   secretCipher?: SecretCipher;
   /** A desktop notification (Electron); elsewhere alerts show in the console only. */
   notify?: (title: string, body: string) => void;
+  /** Asks the user for a folder on this computer (a native dialog); null when they cancel. */
+  chooseFolder?: () => Promise<string | null>;
 }
 
 export interface ServicesOptions {
@@ -68,6 +73,9 @@ export interface Services {
    * scheduler unless `scheduler: false`); not for one-shot CLI commands.
    */
   start(options?: { scheduler?: boolean }): void;
+  readonly versions: FileVersionsService;
+  readonly downloads: DownloadService;
+  readonly drills: DrillService;
   dispose(): void;
 }
 
@@ -97,6 +105,9 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
   });
   const maintenance = new Maintenance({ store: history, jobs, repository, log });
   const scheduler = new Scheduler({ store: history, devices, jobs, settings, log, maintenance, startBackup: (name, only) => startDeviceBackup({ devices, connector, repository, jobs }, name, only) });
+  const versions = new FileVersionsService(repository, catalog);
+  const downloads = new DownloadService(repository, jobs);
+  const drills = new DrillService(devices, connector, repository, catalog, jobs, history, settings);
   return {
     dataDir,
     version: packageVersion(),
@@ -122,6 +133,9 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
       outbox.start();
       if (withScheduler) scheduler.start();
     },
+    versions,
+    downloads,
+    drills,
     dispose() {
       scheduler.stop();
       alerts.stop();

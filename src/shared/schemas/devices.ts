@@ -126,6 +126,8 @@ export const DeviceProfileSchema = z
     retention: RetentionSchema.optional(),
     /** Backups at fixed times as well (cron: minute hour day-of-month month day-of-week, local time), on top of the RPO. */
     schedule: CronSchema.optional(),
+    /** How long a full recovery of this device may take; restore drills measure against it. */
+    rtoMinutes: z.number().int().min(1).max(60 * 24 * 31).optional(),
     sources: z.array(SourceSchema).max(64).default([]),
     /** Commands run (quoted as given, by the device's shell) around a restore. */
     services: z.object({ stop: z.array(z.string().max(1024)).default([]), start: z.array(z.string().max(1024)).default([]) }).optional(),

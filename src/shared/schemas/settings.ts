@@ -8,6 +8,8 @@ const fields = {
   repositoryPath: z.string().max(4096),
   /** RPO target applied to devices that do not set their own. */
   defaultRpoMinutes: z.number().int().min(1).max(60 * 24 * 31),
+  /** RTO objective applied to devices that do not set their own (drills measure against it). */
+  defaultRtoMinutes: z.number().int().min(1).max(60 * 24 * 31),
   /** How many devices back up at the same time. */
   maxParallelDevices: z.number().int().min(1).max(64),
   /** Upload/download cap per device link in KiB/s; 0 means unlimited. */
@@ -31,6 +33,7 @@ export const SettingsSchema = z.object({
   theme: fields.theme.default('system'),
   repositoryPath: fields.repositoryPath.default(''),
   defaultRpoMinutes: fields.defaultRpoMinutes.default(60),
+  defaultRtoMinutes: fields.defaultRtoMinutes.default(60),
   maxParallelDevices: fields.maxParallelDevices.default(8),
   bandwidthLimitKiBps: fields.bandwidthLimitKiBps.default(0),
   desktopNotifications: fields.desktopNotifications.default(true),

@@ -1,0 +1,149 @@
+/**
+ * Restore drills: a device's latest complete run restored into a scratch area on the device,
+ * verified and validated, then removed again, with the recovery time measured per source and in
+ * total. The live app is never touched: the scratch area is its own folder
+ * (`<sysroot>/var/tmp/.jetvault-drill-<id>`, on the root file system like the app, not in a RAM
+ * /tmp), and a drill starts by removing whatever an earlier, interrupted drill left there.
+ *
+ * One drill function per source kind (`SOURCE_DRILLS`): files are staged with the on-device files
+ * restore (tar stream, sha256 verified on the device, presence validated) below the scratch folder.
+ */
+import path from 'node:path';
+import { AppError } from '../../shared/errors';
+import type { DrillSourceRecord } from '../../shared/schemas/drills';
+import type { Source } from '../../shared/schemas/devices';
+import { raw, sh } from '../devices/shell-quote';
+import type { CommandRunner } from '../devices/ssh-connection';
+import { runToString } from '../devices/ssh-connection';
+import type { Repository } from '../repository/repo/repository';
+import type { SnapshotWithId } from '../repository/snapshot/snapshot';
+import { executeFilesRestore, planFilesRestore } from './files-restore';
+
+export const DRILL_PHASES = ['prepare', 'stage', 'verify', 'validate', 'cleanup'] as const;
+export type DrillPhase = (typeof DRILL_PHASES)[number];
+export const DRILL_PREFIX = '.jetvault-drill-';
+export const DATABASE_DRILLS_MISSING = 'drills of database sources need database restore';
+
+/** Where drills put their scratch folders on the device. */
+export function scratchParent(sysroot: string | undefined): string {
+  return path.posix.join(sysroot || '/', 'var/tmp');
+}
+
+export interface SourceDrillContext {
+  repo: Repository;
+  runner: CommandRunner;
+  snapshot: SnapshotWithId;
+  /** The source as configured on the device (null if it was removed from the profile since). */
+  source: Source | null;
+  /** A folder of its own for this source inside the drill's scratch area (not yet created). */
+  scratch: string;
+  drillId: string;
+  sysroot: string | undefined;
+  signal: AbortSignal;
+  phase: (name: DrillPhase) => void;
+  advance: (delta: { bytes?: number; items?: number }) => void;
+}
+
+export interface SourceDrillOutcome {
+  bytes: number;
+  files: number;
+  detail: string;
+}
+
+export type SourceDrill = (ctx: SourceDrillContext) => Promise<SourceDrillOutcome>;
+
+/** Files: the snapshot's folders restored below the scratch folder, sha256-verified on the device. */
+export const drillFiles: SourceDrill = async (ctx) => {
+  const options = { repo: ctx.repo, runner: ctx.runner, snapshot: ctx.snapshot, restoreId: ctx.drillId, targetRoot: ctx.scratch, signal: ctx.signal };
+  const plan = await planFilesRestore(options);
+  await executeFilesRestore(options, plan, {
+    phase: (name) => {
+      if (ctx.signal.aborted) throw new AppError('CANCELLED', 'The drill was cancelled');
+      ctx.phase(name === 'preflight' || name === 'stage' ? 'stage' : name === 'verify' ? 'verify' : 'validate');
+    },
+    advance: ctx.advance,
+  });
+  const files = plan.roots.reduce((n, r) => n + r.add.length, 0);
+  return { bytes: plan.bytesToSend, files, detail: `${files} entries restored and verified by sha256 on the device` };
+};
+
+const notYet: SourceDrill = () => Promise.reject(new AppError('UNAVAILABLE', DATABASE_DRILLS_MISSING));
+
+/** The drill of each source kind. */
+export const SOURCE_DRILLS: Record<Source['kind'], SourceDrill> = {
+  files: drillFiles,
+  postgres: notYet,
+  sqlite: notYet,
+  mysql: notYet,
+};
+
+export function kindOf(snapshot: SnapshotWithId): Source['kind'] | null {
+  const kind = snapshot.tags.find((t) => t.startsWith('kind:'))?.slice('kind:'.length);
+  return kind === 'files' || kind === 'postgres' || kind === 'sqlite' || kind === 'mysql' ? kind : null;
+}
+
+/** Removes every drill scratch folder under `parent` (leftovers of interrupted drills); returns them. */
+export async function sweepScratch(runner: CommandRunner, parent: string, signal?: AbortSignal): Promise<string[]> {
+  const out = await runToString(runner, sh`for s in ${parent}/${raw(`${DRILL_PREFIX}*`)}; do [ -e "$s" ] || continue; chmod -R u+rwx -- "$s" 2>/dev/null; rm -rf -- "$s" && printf '%s\\n' "$s"; done; true`, { signal });
+  return out.split('\n').filter(Boolean);
+}
+
+export interface DrillRunOptions {
+  repo: Repository;
+  runner: CommandRunner;
+  drillId: string;
+  /** The run's snapshots, in the order the device's profile lists its sources. */
+  snapshots: SnapshotWithId[];
+  sources: Source[];
+  sysroot: string | undefined;
+  signal: AbortSignal;
+  phase: (name: DrillPhase) => void;
+  advance: (delta: { bytes?: number; items?: number }) => void;
+  /** Source drills by kind (the default table; tests may narrow it). */
+  drills?: Record<Source['kind'], SourceDrill>;
+}
+
+/**
+ * Drills every snapshot of the run into `<scratch parent>/.jetvault-drill-<id>/<source>`. A source
+ * that fails is recorded and the next one still runs (a cancelled drill stops). Does not clean up:
+ * the caller removes the scratch folder whatever happened.
+ */
+export async function drillSources(options: DrillRunOptions): Promise<{ scratch: string; sources: DrillSourceRecord[] }> {
+  const { runner, drillId, signal } = options;
+  const drills = options.drills ?? SOURCE_DRILLS;
+  const scratch = path.posix.join(scratchParent(options.sysroot), `${DRILL_PREFIX}${drillId}`);
+  await runToString(runner, sh`mkdir -p -- ${path.posix.dirname(scratch)} && mkdir -m 700 -- ${scratch}`, { signal });
+  const results: DrillSourceRecord[] = [];
+  for (const snapshot of options.snapshots) {
+    if (signal.aborted) throw new AppError('CANCELLED', 'The drill was cancelled');
+    const name = snapshot.tags.find((t) => t.startsWith('source:'))?.slice('source:'.length) ?? snapshot.id.slice(0, 12);
+    const kind = kindOf(snapshot);
+    const started = performance.now();
+    const base = { source: name, kind: kind ?? snapshot.source, snapshotId: snapshot.id };
+    if (!kind) {
+      results.push({ ...base, result: 'skipped', durationMs: 0, bytes: 0, files: 0, detail: null, error: `no drill for snapshots of kind ${snapshot.source}` });
+      continue;
+    }
+    try {
+      const outcome = await drills[kind]({
+        repo: options.repo,
+        runner,
+        snapshot,
+        source: options.sources.find((s) => s.name === name) ?? null,
+        scratch: path.posix.join(scratch, name.replace(/[^A-Za-z0-9._-]/g, '_')),
+        drillId,
+        sysroot: options.sysroot,
+        signal,
+        phase: options.phase,
+        advance: options.advance,
+      });
+      results.push({ ...base, result: 'passed', durationMs: Math.round(performance.now() - started), bytes: outcome.bytes, files: outcome.files, detail: outcome.detail, error: null });
+    } catch (error) {
+      if (signal.aborted) throw error;
+      const message = (error as Error).message;
+      const skipped = error instanceof AppError && message === DATABASE_DRILLS_MISSING;
+      results.push({ ...base, result: skipped ? 'skipped' : 'failed', durationMs: skipped ? 0 : Math.round(performance.now() - started), bytes: 0, files: 0, detail: null, error: message });
+    }
+  }
+  return { scratch, sources: results };
+}
