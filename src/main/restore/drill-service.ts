@@ -116,8 +116,8 @@ export class DrillService {
         fresh = await DeviceConnection.open({ ...(await this.devices.connectOptions(deviceName)), readyTimeoutMs: CLEANUP_CONNECT_MS });
         await sweepScratch(fresh, parent);
         return 'done';
-      } catch {
-        return `not removed (${(first as Error).message}); the next drill of ${deviceName} removes it`;
+      } catch (second) {
+        return `not removed (${(first as Error).message}; reconnecting: ${(second as Error).message}); the next drill of ${deviceName} removes it`;
       } finally {
         fresh?.close();
       }

@@ -1,0 +1,192 @@
+/**
+ * Config versions, downloads to the laptop and restore drills against a real device of the test
+ * fleet (sshd, PostgreSQL, SQLite), including a drill whose link is cut.
+ */
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { netnsSupport, startFleet } from '../../../fleet/index';
+import type { Device, Fleet } from '../../../fleet/index';
+import { startDeviceBackup } from '../devices/device-backup';
+import { silentLogger } from '../log';
+import { FAST } from '../repository/testing/fixtures';
+import { createServices } from '../services/index';
+import type { Services } from '../services/index';
+import { DATABASE_DRILLS_MISSING, DRILL_PREFIX } from './drill';
+
+const NETNS = netnsSupport();
+let fleet: Fleet;
+let device: Device;
+let services: Services;
+let dataDir: string;
+let before: string;
+let configFile: string;
+let firstConfig: string;
+let secondConfig: string;
+
+async function settled(jobId: string, ms = 120_000) {
+  const deadline = Date.now() + ms;
+  while (services.jobs.get(jobId)?.status === 'running' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  return services.jobs.get(jobId)!;
+}
+
+/** Drill scratch folders left on the device. */
+const scratchLeft = () => {
+  const dir = path.join(device.root, 'var/tmp');
+  return existsSync(dir) ? readdirSync(dir).filter((n) => n.startsWith(DRILL_PREFIX)) : [];
+};
+
+beforeAll(async () => {
+  fleet = await startFleet({ devices: 1, netns: NETNS.ok, sharedModelMB: 6, uniqueModelMB: 2 });
+  device = fleet.devices[0]!;
+  dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-tools-test-'));
+  services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
+  await services.repository.init('restore tools test repository password', FAST);
+  services.devices.import(device.profile(), 'test');
+  configFile = path.join(device.root, 'etc', device.app, `${device.app}.yaml`);
+  firstConfig = readFileSync(configFile, 'utf8');
+  writeFileSync(binaryFile(), Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0, 1, 2]));
+  const first = (await startDeviceBackup(services, device.name).done).value!;
+  before = first.snapshots.find((s) => s.source === 'config')!.snapshotId;
+  // A technician's change between two backups: one value edited, one line added.
+  secondConfig = `${firstConfig.replace('threshold: 0.85', 'threshold: 0.6  # changed-in-the-field')}extra_setting: true\n`;
+  expect(secondConfig).not.toBe(firstConfig);
+  writeFileSync(configFile, secondConfig);
+  writeFileSync(binaryFile(), Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0, 1, 3]));
+  await startDeviceBackup(services, device.name).done;
+}, 300_000);
+
+afterAll(async () => {
+  services?.dispose();
+  await fleet?.stop();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+}, 120_000);
+
+const relConfig = () => path.relative(device.root, configFile);
+function binaryFile() {
+  return path.join(device.root, 'etc', device.app, 'calibration.bin');
+}
+
+describe('config versions on a real device', () => {
+  it('lists two versions, diffs them, and restores the old one onto the device', async () => {
+    const latest = (await services.catalog.list(device.name)).find((s) => s.source === 'config')!;
+    const { versions, missingIn } = await services.versions.versions(latest.id, relConfig());
+    expect(missingIn).toBe(0);
+    expect(versions).toHaveLength(2);
+    expect(versions[1]!.snapshotId).toBe(before);
+    expect(versions[0]!.size).toBe(Buffer.byteLength(secondConfig));
+    expect(versions[1]!.size).toBe(Buffer.byteLength(firstConfig));
+
+    const diff = await services.versions.diff(before, latest.id, relConfig());
+    expect(diff).toMatchObject({ notText: null, identical: false, added: 2, removed: 1 });
+    const changed = diff.hunks.flatMap((h) => h.lines).filter((l) => l.op !== ' ');
+    expect(changed.map((l) => l.op)).toEqual(['-', '+', '+']);
+    expect(changed[1]!.text).toContain('changed-in-the-field');
+    expect(changed[2]!.text).toBe('extra_setting: true');
+    // An unchanged file is identical; a binary file says so instead of a diff.
+    expect((await services.versions.diff(before, latest.id, path.relative(device.root, path.join(device.root, 'etc', device.app, 'logging.yaml')))).identical).toBe(true);
+    expect(await services.versions.diff(before, latest.id, path.relative(device.root, binaryFile()))).toMatchObject({ notText: 'binary', identical: false, hunks: [] });
+
+    // Two clicks: "Restore this version" (the plan), then confirm (the restore job).
+    const request = await services.versions.restoreRequest(before, relConfig());
+    const plan = await services.restores.plan(request);
+    expect(plan.roots.map((r) => [r.replace, r.add, r.remove])).toContainEqual([1, 0, 0]);
+    expect(plan.roots.reduce((n, r) => n + r.replace + r.add + r.remove, 0)).toBe(1);
+    const other = path.join(device.root, 'etc', device.app, 'logging.yaml');
+    const otherBefore = readFileSync(other, 'utf8');
+    writeFileSync(other, `${otherBefore}# a local edit that the one-file restore must keep\n`);
+    const { jobId } = services.restores.start(request);
+    const record = await settled(jobId);
+    expect(record.error).toBeNull();
+    expect(readFileSync(configFile, 'utf8')).toBe(firstConfig);
+    expect(readFileSync(other, 'utf8')).toBe(`${otherBefore}# a local edit that the one-file restore must keep\n`);
+    const pending = services.restores.pending().find((p) => p.snapshotId === before)!;
+    await services.restores.confirm(pending.restoreId);
+    expect(readFileSync(configFile, 'utf8')).toBe(firstConfig);
+    writeFileSync(other, otherBefore);
+  }, 120_000);
+
+  it('refuses versions of a folder with a clear error', async () => {
+    await expect(services.versions.versions(before, path.dirname(relConfig()))).rejects.toMatchObject({ code: 'VALIDATION' });
+    await expect(services.versions.versions(before, 'etc/nope.yaml')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+});
+
+describe('downloads to the laptop', () => {
+  it('downloads one file and a whole source into new sub-folders, never over what is there', async () => {
+    const folder = mkdtempSync(path.join(os.tmpdir(), 'jetvault-download-'));
+    try {
+      const one = await services.downloads.start({ snapshotId: before, paths: [relConfig()], folder });
+      expect((await settled(one.jobId)).status).toBe('succeeded');
+      expect(readFileSync(path.join(one.target, relConfig()), 'utf8')).toBe(firstConfig);
+      expect(readdirSync(path.join(one.target, path.dirname(relConfig())))).toEqual([path.basename(configFile)]);
+
+      const whole = await services.downloads.start({ snapshotId: before, folder });
+      expect(whole.target).toBe(`${one.target}-2`);
+      const record = await settled(whole.jobId);
+      expect(record.status).toBe('succeeded');
+      expect(record.kind).toBe('download');
+      expect(readFileSync(path.join(whole.target, path.relative(device.root, path.join(device.root, 'opt', device.app, '.env'))), 'utf8')).toBe(
+        readFileSync(path.join(device.root, 'opt', device.app, '.env'), 'utf8'),
+      );
+      await expect(services.downloads.start({ snapshotId: before, folder: path.join(folder, 'missing') })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
+
+describe('restore drills on a real device', () => {
+  it('drills the latest run into scratch, records durations per source, and leaves no scratch', async () => {
+    const started = services.drills.start(device.name);
+    const record = await settled(started.id);
+    expect(record.error).toBeNull();
+    expect(record.status).toBe('succeeded');
+    const drill = services.drills.get(started.drillId)!;
+    expect(drill.cleanup).toBe('done');
+    expect(drill.sources.map((s) => s.source)).toEqual(['db', 'local', 'config', 'logs', 'app']);
+    const files = drill.sources.filter((s) => s.kind === 'files');
+    for (const s of files) {
+      expect(s.result, s.source).toBe('passed');
+      expect(s.durationMs).toBeGreaterThan(0);
+      expect(s.files).toBeGreaterThan(0);
+    }
+    expect(files.find((s) => s.source === 'app')!.bytes).toBeGreaterThan(8 * 1024 * 1024);
+    for (const s of drill.sources.filter((x) => x.kind !== 'files')) expect(s).toMatchObject({ result: 'skipped', error: DATABASE_DRILLS_MISSING });
+    expect(drill.result).toBe('partial');
+    expect(drill.totalMs).toBeGreaterThanOrEqual(files.reduce((n, s) => n + s.durationMs, 0));
+    expect(scratchLeft()).toEqual([]);
+
+    const rto = services.drills.rto(device.name);
+    expect(rto).toMatchObject({ objectiveMinutes: 60, objectiveFrom: 'default', estimateMs: drill.totalMs, complete: false, status: 'ok' });
+    expect(services.drills.list(device.name)[0]!.id).toBe(drill.id);
+  }, 180_000);
+
+  it.skipIf(!NETNS.ok)(`a drill on a cut link fails cleanly; the next drill removes what it left${NETNS.ok ? '' : ` (skipped: ${NETNS.reason})`}`, async () => {
+    await device.link!.rate(2000);
+    const started = services.drills.start(device.name);
+    try {
+      const deadline = Date.now() + 60_000;
+      while (!services.jobs.active().some((p) => p.jobId === started.id && p.phase === 'stage' && p.bytesDone > 1024 * 1024) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await device.link!.cut();
+      const record = await settled(started.id, 120_000);
+      expect(record.status).toBe('failed');
+    } finally {
+      await device.link!.clear();
+    }
+    const failed = services.drills.get(started.drillId)!;
+    expect(failed.result).toBe('failed');
+    expect(failed.totalMs).toBeNull();
+    expect(failed.error).toMatch(/lost|cut|timed out|did not answer|unreachable/i);
+    expect(failed.cleanup).toMatch(/not removed .*the next drill/);
+    expect(scratchLeft()).toHaveLength(1);
+    const rto = services.drills.rto(device.name);
+    expect(rto.status).toBe('failed');
+
+    const again = services.drills.start(device.name);
+    expect((await settled(again.id)).status).toBe('succeeded');
+    expect(services.drills.get(again.drillId)!.cleanup).toBe('done');
+    expect(scratchLeft()).toEqual([]);
+  }, 300_000);
+});
