@@ -38,5 +38,10 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'rebuild-index', summary: 'rebuild the index from the pack files alone', load: async () => (await import('./repo-rebuild-index')).repoRebuildIndexCommand },
   { name: 'key', summary: 'manage passwords (key slots): list, add, remove, passwd', load: async () => (await import('./repo-key')).repoKeyCommand },
   { name: 'unlock', summary: 'remove stale locks', load: async () => (await import('./repo-unlock')).repoUnlockCommand },
+  {
+    name: 'drill',
+    summary: "restore a device's latest backup into a scratch area on it, verify, clean up and measure the RTO",
+    load: async () => (await import('./drill')).drillCommand,
+  },
   { name: 'settings', summary: 'show or change console settings', load: async () => (await import('./settings')).settingsCommand },
 ];

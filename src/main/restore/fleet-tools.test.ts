@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { netnsSupport, startFleet } from '../../../fleet/index';
 import type { Device, Fleet } from '../../../fleet/index';
+import { runCli } from '../../cli/main';
 import { startDeviceBackup } from '../devices/device-backup';
 import { silentLogger } from '../log';
 import { FAST } from '../repository/testing/fixtures';
@@ -161,6 +162,22 @@ describe('restore drills on a real device', () => {
     const rto = services.drills.rto(device.name);
     expect(rto).toMatchObject({ objectiveMinutes: 60, objectiveFrom: 'default', estimateMs: drill.totalMs, complete: false, status: 'ok' });
     expect(services.drills.list(device.name)[0]!.id).toBe(drill.id);
+  }, 180_000);
+
+  it('runs from the CLI: jetvault drill --device NAME --json (exit 3 while database sources are skipped)', async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const env = { JETVAULT_HOME: dataDir, JETVAULT_PASSWORD: 'restore tools test repository password' };
+    const code = await runCli(['drill', '--device', device.name, '--json'], { out: (l) => out.push(l), err: (l) => err.push(l), env });
+    expect(err).toEqual([]);
+    const printed = JSON.parse(out.join('\n')) as { result: string; totalMs: number; sources: { source: string; result: string }[]; rto: { status: string } };
+    expect(code).toBe(printed.result === 'passed' ? 0 : 3);
+    expect(printed.sources.filter((s) => s.result === 'passed').map((s) => s.source)).toEqual(expect.arrayContaining(['config', 'logs', 'app']));
+    expect(printed.totalMs).toBeGreaterThan(0);
+    expect(printed.rto.status).toBe('ok');
+    expect(services.drills.list(device.name)[0]!.result).toBe(printed.result);
+    expect(await runCli(['drill'], { out: () => undefined, err: (l) => err.push(l), env })).toBe(2);
+    expect(err.join('\n')).toMatch(/--device NAME is required/);
   }, 180_000);
 
   it.skipIf(!NETNS.ok)(`a drill on a cut link fails cleanly; the next drill removes what it left${NETNS.ok ? '' : ` (skipped: ${NETNS.reason})`}`, async () => {
