@@ -8,6 +8,8 @@ import { api } from '../api';
 import { EmptyState } from '../components/EmptyState';
 import { PageHeader } from '../components/PageHeader';
 import { VirtualList } from '../components/VirtualList';
+import { DownloadButton } from '../components/DownloadButton';
+import { FileVersions } from '../components/FileVersions';
 import { formatBytes } from '../format';
 import { useAppStore } from '../stores/app-store';
 import { useCatalogStore } from '../stores/catalog-store';
@@ -76,6 +78,8 @@ function Browser({ snapshot }: { snapshot: SnapshotInfo }) {
   // Entries belong to the folder they were read for; another folder shows "Loading" until its own arrive.
   const [loaded, setLoaded] = useState<{ key: string; entries: SnapshotEntry[] } | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [versionsOf, setVersionsOf] = useState<string | null>(null);
+  const [download, setDownload] = useState<{ paths?: string[]; label: string } | null>(null);
   useEffect(() => {
     api()
       .snapshots.browse({ id: snapshot.id, path: dir })
@@ -84,47 +88,83 @@ function Browser({ snapshot }: { snapshot: SnapshotInfo }) {
   }, [snapshot.id, dir]);
   const entries = loaded?.key === key ? loaded.entries : null;
   const crumbs = dir.split('/').filter(Boolean);
+  const pathOf = (name: string) => (dir ? `${dir}/${name}` : name);
+  const isFiles = snapshot.kind === 'files';
   return (
-    <section className="card" aria-label="Files in snapshot" data-testid="snapshot-browser">
-      <h2>
-        {snapshot.device} · {snapshot.source ?? snapshot.kind} · {new Date(snapshot.time).toLocaleString()}
-      </h2>
-      <nav className="crumbs" aria-label="Folder">
-        <Button className="link-button" onPress={() => setDir('')}>
-          /
-        </Button>
-        {crumbs.map((c, i) => (
-          <Button key={i} className="link-button" onPress={() => setDir(crumbs.slice(0, i + 1).join('/'))}>
-            {c}/
+    <>
+      <section className="card" aria-label="Files in snapshot" data-testid="snapshot-browser">
+        <div className="page-header">
+          <h2>
+            {snapshot.device} · {snapshot.source ?? snapshot.kind} · {new Date(snapshot.time).toLocaleString()}
+          </h2>
+          <div className="page-actions">
+            <Button className="button" onPress={() => setDownload({ label: 'the whole snapshot' })} data-testid="download-snapshot">
+              Download snapshot
+            </Button>
+            {dir ? (
+              <Button className="button" onPress={() => setDownload({ paths: [dir], label: `${dir}/` })} data-testid="download-folder">
+                Download this folder
+              </Button>
+            ) : null}
+          </div>
+        </div>
+        {download ? (
+          <div className="banner" data-testid="download-panel">
+            Download <code>{download.label}</code> to a folder on this computer (into a new sub-folder named after the snapshot):{' '}
+            <DownloadButton snapshotId={snapshot.id} {...(download.paths ? { paths: download.paths } : {})} label="Choose folder…" testId="download" />
+            <Button className="button button-quiet" onPress={() => setDownload(null)}>
+              Close
+            </Button>
+          </div>
+        ) : null}
+        <nav className="crumbs" aria-label="Folder">
+          <Button className="link-button" onPress={() => setDir('')}>
+            /
           </Button>
-        ))}
-      </nav>
-      <ErrorBanner message={error} />
-      {entries === null ? (
-        <p>Loading…</p>
-      ) : (
-        <VirtualList
-          items={entries}
-          rowHeight={30}
-          height={Math.min(420, Math.max(60, entries.length * 30))}
-          label="Entries"
-          testId="snapshot-entries"
-          render={(e) => (
-            <div className="entry">
-              {e.type === 'dir' ? (
-                <Button className="link-button" onPress={() => setDir(dir ? `${dir}/${e.name}` : e.name)}>
-                  {e.name}/
-                </Button>
-              ) : (
-                <span className="entry-name">{e.type === 'symlink' ? `${e.name} → ${e.target ?? ''}` : e.name}</span>
-              )}
-              <span className="muted">{e.type === 'file' ? formatBytes(e.size) : e.type}</span>
-              <span className="muted">{new Date(Number(BigInt(e.mtime) / 1_000_000n)).toLocaleString()}</span>
-            </div>
-          )}
-        />
-      )}
-    </section>
+          {crumbs.map((c, i) => (
+            <Button key={i} className="link-button" onPress={() => setDir(crumbs.slice(0, i + 1).join('/'))}>
+              {c}/
+            </Button>
+          ))}
+        </nav>
+        <ErrorBanner message={error} />
+        {entries === null ? (
+          <p>Loading…</p>
+        ) : (
+          <VirtualList
+            items={entries}
+            rowHeight={30}
+            height={Math.min(420, Math.max(60, entries.length * 30))}
+            label="Entries"
+            testId="snapshot-entries"
+            render={(e) => (
+              <div className="entry">
+                {e.type === 'dir' ? (
+                  <Button className="link-button" onPress={() => setDir(dir ? `${dir}/${e.name}` : e.name)}>
+                    {e.name}/
+                  </Button>
+                ) : (
+                  <span className="entry-name">{e.type === 'symlink' ? `${e.name} → ${e.target ?? ''}` : e.name}</span>
+                )}
+                <span className="muted">{e.type === 'file' ? formatBytes(e.size) : e.type}</span>
+                <span className="muted">{new Date(Number(BigInt(e.mtime) / 1_000_000n)).toLocaleString()}</span>
+                <span className="entry-actions">
+                  {isFiles && e.type === 'file' ? (
+                    <Button className="button button-quiet" onPress={() => setVersionsOf(pathOf(e.name))} data-testid={`versions-${e.name}`}>
+                      Versions
+                    </Button>
+                  ) : null}
+                  <Button className="button button-quiet" onPress={() => setDownload({ paths: [pathOf(e.name)], label: pathOf(e.name) })} data-testid={`download-${e.name}`}>
+                    Download
+                  </Button>
+                </span>
+              </div>
+            )}
+          />
+        )}
+      </section>
+      {versionsOf ? <FileVersions snapshotId={snapshot.id} path={versionsOf} onClose={() => setVersionsOf(null)} /> : null}
+    </>
   );
 }
 

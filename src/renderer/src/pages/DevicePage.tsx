@@ -6,6 +6,9 @@ import type { DeviceDetail, DeviceFacts, Source } from '../../../shared/schemas/
 import { toAppError } from '../../../shared/errors';
 import { api } from '../api';
 import { PageHeader } from '../components/PageHeader';
+import { DownloadButton } from '../components/DownloadButton';
+import { DrillCard } from '../components/DrillCard';
+import type { SnapshotInfo } from '../../../shared/schemas/catalog';
 import { formatBytes } from '../format';
 import { useFleetStore } from '../stores/fleet-store';
 import { useJobsStore } from '../stores/jobs-store';
@@ -62,10 +65,19 @@ export function DevicePage({ name }: { name: string }) {
   const [confirmRemove, setConfirmRemove] = useState(false);
   const running = useJobsStore((s) => Object.values(s.active).some((j) => j.kind === 'backup' && j.title === `Back up ${name}`));
   const recent = useJobsStore((s) => s.recent);
+  const [snapshots, setSnapshots] = useState<SnapshotInfo[]>([]);
+  const backups = recent.filter((j) => j.kind === 'backup').length;
 
   useEffect(() => {
     loadDetail(name).catch((caught: unknown) => setError(toAppError(caught).message));
   }, [name, loadDetail]);
+  useEffect(() => {
+    // Locked or missing repository: no downloads offered, nothing to report here.
+    api()
+      .snapshots.list({ device: name })
+      .then(setSnapshots)
+      .catch(() => setSnapshots([]));
+  }, [name, backups]);
 
   const discover = async () => {
     setBusy(true);
@@ -170,6 +182,9 @@ export function DevicePage({ name }: { name: string }) {
               {profile.sources.map((s) => (
                 <li key={s.name} data-testid={`source-${s.name}`}>
                   <strong>{s.name}</strong> <span className="muted">{s.kind}</span>
+                  {snapshots.find((x) => x.source === s.name) ? (
+                    <DownloadButton snapshotId={snapshots.find((x) => x.source === s.name)!.id} label="Download latest" testId={`source-download-${s.name}`} />
+                  ) : null}
                   <div className="muted">{describeSource(s)}</div>
                 </li>
               ))}
@@ -177,6 +192,7 @@ export function DevicePage({ name }: { name: string }) {
           )}
         </section>
       </div>
+      <DrillCard device={profile.name} deviceId={detail.id} />
       {proposals.length > 0 ? (
         <section className="card" aria-label="Discovered sources" data-testid="proposals">
           <h2>Found on the device</h2>

@@ -88,6 +88,20 @@ function SettingsForm({ saved, status, setStatus }: { saved: Settings; status: S
 
       <NumberField
         className="field"
+        name="defaultRtoMinutes"
+        value={draft.defaultRtoMinutes}
+        onChange={(v) => set('defaultRtoMinutes', v)}
+        minValue={1}
+        step={1}
+      >
+        <Label>Default RTO objective (minutes)</Label>
+        <Input data-testid="setting-defaultRtoMinutes" />
+        <Text slot="description">How long a full recovery may take, for devices without their own objective; restore drills measure against it.</Text>
+        <FieldError />
+      </NumberField>
+
+      <NumberField
+        className="field"
         name="maxParallelDevices"
         value={draft.maxParallelDevices}
         onChange={(v) => set('maxParallelDevices', v)}

@@ -1,0 +1,66 @@
+import { useState } from 'react';
+import { Button, Input, TextField } from 'react-aria-components';
+import { toAppError } from '../../../shared/errors';
+import { api } from '../api';
+import { ErrorBanner } from './ErrorBanner';
+
+/**
+ * Downloads a snapshot (or some of its paths) to a folder on this computer. In the desktop app the
+ * folder comes from the native picker; where there is none (the test host) the path is typed.
+ * The download itself is a job (progress in the jobs tray) and lands in a new sub-folder.
+ */
+export function DownloadButton({ snapshotId, paths, label = 'Download', testId }: { snapshotId: string; paths?: string[]; label?: string; testId: string }) {
+  const [typing, setTyping] = useState(false);
+  const [folder, setFolder] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [target, setTarget] = useState<string | null>(null);
+
+  const start = async (into: string) => {
+    setError(null);
+    try {
+      const started = await api().downloads.start({ snapshotId, folder: into, ...(paths ? { paths } : {}) });
+      setTarget(started.target);
+      setTyping(false);
+    } catch (caught) {
+      setError(toAppError(caught).message);
+    }
+  };
+  const open = async () => {
+    setError(null);
+    setTarget(null);
+    try {
+      const chosen = await api().downloads.chooseFolder();
+      if (!chosen.supported) setTyping(true);
+      else if (chosen.folder) await start(chosen.folder);
+    } catch (caught) {
+      setError(toAppError(caught).message);
+    }
+  };
+  return (
+    <span className="download">
+      <Button className="button button-quiet" onPress={() => void open()} data-testid={testId}>
+        {label}
+      </Button>
+      {typing ? (
+        <span className="download-form">
+          <TextField className="field" value={folder} onChange={setFolder} aria-label="Folder on this computer" autoFocus>
+            <Input data-testid={`${testId}-folder`} placeholder="/home/you/Downloads" onKeyDown={(e) => e.key === 'Enter' && folder.trim() && void start(folder.trim())} />
+          </TextField>
+          <Button className="button button-primary" isDisabled={!folder.trim()} onPress={() => void start(folder.trim())} data-testid={`${testId}-go`}>
+            Download here
+          </Button>
+          <Button className="button button-quiet" onPress={() => setTyping(false)}>
+            Cancel
+          </Button>
+        </span>
+      ) : null}
+      {target ? (
+        <span className="muted" data-testid={`${testId}-target`}>
+          {' '}
+          → {target}
+        </span>
+      ) : null}
+      <ErrorBanner message={error} testId={`${testId}-error`} />
+    </span>
+  );
+}

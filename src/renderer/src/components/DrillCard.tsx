@@ -1,0 +1,105 @@
+import { useEffect, useState } from 'react';
+import { Button } from 'react-aria-components';
+import type { RtoStatus } from '../../../shared/schemas/drills';
+import { toAppError } from '../../../shared/errors';
+import { formatDuration } from '../../../shared/format-duration';
+import { api } from '../api';
+import { formatBytes } from '../format';
+import { useJobsStore } from '../stores/jobs-store';
+import { ErrorBanner } from './ErrorBanner';
+
+const STATUS_TEXT: Record<RtoStatus['status'], string> = {
+  ok: 'within the objective',
+  over: 'slower than the objective',
+  failed: 'the last drill failed',
+  unknown: 'not measured yet',
+};
+
+/** The device's last restore drill and the RTO it measured, against the objective; runs a drill. */
+export function DrillCard({ device, deviceId }: { device: string; deviceId: string }) {
+  const [rto, setRto] = useState<RtoStatus | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const running = useJobsStore((s) => Object.values(s.active).some((j) => j.kind === 'drill' && j.title === `Drill ${device}`));
+  // A drill of this device that finished since the card loaded: read the record again.
+  const finishedDrills = useJobsStore((s) => s.recent.filter((j) => j.kind === 'drill' && j.deviceId === deviceId).length);
+
+  useEffect(() => {
+    api()
+      .drills.rto({ device })
+      .then(setRto)
+      .catch((caught: unknown) => setError(toAppError(caught).message));
+  }, [device, finishedDrills]);
+
+  const start = async () => {
+    setError(null);
+    try {
+      await api().drills.start({ device });
+    } catch (caught) {
+      setError(toAppError(caught).message);
+    }
+  };
+  const last = rto?.lastDrill ?? null;
+  return (
+    <section className="card" aria-label="Restore drill and RTO" data-testid="device-drill">
+      <div className="page-header">
+        <h2>Recovery (RTO)</h2>
+        <Button className="button" onPress={() => void start()} isDisabled={running} data-testid="drill-start">
+          {running ? 'Drilling…' : 'Run a restore drill'}
+        </Button>
+      </div>
+      <ErrorBanner message={error} testId="drill-error" />
+      {rto ? (
+        <p data-testid="drill-rto">
+          RTO estimate{' '}
+          <strong className={`rto-${rto.status}`} data-testid="drill-rto-value">
+            {rto.estimateMs === null ? '—' : formatDuration(rto.estimateMs)}
+          </strong>{' '}
+          against an objective of {rto.objectiveMinutes} min ({rto.objectiveFrom === 'device' ? "this device's" : 'the default'}):{' '}
+          <span className={`rto-${rto.status}`} data-testid="drill-rto-status">
+            {STATUS_TEXT[rto.status]}
+          </span>
+          {rto.estimateMs !== null && !rto.complete ? <span className="muted"> — measured without the sources the drill skipped</span> : null}
+        </p>
+      ) : null}
+      {last ? (
+        <>
+          <p className={last.result === 'failed' ? 'banner banner-error' : 'muted'} data-testid="drill-last">
+            Last drill {new Date(last.startedAt).toLocaleString()}: <strong data-testid="drill-last-result">{last.result}</strong>
+            {last.error ? ` — ${last.error}` : ''}
+            {last.cleanup && last.cleanup !== 'done' ? ` — scratch area ${last.cleanup}` : ''}
+          </p>
+          <table className="table" data-testid="drill-sources">
+            <thead>
+              <tr>
+                <th scope="col">Source</th>
+                <th scope="col">Result</th>
+                <th scope="col">Recovery time</th>
+                <th scope="col">Restored</th>
+              </tr>
+            </thead>
+            <tbody>
+              {last.sources.map((s) => (
+                <tr key={s.source} data-testid={`drill-source-${s.source}`}>
+                  <td>
+                    {s.source} <span className="muted">{s.kind}</span>
+                  </td>
+                  <td className={s.result === 'passed' ? 'status-ok' : s.result === 'failed' ? 'status-failed' : 'status-warn'} title={s.error ?? s.detail ?? ''}>
+                    {s.result}
+                    {s.result !== 'passed' && s.error ? <span className="muted"> ({s.error})</span> : null}
+                  </td>
+                  <td>{s.result === 'passed' ? formatDuration(s.durationMs) : '—'}</td>
+                  <td>{s.result === 'passed' ? `${s.files} entries, ${formatBytes(s.bytes)}` : ''}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      ) : rto ? (
+        <p className="muted">
+          No drill yet. A drill restores the latest backup into a scratch folder on the device, verifies it, removes it again and measures how long recovery takes. The
+          running app is not touched.
+        </p>
+      ) : null}
+    </section>
+  );
+}
