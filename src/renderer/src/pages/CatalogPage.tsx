@@ -102,7 +102,7 @@ function Browser({ snapshot }: { snapshot: SnapshotInfo }) {
               Download snapshot
             </Button>
             {dir ? (
-              <Button className="button" onPress={() => setDownload({ paths: [dir], label: `${dir}/` })} data-testid="download-folder">
+              <Button className="button" onPress={() => setDownload({ paths: [dir], label: `${dir}/` })} data-testid="download-current-folder">
                 Download this folder
               </Button>
             ) : null}
@@ -111,7 +111,7 @@ function Browser({ snapshot }: { snapshot: SnapshotInfo }) {
         {download ? (
           <div className="banner" data-testid="download-panel">
             Download <code>{download.label}</code> to a folder on this computer (into a new sub-folder named after the snapshot):{' '}
-            <DownloadButton snapshotId={snapshot.id} {...(download.paths ? { paths: download.paths } : {})} label="Choose folder…" testId="download" />
+            <DownloadButton snapshotId={snapshot.id} {...(download.paths ? { paths: download.paths } : {})} label="Choose folder…" testId="download-choose" />
             <Button className="button button-quiet" onPress={() => setDownload(null)}>
               Close
             </Button>
@@ -150,11 +150,11 @@ function Browser({ snapshot }: { snapshot: SnapshotInfo }) {
                 <span className="muted">{new Date(Number(BigInt(e.mtime) / 1_000_000n)).toLocaleString()}</span>
                 <span className="entry-actions">
                   {isFiles && e.type === 'file' ? (
-                    <Button className="button button-quiet" onPress={() => setVersionsOf(pathOf(e.name))} data-testid={`versions-${e.name}`}>
+                    <Button className="button button-quiet" onPress={() => setVersionsOf(pathOf(e.name))} data-testid={`entry-versions-${e.name}`}>
                       Versions
                     </Button>
                   ) : null}
-                  <Button className="button button-quiet" onPress={() => setDownload({ paths: [pathOf(e.name)], label: pathOf(e.name) })} data-testid={`download-${e.name}`}>
+                  <Button className="button button-quiet" onPress={() => setDownload({ paths: [pathOf(e.name)], label: pathOf(e.name) })} data-testid={`entry-download-${e.name}`}>
                     Download
                   </Button>
                 </span>
