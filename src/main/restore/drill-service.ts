@@ -18,7 +18,7 @@ import type { CatalogService } from '../services/catalog-service';
 import { tagValue } from '../services/catalog-service';
 import type { RepositoryService } from '../services/repository-service';
 import type { SettingsService } from '../services/settings-service';
-import { DRILL_PHASES, drillSources, scratchParent, sweepScratch } from './drill';
+import { DRILL_PHASES, drillSources, scratchParent, sweepDatabaseScratch, sweepScratch } from './drill';
 import type { SourceDrill } from './drill';
 import type { Source } from '../../shared/schemas/devices';
 
@@ -67,6 +67,7 @@ export class DrillService {
           const parent = scratchParent(device.profile.sysroot);
           try {
             await sweepScratch(connection, parent, ctx.signal);
+            await sweepDatabaseScratch(connection, device.profile.sources, ctx.signal);
             const outcome = await drillSources({
               repo,
               runner: connection,
@@ -83,7 +84,7 @@ export class DrillService {
             totalMs = Math.round(performance.now() - started);
           } finally {
             ctx.phase('cleanup');
-            cleanup = await this.#cleanup(deviceName, connection, parent);
+            cleanup = await this.#cleanup(deviceName, connection, parent, device.profile.sources);
           }
         });
       } catch (error) {
@@ -106,15 +107,19 @@ export class DrillService {
    * Removes the drill's scratch folder (all drill scratch folders under `parent`). If the drill's
    * connection is gone, one fresh connection is tried; if that fails too, the next drill removes it.
    */
-  async #cleanup(deviceName: string, connection: CommandRunner, parent: string): Promise<string> {
+  async #cleanup(deviceName: string, connection: CommandRunner, parent: string, sources: Source[]): Promise<string> {
+    const sweep = async (runner: CommandRunner) => {
+      await sweepScratch(runner, parent);
+      await sweepDatabaseScratch(runner, sources);
+    };
     try {
-      await sweepScratch(connection, parent);
+      await sweep(connection);
       return 'done';
     } catch (first) {
       let fresh: DeviceConnection | null = null;
       try {
         fresh = await DeviceConnection.open({ ...(await this.devices.connectOptions(deviceName)), readyTimeoutMs: CLEANUP_CONNECT_MS });
-        await sweepScratch(fresh, parent);
+        await sweep(fresh);
         return 'done';
       } catch (second) {
         return `not removed (${(first as Error).message}; reconnecting: ${(second as Error).message}); the next drill of ${deviceName} removes it`;

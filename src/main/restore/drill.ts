@@ -6,7 +6,10 @@
  * /tmp), and a drill starts by removing whatever an earlier, interrupted drill left there.
  *
  * One drill function per source kind (`SOURCE_DRILLS`): files are staged with the on-device files
- * restore (tar stream, sha256 verified on the device, presence validated) below the scratch folder.
+ * restore (tar stream, sha256 verified on the device, presence validated) below the scratch folder;
+ * PostgreSQL is restored into a scratch database (`<db>_jv_drill_<id>`: it opens, and its row counts
+ * equal the snapshot's) and SQLite to a scratch file inside the scratch folder (integrity_check and
+ * row counts), both through the database restore's `restoreDatabaseScratch`.
  */
 import path from 'node:path';
 import { AppError } from '../../shared/errors';
@@ -17,12 +20,22 @@ import type { CommandRunner } from '../devices/ssh-connection';
 import { runToString } from '../devices/ssh-connection';
 import type { Repository } from '../repository/repo/repository';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
+import { pgEnv } from '../devices/sources/row-counts';
+import { DB_WORK_DIR, pgNames, restoreDatabaseScratch } from './db-restore';
 import { executeFilesRestore, planFilesRestore } from './files-restore';
 
 export const DRILL_PHASES = ['prepare', 'stage', 'verify', 'validate', 'cleanup'] as const;
 export type DrillPhase = (typeof DRILL_PHASES)[number];
 export const DRILL_PREFIX = '.jetvault-drill-';
-export const DATABASE_DRILLS_MISSING = 'drills of database sources need database restore';
+/** What a source kind without a drill records (the source is `skipped`, the drill `partial`). */
+export const MYSQL_DRILLS_MISSING = 'drills of MySQL sources need a MySQL restore, which this version does not have';
+
+/** Thrown by a source drill that cannot drill this kind at all: the source is skipped, not failed. */
+export class DrillSkipped extends AppError {
+  constructor(message: string) {
+    super('UNAVAILABLE', message);
+  }
+}
 
 /** Where drills put their scratch folders on the device. */
 export function scratchParent(sysroot: string | undefined): string {
@@ -67,15 +80,86 @@ export const drillFiles: SourceDrill = async (ctx) => {
   return { bytes: plan.bytesToSend, files, detail: `${files} entries restored and verified by sha256 on the device` };
 };
 
-const notYet: SourceDrill = () => Promise.reject(new AppError('UNAVAILABLE', DATABASE_DRILLS_MISSING));
+const notYet: SourceDrill = () => Promise.reject(new DrillSkipped(MYSQL_DRILLS_MISSING));
+
+/** Marks the names of drill databases: `<db>_jv_drill_<id>` (and `…_jv_new_…` while loading). */
+const PG_DRILL_MARK = '_jv_drill_';
+/** Work folders of drill database restores in `~/.jetvault-restore` start with this. */
+const DRILL_RESTORE_ID = 'drill';
+
+/** Databases: restored under a scratch name / to a scratch file, validated, dropped again. */
+export const drillDatabase: SourceDrill = async (ctx) => {
+  const source = ctx.source;
+  if (!source || (source.kind !== 'postgres' && source.kind !== 'sqlite')) {
+    throw new AppError('NOT_FOUND', `The source of snapshot ${ctx.snapshot.id.slice(0, 12)} is no longer configured as a database on this device`);
+  }
+  const restoreId = `${DRILL_RESTORE_ID}${ctx.drillId}`;
+  let scratch: string;
+  if (source.kind === 'postgres') scratch = pgNames(source.database, restoreId).fresh.replace('_jv_new_', PG_DRILL_MARK);
+  else {
+    await runToString(ctx.runner, sh`mkdir -p -- ${ctx.scratch}`, { signal: ctx.signal });
+    scratch = path.posix.join(ctx.scratch, path.posix.basename(source.path));
+  }
+  ctx.phase('stage');
+  const result = await restoreDatabaseScratch({
+    repo: ctx.repo,
+    runner: ctx.runner,
+    snapshot: ctx.snapshot,
+    source,
+    scratch,
+    restoreId,
+    signal: ctx.signal,
+    progress: {
+      advance: (delta) => ctx.advance(delta),
+      step: (name) => ctx.phase(name === 'send' ? 'stage' : name === 'verify' ? 'verify' : 'validate'),
+    },
+  });
+  if (!result.ok) throw new AppError('INTERNAL', `The restored copy of ${source.name} is not valid: ${result.problems.join('; ')}`);
+  const tables = Object.keys(result.rows).length;
+  const rows = Object.values(result.rows).reduce((n, r) => n + Number(r), 0);
+  const checked = result.expectedRows ? 'match the snapshot' : '(the snapshot recorded no counts to compare)';
+  return {
+    bytes: result.bytes,
+    files: tables,
+    detail: `${tables} tables, ${rows} rows ${checked}${result.integrity ? `; integrity_check ${result.integrity}` : ''}; opened as ${source.kind === 'postgres' ? `database ${scratch}` : scratch}`,
+  };
+};
 
 /** The drill of each source kind. */
 export const SOURCE_DRILLS: Record<Source['kind'], SourceDrill> = {
   files: drillFiles,
-  postgres: notYet,
-  sqlite: notYet,
+  postgres: drillDatabase,
+  sqlite: drillDatabase,
   mysql: notYet,
 };
+
+/**
+ * Removes what drills of database sources may have left: scratch databases (`…_jv_drill_…`) on
+ * each PostgreSQL source's server, and the drills' work folders in `~/.jetvault-restore`. (SQLite
+ * scratch files live inside the drill's scratch folder.) Returns the databases dropped.
+ */
+export async function sweepDatabaseScratch(runner: CommandRunner, sources: Source[], signal?: AbortSignal): Promise<string[]> {
+  await runToString(runner, sh`rm -rf -- "$HOME"/${raw(`${DB_WORK_DIR}/${DRILL_RESTORE_ID}`)}*; true`, { signal });
+  const dropped: string[] = [];
+  const servers = new Map<string, Extract<Source, { kind: 'postgres' }>>();
+  for (const s of sources) if (s.kind === 'postgres') servers.set(JSON.stringify([s.host, s.port, s.user]), s);
+  for (const source of servers.values()) {
+    const maintenance = source.database === 'postgres' ? 'template1' : 'postgres';
+    const conn = { host: source.host, port: source.port, user: source.user };
+    // Names come from the catalog and are quoted by format(%I); the LIKE pattern is a constant.
+    const out = await runToString(
+      runner,
+      sh`${pgEnv(conn)}
+psql -X -q -At -v ON_ERROR_STOP=1 --no-password --dbname=${maintenance} <<'JVSQL'
+SELECT datname FROM pg_database WHERE datname LIKE '%\\_jv\\_drill\\_%';
+SELECT format('DROP DATABASE IF EXISTS %I', datname) FROM pg_database WHERE datname LIKE '%\\_jv\\_drill\\_%' \\gexec
+JVSQL`,
+      { signal },
+    );
+    dropped.push(...out.split('\n').filter(Boolean));
+  }
+  return dropped;
+}
 
 export function kindOf(snapshot: SnapshotWithId): Source['kind'] | null {
   const kind = snapshot.tags.find((t) => t.startsWith('kind:'))?.slice('kind:'.length);
@@ -114,12 +198,17 @@ export async function drillSources(options: DrillRunOptions): Promise<{ scratch:
   const scratch = path.posix.join(scratchParent(options.sysroot), `${DRILL_PREFIX}${drillId}`);
   await runToString(runner, sh`mkdir -p -- ${path.posix.dirname(scratch)} && mkdir -m 700 -- ${scratch}`, { signal });
   const results: DrillSourceRecord[] = [];
+  let linkLost: string | null = null;
   for (const snapshot of options.snapshots) {
     if (signal.aborted) throw new AppError('CANCELLED', 'The drill was cancelled');
     const name = snapshot.tags.find((t) => t.startsWith('source:'))?.slice('source:'.length) ?? snapshot.id.slice(0, 12);
     const kind = kindOf(snapshot);
     const started = performance.now();
     const base = { source: name, kind: kind ?? snapshot.source, snapshotId: snapshot.id };
+    if (linkLost !== null) {
+      results.push({ ...base, result: 'failed', durationMs: 0, bytes: 0, files: 0, detail: null, error: `not run: ${linkLost}` });
+      continue;
+    }
     if (!kind) {
       results.push({ ...base, result: 'skipped', durationMs: 0, bytes: 0, files: 0, detail: null, error: `no drill for snapshots of kind ${snapshot.source}` });
       continue;
@@ -141,8 +230,10 @@ export async function drillSources(options: DrillRunOptions): Promise<{ scratch:
     } catch (error) {
       if (signal.aborted) throw error;
       const message = (error as Error).message;
-      const skipped = error instanceof AppError && message === DATABASE_DRILLS_MISSING;
+      const skipped = error instanceof DrillSkipped;
       results.push({ ...base, result: skipped ? 'skipped' : 'failed', durationMs: skipped ? 0 : Math.round(performance.now() - started), bytes: 0, files: 0, detail: null, error: message });
+      // One failed source does not stop the others, unless the device can no longer be reached.
+      if (!skipped) linkLost = await runToString(runner, sh`true`).then(() => null, () => `the connection to ${runner.target} was lost`);
     }
   }
   return { scratch, sources: results };

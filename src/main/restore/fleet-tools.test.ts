@@ -14,7 +14,7 @@ import { silentLogger } from '../log';
 import { FAST } from '../repository/testing/fixtures';
 import { createServices } from '../services/index';
 import type { Services } from '../services/index';
-import { DATABASE_DRILLS_MISSING, DRILL_PREFIX } from './drill';
+import { DRILL_PREFIX } from './drill';
 
 const NETNS = netnsSupport();
 let fleet: Fleet;
@@ -32,10 +32,16 @@ async function settled(jobId: string, ms = 120_000) {
   return services.jobs.get(jobId)!;
 }
 
-/** Drill scratch folders left on the device. */
-const scratchLeft = () => {
+/** Drill scratch left on the device: folders, database work folders, scratch databases. */
+const scratchLeft = async () => {
   const dir = path.join(device.root, 'var/tmp');
-  return existsSync(dir) ? readdirSync(dir).filter((n) => n.startsWith(DRILL_PREFIX)) : [];
+  const work = path.join(device.account.home, '.jetvault-restore');
+  const databases = (await device.mutate.sql("SELECT datname FROM pg_database WHERE datname LIKE '%\\_jv\\_drill\\_%';")).split('\n').filter(Boolean);
+  return [
+    ...(existsSync(dir) ? readdirSync(dir).filter((n) => n.startsWith(DRILL_PREFIX)) : []),
+    ...(existsSync(work) ? readdirSync(work).filter((n) => n.startsWith('drill')) : []),
+    ...databases,
+  ];
 };
 
 beforeAll(async () => {
@@ -139,7 +145,7 @@ describe('downloads to the laptop', () => {
 });
 
 describe('restore drills on a real device', () => {
-  it('drills the latest run into scratch, records durations per source, and leaves no scratch', async () => {
+  it('drills the latest run into scratch (files, a scratch database, a scratch SQLite file), records durations per source, and leaves no scratch', async () => {
     const started = services.drills.start(device.name);
     const record = await settled(started.id);
     expect(record.error).toBeNull();
@@ -147,32 +153,40 @@ describe('restore drills on a real device', () => {
     const drill = services.drills.get(started.drillId)!;
     expect(drill.cleanup).toBe('done');
     expect(drill.sources.map((s) => s.source)).toEqual(['db', 'local', 'config', 'logs', 'app']);
-    const files = drill.sources.filter((s) => s.kind === 'files');
-    for (const s of files) {
+    for (const s of drill.sources) {
+      expect(s.error, s.source).toBeNull();
       expect(s.result, s.source).toBe('passed');
       expect(s.durationMs).toBeGreaterThan(0);
       expect(s.files).toBeGreaterThan(0);
     }
-    expect(files.find((s) => s.source === 'app')!.bytes).toBeGreaterThan(8 * 1024 * 1024);
-    for (const s of drill.sources.filter((x) => x.kind !== 'files')) expect(s).toMatchObject({ result: 'skipped', error: DATABASE_DRILLS_MISSING });
-    expect(drill.result).toBe('partial');
-    expect(drill.totalMs).toBeGreaterThanOrEqual(files.reduce((n, s) => n + s.durationMs, 0));
-    expect(scratchLeft()).toEqual([]);
+    const [db, local] = drill.sources;
+    expect(db!.detail).toMatch(/tables, \d+ rows match the snapshot; opened as database myrvm_jv_drill_/);
+    expect(local!.detail).toMatch(/rows match the snapshot; integrity_check ok/);
+    expect(drill.sources.find((s) => s.source === 'app')!.bytes).toBeGreaterThan(8 * 1024 * 1024);
+    expect(drill.result).toBe('passed');
+    expect(drill.totalMs).toBeGreaterThanOrEqual(drill.sources.reduce((n, s) => n + s.durationMs, 0));
+    expect(await scratchLeft()).toEqual([]);
+    expect(await device.mutate.pgCount('deposits')).toBeGreaterThan(0); // the live database is untouched
 
     const rto = services.drills.rto(device.name);
-    expect(rto).toMatchObject({ objectiveMinutes: 60, objectiveFrom: 'default', estimateMs: drill.totalMs, complete: false, status: 'ok' });
+    expect(rto).toMatchObject({ objectiveMinutes: 60, objectiveFrom: 'default', estimateMs: drill.totalMs, complete: true, status: 'ok' });
+    // The device's own objective wins over the default; a measured time beyond it is "over".
+    services.devices.update(device.name, { ...device.profile(), rtoMinutes: 1 }, {}, 'test');
+    expect(services.drills.rto(device.name)).toMatchObject({ objectiveMinutes: 1, objectiveFrom: 'device', status: drill.totalMs! > 60_000 ? 'over' : 'ok' });
+    services.devices.update(device.name, device.profile(), {}, 'test');
     expect(services.drills.list(device.name)[0]!.id).toBe(drill.id);
   }, 180_000);
 
-  it('runs from the CLI: jetvault drill --device NAME --json (exit 3 while database sources are skipped)', async () => {
+  it('runs from the CLI: jetvault drill --device NAME --json', async () => {
     const out: string[] = [];
     const err: string[] = [];
     const env = { JETVAULT_HOME: dataDir, JETVAULT_PASSWORD: 'restore tools test repository password' };
     const code = await runCli(['drill', '--device', device.name, '--json'], { out: (l) => out.push(l), err: (l) => err.push(l), env });
     expect(err).toEqual([]);
     const printed = JSON.parse(out.join('\n')) as { result: string; totalMs: number; sources: { source: string; result: string }[]; rto: { status: string } };
-    expect(code).toBe(printed.result === 'passed' ? 0 : 3);
-    expect(printed.sources.filter((s) => s.result === 'passed').map((s) => s.source)).toEqual(expect.arrayContaining(['config', 'logs', 'app']));
+    expect(code).toBe(0);
+    expect(printed.result).toBe('passed');
+    expect(printed.sources.map((s) => `${s.source}:${s.result}`)).toEqual(['db:passed', 'local:passed', 'config:passed', 'logs:passed', 'app:passed']);
     expect(printed.totalMs).toBeGreaterThan(0);
     expect(printed.rto.status).toBe('ok');
     expect(services.drills.list(device.name)[0]!.result).toBe(printed.result);
@@ -196,14 +210,16 @@ describe('restore drills on a real device', () => {
     expect(failed.result).toBe('failed');
     expect(failed.totalMs).toBeNull();
     expect(failed.error).toMatch(/lost|cut|timed out|did not answer|unreachable/i);
+    // Once the link is gone the remaining sources are not attempted one by one.
+    expect(failed.sources.at(-1)).toMatchObject({ source: 'app', result: 'failed', error: expect.stringMatching(/^not run: the connection to .* was lost/) });
     expect(failed.cleanup).toMatch(/not removed .*the next drill/);
-    expect(scratchLeft()).toHaveLength(1);
+    expect((await scratchLeft()).length).toBeGreaterThanOrEqual(1);
     const rto = services.drills.rto(device.name);
     expect(rto.status).toBe('failed');
 
     const again = services.drills.start(device.name);
     expect((await settled(again.id)).status).toBe('succeeded');
     expect(services.drills.get(again.drillId)!.cleanup).toBe('done');
-    expect(scratchLeft()).toEqual([]);
+    expect(await scratchLeft()).toEqual([]);
   }, 300_000);
 });
