@@ -194,6 +194,18 @@ describe('restore drills on a real device', () => {
     expect(err.join('\n')).toMatch(/--device NAME is required/);
   }, 180_000);
 
+  it('a cancelled drill stops, is recorded as cancelled, and still removes its scratch', async () => {
+    const started = services.drills.start(device.name);
+    const deadline = Date.now() + 60_000;
+    while (!services.jobs.active().some((p) => p.jobId === started.id && p.phase === 'stage' && p.bytesDone > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(services.jobs.cancel(started.id)).toBe(true);
+    expect((await settled(started.id)).status).toBe('cancelled');
+    const drill = services.drills.get(started.drillId)!;
+    expect(drill).toMatchObject({ result: 'cancelled', totalMs: null, cleanup: 'done' });
+    expect(await scratchLeft()).toEqual([]);
+    expect(services.drills.rto(device.name).status).toBe('ok'); // a cancelled drill says nothing about the RTO
+  }, 120_000);
+
   it.skipIf(!NETNS.ok)(`a drill on a cut link fails cleanly; the next drill removes what it left${NETNS.ok ? '' : ` (skipped: ${NETNS.reason})`}`, async () => {
     await device.link!.rate(2000);
     const started = services.drills.start(device.name);
