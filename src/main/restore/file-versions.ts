@@ -10,32 +10,19 @@ import type { FileDiff, FileVersion, FileVersions } from '../../shared/schemas/f
 import type { RestoreRequest } from '../../shared/schemas/restore';
 import { literalPattern } from '../devices/sources/glob';
 import type { Repository } from '../repository/repo/repository';
-import { findSnapshot, loadTree } from '../repository/snapshot/snapshot';
+import { findSnapshot } from '../repository/snapshot/snapshot';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import type { TreeNode } from '../repository/snapshot/tree';
 import type { CatalogService } from '../services/catalog-service';
 import { tagValue } from '../services/catalog-service';
 import type { RepositoryService } from '../services/repository-service';
 import { diffLines, splitLines, toHunks } from './line-diff';
+import { nodeAt } from './snapshot-files';
 
 /** Larger files are not diffed in the console (a config file is far smaller). */
 export const MAX_DIFF_BYTES = 2 * 1024 * 1024;
 
 const relative = (p: string) => p.replace(/^\/+/, '').replace(/\/+$/, '');
-
-/** The node at `filePath` in a snapshot's tree, or null when the path is not there. */
-export async function nodeAt(repo: Repository, treeId: string, filePath: string): Promise<TreeNode | null> {
-  const parts = relative(filePath).split('/').filter(Boolean);
-  let tree = await loadTree(repo, treeId);
-  for (const [i, part] of parts.entries()) {
-    const node = tree.nodes.find((n) => n.name === part);
-    if (!node) return null;
-    if (i === parts.length - 1) return node;
-    if (node.type !== 'dir' || !node.subtree) return null;
-    tree = await loadTree(repo, node.subtree);
-  }
-  return null;
-}
 
 export function contentId(node: TreeNode): string {
   return createHash('sha256')
@@ -136,10 +123,8 @@ export class FileVersionsService {
     if (!snapshot.tags.includes('kind:files')) throw new AppError('VALIDATION', 'Only files of a files source can be restored one by one');
     const rel = relative(filePath);
     const root = snapshot.paths.map(relative).find((p) => rel.startsWith(`${p}/`));
-    if (!root) {
-      // The file is itself one of the source's paths: restoring it alone is restoring that path.
-      throw new AppError('VALIDATION', `${filePath} is a path of the source itself; restore the source's snapshot with that path selected on the Restore page`);
-    }
-    return { device: snapshot.device, snapshotId: snapshot.id, include: [literalPattern(path.posix.relative(root, rel))] };
+    // A file that is itself one of the source's paths (an .env) is selected by its name.
+    const pattern = root ? literalPattern(path.posix.relative(root, rel)) : literalPattern(path.posix.basename(rel));
+    return { device: snapshot.device, snapshotId: snapshot.id, include: [pattern] };
   }
 }

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LocalRunner } from '../devices/local-runner';
@@ -142,5 +142,43 @@ describe('restoring files onto a device (real shell, tar and sha256sum)', () => 
     const after = await describeTree(app);
     expect(after['app.py']).toMatchObject({ content: Buffer.from('VERSION = 1\n').toString('base64') });
     expect(after['data/stray.tmp']).toEqual(changed['data/stray.tmp']);
+  });
+});
+
+describe('a source path that is a single file (an .env, a unit file)', () => {
+  it('is planned, restored and rolled back like a folder root, and selected by its own name', async () => {
+    const sysroot = tempDir();
+    await mkdir(path.join(sysroot, 'opt/myrvm'), { recursive: true });
+    await mkdir(path.join(sysroot, 'etc/myrvm'), { recursive: true });
+    const env = path.join(sysroot, 'opt/myrvm/.env');
+    await writeFile(env, 'TOKEN=good\n');
+    await writeFile(path.join(sysroot, 'etc/myrvm/myrvm.yaml'), 'threshold: 0.85\n');
+    const { repo } = await newRepo();
+    const source = { name: 'config', kind: 'files' as const, paths: [path.join(sysroot, 'etc/myrvm'), env] };
+    const result = await backup(repo, new RemoteFilesSource({ runner, source, sysroot }), { device: 'rvm-017' });
+    const snapshot = await findSnapshot(repo, result.id);
+    await writeFile(env, 'TOKEN=broken\n');
+    await writeFile(path.join(sysroot, 'etc/myrvm/myrvm.yaml'), 'threshold: 0.1\n');
+
+    // Only the .env, by its name: the folder root keeps its local change.
+    const options: FilesRestoreOptions = { repo, runner, snapshot, restoreId: 'env', sysroot, include: ['/.env'] };
+    const plan = await planFilesRestore(options);
+    expect(plan.roots.map((r) => [r.snapshotPath, r.replace])).toEqual([
+      ['etc/myrvm', []],
+      ['opt/myrvm/.env', ['']],
+    ]);
+    await executeFilesRestore(options, plan, phases);
+    expect(await readFile(env, 'utf8')).toBe('TOKEN=good\n');
+    expect(await readFile(path.join(sysroot, 'etc/myrvm/myrvm.yaml'), 'utf8')).toBe('threshold: 0.1\n');
+    await rollbackRestore(runner, plan);
+    expect(await readFile(env, 'utf8')).toBe('TOKEN=broken\n');
+
+    // The whole source: both roots.
+    const all = await planFilesRestore({ ...options, include: [], restoreId: 'all' });
+    expect(all.roots.map((r) => r.replace)).toEqual([['myrvm.yaml'], ['']]);
+    await executeFilesRestore({ ...options, include: [], restoreId: 'all' }, all, phases);
+    await confirmRestore(runner, all);
+    expect(await readFile(env, 'utf8')).toBe('TOKEN=good\n');
+    expect(readdirSync(path.join(sysroot, 'opt/myrvm'))).toEqual(['.env']);
   });
 });

@@ -24,7 +24,7 @@ import { runToString } from '../devices/ssh-connection';
 import { PathMatcher } from '../devices/sources/glob';
 import { listingCommand, parseListing } from '../devices/sources/listing';
 import type { ListedEntry } from '../devices/sources/listing';
-import { nodesBelow, tarFromSnapshot } from './snapshot-files';
+import { nodeAt, nodesBelow, tarFromSnapshot } from './snapshot-files';
 import type { SnapshotFile } from './snapshot-files';
 
 export const RESTORE_PREFIX = '.jetvault-restore-';
@@ -117,6 +117,16 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
       }
     }
     for (const rel of current?.keys() ?? []) if (rel !== '' && !inSnapshot.has(rel) && selected(rel) && !excluded(rel)) root.remove.push(rel);
+    // A path that is a single file (an .env, a unit file) is its own entry '', selected by its name.
+    const self = await nodeAt(repo, snapshot.tree, snapshotPath);
+    if (self && self.type !== 'dir' && (include.empty || include.matches(path.posix.basename(snapshotPath)))) {
+      const now = current?.get('');
+      if (sameFile(self, now)) root.unchanged++;
+      else {
+        (now ? root.replace : root.add).push('');
+        if (self.type === 'file') root.bytesToSend += self.size;
+      }
+    }
     roots.push(root);
   }
   // A target below folders that do not exist yet lives on the file system of its nearest existing ancestor.

@@ -8,7 +8,7 @@ import { pack } from 'tar-stream';
 import type { Pack } from 'tar-stream';
 import type { Writable } from 'node:stream';
 import type { Repository } from '../repository/repo/repository';
-import { walkTree } from '../repository/snapshot/snapshot';
+import { loadTree, walkTree } from '../repository/snapshot/snapshot';
 import type { TreeNode } from '../repository/snapshot/tree';
 
 export interface SnapshotFile {
@@ -25,6 +25,20 @@ export async function nodesBelow(repo: Repository, tree: string, root: string): 
     if (path.startsWith(prefix)) out.push({ path: path.slice(prefix.length), node });
   }
   return out;
+}
+
+/** The node at `filePath` (a snapshot path such as `opt/myrvm/.env`), or null when it is not there. */
+export async function nodeAt(repo: Repository, treeId: string, filePath: string): Promise<TreeNode | null> {
+  const parts = filePath.split('/').filter(Boolean);
+  let tree = await loadTree(repo, treeId);
+  for (const [i, part] of parts.entries()) {
+    const node = tree.nodes.find((n) => n.name === part);
+    if (!node) return null;
+    if (i === parts.length - 1) return node;
+    if (node.type !== 'dir' || !node.subtree) return null;
+    tree = await loadTree(repo, node.subtree);
+  }
+  return null;
 }
 
 /** Entry streams error when the destination dies; that failure reaches the caller through `hashes`. */
