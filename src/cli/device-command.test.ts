@@ -43,8 +43,9 @@ describe('jetvault device', () => {
     expect(wrongKey.err).toMatch(/has CHANGED/);
     expect((await run('device', 'list', '--json')).out).toBe('[]');
 
-    const added = await run(...base, '--host-key', device.hostKeyFingerprint, '--site', 'Depot North', '--tag', 'critical', '--rpo', '15');
+    const added = await run(...base, '--host-key', device.hostKeyFingerprint, '--site', 'Depot North', '--tag', 'critical', '--rpo', '15', '--rto', '30');
     expect(added.code).toBe(0);
+    expect(JSON.parse((await run('device', 'export', 'rvm-017')).out)).toMatchObject({ devices: [{ rpoMinutes: 15, rtoMinutes: 30 }] });
     const list = JSON.parse((await run('device', 'list', '--json')).out) as { name: string; site: string; rpoMinutes: number }[];
     expect(list).toMatchObject([{ name: 'rvm-017', site: 'Depot North', rpoMinutes: 15 }]);
 

@@ -9,7 +9,7 @@ import type { JumpHost } from '../../shared/schemas/devices';
 const USAGE = `Usage:
   jetvault device add NAME --host HOST [--port P] [--user U] [--identity FILE] [--host-key SHA256:…]
                           [--jump USER@HOST[:PORT] [--jump-host-key SHA256:…] [--jump-identity FILE]]
-                          [--site SITE] [--tag TAG]... [--rpo MINUTES] [--offline]
+                          [--site SITE] [--tag TAG]... [--rpo MINUTES] [--rto MINUTES] [--offline]
   jetvault device import FILE.json [--replace]
   jetvault device export [NAME]...
   jetvault device list [--json]
@@ -43,6 +43,7 @@ export const deviceCommand: Command = {
     site: { type: 'string' },
     tag: { type: 'string', multiple: true },
     rpo: { type: 'string' },
+    rto: { type: 'string' },
     offline: { type: 'boolean' },
     replace: { type: 'boolean' },
     json: { type: 'boolean' },
@@ -88,6 +89,7 @@ export const deviceCommand: Command = {
             ...(values.site ? { site: values.site } : {}),
             ...(values.tag ? { tags: values.tag } : {}),
             ...(values.rpo ? { rpoMinutes: number('rpo') } : {}),
+            ...(values.rto ? { rtoMinutes: number('rto') } : {}),
           };
           if (jump && !jump.hostKey) {
             const fingerprint = await DeviceConnector.probeHostKey(jump.host, jump.port);
