@@ -113,8 +113,8 @@ export function FileVersions({ snapshotId, path, onClose }: { snapshotId: string
         <table className="table" data-testid="versions-table">
           <thead>
             <tr>
-              <th scope="col">From</th>
-              <th scope="col">To</th>
+              <th scope="col">First seen</th>
+              <th scope="col">Last seen</th>
               <th scope="col">Seen in snapshots</th>
               <th scope="col">Size</th>
               <th scope="col">Content</th>
