@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../log';
+import { createServices } from '../services/index';
+import { tempDir } from '../testing/temp-dir';
+
+const platform = { transport: 'cli' as const, openExternal: () => Promise.resolve() };
+const profile = { name: 'rvm-017', host: '127.0.0.1', port: 2222, user: 'jetson', hostKey: `SHA256:${'A'.repeat(43)}` };
+
+describe('drill history and the RTO', () => {
+  it('has no estimate before a drill; the objective comes from the device or the default', () => {
+    const services = createServices({ dataDir: tempDir(), log: silentLogger, platform });
+    try {
+      services.devices.import(profile, 'test');
+      expect(services.drills.rto('rvm-017')).toMatchObject({ status: 'unknown', estimateMs: null, objectiveMinutes: 60, objectiveFrom: 'default', lastDrill: null });
+      services.settings.update({ defaultRtoMinutes: 20 }, 'test');
+      expect(services.drills.rto('rvm-017')).toMatchObject({ objectiveMinutes: 20, objectiveFrom: 'default' });
+      services.devices.update('rvm-017', { ...profile, rtoMinutes: 5 }, {}, 'test');
+      expect(services.drills.rto('rvm-017')).toMatchObject({ objectiveMinutes: 5, objectiveFrom: 'device' });
+      expect(() => services.drills.rto('nope')).toThrow(/nope/);
+      expect(services.drills.list('rvm-017')).toEqual([]);
+    } finally {
+      services.dispose();
+    }
+  });
+
+  it('a drill the console left running is failed at the next start; a drill without a backup fails clearly', async () => {
+    const dataDir = tempDir();
+    const first = createServices({ dataDir, log: silentLogger, platform, env: { JETVAULT_PASSWORD: 'drill test password' } });
+    first.devices.import(profile, 'test');
+    const device = first.devices.get('rvm-017');
+    first.history.sql.drillInsert.run('d1', null, device.id, 'rvm-017', new Date().toISOString());
+    first.dispose();
+
+    const again = createServices({ dataDir, log: silentLogger, platform, env: { JETVAULT_PASSWORD: 'drill test password' } });
+    try {
+      expect(again.drills.list('rvm-017')).toMatchObject([{ id: 'd1', result: 'failed', error: 'The console stopped while this drill was running' }]);
+      expect(again.drills.rto('rvm-017').status).toBe('failed');
+      await again.repository.init('drill test password');
+      const started = again.drills.start('rvm-017');
+      const { record } = await started.done;
+      expect(record.status).toBe('failed');
+      expect(record.error?.message).toBe('rvm-017 has no complete backup run to drill');
+      expect(again.drills.get(started.drillId)).toMatchObject({ result: 'failed', totalMs: null, cleanup: null, sources: [] });
+    } finally {
+      again.dispose();
+    }
+  });
+});
