@@ -174,6 +174,11 @@ export class DrillService {
     return rows.map((row) => this.#fromRow(row));
   }
 
+  /** When the device's newest drill that measured a recovery time finished (for "drill overdue"). */
+  lastGoodAt(deviceId: string): string | null {
+    return this.history.sql.drillLastMeasured.get(deviceId)?.finished_at ?? null;
+  }
+
   /** The device's RTO: the newest measured recovery time against its objective. */
   rto(deviceName: string): RtoStatus {
     const device = this.devices.get(deviceName);

@@ -93,8 +93,10 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
   const catalog = new CatalogService(repository);
   const restores = new RestoreService(devices, connector, repository, jobs);
   const outbox = new WebhookOutbox(history, log);
+  const drills = new DrillService(devices, connector, repository, catalog, jobs, history, settings);
   const alerts = new AlertService({
     store: history,
+    lastDrillAt: (deviceId) => drills.lastGoodAt(deviceId),
     devices,
     settings,
     bus,
@@ -107,7 +109,6 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
   const scheduler = new Scheduler({ store: history, devices, jobs, settings, log, maintenance, startBackup: (name, only) => startDeviceBackup({ devices, connector, repository, jobs }, name, only) });
   const versions = new FileVersionsService(repository, catalog);
   const downloads = new DownloadService(repository, jobs);
-  const drills = new DrillService(devices, connector, repository, catalog, jobs, history, settings);
   return {
     dataDir,
     version: packageVersion(),
