@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import { Button } from 'react-aria-components';
-import type { RtoStatus } from '../../../shared/schemas/drills';
+import type { DrillRecord, RtoStatus } from '../../../shared/schemas/drills';
 import { toAppError } from '../../../shared/errors';
 import { formatDuration } from '../../../shared/format-duration';
 import { api } from '../api';
@@ -18,6 +18,7 @@ const STATUS_TEXT: Record<RtoStatus['status'], string> = {
 /** The device's last restore drill and the RTO it measured, against the objective; runs a drill. */
 export function DrillCard({ device, deviceId }: { device: string; deviceId: string }) {
   const [rto, setRto] = useState<RtoStatus | null>(null);
+  const [history, setHistory] = useState<DrillRecord[]>([]);
   const [error, setError] = useState<string | null>(null);
   const running = useJobsStore((s) => Object.values(s.active).some((j) => j.kind === 'drill' && j.title === `Drill ${device}`));
   // A drill of this device that finished since the card loaded: read the record again.
@@ -27,6 +28,10 @@ export function DrillCard({ device, deviceId }: { device: string; deviceId: stri
     api()
       .drills.rto({ device })
       .then(setRto)
+      .catch((caught: unknown) => setError(toAppError(caught).message));
+    api()
+      .drills.list({ device, limit: 10 })
+      .then(setHistory)
       .catch((caught: unknown) => setError(toAppError(caught).message));
   }, [device, finishedDrills]);
 
@@ -93,6 +98,20 @@ export function DrillCard({ device, deviceId }: { device: string; deviceId: stri
               ))}
             </tbody>
           </table>
+          {history.length > 1 ? (
+            <details data-testid="drill-history">
+              <summary>Earlier drills</summary>
+              <ul className="sources">
+                {history.slice(1).map((d) => (
+                  <li key={d.id}>
+                    {new Date(d.startedAt).toLocaleString()}: <span className={d.result === 'failed' ? 'status-failed' : d.result === 'passed' ? 'status-ok' : 'status-warn'}>{d.result}</span>
+                    {d.totalMs !== null ? ` in ${formatDuration(d.totalMs)}` : ''}
+                    {d.error ? <span className="muted"> — {d.error}</span> : null}
+                  </li>
+                ))}
+              </ul>
+            </details>
+          ) : null}
         </>
       ) : rto ? (
         <p className="muted">
