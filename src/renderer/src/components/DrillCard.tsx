@@ -98,11 +98,11 @@ export function DrillCard({ device, deviceId }: { device: string; deviceId: stri
               ))}
             </tbody>
           </table>
-          {history.length > 1 ? (
+          {history.some((d) => d.id !== last.id && d.result !== 'running') ? (
             <details data-testid="drill-history">
               <summary>Earlier drills</summary>
               <ul className="sources">
-                {history.slice(1).map((d) => (
+                {history.filter((d) => d.id !== last.id && d.result !== 'running').map((d) => (
                   <li key={d.id}>
                     {new Date(d.startedAt).toLocaleString()}: <span className={d.result === 'failed' ? 'status-failed' : d.result === 'passed' ? 'status-ok' : 'status-warn'}>{d.result}</span>
                     {d.totalMs !== null ? ` in ${formatDuration(d.totalMs)}` : ''}
