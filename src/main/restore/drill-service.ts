@@ -67,7 +67,8 @@ export class DrillService {
           const parent = scratchParent(device.profile.sysroot);
           try {
             await sweepScratch(connection, parent, ctx.signal);
-            await sweepDatabaseScratch(connection, device.profile.sources, ctx.signal);
+            // A database server that is down fails its own source below; the files are still drilled.
+            await sweepDatabaseScratch(connection, device.profile.sources, ctx.signal).catch(() => []);
             const outcome = await drillSources({
               repo,
               runner: connection,
