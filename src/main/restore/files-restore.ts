@@ -117,9 +117,12 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
       }
     }
     for (const rel of current?.keys() ?? []) if (rel !== '' && !inSnapshot.has(rel) && selected(rel) && !excluded(rel)) root.remove.push(rel);
-    // A path that is a single file (an .env, a unit file) is its own entry '', selected by its name.
-    const self = await nodeAt(repo, snapshot.tree, snapshotPath);
-    if (self && self.type !== 'dir' && (include.empty || include.matches(path.posix.basename(snapshotPath)))) {
+    // A path that is a single file (an .env, a unit file) is its own entry '' when an include names
+    // it (the one-file restore of the versions view). Not for whole sources: such a file usually
+    // sits inside another source's folder (/opt/myrvm/.env in /opt/myrvm), and its staging folder
+    // there would be copied into that folder's staging and confuse a rollback of both.
+    const self = include.empty ? null : await nodeAt(repo, snapshot.tree, snapshotPath);
+    if (self && self.type !== 'dir' && include.matches(path.posix.basename(snapshotPath))) {
       const now = current?.get('');
       if (sameFile(self, now)) root.unchanged++;
       else {
