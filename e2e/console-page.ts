@@ -2,7 +2,7 @@
 import { expect } from '@playwright/test';
 import type { Locator, Page } from '@playwright/test';
 
-export const PAGE_IDS = ['fleet', 'catalog', 'restore', 'dashboards', 'alerts', 'settings'] as const;
+export const PAGE_IDS = ['fleet', 'catalog', 'restore', 'dashboards', 'alerts', 'audit', 'settings'] as const;
 export type PageId = (typeof PAGE_IDS)[number];
 
 export class ConsolePage {

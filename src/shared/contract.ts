@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { SettingsPatchSchema, SettingsSchema } from './schemas/settings';
 import { PendingRestoreSchema, RestorePlanSummarySchema, RestoreRequestSchema } from './schemas/restore';
 import { DrillRecordSchema, RtoStatusSchema } from './schemas/drills';
+import { AuditEntrySchema, AuditQuerySchema, DashboardRequestSchema, DashboardSchema, OverviewSchema, TextFileSchema } from './schemas/fleet';
 import { DiffRequestSchema, DownloadRequestSchema, FileDiffSchema, FileVersionsSchema, LocalFolderSchema, VersionsRequestSchema } from './schemas/files';
 import { RepositoryPasswordSchema, RepositoryStatusSchema, SnapshotEntrySchema, SnapshotIdSchema, SnapshotInfoSchema } from './schemas/catalog';
 import { DeviceDetailSchema, DeviceFactsSchema, DeviceSummarySchema, FingerprintSchema, JumpHostSchema, NameSchema, RetentionSchema, SourceSchema } from './schemas/devices';
@@ -152,6 +153,15 @@ export const channels = {
   'drills:list': { input: z.object({ device: NameSchema.optional(), limit: z.number().int().min(1).max(500).default(50) }).strict().optional(), output: z.array(DrillRecordSchema) },
   /** The device's RTO estimate from its last drill, against its objective. */
   'drills:rto': { input: z.object({ device: NameSchema }).strict(), output: RtoStatusSchema },
+  /** The fleet overview: every device's protection, reachability, RTO, health and alerts, computed in main. */
+  'overview:get': { input: none, output: OverviewSchema },
+  /** Dashboard series, aggregated by time bucket in main; fleet-wide or of one device. */
+  'dashboards:get': { input: DashboardRequestSchema, output: DashboardSchema },
+  'audit:list': { input: AuditQuerySchema, output: z.object({ entries: z.array(AuditEntrySchema), actions: z.array(z.string()) }) },
+  /** The filtered audit log as CSV text (the renderer saves it). */
+  'audit:exportCsv': { input: AuditQuerySchema, output: TextFileSchema },
+  /** A device's printable protection report as one self-contained HTML page. */
+  'reports:device': { input: z.object({ name: NameSchema }).strict(), output: TextFileSchema },
 } as const satisfies Record<`${string}:${string}`, { input: z.ZodType; output: z.ZodType }>;
 
 export const events = {

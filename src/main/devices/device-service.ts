@@ -8,6 +8,7 @@ import { AppError } from '../../shared/errors';
 import { DeviceProfileSchema, FingerprintSchema, authOf } from '../../shared/schemas/devices';
 import type { DeviceDetail, DeviceFacts, DeviceProfile, DeviceSummary, JumpHost } from '../../shared/schemas/devices';
 import type { HistoryStore } from '../history/history-store';
+import { recordDiskSamples } from '../fleet/samples';
 import type { DeviceRow } from '../history/statements';
 import { issuesOf } from '../ipc/router';
 import type { SecretStore } from '../secrets/secret-store';
@@ -112,8 +113,13 @@ export class DeviceService {
     })();
   }
 
-  setFacts(name: string, facts: unknown): void {
-    this.#store.sql.deviceSetFacts.run(JSON.stringify(facts), new Date().toISOString(), this.get(name).id);
+  setFacts(name: string, facts: DeviceFacts): void {
+    const id = this.get(name).id;
+    const at = new Date();
+    this.#store.db.transaction(() => {
+      this.#store.sql.deviceSetFacts.run(JSON.stringify(facts), at.toISOString(), id);
+      recordDiskSamples(this.#store, id, facts, at);
+    })();
   }
 
   /**

@@ -145,4 +145,69 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
       CREATE INDEX webhook_due ON webhook_outbox (next_attempt_at) WHERE delivered_at IS NULL;`,
   },
+  {
+    id: 8,
+    name: 'fleet overview and dashboards',
+    // Derived values of a run as virtual columns (seconds, duration, bytes added) for the dashboards;
+    // indexes that make every overview lookup one seek per device (decision 301).
+    sql: `
+      ALTER TABLE jobs ADD COLUMN started_s INTEGER GENERATED ALWAYS AS (CAST(strftime('%s', started_at) AS INTEGER)) VIRTUAL;
+      ALTER TABLE jobs ADD COLUMN duration_ms INTEGER GENERATED ALWAYS AS (CAST(round((julianday(finished_at) - julianday(started_at)) * 86400000) AS INTEGER)) VIRTUAL;
+      ALTER TABLE jobs ADD COLUMN bytes_added INTEGER GENERATED ALWAYS AS (CAST(json_extract(result, '$.bytesAdded') AS INTEGER)) VIRTUAL;
+      CREATE INDEX jobs_device_kind_status ON jobs (device_id, kind, status, finished_at);
+      CREATE INDEX jobs_device_kind_started ON jobs (device_id, kind, started_at);
+      CREATE INDEX jobs_kind_time ON jobs (kind, started_s);
+      CREATE INDEX audit_target_at ON audit_log (target, at);
+      -- Measurements that have no other home: laptop free space and device disks over time.
+      CREATE TABLE metric_samples (
+        at        TEXT NOT NULL,
+        at_s      INTEGER NOT NULL,
+        metric    TEXT NOT NULL CHECK (metric IN ('laptop_free','repository_bytes','device_disk_used','device_disk_permille')),
+        device_id TEXT,
+        value     INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX metric_samples_metric_time ON metric_samples (metric, at_s, value);
+      CREATE INDEX metric_samples_device ON metric_samples (device_id, metric, at_s);
+      -- Backup runs rolled up per device and UTC day as they finish: a year of 500 devices is
+      -- 182,500 rows to chart instead of 1.4 million runs (decision 301).
+      CREATE TABLE backup_days (
+        day_s             INTEGER NOT NULL,
+        device_id         TEXT NOT NULL,
+        runs              INTEGER NOT NULL,
+        succeeded         INTEGER NOT NULL,
+        failed            INTEGER NOT NULL,
+        duration_ms_sum   INTEGER NOT NULL,   -- of succeeded runs
+        duration_ms_max   INTEGER,
+        bytes_transferred INTEGER NOT NULL,
+        bytes_added       INTEGER NOT NULL,
+        PRIMARY KEY (day_s, device_id)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX backup_days_device ON backup_days (device_id, day_s);
+      CREATE TRIGGER jobs_finished_backup_days AFTER UPDATE OF status ON jobs
+      WHEN NEW.kind = 'backup' AND NEW.device_id IS NOT NULL AND OLD.status = 'running' AND NEW.status <> 'running'
+      BEGIN
+        INSERT INTO backup_days VALUES ((NEW.started_s / 86400) * 86400, NEW.device_id, 1, NEW.status = 'succeeded', NEW.status = 'failed',
+          CASE WHEN NEW.status = 'succeeded' THEN coalesce(NEW.duration_ms, 0) ELSE 0 END, CASE WHEN NEW.status = 'succeeded' THEN NEW.duration_ms END,
+          NEW.bytes_done, CASE WHEN NEW.status = 'succeeded' THEN coalesce(NEW.bytes_added, 0) ELSE 0 END)
+        ON CONFLICT (day_s, device_id) DO UPDATE SET runs = runs + 1, succeeded = succeeded + excluded.succeeded, failed = failed + excluded.failed,
+          duration_ms_sum = duration_ms_sum + excluded.duration_ms_sum, duration_ms_max = max(coalesce(duration_ms_max, 0), coalesce(excluded.duration_ms_max, 0)),
+          bytes_transferred = bytes_transferred + excluded.bytes_transferred, bytes_added = bytes_added + excluded.bytes_added;
+      END;
+      CREATE TRIGGER jobs_inserted_backup_days AFTER INSERT ON jobs
+      WHEN NEW.kind = 'backup' AND NEW.device_id IS NOT NULL AND NEW.status <> 'running'
+      BEGIN
+        INSERT INTO backup_days VALUES ((NEW.started_s / 86400) * 86400, NEW.device_id, 1, NEW.status = 'succeeded', NEW.status = 'failed',
+          CASE WHEN NEW.status = 'succeeded' THEN coalesce(NEW.duration_ms, 0) ELSE 0 END, CASE WHEN NEW.status = 'succeeded' THEN NEW.duration_ms END,
+          NEW.bytes_done, CASE WHEN NEW.status = 'succeeded' THEN coalesce(NEW.bytes_added, 0) ELSE 0 END)
+        ON CONFLICT (day_s, device_id) DO UPDATE SET runs = runs + 1, succeeded = succeeded + excluded.succeeded, failed = failed + excluded.failed,
+          duration_ms_sum = duration_ms_sum + excluded.duration_ms_sum, duration_ms_max = max(coalesce(duration_ms_max, 0), coalesce(excluded.duration_ms_max, 0)),
+          bytes_transferred = bytes_transferred + excluded.bytes_transferred, bytes_added = bytes_added + excluded.bytes_added;
+      END;
+      INSERT INTO backup_days
+        SELECT (started_s / 86400) * 86400, device_id, count(*), sum(status = 'succeeded'), sum(status = 'failed'),
+               coalesce(sum(CASE WHEN status = 'succeeded' THEN duration_ms END), 0), max(CASE WHEN status = 'succeeded' THEN duration_ms END),
+               sum(bytes_done), coalesce(sum(CASE WHEN status = 'succeeded' THEN bytes_added END), 0)
+        FROM jobs WHERE kind = 'backup' AND device_id IS NOT NULL AND status <> 'running' GROUP BY 1, 2;
+`,
+  },
 ];

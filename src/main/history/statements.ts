@@ -99,6 +99,45 @@ export interface DrillSourceRow {
   error: string | null;
 }
 
+/** One device with everything the fleet overview needs, from one statement (indexed lookups per device). */
+export interface OverviewDbRow {
+  id: string;
+  name: string;
+  profile: string;
+  host_key: string | null;
+  facts: string | null;
+  facts_at: string | null;
+  last_good_at: string | null;
+  last_attempt_at: string | null;
+  last_attempt_status: string | null;
+  last_attempt_error: string | null;
+  last_job_at: string | null;
+  last_job_status: string | null;
+  last_job_error: string | null;
+  last_verify_at: string | null;
+  last_verify_status: string | null;
+  last_drill_at: string | null;
+  last_drill_result: string | null;
+  measured_ms: number | null;
+}
+
+export interface RunBucketRow {
+  t: number;
+  runs: number;
+  succeeded: number;
+  failed: number;
+  avg_duration_ms: number | null;
+  max_duration_ms: number | null;
+  bytes_transferred: number;
+  bytes_added: number;
+}
+
+export interface SampleBucketRow {
+  t: number;
+  metric: string;
+  value: number;
+}
+
 export function prepareStatements(db: Database) {
   return {
     metaGet: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
@@ -175,9 +214,127 @@ export function prepareStatements(db: Database) {
     /** Drills a previous process left running: it died, so they did not finish. */
     drillsInterrupt: db.prepare<[string, string]>("UPDATE drills SET result = 'failed', finished_at = ?, error = ? WHERE result = 'running'"),
 
+
+    /**
+     * The fleet overview: every device with its newest good backup, last backup attempt, last job
+     * (for reachability), last verification and last drill. Each lookup is one index seek
+     * (jobs_device_kind_status, jobs_device_kind_started, jobs_device, drills_device).
+     */
+    overview: db.prepare<[], OverviewDbRow>(
+      `SELECT d.id, d.name, d.profile, d.host_key, d.facts, d.facts_at,
+              (SELECT max(g.finished_at) FROM jobs g WHERE g.device_id = d.id AND g.kind = 'backup' AND g.status = 'succeeded') AS last_good_at,
+              la.started_at AS last_attempt_at, la.status AS last_attempt_status, la.error AS last_attempt_error,
+              lj.finished_at AS last_job_at, lj.status AS last_job_status, lj.error AS last_job_error,
+              lv.finished_at AS last_verify_at, lv.status AS last_verify_status,
+              dr.finished_at AS last_drill_at, dr.result AS last_drill_result,
+              (SELECT m.total_ms FROM drills m WHERE m.device_id = d.id AND m.result IN ('passed','partial') ORDER BY m.started_at DESC LIMIT 1) AS measured_ms
+       FROM devices d
+       LEFT JOIN jobs la ON la.rowid = (SELECT rowid FROM jobs WHERE device_id = d.id AND kind = 'backup' ORDER BY started_at DESC LIMIT 1)
+       LEFT JOIN jobs lj ON lj.rowid = (SELECT rowid FROM jobs WHERE device_id = d.id AND status <> 'running' ORDER BY started_at DESC LIMIT 1)
+       LEFT JOIN jobs lv ON lv.rowid = (SELECT rowid FROM jobs WHERE device_id = d.id AND kind = 'verify' ORDER BY started_at DESC LIMIT 1)
+       LEFT JOIN drills dr ON dr.rowid = (SELECT rowid FROM drills WHERE device_id = d.id AND result NOT IN ('running','cancelled') ORDER BY started_at DESC LIMIT 1)
+       ORDER BY d.name`,
+    ),
+    /** The newest repository-wide verification (counts for every device). */
+    lastRepositoryVerify: db.prepare<[], { finished_at: string | null; status: string }>(
+      "SELECT finished_at, status FROM jobs WHERE kind = 'verify' AND device_id IS NULL AND status <> 'running' ORDER BY started_s DESC LIMIT 1",
+    ),
+
+    /** Backup runs per time bucket [from, to) in seconds since the epoch (buckets under a day); all devices, or one (`device`). */
+    dashboardRuns: db.prepare<{ from: number; to: number; bucket: number; device: string | null }, RunBucketRow>(
+      `SELECT (started_s / CAST(:bucket AS INTEGER)) * CAST(:bucket AS INTEGER) AS t,
+              count(*) AS runs,
+              sum(status = 'succeeded') AS succeeded,
+              sum(status = 'failed') AS failed,
+              avg(CASE WHEN status = 'succeeded' THEN duration_ms END) AS avg_duration_ms,
+              max(CASE WHEN status = 'succeeded' THEN duration_ms END) AS max_duration_ms,
+              coalesce(sum(bytes_done), 0) AS bytes_transferred,
+              coalesce(sum(CASE WHEN status = 'succeeded' THEN bytes_added END), 0) AS bytes_added
+       FROM jobs
+       WHERE kind = 'backup' AND started_s >= :from AND started_s < :to AND status <> 'running'
+         AND (:device IS NULL OR device_id = :device)
+       GROUP BY t ORDER BY t`,
+    ),
+    /** The same from the daily roll-up (buckets of whole days): a year of 500 devices is 182,500 rows. */
+    dashboardRunsDaily: db.prepare<{ from: number; to: number; bucket: number; device: string | null }, RunBucketRow>(
+      `SELECT (day_s / CAST(:bucket AS INTEGER)) * CAST(:bucket AS INTEGER) AS t,
+              sum(runs) AS runs, sum(succeeded) AS succeeded, sum(failed) AS failed,
+              CASE WHEN sum(succeeded) > 0 THEN sum(duration_ms_sum) * 1.0 / sum(succeeded) END AS avg_duration_ms,
+              max(CASE WHEN succeeded > 0 THEN duration_ms_max END) AS max_duration_ms,
+              sum(bytes_transferred) AS bytes_transferred, sum(bytes_added) AS bytes_added
+       FROM backup_days
+       WHERE day_s >= :from AND day_s < :to AND (:device IS NULL OR device_id = :device)
+       GROUP BY t ORDER BY t`,
+    ),
+    /**
+     * RPO compliance sampled at each bucket end: devices ({id, rpo} in `devices` JSON) whose newest
+     * good backup finished at most `rpo` minutes before that instant. One index seek per device and bucket.
+     */
+    dashboardRpoCompliance: db.prepare<{ from: number; to: number; bucket: number; devices: string }, { t: number; compliant: number; devices: number }>(
+      `WITH RECURSIVE ends(t) AS (SELECT :from + :bucket UNION ALL SELECT t + :bucket FROM ends WHERE t + :bucket <= :to),
+            dev(id, rpo) AS (SELECT json_extract(value, '$.id'), json_extract(value, '$.rpo') FROM json_each(:devices))
+       SELECT e.t - :bucket AS t,
+              sum(EXISTS (SELECT 1 FROM jobs j WHERE j.device_id = dev.id AND j.kind = 'backup' AND j.status = 'succeeded'
+                            AND j.finished_at <= strftime('%Y-%m-%dT%H:%M:%fZ', e.t, 'unixepoch')
+                            AND j.finished_at >= strftime('%Y-%m-%dT%H:%M:%fZ', e.t - dev.rpo * 60, 'unixepoch'))) AS compliant,
+              count(*) AS devices
+       FROM ends e CROSS JOIN dev
+       GROUP BY e.t ORDER BY e.t`,
+    ),
+    /** Laptop storage: the last sample of each metric per bucket. */
+    dashboardLaptopSamples: db.prepare<{ from: number; to: number; bucket: number }, SampleBucketRow>(
+      `SELECT t, metric, value FROM (
+         SELECT (at_s / CAST(:bucket AS INTEGER)) * CAST(:bucket AS INTEGER) AS t, metric, value,
+                row_number() OVER (PARTITION BY metric, at_s / CAST(:bucket AS INTEGER) ORDER BY at_s DESC) AS n
+         FROM metric_samples WHERE metric IN ('laptop_free','repository_bytes') AND at_s >= :from AND at_s < :to
+       ) WHERE n = 1 ORDER BY t`,
+    ),
+    /** One device's disks: the last sample of each metric per bucket. */
+    dashboardDeviceDisk: db.prepare<{ from: number; to: number; bucket: number; device: string }, SampleBucketRow>(
+      `SELECT t, metric, value FROM (
+         SELECT (at_s / CAST(:bucket AS INTEGER)) * CAST(:bucket AS INTEGER) AS t, metric, value,
+                row_number() OVER (PARTITION BY metric, at_s / CAST(:bucket AS INTEGER) ORDER BY at_s DESC) AS n
+         FROM metric_samples WHERE device_id = :device AND metric LIKE 'device_disk_%' AND at_s >= :from AND at_s < :to
+       ) WHERE n = 1 ORDER BY t`,
+    ),
+    /** Fleet disks: mean and fullest used share (per mille) of device disk samples per bucket (index only). */
+    dashboardFleetDisks: db.prepare<{ from: number; to: number; bucket: number }, { t: number; avg: number; max: number }>(
+      `SELECT (at_s / CAST(:bucket AS INTEGER)) * CAST(:bucket AS INTEGER) AS t, avg(value) AS avg, max(value) AS max
+       FROM metric_samples WHERE metric = 'device_disk_permille' AND at_s >= :from AND at_s < :to
+       GROUP BY t ORDER BY t`,
+    ),
+    /** One device's drills in [from, to) (ISO times). */
+    dashboardDeviceDrills: db.prepare<{ from: string; to: string; device: string }, { finished_s: number; result: string; total_ms: number | null }>(
+      `SELECT CAST(strftime('%s', finished_at) AS INTEGER) AS finished_s, result, total_ms FROM drills
+       WHERE device_id = :device AND finished_at >= :from AND finished_at < :to AND result NOT IN ('running','cancelled')
+       ORDER BY finished_at`,
+    ),
+    /** All drills per bucket: how many, how many failed, mean and slowest measured recovery. */
+    dashboardFleetDrills: db.prepare<{ from: string; to: string; bucket: number }, { t: number; count: number; failed: number; avg_ms: number | null; max_ms: number | null }>(
+      `SELECT (CAST(strftime('%s', finished_at) AS INTEGER) / CAST(:bucket AS INTEGER)) * CAST(:bucket AS INTEGER) AS t,
+              count(*) AS count, sum(result = 'failed') AS failed, avg(total_ms) AS avg_ms, max(total_ms) AS max_ms
+       FROM drills WHERE finished_at >= :from AND finished_at < :to AND result NOT IN ('running','cancelled')
+       GROUP BY t ORDER BY t`,
+    ),
+    sampleInsert: db.prepare<[string, number, string, string | null, number]>('INSERT INTO metric_samples (at, at_s, metric, device_id, value) VALUES (?, ?, ?, ?, ?)'),
+
+    /** A device's newest backup runs and drills, for its report. */
+    deviceRuns: db.prepare<[string, number], JobRow & { duration_ms: number | null; bytes_added: number | null }>(
+      "SELECT *, duration_ms, bytes_added FROM jobs WHERE device_id = ? AND kind = 'backup' ORDER BY started_at DESC LIMIT ?",
+    ),
+
     auditInsert: db.prepare<[string, string, string, string | null, string | null]>(
       'INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)',
     ),
+    /** The audit log filtered (every filter optional), newest first. */
+    auditFind: db.prepare<{ from: string | null; to: string | null; actor: string | null; action: string | null; target: string | null; text: string | null; limit: number }, AuditRow>(
+      `SELECT * FROM audit_log
+       WHERE (:from IS NULL OR at >= :from) AND (:to IS NULL OR at < :to)
+         AND (:actor IS NULL OR actor = :actor) AND (:action IS NULL OR action = :action) AND (:target IS NULL OR target = :target)
+         AND (:text IS NULL OR instr(lower(action || ' ' || coalesce(target, '') || ' ' || coalesce(detail, '')), lower(:text)) > 0)
+       ORDER BY at DESC, id DESC LIMIT :limit`,
+    ),
+    auditActions: db.prepare<[], { action: string }>('SELECT DISTINCT action FROM audit_log ORDER BY action'),
     auditRecent: db.prepare<[number], AuditRow>('SELECT * FROM audit_log ORDER BY id DESC LIMIT ?'),
 
     /** Backup jobs of one device, newest first (monitoring: failures in a row, usual duration). */
@@ -213,3 +370,23 @@ export function prepareStatements(db: Database) {
 }
 
 export type Statements = ReturnType<typeof prepareStatements>;
+
+/**
+ * Bulk inserts for seeding a store with a synthetic fleet and its history (tests and benchmarks
+ * only; prepared on demand, never by the console).
+ */
+export function prepareSeedStatements(db: Database) {
+  return {
+    device: db.prepare<[string, string, string, string | null, string, string, string, string]>(
+      'INSERT INTO devices (id, name, profile, host_key, facts, facts_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+    job: db.prepare<[string, string, string, string | null, string, string, string, string, string | null, number, number, string | null, string | null]>(
+      'INSERT INTO jobs (id, kind, title, device_id, status, phases, phase, started_at, finished_at, bytes_done, items_done, error, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+    drill: db.prepare<[string, string, string, string, string, string, number | null, string | null]>(
+      "INSERT INTO drills (id, device_id, device_name, started_at, finished_at, result, total_ms, error, cleanup) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'done')",
+    ),
+    sample: db.prepare<[string, number, string, string | null, number]>('INSERT INTO metric_samples (at, at_s, metric, device_id, value) VALUES (?, ?, ?, ?, ?)'),
+  };
+}
+

@@ -4,6 +4,7 @@ import { AppError } from '../../shared/errors';
 import { startDeviceBackup } from '../devices/device-backup';
 import { DeviceConnector } from '../devices/device-connector';
 import { proposeSources } from '../devices/facts';
+import { deviceReport } from '../fleet/report';
 import type { PendingRestore } from '../restore/restore-service';
 import type { Services } from '../services/index';
 import type { Handlers, Sender } from './router';
@@ -117,5 +118,19 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
     },
     'drills:list': (input) => services.drills.list(input?.device, input?.limit ?? 50),
     'drills:rto': ({ device }) => services.drills.rto(device),
+
+    'overview:get': () => services.overview.overview(),
+    'dashboards:get': (request) => services.dashboards.dashboard(request),
+    'audit:list': (query) => ({ entries: services.audit.list(query), actions: services.audit.actions() }),
+    'audit:exportCsv': (query, sender) => {
+      const file = services.audit.csv(query);
+      services.history.audit(actor(sender), 'audit.export', null, { lines: file.text.split('\r\n').length - 2 });
+      return file;
+    },
+    'reports:device': ({ name }, sender) => {
+      const file = deviceReport(services.history, services.overview, name);
+      services.history.audit(actor(sender), 'report.device', name);
+      return file;
+    },
   };
 }

@@ -21,6 +21,10 @@ import { RestoreService } from '../restore/restore-service';
 import { startDeviceBackup } from '../devices/device-backup';
 import { Scheduler } from '../scheduler/scheduler';
 import { Maintenance } from '../maintenance/maintenance';
+import { AuditService } from '../fleet/audit-service';
+import { DashboardService } from '../fleet/dashboard-service';
+import { OverviewService } from '../fleet/overview-service';
+import { sampleStorageAfterBackups } from '../fleet/samples';
 import { CatalogService } from './catalog-service';
 import { ExternalLinks } from './external-links';
 import { RepositoryService } from './repository-service';
@@ -76,6 +80,9 @@ export interface Services {
   readonly versions: FileVersionsService;
   readonly downloads: DownloadService;
   readonly drills: DrillService;
+  readonly overview: OverviewService;
+  readonly dashboards: DashboardService;
+  readonly audit: AuditService;
   dispose(): void;
 }
 
@@ -109,6 +116,10 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
   const scheduler = new Scheduler({ store: history, devices, jobs, settings, log, maintenance, startBackup: (name, only) => startDeviceBackup({ devices, connector, repository, jobs }, name, only) });
   const versions = new FileVersionsService(repository, catalog);
   const downloads = new DownloadService(repository, jobs);
+  const overview = new OverviewService(history, settings);
+  const dashboards = new DashboardService(history, settings);
+  const audit = new AuditService(history);
+  const stopSampling = sampleStorageAfterBackups(bus, history, () => repository.location(), log);
   return {
     dataDir,
     version: packageVersion(),
@@ -137,10 +148,14 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
     versions,
     downloads,
     drills,
+    overview,
+    dashboards,
+    audit,
     dispose() {
       scheduler.stop();
       alerts.stop();
       outbox.stop();
+      stopSampling();
       jobs.dispose();
       history.close();
     },

@@ -2,6 +2,7 @@ import { useEffect } from 'react';
 import type { ReactElement } from 'react';
 import { JobsTray } from './components/JobsTray';
 import { AlertsPage } from './pages/AlertsPage';
+import { AuditPage } from './pages/AuditPage';
 import { CatalogPage } from './pages/CatalogPage';
 import { DashboardsPage } from './pages/DashboardsPage';
 import { FleetPage } from './pages/FleetPage';
@@ -18,6 +19,7 @@ const PAGE_COMPONENTS: Record<PageId, () => ReactElement> = {
   restore: RestorePage,
   dashboards: DashboardsPage,
   alerts: AlertsPage,
+  audit: AuditPage,
   settings: SettingsPage,
 };
 

@@ -1,43 +1,198 @@
+import { useEffect, useState } from 'react';
+import type { ReactNode } from 'react';
+import { Area, AreaChart, Bar, BarChart, CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+import { toAppError } from '../../../shared/errors';
+import { RANGES } from '../../../shared/schemas/fleet';
+import type { Dashboard, Range } from '../../../shared/schemas/fleet';
+import { api } from '../api';
 import { EmptyState } from '../components/EmptyState';
+import { ErrorBanner } from '../components/ErrorBanner';
 import { PageHeader } from '../components/PageHeader';
-import { formatBytes } from '../format';
-import { useJobsStore } from '../stores/jobs-store';
+import { formatBytes, formatDuration } from '../format';
+import { useOverviewStore } from '../stores/overview-store';
+
+// Series colours come from the theme's variables, so both themes keep their contrast.
+const C = { a: 'var(--accent)', ok: 'var(--ok)', warn: 'var(--warn)', bad: 'var(--danger)', muted: 'var(--text-muted)' };
+
+const RANGE_LABEL: Record<Range, string> = { '24h': '24 h', '7d': '7 days', '30d': '30 days', '90d': '90 days', '365d': '1 year' };
+
+function tick(bucketSeconds: number) {
+  return (t: number) => {
+    const d = new Date(t * 1000);
+    return bucketSeconds < 86_400 ? d.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit' }) : d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' });
+  };
+}
+
+function Chart({ title, testId, empty, children }: { title: string; testId: string; empty: boolean; children: ReactNode }) {
+  return (
+    <section className="card chart-card" aria-label={title} data-testid={testId}>
+      <h2>{title}</h2>
+      {empty ? (
+        <p className="muted">No data in this range.</p>
+      ) : (
+        <ResponsiveContainer width="100%" height={220}>
+          {children as React.ReactElement}
+        </ResponsiveContainer>
+      )}
+    </section>
+  );
+}
+
+const pct = (v: number) => `${Math.round(v * 100)} %`;
+const tooltipStyle = { background: 'var(--surface)', border: '1px solid var(--border)', color: 'var(--text)' };
+
+function Charts({ data }: { data: Dashboard }) {
+  const x = { dataKey: 't', tickFormatter: tick(data.bucketSeconds), stroke: C.muted, fontSize: 11, minTickGap: 24 };
+  const labelFormatter = (t: unknown) => new Date(Number(t) * 1000).toLocaleString();
+  const runs = data.runs.map((r) => ({ ...r, successRate: r.runs === 0 ? null : r.succeeded / r.runs, avgS: r.avgDurationMs === null ? null : r.avgDurationMs / 1000, maxS: r.maxDurationMs === null ? null : r.maxDurationMs / 1000 }));
+  const drills = data.drills.map((d) => ({ ...d, avgMin: d.avgMs === null ? null : d.avgMs / 60_000, maxMin: d.maxMs === null ? null : d.maxMs / 60_000, objectiveMin: d.objectiveMs / 60_000 }));
+  const storage = data.storage.map((s) => ({ ...s, diskAvg: s.diskPermille === null ? null : s.diskPermille / 1000, diskMax: s.diskPermilleMax === null ? null : s.diskPermilleMax / 1000 }));
+  // Without repository samples, growth is what backups added (cumulative).
+  const growth: { t: number; repositoryBytes: number | null; laptopFree: number | null }[] = storage.some((s) => s.repositoryBytes !== null)
+    ? storage
+    : runs.map((r) => ({ t: r.t, repositoryBytes: r.cumulativeAdded, laptopFree: null }));
+  const grid = <CartesianGrid strokeDasharray="3 3" stroke="var(--border)" />;
+  const tooltip = (format: (v: number) => string) => <Tooltip contentStyle={tooltipStyle} labelFormatter={labelFormatter} formatter={(v) => (typeof v === 'number' ? format(v) : String(v))} />;
+  return (
+    <div className="charts">
+      <Chart title="Backup duration per run" testId="chart-duration" empty={runs.length === 0}>
+        <LineChart data={runs}>
+          {grid}
+          <XAxis {...x} />
+          <YAxis stroke={C.muted} fontSize={11} tickFormatter={(v: number) => formatDuration(v)} width={60} />
+          {tooltip((v) => formatDuration(v))}
+          <Legend />
+          <Line type="monotone" dataKey="avgS" name="mean" stroke={C.a} dot={false} isAnimationActive={false} />
+          <Line type="monotone" dataKey="maxS" name="slowest" stroke={C.warn} dot={false} isAnimationActive={false} />
+        </LineChart>
+      </Chart>
+      <Chart title="Bytes transferred vs added (dedup effect)" testId="chart-dedup" empty={runs.length === 0}>
+        <BarChart data={runs}>
+          {grid}
+          <XAxis {...x} />
+          <YAxis stroke={C.muted} fontSize={11} tickFormatter={(v: number) => formatBytes(v)} width={70} />
+          {tooltip((v) => formatBytes(v))}
+          <Legend />
+          <Bar dataKey="bytesTransferred" name="transferred" fill={C.a} isAnimationActive={false} />
+          <Bar dataKey="bytesAdded" name="added to the repository" fill={C.ok} isAnimationActive={false} />
+        </BarChart>
+      </Chart>
+      <Chart title="Backup success rate" testId="chart-success" empty={runs.length === 0}>
+        <LineChart data={runs}>
+          {grid}
+          <XAxis {...x} />
+          <YAxis stroke={C.muted} fontSize={11} domain={[0, 1]} tickFormatter={pct} width={50} />
+          {tooltip(pct)}
+          <Line type="monotone" dataKey="successRate" name="succeeded" stroke={C.ok} dot={false} isAnimationActive={false} />
+        </LineChart>
+      </Chart>
+      <Chart title="RPO compliance (devices within their RPO)" testId="chart-rpo" empty={data.rpoCompliance.length === 0}>
+        <AreaChart data={data.rpoCompliance}>
+          {grid}
+          <XAxis {...x} />
+          <YAxis stroke={C.muted} fontSize={11} domain={[0, 1]} tickFormatter={pct} width={50} />
+          {tooltip(pct)}
+          <Area type="stepAfter" dataKey="fraction" name="compliant" stroke={C.ok} fill={C.ok} fillOpacity={0.25} isAnimationActive={false} />
+        </AreaChart>
+      </Chart>
+      <Chart title="Repository growth and laptop free space" testId="chart-storage" empty={growth.length === 0}>
+        <LineChart data={growth}>
+          {grid}
+          <XAxis {...x} />
+          <YAxis stroke={C.muted} fontSize={11} tickFormatter={(v: number) => formatBytes(v)} width={70} />
+          {tooltip((v) => formatBytes(v))}
+          <Legend />
+          <Line type="monotone" dataKey="repositoryBytes" name="repository" stroke={C.a} dot={false} connectNulls isAnimationActive={false} />
+          <Line type="monotone" dataKey="laptopFree" name="laptop free" stroke={C.warn} dot={false} connectNulls isAnimationActive={false} />
+        </LineChart>
+      </Chart>
+      <Chart title={data.device ? 'Device disk usage' : 'Device disk usage (mean and fullest device)'} testId="chart-disks" empty={storage.every((s) => s.diskPermille === null)}>
+        <LineChart data={storage}>
+          {grid}
+          <XAxis {...x} />
+          <YAxis stroke={C.muted} fontSize={11} domain={[0, 1]} tickFormatter={pct} width={50} />
+          {tooltip(pct)}
+          <Legend />
+          <Line type="monotone" dataKey="diskAvg" name={data.device ? 'used' : 'mean used'} stroke={C.a} dot={false} connectNulls isAnimationActive={false} />
+          {data.device ? null : <Line type="monotone" dataKey="diskMax" name="fullest" stroke={C.bad} dot={false} connectNulls isAnimationActive={false} />}
+        </LineChart>
+      </Chart>
+      <Chart title={data.device ? 'Measured RTO per drill vs objective' : 'Measured RTO vs objective (mean and slowest drill)'} testId="chart-rto" empty={drills.length === 0}>
+        <LineChart data={drills}>
+          {grid}
+          <XAxis {...x} />
+          <YAxis stroke={C.muted} fontSize={11} tickFormatter={(v: number) => `${Math.round(v)} min`} width={60} />
+          {tooltip((v) => `${v.toFixed(1)} min`)}
+          <Legend />
+          <Line type="monotone" dataKey="avgMin" name={data.device ? 'measured' : 'mean'} stroke={C.a} dot={!!data.device} isAnimationActive={false} />
+          {data.device ? null : <Line type="monotone" dataKey="maxMin" name="slowest" stroke={C.warn} dot={false} isAnimationActive={false} />}
+          <Line type="stepAfter" dataKey="objectiveMin" name="objective" stroke={C.bad} strokeDasharray="6 4" dot={false} isAnimationActive={false} />
+        </LineChart>
+      </Chart>
+    </div>
+  );
+}
 
 export function DashboardsPage() {
-  const recent = useJobsStore((s) => s.recent);
+  const [range, setRange] = useState<Range>('30d');
+  const [device, setDevice] = useState('');
+  const [data, setData] = useState<Dashboard | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const overview = useOverviewStore((s) => s.overview);
+  const loadOverview = useOverviewStore((s) => s.load);
+
+  useEffect(() => {
+    if (!overview) void loadOverview();
+  }, [overview, loadOverview]);
+
+  useEffect(() => {
+    let current = true;
+    api()
+      .dashboards.get({ range, device: device || undefined })
+      .then((d) => current && (setData(d), setError(null)))
+      .catch((caught: unknown) => current && setError(toAppError(caught).message));
+    return () => {
+      current = false;
+    };
+  }, [range, device]);
+
+  const actions = (
+    <>
+      <label className="muted">
+        Device{' '}
+        <select value={device} onChange={(e) => setDevice(e.target.value)} data-testid="dashboard-device" className="select-native">
+          <option value="">Whole fleet</option>
+          {(overview?.devices ?? []).map((d) => (
+            <option key={d.id} value={d.name}>
+              {d.name}
+            </option>
+          ))}
+        </select>
+      </label>
+      <div className="range-picker" role="group" aria-label="Time range">
+        {RANGES.map((r) => (
+          <button key={r} type="button" aria-pressed={r === range} onClick={() => setRange(r)} data-testid={`range-${r}`}>
+            {RANGE_LABEL[r]}
+          </button>
+        ))}
+      </div>
+    </>
+  );
+  const empty = data !== null && data.runs.length === 0 && data.drills.length === 0 && data.storage.length === 0;
   return (
     <>
-      <PageHeader title="Dashboards" subtitle="RPO and RTO over time, backup sizes and durations, storage" />
-      {recent.length === 0 ? (
+      <PageHeader title="Dashboards" subtitle="RPO and RTO over time, backup sizes and durations, storage" actions={actions} />
+      <ErrorBanner message={error} testId="dashboards-error" />
+      {data === null ? (
+        <p>Loading…</p>
+      ) : empty ? (
         <EmptyState title="No history to chart yet" testId="dashboards-empty">
           <p>Charts fill in as backups, restores and drills run: durations, sizes, dedup, RPO compliance and measured RTO.</p>
         </EmptyState>
       ) : (
-        <section aria-label="Recent jobs" className="card" data-testid="recent-jobs">
-          <h2>Recent jobs</h2>
-          <table className="table">
-            <thead>
-              <tr>
-                <th scope="col">Job</th>
-                <th scope="col">Kind</th>
-                <th scope="col">Status</th>
-                <th scope="col">Started</th>
-                <th scope="col">Data</th>
-              </tr>
-            </thead>
-            <tbody>
-              {recent.map((job) => (
-                <tr key={job.id}>
-                  <td>{job.title}</td>
-                  <td>{job.kind}</td>
-                  <td className={`status status-${job.status}`}>{job.status}</td>
-                  <td>{new Date(job.startedAt).toLocaleString()}</td>
-                  <td>{formatBytes(job.bytesDone)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </section>
+        <div data-testid="dashboards" data-range={data.range} data-device={data.device ?? ''}>
+          <Charts data={data} />
+        </div>
       )}
     </>
   );

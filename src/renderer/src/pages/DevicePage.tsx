@@ -10,6 +10,7 @@ import { DownloadButton } from '../components/DownloadButton';
 import { DrillCard } from '../components/DrillCard';
 import type { SnapshotInfo } from '../../../shared/schemas/catalog';
 import { formatBytes } from '../format';
+import { saveTextFile } from '../save-file';
 import { useFleetStore } from '../stores/fleet-store';
 import { useJobsStore } from '../stores/jobs-store';
 
@@ -121,6 +122,15 @@ export function DevicePage({ name }: { name: string }) {
     }
   };
 
+  const report = async () => {
+    setError(null);
+    try {
+      saveTextFile(await api().reports.device({ name }));
+    } catch (caught) {
+      setError(toAppError(caught).message);
+    }
+  };
+
   if (!detail) {
     return (
       <>
@@ -143,6 +153,9 @@ export function DevicePage({ name }: { name: string }) {
             </Button>
             <Button className="button button-primary" onPress={() => void backUp()} isDisabled={running || profile.sources.length === 0} data-testid="device-backup">
               {running ? 'Backing up…' : 'Back up now'}
+            </Button>
+            <Button className="button" onPress={() => void report()} data-testid="device-report">
+              Report
             </Button>
             {/* Removing forgets the device and its stored secrets (not its snapshots): ask once more. */}
             <Button

@@ -1,4 +1,4 @@
-import { useRef, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { Button } from 'react-aria-components';
 import { toAppError } from '../../../shared/errors';
 import { api } from '../api';
@@ -8,8 +8,10 @@ import { EmptyState } from '../components/EmptyState';
 import { PageHeader } from '../components/PageHeader';
 import { useAppStore } from '../stores/app-store';
 import { useFleetStore } from '../stores/fleet-store';
-import { useSettingsStore } from '../stores/settings-store';
-import type { DeviceSummary } from '../../../shared/schemas/devices';
+import { useOverviewStore } from '../stores/overview-store';
+import { ErrorBanner } from '../components/ErrorBanner';
+import { formatBytes, formatDuration } from '../format';
+import type { FleetStatus, Overview, OverviewRow } from '../../../shared/schemas/fleet';
 import { DevicePage } from './DevicePage';
 
 function ImportButton({ onResult }: { onResult: (message: { kind: 'ok' | 'error'; text: string }) => void }) {
@@ -37,16 +39,6 @@ function ImportButton({ onResult }: { onResult: (message: { kind: 'ok' | 'error'
   );
 }
 
-type Protection = 'protected' | 'at-risk' | 'never';
-
-/** A device is protected while its last good backup is younger than its RPO target. */
-export function protectionOf(device: DeviceSummary, defaultRpoMinutes: number, now: number): { state: Protection; ageMinutes: number | null; rpo: number } {
-  const rpo = device.rpoMinutes ?? defaultRpoMinutes;
-  if (!device.lastBackupAt) return { state: 'never', ageMinutes: null, rpo };
-  const ageMinutes = (now - Date.parse(device.lastBackupAt)) / 60_000;
-  return { state: ageMinutes <= rpo ? 'protected' : 'at-risk', ageMinutes, rpo };
-}
-
 function formatAge(minutes: number): string {
   if (minutes < 1) return 'just now';
   if (minutes < 90) return `${Math.round(minutes)} min ago`;
@@ -54,78 +46,202 @@ function formatAge(minutes: number): string {
   return `${Math.round(minutes / 1440)} days ago`;
 }
 
-const PROTECTION_LABEL: Record<Protection, string> = { protected: 'Protected', 'at-risk': 'RPO breached', never: 'Never backed up' };
+function formatMinutes(minutes: number): string {
+  return minutes < 60 ? `${minutes} min` : minutes % 1440 === 0 ? `${minutes / 1440} d` : minutes % 60 === 0 ? `${minutes / 60} h` : `${(minutes / 60).toFixed(1)} h`;
+}
 
-function FleetTable() {
-  const devices = useFleetStore((s) => s.devices);
-  const defaultRpo = useSettingsStore((s) => s.settings?.defaultRpoMinutes ?? 60);
-  // Rendered ages are as of this render; the page re-renders on every fleet or job event.
-  const [now] = useState(() => Date.now());
-  const states = devices.map((d) => protectionOf(d, defaultRpo, now));
-  const count = (state: Protection) => states.filter((p) => p.state === state).length;
+function shortDate(iso: string | null): string {
+  return iso ? new Date(iso).toLocaleDateString(undefined, { month: 'short', day: 'numeric' }) : '—';
+}
+
+const STATUS_LABEL: Record<FleetStatus, string> = { protected: 'Protected', 'at-risk': 'At risk', unreachable: 'Unreachable' };
+const STATUS_RANK: Record<FleetStatus, number> = { unreachable: 0, 'at-risk': 1, protected: 2 };
+const TIER_RANK = { critical: 0, important: 1, standard: 2 } as const;
+
+type SortKey = 'status' | 'name' | 'site' | 'tier' | 'age' | 'rto' | 'disk' | 'alerts';
+const SORTS: Record<SortKey, (a: OverviewRow, b: OverviewRow) => number> = {
+  status: (a, b) => STATUS_RANK[a.status] - STATUS_RANK[b.status] || rpoUse(b) - rpoUse(a),
+  name: (a, b) => a.name.localeCompare(b.name),
+  site: (a, b) => a.site.localeCompare(b.site),
+  tier: (a, b) => TIER_RANK[a.tier] - TIER_RANK[b.tier],
+  // Share of the RPO used up: the most urgent first.
+  age: (a, b) => rpoUse(b) - rpoUse(a),
+  rto: (a, b) => (b.rtoEstimateMs ?? -1) / (b.rtoObjectiveMinutes * 60_000) - (a.rtoEstimateMs ?? -1) / (a.rtoObjectiveMinutes * 60_000),
+  disk: (a, b) => (a.diskFreeFraction ?? 2) - (b.diskFreeFraction ?? 2),
+  alerts: (a, b) => b.openAlerts - a.openAlerts,
+};
+
+function rpoUse(row: OverviewRow): number {
+  return row.ageMinutes === null ? Number.POSITIVE_INFINITY : row.ageMinutes / row.rpoMinutes;
+}
+
+function Filters({ overview, filter, setFilter }: { overview: Overview; filter: Filter; setFilter: (f: Filter) => void }) {
+  const sites = useMemo(() => [...new Set(overview.devices.map((d) => d.site).filter(Boolean))].sort(), [overview]);
+  const tags = useMemo(() => [...new Set(overview.devices.flatMap((d) => d.tags))].sort(), [overview]);
+  return (
+    <div className="filters" role="search" aria-label="Filter devices">
+      <label>
+        Search <input type="search" value={filter.text} onChange={(e) => setFilter({ ...filter, text: e.target.value })} placeholder="device name" data-testid="filter-text" />
+      </label>
+      <label>
+        Site
+        <select value={filter.site} onChange={(e) => setFilter({ ...filter, site: e.target.value })} data-testid="filter-site">
+          <option value="">All sites</option>
+          {sites.map((s) => (
+            <option key={s} value={s}>
+              {s}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Tag
+        <select value={filter.tag} onChange={(e) => setFilter({ ...filter, tag: e.target.value })} data-testid="filter-tag">
+          <option value="">All tags</option>
+          {tags.map((t) => (
+            <option key={t} value={t}>
+              {t}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Status
+        <select value={filter.status} onChange={(e) => setFilter({ ...filter, status: e.target.value as Filter['status'] })} data-testid="filter-status">
+          <option value="">Any status</option>
+          <option value="protected">Protected</option>
+          <option value="at-risk">At risk</option>
+          <option value="unreachable">Unreachable</option>
+        </select>
+      </label>
+    </div>
+  );
+}
+
+interface Filter {
+  text: string;
+  site: string;
+  tag: string;
+  status: '' | FleetStatus;
+}
+
+function SortHeader({ label, id, sort, setSort }: { label: string; id: SortKey; sort: SortKey; setSort: (s: SortKey) => void }) {
+  return (
+    <th scope="col" aria-sort={sort === id ? 'descending' : 'none'}>
+      <button type="button" className="th-sort" onClick={() => setSort(id)} data-testid={`sort-${id}`}>
+        {label}
+        {sort === id ? ' ▾' : ''}
+      </button>
+    </th>
+  );
+}
+
+function OverviewTable({ overview }: { overview: Overview }) {
+  const [filter, setFilter] = useState<Filter>({ text: '', site: '', tag: '', status: '' });
+  const [sort, setSort] = useState<SortKey>('status');
+  const rows = useMemo(() => {
+    const text = filter.text.trim().toLowerCase();
+    return overview.devices
+      .filter((d) => (!filter.site || d.site === filter.site) && (!filter.tag || d.tags.includes(filter.tag)) && (!filter.status || d.status === filter.status) && (!text || d.name.toLowerCase().includes(text)))
+      .sort((a, b) => SORTS[sort](a, b) || a.name.localeCompare(b.name));
+  }, [overview, filter, sort]);
+  const { summary } = overview;
+  const header = (label: string, id: SortKey) => <SortHeader label={label} id={id} sort={sort} setSort={setSort} />;
   return (
     <>
       <div className="summary-strip" data-testid="fleet-summary">
-        <span className="status-ok">{count('protected')} protected</span>
-        <span className="status-bad">{count('at-risk')} RPO breached</span>
-        <span className="status-warn">{count('never')} never backed up</span>
+        <button type="button" className="summary-chip status-ok" onClick={() => setFilter({ ...filter, status: 'protected' })}>
+          {summary.protected} protected
+        </button>
+        <button type="button" className="summary-chip status-bad" onClick={() => setFilter({ ...filter, status: 'at-risk' })}>
+          {summary.atRisk} at risk
+        </button>
+        <button type="button" className="summary-chip status-warn" onClick={() => setFilter({ ...filter, status: 'unreachable' })}>
+          {summary.unreachable} unreachable
+        </button>
+        <span className="muted">of {summary.total} devices</span>
       </div>
-      { }
-      <DeviceRows devices={devices} states={states} />
+      <Filters overview={overview} filter={filter} setFilter={setFilter} />
+      <p className="muted" data-testid="fleet-count">
+        Showing {rows.length} of {overview.devices.length}
+      </p>
+      <table className="table card fleet-table" data-testid="fleet-table">
+        <thead>
+          <tr>
+            {header('Device', 'name')}
+            {header('Site', 'site')}
+            {header('Tier · RPO', 'tier')}
+            {header('Last good backup', 'age')}
+            <th scope="col">Contact</th>
+            {header('RTO', 'rto')}
+            <th scope="col">Verified</th>
+            {header('Health', 'disk')}
+            {header('Alerts', 'alerts')}
+            {header('Status', 'status')}
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((d) => (
+            <DeviceRow key={d.id} d={d} alertsAvailable={overview.alertsAvailable} />
+          ))}
+        </tbody>
+      </table>
     </>
   );
 }
 
-function DeviceRows({ devices, states }: { devices: DeviceSummary[]; states: ReturnType<typeof protectionOf>[] }) {
+function DeviceRow({ d, alertsAvailable }: { d: OverviewRow; alertsAvailable: boolean }) {
   return (
-    <table className="table card" data-testid="fleet-table">
-      <thead>
-        <tr>
-          <th scope="col">Device</th>
-          <th scope="col">Site</th>
-          <th scope="col">Address</th>
-          <th scope="col">Last good backup</th>
-          <th scope="col">Sources</th>
-          <th scope="col">Host key</th>
-          <th scope="col">Facts</th>
-        </tr>
-      </thead>
-      <tbody>
-        {devices.map((d, i) => (
-          <tr key={d.id} data-testid={`device-row-${d.name}`} data-protection={states[i]!.state}>
-            <td>
-              <a href={`#/fleet/${encodeURIComponent(d.name)}`}>{d.name}</a>
-              {d.tags.map((t) => (
-                <span key={t} className="tag">
-                  {t}
-                </span>
-              ))}
-            </td>
-            <td>{d.site || '—'}</td>
-            <td>
-              {d.user}@{d.host}:{d.port}
-            </td>
-            <td>
-              <span className={`protection protection-${states[i]!.state}`}>{PROTECTION_LABEL[states[i]!.state]}</span>{' '}
-              <span className="muted">
-                {states[i]!.ageMinutes !== null ? `${formatAge(states[i]!.ageMinutes)} · RPO ${states[i]!.rpo} min` : `RPO ${states[i]!.rpo} min`}
-                {d.lastAttemptStatus === 'failed' ? ' · last attempt failed' : ''}
-              </span>
-            </td>
-            <td>{d.sourceCount === 0 ? <span className="status-warn">none yet</span> : d.sourceCount}</td>
-            <td>{d.hostKey ? <span className="status-ok">pinned</span> : <span className="status-warn">not confirmed</span>}</td>
-            <td>{d.factsAt ? new Date(d.factsAt).toLocaleString() : 'never read'}</td>
-          </tr>
+    <tr data-testid={`device-row-${d.name}`} data-protection={d.status} data-rpo={d.rpoState} className={`row-${d.status}`}>
+      <td>
+        <a href={`#/fleet/${encodeURIComponent(d.name)}`}>{d.name}</a>
+        {d.tags.map((t) => (
+          <span key={t} className="tag">
+            {t}
+          </span>
         ))}
-      </tbody>
-    </table>
+      </td>
+      <td>{d.site || '—'}</td>
+      <td>
+        {d.tier} · {formatMinutes(d.rpoMinutes)}
+      </td>
+      <td className={d.rpoState === 'ok' ? 'status-ok' : 'status-bad'} data-testid={`rpo-${d.name}`}>
+        {d.ageMinutes === null ? 'never' : formatAge(d.ageMinutes)}
+        {d.rpoState === 'breached' ? ' · RPO breached' : ''}
+        {d.lastAttemptStatus === 'failed' ? <span className="muted" title={d.lastAttemptError ?? undefined}> · last attempt failed</span> : null}
+      </td>
+      <td>
+        <span className={d.reachability === 'unreachable' ? 'status-bad' : d.reachability === 'reachable' ? 'status-ok' : 'muted'}>{d.reachability}</span>
+        <span className="muted"> · {d.hostKeyPinned ? 'pinned' : 'not confirmed'}</span>
+      </td>
+      <td className={d.rtoState === 'ok' ? 'status-ok' : d.rtoState === 'unknown' ? 'muted' : 'status-bad'}>
+        {d.rtoEstimateMs === null ? 'no drill yet' : formatDuration(d.rtoEstimateMs / 1000)} / {formatMinutes(d.rtoObjectiveMinutes)}
+      </td>
+      <td className={d.lastVerifyStatus === 'failed' ? 'status-bad' : undefined}>{d.lastVerifyAt ? shortDate(d.lastVerifyAt) : 'never'}</td>
+      <td>
+        <span className={d.diskFreeFraction !== null && d.diskFreeFraction < 0.1 ? 'status-bad' : undefined}>
+          {d.diskFreeBytes === null ? 'disk ?' : `${formatBytes(d.diskFreeBytes)} free`}
+        </span>
+        {d.databaseUp === null ? null : d.databaseUp ? <span className="muted"> · DB up</span> : <span className="status-bad"> · DB down</span>}
+      </td>
+      <td title={alertsAvailable ? undefined : 'Monitoring rules are not set up in this console yet'}>{alertsAvailable ? d.openAlerts : '—'}</td>
+      <td>
+        <span className={`protection protection-${d.status}`}>{STATUS_LABEL[d.status]}</span>
+      </td>
+    </tr>
   );
 }
 
 export function FleetPage() {
   const param = useAppStore((s) => s.param);
   const devices = useFleetStore((s) => s.devices);
+  const overview = useOverviewStore((s) => s.overview);
+  const overviewError = useOverviewStore((s) => s.error);
+  const loadOverview = useOverviewStore((s) => s.load);
   const [adding, setAdding] = useState(false);
+  useEffect(() => {
+    if (!param) void loadOverview();
+  }, [param, loadOverview]);
   const [message, setMessage] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
   if (param) return <DevicePage name={param} />;
   const actions = (
@@ -144,13 +260,14 @@ export function FleetPage() {
           {message.text}
         </p>
       ) : null}
-      {devices.length === 0 ? (
+      <ErrorBanner message={overviewError} testId="overview-error" />
+      {devices.length === 0 && (overview?.devices.length ?? 0) === 0 ? (
         <EmptyState title="No devices in the inventory yet" testId="fleet-empty">
           <p>Add your first Jetson with its address and SSH key, or import device profiles a colleague exported.</p>
           <p>Each device then appears here with its site, sources and connection state.</p>
         </EmptyState>
       ) : (
-        <FleetTable />
+        overview ? <OverviewTable overview={overview} /> : <p>Loading…</p>
       )}
       <ScheduleQueue />
       <AddDeviceDialog isOpen={adding} onClose={() => setAdding(false)} onAdded={(name) => (window.location.hash = `#/fleet/${encodeURIComponent(name)}`)} />

@@ -8,6 +8,7 @@ export const PAGES = [
   { id: 'restore', label: 'Restore' },
   { id: 'dashboards', label: 'Dashboards' },
   { id: 'alerts', label: 'Alerts' },
+  { id: 'audit', label: 'Audit log' },
   { id: 'settings', label: 'Settings' },
 ] as const;
 export type PageId = (typeof PAGES)[number]['id'];

@@ -1,0 +1,158 @@
+/**
+ * The fleet overview, computed in main from one indexed statement (no query per device): every
+ * device's protection against its RPO (with tiers, see src/shared/tiers.ts), reachability, RTO
+ * from its last drill, last verification, health from its facts, and open alerts.
+ */
+import type { DeviceFacts, DeviceProfile } from '../../shared/schemas/devices';
+import type { FleetStatus, Overview, OverviewRow } from '../../shared/schemas/fleet';
+import { effectiveRpo } from '../../shared/tiers';
+import type { HistoryStore } from '../history/history-store';
+import type { OverviewDbRow } from '../history/statements';
+import type { SettingsService } from '../services/settings-service';
+
+/** Error codes of a job that mean the device was not reached at all. */
+const UNREACHED = new Set(['UNAVAILABLE', 'TIMEOUT']);
+
+function parse<T>(text: string | null): T | null {
+  if (!text) return null;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return null;
+  }
+}
+
+const errorOf = (text: string | null) => parse<{ code?: string; message?: string }>(text);
+
+/** Disks that hold data: real block devices (or, without any, whatever has a size). */
+export function diskFree(facts: DeviceFacts | null): { bytes: number; fraction: number } | null {
+  if (!facts) return null;
+  const sized = facts.disks.filter((d) => d.sizeBytes > 0);
+  const real = sized.filter((d) => d.filesystem.startsWith('/dev/') || d.mount === '/');
+  const disks = real.length > 0 ? real : sized;
+  if (disks.length === 0) return null;
+  const worst = disks.reduce((a, b) => (b.availableBytes / b.sizeBytes < a.availableBytes / a.sizeBytes ? b : a));
+  return { bytes: worst.availableBytes, fraction: worst.availableBytes / worst.sizeBytes };
+}
+
+/**
+ * Database up: each database source's server answered when facts were last read (its database was
+ * listed). Null when the device has no database server sources or no facts.
+ */
+export function databaseUp(profile: DeviceProfile, facts: DeviceFacts | null): boolean | null {
+  const servers = profile.sources.filter((s) => s.kind === 'postgres' || s.kind === 'mysql');
+  if (!facts || servers.length === 0) return null;
+  return servers.every((s) =>
+    s.kind === 'postgres' ? facts.postgresDatabases.includes(s.database) : s.kind === 'mysql' ? (facts.mysqlDatabases ?? []).some((d) => d.split('\t').at(-1) === s.database) : true,
+  );
+}
+
+export function reachabilityOf(row: Pick<OverviewDbRow, 'facts_at' | 'last_job_at' | 'last_job_status' | 'last_job_error'>): {
+  reachability: OverviewRow['reachability'];
+  lastContactAt: string | null;
+} {
+  const jobAt = row.last_job_at;
+  if (!row.facts_at && !jobAt) return { reachability: 'unknown', lastContactAt: null };
+  if (jobAt && (!row.facts_at || jobAt > row.facts_at)) {
+    const unreached = row.last_job_status === 'failed' && UNREACHED.has(errorOf(row.last_job_error)?.code ?? '');
+    return { reachability: unreached ? 'unreachable' : 'reachable', lastContactAt: jobAt };
+  }
+  return { reachability: 'reachable', lastContactAt: row.facts_at };
+}
+
+/**
+ * Which open alerts each device has. The alerts store belongs to monitoring; until it exists in
+ * this history store, no device has open alerts and the overview says the count is unavailable.
+ */
+export function openAlertCounts(store: HistoryStore): { available: boolean; counts: Map<string, number> } {
+  const table = store.db.prepare<[], { n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'alerts'").get();
+  if (!table || table.n === 0) return { available: false, counts: new Map() };
+  return { available: false, counts: new Map() };
+}
+
+export class OverviewService {
+  readonly #store: HistoryStore;
+  readonly #settings: SettingsService;
+  readonly #now: () => number;
+
+  constructor(store: HistoryStore, settings: SettingsService, now: () => number = Date.now) {
+    this.#store = store;
+    this.#settings = settings;
+    this.#now = now;
+  }
+
+  overview(): Overview {
+    const now = this.#now();
+    const { defaultRpoMinutes, defaultRtoMinutes } = this.#settings.get();
+    const repoVerify = this.#store.sql.lastRepositoryVerify.get();
+    const alerts = openAlertCounts(this.#store);
+    const devices = this.#store.sql.overview.all().map((row) => this.#row(row, now, defaultRpoMinutes, defaultRtoMinutes, repoVerify ?? null, alerts.counts));
+    const count = (status: FleetStatus) => devices.filter((d) => d.status === status).length;
+    return {
+      generatedAt: new Date(now).toISOString(),
+      alertsAvailable: alerts.available,
+      summary: { total: devices.length, protected: count('protected'), atRisk: count('at-risk'), unreachable: count('unreachable') },
+      devices,
+    };
+  }
+
+  #row(
+    row: OverviewDbRow,
+    now: number,
+    defaultRpo: number,
+    defaultRto: number,
+    repoVerify: { finished_at: string | null; status: string } | null,
+    alerts: Map<string, number>,
+  ): OverviewRow {
+    const profile = JSON.parse(row.profile) as DeviceProfile;
+    const facts = parse<DeviceFacts>(row.facts);
+    const tags = profile.tags ?? [];
+    const rpo = effectiveRpo({ rpoMinutes: profile.rpoMinutes, tags }, defaultRpo);
+    const ageMinutes = row.last_good_at ? Math.max(0, (now - Date.parse(row.last_good_at)) / 60_000) : null;
+    const rpoState = ageMinutes === null ? 'never' : ageMinutes <= rpo.rpoMinutes ? 'ok' : 'breached';
+    const { reachability, lastContactAt } = reachabilityOf(row);
+    const rtoObjectiveMinutes = profile.rtoMinutes ?? defaultRto;
+    const rtoState: OverviewRow['rtoState'] = !row.last_drill_result
+      ? 'unknown'
+      : row.last_drill_result === 'failed'
+        ? 'failed'
+        : row.measured_ms === null
+          ? 'unknown'
+          : row.measured_ms > rtoObjectiveMinutes * 60_000
+            ? 'over'
+            : 'ok';
+    // A repository-wide check verifies every device's snapshots: the newer of the two counts.
+    const verify = repoVerify?.finished_at && (!row.last_verify_at || repoVerify.finished_at > row.last_verify_at) ? { at: repoVerify.finished_at, status: repoVerify.status } : { at: row.last_verify_at, status: row.last_verify_status };
+    const disk = diskFree(facts);
+    const status: FleetStatus = reachability === 'unreachable' ? 'unreachable' : rpoState === 'ok' ? 'protected' : 'at-risk';
+    return {
+      id: row.id,
+      name: row.name,
+      site: profile.site ?? '',
+      tags,
+      hostKeyPinned: row.host_key !== null,
+      tier: rpo.tier,
+      rpoMinutes: rpo.rpoMinutes,
+      rpoFrom: rpo.from,
+      rpoState,
+      lastGoodAt: row.last_good_at,
+      ageMinutes,
+      lastAttemptAt: row.last_attempt_at,
+      lastAttemptStatus: row.last_attempt_status,
+      lastAttemptError: errorOf(row.last_attempt_error)?.message ?? null,
+      reachability,
+      lastContactAt,
+      rtoObjectiveMinutes,
+      rtoEstimateMs: row.measured_ms,
+      rtoState,
+      lastDrillAt: row.last_drill_at,
+      lastVerifyAt: verify.at,
+      lastVerifyStatus: verify.status,
+      diskFreeBytes: disk?.bytes ?? null,
+      diskFreeFraction: disk?.fraction ?? null,
+      databaseUp: databaseUp(profile, facts),
+      openAlerts: alerts.get(row.id) ?? 0,
+      status,
+    };
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * A device's protection report: one self-contained HTML page (inline styles, no scripts, no
+ * external resources) that prints to PDF: protection status, RPO and RTO against their
+ * objectives, the last backup runs and the last drills.
+ */
+import { AppError } from '../../shared/errors';
+import type { TextFile } from '../../shared/schemas/fleet';
+import type { HistoryStore } from '../history/history-store';
+import type { OverviewService } from './overview-service';
+
+export function escapeHtml(value: string | number | null | undefined): string {
+  return String(value ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+function bytes(n: number | null): string {
+  if (n === null) return '—';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
+}
+
+function duration(ms: number | null): string {
+  if (ms === null) return '—';
+  const s = Math.round(ms / 1000);
+  return s < 60 ? `${s} s` : s < 3600 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
+}
+
+function minutes(m: number): string {
+  return m < 60 ? `${m} min` : m % 60 === 0 ? `${m / 60} h` : `${(m / 60).toFixed(1)} h`;
+}
+
+const STYLE = `
+  body { font: 14px/1.45 system-ui, sans-serif; color: #111; margin: 2rem; }
+  h1 { margin: 0 0 .25rem; font-size: 1.6rem; } h2 { margin-top: 1.75rem; font-size: 1.15rem; border-bottom: 1px solid #ccc; }
+  table { border-collapse: collapse; width: 100%; } th, td { text-align: left; padding: .3rem .5rem; border-bottom: 1px solid #e3e3e3; }
+  th { background: #f3f3f3; } .ok { color: #176b2c; font-weight: 600; } .bad { color: #a4161a; font-weight: 600; } .warn { color: #8a5a00; font-weight: 600; }
+  .muted { color: #555; } dl { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; } dt { font-weight: 600; }
+  @media print { body { margin: 0; } h2 { break-after: avoid; } tr { break-inside: avoid; } }`;
+
+export function deviceReport(store: HistoryStore, overview: OverviewService, name: string, now = new Date()): TextFile {
+  const device = overview.overview().devices.find((d) => d.name === name);
+  if (!device) throw new AppError('NOT_FOUND', `No device named "${name}"`);
+  const runs = store.sql.deviceRuns.all(device.id, 20);
+  const drills = store.sql.drillsByDevice.all(device.id, 10);
+  const statusClass = device.status === 'protected' ? 'ok' : 'bad';
+  const rpoText =
+    device.ageMinutes === null
+      ? '<span class="bad">never backed up</span>'
+      : `<span class="${device.rpoState === 'ok' ? 'ok' : 'bad'}">${escapeHtml(minutes(Math.round(device.ageMinutes)))} since the last good backup</span> against an RPO of ${escapeHtml(minutes(device.rpoMinutes))} (${escapeHtml(device.tier)}, from the ${escapeHtml(device.rpoFrom)})`;
+  const rtoText =
+    device.rtoEstimateMs === null
+      ? `<span class="warn">no drill yet</span> — objective ${escapeHtml(minutes(device.rtoObjectiveMinutes))}`
+      : `<span class="${device.rtoState === 'ok' ? 'ok' : 'bad'}">${escapeHtml(duration(device.rtoEstimateMs))}</span> measured against an objective of ${escapeHtml(minutes(device.rtoObjectiveMinutes))}${device.rtoState === 'failed' ? ' (the newest drill failed)' : ''}`;
+  const runRows = runs
+    .map((r) => {
+      const error = r.error ? (JSON.parse(r.error) as { message?: string }).message : '';
+      return `<tr><td>${escapeHtml(r.started_at)}</td><td class="${r.status === 'succeeded' ? 'ok' : r.status === 'failed' ? 'bad' : ''}">${escapeHtml(r.status)}</td><td>${escapeHtml(duration(r.duration_ms))}</td><td>${escapeHtml(bytes(r.bytes_done))}</td><td>${escapeHtml(bytes(r.bytes_added))}</td><td>${escapeHtml(error)}</td></tr>`;
+    })
+    .join('\n');
+  const drillRows = drills
+    .map((d) => `<tr><td>${escapeHtml(d.started_at)}</td><td class="${d.result === 'passed' ? 'ok' : d.result === 'failed' ? 'bad' : 'warn'}">${escapeHtml(d.result)}</td><td>${escapeHtml(duration(d.total_ms))}</td><td>${escapeHtml(d.error ?? '')}</td></tr>`)
+    .join('\n');
+  const html = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<title>Jetvault report — ${escapeHtml(device.name)}</title><style>${STYLE}</style></head>
+<body>
+<h1>${escapeHtml(device.name)}</h1>
+<p class="muted">Protection report generated ${escapeHtml(now.toISOString())} · site ${escapeHtml(device.site || '—')} · tags ${escapeHtml(device.tags.join(', ') || '—')}</p>
+<h2>Protection status</h2>
+<dl>
+<dt>Status</dt><dd class="${statusClass}" id="status">${escapeHtml(device.status)}</dd>
+<dt>RPO</dt><dd>${rpoText}</dd>
+<dt>RTO</dt><dd>${rtoText}</dd>
+<dt>Last good backup</dt><dd>${escapeHtml(device.lastGoodAt ?? 'never')}</dd>
+<dt>Last contact</dt><dd>${escapeHtml(device.reachability)}${device.lastContactAt ? ` (${escapeHtml(device.lastContactAt)})` : ''}</dd>
+<dt>Last verification</dt><dd>${escapeHtml(device.lastVerifyAt ? `${device.lastVerifyAt} — ${device.lastVerifyStatus}` : 'none yet')}</dd>
+<dt>Disk free</dt><dd>${escapeHtml(device.diskFreeBytes === null ? 'unknown' : `${bytes(device.diskFreeBytes)} (${Math.round((device.diskFreeFraction ?? 0) * 100)} %)`)}</dd>
+<dt>Databases</dt><dd>${device.databaseUp === null ? 'none or unknown' : device.databaseUp ? '<span class="ok">up</span>' : '<span class="bad">down</span>'}</dd>
+</dl>
+<h2>Last backup runs</h2>
+${runs.length === 0 ? '<p>No backup has run yet.</p>' : `<table><thead><tr><th>Started (UTC)</th><th>Result</th><th>Duration</th><th>Transferred</th><th>Added</th><th>Error</th></tr></thead><tbody>\n${runRows}\n</tbody></table>`}
+<h2>Restore drills</h2>
+${drills.length === 0 ? '<p>No drill yet.</p>' : `<table><thead><tr><th>Started (UTC)</th><th>Result</th><th>Recovery time</th><th>Error</th></tr></thead><tbody>\n${drillRows}\n</tbody></table>`}
+</body></html>
+`;
+  return { filename: `jetvault-report-${device.name}-${now.toISOString().slice(0, 10)}.html`, mimeType: 'text/html', text: html };
+}

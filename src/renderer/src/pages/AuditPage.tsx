@@ -1,0 +1,144 @@
+import { useEffect, useState } from 'react';
+import { Button } from 'react-aria-components';
+import { toAppError } from '../../../shared/errors';
+import type { AuditEntry, AuditQuery } from '../../../shared/schemas/fleet';
+import { api } from '../api';
+import { EmptyState } from '../components/EmptyState';
+import { ErrorBanner } from '../components/ErrorBanner';
+import { PageHeader } from '../components/PageHeader';
+import { saveTextFile } from '../save-file';
+
+interface Filter {
+  from: string;
+  to: string;
+  action: string;
+  target: string;
+  text: string;
+}
+
+/** Date inputs give local days; the query takes instants (the end day is included whole). */
+function toQuery(f: Filter): AuditQuery {
+  const day = (value: string, plusDays = 0) => {
+    const d = new Date(`${value}T00:00:00`);
+    d.setDate(d.getDate() + plusDays);
+    return d.toISOString();
+  };
+  return {
+    from: f.from ? day(f.from) : undefined,
+    to: f.to ? day(f.to, 1) : undefined,
+    action: f.action || undefined,
+    target: f.target.trim() || undefined,
+    text: f.text.trim() || undefined,
+  };
+}
+
+export function AuditPage() {
+  const [filter, setFilter] = useState<Filter>({ from: '', to: '', action: '', target: '', text: '' });
+  const [entries, setEntries] = useState<AuditEntry[] | null>(null);
+  const [actions, setActions] = useState<string[]>([]);
+  const [error, setError] = useState<string | null>(null);
+  const [exported, setExported] = useState<string | null>(null);
+
+  useEffect(() => {
+    let current = true;
+    api()
+      .audit.list(toQuery(filter))
+      .then((result) => {
+        if (!current) return;
+        setEntries(result.entries);
+        setActions(result.actions);
+        setError(null);
+      })
+      .catch((caught: unknown) => current && setError(toAppError(caught).message));
+    return () => {
+      current = false;
+    };
+  }, [filter]);
+
+  const exportCsv = async () => {
+    try {
+      const file = await api().audit.exportCsv(toQuery(filter));
+      saveTextFile(file);
+      setExported(file.filename);
+    } catch (caught) {
+      setError(toAppError(caught).message);
+    }
+  };
+
+  const set = (patch: Partial<Filter>) => setFilter({ ...filter, ...patch });
+  const filtered = Object.values(filter).some(Boolean);
+  return (
+    <>
+      <PageHeader
+        title="Audit log"
+        subtitle="Who did what, when, and how it ended"
+        actions={
+          <Button className="button" onPress={() => void exportCsv()} isDisabled={!entries || entries.length === 0} data-testid="audit-export">
+            Export CSV
+          </Button>
+        }
+      />
+      <ErrorBanner message={error} testId="audit-error" />
+      {exported ? (
+        <p role="status" className="banner banner-ok" data-testid="audit-exported">
+          Saved {exported}
+        </p>
+      ) : null}
+      <div className="filters" role="search" aria-label="Filter the audit log">
+        <label>
+          From <input type="date" value={filter.from} onChange={(e) => set({ from: e.target.value })} data-testid="audit-from" />
+        </label>
+        <label>
+          To <input type="date" value={filter.to} onChange={(e) => set({ to: e.target.value })} data-testid="audit-to" />
+        </label>
+        <label>
+          Action
+          <select value={filter.action} onChange={(e) => set({ action: e.target.value })} data-testid="audit-action">
+            <option value="">All actions</option>
+            {actions.map((a) => (
+              <option key={a} value={a}>
+                {a}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Target <input value={filter.target} onChange={(e) => set({ target: e.target.value })} placeholder="device name" data-testid="audit-target" />
+        </label>
+        <label>
+          Contains <input type="search" value={filter.text} onChange={(e) => set({ text: e.target.value })} data-testid="audit-text" />
+        </label>
+      </div>
+      {entries === null ? (
+        <p>Loading…</p>
+      ) : entries.length === 0 ? (
+        <EmptyState title={filtered ? 'Nothing matches these filters' : 'Nothing recorded yet'} testId="audit-empty">
+          <p>Every change to devices, settings, restores and exports is recorded here with who made it and when.</p>
+        </EmptyState>
+      ) : (
+        <table className="table card audit-table" data-testid="audit-table">
+          <thead>
+            <tr>
+              <th scope="col">When</th>
+              <th scope="col">Who</th>
+              <th scope="col">Action</th>
+              <th scope="col">Target</th>
+              <th scope="col">Detail</th>
+            </tr>
+          </thead>
+          <tbody>
+            {entries.map((e) => (
+              <tr key={e.id} data-testid="audit-row">
+                <td>{new Date(e.at).toLocaleString()}</td>
+                <td>{e.actor}</td>
+                <td>{e.action}</td>
+                <td>{e.target ?? '—'}</td>
+                <td className="audit-detail">{e.detail ?? ''}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </>
+  );
+}
