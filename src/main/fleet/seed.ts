@@ -19,6 +19,10 @@ export interface SeedOptions {
   mix?: { critical: number; important: number };
   /** Share of runs that fail (default 3 %); a third of failures are "unreachable". */
   failureRate?: number;
+  /** Every n-th device (from the 8th) went off the network 12 hours ago: its runs since failed to reach it (default 50; 0: none). */
+  unreachableEvery?: number;
+  /** Every n-th device (from the 4th) stopped backing up 2 days ago (default 25; 0: none). */
+  staleEvery?: number;
   /** Deterministic pseudo-random source. */
   seed?: number;
 }
@@ -62,6 +66,8 @@ export function seedFleet(store: HistoryStore, options: SeedOptions): SeedResult
   const interval = { critical: 15, important: 60, standard: 360, ...options.intervalMinutes };
   const mix = options.mix ?? { critical: 0.02, important: 0.1 };
   const failureRate = options.failureRate ?? 0.03;
+  const unreachableEvery = options.unreachableEvery ?? 50;
+  const staleEvery = options.staleEvery ?? 25;
   const sql = prepareSeedStatements(store.db);
   const start = options.now - options.days * 86_400_000;
   const iso = (ms: number) => new Date(ms).toISOString();
@@ -88,8 +94,10 @@ export function seedFleet(store: HistoryStore, options: SeedOptions): SeedResult
       };
       const diskSize = 64 * GIB;
       let used = (0.3 + 0.2 * rnd()) * diskSize;
+      const offline = unreachableEvery > 0 && i % unreachableEvery === 7 % unreachableEvery;
+      const stale = staleEvery > 0 && i % staleEvery === 3 % staleEvery;
       const facts: DeviceFacts = {
-        collectedAt: iso(options.now - 3_600_000),
+        collectedAt: iso(options.now - (offline ? 86_400_000 : 3_600_000)),
         hostname: name,
         kernel: '5.15.148-tegra',
         arch: 'aarch64',
@@ -112,9 +120,11 @@ export function seedFleet(store: HistoryStore, options: SeedOptions): SeedResult
       const step = interval[tier] * 60_000;
       const baseBytes = (20 + 200 * rnd()) * 1024 * 1024;
       let n = 0;
-      for (let t = start + rnd() * step; t < options.now - 60_000; t += step * (0.9 + 0.2 * rnd())) {
-        const fail = rnd() < failureRate;
-        const unreachable = fail && rnd() < 1 / 3;
+      const end = stale ? options.now - 2 * 86_400_000 : options.now - 60_000;
+      for (let t = start + rnd() * step; t < end; t += step * (0.9 + 0.2 * rnd())) {
+        const cut = offline && t > options.now - 12 * 3_600_000;
+        const fail = cut || rnd() < failureRate;
+        const unreachable = cut || (fail && rnd() < 1 / 3);
         const duration = unreachable ? 15_000 : Math.round((20_000 + 40_000 * rnd()) * (baseBytes / (100 * 1024 * 1024)));
         const transferred = unreachable ? 0 : Math.round(baseBytes * (0.8 + 0.4 * rnd()));
         const added = fail ? 0 : Math.round(transferred * (0.02 + 0.08 * rnd()));

@@ -1,0 +1,313 @@
+import { describe, expect, it } from 'vitest';
+import { effectiveRpo } from '../../shared/tiers';
+import { EventBus } from '../event-bus';
+import { openHistoryDatabase } from '../history/database';
+import { HistoryStore } from '../history/history-store';
+import { MIGRATIONS } from '../history/migrations';
+import { prepareSeedStatements } from '../history/statements';
+import { JobManager } from '../jobs/job-manager';
+import { silentLogger } from '../log';
+import { SecretStore } from '../secrets/secret-store';
+import { DeviceService } from '../devices/device-service';
+import { SettingsService } from '../services/settings-service';
+import { tempDir } from '../testing/temp-dir';
+import { AuditService, csvField } from './audit-service';
+import { DashboardService } from './dashboard-service';
+import { OverviewService } from './overview-service';
+import { deviceReport } from './report';
+import { seedDeviceName, seedFleet } from './seed';
+
+const T0 = Date.parse('2026-06-01T12:00:00.000Z');
+const MIN = 60_000;
+
+/** A store with a clock the test moves. */
+function open(dir = tempDir()) {
+  const store = new HistoryStore(dir);
+  const clock = { now: T0 };
+  const now = () => clock.now;
+  const bus = new EventBus();
+  const settings = new SettingsService(store, bus, silentLogger);
+  const devices = new DeviceService(store, new SecretStore(store, SecretStore.passphraseCipher(store, 'a test passphrase')));
+  return {
+    store,
+    clock,
+    settings,
+    devices,
+    jobs: new JobManager(store, bus, silentLogger, now),
+    overview: new OverviewService(store, settings, now),
+    dashboards: new DashboardService(store, settings, now),
+    audit: new AuditService(store, now),
+  };
+}
+
+function addDevice(ctx: ReturnType<typeof open>, name: string, extra: Record<string, unknown> = {}) {
+  return ctx.devices.add({ name, host: '127.0.0.9', user: 'jetson', site: 'Depot North', sources: [{ name: 'db', kind: 'postgres', database: 'app' }], ...extra }, {}, 'test');
+}
+
+/** Inserts a finished backup run as the job manager records one. */
+function run(ctx: ReturnType<typeof open>, deviceId: string, startedAt: number, opts: { status?: string; durationMs?: number; bytes?: number; added?: number; error?: { code: string; message: string } } = {}) {
+  const status = opts.status ?? 'succeeded';
+  const id = `job_t${startedAt.toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+  prepareSeedStatements(ctx.store.db).job.run(
+    id,
+    'backup',
+    'Back up',
+    deviceId,
+    status,
+    '["connect"]',
+    'connect',
+    new Date(startedAt).toISOString(),
+    new Date(startedAt + (opts.durationMs ?? 30_000)).toISOString(),
+    opts.bytes ?? 1000,
+    1,
+    opts.error ? JSON.stringify(opts.error) : null,
+    status === 'succeeded' ? JSON.stringify({ bytesAdded: opts.added ?? 100 }) : null,
+  );
+}
+
+const rowOf = (ctx: ReturnType<typeof open>, name: string) => ctx.overview.overview().devices.find((d) => d.name === name)!;
+
+describe('tiers', () => {
+  it("takes the device's own RPO, else its tier tag, else the default", () => {
+    expect(effectiveRpo({ rpoMinutes: 30, tags: ['tier:critical'] }, 60)).toEqual({ rpoMinutes: 30, tier: 'critical', from: 'device' });
+    expect(effectiveRpo({ rpoMinutes: 30, tags: [] }, 60)).toEqual({ rpoMinutes: 30, tier: 'important', from: 'device' });
+    expect(effectiveRpo({ tags: ['Critical'] }, 60)).toEqual({ rpoMinutes: 15, tier: 'critical', from: 'tier' });
+    expect(effectiveRpo({ tags: ['tier:standard'] }, 60)).toEqual({ rpoMinutes: 1440, tier: 'standard', from: 'tier' });
+    expect(effectiveRpo({ tags: ['camera'] }, 240)).toEqual({ rpoMinutes: 240, tier: 'standard', from: 'default' });
+    expect(effectiveRpo({ tags: [] }, 10)).toEqual({ rpoMinutes: 10, tier: 'critical', from: 'default' });
+  });
+});
+
+describe('fleet overview', () => {
+  it('turns a device red once its newest good backup is older than its RPO (controllable clock)', () => {
+    const ctx = open();
+    const device = addDevice(ctx, 'rvm-017', { tags: ['tier:critical'] });
+    expect(rowOf(ctx, 'rvm-017')).toMatchObject({ status: 'at-risk', rpoState: 'never', rpoMinutes: 15, tier: 'critical', lastGoodAt: null });
+
+    run(ctx, device.id, T0 - 2 * MIN, { durationMs: 60_000 }); // finished at T0 - 1 min
+    expect(rowOf(ctx, 'rvm-017')).toMatchObject({ status: 'protected', rpoState: 'ok' });
+
+    ctx.clock.now = T0 + 14 * MIN; // 15 min after the backup finished: still within
+    expect(rowOf(ctx, 'rvm-017').status).toBe('protected');
+    ctx.clock.now = T0 + 14 * MIN + 1000;
+    const late = rowOf(ctx, 'rvm-017');
+    expect(late).toMatchObject({ status: 'at-risk', rpoState: 'breached' });
+    expect(late.ageMinutes).toBeGreaterThan(15);
+    expect(ctx.overview.overview().summary).toEqual({ total: 1, protected: 0, atRisk: 1, unreachable: 0 });
+
+    // A failed attempt does not reset the age; the next good backup does.
+    run(ctx, device.id, T0 + 10 * MIN, { status: 'failed', error: { code: 'REMOTE_COMMAND_FAILED', message: 'pg_dump exited with 1' } });
+    expect(rowOf(ctx, 'rvm-017')).toMatchObject({ status: 'at-risk', lastAttemptStatus: 'failed', lastAttemptError: 'pg_dump exited with 1', reachability: 'reachable' });
+    run(ctx, device.id, T0 + 14 * MIN);
+    expect(rowOf(ctx, 'rvm-017').status).toBe('protected');
+    ctx.store.close();
+  });
+
+  it('follows a changed RPO and the default RPO setting', () => {
+    const ctx = open();
+    const device = addDevice(ctx, 'rvm-002');
+    run(ctx, device.id, T0 - 31 * MIN);
+    expect(rowOf(ctx, 'rvm-002')).toMatchObject({ status: 'protected', rpoMinutes: 60, rpoFrom: 'default' });
+    ctx.settings.update({ defaultRpoMinutes: 20 }, 'test');
+    expect(rowOf(ctx, 'rvm-002')).toMatchObject({ status: 'at-risk', rpoMinutes: 20, tier: 'important' });
+    ctx.devices.update('rvm-002', { ...ctx.devices.get('rvm-002').profile, rpoMinutes: 45 }, {}, 'test');
+    expect(rowOf(ctx, 'rvm-002')).toMatchObject({ status: 'protected', rpoMinutes: 45, rpoFrom: 'device' });
+    ctx.store.close();
+  });
+
+  it('marks a device unreachable when its last job could not reach it, until it is reached again', () => {
+    const ctx = open();
+    const device = addDevice(ctx, 'rvm-003');
+    expect(rowOf(ctx, 'rvm-003').reachability).toBe('unknown');
+    run(ctx, device.id, T0 - 20 * MIN);
+    run(ctx, device.id, T0 - 5 * MIN, { status: 'failed', durationMs: 15_000, error: { code: 'UNAVAILABLE', message: '127.0.0.9:22 is unreachable (EHOSTUNREACH)' } });
+    expect(rowOf(ctx, 'rvm-003')).toMatchObject({ reachability: 'unreachable', status: 'unreachable', rpoState: 'ok' });
+    expect(ctx.overview.overview().summary.unreachable).toBe(1);
+    // Facts read after the failure: reached again.
+    ctx.clock.now = T0 + MIN;
+    ctx.devices.setFacts('rvm-003', {
+      collectedAt: new Date().toISOString(),
+      hostname: 'rvm-003',
+      kernel: '5.15',
+      arch: 'aarch64',
+      l4t: null,
+      model: null,
+      disks: [{ mount: '/', filesystem: '/dev/nvme0n1p1', sizeBytes: 100, usedBytes: 95, availableBytes: 5 }],
+      tools: {},
+      services: [],
+      postgresDatabases: [],
+      mysqlDatabases: [],
+      sqliteFiles: [],
+      appDirs: [],
+      configPaths: [],
+      logDirs: [],
+    });
+    // (facts_at is the wall clock, after the seeded job): reachable, disk nearly full, the database did not answer.
+    expect(rowOf(ctx, 'rvm-003')).toMatchObject({ reachability: 'reachable', status: 'protected', diskFreeBytes: 5, diskFreeFraction: 0.05, databaseUp: false });
+    ctx.store.close();
+  });
+
+  it('estimates RTO from the newest drill against the objective, and says when there is none', () => {
+    const ctx = open();
+    const device = addDevice(ctx, 'rvm-004', { rtoMinutes: 10 });
+    expect(rowOf(ctx, 'rvm-004')).toMatchObject({ rtoEstimateMs: null, rtoState: 'unknown', rtoObjectiveMinutes: 10 });
+    const drill = prepareSeedStatements(ctx.store.db).drill;
+    drill.run('drl_a', device.id, 'rvm-004', new Date(T0 - 60 * MIN).toISOString(), new Date(T0 - 52 * MIN).toISOString(), 'passed', 8 * MIN, null);
+    expect(rowOf(ctx, 'rvm-004')).toMatchObject({ rtoEstimateMs: 8 * MIN, rtoState: 'ok' });
+    drill.run('drl_b', device.id, 'rvm-004', new Date(T0 - 30 * MIN).toISOString(), new Date(T0 - 18 * MIN).toISOString(), 'passed', 12 * MIN, null);
+    expect(rowOf(ctx, 'rvm-004')).toMatchObject({ rtoEstimateMs: 12 * MIN, rtoState: 'over' });
+    drill.run('drl_c', device.id, 'rvm-004', new Date(T0 - 10 * MIN).toISOString(), new Date(T0 - 9 * MIN).toISOString(), 'failed', null, 'validation failed');
+    expect(rowOf(ctx, 'rvm-004')).toMatchObject({ rtoEstimateMs: 12 * MIN, rtoState: 'failed' });
+    ctx.store.close();
+  });
+
+  it('matches a per-device recomputation on a seeded fleet, in one statement', () => {
+    const ctx = open();
+    const seeded = seedFleet(ctx.store, { devices: 40, days: 30, now: T0, failureRate: 0.2, unreachableEvery: 10, staleEvery: 8 });
+    expect(seeded.devices).toHaveLength(40);
+    const overview = ctx.overview.overview();
+    expect(overview.devices).toHaveLength(40);
+    expect(overview.summary.protected + overview.summary.atRisk + overview.summary.unreachable).toBe(40);
+    expect(new Set(overview.devices.map((d) => d.tier))).toEqual(new Set(['critical', 'important', 'standard']));
+    const jobs = ctx.store.db.prepare<[], { device_id: string; status: string; finished_at: string; error: string | null }>("SELECT device_id, status, finished_at, error FROM jobs WHERE kind = 'backup'").all();
+    for (const row of overview.devices) {
+      const mine = jobs.filter((j) => j.device_id === row.id);
+      const good = mine.filter((j) => j.status === 'succeeded').map((j) => j.finished_at).sort().at(-1) ?? null;
+      expect(row.lastGoodAt).toBe(good);
+      const expected = good && (T0 - Date.parse(good)) / MIN <= row.rpoMinutes ? 'ok' : 'breached';
+      expect(row.rpoState).toBe(expected);
+      expect(row.rtoEstimateMs).not.toBeNull();
+      expect(row.lastVerifyAt).not.toBeNull();
+    }
+    // Devices 7, 17, 37 went off the network (27 too, but it had stopped backing up before); 3, 11, 19, 27, 35 stopped backing up two days ago.
+    const unreachable = overview.devices.filter((d) => d.status === 'unreachable').map((d) => d.name);
+    expect(unreachable).toEqual(expect.arrayContaining([7, 17, 37].map(seedDeviceName)));
+    for (const name of unreachable) {
+      const row = overview.devices.find((d) => d.name === name)!;
+      const last = jobs.filter((j) => j.device_id === row.id).sort((a, b) => a.finished_at.localeCompare(b.finished_at)).at(-1)!;
+      expect(last.status).toBe('failed');
+      expect(JSON.parse(last.error!)).toMatchObject({ code: 'UNAVAILABLE' });
+    }
+    for (const i of [3, 11, 19, 27, 35]) expect(overview.devices.find((d) => d.name === seedDeviceName(i))).toMatchObject({ rpoState: 'breached' });
+    ctx.store.close();
+  });
+});
+
+describe('dashboards', () => {
+  it('aggregates runs per bucket to the same totals as the runs themselves, from the roll-up', () => {
+    const ctx = open();
+    seedFleet(ctx.store, { devices: 12, days: 100, now: T0, failureRate: 0.1 });
+    const data = ctx.dashboards.dashboard({ range: '90d' });
+    expect(data.bucketSeconds).toBe(86_400);
+    expect(data.runs.length).toBeGreaterThanOrEqual(89);
+    expect(data.runs.length).toBeLessThanOrEqual(91);
+    const from = Date.parse(data.from);
+    const raw = ctx.store.db
+      .prepare<[string], { n: number; ok: number; bytes: number; added: number }>(
+        "SELECT count(*) AS n, sum(status = 'succeeded') AS ok, sum(bytes_done) AS bytes, sum(CASE WHEN status = 'succeeded' THEN json_extract(result, '$.bytesAdded') ELSE 0 END) AS added FROM jobs WHERE kind = 'backup' AND started_at >= ?",
+      )
+      .get(new Date(from).toISOString())!;
+    const sum = (key: 'runs' | 'succeeded' | 'bytesTransferred' | 'bytesAdded') => data.runs.reduce((n, r) => n + r[key], 0);
+    expect(sum('runs')).toBe(raw.n);
+    expect(sum('succeeded')).toBe(raw.ok);
+    expect(sum('bytesTransferred')).toBe(raw.bytes);
+    expect(sum('bytesAdded')).toBe(raw.added);
+    expect(data.runs.at(-1)!.cumulativeAdded).toBe(raw.added);
+    expect(data.rpoCompliance.length).toBeGreaterThan(80);
+    expect(data.storage.some((s) => s.diskPermille !== null && s.repositoryBytes !== null)).toBe(true);
+    expect(data.drills.length).toBeGreaterThan(5);
+    // One device: fewer runs, its own disk and each drill.
+    const one = ctx.dashboards.dashboard({ range: '90d', device: seedDeviceName(5) });
+    expect(one.runs.reduce((n, r) => n + r.runs, 0)).toBeLessThan(raw.n);
+    expect(one.drills.every((d) => d.count === 1)).toBe(true);
+    expect(one.storage.some((s) => s.diskUsed !== null)).toBe(true);
+    expect(() => ctx.dashboards.dashboard({ range: '90d', device: 'nope' })).toThrow(/No device named "nope"/);
+    ctx.store.close();
+  });
+
+  it('rolls up a backup the job manager finishes, and samples RPO compliance at bucket ends', async () => {
+    const ctx = open();
+    const device = addDevice(ctx, 'rvm-010', { rpoMinutes: 60 });
+    ctx.clock.now = T0 - 20 * 3_600_000;
+    await ctx.jobs.start({ kind: 'backup', title: 'Back up rvm-010', phases: ['connect'], deviceId: device.id }, (job) => {
+      job.advance({ bytes: 5000 });
+      ctx.clock.now += 90_000;
+      return Promise.resolve({ bytesAdded: 700 });
+    }).done;
+    ctx.clock.now = T0;
+    const day = ctx.dashboards.dashboard({ range: '24h' });
+    expect(day.runs.reduce((n, r) => n + r.runs, 0)).toBe(1);
+    expect(day.runs.find((r) => r.runs === 1)).toMatchObject({ succeeded: 1, bytesTransferred: 5000, bytesAdded: 700, avgDurationMs: 90_000 });
+    const rolled = ctx.dashboards.dashboard({ range: '30d' });
+    expect(rolled.runs.reduce((n, r) => n + r.bytesAdded, 0)).toBe(700);
+    // Compliant only in the hour after the backup (RPO 60 min), sampled at each hourly bucket end.
+    const compliant = day.rpoCompliance.filter((c) => c.compliant === 1);
+    expect(compliant).toHaveLength(1);
+    expect(day.rpoCompliance.every((c) => c.devices === 1)).toBe(true);
+    ctx.store.close();
+  });
+});
+
+describe('history migration 8', () => {
+  it('back-fills the daily roll-up from runs recorded before it', () => {
+    const dir = tempDir();
+    const before = openHistoryDatabase(dir, MIGRATIONS.filter((m) => m.id < 8));
+    const insert = before.prepare('INSERT INTO jobs (id, kind, title, device_id, status, phases, phase, started_at, finished_at, bytes_done, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    insert.run('job_old001', 'backup', 'b', 'dev1', 'succeeded', '[]', 'commit', '2026-05-01T10:00:00.000Z', '2026-05-01T10:01:00.000Z', 10, '{"bytesAdded":4}');
+    insert.run('job_old002', 'backup', 'b', 'dev1', 'failed', '[]', 'commit', '2026-05-01T11:00:00.000Z', '2026-05-01T11:00:05.000Z', 3, null);
+    insert.run('job_old003', 'restore', 'r', 'dev1', 'succeeded', '[]', 'commit', '2026-05-01T12:00:00.000Z', '2026-05-01T12:00:05.000Z', 99, null);
+    before.close();
+    const store = new HistoryStore(dir);
+    expect(store.db.prepare('SELECT * FROM backup_days').all()).toEqual([
+      { day_s: Date.parse('2026-05-01T00:00:00Z') / 1000, device_id: 'dev1', runs: 2, succeeded: 1, failed: 1, duration_ms_sum: 60_000, duration_ms_max: 60_000, bytes_transferred: 13, bytes_added: 4 },
+    ]);
+    store.close();
+  });
+});
+
+describe('audit log', () => {
+  it('filters in SQL and exports CSV that a spreadsheet cannot run', () => {
+    const ctx = open();
+    addDevice(ctx, 'rvm-017');
+    addDevice(ctx, 'rvm-018');
+    ctx.store.audit('console:websocket', 'device.update', 'rvm-017', { note: 'says "hi", twice\nthen =cmd()' });
+    ctx.store.audit('console:websocket', 'device.remove', '=HYPERLINK("x")');
+    expect(ctx.audit.list({ action: 'device.add' }).map((e) => e.target)).toEqual(['rvm-018', 'rvm-017']);
+    expect(ctx.audit.list({ target: 'rvm-017' }).map((e) => e.action)).toEqual(['device.update', 'device.add']);
+    expect(ctx.audit.list({ text: 'TWICE' })).toHaveLength(1);
+    expect(ctx.audit.list({ from: '2999-01-01T00:00:00Z' })).toEqual([]);
+    expect(ctx.audit.actions()).toEqual(['device.add', 'device.remove', 'device.update']);
+
+    const file = ctx.audit.csv({});
+    expect(file.mimeType).toBe('text/csv');
+    const lines = file.text.split('\r\n');
+    expect(lines[0]).toBe('at,actor,action,target,detail');
+    expect(file.text).toContain(`"'=HYPERLINK(""x"")"`);
+    expect(file.text).toContain('"{""note"":""says \\""hi\\"", twice\\nthen =cmd()""}"');
+    expect(lines.filter(Boolean)).toHaveLength(5);
+    expect(csvField('-1+1')).toBe("'-1+1");
+    expect(csvField('plain')).toBe('plain');
+    ctx.store.close();
+  });
+});
+
+describe('device report', () => {
+  it('is one printable page with the protection status, runs and drills, escaped', () => {
+    const ctx = open();
+    const device = addDevice(ctx, 'rvm-020', { site: '<b>Depot</b>', tags: ['tier:important'], rtoMinutes: 30 });
+    run(ctx, device.id, T0 - 10 * MIN, { bytes: 2048 });
+    run(ctx, device.id, T0 - 5 * MIN, { status: 'failed', error: { code: 'REMOTE_COMMAND_FAILED', message: 'pg_dump <failed>' } });
+    prepareSeedStatements(ctx.store.db).drill.run('drl_r', device.id, 'rvm-020', new Date(T0 - 60 * MIN).toISOString(), new Date(T0 - 50 * MIN).toISOString(), 'passed', 10 * MIN, null);
+    const report = deviceReport(ctx.store, ctx.overview, 'rvm-020', new Date(T0));
+    expect(report.filename).toBe('jetvault-report-rvm-020-2026-06-01.html');
+    expect(report.text).toMatch(/^<!doctype html>/);
+    expect(report.text).not.toMatch(/<script|<link|src=/i);
+    expect(report.text).toContain('&lt;b&gt;Depot&lt;/b&gt;');
+    expect(report.text).toContain('pg_dump &lt;failed&gt;');
+    expect(report.text).toMatch(/id="status">protected</);
+    expect(report.text).toContain('10 min 0 s</span> measured against an objective of 30 min');
+    expect(report.text).toContain('2.0 KiB');
+    expect(() => deviceReport(ctx.store, ctx.overview, 'nope')).toThrow(/No device named/);
+    ctx.store.close();
+  });
+});
