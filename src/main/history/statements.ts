@@ -185,13 +185,13 @@ export function prepareStatements(db: Database) {
       "UPDATE jobs SET status = 'failed', finished_at = ?, error = ? WHERE status = 'running'",
     ),
 
-    /** Per device: the last successful backup and the last attempt (for the fleet overview). */
+    /** Per device: the last successful backup and the last attempt. Index seeks per device (a GROUP BY over every run took 4 s at 1.4 million runs). */
     backupsByDevice: db.prepare<[], { device_id: string; last_success: string | null; last_attempt: string; last_status: string }>(
-      `SELECT device_id,
-              max(CASE WHEN status = 'succeeded' THEN finished_at END) AS last_success,
-              max(started_at) AS last_attempt,
-              (SELECT j2.status FROM jobs j2 WHERE j2.device_id = jobs.device_id AND j2.kind = 'backup' ORDER BY j2.started_at DESC LIMIT 1) AS last_status
-       FROM jobs WHERE kind = 'backup' AND device_id IS NOT NULL GROUP BY device_id`,
+      `SELECT d.id AS device_id,
+              (SELECT max(g.finished_at) FROM jobs g WHERE g.device_id = d.id AND g.kind = 'backup' AND g.status = 'succeeded') AS last_success,
+              la.started_at AS last_attempt, la.status AS last_status
+       FROM devices d
+       JOIN jobs la ON la.rowid = (SELECT rowid FROM jobs WHERE device_id = d.id AND kind = 'backup' ORDER BY started_at DESC LIMIT 1)`,
     ),
 
     drillInsert: db.prepare<[string, string | null, string, string, string]>(
@@ -213,7 +213,6 @@ export function prepareStatements(db: Database) {
     drillSources: db.prepare<[string], DrillSourceRow>('SELECT * FROM drill_sources WHERE drill_id = ? ORDER BY position'),
     /** Drills a previous process left running: it died, so they did not finish. */
     drillsInterrupt: db.prepare<[string, string]>("UPDATE drills SET result = 'failed', finished_at = ?, error = ? WHERE result = 'running'"),
-
 
     /**
      * The fleet overview: every device with its newest good backup, last backup attempt, last job
@@ -272,14 +271,16 @@ export function prepareStatements(db: Database) {
      */
     dashboardRpoCompliance: db.prepare<{ from: number; to: number; bucket: number; devices: string }, { t: number; compliant: number; devices: number }>(
       `WITH RECURSIVE ends(t) AS (SELECT :from + :bucket UNION ALL SELECT t + :bucket FROM ends WHERE t + :bucket <= :to),
-            dev(id, rpo) AS (SELECT json_extract(value, '$.id'), json_extract(value, '$.rpo') FROM json_each(:devices))
-       SELECT e.t - :bucket AS t,
-              sum(EXISTS (SELECT 1 FROM jobs j WHERE j.device_id = dev.id AND j.kind = 'backup' AND j.status = 'succeeded'
-                            AND j.finished_at <= strftime('%Y-%m-%dT%H:%M:%fZ', e.t, 'unixepoch')
-                            AND j.finished_at >= strftime('%Y-%m-%dT%H:%M:%fZ', e.t - dev.rpo * 60, 'unixepoch'))) AS compliant,
+            dev(id, rpo) AS (SELECT json_extract(value, '$.id'), json_extract(value, '$.rpo') FROM json_each(:devices)),
+            -- The window [end - rpo, end] as text once per bucket and distinct RPO, not per device.
+            win(t, rpo, lo, hi) AS (
+              SELECT e.t, r.rpo, strftime('%Y-%m-%dT%H:%M:%fZ', e.t - r.rpo * 60, 'unixepoch'), strftime('%Y-%m-%dT%H:%M:%fZ', e.t, 'unixepoch')
+              FROM ends e CROSS JOIN (SELECT DISTINCT rpo FROM dev) r)
+       SELECT w.t - :bucket AS t,
+              sum(EXISTS (SELECT 1 FROM jobs j WHERE j.device_id = dev.id AND j.kind = 'backup' AND j.status = 'succeeded' AND j.finished_at >= w.lo AND j.finished_at <= w.hi)) AS compliant,
               count(*) AS devices
-       FROM ends e CROSS JOIN dev
-       GROUP BY e.t ORDER BY e.t`,
+       FROM win w JOIN dev ON dev.rpo = w.rpo
+       GROUP BY w.t ORDER BY w.t`,
     ),
     /** Laptop storage: the last sample of each metric per bucket. */
     dashboardLaptopSamples: db.prepare<{ from: number; to: number; bucket: number }, SampleBucketRow>(
