@@ -61,8 +61,10 @@ async function terminate(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-export async function startHost(): Promise<RunningHost> {
+/** `prepare` runs on the fresh data directory before the host opens it (e.g. to seed its history). */
+export async function startHost(prepare?: (dataDir: string) => void | Promise<void>): Promise<RunningHost> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-'));
+  await prepare?.(dataDir);
   let current = await launch(dataDir);
   const host: RunningHost = {
     url: current.url,

@@ -99,11 +99,13 @@ function Charts({ data }: { data: Dashboard }) {
         <LineChart data={growth}>
           {grid}
           <XAxis {...x} />
-          <YAxis stroke={C.muted} fontSize={11} tickFormatter={(v: number) => formatBytes(v)} width={70} />
+          {/* Two scales: the repository is far smaller than the disk's free space. */}
+          <YAxis yAxisId="repo" stroke={C.a} fontSize={11} tickFormatter={(v: number) => formatBytes(v)} width={70} />
+          <YAxis yAxisId="free" orientation="right" stroke={C.warn} fontSize={11} tickFormatter={(v: number) => formatBytes(v)} width={70} />
           {tooltip((v) => formatBytes(v))}
           <Legend />
-          <Line type="monotone" dataKey="repositoryBytes" name="repository" stroke={C.a} dot={false} connectNulls isAnimationActive={false} />
-          <Line type="monotone" dataKey="laptopFree" name="laptop free" stroke={C.warn} dot={false} connectNulls isAnimationActive={false} />
+          <Line yAxisId="repo" type="monotone" dataKey="repositoryBytes" name="repository (left)" stroke={C.a} dot={false} connectNulls isAnimationActive={false} />
+          <Line yAxisId="free" type="monotone" dataKey="laptopFree" name="laptop free (right)" stroke={C.warn} dot={false} connectNulls isAnimationActive={false} />
         </LineChart>
       </Chart>
       <Chart title={data.device ? 'Device disk usage' : 'Device disk usage (mean and fullest device)'} testId="chart-disks" empty={storage.every((s) => s.diskPermille === null)}>

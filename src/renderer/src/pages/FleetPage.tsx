@@ -1,4 +1,5 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
+import type { ReactNode } from 'react';
 import { Button } from 'react-aria-components';
 import { toAppError } from '../../../shared/errors';
 import { api } from '../api';
@@ -165,41 +166,73 @@ function OverviewTable({ overview }: { overview: Overview }) {
       <p className="muted" data-testid="fleet-count">
         Showing {rows.length} of {overview.devices.length}
       </p>
-      <table className="table card fleet-table" data-testid="fleet-table">
-        <thead>
-          <tr>
-            {header('Device', 'name')}
-            {header('Site', 'site')}
-            {header('Tier · RPO', 'tier')}
-            {header('Last good backup', 'age')}
-            <th scope="col">Contact</th>
-            {header('RTO', 'rto')}
-            <th scope="col">Verified</th>
-            {header('Health', 'disk')}
-            {header('Alerts', 'alerts')}
-            {header('Status', 'status')}
-          </tr>
-        </thead>
+      <WindowedRows rows={rows} header={
+        <tr>
+          {header('Device', 'name')}
+          {header('Status', 'status')}
+          {header('Site', 'site')}
+          {header('Tier · RPO', 'tier')}
+          {header('Last good', 'age')}
+          <th scope="col">Contact</th>
+          {header('RTO', 'rto')}
+          <th scope="col">Verified</th>
+          {header('Disk free · DB', 'disk')}
+          {header('Alerts', 'alerts')}
+        </tr>
+      } alertsAvailable={overview.alertsAvailable} />
+    </>
+  );
+}
+
+/** Fixed row height, so only the rows in view (plus a margin) are rendered: 500 devices render like 60. */
+const ROW_HEIGHT = 38;
+const OVERSCAN = 25;
+
+function WindowedRows({ rows, header, alertsAvailable }: { rows: OverviewRow[]; header: ReactNode; alertsAvailable: boolean }) {
+  const [scrollTop, setScrollTop] = useState(0);
+  const [height, setHeight] = useState(900);
+  const scroller = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const element = scroller.current;
+    if (!element) return;
+    const observer = new ResizeObserver(() => setHeight(element.clientHeight || 900));
+    observer.observe(element);
+    return () => observer.disconnect();
+  }, []);
+  const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN);
+  const last = Math.min(rows.length, Math.ceil((scrollTop + height) / ROW_HEIGHT) + OVERSCAN);
+  return (
+    <div className="fleet-scroll card" ref={scroller} onScroll={(e) => setScrollTop(e.currentTarget.scrollTop)}>
+      <table className="table fleet-table" data-testid="fleet-table" data-count={rows.length}>
+        <thead>{header}</thead>
         <tbody>
-          {rows.map((d) => (
-            <DeviceRow key={d.id} d={d} alertsAvailable={overview.alertsAvailable} />
+          {first > 0 ? <tr aria-hidden="true" style={{ height: first * ROW_HEIGHT }} /> : null}
+          {rows.slice(first, last).map((d) => (
+            <DeviceRow key={d.id} d={d} alertsAvailable={alertsAvailable} />
           ))}
+          {last < rows.length ? <tr aria-hidden="true" style={{ height: (rows.length - last) * ROW_HEIGHT }} /> : null}
         </tbody>
       </table>
-    </>
+    </div>
   );
 }
 
 function DeviceRow({ d, alertsAvailable }: { d: OverviewRow; alertsAvailable: boolean }) {
   return (
-    <tr data-testid={`device-row-${d.name}`} data-protection={d.status} data-rpo={d.rpoState} className={`row-${d.status}`}>
+    <tr data-testid={`device-row-${d.name}`} data-protection={d.status} data-rpo={d.rpoState} className={`row-${d.status}`} style={{ height: ROW_HEIGHT }}>
       <td>
         <a href={`#/fleet/${encodeURIComponent(d.name)}`}>{d.name}</a>
-        {d.tags.map((t) => (
-          <span key={t} className="tag">
-            {t}
-          </span>
-        ))}
+        {/* The tier has its own column. */}
+        {d.tags
+          .filter((t) => !t.startsWith('tier:'))
+          .map((t) => (
+            <span key={t} className="tag">
+              {t}
+            </span>
+          ))}
+      </td>
+      <td>
+        <span className={`protection protection-${d.status}`}>{STATUS_LABEL[d.status]}</span>
       </td>
       <td>{d.site || '—'}</td>
       <td>
@@ -207,27 +240,30 @@ function DeviceRow({ d, alertsAvailable }: { d: OverviewRow; alertsAvailable: bo
       </td>
       <td className={d.rpoState === 'ok' ? 'status-ok' : 'status-bad'} data-testid={`rpo-${d.name}`}>
         {d.ageMinutes === null ? 'never' : formatAge(d.ageMinutes)}
-        {d.rpoState === 'breached' ? ' · RPO breached' : ''}
-        {d.lastAttemptStatus === 'failed' ? <span className="muted" title={d.lastAttemptError ?? undefined}> · last attempt failed</span> : null}
+        {d.rpoState === 'breached' ? ' · breached' : ''}
+        {d.lastAttemptStatus === 'failed' ? (
+          <span className="muted" title={d.lastAttemptError ?? undefined}>
+            {' '}
+            · last failed
+          </span>
+        ) : null}
       </td>
       <td>
         <span className={d.reachability === 'unreachable' ? 'status-bad' : d.reachability === 'reachable' ? 'status-ok' : 'muted'}>{d.reachability}</span>
-        <span className="muted"> · {d.hostKeyPinned ? 'pinned' : 'not confirmed'}</span>
+        {d.hostKeyPinned ? <span className="sr-only"> · host key pinned</span> : <span className="status-warn"> · key not confirmed</span>}
       </td>
       <td className={d.rtoState === 'ok' ? 'status-ok' : d.rtoState === 'unknown' ? 'muted' : 'status-bad'}>
+        {d.rtoState === 'failed' ? 'failed · ' : ''}
         {d.rtoEstimateMs === null ? 'no drill yet' : formatDuration(d.rtoEstimateMs / 1000)} / {formatMinutes(d.rtoObjectiveMinutes)}
       </td>
       <td className={d.lastVerifyStatus === 'failed' ? 'status-bad' : undefined}>{d.lastVerifyAt ? shortDate(d.lastVerifyAt) : 'never'}</td>
       <td>
         <span className={d.diskFreeFraction !== null && d.diskFreeFraction < 0.1 ? 'status-bad' : undefined}>
-          {d.diskFreeBytes === null ? 'disk ?' : `${formatBytes(d.diskFreeBytes)} free`}
+          {d.diskFreeBytes === null ? 'disk ?' : formatBytes(d.diskFreeBytes)}
         </span>
         {d.databaseUp === null ? null : d.databaseUp ? <span className="muted"> · DB up</span> : <span className="status-bad"> · DB down</span>}
       </td>
       <td title={alertsAvailable ? undefined : 'Monitoring rules are not set up in this console yet'}>{alertsAvailable ? d.openAlerts : '—'}</td>
-      <td>
-        <span className={`protection protection-${d.status}`}>{STATUS_LABEL[d.status]}</span>
-      </td>
     </tr>
   );
 }

@@ -1,0 +1,172 @@
+/**
+ * The fleet overview, dashboards, audit log and device report against a history seeded with a
+ * fleet and 90 days of runs (in the test host's own data directory, before it starts): the summary
+ * strip, filters and sorting, a device turning red when its RPO is breached, the charts in light
+ * and dark, the audit CSV export and a device report.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { HistoryStore } from '../src/main/history/history-store';
+import { seedDeviceName, seedFleet } from '../src/main/fleet/seed';
+import type { SeedResult } from '../src/main/fleet/seed';
+import { expect, test as base } from './fixtures';
+import { startHost } from './test-host';
+import type { RunningHost } from './test-host';
+
+const SCREENSHOTS = path.join('test-results', 'screenshots');
+const DEVICES = 30;
+
+/** 30 devices, 90 days, no random failures: devices 7, 17 (27 too, but stale) went offline 12 h ago; 3, 11, 19, 27 stopped backing up 2 days ago. */
+const test = base.extend<{ seeded: { host: RunningHost; seed: SeedResult } }>({
+  // eslint-disable-next-line no-empty-pattern -- Playwright reads the fixture list from this pattern
+  seeded: async ({}, use) => {
+    let seed: SeedResult | undefined;
+    const host = await startHost((dataDir) => {
+      const store = new HistoryStore(dataDir);
+      try {
+        seed = seedFleet(store, { devices: DEVICES, days: 90, now: Date.now(), failureRate: 0, unreachableEvery: 10, staleEvery: 8 });
+      } finally {
+        store.close();
+      }
+    });
+    try {
+      await use({ host, seed: seed! });
+    } finally {
+      await host.stop();
+    }
+  },
+});
+
+const OFFLINE = [7, 17].map(seedDeviceName);
+const STALE = [3, 11, 19, 27].map(seedDeviceName);
+
+test('the overview shows the seeded fleet with its summary, filters and sorting', async ({ seeded, console: app, page }) => {
+  await app.open(seeded.host.url);
+  await expect(page.getByTestId('page-fleet')).toBeVisible();
+  const table = page.getByTestId('fleet-table');
+  await expect(table).toHaveAttribute('data-count', String(DEVICES));
+  await expect(page.getByTestId('fleet-summary')).toContainText(`${DEVICES - OFFLINE.length - STALE.length} protected`);
+  await expect(page.getByTestId('fleet-summary')).toContainText(`${STALE.length} at risk`);
+  await expect(page.getByTestId('fleet-summary')).toContainText(`${OFFLINE.length} unreachable`);
+  for (const name of OFFLINE) await expect(page.getByTestId(`device-row-${name}`)).toHaveAttribute('data-protection', 'unreachable');
+  for (const name of STALE) await expect(page.getByTestId(`device-row-${name}`)).toHaveAttribute('data-rpo', 'breached');
+  // Sorted by urgency by default: unreachable first, then at risk.
+  const firstRows = await table.locator('tbody tr[data-protection]').evaluateAll((rows) => rows.slice(0, 6).map((r) => r.getAttribute('data-protection')));
+  expect(firstRows).toEqual(['unreachable', 'unreachable', 'at-risk', 'at-risk', 'at-risk', 'at-risk']);
+  // The RTO column comes from drills, the health column from facts.
+  await expect(page.getByTestId(`device-row-${seedDeviceName(1)}`)).toContainText(/\d+m \d+s \/ 1 h|\d+s \/ 1 h/);
+  await expect(page.getByTestId(`device-row-${seedDeviceName(1)}`)).toContainText('DB up');
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'fleet-overview.png') });
+
+  // Filters: by site, by tag, by status, by name; each narrows the rows shown.
+  const site = seeded.seed.devices[2]!.site;
+  await page.getByTestId('filter-site').selectOption(site);
+  const atSite = seeded.seed.devices.filter((d) => d.site === site).length;
+  await expect(page.getByTestId('fleet-count')).toHaveText(`Showing ${atSite} of ${DEVICES}`);
+  await expect(table.locator('tbody tr[data-protection]')).toHaveCount(atSite);
+  await page.getByTestId('filter-site').selectOption('');
+  await page.getByTestId('filter-tag').selectOption('tier:important');
+  const important = seeded.seed.devices.filter((d) => d.tier === 'important').map((d) => d.name);
+  await expect(table.locator('tbody tr[data-protection]')).toHaveCount(important.length);
+  for (const name of important) await expect(page.getByTestId(`device-row-${name}`)).toContainText('important · 1 h');
+  await page.getByTestId('filter-tag').selectOption('');
+  await page.getByTestId('filter-status').selectOption('unreachable');
+  await expect(table.locator('tbody tr[data-protection]')).toHaveCount(OFFLINE.length);
+  await page.getByTestId('filter-status').selectOption('');
+  await page.getByTestId('filter-text').fill('jet-001');
+  await expect(table.locator('tbody tr[data-protection]')).toHaveCount(10);
+  await page.getByTestId('filter-text').fill('');
+  // Sort by name.
+  await page.getByTestId('sort-name').click();
+  await expect(table.locator('tbody tr[data-protection]').first()).toHaveAttribute('data-testid', `device-row-${seedDeviceName(0)}`);
+  expect(app.cspViolations).toEqual([]);
+});
+
+test('a device turns red when its RPO is breached', async ({ seeded, console: app, page }) => {
+  await app.open(seeded.host.url);
+  // A standard-tier device backed up within the last ~6 h: protected against its 24 h RPO.
+  const name = seedDeviceName(20);
+  const row = page.getByTestId(`device-row-${name}`);
+  await expect(row).toHaveAttribute('data-protection', 'protected');
+  await expect(page.getByTestId(`rpo-${name}`)).toHaveClass(/status-ok/);
+  const before = await page.getByTestId('fleet-summary').innerText();
+  // Tighten its RPO to 1 minute (as an operator would in its profile): its last good backup is now too old.
+  await page.evaluate(async (device) => {
+    const detail = await window.api!.devices.get({ name: device });
+    await window.api!.devices.update({ name: device, profile: { ...detail.profile, rpoMinutes: 1 } });
+  }, name);
+  await expect(row).toHaveAttribute('data-protection', 'at-risk');
+  await expect(row).toHaveAttribute('data-rpo', 'breached');
+  await expect(page.getByTestId(`rpo-${name}`)).toHaveClass(/status-bad/);
+  await expect(page.getByTestId(`rpo-${name}`)).toContainText('breached');
+  await expect(page.getByTestId('fleet-summary')).toContainText(`${STALE.length + 1} at risk`);
+  expect(await page.getByTestId('fleet-summary').innerText()).not.toBe(before);
+  await row.screenshot({ path: path.join(SCREENSHOTS, 'fleet-rpo-breached-row.png') });
+});
+
+test('the dashboards chart the seeded history in light and dark, fleet-wide and per device', async ({ seeded, console: app, page }) => {
+  // Tall enough for every chart in one screenshot.
+  await page.setViewportSize({ width: 1280, height: 1500 });
+  await app.open(seeded.host.url);
+  const main = await app.goTo('dashboards');
+  await expect(main.getByTestId('dashboards')).toHaveAttribute('data-range', '30d');
+  const charts = ['chart-duration', 'chart-dedup', 'chart-success', 'chart-rpo', 'chart-storage', 'chart-disks', 'chart-rto'];
+  for (const id of charts) await expect(main.getByTestId(id).locator('svg.recharts-surface[role="application"]')).toBeVisible();
+  await expect(main.getByTestId('chart-duration').locator('.recharts-line-curve').first()).toBeVisible();
+  await expect(main.getByTestId('chart-dedup').locator('.recharts-bar-rectangle').first()).toBeVisible();
+  await page.getByTestId('range-90d').click();
+  await expect(main.getByTestId('dashboards')).toHaveAttribute('data-range', '90d');
+  await expect(main.getByTestId('chart-rpo').locator('.recharts-area-area')).toBeVisible();
+  await page.mouse.move(0, 0); // no tooltip in the picture
+  await main.getByTestId('dashboards').screenshot({ path: path.join(SCREENSHOTS, 'dashboards-light.png') });
+
+  await page.evaluate(() => window.api!.settings.update({ theme: 'dark' }));
+  await expect(page.locator('html')).toHaveAttribute('data-theme', 'dark');
+  await main.getByTestId('dashboards').screenshot({ path: path.join(SCREENSHOTS, 'dashboards-dark.png') });
+
+  await page.getByTestId('dashboard-device').selectOption(seedDeviceName(1));
+  await expect(main.getByTestId('dashboards')).toHaveAttribute('data-device', seedDeviceName(1));
+  await expect(main.getByTestId('chart-rto').locator('.recharts-line-dot').first()).toBeVisible();
+  await page.mouse.move(0, 0);
+  await main.getByTestId('dashboards').screenshot({ path: path.join(SCREENSHOTS, 'dashboards-device-dark.png') });
+  expect(app.cspViolations).toEqual([]);
+});
+
+test('the audit log filters and exports CSV, and a device report downloads as one HTML page', async ({ seeded, console: app, page }) => {
+  await app.open(seeded.host.url);
+  const name = seedDeviceName(4);
+  await page.evaluate(async (device) => {
+    const detail = await window.api!.devices.get({ name: device });
+    await window.api!.devices.update({ name: device, profile: { ...detail.profile, site: 'Depot, "North"' } });
+    await window.api!.settings.update({ defaultRpoMinutes: 90 });
+  }, name);
+  const main = await app.goTo('audit');
+  await expect(main.getByTestId('audit-row')).toHaveCount(2);
+  await page.getByTestId('audit-action').selectOption('device.update');
+  await expect(main.getByTestId('audit-row')).toHaveCount(1);
+  await expect(main.getByTestId('audit-row')).toContainText(name);
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'audit-log.png') });
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('audit-export').click()]);
+  expect(download.suggestedFilename()).toMatch(/^jetvault-audit-.*\.csv$/);
+  const csv = readFileSync(await download.path(), 'utf8').split('\r\n');
+  expect(csv[0]).toBe('at,actor,action,target,detail');
+  expect(csv.filter(Boolean)).toHaveLength(2);
+  expect(csv[1]).toMatch(new RegExp(`^\\d{4}-.*,console:websocket,device\\.update,${name},`));
+  await expect(page.getByTestId('audit-exported')).toContainText('jetvault-audit-');
+
+  await page.goto(`${seeded.host.origin}/#/fleet/${name}`);
+  await expect(page.getByTestId('device-page')).toBeVisible();
+  const [report] = await Promise.all([page.waitForEvent('download'), page.getByTestId('device-report').click()]);
+  expect(report.suggestedFilename()).toMatch(new RegExp(`^jetvault-report-${name}-\\d{4}-\\d{2}-\\d{2}\\.html$`));
+  const html = readFileSync(await report.path(), 'utf8');
+  expect(html).toContain(`<h1>${name}</h1>`);
+  expect(html).toContain('Depot, &quot;North&quot;');
+  expect(html).toMatch(/<h2>Restore drills<\/h2>\s*<table>/);
+  expect(html).not.toMatch(/<script/i);
+  // The export and the report are themselves audited.
+  await app.goTo('audit');
+  await page.getByTestId('audit-action').selectOption('');
+  await expect(page.getByTestId('audit-table')).toContainText('report.device');
+  await expect(page.getByTestId('audit-table')).toContainText('audit.export');
+});
