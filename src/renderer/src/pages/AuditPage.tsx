@@ -71,7 +71,7 @@ export function AuditPage() {
     <>
       <PageHeader
         title="Audit log"
-        subtitle="Who did what, when, and how it ended"
+        subtitle="Who changed what, and when"
         actions={
           <Button className="button" onPress={() => void exportCsv()} isDisabled={!entries || entries.length === 0} data-testid="audit-export">
             Export CSV
