@@ -164,6 +164,9 @@ test('the audit log filters and exports CSV, and a device report downloads as on
   expect(html).toContain('Depot, &quot;North&quot;');
   expect(html).toMatch(/<h2>Restore drills<\/h2>\s*<table>/);
   expect(html).not.toMatch(/<script/i);
+  // The device page links to its own charts.
+  await page.getByTestId('device-charts').click();
+  await expect(page.getByTestId('dashboards')).toHaveAttribute('data-device', name);
   // The export and the report are themselves audited.
   await app.goTo('audit');
   await page.getByTestId('audit-action').selectOption('');

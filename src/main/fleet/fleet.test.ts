@@ -1,3 +1,5 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { effectiveRpo } from '../../shared/tiers';
 import { EventBus } from '../event-bus';
@@ -15,6 +17,7 @@ import { AuditService, csvField } from './audit-service';
 import { DashboardService } from './dashboard-service';
 import { OverviewService } from './overview-service';
 import { deviceReport } from './report';
+import { sampleStorageAfterBackups } from './samples';
 import { seedDeviceName, seedFleet } from './seed';
 
 const T0 = Date.parse('2026-06-01T12:00:00.000Z');
@@ -144,6 +147,11 @@ describe('fleet overview', () => {
     });
     // (facts_at is the wall clock, after the seeded job): reachable, disk nearly full, the database did not answer.
     expect(rowOf(ctx, 'rvm-003')).toMatchObject({ reachability: 'reachable', status: 'protected', diskFreeBytes: 5, diskFreeFraction: 0.05, databaseUp: false });
+    // Reading facts also sampled the disk for the trend charts.
+    expect(ctx.store.db.prepare('SELECT metric, value FROM metric_samples WHERE device_id = ? ORDER BY metric').all(device.id)).toEqual([
+      { metric: 'device_disk_permille', value: 950 },
+      { metric: 'device_disk_used', value: 95 },
+    ]);
     ctx.store.close();
   });
 
@@ -244,6 +252,29 @@ describe('dashboards', () => {
     const compliant = day.rpoCompliance.filter((c) => c.compliant === 1);
     expect(compliant).toHaveLength(1);
     expect(day.rpoCompliance.every((c) => c.devices === 1)).toBe(true);
+    ctx.store.close();
+  });
+});
+
+describe('storage samples', () => {
+  it('records laptop free space and repository size after each finished backup', async () => {
+    const ctx = open();
+    const repo = tempDir();
+    writeFileSync(path.join(repo, 'config'), 'x'.repeat(1000));
+    mkdirSync(path.join(repo, 'data', '00'), { recursive: true });
+    writeFileSync(path.join(repo, 'data', '00', 'pack'), 'y'.repeat(4096));
+    const bus = new EventBus();
+    const stop = sampleStorageAfterBackups(bus, ctx.store, () => repo, silentLogger);
+    const jobs = new JobManager(ctx.store, bus, silentLogger);
+    await jobs.start({ kind: 'restore', title: 'not a backup', phases: ['x'] }, () => Promise.resolve(1)).done;
+    await jobs.start({ kind: 'backup', title: 'a backup', phases: ['x'] }, () => Promise.resolve(1)).done;
+    const read = () => ctx.store.db.prepare<[], { metric: string; value: number }>('SELECT metric, value FROM metric_samples ORDER BY metric').all();
+    await expect.poll(read).toHaveLength(2);
+    const [free, size] = read();
+    expect(free).toMatchObject({ metric: 'laptop_free' });
+    expect(free!.value).toBeGreaterThan(0);
+    expect(size).toEqual({ metric: 'repository_bytes', value: 5096 });
+    stop();
     ctx.store.close();
   });
 });

@@ -9,6 +9,7 @@ import { EmptyState } from '../components/EmptyState';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { PageHeader } from '../components/PageHeader';
 import { formatBytes, formatDuration } from '../format';
+import { useAppStore } from '../stores/app-store';
 import { useOverviewStore } from '../stores/overview-store';
 
 // Series colours come from the theme's variables, so both themes keep their contrast.
@@ -137,7 +138,9 @@ function Charts({ data }: { data: Dashboard }) {
 
 export function DashboardsPage() {
   const [range, setRange] = useState<Range>('30d');
-  const [device, setDevice] = useState('');
+  // `#/dashboards/<device>` opens the charts of one device (the device page links here).
+  const param = useAppStore((s) => s.param);
+  const [device, setDevice] = useState(param ?? '');
   const [data, setData] = useState<Dashboard | null>(null);
   const [error, setError] = useState<string | null>(null);
   const overview = useOverviewStore((s) => s.overview);

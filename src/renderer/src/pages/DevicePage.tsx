@@ -169,7 +169,7 @@ export function DevicePage({ name }: { name: string }) {
         }
       />
       <p className="muted">
-        <a href="#/fleet">← All devices</a> · Host key {profile.hostKey ? <code data-testid="device-host-key">{profile.hostKey}</code> : 'not confirmed'}
+        <a href="#/fleet">← All devices</a> · <a href={`#/dashboards/${encodeURIComponent(profile.name)}`} data-testid="device-charts">Charts</a> · Host key {profile.hostKey ? <code data-testid="device-host-key">{profile.hostKey}</code> : 'not confirmed'}
       </p>
       <ErrorBanner message={error} testId="device-error" />
       {lastRun ? (
