@@ -50,6 +50,9 @@ test('the overview shows the seeded fleet with its summary, filters and sorting'
   await expect(page.getByTestId('fleet-summary')).toContainText(`${OFFLINE.length} unreachable`);
   for (const name of OFFLINE) await expect(page.getByTestId(`device-row-${name}`)).toHaveAttribute('data-protection', 'unreachable');
   for (const name of STALE) await expect(page.getByTestId(`device-row-${name}`)).toHaveAttribute('data-rpo', 'breached');
+  // The monitoring rules raise an alert for a breached RPO; the overview counts it on the device.
+  await expect(page.getByTestId(`alerts-${STALE[0]}`)).toHaveText(/^[1-9]\d*$/, { timeout: 30_000 });
+  await expect(page.getByTestId(`alerts-${seedDeviceName(0)}`)).toHaveText('0');
   // Sorted by urgency by default: unreachable first, then at risk.
   const firstRows = await table.locator('tbody tr[data-protection]').evaluateAll((rows) => rows.slice(0, 6).map((r) => r.getAttribute('data-protection')));
   expect(firstRows).toEqual(['unreachable', 'unreachable', 'at-risk', 'at-risk', 'at-risk', 'at-risk']);

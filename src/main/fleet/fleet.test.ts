@@ -169,6 +169,23 @@ describe('fleet overview', () => {
     ctx.store.close();
   });
 
+  it('counts open alerts per device until they resolve', () => {
+    const ctx = open();
+    const device = addDevice(ctx, 'rvm-005');
+    addDevice(ctx, 'rvm-006');
+    expect(ctx.overview.overview().alertsAvailable).toBe(true);
+    expect(rowOf(ctx, 'rvm-005').openAlerts).toBe(0);
+    const at = new Date(T0).toISOString();
+    const first = ctx.store.sql.alertInsert.run('backup-failed', device.id, 'rvm-005', 'critical', 'Backup failed', at, at).lastInsertRowid;
+    ctx.store.sql.alertInsert.run('rpo-breached', device.id, 'rvm-005', 'warning', 'RPO breached', at, at);
+    ctx.store.sql.alertInsert.run('repository-low', null, 'repository', 'warning', 'Repository storage low', at, at);
+    expect(rowOf(ctx, 'rvm-005').openAlerts).toBe(2);
+    expect(rowOf(ctx, 'rvm-006').openAlerts).toBe(0);
+    ctx.store.sql.alertResolve.run(at, Number(first));
+    expect(rowOf(ctx, 'rvm-005').openAlerts).toBe(1);
+    ctx.store.close();
+  });
+
   it('matches a per-device recomputation on a seeded fleet, in one statement', () => {
     const ctx = open();
     const seeded = seedFleet(ctx.store, { devices: 40, days: 30, now: T0, failureRate: 0.2, unreachableEvery: 10, staleEvery: 8 });

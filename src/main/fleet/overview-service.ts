@@ -60,14 +60,9 @@ export function reachabilityOf(row: Pick<OverviewDbRow, 'facts_at' | 'last_job_a
   return { reachability: 'reachable', lastContactAt: row.facts_at };
 }
 
-/**
- * Which open alerts each device has. The alerts store belongs to monitoring; until it exists in
- * this history store, no device has open alerts and the overview says the count is unavailable.
- */
+/** Open (unresolved) alerts per device, from the monitoring rules' alerts table (one grouped read). */
 export function openAlertCounts(store: HistoryStore): { available: boolean; counts: Map<string, number> } {
-  const table = store.db.prepare<[], { n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'alerts'").get();
-  if (!table || table.n === 0) return { available: false, counts: new Map() };
-  return { available: false, counts: new Map() };
+  return { available: true, counts: new Map(store.sql.alertsOpenByDevice.all().map((r) => [r.device_id, r.open])) };
 }
 
 export class OverviewService {

@@ -45,7 +45,7 @@ export type OverviewRow = z.infer<typeof OverviewRowSchema>;
 
 export const OverviewSchema = z.object({
   generatedAt: z.string(),
-  /** Whether open alerts are counted from an alerts store (false: the column shows 0 for lack of one). */
+  /** Whether open alerts could be counted (the column shows "—" when not). */
   alertsAvailable: z.boolean(),
   summary: z.object({ total: z.number(), protected: z.number(), atRisk: z.number(), unreachable: z.number() }),
   devices: z.array(OverviewRowSchema),

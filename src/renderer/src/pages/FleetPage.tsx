@@ -263,7 +263,9 @@ function DeviceRow({ d, alertsAvailable }: { d: OverviewRow; alertsAvailable: bo
         </span>
         {d.databaseUp === null ? null : d.databaseUp ? <span className="muted"> · DB up</span> : <span className="status-bad"> · DB down</span>}
       </td>
-      <td title={alertsAvailable ? undefined : 'Monitoring rules are not set up in this console yet'}>{alertsAvailable ? d.openAlerts : '—'}</td>
+      <td data-testid={`alerts-${d.name}`} className={d.openAlerts > 0 ? 'status-bad' : undefined}>
+        {!alertsAvailable ? '—' : d.openAlerts > 0 ? <a href="#/alerts">{d.openAlerts}</a> : 0}
+      </td>
     </tr>
   );
 }
