@@ -99,7 +99,8 @@ const seededInfo = JSON.parse(readFileSync(marker, 'utf8')) as { runs: number; d
 if (!existsSync(join(root, 'out/renderer/index.html'))) {
   console.log('no built renderer (run `npx electron-vite build`): skipping the render timing');
 } else {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main/host/cli.ts'], { cwd: root, env: { ...process.env, JETVAULT_HOME: dir, JETVAULT_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  // The scheduler stays off: the seeded devices' addresses are not real.
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main/host/cli.ts'], { cwd: root, env: { ...process.env, JETVAULT_HOME: dir, JETVAULT_LOG_LEVEL: 'warn', JETVAULT_SCHEDULER: 'off' }, stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     const url = await new Promise<string>((resolveUrl, reject) => {
       let out = '';
