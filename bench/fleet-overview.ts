@@ -36,6 +36,8 @@ interface Row {
   what: string;
   median: number;
   p95: number;
+  /** Median CPU time of this process (user + system): what the work costs when the machine is shared. */
+  cpu?: number;
   target?: number;
   note?: string;
 }
@@ -49,12 +51,16 @@ function stats(samples: number[]): { median: number; p95: number } {
 function time(what: string, runs: number, fn: () => unknown, target?: number, note?: string): void {
   for (let i = 0; i < 2; i++) fn(); // warm the page cache and the prepared statements
   const samples: number[] = [];
+  const cpu: number[] = [];
   for (let i = 0; i < runs; i++) {
+    const cpuStart = process.cpuUsage();
     const started = performance.now();
     fn();
     samples.push(performance.now() - started);
+    const used = process.cpuUsage(cpuStart);
+    cpu.push((used.user + used.system) / 1000);
   }
-  rows.push({ what, ...stats(samples), target, note });
+  rows.push({ what, ...stats(samples), cpu: stats(cpu).median, target, note });
 }
 
 // 1. Seed (once; reused while the same size is asked for).
@@ -155,8 +161,9 @@ if (!existsSync(join(root, 'out/renderer/index.html'))) {
 
 console.log(`\nFleet overview benchmark: ${devices} devices × ${days} days (${seededInfo.runs.toLocaleString()} runs, ${seededInfo.drills.toLocaleString()} drills; seeded in ${seededInfo.seconds.toFixed(1)} s)\n`);
 const pad = (s: string, n: number) => s.padEnd(n);
-console.log(`${pad('what', 52)} ${pad('median ms', 10)} ${pad('p95 ms', 10)} ${pad('target', 8)} note`);
+console.log(`load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} on ${(await import('node:os')).availableParallelism()} CPUs\n`);
+console.log(`${pad('what', 52)} ${pad('median ms', 10)} ${pad('p95 ms', 10)} ${pad('CPU ms', 8)} ${pad('target', 8)} note`);
 for (const r of rows) {
   const verdict = r.target === undefined ? '' : r.median <= r.target ? `≤${r.target} ✓` : `≤${r.target} ✗`;
-  console.log(`${pad(r.what, 52)} ${pad(r.median.toFixed(1), 10)} ${pad(r.p95.toFixed(1), 10)} ${pad(verdict, 8)} ${r.note ?? ''}`);
+  console.log(`${pad(r.what, 52)} ${pad(r.median.toFixed(1), 10)} ${pad(r.p95.toFixed(1), 10)} ${pad(r.cpu === undefined ? '' : r.cpu.toFixed(1), 8)} ${pad(verdict, 8)} ${r.note ?? ''}`);
 }
