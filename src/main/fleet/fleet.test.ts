@@ -48,7 +48,12 @@ function addDevice(ctx: ReturnType<typeof open>, name: string, extra: Record<str
 }
 
 /** Inserts a finished backup run as the job manager records one. */
-function run(ctx: ReturnType<typeof open>, deviceId: string, startedAt: number, opts: { status?: string; durationMs?: number; bytes?: number; added?: number; error?: { code: string; message: string } } = {}) {
+function run(
+  ctx: ReturnType<typeof open>,
+  deviceId: string,
+  startedAt: number,
+  opts: { status?: string; durationMs?: number; bytes?: number; added?: number; error?: { code: string; message: string }; sources?: string[] } = {},
+) {
   const status = opts.status ?? 'succeeded';
   const id = `job_t${startedAt.toString(36)}${Math.random().toString(36).slice(2, 8)}`;
   prepareSeedStatements(ctx.store.db).job.run(
@@ -64,7 +69,7 @@ function run(ctx: ReturnType<typeof open>, deviceId: string, startedAt: number, 
     opts.bytes ?? 1000,
     1,
     opts.error ? JSON.stringify(opts.error) : null,
-    status === 'succeeded' ? JSON.stringify({ bytesAdded: opts.added ?? 100 }) : null,
+    status === 'succeeded' ? JSON.stringify({ bytesAdded: opts.added ?? 100, snapshots: (opts.sources ?? ['db']).map((source) => ({ source })) }) : null,
   );
 }
 
@@ -103,6 +108,25 @@ describe('fleet overview', () => {
     expect(rowOf(ctx, 'rvm-017')).toMatchObject({ status: 'at-risk', lastAttemptStatus: 'failed', lastAttemptError: 'pg_dump exited with 1', reachability: 'reachable' });
     run(ctx, device.id, T0 + 14 * MIN);
     expect(rowOf(ctx, 'rvm-017').status).toBe('protected');
+    ctx.store.close();
+  });
+
+  it('counts only runs that covered every source, as the scheduler does', () => {
+    const ctx = open();
+    const device = addDevice(ctx, 'rvm-030', {
+      tags: ['tier:important'],
+      sources: [
+        { name: 'db', kind: 'postgres', database: 'app' },
+        { name: 'logs', kind: 'files', paths: ['/var/log/app'] },
+      ],
+    });
+    run(ctx, device.id, T0 - 90 * MIN, { sources: ['db', 'logs'] });
+    run(ctx, device.id, T0 - 10 * MIN, { sources: ['logs'] }); // a source on its own schedule
+    const row = rowOf(ctx, 'rvm-030');
+    expect(row.lastGoodAt).toBe(new Date(T0 - 90 * MIN + 30_000).toISOString());
+    expect(row).toMatchObject({ rpoState: 'breached', status: 'at-risk', lastAttemptStatus: 'succeeded' });
+    run(ctx, device.id, T0 - 5 * MIN, { sources: ['logs', 'db'] });
+    expect(rowOf(ctx, 'rvm-030')).toMatchObject({ rpoState: 'ok', status: 'protected' });
     ctx.store.close();
   });
 

@@ -131,7 +131,7 @@ export function seedFleet(store: HistoryStore, options: SeedOptions): SeedResult
         const transferred = unreachable ? 0 : Math.round(baseBytes * (0.8 + 0.4 * rnd()));
         const added = fail ? 0 : Math.round(transferred * (0.02 + 0.08 * rnd()));
         const error = fail ? JSON.stringify(unreachable ? { code: 'UNAVAILABLE', message: `${profile.host}:22 is unreachable (EHOSTUNREACH)` } : { code: 'REMOTE_COMMAND_FAILED', message: 'pg_dump exited with 1' }) : null;
-        const resultJson = fail ? null : `{"bytesTransferred":${transferred},"bytesAdded":${added}}`;
+        const resultJson = fail ? null : `{"bytesTransferred":${transferred},"bytesAdded":${added},"snapshots":[{"source":"db"},{"source":"config"}]}`;
         sql.job.run(`job_seed${key}${(n++).toString(36).padStart(6, '0')}`, 'backup', `Back up ${name}`, id, fail ? 'failed' : 'succeeded', PHASES, fail ? 'transfer' : 'commit', iso(t), iso(t + duration), transferred, 40, error, resultJson);
       }
       result.runs += n;

@@ -215,13 +215,18 @@ export function prepareStatements(db: Database) {
     drillsInterrupt: db.prepare<[string, string]>("UPDATE drills SET result = 'failed', finished_at = ?, error = ? WHERE result = 'running'"),
 
     /**
-     * The fleet overview: every device with its newest good backup, last backup attempt, last job
+     * The fleet overview: every device with its newest complete good run, last backup attempt, last job
      * (for reachability), last verification and last drill. Each lookup is one index seek
      * (jobs_device_kind_status, jobs_device_kind_started, jobs_device, drills_device).
      */
     overview: db.prepare<[], OverviewDbRow>(
       `SELECT d.id, d.name, d.profile, d.host_key, d.facts, d.facts_at,
-              (SELECT max(g.finished_at) FROM jobs g WHERE g.device_id = d.id AND g.kind = 'backup' AND g.status = 'succeeded') AS last_good_at,
+              -- A good backup is a run that covered every source of the device (as the scheduler counts
+              -- it): a source backed up alone on its own schedule does not reset the device's age.
+              (SELECT g.finished_at FROM jobs g WHERE g.device_id = d.id AND g.kind = 'backup' AND g.status = 'succeeded'
+                 AND NOT EXISTS (SELECT 1 FROM json_each(d.profile, '$.sources') s
+                                 WHERE json_extract(s.value, '$.name') NOT IN (SELECT json_extract(x.value, '$.source') FROM json_each(g.result, '$.snapshots') x))
+               ORDER BY g.finished_at DESC LIMIT 1) AS last_good_at,
               la.started_at AS last_attempt_at, la.status AS last_attempt_status, la.error AS last_attempt_error,
               lj.finished_at AS last_job_at, lj.status AS last_job_status, lj.error AS last_job_error,
               lv.finished_at AS last_verify_at, lv.status AS last_verify_status,
