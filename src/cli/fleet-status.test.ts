@@ -46,7 +46,7 @@ describe.skipIf(skip)('jetvault status, alerts and run-scheduler', () => {
 
     const before = await run('status', '--json');
     expect(before.code).toBe(1);
-    expect(JSON.parse(before.out)).toMatchObject([{ name: device.name, status: 'never backed up', rpoMinutes: 30, next: { state: 'due', reason: 'never backed up' } }]);
+    expect(JSON.parse(before.out)).toMatchObject([{ name: device.name, status: 'at-risk', rpoState: 'never', rpoMinutes: 30, next: { state: 'due', reason: 'never backed up' } }]);
 
     const tick = await run('run-scheduler', '--once');
     expect(tick.err).toBe('');

@@ -11,26 +11,25 @@ function age(ms: number): string {
   return hours < 48 ? `${hours} h` : `${Math.round(hours / 24)} d`;
 }
 
-/** One row per device: what the fleet overview shows, for scripts and servers. */
-export function fleetStatus(services: Services, now = Date.now()) {
-  const defaultRpo = services.settings.get().defaultRpoMinutes;
-  const alerts = services.alerts.list('open');
+/** One row per device: the console's fleet overview (the same computation), plus what the scheduler runs next. */
+export function fleetStatus(services: Services) {
   const queue = new Map(services.scheduler.queue().map((e) => [e.device, e]));
-  return services.devices.summaries().map((d) => {
-    const rpoMinutes = d.rpoMinutes ?? defaultRpo;
-    const ageMs = d.lastBackupAt ? now - Date.parse(d.lastBackupAt) : null;
-    const status = ageMs === null ? 'never backed up' : ageMs > rpoMinutes * 60_000 ? 'rpo breached' : 'protected';
+  return services.overview.overview().devices.map((d) => {
     const next = queue.get(d.name);
     return {
       name: d.name,
       site: d.site,
       tags: d.tags,
-      status,
-      lastBackupAt: d.lastBackupAt,
-      ageMinutes: ageMs === null ? null : Math.round(ageMs / 60_000),
-      rpoMinutes,
+      tier: d.tier,
+      status: d.status,
+      rpoState: d.rpoState,
+      lastBackupAt: d.lastGoodAt,
+      ageMinutes: d.ageMinutes === null ? null : Math.round(d.ageMinutes),
+      rpoMinutes: d.rpoMinutes,
       lastAttempt: d.lastAttemptStatus,
-      openAlerts: alerts.filter((a) => a.device === d.name).length,
+      rtoEstimateMs: d.rtoEstimateMs,
+      rtoObjectiveMinutes: d.rtoObjectiveMinutes,
+      openAlerts: d.openAlerts,
       next: next ? { state: next.state, at: next.dueAt, reason: next.reason } : null,
     };
   });
@@ -39,7 +38,7 @@ export function fleetStatus(services: Services, now = Date.now()) {
 export const statusCommand: Command = {
   name: 'status',
   summary: 'the fleet at a glance: protection against each device RPO, alerts, next backup',
-  usage: 'Usage: jetvault status [--json]\n\nExit status 0 when every device is protected, 1 when one is not (never backed up or RPO breached).',
+  usage: 'Usage: jetvault status [--json]\n\nThe Fleet page as a table. Exit status 0 when every device is protected, 1 when one is at risk (never backed up, RPO breached) or unreachable.',
   options: { json: { type: 'boolean' } },
   async run({ values, positionals }, io) {
     if (positionals.length > 0) throw new UsageError('status takes no arguments');
@@ -48,11 +47,12 @@ export const statusCommand: Command = {
       if (values.json) io.out(JSON.stringify(rows, null, 2));
       else if (rows.length === 0) io.out('No devices. Add one with: jetvault device add NAME --host HOST');
       else {
-        io.out(`${'DEVICE'.padEnd(16)} ${'SITE'.padEnd(14)} ${'STATUS'.padEnd(16)} ${'LAST GOOD'.padEnd(10)} ${'RPO'.padEnd(8)} ${'ALERTS'.padEnd(6)} NEXT`);
+        io.out(`${'DEVICE'.padEnd(16)} ${'SITE'.padEnd(14)} ${'STATUS'.padEnd(12)} ${'LAST GOOD'.padEnd(10)} ${'RPO'.padEnd(8)} ${'ALERTS'.padEnd(6)} NEXT`);
         for (const r of rows) {
           const last = r.ageMinutes === null ? '—' : age(r.ageMinutes * 60_000);
           const next = r.next ? `${r.next.state}${r.next.at && r.next.state === 'waiting' ? ` ${new Date(r.next.at).toLocaleString()}` : ''}` : '';
-          io.out(`${r.name.padEnd(16)} ${r.site.slice(0, 14).padEnd(14)} ${r.status.padEnd(16)} ${last.padEnd(10)} ${age(r.rpoMinutes * 60_000).padEnd(8)} ${String(r.openAlerts).padEnd(6)} ${next}`);
+          const status = r.rpoState === 'never' ? 'never backed up' : r.status;
+          io.out(`${r.name.padEnd(16)} ${r.site.slice(0, 14).padEnd(14)} ${status.padEnd(12)} ${last.padEnd(10)} ${age(r.rpoMinutes * 60_000).padEnd(8)} ${String(r.openAlerts).padEnd(6)} ${next}`);
         }
         const bad = rows.filter((r) => r.status !== 'protected').length;
         io.out(`${rows.length - bad} protected, ${bad} at risk`);
