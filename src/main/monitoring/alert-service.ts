@@ -74,7 +74,8 @@ export class AlertService {
   input(): MonitorInput {
     const { store, devices, settings } = this.#deps;
     const defaultRpo = settings.get().defaultRpoMinutes;
-    const lastSuccess = new Map(store.sql.backupsByDevice.all().map((row) => [row.device_id, row.last_success]));
+    // A good backup is a run that covered every source (as the overview and the scheduler count it).
+    const lastSuccess = new Map(store.sql.overview.all().map((row) => [row.id, row.last_good_at]));
     const states: DeviceState[] = devices.list().map((record) => {
       const state: DeviceState = {
         id: record.id,
