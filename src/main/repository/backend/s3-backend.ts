@@ -81,6 +81,10 @@ export class S3Backend implements Backend {
       region: options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
       forcePathStyle: this.#where.pathStyle,
       maxAttempts: options.maxAttempts ?? 5,
+      // Checksums only where S3 requires them: Ceph RGW and older MinIO reject the SDK's default
+      // trailing CRC32 on streamed uploads; integrity is the format's own (AEAD per blob, ids by HMAC).
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
       ...(this.#where.endpoint ? { endpoint: this.#where.endpoint } : {}),
       ...(options.credentials ? { credentials: options.credentials } : {}),
     });
