@@ -4,8 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFleet } from '../../fleet/index';
 import type { Fleet } from '../../fleet/index';
 import { tempDir } from '../main/testing/temp-dir';
-import type { CliIo } from './command';
-import { runCli } from './main';
+import { cliRunner } from './testing';
 
 let fleet: Fleet;
 beforeAll(async () => {
@@ -15,21 +14,11 @@ afterAll(async () => {
   await fleet?.stop();
 }, 120_000);
 
-function cli(env: NodeJS.ProcessEnv) {
-  return async (...argv: string[]) => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const io: CliIo = { out: (l) => out.push(l), err: (l) => err.push(l), env };
-    const code = await runCli(argv, io);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  };
-}
-
 describe('jetvault device', () => {
   it('adds a device only with a confirmed host key, then lists, inspects, exports and removes it', async () => {
     const device = fleet.devices[0]!;
     const env = { JETVAULT_HOME: tempDir() };
-    const run = cli(env);
+    const run = cliRunner(env);
     const base = ['device', 'add', 'rvm-017', '--host', device.host, '--port', String(device.port), '--user', device.user, '--identity', device.identityFile];
 
     const first = await run(...base);
@@ -59,7 +48,7 @@ describe('jetvault device', () => {
     expect(JSON.parse(facts.out)).toMatchObject({ facts: { l4t: { release: expect.stringMatching(/^R3/) as unknown } } });
 
     // Back up the device from the CLI into a new repository, then list its snapshots.
-    const withPassword = cli({ ...env, JETVAULT_PASSWORD: 'cli test repository password' });
+    const withPassword = cliRunner({ ...env, JETVAULT_PASSWORD: 'cli test repository password' });
     expect((await withPassword('init')).code).toBe(0);
     const backedUp = await withPassword('backup', '--device', 'rvm-017', '--source', 'config', '--source', 'local', '--json');
     expect(backedUp.err).toBe('');
@@ -78,7 +67,7 @@ describe('jetvault device', () => {
   });
 
   it('explains an unreachable host and bad arguments', async () => {
-    const run = cli({ JETVAULT_HOME: tempDir() });
+    const run = cliRunner({ JETVAULT_HOME: tempDir() });
     const unreachable = await run('device', 'add', 'x', '--host', '127.0.0.1', '--port', '1');
     expect(unreachable.code).toBe(1);
     expect(unreachable.err).toMatch(/unreachable/);

@@ -10,8 +10,7 @@ import { startFleet } from '../../fleet/index';
 import type { Fleet } from '../../fleet/index';
 import { DEFAULT_RULES } from '../shared/schemas/monitoring';
 import { tempDir } from '../main/testing/temp-dir';
-import type { CliIo } from './command';
-import { runCli } from './main';
+import { cliRunner } from './testing';
 
 const skip = process.getuid?.() !== 0;
 if (skip) console.log('status/alerts/run-scheduler CLI tests skipped: the fleet needs root (device accounts, sshd); CI runs as root');
@@ -24,20 +23,10 @@ afterAll(async () => {
   await fleet?.stop();
 }, 120_000);
 
-function cli(env: NodeJS.ProcessEnv) {
-  return async (...argv: string[]) => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const io: CliIo = { out: (l) => out.push(l), err: (l) => err.push(l), env };
-    const code = await runCli(argv, io);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  };
-}
-
 describe.skipIf(skip)('jetvault status, alerts and run-scheduler', () => {
   it('shows the device at risk, backs it up in one scheduler tick, then lists and acknowledges an alert', async () => {
     const device = fleet.devices[0]!;
-    const run = cli({ JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'cli status test repository password' });
+    const run = cliRunner({ JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'cli status test repository password' });
     const file = path.join(tempDir(), 'device.json');
     const profile = device.profile();
     writeFileSync(file, JSON.stringify({ ...profile, rpoMinutes: 30, sources: profile.sources.filter((s) => s.name === 'config') }));

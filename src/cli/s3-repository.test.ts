@@ -10,8 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { s3Missing, startS3Store } from '../../fleet/s3';
 import type { S3Store } from '../../fleet/s3';
 import { tempDir } from '../main/testing/temp-dir';
-import type { CliIo } from './command';
-import { runCli } from './main';
+import { cliRunner } from './testing';
 
 const why = s3Missing();
 if (why) console.log(`S3 CLI tests skipped: ${why}`);
@@ -24,21 +23,11 @@ afterAll(async () => {
   await store?.stop();
 }, 60_000);
 
-function cli(env: NodeJS.ProcessEnv) {
-  return async (...argv: string[]) => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const io: CliIo = { out: (l) => out.push(l), err: (l) => err.push(l), env };
-    const code = await runCli(argv, io);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  };
-}
-
 describe.skipIf(why)('jetvault with an S3 repository', () => {
   it('init, backup, snapshots, restore and check through -r s3:…', async () => {
     const repo = `s3:${store.endpoint}/jv-cli-${randomBytes(3).toString('hex')}/depot-north`;
     const env = { JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 's3 cli test repository password', AWS_ACCESS_KEY_ID: store.accessKeyId, AWS_SECRET_ACCESS_KEY: store.secretAccessKey, AWS_REGION: store.region };
-    const run = cli(env);
+    const run = cliRunner(env);
     const src = tempDir();
     mkdirSync(path.join(src, 'etc'));
     writeFileSync(path.join(src, 'etc', 'config.yaml'), 'fps: 30\n');
@@ -56,7 +45,7 @@ describe.skipIf(why)('jetvault with an S3 repository', () => {
     const checked = await run('check', '-r', repo, '--read-data');
     expect(checked.code).toBe(0);
 
-    const denied = await cli({ ...env, AWS_SECRET_ACCESS_KEY: 'wrong' })('snapshots', '-r', repo);
+    const denied = await cliRunner({ ...env, AWS_SECRET_ACCESS_KEY: 'wrong' })('snapshots', '-r', repo);
     expect(denied.code).not.toBe(0);
     expect(denied.err).toMatch(/SignatureDoesNotMatch|AccessDenied|403/);
   }, 180_000);

@@ -8,12 +8,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFleet } from '../../../fleet/index';
 import type { Device, Fleet } from '../../../fleet/index';
-import type { CliIo } from '../../cli/command';
-import { runCli } from '../../cli/main';
 import { tempDir } from '../testing/temp-dir';
 import { DeviceConnector } from './device-connector';
 import { sh } from './shell-quote';
 import { DeviceConnection } from './ssh-connection';
+import { cliRunner } from '../../cli/testing';
 
 const skip = process.getuid?.() !== 0;
 if (skip) console.log('jump host tests skipped: the fleet needs root (device accounts, sshd); CI runs as root');
@@ -30,20 +29,10 @@ afterAll(async () => {
   await fleet?.stop();
 }, 120_000);
 
-function cli(env: NodeJS.ProcessEnv) {
-  return async (...argv: string[]) => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const io: CliIo = { out: (l) => out.push(l), err: (l) => err.push(l), env };
-    const code = await runCli(argv, io);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  };
-}
-
 describe.skipIf(skip)('a device behind a jump host', () => {
   it('confirms the jump host key, then the device key through the tunnel, and backs up through it', async () => {
     const env = { JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'jump host test repository password' };
-    const run = cli(env);
+    const run = cliRunner(env);
     const base = ['device', 'add', 'rvm-far', '--host', device.direct.host, '--port', String(device.direct.port), '--user', device.user, '--identity', device.identityFile];
     const jump = ['--jump', `${bastion.user}@${bastion.host}:${bastion.port}`, '--jump-identity', bastion.identityFile];
 
