@@ -4,8 +4,7 @@
  * template, then each device copies it and starts its own processes, all devices in parallel.
  */
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { chownSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { chownSync, mkdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -17,7 +16,7 @@ import type { Device, FleetContext } from './device';
 import { isAlive, sleep, trace } from './exec';
 import { netnsSupport } from './link';
 import { initdb, pgBin, psql, startCluster, templateSql } from './postgres';
-import { cleanupStale, forget, INDEX_DIR, PREFIX, Registry, track } from './registry';
+import { allocateDir, cleanupStale, forget, PREFIX, Registry, track } from './registry';
 import { sqlite, SQLITE_TEMPLATE } from './sqlite';
 import { cacheEnabled, cacheEntry, lookup, store } from './template-cache';
 
@@ -120,19 +119,7 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
   const longest = path.join(options.baseDir ?? '/tmp', `${PREFIX}ffff`, `d${options.devices ?? 1}`, 'root/run/postgresql/.s.PGSQL.5432.lock');
   if (Buffer.byteLength(longest) > 107) throw new Error(`baseDir is too long: PostgreSQL's socket path (${longest}) would pass the 107-byte unix socket limit`);
   cleanupStale(options.baseDir ?? '/tmp'); // leftovers of earlier runs that died (never a live fleet's)
-  let id = '';
-  let dir = '';
-  for (let attempt = 0; !dir; attempt++) {
-    id = randomBytes(2).toString('hex');
-    const candidate = path.join(options.baseDir ?? '/tmp', `${PREFIX}${id}`);
-    if (existsSync(path.join(INDEX_DIR, `${id}.json`))) continue;
-    try {
-      mkdirSync(candidate, { mode: 0o755 });
-      dir = candidate;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 20) throw error;
-    }
-  }
+  const { id, dir } = allocateDir(options.baseDir ?? '/tmp');
   const registry = new Registry(dir, id);
   registry.add({ kind: 'dir', path: dir });
   track(registry);

@@ -6,6 +6,7 @@
  * leftovers whose owner died. The cleanup is synchronous on purpose: it must also run in an `exit`
  * handler, where nothing asynchronous happens any more.
  */
+import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -321,4 +322,22 @@ export function track(registry: Registry): void {
 
 export function forget(registry: Registry): void {
   live.delete(registry);
+}
+
+/**
+ * A fresh `<baseDir>/jvf-<id>` folder for a fleet or a test store: the id is unused by any live
+ * registry and the folder is created here (so two processes never share one).
+ */
+export function allocateDir(baseDir: string, idPrefix = '', mode = 0o755): { id: string; dir: string } {
+  for (let attempt = 0; ; attempt++) {
+    const id = `${idPrefix}${randomBytes(2).toString('hex')}`;
+    const candidate = path.join(baseDir, `${PREFIX}${id}`);
+    if (existsSync(path.join(INDEX_DIR, `${id}.json`))) continue;
+    try {
+      mkdirSync(candidate, { mode });
+      return { id, dir: candidate };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 20) throw error;
+    }
+  }
 }

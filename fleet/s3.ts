@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { run, waitFor } from './exec';
 import { spawnReaper } from './fleet';
-import { cleanupStale, forget, INDEX_DIR, PREFIX, Registry, track } from './registry';
+import { allocateDir, cleanupStale, forget, Registry, track } from './registry';
 import { freePort } from './sshd';
 
 export interface S3Store {
@@ -39,19 +39,7 @@ export async function startS3Store(options: { baseDir?: string; memoryBytes?: nu
   if (missing) throw new Error(missing);
   const baseDir = options.baseDir ?? '/tmp';
   cleanupStale(baseDir);
-  let id = '';
-  let dir = '';
-  for (let attempt = 0; !dir; attempt++) {
-    id = `s3${randomBytes(2).toString('hex')}`;
-    const candidate = path.join(baseDir, `${PREFIX}${id}`);
-    if (existsSync(path.join(INDEX_DIR, `${id}.json`))) continue;
-    try {
-      mkdirSync(candidate, { mode: 0o700 });
-      dir = candidate;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 20) throw error;
-    }
-  }
+  const { id, dir } = allocateDir(baseDir, 's3', 0o700);
   const registry = new Registry(dir, id);
   registry.add({ kind: 'dir', path: dir });
   track(registry);
