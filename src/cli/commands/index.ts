@@ -30,7 +30,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'backup', summary: 'back up local paths into a new snapshot', load: async () => (await import('./repo-backup')).repoBackupCommand },
   { name: 'snapshots', summary: 'list snapshots', load: async () => (await import('./repo-snapshots')).repoSnapshotsCommand },
   { name: 'ls', summary: "list a snapshot's files", load: async () => (await import('./repo-ls')).repoLsCommand },
-  { name: 'restore', summary: 'restore a snapshot into a folder', load: async () => (await import('./repo-restore')).repoRestoreCommand },
+  { name: 'restore', summary: 'restore a snapshot into a folder, or onto a device', load: async () => (await import('./repo-restore')).repoRestoreCommand },
   { name: 'diff', summary: 'show what changed between two snapshots', load: async () => (await import('./repo-diff')).repoDiffCommand },
   { name: 'check', summary: 'verify the repository (structure, or data too)', load: async () => (await import('./repo-check')).repoCheckCommand },
   { name: 'forget', summary: 'remove snapshots by a retention policy', load: async () => (await import('./repo-forget')).repoForgetCommand },
@@ -38,6 +38,8 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'rebuild-index', summary: 'rebuild the index from the pack files alone', load: async () => (await import('./repo-rebuild-index')).repoRebuildIndexCommand },
   { name: 'key', summary: 'manage passwords (key slots): list, add, remove, passwd', load: async () => (await import('./repo-key')).repoKeyCommand },
   { name: 'unlock', summary: 'remove stale locks', load: async () => (await import('./repo-unlock')).repoUnlockCommand },
+  { name: 'keep', summary: 'keep a completed restore on a device (removes the previous state kept there)', load: async () => (await import('./device-restore')).keepCommand },
+  { name: 'rollback', summary: 'roll a device back to what it held before its last restore', load: async () => (await import('./device-restore')).rollbackCommand },
   {
     name: 'drill',
     summary: "restore a device's latest backup into a scratch area on it, verify, clean up and measure the RTO",

@@ -6,19 +6,37 @@ import { formatBytes, REPO_OPTIONS, REPO_USAGE, shortId, ttyProgress, withReposi
 
 export const repoRestoreCommand: Command = {
   name: 'restore',
-  summary: 'restore a snapshot into a folder',
+  summary: 'restore a snapshot into a folder, or onto a device',
   usage: [
     'Usage: jetvault restore SNAP --target DIR [--include PATTERN]... [--device NAME]',
+    '       jetvault restore SNAP --device NAME [--source S]... [--include PATTERN]... [--at TIME] [--dry-run] [--yes] [--json]',
     '',
     'PATTERN matches snapshot paths: * within a name, ** across directories; a matching directory brings its contents.',
-    '--device NAME makes "latest" mean the latest snapshot of that device.',
+    'With --target, the snapshot goes to a folder on this machine (--device NAME makes "latest" mean that device\'s).',
+    'Without --target, it is restored onto the device: staged, verified, swapped in with its services stopped, and',
+    'checked; SNAP "latest" with --at TIME takes the run in force at that time (whole device, or --source ones).',
+    'The plan is printed first; a restore that replaces data needs --yes (exit 3 without). The previous state',
+    'stays on the device until `jetvault keep --device NAME` or `jetvault rollback --device NAME`.',
     REPO_USAGE,
   ].join('\n'),
-  options: { ...REPO_OPTIONS, target: { type: 'string', short: 't' }, include: { type: 'string', short: 'i', multiple: true }, device: { type: 'string' } },
+  options: {
+    ...REPO_OPTIONS,
+    target: { type: 'string', short: 't' },
+    include: { type: 'string', short: 'i', multiple: true },
+    device: { type: 'string' },
+    source: { type: 'string', multiple: true },
+    at: { type: 'string' },
+    'dry-run': { type: 'boolean', short: 'n' },
+    yes: { type: 'boolean', short: 'y' },
+  },
   async run({ values, positionals }, io) {
     const [ref, ...extra] = positionals;
     if (ref === undefined || extra.length > 0) throw new UsageError('give exactly one snapshot');
-    if (typeof values.target !== 'string') throw new UsageError('--target DIR is required');
+    if (typeof values.target !== 'string') {
+      if (typeof values.device !== 'string') throw new UsageError('give --target DIR (to this machine) or --device NAME (onto the device)');
+      return (await import('./device-restore')).deviceRestore(values, ref, io);
+    }
+    if (values.source || values.at || values['dry-run'] || values.yes) throw new UsageError('--source, --at, --dry-run and --yes are for restores onto a device (without --target)');
     const target = values.target;
     return withRepository(values, io, 'shared', async (repo) => {
       const all = (await listSnapshots(repo)).filter((s) => typeof values.device !== 'string' || s.device === values.device);

@@ -1,0 +1,102 @@
+/**
+ * Restores onto a device from the command line — the same planner and job as the Restore page:
+ * `restore SNAP --device NAME` plans (and with --yes runs) an on-device restore; the previous state
+ * stays on the device until `keep --device NAME` or `rollback --device NAME`.
+ */
+import { AppError } from '../../shared/errors';
+import type { RestorePlanSummary, RestoreRequest } from '../../shared/schemas/restore';
+import type { Services } from '../../main/services/index';
+import type { CliIo, Command } from '../command';
+import { UsageError } from '../command';
+import { withServices } from '../services';
+
+/** The exit status when a destructive restore was planned but not confirmed with --yes. */
+export const EXIT_NOT_CONFIRMED = 3;
+
+function describePlan(plan: RestorePlanSummary, io: CliIo): void {
+  io.out(`Restore plan for ${plan.device}${plan.at ? ` at ${plan.at}` : ''}:`);
+  for (const s of plan.snapshots) io.out(`  ${s.source.padEnd(16)} ${s.kind.padEnd(9)} snapshot ${s.snapshotId.slice(0, 10)} of ${s.time}`);
+  for (const r of plan.roots) io.out(`  files  ${r.target}: ${r.add} to add, ${r.replace} to replace, ${r.remove} to remove, ${r.unchanged} unchanged`);
+  for (const d of plan.databases) io.out(`  ${d.kind.padEnd(6)} ${d.target}: ${d.action}${d.rows !== null ? ` (${d.rows} rows in ${d.tables} tables)` : ''}`);
+  if (plan.services.stop.length > 0) io.out(`  services stopped around the swap: ${plan.services.stop.join('; ')}`);
+  io.out(`  ${(plan.spaceNeeded / 2 ** 20).toFixed(1)} MiB needed on the device, ${(plan.freeBytes / 2 ** 20).toFixed(1)} MiB free`);
+  for (const w of plan.warnings) io.out(`  warning: ${w}`);
+}
+
+/** Whether the plan changes anything in place (what --yes must confirm). */
+function destructive(plan: RestorePlanSummary): boolean {
+  return plan.roots.some((r) => r.replace + r.remove > 0) || plan.databases.some((d) => d.action === 'replace');
+}
+
+export async function deviceRestore(values: Record<string, unknown>, ref: string, io: CliIo): Promise<number> {
+  const device = values.device as string;
+  const sources = (values.source as string[] | undefined) ?? [];
+  const include = (values.include as string[] | undefined) ?? [];
+  if (typeof values.at === 'string' && Number.isNaN(Date.parse(values.at))) throw new UsageError('--at takes a date and time, e.g. 2026-11-30T08:00:00Z');
+  return withServices(io, async (services) => {
+    const request: RestoreRequest = { device };
+    if (ref !== 'latest') {
+      // A snapshot id or a unique prefix of one of this device's snapshots.
+      const matches = (await services.catalog.list(device)).filter((s) => s.id.startsWith(ref));
+      if (matches.length !== 1) throw new AppError('NOT_FOUND', matches.length === 0 ? `No snapshot ${ref} of ${device}` : `${ref} is ambiguous: ${matches.length} snapshots start with it`);
+      request.snapshotId = matches[0]!.id;
+    } else {
+      request.at = typeof values.at === 'string' ? new Date(values.at).toISOString() : new Date().toISOString();
+      request.scope = include.length > 0 ? 'files' : sources.length > 0 ? 'source' : 'device';
+    }
+    if (sources.length > 0) request.sources = sources;
+    if (include.length > 0) request.include = include;
+    const plan = await services.restores.plan(request);
+    if (values.json && (values['dry-run'] || !values.yes)) io.out(JSON.stringify(plan, null, 2));
+    else describePlan(plan, io);
+    if (values['dry-run']) return 0;
+    if (!values.yes && destructive(plan)) {
+      io.err(`This replaces data on ${device}. Repeat with --yes to restore (the previous state is kept until keep or rollback).`);
+      return EXIT_NOT_CONFIRMED;
+    }
+    const { jobId, restoreId } = services.restores.start(request);
+    const job = await waitForJob(services, jobId);
+    if (job.status !== 'succeeded') {
+      io.err(`The restore ${job.status}: ${job.error?.message ?? ''}`);
+      return 1;
+    }
+    if (values.json) io.out(JSON.stringify({ restoreId, jobId, status: job.status }));
+    else io.out(`restored ${device} (${restoreId}); the previous state is kept on the device: jetvault keep --device ${device} or jetvault rollback --device ${device}`);
+    return 0;
+  });
+}
+
+async function waitForJob(services: Services, jobId: string) {
+  for (;;) {
+    const job = services.jobs.get(jobId);
+    if (job && job.status !== 'running') return job;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+function pendingCommand(name: 'keep' | 'rollback'): Command {
+  const keep = name === 'keep';
+  return {
+    name,
+    summary: keep ? 'keep a completed restore on a device (removes the previous state kept there)' : 'roll a device back to what it held before its last restore',
+    usage: `Usage: jetvault ${name} --device NAME [--json]\n\nActs on every completed restore waiting on the device for a decision (found on the device itself, so it works from any console).`,
+    options: { device: { type: 'string' }, json: { type: 'boolean' } },
+    async run({ values, positionals }, io) {
+      if (typeof values.device !== 'string' || positionals.length > 0) throw new UsageError(`${name} needs --device NAME`);
+      const device = values.device;
+      return withServices(io, async (services) => {
+        const pending = await services.restores.recover(device);
+        for (const p of pending) {
+          if (keep) await services.restores.confirm(p.restoreId);
+          else await services.restores.rollback(p.restoreId);
+        }
+        if (values.json) io.out(JSON.stringify({ device, [keep ? 'kept' : 'rolledBack']: pending.map((p) => p.restoreId) }));
+        else io.out(pending.length === 0 ? `No restore of ${device} is waiting for a decision.` : `${keep ? 'kept' : 'rolled back'} ${pending.length} restore(s) of ${device}`);
+        return 0;
+      });
+    },
+  };
+}
+
+export const keepCommand = pendingCommand('keep');
+export const rollbackCommand = pendingCommand('rollback');

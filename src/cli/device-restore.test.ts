@@ -1,0 +1,69 @@
+/**
+ * Restores onto a real fleet device from the command line: a dry run changes nothing, a
+ * destructive restore needs --yes, `rollback` returns the device to what it held before, and
+ * `keep` settles a restore so nothing waits any more.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFleet } from '../../fleet/index';
+import type { Fleet } from '../../fleet/index';
+import { tempDir } from '../main/testing/temp-dir';
+import { cliRunner } from './testing';
+
+const skip = process.getuid?.() !== 0;
+if (skip) console.log('device restore CLI tests skipped: the fleet needs root (device accounts, sshd); CI runs as root');
+
+let fleet: Fleet;
+beforeAll(async () => {
+  if (!skip) fleet = await startFleet({ devices: 1, sharedModelMB: 1, uniqueModelMB: 1 });
+}, 240_000);
+afterAll(async () => {
+  await fleet?.stop();
+}, 120_000);
+
+describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
+  it('plans, refuses without --yes, restores, rolls back and keeps', async () => {
+    const device = fleet.devices[0]!;
+    const run = cliRunner({ JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'cli restore test repository password' });
+    const file = path.join(tempDir(), 'device.json');
+    const profile = device.profile();
+    writeFileSync(file, JSON.stringify({ ...profile, sources: profile.sources.filter((s) => s.name === 'config') }));
+    expect((await run('device', 'import', file)).code).toBe(0);
+    expect((await run('init')).code).toBe(0);
+    expect((await run('backup', '--device', device.name)).code).toBe(0);
+
+    const config = path.join(device.root, 'etc', device.app, `${device.app}.yaml`);
+    const original = readFileSync(config, 'utf8');
+    writeFileSync(config, 'broken: true\n');
+
+    const dry = await run('restore', 'latest', '--device', device.name, '--dry-run', '--json');
+    expect(dry.code).toBe(0);
+    const plan = JSON.parse(dry.out) as { roots: { replace: number }[]; snapshots: { source: string }[] };
+    expect(plan.snapshots.map((s) => s.source)).toEqual(['config']);
+    expect(plan.roots.reduce((n, r) => n + r.replace, 0)).toBe(1);
+    expect(readFileSync(config, 'utf8')).toBe('broken: true\n');
+
+    const refused = await run('restore', 'latest', '--device', device.name);
+    expect(refused.code).toBe(3);
+    expect(refused.err).toMatch(/--yes/);
+    expect(readFileSync(config, 'utf8')).toBe('broken: true\n');
+
+    const restored = await run('restore', 'latest', '--device', device.name, '--yes');
+    expect(restored.err).toBe('');
+    expect(restored.code).toBe(0);
+    expect(readFileSync(config, 'utf8')).toBe(original);
+
+    // Another console (a fresh process) finds the waiting restore on the device and rolls it back.
+    const rolledBack = await run('rollback', '--device', device.name, '--json');
+    expect(rolledBack.code).toBe(0);
+    expect((JSON.parse(rolledBack.out) as { rolledBack: string[] }).rolledBack).toHaveLength(1);
+    expect(readFileSync(config, 'utf8')).toBe('broken: true\n');
+
+    expect((await run('restore', 'latest', '--device', device.name, '--yes')).code).toBe(0);
+    expect((await run('keep', '--device', device.name)).out).toMatch(/kept 1 restore/);
+    expect(readFileSync(config, 'utf8')).toBe(original);
+    expect((await run('rollback', '--device', device.name)).out).toMatch(/No restore of .* is waiting/);
+    expect((await run('restore', 'latest')).code).toBe(2);
+  }, 180_000);
+});
