@@ -1,0 +1,107 @@
+/**
+ * Device restore benchmark (not a test): one fleet device (models, many small files, PostgreSQL and
+ * SQLite) is backed up, then damaged (a tenth of its files changed, the model files deleted, rows
+ * deleted) and restored whole — by Jetvault's on-device restore (stage, verify, swap, check), and by
+ * what an operator would script: `rsync -a --delete` pushing a local copy back plus `pg_restore
+ * --clean` of a dump, over OpenSSH. Same damage before each. Target: Jetvault ≤ 1.2× the baseline.
+ *
+ *   npx tsx bench/device-restore.ts          BENCH_MODELS_MB (default 200), BENCH_SMALL_FILES (default 5000)
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startFleet } from '../fleet/index';
+import type { Device } from '../fleet/index';
+import { startDeviceBackup } from '../src/main/devices/device-backup';
+import { silentLogger } from '../src/main/log';
+import { createServices } from '../src/main/services/index';
+
+const MODELS_MB = Number(process.env.BENCH_MODELS_MB ?? 200);
+const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? 5000);
+
+function runAsync(cmd: string, args: string[]): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stderr }));
+  });
+}
+
+async function damage(device: Device): Promise<void> {
+  device.mutate.changeFiles(0.1);
+  const models = path.join(device.root, 'opt', device.app, 'models');
+  for (const f of readdirSync(models)) unlinkSync(path.join(models, f));
+  await device.mutate.pgDeleteRows(20_000);
+}
+
+const seconds = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
+
+const fleet = await startFleet({ devices: 1, sharedModelMB: Math.round(MODELS_MB * 0.7), uniqueModelMB: Math.round(MODELS_MB * 0.3) });
+const device = fleet.devices[0]!;
+const dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-bench-restore-'));
+const copy = mkdtempSync(path.join(os.tmpdir(), 'jetvault-bench-restore-copy-'));
+const services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
+try {
+  const assets = path.join(device.root, 'opt', device.app, 'assets');
+  for (let i = 0; i < SMALL_FILES; i++) {
+    const sub = path.join(assets, `set-${Math.floor(i / 500)}`);
+    if (i % 500 === 0) mkdirSync(sub, { recursive: true });
+    writeFileSync(path.join(sub, `asset-${i}.json`), JSON.stringify({ id: i, pad: 'x'.repeat(200 + (i % 1500)) }));
+  }
+  spawnSync('chown', ['-R', `${device.user}:`, assets]);
+  const profile = device.profile();
+  const sources = profile.sources.filter((s) => s.kind === 'files' || s.kind === 'postgres');
+  services.devices.import({ ...profile, sources }, 'bench');
+  await services.repository.init('bench repository password');
+  const backedUp = await startDeviceBackup(services, device.name).done;
+  if (backedUp.record.status !== 'succeeded') throw new Error(`backup failed: ${JSON.stringify(backedUp.record.error)}`);
+
+  // The baseline's own copy, taken while the device is intact (not timed).
+  const ssh = `ssh -i ${device.identityFile} -p ${device.port} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR`;
+  const paths = sources.flatMap((s) => (s.kind === 'files' ? s.paths : []));
+  const pull = await runAsync('rsync', ['-a', '--relative', '-e', ssh, ...paths.map((p) => `${device.user}@${device.host}:${p}`), copy]);
+  if (pull.status !== 0 && pull.status !== 23) throw new Error(`rsync pull failed: ${pull.stderr}`);
+  const pgArgs = `--host=${device.pg.socketDir} --port=${device.pg.port}`;
+  const dumped = await runAsync('sh', ['-c', `${ssh} ${device.user}@${device.host} pg_dump --format=custom --compress=0 ${pgArgs} --dbname=${device.pg.database} > ${copy}/db.pgdump`]);
+  if (dumped.status !== 0) throw new Error(`pg_dump failed: ${dumped.stderr}`);
+
+  // Jetvault: the whole device back to the run, then kept.
+  await damage(device);
+  let started = process.hrtime.bigint();
+  const { jobId, restoreId } = services.restores.start({ device: device.name, at: new Date().toISOString(), scope: 'device' });
+  for (;;) {
+    const job = services.jobs.get(jobId);
+    if (job && job.status !== 'running') {
+      if (job.status !== 'succeeded') throw new Error(`restore ${job.status}: ${job.error?.message}`);
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const jetvault = seconds(started);
+  await services.restores.confirm(restoreId);
+
+  // The baseline: push the copy back with --delete, and pg_restore --clean the dump.
+  await damage(device);
+  started = process.hrtime.bigint();
+  const push = await runAsync('sh', ['-c', `cd ${copy} && rsync -a --relative --delete -e "${ssh}" ${paths.map((p) => `.${p}`).join(' ')} ${device.user}@${device.host}:/`]);
+  if (push.status !== 0 && push.status !== 23) throw new Error(`rsync push failed: ${push.stderr}`);
+  const restored = await runAsync('sh', ['-c', `${ssh} ${device.user}@${device.host} pg_restore --clean --if-exists --single-transaction ${pgArgs} --dbname=${device.pg.database} < ${copy}/db.pgdump`]);
+  if (restored.status !== 0) throw new Error(`pg_restore failed: ${restored.stderr}`);
+  const baseline = seconds(started);
+
+  const bytes = backedUp.value!.snapshots.reduce((n, s) => n + s.bytes, 0);
+  console.log(`\nDevice: ${MODELS_MB} MB of models, ${SMALL_FILES} small files, PostgreSQL ~200k rows (${(bytes / 2 ** 20).toFixed(0)} MiB in the run)`);
+  console.log('Damage before each restore: 10% of files changed, every model file deleted, 20k rows deleted.\n');
+  console.log('| restore | Jetvault s | rsync --delete push + pg_restore --clean s | Jetvault / baseline |');
+  console.log('|---|---:|---:|---:|');
+  console.log(`| whole device, loopback | ${jetvault.toFixed(1)} | ${baseline.toFixed(1)} | ${(jetvault / baseline).toFixed(2)}× |`);
+  console.log(`\n(load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; Jetvault stages, verifies by sha256 on the device, swaps and checks row counts; the baseline does none of that)`);
+} finally {
+  services.dispose();
+  rmSync(dataDir, { recursive: true, force: true });
+  rmSync(copy, { recursive: true, force: true });
+  await fleet.stop();
+}
