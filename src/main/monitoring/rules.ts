@@ -6,6 +6,7 @@
  */
 import type { DeviceFacts } from '../../shared/schemas/devices';
 import type { RuleId, Rules, Severity } from '../../shared/schemas/monitoring';
+import { median } from '../stats';
 
 export interface RunSummary {
   status: 'succeeded' | 'failed' | 'cancelled';
@@ -58,11 +59,6 @@ function ago(ms: number): string {
 
 const durationOf = (run: RunSummary): number | null => (run.finishedAt ? Date.parse(run.finishedAt) - Date.parse(run.startedAt) : null);
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 /** Pseudo and read-only system filesystems never fill up in a way a technician can act on. */
 const IGNORED_FILESYSTEMS = /^(proc|sysfs|devtmpfs|devpts|udev|none|overlay|squashfs|cgroup2?|tracefs|debugfs|securityfs|pstore|efivarfs)$/;

@@ -7,6 +7,7 @@
  * finds it again, and is then caught up at once.
  */
 import { nextCronTime, parseCron } from '../../shared/cron';
+import { median } from '../stats';
 
 export interface DeviceScheduleState {
   name: string;
@@ -42,12 +43,6 @@ export interface ScheduleEntry {
 
 const MINUTE = 60_000;
 
-function median(values: number[]): number {
-  if (values.length === 0) return 0;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 /** How long before the RPO runs out a backup starts: 1.5× the usual run, at least 10% of the RPO, at most half. */
 export function leadTimeMs(rpoMinutes: number, recentDurationsMs: number[]): number {
