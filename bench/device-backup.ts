@@ -7,11 +7,11 @@
  *   npx tsx bench/device-backup.ts          BENCH_MODELS_MB=600 BENCH_SMALL_FILES=20000 for the full size,
  *                                           BENCH_SHAPED=0 to skip the shaped-link runs
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { netnsSupport, startFleet } from '../fleet/index';
+import { addSmallFiles, opensshCommand, runAsync } from './device-helpers';
 import type { Device } from '../fleet/index';
 import { startDeviceBackup } from '../src/main/devices/device-backup';
 import { silentLogger } from '../src/main/log';
@@ -21,33 +21,9 @@ const MODELS_MB = Number(process.env.BENCH_MODELS_MB ?? 200);
 const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? 5000);
 const LINK = { delayMs: 50, lossPercent: 1, kbit: 20_000 };
 
-function smallFiles(device: Device, count: number): void {
-  const dir = path.join(device.root, 'opt', device.app, 'assets');
-  for (let i = 0; i < count; i++) {
-    const sub = path.join(dir, `set-${Math.floor(i / 500)}`);
-    if (i % 500 === 0) mkdirSync(sub, { recursive: true });
-    writeFileSync(path.join(sub, `asset-${i}.json`), JSON.stringify({ id: i, label: `item ${i}`, pad: 'x'.repeat(200 + (i % 1500)) }));
-  }
-  spawnSync('chown', ['-R', `${device.user}:`, dir]);
-}
-
 function timed<T>(work: () => Promise<T>): Promise<{ seconds: number; value: T }> {
   const started = process.hrtime.bigint();
   return work().then((value) => ({ seconds: Number(process.hrtime.bigint() - started) / 1e9, value }));
-}
-
-/**
- * Runs a command without blocking this process's event loop: with a field link, the device's delay
- * proxy lives in this process, so a synchronous spawn would stall every byte it should forward.
- */
-function runAsync(cmd: string, args: string[]): Promise<{ status: number | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stderr }));
-  });
 }
 
 /**
@@ -57,14 +33,14 @@ function runAsync(cmd: string, args: string[]): Promise<{ status: number | null;
 async function sshCapacity(device: Device): Promise<number> {
   const bytes = 32 * 2 ** 20;
   const started = process.hrtime.bigint();
-  const r = await runAsync('sh', ['-c', `ssh -i ${device.identityFile} -p ${device.port} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR ${device.user}@${device.host} 'head -c ${bytes} /dev/zero' > /dev/null`]);
+  const r = await runAsync('sh', ['-c', `${opensshCommand(device)} ${device.user}@${device.host} 'head -c ${bytes} /dev/zero' > /dev/null`]);
   if (r.status !== 0) throw new Error(`ssh capacity probe failed: ${r.stderr}`);
   return (bytes * 8) / (Number(process.hrtime.bigint() - started) / 1e9) / 1e6;
 }
 
 /** The baseline: rsync -a of the files sources plus pg_dump over ssh, into `dest`. */
 async function baseline(device: Device, dest: string): Promise<number> {
-  const ssh = `ssh -i ${device.identityFile} -p ${device.port} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR`;
+  const ssh = opensshCommand(device);
   const profile = device.profile();
   const paths = profile.sources.flatMap((s) => (s.kind === 'files' ? s.paths : []));
   const started = process.hrtime.bigint();
@@ -81,7 +57,7 @@ async function scenario(label: string, shaped: boolean) {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-bench-'));
   const services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
   try {
-    smallFiles(device, SMALL_FILES);
+    addSmallFiles(device, SMALL_FILES);
     if (shaped) {
       await device.link!.rate(LINK.kbit);
       await device.link!.dropPercent(LINK.lossPercent);

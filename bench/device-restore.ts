@@ -7,11 +7,11 @@
  *
  *   npx tsx bench/device-restore.ts          BENCH_MODELS_MB (default 200), BENCH_SMALL_FILES (default 5000)
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startFleet } from '../fleet/index';
+import { addSmallFiles, opensshCommand, runAsync } from './device-helpers';
 import type { Device } from '../fleet/index';
 import { startDeviceBackup } from '../src/main/devices/device-backup';
 import { silentLogger } from '../src/main/log';
@@ -19,16 +19,6 @@ import { createServices } from '../src/main/services/index';
 
 const MODELS_MB = Number(process.env.BENCH_MODELS_MB ?? 200);
 const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? 5000);
-
-function runAsync(cmd: string, args: string[]): Promise<{ status: number | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stderr }));
-  });
-}
 
 async function damage(device: Device): Promise<void> {
   device.mutate.changeFiles(0.1);
@@ -45,13 +35,7 @@ const dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-bench-restore-'));
 const copy = mkdtempSync(path.join(os.tmpdir(), 'jetvault-bench-restore-copy-'));
 const services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
 try {
-  const assets = path.join(device.root, 'opt', device.app, 'assets');
-  for (let i = 0; i < SMALL_FILES; i++) {
-    const sub = path.join(assets, `set-${Math.floor(i / 500)}`);
-    if (i % 500 === 0) mkdirSync(sub, { recursive: true });
-    writeFileSync(path.join(sub, `asset-${i}.json`), JSON.stringify({ id: i, pad: 'x'.repeat(200 + (i % 1500)) }));
-  }
-  spawnSync('chown', ['-R', `${device.user}:`, assets]);
+  addSmallFiles(device, SMALL_FILES);
   const profile = device.profile();
   const sources = profile.sources.filter((s) => s.kind === 'files' || s.kind === 'postgres');
   services.devices.import({ ...profile, sources }, 'bench');
@@ -60,7 +44,7 @@ try {
   if (backedUp.record.status !== 'succeeded') throw new Error(`backup failed: ${JSON.stringify(backedUp.record.error)}`);
 
   // The baseline's own copy, taken while the device is intact (not timed).
-  const ssh = `ssh -i ${device.identityFile} -p ${device.port} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR`;
+  const ssh = opensshCommand(device);
   const paths = sources.flatMap((s) => (s.kind === 'files' ? s.paths : []));
   const pull = await runAsync('rsync', ['-a', '--relative', '-e', ssh, ...paths.map((p) => `${device.user}@${device.host}:${p}`), copy]);
   if (pull.status !== 0 && pull.status !== 23) throw new Error(`rsync pull failed: ${pull.stderr}`);

@@ -1,0 +1,35 @@
+/** What the device benchmarks share: the small-file set, the OpenSSH command of the baselines, a non-blocking spawn. */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Device } from '../fleet/index';
+
+/** `count` small JSON assets under the device's app folder (500 per folder), owned by the device account. */
+export function addSmallFiles(device: Device, count: number): void {
+  const dir = path.join(device.root, 'opt', device.app, 'assets');
+  for (let i = 0; i < count; i++) {
+    const sub = path.join(dir, `set-${Math.floor(i / 500)}`);
+    if (i % 500 === 0) mkdirSync(sub, { recursive: true });
+    writeFileSync(path.join(sub, `asset-${i}.json`), JSON.stringify({ id: i, label: `item ${i}`, pad: 'x'.repeat(200 + (i % 1500)) }));
+  }
+  spawnSync('chown', ['-R', `${device.user}:`, dir]);
+}
+
+/** Plain OpenSSH to the device, as an operator's script would call it (for `rsync -e` or `sh -c`). */
+export function opensshCommand(device: Device): string {
+  return `ssh -i ${device.identityFile} -p ${device.port} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR`;
+}
+
+/**
+ * Runs a command without blocking this process's event loop: with a field link, the device's delay
+ * proxy lives in this process, so a synchronous spawn would stall every byte it should forward.
+ */
+export function runAsync(cmd: string, args: string[]): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stderr }));
+  });
+}
