@@ -7,21 +7,10 @@
  * Location: `s3:ENDPOINT/BUCKET[/PREFIX]`, with ENDPOINT `https://host[:port]`, `http://host:port`
  * (a local MinIO/RGW) or a bare host (https). Path-style addressing is used for endpoints given
  * with a scheme (MinIO, RGW), virtual-host style for AWS.
+ *
+ * The SDK is loaded on first use: importing it costs ~160 ms, which every local backup would pay.
  */
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateBucketCommand,
-  CreateMultipartUploadCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-  UploadPartCommand,
-} from '@aws-sdk/client-s3';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { RepositoryError } from '../errors';
 import type { Backend, ObjectInfo } from './backend';
 
@@ -69,15 +58,21 @@ function describe(error: unknown): string {
   return `${e.name ?? 'Error'}${status(error) ? ` (HTTP ${status(error)})` : ''}: ${e.message ?? e.code ?? String(error)}`;
 }
 
+type Sdk = typeof import('@aws-sdk/client-s3');
+let sdkLoading: Promise<Sdk> | null = null;
+const loadSdk = (): Promise<Sdk> => (sdkLoading ??= import('@aws-sdk/client-s3'));
+
 export class S3Backend implements Backend {
   readonly location: string;
-  readonly #client: S3Client;
+  readonly #config: S3ClientConfig;
+  #opened: Promise<{ client: S3Client; sdk: Sdk }> | null = null;
+  #client: S3Client | null = null;
   readonly #where: S3Location;
 
   constructor(location: string, options: { credentials?: S3Credentials; region?: string; maxAttempts?: number } = {}) {
     this.location = location;
     this.#where = parseS3Location(location);
-    this.#client = new S3Client({
+    this.#config = {
       region: options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
       forcePathStyle: this.#where.pathStyle,
       maxAttempts: options.maxAttempts ?? 5,
@@ -87,7 +82,16 @@ export class S3Backend implements Backend {
       responseChecksumValidation: 'WHEN_REQUIRED',
       ...(this.#where.endpoint ? { endpoint: this.#where.endpoint } : {}),
       ...(options.credentials ? { credentials: options.credentials } : {}),
+    };
+  }
+
+  /** The client, created with the SDK on first use. */
+  #open(): Promise<{ client: S3Client; sdk: Sdk }> {
+    this.#opened ??= loadSdk().then((sdk) => {
+      this.#client = new sdk.S3Client(this.#config);
+      return { client: this.#client, sdk };
     });
+    return this.#opened;
   }
 
   #key(name: string): string {
@@ -104,22 +108,23 @@ export class S3Backend implements Backend {
     const Bucket = this.#where.bucket;
     const Key = this.#key(name);
     try {
+      const { client, sdk } = await this.#open();
       if (body.length <= MULTIPART_OVER) {
-        await this.#client.send(new PutObjectCommand({ Bucket, Key, Body: body, ContentLength: body.length }));
+        await client.send(new sdk.PutObjectCommand({ Bucket, Key, Body: body, ContentLength: body.length }));
         return;
       }
-      const { UploadId } = await this.#client.send(new CreateMultipartUploadCommand({ Bucket, Key }));
+      const { UploadId } = await client.send(new sdk.CreateMultipartUploadCommand({ Bucket, Key }));
       try {
         const parts: { ETag: string; PartNumber: number }[] = [];
         for (let offset = 0, n = 1; offset < body.length; offset += PART_SIZE, n++) {
           const part = body.subarray(offset, Math.min(body.length, offset + PART_SIZE));
-          const { ETag } = await this.#client.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: n, Body: part, ContentLength: part.length }));
+          const { ETag } = await client.send(new sdk.UploadPartCommand({ Bucket, Key, UploadId, PartNumber: n, Body: part, ContentLength: part.length }));
           parts.push({ ETag: ETag!, PartNumber: n });
         }
         // Until this completes, nothing is visible under the key.
-        await this.#client.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts } }));
+        await client.send(new sdk.CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts } }));
       } catch (error) {
-        await this.#client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => undefined);
+        await client.send(new sdk.AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => undefined);
         throw error;
       }
     } catch (error) {
@@ -130,8 +135,9 @@ export class S3Backend implements Backend {
   async get(name: string, range?: { offset: number; length: number }): Promise<Buffer> {
     if (range && range.length === 0) return Buffer.alloc(0);
     try {
-      const out = await this.#client.send(
-        new GetObjectCommand({ Bucket: this.#where.bucket, Key: this.#key(name), ...(range ? { Range: `bytes=${range.offset}-${range.offset + range.length - 1}` } : {}) }),
+      const { client, sdk } = await this.#open();
+      const out = await client.send(
+        new sdk.GetObjectCommand({ Bucket: this.#where.bucket, Key: this.#key(name), ...(range ? { Range: `bytes=${range.offset}-${range.offset + range.length - 1}` } : {}) }),
       );
       const bytes = Buffer.from(await out.Body!.transformToByteArray());
       if (range && bytes.length !== range.length) throw new RepositoryError('corrupt', `${name} in ${this.location}: asked for ${range.length} bytes at ${range.offset}, got ${bytes.length}`);
@@ -144,7 +150,8 @@ export class S3Backend implements Backend {
 
   async stat(name: string): Promise<number | null> {
     try {
-      const head = await this.#client.send(new HeadObjectCommand({ Bucket: this.#where.bucket, Key: this.#key(name) }));
+      const { client, sdk } = await this.#open();
+      const head = await client.send(new sdk.HeadObjectCommand({ Bucket: this.#where.bucket, Key: this.#key(name) }));
       return head.ContentLength ?? 0;
     } catch (error) {
       if (isNotFound(error)) return null;
@@ -156,8 +163,9 @@ export class S3Backend implements Backend {
     const out: ObjectInfo[] = [];
     let ContinuationToken: string | undefined;
     try {
+      const { client, sdk } = await this.#open();
       do {
-        const page = await this.#client.send(new ListObjectsV2Command({ Bucket: this.#where.bucket, Prefix: this.#key(prefix), ...(ContinuationToken ? { ContinuationToken } : {}) }));
+        const page = await client.send(new sdk.ListObjectsV2Command({ Bucket: this.#where.bucket, Prefix: this.#key(prefix), ...(ContinuationToken ? { ContinuationToken } : {}) }));
         for (const o of page.Contents ?? []) out.push({ name: o.Key!.slice(this.#where.prefix.length), size: o.Size ?? 0 });
         ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
       } while (ContinuationToken);
@@ -169,7 +177,8 @@ export class S3Backend implements Backend {
 
   async delete(name: string): Promise<void> {
     try {
-      await this.#client.send(new DeleteObjectCommand({ Bucket: this.#where.bucket, Key: this.#key(name) }));
+      const { client, sdk } = await this.#open();
+      await client.send(new sdk.DeleteObjectCommand({ Bucket: this.#where.bucket, Key: this.#key(name) }));
     } catch (error) {
       if (!isNotFound(error)) this.#fail('delete', name, error);
     }
@@ -177,8 +186,9 @@ export class S3Backend implements Backend {
 
   /** The repository exists when its config object does (the bucket may hold other things). */
   async exists(): Promise<boolean> {
+    const { client, sdk } = await this.#open();
     try {
-      await this.#client.send(new HeadBucketCommand({ Bucket: this.#where.bucket }));
+      await client.send(new sdk.HeadBucketCommand({ Bucket: this.#where.bucket }));
     } catch (error) {
       if (isNotFound(error)) return false;
       throw new RepositoryError('missing', `Cannot reach ${this.location}: ${describe(error)}`);
@@ -188,15 +198,16 @@ export class S3Backend implements Backend {
 
   /** Creates the bucket if it is not there yet (`init` on a fresh store). */
   async ensureBucket(): Promise<void> {
+    const { client, sdk } = await this.#open();
     try {
-      await this.#client.send(new HeadBucketCommand({ Bucket: this.#where.bucket }));
+      await client.send(new sdk.HeadBucketCommand({ Bucket: this.#where.bucket }));
     } catch (error) {
       if (!isNotFound(error)) throw new RepositoryError('missing', `Cannot reach ${this.location}: ${describe(error)}`);
-      await this.#client.send(new CreateBucketCommand({ Bucket: this.#where.bucket })).catch((e: unknown) => this.#fail('bucket creation', this.#where.bucket, e));
+      await client.send(new sdk.CreateBucketCommand({ Bucket: this.#where.bucket })).catch((e: unknown) => this.#fail('bucket creation', this.#where.bucket, e));
     }
   }
 
   close(): void {
-    this.#client.destroy();
+    this.#client?.destroy();
   }
 }
