@@ -10,6 +10,7 @@
  *
  * The SDK is loaded on first use: importing it costs ~160 ms, which every local backup would pay.
  */
+import type * as S3Sdk from '@aws-sdk/client-s3';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { RepositoryError } from '../errors';
 import type { Backend, ObjectInfo } from './backend';
@@ -58,7 +59,7 @@ function describe(error: unknown): string {
   return `${e.name ?? 'Error'}${status(error) ? ` (HTTP ${status(error)})` : ''}: ${e.message ?? e.code ?? String(error)}`;
 }
 
-type Sdk = typeof import('@aws-sdk/client-s3');
+type Sdk = typeof S3Sdk;
 let sdkLoading: Promise<Sdk> | null = null;
 const loadSdk = (): Promise<Sdk> => (sdkLoading ??= import('@aws-sdk/client-s3'));
 
