@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { LocalSource } from '../walker/local-walker';
 import { restore } from '../restorer/restorer';
@@ -62,6 +62,33 @@ describe('backup and restore round trip', () => {
     const paths: string[] = [];
     for await (const { path } of walkTree(repo, third.snapshot.tree)) paths.push(path);
     expect(paths).toContain(`${snapshotRoot(src)}/sub/new\nline`);
+  });
+
+  it('an unchanged directory keeps its tree id; a chmod deep down gives new trees up to the root', async () => {
+    const src = await tempDir('jv-src-');
+    for (const d of ['a/deep', 'b']) await mkdir(join(src, d), { recursive: true });
+    await writeFile(join(src, 'a/deep/run.sh'), 'echo hi\n');
+    await writeFile(join(src, 'b/same.txt'), 'same\n');
+    const { repo } = await newRepo();
+    const trees = async (tree: string): Promise<Map<string, string>> => {
+      const out = new Map<string, string>();
+      for await (const { path, node } of walkTree(repo, tree)) if (node.subtree) out.set(path, node.subtree);
+      return out;
+    };
+    const first = await backup(repo, new LocalSource([src]));
+    const second = await backup(repo, new LocalSource([src]), { parent: await findSnapshot(repo, first.id) });
+    // (The snapshot's root tree holds /tmp itself, which other processes change meanwhile.)
+    expect((await trees(second.snapshot.tree)).get(snapshotRoot(src))).toBe((await trees(first.snapshot.tree)).get(snapshotRoot(src)));
+    // Only the mode (and ctime) changes: no content is read, but the node and its ancestors differ.
+    await chmod(join(src, 'a/deep/run.sh'), 0o755);
+    const third = await backup(repo, new LocalSource([src]), { parent: await findSnapshot(repo, second.id) });
+    const [before, after] = [await trees(second.snapshot.tree), await trees(third.snapshot.tree)];
+    const root = snapshotRoot(src);
+    expect(after.get(`${root}/b`)).toBe(before.get(`${root}/b`));
+    for (const changed of [`${root}/a/deep`, `${root}/a`, root]) expect(after.get(changed), changed).not.toBe(before.get(changed));
+    const target = await tempDir('jv-dst-');
+    await restore(repo, await findSnapshot(repo, third.id), target);
+    expect((await stat(join(target, root, 'a/deep/run.sh'))).mode & 0o777).toBe(0o755);
   });
 
   it('restores only the paths matching include patterns', async () => {
