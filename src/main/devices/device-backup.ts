@@ -104,9 +104,10 @@ export async function runSources(
   ctx.signal.addEventListener('abort', onAbort, { once: true });
   try {
     ctx.phase('list');
-    const all = await listSnapshots(repo);
-    // The platform it ran on goes with every snapshot: a restore onto another L4T release or board warns.
-    const platform = platformTags(parsePlatform(await runToString(runner, platformCommand(device.sysroot)).catch(() => '')));
+    // The platform it ran on goes with every snapshot: a restore onto another L4T release or board
+    // warns. Asked while the repository lists its snapshots (one round trip less on a slow link).
+    const [all, platformText] = await Promise.all([listSnapshots(repo), runToString(runner, platformCommand(device.sysroot)).catch(() => '')]);
+    const platform = platformTags(parsePlatform(platformText));
     ctx.phase('transfer');
     const runOne = async (config: SourceConfig, index: number): Promise<void> => {
       const parent = latestOf(all, device.name, config.name);
@@ -118,7 +119,8 @@ export async function runSources(
           runner,
           source: config,
           sysroot: device.sysroot,
-          parentFiles: await filesOf(repo, parent),
+          // Read from the repository while the device lists its files.
+          parentFiles: filesOf(repo, parent),
           onListed: ({ transferBytes }) => {
             transferred = transferBytes;
             totalBytes += transferBytes;

@@ -31,8 +31,8 @@ export interface RemoteFilesOptions {
   source: FilesSource;
   /** The device's filesystem root (`/` on a Jetson); snapshot paths are relative to it. */
   sysroot?: string;
-  /** The parent snapshot's nodes by relative path (files only are consulted). */
-  parentFiles?: Map<string, TreeNode>;
+  /** The parent snapshot's nodes by relative path (files only are consulted); may still be loading. */
+  parentFiles?: Map<string, TreeNode> | Promise<Map<string, TreeNode>>;
   /** Called once the listing is known: number of entries and bytes that will be transferred. */
   onListed?: (stats: { entries: number; transferBytes: number; transferFiles: number }) => void;
 }
@@ -48,6 +48,8 @@ export class RemoteFilesSource implements Source {
     this.#options = options;
     this.#root = (options.sysroot ?? '/').replace(/\/+$/, '');
     this.paths = options.source.paths.map((p) => this.#relative(p));
+    // Observed in entries(); a run that fails before listing must not leave it unhandled.
+    if (options.parentFiles instanceof Promise) options.parentFiles.catch(() => undefined);
   }
 
   #relative(absolute: string): string {
@@ -87,8 +89,7 @@ export class RemoteFilesSource implements Source {
   }
 
   async *entries(signal?: AbortSignal): AsyncIterable<SourceEntry> {
-    const listed = await this.#list(signal);
-    const parent = this.#options.parentFiles ?? new Map<string, TreeNode>();
+    const [listed, parent] = await Promise.all([this.#list(signal), this.#options.parentFiles ?? new Map<string, TreeNode>()]);
     const wanted = listed.filter((e) => e.meta.type === 'file' && !unchanged(e.meta, parent.get(this.#relative(e.absolute))));
     this.#options.onListed?.({ entries: listed.length, transferFiles: wanted.length, transferBytes: wanted.reduce((n, e) => n + e.meta.size, 0) });
     const tar = wanted.length > 0 ? await this.#startTar(wanted, signal) : null;

@@ -9,7 +9,7 @@ import { changePassword, listKeySlots, addKeySlot, removeKeySlot } from '../cryp
 import { rebuildIndex } from '../index/rebuild-index';
 import { listLocks, removeLocks, RepositoryLock } from '../lock/lock';
 import { diffTrees } from '../snapshot/diff';
-import { findSnapshot } from '../snapshot/snapshot';
+import { findSnapshot, listSnapshots } from '../snapshot/snapshot';
 import { FAST, newRepo, PASSWORD, tempDir } from '../testing/fixtures';
 import { LocalSource } from '../walker/local-walker';
 import type { RepositoryError } from '../errors';
@@ -89,6 +89,19 @@ describe('repository', () => {
     const again = await backup(kept, new LocalSource([src]));
     expect(again.snapshot.summary.bytesAdded).toBeGreaterThan(200_000);
     expect((await check(kept, { readData: true })).errors).toEqual([]);
+  });
+
+  it('a Repository kept open lists snapshots another process added or forgot', async () => {
+    const src = await tempDir();
+    await writeFile(join(src, 'a.txt'), 'a');
+    const { dir, repo: kept } = await newRepo();
+    const first = await backup(kept, new LocalSource([src]), { tags: ['one'] });
+    expect((await listSnapshots(kept)).map((s) => s.id)).toEqual([first.id]);
+    const other = await Repository.open(new LocalBackend(dir), PASSWORD);
+    const second = await backup(other, new LocalSource([src]), { tags: ['two'] });
+    expect((await listSnapshots(kept)).map((s) => [s.id, s.tags])).toEqual([[first.id, ['one']], [second.id, ['two']]]);
+    await forget(other, { last: 1 }, {});
+    expect((await listSnapshots(kept)).map((s) => s.id)).toEqual([second.id]);
   });
 
   it('rebuild-index recreates the index from packs alone; diff lists changes', async () => {

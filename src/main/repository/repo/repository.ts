@@ -44,6 +44,8 @@ export class Repository {
   readonly index = new MasterIndex();
   readonly uploader: PackUploader;
   private readonly treeCache = new Map<string, Buffer>();
+  /** Snapshots read so far, by id (snapshot objects never change; listSnapshots drops deleted ones). */
+  readonly snapshotCache = new Map<string, unknown>();
 
   private constructor(
     readonly backend: Backend,

@@ -61,12 +61,26 @@ export async function saveSnapshot(repo: Repository, snapshot: Snapshot): Promis
   return repo.putObject(NAMES.snapshots, 'snapshot', snapshot);
 }
 
+/**
+ * Every snapshot, oldest first. Objects are listed each time (another process may have added or
+ * forgotten some); their contents are read once per open Repository, up to 8 at a time, so the
+ * console's listing before each backup does not re-read a long history.
+ */
 export async function listSnapshots(repo: Repository): Promise<SnapshotWithId[]> {
-  const out: SnapshotWithId[] = [];
-  for (const object of await repo.backend.list(NAMES.snapshots)) {
-    const id = object.name.slice(NAMES.snapshots.length);
-    out.push({ ...(await repo.getObject<Snapshot>(NAMES.snapshots, 'snapshot', id)), id });
-  }
+  const ids = (await repo.backend.list(NAMES.snapshots)).map((object) => object.name.slice(NAMES.snapshots.length));
+  const cache = repo.snapshotCache as Map<string, Snapshot>;
+  const listed = new Set(ids);
+  for (const id of cache.keys()) if (!listed.has(id)) cache.delete(id);
+  const missing = ids.filter((id) => !cache.has(id));
+  let next = 0;
+  const reader = async (): Promise<void> => {
+    while (next < missing.length) {
+      const id = missing[next++]!;
+      cache.set(id, await repo.getObject<Snapshot>(NAMES.snapshots, 'snapshot', id));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(8, missing.length) }, reader));
+  const out = ids.map((id) => ({ ...cache.get(id)!, id }));
   return out.sort((a, b) => a.time.localeCompare(b.time) || a.id.localeCompare(b.id));
 }
 
