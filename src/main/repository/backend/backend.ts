@@ -34,6 +34,13 @@ export interface Backend {
   stage?(): StagedObject;
   /** Optional: removes staged objects left by interrupted writers. Only safe while no writer runs (prune). */
   removeStaged?(): Promise<number>;
+  /**
+   * Optional: a create-only put of a small object. Resolves true when `data` is now stored under
+   * `name`, false when an object of that name already existed (nothing was written). Only for
+   * stores that enforce it atomically (a link/O_EXCL on disk, `If-None-Match: *` on S3); a backend
+   * that cannot leaves it out, and callers fall back to write-then-list (see lock.ts).
+   */
+  putIfAbsent?(name: string, data: Buffer): Promise<boolean>;
 }
 
 /** An object being written: pieces appended in order; nothing is visible until `commit`. */

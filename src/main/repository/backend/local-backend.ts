@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { RepositoryError } from '../errors';
@@ -74,6 +74,37 @@ export class LocalBackend implements Backend {
     await handle.close();
     await rename(temp, target);
     await fsyncDir(dir);
+  }
+
+  /**
+   * Create-only: the temp file is written and fsynced, then hard-linked to the target — link(2)
+   * fails with EEXIST when the name exists, atomically, so of two racing creators exactly one wins.
+   */
+  async putIfAbsent(name: string, data: Buffer): Promise<boolean> {
+    const target = this.path(name);
+    const dir = dirname(target);
+    if (!this.madeDirs.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      this.madeDirs.add(dir);
+    }
+    const temp = join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    const handle = await open(temp, 'wx', 0o600);
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    try {
+      await link(temp, target);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw error;
+    } finally {
+      await unlink(temp).catch(() => undefined);
+    }
+    await fsyncDir(dir);
+    return true;
   }
 
   /**
@@ -217,7 +248,11 @@ export class LocalBackend implements Backend {
         if (entry.name.startsWith(TEMP_PREFIX)) continue;
         const name = rel === '' ? entry.name : `${rel}/${entry.name}`;
         if (entry.isDirectory()) await walk(name);
-        else if (entry.isFile() && name.startsWith(prefix)) out.push({ name, size: (await stat(join(this.root, name))).size });
+        else if (entry.isFile() && name.startsWith(prefix)) {
+          // Deleted between readdir and stat (a lease released meanwhile): not listed.
+          const size = await stat(join(this.root, name)).then((s) => s.size, (error: unknown) => (isMissing(error) ? null : Promise.reject(error as Error)));
+          if (size !== null) out.push({ name, size });
+        }
       }
     };
     const dir = prefix.endsWith('/') ? prefix.slice(0, -1) : dirname(prefix) === '.' ? '' : dirname(prefix);

@@ -133,6 +133,23 @@ export class S3Backend implements Backend {
     }
   }
 
+  /**
+   * Create-only put: one PutObject with `If-None-Match: *` (never multipart — Ceph 16.2's
+   * CompleteMultipartUpload ignores the header). 412 means the name exists; 409 is AWS's answer to
+   * a create racing another on the same key, which loses too.
+   */
+  async putIfAbsent(name: string, data: Buffer): Promise<boolean> {
+    if (data.length > MULTIPART_OVER) throw new RepositoryError('corrupt', `create-only put of ${name}: ${data.length} bytes is more than one PutObject takes here`);
+    try {
+      const { client, sdk } = await this.#open();
+      await client.send(new sdk.PutObjectCommand({ Bucket: this.#where.bucket, Key: this.#key(name), Body: data, ContentLength: data.length, IfNoneMatch: '*' }));
+      return true;
+    } catch (error) {
+      if (status(error) === 412 || status(error) === 409) return false;
+      this.#fail('create-only upload', name, error);
+    }
+  }
+
   async get(name: string, range?: { offset: number; length: number }): Promise<Buffer> {
     if (range && range.length === 0) return Buffer.alloc(0);
     try {
