@@ -5,9 +5,9 @@
  * Built from the measured recipe the operators' team keeps (shared/recipes/ceph-rgw-up.sh).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { run, waitFor } from './exec';
+import { isAlive, run, waitFor } from './exec';
 import { spawnReaper } from './fleet';
 import { allocateDir, cleanupStale, forget, Registry, track } from './registry';
 import { freePort } from './sshd';
@@ -20,6 +20,10 @@ export interface S3Store {
   dir: string;
   /** Runs `radosgw-admin` (e.g. to inspect or make users). */
   admin(args: string[]): Promise<string>;
+  /** SIGKILLs radosgw (the monitor and OSD keep the data), as a crashed gateway; waits until it is gone. */
+  killGateway(): Promise<void>;
+  /** Starts radosgw again on the same port; resolves when it answers. */
+  startGateway(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -133,13 +137,32 @@ rgw enable usage log = false
     await ceph('ceph-osd', ['-i', osdId, '--mkfs', '--osd-uuid', osdUuid]);
     await daemon('ceph-osd', ['-i', osdId], `osd.${osdId}`);
     await waitFor('the OSD to come up', async () => new RegExp(`^osd\\.${osdId} up`, 'm').test((await run('ceph', ['osd', 'dump'], { env, allowFail: true, timeoutMs: 10_000 })).stdout), { timeoutMs: 60_000, intervalMs: 200 });
-    await daemon('radosgw', ['-n', 'client.rgw.0'], 'client.rgw.0');
     const endpoint = `http://127.0.0.1:${rgwPort}`;
-    await waitFor('radosgw to answer', async () => (await fetch(endpoint).catch(() => null))?.ok === true, { timeoutMs: 90_000, intervalMs: 200, logFile: path.join(dir, 'log', 'client.rgw.0.log') });
+    const rgwPidFile = path.join(dir, 'run', 'client.rgw.0.pid');
+    const startGateway = async (): Promise<void> => {
+      await daemon('radosgw', ['-n', 'client.rgw.0'], 'client.rgw.0');
+      await waitFor('radosgw to answer', async () => (await fetch(endpoint).catch(() => null))?.ok === true, { timeoutMs: 90_000, intervalMs: 200, logFile: path.join(dir, 'log', 'client.rgw.0.log') });
+    };
+    const killGateway = async (): Promise<void> => {
+      const pid = Number(readFileSync(rgwPidFile, 'utf8').trim());
+      process.kill(pid, 'SIGKILL');
+      // Gone, or a zombie until init reaps it (its port is free either way).
+      const gone = (): boolean => {
+        try {
+          return !isAlive(pid) || readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').startsWith('Z');
+        } catch {
+          return true;
+        }
+      };
+      await waitFor('radosgw to die', gone, { timeoutMs: 30_000, intervalMs: 50 });
+      rmSync(rgwPidFile, { force: true });
+      registry.remove((r) => r.kind === 'pid' && r.pid === pid);
+    };
+    await startGateway();
     const accessKeyId = `JV${randomBytes(8).toString('hex').toUpperCase()}`;
     const secretAccessKey = randomBytes(24).toString('base64url');
     await ceph('radosgw-admin', ['user', 'create', '--uid=jetvault-test', '--display-name=Jetvault test', `--access-key=${accessKeyId}`, `--secret-key=${secretAccessKey}`]);
-    return { endpoint, region: 'default', accessKeyId, secretAccessKey, dir, admin: async (args) => (await ceph('radosgw-admin', args)).stdout, stop };
+    return { endpoint, region: 'default', accessKeyId, secretAccessKey, dir, admin: async (args) => (await ceph('radosgw-admin', args)).stdout, killGateway, startGateway, stop };
   } catch (error) {
     await stop().catch(() => undefined);
     throw error;
