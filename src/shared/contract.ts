@@ -12,6 +12,7 @@ import { PendingRestoreSchema, RestorePlanSummarySchema, RestoreRequestSchema } 
 import { DrillRecordSchema, RtoStatusSchema } from './schemas/drills';
 import { AuditEntrySchema, AuditQuerySchema, DashboardRequestSchema, DashboardSchema, OverviewSchema, TextFileSchema } from './schemas/fleet';
 import { DiffRequestSchema, DownloadRequestSchema, FileDiffSchema, FileVersionsSchema, LocalFolderSchema, VersionsRequestSchema } from './schemas/files';
+import { BreakLeaseSchema, LeaseSchema } from './schemas/leases';
 import { RepositoryPasswordSchema, RepositoryStatusSchema, SnapshotEntrySchema, SnapshotIdSchema, SnapshotInfoSchema } from './schemas/catalog';
 import { DeviceDetailSchema, DeviceFactsSchema, DeviceSummarySchema, FingerprintSchema, JumpHostSchema, NameSchema, RetentionSchema, SourceSchema } from './schemas/devices';
 import { JobFinishedSchema, JobIdSchema, JobProgressSchema, JobRecordSchema, JobStatusSchema } from './schemas/jobs';
@@ -98,6 +99,10 @@ export const channels = {
   'repository:init': { input: z.object({ password: RepositoryPasswordSchema }).strict(), output: RepositoryStatusSchema },
   'repository:unlock': { input: z.object({ password: RepositoryPasswordSchema }).strict(), output: RepositoryStatusSchema },
   'repository:lock': { input: none, output: RepositoryStatusSchema },
+  /** The repository's leases (needs it unlocked: leases are sealed). */
+  'repository:leases': { input: none, output: z.array(LeaseSchema) },
+  /** Breaks one lease; a live one only with force (it may belong to a running prune). */
+  'repository:breakLease': { input: BreakLeaseSchema, output: LeaseSchema },
 
   /** Starts a backup job of a device (all its sources, or the ones named); progress arrives as jobs events. */
   'backups:start': { input: z.object({ device: NameSchema, sources: z.array(NameSchema).max(64).optional() }).strict(), output: z.object({ jobId: z.string() }) },

@@ -75,6 +75,8 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
     'repository:init': ({ password }) => services.repository.init(password),
     'repository:unlock': ({ password }) => services.repository.unlock(password),
     'repository:lock': () => (services.repository.lock(), services.repository.status()),
+    'repository:leases': () => services.repository.leases(),
+    'repository:breakLease': ({ id, force }) => services.repository.breakLease(id, force === true),
 
     'backups:start': ({ device, sources }) => ({ jobId: startDeviceBackup(services, device, sources).id }),
 

@@ -7,8 +7,8 @@
 import path from 'node:path';
 import { AppError } from '../../shared/errors';
 import { backendFor, backendForInit } from '../repository/backend/open-backend';
-import { withLock } from '../repository/lock/lock';
-import type { Lease } from '../repository/lock/lock';
+import { breakLock, listLocks, withLock } from '../repository/lock/lock';
+import type { Lease, LockInfo } from '../repository/lock/lock';
 import { Repository } from '../repository/repo/repository';
 import type { InitOptions } from '../repository/repo/repository';
 import type { SettingsService } from './settings-service';
@@ -82,6 +82,19 @@ export class RepositoryService {
     });
     this.#repo = await this.#opening;
     return this.#repo;
+  }
+
+  /** Every lease in the repository, this console's and other consoles', live and stale. */
+  async leases(): Promise<LockInfo[]> {
+    return listLocks(await this.open());
+  }
+
+  /**
+   * Breaks one lease ("Break lease" in the console). A live lease needs `force`: its holder may be
+   * a running prune that would go on deleting packs while other consoles write.
+   */
+  async breakLease(id: string, force: boolean): Promise<LockInfo> {
+    return breakLock(await this.open(), id, force);
   }
 
   /**
