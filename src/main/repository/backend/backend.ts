@@ -41,6 +41,11 @@ export interface Backend {
    * that cannot leaves it out, and callers fall back to write-then-list (see lock.ts).
    */
   putIfAbsent?(name: string, data: Buffer): Promise<boolean>;
+  /**
+   * Optional: how many packs the uploader writes at once (default 2). A remote store with per-request
+   * latency gains from more in flight, at the cost of one pack held in memory per upload.
+   */
+  readonly uploadConcurrency?: number;
 }
 
 /** An object being written: pieces appended in order; nothing is visible until `commit`. */

@@ -60,10 +60,10 @@ describe.skipIf(why)('the S3 backend on a real radosgw', () => {
     await b.delete('keys/none'); // absent: not an error
 
     // A pack larger than one part goes up as a multipart upload; ranges across part borders read right.
-    const big = randomBytes(20 * 1024 * 1024 + 12345);
+    const big = randomBytes(40 * 1024 * 1024 + 12345);
     await b.put('data/ab/big', big);
     expect(await b.stat('data/ab/big')).toBe(big.length);
-    const at = 8 * 1024 * 1024 - 100;
+    const at = 16 * 1024 * 1024 - 100;
     expect((await b.get('data/ab/big', { offset: at, length: 300 })).equals(big.subarray(at, at + 300))).toBe(true);
     expect((await b.get('data/ab/big')).equals(big)).toBe(true);
 

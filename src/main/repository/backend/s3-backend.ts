@@ -42,8 +42,13 @@ export function parseS3Location(location: string): S3Location {
   };
 }
 
-const MULTIPART_OVER = 16 * 1024 * 1024;
-const PART_SIZE = 8 * 1024 * 1024;
+/**
+ * One PutObject up to 32 MiB: a full pack is 16 MiB plus the blob that crossed the line (chunks up to
+ * 8 MiB), so most packs are 16–24 MiB; as a multipart upload each cost five requests with the parts
+ * in sequence. Larger objects (packs of repositories made with a larger pack size) go multipart.
+ */
+const MULTIPART_OVER = 32 * 1024 * 1024;
+const PART_SIZE = 16 * 1024 * 1024;
 
 function status(error: unknown): number | undefined {
   return (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
@@ -65,6 +70,8 @@ const loadSdk = (): Promise<Sdk> => (sdkLoading ??= import('@aws-sdk/client-s3')
 
 export class S3Backend implements Backend {
   readonly location: string;
+  /** Four PutObjects in flight: 19–30% faster initial backups than two against radosgw (decision 016). */
+  readonly uploadConcurrency = 4;
   readonly #config: S3ClientConfig;
   #opened: Promise<{ client: S3Client; sdk: Sdk }> | null = null;
   #client: S3Client | null = null;

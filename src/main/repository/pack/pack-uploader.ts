@@ -1,7 +1,7 @@
 /**
  * Fills packs (one open pack per blob type, so metadata stays together and check/prune can read
- * trees without touching data), uploads full ones (at most two at a time, so memory stays bounded)
- * and has the packs indexed once they are durable. One uploader serves every backup running on an
+ * trees without touching data), uploads full ones (two at a time, or as many as the backend asks
+ * for; bounded, so memory is) and has the packs indexed once they are durable. One uploader serves every backup running on an
  * open Repository: they share open packs and deduplicate against each other.
  *
  * A blob is *pending* from the moment it enters an open pack until an index object naming its pack
@@ -19,7 +19,7 @@ import type { IndexedPack } from '../index/index-file';
 import { MemorySink, PackBuilder } from './pack-format';
 import type { BlobType } from './pack-format';
 
-/** Packs being written at once: enough to overlap fsync with filling the next pack. */
+/** Packs being written at once: enough to overlap fsync with filling the next pack (a backend may ask for more). */
 const MAX_UPLOADS = 2;
 /** A producer waits while more than this is queued for a staged pack's file (the disk is behind). */
 const MAX_UNWRITTEN = 8 * 1024 * 1024;
@@ -74,6 +74,10 @@ export class PackUploader {
   private readonly roomWaiters: (() => void)[] = [];
   private indexing: Promise<void> = Promise.resolve();
 
+  private get maxUploads(): number {
+    return this.backend.uploadConcurrency ?? MAX_UPLOADS;
+  }
+
   constructor(
     private readonly backend: Backend,
     private readonly enc: Buffer,
@@ -124,7 +128,7 @@ export class PackUploader {
   /** Adds a blob that a worker already compressed, unless present. Returns whether it was new. */
   async addCompressed(session: UploadSession, type: BlobType, id: Buffer, codec: number, payload: Buffer, rawLength: number): Promise<boolean> {
     // Backpressure: a producer waits while the packs queued for writing are at their bound.
-    while (this.closed > MAX_UPLOADS && !session.failure) await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+    while (this.closed > this.maxUploads && !session.failure) await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
     if (session.failure) throw session.failure;
     // Checked after the wait: another backup may have stored the same blob meanwhile.
     const hex = id.toString('hex');
@@ -156,7 +160,7 @@ export class PackUploader {
 
   private async upload(slot: PackSlot): Promise<void> {
     try {
-      while (this.active >= MAX_UPLOADS) await new Promise<void>((resolve) => this.uploadWaiters.push(resolve));
+      while (this.active >= this.maxUploads) await new Promise<void>((resolve) => this.uploadWaiters.push(resolve));
       this.active++;
       try {
         const builder = slot.builder!;
