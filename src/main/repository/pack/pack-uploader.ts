@@ -1,8 +1,9 @@
 /**
  * Fills packs (one open pack per blob type, so metadata stays together and check/prune can read
  * trees without touching data), uploads full ones (two at a time, or as many as the backend asks
- * for; bounded, so memory is) and has the packs indexed once they are durable. One uploader serves every backup running on an
- * open Repository: they share open packs and deduplicate against each other.
+ * for: bounded, so memory is) and has the packs indexed once they are durable. One uploader serves
+ * every backup running on an open Repository: they share open packs and deduplicate against each
+ * other.
  *
  * A blob is *pending* from the moment it enters an open pack until an index object naming its pack
  * is durable; duplicates arriving meanwhile are dropped, and the backup that dropped one records the
