@@ -145,7 +145,7 @@ describe.skipIf(why)('one S3 repository, many consoles', () => {
     if (outcome.code !== 0) {
       expect(storedBefore).toBeGreaterThan(0);
       expect(added).toBeLessThan(total - storedBefore * 0.9); // what the failed run stored is reused
-    } else expect(added).toBe(0);
+    } else expect(added).toBeLessThan(64 * 1024); // the job rode out the outage: only metadata is new
     expect(JSON.parse((await run('check', '-r', repo, '--read-data', '--json')).out)).toMatchObject({ errors: [] });
     const target = tempDir();
     expect((await run('restore', '-r', repo, 'latest', '--target', target)).code).toBe(0);
