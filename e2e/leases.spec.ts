@@ -40,6 +40,9 @@ async function killedBackup(repoDir: string, src: string): Promise<number> {
 test('a killed console’s stale lease is broken after a warning; a live lease only with a second, force confirmation', async ({ host, console: app, page }) => {
   test.setTimeout(120_000);
   await app.open(host.url);
+  await page.goto(`${host.origin}/#/settings`);
+  const card = page.getByTestId('leases');
+  await expect(card.getByTestId('leases-unavailable')).toContainText('Leases show once the repository is open');
   await page.evaluate((password) => window.api!.repository.init({ password }), PASSWORD);
   const repoDir = path.join(host.dataDir, 'repository');
   const src = mkdtempSync(path.join(os.tmpdir(), 'jv-e2e-src-'));
@@ -48,8 +51,8 @@ test('a killed console’s stale lease is broken after a warning; a live lease o
   // Another console on this laptop runs a prune: a live exclusive lease.
   const holder = await RepositoryLock.acquire(await Repository.open(new LocalBackend(repoDir), PASSWORD), true);
 
-  await page.goto(`${host.origin}/#/settings`);
-  const card = page.getByTestId('leases');
+  await card.getByTestId('leases-refresh').click();
+  await expect(card.getByTestId('leases-unavailable')).toHaveCount(0);
   const rows = card.getByTestId('lease-row');
   await expect(rows).toHaveCount(2);
   const stale = rows.filter({ hasText: `pid ${deadPid}` });

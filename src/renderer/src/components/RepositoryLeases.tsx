@@ -15,14 +15,18 @@ function ago(iso: string, now: number): string {
   return `${Math.round(s / 3600)} h`;
 }
 
-type Loaded = { leases: Lease[]; at: number } | { error: string };
+type Loaded = { leases: Lease[]; at: number } | { error: string } | { unavailable: string };
 
 function fetchLeases(): Promise<Loaded> {
   return api()
     .repository.leases()
     .then(
       (leases) => ({ leases, at: Date.now() }),
-      (caught: unknown) => ({ error: toAppError(caught).message }),
+      (caught: unknown) => {
+        const error = toAppError(caught);
+        // No repository yet, or not unlocked: leases are sealed with its key.
+        return error.code === 'UNAVAILABLE' || error.code === 'NOT_FOUND' ? { unavailable: error.message } : { error: error.message };
+      },
     );
 }
 
@@ -79,6 +83,11 @@ export function RepositoryLeases() {
         process on this laptop is gone — is stale and no longer blocks anyone.
       </p>
       <ErrorBanner message={error} testId="leases-error" />
+      {loaded && 'unavailable' in loaded ? (
+        <p className="muted" data-testid="leases-unavailable">
+          Leases show once the repository is open. ({loaded.unavailable})
+        </p>
+      ) : null}
       {notice ? (
         <p role="status" className="form-status form-status-saved" data-testid="leases-notice">
           {notice}
