@@ -106,7 +106,8 @@ export function hasCreateOnly(backend: Backend): Promise<boolean> {
       try {
         const first = await putIfAbsent(name, Buffer.from('1'));
         const second = await putIfAbsent(name, Buffer.from('2'));
-        return first && !second && (await backend.get(name)).toString() === '1';
+        // (An `unlock` removing the probe meanwhile makes it inconclusive: the fallback is taken.)
+        return first && !second && (await backend.get(name).catch(() => null))?.toString() === '1';
       } finally {
         await backend.delete(name);
       }
