@@ -38,6 +38,8 @@ export interface SshdOptions {
   netns?: string;
   /** Give sshd (and so every session) its own UTS namespace with this host name. */
   hostname?: string;
+  /** Also accept the account's password (the fleet's devices are key-only). */
+  passwordAuth?: boolean;
   registry: ResourceLog;
   what: string;
 }
@@ -57,7 +59,7 @@ PidFile ${o.dir}/sshd.pid
 AuthorizedKeysFile ${o.authorizedKeysFile}
 AllowUsers ${o.user}
 PubkeyAuthentication yes
-PasswordAuthentication no
+PasswordAuthentication ${o.passwordAuth ? 'yes' : 'no'}
 KbdInteractiveAuthentication no
 PermitRootLogin no
 UsePAM no
