@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
 import { Client } from 'ssh2';
-import type { ClientChannel, ConnectConfig } from 'ssh2';
+import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
 import { AppError } from '../../shared/errors';
 import { commandText } from './shell-quote';
 import type { RawShell } from './shell-quote';
@@ -30,8 +30,8 @@ export interface ConnectOptions {
   via?: DeviceConnection;
   /** A jump host to open first and tunnel through (closed with this connection). */
   jump?: ConnectOptions;
-  /** What is connected to, in messages and in the host-key issue path: a device (default) or its jump host. */
-  role?: 'device' | 'jump';
+  /** What is connected to, in messages and in the host-key issue path: a device (default), its jump host, or a repository's SFTP server. */
+  role?: 'device' | 'jump' | 'repository';
   readyTimeoutMs?: number;
   keepaliveIntervalMs?: number;
   keepaliveCountMax?: number;
@@ -138,7 +138,8 @@ export class DeviceConnection implements CommandRunner {
 
   static async #connect(options: ConnectOptions, jump: DeviceConnection | null): Promise<DeviceConnection> {
     const isJump = options.role === 'jump';
-    const target = `${isJump ? 'jump host ' : ''}${options.user}@${options.host}:${options.port}${options.via ? ` (via ${options.via.target})` : ''}`;
+    const isRepository = options.role === 'repository';
+    const target = `${isJump ? 'jump host ' : isRepository ? 'repository server ' : ''}${options.user}@${options.host}:${options.port}${options.via ? ` (via ${options.via.target})` : ''}`;
     const client = new Client();
     let seen: string | null = null;
     let refusal: AppError | null = null;
@@ -156,7 +157,9 @@ export class DeviceConnection implements CommandRunner {
           refusal = new AppError(
             'HOST_KEY_MISMATCH',
             `The host key of ${target} has CHANGED: expected ${options.hostKey}, got ${seen}. Nothing was sent. ` +
-              'If the device was reinstalled, verify the new fingerprint on the device and update it; otherwise this may be an attack.',
+              (isRepository
+                ? 'If the server was reinstalled, verify its new fingerprint on the server (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and update JETVAULT_SFTP_HOST_KEY; otherwise this may be an attack.'
+                : 'If the device was reinstalled, verify the new fingerprint on the device and update it; otherwise this may be an attack.'),
           );
           return false;
         }
@@ -238,6 +241,24 @@ export class DeviceConnection implements CommandRunner {
   /** Runs a command to completion and returns its stdout; a non-zero exit is an error with stderr. */
   run(command: RawShell, options: { signal?: AbortSignal; maxBytes?: number } = {}): Promise<string> {
     return runToString(this, command, options);
+  }
+
+  /**
+   * An SFTP session on this connection. Turns Nagle off first: SFTP is request/response in small
+   * packets, and with Nagle each reply waits for a delayed ACK (measured: ~25x slower on loopback).
+   */
+  sftp(): Promise<SFTPWrapper> {
+    if (this.#closed) return Promise.reject(new AppError('UNAVAILABLE', `The connection to ${this.target} is closed`));
+    this.#client.setNoDelay(true);
+    return new Promise((resolve, reject) => {
+      this.#client.sftp((error, sftp) => (error ? reject(classify(error, this.target)) : resolve(sftp)));
+    });
+  }
+
+  /** Called once when the connection ends, whatever ended it. */
+  onClose(listener: () => void): void {
+    if (this.#closed) queueMicrotask(listener);
+    else this.#client.once('close', listener);
   }
 
   /** A TCP stream to host:port from the device's side (for jump hosts). */

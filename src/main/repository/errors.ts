@@ -5,7 +5,11 @@
 import { AppError } from '../../shared/errors';
 import type { ErrorCode } from '../../shared/errors';
 
-export type RepositoryFailure = 'missing' | 'exists' | 'locked' | 'wrong-password' | 'corrupt' | 'not-found' | 'cancelled';
+/**
+ * `unavailable`: the store could not be reached or the link dropped (worth retrying, see
+ * retry-backend.ts); `denied`: the store refused the operation (permissions), never retried.
+ */
+export type RepositoryFailure = 'missing' | 'exists' | 'locked' | 'wrong-password' | 'corrupt' | 'not-found' | 'cancelled' | 'unavailable' | 'denied';
 
 const CODE: Record<RepositoryFailure, ErrorCode> = {
   missing: 'NOT_FOUND',
@@ -15,6 +19,8 @@ const CODE: Record<RepositoryFailure, ErrorCode> = {
   corrupt: 'INTERNAL',
   'not-found': 'NOT_FOUND',
   cancelled: 'CANCELLED',
+  unavailable: 'UNAVAILABLE',
+  denied: 'AUTH_FAILED',
 };
 
 export class RepositoryError extends AppError {
