@@ -14,7 +14,8 @@ export const repoInitCommand: Command = {
       const dir = repoPath(values, io.env);
       const password = io.env.JETVAULT_PASSWORD ?? (await readNewPassword(io, values['password-file']));
       if (!/^(s3|sftp):/.test(dir)) await mkdir(dir, { recursive: true });
-      const repo = await Repository.init(await backendForInit(dir, io.env), password);
+      const backend = await backendForInit(dir, io.env);
+      const repo = await Repository.init(backend, password).finally(() => backend.close?.());
       if (values.json) io.out(JSON.stringify({ id: repo.config.id, repository: dir }));
       else io.out(`created repository ${repo.config.id.slice(0, 10)} at ${dir}\n\nKeep the password safe: without it the data cannot be recovered.`);
       return 0;

@@ -26,6 +26,8 @@ export interface Backend {
   delete(name: string): Promise<void>;
   /** Whether the repository container (directory, bucket) exists. */
   exists(): Promise<boolean>;
+  /** Optional: releases connections (SFTP, S3 sockets), so a finished command can exit. */
+  close?(): void;
   /**
    * Optional: a staged object written piece by piece and made visible under its name only by
    * `commit` (atomic, like `put`), so a writer need not hold the whole object in memory. Backends

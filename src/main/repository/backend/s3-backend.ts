@@ -59,6 +59,14 @@ function isNotFound(error: unknown): boolean {
   return status(error) === 404 || name === 'NoSuchKey' || name === 'NotFound' || name === 'NoSuchBucket';
 }
 
+/** Unreachable, reset, timed out, throttled or a 5xx: the SDK's own retries ran out, the retry wrapper may try again. */
+function isTransient(error: unknown): boolean {
+  const code = status(error);
+  if (code !== undefined) return code >= 500 || code === 429;
+  const e = error as { name?: string; code?: string };
+  return ['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN'].includes(e.code ?? '') || ['TimeoutError', 'RequestTimeout'].includes(e.name ?? '');
+}
+
 function describe(error: unknown): string {
   const e = error as { name?: string; message?: string; code?: string };
   return `${e.name ?? 'Error'}${status(error) ? ` (HTTP ${status(error)})` : ''}: ${e.message ?? e.code ?? String(error)}`;
@@ -108,7 +116,7 @@ export class S3Backend implements Backend {
 
   #fail(what: string, name: string, error: unknown): never {
     if (isNotFound(error)) throw new RepositoryError('not-found', `${name} not found in ${this.location}`);
-    throw new RepositoryError('corrupt', `S3 ${what} of ${name} in ${this.location} failed: ${describe(error)}`);
+    throw new RepositoryError(isTransient(error) ? 'unavailable' : 'corrupt', `S3 ${what} of ${name} in ${this.location} failed: ${describe(error)}`);
   }
 
   async put(name: string, data: Buffer | readonly Buffer[]): Promise<void> {
@@ -216,7 +224,7 @@ export class S3Backend implements Backend {
       await client.send(new sdk.HeadBucketCommand({ Bucket: this.#where.bucket }));
     } catch (error) {
       if (isNotFound(error)) return false;
-      throw new RepositoryError('missing', `Cannot reach ${this.location}: ${describe(error)}`);
+      throw new RepositoryError(isTransient(error) ? 'unavailable' : 'missing', `Cannot reach ${this.location}: ${describe(error)}`);
     }
     return (await this.stat('config')) !== null;
   }
