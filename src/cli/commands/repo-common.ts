@@ -9,7 +9,7 @@ import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
 import { resolveDataDir } from '../../main/data-dir';
-import { backendFor } from '../../main/repository/backend/open-backend';
+import { backendFor, isRemoteLocation } from '../../main/repository/backend/open-backend';
 import { RepositoryError } from '../../main/repository/errors';
 import type { ProgressFn } from '../../main/repository/errors';
 import { withLock } from '../../main/repository/lock/lock';
@@ -31,7 +31,9 @@ export const REPO_USAGE = [
   'Repository options:',
   '  -r, --repo DIR            repository (default: $JETVAULT_REPOSITORY, else $JETVAULT_HOME/repository);',
   '                            s3:https://HOST[:PORT]/BUCKET[/PREFIX] for S3-compatible storage (AWS_ACCESS_KEY_ID,',
-  '                            AWS_SECRET_ACCESS_KEY, AWS_REGION from the environment as the AWS tools read them)',
+  '                            AWS_SECRET_ACCESS_KEY, AWS_REGION from the environment as the AWS tools read them);',
+  '                            sftp:USER@HOST[:PORT]:/PATH on an SSH server (JETVAULT_SFTP_HOST_KEY=SHA256:… pins its',
+  '                            host key; JETVAULT_SFTP_IDENTITY=KEYFILE, JETVAULT_SFTP_PASSWORD or the ssh-agent log in)',
   '  -p, --password-file FILE  read the password from FILE (default: $JETVAULT_PASSWORD, else prompt)',
   '      --json                print machine-readable JSON',
 ].join('\n');
@@ -70,10 +72,21 @@ export async function readNewPassword(io: CliIo, file: unknown): Promise<string>
   return first;
 }
 
+/** Where remote repositories keep their metadata cache (none for local folders, or with JETVAULT_NO_CACHE=1). */
+export function cacheDirFor(location: string, env: NodeJS.ProcessEnv): { cacheDir?: string } {
+  return isRemoteLocation(location) && env.JETVAULT_NO_CACHE !== '1' ? { cacheDir: join(resolveDataDir(env), 'cache') } : {};
+}
+
 export async function openRepository(values: Record<string, unknown>, io: CliIo): Promise<Repository> {
-  const backend = backendFor(repoPath(values, io.env), io.env);
-  if (!(await backend.exists())) throw new RepositoryError('missing', `no repository at ${backend.location} (create one with \`jetvault init\`)`);
-  return Repository.open(backend, await readPassword(values, io));
+  const location = repoPath(values, io.env);
+  const backend = backendFor(location, io.env);
+  try {
+    if (!(await backend.exists())) throw new RepositoryError('missing', `no repository at ${backend.location} (create one with \`jetvault init\`)`);
+    return await Repository.open(backend, await readPassword(values, io), cacheDirFor(location, io.env));
+  } catch (error) {
+    backend.close?.();
+    throw error;
+  }
 }
 
 /** Opens the repository, takes a lock, runs `work`, maps failures to documented exit codes. */
@@ -85,8 +98,12 @@ export async function withRepository(
 ): Promise<number> {
   return reportFailures(io, async () => {
     const repo = await openRepository(values, io);
-    if (lock === 'none') return work(repo, undefined);
-    return withLock(repo, lock === 'exclusive', (lease) => work(repo, lease));
+    try {
+      if (lock === 'none') return await work(repo, undefined);
+      return await withLock(repo, lock === 'exclusive', (lease) => work(repo, lease));
+    } finally {
+      repo.backend.close?.(); // an SFTP connection would keep the process alive
+    }
   });
 }
 

@@ -157,6 +157,7 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
       outbox.stop();
       stopSampling();
       jobs.dispose();
+      repository.lock(); // closes a remote repository's connection
       history.close();
     },
   };

@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import { AppError } from '../../shared/errors';
-import { backendFor, backendForInit } from '../repository/backend/open-backend';
+import { backendFor, backendForInit, isRemoteLocation } from '../repository/backend/open-backend';
 import { breakLock, listLocks, withLock } from '../repository/lock/lock';
 import type { Lease, LockInfo } from '../repository/lock/lock';
 import { Repository } from '../repository/repo/repository';
@@ -43,22 +43,36 @@ export class RepositoryService {
 
   async status(): Promise<RepositoryStatus> {
     const location = this.location();
-    return { location, exists: await backendFor(location, this.#env).exists().catch(() => false), unlocked: this.#repo !== null && this.#repo.backend.location === location };
+    const backend = backendFor(location, this.#env, { attempts: 1 });
+    const exists = await backend.exists().catch(() => false);
+    backend.close?.();
+    return { location, exists, unlocked: this.#repo !== null && this.#repo.backend.location === location };
+  }
+
+  /** Remote repositories read index and snapshot objects through the encrypted cache in `<data dir>/cache`. */
+  #openOptions(location: string): { cacheDir?: string } {
+    return isRemoteLocation(location) && this.#env.JETVAULT_NO_CACHE !== '1' ? { cacheDir: path.join(this.#dataDir, 'cache') } : {};
+  }
+
+  #replace(repo: Repository | null): void {
+    if (this.#repo && this.#repo !== repo) this.#repo.backend.close?.();
+    this.#repo = repo;
   }
 
   async init(password: string, options?: InitOptions): Promise<RepositoryStatus> {
     if (password.length < 8) throw new AppError('VALIDATION', 'Choose a repository password of at least 8 characters');
-    this.#repo = await Repository.init(await backendForInit(this.location(), this.#env), password, options);
+    this.#replace(await Repository.init(await backendForInit(this.location(), this.#env), password, options));
     return this.status();
   }
 
   async unlock(password: string): Promise<RepositoryStatus> {
-    this.#repo = await Repository.open(backendFor(this.location(), this.#env), password);
+    const location = this.location();
+    this.#replace(await Repository.open(backendFor(location, this.#env), password, this.#openOptions(location)));
     return this.status();
   }
 
   lock(): void {
-    this.#repo = null;
+    this.#replace(null);
   }
 
   /** The open repository; unlocks with JETVAULT_PASSWORD when set, else asks the user to unlock. */
@@ -77,11 +91,13 @@ export class RepositoryService {
   async #unlockFromEnv(): Promise<Repository> {
     const password = this.#env.JETVAULT_PASSWORD;
     if (password === undefined) throw new AppError('UNAVAILABLE', `The repository at ${this.location()} is locked: unlock it with its password first`);
-    this.#opening ??= Repository.open(backendFor(this.location(), this.#env), password).finally(() => {
+    const location = this.location();
+    this.#opening ??= Repository.open(backendFor(location, this.#env), password, this.#openOptions(location)).finally(() => {
       this.#opening = null;
     });
-    this.#repo = await this.#opening;
-    return this.#repo;
+    const repo = await this.#opening;
+    this.#replace(repo);
+    return repo;
   }
 
   /** Every lease in the repository, this console's and other consoles', live and stale. */

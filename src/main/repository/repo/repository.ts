@@ -4,9 +4,11 @@
  * so every object that exists only points at objects that already exist.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { RepositoryError } from '../errors';
 import { NAMES } from '../backend/backend';
 import type { Backend } from '../backend/backend';
+import { cacheKey, MetadataCache } from '../backend/metadata-cache';
 import { blobId } from '../crypto/aead';
 import { deriveKeys, newMasterSecret } from '../crypto/keys';
 import type { RepositoryKeys } from '../crypto/keys';
@@ -85,13 +87,18 @@ export class Repository {
     return new Repository(backend, keys, master, slotId, config);
   }
 
-  static async open(backend: Backend, password: string): Promise<Repository> {
+  /**
+   * Unlocks a repository. With `cacheDir` (remote stores), index and snapshot objects are read
+   * through an encrypted local cache in `<cacheDir>/<repository id>` (see metadata-cache.ts).
+   */
+  static async open(backend: Backend, password: string, options: { cacheDir?: string } = {}): Promise<Repository> {
     if (!(await backend.exists())) throw new RepositoryError('missing', `no repository at ${backend.location} (run \`jetvault init\` first)`);
     const { master, slotId } = await unlockMaster(backend, password);
     const keys = deriveKeys(master);
     const config = openJson<RepositoryConfig>(keys.enc, 'config', await backend.get(NAMES.config), 'config');
     if (config.version !== 1) throw new RepositoryError('corrupt', `unsupported repository version ${String(config.version)}`);
-    const repo = new Repository(backend, keys, master, slotId, config);
+    const store = options.cacheDir && /^[0-9a-f]{32}$/.test(config.id) ? new MetadataCache(backend, join(options.cacheDir, config.id), cacheKey(master, config.id)) : backend;
+    const repo = new Repository(store, keys, master, slotId, config);
     await repo.loadIndex();
     return repo;
   }
