@@ -35,7 +35,7 @@ export interface SftpServer {
   sshdPid: number;
   /** `sftp:USER@HOST:PORT:/storage/<name>`. */
   location(name: string): string;
-  /** SIGKILLs every live SSH session process of this server (sshd's children), as a crashed server would drop them. */
+  /** SIGKILLs every live SSH session of this server (sshd's children and theirs), as a crashed server would drop them. */
   killSessions(): Promise<number>;
   stop(): Promise<void>;
 }
@@ -125,8 +125,9 @@ export async function startSftpServer(options: { baseDir?: string; password?: bo
       sshdPid,
       location: (name) => `sftp:${account.name}@${endpoint.host}:${endpoint.port}:${path.join(storage, name)}`,
       killSessions: () => {
+        // Each connection is a monitor process and its unprivileged child, which owns the socket.
         const sessions = childrenOf(sshdPid);
-        for (const pid of sessions) {
+        for (const pid of [...sessions.flatMap(childrenOf), ...sessions]) {
           try {
             process.kill(pid, 'SIGKILL');
           } catch {}

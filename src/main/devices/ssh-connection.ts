@@ -181,6 +181,7 @@ export class DeviceConnection implements CommandRunner {
     await new Promise<void>((resolve, reject) => {
       const fail = (error: Error) => {
         client.removeListener('ready', onReady);
+        client.on('error', () => {}); // the socket may still report its reset after we gave up
         client.end();
         reject(refusal ?? classify(error, target));
       };

@@ -1,0 +1,67 @@
+/**
+ * The restic-style CLI on a repository on a real OpenSSH server over SFTP: init creates the folder,
+ * backup, snapshots, restore and check work through `-r sftp:…` with the host key and the key file
+ * from the environment; an unpinned or changed host key is refused with a clear error and nothing
+ * is written; snapshots are listed from the local metadata cache the second time.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sftpMissing, startSftpServer } from '../../fleet/sftp';
+import type { SftpServer } from '../../fleet/sftp';
+import { tempDir } from '../main/testing/temp-dir';
+import { cliRunner } from './testing';
+
+const why = sftpMissing();
+if (why) console.log(`SFTP CLI tests skipped: ${why}`);
+
+let server: SftpServer;
+beforeAll(async () => {
+  if (!why) server = await startSftpServer();
+}, 60_000);
+afterAll(async () => {
+  await server?.stop();
+}, 30_000);
+
+describe.skipIf(why)('jetvault with an SFTP repository', () => {
+  it('init, backup, snapshots, restore and check through -r sftp:…', async () => {
+    const name = `cli-${randomBytes(3).toString('hex')}`;
+    const repo = server.location(name);
+    const home = tempDir();
+    const env = { JETVAULT_HOME: home, JETVAULT_PASSWORD: 'sftp cli test repository password', JETVAULT_SFTP_HOST_KEY: server.hostKeyFingerprint, JETVAULT_SFTP_IDENTITY: server.identityFile };
+    const run = cliRunner(env);
+    const src = tempDir();
+    mkdirSync(path.join(src, 'etc'));
+    writeFileSync(path.join(src, 'etc', 'config.yaml'), 'fps: 30\n');
+    writeFileSync(path.join(src, 'model.onnx'), randomBytes(3 * 1024 * 1024));
+
+    expect(await run('init', '-r', repo)).toMatchObject({ code: 0 });
+    expect(existsSync(path.join(server.storage, name, 'config'))).toBe(true);
+    expect((await run('init', '-r', repo)).err).toMatch(/already exists/);
+    expect((await run('backup', '-r', repo, src, '--json')).code).toBe(0);
+    const listed = JSON.parse((await run('snapshots', '-r', repo, '--json')).out) as { id: string }[];
+    expect(listed).toHaveLength(1);
+    // The snapshot and index objects now have encrypted copies in the cache, none in plain text.
+    const cacheDirs = readdirSync(path.join(home, 'cache'));
+    expect(cacheDirs).toHaveLength(1);
+    expect(readdirSync(path.join(home, 'cache', cacheDirs[0]!, 'snapshots'))).toEqual([expect.stringMatching(new RegExp(`^${listed[0]!.id}$`))]);
+    const target = tempDir();
+    expect((await run('restore', '-r', repo, 'latest', '--target', target)).code).toBe(0);
+    expect(readFileSync(path.join(target, src, 'model.onnx')).equals(readFileSync(path.join(src, 'model.onnx')))).toBe(true);
+    expect((await run('check', '-r', repo, '--read-data')).code).toBe(0);
+  }, 120_000);
+
+  it('refuses an unpinned or changed host key with a clear error and writes nothing', async () => {
+    const name = `refused-${randomBytes(3).toString('hex')}`;
+    const env = { JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'sftp cli test repository password', JETVAULT_SFTP_IDENTITY: server.identityFile };
+    const unpinned = await cliRunner(env)('init', '-r', server.location(name));
+    expect(unpinned.code).not.toBe(0);
+    expect(unpinned.err).toContain(`not pinned`);
+    expect(unpinned.err).toContain(`JETVAULT_SFTP_HOST_KEY=${server.hostKeyFingerprint}`);
+    const changed = await cliRunner({ ...env, JETVAULT_SFTP_HOST_KEY: 'SHA256:q3kzBVc1Wo1Kj3Ry9EJ8gTtbQ1PqL6Jx2v3s7V3yX0Y' })('init', '-r', server.location(name));
+    expect(changed.code).not.toBe(0);
+    expect(changed.err).toMatch(/has CHANGED: expected SHA256:q3kz.* Nothing was sent/);
+    expect(existsSync(path.join(server.storage, name))).toBe(false);
+  }, 60_000);
+});
