@@ -15,7 +15,7 @@ import { listSnapshots, saveSnapshot } from '../snapshot/snapshot';
 import { FAST, makeAwkwardTree, PASSWORD, tempDir } from '../testing/fixtures';
 import { LocalSource } from '../walker/local-walker';
 import type { Backend, ObjectInfo } from './backend';
-import { MetadataCache } from './metadata-cache';
+import type { MetadataCache } from './metadata-cache';
 import { S3Backend } from './s3-backend';
 
 const why = s3Missing();

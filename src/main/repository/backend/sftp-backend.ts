@@ -312,20 +312,16 @@ export class SftpBackend implements Backend {
   }
 
   async #rename(s: Session, from: string, to: string): Promise<void> {
-    let posixRename = true;
     try {
       await this.#request<void>(s, (done) => s.sftp.ext_openssh_rename(from, to, (e) => done(e, undefined)));
       return;
     } catch (error) {
       if (!/does not support/.test((error as Error).message)) throw error;
-      posixRename = false;
     }
     // Without posix-rename@openssh.com, SFTP's rename refuses an existing target: the only objects
     // rewritten under the same name are small (locks, keys), so remove then rename (not atomic).
-    if (!posixRename) {
-      await this.#request<void>(s, (done) => s.sftp.unlink(to, (e) => done(statusOf(e) === STATUS.NO_SUCH_FILE ? undefined : e, undefined)));
-      await this.#request<void>(s, (done) => s.sftp.rename(from, to, (e) => done(e, undefined)));
-    }
+    await this.#request<void>(s, (done) => s.sftp.unlink(to, (e) => done(e && statusOf(e) !== STATUS.NO_SUCH_FILE ? e : undefined, undefined)));
+    await this.#request<void>(s, (done) => s.sftp.rename(from, to, (e) => done(e, undefined)));
   }
 
   async #ensureDir(s: Session, dir: string): Promise<void> {
