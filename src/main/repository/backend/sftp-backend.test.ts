@@ -88,6 +88,12 @@ describe.skipIf(why)('the SFTP backend on a real OpenSSH server', () => {
     await expect(b.get('keys/none')).rejects.toMatchObject({ failure: 'not-found' });
     await expect(b.get('keys/one', { offset: 4, length: 10 })).rejects.toMatchObject({ failure: 'corrupt' });
     await b.delete('keys/none'); // absent: not an error
+    for (const size of [0, 128 * 1024, 128 * 1024 + 1]) {
+      const bytes = randomBytes(size);
+      await b.put(`keys/s${size}`, bytes);
+      expect((await b.get(`keys/s${size}`)).equals(bytes)).toBe(true);
+      await b.delete(`keys/s${size}`);
+    }
 
     // Larger than one request window, from many small pieces: ranges across request borders read right.
     const big = randomBytes(5 * 1024 * 1024 + 12345);

@@ -63,6 +63,9 @@ export interface SftpOptions {
   keepaliveIntervalMs?: number;
   keepaliveCountMax?: number;
   readyTimeoutMs?: number;
+  /** Bytes per read/write request (default 128 KiB) and requests in flight per transfer (default 16): for benchmarks. */
+  requestBytes?: number;
+  inFlight?: number;
 }
 
 /**
@@ -169,11 +172,15 @@ export class SftpBackend implements Backend {
   #session: Promise<Session> | null = null;
   #closed = false;
   readonly #madeDirs = new Set<string>();
+  readonly #chunk: number;
+  readonly #window: number;
 
   constructor(location: string, options: SftpOptions) {
     this.location = location;
     this.#where = parseSftpLocation(location);
     this.#options = options;
+    this.#chunk = options.requestBytes ?? CHUNK;
+    this.#window = options.inFlight ?? WINDOW;
   }
 
   /** Connections opened so far (the first, and one per reconnect). */
@@ -286,7 +293,7 @@ export class SftpBackend implements Backend {
         () => inFlight.delete(written),
         () => undefined,
       );
-      if (inFlight.size >= WINDOW) await Promise.race(inFlight);
+      if (inFlight.size >= this.#window) await Promise.race(inFlight);
     }
     await Promise.all(inFlight);
     return position - start;
@@ -362,7 +369,7 @@ export class SftpBackend implements Backend {
       const temp = this.#tempName();
       const handle = await this.#open(s, temp, 'wx');
       try {
-        await this.#writeAll(s, handle, requests(Buffer.isBuffer(data) ? [data] : data));
+        await this.#writeAll(s, handle, requests(Buffer.isBuffer(data) ? [data] : data, this.#chunk));
         await this.#fsync(s, handle);
         await this.#close(s, handle);
         await this.#ensureDir(s, posix.dirname(target));
@@ -391,11 +398,11 @@ export class SftpBackend implements Backend {
     let groupBytes = 0;
     const inFlight = new Set<Promise<void>>();
     const send = (final: boolean): void => {
-      if (groupBytes === 0 || (!final && groupBytes < CHUNK)) return;
+      if (groupBytes === 0 || (!final && groupBytes < this.#chunk)) return;
       const pieces = group;
       group = [];
       groupBytes = 0;
-      for (const chunk of requests(pieces)) {
+      for (const chunk of requests(pieces, this.#chunk)) {
         const at = position;
         position += chunk.length;
         const written = opened
@@ -426,7 +433,7 @@ export class SftpBackend implements Backend {
         pending += piece.length;
         group.push(piece);
         groupBytes += piece.length;
-        if (groupBytes >= CHUNK) send(false);
+        if (groupBytes >= this.#chunk) send(false);
       },
       get pending() {
         return pending;
@@ -481,25 +488,40 @@ export class SftpBackend implements Backend {
     });
   }
 
+  /**
+   * Two round trips for a small object (open; then its size and first 128 KiB asked for at once),
+   * then the rest in parallel requests; the handle is closed without waiting for the answer.
+   */
   async get(name: string, range?: { offset: number; length: number }): Promise<Buffer> {
     if (range && range.length === 0) return Buffer.alloc(0);
     return this.#run('download', name, async (s) => {
       const handle = await this.#open(s, this.#path(name), 'r');
       try {
         const start = range?.offset ?? 0;
-        const size = range ? range.length : (await this.#request<Stats>(s, (done) => s.sftp.fstat(handle, done))).size;
-        const out = Buffer.allocUnsafe(size);
-        const offsets: number[] = [];
-        for (let at = 0; at < size; at += CHUNK) offsets.push(at);
+        let out: Buffer;
         let got = 0;
-        await inParallel(offsets, WINDOW, async (at) => {
-          const n = await this.#readExactly(s, handle, out, at, Math.min(CHUNK, size - at), start + at);
+        if (range) {
+          out = Buffer.allocUnsafe(range.length);
+        } else {
+          const head = Buffer.allocUnsafe(this.#chunk);
+          const [stats, n] = await Promise.all([
+            this.#request<Stats>(s, (done) => s.sftp.fstat(handle, done)),
+            this.#request<number>(s, (done) => s.sftp.read(handle, head, 0, head.length, 0, (e, bytes) => done(e, bytes))),
+          ]);
+          out = Buffer.allocUnsafe(stats.size);
+          got = head.copy(out, 0, 0, Math.min(n, stats.size));
+        }
+        const size = out.length;
+        const offsets: number[] = [];
+        for (let at = got; at < size; at += this.#chunk) offsets.push(at);
+        await inParallel(offsets, this.#window, async (at) => {
+          const n = await this.#readExactly(s, handle, out, at, Math.min(this.#chunk, size - at), start + at);
           got += n;
         });
         if (got < size) throw new RepositoryError('corrupt', `${name} in ${this.location}: asked for ${size} bytes at ${start}, got ${got}`);
         return out;
       } finally {
-        await this.#close(s, handle).catch(() => undefined);
+        this.#close(s, handle).catch(() => undefined);
       }
     });
   }
