@@ -10,6 +10,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sftpMissing, startSftpServer } from '../../fleet/sftp';
 import type { SftpServer } from '../../fleet/sftp';
+import { EventBus } from '../main/event-bus';
+import { HistoryStore } from '../main/history/history-store';
+import { silentLogger } from '../main/log';
+import { MetadataCache } from '../main/repository/backend/metadata-cache';
+import { listSnapshots } from '../main/repository/snapshot/snapshot';
+import { RepositoryService } from '../main/services/repository-service';
+import { SettingsService } from '../main/services/settings-service';
 import { tempDir } from '../main/testing/temp-dir';
 import { cliRunner } from './testing';
 
@@ -63,5 +70,27 @@ describe.skipIf(why)('jetvault with an SFTP repository', () => {
     expect(changed.code).not.toBe(0);
     expect(changed.err).toMatch(/has CHANGED: expected SHA256:q3kz.* Nothing was sent/);
     expect(existsSync(path.join(server.storage, name))).toBe(false);
+  }, 60_000);
+
+  it('the console opens it with JETVAULT_REPOSITORY, through the cache, and drops the connection when locked', async () => {
+    const location = server.location(`console-${randomBytes(3).toString('hex')}`);
+    const data = tempDir();
+    const env = { JETVAULT_REPOSITORY: location, JETVAULT_PASSWORD: 'sftp console test password', JETVAULT_SFTP_HOST_KEY: server.hostKeyFingerprint, JETVAULT_SFTP_IDENTITY: server.identityFile };
+    const history = new HistoryStore(data);
+    const service = new RepositoryService(data, new SettingsService(history, new EventBus(), silentLogger), env);
+    expect(await service.status()).toMatchObject({ location, exists: false, unlocked: false });
+    await service.init(env.JETVAULT_PASSWORD);
+    service.lock();
+    const repo = await service.open();
+    expect(await listSnapshots(repo)).toEqual([]);
+    expect(repo.backend).toBeInstanceOf(MetadataCache);
+    expect((repo.backend as MetadataCache).dir).toBe(path.join(data, 'cache', repo.config.id));
+    const sessions = (): number => readFileSync(path.join(server.dir, 'sshd.log'), 'utf8').split('Disconnected from user').length;
+    const before = sessions();
+    service.lock();
+    for (let i = 0; i < 100 && sessions() === before; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(sessions()).toBeGreaterThan(before);
+    expect(await service.status()).toMatchObject({ exists: true, unlocked: false });
+    history.close();
   }, 60_000);
 });
