@@ -54,10 +54,13 @@ export class MetadataCache implements Backend {
     this.#key = key;
     if (inner.stage) this.stage = () => inner.stage!();
     if (inner.removeStaged) this.removeStaged = () => inner.removeStaged!();
+    const create = (inner as { putIfAbsent?: (name: string, data: Buffer) => Promise<boolean> }).putIfAbsent?.bind(inner);
+    if (create) this.putIfAbsent = create; // leases: never cached
   }
 
   stage?: () => StagedObject;
   removeStaged?: () => Promise<number>;
+  putIfAbsent?: (name: string, data: Buffer) => Promise<boolean>;
 
   #file(name: string): string {
     return path.join(this.dir, name);

@@ -50,6 +50,31 @@ export class RetryBackend implements Backend {
     this.#onRetry = options.onRetry;
     if (inner.stage) this.stage = () => this.#stage(inner.stage!());
     if (inner.removeStaged) this.removeStaged = () => this.#retry('cleanup', () => inner.removeStaged!());
+    const create = (inner as { putIfAbsent?: (name: string, data: Buffer) => Promise<boolean> }).putIfAbsent?.bind(inner);
+    if (create) this.putIfAbsent = (name, data) => this.#putIfAbsent(create, name, data);
+  }
+
+  /** Create-only put (leases), when the store has one. */
+  putIfAbsent?: (name: string, data: Buffer) => Promise<boolean>;
+
+  /**
+   * A retried create-only put can find the name taken by its own earlier attempt (stored, answer
+   * lost): then the object holds exactly our bytes (lock objects are sealed with a random salt), and
+   * that counts as created.
+   */
+  async #putIfAbsent(create: (name: string, data: Buffer) => Promise<boolean>, name: string, data: Buffer): Promise<boolean> {
+    let retried = false;
+    const created = await this.#retry(`create-only upload of ${name}`, async () => {
+      try {
+        return await create(name, data);
+      } catch (error) {
+        if (isTransient(error)) retried = true;
+        throw error;
+      }
+    });
+    if (created || !retried) return created;
+    const existing = await this.get(name).catch(() => null);
+    return existing !== null && existing.equals(data);
   }
 
   async #retry<T>(what: string, work: () => Promise<T>): Promise<T> {

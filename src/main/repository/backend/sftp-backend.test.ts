@@ -12,6 +12,7 @@ import { sftpMissing, startSftpServer } from '../../../../fleet/sftp';
 import type { SftpServer } from '../../../../fleet/sftp';
 import { backup } from '../archiver/archiver';
 import { check } from '../checker/checker';
+import { RepositoryError } from '../errors';
 import { Repository } from '../repo/repository';
 import { restore } from '../restorer/restorer';
 import { findSnapshot } from '../snapshot/snapshot';
@@ -115,6 +116,32 @@ describe.skipIf(why)('the SFTP backend on a real OpenSSH server', () => {
     expect(await b.list('snapshots/')).toEqual([]); // no folder yet
     await b.delete('keys/one');
     expect(await b.stat('keys/one')).toBeNull();
+
+    // Create-only puts (leases): of racing writers exactly one wins; a retry of our own write counts as created.
+    const racers = await Promise.all(Array.from({ length: 6 }, (_, i) => b.putIfAbsent(`locks/exclusive-1`, Buffer.from(`writer ${i}`))));
+    expect(racers.filter(Boolean)).toHaveLength(1);
+    const winner = racers.indexOf(true);
+    expect((await b.get('locks/exclusive-1')).toString()).toBe(`writer ${winner}`);
+    expect(await new RetryBackend(b).putIfAbsent!('locks/exclusive-1', Buffer.from('late'))).toBe(false);
+    // The store took the first attempt but its answer was lost (the link dropped): the retry finds our own bytes.
+    let answers = 0;
+    const lossy = {
+      location: b.location,
+      put: (name: string, data: Buffer) => b.put(name, data),
+      get: (name: string) => b.get(name),
+      stat: (name: string) => b.stat(name),
+      list: (prefix: string) => b.list(prefix),
+      delete: (name: string) => b.delete(name),
+      exists: () => b.exists(),
+      putIfAbsent: async (name: string, data: Buffer) => {
+        const created = await b.putIfAbsent(name, data);
+        if (answers++ === 0) throw new RepositoryError('unavailable', 'the SFTP connection was lost');
+        return created;
+      },
+    };
+    expect(await new RetryBackend(lossy, { baseDelayMs: 10 }).putIfAbsent!('locks/exclusive-2', Buffer.from('mine'))).toBe(true);
+    expect(await new RetryBackend(lossy, { baseDelayMs: 10 }).putIfAbsent!('locks/exclusive-2', Buffer.from('theirs'))).toBe(false);
+    expect(readdirSync(parseSftpLocation(b.location).path).filter((n) => n.startsWith('.tmp-'))).toEqual([]);
     b.close();
   }, 120_000);
 

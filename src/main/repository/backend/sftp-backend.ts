@@ -383,6 +383,38 @@ export class SftpBackend implements Backend {
   }
 
   /**
+   * Create-only put (leases): the bytes go to a temp file, then `hardlink@openssh.com` links it under
+   * the name — link(2) on the server, which fails if the name exists, so of two racing writers exactly
+   * one wins. False when the name already existed (nothing was changed).
+   */
+  async putIfAbsent(name: string, data: Buffer): Promise<boolean> {
+    const target = this.#path(name);
+    return this.#run('create-only upload', name, async (s) => {
+      const temp = this.#tempName();
+      const handle = await this.#open(s, temp, 'wx');
+      try {
+        await this.#writeAll(s, handle, requests([data], this.#chunk));
+        await this.#fsync(s, handle);
+        await this.#close(s, handle);
+        await this.#ensureDir(s, posix.dirname(target));
+        try {
+          await this.#request<void>(s, (done) => s.sftp.ext_openssh_hardlink(temp, target, (e) => done(e, undefined)));
+          return true;
+        } catch (error) {
+          if (/does not support/.test((error as Error).message)) throw new RepositoryError('denied', `${this.location}: the server has no hardlink@openssh.com, so no create-only writes`);
+          // OpenSSH answers EEXIST with a plain "Failure": the name is taken if it is there now.
+          const there = await this.#request<Stats>(s, (done) => s.sftp.stat(target, done)).catch(() => null);
+          if (there) return false;
+          throw error;
+        }
+      } finally {
+        await this.#close(s, handle).catch(() => undefined);
+        await this.#unlinkQuietly(s, temp);
+      }
+    });
+  }
+
+  /**
    * A temp file in the root written as pieces arrive (128 KiB requests, as many in flight as the
    * uploader queues); commit = fsync, close, rename into place. Bound to the connection it started
    * on: if that drops, every later call fails `unavailable` (the retry wrapper then puts the pack whole).
