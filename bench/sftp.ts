@@ -7,7 +7,7 @@
  * 2. The metadata cache: `jetvault snapshots` on a repository with N snapshots on S3 (a throwaway
  *    Ceph radosgw) and on SFTP, cold (empty cache) and warm, as a process and in-process.
  *
- *   npx tsx bench/sftp.ts        (BENCH_MB=256 file size, BENCH_SNAPSHOTS=200)
+ *   npm run bench:remote        (BENCH_MB=128 file size, BENCH_ROUNDS=3, BENCH_SNAPSHOTS=200)
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -15,6 +15,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from 'ssh2';
+import type { SFTPWrapper } from 'ssh2';
 import { s3Missing, startS3Store } from '../fleet/s3';
 import { startSftpServer } from '../fleet/sftp';
 import type { SftpServer } from '../fleet/sftp';
@@ -23,13 +24,14 @@ import { SftpBackend } from '../src/main/repository/backend/sftp-backend';
 import { Repository } from '../src/main/repository/repo/repository';
 import { listSnapshots, newSnapshot, saveSnapshot } from '../src/main/repository/snapshot/snapshot';
 
-const MB = Number(process.env.BENCH_MB ?? 256);
+const MB = Number(process.env.BENCH_MB ?? 128);
 const SNAPSHOTS = Number(process.env.BENCH_SNAPSHOTS ?? 200);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const root = resolve(import.meta.dirname, '..');
 const work = mkdtempSync(join(tmpdir(), 'jv-bench-sftp-'));
 const PASSWORD = 'bench-password';
 
-const seconds = async (what: () => Promise<unknown> | unknown): Promise<number> => {
+const seconds = async (what: () => unknown): Promise<number> => {
   const started = process.hrtime.bigint();
   await what();
   return Number(process.hrtime.bigint() - started) / 1e9;
@@ -52,8 +54,11 @@ function ssh2Transfer(server: SftpServer, noDelay: boolean, local: string, remot
     client.on('error', reject);
     client.on('ready', () => {
       client.setNoDelay(noDelay);
-      client.sftp(async (error, sftp) => {
+      client.sftp((error, sftp) => {
         if (error) return reject(error);
+        void measureOn(sftp);
+      });
+      const measureOn = async (sftp: SFTPWrapper): Promise<void> => {
         const put = await seconds(() => new Promise<void>((ok, fail) => sftp.fastPut(local, remote, (e) => (e ? fail(e) : ok()))));
         const get = await seconds(() => new Promise<void>((ok, fail) => sftp.fastGet(remote, back, (e) => (e ? fail(e) : ok()))));
         const stats = await seconds(async () => {
@@ -61,7 +66,7 @@ function ssh2Transfer(server: SftpServer, noDelay: boolean, local: string, remot
         });
         client.end();
         resolveTimes({ put, get, stats });
-      });
+      };
     });
     client.connect({ host: server.direct.host, port: server.direct.port, username: server.user, privateKey: readFileSync(server.identityFile) });
   });
@@ -81,36 +86,74 @@ function spawnTimed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promis
   });
 }
 
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
 async function throughput(server: SftpServer): Promise<void> {
   const file = join(work, 'payload');
   const payload = randomBytes(MB * 1024 * 1024);
   writeFileSync(file, payload);
   const remote = (name: string) => `${server.storage}/${name}`;
-  console.log(`\n## SFTP throughput, loopback, one ${MB} MiB file (load ${load()})\n`);
-  row(['client', 'upload', 'download']);
-  row(['---', '---:', '---:']);
   const backend = new SftpBackend(`sftp:${server.user}@${server.direct.host}:${server.direct.port}:${server.storage}/jv`, {
     hostKey: server.hostKeyFingerprint,
     auth: () => ({ kind: 'key', privateKey: readFileSync(server.identityFile) }),
   });
   await backend.ensureRoot();
   await backend.put('warmup', Buffer.alloc(1024));
-  const up = await seconds(() => backend.put('data/aa/payload', payload));
-  let back: Buffer = Buffer.alloc(0);
-  const down = await seconds(async () => (back = await backend.get('data/aa/payload')));
-  if (!back.equals(payload)) throw new Error('Jetvault read back different bytes');
+  const clients: { name: string; run: () => Promise<{ up: number; down: number }> }[] = [
+    {
+      name: 'Jetvault SFTP backend (128 KiB × 16 in flight, TCP_NODELAY)',
+      run: async () => {
+        const up = await seconds(() => backend.put('data/aa/payload', payload));
+        let back: Buffer = Buffer.alloc(0);
+        const down = await seconds(async () => (back = await backend.get('data/aa/payload')));
+        if (!back.equals(payload)) throw new Error('Jetvault read back different bytes');
+        return { up, down };
+      },
+    },
+    {
+      name: 'OpenSSH sftp',
+      run: async () => ({
+        up: await seconds(() => openssh('sftp', server, [], `put ${file} ${remote('o-sftp')}\n`)),
+        down: await seconds(() => openssh('sftp', server, [], `get ${remote('o-sftp')} ${join(work, 'back-sftp')}\n`)),
+      }),
+    },
+    {
+      name: 'OpenSSH scp (SFTP protocol)',
+      run: async () => ({
+        up: await seconds(() => openssh('scp', server, [file, `${server.user}@${server.direct.host}:${remote('o-scp')}`])),
+        down: await seconds(() => openssh('scp', server, [`${server.user}@${server.direct.host}:${remote('o-scp')}`, join(work, 'back-scp')])),
+      }),
+    },
+    {
+      name: 'ssh2 fastPut/fastGet (64 × 32 KiB), TCP_NODELAY',
+      run: async () => {
+        const t = await ssh2Transfer(server, true, file, remote('ssh2'), join(work, 'back-ssh2'));
+        return { up: t.put, down: t.get };
+      },
+    },
+  ];
+  const times = clients.map(() => ({ up: [] as number[], down: [] as number[] }));
+  const loads: string[] = [load()];
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [i, client] of clients.entries()) {
+      const t = await client.run();
+      times[i]!.up.push(t.up);
+      times[i]!.down.push(t.down);
+    }
+    loads.push(load());
+  }
+  console.log(`\n## SFTP throughput, loopback, one ${MB} MiB file, median of ${ROUNDS} interleaved rounds (load ${loads.join(' → ')})\n`);
+  row(['client', 'upload', 'download']);
+  row(['---', '---:', '---:']);
+  for (const [i, client] of clients.entries()) row([client.name, rate(median(times[i]!.up)), rate(median(times[i]!.down))]);
   backend.close();
-  row(['Jetvault SFTP backend (128 KiB × 16 in flight, TCP_NODELAY)', rate(up), rate(down)]);
-  const sftpUp = await seconds(() => openssh('sftp', server, [], `put ${file} ${remote('o-sftp')}\n`));
-  const sftpDown = await seconds(() => openssh('sftp', server, [], `get ${remote('o-sftp')} ${join(work, 'back-sftp')}\n`));
-  row(['OpenSSH sftp', rate(sftpUp), rate(sftpDown)]);
-  const scpUp = await seconds(() => openssh('scp', server, [file, `${server.user}@${server.direct.host}:${remote('o-scp')}`]));
-  const scpDown = await seconds(() => openssh('scp', server, [`${server.user}@${server.direct.host}:${remote('o-scp')}`, join(work, 'back-scp')]));
-  row(['OpenSSH scp', rate(scpUp), rate(scpDown)]);
-  const nagle = await ssh2Transfer(server, false, file, remote('ssh2-nagle'), join(work, 'back-nagle'));
-  const nodelay = await ssh2Transfer(server, true, file, remote('ssh2-nodelay'), join(work, 'back-nodelay'));
-  row(['ssh2 fastPut/fastGet (64 × 32 KiB), TCP_NODELAY', rate(nodelay.put), rate(nodelay.get)]);
-  console.log(`\nssh2, 500 SFTP stats one after another (a listing's or a small object's round trips): Nagle on ${(nagle.stats * 1000).toFixed(0)} ms, TCP_NODELAY ${(nodelay.stats * 1000).toFixed(0)} ms.`);
+  const nagle: number[] = [];
+  const nodelay: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    nagle.push((await ssh2Transfer(server, false, file, remote('ssh2-nagle'), join(work, 'back-nagle'))).stats);
+    nodelay.push((await ssh2Transfer(server, true, file, remote('ssh2-nodelay'), join(work, 'back-nodelay'))).stats);
+  }
+  console.log(`\nssh2, 500 SFTP stats one after another (median of ${ROUNDS}): Nagle on ${(median(nagle) * 1000).toFixed(0)} ms, TCP_NODELAY ${(median(nodelay) * 1000).toFixed(0)} ms.`);
   rmSync(file);
 }
 

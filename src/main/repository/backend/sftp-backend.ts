@@ -25,8 +25,7 @@ import { homedir } from 'node:os';
 import { posix } from 'node:path';
 import type { SFTPWrapper, Stats } from 'ssh2';
 import { AppError } from '../../../shared/errors';
-import { DeviceConnection } from '../../devices/ssh-connection';
-import type { DeviceAuth } from '../../devices/ssh-connection';
+import type { DeviceAuth, DeviceConnection } from '../../devices/ssh-connection';
 import { RepositoryError } from '../errors';
 import type { Backend, ObjectInfo, StagedObject } from './backend';
 
@@ -198,6 +197,8 @@ export class SftpBackend implements Backend {
     const opening = (async (): Promise<Session> => {
       let connection: DeviceConnection;
       try {
+        // ssh2 is loaded on first use, like the S3 SDK: a local backup should not pay for it.
+        const { DeviceConnection } = await import('../../devices/ssh-connection');
         connection = await DeviceConnection.open({
           host,
           port,
