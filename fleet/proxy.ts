@@ -10,7 +10,7 @@ export interface Endpoint {
   port: number;
 }
 
-function delayedPipe(from: net.Socket, to: net.Socket, delayOf: () => number): void {
+function delayedPipe(from: net.Socket, to: net.Socket, delayOf: () => number, held: () => boolean = () => false): void {
   const queue: { at: number; chunk: Buffer }[] = [];
   let queued = 0;
   let ended = false;
@@ -27,7 +27,7 @@ function delayedPipe(from: net.Socket, to: net.Socket, delayOf: () => number): v
     }
     if (queue.length > 0) timer = setTimeout(flush, Math.max(1, queue[0]!.at - Date.now()));
     else if (ended) to.end();
-    if (queued < HIGH / 4 && !to.writableNeedDrain) from.resume();
+    if (queued < HIGH / 4 && !to.writableNeedDrain && !held()) from.resume();
   };
 
   from.on('data', (chunk: Buffer) => {
@@ -42,7 +42,7 @@ function delayedPipe(from: net.Socket, to: net.Socket, delayOf: () => number): v
     if (!timer) timer = setTimeout(flush, Math.max(1, delay));
   });
   to.on('drain', () => {
-    if (queued < HIGH / 4) from.resume();
+    if (queued < HIGH / 4 && !held()) from.resume();
   });
   from.on('end', () => {
     ended = true;
@@ -58,6 +58,7 @@ export class DelayProxy {
   private server: net.Server;
   private sockets = new Set<net.Socket>();
   private refusing = false;
+  private stalled = false;
   address: Endpoint = { host: '', port: 0 };
 
   constructor(private readonly target: Endpoint) {
@@ -86,8 +87,15 @@ export class DelayProxy {
         upstream.destroy();
       });
     }
-    delayedPipe(client, upstream, () => this.delayMs);
-    delayedPipe(upstream, client, () => this.delayMs);
+    delayedPipe(client, upstream, () => this.delayMs, () => this.stalled);
+    delayedPipe(upstream, client, () => this.delayMs, () => this.stalled);
+    if (this.stalled) for (const s of [client, upstream]) s.pause();
+  }
+
+  /** Forwards nothing more, closing nothing: a link gone silent (only keepalives notice). `restore()` lets the bytes through. */
+  stall(): void {
+    this.stalled = true;
+    for (const s of this.sockets) s.pause();
   }
 
   /** Drops every connection through the proxy and refuses new ones until `restore()`. */
@@ -98,6 +106,10 @@ export class DelayProxy {
 
   restore(): void {
     this.refusing = false;
+    if (this.stalled) {
+      this.stalled = false;
+      for (const s of this.sockets) s.resume();
+    }
   }
 
   get connections(): number {

@@ -220,6 +220,22 @@ describe.skipIf(why)('the SFTP backend on a real OpenSSH server', () => {
     reopened.backend.close?.();
   }, 120_000);
 
+  it('fails instead of hanging when the link goes silent (keepalives), and reconnects once it is back', async () => {
+    const b = await backend({ keepaliveIntervalMs: 300, keepaliveCountMax: 2 });
+    await b.put('keys/a', Buffer.from('before the silence'));
+    server.proxy.stall();
+    try {
+      const started = Date.now();
+      await expect(b.get('keys/a')).rejects.toMatchObject({ failure: 'unavailable', message: expect.stringMatching(/connection .* was lost/) as unknown });
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      server.proxy.restore();
+    }
+    expect((await b.get('keys/a')).toString()).toBe('before the silence');
+    expect(b.connections).toBe(2);
+    b.close();
+  }, 30_000);
+
   it('retries an upload after the server dropped the session, on a new connection', async () => {
     const inner = await backend();
     const b = new RetryBackend(inner, { baseDelayMs: 200 });
