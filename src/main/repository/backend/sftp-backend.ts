@@ -191,7 +191,7 @@ export class SftpBackend implements Backend {
   }
 
   #connect(): Promise<Session> {
-    if (this.#closed) return Promise.reject(new RepositoryError('unavailable', `${this.location} is closed`));
+    if (this.#closed) return Promise.reject(new RepositoryError('cancelled', `${this.location} was closed`)); // not worth a retry
     if (this.#session) return this.#session;
     const { user, host, port } = this.#where;
     const opening = (async (): Promise<Session> => {
@@ -514,7 +514,7 @@ export class SftpBackend implements Backend {
 
   async removeStaged(): Promise<number> {
     return this.#run('cleanup', TEMP_PREFIX, async (s) => {
-      const entries = await this.#request<{ filename: string }[]>(s, (done) => s.sftp.readdir(this.#where.path, done));
+      const entries = await this.#request<{ filename: string }[]>(s, (done) => s.sftp.readdir(this.#where.path, (e, list) => done(e && statusOf(e) !== STATUS.NO_SUCH_FILE ? e : undefined, list ?? [])));
       const stale = entries.filter((e) => e.filename.startsWith(TEMP_PREFIX));
       await inParallel(stale, LIST_PARALLEL, (e) => this.#unlinkQuietly(s, posix.join(this.#where.path, e.filename)));
       return stale.length;
