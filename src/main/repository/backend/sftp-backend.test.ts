@@ -3,7 +3,7 @@
  * a proxy that can cut the link): object semantics, ranges, listing past one page and nested
  * folders, pinned host keys, credentials, a whole repository, and a link dropped mid-upload.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -199,6 +199,25 @@ describe.skipIf(why)('the SFTP backend on a real OpenSSH server', () => {
     await right.put('keys/k', Buffer.from('by password'));
     expect(readFileSync(join(parseSftpLocation(location).path, 'keys', 'k'), 'utf8')).toBe('by password');
     right.close();
+  });
+
+  it('logs in through an ssh-agent when neither a key file nor a password is set', async () => {
+    const socket = join(await tempDir(), 'agent.sock');
+    const agent = spawn('ssh-agent', ['-D', '-a', socket], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 200 && !existsSync(socket); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(spawnSync('ssh-add', [server.identityFile], { env: { SSH_AUTH_SOCK: socket }, stdio: 'ignore' }).status).toBe(0);
+      const location = server.location(`agent-${randomBytes(3).toString('hex')}`);
+      const options = sftpOptionsFromEnv(location, { SSH_AUTH_SOCK: socket, JETVAULT_SFTP_HOST_KEY: `${server.host}=${server.hostKeyFingerprint}`, HOME: '/nonexistent-home' });
+      expect(options.auth()).toEqual({ kind: 'agent', agentSocket: socket });
+      const b = new SftpBackend(location, options);
+      await b.ensureRoot();
+      await b.put('keys/agent', Buffer.from('through the agent'));
+      expect(readFileSync(join(parseSftpLocation(location).path, 'keys', 'agent'), 'utf8')).toBe('through the agent');
+      b.close();
+    } finally {
+      agent.kill();
+    }
   });
 
   it('holds a whole repository: backup, byte-exact restore, check reading all data', async () => {
