@@ -285,9 +285,11 @@ describe.skipIf(why)('the SFTP backend on a real OpenSSH server', () => {
     await makeAwkwardTree(src);
     writeFileSync(join(src, 'model.onnx'), randomBytes(24 * 1024 * 1024));
     const root = parseSftpLocation(location).path;
-    const packs = (): number => (existsSync(join(root, 'data')) ? readdirSync(join(root, 'data')).length : 0);
+    const packs = (): number => (existsSync(join(root, 'data')) ? readdirSync(join(root, 'data')).reduce((n, d) => n + readdirSync(join(root, 'data', d)).length, 0) : 0);
     const cutWhenUploading = async (restoreAfterMs: number | null): Promise<void> => {
-      for (let i = 0; i < 1000 && packs() < 4; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      const before = packs();
+      for (let i = 0; i < 1000 && packs() < before + 4; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(packs()).toBeGreaterThanOrEqual(before + 4); // the backup is uploading now
       server.proxy.cut();
       if (restoreAfterMs !== null) setTimeout(() => server.proxy.restore(), restoreAfterMs);
     };
