@@ -32,8 +32,8 @@ export const REPO_USAGE = [
   '  -r, --repo DIR            repository (default: $JETVAULT_REPOSITORY, else $JETVAULT_HOME/repository);',
   '                            s3:https://HOST[:PORT]/BUCKET[/PREFIX] for S3-compatible storage (AWS_ACCESS_KEY_ID,',
   '                            AWS_SECRET_ACCESS_KEY, AWS_REGION from the environment as the AWS tools read them);',
-  '                            sftp:USER@HOST[:PORT]:/PATH on an SSH server (JETVAULT_SFTP_HOST_KEY=SHA256:… pins its',
-  '                            host key; JETVAULT_SFTP_IDENTITY=KEYFILE, JETVAULT_SFTP_PASSWORD or the ssh-agent log in)',
+  '                            sftp:USER@HOST[:PORT]:/PATH on an SSH server (its host key from JETVAULT_SFTP_HOST_KEY=SHA256:…',
+  '                            or known_hosts; JETVAULT_SFTP_IDENTITY=KEYFILE, JETVAULT_SFTP_PASSWORD or the ssh-agent log in)',
   '  -p, --password-file FILE  read the password from FILE (default: $JETVAULT_PASSWORD, else prompt)',
   '      --json                print machine-readable JSON',
 ].join('\n');

@@ -33,6 +33,8 @@ export interface ConnectOptions {
   /** What is connected to, in messages and in the host-key issue path: a device (default), its jump host, or a repository's SFTP server. */
   role?: 'device' | 'jump' | 'repository';
   readyTimeoutMs?: number;
+  /** Host key algorithms to offer, in order (the types a trust store knows for this host); ssh2's defaults otherwise. */
+  hostKeyAlgorithms?: string[];
   keepaliveIntervalMs?: number;
   keepaliveCountMax?: number;
 }
@@ -168,6 +170,7 @@ export class DeviceConnection implements CommandRunner {
         return false;
       },
     };
+    if (options.hostKeyAlgorithms?.length) config.algorithms = { serverHostKey: options.hostKeyAlgorithms as NonNullable<NonNullable<ConnectConfig['algorithms']>['serverHostKey']> };
     if (options.auth.kind === 'key') {
       config.privateKey = options.auth.privateKey;
       if (options.auth.passphrase) config.passphrase = options.auth.passphrase;

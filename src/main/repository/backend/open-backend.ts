@@ -2,7 +2,7 @@
  * A repository location to its backend: `s3:ENDPOINT/BUCKET[/PREFIX]` for S3-compatible storage
  * (credentials from the standard AWS environment — AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
  * AWS_PROFILE — as the AWS tools read them), `sftp:USER@HOST[:PORT]:/PATH` for an SSH server
- * (JETVAULT_SFTP_HOST_KEY pins its key; JETVAULT_SFTP_IDENTITY, JETVAULT_SFTP_PASSWORD or the
+ * (JETVAULT_SFTP_HOST_KEY or known_hosts pins its key; JETVAULT_SFTP_IDENTITY, JETVAULT_SFTP_PASSWORD or the
  * ssh-agent log in, see sftp-backend.ts), anything else a local folder. Remote backends come wrapped
  * in the retry wrapper, so a dropped link or a restarted server costs a retry, not a job.
  */

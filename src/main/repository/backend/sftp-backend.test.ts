@@ -19,7 +19,7 @@ import { findSnapshot } from '../snapshot/snapshot';
 import { describeTree, FAST, makeAwkwardTree, PASSWORD, tempDir } from '../testing/fixtures';
 import { LocalSource } from '../walker/local-walker';
 import { RetryBackend } from './retry-backend';
-import { hostKeyFor, parseSftpLocation, SftpBackend, sftpOptionsFromEnv } from './sftp-backend';
+import { hostKeyFor, knownHostKeys, parseSftpLocation, SftpBackend, sftpOptionsFromEnv } from './sftp-backend';
 import type { SftpOptions } from './sftp-backend';
 
 const why = sftpMissing();
@@ -64,6 +64,16 @@ describe('SFTP locations', () => {
     expect(hostKeyFor('10.0.0.6=SHA256:other,10.0.0.5=SHA256:host', where)).toBe('SHA256:host');
     expect(hostKeyFor('10.0.0.6=SHA256:other', where)).toBeUndefined();
     expect(hostKeyFor(undefined, where)).toBeUndefined();
+  });
+
+  it('read the keys known_hosts lists for a host and port', () => {
+    const key = Buffer.from('key blob').toString('base64');
+    const text = [`vault.depot,10.0.0.5 ssh-ed25519 ${key}`, `[vault.depot]:2222 ssh-rsa ${key}`, `@revoked vault.depot ssh-ed25519 ${key}`, '# vault.depot ssh-ed25519 x', `other ssh-ed25519 ${key}`].join('\n');
+    expect(knownHostKeys(text, 'vault.depot', 22).map((k) => k.type)).toEqual(['ssh-ed25519']);
+    expect(knownHostKeys(text, '10.0.0.5', 22)).toHaveLength(1);
+    expect(knownHostKeys(text, 'vault.depot', 2222).map((k) => k.type)).toEqual(['ssh-rsa']);
+    expect(knownHostKeys(text, 'vault.depot', 2200)).toEqual([]);
+    expect(knownHostKeys(text, 'vault.depot', 22)[0]!.fingerprint).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
   });
 
   it('say which credentials are missing', () => {
@@ -183,6 +193,29 @@ describe.skipIf(why)('the SFTP backend on a real OpenSSH server', () => {
     expect((unknown as Error).message).toContain(`JETVAULT_SFTP_HOST_KEY=${server.hostKeyFingerprint}`);
     expect(existsSync(parseSftpLocation(location).path)).toBe(false);
     expect(logins()).toBe(before); // no authentication was even attempted
+  });
+
+  it('trusts the key known_hosts lists for the server (hashed, as ssh-keyscan -H writes it) and refuses another', async () => {
+    const location = `sftp:${server.user}@${server.direct.host}:${server.direct.port}:${server.storage}/kh-${randomBytes(3).toString('hex')}`;
+    const known = join(await tempDir(), 'known_hosts');
+    const scan = spawnSync('ssh-keyscan', ['-H', '-t', 'ed25519', '-p', String(server.direct.port), server.direct.host]);
+    expect(scan.stdout.toString()).toMatch(/^\|1\|\S+ ssh-ed25519 /m);
+    writeFileSync(known, `# scanned\n${scan.stdout.toString()}`);
+    const env = { JETVAULT_SFTP_KNOWN_HOSTS: known, JETVAULT_SFTP_IDENTITY: server.identityFile };
+    expect(sftpOptionsFromEnv(location, env).knownHosts!()).toEqual([{ type: 'ssh-ed25519', fingerprint: server.hostKeyFingerprint }]);
+    const trusted = new SftpBackend(location, sftpOptionsFromEnv(location, env));
+    await trusted.ensureRoot();
+    await trusted.put('keys/k', Buffer.from('trusted through known_hosts'));
+    trusted.close();
+
+    const other = join(await tempDir(), 'id_other');
+    spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other]);
+    writeFileSync(known, `[${server.direct.host}]:${server.direct.port} ${readFileSync(`${other}.pub`, 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
+    const before = logins();
+    const refused = await new SftpBackend(location, sftpOptionsFromEnv(location, env)).stat('config').catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: 'HOST_KEY_MISMATCH' });
+    expect((refused as Error).message).toMatch(/has CHANGED: known_hosts lists SHA256:.*the server presented SHA256:.*Nothing was sent/);
+    expect(logins()).toBe(before);
   });
 
   it('says clearly when the password or the key is wrong, without retrying', async () => {

@@ -13,13 +13,14 @@
  *   (5 s × 3, so a dead link fails instead of hanging) and opened again on the next operation after it
  *   dropped. A dropped connection fails the operations in flight with an `unavailable` error, which the
  *   retry wrapper (retry-backend.ts) retries; a wrong host key or credentials are never retried.
- * - Trust: the host key fingerprint must be pinned (`JETVAULT_SFTP_HOST_KEY`); an unknown key is
- *   refused with HOST_KEY_UNKNOWN naming the fingerprint to verify, a changed one with
+ * - Trust: the host key must be pinned (`JETVAULT_SFTP_HOST_KEY`) or listed in OpenSSH's known_hosts
+ *   (`JETVAULT_SFTP_KNOWN_HOSTS`, else ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts); an unknown key
+ *   is refused with HOST_KEY_UNKNOWN naming the fingerprint to verify, a changed one with
  *   HOST_KEY_MISMATCH, both before anything is sent (the same check as for devices).
  *
  * Location: `sftp:USER@HOST[:PORT]:/PATH` (PATH absolute, or relative to the login folder).
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { posix } from 'node:path';
@@ -55,8 +56,10 @@ export function parseSftpLocation(location: string): SftpLocation {
 }
 
 export interface SftpOptions {
-  /** The pinned host key fingerprint (`SHA256:…`); without it the server is refused as unknown. */
+  /** The pinned host key fingerprint (`SHA256:…`); without it, `knownHosts` decides. */
   hostKey?: string;
+  /** The keys a known_hosts file lists for the server, read when the connection opens; none: the server is refused as unknown. */
+  knownHosts?: () => KnownHostKey[];
   /** Credentials, resolved when the connection opens (a key file is read then). */
   auth: () => DeviceAuth;
   keepaliveIntervalMs?: number;
@@ -88,6 +91,39 @@ export function hostKeyFor(setting: string | undefined, where: Pick<SftpLocation
   return host ?? any;
 }
 
+export interface KnownHostKey {
+  type: string;
+  fingerprint: string;
+}
+
+/**
+ * The keys an OpenSSH known_hosts text lists for HOST (port 22) or `[HOST]:PORT`, hashed
+ * (`|1|salt|hmac`) or plain names; `@revoked` and `@cert-authority` lines, negated and wildcard
+ * patterns are not used.
+ */
+export function knownHostKeys(text: string, host: string, port: number): KnownHostKey[] {
+  const name = port === 22 ? host : `[${host}]:${port}`;
+  const matches = (pattern: string): boolean => {
+    if (!pattern.startsWith('|1|')) return pattern === name;
+    const [, , salt, hash] = pattern.split('|');
+    return createHmac('sha1', Buffer.from(salt ?? '', 'base64')).update(name).digest('base64') === hash;
+  };
+  const out: KnownHostKey[] = [];
+  for (const line of text.split('\n')) {
+    const fields = line.trim().split(/\s+/);
+    if (fields.length < 3 || fields[0]!.startsWith('#') || fields[0]!.startsWith('@')) continue;
+    const [hosts, type, key] = fields as [string, string, string];
+    if (!hosts.split(',').some(matches)) continue;
+    out.push({ type, fingerprint: `SHA256:${createHash('sha256').update(Buffer.from(key, 'base64')).digest('base64').replace(/=+$/, '')}` });
+  }
+  return out;
+}
+
+/** ssh2's algorithm names for a known_hosts key type (an RSA key is offered with SHA-2 signatures first). */
+function algorithmsFor(types: string[]): string[] {
+  return [...new Set(types.flatMap((t) => (t === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [t])))];
+}
+
 /**
  * Credentials from the environment, in this order: `JETVAULT_SFTP_IDENTITY` (a private key file,
  * `JETVAULT_SFTP_IDENTITY_PASSPHRASE` if it is encrypted), `JETVAULT_SFTP_PASSWORD`, the ssh-agent
@@ -114,7 +150,10 @@ export function sftpOptionsFromEnv(location: string, env: NodeJS.ProcessEnv): Sf
     if (found) return keyFile(found);
     throw new AppError('AUTH_FAILED', `No credentials for ${location}: set JETVAULT_SFTP_IDENTITY (a private key file) or JETVAULT_SFTP_PASSWORD, or run an ssh-agent`);
   };
-  return { ...(hostKey ? { hostKey } : {}), auth };
+  const home = env.HOME || homedir();
+  const files = env.JETVAULT_SFTP_KNOWN_HOSTS ? [env.JETVAULT_SFTP_KNOWN_HOSTS] : [posix.join(home, '.ssh', 'known_hosts'), '/etc/ssh/ssh_known_hosts'];
+  const knownHosts = (): KnownHostKey[] => files.flatMap((file) => (existsSync(file) ? knownHostKeys(readFileSync(file, 'utf8'), where.host, where.port) : []));
+  return { ...(hostKey ? { hostKey } : {}), knownHosts, auth };
 }
 
 interface Session {
@@ -196,6 +235,7 @@ export class SftpBackend implements Backend {
     const { user, host, port } = this.#where;
     const opening = (async (): Promise<Session> => {
       let connection: DeviceConnection;
+      const known = this.#options.hostKey ? [] : (this.#options.knownHosts?.() ?? []);
       try {
         // ssh2 is loaded on first use, like the S3 SDK: a local backup should not pay for it.
         const { DeviceConnection } = await import('../../devices/ssh-connection');
@@ -204,14 +244,16 @@ export class SftpBackend implements Backend {
           port,
           user,
           auth: this.#options.auth(),
-          ...(this.#options.hostKey ? { hostKey: this.#options.hostKey } : { confirmHostKey: () => false }),
+          ...(this.#options.hostKey
+            ? { hostKey: this.#options.hostKey }
+            : { confirmHostKey: (seen: string) => known.some((k) => k.fingerprint === seen), hostKeyAlgorithms: algorithmsFor(known.map((k) => k.type)) }),
           role: 'repository',
           readyTimeoutMs: this.#options.readyTimeoutMs ?? 20_000,
           keepaliveIntervalMs: this.#options.keepaliveIntervalMs ?? 5_000,
           keepaliveCountMax: this.#options.keepaliveCountMax ?? 3,
         });
       } catch (error) {
-        throw this.#connectError(error);
+        throw this.#connectError(error, known);
       }
       let sftp: SFTPWrapper;
       try {
@@ -242,15 +284,23 @@ export class SftpBackend implements Backend {
   }
 
   /** Unreachable or timed out: worth retrying. Host key and credential refusals stay as they are. */
-  #connectError(error: unknown): Error {
+  #connectError(error: unknown, known: KnownHostKey[] = []): Error {
     if (!(error instanceof AppError)) return error as Error;
     if (error.code === 'UNAVAILABLE' || error.code === 'TIMEOUT') return new RepositoryError('unavailable', `Cannot reach ${this.location}: ${error.message}`);
+    if (error.code === 'HOST_KEY_UNKNOWN' && known.length > 0) {
+      return new AppError(
+        'HOST_KEY_MISMATCH',
+        `The host key of ${this.#where.host}:${this.#where.port} has CHANGED: known_hosts lists ${known.map((k) => k.fingerprint).join(', ')}, the server presented ${error.issues?.[0]?.message ?? 'another'}. Nothing was sent. ` +
+          'If the server was reinstalled, verify its new key on the server and update known_hosts (ssh-keygen -R) or set JETVAULT_SFTP_HOST_KEY; otherwise this may be an attack.',
+        error.issues,
+      );
+    }
     if (error.code === 'HOST_KEY_UNKNOWN') {
       const fingerprint = error.issues?.[0]?.message ?? '';
       return new AppError(
         'HOST_KEY_UNKNOWN',
         `The host key of ${this.#where.host}:${this.#where.port} (${fingerprint}) is not pinned for ${this.location}. Nothing was sent. ` +
-          `Verify it on the server (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and set JETVAULT_SFTP_HOST_KEY=${fingerprint}`,
+          `Verify it on the server (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and set JETVAULT_SFTP_HOST_KEY=${fingerprint} (or add the key to known_hosts)`,
         error.issues,
       );
     }
