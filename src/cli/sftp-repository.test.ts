@@ -61,7 +61,8 @@ describe.skipIf(why)('jetvault with an SFTP repository', () => {
 
   it('refuses an unpinned or changed host key with a clear error and writes nothing', async () => {
     const name = `refused-${randomBytes(3).toString('hex')}`;
-    const env = { JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'sftp cli test repository password', JETVAULT_SFTP_IDENTITY: server.identityFile };
+    // No known_hosts either (not this machine's own ~/.ssh/known_hosts).
+    const env = { JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'sftp cli test repository password', JETVAULT_SFTP_IDENTITY: server.identityFile, JETVAULT_SFTP_KNOWN_HOSTS: path.join(tempDir(), 'known_hosts') };
     const unpinned = await cliRunner(env)('init', '-r', server.location(name));
     expect(unpinned.code).not.toBe(0);
     expect(unpinned.err).toContain(`not pinned`);
