@@ -57,6 +57,9 @@ describe.skipIf(why)('jetvault with an SFTP repository', () => {
     expect((await run('restore', '-r', repo, 'latest', '--target', target)).code).toBe(0);
     expect(readFileSync(path.join(target, src, 'model.onnx')).equals(readFileSync(path.join(src, 'model.onnx')))).toBe(true);
     expect((await run('check', '-r', repo, '--read-data')).code).toBe(0);
+    // prune runs under an exclusive lease: a create-only generation over SFTP (hardlink@openssh.com).
+    expect((await run('prune', '-r', repo)).code).toBe(0);
+    expect(readdirSync(path.join(server.storage, name, 'locks'))).toEqual([]);
   }, 120_000);
 
   it('refuses an unpinned or changed host key with a clear error and writes nothing', async () => {
