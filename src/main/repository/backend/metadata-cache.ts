@@ -56,7 +56,12 @@ export class MetadataCache implements Backend {
     if (inner.removeStaged) this.removeStaged = () => inner.removeStaged!();
     const create = (inner as { putIfAbsent?: (name: string, data: Buffer) => Promise<boolean> }).putIfAbsent?.bind(inner);
     if (create) this.putIfAbsent = create; // leases: never cached
+
+    // Uploads at once as the store likes them (S3: 4), not the local default.
+    if (inner.uploadConcurrency !== undefined) this.uploadConcurrency = inner.uploadConcurrency;
   }
+
+  readonly uploadConcurrency?: number;
 
   stage?: () => StagedObject;
   removeStaged?: () => Promise<number>;

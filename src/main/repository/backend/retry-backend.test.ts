@@ -29,6 +29,14 @@ describe('the retry wrapper', () => {
     for (const code of ['AUTH_FAILED', 'HOST_KEY_MISMATCH', 'HOST_KEY_UNKNOWN'] as const) expect(isTransient(new AppError(code, code))).toBe(false);
   });
 
+  it('passes the store\'s upload concurrency and create-only puts through', async () => {
+    const s3 = new RetryBackend(new S3Backend('s3:http://127.0.0.1:9/jv-nobody', { credentials: { accessKeyId: 'a', secretAccessKey: 'b' } }));
+    expect(s3.uploadConcurrency).toBe(4);
+    expect(s3.putIfAbsent).toBeTypeOf('function');
+    const local = new RetryBackend(new LocalBackend(await tempDir()));
+    expect(local.uploadConcurrency).toBeUndefined();
+  });
+
   it('retries an unreachable S3 endpoint with backoff, then fails with a clear error', async () => {
     const port = await closedPort();
     const seen: number[] = [];

@@ -52,7 +52,12 @@ export class RetryBackend implements Backend {
     if (inner.removeStaged) this.removeStaged = () => this.#retry('cleanup', () => inner.removeStaged!());
     const create = (inner as { putIfAbsent?: (name: string, data: Buffer) => Promise<boolean> }).putIfAbsent?.bind(inner);
     if (create) this.putIfAbsent = (name, data) => this.#putIfAbsent(create, name, data);
+
+    // Uploads at once as the store likes them (S3: 4), not the local default.
+    if (inner.uploadConcurrency !== undefined) this.uploadConcurrency = inner.uploadConcurrency;
   }
+
+  readonly uploadConcurrency?: number;
 
   /** Create-only put (leases), when the store has one. */
   putIfAbsent?: (name: string, data: Buffer) => Promise<boolean>;
