@@ -175,4 +175,16 @@ export function openBlob(enc: Buffer, mac: Buffer, salt: Buffer, entry: PackEntr
   return data;
 }
 
+/**
+ * Decrypts one blob without decompressing it: its codec and payload as stored, for copying the
+ * blob into another repository under the same id (the GCM tag, bound to id and type, authenticates
+ * it; the id is recomputed when the copy is verified).
+ */
+export function openStoredBlob(enc: Buffer, salt: Buffer, entry: PackEntry, sealed: Buffer, packId: string): { codec: number; payload: Buffer } {
+  const what = `${entry.type} blob ${entry.id.slice(0, 12)} in pack ${packId.slice(0, 12)}`;
+  const plaintext = open(packKey(enc, salt), blobNonce(entry.offset), sealed, blobAad(entry.type, Buffer.from(entry.id, 'hex')), what);
+  if (plaintext.length === 0) throw new RepositoryError('corrupt', `${what}: empty`);
+  return { codec: plaintext[0]!, payload: plaintext.subarray(1) };
+}
+
 export const PACK_TAG_BYTES = TAG_BYTES;

@@ -21,7 +21,8 @@ import type { ChunkerParams } from '../chunker/chunker';
 import { decodeIndex, encodeIndex } from '../index/index-file';
 import type { IndexedPack } from '../index/index-file';
 import { MasterIndex } from '../index/master-index';
-import { headerLength, openBlob, parsePackHeader, PACK_PREFIX } from '../pack/pack-format';
+import type { BlobLocation } from '../index/master-index';
+import { headerLength, openBlob, openStoredBlob, parsePackHeader, PACK_PREFIX } from '../pack/pack-format';
 import type { BlobType } from '../pack/pack-format';
 import { Slots } from '../pipeline/slots';
 import { PackUploader } from '../pack/pack-uploader';
@@ -40,6 +41,18 @@ export interface InitOptions {
   packSize?: number;
   kdf?: KdfParams;
   label?: string;
+  /**
+   * Share another repository's blob ids and chunking (its id key, chunker key and parameters):
+   * `init --copy-chunker-params-from`. The encryption key stays this repository's own.
+   */
+  shareIdsWith?: Repository;
+}
+
+/** The master's subkeys, with the id and chunker keys replaced when the config carries shared ones. */
+function keysFor(master: Buffer, config?: RepositoryConfig): RepositoryKeys {
+  const keys = deriveKeys(master);
+  if (!config?.idKeys) return keys;
+  return { ...keys, mac: Buffer.from(config.idKeys.mac, 'hex'), chunker: Buffer.from(config.idKeys.chunker, 'hex') };
 }
 
 export class Repository {
@@ -70,17 +83,19 @@ export class Repository {
 
   static async init(backend: Backend, password: string, options: InitOptions = {}): Promise<Repository> {
     if ((await backend.stat(NAMES.config)) !== null) throw new RepositoryError('exists', `a repository already exists at ${backend.location}`);
-    const chunker = options.chunker ?? DEFAULT_CHUNKER;
+    const shared = options.shareIdsWith;
+    const chunker = shared ? { ...shared.config.chunker } : (options.chunker ?? DEFAULT_CHUNKER);
     validateChunkerParams(chunker);
     const master = newMasterSecret();
-    const keys = deriveKeys(master);
     const config: RepositoryConfig = {
       version: 1,
       id: randomBytes(16).toString('hex'),
       created: new Date().toISOString(),
       chunker,
       packSize: options.packSize ?? DEFAULT_PACK_SIZE,
+      ...(shared ? { idKeys: { mac: shared.keys.mac.toString('hex'), chunker: shared.keys.chunker.toString('hex') } } : {}),
     };
+    const keys = keysFor(master, config);
     // The key slot first, the config last: a repository "exists" only once it is complete.
     const slotId = await addKeySlot(backend, master, password, options.label ?? 'initial', options.kdf ?? DEFAULT_KDF);
     await backend.put(NAMES.config, sealJson(keys.enc, 'config', config));
@@ -94,11 +109,10 @@ export class Repository {
   static async open(backend: Backend, password: string, options: { cacheDir?: string } = {}): Promise<Repository> {
     if (!(await backend.exists())) throw new RepositoryError('missing', `no repository at ${backend.location} (run \`jetvault init\` first)`);
     const { master, slotId } = await unlockMaster(backend, password);
-    const keys = deriveKeys(master);
-    const config = openJson<RepositoryConfig>(keys.enc, 'config', await backend.get(NAMES.config), 'config');
+    const config = openJson<RepositoryConfig>(deriveKeys(master).enc, 'config', await backend.get(NAMES.config), 'config');
     if (config.version !== 1) throw new RepositoryError('corrupt', `unsupported repository version ${String(config.version)}`);
     const store = options.cacheDir && /^[0-9a-f]{32}$/.test(config.id) ? new MetadataCache(backend, join(options.cacheDir, config.id), cacheKey(master, config.id)) : backend;
-    const repo = new Repository(store, keys, master, slotId, config);
+    const repo = new Repository(store, keysFor(master, config), master, slotId, config);
     await repo.loadIndex();
     return repo;
   }
@@ -221,17 +235,29 @@ export class Repository {
   async loadBlob(id: string): Promise<Buffer> {
     const cached = this.treeCache.get(id);
     if (cached) return cached;
-    const where = this.index.get(id);
-    if (!where) throw new RepositoryError('corrupt', `blob ${id.slice(0, 12)} is not in the index (run \`jetvault check\`)`);
-    const pack = this.index.packs.get(where.pack)!;
-    const viaCache = where.type === 'tree' || where.length < SMALL_BLOB;
-    const sealed = viaCache ? await this.cachedPackBytes(pack.id, pack.size, where) : await this.backend.get(NAMES.pack(where.pack), { offset: where.offset, length: where.length });
+    const { where, pack, sealed } = await this.readSealedBlob(id);
     const data = openBlob(this.keys.enc, this.keys.mac, Buffer.from(pack.salt, 'hex'), where, sealed, where.pack);
     if (where.type === 'tree') {
       if (this.treeCache.size > 2048) this.treeCache.delete(this.treeCache.keys().next().value!);
       this.treeCache.set(id, data);
     }
     return data;
+  }
+
+  /** A blob as stored (codec and compressed payload, decrypted), for copying it to another repository. */
+  async loadStoredBlob(id: string): Promise<{ type: BlobType; codec: number; payload: Buffer; rawLength: number }> {
+    const { where, pack, sealed } = await this.readSealedBlob(id);
+    const { codec, payload } = openStoredBlob(this.keys.enc, Buffer.from(pack.salt, 'hex'), where, sealed, where.pack);
+    return { type: where.type, codec, payload, rawLength: where.rawLength };
+  }
+
+  private async readSealedBlob(id: string): Promise<{ where: BlobLocation; pack: IndexedPack; sealed: Buffer }> {
+    const where = this.index.get(id);
+    if (!where) throw new RepositoryError('corrupt', `blob ${id.slice(0, 12)} is not in the index (run \`jetvault check\`)`);
+    const pack = this.index.packs.get(where.pack)!;
+    const viaCache = where.type === 'tree' || where.length < SMALL_BLOB;
+    const sealed = viaCache ? await this.cachedPackBytes(pack.id, pack.size, where) : await this.backend.get(NAMES.pack(where.pack), { offset: where.offset, length: where.length });
+    return { where, pack, sealed };
   }
 
   /**

@@ -37,6 +37,11 @@ export interface Snapshot {
   source: string;
   tags: string[];
   parent?: string;
+  /**
+   * Set on a copy (`jetvault copy`): the id of the original snapshot in the repository where it was
+   * first made (a copy of a copy names the same original), so a copy is made once per repository.
+   */
+  copiedFrom?: string;
   summary: SnapshotSummary;
 }
 

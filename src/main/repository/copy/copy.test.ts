@@ -1,0 +1,221 @@
+/**
+ * Copies between two real local repositories: with shared ids (`init --copy-chunker-params-from`)
+ * and between independent ones (re-chunked), byte-exact restores from the copy, `check --read-data`
+ * clean on the destination, dedup carrying over (a second copy stores nothing), parent linkage,
+ * filters, read-back verification that notices damage, and leases.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { backup } from '../archiver/archiver';
+import { LocalBackend } from '../backend/local-backend';
+import { NAMES } from '../backend/backend';
+import { check } from '../checker/checker';
+import { RepositoryLock } from '../lock/lock';
+import { Repository } from '../repo/repository';
+import { restore } from '../restorer/restorer';
+import { listSnapshots } from '../snapshot/snapshot';
+import type { SnapshotWithId } from '../snapshot/snapshot';
+import { describeTree, FAST, makeAwkwardTree, newRepo, tempDir } from '../testing/fixtures';
+import { LocalSource } from '../walker/local-walker';
+import { copyBetween } from './copy';
+import type { CopyProgress } from './copy';
+
+const OTHER_PASSWORD = 'a different password for the offsite copy';
+
+async function makeData(root: string): Promise<number> {
+  await makeAwkwardTree(root);
+  await mkdir(join(root, 'models'));
+  let total = 0;
+  for (let i = 0; i < 6; i++) {
+    const size = i % 2 === 0 ? 400_000 : 30_000;
+    await writeFile(join(root, 'models', `m${i}.bin`), randomBytes(size));
+    total += size;
+  }
+  // Compressible text as well, so stored-as-compressed blobs are copied too.
+  await writeFile(join(root, 'models', 'labels.txt'), Array.from({ length: 20_000 }, (_, i) => `label ${i % 97}`).join('\n'));
+  return total;
+}
+
+async function newDestination(options: Parameters<typeof Repository.init>[2]): Promise<{ dir: string; repo: Repository }> {
+  const dir = join(await tempDir('jv-copy-'), 'repo');
+  await mkdir(dir);
+  return { dir, repo: await Repository.init(new LocalBackend(dir), OTHER_PASSWORD, options) };
+}
+
+async function restoresLike(repo: Repository, snapshot: SnapshotWithId, src: string, expected: Awaited<ReturnType<typeof describeTree>>): Promise<void> {
+  const target = await tempDir('jv-restore-');
+  await restore(repo, snapshot, target);
+  expect(await describeTree(join(target, src.replace(/^\//, '')))).toEqual(expected);
+}
+
+describe('copy between repositories', () => {
+  it('with shared ids: copies snapshots and parents, restores byte-exact, stores nothing twice', { timeout: 120_000 }, async () => {
+    const src = await tempDir('jv-src-');
+    await makeData(src);
+    const { repo: source } = await newRepo();
+    const first = await backup(source, new LocalSource([src]), { device: 'jetson-12', tags: ['device:jetson-12', 'source:files', 'run:r1'] });
+    const firstTree = await describeTree(src);
+    await writeFile(join(src, 'models', 'm0.bin'), randomBytes(200_000));
+    const [firstSnap] = await listSnapshots(source);
+    const second = await backup(source, new LocalSource([src]), { device: 'jetson-12', parent: firstSnap!, tags: ['device:jetson-12', 'source:files', 'run:r2'] });
+    const { dir, repo: destination } = await newDestination({ ...FAST, chunker: { min: 8192, avg: 32768, max: 131072 }, shareIdsWith: source });
+    expect(destination.config.chunker).toEqual(source.config.chunker); // taken from the source, not the options
+    expect(destination.keys.mac.equals(source.keys.mac)).toBe(true);
+    expect(destination.keys.enc.equals(source.keys.enc)).toBe(false);
+
+    const seen: CopyProgress[] = [];
+    const result = await copyBetween(source, destination, { onProgress: (p) => seen.push(p) });
+    expect(result).toMatchObject({ mode: 'same-ids', skipped: 0, ok: true });
+    expect(result.copied.map((c) => c.from)).toEqual([first.id, second.id]);
+    expect(result.verification!.packs).toBeGreaterThan(0);
+    expect(result.verification!.errors).toEqual([]);
+    expect(seen.at(-1)!.phase).toBe('verify');
+    expect(seen.some((p) => p.phase === 'copy' && p.bytesDone > 0 && p.bytesDone < p.bytesTotal)).toBe(true);
+
+    // The copies keep what the originals said, with the parent pointing at the copy of the parent.
+    const reopened = await Repository.open(new LocalBackend(dir), OTHER_PASSWORD);
+    const copies = await listSnapshots(reopened);
+    const originals = await listSnapshots(source);
+    expect(copies).toHaveLength(2);
+    for (const [i, copy] of copies.entries()) {
+      const { id: _a, parent: _p, ...original } = originals[i]!;
+      expect(copy).toMatchObject({ ...original, copiedFrom: originals[i]!.id });
+    }
+    expect(copies[0]!.parent).toBeUndefined();
+    expect(copies[1]!.parent).toBe(copies[0]!.id);
+    await restoresLike(reopened, copies[0]!, src, firstTree);
+    await restoresLike(reopened, copies[1]!, src, await describeTree(src));
+    expect((await check(reopened, { readData: true })).errors).toEqual([]);
+
+    // Idempotent: a second copy finds both and stores nothing.
+    const again = await copyBetween(source, reopened);
+    expect(again).toMatchObject({ copied: [], skipped: 2, blobsUploaded: 0, bytesUploaded: 0, ok: true });
+    expect(again.verification!.packs).toBe(0);
+
+    // A new snapshot of unchanged data (read in full, no parent) copies without storing data blobs.
+    const third = await backup(source, new LocalSource([src]), { device: 'jetson-12', tags: ['device:jetson-12', 'source:files', 'run:r3'] });
+    // (Only the listings of the ancestor directories changed: /tmp gained entries meanwhile.)
+    expect(third.snapshot.summary.bytesAdded).toBeLessThan(2048);
+    const incremental = await copyBetween(source, reopened);
+    expect(incremental.copied.map((c) => c.from)).toEqual([third.id]);
+    expect(incremental.bytesUploaded).toBe(third.snapshot.summary.bytesAdded);
+    expect(incremental.blobsSkipped).toBeGreaterThan(10);
+
+    // Shared chunking: the destination's own backup of the same files finds every chunk there.
+    const own = await backup(reopened, new LocalSource([src]));
+    expect(own.snapshot.summary.bytesAdded).toBeLessThan(2048);
+  });
+
+  it('between independent repositories: re-chunks with the destination keys, then deduplicates', { timeout: 120_000 }, async () => {
+    const src = await tempDir('jv-src-');
+    const total = await makeData(src);
+    const { repo: source } = await newRepo();
+    await backup(source, new LocalSource([src]), { device: 'jetson-7' });
+    const { repo: destination } = await newDestination({ ...FAST, chunker: { min: 2048, avg: 8192, max: 32768 } });
+    expect(destination.keys.mac.equals(source.keys.mac)).toBe(false);
+
+    const result = await copyBetween(source, destination, { workers: 2 });
+    expect(result).toMatchObject({ mode: 're-chunk', ok: true });
+    expect(result.copied).toHaveLength(1);
+    expect(result.bytesUploaded).toBeGreaterThan(total * 0.9);
+    const [copy] = await listSnapshots(destination);
+    await restoresLike(destination, copy!, src, await describeTree(src));
+    expect((await check(destination, { readData: true })).errors).toEqual([]);
+    // The copy is cut with the destination's chunker: its chunks are at most its max (32 KiB).
+    const sizes = [...destination.index.allBlobs()].filter((b) => b.type === 'data').map((b) => b.rawLength);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(32768);
+
+    expect(await copyBetween(source, destination)).toMatchObject({ copied: [], skipped: 1, bytesUploaded: 0 });
+    const again = await backup(source, new LocalSource([src]), { device: 'jetson-7' });
+    const incremental = await copyBetween(source, destination, { workers: 2 });
+    expect(incremental.copied.map((c) => c.from)).toEqual([again.id]);
+    expect(incremental.bytesUploaded).toBeLessThan(2048); // a few directory listings, no file content
+    // And the destination's own backup of the same files deduplicates against the copy.
+    expect((await backup(destination, new LocalSource([src]))).snapshot.summary.bytesAdded).toBeLessThan(2048);
+  });
+
+  it('copies only what the filters select: device, source, since', { timeout: 120_000 }, async () => {
+    const { repo: source } = await newRepo();
+    const dirs: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const d = await tempDir('jv-src-');
+      await writeFile(join(d, 'data.bin'), randomBytes(50_000));
+      dirs.push(d);
+    }
+    const run = (dir: string, device: string, name: string) => backup(source, new LocalSource([dir]), { device, tags: [`device:${device}`, `source:${name}`] });
+    const a1 = await run(dirs[0]!, 'jetson-a', 'files');
+    const b1 = await run(dirs[1]!, 'jetson-b', 'files');
+    const a2 = await run(dirs[1]!, 'jetson-a', 'postgres');
+    await new Promise((r) => setTimeout(r, 20));
+    const since = new Date();
+    const b2 = await run(dirs[0]!, 'jetson-b', 'postgres');
+
+    const { repo: destination } = await newDestination({ ...FAST, shareIdsWith: source });
+    const byDevice = await copyBetween(source, destination, { device: 'jetson-a' });
+    expect(byDevice.copied.map((c) => c.from).sort()).toEqual([a1.id, a2.id].sort());
+    expect(byDevice.copied.map((c) => c.source).sort()).toEqual(['files', 'postgres']);
+    const bySource = await copyBetween(source, destination, { source: 'postgres' });
+    expect(bySource).toMatchObject({ skipped: 1 });
+    expect(bySource.copied.map((c) => c.from)).toEqual([b2.id]);
+    const bySince = await copyBetween(source, destination, { since });
+    expect(bySince).toMatchObject({ copied: [], skipped: 1 });
+    expect((await copyBetween(source, destination, { source: 'local' })).copied.map((c) => c.from)).toEqual([b1.id]);
+    expect(await listSnapshots(destination)).toHaveLength(4);
+    expect((await check(destination, { readData: true })).errors).toEqual([]);
+  });
+
+  it('a copy of a copy names the original, and copying back finds it there', { timeout: 60_000 }, async () => {
+    const src = await tempDir('jv-src-');
+    await writeFile(join(src, 'a.txt'), 'alpha\n');
+    const { repo: a } = await newRepo();
+    const original = await backup(a, new LocalSource([src]));
+    const { repo: b } = await newDestination({ ...FAST, shareIdsWith: a });
+    const { repo: c } = await newDestination(FAST);
+    await copyBetween(a, b);
+    await copyBetween(b, c);
+    expect((await listSnapshots(c))[0]!.copiedFrom).toBe(original.id);
+    expect(await copyBetween(a, c)).toMatchObject({ copied: [], skipped: 1 });
+    expect(await copyBetween(c, a)).toMatchObject({ copied: [], skipped: 1 });
+    await expect(copyBetween(a, a)).rejects.toThrow(/same repository/);
+  });
+
+  it('reports damage found when reading back what it wrote', { timeout: 60_000 }, async () => {
+    const src = await tempDir('jv-src-');
+    await makeData(src);
+    const { repo: source } = await newRepo();
+    await backup(source, new LocalSource([src]));
+    const { dir, repo: destination } = await newDestination({ ...FAST, shareIdsWith: source });
+    let damaged = '';
+    const result = await copyBetween(source, destination, {
+      // The disk flips a bit in one written pack between the write and the read-back.
+      onProgress: (p) => {
+        if (p.phase !== 'verify' || damaged) return;
+        const pack = [...destination.index.packs.values()].find((k) => k.entries.some((e) => e.type === 'data'))!;
+        damaged = pack.id;
+        const file = join(dir, NAMES.pack(pack.id));
+        const bytes = readFileSync(file);
+        bytes[pack.entries[0]!.offset + 3]! ^= 0x40;
+        writeFileSync(file, bytes);
+      },
+    });
+    expect(damaged).not.toBe('');
+    expect(result.ok).toBe(false);
+    expect(result.verification!.errors.join('\n')).toContain(damaged);
+    expect(result.verification!.errors.join('\n')).toMatch(/authentication failed|does not match its name/);
+  });
+
+  it('waits for no one but respects an exclusive lease on either side', { timeout: 60_000 }, async () => {
+    const { repo: source } = await newRepo();
+    const { repo: destination } = await newDestination(FAST);
+    const lock = await RepositoryLock.acquire(destination, true);
+    await expect(copyBetween(source, destination)).rejects.toMatchObject({ failure: 'locked' });
+    await lock.release();
+    // Its own leases are gone afterwards, on both sides.
+    await copyBetween(source, destination);
+    expect(await readdir(join(destination.backend.location, 'locks'))).toEqual([]);
+    expect(await readdir(join(source.backend.location, 'locks'))).toEqual([]);
+  });
+});

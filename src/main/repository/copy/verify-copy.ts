@@ -1,0 +1,91 @@
+/**
+ * Reads back what a copy wrote: every pack it stored (whole, SHA-256 against its name, header,
+ * every blob decrypted, decompressed and its keyed id recomputed), every snapshot object it wrote
+ * (against its name), and every tree of those snapshots, with each blob they name present in the
+ * destination's index. The `check --read-data` of the copy's own writes, not of the repository.
+ */
+import { createHash } from 'node:crypto';
+import { NAMES } from '../backend/backend';
+import { throwIfAborted } from '../errors';
+import type { IndexedPack } from '../index/index-file';
+import { headerLength, openBlob, parsePackHeader, PACK_PREFIX } from '../pack/pack-format';
+import type { Repository } from '../repo/repository';
+import { loadTree } from '../snapshot/snapshot';
+import type { Snapshot } from '../snapshot/snapshot';
+
+export interface CopyVerification {
+  packs: number;
+  blobs: number;
+  bytes: number;
+  snapshots: number;
+  errors: string[];
+}
+
+const message = (error: unknown): string => (error as Error)?.message ?? String(error);
+
+export async function verifyCopy(
+  repo: Repository,
+  packs: Iterable<IndexedPack>,
+  snapshotIds: string[],
+  options: { signal?: AbortSignal; onPack?: (bytes: number) => void } = {},
+): Promise<CopyVerification> {
+  const out: CopyVerification = { packs: 0, blobs: 0, bytes: 0, snapshots: 0, errors: [] };
+  for (const pack of packs) {
+    throwIfAborted(options.signal);
+    let bytes: Buffer;
+    try {
+      bytes = await repo.backend.get(NAMES.pack(pack.id));
+    } catch (error) {
+      out.errors.push(`pack ${pack.id}: ${message(error)}`);
+      continue;
+    }
+    out.packs++;
+    out.bytes += bytes.length;
+    if (bytes.length !== pack.size) out.errors.push(`pack ${pack.id}: ${bytes.length} bytes stored, ${pack.size} written`);
+    if (createHash('sha256').update(bytes).digest('hex') !== pack.id) out.errors.push(`pack ${pack.id}: content does not match its name (damaged in transit or at rest)`);
+    try {
+      const length = headerLength(bytes.subarray(bytes.length - 4));
+      parsePackHeader(repo.keys.enc, bytes.subarray(0, PACK_PREFIX), bytes.subarray(bytes.length - 4 - length, bytes.length - 4), bytes.length, pack.id);
+    } catch (error) {
+      out.errors.push(`pack ${pack.id}: ${message(error)}`);
+    }
+    const salt = Buffer.from(pack.salt, 'hex');
+    for (const entry of pack.entries) {
+      try {
+        openBlob(repo.keys.enc, repo.keys.mac, salt, entry, bytes.subarray(entry.offset, entry.offset + entry.length), pack.id);
+        out.blobs++;
+      } catch (error) {
+        out.errors.push(message(error));
+      }
+    }
+    options.onPack?.(bytes.length);
+  }
+
+  const seen = new Set<string>();
+  const missing = new Set<string>();
+  const walk = async (treeId: string): Promise<void> => {
+    if (seen.has(treeId)) return;
+    seen.add(treeId);
+    throwIfAborted(options.signal);
+    if (!repo.index.has(treeId)) {
+      missing.add(treeId);
+      return;
+    }
+    const tree = await loadTree(repo, treeId);
+    for (const node of tree.nodes) {
+      for (const id of node.content ?? []) if (!repo.index.has(id)) missing.add(id);
+      if (node.subtree) await walk(node.subtree);
+    }
+  };
+  for (const id of snapshotIds) {
+    try {
+      const snapshot = await repo.getObject<Snapshot>(NAMES.snapshots, 'snapshot', id);
+      await walk(snapshot.tree);
+      out.snapshots++;
+    } catch (error) {
+      out.errors.push(`snapshot ${id.slice(0, 12)}: ${message(error)}`);
+    }
+  }
+  if (missing.size > 0) out.errors.push(`${missing.size} blob(s) named by the copied snapshots are not in the destination's index`);
+  return out;
+}
