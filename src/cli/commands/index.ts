@@ -33,6 +33,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'restore', summary: 'restore a snapshot into a folder, or onto a device', load: async () => (await import('./repo-restore')).repoRestoreCommand },
   { name: 'diff', summary: 'show what changed between two snapshots', load: async () => (await import('./repo-diff')).repoDiffCommand },
   { name: 'check', summary: 'verify the repository (structure, or data too)', load: async () => (await import('./repo-check')).repoCheckCommand },
+  { name: 'copy', summary: 'copy snapshots to another repository (only the data it lacks)', load: async () => (await import('./repo-copy')).repoCopyCommand },
   { name: 'forget', summary: 'remove snapshots by a retention policy', load: async () => (await import('./repo-forget')).repoForgetCommand },
   { name: 'prune', summary: 'delete data no snapshot needs and repack partly used packs', load: async () => (await import('./repo-prune')).repoPruneCommand },
   { name: 'rebuild-index', summary: 'rebuild the index from the pack files alone', load: async () => (await import('./repo-rebuild-index')).repoRebuildIndexCommand },

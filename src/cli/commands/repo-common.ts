@@ -63,6 +63,28 @@ export async function readPassword(values: Record<string, unknown>, io: CliIo, p
   return io.readSecret ? io.readSecret(prompt) : promptHidden(prompt);
 }
 
+/**
+ * The password of a second repository (`copy --to`, `init --copy-chunker-params-from`): from its own
+ * file option, else its own environment variable, else a prompt naming it.
+ */
+export async function readOtherPassword(file: unknown, envName: string, io: CliIo, prompt: string): Promise<string> {
+  if (typeof file === 'string') return (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
+  if (io.env[envName] !== undefined) return io.env[envName];
+  return io.readSecret ? io.readSecret(prompt) : promptHidden(prompt);
+}
+
+/** Opens a second repository; its failures say which repository they are about. */
+export async function openOtherRepository(location: string, password: () => Promise<string>, io: CliIo, role: string): Promise<Repository> {
+  try {
+    const backend = backendFor(location, io.env);
+    if (!(await backend.exists())) throw new RepositoryError('missing', `no repository at ${backend.location} (create one with \`jetvault init\`)`);
+    return await Repository.open(backend, await password());
+  } catch (error) {
+    if (error instanceof RepositoryError) throw new RepositoryError(error.failure, `${role}: ${error.message}`);
+    throw error;
+  }
+}
+
 /** Asks for a new password twice when prompting; from a file/env it is taken as is. */
 export async function readNewPassword(io: CliIo, file: unknown): Promise<string> {
   if (typeof file === 'string') return (await readFile(file, 'utf8')).replace(/\r?\n$/, '');

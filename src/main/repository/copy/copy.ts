@@ -21,7 +21,7 @@ import { RepositoryError, throwIfAborted } from '../errors';
 import { Chunker, gearTable } from '../chunker/chunker';
 import type { IndexedPack } from '../index/index-file';
 import type { Lease } from '../lock/lock';
-import { withLock } from '../lock/lock';
+import { RepositoryLock } from '../lock/lock';
 import type { UploadSession } from '../pack/pack-uploader';
 import type { ChunkPool, HashedChunk } from '../pipeline/chunk-pool';
 import { KNOWN_CHUNK } from '../pipeline/chunk-pool';
@@ -117,7 +117,21 @@ export function matchesFilter(s: Snapshot, filter: CopyFilter): boolean {
 /** Copies under shared leases on both repositories (released at the end, whatever happens). */
 export async function copyBetween(source: Repository, destination: Repository, options: Omit<CopyOptions, 'sourceLease' | 'destinationLease'> = {}): Promise<CopyResult> {
   if (source.config.id === destination.config.id) throw new RepositoryError('exists', 'the source and the destination are the same repository');
-  return withLock(source, false, (sourceLease) => withLock(destination, false, (destinationLease) => copySnapshots(source, destination, { ...options, sourceLease, destinationLease })));
+  const lease = (repo: Repository, role: string): Promise<RepositoryLock> =>
+    RepositoryLock.acquire(repo, false).catch((error: unknown) => {
+      throw error instanceof RepositoryError ? new RepositoryError(error.failure, `${role}: ${error.message}`) : error;
+    });
+  const sourceLease = await lease(source, 'the source');
+  try {
+    const destinationLease = await lease(destination, 'the destination');
+    try {
+      return await copySnapshots(source, destination, { ...options, sourceLease, destinationLease });
+    } finally {
+      await destinationLease.release();
+    }
+  } finally {
+    await sourceLease.release();
+  }
 }
 
 export async function copySnapshots(source: Repository, destination: Repository, options: CopyOptions = {}): Promise<CopyResult> {

@@ -1,0 +1,108 @@
+/**
+ * `jetvault copy` and `jetvault init --copy-chunker-params-from` end to end on real local
+ * repositories: shared ids, idempotent re-runs, filters, restore and check from the copy, an
+ * independent destination (re-chunked), and the failures a user meets (wrong or missing
+ * destination, wrong source password at init, bad --since).
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from '../main/testing/temp-dir';
+import { parseSince } from './commands/repo-copy';
+import { cliRunner } from './testing';
+
+const A = 'password of the field laptop repository';
+const B = 'password of the offsite repository';
+
+function sources(): { north: string; south: string } {
+  const north = tempDir();
+  const south = tempDir();
+  mkdirSync(path.join(north, 'etc'));
+  writeFileSync(path.join(north, 'etc', 'app.yaml'), 'fps: 30\n');
+  writeFileSync(path.join(north, 'model.onnx'), randomBytes(2 * 1024 * 1024 + 17));
+  writeFileSync(path.join(south, 'calib.bin'), randomBytes(700_000));
+  return { north, south };
+}
+
+describe('jetvault copy', () => {
+  it('copies to a repository sharing chunker params, once, and the copy restores and checks clean', { timeout: 180_000 }, async () => {
+    const home = tempDir();
+    const repoA = path.join(tempDir(), 'a');
+    const repoB = path.join(tempDir(), 'b');
+    const run = cliRunner({ JETVAULT_HOME: home, JETVAULT_PASSWORD: A, JETVAULT_TO_PASSWORD: B });
+    const { north, south } = sources();
+    expect((await run('init', '-r', repoA)).code).toBe(0);
+    expect((await run('backup', '-r', repoA, north, '--device', 'jetson-north')).code).toBe(0);
+    expect((await run('backup', '-r', repoA, south, '--device', 'jetson-south')).code).toBe(0);
+
+    // A wrong password for the repository to share with: nothing is created.
+    const refused = await cliRunner({ JETVAULT_HOME: home, JETVAULT_PASSWORD: B, JETVAULT_FROM_PASSWORD: 'wrong' })('init', '-r', repoB, '--copy-chunker-params-from', repoA);
+    expect(refused.code).toBe(12);
+    expect(refused.err).toMatch(/--copy-chunker-params-from .*wrong password/);
+    expect(existsSync(path.join(repoB, 'config'))).toBe(false);
+    const made = await cliRunner({ JETVAULT_HOME: home, JETVAULT_PASSWORD: B, JETVAULT_FROM_PASSWORD: A })('init', '-r', repoB, '--copy-chunker-params-from', repoA, '--json');
+    expect(made.code).toBe(0);
+    expect(JSON.parse(made.out)).toHaveProperty('chunkerParamsFrom');
+
+    const first = await run('copy', '-r', repoA, '--to', repoB, '--device', 'jetson-north', '--json');
+    expect(first.code).toBe(0);
+    const r1 = JSON.parse(first.out) as { mode: string; copied: { device: string }[]; ok: boolean; verification: { packs: number; errors: string[] } };
+    expect(r1).toMatchObject({ mode: 'same-ids', ok: true });
+    expect(r1.copied.map((c) => c.device)).toEqual(['jetson-north']);
+    expect(r1.verification.packs).toBeGreaterThan(0);
+
+    const second = await run('copy', '-r', repoA, '--to', repoB);
+    expect(second.code).toBe(0);
+    expect(second.out).toMatch(/1 snapshot\(s\) copied .*, 1 already there/);
+    expect(second.out).toMatch(/no errors/);
+    const third = JSON.parse((await run('copy', '-r', repoA, '--to', repoB, '--json')).out) as { copied: unknown[]; skipped: number; bytesUploaded: number };
+    expect(third).toMatchObject({ copied: [], skipped: 2, bytesUploaded: 0 });
+
+    const inB = cliRunner({ JETVAULT_HOME: home, JETVAULT_PASSWORD: B });
+    const listed = JSON.parse((await inB('snapshots', '-r', repoB, '--json')).out) as { id: string; device: string }[];
+    expect(listed.map((s) => s.device).sort()).toEqual(['jetson-north', 'jetson-south']);
+    const target = tempDir();
+    const north1 = listed.find((s) => s.device === 'jetson-north')!;
+    expect((await inB('restore', '-r', repoB, north1.id, '--target', target)).code).toBe(0);
+    expect(readFileSync(path.join(target, north, 'model.onnx')).equals(readFileSync(path.join(north, 'model.onnx')))).toBe(true);
+    expect((await inB('check', '-r', repoB, '--read-data')).code).toBe(0);
+  });
+
+  it('re-chunks into an independent repository and reports the failures users meet', { timeout: 180_000 }, async () => {
+    const home = tempDir();
+    const repoA = path.join(tempDir(), 'a');
+    const repoC = path.join(tempDir(), 'c');
+    const run = cliRunner({ JETVAULT_HOME: home, JETVAULT_PASSWORD: A, JETVAULT_TO_PASSWORD: B });
+    const { north } = sources();
+    expect((await run('init', '-r', repoA)).code).toBe(0);
+    expect((await run('backup', '-r', repoA, north)).code).toBe(0);
+
+    const missing = await run('copy', '-r', repoA, '--to', repoC);
+    expect(missing.code).toBe(10);
+    expect(missing.err).toMatch(/destination .*no repository/);
+    expect((await cliRunner({ JETVAULT_HOME: home, JETVAULT_PASSWORD: B })('init', '-r', repoC)).code).toBe(0);
+    const wrong = await cliRunner({ JETVAULT_HOME: home, JETVAULT_PASSWORD: A, JETVAULT_TO_PASSWORD: 'not it' })('copy', '-r', repoA, '--to', repoC);
+    expect(wrong.code).toBe(12);
+    expect(wrong.err).toMatch(/destination .*wrong password/);
+    const passwordFile = path.join(tempDir(), 'to-password');
+    writeFileSync(passwordFile, `${B}\n`);
+    const viaFile = await cliRunner({ JETVAULT_HOME: home, JETVAULT_PASSWORD: A })('copy', '-r', repoA, '--to', repoC, '--to-password-file', passwordFile, '--since', '1h');
+    expect(viaFile.code).toBe(0);
+    expect(viaFile.out).toMatch(/re-chunked/);
+    expect(viaFile.out).toMatch(/1 snapshot\(s\) copied/);
+    expect((await run('copy', '-r', repoA, '--to', repoC, '--since', 'yesterday')).code).toBe(2);
+    expect((await run('copy', '-r', repoA)).code).toBe(2);
+    const target = tempDir();
+    expect((await cliRunner({ JETVAULT_HOME: home, JETVAULT_PASSWORD: B })('restore', '-r', repoC, 'latest', '--target', target)).code).toBe(0);
+    expect(readFileSync(path.join(target, north, 'model.onnx')).equals(readFileSync(path.join(north, 'model.onnx')))).toBe(true);
+  });
+
+  it('reads --since as a date, a time or an age', () => {
+    const now = Date.parse('2026-11-30T12:00:00Z');
+    expect(parseSince('36h', now).toISOString()).toBe('2026-11-29T00:00:00.000Z');
+    expect(parseSince('2w', now).toISOString()).toBe('2026-11-16T12:00:00.000Z');
+    expect(parseSince('2026-11-01T08:00:00Z', now).toISOString()).toBe('2026-11-01T08:00:00.000Z');
+    expect(() => parseSince('last tuesday', now)).toThrow(/--since needs/);
+  });
+});
