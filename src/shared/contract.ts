@@ -15,6 +15,7 @@ import { DiffRequestSchema, DownloadRequestSchema, FileDiffSchema, FileVersionsS
 import { BreakLeaseSchema, LeaseSchema } from './schemas/leases';
 import { RepositoryPasswordSchema, RepositoryStatusSchema, SnapshotEntrySchema, SnapshotIdSchema, SnapshotInfoSchema } from './schemas/catalog';
 import { DeviceDetailSchema, DeviceFactsSchema, DeviceSummarySchema, FingerprintSchema, JumpHostSchema, NameSchema, RetentionSchema, SourceSchema } from './schemas/devices';
+import { CopyRequestSchema } from './schemas/copy';
 import { JobFinishedSchema, JobIdSchema, JobProgressSchema, JobRecordSchema, JobStatusSchema } from './schemas/jobs';
 import { AlertSchema, ScheduleEntrySchema } from './schemas/monitoring';
 
@@ -103,6 +104,8 @@ export const channels = {
   'repository:leases': { input: none, output: z.array(LeaseSchema) },
   /** Breaks one lease; a live one only with force (it may belong to a running prune). */
   'repository:breakLease': { input: BreakLeaseSchema, output: LeaseSchema },
+  /** Starts a copy job of the console repository's snapshots into another repository (only the data it lacks). */
+  'repository:copy': { input: CopyRequestSchema, output: z.object({ jobId: z.string() }) },
 
   /** Starts a backup job of a device (all its sources, or the ones named); progress arrives as jobs events. */
   'backups:start': { input: z.object({ device: NameSchema, sources: z.array(NameSchema).max(64).optional() }).strict(), output: z.object({ jobId: z.string() }) },

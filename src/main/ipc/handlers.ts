@@ -77,6 +77,7 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
     'repository:lock': () => (services.repository.lock(), services.repository.status()),
     'repository:leases': () => services.repository.leases(),
     'repository:breakLease': ({ id, force }) => services.repository.breakLease(id, force === true),
+    'repository:copy': async (request) => ({ jobId: (await services.copies.copyToRepository(request)).id }),
 
     'backups:start': ({ device, sources }) => ({ jobId: startDeviceBackup(services, device, sources).id }),
 

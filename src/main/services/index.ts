@@ -26,6 +26,7 @@ import { DashboardService } from '../fleet/dashboard-service';
 import { OverviewService } from '../fleet/overview-service';
 import { sampleStorageAfterBackups } from '../fleet/samples';
 import { CatalogService } from './catalog-service';
+import { CopyService } from './copy-service';
 import { ExternalLinks } from './external-links';
 import { RepositoryService } from './repository-service';
 import { SettingsService } from './settings-service';
@@ -67,6 +68,8 @@ export interface Services {
   readonly connector: DeviceConnector;
   readonly repository: RepositoryService;
   readonly catalog: CatalogService;
+  /** Copies of the repository's snapshots into other repositories, as jobs. */
+  readonly copies: CopyService;
   readonly restores: RestoreService;
   readonly outbox: WebhookOutbox;
   readonly alerts: AlertService;
@@ -98,6 +101,7 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
   const connector = new DeviceConnector(devices, settings.get().maxParallelDevices);
   const repository = new RepositoryService(dataDir, settings, env);
   const catalog = new CatalogService(repository);
+  const copies = new CopyService(repository, jobs, env);
   const restores = new RestoreService(devices, connector, repository, jobs);
   const outbox = new WebhookOutbox(history, log);
   const drills = new DrillService(devices, connector, repository, catalog, jobs, history, settings);
@@ -135,6 +139,7 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
     connector,
     repository,
     catalog,
+    copies,
     restores,
     outbox,
     alerts,

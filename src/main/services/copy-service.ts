@@ -1,0 +1,67 @@
+/**
+ * Copies of the console repository into others (an offsite disk, an S3 bucket, a backup server)
+ * as jobs: progress by snapshot and bytes, cancellable, recorded in the history. The destination
+ * is opened before the job starts, so a wrong password or a missing repository is an immediate,
+ * clear answer; its password is used for this copy only and kept nowhere.
+ */
+import { AppError } from '../../shared/errors';
+import type { CopyRequest } from '../../shared/schemas/copy';
+import type { JobManager, StartedJob } from '../jobs/job-manager';
+import { backendFor } from '../repository/backend/open-backend';
+import { copySnapshots } from '../repository/copy/copy';
+import type { CopyProgress, CopyResult } from '../repository/copy/copy';
+import { RepositoryError } from '../repository/errors';
+import { withLock } from '../repository/lock/lock';
+import { Repository } from '../repository/repo/repository';
+import type { RepositoryService } from './repository-service';
+
+export const COPY_PHASES = ['prepare', 'copy', 'verify'] as const;
+
+export class CopyService {
+  readonly #repository: RepositoryService;
+  readonly #jobs: JobManager;
+  readonly #env: NodeJS.ProcessEnv;
+
+  constructor(repository: RepositoryService, jobs: JobManager, env: NodeJS.ProcessEnv = process.env) {
+    this.#repository = repository;
+    this.#jobs = jobs;
+    this.#env = env;
+  }
+
+  /** Opens the destination, then copies under shared leases on both repositories, as a `copy` job. */
+  async copyToRepository(request: CopyRequest): Promise<StartedJob<CopyResult>> {
+    const source = await this.#repository.open();
+    const backend = backendFor(request.to, this.#env);
+    if (!(await backend.exists())) throw new RepositoryError('missing', `There is no repository at ${request.to} (create it first)`);
+    const destination = await Repository.open(backend, request.password);
+    if (destination.config.id === source.config.id) throw new AppError('VALIDATION', `${request.to} is the console repository itself`);
+    const since = request.since ? new Date(request.since) : undefined;
+    return this.#jobs.start({ kind: 'copy', title: `Copy to ${request.to}`, phases: [...COPY_PHASES] }, (ctx) =>
+      this.#repository.write((repo, sourceLease) =>
+        withLock(destination, false, async (destinationLease) => {
+          let last = { bytes: 0, snapshots: 0, phase: 'prepare' as CopyProgress['phase'] };
+          const result = await copySnapshots(repo, destination, {
+            ...(request.device ? { device: request.device } : {}),
+            ...(request.source ? { source: request.source } : {}),
+            ...(since ? { since } : {}),
+            verify: request.verify !== false,
+            signal: ctx.signal,
+            sourceLease,
+            destinationLease,
+            onProgress: (p) => {
+              if (p.phase !== last.phase) ctx.phase(p.phase);
+              if (p.phase === 'copy' && last.phase !== 'copy') ctx.setTotals({ bytes: p.bytesTotal, items: p.snapshotsTotal });
+              ctx.advance({ bytes: p.bytesDone - last.bytes, items: p.snapshotsDone - last.snapshots });
+              last = { bytes: p.bytesDone, snapshots: p.snapshotsDone, phase: p.phase };
+            },
+          });
+          if (!result.ok) {
+            const errors = result.verification?.errors ?? [];
+            throw new AppError('INTERNAL', `${result.copied.length} snapshot(s) copied, but reading them back found ${errors.length} error(s): ${errors.slice(0, 3).join('; ')}`);
+          }
+          return result;
+        }),
+      ),
+    );
+  }
+}
