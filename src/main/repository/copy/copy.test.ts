@@ -133,6 +133,17 @@ describe('copy between repositories', () => {
     const incremental = await copyBetween(source, destination, { workers: 2 });
     expect(incremental.copied.map((c) => c.from)).toEqual([again.id]);
     expect(incremental.bytesUploaded).toBeLessThan(2048); // a few directory listings, no file content
+    // Only what changed is read and re-chunked: the earlier copy of the device maps the rest.
+    expect(incremental.bytesRead).toBe(0);
+    await writeFile(join(src, 'models', 'm1.bin'), randomBytes(50_000));
+    const [, previous] = await listSnapshots(source);
+    const changed = await backup(source, new LocalSource([src]), { device: 'jetson-7', parent: previous! });
+    const third = await copyBetween(source, destination, { workers: 2 });
+    expect(third.copied.map((c) => c.from)).toEqual([changed.id]);
+    expect(third.bytesRead).toBe(50_000);
+    const copies = await listSnapshots(destination);
+    await restoresLike(destination, copies.at(-1)!, src, await describeTree(src));
+    expect(copies.at(-1)!.parent).toBe(copies.at(-2)!.id);
     // And the destination's own backup of the same files deduplicates against the copy.
     expect((await backup(destination, new LocalSource([src]))).snapshot.summary.bytesAdded).toBeLessThan(2048);
   });

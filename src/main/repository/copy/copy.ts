@@ -57,6 +57,8 @@ export interface CopyProgress {
   blobsUploaded: number;
   bytesUploaded: number;
   blobsSkipped: number;
+  /** Content read from the source to be stored (as stored; re-chunk: the file bytes chunked again). */
+  bytesRead: number;
   /** Packs of this copy read back so far in the verify phase, of how many. */
   packsVerified: number;
   packsToVerify: number;
@@ -92,6 +94,7 @@ export interface CopyResult {
   blobsUploaded: number;
   bytesUploaded: number;
   blobsSkipped: number;
+  bytesRead: number;
   /** Packs an interrupted earlier copy had stored, indexed now and reused. */
   packsRecovered: number;
   durationMs: number;
@@ -147,6 +150,7 @@ export async function copySnapshots(source: Repository, destination: Repository,
     blobsUploaded: 0,
     bytesUploaded: 0,
     blobsSkipped: 0,
+    bytesRead: 0,
     packsVerified: 0,
     packsToVerify: 0,
   };
@@ -163,7 +167,8 @@ export async function copySnapshots(source: Repository, destination: Repository,
 
   const all = await listSnapshots(source);
   const byId = new Map(all.map((s) => [s.id, s]));
-  const present = new Map((await listSnapshots(destination)).map((s) => [originOf(s), s.id]));
+  const copies = new Map((await listSnapshots(destination)).map((s) => [originOf(s), { id: s.id, tree: s.tree }]));
+  const present = new Map([...copies].map(([origin, c]) => [origin, c.id]));
   const selected = all.filter((s) => matchesFilter(s, options));
   const todo = selected.filter((s) => !present.has(originOf(s)));
   progress.snapshotsTotal = todo.length;
@@ -177,6 +182,11 @@ export async function copySnapshots(source: Repository, destination: Repository,
     for (const snap of todo) {
       throwIfAborted(options.signal);
       const bytesBefore = progress.bytesDone;
+      if (mode === 're-chunk') {
+        // Like a backup's parent: what an earlier copy of this device re-chunked is looked up, not redone.
+        const earlier = [snap.parent ? byId.get(snap.parent) : undefined, all.filter((s) => s.device === snap.device && s.time < snap.time && copies.has(originOf(s))).at(-1)];
+        for (const e of earlier) if (e && copies.has(originOf(e))) await copier.seed(e.tree, copies.get(originOf(e))!.tree);
+      }
       const tree = await copier.tree(snap.tree);
       await copier.settle();
       await options.destinationLease?.assertHeld();
@@ -188,6 +198,7 @@ export async function copySnapshots(source: Repository, destination: Repository,
       const copy: Snapshot = { ...body, tree, ...(parentCopy ? { parent: parentCopy } : {}), copiedFrom: originOf(snap) };
       const id = await saveSnapshot(destination, copy);
       present.set(originOf(snap), id);
+      copies.set(originOf(snap), { id, tree });
       copied.push({ from: snap.id, to: id, time: snap.time, device: snap.device, source: snap.tags.find((t) => t.startsWith('source:'))?.slice(7) ?? snap.source });
       progress.snapshotsDone++;
       progress.bytesDone = bytesBefore + snap.summary.bytes;
@@ -226,6 +237,7 @@ export async function copySnapshots(source: Repository, destination: Repository,
     blobsUploaded: progress.blobsUploaded,
     bytesUploaded: progress.bytesUploaded,
     blobsSkipped: progress.blobsSkipped,
+    bytesRead: progress.bytesRead,
     packsRecovered,
     durationMs: Date.now() - started,
     verification,
@@ -269,6 +281,27 @@ class Copier {
       this.trees.set(id, done);
     }
     return done;
+  }
+
+  /**
+   * Re-chunk: records what an earlier copy made of a source tree (its destination tree, and each
+   * file's destination chunk list), walking both trees side by side, so unchanged directories and
+   * files are not re-chunked again. Both belong to complete snapshots: every blob is indexed.
+   */
+  async seed(srcTree: string, dstTree: string): Promise<void> {
+    if (this.trees.has(srcTree)) return;
+    this.trees.set(srcTree, Promise.resolve(dstTree));
+    const [mine, theirs] = await Promise.all([loadTree(this.src, srcTree), loadTree(this.dst, dstTree)]);
+    const twins = new Map(theirs.nodes.map((n) => [n.name, n]));
+    for (const node of mine.nodes) {
+      const twin = twins.get(node.name);
+      if (!twin || twin.type !== node.type) continue;
+      if (node.subtree && twin.subtree) await this.seed(node.subtree, twin.subtree);
+      else if (node.content && node.content.length > 0 && twin.content && node.size === twin.size) {
+        const key = node.content.join('');
+        if (!this.contents.has(key)) this.contents.set(key, Promise.resolve(twin.content));
+      }
+    }
   }
 
   /** Waits for every blob move and re-chunk started so far; rethrows the first failure. */
@@ -335,6 +368,7 @@ class Copier {
     const move = (async () => {
       try {
         const blob = await this.src.loadStoredBlob(id);
+        this.progress.bytesRead += blob.payload.length;
         if (await this.dst.uploader.addCompressed(this.session, blob.type, Buffer.from(id, 'hex'), blob.codec, blob.payload, blob.rawLength)) this.progress.blobsUploaded++;
         this.progress.bytesUploaded = this.session.storedBytes;
         this.report();
@@ -410,6 +444,7 @@ class Copier {
         const data = await ahead.shift()!;
         fill();
         this.progress.bytesDone += data.length;
+        this.progress.bytesRead += data.length;
         await submit(chunker.push(data));
       }
       await submit(chunker.finish());
