@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../main/testing/temp-dir';
-import { parseSince } from './commands/repo-copy';
+import { formatCopyProgress, parseSince } from './commands/repo-copy';
 import { cliRunner } from './testing';
 
 const A = 'password of the field laptop repository';
@@ -104,5 +104,11 @@ describe('jetvault copy', () => {
     expect(parseSince('2w', now).toISOString()).toBe('2026-11-16T12:00:00.000Z');
     expect(parseSince('2026-11-01T08:00:00Z', now).toISOString()).toBe('2026-11-01T08:00:00.000Z');
     expect(() => parseSince('last tuesday', now)).toThrow(/--since needs/);
+  });
+
+  it('draws one progress line per phase', () => {
+    const base = { mode: 'same-ids' as const, snapshotsTotal: 4, snapshotsDone: 1, bytesTotal: 400 * 1048576, bytesDone: 100 * 1048576, blobsUploaded: 9, bytesUploaded: 30 * 1048576, blobsSkipped: 3, bytesRead: 0, packsVerified: 2, packsToVerify: 5 };
+    expect(formatCopyProgress({ ...base, phase: 'copy' }, 10_000)).toBe('snapshot 2/4, 100.0 MiB / 400.0 MiB (25%), stored 30.0 MiB, 10.0 MiB/s, ETA 30s');
+    expect(formatCopyProgress({ ...base, phase: 'verify' }, 10_000)).toBe('verifying what was written: 2/5 packs');
   });
 });

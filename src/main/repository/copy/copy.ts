@@ -17,7 +17,7 @@
  * that no index names, which the next copy indexes and reuses. A copied snapshot records its
  * original's id (`copiedFrom`), so the next copy skips it: copies are idempotent and resume.
  */
-import { RepositoryError, throwIfAborted } from '../errors';
+import { asError, RepositoryError, throwIfAborted } from '../errors';
 import { Chunker, gearTable } from '../chunker/chunker';
 import type { IndexedPack } from '../index/index-file';
 import type { Lease } from '../lock/lock';
@@ -256,7 +256,12 @@ class Copier {
   private readonly moving = new Map<string, Promise<void>>();
   private readonly reads = new Slots(READS_IN_FLIGHT);
   private readonly files = new Slots(FILES_IN_FLIGHT);
-  private tasks: Promise<unknown>[] = [];
+  /** Work started and not yet settled (blob moves, trees, files), and the first failure among it. */
+  private running = 0;
+  private failure: Error | null = null;
+  private readonly idle: (() => void)[] = [];
+  /** Chunkers free for the next file (each holds 2 × max chunk bytes). */
+  private readonly chunkers: Chunker[] = [];
   private pool: ChunkPool | null = null;
   private readonly gear: Int32Array;
 
@@ -306,11 +311,8 @@ class Copier {
 
   /** Waits for every blob move and re-chunk started so far; rethrows the first failure. */
   async settle(): Promise<void> {
-    while (this.tasks.length > 0) {
-      const tasks = this.tasks;
-      this.tasks = [];
-      await Promise.all(tasks);
-    }
+    while (this.running > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
+    if (this.failure !== null) throw this.failure;
     if (this.session.failure) throw this.session.failure;
   }
 
@@ -322,7 +324,8 @@ class Copier {
   }
 
   async abandon(): Promise<void> {
-    await Promise.allSettled(this.tasks);
+    this.failure ??= new Error('the copy ended');
+    while (this.running > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
     await this.dst.uploader.abandon(this.session).catch(() => undefined);
   }
 
@@ -331,9 +334,20 @@ class Copier {
     this.pool = null;
   }
 
+  /** Counts `task` until it settles (memory stays flat however many blobs a snapshot has). */
   private track<T>(task: Promise<T>): void {
-    task.catch(() => undefined);
-    this.tasks.push(task);
+    this.running++;
+    task.then(
+      () => this.untrack(),
+      (error: unknown) => {
+        this.failure ??= asError(error);
+        this.untrack();
+      },
+    );
+  }
+
+  private untrack(): void {
+    if (--this.running === 0) for (const wake of this.idle.splice(0)) wake();
   }
 
   private rawLength(id: string): number {
@@ -417,7 +431,8 @@ class Copier {
   private async rechunk(ids: string[]): Promise<string[]> {
     this.pool ??= this.dst.acquireChunkPool(this.options.workers);
     const pool = this.pool;
-    const chunker = new Chunker(this.gear, this.dst.config.chunker);
+    if (this.failure !== null) throw this.failure;
+    const chunker = this.chunkers.pop() ?? new Chunker(this.gear, this.dst.config.chunker);
     const results: Promise<string>[] = [];
     const submit = async (chunks: Buffer[]): Promise<void> => {
       for (const chunk of chunks) {
@@ -450,9 +465,11 @@ class Copier {
       await submit(chunker.finish());
     } catch (error) {
       chunker.finish();
+      this.chunkers.push(chunker);
       await Promise.allSettled(results);
       throw error;
     }
+    this.chunkers.push(chunker);
     return Promise.all(results);
   }
 
