@@ -5,7 +5,7 @@
  * filters, read-back verification that notices damage, and leases.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -191,6 +191,38 @@ describe('copy between repositories', () => {
     expect(await copyBetween(a, c)).toMatchObject({ copied: [], skipped: 1 });
     expect(await copyBetween(c, a)).toMatchObject({ copied: [], skipped: 1 });
     await expect(copyBetween(a, a)).rejects.toThrow(/same repository/);
+  });
+
+  it('keeps names and symlink targets that are not valid UTF-8 byte-exact when re-chunking', { timeout: 60_000 }, async () => {
+    const at = (...parts: (string | Buffer)[]): Buffer => Buffer.concat(parts.flatMap((p, i) => (i === 0 ? [Buffer.from(p)] : [Buffer.from('/'), Buffer.from(p)])));
+    const describeBytes = (root: Buffer): Record<string, string> => {
+      const out: Record<string, string> = {};
+      const walk = (dir: Buffer, rel: string): void => {
+        for (const name of readdirSync(dir, { encoding: 'buffer' })) {
+          const path = at(dir, name);
+          const key = `${rel}/${name.toString('hex')}`;
+          const st = lstatSync(path);
+          if (st.isSymbolicLink()) out[key] = `link:${readlinkSync(path, { encoding: 'buffer' }).toString('hex')}`;
+          else if (st.isDirectory()) walk(path, key);
+          else out[key] = `file:${readFileSync(path).toString('base64')}`;
+        }
+      };
+      walk(root, '');
+      return out;
+    };
+    const src = await tempDir('jv-src-');
+    writeFileSync(at(src, Buffer.from([0x66, 0xff, 0x6f])), 'first');
+    writeFileSync(at(src, Buffer.from([0x66, 0xfe, 0x6f])), 'second'); // the same lossy string as the first
+    mkdirSync(at(src, Buffer.from([0x64, 0xc3, 0x28, 0x80])));
+    writeFileSync(at(src, Buffer.from([0x64, 0xc3, 0x28, 0x80]), 'inside'), randomBytes(70_000));
+    symlinkSync(Buffer.from([0x74, 0xe9, 0x2f, 0x78]), at(src, 'raw-link'));
+    const { repo: source } = await newRepo();
+    await backup(source, new LocalSource([src]));
+    const { repo: destination } = await newDestination(FAST);
+    expect((await copyBetween(source, destination)).mode).toBe('re-chunk');
+    const target = await tempDir('jv-restore-');
+    await restore(destination, (await listSnapshots(destination))[0]!, target);
+    expect(describeBytes(at(target, src.replace(/^\//, '')))).toEqual(describeBytes(Buffer.from(src)));
   });
 
   it('reports damage found when reading back what it wrote', { timeout: 60_000 }, async () => {
