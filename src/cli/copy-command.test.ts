@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { s3Missing, startS3Store } from '../../fleet/s3';
 import { tempDir } from '../main/testing/temp-dir';
 import { formatCopyProgress, parseSince } from './commands/repo-copy';
 import { cliRunner } from './testing';
@@ -96,6 +97,33 @@ describe('jetvault copy', () => {
     const target = tempDir();
     expect((await cliRunner({ JETVAULT_HOME: home, JETVAULT_PASSWORD: B })('restore', '-r', repoC, 'latest', '--target', target)).code).toBe(0);
     expect(readFileSync(path.join(target, north, 'model.onnx')).equals(readFileSync(path.join(north, 'model.onnx')))).toBe(true);
+  });
+
+  const why = s3Missing();
+  it.skipIf(why)(`copies to an S3 repository through -r/--to s3:… and restores from it${why ? ` (skipped: ${why})` : ''}`, { timeout: 240_000 }, async () => {
+    const store = await startS3Store();
+    try {
+      const repoA = path.join(tempDir(), 'a');
+      const repoS3 = `s3:${store.endpoint}/jv-copy-cli-${randomBytes(3).toString('hex')}/offsite`;
+      const aws = { AWS_ACCESS_KEY_ID: store.accessKeyId, AWS_SECRET_ACCESS_KEY: store.secretAccessKey, AWS_REGION: store.region };
+      const run = cliRunner({ JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: A, JETVAULT_TO_PASSWORD: B, JETVAULT_FROM_PASSWORD: A, ...aws });
+      const { north, south } = sources();
+      expect((await run('init', '-r', repoA)).code).toBe(0);
+      expect((await run('backup', '-r', repoA, north, south, '--device', 'jetson-9')).code).toBe(0);
+      expect((await cliRunner({ JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: B, JETVAULT_FROM_PASSWORD: A, ...aws })('init', '-r', repoS3, '--copy-chunker-params-from', repoA)).code).toBe(0);
+      const copied = await run('copy', '-r', repoA, '--to', repoS3, '--json');
+      expect(copied.code).toBe(0);
+      expect(JSON.parse(copied.out)).toMatchObject({ mode: 'same-ids', ok: true, copied: [{ device: 'jetson-9' }] });
+      expect(JSON.parse((await run('copy', '-r', repoA, '--to', repoS3, '--json')).out)).toMatchObject({ copied: [], skipped: 1, bytesUploaded: 0 });
+      const inS3 = cliRunner({ JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: B, ...aws });
+      const target = tempDir();
+      expect((await inS3('restore', '-r', repoS3, 'latest', '--target', target)).code).toBe(0);
+      expect(readFileSync(path.join(target, north, 'model.onnx')).equals(readFileSync(path.join(north, 'model.onnx')))).toBe(true);
+      expect(readFileSync(path.join(target, south, 'calib.bin')).equals(readFileSync(path.join(south, 'calib.bin')))).toBe(true);
+      expect((await inS3('check', '-r', repoS3, '--read-data')).code).toBe(0);
+    } finally {
+      await store.stop();
+    }
   });
 
   it('reads --since as a date, a time or an age', () => {
