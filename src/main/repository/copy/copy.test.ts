@@ -18,7 +18,7 @@ import { Repository } from '../repo/repository';
 import { restore } from '../restorer/restorer';
 import { listSnapshots } from '../snapshot/snapshot';
 import type { SnapshotWithId } from '../snapshot/snapshot';
-import { describeTree, FAST, makeAwkwardTree, newRepo, tempDir } from '../testing/fixtures';
+import { describeTree, FAST, makeAwkwardTree, newRepo, PASSWORD, tempDir } from '../testing/fixtures';
 import { LocalSource } from '../walker/local-walker';
 import { copyBetween } from './copy';
 import type { CopyProgress } from './copy';
@@ -223,6 +223,27 @@ describe('copy between repositories', () => {
     const target = await tempDir('jv-restore-');
     await restore(destination, (await listSnapshots(destination))[0]!, target);
     expect(describeBytes(at(target, src.replace(/^\//, '')))).toEqual(describeBytes(Buffer.from(src)));
+  });
+
+  it('two consoles copying into one destination at once: both finish, nothing is corrupted, copies are not doubled', { timeout: 120_000 }, async () => {
+    const { dir: srcDir, repo: source } = await newRepo();
+    for (let i = 0; i < 6; i++) {
+      const d = await tempDir('jv-src-');
+      await writeFile(join(d, 'data.bin'), randomBytes(300_000));
+      await writeFile(join(d, 'shared.bin'), Buffer.alloc(200_000, 3));
+      await backup(source, new LocalSource([d]), { device: `jetson-${i}` });
+    }
+    const { dir } = await newDestination({ ...FAST, shareIdsWith: source });
+    const consoles = await Promise.all([0, 1].map(async () => ({ src: await Repository.open(new LocalBackend(srcDir), PASSWORD), dst: await Repository.open(new LocalBackend(dir), OTHER_PASSWORD) })));
+    const results = await Promise.all(consoles.map(({ src, dst }) => copyBetween(src, dst)));
+    for (const r of results) expect(r.ok).toBe(true);
+    const destination = await Repository.open(new LocalBackend(dir), OTHER_PASSWORD);
+    const copies = await listSnapshots(destination);
+    // Both may have written a snapshot at the same moment: they wrote the same object.
+    expect(copies).toHaveLength(6);
+    expect(new Set(copies.map((c) => c.copiedFrom)).size).toBe(6);
+    expect(new Set(results.flatMap((r) => r.copied.map((c) => c.to)))).toEqual(new Set(copies.map((c) => c.id)));
+    expect((await check(destination, { readData: true })).errors).toEqual([]);
   });
 
   it('reports damage found when reading back what it wrote', { timeout: 60_000 }, async () => {

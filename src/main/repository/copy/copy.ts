@@ -17,6 +17,7 @@
  * that no index names, which the next copy indexes and reuses. A copied snapshot records its
  * original's id (`copiedFrom`), so the next copy skips it: copies are idempotent and resume.
  */
+import { NAMES } from '../backend/backend';
 import { asError, RepositoryError, throwIfAborted } from '../errors';
 import { Chunker, gearTable } from '../chunker/chunker';
 import type { IndexedPack } from '../index/index-file';
@@ -167,10 +168,29 @@ export async function copySnapshots(source: Repository, destination: Repository,
 
   const all = await listSnapshots(source);
   const byId = new Map(all.map((s) => [s.id, s]));
-  const copies = new Map((await listSnapshots(destination)).map((s) => [originOf(s), { id: s.id, tree: s.tree }]));
-  const present = new Map([...copies].map(([origin, c]) => [origin, c.id]));
+  const held = await listSnapshots(destination);
+  const copies = new Map(held.map((s) => [originOf(s), { id: s.id, tree: s.tree }]));
+  const known = new Set(held.map((s) => s.id));
+  /** Snapshots another copy (another console) wrote meanwhile: checked before each one, so it is not copied twice. */
+  const copiedMeanwhile = async (): Promise<void> => {
+    for (const object of await destination.backend.list(NAMES.snapshots)) {
+      const id = object.name.slice(NAMES.snapshots.length);
+      if (known.has(id)) continue;
+      known.add(id);
+      let other: SnapshotWithId;
+      try {
+        other = { ...(await destination.getObject<Snapshot>(NAMES.snapshots, 'snapshot', id)), id };
+      } catch (error) {
+        if (error instanceof RepositoryError && error.failure === 'not-found') continue; // removed meanwhile (a racing copy, forget)
+        throw error;
+      }
+      const held = copies.get(originOf(other));
+      if (!held || id < held.id) copies.set(originOf(other), { id, tree: other.tree });
+    }
+  };
   const selected = all.filter((s) => matchesFilter(s, options));
-  const todo = selected.filter((s) => !present.has(originOf(s)));
+  const todo = selected.filter((s) => !copies.has(originOf(s)));
+  let skippedMeanwhile = 0;
   progress.snapshotsTotal = todo.length;
   progress.bytesTotal = todo.reduce((n, s) => n + s.summary.bytes, 0);
   progress.phase = 'copy';
@@ -182,6 +202,14 @@ export async function copySnapshots(source: Repository, destination: Repository,
     for (const snap of todo) {
       throwIfAborted(options.signal);
       const bytesBefore = progress.bytesDone;
+      if (snap !== todo[0]) await copiedMeanwhile();
+      if (copies.has(originOf(snap))) {
+        skippedMeanwhile++;
+        progress.snapshotsDone++;
+        progress.bytesDone = bytesBefore + snap.summary.bytes;
+        report();
+        continue;
+      }
       if (mode === 're-chunk') {
         // Like a backup's parent: what an earlier copy of this device re-chunked is looked up, not redone.
         const earlier = [snap.parent ? byId.get(snap.parent) : undefined, all.filter((s) => s.device === snap.device && s.time < snap.time && copies.has(originOf(s))).at(-1)];
@@ -192,12 +220,34 @@ export async function copySnapshots(source: Repository, destination: Repository,
       await options.destinationLease?.assertHeld();
       for (const pack of await copier.flush()) written.set(pack.id, pack);
       await options.destinationLease?.assertHeld();
+      await copiedMeanwhile();
+      if (copies.has(originOf(snap))) {
+        // Another copy finished this snapshot first: what was stored here is shared with it, not a second copy.
+        skippedMeanwhile++;
+        progress.snapshotsDone++;
+        progress.bytesDone = bytesBefore + snap.summary.bytes;
+        report();
+        continue;
+      }
       const parent = snap.parent ? byId.get(snap.parent) : undefined;
-      const parentCopy = parent ? present.get(originOf(parent)) : undefined;
+      const parentCopy = parent ? copies.get(originOf(parent))?.id : undefined;
       const { id: _id, parent: _parent, copiedFrom: _from, ...body } = snap;
       const copy: Snapshot = { ...body, tree, ...(parentCopy ? { parent: parentCopy } : {}), copiedFrom: originOf(snap) };
-      const id = await saveSnapshot(destination, copy);
-      present.set(originOf(snap), id);
+      // Two copies racing past the look above write the same bytes (derived salt), hence one object.
+      const id = await saveSnapshot(destination, copy, { derivedSalt: true });
+      known.add(id);
+      // Should they still differ (another version's encoding, another parent), the one with the smaller
+      // id stays and a copy that sees it removes its own.
+      await copiedMeanwhile();
+      const winner = copies.get(originOf(snap));
+      if (winner && winner.id < id) {
+        await destination.backend.delete(`${NAMES.snapshots}${id}`);
+        skippedMeanwhile++;
+        progress.snapshotsDone++;
+        progress.bytesDone = bytesBefore + snap.summary.bytes;
+        report();
+        continue;
+      }
       copies.set(originOf(snap), { id, tree });
       copied.push({ from: snap.id, to: id, time: snap.time, device: snap.device, source: snap.tags.find((t) => t.startsWith('source:'))?.slice(7) ?? snap.source });
       progress.snapshotsDone++;
@@ -233,7 +283,7 @@ export async function copySnapshots(source: Repository, destination: Repository,
   return {
     mode,
     copied,
-    skipped: selected.length - todo.length,
+    skipped: selected.length - todo.length + skippedMeanwhile,
     blobsUploaded: progress.blobsUploaded,
     bytesUploaded: progress.bytesUploaded,
     blobsSkipped: progress.blobsSkipped,

@@ -4,6 +4,7 @@
  * key = HKDF-SHA-256(enc, salt, "jetvault/v1/object/" + kind). The kind in the AAD and the key
  * stops an index from being passed off as a snapshot.
  */
+import { createHmac } from 'node:crypto';
 import { RepositoryError } from '../errors';
 import { decompress, compress } from '../compress/codec';
 import { hkdf, open, randomSalt, seal, NONCE_BYTES, SALT_BYTES } from './aead';
@@ -12,11 +13,17 @@ export type ObjectKind = 'config' | 'index' | 'snapshot' | 'lock';
 const VERSION = 1;
 const ZERO_NONCE = Buffer.alloc(NONCE_BYTES);
 
-export function sealObject(enc: Buffer, kind: ObjectKind, body: Buffer, tryCompress = true): Buffer {
-  const salt = randomSalt();
-  const key = hkdf(enc, salt, `jetvault/v1/object/${kind}`);
+/**
+ * With `derived`, the salt is a keyed hash of the plaintext instead of random (as in SIV): equal
+ * objects get equal bytes, hence one name, and different plaintexts still get different keys, so
+ * the zero nonce is never reused under one key. Used for copied snapshots (two copies of one
+ * snapshot are one object); it reveals only that two such objects are equal.
+ */
+export function sealObject(enc: Buffer, kind: ObjectKind, body: Buffer, tryCompress = true, derived = false): Buffer {
   const { codec, data } = tryCompress ? compress(body) : { codec: 0, data: body };
   const plaintext = Buffer.concat([Buffer.from([codec]), data]);
+  const salt = derived ? createHmac('sha256', hkdf(enc, Buffer.alloc(0), 'jetvault/v1/object-salt')).update(`${kind}\0`).update(plaintext).digest() : randomSalt();
+  const key = hkdf(enc, salt, `jetvault/v1/object/${kind}`);
   return Buffer.concat([Buffer.from([VERSION]), salt, seal(key, ZERO_NONCE, plaintext, Buffer.from(kind))]);
 }
 
@@ -30,8 +37,8 @@ export function openObject(enc: Buffer, kind: ObjectKind, stored: Buffer, name: 
   return decompress(plaintext[0] ?? -1, plaintext.subarray(1), `${kind} ${name}`);
 }
 
-export function sealJson(enc: Buffer, kind: ObjectKind, value: unknown): Buffer {
-  return sealObject(enc, kind, Buffer.from(JSON.stringify(value), 'utf8'));
+export function sealJson(enc: Buffer, kind: ObjectKind, value: unknown, options: { derivedSalt?: boolean } = {}): Buffer {
+  return sealObject(enc, kind, Buffer.from(JSON.stringify(value), 'utf8'), true, options.derivedSalt === true);
 }
 
 export function openJson<T>(enc: Buffer, kind: ObjectKind, stored: Buffer, name: string): T {

@@ -165,8 +165,8 @@ export class Repository {
   }
 
   /** Writes a sealed object named by the SHA-256 of its bytes; returns that id. */
-  async putObject(prefix: string, kind: ObjectKind, value: unknown): Promise<string> {
-    const bytes = sealJson(this.keys.enc, kind, value);
+  async putObject(prefix: string, kind: ObjectKind, value: unknown, options: { derivedSalt?: boolean } = {}): Promise<string> {
+    const bytes = sealJson(this.keys.enc, kind, value, options);
     const id = createHash('sha256').update(bytes).digest('hex');
     await this.backend.put(`${prefix}${id}`, bytes);
     return id;

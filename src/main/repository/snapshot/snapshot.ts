@@ -62,8 +62,9 @@ export function newSnapshot(fields: Partial<Snapshot> & Pick<Snapshot, 'tree' | 
   };
 }
 
-export async function saveSnapshot(repo: Repository, snapshot: Snapshot): Promise<string> {
-  return repo.putObject(NAMES.snapshots, 'snapshot', snapshot);
+/** `derivedSalt`: the object's bytes depend only on its content (copies: one object per copied snapshot). */
+export async function saveSnapshot(repo: Repository, snapshot: Snapshot, options: { derivedSalt?: boolean } = {}): Promise<string> {
+  return repo.putObject(NAMES.snapshots, 'snapshot', snapshot, options);
 }
 
 /**
