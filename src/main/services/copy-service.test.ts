@@ -14,6 +14,7 @@ import { silentLogger } from '../log';
 import { backup } from '../repository/archiver/archiver';
 import { LocalBackend } from '../repository/backend/local-backend';
 import { check } from '../repository/checker/checker';
+import { RepositoryLock } from '../repository/lock/lock';
 import { Repository } from '../repository/repo/repository';
 import { listSnapshots } from '../repository/snapshot/snapshot';
 import { FAST, PASSWORD } from '../repository/testing/fixtures';
@@ -73,6 +74,12 @@ describe('CopyService', () => {
     await expect(services.copies.copyToRepository({ to: services.repository.location(), password: PASSWORD })).rejects.toThrow(/console repository itself/);
     await expect(services.copies.copyToRepository({ to: path.join(tempDir(), 'none'), password: OFFSITE })).rejects.toMatchObject({ code: 'NOT_FOUND' });
     expect(services.jobs.list(10).filter((j) => j.kind === 'copy')).toEqual([]);
+    // A destination being pruned elsewhere (exclusive lease): the job fails saying which repository.
+    const pruning = await RepositoryLock.acquire(await Repository.open(new LocalBackend(to), OFFSITE), true);
+    const { record } = await (await services.copies.copyToRepository({ to, password: OFFSITE })).done;
+    await pruning.release();
+    expect(record).toMatchObject({ status: 'failed', error: { code: 'CONFLICT' } });
+    expect(record.error!.message).toMatch(/^the destination .* is locked exclusively/);
     expect(CopyRequestSchema.safeParse({ to, password: OFFSITE, since: 'last week' }).success).toBe(false);
     expect(CopyRequestSchema.safeParse({ to, password: OFFSITE, since: '2026-11-01T00:00:00Z', extra: 1 }).success).toBe(false);
   });

@@ -8,10 +8,9 @@ import { AppError } from '../../shared/errors';
 import type { CopyRequest } from '../../shared/schemas/copy';
 import type { JobManager, StartedJob } from '../jobs/job-manager';
 import { backendFor } from '../repository/backend/open-backend';
-import { copySnapshots } from '../repository/copy/copy';
+import { copySnapshots, sharedLease } from '../repository/copy/copy';
 import type { CopyProgress, CopyResult } from '../repository/copy/copy';
 import { RepositoryError } from '../repository/errors';
-import { withLock } from '../repository/lock/lock';
 import { Repository } from '../repository/repo/repository';
 import type { RepositoryService } from './repository-service';
 
@@ -37,8 +36,9 @@ export class CopyService {
     if (destination.config.id === source.config.id) throw new AppError('VALIDATION', `${request.to} is the console repository itself`);
     const since = request.since ? new Date(request.since) : undefined;
     return this.#jobs.start({ kind: 'copy', title: `Copy to ${request.to}`, phases: [...COPY_PHASES] }, (ctx) =>
-      this.#repository.write((repo, sourceLease) =>
-        withLock(destination, false, async (destinationLease) => {
+      this.#repository.write(async (repo, sourceLease) => {
+        const destinationLease = await sharedLease(destination, `the destination ${request.to}`);
+        try {
           let last = { bytes: 0, snapshots: 0, phase: 'prepare' as CopyProgress['phase'] };
           const result = await copySnapshots(repo, destination, {
             ...(request.device ? { device: request.device } : {}),
@@ -60,8 +60,10 @@ export class CopyService {
             throw new AppError('INTERNAL', `${result.copied.length} snapshot(s) copied, but reading them back found ${errors.length} error(s): ${errors.slice(0, 3).join('; ')}`);
           }
           return result;
-        }),
-      ),
+        } finally {
+          await destinationLease.release();
+        }
+      }),
     );
   }
 }

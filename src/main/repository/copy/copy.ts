@@ -108,16 +108,19 @@ export function matchesFilter(s: Snapshot, filter: CopyFilter): boolean {
   return true;
 }
 
+/** A shared lease whose refusal names the repository it is about (`the destination: repository is locked …`). */
+export function sharedLease(repo: Repository, role: string): Promise<RepositoryLock> {
+  return RepositoryLock.acquire(repo, false).catch((error: unknown) => {
+    throw error instanceof RepositoryError ? new RepositoryError(error.failure, `${role}: ${error.message}`) : error;
+  });
+}
+
 /** Copies under shared leases on both repositories (released at the end, whatever happens). */
 export async function copyBetween(source: Repository, destination: Repository, options: Omit<CopyOptions, 'sourceLease' | 'destinationLease'> = {}): Promise<CopyResult> {
   if (source.config.id === destination.config.id) throw new RepositoryError('exists', 'the source and the destination are the same repository');
-  const lease = (repo: Repository, role: string): Promise<RepositoryLock> =>
-    RepositoryLock.acquire(repo, false).catch((error: unknown) => {
-      throw error instanceof RepositoryError ? new RepositoryError(error.failure, `${role}: ${error.message}`) : error;
-    });
-  const sourceLease = await lease(source, 'the source');
+  const sourceLease = await sharedLease(source, 'the source');
   try {
-    const destinationLease = await lease(destination, 'the destination');
+    const destinationLease = await sharedLease(destination, 'the destination');
     try {
       return await copySnapshots(source, destination, { ...options, sourceLease, destinationLease });
     } finally {
