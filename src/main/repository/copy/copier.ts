@@ -176,11 +176,15 @@ export class Copier {
     throwIfAborted(this.options.signal);
     const tree = await loadTree(this.src, id);
     const nodes: Promise<TreeNode>[] = [];
+    const add = (node: Promise<TreeNode>): void => {
+      node.catch(() => undefined); // observed below by Promise.all; this stops an early "unhandled rejection"
+      nodes.push(node);
+    };
     for (const node of tree.nodes) {
       // Subdirectories are walked at once (not awaited): files of several directories re-chunk together.
-      if (node.type === 'dir' && node.subtree) nodes.push(this.tree(node.subtree).then((subtree) => ({ ...node, subtree })));
-      else if (node.content && node.content.length > 0) nodes.push((await this.content(node.content)).done.then((ids) => ({ ...node, content: ids })));
-      else nodes.push(Promise.resolve(node));
+      if (node.type === 'dir' && node.subtree) add(this.tree(node.subtree).then((subtree) => ({ ...node, subtree })));
+      else if (node.content && node.content.length > 0) add((await this.content(node.content)).done.then((ids) => ({ ...node, content: ids })));
+      else add(Promise.resolve(node));
     }
     const { id: stored, added } = await this.dst.saveBlob(this.session, 'tree', encodeTree(await Promise.all(nodes)));
     if (added) this.progress.blobsUploaded++;

@@ -271,6 +271,26 @@ describe('copy between repositories', () => {
     expect(result.verification!.errors.join('\n')).toMatch(/authentication failed|does not match its name/);
   });
 
+  it('stops with a clear error on damaged source data, writing no snapshot that names it', { timeout: 60_000 }, async () => {
+    const src = await tempDir('jv-src-');
+    await makeData(src);
+    const { dir: srcDir, repo: source } = await newRepo();
+    await backup(source, new LocalSource([src]));
+    const pack = [...source.index.packs.values()].find((k) => k.entries.some((e) => e.type === 'data'))!;
+    const entry = pack.entries.find((e) => e.type === 'data')!;
+    const file = join(srcDir, NAMES.pack(pack.id));
+    const bytes = readFileSync(file);
+    bytes[entry.offset + 10]! ^= 0x01;
+    writeFileSync(file, bytes);
+    for (const shared of [true, false]) {
+      const { repo: destination } = await newDestination({ ...FAST, ...(shared ? { shareIdsWith: source } : {}) });
+      await expect(copyBetween(source, destination)).rejects.toThrow(new RegExp(`${entry.id.slice(0, 12)}.*authentication failed`));
+      expect(await listSnapshots(destination)).toEqual([]);
+      expect((await check(destination)).errors).toEqual([]);
+      expect(await readdir(join(destination.backend.location, 'locks'))).toEqual([]);
+    }
+  });
+
   it('waits for no one but respects an exclusive lease on either side', { timeout: 60_000 }, async () => {
     const { repo: source } = await newRepo();
     const { repo: destination } = await newDestination(FAST);
