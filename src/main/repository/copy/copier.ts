@@ -109,6 +109,12 @@ export class Copier {
     this.pool = null;
   }
 
+  /** A failure anywhere (or a cancel) stops the walk instead of letting it run to the end of the snapshot. */
+  private stopIfFailed(): void {
+    throwIfAborted(this.options.signal);
+    if (this.failure !== null) throw this.failure;
+  }
+
   /** Counts `task` until it settles (memory stays flat however many blobs a snapshot has). */
   private track<T>(task: Promise<T>): void {
     this.running++;
@@ -132,7 +138,7 @@ export class Copier {
   // ---- same ids ------------------------------------------------------------------------------
 
   private async sameIdsTree(id: string): Promise<string> {
-    throwIfAborted(this.options.signal);
+    this.stopIfFailed();
     const bytes = await this.src.loadBlob(id);
     const tree = decodeTree(bytes);
     for (const node of tree.nodes) {
@@ -154,6 +160,10 @@ export class Copier {
       return;
     }
     await this.reads.acquire();
+    if (this.failure !== null) {
+      this.reads.release();
+      throw this.failure;
+    }
     const move = (async () => {
       try {
         const blob = await this.src.loadStoredBlob(id);
@@ -173,7 +183,7 @@ export class Copier {
   // ---- re-chunk ------------------------------------------------------------------------------
 
   private async rechunkTree(id: string): Promise<string> {
-    throwIfAborted(this.options.signal);
+    this.stopIfFailed();
     const tree = await loadTree(this.src, id);
     const nodes: Promise<TreeNode>[] = [];
     const add = (node: Promise<TreeNode>): void => {
