@@ -75,11 +75,12 @@ export async function readOtherPassword(file: unknown, envName: string, io: CliI
 
 /** Opens a second repository; its failures say which repository they are about. */
 export async function openOtherRepository(location: string, password: () => Promise<string>, io: CliIo, role: string): Promise<Repository> {
+  const backend = backendFor(location, io.env);
   try {
-    const backend = backendFor(location, io.env);
     if (!(await backend.exists())) throw new RepositoryError('missing', `no repository at ${backend.location} (create one with \`jetvault init\`)`);
-    return await Repository.open(backend, await password());
+    return await Repository.open(backend, await password(), cacheDirFor(location, io.env));
   } catch (error) {
+    backend.close?.();
     if (error instanceof RepositoryError) throw new RepositoryError(error.failure, `${role}: ${error.message}`);
     throw error;
   }

@@ -26,17 +26,21 @@ export const repoInitCommand: Command = {
       const shareIdsWith = from
         ? await openOtherRepository(from, () => readOtherPassword(values['from-password-file'], 'JETVAULT_FROM_PASSWORD', io, `enter password of ${from}: `), io, `--copy-chunker-params-from ${from}`)
         : undefined;
-      const password = io.env.JETVAULT_PASSWORD ?? (await readNewPassword(io, values['password-file']));
-      if (!/^(s3|sftp):/.test(dir)) await mkdir(dir, { recursive: true });
-      const backend = await backendForInit(dir, io.env);
-      const repo = await Repository.init(backend, password, shareIdsWith ? { shareIdsWith } : {}).finally(() => backend.close?.());
-      if (values.json) io.out(JSON.stringify({ id: repo.config.id, repository: dir, ...(shareIdsWith ? { chunkerParamsFrom: shareIdsWith.config.id } : {}) }));
-      else {
-        io.out(`created repository ${repo.config.id.slice(0, 10)} at ${dir}`);
-        if (shareIdsWith) io.out(`chunker parameters and ids shared with repository ${shareIdsWith.config.id.slice(0, 10)} at ${from}`);
-        io.out('\nKeep the password safe: without it the data cannot be recovered.');
+      try {
+        const password = io.env.JETVAULT_PASSWORD ?? (await readNewPassword(io, values['password-file']));
+        if (!/^(s3|sftp):/.test(dir)) await mkdir(dir, { recursive: true });
+        const backend = await backendForInit(dir, io.env);
+        const repo = await Repository.init(backend, password, shareIdsWith ? { shareIdsWith } : {}).finally(() => backend.close?.());
+        if (values.json) io.out(JSON.stringify({ id: repo.config.id, repository: dir, ...(shareIdsWith ? { chunkerParamsFrom: shareIdsWith.config.id } : {}) }));
+        else {
+          io.out(`created repository ${repo.config.id.slice(0, 10)} at ${dir}`);
+          if (shareIdsWith) io.out(`chunker parameters and ids shared with repository ${shareIdsWith.config.id.slice(0, 10)} at ${from}`);
+          io.out('\nKeep the password safe: without it the data cannot be recovered.');
+        }
+        return 0;
+      } finally {
+        shareIdsWith?.backend.close?.();
       }
-      return 0;
     });
   },
 };

@@ -4,10 +4,11 @@
  * is opened before the job starts, so a wrong password or a missing repository is an immediate,
  * clear answer; its password is used for this copy only and kept nowhere.
  */
+import path from 'node:path';
 import { AppError } from '../../shared/errors';
 import type { CopyRequest } from '../../shared/schemas/copy';
 import type { JobManager, StartedJob } from '../jobs/job-manager';
-import { backendFor } from '../repository/backend/open-backend';
+import { backendFor, isRemoteLocation } from '../repository/backend/open-backend';
 import { copySnapshots, sharedLease } from '../repository/copy/copy';
 import type { CopyProgress, CopyResult } from '../repository/copy/copy';
 import { RepositoryError } from '../repository/errors';
@@ -17,11 +18,14 @@ import type { RepositoryService } from './repository-service';
 export const COPY_PHASES = ['prepare', 'copy', 'verify'] as const;
 
 export class CopyService {
+  /** Remote destinations read index and snapshot objects through the encrypted cache in `<data dir>/cache`. */
+  readonly #dataDir: string;
   readonly #repository: RepositoryService;
   readonly #jobs: JobManager;
   readonly #env: NodeJS.ProcessEnv;
 
-  constructor(repository: RepositoryService, jobs: JobManager, env: NodeJS.ProcessEnv = process.env) {
+  constructor(dataDir: string, repository: RepositoryService, jobs: JobManager, env: NodeJS.ProcessEnv = process.env) {
+    this.#dataDir = dataDir;
     this.#repository = repository;
     this.#jobs = jobs;
     this.#env = env;
@@ -31,9 +35,15 @@ export class CopyService {
   async copyToRepository(request: CopyRequest): Promise<StartedJob<CopyResult>> {
     const source = await this.#repository.open();
     const backend = backendFor(request.to, this.#env);
-    if (!(await backend.exists())) throw new RepositoryError('missing', `There is no repository at ${request.to} (create it first)`);
-    const destination = await Repository.open(backend, request.password);
-    if (destination.config.id === source.config.id) throw new AppError('VALIDATION', `${request.to} is the console repository itself`);
+    let destination: Repository;
+    try {
+      if (!(await backend.exists())) throw new RepositoryError('missing', `There is no repository at ${request.to} (create it first)`);
+      destination = await Repository.open(backend, request.password, isRemoteLocation(request.to) && this.#env.JETVAULT_NO_CACHE !== '1' ? { cacheDir: path.join(this.#dataDir, 'cache') } : {});
+      if (destination.config.id === source.config.id) throw new AppError('VALIDATION', `${request.to} is the console repository itself`);
+    } catch (error) {
+      backend.close?.();
+      throw error;
+    }
     const since = request.since ? new Date(request.since) : undefined;
     return this.#jobs.start({ kind: 'copy', title: `Copy to ${request.to}`, phases: [...COPY_PHASES] }, (ctx) =>
       this.#repository.write(async (repo, sourceLease) => {
@@ -63,7 +73,7 @@ export class CopyService {
         } finally {
           await destinationLease.release();
         }
-      }),
+      }).finally(() => destination.backend.close?.()),
     );
   }
 }
