@@ -17,6 +17,7 @@ import type { Source as SourceConfig } from '../../shared/schemas/devices';
 import type { RestorePlanSummary, RestoreRequest } from '../../shared/schemas/restore';
 import type { DeviceConnector } from '../devices/device-connector';
 import type { DeviceService } from '../devices/device-service';
+import type { HistoryStore } from '../history/history-store';
 import { parsePlatform, platformCommand, platformOfTags } from '../devices/facts';
 import type { Platform } from '../devices/facts';
 import { raw, sh } from '../devices/shell-quote';
@@ -103,14 +104,24 @@ export function chooseSnapshots(all: SnapshotWithId[], device: string, configure
 }
 
 export class RestoreService {
-  readonly #pending = new Map<string, PendingRestore>();
-
   constructor(
     private readonly devices: DeviceService,
     private readonly connector: DeviceConnector,
     private readonly repository: RepositoryService,
     private readonly jobs: JobManager,
+    /** Restores waiting for keep / rollback live here, so a restarted console (or the CLI) still offers both. */
+    private readonly history: HistoryStore,
   ) {}
+
+  #remember(pending: PendingRestore): void {
+    const device = this.devices.get(pending.device);
+    const plans = JSON.stringify({ files: pending.files, databases: pending.databases, targets: pending.targets });
+    this.history.sql.pendingRestoreUpsert.run(pending.restoreId, device.id, pending.device, pending.snapshotId, pending.finishedAt, plans);
+  }
+
+  #forget(restoreId: string): void {
+    this.history.sql.pendingRestoreDelete.run(restoreId);
+  }
 
   /** The snapshots the request restores. */
   async #choose(request: RestoreRequest): Promise<{ chosen: SnapshotWithId[]; warnings: string[]; repo: Repository }> {
@@ -318,9 +329,10 @@ export class RestoreService {
       pending.targets.push(plan.target);
     }
     const added: PendingRestore[] = [];
+    const known = new Set(this.pending().map((p) => p.restoreId));
     for (const pending of found.values()) {
-      if (this.#pending.has(pending.restoreId)) continue;
-      this.#pending.set(pending.restoreId, pending);
+      if (known.has(pending.restoreId)) continue;
+      this.#remember(pending);
       added.push(pending);
     }
     return added;
@@ -426,7 +438,7 @@ export class RestoreService {
     const databases = parts.flatMap((p) => (p.kind === 'db' ? [p.plan] : []));
     const waiting = files.length > 0 || databases.some((d) => d.inPlace);
     if (waiting) {
-      this.#pending.set(restoreId, {
+      this.#remember({
         restoreId,
         device: request.device,
         snapshotId: parts[0]!.snapshot.id,
@@ -450,7 +462,12 @@ export class RestoreService {
   }
 
   pending(): PendingRestore[] {
-    return [...this.#pending.values()];
+    return this.history.sql.pendingRestoresAll.all().map((row) => {
+      const plans = JSON.parse(row.plans) as Pick<PendingRestore, 'files' | 'databases' | 'targets'>;
+      // The device may have been renamed since: its id is the stable key.
+      const device = this.history.sql.deviceById.get(row.device_id)?.name ?? row.device_name;
+      return { restoreId: row.restore_id, device, snapshotId: row.snapshot_id, finishedAt: row.finished_at, ...plans };
+    });
   }
 
   async confirm(restoreId: string): Promise<void> {
@@ -459,7 +476,7 @@ export class RestoreService {
       for (const plan of pending.databases) await confirmDbRestore(connection, plan);
       for (const plan of pending.files) await confirmRestore(connection, plan);
     });
-    this.#pending.delete(restoreId);
+    this.#forget(restoreId);
   }
 
   async rollback(restoreId: string): Promise<void> {
@@ -474,11 +491,11 @@ export class RestoreService {
         if (services) await runDeviceCommands(connection, services.start, 'Start');
       }
     });
-    this.#pending.delete(restoreId);
+    this.#forget(restoreId);
   }
 
   #get(restoreId: string): PendingRestore {
-    const pending = this.#pending.get(restoreId);
+    const pending = this.pending().find((p) => p.restoreId === restoreId);
     if (!pending) throw new AppError('NOT_FOUND', `No restore ${restoreId} is waiting for confirmation`);
     return pending;
   }
