@@ -21,6 +21,7 @@ import { AppError } from '../../shared/errors';
 import { raw, sh } from '../devices/shell-quote';
 import type { CommandRunner } from '../devices/ssh-connection';
 import { runToString } from '../devices/ssh-connection';
+import { decodeName, encodeName } from '../repository/snapshot/names';
 import { PathMatcher } from '../devices/sources/glob';
 import { listingCommand, parseListing } from '../devices/sources/listing';
 import type { ListedEntry } from '../devices/sources/listing';
@@ -74,6 +75,9 @@ export interface FilesRestoreOptions {
 }
 
 const join = (...parts: string[]) => path.posix.join(...parts);
+
+/** NUL-terminated paths for `xargs -0`, each as its exact bytes (names that are not UTF-8 included). */
+const nulList = (paths: string[]) => Buffer.concat(paths.flatMap((p) => [encodeName(p), Buffer.from([0])]));
 
 function sameFile(node: TreeNode, current: ListedEntry['meta'] | undefined): boolean {
   if (!current || current.type !== node.type) return false;
@@ -199,7 +203,7 @@ export async function stageFilesRestore(options: FilesRestoreOptions, plan: File
       if (unlink.length > 0) {
         const running = await runner.exec(sh`xargs -0 rm -rf --`);
         running.stdout.resume(); // an SSH channel only closes once its output has been read
-        running.stdin.end(Buffer.from(unlink.map((p) => `${p}\0`).join('')));
+        running.stdin.end(nulList(unlink));
         const result = await running.done;
         if (result.code !== 0) throw new AppError('REMOTE_COMMAND_FAILED', `Staging on ${runner.target} failed: ${result.stderr}`);
       }
@@ -250,16 +254,18 @@ export async function stageFilesRestore(options: FilesRestoreOptions, plan: File
     const running = await runner.exec(sh`cd -- ${root.staging} && xargs -0 sha256sum -z --`);
     const out: Buffer[] = [];
     running.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-    running.stdin.end(Buffer.from([...sums.keys()].map((p) => `${p}\0`).join('')));
+    running.stdin.end(nulList([...sums.keys()]));
     const result = await running.done;
     if (result.code !== 0) throw new AppError('REMOTE_COMMAND_FAILED', `Verifying the staged files on ${runner.target} failed: ${result.stderr.trim()}`);
-    const got = new Map(
-      Buffer.concat(out)
-        .toString('utf8')
-        .split('\0')
-        .filter(Boolean)
-        .map((line) => [line.slice(66), line.slice(0, 64)] as const),
-    );
+    // `<sha256>  <name>\0` (no escaping with -z); names are bytes, decoded as the tree decodes them.
+    const got = new Map<string, string>();
+    const all = Buffer.concat(out);
+    for (let at = 0; at < all.length; ) {
+      const end = all.indexOf(0, at);
+      const line = all.subarray(at, end < 0 ? all.length : end);
+      at = end < 0 ? all.length : end + 1;
+      if (line.length > 66) got.set(decodeName(line.subarray(66)), line.toString('ascii', 0, 64));
+    }
     for (const [file, sum] of sums) {
       if (got.get(file) !== sum) throw new AppError('INTERNAL', `The staged copy of ${file} on ${runner.target} does not match the snapshot; nothing was changed`);
     }
