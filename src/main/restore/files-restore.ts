@@ -43,6 +43,8 @@ export interface RestoreRoot {
   remove: string[];
   unchanged: number;
   bytesToSend: number;
+  /** The snapshot path is a single file (not a folder). */
+  file?: boolean;
 }
 
 export interface FilesRestorePlan {
@@ -121,12 +123,13 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
       }
     }
     for (const rel of current?.keys() ?? []) if (rel !== '' && !inSnapshot.has(rel) && selected(rel) && !excluded(rel)) root.remove.push(rel);
-    // A path that is a single file (an .env, a unit file) is its own entry '' when an include names
-    // it (the one-file restore of the versions view). Not for whole sources: such a file usually
-    // sits inside another source's folder (/opt/myrvm/.env in /opt/myrvm), and its staging folder
-    // there would be copied into that folder's staging and confuse a rollback of both.
-    const self = include.empty ? null : await nodeAt(repo, snapshot.tree, snapshotPath);
-    if (self && self.type !== 'dir' && include.matches(path.posix.basename(snapshotPath))) {
+    // A path that is a single file (an .env, a unit file) is its own entry '': restored with its
+    // whole source, or alone when an include names it (the one-file restore of the versions view).
+    // Such a file often sits inside another restored folder (/opt/myrvm/.env in /opt/myrvm): the
+    // restore service then stages it beside that folder instead (see `relocateFileRoots`).
+    const self = wanted.length > 0 ? null : await nodeAt(repo, snapshot.tree, snapshotPath);
+    if (self && self.type !== 'dir' && (include.empty || include.matches(path.posix.basename(snapshotPath)))) {
+      root.file = true;
       const now = current?.get('');
       if (sameFile(self, now)) root.unchanged++;
       else {
@@ -276,7 +279,39 @@ export async function stageFilesRestore(options: FilesRestoreOptions, plan: File
 
 /** The journaled renames of every root (services stopped around it by the caller). */
 export async function swapFilesRestore(runner: CommandRunner, plan: FilesRestorePlan): Promise<void> {
-  for (const root of activeRoots(plan)) await runToString(runner, swapScript(root));
+  await swapRoots(runner, activeRoots(plan));
+}
+
+const depth = (root: RestoreRoot) => root.target.split('/').length;
+
+/**
+ * Swaps roots outer first: a single file inside a restored folder (an .env in the app folder) is
+ * swapped after the folder, so the restore ends with the file's own snapshot version.
+ */
+export async function swapRoots(runner: CommandRunner, roots: RestoreRoot[]): Promise<void> {
+  for (const root of [...roots].sort((a, b) => depth(a) - depth(b))) await runToString(runner, swapScript(root));
+}
+
+/** Rolls roots back inner first — the exact reverse of `swapRoots` — so every previous state lands where it was. */
+export async function rollbackRoots(runner: CommandRunner, roots: RestoreRoot[]): Promise<void> {
+  for (const root of [...roots].sort((a, b) => depth(b) - depth(a))) await runToString(runner, rollbackScript(root.staging));
+}
+
+/**
+ * A single-file root inside another restored root (of any source of the same restore) is staged
+ * beside the outermost such folder instead of inside it: the folder's staging copy must not carry
+ * it, and the folder's swap must not move it away. Same file system as the file (it lies inside
+ * that folder). Changes the roots in place.
+ */
+export function relocateFileRoots(roots: { root: RestoreRoot; source: string }[], restoreId: string): void {
+  for (const { root, source } of roots) {
+    if (!root.file) continue;
+    const outer = roots
+      .map((r) => r.root)
+      .filter((r) => r !== root && !r.file && root.target.startsWith(`${r.target}/`))
+      .sort((a, b) => a.target.length - b.target.length)[0];
+    if (outer) root.staging = join(path.posix.dirname(outer.target), `${RESTORE_PREFIX}${restoreId}-${source}-${path.posix.basename(root.target)}`);
+  }
 }
 
 /** The restored files are in place under every target. */
@@ -307,7 +342,7 @@ export async function confirmRestore(runner: CommandRunner, plan: FilesRestorePl
 
 /** Puts the previous state back (after a failed validation, or on demand before confirming). */
 export async function rollbackRestore(runner: CommandRunner, plan: FilesRestorePlan): Promise<void> {
-  for (const root of plan.roots) await runToString(runner, rollbackScript(root.staging));
+  await rollbackRoots(runner, plan.roots);
 }
 
 function rollbackScript(staging: string) {

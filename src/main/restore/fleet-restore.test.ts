@@ -1,6 +1,6 @@
 /** Restores over SSH onto a real device of the test fleet, including a link cut in the middle. */
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, lchownSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, lchownSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -145,5 +145,43 @@ describe('restore onto a device over SSH', () => {
     services = openServices();
     expect(services.restores.pending()).toEqual([]);
     await services.repository.unlock('restore test repository password');
+  }, 180_000);
+
+  it('a whole-source restore restores single-file paths too (.env inside the app folder, the unit file), staged beside, rolled back together', async () => {
+    const envFile = path.join(device.root, 'opt', device.app, '.env');
+    const unitFile = path.join(device.root, 'etc', 'systemd', 'system', `${device.app}.service`);
+    const originals = { env: readFileSync(envFile, 'utf8'), unit: readFileSync(unitFile, 'utf8'), version: readFileSync(versionFile(), 'utf8') };
+    expect((await startDeviceBackup(services, device.name, ['app', 'config']).done).record.error).toBeNull();
+    const broken = { env: 'LOG_LEVEL=DEBUG\n', unit: '[Service]\nExecStart=/bin/false\n', version: 'broken-again\n' };
+    writeFileSync(envFile, broken.env);
+    writeFileSync(unitFile, broken.unit);
+    writeFileSync(versionFile(), broken.version);
+    const current = () => ({ env: readFileSync(envFile, 'utf8'), unit: readFileSync(unitFile, 'utf8'), version: readFileSync(versionFile(), 'utf8') });
+    const leftovers = () =>
+      [path.join(device.root, 'opt'), path.join(device.root, 'opt', device.app), path.dirname(unitFile), path.join(device.root, 'etc')].flatMap((d) =>
+        readdirSync(d).filter((n) => n.startsWith('.jetvault-restore-')),
+      );
+
+    const request = { device: device.name, scope: 'source' as const, sources: ['app', 'config'] };
+    const plan = await services.restores.plan(request);
+    expect(plan.roots.find((r) => r.target === envFile)).toMatchObject({ replace: 1, samples: ['~ .env'] });
+    expect(plan.roots.find((r) => r.target === unitFile)).toMatchObject({ replace: 1 });
+
+    const { jobId, restoreId } = services.restores.start(request);
+    expect((await finish(jobId)).error).toBeNull();
+    expect(current()).toEqual(originals);
+    // The .env's previous state waits beside the app folder, not inside it (the app's swap moved the folder).
+    expect(readdirSync(path.join(device.root, 'opt')).filter((n) => n.startsWith(`.jetvault-restore-${restoreId}-`)).sort()).toEqual([`.jetvault-restore-${restoreId}-config-.env`, `.jetvault-restore-${restoreId}-${device.app}`]);
+    expect(readdirSync(path.join(device.root, 'opt', device.app)).filter((n) => n.startsWith('.jetvault-restore-'))).toEqual([]);
+
+    await services.restores.rollback(restoreId);
+    expect(current()).toEqual(broken);
+    expect(leftovers()).toEqual([]);
+
+    const again = services.restores.start(request);
+    expect((await finish(again.jobId)).error).toBeNull();
+    await services.restores.confirm(again.restoreId);
+    expect(current()).toEqual(originals);
+    expect(leftovers()).toEqual([]);
   }, 180_000);
 });

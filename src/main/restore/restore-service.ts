@@ -29,8 +29,8 @@ import { findSnapshot, listSnapshots } from '../repository/snapshot/snapshot';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import type { RepositoryService } from '../services/repository-service';
 import { confirmDbRestore, planDbRestore, recoverDbRestores, rollbackDbRestore, stageDbRestore, swapDbRestore, validateDbRestore } from './db-restore';
-import type { DbRestoreOptions, DbRestorePlan, PostgresSource } from './db-restore';
-import { confirmRestore, planFilesRestore, recoverRestores, RESTORE_PREFIX, rollbackRestore, stageFilesRestore, swapFilesRestore, validateFilesRestore } from './files-restore';
+import type { DbRestoreOptions, DbRestorePlan, MysqlSource, PostgresSource } from './db-restore';
+import { activeRoots, confirmRestore, planFilesRestore, recoverRestores, relocateFileRoots, RESTORE_PREFIX, rollbackRestore, rollbackRoots, stageFilesRestore, swapRoots, validateFilesRestore } from './files-restore';
 import type { FilesRestoreOptions, FilesRestorePlan } from './files-restore';
 
 export const RESTORE_PHASES = ['preflight', 'stage', 'verify', 'swap', 'validate'] as const;
@@ -166,12 +166,12 @@ export class RestoreService {
           ...(exclude.length > 0 ? { exclude } : {}),
         };
         parts.push({ kind: 'files', source: name, snapshot, options, plan: await planFilesRestore(options) });
-      } else if (kind === 'postgres' || kind === 'sqlite') {
+      } else if (kind === 'postgres' || kind === 'sqlite' || kind === 'mysql') {
         if (!config || config.kind !== kind) {
           warnings.push(`"${name}" (${kind}) is no longer configured on ${request.device}; it is not restored (download its dump instead).`);
           continue;
         }
-        const target = kind === 'postgres' && request.targetDatabase ? { database: request.targetDatabase } : kind === 'sqlite' && request.targetPath ? { path: request.targetPath } : undefined;
+        const target = kind !== 'sqlite' && request.targetDatabase ? { database: request.targetDatabase } : kind === 'sqlite' && request.targetPath ? { path: request.targetPath } : undefined;
         const options: DbRestoreOptions = { repo, runner, snapshot, source: config, restoreId, ...(target ? { target } : {}) };
         parts.push({ kind: 'db', source: name, snapshot, options, plan: await planDbRestore(options) });
       } else {
@@ -179,6 +179,10 @@ export class RestoreService {
       }
     }
     if (parts.length === 0) throw new AppError('VALIDATION', `Nothing of ${request.device} can be restored from that choice`);
+    relocateFileRoots(
+      parts.flatMap((p) => (p.kind === 'files' ? p.plan.roots.map((root) => ({ root, source: p.source })) : [])),
+      restoreId,
+    );
     // Files swap first, then databases: a database file inside a restored folder (excluded from
     // the folder's snapshot) is carried into the new folder by the files swap and replaced after it.
     // Within a kind, by source name: the plan reads the same whatever order the run wrote them in.
@@ -322,7 +326,8 @@ export class RestoreService {
     }
     const sqliteDirs = profile.sources.flatMap((s) => (s.kind === 'sqlite' ? [path.posix.dirname(s.path)] : []));
     const postgres = profile.sources.filter((s): s is PostgresSource => s.kind === 'postgres');
-    for (const { plan, outcome } of await recoverDbRestores(runner, { besideDirs: sqliteDirs, postgres })) {
+    const mysql = profile.sources.filter((s): s is MysqlSource => s.kind === 'mysql');
+    for (const { plan, outcome } of await recoverDbRestores(runner, { besideDirs: sqliteDirs, postgres, mysql })) {
       if (outcome !== 'swapped') continue;
       const pending = entry(plan.restoreId, plan.snapshotId);
       pending.databases.push(plan);
@@ -392,9 +397,10 @@ export class RestoreService {
     const stop = inPlace && services ? services : null;
     try {
       if (stop) await runDeviceCommands(connection, stop.stop, 'Stop');
+      // Every folder and file of every source, outer first; then the databases.
+      await swapRoots(connection, parts.flatMap((p) => (p.kind === 'files' ? activeRoots(p.plan) : [])));
       for (const part of parts) {
-        if (part.kind === 'files') await swapFilesRestore(connection, part.plan);
-        else await swapDbRestore(connection, part.plan);
+        if (part.kind === 'db') await swapDbRestore(connection, part.plan);
         swapped.push(part);
       }
     } catch (error) {
@@ -456,9 +462,10 @@ export class RestoreService {
     else await rollbackDbRestore(runner, part.plan);
   }
 
-  /** Databases first, then files (the reverse of the swap order). */
+  /** Databases first, then files inner first (the reverse of the swap order). */
   async #rollbackAll(runner: CommandRunner, parts: Part[]): Promise<void> {
-    for (const part of [...parts].reverse()) await this.#rollbackPart(runner, part);
+    for (const part of [...parts].reverse()) if (part.kind === 'db') await this.#rollbackPart(runner, part);
+    await rollbackRoots(runner, parts.flatMap((p) => (p.kind === 'files' ? p.plan.roots : [])));
   }
 
   pending(): PendingRestore[] {
@@ -486,7 +493,7 @@ export class RestoreService {
       if (services) await runDeviceCommands(connection, services.stop, 'Stop');
       try {
         for (const plan of [...pending.databases].reverse()) await rollbackDbRestore(connection, plan);
-        for (const plan of pending.files) await rollbackRestore(connection, plan);
+        await rollbackRoots(connection, pending.files.flatMap((plan) => plan.roots));
       } finally {
         if (services) await runDeviceCommands(connection, services.start, 'Start');
       }
