@@ -193,33 +193,31 @@ export async function stageFilesRestore(options: FilesRestoreOptions, plan: File
 
   phases.phase('stage');
   const expected = new Map<RestoreRoot, Map<string, string>>();
+  const sizes = new Map<RestoreRoot, Map<string, number>>();
   for (const root of roots) {
     const fresh = join(root.staging, 'new');
-    await runToString(runner, sh`mkdir -p -- ${path.posix.dirname(root.target)} && rm -rf -- ${root.staging} && mkdir -m 700 -- ${root.staging}`);
-    await runToString(runner, journal(root, 'staging'));
-    if (root.targetExists) {
-      // Hard links make staging nearly free; where the kernel refuses them (files of another owner,
-      // protected_hardlinks) a plain copy takes their place.
-      await runToString(runner, sh`cp -al -- ${root.target} ${fresh} 2>/dev/null || { rm -rf -- ${fresh}; cp -a -- ${root.target} ${fresh}; }`);
-      // Unlink what will be replaced or removed: extraction must never write through a hard link into the live tree.
-      const unlink = [...root.replace, ...root.remove].map((rel) => join(fresh, rel));
-      if (unlink.length > 0) {
-        const running = await runner.exec(sh`xargs -0 rm -rf --`);
-        running.stdout.resume(); // an SSH channel only closes once its output has been read
-        running.stdin.end(nulList(unlink));
-        const result = await running.done;
-        if (result.code !== 0) throw new AppError('REMOTE_COMMAND_FAILED', `Staging on ${runner.target} failed: ${result.stderr}`);
-      }
-    }
     const nodes = await nodesBelow(repo, snapshot.tree, root.snapshotPath);
     const changed = new Set([...root.add, ...root.replace]);
-    const rootNode = (await nodesBelow(repo, snapshot.tree, path.posix.dirname(root.snapshotPath))).find((f) => f.path === path.posix.basename(root.snapshotPath));
+    // The root's own node (one tree load per level; walking its parent folder would read every sibling).
+    const rootNode = await nodeAt(repo, snapshot.tree, root.snapshotPath);
     const entries: SnapshotFile[] = [
-      ...(rootNode && (changed.size > 0 || !root.targetExists) ? [{ path: 'new', node: rootNode.node }] : []),
+      ...(rootNode && (changed.size > 0 || !root.targetExists) ? [{ path: 'new', node: rootNode }] : []),
       ...nodes.filter((f) => changed.has(f.path) || (f.node.type === 'dir' && changed.size > 0 && [...changed].some((c) => c.startsWith(`${f.path}/`)))).map((f) => ({ path: `new/${f.path}`, node: f.node })),
     ];
+    sizes.set(root, new Map(entries.map((e) => [e.path, e.node.size])));
+    // One command: the staging folder and its journal, the hard-link copy (where the kernel refuses
+    // hard links — files of another owner, protected_hardlinks — a plain copy), and the unlinking of
+    // what will be replaced or removed (stdin): extraction must never write through a hard link
+    // into the live tree.
+    const copy = root.targetExists ? sh` && { cp -al -- ${root.target} ${fresh} 2>/dev/null || { rm -rf -- ${fresh}; cp -a -- ${root.target} ${fresh}; }; } && xargs -0 -r rm -rf --` : raw('');
+    const done = entries.length === 0 ? sh` && ${journal(root, 'staged')}` : raw('');
+    const prepare = await runner.exec(sh`mkdir -p -- ${path.posix.dirname(root.target)} && rm -rf -- ${root.staging} && mkdir -m 700 -- ${root.staging} && ${journal(root, 'staging')}${copy}${done}`);
+    prepare.stdout.resume(); // an SSH channel only closes once its output has been read
+    prepare.stdin.end(root.targetExists ? nulList([...root.replace, ...root.remove].map((rel) => join(fresh, rel))) : Buffer.alloc(0));
+    const prepared = await prepare.done;
+    if (prepared.code !== 0) throw new AppError('REMOTE_COMMAND_FAILED', `Staging on ${runner.target} failed: ${prepared.stderr.trim()}`);
     if (entries.length > 0) {
-      const running = await runner.exec(sh`tar -x -p -f - -C ${root.staging}`, signal);
+      const running = await runner.exec(sh`tar -x -p -f - -C ${root.staging} && ${journal(root, 'staged')}`, signal);
       running.stdout.resume(); // an SSH channel only closes once its output has been read
       const { stream, hashes } = tarFromSnapshot(repo, entries, signal);
       stream.on('data', (chunk: unknown) => phases.advance({ bytes: (chunk as Buffer).length }));
@@ -248,33 +246,48 @@ export async function stageFilesRestore(options: FilesRestoreOptions, plan: File
       if (result.code !== 0) throw new AppError('REMOTE_COMMAND_FAILED', `Unpacking on ${runner.target} failed (exit ${result.code}): ${result.stderr.trim()}`);
       expected.set(root, sums);
     }
-    await runToString(runner, journal(root, 'staged'));
   }
 
   phases.phase('verify');
-  for (const [root, sums] of expected) {
-    if (sums.size === 0) continue;
-    const running = await runner.exec(sh`cd -- ${root.staging} && xargs -0 sha256sum -z --`);
-    const out: Buffer[] = [];
-    running.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-    running.stdin.end(nulList([...sums.keys()]));
-    const result = await running.done;
-    if (result.code !== 0) throw new AppError('REMOTE_COMMAND_FAILED', `Verifying the staged files on ${runner.target} failed: ${result.stderr.trim()}`);
-    // `<sha256>  <name>\0` (no escaping with -z); names are bytes, decoded as the tree decodes them.
+  // Only what was sent is hashed (files kept from the live tree are its own hard links, unchanged by
+  // definition); every root of the source in one command, then one journal write for all of them.
+  const wanted = [...expected].flatMap(([root, sums]) => [...sums.keys()].map((file) => ({ root, file, absolute: join(root.staging, file) })));
+  if (wanted.length > 0) {
+    // Two hashing commands on their own channels, about the same bytes each: a device hashes on
+    // more than one core (sha256sum itself uses one).
+    const groups: (typeof wanted)[] = [[], []];
+    const load = [0, 0];
+    for (const w of [...wanted].sort((a, b) => (sizes.get(b.root)?.get(b.file) ?? 0) - (sizes.get(a.root)?.get(a.file) ?? 0))) {
+      const i = load[0]! <= load[1]! ? 0 : 1;
+      groups[i]!.push(w);
+      load[i]! += sizes.get(w.root)?.get(w.file) ?? 0;
+    }
     const got = new Map<string, string>();
-    const all = Buffer.concat(out);
-    for (let at = 0; at < all.length; ) {
-      const end = all.indexOf(0, at);
-      const line = all.subarray(at, end < 0 ? all.length : end);
-      at = end < 0 ? all.length : end + 1;
-      if (line.length > 66) got.set(decodeName(line.subarray(66)), line.toString('ascii', 0, 64));
+    await Promise.all(
+      groups
+        .filter((g) => g.length > 0)
+        .map(async (group) => {
+          const running = await runner.exec(sh`xargs -0 -r sha256sum -z --`);
+          const out: Buffer[] = [];
+          running.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+          running.stdin.end(nulList(group.map((w) => w.absolute)));
+          const result = await running.done;
+          if (result.code !== 0) throw new AppError('REMOTE_COMMAND_FAILED', `Verifying the staged files on ${runner.target} failed: ${result.stderr.trim()}`);
+          // `<sha256>  <name>\0` (no escaping with -z); names are bytes, decoded as the tree decodes them.
+          const all = Buffer.concat(out);
+          for (let at = 0; at < all.length; ) {
+            const end = all.indexOf(0, at);
+            const line = all.subarray(at, end < 0 ? all.length : end);
+            at = end < 0 ? all.length : end + 1;
+            if (line.length > 66) got.set(decodeName(line.subarray(66)), line.toString('ascii', 0, 64));
+          }
+        }),
+    );
+    for (const { root, file, absolute } of wanted) {
+      if (got.get(absolute) !== expected.get(root)!.get(file)) throw new AppError('INTERNAL', `The staged copy of ${file} on ${runner.target} does not match the snapshot; nothing was changed`);
     }
-    for (const [file, sum] of sums) {
-      if (got.get(file) !== sum) throw new AppError('INTERNAL', `The staged copy of ${file} on ${runner.target} does not match the snapshot; nothing was changed`);
-    }
-    await runToString(runner, journal(root, 'verified'));
   }
-
+  if (roots.length > 0) await runToString(runner, sh`${roots.map((root) => journal(root, 'verified')).reduce((a, b) => sh`${a} && ${b}`)}`);
 }
 
 /** The journaled renames of every root (services stopped around it by the caller). */

@@ -253,6 +253,7 @@ export class RestoreService {
       })),
       services: anyInPlace ? { stop: services.stop, start: services.start } : { stop: [], start: [] },
       platform,
+      timings: [],
     };
   }
 
@@ -367,30 +368,71 @@ export class RestoreService {
       current = index;
       ctx.phase(name);
     };
+    const timings: { step: string; ms: number }[] = [];
+    let mark = performance.now();
+    /** Records the time since the previous mark under `step`. */
+    const lap = (step: string, since?: number) => {
+      const now = performance.now();
+      timings.push({ step, ms: Math.round(now - (since ?? mark)) });
+      if (since === undefined) mark = now;
+    };
     phase('preflight');
     const choice = await this.#choose(request);
     await this.#recover(connection, request.device, request, choice.chosen);
+    lap('recover');
     // Planned after the recovery: it may have put files back.
     const { parts, warnings } = await this.#parts(request, connection, restoreId, choice);
     const summary = this.#summary(request, parts, warnings, await this.#platform(connection, device.profile.sysroot));
+    lap('plan');
     ctx.setTotals({ bytes: summary.bytesToSend });
     const inPlace = parts.some((p) => this.#inPlace(request, p));
     const staged: Part[] = [];
-    try {
-      for (const part of parts) {
+    // Sources are independent until the swap: two files sources at a time (one streams while the
+    // other is copied or hashed on the device), each database beside them (it spends most of its
+    // time loading on the device). At most 2 × 2 channels for files plus one per database, well
+    // under sshd's 10 sessions per connection.
+    const filesQueue = parts.filter((p): p is Extract<Part, { kind: 'files' }> => p.kind === 'files');
+    const stageFiles = async () => {
+      for (let part = filesQueue.shift(); part; part = filesQueue.shift()) {
         staged.push(part);
-        if (part.kind === 'files') {
-          await stageFilesRestore(part.options, part.plan, { phase, advance: (d) => ctx.advance(d) });
-        } else {
-          phase('stage');
-          await stageDbRestore({ ...part.options, signal: ctx.signal }, part.plan, { advance: (d) => ctx.advance(d), step: (s) => (s === 'verify' ? phase('verify') : undefined) });
-        }
+        let started = performance.now();
+        await stageFilesRestore(part.options, part.plan, {
+          phase: (name) => {
+            if (name === 'verify') {
+              lap(`stage:${part.source}`, started);
+              started = performance.now();
+            }
+            phase(name);
+          },
+          advance: (d) => ctx.advance(d),
+        });
+        lap(`verify:${part.source}`, started);
       }
-    } catch (error) {
+    };
+    const stageDb = async (part: Extract<Part, { kind: 'db' }>) => {
+      staged.push(part);
+      phase('stage');
+      let step = 'prepare';
+      let started = performance.now();
+      await stageDbRestore({ ...part.options, signal: ctx.signal }, part.plan, {
+        advance: (d) => ctx.advance(d),
+        step: (s) => {
+          lap(`${step}:${part.source}`, started);
+          step = s;
+          started = performance.now();
+          if (s === 'verify') phase('verify');
+        },
+      });
+      lap(`${step}:${part.source}`, started);
+    };
+    const outcomes = await Promise.allSettled([stageFiles(), stageFiles(), ...parts.flatMap((p) => (p.kind === 'db' ? [stageDb(p)] : []))]);
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed) {
       // Nothing live changed yet: the staged data goes.
       for (const part of staged.reverse()) await this.#rollbackPart(connection, part).catch(() => undefined);
-      throw error;
+      throw failed.reason;
     }
+    lap('stage+verify');
 
     phase('swap');
     const swapped: Part[] = [];
@@ -409,6 +451,7 @@ export class RestoreService {
       throw error;
     }
 
+    lap('swap');
     phase('validate');
     // Databases are checked while the app is still stopped: an app that writes as it starts (a
     // heartbeat row) would otherwise make the row counts differ from the snapshot's every time.
@@ -434,6 +477,7 @@ export class RestoreService {
       );
       if (unhealthy !== null) problems.push(`health check: ${unhealthy}`);
     }
+    lap('validate');
     if (problems.length > 0) {
       if (stop) await runDeviceCommands(connection, stop.stop, 'Stop').catch(() => undefined);
       await this.#rollbackAll(connection, parts);
@@ -454,7 +498,7 @@ export class RestoreService {
         targets: [...files.flatMap((f) => f.roots.map((r) => r.target)), ...databases.map((d) => d.target)],
       });
     }
-    return summary;
+    return { ...summary, timings };
   }
 
   async #rollbackPart(runner: CommandRunner, part: Part): Promise<void> {

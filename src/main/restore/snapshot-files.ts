@@ -119,6 +119,9 @@ export function encodeHeaders(header: RawHeader): Buffer {
   ]);
 }
 
+/** Blobs read ahead of the stream (chunks average about 1 MiB). */
+const READ_AHEAD = 8;
+
 const TYPE: Partial<Record<TreeNode['type'], 'file' | 'directory' | 'symlink'>> = { file: 'file', dir: 'directory', symlink: 'symlink' };
 
 /**
@@ -131,6 +134,28 @@ export function tarFromSnapshot(repo: Repository, entries: SnapshotFile[], signa
   // `_encode(header)` once per entry with the header object it was given.
   (stream as unknown as { _encode(header: RawHeader): void })._encode = function (this: { push(b: Buffer): boolean }, header: RawHeader) {
     this.push(encodeHeaders(header));
+  };
+  // Blobs are read a few ahead of the one being written: the repository's reads overlap the
+  // stream's writes instead of alternating with them (same order, bounded memory).
+  const order: string[] = [];
+  const seen = new Set<string>();
+  for (const { node } of entries) {
+    if (node.type !== 'file') continue;
+    if (node.inode && (node.links ?? 1) > 1) {
+      if (seen.has(node.inode)) continue; // written as a hard link, no content
+      seen.add(node.inode);
+    }
+    order.push(...(node.content ?? []));
+  }
+  const ahead: Promise<Buffer>[] = [];
+  let next = 0;
+  const blob = (): Promise<Buffer> => {
+    while (ahead.length < READ_AHEAD && next < order.length) {
+      const loading = repo.loadBlob(order[next++]!);
+      loading.catch(() => undefined); // awaited in turn below
+      ahead.push(loading);
+    }
+    return ahead.shift()!;
   };
   const hashes = (async () => {
     const out = new Map<string, string>();
@@ -170,8 +195,8 @@ export function tarFromSnapshot(repo: Repository, entries: SnapshotFile[], signa
         entry.once('error', reject);
       });
       done.catch(() => undefined); // awaited below; may fail while the producer waits for 'drain'
-      for (const id of node.content ?? []) {
-        const data = await repo.loadBlob(id);
+      for (let n = (node.content ?? []).length; n > 0; n--) {
+        const data = await blob();
         hash.update(data);
         if (!entry.write(data)) await new Promise<void>((resolve) => entry.once('drain', () => resolve()));
       }

@@ -90,6 +90,8 @@ export const RestorePlanSummarySchema = z.object({
   services: z.object({ stop: z.array(z.string()), start: z.array(z.string()) }).default({ stop: [], start: [] }),
   /** What the device runs now, compared with the snapshots' facts. */
   platform: z.object({ l4t: z.string().nullable(), board: z.string().nullable() }).nullable().default(null),
+  /** After a run: how long each step took (`plan`, `stage:<source>`, `verify:<source>`, `swap`, `validate`…), in ms. */
+  timings: z.array(z.object({ step: z.string(), ms: z.number() })).default([]),
 });
 export type RestorePlanSummary = z.infer<typeof RestorePlanSummarySchema>;
 
