@@ -60,6 +60,24 @@ async function runDeviceCommands(runner: CommandRunner, commands: string[], what
   }
 }
 
+/** Runs at most `n` of the given tasks at a time, in the order they were handed in. */
+function limiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(task: () => Promise<T>): Promise<T> => {
+    // A finished task hands its slot straight to the next waiting one.
+    if (running >= n) await new Promise<void>((resolve) => waiting.push(resolve));
+    else running++;
+    try {
+      return await task();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else running--;
+    }
+  };
+}
+
 const sourceOf = (s: SnapshotWithId) => s.tags.find((t) => t.startsWith('source:'))?.slice('source:'.length) ?? s.source;
 const runOf = (s: SnapshotWithId) => s.tags.find((t) => t.startsWith('run:'))?.slice('run:'.length) ?? null;
 const kindOf = (s: SnapshotWithId) => s.tags.find((t) => t.startsWith('kind:'))?.slice('kind:'.length) ?? 'files';
@@ -147,11 +165,17 @@ export class RestoreService {
     const device = this.devices.get(request.device);
     const { chosen, repo } = choice;
     const warnings = [...choice.warnings];
-    const parts: Part[] = [];
+    for (const snapshot of chosen) {
+      const kind = kindOf(snapshot);
+      if (request.scope === 'files' && kind !== 'files') throw new AppError('VALIDATION', `"${sourceOf(snapshot)}" is a ${kind} source: choose "Sources" to restore a database`);
+    }
+    // Sources are planned four at a time (each lists the device and walks its snapshot; sshd allows
+    // 10 sessions per connection).
+    const planned: Promise<Part>[] = [];
+    const slots = limiter(4);
     for (const snapshot of chosen) {
       const name = sourceOf(snapshot);
       const kind = kindOf(snapshot);
-      if (request.scope === 'files' && kind !== 'files') throw new AppError('VALIDATION', `"${name}" is a ${kind} source: choose "Sources" to restore a database`);
       const config: SourceConfig | undefined = device.profile.sources.find((s) => s.name === name);
       if (kind === 'files') {
         const exclude = config?.kind === 'files' ? (config.exclude ?? []) : [];
@@ -165,7 +189,7 @@ export class RestoreService {
           ...(request.include && request.include.length > 0 ? { include: request.include } : {}),
           ...(exclude.length > 0 ? { exclude } : {}),
         };
-        parts.push({ kind: 'files', source: name, snapshot, options, plan: await planFilesRestore(options) });
+        planned.push(slots(() => planFilesRestore(options)).then((plan) => ({ kind: 'files', source: name, snapshot, options, plan })));
       } else if (kind === 'postgres' || kind === 'sqlite' || kind === 'mysql') {
         if (!config || config.kind !== kind) {
           warnings.push(`"${name}" (${kind}) is no longer configured on ${request.device}; it is not restored (download its dump instead).`);
@@ -173,11 +197,12 @@ export class RestoreService {
         }
         const target = kind !== 'sqlite' && request.targetDatabase ? { database: request.targetDatabase } : kind === 'sqlite' && request.targetPath ? { path: request.targetPath } : undefined;
         const options: DbRestoreOptions = { repo, runner, snapshot, source: config, restoreId, ...(target ? { target } : {}) };
-        parts.push({ kind: 'db', source: name, snapshot, options, plan: await planDbRestore(options) });
+        planned.push(slots(() => planDbRestore(options)).then((plan) => ({ kind: 'db', source: name, snapshot, options, plan })));
       } else {
         warnings.push(`"${name}" (${kind}) cannot be restored onto the device by this version; download its dump instead.`);
       }
     }
+    const parts = await Promise.all(planned);
     if (parts.length === 0) throw new AppError('VALIDATION', `Nothing of ${request.device} can be restored from that choice`);
     relocateFileRoots(
       parts.flatMap((p) => (p.kind === 'files' ? p.plan.roots.map((root) => ({ root, source: p.source })) : [])),
@@ -381,8 +406,8 @@ export class RestoreService {
     await this.#recover(connection, request.device, request, choice.chosen);
     lap('recover');
     // Planned after the recovery: it may have put files back.
-    const { parts, warnings } = await this.#parts(request, connection, restoreId, choice);
-    const summary = this.#summary(request, parts, warnings, await this.#platform(connection, device.profile.sysroot));
+    const [{ parts, warnings }, platform] = await Promise.all([this.#parts(request, connection, restoreId, choice), this.#platform(connection, device.profile.sysroot)]);
+    const summary = this.#summary(request, parts, warnings, platform);
     lap('plan');
     ctx.setTotals({ bytes: summary.bytesToSend });
     const inPlace = parts.some((p) => this.#inPlace(request, p));
