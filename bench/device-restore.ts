@@ -5,7 +5,8 @@
  * what an operator would script: `rsync -a --delete` pushing a local copy back plus `pg_restore
  * --clean` of a dump, over OpenSSH. Same damage before each. Target: Jetvault ≤ 1.2× the baseline.
  *
- *   npx tsx bench/device-restore.ts          BENCH_MODELS_MB (default 200), BENCH_SMALL_FILES (default 5000)
+ *   npx tsx bench/device-restore.ts          BENCH_MODELS_MB (default 200), BENCH_SMALL_FILES (default 5000),
+ *                                            BENCH_RUNS (default 3: alternating pairs, medians shown)
  */
 import { mkdtempSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
@@ -28,6 +29,8 @@ async function damage(device: Device): Promise<void> {
 }
 
 const seconds = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 
 const fleet = await startFleet({ devices: 1, sharedModelMB: Math.round(MODELS_MB * 0.7), uniqueModelMB: Math.round(MODELS_MB * 0.3) });
 const device = fleet.devices[0]!;
@@ -52,29 +55,39 @@ try {
   const dumped = await runAsync('sh', ['-c', `${ssh} ${device.user}@${device.host} pg_dump --format=custom --compress=0 ${pgArgs} --dbname=${device.pg.database} > ${copy}/db.pgdump`]);
   if (dumped.status !== 0) throw new Error(`pg_dump failed: ${dumped.stderr}`);
 
-  // Jetvault: the whole device back to the run, then kept.
-  await damage(device);
-  let started = process.hrtime.bigint();
-  const { jobId, restoreId } = services.restores.start({ device: device.name, at: new Date().toISOString(), scope: 'device' });
-  for (;;) {
-    const job = services.jobs.get(jobId);
-    if (job && job.status !== 'running') {
-      if (job.status !== 'succeeded') throw new Error(`restore ${job.status}: ${job.error?.message}`);
-      break;
+  // Alternating pairs, each after the same damage: on a shared machine one pair says little, the
+  // medians of several say more.
+  const jetvaultRuns: number[] = [];
+  const baselineRuns: number[] = [];
+  const steps = new Map<string, number[]>();
+  for (let run = 0; run < RUNS; run++) {
+    // Jetvault: the whole device back to the run, then kept.
+    await damage(device);
+    let started = process.hrtime.bigint();
+    const { jobId, restoreId } = services.restores.start({ device: device.name, at: new Date().toISOString(), scope: 'device' });
+    for (;;) {
+      const job = services.jobs.get(jobId);
+      if (job && job.status !== 'running') {
+        if (job.status !== 'succeeded') throw new Error(`restore ${job.status}: ${job.error?.message}`);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 50));
     }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const jetvault = seconds(started);
-  await services.restores.confirm(restoreId);
+    jetvaultRuns.push(seconds(started));
+    for (const t of (services.jobs.get(jobId)!.result as { timings?: { step: string; ms: number }[] } | null)?.timings ?? []) steps.set(t.step, [...(steps.get(t.step) ?? []), t.ms]);
+    await services.restores.confirm(restoreId);
 
-  // The baseline: push the copy back with --delete, and pg_restore --clean the dump.
-  await damage(device);
-  started = process.hrtime.bigint();
-  const push = await runAsync('sh', ['-c', `cd ${copy} && rsync -a --relative --delete -e "${ssh}" ${paths.map((p) => `.${p}`).join(' ')} ${device.user}@${device.host}:/`]);
-  if (push.status !== 0 && push.status !== 23) throw new Error(`rsync push failed: ${push.stderr}`);
-  const restored = await runAsync('sh', ['-c', `${ssh} ${device.user}@${device.host} pg_restore --clean --if-exists --single-transaction ${pgArgs} --dbname=${device.pg.database} < ${copy}/db.pgdump`]);
-  if (restored.status !== 0) throw new Error(`pg_restore failed: ${restored.stderr}`);
-  const baseline = seconds(started);
+    // The baseline: push the copy back with --delete, and pg_restore --clean the dump.
+    await damage(device);
+    started = process.hrtime.bigint();
+    const push = await runAsync('sh', ['-c', `cd ${copy} && rsync -a --relative --delete -e "${ssh}" ${paths.map((p) => `.${p}`).join(' ')} ${device.user}@${device.host}:/`]);
+    if (push.status !== 0 && push.status !== 23) throw new Error(`rsync push failed: ${push.stderr}`);
+    const restored = await runAsync('sh', ['-c', `${ssh} ${device.user}@${device.host} pg_restore --clean --if-exists --single-transaction ${pgArgs} --dbname=${device.pg.database} < ${copy}/db.pgdump`]);
+    if (restored.status !== 0) throw new Error(`pg_restore failed: ${restored.stderr}`);
+    baselineRuns.push(seconds(started));
+  }
+  const jetvault = median(jetvaultRuns);
+  const baseline = median(baselineRuns);
 
   const bytes = backedUp.value!.snapshots.reduce((n, s) => n + s.bytes, 0);
   console.log(`\nDevice: ${MODELS_MB} MB of models, ${SMALL_FILES} small files, PostgreSQL ~200k rows (${(bytes / 2 ** 20).toFixed(0)} MiB in the run)`);
@@ -82,6 +95,8 @@ try {
   console.log('| restore | Jetvault s | rsync --delete push + pg_restore --clean s | Jetvault / baseline |');
   console.log('|---|---:|---:|---:|');
   console.log(`| whole device, loopback | ${jetvault.toFixed(1)} | ${baseline.toFixed(1)} | ${(jetvault / baseline).toFixed(2)}× |`);
+  console.log(`\nEach run (s): Jetvault ${jetvaultRuns.map((x) => x.toFixed(1)).join(', ')}; baseline ${baselineRuns.map((x) => x.toFixed(1)).join(', ')} (the table shows medians)`);
+  if (steps.size > 0) console.log(`Jetvault's steps, median ms (two files sources at a time, each database beside them): ${[...steps].map(([step, ms]) => `${step} ${median(ms)}`).join(', ')}`);
   console.log(`\n(load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; Jetvault stages, verifies by sha256 on the device, swaps and checks row counts; the baseline does none of that)`);
 } finally {
   services.dispose();

@@ -66,8 +66,10 @@ describe.skipIf(why)('mysql sources over SSH', () => {
     const repo = await services.repository.open();
     const out = tempDir();
     await restore(repo, await findSnapshot(repo, dumped.snapshotId), out);
-    const [file] = readdirSync(out);
-    const sql = readFileSync(path.join(out, file!), 'utf8');
+    // The dump, and the row counts read from it as it streamed past.
+    expect(readdirSync(out).sort()).toEqual([`${proposal!.name}.rowcounts.json`, `${proposal!.name}.sql`]);
+    expect(JSON.parse(readFileSync(path.join(out, `${proposal!.name}.rowcounts.json`), 'utf8'))).toEqual({ deposits: 30_000, machines: 20 });
+    const sql = readFileSync(path.join(out, `${proposal!.name}.sql`), 'utf8');
     expect(sql).toMatch(/CREATE TABLE `deposits`/);
     expect(sql).toMatch(/Dump completed/);
     await mysql.query('CREATE DATABASE restored_check');

@@ -210,4 +210,20 @@ export const MIGRATIONS: readonly Migration[] = [
         FROM jobs WHERE kind = 'backup' AND device_id IS NOT NULL AND status <> 'running' GROUP BY 1, 2;
 `,
   },
+  {
+    id: 10,
+    name: 'pending restores',
+    // Restores whose swap completed and that wait for the technician to keep or roll them back:
+    // the plans (JSON) are what confirm and rollback need, so a console restart still offers both.
+    sql: `
+      CREATE TABLE pending_restores (
+        restore_id  TEXT PRIMARY KEY,
+        device_id   TEXT NOT NULL,
+        device_name TEXT NOT NULL,
+        snapshot_id TEXT NOT NULL,
+        finished_at TEXT NOT NULL,
+        plans       TEXT NOT NULL          -- JSON {files, databases, targets}
+      ) STRICT;
+      CREATE INDEX pending_restores_device ON pending_restores (device_id);`,
+  },
 ];

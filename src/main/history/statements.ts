@@ -71,6 +71,15 @@ export interface OutboxRow {
   delivered_at: string | null;
 }
 
+export interface PendingRestoreRow {
+  restore_id: string;
+  device_id: string;
+  device_name: string;
+  snapshot_id: string;
+  finished_at: string;
+  plans: string;
+}
+
 export interface DrillRow {
   id: string;
   job_id: string | null;
@@ -213,6 +222,15 @@ export function prepareStatements(db: Database) {
     drillSources: db.prepare<[string], DrillSourceRow>('SELECT * FROM drill_sources WHERE drill_id = ? ORDER BY position'),
     /** Drills a previous process left running: it died, so they did not finish. */
     drillsInterrupt: db.prepare<[string, string]>("UPDATE drills SET result = 'failed', finished_at = ?, error = ? WHERE result = 'running'"),
+
+    /** Restores waiting for keep / rollback (their plans as JSON), kept across console restarts. */
+    pendingRestoreUpsert: db.prepare<[string, string, string, string, string, string]>(
+      `INSERT INTO pending_restores (restore_id, device_id, device_name, snapshot_id, finished_at, plans) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (restore_id) DO UPDATE SET device_id = excluded.device_id, device_name = excluded.device_name, snapshot_id = excluded.snapshot_id,
+         finished_at = excluded.finished_at, plans = excluded.plans`,
+    ),
+    pendingRestoreDelete: db.prepare<[string]>('DELETE FROM pending_restores WHERE restore_id = ?'),
+    pendingRestoresAll: db.prepare<[], PendingRestoreRow>('SELECT * FROM pending_restores ORDER BY finished_at, restore_id'),
 
     /**
      * The fleet overview: every device with its newest complete good run, last backup attempt, last job

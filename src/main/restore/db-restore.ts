@@ -19,6 +19,9 @@
  * integrity_check` and row counts are checked on the staged copy, and with services stopped one
  * SIGHUP-immune script moves the live file and its -wal/-shm/-journal into `previous/` and renames
  * the staged copy into place, journaling `swapping` → `swapped`.
+ * MySQL/MariaDB (mysqldump SQL): loaded into a new database, row counts checked, then one atomic
+ *   RENAME TABLE of every table swaps it in (mysql-restore.ts); recovery reads the state from where
+ *   the tables are.
  * Other targets: a database under another name / a file at another path are restored the same way
  * but end with a plain rename of the checked result to the requested name (never a partial under
  * it), and nothing live is touched. `restoreDatabaseScratch` does that and cleans up (drills).
@@ -27,7 +30,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { z } from 'zod';
 import { AppError } from '../../shared/errors';
-import type { PostgresSourceSchema, SqliteSourceSchema } from '../../shared/schemas/devices';
+import type { MysqlSourceSchema, PostgresSourceSchema, SqliteSourceSchema } from '../../shared/schemas/devices';
 import type { Repository } from '../repository/repo/repository';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import { loadTree } from '../repository/snapshot/snapshot';
@@ -37,12 +40,14 @@ import type { RawShell } from '../devices/shell-quote';
 import type { CommandRunner } from '../devices/ssh-connection';
 import { runToString } from '../devices/ssh-connection';
 import { dumpFileName } from '../devices/sources/dump-source';
-import { compareCounts, parsePgCounts, parseSqliteCounts, pgCountsCommand, pgEnv, rowCountsFileName, sqliteCountsCommand } from '../devices/sources/row-counts';
+import { compareCounts, mysqlCountsCommand, parseMysqlCounts, parsePgCounts, parseSqliteCounts, pgCountsCommand, pgEnv, rowCountsFileName, sqliteCountsCommand } from '../devices/sources/row-counts';
 import type { RowCounts } from '../devices/sources/row-counts';
+import { MYSQL_CREATE_SQL, MYSQL_MOVE_SQL, MYSQL_PROBE_SQL, MYSQL_ROLLBACK_SQL, MYSQL_SWAP_SQL, MYSQL_TABLES_SQL, MYSQL_VIEWS_SQL, mysqlClient, mysqlDropSql, mysqlNames, mysqlVars, parseViews, viewsChange } from './mysql-restore';
 
 export type PostgresSource = z.infer<typeof PostgresSourceSchema>;
 export type SqliteSource = z.infer<typeof SqliteSourceSchema>;
-export type DatabaseSource = PostgresSource | SqliteSource;
+export type MysqlSource = z.infer<typeof MysqlSourceSchema>;
+export type DatabaseSource = PostgresSource | SqliteSource | MysqlSource;
 
 /** Work folders of database restores live here, below the device account's home. */
 export const DB_WORK_DIR = '.jetvault-restore';
@@ -52,7 +57,7 @@ export const SQLITE_BESIDE_PREFIX = '.jetvault-dbrestore-';
 export interface DbRestorePlan {
   restoreId: string;
   source: string;
-  kind: 'postgres' | 'sqlite';
+  kind: 'postgres' | 'sqlite' | 'mysql';
   snapshotId: string;
   /** Bytes of the dump / database file to send. */
   dumpBytes: number;
@@ -60,13 +65,13 @@ export interface DbRestorePlan {
   expectedRows: RowCounts | null;
   /** In place: swap with the live database and keep the previous one. Else: a new name, nothing live touched. */
   inPlace: boolean;
-  /** Database name (postgres) or file path (sqlite) that ends up restored. */
+  /** Database name (postgres, mysql) or file path (sqlite) that ends up restored. */
   target: string;
   targetExists: boolean;
   /** Folder on the device with plan.json, the journal and (postgres) the staged dump. */
   workDir: string;
-  /** postgres: how to reach the server, and the database names used on the way. */
-  conn?: { host?: string; port?: number; user?: string };
+  /** postgres / mysql: how to reach the server, and the database names used on the way. */
+  conn?: { host?: string; port?: number; user?: string; socket?: string };
   maintenanceDb?: string;
   fresh?: string;
   previous?: string;
@@ -119,6 +124,23 @@ export function pgNames(database: string, restoreId: string): { fresh: string; p
   const base = Buffer.from(database, 'utf8').length + restoreId.length + 9 > 63 ? Buffer.from(database, 'utf8').subarray(0, 63 - restoreId.length - 9).toString('utf8').replace(/\uFFFD+$/, '') : database;
   return { fresh: `${base}_jv_new_${restoreId}`, previous: `${base}_jv_prev_${restoreId}`, rejected: `${base}_jv_rej_${restoreId}` };
 }
+
+const mysqlConn = (source: MysqlSource) => ({
+  ...(source.host ? { host: source.host } : {}),
+  ...(source.socket ? { socket: source.socket } : {}),
+  ...(source.port ? { port: source.port } : {}),
+  ...(source.user ? { user: source.user } : {}),
+});
+
+/** The mysql client reading `script` (constant SQL whose only names are hex literals) from a here-document. */
+function mysqlSql(conn: DbRestorePlan['conn'], script: string, database?: string): RawShell {
+  return sh`${mysqlClient(conn ?? {}, database)} <<'JVSQL'
+${raw(script)}
+JVSQL`;
+}
+
+/** The variables every MySQL script of a plan uses. */
+const mysqlPlanVars = (plan: DbRestorePlan) => mysqlVars({ live: plan.target, fresh: plan.fresh!, prev: plan.previous!, rej: plan.rejected! });
 
 const pgConn = (source: PostgresSource) => ({
   ...(source.host ? { host: source.host } : {}),
@@ -174,6 +196,23 @@ export async function planDbRestore(options: DbRestoreOptions): Promise<DbRestor
     const freeBytes = await freeOf(runner, homeWork);
     // The dump is staged, then loaded into a second database about the size of the live one.
     return { ...base, inPlace, target, targetExists: size >= 0, workDir, ...partial, ...names, freeBytes, spaceNeeded: dump.size + Math.max(size, dump.size) };
+  }
+
+  if (source.kind === 'mysql') {
+    const target = options.target?.database ?? source.database;
+    const inPlace = target === source.database;
+    const conn = mysqlConn(source);
+    const probe = await runToString(runner, mysqlSql(conn, mysqlVars({ db: target }) + MYSQL_PROBE_SQL)).catch((error: unknown) => {
+      throw new AppError('UNAVAILABLE', `MySQL on ${runner.target} cannot be reached for the restore: ${(error as Error).message}`);
+    });
+    const [size = -1, triggers = 0] = probe.trim().split('\t').map(Number);
+    if (!inPlace && size >= 0) throw new AppError('CONFLICT', `A database named "${target}" already exists on ${runner.target}; choose another name (it is never overwritten)`);
+    if (inPlace && triggers > 0) {
+      throw new AppError('VALIDATION', `"${target}" on ${runner.target} has triggers: MySQL cannot move their tables aside for an atomic swap. Restore into another database name instead; nothing was changed.`);
+    }
+    const workDir = join(homeWork, `${restoreId}-${source.name}`);
+    const freeBytes = await freeOf(runner, homeWork);
+    return { ...base, inPlace, target, targetExists: size >= 0, workDir, conn, ...mysqlNames(target, restoreId), freeBytes, spaceNeeded: dump.size + Math.max(size, dump.size) };
   }
 
   const target = options.target?.path ?? source.path;
@@ -254,6 +293,7 @@ async function writePlanFile(runner: CommandRunner, plan: DbRestorePlan): Promis
 
 async function counts(runner: CommandRunner, plan: DbRestorePlan, where: string): Promise<RowCounts> {
   if (plan.kind === 'postgres') return parsePgCounts(await runToString(runner, pgCountsCommand(plan.conn ?? {}, where)));
+  if (plan.kind === 'mysql') return parseMysqlCounts(await runToString(runner, mysqlCountsCommand(plan.conn ?? {}, where)));
   return parseSqliteCounts(await runToString(runner, sqliteCountsCommand(where)));
 }
 
@@ -275,7 +315,7 @@ export async function stageDbRestore(options: DbRestoreOptions, plan: DbRestoreP
   const dump = (await rootNode(repo, snapshot, dumpFileName(source)))!;
   await writePlanFile(runner, plan);
   progress.step?.('send');
-  const file = plan.kind === 'postgres' ? join(plan.workDir, 'dump') : plan.staged!;
+  const file = plan.kind === 'sqlite' ? plan.staged! : join(plan.workDir, 'dump');
   const sum = await sendFile(repo, runner, dump, file, progress, signal);
   progress.step?.('verify');
   const onDevice = (await runToString(runner, sh`sha256sum -- ${file}`)).slice(0, 64);
@@ -299,6 +339,8 @@ UNION ALL SELECT format('CREATE DATABASE %I TEMPLATE template0', :'fresh') WHERE
 pg_restore --single-transaction --exit-on-error --no-password --dbname=${plan.fresh!} -- ${file} && rm -f -- ${file}`).catch((error: unknown) => {
       throw new AppError('REMOTE_COMMAND_FAILED', `pg_restore of "${source.name}" into a new database on ${runner.target} failed; the live database was not changed. ${(error as Error).message}`);
     });
+  } else if (plan.kind === 'mysql') {
+    await loadMysql(runner, plan, file, source.name);
   } else {
     await runToString(runner, sh`f=${file}; t=${plan.target}; if [ -e "$t" ]; then chmod --reference="$t" -- "$f"; chown --reference="$t" -- "$f" 2>/dev/null || true; else chmod 640 -- "$f"; fi`);
     const check = await integrity(runner, file);
@@ -306,17 +348,65 @@ pg_restore --single-transaction --exit-on-error --no-password --dbname=${plan.fr
   }
   progress.step?.('check');
   if (plan.expectedRows) {
-    const diff = compareCounts(plan.expectedRows, await counts(runner, plan, plan.kind === 'postgres' ? plan.fresh! : file));
+    const diff = compareCounts(plan.expectedRows, await counts(runner, plan, plan.kind === 'sqlite' ? file : plan.fresh!));
     if (diff.length > 0) throw new AppError('INTERNAL', `The restored copy of "${source.name}" does not hold the snapshot's rows (${diff.slice(0, 5).join('; ')}); nothing was changed`);
   }
+  if (plan.kind === 'mysql') await writeMysqlViews(runner, plan);
   await runToString(runner, journal(plan, 'staged'));
   if (!plan.inPlace) await finishOtherTarget(runner, plan);
 }
+
+/**
+ * Loads the dump into a new database created like the live one; a snapshot with triggers, routines
+ * or events is refused (they cannot move with the tables), the new database dropped by the caller's rollback.
+ */
+async function loadMysql(runner: CommandRunner, plan: DbRestorePlan, file: string, name: string): Promise<void> {
+  await runToString(runner, mysqlSql(plan.conn, mysqlPlanVars(plan) + MYSQL_CREATE_SQL));
+  await runToString(runner, sh`${mysqlClient(plan.conn ?? {}, plan.fresh)} < ${file} && rm -f -- ${file}`).catch((error: unknown) => {
+    throw new AppError('REMOTE_COMMAND_FAILED', `Loading "${name}" into a new database on ${runner.target} failed; the live database was not changed. ${(error as Error).message}`);
+  });
+  const [, triggers = 0, routines = 0, events = 0] = (await runToString(runner, mysqlSql(plan.conn, mysqlVars({ db: plan.fresh! }) + MYSQL_PROBE_SQL))).trim().split('\t').map(Number);
+  if (triggers + routines + events > 0) {
+    throw new AppError(
+      'VALIDATION',
+      `The snapshot of "${name}" holds ${triggers} trigger(s), ${routines} routine(s) and ${events} event(s): this version restores MySQL tables and views only. Download the dump and load it by hand; nothing was changed.`,
+    );
+  }
+}
+
+/** Views stay in the live database; when the snapshot's differ, the swap applies `views.sql` and a rollback `views-previous.sql`. */
+async function writeMysqlViews(runner: CommandRunner, plan: DbRestorePlan): Promise<void> {
+  const views = async (db: string) => parseViews(await runToString(runner, mysqlSql(plan.conn, mysqlVars({ db, into: plan.target }) + MYSQL_VIEWS_SQL)));
+  const restored = await views(plan.fresh!);
+  const live = plan.inPlace && plan.targetExists ? await views(plan.target) : new Map<string, string>();
+  const forward = viewsChange(plan.target, live, restored);
+  const back = viewsChange(plan.target, restored, live);
+  for (const [file, text] of [
+    ['views.sql', forward],
+    ['views-previous.sql', back],
+  ] as const) {
+    if (text === null) continue;
+    const running = await runner.exec(sh`umask 077 && cat > ${join(plan.workDir, file)}`);
+    running.stdout.resume();
+    running.stdin.end(Buffer.from(text, 'utf8'));
+    const result = await running.done;
+    if (result.code !== 0) throw new AppError('REMOTE_COMMAND_FAILED', `Cannot write ${file} on ${runner.target}: ${result.stderr.trim()}`);
+  }
+}
+
+/** Applies a views file of the work folder to the live database, if the restore wrote one. */
+const applyViews = (plan: DbRestorePlan, file: 'views.sql' | 'views-previous.sql') =>
+  sh`if [ -f ${join(plan.workDir, file)} ]; then ${mysqlClient(plan.conn ?? {}, plan.target)} < ${join(plan.workDir, file)}; fi`;
 
 /** Another name / path: the checked result takes the requested name in one rename; then the work folder goes. */
 async function finishOtherTarget(runner: CommandRunner, plan: DbRestorePlan): Promise<void> {
   if (plan.kind === 'postgres') {
     await runToString(runner, psql(plan, plan.maintenanceDb!, { fresh: plan.fresh!, target: plan.target }, `ALTER DATABASE :"fresh" RENAME TO :"target";`));
+  } else if (plan.kind === 'mysql') {
+    // Every table in one RENAME, then the views, then the emptied new database goes.
+    await runToString(runner, mysqlSql(plan.conn, mysqlVars({ fresh: plan.fresh!, target: plan.target }) + MYSQL_MOVE_SQL));
+    await runToString(runner, applyViews(plan, 'views.sql'));
+    await runToString(runner, mysqlSql(plan.conn, mysqlPlanVars(plan) + mysqlDropSql(['fresh'])));
   } else {
     await runToString(runner, sh`t=${plan.target}; [ ! -e "$t" ] || { echo "$t appeared meanwhile" >&2; exit 17; }; mv -- ${plan.staged!} "$t"`);
   }
@@ -339,6 +429,21 @@ i=0
 until jvswap >/dev/null; do
   i=$((i + 1)); [ "$i" -lt 5 ] || exit 1; sleep 1
 done
+printf 'swapped\\n' > ${join(plan.workDir, 'journal')}`).catch((error: unknown) => {
+      throw new AppError('REMOTE_COMMAND_FAILED', `Swapping the restored database "${plan.target}" into place on ${runner.target} failed: ${(error as Error).message}`);
+    });
+    return;
+  }
+  if (plan.kind === 'mysql') {
+    // One RENAME TABLE (all or nothing), then the views if they changed; a metadata lock still held
+    // by a client the stopped services left makes it fail after 30 s instead of waiting for a year.
+    await runToString(runner, sh`trap '' HUP INT TERM PIPE
+set -e
+${lockWork(plan.workDir)}
+printf 'swapping\\n' > ${join(plan.workDir, 'journal')}
+${mysqlSql(plan.conn, `SET SESSION lock_wait_timeout = 30;\n${mysqlPlanVars(plan)}${MYSQL_SWAP_SQL}`)}
+${applyViews(plan, 'views.sql')}
+${mysqlSql(plan.conn, mysqlPlanVars(plan) + mysqlDropSql(['fresh']))}
 printf 'swapped\\n' > ${join(plan.workDir, 'journal')}`).catch((error: unknown) => {
       throw new AppError('REMOTE_COMMAND_FAILED', `Swapping the restored database "${plan.target}" into place on ${runner.target} failed: ${(error as Error).message}`);
     });
@@ -425,6 +530,7 @@ export async function confirmDbRestore(runner: CommandRunner, plan: DbRestorePla
   if (plan.kind === 'postgres' && plan.inPlace) {
     await runToString(runner, psql(plan, plan.maintenanceDb!, { prev: plan.previous! }, dropSql(['prev'])));
   }
+  if (plan.kind === 'mysql' && plan.inPlace) await runToString(runner, mysqlSql(plan.conn, mysqlPlanVars(plan) + mysqlDropSql(['prev', 'fresh', 'rej'])));
   await runToString(runner, sh`rm -rf -- ${plan.workDir}`);
 }
 
@@ -445,6 +551,32 @@ export async function rollbackDbRestore(runner: CommandRunner, plan: DbRestorePl
       await runToString(runner, psql(plan, plan.maintenanceDb!, { live: plan.target, prev: plan.previous!, rej: plan.rejected!, existed: String(plan.targetExists) }, PG_ROLLBACK_SQL));
     }
     await runToString(runner, psql(plan, plan.maintenanceDb!, { fresh: plan.fresh!, rej: plan.rejected! }, dropSql(['fresh', 'rej'])));
+    await runToString(runner, sh`rm -rf -- ${plan.workDir}`);
+    return;
+  }
+  if (plan.kind === 'mysql') {
+    const journalState = (
+      await runToString(runner, sh`w=${plan.workDir}; [ -d "$w" ] || exit 0; exec 9>>"$w/lock"; if command -v flock >/dev/null 2>&1; then flock 9; fi; cat "$w/journal" 2>/dev/null; printf 'rolling-back\\n' > "$w/journal"`)
+    ).trim();
+    if (plan.inPlace) {
+      const { committed, previousTables } = await mysqlState(runner, plan, journalState);
+      if (committed) {
+        if (previousTables > 0) {
+          await runToString(runner, sh`trap '' HUP INT TERM PIPE
+set -e
+${mysqlSql(plan.conn, `SET SESSION lock_wait_timeout = 30;\n${mysqlPlanVars(plan)}${MYSQL_ROLLBACK_SQL}`)}
+${applyViews(plan, 'views-previous.sql')}`);
+        } else {
+          // The live database held no tables before: the restored ones move out again.
+          await runToString(runner, mysqlSql(plan.conn, mysqlVars({ fresh: plan.target, target: plan.rejected! }) + MYSQL_MOVE_SQL));
+          await runToString(runner, applyViews(plan, 'views-previous.sql'));
+          if (!plan.targetExists) await runToString(runner, mysqlSql(plan.conn, mysqlPlanVars(plan) + mysqlDropSql(['live'])));
+        }
+      }
+      await runToString(runner, mysqlSql(plan.conn, mysqlPlanVars(plan) + mysqlDropSql(['fresh', 'prev', 'rej'])));
+    } else {
+      await runToString(runner, mysqlSql(plan.conn, mysqlPlanVars(plan) + mysqlDropSql(['fresh'])));
+    }
     await runToString(runner, sh`rm -rf -- ${plan.workDir}`);
     return;
   }
@@ -480,7 +612,7 @@ export interface RecoveredDbRestore {
  * every work folder in the home work folder and in `besideDirs` (folders of SQLite files) is rolled
  * back unless its swap completed — then it is kept, restored, waiting for confirmation.
  */
-export async function recoverDbRestores(runner: CommandRunner, where: { besideDirs?: string[]; postgres?: PostgresSource[] } = {}): Promise<RecoveredDbRestore[]> {
+export async function recoverDbRestores(runner: CommandRunner, where: { besideDirs?: string[]; postgres?: PostgresSource[]; mysql?: MysqlSource[] } = {}): Promise<RecoveredDbRestore[]> {
   const besideDirs = where.besideDirs ?? [];
   const listing = await runToString(
     runner,
@@ -505,6 +637,15 @@ true`,
       continue; // a plan file cut short while it was written: nothing was staged yet
     }
     let swapped = plan.inPlace && state === 'swapped';
+    if (plan.kind === 'mysql' && plan.inPlace) {
+      // The tables are the truth: the one RENAME either moved all of them or none.
+      swapped = state !== 'rolling-back' && (await mysqlState(runner, plan, state)).committed;
+      if (swapped && state !== 'swapped') {
+        // Cut between the rename and the views: the views step is idempotent, finish it.
+        await runToString(runner, applyViews(plan, 'views.sql'));
+        await runToString(runner, journal(plan, 'swapped'));
+      }
+    }
     if (plan.kind === 'postgres' && plan.inPlace) {
       // The names are the truth: the swap transaction either committed or it did not.
       const existing = await pgExisting(runner, plan, [plan.fresh!, plan.previous!]);
@@ -534,7 +675,34 @@ true`,
       await runToString(runner, psql({ conn }, maintenanceDb, { t: name }, dropSql(['t'])));
     }
   }
+  for (const source of where.mysql ?? []) {
+    const conn = mysqlConn(source);
+    const base = mysqlNames(source.database, 'x').fresh.slice(0, -'_jv_new_x'.length);
+    const orphans = await runToString(
+      runner,
+      mysqlSql(conn, `${mysqlVars({ base })}SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE LEFT(SCHEMA_NAME, CHAR_LENGTH(@base) + 8) IN (CONCAT(@base, '_jv_new_'), CONCAT(@base, '_jv_rej_'));\n`),
+    ).catch(() => '');
+    for (const name of orphans.split('\n').filter(Boolean)) {
+      if (pending.has(name.slice(name.lastIndexOf('_') + 1))) continue;
+      await runToString(runner, mysqlSql(conn, mysqlVars({ t: name }) + mysqlDropSql(['t'])));
+    }
+  }
   return out;
+}
+
+/**
+ * Whether a MySQL swap committed: the new database gave up its tables (all at once) and the previous
+ * one holds the live database's former tables — or, when the live database had none, the journal
+ * got past the rename.
+ */
+async function mysqlState(runner: CommandRunner, plan: DbRestorePlan, journalState: string): Promise<{ committed: boolean; previousTables: number }> {
+  const [previousTables = 0, freshTables = 0, previousExists = 0] = (await runToString(runner, mysqlSql(plan.conn, mysqlVars({ a: plan.previous!, b: plan.fresh! }) + MYSQL_TABLES_SQL)))
+    .trim()
+    .split('\t')
+    .map(Number);
+  const freshGone = freshTables === 0;
+  const committed = freshGone && (previousTables > 0 || (previousExists === 1 && (journalState === 'swapped' || journalState === 'swapping')));
+  return { committed, previousTables };
 }
 
 /** One database restored, checked and swapped in place (or put under another name), as one call. */
@@ -575,7 +743,7 @@ export interface ScratchRestoreOptions {
 
 export interface ScratchRestoreResult {
   source: string;
-  kind: 'postgres' | 'sqlite';
+  kind: 'postgres' | 'sqlite' | 'mysql';
   snapshotId: string;
   /** The scratch database name or file path. */
   target: string;
@@ -602,9 +770,13 @@ export async function restoreDatabaseScratch(options: ScratchRestoreOptions): Pr
   const { source } = options;
   const scratch =
     options.scratch ??
-    (source.kind === 'postgres' ? pgNames(source.database, restoreId).fresh.replace('_jv_new_', '_jv_drill_') : join(path.posix.dirname(source.path), `.jetvault-drill-${restoreId}-${path.posix.basename(source.path)}`));
-  const target = source.kind === 'postgres' ? { database: scratch } : { path: scratch };
-  if ((source.kind === 'postgres' && scratch === source.database) || (source.kind === 'sqlite' && scratch === source.path)) {
+    (source.kind === 'postgres'
+      ? pgNames(source.database, restoreId).fresh.replace('_jv_new_', '_jv_drill_')
+      : source.kind === 'mysql'
+        ? mysqlNames(source.database, restoreId).fresh.replace('_jv_new_', '_jv_drill_')
+        : join(path.posix.dirname(source.path), `.jetvault-drill-${restoreId}-${path.posix.basename(source.path)}`));
+  const target = source.kind === 'sqlite' ? { path: scratch } : { database: scratch };
+  if (scratch === (source.kind === 'sqlite' ? source.path : source.database)) {
     throw new AppError('VALIDATION', 'A scratch restore needs a name other than the live database');
   }
   const dbOptions: DbRestoreOptions = { repo: options.repo, runner: options.runner, snapshot: options.snapshot, source, restoreId, target, ...(options.signal ? { signal: options.signal } : {}) };
@@ -638,5 +810,6 @@ export async function restoreDatabaseScratch(options: ScratchRestoreOptions): Pr
 export async function dropScratch(runner: CommandRunner, plan: Pick<DbRestorePlan, 'kind' | 'target' | 'conn' | 'maintenanceDb' | 'inPlace'>): Promise<void> {
   if (plan.inPlace) throw new AppError('VALIDATION', 'Refusing to drop a live database');
   if (plan.kind === 'postgres') await runToString(runner, psql(plan, plan.maintenanceDb ?? 'postgres', { t: plan.target }, dropSql(['t'])));
+  else if (plan.kind === 'mysql') await runToString(runner, mysqlSql(plan.conn, mysqlVars({ t: plan.target }) + mysqlDropSql(['t'])));
   else await runToString(runner, sh`t=${plan.target}; rm -f -- "$t" "$t-wal" "$t-shm" "$t-journal"`);
 }

@@ -8,8 +8,9 @@
  * One drill function per source kind (`SOURCE_DRILLS`): files are staged with the on-device files
  * restore (tar stream, sha256 verified on the device, presence validated) below the scratch folder;
  * PostgreSQL is restored into a scratch database (`<db>_jv_drill_<id>`: it opens, and its row counts
- * equal the snapshot's) and SQLite to a scratch file inside the scratch folder (integrity_check and
- * row counts), both through the database restore's `restoreDatabaseScratch`.
+ * equal the snapshot's), MySQL likewise into a scratch database (loaded into a new database, then
+ * its tables moved in with one RENAME TABLE), and SQLite to a scratch file inside the scratch folder
+ * (integrity_check and row counts), all through the database restore's `restoreDatabaseScratch`.
  */
 import path from 'node:path';
 import { AppError } from '../../shared/errors';
@@ -23,13 +24,11 @@ import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import { pgEnv } from '../devices/sources/row-counts';
 import { DB_WORK_DIR, pgNames, restoreDatabaseScratch } from './db-restore';
 import { executeFilesRestore, planFilesRestore } from './files-restore';
+import { mysqlClient, mysqlDropSql, mysqlNames, mysqlVars } from './mysql-restore';
 
 export const DRILL_PHASES = ['prepare', 'stage', 'verify', 'validate', 'cleanup'] as const;
 export type DrillPhase = (typeof DRILL_PHASES)[number];
 export const DRILL_PREFIX = '.jetvault-drill-';
-/** What a source kind without a drill records (the source is `skipped`, the drill `partial`). */
-export const MYSQL_DRILLS_MISSING = 'drills of MySQL sources need a MySQL restore, which this version does not have';
-
 /** Thrown by a source drill that cannot drill this kind at all: the source is skipped, not failed. */
 export class DrillSkipped extends AppError {
   constructor(message: string) {
@@ -80,8 +79,6 @@ export const drillFiles: SourceDrill = async (ctx) => {
   return { bytes: plan.bytesToSend, files, detail: `${files} entries restored and verified by sha256 on the device` };
 };
 
-const notYet: SourceDrill = () => Promise.reject(new DrillSkipped(MYSQL_DRILLS_MISSING));
-
 /** Marks the names of drill databases: `<db>_jv_drill_<id>` (and `…_jv_new_…` while loading). */
 const PG_DRILL_MARK = '_jv_drill_';
 /** Work folders of drill database restores in `~/.jetvault-restore` start with this. */
@@ -90,12 +87,13 @@ const DRILL_RESTORE_ID = 'drill';
 /** Databases: restored under a scratch name / to a scratch file, validated, dropped again. */
 export const drillDatabase: SourceDrill = async (ctx) => {
   const source = ctx.source;
-  if (!source || (source.kind !== 'postgres' && source.kind !== 'sqlite')) {
+  if (!source || source.kind === 'files') {
     throw new AppError('NOT_FOUND', `The source of snapshot ${ctx.snapshot.id.slice(0, 12)} is no longer configured as a database on this device`);
   }
   const restoreId = `${DRILL_RESTORE_ID}${ctx.drillId}`;
   let scratch: string;
   if (source.kind === 'postgres') scratch = pgNames(source.database, restoreId).fresh.replace('_jv_new_', PG_DRILL_MARK);
+  else if (source.kind === 'mysql') scratch = mysqlNames(source.database, restoreId).fresh.replace('_jv_new_', PG_DRILL_MARK);
   else {
     await runToString(ctx.runner, sh`mkdir -p -- ${ctx.scratch}`, { signal: ctx.signal });
     scratch = path.posix.join(ctx.scratch, path.posix.basename(source.path));
@@ -121,7 +119,7 @@ export const drillDatabase: SourceDrill = async (ctx) => {
   return {
     bytes: result.bytes,
     files: tables,
-    detail: `${tables} tables, ${rows} rows ${checked}${result.integrity ? `; integrity_check ${result.integrity}` : ''}; opened as ${source.kind === 'postgres' ? `database ${scratch}` : scratch}`,
+    detail: `${tables} tables, ${rows} rows ${checked}${result.integrity ? `; integrity_check ${result.integrity}` : ''}; opened as ${source.kind === 'sqlite' ? scratch : `database ${scratch}`}`,
   };
 };
 
@@ -130,7 +128,7 @@ export const SOURCE_DRILLS: Record<Source['kind'], SourceDrill> = {
   files: drillFiles,
   postgres: drillDatabase,
   sqlite: drillDatabase,
-  mysql: notYet,
+  mysql: drillDatabase,
 };
 
 /**
@@ -157,6 +155,24 @@ JVSQL`,
       { signal },
     );
     dropped.push(...out.split('\n').filter(Boolean));
+  }
+  const mysqlServers = new Map<string, Extract<Source, { kind: 'mysql' }>>();
+  for (const s of sources) if (s.kind === 'mysql') mysqlServers.set(JSON.stringify([s.host, s.socket, s.port, s.user]), s);
+  for (const source of mysqlServers.values()) {
+    const conn = { host: source.host, socket: source.socket, port: source.port, user: source.user };
+    const out = await runToString(
+      runner,
+      sh`${mysqlClient(conn)} <<'JVSQL'
+${raw(`SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '%\\_jv\\_drill\\_%';\n`)}
+JVSQL`,
+      { signal },
+    );
+    for (const name of out.split('\n').filter(Boolean)) {
+      await runToString(runner, sh`${mysqlClient(conn)} <<'JVSQL'
+${raw(mysqlVars({ t: name }) + mysqlDropSql(['t']))}
+JVSQL`, { signal });
+      dropped.push(name);
+    }
   }
   return dropped;
 }

@@ -21,6 +21,7 @@ import { AppError } from '../../shared/errors';
 import { raw, sh } from '../devices/shell-quote';
 import type { CommandRunner } from '../devices/ssh-connection';
 import { runToString } from '../devices/ssh-connection';
+import { decodeName, encodeName } from '../repository/snapshot/names';
 import { PathMatcher } from '../devices/sources/glob';
 import { listingCommand, parseListing } from '../devices/sources/listing';
 import type { ListedEntry } from '../devices/sources/listing';
@@ -42,6 +43,8 @@ export interface RestoreRoot {
   remove: string[];
   unchanged: number;
   bytesToSend: number;
+  /** The snapshot path is a single file (not a folder). */
+  file?: boolean;
 }
 
 export interface FilesRestorePlan {
@@ -74,6 +77,9 @@ export interface FilesRestoreOptions {
 }
 
 const join = (...parts: string[]) => path.posix.join(...parts);
+
+/** NUL-terminated paths for `xargs -0`, each as its exact bytes (names that are not UTF-8 included). */
+const nulList = (paths: string[]) => Buffer.concat(paths.flatMap((p) => [encodeName(p), Buffer.from([0])]));
 
 function sameFile(node: TreeNode, current: ListedEntry['meta'] | undefined): boolean {
   if (!current || current.type !== node.type) return false;
@@ -117,12 +123,13 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
       }
     }
     for (const rel of current?.keys() ?? []) if (rel !== '' && !inSnapshot.has(rel) && selected(rel) && !excluded(rel)) root.remove.push(rel);
-    // A path that is a single file (an .env, a unit file) is its own entry '' when an include names
-    // it (the one-file restore of the versions view). Not for whole sources: such a file usually
-    // sits inside another source's folder (/opt/myrvm/.env in /opt/myrvm), and its staging folder
-    // there would be copied into that folder's staging and confuse a rollback of both.
-    const self = include.empty ? null : await nodeAt(repo, snapshot.tree, snapshotPath);
-    if (self && self.type !== 'dir' && include.matches(path.posix.basename(snapshotPath))) {
+    // A path that is a single file (an .env, a unit file) is its own entry '': restored with its
+    // whole source, or alone when an include names it (the one-file restore of the versions view).
+    // Such a file often sits inside another restored folder (/opt/myrvm/.env in /opt/myrvm): the
+    // restore service then stages it beside that folder instead (see `relocateFileRoots`).
+    const self = wanted.length > 0 ? null : await nodeAt(repo, snapshot.tree, snapshotPath);
+    if (self && self.type !== 'dir' && (include.empty || include.matches(path.posix.basename(snapshotPath)))) {
+      root.file = true;
       const now = current?.get('');
       if (sameFile(self, now)) root.unchanged++;
       else {
@@ -186,33 +193,31 @@ export async function stageFilesRestore(options: FilesRestoreOptions, plan: File
 
   phases.phase('stage');
   const expected = new Map<RestoreRoot, Map<string, string>>();
+  const sizes = new Map<RestoreRoot, Map<string, number>>();
   for (const root of roots) {
     const fresh = join(root.staging, 'new');
-    await runToString(runner, sh`mkdir -p -- ${path.posix.dirname(root.target)} && rm -rf -- ${root.staging} && mkdir -m 700 -- ${root.staging}`);
-    await runToString(runner, journal(root, 'staging'));
-    if (root.targetExists) {
-      // Hard links make staging nearly free; where the kernel refuses them (files of another owner,
-      // protected_hardlinks) a plain copy takes their place.
-      await runToString(runner, sh`cp -al -- ${root.target} ${fresh} 2>/dev/null || { rm -rf -- ${fresh}; cp -a -- ${root.target} ${fresh}; }`);
-      // Unlink what will be replaced or removed: extraction must never write through a hard link into the live tree.
-      const unlink = [...root.replace, ...root.remove].map((rel) => join(fresh, rel));
-      if (unlink.length > 0) {
-        const running = await runner.exec(sh`xargs -0 rm -rf --`);
-        running.stdout.resume(); // an SSH channel only closes once its output has been read
-        running.stdin.end(Buffer.from(unlink.map((p) => `${p}\0`).join('')));
-        const result = await running.done;
-        if (result.code !== 0) throw new AppError('REMOTE_COMMAND_FAILED', `Staging on ${runner.target} failed: ${result.stderr}`);
-      }
-    }
     const nodes = await nodesBelow(repo, snapshot.tree, root.snapshotPath);
     const changed = new Set([...root.add, ...root.replace]);
-    const rootNode = (await nodesBelow(repo, snapshot.tree, path.posix.dirname(root.snapshotPath))).find((f) => f.path === path.posix.basename(root.snapshotPath));
+    // The root's own node (one tree load per level; walking its parent folder would read every sibling).
+    const rootNode = await nodeAt(repo, snapshot.tree, root.snapshotPath);
     const entries: SnapshotFile[] = [
-      ...(rootNode && (changed.size > 0 || !root.targetExists) ? [{ path: 'new', node: rootNode.node }] : []),
+      ...(rootNode && (changed.size > 0 || !root.targetExists) ? [{ path: 'new', node: rootNode }] : []),
       ...nodes.filter((f) => changed.has(f.path) || (f.node.type === 'dir' && changed.size > 0 && [...changed].some((c) => c.startsWith(`${f.path}/`)))).map((f) => ({ path: `new/${f.path}`, node: f.node })),
     ];
+    sizes.set(root, new Map(entries.map((e) => [e.path, e.node.size])));
+    // One command: the staging folder and its journal, the hard-link copy (where the kernel refuses
+    // hard links — files of another owner, protected_hardlinks — a plain copy), and the unlinking of
+    // what will be replaced or removed (stdin): extraction must never write through a hard link
+    // into the live tree.
+    const copy = root.targetExists ? sh` && { cp -al -- ${root.target} ${fresh} 2>/dev/null || { rm -rf -- ${fresh}; cp -a -- ${root.target} ${fresh}; }; } && xargs -0 -r rm -rf --` : raw('');
+    const done = entries.length === 0 ? sh` && ${journal(root, 'staged')}` : raw('');
+    const prepare = await runner.exec(sh`mkdir -p -- ${path.posix.dirname(root.target)} && rm -rf -- ${root.staging} && mkdir -m 700 -- ${root.staging} && ${journal(root, 'staging')}${copy}${done}`);
+    prepare.stdout.resume(); // an SSH channel only closes once its output has been read
+    prepare.stdin.end(root.targetExists ? nulList([...root.replace, ...root.remove].map((rel) => join(fresh, rel))) : Buffer.alloc(0));
+    const prepared = await prepare.done;
+    if (prepared.code !== 0) throw new AppError('REMOTE_COMMAND_FAILED', `Staging on ${runner.target} failed: ${prepared.stderr.trim()}`);
     if (entries.length > 0) {
-      const running = await runner.exec(sh`tar -x -p -f - -C ${root.staging}`, signal);
+      const running = await runner.exec(sh`tar -x -p -f - -C ${root.staging} && ${journal(root, 'staged')}`, signal);
       running.stdout.resume(); // an SSH channel only closes once its output has been read
       const { stream, hashes } = tarFromSnapshot(repo, entries, signal);
       stream.on('data', (chunk: unknown) => phases.advance({ bytes: (chunk as Buffer).length }));
@@ -241,36 +246,85 @@ export async function stageFilesRestore(options: FilesRestoreOptions, plan: File
       if (result.code !== 0) throw new AppError('REMOTE_COMMAND_FAILED', `Unpacking on ${runner.target} failed (exit ${result.code}): ${result.stderr.trim()}`);
       expected.set(root, sums);
     }
-    await runToString(runner, journal(root, 'staged'));
   }
 
   phases.phase('verify');
-  for (const [root, sums] of expected) {
-    if (sums.size === 0) continue;
-    const running = await runner.exec(sh`cd -- ${root.staging} && xargs -0 sha256sum -z --`);
-    const out: Buffer[] = [];
-    running.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-    running.stdin.end(Buffer.from([...sums.keys()].map((p) => `${p}\0`).join('')));
-    const result = await running.done;
-    if (result.code !== 0) throw new AppError('REMOTE_COMMAND_FAILED', `Verifying the staged files on ${runner.target} failed: ${result.stderr.trim()}`);
-    const got = new Map(
-      Buffer.concat(out)
-        .toString('utf8')
-        .split('\0')
-        .filter(Boolean)
-        .map((line) => [line.slice(66), line.slice(0, 64)] as const),
-    );
-    for (const [file, sum] of sums) {
-      if (got.get(file) !== sum) throw new AppError('INTERNAL', `The staged copy of ${file} on ${runner.target} does not match the snapshot; nothing was changed`);
+  // Only what was sent is hashed (files kept from the live tree are its own hard links, unchanged by
+  // definition); every root of the source in one command, then one journal write for all of them.
+  const wanted = [...expected].flatMap(([root, sums]) => [...sums.keys()].map((file) => ({ root, file, absolute: join(root.staging, file) })));
+  if (wanted.length > 0) {
+    // Two hashing commands on their own channels, about the same bytes each: a device hashes on
+    // more than one core (sha256sum itself uses one).
+    const groups: (typeof wanted)[] = [[], []];
+    const load = [0, 0];
+    for (const w of [...wanted].sort((a, b) => (sizes.get(b.root)?.get(b.file) ?? 0) - (sizes.get(a.root)?.get(a.file) ?? 0))) {
+      const i = load[0]! <= load[1]! ? 0 : 1;
+      groups[i]!.push(w);
+      load[i]! += sizes.get(w.root)?.get(w.file) ?? 0;
     }
-    await runToString(runner, journal(root, 'verified'));
+    const got = new Map<string, string>();
+    await Promise.all(
+      groups
+        .filter((g) => g.length > 0)
+        .map(async (group) => {
+          const running = await runner.exec(sh`xargs -0 -r sha256sum -z --`);
+          const out: Buffer[] = [];
+          running.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+          running.stdin.end(nulList(group.map((w) => w.absolute)));
+          const result = await running.done;
+          if (result.code !== 0) throw new AppError('REMOTE_COMMAND_FAILED', `Verifying the staged files on ${runner.target} failed: ${result.stderr.trim()}`);
+          // `<sha256>  <name>\0` (no escaping with -z); names are bytes, decoded as the tree decodes them.
+          const all = Buffer.concat(out);
+          for (let at = 0; at < all.length; ) {
+            const end = all.indexOf(0, at);
+            const line = all.subarray(at, end < 0 ? all.length : end);
+            at = end < 0 ? all.length : end + 1;
+            if (line.length > 66) got.set(decodeName(line.subarray(66)), line.toString('ascii', 0, 64));
+          }
+        }),
+    );
+    for (const { root, file, absolute } of wanted) {
+      if (got.get(absolute) !== expected.get(root)!.get(file)) throw new AppError('INTERNAL', `The staged copy of ${file} on ${runner.target} does not match the snapshot; nothing was changed`);
+    }
   }
-
+  if (roots.length > 0) await runToString(runner, sh`${roots.map((root) => journal(root, 'verified')).reduce((a, b) => sh`${a} && ${b}`)}`);
 }
 
 /** The journaled renames of every root (services stopped around it by the caller). */
 export async function swapFilesRestore(runner: CommandRunner, plan: FilesRestorePlan): Promise<void> {
-  for (const root of activeRoots(plan)) await runToString(runner, swapScript(root));
+  await swapRoots(runner, activeRoots(plan));
+}
+
+const depth = (root: RestoreRoot) => root.target.split('/').length;
+
+/**
+ * Swaps roots outer first: a single file inside a restored folder (an .env in the app folder) is
+ * swapped after the folder, so the restore ends with the file's own snapshot version.
+ */
+export async function swapRoots(runner: CommandRunner, roots: RestoreRoot[]): Promise<void> {
+  for (const root of [...roots].sort((a, b) => depth(a) - depth(b))) await runToString(runner, swapScript(root));
+}
+
+/** Rolls roots back inner first — the exact reverse of `swapRoots` — so every previous state lands where it was. */
+export async function rollbackRoots(runner: CommandRunner, roots: RestoreRoot[]): Promise<void> {
+  for (const root of [...roots].sort((a, b) => depth(b) - depth(a))) await runToString(runner, rollbackScript(root.staging));
+}
+
+/**
+ * A single-file root inside another restored root (of any source of the same restore) is staged
+ * beside the outermost such folder instead of inside it: the folder's staging copy must not carry
+ * it, and the folder's swap must not move it away. Same file system as the file (it lies inside
+ * that folder). Changes the roots in place.
+ */
+export function relocateFileRoots(roots: { root: RestoreRoot; source: string }[], restoreId: string): void {
+  for (const { root, source } of roots) {
+    if (!root.file) continue;
+    const outer = roots
+      .map((r) => r.root)
+      .filter((r) => r !== root && !r.file && root.target.startsWith(`${r.target}/`))
+      .sort((a, b) => a.target.length - b.target.length)[0];
+    if (outer) root.staging = join(path.posix.dirname(outer.target), `${RESTORE_PREFIX}${restoreId}-${source}-${path.posix.basename(root.target)}`);
+  }
 }
 
 /** The restored files are in place under every target. */
@@ -301,7 +355,7 @@ export async function confirmRestore(runner: CommandRunner, plan: FilesRestorePl
 
 /** Puts the previous state back (after a failed validation, or on demand before confirming). */
 export async function rollbackRestore(runner: CommandRunner, plan: FilesRestorePlan): Promise<void> {
-  for (const root of plan.roots) await runToString(runner, rollbackScript(root.staging));
+  await rollbackRoots(runner, plan.roots);
 }
 
 function rollbackScript(staging: string) {

@@ -1,5 +1,6 @@
 /** Restores over SSH onto a real device of the test fleet, including a link cut in the middle. */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chownSync, existsSync, lchownSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,7 +24,7 @@ beforeAll(async () => {
   fleet = await startFleet({ devices: 1, netns: NETNS.ok, sharedModelMB: 6, uniqueModelMB: 2 });
   device = fleet.devices[0]!;
   dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-restore-test-'));
-  services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
+  services = openServices();
   await services.repository.init('restore test repository password', FAST);
   services.devices.import(device.profile(), 'test');
   const run = (await startDeviceBackup(services, device.name, ['app']).done).value!;
@@ -37,6 +38,13 @@ afterAll(async () => {
 }, 120_000);
 
 const versionFile = () => path.join(device.root, 'opt', device.app, 'VERSION');
+const openServices = () => createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
+
+async function finish(jobId: string) {
+  const deadline = Date.now() + 90_000;
+  while (services.jobs.get(jobId)?.status === 'running' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  return services.jobs.get(jobId)!;
+}
 
 describe('restore onto a device over SSH', () => {
   it('previews, restores as a job, and keeps the previous state until confirmed', async () => {
@@ -80,5 +88,100 @@ describe('restore onto a device over SSH', () => {
     expect(services.jobs.get(again)!.status).toBe('succeeded');
     await services.restores.confirm(services.restores.pending()[0]!.restoreId);
     expect(existsSync(path.join(device.root, 'opt', device.app))).toBe(true);
+  }, 180_000);
+
+  it('restores names that are not UTF-8 byte for byte (Latin-1 file, folder and symlink target)', async () => {
+    const app = path.join(device.root, 'opt', device.app);
+    const bytes = (name: string) => Buffer.concat([Buffer.from(`${app}/`), Buffer.from(name, 'latin1')]);
+    const file = bytes('caf\u00e9-r\u00e9sum\u00e9.txt');
+    const folder = bytes('donn\u00e9es');
+    const inner = Buffer.concat([folder, Buffer.from('/na\u00efve.cfg', 'latin1')]);
+    const link = bytes('lien');
+    writeFileSync(file, 'latin-1 name\n');
+    mkdirSync(folder);
+    writeFileSync(inner, 'inside a latin-1 folder\n');
+    symlinkSync(Buffer.from('caf\u00e9-r\u00e9sum\u00e9.txt', 'latin1'), link);
+    for (const p of [file, folder, inner]) chownSync(p, device.account.uid, device.account.gid);
+    lchownSync(link, device.account.uid, device.account.gid);
+    const listing = () => execFileSync('find', [app, '-print0']).toString('latin1').split('\0').sort().join('\n');
+    const before = listing();
+    expect(before).toContain('caf\u00e9-r\u00e9sum\u00e9.txt');
+    const snapshot = (await startDeviceBackup(services, device.name, ['app']).done).value!.snapshots[0]!.snapshotId;
+
+    rmSync(file);
+    rmSync(folder, { recursive: true });
+    rmSync(link);
+    expect(listing()).not.toContain('donn\u00e9es');
+    const { jobId, restoreId } = services.restores.start({ device: device.name, snapshotId: snapshot });
+    const record = await finish(jobId);
+    expect(record.error).toBeNull();
+    await services.restores.confirm(restoreId);
+    // The device's own view of the names (find -print0), as bytes: exactly what was backed up.
+    expect(listing()).toBe(before);
+    expect(readFileSync(file, 'utf8')).toBe('latin-1 name\n');
+    expect(readFileSync(inner, 'utf8')).toBe('inside a latin-1 folder\n');
+    expect(readlinkSync(link, { encoding: 'buffer' }).equals(Buffer.from('caf\u00e9-r\u00e9sum\u00e9.txt', 'latin1'))).toBe(true);
+  }, 180_000);
+
+  it('a restore waiting for keep / rollback survives a console restart, and rolls back from the new console', async () => {
+    writeFileSync(versionFile(), 'before-restart\n');
+    const { jobId, restoreId } = services.restores.start({ device: device.name, snapshotId: appSnapshot });
+    expect((await finish(jobId)).error).toBeNull();
+    const restored = readFileSync(versionFile(), 'utf8');
+    expect(restored).not.toBe('before-restart\n');
+    expect(services.restores.pending().map((p) => p.restoreId)).toEqual([restoreId]);
+
+    services.dispose();
+    services = openServices();
+    const [pending] = services.restores.pending();
+    expect(pending).toMatchObject({ restoreId, device: device.name });
+    expect(pending!.targets).toEqual([path.join(device.root, 'opt', device.app)]);
+    await services.restores.rollback(restoreId);
+    expect(readFileSync(versionFile(), 'utf8')).toBe('before-restart\n');
+    expect(services.restores.pending()).toEqual([]);
+
+    // And once more after another restart: nothing is left to decide.
+    services.dispose();
+    services = openServices();
+    expect(services.restores.pending()).toEqual([]);
+    await services.repository.unlock('restore test repository password');
+  }, 180_000);
+
+  it('a whole-source restore restores single-file paths too (.env inside the app folder, the unit file), staged beside, rolled back together', async () => {
+    const envFile = path.join(device.root, 'opt', device.app, '.env');
+    const unitFile = path.join(device.root, 'etc', 'systemd', 'system', `${device.app}.service`);
+    const originals = { env: readFileSync(envFile, 'utf8'), unit: readFileSync(unitFile, 'utf8'), version: readFileSync(versionFile(), 'utf8') };
+    expect((await startDeviceBackup(services, device.name, ['app', 'config']).done).record.error).toBeNull();
+    const broken = { env: 'LOG_LEVEL=DEBUG\n', unit: '[Service]\nExecStart=/bin/false\n', version: 'broken-again\n' };
+    writeFileSync(envFile, broken.env);
+    writeFileSync(unitFile, broken.unit);
+    writeFileSync(versionFile(), broken.version);
+    const current = () => ({ env: readFileSync(envFile, 'utf8'), unit: readFileSync(unitFile, 'utf8'), version: readFileSync(versionFile(), 'utf8') });
+    const leftovers = () =>
+      [path.join(device.root, 'opt'), path.join(device.root, 'opt', device.app), path.dirname(unitFile), path.join(device.root, 'etc')].flatMap((d) =>
+        readdirSync(d).filter((n) => n.startsWith('.jetvault-restore-')),
+      );
+
+    const request = { device: device.name, scope: 'source' as const, sources: ['app', 'config'] };
+    const plan = await services.restores.plan(request);
+    expect(plan.roots.find((r) => r.target === envFile)).toMatchObject({ replace: 1, samples: ['~ .env'] });
+    expect(plan.roots.find((r) => r.target === unitFile)).toMatchObject({ replace: 1 });
+
+    const { jobId, restoreId } = services.restores.start(request);
+    expect((await finish(jobId)).error).toBeNull();
+    expect(current()).toEqual(originals);
+    // The .env's previous state waits beside the app folder, not inside it (the app's swap moved the folder).
+    expect(readdirSync(path.join(device.root, 'opt')).filter((n) => n.startsWith(`.jetvault-restore-${restoreId}-`)).sort()).toEqual([`.jetvault-restore-${restoreId}-config-.env`, `.jetvault-restore-${restoreId}-${device.app}`]);
+    expect(readdirSync(path.join(device.root, 'opt', device.app)).filter((n) => n.startsWith('.jetvault-restore-'))).toEqual([]);
+
+    await services.restores.rollback(restoreId);
+    expect(current()).toEqual(broken);
+    expect(leftovers()).toEqual([]);
+
+    const again = services.restores.start(request);
+    expect((await finish(again.jobId)).error).toBeNull();
+    await services.restores.confirm(again.restoreId);
+    expect(current()).toEqual(originals);
+    expect(leftovers()).toEqual([]);
   }, 180_000);
 });

@@ -17,6 +17,7 @@ import type { Source as SourceConfig } from '../../shared/schemas/devices';
 import type { RestorePlanSummary, RestoreRequest } from '../../shared/schemas/restore';
 import type { DeviceConnector } from '../devices/device-connector';
 import type { DeviceService } from '../devices/device-service';
+import type { HistoryStore } from '../history/history-store';
 import { parsePlatform, platformCommand, platformOfTags } from '../devices/facts';
 import type { Platform } from '../devices/facts';
 import { raw, sh } from '../devices/shell-quote';
@@ -28,8 +29,8 @@ import { findSnapshot, listSnapshots } from '../repository/snapshot/snapshot';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import type { RepositoryService } from '../services/repository-service';
 import { confirmDbRestore, planDbRestore, recoverDbRestores, rollbackDbRestore, stageDbRestore, swapDbRestore, validateDbRestore } from './db-restore';
-import type { DbRestoreOptions, DbRestorePlan, PostgresSource } from './db-restore';
-import { confirmRestore, planFilesRestore, recoverRestores, RESTORE_PREFIX, rollbackRestore, stageFilesRestore, swapFilesRestore, validateFilesRestore } from './files-restore';
+import type { DbRestoreOptions, DbRestorePlan, MysqlSource, PostgresSource } from './db-restore';
+import { activeRoots, confirmRestore, planFilesRestore, recoverRestores, relocateFileRoots, RESTORE_PREFIX, rollbackRestore, rollbackRoots, stageFilesRestore, swapRoots, validateFilesRestore } from './files-restore';
 import type { FilesRestoreOptions, FilesRestorePlan } from './files-restore';
 
 export const RESTORE_PHASES = ['preflight', 'stage', 'verify', 'swap', 'validate'] as const;
@@ -57,6 +58,24 @@ async function runDeviceCommands(runner: CommandRunner, commands: string[], what
       throw new AppError('REMOTE_COMMAND_FAILED', `${what} command "${command}" failed: ${(error as Error).message}`);
     });
   }
+}
+
+/** Runs at most `n` of the given tasks at a time, in the order they were handed in. */
+function limiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(task: () => Promise<T>): Promise<T> => {
+    // A finished task hands its slot straight to the next waiting one.
+    if (running >= n) await new Promise<void>((resolve) => waiting.push(resolve));
+    else running++;
+    try {
+      return await task();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else running--;
+    }
+  };
 }
 
 const sourceOf = (s: SnapshotWithId) => s.tags.find((t) => t.startsWith('source:'))?.slice('source:'.length) ?? s.source;
@@ -103,14 +122,24 @@ export function chooseSnapshots(all: SnapshotWithId[], device: string, configure
 }
 
 export class RestoreService {
-  readonly #pending = new Map<string, PendingRestore>();
-
   constructor(
     private readonly devices: DeviceService,
     private readonly connector: DeviceConnector,
     private readonly repository: RepositoryService,
     private readonly jobs: JobManager,
+    /** Restores waiting for keep / rollback live here, so a restarted console (or the CLI) still offers both. */
+    private readonly history: HistoryStore,
   ) {}
+
+  #remember(pending: PendingRestore): void {
+    const device = this.devices.get(pending.device);
+    const plans = JSON.stringify({ files: pending.files, databases: pending.databases, targets: pending.targets });
+    this.history.sql.pendingRestoreUpsert.run(pending.restoreId, device.id, pending.device, pending.snapshotId, pending.finishedAt, plans);
+  }
+
+  #forget(restoreId: string): void {
+    this.history.sql.pendingRestoreDelete.run(restoreId);
+  }
 
   /** The snapshots the request restores. */
   async #choose(request: RestoreRequest): Promise<{ chosen: SnapshotWithId[]; warnings: string[]; repo: Repository }> {
@@ -136,11 +165,17 @@ export class RestoreService {
     const device = this.devices.get(request.device);
     const { chosen, repo } = choice;
     const warnings = [...choice.warnings];
-    const parts: Part[] = [];
+    for (const snapshot of chosen) {
+      const kind = kindOf(snapshot);
+      if (request.scope === 'files' && kind !== 'files') throw new AppError('VALIDATION', `"${sourceOf(snapshot)}" is a ${kind} source: choose "Sources" to restore a database`);
+    }
+    // Sources are planned four at a time (each lists the device and walks its snapshot; sshd allows
+    // 10 sessions per connection).
+    const planned: Promise<Part>[] = [];
+    const slots = limiter(4);
     for (const snapshot of chosen) {
       const name = sourceOf(snapshot);
       const kind = kindOf(snapshot);
-      if (request.scope === 'files' && kind !== 'files') throw new AppError('VALIDATION', `"${name}" is a ${kind} source: choose "Sources" to restore a database`);
       const config: SourceConfig | undefined = device.profile.sources.find((s) => s.name === name);
       if (kind === 'files') {
         const exclude = config?.kind === 'files' ? (config.exclude ?? []) : [];
@@ -154,20 +189,25 @@ export class RestoreService {
           ...(request.include && request.include.length > 0 ? { include: request.include } : {}),
           ...(exclude.length > 0 ? { exclude } : {}),
         };
-        parts.push({ kind: 'files', source: name, snapshot, options, plan: await planFilesRestore(options) });
-      } else if (kind === 'postgres' || kind === 'sqlite') {
+        planned.push(slots(() => planFilesRestore(options)).then((plan) => ({ kind: 'files', source: name, snapshot, options, plan })));
+      } else if (kind === 'postgres' || kind === 'sqlite' || kind === 'mysql') {
         if (!config || config.kind !== kind) {
           warnings.push(`"${name}" (${kind}) is no longer configured on ${request.device}; it is not restored (download its dump instead).`);
           continue;
         }
-        const target = kind === 'postgres' && request.targetDatabase ? { database: request.targetDatabase } : kind === 'sqlite' && request.targetPath ? { path: request.targetPath } : undefined;
+        const target = kind !== 'sqlite' && request.targetDatabase ? { database: request.targetDatabase } : kind === 'sqlite' && request.targetPath ? { path: request.targetPath } : undefined;
         const options: DbRestoreOptions = { repo, runner, snapshot, source: config, restoreId, ...(target ? { target } : {}) };
-        parts.push({ kind: 'db', source: name, snapshot, options, plan: await planDbRestore(options) });
+        planned.push(slots(() => planDbRestore(options)).then((plan) => ({ kind: 'db', source: name, snapshot, options, plan })));
       } else {
         warnings.push(`"${name}" (${kind}) cannot be restored onto the device by this version; download its dump instead.`);
       }
     }
+    const parts = await Promise.all(planned);
     if (parts.length === 0) throw new AppError('VALIDATION', `Nothing of ${request.device} can be restored from that choice`);
+    relocateFileRoots(
+      parts.flatMap((p) => (p.kind === 'files' ? p.plan.roots.map((root) => ({ root, source: p.source })) : [])),
+      restoreId,
+    );
     // Files swap first, then databases: a database file inside a restored folder (excluded from
     // the folder's snapshot) is carried into the new folder by the files swap and replaced after it.
     // Within a kind, by source name: the plan reads the same whatever order the run wrote them in.
@@ -238,6 +278,7 @@ export class RestoreService {
       })),
       services: anyInPlace ? { stop: services.stop, start: services.start } : { stop: [], start: [] },
       platform,
+      timings: [],
     };
   }
 
@@ -311,16 +352,18 @@ export class RestoreService {
     }
     const sqliteDirs = profile.sources.flatMap((s) => (s.kind === 'sqlite' ? [path.posix.dirname(s.path)] : []));
     const postgres = profile.sources.filter((s): s is PostgresSource => s.kind === 'postgres');
-    for (const { plan, outcome } of await recoverDbRestores(runner, { besideDirs: sqliteDirs, postgres })) {
+    const mysql = profile.sources.filter((s): s is MysqlSource => s.kind === 'mysql');
+    for (const { plan, outcome } of await recoverDbRestores(runner, { besideDirs: sqliteDirs, postgres, mysql })) {
       if (outcome !== 'swapped') continue;
       const pending = entry(plan.restoreId, plan.snapshotId);
       pending.databases.push(plan);
       pending.targets.push(plan.target);
     }
     const added: PendingRestore[] = [];
+    const known = new Set(this.pending().map((p) => p.restoreId));
     for (const pending of found.values()) {
-      if (this.#pending.has(pending.restoreId)) continue;
-      this.#pending.set(pending.restoreId, pending);
+      if (known.has(pending.restoreId)) continue;
+      this.#remember(pending);
       added.push(pending);
     }
     return added;
@@ -350,39 +393,81 @@ export class RestoreService {
       current = index;
       ctx.phase(name);
     };
+    const timings: { step: string; ms: number }[] = [];
+    let mark = performance.now();
+    /** Records the time since the previous mark under `step`. */
+    const lap = (step: string, since?: number) => {
+      const now = performance.now();
+      timings.push({ step, ms: Math.round(now - (since ?? mark)) });
+      if (since === undefined) mark = now;
+    };
     phase('preflight');
     const choice = await this.#choose(request);
     await this.#recover(connection, request.device, request, choice.chosen);
+    lap('recover');
     // Planned after the recovery: it may have put files back.
-    const { parts, warnings } = await this.#parts(request, connection, restoreId, choice);
-    const summary = this.#summary(request, parts, warnings, await this.#platform(connection, device.profile.sysroot));
+    const [{ parts, warnings }, platform] = await Promise.all([this.#parts(request, connection, restoreId, choice), this.#platform(connection, device.profile.sysroot)]);
+    const summary = this.#summary(request, parts, warnings, platform);
+    lap('plan');
     ctx.setTotals({ bytes: summary.bytesToSend });
     const inPlace = parts.some((p) => this.#inPlace(request, p));
     const staged: Part[] = [];
-    try {
-      for (const part of parts) {
+    // Sources are independent until the swap: two files sources at a time (one streams while the
+    // other is copied or hashed on the device), each database beside them (it spends most of its
+    // time loading on the device). At most 2 × 2 channels for files plus one per database, well
+    // under sshd's 10 sessions per connection.
+    const filesQueue = parts.filter((p): p is Extract<Part, { kind: 'files' }> => p.kind === 'files');
+    const stageFiles = async () => {
+      for (let part = filesQueue.shift(); part; part = filesQueue.shift()) {
         staged.push(part);
-        if (part.kind === 'files') {
-          await stageFilesRestore(part.options, part.plan, { phase, advance: (d) => ctx.advance(d) });
-        } else {
-          phase('stage');
-          await stageDbRestore({ ...part.options, signal: ctx.signal }, part.plan, { advance: (d) => ctx.advance(d), step: (s) => (s === 'verify' ? phase('verify') : undefined) });
-        }
+        let started = performance.now();
+        await stageFilesRestore(part.options, part.plan, {
+          phase: (name) => {
+            if (name === 'verify') {
+              lap(`stage:${part.source}`, started);
+              started = performance.now();
+            }
+            phase(name);
+          },
+          advance: (d) => ctx.advance(d),
+        });
+        lap(`verify:${part.source}`, started);
       }
-    } catch (error) {
+    };
+    const stageDb = async (part: Extract<Part, { kind: 'db' }>) => {
+      staged.push(part);
+      phase('stage');
+      let step = 'prepare';
+      let started = performance.now();
+      await stageDbRestore({ ...part.options, signal: ctx.signal }, part.plan, {
+        advance: (d) => ctx.advance(d),
+        step: (s) => {
+          lap(`${step}:${part.source}`, started);
+          step = s;
+          started = performance.now();
+          if (s === 'verify') phase('verify');
+        },
+      });
+      lap(`${step}:${part.source}`, started);
+    };
+    const outcomes = await Promise.allSettled([stageFiles(), stageFiles(), ...parts.flatMap((p) => (p.kind === 'db' ? [stageDb(p)] : []))]);
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed) {
       // Nothing live changed yet: the staged data goes.
       for (const part of staged.reverse()) await this.#rollbackPart(connection, part).catch(() => undefined);
-      throw error;
+      throw failed.reason;
     }
+    lap('stage+verify');
 
     phase('swap');
     const swapped: Part[] = [];
     const stop = inPlace && services ? services : null;
     try {
       if (stop) await runDeviceCommands(connection, stop.stop, 'Stop');
+      // Every folder and file of every source, outer first; then the databases.
+      await swapRoots(connection, parts.flatMap((p) => (p.kind === 'files' ? activeRoots(p.plan) : [])));
       for (const part of parts) {
-        if (part.kind === 'files') await swapFilesRestore(connection, part.plan);
-        else await swapDbRestore(connection, part.plan);
+        if (part.kind === 'db') await swapDbRestore(connection, part.plan);
         swapped.push(part);
       }
     } catch (error) {
@@ -391,6 +476,7 @@ export class RestoreService {
       throw error;
     }
 
+    lap('swap');
     phase('validate');
     // Databases are checked while the app is still stopped: an app that writes as it starts (a
     // heartbeat row) would otherwise make the row counts differ from the snapshot's every time.
@@ -416,6 +502,7 @@ export class RestoreService {
       );
       if (unhealthy !== null) problems.push(`health check: ${unhealthy}`);
     }
+    lap('validate');
     if (problems.length > 0) {
       if (stop) await runDeviceCommands(connection, stop.stop, 'Stop').catch(() => undefined);
       await this.#rollbackAll(connection, parts);
@@ -426,7 +513,7 @@ export class RestoreService {
     const databases = parts.flatMap((p) => (p.kind === 'db' ? [p.plan] : []));
     const waiting = files.length > 0 || databases.some((d) => d.inPlace);
     if (waiting) {
-      this.#pending.set(restoreId, {
+      this.#remember({
         restoreId,
         device: request.device,
         snapshotId: parts[0]!.snapshot.id,
@@ -436,7 +523,7 @@ export class RestoreService {
         targets: [...files.flatMap((f) => f.roots.map((r) => r.target)), ...databases.map((d) => d.target)],
       });
     }
-    return summary;
+    return { ...summary, timings };
   }
 
   async #rollbackPart(runner: CommandRunner, part: Part): Promise<void> {
@@ -444,13 +531,19 @@ export class RestoreService {
     else await rollbackDbRestore(runner, part.plan);
   }
 
-  /** Databases first, then files (the reverse of the swap order). */
+  /** Databases first, then files inner first (the reverse of the swap order). */
   async #rollbackAll(runner: CommandRunner, parts: Part[]): Promise<void> {
-    for (const part of [...parts].reverse()) await this.#rollbackPart(runner, part);
+    for (const part of [...parts].reverse()) if (part.kind === 'db') await this.#rollbackPart(runner, part);
+    await rollbackRoots(runner, parts.flatMap((p) => (p.kind === 'files' ? p.plan.roots : [])));
   }
 
   pending(): PendingRestore[] {
-    return [...this.#pending.values()];
+    return this.history.sql.pendingRestoresAll.all().map((row) => {
+      const plans = JSON.parse(row.plans) as Pick<PendingRestore, 'files' | 'databases' | 'targets'>;
+      // The device may have been renamed since: its id is the stable key.
+      const device = this.history.sql.deviceById.get(row.device_id)?.name ?? row.device_name;
+      return { restoreId: row.restore_id, device, snapshotId: row.snapshot_id, finishedAt: row.finished_at, ...plans };
+    });
   }
 
   async confirm(restoreId: string): Promise<void> {
@@ -459,7 +552,7 @@ export class RestoreService {
       for (const plan of pending.databases) await confirmDbRestore(connection, plan);
       for (const plan of pending.files) await confirmRestore(connection, plan);
     });
-    this.#pending.delete(restoreId);
+    this.#forget(restoreId);
   }
 
   async rollback(restoreId: string): Promise<void> {
@@ -469,16 +562,16 @@ export class RestoreService {
       if (services) await runDeviceCommands(connection, services.stop, 'Stop');
       try {
         for (const plan of [...pending.databases].reverse()) await rollbackDbRestore(connection, plan);
-        for (const plan of pending.files) await rollbackRestore(connection, plan);
+        await rollbackRoots(connection, pending.files.flatMap((plan) => plan.roots));
       } finally {
         if (services) await runDeviceCommands(connection, services.start, 'Start');
       }
     });
-    this.#pending.delete(restoreId);
+    this.#forget(restoreId);
   }
 
   #get(restoreId: string): PendingRestore {
-    const pending = this.#pending.get(restoreId);
+    const pending = this.pending().find((p) => p.restoreId === restoreId);
     if (!pending) throw new AppError('NOT_FOUND', `No restore ${restoreId} is waiting for confirmation`);
     return pending;
   }

@@ -10,6 +10,7 @@ import type { Writable } from 'node:stream';
 import type { Repository } from '../repository/repo/repository';
 import { loadTree, walkTree } from '../repository/snapshot/snapshot';
 import type { TreeNode } from '../repository/snapshot/tree';
+import { encodeName } from '../repository/snapshot/names';
 
 export interface SnapshotFile {
   /** Path below the restored root, '/'-separated. */
@@ -47,6 +48,80 @@ function quiet<T>(entry: T): T {
   return entry;
 }
 
+/** One pax record `"<len> key=value\n"`, the value as bytes (a name that is not UTF-8 stays its bytes). */
+function paxRecord(key: string, value: Buffer): Buffer {
+  const body = Buffer.concat([Buffer.from(` ${key}=`), value, Buffer.from('\n')]);
+  let len = body.length + 1;
+  while (String(len).length + body.length !== len) len = String(len).length + body.length;
+  return Buffer.concat([Buffer.from(String(len)), body]);
+}
+
+function octal(buf: Buffer, value: number, offset: number, width: number): void {
+  buf.write(`${value.toString(8).padStart(width - 1, '0')}\0`, offset, width, 'ascii');
+}
+
+function ustar(name: string, typeflag: string, fields: { mode: number; uid: number; gid: number; size: number; mtimeSec: number; linkname?: string }): Buffer {
+  const buf = Buffer.alloc(512);
+  buf.write(name, 0, 100, 'ascii');
+  octal(buf, fields.mode & 0o7777, 100, 8);
+  octal(buf, Math.min(fields.uid, 0o7777777), 108, 8);
+  octal(buf, Math.min(fields.gid, 0o7777777), 116, 8);
+  octal(buf, Math.min(fields.size, 0o77777777777), 124, 12);
+  octal(buf, Math.max(0, Math.min(fields.mtimeSec, 0o77777777777)), 136, 12);
+  buf.write(typeflag, 156, 1, 'ascii');
+  if (fields.linkname) buf.write(fields.linkname, 157, 100, 'ascii');
+  buf.write('ustar\u000000', 257, 8, 'ascii');
+  buf.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const b of buf) sum += b;
+  buf.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'ascii');
+  return buf;
+}
+
+interface RawHeader {
+  name: string;
+  type: 'file' | 'directory' | 'symlink' | 'link';
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  /** Nanoseconds since the epoch, decimal. */
+  mtimeNs: string;
+  linkname?: string;
+}
+
+const TYPEFLAG: Record<RawHeader['type'], string> = { file: '0', directory: '5', symlink: '2', link: '1' };
+
+/**
+ * The header blocks of one entry: a pax header carrying the path and link target as their exact
+ * bytes (names that are not UTF-8 — a Latin-1 file name — reach the device byte for byte; GNU tar
+ * takes pax paths as bytes), the mtime in nanoseconds, and numbers too large for ustar; then the
+ * ustar header. tar-stream encodes names as UTF-8 text, so its header encoding is replaced.
+ */
+export function encodeHeaders(header: RawHeader): Buffer {
+  const ns = BigInt(header.mtimeNs);
+  const sec = ns / 1_000_000_000n;
+  const records = [
+    paxRecord('path', encodeName(header.type === 'directory' && !header.name.endsWith('/') ? `${header.name}/` : header.name)),
+    ...(header.linkname !== undefined ? [paxRecord('linkpath', encodeName(header.linkname))] : []),
+    paxRecord('mtime', Buffer.from(`${sec}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}`)),
+    ...(header.size > 0o77777777777 ? [paxRecord('size', Buffer.from(String(header.size)))] : []),
+    ...(header.uid > 0o7777777 ? [paxRecord('uid', Buffer.from(String(header.uid)))] : []),
+    ...(header.gid > 0o7777777 ? [paxRecord('gid', Buffer.from(String(header.gid)))] : []),
+  ];
+  const pax = Buffer.concat(records);
+  const fields = { mode: header.mode, uid: header.uid, gid: header.gid, mtimeSec: Number(sec) };
+  return Buffer.concat([
+    ustar('PaxHeader', 'x', { ...fields, size: pax.length }),
+    pax,
+    Buffer.alloc((512 - (pax.length % 512)) % 512),
+    ustar('PaxHeader', TYPEFLAG[header.type], { ...fields, size: header.size, ...(header.linkname !== undefined ? { linkname: 'PaxHeader' } : {}) }),
+  ]);
+}
+
+/** Blobs read ahead of the stream (chunks average about 1 MiB). */
+const READ_AHEAD = 8;
+
 const TYPE: Partial<Record<TreeNode['type'], 'file' | 'directory' | 'symlink'>> = { file: 'file', dir: 'directory', symlink: 'symlink' };
 
 /**
@@ -55,6 +130,33 @@ const TYPE: Partial<Record<TreeNode['type'], 'file' | 'directory' | 'symlink'>> 
  */
 export function tarFromSnapshot(repo: Repository, entries: SnapshotFile[], signal?: AbortSignal): { stream: Pack; hashes: Promise<Map<string, string>> } {
   const stream = pack();
+  // Every header is written by encodeHeaders (exact name bytes, nanosecond mtimes): tar-stream calls
+  // `_encode(header)` once per entry with the header object it was given.
+  (stream as unknown as { _encode(header: RawHeader): void })._encode = function (this: { push(b: Buffer): boolean }, header: RawHeader) {
+    this.push(encodeHeaders(header));
+  };
+  // Blobs are read a few ahead of the one being written: the repository's reads overlap the
+  // stream's writes instead of alternating with them (same order, bounded memory).
+  const order: string[] = [];
+  const seen = new Set<string>();
+  for (const { node } of entries) {
+    if (node.type !== 'file') continue;
+    if (node.inode && (node.links ?? 1) > 1) {
+      if (seen.has(node.inode)) continue; // written as a hard link, no content
+      seen.add(node.inode);
+    }
+    order.push(...(node.content ?? []));
+  }
+  const ahead: Promise<Buffer>[] = [];
+  let next = 0;
+  const blob = (): Promise<Buffer> => {
+    while (ahead.length < READ_AHEAD && next < order.length) {
+      const loading = repo.loadBlob(order[next++]!);
+      loading.catch(() => undefined); // awaited in turn below
+      ahead.push(loading);
+    }
+    return ahead.shift()!;
+  };
   const hashes = (async () => {
     const out = new Map<string, string>();
     // Hard links come back as links: the second path of an inode points to the first one written.
@@ -63,16 +165,14 @@ export function tarFromSnapshot(repo: Repository, entries: SnapshotFile[], signa
       if (signal?.aborted) throw new Error('cancelled');
       const type = TYPE[node.type];
       if (!type) continue; // fifos, sockets and devices are not restored onto a device
-      const ns = BigInt(node.mtime);
       const header = {
-        // The pax mtime carries nanoseconds (the ustar field holds whole seconds only).
-        pax: { mtime: `${ns / 1_000_000_000n}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}` },
         name: path,
         type,
         mode: node.mode,
         uid: node.uid,
         gid: node.gid,
-        mtime: new Date(Number(ns / 1_000_000n)),
+        mtime: new Date(Number(BigInt(node.mtime) / 1_000_000n)),
+        mtimeNs: node.mtime,
         size: type === 'file' ? node.size : 0,
         ...(type === 'symlink' ? { linkname: node.target ?? '' } : {}),
       };
@@ -95,8 +195,8 @@ export function tarFromSnapshot(repo: Repository, entries: SnapshotFile[], signa
         entry.once('error', reject);
       });
       done.catch(() => undefined); // awaited below; may fail while the producer waits for 'drain'
-      for (const id of node.content ?? []) {
-        const data = await repo.loadBlob(id);
+      for (let n = (node.content ?? []).length; n > 0; n--) {
+        const data = await blob();
         hash.update(data);
         if (!entry.write(data)) await new Promise<void>((resolve) => entry.once('drain', () => resolve()));
       }

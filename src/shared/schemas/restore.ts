@@ -26,11 +26,11 @@ export const RestoreRequestSchema = z
     targetRoot: DevicePath.optional(),
     /** Only these paths/patterns (relative to the snapshot's folders). */
     include: z.array(z.string().min(1).max(1024)).max(256).optional(),
-    /** PostgreSQL: restore into this (new) database instead of replacing the live one. */
+    /** PostgreSQL / MySQL: restore into this (new) database instead of replacing the live one. */
     targetDatabase: z
       .string()
       .min(1)
-      .max(63)
+      .max(64)
       .refine((n) => !n.includes('\0'), 'Not a database name')
       .optional(),
     /** SQLite: restore to this (new) file instead of replacing the live one. */
@@ -47,7 +47,7 @@ export type RestoreRequest = z.infer<typeof RestoreRequestSchema>;
 
 export const RestoreDatabaseSchema = z.object({
   source: z.string(),
-  kind: z.enum(['postgres', 'sqlite']),
+  kind: z.enum(['postgres', 'sqlite', 'mysql']),
   /** Database name or file path that will hold the restored data. */
   target: z.string(),
   inPlace: z.boolean(),
@@ -90,6 +90,8 @@ export const RestorePlanSummarySchema = z.object({
   services: z.object({ stop: z.array(z.string()), start: z.array(z.string()) }).default({ stop: [], start: [] }),
   /** What the device runs now, compared with the snapshots' facts. */
   platform: z.object({ l4t: z.string().nullable(), board: z.string().nullable() }).nullable().default(null),
+  /** After a run: how long each step took (`plan`, `stage:<source>`, `verify:<source>`, `swap`, `validate`…), in ms. */
+  timings: z.array(z.object({ step: z.string(), ms: z.number() })).default([]),
 });
 export type RestorePlanSummary = z.infer<typeof RestorePlanSummarySchema>;
 

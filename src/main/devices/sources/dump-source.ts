@@ -11,7 +11,8 @@
  * - sqlite: the online `.backup` API into a private temp dir on the device, `PRAGMA
  *   integrity_check` and row counts on the copy (kept beside the dump), then the copy is streamed
  *   and removed;
- * - mysql: `mysqldump --single-transaction` (consistent for InnoDB without locking).
+ * - mysql: `mysqldump --single-transaction` (consistent for InnoDB without locking); the row counts
+ *   are read from the dump itself as it streams past (its INSERT tuples per table).
  */
 import { Readable } from 'node:stream';
 import type { z } from 'zod';
@@ -22,7 +23,7 @@ import type { NodeMeta } from '../../repository/snapshot/tree';
 import { raw, sh } from '../shell-quote';
 import type { RawShell } from '../shell-quote';
 import type { CommandRunner, RunningCommand } from '../ssh-connection';
-import { PG_COUNTS_SQL, parsePgCounts, parseSqliteCounts, pgEnv, rowCountsFileName, sqliteCountsCommand } from './row-counts';
+import { MysqlDumpCounter, mysqlOptions, PG_COUNTS_SQL, parsePgCounts, parseSqliteCounts, pgEnv, rowCountsFileName, sqliteCountsCommand } from './row-counts';
 import type { RowCounts } from './row-counts';
 
 type DumpConfig = z.infer<typeof PostgresSourceSchema> | z.infer<typeof SqliteSourceSchema> | z.infer<typeof MysqlSourceSchema>;
@@ -64,8 +65,7 @@ exec 3>&-
 }
 
 export function mysqlDumpCommand(source: z.infer<typeof MysqlSourceSchema>): RawShell {
-  const opts = [...(source.host ? [`--host=${source.host}`] : []), ...(source.socket ? [`--socket=${source.socket}`] : []), ...(source.port ? [`--port=${source.port}`] : []), ...(source.user ? [`--user=${source.user}`] : [])];
-  return sh`mysqldump --single-transaction --routines --triggers --events ${opts} -- ${source.database}`;
+  return sh`mysqldump --single-transaction --routines --triggers --events ${mysqlOptions(source)} -- ${source.database}`;
 }
 
 /** Copies the database online into a private temp dir and checks the copy; prints the dir, then the check. */
@@ -95,7 +95,7 @@ export class DumpSource implements Source {
   readonly warnings: SourceWarning[] = [];
   /** For SQLite: the integrity_check result of the copy that was backed up. */
   integrity: string | null = null;
-  /** Rows per table of what was backed up (PostgreSQL, SQLite), also kept in the snapshot. */
+  /** Rows per table of what was backed up, also kept in the snapshot. */
   rowCounts: RowCounts | null = null;
   /** Bytes of the dump read from the device so far. */
   bytesRead = 0;
@@ -113,6 +113,7 @@ export class DumpSource implements Source {
     const source = this.#source;
     let command: RawShell;
     let pgTemp: string | null = null;
+    let counter: MysqlDumpCounter | null = null;
     if (source.kind === 'sqlite') {
       const out = await this.#runner.run(sqliteSnapshotCommand(source.path), { signal }).catch((error: unknown) => {
         throw new AppError('REMOTE_COMMAND_FAILED', `SQLite backup of ${source.path} on ${this.#runner.target} failed: ${(error as Error).message}`);
@@ -129,12 +130,13 @@ export class DumpSource implements Source {
       command = pgDumpWithCountsCommand(source, pgTemp);
     } else {
       command = mysqlDumpCommand(source);
+      counter = new MysqlDumpCounter();
     }
     try {
       const running = await this.#runner.exec(command, signal);
       running.stdin.end();
       const meta = this.#meta(0);
-      yield { path: dumpFileName(source), meta, open: () => this.#counted(running, meta) };
+      yield { path: dumpFileName(source), meta, open: () => this.#counted(running, meta, counter) };
       // Resumed only after the archiver has read the whole dump: now its exit status is known.
       const result = await running.done;
       if (signal?.aborted) throw new AppError('CANCELLED', 'Cancelled');
@@ -148,6 +150,10 @@ export class DumpSource implements Source {
         this.rowCounts = parsePgCounts(await this.#runner.run(sh`cat -- ${`${pgTemp}/counts`}`, { signal }));
         yield this.#countsEntry(source.name, this.rowCounts);
       }
+      if (counter) {
+        this.rowCounts = counter.end();
+        yield this.#countsEntry(source.name, this.rowCounts);
+      }
     } finally {
       if (pgTemp) await this.#runner.run(sh`rm -rf -- ${pgTemp}`).catch(() => undefined);
     }
@@ -159,8 +165,9 @@ export class DumpSource implements Source {
   }
 
   /** The dump's bytes; its size is only known at the end, so the node's size follows the stream. */
-  async *#counted(running: RunningCommand, meta: NodeMeta): AsyncIterable<Buffer> {
+  async *#counted(running: RunningCommand, meta: NodeMeta, counter: MysqlDumpCounter | null): AsyncIterable<Buffer> {
     for await (const chunk of running.stdout) {
+      counter?.push(chunk as Buffer);
       meta.size += (chunk as Buffer).length;
       this.bytesRead += (chunk as Buffer).length;
       yield chunk as Buffer;

@@ -67,3 +67,157 @@ export function compareCounts(expected: RowCounts, actual: RowCounts): string[] 
   for (const table of Object.keys(actual)) if (!(table in expected)) out.push(`${table}: not in the snapshot`);
   return out;
 }
+
+/** How the mysql client reaches the server (the source's socket / host / port / user). */
+export interface MysqlConn {
+  host?: string | undefined;
+  socket?: string | undefined;
+  port?: number | undefined;
+  user?: string | undefined;
+}
+
+/** Client options for mysql/mysqldump; no password on the command line (unix_socket auth or ~/.my.cnf). */
+export function mysqlOptions(conn: MysqlConn): string[] {
+  return [...(conn.host ? [`--host=${conn.host}`] : []), ...(conn.socket ? [`--socket=${conn.socket}`] : []), ...(conn.port ? [`--port=${conn.port}`] : []), ...(conn.user ? [`--user=${conn.user}`] : [])];
+}
+
+/** A string as a MySQL literal that needs no quoting at all (hex, read as utf8mb4). */
+export const mysqlText = (value: string) => (value === '' ? "''" : `CONVERT(0x${Buffer.from(value, 'utf8').toString('hex')} USING utf8mb4)`);
+
+/**
+ * Prints `hex(table)\trows` for every base table of a MySQL/MariaDB database: the first client
+ * writes one COUNT(*) statement per table, the second runs them.
+ */
+export function mysqlCountsCommand(conn: MysqlConn, database: string): RawShell {
+  const sql = `SELECT CONCAT('SELECT ', QUOTE(HEX(TABLE_NAME)), ', COUNT(*) FROM \`', REPLACE(TABLE_SCHEMA, '\`', '\`\`'), '\`.\`', REPLACE(TABLE_NAME, '\`', '\`\`'), '\`;') FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${mysqlText(database)} AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME;`;
+  const opts = mysqlOptions(conn);
+  return sh`set -o pipefail 2>/dev/null || true
+mysql ${opts} --batch --skip-column-names -e ${sql} | mysql ${opts} --batch --skip-column-names`;
+}
+
+export function parseMysqlCounts(text: string): RowCounts {
+  const out: RowCounts = {};
+  for (const line of text.split('\n')) {
+    const tab = line.indexOf('\t');
+    if (tab <= 0) continue;
+    out[Buffer.from(line.slice(0, tab), 'hex').toString('utf8')] = Number(line.slice(tab + 1));
+  }
+  return out;
+}
+
+const LINE_INSERT = Buffer.from('INSERT INTO `');
+const LINE_CREATE = Buffer.from('CREATE TABLE `');
+const DELIMITER_OPEN = 'DELIMITER ;;';
+const DELIMITER_CLOSE = 'DELIMITER ;';
+
+/**
+ * Counts the rows of a mysqldump stream as it passes: tuples of `INSERT INTO \`t\` VALUES (…),(…);`
+ * per table, and 0 for every `CREATE TABLE` without data. mysqldump escapes newlines inside strings
+ * (`\n`), so statements can be read line by line; strings are single-quoted with backslash escapes;
+ * trigger and routine bodies (between `DELIMITER ;;` and `DELIMITER ;`) are skipped. The counts are
+ * exactly the dump's rows — mysqldump's snapshot cannot be shared with a counting session the way
+ * pg_dump's can.
+ */
+export class MysqlDumpCounter {
+  readonly counts: RowCounts = {};
+  #partial: Buffer[] = [];
+  #inDelimiter = false;
+  #table: string | null = null;
+  #depth = 0;
+  #inString = false;
+  #escape = false;
+
+  push(chunk: Buffer): void {
+    let at = 0;
+    for (;;) {
+      const nl = chunk.indexOf(0x0a, at);
+      if (nl < 0) {
+        if (at < chunk.length) this.#partial.push(chunk.subarray(at));
+        return;
+      }
+      const piece = chunk.subarray(at, nl);
+      const line = this.#partial.length > 0 ? Buffer.concat([...this.#partial, piece]) : piece;
+      this.#partial = [];
+      this.#line(line);
+      at = nl + 1;
+    }
+  }
+
+  end(): RowCounts {
+    if (this.#partial.length > 0) this.#line(Buffer.concat(this.#partial));
+    this.#partial = [];
+    return this.counts;
+  }
+
+  #line(line: Buffer): void {
+    if (this.#table !== null) {
+      this.#scan(line, 0);
+      return;
+    }
+    if (this.#inDelimiter) {
+      if (line.toString('latin1').trim() === DELIMITER_CLOSE) this.#inDelimiter = false;
+      return;
+    }
+    if (line.subarray(0, DELIMITER_OPEN.length).toString('latin1') === DELIMITER_OPEN) {
+      this.#inDelimiter = true;
+      return;
+    }
+    for (const [prefix, insert] of [
+      [LINE_INSERT, true],
+      [LINE_CREATE, false],
+    ] as const) {
+      if (!line.subarray(0, prefix.length).equals(prefix)) continue;
+      const { name, end } = identifier(line, prefix.length);
+      this.counts[name] ??= 0;
+      if (insert) {
+        const values = line.indexOf('VALUES', end, 'latin1');
+        this.#table = name;
+        this.#depth = 0;
+        this.#inString = false;
+        this.#escape = false;
+        this.#scan(line, values < 0 ? end : values + 6);
+      }
+      return;
+    }
+  }
+
+  #scan(line: Buffer, from: number): void {
+    for (let i = from; i < line.length; i++) {
+      const b = line[i]!;
+      if (this.#inString) {
+        if (this.#escape) this.#escape = false;
+        else if (b === 0x5c) this.#escape = true; // backslash
+        else if (b === 0x27) {
+          if (line[i + 1] === 0x27) i++; // '' inside a string
+          else this.#inString = false;
+        }
+      } else if (b === 0x27) this.#inString = true;
+      else if (b === 0x28) {
+        if (this.#depth === 0) this.counts[this.#table!] = (this.counts[this.#table!] ?? 0) + 1;
+        this.#depth++;
+      } else if (b === 0x29) this.#depth--;
+      else if (b === 0x3b && this.#depth === 0) {
+        this.#table = null;
+        return;
+      }
+    }
+  }
+}
+
+/** A backtick-quoted identifier starting after its opening backtick at `from`: its name and the index after it. */
+function identifier(line: Buffer, from: number): { name: string; end: number } {
+  const parts: Buffer[] = [];
+  let i = from;
+  while (i < line.length) {
+    const close = line.indexOf(0x60, i);
+    if (close < 0) return { name: Buffer.concat([...parts, line.subarray(i)]).toString('utf8'), end: line.length };
+    parts.push(line.subarray(i, close));
+    if (line[close + 1] === 0x60) {
+      parts.push(Buffer.from('`'));
+      i = close + 2;
+      continue;
+    }
+    return { name: Buffer.concat(parts).toString('utf8'), end: close + 1 };
+  }
+  return { name: Buffer.concat(parts).toString('utf8'), end: line.length };
+}

@@ -130,7 +130,7 @@ export function RestorePage() {
     ...(scope !== 'device' ? { sources } : {}),
     ...(targetRoot.trim() ? { targetRoot: targetRoot.trim() } : {}),
     ...(scope === 'files' && include.trim() ? { include: include.split('\n').map((l) => l.trim()).filter(Boolean) } : {}),
-    ...(targetDatabase.trim() && chosenKinds.has('postgres') ? { targetDatabase: targetDatabase.trim() } : {}),
+    ...(targetDatabase.trim() && (chosenKinds.has('postgres') || chosenKinds.has('mysql')) ? { targetDatabase: targetDatabase.trim() } : {}),
     ...(targetPath.trim() && chosenKinds.has('sqlite') ? { targetPath: targetPath.trim() } : {}),
   });
   const destructive = plan !== null && (plan.roots.some((r) => !targetRoot.trim() && (r.replace > 0 || r.remove > 0)) || plan.databases.some((d) => d.action === 'replace'));
@@ -286,9 +286,9 @@ export function RestorePage() {
           <Label>Restore files into another folder on the device (optional)</Label>
           <Input data-testid="restore-target" placeholder="In place" />
         </TextField>
-        {chosenKinds.has('postgres') ? (
+        {chosenKinds.has('postgres') || chosenKinds.has('mysql') ? (
           <TextField className="field" value={targetDatabase} onChange={(v) => (setTargetDatabase(v), reset())}>
-            <Label>Restore the PostgreSQL database under another name, for inspection (optional)</Label>
+            <Label>Restore the {chosenKinds.has('postgres') ? 'PostgreSQL' : 'MySQL'} database under another name, for inspection (optional)</Label>
             <Input data-testid="restore-target-database" placeholder="Replace the live database" />
           </TextField>
         ) : null}
