@@ -198,13 +198,13 @@ export async function runSources(
 }
 
 /** Starts a backup job for a device; `sources` limits it to some of the device's sources. */
-export function startDeviceBackup(deps: DeviceBackupDeps, name: string, only: string[] = []): StartedJob<BackupRunResult> {
+export function startDeviceBackup(deps: DeviceBackupDeps, name: string, only: string[] = [], actor?: string): StartedJob<BackupRunResult> {
   const device = deps.devices.get(name);
   const sources = only.length > 0 ? device.profile.sources.filter((s) => only.includes(s.name)) : device.profile.sources;
   const unknown = only.filter((n) => !device.profile.sources.some((s) => s.name === n));
   if (unknown.length > 0) throw new AppError('NOT_FOUND', `${name} has no source named ${unknown.map((n) => `"${n}"`).join(', ')}`);
   if (sources.length === 0) throw new AppError('VALIDATION', `${name} has no sources to back up yet: discover or add some first`);
-  return deps.jobs.start({ kind: 'backup', title: `Back up ${name}`, phases: [...BACKUP_PHASES], deviceId: device.id }, (ctx) =>
+  return deps.jobs.start({ kind: 'backup', title: `Back up ${name}`, phases: [...BACKUP_PHASES], deviceId: device.id, ...(actor ? { actor } : {}) }, (ctx) =>
     deps.repository.write(async (repo, lease) => {
       const result = await deps.connector.withDevice(name, (connection) => {
         ctx.phase('connect');

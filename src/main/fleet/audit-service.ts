@@ -28,6 +28,7 @@ export class AuditService {
       actor: blank(q.actor),
       action: blank(q.action),
       target: blank(q.target),
+      result: q.result ?? null,
       text: blank(q.text),
       limit: q.limit,
     });
@@ -39,8 +40,8 @@ export class AuditService {
 
   csv(query: AuditQuery = {}): TextFile {
     const rows = this.list({ limit: 10_000, ...query });
-    const lines = [['at', 'actor', 'action', 'target', 'detail'].join(',')];
-    for (const r of rows) lines.push([r.at, r.actor, r.action, r.target, r.detail].map(csvField).join(','));
+    const lines = [['at', 'actor', 'action', 'target', 'result', 'message', 'detail'].join(',')];
+    for (const r of rows) lines.push([r.at, r.actor, r.action, r.target, r.result, r.message, r.detail].map(csvField).join(','));
     const stamp = new Date(this.#now()).toISOString().slice(0, 19).replaceAll(':', '-');
     return { filename: `jetvault-audit-${stamp}.csv`, mimeType: 'text/csv', text: `${lines.join('\r\n')}\r\n` };
   }

@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { AppError } from '../../shared/errors';
 import { effectiveRpo } from '../../shared/tiers';
 import { EventBus } from '../event-bus';
 import { openHistoryDatabase } from '../history/database';
@@ -353,13 +354,50 @@ describe('audit log', () => {
     const file = ctx.audit.csv({});
     expect(file.mimeType).toBe('text/csv');
     const lines = file.text.split('\r\n');
-    expect(lines[0]).toBe('at,actor,action,target,detail');
+    expect(lines[0]).toBe('at,actor,action,target,result,message,detail');
     expect(file.text).toContain(`"'=HYPERLINK(""x"")"`);
     expect(file.text).toContain('"{""note"":""says \\""hi\\"", twice\\nthen =cmd()""}"');
     expect(lines.filter(Boolean)).toHaveLength(5);
     expect(csvField('-1+1')).toBe("'-1+1");
     expect(csvField('plain')).toBe('plain');
     ctx.store.close();
+  });
+
+  it('records the result of every job (ok, failed with its message, cancelled), filters by it and exports it', async () => {
+    const ctx = open();
+    const device = addDevice(ctx, 'rvm-030');
+    await ctx.jobs.start({ kind: 'backup', title: 'Back up rvm-030', phases: ['connect'], deviceId: device.id, actor: 'console:websocket' }, () => Promise.resolve({ ok: true })).done;
+    await ctx.jobs.start({ kind: 'backup', title: 'Back up rvm-030', phases: ['connect'], deviceId: device.id }, () => Promise.reject(new AppError('UNAVAILABLE', 'rvm-030 is unreachable (EHOSTUNREACH)'))).done;
+    const slow = ctx.jobs.start({ kind: 'verify', title: 'Verify the repository structure', phases: ['check'] }, (job) => new Promise((_resolve, reject) => job.signal.addEventListener('abort', () => reject(new Error('aborted')))));
+    ctx.jobs.cancel(slow.id);
+    await slow.done;
+
+    const jobs = ctx.audit.list({ text: 'job.' });
+    expect(jobs.map((e) => [e.action, e.target, e.actor, e.result, e.message])).toEqual([
+      ['job.verify', null, 'console', 'cancelled', 'Verify the repository structure was cancelled'],
+      ['job.backup', 'rvm-030', 'console', 'failed', 'rvm-030 is unreachable (EHOSTUNREACH)'],
+      ['job.backup', 'rvm-030', 'console:websocket', 'ok', null],
+    ]);
+    expect(ctx.audit.list({ result: 'failed' }).map((e) => e.action)).toEqual(['job.backup']);
+    expect(ctx.audit.list({ result: 'cancelled' }).map((e) => e.action)).toEqual(['job.verify']);
+    expect(ctx.audit.list({ result: 'ok', action: 'device.add' })).toHaveLength(1);
+    expect(ctx.audit.list({ text: 'EHOSTUNREACH' })).toHaveLength(1); // the message is searched too
+
+    const csv = ctx.audit.csv({ result: 'failed' }).text.split('\r\n').filter(Boolean);
+    expect(csv).toHaveLength(2);
+    expect(csv[1]).toMatch(/^[^,]+,console,job\.backup,rvm-030,failed,rvm-030 is unreachable \(EHOSTUNREACH\),/);
+    ctx.store.close();
+  });
+
+  it('migration 9 keeps the entries written before it as succeeded', () => {
+    const dir = tempDir();
+    const before = openHistoryDatabase(dir, MIGRATIONS.filter((m) => m.id < 9));
+    before.prepare('INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)').run('2026-05-01T12:00:00.000Z', 'cli', 'device.add', 'rvm-001', null);
+    before.close();
+    const store = new HistoryStore(dir);
+    expect(new AuditService(store).list()).toEqual([{ id: 1, at: '2026-05-01T12:00:00.000Z', actor: 'cli', action: 'device.add', target: 'rvm-001', detail: null, result: 'ok', message: null }]);
+    expect(() => store.db.prepare("UPDATE audit_log SET result = 'maybe'").run()).toThrow(/CHECK/);
+    store.close();
   });
 });
 

@@ -211,6 +211,16 @@ export const MIGRATIONS: readonly Migration[] = [
 `,
   },
   {
+    id: 9,
+    name: 'audit results',
+    // Who, when, what — and the result: ok, failed (with the message) or cancelled (decision 017).
+    // Rows from before were written only when an operation succeeded, hence the default.
+    sql: `
+      ALTER TABLE audit_log ADD COLUMN result TEXT NOT NULL DEFAULT 'ok' CHECK (result IN ('ok','failed','cancelled'));
+      ALTER TABLE audit_log ADD COLUMN message TEXT;
+      CREATE INDEX audit_result_at ON audit_log (result, at);`,
+  },
+  {
     id: 10,
     name: 'pending restores',
     // Restores whose swap completed and that wait for the technician to keep or roll them back:

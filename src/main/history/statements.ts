@@ -33,6 +33,9 @@ export interface AuditRow {
   action: string;
   target: string | null;
   detail: string | null;
+  result: 'ok' | 'failed' | 'cancelled';
+  /** Why it failed (or was cancelled); null when it succeeded. */
+  message: string | null;
 }
 
 export interface DeviceRow {
@@ -347,15 +350,16 @@ export function prepareStatements(db: Database) {
       "SELECT *, duration_ms, bytes_added FROM jobs WHERE device_id = ? AND kind = 'backup' ORDER BY started_at DESC LIMIT ?",
     ),
 
-    auditInsert: db.prepare<[string, string, string, string | null, string | null]>(
-      'INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)',
+    auditInsert: db.prepare<[string, string, string, string | null, string | null, string, string | null]>(
+      'INSERT INTO audit_log (at, actor, action, target, detail, result, message) VALUES (?, ?, ?, ?, ?, ?, ?)',
     ),
     /** The audit log filtered (every filter optional), newest first. */
-    auditFind: db.prepare<{ from: string | null; to: string | null; actor: string | null; action: string | null; target: string | null; text: string | null; limit: number }, AuditRow>(
+    auditFind: db.prepare<{ from: string | null; to: string | null; actor: string | null; action: string | null; target: string | null; result: string | null; text: string | null; limit: number }, AuditRow>(
       `SELECT * FROM audit_log
        WHERE (:from IS NULL OR at >= :from) AND (:to IS NULL OR at < :to)
          AND (:actor IS NULL OR actor = :actor) AND (:action IS NULL OR action = :action) AND (:target IS NULL OR target = :target)
-         AND (:text IS NULL OR instr(lower(action || ' ' || coalesce(target, '') || ' ' || coalesce(detail, '')), lower(:text)) > 0)
+         AND (:result IS NULL OR result = :result)
+         AND (:text IS NULL OR instr(lower(action || ' ' || coalesce(target, '') || ' ' || coalesce(detail, '') || ' ' || coalesce(message, '')), lower(:text)) > 0)
        ORDER BY at DESC, id DESC LIMIT :limit`,
     ),
     auditActions: db.prepare<[], { action: string }>('SELECT DISTINCT action FROM audit_log ORDER BY action'),

@@ -1,6 +1,6 @@
 /** Binds every channel of the contract to the services. One line per channel, no logic here. */
 import { planDeviceRetention } from '../maintenance/device-retention';
-import { AppError } from '../../shared/errors';
+import { AppError, toAppError } from '../../shared/errors';
 import { startDeviceBackup } from '../devices/device-backup';
 import { DeviceConnector } from '../devices/device-connector';
 import { proposeSources } from '../devices/facts';
@@ -10,6 +10,35 @@ import type { Services } from '../services/index';
 import type { Handlers, Sender } from './router';
 
 const actor = (sender: Sender): string => `console:${sender.transport}`;
+
+/**
+ * Runs an audited operation. Its success is recorded by the service that did it (in the same
+ * transaction); a failure is recorded here, with its message, so the audit log has every result.
+ */
+function audited<T>(services: Services, who: string, action: string, target: string | null, work: () => T): T {
+  const failed = (error: unknown): void => {
+    try {
+      services.history.audit(who, action, target, null, { result: 'failed', message: toAppError(error).message });
+    } catch (caught) {
+      services.log.warn(`could not record a failed ${action} in the audit log: ${(caught as Error).message}`);
+    }
+  };
+  try {
+    const value = work();
+    if (value instanceof Promise) {
+      return value.catch((error: unknown) => {
+        failed(error);
+        throw error;
+      }) as T;
+    }
+    return value;
+  } catch (error) {
+    failed(error);
+    throw error;
+  }
+}
+
+const nameOf = (profile: unknown): string | null => (typeof profile === 'object' && profile !== null && typeof (profile as { name?: unknown }).name === 'string' ? (profile as { name: string }).name : null);
 
 const pendingView = (p: PendingRestore) => ({ restoreId: p.restoreId, device: p.device, snapshotId: p.snapshotId, finishedAt: p.finishedAt, targets: p.targets, databases: p.databases.map((d) => d.target) });
 
@@ -39,8 +68,8 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
     'app:openExternal': async ({ url }) => ({ opened: await services.links.open(url) }),
 
     'settings:get': () => services.settings.get(),
-    'settings:update': (patch, sender) => services.settings.update(patch, actor(sender)),
-    'settings:reset': (_input, sender) => services.settings.reset(actor(sender)),
+    'settings:update': (patch, sender) => audited(services, actor(sender), 'settings.update', null, () => services.settings.update(patch, actor(sender))),
+    'settings:reset': (_input, sender) => audited(services, actor(sender), 'settings.reset', null, () => services.settings.reset(actor(sender))),
 
     'jobs:list': (input) => services.jobs.list(input?.limit ?? 100, input?.status),
     'jobs:active': () => services.jobs.active(),
@@ -48,24 +77,28 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
 
     'devices:list': () => devices.summaries(),
     'devices:get': ({ name }) => devices.detail(devices.get(name)),
-    'devices:add': ({ profile, password, passphrase }, sender) => {
-      const added = devices.add(profile, { password, passphrase }, actor(sender));
-      return changed([added.profile.name], devices.detail(added));
-    },
-    'devices:update': ({ name, profile, password, passphrase }, sender) => {
-      const updated = devices.update(name, profile, { password, passphrase }, actor(sender));
-      return changed([name, updated.profile.name], devices.detail(updated));
-    },
-    'devices:remove': ({ name }, sender) => (devices.remove(name, actor(sender)), changed([name], { removed: true as const })),
-    'devices:import': ({ json, replace }, sender) => {
-      const imported = devices.import(parseJson(json), actor(sender), { replace });
-      return changed(imported.map((d) => d.profile.name), imported.map((d) => devices.summary(d)));
-    },
+    'devices:add': ({ profile, password, passphrase }, sender) =>
+      audited(services, actor(sender), 'device.add', nameOf(profile), () => {
+        const added = devices.add(profile, { password, passphrase }, actor(sender));
+        return changed([added.profile.name], devices.detail(added));
+      }),
+    'devices:update': ({ name, profile, password, passphrase }, sender) =>
+      audited(services, actor(sender), 'device.update', name, () => {
+        const updated = devices.update(name, profile, { password, passphrase }, actor(sender));
+        return changed([name, updated.profile.name], devices.detail(updated));
+      }),
+    'devices:remove': ({ name }, sender) => audited(services, actor(sender), 'device.remove', name, () => (devices.remove(name, actor(sender)), changed([name], { removed: true as const }))),
+    'devices:import': ({ json, replace }, sender) =>
+      audited(services, actor(sender), 'device.import', null, () => {
+        const imported = devices.import(parseJson(json), actor(sender), { replace });
+        return changed(imported.map((d) => d.profile.name), imported.map((d) => devices.summary(d)));
+      }),
     'devices:export': ({ names }) => ({ json: JSON.stringify(devices.export(names), null, 2) }),
     'devices:probeHostKey': async ({ host, port, via }) => ({
       fingerprint: via ? await DeviceConnector.probeHostKeyVia(host, port, await services.devices.jumpOptions(via.jump, via)) : await DeviceConnector.probeHostKey(host, port),
     }),
-    'devices:pinHostKey': ({ name, fingerprint }, sender) => changed([name], devices.detail(devices.pinHostKey(name, fingerprint, actor(sender)))),
+    'devices:pinHostKey': ({ name, fingerprint }, sender) =>
+      audited(services, actor(sender), 'device.pin-host-key', name, () => changed([name], devices.detail(devices.pinHostKey(name, fingerprint, actor(sender))))),
     'devices:discover': async ({ name }) => {
       const facts = await services.connector.refreshFacts(name);
       return changed([name], { facts, proposals: proposeSources(facts, devices.get(name).profile.sources) });
@@ -79,7 +112,7 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
     'repository:breakLease': ({ id, force }) => services.repository.breakLease(id, force === true),
     'repository:copy': async (request) => ({ jobId: (await services.copies.copyToRepository(request)).id }),
 
-    'backups:start': ({ device, sources }) => ({ jobId: startDeviceBackup(services, device, sources).id }),
+    'backups:start': ({ device, sources }, sender) => audited(services, actor(sender), 'job.backup', device, () => ({ jobId: startDeviceBackup(services, device, sources, actor(sender)).id })),
 
     'snapshots:list': (input) => services.catalog.list(input?.device),
     'snapshots:browse': ({ id, path }) => services.catalog.browse(id, path),
@@ -91,7 +124,7 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
     'restore:confirm': async ({ restoreId }) => (await services.restores.confirm(restoreId), { done: true as const }),
     'restore:rollback': async ({ restoreId }) => (await services.restores.rollback(restoreId), { done: true as const }),
     'alerts:list': ({ status }) => services.alerts.list(status),
-    'alerts:acknowledge': ({ id }) => services.alerts.acknowledge(id, transport),
+    'alerts:acknowledge': ({ id }, sender) => audited(services, actor(sender), 'alert.acknowledge', String(id), () => services.alerts.acknowledge(id, transport)),
     'alerts:evaluate': () => {
       const { raised, resolved } = services.alerts.evaluate();
       return { raised: raised.length, resolved: resolved.length, open: services.alerts.list('open').length };

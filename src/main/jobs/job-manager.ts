@@ -18,6 +18,8 @@ export interface JobSpec {
   title: string;
   phases: readonly [string, ...string[]];
   deviceId?: string | null;
+  /** Who started it, for the audit log (default: the console itself). */
+  actor?: string;
 }
 
 /** What a running task sees of its job. */
@@ -231,9 +233,22 @@ export class JobManager {
       result,
       progress.jobId,
     );
+    this.#audit(live, status, error);
     const record = this.get(progress.jobId)!;
     this.#bus.emit('jobs:finished', { job: record });
     return record;
+  }
+
+  /** Every job's end is in the audit log with its result (a failure with its message). */
+  #audit(live: LiveJob, status: JobStatus, error: { code: string; message: string } | null): void {
+    const { spec, progress } = live;
+    try {
+      const device = spec.deviceId ? (this.#store.sql.deviceById.get(spec.deviceId)?.name ?? spec.deviceId) : null;
+      const outcome = status === 'succeeded' ? { result: 'ok' as const } : { result: status === 'cancelled' ? ('cancelled' as const) : ('failed' as const), message: error?.message ?? status };
+      this.#store.audit(spec.actor ?? 'console', `job.${spec.kind}`, device, { job: progress.jobId, title: spec.title }, outcome);
+    } catch (caught) {
+      this.#log.warn(`job ${progress.jobId}: could not record it in the audit log: ${(caught as Error).message}`);
+    }
   }
 
   /** Sends progress now if forced or the interval has passed; otherwise schedules one trailing send. */

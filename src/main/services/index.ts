@@ -117,7 +117,7 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
     ...(platform.notify ? { notify: platform.notify } : {}),
   });
   const maintenance = new Maintenance({ store: history, jobs, repository, log });
-  const scheduler = new Scheduler({ store: history, devices, jobs, settings, log, maintenance, startBackup: (name, only) => startDeviceBackup({ devices, connector, repository, jobs }, name, only) });
+  const scheduler = new Scheduler({ store: history, devices, jobs, settings, log, maintenance, startBackup: (name, only) => startDeviceBackup({ devices, connector, repository, jobs }, name, only, 'scheduler') });
   const versions = new FileVersionsService(repository, catalog);
   const downloads = new DownloadService(repository, jobs);
   const overview = new OverviewService(history, settings);

@@ -98,6 +98,10 @@ export const DashboardSchema = z.object({
 });
 export type Dashboard = z.infer<typeof DashboardSchema>;
 
+/** How an audited operation ended: ok, failed (with its message) or cancelled. */
+export const AuditResultSchema = z.enum(['ok', 'failed', 'cancelled']);
+export type AuditResult = z.infer<typeof AuditResultSchema>;
+
 export const AuditQuerySchema = z
   .object({
     from: z.string().datetime({ offset: true }).optional(),
@@ -105,6 +109,7 @@ export const AuditQuerySchema = z
     actor: z.string().max(128).optional(),
     action: z.string().max(128).optional(),
     target: z.string().max(128).optional(),
+    result: AuditResultSchema.optional(),
     /** Words anywhere in the action, target or detail. */
     text: z.string().max(256).optional(),
     limit: z.number().int().min(1).max(10_000).default(500),
@@ -112,7 +117,17 @@ export const AuditQuerySchema = z
   .strict();
 export type AuditQuery = z.input<typeof AuditQuerySchema>;
 
-export const AuditEntrySchema = z.object({ id: z.number(), at: z.string(), actor: z.string(), action: z.string(), target: z.string().nullable(), detail: z.string().nullable() });
+export const AuditEntrySchema = z.object({
+  id: z.number(),
+  at: z.string(),
+  actor: z.string(),
+  action: z.string(),
+  target: z.string().nullable(),
+  detail: z.string().nullable(),
+  result: AuditResultSchema,
+  /** Why it failed or was cancelled; null when it succeeded. */
+  message: z.string().nullable(),
+});
 export type AuditEntry = z.infer<typeof AuditEntrySchema>;
 
 export const TextFileSchema = z.object({ filename: z.string(), mimeType: z.string(), text: z.string() });

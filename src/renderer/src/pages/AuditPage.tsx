@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react';
 import { Button } from 'react-aria-components';
 import { toAppError } from '../../../shared/errors';
-import type { AuditEntry, AuditQuery } from '../../../shared/schemas/fleet';
+import type { AuditEntry, AuditQuery, AuditResult } from '../../../shared/schemas/fleet';
 import { api } from '../api';
 import { EmptyState } from '../components/EmptyState';
 import { ErrorBanner } from '../components/ErrorBanner';
@@ -13,8 +13,11 @@ interface Filter {
   to: string;
   action: string;
   target: string;
+  result: '' | AuditResult;
   text: string;
 }
+
+const RESULT_LABEL: Record<AuditResult, string> = { ok: 'OK', failed: 'Failed', cancelled: 'Cancelled' };
 
 /** Date inputs give local days; the query takes instants (the end day is included whole). */
 function toQuery(f: Filter): AuditQuery {
@@ -28,12 +31,13 @@ function toQuery(f: Filter): AuditQuery {
     to: f.to ? day(f.to, 1) : undefined,
     action: f.action || undefined,
     target: f.target.trim() || undefined,
+    result: f.result || undefined,
     text: f.text.trim() || undefined,
   };
 }
 
 export function AuditPage() {
-  const [filter, setFilter] = useState<Filter>({ from: '', to: '', action: '', target: '', text: '' });
+  const [filter, setFilter] = useState<Filter>({ from: '', to: '', action: '', target: '', result: '', text: '' });
   const [entries, setEntries] = useState<AuditEntry[] | null>(null);
   const [actions, setActions] = useState<string[]>([]);
   const [error, setError] = useState<string | null>(null);
@@ -71,7 +75,7 @@ export function AuditPage() {
     <>
       <PageHeader
         title="Audit log"
-        subtitle="Who changed what, and when"
+        subtitle="Who did what, when, and with what result"
         actions={
           <Button className="button" onPress={() => void exportCsv()} isDisabled={!entries || entries.length === 0} data-testid="audit-export">
             Export CSV
@@ -106,6 +110,15 @@ export function AuditPage() {
           Target <input value={filter.target} onChange={(e) => set({ target: e.target.value })} placeholder="device name" data-testid="audit-target" />
         </label>
         <label>
+          Result
+          <select value={filter.result} onChange={(e) => set({ result: e.target.value as Filter['result'] })} data-testid="audit-result">
+            <option value="">Any result</option>
+            <option value="ok">OK</option>
+            <option value="failed">Failed</option>
+            <option value="cancelled">Cancelled</option>
+          </select>
+        </label>
+        <label>
           Contains <input type="search" value={filter.text} onChange={(e) => set({ text: e.target.value })} data-testid="audit-text" />
         </label>
       </div>
@@ -123,6 +136,7 @@ export function AuditPage() {
               <th scope="col">Who</th>
               <th scope="col">Action</th>
               <th scope="col">Target</th>
+              <th scope="col">Result</th>
               <th scope="col">Detail</th>
             </tr>
           </thead>
@@ -133,6 +147,10 @@ export function AuditPage() {
                 <td>{e.actor}</td>
                 <td>{e.action}</td>
                 <td>{e.target ?? '—'}</td>
+                <td data-testid="audit-row-result">
+                  <span className={e.result === 'ok' ? 'status-ok' : e.result === 'failed' ? 'status-bad' : 'status-warn'}>{RESULT_LABEL[e.result]}</span>
+                  {e.message ? <span className="muted"> — {e.message}</span> : null}
+                </td>
                 <td className="audit-detail">{e.detail ?? ''}</td>
               </tr>
             ))}
