@@ -282,7 +282,7 @@ describe('dashboards', () => {
     await ctx.jobs.start({ kind: 'backup', title: 'Back up rvm-010', phases: ['connect'], deviceId: device.id }, (job) => {
       job.advance({ bytes: 5000 });
       ctx.clock.now += 90_000;
-      return Promise.resolve({ bytesAdded: 700 });
+      return Promise.resolve({ bytesAdded: 700, snapshots: [{ source: 'db' }] });
     }).done;
     ctx.clock.now = T0;
     const day = ctx.dashboards.dashboard({ range: '24h' });
@@ -294,6 +294,28 @@ describe('dashboards', () => {
     const compliant = day.rpoCompliance.filter((c) => c.compliant === 1);
     expect(compliant).toHaveLength(1);
     expect(day.rpoCompliance.every((c) => c.devices === 1)).toBe(true);
+    ctx.store.close();
+  });
+
+  it('counts only runs that covered every source of the device in RPO compliance, like the scheduler', () => {
+    const ctx = open();
+    const sources = [{ name: 'db', kind: 'postgres', database: 'app' }, { name: 'logs', kind: 'files', paths: ['/var/log/app'] }];
+    const partial = addDevice(ctx, 'rvm-011', { rpoMinutes: 60, sources });
+    const whole = addDevice(ctx, 'rvm-012', { rpoMinutes: 60, sources });
+    // Both back up the logs alone on their own schedule every hour; only rvm-012 also ran whole runs.
+    for (let h = 1; h <= 23; h++) run(ctx, partial.id, T0 - h * 3_600_000 + 5 * MIN, { sources: ['logs'] });
+    for (let h = 1; h <= 23; h++) run(ctx, whole.id, T0 - h * 3_600_000 + 5 * MIN, { sources: h % 2 === 0 ? ['logs'] : ['db', 'logs'] });
+    const day = ctx.dashboards.dashboard({ range: '24h' });
+    const sampled = day.rpoCompliance.filter((c) => c.devices === 2);
+    expect(sampled.length).toBeGreaterThan(20);
+    // rvm-011 never counts; rvm-012 counts in the hours after a whole run (every other hour).
+    expect(Math.max(...sampled.map((c) => c.compliant))).toBe(1);
+    const both = ctx.dashboards.dashboard({ range: '24h', device: 'rvm-011' });
+    expect(both.rpoCompliance.every((c) => c.compliant === 0)).toBe(true);
+    const alone = ctx.dashboards.dashboard({ range: '24h', device: 'rvm-012' });
+    const hits = alone.rpoCompliance.filter((c) => c.compliant === 1).length;
+    expect(hits).toBeGreaterThanOrEqual(10);
+    expect(hits).toBeLessThanOrEqual(13);
     ctx.store.close();
   });
 });

@@ -293,7 +293,8 @@ export function prepareStatements(db: Database) {
     ),
     /**
      * RPO compliance sampled at each bucket end: devices ({id, rpo} in `devices` JSON) whose newest
-     * good backup finished at most `rpo` minutes before that instant. One index seek per device and bucket.
+     * complete good run (every source of the device) finished at most `rpo` minutes before that
+     * instant. One index seek per device and bucket.
      */
     dashboardRpoCompliance: db.prepare<{ from: number; to: number; bucket: number; devices: string }, { t: number; compliant: number; devices: number }>(
       `WITH RECURSIVE ends(t) AS (SELECT :from + :bucket UNION ALL SELECT t + :bucket FROM ends WHERE t + :bucket <= :to),
@@ -302,10 +303,14 @@ export function prepareStatements(db: Database) {
             win(t, rpo, lo, hi) AS (
               SELECT e.t, r.rpo, strftime('%Y-%m-%dT%H:%M:%fZ', e.t - r.rpo * 60, 'unixepoch'), strftime('%Y-%m-%dT%H:%M:%fZ', e.t, 'unixepoch')
               FROM ends e CROSS JOIN (SELECT DISTINCT rpo FROM dev) r)
+       -- A good backup is a run that covered every source of the device, as the scheduler, the overview
+       -- and the RPO alert count it: a source backed up alone on its own schedule does not count.
        SELECT w.t - :bucket AS t,
-              sum(EXISTS (SELECT 1 FROM jobs j WHERE j.device_id = dev.id AND j.kind = 'backup' AND j.status = 'succeeded' AND j.finished_at >= w.lo AND j.finished_at <= w.hi)) AS compliant,
+              sum(EXISTS (SELECT 1 FROM jobs j WHERE j.device_id = dev.id AND j.kind = 'backup' AND j.status = 'succeeded' AND j.finished_at >= w.lo AND j.finished_at <= w.hi
+                            AND NOT EXISTS (SELECT 1 FROM json_each(d.profile, '$.sources') s
+                                            WHERE json_extract(s.value, '$.name') NOT IN (SELECT json_extract(x.value, '$.source') FROM json_each(j.result, '$.snapshots') x)))) AS compliant,
               count(*) AS devices
-       FROM win w JOIN dev ON dev.rpo = w.rpo
+       FROM win w JOIN dev ON dev.rpo = w.rpo JOIN devices d ON d.id = dev.id
        GROUP BY w.t ORDER BY w.t`,
     ),
     /** Laptop storage: the last sample of each metric per bucket. */
