@@ -1,4 +1,4 @@
-import { forget } from '../../main/repository/prune/forget';
+import { forgetPlanned, planForget } from '../../main/maintenance/device-retention';
 import type { RetentionPolicy } from '../../main/repository/prune/forget-policy';
 import { isEmptyPolicy } from '../../main/repository/prune/forget-policy';
 import { prune } from '../../main/repository/prune/prune';
@@ -16,7 +16,9 @@ export const repoForgetCommand: Command = {
     '                       [--keep-monthly N] [--keep-yearly N] [--keep-within 7d] [--device NAME]',
     '                       [--dry-run] [--prune] [--json]',
     '',
-    'The policy applies per device and path set. --prune removes the unreferenced data afterwards.',
+    'Device backups are kept or removed by whole runs (one snapshot per source, the same run tag), per',
+    'device, as the device retention policy does; snapshots without a run (local folders) are grouped by',
+    'host and paths. --prune removes the unreferenced data afterwards.',
     REPO_USAGE,
   ].join('\n'),
   options: {
@@ -38,16 +40,20 @@ export const repoForgetCommand: Command = {
     const dryRun = values['dry-run'] === true;
     // With --prune the whole run holds the exclusive lock (prune deletes packs); forget alone shares.
     return withRepository(values, io, values.prune ? 'exclusive' : 'shared', async (repo) => {
-      const decisions = await forget(repo, policy, { dryRun, ...(typeof values.device === 'string' ? { device: values.device } : {}) });
-      const removed = decisions.filter((d) => !d.keep);
+      const plan = await planForget(repo, policy, typeof values.device === 'string' ? values.device : undefined);
+      const removed = plan.filter((d) => !d.keep);
+      if (!dryRun) await forgetPlanned(repo, plan);
+      const snapshotsRemoved = removed.reduce((n, d) => n + d.snapshotIds.length, 0);
       let pruned = null;
       if (values.prune && removed.length > 0) pruned = await prune(repo, { dryRun });
       if (values.json) {
-        io.out(JSON.stringify({ dryRun, keep: decisions.filter((d) => d.keep).map((d) => ({ id: d.snapshot.id, time: d.snapshot.time, device: d.snapshot.device, reasons: d.reasons })), remove: removed.map((d) => ({ id: d.snapshot.id, time: d.snapshot.time, device: d.snapshot.device })), prune: pruned }, null, 2));
+        const view = (d: (typeof plan)[number]) => ({ unit: d.unit, id: d.runId, time: d.time, device: d.device, sources: d.sources, snapshots: d.snapshotIds, reasons: d.reasons });
+        io.out(JSON.stringify({ dryRun, keep: plan.filter((d) => d.keep).map(view), remove: removed.map(view), snapshotsRemoved, prune: pruned }, null, 2));
         return 0;
       }
-      for (const d of decisions) io.out(`${d.keep ? 'keep  ' : 'remove'} ${shortId(d.snapshot.id)} ${d.snapshot.time} ${d.snapshot.device} ${d.reasons.join(', ')}`);
-      io.out(`${dryRun ? 'would remove' : 'removed'} ${removed.length} snapshot(s), kept ${decisions.length - removed.length}`);
+      for (const d of plan) io.out(`${d.keep ? 'keep  ' : 'remove'} ${d.unit === 'run' ? `run ${d.runId.slice(0, 12)}` : `snapshot ${shortId(d.runId)}`} ${d.time} ${d.device} [${d.sources.join(', ')}] ${d.reasons.join(', ')}`);
+      const runs = removed.filter((d) => d.unit === 'run').length;
+      io.out(`${dryRun ? 'would remove' : 'removed'} ${snapshotsRemoved} snapshot(s)${runs > 0 ? ` (${runs} whole run(s))` : ''}, kept ${plan.length - removed.length} run(s) or snapshot(s)`);
       if (pruned) io.out(`${dryRun ? 'prune would free' : 'prune freed'} ${formatBytes(pruned.bytesFreed)}`);
       return 0;
     });

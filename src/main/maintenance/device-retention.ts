@@ -24,9 +24,13 @@ const tagValue = (tags: string[], key: string): string | null => tags.find((t) =
 
 /** The device's runs, newest first, each with the policy's verdict. */
 export async function planDeviceRetention(repo: Repository, device: string, policy: RetentionPolicy): Promise<RunDecision[]> {
+  return planRuns((await listSnapshots(repo)).filter((s) => s.device === device), policy);
+}
+
+/** One device's snapshots grouped into runs (by their run tag; an untagged snapshot is a run of its own), newest first, with the verdict. */
+export function planRuns(snapshots: SnapshotWithId[], policy: RetentionPolicy): RunDecision[] {
   const runs = new Map<string, SnapshotWithId[]>();
-  for (const s of await listSnapshots(repo)) {
-    if (s.device !== device) continue;
+  for (const s of snapshots) {
     const run = tagValue(s.tags, 'run') ?? `snapshot-${s.id}`;
     runs.set(run, [...(runs.get(run) ?? []), s]);
   }
@@ -44,15 +48,49 @@ export async function planDeviceRetention(repo: Repository, device: string, poli
     .sort((a, b) => b.time.localeCompare(a.time));
 }
 
+export interface ForgetPlanEntry extends RunDecision {
+  device: string;
+  /** run: a device's run (one snapshot per source) kept or forgotten whole; snapshot: a snapshot without a run (a local backup), grouped by paths. */
+  unit: 'run' | 'snapshot';
+}
+
+/**
+ * What `forget` removes: snapshots that belong to a run (device backups, tagged `run:`) are grouped
+ * per device into whole runs and kept or forgotten whole, as the device policy does after each
+ * backup; snapshots without a run (local `backup` of folders) keep restic's grouping by device and
+ * paths. Newest first.
+ */
+export async function planForget(repo: Repository, policy: RetentionPolicy, device?: string): Promise<ForgetPlanEntry[]> {
+  const all = (await listSnapshots(repo)).filter((s) => device === undefined || s.device === device);
+  const byDevice = new Map<string, SnapshotWithId[]>();
+  const loose: SnapshotWithId[] = [];
+  for (const s of all) {
+    if (tagValue(s.tags, 'run') === null) loose.push(s);
+    else byDevice.set(s.device, [...(byDevice.get(s.device) ?? []), s]);
+  }
+  const out: ForgetPlanEntry[] = [];
+  for (const [name, snapshots] of byDevice) out.push(...planRuns(snapshots, policy).map((d) => ({ ...d, device: name, unit: 'run' as const })));
+  for (const { snapshot, keep, reasons } of applyPolicy(loose, policy)) {
+    out.push({ runId: snapshot.id, time: snapshot.time, sources: [snapshot.source], snapshotIds: [snapshot.id], keep, reasons, device: snapshot.device, unit: 'snapshot' });
+  }
+  return out.sort((a, b) => b.time.localeCompare(a.time) || a.device.localeCompare(b.device));
+}
+
+/** Deletes the snapshots of every entry the plan does not keep (their data stays until a prune). */
+export async function forgetPlanned(repo: Repository, plan: readonly RunDecision[]): Promise<number> {
+  let deleted = 0;
+  for (const entry of plan.filter((d) => !d.keep)) {
+    for (const id of entry.snapshotIds) {
+      await repo.backend.delete(`${NAMES.snapshots}${id}`);
+      deleted++;
+    }
+  }
+  return deleted;
+}
+
 /** Forgets the runs the policy does not keep (their data stays until a prune). */
 export async function applyDeviceRetention(repo: Repository, device: string, policy: RetentionPolicy): Promise<{ runsForgotten: number; snapshotsForgotten: number; decisions: RunDecision[] }> {
   const decisions = await planDeviceRetention(repo, device, policy);
-  let snapshotsForgotten = 0;
-  for (const run of decisions.filter((d) => !d.keep)) {
-    for (const id of run.snapshotIds) {
-      await repo.backend.delete(`${NAMES.snapshots}${id}`);
-      snapshotsForgotten++;
-    }
-  }
+  const snapshotsForgotten = await forgetPlanned(repo, decisions);
   return { runsForgotten: decisions.filter((d) => !d.keep).length, snapshotsForgotten, decisions };
 }

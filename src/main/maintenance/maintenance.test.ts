@@ -8,6 +8,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { runCli } from '../../cli/main';
 import { runSources } from '../devices/device-backup';
 import { LocalRunner } from '../devices/local-runner';
 import { silentLogger } from '../log';
@@ -23,7 +24,7 @@ afterEach(() => {
   for (const s of open.splice(0)) s.dispose();
 });
 
-async function setup(): Promise<{ services: Services; run: () => Promise<string>; root: string }> {
+async function setup(): Promise<{ services: Services; run: (only?: string[]) => Promise<string>; root: string }> {
   const services = createServices({ dataDir: tempDir(), log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() }, env: { JETVAULT_PASSWORD: PASSWORD } });
   open.push(services);
   await services.repository.init(PASSWORD, FAST);
@@ -38,10 +39,11 @@ async function setup(): Promise<{ services: Services; run: () => Promise<string>
   ];
   const ctx = { phase: () => undefined, advance: () => undefined, setTotals: () => undefined, signal: new AbortController().signal };
   let n = 0;
-  const run = async () => {
+  const run = async (only?: string[]) => {
     await writeFile(path.join(root, 'etc/myrvm/config.yaml'), `fps: ${30 + ++n}\n`);
     const repo = await services.repository.open();
-    return (await runSources(repo, new LocalRunner(), { name: 'rvm-017', sysroot: root }, sources, ctx)).runId;
+    const chosen = only ? sources.filter((x) => only.includes(x.name)) : sources;
+    return (await runSources(repo, new LocalRunner(), { name: 'rvm-017', sysroot: root }, chosen, ctx)).runId;
   };
   return { services, run, root };
 }
@@ -66,6 +68,43 @@ describe('retention by runs', () => {
     expect(left).toHaveLength(4);
     // Another device's runs are not touched by this device's policy.
     expect(await planDeviceRetention(repo, 'rvm-018', { last: 1 })).toEqual([]);
+  });
+
+  it('the CLI forget --device groups by whole runs, not per path: no run is left with some of its sources', async () => {
+    const { services, run } = await setup();
+    // Two whole runs, then the config alone twice (a source on its own schedule).
+    const runs = [await run(), await run(), await run(['config']), await run(['config'])];
+    const location = services.repository.location();
+    const env = { JETVAULT_PASSWORD: PASSWORD, JETVAULT_HOME: tempDir() };
+    const cli = async (...args: string[]) => {
+      const out: string[] = [];
+      const errors: string[] = [];
+      const code = await runCli(['forget', '--repo', location, ...args], { out: (l) => out.push(l), err: (l) => errors.push(l), env });
+      return { code, out, errors };
+    };
+
+    const dry = await cli('--device', 'rvm-017', '--keep-last', '3', '--dry-run', '--json');
+    expect(dry.code).toBe(0);
+    const plan = JSON.parse(dry.out.join('\n')) as { remove: { unit: string; id: string; sources: string[]; snapshots: string[] }[]; keep: { id: string }[]; snapshotsRemoved: number };
+    // Per path, the logs of run 0 would be kept (one of the three newest logs snapshots) and its config forgotten.
+    expect(plan.remove.map((r) => [r.unit, r.id, r.sources])).toEqual([['run', runs[0], ['config', 'logs']]]);
+    expect(plan.keep.map((k) => k.id)).toEqual([runs[3], runs[2], runs[1]]);
+    expect(plan.snapshotsRemoved).toBe(2);
+    const repo = await services.repository.fresh();
+    expect(await listSnapshots(repo)).toHaveLength(6); // --dry-run changes nothing
+
+    const text = await cli('--device', 'rvm-017', '--keep-last', '3');
+    expect(text.code).toBe(0);
+    expect(text.out.at(-1)).toBe('removed 2 snapshot(s) (1 whole run(s)), kept 3 run(s) or snapshot(s)');
+    const left = await listSnapshots(repo);
+    const perRun = new Map<string, number>();
+    for (const s of left) {
+      const id = s.tags.find((t) => t.startsWith('run:'))!.slice(4);
+      perRun.set(id, (perRun.get(id) ?? 0) + 1);
+    }
+    expect(Object.fromEntries(perRun)).toEqual({ [runs[1]]: 2, [runs[2]]: 1, [runs[3]]: 1 });
+    expect((await cli('--device', 'rvm-017')).code).toBe(2); // no policy: a usage error, nothing removed
+    expect(await listSnapshots(repo)).toHaveLength(4);
   });
 });
 
