@@ -1,15 +1,9 @@
+import { formatAge } from '../../shared/format-duration';
 import { RULE_LABELS } from '../../shared/schemas/monitoring';
 import type { Command } from '../command';
 import { UsageError } from '../command';
 import { withServices } from '../services';
 import type { Services } from '../../main/services/index';
-
-function age(ms: number): string {
-  const minutes = Math.round(ms / 60_000);
-  if (minutes < 120) return `${minutes} min`;
-  const hours = Math.round(minutes / 60);
-  return hours < 48 ? `${hours} h` : `${Math.round(hours / 24)} d`;
-}
 
 /** One row per device: the console's fleet overview (the same computation), plus what the scheduler runs next. */
 export function fleetStatus(services: Services) {
@@ -49,10 +43,10 @@ export const statusCommand: Command = {
       else {
         io.out(`${'DEVICE'.padEnd(16)} ${'SITE'.padEnd(14)} ${'STATUS'.padEnd(12)} ${'LAST GOOD'.padEnd(10)} ${'RPO'.padEnd(8)} ${'ALERTS'.padEnd(6)} NEXT`);
         for (const r of rows) {
-          const last = r.ageMinutes === null ? '—' : age(r.ageMinutes * 60_000);
+          const last = r.ageMinutes === null ? '—' : formatAge(r.ageMinutes * 60_000);
           const next = r.next ? `${r.next.state}${r.next.at && r.next.state === 'waiting' ? ` ${new Date(r.next.at).toLocaleString()}` : ''}` : '';
           const status = r.rpoState === 'never' ? 'never backed up' : r.status;
-          io.out(`${r.name.padEnd(16)} ${r.site.slice(0, 14).padEnd(14)} ${status.padEnd(12)} ${last.padEnd(10)} ${age(r.rpoMinutes * 60_000).padEnd(8)} ${String(r.openAlerts).padEnd(6)} ${next}`);
+          io.out(`${r.name.padEnd(16)} ${r.site.slice(0, 14).padEnd(14)} ${status.padEnd(12)} ${last.padEnd(10)} ${formatAge(r.rpoMinutes * 60_000).padEnd(8)} ${String(r.openAlerts).padEnd(6)} ${next}`);
         }
         const bad = rows.filter((r) => r.status !== 'protected').length;
         io.out(`${rows.length - bad} protected, ${bad} at risk`);

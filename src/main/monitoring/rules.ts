@@ -6,6 +6,7 @@
  */
 import type { DeviceFacts } from '../../shared/schemas/devices';
 import type { RuleId, Rules, Severity } from '../../shared/schemas/monitoring';
+import { formatAge } from '../../shared/format-duration';
 import { median } from '../stats';
 
 export interface RunSummary {
@@ -49,14 +50,6 @@ export interface Condition {
 const GiB = 1024 ** 3;
 const DAY = 86_400_000;
 
-function ago(ms: number): string {
-  const minutes = Math.round(ms / 60_000);
-  if (minutes < 1) return 'under a minute';
-  if (minutes < 120) return `${minutes} min`;
-  const hours = Math.round(minutes / 60);
-  return hours < 48 ? `${hours} h` : `${Math.round(hours / 24)} days`;
-}
-
 const durationOf = (run: RunSummary): number | null => (run.finishedAt ? Date.parse(run.finishedAt) - Date.parse(run.startedAt) : null);
 
 
@@ -97,8 +90,8 @@ export function evaluateRules(input: MonitorInput, rules: Rules): Condition[] {
           deviceId: device.id,
           severity: 'critical',
           message: device.lastSuccessAt
-            ? `${device.name}: the last good backup is ${ago(age)} old, over its RPO of ${ago(device.rpoMinutes * 60_000)}`
-            : `${device.name}: never backed up in the ${ago(age)} since it was added (RPO ${ago(device.rpoMinutes * 60_000)})`,
+            ? `${device.name}: the last good backup is ${formatAge(age)} old, over its RPO of ${formatAge(device.rpoMinutes * 60_000)}`
+            : `${device.name}: never backed up in the ${formatAge(age)} since it was added (RPO ${formatAge(device.rpoMinutes * 60_000)})`,
         });
       }
     }
@@ -145,7 +138,7 @@ export function evaluateRules(input: MonitorInput, rules: Rules): Condition[] {
           subject: device.id,
           deviceId: device.id,
           severity: 'warning',
-          message: device.lastDrillAt ? `${device.name}: the last restore drill was ${ago(now - Date.parse(device.lastDrillAt))} ago` : `${device.name}: no restore drill in the ${ago(now - Date.parse(since))} since it was added`,
+          message: device.lastDrillAt ? `${device.name}: the last restore drill was ${formatAge(now - Date.parse(device.lastDrillAt))} ago` : `${device.name}: no restore drill in the ${formatAge(now - Date.parse(since))} since it was added`,
         });
       }
     }
