@@ -2,12 +2,12 @@
  * Electron entry: app lifecycle, the window, the IPC binding. Thin glue only; everything the
  * console does lives in plain-Node services (./services) shared with the CLI and the test host.
  */
-import { app, BrowserWindow, dialog, Notification, shell } from 'electron';
+import { app, BrowserWindow } from 'electron';
 import { createLogger } from './log';
 import type { LogLevel } from './log';
 import { ElectronIpcBinding } from './electron/ipc-binding';
 import { createMainWindow } from './electron/main-window';
-import { SafeStorageCipher } from './electron/safe-storage-cipher';
+import { electronPlatform } from './electron/platform';
 import { hardenApp, hardenSession } from './electron/security';
 import { createServices } from './services/index';
 import type { Services } from './services/index';
@@ -39,21 +39,7 @@ if (!app.requestSingleInstanceLock()) {
     services = createServices({
       dataDir: process.env.JETVAULT_HOME || app.getPath('userData'),
       log: createLogger((process.env.JETVAULT_LOG_LEVEL as LogLevel | undefined) ?? 'info'),
-      platform: {
-        transport: 'electron',
-        openExternal: (url) => shell.openExternal(url),
-        notify: (title, body) => {
-          if (Notification.isSupported()) new Notification({ title, body }).show();
-        },
-        chooseFolder: async () => {
-          const options: Electron.OpenDialogOptions = { title: 'Download into folder', properties: ['openDirectory', 'createDirectory'] };
-          const parent = BrowserWindow.getFocusedWindow();
-          const chosen = parent ? await dialog.showOpenDialog(parent, options) : await dialog.showOpenDialog(options);
-          return chosen.canceled ? null : (chosen.filePaths[0] ?? null);
-        },
-        // With no usable OS keyring the passphrase cipher (JETVAULT_SECRETS_PASSPHRASE) takes over.
-        ...(SafeStorageCipher.available() ? { secretCipher: new SafeStorageCipher() } : {}),
-      },
+      platform: electronPlatform(),
     });
     binding = new ElectronIpcBinding(services, devServerUrl);
     services.start();

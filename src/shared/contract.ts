@@ -170,6 +170,14 @@ export const channels = {
   'audit:exportCsv': { input: AuditQuerySchema, output: TextFileSchema },
   /** A device's printable protection report as one self-contained HTML page. */
   'reports:device': { input: z.object({ name: NameSchema }).strict(), output: TextFileSchema },
+  /**
+   * Saves the device's report in the data folder and opens it for printing (the desktop app prints it
+   * to PDF and opens that); where nothing can open it, only its location comes back.
+   */
+  'reports:open': {
+    input: z.object({ name: NameSchema }).strict(),
+    output: z.object({ path: z.string(), format: z.enum(['pdf', 'html']), opened: z.boolean() }),
+  },
 } as const satisfies Record<`${string}:${string}`, { input: z.ZodType; output: z.ZodType }>;
 
 export const events = {

@@ -3,10 +3,13 @@
  * external resources) that prints to PDF: protection status, RPO and RTO against their
  * objectives, the last backup runs and the last drills.
  */
-import { AppError } from '../../shared/errors';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { AppError, toAppError } from '../../shared/errors';
 import type { TextFile } from '../../shared/schemas/fleet';
 import type { HistoryStore } from '../history/history-store';
 import type { OverviewService } from './overview-service';
+import type { PlatformAdapter } from '../services/index';
 
 export function escapeHtml(value: string | number | null | undefined): string {
   return String(value ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -40,7 +43,12 @@ const STYLE = `
   table { border-collapse: collapse; width: 100%; } th, td { text-align: left; padding: .3rem .5rem; border-bottom: 1px solid #e3e3e3; }
   th { background: #f3f3f3; } .ok { color: #176b2c; font-weight: 600; } .bad { color: #a4161a; font-weight: 600; } .warn { color: #8a5a00; font-weight: 600; }
   .muted { color: #555; } dl { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; } dt { font-weight: 600; }
-  @media print { body { margin: 0; } h2 { break-after: avoid; } tr { break-inside: avoid; } }`;
+  @page { size: A4; margin: 14mm 12mm; }
+  @media print {
+    body { margin: 0; font-size: 11pt; -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+    h2 { break-after: avoid; } tr, dl { break-inside: avoid; } thead { display: table-header-group; }
+    th { background: #eee; } a { color: inherit; text-decoration: none; }
+  }`;
 
 export function deviceReport(store: HistoryStore, overview: OverviewService, name: string, now = new Date()): TextFile {
   const device = overview.overview().devices.find((d) => d.name === name);
@@ -90,4 +98,48 @@ ${drills.length === 0 ? '<p>No drill yet.</p>' : `<table><thead><tr><th>Started 
 </body></html>
 `;
   return { filename: `jetvault-report-${device.name}-${now.toISOString().slice(0, 10)}.html`, mimeType: 'text/html', text: html };
+}
+
+export interface OpenedReport {
+  /** Where the report was written (the PDF when the platform printed one, else the HTML page). */
+  path: string;
+  format: 'pdf' | 'html';
+  /** Whether it was handed to the system's viewer (the desktop app); elsewhere the path is shown. */
+  opened: boolean;
+}
+
+/**
+ * Writes the device's report under `<data dir>/reports/` and opens it for printing: in the desktop
+ * app it is printed to PDF (Chromium, its print CSS) and opened in the system's PDF viewer; where the
+ * platform can do neither (the test host, a server), the saved file's location is returned.
+ */
+export async function openDeviceReport(
+  deps: { store: HistoryStore; overview: OverviewService; platform: Pick<PlatformAdapter, 'openPath' | 'printToPdf'>; dataDir: string },
+  name: string,
+  now = new Date(),
+): Promise<OpenedReport> {
+  const file = deviceReport(deps.store, deps.overview, name, now);
+  const dir = path.join(deps.dataDir, 'reports');
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const html = path.join(dir, file.filename);
+  await writeFile(html, file.text, { mode: 0o600 });
+  let target = html;
+  let format: OpenedReport['format'] = 'html';
+  if (deps.platform.printToPdf) {
+    const pdf = html.replace(/\.html$/, '.pdf');
+    try {
+      await deps.platform.printToPdf(html, pdf);
+    } catch (error) {
+      throw new AppError('INTERNAL', `The report was saved to ${html} but could not be printed to PDF: ${toAppError(error).message}`);
+    }
+    target = pdf;
+    format = 'pdf';
+  }
+  if (!deps.platform.openPath) return { path: target, format, opened: false };
+  try {
+    await deps.platform.openPath(target);
+  } catch (error) {
+    throw new AppError('UNAVAILABLE', `The report was saved to ${target} but no application opened it: ${toAppError(error).message}`);
+  }
+  return { path: target, format, opened: true };
 }

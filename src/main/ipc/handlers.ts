@@ -4,7 +4,7 @@ import { AppError, toAppError } from '../../shared/errors';
 import { startDeviceBackup } from '../devices/device-backup';
 import { DeviceConnector } from '../devices/device-connector';
 import { proposeSources } from '../devices/facts';
-import { deviceReport } from '../fleet/report';
+import { deviceReport, openDeviceReport } from '../fleet/report';
 import type { PendingRestore } from '../restore/restore-service';
 import type { Services } from '../services/index';
 import type { Handlers, Sender } from './router';
@@ -168,5 +168,11 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
       services.history.audit(actor(sender), 'report.device', name);
       return file;
     },
+    'reports:open': (input, sender) =>
+      audited(services, actor(sender), 'report.open', input.name, async () => {
+        const opened = await openDeviceReport({ store: services.history, overview: services.overview, platform: services.platform, dataDir: services.dataDir }, input.name);
+        services.history.audit(actor(sender), 'report.open', input.name, { format: opened.format, opened: opened.opened });
+        return opened;
+      }),
   };
 }

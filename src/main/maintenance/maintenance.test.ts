@@ -102,7 +102,7 @@ describe('retention by runs', () => {
       const id = s.tags.find((t) => t.startsWith('run:'))!.slice(4);
       perRun.set(id, (perRun.get(id) ?? 0) + 1);
     }
-    expect(Object.fromEntries(perRun)).toEqual({ [runs[1]]: 2, [runs[2]]: 1, [runs[3]]: 1 });
+    expect(Object.fromEntries(perRun)).toEqual({ [runs[1]!]: 2, [runs[2]!]: 1, [runs[3]!]: 1 });
     expect((await cli('--device', 'rvm-017')).code).toBe(2); // no policy: a usage error, nothing removed
     expect(await listSnapshots(repo)).toHaveLength(4);
   });

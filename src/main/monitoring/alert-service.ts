@@ -177,7 +177,15 @@ export class AlertService {
       for (const alert of resolved) outbox.enqueue(current.webhookUrl, { event: 'alert.resolved', alert });
     }
     if (current.desktopNotifications && notify) {
-      for (const alert of raised.filter((a) => a.severity !== 'info')) notify(`Jetvault: ${alert.severity === 'critical' ? 'critical' : 'warning'}`, alert.message);
+      // One notification per alert when it is raised (never again while it stays open), at or above the chosen level.
+      const wanted = (a: Alert) => a.severity === 'critical' || (a.severity === 'warning' && current.desktopNotificationLevel === 'warning');
+      for (const alert of raised.filter(wanted)) {
+        try {
+          notify(`Jetvault: ${alert.severity}${alert.device ? ` — ${alert.device}` : ''}`, alert.message);
+        } catch (error) {
+          this.#deps.log.warn(`desktop notification failed: ${(error as Error).message}`);
+        }
+      }
     }
   }
 

@@ -43,6 +43,10 @@ export interface PlatformAdapter {
   notify?: (title: string, body: string) => void;
   /** Asks the user for a folder on this computer (a native dialog); null when they cancel. */
   chooseFolder?: () => Promise<string | null>;
+  /** Opens a file of the console's own with the system's default application (a report in the PDF viewer). */
+  openPath?: (file: string) => Promise<void>;
+  /** Prints a local self-contained HTML file to PDF with its print CSS (Chromium's print engine, in the app). */
+  printToPdf?: (htmlFile: string, pdfFile: string) => Promise<void>;
 }
 
 export interface ServicesOptions {

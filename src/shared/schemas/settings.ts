@@ -15,6 +15,8 @@ const fields = {
   /** Upload/download cap per device link in KiB/s; 0 means unlimited. */
   bandwidthLimitKiBps: z.number().int().min(0).max(10_000_000),
   desktopNotifications: z.boolean(),
+  /** Which new alerts notify the desktop: critical only, or warnings too. */
+  desktopNotificationLevel: z.enum(['critical', 'warning']),
   /** Log verbosity of the main process. */
   logLevel: z.enum(['error', 'warn', 'info', 'debug']),
   /** Back devices up by themselves while the console runs (RPO-driven and cron schedules). */
@@ -37,6 +39,7 @@ export const SettingsSchema = z.object({
   maxParallelDevices: fields.maxParallelDevices.default(8),
   bandwidthLimitKiBps: fields.bandwidthLimitKiBps.default(0),
   desktopNotifications: fields.desktopNotifications.default(true),
+  desktopNotificationLevel: fields.desktopNotificationLevel.default('warning'),
   logLevel: fields.logLevel.default('info'),
   schedulerEnabled: fields.schedulerEnabled.default(true),
   monitoringRules: fields.monitoringRules.default(DEFAULT_RULES),

@@ -64,6 +64,7 @@ export function DevicePage({ name }: { name: string }) {
   const [proposals, setProposals] = useState<Source[]>([]);
   const [accepted, setAccepted] = useState<string[]>([]);
   const [confirmRemove, setConfirmRemove] = useState(false);
+  const [reportNote, setReportNote] = useState<string | null>(null);
   const running = useJobsStore((s) => Object.values(s.active).some((j) => j.kind === 'backup' && j.title === `Back up ${name}`));
   const recent = useJobsStore((s) => s.recent);
   const [snapshots, setSnapshots] = useState<SnapshotInfo[]>([]);
@@ -131,6 +132,17 @@ export function DevicePage({ name }: { name: string }) {
     }
   };
 
+  const printReport = async () => {
+    setError(null);
+    setReportNote(null);
+    try {
+      const opened = await api().reports.open({ name });
+      setReportNote(opened.opened ? `Opened ${opened.path} for printing` : `Saved to ${opened.path}: open it in a browser and print it (print to PDF)`);
+    } catch (caught) {
+      setError(toAppError(caught).message);
+    }
+  };
+
   if (!detail) {
     return (
       <>
@@ -157,6 +169,9 @@ export function DevicePage({ name }: { name: string }) {
             <Button className="button" onPress={() => void report()} data-testid="device-report">
               Report
             </Button>
+            <Button className="button" onPress={() => void printReport()} data-testid="device-report-print">
+              Open for printing
+            </Button>
             {/* Removing forgets the device and its stored secrets (not its snapshots): ask once more. */}
             <Button
               className={confirmRemove ? 'button button-danger' : 'button button-quiet'}
@@ -172,6 +187,11 @@ export function DevicePage({ name }: { name: string }) {
         <a href="#/fleet">← All devices</a> · <a href={`#/dashboards/${encodeURIComponent(profile.name)}`} data-testid="device-charts">Charts</a> · Host key {profile.hostKey ? <code data-testid="device-host-key">{profile.hostKey}</code> : 'not confirmed'}
       </p>
       <ErrorBanner message={error} testId="device-error" />
+      {reportNote ? (
+        <p role="status" className="banner banner-ok" data-testid="device-report-note">
+          {reportNote}
+        </p>
+      ) : null}
       {lastRun ? (
         <p className={`banner ${lastRun.status === 'succeeded' ? 'banner-ok' : 'banner-error'}`} data-testid="device-last-backup">
           Last backup {new Date(lastRun.startedAt).toLocaleString()}: {lastRun.status}

@@ -139,6 +139,20 @@ function SettingsForm({ saved, status, setStatus }: { saved: Settings; status: S
         Desktop notifications for alerts
       </Switch>
 
+      <RadioGroup
+        className="field"
+        value={draft.desktopNotificationLevel}
+        onChange={(v) => set('desktopNotificationLevel', v as Settings['desktopNotificationLevel'])}
+        isDisabled={!draft.desktopNotifications}
+        data-testid="setting-desktopNotificationLevel"
+      >
+        <Label>Notify for new alerts that are</Label>
+        <div className="radio-row">
+          <Radio value="critical">Critical only</Radio>
+          <Radio value="warning">Critical or warning</Radio>
+        </div>
+      </RadioGroup>
+
       <RadioGroup className="field" value={draft.logLevel} onChange={(v) => set('logLevel', v as Settings['logLevel'])}>
         <Label>Log level</Label>
         <div className="radio-row">
