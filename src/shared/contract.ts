@@ -18,6 +18,7 @@ import { DeviceDetailSchema, DeviceFactsSchema, DeviceSummarySchema, Fingerprint
 import { CopyRequestSchema } from './schemas/copy';
 import { JobFinishedSchema, JobIdSchema, JobProgressSchema, JobRecordSchema, JobStatusSchema } from './schemas/jobs';
 import { AlertSchema, ScheduleEntrySchema } from './schemas/monitoring';
+import { RepositoryAddSchema, RepositoryEntrySchema, RepositoryIdSchema, RepositoryTestSchema, RepositoryUpdateSchema } from './schemas/repositories';
 
 // No `new Function` probing: the renderer's CSP forbids eval, and a blocked probe is noise.
 z.config({ jitless: true });
@@ -106,6 +107,18 @@ export const channels = {
   'repository:breakLease': { input: BreakLeaseSchema, output: LeaseSchema },
   /** Starts a copy job of the console repository's snapshots into another repository (only the data it lacks). */
   'repository:copy': { input: CopyRequestSchema, output: z.object({ jobId: z.string() }) },
+
+  /** The console's repositories: the primary (backed up into) and secondaries holding copies. */
+  'repositories:list': { input: none, output: z.array(RepositoryEntrySchema) },
+  /** Registers a secondary repository; its password and credentials go to the secret store. */
+  'repositories:add': { input: RepositoryAddSchema, output: RepositoryEntrySchema },
+  /** Changes the offsite flag, the copy policy or the stored password. */
+  'repositories:update': { input: RepositoryUpdateSchema, output: RepositoryEntrySchema },
+  'repositories:remove': { input: z.object({ id: RepositoryIdSchema }).strict(), output: z.object({ removed: z.literal(true) }) },
+  /** Opens it with the stored password: reachable, initialised, snapshot count, or what went wrong; refreshes its copies. */
+  'repositories:test': { input: z.object({ id: RepositoryIdSchema }).strict(), output: RepositoryTestSchema },
+  /** Backs up into this repository from now on (it must open with its stored password). */
+  'repositories:setPrimary': { input: z.object({ id: RepositoryIdSchema }).strict(), output: RepositoryEntrySchema },
 
   /** Starts a backup job of a device (all its sources, or the ones named); progress arrives as jobs events. */
   'backups:start': { input: z.object({ device: NameSchema, sources: z.array(NameSchema).max(64).optional() }).strict(), output: z.object({ jobId: z.string() }) },

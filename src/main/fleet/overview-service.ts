@@ -8,6 +8,7 @@ import type { FleetStatus, Overview, OverviewRow } from '../../shared/schemas/fl
 import { effectiveRpo } from '../../shared/tiers';
 import type { HistoryStore } from '../history/history-store';
 import type { OverviewDbRow } from '../history/statements';
+import type { DeviceCopies } from '../../shared/schemas/repositories';
 import type { SettingsService } from '../services/settings-service';
 
 /** Error codes of a job that mean the device was not reached at all. */
@@ -69,11 +70,14 @@ export class OverviewService {
   readonly #store: HistoryStore;
   readonly #settings: SettingsService;
   readonly #now: () => number;
+  readonly #copies: () => Map<string, DeviceCopies>;
 
-  constructor(store: HistoryStore, settings: SettingsService, now: () => number = Date.now) {
+  /** `copies`: per device name, the copies of its latest run across the console's repositories (cached holdings). */
+  constructor(store: HistoryStore, settings: SettingsService, now: () => number = Date.now, copies: () => Map<string, DeviceCopies> = () => new Map()) {
     this.#store = store;
     this.#settings = settings;
     this.#now = now;
+    this.#copies = copies;
   }
 
   overview(): Overview {
@@ -81,7 +85,8 @@ export class OverviewService {
     const { defaultRpoMinutes, defaultRtoMinutes } = this.#settings.get();
     const repoVerify = this.#store.sql.lastRepositoryVerify.get();
     const alerts = openAlertCounts(this.#store);
-    const devices = this.#store.sql.overview.all().map((row) => this.#row(row, now, defaultRpoMinutes, defaultRtoMinutes, repoVerify ?? null, alerts.counts));
+    const copies = this.#copies();
+    const devices = this.#store.sql.overview.all().map((row) => this.#row(row, now, defaultRpoMinutes, defaultRtoMinutes, repoVerify ?? null, alerts.counts, copies));
     const count = (status: FleetStatus) => devices.filter((d) => d.status === status).length;
     return {
       generatedAt: new Date(now).toISOString(),
@@ -98,6 +103,7 @@ export class OverviewService {
     defaultRto: number,
     repoVerify: { finished_at: string | null; status: string } | null,
     alerts: Map<string, number>,
+    copies: Map<string, DeviceCopies>,
   ): OverviewRow {
     const profile = JSON.parse(row.profile) as DeviceProfile;
     const facts = parse<DeviceFacts>(row.facts);
@@ -147,6 +153,10 @@ export class OverviewService {
       diskFreeFraction: disk?.fraction ?? null,
       databaseUp: databaseUp(profile, facts),
       openAlerts: alerts.get(row.id) ?? 0,
+      // Before any holdings are recorded, a complete good backup is one copy: in the primary.
+      copies: copies.get(row.name)?.copies ?? (row.last_good_at ? 1 : 0),
+      offsiteCopy: copies.get(row.name)?.offsite ?? false,
+      lastOffsiteAt: copies.get(row.name)?.lastOffsiteAt ?? null,
       status,
     };
   }

@@ -236,4 +236,32 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
       CREATE INDEX pending_restores_device ON pending_restores (device_id);`,
   },
+  {
+    id: 13,
+    name: 'repositories and copies',
+    // The console's repositories (primary = the one in use; secondaries hold copies) and, per
+    // repository and device, the newest run it holds: read when a repository is tested or refreshed
+    // and after each backup, so the fleet shows copies without opening remote repositories
+    // (decision 017). Credentials live in the secret store, never here.
+    sql: `
+      CREATE TABLE repositories (
+        id                  TEXT PRIMARY KEY,
+        name                TEXT NOT NULL UNIQUE,
+        location            TEXT NOT NULL UNIQUE,
+        offsite             INTEGER NOT NULL DEFAULT 0 CHECK (offsite IN (0, 1)),
+        copy_when_reachable INTEGER NOT NULL DEFAULT 0 CHECK (copy_when_reachable IN (0, 1)),
+        added_at            TEXT NOT NULL,
+        tested_at           TEXT,
+        test                TEXT                 -- JSON: the last test's outcome
+      ) STRICT;
+      CREATE TABLE repository_holdings (
+        repository_id TEXT NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+        device        TEXT NOT NULL,             -- device name as the snapshots record it
+        latest_run    TEXT NOT NULL,             -- newest run id held (run ids sort by time)
+        latest_at     TEXT NOT NULL,             -- that run's newest snapshot time
+        runs          INTEGER NOT NULL,
+        checked_at    TEXT NOT NULL,
+        PRIMARY KEY (repository_id, device)
+      ) STRICT, WITHOUT ROWID;`,
+  },
 ];

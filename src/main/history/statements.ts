@@ -133,6 +133,26 @@ export interface OverviewDbRow {
   measured_ms: number | null;
 }
 
+export interface RepositoryRow {
+  id: string;
+  name: string;
+  location: string;
+  offsite: number;
+  copy_when_reachable: number;
+  added_at: string;
+  tested_at: string | null;
+  test: string | null;
+}
+
+export interface HoldingRow {
+  repository_id: string;
+  device: string;
+  latest_run: string;
+  latest_at: string;
+  runs: number;
+  checked_at: string;
+}
+
 export interface RunBucketRow {
   t: number;
   runs: number;
@@ -390,6 +410,28 @@ export function prepareStatements(db: Database) {
     alertAcknowledge: db.prepare<[string, string, number]>('UPDATE alerts SET acknowledged_at = ?, acknowledged_by = ? WHERE id = ? AND acknowledged_at IS NULL'),
     /** Open alerts per device (the fleet overview's column). */
     alertsOpenByDevice: db.prepare<[], { device_id: string; open: number }>('SELECT device_id, count(*) AS open FROM alerts WHERE resolved_at IS NULL AND device_id IS NOT NULL GROUP BY device_id'),
+
+    repositoriesAll: db.prepare<[], RepositoryRow>('SELECT * FROM repositories ORDER BY added_at, name'),
+    repositoryGet: db.prepare<[string], RepositoryRow>('SELECT * FROM repositories WHERE id = ?'),
+    repositoryByLocation: db.prepare<[string], RepositoryRow>('SELECT * FROM repositories WHERE location = ?'),
+    repositoryInsert: db.prepare<[string, string, string, number, string]>('INSERT INTO repositories (id, name, location, offsite, added_at) VALUES (?, ?, ?, ?, ?)'),
+    repositorySetFlags: db.prepare<[number, number, string]>('UPDATE repositories SET offsite = ?, copy_when_reachable = ? WHERE id = ?'),
+    repositorySetTest: db.prepare<[string, string, string]>('UPDATE repositories SET tested_at = ?, test = ? WHERE id = ?'),
+    repositoryDelete: db.prepare<[string]>('DELETE FROM repositories WHERE id = ?'),
+    holdingsAll: db.prepare<[], HoldingRow>('SELECT * FROM repository_holdings'),
+    holdingsOfRepository: db.prepare<[string], HoldingRow>('SELECT * FROM repository_holdings WHERE repository_id = ? ORDER BY device'),
+    holdingsClear: db.prepare<[string]>('DELETE FROM repository_holdings WHERE repository_id = ?'),
+    /**
+     * Records a run a repository holds for a device: a listing writes each device once (after
+     * clearing), a finished backup adds its run; an older run never replaces a newer one.
+     */
+    holdingUpsert: db.prepare<[string, string, string, string, number, string]>(
+      `INSERT INTO repository_holdings (repository_id, device, latest_run, latest_at, runs, checked_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (repository_id, device) DO UPDATE SET
+         runs = runs + (excluded.latest_run > latest_run),
+         latest_run = max(latest_run, excluded.latest_run), latest_at = max(latest_at, excluded.latest_at),
+         checked_at = excluded.checked_at`,
+    ),
 
     outboxInsert: db.prepare<[string, string, string, string]>('INSERT INTO webhook_outbox (url, payload, created_at, next_attempt_at) VALUES (?, ?, ?, ?)'),
     /** The oldest undelivered events, in the order they were written (delivered in that order). */

@@ -112,6 +112,13 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
     'repository:breakLease': ({ id, force }) => services.repository.breakLease(id, force === true),
     'repository:copy': async (request) => ({ jobId: (await services.copies.copyToRepository(request)).id }),
 
+    'repositories:list': () => services.repositories.list(),
+    'repositories:add': (input, sender) => audited(services, actor(sender), 'repository.add', input.name ?? input.location, () => services.repositories.add(input, actor(sender))),
+    'repositories:update': (input, sender) => audited(services, actor(sender), 'repository.update', input.id, () => services.repositories.update(input, actor(sender))),
+    'repositories:remove': ({ id }, sender) => audited(services, actor(sender), 'repository.remove', id, () => (services.repositories.remove(id, actor(sender)), { removed: true as const })),
+    'repositories:test': ({ id }, sender) => services.repositories.test(id, actor(sender)),
+    'repositories:setPrimary': ({ id }, sender) => audited(services, actor(sender), 'repository.set-primary', id, () => services.repositories.setPrimary(id, actor(sender))),
+
     'backups:start': ({ device, sources }, sender) => audited(services, actor(sender), 'job.backup', device, () => ({ jobId: startDeviceBackup(services, device, sources, actor(sender)).id })),
 
     'snapshots:list': (input) => services.catalog.list(input?.device),

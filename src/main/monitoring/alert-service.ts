@@ -32,6 +32,8 @@ export interface AlertServiceDeps {
   notify?: (title: string, body: string) => void;
   /** When the device's last restore drill was; undefined while drills are not recorded. */
   lastDrillAt?: (deviceId: string) => string | null | undefined;
+  /** Per device name, the newest run held offsite (null: none); undefined while no repository is offsite. */
+  offsiteCopies?: () => Map<string, string | null> | undefined;
   clock?: () => Date;
 }
 
@@ -76,6 +78,7 @@ export class AlertService {
     const defaultRpo = settings.get().defaultRpoMinutes;
     // A good backup is a run that covered every source (as the overview and the scheduler count it).
     const lastSuccess = new Map(store.sql.overview.all().map((row) => [row.id, row.last_good_at]));
+    const offsite = this.#deps.offsiteCopies?.();
     const states: DeviceState[] = devices.list().map((record) => {
       const state: DeviceState = {
         id: record.id,
@@ -88,6 +91,7 @@ export class AlertService {
       };
       const drill = this.#deps.lastDrillAt?.(record.id);
       if (drill !== undefined) state.lastDrillAt = drill;
+      if (offsite) state.lastOffsiteAt = offsite.get(record.profile.name) ?? null;
       return state;
     });
     const check = store.sql.lastJobOfKind.get('verify');

@@ -28,6 +28,8 @@ export interface DeviceState {
   facts: DeviceFacts | null;
   /** The last successful restore drill; undefined while the console records no drills. */
   lastDrillAt?: string | null;
+  /** When the newest run held in an offsite repository was taken; null: none; undefined: no repository is offsite. */
+  lastOffsiteAt?: string | null;
 }
 
 export interface MonitorInput {
@@ -139,6 +141,24 @@ export function evaluateRules(input: MonitorInput, rules: Rules): Condition[] {
           deviceId: device.id,
           severity: 'warning',
           message: device.lastDrillAt ? `${device.name}: the last restore drill was ${formatAge(now - Date.parse(device.lastDrillAt))} ago` : `${device.name}: no restore drill in the ${formatAge(now - Date.parse(since))} since it was added`,
+        });
+      }
+    }
+
+    // 3-2-1: once a repository is marked offsite, every backed-up device needs a recent copy there.
+    if (rules.offsiteCopyMissing.enabled && device.lastOffsiteAt !== undefined && device.lastSuccessAt) {
+      const limit = rules.offsiteCopyMissing.threshold * DAY;
+      const newest = device.lastOffsiteAt;
+      if (newest === null || now - Date.parse(newest) > limit) {
+        out.push({
+          rule: 'offsiteCopyMissing',
+          subject: device.id,
+          deviceId: device.id,
+          severity: 'warning',
+          message:
+            newest === null
+              ? `${device.name}: no copy in an offsite repository yet`
+              : `${device.name}: the newest offsite copy is ${formatAge(now - Date.parse(newest))} old (over ${formatAge(limit)})`,
         });
       }
     }

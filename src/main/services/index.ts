@@ -28,6 +28,7 @@ import { sampleStorageAfterBackups } from '../fleet/samples';
 import { CatalogService } from './catalog-service';
 import { CopyService } from './copy-service';
 import { ExternalLinks } from './external-links';
+import { RepositoriesService } from './repositories-service';
 import { RepositoryService } from './repository-service';
 import { SettingsService } from './settings-service';
 
@@ -71,6 +72,8 @@ export interface Services {
   readonly devices: DeviceService;
   readonly connector: DeviceConnector;
   readonly repository: RepositoryService;
+  /** Primary and secondary repositories (3-2-1 copies), and which device runs each holds. */
+  readonly repositories: RepositoriesService;
   readonly catalog: CatalogService;
   /** Copies of the repository's snapshots into other repositories, as jobs. */
   readonly copies: CopyService;
@@ -104,6 +107,7 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
   const devices = new DeviceService(history, secrets);
   const connector = new DeviceConnector(devices, settings.get().maxParallelDevices);
   const repository = new RepositoryService(dataDir, settings, env);
+  const repositories = new RepositoriesService({ store: history, secrets, settings, repository, bus, log, env });
   const catalog = new CatalogService(repository);
   const copies = new CopyService(dataDir, repository, jobs, env);
   const restores = new RestoreService(devices, connector, repository, jobs, history);
@@ -118,13 +122,14 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
     outbox,
     log,
     repositoryLocation: () => repository.location(),
+    offsiteCopies: () => (repositories.anyOffsite() ? new Map([...repositories.copiesByDevice()].map(([device, c]) => [device, c.lastOffsiteAt])) : undefined),
     ...(platform.notify ? { notify: platform.notify } : {}),
   });
   const maintenance = new Maintenance({ store: history, jobs, repository, log });
   const scheduler = new Scheduler({ store: history, devices, jobs, settings, log, maintenance, startBackup: (name, only) => startDeviceBackup({ devices, connector, repository, jobs }, name, only, 'scheduler') });
   const versions = new FileVersionsService(repository, catalog);
   const downloads = new DownloadService(repository, jobs);
-  const overview = new OverviewService(history, settings);
+  const overview = new OverviewService(history, settings, Date.now, () => repositories.copiesByDevice());
   const dashboards = new DashboardService(history, settings);
   const audit = new AuditService(history);
   const stopSampling = sampleStorageAfterBackups(bus, history, () => repository.location(), log);
@@ -142,6 +147,7 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
     devices,
     connector,
     repository,
+    repositories,
     catalog,
     copies,
     restores,
@@ -165,6 +171,7 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
       alerts.stop();
       outbox.stop();
       stopSampling();
+      repositories.dispose();
       jobs.dispose();
       repository.lock(); // closes a remote repository's connection
       history.close();

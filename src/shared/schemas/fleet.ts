@@ -39,6 +39,12 @@ export const OverviewRowSchema = z.object({
   /** Database up: every database source's engine is seen running in the facts; null: no databases or no facts. */
   databaseUp: z.boolean().nullable(),
   openAlerts: z.number(),
+  /** Copies of the device's latest run: the primary plus each secondary repository holding it (cached listings). */
+  copies: z.number(),
+  /** One of those copies is in a repository marked offsite. */
+  offsiteCopy: z.boolean(),
+  /** The newest run of the device held offsite (its time); null: none. */
+  lastOffsiteAt: z.string().nullable(),
   status: FleetStatusSchema,
 });
 export type OverviewRow = z.infer<typeof OverviewRowSchema>;

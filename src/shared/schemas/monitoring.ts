@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-export const RULE_IDS = ['backupFailed', 'rpoBreached', 'repositoryStorageLow', 'deviceDiskLow', 'backupSlower', 'verificationFailed', 'drillOverdue'] as const;
+export const RULE_IDS = ['backupFailed', 'rpoBreached', 'repositoryStorageLow', 'deviceDiskLow', 'backupSlower', 'verificationFailed', 'drillOverdue', 'offsiteCopyMissing'] as const;
 export const RuleIdSchema = z.enum(RULE_IDS);
 export type RuleId = z.infer<typeof RuleIdSchema>;
 
@@ -12,12 +12,12 @@ export type Severity = z.infer<typeof SeveritySchema>;
  * backupFailed — consecutive failed backups; rpoBreached — multiple of the device's RPO;
  * repositoryStorageLow — GiB free where the repository lives; deviceDiskLow — % free on a device
  * mount; backupSlower — multiple of the device's median duration over its last 10 runs;
- * verificationFailed — failed checks (1: any); drillOverdue — days since the device's last drill.
+ * verificationFailed — failed checks (1: any); drillOverdue — days since the device's last drill;
+ * offsiteCopyMissing — days: the device's newest run held in an offsite repository must be younger.
  */
 export const RuleSchema = z.object({ enabled: z.boolean(), threshold: z.number().min(0).max(1_000_000) }).strict();
 export type Rule = z.infer<typeof RuleSchema>;
-export const RulesSchema = z.object(Object.fromEntries(RULE_IDS.map((id) => [id, RuleSchema])) as Record<RuleId, typeof RuleSchema>).strict();
-export type Rules = z.infer<typeof RulesSchema>;
+export type Rules = Record<RuleId, Rule>;
 
 export const DEFAULT_RULES: Rules = {
   backupFailed: { enabled: true, threshold: 1 },
@@ -27,7 +27,13 @@ export const DEFAULT_RULES: Rules = {
   backupSlower: { enabled: true, threshold: 2 },
   verificationFailed: { enabled: true, threshold: 1 },
   drillOverdue: { enabled: true, threshold: 30 },
+  offsiteCopyMissing: { enabled: true, threshold: 7 },
 };
+
+/** Every rule; one a stored setting does not know yet (written before the rule existed) takes its default. */
+export const RulesSchema = z
+  .object(Object.fromEntries(RULE_IDS.map((id) => [id, RuleSchema.default(DEFAULT_RULES[id])])) as { [K in RuleId]: z.ZodDefault<typeof RuleSchema> })
+  .strict();
 
 export const RULE_LABELS: Record<RuleId, { title: string; unit: string }> = {
   backupFailed: { title: 'Backup failed', unit: 'failures in a row' },
@@ -37,6 +43,7 @@ export const RULE_LABELS: Record<RuleId, { title: string; unit: string }> = {
   backupSlower: { title: 'Backup slower than usual', unit: '× the median of recent runs' },
   verificationFailed: { title: 'Verification failed', unit: 'failed checks' },
   drillOverdue: { title: 'Restore drill overdue', unit: 'days since the last drill' },
+  offsiteCopyMissing: { title: 'No recent offsite copy', unit: 'days: newest offsite copy at most this old' },
 };
 
 export const AlertSchema = z.object({
