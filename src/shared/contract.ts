@@ -18,7 +18,7 @@ import { DeviceDetailSchema, DeviceFactsSchema, DeviceSummarySchema, Fingerprint
 import { CopyRequestSchema } from './schemas/copy';
 import { JobFinishedSchema, JobIdSchema, JobProgressSchema, JobRecordSchema, JobStatusSchema } from './schemas/jobs';
 import { AlertSchema, ScheduleEntrySchema } from './schemas/monitoring';
-import { RepositoryAddSchema, RepositoryEntrySchema, RepositoryIdSchema, RepositoryTestSchema, RepositoryUpdateSchema } from './schemas/repositories';
+import { DeviceCopiesSchema, RepositoryAddSchema, RepositoryEntrySchema, RepositoryIdSchema, RepositoryTestSchema, RepositoryUpdateSchema } from './schemas/repositories';
 
 // No `new Function` probing: the renderer's CSP forbids eval, and a blocked probe is noise.
 z.config({ jitless: true });
@@ -117,6 +117,8 @@ export const channels = {
   'repositories:remove': { input: z.object({ id: RepositoryIdSchema }).strict(), output: z.object({ removed: z.literal(true) }) },
   /** Opens it with the stored password: reachable, initialised, snapshot count, or what went wrong; refreshes its copies. */
   'repositories:test': { input: z.object({ id: RepositoryIdSchema }).strict(), output: RepositoryTestSchema },
+  /** How many copies of the device's latest run exist across the repositories, and whether one is offsite (cached). */
+  'repositories:copies': { input: z.object({ device: NameSchema }).strict(), output: DeviceCopiesSchema },
   /** Backs up into this repository from now on (it must open with its stored password). */
   'repositories:setPrimary': { input: z.object({ id: RepositoryIdSchema }).strict(), output: RepositoryEntrySchema },
 

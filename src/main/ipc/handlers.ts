@@ -116,6 +116,7 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
     'repositories:add': (input, sender) => audited(services, actor(sender), 'repository.add', input.name ?? input.location, () => services.repositories.add(input, actor(sender))),
     'repositories:update': (input, sender) => audited(services, actor(sender), 'repository.update', input.id, () => services.repositories.update(input, actor(sender))),
     'repositories:remove': ({ id }, sender) => audited(services, actor(sender), 'repository.remove', id, () => (services.repositories.remove(id, actor(sender)), { removed: true as const })),
+    'repositories:copies': ({ device }) => services.repositories.copiesOf(device),
     'repositories:test': ({ id }, sender) => services.repositories.test(id, actor(sender)),
     'repositories:setPrimary': ({ id }, sender) => audited(services, actor(sender), 'repository.set-primary', id, () => services.repositories.setPrimary(id, actor(sender))),
 

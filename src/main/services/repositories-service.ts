@@ -257,6 +257,11 @@ export class RepositoriesService {
     return out;
   }
 
+  /** One device's copies; a device with no recorded holdings has none known. */
+  copiesOf(device: string): DeviceCopies {
+    return this.copiesByDevice().get(device) ?? { copies: 0, offsite: false, lastOffsiteAt: null, checkedAt: null };
+  }
+
   /** Whether any repository is marked offsite (the offsite rule only applies then). */
   anyOffsite(): boolean {
     return this.#deps.store.sql.repositoriesAll.all().some((r) => r.offsite === 1);

@@ -1,5 +1,6 @@
 import { RetentionCard } from '../components/RetentionCard';
 import { useEffect, useState } from 'react';
+import type { DeviceCopies } from '../../../shared/schemas/repositories';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { Button, Checkbox, CheckboxGroup } from 'react-aria-components';
 import type { DeviceDetail, DeviceFacts, Source } from '../../../shared/schemas/devices';
@@ -65,6 +66,7 @@ export function DevicePage({ name }: { name: string }) {
   const [accepted, setAccepted] = useState<string[]>([]);
   const [confirmRemove, setConfirmRemove] = useState(false);
   const [reportNote, setReportNote] = useState<string | null>(null);
+  const [copies, setCopies] = useState<DeviceCopies | null>(null);
   const running = useJobsStore((s) => Object.values(s.active).some((j) => j.kind === 'backup' && j.title === `Back up ${name}`));
   const recent = useJobsStore((s) => s.recent);
   const [snapshots, setSnapshots] = useState<SnapshotInfo[]>([]);
@@ -79,6 +81,12 @@ export function DevicePage({ name }: { name: string }) {
       .snapshots.list({ device: name })
       .then(setSnapshots)
       .catch(() => setSnapshots([]));
+  }, [name, backups]);
+  useEffect(() => {
+    api()
+      .repositories.copies({ device: name })
+      .then(setCopies)
+      .catch(() => setCopies(null));
   }, [name, backups]);
 
   const discover = async () => {
@@ -202,6 +210,15 @@ export function DevicePage({ name }: { name: string }) {
               · <a href="#/catalog">see the snapshots</a>
             </>
           ) : null}
+        </p>
+      ) : null}
+      {copies ? (
+        <p className={`banner ${copies.copies >= 2 && copies.offsite ? 'banner-ok' : 'banner-warn'}`} data-testid="device-copies">
+          {copies.copies === 0 ? 'No copy of the latest run is recorded yet' : `${copies.copies} ${copies.copies === 1 ? 'copy' : 'copies'} of the latest run`}
+          {copies.offsite ? ', one offsite' : ', none offsite'}
+          {copies.lastOffsiteAt && !copies.offsite ? ` (newest offsite copy ${new Date(copies.lastOffsiteAt).toLocaleString()})` : ''}
+          {' · '}
+          <a href="#/settings">repositories</a>
         </p>
       ) : null}
       <div className="grid-2">

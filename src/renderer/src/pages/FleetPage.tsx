@@ -177,6 +177,7 @@ function OverviewTable({ overview }: { overview: Overview }) {
           {header('RTO', 'rto')}
           <th scope="col">Verified</th>
           {header('Disk free · DB', 'disk')}
+          <th scope="col">Copies</th>
           {header('Alerts', 'alerts')}
         </tr>
       } alertsAvailable={overview.alertsAvailable} />
@@ -262,6 +263,10 @@ function DeviceRow({ d, alertsAvailable }: { d: OverviewRow; alertsAvailable: bo
           {d.diskFreeBytes === null ? 'disk ?' : formatBytes(d.diskFreeBytes)}
         </span>
         {d.databaseUp === null ? null : d.databaseUp ? <span className="muted"> · DB up</span> : <span className="status-bad"> · DB down</span>}
+      </td>
+      <td data-testid={`copies-${d.name}`} className={d.copies === 0 ? 'status-bad' : d.copies === 1 ? 'status-warn' : 'status-ok'} title="Copies of the latest run: the primary plus each secondary repository holding it">
+        {d.copies}
+        {d.offsiteCopy ? <span className="muted"> · offsite</span> : null}
       </td>
       <td data-testid={`alerts-${d.name}`} className={d.openAlerts > 0 ? 'status-bad' : undefined}>
         {!alertsAvailable ? '—' : d.openAlerts > 0 ? <a href="#/alerts">{d.openAlerts}</a> : 0}

@@ -5,6 +5,7 @@ import { Button, FieldError, Form, Input, Label, NumberField, Radio, RadioGroup,
 import { toAppError } from '../../../shared/errors';
 import type { Settings, SettingsPatch } from '../../../shared/schemas/settings';
 import { PageHeader } from '../components/PageHeader';
+import { RepositoriesPanel } from '../components/RepositoriesPanel';
 import { RepositoryLeases } from '../components/RepositoryLeases';
 import { useSettingsStore } from '../stores/settings-store';
 
@@ -199,6 +200,7 @@ export function SettingsPage() {
       ) : (
         <p>Loading settings…</p>
       )}
+      <RepositoriesPanel />
       <RepositoryLeases />
     </>
   );
