@@ -209,7 +209,8 @@ export function RepositoriesPanel() {
                 <td data-testid="repository-test-result" className={r.lastTest ? (r.lastTest.error ? 'status-bad' : 'status-ok') : 'muted'}>
                   {busy === r.id ? 'Testing…' : r.lastTest ? `${testSummary(r.lastTest)} (${new Date(r.lastTest.at).toLocaleString()})` : 'Not tested yet'}
                 </td>
-                <td className="row-actions">
+                <td>
+                  <div className="row-actions">
                   <Button className="button" isDisabled={busy !== null} onPress={() => void act(r.id, () => api().repositories.test({ id: r.id }))} data-testid="repository-test">
                     Test
                   </Button>
@@ -228,6 +229,7 @@ export function RepositoriesPanel() {
                       </Button>
                     </>
                   )}
+                  </div>
                 </td>
               </tr>
             ))}
