@@ -153,9 +153,9 @@ test('the audit log filters and exports CSV, and a device report downloads as on
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('audit-export').click()]);
   expect(download.suggestedFilename()).toMatch(/^jetvault-audit-.*\.csv$/);
   const csv = readFileSync(await download.path(), 'utf8').split('\r\n');
-  expect(csv[0]).toBe('at,actor,action,target,detail');
+  expect(csv[0]).toBe('at,actor,action,target,result,message,detail');
   expect(csv.filter(Boolean)).toHaveLength(2);
-  expect(csv[1]).toMatch(new RegExp(`^\\d{4}-.*,console:websocket,device\\.update,${name},`));
+  expect(csv[1]).toMatch(new RegExp(`^\\d{4}-.*,console:websocket,device\\.update,${name},ok,,`));
   await expect(page.getByTestId('audit-exported')).toContainText('jetvault-audit-');
 
   await page.goto(`${seeded.host.origin}/#/fleet/${name}`);
@@ -167,6 +167,10 @@ test('the audit log filters and exports CSV, and a device report downloads as on
   expect(html).toContain('Depot, &quot;North&quot;');
   expect(html).toMatch(/<h2>Restore drills<\/h2>\s*<table>/);
   expect(html).not.toMatch(/<script/i);
+  // Open for printing: the test host cannot open files, so the saved report's location is shown.
+  await page.getByTestId('device-report-print').click();
+  await expect(page.getByTestId('device-report-note')).toContainText(`Saved to ${path.join(seeded.host.dataDir, 'reports', `jetvault-report-${name}-`)}`);
+  expect(readFileSync(path.join(seeded.host.dataDir, 'reports', report.suggestedFilename()), 'utf8')).toContain('@media print');
   // The device page links to its own charts.
   await page.getByTestId('device-charts').click();
   await expect(page.getByTestId('dashboards')).toHaveAttribute('data-device', name);
@@ -175,4 +179,10 @@ test('the audit log filters and exports CSV, and a device report downloads as on
   await page.getByTestId('audit-action').selectOption('');
   await expect(page.getByTestId('audit-table')).toContainText('report.device');
   await expect(page.getByTestId('audit-table')).toContainText('audit.export');
+  // A failed operation is recorded with its result and message, and the result filter finds it.
+  const failed = await page.evaluate(() => window.api!.devices.remove({ name: 'no-such-device' }).then(() => 'removed', (e: { message: string }) => e.message));
+  expect(failed).toMatch(/no-such-device/);
+  await page.getByTestId('audit-result').selectOption('failed');
+  await expect(page.getByTestId('audit-row')).toHaveCount(1);
+  await expect(page.getByTestId('audit-row-result')).toContainText(`Failed — ${failed}`);
 });
