@@ -238,21 +238,37 @@ export class RepositoriesService {
   copiesByDevice(): Map<string, DeviceCopies> {
     const { store } = this.#deps;
     const primary = this.primary();
-    const repos = new Map(store.sql.repositoriesAll.all().map((r) => [r.id, r]));
+    const offsiteIds = new Set<string>();
+    const known = new Set<string>();
+    for (const r of store.sql.repositoriesAll.all()) {
+      known.add(r.id);
+      if (r.offsite === 1) offsiteIds.add(r.id);
+    }
     const byDevice = new Map<string, HoldingRow[]>();
-    for (const h of store.sql.holdingsAll.all()) byDevice.set(h.device, [...(byDevice.get(h.device) ?? []), h]);
+    for (const h of store.sql.holdingsAll.all()) {
+      if (!known.has(h.repository_id)) continue;
+      const list = byDevice.get(h.device);
+      if (list) list.push(h);
+      else byDevice.set(h.device, [h]);
+    }
     const out = new Map<string, DeviceCopies>();
     for (const [device, holdings] of byDevice) {
-      const mine = holdings.find((h) => h.repository_id === primary.id);
-      const latest = mine?.latest_run ?? holdings.reduce((a, b) => (b.latest_run > a.latest_run ? b : a)).latest_run;
-      const holding = holdings.filter((h) => h.latest_run >= latest && repos.has(h.repository_id));
-      const offsite = holdings.filter((h) => repos.get(h.repository_id)?.offsite === 1);
-      out.set(device, {
-        copies: holding.length,
-        offsite: holding.some((h) => repos.get(h.repository_id)?.offsite === 1),
-        lastOffsiteAt: offsite.length === 0 ? null : offsite.map((h) => h.latest_at).reduce((a, b) => (b > a ? b : a)),
-        checkedAt: holding.length === 0 ? null : holding.map((h) => h.checked_at).reduce((a, b) => (b < a ? b : a)),
-      });
+      let latest = '';
+      for (const h of holdings) if (h.repository_id === primary.id) latest = h.latest_run;
+      if (latest === '') for (const h of holdings) if (h.latest_run > latest) latest = h.latest_run;
+      let copies = 0;
+      let offsite = false;
+      let lastOffsiteAt: string | null = null;
+      let checkedAt: string | null = null;
+      for (const h of holdings) {
+        const isOffsite = offsiteIds.has(h.repository_id);
+        if (isOffsite && (lastOffsiteAt === null || h.latest_at > lastOffsiteAt)) lastOffsiteAt = h.latest_at;
+        if (h.latest_run < latest) continue;
+        copies++;
+        offsite ||= isOffsite;
+        if (checkedAt === null || h.checked_at < checkedAt) checkedAt = h.checked_at;
+      }
+      out.set(device, { copies, offsite, lastOffsiteAt, checkedAt });
     }
     return out;
   }
