@@ -116,7 +116,7 @@ export class RepositoriesService {
   }
 
   get(id: string): RepositoryEntry {
-    return this.#entry(this.#row(id), this.primary().id === id);
+    return this.#entry(this.row(id), this.primary().id === id);
   }
 
   add(input: RepositoryAdd, actor: string): RepositoryEntry {
@@ -150,7 +150,7 @@ export class RepositoriesService {
     const checked = RepositoryUpdateSchema.safeParse(input);
     if (!checked.success) throw new AppError('VALIDATION', 'Invalid repository change', issuesOf(checked.error));
     const { id, offsite, copyWhenReachable, password } = checked.data;
-    const row = this.#row(id);
+    const row = this.row(id);
     const { store, secrets } = this.#deps;
     const nextOffsite = offsite ?? row.offsite === 1;
     const nextCopy = copyWhenReachable ?? row.copy_when_reachable === 1;
@@ -165,7 +165,7 @@ export class RepositoriesService {
   }
 
   remove(id: string, actor: string): void {
-    const row = this.#row(id);
+    const row = this.row(id);
     if (this.primary().id === id) throw new AppError('CONFLICT', `"${row.name}" is the primary repository: make another one primary first`);
     const { store, secrets } = this.#deps;
     store.db.transaction(() => {
@@ -181,7 +181,7 @@ export class RepositoriesService {
    * or wrong repository: the outcome says what went wrong.
    */
   async test(id: string, actor: string): Promise<RepositoryTest> {
-    const row = this.#row(id);
+    const row = this.row(id);
     const at = this.#clock().toISOString();
     const outcome: RepositoryTest = { at, reachable: false, initialised: false, snapshots: null, devices: null, error: null };
     try {
@@ -211,7 +211,7 @@ export class RepositoriesService {
 
   /** Makes a registered repository the one the console backs up into (unlocked with its stored password). */
   async setPrimary(id: string, actor: string): Promise<RepositoryEntry> {
-    const row = this.#row(id);
+    const row = this.row(id);
     if (this.primary().id === id) return this.get(id);
     const password = this.#deps.secrets.get(secretRef(id, 'password'));
     if (password === null) throw new AppError('VALIDATION', `No password is stored for "${row.name}": set it before making it primary`);
@@ -273,6 +273,23 @@ export class RepositoriesService {
     return out;
   }
 
+  /**
+   * Whether the repository lacks the primary's newest run of some device (from the cached
+   * holdings). True when the primary's runs are not known yet: a copy finds out, and skips what is there.
+   */
+  lacksLatestRuns(id: string): boolean {
+    const { store } = this.#deps;
+    const primary = store.sql.holdingsOfRepository.all(this.primary().id);
+    if (primary.length === 0) return true;
+    const held = new Map(store.sql.holdingsOfRepository.all(id).map((h) => [h.device, h.latest_run]));
+    return primary.some((p) => (held.get(p.device) ?? '') < p.latest_run);
+  }
+
+  /** Records what an open repository holds now (after a copy into it). */
+  async refreshHoldings(id: string, repo: Repository): Promise<void> {
+    this.#storeHoldings(id, holdingsOf(await listSnapshots(repo)));
+  }
+
   /** One device's copies; a device with no recorded holdings has none known. */
   copiesOf(device: string): DeviceCopies {
     return this.copiesByDevice().get(device) ?? { copies: 0, offsite: false, lastOffsiteAt: null, checkedAt: null };
@@ -299,7 +316,7 @@ export class RepositoriesService {
 
   /** Opens a registered repository (for copies and tests). */
   async open(id: string): Promise<Repository> {
-    const row = this.#row(id);
+    const row = this.row(id);
     return this.#open(row, this.backendOf(row));
   }
 
@@ -325,7 +342,7 @@ export class RepositoriesService {
     })();
   }
 
-  #row(id: string): RepositoryRow {
+  row(id: string): RepositoryRow {
     const row = this.#deps.store.sql.repositoryGet.get(id);
     if (!row) throw new AppError('NOT_FOUND', `No repository ${id}`);
     return row;
