@@ -419,6 +419,12 @@ export function prepareStatements(db: Database) {
     repositorySetTest: db.prepare<[string, string, string]>('UPDATE repositories SET tested_at = ?, test = ? WHERE id = ?'),
     repositoryDelete: db.prepare<[string]>('DELETE FROM repositories WHERE id = ?'),
     holdingsAll: db.prepare<[], HoldingRow>('SELECT * FROM repository_holdings'),
+    /** A finished backup's run is the repository's newest run of the device (whatever its id). */
+    holdingAddNewest: db.prepare<[string, string, string, string, string]>(
+      `INSERT INTO repository_holdings (repository_id, device, latest_run, latest_at, runs, checked_at) VALUES (?, ?, ?, ?, 1, ?)
+       ON CONFLICT (repository_id, device) DO UPDATE SET runs = runs + (excluded.latest_run <> latest_run),
+         latest_run = excluded.latest_run, latest_at = excluded.latest_at, checked_at = excluded.checked_at`,
+    ),
     holdingsOfRepository: db.prepare<[string], HoldingRow>('SELECT * FROM repository_holdings WHERE repository_id = ? ORDER BY device'),
     holdingsClear: db.prepare<[string]>('DELETE FROM repository_holdings WHERE repository_id = ?'),
     /**

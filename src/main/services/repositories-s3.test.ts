@@ -51,6 +51,7 @@ describe.skipIf(why)('an S3 secondary repository', () => {
         runSources(await s.repository.open(), new LocalRunner(), { name: 'rvm-060', sysroot: root }, sources, ctx),
       ).done;
       expect(done.record.error).toBeNull();
+      await new Promise((r) => setTimeout(r, 1100)); // run ids carry the second they began: a later second
       const ctx = { phase: () => undefined, advance: () => undefined, setTotals: () => undefined, signal: new AbortController().signal };
       await runSources(offsite, new LocalRunner(), { name: 'rvm-060', sysroot: root }, sources, ctx);
 

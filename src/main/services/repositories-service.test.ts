@@ -18,7 +18,7 @@ import { FAST, PASSWORD } from '../repository/testing/fixtures';
 import { tempDir } from '../testing/temp-dir';
 import { createServices } from './index';
 import type { Services } from './index';
-import { holdingsOf } from './repositories-service';
+import { holdingsOf, holdsAtLeast } from './repositories-service';
 
 const open: Services[] = [];
 afterEach(() => {
@@ -172,12 +172,21 @@ describe('holdings', () => {
       snap('a', '20261130120000-aaaaaa', '2026-11-30T12:00:05Z'),
       snap('a', '20261130120000-aaaaaa', '2026-11-30T12:00:09Z'),
       snap('a', '20261129120000-bbbbbb', '2026-11-29T12:00:05Z'),
+      snap('a', '20261130120000-ffffff', '2026-11-30T12:00:01Z'), // same second, an earlier run (by its snapshots)
       snap('b', '20261101000000-cccccc', '2026-11-01T00:00:05Z'),
       snap('laptop', null, '2026-11-30T00:00:00Z'),
     ]);
     expect(Object.fromEntries(held)).toEqual({
-      a: { latestRun: '20261130120000-aaaaaa', latestAt: '2026-11-30T12:00:09Z', runs: 2 },
+      a: { latestRun: '20261130120000-aaaaaa', latestAt: '2026-11-30T12:00:09Z', runs: 3 },
       b: { latestRun: '20261101000000-cccccc', latestAt: '2026-11-01T00:00:05Z', runs: 1 },
     });
+  });
+
+  it('count a run as held when it is the same run or begun in a later second, never by the random part', () => {
+    expect(holdsAtLeast('20261130120000-aaaaaa', '20261130120000-aaaaaa')).toBe(true);
+    expect(holdsAtLeast('20261130120001-000000', '20261130120000-ffffff')).toBe(true);
+    expect(holdsAtLeast('20261130120000-ffffff', '20261130120000-000000')).toBe(false); // same second, another run
+    expect(holdsAtLeast('20261129120000-ffffff', '20261130120000-000000')).toBe(false);
+    expect(holdsAtLeast('', '20261130120000-000000')).toBe(false);
   });
 });

@@ -46,10 +46,20 @@ export function holdingsOf(snapshots: readonly SnapshotWithId[]): Map<string, { 
   }
   const out = new Map<string, { latestRun: string; latestAt: string; runs: number }>();
   for (const [device, mine] of runs) {
-    const latestRun = [...mine.keys()].reduce((a, b) => (b > a ? b : a));
+    // The newest run is the one with the newest snapshot (run ids carry only the second they began).
+    const latestRun = [...mine.entries()].reduce((a, b) => (b[1] > a[1] || (b[1] === a[1] && b[0] > a[0]) ? b : a))[0];
     out.set(device, { latestRun, latestAt: mine.get(latestRun)!, runs: mine.size });
   }
   return out;
+}
+
+/**
+ * Whether a repository whose newest run of a device is `held` has that device's `latest` run: the
+ * same run, or one begun in a later second (run ids start with the UTC second they began, so two
+ * different runs of one second are not ordered: counted conservatively as not held).
+ */
+export function holdsAtLeast(held: string, latest: string): boolean {
+  return held === latest || held.slice(0, 14) > latest.slice(0, 14);
 }
 
 function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
@@ -227,7 +237,7 @@ export class RepositoriesService {
 
   /** A finished backup put this run into the primary. */
   recordBackup(device: string, runId: string, at: string): void {
-    this.#deps.store.sql.holdingUpsert.run(this.primary().id, device, runId, at, 1, this.#clock().toISOString());
+    this.#deps.store.sql.holdingAddNewest.run(this.primary().id, device, runId, at, this.#clock().toISOString());
   }
 
   /**
@@ -263,7 +273,7 @@ export class RepositoriesService {
       for (const h of holdings) {
         const isOffsite = offsiteIds.has(h.repository_id);
         if (isOffsite && (lastOffsiteAt === null || h.latest_at > lastOffsiteAt)) lastOffsiteAt = h.latest_at;
-        if (h.latest_run < latest) continue;
+        if (!holdsAtLeast(h.latest_run, latest)) continue;
         copies++;
         offsite ||= isOffsite;
         if (checkedAt === null || h.checked_at < checkedAt) checkedAt = h.checked_at;
@@ -282,7 +292,7 @@ export class RepositoriesService {
     const primary = store.sql.holdingsOfRepository.all(this.primary().id);
     if (primary.length === 0) return true;
     const held = new Map(store.sql.holdingsOfRepository.all(id).map((h) => [h.device, h.latest_run]));
-    return primary.some((p) => (held.get(p.device) ?? '') < p.latest_run);
+    return primary.some((p) => !holdsAtLeast(held.get(p.device) ?? '', p.latest_run));
   }
 
   /** Records what an open repository holds now (after a copy into it). */
