@@ -171,7 +171,6 @@ export function RepositoriesPanel() {
               <th scope="col">Location</th>
               <th scope="col">Role</th>
               <th scope="col">Offsite</th>
-              <th scope="col">Copy when reachable</th>
               <th scope="col">Last test</th>
               <th scope="col">
                 <span className="sr-only">Actions</span>
@@ -192,18 +191,8 @@ export function RepositoriesPanel() {
                     aria-label={`${r.name} is offsite`}
                     checked={r.offsite}
                     disabled={busy === r.id}
-                    onChange={(e) => void act(r.id, () => api().repositories.update({ id: r.id, offsite: e.target.checked, ...(e.target.checked ? {} : { copyWhenReachable: false }) }))}
+                    onChange={(e) => void act(r.id, () => api().repositories.update({ id: r.id, offsite: e.target.checked }))}
                     data-testid="repository-offsite-toggle"
-                  />
-                </td>
-                <td>
-                  <input
-                    type="checkbox"
-                    aria-label={`Copy new runs to ${r.name} whenever it is reachable`}
-                    checked={r.copyWhenReachable}
-                    disabled={busy === r.id || r.primary || !r.offsite}
-                    onChange={(e) => void act(r.id, () => api().repositories.update({ id: r.id, copyWhenReachable: e.target.checked }))}
-                    data-testid="repository-copy-toggle"
                   />
                 </td>
                 <td data-testid="repository-test-result" className={r.lastTest ? (r.lastTest.error ? 'status-bad' : 'status-ok') : 'muted'}>
