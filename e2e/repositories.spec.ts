@@ -81,12 +81,12 @@ test('a second local repository is added, tested, marked offsite and counted as 
   expect(JSON.stringify(stored)).not.toContain(PASSWORD);
 
   await app.goTo('fleet');
-  await expect(page.getByTestId(`copies-${device.name}`)).toHaveText('2 · offsite');
+  await expect(page.getByTestId(`copies-${device.name}`)).toHaveText('2× off');
   await page.goto(`${host.origin}/#/fleet/${device.name}`);
   await expect(page.getByTestId('device-copies')).toContainText('2 copies of the latest run, one offsite');
 
   // A newer run in the primary only: one copy of the latest run, until the USB disk gets it too.
   await backUp(page, device.name);
   await app.goTo('fleet');
-  await expect(page.getByTestId(`copies-${device.name}`)).toHaveText('1');
+  await expect(page.getByTestId(`copies-${device.name}`)).toHaveText('1×');
 });

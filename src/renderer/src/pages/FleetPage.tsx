@@ -175,9 +175,8 @@ function OverviewTable({ overview }: { overview: Overview }) {
           {header('Last good', 'age')}
           <th scope="col">Contact</th>
           {header('RTO', 'rto')}
-          <th scope="col">Verified</th>
+          <th scope="col">Verified · Copies</th>
           {header('Disk free · DB', 'disk')}
-          <th scope="col">Copies</th>
           {header('Alerts', 'alerts')}
         </tr>
       } alertsAvailable={overview.alertsAvailable} />
@@ -257,16 +256,19 @@ function DeviceRow({ d, alertsAvailable }: { d: OverviewRow; alertsAvailable: bo
         {d.rtoState === 'failed' ? 'failed · ' : ''}
         {d.rtoEstimateMs === null ? 'no drill yet' : formatDuration(d.rtoEstimateMs / 1000)} / {formatMinutes(d.rtoObjectiveMinutes)}
       </td>
-      <td className={d.lastVerifyStatus === 'failed' ? 'status-bad' : undefined}>{d.lastVerifyAt ? shortDate(d.lastVerifyAt) : 'never'}</td>
+      <td>
+        <span className={d.lastVerifyStatus === 'failed' ? 'status-bad' : undefined}>{d.lastVerifyAt ? shortDate(d.lastVerifyAt) : 'never'}</span>
+        {' · '}
+        {/* Copies of the latest run: the primary plus each secondary repository holding it; "off" when one is offsite. */}
+        <span data-testid={`copies-${d.name}`} className={d.copies === 0 ? 'status-bad' : d.copies === 1 ? 'status-warn' : 'status-ok'} title={`${d.copies} ${d.copies === 1 ? 'copy' : 'copies'} of the latest run${d.offsiteCopy ? ', one offsite' : ''}`}>
+          {d.copies}×{d.offsiteCopy ? ' off' : ''}
+        </span>
+      </td>
       <td>
         <span className={d.diskFreeFraction !== null && d.diskFreeFraction < 0.1 ? 'status-bad' : undefined}>
           {d.diskFreeBytes === null ? 'disk ?' : formatBytes(d.diskFreeBytes)}
         </span>
         {d.databaseUp === null ? null : d.databaseUp ? <span className="muted"> · DB up</span> : <span className="status-bad"> · DB down</span>}
-      </td>
-      <td data-testid={`copies-${d.name}`} className={d.copies === 0 ? 'status-bad' : d.copies === 1 ? 'status-warn' : 'status-ok'} title="Copies of the latest run: the primary plus each secondary repository holding it">
-        {d.copies}
-        {d.offsiteCopy ? <span className="muted"> · offsite</span> : null}
       </td>
       <td data-testid={`alerts-${d.name}`} className={d.openAlerts > 0 ? 'status-bad' : undefined}>
         {!alertsAvailable ? '—' : d.openAlerts > 0 ? <a href="#/alerts">{d.openAlerts}</a> : 0}
