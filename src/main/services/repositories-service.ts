@@ -312,7 +312,7 @@ export class RepositoriesService {
     return this.#deps.store.sql.repositoriesAll.all().some((r) => r.offsite === 1);
   }
 
-  /** The backend of a registered repository, with its stored S3 credentials when it has them. */
+  /** The backend of a registered repository, with its stored S3 keys or SFTP login password when it has them. */
   backendOf(row: RepositoryRow): Backend {
     const { secrets } = this.#deps;
     const env: NodeJS.ProcessEnv = { ...this.#env };
@@ -322,6 +322,11 @@ export class RepositoriesService {
       env.AWS_ACCESS_KEY_ID = key;
       env.AWS_SECRET_ACCESS_KEY = secret;
       delete env.AWS_SESSION_TOKEN;
+    }
+    const sftpPassword = secrets.has(secretRef(row.id, 'sftp-password')) ? secrets.get(secretRef(row.id, 'sftp-password')) : null;
+    if (sftpPassword) {
+      // The SFTP backend reads its login from these (a key file named in the environment wins over it).
+      env.JETVAULT_SFTP_PASSWORD = sftpPassword;
     }
     return backendFor(row.location, env);
   }
