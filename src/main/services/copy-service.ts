@@ -44,17 +44,30 @@ export class CopyService {
       backend.close?.();
       throw error;
     }
-    const since = request.since ? new Date(request.since) : undefined;
-    return this.#jobs.start({ kind: 'copy', title: `Copy to ${request.to}`, phases: [...COPY_PHASES] }, (ctx) =>
+    const { to, password: _password, ...filters } = request;
+    return this.copyInto(destination, { ...filters, title: `Copy to ${to}`, label: `the destination ${to}` });
+  }
+
+  /**
+   * Copies into an open destination as a `copy` job, under shared leases on both repositories, and
+   * closes the destination's connection when the job ends.
+   */
+  copyInto(
+    destination: Repository,
+    options: Omit<CopyRequest, 'to' | 'password'> & { title: string; label?: string; actor?: string; afterwards?: (destination: Repository) => Promise<void> },
+  ): StartedJob<CopyResult> {
+    const since = options.since ? new Date(options.since) : undefined;
+    const label = options.label ?? `the destination ${destination.backend.location}`;
+    return this.#jobs.start({ kind: 'copy', title: options.title, phases: [...COPY_PHASES], ...(options.actor ? { actor: options.actor } : {}) }, (ctx) =>
       this.#repository.write(async (repo, sourceLease) => {
-        const destinationLease = await sharedLease(destination, `the destination ${request.to}`);
+        const destinationLease = await sharedLease(destination, label);
         try {
           let last = { bytes: 0, snapshots: 0, phase: 'prepare' as CopyProgress['phase'] };
           const result = await copySnapshots(repo, destination, {
-            ...(request.device ? { device: request.device } : {}),
-            ...(request.source ? { source: request.source } : {}),
+            ...(options.device ? { device: options.device } : {}),
+            ...(options.source ? { source: options.source } : {}),
             ...(since ? { since } : {}),
-            verify: request.verify !== false,
+            verify: options.verify !== false,
             signal: ctx.signal,
             sourceLease,
             destinationLease,
@@ -73,7 +86,11 @@ export class CopyService {
         } finally {
           await destinationLease.release();
         }
-      }).finally(() => destination.backend.close?.()),
+      }).finally(async () => {
+        // E.g. recording what the destination holds now, while its connection is still open.
+        await options.afterwards?.(destination).catch(() => undefined);
+        destination.backend.close?.();
+      }),
     );
   }
 }

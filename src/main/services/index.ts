@@ -29,6 +29,7 @@ import { CatalogService } from './catalog-service';
 import { CopyService } from './copy-service';
 import { ExternalLinks } from './external-links';
 import { RepositoriesService } from './repositories-service';
+import { CopyPolicy } from './copy-policy';
 import { RepositoryService } from './repository-service';
 import { SettingsService } from './settings-service';
 
@@ -77,6 +78,8 @@ export interface Services {
   readonly catalog: CatalogService;
   /** Copies of the repository's snapshots into other repositories, as jobs. */
   readonly copies: CopyService;
+  /** "Copy to offsite when reachable": after backups and every few minutes while the console runs. */
+  readonly copyPolicy: CopyPolicy;
   readonly restores: RestoreService;
   readonly outbox: WebhookOutbox;
   readonly alerts: AlertService;
@@ -110,6 +113,7 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
   const repositories = new RepositoriesService({ store: history, secrets, settings, repository, bus, log, env });
   const catalog = new CatalogService(repository);
   const copies = new CopyService(dataDir, repository, jobs, env);
+  const copyPolicy = new CopyPolicy({ store: history, repositories, copies, bus, log });
   const restores = new RestoreService(devices, connector, repository, jobs, history);
   const outbox = new WebhookOutbox(history, log);
   const drills = new DrillService(devices, connector, repository, catalog, jobs, history, settings);
@@ -150,6 +154,7 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
     repositories,
     catalog,
     copies,
+    copyPolicy,
     restores,
     outbox,
     alerts,
@@ -158,7 +163,10 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
     start({ scheduler: withScheduler = true } = {}) {
       alerts.start();
       outbox.start();
-      if (withScheduler) scheduler.start();
+      if (withScheduler) {
+        scheduler.start();
+        copyPolicy.start();
+      }
     },
     versions,
     downloads,
@@ -168,6 +176,7 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
     audit,
     dispose() {
       scheduler.stop();
+      copyPolicy.stop();
       alerts.stop();
       outbox.stop();
       stopSampling();

@@ -165,7 +165,6 @@ export class RepositoriesService {
     const nextOffsite = offsite ?? row.offsite === 1;
     const nextCopy = (copyWhenReachable ?? row.copy_when_reachable === 1) && nextOffsite;
     // The flag is stored for the copy policy; nothing runs copies yet (decision 017), so it cannot be switched on.
-    if (copyWhenReachable === true && row.copy_when_reachable !== 1) throw new AppError('UNAVAILABLE', 'Copying to an offsite repository when it is reachable is not available in this version yet');
     if (copyWhenReachable === true && !nextOffsite) throw new AppError('VALIDATION', 'Copying when reachable is a policy of offsite repositories: mark it offsite first');
     if (nextCopy && this.primary().id === id) throw new AppError('VALIDATION', 'The primary repository is where copies come from, not where they go');
     store.db.transaction(() => {

@@ -194,6 +194,18 @@ export function RepositoriesPanel() {
                     onChange={(e) => void act(r.id, () => api().repositories.update({ id: r.id, offsite: e.target.checked }))}
                     data-testid="repository-offsite-toggle"
                   />
+                  {r.offsite && !r.primary ? (
+                    <label className="muted" title="After each backup and every few minutes, new runs are copied here whenever it can be reached">
+                      <input
+                        type="checkbox"
+                        checked={r.copyWhenReachable}
+                        disabled={busy === r.id}
+                        onChange={(e) => void act(r.id, () => api().repositories.update({ id: r.id, copyWhenReachable: e.target.checked }))}
+                        data-testid="repository-copy-when-reachable"
+                      />{' '}
+                      copy when reachable
+                    </label>
+                  ) : null}
                 </td>
                 <td data-testid="repository-test-result" className={r.lastTest ? (r.lastTest.error ? 'status-bad' : 'status-ok') : 'muted'}>
                   {busy === r.id ? 'Testing…' : r.lastTest ? `${testSummary(r.lastTest)} (${new Date(r.lastTest.at).toLocaleString()})` : 'Not tested yet'}
