@@ -99,16 +99,19 @@ export class CopyPolicy {
   async #probe(id: string): Promise<boolean> {
     const { repositories } = this.#deps;
     let timer: NodeJS.Timeout | undefined;
+    const backend = repositories.backendOf(repositories.row(id));
     try {
-      const backend = repositories.backendOf(repositories.row(id));
       const timeout = new Promise<boolean>((resolve) => {
         timer = setTimeout(() => resolve(false), PROBE_TIMEOUT_MS);
       });
       return await Promise.race([backend.exists().catch(() => false), timeout]);
     } finally {
       clearTimeout(timer);
+      // The copy opens its own; an SFTP probe must not leave its connection behind every 5 minutes.
+      backend.close?.();
     }
   }
+
 
   #startCopy(id: string, name: string): Promise<StartedJob<CopyResult>> {
     const { copies, repositories } = this.#deps;
