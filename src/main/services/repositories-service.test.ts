@@ -123,7 +123,7 @@ describe('repositories', () => {
     expect(() => s.repositories.add({ location: 'sftp:host:/x', password: 'pw-12345678' }, 'test')).toThrow(/Invalid repository/);
     expect(() => s.repositories.add({ location: s.repository.location(), password: 'pw-12345678' }, 'test')).toThrow(/already in the list as "Primary"/);
     expect(() => s.repositories.add({ location: tempDir(), password: 'pw-12345678', accessKeyId: 'AKIA' }, 'test')).toThrow(/Invalid repository/);
-    expect(() => s.repositories.update({ id: empty.id, copyWhenReachable: true }, 'test')).toThrow(/not available in this version yet/);
+    expect(() => s.repositories.update({ id: empty.id, copyWhenReachable: true }, 'test')).toThrow(/policy of offsite repositories: mark it offsite first/);
     expect(() => s.repositories.get('repo_000000')).toThrow(/No repository repo_000000/);
     s.repositories.remove(empty.id, 'test');
     expect(s.repositories.list().map((r) => r.id)).not.toContain(empty.id);
