@@ -9,6 +9,7 @@ import { extract } from 'tar-stream';
 import type { Header } from 'tar-stream';
 import { AppError } from '../../../shared/errors';
 import type { FilesSourceSchema } from '../../../shared/schemas/devices';
+import { unchangedFile } from '../../repository/archiver/archiver';
 import type { Source, SourceEntry, SourceWarning } from '../../repository/archiver/source';
 import { decodeName, encodeName } from '../../repository/snapshot/names';
 import type { NodeMeta, TreeNode } from '../../repository/snapshot/tree';
@@ -20,11 +21,6 @@ import type { ListedEntry } from './listing';
 import type { z } from 'zod';
 
 type FilesSource = z.infer<typeof FilesSourceSchema>;
-
-/** Same test as the archiver's: only these files need their bytes. */
-function unchanged(meta: NodeMeta, old: TreeNode | undefined): boolean {
-  return old !== undefined && old.type === 'file' && old.content !== undefined && old.size === meta.size && old.mtime === meta.mtime && old.ctime === meta.ctime && old.inode === meta.inode;
-}
 
 export interface RemoteFilesOptions {
   runner: CommandRunner;
@@ -90,7 +86,7 @@ export class RemoteFilesSource implements Source {
 
   async *entries(signal?: AbortSignal): AsyncIterable<SourceEntry> {
     const [listed, parent] = await Promise.all([this.#list(signal), this.#options.parentFiles ?? new Map<string, TreeNode>()]);
-    const wanted = listed.filter((e) => e.meta.type === 'file' && !unchanged(e.meta, parent.get(this.#relative(e.absolute))));
+    const wanted = listed.filter((e) => e.meta.type === 'file' && !unchangedFile(e.meta, parent.get(this.#relative(e.absolute))));
     this.#options.onListed?.({ entries: listed.length, transferFiles: wanted.length, transferBytes: wanted.reduce((n, e) => n + e.meta.size, 0) });
     const tar = wanted.length > 0 ? await this.#startTar(wanted, signal) : null;
     const wantedSet = new Set(wanted);

@@ -49,7 +49,8 @@ interface Frame {
 
 const DIR_META: NodeMeta = { type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: '0', size: 0 };
 
-function unchanged(meta: NodeMeta, old: TreeNode | undefined): old is TreeNode & { content: string[] } {
+/** A file whose size, mtime, ctime and inode match its node in the parent: its chunk list is reused. */
+export function unchangedFile(meta: NodeMeta, old: TreeNode | undefined): old is TreeNode & { content: string[] } {
   return (
     old !== undefined && old.type === 'file' && old.content !== undefined && old.size === meta.size &&
     old.mtime === meta.mtime && old.ctime === meta.ctime && old.inode === meta.inode
@@ -142,7 +143,7 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
       // Items are regular files, as in the summary (so a parent's count serves as the expected total).
       onProgress?.({ items: 1 });
       summary.files++;
-      if (unchanged(entry.meta, old)) {
+      if (unchangedFile(entry.meta, old)) {
         summary.bytes += entry.meta.size;
         top.children.push(Promise.resolve({ name, ...entry.meta, content: old.content }));
         onProgress?.({ bytes: entry.meta.size });
