@@ -6,7 +6,6 @@
  */
 import { throwIfAborted } from '../errors';
 import type { ProgressFn } from '../errors';
-import { gearTable } from '../chunker/chunker';
 import type { Lease } from '../lock/lock';
 import type { Repository } from '../repo/repository';
 import type { ChunkPool } from '../pipeline/chunk-pool';
@@ -87,12 +86,11 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
   const { signal, onProgress } = options;
   await repo.refreshIndex();
   await repo.recoverUnindexedPacks();
-  const gear = gearTable(repo.keys.chunker);
   // Backups running at once on this Repository share its workers, packs and index.
   const session = repo.uploader.session();
   let pool: ChunkPool | null = null;
   const workers = (): ChunkPool => (pool ??= repo.acquireChunkPool(options.workers));
-  const saver = new FileSaver(workers, repo.uploader, session, gear, repo.config.chunker, repo.largeFiles(options.workers ?? 2), signal, onProgress);
+  const saver = new FileSaver(workers, repo.uploader, session, repo.config.chunker, repo.largeFiles(options.workers ?? 2), signal, onProgress);
   const summary: SnapshotSummary = { files: 0, dirs: 0, bytes: 0, filesRead: 0, blobsAdded: 0, bytesAdded: 0, errors: 0, durationMs: 0 };
   const warnings: SourceWarning[] = [];
 

@@ -1,16 +1,17 @@
 /**
- * Stores file contents during a backup and yields their chunk lists. Three paths, all ending in the
- * pack uploader: large local files are read, chunked, hashed and compressed by workers in ~16 MiB
- * pieces; small local files (below the minimum chunk size, so one chunk) go to workers in batches;
- * anything else streams through the main-thread chunker. Files, batches and pieces in flight are
- * bounded, so memory does not grow with the dataset.
+ * Stores file contents during a backup and yields their chunk lists. Every path ends in the pack
+ * uploader, and the cutting, hashing and compressing happen in the chunk workers: large local files
+ * are read by the workers in ~16 MiB pieces; small local files (below the minimum chunk size, so one
+ * chunk) go to them in batches of paths; streamed files (over SSH, dumps) are collected here — small
+ * ones back to back in one batch buffer, large ones in pieces (stream-pieces.ts). Files, batches and
+ * pieces in flight are bounded, so memory does not grow with the dataset.
  */
 import { RepositoryError, throwIfAborted } from '../errors';
 import type { ProgressFn } from '../errors';
-import { Chunker } from '../chunker/chunker';
 import type { ChunkerParams } from '../chunker/chunker';
 import { KNOWN_CHUNK } from '../pipeline/chunk-pool';
 import type { ChunkPool, FilePiece, HashedChunk } from '../pipeline/chunk-pool';
+import { StreamPieces } from '../pipeline/stream-pieces';
 import type { PackUploader, UploadSession } from '../pack/pack-uploader';
 import type { Slots } from '../pipeline/slots';
 import type { SourceEntry, SourceWarning } from './source';
@@ -26,6 +27,8 @@ export class SkippedFile extends Error {}
 
 const SMALL_BATCH_FILES = 128;
 const SMALL_BATCH_BYTES = 4 * 1024 * 1024;
+/** Small streamed files sent to a worker at once (their bytes back to back in one buffer). */
+const BYTES_BATCH_FILES = 256;
 
 interface Waiter {
   path: string | Uint8Array;
@@ -37,24 +40,22 @@ interface Waiter {
 export class FileSaver {
   blobsAdded = 0;
   readonly warnings: SourceWarning[] = [];
-  private readonly chunker: Chunker;
   private batch: Waiter[] = [];
   private batchBytes = 0;
+  /** Small streamed files waiting to be sent: their bytes in `data`, file i ends at `ends[i]`. */
+  private bytesBatch: { data: Buffer; used: number; ends: number[]; waiters: Omit<Waiter, 'path'>[] } | null = null;
 
   constructor(
     /** The workers, started on first use (an unchanged re-backup reads no file and starts none). */
     private readonly workers: () => ChunkPool,
     private readonly uploader: PackUploader,
     private readonly session: UploadSession,
-    gear: Int32Array,
     private readonly params: ChunkerParams,
     /** Large files being read at once; shared by the backups running on one Repository. */
     private readonly largeFiles: Slots,
     private readonly signal?: AbortSignal,
     private readonly onProgress?: ProgressFn,
-  ) {
-    this.chunker = new Chunker(gear, params);
-  }
+  ) {}
 
   /** Starts storing a file. Resolves once it is accepted (backpressure) to a handle on its content. */
   async save(entry: SourceEntry): Promise<{ content: Promise<FileContent> }> {
@@ -66,8 +67,9 @@ export class FileSaver {
     return { content };
   }
 
-  /** Sends the pending batch of small files; call before waiting on their contents. */
+  /** Sends the pending batches of small files; call before waiting on their contents. */
   async flush(): Promise<void> {
+    await this.flushBytes();
     if (this.batch.length === 0) return;
     const items = this.batch;
     this.batch = [];
@@ -164,36 +166,72 @@ export class FileSaver {
     return { content: run() };
   }
 
-  /** Streams through the main-thread chunker: reading is awaited here, hashing continues in workers. */
+  /**
+   * A streamed file: read here (the stream must be drained before the next entry), cut, hashed and
+   * compressed in the workers. One that ends below the minimum chunk size is one chunk and joins a
+   * batch of such files; a larger one goes in pieces.
+   */
   private async saveStream(entry: SourceEntry): Promise<{ content: Promise<FileContent> }> {
-    // Each chunk is stored as soon as a worker returns it, so a large stream is never held whole.
-    const results: Promise<string>[] = [];
-    let size = 0;
-    const submit = async (chunks: Buffer[]): Promise<void> => {
-      for (const chunk of chunks) {
-        size += chunk.length;
-        const { result } = await this.workers().submit(chunk);
-        const stored = result.then((c) => this.store(c));
-        stored.catch(() => undefined);
-        results.push(stored);
-      }
-    };
+    const iterator = entry.open!()[Symbol.asyncIterator]();
+    const head: Buffer[] = [];
+    let headBytes = 0;
+    let pieces: StreamPieces | null = null;
     try {
-      for await (const data of entry.open!()) {
+      for (;;) {
+        const step = await iterator.next();
         throwIfAborted(this.signal);
-        await submit(this.chunker.push(data));
+        if (step.done) break;
+        if (pieces) {
+          await pieces.push(step.value);
+          continue;
+        }
+        head.push(step.value);
+        headBytes += step.value.length;
+        if (headBytes < this.params.min) continue;
+        pieces = new StreamPieces(this.workers(), this.params, (chunks) => this.storeAll(chunks).then((c) => c.ids));
+        for (const data of head.splice(0)) await pieces.push(data);
       }
-      await submit(this.chunker.finish());
+      if (!pieces) return await this.saveBytes(entry, head, headBytes);
+      const { done } = await pieces.finish();
+      const size = pieces.size;
+      return { content: done.then((ids) => ({ ids, size })) };
     } catch (error) {
-      this.chunker.finish();
+      await iterator.return?.().catch(() => undefined);
+      await pieces?.abandon();
       if (error instanceof RepositoryError) throw error;
-      await Promise.allSettled(results);
       return { content: Promise.reject(this.skip(entry, (error as Error).message)) };
     }
-    const content = Promise.all(results).then((ids) => {
-      this.onProgress?.({ bytes: size });
-      return { ids, size };
-    });
-    return { content };
+  }
+
+  /** Copies a small streamed file into the current batch (sending the batch first if it is full). */
+  private async saveBytes(entry: SourceEntry, parts: Buffer[], bytes: number): Promise<{ content: Promise<FileContent> }> {
+    const capacity = Math.max(SMALL_BATCH_BYTES, this.params.min);
+    if (this.bytesBatch && (this.bytesBatch.used + bytes > capacity || this.bytesBatch.ends.length >= BYTES_BATCH_FILES)) await this.flushBytes();
+    const batch = (this.bytesBatch ??= { data: this.workers().buffer(capacity), used: 0, ends: [], waiters: [] });
+    for (const part of parts) {
+      batch.data.set(part, batch.used);
+      batch.used += part.length;
+    }
+    batch.ends.push(batch.used);
+    return { content: new Promise<FileContent>((resolve, reject) => batch.waiters.push({ entry, resolve, reject })) };
+  }
+
+  private async flushBytes(): Promise<void> {
+    const batch = this.bytesBatch;
+    if (!batch) return;
+    this.bytesBatch = null;
+    const { result } = await this.workers().smallBytes(new Uint8Array(batch.data.buffer, batch.data.byteOffset, batch.used), batch.ends);
+    void result.then(
+      async (files) => {
+        for (const [i, chunks] of files.entries()) {
+          try {
+            batch.waiters[i]!.resolve(await this.storeAll(chunks));
+          } catch (error) {
+            batch.waiters[i]!.reject(error);
+          }
+        }
+      },
+      (error: unknown) => batch.waiters.forEach((w) => w.reject(error)),
+    );
   }
 }

@@ -8,6 +8,7 @@ import { blobId } from '../crypto/aead';
 import { tempDir } from '../testing/fixtures';
 import { ChunkPool } from './chunk-pool';
 import type { HashedChunk } from './chunk-pool';
+import { StreamPieces } from './stream-pieces';
 
 const params = { min: 4096, avg: 16384, max: 65536 };
 
@@ -36,12 +37,36 @@ describe('chunk pool (worker threads)', () => {
       const viaStream: HashedChunk[] = [];
       const again = new Chunker(gear, params);
       for (const c of again.push(data).concat(again.finish())) viaStream.push(await (await pool.submit(c)).result);
-      for (const got of [viaFile, viaStream]) {
+      // Streamed bytes collected in pieces on the main thread, cut in the workers: pushed in odd sizes.
+      const byId = new Map<string, HashedChunk>();
+      let piecesStored = 0;
+      const pieces = new StreamPieces(pool, params, (chunks) => {
+        piecesStored++;
+        for (const c of chunks) byId.set(c.id.toString('hex'), c);
+        return Promise.resolve(chunks.map((c) => c.id.toString('hex')));
+      });
+      for (let at = 0; at < data.length; ) {
+        const n = 1 + ((at * 7919) % 300_000);
+        await pieces.push(data.subarray(at, at + n));
+        at += n;
+      }
+      const ids = await (await pieces.finish()).done;
+      expect(piecesStored).toBeGreaterThan(1);
+      const viaPieces = ids.map((id) => byId.get(id)!);
+      for (const got of [viaFile, viaStream, viaPieces]) {
         expect(got.map((c) => c.id.toString('hex'))).toEqual(expected.map((e) => e.id));
         expect(got.map((c) => c.codec)).toEqual(expected.map((e) => e.codec));
         expect(got.every((c, i) => c.payload.equals(expected[i]!.data))).toBe(true);
       }
       expect(expected.some((e) => e.codec === 1) && expected.some((e) => e.codec === 0)).toBe(true);
+      // Small streamed files back to back in one buffer (an empty one among them).
+      const files = [Buffer.from('tiny file'), Buffer.alloc(0), text.subarray(0, 3000)];
+      const batch = pool.buffer(8192);
+      Buffer.concat(files).copy(batch);
+      const ends = [9, 9, 3009];
+      const viaBytes = await (await pool.smallBytes(new Uint8Array(batch.buffer, 0, 3009), ends)).result;
+      expect(viaBytes.map((f) => f.map((c) => c.id.toString('hex')))).toEqual(files.map((f) => (f.length ? [blobId(mac, f).toString('hex')] : [])));
+      expect(viaBytes[2]![0]!.payload.equals(compress(files[2]!).data)).toBe(true);
       const [small, missing] = await (await pool.smallFiles([join(dir, 'small'), join(dir, 'nope')])).result;
       expect(small).toMatchObject({ chunks: [{ id: blobId(mac, Buffer.from('tiny file')) }] });
       expect(missing).toMatchObject({ error: expect.stringMatching(/ENOENT/) as unknown });

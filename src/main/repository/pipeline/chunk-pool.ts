@@ -62,10 +62,17 @@ interface Pending {
   reject: (error: Error) => void;
   worker: number;
   /** File jobs report where the next piece starts before they finish. */
-  onCut?: (cut: { next: number; eof: boolean }) => void;
+  onCut?: (cut: Cut) => void;
 }
 
-type WorkerMessage = { seq: number; result?: unknown; error?: string; cut?: { next: number; eof: boolean } };
+interface Cut {
+  next: number;
+  eof: boolean;
+  /** Stream pieces: the bytes after the last cut, which start the next piece. */
+  tail?: Uint8Array;
+}
+
+type WorkerMessage = { seq: number; result?: unknown; error?: string; cut?: Cut };
 
 /** Codec value a worker returns for a chunk the repository already holds (no payload). */
 export const KNOWN_CHUNK = 255;
@@ -89,6 +96,8 @@ export class ChunkPool {
   private readonly waiting: (() => void)[] = [];
   private seq = 0;
   private failure: Error | null = null;
+  /** Piece and batch buffers back from the workers, filled again instead of allocated. */
+  private readonly spares: ArrayBuffer[] = [];
 
   constructor(
     keys: { mac: Buffer; enc?: Buffer; gear: Int32Array; chunker: ChunkerParams; known?: Iterable<string> },
@@ -133,7 +142,7 @@ export class ChunkPool {
   private async post<T>(
     message: Record<string, unknown>,
     transfer: ArrayBuffer[] = [],
-    onCut?: (cut: { next: number; eof: boolean }) => void,
+    onCut?: (cut: Cut) => void,
   ): Promise<{ result: Promise<T> }> {
     while (this.pending.size >= this.maxInFlight && !this.failure) await new Promise<void>((resolve) => this.waiting.push(resolve));
     if (this.failure) throw this.failure;
@@ -165,6 +174,49 @@ export class ChunkPool {
     // A job that fails before cutting settles `cut` through its result.
     const cut = Promise.race([cutKnown, piece.then((p) => ({ next: p.next, eof: p.eof }))]);
     return { cut, result: piece };
+  }
+
+  /** A buffer for a stream piece or a batch of streamed files: one back from a worker when there is one. */
+  buffer(bytes: number): Buffer {
+    const i = this.spares.findIndex((b) => b.byteLength === bytes);
+    return i >= 0 ? Buffer.from(this.spares.splice(i, 1)[0]!) : Buffer.allocUnsafeSlow(bytes);
+  }
+
+  private recycle(spare: ArrayBuffer): void {
+    // A few are enough to stop the churn; more would only hold memory.
+    if (this.spares.length < 2) this.spares.push(spare);
+  }
+
+  /**
+   * Cuts, hashes and compresses a piece of a stream; `data`'s ArrayBuffer is transferred (it comes
+   * back to `buffer()` for reuse). Unless `final`, the piece is cut while a whole max-size chunk
+   * fits: `tail` (the rest) settles first and must start the next piece.
+   */
+  async streamPiece(data: Uint8Array, final: boolean): Promise<{ tail: Promise<Buffer>; result: Promise<{ chunks: HashedChunk[] }> }> {
+    let onCut!: (cut: Cut) => void;
+    const cutKnown = new Promise<Cut>((resolve) => (onCut = resolve));
+    const { result } = await this.post<{ chunks: RawChunk[]; spare: ArrayBuffer }>({ type: 'piece', data, final }, [data.buffer as ArrayBuffer], onCut);
+    const piece = result.then((r) => {
+      this.recycle(r.spare);
+      return { chunks: r.chunks.map(toChunk) };
+    });
+    // A job that fails before cutting rejects `tail` through its result.
+    const tail = Promise.race([cutKnown, piece.then(() => cutKnown)]).then((c) => toBuffer(c.tail ?? new Uint8Array(0)));
+    return { tail, result: piece };
+  }
+
+  /**
+   * Hashes and compresses small streamed files given back to back: file i is data[ends[i-1], ends[i]).
+   * `data`'s ArrayBuffer is transferred (and comes back to `buffer()` for reuse).
+   */
+  async smallBytes(data: Uint8Array, ends: number[]): Promise<{ result: Promise<HashedChunk[][]> }> {
+    const { result } = await this.post<{ files: { chunks: RawChunk[] }[]; spare: ArrayBuffer }>({ type: 'bytes', data, ends }, [data.buffer as ArrayBuffer]);
+    return {
+      result: result.then((r) => {
+        this.recycle(r.spare);
+        return r.files.map((f) => f.chunks.map(toChunk));
+      }),
+    };
   }
 
   /** Reads and processes a batch of small local files (each below the minimum chunk size). */

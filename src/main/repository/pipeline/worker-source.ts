@@ -7,6 +7,10 @@
  * - file: read a local file from an offset (sync reads are fine off the main thread), cut ~16 MiB
  *   of chunks, hash and compress them; the caller continues at `next`;
  * - small: read, hash and compress a batch of small local files;
+ * - piece: cut, hash and compress a piece of a stream (a file arriving over SSH, a dump) that the
+ *   main thread collected; the uncut tail goes back with the cut, and the piece's buffer comes back
+ *   with the result for reuse;
+ * - bytes: hash and compress a batch of small streamed files given back to back in one buffer;
  * - restore: write files of a local repository (see restore-worker-source.ts).
  * Compression mirrors compress() in ../compress/codec.ts (a test checks they agree).
  */
@@ -86,13 +90,7 @@ function fileJob(msg, transfer) {
   } finally {
     fs.closeSync(fd);
   }
-  const cuts = [];
-  let pos = 0;
-  while (pos < len && (eof || len - pos >= max)) {
-    const cut = findBoundary(scratch, pos, len - pos, gear, min, avg, max, eof, 0);
-    cuts.push(cut);
-    pos += cut;
-  }
+  let { cuts, pos } = cutAll(scratch, len, eof);
   // Tell the caller where the next piece starts before hashing this one, so another worker can
   // start on it: cutting is sequential per file, hashing and compressing are not.
   parentPort.postMessage({ seq: msg.seq, cut: { next: msg.offset + pos, eof: eof && pos >= len } });
@@ -103,6 +101,51 @@ function fileJob(msg, transfer) {
     pos += cut;
   }
   return { chunks, next: msg.offset + pos, eof: eof && pos >= len };
+}
+/** Chunk lengths of data[0, len) while a whole max-size chunk fits (to the end once eof); pos = bytes cut. */
+function cutAll(data, len, eof) {
+  const cuts = [];
+  let pos = 0;
+  while (pos < len && (eof || len - pos >= max)) {
+    const cut = findBoundary(data, pos, len - pos, gear, min, avg, max, eof, 0);
+    cuts.push(cut);
+    pos += cut;
+  }
+  return { cuts, pos };
+}
+function pieceJob(msg, transfer) {
+  const data = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength);
+  const { cuts, pos } = cutAll(data, data.length, msg.final);
+  // The tail starts the next piece (the main thread is already collecting it).
+  const tail = new Uint8Array(data.length - pos);
+  tail.set(data.subarray(pos));
+  parentPort.postMessage({ seq: msg.seq, cut: { next: pos, eof: msg.final, tail } }, [tail.buffer]);
+  const chunks = [];
+  let at = 0;
+  for (const cut of cuts) {
+    chunks.push(processChunk(data.subarray(at, at + cut), transfer));
+    at += cut;
+  }
+  // Every payload is a copy: the piece's buffer goes back to the main thread to be filled again.
+  transfer.push(msg.data.buffer);
+  return { chunks, next: pos, eof: msg.final, spare: msg.data.buffer };
+}
+function bytesJob(msg, transfer) {
+  const data = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength);
+  const files = [];
+  let start = 0;
+  for (const end of msg.ends) {
+    const chunks = [];
+    for (let pos = start; pos < end; ) {
+      const cut = findBoundary(data, pos, end - pos, gear, min, avg, max, true, 0);
+      chunks.push(processChunk(data.subarray(pos, pos + cut), transfer));
+      pos += cut;
+    }
+    files.push({ chunks });
+    start = end;
+  }
+  transfer.push(msg.data.buffer);
+  return { files, spare: msg.data.buffer };
 }
 function smallJob(msg, transfer) {
   return { files: msg.paths.map((path) => {
@@ -128,6 +171,8 @@ parentPort.on('message', (msg) => {
       const data = Buffer.from(msg.chunk.buffer, msg.chunk.byteOffset, msg.chunk.byteLength);
       result = { chunks: [processChunk(data, transfer)] };
     } else if (msg.type === 'file') result = fileJob(msg, transfer);
+    else if (msg.type === 'piece') result = pieceJob(msg, transfer);
+    else if (msg.type === 'bytes') result = bytesJob(msg, transfer);
     else if (msg.type === 'restore') result = restoreFiles(msg);
     else result = smallJob(msg, transfer);
     parentPort.postMessage({ seq: msg.seq, result }, transfer);

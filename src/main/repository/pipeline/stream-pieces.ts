@@ -1,0 +1,71 @@
+/**
+ * One stream (a file arriving over SSH, a database dump, content being re-chunked for a copy) fed
+ * to the chunk workers in pieces: the main thread only copies the bytes into a piece buffer, the
+ * workers cut, hash and compress. Cutting is sequential along the stream, so a piece is posted once
+ * the previous one's uncut tail is back (it starts the new piece, in room kept free in front); the
+ * hashing of earlier pieces goes on meanwhile. Chunk ids come back in stream order.
+ */
+import type { ChunkerParams } from '../chunker/chunker';
+import type { ChunkPool, HashedChunk } from './chunk-pool';
+
+/** New bytes a piece collects before it is posted (the tail in front of them is at most one max chunk). */
+export const PIECE_BYTES = 8 * 1024 * 1024;
+
+export class StreamPieces {
+  private buffer: Buffer | null = null;
+  private used = 0;
+  private tail: Promise<Buffer> = Promise.resolve(Buffer.alloc(0));
+  private readonly stored: Promise<string[]>[] = [];
+  /** Bytes pushed so far. */
+  size = 0;
+
+  constructor(
+    private readonly pool: ChunkPool,
+    private readonly params: ChunkerParams,
+    /** Stores one piece's chunks (in order) and returns their ids; pieces may be stored concurrently. */
+    private readonly store: (chunks: HashedChunk[]) => Promise<string[]>,
+  ) {}
+
+  /** Takes a copy of `data`; resolves once it is accepted (waits while the workers are busy). */
+  async push(data: Uint8Array): Promise<void> {
+    let offset = 0;
+    while (offset < data.length) {
+      this.buffer ??= this.pool.buffer(this.params.max + PIECE_BYTES);
+      const n = Math.min(data.length - offset, PIECE_BYTES - this.used);
+      this.buffer.set(data.subarray(offset, offset + n), this.params.max + this.used);
+      this.used += n;
+      offset += n;
+      this.size += n;
+      if (this.used === PIECE_BYTES) await this.post(false);
+    }
+  }
+
+  /** Posts the last piece; `done` gives every chunk id of the stream, in order. */
+  async finish(): Promise<{ done: Promise<string[]> }> {
+    await this.post(true);
+    const done = Promise.all(this.stored).then((pieces) => pieces.flat());
+    done.catch(() => undefined);
+    return { done };
+  }
+
+  /** For a stream that failed: waits until the pieces already posted are settled. */
+  async abandon(): Promise<void> {
+    await Promise.allSettled([this.tail, ...this.stored]);
+  }
+
+  private async post(final: boolean): Promise<void> {
+    const buffer = this.buffer ?? this.pool.buffer(this.params.max + PIECE_BYTES);
+    const room = this.params.max;
+    const tail = await this.tail;
+    buffer.set(tail, room - tail.length);
+    const piece = new Uint8Array(buffer.buffer, buffer.byteOffset + room - tail.length, tail.length + this.used);
+    this.buffer = null;
+    this.used = 0;
+    const job = await this.pool.streamPiece(piece, final);
+    job.tail.catch(() => undefined);
+    this.tail = job.tail;
+    const stored = job.result.then((r) => this.store(r.chunks));
+    stored.catch(() => undefined);
+    this.stored.push(stored);
+  }
+}
