@@ -11,7 +11,7 @@ import { tempDir } from '../../testing/temp-dir';
 import { LocalRunner } from '../local-runner';
 import { DumpSource } from './dump-source';
 
-const leftovers = () => readdirSync(os.tmpdir()).filter((n) => n.startsWith('jetvault-sqlite.'));
+const leftovers = () => readdirSync(os.tmpdir()).filter((n) => n.startsWith('jetvault-sqlite.') || n.startsWith('jetvault-pg.'));
 
 describe('DumpSource (real sqlite3 and pg_dump through a shell)', () => {
   it('backs up a live WAL-mode SQLite database consistently and records its integrity check', async () => {
@@ -46,11 +46,14 @@ describe('DumpSource (real sqlite3 and pg_dump through a shell)', () => {
   it('a failing dump ends the backup with its error and writes no snapshot', async () => {
     const { repo } = await newRepo();
     const runner = new LocalRunner();
+    const before = leftovers();
     const pg = new DumpSource(runner, { name: 'db', kind: 'postgres', database: 'myrvm', host: tempDir(), port: 5999 });
     await expect(backup(repo, pg)).rejects.toThrow(/postgres dump of "db" .* failed \(exit 1\).*No snapshot was written/s);
     const sqlite = new DumpSource(runner, { name: 'local', kind: 'sqlite', path: '/nonexistent/x.db' });
     await expect(backup(repo, sqlite)).rejects.toThrow(/SQLite backup of \/nonexistent\/x.db .* failed/);
     expect(await listSnapshots(repo)).toEqual([]);
     expect(existsSync('/nonexistent')).toBe(false);
+    // Each command removed its private temp dir, failed or not.
+    expect(leftovers()).toEqual(before);
   });
 });
