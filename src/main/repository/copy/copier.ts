@@ -5,12 +5,12 @@
  * its snapshots, so a tree or a file content met twice in a run is done once.
  */
 import { asError, RepositoryError, throwIfAborted } from '../errors';
-import { Chunker, gearTable } from '../chunker/chunker';
 import type { IndexedPack } from '../index/index-file';
 import type { UploadSession } from '../pack/pack-uploader';
 import type { ChunkPool, HashedChunk } from '../pipeline/chunk-pool';
 import { KNOWN_CHUNK } from '../pipeline/chunk-pool';
 import { Slots } from '../pipeline/slots';
+import { StreamPieces } from '../pipeline/stream-pieces';
 import type { Repository } from '../repo/repository';
 import { loadTree } from '../snapshot/snapshot';
 import { decodeTree, encodeTree } from '../snapshot/tree';
@@ -35,10 +35,7 @@ export class Copier {
   private running = 0;
   private failure: Error | null = null;
   private readonly idle: (() => void)[] = [];
-  /** Chunkers free for the next file (each holds 2 × max chunk bytes). */
-  private readonly chunkers: Chunker[] = [];
   private pool: ChunkPool | null = null;
-  private readonly gear: Int32Array;
 
   constructor(
     private readonly src: Repository,
@@ -49,7 +46,6 @@ export class Copier {
     private readonly options: { signal?: AbortSignal; workers?: number },
   ) {
     this.session = dst.uploader.session();
-    this.gear = gearTable(dst.keys.chunker);
   }
 
   /** The destination id of a source tree, with everything below it stored or scheduled. */
@@ -221,17 +217,13 @@ export class Copier {
     this.pool ??= this.dst.acquireChunkPool(this.options.workers);
     const pool = this.pool;
     if (this.failure !== null) throw this.failure;
-    const chunker = this.chunkers.pop() ?? new Chunker(this.gear, this.dst.config.chunker);
-    const results: Promise<string>[] = [];
-    const submit = async (chunks: Buffer[]): Promise<void> => {
-      for (const chunk of chunks) {
-        const { result } = await pool.submit(chunk);
-        const stored = result.then((c) => this.storeChunk(c));
-        stored.catch(() => undefined);
-        results.push(stored);
-      }
-    };
-    // Source blobs are read a few ahead of the chunker (a remote source answers with latency).
+    // Cut, hashed and compressed under the destination's chunker parameters, in the workers.
+    const pieces = new StreamPieces(pool, this.dst.config.chunker, async (chunks) => {
+      const stored: string[] = [];
+      for (const chunk of chunks) stored.push(await this.storeChunk(chunk));
+      return stored;
+    });
+    // Source blobs are read a few ahead (a remote source answers with latency).
     const ahead: Promise<Buffer>[] = [];
     let next = 0;
     const fill = (): void => {
@@ -249,17 +241,14 @@ export class Copier {
         fill();
         this.progress.bytesDone += data.length;
         this.progress.bytesRead += data.length;
-        await submit(chunker.push(data));
+        await pieces.push(data);
       }
-      await submit(chunker.finish());
+      const { done } = await pieces.finish();
+      return await done;
     } catch (error) {
-      chunker.finish();
-      this.chunkers.push(chunker);
-      await Promise.allSettled(results);
+      await pieces.abandon();
       throw error;
     }
-    this.chunkers.push(chunker);
-    return Promise.all(results);
   }
 
   private async storeChunk(chunk: HashedChunk): Promise<string> {

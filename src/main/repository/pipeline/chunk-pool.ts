@@ -155,13 +155,6 @@ export class ChunkPool {
     return { result };
   }
 
-  /** Hashes and compresses one chunk; its ArrayBuffer is transferred (do not use `chunk` after). */
-  async submit(chunk: Buffer): Promise<{ result: Promise<HashedChunk> }> {
-    const view = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    const { result } = await this.post<{ chunks: RawChunk[] }>({ type: 'chunk', chunk: view }, [view.buffer as ArrayBuffer]);
-    return { result: result.then((r) => toChunk(r.chunks[0]!)) };
-  }
-
   /**
    * Reads, chunks, hashes and compresses the next piece of a local file from `offset`. `cut`
    * settles as soon as the piece's chunk boundaries are known (the next piece can start then).

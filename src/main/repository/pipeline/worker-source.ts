@@ -3,7 +3,6 @@
  * Kept as text so it runs the same under tsx, vitest and a bundled Electron main without a separate
  * build entry; the chunker's cut function is embedded from its own source text, so there is one
  * implementation. Jobs:
- * - chunk: hash and compress one chunk (sources that stream bytes through the main thread);
  * - file: read a local file from an offset (sync reads are fine off the main thread), cut ~16 MiB
  *   of chunks, hash and compress them; the caller continues at `next`;
  * - small: read, hash and compress a batch of small local files;
@@ -167,10 +166,7 @@ parentPort.on('message', (msg) => {
   const transfer = [];
   try {
     let result;
-    if (msg.type === 'chunk') {
-      const data = Buffer.from(msg.chunk.buffer, msg.chunk.byteOffset, msg.chunk.byteLength);
-      result = { chunks: [processChunk(data, transfer)] };
-    } else if (msg.type === 'file') result = fileJob(msg, transfer);
+    if (msg.type === 'file') result = fileJob(msg, transfer);
     else if (msg.type === 'piece') result = pieceJob(msg, transfer);
     else if (msg.type === 'bytes') result = bytesJob(msg, transfer);
     else if (msg.type === 'restore') result = restoreFiles(msg);
