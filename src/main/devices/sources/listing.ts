@@ -24,6 +24,9 @@ export function listingCommand(paths: readonly string[]): RawShell {
 /** `1700000000.1234567890` (find's %T@) → exact nanoseconds as a decimal string. */
 export function secondsToNs(text: string): string {
   const [sec = '0', frac = ''] = text.split('.');
+  const nine = (frac + '000000000').slice(0, 9);
+  // The common case without BigInt: digits before and after the point.
+  if (/^\d+$/.test(sec) && /^\d*$/.test(frac)) return (sec + nine).replace(/^0+(?=\d)/, '');
   return (BigInt(sec) * 1_000_000_000n + BigInt((frac + '000000000').slice(0, 9))).toString();
 }
 
@@ -63,12 +66,23 @@ export function parseListing(buffer: Buffer): { entries: ListedEntry[]; rest: Bu
   return { entries, rest: buffer.subarray(start) };
 }
 
-/** Depth-first order with every directory before its contents (what the archiver requires). */
+/**
+ * Depth-first order with every directory before its contents (what the archiver requires): paths
+ * compared component by component, which is plain string order with '/' below every other
+ * character. Compared in place: a listing of 5,000 entries sorted by splitting both paths on every
+ * comparison cost ~80 ms.
+ */
 export function compareTreeOrder(a: string, b: string): number {
-  const x = a.split('/');
-  const y = b.split('/');
-  for (let i = 0; i < Math.min(x.length, y.length); i++) {
-    if (x[i] !== y[i]) return x[i]! < y[i]! ? -1 : 1;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x === SLASH) return -1;
+    if (y === SLASH) return 1;
+    return x - y;
   }
-  return x.length - y.length;
+  return a.length - b.length;
 }
+
+const SLASH = 47;
