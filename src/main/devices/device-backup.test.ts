@@ -13,7 +13,8 @@ import { listSnapshots } from '../repository/snapshot/snapshot';
 import { newRepo } from '../repository/testing/fixtures';
 import { tempDir } from '../testing/temp-dir';
 import type { Repository } from '../repository/repo/repository';
-import { BACKUP_PHASES, runSources } from './device-backup';
+import { BACKUP_PHASES, runSources, startOrder } from './device-backup';
+import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import { LocalRunner } from './local-runner';
 
 async function jetson(root: string) {
@@ -146,5 +147,19 @@ describe('log rotation after a committed run', () => {
     expect(readFileSync(path.join(root, 'var/log/myrvm/app.log'), 'utf8')).toBe('');
     expect(readFileSync(path.join(root, 'var/log/myrvm/sync.log'), 'utf8')).toBe('sync 1\nsync 2\n');
     expect(readFileSync(path.join(root, 'var/log/myrvm/app.log.1.gz'), 'utf8')).toBe('old rotated');
+  });
+
+  it('starts the slowest source of the last run first, and sources never backed up before the rest', () => {
+    const sources: Source[] = [
+      { name: 'db', kind: 'postgres', database: 'myrvm' },
+      { name: 'config', kind: 'files', paths: ['/etc/myrvm'] },
+      { name: 'new', kind: 'files', paths: ['/opt/new'] },
+      { name: 'app', kind: 'files', paths: ['/opt/myrvm'] },
+      { name: 'logs', kind: 'files', paths: ['/var/log/myrvm'] },
+    ];
+    const took: Record<string, number> = { db: 500, config: 40, app: 2200, logs: 40 };
+    const parentOf = (name: string) => (name in took ? ({ summary: { durationMs: took[name] } } as unknown as SnapshotWithId) : null);
+    expect(startOrder(sources, parentOf).map((i) => sources[i]!.name)).toEqual(['new', 'app', 'db', 'config', 'logs']);
+    expect(startOrder(sources, () => null)).toEqual([0, 1, 2, 3, 4]);
   });
 });

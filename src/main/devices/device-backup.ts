@@ -43,8 +43,21 @@ export interface SourceResult {
   rotated?: string[];
 }
 
-/** Sources of one device backed up at the same time (separate exec channels on one connection). */
-export const SOURCES_AT_ONCE = 2;
+/**
+ * Sources of one device backed up at the same time (separate exec channels on one connection): a
+ * run is mostly waiting on the device (find, pg_dump, sqlite3, tar), so its length is that of its
+ * slowest source when they overlap.
+ */
+export const SOURCES_AT_ONCE = 4;
+
+/**
+ * The order sources start in: the slowest last time first (a source never backed up counts as
+ * slowest), so the run's longest source is not the one left waiting for a free slot.
+ */
+export function startOrder(sources: SourceConfig[], parentOf: (name: string) => SnapshotWithId | null): number[] {
+  const cost = (i: number) => parentOf(sources[i]!.name)?.summary.durationMs ?? Number.POSITIVE_INFINITY;
+  return sources.map((_, i) => i).sort((a, b) => cost(b) - cost(a) || a - b);
+}
 
 export interface BackupRunResult {
   runId: string;
@@ -97,8 +110,8 @@ export async function runSources(
   const written: string[] = [];
   const results: SourceResult[] = [];
   let totalBytes = 0;
-  // Sources run two at a time on the one connection (separate exec channels): a database dump
-  // overlaps the file listing and transfer. The first failure stops the others.
+  // Sources run SOURCES_AT_ONCE at a time on the one connection (separate exec channels), slowest
+  // first: a database dump overlaps the file listings and transfers. The first failure stops the others.
   const stop = new AbortController();
   const onAbort = () => stop.abort(ctx.signal.reason);
   ctx.signal.addEventListener('abort', onAbort, { once: true });
@@ -154,11 +167,12 @@ export async function runSources(
         warnings: result.warnings.length,
       };
     };
+    const order = startOrder(sources, (name) => latestOf(all, device.name, name));
     let next = 0;
     const state: { failure: Error | null } = { failure: null };
     const worker = async (): Promise<void> => {
       while (next < sources.length && state.failure === null) {
-        const index = next++;
+        const index = order[next++]!;
         try {
           await runOne(sources[index]!, index);
         } catch (error) {
