@@ -120,6 +120,12 @@ test('add a device, discover its sources, back it up with live progress and brow
   expect(readFileSync(appPy, 'utf8')).toBe(original);
   expect(existsSync(path.join(device.root, 'opt', device.app, 'stray.tmp'))).toBe(false);
   await page.screenshot({ path: path.join(SCREENSHOTS, 'restore-pending.png') });
+  // The window is closed and opened again: the restore still waits for a decision and the wizard
+  // still has the device and the source chosen.
+  await app.open(host.url);
+  await app.goTo('restore');
+  await expect(page.getByTestId('restore-pending')).toContainText(`${device.name}: restored`);
+  await expect(page.getByTestId('restore-source-app-myrvm')).toHaveAttribute('data-selected', 'true');
   await page.getByTestId('restore-confirm').click();
   await expect(page.getByTestId('restore-pending')).toHaveCount(0);
   expect(readdirSync(path.join(device.root, 'opt')).filter((n) => n.startsWith('.jetvault-restore-'))).toEqual([]);

@@ -9,6 +9,7 @@ import { ErrorBanner } from '../components/ErrorBanner';
 import { PageHeader } from '../components/PageHeader';
 import { formatBytes } from '../format';
 import { useCatalogStore } from '../stores/catalog-store';
+import { useStoredState } from '../stored-state';
 import { useFleetStore } from '../stores/fleet-store';
 import { useJobsStore } from '../stores/jobs-store';
 
@@ -91,23 +92,29 @@ export function RestorePage() {
   const repository = useCatalogStore((s) => s.repository);
   const recent = useJobsStore((s) => s.recent);
   const active = useJobsStore((s) => s.active);
-  const [device, setDevice] = useState<string | null>(null);
-  const [run, setRun] = useState<string>('latest');
-  const [at, setAt] = useState('');
-  const [scope, setScope] = useState<Scope>('device');
-  const [sources, setSources] = useState<string[]>([]);
-  const [targetRoot, setTargetRoot] = useState('');
-  const [targetDatabase, setTargetDatabase] = useState('');
-  const [targetPath, setTargetPath] = useState('');
-  const [include, setInclude] = useState('');
+  // The wizard's choices (and the restore it started) survive closing the window; the plan is made
+  // again (the device may have changed) and a destructive restore's confirmation is typed again.
+  const [device, setDevice] = useStoredState<string | null>('restore.device', null);
+  const [run, setRun] = useStoredState<string>('restore.run', 'latest');
+  const [at, setAt] = useStoredState('restore.at', '');
+  const [scope, setScope] = useStoredState<Scope>('restore.scope', 'device', (v) => ['device', 'source', 'files'].includes(v));
+  const [sources, setSources] = useStoredState<string[]>('restore.sources', []);
+  const [targetRoot, setTargetRoot] = useStoredState('restore.targetRoot', '');
+  const [targetDatabase, setTargetDatabase] = useStoredState('restore.targetDatabase', '');
+  const [targetPath, setTargetPath] = useStoredState('restore.targetPath', '');
+  const [include, setInclude] = useStoredState('restore.include', '');
   const [confirmName, setConfirmName] = useState('');
   const [plan, setPlan] = useState<RestorePlanSummary | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [pending, setPending] = useState<Pending[]>([]);
-  const [jobId, setJobId] = useState<string | null>(null);
+  const [jobId, setJobId] = useStoredState<string | null>('restore.jobId', null);
   const [notice, setNotice] = useState<string | null>(null);
 
+  // A remembered device that has since been removed is forgotten.
+  useEffect(() => {
+    if (device !== null && devices.length > 0 && !devices.some((d) => d.name === device)) setDevice(null);
+  }, [device, devices, setDevice]);
   const refreshPending = () => void api().restore.pending().then(setPending);
   useEffect(() => {
     void useCatalogStore.getState().refresh();
