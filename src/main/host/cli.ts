@@ -24,6 +24,15 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.stderr.write(`--port must be a port number, got "${values.port}"\n`);
   process.exit(2);
 }
+// JETVAULT_SCHEDULER=off keeps backups to what a test starts itself (the e2e fixtures set it); the
+// copy policy follows the scheduler unless JETVAULT_COPY_POLICY=on|off says otherwise (an e2e spec
+// turns on only the copy policy, so copies follow the backups it starts).
+const scheduler = process.env.JETVAULT_SCHEDULER !== 'off';
+const copyPolicySwitch = process.env.JETVAULT_COPY_POLICY;
+if (copyPolicySwitch !== undefined && copyPolicySwitch !== 'on' && copyPolicySwitch !== 'off') {
+  process.stderr.write(`JETVAULT_COPY_POLICY must be "on" or "off", got "${copyPolicySwitch}"\n`);
+  process.exit(2);
+}
 
 const log = createLogger((process.env.JETVAULT_LOG_LEVEL as LogLevel | undefined) ?? 'info');
 const services = createServices({
@@ -38,8 +47,7 @@ const services = createServices({
   },
 });
 const host = await startTestHost({ services, rendererDir, port });
-// JETVAULT_SCHEDULER=off keeps backups to what a test starts itself (the e2e fixtures set it).
-services.start({ scheduler: process.env.JETVAULT_SCHEDULER !== 'off' });
+services.start({ scheduler, copyPolicy: copyPolicySwitch === undefined ? scheduler : copyPolicySwitch === 'on' });
 process.stdout.write(`Jetvault test host (data: ${services.dataDir})\nOpen: ${host.url}\n`);
 // Machine-readable line for the e2e fixtures.
 process.stdout.write(`JETVAULT_HOST_URL=${host.url}\n`);

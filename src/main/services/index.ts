@@ -87,9 +87,10 @@ export interface Services {
   readonly maintenance: Maintenance;
   /**
    * Starts what runs by itself while a console is open (monitoring, webhook retries, and the
-   * scheduler unless `scheduler: false`); not for one-shot CLI commands.
+   * scheduler unless `scheduler: false`); not for one-shot CLI commands. The copy policy runs with
+   * the scheduler unless `copyPolicy` says otherwise (the test host's e2e switch for it).
    */
-  start(options?: { scheduler?: boolean }): void;
+  start(options?: { scheduler?: boolean; copyPolicy?: boolean }): void;
   readonly versions: FileVersionsService;
   readonly downloads: DownloadService;
   readonly drills: DrillService;
@@ -160,13 +161,11 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
     alerts,
     scheduler,
     maintenance,
-    start({ scheduler: withScheduler = true } = {}) {
+    start({ scheduler: withScheduler = true, copyPolicy: withCopyPolicy = withScheduler } = {}) {
       alerts.start();
       outbox.start();
-      if (withScheduler) {
-        scheduler.start();
-        copyPolicy.start();
-      }
+      if (withScheduler) scheduler.start();
+      if (withCopyPolicy) copyPolicy.start();
     },
     versions,
     downloads,
