@@ -15,8 +15,9 @@ export function subscribeToMainEvents(api: Api): () => void {
     api.jobs.onProgress((progress) => useJobsStore.getState().progressed(progress)),
     api.jobs.onFinished(({ job }) => {
       useJobsStore.getState().finished(job);
-      // Any finished job can change a device's protection, reachability, verification or RTO.
-      if (job.deviceId !== null || job.kind === 'verify') void useOverviewStore.getState().load();
+      // Any finished job can change a device's protection, reachability, verification or RTO; a copy
+      // (the copy policy's, with no device of its own) changes how many copies of each device exist.
+      if (job.deviceId !== null || job.kind === 'verify' || job.kind === 'copy') void useOverviewStore.getState().load();
       if (job.kind === 'backup') {
         void useFleetStore.getState().load();
         if (job.status === 'succeeded') void useCatalogStore.getState().refresh();
