@@ -3,11 +3,14 @@ import { ConsolePage } from './console-page';
 import { startHost } from './test-host';
 import type { RunningHost } from './test-host';
 
-/** Every test gets its own test host with a fresh data directory, and a console page object. */
-export const test = base.extend<{ host: RunningHost; console: ConsolePage }>({
-  // eslint-disable-next-line no-empty-pattern -- Playwright reads the fixture list from this pattern
-  host: async ({}, use) => {
-    const host = await startHost();
+/**
+ * Every test gets its own test host with a fresh data directory, and a console page object.
+ * `test.use({ hostEnv: { … } })` adds variables to the host's environment for a spec.
+ */
+export const test = base.extend<{ hostEnv: Record<string, string>; host: RunningHost; console: ConsolePage }>({
+  hostEnv: [{}, { option: true }],
+  host: async ({ hostEnv }, use) => {
+    const host = await startHost(undefined, hostEnv);
     try {
       await use(host);
     } finally {

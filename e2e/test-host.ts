@@ -21,10 +21,11 @@ export interface RunningHost {
   stop(): Promise<void>;
 }
 
-function launch(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
+function launch(dataDir: string, env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main/host/cli.ts'], {
-    // The scheduler stays off: a test decides itself when a device backs up.
-    env: { ...process.env, JETVAULT_HOME: dataDir, JETVAULT_LOG_LEVEL: 'warn', JETVAULT_SCHEDULER: 'off' },
+    // The scheduler stays off: a test decides itself when a device backs up (and with it, by
+    // default, the copy policy: `JETVAULT_COPY_POLICY: 'on'` in `env` turns that one on).
+    env: { ...process.env, JETVAULT_HOME: dataDir, JETVAULT_LOG_LEVEL: 'warn', JETVAULT_SCHEDULER: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   return new Promise((resolve, reject) => {
@@ -61,11 +62,14 @@ async function terminate(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-/** `prepare` runs on the fresh data directory before the host opens it (e.g. to seed its history). */
-export async function startHost(prepare?: (dataDir: string) => void | Promise<void>): Promise<RunningHost> {
+/**
+ * `prepare` runs on the fresh data directory before the host opens it (e.g. to seed its history);
+ * `env` is added to the host's environment (on every restart too).
+ */
+export async function startHost(prepare?: (dataDir: string) => void | Promise<void>, env: Record<string, string> = {}): Promise<RunningHost> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-'));
   await prepare?.(dataDir);
-  let current = await launch(dataDir);
+  let current = await launch(dataDir, env);
   const host: RunningHost = {
     url: current.url,
     origin: new URL(current.url).origin,
@@ -73,7 +77,7 @@ export async function startHost(prepare?: (dataDir: string) => void | Promise<vo
     dataDir,
     async restart() {
       await terminate(current.child);
-      current = await launch(dataDir);
+      current = await launch(dataDir, env);
       host.url = current.url;
       host.origin = new URL(current.url).origin;
       host.token = new URL(current.url).hash.replace('#token=', '');
