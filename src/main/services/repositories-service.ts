@@ -164,7 +164,7 @@ export class RepositoriesService {
     const { store, secrets } = this.#deps;
     const nextOffsite = offsite ?? row.offsite === 1;
     const nextCopy = (copyWhenReachable ?? row.copy_when_reachable === 1) && nextOffsite;
-    // The flag is stored for the copy policy; nothing runs copies yet (decision 017), so it cannot be switched on.
+    // The copy policy copies only to offsite repositories (decision 017): the flag needs the offsite mark.
     if (copyWhenReachable === true && !nextOffsite) throw new AppError('VALIDATION', 'Copying when reachable is a policy of offsite repositories: mark it offsite first');
     if (nextCopy && this.primary().id === id) throw new AppError('VALIDATION', 'The primary repository is where copies come from, not where they go');
     store.db.transaction(() => {
