@@ -26,15 +26,14 @@ const OFFSITE_PASSWORD = 'copy policy e2e offsite password';
 test.use({ hostEnv: { JETVAULT_COPY_POLICY: 'on' } });
 
 let device: Device;
-let disks: string;
+const disks: string[] = [];
 test.beforeAll(async () => {
   test.setTimeout(240_000);
   device = await startDevice({ sharedModelMB: 1, uniqueModelMB: 1 });
-  disks = mkdtempSync(path.join(os.tmpdir(), 'jv-e2e-offsite-'));
 });
 test.afterAll(async () => {
   await device?.stop();
-  if (disks) rmSync(disks, { recursive: true, force: true });
+  for (const dir of disks.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
 /** An empty repository made the way an operator makes one: `jetvault init --repo DIR`. */
@@ -62,8 +61,10 @@ async function settle(page: Page): Promise<void> {
 
 test('offsite repositories with "copy when reachable" get each new run without a copy being started; unticked, one no longer does', async ({ host, console: app, page }) => {
   test.setTimeout(180_000);
-  const vaultA = path.join(disks, 'vault-a');
-  const vaultB = path.join(disks, 'vault-b');
+  const disk = mkdtempSync(path.join(os.tmpdir(), 'jv-e2e-offsite-'));
+  disks.push(disk);
+  const vaultA = path.join(disk, 'vault-a');
+  const vaultB = path.join(disk, 'vault-b');
   await Promise.all([initRepository(vaultA), initRepository(vaultB)]);
   const profile = device.profile();
   await app.open(host.url);
