@@ -8,26 +8,15 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { s3Missing, startS3Store } from '../../fleet/s3';
-import type { S3Store } from '../../fleet/s3';
-import { sftpMissing, startSftpServer } from '../../fleet/sftp';
-import type { SftpServer } from '../../fleet/sftp';
+import { describe, expect, it } from 'vitest';
+import { useS3Store, useSftpServer } from '../main/repository/testing/servers';
 import { tempDir } from '../main/testing/temp-dir';
 import { cliRunner } from './testing';
 
-const why = s3Missing() ?? sftpMissing();
+const { why: noS3, store } = useS3Store();
+const { why: noSftp, server } = useSftpServer();
+const why = noS3 ?? noSftp;
 if (why) console.log(`copy chain tests skipped: ${why}`);
-
-let store: S3Store;
-let server: SftpServer;
-beforeAll(async () => {
-  if (why) return;
-  [store, server] = await Promise.all([startS3Store(), startSftpServer()]);
-}, 180_000);
-afterAll(async () => {
-  await Promise.all([store?.stop(), server?.stop()]);
-}, 60_000);
 
 describe.skipIf(why)('copy local → S3 → SFTP', () => {
   it('restores byte-exact from the last copy, and a second run stores nothing', { timeout: 240_000 }, async () => {

@@ -6,22 +6,13 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { s3Missing, startS3Store } from '../../fleet/s3';
-import type { S3Store } from '../../fleet/s3';
+import { describe, expect, it } from 'vitest';
+import { useS3Store } from '../main/repository/testing/servers';
 import { tempDir } from '../main/testing/temp-dir';
 import { cliRunner } from './testing';
 
-const why = s3Missing();
+const { why, store } = useS3Store();
 if (why) console.log(`S3 CLI tests skipped: ${why}`);
-
-let store: S3Store;
-beforeAll(async () => {
-  if (!why) store = await startS3Store();
-}, 180_000);
-afterAll(async () => {
-  await store?.stop();
-}, 60_000);
 
 describe.skipIf(why)('jetvault with an S3 repository', () => {
   it('init, backup, snapshots, restore and check through -r s3:…', async () => {

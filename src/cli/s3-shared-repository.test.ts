@@ -11,31 +11,22 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { waitFor } from '../../fleet/exec';
-import { s3Missing, startS3Store } from '../../fleet/s3';
-import type { S3Store } from '../../fleet/s3';
 import { NAMES } from '../main/repository/backend/backend';
 import { S3Backend } from '../main/repository/backend/s3-backend';
 import { sealJson } from '../main/repository/crypto/sealed-object';
 import { hasCreateOnly, listLocks, RepositoryLock, STALE_MS } from '../main/repository/lock/lock';
 import { Repository } from '../main/repository/repo/repository';
+import { useS3Store } from '../main/repository/testing/servers';
 import { tempDir } from '../main/testing/temp-dir';
 import { cliRunner } from './testing';
 
-const why = s3Missing();
+const { why, store } = useS3Store();
 if (why) console.log(`S3 shared-repository tests skipped: ${why}`);
 
 const BIN = fileURLToPath(new URL('../../bin/jetvault.js', import.meta.url));
 const PASSWORD = 's3 shared repository test password';
-
-let store: S3Store;
-beforeAll(async () => {
-  if (!why) store = await startS3Store();
-}, 180_000);
-afterAll(async () => {
-  await store?.stop();
-}, 60_000);
 
 const awsEnv = () => ({ AWS_ACCESS_KEY_ID: store.accessKeyId, AWS_SECRET_ACCESS_KEY: store.secretAccessKey, AWS_REGION: store.region });
 const consoleEnv = () => ({ ...process.env, ...awsEnv(), JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: PASSWORD });

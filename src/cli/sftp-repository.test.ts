@@ -7,29 +7,20 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sftpMissing, startSftpServer } from '../../fleet/sftp';
-import type { SftpServer } from '../../fleet/sftp';
+import { describe, expect, it } from 'vitest';
 import { EventBus } from '../main/event-bus';
 import { HistoryStore } from '../main/history/history-store';
 import { silentLogger } from '../main/log';
 import { MetadataCache } from '../main/repository/backend/metadata-cache';
 import { listSnapshots } from '../main/repository/snapshot/snapshot';
+import { useSftpServer } from '../main/repository/testing/servers';
 import { RepositoryService } from '../main/services/repository-service';
 import { SettingsService } from '../main/services/settings-service';
 import { tempDir } from '../main/testing/temp-dir';
 import { cliRunner } from './testing';
 
-const why = sftpMissing();
+const { why, server } = useSftpServer();
 if (why) console.log(`SFTP CLI tests skipped: ${why}`);
-
-let server: SftpServer;
-beforeAll(async () => {
-  if (!why) server = await startSftpServer();
-}, 60_000);
-afterAll(async () => {
-  await server?.stop();
-}, 30_000);
 
 describe.skipIf(why)('jetvault with an SFTP repository', () => {
   it('init, backup, snapshots, restore and check through -r sftp:…', async () => {

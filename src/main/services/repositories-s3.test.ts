@@ -6,28 +6,19 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { s3Missing, startS3Store } from '../../../fleet/s3';
-import type { S3Store } from '../../../fleet/s3';
+import { describe, expect, it } from 'vitest';
 import { BACKUP_PHASES, runSources } from '../devices/device-backup';
 import { LocalRunner } from '../devices/local-runner';
 import { silentLogger } from '../log';
 import { S3Backend } from '../repository/backend/s3-backend';
 import { Repository } from '../repository/repo/repository';
 import { FAST, PASSWORD } from '../repository/testing/fixtures';
+import { useS3Store } from '../repository/testing/servers';
 import { tempDir } from '../testing/temp-dir';
 import { createServices } from './index';
 
-const why = s3Missing();
+const { why, store } = useS3Store();
 if (why) console.log(`S3 repository list tests skipped: ${why}`);
-
-let store: S3Store;
-beforeAll(async () => {
-  if (!why) store = await startS3Store();
-}, 180_000);
-afterAll(async () => {
-  await store?.stop();
-}, 60_000);
 
 describe.skipIf(why)('an S3 secondary repository', () => {
   it('is tested with the access keys from the secret store and counted as a copy', async () => {

@@ -6,28 +6,19 @@
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { s3Missing, startS3Store } from '../../../../fleet/s3';
-import type { S3Store } from '../../../../fleet/s3';
+import { describe, expect, it } from 'vitest';
 import { backup } from '../archiver/archiver';
 import { Repository } from '../repo/repository';
 import { listSnapshots, saveSnapshot } from '../snapshot/snapshot';
 import { FAST, makeAwkwardTree, PASSWORD, tempDir } from '../testing/fixtures';
+import { useS3Store } from '../testing/servers';
 import { LocalSource } from '../walker/local-walker';
 import type { Backend, ObjectInfo } from './backend';
 import type { MetadataCache } from './metadata-cache';
 import { S3Backend } from './s3-backend';
 
-const why = s3Missing();
+const { why, store } = useS3Store();
 if (why) console.log(`metadata cache tests skipped: ${why}`);
-
-let store: S3Store;
-beforeAll(async () => {
-  if (!why) store = await startS3Store();
-}, 180_000);
-afterAll(async () => {
-  await store?.stop();
-}, 60_000);
 
 /** A real backend that counts the requests made through it. */
 class Counted implements Backend {

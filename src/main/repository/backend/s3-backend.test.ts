@@ -5,28 +5,19 @@
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { s3Missing, startS3Store } from '../../../../fleet/s3';
-import type { S3Store } from '../../../../fleet/s3';
+import { describe, expect, it } from 'vitest';
 import { backup } from '../archiver/archiver';
 import { check } from '../checker/checker';
 import { Repository } from '../repo/repository';
 import { restore } from '../restorer/restorer';
 import { findSnapshot } from '../snapshot/snapshot';
 import { describeTree, FAST, makeAwkwardTree, PASSWORD, tempDir } from '../testing/fixtures';
+import { useS3Store } from '../testing/servers';
 import { LocalSource } from '../walker/local-walker';
 import { parseS3Location, S3Backend } from './s3-backend';
 
-const why = s3Missing();
+const { why, store } = useS3Store();
 if (why) console.log(`S3 backend tests skipped: ${why}`);
-
-let store: S3Store;
-beforeAll(async () => {
-  if (!why) store = await startS3Store();
-}, 180_000);
-afterAll(async () => {
-  await store?.stop();
-}, 60_000);
 
 const credentials = () => ({ accessKeyId: store.accessKeyId, secretAccessKey: store.secretAccessKey });
 

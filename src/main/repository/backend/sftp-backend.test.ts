@@ -7,9 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sftpMissing, startSftpServer } from '../../../../fleet/sftp';
-import type { SftpServer } from '../../../../fleet/sftp';
+import { describe, expect, it } from 'vitest';
 import { backup } from '../archiver/archiver';
 import { check } from '../checker/checker';
 import { RepositoryError } from '../errors';
@@ -17,21 +15,14 @@ import { Repository } from '../repo/repository';
 import { restore } from '../restorer/restorer';
 import { findSnapshot } from '../snapshot/snapshot';
 import { describeTree, FAST, makeAwkwardTree, PASSWORD, tempDir } from '../testing/fixtures';
+import { useSftpServer } from '../testing/servers';
 import { LocalSource } from '../walker/local-walker';
 import { RetryBackend } from './retry-backend';
 import { hostKeyFor, knownHostKeys, parseSftpLocation, SftpBackend, sftpOptionsFromEnv } from './sftp-backend';
 import type { SftpOptions } from './sftp-backend';
 
-const why = sftpMissing();
+const { why, server } = useSftpServer({ password: true });
 if (why) console.log(`SFTP backend tests skipped: ${why}`);
-
-let server: SftpServer;
-beforeAll(async () => {
-  if (!why) server = await startSftpServer({ password: true });
-}, 60_000);
-afterAll(async () => {
-  await server?.stop();
-}, 30_000);
 
 const keyAuth = (): SftpOptions => ({ hostKey: server.hostKeyFingerprint, auth: () => ({ kind: 'key', privateKey: readFileSync(server.identityFile) }) });
 

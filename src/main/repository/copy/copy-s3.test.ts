@@ -7,9 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { s3Missing, startS3Store } from '../../../../fleet/s3';
-import type { S3Store } from '../../../../fleet/s3';
+import { describe, expect, it } from 'vitest';
 import { backup } from '../archiver/archiver';
 import { S3Backend } from '../backend/s3-backend';
 import { check } from '../checker/checker';
@@ -17,19 +15,12 @@ import { Repository } from '../repo/repository';
 import { restore } from '../restorer/restorer';
 import { listSnapshots } from '../snapshot/snapshot';
 import { describeTree, FAST, makeAwkwardTree, newRepo, tempDir } from '../testing/fixtures';
+import { useS3Store } from '../testing/servers';
 import { LocalSource } from '../walker/local-walker';
 import { copyBetween } from './copy';
 
-const why = s3Missing();
+const { why, store } = useS3Store();
 if (why) console.log(`S3 copy tests skipped: ${why}`);
-
-let store: S3Store;
-beforeAll(async () => {
-  if (!why) store = await startS3Store();
-}, 180_000);
-afterAll(async () => {
-  await store?.stop();
-}, 60_000);
 
 async function s3Repository(options: Parameters<typeof Repository.init>[2]): Promise<Repository> {
   const backend = new S3Backend(`s3:${store.endpoint}/jv-copy-${randomBytes(4).toString('hex')}/offsite`, { credentials: { accessKeyId: store.accessKeyId, secretAccessKey: store.secretAccessKey } });
