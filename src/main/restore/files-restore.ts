@@ -290,7 +290,9 @@ export async function stageFilesRestore(options: FilesRestoreOptions, plan: File
       if (got.get(join(root.staging, file)) !== sum) throw new AppError('INTERNAL', `The staged copy of ${file} on ${runner.target} does not match the snapshot; nothing was changed`);
     }
   }
-  if (roots.length > 0) await runToString(runner, sh`${roots.map((root) => journal(root, 'verified')).reduce((a, b) => sh`${a} && ${b}`)}`);
+  // The swap syncs the file system once it has renamed: the staged data starts going to disk now, in
+  // the background, so that sync finds little left to write (a hint only; nothing waits for it).
+  if (roots.length > 0) await runToString(runner, sh`${roots.map((root) => journal(root, 'verified')).reduce((a, b) => sh`${a} && ${b}`)} && { sync </dev/null >/dev/null 2>&1 & }`);
 }
 
 /**
