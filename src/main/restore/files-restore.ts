@@ -99,6 +99,9 @@ async function listCurrent(runner: CommandRunner, target: string): Promise<Map<s
   return new Map(entries.map((e) => [e.absolute === target ? '' : e.absolute.slice(target.length + 1), e.meta]));
 }
 
+/** What the plan walked below each root, for the stage right after it (taken once; a kept plan holds nothing). */
+const walked = new WeakMap<RestoreRoot, { tree: string; nodes: SnapshotFile[] }>();
+
 export async function planFilesRestore(options: FilesRestoreOptions): Promise<FilesRestorePlan> {
   const { repo, runner, snapshot, restoreId } = options;
   const sysroot = (options.sysroot ?? '/').replace(/\/+$/, '');
@@ -107,12 +110,17 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
   const excluded = (rel: string) => !exclude.empty && rel.split('/').some((_, i, parts) => exclude.matches(parts.slice(0, i + 1).join('/')));
   const selected = (rel: string) => include.empty || rel === '' || include.matches(rel) || [...rel.split('/').keys()].some((i) => include.matches(rel.split('/').slice(0, i + 1).join('/')));
   const roots: RestoreRoot[] = [];
+  const targetOf = (snapshotPath: string) => (options.targetRoot ? join(options.targetRoot, snapshotPath) : join(sysroot || '/', snapshotPath));
+  // The free space is asked for while the device is listed and the snapshot walked (reads only, side by side).
+  // A target below folders that do not exist yet lives on the file system of its nearest existing ancestor.
+  const df = runToString(runner, sh`for p in ${snapshot.paths.map((p) => path.posix.dirname(targetOf(p)))}; do while [ ! -e "$p" ]; do p=$(dirname "$p"); done; df -P -k -- "$p" | tail -n +2; done`).catch(() => '');
   for (const snapshotPath of snapshot.paths) {
-    const target = options.targetRoot ? join(options.targetRoot, snapshotPath) : join(sysroot || '/', snapshotPath);
+    const target = targetOf(snapshotPath);
     const staging = join(path.posix.dirname(target), `${RESTORE_PREFIX}${restoreId}-${path.posix.basename(target)}`);
-    const wanted = (await nodesBelow(repo, snapshot.tree, snapshotPath)).filter((f) => selected(f.path));
-    const current = await listCurrent(runner, target);
+    const [below, current] = await Promise.all([nodesBelow(repo, snapshot.tree, snapshotPath), listCurrent(runner, target)]);
+    const wanted = below.filter((f) => selected(f.path));
     const root: RestoreRoot = { snapshotPath, target, staging, targetExists: current !== null, add: [], replace: [], remove: [], unchanged: 0, bytesToSend: 0 };
+    walked.set(root, { tree: snapshot.tree, nodes: below });
     const inSnapshot = new Set(wanted.map((f) => f.path));
     for (const { path: rel, node } of wanted) {
       const now = current?.get(rel);
@@ -139,9 +147,7 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
     }
     roots.push(root);
   }
-  // A target below folders that do not exist yet lives on the file system of its nearest existing ancestor.
-  const df = await runToString(runner, sh`for p in ${roots.map((r) => path.posix.dirname(r.target))}; do while [ ! -e "$p" ]; do p=$(dirname "$p"); done; df -P -k -- "$p" | tail -n +2; done`).catch(() => '');
-  const free = df.split('\n').filter(Boolean).map((line) => Number(line.trim().split(/\s+/)[3]) * 1024).filter((n) => Number.isFinite(n));
+  const free = (await df).split('\n').filter(Boolean).map((line) => Number(line.trim().split(/\s+/)[3]) * 1024).filter((n) => Number.isFinite(n));
   const bytesToSend = roots.reduce((n, r) => n + r.bytesToSend, 0);
   return { restoreId, snapshotId: snapshot.id, roots, bytesToSend, freeBytes: free.length > 0 ? Math.min(...free) : 0, spaceNeeded: bytesToSend };
 }
@@ -206,7 +212,9 @@ export async function stageFilesRestore(options: FilesRestoreOptions, plan: File
   try {
     for (const root of roots) {
       const fresh = join(root.staging, 'new');
-      const nodes = await nodesBelow(repo, snapshot.tree, root.snapshotPath);
+      const known = walked.get(root);
+      walked.delete(root);
+      const nodes = known?.tree === snapshot.tree ? known.nodes : await nodesBelow(repo, snapshot.tree, root.snapshotPath);
       const changed = new Set([...root.add, ...root.replace]);
       // The root's own node (one tree load per level; walking its parent folder would read every sibling).
       const rootNode = await nodeAt(repo, snapshot.tree, root.snapshotPath);

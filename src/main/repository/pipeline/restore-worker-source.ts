@@ -31,7 +31,9 @@ function openBlob(b, sealed) {
   d.setAuthTag(sealed.subarray(sealed.length - 16));
   let plain;
   try {
-    plain = Buffer.concat([d.update(sealed.subarray(0, sealed.length - 16)), d.final()]);
+    plain = d.update(sealed.subarray(0, sealed.length - 16));
+    const tail = d.final(); // empty for GCM: no copy of the whole blob to join it
+    if (tail.length > 0) plain = Buffer.concat([plain, tail]);
   } catch {
     throw new Error(what + ': authentication failed (data damaged or tampered with)');
   }
