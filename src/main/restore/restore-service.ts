@@ -299,9 +299,12 @@ export class RestoreService {
   start(request: RestoreRequest): { jobId: string; restoreId: string } {
     const device = this.devices.get(request.device);
     const restoreId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
-    const job = this.jobs.start({ kind: 'restore', title: `Restore ${request.device}`, phases: [...RESTORE_PHASES], deviceId: device.id }, (ctx) =>
-      this.connector.withDevice(request.device, (connection) => this.#run(request, restoreId, connection, ctx)),
-    );
+    const job = this.jobs.start({ kind: 'restore', title: `Restore ${request.device}`, phases: [...RESTORE_PHASES], deviceId: device.id }, (ctx) => {
+      // The snapshots are chosen (repository reads) while the SSH connection is being set up.
+      const choosing = this.#choose(request);
+      choosing.catch(() => undefined); // awaited in #run, or the connection failed first
+      return this.connector.withDevice(request.device, (connection) => this.#run(request, restoreId, connection, ctx, choosing));
+    });
     return { jobId: job.id, restoreId };
   }
 
@@ -382,7 +385,7 @@ export class RestoreService {
     });
   }
 
-  async #run(request: RestoreRequest, restoreId: string, connection: CommandRunner, ctx: JobContext): Promise<RestorePlanSummary> {
+  async #run(request: RestoreRequest, restoreId: string, connection: CommandRunner, ctx: JobContext, choosing: Promise<{ chosen: SnapshotWithId[]; warnings: string[]; repo: Repository }>): Promise<RestorePlanSummary> {
     const device = this.devices.get(request.device);
     const services = device.profile.services;
     let current = 0;
@@ -403,7 +406,7 @@ export class RestoreService {
       if (since === undefined) mark = now;
     };
     phase('preflight');
-    const choice = await this.#choose(request);
+    const choice = await choosing;
     await this.#recover(connection, request.device, request, choice.chosen);
     lap('recover');
     // Planned after the recovery: it may have put files back.
