@@ -192,12 +192,12 @@ export async function stageFilesRestore(options: FilesRestoreOptions, plan: File
   if (plan.spaceNeeded > plan.freeBytes) {
     throw new AppError('UNAVAILABLE', `Not enough space on the device: the restore needs ${plan.spaceNeeded} bytes of staging, ${plan.freeBytes} are free. Nothing was changed.`);
   }
-  for (const root of roots) {
-    const parent = path.posix.dirname(root.target);
-    await runToString(runner, sh`p=${parent}; while [ ! -e "$p" ]; do p=$(dirname "$p"); done; test -w "$p" || { echo "cannot write to $p" >&2; exit 13; }`);
-  }
+  // Every target's folder is writable (one command), while the hashing commands start (they change nothing).
+  const writable = (roots.length > 0 ? runToString(runner, sh`for p in ${roots.map((r) => path.posix.dirname(r.target))}; do while [ ! -e "$p" ]; do p=$(dirname "$p"); done; test -w "$p" || { echo "cannot write to $p" >&2; exit 13; }; done`) : Promise.resolve('')).then(
+    () => null,
+    (error: unknown) => error as Error,
+  );
 
-  phases.phase('stage');
   // Staged files are hashed on the device while the rest still arrives: GNU tar names each member
   // (-v) as it starts it, so once member i+1 is named member i is written and closed, and goes to a
   // hashing command; the last ones when tar has exited. Only what was sent is hashed (files kept
@@ -206,8 +206,16 @@ export async function stageFilesRestore(options: FilesRestoreOptions, plan: File
   const hashing = roots.some((r) => r.add.length + r.replace.length > 0 || !r.targetExists);
   // Small files in batches (few processes); large files each on their own, in a second command (a
   // second core on the device, and no large file waits for a batch to fill).
-  const [small, large] = hashing ? await Promise.all([startHasher(runner, 'small', signal), ...(bytes >= LARGE_FILE ? [startHasher(runner, 'large', signal)] : [])]) : [];
-  const hashers = [small, large].filter((h): h is DeviceHasher => h !== undefined);
+  const [smallStarted, largeStarted] = await Promise.allSettled([hashing ? startHasher(runner, 'small', signal) : null, hashing && bytes >= LARGE_FILE ? startHasher(runner, 'large', signal) : null]);
+  const small = smallStarted.status === 'fulfilled' ? smallStarted.value : null;
+  const large = largeStarted.status === 'fulfilled' ? largeStarted.value : null;
+  const hashers = [small, large].filter((h): h is DeviceHasher => h !== null);
+  const failure = (await writable) ?? ([smallStarted, largeStarted].find((h): h is PromiseRejectedResult => h.status === 'rejected')?.reason as Error | undefined);
+  if (failure) {
+    for (const hasher of hashers) hasher.abandon();
+    throw failure;
+  }
+  phases.phase('stage');
   const expected: { root: RestoreRoot; sums: Map<string, string> }[] = [];
   try {
     for (const root of roots) {
