@@ -246,7 +246,7 @@ export async function stageFilesRestore(options: FilesRestoreOptions, plan: File
       if (entries.length === 0) continue;
       const running = await runner.exec(sh`tar -x -v --quoting-style=escape -p -f - -C ${root.staging} && ${journal(root, 'staged')}`, signal);
       const { stream, members, hashes } = tarFromSnapshot(repo, entries, signal);
-      // Member i is complete once member i+1 is named: its content goes to the less loaded hasher.
+      // Member i is complete once member i+1 is named: then a file with content goes to a hasher.
       let named = 0;
       let queued = 0;
       const queueUpTo = (complete: number) => {
