@@ -32,6 +32,7 @@ import type { z } from 'zod';
 import { AppError } from '../../shared/errors';
 import type { MysqlSourceSchema, PostgresSourceSchema, SqliteSourceSchema } from '../../shared/schemas/devices';
 import type { Repository } from '../repository/repo/repository';
+import { blobStream } from '../repository/pipeline/blob-stream';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import { loadTree } from '../repository/snapshot/snapshot';
 import type { TreeNode } from '../repository/snapshot/tree';
@@ -261,11 +262,13 @@ async function sendFile(repo: Repository, runner: CommandRunner, node: TreeNode,
     ended = true;
     return result;
   });
+  // Read ahead (decrypted in the repository's workers when it is local) while the dump is sent.
+  const blobs = blobStream(repo, node.content ?? []);
   try {
-    for (const id of node.content ?? []) {
+    for (let n = (node.content ?? []).length; n > 0; n--) {
       if (signal?.aborted) throw new AppError('CANCELLED', 'Cancelled');
       if (ended) break;
-      const data = await repo.loadBlob(id);
+      const data = await blobs.next();
       hash.update(data);
       if (!running.stdin.write(data)) {
         // Wait for the pipe to drain — or for the channel to end under it (link cut).
@@ -277,6 +280,8 @@ async function sendFile(repo: Repository, runner: CommandRunner, node: TreeNode,
   } catch (error) {
     running.stdin.destroy();
     throw error;
+  } finally {
+    void blobs.close().catch(() => undefined);
   }
   const result = await finished;
   if (result.code !== 0) throw new AppError('UNAVAILABLE', `Sending the database to ${runner.target} failed (${result.stderr.trim() || `exit ${result.code ?? result.signal}`}). The live database was not changed.`);
@@ -318,9 +323,14 @@ export async function stageDbRestore(options: DbRestoreOptions, plan: DbRestoreP
   const file = plan.kind === 'sqlite' ? plan.staged! : join(plan.workDir, 'dump');
   const sum = await sendFile(repo, runner, dump, file, progress, signal);
   progress.step?.('verify');
-  const onDevice = (await runToString(runner, sh`sha256sum -- ${file}`)).slice(0, 64);
-  if (onDevice !== sum) throw new AppError('INTERNAL', `The staged copy of "${source.name}" on ${runner.target} does not match the snapshot; nothing was changed`);
-  await runToString(runner, journal(plan, 'verified'));
+  // Hashed on the device (OpenSSL where present, else sha256sum) and compared there with what was
+  // sent, then journaled: one command. Exit 65 is a mismatch.
+  const check = await runner.exec(sh`s=$({ openssl dgst -sha256 -r 2>/dev/null || sha256sum; } < ${file} | cut -c1-64) && { [ "$s" = ${sum} ] || exit 65; } && ${journal(plan, 'verified')}`, signal);
+  check.stdout.resume(); // an SSH channel only closes once its output has been read
+  check.stdin.end();
+  const checked = await check.done;
+  if (checked.code === 65) throw new AppError('INTERNAL', `The staged copy of "${source.name}" on ${runner.target} does not match the snapshot; nothing was changed`);
+  if (checked.code !== 0) throw new AppError('REMOTE_COMMAND_FAILED', `Verifying the staged copy of "${source.name}" on ${runner.target} failed: ${checked.stderr.trim() || `exit ${checked.code ?? checked.signal}`}`);
 
   progress.step?.('load');
   if (plan.kind === 'postgres') {

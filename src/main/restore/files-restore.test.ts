@@ -1,9 +1,13 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, symlinkSync } from 'node:fs';
 import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { Transform } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { LocalRunner } from '../devices/local-runner';
+import { commandText, raw, sh } from '../devices/shell-quote';
+import type { CommandRunner } from '../devices/ssh-connection';
 import { RemoteFilesSource } from '../devices/sources/files-source';
 import { backup } from '../repository/archiver/archiver';
 import { findSnapshot } from '../repository/snapshot/snapshot';
@@ -105,6 +109,83 @@ describe('restoring files onto a device (real shell, tar and sha256sum)', () => 
     expect(existsSync(app)).toBe(false);
     expect(await recoverRestores(runner, [path.join(sysroot, 'opt')])).toEqual([{ staging, state: 'swapping' }]);
     expect(await describeTree(app)).toEqual(changed);
+  });
+
+  it('a staged file that differs from the snapshot stops the restore before the swap; nothing live changes', async () => {
+    const { options, app, sysroot, changed } = await scenario();
+    // The bytes of app.py are altered on their way into tar: tar writes them faithfully, and only the
+    // sha256 of the staged file on the device can tell.
+    const tampering: CommandRunner = {
+      target: runner.target,
+      run: (command, opts) => runner.run(command, opts),
+      async exec(command, signal) {
+        const running = await runner.exec(command, signal);
+        if (!commandText(command).startsWith('tar -x')) return running;
+        const through = new Transform({
+          transform(chunk: Buffer, _encoding, callback) {
+            callback(null, Buffer.from(chunk.toString('latin1').replace('VERSION = 1', 'VERSION = 7'), 'latin1'));
+          },
+        });
+        through.pipe(running.stdin);
+        return { ...running, stdin: through };
+      },
+    };
+    const opts = { ...options, runner: tampering };
+    const plan = await planFilesRestore(opts);
+    expect(plan.roots[0]!.replace).toContain('app.py');
+    let swapped = false;
+    await expect(executeFilesRestore(opts, plan, { phase: (p) => void (swapped ||= p === 'swap'), advance: () => undefined })).rejects.toThrow(/app\.py .*does not match the snapshot/);
+    expect(swapped).toBe(false);
+    expect(await readFile(path.join(app, 'app.py'), 'utf8')).toBe('VERSION = 1\nVERSION = 2  # broken update\n'); // the live file
+    const staging = plan.roots[0]!.staging;
+    expect(await readFile(path.join(staging, 'new/app.py'), 'utf8')).toBe('VERSION = 7\n'); // what tar wrote
+    expect(await recoverRestores(runner, [path.join(sysroot, 'opt')])).toEqual([{ staging, state: 'staged' }]);
+    expect(existsSync(staging)).toBe(false);
+    expect(await describeTree(app)).toEqual(changed);
+  });
+
+  it('hashes large files on their own (OpenSSL, or sha256sum where the device has none) and catches one altered in transit', async () => {
+    const { options, app, sysroot } = await scenario();
+    const model = Buffer.concat([Buffer.from('MODEL-HEADER'), randomBytes(3 * 1024 * 1024)]);
+    await writeFile(path.join(app, 'data/model.bin'), model);
+    const result = await backup(options.repo, new RemoteFilesSource({ runner, source: { name: 'app', kind: 'files', paths: [app] }, sysroot }), { device: 'rvm-017' });
+    const opts = { ...options, snapshot: await findSnapshot(options.repo, result.id) };
+    const asBackedUp = await describeTree(app);
+    // A device without openssl: every tool of this machine but that one.
+    const bin = tempDir();
+    for (const dir of ['/usr/bin', '/bin']) for (const name of readdirSync(dir)) if (name !== 'openssl' && !existsSync(path.join(bin, name))) symlinkSync(path.join(dir, name), path.join(bin, name));
+    const withPath = (base: CommandRunner, prefix: string, tamper: boolean): CommandRunner => ({
+      target: base.target,
+      run: (command, o) => base.run(sh`${raw(prefix)}${command}`, o),
+      async exec(command, signal) {
+        const running = await base.exec(sh`${raw(prefix)}${command}`, signal);
+        if (!tamper || !commandText(command).startsWith('tar -x')) return running;
+        const through = new Transform({
+          transform(chunk: Buffer, _encoding, callback) {
+            callback(null, Buffer.from(chunk.toString('latin1').replace('MODEL-HEADER', 'MODEL-HEADEX'), 'latin1'));
+          },
+        });
+        through.pipe(running.stdin);
+        return { ...running, stdin: through };
+      },
+    });
+    for (const prefix of ['', `PATH=${bin}; export PATH; `]) {
+      for (const [i, tamper] of [true, false].entries()) {
+        await rm(path.join(app, 'data/model.bin'));
+        const o = { ...opts, runner: withPath(runner, prefix, tamper), restoreId: `large${i}${prefix ? 'n' : 'o'}` };
+        const plan = await planFilesRestore(o);
+        expect(plan.roots[0]!.add).toEqual(['data/model.bin']);
+        if (tamper) {
+          await expect(executeFilesRestore(o, plan, phases)).rejects.toThrow(/data\/model\.bin .*does not match the snapshot/);
+          await recoverRestores(runner, [path.join(sysroot, 'opt')]);
+          await writeFile(path.join(app, 'data/model.bin'), 'x');
+          continue;
+        }
+        await executeFilesRestore(o, plan, phases);
+        await confirmRestore(runner, plan);
+        expect(await describeTree(app)).toEqual(asBackedUp);
+      }
+    }
   });
 
   it('restores into another folder for inspection without touching the original', async () => {

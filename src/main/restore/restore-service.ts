@@ -25,12 +25,13 @@ import type { CommandRunner } from '../devices/ssh-connection';
 import { runToString } from '../devices/ssh-connection';
 import type { JobContext, JobManager } from '../jobs/job-manager';
 import type { Repository } from '../repository/repo/repository';
+import { holdBlobWorkers } from '../repository/pipeline/blob-stream';
 import { findSnapshot, listSnapshots } from '../repository/snapshot/snapshot';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import type { RepositoryService } from '../services/repository-service';
 import { confirmDbRestore, planDbRestore, recoverDbRestores, rollbackDbRestore, stageDbRestore, swapDbRestore, validateDbRestore } from './db-restore';
 import type { DbRestoreOptions, DbRestorePlan, MysqlSource, PostgresSource } from './db-restore';
-import { activeRoots, confirmRestore, planFilesRestore, recoverRestores, relocateFileRoots, RESTORE_PREFIX, rollbackRestore, rollbackRoots, stageFilesRestore, swapRoots, validateFilesRestore } from './files-restore';
+import { activeRoots, confirmRestore, planFilesRestore, recoverRestores, relocateFileRoots, RESTORE_PREFIX, rollbackRestore, rollbackRoots, stageFilesRestore, swapRoots, validateRoots } from './files-restore';
 import type { FilesRestoreOptions, FilesRestorePlan } from './files-restore';
 
 export const RESTORE_PHASES = ['preflight', 'stage', 'verify', 'swap', 'validate'] as const;
@@ -298,9 +299,12 @@ export class RestoreService {
   start(request: RestoreRequest): { jobId: string; restoreId: string } {
     const device = this.devices.get(request.device);
     const restoreId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
-    const job = this.jobs.start({ kind: 'restore', title: `Restore ${request.device}`, phases: [...RESTORE_PHASES], deviceId: device.id }, (ctx) =>
-      this.connector.withDevice(request.device, (connection) => this.#run(request, restoreId, connection, ctx)),
-    );
+    const job = this.jobs.start({ kind: 'restore', title: `Restore ${request.device}`, phases: [...RESTORE_PHASES], deviceId: device.id }, (ctx) => {
+      // The snapshots are chosen (repository reads) while the SSH connection is being set up.
+      const choosing = this.#choose(request);
+      choosing.catch(() => undefined); // awaited in #run, or the connection failed first
+      return this.connector.withDevice(request.device, (connection) => this.#run(request, restoreId, connection, ctx, choosing));
+    });
     return { jobId: job.id, restoreId };
   }
 
@@ -381,7 +385,7 @@ export class RestoreService {
     });
   }
 
-  async #run(request: RestoreRequest, restoreId: string, connection: CommandRunner, ctx: JobContext): Promise<RestorePlanSummary> {
+  async #run(request: RestoreRequest, restoreId: string, connection: CommandRunner, ctx: JobContext, choosing: Promise<{ chosen: SnapshotWithId[]; warnings: string[]; repo: Repository }>): Promise<RestorePlanSummary> {
     const device = this.devices.get(request.device);
     const services = device.profile.services;
     let current = 0;
@@ -402,7 +406,7 @@ export class RestoreService {
       if (since === undefined) mark = now;
     };
     phase('preflight');
-    const choice = await this.#choose(request);
+    const choice = await choosing;
     await this.#recover(connection, request.device, request, choice.chosen);
     lap('recover');
     // Planned after the recovery: it may have put files back.
@@ -450,7 +454,10 @@ export class RestoreService {
       });
       lap(`${step}:${part.source}`, started);
     };
+    // The files sources share the repository's blob workers (started once, not per source).
+    const releaseWorkers = filesQueue.length > 0 ? holdBlobWorkers(filesQueue[0]!.options.repo) : () => Promise.resolve();
     const outcomes = await Promise.allSettled([stageFiles(), stageFiles(), ...parts.flatMap((p) => (p.kind === 'db' ? [stageDb(p)] : []))]);
+    void releaseWorkers().catch(() => undefined);
     const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failed) {
       // Nothing live changed yet: the staged data goes.
@@ -460,16 +467,13 @@ export class RestoreService {
     lap('stage+verify');
 
     phase('swap');
-    const swapped: Part[] = [];
     const stop = inPlace && services ? services : null;
     try {
       if (stop) await runDeviceCommands(connection, stop.stop, 'Stop');
-      // Every folder and file of every source, outer first; then the databases.
+      // Every folder and file of every source, outer first (one command); then the databases (a
+      // database file inside a restored folder is replaced after the folder's swap carried it).
       await swapRoots(connection, parts.flatMap((p) => (p.kind === 'files' ? activeRoots(p.plan) : [])));
-      for (const part of parts) {
-        if (part.kind === 'db') await swapDbRestore(connection, part.plan);
-        swapped.push(part);
-      }
+      for (const part of parts) if (part.kind === 'db') await swapDbRestore(connection, part.plan);
     } catch (error) {
       await this.#rollbackAll(connection, parts);
       if (stop) await runDeviceCommands(connection, stop.start, 'Start').catch(() => undefined);
@@ -480,22 +484,26 @@ export class RestoreService {
     phase('validate');
     // Databases are checked while the app is still stopped: an app that writes as it starts (a
     // heartbeat row) would otherwise make the row counts differ from the snapshot's every time.
+    // The restored files' presence is checked beside them (reads only).
     const problems: string[] = [];
-    for (const part of parts) {
-      if (part.kind !== 'db') continue;
-      const v = await validateDbRestore(connection, part.plan);
-      if (!v.ok) problems.push(`"${part.source}": ${v.problems.slice(0, 5).join('; ')}`);
-    }
+    await Promise.all([
+      ...parts.map(async (part) => {
+        if (part.kind !== 'db') return;
+        const v = await validateDbRestore(connection, part.plan);
+        if (!v.ok) problems.push(`"${part.source}": ${v.problems.slice(0, 5).join('; ')}`);
+      }),
+      validateRoots(
+        connection,
+        parts.flatMap((p) => (p.kind === 'files' ? activeRoots(p.plan) : [])),
+      ).catch((error: unknown) => problems.push((error as Error).message)),
+    ]);
     if (problems.length > 0) {
       await this.#rollbackAll(connection, parts);
       if (stop) await runDeviceCommands(connection, stop.start, 'Start').catch(() => undefined);
       throw new AppError('REMOTE_COMMAND_FAILED', `Validation failed after the restore (${problems.join(' | ')}); the device was rolled back to its previous state`);
     }
     if (stop) await runDeviceCommands(connection, stop.start, 'Start');
-    for (const part of parts) {
-      if (part.kind === 'files') await validateFilesRestore(connection, part.plan).catch((error: unknown) => problems.push((error as Error).message));
-    }
-    if (problems.length === 0 && inPlace && device.profile.healthCommand) {
+    if (inPlace && device.profile.healthCommand) {
       const unhealthy = await runToString(connection, raw(device.profile.healthCommand)).then(
         () => null,
         (error: unknown) => (error as Error).message,

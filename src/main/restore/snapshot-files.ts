@@ -11,6 +11,7 @@ import type { Repository } from '../repository/repo/repository';
 import { loadTree, walkTree } from '../repository/snapshot/snapshot';
 import type { TreeNode } from '../repository/snapshot/tree';
 import { encodeName } from '../repository/snapshot/names';
+import { blobStream } from '../repository/pipeline/blob-stream';
 
 export interface SnapshotFile {
   /** Path below the restored root, '/'-separated. */
@@ -119,44 +120,44 @@ export function encodeHeaders(header: RawHeader): Buffer {
   ]);
 }
 
-/** Blobs read ahead of the stream (chunks average about 1 MiB). */
-const READ_AHEAD = 8;
-
 const TYPE: Partial<Record<TreeNode['type'], 'file' | 'directory' | 'symlink'>> = { file: 'file', dir: 'directory', symlink: 'symlink' };
 
+/** One member of the tar stream, in order: `content` when it carries a file's bytes (hashed). */
+export interface TarMember {
+  path: string;
+  content: boolean;
+}
+
 /**
- * A tar stream (GNU tar reads it with -x -p) of `entries`, in order; resolves `hashes` (path →
- * sha256 hex of regular files) once the stream has been fully produced.
+ * A tar stream (GNU tar reads it with -x -p) of `entries`, in order; `members` lists what it holds
+ * (one tar member each, in the same order); resolves `hashes` (path → sha256 hex of regular files
+ * with content) once the stream has been fully produced.
  */
-export function tarFromSnapshot(repo: Repository, entries: SnapshotFile[], signal?: AbortSignal): { stream: Pack; hashes: Promise<Map<string, string>> } {
+export function tarFromSnapshot(repo: Repository, entries: SnapshotFile[], signal?: AbortSignal): { stream: Pack; members: TarMember[]; hashes: Promise<Map<string, string>> } {
   const stream = pack();
   // Every header is written by encodeHeaders (exact name bytes, nanosecond mtimes): tar-stream calls
   // `_encode(header)` once per entry with the header object it was given.
   (stream as unknown as { _encode(header: RawHeader): void })._encode = function (this: { push(b: Buffer): boolean }, header: RawHeader) {
     this.push(encodeHeaders(header));
   };
-  // Blobs are read a few ahead of the one being written: the repository's reads overlap the
-  // stream's writes instead of alternating with them (same order, bounded memory).
+  // Blobs are read ahead of the one being written (in the repository's workers when it is local):
+  // the repository's reads and decryption overlap the stream's writes (same order, bounded memory).
   const order: string[] = [];
+  const members: TarMember[] = [];
   const seen = new Set<string>();
-  for (const { node } of entries) {
-    if (node.type !== 'file') continue;
-    if (node.inode && (node.links ?? 1) > 1) {
-      if (seen.has(node.inode)) continue; // written as a hard link, no content
+  for (const { path, node } of entries) {
+    if (!TYPE[node.type]) continue;
+    if (node.type === 'file' && node.inode && (node.links ?? 1) > 1) {
+      if (seen.has(node.inode)) {
+        members.push({ path, content: false }); // written as a hard link, no content
+        continue;
+      }
       seen.add(node.inode);
     }
-    order.push(...(node.content ?? []));
+    members.push({ path, content: node.type === 'file' });
+    if (node.type === 'file') order.push(...(node.content ?? []));
   }
-  const ahead: Promise<Buffer>[] = [];
-  let next = 0;
-  const blob = (): Promise<Buffer> => {
-    while (ahead.length < READ_AHEAD && next < order.length) {
-      const loading = repo.loadBlob(order[next++]!);
-      loading.catch(() => undefined); // awaited in turn below
-      ahead.push(loading);
-    }
-    return ahead.shift()!;
-  };
+  const blobs = blobStream(repo, order);
   const hashes = (async () => {
     const out = new Map<string, string>();
     // Hard links come back as links: the second path of an inode points to the first one written.
@@ -196,7 +197,7 @@ export function tarFromSnapshot(repo: Repository, entries: SnapshotFile[], signa
       });
       done.catch(() => undefined); // awaited below; may fail while the producer waits for 'drain'
       for (let n = (node.content ?? []).length; n > 0; n--) {
-        const data = await blob();
+        const data = await blobs.next();
         hash.update(data);
         if (!entry.write(data)) await new Promise<void>((resolve) => entry.once('drain', () => resolve()));
       }
@@ -207,6 +208,13 @@ export function tarFromSnapshot(repo: Repository, entries: SnapshotFile[], signa
     stream.finalize();
     return out;
   })();
+  // Released in the background: the device may finish reading before the workers are let go.
+  void hashes
+    .then(
+      () => blobs.close(),
+      () => blobs.close(),
+    )
+    .catch(() => undefined);
   hashes.catch((error: unknown) => stream.destroy(error as Error));
-  return { stream, hashes };
+  return { stream, members, hashes };
 }

@@ -224,6 +224,15 @@ export class ChunkPool {
     return { result: result.then((r) => r.files) };
   }
 
+  /**
+   * Reads, decrypts, decompresses and verifies blobs of a local repository rooted at `root`, in
+   * order (neighbours in a pack with one read); the plaintexts come back transferred.
+   */
+  async readBlobs(root: string, blobs: RestoreBlob[]): Promise<{ result: Promise<Buffer[]> }> {
+    const { result } = await this.post<{ blobs: Uint8Array[] }>({ type: 'blobs', root, blobs });
+    return { result: result.then((r) => r.blobs.map(toBuffer)) };
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.terminate()));
   }

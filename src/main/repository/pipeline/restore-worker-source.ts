@@ -5,6 +5,10 @@
  * calls on its own thread. Restores are bound by per-file syscalls; doing them here keeps them off
  * the main thread's I/O pool and lets both cores work. It mirrors openBlob() in ../pack/pack-format.ts
  * (the round-trip and damage tests exercise both).
+ *
+ * A second job, `blobs`, serves restores that stream elsewhere (a tar stream onto a device): it reads
+ * a run of blobs (neighbours in one pack with one read), opens and verifies each as above, and
+ * returns their plaintexts in order, transferred, so the main thread only frames and sends them.
  */
 export const RESTORE_WORKER_SOURCE = `
 const enc = Buffer.from(workerData.enc);
@@ -27,7 +31,9 @@ function openBlob(b, sealed) {
   d.setAuthTag(sealed.subarray(sealed.length - 16));
   let plain;
   try {
-    plain = Buffer.concat([d.update(sealed.subarray(0, sealed.length - 16)), d.final()]);
+    plain = d.update(sealed.subarray(0, sealed.length - 16));
+    const tail = d.final(); // empty for GCM: no copy of the whole blob to join it
+    if (tail.length > 0) plain = Buffer.concat([plain, tail]);
   } catch {
     throw new Error(what + ': authentication failed (data damaged or tampered with)');
   }
@@ -81,4 +87,46 @@ function restoreFiles(msg) {
     if (open.fd >= 0) fs.closeSync(open.fd);
   }
 }
+/** Reads that may join blobs separated by at most this many bytes of other blobs. */
+const JOIN_GAP = 256 * 1024;
+function readBlobs(msg, transfer) {
+  const out = [];
+  let fd = -1, fdPack = '';
+  try {
+    for (let i = 0; i < msg.blobs.length; ) {
+      const first = msg.blobs[i];
+      // The run of following blobs of the same pack that lie close after one another: one read.
+      let j = i + 1, end = first.offset + first.length;
+      while (j < msg.blobs.length) {
+        const b = msg.blobs[j];
+        if (b.pack !== first.pack || b.offset < end || b.offset - end > JOIN_GAP) break;
+        end = b.offset + b.length;
+        j++;
+      }
+      if (fdPack !== first.pack) {
+        if (fd >= 0) fs.closeSync(fd);
+        fd = fs.openSync(msg.root + '/data/' + first.pack.slice(0, 2) + '/' + first.pack, 'r');
+        fdPack = first.pack;
+      }
+      const span = Buffer.allocUnsafeSlow(end - first.offset);
+      for (let done = 0; done < span.length; ) {
+        const n = fs.readSync(fd, span, done, span.length - done, first.offset + done);
+        if (n === 0) throw new Error('pack ' + first.pack.slice(0, 12) + ' is shorter than its index says');
+        done += n;
+      }
+      for (; i < j; i++) {
+        const b = msg.blobs[i];
+        const data = openBlob(b, span.subarray(b.offset - first.offset, b.offset - first.offset + b.length));
+        // Small results may sit in Node's shared buffer pool, which must not be transferred: copied.
+        const own = data.byteLength < 16384 ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+        transfer.push(own.buffer);
+        out.push(own);
+      }
+    }
+  } finally {
+    if (fd >= 0) fs.closeSync(fd);
+  }
+  return { blobs: out };
+}
 `;
+

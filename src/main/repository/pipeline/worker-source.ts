@@ -170,6 +170,7 @@ parentPort.on('message', (msg) => {
     else if (msg.type === 'piece') result = pieceJob(msg, transfer);
     else if (msg.type === 'bytes') result = bytesJob(msg, transfer);
     else if (msg.type === 'restore') result = restoreFiles(msg);
+    else if (msg.type === 'blobs') result = readBlobs(msg, transfer);
     else result = smallJob(msg, transfer);
     parentPort.postMessage({ seq: msg.seq, result }, transfer);
   } catch (error) {
