@@ -3,11 +3,11 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, symlinkSync } from 'node:fs';
 import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { LocalRunner } from '../devices/local-runner';
-import { commandText, raw, sh } from '../devices/shell-quote';
+import { raw, sh } from '../devices/shell-quote';
 import type { CommandRunner } from '../devices/ssh-connection';
+import { tamperingRunner } from './testing/tampering-runner';
 import { RemoteFilesSource } from '../devices/sources/files-source';
 import { backup } from '../repository/archiver/archiver';
 import { findSnapshot } from '../repository/snapshot/snapshot';
@@ -115,21 +115,7 @@ describe('restoring files onto a device (real shell, tar and sha256sum)', () => 
     const { options, app, sysroot, changed } = await scenario();
     // The bytes of app.py are altered on their way into tar: tar writes them faithfully, and only the
     // sha256 of the staged file on the device can tell.
-    const tampering: CommandRunner = {
-      target: runner.target,
-      run: (command, opts) => runner.run(command, opts),
-      async exec(command, signal) {
-        const running = await runner.exec(command, signal);
-        if (!commandText(command).startsWith('tar -x')) return running;
-        const through = new Transform({
-          transform(chunk: Buffer, _encoding, callback) {
-            callback(null, Buffer.from(chunk.toString('latin1').replace('VERSION = 1', 'VERSION = 7'), 'latin1'));
-          },
-        });
-        through.pipe(running.stdin);
-        return { ...running, stdin: through };
-      },
-    };
+    const tampering = tamperingRunner(runner, 'tar -x', (chunk) => Buffer.from(chunk.toString('latin1').replace('VERSION = 1', 'VERSION = 7'), 'latin1'));
     const opts = { ...options, runner: tampering };
     const plan = await planFilesRestore(opts);
     expect(plan.roots[0]!.replace).toContain('app.py');
@@ -154,21 +140,14 @@ describe('restoring files onto a device (real shell, tar and sha256sum)', () => 
     // A device without openssl: every tool of this machine but that one.
     const bin = tempDir();
     for (const dir of ['/usr/bin', '/bin']) for (const name of readdirSync(dir)) if (name !== 'openssl' && !existsSync(path.join(bin, name))) symlinkSync(path.join(dir, name), path.join(bin, name));
-    const withPath = (base: CommandRunner, prefix: string, tamper: boolean): CommandRunner => ({
-      target: base.target,
-      run: (command, o) => base.run(sh`${raw(prefix)}${command}`, o),
-      async exec(command, signal) {
-        const running = await base.exec(sh`${raw(prefix)}${command}`, signal);
-        if (!tamper || !commandText(command).startsWith('tar -x')) return running;
-        const through = new Transform({
-          transform(chunk: Buffer, _encoding, callback) {
-            callback(null, Buffer.from(chunk.toString('latin1').replace('MODEL-HEADER', 'MODEL-HEADEX'), 'latin1'));
-          },
-        });
-        through.pipe(running.stdin);
-        return { ...running, stdin: through };
-      },
-    });
+    const withPath = (base: CommandRunner, prefix: string, tamper: boolean): CommandRunner => {
+      const prefixed: CommandRunner = {
+        target: base.target,
+        run: (command, o) => base.run(sh`${raw(prefix)}${command}`, o),
+        exec: (command, signal) => base.exec(sh`${raw(prefix)}${command}`, signal),
+      };
+      return tamper ? tamperingRunner(prefixed, 'tar -x', (chunk) => Buffer.from(chunk.toString('latin1').replace('MODEL-HEADER', 'MODEL-HEADEX'), 'latin1')) : prefixed;
+    };
     for (const prefix of ['', `PATH=${bin}; export PATH; `]) {
       for (const [i, tamper] of [true, false].entries()) {
         await rm(path.join(app, 'data/model.bin'));

@@ -7,13 +7,12 @@ import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } fr
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
-import { Transform } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFleet } from '../../../fleet/index';
 import type { Device, Fleet } from '../../../fleet/index';
 import { startDeviceBackup } from '../devices/device-backup';
-import { commandText } from '../devices/shell-quote';
-import type { CommandRunner, DeviceConnection } from '../devices/ssh-connection';
+import type { DeviceConnection } from '../devices/ssh-connection';
+import { tamperingRunner } from './testing/tampering-runner';
 import { silentLogger } from '../log';
 import { findSnapshot } from '../repository/snapshot/snapshot';
 import { FAST } from '../repository/testing/fixtures';
@@ -225,25 +224,14 @@ describe('SQLite restore on a device', () => {
     const live = await sqlitePrint();
     const plan = await withDevice(async (c) => {
       // One byte of the stream flipped on its way into the staged file: only the sha256 on the device can tell.
-      const tampering: CommandRunner = {
-        target: c.target,
-        run: (command, opts) => c.run(command, opts),
-        async exec(command, signal) {
-          const running = await c.exec(command, signal);
-          if (!commandText(command).startsWith('umask 077 && cat >')) return running;
-          let at = 0;
-          const through = new Transform({
-            transform(chunk: Buffer, _encoding, callback) {
-              const copy = Buffer.from(chunk);
-              if (at <= 100 && at + copy.length > 100) copy[100 - at] = copy[100 - at]! ^ 0xff;
-              at += copy.length;
-              callback(null, copy);
-            },
-          });
-          through.pipe(running.stdin);
-          return { ...running, stdin: through };
-        },
-      };
+      // One byte of the stream flipped on its way into the staged file: only the sha256 on the device can tell.
+      let at = 0;
+      const tampering = tamperingRunner(c, 'umask 077 && cat >', (chunk) => {
+        const copy = Buffer.from(chunk);
+        if (at <= 100 && at + copy.length > 100) copy[100 - at] = copy[100 - at]! ^ 0xff;
+        at += copy.length;
+        return copy;
+      });
       const o = { ...(await options(c, 'local', 'sqbad1')), runner: tampering };
       const planned = await planDbRestore(o);
       await expect(executeDbRestore(o, planned)).rejects.toThrow(/does not match the snapshot/);

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { backup } from '../archiver/archiver';
 import { NAMES } from '../backend/backend';
 import { LocalSource } from '../walker/local-walker';
-import { newRepo, PASSWORD, tempDir } from '../testing/fixtures';
+import { flipByte, newRepo, PASSWORD, tempDir } from '../testing/fixtures';
 import { LocalBackend } from '../backend/local-backend';
 import { Repository } from '../repo/repository';
 import { check } from './checker';
@@ -34,12 +34,7 @@ describe('check', () => {
     const second = await backup(repo, new LocalSource([src]));
     // Flip one byte inside the first data blob of the data pack.
     const where = repo.index.get([...repo.index.allBlobs()].find((b) => b.type === 'data' && b.rawLength > 10_000)!.id)!;
-    const handle = await open(join(dir, NAMES.pack(where.pack)), 'r+');
-    const byte = Buffer.alloc(1);
-    await handle.read(byte, 0, 1, where.offset + 10);
-    byte[0] = byte[0]! ^ 0x01;
-    await handle.write(byte, 0, 1, where.offset + 10);
-    await handle.close();
+    await flipByte(join(dir, NAMES.pack(where.pack)), where.offset + 10);
 
     expect((await check(repo)).ok).toBe(true); // structure alone does not read data
     const report = await check(repo, { readData: true });

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backup } from '../archiver/archiver';
 import { NAMES } from '../backend/backend';
-import { newRepo, tempDir } from '../testing/fixtures';
+import { flipByte, newRepo, tempDir } from '../testing/fixtures';
 import { findSnapshot, walkTree } from '../snapshot/snapshot';
 import { LocalSource } from '../walker/local-walker';
 import { BLOB_JOB_BYTES, blobStream, holdBlobWorkers } from './blob-stream';
@@ -57,12 +57,7 @@ describe('blob stream', () => {
     await writeFile(join(src, 'a.bin'), randomBytes(400_000));
     const { dir, repo, ids } = await contentOf(src);
     const victim = repo.index.get(ids[2]!)!;
-    const handle = await open(join(dir, NAMES.pack(victim.pack)), 'r+');
-    const byte = Buffer.alloc(1);
-    await handle.read(byte, 0, 1, victim.offset + 5);
-    byte[0] = byte[0]! ^ 0x01;
-    await handle.write(byte, 0, 1, victim.offset + 5);
-    await handle.close();
+    await flipByte(join(dir, NAMES.pack(victim.pack)), victim.offset + 5);
 
     const stream = blobStream(repo, ids);
     const readAll = async () => {

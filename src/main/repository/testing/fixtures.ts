@@ -1,6 +1,6 @@
 /** Test helpers: fresh repositories with fast parameters and trees with every awkward case. */
 import { randomBytes } from 'node:crypto';
-import { chmod, link, mkdir, mkdtemp, readdir, lstat, readFile, readlink, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, link, mkdir, mkdtemp, open, readdir, lstat, readFile, readlink, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalBackend } from '../backend/local-backend';
@@ -12,6 +12,19 @@ export const PASSWORD = 'correct horse battery staple';
 
 export async function tempDir(prefix = 'jv-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
+}
+
+/** Flips the lowest bit of the byte at `offset` of `file` in place (damage a test expects to be caught). */
+export async function flipByte(file: string, offset: number): Promise<void> {
+  const handle = await open(file, 'r+');
+  try {
+    const byte = Buffer.alloc(1);
+    await handle.read(byte, 0, 1, offset);
+    byte[0] = byte[0]! ^ 0x01;
+    await handle.write(byte, 0, 1, offset);
+  } finally {
+    await handle.close();
+  }
 }
 
 export async function newRepo(options: InitOptions = FAST): Promise<{ dir: string; repo: Repository }> {
