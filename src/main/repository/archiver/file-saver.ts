@@ -75,21 +75,26 @@ export class FileSaver {
     this.batch = [];
     this.batchBytes = 0;
     const { result } = await this.workers().smallFiles(items.map((i) => i.path));
+    this.settle(items, result);
+  }
+
+  /** Stores each file of a batch once the worker is done with it, and settles its waiter. */
+  private settle(waiters: Omit<Waiter, 'path'>[], result: Promise<({ chunks: HashedChunk[] } | { error: string })[]>): void {
     void result.then(
       async (files) => {
         for (const [i, file] of files.entries()) {
-          const item = items[i]!;
-          if ('error' in file) item.reject(this.skip(item.entry, file.error));
+          const waiter = waiters[i]!;
+          if ('error' in file) waiter.reject(this.skip(waiter.entry, file.error));
           else {
             try {
-              item.resolve(await this.storeAll(file.chunks));
+              waiter.resolve(await this.storeAll(file.chunks));
             } catch (error) {
-              item.reject(error);
+              waiter.reject(error);
             }
           }
         }
       },
-      (error: unknown) => items.forEach((i) => i.reject(error)),
+      (error: unknown) => waiters.forEach((w) => w.reject(error)),
     );
   }
 
@@ -221,17 +226,6 @@ export class FileSaver {
     if (!batch) return;
     this.bytesBatch = null;
     const { result } = await this.workers().smallBytes(new Uint8Array(batch.data.buffer, batch.data.byteOffset, batch.used), batch.ends);
-    void result.then(
-      async (files) => {
-        for (const [i, chunks] of files.entries()) {
-          try {
-            batch.waiters[i]!.resolve(await this.storeAll(chunks));
-          } catch (error) {
-            batch.waiters[i]!.reject(error);
-          }
-        }
-      },
-      (error: unknown) => batch.waiters.forEach((w) => w.reject(error)),
-    );
+    this.settle(batch.waiters, result);
   }
 }

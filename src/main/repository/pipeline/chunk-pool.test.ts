@@ -62,8 +62,8 @@ describe('chunk pool (worker threads)', () => {
       Buffer.concat(files).copy(batch);
       const ends = [9, 9, 3009];
       const viaBytes = await (await pool.smallBytes(new Uint8Array(batch.buffer, 0, 3009), ends)).result;
-      expect(viaBytes.map((f) => f.map((c) => c.id.toString('hex')))).toEqual(files.map((f) => (f.length ? [blobId(mac, f).toString('hex')] : [])));
-      expect(viaBytes[2]![0]!.payload.equals(compress(files[2]!).data)).toBe(true);
+      expect(viaBytes.map((f) => f.chunks.map((c) => c.id.toString('hex')))).toEqual(files.map((f) => (f.length ? [blobId(mac, f).toString('hex')] : [])));
+      expect(viaBytes[2]!.chunks[0]!.payload.equals(compress(files[2]!).data)).toBe(true);
       const [small, missing] = await (await pool.smallFiles([join(dir, 'small'), join(dir, 'nope')])).result;
       expect(small).toMatchObject({ chunks: [{ id: blobId(mac, Buffer.from('tiny file')) }] });
       expect(missing).toMatchObject({ error: expect.stringMatching(/ENOENT/) as unknown });

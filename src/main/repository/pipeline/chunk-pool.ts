@@ -202,12 +202,12 @@ export class ChunkPool {
    * Hashes and compresses small streamed files given back to back: file i is data[ends[i-1], ends[i]).
    * `data`'s ArrayBuffer is transferred (and comes back to `buffer()` for reuse).
    */
-  async smallBytes(data: Uint8Array, ends: number[]): Promise<{ result: Promise<HashedChunk[][]> }> {
+  async smallBytes(data: Uint8Array, ends: number[]): Promise<{ result: Promise<{ chunks: HashedChunk[] }[]> }> {
     const { result } = await this.post<{ files: { chunks: RawChunk[] }[]; spare: ArrayBuffer }>({ type: 'bytes', data, ends }, [data.buffer as ArrayBuffer]);
     return {
       result: result.then((r) => {
         this.recycle(r.spare);
-        return r.files.map((f) => f.chunks.map(toChunk));
+        return r.files.map((f) => ({ chunks: f.chunks.map(toChunk) }));
       }),
     };
   }
