@@ -148,9 +148,8 @@ export class DumpSource implements Source {
       if (signal?.aborted) throw new AppError('CANCELLED', 'Cancelled');
       const { report, stderr } = splitReport(result.stderr);
       if (result.code !== 0 || (source.kind !== 'mysql' && report === null)) {
-        const why = stderr.trim() || 'no error output';
-        if (source.kind === 'sqlite') throw new AppError('REMOTE_COMMAND_FAILED', `SQLite backup of ${source.path} on ${this.#runner.target} failed (exit ${result.code ?? result.signal}): ${why}. No snapshot was written.`);
-        throw new AppError('REMOTE_COMMAND_FAILED', `The ${source.kind} dump of "${source.name}" on ${this.#runner.target} failed (exit ${result.code ?? result.signal}): ${why}. No snapshot was written.`);
+        const what = source.kind === 'sqlite' ? `SQLite backup of ${source.path}` : `The ${source.kind} dump of "${source.name}"`;
+        throw new AppError('REMOTE_COMMAND_FAILED', `${what} on ${this.#runner.target} failed (exit ${result.code ?? result.signal}): ${stderr.trim() || 'no error output'}. No snapshot was written.`);
       }
       if (source.kind === 'sqlite') {
         const [check, rows = ''] = report!.split('\n@@rows\n');
