@@ -5,13 +5,15 @@
  * `ssh` — first on loopback, then (as root, with namespaces) on a shaped field link.
  *
  *   npx tsx bench/device-backup.ts          BENCH_MODELS_MB=600 BENCH_SMALL_FILES=20000 for the full size,
- *                                           BENCH_SHAPED=0 to skip the shaped-link runs
+ *                                           BENCH_SHAPED=0 to skip the shaped-link runs,
+ *                                           BENCH_RUNS (default 3) / BENCH_SHAPED_RUNS (default 1):
+ *                                           alternating pairs per scenario, medians shown
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { netnsSupport, startFleet } from '../fleet/index';
-import { addSmallFiles, opensshCommand, runAsync } from './device-helpers';
+import { addSmallFiles, median, opensshCommand, runAsync, settle } from './device-helpers';
 import type { Device } from '../fleet/index';
 import { startDeviceBackup } from '../src/main/devices/device-backup';
 import { silentLogger } from '../src/main/log';
@@ -20,6 +22,8 @@ import { createServices } from '../src/main/services/index';
 const MODELS_MB = Number(process.env.BENCH_MODELS_MB ?? 200);
 const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? 5000);
 const LINK = { delayMs: 50, lossPercent: 1, kbit: 20_000 };
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const SHAPED_RUNS = Number(process.env.BENCH_SHAPED_RUNS ?? 1);
 
 function timed<T>(work: () => Promise<T>): Promise<{ seconds: number; value: T }> {
   const started = process.hrtime.bigint();
@@ -51,11 +55,32 @@ async function baseline(device: Device, dest: string): Promise<number> {
   return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
-async function scenario(label: string, shaped: boolean) {
-  const fleet = await startFleet({ devices: 1, netns: shaped, sharedModelMB: Math.round(MODELS_MB * 0.7), uniqueModelMB: Math.round(MODELS_MB * 0.3) });
-  const device = fleet.devices[0]!;
+/** A fresh Jetvault data folder with an initialised repository and the device imported. */
+async function freshConsole(device: Device): Promise<{ services: ReturnType<typeof createServices>; dispose: () => void }> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-bench-'));
   const services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
+  await services.repository.init('bench repository password');
+  services.devices.import(device.profile(), 'bench');
+  return { services, dispose: () => { services.dispose(); rmSync(dataDir, { recursive: true, force: true }); } };
+}
+
+async function jetvaultBackup(services: ReturnType<typeof createServices>, device: Device): Promise<{ seconds: number; bytes: number }> {
+  const run = await timed(() => startDeviceBackup(services, device.name).done);
+  if (run.value.record.status !== 'succeeded') throw new Error(`backup failed: ${JSON.stringify(run.value.record.error)}`);
+  return { seconds: run.seconds, bytes: run.value.value!.bytesTransferred };
+}
+
+/**
+ * `runs` alternating pairs of first backups (each into a fresh repository / fresh rsync folder),
+ * then `runs` alternating pairs after 1% of files and 2000 rows changed (each against the previous
+ * pair's result). Dirty pages are flushed before every timed run, so one tool's writeback does not
+ * land in the other's time.
+ */
+async function scenario(label: string, shaped: boolean, runs: number) {
+  const fleet = await startFleet({ devices: 1, netns: shaped, sharedModelMB: Math.round(MODELS_MB * 0.7), uniqueModelMB: Math.round(MODELS_MB * 0.3) });
+  const device = fleet.devices[0]!;
+  const dests: string[] = [];
+  let jv: Awaited<ReturnType<typeof freshConsole>> | null = null;
   try {
     addSmallFiles(device, SMALL_FILES);
     if (shaped) {
@@ -64,33 +89,50 @@ async function scenario(label: string, shaped: boolean) {
       device.link!.delayMs(LINK.delayMs);
     }
     const capacity = shaped ? await sshCapacity(device) : null;
-    await services.repository.init('bench repository password');
-    services.devices.import(device.profile(), 'bench');
-    const first = await timed(() => startDeviceBackup(services, device.name).done);
-    if (first.value.record.status !== 'succeeded') throw new Error(`first backup failed: ${JSON.stringify(first.value.record.error)}`);
-    const dest = mkdtempSync(path.join(os.tmpdir(), 'jetvault-bench-rsync-'));
-    const rsyncFirst = await baseline(device, dest);
-    device.mutate.changeFiles(0.01);
-    await device.mutate.pgUpdateRows(2000);
-    const second = await timed(() => startDeviceBackup(services, device.name).done);
-    const rsyncSecond = await baseline(device, dest);
-    rmSync(dest, { recursive: true, force: true });
-    const bytes = first.value.value!.bytesTransferred;
+    const first = { jetvault: [] as number[], baseline: [] as number[], bytes: 0 };
+    const after = { jetvault: [] as number[], baseline: [] as number[], bytes: 0 };
+    let dest = '';
+    const pair = async (run: number, into: typeof first) => {
+      const jetvaultRun = async () => {
+        settle();
+        const r = await jetvaultBackup(jv!.services, device);
+        into.jetvault.push(r.seconds);
+        into.bytes = r.bytes;
+      };
+      const baselineRun = async () => {
+        settle();
+        into.baseline.push(await baseline(device, dest));
+      };
+      for (const work of run % 2 === 0 ? [jetvaultRun, baselineRun] : [baselineRun, jetvaultRun]) await work();
+    };
+    for (let run = 0; run < runs; run++) {
+      jv?.dispose();
+      jv = await freshConsole(device);
+      dest = mkdtempSync(path.join(os.tmpdir(), 'jetvault-bench-rsync-'));
+      dests.push(dest);
+      await pair(run, first);
+    }
+    for (let run = 0; run < runs; run++) {
+      device.mutate.changeFiles(0.01);
+      await device.mutate.pgUpdateRows(2000);
+      await pair(run, after);
+    }
+    const firstJv = median(first.jetvault);
     return [
-      { label: `${label}: first backup`, jetvault: first.seconds, baseline: rsyncFirst, bytes, linkRate: shaped ? (bytes * 8) / first.seconds / 1e6 : null, capacity },
-      { label: `${label}: after 1% changed`, jetvault: second.seconds, baseline: rsyncSecond, bytes: second.value.value!.bytesTransferred, linkRate: null, capacity: null },
+      { label: `${label}: first backup`, ...first, linkRate: shaped ? (first.bytes * 8) / firstJv / 1e6 : null, capacity },
+      { label: `${label}: after 1% changed`, ...after, linkRate: null, capacity: null },
     ];
   } finally {
-    services.dispose();
-    rmSync(dataDir, { recursive: true, force: true });
+    jv?.dispose();
+    for (const d of dests) rmSync(d, { recursive: true, force: true });
     await fleet.stop();
   }
 }
 
-const rows = await scenario('loopback', false);
+const rows = await scenario('loopback', false, RUNS);
 const ns = netnsSupport();
 if (process.env.BENCH_SHAPED === '0') console.log('(shaped link skipped: BENCH_SHAPED=0)');
-else if (ns.ok) rows.push(...(await scenario(`field link ${LINK.kbit / 1000} Mbit/s, ${LINK.delayMs} ms, ${LINK.lossPercent}% loss`, true)));
+else if (ns.ok) rows.push(...(await scenario(`field link ${LINK.kbit / 1000} Mbit/s, ${LINK.delayMs} ms, ${LINK.lossPercent}% loss`, true, SHAPED_RUNS)));
 else console.log(`(shaped link skipped: ${ns.reason})`);
 
 console.log(`\nDevice: ${MODELS_MB} MB of models, ${SMALL_FILES} small files, PostgreSQL ~200k rows\n`);
@@ -98,5 +140,9 @@ console.log('Link use: Jetvault\'s payload rate against the nominal link rate, a
 console.log('| scenario | Jetvault s | rsync + pg_dump s | Jetvault / baseline | transferred MiB | link use (nominal) | link use (ssh capacity) |');
 console.log('|---|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) {
-  console.log(`| ${r.label} | ${r.jetvault.toFixed(1)} | ${r.baseline.toFixed(1)} | ${(r.jetvault / r.baseline).toFixed(2)}× | ${(r.bytes / 2 ** 20).toFixed(1)} | ${r.linkRate === null ? '' : `${r.linkRate.toFixed(1)} Mbit/s = ${Math.round((r.linkRate * 1000 * 100) / LINK.kbit)}%`} | ${r.linkRate === null || r.capacity === null ? '' : `${Math.round((r.linkRate / r.capacity) * 100)}% of ${r.capacity.toFixed(1)} Mbit/s`} |`);
+  const [jetvault, base] = [median(r.jetvault), median(r.baseline)];
+  console.log(`| ${r.label} | ${jetvault.toFixed(1)} | ${base.toFixed(1)} | ${(jetvault / base).toFixed(2)}× | ${(r.bytes / 2 ** 20).toFixed(1)} | ${r.linkRate === null ? '' : `${r.linkRate.toFixed(1)} Mbit/s = ${Math.round((r.linkRate * 1000 * 100) / LINK.kbit)}%`} | ${r.linkRate === null || r.capacity === null ? '' : `${Math.round((r.linkRate / r.capacity) * 100)}% of ${r.capacity.toFixed(1)} Mbit/s`} |`);
 }
+console.log('');
+for (const r of rows) console.log(`${r.label}, each run (s): Jetvault ${r.jetvault.map((x) => x.toFixed(2)).join(', ')}; baseline ${r.baseline.map((x) => x.toFixed(2)).join(', ')}`);
+console.log(`(the table shows medians; load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')})`);

@@ -1,4 +1,4 @@
-/** What the device benchmarks share: the small-file set, the OpenSSH command of the baselines, a non-blocking spawn. */
+/** What the device benchmarks share: the small-file set, the OpenSSH command of the baselines, a non-blocking spawn, medians. */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -32,4 +32,12 @@ export function runAsync(cmd: string, args: string[]): Promise<{ status: number 
     child.on('error', reject);
     child.on('close', (status) => resolve({ status, stderr }));
   });
+}
+
+/** The middle value (the lower middle for an even count): what a table of several noisy runs shows. */
+export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+
+/** Flushes dirty pages before a timed run, so the previous run's writeback is not billed to this one. */
+export function settle(): void {
+  spawnSync('sync');
 }

@@ -12,7 +12,7 @@ import { mkdtempSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startFleet } from '../fleet/index';
-import { addSmallFiles, opensshCommand, runAsync } from './device-helpers';
+import { addSmallFiles, median, opensshCommand, runAsync, settle } from './device-helpers';
 import type { Device } from '../fleet/index';
 import { startDeviceBackup } from '../src/main/devices/device-backup';
 import { silentLogger } from '../src/main/log';
@@ -30,7 +30,6 @@ async function damage(device: Device): Promise<void> {
 
 const seconds = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 
 const fleet = await startFleet({ devices: 1, sharedModelMB: Math.round(MODELS_MB * 0.7), uniqueModelMB: Math.round(MODELS_MB * 0.3) });
 const device = fleet.devices[0]!;
@@ -63,6 +62,7 @@ try {
   for (let run = 0; run < RUNS; run++) {
     // Jetvault: the whole device back to the run, then kept.
     await damage(device);
+    settle();
     let started = process.hrtime.bigint();
     const { jobId, restoreId } = services.restores.start({ device: device.name, at: new Date().toISOString(), scope: 'device' });
     for (;;) {
@@ -79,6 +79,7 @@ try {
 
     // The baseline: push the copy back with --delete, and pg_restore --clean the dump.
     await damage(device);
+    settle();
     started = process.hrtime.bigint();
     const push = await runAsync('sh', ['-c', `cd ${copy} && rsync -a --relative --delete -e "${ssh}" ${paths.map((p) => `.${p}`).join(' ')} ${device.user}@${device.host}:/`]);
     if (push.status !== 0 && push.status !== 23) throw new Error(`rsync push failed: ${push.stderr}`);
