@@ -135,8 +135,8 @@ export class FileSaver {
     await this.largeFiles.acquire();
     const run = async (): Promise<FileContent> => {
       const ids: string[] = [];
-      const request = async (offset: number): Promise<{ cut: Promise<{ next: number; eof: boolean }>; result: Promise<FilePiece> }> => {
-        const job = await this.workers().filePiece(path, offset);
+      const request = async (offset: number, resume = 0): Promise<{ cut: Promise<{ next: number; eof: boolean; scanned: number }>; result: Promise<FilePiece> }> => {
+        const job = await this.workers().filePiece(path, offset, resume);
         job.cut.catch(() => undefined);
         job.result.catch(() => undefined);
         return job;
@@ -156,7 +156,7 @@ export class FileSaver {
           throwIfAborted(this.signal);
           // The next piece starts as soon as this one's boundaries are known, on another worker.
           const cut = await settle(job.cut);
-          const next = cut.eof ? null : await request(cut.next);
+          const next = cut.eof ? null : await request(cut.next, cut.scanned);
           const piece = await settle(job.result);
           for (const chunk of piece.chunks) ids.push(await this.store(chunk));
           this.onProgress?.({ bytes: piece.next - offset });

@@ -15,13 +15,18 @@ export const SAMPLE = 64 * 1024;
 export const WORTH = 0.97;
 
 /**
- * Brotli quality by blob size. Small blobs (whole small files, trees) cost a fixed ~20–40 µs per call
- * whatever the quality, so they get quality 5 (ratio 0.125 vs 0.218 at quality 1 on config files);
- * large ones quality 4 (0.057 vs 0.095 on the SQL dump, at ~230 MiB/s per core, vs ~100 for q5).
- * Self-contained: its source also runs inside the chunk workers.
+ * Brotli quality by blob size and by how well a quality-1 probe of its start packed (`probe` =
+ * probe output / input; 0 when no probe was made). Small blobs (whole small files, trees) cost a
+ * fixed ~20–40 µs per call whatever the quality, so they get quality 5 (ratio 0.125 vs 0.218 at
+ * quality 1 on config files). Large ones get quality 4 when the probe shows dense text (an SQL dump:
+ * 0.057 vs 0.095 at quality 1, at ~230 MiB/s per core vs ~540), and quality 1 when it shrank to only
+ * a fifth or more (a binary pg_dump of numeric rows: 0.275 vs 0.312, for ~2.8× the CPU — not worth a
+ * core). See docs/decisions/201-compression-codec.md. Self-contained: its source also runs inside
+ * the chunk workers.
  */
-export function qualityFor(length: number): number {
-  return length < 32768 ? 5 : 4;
+export function qualityFor(length: number, probe = 0): number {
+  if (length < 32768) return 5;
+  return probe > 0.2 ? 1 : 4;
 }
 
 function brotli(data: Buffer, quality: number): Buffer {
@@ -32,12 +37,13 @@ function brotli(data: Buffer, quality: number): Buffer {
 
 export function compress(data: Buffer): { codec: number; data: Buffer } {
   if (data.length < 64) return { codec: CODEC_NONE, data };
+  let probe = 0;
   if (data.length > SAMPLE * 2) {
     // A fast quality-1 probe: incompressible data (model files) is stored without trying the rest.
-    const probe = brotli(data.subarray(0, SAMPLE), 1);
-    if (probe.length > SAMPLE * WORTH) return { codec: CODEC_NONE, data };
+    probe = brotli(data.subarray(0, SAMPLE), 1).length / SAMPLE;
+    if (probe > WORTH) return { codec: CODEC_NONE, data };
   }
-  const packed = brotli(data, qualityFor(data.length));
+  const packed = brotli(data, qualityFor(data.length, probe));
   if (packed.length > data.length * WORTH) return { codec: CODEC_NONE, data };
   return { codec: CODEC_BROTLI, data: packed };
 }

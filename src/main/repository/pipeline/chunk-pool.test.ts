@@ -28,10 +28,13 @@ describe('chunk pool (worker threads)', () => {
     const pool = new ChunkPool({ mac, gear, chunker: params }, 2);
     try {
       const viaFile: HashedChunk[] = [];
-      for (let offset = 0; ; ) {
-        const piece = await (await pool.filePiece(join(dir, 'big'), offset)).result;
+      for (let offset = 0, resume = 0; ; ) {
+        const job = await pool.filePiece(join(dir, 'big'), offset, resume);
+        const [cut, piece] = await Promise.all([job.cut, job.result]);
         viaFile.push(...piece.chunks);
+        expect(cut.next).toBe(piece.next);
         offset = piece.next;
+        resume = cut.scanned;
         if (piece.eof) break;
       }
       // Streamed bytes collected in pieces on the main thread, cut in the workers: pushed in odd sizes.
@@ -67,6 +70,35 @@ describe('chunk pool (worker threads)', () => {
       const [small, missing] = await (await pool.smallFiles([join(dir, 'small'), join(dir, 'nope')])).result;
       expect(small).toMatchObject({ chunks: [{ id: blobId(mac, Buffer.from('tiny file')) }] });
       expect(missing).toMatchObject({ error: expect.stringMatching(/ENOENT/) as unknown });
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('cuts a stream given in many small pieces exactly as one pass does: each scan resumes after the rest it was given back', async () => {
+    const mac = randomBytes(32);
+    const gear = gearTable(randomBytes(32));
+    const data = randomBytes(3 * 1024 * 1024);
+    const chunker = new Chunker(gear, params);
+    const expected = chunker.push(data).concat(chunker.finish()).map((c) => blobId(mac, c).toString('hex'));
+    const pool = new ChunkPool({ mac, gear, chunker: params }, 2);
+    try {
+      const got: string[] = [];
+      let tail: Buffer = Buffer.alloc(0);
+      let resumed = 0;
+      for (let at = 0; at < data.length; ) {
+        // Pieces from 1 KiB to ~40 KiB: most end without a boundary after the rest they carry.
+        const n = Math.min(data.length - at, 1024 + ((at * 7919) % 40_000));
+        const final = at + n === data.length;
+        const piece = new Uint8Array(Buffer.concat([tail, data.subarray(at, at + n)]));
+        if (tail.length > params.min) resumed++;
+        const job = await pool.streamPiece(piece, final, tail.length);
+        tail = await job.tail;
+        got.push(...(await job.result).chunks.map((c) => c.id.toString('hex')));
+        at += n;
+      }
+      expect(resumed).toBeGreaterThan(50);
+      expect(got).toEqual(expected);
     } finally {
       await pool.close();
     }

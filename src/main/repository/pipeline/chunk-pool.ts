@@ -68,6 +68,8 @@ interface Pending {
 interface Cut {
   next: number;
   eof: boolean;
+  /** File pieces: bytes from `next` on that were scanned and hold no boundary (the next job's `resume`). */
+  scanned?: number;
   /** Stream pieces: the bytes after the last cut, which start the next piece. */
   tail?: Uint8Array;
 }
@@ -157,15 +159,16 @@ export class ChunkPool {
 
   /**
    * Reads, chunks, hashes and compresses the next piece of a local file from `offset`. `cut`
-   * settles as soon as the piece's chunk boundaries are known (the next piece can start then).
+   * settles as soon as the piece's chunk boundaries are known (the next piece can start then, with
+   * `resume` = the cut's `scanned`: bytes already known to hold no boundary).
    */
-  async filePiece(path: string | Uint8Array, offset: number): Promise<{ cut: Promise<{ next: number; eof: boolean }>; result: Promise<FilePiece> }> {
-    let onCut!: (cut: { next: number; eof: boolean }) => void;
-    const cutKnown = new Promise<{ next: number; eof: boolean }>((resolve) => (onCut = resolve));
-    const { result } = await this.post<{ chunks: RawChunk[]; next: number; eof: boolean }>({ type: 'file', path, offset }, [], onCut);
+  async filePiece(path: string | Uint8Array, offset: number, resume = 0): Promise<{ cut: Promise<{ next: number; eof: boolean; scanned: number }>; result: Promise<FilePiece> }> {
+    let onCut!: (cut: Cut) => void;
+    const cutKnown = new Promise<Cut>((resolve) => (onCut = resolve));
+    const { result } = await this.post<{ chunks: RawChunk[]; next: number; eof: boolean }>({ type: 'file', path, offset, resume }, [], onCut);
     const piece = result.then((r) => ({ chunks: r.chunks.map(toChunk), next: r.next, eof: r.eof }));
     // A job that fails before cutting settles `cut` through its result.
-    const cut = Promise.race([cutKnown, piece.then((p) => ({ next: p.next, eof: p.eof }))]);
+    const cut = Promise.race([cutKnown, piece.then((p): Cut => ({ next: p.next, eof: p.eof }))]).then((c) => ({ next: c.next, eof: c.eof, scanned: c.scanned ?? 0 }));
     return { cut, result: piece };
   }
 
@@ -182,13 +185,14 @@ export class ChunkPool {
 
   /**
    * Cuts, hashes and compresses a piece of a stream; `data`'s ArrayBuffer is transferred (it comes
-   * back to `buffer()` for reuse). Unless `final`, the piece is cut while a whole max-size chunk
-   * fits: `tail` (the rest) settles first and must start the next piece.
+   * back to `buffer()` for reuse). Unless `final`, the piece is cut at every boundary it holds:
+   * `tail` (the rest, which holds none) settles first and must start the next piece, with `resume`
+   * = its length.
    */
-  async streamPiece(data: Uint8Array, final: boolean): Promise<{ tail: Promise<Buffer>; result: Promise<{ chunks: HashedChunk[] }> }> {
+  async streamPiece(data: Uint8Array, final: boolean, resume = 0): Promise<{ tail: Promise<Buffer>; result: Promise<{ chunks: HashedChunk[] }> }> {
     let onCut!: (cut: Cut) => void;
     const cutKnown = new Promise<Cut>((resolve) => (onCut = resolve));
-    const { result } = await this.post<{ chunks: RawChunk[]; spare: ArrayBuffer }>({ type: 'piece', data, final }, [data.buffer as ArrayBuffer], onCut);
+    const { result } = await this.post<{ chunks: RawChunk[]; spare: ArrayBuffer }>({ type: 'piece', data, final, resume }, [data.buffer as ArrayBuffer], onCut);
     const piece = result.then((r) => {
       this.recycle(r.spare);
       return { chunks: r.chunks.map(toChunk) };

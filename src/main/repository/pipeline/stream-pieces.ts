@@ -2,8 +2,9 @@
  * One stream (a file arriving over SSH, a database dump, content being re-chunked for a copy) fed
  * to the chunk workers in pieces: the main thread only copies the bytes into a piece buffer, the
  * workers cut, hash and compress. Cutting is sequential along the stream, so a piece is posted once
- * the previous one's uncut tail is back (it starts the new piece, in room kept free in front); the
- * hashing of earlier pieces goes on meanwhile. Chunk ids come back in stream order.
+ * the previous one's uncut tail is back (it starts the new piece, in room kept free in front, and
+ * is not scanned again); the hashing of earlier pieces goes on meanwhile. Chunk ids come back in
+ * stream order.
  */
 import type { ChunkerParams } from '../chunker/chunker';
 import type { ChunkPool, HashedChunk } from './chunk-pool';
@@ -61,7 +62,7 @@ export class StreamPieces {
     const piece = new Uint8Array(buffer.buffer, buffer.byteOffset + room - tail.length, tail.length + this.used);
     this.buffer = null;
     this.used = 0;
-    const job = await this.pool.streamPiece(piece, final);
+    const job = await this.pool.streamPiece(piece, final, tail.length);
     job.tail.catch(() => undefined);
     this.tail = job.tail;
     const stored = job.result.then((r) => this.store(r.chunks));

@@ -3,8 +3,8 @@
  * Kept as text so it runs the same under tsx, vitest and a bundled Electron main without a separate
  * build entry; the chunker's cut function is embedded from its own source text, so there is one
  * implementation. Jobs:
- * - file: read a local file from an offset (sync reads are fine off the main thread), cut ~16 MiB
- *   of chunks, hash and compress them; the caller continues at `next`;
+ * - file: read 16 MiB of a local file from an offset (sync reads are fine off the main thread), cut
+ *   it at every boundary it holds, hash and compress the chunks; the caller continues at `next`;
  * - small: read, hash and compress a batch of small local files;
  * - piece: cut, hash and compress a piece of a stream (a file arriving over SSH, a dump) that the
  *   main thread collected; the uncut tail goes back with the cut, and the piece's buffer comes back
@@ -53,8 +53,9 @@ function brotli(data, quality) {
 }
 function compress(data) {
   if (data.length < 64) return null;
-  if (data.length > SAMPLE * 2 && brotli(data.subarray(0, SAMPLE), 1).length > SAMPLE * WORTH) return null;
-  const packed = brotli(data, qualityFor(data.length));
+  const probe = data.length > SAMPLE * 2 ? brotli(data.subarray(0, SAMPLE), 1).length / SAMPLE : 0;
+  if (probe > WORTH) return null;
+  const packed = brotli(data, qualityFor(data.length, probe));
   return packed.length > data.length * WORTH ? null : packed;
 }
 /** Hashes and compresses; the payload gets its own ArrayBuffer so it can be transferred. */
@@ -79,8 +80,9 @@ function readInto(fd, buf, offset) {
   }
 }
 function fileJob(msg, transfer) {
-  // Read one piece; cut while a whole max-size chunk fits (or to the end). The tail that could not be
-  // cut yet (usually under one average chunk) is read again as the start of the next piece.
+  // Read one piece and cut at every boundary it holds (to the end once eof). The uncut rest (one
+  // chunk's worth at most, usually under an average chunk) holds no boundary: it is read again as
+  // the start of the next piece, whose scan resumes after it.
   scratch = scratch || Buffer.allocUnsafe(Math.max(JOB, 2 * max));
   const fd = fs.openSync(msg.path, 'r');
   let len, eof;
@@ -89,10 +91,10 @@ function fileJob(msg, transfer) {
   } finally {
     fs.closeSync(fd);
   }
-  let { cuts, pos } = cutAll(scratch, len, eof);
+  let { cuts, pos } = cutAll(scratch, len, eof, msg.resume || 0);
   // Tell the caller where the next piece starts before hashing this one, so another worker can
   // start on it: cutting is sequential per file, hashing and compressing are not.
-  parentPort.postMessage({ seq: msg.seq, cut: { next: msg.offset + pos, eof: eof && pos >= len } });
+  parentPort.postMessage({ seq: msg.seq, cut: { next: msg.offset + pos, eof: eof && pos >= len, scanned: len - pos } });
   const chunks = [];
   pos = 0;
   for (const cut of cuts) {
@@ -101,12 +103,17 @@ function fileJob(msg, transfer) {
   }
   return { chunks, next: msg.offset + pos, eof: eof && pos >= len };
 }
-/** Chunk lengths of data[0, len) while a whole max-size chunk fits (to the end once eof); pos = bytes cut. */
-function cutAll(data, len, eof) {
+/**
+ * Chunk lengths of data[0, len): every boundary the data holds (to the end once eof); pos = bytes
+ * cut. A boundary depends only on the bytes before it, so cutting here is the same as cutting the
+ * whole stream. The first \`resume\` bytes are known to hold no boundary (the previous piece's rest).
+ */
+function cutAll(data, len, eof, resume) {
   const cuts = [];
   let pos = 0;
-  while (pos < len && (eof || len - pos >= max)) {
-    const cut = findBoundary(data, pos, len - pos, gear, min, avg, max, eof, 0);
+  while (pos < len) {
+    const cut = findBoundary(data, pos, len - pos, gear, min, avg, max, eof, cuts.length === 0 ? resume : 0);
+    if (cut < 0) break;
     cuts.push(cut);
     pos += cut;
   }
@@ -114,7 +121,7 @@ function cutAll(data, len, eof) {
 }
 function pieceJob(msg, transfer) {
   const data = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength);
-  const { cuts, pos } = cutAll(data, data.length, msg.final);
+  const { cuts, pos } = cutAll(data, data.length, msg.final, msg.resume || 0);
   // The tail starts the next piece (the main thread is already collecting it).
   const tail = new Uint8Array(data.length - pos);
   tail.set(data.subarray(pos));
