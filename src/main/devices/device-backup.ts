@@ -21,7 +21,7 @@ import type { RepositoryService } from '../services/repository-service';
 import type { DeviceConnector } from './device-connector';
 import type { DeviceService } from './device-service';
 import { parsePlatform, platformCommand, platformTags } from './facts';
-import { DumpSource } from './sources/dump-source';
+import { DumpSource, previousCopy } from './sources/dump-source';
 import { RemoteFilesSource } from './sources/files-source';
 import { rotateLogs } from './sources/log-rotation';
 import type { CommandRunner } from './ssh-connection';
@@ -141,7 +141,8 @@ export async function runSources(
           },
         });
       } else {
-        source = dump = new DumpSource(runner, config);
+        // An unchanged SQLite copy is not sent again: the device compares it with the parent's sum.
+        source = dump = new DumpSource(runner, config, config.kind === 'sqlite' && parent ? await previousCopy(repo, parent, config) : null);
       }
       const result = await backup(repo, source, {
         device: device.name,
@@ -161,7 +162,7 @@ export async function runSources(
         snapshotId: result.id,
         files: result.snapshot.summary.files,
         filesRead: result.snapshot.summary.filesRead,
-        bytes: dump ? dump.bytesRead : result.snapshot.summary.bytes,
+        bytes: dump ? dump.bytes : result.snapshot.summary.bytes,
         bytesTransferred: transferred,
         bytesAdded: result.snapshot.summary.bytesAdded,
         warnings: result.warnings.length,

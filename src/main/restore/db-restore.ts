@@ -34,7 +34,7 @@ import type { MysqlSourceSchema, PostgresSourceSchema, SqliteSourceSchema } from
 import type { Repository } from '../repository/repo/repository';
 import { blobStream } from '../repository/pipeline/blob-stream';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
-import { loadTree } from '../repository/snapshot/snapshot';
+import { readSmallFile, rootNode } from '../repository/snapshot/snapshot';
 import type { TreeNode } from '../repository/snapshot/tree';
 import { raw, sh } from '../devices/shell-quote';
 import type { RawShell } from '../devices/shell-quote';
@@ -102,22 +102,11 @@ export interface DbStageProgress {
 
 const join = (...parts: string[]) => path.posix.join(...parts);
 
-async function rootNode(repo: Repository, snapshot: SnapshotWithId, name: string): Promise<TreeNode | null> {
-  const tree = await loadTree(repo, snapshot.tree);
-  return tree.nodes.find((n) => n.name === name) ?? null;
-}
-
-async function readSmall(repo: Repository, node: TreeNode): Promise<string> {
-  const parts: Buffer[] = [];
-  for (const id of node.content ?? []) parts.push(await repo.loadBlob(id));
-  return Buffer.concat(parts).toString('utf8');
-}
-
 /** The row counts a database snapshot recorded, or null if it predates them. */
 export async function recordedRowCounts(repo: Repository, snapshot: SnapshotWithId, source: string): Promise<RowCounts | null> {
   const node = await rootNode(repo, snapshot, rowCountsFileName(source));
   if (!node) return null;
-  return JSON.parse(await readSmall(repo, node)) as RowCounts;
+  return JSON.parse(await readSmallFile(repo, node)) as RowCounts;
 }
 
 /** Database names on the way: bounded to PostgreSQL's 63 bytes whatever the live name is. */

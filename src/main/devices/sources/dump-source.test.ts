@@ -5,11 +5,11 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { backup } from '../../repository/archiver/archiver';
 import { restore } from '../../repository/restorer/restorer';
-import { findSnapshot, listSnapshots } from '../../repository/snapshot/snapshot';
+import { findSnapshot, listSnapshots, readSmallFile, rootNode } from '../../repository/snapshot/snapshot';
 import { newRepo } from '../../repository/testing/fixtures';
 import { tempDir } from '../../testing/temp-dir';
 import { LocalRunner } from '../local-runner';
-import { DumpSource } from './dump-source';
+import { checksumFileName, DumpSource, previousCopy, splitSqliteReport } from './dump-source';
 
 const leftovers = () => readdirSync(os.tmpdir()).filter((n) => n.startsWith('jetvault-sqlite.') || n.startsWith('jetvault-pg.'));
 
@@ -55,5 +55,63 @@ describe('DumpSource (real sqlite3 and pg_dump through a shell)', () => {
     expect(existsSync('/nonexistent')).toBe(false);
     // Each command removed its private temp dir, failed or not.
     expect(leftovers()).toEqual(before);
+  });
+
+  it('does not send an unchanged SQLite copy again: the device compares its sha256 with the previous run\'s', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'local.db');
+    const db = new Database(file);
+    db.exec('CREATE TABLE readings (id INTEGER PRIMARY KEY, value REAL)');
+    const insert = db.prepare('INSERT INTO readings (value) VALUES (?)');
+    db.transaction(() => {
+      for (let i = 0; i < 5_000; i++) insert.run(i / 7);
+    })();
+    const config = { name: 'local', kind: 'sqlite' as const, path: file };
+    const { repo } = await newRepo();
+    const runner = new LocalRunner();
+
+    const first = new DumpSource(runner, config);
+    const one = await backup(repo, first, { device: 'rvm-017' });
+    expect(first.bytesRead).toBeGreaterThan(50_000);
+    const sum = await rootNode(repo, one.snapshot, checksumFileName(config));
+    expect((await readSmallFile(repo, sum!)).trim()).toBe(first.sha256);
+    expect(first.sha256).toMatch(/^[0-9a-f]{64}$/);
+
+    // Unchanged: nothing crosses, the snapshot holds the same content, the reports are fresh.
+    const previous = await previousCopy(repo, one.snapshot, config);
+    expect(previous?.sha256).toBe(first.sha256);
+    const second = new DumpSource(runner, config, previous);
+    const two = await backup(repo, second, { device: 'rvm-017', parent: { ...one.snapshot, id: one.id } });
+    expect(second.bytesRead).toBe(0);
+    expect(second.bytes).toBe(first.bytes);
+    expect(second.integrity).toBe('ok');
+    expect(second.rowCounts).toEqual({ readings: 5_000 });
+    expect((await rootNode(repo, two.snapshot, 'local.sqlite3'))!.content).toEqual((await rootNode(repo, one.snapshot, 'local.sqlite3'))!.content);
+    const out = tempDir();
+    await restore(repo, await findSnapshot(repo, two.id), out);
+    const copy = new Database(path.join(out, 'local.sqlite3'), { readonly: true });
+    expect(copy.prepare('SELECT count(*) AS n FROM readings').get()).toEqual({ n: 5_000 });
+    copy.close();
+
+    // Changed: the copy is sent again and the new rows are in it.
+    insert.run(42);
+    const third = new DumpSource(runner, config, await previousCopy(repo, two.snapshot, config));
+    const three = await backup(repo, third, { device: 'rvm-017', parent: { ...two.snapshot, id: two.id } });
+    expect(third.bytesRead).toBeGreaterThan(50_000);
+    expect(third.sha256).not.toBe(first.sha256);
+    expect(third.rowCounts).toEqual({ readings: 5_001 });
+    const out3 = tempDir();
+    await restore(repo, await findSnapshot(repo, three.id), out3);
+    const copy3 = new Database(path.join(out3, 'local.sqlite3'), { readonly: true });
+    expect(copy3.prepare('SELECT count(*) AS n FROM readings').get()).toEqual({ n: 5_001 });
+    copy3.close();
+    db.close();
+  });
+
+  it('reads a SQLite report with or without a sum', () => {
+    const sha = 'a'.repeat(64);
+    expect(splitSqliteReport(`ok\n@@rows\n7265|3\n@@sha256\n${sha}\n`)).toEqual({ check: 'ok', rows: '7265|3\n', sha256: sha });
+    expect(splitSqliteReport('ok\n@@rows\n@@sha256\n\n')).toEqual({ check: 'ok', rows: '', sha256: '' });
+    expect(splitSqliteReport('*** in database main ***\nPage 3 is never used\n@@rows\n')).toMatchObject({ check: '*** in database main ***\nPage 3 is never used', sha256: '' });
   });
 });

@@ -10,7 +10,9 @@
  *   recorded row counts (`<source>.rowcounts.json`) are exactly the dump's;
  * - sqlite: the online `.backup` API into a private temp dir on the device, `PRAGMA
  *   integrity_check` and row counts on the copy (kept beside the dump), then the copy is streamed
- *   and removed;
+ *   and removed. Its sha256 is kept beside it too (`<source>.sqlite3.sha256`): when the next run's
+ *   copy has the same sum, the device sends nothing and the snapshot reuses the previous copy's
+ *   content (an unchanged 5 MB database costs 2 s per run on a 20 Mbit/s field link otherwise);
  * Each is one exec (one round trip, ~45 ms on loopback and 100+ ms on a field link): what is
  * learned besides the dump (row counts, the integrity check) follows a marker line on stderr, and
  * the command removes its own temp dir (named here, so a failed run can still remove it).
@@ -23,10 +25,13 @@ import type { z } from 'zod';
 import { AppError } from '../../../shared/errors';
 import type { MysqlSourceSchema, PostgresSourceSchema, SqliteSourceSchema } from '../../../shared/schemas/devices';
 import type { Source, SourceEntry, SourceWarning } from '../../repository/archiver/source';
-import type { NodeMeta } from '../../repository/snapshot/tree';
+import type { NodeMeta, TreeNode } from '../../repository/snapshot/tree';
+import type { Repository } from '../../repository/repo/repository';
+import type { Snapshot } from '../../repository/snapshot/snapshot';
+import { readSmallFile, rootNode } from '../../repository/snapshot/snapshot';
 import { raw, sh } from '../shell-quote';
 import type { RawShell } from '../shell-quote';
-import type { CommandRunner, RunningCommand } from '../ssh-connection';
+import type { CommandRunner } from '../ssh-connection';
 import { MysqlDumpCounter, mysqlOptions, PG_COUNTS_SQL, parsePgCounts, parseSqliteCounts, pgEnv, rowCountsFileName, sqliteCountsCommand } from './row-counts';
 import type { RowCounts } from './row-counts';
 
@@ -35,6 +40,25 @@ type DumpConfig = z.infer<typeof PostgresSourceSchema> | z.infer<typeof SqliteSo
 /** The file name a dump gets inside its snapshot. */
 export function dumpFileName(source: DumpConfig): string {
   return source.kind === 'postgres' ? `${source.name}.pgdump` : source.kind === 'sqlite' ? `${source.name}.sqlite3` : `${source.name}.sql`;
+}
+
+/** Where a SQLite source's snapshot keeps the sha256 of the copy it holds. */
+export function checksumFileName(source: { name: string }): string {
+  return `${source.name}.sqlite3.sha256`;
+}
+
+/** A SQLite copy in the previous snapshot of a source: its node (content reused when unchanged) and sha256. */
+export interface PreviousCopy {
+  node: TreeNode;
+  sha256: string;
+}
+
+/** The copy the parent snapshot of a SQLite source holds, if it recorded its sum. */
+export async function previousCopy(repo: Repository, parent: Pick<Snapshot, 'tree'>, source: z.infer<typeof SqliteSourceSchema>): Promise<PreviousCopy | null> {
+  const [node, sum] = await Promise.all([rootNode(repo, parent, dumpFileName(source)), rootNode(repo, parent, checksumFileName(source))]);
+  if (!node?.content || !sum) return null;
+  const sha256 = (await readSmallFile(repo, sum)).trim();
+  return /^[0-9a-f]{64}$/.test(sha256) ? { node, sha256 } : null;
 }
 
 export function pgDumpCommand(source: z.infer<typeof PostgresSourceSchema>): RawShell {
@@ -88,16 +112,29 @@ export function mysqlDumpCommand(source: z.infer<typeof MysqlSourceSchema>): Raw
   return sh`mysqldump --single-transaction --routines --triggers --events ${mysqlOptions(source)} -- ${source.database}`;
 }
 
-/** Backs up a live SQLite database into a private copy, streams the copy, reports its integrity check and row counts. */
-export function sqliteDumpCommand(path: string, tempName: string): RawShell {
+/**
+ * Backs up a live SQLite database into a private copy and streams it, unless its sha256 equals
+ * `unlessSha256` (the previous run's copy): then nothing is sent. Reports its integrity check, row
+ * counts and sum. Without `sha256sum` on the device the sum is empty and the copy is always sent.
+ */
+export function sqliteDumpCommand(path: string, tempName: string, unlessSha256 = ''): RawShell {
   return sh`set -e
 [ -r ${path} ] || { echo "cannot read "${path} >&2; exit 66; }
 ${privateTemp('t', tempName)}
 sqlite3 -bail ${path} ${raw(`".backup '$t/copy.db'"`)} >&2 || exit 74
 { sqlite3 "$t/copy.db" 'PRAGMA integrity_check;'; echo @@rows; ${sqliteCountsCommand(raw('"$t/copy.db"'))}; } > "$t/report"
-cat -- "$t/copy.db"
+sum=$(sha256sum < "$t/copy.db" 2>/dev/null | cut -c1-64)
+[ -n "$sum" ] && [ "$sum" = ${unlessSha256} ] || cat -- "$t/copy.db"
 echo ${REPORT_MARK} >&2
-cat -- "$t/report" >&2`;
+cat -- "$t/report" >&2
+printf '@@sha256\n%s\n' "$sum" >&2`;
+}
+
+/** The parts of a SQLite dump's report: integrity check, row counts (raw), the copy's sum ('' if none). */
+export function splitSqliteReport(report: string): { check: string; rows: string; sha256: string } {
+  const [check = '', rest = ''] = report.split(/^@@rows$/m);
+  const [rows = '', sum = ''] = rest.split(/^@@sha256$/m);
+  return { check: check.trim(), rows: rows.replace(/^\n/, ''), sha256: /^[0-9a-f]{64}$/.test(sum.trim()) ? sum.trim() : '' };
 }
 
 /** Splits a dump command's stderr into what it reported after the marker and the rest. */
@@ -117,31 +154,44 @@ export class DumpSource implements Source {
   readonly warnings: SourceWarning[] = [];
   /** For SQLite: the integrity_check result of the copy that was backed up. */
   integrity: string | null = null;
+  /** For SQLite: the sha256 of the copy (null when the device could not compute it). */
+  sha256: string | null = null;
   /** Rows per table of what was backed up, also kept in the snapshot. */
   rowCounts: RowCounts | null = null;
   /** Bytes of the dump read from the device so far. */
   bytesRead = 0;
+  /** Size of the dump in the snapshot (read, or reused from the previous copy). */
+  bytes = 0;
   readonly #runner: CommandRunner;
   readonly #source: DumpConfig;
+  readonly #previous: PreviousCopy | null;
 
-  constructor(runner: CommandRunner, source: DumpConfig) {
+  /** `previous`: for SQLite, the parent snapshot's copy; an identical copy is not sent again. */
+  constructor(runner: CommandRunner, source: DumpConfig, previous: PreviousCopy | null = null) {
     this.#runner = runner;
     this.#source = source;
+    this.#previous = source.kind === 'sqlite' ? previous : null;
     this.kind = source.kind;
     this.paths = [source.kind === 'sqlite' ? source.path : `${source.kind}:${source.database}`];
   }
 
   async *entries(signal?: AbortSignal): AsyncIterable<SourceEntry> {
     const source = this.#source;
+    const previous = this.#previous;
     const tempName = `jetvault-${source.kind === 'sqlite' ? 'sqlite' : 'pg'}.${randomBytes(6).toString('hex')}`;
-    const command = source.kind === 'sqlite' ? sqliteDumpCommand(source.path, tempName) : source.kind === 'postgres' ? pgDumpWithCountsCommand(source, tempName) : mysqlDumpCommand(source);
+    const command = source.kind === 'sqlite' ? sqliteDumpCommand(source.path, tempName, previous?.sha256) : source.kind === 'postgres' ? pgDumpWithCountsCommand(source, tempName) : mysqlDumpCommand(source);
     const counter = source.kind === 'mysql' ? new MysqlDumpCounter() : null;
     let finished = false;
     try {
       const running = await this.#runner.exec(command, signal);
       running.stdin.end();
+      const stdout = (running.stdout as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+      // With a previous copy, whether the device sends anything decides what the entry is: its first
+      // bytes, or the end of a stream that stayed empty because the copy was unchanged.
+      const first = previous ? await stdout.next() : null;
+      const sentNothing = first?.done === true;
       const meta = this.#meta(0);
-      yield { path: dumpFileName(source), meta, open: () => this.#counted(running, meta, counter) };
+      if (!sentNothing) yield { path: dumpFileName(source), meta, open: () => this.#counted(stdout, first, meta, counter) };
       // Resumed only after the archiver has read the whole dump: now its exit status is known.
       const result = await running.done;
       finished = true;
@@ -152,10 +202,22 @@ export class DumpSource implements Source {
         throw new AppError('REMOTE_COMMAND_FAILED', `${what} on ${this.#runner.target} failed (exit ${result.code ?? result.signal}): ${stderr.trim() || 'no error output'}. No snapshot was written.`);
       }
       if (source.kind === 'sqlite') {
-        const [check, rows = ''] = report!.split('\n@@rows\n');
-        this.integrity = check!.trim() || 'unknown';
+        const { check, rows, sha256 } = splitSqliteReport(report!);
+        this.integrity = check || 'unknown';
         this.rowCounts = parseSqliteCounts(rows);
+        this.sha256 = sha256 || null;
+        if (sentNothing) {
+          if (previous && sha256 === previous.sha256) {
+            // The same copy as last time: the archiver reuses the previous node's content.
+            const { type, mode, uid, gid, mtime, ctime, size, inode } = previous.node;
+            yield { path: dumpFileName(source), meta: { type, mode, uid, gid, mtime, size, ...(ctime !== undefined ? { ctime } : {}), ...(inode !== undefined ? { inode } : {}) } };
+            this.bytes = size;
+          } else {
+            yield { path: dumpFileName(source), meta, open: () => oneChunk('') };
+          }
+        }
         yield { path: `${source.name}.integrity-check.txt`, meta: this.#meta(this.integrity.length + 1), open: () => oneChunk(`${this.integrity}\n`) };
+        if (this.sha256) yield { path: checksumFileName(source), meta: this.#meta(65), open: () => oneChunk(`${this.sha256}\n`) };
       } else {
         this.rowCounts = source.kind === 'postgres' ? parsePgCounts(report!) : counter!.end();
       }
@@ -171,13 +233,15 @@ export class DumpSource implements Source {
     return { path: rowCountsFileName(name), meta: this.#meta(Buffer.byteLength(text)), open: () => oneChunk(text) };
   }
 
-  /** The dump's bytes; its size is only known at the end, so the node's size follows the stream. */
-  async *#counted(running: RunningCommand, meta: NodeMeta, counter: MysqlDumpCounter | null): AsyncIterable<Buffer> {
-    for await (const chunk of running.stdout) {
-      counter?.push(chunk as Buffer);
-      meta.size += (chunk as Buffer).length;
-      this.bytesRead += (chunk as Buffer).length;
-      yield chunk as Buffer;
+  /** The dump's bytes (`first` already taken from `stdout`); its size is only known at the end, so the node's size follows the stream. */
+  async *#counted(stdout: AsyncIterator<Buffer>, first: IteratorResult<Buffer> | null, meta: NodeMeta, counter: MysqlDumpCounter | null): AsyncIterable<Buffer> {
+    for (let next = first ?? (await stdout.next()); !next.done; next = await stdout.next()) {
+      const chunk = next.value;
+      counter?.push(chunk);
+      meta.size += chunk.length;
+      this.bytesRead += chunk.length;
+      this.bytes += chunk.length;
+      yield chunk;
     }
   }
 

@@ -112,6 +112,19 @@ export async function loadTree(repo: Repository, id: string): Promise<Tree> {
   }
 }
 
+/** A node at the top of a snapshot's tree (a database source's dump and its reports live there). */
+export async function rootNode(repo: Repository, snapshot: Pick<Snapshot, 'tree'>, name: string): Promise<TreeNode | null> {
+  const tree = await loadTree(repo, snapshot.tree);
+  return tree.nodes.find((n) => n.name === name) ?? null;
+}
+
+/** A small file's content as text (a report or a checksum kept beside a dump). */
+export async function readSmallFile(repo: Repository, node: TreeNode): Promise<string> {
+  const parts: Buffer[] = [];
+  for (const id of node.content ?? []) parts.push(await repo.loadBlob(id));
+  return Buffer.concat(parts).toString('utf8');
+}
+
 /** Every node of a snapshot, depth first, with its '/'-joined path. */
 export async function* walkTree(repo: Repository, treeId: string, prefix = ''): AsyncGenerator<{ path: string; node: TreeNode }> {
   const tree = await loadTree(repo, treeId);
