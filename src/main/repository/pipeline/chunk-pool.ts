@@ -179,8 +179,10 @@ export class ChunkPool {
   }
 
   private recycle(spare: ArrayBuffer): void {
-    // A few are enough to stop the churn; more would only hold memory.
-    if (this.spares.length < 2) this.spares.push(spare);
+    // As many as can be in use at once (the jobs in flight, a stream's piece and a batch being
+    // filled): fewer, and every new piece is a fresh 16 MiB allocation, which drives V8's collector
+    // (external memory) — 35 → 26 mark-compacts and 2.2 → 1.9 s for a 214 MB device pull.
+    if (this.spares.length < this.maxInFlight + 2) this.spares.push(spare);
   }
 
   /**
