@@ -221,9 +221,10 @@ export function startDeviceBackup(deps: DeviceBackupDeps, name: string, only: st
   if (sources.length === 0) throw new AppError('VALIDATION', `${name} has no sources to back up yet: discover or add some first`);
   return deps.jobs.start({ kind: 'backup', title: `Back up ${name}`, phases: [...BACKUP_PHASES], deviceId: device.id, ...(actor ? { actor } : {}) }, (ctx) =>
     deps.repository.write(async (repo, lease) => {
-      // The chunk workers start (~100 ms of CPU each) while the device connects, not when the first
-      // bytes arrive; the sources' archivers share this pool.
-      const pool = repo.acquireChunkPool();
+      // A database dump is always read, so its chunk workers start (~100 ms of CPU each) while the
+      // device connects, not when the first bytes arrive; the sources' archivers share this pool. A
+      // files-only run starts them only if a file changed (an unchanged run starts none).
+      const pool = sources.some((s) => s.kind !== 'files') ? repo.acquireChunkPool() : null;
       let result: BackupRunResult;
       try {
         result = await deps.connector.withDevice(name, (connection) => {
@@ -231,7 +232,7 @@ export function startDeviceBackup(deps: DeviceBackupDeps, name: string, only: st
           return runSources(repo, connection, { name, sysroot: device.profile.sysroot }, sources, ctx, lease);
         });
       } finally {
-        await repo.releaseChunkPool(pool);
+        if (pool) await repo.releaseChunkPool(pool);
       }
       // Only after the run is committed: a failed run never costs an older one.
       const policy = device.profile.retention;
