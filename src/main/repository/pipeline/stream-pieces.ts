@@ -10,7 +10,7 @@ import type { ChunkerParams } from '../chunker/chunker';
 import type { ChunkPool, HashedChunk } from './chunk-pool';
 
 /** New bytes a piece collects before it is posted (the tail in front of them is at most one max chunk). */
-export const PIECE_BYTES = 2 * 1024 * 1024;
+export const PIECE_BYTES = 8 * 1024 * 1024;
 
 export class StreamPieces {
   private buffer: Buffer | null = null;
