@@ -59,11 +59,11 @@ try {
   const jetvaultRuns: number[] = [];
   const baselineRuns: number[] = [];
   const steps = new Map<string, number[]>();
-  for (let run = 0; run < RUNS; run++) {
+  const jetvaultRun = async () => {
     // Jetvault: the whole device back to the run, then kept.
     await damage(device);
     settle();
-    let started = process.hrtime.bigint();
+    const started = process.hrtime.bigint();
     const { jobId, restoreId } = services.restores.start({ device: device.name, at: new Date().toISOString(), scope: 'device' });
     for (;;) {
       const job = services.jobs.get(jobId);
@@ -76,17 +76,20 @@ try {
     jetvaultRuns.push(seconds(started));
     for (const t of (services.jobs.get(jobId)!.result as { timings?: { step: string; ms: number }[] } | null)?.timings ?? []) steps.set(t.step, [...(steps.get(t.step) ?? []), t.ms]);
     await services.restores.confirm(restoreId);
-
+  };
+  const baselineRun = async () => {
     // The baseline: push the copy back with --delete, and pg_restore --clean the dump.
     await damage(device);
     settle();
-    started = process.hrtime.bigint();
+    const started = process.hrtime.bigint();
     const push = await runAsync('sh', ['-c', `cd ${copy} && rsync -a --relative --delete -e "${ssh}" ${paths.map((p) => `.${p}`).join(' ')} ${device.user}@${device.host}:/`]);
     if (push.status !== 0 && push.status !== 23) throw new Error(`rsync push failed: ${push.stderr}`);
     const restored = await runAsync('sh', ['-c', `${ssh} ${device.user}@${device.host} pg_restore --clean --if-exists --single-transaction ${pgArgs} --dbname=${device.pg.database} < ${copy}/db.pgdump`]);
     if (restored.status !== 0) throw new Error(`pg_restore failed: ${restored.stderr}`);
     baselineRuns.push(seconds(started));
-  }
+  };
+  // Which tool goes first alternates: whatever the machine does in the background lands on both.
+  for (let run = 0; run < RUNS; run++) for (const work of run % 2 === 0 ? [jetvaultRun, baselineRun] : [baselineRun, jetvaultRun]) await work();
   const jetvault = median(jetvaultRuns);
   const baseline = median(baselineRuns);
 
