@@ -3,13 +3,26 @@
  * confirmation, discover its sources, create the repository, back it up while watching progress,
  * and browse the snapshot's files.
  */
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startFleet } from '../fleet/index';
-import type { Fleet } from '../fleet/index';
+import type { Device, Fleet } from '../fleet/index';
+import { describeTree } from '../src/main/repository/testing/fixtures';
 import { expect, test as base } from './fixtures';
 
 const SCREENSHOTS = path.join('test-results', 'screenshots');
+
+/**
+ * What a whole-device restore must bring back byte for byte (names, modes, mtimes, symlinks, hard
+ * links): the app, config and log folders. The SQLite file (its own source, restored as a checked
+ * copy) and the mtime of the folder holding it are left out.
+ */
+async function deviceFiles(device: Device) {
+  const described = await Promise.all([`opt/${device.app}`, `etc/${device.app}`, `var/log/${device.app}`].map((d) => describeTree(path.join(device.root, d))));
+  const app = Object.fromEntries(Object.entries(described[0]!).filter(([rel]) => !rel.startsWith('data/local.db')));
+  app.data = { ...app.data!, mtimeMs: 0 };
+  return { app, config: described[1], logs: described[2] };
+}
 
 const test = base.extend<object, { fleet: Fleet }>({
   fleet: [
@@ -67,6 +80,7 @@ test('add a device, discover its sources, back it up with live progress and brow
 
   const depositsAtBackup = await device.mutate.pgCount('deposits');
   const scansAtBackup = await device.mutate.sqliteCount('scans');
+  const filesAtBackup = await deviceFiles(device);
   // Back up now, with progress in the jobs tray.
   await page.goto(`${host.origin}/#/fleet/${device.name}`);
   await expect(page.getByTestId('device-page')).toBeVisible();
@@ -163,6 +177,14 @@ test('add a device, discover its sources, back it up with live progress and brow
       return text !== lastBefore && text.includes('succeeded');
     }, { timeout: 120_000 })
     .toBe(true);
+  // More damage: files deleted, a config changed, the SQLite file corrupted.
+  const damaged = device.mutate.files().filter((f) => f.includes('/assets/') || f.endsWith('.py')).slice(0, 5);
+  expect(damaged.length).toBeGreaterThan(0);
+  for (const f of damaged) rmSync(f);
+  const config = device.mutate.files().find((f) => f.includes(`/etc/${device.app}/`))!;
+  writeFileSync(config, 'changed = by hand\n');
+  device.mutate.corruptFile(path.relative(device.root, device.sqlitePath), 4096);
+  expect(await deviceFiles(device)).not.toEqual(filesAtBackup);
   await app.goTo('restore');
   await page.locator('[data-testid=restore-device] label', { hasText: device.name }).click();
   const runChoices = page.locator('[data-testid=restore-run] label');
@@ -178,8 +200,11 @@ test('add a device, discover its sources, back it up with live progress and brow
   await expect(page.getByTestId('restore-pending')).toBeVisible({ timeout: 120_000 });
   expect(await device.mutate.pgCount('deposits')).toBe(depositsAtBackup);
   expect(await device.mutate.sqliteCount('scans')).toBe(scansAtBackup);
+  expect((await device.mutate.sqlite('PRAGMA integrity_check;')).trim()).toBe('ok');
   await page.getByTestId('restore-confirm').click();
   await expect(page.getByTestId('restore-pending')).toHaveCount(0);
+  // The device's files are the first run's, byte for byte, with their modes and mtimes.
+  expect(await deviceFiles(device)).toEqual(filesAtBackup);
 });
 
 test('add a device behind a jump host: both fingerprints confirmed, facts read through the tunnel', async ({ host, console: app, page, fleet }) => {
