@@ -1,5 +1,5 @@
 import { appendFileSync } from 'node:fs';
-import { appendFile, mkdir, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -10,9 +10,10 @@ import { JobManager } from '../jobs/job-manager';
 import type { JobContext } from '../jobs/job-manager';
 import { silentLogger } from '../log';
 import { listSnapshots } from '../repository/snapshot/snapshot';
-import { newRepo } from '../repository/testing/fixtures';
+import { newRepo, PASSWORD } from '../repository/testing/fixtures';
+import { LocalBackend } from '../repository/backend/local-backend';
 import { tempDir } from '../testing/temp-dir';
-import type { Repository } from '../repository/repo/repository';
+import { Repository } from '../repository/repo/repository';
 import { BACKUP_PHASES, runSources, startOrder } from './device-backup';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import { LocalRunner } from './local-runner';
@@ -66,6 +67,31 @@ describe('a device backup run (real shell, real files, real repository)', () => 
     expect(app.filesRead).toBe(1);
     expect(app.bytesTransferred).toBeLessThan(100);
     expect(second.snapshots.find((s) => s.source === 'config')!.bytesTransferred).toBe(0);
+  });
+
+  it('indexes packs that no index names before its sources start, so they deduplicate (an interrupted run, a lost index)', async () => {
+    const root = tempDir();
+    await jetson(root);
+    const { dir, repo } = await newRepo();
+    const sources: Source[] = [
+      { name: 'config', kind: 'files', paths: [path.join(root, 'etc/myrvm')] },
+      { name: 'app', kind: 'files', paths: [path.join(root, 'opt/myrvm')], exclude: ['local.db*'] },
+    ];
+    expect((await backupJob(repo, root, sources)).record.status).toBe('succeeded');
+    // Every index gone: the packs are still there, but nothing names them.
+    await rm(path.join(dir, 'index'), { recursive: true });
+    await mkdir(path.join(dir, 'index'));
+    // A copy of the model under a new name: its chunks can only be found through the packs' headers.
+    await copyFile(path.join(root, 'opt/myrvm/models/detector.onnx'), path.join(root, 'opt/myrvm/models/detector-copy.onnx'));
+    // The next run comes from a console started afresh: it knows only what the repository says.
+    const reopened = await Repository.open(new LocalBackend(dir), PASSWORD);
+    const second = await backupJob(reopened, root, sources);
+    expect(second.record.status).toBe('succeeded');
+    const app = second.value!.snapshots.find((s) => s.source === 'app')!;
+    expect(app.filesRead).toBe(1);
+    expect(app.bytesTransferred).toBeGreaterThanOrEqual(3 * 1024 * 1024);
+    expect(app.bytesAdded).toBeLessThan(64 * 1024); // a tree or two: every chunk was known
+    expect((await readdir(path.join(dir, 'index'))).length).toBeGreaterThan(0);
   });
 
   it('removes the snapshots of a run whose later source fails, and records the failure', async () => {

@@ -10,7 +10,7 @@ import { applyDeviceRetention } from '../maintenance/device-retention';
 import type { Source as SourceConfig } from '../../shared/schemas/devices';
 import type { JobContext, JobManager, StartedJob } from '../jobs/job-manager';
 import { NAMES } from '../repository/backend/backend';
-import { backup } from '../repository/archiver/archiver';
+import { backup, prepareWrite } from '../repository/archiver/archiver';
 import type { Source } from '../repository/archiver/source';
 import type { Lease } from '../repository/lock/lock';
 import type { Repository } from '../repository/repo/repository';
@@ -83,10 +83,21 @@ export function latestOf(snapshots: SnapshotWithId[], device: string, source: st
   return mine.at(-1) ?? null;
 }
 
+/**
+ * The parent snapshot's files by path. Its trees are mostly cached, so the walk is CPU only: it
+ * starts after the other sources' commands went out and yields every 1,000 nodes, or a 25k-file
+ * walk (~75 ms) would hold back the dump's first exec and the device's output meanwhile.
+ */
 async function filesOf(repo: Repository, parent: SnapshotWithId | null): Promise<Map<string, TreeNode>> {
   const map = new Map<string, TreeNode>();
   if (!parent) return map;
-  for await (const { path, node } of walkTree(repo, parent.tree)) if (node.type === 'file') map.set(path, node);
+  const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+  await turn();
+  let n = 0;
+  for await (const { path, node } of walkTree(repo, parent.tree)) {
+    if (node.type === 'file') map.set(path, node);
+    if (++n % 1000 === 0) await turn();
+  }
   return map;
 }
 
@@ -104,6 +115,8 @@ export async function runSources(
   sources: SourceConfig[],
   ctx: Pick<JobContext, 'phase' | 'advance' | 'setTotals' | 'signal'>,
   lease?: Lease,
+  /** `prepareWrite(repo)` started by the caller (while it connected); done here otherwise. */
+  prepared?: Promise<void>,
 ): Promise<BackupRunResult> {
   const started = Date.now();
   const runId = `${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`;
@@ -119,7 +132,9 @@ export async function runSources(
     ctx.phase('list');
     // The platform it ran on goes with every snapshot: a restore onto another L4T release or board
     // warns. Asked while the repository lists its snapshots (one round trip less on a slow link).
-    const [all, platformText] = await Promise.all([listSnapshots(repo), runToString(runner, platformCommand(device.sysroot)).catch(() => '')]);
+    // The index refresh and leftover-pack recovery run once for every source of the run (each
+    // source's backup would otherwise queue its own, ~70 ms for a repository of ~900 MB).
+    const [all, platformText] = await Promise.all([listSnapshots(repo), runToString(runner, platformCommand(device.sysroot)).catch(() => ''), prepared ?? prepareWrite(repo)]);
     const platform = platformTags(parsePlatform(platformText));
     ctx.phase('transfer');
     const runOne = async (config: SourceConfig, index: number): Promise<void> => {
@@ -148,6 +163,7 @@ export async function runSources(
         device: device.name,
         parent,
         signal: stop.signal,
+        prepared: true,
         ...(lease ? { lease } : {}),
         tags: [tagOf.device(device.name), tagOf.source(config.name), `kind:${config.kind}`, tagOf.run(runId), tagOf.runSize(sources.length), ...platform],
         // Reused files are reported as progress too; count only what was read from the device.
@@ -225,11 +241,14 @@ export function startDeviceBackup(deps: DeviceBackupDeps, name: string, only: st
       // device connects, not when the first bytes arrive; the sources' archivers share this pool. A
       // files-only run starts them only if a file changed (an unchanged run starts none).
       const pool = sources.some((s) => s.kind !== 'files') ? repo.acquireChunkPool() : null;
+      // The repository's side of the run's start overlaps the connection too.
+      const prepared = prepareWrite(repo);
+      prepared.catch(() => undefined); // awaited in runSources; a failed connection leaves it alone
       let result: BackupRunResult;
       try {
         result = await deps.connector.withDevice(name, (connection) => {
           ctx.phase('connect');
-          return runSources(repo, connection, { name, sysroot: device.profile.sysroot }, sources, ctx, lease);
+          return runSources(repo, connection, { name, sysroot: device.profile.sysroot }, sources, ctx, lease, prepared);
         });
       } finally {
         if (pool) await repo.releaseChunkPool(pool);

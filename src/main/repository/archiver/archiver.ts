@@ -26,6 +26,17 @@ export interface BackupOptions {
   workers?: number;
   /** The run's lock: checked before the index and the snapshot are written. */
   lease?: Lease;
+  /**
+   * The caller already brought the index up to date and indexed leftover packs for this write
+   * (`prepareWrite`): a device run does it once for all its sources, while the device connects.
+   */
+  prepared?: boolean;
+}
+
+/** What every write starts with: the index as other processes left it, and leftover packs indexed. */
+export async function prepareWrite(repo: Repository): Promise<void> {
+  await repo.refreshIndex();
+  await repo.recoverUnindexedPacks();
 }
 
 export interface BackupResult {
@@ -84,8 +95,7 @@ function unchangedTree(frame: Frame, children: TreeNode[]): string | null {
 export async function backup(repo: Repository, source: Source, options: BackupOptions = {}): Promise<BackupResult> {
   const started = Date.now();
   const { signal, onProgress } = options;
-  await repo.refreshIndex();
-  await repo.recoverUnindexedPacks();
+  if (!options.prepared) await prepareWrite(repo);
   // Backups running at once on this Repository share its workers, packs and index.
   const session = repo.uploader.session();
   let pool: ChunkPool | null = null;
