@@ -4,7 +4,7 @@
  * baseline an operator would script — `rsync -a` over OpenSSH for the files plus `pg_dump` over
  * `ssh` — first on loopback, then (as root, with namespaces) on a shaped field link.
  *
- *   npx tsx bench/device-backup.ts          BENCH_MODELS_MB=600 BENCH_SMALL_FILES=20000 for the full size,
+ *   npx tsx bench/device-backup.ts          BENCH_MODELS_MB=800 BENCH_SMALL_FILES=20000 for the full size,
  *                                           BENCH_SHAPED=0 to skip the shaped-link runs,
  *                                           BENCH_RUNS (default 3) / BENCH_SHAPED_RUNS (default 1):
  *                                           alternating pairs per scenario, medians shown
@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { netnsSupport, startFleet } from '../fleet/index';
-import { addSmallFiles, median, opensshCommand, runAsync, settle } from './device-helpers';
+import { addSmallFiles, machineCpuSeconds, median, opensshCommand, runAsync, settle } from './device-helpers';
 import type { Device } from '../fleet/index';
 import { startDeviceBackup } from '../src/main/devices/device-backup';
 import { silentLogger } from '../src/main/log';
@@ -89,19 +89,23 @@ async function scenario(label: string, shaped: boolean, runs: number) {
       device.link!.delayMs(LINK.delayMs);
     }
     const capacity = shaped ? await sshCapacity(device) : null;
-    const first = { jetvault: [] as number[], baseline: [] as number[], bytes: 0 };
-    const after = { jetvault: [] as number[], baseline: [] as number[], bytes: 0 };
+    const first = { jetvault: [] as number[], baseline: [] as number[], jetvaultCpu: [] as number[], baselineCpu: [] as number[], bytes: 0 };
+    const after = { jetvault: [] as number[], baseline: [] as number[], jetvaultCpu: [] as number[], baselineCpu: [] as number[], bytes: 0 };
     let dest = '';
     const pair = async (run: number, into: typeof first) => {
       const jetvaultRun = async () => {
         settle();
+        const cpu = machineCpuSeconds();
         const r = await jetvaultBackup(jv!.services, device);
+        into.jetvaultCpu.push(machineCpuSeconds() - cpu);
         into.jetvault.push(r.seconds);
         into.bytes = r.bytes;
       };
       const baselineRun = async () => {
         settle();
+        const cpu = machineCpuSeconds();
         into.baseline.push(await baseline(device, dest));
+        into.baselineCpu.push(machineCpuSeconds() - cpu);
       };
       for (const work of run % 2 === 0 ? [jetvaultRun, baselineRun] : [baselineRun, jetvaultRun]) await work();
     };
@@ -137,11 +141,12 @@ else console.log(`(shaped link skipped: ${ns.reason})`);
 
 console.log(`\nDevice: ${MODELS_MB} MB of models, ${SMALL_FILES} small files, PostgreSQL ~200k rows\n`);
 console.log('Link use: Jetvault\'s payload rate against the nominal link rate, and against one plain `ssh` stream on the same link (its capacity).\n');
-console.log('| scenario | Jetvault s | rsync + pg_dump s | Jetvault / baseline | transferred MiB | link use (nominal) | link use (ssh capacity) |');
-console.log('|---|---:|---:|---:|---:|---:|---:|');
+console.log('CPU: seconds the whole machine was busy during the run (both tools\' device side included), Jetvault / baseline.\n');
+console.log('| scenario | Jetvault s | rsync + pg_dump s | Jetvault / baseline | CPU s | transferred MiB | link use (nominal) | link use (ssh capacity) |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) {
   const [jetvault, base] = [median(r.jetvault), median(r.baseline)];
-  console.log(`| ${r.label} | ${jetvault.toFixed(1)} | ${base.toFixed(1)} | ${(jetvault / base).toFixed(2)}× | ${(r.bytes / 2 ** 20).toFixed(1)} | ${r.linkRate === null ? '' : `${r.linkRate.toFixed(1)} Mbit/s = ${Math.round((r.linkRate * 1000 * 100) / LINK.kbit)}%`} | ${r.linkRate === null || r.capacity === null ? '' : `${Math.round((r.linkRate / r.capacity) * 100)}% of ${r.capacity.toFixed(1)} Mbit/s`} |`);
+  console.log(`| ${r.label} | ${jetvault.toFixed(1)} | ${base.toFixed(1)} | ${(jetvault / base).toFixed(2)}× | ${median(r.jetvaultCpu).toFixed(1)} / ${median(r.baselineCpu).toFixed(1)} | ${(r.bytes / 2 ** 20).toFixed(1)} | ${r.linkRate === null ? '' : `${r.linkRate.toFixed(1)} Mbit/s = ${Math.round((r.linkRate * 1000 * 100) / LINK.kbit)}%`} | ${r.linkRate === null || r.capacity === null ? '' : `${Math.round((r.linkRate / r.capacity) * 100)}% of ${r.capacity.toFixed(1)} Mbit/s`} |`);
 }
 console.log('');
 for (const r of rows) console.log(`${r.label}, each run (s): Jetvault ${r.jetvault.map((x) => x.toFixed(2)).join(', ')}; baseline ${r.baseline.map((x) => x.toFixed(2)).join(', ')}`);

@@ -1,6 +1,6 @@
 /** What the device benchmarks share: the small-file set, the OpenSSH command of the baselines, a non-blocking spawn, medians. */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Device } from '../fleet/index';
 
@@ -40,4 +40,15 @@ export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Ma
 /** Flushes dirty pages before a timed run, so the previous run's writeback is not billed to this one. */
 export function settle(): void {
   spawnSync('sync');
+}
+
+/**
+ * CPU seconds the whole machine has spent busy so far (every process, every core, from /proc/stat):
+ * the difference across a run is what the run cost, the device's sshd and PostgreSQL included —
+ * on a machine that also hosts the device, a run cannot take less wall time than this over the core count.
+ */
+export function machineCpuSeconds(): number {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = fields as [number, number, number, number, number, number, number, number];
+  return (user + nice + system + irq + softirq + steal) / 100; // USER_HZ is 100 on Linux
 }
