@@ -75,13 +75,16 @@ export class FileSaver {
     this.batch = [];
     this.batchBytes = 0;
     const { result } = await this.workers().smallFiles(items.map((i) => i.path));
-    this.settle(items, result);
+    this.settle(items, result.then((files) => ({ files })));
   }
 
-  /** Stores each file of a batch once the worker is done with it, and settles its waiter. */
-  private settle(waiters: Omit<Waiter, 'path'>[], result: Promise<({ chunks: HashedChunk[] } | { error: string })[]>): void {
+  /**
+   * Stores each file of a batch once the worker is done with it, and settles its waiter; then
+   * `release` (a batch whose payloads are views into its shared buffer gives the buffer back).
+   */
+  private settle(waiters: Omit<Waiter, 'path'>[], result: Promise<{ files: ({ chunks: HashedChunk[] } | { error: string })[]; release?: () => void }>): void {
     void result.then(
-      async (files) => {
+      async ({ files, release }) => {
         for (const [i, file] of files.entries()) {
           const waiter = waiters[i]!;
           if ('error' in file) waiter.reject(this.skip(waiter.entry, file.error));
@@ -93,6 +96,7 @@ export class FileSaver {
             }
           }
         }
+        release?.();
       },
       (error: unknown) => waiters.forEach((w) => w.reject(error)),
     );
@@ -226,6 +230,6 @@ export class FileSaver {
     if (!batch) return;
     this.bytesBatch = null;
     const { result } = await this.workers().smallBytes(new Uint8Array(batch.data.buffer, batch.data.byteOffset, batch.used), batch.ends);
-    this.settle(batch.waiters, result);
+    this.settle(batch.waiters, result.then((r) => ({ files: r.value, release: r.release })));
   }
 }

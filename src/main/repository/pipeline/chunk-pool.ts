@@ -57,6 +57,21 @@ interface RawChunk {
   rawLength: number;
 }
 
+/** A chunk whose payload a worker left in the shared piece it was given: bytes [at, at + length). */
+interface SharedChunk {
+  id: Uint8Array;
+  codec: number;
+  at: number;
+  length: number;
+  rawLength: number;
+}
+
+/** Chunks whose payloads are views into a shared piece; `release` gives the piece back once they are stored. */
+export interface SharedResult<T> {
+  value: T;
+  release: () => void;
+}
+
 interface Pending {
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
@@ -90,6 +105,7 @@ function sortedIds(ids: Iterable<string>): SharedArrayBuffer {
 
 const toBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 const toChunk = (c: RawChunk): HashedChunk => ({ id: toBuffer(c.id), codec: c.codec, payload: toBuffer(c.payload), rawLength: c.rawLength });
+const inPiece = (piece: Uint8Array) => (c: SharedChunk): HashedChunk => ({ id: toBuffer(c.id), codec: c.codec, payload: Buffer.from(piece.buffer, piece.byteOffset + c.at, c.length), rawLength: c.rawLength });
 
 export class ChunkPool {
   private readonly workers: Worker[] = [];
@@ -98,8 +114,8 @@ export class ChunkPool {
   private readonly waiting: (() => void)[] = [];
   private seq = 0;
   private failure: Error | null = null;
-  /** Piece and batch buffers back from the workers, filled again instead of allocated. */
-  private readonly spares: ArrayBuffer[] = [];
+  /** Shared piece and batch buffers whose chunks are stored, filled again instead of allocated. */
+  private readonly spares: SharedArrayBuffer[] = [];
 
   constructor(
     keys: { mac: Buffer; enc?: Buffer; gear: Int32Array; chunker: ChunkerParams; known?: Iterable<string> },
@@ -172,33 +188,48 @@ export class ChunkPool {
     return { cut, result: piece };
   }
 
-  /** A buffer for a stream piece or a batch of streamed files: one back from a worker when there is one. */
+  /**
+   * A buffer in shared memory for a stream piece or a batch of streamed files (one whose chunks
+   * were stored, when there is one). Shared, not transferred: a transferred buffer counts as fresh
+   * external memory on every crossing, and V8 collects by external memory — a 214 MB device pull
+   * moved ~430 MB across (pieces back, payloads in), which set off a third of its collections.
+   */
   buffer(bytes: number): Buffer {
     const i = this.spares.findIndex((b) => b.byteLength === bytes);
-    return i >= 0 ? Buffer.from(this.spares.splice(i, 1)[0]!) : Buffer.allocUnsafeSlow(bytes);
+    return Buffer.from(i >= 0 ? this.spares.splice(i, 1)[0]! : new SharedArrayBuffer(bytes));
   }
 
-  private recycle(spare: ArrayBuffer): void {
-    // As many as can be in use at once (the jobs in flight, a stream's piece and a batch being
-    // filled): fewer, and every new piece is a fresh 16 MiB allocation, which drives V8's collector
-    // (external memory) — 35 → 26 mark-compacts and 2.2 → 1.9 s for a 214 MB device pull.
-    if (this.spares.length < this.maxInFlight + 2) this.spares.push(spare);
+  /** A piece whose chunks are stored: kept for the next (as many as can be in use at once). */
+  private recycle(data: Uint8Array): void {
+    const shared = data.buffer;
+    if (shared instanceof SharedArrayBuffer && this.spares.length < this.maxInFlight + 2 && !this.spares.includes(shared)) this.spares.push(shared);
+  }
+
+  /** A result whose payloads live in `data`: `release` (once they are stored) makes `data` a spare. */
+  private shared<T>(data: Uint8Array, value: T): SharedResult<T> {
+    let released = false;
+    return {
+      value,
+      release: () => {
+        if (!released) this.recycle(data);
+        released = true;
+      },
+    };
   }
 
   /**
-   * Cuts, hashes and compresses a piece of a stream; `data`'s ArrayBuffer is transferred (it comes
-   * back to `buffer()` for reuse). Unless `final`, the piece is cut at every boundary it holds:
-   * `tail` (the rest, which holds none) settles first and must start the next piece, with `resume`
-   * = its length.
+   * Cuts, hashes and compresses a piece of a stream; `data` must be a view of `buffer()` (shared
+   * memory). The payloads come back as views into it (compressed in place): call `release` once
+   * they are stored, and do not write to `data` before. Unless `final`, the piece is cut at every
+   * boundary it holds: `tail` (a copy of the rest, which holds none) settles first and must start
+   * the next piece, with `resume` = its length.
    */
-  async streamPiece(data: Uint8Array, final: boolean, resume = 0): Promise<{ tail: Promise<Buffer>; result: Promise<{ chunks: HashedChunk[] }> }> {
+  async streamPiece(data: Uint8Array, final: boolean, resume = 0): Promise<{ tail: Promise<Buffer>; result: Promise<SharedResult<{ chunks: HashedChunk[] }>> }> {
+    if (!(data.buffer instanceof SharedArrayBuffer)) throw new TypeError('streamPiece needs a view of buffer()');
     let onCut!: (cut: Cut) => void;
     const cutKnown = new Promise<Cut>((resolve) => (onCut = resolve));
-    const { result } = await this.post<{ chunks: RawChunk[]; spare: ArrayBuffer }>({ type: 'piece', data, final, resume }, [data.buffer as ArrayBuffer], onCut);
-    const piece = result.then((r) => {
-      this.recycle(r.spare);
-      return { chunks: r.chunks.map(toChunk) };
-    });
+    const { result } = await this.post<{ chunks: SharedChunk[] }>({ type: 'piece', data, final, resume }, [], onCut);
+    const piece = result.then((r) => this.shared(data, { chunks: r.chunks.map(inPiece(data)) }));
     // A job that fails before cutting rejects `tail` through its result.
     const tail = Promise.race([cutKnown, piece.then(() => cutKnown)]).then((c) => toBuffer(c.tail ?? new Uint8Array(0)));
     return { tail, result: piece };
@@ -206,16 +237,12 @@ export class ChunkPool {
 
   /**
    * Hashes and compresses small streamed files given back to back: file i is data[ends[i-1], ends[i]).
-   * `data`'s ArrayBuffer is transferred (and comes back to `buffer()` for reuse).
+   * `data` must be a view of `buffer()`; payloads come back in it, as for streamPiece.
    */
-  async smallBytes(data: Uint8Array, ends: number[]): Promise<{ result: Promise<{ chunks: HashedChunk[] }[]> }> {
-    const { result } = await this.post<{ files: { chunks: RawChunk[] }[]; spare: ArrayBuffer }>({ type: 'bytes', data, ends }, [data.buffer as ArrayBuffer]);
-    return {
-      result: result.then((r) => {
-        this.recycle(r.spare);
-        return r.files.map((f) => ({ chunks: f.chunks.map(toChunk) }));
-      }),
-    };
+  async smallBytes(data: Uint8Array, ends: number[]): Promise<{ result: Promise<SharedResult<{ chunks: HashedChunk[] }[]>> }> {
+    if (!(data.buffer instanceof SharedArrayBuffer)) throw new TypeError('smallBytes needs a view of buffer()');
+    const { result } = await this.post<{ files: { chunks: SharedChunk[] }[] }>({ type: 'bytes', data, ends });
+    return { result: result.then((r) => this.shared(data, r.files.map((f) => ({ chunks: f.chunks.map(inPiece(data)) })))) };
   }
 
   /** Reads and processes a batch of small local files (each below the minimum chunk size). */

@@ -1,7 +1,7 @@
 /**
  * One stream (a file arriving over SSH, a database dump, content being re-chunked for a copy) fed
- * to the chunk workers in pieces: the main thread only copies the bytes into a piece buffer, the
- * workers cut, hash and compress. Cutting is sequential along the stream, so a piece is posted once
+ * to the chunk workers in pieces: the main thread only copies the bytes into a piece buffer (shared
+ * memory), the workers cut, hash and compress, leaving the payloads in the piece. Cutting is sequential along the stream, so a piece is posted once
  * the previous one's uncut tail is back (it starts the new piece, in room kept free in front, and
  * is not scanned again); the hashing of earlier pieces goes on meanwhile. Chunk ids come back in
  * stream order.
@@ -65,7 +65,14 @@ export class StreamPieces {
     const job = await this.pool.streamPiece(piece, final, tail.length);
     job.tail.catch(() => undefined);
     this.tail = job.tail;
-    const stored = job.result.then((r) => this.store(r.chunks));
+    // The payloads are views into the piece: it is reused only once they are stored.
+    const stored = job.result.then(async (r) => {
+      try {
+        return await this.store(r.value.chunks);
+      } finally {
+        r.release();
+      }
+    });
     stored.catch(() => undefined);
     this.stored.push(stored);
   }

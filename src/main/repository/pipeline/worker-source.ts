@@ -7,9 +7,11 @@
  *   it at every boundary it holds, hash and compress the chunks; the caller continues at `next`;
  * - small: read, hash and compress a batch of small local files;
  * - piece: cut, hash and compress a piece of a stream (a file arriving over SSH, a dump) that the
- *   main thread collected; the uncut tail goes back with the cut, and the piece's buffer comes back
- *   with the result for reuse;
- * - bytes: hash and compress a batch of small streamed files given back to back in one buffer;
+ *   main thread collected in shared memory; the uncut tail goes back with the cut, and each payload
+ *   is left in the piece itself (compressed in place, or the chunk as it is), so nothing is copied
+ *   or transferred back;
+ * - bytes: hash and compress a batch of small streamed files given back to back in shared memory,
+ *   payloads in place likewise;
  * - restore: write files of a local repository (see restore-worker-source.ts).
  * Compression mirrors compress() in ../compress/codec.ts (a test checks they agree).
  */
@@ -70,6 +72,19 @@ function processChunk(data, transfer) {
   transfer.push(payload.buffer);
   return { id, codec: packed ? 1 : 0, payload, rawLength: data.length };
 }
+/**
+ * Hashes and compresses data[at, at + cut) of a shared piece in place: afterwards the payload is
+ * data[at, at + length). compress() keeps Brotli only when it is smaller than the chunk, so the
+ * packed bytes fit where the chunk was; the main thread reads them once the job's result is posted.
+ */
+function processShared(data, at, cut) {
+  const chunk = data.subarray(at, at + cut);
+  const id = crypto.createHmac('sha256', mac).update(chunk).digest();
+  if (knownCount > 0 && isKnown(id)) return { id, codec: 255, at, length: 0, rawLength: cut };
+  const packed = compress(chunk);
+  if (packed) chunk.set(packed);
+  return { id, codec: packed ? 1 : 0, at, length: packed ? packed.length : cut, rawLength: cut };
+}
 function readInto(fd, buf, offset) {
   let len = 0;
   for (;;) {
@@ -119,7 +134,7 @@ function cutAll(data, len, eof, resume) {
   }
   return { cuts, pos };
 }
-function pieceJob(msg, transfer) {
+function pieceJob(msg) {
   const data = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength);
   const { cuts, pos } = cutAll(data, data.length, msg.final, msg.resume || 0);
   // The tail starts the next piece (the main thread is already collecting it).
@@ -129,14 +144,12 @@ function pieceJob(msg, transfer) {
   const chunks = [];
   let at = 0;
   for (const cut of cuts) {
-    chunks.push(processChunk(data.subarray(at, at + cut), transfer));
+    chunks.push(processShared(data, at, cut));
     at += cut;
   }
-  // Every payload is a copy: the piece's buffer goes back to the main thread to be filled again.
-  transfer.push(msg.data.buffer);
-  return { chunks, next: pos, eof: msg.final, spare: msg.data.buffer };
+  return { chunks, next: pos, eof: msg.final };
 }
-function bytesJob(msg, transfer) {
+function bytesJob(msg) {
   const data = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength);
   const files = [];
   let start = 0;
@@ -144,14 +157,13 @@ function bytesJob(msg, transfer) {
     const chunks = [];
     for (let pos = start; pos < end; ) {
       const cut = findBoundary(data, pos, end - pos, gear, min, avg, max, true, 0);
-      chunks.push(processChunk(data.subarray(pos, pos + cut), transfer));
+      chunks.push(processShared(data, pos, cut));
       pos += cut;
     }
     files.push({ chunks });
     start = end;
   }
-  transfer.push(msg.data.buffer);
-  return { files, spare: msg.data.buffer };
+  return { files };
 }
 function smallJob(msg, transfer) {
   return { files: msg.paths.map((path) => {
@@ -174,8 +186,8 @@ parentPort.on('message', (msg) => {
   try {
     let result;
     if (msg.type === 'file') result = fileJob(msg, transfer);
-    else if (msg.type === 'piece') result = pieceJob(msg, transfer);
-    else if (msg.type === 'bytes') result = bytesJob(msg, transfer);
+    else if (msg.type === 'piece') result = pieceJob(msg);
+    else if (msg.type === 'bytes') result = bytesJob(msg);
     else if (msg.type === 'restore') result = restoreFiles(msg);
     else if (msg.type === 'blobs') result = readBlobs(msg, transfer);
     else result = smallJob(msg, transfer);
