@@ -1,6 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { Chunker, DEFAULT_CHUNKER, gearTable } from './chunker';
+import { Chunker, DEFAULT_CHUNKER, findBoundary, gearScanner, gearTable } from './chunker';
+import { GEAR_WASM } from './gear-wasm';
 
 const SMALL = { min: 2048, avg: 8192, max: 65536 };
 
@@ -52,5 +55,48 @@ describe('chunker', () => {
     const chunks = chunkAll(zeros, key, DEFAULT_CHUNKER, 1 << 20);
     expect(Buffer.concat(chunks).length).toBe(zeros.length);
     expect(chunks.every((c) => c.length <= DEFAULT_CHUNKER.max)).toBe(true);
+  });
+
+  it('the WebAssembly scanner cuts exactly where findBoundary does, whatever the start, length, resume and ending', () => {
+    const gear = gearTable(randomBytes(32));
+    const scanner = gearScanner(GEAR_WASM, gear);
+    // Random bytes, a run of zeros (no boundary for a long way: forced cuts at max) and text.
+    const text = Buffer.from(Array.from({ length: 40_000 }, (_, i) => `row ${i}\n`).join(''));
+    const sample = Buffer.concat([randomBytes(3 << 20), Buffer.alloc(1 << 20), text, randomBytes(1 << 20)]);
+    let compared = 0;
+    let forced = 0;
+    for (const p of [SMALL, { min: 4096, avg: 16384, max: 65536 }, DEFAULT_CHUNKER]) {
+      // The whole sample loaded once, as a worker loads a piece; cuts followed from the start.
+      scanner.load(sample, sample.length);
+      for (let pos = 0; pos < sample.length; ) {
+        const length = sample.length - pos;
+        const resume = compared % 3 === 0 ? 0 : (compared * 7919) % (2 * p.avg);
+        for (const final of [true, false]) {
+          expect(scanner.find(pos, length, p.min, p.avg, p.max, final, resume)).toBe(findBoundary(sample, pos, length, gear, p.min, p.avg, p.max, final, resume));
+        }
+        // Shorter windows too: no boundary before the end of what is there (-1 unless final).
+        const short = Math.min(length, p.min + ((compared * 104_729) % p.max));
+        for (const final of [true, false]) {
+          expect(scanner.find(pos, short, p.min, p.avg, p.max, final, 0)).toBe(findBoundary(sample, pos, short, gear, p.min, p.avg, p.max, final, 0));
+        }
+        const cut = findBoundary(sample, pos, length, gear, p.min, p.avg, p.max, true, 0);
+        if (cut === p.max) forced++;
+        pos += cut;
+        compared++;
+      }
+    }
+    expect(compared).toBeGreaterThan(300);
+    expect(forced).toBeGreaterThan(3);
+    // A smaller buffer loaded after a larger one: only its own bytes count.
+    const small = randomBytes(100_000);
+    scanner.load(small, small.length);
+    expect(scanner.find(0, small.length, 2048, 8192, 65536, true, 0)).toBe(findBoundary(small, 0, small.length, gear, 2048, 8192, 65536, true, 0));
+  });
+
+  it('gear-wasm.ts is gear.wat compiled', () => {
+    const script = fileURLToPath(new URL('../../../../scripts/gear-wasm.mjs', import.meta.url));
+    const run = spawnSync(process.execPath, [script, '--check'], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
   });
 });

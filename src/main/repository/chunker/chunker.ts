@@ -77,6 +77,48 @@ export function findBoundary(
 }
 
 /**
+ * findBoundary over WebAssembly (gear.wat): `load` copies the bytes to cut into the module's memory
+ * once, then each `find` returns what findBoundary(data, start, ...) would — the chunk workers cut
+ * with it. Self-contained on purpose, like findBoundary: its source text runs inside the workers.
+ */
+export function gearScanner(wasmBase64: string, gear: Int32Array): {
+  load: (data: Uint8Array, length: number) => void;
+  find: (start: number, length: number, min: number, avg: number, max: number, final: boolean, resume: number) => number;
+} {
+  const BASE = 1024;
+  // Node's WebAssembly global (its types come with the DOM library, which the main process does not load).
+  const wasm = (globalThis as unknown as { WebAssembly: { Instance: new (module: unknown) => { exports: unknown }; Module: new (bytes: Uint8Array) => unknown } }).WebAssembly;
+  const instance = new wasm.Instance(new wasm.Module(Buffer.from(wasmBase64, 'base64')));
+  const exports = instance.exports as {
+    mem: { buffer: ArrayBuffer; grow: (pages: number) => number };
+    scan: (i: number, stopS: number, stopL: number, maskS: number, maskL: number) => number;
+  };
+  const memory = exports.mem;
+  new Int32Array(memory.buffer, 0, 256).set(gear);
+  return {
+    load(data, length) {
+      const pages = Math.ceil((BASE + length) / 65536) - memory.buffer.byteLength / 65536;
+      if (pages > 0) memory.grow(pages);
+      new Uint8Array(memory.buffer, BASE, length).set(data.subarray(0, length));
+    },
+    find(start, length, min, avg, max, final, resume) {
+      if (length <= min) return final ? length : -1;
+      const bits = Math.round(Math.log2(avg));
+      const maskS = ~(0xffffffff >>> (bits + 2)) | 0;
+      const maskL = ~(0xffffffff >>> (bits - 2)) | 0;
+      const end = Math.min(length, max);
+      const normal = Math.min(end, avg);
+      const from = Math.max(min, Math.min(resume, end));
+      const base = BASE + start;
+      const cut = exports.scan(base + from, base + normal, base + end, maskS, maskL);
+      if (cut >= 0) return cut - base;
+      if (end === max) return max;
+      return final ? length : -1;
+    },
+  };
+}
+
+/**
  * Streaming chunker: push() buffers of any size, get whole chunks back (each an unpooled copy that
  * may be transferred to a worker). Holds at most 2 x max bytes; each byte is copied about twice.
  */

@@ -15,7 +15,8 @@
  * - restore: write files of a local repository (see restore-worker-source.ts).
  * Compression mirrors compress() in ../compress/codec.ts (a test checks they agree).
  */
-import { findBoundary } from '../chunker/chunker';
+import { findBoundary, gearScanner } from '../chunker/chunker';
+import { GEAR_WASM } from '../chunker/gear-wasm';
 import { qualityFor, SAMPLE, WORTH } from '../compress/codec';
 import { RESTORE_WORKER_SOURCE } from './restore-worker-source';
 
@@ -32,6 +33,8 @@ const gear = new Int32Array(workerData.gear);
 const { min, avg, max } = workerData.chunker;
 const SAMPLE = ${SAMPLE}, WORTH = ${WORTH}, JOB = ${FILE_JOB_BYTES};
 const findBoundary = (${findBoundary.toString()});
+/** Cuts in WebAssembly: the bytes of a piece are loaded once, then scanned in place. */
+const scanner = (${gearScanner.toString()})('${GEAR_WASM}', gear);
 const qualityFor = (${qualityFor.toString()});
 let scratch = null;
 /** Ids already in the repository when the backup started (sorted 32-byte ids, shared memory). */
@@ -126,8 +129,9 @@ function fileJob(msg, transfer) {
 function cutAll(data, len, eof, resume) {
   const cuts = [];
   let pos = 0;
+  if (len > min) scanner.load(data, len);
   while (pos < len) {
-    const cut = findBoundary(data, pos, len - pos, gear, min, avg, max, eof, cuts.length === 0 ? resume : 0);
+    const cut = scanner.find(pos, len - pos, min, avg, max, eof, cuts.length === 0 ? resume : 0);
     if (cut < 0) break;
     cuts.push(cut);
     pos += cut;
@@ -153,10 +157,16 @@ function bytesJob(msg) {
   const data = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength);
   const files = [];
   let start = 0;
+  let loaded = false;
   for (const end of msg.ends) {
     const chunks = [];
+    // Most files here are below the minimum chunk size (one chunk, nothing to scan).
+    if (end - start > min && !loaded) {
+      scanner.load(data, data.length);
+      loaded = true;
+    }
     for (let pos = start; pos < end; ) {
-      const cut = findBoundary(data, pos, end - pos, gear, min, avg, max, true, 0);
+      const cut = end - pos > min ? scanner.find(pos, end - pos, min, avg, max, true, 0) : end - pos;
       chunks.push(processShared(data, pos, cut));
       pos += cut;
     }
