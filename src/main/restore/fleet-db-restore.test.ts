@@ -224,7 +224,6 @@ describe('SQLite restore on a device', () => {
     const live = await sqlitePrint();
     const plan = await withDevice(async (c) => {
       // One byte of the stream flipped on its way into the staged file: only the sha256 on the device can tell.
-      // One byte of the stream flipped on its way into the staged file: only the sha256 on the device can tell.
       let at = 0;
       const tampering = tamperingRunner(c, 'umask 077 && cat >', (chunk) => {
         const copy = Buffer.from(chunk);

@@ -184,4 +184,24 @@ describe('restore onto a device over SSH', () => {
     expect(current()).toEqual(originals);
     expect(leftovers()).toEqual([]);
   }, 180_000);
+
+  it('a target folder the device account cannot write is refused at preflight, naming the folder; nothing is staged or changed', async () => {
+    // Owned by root, 0755: the device account (which runs every command) cannot create anything in it.
+    const locked = path.join(device.root, 'srv-locked');
+    mkdirSync(locked, { mode: 0o755 });
+    const listing = () => execFileSync('find', [device.root, '-path', path.join(device.root, 'var', 'lib'), '-prune', '-o', '-print']).toString().split('\n').sort().join('\n');
+    const before = listing();
+    try {
+      const request = { device: device.name, snapshotId: appSnapshot, targetRoot: path.join(locked, 'inspect') };
+      const { jobId } = services.restores.start(request);
+      const record = await finish(jobId);
+      expect(record.status).toBe('failed');
+      expect(record.error?.message).toContain(`cannot write to ${locked}`);
+      expect(readdirSync(locked)).toEqual([]);
+      expect(listing()).toBe(before);
+      expect(services.restores.pending()).toEqual([]);
+    } finally {
+      rmSync(locked, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
