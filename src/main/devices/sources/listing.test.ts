@@ -33,5 +33,8 @@ describe('remote listing helpers', () => {
     expect(secondsToNs('0.000000001')).toBe('1');
     expect(secondsToNs('0.0000000000')).toBe('0');
     expect(secondsToNs('-1.5')).toBe((-1_000_000_000n + 500_000_000n).toString());
+    expect(secondsToNs('007.1')).toBe('7100000000');
+    expect(secondsToNs('.5')).toBe('500000000');
+    expect(secondsToNs('5.')).toBe('5000000000');
   });
 });

@@ -23,11 +23,28 @@ export function listingCommand(paths: readonly string[]): RawShell {
 
 /** `1700000000.1234567890` (find's %T@) → exact nanoseconds as a decimal string. */
 export function secondsToNs(text: string): string {
-  const [sec = '0', frac = ''] = text.split('.');
-  const nine = (frac + '000000000').slice(0, 9);
-  // The common case without BigInt: digits before and after the point.
-  if (/^\d+$/.test(sec) && /^\d*$/.test(frac)) return (sec + nine).replace(/^0+(?=\d)/, '');
-  return (BigInt(sec) * 1_000_000_000n + BigInt((frac + '000000000').slice(0, 9))).toString();
+  const dot = text.indexOf('.');
+  const next = dot < 0 ? -1 : text.indexOf('.', dot + 1);
+  const sec = dot < 0 ? text : text.slice(0, dot);
+  const frac = dot < 0 ? '' : text.slice(dot + 1, next < 0 ? text.length : next);
+  const nine = frac.length >= 9 ? frac.slice(0, 9) : frac + '000000000'.slice(frac.length);
+  // The common case (two per listed entry) without BigInt or regular expressions: digits before and
+  // after the point, joined, leading zeros dropped.
+  if (sec.length > 0 && digitsOnly(sec) && digitsOnly(frac)) {
+    const joined = sec + nine;
+    let zeros = 0;
+    while (zeros < joined.length - 1 && joined.charCodeAt(zeros) === 48) zeros++;
+    return zeros === 0 ? joined : joined.slice(zeros);
+  }
+  return (BigInt(sec) * 1_000_000_000n + BigInt(nine)).toString();
+}
+
+function digitsOnly(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
 }
 
 /** Parses complete records from `buffer`; returns them and the unparsed remainder. */
