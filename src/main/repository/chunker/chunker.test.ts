@@ -72,12 +72,12 @@ describe('chunker', () => {
         const length = sample.length - pos;
         const resume = compared % 3 === 0 ? 0 : (compared * 7919) % (2 * p.avg);
         for (const final of [true, false]) {
-          expect(scanner.find(pos, length, p.min, p.avg, p.max, final, resume)).toBe(findBoundary(sample, pos, length, gear, p.min, p.avg, p.max, final, resume));
+          expect(findBoundary(sample, pos, length, gear, p.min, p.avg, p.max, final, resume, scanner.scan)).toBe(findBoundary(sample, pos, length, gear, p.min, p.avg, p.max, final, resume));
         }
         // Shorter windows too: no boundary before the end of what is there (-1 unless final).
         const short = Math.min(length, p.min + ((compared * 104_729) % p.max));
         for (const final of [true, false]) {
-          expect(scanner.find(pos, short, p.min, p.avg, p.max, final, 0)).toBe(findBoundary(sample, pos, short, gear, p.min, p.avg, p.max, final, 0));
+          expect(findBoundary(sample, pos, short, gear, p.min, p.avg, p.max, final, 0, scanner.scan)).toBe(findBoundary(sample, pos, short, gear, p.min, p.avg, p.max, final, 0));
         }
         const cut = findBoundary(sample, pos, length, gear, p.min, p.avg, p.max, true, 0);
         if (cut === p.max) forced++;
@@ -90,7 +90,7 @@ describe('chunker', () => {
     // A smaller buffer loaded after a larger one: only its own bytes count.
     const small = randomBytes(100_000);
     scanner.load(small, small.length);
-    expect(scanner.find(0, small.length, 2048, 8192, 65536, true, 0)).toBe(findBoundary(small, 0, small.length, gear, 2048, 8192, 65536, true, 0));
+    expect(findBoundary(small, 0, small.length, gear, 2048, 8192, 65536, true, 0, scanner.scan)).toBe(findBoundary(small, 0, small.length, gear, 2048, 8192, 65536, true, 0));
   });
 
   it('gear-wasm.ts is gear.wat compiled', () => {

@@ -36,6 +36,9 @@ export function gearTable(chunkerKey: Buffer): Int32Array {
  * Finds the end of the chunk that starts at data[start] with `length` bytes available. Returns the
  * cut length, or -1 when more data is needed (`final` false and no boundary yet). Positions below
  * `resume` are known to hold no boundary (a previous call saw them), so scanning restarts there.
+ * `scan`, when given, does the scanning instead of the loop below (the chunk workers pass the
+ * WebAssembly one, see gearScanner): from `from` to the stops, over the bytes `data` stands for,
+ * returning the position after the boundary or -1 — positions are indexes into `data`.
  * Self-contained on purpose: its source text also runs inside the chunk workers.
  */
 export function findBoundary(
@@ -48,6 +51,7 @@ export function findBoundary(
   max: number,
   final: boolean,
   resume: number,
+  scan?: (from: number, stopS: number, stopL: number, maskS: number, maskL: number) => number,
 ): number {
   if (length <= min) return final ? length : -1;
   const bits = Math.round(Math.log2(avg));
@@ -57,6 +61,11 @@ export function findBoundary(
   const end = Math.min(length, max);
   const normal = Math.min(end, avg);
   const from = Math.max(min, Math.min(resume, end));
+  if (scan) {
+    const cut = scan(start + from, start + normal, start + end, maskS, maskL);
+    if (cut >= 0) return cut - start;
+    return end === max ? max : final ? length : -1;
+  }
   let h = 0;
   // Warm the 32-byte window up so the decision at `from` depends on content only.
   let i = start + from - 32;
@@ -77,13 +86,13 @@ export function findBoundary(
 }
 
 /**
- * findBoundary over WebAssembly (gear.wat): `load` copies the bytes to cut into the module's memory
- * once, then each `find` returns what findBoundary(data, start, ...) would — the chunk workers cut
- * with it. Self-contained on purpose, like findBoundary: its source text runs inside the workers.
+ * The scan of findBoundary in WebAssembly (gear.wat): `load` copies the bytes to cut into the
+ * module's memory once; `scan` is then findBoundary's `scan` for them (the chunk workers cut with
+ * it). Self-contained on purpose, like findBoundary: its source text runs inside the workers.
  */
 export function gearScanner(wasmBase64: string, gear: Int32Array): {
   load: (data: Uint8Array, length: number) => void;
-  find: (start: number, length: number, min: number, avg: number, max: number, final: boolean, resume: number) => number;
+  scan: (from: number, stopS: number, stopL: number, maskS: number, maskL: number) => number;
 } {
   const BASE = 1024;
   // Node's WebAssembly global (its types come with the DOM library, which the main process does not load).
@@ -101,19 +110,9 @@ export function gearScanner(wasmBase64: string, gear: Int32Array): {
       if (pages > 0) memory.grow(pages);
       new Uint8Array(memory.buffer, BASE, length).set(data.subarray(0, length));
     },
-    find(start, length, min, avg, max, final, resume) {
-      if (length <= min) return final ? length : -1;
-      const bits = Math.round(Math.log2(avg));
-      const maskS = ~(0xffffffff >>> (bits + 2)) | 0;
-      const maskL = ~(0xffffffff >>> (bits - 2)) | 0;
-      const end = Math.min(length, max);
-      const normal = Math.min(end, avg);
-      const from = Math.max(min, Math.min(resume, end));
-      const base = BASE + start;
-      const cut = exports.scan(base + from, base + normal, base + end, maskS, maskL);
-      if (cut >= 0) return cut - base;
-      if (end === max) return max;
-      return final ? length : -1;
+    scan(from, stopS, stopL, maskS, maskL) {
+      const cut = exports.scan(BASE + from, BASE + stopS, BASE + stopL, maskS, maskL);
+      return cut < 0 ? -1 : cut - BASE;
     },
   };
 }

@@ -131,7 +131,7 @@ function cutAll(data, len, eof, resume) {
   let pos = 0;
   if (len > min) scanner.load(data, len);
   while (pos < len) {
-    const cut = scanner.find(pos, len - pos, min, avg, max, eof, cuts.length === 0 ? resume : 0);
+    const cut = findBoundary(data, pos, len - pos, gear, min, avg, max, eof, cuts.length === 0 ? resume : 0, scanner.scan);
     if (cut < 0) break;
     cuts.push(cut);
     pos += cut;
@@ -160,13 +160,14 @@ function bytesJob(msg) {
   let loaded = false;
   for (const end of msg.ends) {
     const chunks = [];
-    // Most files here are below the minimum chunk size (one chunk, nothing to scan).
+    // Most files here are below the minimum chunk size (one chunk, nothing to scan); the batch is
+    // loaded for scanning at the first one that is not.
     if (end - start > min && !loaded) {
       scanner.load(data, data.length);
       loaded = true;
     }
     for (let pos = start; pos < end; ) {
-      const cut = end - pos > min ? scanner.find(pos, end - pos, min, avg, max, true, 0) : end - pos;
+      const cut = findBoundary(data, pos, end - pos, gear, min, avg, max, true, 0, scanner.scan);
       chunks.push(processShared(data, pos, cut));
       pos += cut;
     }
