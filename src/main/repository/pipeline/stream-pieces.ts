@@ -1,10 +1,10 @@
 /**
  * One stream (a file arriving over SSH, a database dump, content being re-chunked for a copy) fed
  * to the chunk workers in pieces: the main thread only copies the bytes into a piece buffer (shared
- * memory), the workers cut, hash and compress, leaving the payloads in the piece. Cutting is sequential along the stream, so a piece is posted once
- * the previous one's uncut tail is back (it starts the new piece, in room kept free in front, and
- * is not scanned again); the hashing of earlier pieces goes on meanwhile. Chunk ids come back in
- * stream order.
+ * memory), the workers cut, hash and compress, leaving the payloads in the piece. Cutting is
+ * sequential along the stream, so a piece is posted once the previous one's uncut tail is back (it
+ * starts the new piece, in room kept free in front, and is not scanned again); the hashing of
+ * earlier pieces goes on meanwhile. Chunk ids come back in stream order.
  */
 import type { ChunkerParams } from '../chunker/chunker';
 import type { ChunkPool, HashedChunk } from './chunk-pool';
