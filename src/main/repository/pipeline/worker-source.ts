@@ -63,17 +63,26 @@ function compress(data) {
   const packed = brotli(data, qualityFor(data.length, probe));
   return packed.length > data.length * WORTH ? null : packed;
 }
+/**
+ * A chunk's id and codec, and its Brotli form when that is worth keeping (null: stored as it is).
+ * A chunk the repository holds already is neither compressed nor copied (codec 255, the common
+ * case for fleets and re-reads).
+ */
+function examine(data) {
+  const id = crypto.createHmac('sha256', mac).update(data).digest();
+  if (knownCount > 0 && isKnown(id)) return { id, codec: 255, packed: null };
+  const packed = compress(data);
+  return { id, codec: packed ? 1 : 0, packed };
+}
 /** Hashes and compresses; the payload gets its own ArrayBuffer so it can be transferred. */
 function processChunk(data, transfer) {
-  const id = crypto.createHmac('sha256', mac).update(data).digest();
-  // Stored already: skip compressing and copying it (the common case for fleets and re-reads).
-  if (knownCount > 0 && isKnown(id)) return { id, codec: 255, payload: new Uint8Array(0), rawLength: data.length };
-  const packed = compress(data);
+  const { id, codec, packed } = examine(data);
+  if (codec === 255) return { id, codec, payload: new Uint8Array(0), rawLength: data.length };
   const src = packed || data;
   const payload = new Uint8Array(src.length);
   payload.set(src);
   transfer.push(payload.buffer);
-  return { id, codec: packed ? 1 : 0, payload, rawLength: data.length };
+  return { id, codec, payload, rawLength: data.length };
 }
 /**
  * Hashes and compresses data[at, at + cut) of a shared piece in place: afterwards the payload is
@@ -82,11 +91,9 @@ function processChunk(data, transfer) {
  */
 function processShared(data, at, cut) {
   const chunk = data.subarray(at, at + cut);
-  const id = crypto.createHmac('sha256', mac).update(chunk).digest();
-  if (knownCount > 0 && isKnown(id)) return { id, codec: 255, at, length: 0, rawLength: cut };
-  const packed = compress(chunk);
+  const { id, codec, packed } = examine(chunk);
   if (packed) chunk.set(packed);
-  return { id, codec: packed ? 1 : 0, at, length: packed ? packed.length : cut, rawLength: cut };
+  return { id, codec, at, length: codec === 255 ? 0 : packed ? packed.length : cut, rawLength: cut };
 }
 function readInto(fd, buf, offset) {
   let len = 0;
