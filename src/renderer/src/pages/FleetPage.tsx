@@ -202,7 +202,8 @@ function WindowedRows({ rows, header, alertsAvailable }: { rows: OverviewRow[]; 
   const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN);
   const last = Math.min(rows.length, Math.ceil((scrollTop + height) / ROW_HEIGHT) + OVERSCAN);
   return (
-    <div className="fleet-scroll card" ref={scroller} onScroll={(e) => setScrollTop(e.currentTarget.scrollTop)}>
+    // At least 240 px on a short window, but never taller than the rows: a short fleet leaves no empty band.
+    <div className="fleet-scroll card" data-testid="fleet-scroll" ref={scroller} style={{ minHeight: Math.min(240, (rows.length + 1) * ROW_HEIGHT + 2) }} onScroll={(e) => setScrollTop(e.currentTarget.scrollTop)}>
       <table className="table fleet-table" data-testid="fleet-table" data-count={rows.length}>
         <thead>{header}</thead>
         <tbody>
