@@ -64,10 +64,11 @@ async function freshConsole(device: Device): Promise<{ services: ReturnType<type
   return { services, dispose: () => { services.dispose(); rmSync(dataDir, { recursive: true, force: true }); } };
 }
 
-async function jetvaultBackup(services: ReturnType<typeof createServices>, device: Device): Promise<{ seconds: number; bytes: number }> {
+async function jetvaultBackup(services: ReturnType<typeof createServices>, device: Device): Promise<{ seconds: number; bytes: number; wire: number; compressed: boolean }> {
   const run = await timed(() => startDeviceBackup(services, device.name).done);
   if (run.value.record.status !== 'succeeded') throw new Error(`backup failed: ${JSON.stringify(run.value.record.error)}`);
-  return { seconds: run.seconds, bytes: run.value.value!.bytesTransferred };
+  const result = run.value.value!;
+  return { seconds: run.seconds, bytes: result.bytesTransferred, wire: result.bytesOnWire, compressed: result.wireCompression };
 }
 
 /**
@@ -89,8 +90,8 @@ async function scenario(label: string, shaped: boolean, runs: number) {
       device.link!.delayMs(LINK.delayMs);
     }
     const capacity = shaped ? await sshCapacity(device) : null;
-    const first = { jetvault: [] as number[], baseline: [] as number[], jetvaultCpu: [] as number[], baselineCpu: [] as number[], bytes: 0 };
-    const after = { jetvault: [] as number[], baseline: [] as number[], jetvaultCpu: [] as number[], baselineCpu: [] as number[], bytes: 0 };
+    const first = { jetvault: [] as number[], baseline: [] as number[], jetvaultCpu: [] as number[], baselineCpu: [] as number[], bytes: 0, wire: 0, compressed: false };
+    const after = { jetvault: [] as number[], baseline: [] as number[], jetvaultCpu: [] as number[], baselineCpu: [] as number[], bytes: 0, wire: 0, compressed: false };
     let dest = '';
     const pair = async (run: number, into: typeof first) => {
       const jetvaultRun = async () => {
@@ -100,6 +101,8 @@ async function scenario(label: string, shaped: boolean, runs: number) {
         into.jetvaultCpu.push(machineCpuSeconds() - cpu);
         into.jetvault.push(r.seconds);
         into.bytes = r.bytes;
+        into.wire = r.wire;
+        into.compressed = r.compressed;
       };
       const baselineRun = async () => {
         settle();
@@ -123,7 +126,8 @@ async function scenario(label: string, shaped: boolean, runs: number) {
     }
     const firstJv = median(first.jetvault);
     return [
-      { label: `${label}: first backup`, ...first, linkRate: shaped ? (first.bytes * 8) / firstJv / 1e6 : null, capacity },
+      // What the link carried (compressed bytes when the run compressed) against what it could carry.
+      { label: `${label}: first backup`, ...first, linkRate: shaped ? (first.wire * 8) / firstJv / 1e6 : null, capacity },
       { label: `${label}: after 1% changed`, ...after, linkRate: null, capacity: null },
     ];
   } finally {
@@ -140,13 +144,14 @@ else if (ns.ok) rows.push(...(await scenario(`field link ${LINK.kbit / 1000} Mbi
 else console.log(`(shaped link skipped: ${ns.reason})`);
 
 console.log(`\nDevice: ${MODELS_MB} MB of models, ${SMALL_FILES} small files, PostgreSQL ~200k rows\n`);
-console.log('Link use: Jetvault\'s payload rate against the nominal link rate, and against one plain `ssh` stream on the same link (its capacity).\n');
+console.log('Link use: the rate of what Jetvault put on the link (compressed when it compressed) against the nominal link rate, and against one plain `ssh` stream on the same link (its capacity).\n');
+console.log('Transferred: file and dump bytes read from the device; on the wire: what crossed the link for them (less when the run compressed: a slow link, decision 019).\n');
 console.log('CPU: seconds the whole machine was busy during the run (both tools\' device side included), Jetvault / baseline.\n');
-console.log('| scenario | Jetvault s | rsync + pg_dump s | Jetvault / baseline | CPU s | transferred MiB | link use (nominal) | link use (ssh capacity) |');
-console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+console.log('| scenario | Jetvault s | rsync + pg_dump s | Jetvault / baseline | CPU s | transferred MiB | on the wire MiB | link use (nominal) | link use (ssh capacity) |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) {
   const [jetvault, base] = [median(r.jetvault), median(r.baseline)];
-  console.log(`| ${r.label} | ${jetvault.toFixed(1)} | ${base.toFixed(1)} | ${(jetvault / base).toFixed(2)}× | ${median(r.jetvaultCpu).toFixed(1)} / ${median(r.baselineCpu).toFixed(1)} | ${(r.bytes / 2 ** 20).toFixed(1)} | ${r.linkRate === null ? '' : `${r.linkRate.toFixed(1)} Mbit/s = ${Math.round((r.linkRate * 1000 * 100) / LINK.kbit)}%`} | ${r.linkRate === null || r.capacity === null ? '' : `${Math.round((r.linkRate / r.capacity) * 100)}% of ${r.capacity.toFixed(1)} Mbit/s`} |`);
+  console.log(`| ${r.label} | ${jetvault.toFixed(1)} | ${base.toFixed(1)} | ${(jetvault / base).toFixed(2)}× | ${median(r.jetvaultCpu).toFixed(1)} / ${median(r.baselineCpu).toFixed(1)} | ${(r.bytes / 2 ** 20).toFixed(1)} | ${(r.wire / 2 ** 20).toFixed(1)}${r.compressed ? ' (gzip)' : ''} | ${r.linkRate === null ? '' : `${r.linkRate.toFixed(1)} Mbit/s = ${Math.round((r.linkRate * 1000 * 100) / LINK.kbit)}%`} | ${r.linkRate === null || r.capacity === null ? '' : `${Math.round((r.linkRate / r.capacity) * 100)}% of ${r.capacity.toFixed(1)} Mbit/s`} |`);
 }
 console.log('');
 for (const r of rows) console.log(`${r.label}, each run (s): Jetvault ${r.jetvault.map((x) => x.toFixed(2)).join(', ')}; baseline ${r.baseline.map((x) => x.toFixed(2)).join(', ')}`);

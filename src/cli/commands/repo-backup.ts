@@ -79,8 +79,8 @@ async function backupDevice(device: string, sources: string[], values: Record<st
     }
     if (values.json) io.out(JSON.stringify(value, null, 2));
     else {
-      for (const s of value.snapshots) io.out(`snapshot ${shortId(s.snapshotId)} ${s.source} (${s.kind}): ${s.files} files, ${formatBytes(s.bytes)}; sent ${formatBytes(s.bytesTransferred)}, stored ${formatBytes(s.bytesAdded)}`);
-      io.out(`${device}: run ${value.runId} done in ${(value.durationMs / 1000).toFixed(1)}s`);
+      for (const s of value.snapshots) io.out(`snapshot ${shortId(s.snapshotId)} ${s.source} (${s.kind}): ${s.files} files, ${formatBytes(s.bytes)}; sent ${formatBytes(s.bytesTransferred)}${s.bytesOnWire < s.bytesTransferred ? ` (${formatBytes(s.bytesOnWire)} on the wire)` : ''}, stored ${formatBytes(s.bytesAdded)}`);
+      io.out(`${device}: run ${value.runId} done in ${(value.durationMs / 1000).toFixed(1)}s${value.wireCompression ? ' (compressed on the wire)' : ''}`);
     }
     return EXIT.ok;
   });

@@ -9,7 +9,7 @@ import { HistoryStore } from '../history/history-store';
 import { JobManager } from '../jobs/job-manager';
 import type { JobContext } from '../jobs/job-manager';
 import { silentLogger } from '../log';
-import { listSnapshots } from '../repository/snapshot/snapshot';
+import { findSnapshot, listSnapshots, walkTree } from '../repository/snapshot/snapshot';
 import { newRepo, PASSWORD } from '../repository/testing/fixtures';
 import { LocalBackend } from '../repository/backend/local-backend';
 import { tempDir } from '../testing/temp-dir';
@@ -17,6 +17,7 @@ import { Repository } from '../repository/repo/repository';
 import { BACKUP_PHASES, runSources, startOrder } from './device-backup';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import { LocalRunner } from './local-runner';
+import type { WireCompression } from './wire-compression';
 
 async function jetson(root: string) {
   await mkdir(path.join(root, 'opt/myrvm/models'), { recursive: true });
@@ -31,11 +32,22 @@ async function jetson(root: string) {
 
 
 /** A backup run of the device tree at `root` as a real job in a fresh history store. */
-function backupJob(repo: Repository, root: string, sources: Source[], wrap: (ctx: JobContext) => JobContext = (ctx) => ctx) {
+function backupJob(repo: Repository, root: string, sources: Source[], wrap: (ctx: JobContext) => JobContext = (ctx) => ctx, device: { name?: string; wireCompression?: WireCompression } = {}) {
   const store = new HistoryStore(tempDir());
   onTestFinished(() => store.close());
   const jobs = new JobManager(store, new EventBus(), silentLogger);
-  return jobs.start({ kind: 'backup', title: 'Back up rvm-017', phases: [...BACKUP_PHASES] }, (ctx) => runSources(repo, new LocalRunner(), { name: 'rvm-017', sysroot: root }, sources, wrap(ctx))).done;
+  const name = device.name ?? 'rvm-017';
+  return jobs.start({ kind: 'backup', title: `Back up ${name}`, phases: [...BACKUP_PHASES] }, (ctx) => runSources(repo, new LocalRunner(), { ...device, name, sysroot: root }, sources, wrap(ctx))).done;
+}
+
+/** Every file node's content (chunk ids) by path, in each snapshot of a run. */
+async function contents(repo: Repository, ids: string[]): Promise<Record<string, string[] | undefined>> {
+  const out: Record<string, string[] | undefined> = {};
+  for (const id of ids) {
+    const snapshot = await findSnapshot(repo, id);
+    for await (const { path: p, node } of walkTree(repo, snapshot.tree)) if (node.type === 'file') out[p] = node.content;
+  }
+  return out;
 }
 
 describe('a device backup run (real shell, real files, real repository)', () => {
@@ -60,6 +72,9 @@ describe('a device backup run (real shell, real files, real repository)', () => 
     expect(snapshots.find((s) => s.tags.includes('source:app'))!.paths).toEqual(['opt/myrvm']);
     expect(first.record.bytesDone).toBe(result.bytesTransferred);
     expect(result.bytesTransferred).toBeGreaterThan(3 * 1024 * 1024);
+    // Auto, on a link as fast as this machine's own shell: nothing compressed.
+    expect(result.wireCompression).toBe(false);
+    expect(result.bytesOnWire).toBe(result.bytesTransferred);
 
     await appendFile(path.join(root, 'opt/myrvm/app.py'), 'print("changed")\n');
     const second = (await run()).value!;
@@ -94,20 +109,49 @@ describe('a device backup run (real shell, real files, real repository)', () => 
     expect((await readdir(path.join(dir, 'index'))).length).toBeGreaterThan(0);
   });
 
-  it('removes the snapshots of a run whose later source fails, and records the failure', async () => {
+  it('compresses its transfers when the profile says so: the same snapshots, a fraction of the bytes on the wire', async () => {
     const root = tempDir();
     await jetson(root);
+    await writeFile(path.join(root, 'etc/myrvm/odd name\nwith newline.yaml'), 'x: 1\n'.repeat(5000));
     const { repo } = await newRepo();
     const sources: Source[] = [
+      { name: 'local', kind: 'sqlite', path: path.join(root, 'opt/myrvm/local.db') },
       { name: 'config', kind: 'files', paths: [path.join(root, 'etc/myrvm')] },
-      { name: 'db', kind: 'postgres', database: 'myrvm', host: tempDir(), port: 5999 },
+      { name: 'app', kind: 'files', paths: [path.join(root, 'opt/myrvm')], exclude: ['local.db*'] },
     ];
-    const { record } = await backupJob(repo, root, sources);
-    expect(record.status).toBe('failed');
-    expect(record.error).toMatchObject({ code: 'REMOTE_COMMAND_FAILED' });
-    expect(record.error!.message).toMatch(/postgres dump of "db"/);
-    expect(await listSnapshots(repo)).toEqual([]);
+    // Two device names, so neither run has a parent: both send everything.
+    const plain = (await backupJob(repo, root, sources, undefined, { name: 'rvm-plain', wireCompression: 'off' })).value!;
+    const packed = (await backupJob(repo, root, sources, undefined, { name: 'rvm-packed', wireCompression: 'on' })).value!;
+    expect([plain.wireCompression, packed.wireCompression]).toEqual([false, true]);
+    expect(packed.bytesTransferred).toBe(plain.bytesTransferred);
+    expect(packed.bytesOnWire).toBeLessThan(plain.bytesOnWire / 20); // the model is one repeated byte
+    expect(packed.bytesOnWire).toBeGreaterThan(0);
+    const ids = (run: typeof plain) => run.snapshots.map((s) => s.snapshotId);
+    const [a, b] = [await contents(repo, ids(plain)), await contents(repo, ids(packed))];
+    expect(Object.keys(b)).toContain('etc/myrvm/odd name\nwith newline.yaml');
+    expect(b).toEqual(a);
+    // The next compressed run reuses what it can, as an uncompressed one would.
+    await appendFile(path.join(root, 'opt/myrvm/app.py'), 'print("changed")\n');
+    const next = (await backupJob(repo, root, sources, undefined, { name: 'rvm-packed', wireCompression: 'on' })).value!;
+    expect(next.snapshots.find((s) => s.source === 'app')!.filesRead).toBe(1);
   });
+
+  for (const wireCompression of ['off', 'on'] as const) {
+    it(`removes the snapshots of a run whose later source fails, and records the failure (compression ${wireCompression})`, async () => {
+      const root = tempDir();
+      await jetson(root);
+      const { repo } = await newRepo();
+      const sources: Source[] = [
+        { name: 'config', kind: 'files', paths: [path.join(root, 'etc/myrvm')] },
+        { name: 'db', kind: 'postgres', database: 'myrvm', host: tempDir(), port: 5999 },
+      ];
+      const { record } = await backupJob(repo, root, sources, undefined, { wireCompression });
+      expect(record.status).toBe('failed');
+      expect(record.error).toMatchObject({ code: 'REMOTE_COMMAND_FAILED' });
+      expect(record.error!.message).toMatch(/postgres dump of "db"/);
+      expect(await listSnapshots(repo)).toEqual([]);
+    });
+  }
 });
 
 /** Pack uploads already in flight when a run failed may still be closing their files: retry a few times. */

@@ -24,8 +24,11 @@ import { parsePlatform, platformCommand, platformTags } from './facts';
 import { DumpSource, previousCopy } from './sources/dump-source';
 import { RemoteFilesSource } from './sources/files-source';
 import { rotateLogs } from './sources/log-rotation';
+import { sh } from './shell-quote';
 import type { CommandRunner } from './ssh-connection';
 import { runToString } from './ssh-connection';
+import { GZIP_PROBE, hasGzip, useCompression } from './wire-compression';
+import type { WireCompression } from './wire-compression';
 
 export const BACKUP_PHASES = ['connect', 'list', 'transfer', 'commit'] as const;
 
@@ -36,7 +39,10 @@ export interface SourceResult {
   files: number;
   filesRead: number;
   bytes: number;
+  /** Bytes of files and dumps read from the device. */
   bytesTransferred: number;
+  /** What crossed the link for them: less than bytesTransferred when the run compressed. */
+  bytesOnWire: number;
   bytesAdded: number;
   warnings: number;
   /** Live logs truncated on the device after the run committed (rotateAfterBackup). */
@@ -64,6 +70,9 @@ export interface BackupRunResult {
   device: string;
   snapshots: SourceResult[];
   bytesTransferred: number;
+  bytesOnWire: number;
+  /** Whether the run compressed its transfers (a slow link, or the profile says so: wire-compression.ts). */
+  wireCompression: boolean;
   bytesAdded: number;
   durationMs: number;
   /** What the device's retention policy forgot after this run (absent without a policy). */
@@ -111,7 +120,7 @@ export interface DeviceBackupDeps {
 export async function runSources(
   repo: Repository,
   runner: CommandRunner,
-  device: { name: string; sysroot?: string },
+  device: { name: string; sysroot?: string; wireCompression?: WireCompression },
   sources: SourceConfig[],
   ctx: Pick<JobContext, 'phase' | 'advance' | 'setTotals' | 'signal'>,
   lease?: Lease,
@@ -134,8 +143,15 @@ export async function runSources(
     // warns. Asked while the repository lists its snapshots (one round trip less on a slow link).
     // The index refresh and leftover-pack recovery run once for every source of the run (each
     // source's backup would otherwise queue its own, ~70 ms for a repository of ~900 MB).
-    const [all, platformText] = await Promise.all([listSnapshots(repo), runToString(runner, platformCommand(device.sysroot)).catch(() => ''), prepared ?? prepareWrite(repo)]);
-    const platform = platformTags(parsePlatform(platformText));
+    // The same command, timed, tells whether the link is slow enough to compress on (and the device has gzip).
+    const probeStart = performance.now();
+    const probed = runToString(runner, sh`${platformCommand(device.sysroot)}
+${GZIP_PROBE}`)
+      .catch(() => '')
+      .then((text) => ({ text, execMs: performance.now() - probeStart }));
+    const [all, probe] = await Promise.all([listSnapshots(repo), probed, prepared ?? prepareWrite(repo)]);
+    const platform = platformTags(parsePlatform(probe.text));
+    const compress = useCompression(device.wireCompression, { execMs: probe.execMs, gzip: hasGzip(probe.text) });
     ctx.phase('transfer');
     const runOne = async (config: SourceConfig, index: number): Promise<void> => {
       const parent = latestOf(all, device.name, config.name);
@@ -149,6 +165,7 @@ export async function runSources(
           sysroot: device.sysroot,
           // Read from the repository while the device lists its files.
           parentFiles: filesOf(repo, parent),
+          compress,
           onListed: ({ transferBytes }) => {
             transferred = transferBytes;
             totalBytes += transferBytes;
@@ -157,7 +174,7 @@ export async function runSources(
         });
       } else {
         // An unchanged SQLite copy is not sent again: the device compares it with the parent's sum.
-        source = dump = new DumpSource(runner, config, config.kind === 'sqlite' && parent ? await previousCopy(repo, parent, config) : null);
+        source = dump = new DumpSource(runner, config, config.kind === 'sqlite' && parent ? await previousCopy(repo, parent, config) : null, { compress });
       }
       const result = await backup(repo, source, {
         device: device.name,
@@ -180,6 +197,7 @@ export async function runSources(
         filesRead: result.snapshot.summary.filesRead,
         bytes: dump ? dump.bytes : result.snapshot.summary.bytes,
         bytesTransferred: transferred,
+        bytesOnWire: compress ? (source as DumpSource | RemoteFilesSource).wireBytes : transferred,
         bytesAdded: result.snapshot.summary.bytesAdded,
         warnings: result.warnings.length,
       };
@@ -214,6 +232,8 @@ export async function runSources(
       device: device.name,
       snapshots: results,
       bytesTransferred: results.reduce((n, r) => n + r.bytesTransferred, 0),
+      bytesOnWire: results.reduce((n, r) => n + r.bytesOnWire, 0),
+      wireCompression: compress,
       bytesAdded: results.reduce((n, r) => n + r.bytesAdded, 0),
       durationMs: Date.now() - started,
     };
@@ -248,7 +268,7 @@ export function startDeviceBackup(deps: DeviceBackupDeps, name: string, only: st
       try {
         result = await deps.connector.withDevice(name, (connection) => {
           ctx.phase('connect');
-          return runSources(repo, connection, { name, sysroot: device.profile.sysroot }, sources, ctx, lease, prepared);
+          return runSources(repo, connection, { name, sysroot: device.profile.sysroot, wireCompression: device.profile.wireCompression }, sources, ctx, lease, prepared);
         });
       } finally {
         if (pool) await repo.releaseChunkPool(pool);

@@ -30,7 +30,7 @@ let dataDir: string;
 const PASSWORD = 'fleet test repository password';
 
 beforeAll(async () => {
-  fleet = await startFleet({ devices: 1, netns: NETNS.ok, sharedModelMB: 6, uniqueModelMB: 2 });
+  fleet = await startFleet({ devices: 1, netns: NETNS.ok, proxy: true, sharedModelMB: 6, uniqueModelMB: 2 });
   device = fleet.devices[0]!;
   dataDir = (await import('node:fs')).mkdtempSync(path.join((await import('node:os')).tmpdir(), 'jetvault-fleet-test-'));
   services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
@@ -128,28 +128,60 @@ describe('discovery and backups of a device', () => {
     services.devices.update(device.name, device.profile(), {}, 'test');
   });
 
-  it.skipIf(!NETNS.ok)(`a link cut mid-transfer ends the job with a clear error and no snapshot${NETNS.ok ? '' : ` (skipped: ${NETNS.reason})`}`, async () => {
+  it('compresses on its own over a slow link: the same files and dump, a fraction of the bytes on the wire', async () => {
     const repo = await services.repository.open();
-    const before = (await listSnapshots(repo)).length;
-    await device.link!.rate(4000); // 4 Mbit/s: the app source takes seconds
-    device.mutate.changeFiles(0.5);
+    const fast = (await startDeviceBackup(services, device.name, ['db']).done).value!;
+    expect(fast.wireCompression).toBe(false);
+    device.mutate.changeFiles(0.05);
+    device.proxy!.delayMs = 40; // 80 ms round trips, bandwidth untouched
     try {
-      const started = startDeviceBackup(services, device.name, ['app']);
-      const deadline = Date.now() + 30_000;
-      while (!services.jobs.active().some((p) => p.jobId === started.id && p.phase === 'transfer') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-      await new Promise((r) => setTimeout(r, 500));
-      await device.link!.cut();
-      const { record } = await started.done;
-      expect(record.status).toBe('failed');
-      expect(record.error?.code).toMatch(/TIMEOUT|UNAVAILABLE|REMOTE_COMMAND_FAILED|INTERNAL/);
-      expect((await listSnapshots(repo)).length).toBe(before);
+      const slow = await startDeviceBackup(services, device.name, ['db', 'app']).done;
+      expect(slow.record.error).toBeNull();
+      const run = slow.value!;
+      expect(run.wireCompression).toBe(true);
+      const [db, app] = [run.snapshots.find((s) => s.source === 'db')!, run.snapshots.find((s) => s.source === 'app')!];
+      // The same dump (pg_dump's custom format of unchanged data has the same size), in a fraction of the bytes.
+      expect(db.bytes).toBe(fast.snapshots[0]!.bytes);
+      expect(db.bytesOnWire).toBeLessThan(db.bytesTransferred / 2);
+      expect(app.filesRead).toBeGreaterThan(0);
+      expect(app.bytesOnWire).toBeGreaterThan(0);
+      const out = tempDir();
+      await restore(repo, await findSnapshot(repo, app.snapshotId), out);
+      const { describeTree } = await import('../repository/testing/fixtures');
+      const appDir = path.join('opt', device.app);
+      const onDevice = Object.entries(await describeTree(path.join(device.root, appDir))).filter(([p]) => !p.startsWith('data/local.db'));
+      expect(await describeTree(path.join(out, appDir))).toEqual(Object.fromEntries(onDevice));
     } finally {
-      await device.link!.clear();
+      device.proxy!.delayMs = 0;
     }
-    // The device is usable again right after.
-    const again = await startDeviceBackup(services, device.name, ['config']).done;
-    expect(again.record.status).toBe('succeeded');
   }, 120_000);
+
+  for (const wireCompression of ['off', 'on'] as const) {
+    it.skipIf(!NETNS.ok)(`a link cut mid-transfer ends the job with a clear error and no snapshot (compression ${wireCompression})${NETNS.ok ? '' : ` (skipped: ${NETNS.reason})`}`, async () => {
+      services.devices.update(device.name, { ...device.profile(), wireCompression }, {}, 'test');
+      const repo = await services.repository.open();
+      const before = (await listSnapshots(repo)).length;
+      await device.link!.rate(4000); // 4 Mbit/s: the app source takes seconds
+      device.mutate.changeFiles(0.5);
+      try {
+        const started = startDeviceBackup(services, device.name, ['app']);
+        const deadline = Date.now() + 30_000;
+        while (!services.jobs.active().some((p) => p.jobId === started.id && p.phase === 'transfer') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+        await new Promise((r) => setTimeout(r, 500));
+        await device.link!.cut();
+        const { record } = await started.done;
+        expect(record.status).toBe('failed');
+        expect(record.error?.code).toMatch(/TIMEOUT|UNAVAILABLE|REMOTE_COMMAND_FAILED|INTERNAL/);
+        expect((await listSnapshots(repo)).length).toBe(before);
+      } finally {
+        await device.link!.clear();
+        services.devices.update(device.name, device.profile(), {}, 'test');
+      }
+      // The device is usable again right after.
+      const again = await startDeviceBackup(services, device.name, ['config']).done;
+      expect(again.record.status).toBe('succeeded');
+    }, 120_000);
+  }
 });
 
 describe('profile files', () => {

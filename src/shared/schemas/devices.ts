@@ -132,6 +132,8 @@ export const DeviceProfileSchema = z
     /** Commands run (quoted as given, by the device's shell) around a restore. */
     services: z.object({ stop: z.array(z.string().max(1024)).default([]), start: z.array(z.string().max(1024)).default([]) }).optional(),
     healthCommand: z.string().max(1024).optional(),
+    /** Transfers cross the link gzip-compressed: `auto` (default) when the link is slow, or always / never. */
+    wireCompression: z.enum(['auto', 'on', 'off']).optional(),
     /** Where the device's filesystem starts as seen over SSH: `/` on a Jetson; a folder for test stand-ins. */
     sysroot: AbsolutePath.optional(),
   })

@@ -32,6 +32,7 @@ import { readSmallFile, rootNode } from '../../repository/snapshot/snapshot';
 import { raw, sh } from '../shell-quote';
 import type { RawShell } from '../shell-quote';
 import type { CommandRunner } from '../ssh-connection';
+import { execCompressed } from '../wire-compression';
 import { MysqlDumpCounter, mysqlOptions, PG_COUNTS_SQL, parsePgCounts, parseSqliteCounts, pgEnv, rowCountsFileName, sqliteCountsCommand } from './row-counts';
 import type { RowCounts } from './row-counts';
 
@@ -162,13 +163,20 @@ export class DumpSource implements Source {
   bytesRead = 0;
   /** Size of the dump in the snapshot (read, or reused from the previous copy). */
   bytes = 0;
+  /** Compressed bytes that crossed the link (when this source compresses). */
+  wireBytes = 0;
   readonly #runner: CommandRunner;
   readonly #source: DumpConfig;
   readonly #previous: PreviousCopy | null;
+  readonly #compress: boolean;
 
-  /** `previous`: for SQLite, the parent snapshot's copy; an identical copy is not sent again. */
-  constructor(runner: CommandRunner, source: DumpConfig, previous: PreviousCopy | null = null) {
+  /**
+   * `previous`: for SQLite, the parent snapshot's copy; an identical copy is not sent again.
+   * `compress`: the dump crosses the link gzip-compressed (a slow link: wire-compression.ts).
+   */
+  constructor(runner: CommandRunner, source: DumpConfig, previous: PreviousCopy | null = null, { compress = false }: { compress?: boolean } = {}) {
     this.#runner = runner;
+    this.#compress = compress;
     this.#source = source;
     this.#previous = source.kind === 'sqlite' ? previous : null;
     this.kind = source.kind;
@@ -183,7 +191,7 @@ export class DumpSource implements Source {
     const counter = source.kind === 'mysql' ? new MysqlDumpCounter() : null;
     let finished = false;
     try {
-      const running = await this.#runner.exec(command, signal);
+      const running = this.#compress ? await execCompressed(this.#runner, command, signal, (bytes) => (this.wireBytes += bytes)) : await this.#runner.exec(command, signal);
       running.stdin.end();
       const stdout = (running.stdout as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
       // With a previous copy, whether the device sends anything decides what the entry is: its first

@@ -14,7 +14,9 @@ import type { Source, SourceEntry, SourceWarning } from '../../repository/archiv
 import { decodeName, encodeName } from '../../repository/snapshot/names';
 import type { NodeMeta, TreeNode } from '../../repository/snapshot/tree';
 import { sh } from '../shell-quote';
-import type { CommandRunner } from '../ssh-connection';
+import type { RawShell } from '../shell-quote';
+import type { CommandRunner, RunningCommand } from '../ssh-connection';
+import { execCompressed } from '../wire-compression';
 import { PathMatcher } from './glob';
 import { compareTreeOrder, listingCommand, parseListing } from './listing';
 import type { ListedEntry } from './listing';
@@ -31,12 +33,16 @@ export interface RemoteFilesOptions {
   parentFiles?: Map<string, TreeNode> | Promise<Map<string, TreeNode>>;
   /** Called once the listing is known: number of entries and bytes that will be transferred. */
   onListed?: (stats: { entries: number; transferBytes: number; transferFiles: number }) => void;
+  /** The listing and the tar stream cross the link gzip-compressed (a slow link: wire-compression.ts). */
+  compress?: boolean;
 }
 
 export class RemoteFilesSource implements Source {
   readonly kind = 'files';
   readonly paths: string[];
   readonly warnings: SourceWarning[] = [];
+  /** Compressed bytes that crossed the link (when this source compresses). */
+  wireBytes = 0;
   readonly #options: RemoteFilesOptions;
   readonly #root: string;
 
@@ -48,6 +54,12 @@ export class RemoteFilesSource implements Source {
     if (options.parentFiles instanceof Promise) options.parentFiles.catch(() => undefined);
   }
 
+  /** Starts a command whose stdout crosses the link compressed if this source compresses. */
+  #exec(command: RawShell, signal?: AbortSignal): Promise<RunningCommand> {
+    const { runner, compress } = this.#options;
+    return compress ? execCompressed(runner, command, signal, (bytes) => (this.wireBytes += bytes)) : runner.exec(command, signal);
+  }
+
   #relative(absolute: string): string {
     const inside = this.#root && absolute.startsWith(`${this.#root}/`) ? absolute.slice(this.#root.length) : absolute;
     return inside.replace(/^\/+/, '');
@@ -55,7 +67,7 @@ export class RemoteFilesSource implements Source {
 
   async #list(signal?: AbortSignal): Promise<ListedEntry[]> {
     const { runner, source } = this.#options;
-    const running = await runner.exec(listingCommand(source.paths), signal);
+    const running = await this.#exec(listingCommand(source.paths), signal);
     running.stdin.end();
     const entries: ListedEntry[] = [];
     let pending: Buffer = Buffer.alloc(0);
@@ -115,13 +127,14 @@ export class RemoteFilesSource implements Source {
   async #startTar(files: ListedEntry[], signal?: AbortSignal) {
     const { runner } = this.#options;
     // --hard-dereference: a second hard link must carry its bytes, not a link header.
-    const running = await runner.exec(sh`tar -c -f - --null --no-recursion --hard-dereference --absolute-names --ignore-failed-read -T -`, signal);
+    const running = await this.#exec(sh`tar -c -f - --null --no-recursion --hard-dereference --absolute-names --ignore-failed-read -T -`, signal);
     // Names are bytes on the device: passed to tar and read back from its headers unchanged (latin1
     // maps each header byte to one char; decodeName then keeps non-UTF-8 bytes as in the listing).
     running.stdin.end(Buffer.concat(files.flatMap((f) => [encodeName(f.absolute), Buffer.from([0])])));
     // tar-stream 3 reads `filenameEncoding` (default utf-8); its typings do not list it.
     const options: Record<string, unknown> = { filenameEncoding: 'latin1' };
     const reader = extract(options);
+    running.stdout.on('error', (error) => reader.destroy(error));
     running.stdout.pipe(reader);
     const iterator = reader[Symbol.asyncIterator]();
     let ahead: (AsyncIterable<Buffer> & { header: Header; resume(): void }) | null = null;

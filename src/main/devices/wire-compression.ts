@@ -1,0 +1,84 @@
+/**
+ * Compression on the wire for slow links. A field link of 20 Mbit/s moves ~2.3 MB/s, while the
+ * device's `gzip -1` packs a database dump or a folder of JSON several times smaller at tens of
+ * MB/s: on such a link the dumps and the small files cross in a fraction of the time. On loopback or
+ * a LAN the link is faster than gzip, so it would only cost CPU on both sides. Hence `auto`: the
+ * console compresses when the run's first command took long enough to say the link is a WAN (its
+ * round trips, not its bandwidth, are what one short command can measure), and only where the
+ * device has gzip. A profile can force it on or off (`wireCompression`).
+ *
+ * The compressed stream is decompressed here before anything reads it, so sources, snapshots and
+ * the repository see the same bytes either way. The command's own exit status is kept (a failed
+ * pg_dump still fails the snapshot); a cut or corrupt stream is an error, never a short file.
+ */
+import { PassThrough } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { AppError } from '../../shared/errors';
+import type { DeviceProfile } from '../../shared/schemas/devices';
+import { sh } from './shell-quote';
+import type { RawShell } from './shell-quote';
+import type { CommandRunner, RunningCommand } from './ssh-connection';
+
+/** A profile's `wireCompression` (absent: auto). */
+export type WireCompression = NonNullable<DeviceProfile['wireCompression']>;
+
+/**
+ * An exec (channel open, exec request, output, exit) takes ~2.5 round trips: 2–5 ms on loopback,
+ * ~5–20 ms on a LAN (the device forks a shell), 120 ms with 40 ms of latency, ~300 ms on a 100 ms
+ * field link. Above this a link is treated as slow.
+ */
+export const SLOW_EXEC_MS = 60;
+
+/** What the run's first command said about the link and the device. */
+export interface LinkProbe {
+  /** Wall time of one short exec on this connection. */
+  execMs: number;
+  /** The device has `gzip` on its PATH. */
+  gzip: boolean;
+}
+
+/** Appended to the run's first command: reports whether the device has gzip (`@@gzip` then its path). */
+export const GZIP_PROBE = sh`echo @@gzip; command -v gzip 2>/dev/null || true`;
+
+/** Whether the probe's output names a gzip (the line after `@@gzip`). */
+export function hasGzip(output: string): boolean {
+  const lines = output.split('\n');
+  const at = lines.indexOf('@@gzip');
+  return at >= 0 && (lines[at + 1] ?? '').trim().startsWith('/');
+}
+
+/** Whether this run compresses its transfers. */
+export function useCompression(setting: WireCompression | undefined, probe: LinkProbe): boolean {
+  if (!probe.gzip || setting === 'off') return false;
+  return setting === 'on' || probe.execMs >= SLOW_EXEC_MS;
+}
+
+/**
+ * `command` with its stdout piped through `gzip -1`, exiting with the command's own status. It runs
+ * in a subshell (its `exit`, traps and `set -e` stay its own) with the channel's stdin; fds 7 and 8
+ * carry the status and the original stdout around the pipe.
+ */
+export function gzipped(command: RawShell): RawShell {
+  return sh`{ { { (
+${command}
+) 7>&- 8>&-; echo $? >&7; } | gzip -1 >&8; } 7>&1 | (read -r st; exit "$st"); } 8>&1`;
+}
+
+/**
+ * Runs `command` with its output compressed on the device and decompressed here; `onWire` hears
+ * of each compressed chunk's size. The returned stdout errors (with a clear message) if the
+ * compressed stream ends early or is corrupt.
+ */
+export async function execCompressed(runner: CommandRunner, command: RawShell, signal?: AbortSignal, onWire?: (bytes: number) => void): Promise<RunningCommand> {
+  const running = await runner.exec(gzipped(command), signal);
+  const gunzip = createGunzip({ chunkSize: 256 * 1024 });
+  const stdout = new PassThrough({ highWaterMark: 1024 * 1024 });
+  if (onWire) running.stdout.on('data', (chunk: Buffer) => onWire(chunk.length));
+  running.stdout.on('error', (error) => gunzip.destroy(error));
+  running.stdout.pipe(gunzip).pipe(stdout);
+  // zlib's "unexpected end of file" says nothing to an operator: name the host and the likely cause.
+  gunzip.on('error', (error) => {
+    stdout.destroy(new AppError('REMOTE_COMMAND_FAILED', `The compressed output from ${runner.target} was cut off or corrupt (${error.message}): the link dropped or the command failed.`));
+  });
+  return { stdout, stdin: running.stdin, done: running.done };
+}
