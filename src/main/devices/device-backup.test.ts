@@ -136,6 +136,27 @@ describe('a device backup run (real shell, real files, real repository)', () => 
     expect(next.snapshots.find((s) => s.source === 'app')!.filesRead).toBe(1);
   });
 
+  it('does not take a busy console for a slow link: a slow first command is timed again before compressing', async () => {
+    const root = tempDir();
+    await jetson(root);
+    const { repo } = await newRepo();
+    const sources: Source[] = [{ name: 'config', kind: 'files', paths: [path.join(root, 'etc/myrvm')] }];
+    const store = new HistoryStore(tempDir());
+    onTestFinished(() => store.close());
+    const jobs = new JobManager(store, new EventBus(), silentLogger);
+    // The repository's start-up holds the thread for 200 ms while the first command runs.
+    const busy = new Promise<void>((resolve) =>
+      setImmediate(() => {
+        const until = Date.now() + 200;
+        while (Date.now() < until);
+        resolve();
+      }),
+    );
+    const run = await jobs.start({ kind: 'backup', title: 'Back up rvm-017', phases: [...BACKUP_PHASES] }, (ctx) => runSources(repo, new LocalRunner(), { name: 'rvm-017', sysroot: root }, sources, ctx, undefined, busy)).done;
+    expect(run.record.status).toBe('succeeded');
+    expect(run.value!.wireCompression).toBe(false);
+  });
+
   for (const wireCompression of ['off', 'on'] as const) {
     it(`removes the snapshots of a run whose later source fails, and records the failure (compression ${wireCompression})`, async () => {
       const root = tempDir();

@@ -151,7 +151,17 @@ ${GZIP_PROBE}`)
       .then((text) => ({ text, execMs: performance.now() - probeStart }));
     const [all, probe] = await Promise.all([listSnapshots(repo), probed, prepared ?? prepareWrite(repo)]);
     const platform = platformTags(parsePlatform(probe.text));
-    const compress = useCompression(device.wireCompression, { execMs: probe.execMs, gzip: hasGzip(probe.text) });
+    const gzip = hasGzip(probe.text);
+    let execMs = probe.execMs;
+    if (device.wireCompression !== 'on' && useCompression(device.wireCompression, { execMs, gzip })) {
+      // That timing shared this thread with the repository's start-up (index loading can take ~100
+      // ms): confirm it with one more short command now that the thread is idle (on a slow link one
+      // round trip more, against seconds saved).
+      const again = performance.now();
+      await runToString(runner, sh`true`).catch(() => '');
+      execMs = Math.min(execMs, performance.now() - again);
+    }
+    const compress = useCompression(device.wireCompression, { execMs, gzip });
     ctx.phase('transfer');
     const runOne = async (config: SourceConfig, index: number): Promise<void> => {
       const parent = latestOf(all, device.name, config.name);
