@@ -32,12 +32,18 @@ async function jetson(root: string) {
 
 
 /** A backup run of the device tree at `root` as a real job in a fresh history store. */
-function backupJob(repo: Repository, root: string, sources: Source[], wrap: (ctx: JobContext) => JobContext = (ctx) => ctx, device: { name?: string; wireCompression?: WireCompression } = {}) {
+function backupJob(
+  repo: Repository,
+  root: string,
+  sources: Source[],
+  wrap: (ctx: JobContext) => JobContext = (ctx) => ctx,
+  { name = 'rvm-017', wireCompression, prepared }: { name?: string; wireCompression?: WireCompression; prepared?: Promise<void> } = {},
+) {
   const store = new HistoryStore(tempDir());
   onTestFinished(() => store.close());
   const jobs = new JobManager(store, new EventBus(), silentLogger);
-  const name = device.name ?? 'rvm-017';
-  return jobs.start({ kind: 'backup', title: `Back up ${name}`, phases: [...BACKUP_PHASES] }, (ctx) => runSources(repo, new LocalRunner(), { ...device, name, sysroot: root }, sources, wrap(ctx))).done;
+  const device = { name, sysroot: root, ...(wireCompression ? { wireCompression } : {}) };
+  return jobs.start({ kind: 'backup', title: `Back up ${name}`, phases: [...BACKUP_PHASES] }, (ctx) => runSources(repo, new LocalRunner(), device, sources, wrap(ctx), undefined, prepared)).done;
 }
 
 /** Every file node's content (chunk ids) by path, in each snapshot of a run. */
@@ -141,9 +147,6 @@ describe('a device backup run (real shell, real files, real repository)', () => 
     await jetson(root);
     const { repo } = await newRepo();
     const sources: Source[] = [{ name: 'config', kind: 'files', paths: [path.join(root, 'etc/myrvm')] }];
-    const store = new HistoryStore(tempDir());
-    onTestFinished(() => store.close());
-    const jobs = new JobManager(store, new EventBus(), silentLogger);
     // The repository's start-up holds the thread for 200 ms while the first command runs.
     const busy = new Promise<void>((resolve) =>
       setImmediate(() => {
@@ -152,7 +155,7 @@ describe('a device backup run (real shell, real files, real repository)', () => 
         resolve();
       }),
     );
-    const run = await jobs.start({ kind: 'backup', title: 'Back up rvm-017', phases: [...BACKUP_PHASES] }, (ctx) => runSources(repo, new LocalRunner(), { name: 'rvm-017', sysroot: root }, sources, ctx, undefined, busy)).done;
+    const run = await backupJob(repo, root, sources, undefined, { prepared: busy });
     expect(run.record.status).toBe('succeeded');
     expect(run.value!.wireCompression).toBe(false);
   });

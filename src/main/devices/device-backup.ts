@@ -27,7 +27,7 @@ import { rotateLogs } from './sources/log-rotation';
 import { sh } from './shell-quote';
 import type { CommandRunner } from './ssh-connection';
 import { runToString } from './ssh-connection';
-import { GZIP_PROBE, hasGzip, useCompression } from './wire-compression';
+import { chooseCompression, GZIP_PROBE, hasGzip } from './wire-compression';
 import type { WireCompression } from './wire-compression';
 
 export const BACKUP_PHASES = ['connect', 'list', 'transfer', 'commit'] as const;
@@ -151,17 +151,7 @@ ${GZIP_PROBE}`)
       .then((text) => ({ text, execMs: performance.now() - probeStart }));
     const [all, probe] = await Promise.all([listSnapshots(repo), probed, prepared ?? prepareWrite(repo)]);
     const platform = platformTags(parsePlatform(probe.text));
-    const gzip = hasGzip(probe.text);
-    let execMs = probe.execMs;
-    if (device.wireCompression !== 'on' && useCompression(device.wireCompression, { execMs, gzip })) {
-      // That timing shared this thread with the repository's start-up (index loading can take ~100
-      // ms): confirm it with one more short command now that the thread is idle (on a slow link one
-      // round trip more, against seconds saved).
-      const again = performance.now();
-      await runToString(runner, sh`true`).catch(() => '');
-      execMs = Math.min(execMs, performance.now() - again);
-    }
-    const compress = useCompression(device.wireCompression, { execMs, gzip });
+    const compress = await chooseCompression(runner, device.wireCompression, { execMs: probe.execMs, gzip: hasGzip(probe.text) });
     ctx.phase('transfer');
     const runOne = async (config: SourceConfig, index: number): Promise<void> => {
       const parent = latestOf(all, device.name, config.name);

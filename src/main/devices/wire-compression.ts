@@ -54,6 +54,19 @@ export function useCompression(setting: WireCompression | undefined, probe: Link
 }
 
 /**
+ * Whether this run compresses, from the timing of its first command. That timing shared the
+ * console's thread with the repository's start-up (loading a large index holds it for ~100 ms), so
+ * a slow answer is confirmed with one more short command on the idle thread: one round trip more on
+ * a slow link, against seconds saved.
+ */
+export async function chooseCompression(runner: CommandRunner, setting: WireCompression | undefined, first: LinkProbe): Promise<boolean> {
+  if (setting === 'on' || !useCompression(setting, first)) return useCompression(setting, first);
+  const started = performance.now();
+  await runner.run(sh`true`).catch(() => '');
+  return useCompression(setting, { ...first, execMs: Math.min(first.execMs, performance.now() - started) });
+}
+
+/**
  * `command` with its stdout piped through `gzip -1`, exiting with the command's own status. It runs
  * in a subshell (its `exit`, traps and `set -e` stay its own) with the channel's stdin; fds 7 and 8
  * carry the status and the original stdout around the pipe.
