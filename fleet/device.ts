@@ -3,7 +3,7 @@
  * logs, database rows), owned by its own account, with its own PostgreSQL and sshd, optionally in its
  * own network namespace, and a profile in the shape the console imports.
  */
-import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createAccount } from './accounts';
 import type { Account } from './accounts';
@@ -140,6 +140,37 @@ export class Device {
   /** The device's long-running processes: sshd (listener) and the postmaster. */
   pids(): number[] {
     return [this.sshd.pid, this.pg.pid];
+  }
+
+  /**
+   * Processes running as the device account apart from its database servers: SSH sessions and what
+   * they started. A script a killed console left running on the device goes on under this account.
+   */
+  sessionProcesses(): number[] {
+    const out: number[] = [];
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const status = readFileSync(`/proc/${entry}/status`, 'utf8');
+        const name = /^Name:\s+(.*)$/m.exec(status)?.[1];
+        if (Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]) === this.account.uid && name !== 'postgres' && name !== 'mariadbd') out.push(Number(entry));
+      } catch {} // the process ended while it was read
+    }
+    return out;
+  }
+
+  /**
+   * Waits (bounded) until every process of the device account that was not in `before` has ended:
+   * the device at rest after a console was killed, with what it left running there finished.
+   */
+  async sessionsEnded(before: ReadonlySet<number>, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const left = this.sessionProcesses().filter((pid) => !before.has(pid));
+      if (left.length === 0) return;
+      if (Date.now() > deadline) throw new Error(`${this.name}: processes still running after ${timeoutMs} ms: ${left.join(', ')}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   /** Memory of sshd + every postgres process of this device, in KiB: RSS (counts shared pages fully) and PSS (shares them out). */
