@@ -8,7 +8,7 @@ import { blobId } from '../crypto/aead';
 import { tempDir } from '../testing/fixtures';
 import { ChunkPool } from './chunk-pool';
 import type { HashedChunk } from './chunk-pool';
-import { StreamPieces } from './stream-pieces';
+import { PIECE_BYTES, StreamPieces, UNSTORED_PIECES } from './stream-pieces';
 
 const params = { min: 4096, avg: 16384, max: 65536 };
 
@@ -113,6 +113,39 @@ describe('chunk pool (worker threads)', () => {
       expect(checked.size).toBe(expected.size);
       // Buffers were reused (fewer than pieces), so the check above covered reuse.
       expect(pieceBuffers.size).toBeLessThan(pieces);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('a stream waits while two of its pieces await their store: a slow store bounds the buffers filled, and the next stream reuses them', async () => {
+    const mac = randomBytes(32);
+    const gear = gearTable(randomBytes(32));
+    const data = randomBytes(7 * PIECE_BYTES + 12345);
+    const pool = new ChunkPool({ mac, gear, chunker: params }, 2);
+    try {
+      const buffers = new Set<ArrayBufferLike>();
+      let storing = 0;
+      let mostStoring = 0;
+      const slowStore = async (chunks: HashedChunk[]) => {
+        mostStoring = Math.max(mostStoring, ++storing);
+        for (const c of chunks) buffers.add(c.payload.buffer);
+        await new Promise((resolve) => setTimeout(resolve, 40));
+        storing--;
+        return chunks.map((c) => c.id.toString('hex'));
+      };
+      const sizes: number[] = [];
+      for (let stream = 0; stream < 2; stream++) {
+        const pieces = new StreamPieces(pool, params, slowStore);
+        for (let at = 0; at < data.length; at += 1 << 20) await pieces.push(data.subarray(at, at + (1 << 20)));
+        const ids = await (await pieces.finish()).done;
+        sizes.push(ids.length);
+      }
+      expect(sizes[0]).toBeGreaterThan(100);
+      expect(sizes[1]).toBe(sizes[0]);
+      expect(mostStoring).toBeLessThanOrEqual(UNSTORED_PIECES);
+      // Two awaiting their store and one being filled, for 16 pieces over two streams.
+      expect(buffers.size).toBeLessThanOrEqual(UNSTORED_PIECES + 1);
     } finally {
       await pool.close();
     }
