@@ -31,6 +31,22 @@ describe('blob compression', () => {
     for (const [packed, original] of [[packedText, text], [packedHex, hex]] as const) expect(decompress(packed.codec, packed.data, 'blob').equals(original)).toBe(true);
   });
 
+  it('packs large trees at quality 1 without a probe, small ones at quality 5', () => {
+    const tree = (entries: number) => Buffer.from(JSON.stringify({ nodes: Array.from({ length: entries }, (_, i) => ({ name: `asset-${i}.json`, type: 'file', mode: 420, size: 200 + i, content: [randomBytes(32).toString('hex')] })) }));
+    const large = tree(500);
+    const small = tree(40);
+    expect(large.length).toBeGreaterThan(32768);
+    expect(small.length).toBeLessThan(32768);
+    for (const [data, quality] of [[large, 1], [small, 5]] as const) {
+      const packed = compress(data, 'tree');
+      expect(packed.codec).toBe(CODEC_BROTLI);
+      expect(packed.data.equals(brotliAt(data, quality))).toBe(true);
+      expect(decompress(packed.codec, packed.data, 'tree').equals(data)).toBe(true);
+    }
+    // The same bytes as data get the probe and quality 4.
+    expect(compress(large).data.equals(brotliAt(large, 4))).toBe(true);
+  });
+
   it('gives small blobs (files, trees) quality 5, whatever they hold', () => {
     for (const data of [dense(20_000), loose(20_000)]) {
       const packed = compress(data);

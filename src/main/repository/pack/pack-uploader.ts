@@ -122,7 +122,7 @@ export class PackUploader {
   /** Compresses and adds a blob unless already present. */
   async add(session: UploadSession, type: BlobType, id: Buffer, data: Buffer): Promise<boolean> {
     if (this.reference(session, id.toString('hex'))) return false;
-    const { codec, data: payload } = compress(data);
+    const { codec, data: payload } = compress(data, type === 'tree' ? 'tree' : 'data');
     return this.addCompressed(session, type, id, codec, payload, data.length);
   }
 
