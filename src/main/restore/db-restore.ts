@@ -28,6 +28,7 @@
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
+import { createGzip } from 'node:zlib';
 import type { z } from 'zod';
 import { AppError } from '../../shared/errors';
 import type { MysqlSourceSchema, PostgresSourceSchema, SqliteSourceSchema } from '../../shared/schemas/devices';
@@ -92,6 +93,8 @@ export interface DbRestoreOptions {
   /** Restore into another database (postgres) or to another file (sqlite) instead of in place. */
   target?: { database?: string; path?: string };
   signal?: AbortSignal;
+  /** Send the dump gzip'ed (`gzip -1` here, `gzip -dc` on the device): a slow link, decision 019. */
+  compress?: boolean;
 }
 
 export interface DbStageProgress {
@@ -240,11 +243,20 @@ if [ "$(cat ${join(workDir, 'journal')} 2>/dev/null)" = rolling-back ]; then ech
 
 const journal = (plan: DbRestorePlan, state: string) => sh`printf '%s\\n' ${state} > ${join(plan.workDir, 'journal')}`;
 
-/** Sends a snapshot file's bytes to `dest` on the device; resolves the sha256 of what was sent. */
-async function sendFile(repo: Repository, runner: CommandRunner, node: TreeNode, dest: string, progress: DbStageProgress, signal?: AbortSignal): Promise<string> {
-  const running = await runner.exec(sh`umask 077 && cat > ${dest}`, signal);
+/**
+ * Sends a snapshot file's bytes to `dest` on the device (gzip'ed on the way when `compress`);
+ * resolves the sha256 of the bytes themselves, which the device checks on what it wrote.
+ */
+async function sendFile(repo: Repository, runner: CommandRunner, node: TreeNode, dest: string, progress: DbStageProgress, signal?: AbortSignal, compress = false): Promise<string> {
+  const running = await runner.exec(sh`umask 077 && ${raw(compress ? 'gzip -dc' : 'cat')} > ${dest}`, signal);
   running.stdout.resume(); // an SSH channel only closes once its output has been read
   running.stdin.on('error', () => undefined); // a dead link closes the channel under the pipe
+  const gzip = compress ? createGzip({ level: 1 }) : null;
+  if (gzip) {
+    gzip.on('error', () => undefined); // a cut transfer is reported by the command's end
+    gzip.pipe(running.stdin);
+  }
+  const sink: NodeJS.WritableStream = gzip ?? running.stdin;
   const hash = createHash('sha256');
   let ended = false;
   const finished = running.done.then((result) => {
@@ -259,13 +271,13 @@ async function sendFile(repo: Repository, runner: CommandRunner, node: TreeNode,
       if (ended) break;
       const data = await blobs.next();
       hash.update(data);
-      if (!running.stdin.write(data)) {
+      if (!sink.write(data)) {
         // Wait for the pipe to drain — or for the channel to end under it (link cut).
-        await Promise.race([new Promise<void>((resolve) => running.stdin.once('drain', () => resolve())), finished]);
+        await Promise.race([new Promise<void>((resolve) => sink.once('drain', () => resolve())), finished]);
       }
       progress.advance?.({ bytes: data.length });
     }
-    running.stdin.end();
+    sink.end();
   } catch (error) {
     running.stdin.destroy();
     throw error;
@@ -310,7 +322,7 @@ export async function stageDbRestore(options: DbRestoreOptions, plan: DbRestoreP
   await writePlanFile(runner, plan);
   progress.step?.('send');
   const file = plan.kind === 'sqlite' ? plan.staged! : join(plan.workDir, 'dump');
-  const sum = await sendFile(repo, runner, dump, file, progress, signal);
+  const sum = await sendFile(repo, runner, dump, file, progress, signal, options.compress);
   progress.step?.('verify');
   // Hashed on the device (OpenSSL where present, else sha256sum) and compared there with what was
   // sent, then journaled: one command. Exit 65 is a mismatch.

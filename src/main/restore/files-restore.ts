@@ -14,6 +14,7 @@
  * puts T back to its original state unless the swap had completed.
  */
 import path from 'node:path';
+import { createGzip } from 'node:zlib';
 import type { Repository } from '../repository/repo/repository';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import type { TreeNode } from '../repository/snapshot/tree';
@@ -74,6 +75,8 @@ export interface FilesRestoreOptions {
    */
   exclude?: string[];
   signal?: AbortSignal;
+  /** Send the files gzip'ed (`gzip -1` here, unpacked by the device's tar): a slow link, decision 019. */
+  compress?: boolean;
 }
 
 const join = (...parts: string[]) => path.posix.join(...parts);
@@ -244,8 +247,9 @@ export async function stageFilesRestore(options: FilesRestoreOptions, plan: File
       const prepared = await prepare.done;
       if (prepared.code !== 0) throw new AppError('REMOTE_COMMAND_FAILED', `Staging on ${runner.target} failed: ${prepared.stderr.trim()}`);
       if (entries.length === 0) continue;
-      const running = await runner.exec(sh`tar -x -v --quoting-style=escape -p -f - -C ${root.staging} && ${journal(root, 'staged')}`, signal);
+      const running = await runner.exec(sh`tar -x ${raw(options.compress ? '-z ' : '')}-v --quoting-style=escape -p -f - -C ${root.staging} && ${journal(root, 'staged')}`, signal);
       const { stream, members, hashes } = tarFromSnapshot(repo, entries, signal);
+      const wire = options.compress ? createGzip({ level: 1 }) : null;
       // Member i is complete once member i+1 is named: then a file with content goes to a hasher.
       let named = 0;
       let queued = 0;
@@ -267,7 +271,11 @@ export async function stageFilesRestore(options: FilesRestoreOptions, plan: File
       running.stdin.on('error', () => undefined); // a dead link closes the channel under the pipe
       // streamx reports a destination that closes early through this callback; the failure itself
       // is handled below (the transfer was cut), so the callback only keeps it from being thrown.
-      (stream as unknown as { pipe(dest: NodeJS.WritableStream, cb: (error?: Error) => void): void }).pipe(running.stdin, () => undefined);
+      if (wire) {
+        wire.on('error', () => undefined); // a cut transfer is reported below
+        wire.pipe(running.stdin);
+      }
+      (stream as unknown as { pipe(dest: NodeJS.WritableStream, cb: (error?: Error) => void): void }).pipe(wire ?? running.stdin, () => undefined);
       let produced = false;
       // If the device side ends first (link cut, tar died), stop producing: nothing would drain it.
       const ended = running.done.then((result) => {

@@ -117,6 +117,22 @@ describe('PostgreSQL restore on a device', () => {
     expect(await jvDatabases()).toBe('');
   }, 180_000);
 
+  it('sends the dump gzip\'ed when the link is slow (compress), and the device checks the sha256 of what it unpacked', async () => {
+    await device.mutate.pgDeleteRows(120);
+    const result = await withDevice(async (c) => {
+      const o = { ...(await options(c, 'db', 'pggzip1')), compress: true };
+      const plan = await planDbRestore(o);
+      let sent = 0;
+      const validation = await executeDbRestore(o, plan, { advance: ({ bytes = 0 }) => (sent += bytes) });
+      return { plan, validation, sent };
+    });
+    expect(result.validation.ok).toBe(true);
+    expect(result.sent).toBe(result.plan.dumpBytes); // progress counts the dump's own bytes
+    expect(await pgPrint()).toBe(atBackup.pg);
+    await withDevice((c) => confirmDbRestore(c, result.plan));
+    expect(await jvDatabases()).toBe('');
+  }, 180_000);
+
   it('rolls back to the previous database when validation fails after the swap', async () => {
     await device.mutate.pgDeleteRows(50);
     const before = await pgPrint();

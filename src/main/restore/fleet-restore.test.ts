@@ -9,7 +9,9 @@ import { netnsSupport, startFleet } from '../../../fleet/index';
 import type { Device, Fleet } from '../../../fleet/index';
 import { startDeviceBackup } from '../devices/device-backup';
 import { silentLogger } from '../log';
-import { FAST } from '../repository/testing/fixtures';
+import { describeTree, FAST } from '../repository/testing/fixtures';
+import { restore } from '../repository/restorer/restorer';
+import { findSnapshot } from '../repository/snapshot/snapshot';
 import { createServices } from '../services/index';
 import type { Services } from '../services/index';
 
@@ -21,7 +23,7 @@ let dataDir: string;
 let appSnapshot: string;
 
 beforeAll(async () => {
-  fleet = await startFleet({ devices: 1, netns: NETNS.ok, sharedModelMB: 6, uniqueModelMB: 2 });
+  fleet = await startFleet({ devices: 1, netns: NETNS.ok, proxy: true, sharedModelMB: 6, uniqueModelMB: 2 });
   device = fleet.devices[0]!;
   dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-restore-test-'));
   services = openServices();
@@ -66,9 +68,43 @@ describe('restore onto a device over SSH', () => {
     expect(services.restores.pending()).toEqual([]);
   }, 120_000);
 
+  it('over a slow link it sends the files gzip\'ed on its own, and they arrive byte for byte', async () => {
+    writeFileSync(versionFile(), 'slow-link-damage\n');
+    device.mutate.changeFiles(0.3);
+    const request = { device: device.name, snapshotId: appSnapshot };
+    device.proxy!.delayMs = 40; // 80 ms round trips, bandwidth untouched
+    let record;
+    try {
+      record = await finish(services.restores.start(request).jobId);
+    } finally {
+      device.proxy!.delayMs = 0;
+    }
+    expect(record.error).toBeNull();
+    expect((record.result as { wireCompression: boolean }).wireCompression).toBe(true);
+    // Kept: the previous state goes (it shares the unchanged files' inodes until then).
+    await services.restores.confirm(services.restores.pending()[0]!.restoreId);
+    const repo = await services.repository.open();
+    const out = mkdtempSync(path.join(os.tmpdir(), 'jetvault-restore-compare-'));
+    try {
+      await restore(repo, await findSnapshot(repo, appSnapshot), out);
+      const appDir = path.join('opt', device.app);
+      const onDevice = Object.entries(await describeTree(path.join(device.root, appDir))).filter(([p]) => !p.startsWith('data/local.db'));
+      expect(Object.fromEntries(onDevice)).toEqual(await describeTree(path.join(out, appDir)));
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+    // On a fast link it does not.
+    writeFileSync(versionFile(), 'fast-link-damage\n');
+    const fast = await finish(services.restores.start(request).jobId);
+    expect((fast.result as { wireCompression: boolean }).wireCompression).toBe(false);
+    expect(readFileSync(versionFile(), 'utf8')).not.toBe('fast-link-damage\n');
+    await services.restores.confirm(services.restores.pending()[0]!.restoreId);
+  }, 180_000);
+
   it.skipIf(!NETNS.ok)(`a link cut while staging leaves the device as it was${NETNS.ok ? '' : ` (skipped: ${NETNS.reason})`}`, async () => {
     writeFileSync(versionFile(), 'still-broken\n');
-    device.mutate.changeFiles(0.5); // plenty to send again
+    device.mutate.changeFiles(0.5); // plenty to send again (VERSION may be among them)
+    const broken = readFileSync(versionFile(), 'utf8');
     await device.link!.rate(2000);
     const { jobId } = services.restores.start({ device: device.name, snapshotId: appSnapshot });
     try {
@@ -81,7 +117,7 @@ describe('restore onto a device over SSH', () => {
       await device.link!.clear();
     }
     // Untouched: the live tree is as the failed restore found it; the next restore cleans the leftovers.
-    expect(readFileSync(versionFile(), 'utf8')).toBe('still-broken\n');
+    expect(readFileSync(versionFile(), 'utf8')).toBe(broken);
     const { jobId: again } = services.restores.start({ device: device.name, snapshotId: appSnapshot });
     const deadline = Date.now() + 60_000;
     while (services.jobs.get(again)?.status === 'running' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));

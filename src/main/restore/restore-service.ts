@@ -21,6 +21,7 @@ import type { HistoryStore } from '../history/history-store';
 import { parsePlatform, platformCommand, platformOfTags } from '../devices/facts';
 import type { Platform } from '../devices/facts';
 import { raw, sh } from '../devices/shell-quote';
+import { chooseCompression, GZIP_PROBE, hasGzip } from '../devices/wire-compression';
 import type { CommandRunner } from '../devices/ssh-connection';
 import { runToString } from '../devices/ssh-connection';
 import type { JobContext, JobManager } from '../jobs/job-manager';
@@ -280,11 +281,20 @@ export class RestoreService {
       services: anyInPlace ? { stop: services.stop, start: services.start } : { stop: [], start: [] },
       platform,
       timings: [],
+      wireCompression: false,
     };
   }
 
   async #platform(runner: CommandRunner, sysroot: string | undefined): Promise<Platform | null> {
     return runToString(runner, platformCommand(sysroot)).then(parsePlatform, () => null);
+  }
+
+  /** The platform facts, and (timed, with whether the device has gzip) what the link is like. */
+  async #probe(runner: CommandRunner, sysroot: string | undefined): Promise<{ platform: Platform | null; execMs: number; gzip: boolean }> {
+    const started = performance.now();
+    const text = await runToString(runner, sh`${platformCommand(sysroot)}
+${GZIP_PROBE}`).catch(() => null);
+    return { platform: text === null ? null : parsePlatform(text), execMs: performance.now() - started, gzip: text !== null && hasGzip(text) };
   }
 
   /** The dry run: which snapshots, what would change, whether it fits, what to watch out for. Changes nothing. */
@@ -410,8 +420,10 @@ export class RestoreService {
     await this.#recover(connection, request.device, request, choice.chosen);
     lap('recover');
     // Planned after the recovery: it may have put files back.
-    const [{ parts, warnings }, platform] = await Promise.all([this.#parts(request, connection, restoreId, choice), this.#platform(connection, device.profile.sysroot)]);
-    const summary = this.#summary(request, parts, warnings, platform);
+    const [{ parts, warnings }, probe] = await Promise.all([this.#parts(request, connection, restoreId, choice), this.#probe(connection, device.profile.sysroot)]);
+    const summary = this.#summary(request, parts, warnings, probe.platform);
+    // Over a slow link the files go gzip'ed, as backups do (decision 019).
+    const compress = await chooseCompression(connection, device.profile.wireCompression, probe);
     lap('plan');
     ctx.setTotals({ bytes: summary.bytesToSend });
     const inPlace = parts.some((p) => this.#inPlace(request, p));
@@ -425,7 +437,7 @@ export class RestoreService {
       for (let part = filesQueue.shift(); part; part = filesQueue.shift()) {
         staged.push(part);
         let started = performance.now();
-        await stageFilesRestore(part.options, part.plan, {
+        await stageFilesRestore({ ...part.options, compress }, part.plan, {
           phase: (name) => {
             if (name === 'verify') {
               lap(`stage:${part.source}`, started);
@@ -443,7 +455,7 @@ export class RestoreService {
       phase('stage');
       let step = 'prepare';
       let started = performance.now();
-      await stageDbRestore({ ...part.options, signal: ctx.signal }, part.plan, {
+      await stageDbRestore({ ...part.options, signal: ctx.signal, compress }, part.plan, {
         advance: (d) => ctx.advance(d),
         step: (s) => {
           lap(`${step}:${part.source}`, started);
@@ -531,7 +543,7 @@ export class RestoreService {
         targets: [...files.flatMap((f) => f.roots.map((r) => r.target)), ...databases.map((d) => d.target)],
       });
     }
-    return { ...summary, timings };
+    return { ...summary, timings, wireCompression: compress };
   }
 
   async #rollbackPart(runner: CommandRunner, part: Part): Promise<void> {

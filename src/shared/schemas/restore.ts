@@ -92,6 +92,8 @@ export const RestorePlanSummarySchema = z.object({
   platform: z.object({ l4t: z.string().nullable(), board: z.string().nullable() }).nullable().default(null),
   /** After a run: how long each step took (`plan`, `stage:<source>`, `verify:<source>`, `swap`, `validate`…), in ms. */
   timings: z.array(z.object({ step: z.string(), ms: z.number() })).default([]),
+  /** After a run: whether files and dumps went to the device gzip'ed (a slow link, decision 019). */
+  wireCompression: z.boolean().default(false),
 });
 export type RestorePlanSummary = z.infer<typeof RestorePlanSummarySchema>;
 
