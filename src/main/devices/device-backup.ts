@@ -20,14 +20,12 @@ import type { TreeNode } from '../repository/snapshot/tree';
 import type { RepositoryService } from '../services/repository-service';
 import type { DeviceConnector } from './device-connector';
 import type { DeviceService } from './device-service';
-import { parsePlatform, platformCommand, platformTags } from './facts';
+import { parsePlatform, platformTags } from './facts';
 import { DumpSource, previousCopy } from './sources/dump-source';
 import { RemoteFilesSource } from './sources/files-source';
 import { rotateLogs } from './sources/log-rotation';
-import { sh } from './shell-quote';
 import type { CommandRunner } from './ssh-connection';
-import { runToString } from './ssh-connection';
-import { chooseCompression, GZIP_PROBE, hasGzip } from './wire-compression';
+import { chooseCompression, probeDevice } from './wire-compression';
 import type { WireCompression } from './wire-compression';
 
 export const BACKUP_PHASES = ['connect', 'list', 'transfer', 'commit'] as const;
@@ -144,14 +142,9 @@ export async function runSources(
     // The index refresh and leftover-pack recovery run once for every source of the run (each
     // source's backup would otherwise queue its own, ~70 ms for a repository of ~900 MB).
     // The same command, timed, tells whether the link is slow enough to compress on (and the device has gzip).
-    const probeStart = performance.now();
-    const probed = runToString(runner, sh`${platformCommand(device.sysroot)}
-${GZIP_PROBE}`)
-      .catch(() => '')
-      .then((text) => ({ text, execMs: performance.now() - probeStart }));
-    const [all, probe] = await Promise.all([listSnapshots(repo), probed, prepared ?? prepareWrite(repo)]);
-    const platform = platformTags(parsePlatform(probe.text));
-    const compress = await chooseCompression(runner, device.wireCompression, { execMs: probe.execMs, gzip: hasGzip(probe.text) });
+    const [all, { text, probe }] = await Promise.all([listSnapshots(repo), probeDevice(runner, device.sysroot), prepared ?? prepareWrite(repo)]);
+    const platform = platformTags(parsePlatform(text));
+    const compress = await chooseCompression(runner, device.wireCompression, probe);
     ctx.phase('transfer');
     const runOne = async (config: SourceConfig, index: number): Promise<void> => {
       const parent = latestOf(all, device.name, config.name);

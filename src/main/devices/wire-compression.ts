@@ -18,6 +18,8 @@ import type { DeviceProfile } from '../../shared/schemas/devices';
 import { sh } from './shell-quote';
 import type { RawShell } from './shell-quote';
 import type { CommandRunner, RunningCommand } from './ssh-connection';
+import { runToString } from './ssh-connection';
+import { platformCommand } from './facts';
 
 /** A profile's `wireCompression` (absent: auto). */
 export type WireCompression = NonNullable<DeviceProfile['wireCompression']>;
@@ -39,6 +41,17 @@ export interface LinkProbe {
 
 /** Appended to the run's first command: reports whether the device has gzip (`@@gzip` then its path). */
 export const GZIP_PROBE = sh`echo @@gzip; command -v gzip 2>/dev/null || true`;
+
+/**
+ * The platform facts command with GZIP_PROBE, timed: a run's first command, which also says what
+ * the link is like (`text` is empty when the command failed).
+ */
+export async function probeDevice(runner: CommandRunner, sysroot: string | undefined): Promise<{ text: string; probe: LinkProbe }> {
+  const started = performance.now();
+  const text = await runToString(runner, sh`${platformCommand(sysroot)}
+${GZIP_PROBE}`).catch(() => '');
+  return { text, probe: { execMs: performance.now() - started, gzip: hasGzip(text) } };
+}
 
 /** Whether the probe's output names a gzip (the line after `@@gzip`). */
 export function hasGzip(output: string): boolean {

@@ -21,7 +21,7 @@ import type { HistoryStore } from '../history/history-store';
 import { parsePlatform, platformCommand, platformOfTags } from '../devices/facts';
 import type { Platform } from '../devices/facts';
 import { raw, sh } from '../devices/shell-quote';
-import { chooseCompression, GZIP_PROBE, hasGzip } from '../devices/wire-compression';
+import { chooseCompression, probeDevice } from '../devices/wire-compression';
 import type { CommandRunner } from '../devices/ssh-connection';
 import { runToString } from '../devices/ssh-connection';
 import type { JobContext, JobManager } from '../jobs/job-manager';
@@ -289,14 +289,6 @@ export class RestoreService {
     return runToString(runner, platformCommand(sysroot)).then(parsePlatform, () => null);
   }
 
-  /** The platform facts, and (timed, with whether the device has gzip) what the link is like. */
-  async #probe(runner: CommandRunner, sysroot: string | undefined): Promise<{ platform: Platform | null; execMs: number; gzip: boolean }> {
-    const started = performance.now();
-    const text = await runToString(runner, sh`${platformCommand(sysroot)}
-${GZIP_PROBE}`).catch(() => null);
-    return { platform: text === null ? null : parsePlatform(text), execMs: performance.now() - started, gzip: text !== null && hasGzip(text) };
-  }
-
   /** The dry run: which snapshots, what would change, whether it fits, what to watch out for. Changes nothing. */
   plan(request: RestoreRequest): Promise<RestorePlanSummary> {
     const device = this.devices.get(request.device);
@@ -420,8 +412,8 @@ ${GZIP_PROBE}`).catch(() => null);
     await this.#recover(connection, request.device, request, choice.chosen);
     lap('recover');
     // Planned after the recovery: it may have put files back.
-    const [{ parts, warnings }, probe] = await Promise.all([this.#parts(request, connection, restoreId, choice), this.#probe(connection, device.profile.sysroot)]);
-    const summary = this.#summary(request, parts, warnings, probe.platform);
+    const [{ parts, warnings }, { text, probe }] = await Promise.all([this.#parts(request, connection, restoreId, choice), probeDevice(connection, device.profile.sysroot)]);
+    const summary = this.#summary(request, parts, warnings, text ? parsePlatform(text) : null);
     // Over a slow link the files go gzip'ed, as backups do (decision 019).
     const compress = await chooseCompression(connection, device.profile.wireCompression, probe);
     lap('plan');
