@@ -12,7 +12,7 @@
  * pg_dump still fails the snapshot); a cut or corrupt stream is an error, never a short file.
  */
 import { PassThrough } from 'node:stream';
-import { createGunzip } from 'node:zlib';
+import { createGunzip, createGzip } from 'node:zlib';
 import { AppError } from '../../shared/errors';
 import type { DeviceProfile } from '../../shared/schemas/devices';
 import { sh } from './shell-quote';
@@ -107,4 +107,17 @@ export async function execCompressed(runner: CommandRunner, command: RawShell, s
     stdout.destroy(new AppError('REMOTE_COMMAND_FAILED', `The compressed output from ${runner.target} was cut off or corrupt (${error.message}): the link dropped or the command failed.`));
   });
   return { stdout, stdin: running.stdin, done: running.done };
+}
+
+/**
+ * What to write to for sending to `stdin` of a device command: `stdin` itself, or (`compress`) a
+ * `gzip -1` stream piped into it, the device side unpacking. A cut transfer surfaces as the
+ * command's end, so the gzip stream's own errors are only absorbed here.
+ */
+export function wireSink(stdin: NodeJS.WritableStream, compress: boolean | undefined): NodeJS.WritableStream {
+  if (!compress) return stdin;
+  const gzip = createGzip({ level: 1 });
+  gzip.on('error', () => undefined);
+  gzip.pipe(stdin);
+  return gzip;
 }

@@ -28,7 +28,6 @@
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { createGzip } from 'node:zlib';
 import type { z } from 'zod';
 import { AppError } from '../../shared/errors';
 import type { MysqlSourceSchema, PostgresSourceSchema, SqliteSourceSchema } from '../../shared/schemas/devices';
@@ -41,6 +40,7 @@ import { raw, sh } from '../devices/shell-quote';
 import type { RawShell } from '../devices/shell-quote';
 import type { CommandRunner } from '../devices/ssh-connection';
 import { runToString } from '../devices/ssh-connection';
+import { wireSink } from '../devices/wire-compression';
 import { dumpFileName } from '../devices/sources/dump-source';
 import { compareCounts, mysqlCountsCommand, parseMysqlCounts, parsePgCounts, parseSqliteCounts, pgCountsCommand, pgEnv, rowCountsFileName, sqliteCountsCommand } from '../devices/sources/row-counts';
 import type { RowCounts } from '../devices/sources/row-counts';
@@ -251,12 +251,7 @@ async function sendFile(repo: Repository, runner: CommandRunner, node: TreeNode,
   const running = await runner.exec(sh`umask 077 && ${raw(compress ? 'gzip -dc' : 'cat')} > ${dest}`, signal);
   running.stdout.resume(); // an SSH channel only closes once its output has been read
   running.stdin.on('error', () => undefined); // a dead link closes the channel under the pipe
-  const gzip = compress ? createGzip({ level: 1 }) : null;
-  if (gzip) {
-    gzip.on('error', () => undefined); // a cut transfer is reported by the command's end
-    gzip.pipe(running.stdin);
-  }
-  const sink: NodeJS.WritableStream = gzip ?? running.stdin;
+  const sink = wireSink(running.stdin, compress);
   const hash = createHash('sha256');
   let ended = false;
   const finished = running.done.then((result) => {

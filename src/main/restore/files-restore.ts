@@ -14,7 +14,6 @@
  * puts T back to its original state unless the swap had completed.
  */
 import path from 'node:path';
-import { createGzip } from 'node:zlib';
 import type { Repository } from '../repository/repo/repository';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import type { TreeNode } from '../repository/snapshot/tree';
@@ -22,6 +21,7 @@ import { AppError } from '../../shared/errors';
 import { raw, sh } from '../devices/shell-quote';
 import type { CommandRunner } from '../devices/ssh-connection';
 import { runToString } from '../devices/ssh-connection';
+import { wireSink } from '../devices/wire-compression';
 import { decodeName, encodeName } from '../repository/snapshot/names';
 import { PathMatcher } from '../devices/sources/glob';
 import { listingCommand, parseListing } from '../devices/sources/listing';
@@ -249,7 +249,6 @@ export async function stageFilesRestore(options: FilesRestoreOptions, plan: File
       if (entries.length === 0) continue;
       const running = await runner.exec(sh`tar -x ${raw(options.compress ? '-z ' : '')}-v --quoting-style=escape -p -f - -C ${root.staging} && ${journal(root, 'staged')}`, signal);
       const { stream, members, hashes } = tarFromSnapshot(repo, entries, signal);
-      const wire = options.compress ? createGzip({ level: 1 }) : null;
       // Member i is complete once member i+1 is named: then a file with content goes to a hasher.
       let named = 0;
       let queued = 0;
@@ -271,11 +270,7 @@ export async function stageFilesRestore(options: FilesRestoreOptions, plan: File
       running.stdin.on('error', () => undefined); // a dead link closes the channel under the pipe
       // streamx reports a destination that closes early through this callback; the failure itself
       // is handled below (the transfer was cut), so the callback only keeps it from being thrown.
-      if (wire) {
-        wire.on('error', () => undefined); // a cut transfer is reported below
-        wire.pipe(running.stdin);
-      }
-      (stream as unknown as { pipe(dest: NodeJS.WritableStream, cb: (error?: Error) => void): void }).pipe(wire ?? running.stdin, () => undefined);
+      (stream as unknown as { pipe(dest: NodeJS.WritableStream, cb: (error?: Error) => void): void }).pipe(wireSink(running.stdin, options.compress), () => undefined);
       let produced = false;
       // If the device side ends first (link cut, tar died), stop producing: nothing would drain it.
       const ended = running.done.then((result) => {
