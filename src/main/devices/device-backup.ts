@@ -14,9 +14,9 @@ import { backup, prepareWrite } from '../repository/archiver/archiver';
 import type { Source } from '../repository/archiver/source';
 import type { Lease } from '../repository/lock/lock';
 import type { Repository } from '../repository/repo/repository';
-import { listSnapshots, walkTree } from '../repository/snapshot/snapshot';
+import { listSnapshots, treeLoader } from '../repository/snapshot/snapshot';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
-import type { TreeNode } from '../repository/snapshot/tree';
+import type { Tree, TreeNode } from '../repository/snapshot/tree';
 import type { RepositoryService } from '../services/repository-service';
 import type { DeviceConnector } from './device-connector';
 import type { DeviceService } from './device-service';
@@ -93,18 +93,24 @@ export function latestOf(snapshots: SnapshotWithId[], device: string, source: st
 /**
  * The parent snapshot's files by path. Its trees are mostly cached, so the walk is CPU only: it
  * starts after the other sources' commands went out and yields every 1,000 nodes, or a 25k-file
- * walk (~75 ms) would hold back the dump's first exec and the device's output meanwhile.
+ * walk would hold back the dump's first exec and the device's output meanwhile. `load` is shared
+ * with the archiver, which compares the same trees again.
  */
-async function filesOf(repo: Repository, parent: SnapshotWithId | null): Promise<Map<string, TreeNode>> {
+async function filesOf(load: (id: string) => Promise<Tree>, parent: SnapshotWithId | null): Promise<Map<string, TreeNode>> {
   const map = new Map<string, TreeNode>();
   if (!parent) return map;
   const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
   await turn();
   let n = 0;
-  for await (const { path, node } of walkTree(repo, parent.tree)) {
-    if (node.type === 'file') map.set(path, node);
-    if (++n % 1000 === 0) await turn();
-  }
+  const visit = async (id: string, prefix: string): Promise<void> => {
+    for (const node of (await load(id)).nodes) {
+      const path = prefix === '' ? node.name : `${prefix}/${node.name}`;
+      if (node.type === 'file') map.set(path, node);
+      else if (node.type === 'dir' && node.subtree) await visit(node.subtree, path);
+      if (++n % 1000 === 0) await turn();
+    }
+  };
+  await visit(parent.tree, '');
   return map;
 }
 
@@ -148,6 +154,7 @@ export async function runSources(
     ctx.phase('transfer');
     const runOne = async (config: SourceConfig, index: number): Promise<void> => {
       const parent = latestOf(all, device.name, config.name);
+      const trees = treeLoader(repo);
       let transferred = 0;
       let source: Source;
       let dump: DumpSource | null = null;
@@ -157,7 +164,7 @@ export async function runSources(
           source: config,
           sysroot: device.sysroot,
           // Read from the repository while the device lists its files.
-          parentFiles: filesOf(repo, parent),
+          parentFiles: filesOf(trees, parent),
           compress,
           onListed: ({ transferBytes }) => {
             transferred = transferBytes;
@@ -174,6 +181,7 @@ export async function runSources(
         parent,
         signal: stop.signal,
         prepared: true,
+        loadTree: trees,
         ...(lease ? { lease } : {}),
         tags: [tagOf.device(device.name), tagOf.source(config.name), `kind:${config.kind}`, tagOf.run(runId), tagOf.runSize(sources.length), ...platform],
         // Reused files are reported as progress too; count only what was read from the device.

@@ -57,6 +57,21 @@ describe('RemoteFilesSource (real find and GNU tar through a shell)', () => {
     expect(await describeTree(path.join(out2, 'opt/myrvm/data'))).toEqual(await describeTree(data));
   });
 
+  it('leaves out excluded files and everything below an excluded directory, at any depth or anchored', async () => {
+    const sysroot = tempDir();
+    const app = path.join(sysroot, 'opt/myrvm');
+    const files = ['cache/a/b/deep.bin', 'sub/cache/x.bin', 'logs/a.tmp', 'logs/keep.txt', 'build/x.o', 'sub/build/y.o', 'sub/b/c/d/e.txt', 'cachet/kept.txt'];
+    for (const f of files) {
+      await mkdir(path.dirname(path.join(app, f)), { recursive: true });
+      await writeFile(path.join(app, f), f);
+    }
+    const { repo } = await newRepo();
+    const source = { name: 'app', kind: 'files' as const, paths: [app], exclude: ['cache', '*.tmp', '/build'] };
+    const result = await backup(repo, new RemoteFilesSource({ runner: new LocalRunner(), source, sysroot }));
+    const kept = [...(await filesOf(repo, result.snapshot.tree)).keys()].map((p) => p.replace('opt/myrvm/', '')).sort();
+    expect(kept).toEqual(['cachet/kept.txt', 'logs/keep.txt', 'sub/b/c/d/e.txt', 'sub/build/y.o']);
+  });
+
   it('reports missing paths as warnings and fails only when nothing at all can be listed', async () => {
     const sysroot = tempDir();
     await mkdir(path.join(sysroot, 'etc/myrvm'), { recursive: true });

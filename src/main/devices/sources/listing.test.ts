@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { compareTreeOrder, secondsToNs } from './listing';
+import { compareTreeOrder, secondsToNs, sortTreeOrder } from './listing';
+import type { ListedEntry } from './listing';
 
 /** The definition: component by component. */
 function byComponents(a: string, b: string): number {
@@ -24,6 +25,36 @@ describe('remote listing helpers', () => {
     for (const a of paths) for (const b of paths) expect([a, b, sign(compareTreeOrder(a, b))]).toEqual([a, b, sign(byComponents(a, b))]);
     const sorted = ['/opt/a b', '/opt/a-b', '/opt/a.b/c', '/opt/a/b', '/opt/a', '/opt'].sort(compareTreeOrder);
     expect(sorted).toEqual(['/opt', '/opt/a', '/opt/a/b', '/opt/a b', '/opt/a-b', '/opt/a.b/c']);
+  });
+
+  it('sorts a listing into tree order by siblings, as the full comparison sort does', () => {
+    const alphabet = [' ', '!', '-', '.', '0', 'a', 'b', 'é', '\u{1F600}', '\uDC80'];
+    let seed = 11;
+    const next = () => (seed = (seed * 48271) % 2147483647);
+    const entry = (absolute: string, type: 'dir' | 'file'): ListedEntry => ({ absolute, meta: { type, mode: 0o644, uid: 0, gid: 0, mtime: '0', size: 0 } });
+    const name = () => Array.from({ length: 1 + (next() % 3) }, () => alphabet[next() % alphabet.length]).join('');
+    const shuffle = <T>(xs: T[]): T[] => {
+      for (let i = xs.length - 1; i > 0; i--) {
+        const j = next() % (i + 1);
+        [xs[i], xs[j]] = [xs[j]!, xs[i]!];
+      }
+      return xs;
+    };
+    /** What find prints for a directory: itself, then its entries depth first in readdir (any) order. */
+    const find = (dir: string, depth: number): ListedEntry[] => {
+      const names = [...new Set(Array.from({ length: next() % 6 }, name))];
+      return [entry(dir, 'dir'), ...shuffle(names).flatMap((n) => (depth < 3 && next() % 3 === 0 ? find(`${dir}/${n}`, depth + 1) : [entry(`${dir}/${n}`, 'file')]))];
+    };
+    const bySort = (xs: ListedEntry[]) => [...xs].sort((a, b) => compareTreeOrder(a.absolute, b.absolute)).map((e) => e.absolute);
+    for (let round = 0; round < 60; round++) {
+      // Several source paths in any order, a lone file among them, sometimes one inside another (listed twice).
+      const roots = shuffle([find(`/opt/${name()}`, 0), find(`/etc/${name()}/x`, 1), [entry(`/etc/${name()}.conf`, 'file')]]);
+      const listing = roots.flat();
+      if (round % 10 === 0) listing.push(...find(listing[0]!.absolute, 2));
+      const sorted = sortTreeOrder(listing);
+      expect(sorted.map((e) => e.absolute)).toEqual(bySort(listing));
+      expect(new Set(sorted)).toEqual(new Set(listing));
+    }
   });
 
   it('turns find timestamps into exact nanoseconds', () => {

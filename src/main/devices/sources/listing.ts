@@ -103,3 +103,45 @@ export function compareTreeOrder(a: string, b: string): number {
 }
 
 const SLASH = 47;
+
+/**
+ * A listing in tree order (compareTreeOrder), sorting only siblings: find already lists every
+ * directory before its contents, so each directory's entries are sorted by name (native string
+ * order, which is tree order for names without '/') and the result is emitted depth first. One
+ * comparison sort over full paths cost ~50 ms for 20,000 entries (most comparisons walking a long
+ * shared prefix); this is ~10 ms. Anything unusual — the same path twice (overlapping source paths)
+ * or an order the check does not confirm — falls back to that sort.
+ */
+export function sortTreeOrder(entries: ListedEntry[]): ListedEntry[] {
+  const fallback = () => [...entries].sort((a, b) => compareTreeOrder(a.absolute, b.absolute));
+  const dirs = new Set<string>();
+  for (const e of entries) if (e.meta.type === 'dir') dirs.add(e.absolute);
+  const top: ListedEntry[] = [];
+  const children = new Map<string, Map<string, ListedEntry>>();
+  const seen = new Set<string>();
+  for (const entry of entries) {
+    if (seen.has(entry.absolute)) return fallback();
+    seen.add(entry.absolute);
+    const slash = entry.absolute.lastIndexOf('/');
+    const parent = entry.absolute.slice(0, slash);
+    if (slash <= 0 || !dirs.has(parent)) {
+      top.push(entry);
+      continue;
+    }
+    let group = children.get(parent);
+    if (!group) children.set(parent, (group = new Map<string, ListedEntry>()));
+    group.set(entry.absolute.slice(slash + 1), entry);
+  }
+  const out: ListedEntry[] = [];
+  const emit = (entry: ListedEntry): void => {
+    out.push(entry);
+    const group = entry.meta.type === 'dir' ? children.get(entry.absolute) : undefined;
+    if (!group) return;
+    // Array.prototype.sort without a comparator orders strings by UTF-16 code units, natively.
+    for (const name of [...group.keys()].sort()) emit(group.get(name)!);
+  };
+  for (const entry of top.sort((a, b) => compareTreeOrder(a.absolute, b.absolute))) emit(entry);
+  if (out.length !== entries.length) return fallback();
+  for (let i = 1; i < out.length; i++) if (compareTreeOrder(out[i - 1]!.absolute, out[i]!.absolute) > 0) return fallback();
+  return out;
+}

@@ -12,7 +12,7 @@ import type { ChunkPool } from '../pipeline/chunk-pool';
 import { loadTree, newSnapshot, saveSnapshot } from '../snapshot/snapshot';
 import type { Snapshot, SnapshotSummary, SnapshotWithId } from '../snapshot/snapshot';
 import { encodeTree } from '../snapshot/tree';
-import type { NodeMeta, TreeNode } from '../snapshot/tree';
+import type { NodeMeta, Tree, TreeNode } from '../snapshot/tree';
 import type { Source, SourceWarning } from './source';
 import { FileSaver, SkippedFile } from './file-saver';
 
@@ -31,6 +31,8 @@ export interface BackupOptions {
    * (`prepareWrite`): a device run does it once for all its sources, while the device connects.
    */
   prepared?: boolean;
+  /** Reads the parent's trees (`treeLoader`, shared with whoever read them before); loadTree otherwise. */
+  loadTree?: (id: string) => Promise<Tree>;
 }
 
 /** What every write starts with: the index as other processes left it, and leftover packs indexed. */
@@ -104,11 +106,12 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
   const summary: SnapshotSummary = { files: 0, dirs: 0, bytes: 0, filesRead: 0, blobsAdded: 0, bytesAdded: 0, errors: 0, durationMs: 0 };
   const warnings: SourceWarning[] = [];
 
+  const load = options.loadTree ?? ((id: string) => loadTree(repo, id));
   const previousOf = async (node: TreeNode | undefined): Promise<Map<string, TreeNode> | null> => {
     if (!node || node.type !== 'dir' || !node.subtree) return null;
-    return new Map((await loadTree(repo, node.subtree)).nodes.map((n) => [n.name, n]));
+    return new Map((await load(node.subtree)).nodes.map((n) => [n.name, n]));
   };
-  const rootPrevious = options.parent ? new Map((await loadTree(repo, options.parent.tree)).nodes.map((n) => [n.name, n])) : null;
+  const rootPrevious = options.parent ? new Map((await load(options.parent.tree)).nodes.map((n) => [n.name, n])) : null;
   const stack: Frame[] = [{ path: '', name: '', meta: DIR_META, children: [], previous: rootPrevious }];
 
   /** Its tree is saved once its children are done; the walk goes on meanwhile (no stall per directory). */

@@ -3,7 +3,7 @@ import { chmod, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promis
 import { describe, expect, it } from 'vitest';
 import { LocalSource } from '../walker/local-walker';
 import { restore } from '../restorer/restorer';
-import { findSnapshot, listSnapshots, walkTree } from '../snapshot/snapshot';
+import { findSnapshot, listSnapshots, loadTree, treeLoader, walkTree } from '../snapshot/snapshot';
 import { Repository } from '../repo/repository';
 import { LocalBackend } from '../backend/local-backend';
 import { describeTree, makeAwkwardTree, newRepo, PASSWORD, tempDir } from '../testing/fixtures';
@@ -43,6 +43,25 @@ describe('backup and restore round trip', () => {
       const bytes = await readFile(file);
       for (const marker of markers) expect(bytes.includes(Buffer.from(marker)), `${marker} in ${file}`).toBe(false);
     }
+  });
+
+  it('a backup compares with its parent through the tree loader it is given, which reads each tree once', async () => {
+    const src = await tempDir('jv-src-');
+    await makeAwkwardTree(src);
+    const { repo } = await newRepo();
+    const parent = await findSnapshot(repo, (await backup(repo, new LocalSource([src]))).id);
+    const load = treeLoader(repo);
+    const first = await load(parent.tree);
+    expect(await load(parent.tree)).toBe(first);
+    expect(await loadTree(repo, parent.tree)).toEqual(first);
+    const asked: string[] = [];
+    const second = await backup(repo, new LocalSource([src]), { parent, loadTree: (id) => (asked.push(id), load(id)) });
+    // Every directory of the parent was compared through it (and nothing was read again).
+    const dirs: string[] = [];
+    for await (const { node } of walkTree(repo, parent.tree)) if (node.type === 'dir' && node.subtree) dirs.push(node.subtree);
+    expect(new Set(asked)).toEqual(new Set([parent.tree, ...dirs]));
+    expect(second.snapshot.summary.filesRead).toBe(0);
+    expect(second.snapshot.tree).toBe(parent.tree);
   });
 
   it('a second backup of unchanged data adds under 1% and reads no file', async () => {

@@ -112,6 +112,24 @@ export async function loadTree(repo: Repository, id: string): Promise<Tree> {
   }
 }
 
+/**
+ * Loads each tree once: a device backup reads its parent's trees twice — to decide which files
+ * cross the link and, in the archiver, to reuse what did not change — and JSON-decoding a 25k-file
+ * parent takes ~35 ms of the console's one thread each time. Lives as long as one backup.
+ */
+export function treeLoader(repo: Repository): (id: string) => Promise<Tree> {
+  const loaded = new Map<string, Promise<Tree>>();
+  return (id) => {
+    let tree = loaded.get(id);
+    if (!tree) {
+      tree = loadTree(repo, id);
+      tree.catch(() => undefined); // observed by whoever asked
+      loaded.set(id, tree);
+    }
+    return tree;
+  };
+}
+
 /** A node at the top of a snapshot's tree (a database source's dump and its reports live there). */
 export async function rootNode(repo: Repository, snapshot: Pick<Snapshot, 'tree'>, name: string): Promise<TreeNode | null> {
   const tree = await loadTree(repo, snapshot.tree);
