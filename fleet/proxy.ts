@@ -10,7 +10,7 @@ export interface Endpoint {
   port: number;
 }
 
-function delayedPipe(from: net.Socket, to: net.Socket, delayOf: () => number, held: () => boolean = () => false): void {
+function delayedPipe(from: net.Socket, to: net.Socket, delayOf: () => number, held: () => boolean, count: (bytes: number) => void): void {
   const queue: { at: number; chunk: Buffer }[] = [];
   let queued = 0;
   let ended = false;
@@ -31,6 +31,7 @@ function delayedPipe(from: net.Socket, to: net.Socket, delayOf: () => number, he
   };
 
   from.on('data', (chunk: Buffer) => {
+    count(chunk.length);
     const delay = delayOf();
     if (delay <= 0 && queue.length === 0) {
       if (!to.write(chunk)) from.pause();
@@ -55,6 +56,8 @@ function delayedPipe(from: net.Socket, to: net.Socket, delayOf: () => number, he
 
 export class DelayProxy {
   delayMs = 0;
+  /** Bytes forwarded so far in each direction (what a link's meter would show). */
+  readonly carried = { toDevice: 0, fromDevice: 0 };
   private server: net.Server;
   private sockets = new Set<net.Socket>();
   private refusing = false;
@@ -87,8 +90,8 @@ export class DelayProxy {
         upstream.destroy();
       });
     }
-    delayedPipe(client, upstream, () => this.delayMs, () => this.stalled);
-    delayedPipe(upstream, client, () => this.delayMs, () => this.stalled);
+    delayedPipe(client, upstream, () => this.delayMs, () => this.stalled, (n) => (this.carried.toDevice += n));
+    delayedPipe(upstream, client, () => this.delayMs, () => this.stalled, (n) => (this.carried.fromDevice += n));
     if (this.stalled) for (const s of [client, upstream]) s.pause();
   }
 

@@ -745,6 +745,8 @@ export interface ScratchRestoreOptions {
   keep?: boolean;
   signal?: AbortSignal;
   progress?: DbStageProgress;
+  /** Send the dump gzip'ed, as a restore over the same link would (decision 019). */
+  compress?: boolean;
 }
 
 export interface ScratchRestoreResult {
@@ -785,7 +787,7 @@ export async function restoreDatabaseScratch(options: ScratchRestoreOptions): Pr
   if (scratch === (source.kind === 'sqlite' ? source.path : source.database)) {
     throw new AppError('VALIDATION', 'A scratch restore needs a name other than the live database');
   }
-  const dbOptions: DbRestoreOptions = { repo: options.repo, runner: options.runner, snapshot: options.snapshot, source, restoreId, target, ...(options.signal ? { signal: options.signal } : {}) };
+  const dbOptions: DbRestoreOptions = { repo: options.repo, runner: options.runner, snapshot: options.snapshot, source, restoreId, target, ...(options.signal ? { signal: options.signal } : {}), ...(options.compress ? { compress: true } : {}) };
   const started = Date.now();
   const plan = await planDbRestore(dbOptions);
   await executeDbRestore(dbOptions, plan, options.progress);

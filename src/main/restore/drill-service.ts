@@ -10,6 +10,7 @@ import type { DrillRecord, DrillResult, DrillSourceRecord, RtoStatus } from '../
 import type { DeviceService } from '../devices/device-service';
 import type { DeviceConnector } from '../devices/device-connector';
 import { DeviceConnection } from '../devices/ssh-connection';
+import { chooseCompression, probeDevice } from '../devices/wire-compression';
 import type { CommandRunner } from '../devices/ssh-connection';
 import type { HistoryStore } from '../history/history-store';
 import type { DrillRow } from '../history/statements';
@@ -66,6 +67,10 @@ export class DrillService {
         await this.connector.withDevice(deviceName, async (connection) => {
           const parent = scratchParent(device.profile.sysroot);
           try {
+            // Timed first, as a restore's first command is: over a slow link the drill sends
+            // gzip'ed like the restore it stands in for, so its time is the restore's time.
+            const { probe } = await probeDevice(connection, device.profile.sysroot);
+            const compress = await chooseCompression(connection, device.profile.wireCompression, probe);
             await sweepScratch(connection, parent, ctx.signal);
             // A database server that is down fails its own source below; the files are still drilled.
             await sweepDatabaseScratch(connection, device.profile.sources, ctx.signal).catch(() => []);
@@ -79,6 +84,7 @@ export class DrillService {
               signal: ctx.signal,
               phase: (name) => ctx.phase(name),
               advance: (delta) => ctx.advance(delta),
+              compress,
               ...(this.drills ? { drills: this.drills } : {}),
             });
             sources = outcome.sources;

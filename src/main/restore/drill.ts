@@ -54,6 +54,8 @@ export interface SourceDrillContext {
   signal: AbortSignal;
   phase: (name: DrillPhase) => void;
   advance: (delta: { bytes?: number; items?: number }) => void;
+  /** Send gzip'ed, as a restore over this link would (the drill measures what a restore would take). */
+  compress: boolean;
 }
 
 export interface SourceDrillOutcome {
@@ -66,7 +68,7 @@ export type SourceDrill = (ctx: SourceDrillContext) => Promise<SourceDrillOutcom
 
 /** Files: the snapshot's folders restored below the scratch folder, sha256-verified on the device. */
 export const drillFiles: SourceDrill = async (ctx) => {
-  const options = { repo: ctx.repo, runner: ctx.runner, snapshot: ctx.snapshot, restoreId: ctx.drillId, targetRoot: ctx.scratch, signal: ctx.signal };
+  const options = { repo: ctx.repo, runner: ctx.runner, snapshot: ctx.snapshot, restoreId: ctx.drillId, targetRoot: ctx.scratch, signal: ctx.signal, compress: ctx.compress };
   const plan = await planFilesRestore(options);
   await executeFilesRestore(options, plan, {
     phase: (name) => {
@@ -76,8 +78,11 @@ export const drillFiles: SourceDrill = async (ctx) => {
     advance: ctx.advance,
   });
   const files = plan.roots.reduce((n, r) => n + r.add.length, 0);
-  return { bytes: plan.bytesToSend, files, detail: `${files} entries restored and verified by sha256 on the device` };
+  return { bytes: plan.bytesToSend, files, detail: `${files} entries restored and verified by sha256 on the device${sentGzip(ctx)}` };
 };
+
+/** Said in a source's detail when its bytes crossed the link gzip'ed. */
+const sentGzip = (ctx: SourceDrillContext): string => (ctx.compress ? "; sent gzip'ed (slow link)" : '');
 
 /** Marks the names of drill databases: `<db>_jv_drill_<id>` (and `…_jv_new_…` while loading). */
 const PG_DRILL_MARK = '_jv_drill_';
@@ -107,6 +112,7 @@ export const drillDatabase: SourceDrill = async (ctx) => {
     scratch,
     restoreId,
     signal: ctx.signal,
+    compress: ctx.compress,
     progress: {
       advance: (delta) => ctx.advance(delta),
       step: (name) => ctx.phase(name === 'send' ? 'stage' : name === 'verify' ? 'verify' : 'validate'),
@@ -119,7 +125,7 @@ export const drillDatabase: SourceDrill = async (ctx) => {
   return {
     bytes: result.bytes,
     files: tables,
-    detail: `${tables} tables, ${rows} rows ${checked}${result.integrity ? `; integrity_check ${result.integrity}` : ''}; opened as ${source.kind === 'sqlite' ? scratch : `database ${scratch}`}`,
+    detail: `${tables} tables, ${rows} rows ${checked}${result.integrity ? `; integrity_check ${result.integrity}` : ''}; opened as ${source.kind === 'sqlite' ? scratch : `database ${scratch}`}${sentGzip(ctx)}`,
   };
 };
 
@@ -201,6 +207,8 @@ export interface DrillRunOptions {
   advance: (delta: { bytes?: number; items?: number }) => void;
   /** Source drills by kind (the default table; tests may narrow it). */
   drills?: Record<Source['kind'], SourceDrill>;
+  /** The link is slow: send gzip'ed, as a restore would (wire-compression.ts). */
+  compress?: boolean;
 }
 
 /**
@@ -241,6 +249,7 @@ export async function drillSources(options: DrillRunOptions): Promise<{ scratch:
         signal,
         phase: options.phase,
         advance: options.advance,
+        compress: options.compress ?? false,
       });
       results.push({ ...base, result: 'passed', durationMs: Math.round(performance.now() - started), bytes: outcome.bytes, files: outcome.files, detail: outcome.detail, error: null });
     } catch (error) {

@@ -45,7 +45,7 @@ const scratchLeft = async () => {
 };
 
 beforeAll(async () => {
-  fleet = await startFleet({ devices: 1, netns: NETNS.ok, sharedModelMB: 6, uniqueModelMB: 2 });
+  fleet = await startFleet({ devices: 1, netns: NETNS.ok, proxy: true, sharedModelMB: 6, uniqueModelMB: 2 });
   device = fleet.devices[0]!;
   dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-tools-test-'));
   services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
@@ -159,7 +159,9 @@ describe('downloads to the laptop', () => {
 });
 
 describe('restore drills on a real device', () => {
+  let fastDrillBytes = 0;
   it('drills the latest run into scratch (files, a scratch database, a scratch SQLite file), records durations per source, and leaves no scratch', async () => {
+    const carried = device.proxy!.carried.toDevice;
     const started = services.drills.start(device.name);
     const record = await settled(started.id);
     expect(record.error).toBeNull();
@@ -176,6 +178,8 @@ describe('restore drills on a real device', () => {
     const [db, local] = drill.sources;
     expect(db!.detail).toMatch(/tables, \d+ rows match the snapshot; opened as database myrvm_jv_drill_/);
     expect(local!.detail).toMatch(/rows match the snapshot; integrity_check ok/);
+    for (const s of drill.sources) expect(s.detail, s.source).not.toMatch(/gzip/); // a fast link: sent as it is
+    fastDrillBytes = device.proxy!.carried.toDevice - carried;
     expect(drill.sources.find((s) => s.source === 'app')!.bytes).toBeGreaterThan(8 * 1024 * 1024);
     expect(drill.result).toBe('passed');
     expect(drill.totalMs).toBeGreaterThanOrEqual(drill.sources.reduce((n, s) => n + s.durationMs, 0));
@@ -207,6 +211,28 @@ describe('restore drills on a real device', () => {
     expect(await runCli(['drill'], { out: () => undefined, err: (l) => err.push(l), env })).toBe(2);
     expect(err.join('\n')).toMatch(/--device NAME is required/);
   }, 180_000);
+
+  it("over a slow link a drill sends gzip'ed, as a restore over it would, and every source still verifies", async () => {
+    device.proxy!.delayMs = 40; // 80 ms round trips, bandwidth untouched
+    const carried = device.proxy!.carried.toDevice;
+    const started = services.drills.start(device.name);
+    let record;
+    try {
+      record = await settled(started.id, 240_000);
+    } finally {
+      device.proxy!.delayMs = 0;
+    }
+    expect(record.error).toBeNull();
+    const drill = services.drills.get(started.drillId)!;
+    expect(drill.sources.map((s) => `${s.source}:${s.result}`)).toEqual(['db:passed', 'local:passed', 'config:passed', 'logs:passed', 'app:passed']);
+    for (const s of drill.sources) expect(s.detail, s.source).toMatch(/sent gzip'ed \(slow link\)$/);
+    expect(drill.sources[0]!.detail).toMatch(/rows match the snapshot/);
+    // The dumps, configuration and logs shrink on the way (the random model files do not).
+    const slowDrillBytes = device.proxy!.carried.toDevice - carried;
+    expect(fastDrillBytes).toBeGreaterThan(0);
+    expect(slowDrillBytes).toBeLessThan(fastDrillBytes * 0.8);
+    expect(await scratchLeft()).toEqual([]);
+  }, 300_000);
 
   it('a cancelled drill stops, is recorded as cancelled, and still removes its scratch', async () => {
     const started = services.drills.start(device.name);
