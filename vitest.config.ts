@@ -8,5 +8,7 @@ export default defineConfig({
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 120_000,
+    // The repository fixtures' temp folders live under one folder that is removed after the run.
+    globalSetup: ['src/main/testing/test-tmp.ts'],
   },
 });

@@ -10,8 +10,9 @@ import type { InitOptions } from '../repo/repository';
 export const FAST: InitOptions = { chunker: { min: 4096, avg: 16384, max: 65536 }, packSize: 256 * 1024, kdf: { N: 1024, r: 8, p: 1 } };
 export const PASSWORD = 'correct horse battery staple';
 
+/** A fresh temp folder; under a test run's own folder (removed after the run, test-tmp.ts) when there is one. */
 export async function tempDir(prefix = 'jv-'): Promise<string> {
-  return mkdtemp(join(tmpdir(), prefix));
+  return mkdtemp(join(process.env.JETVAULT_TEST_TMP ?? tmpdir(), prefix));
 }
 
 /** Flips the lowest bit of the byte at `offset` of `file` in place (damage a test expects to be caught). */
