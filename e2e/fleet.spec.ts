@@ -131,6 +131,9 @@ test('add a device, discover its sources, back it up with live progress and brow
   await page.getByTestId('restore-confirm-name').fill(device.name);
   await page.getByTestId('restore-start').click();
   await expect(page.getByTestId('restore-pending')).toBeVisible({ timeout: 60_000 });
+  // What the restore reported: its steps' times, and that loopback is a fast link (nothing gzip'ed).
+  await expect(page.getByTestId('restore-last-result')).toContainText(/stage:app-myrvm \d+\.\d s/);
+  await expect(page.getByTestId('restore-last-result')).toContainText('sent as it is (fast link)');
   expect(readFileSync(appPy, 'utf8')).toBe(original);
   expect(existsSync(path.join(device.root, 'opt', device.app, 'stray.tmp'))).toBe(false);
   await page.screenshot({ path: path.join(SCREENSHOTS, 'restore-pending.png') });

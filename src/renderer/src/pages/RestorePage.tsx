@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useState } from 'react';
 import { Button, Checkbox, CheckboxGroup, Input, Label, Radio, RadioGroup, TextArea, TextField } from 'react-aria-components';
 import type { SnapshotInfo } from '../../../shared/schemas/catalog';
+import { RestorePlanSummarySchema } from '../../../shared/schemas/restore';
 import type { RestorePlanSummary, RestoreRequest } from '../../../shared/schemas/restore';
 import { toAppError } from '../../../shared/errors';
 import { api } from '../api';
@@ -14,6 +15,20 @@ import { useFleetStore } from '../stores/fleet-store';
 import { useJobsStore } from '../stores/jobs-store';
 
 type Pending = Awaited<ReturnType<ReturnType<typeof api>['restore']['pending']>>[number];
+
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+
+/**
+ * What a finished restore job reported, in one line: how long it took, its steps, and whether its
+ * bytes crossed the link gzip'ed (a slow link, decision 019). Null when the job left no report.
+ */
+function restoreReport(job: { title: string; startedAt: string; finishedAt: string | null; result: unknown }): string | null {
+  const parsed = RestorePlanSummarySchema.safeParse(job.result);
+  if (!parsed.success || parsed.data.timings.length === 0 || job.finishedAt === null) return null;
+  const { timings, wireCompression } = parsed.data;
+  const took = new Date(job.finishedAt).getTime() - new Date(job.startedAt).getTime();
+  return `${job.title}: ${seconds(took)} (${timings.map((t) => `${t.step} ${seconds(t.ms)}`).join(' · ')}); ${wireCompression ? "sent gzip'ed (slow link)" : 'sent as it is (fast link)'}`;
+}
 type Scope = 'device' | 'source' | 'files';
 
 /** Backup runs of a device, newest first: a run is the app-consistent point a restore goes back to. */
@@ -144,6 +159,7 @@ export function RestorePage() {
   const canStart = plan !== null && !busy && (!destructive || confirmName === device);
   const running = jobId ? active[jobId] : undefined;
   const lastRestore = recent.find((j) => j.kind === 'restore');
+  const lastReport = lastRestore?.status === 'succeeded' ? restoreReport(lastRestore) : null;
   const act = async (work: () => Promise<void>) => {
     setBusy(true);
     setError(null);
@@ -174,6 +190,11 @@ export function RestorePage() {
       <PageHeader title="Restore" subtitle="Guided, verified restores to a device" />
       {lastRestore && lastRestore.status !== 'succeeded' ? (
         <ErrorBanner message={`The last restore ${lastRestore.status}${lastRestore.error ? `: ${lastRestore.error.message}` : ''}`} testId="restore-last-error" />
+      ) : null}
+      {lastReport ? (
+        <p className="muted" data-testid="restore-last-result">
+          Last restore — {lastReport}
+        </p>
       ) : null}
       {running ? (
         <section className="card" data-testid="restore-running" aria-live="polite">
