@@ -66,6 +66,9 @@ export interface SourceDrillOutcome {
 
 export type SourceDrill = (ctx: SourceDrillContext) => Promise<SourceDrillOutcome>;
 
+/** Said in a source's detail when its bytes crossed the link gzip'ed. */
+const sentGzip = (ctx: SourceDrillContext): string => (ctx.compress ? "; sent gzip'ed (slow link)" : '');
+
 /** Files: the snapshot's folders restored below the scratch folder, sha256-verified on the device. */
 export const drillFiles: SourceDrill = async (ctx) => {
   const options = { repo: ctx.repo, runner: ctx.runner, snapshot: ctx.snapshot, restoreId: ctx.drillId, targetRoot: ctx.scratch, signal: ctx.signal, compress: ctx.compress };
@@ -80,9 +83,6 @@ export const drillFiles: SourceDrill = async (ctx) => {
   const files = plan.roots.reduce((n, r) => n + r.add.length, 0);
   return { bytes: plan.bytesToSend, files, detail: `${files} entries restored and verified by sha256 on the device${sentGzip(ctx)}` };
 };
-
-/** Said in a source's detail when its bytes crossed the link gzip'ed. */
-const sentGzip = (ctx: SourceDrillContext): string => (ctx.compress ? "; sent gzip'ed (slow link)" : '');
 
 /** Marks the names of drill databases: `<db>_jv_drill_<id>` (and `…_jv_new_…` while loading). */
 const PG_DRILL_MARK = '_jv_drill_';

@@ -87,7 +87,7 @@ export class RemoteFilesSource implements Source {
     const include = new PathMatcher(source.include ?? []);
     const roots = [...source.paths].sort((a, b) => b.length - a.length);
     // Whether a directory below a source path is excluded, itself or through an ancestor: asked
-    // once per directory, not once per entry and ancestor (20,000 entries: ~25 → ~5 ms).
+    // once per directory, not once per entry and each of its ancestors.
     const excludedDirs = new Map<string, boolean>();
     const excludedDir = (below: string): boolean => {
       let known = excludedDirs.get(below);
@@ -102,7 +102,8 @@ export class RemoteFilesSource implements Source {
       const root = roots.find((r) => absolute === r || absolute.startsWith(`${r}/`)) ?? '';
       const below = absolute.slice(root.length + 1);
       if (below === '') return true;
-      if (exclude.empty ? false : exclude.matches(below) || (below.includes('/') && excludedDir(below.slice(0, below.lastIndexOf('/'))))) return false;
+      const slash = below.lastIndexOf('/');
+      if (!exclude.empty && (exclude.matches(below) || (slash > 0 && excludedDir(below.slice(0, slash))))) return false;
       return include.empty || meta.type === 'dir' || include.matches(below);
     });
     return sortTreeOrder(kept);

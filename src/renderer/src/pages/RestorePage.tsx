@@ -27,8 +27,9 @@ function restoreReport(job: { title: string; startedAt: string; finishedAt: stri
   if (!parsed.success || parsed.data.timings.length === 0 || job.finishedAt === null) return null;
   const { timings, wireCompression } = parsed.data;
   const took = new Date(job.finishedAt).getTime() - new Date(job.startedAt).getTime();
-  return `${job.title}: ${seconds(took)} (${timings.map((t) => `${t.step} ${seconds(t.ms)}`).join(' · ')}); ${wireCompression ? "sent gzip'ed (slow link)" : 'sent as it is (fast link)'}`;
+  return `${job.title} finished in ${seconds(took)} (${timings.map((t) => `${t.step} ${seconds(t.ms)}`).join(' · ')}); ${wireCompression ? "sent gzip'ed (slow link)" : 'sent as it is (fast link)'}`;
 }
+
 type Scope = 'device' | 'source' | 'files';
 
 /** Backup runs of a device, newest first: a run is the app-consistent point a restore goes back to. */
@@ -193,7 +194,7 @@ export function RestorePage() {
       ) : null}
       {lastReport ? (
         <p className="muted" data-testid="restore-last-result">
-          Last restore — {lastReport}
+          {lastReport}
         </p>
       ) : null}
       {running ? (
