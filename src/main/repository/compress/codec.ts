@@ -46,17 +46,17 @@ export function treeQuality(length: number): number {
 
 export function compress(data: Buffer, kind: 'data' | 'tree' = 'data'): { codec: number; data: Buffer } {
   if (data.length < 64) return { codec: CODEC_NONE, data };
-  if (kind === 'tree') {
-    const packed = brotli(data, treeQuality(data.length));
-    return packed.length > data.length * WORTH ? { codec: CODEC_NONE, data } : { codec: CODEC_BROTLI, data: packed };
+  let quality = treeQuality(data.length);
+  if (kind === 'data') {
+    let probe = 0;
+    if (data.length > SAMPLE * 2) {
+      // A fast quality-1 probe: incompressible data (model files) is stored without trying the rest.
+      probe = brotli(data.subarray(0, SAMPLE), 1).length / SAMPLE;
+      if (probe > WORTH) return { codec: CODEC_NONE, data };
+    }
+    quality = qualityFor(data.length, probe);
   }
-  let probe = 0;
-  if (data.length > SAMPLE * 2) {
-    // A fast quality-1 probe: incompressible data (model files) is stored without trying the rest.
-    probe = brotli(data.subarray(0, SAMPLE), 1).length / SAMPLE;
-    if (probe > WORTH) return { codec: CODEC_NONE, data };
-  }
-  const packed = brotli(data, qualityFor(data.length, probe));
+  const packed = brotli(data, quality);
   if (packed.length > data.length * WORTH) return { codec: CODEC_NONE, data };
   return { codec: CODEC_BROTLI, data: packed };
 }
