@@ -95,7 +95,7 @@ async function scenario(label: string, shaped: boolean, runs: number) {
     let dest = '';
     const pair = async (run: number, into: typeof first) => {
       const jetvaultRun = async () => {
-        settle();
+        await settle();
         const cpu = machineCpuSeconds();
         const r = await jetvaultBackup(jv!.services, device);
         into.jetvaultCpu.push(machineCpuSeconds() - cpu);
@@ -105,7 +105,7 @@ async function scenario(label: string, shaped: boolean, runs: number) {
         into.compressed = r.compressed;
       };
       const baselineRun = async () => {
-        settle();
+        await settle();
         const cpu = machineCpuSeconds();
         into.baseline.push(await baseline(device, dest));
         into.baselineCpu.push(machineCpuSeconds() - cpu);

@@ -38,9 +38,22 @@ export function runAsync(cmd: string, args: string[]): Promise<{ status: number 
 export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 
 /** Flushes dirty pages before a timed run, so the previous run's writeback is not billed to this one. */
-export function settle(): void {
+export async function settle(): Promise<void> {
   spawnSync('sync');
+  // Then wait (bounded) until the machine is quiet: the kernel's writeback and the last run's
+  // processes winding down otherwise land in the next run's time, whichever tool it is.
+  let last = machineCpuSeconds();
+  for (let i = 0; i < QUIET_POLLS; i++) {
+    await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
+    const now = machineCpuSeconds();
+    if (now - last < (QUIET_MS / 1000) * QUIET_CORES) return;
+    last = now;
+  }
 }
+/** settle(): quiet means under a fifth of a core busy over 250 ms; it waits 10 s at most. */
+const QUIET_MS = 250;
+const QUIET_CORES = 0.2;
+const QUIET_POLLS = 40;
 
 /**
  * CPU seconds the whole machine has spent busy so far (every process, every core, from /proc/stat):

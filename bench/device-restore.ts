@@ -62,7 +62,7 @@ try {
   const jetvaultRun = async () => {
     // Jetvault: the whole device back to the run, then kept.
     await damage(device);
-    settle();
+    await settle();
     const started = process.hrtime.bigint();
     const { jobId, restoreId } = services.restores.start({ device: device.name, at: new Date().toISOString(), scope: 'device' });
     for (;;) {
@@ -80,7 +80,7 @@ try {
   const baselineRun = async () => {
     // The baseline: push the copy back with --delete, and pg_restore --clean the dump.
     await damage(device);
-    settle();
+    await settle();
     const started = process.hrtime.bigint();
     const push = await runAsync('sh', ['-c', `cd ${copy} && rsync -a --relative --delete -e "${ssh}" ${paths.map((p) => `.${p}`).join(' ')} ${device.user}@${device.host}:/`]);
     if (push.status !== 0 && push.status !== 23) throw new Error(`rsync push failed: ${push.stderr}`);
