@@ -37,11 +37,17 @@ export function runAsync(cmd: string, args: string[]): Promise<{ status: number 
 /** The middle value (the lower middle for an even count): what a table of several noisy runs shows. */
 export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 
-/** Flushes dirty pages before a timed run, so the previous run's writeback is not billed to this one. */
+/** settle(): quiet means under a fifth of a core busy over 250 ms; it waits 10 s at most. */
+const QUIET_MS = 250;
+const QUIET_CORES = 0.2;
+const QUIET_POLLS = 40;
+
+/**
+ * Before a timed run: flushes dirty pages and waits for a quiet machine, so the previous run's
+ * writeback and wind-down are not billed to this one.
+ */
 export async function settle(): Promise<void> {
   spawnSync('sync');
-  // Then wait (bounded) until the machine is quiet: the kernel's writeback and the last run's
-  // processes winding down otherwise land in the next run's time, whichever tool it is.
   let last = machineCpuSeconds();
   for (let i = 0; i < QUIET_POLLS; i++) {
     await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
@@ -50,10 +56,6 @@ export async function settle(): Promise<void> {
     last = now;
   }
 }
-/** settle(): quiet means under a fifth of a core busy over 250 ms; it waits 10 s at most. */
-const QUIET_MS = 250;
-const QUIET_CORES = 0.2;
-const QUIET_POLLS = 40;
 
 /**
  * CPU seconds the whole machine has spent busy so far (every process, every core, from /proc/stat):
@@ -70,7 +72,7 @@ export function machineCpuSeconds(): number {
  * Seconds to create, write and close `count` files of 2 KB each in a fresh folder under `dir` (then
  * removed): how costly file creation is on this machine right now. The rsync baseline creates one
  * file per device file and Jetvault a few dozen packs, so this moves the baseline far more; on the
- * benchmark's VM three tries in a row took 2.1, 2.1 and 3.4 s for 20,000 files (2026-12-01).
+ * benchmark's VM it took from 0.5 to 7.7 s for 20,000 files, tries minutes apart (2026-12-01).
  */
 export function fileCreationSeconds(dir: string, count = 20_000): number {
   const folder = mkdtempSync(path.join(dir, 'jetvault-bench-create-'));
