@@ -3,7 +3,7 @@
  * local disk is added as a secondary, tested (a missing one fails clearly, the copy opens and lists
  * the device's run), marked offsite, and the fleet and the device page count two copies, one offsite.
  */
-import { cpSync, mkdtempSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startDevice } from '../fleet/index';
@@ -17,12 +17,15 @@ process.env.JETVAULT_SECRETS_PASSPHRASE ??= 'e2e secrets passphrase';
 const PASSWORD = 'repositories e2e repository password';
 
 let device: Device;
+/** Folders a test made for repositories ("disks"), removed at the end. */
+const folders: string[] = [];
 test.beforeAll(async () => {
   test.setTimeout(240_000);
   device = await startDevice({ sharedModelMB: 1, uniqueModelMB: 1 });
 });
 test.afterAll(async () => {
   await device?.stop();
+  for (const folder of folders) rmSync(folder, { recursive: true, force: true });
 });
 
 async function backUp(page: Page, name: string): Promise<void> {
@@ -46,6 +49,8 @@ test('a second local repository is added, tested, marked offsite and counted as 
 
   // A folder that does not exist: added, and its test says so.
   const disks = mkdtempSync(path.join(os.tmpdir(), 'jv-e2e-disks-'));
+  folders.push(disks);
+
   await panel.getByTestId('repository-location').fill(path.join(disks, 'unplugged'));
   await panel.getByTestId('repository-name').fill('Unplugged');
   await panel.getByTestId('repository-password').fill(PASSWORD);

@@ -1,9 +1,9 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../../main/testing/temp-dir';
 import { formatProgress, ttyProgress } from './repo-common';
 
 /** Carriage return and erase-line: how the progress line redraws itself. */
@@ -46,7 +46,7 @@ describe('progress on a terminal', () => {
   });
 
   it.skipIf(!hasScript)('`jetvault backup` and `restore` under a pseudo-terminal show progress on stderr; --json output stays clean', { timeout: 60_000 }, async () => {
-    const home = await mkdtemp(join(tmpdir(), 'jv-tty-'));
+    const home = tempDir('jv-tty-');
     const data = join(home, 'data');
     await mkdir(data);
     for (let i = 0; i < 3; i++) await writeFile(join(data, `f${i}`), `file ${i}\n`.repeat(1000));

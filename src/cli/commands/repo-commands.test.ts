@@ -1,5 +1,4 @@
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LocalBackend } from '../../main/repository/backend/local-backend';
@@ -7,6 +6,7 @@ import { RepositoryLock } from '../../main/repository/lock/lock';
 import { Repository } from '../../main/repository/repo/repository';
 import type { CliIo } from '../command';
 import { runCli } from '../main';
+import { tempDir } from '../../main/testing/temp-dir';
 
 function io(env: Record<string, string>): CliIo & { lines: string[]; errors: string[] } {
   const lines: string[] = [];
@@ -16,7 +16,7 @@ function io(env: Record<string, string>): CliIo & { lines: string[]; errors: str
 
 describe('repository CLI', () => {
   it('runs init → backup → snapshots → ls → restore, with documented exit codes for failures', { timeout: 60_000 }, async () => {
-    const home = await mkdtemp(join(tmpdir(), 'jv-cli-'));
+    const home = tempDir('jv-cli-');
     const data = join(home, 'data');
     await mkdir(join(data, 'etc'), { recursive: true });
     await writeFile(join(data, 'etc/app.conf'), 'key=value\n');

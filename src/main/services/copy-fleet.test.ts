@@ -5,7 +5,8 @@
  * the device's real source names, and the copy of the PostgreSQL dump and of the files restore
  * byte-identical to what the original snapshots restore.
  */
-import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { netnsSupport, startFleet } from '../../../fleet/index';
@@ -28,11 +29,12 @@ const OFFSITE = 'fleet copy offsite password';
 let fleet: Fleet;
 let device: Device;
 let services: Services;
+let dataDir = '';
 
 beforeAll(async () => {
   fleet = await startFleet({ devices: 1, netns: netnsSupport().ok, sharedModelMB: 4, uniqueModelMB: 1 });
   device = fleet.devices[0]!;
-  const dataDir = (await import('node:fs')).mkdtempSync(path.join((await import('node:os')).tmpdir(), 'jetvault-copy-fleet-'));
+  dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-copy-fleet-'));
   services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() }, env: { JETVAULT_PASSWORD: PASSWORD } });
   await services.repository.init(PASSWORD, FAST);
   services.devices.import(device.profile(), 'test');
@@ -41,6 +43,7 @@ beforeAll(async () => {
 afterAll(async () => {
   services?.dispose();
   await fleet?.stop();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }, 120_000);
 
 /** Every file a snapshot restores, by path, as base64. */
