@@ -5,8 +5,7 @@
  * the device's real source names, and the copy of the PostgreSQL dump and of the files restore
  * byte-identical to what the original snapshots restore.
  */
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { netnsSupport, startFleet } from '../../../fleet/index';
@@ -19,7 +18,7 @@ import { Repository } from '../repository/repo/repository';
 import { restore } from '../repository/restorer/restorer';
 import { listSnapshots } from '../repository/snapshot/snapshot';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
-import { describeTree, FAST } from '../repository/testing/fixtures';
+import { describeTree, FAST, tempDir as runTempDir } from '../repository/testing/fixtures';
 import { tempDir } from '../testing/temp-dir';
 import { createServices } from './index';
 import type { Services } from './index';
@@ -29,12 +28,12 @@ const OFFSITE = 'fleet copy offsite password';
 let fleet: Fleet;
 let device: Device;
 let services: Services;
-let dataDir = '';
 
 beforeAll(async () => {
   fleet = await startFleet({ devices: 1, netns: netnsSupport().ok, sharedModelMB: 4, uniqueModelMB: 1 });
   device = fleet.devices[0]!;
-  dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-copy-fleet-'));
+  // Under the test run's folder, removed when the run ends (test-tmp.ts).
+  const dataDir = await runTempDir('jetvault-copy-fleet-');
   services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() }, env: { JETVAULT_PASSWORD: PASSWORD } });
   await services.repository.init(PASSWORD, FAST);
   services.devices.import(device.profile(), 'test');
@@ -43,7 +42,6 @@ beforeAll(async () => {
 afterAll(async () => {
   services?.dispose();
   await fleet?.stop();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }, 120_000);
 
 /** Every file a snapshot restores, by path, as base64. */
