@@ -4,11 +4,10 @@
  * (whole packs read, their SHA-256 name verified, every blob decrypted and its keyed id recomputed).
  * Damage is reported with every snapshot and file it affects.
  */
-import { createHash } from 'node:crypto';
 import { NAMES } from '../backend/backend';
 import { throwIfAborted } from '../errors';
 import type { ProgressFn } from '../errors';
-import { headerLength, openBlob, parsePackHeader, PACK_PREFIX } from '../pack/pack-format';
+import { openBlob, packProblem } from '../pack/pack-format';
 import type { Repository } from '../repo/repository';
 import { loadTree } from '../snapshot/snapshot';
 import type { Snapshot, SnapshotWithId } from '../snapshot/snapshot';
@@ -158,15 +157,10 @@ export async function check(repo: Repository, options: CheckOptions = {}): Promi
         damagePack(pack.id, pack.entries.map((e) => e.id));
         continue;
       }
-      if (createHash('sha256').update(bytes).digest('hex') !== pack.id) report.errors.push(`pack ${pack.id}: content does not match its name (damaged on disk)`);
+      const problem = packProblem(repo.keys.enc, bytes, pack.id);
+      if (problem) report.errors.push(`pack ${pack.id}: ${problem} (damaged on disk)`);
       const salt = Buffer.from(pack.salt, 'hex');
       const bad: string[] = [];
-      try {
-        const len = headerLength(bytes.subarray(bytes.length - 4));
-        parsePackHeader(repo.keys.enc, bytes.subarray(0, PACK_PREFIX), bytes.subarray(bytes.length - 4 - len, bytes.length - 4), bytes.length, pack.id);
-      } catch (error) {
-        report.errors.push(`pack ${pack.id}: ${message(error)}`);
-      }
       for (const entry of pack.entries) {
         try {
           openBlob(repo.keys.enc, repo.keys.mac, salt, entry, bytes.subarray(entry.offset, entry.offset + entry.length), pack.id);

@@ -267,7 +267,7 @@ describe('copy between repositories', () => {
     });
     expect(damaged).not.toBe('');
     expect(result.ok).toBe(false);
-    expect(result.verification!.errors.join('\n')).toContain(damaged);
+    expect(result.verification!.errors.join('\n')).toContain(damaged.slice(0, 12)); // the damaged blob's pack
     expect(result.verification!.errors.join('\n')).toMatch(/authentication failed|does not match its name/);
   });
 

@@ -4,11 +4,10 @@
  * (against its name), and every tree of those snapshots, with each blob they name present in the
  * destination's index. The `check --read-data` of the copy's own writes, not of the repository.
  */
-import { createHash } from 'node:crypto';
 import { NAMES } from '../backend/backend';
 import { throwIfAborted } from '../errors';
 import type { IndexedPack } from '../index/index-file';
-import { headerLength, openBlob, parsePackHeader, PACK_PREFIX } from '../pack/pack-format';
+import { openBlob, packProblem } from '../pack/pack-format';
 import type { Repository } from '../repo/repository';
 import { loadTree } from '../snapshot/snapshot';
 import type { Snapshot } from '../snapshot/snapshot';
@@ -42,13 +41,8 @@ export async function verifyCopy(
     out.packs++;
     out.bytes += bytes.length;
     if (bytes.length !== pack.size) out.errors.push(`pack ${pack.id}: ${bytes.length} bytes stored, ${pack.size} written`);
-    if (createHash('sha256').update(bytes).digest('hex') !== pack.id) out.errors.push(`pack ${pack.id}: content does not match its name (damaged in transit or at rest)`);
-    try {
-      const length = headerLength(bytes.subarray(bytes.length - 4));
-      parsePackHeader(repo.keys.enc, bytes.subarray(0, PACK_PREFIX), bytes.subarray(bytes.length - 4 - length, bytes.length - 4), bytes.length, pack.id);
-    } catch (error) {
-      out.errors.push(`pack ${pack.id}: ${message(error)}`);
-    }
+    const problem = packProblem(repo.keys.enc, bytes, pack.id);
+    if (problem) out.errors.push(`pack ${pack.id}: ${problem} (damaged in transit or at rest)`);
     const salt = Buffer.from(pack.salt, 'hex');
     for (const entry of pack.entries) {
       try {

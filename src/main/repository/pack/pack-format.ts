@@ -1,20 +1,28 @@
 /**
- * Pack files: immutable containers of encrypted blobs, named by the SHA-256 of their bytes.
+ * Pack files: immutable containers of encrypted blobs.
  *
- *   "JVP1" | salt[32] | blob_0 | ... | blob_n-1 | header | header_length u32 LE
+ *   "JVP2" | salt[32] | blob_0 | ... | blob_n-1 | header | header_length u32 LE
  *
  * pack key = HKDF-SHA-256(enc, salt, "jetvault/v1/pack"); blob = AES-256-GCM(pack key,
  * nonce = 0x00 0x00 0x00 0x00 | blob offset as u64 BE, plaintext = codec u8 | payload, aad = type u8 | id[32]) | tag.
- * header = AES-256-GCM(pack key, nonce = 0xff * 12, entries, aad = "JVP1") | tag, where entries are
+ * header = AES-256-GCM(pack key, nonce = 0xff * 12, entries, aad = magic) | tag, where entries are
  * count u32 LE then per blob: type u8 | id[32] | offset u32 LE | length u32 LE | raw length u32 LE.
  * A fresh key per pack and distinct offsets make nonces unique; the AAD binds each blob to its id and type.
+ *
+ * Name: SHA-256 of magic | salt | every blob's tag in order | header | header_length. Each tag
+ * authenticates its blob's bytes, so the name still stands for every byte, while the writer hashes
+ * 16 bytes per blob instead of all of them (decision 020). "JVP1" packs, written before, are named
+ * by the SHA-256 of all their bytes and are otherwise identical; both are read.
  */
 import { createCipheriv, createHash } from 'node:crypto';
 import { RepositoryError } from '../errors';
 import { blobId, hkdf, open, randomSalt, seal, SALT_BYTES, TAG_BYTES } from '../crypto/aead';
 import { decompress } from '../compress/codec';
 
-export const PACK_MAGIC = Buffer.from('JVP1');
+/** What packs are written as. */
+export const PACK_MAGIC = Buffer.from('JVP2');
+/** Packs named by the SHA-256 of all their bytes (written before decision 020). */
+export const PACK_MAGIC_V1 = Buffer.from('JVP1');
 export const PACK_PREFIX = PACK_MAGIC.length + SALT_BYTES;
 const ENTRY_BYTES = 1 + 32 + 12;
 const HEADER_NONCE = Buffer.alloc(12, 0xff);
@@ -71,6 +79,7 @@ export class PackBuilder {
     this.push(PACK_MAGIC, this.salt);
   }
 
+  /** Appends bytes that the pack's name covers directly. */
   private push(...parts: Buffer[]): void {
     for (const part of parts) {
       this.sink.write(part);
@@ -79,19 +88,25 @@ export class PackBuilder {
     }
   }
 
+  /** Appends ciphertext whose tag (pushed right after) stands for it in the name. */
+  private pushCovered(part: Buffer): void {
+    this.sink.write(part);
+    this.size += part.length;
+  }
+
   /** Adds a blob whose payload is already compressed under `codec`. */
   add(type: BlobType, id: Buffer, codec: number, payload: Buffer, rawLength: number): void {
     const offset = this.size;
     const cipher = createCipheriv('aes-256-gcm', this.key, blobNonce(offset));
     cipher.setAAD(blobAad(type, id));
-    const head = cipher.update(Buffer.from([codec]));
-    const body = cipher.update(payload);
+    this.pushCovered(cipher.update(Buffer.from([codec])));
+    this.pushCovered(cipher.update(payload));
     cipher.final();
-    this.push(head, body, cipher.getAuthTag());
+    this.push(cipher.getAuthTag());
     this.entries.push({ type, id: id.toString('hex'), offset, length: this.size - offset, rawLength });
   }
 
-  /** Writes the header; returns the pack's id (SHA-256 of its bytes, hex) and size. */
+  /** Writes the header; returns the pack's id (its name, hex) and size. */
   finish(): { id: string; size: number } {
     const table = Buffer.alloc(4 + this.entries.length * ENTRY_BYTES);
     table.writeUInt32LE(this.entries.length, 0);
@@ -132,9 +147,10 @@ export class MemorySink implements PackSink {
 
 /** The salt at the start of a pack and the encrypted header at its end, enough to list its blobs. */
 export function parsePackHeader(enc: Buffer, prefix: Buffer, tail: Buffer, packSize: number, packId: string): { salt: Buffer; entries: PackEntry[] } {
-  if (prefix.length < PACK_PREFIX || !prefix.subarray(0, 4).equals(PACK_MAGIC)) throw new RepositoryError('corrupt', `pack ${packId}: bad magic`);
+  const magic = prefix.subarray(0, 4);
+  if (prefix.length < PACK_PREFIX || !(magic.equals(PACK_MAGIC) || magic.equals(PACK_MAGIC_V1))) throw new RepositoryError('corrupt', `pack ${packId}: bad magic`);
   const key = packKey(enc, prefix.subarray(4, PACK_PREFIX));
-  const table = open(key, HEADER_NONCE, tail, PACK_MAGIC, `pack ${packId} header`);
+  const table = open(key, HEADER_NONCE, tail, magic, `pack ${packId} header`);
   const count = table.readUInt32LE(0);
   if (table.length !== 4 + count * ENTRY_BYTES) throw new RepositoryError('corrupt', `pack ${packId}: header length mismatch`);
   const entries: PackEntry[] = [];
@@ -155,6 +171,39 @@ export function parsePackHeader(enc: Buffer, prefix: Buffer, tail: Buffer, packS
     entries.push(entry);
   }
   return { salt: Buffer.from(prefix.subarray(4, PACK_PREFIX)), entries };
+}
+
+/**
+ * Checks a whole pack as read back — its header opens and its bytes call for its name — and
+ * returns what is wrong, or null (its blobs are opened one by one by the caller).
+ */
+export function packProblem(enc: Buffer, bytes: Buffer, packId: string): string | null {
+  let entries: PackEntry[];
+  let headerStart: number;
+  try {
+    if (bytes.length < PACK_PREFIX + 4) throw new RepositoryError('corrupt', 'truncated');
+    const length = headerLength(bytes.subarray(bytes.length - 4));
+    headerStart = bytes.length - 4 - length;
+    if (headerStart < PACK_PREFIX) throw new RepositoryError('corrupt', 'bad header length');
+    entries = parsePackHeader(enc, bytes.subarray(0, PACK_PREFIX), bytes.subarray(headerStart, bytes.length - 4), bytes.length, packId).entries;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+  const hash = createHash('sha256');
+  if (bytes.subarray(0, 4).equals(PACK_MAGIC_V1)) hash.update(bytes);
+  else {
+    // The blobs must fill the pack from the prefix to the header, so the tags cover every byte.
+    hash.update(bytes.subarray(0, PACK_PREFIX));
+    let at = PACK_PREFIX;
+    for (const entry of [...entries].sort((a, b) => a.offset - b.offset)) {
+      if (entry.offset !== at || entry.length < TAG_BYTES) return 'blobs do not fill the pack';
+      at += entry.length;
+      hash.update(bytes.subarray(at - TAG_BYTES, at));
+    }
+    if (at !== headerStart) return 'blobs do not fill the pack';
+    hash.update(bytes.subarray(headerStart));
+  }
+  return hash.digest('hex') === packId ? null : 'content does not match its name';
 }
 
 /** Length of the encrypted header, read from the last 4 bytes of a pack. */
