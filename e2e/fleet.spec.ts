@@ -142,6 +142,8 @@ test('add a device, discover its sources, back it up with live progress and brow
   await app.open(host.url);
   await app.goTo('restore');
   await expect(page.getByTestId('restore-pending')).toContainText(`${device.name}: restored`);
+  // It says which point in time it went back to, how long that took and how it was sent.
+  await expect(page.getByTestId('restore-pending')).toContainText(/to the state of .+ at .+ in \d+\.\d s, sent as it is \(fast link\)\. The previous state is kept/);
   await expect(page.getByTestId('restore-source-app-myrvm')).toHaveAttribute('data-selected', 'true');
   await page.getByTestId('restore-confirm').click();
   await expect(page.getByTestId('restore-pending')).toHaveCount(0);

@@ -40,7 +40,17 @@ function audited<T>(services: Services, who: string, action: string, target: str
 
 const nameOf = (profile: unknown): string | null => (typeof profile === 'object' && profile !== null && typeof (profile as { name?: unknown }).name === 'string' ? (profile as { name: string }).name : null);
 
-const pendingView = (p: PendingRestore) => ({ restoreId: p.restoreId, device: p.device, snapshotId: p.snapshotId, finishedAt: p.finishedAt, targets: p.targets, databases: p.databases.map((d) => d.target) });
+const pendingView = (p: PendingRestore) => ({
+  restoreId: p.restoreId,
+  device: p.device,
+  snapshotId: p.snapshotId,
+  finishedAt: p.finishedAt,
+  targets: p.targets,
+  databases: p.databases.map((d) => d.target),
+  pointInTime: p.pointInTime,
+  seconds: p.seconds,
+  wireCompression: p.wireCompression,
+});
 
 function parseJson(text: string): unknown {
   try {

@@ -158,6 +158,7 @@ describe.skipIf(!NETNS.ok)(`a cut link during a PostgreSQL restore${NETNS.ok ? '
     // A console that starts again finds the completed swap and offers it for confirmation.
     const found = await services.restores.recover(device.name);
     expect(found.map((p) => p.databases.map((d) => d.target))).toEqual([['myrvm']]);
+    expect(found[0]).toMatchObject({ pointInTime: null, seconds: null }); // the device's journal does not say
     expect(await jvDatabases()).toMatch(/^myrvm_jv_prev_[a-z0-9]+$/);
     // The next restore leaves it pending and restores again.
     const { jobId } = services.restores.start({ device: device.name, scope: 'source', sources: ['db'] });

@@ -63,7 +63,15 @@ describe('restore onto a device over SSH', () => {
     expect(record.error).toBeNull();
     expect(record.status).toBe('succeeded');
     expect(readFileSync(versionFile(), 'utf8')).toBe(original);
+    // A console opened later still says what was restored to which point, how long it took and how it was sent.
+    services.dispose();
+    services = openServices();
+    await services.repository.unlock('restore test repository password');
     const [pending] = services.restores.pending();
+    const repo = await services.repository.open();
+    expect(pending).toMatchObject({ snapshotId: appSnapshot, pointInTime: (await findSnapshot(repo, appSnapshot)).time, wireCompression: false });
+    expect(pending!.seconds).toBeGreaterThan(0);
+    expect(pending!.seconds).toBeLessThanOrEqual((new Date(record.finishedAt!).getTime() - new Date(record.startedAt).getTime()) / 1000 + 0.1);
     await services.restores.confirm(pending!.restoreId);
     expect(services.restores.pending()).toEqual([]);
   }, 120_000);
@@ -81,6 +89,7 @@ describe('restore onto a device over SSH', () => {
     }
     expect(record.error).toBeNull();
     expect((record.result as { wireCompression: boolean }).wireCompression).toBe(true);
+    expect(services.restores.pending()[0]!.wireCompression).toBe(true);
     // Kept: the previous state goes (it shares the unchanged files' inodes until then).
     await services.restores.confirm(services.restores.pending()[0]!.restoreId);
     const repo = await services.repository.open();

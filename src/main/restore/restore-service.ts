@@ -51,7 +51,16 @@ export interface PendingRestore {
   databases: DbRestorePlan[];
   finishedAt: string;
   targets: string[];
+  /** The time of the snapshot restored (the first source's), null when found on the device after an interruption. */
+  pointInTime: string | null;
+  /** How long the restore took, null when found on the device after an interruption. */
+  seconds: number | null;
+  /** Whether its bytes crossed the link gzip'ed (a slow link, decision 019). */
+  wireCompression: boolean;
 }
+
+/** What a pending restore keeps in its row's JSON besides the columns. */
+type PendingDetails = Pick<PendingRestore, 'files' | 'databases' | 'targets' | 'pointInTime' | 'seconds' | 'wireCompression'>;
 
 /** Runs the device's own service commands (its configuration, run by its shell as written). */
 async function runDeviceCommands(runner: CommandRunner, commands: string[], what: string): Promise<void> {
@@ -135,7 +144,8 @@ export class RestoreService {
 
   #remember(pending: PendingRestore): void {
     const device = this.devices.get(pending.device);
-    const plans = JSON.stringify({ files: pending.files, databases: pending.databases, targets: pending.targets });
+    const details: PendingDetails = { files: pending.files, databases: pending.databases, targets: pending.targets, pointInTime: pending.pointInTime, seconds: pending.seconds, wireCompression: pending.wireCompression };
+    const plans = JSON.stringify(details);
     this.history.sql.pendingRestoreUpsert.run(pending.restoreId, device.id, pending.device, pending.snapshotId, pending.finishedAt, plans);
   }
 
@@ -341,7 +351,7 @@ export class RestoreService {
     const entry = (restoreId: string, snapshotId: string) => {
       const existing = found.get(restoreId);
       if (existing) return existing;
-      const fresh: PendingRestore = { restoreId, device: name, snapshotId, files: [], databases: [], finishedAt: new Date().toISOString(), targets: [] };
+      const fresh: PendingRestore = { restoreId, device: name, snapshotId, files: [], databases: [], finishedAt: new Date().toISOString(), targets: [], pointInTime: null, seconds: null, wireCompression: false };
       found.set(restoreId, fresh);
       return fresh;
     };
@@ -400,7 +410,8 @@ export class RestoreService {
       ctx.phase(name);
     };
     const timings: { step: string; ms: number }[] = [];
-    let mark = performance.now();
+    const began = performance.now();
+    let mark = began;
     /** Records the time since the previous mark under `step`. */
     const lap = (step: string, since?: number) => {
       const now = performance.now();
@@ -533,6 +544,9 @@ export class RestoreService {
         databases: databases.filter((d) => d.inPlace),
         finishedAt: new Date().toISOString(),
         targets: [...files.flatMap((f) => f.roots.map((r) => r.target)), ...databases.map((d) => d.target)],
+        pointInTime: parts[0]!.snapshot.time,
+        seconds: Math.round((performance.now() - began) / 100) / 10,
+        wireCompression: compress,
       });
     }
     return { ...summary, timings, wireCompression: compress };
@@ -551,10 +565,11 @@ export class RestoreService {
 
   pending(): PendingRestore[] {
     return this.history.sql.pendingRestoresAll.all().map((row) => {
-      const plans = JSON.parse(row.plans) as Pick<PendingRestore, 'files' | 'databases' | 'targets'>;
+      // Rows written before a restore recorded its time and transfer have neither (null, false).
+      const details = { pointInTime: null, seconds: null, wireCompression: false, ...(JSON.parse(row.plans) as Partial<PendingDetails>) } as PendingDetails;
       // The device may have been renamed since: its id is the stable key.
       const device = this.history.sql.deviceById.get(row.device_id)?.name ?? row.device_name;
-      return { restoreId: row.restore_id, device, snapshotId: row.snapshot_id, finishedAt: row.finished_at, ...plans };
+      return { restoreId: row.restore_id, device, snapshotId: row.snapshot_id, finishedAt: row.finished_at, ...details };
     });
   }
 

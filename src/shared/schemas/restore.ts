@@ -105,4 +105,10 @@ export const PendingRestoreSchema = z.object({
   targets: z.array(z.string()),
   /** Databases restored in place whose previous version waits on the device. */
   databases: z.array(z.string()).default([]),
+  /** The time of the snapshot restored; null for a restore found on the device after an interruption. */
+  pointInTime: z.string().nullable().default(null),
+  /** How long it took; null for a restore found on the device after an interruption. */
+  seconds: z.number().nullable().default(null),
+  /** Whether its bytes crossed the link gzip'ed (a slow link, decision 019). */
+  wireCompression: z.boolean().default(false),
 });

@@ -210,7 +210,10 @@ export function RestorePage() {
       {pending.map((p) => (
         <section key={p.restoreId} className="card banner-ok" data-testid="restore-pending">
           <p>
-            {p.device}: restored {p.targets.join(', ')} at {new Date(p.finishedAt).toLocaleString()}. The previous state
+            {p.device}: restored {p.targets.join(', ')}
+            {p.pointInTime ? ` to the state of ${new Date(p.pointInTime).toLocaleString()}` : ''} at {new Date(p.finishedAt).toLocaleString()}
+            {p.seconds !== null ? ` in ${p.seconds.toFixed(1)} s, ${p.wireCompression ? "sent gzip'ed (slow link)" : 'sent as it is (fast link)'}` : ' (found on the device after an interruption)'}. The
+            previous state
             {p.databases.length > 0 ? ` (including the previous database${p.databases.length > 1 ? 's' : ''} ${p.databases.join(', ')})` : ''} is kept on the device until you decide.
           </p>
           <div className="form-actions">
