@@ -1,11 +1,14 @@
-import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backup } from '../archiver/archiver';
 import { LocalBackend } from '../backend/local-backend';
 import { NAMES } from '../backend/backend';
+import { hkdf, open, seal } from '../crypto/aead';
 import { changePassword, listKeySlots, addKeySlot, removeKeySlot } from '../crypto/key-slots';
+import { PACK_PREFIX } from '../pack/pack-format';
+import { restore } from '../restorer/restorer';
 import { rebuildIndex } from '../index/rebuild-index';
 import { listLocks, removeLocks, RepositoryLock } from '../lock/lock';
 import { diffTrees } from '../snapshot/diff';
@@ -123,6 +126,45 @@ describe('repository', () => {
     const changes = await diffTrees(reopened, first.snapshot.tree, second.snapshot.tree);
     const rel = (p: string): string => p.split('/').at(-1)!;
     expect(changes.filter((c) => c.type !== 'dir').map((c) => `${c.kind} ${rel(c.path)}`)).toEqual(['modified b', 'added c']);
+  });
+
+  it('reads, checks, re-indexes and adds to packs written as JVP1, beside new JVP2 ones (decision 020)', async () => {
+    const src = await tempDir();
+    const old = randomBytes(60_000);
+    await writeFile(join(src, 'old'), old);
+    const { dir, repo } = await newRepo();
+    const first = await backup(repo, new LocalSource([src]));
+    // Every pack of that backup turned into what the JVP1 writer made: its magic, the header sealed
+    // with it as AAD, named by the SHA-256 of all its bytes (blobs are the same in both).
+    const backend = new LocalBackend(dir);
+    const nonce = Buffer.alloc(12, 0xff);
+    for (const object of await backend.list(NAMES.data)) {
+      const bytes = await backend.get(object.name);
+      const key = hkdf(repo.keys.enc, bytes.subarray(4, PACK_PREFIX), 'jetvault/v1/pack');
+      const headerStart = bytes.length - 4 - bytes.readUInt32LE(bytes.length - 4);
+      const table = open(key, nonce, bytes.subarray(headerStart, bytes.length - 4), Buffer.from('JVP2'), 'header');
+      const v1 = Buffer.concat([Buffer.from('JVP1'), bytes.subarray(4, headerStart), seal(key, nonce, table, Buffer.from('JVP1')), bytes.subarray(bytes.length - 4)]);
+      await backend.put(NAMES.pack(createHash('sha256').update(v1).digest('hex')), v1);
+      await backend.delete(object.name);
+    }
+    for (const object of await backend.list(NAMES.index)) await backend.delete(object.name);
+    const reopened = await Repository.open(backend, PASSWORD);
+    expect((await rebuildIndex(reopened)).unreadable).toEqual([]);
+
+    const added = randomBytes(60_000);
+    await writeFile(join(src, 'new'), added);
+    const second = await backup(reopened, new LocalSource([src]), { parent: await findSnapshot(reopened, first.id) });
+    const magics = new Set<string>();
+    for (const object of await backend.list(NAMES.data)) magics.add((await backend.get(object.name, { offset: 0, length: 4 })).toString());
+    expect([...magics].sort()).toEqual(['JVP1', 'JVP2']);
+    const report = await check(reopened, { readData: true });
+    expect(report.errors).toEqual([]);
+    expect(report.packsRead).toBe((await backend.list(NAMES.data)).length);
+    const target = await tempDir();
+    await restore(reopened, await findSnapshot(reopened, second.id), target);
+    const restored = join(target, ...src.split('/').filter(Boolean));
+    expect(await readFile(join(restored, 'old'))).toEqual(old);
+    expect(await readFile(join(restored, 'new'))).toEqual(added);
   });
 
   it('stores two copies of a large file in different trees once', async () => {
