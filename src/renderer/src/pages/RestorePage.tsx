@@ -17,6 +17,8 @@ import { useJobsStore } from '../stores/jobs-store';
 type Pending = Awaited<ReturnType<ReturnType<typeof api>['restore']['pending']>>[number];
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+/** How a restore's bytes crossed the link (decision 019). */
+const sentHow = (wireCompression: boolean): string => (wireCompression ? "sent gzip'ed (slow link)" : 'sent as it is (fast link)');
 
 /**
  * What a finished restore job reported, in one line: how long it took, its steps, and whether its
@@ -27,7 +29,7 @@ function restoreReport(job: { title: string; startedAt: string; finishedAt: stri
   if (!parsed.success || parsed.data.timings.length === 0 || job.finishedAt === null) return null;
   const { timings, wireCompression } = parsed.data;
   const took = new Date(job.finishedAt).getTime() - new Date(job.startedAt).getTime();
-  return `${job.title} finished in ${seconds(took)} (${timings.map((t) => `${t.step} ${seconds(t.ms)}`).join(' · ')}); ${wireCompression ? "sent gzip'ed (slow link)" : 'sent as it is (fast link)'}`;
+  return `${job.title} finished in ${seconds(took)} (${timings.map((t) => `${t.step} ${seconds(t.ms)}`).join(' · ')}); ${sentHow(wireCompression)}`;
 }
 
 type Scope = 'device' | 'source' | 'files';
@@ -212,7 +214,7 @@ export function RestorePage() {
           <p>
             {p.device}: restored {p.targets.join(', ')}
             {p.pointInTime ? ` to the state of ${new Date(p.pointInTime).toLocaleString()}` : ''} at {new Date(p.finishedAt).toLocaleString()}
-            {p.seconds !== null ? ` in ${p.seconds.toFixed(1)} s, ${p.wireCompression ? "sent gzip'ed (slow link)" : 'sent as it is (fast link)'}` : ' (found on the device after an interruption)'}. The
+            {p.seconds !== null ? ` in ${seconds(p.seconds * 1000)}, ${sentHow(p.wireCompression)}` : ' (found on the device after an interruption)'}. The
             previous state
             {p.databases.length > 0 ? ` (including the previous database${p.databases.length > 1 ? 's' : ''} ${p.databases.join(', ')})` : ''} is kept on the device until you decide.
           </p>
