@@ -12,6 +12,7 @@ import type { ChunkerParams } from '../chunker/chunker';
 import { KNOWN_CHUNK } from '../pipeline/chunk-pool';
 import type { ChunkPool, FilePiece, HashedChunk } from '../pipeline/chunk-pool';
 import { StreamPieces } from '../pipeline/stream-pieces';
+import { copyInto } from '../pipeline/copy-into';
 import type { PackUploader, UploadSession } from '../pack/pack-uploader';
 import type { Slots } from '../pipeline/slots';
 import type { SourceEntry, SourceWarning } from './source';
@@ -218,7 +219,7 @@ export class FileSaver {
     if (this.bytesBatch && (this.bytesBatch.used + bytes > capacity || this.bytesBatch.ends.length >= BYTES_BATCH_FILES)) await this.flushBytes();
     const batch = (this.bytesBatch ??= { data: this.workers().buffer(capacity), used: 0, ends: [], waiters: [] });
     for (const part of parts) {
-      batch.data.set(part, batch.used);
+      copyInto(batch.data, part, batch.used);
       batch.used += part.length;
     }
     batch.ends.push(batch.used);

@@ -108,7 +108,8 @@ export function gearScanner(wasmBase64: string, gear: Int32Array): {
     load(data, length) {
       const pages = Math.ceil((BASE + length) / 65536) - memory.buffer.byteLength / 65536;
       if (pages > 0) memory.grow(pages);
-      new Uint8Array(memory.buffer, BASE, length).set(data.subarray(0, length));
+      // Buffer#fill is one memcpy; set() from a piece in shared memory copies with relaxed atomics (see copyInto).
+      if (length > 0) Buffer.from(memory.buffer, BASE, length).fill(data.subarray(0, length));
     },
     scan(from, stopS, stopL, maskS, maskL) {
       const cut = exports.scan(BASE + from, BASE + stopS, BASE + stopL, maskS, maskL);

@@ -8,6 +8,7 @@
  */
 import type { ChunkerParams } from '../chunker/chunker';
 import type { ChunkPool, HashedChunk } from './chunk-pool';
+import { copyInto } from './copy-into';
 
 /** New bytes a piece collects before it is posted (the tail in front of them is at most one max chunk). */
 export const PIECE_BYTES = 8 * 1024 * 1024;
@@ -43,7 +44,7 @@ export class StreamPieces {
     while (offset < data.length) {
       this.buffer ??= await this.take();
       const n = Math.min(data.length - offset, PIECE_BYTES - this.used);
-      this.buffer.set(data.subarray(offset, offset + n), this.params.max + this.used);
+      copyInto(this.buffer, data.subarray(offset, offset + n), this.params.max + this.used);
       this.used += n;
       offset += n;
       this.size += n;
@@ -74,7 +75,7 @@ export class StreamPieces {
     const buffer = this.buffer ?? (await this.take());
     const room = this.params.max;
     const tail = await this.tail;
-    buffer.set(tail, room - tail.length);
+    copyInto(buffer, tail, room - tail.length);
     const piece = new Uint8Array(buffer.buffer, buffer.byteOffset + room - tail.length, tail.length + this.used);
     this.buffer = null;
     this.used = 0;

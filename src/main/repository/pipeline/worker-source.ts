@@ -18,6 +18,7 @@
 import { findBoundary, gearScanner } from '../chunker/chunker';
 import { GEAR_WASM } from '../chunker/gear-wasm';
 import { qualityFor, SAMPLE, WORTH } from '../compress/codec';
+import { copyInto } from './copy-into';
 import { RESTORE_WORKER_SOURCE } from './restore-worker-source';
 
 /** Bytes a file job reads (at least two max chunks): small enough to keep memory flat. */
@@ -33,6 +34,7 @@ const gear = new Int32Array(workerData.gear);
 const { min, avg, max } = workerData.chunker;
 const SAMPLE = ${SAMPLE}, WORTH = ${WORTH}, JOB = ${FILE_JOB_BYTES};
 const findBoundary = (${findBoundary.toString()});
+const copyInto = (${copyInto.toString()});
 /** Cuts in WebAssembly: the bytes of a piece are loaded once, then scanned in place. */
 const scanner = (${gearScanner.toString()})('${GEAR_WASM}', gear);
 const qualityFor = (${qualityFor.toString()});
@@ -92,7 +94,7 @@ function processChunk(data, transfer) {
 function processShared(data, at, cut) {
   const chunk = data.subarray(at, at + cut);
   const { id, codec, packed } = examine(chunk);
-  if (packed) chunk.set(packed);
+  if (packed) copyInto(chunk, packed, 0);
   return { id, codec, at, length: codec === 255 ? 0 : packed ? packed.length : cut, rawLength: cut };
 }
 function readInto(fd, buf, offset) {
@@ -150,7 +152,7 @@ function pieceJob(msg) {
   const { cuts, pos } = cutAll(data, data.length, msg.final, msg.resume || 0);
   // The tail starts the next piece (the main thread is already collecting it).
   const tail = new Uint8Array(data.length - pos);
-  tail.set(data.subarray(pos));
+  copyInto(tail, data.subarray(pos), 0);
   parentPort.postMessage({ seq: msg.seq, cut: { next: pos, eof: msg.final, tail } }, [tail.buffer]);
   const chunks = [];
   let at = 0;
