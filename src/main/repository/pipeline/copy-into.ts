@@ -6,5 +6,7 @@
  * The ranges must not overlap. Self-contained: its source text also runs in the chunk workers.
  */
 export function copyInto(target: Uint8Array, source: Uint8Array, at: number): void {
-  if (source.length > 0) Buffer.prototype.fill.call(target, source, at, at + source.length);
+  if (source.length === 0) return;
+  const view = Buffer.isBuffer(target) ? target : Buffer.from(target.buffer, target.byteOffset, target.byteLength);
+  view.fill(source, at, at + source.length);
 }
