@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { netnsSupport, startFleet } from '../fleet/index';
-import { addSmallFiles, fileCreationSeconds, machineCpuSeconds, median, opensshCommand, runAsync, settle } from './device-helpers';
+import { addSmallFiles, fileCreationSeconds, machineCpuSeconds, median, opensshCommand, runAsync, settle, WARM_MB } from './device-helpers';
 import type { Device } from '../fleet/index';
 import { startDeviceBackup } from '../src/main/devices/device-backup';
 import { silentLogger } from '../src/main/log';
@@ -27,6 +27,8 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 /** Where both tools write (Jetvault's repository, rsync's copy): BENCH_OUT_DIR=/dev/shm takes the laptop's disk out of the comparison. */
 const OUT_DIR = process.env.BENCH_OUT_DIR ?? os.tmpdir();
 const SHAPED_RUNS = Number(process.env.BENCH_SHAPED_RUNS ?? 1);
+/** Seconds settle() spent warming memory before each timed run (see warmMemory). */
+const warmSeconds: number[] = [];
 
 function timed<T>(work: () => Promise<T>): Promise<{ seconds: number; value: T }> {
   const started = process.hrtime.bigint();
@@ -98,7 +100,7 @@ async function scenario(label: string, shaped: boolean, runs: number) {
     let dest = '';
     const pair = async (run: number, into: typeof first) => {
       const jetvaultRun = async () => {
-        await settle();
+        warmSeconds.push(await settle());
         const cpu = machineCpuSeconds();
         const r = await jetvaultBackup(jv!.services, device);
         into.jetvaultCpu.push(machineCpuSeconds() - cpu);
@@ -108,7 +110,7 @@ async function scenario(label: string, shaped: boolean, runs: number) {
         into.compressed = r.compressed;
       };
       const baselineRun = async () => {
-        await settle();
+        warmSeconds.push(await settle());
         const cpu = machineCpuSeconds();
         into.baseline.push(await baseline(device, dest));
         into.baselineCpu.push(machineCpuSeconds() - cpu);
@@ -116,7 +118,10 @@ async function scenario(label: string, shaped: boolean, runs: number) {
       for (const work of run % 2 === 0 ? [jetvaultRun, baselineRun] : [baselineRun, jetvaultRun]) await work();
     };
     for (let run = 0; run < runs; run++) {
+      // Only the last pair's results are kept (the runs after 1% changed start from them): memory
+      // held by earlier copies would leave less recently freed memory for later runs (see warmMemory).
       jv?.dispose();
+      if (dest) rmSync(dest, { recursive: true, force: true });
       jv = await freshConsole(device);
       dest = mkdtempSync(path.join(OUT_DIR, 'jetvault-bench-rsync-'));
       dests.push(dest);
@@ -162,4 +167,5 @@ for (const r of rows) {
 console.log('');
 for (const r of rows) console.log(`${r.label}, each run (s): Jetvault ${r.jetvault.map((x) => x.toFixed(2)).join(', ')}; baseline ${r.baseline.map((x) => x.toFixed(2)).join(', ')}`);
 console.log(`Both tools wrote to ${OUT_DIR}. Creating 20,000 files of 2 KB there took ${createdBefore.toFixed(1)} s before the loopback runs and ${createdAfter.toFixed(1)} s after (the baseline creates a file per device file; Jetvault writes a few dozen packs).`);
+console.log(`Before every timed run, ${WARM_MB / 1024} GiB of memory was touched and freed so that both tools start on memory this VM's host has backed (warmMemory in bench/device-helpers.ts): ${Math.min(...warmSeconds).toFixed(1)}–${Math.max(...warmSeconds).toFixed(1)} s each, the longer ones where the memory had gone back to the host.`);
 console.log(`(the table shows medians; load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')})`);
