@@ -26,6 +26,15 @@ describe('copyInto', () => {
     expect(plain.subarray(0, 7).every((b) => b === 0) && plain.subarray(407).every((b) => b === 0)).toBe(true);
   });
 
+  it('writes relative to a view that starts inside its buffer', () => {
+    const shared = new SharedArrayBuffer(64);
+    const view = new Uint8Array(shared, 5, 40);
+    copyInto(view, Buffer.from('abc'), 2);
+    expect(Buffer.from(shared).subarray(5, 12)).toEqual(Buffer.from([0, 0, 97, 98, 99, 0, 0]));
+    expect(() => copyInto(view, Buffer.alloc(4, 1), 38)).toThrow(RangeError);
+    expect(Buffer.from(shared).subarray(40).every((b) => b === 0)).toBe(true);
+  });
+
   it('does nothing for an empty source and refuses a range past the end without writing', () => {
     const target = Buffer.from(new SharedArrayBuffer(16));
     copyInto(target, new Uint8Array(0), 16);
