@@ -64,7 +64,7 @@ export async function settle(): Promise<number> {
 export const WARM_MB = 2048;
 
 /**
- * Touches WARM_MB of memory in a child process that exits at once, so that the run which follows
+ * Touches WARM_MB of memory (at most a quarter of what is free) in a child process that exits at once, so that the run which follows
  * finds free memory its VM's host has backed. On a VM whose guest hands free memory back to the
  * host (free page reporting: Firecracker here), memory that was free for some seconds costs
  * ~12 µs per 4 KiB page to touch again — writing 1 GB to /dev/shm took 0.4–0.5 s into recently
@@ -72,7 +72,7 @@ export const WARM_MB = 2048;
  * repository's pages plus its heap and piece buffers) was billed for the host's work, not its own:
  * Jetvault's first backup took 5.2 s after a run that freed memory and 7.3–7.6 s after rsync runs
  * that kept their copies. A laptop's free memory is simply free; this gives both tools that.
- * Returns the seconds it took (~0.6 s warm, ~1.5 s when the memory had gone back to the host).
+ * Returns the seconds it took (~0.5 s on warm memory; 1.4–4.9 s seen here when it had gone back to the host).
  */
 export function warmMemory(mb = WARM_MB): number {
   const started = performance.now();
