@@ -85,7 +85,7 @@ async function jetvaultBackup(services: ReturnType<typeof createServices>, devic
 async function scenario(label: string, shaped: boolean, runs: number) {
   const fleet = await startFleet({ devices: 1, netns: shaped, sharedModelMB: Math.round(MODELS_MB * 0.7), uniqueModelMB: Math.round(MODELS_MB * 0.3) });
   const device = fleet.devices[0]!;
-  const dests: string[] = [];
+  let dest = '';
   let jv: Awaited<ReturnType<typeof freshConsole>> | null = null;
   try {
     addSmallFiles(device, SMALL_FILES);
@@ -97,7 +97,6 @@ async function scenario(label: string, shaped: boolean, runs: number) {
     const capacity = shaped ? await sshCapacity(device) : null;
     const first = { jetvault: [] as number[], baseline: [] as number[], jetvaultCpu: [] as number[], baselineCpu: [] as number[], bytes: 0, wire: 0, compressed: false };
     const after = { jetvault: [] as number[], baseline: [] as number[], jetvaultCpu: [] as number[], baselineCpu: [] as number[], bytes: 0, wire: 0, compressed: false };
-    let dest = '';
     const pair = async (run: number, into: typeof first) => {
       const jetvaultRun = async () => {
         warmSeconds.push(await settle());
@@ -124,7 +123,6 @@ async function scenario(label: string, shaped: boolean, runs: number) {
       if (dest) rmSync(dest, { recursive: true, force: true });
       jv = await freshConsole(device);
       dest = mkdtempSync(path.join(OUT_DIR, 'jetvault-bench-rsync-'));
-      dests.push(dest);
       await pair(run, first);
     }
     for (let run = 0; run < runs; run++) {
@@ -140,7 +138,7 @@ async function scenario(label: string, shaped: boolean, runs: number) {
     ];
   } finally {
     jv?.dispose();
-    for (const d of dests) rmSync(d, { recursive: true, force: true });
+    if (dest) rmSync(dest, { recursive: true, force: true });
     await fleet.stop();
   }
 }
