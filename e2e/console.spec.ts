@@ -112,7 +112,7 @@ test('the backend refuses a WebSocket without the token', async ({ host, console
   expect(outcome).toBe('refused');
 });
 
-test('the settings form shows the validation error of a bad value and keeps the stored one', async ({ host, console: app, page }) => {
+test('the settings form shows the validation error of a bad value and keeps the stored one; corrected, it saves', async ({ host, console: app, page }) => {
   await app.open(host.url);
   await app.goTo('settings');
   await app.field('repositoryPath').fill('x'.repeat(5000));
@@ -121,4 +121,10 @@ test('the settings form shows the validation error of a bad value and keeps the 
   await expect(page.getByText(/Too big|at most|<=\s*4096/i).first()).toBeVisible();
   const stored = await page.evaluate(() => window.api!.settings.get());
   expect(stored.repositoryPath).toBe('');
+
+  // The field's reason stands until the field is edited; then the form can be sent again.
+  await app.field('repositoryPath').fill('/srv/jetvault');
+  await app.save();
+  await expect(app.status()).toHaveText('Settings saved.');
+  expect((await page.evaluate(() => window.api!.settings.get())).repositoryPath).toBe('/srv/jetvault');
 });

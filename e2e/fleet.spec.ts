@@ -243,3 +243,32 @@ test('add a device behind a jump host: both fingerprints confirmed, facts read t
   const exported = JSON.parse((await page.evaluate(() => window.api!.devices.export({ names: ['rvm-far'] }))).json) as { devices: { jump: { hostKey: string } }[] };
   expect(exported.devices[0]!.jump.hostKey).toBe(bastion.hostKeyFingerprint);
 });
+
+test('a profile the console refuses brings the form back with the reason at the field; fixed, the device is added', async ({ host, console: app, page, fleet }) => {
+  test.setTimeout(60_000);
+  const device = fleet.devices[1]!;
+  await app.open(host.url);
+
+  await page.getByTestId('add-device').click();
+  await page.getByTestId('device-name').fill('rvm 017!');
+  await page.getByTestId('device-host').fill(device.host);
+  await page.getByTestId('device-port').fill(String(device.port));
+  await page.getByTestId('device-user').fill(device.user);
+  await page.getByTestId('device-identity').fill(device.identityFile);
+  await page.getByTestId('device-check-key').click();
+  await expect(page.getByTestId('host-key-fingerprint')).toHaveText(device.hostKeyFingerprint);
+  await page.getByTestId('host-key-trust').click();
+
+  // Refused as a whole: the details again, the name field saying why, nothing in the fleet.
+  await expect(page.getByTestId('add-device-error')).toBeVisible();
+  const nameField = page.locator('.field', { has: page.getByTestId('device-name') });
+  await expect(nameField).toContainText('Use 1–64 letters');
+  await expect(page.getByTestId('device-name')).toHaveValue('rvm 017!');
+  expect(await page.evaluate(() => window.api!.devices.list())).toEqual([]);
+
+  await page.getByTestId('device-name').fill('rvm-017');
+  await page.getByTestId('device-check-key').click();
+  await page.getByTestId('host-key-trust').click();
+  await expect(page.getByTestId('device-page')).toBeVisible();
+  expect((await page.evaluate(() => window.api!.devices.list())).map((d) => d.name)).toEqual(['rvm-017']);
+});

@@ -2,7 +2,8 @@ import { useState } from 'react';
 import { ErrorBanner } from './ErrorBanner';
 import type { FormEvent } from 'react';
 import { Button, Dialog, FieldError, Form, Heading, Input, Label, Modal, ModalOverlay, NumberField, Radio, RadioGroup, Text, TextField } from 'react-aria-components';
-import { toAppError } from '../../../shared/errors';
+import { useAction } from '../use-action';
+import { useFieldErrors } from '../field-errors';
 import { api } from '../api';
 
 type Auth = 'key' | 'password' | 'agent';
@@ -39,16 +40,20 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
   const [jumpIdentity, setJumpIdentity] = useState('');
   const [jumpHostKey, setJumpHostKey] = useState<string | null>(null);
   const [step, setStep] = useState<Step>({ kind: 'details' });
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const [fieldErrors, setFieldErrors] = useState<Record<string, string>>({});
+  const { busy, error, setError, run } = useAction();
+  const { errors: fieldErrors, refused, set: setFieldErrors, edited: fieldEdited } = useFieldErrors();
+  const edited =
+    <T,>(field: string, set: (value: T) => void) =>
+    (value: T) => {
+      set(value);
+      fieldEdited(field);
+    };
 
   const reset = () => {
     setStep({ kind: 'details' });
     setJumpHostKey(null);
     setError(null);
     setFieldErrors({});
-    setBusy(false);
   };
 
   const jumpProfile = (hostKey: string) => {
@@ -62,18 +67,6 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
     const via = jump ? { jump, auth, ...(auth === 'key' && identityFile ? { identityFile } : {}), ...(auth === 'password' && password ? { password } : {}) } : undefined;
     const { fingerprint } = await api().devices.probeHostKey({ host, port, ...(via ? { via } : {}) });
     setStep({ kind: 'confirm', fingerprint });
-  };
-
-  const run = async (work: () => Promise<void>) => {
-    setBusy(true);
-    setError(null);
-    try {
-      await work();
-    } catch (caught) {
-      setError(toAppError(caught).message);
-    } finally {
-      setBusy(false);
-    }
   };
 
   const checkHostKey = (event: FormEvent) => {
@@ -98,25 +91,21 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
     void run(() => probeDevice(fingerprint));
   };
 
-  const add = async (fingerprint: string) => {
-    setBusy(true);
-    setError(null);
-    try {
-      const jump = jumpHostKey ? jumpProfile(jumpHostKey) : undefined;
-      const profile = { name, host, port, user, auth, site, hostKey: fingerprint, ...(auth === 'key' ? { identityFile } : {}), ...(sysroot ? { sysroot } : {}), ...(jump ? { jump } : {}) };
-      await api().devices.add({ profile, ...(auth === 'password' ? { password } : {}) });
-      onAdded(name);
-      reset();
-      onClose();
-    } catch (caught) {
-      const e = toAppError(caught);
-      setFieldErrors(Object.fromEntries((e.issues ?? []).map((i) => [i.path.replace(/^profile\./, ''), i.message])));
-      setError(e.message);
-      setStep({ kind: 'details' });
-    } finally {
-      setBusy(false);
-    }
-  };
+  const add = (fingerprint: string) =>
+    run(
+      async () => {
+        const jump = jumpHostKey ? jumpProfile(jumpHostKey) : undefined;
+        const profile = { name, host, port, user, auth, site, hostKey: fingerprint, ...(auth === 'key' ? { identityFile } : {}), ...(sysroot ? { sysroot } : {}), ...(jump ? { jump } : {}) };
+        await api().devices.add({ profile, ...(auth === 'password' ? { password } : {}) });
+        onAdded(name);
+        reset();
+        onClose();
+      },
+      (e) => {
+        refused(e, 'profile.');
+        setStep({ kind: 'details' });
+      },
+    );
 
   return (
     <ModalOverlay className="modal-overlay" isOpen={isOpen} onOpenChange={(open) => (open ? undefined : (reset(), onClose()))} isDismissable>
@@ -125,24 +114,24 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
           <Heading slot="title">Add a device</Heading>
           {step.kind === 'details' ? (
             <Form className="form" onSubmit={(e) => void checkHostKey(e)} validationErrors={fieldErrors}>
-              <TextField className="field" name="name" value={name} onChange={setName} isRequired autoFocus>
+              <TextField className="field" name="name" value={name} onChange={edited('name', setName)} isRequired autoFocus>
                 <Label>Name</Label>
                 <Input data-testid="device-name" placeholder="rvm-017" />
                 <FieldError />
               </TextField>
               <div className="field-row">
-                <TextField className="field grow" name="host" value={host} onChange={setHost} isRequired>
+                <TextField className="field grow" name="host" value={host} onChange={edited('host', setHost)} isRequired>
                   <Label>Host</Label>
                   <Input data-testid="device-host" placeholder="10.0.4.17" />
                   <FieldError />
                 </TextField>
-                <NumberField className="field narrow" name="port" value={port} onChange={setPort} minValue={1} maxValue={65535}>
+                <NumberField className="field narrow" name="port" value={port} onChange={edited('port', setPort)} minValue={1} maxValue={65535}>
                   <Label>Port</Label>
                   <Input data-testid="device-port" />
                   <FieldError />
                 </NumberField>
               </div>
-              <TextField className="field" name="user" value={user} onChange={setUser} isRequired>
+              <TextField className="field" name="user" value={user} onChange={edited('user', setUser)} isRequired>
                 <Label>User</Label>
                 <Input data-testid="device-user" />
                 <FieldError />
@@ -156,40 +145,40 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
                 </div>
               </RadioGroup>
               {auth === 'key' ? (
-                <TextField className="field" name="identityFile" value={identityFile} onChange={setIdentityFile} isRequired>
+                <TextField className="field" name="identityFile" value={identityFile} onChange={edited('identityFile', setIdentityFile)} isRequired>
                   <Label>Private key file on this laptop</Label>
                   <Input data-testid="device-identity" placeholder="/home/me/.ssh/id_ed25519" />
                   <FieldError />
                 </TextField>
               ) : null}
               {auth === 'password' ? (
-                <TextField className="field" name="password" type="password" value={password} onChange={setPassword} isRequired>
+                <TextField className="field" name="password" type="password" value={password} onChange={edited('password', setPassword)} isRequired>
                   <Label>Password</Label>
                   <Input data-testid="device-password" />
                   <Text slot="description">Stored encrypted by the operating system&apos;s keychain, never in plain text.</Text>
                   <FieldError />
                 </TextField>
               ) : null}
-              <TextField className="field" name="site" value={site} onChange={setSite}>
+              <TextField className="field" name="site" value={site} onChange={edited('site', setSite)}>
                 <Label>Site</Label>
                 <Input data-testid="device-site" placeholder="Depot North" />
               </TextField>
               <details className="advanced" open={jumpText !== '' || undefined}>
                 <summary>Advanced</summary>
-                <TextField className="field" name="jump" value={jumpText} onChange={setJumpText}>
+                <TextField className="field" name="jump" value={jumpText} onChange={edited('jump', setJumpText)}>
                   <Label>Jump host</Label>
                   <Input data-testid="device-jump" placeholder="ops@bastion.example:22" />
                   <Text slot="description">When the device is reachable only through a bastion (as ssh -J). Leave empty otherwise.</Text>
                   <FieldError />
                 </TextField>
                 {jumpText ? (
-                  <TextField className="field" name="jumpIdentity" value={jumpIdentity} onChange={setJumpIdentity}>
+                  <TextField className="field" name="jumpIdentity" value={jumpIdentity} onChange={edited('jumpIdentity', setJumpIdentity)}>
                     <Label>Jump host key file</Label>
                     <Input data-testid="device-jump-identity" placeholder="the device's key when empty" />
                     <FieldError />
                   </TextField>
                 ) : null}
-                <TextField className="field" name="sysroot" value={sysroot} onChange={setSysroot}>
+                <TextField className="field" name="sysroot" value={sysroot} onChange={edited('sysroot', setSysroot)}>
                   <Label>Device filesystem root</Label>
                   <Input data-testid="device-sysroot" placeholder="/" />
                   <Text slot="description">Leave empty for a Jetson. Set it when the device&apos;s files live below a folder (a mounted image, a test stand-in).</Text>

@@ -6,6 +6,7 @@ import { toAppError } from '../../../shared/errors';
 import { api } from '../api';
 import { formatBytes } from '../format';
 import { useJobsStore } from '../stores/jobs-store';
+import { useAction } from '../use-action';
 import { ErrorBanner } from './ErrorBanner';
 
 function DiffView({ diff }: { diff: FileDiff }) {
@@ -47,10 +48,9 @@ export function FileVersions({ snapshotId, path, onClose }: { snapshotId: string
   const pair = chosen?.key === key ? chosen.pair : defaultPair;
   const [diffed, setDiff] = useState<{ key: string; diff: FileDiff } | null>(null);
   const diff = pair && diffed?.key === `${key}:${pair.join(':')}` ? diffed.diff : null;
-  const [error, setError] = useState<string | null>(null);
+  const { busy, error, setError, run: act } = useAction();
   const [restore, setRestore] = useState<{ request: RestoreRequest; plan: RestorePlanSummary } | null>(null);
   const [jobId, setJobId] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
   const finished = useJobsStore((s) => (jobId ? s.recent.find((j) => j.id === jobId) : undefined));
 
   useEffect(() => {
@@ -58,7 +58,7 @@ export function FileVersions({ snapshotId, path, onClose }: { snapshotId: string
       .files.versions({ snapshotId, path })
       .then((v) => setLoaded({ key: `${snapshotId}:${path}`, versions: v }))
       .catch((caught: unknown) => setError(toAppError(caught).message));
-  }, [snapshotId, path]);
+  }, [snapshotId, path, setError]);
 
   // By default the diff shows what changed most recently (the previous version against the newest).
   const [from, to] = pair ?? [null, null];
@@ -68,20 +68,9 @@ export function FileVersions({ snapshotId, path, onClose }: { snapshotId: string
       .files.diff({ from, to, path })
       .then((d) => setDiff({ key: `${snapshotId}:${path}:${from}:${to}`, diff: d }))
       .catch((caught: unknown) => setError(toAppError(caught).message));
-  }, [snapshotId, from, to, path]);
+  }, [snapshotId, from, to, path, setError]);
   const choose = (next: [string, string]) => setPair({ key, pair: next });
 
-  const act = async (work: () => Promise<void>) => {
-    setBusy(true);
-    setError(null);
-    try {
-      await work();
-    } catch (caught) {
-      setError(toAppError(caught).message);
-    } finally {
-      setBusy(false);
-    }
-  };
   const planRestore = (id: string) =>
     act(async () => {
       setJobId(null);

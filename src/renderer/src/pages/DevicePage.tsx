@@ -14,6 +14,7 @@ import { formatBytes } from '../format';
 import { saveTextFile } from '../save-file';
 import { useFleetStore } from '../stores/fleet-store';
 import { useJobsStore } from '../stores/jobs-store';
+import { useAction } from '../use-action';
 
 function describeSource(source: Source): string {
   switch (source.kind) {
@@ -60,8 +61,8 @@ function Facts({ facts }: { facts: DeviceFacts }) {
 export function DevicePage({ name }: { name: string }) {
   const detail = useFleetStore((s) => s.details[name]);
   const loadDetail = useFleetStore((s) => s.loadDetail);
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  // busy: discovery is connecting (its button says so); the other actions only report errors.
+  const { busy, error, setError, run } = useAction();
   const [proposals, setProposals] = useState<Source[]>([]);
   const [accepted, setAccepted] = useState<string[]>([]);
   const [confirmRemove, setConfirmRemove] = useState(false);
@@ -74,7 +75,7 @@ export function DevicePage({ name }: { name: string }) {
 
   useEffect(() => {
     loadDetail(name).catch((caught: unknown) => setError(toAppError(caught).message));
-  }, [name, loadDetail]);
+  }, [name, loadDetail, setError]);
   useEffect(() => {
     // Locked or missing repository: no downloads offered, nothing to report here.
     api()
@@ -89,19 +90,12 @@ export function DevicePage({ name }: { name: string }) {
       .catch(() => setCopies(null));
   }, [name, backups]);
 
-  const discover = async () => {
-    setBusy(true);
-    setError(null);
-    try {
+  const discover = () =>
+    run(async () => {
       const result = await api().devices.discover({ name });
       setProposals(result.proposals);
       setAccepted(result.proposals.map((p) => p.name));
-    } catch (caught) {
-      setError(toAppError(caught).message);
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
 
   const accept = async (device: DeviceDetail) => {
     const chosen = proposals.filter((p) => accepted.includes(p.name));

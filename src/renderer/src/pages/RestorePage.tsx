@@ -3,7 +3,7 @@ import { Button, Checkbox, CheckboxGroup, Input, Label, Radio, RadioGroup, TextA
 import type { SnapshotInfo } from '../../../shared/schemas/catalog';
 import { RestorePlanSummarySchema } from '../../../shared/schemas/restore';
 import type { RestorePlanSummary, RestoreRequest } from '../../../shared/schemas/restore';
-import { toAppError } from '../../../shared/errors';
+import { useAction } from '../use-action';
 import { api } from '../api';
 import { EmptyState } from '../components/EmptyState';
 import { ErrorBanner } from '../components/ErrorBanner';
@@ -123,8 +123,7 @@ export function RestorePage() {
   const [include, setInclude] = useStoredState('restore.include', '');
   const [confirmName, setConfirmName] = useState('');
   const [plan, setPlan] = useState<RestorePlanSummary | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run: act } = useAction();
   const [pending, setPending] = useState<Pending[]>([]);
   const [jobId, setJobId] = useStoredState<string | null>('restore.jobId', null);
   const [notice, setNotice] = useState<string | null>(null);
@@ -163,17 +162,6 @@ export function RestorePage() {
   const running = jobId ? active[jobId] : undefined;
   const lastRestore = recent.find((j) => j.kind === 'restore');
   const lastReport = lastRestore?.status === 'succeeded' ? restoreReport(lastRestore) : null;
-  const act = async (work: () => Promise<void>) => {
-    setBusy(true);
-    setError(null);
-    try {
-      await work();
-    } catch (caught) {
-      setError(toAppError(caught).message);
-    } finally {
-      setBusy(false);
-    }
-  };
 
   if (devices.length === 0 || !repository?.unlocked) {
     return (

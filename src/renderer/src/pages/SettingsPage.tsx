@@ -8,8 +8,8 @@ import { PageHeader } from '../components/PageHeader';
 import { RepositoriesPanel } from '../components/RepositoriesPanel';
 import { RepositoryLeases } from '../components/RepositoryLeases';
 import { useSettingsStore } from '../stores/settings-store';
+import { useFieldErrors } from '../field-errors';
 
-type FieldErrors = Partial<Record<keyof Settings | '(input)', string>>;
 
 function changedFields(saved: Settings, draft: Settings): SettingsPatch {
   const patch: Record<string, unknown> = {};
@@ -23,11 +23,12 @@ function SettingsForm({ saved, status, setStatus }: { saved: Settings; status: S
   const save = useSettingsStore((s) => s.save);
   const reset = useSettingsStore((s) => s.reset);
   const [draft, setDraft] = useState<Settings>(saved);
-  const [errors, setErrors] = useState<FieldErrors>({});
+  const { errors, refused, set: setErrors, edited } = useFieldErrors();
   const patch = changedFields(saved, draft);
   const dirty = Object.keys(patch).length > 0;
   const set = <K extends keyof Settings>(key: K, value: Settings[K]) => {
     setDraft((d) => ({ ...d, [key]: value }));
+    edited(key);
     setStatus(null);
   };
 
@@ -41,7 +42,7 @@ function SettingsForm({ saved, status, setStatus }: { saved: Settings; status: S
       setStatus({ kind: 'saved', text: 'Settings saved.' });
     } catch (caught) {
       const error = toAppError(caught);
-      setErrors(Object.fromEntries((error.issues ?? []).map((i) => [i.path, i.message])));
+      refused(error);
       setStatus({ kind: 'error', text: error.message });
     }
   };

@@ -1,0 +1,25 @@
+/**
+ * A refused save's reasons by field, for a react-aria `Form`'s `validationErrors`. While a field
+ * has one, the browser will not send the form again (react-aria makes it the input's own validity
+ * message), so a field's reason goes as soon as the field is edited.
+ */
+import { useCallback, useState } from 'react';
+import type { AppError } from '../../shared/errors';
+
+export type FieldErrors = Record<string, string>;
+
+export function useFieldErrors(): {
+  errors: FieldErrors;
+  /** The reasons of a refused save, by issue path (less `prefix`, e.g. `profile.`); none for other errors. */
+  refused: (error: AppError, prefix?: string) => void;
+  set: (errors: FieldErrors) => void;
+  /** Drops one field's reason: call on every edit of that field. */
+  edited: (field: string) => void;
+} {
+  const [errors, setErrors] = useState<FieldErrors>({});
+  const refused = useCallback((error: AppError, prefix = '') => {
+    setErrors(Object.fromEntries((error.issues ?? []).map((i) => [i.path.startsWith(prefix) ? i.path.slice(prefix.length) : i.path, i.message])));
+  }, []);
+  const edited = useCallback((field: string) => setErrors((all) => (field in all ? Object.fromEntries(Object.entries(all).filter(([key]) => key !== field)) : all)), []);
+  return { errors, refused, set: setErrors, edited };
+}

@@ -1,0 +1,35 @@
+/**
+ * What a button that calls the main process needs: a busy flag (the button is disabled while the
+ * call runs) and the error to show. `run` clears the last error, marks busy, shows the message of
+ * whatever the work throws (after `onError`, for what else the failure changes), and clears busy
+ * however it ended.
+ */
+import { useCallback, useState } from 'react';
+import { toAppError } from '../../shared/errors';
+import type { AppError } from '../../shared/errors';
+
+export interface Action {
+  busy: boolean;
+  error: string | null;
+  setError: (message: string | null) => void;
+  run: (work: () => Promise<unknown>, onError?: (error: AppError) => void) => Promise<void>;
+}
+
+export function useAction(): Action {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const run = useCallback(async (work: () => Promise<unknown>, onError?: (error: AppError) => void) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await work();
+    } catch (caught) {
+      const appError = toAppError(caught);
+      onError?.(appError);
+      setError(appError.message);
+    } finally {
+      setBusy(false);
+    }
+  }, []);
+  return { busy, error, setError, run };
+}
