@@ -272,3 +272,72 @@ test('a profile the console refuses brings the form back with the reason at the 
   await expect(page.getByTestId('device-page')).toBeVisible();
   expect((await page.evaluate(() => window.api!.devices.list())).map((d) => d.name)).toEqual(['rvm-017']);
 });
+
+test('sources are added, edited and removed on the device page, and the next backup follows them', async ({ host, console: app, page, fleet }) => {
+  test.setTimeout(120_000);
+  const device = fleet.devices[1]!;
+  await app.open(host.url);
+  const { sources: _sources, ...bare } = device.profile();
+  await page.evaluate((json) => window.api!.devices.import({ json }), JSON.stringify(bare));
+  await page.evaluate(() => window.api!.repository.init({ password: 'a good long repository password' }));
+  await page.goto(`${host.origin}/#/fleet/${device.name}`);
+  await expect(page.getByTestId('device-page')).toBeVisible();
+  const editor = page.getByTestId('source-editor');
+
+  // A files source: a relative path is refused at its field, the dialog stays, corrected it is added.
+  await page.getByTestId('source-add').click();
+  await editor.getByTestId('source-field-name').fill('settings');
+  await editor.getByTestId('source-field-paths').fill(`etc/${device.app}`);
+  await editor.getByTestId('source-save').click();
+  await expect(editor.getByTestId('source-error')).toBeVisible();
+  await expect(editor.locator('.field', { has: page.getByTestId('source-field-paths') })).toContainText('Paths on the device must be absolute');
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'source-editor-refused.png') });
+  await editor.getByTestId('source-field-paths').fill(`${device.root}/etc/${device.app}`);
+  await editor.getByTestId('source-save').click();
+  await expect(editor).toHaveCount(0);
+  await expect(page.getByTestId('source-settings')).toContainText(`${device.root}/etc/${device.app}`);
+
+  // A database source next to it, then removed again (two presses).
+  await page.getByTestId('source-add').click();
+  await editor.getByTestId('source-kind-postgres').click();
+  await editor.getByTestId('source-field-name').fill('db');
+  await editor.getByTestId('source-field-database').fill(device.app);
+  await editor.getByTestId('source-field-host').fill(device.pg.socketDir);
+  await editor.getByTestId('source-field-port').fill(String(device.pg.port));
+  await editor.getByTestId('source-save').click();
+  await expect(page.getByTestId('source-db')).toContainText(`PostgreSQL database ${device.app} at ${device.pg.socketDir}:${device.pg.port}`);
+  await page.getByTestId('source-remove-db').click();
+  await expect(page.getByTestId('source-db')).toBeVisible();
+  await page.getByTestId('source-remove-db').click();
+  await expect(page.getByTestId('source-db')).toHaveCount(0);
+  await page.getByTestId('source-add').click();
+  await editor.getByTestId('source-kind-sqlite').click();
+  await editor.getByTestId('source-field-name').fill('local');
+  await editor.getByTestId('source-field-path').fill(device.sqlitePath);
+  await editor.getByTestId('source-save').click();
+  await expect(page.getByTestId('source-local')).toContainText(`SQLite ${device.sqlitePath}`);
+
+  // Edited: the name stays, an exclude is added.
+  await page.getByTestId('source-edit-settings').click();
+  await expect(editor.getByTestId('source-field-name')).toHaveAttribute('readonly', '');
+  await editor.getByTestId('source-field-exclude').fill('logging.yaml');
+  await editor.getByTestId('source-save').click();
+  await expect(page.getByTestId('source-settings')).toContainText('(except logging.yaml)');
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'device-sources-edited.png') });
+  const stored = await page.evaluate((name) => window.api!.devices.get({ name }), device.name);
+  expect(stored.profile.sources).toEqual([
+    { name: 'settings', kind: 'files', paths: [`${device.root}/etc/${device.app}`], exclude: ['logging.yaml'] },
+    { name: 'local', kind: 'sqlite', path: device.sqlitePath },
+  ]);
+
+  // The backup takes the sources as they now are: one snapshot each, the excluded file left out.
+  await page.getByTestId('device-backup').click();
+  await expect(page.getByTestId('device-last-backup')).toContainText('succeeded', { timeout: 90_000 });
+  const snapshots = await page.evaluate((name) => window.api!.snapshots.list({ device: name }), device.name);
+  expect(snapshots.map((s) => s.source).sort()).toEqual(['local', 'settings']);
+  const settings = snapshots.find((s) => s.source === 'settings')!;
+  const folder = await page.evaluate(([id, app]) => window.api!.snapshots.browse({ id: id!, path: `etc/${app}` }), [settings.id, device.app]);
+  const names = folder.entries.map((e) => e.name);
+  expect(names).toContain(`${device.app}.yaml`);
+  expect(names).not.toContain('logging.yaml');
+});

@@ -10,7 +10,10 @@ export type FieldErrors = Record<string, string>;
 
 export function useFieldErrors(): {
   errors: FieldErrors;
-  /** The reasons of a refused save, by issue path (less `prefix`, e.g. `profile.`); none for other errors. */
+  /**
+   * The reasons of a refused save by field: an issue's path less `prefix` (e.g. `sources.2.`), up to
+   * the first dot (`jump.host` is the jump field's, `paths.0` the paths field's). None for other errors.
+   */
   refused: (error: AppError, prefix?: string) => void;
   set: (errors: FieldErrors) => void;
   /** Drops one field's reason: call on every edit of that field. */
@@ -18,7 +21,8 @@ export function useFieldErrors(): {
 } {
   const [errors, setErrors] = useState<FieldErrors>({});
   const refused = useCallback((error: AppError, prefix = '') => {
-    setErrors(Object.fromEntries((error.issues ?? []).map((i) => [i.path.startsWith(prefix) ? i.path.slice(prefix.length) : i.path, i.message])));
+    const ours = (error.issues ?? []).filter((i) => i.path.startsWith(prefix));
+    setErrors(Object.fromEntries(ours.map((i) => [i.path.slice(prefix.length).split('.')[0]!, i.message])));
   }, []);
   const edited = useCallback((field: string) => setErrors((all) => (field in all ? Object.fromEntries(Object.entries(all).filter(([key]) => key !== field)) : all)), []);
   return { errors, refused, set: setErrors, edited };

@@ -102,7 +102,7 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
         onClose();
       },
       (e) => {
-        refused(e, 'profile.');
+        refused(e);
         setStep({ kind: 'details' });
       },
     );

@@ -9,6 +9,7 @@ import { api } from '../api';
 import { PageHeader } from '../components/PageHeader';
 import { DownloadButton } from '../components/DownloadButton';
 import { DrillCard } from '../components/DrillCard';
+import { SourceEditor } from '../components/SourceEditor';
 import type { SnapshotInfo } from '../../../shared/schemas/catalog';
 import { formatBytes } from '../format';
 import { saveTextFile } from '../save-file';
@@ -17,15 +18,22 @@ import { useJobsStore } from '../stores/jobs-store';
 import { useAction } from '../use-action';
 
 function describeSource(source: Source): string {
+  const own = source.schedule ? ` · also on its own at ${source.schedule}` : '';
   switch (source.kind) {
     case 'postgres':
-      return `PostgreSQL database ${source.database}${source.host ? ` at ${source.host}` : ''}`;
+      return `PostgreSQL database ${source.database}${source.host ? ` at ${source.host}` : ''}${source.port ? `:${source.port}` : ''}${own}`;
     case 'mysql':
-      return `MySQL database ${source.database}`;
+      return `MySQL database ${source.database}${source.host ? ` at ${source.host}` : source.socket ? ` at ${source.socket}` : ''}${own}`;
     case 'sqlite':
-      return `SQLite ${source.path}`;
+      return `SQLite ${source.path}${own}`;
     case 'files':
-      return `${source.paths.join(', ')}${source.exclude?.length ? ` (except ${source.exclude.join(', ')})` : ''}`;
+      return [
+        source.paths.join(', '),
+        source.include?.length ? ` (only ${source.include.join(', ')})` : '',
+        source.exclude?.length ? ` (except ${source.exclude.join(', ')})` : '',
+        source.rotateAfterBackup ? ' · rotated after each backup' : '',
+        own,
+      ].join('');
   }
 }
 
@@ -66,6 +74,10 @@ export function DevicePage({ name }: { name: string }) {
   const [proposals, setProposals] = useState<Source[]>([]);
   const [accepted, setAccepted] = useState<string[]>([]);
   const [confirmRemove, setConfirmRemove] = useState(false);
+  /** The source being edited (its index), 'new' while one is added, null with no editor open. */
+  const [editing, setEditing] = useState<number | 'new' | null>(null);
+  /** A source whose Remove was pressed once: pressed again, it goes. */
+  const [removingSource, setRemovingSource] = useState<string | null>(null);
   const [reportNote, setReportNote] = useState<string | null>(null);
   const [copies, setCopies] = useState<DeviceCopies | null>(null);
   const running = useJobsStore((s) => Object.values(s.active).some((j) => j.kind === 'backup' && j.title === `Back up ${name}`));
@@ -102,6 +114,16 @@ export function DevicePage({ name }: { name: string }) {
     try {
       await api().devices.update({ name, profile: { ...device.profile, sources: [...device.profile.sources, ...chosen] } });
       setProposals([]);
+    } catch (caught) {
+      setError(toAppError(caught).message);
+    }
+  };
+
+  const removeSource = async (device: DeviceDetail, source: string) => {
+    setError(null);
+    setRemovingSource(null);
+    try {
+      await api().devices.update({ name, profile: { ...device.profile, sources: device.profile.sources.filter((s) => s.name !== source) } });
     } catch (caught) {
       setError(toAppError(caught).message);
     }
@@ -220,20 +242,40 @@ export function DevicePage({ name }: { name: string }) {
         <section className="card" aria-label="Sources" data-testid="device-sources">
           <h2>Sources</h2>
           {profile.sources.length === 0 ? (
-            <p className="muted">No sources yet. Connect and discover to find databases, config, logs and apps on the device.</p>
+            <p className="muted">No sources yet. Connect and discover to find databases, config, logs and apps on the device, or add one.</p>
           ) : (
             <ul className="sources">
-              {profile.sources.map((s) => (
-                <li key={s.name} data-testid={`source-${s.name}`}>
-                  <strong>{s.name}</strong> <span className="muted">{s.kind}</span>
-                  {snapshots.find((x) => x.source === s.name) ? (
-                    <DownloadButton snapshotId={snapshots.find((x) => x.source === s.name)!.id} label="Download latest" testId={`source-download-${s.name}`} />
-                  ) : null}
-                  <div className="muted">{describeSource(s)}</div>
-                </li>
-              ))}
+              {profile.sources.map((s, i) => {
+                const latest = snapshots.find((x) => x.source === s.name);
+                return (
+                  <li key={s.name} data-testid={`source-${s.name}`}>
+                    <strong>{s.name}</strong> <span className="muted">{s.kind}</span>
+                    {latest ? <DownloadButton snapshotId={latest.id} label="Download latest" testId={`source-download-${s.name}`} /> : null}
+                    <span className="entry-actions source-actions">
+                      <Button className="button button-quiet" onPress={() => setEditing(i)} data-testid={`source-edit-${s.name}`}>
+                        Edit
+                      </Button>
+                      {/* Its snapshots stay in the catalog (and restorable); only future runs leave it out. */}
+                      <Button
+                        className={removingSource === s.name ? 'button button-danger' : 'button button-quiet'}
+                        onPress={() => (removingSource === s.name ? void removeSource(detail, s.name) : setRemovingSource(s.name))}
+                        data-testid={`source-remove-${s.name}`}
+                      >
+                        {removingSource === s.name ? 'Press again: stop backing it up' : 'Remove'}
+                      </Button>
+                    </span>
+                    <div className="muted">{describeSource(s)}</div>
+                  </li>
+                );
+              })}
             </ul>
           )}
+          <div className="form-actions">
+            <Button className="button" onPress={() => setEditing('new')} data-testid="source-add">
+              Add a source
+            </Button>
+          </div>
+          {editing !== null ? <SourceEditor profile={profile} index={editing === 'new' ? null : editing} onClose={() => setEditing(null)} /> : null}
         </section>
       </div>
       <DrillCard device={profile.name} deviceId={detail.id} />
