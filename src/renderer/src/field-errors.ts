@@ -11,8 +11,9 @@ export type FieldErrors = Record<string, string>;
 export function useFieldErrors(): {
   errors: FieldErrors;
   /**
-   * The reasons of a refused save by field: an issue's path less `prefix` (e.g. `sources.2.`), up to
-   * the first dot (`jump.host` is the jump field's, `paths.0` the paths field's). None for other errors.
+   * The reasons of a refused save by field name: an issue's path less `prefix` (e.g. `sources.2.`)
+   * and less list positions (`paths.0` is the paths field's, `services.stop.1` the services.stop
+   * field's). Nothing for errors without issues.
    */
   refused: (error: AppError, prefix?: string) => void;
   set: (errors: FieldErrors) => void;
@@ -22,7 +23,7 @@ export function useFieldErrors(): {
   const [errors, setErrors] = useState<FieldErrors>({});
   const refused = useCallback((error: AppError, prefix = '') => {
     const ours = (error.issues ?? []).filter((i) => i.path.startsWith(prefix));
-    setErrors(Object.fromEntries(ours.map((i) => [i.path.slice(prefix.length).split('.')[0]!, i.message])));
+    setErrors(Object.fromEntries(ours.map((i) => [i.path.slice(prefix.length).replace(/(\.\d+)+$/, ''), i.message])));
   }, []);
   const edited = useCallback((field: string) => setErrors((all) => (field in all ? Object.fromEntries(Object.entries(all).filter(([key]) => key !== field)) : all)), []);
   return { errors, refused, set: setErrors, edited };

@@ -2,7 +2,8 @@
  * What a button that calls the main process needs: a busy flag (the button is disabled while the
  * call runs) and the error to show. `run` clears the last error, marks busy, shows the message of
  * whatever the work throws (after `onError`, for what else the failure changes), and clears busy
- * however it ended.
+ * however it ended. A refused input's reasons are part of the message, so none stays unseen where
+ * a form has no field for it.
  */
 import { useCallback, useState } from 'react';
 import { toAppError } from '../../shared/errors';
@@ -26,7 +27,8 @@ export function useAction(): Action {
     } catch (caught) {
       const appError = toAppError(caught);
       onError?.(appError);
-      setError(appError.message);
+      const reasons = (appError.issues ?? []).map((i) => (i.path ? `${i.path}: ${i.message}` : i.message));
+      setError(reasons.length > 0 ? `${appError.message} (${reasons.join('; ')})` : appError.message);
     } finally {
       setBusy(false);
     }

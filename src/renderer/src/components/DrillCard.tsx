@@ -15,8 +15,11 @@ const STATUS_TEXT: Record<RtoStatus['status'], string> = {
   unknown: 'not measured yet',
 };
 
-/** The device's last restore drill and the RTO it measured, against the objective; runs a drill. */
-export function DrillCard({ device, deviceId }: { device: string; deviceId: string }) {
+/**
+ * The device's last restore drill and the RTO it measured, against the objective; runs a drill.
+ * `objective`: the device's own RTO target, so the card reads the status again when it is changed.
+ */
+export function DrillCard({ device, deviceId, objective }: { device: string; deviceId: string; objective?: number | undefined }) {
   const [rto, setRto] = useState<RtoStatus | null>(null);
   const [history, setHistory] = useState<DrillRecord[]>([]);
   const [error, setError] = useState<string | null>(null);
@@ -33,7 +36,7 @@ export function DrillCard({ device, deviceId }: { device: string; deviceId: stri
       .drills.list({ device, limit: 10 })
       .then(setHistory)
       .catch((caught: unknown) => setError(toAppError(caught).message));
-  }, [device, finishedDrills]);
+  }, [device, finishedDrills, objective]);
 
   const start = async () => {
     setError(null);

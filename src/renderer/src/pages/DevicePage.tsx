@@ -10,6 +10,7 @@ import { PageHeader } from '../components/PageHeader';
 import { DownloadButton } from '../components/DownloadButton';
 import { DrillCard } from '../components/DrillCard';
 import { SourceEditor } from '../components/SourceEditor';
+import { DeviceSettingsCard } from '../components/DeviceSettingsCard';
 import type { SnapshotInfo } from '../../../shared/schemas/catalog';
 import { formatBytes } from '../format';
 import { saveTextFile } from '../save-file';
@@ -278,7 +279,7 @@ export function DevicePage({ name }: { name: string }) {
           {editing !== null ? <SourceEditor profile={profile} index={editing === 'new' ? null : editing} onClose={() => setEditing(null)} /> : null}
         </section>
       </div>
-      <DrillCard device={profile.name} deviceId={detail.id} />
+      <DrillCard device={profile.name} deviceId={detail.id} objective={profile.rtoMinutes} />
       {proposals.length > 0 ? (
         <section className="card" aria-label="Discovered sources" data-testid="proposals">
           <h2>Found on the device</h2>
@@ -299,6 +300,7 @@ export function DevicePage({ name }: { name: string }) {
           </div>
         </section>
       ) : null}
+      <DeviceSettingsCard profile={profile} />
       <RetentionCard key={JSON.stringify(profile.retention ?? {})} profile={profile} />
     </div>
   );
