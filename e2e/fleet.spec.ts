@@ -244,31 +244,41 @@ test('add a device behind a jump host: both fingerprints confirmed, facts read t
   expect(exported.devices[0]!.jump.hostKey).toBe(bastion.hostKeyFingerprint);
 });
 
-test('a profile the console refuses brings the form back with the reason at the field; fixed, the device is added', async ({ host, console: app, page, fleet }) => {
+test('a profile the console refuses, or a login the device refuses, brings the form back with the reason at the field; fixed, the device is added', async ({ host, console: app, page, fleet }) => {
   test.setTimeout(60_000);
-  const device = fleet.devices[1]!;
+  const [other, device] = fleet.devices as [(typeof fleet.devices)[0], (typeof fleet.devices)[0]];
   await app.open(host.url);
+  const trust = async () => {
+    await page.getByTestId('device-check-key').click();
+    await expect(page.getByTestId('host-key-fingerprint')).toHaveText(device.hostKeyFingerprint);
+    await page.getByTestId('host-key-trust').click();
+  };
+  const field = (testId: string) => page.locator('.field', { has: page.getByTestId(testId) });
 
   await page.getByTestId('add-device').click();
   await page.getByTestId('device-name').fill('rvm 017!');
   await page.getByTestId('device-host').fill(device.host);
   await page.getByTestId('device-port').fill(String(device.port));
   await page.getByTestId('device-user').fill(device.user);
-  await page.getByTestId('device-identity').fill(device.identityFile);
-  await page.getByTestId('device-check-key').click();
-  await expect(page.getByTestId('host-key-fingerprint')).toHaveText(device.hostKeyFingerprint);
-  await page.getByTestId('host-key-trust').click();
+  // Another device's key: this one does not accept it.
+  await page.getByTestId('device-identity').fill(other.identityFile);
+  await trust();
 
   // Refused as a whole: the details again, the name field saying why, nothing in the fleet.
   await expect(page.getByTestId('add-device-error')).toBeVisible();
-  const nameField = page.locator('.field', { has: page.getByTestId('device-name') });
-  await expect(nameField).toContainText('Use 1–64 letters');
+  await expect(field('device-name')).toContainText('Use 1–64 letters');
   await expect(page.getByTestId('device-name')).toHaveValue('rvm 017!');
   expect(await page.evaluate(() => window.api!.devices.list())).toEqual([]);
 
+  // A valid profile, but the device refuses the key: said at the key file, still nothing added.
   await page.getByTestId('device-name').fill('rvm-017');
-  await page.getByTestId('device-check-key').click();
-  await page.getByTestId('host-key-trust').click();
+  await trust();
+  await expect(page.getByTestId('add-device-error')).toContainText('refused the credentials');
+  await expect(field('device-identity')).toContainText('The device refused this key');
+  expect(await page.evaluate(() => window.api!.devices.list())).toEqual([]);
+
+  await page.getByTestId('device-identity').fill(device.identityFile);
+  await trust();
   await expect(page.getByTestId('device-page')).toBeVisible();
   expect((await page.evaluate(() => window.api!.devices.list())).map((d) => d.name)).toEqual(['rvm-017']);
 });

@@ -90,6 +90,14 @@ export const channels = {
       .strict(),
     output: z.object({ fingerprint: FingerprintSchema }),
   },
+  /**
+   * Logs in to a device that is not added yet (its host key confirmed in the profile, its secrets as
+   * typed) and reads its facts: the add dialog's connection test. Stores nothing.
+   */
+  'devices:testLogin': {
+    input: z.object({ profile: z.unknown(), password: z.string().max(1024).optional(), passphrase: z.string().max(1024).optional() }).strict(),
+    output: DeviceFactsSchema,
+  },
   'devices:pinHostKey': { input: z.object({ name: NameSchema, fingerprint: FingerprintSchema }).strict(), output: DeviceDetailSchema },
   /** Connects (pinned key), reads facts, keeps them, and proposes sources not yet configured. */
   'devices:discover': {

@@ -78,6 +78,19 @@ export class DeviceConnector {
   }
 
   /**
+   * Logs in with options not taken from the inventory (a device about to be added) and reads its
+   * facts: what the add dialog shows before it saves anything. Outside the pool: one short login.
+   */
+  static async testLogin(options: ConnectOptions, sysroot?: string): Promise<DeviceFacts> {
+    const connection = await DeviceConnection.open(options);
+    try {
+      return parseFacts(await connection.run(factsCommand(sysroot)));
+    } finally {
+      connection.close();
+    }
+  }
+
+  /**
    * First contact with a device behind a jump host: logs in to the jump host (its key pinned) and
    * fetches the device's host key through the tunnel, still without authenticating to the device.
    */

@@ -104,4 +104,22 @@ describe('DeviceService', () => {
     await expect(devices.connectOptions('rvm-404')).rejects.toThrow(/cannot read the key file/);
     store.close();
   });
+
+  it('builds connection options for a profile not added yet from the secrets as typed, storing nothing', async () => {
+    const dir = tempDir();
+    const { store, devices } = open(dir);
+    const hostKey = 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8';
+    await expect(devices.draftConnectOptions(profile('rvm-017', { auth: 'password' }), { password: 'typed' })).rejects.toMatchObject({ code: 'VALIDATION', issues: [{ path: 'hostKey' }] });
+    await expect(devices.draftConnectOptions(profile('rvm 017', { hostKey }), {})).rejects.toMatchObject({ code: 'VALIDATION', issues: [{ path: 'name' }] });
+    await expect(devices.draftConnectOptions(profile('rvm-017', { hostKey, auth: 'password' }), {})).rejects.toMatchObject({ issues: [{ path: 'password' }] });
+    const draft = await devices.draftConnectOptions(profile('rvm-017', { hostKey, auth: 'password' }), { password: 'typed' });
+    expect(draft.options).toMatchObject({ host: '127.0.0.2', port: 2222, user: 'jetson', hostKey, auth: { kind: 'password', password: 'typed' } });
+    expect(draft.profile.name).toBe('rvm-017');
+    const keyFile = path.join(dir, 'id_ed25519');
+    writeFileSync(keyFile, 'not really a key', { mode: 0o600 });
+    const keyed = await devices.draftConnectOptions(profile('rvm-017', { hostKey, identityFile: keyFile }), { passphrase: 'typed passphrase' });
+    expect(keyed.options.auth).toEqual({ kind: 'key', privateKey: Buffer.from('not really a key'), passphrase: 'typed passphrase' });
+    expect(devices.list()).toEqual([]);
+    store.close();
+  });
 });

@@ -160,15 +160,29 @@ export class DeviceService {
   /** Everything needed to open an SSH connection to this device (and to its jump host, if any). */
   async connectOptions(name: string, overrides: Partial<ConnectOptions> = {}): Promise<ConnectOptions> {
     const device = this.get(name);
-    const { profile } = device;
-    const auth = await this.#auth(device, profile.identityFile);
+    const stored = (kind: keyof DeviceSecrets) => this.#secrets.get(secretRef(device.id, kind)) ?? undefined;
+    return { ...(await this.#optionsFor(device.profile, stored, 'stored')), ...overrides };
+  }
+
+  /**
+   * Connection options for a profile that is not stored yet, with its secrets as typed: the add
+   * dialog logs in once before the device is added. Its host key must be confirmed already.
+   */
+  async draftConnectOptions(input: unknown, secrets: DeviceSecrets): Promise<{ profile: DeviceProfile; options: ConnectOptions }> {
+    const profile = this.#parse(input);
+    if (!profile.hostKey) throw new AppError('VALIDATION', `Confirm the host key of ${profile.host}:${profile.port} first`, [{ path: 'hostKey', message: 'Required' }]);
+    return { profile, options: await this.#optionsFor(profile, (kind) => secrets[kind] || undefined, 'given') };
+  }
+
+  async #optionsFor(profile: DeviceProfile, secret: (kind: keyof DeviceSecrets) => string | undefined, secrets: 'stored' | 'given'): Promise<ConnectOptions> {
+    const auth = await this.#auth(profile, secret, secrets);
     let jump: ConnectOptions | undefined;
     if (profile.jump) {
       const j = profile.jump;
       // The bastion's own key when the profile names one, else the device's credentials (as `ssh -J`).
-      jump = { host: j.host, port: j.port, user: j.user, auth: j.identityFile ? await this.#keyAuth(name, j.identityFile, 'jump host key') : auth, ...(j.hostKey ? { hostKey: j.hostKey } : {}) };
+      jump = { host: j.host, port: j.port, user: j.user, auth: j.identityFile ? await this.#keyAuth(profile.name, j.identityFile, 'jump host key') : auth, ...(j.hostKey ? { hostKey: j.hostKey } : {}) };
     }
-    return { host: profile.host, port: profile.port, user: profile.user, auth, ...(profile.hostKey ? { hostKey: profile.hostKey } : {}), ...(jump ? { jump } : {}), ...overrides };
+    return { host: profile.host, port: profile.port, user: profile.user, auth, ...(profile.hostKey ? { hostKey: profile.hostKey } : {}), ...(jump ? { jump } : {}) };
   }
 
   /**
@@ -203,16 +217,16 @@ export class DeviceService {
     return passphrase ? { kind: 'key', privateKey, passphrase } : { kind: 'key', privateKey };
   }
 
-  async #auth(device: DeviceRecord, identityFile: string | undefined): Promise<DeviceAuth> {
-    const { name } = device.profile;
-    switch (authOf(device.profile)) {
+  async #auth(profile: DeviceProfile, secret: (kind: keyof DeviceSecrets) => string | undefined, secrets: 'stored' | 'given'): Promise<DeviceAuth> {
+    const { name, identityFile } = profile;
+    switch (authOf(profile)) {
       case 'key': {
-        if (!identityFile) throw new AppError('VALIDATION', `${name}: key authentication needs an identityFile`);
-        return this.#keyAuth(name, identityFile, 'key', this.#secrets.get(secretRef(device.id, 'passphrase')) ?? undefined);
+        if (!identityFile) throw new AppError('VALIDATION', `${name}: key authentication needs an identityFile`, [{ path: 'identityFile', message: 'Required' }]);
+        return this.#keyAuth(name, identityFile, 'key', secret('passphrase'));
       }
       case 'password': {
-        const password = this.#secrets.get(secretRef(device.id, 'password'));
-        if (password === null) throw new AppError('VALIDATION', `${name}: password authentication is set but no password is stored`);
+        const password = secret('password');
+        if (password === undefined) throw new AppError('VALIDATION', `${name}: password authentication is set but no password is ${secrets}`, [{ path: 'password', message: 'Required' }]);
         return { kind: 'password', password };
       }
       case 'agent': {

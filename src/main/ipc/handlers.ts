@@ -107,6 +107,10 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
     'devices:probeHostKey': async ({ host, port, via }) => ({
       fingerprint: via ? await DeviceConnector.probeHostKeyVia(host, port, await services.devices.jumpOptions(via.jump, via)) : await DeviceConnector.probeHostKey(host, port),
     }),
+    'devices:testLogin': async ({ profile, password, passphrase }) => {
+      const draft = await devices.draftConnectOptions(profile, { password, passphrase });
+      return DeviceConnector.testLogin(draft.options, draft.profile.sysroot);
+    },
     'devices:pinHostKey': ({ name, fingerprint }, sender) =>
       audited(services, actor(sender), 'device.pin-host-key', name, () => changed([name], devices.detail(devices.pinHostKey(name, fingerprint, actor(sender))))),
     'devices:discover': async ({ name }) => {

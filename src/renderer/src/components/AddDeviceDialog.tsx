@@ -91,18 +91,23 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
     void run(() => probeDevice(fingerprint));
   };
 
+  /** Logs in once with what was typed (the key just confirmed, pinned), and only then adds the device. */
   const add = (fingerprint: string) =>
     run(
       async () => {
         const jump = jumpHostKey ? jumpProfile(jumpHostKey) : undefined;
         const profile = { name, host, port, user, auth, site, hostKey: fingerprint, ...(auth === 'key' ? { identityFile } : {}), ...(sysroot ? { sysroot } : {}), ...(jump ? { jump } : {}) };
-        await api().devices.add({ profile, ...(auth === 'password' ? { password } : {}) });
+        const secrets = auth === 'password' ? { password } : {};
+        await api().devices.testLogin({ profile, ...secrets });
+        await api().devices.add({ profile, ...secrets });
         onAdded(name);
         reset();
         onClose();
       },
       (e) => {
         refused(e);
+        // A login the device refused: the credentials field says so.
+        if (e.code === 'AUTH_FAILED') setFieldErrors(auth === 'key' ? { identityFile: 'The device refused this key' } : auth === 'password' ? { password: 'The device refused this password' } : {});
         setStep({ kind: 'details' });
       },
     );
@@ -227,7 +232,7 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
               <ErrorBanner message={error} />
               <div className="form-actions">
                 <Button className="button button-primary" isDisabled={busy} onPress={() => void add(step.fingerprint)} data-testid="host-key-trust">
-                  The fingerprints match: add the device
+                  {busy ? 'Logging in…' : 'The fingerprints match: log in and add the device'}
                 </Button>
                 <Button className="button" onPress={reset}>
                   Back
