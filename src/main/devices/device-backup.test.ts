@@ -66,7 +66,9 @@ describe('a device backup run (real shell, real files, real repository)', () => 
       { name: 'config', kind: 'files', paths: [path.join(root, 'etc/myrvm')] },
       { name: 'app', kind: 'files', paths: [path.join(root, 'opt/myrvm')], exclude: ['local.db*'] },
     ];
-    const run = () => backupJob(repo, root, sources);
+    // Bytes reach the job as they are stored, not once per source.
+    const advances: number[] = [];
+    const run = () => backupJob(repo, root, sources, (ctx) => ({ ...ctx, advance: (delta) => (delta.bytes && advances.push(delta.bytes), ctx.advance(delta)) }));
 
     const first = await run();
     expect(first.record.status).toBe('succeeded');
@@ -77,13 +79,17 @@ describe('a device backup run (real shell, real files, real repository)', () => 
     for (const s of snapshots) expect(s.tags).toEqual(expect.arrayContaining(['device:rvm-017', `run:${result.runId}`, 'run-size:3']));
     expect(snapshots.find((s) => s.tags.includes('source:app'))!.paths).toEqual(['opt/myrvm']);
     expect(first.record.bytesDone).toBe(result.bytesTransferred);
+    expect(advances.length).toBeGreaterThan(2 * sources.length);
     expect(result.bytesTransferred).toBeGreaterThan(3 * 1024 * 1024);
     // Auto, on a link as fast as this machine's own shell: nothing compressed.
     expect(result.wireCompression).toBe(false);
     expect(result.bytesOnWire).toBe(result.bytesTransferred);
 
     await appendFile(path.join(root, 'opt/myrvm/app.py'), 'print("changed")\n');
-    const second = (await run()).value!;
+    const secondRun = await run();
+    const second = secondRun.value!;
+    // Unchanged files are reused, not transferred: they are not counted as progress.
+    expect(secondRun.record.bytesDone).toBe(second.bytesTransferred);
     const app = second.snapshots.find((s) => s.source === 'app')!;
     expect(app.filesRead).toBe(1);
     expect(app.bytesTransferred).toBeLessThan(100);

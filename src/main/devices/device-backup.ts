@@ -156,6 +156,8 @@ export async function runSources(
       const parent = latestOf(all, device.name, config.name);
       const trees = treeLoader(repo);
       let transferred = 0;
+      /** Bytes read from the device so far, reported as they are stored (live progress). */
+      let read = 0;
       let source: Source;
       let dump: DumpSource | null = null;
       if (config.kind === 'files') {
@@ -184,12 +186,18 @@ export async function runSources(
         loadTree: trees,
         ...(lease ? { lease } : {}),
         tags: [tagOf.device(device.name), tagOf.source(config.name), `kind:${config.kind}`, tagOf.run(runId), tagOf.runSize(sources.length), ...platform],
-        // Reused files are reported as progress too; count only what was read from the device.
-        onProgress: ({ items }) => ctx.advance({ items: items ?? 0 }),
+        // Progress in bytes read from the device, as they are stored: unchanged files are reused, not read.
+        onProgress: ({ items, bytes, reused }) => {
+          const delta = reused ? 0 : (bytes ?? 0);
+          read += delta;
+          ctx.advance({ items: items ?? 0, bytes: delta });
+        },
       });
       written.push(result.id);
       if (dump) transferred = dump.bytesRead;
-      ctx.advance({ bytes: transferred });
+      // Settled to what the source transferred: the live count also saw the few bytes a dump source
+      // writes itself (row counts, integrity check), and files may have changed size since listed.
+      if (transferred !== read) ctx.advance({ bytes: transferred - read });
       results[index] = {
         source: config.name,
         kind: config.kind,

@@ -40,5 +40,8 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new RepositoryError('cancelled', 'operation cancelled');
 }
 
-/** Work done, reported as it happens so a job can show bytes/items and ETA. */
-export type ProgressFn = (delta: { bytes?: number; items?: number }) => void;
+/**
+ * Work done, reported as it happens so a job can show bytes/items and ETA. `reused`: the bytes are
+ * an unchanged file's, taken from the parent snapshot without being read.
+ */
+export type ProgressFn = (delta: { bytes?: number; items?: number; reused?: boolean }) => void;

@@ -157,7 +157,7 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
       if (unchangedFile(entry.meta, old)) {
         summary.bytes += entry.meta.size;
         top.children.push(Promise.resolve({ name, ...entry.meta, content: old.content }));
-        onProgress?.({ bytes: entry.meta.size });
+        onProgress?.({ bytes: entry.meta.size, reused: true });
         continue;
       }
       summary.filesRead++;

@@ -1,8 +1,11 @@
 import { Button, ProgressBar } from 'react-aria-components';
 import { useShallow } from 'zustand/react/shallow';
-import type { JobProgress } from '../../../shared/schemas/jobs';
+import type { JobKind, JobProgress } from '../../../shared/schemas/jobs';
 import { formatBytes, formatDuration } from '../format';
 import { selectActiveJobs, useJobsStore } from '../stores/jobs-store';
+
+/** What a job's items are: files for backups and restores, packs for a verify or prune, snapshots for a copy. */
+const ITEMS: Record<JobKind, string> = { backup: 'files', restore: 'files', drill: 'files', download: 'files', verify: 'packs', prune: 'packs', copy: 'snapshots' };
 
 function JobRow({ job }: { job: JobProgress }) {
   const cancel = useJobsStore((s) => s.cancel);
@@ -29,6 +32,12 @@ function JobRow({ job }: { job: JobProgress }) {
           {formatBytes(job.bytesDone)}
           {job.bytesTotal !== null ? ` of ${formatBytes(job.bytesTotal)}` : ''}
         </span>
+        {job.itemsDone > 0 || job.itemsTotal ? (
+          <span data-testid="job-items">
+            {job.itemsDone.toLocaleString()}
+            {job.itemsTotal ? ` of ${job.itemsTotal.toLocaleString()}` : ''} {ITEMS[job.kind]}
+          </span>
+        ) : null}
         <span>{formatBytes(job.rate)}/s</span>
         <span>{job.etaSeconds === null ? 'ETA unknown' : `${formatDuration(job.etaSeconds)} left`}</span>
         <Button className="button button-quiet" onPress={() => void cancel(job.jobId)}>
