@@ -66,9 +66,26 @@ describe('a device backup run (real shell, real files, real repository)', () => 
       { name: 'config', kind: 'files', paths: [path.join(root, 'etc/myrvm')] },
       { name: 'app', kind: 'files', paths: [path.join(root, 'opt/myrvm')], exclude: ['local.db*'] },
     ];
-    // Bytes reach the job as they are stored, not once per source.
+    // Bytes reach the job as they are stored, not once per source; the total is set only once every
+    // source's is known, so it is never below what is done.
     const advances: number[] = [];
-    const run = () => backupJob(repo, root, sources, (ctx) => ({ ...ctx, advance: (delta) => (delta.bytes && advances.push(delta.bytes), ctx.advance(delta)) }));
+    let done = 0;
+    let totals: { done: number; total: number | null | undefined }[] = [];
+    const run = () => {
+      totals = [];
+      return backupJob(repo, root, sources, (ctx) => ({
+        ...ctx,
+        advance: (delta) => {
+          if (delta.bytes) advances.push(delta.bytes);
+          done += delta.bytes ?? 0;
+          ctx.advance(delta);
+        },
+        setTotals: (t) => {
+          totals.push({ done, total: t.bytes });
+          ctx.setTotals(t);
+        },
+      }));
+    };
 
     const first = await run();
     expect(first.record.status).toBe('succeeded');
@@ -80,14 +97,21 @@ describe('a device backup run (real shell, real files, real repository)', () => 
     expect(snapshots.find((s) => s.tags.includes('source:app'))!.paths).toEqual(['opt/myrvm']);
     expect(first.record.bytesDone).toBe(result.bytesTransferred);
     expect(advances.length).toBeGreaterThan(2 * sources.length);
+    // First run: the SQLite dump's size is unknown until it is read, so the total comes at its end.
+    expect(totals.at(-1)!.total).toBe(result.bytesTransferred);
+    for (const t of totals) expect(t.done).toBeLessThanOrEqual(t.total! + 1024);
     expect(result.bytesTransferred).toBeGreaterThan(3 * 1024 * 1024);
     // Auto, on a link as fast as this machine's own shell: nothing compressed.
     expect(result.wireCompression).toBe(false);
     expect(result.bytesOnWire).toBe(result.bytesTransferred);
 
     await appendFile(path.join(root, 'opt/myrvm/app.py'), 'print("changed")\n');
+    done = 0;
     const secondRun = await run();
     const second = secondRun.value!;
+    // The next run knows its total from the listings and the previous dump's size before it ends.
+    expect(totals[0]!.total).toBeGreaterThan(second.bytesTransferred);
+    expect(totals[0]!.done).toBeLessThan(totals[0]!.total!);
     // Unchanged files are reused, not transferred: they are not counted as progress.
     expect(secondRun.record.bytesDone).toBe(second.bytesTransferred);
     const app = second.snapshots.find((s) => s.source === 'app')!;

@@ -135,7 +135,6 @@ export async function runSources(
   const runId = `${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`;
   const written: string[] = [];
   const results: SourceResult[] = [];
-  let totalBytes = 0;
   // Sources run SOURCES_AT_ONCE at a time on the one connection (separate exec channels), slowest
   // first: a database dump overlaps the file listings and transfers. The first failure stops the others.
   const stop = new AbortController();
@@ -152,6 +151,17 @@ export async function runSources(
     const platform = platformTags(parsePlatform(text));
     const compress = await chooseCompression(runner, device.wireCompression, probe);
     ctx.phase('transfer');
+    // What the run will transfer, per source: a files source's listing once it is in; a dump's size
+    // once it is read, its previous size until then (none before its first backup). The job's total
+    // is set once every source's is known, so the bar and ETA never run ahead of the run.
+    const expected = sources.map((config): number | null => {
+      if (config.kind === 'files') return null;
+      return latestOf(all, device.name, config.name)?.summary.bytes ?? null;
+    });
+    const expect = (index: number, bytes: number) => {
+      expected[index] = bytes;
+      if (expected.every((b) => b !== null)) ctx.setTotals({ bytes: expected.reduce<number>((sum, b) => sum + b!, 0) });
+    };
     const runOne = async (config: SourceConfig, index: number): Promise<void> => {
       const parent = latestOf(all, device.name, config.name);
       const trees = treeLoader(repo);
@@ -170,8 +180,7 @@ export async function runSources(
           compress,
           onListed: ({ transferBytes }) => {
             transferred = transferBytes;
-            totalBytes += transferBytes;
-            ctx.setTotals({ bytes: totalBytes });
+            expect(index, transferBytes);
           },
         });
       } else {
@@ -198,6 +207,7 @@ export async function runSources(
       // Settled to what the source transferred: the live count also saw the few bytes a dump source
       // writes itself (row counts, integrity check), and files may have changed size since listed.
       if (transferred !== read) ctx.advance({ bytes: transferred - read });
+      expect(index, transferred);
       results[index] = {
         source: config.name,
         kind: config.kind,

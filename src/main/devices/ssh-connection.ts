@@ -5,6 +5,7 @@
  * Keepalives are always on: without them ssh2 waits forever on a dead link.
  */
 import { createHash } from 'node:crypto';
+import { Duplex } from 'node:stream';
 import type { Readable, Writable } from 'node:stream';
 import { Client } from 'ssh2';
 import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
@@ -217,8 +218,22 @@ export class DeviceConnection implements CommandRunner {
   /** Starts a command; stdout streams, stderr is kept (bounded) for the error message. */
   exec(command: RawShell, signal?: AbortSignal): Promise<RunningCommand> {
     if (this.#closed) return Promise.reject(new AppError('UNAVAILABLE', `The connection to ${this.target} is closed`));
+    if (signal?.aborted) return Promise.reject(new AppError('CANCELLED', 'Cancelled'));
     return new Promise((resolve, reject) => {
+      // The channel is opened by a round trip: cancelled meanwhile, the caller need not wait for
+      // it (on a stalled link it would come when keepalives give up), and a late channel is closed.
+      let cancelled = false;
+      const onEarlyAbort = () => {
+        cancelled = true;
+        reject(new AppError('CANCELLED', 'Cancelled'));
+      };
+      signal?.addEventListener('abort', onEarlyAbort, { once: true });
       this.#client.exec(commandText(command), (error, channel) => {
+        signal?.removeEventListener('abort', onEarlyAbort);
+        if (cancelled) {
+          if (!error) channel.close();
+          return;
+        }
         if (error) {
           reject(classify(error, this.target));
           return;
@@ -227,20 +242,32 @@ export class DeviceConnection implements CommandRunner {
         channel.stderr.on('data', (chunk: Buffer) => {
           if (stderr.length < STDERR_LIMIT) stderr += chunk.toString('utf8');
         });
-        const onAbort = () => channel.close();
+        // Readers listen for errors while they read; this one keeps a cancel between reads from
+        // becoming an uncaught 'error' event.
+        channel.on('error', () => undefined);
+        let settle!: (result: ExecResult) => void;
+        const done = new Promise<ExecResult>((resolve) => (settle = resolve));
+        const lose = (why: string) => {
+          this.#open.delete(lose);
+          channel.destroy();
+          settle({ code: null, signal: 'CONNECTION_LOST', stderr: why });
+        };
+        // Cancelled: the device is asked to close the channel, and our side ends now — on a stalled
+        // or dead link its answer would come only when keepalives give up on the connection. Node's
+        // own destroy (ssh2's Channel#destroy only asks the peer) ends stdout with the error, so a
+        // reader stops at once.
+        const onAbort = () => {
+          this.#open.delete(lose);
+          channel.close();
+          settle({ code: null, signal: 'CANCELLED', stderr: stderr.slice(0, STDERR_LIMIT) });
+          Duplex.prototype.destroy.call(channel, new AppError('CANCELLED', 'Cancelled'));
+        };
+        this.#open.add(lose);
         signal?.addEventListener('abort', onAbort, { once: true });
-        const done = new Promise<ExecResult>((settle) => {
-          const lose = (why: string) => {
-            this.#open.delete(lose);
-            channel.destroy();
-            settle({ code: null, signal: 'CONNECTION_LOST', stderr: why });
-          };
-          this.#open.add(lose);
-          channel.once('close', (code: number | null, sig: string | null) => {
-            this.#open.delete(lose);
-            signal?.removeEventListener('abort', onAbort);
-            settle({ code: code ?? null, signal: sig ?? null, stderr: stderr.slice(0, STDERR_LIMIT) });
-          });
+        channel.once('close', (code: number | null, sig: string | null) => {
+          this.#open.delete(lose);
+          signal?.removeEventListener('abort', onAbort);
+          settle({ code: code ?? null, signal: sig ?? null, stderr: stderr.slice(0, STDERR_LIMIT) });
         });
         resolve({ stdout: channel, stdin: channel, done });
       });

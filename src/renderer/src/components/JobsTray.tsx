@@ -28,7 +28,7 @@ function JobRow({ job }: { job: JobProgress }) {
         </div>
       </ProgressBar>
       <div className="job-meta">
-        <span>
+        <span data-testid="job-bytes">
           {formatBytes(job.bytesDone)}
           {job.bytesTotal !== null ? ` of ${formatBytes(job.bytesTotal)}` : ''}
         </span>

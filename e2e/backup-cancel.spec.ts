@@ -1,0 +1,71 @@
+/**
+ * Cancelling a backup from the jobs tray while its link has gone silent: the tray showed live
+ * bytes and files, the cancel ends the run at once (no waiting on the dead link), no snapshot of
+ * the run is left, and once the link is back the next backup succeeds.
+ */
+import path from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { startFleet } from '../fleet/index';
+import type { Fleet } from '../fleet/index';
+import { expect, test as base } from './fixtures';
+
+const SCREENSHOTS = path.join('test-results', 'screenshots');
+
+const test = base.extend<object, { fleet: Fleet }>({
+  fleet: [
+    // eslint-disable-next-line no-empty-pattern -- Playwright reads the fixture list from this pattern
+    async ({}, use) => {
+      // A delay proxy in front of the device: its link can be slowed and then stalled mid-transfer.
+      const fleet = await startFleet({ devices: 1, proxy: true, sharedModelMB: 8, uniqueModelMB: 4 });
+      try {
+        await use(fleet);
+      } finally {
+        await fleet.stop();
+      }
+    },
+    { scope: 'worker', timeout: 240_000 },
+  ],
+});
+
+test('a backup cancelled from the jobs tray while its link is stalled ends at once and leaves no snapshot', async ({ host, console: app, page, fleet }) => {
+  test.setTimeout(180_000);
+  const device = fleet.devices[0]!;
+  const proxy = device.proxy!;
+  // 48 MB that does not compress, behind 100 ms each way: the transfer takes seconds, not milliseconds.
+  writeFileSync(path.join(device.root, 'opt', device.app, 'models', 'large.bin'), randomBytes(48 * 1024 * 1024));
+  await app.open(host.url);
+  await page.evaluate((json) => window.api!.devices.import({ json }), JSON.stringify(device.profile()));
+  await page.evaluate(() => window.api!.repository.init({ password: 'a good long repository password' }));
+  await page.goto(`${host.origin}/#/fleet/${device.name}`);
+  await expect(page.getByTestId('device-page')).toBeVisible();
+
+  proxy.delayMs = 100;
+  try {
+    await page.getByTestId('device-backup').click();
+    const tray = page.getByTestId('jobs-tray');
+    // Live progress: bytes and files move while the run transfers.
+    await expect(tray.getByTestId('job-bytes')).not.toHaveText(/^0 B/, { timeout: 60_000 });
+    await expect(tray.getByTestId('job-items')).toContainText(/[1-9][\d,]* files/);
+    await expect(tray).toContainText('transfer');
+    proxy.stall();
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'backup-stalled.png') });
+
+    const cancelled = Date.now();
+    await tray.getByRole('button', { name: 'Cancel' }).click();
+    // Well before keepalives (5 s × 3) would give up on the stalled connection.
+    await expect(page.getByTestId('device-last-backup')).toContainText('cancelled', { timeout: 10_000 });
+    expect(Date.now() - cancelled).toBeLessThan(5_000);
+    await expect(tray).toHaveCount(0);
+    // A run is complete or absent: sources that had finished before the cancel left nothing either.
+    expect(await page.evaluate((name) => window.api!.snapshots.list({ device: name }), device.name)).toEqual([]);
+  } finally {
+    proxy.delayMs = 0;
+    proxy.restore();
+  }
+
+  await page.getByTestId('device-backup').click();
+  await expect(page.getByTestId('device-last-backup')).toContainText('succeeded', { timeout: 90_000 });
+  const sources = (await page.evaluate((name) => window.api!.snapshots.list({ device: name }), device.name)).map((s) => s.source).sort();
+  expect(sources).toEqual(device.profile().sources.map((s) => s.name).sort());
+});
