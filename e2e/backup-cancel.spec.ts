@@ -6,27 +6,12 @@
 import path from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { startFleet } from '../fleet/index';
-import type { Fleet } from '../fleet/index';
-import { expect, test as base } from './fixtures';
+import { expect, testWithFleet } from './fixtures';
 
 const SCREENSHOTS = path.join('test-results', 'screenshots');
 
-const test = base.extend<object, { fleet: Fleet }>({
-  fleet: [
-    // eslint-disable-next-line no-empty-pattern -- Playwright reads the fixture list from this pattern
-    async ({}, use) => {
-      // A delay proxy in front of the device: its link can be slowed and then stalled mid-transfer.
-      const fleet = await startFleet({ devices: 1, proxy: true, sharedModelMB: 8, uniqueModelMB: 4 });
-      try {
-        await use(fleet);
-      } finally {
-        await fleet.stop();
-      }
-    },
-    { scope: 'worker', timeout: 240_000 },
-  ],
-});
+// A delay proxy in front of the device: its link can be slowed and then stalled mid-transfer.
+const test = testWithFleet({ devices: 1, proxy: true, sharedModelMB: 8, uniqueModelMB: 4 });
 
 test('a backup cancelled from the jobs tray while its link is stalled ends at once and leaves no snapshot', async ({ host, console: app, page, fleet }) => {
   test.setTimeout(180_000);

@@ -1,4 +1,6 @@
 import { test as base } from '@playwright/test';
+import { startFleet } from '../fleet/index';
+import type { Fleet, FleetOptions } from '../fleet/index';
 import { ConsolePage } from './console-page';
 import { startHost } from './test-host';
 import type { RunningHost } from './test-host';
@@ -21,5 +23,23 @@ export const test = base.extend<{ hostEnv: Record<string, string>; host: Running
     await use(new ConsolePage(page));
   },
 });
+
+/** The test above plus a fleet of real devices started once per worker (`options` as startFleet's). */
+export function testWithFleet(options: FleetOptions) {
+  return test.extend<object, { fleet: Fleet }>({
+    fleet: [
+      // eslint-disable-next-line no-empty-pattern -- Playwright reads the fixture list from this pattern
+      async ({}, use) => {
+        const fleet = await startFleet(options);
+        try {
+          await use(fleet);
+        } finally {
+          await fleet.stop();
+        }
+      },
+      { scope: 'worker', timeout: 240_000 },
+    ],
+  });
+}
 
 export { expect } from '@playwright/test';

@@ -5,10 +5,9 @@
  */
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startFleet } from '../fleet/index';
-import type { Device, Fleet } from '../fleet/index';
+import type { Device } from '../fleet/index';
 import { describeTree } from '../src/main/repository/testing/fixtures';
-import { expect, test as base } from './fixtures';
+import { expect, testWithFleet } from './fixtures';
 
 const SCREENSHOTS = path.join('test-results', 'screenshots');
 
@@ -24,21 +23,8 @@ async function deviceFiles(device: Device) {
   return { app, config: described[1], logs: described[2] };
 }
 
-const test = base.extend<object, { fleet: Fleet }>({
-  fleet: [
-    // eslint-disable-next-line no-empty-pattern -- Playwright reads the fixture list from this pattern
-    async ({}, use) => {
-      // The second device serves as a jump host (bastion) for the first in one test.
-      const fleet = await startFleet({ devices: 2, sharedModelMB: 8, uniqueModelMB: 4 });
-      try {
-        await use(fleet);
-      } finally {
-        await fleet.stop();
-      }
-    },
-    { scope: 'worker', timeout: 240_000 },
-  ],
-});
+// The second device serves as a jump host (bastion) for the first in one test.
+const test = testWithFleet({ devices: 2, sharedModelMB: 8, uniqueModelMB: 4 });
 
 test('add a device, discover its sources, back it up with live progress and browse the snapshot', async ({ host, console: app, page, fleet }) => {
   test.setTimeout(180_000);

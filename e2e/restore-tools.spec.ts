@@ -7,26 +7,11 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import os from 'node:os';
 import path from 'node:path';
 import type { Page } from '@playwright/test';
-import { startFleet } from '../fleet/index';
-import type { Fleet } from '../fleet/index';
-import { expect, test as base } from './fixtures';
+import { expect, testWithFleet } from './fixtures';
 
 const SCREENSHOTS = path.join('test-results', 'screenshots');
 
-const test = base.extend<object, { fleet: Fleet }>({
-  fleet: [
-    // eslint-disable-next-line no-empty-pattern -- Playwright reads the fixture list from this pattern
-    async ({}, use) => {
-      const fleet = await startFleet({ devices: 1, sharedModelMB: 4, uniqueModelMB: 2 });
-      try {
-        await use(fleet);
-      } finally {
-        await fleet.stop();
-      }
-    },
-    { scope: 'worker', timeout: 240_000 },
-  ],
-});
+const test = testWithFleet({ devices: 1, sharedModelMB: 4, uniqueModelMB: 2 });
 
 /** Runs a backup through the page's own api and waits for its job to finish. */
 async function backUp(page: Page, device: string): Promise<void> {
