@@ -51,6 +51,13 @@ test('a backup cancelled from the jobs tray while its link is stalled ends at on
 
   await page.getByTestId('device-backup').click();
   await expect(page.getByTestId('device-last-backup')).toContainText('succeeded', { timeout: 90_000 });
+  // The device's history keeps both runs: the cancelled one with its reason, the good one with its figures.
+  const history = page.getByTestId('backup-history');
+  await expect(history.getByTestId('backup-run-cancelled')).toContainText('was cancelled');
+  await expect(history.getByTestId('backup-run-succeeded')).toContainText(`${device.profile().sources.length} snapshots`);
+  await expect(history.getByTestId('backup-run-succeeded')).toContainText(/\d+(\.\d+)? MiB/);
+  await history.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'device-backup-history.png') });
   const sources = (await page.evaluate((name) => window.api!.snapshots.list({ device: name }), device.name)).map((s) => s.source).sort();
   expect(sources).toEqual(device.profile().sources.map((s) => s.name).sort());
 });

@@ -16,7 +16,7 @@ import { BreakLeaseSchema, LeaseSchema } from './schemas/leases';
 import { RepositoryPasswordSchema, RepositoryStatusSchema, SnapshotEntrySchema, SnapshotIdSchema, SnapshotInfoSchema } from './schemas/catalog';
 import { DeviceDetailSchema, DeviceFactsSchema, DeviceSummarySchema, FingerprintSchema, JumpHostSchema, NameSchema, RetentionSchema, SourceSchema } from './schemas/devices';
 import { CopyRequestSchema } from './schemas/copy';
-import { JobFinishedSchema, JobIdSchema, JobProgressSchema, JobRecordSchema, JobStatusSchema } from './schemas/jobs';
+import { JobFinishedSchema, JobIdSchema, JobKindSchema, JobProgressSchema, JobRecordSchema, JobStatusSchema } from './schemas/jobs';
 import { AlertSchema, ScheduleEntrySchema } from './schemas/monitoring';
 import { DeviceCopiesSchema, RepositoryAddSchema, RepositoryEntrySchema, RepositoryIdSchema, RepositoryTestSchema, RepositoryUpdateSchema } from './schemas/repositories';
 
@@ -50,6 +50,11 @@ export const channels = {
       .object({ limit: z.number().int().min(1).max(1000).default(100), status: JobStatusSchema.optional() })
       .strict()
       .optional(),
+    output: z.array(JobRecordSchema),
+  },
+  /** One device's jobs of one kind, newest first: its backup history on the device page. */
+  'jobs:ofDevice': {
+    input: z.object({ device: NameSchema, kind: JobKindSchema, limit: z.number().int().min(1).max(1000).default(20) }).strict(),
     output: z.array(JobRecordSchema),
   },
   'jobs:active': { input: none, output: z.array(JobProgressSchema) },

@@ -160,7 +160,7 @@ export async function runSources(
     });
     const expect = (index: number, bytes: number) => {
       expected[index] = bytes;
-      if (expected.every((b) => b !== null)) ctx.setTotals({ bytes: expected.reduce<number>((sum, b) => sum + b!, 0) });
+      if (expected.every((b) => b !== null)) ctx.setTotals({ bytes: expected.reduce((sum, b) => sum + b, 0) });
     };
     const runOne = async (config: SourceConfig, index: number): Promise<void> => {
       const parent = latestOf(all, device.name, config.name);

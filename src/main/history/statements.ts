@@ -212,6 +212,10 @@ export function prepareStatements(db: Database) {
     jobsRecentByStatus: db.prepare<[string, number], JobRow>(
       'SELECT * FROM jobs WHERE status = ? ORDER BY started_at DESC, rowid DESC LIMIT ?',
     ),
+    /** One device's jobs of one kind, newest first (index jobs_device_kind_started). */
+    jobsRecentOfDevice: db.prepare<[string, string, number], JobRow>(
+      'SELECT * FROM jobs WHERE device_id = ? AND kind = ? ORDER BY started_at DESC, rowid DESC LIMIT ?',
+    ),
     /** Jobs a previous process left running: it died, so they did not finish. */
     jobsInterrupt: db.prepare<[string, string]>(
       "UPDATE jobs SET status = 'failed', finished_at = ?, error = ? WHERE status = 'running'",

@@ -82,6 +82,7 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
     'settings:reset': (_input, sender) => audited(services, actor(sender), 'settings.reset', null, () => services.settings.reset(actor(sender))),
 
     'jobs:list': (input) => services.jobs.list(input?.limit ?? 100, input?.status),
+    'jobs:ofDevice': ({ device, kind, limit }) => services.jobs.listOfDevice(devices.get(device).id, kind, limit),
     'jobs:active': () => services.jobs.active(),
     'jobs:cancel': ({ jobId }) => ({ cancelled: services.jobs.cancel(jobId) }),
 

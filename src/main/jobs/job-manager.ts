@@ -197,6 +197,11 @@ export class JobManager {
     return rows.map(jobRecordFromRow);
   }
 
+  /** One device's jobs of one kind (its backup history, say), newest first. */
+  listOfDevice(deviceId: string, kind: JobKind, limit: number): JobRecord[] {
+    return this.#store.sql.jobsRecentOfDevice.all(deviceId, kind, limit).map(jobRecordFromRow);
+  }
+
   get(jobId: string): JobRecord | null {
     const row = this.#store.sql.jobGet.get(jobId);
     return row ? jobRecordFromRow(row) : null;

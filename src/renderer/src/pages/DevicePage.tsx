@@ -10,6 +10,7 @@ import { PageHeader } from '../components/PageHeader';
 import { DownloadButton } from '../components/DownloadButton';
 import { DrillCard } from '../components/DrillCard';
 import { SourceEditor } from '../components/SourceEditor';
+import { BackupHistory } from '../components/BackupHistory';
 import { DeviceSettingsCard } from '../components/DeviceSettingsCard';
 import type { SnapshotInfo } from '../../../shared/schemas/catalog';
 import { formatBytes } from '../format';
@@ -279,6 +280,7 @@ export function DevicePage({ name }: { name: string }) {
           {editing !== null ? <SourceEditor profile={profile} index={editing === 'new' ? null : editing} onClose={() => setEditing(null)} /> : null}
         </section>
       </div>
+      <BackupHistory device={profile.name} latest={lastRun ? `${lastRun.id}:${lastRun.status}` : ''} />
       <DrillCard device={profile.name} deviceId={detail.id} objective={profile.rtoMinutes} />
       {proposals.length > 0 ? (
         <section className="card" aria-label="Discovered sources" data-testid="proposals">
