@@ -69,61 +69,71 @@ test('a bad profiles file is refused as a whole with the reason', async ({ host,
   expect(await page.evaluate(() => window.api!.devices.list())).toEqual([]);
 });
 
-test("a device's settings are edited on its page: a bad schedule is refused at its field, the rest saved as typed", async ({ host, console: app, page }) => {
-  await app.open(host.url);
-  await page.evaluate((json) => window.api!.devices.import({ json }), JSON.stringify(profiles));
-  await page.goto(`${host.origin}/#/fleet/rvm-017`);
-  const card = page.getByTestId('device-settings');
-  await expect(card.getByTestId('device-setting-site')).toHaveValue('Depot North');
-  await expect(card.getByTestId('device-setting-rpoMinutes')).toHaveValue('15');
+// Secrets (a key passphrase here) are stored encrypted at rest: outside the app that takes a passphrase.
+test.describe('with secrets at rest', () => {
+  test.use({ hostEnv: { JETVAULT_SECRETS_PASSPHRASE: 'e2e secrets passphrase' } });
+  test("a device's settings are edited on its page: a bad schedule is refused at its field, the rest saved as typed", async ({ host, console: app, page }) => {
+    await app.open(host.url);
+    await page.evaluate((json) => window.api!.devices.import({ json }), JSON.stringify(profiles));
+    await page.goto(`${host.origin}/#/fleet/rvm-017`);
+    const card = page.getByTestId('device-settings');
+    await expect(card.getByTestId('device-setting-site')).toHaveValue('Depot North');
+    await expect(card.getByTestId('device-setting-rpoMinutes')).toHaveValue('15');
 
-  await card.getByTestId('device-setting-site').fill('Depot East');
-  await card.getByTestId('device-setting-tags').fill('critical,  north ');
-  await card.getByTestId('device-setting-host').fill('127.0.0.27');
-  await card.getByTestId('device-setting-rpoMinutes').fill('30');
-  await card.getByTestId('device-setting-schedule').fill('61 2 * * *');
-  await card.getByTestId('device-setting-rtoMinutes').fill('45');
-  await card.getByTestId('device-setting-stop').fill('sudo systemctl stop myrvm\n\nsudo systemctl stop myrvm-sync');
-  await card.getByTestId('device-setting-start').fill('sudo systemctl start myrvm');
-  await card.getByTestId('device-setting-healthCommand').fill('systemctl is-active myrvm');
-  await card.getByText('Always').click();
-  await card.getByTestId('device-settings-save').click();
-  await expect(card.getByTestId('device-settings-error')).toContainText('schedule: "61" is out of range for the minute');
-  await expect(card.locator('.field', { has: page.getByTestId('device-setting-schedule') })).toContainText('out of range');
-  expect((await page.evaluate(() => window.api!.devices.get({ name: 'rvm-017' }))).profile.site).toBe('Depot North');
+    await card.getByTestId('device-setting-site').fill('Depot East');
+    await card.getByTestId('device-setting-tags').fill('critical,  north ');
+    await card.getByTestId('device-setting-host').fill('127.0.0.27');
+    await card.getByTestId('device-setting-rpoMinutes').fill('30');
+    await card.getByTestId('device-setting-schedule').fill('61 2 * * *');
+    await card.getByTestId('device-setting-rtoMinutes').fill('45');
+    await card.getByTestId('device-setting-stop').fill('sudo systemctl stop myrvm\n\nsudo systemctl stop myrvm-sync');
+    await card.getByTestId('device-setting-start').fill('sudo systemctl start myrvm');
+    await card.getByTestId('device-setting-healthCommand').fill('systemctl is-active myrvm');
+    await card.getByText('Always').click();
+    await card.getByTestId('device-settings-save').click();
+    await expect(card.getByTestId('device-settings-error')).toContainText('schedule: "61" is out of range for the minute');
+    await expect(card.locator('.field', { has: page.getByTestId('device-setting-schedule') })).toContainText('out of range');
+    expect((await page.evaluate(() => window.api!.devices.get({ name: 'rvm-017' }))).profile.site).toBe('Depot North');
 
-  await card.getByTestId('device-setting-schedule').fill('0 2 * * *');
-  await card.getByTestId('device-settings-save').click();
-  await expect(card.getByTestId('device-settings-saved')).toBeVisible();
-  const { profile } = await page.evaluate(() => window.api!.devices.get({ name: 'rvm-017' }));
-  expect(profile).toMatchObject({
-    site: 'Depot East',
-    tags: ['critical', 'north'],
-    host: '127.0.0.27',
-    port: 2222,
-    rpoMinutes: 30,
-    schedule: '0 2 * * *',
-    rtoMinutes: 45,
-    services: { stop: ['sudo systemctl stop myrvm', 'sudo systemctl stop myrvm-sync'], start: ['sudo systemctl start myrvm'] },
-    healthCommand: 'systemctl is-active myrvm',
-    wireCompression: 'on',
-    // Untouched by this form: the pinned key and the sources.
-    hostKey: 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8',
-    sources: profiles.devices[0]!.sources,
+    await card.getByTestId('device-setting-schedule').fill('0 2 * * *');
+    expect((await page.evaluate(() => window.api!.devices.get({ name: 'rvm-017' }))).hasPassphrase).toBe(false);
+    await card.getByTestId('device-setting-passphrase').fill('new key passphrase');
+    await card.getByTestId('device-settings-save').click();
+    await expect(card.getByTestId('device-settings-saved')).toBeVisible();
+    await expect(card.getByTestId('device-setting-passphrase')).toHaveValue('');
+    const { profile, hasPassphrase } = await page.evaluate(() => window.api!.devices.get({ name: 'rvm-017' }));
+    // Kept in the secret store, never in the profile.
+    expect(hasPassphrase).toBe(true);
+    expect(JSON.stringify(profile)).not.toContain('new key passphrase');
+    expect(profile).toMatchObject({
+      site: 'Depot East',
+      tags: ['critical', 'north'],
+      host: '127.0.0.27',
+      port: 2222,
+      rpoMinutes: 30,
+      schedule: '0 2 * * *',
+      rtoMinutes: 45,
+      services: { stop: ['sudo systemctl stop myrvm', 'sudo systemctl stop myrvm-sync'], start: ['sudo systemctl start myrvm'] },
+      healthCommand: 'systemctl is-active myrvm',
+      wireCompression: 'on',
+      // Untouched by this form: the pinned key and the sources.
+      hostKey: 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8',
+      sources: profiles.devices[0]!.sources,
+    });
+    await expect(page.getByTestId('device-drill')).toContainText("objective of 45 min (this device's)");
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'device-settings.png') });
+
+    // Emptied, an optional setting is removed, not stored blank: the RPO then follows the critical tag.
+    await card.getByTestId('device-setting-rpoMinutes').fill('');
+    await card.getByTestId('device-setting-healthCommand').fill('');
+    await card.getByText('When the link is slow').click();
+    await card.getByTestId('device-settings-save').click();
+    await expect.poll(async () => (await page.evaluate(() => window.api!.devices.get({ name: 'rvm-017' }))).profile).not.toHaveProperty('rpoMinutes');
+    const after = (await page.evaluate(() => window.api!.devices.get({ name: 'rvm-017' }))).profile;
+    expect(after).not.toHaveProperty('healthCommand');
+    expect(after).not.toHaveProperty('wireCompression');
+    await app.goTo('fleet');
+    await expect(page.getByTestId('device-row-rvm-017')).toContainText('Depot East');
+    await expect(page.getByTestId('device-row-rvm-017')).toContainText('critical · 15 min');
   });
-  await expect(page.getByTestId('device-drill')).toContainText("objective of 45 min (this device's)");
-  await page.screenshot({ path: path.join(SCREENSHOTS, 'device-settings.png') });
-
-  // Emptied, an optional setting is removed, not stored blank: the RPO then follows the critical tag.
-  await card.getByTestId('device-setting-rpoMinutes').fill('');
-  await card.getByTestId('device-setting-healthCommand').fill('');
-  await card.getByText('When the link is slow').click();
-  await card.getByTestId('device-settings-save').click();
-  await expect.poll(async () => (await page.evaluate(() => window.api!.devices.get({ name: 'rvm-017' }))).profile).not.toHaveProperty('rpoMinutes');
-  const after = (await page.evaluate(() => window.api!.devices.get({ name: 'rvm-017' }))).profile;
-  expect(after).not.toHaveProperty('healthCommand');
-  expect(after).not.toHaveProperty('wireCompression');
-  await app.goTo('fleet');
-  await expect(page.getByTestId('device-row-rvm-017')).toContainText('Depot East');
-  await expect(page.getByTestId('device-row-rvm-017')).toContainText('critical · 15 min');
 });

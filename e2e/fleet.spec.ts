@@ -3,7 +3,9 @@
  * confirmation, discover its sources, create the repository, back it up while watching progress,
  * and browse the snapshot's files.
  */
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Device } from '../fleet/index';
 import { describeTree } from '../src/main/repository/testing/fixtures';
@@ -230,43 +232,61 @@ test('add a device behind a jump host: both fingerprints confirmed, facts read t
   expect(exported.devices[0]!.jump.hostKey).toBe(bastion.hostKeyFingerprint);
 });
 
-test('a profile the console refuses, or a login the device refuses, brings the form back with the reason at the field; fixed, the device is added', async ({ host, console: app, page, fleet }) => {
-  test.setTimeout(60_000);
-  const [other, device] = fleet.devices as [(typeof fleet.devices)[0], (typeof fleet.devices)[0]];
-  await app.open(host.url);
-  const trust = async () => {
-    await page.getByTestId('device-check-key').click();
-    await expect(page.getByTestId('host-key-fingerprint')).toHaveText(device.hostKeyFingerprint);
-    await page.getByTestId('host-key-trust').click();
-  };
-  const field = (testId: string) => page.locator('.field', { has: page.getByTestId(testId) });
+// A locked key's passphrase is stored encrypted at rest: outside the app that takes a passphrase.
+test.describe('with secrets at rest', () => {
+  test.use({ hostEnv: { JETVAULT_SECRETS_PASSPHRASE: 'e2e secrets passphrase' } });
+  test('a profile the console refuses, a key the device refuses or a locked key bring the form back with the reason at the field; fixed, the device is added', async ({ host, console: app, page, fleet }) => {
+    test.setTimeout(60_000);
+    const [other, device] = fleet.devices as [(typeof fleet.devices)[0], (typeof fleet.devices)[0]];
+    await app.open(host.url);
+    const trust = async () => {
+      await page.getByTestId('device-check-key').click();
+      await expect(page.getByTestId('host-key-fingerprint')).toHaveText(device.hostKeyFingerprint);
+      await page.getByTestId('host-key-trust').click();
+    };
+    const field = (testId: string) => page.locator('.field', { has: page.getByTestId(testId) });
 
-  await page.getByTestId('add-device').click();
-  await page.getByTestId('device-name').fill('rvm 017!');
-  await page.getByTestId('device-host').fill(device.host);
-  await page.getByTestId('device-port').fill(String(device.port));
-  await page.getByTestId('device-user').fill(device.user);
-  // Another device's key: this one does not accept it.
-  await page.getByTestId('device-identity').fill(other.identityFile);
-  await trust();
+    await page.getByTestId('add-device').click();
+    await page.getByTestId('device-name').fill('rvm 017!');
+    await page.getByTestId('device-host').fill(device.host);
+    await page.getByTestId('device-port').fill(String(device.port));
+    await page.getByTestId('device-user').fill(device.user);
+    // Another device's key: this one does not accept it.
+    await page.getByTestId('device-identity').fill(other.identityFile);
+    await trust();
 
-  // Refused as a whole: the details again, the name field saying why, nothing in the fleet.
-  await expect(page.getByTestId('add-device-error')).toBeVisible();
-  await expect(field('device-name')).toContainText('Use 1–64 letters');
-  await expect(page.getByTestId('device-name')).toHaveValue('rvm 017!');
-  expect(await page.evaluate(() => window.api!.devices.list())).toEqual([]);
+    // Refused as a whole: the details again, the name field saying why, nothing in the fleet.
+    await expect(page.getByTestId('add-device-error')).toBeVisible();
+    await expect(field('device-name')).toContainText('Use 1–64 letters');
+    await expect(page.getByTestId('device-name')).toHaveValue('rvm 017!');
+    expect(await page.evaluate(() => window.api!.devices.list())).toEqual([]);
 
-  // A valid profile, but the device refuses the key: said at the key file, still nothing added.
-  await page.getByTestId('device-name').fill('rvm-017');
-  await trust();
-  await expect(page.getByTestId('add-device-error')).toContainText('refused the credentials');
-  await expect(field('device-identity')).toContainText('The device refused this key');
-  expect(await page.evaluate(() => window.api!.devices.list())).toEqual([]);
+    // A valid profile, but the device refuses the key: said at the key file, still nothing added.
+    await page.getByTestId('device-name').fill('rvm-017');
+    await trust();
+    await expect(page.getByTestId('add-device-error')).toContainText('refused the credentials');
+    await expect(field('device-identity')).toContainText('The device refused this key');
+    expect(await page.evaluate(() => window.api!.devices.list())).toEqual([]);
 
-  await page.getByTestId('device-identity').fill(device.identityFile);
-  await trust();
-  await expect(page.getByTestId('device-page')).toBeVisible();
-  expect((await page.evaluate(() => window.api!.devices.list())).map((d) => d.name)).toEqual(['rvm-017']);
+    // A key the device accepts, but locked with a passphrase: without it this laptop cannot use the key.
+    const locked = path.join(mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-key-')), 'id_locked');
+    const keygen = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'key passphrase', '-C', 'e2e locked key', '-f', locked]);
+    expect(keygen.status).toBe(0);
+    appendFileSync(path.join(device.dir, 'authorized_keys'), readFileSync(`${locked}.pub`));
+    await page.getByTestId('device-identity').fill(locked);
+    await trust();
+    await expect(field('device-passphrase')).toContainText('This key needs its passphrase');
+    expect(await page.evaluate(() => window.api!.devices.list())).toEqual([]);
+
+    await page.getByTestId('device-passphrase').fill('key passphrase');
+    await trust();
+    await expect(page.getByTestId('device-page')).toBeVisible();
+    expect((await page.evaluate(() => window.api!.devices.list())).map((d) => d.name)).toEqual(['rvm-017']);
+    // The passphrase was kept (encrypted): the console logs in with it again.
+    await page.getByTestId('device-discover').click();
+    await expect(page.getByTestId('device-facts')).toContainText('Kernel');
+    await expect(page.getByTestId('device-error')).toHaveCount(0);
+  });
 });
 
 test('sources are added, edited and removed on the device page, and the next backup follows them', async ({ host, console: app, page, fleet }) => {

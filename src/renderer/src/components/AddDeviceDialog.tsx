@@ -34,6 +34,7 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
   const [auth, setAuth] = useState<Auth>('key');
   const [identityFile, setIdentityFile] = useState('');
   const [password, setPassword] = useState('');
+  const [passphrase, setPassphrase] = useState('');
   const [site, setSite] = useState('');
   const [sysroot, setSysroot] = useState('');
   const [jumpText, setJumpText] = useState('');
@@ -97,7 +98,7 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
       async () => {
         const jump = jumpHostKey ? jumpProfile(jumpHostKey) : undefined;
         const profile = { name, host, port, user, auth, site, hostKey: fingerprint, ...(auth === 'key' ? { identityFile } : {}), ...(sysroot ? { sysroot } : {}), ...(jump ? { jump } : {}) };
-        const secrets = auth === 'password' ? { password } : {};
+        const secrets = auth === 'password' ? { password } : auth === 'key' && passphrase ? { passphrase } : {};
         await api().devices.testLogin({ profile, ...secrets });
         await api().devices.add({ profile, ...secrets });
         onAdded(name);
@@ -106,8 +107,12 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
       },
       (e) => {
         refused(e);
-        // A login the device refused: the credentials field says so.
-        if (e.code === 'AUTH_FAILED') setFieldErrors(auth === 'key' ? { identityFile: 'The device refused this key' } : auth === 'password' ? { password: 'The device refused this password' } : {});
+        // A login that failed: the credentials field says why (a key this laptop could not open is
+        // its passphrase's fault, not the device's).
+        if (e.code === 'AUTH_FAILED') {
+          if (auth === 'key') setFieldErrors(/cannot be used/.test(e.message) ? { passphrase: passphrase ? 'Not the passphrase of this key' : 'This key needs its passphrase' } : { identityFile: 'The device refused this key' });
+          else if (auth === 'password') setFieldErrors({ password: 'The device refused this password' });
+        }
         setStep({ kind: 'details' });
       },
     );
@@ -153,6 +158,14 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
                 <TextField className="field" name="identityFile" value={identityFile} onChange={edited('identityFile', setIdentityFile)} isRequired>
                   <Label>Private key file on this laptop</Label>
                   <Input data-testid="device-identity" placeholder="/home/me/.ssh/id_ed25519" />
+                  <FieldError />
+                </TextField>
+              ) : null}
+              {auth === 'key' ? (
+                <TextField className="field" name="passphrase" type="password" value={passphrase} onChange={edited('passphrase', setPassphrase)}>
+                  <Label>Key passphrase (if the key has one)</Label>
+                  <Input data-testid="device-passphrase" autoComplete="off" />
+                  <Text slot="description">Stored encrypted by the operating system&apos;s keychain, never in plain text.</Text>
                   <FieldError />
                 </TextField>
               ) : null}

@@ -1,6 +1,6 @@
 /**
  * The device's own settings, as the inventory keeps them: where it is (site, tags), how it is reached
- * (address, account, key file or a new password), what is promised for it (RPO, a fixed schedule,
+ * (address, account, key file and a new passphrase, or a new password), what is promised for it (RPO, a fixed schedule,
  * RTO), what a restore stops and starts, the health command, and compression on the wire. Saved
  * whole through `devices.update`; the pinned host key is never changed here (a device at a new
  * address must present the same key, or nothing is sent to it). When the stored profile changes
@@ -27,6 +27,7 @@ interface Draft {
   user: string;
   identityFile: string;
   password: string;
+  passphrase: string;
   rpoMinutes: number;
   schedule: string;
   rtoMinutes: number;
@@ -45,6 +46,7 @@ function draftOf(profile: DeviceProfile): Draft {
     user: profile.user,
     identityFile: profile.identityFile ?? '',
     password: '',
+    passphrase: '',
     rpoMinutes: profile.rpoMinutes ?? Number.NaN,
     schedule: profile.schedule ?? '',
     rtoMinutes: profile.rtoMinutes ?? Number.NaN,
@@ -113,8 +115,9 @@ export function DeviceSettingsCard({ profile }: { profile: DeviceProfile }) {
   const save = (event: FormEvent) => {
     event.preventDefault();
     void run(async () => {
-      await api().devices.update({ name: profile.name, profile: profileOf(profile, draft), ...(auth === 'password' && draft.password ? { password: draft.password } : {}) });
-      setDraft((d) => ({ ...d, password: '' }));
+      const secrets = auth === 'password' && draft.password ? { password: draft.password } : auth === 'key' && draft.passphrase ? { passphrase: draft.passphrase } : {};
+      await api().devices.update({ name: profile.name, profile: profileOf(profile, draft), ...secrets });
+      setDraft((d) => ({ ...d, password: '', passphrase: '' }));
       setSaved(true);
     }, refused);
   };
@@ -155,6 +158,13 @@ export function DeviceSettingsCard({ profile }: { profile: DeviceProfile }) {
         </NumberField>
         {text('user', 'User', { required: true })}
         {auth === 'key' ? text('identityFile', 'Private key file on this laptop', { placeholder: '/home/me/.ssh/id_ed25519' }) : null}
+        {auth === 'key' ? (
+          <TextField className="field" name="passphrase" type="password" value={draft.passphrase} onChange={set('passphrase')}>
+            <Label>New key passphrase</Label>
+            <Input data-testid="device-setting-passphrase" autoComplete="off" />
+            <Text slot="description">Empty keeps the stored one (kept in the system keychain, never shown).</Text>
+          </TextField>
+        ) : null}
         {auth === 'password' ? (
           <TextField className="field" name="password" type="password" value={draft.password} onChange={set('password')}>
             <Label>New password</Label>
