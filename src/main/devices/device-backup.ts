@@ -158,7 +158,7 @@ export async function runSources(
       if (config.kind === 'files') return null;
       return latestOf(all, device.name, config.name)?.summary.bytes ?? null;
     });
-    const expect = (index: number, bytes: number) => {
+    const expectBytes = (index: number, bytes: number) => {
       expected[index] = bytes;
       if (expected.every((b) => b !== null)) ctx.setTotals({ bytes: expected.reduce((sum, b) => sum + b, 0) });
     };
@@ -180,7 +180,7 @@ export async function runSources(
           compress,
           onListed: ({ transferBytes }) => {
             transferred = transferBytes;
-            expect(index, transferBytes);
+            expectBytes(index, transferBytes);
           },
         });
       } else {
@@ -207,7 +207,7 @@ export async function runSources(
       // Settled to what the source transferred: the live count also saw the few bytes a dump source
       // writes itself (row counts, integrity check), and files may have changed size since listed.
       if (transferred !== read) ctx.advance({ bytes: transferred - read });
-      expect(index, transferred);
+      expectBytes(index, transferred);
       results[index] = {
         source: config.name,
         kind: config.kind,

@@ -19,6 +19,8 @@ export function useFieldErrors(): {
   set: (errors: FieldErrors) => void;
   /** Drops one field's reason: call on every edit of that field. */
   edited: (field: string) => void;
+  /** A field's setter that also drops its reason (for fields kept in their own state). */
+  editing: <T>(field: string, set: (value: T) => void) => (value: T) => void;
 } {
   const [errors, setErrors] = useState<FieldErrors>({});
   const refused = useCallback((error: AppError, prefix = '') => {
@@ -26,5 +28,11 @@ export function useFieldErrors(): {
     setErrors(Object.fromEntries(ours.map((i) => [i.path.slice(prefix.length).replace(/(\.\d+)+$/, ''), i.message])));
   }, []);
   const edited = useCallback((field: string) => setErrors((all) => (field in all ? Object.fromEntries(Object.entries(all).filter(([key]) => key !== field)) : all)), []);
-  return { errors, refused, set: setErrors, edited };
+  const editing =
+    <T,>(field: string, set: (value: T) => void) =>
+    (value: T) => {
+      set(value);
+      edited(field);
+    };
+  return { errors, refused, set: setErrors, edited, editing };
 }

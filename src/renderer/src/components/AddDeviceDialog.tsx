@@ -42,13 +42,7 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
   const [jumpHostKey, setJumpHostKey] = useState<string | null>(null);
   const [step, setStep] = useState<Step>({ kind: 'details' });
   const { busy, error, setError, run } = useAction();
-  const { errors: fieldErrors, refused, set: setFieldErrors, edited: fieldEdited } = useFieldErrors();
-  const edited =
-    <T,>(field: string, set: (value: T) => void) =>
-    (value: T) => {
-      set(value);
-      fieldEdited(field);
-    };
+  const { errors: fieldErrors, refused, set: setFieldErrors, editing: edited } = useFieldErrors();
 
   const reset = () => {
     setStep({ kind: 'details' });

@@ -13,6 +13,7 @@ import { Button, FieldError, Form, Input, Label, NumberField, Radio, RadioGroup,
 import { authOf } from '../../../shared/schemas/devices';
 import type { DeviceProfile } from '../../../shared/schemas/devices';
 import { api } from '../api';
+import { lines } from '../format';
 import { useFieldErrors } from '../field-errors';
 import { useAction } from '../use-action';
 import { ErrorBanner } from './ErrorBanner';
@@ -56,12 +57,6 @@ function draftOf(profile: DeviceProfile): Draft {
     wireCompression: profile.wireCompression ?? 'auto',
   };
 }
-
-const lines = (text: string): string[] =>
-  text
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean);
 
 /** The profile with the draft applied: a blank optional setting is removed, not stored empty. */
 function profileOf(profile: DeviceProfile, draft: Draft): Record<string, unknown> {

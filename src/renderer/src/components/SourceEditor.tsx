@@ -9,6 +9,7 @@ import type { FormEvent } from 'react';
 import { Button, Dialog, FieldError, Form, Heading, Input, Label, Modal, ModalOverlay, NumberField, Radio, RadioGroup, Switch, Text, TextArea, TextField } from 'react-aria-components';
 import type { DeviceProfile, Source } from '../../../shared/schemas/devices';
 import { api } from '../api';
+import { lines } from '../format';
 import { useFieldErrors } from '../field-errors';
 import { useAction } from '../use-action';
 import { ErrorBanner } from './ErrorBanner';
@@ -50,12 +51,6 @@ function draftOf(source: Source | null): Draft {
   const socket = source.kind === 'mysql' ? (source.socket ?? '') : '';
   return { ...draft, database: source.database, host: source.host ?? '', port: source.port ?? Number.NaN, user: source.user ?? '', socket };
 }
-
-const lines = (text: string): string[] =>
-  text
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean);
 
 /** The source as the schema takes it: blank optional fields left out, lists one entry per line. */
 function sourceOf(draft: Draft): Record<string, unknown> {

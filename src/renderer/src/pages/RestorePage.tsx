@@ -8,7 +8,7 @@ import { api } from '../api';
 import { EmptyState } from '../components/EmptyState';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { PageHeader } from '../components/PageHeader';
-import { formatBytes } from '../format';
+import { formatBytes, lines } from '../format';
 import { useCatalogStore } from '../stores/catalog-store';
 import { useStoredState } from '../stored-state';
 import { useFleetStore } from '../stores/fleet-store';
@@ -153,7 +153,7 @@ export function RestorePage() {
     ...(pointInTime ? { at: pointInTime } : {}),
     ...(scope !== 'device' ? { sources } : {}),
     ...(targetRoot.trim() ? { targetRoot: targetRoot.trim() } : {}),
-    ...(scope === 'files' && include.trim() ? { include: include.split('\n').map((l) => l.trim()).filter(Boolean) } : {}),
+    ...(scope === 'files' && include.trim() ? { include: lines(include) } : {}),
     ...(targetDatabase.trim() && (chosenKinds.has('postgres') || chosenKinds.has('mysql')) ? { targetDatabase: targetDatabase.trim() } : {}),
     ...(targetPath.trim() && chosenKinds.has('sqlite') ? { targetPath: targetPath.trim() } : {}),
   });
