@@ -1,4 +1,5 @@
-import { writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFleet } from '../../fleet/index';
@@ -15,6 +16,32 @@ afterAll(async () => {
 }, 120_000);
 
 describe('jetvault device', () => {
+  it('adds a device whose key is locked only with its passphrase (from a file), kept encrypted for later logins', async () => {
+    const device = fleet.devices[0]!;
+    const dir = tempDir();
+    const locked = path.join(dir, 'id_locked');
+    expect(spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'key passphrase', '-C', 'cli locked key', '-f', locked]).status).toBe(0);
+    appendFileSync(path.join(device.dir, 'authorized_keys'), readFileSync(`${locked}.pub`));
+    const run = cliRunner({ JETVAULT_HOME: tempDir(), JETVAULT_SECRETS_PASSPHRASE: 'cli secrets passphrase' });
+    const base = ['device', 'add', 'rvm-locked', '--host', device.host, '--port', String(device.port), '--user', device.user, '--identity', locked, '--host-key', device.hostKeyFingerprint];
+
+    const without = await run(...base);
+    expect(without.code).toBe(1);
+    expect(without.err).toMatch(/cannot be used.*passphrase/i);
+    expect((await run('device', 'list', '--json')).out).toBe('[]');
+
+    const passphraseFile = path.join(dir, 'passphrase');
+    writeFileSync(passphraseFile, 'key passphrase\n', { mode: 0o600 });
+    expect((await run(...base, '--passphrase-file', path.join(dir, 'missing'))).err).toMatch(/Cannot read/);
+    const added = await run(...base, '--passphrase-file', passphraseFile);
+    expect(added.code).toBe(0);
+    // The stored passphrase opens the key again for the next login.
+    const facts = await run('device', 'facts', 'rvm-locked', '--json');
+    expect(facts.code).toBe(0);
+    expect(JSON.parse(facts.out)).toMatchObject({ facts: { kernel: expect.any(String) as unknown } });
+    expect(JSON.stringify(JSON.parse((await run('device', 'export', 'rvm-locked')).out))).not.toContain('key passphrase');
+  }, 60_000);
+
   it('adds a device only with a confirmed host key, then lists, inspects, exports and removes it', async () => {
     const device = fleet.devices[0]!;
     const env = { JETVAULT_HOME: tempDir() };

@@ -7,7 +7,7 @@ import { parseJump } from '../../shared/schemas/devices';
 import type { JumpHost } from '../../shared/schemas/devices';
 
 const USAGE = `Usage:
-  jetvault device add NAME --host HOST [--port P] [--user U] [--identity FILE] [--host-key SHA256:…]
+  jetvault device add NAME --host HOST [--port P] [--user U] [--identity FILE [--passphrase-file FILE]] [--host-key SHA256:…]
                           [--jump USER@HOST[:PORT] [--jump-host-key SHA256:…] [--jump-identity FILE]]
                           [--site SITE] [--tag TAG]... [--rpo MINUTES] [--rto MINUTES] [--offline]
   jetvault device import FILE.json [--replace]
@@ -19,13 +19,27 @@ const USAGE = `Usage:
 Without --host-key, "add" prints the device's host key fingerprint and exits with status 3:
 compare it with the one shown on the device (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub),
 then run the same command again with --host-key. "add" logs in once to check the key and the
-credentials unless --offline is given.
+credentials unless --offline is given. A key locked with a passphrase: --passphrase-file names a
+file whose first line is it (kept encrypted with the device, as the console keeps secrets).
 
 A device reached through a jump host (bastion, as ssh -J): without --jump-host-key, "add" prints the
 jump host's fingerprint first (exit 3); with it, it logs in to the jump host (with --jump-identity,
 else the device's key) and prints the device's fingerprint, fetched through the tunnel.`;
 
 const EXIT_CONFIRM_HOST_KEY = 3;
+
+/** A secret given as a file (not on the command line, where other users' `ps` would see it). */
+async function firstLine(file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new AppError('NOT_FOUND', `Cannot read ${file} (${(error as NodeJS.ErrnoException).code})`);
+  }
+  const line = text.split(/\r?\n/)[0] ?? '';
+  if (line === '') throw new UsageError(`${file} is empty: its first line should be the key's passphrase`);
+  return line;
+}
 
 export const deviceCommand: Command = {
   name: 'device',
@@ -36,6 +50,7 @@ export const deviceCommand: Command = {
     port: { type: 'string' },
     user: { type: 'string' },
     identity: { type: 'string' },
+    'passphrase-file': { type: 'string' },
     jump: { type: 'string' },
     'jump-host-key': { type: 'string' },
     'jump-identity': { type: 'string' },
@@ -78,6 +93,7 @@ export const deviceCommand: Command = {
             if (!parsed) throw new UsageError('--jump must be USER@HOST[:PORT]');
             jump = { ...parsed, ...(values['jump-host-key'] ? { hostKey: values['jump-host-key'] as string } : {}), ...(values['jump-identity'] ? { identityFile: values['jump-identity'] as string } : {}) };
           } else if (values['jump-host-key'] || values['jump-identity']) throw new UsageError('--jump-host-key and --jump-identity need --jump');
+          if (values['passphrase-file'] && !values.identity) throw new UsageError('--passphrase-file needs --identity (the key it opens)');
           const profile = {
             name,
             host,
@@ -105,7 +121,7 @@ export const deviceCommand: Command = {
             io.out(fingerprint);
             return EXIT_CONFIRM_HOST_KEY;
           }
-          const added = devices.add(profile, {}, 'cli');
+          const added = devices.add(profile, values['passphrase-file'] ? { passphrase: await firstLine(values['passphrase-file'] as string) } : {}, 'cli');
           if (!values.offline) {
             try {
               (await DeviceConnection.open(await devices.connectOptions(name))).close();
