@@ -232,6 +232,48 @@ test('add a device behind a jump host: both fingerprints confirmed, facts read t
   expect(exported.devices[0]!.jump.hostKey).toBe(bastion.hostKeyFingerprint);
 });
 
+test('a key never confirmed, or changed by a reinstall, is pinned on the device page only after it is compared', async ({ host, console: app, page, fleet }) => {
+  test.setTimeout(120_000);
+  const [device, other] = fleet.devices as [(typeof fleet.devices)[0], (typeof fleet.devices)[0]];
+  await app.open(host.url);
+  const { hostKey: _pinned, ...unpinned } = device.profile();
+  // The second profile holds another device's key: as if this one had been reinstalled since.
+  const json = JSON.stringify({ devices: [{ ...unpinned, name: 'rvm-new' }, { ...device.profile(), name: 'rvm-reinstalled', hostKey: other.hostKeyFingerprint }] });
+  await page.evaluate((text) => window.api!.devices.import({ json: text }), json);
+
+  await page.goto(`${host.origin}/#/fleet/rvm-reinstalled`);
+  const card = page.getByTestId('key-card');
+  await expect(card).not.toHaveClass(/card-attention/);
+  await page.getByTestId('device-discover').click();
+  await expect(page.getByTestId('device-error')).toContainText('has CHANGED');
+  await expect(card).toHaveClass(/card-attention/);
+  await card.getByTestId('key-card-check').click();
+  await expect(card.getByTestId('key-card-result')).toContainText('different key');
+  await expect(card.getByTestId('key-card-presented')).toHaveText(device.hostKeyFingerprint);
+  await expect(card.getByTestId('key-card-pin')).toBeDisabled();
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'host-key-changed.png') });
+  await card.getByTestId('key-card-compared').click();
+  await card.getByTestId('key-card-pin').click();
+  await expect(card.getByTestId('key-card-result')).toHaveText('Pinned. The device presents the pinned key.');
+  await expect(card.getByTestId('key-card-pinned')).toHaveText(device.hostKeyFingerprint);
+  await page.getByTestId('device-discover').click();
+  await expect(page.getByTestId('device-facts')).toContainText(/L4T\s*R3[56]/);
+  // On record: who replaced which key with which.
+  const { entries } = await page.evaluate(() => window.api!.audit.list({ action: 'device.pin-host-key', target: 'rvm-reinstalled' }));
+  expect(entries.map((e) => e.detail)).toContainEqual(JSON.stringify({ previous: other.hostKeyFingerprint, fingerprint: device.hostKeyFingerprint }));
+
+  // Imported without a key: the card says so first, and "Trust this key" pins what was compared.
+  await page.goto(`${host.origin}/#/fleet/rvm-new`);
+  await expect(card).toHaveClass(/card-attention/);
+  await expect(card.getByTestId('key-card-pinned')).toContainText('Not confirmed yet');
+  await card.getByTestId('key-card-check').click();
+  await expect(card.getByTestId('key-card-presented')).toHaveText(device.hostKeyFingerprint);
+  await card.getByTestId('key-card-compared').click();
+  await card.getByTestId('key-card-pin').click();
+  await expect(card.getByTestId('key-card-pinned')).toHaveText(device.hostKeyFingerprint);
+  expect((await page.evaluate(() => window.api!.devices.get({ name: 'rvm-new' }))).profile.hostKey).toBe(device.hostKeyFingerprint);
+});
+
 // A locked key's passphrase is stored encrypted at rest: outside the app that takes a passphrase.
 test.describe('with secrets at rest', () => {
   test.use({ hostEnv: { JETVAULT_SECRETS_PASSPHRASE: 'e2e secrets passphrase' } });

@@ -93,6 +93,48 @@ describe('jetvault device', () => {
     expect((await run('device', 'facts', 'rvm-017')).err).toMatch(/No device named "rvm-017"/);
   });
 
+  it('re-pins a host key only after it is compared with the device, and only the key the device presents (device trust)', async () => {
+    const device = fleet.devices[0]!;
+    const run = cliRunner({ JETVAULT_HOME: tempDir() });
+    const other = 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8';
+    const file = path.join(tempDir(), 'profiles.json');
+    const { hostKey: _pinned, ...unpinned } = device.profile();
+    writeFileSync(file, JSON.stringify({ devices: [{ ...unpinned, name: 'rvm-new' }, { ...device.profile(), name: 'rvm-reinstalled', hostKey: other }] }));
+    expect((await run('device', 'import', file)).code).toBe(0);
+
+    // Imported without a key: nothing connects until one is confirmed.
+    expect((await run('device', 'facts', 'rvm-new')).err).toMatch(/confirm its host key fingerprint/);
+    const fresh = await run('device', 'trust', 'rvm-new');
+    expect(fresh.code).toBe(3);
+    expect(fresh.out).toBe(device.hostKeyFingerprint);
+    expect(fresh.err).toMatch(/No host key is pinned for rvm-new yet/);
+
+    // A pinned key the device no longer presents: refused, shown beside the new one.
+    expect((await run('device', 'facts', 'rvm-reinstalled')).err).toMatch(/has CHANGED/);
+    const changed = await run('device', 'trust', 'rvm-reinstalled');
+    expect(changed.code).toBe(3);
+    expect(changed.out).toBe(device.hostKeyFingerprint);
+    expect(changed.err).toContain(`pinned ${other}, presented ${device.hostKeyFingerprint}`);
+    expect(changed.err).toMatch(/someone may be between you and the device/);
+
+    // Only the presented key is pinned: a fingerprint read wrongly, or a malformed one, pins nothing.
+    const wrong = await run('device', 'trust', 'rvm-reinstalled', '--host-key', 'SHA256:AAAAg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8');
+    expect(wrong.code).toBe(1);
+    expect(wrong.err).toMatch(/Nothing was pinned/);
+    expect((await run('device', 'trust', 'rvm-reinstalled', '--host-key', 'MD5:00')).err).toMatch(/Not a SHA256 fingerprint/);
+    expect(JSON.parse((await run('device', 'export', 'rvm-reinstalled')).out)).toMatchObject({ devices: [{ hostKey: other }] });
+
+    const pinned = await run('device', 'trust', 'rvm-reinstalled', '--host-key', device.hostKeyFingerprint);
+    expect(pinned.code).toBe(0);
+    expect(pinned.out).toBe(`pinned ${device.hostKeyFingerprint} for rvm-reinstalled (was ${other})`);
+    expect((await run('device', 'facts', 'rvm-reinstalled')).code).toBe(0);
+    const same = await run('device', 'trust', 'rvm-reinstalled');
+    expect(same.code).toBe(0);
+    expect(same.err).toMatch(/presents its pinned host key/);
+    expect((await run('device', 'trust', 'rvm-new', '--host-key', device.hostKeyFingerprint)).code).toBe(0);
+    expect((await run('device', 'facts', 'rvm-new')).code).toBe(0);
+  }, 60_000);
+
   it('explains an unreachable host and bad arguments', async () => {
     const run = cliRunner({ JETVAULT_HOME: tempDir() });
     const unreachable = await run('device', 'add', 'x', '--host', '127.0.0.1', '--port', '1');

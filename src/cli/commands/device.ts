@@ -14,6 +14,7 @@ const USAGE = `Usage:
   jetvault device export [NAME]...
   jetvault device list [--json]
   jetvault device facts NAME [--json]
+  jetvault device trust NAME [--host-key SHA256:…]
   jetvault device remove NAME
 
 Without --host-key, "add" prints the device's host key fingerprint and exits with status 3:
@@ -21,6 +22,10 @@ compare it with the one shown on the device (ssh-keygen -lf /etc/ssh/ssh_host_ed
 then run the same command again with --host-key. "add" logs in once to check the key and the
 credentials unless --offline is given. A key locked with a passphrase: --passphrase-file names a
 file whose first line is it (kept encrypted with the device, as the console keeps secrets).
+
+"trust" compares the key the device presents now with the pinned one (exit 0: the same; exit 3:
+none pinned yet, or it CHANGED — printed for you to compare with the device). After a reinstall,
+"trust NAME --host-key SHA256:…" pins the new key, only if the device presents exactly that key.
 
 A device reached through a jump host (bastion, as ssh -J): without --jump-host-key, "add" prints the
 jump host's fingerprint first (exit 3); with it, it logs in to the jump host (with --jump-identity,
@@ -43,7 +48,7 @@ async function firstLine(file: string): Promise<string> {
 
 export const deviceCommand: Command = {
   name: 'device',
-  summary: 'add, import, export, list, inspect and remove devices',
+  summary: 'add, import, export, list, inspect, trust and remove devices',
   usage: USAGE,
   options: {
     host: { type: 'string' },
@@ -173,6 +178,31 @@ export const deviceCommand: Command = {
             for (const p of proposals) io.out(`  proposed source ${p.name} (${p.kind})`);
           }
           return 0;
+        }
+        case 'trust': {
+          const name = one();
+          const wanted = values['host-key'] as string | undefined;
+          if (wanted) {
+            const previous = devices.get(name).profile.hostKey;
+            const pinned = await connector.pinPresentedHostKey(name, wanted, 'cli');
+            io.out(`pinned ${pinned.profile.hostKey} for ${name}${previous && previous !== wanted ? ` (was ${previous})` : ''}`);
+            return 0;
+          }
+          const check = await connector.checkHostKey(name);
+          io.out(check.presented);
+          if (check.matches) {
+            io.err(`${name} presents its pinned host key.`);
+            return 0;
+          }
+          io.err(
+            check.pinned
+              ? `The host key of ${name} has CHANGED: pinned ${check.pinned}, presented ${check.presented}.\n` +
+                  'If the device was reinstalled, compare the new fingerprint with the device (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), ' +
+                  `then run: jetvault device trust ${name} --host-key ${check.presented}\nOtherwise do not: someone may be between you and the device.`
+              : `No host key is pinned for ${name} yet; it presents ${check.presented}.\n` +
+                  `Compare it with the device (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then run: jetvault device trust ${name} --host-key ${check.presented}`,
+          );
+          return EXIT_CONFIRM_HOST_KEY;
         }
         case 'remove':
           devices.remove(one(), 'cli');

@@ -4,8 +4,9 @@
  */
 import { Client } from 'ssh2';
 import { AppError } from '../../shared/errors';
-import type { DeviceFacts } from '../../shared/schemas/devices';
-import type { DeviceService } from './device-service';
+import { FingerprintSchema } from '../../shared/schemas/devices';
+import type { DeviceFacts, HostKeyCheck } from '../../shared/schemas/devices';
+import type { DeviceRecord, DeviceService } from './device-service';
 import { factsCommand, parseFacts } from './facts';
 import { DeviceConnection, fingerprintOf } from './ssh-connection';
 import type { ConnectOptions } from './ssh-connection';
@@ -75,6 +76,33 @@ export class DeviceConnector {
     const facts = await this.withDevice(name, async (connection) => parseFacts(await connection.run(factsCommand(sysroot))));
     this.#devices.setFacts(name, facts);
     return facts;
+  }
+
+  /**
+   * The host key the device presents now (through its jump host, if it has one), beside the pinned
+   * one: what the device page shows to confirm a key or to replace it after a reinstall. Nothing is
+   * sent to the device; only a jump host is logged in to.
+   */
+  async checkHostKey(name: string): Promise<HostKeyCheck> {
+    const { profile } = this.#devices.get(name);
+    const presented = profile.jump
+      ? await DeviceConnector.probeHostKeyVia(profile.host, profile.port, (await this.#devices.connectOptions(name)).jump!)
+      : await DeviceConnector.probeHostKey(profile.host, profile.port);
+    return { pinned: profile.hostKey ?? null, presented, matches: presented === profile.hostKey };
+  }
+
+  /**
+   * Pins the key the user compared with the device, only if the device presents that very key now:
+   * a fingerprint typed or read wrongly, or a device answering with another key since it was shown,
+   * pins nothing.
+   */
+  async pinPresentedHostKey(name: string, fingerprint: string, actor: string): Promise<DeviceRecord> {
+    if (!FingerprintSchema.safeParse(fingerprint).success) throw new AppError('VALIDATION', `Not a SHA256 fingerprint: ${fingerprint}`, [{ path: 'fingerprint', message: 'Expected SHA256:… (43 characters)' }]);
+    const { presented } = await this.checkHostKey(name);
+    if (presented !== fingerprint) {
+      throw new AppError('HOST_KEY_MISMATCH', `${name} presents ${presented}, not the ${fingerprint} that was confirmed. Nothing was pinned: check the key again.`, [{ path: 'fingerprint', message: presented }]);
+    }
+    return this.#devices.pinHostKey(name, fingerprint, actor);
   }
 
   /**

@@ -72,6 +72,11 @@ describe.skipIf(skip)('a device behind a jump host', () => {
     expect(backedUp.code).toBe(0);
     expect((JSON.parse(backedUp.out) as { snapshots: unknown[] }).snapshots).toHaveLength(1);
 
+    // The key check of the device page and `device trust` go through the bastion too.
+    const trusted = await run('device', 'trust', 'rvm-far');
+    expect(trusted.code).toBe(0);
+    expect(trusted.out).toBe(device.hostKeyFingerprint);
+
     // 5. The route really is the bastion: with the bastion unreachable, the device cannot be reached,
     //    although it answers directly.
     bastion.proxy!.cut();
@@ -79,6 +84,7 @@ describe.skipIf(skip)('a device behind a jump host', () => {
       const cutOff = await run('backup', '--device', 'rvm-far', '--source', 'config');
       expect(cutOff.code).toBe(1);
       expect(cutOff.err).toMatch(/jump host .*unreachable/);
+      expect((await run('device', 'trust', 'rvm-far')).err).toMatch(/jump host .*unreachable/);
       expect(await DeviceConnector.probeHostKey(device.direct.host, device.direct.port)).toBe(device.hostKeyFingerprint);
     } finally {
       bastion.proxy!.restore();

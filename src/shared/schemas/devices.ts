@@ -195,6 +195,10 @@ export const DeviceFactsSchema = z.object({
 });
 export type DeviceFacts = z.infer<typeof DeviceFactsSchema>;
 
+/** The key a device presents now beside the one pinned for it (null: none confirmed yet). */
+export const HostKeyCheckSchema = z.object({ pinned: FingerprintSchema.nullable(), presented: FingerprintSchema, matches: z.boolean() });
+export type HostKeyCheck = z.infer<typeof HostKeyCheckSchema>;
+
 export const DeviceDetailSchema = z.object({
   id: z.string(),
   profile: DeviceProfileSchema,

@@ -12,6 +12,7 @@ import { DrillCard } from '../components/DrillCard';
 import { SourceEditor } from '../components/SourceEditor';
 import { BackupHistory } from '../components/BackupHistory';
 import { DeviceSettingsCard } from '../components/DeviceSettingsCard';
+import { HostKeyCard } from '../components/HostKeyCard';
 import type { SnapshotInfo } from '../../../shared/schemas/catalog';
 import { formatBytes } from '../format';
 import { saveTextFile } from '../save-file';
@@ -81,6 +82,8 @@ export function DevicePage({ name }: { name: string }) {
   /** A source whose Remove was pressed once: pressed again, it goes. */
   const [removingSource, setRemovingSource] = useState<string | null>(null);
   const [reportNote, setReportNote] = useState<string | null>(null);
+  /** Discovery was refused for the host key: the Host key card moves to the top. */
+  const [keyRefused, setKeyRefused] = useState(false);
   const [copies, setCopies] = useState<DeviceCopies | null>(null);
   const running = useJobsStore((s) => Object.values(s.active).some((j) => j.kind === 'backup' && j.title === `Back up ${name}`));
   const recent = useJobsStore((s) => s.recent);
@@ -105,11 +108,15 @@ export function DevicePage({ name }: { name: string }) {
   }, [name, backups]);
 
   const discover = () =>
-    run(async () => {
-      const result = await api().devices.discover({ name });
-      setProposals(result.proposals);
-      setAccepted(result.proposals.map((p) => p.name));
-    });
+    run(
+      async () => {
+        setKeyRefused(false);
+        const result = await api().devices.discover({ name });
+        setProposals(result.proposals);
+        setAccepted(result.proposals.map((p) => p.name));
+      },
+      (refusal) => setKeyRefused(refusal.code.startsWith('HOST_KEY_')),
+    );
 
   const accept = async (device: DeviceDetail) => {
     const chosen = proposals.filter((p) => accepted.includes(p.name));
@@ -179,6 +186,10 @@ export function DevicePage({ name }: { name: string }) {
   }
   const { profile } = detail;
   const lastRun = recent.find((j) => j.deviceId === detail.id && j.kind === 'backup');
+  // Nothing connects until the key is confirmed: then the card comes first.
+  const keyNeeded = !profile.hostKey || keyRefused || Boolean(lastRun?.error?.code.startsWith('HOST_KEY_'));
+  // Keyed: it keeps what it checked when it moves down after the key is pinned.
+  const hostKeyCard = <HostKeyCard key="host-key" name={profile.name} pinned={profile.hostKey} prominent={keyNeeded} />;
   return (
     <div data-testid="device-page">
       <PageHeader
@@ -230,6 +241,7 @@ export function DevicePage({ name }: { name: string }) {
           ) : null}
         </p>
       ) : null}
+      {keyNeeded ? hostKeyCard : null}
       {copies ? (
         <p className={`banner ${copies.copies >= 2 && copies.offsite ? 'banner-ok' : 'banner-warn'}`} data-testid="device-copies">
           {copies.copies === 0 ? 'No copy of the latest run is recorded yet' : `${copies.copies} ${copies.copies === 1 ? 'copy' : 'copies'} of the latest run`}
@@ -302,6 +314,7 @@ export function DevicePage({ name }: { name: string }) {
           </div>
         </section>
       ) : null}
+      {keyNeeded ? null : hostKeyCard}
       <DeviceSettingsCard profile={profile} />
       <RetentionCard key={JSON.stringify(profile.retention ?? {})} profile={profile} />
     </div>
