@@ -25,8 +25,9 @@ async function deviceFiles(device: Device) {
   return { app, config: described[1], logs: described[2] };
 }
 
-// The second device serves as a jump host (bastion) for the first in one test.
-const test = testWithFleet({ devices: 2, sharedModelMB: 8, uniqueModelMB: 4 });
+// The second device serves as a jump host (bastion) for the first in one test. Password login is on
+// as well as keys, as on a stock JetPack image.
+const test = testWithFleet({ devices: 2, sharedModelMB: 8, uniqueModelMB: 4, passwords: true });
 
 test('add a device, discover its sources, back it up with live progress and browse the snapshot', async ({ host, console: app, page, fleet }) => {
   test.setTimeout(180_000);
@@ -328,6 +329,34 @@ test.describe('with secrets at rest', () => {
     await page.getByTestId('device-discover').click();
     await expect(page.getByTestId('device-facts')).toContainText('Kernel');
     await expect(page.getByTestId('device-error')).toHaveCount(0);
+  });
+
+  test('a device that logs in with a password: a wrong one is said at its field, the right one is kept encrypted for later logins', async ({ host, console: app, page, fleet }) => {
+    test.setTimeout(60_000);
+    const device = fleet.devices[0]!;
+    await app.open(host.url);
+    await page.getByTestId('add-device').click();
+    await page.getByTestId('device-name').fill('rvm-pw');
+    await page.getByTestId('device-host').fill(device.host);
+    await page.getByTestId('device-port').fill(String(device.port));
+    await page.getByTestId('device-user').fill(device.user);
+    await page.getByText('Password', { exact: true }).click();
+    await page.getByTestId('device-password').fill('not the password');
+    await page.getByTestId('device-check-key').click();
+    await expect(page.getByTestId('host-key-fingerprint')).toHaveText(device.hostKeyFingerprint);
+    await page.getByTestId('host-key-trust').click();
+    await expect(page.locator('.field', { has: page.getByTestId('device-password') })).toContainText('The device refused this password');
+    expect(await page.evaluate(() => window.api!.devices.list())).toEqual([]);
+
+    await page.getByTestId('device-password').fill(device.password!);
+    await page.getByTestId('device-check-key').click();
+    await page.getByTestId('host-key-trust').click();
+    await expect(page.getByTestId('device-page')).toBeVisible();
+    const stored = await page.evaluate(() => window.api!.devices.get({ name: 'rvm-pw' }));
+    expect(stored.profile.auth).toBe('password');
+    expect(JSON.stringify(stored)).not.toContain(device.password!);
+    await page.getByTestId('device-discover').click();
+    await expect(page.getByTestId('device-facts')).toContainText('Kernel');
   });
 });
 

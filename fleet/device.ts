@@ -3,6 +3,7 @@
  * logs, database rows), owned by its own account, with its own PostgreSQL and sshd, optionally in its
  * own network namespace, and a profile in the shape the console imports.
  */
+import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createAccount } from './accounts';
@@ -38,6 +39,8 @@ export interface FleetContext {
   pgVersion: string;
   netns: boolean;
   proxy: boolean;
+  /** Password login on as well as keys (see FleetOptions.passwords). */
+  passwords: boolean;
   namePrefix: string;
   site: string;
 }
@@ -88,6 +91,8 @@ export class Device {
     readonly link: Link | undefined,
     private readonly cluster: Cluster,
     private readonly registry: Registry,
+    /** The account's password when the fleet was started with `passwords` (else key-only: null). */
+    readonly password: string | null = null,
   ) {
     this.mutate = new Mutator(this, registry.scoped(name));
   }
@@ -239,6 +244,8 @@ export async function createDevice(ctx: FleetContext, index: number): Promise<De
   const client = await keygen(path.join(dir, 'id_ed25519'), `jetvault-fleet@${name}`);
   // Under `sudo npm run fleet`, the console runs as the invoking user: let it read the client key.
   if (process.env.SUDO_UID && process.env.SUDO_GID) chownSync(client.privateKeyFile, Number(process.env.SUDO_UID), Number(process.env.SUDO_GID));
+  const password = ctx.passwords ? randomBytes(12).toString('base64url') : null;
+  if (password) await run('chpasswd', [], { input: `${account.name}:${password}\n` });
   const authorizedKeys = path.join(dir, 'authorized_keys');
   writeFileSync(authorizedKeys, `${client.publicKey}\n`, { mode: 0o644 });
   const netns = ctx.netns ? await createNetns(`jvf-${ctx.id}-${n}`, `jvf${ctx.id}${n}`, log) : undefined;
@@ -265,7 +272,7 @@ export async function createDevice(ctx: FleetContext, index: number): Promise<De
     for (let attempt = 0; ; attempt++) {
       const port = netns ? 22 : await freePort(listen);
       try {
-        return { port, sshd: await startSshd({ dir, listen, port, user: account.name, hostKeyFile: hostKey.privateKeyFile, authorizedKeysFile: authorizedKeys, registry: log, what: `sshd of ${name}`, hostname: name, ...(netns ? { netns: netns.name } : {}) }) };
+        return { port, sshd: await startSshd({ dir, listen, port, user: account.name, hostKeyFile: hostKey.privateKeyFile, authorizedKeysFile: authorizedKeys, passwordAuth: password !== null, registry: log, what: `sshd of ${name}`, hostname: name, ...(netns ? { netns: netns.name } : {}) }) };
       } catch (error) {
         if (netns || attempt >= 3 || !/Address already in use/.test((error as Error).message)) throw error;
       }
@@ -306,5 +313,6 @@ export async function createDevice(ctx: FleetContext, index: number): Promise<De
     link,
     cluster,
     ctx.registry,
+    password,
   );
 }

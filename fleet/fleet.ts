@@ -27,6 +27,8 @@ export interface FleetOptions {
   netns?: boolean;
   /** Put a DelayProxy in front of every device even without netns (it always is with netns). */
   proxy?: boolean;
+  /** Let each device account also log in with a password, as a stock JetPack image does (`device.password`). */
+  passwords?: boolean;
   /** Where the fleet dir `jvf-<id>` goes (default /tmp; keep it short: unix socket paths max 107 bytes). */
   baseDir?: string;
   app?: string;
@@ -141,6 +143,7 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
     pgVersion: pgBin().version,
     netns: options.netns ?? false,
     proxy: options.proxy ?? false,
+    passwords: options.passwords ?? false,
     namePrefix: options.namePrefix ?? 'rvm',
     site: options.site ?? 'Test Depot',
   };

@@ -9,7 +9,8 @@ import { cliRunner } from './testing';
 
 let fleet: Fleet;
 beforeAll(async () => {
-  fleet = await startFleet({ devices: 1, sharedModelMB: 2, uniqueModelMB: 1 });
+  // Password login on as well, as on a stock JetPack image.
+  fleet = await startFleet({ devices: 1, sharedModelMB: 2, uniqueModelMB: 1, passwords: true });
 }, 240_000);
 afterAll(async () => {
   await fleet?.stop();
@@ -40,6 +41,39 @@ describe('jetvault device', () => {
     expect(facts.code).toBe(0);
     expect(JSON.parse(facts.out)).toMatchObject({ facts: { kernel: expect.any(String) as unknown } });
     expect(JSON.stringify(JSON.parse((await run('device', 'export', 'rvm-locked')).out))).not.toContain('key passphrase');
+  }, 60_000);
+
+  it('adds a device that logs in with a password (from a file), refusing a wrong one, and backs it up with the stored password', async () => {
+    const device = fleet.devices[0]!;
+    const dir = tempDir();
+    const env = { JETVAULT_HOME: tempDir(), JETVAULT_SECRETS_PASSPHRASE: 'cli secrets passphrase', JETVAULT_PASSWORD: 'cli test repository password' };
+    const run = cliRunner(env);
+    const base = ['device', 'add', 'rvm-pw', '--host', device.host, '--port', String(device.port), '--user', device.user, '--host-key', device.hostKeyFingerprint];
+    const passwordFile = path.join(dir, 'password');
+    writeFileSync(passwordFile, 'not the password\n', { mode: 0o600 });
+
+    const wrong = await run(...base, '--password-file', passwordFile);
+    expect(wrong.code).toBe(1);
+    expect(wrong.err).toMatch(/refused/i);
+    expect(wrong.err).not.toContain('not the password');
+    expect((await run('device', 'list', '--json')).out).toBe('[]');
+    expect((await run(...base, '--password-file', passwordFile, '--identity', device.identityFile)).code).toBe(2);
+
+    writeFileSync(passwordFile, `${device.password!}\n`, { mode: 0o600 });
+    const added = await run(...base, '--password-file', passwordFile);
+    expect(added.err).toBe('');
+    expect(added.code).toBe(0);
+    // Stored encrypted with the device, never in its profile; later logins use it.
+    const exported = (await run('device', 'export', 'rvm-pw')).out;
+    expect(JSON.parse(exported)).toMatchObject({ devices: [{ auth: 'password' }] });
+    expect(exported).not.toContain(device.password!);
+    const file = path.join(dir, 'profile.json');
+    writeFileSync(file, JSON.stringify({ ...device.profile(), identityFile: undefined, auth: 'password', name: 'rvm-pw' }));
+    expect((await run('device', 'import', file, '--replace')).code).toBe(0);
+    expect((await run('init')).code).toBe(0);
+    const backedUp = await run('backup', '--device', 'rvm-pw', '--source', 'config', '--json');
+    expect(backedUp.err).toBe('');
+    expect((JSON.parse(backedUp.out) as { snapshots: unknown[] }).snapshots).toHaveLength(1);
   }, 60_000);
 
   it('adds a device only with a confirmed host key, then lists, inspects, exports and removes it', async () => {

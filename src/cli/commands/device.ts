@@ -7,7 +7,8 @@ import { parseJump } from '../../shared/schemas/devices';
 import type { JumpHost } from '../../shared/schemas/devices';
 
 const USAGE = `Usage:
-  jetvault device add NAME --host HOST [--port P] [--user U] [--identity FILE [--passphrase-file FILE]] [--host-key SHA256:…]
+  jetvault device add NAME --host HOST [--port P] [--user U] [--identity FILE [--passphrase-file FILE] | --password-file FILE]
+                          [--host-key SHA256:…]
                           [--jump USER@HOST[:PORT] [--jump-host-key SHA256:…] [--jump-identity FILE]]
                           [--site SITE] [--tag TAG]... [--rpo MINUTES] [--rto MINUTES] [--offline]
   jetvault device import FILE.json [--replace]
@@ -21,7 +22,10 @@ Without --host-key, "add" prints the device's host key fingerprint and exits wit
 compare it with the one shown on the device (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub),
 then run the same command again with --host-key. "add" logs in once to check the key and the
 credentials unless --offline is given. A key locked with a passphrase: --passphrase-file names a
-file whose first line is it (kept encrypted with the device, as the console keeps secrets).
+file whose first line is it; a device that logs in with a password (a stock JetPack image):
+--password-file, the same way. Either is kept encrypted with the device, as the console keeps
+secrets, and never taken on the command line. Without --identity or --password-file the SSH agent
+(SSH_AUTH_SOCK) logs in.
 
 "trust" compares the key the device presents now with the pinned one (exit 0: the same; exit 3:
 none pinned yet, or it CHANGED — printed for you to compare with the device). After a reinstall,
@@ -34,7 +38,7 @@ else the device's key) and prints the device's fingerprint, fetched through the 
 const EXIT_CONFIRM_HOST_KEY = 3;
 
 /** A secret given as a file (not on the command line, where other users' `ps` would see it). */
-async function firstLine(file: string): Promise<string> {
+async function firstLine(file: string, what: string): Promise<string> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -42,7 +46,7 @@ async function firstLine(file: string): Promise<string> {
     throw new AppError('NOT_FOUND', `Cannot read ${file} (${(error as NodeJS.ErrnoException).code})`);
   }
   const line = text.split(/\r?\n/)[0] ?? '';
-  if (line === '') throw new UsageError(`${file} is empty: its first line should be the key's passphrase`);
+  if (line === '') throw new UsageError(`${file} is empty: its first line should be ${what}`);
   return line;
 }
 
@@ -56,6 +60,7 @@ export const deviceCommand: Command = {
     user: { type: 'string' },
     identity: { type: 'string' },
     'passphrase-file': { type: 'string' },
+    'password-file': { type: 'string' },
     jump: { type: 'string' },
     'jump-host-key': { type: 'string' },
     'jump-identity': { type: 'string' },
@@ -99,12 +104,21 @@ export const deviceCommand: Command = {
             jump = { ...parsed, ...(values['jump-host-key'] ? { hostKey: values['jump-host-key'] as string } : {}), ...(values['jump-identity'] ? { identityFile: values['jump-identity'] as string } : {}) };
           } else if (values['jump-host-key'] || values['jump-identity']) throw new UsageError('--jump-host-key and --jump-identity need --jump');
           if (values['passphrase-file'] && !values.identity) throw new UsageError('--passphrase-file needs --identity (the key it opens)');
+          if (values['password-file'] && values.identity) throw new UsageError('--password-file and --identity are two ways to log in: give one');
+          const auth = values.identity ? { identityFile: values.identity, auth: 'key' } : values['password-file'] ? { auth: 'password' } : {};
+          // Without its own key (--jump-identity) the jump host takes the device's login, as `ssh -J` does.
+          const jumpLogin = async () =>
+            values.identity
+              ? { auth: 'key' as const, identityFile: values.identity as string }
+              : values['password-file']
+                ? { auth: 'password' as const, password: await firstLine(values['password-file'] as string, "the device account's password") }
+                : { auth: 'agent' as const };
           const profile = {
             name,
             host,
             port: number('port') ?? 22,
             user: values.user ?? 'jetson',
-            ...(values.identity ? { identityFile: values.identity, auth: 'key' } : {}),
+            ...auth,
             ...(jump ? { jump } : {}),
             ...(values['host-key'] ? { hostKey: values['host-key'] } : {}),
             ...(values.site ? { site: values.site } : {}),
@@ -120,13 +134,17 @@ export const deviceCommand: Command = {
           }
           if (!values['host-key']) {
             const fingerprint = jump
-              ? await DeviceConnector.probeHostKeyVia(host, profile.port, await devices.jumpOptions(jump, { auth: 'key', ...(values.identity ? { identityFile: values.identity as string } : {}) }))
+              ? await DeviceConnector.probeHostKeyVia(host, profile.port, await devices.jumpOptions(jump, await jumpLogin()))
               : await DeviceConnector.probeHostKey(host, profile.port);
             io.err(`The host key of ${host}:${profile.port}${jump ? ` (through ${jump.host})` : ''} has the fingerprint\n  ${fingerprint}\n` + 'Compare it with the device, then repeat this command with --host-key ' + fingerprint);
             io.out(fingerprint);
             return EXIT_CONFIRM_HOST_KEY;
           }
-          const added = devices.add(profile, values['passphrase-file'] ? { passphrase: await firstLine(values['passphrase-file'] as string) } : {}, 'cli');
+          const secrets = {
+            ...(values['passphrase-file'] ? { passphrase: await firstLine(values['passphrase-file'] as string, "the key's passphrase") } : {}),
+            ...(values['password-file'] ? { password: await firstLine(values['password-file'] as string, "the device account's password") } : {}),
+          };
+          const added = devices.add(profile, secrets, 'cli');
           if (!values.offline) {
             try {
               (await DeviceConnection.open(await devices.connectOptions(name))).close();

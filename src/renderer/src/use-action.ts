@@ -9,18 +9,22 @@ import { useCallback, useState } from 'react';
 import { toAppError } from '../../shared/errors';
 import type { AppError } from '../../shared/errors';
 
+type Work = (work: () => Promise<unknown>, onError?: (error: AppError) => void) => Promise<void>;
+
 export interface Action {
   busy: boolean;
   error: string | null;
   setError: (message: string | null) => void;
-  run: (work: () => Promise<unknown>, onError?: (error: AppError) => void) => Promise<void>;
+  run: Work;
+  /** As `run`, for a quick call beside the one the busy flag labels: shares the error, not the flag. */
+  attempt: Work;
 }
 
 export function useAction(): Action {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
-  const run = useCallback(async (work: () => Promise<unknown>, onError?: (error: AppError) => void) => {
-    setBusy(true);
+  const settle = useCallback(async (marksBusy: boolean, work: () => Promise<unknown>, onError?: (error: AppError) => void) => {
+    if (marksBusy) setBusy(true);
     setError(null);
     try {
       await work();
@@ -30,8 +34,10 @@ export function useAction(): Action {
       const reasons = (appError.issues ?? []).map((i) => (i.path ? `${i.path}: ${i.message}` : i.message));
       setError(reasons.length > 0 ? `${appError.message} (${reasons.join('; ')})` : appError.message);
     } finally {
-      setBusy(false);
+      if (marksBusy) setBusy(false);
     }
   }, []);
-  return { busy, error, setError, run };
+  const run = useCallback<Work>((work, onError) => settle(true, work, onError), [settle]);
+  const attempt = useCallback<Work>((work, onError) => settle(false, work, onError), [settle]);
+  return { busy, error, setError, run, attempt };
 }

@@ -72,8 +72,8 @@ function Facts({ facts }: { facts: DeviceFacts }) {
 export function DevicePage({ name }: { name: string }) {
   const detail = useFleetStore((s) => s.details[name]);
   const loadDetail = useFleetStore((s) => s.loadDetail);
-  // busy: discovery is connecting (its button says so); the other actions only report errors.
-  const { busy, error, setError, run } = useAction();
+  // busy: discovery is connecting (its button says so); the other actions (attempt) only report errors.
+  const { busy, error, setError, run, attempt } = useAction();
   const [proposals, setProposals] = useState<Source[]>([]);
   const [accepted, setAccepted] = useState<string[]>([]);
   const [confirmRemove, setConfirmRemove] = useState(false);
@@ -118,63 +118,35 @@ export function DevicePage({ name }: { name: string }) {
       (refusal) => setKeyRefused(refusal.code.startsWith('HOST_KEY_')),
     );
 
-  const accept = async (device: DeviceDetail) => {
-    const chosen = proposals.filter((p) => accepted.includes(p.name));
-    try {
+  const accept = (device: DeviceDetail) =>
+    attempt(async () => {
+      const chosen = proposals.filter((p) => accepted.includes(p.name));
       await api().devices.update({ name, profile: { ...device.profile, sources: [...device.profile.sources, ...chosen] } });
       setProposals([]);
-    } catch (caught) {
-      setError(toAppError(caught).message);
-    }
-  };
+    });
 
-  const removeSource = async (device: DeviceDetail, source: string) => {
-    setError(null);
-    setRemovingSource(null);
-    try {
+  const removeSource = (device: DeviceDetail, source: string) =>
+    attempt(async () => {
+      setRemovingSource(null);
       await api().devices.update({ name, profile: { ...device.profile, sources: device.profile.sources.filter((s) => s.name !== source) } });
-    } catch (caught) {
-      setError(toAppError(caught).message);
-    }
-  };
+    });
 
-  const backUp = async () => {
-    setError(null);
-    try {
-      await api().backups.start({ device: name });
-    } catch (caught) {
-      setError(toAppError(caught).message);
-    }
-  };
+  const backUp = () => attempt(() => api().backups.start({ device: name }));
 
-  const remove = async () => {
-    try {
+  const remove = () =>
+    attempt(async () => {
       await api().devices.remove({ name });
       window.location.hash = '#/fleet';
-    } catch (caught) {
-      setError(toAppError(caught).message);
-    }
-  };
+    });
 
-  const report = async () => {
-    setError(null);
-    try {
-      saveTextFile(await api().reports.device({ name }));
-    } catch (caught) {
-      setError(toAppError(caught).message);
-    }
-  };
+  const report = () => attempt(async () => saveTextFile(await api().reports.device({ name })));
 
-  const printReport = async () => {
-    setError(null);
-    setReportNote(null);
-    try {
+  const printReport = () =>
+    attempt(async () => {
+      setReportNote(null);
       const opened = await api().reports.open({ name });
       setReportNote(opened.opened ? `Opened ${opened.path} for printing` : `Saved to ${opened.path}: open it in a browser and print it (print to PDF)`);
-    } catch (caught) {
-      setError(toAppError(caught).message);
-    }
-  };
+    });
 
   if (!detail) {
     return (
