@@ -249,12 +249,12 @@ test('a key never confirmed, or changed by a reinstall, is pinned on the device 
   await expect(page.getByTestId('device-error')).toContainText('has CHANGED');
   await expect(card).toHaveClass(/card-attention/);
   await card.getByTestId('key-card-check').click();
-  await expect(card.getByTestId('key-card-result')).toContainText('different key');
-  await expect(card.getByTestId('key-card-presented')).toHaveText(device.hostKeyFingerprint);
-  await expect(card.getByTestId('key-card-pin')).toBeDisabled();
+  await expect(card.getByTestId('key-card-result-device')).toContainText('different key');
+  await expect(card.getByTestId('key-card-presented-device')).toHaveText(device.hostKeyFingerprint);
+  await expect(card.getByTestId('key-card-pin-device')).toBeDisabled();
   await page.screenshot({ path: path.join(SCREENSHOTS, 'host-key-changed.png') });
-  await card.getByTestId('key-card-compared').click();
-  await card.getByTestId('key-card-pin').click();
+  await card.getByTestId('key-card-compared-device').click();
+  await card.getByTestId('key-card-pin-device').click();
   await expect(card.getByTestId('key-card-result')).toHaveText('Pinned. The device presents the pinned key.');
   await expect(card.getByTestId('key-card-pinned')).toHaveText(device.hostKeyFingerprint);
   await page.getByTestId('device-discover').click();
@@ -268,11 +268,27 @@ test('a key never confirmed, or changed by a reinstall, is pinned on the device 
   await expect(card).toHaveClass(/card-attention/);
   await expect(card.getByTestId('key-card-pinned')).toContainText('Not confirmed yet');
   await card.getByTestId('key-card-check').click();
-  await expect(card.getByTestId('key-card-presented')).toHaveText(device.hostKeyFingerprint);
-  await card.getByTestId('key-card-compared').click();
-  await card.getByTestId('key-card-pin').click();
+  await expect(card.getByTestId('key-card-presented-device')).toHaveText(device.hostKeyFingerprint);
+  await card.getByTestId('key-card-compared-device').click();
+  await card.getByTestId('key-card-pin-device').click();
   await expect(card.getByTestId('key-card-pinned')).toHaveText(device.hostKeyFingerprint);
   expect((await page.evaluate(() => window.api!.devices.get({ name: 'rvm-new' }))).profile.hostKey).toBe(device.hostKeyFingerprint);
+
+  // Behind a jump host whose key changed: the jump host's key first, then both match.
+  const jump = { user: other.user, host: other.host, port: other.port, identityFile: other.identityFile, hostKey: device.hostKeyFingerprint };
+  const far = { ...device.profile(), name: 'rvm-far', host: device.direct.host, port: device.direct.port, jump };
+  await page.evaluate((text) => window.api!.devices.import({ json: text }), JSON.stringify(far));
+  await page.goto(`${host.origin}/#/fleet/rvm-far`);
+  await expect(card.getByTestId('key-card-pinned-jump')).toHaveText(device.hostKeyFingerprint);
+  await card.getByTestId('key-card-check').click();
+  await expect(card.getByTestId('key-card-presented-jump')).toHaveText(other.hostKeyFingerprint);
+  await expect(card.getByTestId('key-card-result-device')).toHaveCount(0); // read through the jump host: not yet
+  await card.getByTestId('key-card-compared-jump').click();
+  await card.getByTestId('key-card-pin-jump').click();
+  await expect(card.getByTestId('key-card-result')).toHaveText('Pinned. The device presents the pinned key, and so does its jump host.');
+  await expect(card.getByTestId('key-card-pinned-jump')).toHaveText(other.hostKeyFingerprint);
+  await page.getByTestId('device-discover').click();
+  await expect(page.getByTestId('device-facts')).toContainText(/L4T\s*R3[56]/);
 });
 
 // A locked key's passphrase is stored encrypted at rest: outside the app that takes a passphrase.

@@ -14,7 +14,7 @@ import { AuditEntrySchema, AuditQuerySchema, DashboardRequestSchema, DashboardSc
 import { DiffRequestSchema, DownloadRequestSchema, FileDiffSchema, FileVersionsSchema, LocalFolderSchema, VersionsRequestSchema } from './schemas/files';
 import { BreakLeaseSchema, LeaseSchema } from './schemas/leases';
 import { RepositoryPasswordSchema, RepositoryStatusSchema, SnapshotEntrySchema, SnapshotIdSchema, SnapshotInfoSchema } from './schemas/catalog';
-import { DeviceDetailSchema, DeviceFactsSchema, DeviceSummarySchema, FingerprintSchema, HostKeyCheckSchema, JumpHostSchema, NameSchema, RetentionSchema, SourceSchema } from './schemas/devices';
+import { DeviceDetailSchema, DeviceFactsSchema, DeviceSummarySchema, FingerprintSchema, HostKeyCheckSchema, KeyTargetSchema, JumpHostSchema, NameSchema, RetentionSchema, SourceSchema } from './schemas/devices';
 import { CopyRequestSchema } from './schemas/copy';
 import { JobFinishedSchema, JobIdSchema, JobKindSchema, JobProgressSchema, JobRecordSchema, JobStatusSchema } from './schemas/jobs';
 import { AlertSchema, ScheduleEntrySchema } from './schemas/monitoring';
@@ -103,13 +103,13 @@ export const channels = {
     input: z.object({ profile: z.unknown(), password: z.string().max(1024).optional(), passphrase: z.string().max(1024).optional() }).strict(),
     output: DeviceFactsSchema,
   },
-  /** The key the device presents now (nothing sent; a jump host is logged in to) beside the pinned one. */
+  /** The keys the device and its jump host present now (nothing sent; a jump host is logged in to) beside the pinned ones. */
   'devices:checkHostKey': { input: z.object({ name: NameSchema }).strict(), output: HostKeyCheckSchema },
   /**
-   * Pins the fingerprint the user compared with the device — a first confirmation, or a new key
-   * after a reinstall — only if the device presents exactly that key now.
+   * Pins the fingerprint the user compared with the device (or its jump host) — a first
+   * confirmation, or a new key after a reinstall — only if it presents exactly that key now.
    */
-  'devices:pinHostKey': { input: z.object({ name: NameSchema, fingerprint: FingerprintSchema }).strict(), output: DeviceDetailSchema },
+  'devices:pinHostKey': { input: z.object({ name: NameSchema, fingerprint: FingerprintSchema, target: KeyTargetSchema.default('device') }).strict(), output: DeviceDetailSchema },
   /** Connects (pinned key), reads facts, keeps them, and proposes sources not yet configured. */
   'devices:discover': {
     input: z.object({ name: NameSchema }).strict(),

@@ -15,7 +15,7 @@ const USAGE = `Usage:
   jetvault device export [NAME]...
   jetvault device list [--json]
   jetvault device facts NAME [--json]
-  jetvault device trust NAME [--host-key SHA256:…]
+  jetvault device trust NAME [--host-key SHA256:… | --jump-host-key SHA256:…]
   jetvault device remove NAME
 
 Without --host-key, "add" prints the device's host key fingerprint and exits with status 3:
@@ -29,7 +29,8 @@ secrets, and never taken on the command line. Without --identity or --password-f
 
 "trust" compares the key the device presents now with the pinned one (exit 0: the same; exit 3:
 none pinned yet, or it CHANGED — printed for you to compare with the device). After a reinstall,
-"trust NAME --host-key SHA256:…" pins the new key, only if the device presents exactly that key.
+"trust NAME --host-key SHA256:…" pins the new key, only if the device presents exactly that key; a
+device behind a jump host whose key changed: --jump-host-key first (the device's key is read through it).
 
 A device reached through a jump host (bastion, as ssh -J): without --jump-host-key, "add" prints the
 jump host's fingerprint first (exit 3); with it, it logs in to the jump host (with --jump-identity,
@@ -199,26 +200,32 @@ export const deviceCommand: Command = {
         }
         case 'trust': {
           const name = one();
-          const wanted = values['host-key'] as string | undefined;
+          const wanted = values['jump-host-key'] ? { target: 'jump' as const, fingerprint: values['jump-host-key'] as string } : values['host-key'] ? { target: 'device' as const, fingerprint: values['host-key'] as string } : null;
+          if (values['jump-host-key'] && values['host-key']) throw new UsageError('trust pins one key at a time: the jump host first (--jump-host-key), then the device (--host-key)');
           if (wanted) {
-            const previous = devices.get(name).profile.hostKey;
-            const pinned = await connector.pinPresentedHostKey(name, wanted, 'cli');
-            io.out(`pinned ${pinned.profile.hostKey} for ${name}${previous && previous !== wanted ? ` (was ${previous})` : ''}`);
+            const before = devices.get(name).profile;
+            const previous = wanted.target === 'jump' ? before.jump?.hostKey : before.hostKey;
+            await connector.pinPresentedHostKey(name, wanted.fingerprint, 'cli', wanted.target);
+            io.out(`pinned ${wanted.fingerprint} for ${wanted.target === 'jump' ? `the jump host of ${name}` : name}${previous && previous !== wanted.fingerprint ? ` (was ${previous})` : ''}`);
             return 0;
           }
           const check = await connector.checkHostKey(name);
-          io.out(check.presented);
-          if (check.matches) {
-            io.err(`${name} presents its pinned host key.`);
+          // The jump host first: the device's key is read through it.
+          const [target, comparison] = check.jump && !check.jump.matches ? (['jump', check.jump] as const) : (['device', check.device!] as const);
+          io.out(comparison.presented);
+          if (comparison.matches) {
+            io.err(`${name} presents its pinned host key${check.jump ? ', and so does its jump host' : ''}.`);
             return 0;
           }
+          const who = target === 'jump' ? `the jump host of ${name}` : name;
+          const fix = `jetvault device trust ${name} --${target === 'jump' ? 'jump-host-key' : 'host-key'} ${comparison.presented}`;
           io.err(
-            check.pinned
-              ? `The host key of ${name} has CHANGED: pinned ${check.pinned}, presented ${check.presented}.\n` +
-                  'If the device was reinstalled, compare the new fingerprint with the device (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), ' +
-                  `then run: jetvault device trust ${name} --host-key ${check.presented}\nOtherwise do not: someone may be between you and the device.`
-              : `No host key is pinned for ${name} yet; it presents ${check.presented}.\n` +
-                  `Compare it with the device (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then run: jetvault device trust ${name} --host-key ${check.presented}`,
+            comparison.pinned
+              ? `The host key of ${who} has CHANGED: pinned ${comparison.pinned}, presented ${comparison.presented}.\n` +
+                  `If it was reinstalled, compare the new fingerprint with the host itself (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then run: ${fix}\n` +
+                  'Otherwise do not: someone may be between you and the device.'
+              : `No host key is pinned for ${who} yet; it presents ${comparison.presented}.\n` +
+                  `Compare it with the host itself (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then run: ${fix}`,
           );
           return EXIT_CONFIRM_HOST_KEY;
         }

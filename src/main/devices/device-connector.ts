@@ -3,9 +3,9 @@
  * parallel without exhausting the laptop), and one piece of work per device at a time.
  */
 import { Client } from 'ssh2';
-import { AppError } from '../../shared/errors';
+import { AppError, toAppError } from '../../shared/errors';
 import { FingerprintSchema } from '../../shared/schemas/devices';
-import type { DeviceFacts, HostKeyCheck } from '../../shared/schemas/devices';
+import type { DeviceFacts, HostKeyCheck, KeyComparison, KeyTarget } from '../../shared/schemas/devices';
 import type { DeviceRecord, DeviceService } from './device-service';
 import { factsCommand, parseFacts } from './facts';
 import { DeviceConnection, fingerprintOf } from './ssh-connection';
@@ -79,30 +79,41 @@ export class DeviceConnector {
   }
 
   /**
-   * The host key the device presents now (through its jump host, if it has one), beside the pinned
-   * one: what the device page shows to confirm a key or to replace it after a reinstall. Nothing is
-   * sent to the device; only a jump host is logged in to.
+   * The host keys the device presents now, and its jump host first when it has one, beside the
+   * pinned ones: what the device page shows to confirm a key or to replace it after a reinstall.
+   * Nothing is sent to the device; only a jump host whose key matches is logged in to.
    */
   async checkHostKey(name: string): Promise<HostKeyCheck> {
     const { profile } = this.#devices.get(name);
-    const presented = profile.jump
-      ? await DeviceConnector.probeHostKeyVia(profile.host, profile.port, (await this.#devices.connectOptions(name)).jump!)
-      : await DeviceConnector.probeHostKey(profile.host, profile.port);
-    return { pinned: profile.hostKey ?? null, presented, matches: presented === profile.hostKey };
+    const compare = (pinned: string | undefined, presented: string): KeyComparison => ({ pinned: pinned ?? null, presented, matches: presented === pinned });
+    if (!profile.jump) return { device: compare(profile.hostKey, await DeviceConnector.probeHostKey(profile.host, profile.port)), jump: null };
+    const jumpKey = await DeviceConnector.probeHostKey(profile.jump.host, profile.jump.port).catch((error: unknown) => {
+      const failure = toAppError(error);
+      throw new AppError(failure.code, `The jump host ${failure.message}`);
+    });
+    const jump = compare(profile.jump.hostKey, jumpKey);
+    if (!jump.matches) return { device: null, jump };
+    const options = await this.#devices.connectOptions(name);
+    return { device: compare(profile.hostKey, await DeviceConnector.probeHostKeyVia(profile.host, profile.port, options.jump!)), jump };
   }
 
   /**
-   * Pins the key the user compared with the device, only if the device presents that very key now:
-   * a fingerprint typed or read wrongly, or a device answering with another key since it was shown,
-   * pins nothing.
+   * Pins the key the user compared with the device (or its jump host), only if that host presents
+   * that very key now: a fingerprint typed or read wrongly, or a host answering with another key
+   * since it was shown, pins nothing.
    */
-  async pinPresentedHostKey(name: string, fingerprint: string, actor: string): Promise<DeviceRecord> {
+  async pinPresentedHostKey(name: string, fingerprint: string, actor: string, target: KeyTarget = 'device'): Promise<DeviceRecord> {
     if (!FingerprintSchema.safeParse(fingerprint).success) throw new AppError('VALIDATION', `Not a SHA256 fingerprint: ${fingerprint}`, [{ path: 'fingerprint', message: 'Expected SHA256:… (43 characters)' }]);
-    const { presented } = await this.checkHostKey(name);
-    if (presented !== fingerprint) {
-      throw new AppError('HOST_KEY_MISMATCH', `${name} presents ${presented}, not the ${fingerprint} that was confirmed. Nothing was pinned: check the key again.`, [{ path: 'fingerprint', message: presented }]);
+    const check = await this.checkHostKey(name);
+    const host = target === 'jump' ? `The jump host of ${name}` : name;
+    const seen = check[target];
+    if (!seen) {
+      throw new AppError('VALIDATION', target === 'jump' ? `${name} has no jump host` : `The key of ${name} is read through its jump host: confirm the jump host's key first`, [{ path: 'target', message: target }]);
     }
-    return this.#devices.pinHostKey(name, fingerprint, actor);
+    if (seen.presented !== fingerprint) {
+      throw new AppError('HOST_KEY_MISMATCH', `${host} presents ${seen.presented}, not the ${fingerprint} that was confirmed. Nothing was pinned: check the key again.`, [{ path: 'fingerprint', message: seen.presented }]);
+    }
+    return this.#devices.pinHostKey(name, fingerprint, actor, target);
   }
 
   /**

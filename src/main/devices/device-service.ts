@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { AppError } from '../../shared/errors';
 import { DeviceProfileSchema, FingerprintSchema, authOf } from '../../shared/schemas/devices';
-import type { DeviceDetail, DeviceFacts, DeviceProfile, DeviceSummary, JumpHost } from '../../shared/schemas/devices';
+import type { DeviceDetail, DeviceFacts, DeviceProfile, DeviceSummary, JumpHost, KeyTarget } from '../../shared/schemas/devices';
 import type { HistoryStore } from '../history/history-store';
 import { recordDiskSamples } from '../fleet/samples';
 import type { DeviceRow } from '../history/statements';
@@ -91,15 +91,18 @@ export class DeviceService {
     return this.get(profile.name);
   }
 
-  /** Pins the host key the user confirmed (or replaces it after a verified reinstall). */
-  pinHostKey(name: string, fingerprint: string, actor: string): DeviceRecord {
+  /** Pins the host key the user confirmed, of the device or of its jump host (or replaces it after a verified reinstall). */
+  pinHostKey(name: string, fingerprint: string, actor: string, target: KeyTarget = 'device'): DeviceRecord {
     const checked = FingerprintSchema.safeParse(fingerprint);
     if (!checked.success) throw new AppError('VALIDATION', 'Not a SHA256 fingerprint', issuesOf(checked.error));
     const device = this.get(name);
-    const profile = { ...device.profile, hostKey: checked.data };
+    const { jump } = device.profile;
+    if (target === 'jump' && !jump) throw new AppError('VALIDATION', `${name} has no jump host`, [{ path: 'target', message: target }]);
+    const profile = target === 'jump' ? { ...device.profile, jump: { ...jump!, hostKey: checked.data } } : { ...device.profile, hostKey: checked.data };
+    const previous = (target === 'jump' ? jump!.hostKey : device.profile.hostKey) ?? null;
     this.#store.db.transaction(() => {
-      this.#store.sql.deviceUpdateProfile.run(name, JSON.stringify(profile), checked.data, new Date().toISOString(), device.id);
-      this.#store.audit(actor, 'device.pin-host-key', name, { previous: device.profile.hostKey ?? null, fingerprint: checked.data });
+      this.#store.sql.deviceUpdateProfile.run(name, JSON.stringify(profile), profile.hostKey ?? null, new Date().toISOString(), device.id);
+      this.#store.audit(actor, 'device.pin-host-key', name, { ...(target === 'jump' ? { target } : {}), previous, fingerprint: checked.data });
     })();
     return this.get(name);
   }

@@ -77,6 +77,24 @@ describe.skipIf(skip)('a device behind a jump host', () => {
     expect(trusted.code).toBe(0);
     expect(trusted.out).toBe(device.hostKeyFingerprint);
 
+    // A bastion reinstalled with a new key: shown first (the device's key is read through it), and
+    // pinned only as presented; then the device is reached again.
+    writeFileSync(file, JSON.stringify({ ...profile, name: 'rvm-far', host: device.direct.host, port: device.direct.port, jump: { ...jumpHost, hostKey: device.hostKeyFingerprint } }));
+    expect((await run('device', 'import', file, '--replace')).code).toBe(0);
+    const changed = await run('device', 'trust', 'rvm-far');
+    expect(changed.code).toBe(3);
+    expect(changed.out).toBe(bastion.hostKeyFingerprint);
+    expect(changed.err).toContain(`jump host of rvm-far has CHANGED: pinned ${device.hostKeyFingerprint}, presented ${bastion.hostKeyFingerprint}`);
+    expect(changed.err).toContain(`--jump-host-key ${bastion.hostKeyFingerprint}`);
+    expect((await run('device', 'trust', 'rvm-far', '--jump-host-key', bastion.hostKeyFingerprint, '--host-key', device.hostKeyFingerprint)).code).toBe(2);
+    expect((await run('device', 'trust', 'rvm-far', '--jump-host-key', device.hostKeyFingerprint)).err).toMatch(/Nothing was pinned/);
+    const repinned = await run('device', 'trust', 'rvm-far', '--jump-host-key', bastion.hostKeyFingerprint);
+    expect(repinned.out).toBe(`pinned ${bastion.hostKeyFingerprint} for the jump host of rvm-far (was ${device.hostKeyFingerprint})`);
+    const both = await run('device', 'trust', 'rvm-far');
+    expect(both.code).toBe(0);
+    expect(both.err).toMatch(/and so does its jump host/);
+    expect((JSON.parse((await run('device', 'export', 'rvm-far')).out) as { devices: { hostKey: string; jump: { hostKey: string } }[] }).devices[0]).toMatchObject({ hostKey: device.hostKeyFingerprint, jump: { hostKey: bastion.hostKeyFingerprint } });
+
     // 5. The route really is the bastion: with the bastion unreachable, the device cannot be reached,
     //    although it answers directly.
     bastion.proxy!.cut();

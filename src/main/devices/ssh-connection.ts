@@ -162,7 +162,7 @@ export class DeviceConnection implements CommandRunner {
             `The host key of ${target} has CHANGED: expected ${options.hostKey}, got ${seen}. Nothing was sent. ` +
               (isRepository
                 ? 'If the server was reinstalled, verify its new fingerprint on the server (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and update JETVAULT_SFTP_HOST_KEY; otherwise this may be an attack.'
-                : 'If the device was reinstalled, verify the new fingerprint on the device, then pin it (Host key on the device page, or jetvault device trust); otherwise this may be an attack.'),
+                : 'If it was reinstalled, verify the new fingerprint on it, then pin it (Host key on the device page, or jetvault device trust); otherwise this may be an attack.'),
           );
           return false;
         }

@@ -113,8 +113,8 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
       return DeviceConnector.testLogin(draft.options, draft.profile.sysroot);
     },
     'devices:checkHostKey': ({ name }) => services.connector.checkHostKey(name),
-    'devices:pinHostKey': ({ name, fingerprint }, sender) =>
-      audited(services, actor(sender), 'device.pin-host-key', name, async () => changed([name], devices.detail(await services.connector.pinPresentedHostKey(name, fingerprint, actor(sender))))),
+    'devices:pinHostKey': ({ name, fingerprint, target }, sender) =>
+      audited(services, actor(sender), 'device.pin-host-key', name, async () => changed([name], devices.detail(await services.connector.pinPresentedHostKey(name, fingerprint, actor(sender), target)))),
     'devices:discover': async ({ name }) => {
       const facts = await services.connector.refreshFacts(name);
       return changed([name], { facts, proposals: proposeSources(facts, devices.get(name).profile.sources) });

@@ -195,9 +195,19 @@ export const DeviceFactsSchema = z.object({
 });
 export type DeviceFacts = z.infer<typeof DeviceFactsSchema>;
 
-/** The key a device presents now beside the one pinned for it (null: none confirmed yet). */
-export const HostKeyCheckSchema = z.object({ pinned: FingerprintSchema.nullable(), presented: FingerprintSchema, matches: z.boolean() });
+/** A key a host presents now beside the one pinned for it (null: none confirmed yet). */
+export const KeyComparisonSchema = z.object({ pinned: FingerprintSchema.nullable(), presented: FingerprintSchema, matches: z.boolean() });
+export type KeyComparison = z.infer<typeof KeyComparisonSchema>;
+
+/**
+ * A device's key check: the device's own key, and its jump host's when it has one. The device's key
+ * is fetched through the jump host, so while the jump host's key does not match it is not fetched
+ * (`device` null).
+ */
+export const HostKeyCheckSchema = z.object({ device: KeyComparisonSchema.nullable(), jump: KeyComparisonSchema.nullable() });
 export type HostKeyCheck = z.infer<typeof HostKeyCheckSchema>;
+export const KeyTargetSchema = z.enum(['device', 'jump']);
+export type KeyTarget = z.infer<typeof KeyTargetSchema>;
 
 export const DeviceDetailSchema = z.object({
   id: z.string(),

@@ -1,90 +1,114 @@
 import { useState } from 'react';
 import { Button, Checkbox } from 'react-aria-components';
-import type { HostKeyCheck } from '../../../shared/schemas/devices';
+import type { DeviceProfile, HostKeyCheck, KeyComparison, KeyTarget } from '../../../shared/schemas/devices';
 import { api } from '../api';
 import { useAction } from '../use-action';
 import { ErrorBanner } from './ErrorBanner';
 
-const ON_THE_DEVICE = 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub';
+const ON_THE_HOST = 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub';
+
+/** What the check found for one host that is not its pinned key, and the way to pin it once compared. */
+function Unconfirmed({ target, comparison, busy, onPin }: { target: KeyTarget; comparison: KeyComparison; busy: boolean; onPin: () => void }) {
+  const [compared, setCompared] = useState(false);
+  const changed = comparison.pinned !== null;
+  const who = target === 'jump' ? 'The jump host' : 'The device';
+  return (
+    <div role="status" className={`banner ${changed ? 'banner-error' : 'banner-warn'}`} data-testid={`key-card-result-${target}`}>
+      {changed ? (
+        <p>
+          {who} presents a <strong>different key</strong> than the pinned one: <code data-testid={`key-card-presented-${target}`}>{comparison.presented}</code>. If it
+          was reinstalled, compare this fingerprint with the one it shows (<code>{ON_THE_HOST}</code>) before you replace the pinned key. If it was not, do not:
+          someone may be between you and the device.
+        </p>
+      ) : (
+        <p>
+          {who} presents <code data-testid={`key-card-presented-${target}`}>{comparison.presented}</code>. Compare it with the fingerprint it shows (
+          <code>{ON_THE_HOST}</code>).
+        </p>
+      )}
+      <Checkbox className="checkbox" isSelected={compared} onChange={setCompared} data-testid={`key-card-compared-${target}`}>
+        <div className="checkbox-box" aria-hidden="true" />
+        <span>I compared it: it is the fingerprint {target === 'jump' ? 'the jump host' : 'the device'} shows</span>
+      </Checkbox>
+      <div className="form-actions">
+        <Button className={changed ? 'button button-danger' : 'button button-primary'} isDisabled={!compared || busy} onPress={onPin} data-testid={`key-card-pin-${target}`}>
+          {changed ? `Replace the pinned key${target === 'jump' ? ' of the jump host' : ''}` : `Trust this key${target === 'jump' ? ' for the jump host' : ''}`}
+        </Button>
+      </div>
+    </div>
+  );
+}
 
 /**
- * The device's pinned host key, and the way to confirm one: a profile imported without a key, or a
- * device reinstalled with a new one (every connection is refused until then, nothing sent). The key
- * the device presents is fetched without logging in; it is pinned only after the technician ticks
- * that it matches what the device itself shows, and only if the device still presents it.
+ * The device's pinned host key (and its jump host's), and the way to confirm one: a profile
+ * imported without a key, or a host reinstalled with a new one (every connection is refused until
+ * then, nothing sent). The keys presented are fetched without logging in to the device; one is
+ * pinned only after the technician ticks that it matches what the host itself shows, and only if
+ * the host still presents it. The jump host comes first: the device's key is read through it.
  */
-export function HostKeyCard({ name, pinned, prominent }: { name: string; pinned: string | undefined; prominent: boolean }) {
+export function HostKeyCard({ profile, prominent }: { profile: DeviceProfile; prominent: boolean }) {
   const { busy, error, run } = useAction();
   const [checked, setCheck] = useState<HostKeyCheck | null>(null);
-  const [compared, setCompared] = useState(false);
   const [justPinned, setJustPinned] = useState(false);
-  // Pinned since (here, in another window, by the CLI or an import): what was checked shows only once the page has the same key.
-  const check = checked && checked.pinned === (pinned ?? null) ? checked : null;
+  const pinned = { device: profile.hostKey ?? null, jump: profile.jump ? (profile.jump.hostKey ?? null) : null };
+  // Pinned since (here, in another window, by the CLI or an import): a check shows only while the page has the keys it compared.
+  const check = checked && (checked.device?.pinned ?? pinned.device) === pinned.device && (checked.jump?.pinned ?? pinned.jump) === pinned.jump ? checked : null;
 
   const checkNow = () =>
     run(async () => {
-      setCompared(false);
       setJustPinned(false);
       setCheck(null);
-      setCheck(await api().devices.checkHostKey({ name }));
+      setCheck(await api().devices.checkHostKey({ name: profile.name }));
     });
-  const pin = (fingerprint: string) =>
+  const pin = (target: KeyTarget, fingerprint: string) =>
     run(async () => {
-      await api().devices.pinHostKey({ name, fingerprint });
-      setCheck({ pinned: fingerprint, presented: fingerprint, matches: true });
-      setCompared(false);
+      await api().devices.pinHostKey({ name: profile.name, fingerprint, target });
       setJustPinned(true);
+      // A jump host pinned: the device's key can be read through it now.
+      setCheck(target === 'jump' ? await api().devices.checkHostKey({ name: profile.name }) : { jump: checked?.jump ?? null, device: { pinned: fingerprint, presented: fingerprint, matches: true } });
     });
 
-  const changed = check && !check.matches && check.pinned !== null;
+  const allMatch = check !== null && check.device?.matches === true && (check.jump === null || check.jump.matches);
   return (
     <section className={`card key-card${prominent ? ' card-attention' : ''}`} aria-label="Host key" data-testid="key-card">
       <h2>Host key</h2>
       <p>
-        {pinned ? (
+        {pinned.device ? (
           <>
-            Pinned: <code data-testid="key-card-pinned">{pinned}</code>
+            Pinned: <code data-testid="key-card-pinned">{pinned.device}</code>
           </>
         ) : (
           <span className="status-warn" data-testid="key-card-pinned">
             Not confirmed yet: the console will not connect to this device until its key is confirmed.
           </span>
         )}
+        {profile.jump ? (
+          <>
+            <br />
+            Jump host {profile.jump.user}@{profile.jump.host}:{profile.jump.port}: <code data-testid="key-card-pinned-jump">{pinned.jump ?? 'not confirmed'}</code>
+          </>
+        ) : null}
       </p>
       <ErrorBanner message={error} testId="key-card-error" />
-      {check?.matches ? (
+      {allMatch ? (
         <p role="status" className="banner banner-ok" data-testid="key-card-result">
-          {justPinned ? 'Pinned. ' : ''}The device presents the pinned key.
+          {justPinned ? 'Pinned. ' : ''}The device presents the pinned key{check.jump ? ', and so does its jump host' : ''}.
         </p>
       ) : null}
-      {check && !check.matches ? (
-        <div role="status" className={`banner ${changed ? 'banner-error' : 'banner-warn'}`} data-testid="key-card-result">
-          {changed ? (
-            <p>
-              The device presents a <strong>different key</strong> than the pinned one: <code data-testid="key-card-presented">{check.presented}</code>. If it was
-              reinstalled, compare this fingerprint with the one the device shows (<code>{ON_THE_DEVICE}</code>) before you replace the pinned key. If it was not,
-              do not: someone may be between you and the device.
-            </p>
-          ) : (
-            <p>
-              The device presents <code data-testid="key-card-presented">{check.presented}</code>. Compare it with the fingerprint the device shows (
-              <code>{ON_THE_DEVICE}</code>).
-            </p>
-          )}
-          <Checkbox className="checkbox" isSelected={compared} onChange={setCompared} data-testid="key-card-compared">
-            <div className="checkbox-box" aria-hidden="true" />
-            <span>I compared it: it is the fingerprint the device shows</span>
-          </Checkbox>
-          <div className="form-actions">
-            <Button className={changed ? 'button button-danger' : 'button button-primary'} isDisabled={!compared || busy} onPress={() => void pin(check.presented)} data-testid="key-card-pin">
-              {changed ? 'Replace the pinned key' : 'Trust this key'}
-            </Button>
-          </div>
-        </div>
+      {check?.jump && !check.jump.matches ? (
+        <Unconfirmed key={`jump:${check.jump.presented}`} target="jump" comparison={check.jump} busy={busy} onPin={() => void pin('jump', check.jump!.presented)} />
+      ) : null}
+      {check?.device && !check.device.matches ? (
+        <Unconfirmed key={`device:${check.device.presented}`} target="device" comparison={check.device} busy={busy} onPin={() => void pin('device', check.device!.presented)} />
+      ) : null}
+      {check?.jump?.matches && justPinned && !allMatch ? (
+        <p role="status" className="banner banner-ok" data-testid="key-card-result">
+          Pinned the jump host&apos;s key.
+        </p>
       ) : null}
       <div className="form-actions">
         <Button className="button" isDisabled={busy} onPress={() => void checkNow()} data-testid="key-card-check">
-          {busy ? 'Checking…' : check ? 'Check again' : 'Check the key the device presents'}
+          {busy ? 'Checking…' : check ? 'Check again' : profile.jump ? 'Check the keys presented now' : 'Check the key the device presents'}
         </Button>
       </div>
     </section>

@@ -159,9 +159,9 @@ export function DevicePage({ name }: { name: string }) {
   const { profile } = detail;
   const lastRun = recent.find((j) => j.deviceId === detail.id && j.kind === 'backup');
   // Nothing connects until the key is confirmed: then the card comes first.
-  const keyNeeded = !profile.hostKey || keyRefused || Boolean(lastRun?.error?.code.startsWith('HOST_KEY_'));
+  const keyNeeded = !profile.hostKey || (profile.jump !== undefined && !profile.jump.hostKey) || keyRefused || Boolean(lastRun?.error?.code.startsWith('HOST_KEY_'));
   // Keyed: it keeps what it checked when it moves down after the key is pinned.
-  const hostKeyCard = <HostKeyCard key="host-key" name={profile.name} pinned={profile.hostKey} prominent={keyNeeded} />;
+  const hostKeyCard = <HostKeyCard key="host-key" profile={profile} prominent={keyNeeded} />;
   return (
     <div data-testid="device-page">
       <PageHeader
