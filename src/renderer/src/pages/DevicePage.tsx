@@ -163,7 +163,7 @@ export function DevicePage({ name }: { name: string }) {
   // Keyed: it keeps what it checked when it moves down after the key is pinned.
   const hostKeyCard = <HostKeyCard key="host-key" profile={profile} prominent={keyNeeded} />;
   return (
-    <div data-testid="device-page">
+    <div className="page-stack" data-testid="device-page">
       <PageHeader
         title={profile.name}
         subtitle={`${profile.user}@${profile.host}:${profile.port}${profile.site ? ` · ${profile.site}` : ''}`}
