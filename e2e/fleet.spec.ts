@@ -248,6 +248,14 @@ test('a key never confirmed, or changed by a reinstall, is pinned on the device 
   await page.getByTestId('device-discover').click();
   await expect(page.getByTestId('device-error')).toContainText('has CHANGED');
   await expect(card).toHaveClass(/card-attention/);
+  // A backup refused for the key shows on the fleet page too.
+  await page.evaluate(() => window.api!.repository.init({ password: 'a good long repository password' }));
+  await page.getByTestId('device-backup').click();
+  await expect(page.getByTestId('device-last-backup')).toContainText('has CHANGED');
+  await app.goTo('fleet');
+  await expect(page.getByTestId('host-key-rvm-reinstalled')).toHaveText('· host key changed');
+  await expect(page.getByTestId('host-key-rvm-new')).toHaveText('· key not confirmed');
+  await page.goto(`${host.origin}/#/fleet/rvm-reinstalled`);
   await card.getByTestId('key-card-check').click();
   await expect(card.getByTestId('key-card-result-device')).toContainText('different key');
   await expect(card.getByTestId('key-card-presented-device')).toHaveText(device.hostKeyFingerprint);

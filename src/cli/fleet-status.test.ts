@@ -57,5 +57,14 @@ describe.skipIf(skip)('jetvault status, alerts and run-scheduler', () => {
     expect((await run('alerts', 'ack', String(alert!.id))).out).toMatch(/^acknowledged/);
     expect((await run('alerts')).out).toMatch(/acked {4}.*last good backup/);
     expect((await run('alerts', 'ack', 'x')).code).toBe(2);
+
+    // Reinstalled (here: a profile pinning another key): the refused run shows in the status, with the way out.
+    writeFileSync(file, JSON.stringify({ ...profile, hostKey: 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8', sources: profile.sources.filter((s) => s.name === 'config') }));
+    expect((await run('device', 'import', file, '--replace')).code).toBe(0);
+    expect((await run('backup', '--device', device.name)).err).toMatch(/has CHANGED/);
+    const refused = await run('status');
+    expect(refused.out).toContain(`${device.name}: its host key changed since it was pinned`);
+    expect(refused.out).toContain(`jetvault device trust ${device.name}`);
+    expect(JSON.parse((await run('status', '--json')).out)).toMatchObject([{ lastAttempt: 'failed', lastAttemptError: { code: 'HOST_KEY_MISMATCH' } }]);
   });
 });

@@ -21,6 +21,7 @@ export function fleetStatus(services: Services) {
       ageMinutes: d.ageMinutes === null ? null : Math.round(d.ageMinutes),
       rpoMinutes: d.rpoMinutes,
       lastAttempt: d.lastAttemptStatus,
+      lastAttemptError: d.lastAttemptErrorCode === null ? null : { code: d.lastAttemptErrorCode, message: d.lastAttemptError },
       rtoEstimateMs: d.rtoEstimateMs,
       rtoObjectiveMinutes: d.rtoObjectiveMinutes,
       openAlerts: d.openAlerts,
@@ -47,6 +48,10 @@ export const statusCommand: Command = {
           const next = r.next ? `${r.next.state}${r.next.at && r.next.state === 'waiting' ? ` ${new Date(r.next.at).toLocaleString()}` : ''}` : '';
           const status = r.rpoState === 'never' ? 'never backed up' : r.status;
           io.out(`${r.name.padEnd(16)} ${r.site.slice(0, 14).padEnd(14)} ${status.padEnd(12)} ${last.padEnd(10)} ${formatAge(r.rpoMinutes * 60_000).padEnd(8)} ${String(r.openAlerts).padEnd(6)} ${next}`);
+        }
+        // Its backups are refused until someone compares the new key: say so beside the table.
+        for (const r of rows.filter((row) => row.lastAttemptError?.code === 'HOST_KEY_MISMATCH')) {
+          io.out(`${r.name}: its host key changed since it was pinned; nothing is sent to it until the new key is compared and pinned: jetvault device trust ${r.name}`);
         }
         const bad = rows.filter((r) => r.status !== 'protected').length;
         io.out(`${rows.length - bad} protected, ${bad} at risk`);

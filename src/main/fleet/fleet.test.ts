@@ -106,7 +106,10 @@ describe('fleet overview', () => {
 
     // A failed attempt does not reset the age; the next good backup does.
     run(ctx, device.id, T0 + 10 * MIN, { status: 'failed', error: { code: 'REMOTE_COMMAND_FAILED', message: 'pg_dump exited with 1' } });
-    expect(rowOf(ctx, 'rvm-017')).toMatchObject({ status: 'at-risk', lastAttemptStatus: 'failed', lastAttemptError: 'pg_dump exited with 1', reachability: 'reachable' });
+    expect(rowOf(ctx, 'rvm-017')).toMatchObject({ status: 'at-risk', lastAttemptStatus: 'failed', lastAttemptError: 'pg_dump exited with 1', lastAttemptErrorCode: 'REMOTE_COMMAND_FAILED', reachability: 'reachable' });
+    // A refused host key is its own case (the page shows it): the device answered, nothing was sent.
+    run(ctx, device.id, T0 + 11 * MIN, { status: 'failed', error: { code: 'HOST_KEY_MISMATCH', message: 'The host key … has CHANGED' } });
+    expect(rowOf(ctx, 'rvm-017')).toMatchObject({ lastAttemptErrorCode: 'HOST_KEY_MISMATCH', reachability: 'reachable' });
     run(ctx, device.id, T0 + 14 * MIN);
     expect(rowOf(ctx, 'rvm-017').status).toBe('protected');
     ctx.store.close();

@@ -141,6 +141,7 @@ export class OverviewService {
       lastAttemptAt: row.last_attempt_at,
       lastAttemptStatus: row.last_attempt_status,
       lastAttemptError: errorOf(row.last_attempt_error)?.message ?? null,
+      lastAttemptErrorCode: errorOf(row.last_attempt_error)?.code ?? null,
       reachability,
       lastContactAt,
       rtoObjectiveMinutes,

@@ -23,6 +23,8 @@ export const OverviewRowSchema = z.object({
   lastAttemptAt: z.string().nullable(),
   lastAttemptStatus: z.string().nullable(),
   lastAttemptError: z.string().nullable(),
+  /** The last attempt's error code (e.g. HOST_KEY_MISMATCH: the device must be re-confirmed on its page). */
+  lastAttemptErrorCode: z.string().nullable(),
   /** Result of the last contact (facts read, or a job that reached or failed to reach the device). */
   reachability: z.enum(['reachable', 'unreachable', 'unknown']),
   lastContactAt: z.string().nullable(),

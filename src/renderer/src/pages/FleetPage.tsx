@@ -251,7 +251,19 @@ function DeviceRow({ d, alertsAvailable }: { d: OverviewRow; alertsAvailable: bo
       </td>
       <td>
         <span className={d.reachability === 'unreachable' ? 'status-bad' : d.reachability === 'reachable' ? 'status-ok' : 'muted'}>{d.reachability}</span>
-        {d.hostKeyPinned ? <span className="sr-only"> · host key pinned</span> : <span className="status-warn"> · key not confirmed</span>}
+        {d.lastAttemptErrorCode === 'HOST_KEY_MISMATCH' ? (
+          <span className="status-bad" data-testid={`host-key-${d.name}`} title={d.lastAttemptError ?? undefined}>
+            {' '}
+            · host key changed
+          </span>
+        ) : d.hostKeyPinned ? (
+          <span className="sr-only"> · host key pinned</span>
+        ) : (
+          <span className="status-warn" data-testid={`host-key-${d.name}`}>
+            {' '}
+            · key not confirmed
+          </span>
+        )}
       </td>
       <td className={d.rtoState === 'ok' ? 'status-ok' : d.rtoState === 'unknown' ? 'muted' : 'status-bad'}>
         {d.rtoState === 'failed' ? 'failed · ' : ''}
