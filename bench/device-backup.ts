@@ -8,13 +8,15 @@
  *                                           BENCH_SHAPED=0 to skip the shaped-link runs,
  *                                           BENCH_RUNS (default 3) / BENCH_SHAPED_RUNS (default 1):
  *                                           alternating pairs per scenario, medians shown,
- *                                           BENCH_OUT_DIR (default the temp folder): where both tools write
+ *                                           BENCH_OUT_DIR (default the temp folder): where both tools write;
+ *                                           /dev/shm takes the disk out, ext4-ram (root) is ext4 on a
+ *                                           memory-backed loop device: the best case of a real disk
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { netnsSupport, startFleet } from '../fleet/index';
-import { addSmallFiles, fileCreationSeconds, machineCpuSeconds, median, opensshCommand, runAsync, settle, WARM_MB } from './device-helpers';
+import { addSmallFiles, ext4InMemory, fileCreationSeconds, machineCpuSeconds, median, opensshCommand, runAsync, settle, WARM_MB } from './device-helpers';
 import type { Device } from '../fleet/index';
 import { startDeviceBackup } from '../src/main/devices/device-backup';
 import { silentLogger } from '../src/main/log';
@@ -25,7 +27,8 @@ const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? 5000);
 const LINK = { delayMs: 50, lossPercent: 1, kbit: 20_000 };
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 /** Where both tools write (Jetvault's repository, rsync's copy): BENCH_OUT_DIR=/dev/shm takes the laptop's disk out of the comparison. */
-const OUT_DIR = process.env.BENCH_OUT_DIR ?? os.tmpdir();
+const ext4 = process.env.BENCH_OUT_DIR === 'ext4-ram' ? ext4InMemory() : null;
+const OUT_DIR = ext4?.dir ?? process.env.BENCH_OUT_DIR ?? os.tmpdir();
 const SHAPED_RUNS = Number(process.env.BENCH_SHAPED_RUNS ?? 1);
 /** Seconds settle() spent warming memory before each timed run (see warmMemory). */
 const warmSeconds: number[] = [];
@@ -164,6 +167,7 @@ for (const r of rows) {
 }
 console.log('');
 for (const r of rows) console.log(`${r.label}, each run (s): Jetvault ${r.jetvault.map((x) => x.toFixed(2)).join(', ')}; baseline ${r.baseline.map((x) => x.toFixed(2)).join(', ')}`);
-console.log(`Both tools wrote to ${OUT_DIR}. Creating 20,000 files of 2 KB there took ${createdBefore.toFixed(1)} s before the loopback runs and ${createdAfter.toFixed(1)} s after (the baseline creates a file per device file; Jetvault writes a few dozen packs).`);
+console.log(`Both tools wrote to ${ext4 ? `${OUT_DIR} (ext4 on a memory-backed loop device)` : OUT_DIR}. Creating 20,000 files of 2 KB there took ${createdBefore.toFixed(1)} s before the loopback runs and ${createdAfter.toFixed(1)} s after (the baseline creates a file per device file; Jetvault writes a few dozen packs).`);
 console.log(`Before every timed run, ${WARM_MB / 1024} GiB of memory (at most a quarter of what was free) was touched and freed so that both tools start on memory this VM's host has backed (warmMemory in bench/device-helpers.ts): ${Math.min(...warmSeconds).toFixed(1)}–${Math.max(...warmSeconds).toFixed(1)} s each, the longer ones where the memory had gone back to the host.`);
 console.log(`(the table shows medians; load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')})`);
+ext4?.close();
