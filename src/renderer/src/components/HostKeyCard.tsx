@@ -13,15 +13,16 @@ function Unconfirmed({ target, comparison, busy, onPin }: { target: KeyTarget; c
   const changed = comparison.pinned !== null;
   const who = target === 'jump' ? 'The jump host' : 'The device';
   return (
-    <div role="status" className={`banner ${changed ? 'banner-error' : 'banner-warn'}`} data-testid={`key-card-result-${target}`}>
+    <div className={`banner ${changed ? 'banner-error' : 'banner-warn'}`} data-testid={`key-card-result-${target}`}>
+      {/* The finding is announced; the checkbox and button below it are not part of the live region. */}
       {changed ? (
-        <p>
+        <p role="alert">
           {who} presents a <strong>different key</strong> than the pinned one: <code data-testid={`key-card-presented-${target}`}>{comparison.presented}</code>. If it
           was reinstalled, compare this fingerprint with the one it shows (<code>{ON_THE_HOST}</code>) before you replace the pinned key. If it was not, do not:
           someone may be between you and the device.
         </p>
       ) : (
-        <p>
+        <p role="status">
           {who} presents <code data-testid={`key-card-presented-${target}`}>{comparison.presented}</code>. Compare it with the fingerprint it shows (
           <code>{ON_THE_HOST}</code>).
         </p>
