@@ -4,8 +4,8 @@
  */
 import { Client } from 'ssh2';
 import { AppError, toAppError } from '../../shared/errors';
-import { FingerprintSchema } from '../../shared/schemas/devices';
 import type { DeviceFacts, HostKeyCheck, KeyComparison, KeyTarget } from '../../shared/schemas/devices';
+import { checkedFingerprint } from './device-service';
 import type { DeviceRecord, DeviceService } from './device-service';
 import { factsCommand, parseFacts } from './facts';
 import { DeviceConnection, fingerprintOf } from './ssh-connection';
@@ -103,7 +103,7 @@ export class DeviceConnector {
    * since it was shown, pins nothing.
    */
   async pinPresentedHostKey(name: string, fingerprint: string, actor: string, target: KeyTarget = 'device'): Promise<DeviceRecord> {
-    if (!FingerprintSchema.safeParse(fingerprint).success) throw new AppError('VALIDATION', `Not a SHA256 fingerprint: ${fingerprint}`, [{ path: 'fingerprint', message: 'Expected SHA256:… (43 characters)' }]);
+    checkedFingerprint(fingerprint); // before any probe: a malformed value never reaches the network
     const check = await this.checkHostKey(name);
     const host = target === 'jump' ? `The jump host of ${name}` : name;
     const seen = check[target];

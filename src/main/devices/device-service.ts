@@ -39,6 +39,13 @@ function profilesIn(json: unknown): unknown[] {
   return [json];
 }
 
+/** A fingerprint as OpenSSH prints it (SHA256:…), or a VALIDATION error saying why not. */
+export function checkedFingerprint(fingerprint: string): string {
+  const checked = FingerprintSchema.safeParse(fingerprint);
+  if (!checked.success) throw new AppError('VALIDATION', `Not a SHA256 fingerprint: ${fingerprint}`, issuesOf(checked.error));
+  return checked.data;
+}
+
 export class DeviceService {
   readonly #store: HistoryStore;
   readonly #secrets: SecretStore;
@@ -93,16 +100,15 @@ export class DeviceService {
 
   /** Pins the host key the user confirmed, of the device or of its jump host (or replaces it after a verified reinstall). */
   pinHostKey(name: string, fingerprint: string, actor: string, target: KeyTarget = 'device'): DeviceRecord {
-    const checked = FingerprintSchema.safeParse(fingerprint);
-    if (!checked.success) throw new AppError('VALIDATION', 'Not a SHA256 fingerprint', issuesOf(checked.error));
+    const pinned = checkedFingerprint(fingerprint);
     const device = this.get(name);
     const { jump } = device.profile;
     if (target === 'jump' && !jump) throw new AppError('VALIDATION', `${name} has no jump host`, [{ path: 'target', message: target }]);
-    const profile = target === 'jump' ? { ...device.profile, jump: { ...jump!, hostKey: checked.data } } : { ...device.profile, hostKey: checked.data };
+    const profile = target === 'jump' ? { ...device.profile, jump: { ...jump!, hostKey: pinned } } : { ...device.profile, hostKey: pinned };
     const previous = (target === 'jump' ? jump!.hostKey : device.profile.hostKey) ?? null;
     this.#store.db.transaction(() => {
       this.#store.sql.deviceUpdateProfile.run(name, JSON.stringify(profile), profile.hostKey ?? null, new Date().toISOString(), device.id);
-      this.#store.audit(actor, 'device.pin-host-key', name, { ...(target === 'jump' ? { target } : {}), previous, fingerprint: checked.data });
+      this.#store.audit(actor, 'device.pin-host-key', name, { ...(target === 'jump' ? { target } : {}), previous, fingerprint: pinned });
     })();
     return this.get(name);
   }
