@@ -6,7 +6,7 @@ import { Chunker, gearTable } from '../chunker/chunker';
 import { compress } from '../compress/codec';
 import { blobId } from '../crypto/aead';
 import { tempDir } from '../testing/fixtures';
-import { ChunkPool } from './chunk-pool';
+import { ChunkPool, KNOWN_CHUNK, sortedIds } from './chunk-pool';
 import type { HashedChunk } from './chunk-pool';
 import { PIECE_BYTES, StreamPieces, UNSTORED_PIECES } from './stream-pieces';
 
@@ -179,6 +179,34 @@ describe('chunk pool (worker threads)', () => {
       }
       expect(resumed).toBeGreaterThan(50);
       expect(got).toEqual(expected);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('lays out known ids sorted for the workers, however they are spread, and the workers skip exactly those chunks', async () => {
+    const naive = (ids: string[]): Buffer => Buffer.concat([...ids].map((id) => id.toLowerCase()).sort().map((id) => Buffer.from(id, 'hex')));
+    const random = Array.from({ length: 20_000 }, () => randomBytes(32).toString('hex'));
+    // One two-byte prefix for 300 ids (one counting bucket), ids equal but for their last byte, repeats, capitals.
+    const crowded = Array.from({ length: 300 }, () => 'beef' + randomBytes(30).toString('hex'));
+    const tails = Array.from({ length: 40 }, (_, i) => '00'.repeat(31) + (255 - i).toString(16).padStart(2, '0'));
+    const mixed = [...random.slice(0, 500), ...crowded, ...tails, ...tails.slice(0, 5), random[0]!.toUpperCase()];
+    for (const ids of [[], [random[0]!], random, mixed]) expect(Buffer.from(sortedIds(ids)).equals(naive(ids))).toBe(true);
+
+    const mac = randomBytes(32);
+    const data = Buffer.from('a chunk the repository holds already, '.repeat(20));
+    const other = Buffer.from('a chunk it does not hold, '.repeat(30));
+    const pool = new ChunkPool({ mac, gear: gearTable(randomBytes(32)), chunker: params, known: [...random, blobId(mac, data).toString('hex')] }, 1);
+    try {
+      const both = pool.buffer(data.length + other.length);
+      data.copy(both);
+      other.copy(both, data.length);
+      const { result } = await pool.smallBytes(both, [data.length, data.length + other.length]);
+      const [held, fresh] = (await result).value.map((f) => f.chunks[0]!);
+      expect(held).toMatchObject({ codec: KNOWN_CHUNK, rawLength: data.length });
+      expect(held!.id.equals(blobId(mac, data))).toBe(true);
+      expect(fresh!.codec).not.toBe(KNOWN_CHUNK);
+      expect(fresh!.id.equals(blobId(mac, other))).toBe(true);
     } finally {
       await pool.close();
     }
