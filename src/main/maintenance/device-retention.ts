@@ -1,8 +1,13 @@
 /**
  * Retention for a device: the policy (keep-last/hourly/daily/weekly/monthly/yearly/within, restic
- * semantics) applies to the device's *runs*, not to each source's snapshots on its own. A run is an
+ * semantics) keeps or forgets the device's *runs* whole, never one source of a run. A run is an
  * app-consistent bundle (one snapshot per source); forgetting sources of a run independently would
- * leave incomplete runs that the catalog hides. A run is kept or forgotten whole.
+ * leave incomplete runs that the catalog hides.
+ *
+ * The policy is applied once per source, over the runs that hold that source, and a run is kept if
+ * any of its sources keeps it. Counting runs alone would let a source on its own schedule (the
+ * database every 15 minutes) fill every slot: `last: 5` or `daily: 7` would keep five database-only
+ * runs, or each day's last one, and forget every run that held the configuration and the app.
  */
 import type { Repository } from '../repository/repo/repository';
 import { applyPolicy, isEmptyPolicy } from '../repository/prune/forget-policy';
@@ -34,16 +39,28 @@ export function planRuns(snapshots: SnapshotWithId[], policy: RetentionPolicy): 
     const run = tagValue(s.tags, 'run') ?? `snapshot-${s.id}`;
     runs.set(run, [...(runs.get(run) ?? []), s]);
   }
-  // One stand-in per run (its newest snapshot's time) in a single group, so buckets count runs.
-  const standIns = [...runs.entries()].map(([runId, members]) => {
+  const sourceOf = (s: SnapshotWithId): string => tagValue(s.tags, 'source') ?? s.source;
+  // One stand-in per run and source (the run's newest time), grouped by source: each source's
+  // buckets count the runs that hold it.
+  const standIns = [...runs.entries()].flatMap(([runId, members]) => {
     const newest = members.reduce((a, b) => (b.time > a.time ? b : a));
-    return { ...newest, id: runId, paths: ['(run)'] };
+    return [...new Set(members.map(sourceOf))].map((source) => ({ ...newest, id: runId, paths: [source] }));
   });
+  const verdicts = new Map<string, Map<string, string[]>>(); // run → reason → sources that give it
   const decisions = isEmptyPolicy(policy) ? standIns.map((s) => ({ snapshot: s, keep: true, reasons: ['no policy'] })) : applyPolicy(standIns, policy);
-  return decisions
-    .map(({ snapshot, keep, reasons }) => {
-      const members = runs.get(snapshot.id)!;
-      return { runId: snapshot.id, time: snapshot.time, sources: members.map((m) => tagValue(m.tags, 'source') ?? m.source).sort(), snapshotIds: members.map((m) => m.id), keep, reasons };
+  for (const { snapshot, reasons } of decisions) {
+    const byReason = verdicts.get(snapshot.id) ?? new Map<string, string[]>();
+    for (const reason of reasons) byReason.set(reason, [...(byReason.get(reason) ?? []), snapshot.paths[0]!]);
+    verdicts.set(snapshot.id, byReason);
+  }
+  return [...runs.entries()]
+    .map(([runId, members]) => {
+      const sources = [...new Set(members.map(sourceOf))].sort();
+      const byReason = verdicts.get(runId)!;
+      // A reason every source of the run gives is the run's; otherwise it names the sources it keeps.
+      const reasons = [...byReason].map(([reason, from]) => (from.length === sources.length ? reason : `${reason} (${from.sort().join(', ')})`));
+      const time = members.reduce((a, b) => (b.time > a.time ? b : a)).time;
+      return { runId, time, sources, snapshotIds: members.map((m) => m.id), keep: reasons.length > 0, reasons };
     })
     .sort((a, b) => b.time.localeCompare(a.time));
 }

@@ -68,12 +68,22 @@ describe('retention by runs', () => {
     expect(left).toHaveLength(4);
     // Another device's runs are not touched by this device's policy.
     expect(await planDeviceRetention(repo, 'rvm-018', { last: 1 })).toEqual([]);
+
+    // The config on its own schedule, twice: the newest run still holding the logs stays kept.
+    const alone = [await run(['config']), await run(['config'])];
+    const after = await planDeviceRetention(await services.repository.fresh(), 'rvm-017', { last: 1 });
+    expect(after.map((r) => [r.runId, r.keep, r.reasons])).toEqual([
+      [alone[1], true, ['last']],
+      [alone[0], false, []],
+      [runs[2], true, ['last (logs)']],
+      [runs[1], false, []],
+    ]);
   });
 
-  it('the CLI forget --device groups by whole runs, not per path: no run is left with some of its sources', async () => {
+  it('the CLI forget --device keeps whole runs, each source its own newest: no run is left with some of its sources, none is pushed out by a source on its own schedule', async () => {
     const { services, run } = await setup();
-    // Two whole runs, then the config alone twice (a source on its own schedule).
-    const runs = [await run(), await run(), await run(['config']), await run(['config'])];
+    // Three whole runs, then the config alone twice (a source on its own schedule).
+    const runs = [await run(), await run(), await run(), await run(['config']), await run(['config'])];
     const location = services.repository.location();
     const env = { JETVAULT_PASSWORD: PASSWORD, JETVAULT_HOME: tempDir() };
     const cli = async (...args: string[]) => {
@@ -83,28 +93,34 @@ describe('retention by runs', () => {
       return { code, out, errors };
     };
 
-    const dry = await cli('--device', 'rvm-017', '--keep-last', '3', '--dry-run', '--json');
+    const dry = await cli('--device', 'rvm-017', '--keep-last', '2', '--dry-run', '--json');
     expect(dry.code).toBe(0);
-    const plan = JSON.parse(dry.out.join('\n')) as { remove: { unit: string; id: string; sources: string[]; snapshots: string[] }[]; keep: { id: string }[]; snapshotsRemoved: number };
-    // Per path, the logs of run 0 would be kept (one of the three newest logs snapshots) and its config forgotten.
+    const plan = JSON.parse(dry.out.join('\n')) as { remove: { unit: string; id: string; sources: string[]; snapshots: string[] }[]; keep: { id: string; reasons: string[] }[]; snapshotsRemoved: number };
+    // Per source: the config keeps its two newest (runs 4 and 3), the logs theirs (runs 2 and 1), so
+    // the config-only runs do not push out the last runs that hold the logs; run 0 goes whole.
     expect(plan.remove.map((r) => [r.unit, r.id, r.sources])).toEqual([['run', runs[0], ['config', 'logs']]]);
-    expect(plan.keep.map((k) => k.id)).toEqual([runs[3], runs[2], runs[1]]);
+    expect(plan.keep.map((k) => [k.id, k.reasons])).toEqual([
+      [runs[4], ['last']],
+      [runs[3], ['last']],
+      [runs[2], ['last (logs)']],
+      [runs[1], ['last (logs)']],
+    ]);
     expect(plan.snapshotsRemoved).toBe(2);
     const repo = await services.repository.fresh();
-    expect(await listSnapshots(repo)).toHaveLength(6); // --dry-run changes nothing
+    expect(await listSnapshots(repo)).toHaveLength(8); // --dry-run changes nothing
 
-    const text = await cli('--device', 'rvm-017', '--keep-last', '3');
+    const text = await cli('--device', 'rvm-017', '--keep-last', '2');
     expect(text.code).toBe(0);
-    expect(text.out.at(-1)).toBe('removed 2 snapshot(s) (1 whole run(s)), kept 3 run(s) or snapshot(s)');
+    expect(text.out.at(-1)).toBe('removed 2 snapshot(s) (1 whole run(s)), kept 4 run(s) or snapshot(s)');
     const left = await listSnapshots(repo);
     const perRun = new Map<string, number>();
     for (const s of left) {
       const id = s.tags.find((t) => t.startsWith('run:'))!.slice(4);
       perRun.set(id, (perRun.get(id) ?? 0) + 1);
     }
-    expect(Object.fromEntries(perRun)).toEqual({ [runs[1]!]: 2, [runs[2]!]: 1, [runs[3]!]: 1 });
+    expect(Object.fromEntries(perRun)).toEqual({ [runs[1]!]: 2, [runs[2]!]: 2, [runs[3]!]: 1, [runs[4]!]: 1 });
     expect((await cli('--device', 'rvm-017')).code).toBe(2); // no policy: a usage error, nothing removed
-    expect(await listSnapshots(repo)).toHaveLength(4);
+    expect(await listSnapshots(repo)).toHaveLength(6);
   });
 });
 

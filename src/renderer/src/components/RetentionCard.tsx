@@ -9,7 +9,7 @@ import { ErrorBanner } from './ErrorBanner';
 type Preview = { runId: string; time: string; sources: string[]; keep: boolean; reasons: string[] }[];
 const KEEPS = ['last', 'hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const;
 
-/** The device's retention policy (counted in runs), with a preview of what it would forget before it is saved. Keyed by the stored policy, so a change elsewhere resets the form. */
+/** The device's retention policy (counted in runs, per source), with a preview of what it would forget before it is saved. Keyed by the stored policy, so a change elsewhere resets the form. */
 export function RetentionCard({ profile }: { profile: DeviceProfile }) {
   const [draft, setDraft] = useState<Retention>(profile.retention ?? {});
   const [preview, setPreview] = useState<Preview | null>(null);
@@ -41,7 +41,7 @@ export function RetentionCard({ profile }: { profile: DeviceProfile }) {
   return (
     <Form className="card form" aria-label="Retention" data-testid="retention" onSubmit={(e) => void save(e)}>
       <h2>Retention</h2>
-      <p className="muted">How many runs to keep, applied after every backup of this device. A run is kept or forgotten whole; the space is freed by the weekly prune.</p>
+      <p className="muted">How many runs to keep, applied after every backup of this device and counted for each source (a source on its own schedule does not push out the runs that hold the others). A run is kept or forgotten whole; the space is freed by the weekly prune.</p>
       <div className="retention-grid">
         {KEEPS.map((k) => (
           <NumberField key={k} className="field" value={draft[k] ?? Number.NaN} onChange={(v) => setDraft({ ...draft, [k]: Number.isNaN(v) ? undefined : v })} minValue={1}>
