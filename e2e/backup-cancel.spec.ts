@@ -1,7 +1,8 @@
 /**
  * Cancelling a backup from the jobs tray while its link has gone silent: the tray showed live
  * bytes and files, the cancel ends the run at once (no waiting on the dead link), no snapshot of
- * the run is left, and once the link is back the next backup succeeds.
+ * the run is left, and once the link is back the next backup succeeds (naming the one file the
+ * device's login could not read).
  */
 import path from 'node:path';
 import { writeFileSync } from 'node:fs';
@@ -49,6 +50,8 @@ test('a backup cancelled from the jobs tray while its link is stalled ends at on
     proxy.restore();
   }
 
+  // A file only root may read (as on a stock image): the next run is kept and names it.
+  writeFileSync(path.join(device.root, 'etc', device.app, 'tls.key'), 'private\n', { mode: 0o600 });
   await page.getByTestId('device-backup').click();
   await expect(page.getByTestId('device-last-backup')).toContainText('succeeded', { timeout: 90_000 });
   // The device's history keeps both runs: the cancelled one with its reason, the good one with its figures.
@@ -56,6 +59,9 @@ test('a backup cancelled from the jobs tray while its link is stalled ends at on
   await expect(history.getByTestId('backup-run-cancelled')).toContainText('was cancelled');
   await expect(history.getByTestId('backup-run-succeeded')).toContainText(`${device.profile().sources.length} snapshots`);
   await expect(history.getByTestId('backup-run-succeeded')).toContainText(/\d+(\.\d+)? MiB/);
+  await expect(history.getByTestId('backup-run-succeeded')).toContainText('1 file or folder could not be read');
+  await history.getByText('1 thing to look at').click();
+  await expect(history.getByTestId('backup-run-problems')).toContainText(`config: etc/${device.app}/tls.key — Cannot open: Permission denied (the device's login cannot read it)`);
   await history.scrollIntoViewIfNeeded();
   await page.screenshot({ path: path.join(SCREENSHOTS, 'device-backup-history.png') });
   const sources = (await page.evaluate((name) => window.api!.snapshots.list({ device: name }), device.name)).map((s) => s.source).sort();

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFleet } from '../../fleet/index';
@@ -119,6 +119,19 @@ describe('jetvault device', () => {
     const listed = JSON.parse((await withPassword('snapshots', '--device', 'rvm-017', '--json')).out) as { id: string }[];
     expect(listed.map((s) => s.id).sort()).toEqual(made.snapshots.map((s) => s.snapshotId).sort());
     expect((await withPassword('backup', '--device', 'rvm-017', '--source', 'nope')).err).toMatch(/no source named "nope"/);
+    // A file the device's login cannot read (root's, mode 600): the run is kept, the file is named
+    // on stderr and the exit code says the run is partial.
+    const key = path.join(device.root, 'etc', device.app, 'tls.key');
+    writeFileSync(key, 'private\n', { mode: 0o600 });
+    try {
+      const partial = await withPassword('backup', '--device', 'rvm-017', '--source', 'config');
+      expect(partial.code).toBe(3);
+      expect(partial.err).toContain(`warning: config: etc/${device.app}/tls.key: Cannot open: Permission denied (the device's login cannot read it)`);
+      expect(partial.err).toContain('1 file(s) or folder(s) could not be read; the run holds everything else');
+      expect(partial.out).toMatch(/^snapshot \S+ config \(files\)/m);
+    } finally {
+      rmSync(key);
+    }
 
     const exported = JSON.parse((await run('device', 'export', 'rvm-017')).out) as { devices: { name: string; hostKey: string }[] };
     expect(exported.devices[0]).toMatchObject({ name: 'rvm-017', hostKey: device.hostKeyFingerprint });

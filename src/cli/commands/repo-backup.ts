@@ -6,7 +6,7 @@ import { LocalSource } from '../../main/repository/walker/local-walker';
 import type { CliIo, Command } from '../command';
 import { UsageError } from '../command';
 import { withServices } from '../services';
-import { EXIT, formatBytes, readPassword, REPO_OPTIONS, REPO_USAGE, shortId, ttyProgress, withRepository } from './repo-common';
+import { EXIT, formatBytes, jobProgress, readPassword, REPO_OPTIONS, REPO_USAGE, shortId, ttyProgress, withRepository } from './repo-common';
 
 export const repoBackupCommand: Command = {
   name: 'backup',
@@ -18,7 +18,8 @@ export const repoBackupCommand: Command = {
     'With --device and no PATH, backs up an inventory device over SSH: one snapshot per source',
     '(or only the sources named), and prints the snapshot ids it made.',
     'Files unchanged since the parent snapshot (the latest one of the same device and paths) are not read again.',
-    'Exit code 3: the snapshot was written but some files could not be read.',
+    'Exit code 3: the snapshot (or run) was written but some files could not be read; they are listed',
+    'on stderr. Ctrl-C cancels a device backup (nothing of the run is kept).',
     REPO_USAGE,
   ].join('\n'),
   options: {
@@ -72,16 +73,35 @@ async function backupDevice(device: string, sources: string[], values: Record<st
   if (env.JETVAULT_PASSWORD === undefined) env.JETVAULT_PASSWORD = await readPassword(values, io);
   const { startDeviceBackup } = await import('../../main/devices/device-backup');
   return withServices({ ...io, env }, async (services) => {
-    const { record, value } = await startDeviceBackup(services, device, sources).done;
+    const job = startDeviceBackup(services, device, sources);
+    // Ctrl-C cancels the run as the console's Cancel does: nothing of it is kept.
+    const cancel = (): void => {
+      io.err(`jetvault backup: cancelling ${device}…`);
+      services.jobs.cancel(job.id);
+    };
+    process.once('SIGINT', cancel);
+    const progress = jobProgress(job.id, services.bus.subscribe.bind(services.bus));
+    const { record, value } = await job.done.finally(() => {
+      process.removeListener('SIGINT', cancel);
+      progress.done();
+    });
     if (record.status !== 'succeeded' || !value) {
       io.err(`jetvault backup: ${device}: ${record.error?.message ?? record.status}`);
       return EXIT.failure;
     }
+    for (const s of value.snapshots) {
+      for (const w of s.skipped ?? []) io.err(`warning: ${s.source}: ${w.path ? `${w.path}: ` : ''}${w.message}`);
+      if (s.warnings > (s.skipped?.length ?? 0)) io.err(`warning: ${s.source}: ${s.warnings - s.skipped!.length} more (see the job history)`);
+      if (s.rotationError) io.err(`warning: ${s.source}: ${s.rotationError}`);
+    }
+    if (value.retention && 'error' in value.retention) io.err(`warning: ${value.retention.error}`);
+    const skipped = value.snapshots.reduce((n, s) => n + s.warnings, 0);
     if (values.json) io.out(JSON.stringify(value, null, 2));
     else {
       for (const s of value.snapshots) io.out(`snapshot ${shortId(s.snapshotId)} ${s.source} (${s.kind}): ${s.files} files, ${formatBytes(s.bytes)}; sent ${formatBytes(s.bytesTransferred)}${s.bytesOnWire < s.bytesTransferred ? ` (${formatBytes(s.bytesOnWire)} on the wire)` : ''}, stored ${formatBytes(s.bytesAdded)}`);
       io.out(`${device}: run ${value.runId} done in ${(value.durationMs / 1000).toFixed(1)}s${value.wireCompression ? ' (compressed on the wire)' : ''}`);
+      if (skipped > 0) io.err(`${skipped} file(s) or folder(s) could not be read; the run holds everything else`);
     }
-    return EXIT.ok;
+    return skipped > 0 ? EXIT.partial : EXIT.ok;
   });
 }

@@ -216,6 +216,35 @@ export function ttyProgress(
   };
 }
 
+/**
+ * A running job's progress on stderr (phase, files, bytes of the total, rate, ETA), redrawn as the
+ * job reports it, at most every 200 ms and only on a terminal; cleared when it ends.
+ */
+export function jobProgress(
+  jobId: string,
+  subscribe: (listener: (event: string, payload: unknown) => void) => () => void,
+  stream: { isTTY?: boolean; write(text: string): unknown } = process.stderr,
+): { done(): void } {
+  if (stream.isTTY !== true) return { done: () => undefined };
+  const started = Date.now();
+  let last = 0;
+  const stop = subscribe((event, payload) => {
+    const p = payload as { jobId?: string; phase: string; bytesDone: number; bytesTotal: number | null; itemsDone: number; itemsTotal: number | null };
+    if (event !== 'jobs:progress' || p.jobId !== jobId || Date.now() - last < 200) return;
+    last = Date.now();
+    const state: ProgressState = { items: p.itemsDone, bytes: p.bytesDone, elapsedMs: Date.now() - started };
+    if (p.itemsTotal) state.totalItems = p.itemsTotal;
+    if (p.bytesTotal) state.totalBytes = p.bytesTotal;
+    stream.write(`\r\x1b[K${p.phase}: ${formatProgress(state)}`);
+  });
+  return {
+    done: () => {
+      stop();
+      stream.write('\r\x1b[K');
+    },
+  };
+}
+
 export function shortId(id: string): string {
   return id.slice(0, 8);
 }

@@ -17,6 +17,8 @@ import { Repository } from '../repository/repo/repository';
 import { BACKUP_PHASES, runSources, startOrder } from './device-backup';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import { LocalRunner } from './local-runner';
+import { commandText } from './shell-quote';
+import type { CommandRunner } from './ssh-connection';
 import type { WireCompression } from './wire-compression';
 
 async function jetson(root: string) {
@@ -37,13 +39,15 @@ function backupJob(
   root: string,
   sources: Source[],
   wrap: (ctx: JobContext) => JobContext = (ctx) => ctx,
-  { name = 'rvm-017', wireCompression, prepared }: { name?: string; wireCompression?: WireCompression; prepared?: Promise<void> } = {},
+  { name = 'rvm-017', wireCompression, prepared, runner = new LocalRunner(), jobs }: { name?: string; wireCompression?: WireCompression; prepared?: Promise<void>; runner?: CommandRunner; jobs?: JobManager } = {},
 ) {
-  const store = new HistoryStore(tempDir());
-  onTestFinished(() => store.close());
-  const jobs = new JobManager(store, new EventBus(), silentLogger);
+  if (!jobs) {
+    const store = new HistoryStore(tempDir());
+    onTestFinished(() => store.close());
+    jobs = new JobManager(store, new EventBus(), silentLogger);
+  }
   const device = { name, sysroot: root, ...(wireCompression ? { wireCompression } : {}) };
-  return jobs.start({ kind: 'backup', title: `Back up ${name}`, phases: [...BACKUP_PHASES] }, (ctx) => runSources(repo, new LocalRunner(), device, sources, wrap(ctx), undefined, prepared)).done;
+  return jobs.start({ kind: 'backup', title: `Back up ${name}`, phases: [...BACKUP_PHASES] }, (ctx) => runSources(repo, runner, device, sources, wrap(ctx), undefined, prepared)).done;
 }
 
 /** Every file node's content (chunk ids) by path, in each snapshot of a run. */
@@ -271,6 +275,58 @@ describe('log rotation after a committed run', () => {
     expect(readFileSync(path.join(root, 'var/log/myrvm/app.log'), 'utf8')).toBe('');
     expect(readFileSync(path.join(root, 'var/log/myrvm/sync.log'), 'utf8')).toBe('sync 1\nsync 2\n');
     expect(readFileSync(path.join(root, 'var/log/myrvm/app.log.1.gz'), 'utf8')).toBe('old rotated');
+  });
+
+  it('a rotation that fails after the commit keeps the run (logs another rotation emptied stay in it); a cancel then is refused', async () => {
+    const { readFileSync } = await import('node:fs');
+    const root = tempDir();
+    for (const dir of ['var/log/myrvm', 'var/log/sync']) await mkdir(path.join(root, dir), { recursive: true });
+    await writeFile(path.join(root, 'var/log/myrvm/app.log'), 'app line 1\n');
+    await writeFile(path.join(root, 'var/log/sync/sync.log'), 'sync line 1\n');
+    const { repo } = await newRepo();
+    const sources: Source[] = [
+      { name: 'app-logs', kind: 'files', paths: [path.join(root, 'var/log/myrvm')], rotateAfterBackup: true },
+      { name: 'sync-logs', kind: 'files', paths: [path.join(root, 'var/log/sync')], rotateAfterBackup: true },
+    ];
+    // The real shell, with the link dropping at the second rotation (after the first emptied its log).
+    const local = new LocalRunner();
+    let rotations = 0;
+    const flaky: CommandRunner = {
+      target: local.target,
+      exec: (command, signal) => (commandText(command).includes('stat -c %s:%Y') && ++rotations === 2 ? Promise.reject(new Error('Connection lost')) : local.exec(command, signal)),
+      run: (command, options) => local.run(command, options),
+    };
+    const store = new HistoryStore(tempDir());
+    onTestFinished(() => store.close());
+    const jobs = new JobManager(store, new EventBus(), silentLogger);
+    let refused: boolean | null = null;
+    const { record, value } = await backupJob(
+      repo,
+      root,
+      sources,
+      (ctx) => ({
+        ...ctx,
+        phase: (name: string) => {
+          ctx.phase(name);
+          if (name === 'commit') refused = !jobs.cancel(ctx.id);
+        },
+      }),
+      { runner: flaky, jobs },
+    );
+    expect(refused).toBe(true);
+    expect(record.status).toBe('succeeded');
+    expect(value!.snapshots.map((s) => [s.source, s.rotated, s.rotationError])).toEqual([
+      ['app-logs', [path.join(root, 'var/log/myrvm/app.log')], undefined],
+      ['sync-logs', undefined, expect.stringMatching(/^Logs not rotated \(the next run rotates them\): Connection lost/)],
+    ]);
+    expect(readFileSync(path.join(root, 'var/log/myrvm/app.log'), 'utf8')).toBe('');
+    expect(readFileSync(path.join(root, 'var/log/sync/sync.log'), 'utf8')).toBe('sync line 1\n');
+    // The emptied log's line is in the kept snapshot.
+    expect(await listSnapshots(repo)).toHaveLength(2);
+    const kept = await findSnapshot(repo, value!.snapshots[0]!.snapshotId);
+    const files: string[] = [];
+    for await (const { path: p, node } of walkTree(repo, kept.tree)) if (node.type === 'file') files.push(`${p}:${node.size}`);
+    expect(files).toEqual([`var/log/myrvm/app.log:${'app line 1\n'.length}`]);
   });
 
   it('starts the slowest source of the last run first, and sources never backed up before the rest', () => {

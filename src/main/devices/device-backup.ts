@@ -43,8 +43,12 @@ export interface SourceResult {
   bytesOnWire: number;
   bytesAdded: number;
   warnings: number;
+  /** What was skipped and why (the first SKIPPED_KEPT of `warnings`): files the login cannot read, files that vanished. */
+  skipped?: { path: string; message: string }[];
   /** Live logs truncated on the device after the run committed (rotateAfterBackup). */
   rotated?: string[];
+  /** Why rotation did not happen (the link dropped after the commit): the run is kept all the same. */
+  rotationError?: string;
 }
 
 /**
@@ -53,6 +57,9 @@ export interface SourceResult {
  * slowest source when they overlap.
  */
 export const SOURCES_AT_ONCE = 4;
+
+/** Skipped files named in a source's result (the job history keeps it; the count is always whole). */
+export const SKIPPED_KEPT = 50;
 
 /**
  * The order sources start in: the slowest last time first (a source never backed up counts as
@@ -74,7 +81,7 @@ export interface BackupRunResult {
   bytesAdded: number;
   durationMs: number;
   /** What the device's retention policy forgot after this run (absent without a policy). */
-  retention?: { runsForgotten: number; snapshotsForgotten: number };
+  retention?: { runsForgotten: number; snapshotsForgotten: number } | { error: string };
 }
 
 export const tagOf = {
@@ -126,7 +133,7 @@ export async function runSources(
   runner: CommandRunner,
   device: { name: string; sysroot?: string; wireCompression?: WireCompression },
   sources: SourceConfig[],
-  ctx: Pick<JobContext, 'phase' | 'advance' | 'setTotals' | 'signal'>,
+  ctx: Pick<JobContext, 'phase' | 'advance' | 'setTotals' | 'signal'> & Partial<Pick<JobContext, 'commit'>>,
   lease?: Lease,
   /** `prepareWrite(repo)` started by the caller (while it connected); done here otherwise. */
   prepared?: Promise<void>,
@@ -219,6 +226,7 @@ export async function runSources(
         bytesOnWire: compress ? (source as DumpSource | RemoteFilesSource).wireBytes : transferred,
         bytesAdded: result.snapshot.summary.bytesAdded,
         warnings: result.warnings.length,
+        ...(result.warnings.length > 0 ? { skipped: result.warnings.slice(0, SKIPPED_KEPT).map(({ path, message }) => ({ path, message })) } : {}),
       };
     };
     const order = startOrder(sources, (name) => latestOf(all, device.name, name));
@@ -238,14 +246,20 @@ export async function runSources(
     };
     await Promise.all(Array.from({ length: Math.min(SOURCES_AT_ONCE, sources.length) }, worker));
     if (state.failure !== null) throw state.failure;
+    // Every snapshot of the run exists: the run is kept from here on, whatever follows (a cancel is
+    // refused, and a failed rotation must not drop snapshots whose logs another rotation emptied).
+    ctx.signal.removeEventListener('abort', onAbort);
+    ctx.commit?.();
     ctx.phase('commit');
-    // Only now that every snapshot of the run exists may logs be rotated on the device.
     for (const [i, config] of sources.entries()) {
       if (config.kind !== 'files' || !config.rotateAfterBackup) continue;
-      const snapshot = (await listSnapshots(repo)).find((s) => s.id === results[i]!.snapshotId);
-      if (snapshot) results[i]!.rotated = await rotateLogs(repo, snapshot.tree, runner, device.sysroot);
+      try {
+        const snapshot = (await listSnapshots(repo)).find((s) => s.id === results[i]!.snapshotId);
+        if (snapshot) results[i]!.rotated = await rotateLogs(repo, snapshot.tree, runner, device.sysroot);
+      } catch (error) {
+        results[i]!.rotationError = `Logs not rotated (the next run rotates them): ${error instanceof Error ? error.message : String(error)}`;
+      }
     }
-    ctx.signal.removeEventListener('abort', onAbort);
     return {
       runId,
       device: device.name,
@@ -295,8 +309,12 @@ export function startDeviceBackup(deps: DeviceBackupDeps, name: string, only: st
       // Only after the run is committed: a failed run never costs an older one.
       const policy = device.profile.retention;
       if (policy && Object.keys(policy).length > 0) {
-        const { runsForgotten, snapshotsForgotten } = await applyDeviceRetention(repo, name, policy);
-        result.retention = { runsForgotten, snapshotsForgotten };
+        // The run is kept either way: a retention that fails (the store went away) is said, and the
+        // next run applies it.
+        result.retention = await applyDeviceRetention(repo, name, policy).then(
+          ({ runsForgotten, snapshotsForgotten }) => ({ runsForgotten, snapshotsForgotten }),
+          (error: unknown) => ({ error: `Retention not applied (the next run applies it): ${error instanceof Error ? error.message : String(error)}` }),
+        );
       }
       return result;
     }),

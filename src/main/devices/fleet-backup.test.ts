@@ -12,7 +12,8 @@ import { netnsSupport, startFleet } from '../../../fleet/index';
 import type { Device, Fleet } from '../../../fleet/index';
 import { silentLogger } from '../log';
 import { restore } from '../repository/restorer/restorer';
-import { findSnapshot, listSnapshots } from '../repository/snapshot/snapshot';
+import { findSnapshot, listSnapshots, walkTree } from '../repository/snapshot/snapshot';
+import type { Repository } from '../repository/repo/repository';
 import { FAST } from '../repository/testing/fixtures';
 import { createServices } from '../services/index';
 import type { Services } from '../services/index';
@@ -43,6 +44,13 @@ afterAll(async () => {
   await fleet?.stop();
   if (dataDir) (await import('node:fs')).rmSync(dataDir, { recursive: true, force: true });
 }, 120_000);
+
+/** Every path a snapshot holds (files, folders, links). */
+async function listFiles(repo: Repository, id: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const { path: p } of walkTree(repo, (await findSnapshot(repo, id)).tree)) out.push(p);
+  return out;
+}
 
 async function options() {
   return services.devices.connectOptions(device.name);
@@ -126,6 +134,36 @@ describe('discovery and backups of a device', () => {
     expect(failed.record.error?.message).toMatch(/no_such_db/);
     expect((await listSnapshots(repo)).length).toBe(before);
     services.devices.update(device.name, device.profile(), {}, 'test');
+  });
+
+  it('skips what the login cannot read, names it in the run, and keeps everything else', async () => {
+    const { chmodSync, mkdirSync, rmSync, writeFileSync } = await import('node:fs');
+    const config = path.join(device.root, 'etc', device.app);
+    // Root's own, as on a stock image: a key file, and a folder the login cannot enter.
+    writeFileSync(path.join(config, 'tls.key'), 'private\n', { mode: 0o600 });
+    mkdirSync(path.join(config, 'private'), { mode: 0o700 });
+    writeFileSync(path.join(config, 'private', 'token'), 'secret\n');
+    chmodSync(path.join(config, 'private'), 0o700);
+    try {
+      const { record, value } = await startDeviceBackup(services, device.name, ['config']).done;
+      expect(record.status).toBe('succeeded');
+      const [config] = value!.snapshots;
+      // Each named once, relative as in the snapshot, with the reason (not tar's or find's raw line).
+      expect(config!.warnings).toBe(2);
+      expect(config!.skipped).toEqual([
+        { path: `etc/${device.app}/private`, message: "Permission denied: the device's login cannot read this folder, nothing in it was copied" },
+        { path: `etc/${device.app}/tls.key`, message: "Cannot open: Permission denied (the device's login cannot read it)" },
+      ]);
+      // The job history keeps the list; the snapshot holds everything else.
+      expect(services.jobs.get(record.id)!.result).toMatchObject({ snapshots: [{ skipped: config!.skipped }] });
+      const repo = await services.repository.fresh();
+      const files = await listFiles(repo, config!.snapshotId);
+      expect(files).toContain(`etc/${device.app}/${device.app}.yaml`);
+      expect(files.filter((f) => /tls\.key|private/.test(f))).toEqual([`etc/${device.app}/private`]);
+    } finally {
+      rmSync(path.join(config, 'tls.key'));
+      rmSync(path.join(config, 'private'), { recursive: true });
+    }
   });
 
   it('compresses on its own over a slow link: the same files and dump, a fraction of the bytes on the wire', async () => {

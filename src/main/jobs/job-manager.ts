@@ -34,6 +34,11 @@ export interface JobContext {
   advance(delta: { bytes?: number; items?: number }): void;
   /** Throws a CANCELLED AppError if the job was cancelled; call between units of work. */
   throwIfCancelled(): void;
+  /**
+   * The job's work is done and kept (a backup's snapshots are all written): from now on a cancel is
+   * refused and the job is not reported as cancelled, whatever its last steps (log rotation) do.
+   */
+  commit(): void;
 }
 
 export type JobTask<T> = (ctx: JobContext) => Promise<T>;
@@ -51,6 +56,8 @@ interface LiveJob {
   meter: ProgressMeter;
   lastEmit: number;
   pending: ReturnType<typeof setTimeout> | null;
+  /** Set by `ctx.commit()`: cancels are refused from then on. */
+  committed?: boolean;
 }
 
 export const PROGRESS_INTERVAL_MS = 100;
@@ -150,6 +157,9 @@ export class JobManager {
       throwIfCancelled: () => {
         if (live.controller.signal.aborted) throw new AppError('CANCELLED', `${spec.title} was cancelled`);
       },
+      commit: () => {
+        live.committed = true;
+      },
     };
 
     const done = (async () => {
@@ -158,9 +168,9 @@ export class JobManager {
       let value: T | undefined;
       try {
         value = await task(ctx);
-        if (live.controller.signal.aborted) throw new AppError('CANCELLED', `${spec.title} was cancelled`);
+        if (live.controller.signal.aborted && !live.committed) throw new AppError('CANCELLED', `${spec.title} was cancelled`);
       } catch (caught) {
-        const cancelled = live.controller.signal.aborted || (caught instanceof AppError && caught.code === 'CANCELLED');
+        const cancelled = (live.controller.signal.aborted && !live.committed) || (caught instanceof AppError && caught.code === 'CANCELLED');
         status = cancelled ? 'cancelled' : 'failed';
         // However the task noticed the abort (AbortError from a stream, our CANCELLED), it is a cancellation.
         error = cancelled
@@ -178,7 +188,7 @@ export class JobManager {
 
   cancel(jobId: string): boolean {
     const live = this.#live.get(jobId);
-    if (!live || live.controller.signal.aborted) return false;
+    if (!live || live.controller.signal.aborted || live.committed) return false;
     live.controller.abort(new AppError('CANCELLED', `${live.spec.title} was cancelled`));
     return true;
   }

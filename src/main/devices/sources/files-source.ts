@@ -4,7 +4,6 @@
  * exec (GNU tar on the device, parsed here with tar-stream). Everything else — directories,
  * symlinks, unchanged files — comes from the listing alone.
  */
-import path from 'node:path';
 import { extract } from 'tar-stream';
 import type { Header } from 'tar-stream';
 import { AppError } from '../../../shared/errors';
@@ -45,6 +44,8 @@ export class RemoteFilesSource implements Source {
   wireBytes = 0;
   readonly #options: RemoteFilesOptions;
   readonly #root: string;
+  /** Listed files tar did not send, by absolute path, until its stderr says why. */
+  readonly #skipped = new Map<string, SourceWarning>();
 
   constructor(options: RemoteFilesOptions) {
     this.#options = options;
@@ -65,6 +66,14 @@ export class RemoteFilesSource implements Source {
     return inside.replace(/^\/+/, '');
   }
 
+  /** `find: '/abs/dir': Permission denied` as the folder (relative, as in the snapshot) and why its contents are missing. */
+  #findWarning(line: string, sourceName: string): SourceWarning {
+    const said = /^find: ['‘](.*)['’]: ([^:]+)$/.exec(line);
+    if (!said) return { path: sourceName, message: line };
+    const reason = said[2]!.trim();
+    return { path: this.#relative(said[1]!), message: reason === 'Permission denied' ? "Permission denied: the device's login cannot read this folder, nothing in it was copied" : reason };
+  }
+
   async #list(signal?: AbortSignal): Promise<ListedEntry[]> {
     const { runner, source } = this.#options;
     const running = await this.#exec(listingCommand(source.paths), signal);
@@ -80,7 +89,7 @@ export class RemoteFilesSource implements Source {
     if (signal?.aborted) throw new AppError('CANCELLED', 'Cancelled');
     if (result.code !== 0) {
       // find reports vanished or unreadable paths and carries on: they become warnings.
-      for (const line of result.stderr.split('\n').filter(Boolean)) this.warnings.push({ path: source.name, message: line });
+      for (const line of result.stderr.split('\n').filter(Boolean)) this.warnings.push(this.#findWarning(line, source.name));
       if (entries.length === 0) throw new AppError('REMOTE_COMMAND_FAILED', `Listing ${source.paths.join(', ')} on ${runner.target} failed: ${result.stderr.trim()}`);
     }
     const exclude = new PathMatcher(source.exclude ?? []);
@@ -125,7 +134,10 @@ export class RemoteFilesSource implements Source {
         }
         const data = await tar!.next(entry.absolute);
         if (!data) {
-          this.warnings.push({ path: relative, message: 'vanished or unreadable before it could be copied' });
+          // tar's reason (unreadable, vanished) replaces this once its stderr is read.
+          const warning = { path: relative, message: 'vanished or unreadable before it could be copied' };
+          this.warnings.push(warning);
+          this.#skipped.set(entry.absolute, warning);
           continue;
         }
         // The file may have changed between listing and copy: record what was actually copied.
@@ -152,6 +164,23 @@ export class RemoteFilesSource implements Source {
     const iterator = reader[Symbol.asyncIterator]();
     let ahead: (AsyncIterable<Buffer> & { header: Header; resume(): void }) | null = null;
     const warnings = this.warnings;
+    const skipped = this.#skipped;
+    const wanted = new Map(files.map((f) => [f.absolute, f]));
+    // `tar: /abs/name: Warning: Cannot open: Permission denied` gives a skipped file its reason;
+    // `tar: /abs/name: file changed as we read it` is a warning of its own. Names may hold ': '.
+    const tarWarning = (line: string): void => {
+      for (let at = line.indexOf(': ', 5); at >= 0; at = line.indexOf(': ', at + 2)) {
+        const name = line.slice(5, at);
+        if (!line.startsWith('tar: ') || !wanted.has(name)) continue;
+        const reason = line.slice(at + 2).replace(/^Warning: /, '').replace(/Permission denied$/, "Permission denied (the device's login cannot read it)");
+        const known = skipped.get(name);
+        if (known) known.message = reason;
+        else warnings.push({ path: this.#relative(name), message: reason });
+        return;
+      }
+      // A name tar quoted (control characters): a skipped file is already named by its listing.
+      if (!/Cannot (open|stat|read)/.test(line)) warnings.push({ path: '', message: line });
+    };
     return {
       /** The tar entry for `absolute`, or null if tar skipped it (it vanished). */
       async next(absolute: string): Promise<{ header: Header; stream: AsyncIterable<Buffer> } | null> {
@@ -184,7 +213,7 @@ export class RemoteFilesSource implements Source {
         if (result.code !== 0 && result.code !== 1 && !signal?.aborted) {
           throw new AppError('REMOTE_COMMAND_FAILED', `tar on ${runner.target} failed (exit ${result.code}): ${result.stderr.trim()}`);
         }
-        for (const line of result.stderr.split('\n').filter(Boolean)) warnings.push({ path: path.posix.basename(line), message: line });
+        for (const line of result.stderr.split('\n').filter(Boolean)) tarWarning(line);
       },
     };
   }

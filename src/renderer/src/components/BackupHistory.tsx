@@ -14,9 +14,9 @@ import { ErrorBanner } from './ErrorBanner';
 interface RunFigures {
   bytesTransferred?: number;
   bytesAdded?: number;
-  snapshots?: { warnings?: number }[];
+  snapshots?: { source?: string; warnings?: number; skipped?: { path: string; message: string }[]; rotationError?: string }[];
   wireCompression?: boolean;
-  retention?: { runsForgotten: number };
+  retention?: { runsForgotten?: number; error?: string };
 }
 
 function figures(job: JobRecord): RunFigures {
@@ -29,12 +29,40 @@ function notes(job: JobRecord): string {
   const warnings = (run.snapshots ?? []).reduce((n, s) => n + (s.warnings ?? 0), 0);
   return [
     run.snapshots ? `${run.snapshots.length} snapshot${run.snapshots.length === 1 ? '' : 's'}` : '',
-    warnings > 0 ? `${warnings} file${warnings === 1 ? '' : 's'} skipped (see the snapshot)` : '',
+    warnings > 0 ? `${warnings} file${warnings === 1 ? '' : 's'} or folder${warnings === 1 ? '' : 's'} could not be read` : '',
     run.wireCompression ? "sent gzip'ed (slow link)" : '',
-    run.retention && run.retention.runsForgotten > 0 ? `retention forgot ${run.retention.runsForgotten} run(s)` : '',
+    run.retention?.runsForgotten ? `retention forgot ${run.retention.runsForgotten} run(s)` : '',
   ]
     .filter(Boolean)
     .join(' · ');
+}
+
+/** What a kept run could not do: files it could not read (the first ones, by source), logs not rotated, retention not applied. */
+function problems(job: JobRecord): string[] {
+  const run = figures(job);
+  const out: string[] = [];
+  for (const s of run.snapshots ?? []) {
+    for (const w of s.skipped ?? []) out.push(`${s.source ?? ''}: ${w.path ? `${w.path} — ` : ''}${w.message}`);
+    const more = (s.warnings ?? 0) - (s.skipped?.length ?? 0);
+    if (more > 0) out.push(`${s.source ?? ''}: ${more} more`);
+    if (s.rotationError) out.push(`${s.source ?? ''}: ${s.rotationError}`);
+  }
+  if (run.retention?.error) out.push(run.retention.error);
+  return out;
+}
+
+function Problems({ list }: { list: string[] }) {
+  if (list.length === 0) return null;
+  return (
+    <details data-testid="backup-run-problems">
+      <summary>{list.length === 1 ? '1 thing to look at' : `${list.length} things to look at`}</summary>
+      <ul className="problems">
+        {list.map((line, i) => (
+          <li key={i}>{line}</li>
+        ))}
+      </ul>
+    </details>
+  );
 }
 
 /** `latest`: the device's newest backup job and its status as this window knows it; a change reloads the table. */
@@ -76,7 +104,10 @@ export function BackupHistory({ device, latest }: { device: string; latest: stri
                   <td>{job.finishedAt ? formatDuration(Date.parse(job.finishedAt) - Date.parse(job.startedAt)) : '…'}</td>
                   <td>{formatBytes(run.bytesTransferred ?? job.bytesDone)}</td>
                   <td>{run.bytesAdded !== undefined ? formatBytes(run.bytesAdded) : '—'}</td>
-                  <td className="muted">{notes(job)}</td>
+                  <td className="muted">
+                    {notes(job)}
+                    <Problems list={problems(job)} />
+                  </td>
                 </tr>
               );
             })}
