@@ -132,6 +132,23 @@ describe('jetvault device', () => {
     } finally {
       rmSync(key);
     }
+    // Ctrl-C while a run is under way cancels it, as the console's Cancel does: nothing of it is kept.
+    const snapshotIds = async () => (JSON.parse((await withPassword('snapshots', '--device', 'rvm-017', '--json')).out) as { id: string }[]).map((s) => s.id).sort();
+    const kept = await snapshotIds();
+    const listening = process.rawListeners('SIGINT');
+    const interrupted = withPassword('backup', '--device', 'rvm-017');
+    // The CLI listens for SIGINT only while its job runs: its handler is called as the signal would
+    // (only it: the test runner's own SIGINT handlers are left alone).
+    const ours = () => process.rawListeners('SIGINT').filter((l) => !listening.includes(l));
+    for (let i = 0; i < 2000 && ours().length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 2));
+    expect(ours()).toHaveLength(1);
+    (ours()[0] as (signal: string) => void)('SIGINT');
+    const cancelled = await interrupted;
+    expect(cancelled.code).toBe(1);
+    expect(cancelled.err).toContain('jetvault backup: cancelling rvm-017…');
+    expect(cancelled.err).toMatch(/rvm-017: Back up rvm-017 was cancelled/);
+    expect(ours()).toEqual([]);
+    expect(await snapshotIds()).toEqual(kept);
 
     const exported = JSON.parse((await run('device', 'export', 'rvm-017')).out) as { devices: { name: string; hostKey: string }[] };
     expect(exported.devices[0]).toMatchObject({ name: 'rvm-017', hostKey: device.hostKeyFingerprint });

@@ -4,7 +4,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../main/testing/temp-dir';
-import { formatProgress, ttyProgress } from './repo-common';
+import { EventBus } from '../../main/event-bus';
+import { HistoryStore } from '../../main/history/history-store';
+import { JobManager } from '../../main/jobs/job-manager';
+import { silentLogger } from '../../main/log';
+import { formatProgress, jobProgress, ttyProgress } from './repo-common';
 
 /** Carriage return and erase-line: how the progress line redraws itself. */
 const CLEAR = '\r\x1b[K';
@@ -30,6 +34,46 @@ describe('progress on a terminal', () => {
     // No ETA in the first second (no rate yet worth showing), none past the total.
     expect(formatProgress({ items: 0, bytes: 0, elapsedMs: 10, totalBytes: 100 })).toBe('0 files, 0 B / 100 B (0%), 0 B/s');
     expect(formatProgress({ items: 5, bytes: 300, elapsedMs: 3000, totalBytes: 100 })).toBe('5 files, 300 B / 100 B (100%), 100 B/s, ETA 0s');
+  });
+
+  it("draws a running job's phase and progress from its events (a device backup), only its own, only on a terminal", async () => {
+    const store = new HistoryStore(tempDir());
+    const bus = new EventBus();
+    const jobs = new JobManager(store, bus, silentLogger);
+    try {
+      let go: () => void = () => undefined;
+      const gate = new Promise<void>((resolve) => (go = resolve));
+      const job = jobs.start({ kind: 'backup', title: 'Back up rvm-017', phases: ['connect', 'transfer'] }, async (ctx) => {
+        ctx.phase('transfer');
+        ctx.setTotals({ bytes: 4 * 1048576, items: 10 });
+        ctx.advance({ bytes: 1048576, items: 3 });
+        await gate;
+      });
+      // Another job's progress, well after the first line is drawn (the line redraws at most every 200 ms).
+      const other = jobs.start({ kind: 'backup', title: 'Back up rvm-018', phases: ['connect', 'transfer'] }, async (ctx) => {
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        ctx.setTotals({ items: 77 });
+        ctx.advance({ items: 5 });
+        await gate;
+      });
+      const written: string[] = [];
+      const quiet: string[] = [];
+      const shown = jobProgress(job.id, bus.subscribe.bind(bus), { isTTY: true, write: (t: string) => written.push(t) });
+      const piped = jobProgress(job.id, bus.subscribe.bind(bus), { isTTY: false, write: (t: string) => quiet.push(t) });
+      await new Promise((resolve) => setTimeout(resolve, 800)); // past both jobs' (throttled) progress events
+      go();
+      await Promise.all([job.done, other.done]);
+      shown.done();
+      piped.done();
+      expect(quiet).toEqual([]);
+      expect(written.length).toBeGreaterThanOrEqual(2);
+      expect(written[0]!.startsWith(`${CLEAR}transfer: 3/10 files, 1.0 MiB / 4.0 MiB (25%)`)).toBe(true);
+      expect(written.at(-1)).toBe(CLEAR);
+      expect(written.join('')).not.toContain('/77 files'); // the other job's events are not drawn
+    } finally {
+      jobs.dispose();
+      store.close();
+    }
   });
 
   it('draws only on a terminal and clears its line at the end', () => {

@@ -147,6 +147,8 @@ export async function runSources(
   const stop = new AbortController();
   const onAbort = () => stop.abort(ctx.signal.reason);
   ctx.signal.addEventListener('abort', onAbort, { once: true });
+  // Cancelled while the device was connecting: the listener above will never fire.
+  if (ctx.signal.aborted) onAbort();
   try {
     ctx.phase('list');
     // The platform it ran on goes with every snapshot: a restore onto another L4T release or board
@@ -249,6 +251,8 @@ export async function runSources(
     // Every snapshot of the run exists: the run is kept from here on, whatever follows (a cancel is
     // refused, and a failed rotation must not drop snapshots whose logs another rotation emptied).
     ctx.signal.removeEventListener('abort', onAbort);
+    // A cancel that came in before this point wins (its snapshots are dropped below); none after it does.
+    if (ctx.signal.aborted) throw new AppError('CANCELLED', `The backup of ${device.name} was cancelled`);
     ctx.commit?.();
     ctx.phase('commit');
     for (const [i, config] of sources.entries()) {
