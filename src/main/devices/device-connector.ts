@@ -38,10 +38,13 @@ export class DeviceConnector {
   readonly #devices: DeviceService;
   readonly #slots: Semaphore;
   readonly #perDevice = new Map<string, Promise<unknown>>();
+  readonly #rateLimit: (() => number) | undefined;
 
-  constructor(devices: DeviceService, maxParallel: number) {
+  /** `rateLimit`: bytes per second each way on every device link (0: none), read as each command starts. */
+  constructor(devices: DeviceService, maxParallel: number, rateLimit?: () => number) {
     this.#devices = devices;
     this.#slots = new Semaphore(maxParallel);
+    this.#rateLimit = rateLimit;
   }
 
   /**
@@ -56,7 +59,8 @@ export class DeviceConnector {
         const release = await this.#slots.acquire();
         let connection: DeviceConnection | null = null;
         try {
-          connection = await DeviceConnection.open(await this.#devices.connectOptions(name));
+          const options = await this.#devices.connectOptions(name);
+          connection = await DeviceConnection.open(this.#rateLimit ? { ...options, rateLimit: this.#rateLimit } : options);
           return await work(connection);
         } finally {
           connection?.close();

@@ -166,6 +166,49 @@ describe('discovery and backups of a device', () => {
     }
   });
 
+  it('holds each command to the bandwidth limit, both ways, and the setting reaches device backups', async () => {
+    const MiB = 1024 * 1024;
+    const connection = await DeviceConnection.open({ ...(await options()), rateLimit: () => MiB });
+    try {
+      let started = performance.now();
+      const down = await connection.exec(sh`head -c ${3 * MiB} /dev/zero`);
+      down.stdin.end();
+      let bytes = 0;
+      for await (const chunk of down.stdout) bytes += (chunk as Buffer).length;
+      expect((await down.done).code).toBe(0);
+      expect(bytes).toBe(3 * MiB);
+      // 3 MiB at 1 MiB/s, less a 100 ms burst: a slower machine only takes longer.
+      expect(performance.now() - started).toBeGreaterThan(2800);
+
+      started = performance.now();
+      const up = await connection.exec(sh`wc -c`);
+      let counted = '';
+      up.stdout.on('data', (chunk: Buffer) => (counted += chunk.toString()));
+      up.stdin.end(Buffer.alloc(3 * MiB, 1)); // one write: sent in slices, not held and then sent at once
+      expect((await up.done).code).toBe(0);
+      expect(counted.trim()).toBe(String(3 * MiB));
+      expect(performance.now() - started).toBeGreaterThan(2800);
+    } finally {
+      connection.close();
+    }
+
+    // Settings → device backups: 1.5 MiB of new log at 512 KiB/s takes its seconds, then unlimited again.
+    const { randomBytes } = await import('node:crypto');
+    const { rmSync, writeFileSync } = await import('node:fs');
+    const log = path.join(device.root, 'var', 'log', device.app, 'burst.log');
+    writeFileSync(log, randomBytes(1.5 * MiB));
+    services.settings.update({ bandwidthLimitKiBps: 512 }, 'test');
+    try {
+      const { record, value } = await startDeviceBackup(services, device.name, ['logs']).done;
+      expect(record.status).toBe('succeeded');
+      expect(value!.snapshots[0]!.bytesTransferred).toBeGreaterThanOrEqual(1.5 * MiB);
+      expect(value!.durationMs).toBeGreaterThan(2500);
+    } finally {
+      services.settings.update({ bandwidthLimitKiBps: 0 }, 'test');
+      rmSync(log);
+    }
+  }, 60_000);
+
   it('compresses on its own over a slow link: the same files and dump, a fraction of the bytes on the wire', async () => {
     const repo = await services.repository.open();
     const fast = (await startDeviceBackup(services, device.name, ['db']).done).value!;

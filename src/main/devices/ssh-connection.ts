@@ -5,12 +5,13 @@
  * Keepalives are always on: without them ssh2 waits forever on a dead link.
  */
 import { createHash } from 'node:crypto';
-import { Duplex } from 'node:stream';
+import { Duplex, pipeline } from 'node:stream';
 import type { Readable, Writable } from 'node:stream';
 import { Client } from 'ssh2';
 import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
 import { AppError } from '../../shared/errors';
 import { commandText } from './shell-quote';
+import { RateLimiter, throttled } from './rate-limit';
 import type { RawShell } from './shell-quote';
 
 export type DeviceAuth =
@@ -38,6 +39,8 @@ export interface ConnectOptions {
   hostKeyAlgorithms?: string[];
   keepaliveIntervalMs?: number;
   keepaliveCountMax?: number;
+  /** Bytes per second each way for commands' stdout and stdin (0: unlimited), read as each command starts. */
+  rateLimit?: () => number;
 }
 
 export interface ExecResult {
@@ -110,12 +113,19 @@ export class DeviceConnection implements CommandRunner {
 
   /** The jump host connection this one tunnels through, when it opened it itself. */
   readonly #jump: DeviceConnection | null;
+  /** The link's bandwidth limit, one limiter per direction shared by the commands running at once. */
+  readonly #rate: (() => number) | null;
+  readonly #down: RateLimiter | null;
+  readonly #up: RateLimiter | null;
 
-  private constructor(client: Client, target: string, fingerprint: string, jump: DeviceConnection | null) {
+  private constructor(client: Client, target: string, fingerprint: string, jump: DeviceConnection | null, rate?: () => number) {
     this.#client = client;
     this.target = target;
     this.fingerprint = fingerprint;
     this.#jump = jump;
+    this.#rate = rate ?? null;
+    this.#down = rate ? new RateLimiter() : null;
+    this.#up = rate ? new RateLimiter() : null;
     client.on('close', () => {
       this.#closed = true;
       this.#jump?.close();
@@ -208,7 +218,7 @@ export class DeviceConnection implements CommandRunner {
     });
     // A connection that later dies (keepalive timeout, reset) must not crash the process.
     client.on('error', () => {});
-    return new DeviceConnection(client, target, seen!, jump);
+    return new DeviceConnection(client, target, seen!, jump, options.rateLimit);
   }
 
   get closed(): boolean {
@@ -269,6 +279,18 @@ export class DeviceConnection implements CommandRunner {
           signal?.removeEventListener('abort', onAbort);
           settle({ code: code ?? null, signal: sig ?? null, stderr: stderr.slice(0, STDERR_LIMIT) });
         });
+        const rate = this.#rate?.() ?? 0;
+        if (rate > 0) {
+          // Under a bandwidth limit: the command's output and input pass through the link's limiters.
+          const stdout = pipeline(channel, throttled(this.#down!, rate), () => undefined);
+          const stdin = throttled(this.#up!, rate);
+          pipeline(stdin, channel, () => undefined);
+          // As for the channel above: a cancel or a lost link between reads or writes is not uncaught.
+          stdout.on('error', () => undefined);
+          stdin.on('error', () => undefined);
+          resolve({ stdout, stdin, done });
+          return;
+        }
         resolve({ stdout: channel, stdin: channel, done });
       });
     });

@@ -109,7 +109,7 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
   const links = new ExternalLinks(platform);
   const secrets = new SecretStore(history, platform.secretCipher ?? SecretStore.passphraseCipher(history, env.JETVAULT_SECRETS_PASSPHRASE));
   const devices = new DeviceService(history, secrets);
-  const connector = new DeviceConnector(devices, settings.get().maxParallelDevices);
+  const connector = new DeviceConnector(devices, settings.get().maxParallelDevices, () => settings.get().bandwidthLimitKiBps * 1024);
   const repository = new RepositoryService(dataDir, settings, env);
   const repositories = new RepositoriesService({ store: history, secrets, settings, repository, bus, log, env });
   const catalog = new CatalogService(repository);

@@ -127,7 +127,7 @@ function SettingsForm({ saved, status, setStatus }: { saved: Settings; status: S
       >
         <Label>Bandwidth limit per device (KiB/s)</Label>
         <Input data-testid="setting-bandwidthLimitKiBps" />
-        <Text slot="description">0 means unlimited. Useful on metered or shared field links.</Text>
+        <Text slot="description">0 means unlimited. Holds each direction of a device's link (backups, restores, drills) to this rate, from the next transfer on; useful on metered or shared field links.</Text>
         <FieldError />
       </NumberField>
 
