@@ -43,6 +43,37 @@ describe('DumpSource (real sqlite3 and pg_dump through a shell)', () => {
     db.close();
   });
 
+  it('waits for a writer that holds a rollback-journal SQLite database locked, and copies what it committed', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'app.db');
+    const db = new Database(file); // journal_mode DELETE, SQLite's default: a writer locks out readers
+    db.exec('CREATE TABLE events (id INTEGER PRIMARY KEY, what TEXT)');
+    db.exec("INSERT INTO events (what) VALUES ('started')");
+    db.exec('BEGIN EXCLUSIVE');
+    db.exec("INSERT INTO events (what) VALUES ('in a long write')");
+    const released = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        db.exec('COMMIT');
+        resolve();
+      }, 1500),
+    );
+    try {
+      const { repo } = await newRepo();
+      const source = new DumpSource(new LocalRunner(), { name: 'app', kind: 'sqlite', path: file });
+      const result = await backup(repo, source, { device: 'rvm-017' });
+      expect(source.integrity).toBe('ok');
+      expect(source.rowCounts).toEqual({ events: 2 });
+      const out = tempDir();
+      await restore(repo, await findSnapshot(repo, result.id), out);
+      const copy = new Database(path.join(out, 'app.sqlite3'), { readonly: true });
+      expect(copy.prepare('SELECT what FROM events ORDER BY id').pluck().all()).toEqual(['started', 'in a long write']);
+      copy.close();
+    } finally {
+      await released;
+      db.close();
+    }
+  });
+
   it('a failing dump ends the backup with its error and writes no snapshot', async () => {
     const { repo } = await newRepo();
     const runner = new LocalRunner();

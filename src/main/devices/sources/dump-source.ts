@@ -114,6 +114,13 @@ export function mysqlDumpCommand(source: z.infer<typeof MysqlSourceSchema>): Raw
 }
 
 /**
+ * How long `.backup` waits for a writer's lock before it gives up (SQLite's busy timeout). A
+ * database in the default rollback-journal mode is locked for the length of every write
+ * transaction; without a timeout the copy failed at once ("database is locked") and with it the run.
+ */
+export const SQLITE_BUSY_MS = 30_000;
+
+/**
  * Backs up a live SQLite database into a private copy and streams it, unless its sha256 equals
  * `unlessSha256` (the previous run's copy): then nothing is sent. Reports its integrity check, row
  * counts and sum. Without `sha256sum` on the device the sum is empty and the copy is always sent.
@@ -122,7 +129,7 @@ export function sqliteDumpCommand(path: string, tempName: string, unlessSha256 =
   return sh`set -e
 [ -r ${path} ] || { echo "cannot read "${path} >&2; exit 66; }
 ${privateTemp('t', tempName)}
-sqlite3 -bail ${path} ${raw(`".backup '$t/copy.db'"`)} >&2 || exit 74
+sqlite3 -bail -cmd ${`.timeout ${SQLITE_BUSY_MS}`} ${path} ${raw(`".backup '$t/copy.db'"`)} >&2 || exit 74
 { sqlite3 "$t/copy.db" 'PRAGMA integrity_check;'; echo @@rows; ${sqliteCountsCommand(raw('"$t/copy.db"'))}; } > "$t/report"
 sum=$(sha256sum < "$t/copy.db" 2>/dev/null | cut -c1-64)
 [ -n "$sum" ] && [ "$sum" = ${unlessSha256} ] || cat -- "$t/copy.db"
