@@ -18,7 +18,9 @@ import { FAST } from '../repository/testing/fixtures';
 import { createServices } from '../services/index';
 import type { Services } from '../services/index';
 import { tempDir } from '../testing/temp-dir';
+import { backup } from '../repository/archiver/archiver';
 import { startDeviceBackup } from './device-backup';
+import { DumpSource } from './sources/dump-source';
 import { DeviceConnector } from './device-connector';
 import { sh } from './shell-quote';
 import { DeviceConnection } from './ssh-connection';
@@ -165,6 +167,27 @@ describe('discovery and backups of a device', () => {
       rmSync(path.join(config, 'private'), { recursive: true });
     }
   });
+
+  it('a dump behind a table another session holds locked fails after the lock wait, saying why, with no snapshot', async () => {
+    const config = device.profile().sources.find((s) => s.kind === 'postgres')!;
+    // A migration's lock, held 5 s; the dump waits 1 s for it.
+    const holder = device.mutate.sql('BEGIN; LOCK TABLE deposits IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(5); COMMIT;');
+    const held = "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND relation = 'deposits'::regclass;";
+    for (let i = 0; i < 100 && (await device.mutate.sql(held)) !== '1'; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    const repo = await services.repository.open();
+    const before = (await listSnapshots(repo)).length;
+    const connection = await DeviceConnection.open(await options());
+    try {
+      const dump = new DumpSource(connection, config, null, { lockWaitMs: 1000 });
+      await expect(backup(repo, dump, { device: device.name })).rejects.toThrow(
+        new RegExp(`lock timeout.*No snapshot was written\\. Another session held a table of "${config.kind === 'postgres' ? config.database : ''}" locked for more than 1 s`, 's'),
+      );
+    } finally {
+      connection.close();
+      await holder;
+    }
+    expect(await listSnapshots(await services.repository.fresh())).toHaveLength(before);
+  }, 30_000);
 
   it('holds each command to the bandwidth limit, both ways, and the setting reaches device backups', async () => {
     const MiB = 1024 * 1024;

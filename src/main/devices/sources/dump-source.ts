@@ -62,15 +62,11 @@ export async function previousCopy(repo: Repository, parent: Pick<Snapshot, 'tre
   return /^[0-9a-f]{64}$/.test(sha256) ? { node, sha256 } : null;
 }
 
-export function pgDumpCommand(source: z.infer<typeof PostgresSourceSchema>): RawShell {
-  const opts = [
-    ...(source.host ? [`--host=${source.host}`] : []),
-    ...(source.port ? [`--port=${source.port}`] : []),
-    ...(source.user ? [`--username=${source.user}`] : []),
-    `--dbname=${source.database}`,
-  ];
-  return sh`pg_dump --format=custom --compress=0 --no-password ${opts}`;
-}
+/**
+ * How long a PostgreSQL dump waits for a table another session holds locked (a migration, `VACUUM
+ * FULL`): it used to wait for ever, holding the device's one job slot. Then it fails, saying why.
+ */
+export const PG_LOCK_WAIT_MS = 60_000;
 
 /** Marks where a dump command's report (row counts, integrity check) starts on stderr. */
 export const REPORT_MARK = '@@jetvault-report@@';
@@ -89,17 +85,18 @@ trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 141' PIPE; trap 'exit 143' 
  * `\!`), everything else to stderr; any failure exits 1, as pg_dump itself does. The
  * counts follow REPORT_MARK on stderr.
  */
-export function pgDumpWithCountsCommand(source: z.infer<typeof PostgresSourceSchema>, tempName: string): RawShell {
-  return sh`${pgEnv(source)} PGDATABASE=${source.database}
+export function pgDumpWithCountsCommand(source: z.infer<typeof PostgresSourceSchema>, tempName: string, lockWaitMs = PG_LOCK_WAIT_MS): RawShell {
+  return sh`${pgEnv(source)} PGDATABASE=${source.database} JV_LOCK_WAIT=${`${lockWaitMs}ms`}
 ${privateTemp('JV_T', tempName)}
 export JV_T
 exec 3>&1
-psql -X -q -At -v ON_ERROR_STOP=1 --no-password -v counts="$JV_T/counts" -v count_sql=${PG_COUNTS_SQL} >&2 <<'SQL' || exit 1
+psql -X -q -At -v ON_ERROR_STOP=1 --no-password -v counts="$JV_T/counts" -v count_sql=${PG_COUNTS_SQL} -v lock_wait="$JV_LOCK_WAIT" >&2 <<'SQL' || exit 1
 BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
+SELECT set_config('lock_timeout', :'lock_wait', true) \\g /dev/null
 SELECT pg_export_snapshot() AS jv_snapshot \\gset
 \\setenv JV_SNAPSHOT :jv_snapshot
 :count_sql \\g :counts
-\\! pg_dump --format=custom --compress=0 --no-password --snapshot="$JV_SNAPSHOT" >&3 || touch "$JV_T/failed"
+\\! pg_dump --format=custom --compress=0 --no-password --lock-wait-timeout="$JV_LOCK_WAIT" --snapshot="$JV_SNAPSHOT" >&3 || touch "$JV_T/failed"
 COMMIT;
 SQL
 exec 3>&-
@@ -176,14 +173,16 @@ export class DumpSource implements Source {
   readonly #source: DumpConfig;
   readonly #previous: PreviousCopy | null;
   readonly #compress: boolean;
+  readonly #lockWaitMs: number;
 
   /**
    * `previous`: for SQLite, the parent snapshot's copy; an identical copy is not sent again.
    * `compress`: the dump crosses the link gzip-compressed (a slow link: wire-compression.ts).
    */
-  constructor(runner: CommandRunner, source: DumpConfig, previous: PreviousCopy | null = null, { compress = false }: { compress?: boolean } = {}) {
+  constructor(runner: CommandRunner, source: DumpConfig, previous: PreviousCopy | null = null, { compress = false, lockWaitMs = PG_LOCK_WAIT_MS }: { compress?: boolean; lockWaitMs?: number } = {}) {
     this.#runner = runner;
     this.#compress = compress;
+    this.#lockWaitMs = lockWaitMs;
     this.#source = source;
     this.#previous = source.kind === 'sqlite' ? previous : null;
     this.kind = source.kind;
@@ -194,7 +193,7 @@ export class DumpSource implements Source {
     const source = this.#source;
     const previous = this.#previous;
     const tempName = `jetvault-${source.kind === 'sqlite' ? 'sqlite' : 'pg'}.${randomBytes(6).toString('hex')}`;
-    const command = source.kind === 'sqlite' ? sqliteDumpCommand(source.path, tempName, previous?.sha256) : source.kind === 'postgres' ? pgDumpWithCountsCommand(source, tempName) : mysqlDumpCommand(source);
+    const command = source.kind === 'sqlite' ? sqliteDumpCommand(source.path, tempName, previous?.sha256) : source.kind === 'postgres' ? pgDumpWithCountsCommand(source, tempName, this.#lockWaitMs) : mysqlDumpCommand(source);
     const counter = source.kind === 'mysql' ? new MysqlDumpCounter() : null;
     let finished = false;
     try {
@@ -214,7 +213,10 @@ export class DumpSource implements Source {
       const { report, stderr } = splitReport(result.stderr);
       if (result.code !== 0 || (source.kind !== 'mysql' && report === null)) {
         const what = source.kind === 'sqlite' ? `SQLite backup of ${source.path}` : `The ${source.kind} dump of "${source.name}"`;
-        throw new AppError('REMOTE_COMMAND_FAILED', `${what} on ${this.#runner.target} failed (exit ${result.code ?? result.signal}): ${stderr.trim() || 'no error output'}. No snapshot was written.`);
+        const locked = source.kind === 'postgres' && /lock timeout|could not obtain lock/i.test(stderr)
+          ? ` Another session held a table of "${source.database}" locked for more than ${Math.round(this.#lockWaitMs / 1000)} s (a migration or VACUUM FULL?): back up again once it is done.`
+          : '';
+        throw new AppError('REMOTE_COMMAND_FAILED', `${what} on ${this.#runner.target} failed (exit ${result.code ?? result.signal}): ${stderr.trim() || 'no error output'}. No snapshot was written.${locked}`);
       }
       if (source.kind === 'sqlite') {
         const { check, rows, sha256 } = splitSqliteReport(report!);
