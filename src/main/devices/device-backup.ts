@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { AppError } from '../../shared/errors';
 import { applyDeviceRetention } from '../maintenance/device-retention';
-import type { Source as SourceConfig } from '../../shared/schemas/devices';
+import type { DiskUsage, Source as SourceConfig } from '../../shared/schemas/devices';
 import type { JobContext, JobManager, StartedJob } from '../jobs/job-manager';
 import { NAMES } from '../repository/backend/backend';
 import { backup, prepareWrite } from '../repository/archiver/archiver';
@@ -20,7 +20,7 @@ import type { Tree, TreeNode } from '../repository/snapshot/tree';
 import type { RepositoryService } from '../services/repository-service';
 import type { DeviceConnector } from './device-connector';
 import type { DeviceService } from './device-service';
-import { parsePlatform, platformTags } from './facts';
+import { disksOfProbe, parsePlatform, platformTags } from './facts';
 import { DumpSource, previousCopy } from './sources/dump-source';
 import { RemoteFilesSource } from './sources/files-source';
 import { rotateLogs } from './sources/log-rotation';
@@ -131,7 +131,8 @@ export interface DeviceBackupDeps {
 export async function runSources(
   repo: Repository,
   runner: CommandRunner,
-  device: { name: string; sysroot?: string; wireCompression?: WireCompression },
+  /** `onDisks`: the device's disk usage, as the run's first command read it on its way. */
+  device: { name: string; sysroot?: string; wireCompression?: WireCompression; onDisks?: (disks: DiskUsage[]) => void },
   sources: SourceConfig[],
   ctx: Pick<JobContext, 'phase' | 'advance' | 'setTotals' | 'signal'> & Partial<Pick<JobContext, 'commit'>>,
   lease?: Lease,
@@ -158,6 +159,8 @@ export async function runSources(
     // The same command, timed, tells whether the link is slow enough to compress on (and the device has gzip).
     const [all, { text, probe }] = await Promise.all([listSnapshots(repo), probeDevice(runner, device.sysroot), prepared ?? prepareWrite(repo)]);
     const platform = platformTags(parsePlatform(text));
+    const disks = disksOfProbe(text);
+    if (disks) device.onDisks?.(disks);
     const compress = await chooseCompression(runner, device.wireCompression, probe);
     ctx.phase('transfer');
     // What the run will transfer, per source: a files source's listing once it is in; a dump's size
@@ -305,7 +308,14 @@ export function startDeviceBackup(deps: DeviceBackupDeps, name: string, only: st
       try {
         result = await deps.connector.withDevice(name, (connection) => {
           ctx.phase('connect');
-          return runSources(repo, connection, { name, sysroot: device.profile.sysroot, wireCompression: device.profile.wireCompression }, sources, ctx, lease, prepared);
+          const onDisks = (disks: DiskUsage[]) => {
+            try {
+              deps.devices.setDisks(name, disks);
+            } catch {
+              // Removed while it was backed up: there is nothing left to update.
+            }
+          };
+          return runSources(repo, connection, { name, sysroot: device.profile.sysroot, wireCompression: device.profile.wireCompression, onDisks }, sources, ctx, lease, prepared);
         });
       } finally {
         if (pool) await repo.releaseChunkPool(pool);

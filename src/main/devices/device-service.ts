@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { AppError } from '../../shared/errors';
 import { DeviceProfileSchema, FingerprintSchema, authOf } from '../../shared/schemas/devices';
-import type { DeviceDetail, DeviceFacts, DeviceProfile, DeviceSummary, JumpHost, KeyTarget } from '../../shared/schemas/devices';
+import type { DeviceDetail, DeviceFacts, DeviceProfile, DiskUsage, DeviceSummary, JumpHost, KeyTarget } from '../../shared/schemas/devices';
 import type { HistoryStore } from '../history/history-store';
 import { recordDiskSamples } from '../fleet/samples';
 import type { DeviceRow } from '../history/statements';
@@ -119,6 +119,19 @@ export class DeviceService {
       this.#store.sql.deviceDelete.run(device.id);
       this.#secrets.deletePrefix(`device:${device.id}:`);
       this.#store.audit(actor, 'device.remove', name);
+    })();
+  }
+
+  /**
+   * Disk usage a backup read on its way (its first command): the device page, the disk samples and
+   * the low-disk alert follow the device between discoveries. The rest of the facts stay as read.
+   */
+  setDisks(name: string, disks: DiskUsage[]): void {
+    const device = this.get(name);
+    const at = new Date();
+    this.#store.db.transaction(() => {
+      if (device.facts) this.#store.sql.deviceSetFacts.run(JSON.stringify({ ...device.facts, disks, disksAt: at.toISOString() }), at.toISOString(), device.id);
+      recordDiskSamples(this.#store, device.id, { disks }, at);
     })();
   }
 

@@ -4,7 +4,7 @@
  * the only variable part (the device's sysroot) quoted by `sh`.
  */
 import path from 'node:path';
-import type { DeviceFacts, Source } from '../../shared/schemas/devices';
+import type { DeviceFacts, DiskUsage, Source } from '../../shared/schemas/devices';
 import { DeviceFactsSchema } from '../../shared/schemas/devices';
 import { sh } from './shell-quote';
 import type { RawShell } from './shell-quote';
@@ -57,6 +57,24 @@ export function parseL4t(line: string | undefined): DeviceFacts['l4t'] {
   return { release, revision, board: /BOARD:\s*([^,]+)/.exec(line)?.[1]?.trim() ?? null, line: line.trim() };
 }
 
+/** `df -P -k` lines (without the header) as the mounts that hold data. */
+function parseDisks(lines: string[]): DiskUsage[] {
+  return lines.flatMap((line) => {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 6 || !/^\d+$/.test(f[1]!)) return [];
+    const mount = f.slice(5).join(' ');
+    // Kernel and memory file systems say nothing about room for data.
+    if (/^(tmpfs|devtmpfs|udev|none|shm|cgroup2?|proc|sysfs)$/.test(f[0]!) || /^\/(dev|proc|sys|run)(\/|$)/.test(mount) || f[1] === '0') return [];
+    return [{ filesystem: f[0]!, sizeBytes: Number(f[1]) * 1024, usedBytes: Number(f[2]) * 1024, availableBytes: Number(f[3]) * 1024, mount }];
+  });
+}
+
+/** The disks a backup's first command read (see platformCommand), or null if it said nothing of them. */
+export function disksOfProbe(output: string): DiskUsage[] | null {
+  const df = sections(output).get('df');
+  return df && df.length > 0 ? parseDisks(df) : null;
+}
+
 export function parseFacts(output: string, now = new Date()): DeviceFacts {
   const s = sections(output);
   const one = (key: string) => s.get(key)?.[0]?.trim() ?? '';
@@ -68,14 +86,7 @@ export function parseFacts(output: string, now = new Date()): DeviceFacts {
     arch: one('arch'),
     l4t: parseL4t(s.get('l4t')?.[0]),
     model: one('model') || null,
-    disks: (s.get('df') ?? []).flatMap((line) => {
-      const f = line.trim().split(/\s+/);
-      if (f.length < 6 || !/^\d+$/.test(f[1]!)) return [];
-      const mount = f.slice(5).join(' ');
-      // Kernel and memory file systems say nothing about room for data.
-      if (/^(tmpfs|devtmpfs|udev|none|shm|cgroup2?|proc|sysfs)$/.test(f[0]!) || /^\/(dev|proc|sys|run)(\/|$)/.test(mount) || f[1] === '0') return [];
-      return [{ filesystem: f[0]!, sizeBytes: Number(f[1]) * 1024, usedBytes: Number(f[2]) * 1024, availableBytes: Number(f[3]) * 1024, mount: f.slice(5).join(' ') }];
-    }),
+    disks: parseDisks(s.get('df') ?? []),
     tools: Object.fromEntries((s.get('tools') ?? []).map((line) => [line.slice(0, line.indexOf(' ')), line.slice(line.indexOf(' ') + 1)])),
     services: s.get('services') ?? [],
     postgresDatabases: (s.get('pg') ?? []).map((line) => line),
@@ -128,12 +139,17 @@ export function proposeSources(facts: DeviceFacts, existing: readonly Source[] =
   return proposals;
 }
 
-/** The platform a backup or restore runs on: the L4T release line and the board model, nothing else (fast). */
+/**
+ * The platform a backup or restore runs on — the L4T release line and the board model — and the local
+ * disks' usage (`df -l`, never a network mount that could hang, at most 5 s): the first command of a
+ * run, so fast.
+ */
 export function platformCommand(sysroot = '/'): RawShell {
   const root = sysroot === '/' ? '' : sysroot.replace(/\/+$/, '');
   return sh`R=${root}
 echo @@l4t; head -n 1 "$R/etc/nv_tegra_release" 2>/dev/null
 echo @@model; if [ -r "$R/proc/device-tree/model" ]; then tr -d '\\000' < "$R/proc/device-tree/model"; echo; elif [ -r /proc/device-tree/model ] && [ -z "$R" ]; then tr -d '\\000' < /proc/device-tree/model; echo; fi
+echo @@df; if command -v timeout >/dev/null 2>&1; then timeout 5 df -P -k -l; else df -P -k -l; fi 2>/dev/null | tail -n +2
 echo @@end`;
 }
 

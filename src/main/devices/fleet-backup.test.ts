@@ -168,6 +168,26 @@ describe('discovery and backups of a device', () => {
     }
   });
 
+  it("each backup reads the device's disks again: the page and the low-disk alert follow the device between discoveries", async () => {
+    const facts = await services.connector.refreshFacts(device.name);
+    expect(facts.disks.length).toBeGreaterThan(0);
+    // As if discovery had found the disks full, and nothing had read them since.
+    services.devices.setFacts(device.name, { ...facts, disks: facts.disks.map((d) => ({ ...d, usedBytes: d.sizeBytes - 1, availableBytes: 1 })) });
+    const fullNow = () => services.alerts.list('open').filter((a) => a.rule === 'deviceDiskLow' && a.message.includes('(0.0% free)'));
+    services.alerts.evaluate();
+    expect(fullNow()).toHaveLength(1);
+
+    const { record } = await startDeviceBackup(services, device.name, ['config']).done;
+    expect(record.status).toBe('succeeded');
+    const after = services.devices.get(device.name).facts!;
+    expect(after.collectedAt).toBe(facts.collectedAt); // the rest stays as discovered
+    expect(Date.parse(after.disksAt!)).toBeGreaterThan(Date.parse(facts.collectedAt));
+    expect(after.disks.map((d) => [d.mount, d.sizeBytes])).toEqual(facts.disks.map((d) => [d.mount, d.sizeBytes]));
+    expect(after.disks.every((d) => d.availableBytes > 1)).toBe(true);
+    services.alerts.evaluate();
+    expect(fullNow()).toEqual([]);
+  });
+
   it('a dump behind a table another session holds locked fails after the lock wait, saying why, with no snapshot', async () => {
     const config = device.profile().sources.find((s) => s.kind === 'postgres')!;
     // A migration's lock, held 5 s; the dump waits 1 s for it.

@@ -173,6 +173,7 @@ export const DeviceSummarySchema = z.object({
 export type DeviceSummary = z.infer<typeof DeviceSummarySchema>;
 
 export const DiskUsageSchema = z.object({ mount: z.string(), filesystem: z.string(), sizeBytes: z.number(), usedBytes: z.number(), availableBytes: z.number() });
+export type DiskUsage = z.infer<typeof DiskUsageSchema>;
 
 /** What a device tells about itself over SSH. */
 export const DeviceFactsSchema = z.object({
@@ -183,6 +184,8 @@ export const DeviceFactsSchema = z.object({
   l4t: z.object({ release: z.string(), revision: z.string(), board: z.string().nullable(), line: z.string() }).nullable(),
   model: z.string().nullable(),
   disks: z.array(DiskUsageSchema),
+  /** When `disks` was read, if later than `collectedAt` (every backup reads them again). */
+  disksAt: z.string().optional(),
   tools: z.record(z.string(), z.string()),
   services: z.array(z.string()),
   postgresDatabases: z.array(z.string()),

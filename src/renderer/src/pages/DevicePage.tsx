@@ -62,6 +62,7 @@ function Facts({ facts }: { facts: DeviceFacts }) {
             .slice(0, 6)
             .map((d) => `${d.mount}: ${formatBytes(d.availableBytes)} free of ${formatBytes(d.sizeBytes)}`)
             .join(' · ')}
+          {facts.disksAt ? <span className="muted" data-testid="facts-disks-at">{` (read by the backup of ${new Date(facts.disksAt).toLocaleString()})`}</span> : null}
         </dd>
       </dl>
       <p className="muted">Read {new Date(facts.collectedAt).toLocaleString()}</p>
