@@ -85,11 +85,24 @@ test('add a device, discover its sources, back it up with live progress and brow
   await expect(page.getByTestId('fleet-summary')).toContainText('1 protected');
   await page.screenshot({ path: path.join(SCREENSHOTS, 'fleet-protected.png') });
 
-  // The snapshots are in the catalog; the app's files can be browsed, odd names included.
-  await app.goTo('catalog');
+  // The snapshots are in the catalog (the device page links to its own); the app's files can be
+  // browsed, odd names included.
+  await page.goto(`${host.origin}/#/fleet/${device.name}`);
+  await page.getByTestId('device-last-backup').getByRole('link', { name: 'see the snapshots' }).click();
+  await expect(page.getByTestId('catalog-device')).toHaveValue(device.name);
   const appRow = page.getByTestId(new RegExp(`^snapshot-${device.name}-app-`));
   await expect(appRow).toBeVisible();
-  await expect(page.getByTestId(`snapshot-${device.name}-db-myrvm`)).toBeVisible();
+  const dbRow = page.getByTestId(`snapshot-${device.name}-db-myrvm`);
+  await expect(dbRow).toBeVisible();
+  const all = await page.getByTestId('snapshots-table').locator('tbody tr').count();
+  await expect(page.getByTestId('catalog-count')).toHaveText(`${all} of ${all} snapshots`);
+  // One source of it: the other rows go.
+  await page.getByTestId('catalog-source').selectOption('db-myrvm');
+  await expect(page.getByTestId('snapshots-table').locator('tbody tr')).toHaveCount(1);
+  await expect(dbRow).toBeVisible();
+  await expect(page.getByTestId('catalog-count')).toHaveText(`1 of ${all} snapshots`);
+  await page.getByTestId('catalog-source').selectOption('');
+  await expect(appRow).toBeVisible();
   await appRow.getByRole('link').click();
   const browser = page.getByTestId('snapshot-browser');
   await expect(browser).toBeVisible();

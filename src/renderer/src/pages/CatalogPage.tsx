@@ -11,8 +11,9 @@ import { VirtualList } from '../components/VirtualList';
 import { DownloadButton } from '../components/DownloadButton';
 import { FileVersions } from '../components/FileVersions';
 import { formatBytes } from '../format';
-import { useAppStore } from '../stores/app-store';
+import { routeQuery, useAppStore } from '../stores/app-store';
 import { useCatalogStore } from '../stores/catalog-store';
+import type { CatalogFilter } from '../stores/catalog-store';
 
 function RepositoryPanel() {
   const repository = useCatalogStore((s) => s.repository);
@@ -168,15 +169,72 @@ function Browser({ snapshot }: { snapshot: SnapshotInfo }) {
   );
 }
 
+/** Rows the table shows at most; past that, the newest ones and a word to filter. */
+const MAX_ROWS = 500;
+
+/** Device and source filters; a link such as `#/catalog?device=rvm-017` sets them. */
+function CatalogFilters({ snapshots, shown }: { snapshots: SnapshotInfo[]; shown: number }) {
+  const filter = useCatalogStore((s) => s.filter);
+  const { setFilter } = useCatalogStore.getState();
+  useEffect(() => {
+    const fromLink = () => {
+      const query = routeQuery(window.location.hash);
+      if (query.has('device')) setFilter({ device: query.get('device'), source: query.get('source') });
+    };
+    fromLink();
+    window.addEventListener('hashchange', fromLink);
+    return () => window.removeEventListener('hashchange', fromLink);
+  }, [setFilter]);
+  const devices = [...new Set(snapshots.map((s) => s.device))].sort();
+  const sources = [...new Set(snapshots.filter((s) => filter.device === null || s.device === filter.device).map((s) => s.source ?? s.kind))].sort();
+  const matching = snapshots.filter((s) => matches(s, filter)).length;
+  return (
+    <div className="filters" data-testid="catalog-filters">
+      <label>
+        Device
+        <select value={filter.device ?? ''} onChange={(e) => setFilter({ device: e.target.value || null, source: null })} data-testid="catalog-device">
+          <option value="">All devices</option>
+          {devices.map((d) => (
+            <option key={d} value={d}>
+              {d}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Source
+        <select value={filter.source ?? ''} onChange={(e) => setFilter({ ...filter, source: e.target.value || null })} data-testid="catalog-source">
+          <option value="">All sources</option>
+          {sources.map((name) => (
+            <option key={name} value={name}>
+              {name}
+            </option>
+          ))}
+        </select>
+      </label>
+      <span className="muted" data-testid="catalog-count">
+        {shown < matching ? `The newest ${shown} of ${matching} snapshots: choose a device or source to see the rest` : `${matching} of ${snapshots.length} snapshots`}
+      </span>
+    </div>
+  );
+}
+
+function matches(s: SnapshotInfo, filter: CatalogFilter): boolean {
+  return (filter.device === null || s.device === filter.device) && (filter.source === null || (s.source ?? s.kind) === filter.source);
+}
+
 export function CatalogPage() {
   const repository = useCatalogStore((s) => s.repository);
   const snapshots = useCatalogStore((s) => s.snapshots);
   const error = useCatalogStore((s) => s.error);
+  const filter = useCatalogStore((s) => s.filter);
   const param = useAppStore((s) => s.param);
   useEffect(() => {
     void useCatalogStore.getState().refresh();
   }, []);
   const selected = param ? snapshots.find((s) => s.id === param) : undefined;
+  // Newest first, as the list arrives.
+  const listed = snapshots.filter((s) => matches(s, filter)).slice(0, MAX_ROWS);
   return (
     <>
       <PageHeader title="Catalog" subtitle="Snapshots in the repository, by device and source" />
@@ -192,6 +250,7 @@ export function CatalogPage() {
           <p>The repository is {repository.exists ? 'locked' : 'not created yet'}; its snapshots show here once it is {repository.exists ? 'unlocked' : 'created'}.</p>
         </EmptyState>
       ) : null}
+      {snapshots.length > 0 ? <CatalogFilters snapshots={snapshots} shown={listed.length} /> : null}
       {snapshots.length > 0 ? (
         <table className="table card" data-testid="snapshots-table">
           <thead>
@@ -205,7 +264,7 @@ export function CatalogPage() {
             </tr>
           </thead>
           <tbody>
-            {snapshots.map((s) => (
+            {listed.map((s) => (
               <tr key={s.id} data-testid={`snapshot-${s.device}-${s.source ?? s.kind}`} aria-selected={s.id === param}>
                 <td>
                   <a href={`#/catalog/${s.id}`}>{new Date(s.time).toLocaleString()}</a>

@@ -209,7 +209,7 @@ export function DevicePage({ name }: { name: string }) {
           {lastRun.status === 'succeeded' ? (
             <>
               {' '}
-              · <a href="#/catalog">see the snapshots</a>
+              · <a href={`#/catalog?device=${encodeURIComponent(name)}`}>see the snapshots</a>
             </>
           ) : null}
         </p>

@@ -20,8 +20,14 @@ export function pageFromHash(hash: string): PageId {
 
 /** The part of the route after the page, e.g. the device name in `#/fleet/rvm-017`. */
 export function routeParam(hash: string): string | null {
-  const rest = hash.replace(/^#\/?/, '').split('/')[1];
+  const rest = hash.replace(/^#\/?/, '').split('?')[0]!.split('/')[1];
   return rest ? decodeURIComponent(rest) : null;
+}
+
+/** The route's query, e.g. `device=rvm-017` in `#/catalog?device=rvm-017`. */
+export function routeQuery(hash: string): URLSearchParams {
+  const at = hash.indexOf('?');
+  return new URLSearchParams(at < 0 ? '' : hash.slice(at + 1));
 }
 
 interface AppState {

@@ -3,10 +3,18 @@ import type { RepositoryStatus, SnapshotInfo } from '../../../shared/schemas/cat
 import { toAppError } from '../../../shared/errors';
 import { api } from '../api';
 
+/** Which snapshots the table lists: one device's, one source of it; null is all. */
+export interface CatalogFilter {
+  device: string | null;
+  source: string | null;
+}
+
 interface CatalogState {
   repository: RepositoryStatus | null;
   snapshots: SnapshotInfo[];
   error: string | null;
+  filter: CatalogFilter;
+  setFilter: (filter: CatalogFilter) => void;
   refresh: () => Promise<void>;
   init: (password: string) => Promise<void>;
   unlock: (password: string) => Promise<void>;
@@ -17,6 +25,8 @@ export const useCatalogStore = create<CatalogState>()((set, get) => ({
   repository: null,
   snapshots: [],
   error: null,
+  filter: { device: null, source: null },
+  setFilter: (filter) => set({ filter }),
   async refresh() {
     const repository = await api().repository.status();
     set({ repository });
