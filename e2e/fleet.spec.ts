@@ -4,7 +4,8 @@
  * and browse the snapshot's files.
  */
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Device } from '../fleet/index';
@@ -50,9 +51,16 @@ test('add a device, discover its sources, back it up with live progress and brow
   await expect(page.getByTestId('device-page')).toBeVisible();
   await expect(page.getByTestId('device-host-key')).toHaveText(device.hostKeyFingerprint);
 
-  // Discover and accept what the device has.
+  // Discover and accept what the device has. A second PostgreSQL socket whose server hangs up: the
+  // facts say the login could not list it, and why.
+  const refusing = createServer((connection) => connection.destroy());
+  const socket = path.join(device.pg.socketDir, '.s.PGSQL.5999');
+  await new Promise<void>((resolve) => refusing.listen(socket, resolve));
+  chmodSync(socket, 0o777);
   await page.getByTestId('device-discover').click();
   await expect(page.getByTestId('device-facts')).toContainText(/L4T\s*R3[56]/);
+  await expect(page.getByTestId('facts-database-errors')).toContainText(`PostgreSQL at ${device.pg.socketDir}:5999: psql: error:`);
+  await new Promise((resolve) => refusing.close(resolve));
   await expect(page.getByTestId('proposals')).toBeVisible();
   await expect(page.getByTestId('proposal-db-myrvm')).toBeVisible();
   await page.screenshot({ path: path.join(SCREENSHOTS, 'device-discovered.png') });

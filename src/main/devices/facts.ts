@@ -22,14 +22,22 @@ echo @@model; if [ -r "$R/proc/device-tree/model" ]; then tr -d '\\000' < "$R/pr
 echo @@df; df -P -k 2>/dev/null | tail -n +2
 echo @@tools; for t in ${TOOLS}; do p=$(command -v "$t" 2>/dev/null) && echo "$t $p"; done
 echo @@services; systemctl list-units --type=service --state=running --no-legend --plain 2>/dev/null | awk '{print $1}'
+dberr=''
 echo @@pg; for s in "$R"/run/postgresql/.s.PGSQL.* /run/postgresql/.s.PGSQL.* /var/run/postgresql/.s.PGSQL.*; do
   [ -S "$s" ] || continue; d=\${s%/.s.PGSQL.*}; p=\${s##*.}
-  psql -h "$d" -p "$p" -d postgres -AtX -c "select datname from pg_database where not datistemplate and datname <> 'postgres'" 2>/dev/null | while IFS= read -r db; do printf '%s\\t%s\\t%s\\n' "$d" "$p" "$db"; done
+  if out=$(psql -h "$d" -p "$p" -d postgres -AtX -c "select datname from pg_database where not datistemplate and datname <> 'postgres'" 2>&1); then
+    printf '%s\\n' "$out" | while IFS= read -r db; do [ -n "$db" ] && printf '%s\\t%s\\t%s\\n' "$d" "$p" "$db"; done
+  else dberr="$dberr$(printf 'postgres\\t%s:%s\\t%s' "$d" "$p" "$(printf '%s' "$out" | head -n 1)")
+"; fi
 done
 echo @@mysql; for s in "$R"/run/mysqld/*.sock /run/mysqld/*.sock /var/run/mysqld/*.sock; do
   [ -S "$s" ] || continue
-  mysql --socket="$s" -N -B -e 'SHOW DATABASES' 2>/dev/null | while IFS= read -r db; do case "$db" in information_schema|performance_schema|mysql|sys) ;; *) printf '%s\\t%s\\n' "$s" "$db";; esac; done
+  if out=$(mysql --socket="$s" -N -B -e 'SHOW DATABASES' 2>&1); then
+    printf '%s\\n' "$out" | while IFS= read -r db; do case "$db" in ''|information_schema|performance_schema|mysql|sys) ;; *) printf '%s\\t%s\\n' "$s" "$db";; esac; done
+  else dberr="$dberr$(printf 'mysql\\t%s\\t%s' "$s" "$(printf '%s' "$out" | head -n 1)")
+"; fi
 done
+echo @@dberr; printf '%s' "$dberr"
 echo @@sqlite; find "$R/opt" "$R/var/lib" "$R/srv" "$R/home" -xdev -maxdepth 6 -type f \\( -name '*.db' -o -name '*.sqlite' -o -name '*.sqlite3' \\) 2>/dev/null | head -n 200 | while IFS= read -r f; do [ "$(head -c 15 "$f" 2>/dev/null)" = "SQLite format 3" ] && printf '%s\\n' "$f"; done
 echo @@apps; for d in "$R"/opt/*/; do [ -d "$d" ] && printf '%s\\n' "\${d%/}"; done
 echo @@config; for d in "$R"/opt/*/; do n=$(basename "$d"); [ -d "$R/etc/$n" ] && printf '%s\\n' "$R/etc/$n"; [ -f "\${d}.env" ] && printf '%s\\n' "\${d}.env"; done
@@ -91,6 +99,10 @@ export function parseFacts(output: string, now = new Date()): DeviceFacts {
     services: s.get('services') ?? [],
     postgresDatabases: (s.get('pg') ?? []).map((line) => line),
     mysqlDatabases: s.get('mysql') ?? [],
+    databaseErrors: (s.get('dberr') ?? []).flatMap((line) => {
+      const [engine, where, ...message] = line.split('\t');
+      return engine === 'postgres' || engine === 'mysql' ? [{ engine, where: where ?? '', message: message.join('\t').trim() || 'no error output' }] : [];
+    }),
     sqliteFiles: s.get('sqlite') ?? [],
     appDirs: apps,
     configPaths: s.get('config') ?? [],

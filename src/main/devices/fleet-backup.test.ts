@@ -100,6 +100,24 @@ describe('discovery and backups of a device', () => {
     expect(facts.postgresDatabases.some((line) => line.endsWith(`\t${device.pg.database}`))).toBe(true);
   });
 
+  it('says which database server the login could not list, and why, beside the databases it could', async () => {
+    const { createServer } = await import('node:net');
+    const { chmodSync } = await import('node:fs');
+    // A second PostgreSQL socket whose server hangs up on every connection.
+    const socket = path.join(device.pg.socketDir, '.s.PGSQL.5999');
+    const server = createServer((connection) => connection.destroy());
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    chmodSync(socket, 0o777);
+    try {
+      const facts = await services.connector.refreshFacts(device.name);
+      expect(facts.postgresDatabases.some((line) => line.endsWith(`\t${device.pg.database}`))).toBe(true);
+      expect(facts.databaseErrors).toEqual([{ engine: 'postgres', where: `${device.pg.socketDir}:5999`, message: expect.stringMatching(/^psql: error: .*5999/) as unknown }]);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    expect((await services.connector.refreshFacts(device.name)).databaseErrors).toEqual([]);
+  });
+
   it('backs up every source, byte-exact for odd names, then only changes; a failing dump leaves no snapshot', async () => {
     const first = await startDeviceBackup(services, device.name).done;
     expect(first.record.error).toBeNull();

@@ -168,6 +168,7 @@ describe('fleet overview', () => {
       services: [],
       postgresDatabases: [],
       mysqlDatabases: [],
+      databaseErrors: [],
       sqliteFiles: [],
       appDirs: [],
       configPaths: [],

@@ -108,6 +108,7 @@ export function seedFleet(store: HistoryStore, options: SeedOptions): SeedResult
         services: ['postgresql.service'],
         postgresDatabases: ['app'],
         mysqlDatabases: [],
+        databaseErrors: [],
         sqliteFiles: [],
         appDirs: ['/opt/app'],
         configPaths: ['/etc/app'],

@@ -38,6 +38,7 @@ function facts(mounts: { mount: string; size: number; avail: number; fs?: string
     services: [],
     postgresDatabases: [],
     mysqlDatabases: [],
+    databaseErrors: [],
     sqliteFiles: [],
     appDirs: [],
     configPaths: [],

@@ -191,6 +191,8 @@ export const DeviceFactsSchema = z.object({
   postgresDatabases: z.array(z.string()),
   /** `socket\tdatabase` of MySQL/MariaDB databases the device account can see (facts read before this field existed lack it). */
   mysqlDatabases: z.array(z.string()).default([]),
+  /** Database servers found running whose databases the login could not list, and why (facts read before this field existed lack it). */
+  databaseErrors: z.array(z.object({ engine: z.enum(['postgres', 'mysql']), where: z.string(), message: z.string() })).default([]),
   sqliteFiles: z.array(z.string()),
   appDirs: z.array(z.string()),
   configPaths: z.array(z.string()),

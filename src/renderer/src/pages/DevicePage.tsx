@@ -55,6 +55,19 @@ function Facts({ facts }: { facts: DeviceFacts }) {
         </dd>
         <dt>Tools</dt>
         <dd>{Object.keys(facts.tools).join(', ') || 'none found'}</dd>
+        {facts.databaseErrors.length > 0 ? (
+          <>
+            <dt>Databases not listed</dt>
+            <dd data-testid="facts-database-errors">
+              {facts.databaseErrors.map((e) => (
+                <div key={`${e.engine}-${e.where}`}>
+                  {e.engine === 'postgres' ? 'PostgreSQL' : 'MySQL'} at {e.where}: {e.message}
+                </div>
+              ))}
+              <span className="muted">The device&apos;s login could not list these databases: add a source by hand with a user that may (Add a source), or let the login read them.</span>
+            </dd>
+          </>
+        ) : null}
         <dt>Disks</dt>
         <dd>
           {facts.disks
