@@ -1,4 +1,6 @@
 import { appendFileSync } from 'node:fs';
+import { Transform } from 'node:stream';
+import { AppError } from '../../shared/errors';
 import { appendFile, copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -10,6 +12,7 @@ import { JobManager } from '../jobs/job-manager';
 import type { JobContext } from '../jobs/job-manager';
 import { silentLogger } from '../log';
 import { findSnapshot, listSnapshots, walkTree } from '../repository/snapshot/snapshot';
+import { restore } from '../repository/restorer/restorer';
 import { newRepo, PASSWORD } from '../repository/testing/fixtures';
 import { LocalBackend } from '../repository/backend/local-backend';
 import { tempDir } from '../testing/temp-dir';
@@ -225,6 +228,66 @@ async function unmount(mount: string): Promise<void> {
   }
   execFileSync('umount', [mount]);
 }
+
+describe('a run cut off part-way', () => {
+  /** The real shell, with the link dropping once `after` bytes of the tar stream have crossed it. */
+  function cutting(after: number): CommandRunner {
+    const local = new LocalRunner();
+    return {
+      target: local.target,
+      run: (command, options) => local.run(command, options),
+      exec: async (command, signal) => {
+        const running = await local.exec(command, signal);
+        if (!commandText(command).startsWith('tar -c')) return running;
+        // Passed on as the run reads it (backpressure), then the link is gone.
+        let seen = 0;
+        const stdout = new Transform({
+          transform(chunk: Buffer, _encoding, callback) {
+            seen += chunk.length;
+            if (seen <= after) return callback(null, chunk);
+            running.stdout.destroy();
+            callback(new AppError('UNAVAILABLE', 'the connection to the device was lost'));
+          },
+        });
+        running.stdout.pipe(stdout);
+        return { ...running, stdout };
+      },
+    };
+  }
+
+  it('the next run takes up what it stored, transfers only the rest, and restores byte-exact', async () => {
+    const root = tempDir();
+    const models = path.join(root, 'opt/myrvm/models');
+    await mkdir(models, { recursive: true });
+    const { randomBytes } = await import('node:crypto');
+    const { readFileSync } = await import('node:fs');
+    for (let i = 0; i < 12; i++) await writeFile(path.join(models, `layer-${String(i).padStart(2, '0')}.bin`), randomBytes(1024 * 1024));
+    const { repo } = await newRepo();
+    const sources: Source[] = [{ name: 'models', kind: 'files', paths: [models] }];
+    const total = 12 * 1024 * 1024;
+
+    // The link drops after ~7 of 12 MiB.
+    const cut = await backupJob(repo, root, sources, undefined, { runner: cutting(7 * 1024 * 1024) });
+    expect(cut.record.status).toBe('failed');
+    expect(await listSnapshots(repo)).toEqual([]);
+
+    const resumed = await backupJob(repo, root, sources);
+    expect(resumed.record.status).toBe('succeeded');
+    const [models1] = resumed.value!.snapshots;
+    // What the cut run stored is not transferred again (at least the files whole before the cut, less
+    // the one in flight), and everything else is.
+    expect(models1!.bytesResumed).toBeGreaterThanOrEqual(5 * 1024 * 1024);
+    expect(models1!.bytesTransferred + models1!.bytesResumed!).toBe(total);
+    const out = tempDir();
+    await restore(repo, await findSnapshot(repo, models1!.snapshotId), out);
+    for (const name of await readdir(models)) expect(readFileSync(path.join(out, models.slice(root.length), name)).equals(readFileSync(path.join(models, name)))).toBe(true);
+
+    // Complete now: the next run has nothing to take up, and nothing to transfer.
+    const next = (await backupJob(repo, root, sources)).value!.snapshots[0]!;
+    expect(next.bytesResumed).toBeUndefined();
+    expect(next.bytesTransferred).toBe(0);
+  });
+});
 
 describe('a full laptop disk', () => {
   const root = process.getuid?.() === 0;

@@ -45,6 +45,8 @@ export interface SourceResult {
   warnings: number;
   /** What was skipped and why (the first SKIPPED_KEPT of `warnings`): files the login cannot read, files that vanished. */
   skipped?: { path: string; message: string }[];
+  /** Bytes of files an interrupted run had stored already, not transferred again. */
+  bytesResumed?: number;
   /** Live logs truncated on the device after the run committed (rotateAfterBackup). */
   rotated?: string[];
   /** Why rotation did not happen (the link dropped after the commit): the run is kept all the same. */
@@ -121,6 +123,31 @@ async function filesOf(load: (id: string) => Promise<Tree>, parent: SnapshotWith
   return map;
 }
 
+/**
+ * What runs that failed part-way had stored, per repository, device and files source (by relative
+ * path): the next run of that source does not transfer those files again if they are unchanged and
+ * their chunks are in the repository (a flaky field link: each try gets further). Kept in memory
+ * for the console's session; a run that completes, or a console restart, forgets it.
+ */
+const interrupted = new WeakMap<Repository, Map<string, Map<string, TreeNode>>>();
+
+function interruptedOf(repo: Repository): Map<string, Map<string, TreeNode>> {
+  let map = interrupted.get(repo);
+  if (!map) interrupted.set(repo, (map = new Map<string, Map<string, TreeNode>>()));
+  return map;
+}
+
+/**
+ * The stored files whose every chunk the repository holds now — indexed, or in a pack stored and
+ * waiting for its index, as deduplication counts them (a prune, or a pack lost with the link,
+ * drops the rest).
+ */
+function stillStored(repo: Repository, files: Map<string, TreeNode> | undefined): Map<string, TreeNode> | undefined {
+  if (!files) return undefined;
+  const kept = new Map([...files].filter(([, node]) => (node.content ?? []).every((id) => repo.uploader.has(id))));
+  return kept.size > 0 ? kept : undefined;
+}
+
 export interface DeviceBackupDeps {
   devices: DeviceService;
   connector: DeviceConnector;
@@ -143,6 +170,9 @@ export async function runSources(
   const runId = `${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`;
   const written: string[] = [];
   const results: SourceResult[] = [];
+  /** Per files source: what this run stored so far, and what it took up from an interrupted one. */
+  const checkpoints = new Map<string, { stored: Map<string, TreeNode>; resumed: Map<string, TreeNode> | undefined }>();
+  const checkpointKey = (config: SourceConfig) => `${device.name}\0${config.name}`;
   // Sources run SOURCES_AT_ONCE at a time on the one connection (separate exec channels), slowest
   // first: a database dump overlaps the file listings and transfers. The first failure stops the others.
   const stop = new AbortController();
@@ -182,16 +212,22 @@ export async function runSources(
       let read = 0;
       let source: Source;
       let dump: DumpSource | null = null;
+      let resumedBytes = 0;
+      const checkpoint = new Map<string, TreeNode>();
       if (config.kind === 'files') {
+        const resume = stillStored(repo, interruptedOf(repo).get(checkpointKey(config)));
+        checkpoints.set(checkpointKey(config), { stored: checkpoint, resumed: resume });
         source = new RemoteFilesSource({
           runner,
           source: config,
           sysroot: device.sysroot,
           // Read from the repository while the device lists its files.
           parentFiles: filesOf(trees, parent),
+          ...(resume ? { resume } : {}),
           compress,
-          onListed: ({ transferBytes }) => {
+          onListed: ({ transferBytes, resumedBytes: resumed }) => {
             transferred = transferBytes;
+            resumedBytes = resumed;
             expectBytes(index, transferBytes);
           },
         });
@@ -205,6 +241,7 @@ export async function runSources(
         signal: stop.signal,
         prepared: true,
         loadTree: trees,
+        checkpoint,
         ...(lease ? { lease } : {}),
         tags: [tagOf.device(device.name), tagOf.source(config.name), `kind:${config.kind}`, tagOf.run(runId), tagOf.runSize(sources.length), ...platform],
         // Progress in bytes read from the device, as they are stored: unchanged files are reused, not read.
@@ -231,6 +268,7 @@ export async function runSources(
         bytesOnWire: compress ? (source as DumpSource | RemoteFilesSource).wireBytes : transferred,
         bytesAdded: result.snapshot.summary.bytesAdded,
         warnings: result.warnings.length,
+        ...(resumedBytes > 0 ? { bytesResumed: resumedBytes } : {}),
         ...(result.warnings.length > 0 ? { skipped: result.warnings.slice(0, SKIPPED_KEPT).map(({ path, message }) => ({ path, message })) } : {}),
       };
     };
@@ -257,6 +295,7 @@ export async function runSources(
     // A cancel that came in before this point wins (its snapshots are dropped below); none after it does.
     if (ctx.signal.aborted) throw new AppError('CANCELLED', `The backup of ${device.name} was cancelled`);
     ctx.commit?.();
+    for (const key of checkpoints.keys()) interruptedOf(repo).delete(key); // the snapshots hold it all now
     ctx.phase('commit');
     for (const [i, config] of sources.entries()) {
       if (config.kind !== 'files' || !config.rotateAfterBackup) continue;
@@ -278,8 +317,13 @@ export async function runSources(
       durationMs: Date.now() - started,
     };
   } catch (error) {
-    // A run is complete or absent: drop this run's snapshots (their data stays for the next run).
+    // A run is complete or absent: drop this run's snapshots (their data stays for the next run),
+    // and remember which files each source stored, so the next run does not transfer them again.
     ctx.signal.removeEventListener('abort', onAbort);
+    for (const [key, { stored, resumed }] of checkpoints) {
+      const kept = new Map([...(resumed ?? []), ...stored]);
+      if (kept.size > 0) interruptedOf(repo).set(key, kept);
+    }
     for (const id of written) await repo.backend.delete(`${NAMES.snapshots}${id}`).catch(() => undefined);
     if ((error as NodeJS.ErrnoException).code === 'ENOSPC') {
       throw new AppError('UNAVAILABLE', `The disk holding the repository (${repo.backend.location}) is full: no snapshot of ${device.name} was written. Free some space or move the repository, then back up again.`);

@@ -30,8 +30,13 @@ export interface RemoteFilesOptions {
   sysroot?: string;
   /** The parent snapshot's nodes by relative path (files only are consulted); may still be loading. */
   parentFiles?: Map<string, TreeNode> | Promise<Map<string, TreeNode>>;
-  /** Called once the listing is known: number of entries and bytes that will be transferred. */
-  onListed?: (stats: { entries: number; transferBytes: number; transferFiles: number }) => void;
+  /**
+   * Files an interrupted run of this source stored (by relative path; their chunks checked to be in
+   * the repository): one that has not changed since is not transferred again.
+   */
+  resume?: Map<string, TreeNode>;
+  /** Called once the listing is known: number of entries and bytes that will be transferred, and what an interrupted run had stored already. */
+  onListed?: (stats: { entries: number; transferBytes: number; transferFiles: number; resumedBytes: number; resumedFiles: number }) => void;
   /** The listing and the tar stream cross the link gzip-compressed (a slow link: wire-compression.ts). */
   compress?: boolean;
 }
@@ -120,8 +125,19 @@ export class RemoteFilesSource implements Source {
 
   async *entries(signal?: AbortSignal): AsyncIterable<SourceEntry> {
     const [listed, parent] = await Promise.all([this.#list(signal), this.#options.parentFiles ?? new Map<string, TreeNode>()]);
-    const wanted = listed.filter((e) => e.meta.type === 'file' && !unchangedFile(e.meta, parent.get(this.#relative(e.absolute))));
-    this.#options.onListed?.({ entries: listed.length, transferFiles: wanted.length, transferBytes: wanted.reduce((n, e) => n + e.meta.size, 0) });
+    const resume = this.#options.resume ?? new Map<string, TreeNode>();
+    const resumed = new Map<ListedEntry, string[]>();
+    const wanted = listed.filter((e) => {
+      if (e.meta.type !== 'file') return false;
+      const relative = this.#relative(e.absolute);
+      if (unchangedFile(e.meta, parent.get(relative))) return false;
+      const stored = resume.get(relative);
+      if (!unchangedFile(e.meta, stored)) return true;
+      resumed.set(e, stored.content);
+      return false;
+    });
+    const bytes = (entries: Iterable<ListedEntry>) => [...entries].reduce((n, e) => n + e.meta.size, 0);
+    this.#options.onListed?.({ entries: listed.length, transferFiles: wanted.length, transferBytes: bytes(wanted), resumedFiles: resumed.size, resumedBytes: bytes(resumed.keys()) });
     const tar = wanted.length > 0 ? await this.#startTar(wanted, signal) : null;
     const wantedSet = new Set(wanted);
     try {
@@ -129,7 +145,8 @@ export class RemoteFilesSource implements Source {
         const relative = this.#relative(entry.absolute);
         if (relative === '') continue;
         if (!wantedSet.has(entry)) {
-          yield { path: relative, meta: entry.meta };
+          const content = resumed.get(entry);
+          yield content ? { path: relative, meta: entry.meta, content } : { path: relative, meta: entry.meta };
           continue;
         }
         const data = await tar!.next(entry.absolute);

@@ -33,7 +33,15 @@ export interface BackupOptions {
   prepared?: boolean;
   /** Reads the parent's trees (`treeLoader`, shared with whoever read them before); loadTree otherwise. */
   loadTree?: (id: string) => Promise<Tree>;
+  /**
+   * Filled as the backup goes: each file whose content is known (saved or reused) by its path, so a
+   * backup that fails part-way leaves what it stored for the next one to take up (a resumed run).
+   */
+  checkpoint?: Map<string, TreeNode>;
 }
+
+/** How long a failed backup with a checkpoint waits for the files it read whole to be stored. */
+const CHECKPOINT_DRAIN_MS = 30_000;
 
 /** What every write starts with: the index as other processes left it, and leftover packs indexed. */
 export async function prepareWrite(repo: Repository): Promise<void> {
@@ -113,6 +121,8 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
   };
   const rootPrevious = options.parent ? new Map((await load(options.parent.tree)).nodes.map((n) => [n.name, n])) : null;
   const stack: Frame[] = [{ path: '', name: '', meta: DIR_META, children: [], previous: rootPrevious }];
+  /** Files being stored (for a checkpoint: those read whole are stored before a failure gives up). */
+  const saving: Promise<unknown>[] = [];
 
   /** Its tree is saved once its children are done; the walk goes on meanwhile (no stall per directory). */
   const closeFrame = (): void => {
@@ -154,9 +164,13 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
       // Items are regular files, as in the summary (so a parent's count serves as the expected total).
       onProgress?.({ items: 1 });
       summary.files++;
-      if (unchangedFile(entry.meta, old)) {
+      // Unchanged since the parent, or stored by an interrupted run of this source (its `content`).
+      const known = unchangedFile(entry.meta, old) ? old.content : entry.content;
+      if (known) {
         summary.bytes += entry.meta.size;
-        top.children.push(Promise.resolve({ name, ...entry.meta, content: old.content }));
+        const node: TreeNode = { name, ...entry.meta, content: known };
+        options.checkpoint?.set(entry.path, node);
+        top.children.push(Promise.resolve(node));
         onProgress?.({ bytes: entry.meta.size, reused: true });
         continue;
       }
@@ -166,7 +180,9 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
         ({ ids, size }): TreeNode | null => {
           // Counted as read: a streamed dump's size is only known once it has been read.
           summary.bytes += size;
-          return { name, ...entry.meta, size, content: ids };
+          const saved: TreeNode = { name, ...entry.meta, size, content: ids };
+          options.checkpoint?.set(entry.path, saved);
+          return saved;
         },
         (error: unknown) => {
           if (error instanceof SkippedFile) return null;
@@ -174,6 +190,7 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
         },
       );
       node.catch(() => undefined); // observed later by closeFrame; this stops an early "unhandled rejection"
+      if (options.checkpoint) saving.push(node);
       top.children.push(node);
     }
     while (stack.length > 1) closeFrame();
@@ -201,6 +218,12 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
     const id = await saveSnapshot(repo, snapshot);
     return { id, snapshot, warnings };
   } catch (error) {
+    if (options.checkpoint) {
+      // The files read whole (the source failed on a later one: a lost link) are stored before
+      // giving up, so the next run need not transfer them again; bounded, as a store may hang too.
+      await saver.flush().catch(() => undefined);
+      await Promise.race([Promise.allSettled(saving), new Promise((resolve) => setTimeout(resolve, CHECKPOINT_DRAIN_MS).unref())]);
+    }
     // Packs this backup filled stay usable (the next backup indexes them); none stays open.
     await repo.uploader.abandon(session).catch(() => undefined);
     throw error;

@@ -13,6 +13,11 @@ export interface SourceEntry {
   meta: NodeMeta;
   open?: () => AsyncIterable<Buffer>;
   /**
+   * The file's chunk ids when they are in the repository already (an interrupted run stored them):
+   * nothing is read. Only for regular files whose metadata matches what was stored.
+   */
+  content?: string[];
+  /**
    * A local file's path, when it has one: worker threads then read it directly (the fast path).
    * Bytes when the path is not valid UTF-8.
    */

@@ -14,7 +14,7 @@ import { ErrorBanner } from './ErrorBanner';
 interface RunFigures {
   bytesTransferred?: number;
   bytesAdded?: number;
-  snapshots?: { source?: string; warnings?: number; skipped?: { path: string; message: string }[]; rotationError?: string }[];
+  snapshots?: { source?: string; warnings?: number; bytesResumed?: number; skipped?: { path: string; message: string }[]; rotationError?: string }[];
   wireCompression?: boolean;
   retention?: { runsForgotten?: number; error?: string };
 }
@@ -27,8 +27,10 @@ function notes(job: JobRecord): string {
   if (job.error) return job.error.message;
   const run = figures(job);
   const warnings = (run.snapshots ?? []).reduce((n, s) => n + (s.warnings ?? 0), 0);
+  const resumed = (run.snapshots ?? []).reduce((n, s) => n + (s.bytesResumed ?? 0), 0);
   return [
     run.snapshots ? `${run.snapshots.length} snapshot${run.snapshots.length === 1 ? '' : 's'}` : '',
+    resumed > 0 ? `${formatBytes(resumed)} taken up from an interrupted run` : '',
     warnings > 0 ? `${warnings} file${warnings === 1 ? '' : 's'} or folder${warnings === 1 ? '' : 's'} could not be read` : '',
     run.wireCompression ? "sent gzip'ed (slow link)" : '',
     run.retention?.runsForgotten ? `retention forgot ${run.retention.runsForgotten} run(s)` : '',
