@@ -108,6 +108,21 @@ describe('jetvault device', () => {
     expect(facts.code).toBe(0);
     expect(JSON.parse(facts.out)).toMatchObject({ facts: { l4t: { release: expect.stringMatching(/^R3/) as unknown } } });
 
+    // The same device without sources: facts propose them, --accept adds them (as the device page's Accept).
+    const bare = path.join(tempDir(), 'bare.json');
+    writeFileSync(bare, JSON.stringify({ ...device.profile(), name: 'rvm-018', sources: [] }));
+    expect((await run('device', 'import', bare)).code).toBe(0);
+    const proposed = await run('device', 'facts', 'rvm-018');
+    expect(proposed.out).toMatch(/^ {2}proposed source db-myrvm \(postgres\)$/m);
+    expect(proposed.out).toContain('Add them with: jetvault device facts rvm-018 --accept');
+    expect(JSON.parse((await run('device', 'export', 'rvm-018')).out)).toMatchObject({ devices: [{ sources: [] }] }); // proposing changes nothing
+    const accepted = await run('device', 'facts', 'rvm-018', '--accept');
+    expect(accepted.out).toMatch(/^ {2}added source db-myrvm \(postgres\)$/m);
+    const sources = (JSON.parse((await run('device', 'export', 'rvm-018')).out) as { devices: { sources: { name: string; kind: string }[] }[] }).devices[0]!.sources;
+    expect(sources.map((s) => s.kind)).toEqual(expect.arrayContaining(['files', 'postgres', 'sqlite']));
+    expect(JSON.parse((await run('device', 'facts', 'rvm-018', '--json')).out)).toMatchObject({ proposals: [] }); // nothing left to propose
+    expect((await run('device', 'remove', 'rvm-018')).code).toBe(0);
+
     // Back up the device from the CLI into a new repository, then list its snapshots.
     const withPassword = cliRunner({ ...env, JETVAULT_PASSWORD: 'cli test repository password' });
     expect((await withPassword('init')).code).toBe(0);

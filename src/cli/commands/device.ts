@@ -14,7 +14,7 @@ const USAGE = `Usage:
   jetvault device import FILE.json [--replace]
   jetvault device export [NAME]...
   jetvault device list [--json]
-  jetvault device facts NAME [--json]
+  jetvault device facts NAME [--accept] [--json]
   jetvault device trust NAME [--host-key SHA256:… | --jump-host-key SHA256:…]
   jetvault device remove NAME
 
@@ -31,6 +31,9 @@ secrets, and never taken on the command line. Without --identity or --password-f
 none pinned yet, or it CHANGED — printed for you to compare with the device). After a reinstall,
 "trust NAME --host-key SHA256:…" pins the new key, only if the device presents exactly that key; a
 device behind a jump host whose key changed: --jump-host-key first (the device's key is read through it).
+
+"facts" reads the device (L4T release, board, disks, tools, databases) and lists the sources it
+proposes; --accept adds them to the device, as "Accept" does on the device page.
 
 A device reached through a jump host (bastion, as ssh -J): without --jump-host-key, "add" prints the
 jump host's fingerprint first (exit 3); with it, it logs in to the jump host (with --jump-identity,
@@ -72,6 +75,7 @@ export const deviceCommand: Command = {
     rto: { type: 'string' },
     offline: { type: 'boolean' },
     replace: { type: 'boolean' },
+    accept: { type: 'boolean' },
     json: { type: 'boolean' },
   },
   async run({ values, positionals }, io) {
@@ -188,13 +192,17 @@ export const deviceCommand: Command = {
         case 'facts': {
           const name = one();
           const facts = await connector.refreshFacts(name);
-          const proposals = proposeSources(facts, devices.get(name).profile.sources);
-          if (values.json) io.out(JSON.stringify({ facts, proposals }, null, 2));
+          const { profile } = devices.get(name);
+          const proposals = proposeSources(facts, profile.sources);
+          if (values.accept && proposals.length > 0) devices.update(name, { ...profile, sources: [...profile.sources, ...proposals] }, {}, 'cli');
+          if (values.json) io.out(JSON.stringify({ facts, proposals, accepted: values.accept === true && proposals.length > 0 }, null, 2));
           else {
             io.out(`${name}: ${facts.l4t ? `L4T ${facts.l4t.release}.${facts.l4t.revision}` : 'no L4T release file'}${facts.model ? ` on ${facts.model}` : ''}, kernel ${facts.kernel} (${facts.arch})`);
             for (const disk of facts.disks) io.out(`  ${disk.mount.padEnd(24)} ${(disk.availableBytes / 2 ** 30).toFixed(1)} GiB free of ${(disk.sizeBytes / 2 ** 30).toFixed(1)} GiB`);
             io.out(`  tools: ${Object.keys(facts.tools).join(', ') || 'none found'}`);
-            for (const p of proposals) io.out(`  proposed source ${p.name} (${p.kind})`);
+            for (const e of facts.databaseErrors) io.out(`  ${e.engine === 'postgres' ? 'PostgreSQL' : 'MySQL'} at ${e.where} not listed: ${e.message}`);
+            for (const p of proposals) io.out(`  ${values.accept ? 'added' : 'proposed'} source ${p.name} (${p.kind})`);
+            if (proposals.length > 0 && !values.accept) io.out(`Add them with: jetvault device facts ${name} --accept`);
           }
           return 0;
         }

@@ -241,7 +241,8 @@ export async function runSources(
         signal: stop.signal,
         prepared: true,
         loadTree: trees,
-        checkpoint,
+        // A files source's stored files outlive a failed run (a dump is never taken up half-way).
+        ...(config.kind === 'files' ? { checkpoint } : {}),
         ...(lease ? { lease } : {}),
         tags: [tagOf.device(device.name), tagOf.source(config.name), `kind:${config.kind}`, tagOf.run(runId), tagOf.runSize(sources.length), ...platform],
         // Progress in bytes read from the device, as they are stored: unchanged files are reused, not read.

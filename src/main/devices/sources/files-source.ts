@@ -186,9 +186,9 @@ export class RemoteFilesSource implements Source {
     // `tar: /abs/name: Warning: Cannot open: Permission denied` gives a skipped file its reason;
     // `tar: /abs/name: file changed as we read it` is a warning of its own. Names may hold ': '.
     const tarWarning = (line: string): void => {
-      for (let at = line.indexOf(': ', 5); at >= 0; at = line.indexOf(': ', at + 2)) {
+      for (let at = line.startsWith('tar: ') ? line.indexOf(': ', 5) : -1; at >= 0; at = line.indexOf(': ', at + 2)) {
         const name = line.slice(5, at);
-        if (!line.startsWith('tar: ') || !wanted.has(name)) continue;
+        if (!wanted.has(name)) continue;
         const reason = line.slice(at + 2).replace(/^Warning: /, '').replace(/Permission denied$/, "Permission denied (the device's login cannot read it)");
         const known = skipped.get(name);
         if (known) known.message = reason;
