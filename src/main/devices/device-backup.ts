@@ -270,7 +270,7 @@ export async function runSources(
         bytesAdded: result.snapshot.summary.bytesAdded,
         warnings: result.warnings.length,
         ...(resumedBytes > 0 ? { bytesResumed: resumedBytes } : {}),
-        ...(result.warnings.length > 0 ? { skipped: result.warnings.slice(0, SKIPPED_KEPT).map(({ path, message }) => ({ path, message })) } : {}),
+        ...(result.warnings.length > 0 ? { skipped: result.warnings.slice(0, SKIPPED_KEPT) } : {}),
       };
     };
     const order = startOrder(sources, (name) => latestOf(all, device.name, name));

@@ -173,7 +173,7 @@ function Browser({ snapshot }: { snapshot: SnapshotInfo }) {
 const MAX_ROWS = 500;
 
 /** Device and source filters; a link such as `#/catalog?device=rvm-017` sets them. */
-function CatalogFilters({ snapshots, shown }: { snapshots: SnapshotInfo[]; shown: number }) {
+function CatalogFilters({ snapshots, matching, shown }: { snapshots: SnapshotInfo[]; matching: number; shown: number }) {
   const filter = useCatalogStore((s) => s.filter);
   const { setFilter } = useCatalogStore.getState();
   useEffect(() => {
@@ -187,7 +187,6 @@ function CatalogFilters({ snapshots, shown }: { snapshots: SnapshotInfo[]; shown
   }, [setFilter]);
   const devices = [...new Set(snapshots.map((s) => s.device))].sort();
   const sources = [...new Set(snapshots.filter((s) => filter.device === null || s.device === filter.device).map((s) => s.source ?? s.kind))].sort();
-  const matching = snapshots.filter((s) => matches(s, filter)).length;
   return (
     <div className="filters" data-testid="catalog-filters">
       <label>
@@ -234,7 +233,8 @@ export function CatalogPage() {
   }, []);
   const selected = param ? snapshots.find((s) => s.id === param) : undefined;
   // Newest first, as the list arrives.
-  const listed = snapshots.filter((s) => matches(s, filter)).slice(0, MAX_ROWS);
+  const matching = snapshots.filter((s) => matches(s, filter));
+  const listed = matching.slice(0, MAX_ROWS);
   return (
     <>
       <PageHeader title="Catalog" subtitle="Snapshots in the repository, by device and source" />
@@ -250,7 +250,7 @@ export function CatalogPage() {
           <p>The repository is {repository.exists ? 'locked' : 'not created yet'}; its snapshots show here once it is {repository.exists ? 'unlocked' : 'created'}.</p>
         </EmptyState>
       ) : null}
-      {snapshots.length > 0 ? <CatalogFilters snapshots={snapshots} shown={listed.length} /> : null}
+      {snapshots.length > 0 ? <CatalogFilters snapshots={snapshots} matching={matching.length} shown={listed.length} /> : null}
       {snapshots.length > 0 ? (
         <table className="table card" data-testid="snapshots-table">
           <thead>
