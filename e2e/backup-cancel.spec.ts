@@ -54,6 +54,8 @@ test('a backup cancelled from the jobs tray while its link is stalled ends at on
   writeFileSync(path.join(device.root, 'etc', device.app, 'tls.key'), 'private\n', { mode: 0o600 });
   await page.getByTestId('device-backup').click();
   await expect(page.getByTestId('device-last-backup')).toContainText('succeeded', { timeout: 90_000 });
+  await expect(page.getByTestId('device-last-backup')).toContainText('1 file or folder could not be read (see Recent backups)');
+  await expect(page.getByTestId('device-last-backup')).toHaveClass(/banner-warn/);
   // The device's history keeps both runs: the cancelled one with its reason, the good one with its figures.
   const history = page.getByTestId('backup-history');
   await expect(history.getByTestId('backup-run-cancelled')).toContainText('was cancelled');

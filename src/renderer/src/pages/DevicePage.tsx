@@ -172,6 +172,8 @@ export function DevicePage({ name }: { name: string }) {
   }
   const { profile } = detail;
   const lastRun = recent.find((j) => j.deviceId === detail.id && j.kind === 'backup');
+  // Files or folders the device's login could not read in that run (the run kept everything else).
+  const unread = ((lastRun?.result as { snapshots?: { warnings?: number }[] } | null)?.snapshots ?? []).reduce((n, s) => n + (s.warnings ?? 0), 0);
   // Nothing connects until the key is confirmed: then the card comes first.
   const keyNeeded = !profile.hostKey || (profile.jump !== undefined && !profile.jump.hostKey) || keyRefused || Boolean(lastRun?.error?.code.startsWith('HOST_KEY_'));
   // Keyed: it keeps what it checked when it moves down after the key is pinned.
@@ -216,9 +218,10 @@ export function DevicePage({ name }: { name: string }) {
         </p>
       ) : null}
       {lastRun ? (
-        <p className={`banner ${lastRun.status === 'succeeded' ? 'banner-ok' : 'banner-error'}`} data-testid="device-last-backup">
+        <p className={`banner ${lastRun.status !== 'succeeded' ? 'banner-error' : unread > 0 ? 'banner-warn' : 'banner-ok'}`} data-testid="device-last-backup">
           Last backup {new Date(lastRun.startedAt).toLocaleString()}: {lastRun.status}
           {lastRun.error ? ` — ${lastRun.error.message}` : ` — ${formatBytes(lastRun.bytesDone)} transferred`}
+          {unread > 0 ? ` · ${unread} file${unread === 1 ? '' : 's'} or folder${unread === 1 ? '' : 's'} could not be read (see Recent backups)` : null}
           {lastRun.status === 'succeeded' ? (
             <>
               {' '}
