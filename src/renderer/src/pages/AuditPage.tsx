@@ -7,6 +7,7 @@ import { EmptyState } from '../components/EmptyState';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { PageHeader } from '../components/PageHeader';
 import { saveTextFile } from '../save-file';
+import { ChoiceFilter } from '../components/ChoiceFilter';
 
 interface Filter {
   from: string;
@@ -95,17 +96,7 @@ export function AuditPage() {
         <label>
           To <input type="date" value={filter.to} onChange={(e) => set({ to: e.target.value })} data-testid="audit-to" />
         </label>
-        <label>
-          Action
-          <select value={filter.action} onChange={(e) => set({ action: e.target.value })} data-testid="audit-action">
-            <option value="">All actions</option>
-            {actions.map((a) => (
-              <option key={a} value={a}>
-                {a}
-              </option>
-            ))}
-          </select>
-        </label>
+        <ChoiceFilter label="Action" all="All actions" choices={actions} value={filter.action} onChange={(action) => set({ action })} testId="audit-action" />
         <label>
           Target <input value={filter.target} onChange={(e) => set({ target: e.target.value })} placeholder="device name" data-testid="audit-target" />
         </label>

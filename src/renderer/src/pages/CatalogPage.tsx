@@ -14,6 +14,7 @@ import { formatBytes } from '../format';
 import { routeQuery, useAppStore } from '../stores/app-store';
 import { useCatalogStore } from '../stores/catalog-store';
 import type { CatalogFilter } from '../stores/catalog-store';
+import { ChoiceFilter } from '../components/ChoiceFilter';
 
 function RepositoryPanel() {
   const repository = useCatalogStore((s) => s.repository);
@@ -189,28 +190,8 @@ function CatalogFilters({ snapshots, matching, shown }: { snapshots: SnapshotInf
   const sources = [...new Set(snapshots.filter((s) => filter.device === null || s.device === filter.device).map((s) => s.source ?? s.kind))].sort();
   return (
     <div className="filters" data-testid="catalog-filters">
-      <label>
-        Device
-        <select value={filter.device ?? ''} onChange={(e) => setFilter({ device: e.target.value || null, source: null })} data-testid="catalog-device">
-          <option value="">All devices</option>
-          {devices.map((d) => (
-            <option key={d} value={d}>
-              {d}
-            </option>
-          ))}
-        </select>
-      </label>
-      <label>
-        Source
-        <select value={filter.source ?? ''} onChange={(e) => setFilter({ ...filter, source: e.target.value || null })} data-testid="catalog-source">
-          <option value="">All sources</option>
-          {sources.map((name) => (
-            <option key={name} value={name}>
-              {name}
-            </option>
-          ))}
-        </select>
-      </label>
+      <ChoiceFilter label="Device" all="All devices" choices={devices} value={filter.device ?? ''} onChange={(v) => setFilter({ device: v || null, source: null })} testId="catalog-device" />
+      <ChoiceFilter label="Source" all="All sources" choices={sources} value={filter.source ?? ''} onChange={(v) => setFilter({ ...filter, source: v || null })} testId="catalog-source" />
       <span className="muted" data-testid="catalog-count">
         {shown < matching ? `The newest ${shown} of ${matching} snapshots: choose a device or source to see the rest` : `${matching} of ${snapshots.length} snapshots`}
       </span>

@@ -14,6 +14,7 @@ import { ErrorBanner } from '../components/ErrorBanner';
 import { formatBytes, formatDuration } from '../format';
 import type { FleetStatus, Overview, OverviewRow } from '../../../shared/schemas/fleet';
 import { DevicePage } from './DevicePage';
+import { ChoiceFilter } from '../components/ChoiceFilter';
 
 function ImportButton({ onResult }: { onResult: (message: { kind: 'ok' | 'error'; text: string }) => void }) {
   const input = useRef<HTMLInputElement>(null);
@@ -84,28 +85,8 @@ function Filters({ overview, filter, setFilter }: { overview: Overview; filter: 
       <label>
         Search <input type="search" value={filter.text} onChange={(e) => setFilter({ ...filter, text: e.target.value })} placeholder="device name" data-testid="filter-text" />
       </label>
-      <label>
-        Site
-        <select value={filter.site} onChange={(e) => setFilter({ ...filter, site: e.target.value })} data-testid="filter-site">
-          <option value="">All sites</option>
-          {sites.map((s) => (
-            <option key={s} value={s}>
-              {s}
-            </option>
-          ))}
-        </select>
-      </label>
-      <label>
-        Tag
-        <select value={filter.tag} onChange={(e) => setFilter({ ...filter, tag: e.target.value })} data-testid="filter-tag">
-          <option value="">All tags</option>
-          {tags.map((t) => (
-            <option key={t} value={t}>
-              {t}
-            </option>
-          ))}
-        </select>
-      </label>
+      <ChoiceFilter label="Site" all="All sites" choices={sites} value={filter.site} onChange={(site) => setFilter({ ...filter, site })} testId="filter-site" />
+      <ChoiceFilter label="Tag" all="All tags" choices={tags} value={filter.tag} onChange={(tag) => setFilter({ ...filter, tag })} testId="filter-tag" />
       <label>
         Status
         <select value={filter.status} onChange={(e) => setFilter({ ...filter, status: e.target.value as Filter['status'] })} data-testid="filter-status">
