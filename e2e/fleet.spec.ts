@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Device } from '../fleet/index';
+import { psql } from '../fleet/postgres';
 import { describeTree } from '../src/main/repository/testing/fixtures';
 import { expect, testWithFleet } from './fixtures';
 
@@ -402,6 +403,53 @@ test.describe('with secrets at rest', () => {
     expect(JSON.stringify(stored)).not.toContain(device.password!);
     await page.getByTestId('device-discover').click();
     await expect(page.getByTestId('device-facts')).toContainText('Kernel');
+  });
+
+  test("a database source's password is typed in the source editor, kept encrypted, and the backup logs in with it", async ({ host, console: app, page, fleet }) => {
+    test.setTimeout(90_000);
+    const device = fleet.devices[0]!;
+    // A role that logs in only with its password (scram-sha-256), as an app's own database user does.
+    const secret = `e2e db pa'ss"w$rd #${Date.now()}`;
+    await psql(device.pg.socketDir, 'postgres', `DROP ROLE IF EXISTS jv_e2e; CREATE ROLE jv_e2e LOGIN SUPERUSER PASSWORD $jvpw$${secret}$jvpw$;`);
+    const hba = path.join(device.pg.dataDir, 'pg_hba.conf');
+    const rules = readFileSync(hba, 'utf8');
+    if (!rules.startsWith('local all jv_e2e')) writeFileSync(hba, `local all jv_e2e scram-sha-256\n${rules}`);
+    await psql(device.pg.socketDir, 'postgres', 'SELECT pg_reload_conf();');
+    await app.open(host.url);
+    const profile = device.profile();
+    const db = { ...profile.sources.find((s) => s.name === 'db')!, user: 'jv_e2e' };
+    await page.evaluate((json) => window.api!.devices.import({ json }), JSON.stringify({ ...profile, name: 'rvm-dbpw', sources: [db] }));
+    await page.evaluate(() => window.api!.repository.init({ password: 'a good long repository password' }));
+    await page.goto(`${host.origin}/#/fleet/rvm-dbpw`);
+    await expect(page.getByTestId('source-describe-db')).toHaveText(new RegExp(`PostgreSQL database ${device.app} .* as jv_e2e$`));
+
+    // Without it, the backup fails saying where to set it.
+    await page.getByTestId('device-backup').click();
+    await expect(page.getByTestId('device-last-backup')).toContainText('failed', { timeout: 60_000 });
+    await expect(page.getByTestId('device-last-backup')).toContainText('set the password of "db"');
+
+    const editor = page.getByTestId('source-editor');
+    await page.getByTestId('source-edit-db').click();
+    await editor.getByTestId('source-field-password').fill(secret);
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'source-editor-password.png') });
+    await editor.getByTestId('source-save').click();
+    await expect(editor).toHaveCount(0);
+    await expect(page.getByTestId('source-describe-db')).toContainText('as jv_e2e · password stored');
+    const stored = await page.evaluate(() => window.api!.devices.get({ name: 'rvm-dbpw' }));
+    expect(stored.databasePasswords).toEqual(['db']);
+    expect(JSON.stringify(stored)).not.toContain(secret);
+
+    await page.getByTestId('device-backup').click();
+    await expect(page.getByTestId('device-last-backup')).toContainText('succeeded', { timeout: 60_000 });
+    expect((await page.evaluate(() => window.api!.snapshots.list({ device: 'rvm-dbpw' }))).map((s) => s.source)).toEqual(['db']);
+
+    // Forgotten again from the editor.
+    await page.getByTestId('source-edit-db').click();
+    await expect(editor.getByTestId('source-field-password')).toHaveAttribute('placeholder', /stored/);
+    await editor.getByTestId('source-field-forget-password').click();
+    await editor.getByTestId('source-save').click();
+    await expect(page.getByTestId('source-describe-db')).not.toContainText('password stored');
+    expect((await page.evaluate(() => window.api!.devices.get({ name: 'rvm-dbpw' }))).databasePasswords).toEqual([]);
   });
 });
 

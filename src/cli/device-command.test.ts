@@ -1,9 +1,11 @@
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { appendFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFleet } from '../../fleet/index';
 import type { Fleet } from '../../fleet/index';
+import { psql } from '../../fleet/postgres';
 import { tempDir } from '../main/testing/temp-dir';
 import { cliRunner } from './testing';
 
@@ -75,6 +77,54 @@ describe('jetvault device', () => {
     expect(backedUp.err).toBe('');
     expect((JSON.parse(backedUp.out) as { snapshots: unknown[] }).snapshots).toHaveLength(1);
   }, 60_000);
+
+  it('backs up and drills a PostgreSQL source whose login needs a password (device db-password)', async () => {
+    const device = fleet.devices[0]!;
+    const dir = tempDir();
+    const env = { JETVAULT_HOME: tempDir(), JETVAULT_SECRETS_PASSPHRASE: 'cli secrets passphrase', JETVAULT_PASSWORD: 'cli test repository password' };
+    const run = cliRunner(env);
+    // A role that logs in with a password (scram-sha-256), as an app's own database user does.
+    const secret = `db pa'ss"w$rd #${randomBytes(6).toString('hex')}`;
+    await psql(device.pg.socketDir, 'postgres', `CREATE ROLE jv_secret LOGIN SUPERUSER PASSWORD $jvpw$${secret}$jvpw$;`);
+    const hba = path.join(device.pg.dataDir, 'pg_hba.conf');
+    writeFileSync(hba, `local all jv_secret scram-sha-256\n${readFileSync(hba, 'utf8')}`);
+    await psql(device.pg.socketDir, 'postgres', 'SELECT pg_reload_conf();');
+    const profile = device.profile();
+    const db = profile.sources.find((s) => s.name === 'db')!;
+    const file = path.join(dir, 'profile.json');
+    writeFileSync(file, JSON.stringify({ ...profile, name: 'rvm-dbpw', sources: [{ ...db, name: 'dbpw', user: 'jv_secret' }, profile.sources.find((s) => s.name === 'config')] }));
+    expect((await run('device', 'import', file)).code).toBe(0);
+    expect((await run('init')).code).toBe(0);
+
+    const refused = await run('backup', '--device', 'rvm-dbpw', '--source', 'dbpw', '--json');
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/no password supplied.*No snapshot was written.*db-password/s);
+
+    const passwordFile = path.join(dir, 'db-password');
+    writeFileSync(passwordFile, `${secret}\n`, { mode: 0o600 });
+    const notDb = await run('device', 'db-password', 'rvm-dbpw', 'config', '--password-file', passwordFile);
+    expect(notDb.code).not.toBe(0);
+    expect(notDb.err).toMatch(/no PostgreSQL or MySQL source named "config"/);
+    expect((await run('device', 'db-password', 'rvm-dbpw', 'dbpw')).code).toBe(2);
+    const stored = await run('device', 'db-password', 'rvm-dbpw', 'dbpw', '--password-file', passwordFile);
+    expect(stored.code).toBe(0);
+    expect(stored.out).toMatch(/stored the database password of rvm-dbpw\/dbpw/);
+    expect((await run('device', 'export', 'rvm-dbpw')).out).not.toContain(secret);
+
+    const backedUp = await run('backup', '--device', 'rvm-dbpw', '--source', 'dbpw', '--json');
+    expect(backedUp.err).toBe('');
+    expect((JSON.parse(backedUp.out) as { snapshots: unknown[] }).snapshots).toHaveLength(1);
+    // The drill restores the dump into a scratch database as that role (pg_restore, row counts, drop).
+    const drill = await run('drill', '--device', 'rvm-dbpw', '--json');
+    expect(drill.err).toBe('');
+    expect(drill.code).toBe(0);
+    expect(JSON.stringify(JSON.parse(drill.out))).toMatch(/"source":"dbpw".*"result":"passed"/);
+    // The scratch database is gone again.
+    expect((await psql(device.pg.socketDir, 'postgres', "SELECT count(*) FROM pg_database WHERE datname LIKE '%\\_jv\\_%';"))).toBe('0');
+
+    expect((await run('device', 'db-password', 'rvm-dbpw', 'dbpw', '--clear')).code).toBe(0);
+    expect((await run('backup', '--device', 'rvm-dbpw', '--source', 'dbpw')).code).toBe(1);
+  }, 120_000);
 
   it('adds a device only with a confirmed host key, then lists, inspects, exports and removes it', async () => {
     const device = fleet.devices[0]!;

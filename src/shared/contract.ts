@@ -64,11 +64,27 @@ export const channels = {
   'devices:get': { input: z.object({ name: NameSchema }).strict(), output: DeviceDetailSchema },
   /** `profile` is validated by the device schema in the service, so its field errors come back by path. */
   'devices:add': {
-    input: z.object({ profile: z.unknown(), password: z.string().max(1024).optional(), passphrase: z.string().max(1024).optional() }).strict(),
+    input: z
+      .object({
+        profile: z.unknown(),
+        password: z.string().max(1024).optional(),
+        passphrase: z.string().max(1024).optional(),
+        databasePasswords: z.record(NameSchema, z.string().max(1024)).optional(),
+      })
+      .strict(),
     output: DeviceDetailSchema,
   },
   'devices:update': {
-    input: z.object({ name: NameSchema, profile: z.unknown(), password: z.string().max(1024).optional(), passphrase: z.string().max(1024).optional() }).strict(),
+    input: z
+      .object({
+        name: NameSchema,
+        profile: z.unknown(),
+        password: z.string().max(1024).optional(),
+        passphrase: z.string().max(1024).optional(),
+        /** Database sources' passwords by source name ("" forgets one); kept in the secret store. */
+        databasePasswords: z.record(NameSchema, z.string().max(1024)).optional(),
+      })
+      .strict(),
     output: DeviceDetailSchema,
   },
   'devices:remove': { input: z.object({ name: NameSchema }).strict(), output: z.object({ removed: z.literal(true) }) },

@@ -16,6 +16,7 @@ const USAGE = `Usage:
   jetvault device list [--json]
   jetvault device facts NAME [--accept] [--json]
   jetvault device trust NAME [--host-key SHA256:… | --jump-host-key SHA256:…]
+  jetvault device db-password NAME SOURCE (--password-file FILE | --clear)
   jetvault device remove NAME
 
 Without --host-key, "add" prints the device's host key fingerprint and exits with status 3:
@@ -34,6 +35,10 @@ device behind a jump host whose key changed: --jump-host-key first (the device's
 
 "facts" reads the device (L4T release, board, disks, tools, databases) and lists the sources it
 proposes; --accept adds them to the device, as "Accept" does on the device page.
+
+"db-password" keeps the password a PostgreSQL or MySQL source's database login needs (the first
+line of FILE), encrypted with the device; --clear forgets it. Each command of that source receives
+it on its input, never on a command line or in a file on the device.
 
 A device reached through a jump host (bastion, as ssh -J): without --jump-host-key, "add" prints the
 jump host's fingerprint first (exit 3); with it, it logs in to the jump host (with --jump-identity,
@@ -56,7 +61,7 @@ async function firstLine(file: string, what: string): Promise<string> {
 
 export const deviceCommand: Command = {
   name: 'device',
-  summary: 'add, import, export, list, inspect, trust and remove devices',
+  summary: 'add, import, export, list, inspect, trust and remove devices; database passwords',
   usage: USAGE,
   options: {
     host: { type: 'string' },
@@ -76,6 +81,7 @@ export const deviceCommand: Command = {
     offline: { type: 'boolean' },
     replace: { type: 'boolean' },
     accept: { type: 'boolean' },
+    clear: { type: 'boolean' },
     json: { type: 'boolean' },
   },
   async run({ values, positionals }, io) {
@@ -236,6 +242,16 @@ export const deviceCommand: Command = {
                   `Compare it with the host itself (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then run: ${fix}`,
           );
           return EXIT_CONFIRM_HOST_KEY;
+        }
+        case 'db-password': {
+          if (args.length !== 2) throw new UsageError('db-password needs a device NAME and a SOURCE');
+          const [name, source] = args as [string, string];
+          if (Boolean(values.clear) === Boolean(values['password-file'])) throw new UsageError('db-password needs --password-file FILE, or --clear to forget the password');
+          const password = values.clear ? '' : await firstLine(values['password-file'] as string, `the password of the database login of ${source}`);
+          const { profile } = devices.get(name);
+          devices.update(name, profile, { databasePasswords: { [source]: password } }, 'cli');
+          io.out(values.clear ? `forgot the database password of ${name}/${source}` : `stored the database password of ${name}/${source}`);
+          return 0;
         }
         case 'remove':
           devices.remove(one(), 'cli');

@@ -14,7 +14,7 @@ export interface CommandEntry {
  * Name and summary must match the command's own (a test checks).
  */
 export const COMMANDS: readonly CommandEntry[] = [
-  { name: 'device', summary: 'add, import, export, list, inspect, trust and remove devices', load: async () => (await import('./device')).deviceCommand },
+  { name: 'device', summary: 'add, import, export, list, inspect, trust and remove devices; database passwords', load: async () => (await import('./device')).deviceCommand },
   { name: 'status', summary: 'the fleet at a glance: protection against each device RPO, alerts, next backup', load: async () => (await import('./fleet-status')).statusCommand },
   {
     name: 'alerts',

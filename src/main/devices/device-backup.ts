@@ -21,6 +21,7 @@ import type { RepositoryService } from '../services/repository-service';
 import type { DeviceConnector } from './device-connector';
 import type { DeviceService } from './device-service';
 import { disksOfProbe, parsePlatform, platformTags } from './facts';
+import { forDatabase } from './sources/db-password';
 import { DumpSource, previousCopy } from './sources/dump-source';
 import { RemoteFilesSource } from './sources/files-source';
 import { rotateLogs } from './sources/log-rotation';
@@ -233,7 +234,7 @@ export async function runSources(
         });
       } else {
         // An unchanged SQLite copy is not sent again: the device compares it with the parent's sum.
-        source = dump = new DumpSource(runner, config, config.kind === 'sqlite' && parent ? await previousCopy(repo, parent, config) : null, { compress });
+        source = dump = new DumpSource(forDatabase(runner, config), config, config.kind === 'sqlite' && parent ? await previousCopy(repo, parent, config) : null, { compress });
       }
       const result = await backup(repo, source, {
         device: device.name,

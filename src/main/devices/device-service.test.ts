@@ -65,6 +65,38 @@ describe('DeviceService', () => {
     })();
   });
 
+  it('keeps database passwords per source: encrypted, out of exports, checked, forgotten with their source', async () => {
+    const dir = tempDir();
+    const { store, devices } = open(dir);
+    const secret = 'db-pa$$-never-in-plain';
+    const sources = [
+      { name: 'db', kind: 'postgres', database: 'myrvm', host: '/run/postgresql', user: 'app' },
+      { name: 'shop', kind: 'mysql', database: 'shop' },
+      { name: 'local', kind: 'sqlite', path: '/opt/myrvm/data/local.db' },
+    ];
+    const device = devices.add(profile('rvm-017', { sources, auth: 'password' }), { password: 'login', databasePasswords: { db: secret, shop: 'other' } }, 'test');
+    expect(device.databasePasswords).toEqual(['db', 'shop']);
+    expect(devices.detail(device).databasePasswords).toEqual(['db', 'shop']);
+    const options = await devices.connectOptions('rvm-017');
+    expect(options.databasePassword?.('db')).toBe(secret);
+    expect(options.databasePassword?.('local')).toBeUndefined();
+    expect(JSON.stringify(devices.export())).not.toContain(secret);
+    // Only a PostgreSQL or MySQL source of the profile takes one, and never with a line break.
+    expect(() => devices.update('rvm-017', profile('rvm-017', { sources, auth: 'password' }), { databasePasswords: { local: 'x' } }, 'test')).toThrow(/no PostgreSQL or MySQL source named "local"/);
+    expect(() => devices.update('rvm-017', profile('rvm-017', { sources, auth: 'password' }), { databasePasswords: { db: 'a\nb' } }, 'test')).toThrow(/line break/);
+    expect((await devices.connectOptions('rvm-017')).databasePassword?.('db')).toBe(secret); // a refused update changed nothing
+    // "" forgets one; a source removed from the profile takes its password with it.
+    devices.update('rvm-017', profile('rvm-017', { sources, auth: 'password' }), { databasePasswords: { shop: '' } }, 'test');
+    expect(devices.get('rvm-017').databasePasswords).toEqual(['db']);
+    devices.update('rvm-017', profile('rvm-017', { sources: sources.slice(1), auth: 'password' }), {}, 'test');
+    devices.update('rvm-017', profile('rvm-017', { sources, auth: 'password' }), {}, 'test');
+    expect(devices.get('rvm-017').databasePasswords).toEqual([]);
+    devices.update('rvm-017', profile('rvm-017', { sources, auth: 'password' }), { databasePasswords: { db: secret } }, 'test');
+    store.db.pragma('wal_checkpoint(TRUNCATE)');
+    store.close();
+    for (const file of readdirSync(dir)) expect(readFileSync(path.join(dir, file)).includes(secret), file).toBe(false);
+  });
+
   it('exports and re-imports a fleet, and rejects a bad import as a whole', () => {
     const a = open(tempDir());
     a.devices.add(profile('rvm-001', { hostKey: 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8' }), {}, 'test');

@@ -12,11 +12,14 @@ import { recordDiskSamples } from '../fleet/samples';
 import type { DeviceRow } from '../history/statements';
 import { issuesOf } from '../ipc/router';
 import type { SecretStore } from '../secrets/secret-store';
+import { databasePasswordError } from './sources/db-password';
 import type { ConnectOptions, DeviceAuth } from './ssh-connection';
 
 export interface DeviceSecrets {
-  password?: string;
-  passphrase?: string;
+  password?: string | undefined;
+  passphrase?: string | undefined;
+  /** Database sources' passwords by source name; "" forgets one. */
+  databasePasswords?: Record<string, string> | undefined;
 }
 
 export interface DeviceRecord {
@@ -24,13 +27,16 @@ export interface DeviceRecord {
   profile: DeviceProfile;
   hasPassword: boolean;
   hasPassphrase: boolean;
+  /** Database sources with a stored password. */
+  databasePasswords: string[];
   facts: DeviceFacts | null;
   factsAt: string | null;
   createdAt: string;
   updatedAt: string;
 }
 
-const secretRef = (id: string, kind: keyof DeviceSecrets) => `device:${id}:${kind}`;
+const secretRef = (id: string, kind: 'password' | 'passphrase') => `device:${id}:${kind}`;
+const databaseRef = (id: string, source: string) => `device:${id}:db:${source}`;
 
 /** Accepts one profile, an array, or `{devices:[…]}` (what `export` writes). */
 function profilesIn(json: unknown): unknown[] {
@@ -78,7 +84,7 @@ export class DeviceService {
     const now = new Date().toISOString();
     this.#store.db.transaction(() => {
       this.#store.sql.deviceInsert.run(id, profile.name, JSON.stringify(profile), profile.hostKey ?? null, now, now);
-      this.#storeSecrets(id, secrets);
+      this.#storeSecrets(id, secrets, profile);
       this.#store.audit(actor, 'device.add', profile.name, { host: profile.host, port: profile.port, user: profile.user });
     })();
     return this.get(profile.name);
@@ -92,7 +98,7 @@ export class DeviceService {
     }
     this.#store.db.transaction(() => {
       this.#store.sql.deviceUpdateProfile.run(profile.name, JSON.stringify(profile), profile.hostKey ?? null, new Date().toISOString(), current.id);
-      this.#storeSecrets(current.id, secrets);
+      this.#storeSecrets(current.id, secrets, profile);
       this.#store.audit(actor, 'device.update', profile.name, { renamedFrom: name === profile.name ? undefined : name });
     })();
     return this.get(profile.name);
@@ -182,8 +188,9 @@ export class DeviceService {
   /** Everything needed to open an SSH connection to this device (and to its jump host, if any). */
   async connectOptions(name: string, overrides: Partial<ConnectOptions> = {}): Promise<ConnectOptions> {
     const device = this.get(name);
-    const stored = (kind: keyof DeviceSecrets) => this.#secrets.get(secretRef(device.id, kind)) ?? undefined;
-    return { ...(await this.#optionsFor(device.profile, stored, 'stored')), ...overrides };
+    const stored = (kind: 'password' | 'passphrase') => this.#secrets.get(secretRef(device.id, kind)) ?? undefined;
+    const databasePassword = (source: string) => this.#secrets.get(databaseRef(device.id, source)) ?? undefined;
+    return { ...(await this.#optionsFor(device.profile, stored, 'stored')), databasePassword, ...overrides };
   }
 
   /**
@@ -196,7 +203,7 @@ export class DeviceService {
     return { profile, options: await this.#optionsFor(profile, (kind) => secrets[kind] || undefined, 'given') };
   }
 
-  async #optionsFor(profile: DeviceProfile, secret: (kind: keyof DeviceSecrets) => string | undefined, secrets: 'stored' | 'given'): Promise<ConnectOptions> {
+  async #optionsFor(profile: DeviceProfile, secret: (kind: 'password' | 'passphrase') => string | undefined, secrets: 'stored' | 'given'): Promise<ConnectOptions> {
     const auth = await this.#auth(profile, secret, secrets);
     let jump: ConnectOptions | undefined;
     if (profile.jump) {
@@ -239,7 +246,7 @@ export class DeviceService {
     return passphrase ? { kind: 'key', privateKey, passphrase } : { kind: 'key', privateKey };
   }
 
-  async #auth(profile: DeviceProfile, secret: (kind: keyof DeviceSecrets) => string | undefined, secrets: 'stored' | 'given'): Promise<DeviceAuth> {
+  async #auth(profile: DeviceProfile, secret: (kind: 'password' | 'passphrase') => string | undefined, secrets: 'stored' | 'given'): Promise<DeviceAuth> {
     const { name, identityFile } = profile;
     switch (authOf(profile)) {
       case 'key': {
@@ -280,7 +287,15 @@ export class DeviceService {
   }
 
   detail(record: DeviceRecord): DeviceDetail {
-    return { id: record.id, profile: record.profile, hasPassword: record.hasPassword, hasPassphrase: record.hasPassphrase, facts: record.facts, factsAt: record.factsAt };
+    return {
+      id: record.id,
+      profile: record.profile,
+      hasPassword: record.hasPassword,
+      hasPassphrase: record.hasPassphrase,
+      databasePasswords: record.databasePasswords,
+      facts: record.facts,
+      factsAt: record.factsAt,
+    };
   }
 
   #parse(input: unknown): DeviceProfile {
@@ -289,7 +304,12 @@ export class DeviceService {
     return parsed.data;
   }
 
-  #storeSecrets(id: string, secrets: DeviceSecrets): void {
+  /**
+   * Stores the secrets given (an empty string forgets one). A database password belongs to a
+   * postgres or mysql source of the profile; those of sources the profile no longer has are
+   * forgotten with them.
+   */
+  #storeSecrets(id: string, secrets: DeviceSecrets, profile: DeviceProfile): void {
     for (const kind of ['password', 'passphrase'] as const) {
       const value = secrets[kind];
       if (value !== undefined) {
@@ -297,14 +317,26 @@ export class DeviceService {
         else this.#secrets.set(secretRef(id, kind), value);
       }
     }
+    const databases = new Set(profile.sources.filter((s) => s.kind === 'postgres' || s.kind === 'mysql').map((s) => s.name));
+    for (const [source, value] of Object.entries(secrets.databasePasswords ?? {})) {
+      const path = `databasePasswords.${source}`;
+      if (!databases.has(source)) throw new AppError('VALIDATION', `${profile.name} has no PostgreSQL or MySQL source named "${source}"`, [{ path, message: 'No such database source' }]);
+      const error = databasePasswordError(value);
+      if (error) throw new AppError('VALIDATION', error, [{ path, message: error }]);
+      if (value === '') this.#secrets.delete(databaseRef(id, source));
+      else this.#secrets.set(databaseRef(id, source), value);
+    }
+    for (const source of this.#secrets.refs(`device:${id}:db:`)) if (!databases.has(source)) this.#secrets.delete(databaseRef(id, source));
   }
 
   #record(row: DeviceRow): DeviceRecord {
+    const profile = DeviceProfileSchema.parse(JSON.parse(row.profile));
     return {
       id: row.id,
-      profile: DeviceProfileSchema.parse(JSON.parse(row.profile)),
+      profile,
       hasPassword: this.#secrets.has(secretRef(row.id, 'password')),
       hasPassphrase: this.#secrets.has(secretRef(row.id, 'passphrase')),
+      databasePasswords: profile.sources.filter((s) => (s.kind === 'postgres' || s.kind === 'mysql') && this.#secrets.has(databaseRef(row.id, s.name))).map((s) => s.name),
       facts: row.facts ? (JSON.parse(row.facts) as DeviceFacts) : null,
       factsAt: row.facts_at,
       createdAt: row.created_at,

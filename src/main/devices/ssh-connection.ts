@@ -41,6 +41,8 @@ export interface ConnectOptions {
   keepaliveCountMax?: number;
   /** Bytes per second each way for commands' stdout and stdin (0: unlimited), read as each command starts. */
   rateLimit?: () => number;
+  /** The device's database passwords by source name, for the commands of those sources. */
+  databasePassword?: (source: string) => string | undefined;
 }
 
 export interface ExecResult {
@@ -82,6 +84,8 @@ export interface CommandRunner {
   readonly target: string;
   exec(command: RawShell, signal?: AbortSignal): Promise<RunningCommand>;
   run(command: RawShell, options?: { signal?: AbortSignal; maxBytes?: number }): Promise<string>;
+  /** A database source's stored password, by source name (see sources/db-password.ts). */
+  readonly databasePassword?: ((source: string) => string | undefined) | undefined;
 }
 
 /** Collects a command's stdout; a non-zero exit is an error carrying stderr. */
@@ -118,8 +122,11 @@ export class DeviceConnection implements CommandRunner {
   readonly #down: RateLimiter | null;
   readonly #up: RateLimiter | null;
 
-  private constructor(client: Client, target: string, fingerprint: string, jump: DeviceConnection | null, rate?: () => number) {
+  readonly databasePassword: ((source: string) => string | undefined) | undefined;
+
+  private constructor(client: Client, target: string, fingerprint: string, jump: DeviceConnection | null, rate?: () => number, databasePassword?: (source: string) => string | undefined) {
     this.#client = client;
+    this.databasePassword = databasePassword;
     this.target = target;
     this.fingerprint = fingerprint;
     this.#jump = jump;
@@ -218,7 +225,7 @@ export class DeviceConnection implements CommandRunner {
     });
     // A connection that later dies (keepalive timeout, reset) must not crash the process.
     client.on('error', () => {});
-    return new DeviceConnection(client, target, seen!, jump, options.rateLimit);
+    return new DeviceConnection(client, target, seen!, jump, options.rateLimit, options.databasePassword);
   }
 
   get closed(): boolean {

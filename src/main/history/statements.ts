@@ -181,6 +181,7 @@ export function prepareStatements(db: Database) {
     secretGet: db.prepare<[string], { scheme: string; blob: Buffer }>('SELECT scheme, blob FROM secrets WHERE ref = ?'),
     secretDelete: db.prepare<[string]>('DELETE FROM secrets WHERE ref = ?'),
     secretDeletePrefix: db.prepare<[string]>("DELETE FROM secrets WHERE ref LIKE ? ESCAPE '\\'"),
+    secretRefsPrefix: db.prepare<[string], { ref: string }>("SELECT ref FROM secrets WHERE ref LIKE ? ESCAPE '\\' ORDER BY ref"),
 
     deviceInsert: db.prepare<[string, string, string, string | null, string, string]>(
       'INSERT INTO devices (id, name, profile, host_key, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)',

@@ -88,14 +88,14 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
 
     'devices:list': () => devices.summaries(),
     'devices:get': ({ name }) => devices.detail(devices.get(name)),
-    'devices:add': ({ profile, password, passphrase }, sender) =>
+    'devices:add': ({ profile, password, passphrase, databasePasswords }, sender) =>
       audited(services, actor(sender), 'device.add', nameOf(profile), () => {
-        const added = devices.add(profile, { password, passphrase }, actor(sender));
+        const added = devices.add(profile, { password, passphrase, databasePasswords }, actor(sender));
         return changed([added.profile.name], devices.detail(added));
       }),
-    'devices:update': ({ name, profile, password, passphrase }, sender) =>
+    'devices:update': ({ name, profile, password, passphrase, databasePasswords }, sender) =>
       audited(services, actor(sender), 'device.update', name, () => {
-        const updated = devices.update(name, profile, { password, passphrase }, actor(sender));
+        const updated = devices.update(name, profile, { password, passphrase, databasePasswords }, actor(sender));
         return changed([name, updated.profile.name], devices.detail(updated));
       }),
     'devices:remove': ({ name }, sender) => audited(services, actor(sender), 'device.remove', name, () => (devices.remove(name, actor(sender)), changed([name], { removed: true as const }))),

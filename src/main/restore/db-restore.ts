@@ -26,6 +26,7 @@
  * but end with a plain rename of the checked result to the requested name (never a partial under
  * it), and nothing live is touched. `restoreDatabaseScratch` does that and cleans up (drills).
  */
+import { forDatabase, loginHint } from '../devices/sources/db-password';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { z } from 'zod';
@@ -105,6 +106,9 @@ export interface DbStageProgress {
 
 const join = (...parts: string[]) => path.posix.join(...parts);
 
+/** The runner for a plan's commands: with its source's database password, when one is stored. */
+const planRunner = (runner: CommandRunner, plan: Pick<DbRestorePlan, 'source' | 'kind'>) => forDatabase(runner, { name: plan.source, kind: plan.kind });
+
 /** The row counts a database snapshot recorded, or null if it predates them. */
 export async function recordedRowCounts(repo: Repository, snapshot: SnapshotWithId, source: string): Promise<RowCounts | null> {
   const node = await rootNode(repo, snapshot, rowCountsFileName(source));
@@ -160,7 +164,8 @@ async function pgExisting(runner: CommandRunner, plan: Pick<DbRestorePlan, 'conn
 }
 
 export async function planDbRestore(options: DbRestoreOptions): Promise<DbRestorePlan> {
-  const { repo, runner, snapshot, source, restoreId } = options;
+  const { repo, snapshot, source, restoreId } = options;
+  const runner = forDatabase(options.runner, source);
   const kind = source.kind;
   if (!snapshot.tags.includes(`kind:${kind}`)) throw new AppError('VALIDATION', `Snapshot ${snapshot.id.slice(0, 12)} is not a ${kind} snapshot`);
   const dump = await rootNode(repo, snapshot, dumpFileName(source));
@@ -181,7 +186,7 @@ export async function planDbRestore(options: DbRestoreOptions): Promise<DbRestor
       runner,
       psql(partial, maintenanceDb, { target }, "SELECT coalesce((SELECT pg_database_size(datname) FROM pg_database WHERE datname = :'target'), -1);"),
     ).catch((error: unknown) => {
-      throw new AppError('UNAVAILABLE', `PostgreSQL on ${runner.target} cannot be reached for the restore: ${(error as Error).message}`);
+      throw new AppError('UNAVAILABLE', `PostgreSQL on ${runner.target} cannot be reached for the restore: ${(error as Error).message}${loginHint(source, (error as Error).message)}`);
     });
     const size = Number(info.trim());
     if (!inPlace && size >= 0) throw new AppError('CONFLICT', `A database named "${target}" already exists on ${runner.target}; choose another name (it is never overwritten)`);
@@ -196,7 +201,7 @@ export async function planDbRestore(options: DbRestoreOptions): Promise<DbRestor
     const inPlace = target === source.database;
     const conn = mysqlConn(source);
     const probe = await runToString(runner, mysqlSql(conn, mysqlVars({ db: target }) + MYSQL_PROBE_SQL)).catch((error: unknown) => {
-      throw new AppError('UNAVAILABLE', `MySQL on ${runner.target} cannot be reached for the restore: ${(error as Error).message}`);
+      throw new AppError('UNAVAILABLE', `MySQL on ${runner.target} cannot be reached for the restore: ${(error as Error).message}${loginHint(source, (error as Error).message)}`);
     });
     const [size = -1, triggers = 0] = probe.trim().split('\t').map(Number);
     if (!inPlace && size >= 0) throw new AppError('CONFLICT', `A database named "${target}" already exists on ${runner.target}; choose another name (it is never overwritten)`);
@@ -309,7 +314,8 @@ async function integrity(runner: CommandRunner, file: string): Promise<string> {
  * has changed. A failure leaves a work folder that `rollbackDbRestore`/`recoverDbRestores` clean.
  */
 export async function stageDbRestore(options: DbRestoreOptions, plan: DbRestorePlan, progress: DbStageProgress = {}): Promise<void> {
-  const { repo, runner, snapshot, source, signal } = options;
+  const { repo, snapshot, source, signal } = options;
+  const runner = forDatabase(options.runner, source);
   if (plan.spaceNeeded > plan.freeBytes) {
     throw new AppError('UNAVAILABLE', `Not enough space on ${runner.target} to restore "${source.name}": it needs ${plan.spaceNeeded} bytes, ${plan.freeBytes} are free. Nothing was changed.`);
   }
@@ -420,7 +426,8 @@ async function finishOtherTarget(runner: CommandRunner, plan: DbRestorePlan): Pr
 }
 
 /** The swap, with the device's services stopped. One transaction (postgres) / one SIGHUP-immune script (sqlite). */
-export async function swapDbRestore(runner: CommandRunner, plan: DbRestorePlan): Promise<void> {
+export async function swapDbRestore(to: CommandRunner, plan: DbRestorePlan): Promise<void> {
+  const runner = planRunner(to, plan);
   if (!plan.inPlace) return;
   if (plan.kind === 'postgres') {
     await runToString(runner, sh`trap '' HUP INT TERM PIPE
@@ -514,7 +521,8 @@ export interface DbValidation {
 }
 
 /** After the swap (services running again): the live database opens, holds the snapshot's rows, and (SQLite) passes integrity_check. */
-export async function validateDbRestore(runner: CommandRunner, plan: DbRestorePlan): Promise<DbValidation> {
+export async function validateDbRestore(to: CommandRunner, plan: DbRestorePlan): Promise<DbValidation> {
+  const runner = planRunner(to, plan);
   const problems: string[] = [];
   let rows: RowCounts = {};
   let check: string | null = null;
@@ -532,7 +540,8 @@ export async function validateDbRestore(runner: CommandRunner, plan: DbRestorePl
 }
 
 /** Keeps the restored database: the previous one and the work folder go. */
-export async function confirmDbRestore(runner: CommandRunner, plan: DbRestorePlan): Promise<void> {
+export async function confirmDbRestore(to: CommandRunner, plan: DbRestorePlan): Promise<void> {
+  const runner = planRunner(to, plan);
   if (plan.kind === 'postgres' && plan.inPlace) {
     await runToString(runner, psql(plan, plan.maintenanceDb!, { prev: plan.previous! }, dropSql(['prev'])));
   }
@@ -544,7 +553,8 @@ export async function confirmDbRestore(runner: CommandRunner, plan: DbRestorePla
  * Puts the previous database back (validation failed, on demand, or an interrupted restore):
  * safe to run in any state and more than once. The device's services should be stopped around it.
  */
-export async function rollbackDbRestore(runner: CommandRunner, plan: DbRestorePlan): Promise<void> {
+export async function rollbackDbRestore(to: CommandRunner, plan: DbRestorePlan): Promise<void> {
+  const runner = planRunner(to, plan);
   if (plan.kind === 'postgres') {
     // Disarmed first: a swap script of this restore that has not run yet will refuse to.
     const journalState = (
@@ -618,10 +628,10 @@ export interface RecoveredDbRestore {
  * every work folder in the home work folder and in `besideDirs` (folders of SQLite files) is rolled
  * back unless its swap completed — then it is kept, restored, waiting for confirmation.
  */
-export async function recoverDbRestores(runner: CommandRunner, where: { besideDirs?: string[]; postgres?: PostgresSource[]; mysql?: MysqlSource[] } = {}): Promise<RecoveredDbRestore[]> {
+export async function recoverDbRestores(device: CommandRunner, where: { besideDirs?: string[]; postgres?: PostgresSource[]; mysql?: MysqlSource[] } = {}): Promise<RecoveredDbRestore[]> {
   const besideDirs = where.besideDirs ?? [];
   const listing = await runToString(
-    runner,
+    device,
     sh`show() {
   w=$1; [ -f "$w/plan.json" ] || return 0
   # A swap script still running (its console died a moment ago) is waited for.
@@ -642,6 +652,7 @@ true`,
     } catch {
       continue; // a plan file cut short while it was written: nothing was staged yet
     }
+    const runner = planRunner(device, plan);
     let swapped = plan.inPlace && state === 'swapped';
     if (plan.kind === 'mysql' && plan.inPlace) {
       // The tables are the truth: the one RENAME either moved all of them or none.
@@ -670,6 +681,7 @@ true`,
   // cleaned: new/rejected databases of no pending restore are dropped too (previous ones never are).
   const pending = new Set(out.filter((o) => o.outcome === 'swapped').map((o) => o.plan.restoreId));
   for (const source of where.postgres ?? []) {
+    const runner = forDatabase(device, source);
     const conn = pgConn(source);
     const maintenanceDb = source.database === 'postgres' ? 'template1' : 'postgres';
     const orphans = await runToString(
@@ -682,6 +694,7 @@ true`,
     }
   }
   for (const source of where.mysql ?? []) {
+    const runner = forDatabase(device, source);
     const conn = mysqlConn(source);
     const base = mysqlNames(source.database, 'x').fresh.slice(0, -'_jv_new_x'.length);
     const orphans = await runToString(
@@ -815,7 +828,8 @@ export async function restoreDatabaseScratch(options: ScratchRestoreOptions): Pr
 }
 
 /** Removes a scratch database / file made by `restoreDatabaseScratch` (or a restore to another name). */
-export async function dropScratch(runner: CommandRunner, plan: Pick<DbRestorePlan, 'kind' | 'target' | 'conn' | 'maintenanceDb' | 'inPlace'>): Promise<void> {
+export async function dropScratch(to: CommandRunner, plan: Pick<DbRestorePlan, 'source' | 'kind' | 'target' | 'conn' | 'maintenanceDb' | 'inPlace'>): Promise<void> {
+  const runner = planRunner(to, plan);
   if (plan.inPlace) throw new AppError('VALIDATION', 'Refusing to drop a live database');
   if (plan.kind === 'postgres') await runToString(runner, psql(plan, plan.maintenanceDb ?? 'postgres', { t: plan.target }, dropSql(['t'])));
   else if (plan.kind === 'mysql') await runToString(runner, mysqlSql(plan.conn, mysqlVars({ t: plan.target }) + mysqlDropSql(['t'])));

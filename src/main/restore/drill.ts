@@ -12,6 +12,7 @@
  * its tables moved in with one RENAME TABLE), and SQLite to a scratch file inside the scratch folder
  * (integrity_check and row counts), all through the database restore's `restoreDatabaseScratch`.
  */
+import { forDatabase } from '../devices/sources/db-password';
 import path from 'node:path';
 import { AppError } from '../../shared/errors';
 import type { DrillSourceRecord } from '../../shared/schemas/drills';
@@ -152,7 +153,7 @@ export async function sweepDatabaseScratch(runner: CommandRunner, sources: Sourc
     const conn = { host: source.host, port: source.port, user: source.user };
     // Names come from the catalog and are quoted by format(%I); the LIKE pattern is a constant.
     const out = await runToString(
-      runner,
+      forDatabase(runner, source),
       sh`${pgEnv(conn)}
 psql -X -q -At -v ON_ERROR_STOP=1 --no-password --dbname=${maintenance} <<'JVSQL'
 SELECT datname FROM pg_database WHERE datname LIKE '%\\_jv\\_drill\\_%';
@@ -166,15 +167,16 @@ JVSQL`,
   for (const s of sources) if (s.kind === 'mysql') mysqlServers.set(JSON.stringify([s.host, s.socket, s.port, s.user]), s);
   for (const source of mysqlServers.values()) {
     const conn = { host: source.host, socket: source.socket, port: source.port, user: source.user };
+    const server = forDatabase(runner, source);
     const out = await runToString(
-      runner,
+      server,
       sh`${mysqlClient(conn)} <<'JVSQL'
 ${raw(`SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '%\\_jv\\_drill\\_%';\n`)}
 JVSQL`,
       { signal },
     );
     for (const name of out.split('\n').filter(Boolean)) {
-      await runToString(runner, sh`${mysqlClient(conn)} <<'JVSQL'
+      await runToString(server, sh`${mysqlClient(conn)} <<'JVSQL'
 ${raw(mysqlVars({ t: name }) + mysqlDropSql(['t']))}
 JVSQL`, { signal });
       dropped.push(name);

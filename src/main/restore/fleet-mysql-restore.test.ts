@@ -72,7 +72,9 @@ beforeAll(async () => {
   device = fleet.devices[0]!;
   mysql = await device.mysql(ROWS);
   dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-mysql-restore-test-'));
-  services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
+  // A passphrase for the secret store: one source's database password is kept there.
+  const env = { ...process.env, JETVAULT_SECRETS_PASSPHRASE: 'mysql restore test secrets' };
+  services = createServices({ dataDir, env, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
   await services.repository.init(PASSWORD, FAST);
   source = { name: 'orders', kind: 'mysql', database: mysql.database, socket: mysql.socket };
   services.devices.import({ ...device.profile(), sources: [source as Source] }, 'test');
@@ -250,5 +252,37 @@ describe.skipIf(why || !NETNS.ok)(`a link cut while a MySQL dump loads${NETNS.ok
     expect(await jvDatabases()).toMatch(/_jv_prev_/);
     await services.restores.confirm(again.restoreId);
     expect(await jvDatabases()).toBe('');
+  }, 240_000);
+});
+
+describe.skipIf(why)('a MySQL source whose login needs a password', () => {
+  it('is refused without it, then backed up, restored in place and rolled back with the stored password', async () => {
+    const secret = `my pa'ss"w\\rd #${Date.now()}`;
+    const sqlText = secret.replaceAll('\\', '\\\\').replaceAll("'", "''");
+    await mysql.query(`CREATE USER 'jv_secret'@'localhost' IDENTIFIED BY '${sqlText}'; GRANT ALL ON *.* TO 'jv_secret'@'localhost';`);
+    const profile = services.devices.get(device.name).profile;
+    const guarded = { ...source, name: 'orders_pw', user: 'jv_secret' };
+    services.devices.update(device.name, { ...profile, sources: [guarded] }, {}, 'test');
+    try {
+      const refused = await startDeviceBackup(services, device.name).done;
+      expect(refused.record.error?.message).toMatch(/Access denied for user 'jv_secret'.*No snapshot was written.*password of "orders_pw"/s);
+
+      services.devices.update(device.name, { ...profile, sources: [guarded] }, { databasePasswords: { orders_pw: secret } }, 'test');
+      const before = await print();
+      const run = await startDeviceBackup(services, device.name).done;
+      expect(run.record.error).toBeNull();
+      await damage(7);
+      const damaged = await print();
+      // Stage (a new database, loaded by the mysql client), swap (one RENAME), validate: as jv_secret.
+      const { jobId, restoreId } = services.restores.start({ device: device.name, scope: 'source', sources: ['orders_pw'] });
+      expect((await finish(jobId)).error).toBeNull();
+      expect(await print()).toBe(before);
+      await services.restores.rollback(restoreId);
+      expect(await print()).toBe(damaged);
+      expect(await jvDatabases()).toBe('');
+    } finally {
+      services.devices.update(device.name, profile, {}, 'test');
+      await mysql.query("DROP USER 'jv_secret'@'localhost';");
+    }
   }, 240_000);
 });

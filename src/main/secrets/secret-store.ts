@@ -48,6 +48,16 @@ export class SecretStore {
   }
 
   deletePrefix(prefix: string): void {
-    this.#store.sql.secretDeletePrefix.run(`${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+    this.#store.sql.secretDeletePrefix.run(like(prefix));
   }
+
+  /** The references that start with `prefix`, without it. */
+  refs(prefix: string): string[] {
+    return this.#store.sql.secretRefsPrefix.all(like(prefix)).map((row) => row.ref.slice(prefix.length));
+  }
+}
+
+/** A LIKE pattern for everything that starts with `prefix`. */
+function like(prefix: string): string {
+  return `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }

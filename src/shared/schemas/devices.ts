@@ -219,6 +219,8 @@ export const DeviceDetailSchema = z.object({
   profile: DeviceProfileSchema,
   hasPassword: z.boolean(),
   hasPassphrase: z.boolean(),
+  /** Database sources (postgres, mysql) whose password is stored; the passwords never leave the main process. */
+  databasePasswords: z.array(z.string()).default([]),
   facts: DeviceFactsSchema.nullable(),
   factsAt: z.string().nullable(),
 });

@@ -19,6 +19,7 @@
  * - mysql: `mysqldump --single-transaction` (consistent for InnoDB without locking); the row counts
  *   are read from the dump itself as it streams past (its INSERT tuples per table).
  */
+import { loginHint } from './db-password';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { z } from 'zod';
@@ -216,7 +217,7 @@ export class DumpSource implements Source {
         const locked = source.kind === 'postgres' && /lock timeout|could not obtain lock/i.test(stderr)
           ? ` Another session held a table of "${source.database}" locked for more than ${Math.round(this.#lockWaitMs / 1000)} s (a migration or VACUUM FULL?): back up again once it is done.`
           : '';
-        throw new AppError('REMOTE_COMMAND_FAILED', `${what} on ${this.#runner.target} failed (exit ${result.code ?? result.signal}): ${stderr.trim() || 'no error output'}. No snapshot was written.${locked}`);
+        throw new AppError('REMOTE_COMMAND_FAILED', `${what} on ${this.#runner.target} failed (exit ${result.code ?? result.signal}): ${stderr.trim() || 'no error output'}. No snapshot was written.${locked}${loginHint(source, stderr)}`);
       }
       if (source.kind === 'sqlite') {
         const { check, rows, sha256 } = splitSqliteReport(report!);

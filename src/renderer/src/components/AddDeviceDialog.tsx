@@ -129,7 +129,7 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
                   <Input data-testid="device-host" placeholder="10.0.4.17" />
                   <FieldError />
                 </TextField>
-                <NumberField className="field narrow" name="port" value={port} onChange={edited('port', setPort)} minValue={1} maxValue={65535}>
+                <NumberField className="field narrow" name="port" value={port} onChange={edited('port', setPort)} minValue={1} maxValue={65535} formatOptions={{ useGrouping: false }}>
                   <Label>Port</Label>
                   <Input data-testid="device-port" />
                   <FieldError />

@@ -146,7 +146,7 @@ export function DeviceSettingsCard({ profile }: { profile: DeviceProfile }) {
           <FieldError />
         </TextField>
         {text('host', 'Host', { required: true, description: 'A new address must present the pinned host key.' })}
-        <NumberField className="field" name="port" value={draft.port} onChange={set('port')} minValue={1} maxValue={65535} isRequired>
+        <NumberField className="field" name="port" value={draft.port} onChange={set('port')} minValue={1} maxValue={65535} formatOptions={{ useGrouping: false }} isRequired>
           <Label>Port</Label>
           <Input data-testid="device-setting-port" />
           <FieldError />

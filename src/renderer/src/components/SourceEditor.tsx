@@ -31,6 +31,9 @@ interface Draft {
   user: string;
   socket: string;
   path: string;
+  /** A database login's password: sent once with the save, kept by the main process, never shown again. */
+  password: string;
+  forgetPassword: boolean;
 }
 
 const KINDS: { kind: Kind; label: string }[] = [
@@ -41,7 +44,7 @@ const KINDS: { kind: Kind; label: string }[] = [
 ];
 
 function draftOf(source: Source | null): Draft {
-  const draft: Draft = { kind: 'files', name: '', schedule: '', paths: '', include: '', exclude: '', rotateAfterBackup: false, database: '', host: '', port: Number.NaN, user: '', socket: '', path: '' };
+  const draft: Draft = { kind: 'files', name: '', schedule: '', paths: '', include: '', exclude: '', rotateAfterBackup: false, database: '', host: '', port: Number.NaN, user: '', socket: '', path: '', password: '', forgetPassword: false };
   if (!source) return draft;
   Object.assign(draft, { kind: source.kind, name: source.name, schedule: source.schedule ?? '' });
   if (source.kind === 'files') {
@@ -69,9 +72,13 @@ function sourceOf(draft: Draft): Record<string, unknown> {
   }
 }
 
-/** `index`: the source edited, or null to add one. Mounted while open, so each opening starts from the stored source. */
-export function SourceEditor({ profile, index, onClose }: { profile: DeviceProfile; index: number | null; onClose: () => void }) {
+/**
+ * `index`: the source edited, or null to add one. Mounted while open, so each opening starts from
+ * the stored source. `passwords`: the database sources whose password is stored.
+ */
+export function SourceEditor({ profile, index, passwords, onClose }: { profile: DeviceProfile; index: number | null; passwords: string[]; onClose: () => void }) {
   const editing = index === null ? null : (profile.sources[index] ?? null);
+  const stored = editing !== null && passwords.includes(editing.name);
   const [draft, setDraft] = useState<Draft>(() => draftOf(editing));
   const { busy, error, run } = useAction();
   const { errors, refused, edited } = useFieldErrors();
@@ -87,7 +94,9 @@ export function SourceEditor({ profile, index, onClose }: { profile: DeviceProfi
       async () => {
         const source = sourceOf(draft);
         const sources = index === null ? [...profile.sources, source] : profile.sources.map((s, i) => (i === index ? source : s));
-        await api().devices.update({ name: profile.name, profile: { ...profile, sources } });
+        const database = draft.kind === 'postgres' || draft.kind === 'mysql';
+        const password = !database ? undefined : draft.password !== '' ? draft.password : draft.forgetPassword ? '' : undefined;
+        await api().devices.update({ name: profile.name, profile: { ...profile, sources }, ...(password !== undefined ? { databasePasswords: { [draft.name.trim()]: password } } : {}) });
         onClose();
       },
       (e) => refused(e, `sources.${at}.`),
@@ -146,7 +155,7 @@ export function SourceEditor({ profile, index, onClose }: { profile: DeviceProfi
                 {text('database', 'Database', { required: true, placeholder: 'myrvm' })}
                 <div className="field-row">
                   <div className="grow">{text('host', draft.kind === 'postgres' ? 'Host or socket folder' : 'Host', { placeholder: draft.kind === 'postgres' ? '/run/postgresql' : 'localhost' })}</div>
-                  <NumberField className="field narrow" name="port" value={draft.port} onChange={set('port')} minValue={1} maxValue={65535}>
+                  <NumberField className="field narrow" name="port" value={draft.port} onChange={set('port')} minValue={1} maxValue={65535} formatOptions={{ useGrouping: false }}>
                     <Label>Port</Label>
                     <Input data-testid="source-field-port" />
                     <FieldError />
@@ -154,6 +163,22 @@ export function SourceEditor({ profile, index, onClose }: { profile: DeviceProfi
                 </div>
                 {draft.kind === 'mysql' ? text('socket', 'Socket', { placeholder: '/run/mysqld/mysqld.sock' }) : null}
                 {text('user', 'User', { description: "Empty: the device account's default." })}
+                <TextField className="field" name="password" type="password" value={draft.password} onChange={set('password')} autoComplete="new-password">
+                  <Label>Password</Label>
+                  <Input data-testid="source-field-password" placeholder={stored ? '••••••••  (stored)' : ''} />
+                  <Text slot="description">
+                    {stored
+                      ? 'Stored encrypted with the device. Type a new one to replace it.'
+                      : "Empty: the login needs none (peer or unix-socket login, or the device account's ~/.pgpass or ~/.my.cnf). Kept encrypted; the device receives it on each command's input, never on a command line."}
+                  </Text>
+                  <FieldError />
+                </TextField>
+                {stored ? (
+                  <Switch className="switch" isSelected={draft.forgetPassword} onChange={set('forgetPassword')} data-testid="source-field-forget-password">
+                    <div className="switch-indicator" />
+                    Forget the stored password
+                  </Switch>
+                ) : null}
               </>
             ) : null}
             {text('schedule', 'Own schedule (optional)', { placeholder: '0 */6 * * *', description: 'Cron, local time: this source is also backed up alone at these times.' })}

@@ -20,13 +20,14 @@ import { useFleetStore } from '../stores/fleet-store';
 import { useJobsStore } from '../stores/jobs-store';
 import { useAction } from '../use-action';
 
-function describeSource(source: Source): string {
+function describeSource(source: Source, passwordStored: boolean): string {
   const own = source.schedule ? ` · also on its own at ${source.schedule}` : '';
+  const login = source.kind === 'postgres' || source.kind === 'mysql' ? `${source.user ? ` as ${source.user}` : ''}${passwordStored ? ' · password stored' : ''}` : '';
   switch (source.kind) {
     case 'postgres':
-      return `PostgreSQL database ${source.database}${source.host ? ` at ${source.host}` : ''}${source.port ? `:${source.port}` : ''}${own}`;
+      return `PostgreSQL database ${source.database}${source.host ? ` at ${source.host}` : ''}${source.port ? `:${source.port}` : ''}${login}${own}`;
     case 'mysql':
-      return `MySQL database ${source.database}${source.host ? ` at ${source.host}` : source.socket ? ` at ${source.socket}` : ''}${own}`;
+      return `MySQL database ${source.database}${source.host ? ` at ${source.host}` : source.socket ? ` at ${source.socket}` : ''}${login}${own}`;
     case 'sqlite':
       return `SQLite ${source.path}${own}`;
     case 'files':
@@ -267,7 +268,9 @@ export function DevicePage({ name }: { name: string }) {
                         {removingSource === s.name ? 'Press again: stop backing it up' : 'Remove'}
                       </Button>
                     </span>
-                    <div className="muted">{describeSource(s)}</div>
+                    <div className="muted" data-testid={`source-describe-${s.name}`}>
+                      {describeSource(s, detail.databasePasswords.includes(s.name))}
+                    </div>
                   </li>
                 );
               })}
@@ -278,7 +281,7 @@ export function DevicePage({ name }: { name: string }) {
               Add a source
             </Button>
           </div>
-          {editing !== null ? <SourceEditor profile={profile} index={editing === 'new' ? null : editing} onClose={() => setEditing(null)} /> : null}
+          {editing !== null ? <SourceEditor profile={profile} index={editing === 'new' ? null : editing} passwords={detail.databasePasswords} onClose={() => setEditing(null)} /> : null}
         </section>
       </div>
       <BackupHistory device={profile.name} latest={lastRun ? `${lastRun.id}:${lastRun.status}` : ''} />
@@ -291,7 +294,7 @@ export function DevicePage({ name }: { name: string }) {
               <Checkbox key={p.name} value={p.name} className="checkbox" data-testid={`proposal-${p.name}`}>
                 <div className="checkbox-box" aria-hidden="true" />
                 <span>
-                  <strong>{p.name}</strong> — {describeSource(p)}
+                  <strong>{p.name}</strong> — {describeSource(p, false)}
                 </span>
               </Checkbox>
             ))}
