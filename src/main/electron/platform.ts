@@ -27,7 +27,9 @@ export function electronPlatform(): PlatformAdapter {
   return {
     transport: 'electron',
     openExternal: (url) => shell.openExternal(url),
-    notify: (title, body) => {
+    notify: (title, body, options) => {
+      // A job the user is watching in a console window needs no notification; one left running behind other windows does.
+      if (options?.onlyInBackground && BrowserWindow.getAllWindows().some((w) => w.isFocused())) return;
       if (Notification.isSupported()) new Notification({ title, body }).show();
     },
     chooseFolder: async () => {

@@ -11,6 +11,12 @@ import type { Handlers, Sender } from './router';
 
 const actor = (sender: Sender): string => `console:${sender.transport}`;
 
+/** A job a person started here: a desktop notification when it ends (JobNotices). */
+function announced<T extends { jobId: string }>(services: Services, started: T): T {
+  services.jobNotices.watch(started.jobId);
+  return started;
+}
+
 /**
  * Runs an audited operation. Its success is recorded by the service that did it (in the same
  * transaction); a failure is recorded here, with its message, so the audit log has every result.
@@ -126,7 +132,7 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
     'repository:lock': () => (services.repository.lock(), services.repository.status()),
     'repository:leases': () => services.repository.leases(),
     'repository:breakLease': ({ id, force }) => services.repository.breakLease(id, force === true),
-    'repository:copy': async (request) => ({ jobId: (await services.copies.copyToRepository(request)).id }),
+    'repository:copy': async (request) => announced(services, { jobId: (await services.copies.copyToRepository(request)).id }),
 
     'repositories:list': () => services.repositories.list(),
     'repositories:add': (input, sender) => audited(services, actor(sender), 'repository.add', input.name ?? input.location, () => services.repositories.add(input, actor(sender))),
@@ -136,13 +142,13 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
     'repositories:test': ({ id }, sender) => services.repositories.test(id, actor(sender)),
     'repositories:setPrimary': ({ id }, sender) => audited(services, actor(sender), 'repository.set-primary', id, () => services.repositories.setPrimary(id, actor(sender))),
 
-    'backups:start': ({ device, sources }, sender) => audited(services, actor(sender), 'job.backup', device, () => ({ jobId: startDeviceBackup(services, device, sources, actor(sender)).id })),
+    'backups:start': ({ device, sources }, sender) => audited(services, actor(sender), 'job.backup', device, () => announced(services, { jobId: startDeviceBackup(services, device, sources, actor(sender)).id })),
 
     'snapshots:list': (input) => services.catalog.list(input?.device),
     'snapshots:browse': ({ id, path }) => services.catalog.browse(id, path),
 
     'restore:plan': (request) => services.restores.plan(request),
-    'restore:start': (request) => services.restores.start(request),
+    'restore:start': (request) => announced(services, services.restores.start(request)),
     'restore:pending': () => services.restores.pending().map(pendingView),
     'restore:recover': async ({ device }) => (await services.restores.recover(device)).map(pendingView),
     'restore:confirm': async ({ restoreId }) => (await services.restores.confirm(restoreId), { done: true as const }),
@@ -166,7 +172,7 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
     'files:diff': ({ from, to, path }) => services.versions.diff(from, to, path),
     'files:restoreRequest': ({ snapshotId, path }) => services.versions.restoreRequest(snapshotId, path),
 
-    'downloads:start': (request) => services.downloads.start(request),
+    'downloads:start': async (request) => announced(services, await services.downloads.start(request)),
     'downloads:chooseFolder': async () => {
       const choose = services.platform.chooseFolder;
       return choose ? { supported: true, folder: await choose() } : { supported: false, folder: null };
@@ -174,7 +180,7 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
 
     'drills:start': ({ device }) => {
       const { id, drillId } = services.drills.start(device);
-      return { jobId: id, drillId };
+      return announced(services, { jobId: id, drillId });
     },
     'drills:list': (input) => services.drills.list(input?.device, input?.limit ?? 50),
     'drills:rto': ({ device }) => services.drills.rto(device),

@@ -8,6 +8,8 @@ import { DeviceService } from '../devices/device-service';
 import { EventBus } from '../event-bus';
 import { HistoryStore } from '../history/history-store';
 import { JobManager } from '../jobs/job-manager';
+import { JobNotices } from '../jobs/job-notices';
+import type { Notify } from '../jobs/job-notices';
 import type { Logger } from '../log';
 import { packageVersion } from '../version';
 import type { SecretCipher } from '../secrets/secret-cipher';
@@ -41,8 +43,8 @@ export interface PlatformAdapter {
   openExternal(url: string): Promise<void>;
   /** The OS-backed cipher for secrets (Electron safeStorage); elsewhere a passphrase cipher is used. */
   secretCipher?: SecretCipher;
-  /** A desktop notification (Electron); elsewhere alerts show in the console only. */
-  notify?: (title: string, body: string) => void;
+  /** A desktop notification (Electron); elsewhere alerts show in the console only. `onlyInBackground`: not while a console window is in front. */
+  notify?: Notify;
   /** Asks the user for a folder on this computer (a native dialog); null when they cancel. */
   chooseFolder?: () => Promise<string | null>;
   /** Opens a file of the console's own with the system's default application (a report in the PDF viewer). */
@@ -85,6 +87,8 @@ export interface Services {
   readonly alerts: AlertService;
   readonly scheduler: Scheduler;
   readonly maintenance: Maintenance;
+  /** Desktop notifications for jobs started from the console, when they end. */
+  readonly jobNotices: JobNotices;
   /**
    * Starts what runs by itself while a console is open (monitoring, webhook retries, and the
    * scheduler unless `scheduler: false`); not for one-shot CLI commands. The copy policy runs with
@@ -131,6 +135,7 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
     ...(platform.notify ? { notify: platform.notify } : {}),
   });
   const maintenance = new Maintenance({ store: history, jobs, repository, log });
+  const jobNotices = new JobNotices(jobs, bus, settings, platform.notify);
   const scheduler = new Scheduler({ store: history, devices, jobs, settings, log, maintenance, startBackup: (name, only) => startDeviceBackup({ devices, connector, repository, jobs }, name, only, 'scheduler') });
   const versions = new FileVersionsService(repository, catalog);
   const downloads = new DownloadService(repository, jobs);
@@ -161,6 +166,7 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
     alerts,
     scheduler,
     maintenance,
+    jobNotices,
     start({ scheduler: withScheduler = true, copyPolicy: withCopyPolicy = withScheduler } = {}) {
       alerts.start();
       outbox.start();
@@ -177,6 +183,7 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
       scheduler.stop();
       copyPolicy.stop();
       alerts.stop();
+      jobNotices.stop();
       outbox.stop();
       stopSampling();
       repositories.dispose();

@@ -138,7 +138,7 @@ function SettingsForm({ saved, status, setStatus }: { saved: Settings; status: S
 
       <Switch className="switch" isSelected={draft.desktopNotifications} onChange={(v) => set('desktopNotifications', v)} data-testid="setting-desktopNotifications">
         <div className="switch-indicator" />
-        Desktop notifications for alerts
+        Desktop notifications for alerts, and when a job you started ends (while the console is not in front)
       </Switch>
 
       <RadioGroup
