@@ -102,6 +102,8 @@ export interface DbStageProgress {
   advance?(delta: { bytes?: number }): void;
   /** Called between sending/verifying and loading (pg_restore / integrity check). */
   step?(name: 'send' | 'verify' | 'load' | 'check'): void;
+  /** Something the operator must know about the restored database (roles created for it). */
+  note?(text: string): void;
 }
 
 const join = (...parts: string[]) => path.posix.join(...parts);
@@ -152,6 +154,60 @@ function psql(plan: Pick<DbRestorePlan, 'conn'>, database: string, vars: Record<
 psql -X -q -At -v ON_ERROR_STOP=1 --no-password ${flags} --dbname=${database} ${v} <<'JVSQL'
 ${raw(script)}
 JVSQL`;
+}
+
+/**
+ * The roles a pg_dump's objects are owned by or granted to: `OWNER TO`, `GRANT … TO`, `REVOKE …
+ * FROM` and `ALTER DEFAULT PRIVILEGES FOR ROLE` in its schema SQL (pg_dump writes each on one line,
+ * one role per statement, names quoted as quote_ident does). PUBLIC is not a role.
+ */
+export function rolesInSchemaSql(sql: string): string[] {
+  const ident = String.raw`("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)`;
+  const patterns = [
+    new RegExp(String.raw`^ALTER .* OWNER TO ${ident};$`),
+    new RegExp(String.raw`^GRANT .* TO ${ident}(?: WITH GRANT OPTION)?;$`),
+    new RegExp(String.raw`^REVOKE .* FROM ${ident}(?: CASCADE)?;$`),
+    new RegExp(String.raw`^ALTER DEFAULT PRIVILEGES FOR ROLE ${ident} `),
+  ];
+  const roles = new Set<string>();
+  for (const line of sql.split('\n')) {
+    for (const pattern of patterns) {
+      const quoted = pattern.exec(line)?.[1];
+      if (!quoted || quoted === 'PUBLIC') continue;
+      roles.add(quoted.startsWith('"') ? quoted.slice(1, -1).replaceAll('""', '"') : quoted);
+    }
+  }
+  return [...roles].sort();
+}
+
+/**
+ * Creates, without login, the roles the staged dump needs and the server lacks (a reflashed device
+ * whose app has not created its role yet), so pg_restore keeps every owner and grant instead of
+ * failing on the first. Returns the roles created. Needs CREATEROLE; without it, says which roles
+ * to create before anything is loaded.
+ */
+async function createMissingRoles(runner: CommandRunner, plan: DbRestorePlan, file: string, source: string): Promise<string[]> {
+  const schema = join(plan.workDir, 'schema.sql');
+  const lines = await runToString(
+    runner,
+    sh`pg_restore --schema-only --no-comments -f ${schema} -- ${file} || exit $?
+grep -E '^(ALTER .* OWNER TO |GRANT |REVOKE |ALTER DEFAULT PRIVILEGES FOR ROLE )' -- ${schema}; rm -f -- ${schema}; true`,
+  );
+  const roles = rolesInSchemaSql(lines);
+  if (roles.length === 0) return [];
+  const vars = Object.fromEntries(roles.map((r, i) => [`r${i}`, r]));
+  const list = roles.map((_, i) => `(:'r${i}')`).join(', ');
+  const missing = `SELECT r FROM (VALUES ${list}) v(r) WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r)`;
+  const absent = (await runToString(runner, psql(plan, plan.maintenanceDb!, vars, `${missing};`))).split('\n').filter(Boolean);
+  if (absent.length === 0) return [];
+  await runToString(runner, psql(plan, plan.maintenanceDb!, vars, `SELECT format('CREATE ROLE %I NOLOGIN', r) FROM (${missing}) m \\gexec`)).catch((error: unknown) => {
+    throw new AppError(
+      'REMOTE_COMMAND_FAILED',
+      `The snapshot of "${source}" needs the role${absent.length > 1 ? 's' : ''} ${absent.map((r) => `"${r}"`).join(', ')}, which PostgreSQL on ${runner.target} does not have, ` +
+        `and the source's login cannot create them (${(error as Error).message}). Create them (e.g. sudo -u postgres createuser --no-login NAME), then restore again; nothing was changed.`,
+    );
+  });
+  return absent;
 }
 
 const existsSql = (names: string[]) => names.map((n, i) => `SELECT ${i} AS i FROM pg_database WHERE datname = :'n${i}'`).join(' UNION ALL ') + ';';
@@ -336,6 +392,14 @@ export async function stageDbRestore(options: DbRestoreOptions, plan: DbRestoreP
 
   progress.step?.('load');
   if (plan.kind === 'postgres') {
+    const created = await createMissingRoles(runner, plan, file, source.name);
+    if (created.length > 0) {
+      progress.note?.(
+        `PostgreSQL on ${runner.target} had no role ${created.map((r) => `"${r}"`).join(', ')}, which the snapshot of "${source.name}" ` +
+          `gives its objects and grants to (a reflashed device?): created without login and without a password, so the objects keep their owners. ` +
+          `If the app logs in as one of them, allow it: ALTER ROLE … LOGIN PASSWORD '…' (or set up peer login).`,
+      );
+    }
     // Created like the live database (owner, encoding, locale), from template0 as pg_restore wants.
     await runToString(
       runner,

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFleet } from '../../../fleet/index';
+import { psql as psqlAs } from '../../../fleet/postgres';
 import type { Device, Fleet } from '../../../fleet/index';
 import { startDeviceBackup } from '../devices/device-backup';
 import type { DeviceConnection } from '../devices/ssh-connection';
@@ -25,6 +26,7 @@ import {
   planDbRestore,
   recoverDbRestores,
   restoreDatabaseScratch,
+  rolesInSchemaSql,
   rollbackDbRestore,
   stageDbRestore,
 } from './db-restore';
@@ -455,4 +457,67 @@ describe('a full disk on the device', () => {
       await device.mutate.releaseDisk(workRel());
     }
   }, 120_000);
+});
+
+/** A job's record once it has ended (bounded wait). */
+async function waitForJob(jobId: string) {
+  const deadline = Date.now() + 120_000;
+  while (services.jobs.get(jobId)?.status === 'running') {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for job ${jobId}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return services.jobs.get(jobId)!;
+}
+
+describe('PostgreSQL restore onto a server without the roles the snapshot needs (a reflashed device)', () => {
+  it('creates the missing owner and grantee roles without login and says so; a login that cannot create roles is told which to create', async () => {
+    const su = (sql: string, db = device.app) => psqlAs(device.pg.socketDir, db, sql);
+    await su(`CREATE ROLE "jv owner" NOLOGIN; CREATE ROLE jv_reader NOLOGIN;
+CREATE TABLE reflash_probe (id int); INSERT INTO reflash_probe SELECT generate_series(1, 42);
+ALTER TABLE reflash_probe OWNER TO "jv owner"; GRANT SELECT ON reflash_probe TO jv_reader;`);
+    const run = (await startDeviceBackup(services, device.name, ['db']).done).value!;
+    // The device is flashed again: the app's data and its roles are gone; PostgreSQL is back.
+    await su(`DROP TABLE reflash_probe; DROP ROLE "jv owner"; DROP ROLE jv_reader;`);
+    const roles = () => su(`SELECT coalesce(string_agg(rolname || ':' || rolcanlogin, ',' ORDER BY rolname), '') FROM pg_roles WHERE rolname IN ('jv owner', 'jv_reader');`, 'postgres');
+    expect(await roles()).toBe('');
+    try {
+      // A login that may not create roles: told which ones to create, nothing loaded.
+      await su(`CREATE ROLE jv_plain LOGIN CREATEDB;`, 'postgres');
+      const profile = services.devices.get(device.name).profile;
+      services.devices.update(device.name, { ...profile, sources: profile.sources.map((s) => (s.name === 'db' ? { ...s, user: 'jv_plain' } : s)) }, {}, 'test');
+      const plain = services.restores.start({ device: device.name, scope: 'source', sources: ['db'], snapshotId: run.snapshots[0]!.snapshotId, targetDatabase: 'myrvm_reflash' });
+      const refused = (await waitForJob(plain.jobId)).error?.message ?? '';
+      expect(refused).toMatch(/needs the roles "jv owner", "jv_reader", which PostgreSQL on .* does not have, and the source's login cannot create them .*permission denied.*nothing was changed/s);
+      services.devices.update(device.name, profile, {}, 'test');
+      expect(await roles()).toBe('');
+      expect(await su(`SELECT count(*) FROM pg_database WHERE datname LIKE 'myrvm%' AND datname <> 'myrvm';`, 'postgres')).toBe('0');
+
+      const { jobId } = services.restores.start({ device: device.name, scope: 'source', sources: ['db'], snapshotId: run.snapshots[0]!.snapshotId, targetDatabase: 'myrvm_reflash' });
+      const job = await waitForJob(jobId);
+      expect(job.error).toBeNull();
+      expect((job.result as { notes: string[] }).notes.join(' ')).toMatch(/no role "jv owner", "jv_reader", which the snapshot of "db" gives its objects and grants to/);
+      expect(await roles()).toBe('jv owner:false,jv_reader:false');
+      // Every owner and grant as it was.
+      expect(await su(`SELECT pg_get_userbyid(relowner) || ':' || has_table_privilege('jv_reader', 'reflash_probe', 'SELECT') || ':' || (SELECT count(*) FROM reflash_probe) FROM pg_class WHERE relname = 'reflash_probe';`, 'myrvm_reflash')).toBe('jv owner:true:42');
+    } finally {
+      await su(`DROP DATABASE IF EXISTS myrvm_reflash;`, 'postgres');
+      await su(`DROP ROLE IF EXISTS "jv owner"; DROP ROLE IF EXISTS jv_reader; DROP ROLE IF EXISTS jv_plain;`, 'postgres');
+    }
+  }, 180_000);
+});
+
+describe('the roles a pg_dump needs', () => {
+  it('are read from its schema SQL: owners, grantees, default privileges; quoted names; never PUBLIC', () => {
+    const sql = [
+      'ALTER TABLE public.deposits OWNER TO myrvm;',
+      'ALTER SCHEMA "odd ""schema""" OWNER TO "App Owner";',
+      'GRANT SELECT ON TABLE public.deposits TO reader;',
+      'GRANT ALL ON SCHEMA public TO PUBLIC;',
+      'REVOKE ALL ON TABLE public.deposits FROM "x y";',
+      'GRANT USAGE ON SCHEMA s TO "with ""quote""" WITH GRANT OPTION;',
+      'ALTER DEFAULT PRIVILEGES FOR ROLE "def role" IN SCHEMA public GRANT SELECT ON TABLES TO reader;',
+      "COMMENT ON TABLE x IS 'GRANT SELECT ON t TO nobody;';",
+    ].join('\n');
+    expect(rolesInSchemaSql(sql)).toEqual(['App Owner', 'def role', 'myrvm', 'reader', 'with "quote"', 'x y']);
+  });
 });

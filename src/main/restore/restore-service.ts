@@ -292,6 +292,7 @@ export class RestoreService {
       platform,
       timings: [],
       wireCompression: false,
+      notes: [],
     };
   }
 
@@ -410,6 +411,7 @@ export class RestoreService {
       ctx.phase(name);
     };
     const timings: { step: string; ms: number }[] = [];
+    const notes: string[] = [];
     const began = performance.now();
     let mark = began;
     /** Records the time since the previous mark under `step`. */
@@ -460,6 +462,7 @@ export class RestoreService {
       let started = performance.now();
       await stageDbRestore({ ...part.options, signal: ctx.signal, compress }, part.plan, {
         advance: (d) => ctx.advance(d),
+        note: (text) => notes.push(text),
         step: (s) => {
           lap(`${step}:${part.source}`, started);
           step = s;
@@ -549,7 +552,7 @@ export class RestoreService {
         wireCompression: compress,
       });
     }
-    return { ...summary, timings, wireCompression: compress };
+    return { ...summary, timings, wireCompression: compress, notes };
   }
 
   async #rollbackPart(runner: CommandRunner, part: Part): Promise<void> {

@@ -94,6 +94,8 @@ export const RestorePlanSummarySchema = z.object({
   timings: z.array(z.object({ step: z.string(), ms: z.number() })).default([]),
   /** After a run: whether files and dumps went to the device gzip'ed (a slow link, decision 019). */
   wireCompression: z.boolean().default(false),
+  /** After a run: what the operator must act on (roles created on a server that lacked them). */
+  notes: z.array(z.string()).default([]),
 });
 export type RestorePlanSummary = z.infer<typeof RestorePlanSummarySchema>;
 

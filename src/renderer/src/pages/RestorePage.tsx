@@ -27,9 +27,9 @@ const sentHow = (wireCompression: boolean): string => (wireCompression ? "sent g
 function restoreReport(job: { title: string; startedAt: string; finishedAt: string | null; result: unknown }): string | null {
   const parsed = RestorePlanSummarySchema.safeParse(job.result);
   if (!parsed.success || parsed.data.timings.length === 0 || job.finishedAt === null) return null;
-  const { timings, wireCompression } = parsed.data;
+  const { timings, wireCompression, notes } = parsed.data;
   const took = new Date(job.finishedAt).getTime() - new Date(job.startedAt).getTime();
-  return `${job.title} finished in ${seconds(took)} (${timings.map((t) => `${t.step} ${seconds(t.ms)}`).join(' · ')}); ${sentHow(wireCompression)}`;
+  return `${job.title} finished in ${seconds(took)} (${timings.map((t) => `${t.step} ${seconds(t.ms)}`).join(' · ')}); ${sentHow(wireCompression)}${notes.map((n) => ` ${n}`).join('')}`;
 }
 
 type Scope = 'device' | 'source' | 'files';
