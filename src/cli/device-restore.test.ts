@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFleet } from '../../fleet/index';
 import type { Fleet } from '../../fleet/index';
+import { psql } from '../../fleet/postgres';
 import { tempDir } from '../main/testing/temp-dir';
 import { cliRunner } from './testing';
 
@@ -65,5 +66,30 @@ describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
     expect(readFileSync(config, 'utf8')).toBe(original);
     expect((await run('rollback', '--device', device.name)).out).toMatch(/No restore of .* is waiting/);
     expect((await run('restore', 'latest')).code).toBe(2);
+  }, 180_000);
+
+  it('restoring a database onto a server that lacks its roles (a reflashed device) says which it created', async () => {
+    const device = fleet.devices[0]!;
+    const run = cliRunner({ JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'cli restore test repository password' });
+    const su = (sql: string, db = device.app) => psql(device.pg.socketDir, db, sql);
+    await su('CREATE ROLE jv_app NOLOGIN; CREATE TABLE cli_probe (id int); ALTER TABLE cli_probe OWNER TO jv_app;');
+    const file = path.join(tempDir(), 'device.json');
+    const profile = device.profile();
+    writeFileSync(file, JSON.stringify({ ...profile, sources: profile.sources.filter((s) => s.name === 'db') }));
+    expect((await run('device', 'import', file)).code).toBe(0);
+    expect((await run('init')).code).toBe(0);
+    expect((await run('backup', '--device', device.name)).code).toBe(0);
+    await su('DROP TABLE cli_probe; DROP ROLE jv_app;');
+    try {
+      const restored = await run('restore', 'latest', '--device', device.name, '--yes', '--json');
+      expect(restored.code).toBe(0);
+      expect(restored.err).toMatch(/^note: PostgreSQL on .* had no role "jv_app", which the snapshot of "db" gives its objects and grants to .*ALTER ROLE/m);
+      expect((JSON.parse(restored.out) as { notes: string[] }).notes).toHaveLength(1);
+      expect(await su("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'cli_probe';")).toBe('jv_app');
+      expect((await run('keep', '--device', device.name)).code).toBe(0);
+    } finally {
+      await su('DROP TABLE IF EXISTS cli_probe;');
+      await su('DROP ROLE IF EXISTS jv_app;', 'postgres');
+    }
   }, 180_000);
 });

@@ -47,8 +47,9 @@ export async function deviceRestore(values: Record<string, unknown>, ref: string
     if (sources.length > 0) request.sources = sources;
     if (include.length > 0) request.include = include;
     const plan = await services.restores.plan(request);
-    if (values.json && (values['dry-run'] || !values.yes)) io.out(JSON.stringify(plan, null, 2));
-    else describePlan(plan, io);
+    // --json: stdout is one JSON document — the plan (dry run, or not confirmed), else the outcome.
+    if (!values.json) describePlan(plan, io);
+    else if (values['dry-run'] || !values.yes) io.out(JSON.stringify(plan, null, 2));
     if (values['dry-run']) return 0;
     if (!values.yes && destructive(plan)) {
       io.err(`This replaces data on ${device}. Repeat with --yes to restore (the previous state is kept until keep or rollback).`);
@@ -60,7 +61,10 @@ export async function deviceRestore(values: Record<string, unknown>, ref: string
       io.err(`The restore ${job.status}: ${job.error?.message ?? ''}`);
       return 1;
     }
-    if (values.json) io.out(JSON.stringify({ restoreId, jobId, status: job.status }));
+    // Roles created for a database the device's server lacked: the operator has to act on them.
+    const notes = (job.result as { notes?: string[] } | null)?.notes ?? [];
+    for (const note of notes) io.err(`note: ${note}`);
+    if (values.json) io.out(JSON.stringify({ restoreId, jobId, status: job.status, notes }));
     else io.out(`restored ${device} (${restoreId}); the previous state is kept on the device: jetvault keep --device ${device} or jetvault rollback --device ${device}`);
     return 0;
   });
