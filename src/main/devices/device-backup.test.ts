@@ -1,7 +1,7 @@
 import { appendFileSync } from 'node:fs';
 import { Transform } from 'node:stream';
 import { AppError } from '../../shared/errors';
-import { appendFile, copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -20,6 +20,7 @@ import { Repository } from '../repository/repo/repository';
 import { BACKUP_PHASES, runSources, startOrder } from './device-backup';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import { LocalRunner } from './local-runner';
+import { ResumeStore } from './resume-store';
 import { commandText } from './shell-quote';
 import type { CommandRunner } from './ssh-connection';
 import type { WireCompression } from './wire-compression';
@@ -42,14 +43,14 @@ function backupJob(
   root: string,
   sources: Source[],
   wrap: (ctx: JobContext) => JobContext = (ctx) => ctx,
-  { name = 'rvm-017', wireCompression, prepared, runner = new LocalRunner(), jobs }: { name?: string; wireCompression?: WireCompression; prepared?: Promise<void>; runner?: CommandRunner; jobs?: JobManager } = {},
+  { name = 'rvm-017', wireCompression, prepared, runner = new LocalRunner(), jobs, resume }: { name?: string; wireCompression?: WireCompression; prepared?: Promise<void>; runner?: CommandRunner; jobs?: JobManager; resume?: ResumeStore } = {},
 ) {
   if (!jobs) {
     const store = new HistoryStore(tempDir());
     onTestFinished(() => store.close());
     jobs = new JobManager(store, new EventBus(), silentLogger);
   }
-  const device = { name, sysroot: root, ...(wireCompression ? { wireCompression } : {}) };
+  const device = { name, sysroot: root, ...(wireCompression ? { wireCompression } : {}), ...(resume ? { resume } : {}) };
   return jobs.start({ kind: 'backup', title: `Back up ${name}`, phases: [...BACKUP_PHASES] }, (ctx) => runSources(repo, runner, device, sources, wrap(ctx), undefined, prepared)).done;
 }
 
@@ -286,6 +287,39 @@ describe('a run cut off part-way', () => {
     const next = (await backupJob(repo, root, sources)).value!.snapshots[0]!;
     expect(next.bytesResumed).toBeUndefined();
     expect(next.bytesTransferred).toBe(0);
+  });
+
+  it('is taken up after a restart too (another process, the repository opened again), from a sealed checkpoint that a completed run removes', async () => {
+    const root = tempDir();
+    const models = path.join(root, 'opt/myrvm/models');
+    await mkdir(models, { recursive: true });
+    const { randomBytes } = await import('node:crypto');
+    for (let i = 0; i < 12; i++) await writeFile(path.join(models, `layer-${String(i).padStart(2, '0')}.bin`), randomBytes(1024 * 1024));
+    const { dir, repo } = await newRepo();
+    const sources: Source[] = [{ name: 'models', kind: 'files', paths: [models] }];
+    const folder = tempDir();
+    const cut = await backupJob(repo, root, sources, undefined, { runner: cutting(7 * 1024 * 1024), resume: new ResumeStore(folder) });
+    expect(cut.record.status).toBe('failed');
+    // On disk: sealed (no file name or size in clear), readable only by this user.
+    const [repoDir] = await readdir(folder);
+    const [file] = await readdir(path.join(folder, repoDir!));
+    const stored = await readFile(path.join(folder, repoDir!, file!));
+    expect(stored.includes('layer-0')).toBe(false);
+    expect((await stat(path.join(folder, repoDir!, file!))).mode & 0o077).toBe(0);
+
+    // The console restarted: the repository is opened again, nothing is left in memory.
+    const reopened = await Repository.open(new LocalBackend(dir), PASSWORD);
+    const resumed = await backupJob(reopened, root, sources, undefined, { resume: new ResumeStore(folder) });
+    expect(resumed.record.status).toBe('succeeded');
+    expect(resumed.value!.snapshots[0]!.bytesResumed).toBeGreaterThanOrEqual(5 * 1024 * 1024);
+    expect(await readdir(path.join(folder, repoDir!))).toEqual([]);
+
+    // A damaged checkpoint is ignored: the run transfers what it must and succeeds.
+    await writeFile(path.join(folder, repoDir!, file!), stored.subarray(0, 40));
+    await writeFile(path.join(models, 'layer-00.bin'), randomBytes(1024 * 1024));
+    const after = await backupJob(await Repository.open(new LocalBackend(dir), PASSWORD), root, sources, undefined, { resume: new ResumeStore(folder) });
+    expect(after.record.status).toBe('succeeded');
+    expect(after.value!.snapshots[0]!.bytesTransferred).toBe(1024 * 1024);
   });
 });
 

@@ -21,6 +21,7 @@ import type { RepositoryService } from '../services/repository-service';
 import type { DeviceConnector } from './device-connector';
 import type { DeviceService } from './device-service';
 import { disksOfProbe, parsePlatform, platformTags } from './facts';
+import { ResumeStore } from './resume-store';
 import { forDatabase } from './sources/db-password';
 import { DumpSource, previousCopy } from './sources/dump-source';
 import { RemoteFilesSource } from './sources/files-source';
@@ -124,19 +125,8 @@ async function filesOf(load: (id: string) => Promise<Tree>, parent: SnapshotWith
   return map;
 }
 
-/**
- * What runs that failed part-way had stored, per repository, device and files source (by relative
- * path): the next run of that source does not transfer those files again if they are unchanged and
- * their chunks are in the repository (a flaky field link: each try gets further). Kept in memory
- * for the console's session; a run that completes, or a console restart, forgets it.
- */
-const interrupted = new WeakMap<Repository, Map<string, Map<string, TreeNode>>>();
-
-function interruptedOf(repo: Repository): Map<string, Map<string, TreeNode>> {
-  let map = interrupted.get(repo);
-  if (!map) interrupted.set(repo, (map = new Map<string, Map<string, TreeNode>>()));
-  return map;
-}
+/** Runs given no store of their own (tests, the local backup) keep checkpoints in memory only. */
+const inMemory = new ResumeStore(null);
 
 /**
  * The stored files whose every chunk the repository holds now — indexed, or in a pack stored and
@@ -159,8 +149,11 @@ export interface DeviceBackupDeps {
 export async function runSources(
   repo: Repository,
   runner: CommandRunner,
-  /** `onDisks`: the device's disk usage, as the run's first command read it on its way. */
-  device: { name: string; sysroot?: string; wireCompression?: WireCompression; onDisks?: (disks: DiskUsage[]) => void },
+  /**
+   * `onDisks`: the device's disk usage, as the run's first command read it on its way. `resume`:
+   * where what a cut run stored is kept for the next (resume-store.ts); in memory by default.
+   */
+  device: { name: string; sysroot?: string; wireCompression?: WireCompression; onDisks?: (disks: DiskUsage[]) => void; resume?: ResumeStore },
   sources: SourceConfig[],
   ctx: Pick<JobContext, 'phase' | 'advance' | 'setTotals' | 'signal'> & Partial<Pick<JobContext, 'commit'>>,
   lease?: Lease,
@@ -173,7 +166,7 @@ export async function runSources(
   const results: SourceResult[] = [];
   /** Per files source: what this run stored so far, and what it took up from an interrupted one. */
   const checkpoints = new Map<string, { stored: Map<string, TreeNode>; resumed: Map<string, TreeNode> | undefined }>();
-  const checkpointKey = (config: SourceConfig) => `${device.name}\0${config.name}`;
+  const resumeStore = device.resume ?? inMemory;
   // Sources run SOURCES_AT_ONCE at a time on the one connection (separate exec channels), slowest
   // first: a database dump overlaps the file listings and transfers. The first failure stops the others.
   const stop = new AbortController();
@@ -216,8 +209,8 @@ export async function runSources(
       let resumedBytes = 0;
       const checkpoint = new Map<string, TreeNode>();
       if (config.kind === 'files') {
-        const resume = stillStored(repo, interruptedOf(repo).get(checkpointKey(config)));
-        checkpoints.set(checkpointKey(config), { stored: checkpoint, resumed: resume });
+        const resume = stillStored(repo, await resumeStore.get(repo, device.name, config.name));
+        checkpoints.set(config.name, { stored: checkpoint, resumed: resume });
         source = new RemoteFilesSource({
           runner,
           source: config,
@@ -297,7 +290,8 @@ export async function runSources(
     // A cancel that came in before this point wins (its snapshots are dropped below); none after it does.
     if (ctx.signal.aborted) throw new AppError('CANCELLED', `The backup of ${device.name} was cancelled`);
     ctx.commit?.();
-    for (const key of checkpoints.keys()) interruptedOf(repo).delete(key); // the snapshots hold it all now
+    // The snapshots hold it all now.
+    for (const source of checkpoints.keys()) await resumeStore.delete(repo, device.name, source).catch(() => undefined);
     ctx.phase('commit');
     for (const [i, config] of sources.entries()) {
       if (config.kind !== 'files' || !config.rotateAfterBackup) continue;
@@ -322,9 +316,10 @@ export async function runSources(
     // A run is complete or absent: drop this run's snapshots (their data stays for the next run),
     // and remember which files each source stored, so the next run does not transfer them again.
     ctx.signal.removeEventListener('abort', onAbort);
-    for (const [key, { stored, resumed }] of checkpoints) {
+    for (const [source, { stored, resumed }] of checkpoints) {
       const kept = new Map([...(resumed ?? []), ...stored]);
-      if (kept.size > 0) interruptedOf(repo).set(key, kept);
+      // Kept in memory at least; a disk too full to keep it on does not hide why the run failed.
+      if (kept.size > 0) await resumeStore.set(repo, device.name, source, kept).catch(() => undefined);
     }
     for (const id of written) await repo.backend.delete(`${NAMES.snapshots}${id}`).catch(() => undefined);
     if ((error as NodeJS.ErrnoException).code === 'ENOSPC') {
@@ -361,7 +356,15 @@ export function startDeviceBackup(deps: DeviceBackupDeps, name: string, only: st
               // Removed while it was backed up: there is nothing left to update.
             }
           };
-          return runSources(repo, connection, { name, sysroot: device.profile.sysroot, wireCompression: device.profile.wireCompression, onDisks }, sources, ctx, lease, prepared);
+          return runSources(
+            repo,
+            connection,
+            { name, sysroot: device.profile.sysroot, wireCompression: device.profile.wireCompression, onDisks, resume: deps.repository.resume },
+            sources,
+            ctx,
+            lease,
+            prepared,
+          );
         });
       } finally {
         if (pool) await repo.releaseChunkPool(pool);

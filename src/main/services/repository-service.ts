@@ -4,6 +4,7 @@
  * prune-like work runs alone. The password is asked once per session (or taken from
  * JETVAULT_PASSWORD for headless use) and held only in memory.
  */
+import { ResumeStore } from '../devices/resume-store';
 import path from 'node:path';
 import { AppError } from '../../shared/errors';
 import { backendFor, backendForInit, isRemoteLocation } from '../repository/backend/open-backend';
@@ -30,9 +31,12 @@ export class RepositoryService {
   #exclusive: Promise<unknown> | null = null;
   #exclusiveQueued = 0;
   readonly #idle: (() => void)[] = [];
+  /** What device backups cut off part-way stored, for the next run, in `<data folder>/resume`: kept across restarts and between CLI runs. */
+  readonly resume: ResumeStore;
 
   constructor(dataDir: string, settings: SettingsService, env: NodeJS.ProcessEnv = process.env) {
     this.#dataDir = dataDir;
+    this.resume = new ResumeStore(path.join(dataDir, 'resume'));
     this.#settings = settings;
     this.#env = env;
   }

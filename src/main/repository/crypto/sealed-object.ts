@@ -9,7 +9,8 @@ import { RepositoryError } from '../errors';
 import { decompress, compress } from '../compress/codec';
 import { hkdf, open, randomSalt, seal, NONCE_BYTES, SALT_BYTES } from './aead';
 
-export type ObjectKind = 'config' | 'index' | 'snapshot' | 'lock';
+/** `checkpoint`: what a backup run cut off part-way stored, kept on this computer only (devices/resume-store.ts). */
+export type ObjectKind = 'config' | 'index' | 'snapshot' | 'lock' | 'checkpoint';
 const VERSION = 1;
 const ZERO_NONCE = Buffer.alloc(NONCE_BYTES);
 
