@@ -68,7 +68,7 @@ describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
     expect((await run('restore', 'latest')).code).toBe(2);
   }, 180_000);
 
-  it('restoring a database onto a server that lacks its roles (a reflashed device) says which it created', async () => {
+  it('restoring a database onto a server that lacks its roles (a reflashed device) says which it created; --into-database restores beside the live one', async () => {
     const device = fleet.devices[0]!;
     const run = cliRunner({ JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'cli restore test repository password' });
     const su = (sql: string, db = device.app) => psql(device.pg.socketDir, db, sql);
@@ -87,8 +87,18 @@ describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
       expect((JSON.parse(restored.out) as { notes: string[] }).notes).toHaveLength(1);
       expect(await su("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'cli_probe';")).toBe('jv_app');
       expect((await run('keep', '--device', device.name)).code).toBe(0);
+      // Beside the live one, for inspection: a new database; the live one is left alone.
+      await su('DELETE FROM deposits WHERE id % 2 = 0;');
+      const live = await su('SELECT count(*) FROM deposits;');
+      const inspect = await run('restore', 'latest', '--device', device.name, '--source', 'db', '--into-database', 'cli_inspect', '--yes');
+      expect(inspect.code).toBe(0);
+      expect(await su('SELECT count(*) FROM deposits;')).toBe(live);
+      expect(Number(await su('SELECT count(*) FROM deposits;', 'cli_inspect'))).toBeGreaterThan(Number(live));
+      expect((await run('restore', 'latest', '--device', device.name, '--source', 'db', '--into-database', 'cli_inspect', '--yes')).err).toMatch(/already exists/);
+      expect((await run('restore', 'latest', '--device', device.name, '--source', 'db', '--into-file', 'relative.db')).code).toBe(2);
     } finally {
       await su('DROP TABLE IF EXISTS cli_probe;');
+      await su('DROP DATABASE IF EXISTS cli_inspect;', 'postgres');
       await su('DROP ROLE IF EXISTS jv_app;', 'postgres');
     }
   }, 180_000);

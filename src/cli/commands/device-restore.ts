@@ -4,6 +4,7 @@
  * stays on the device until `keep --device NAME` or `rollback --device NAME`.
  */
 import { AppError } from '../../shared/errors';
+import { RestoreRequestSchema } from '../../shared/schemas/restore';
 import type { RestorePlanSummary, RestoreRequest } from '../../shared/schemas/restore';
 import type { Services } from '../../main/services/index';
 import type { CliIo, Command } from '../command';
@@ -46,7 +47,13 @@ export async function deviceRestore(values: Record<string, unknown>, ref: string
     }
     if (sources.length > 0) request.sources = sources;
     if (include.length > 0) request.include = include;
-    const plan = await services.restores.plan(request);
+    if (typeof values['into-folder'] === 'string') request.targetRoot = values['into-folder'];
+    if (typeof values['into-database'] === 'string') request.targetDatabase = values['into-database'];
+    if (typeof values['into-file'] === 'string') request.targetPath = values['into-file'];
+    // As the console's IPC checks it: a bad name or path is said before the device is asked anything.
+    const checked = RestoreRequestSchema.safeParse(request);
+    if (!checked.success) throw new UsageError(checked.error.issues.map((i) => `${i.path.join('.') || 'request'}: ${i.message}`).join('; '));
+    const plan = await services.restores.plan(checked.data);
     // --json: stdout is one JSON document — the plan (dry run, or not confirmed), else the outcome.
     if (!values.json) describePlan(plan, io);
     else if (values['dry-run'] || !values.yes) io.out(JSON.stringify(plan, null, 2));
@@ -55,7 +62,7 @@ export async function deviceRestore(values: Record<string, unknown>, ref: string
       io.err(`This replaces data on ${device}. Repeat with --yes to restore (the previous state is kept until keep or rollback).`);
       return EXIT_NOT_CONFIRMED;
     }
-    const { jobId, restoreId } = services.restores.start(request);
+    const { jobId, restoreId } = services.restores.start(checked.data);
     const job = await waitForJob(services, jobId);
     if (job.status !== 'succeeded') {
       io.err(`The restore ${job.status}: ${job.error?.message ?? ''}`);

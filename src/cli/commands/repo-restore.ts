@@ -10,6 +10,7 @@ export const repoRestoreCommand: Command = {
   usage: [
     'Usage: jetvault restore SNAP --target DIR [--include PATTERN]... [--device NAME]',
     '       jetvault restore SNAP --device NAME [--source S]... [--include PATTERN]... [--at TIME] [--dry-run] [--yes] [--json]',
+    '                             [--into-folder DIR] [--into-database NAME] [--into-file PATH]',
     '',
     'PATTERN matches snapshot paths: * within a name, ** across directories; a matching directory brings its contents.',
     'With --target, the snapshot goes to a folder on this machine (--device NAME makes "latest" mean that device\'s).',
@@ -17,6 +18,9 @@ export const repoRestoreCommand: Command = {
     'checked; SNAP "latest" with --at TIME takes the run in force at that time (whole device, or --source ones).',
     'The plan is printed first; a restore that replaces data needs --yes (exit 3 without). The previous state',
     'stays on the device until `jetvault keep --device NAME` or `jetvault rollback --device NAME`.',
+    'Beside the live data instead, for inspection (nothing live changes, nothing existing is overwritten):',
+    '--into-folder DIR (files, below DIR on the device), --into-database NAME (a new PostgreSQL/MySQL',
+    'database), --into-file PATH (a new SQLite file).',
     REPO_USAGE,
   ].join('\n'),
   options: {
@@ -28,6 +32,9 @@ export const repoRestoreCommand: Command = {
     at: { type: 'string' },
     'dry-run': { type: 'boolean', short: 'n' },
     yes: { type: 'boolean', short: 'y' },
+    'into-folder': { type: 'string' },
+    'into-database': { type: 'string' },
+    'into-file': { type: 'string' },
   },
   async run({ values, positionals }, io) {
     const [ref, ...extra] = positionals;
@@ -36,7 +43,9 @@ export const repoRestoreCommand: Command = {
       if (typeof values.device !== 'string') throw new UsageError('give --target DIR (to this machine) or --device NAME (onto the device)');
       return (await import('./device-restore')).deviceRestore(values, ref, io);
     }
-    if (values.source || values.at || values['dry-run'] || values.yes) throw new UsageError('--source, --at, --dry-run and --yes are for restores onto a device (without --target)');
+    if (values.source || values.at || values['dry-run'] || values.yes || values['into-folder'] || values['into-database'] || values['into-file']) {
+      throw new UsageError('--source, --at, --dry-run, --yes and --into-… are for restores onto a device (without --target)');
+    }
     const target = values.target;
     return withRepository(values, io, 'shared', async (repo) => {
       const all = (await listSnapshots(repo)).filter((s) => typeof values.device !== 'string' || s.device === values.device);
