@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { AppError } from '../../shared/errors';
-import { DeviceProfileSchema, FingerprintSchema, authOf } from '../../shared/schemas/devices';
+import { DeviceProfileSchema, FingerprintSchema, authOf, isServerDatabase } from '../../shared/schemas/devices';
 import type { DeviceDetail, DeviceFacts, DeviceProfile, DiskUsage, DeviceSummary, JumpHost, KeyTarget } from '../../shared/schemas/devices';
 import type { HistoryStore } from '../history/history-store';
 import { recordDiskSamples } from '../fleet/samples';
@@ -317,7 +317,7 @@ export class DeviceService {
         else this.#secrets.set(secretRef(id, kind), value);
       }
     }
-    const databases = new Set(profile.sources.filter((s) => s.kind === 'postgres' || s.kind === 'mysql').map((s) => s.name));
+    const databases = new Set(profile.sources.filter((s) => isServerDatabase(s.kind)).map((s) => s.name));
     for (const [source, value] of Object.entries(secrets.databasePasswords ?? {})) {
       const path = `databasePasswords.${source}`;
       if (!databases.has(source)) throw new AppError('VALIDATION', `${profile.name} has no PostgreSQL or MySQL source named "${source}"`, [{ path, message: 'No such database source' }]);
@@ -336,7 +336,7 @@ export class DeviceService {
       profile,
       hasPassword: this.#secrets.has(secretRef(row.id, 'password')),
       hasPassphrase: this.#secrets.has(secretRef(row.id, 'passphrase')),
-      databasePasswords: profile.sources.filter((s) => (s.kind === 'postgres' || s.kind === 'mysql') && this.#secrets.has(databaseRef(row.id, s.name))).map((s) => s.name),
+      databasePasswords: profile.sources.filter((s) => isServerDatabase(s.kind) && this.#secrets.has(databaseRef(row.id, s.name))).map((s) => s.name),
       facts: row.facts ? (JSON.parse(row.facts) as DeviceFacts) : null,
       factsAt: row.facts_at,
       createdAt: row.created_at,

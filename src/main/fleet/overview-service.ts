@@ -3,6 +3,7 @@
  * device's protection against its RPO (with tiers, see src/shared/tiers.ts), reachability, RTO
  * from its last drill, last verification, health from its facts, and open alerts.
  */
+import { isServerDatabase } from '../../shared/schemas/devices';
 import type { DeviceFacts, DeviceProfile } from '../../shared/schemas/devices';
 import type { FleetStatus, Overview, OverviewRow } from '../../shared/schemas/fleet';
 import { effectiveRpo } from '../../shared/tiers';
@@ -41,7 +42,7 @@ export function diskFree(facts: DeviceFacts | null): { bytes: number; fraction: 
  * listed). Null when the device has no database server sources or no facts.
  */
 export function databaseUp(profile: DeviceProfile, facts: DeviceFacts | null): boolean | null {
-  const servers = profile.sources.filter((s) => s.kind === 'postgres' || s.kind === 'mysql');
+  const servers = profile.sources.filter((s) => isServerDatabase(s.kind));
   if (!facts || servers.length === 0) return null;
   return servers.every((s) =>
     s.kind === 'postgres' ? facts.postgresDatabases.includes(s.database) : s.kind === 'mysql' ? (facts.mysqlDatabases ?? []).some((d) => d.split('\t').at(-1) === s.database) : true,

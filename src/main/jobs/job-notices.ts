@@ -19,7 +19,7 @@ export function jobNotice(job: JobRecord): { title: string; body: string } {
   const took = job.finishedAt ? Date.parse(job.finishedAt) - Date.parse(job.startedAt) : null;
   const after = took !== null ? ` after ${formatDuration(took)}` : '';
   const body =
-    job.status === 'failed' ? `${job.error?.message ?? 'It failed.'}`.slice(0, 300) : job.status === 'cancelled' ? `Stopped${after}.` : `Finished${after}.`;
+    job.status === 'failed' ? (job.error?.message ?? 'It failed.').slice(0, 300) : job.status === 'cancelled' ? `Stopped${after}.` : `Finished${after}.`;
   return { title: `Jetvault: ${job.title} — ${ENDED[job.status] ?? job.status}`, body };
 }
 

@@ -69,6 +69,11 @@ export const FilesSourceSchema = z.object({
 export const SourceSchema = z.discriminatedUnion('kind', [PostgresSourceSchema, SqliteSourceSchema, MysqlSourceSchema, FilesSourceSchema]);
 export type Source = z.infer<typeof SourceSchema>;
 
+/** A source reached through a database server's login (user, password), not a file on the device. */
+export function isServerDatabase(kind: string): kind is 'postgres' | 'mysql' {
+  return kind === 'postgres' || kind === 'mysql';
+}
+
 /**
  * A jump host (bastion) the device is reached through, as `ssh -J` does. Its host key is pinned like
  * a device's; it authenticates with its own key file when given, else with the device's credentials.

@@ -14,6 +14,7 @@
  * connection its own secrets), so every restore, drill and recovery step of the source uses it too.
  */
 import { AppError } from '../../../shared/errors';
+import { isServerDatabase } from '../../../shared/schemas/devices';
 import { raw, sh } from '../shell-quote';
 import type { RawShell } from '../shell-quote';
 import type { CommandRunner, RunningCommand } from '../ssh-connection';
@@ -27,7 +28,7 @@ export function databasePasswordError(password: string): string | null {
 
 /** What to add to a database error that is a refused login: where the password is set. */
 export function loginHint(source: { name: string; kind: string }, error: string): string {
-  if (source.kind !== 'postgres' && source.kind !== 'mysql') return '';
+  if (!isServerDatabase(source.kind)) return '';
   if (!/no password supplied|password authentication failed|Access denied for user/i.test(error)) return '';
   return ` The database refused the login: set the password of "${source.name}" under Sources on the device page (or with jetvault device db-password).`;
 }
@@ -63,10 +64,6 @@ class PasswordRunner implements CommandRunner {
     return this.inner.target;
   }
 
-  get databasePassword(): ((source: string) => string | undefined) | undefined {
-    return this.inner.databasePassword;
-  }
-
   async exec(command: RawShell, signal?: AbortSignal): Promise<RunningCommand> {
     const running = await this.inner.exec(sh`${raw(PRELUDE[this.kind])}${command}`, signal);
     running.stdin.write(`${this.kind === 'mysql' ? mysqlOptionValue(this.password) : this.password}\n`);
@@ -84,7 +81,7 @@ class PasswordRunner implements CommandRunner {
  */
 export function forDatabase(runner: CommandRunner, source: { name: string; kind: string }): CommandRunner {
   const base = runner instanceof PasswordRunner ? runner.inner : runner;
-  if (source.kind !== 'postgres' && source.kind !== 'mysql') return base;
+  if (!isServerDatabase(source.kind)) return base;
   const password = base.databasePassword?.(source.name);
   if (password === undefined) return base;
   const error = databasePasswordError(password);

@@ -7,6 +7,7 @@
 import { useState } from 'react';
 import type { FormEvent } from 'react';
 import { Button, Dialog, FieldError, Form, Heading, Input, Label, Modal, ModalOverlay, NumberField, Radio, RadioGroup, Switch, Text, TextArea, TextField } from 'react-aria-components';
+import { isServerDatabase } from '../../../shared/schemas/devices';
 import type { DeviceProfile, Source } from '../../../shared/schemas/devices';
 import { api } from '../api';
 import { lines } from '../format';
@@ -94,7 +95,7 @@ export function SourceEditor({ profile, index, passwords, onClose }: { profile: 
       async () => {
         const source = sourceOf(draft);
         const sources = index === null ? [...profile.sources, source] : profile.sources.map((s, i) => (i === index ? source : s));
-        const database = draft.kind === 'postgres' || draft.kind === 'mysql';
+        const database = isServerDatabase(draft.kind);
         const password = !database ? undefined : draft.password !== '' ? draft.password : draft.forgetPassword ? '' : undefined;
         await api().devices.update({ name: profile.name, profile: { ...profile, sources }, ...(password !== undefined ? { databasePasswords: { [draft.name.trim()]: password } } : {}) });
         onClose();
@@ -150,7 +151,7 @@ export function SourceEditor({ profile, index, passwords, onClose }: { profile: 
               </>
             ) : null}
             {draft.kind === 'sqlite' ? text('path', 'Database file on the device', { required: true, placeholder: '/opt/myrvm/data/local.db' }) : null}
-            {draft.kind === 'postgres' || draft.kind === 'mysql' ? (
+            {isServerDatabase(draft.kind) ? (
               <>
                 {text('database', 'Database', { required: true, placeholder: 'myrvm' })}
                 <div className="field-row">
