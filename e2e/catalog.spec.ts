@@ -1,12 +1,18 @@
 /**
  * The catalog's file browser at scale: a snapshot whose folder holds 100,000 files (made with the
  * CLI into the host's own repository) opens in a virtualized list that keeps only the rows in view
- * in the page, and scrolls to the last file.
+ * in the page, and scrolls to the last file. A catalog of more snapshots than one page shows.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { LocalBackend } from '../src/main/repository/backend/local-backend';
+import { backup } from '../src/main/repository/archiver/archiver';
+import { findSnapshot, saveSnapshot } from '../src/main/repository/snapshot/snapshot';
+import { Repository } from '../src/main/repository/repo/repository';
+import { FAST } from '../src/main/repository/testing/fixtures';
+import { LocalSource } from '../src/main/repository/walker/local-walker';
 import { expect, test } from './fixtures';
 
 const FILES = 100_000;
@@ -48,4 +54,47 @@ test('a folder of 100,000 files browses in a virtualized list', async ({ host, c
   } finally {
     rmSync(source, { recursive: true, force: true });
   }
+});
+
+test('a catalog of more than 500 snapshots shows the newest 500 and more on demand; a filter starts again from the first page', async ({ host, console: app, page }) => {
+  test.setTimeout(180_000);
+  // A fleet's day of backups, written into the host's repository with the engine itself.
+  const folder = mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-many-'));
+  try {
+    writeFileSync(path.join(folder, 'config.yaml'), 'fps: 30\n');
+    const repo = await Repository.init(new LocalBackend(path.join(host.dataDir, 'repository')), PASSWORD, FAST);
+    // One real backup (of this computer); 523 more of the same tree a minute apart, as a fleet's unchanged runs are.
+    const first = await findSnapshot(repo, (await backup(repo, new LocalSource([folder]))).id);
+    const snap = (device: string, source: string, i: number) =>
+      saveSnapshot(repo, {
+        ...first,
+        device,
+        time: new Date(Date.parse(first.time) - i * 60_000).toISOString(),
+        tags: [`device:${device}`, `source:${source}`, 'kind:files', `run:${device}-${i}`, 'run-size:1'],
+      });
+    for (let i = 0; i < 520; i++) await snap('rvm-many', 'config', i);
+    for (let i = 0; i < 3; i++) await snap('rvm-few', 'logs', i);
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+
+  await app.open(host.url);
+  await app.goTo('catalog');
+  await page.getByTestId('repository-password').fill(PASSWORD);
+  await page.getByTestId('repository-submit').click();
+  const rows = page.getByTestId('snapshots-table').locator('tbody tr');
+  await expect(page.getByTestId('catalog-count')).toHaveText('The newest 500 of 524 snapshots');
+  await expect(rows).toHaveCount(500);
+  await expect(page.getByTestId('catalog-more')).toHaveText('Show 24 more');
+  await page.getByTestId('catalog-more').click();
+  await expect(rows).toHaveCount(524);
+  await expect(page.getByTestId('catalog-count')).toHaveText('524 of 524 snapshots');
+  await expect(page.getByTestId('catalog-more')).toHaveCount(0);
+
+  await page.getByTestId('catalog-device').selectOption('rvm-few');
+  await expect(page.getByTestId('catalog-count')).toHaveText('3 of 524 snapshots');
+  await expect(rows).toHaveCount(3);
+  await page.getByTestId('catalog-device').selectOption('');
+  await expect(rows).toHaveCount(500);
+  await expect(page.getByTestId('catalog-more')).toHaveText('Show 24 more');
 });

@@ -170,11 +170,11 @@ function Browser({ snapshot }: { snapshot: SnapshotInfo }) {
   );
 }
 
-/** Rows the table shows at most; past that, the newest ones and a word to filter. */
-const MAX_ROWS = 500;
+/** Rows the table shows at first, and adds per "Show more": a fleet makes hundreds of snapshots a day. */
+const PAGE_ROWS = 500;
 
 /** Device and source filters; a link such as `#/catalog?device=rvm-017` sets them. */
-function CatalogFilters({ snapshots, matching, shown }: { snapshots: SnapshotInfo[]; matching: number; shown: number }) {
+function CatalogFilters({ snapshots, matching, shown, onMore }: { snapshots: SnapshotInfo[]; matching: number; shown: number; onMore: () => void }) {
   const filter = useCatalogStore((s) => s.filter);
   const { setFilter } = useCatalogStore.getState();
   useEffect(() => {
@@ -193,8 +193,13 @@ function CatalogFilters({ snapshots, matching, shown }: { snapshots: SnapshotInf
       <ChoiceFilter label="Device" all="All devices" choices={devices} value={filter.device ?? ''} onChange={(v) => setFilter({ device: v || null, source: null })} testId="catalog-device" />
       <ChoiceFilter label="Source" all="All sources" choices={sources} value={filter.source ?? ''} onChange={(v) => setFilter({ ...filter, source: v || null })} testId="catalog-source" />
       <span className="muted" data-testid="catalog-count">
-        {shown < matching ? `The newest ${shown} of ${matching} snapshots: choose a device or source to see the rest` : `${matching} of ${snapshots.length} snapshots`}
+        {shown < matching ? `The newest ${shown} of ${matching} snapshots` : `${matching} of ${snapshots.length} snapshots`}
       </span>
+      {shown < matching ? (
+        <Button className="button button-quiet" onPress={onMore} data-testid="catalog-more">
+          Show {Math.min(PAGE_ROWS, matching - shown)} more
+        </Button>
+      ) : null}
     </div>
   );
 }
@@ -213,9 +218,11 @@ export function CatalogPage() {
     void useCatalogStore.getState().refresh();
   }, []);
   const selected = param ? snapshots.find((s) => s.id === param) : undefined;
-  // Newest first, as the list arrives.
+  // Newest first, as the list arrives; another filter starts from the first page again.
+  const [page, setPage] = useState({ filter, limit: PAGE_ROWS });
+  const limit = page.filter === filter ? page.limit : PAGE_ROWS;
   const matching = snapshots.filter((s) => matches(s, filter));
-  const listed = matching.slice(0, MAX_ROWS);
+  const listed = matching.slice(0, limit);
   return (
     <>
       <PageHeader title="Catalog" subtitle="Snapshots in the repository, by device and source" />
@@ -231,7 +238,7 @@ export function CatalogPage() {
           <p>The repository is {repository.exists ? 'locked' : 'not created yet'}; its snapshots show here once it is {repository.exists ? 'unlocked' : 'created'}.</p>
         </EmptyState>
       ) : null}
-      {snapshots.length > 0 ? <CatalogFilters snapshots={snapshots} matching={matching.length} shown={listed.length} /> : null}
+      {snapshots.length > 0 ? <CatalogFilters snapshots={snapshots} matching={matching.length} shown={listed.length} onMore={() => setPage({ filter, limit: limit + PAGE_ROWS })} /> : null}
       {snapshots.length > 0 ? (
         <table className="table card" data-testid="snapshots-table">
           <thead>
