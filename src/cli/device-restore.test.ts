@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFleet } from '../../fleet/index';
-import type { Fleet } from '../../fleet/index';
+import type { Device, Fleet } from '../../fleet/index';
 import { psql } from '../../fleet/postgres';
 import { tempDir } from '../main/testing/temp-dir';
 import { cliRunner } from './testing';
@@ -23,16 +23,22 @@ afterAll(async () => {
   await fleet?.stop();
 }, 120_000);
 
+/** A fresh console data folder with the device (only `source`) imported and backed up once, through the CLI. */
+async function backedUp(device: Device, source: string) {
+  const run = cliRunner({ JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'cli restore test repository password' });
+  const file = path.join(tempDir(), 'device.json');
+  const profile = device.profile();
+  writeFileSync(file, JSON.stringify({ ...profile, sources: profile.sources.filter((s) => s.name === source) }));
+  expect((await run('device', 'import', file)).code).toBe(0);
+  expect((await run('init')).code).toBe(0);
+  expect((await run('backup', '--device', device.name)).code).toBe(0);
+  return run;
+}
+
 describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
   it('plans, refuses without --yes, restores, rolls back and keeps', async () => {
     const device = fleet.devices[0]!;
-    const run = cliRunner({ JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'cli restore test repository password' });
-    const file = path.join(tempDir(), 'device.json');
-    const profile = device.profile();
-    writeFileSync(file, JSON.stringify({ ...profile, sources: profile.sources.filter((s) => s.name === 'config') }));
-    expect((await run('device', 'import', file)).code).toBe(0);
-    expect((await run('init')).code).toBe(0);
-    expect((await run('backup', '--device', device.name)).code).toBe(0);
+    const run = await backedUp(device, 'config');
 
     const config = path.join(device.root, 'etc', device.app, `${device.app}.yaml`);
     const original = readFileSync(config, 'utf8');
@@ -70,15 +76,9 @@ describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
 
   it('restoring a database onto a server that lacks its roles (a reflashed device) says which it created; --into-database restores beside the live one', async () => {
     const device = fleet.devices[0]!;
-    const run = cliRunner({ JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'cli restore test repository password' });
     const su = (sql: string, db = device.app) => psql(device.pg.socketDir, db, sql);
     await su('CREATE ROLE jv_app NOLOGIN; CREATE TABLE cli_probe (id int); ALTER TABLE cli_probe OWNER TO jv_app;');
-    const file = path.join(tempDir(), 'device.json');
-    const profile = device.profile();
-    writeFileSync(file, JSON.stringify({ ...profile, sources: profile.sources.filter((s) => s.name === 'db') }));
-    expect((await run('device', 'import', file)).code).toBe(0);
-    expect((await run('init')).code).toBe(0);
-    expect((await run('backup', '--device', device.name)).code).toBe(0);
+    const run = await backedUp(device, 'db');
     await su('DROP TABLE cli_probe; DROP ROLE jv_app;');
     try {
       const restored = await run('restore', 'latest', '--device', device.name, '--yes', '--json');
