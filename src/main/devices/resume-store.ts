@@ -45,8 +45,14 @@ export class ResumeStore {
     const file = this.#file(repo, key);
     await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
     const temp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-    await writeFile(temp, sealJson(repo.keys.enc, 'checkpoint', [...files]), { mode: 0o600 });
-    await rename(temp, file);
+    try {
+      await writeFile(temp, sealJson(repo.keys.enc, 'checkpoint', [...files]), { mode: 0o600 });
+      await rename(temp, file);
+    } catch (error) {
+      // A disk that filled up mid-write keeps no half-written temp file.
+      await rm(temp, { force: true });
+      throw error;
+    }
   }
 
   /** The run completed: its snapshots hold it all now. */
