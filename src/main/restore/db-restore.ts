@@ -43,6 +43,8 @@ import type { CommandRunner } from '../devices/ssh-connection';
 import { runToString } from '../devices/ssh-connection';
 import { wireSink } from '../devices/wire-compression';
 import { dumpFileName } from '../devices/sources/dump-source';
+import { parsePgRoles, roleAttributes, rolesFileName } from '../devices/sources/pg-roles';
+import type { PgRoles } from '../devices/sources/pg-roles';
 import { compareCounts, mysqlCountsCommand, parseMysqlCounts, parsePgCounts, parseSqliteCounts, pgCountsCommand, pgEnv, rowCountsFileName, sqliteCountsCommand } from '../devices/sources/row-counts';
 import type { RowCounts } from '../devices/sources/row-counts';
 import { MYSQL_CREATE_SQL, MYSQL_MOVE_SQL, MYSQL_PROBE_SQL, MYSQL_ROLLBACK_SQL, MYSQL_SWAP_SQL, MYSQL_TABLES_SQL, MYSQL_VIEWS_SQL, mysqlClient, mysqlDropSql, mysqlNames, mysqlVars, parseViews, viewsChange } from './mysql-restore';
@@ -79,6 +81,8 @@ export interface DbRestorePlan {
   fresh?: string;
   previous?: string;
   rejected?: string;
+  /** postgres: the roles the snapshot was taken among (null before they were recorded); recreated where missing. */
+  roles?: PgRoles | null;
   /** sqlite: the staged file (same file system as the target). */
   staged?: string;
   freeBytes: number;
@@ -116,6 +120,12 @@ export async function recordedRowCounts(repo: Repository, snapshot: SnapshotWith
   const node = await rootNode(repo, snapshot, rowCountsFileName(source));
   if (!node) return null;
   return JSON.parse(await readSmallFile(repo, node)) as RowCounts;
+}
+
+/** The roles a PostgreSQL snapshot recorded, or null if it predates them. */
+async function recordedRoles(repo: Repository, snapshot: SnapshotWithId, source: string): Promise<PgRoles | null> {
+  const node = await rootNode(repo, snapshot, rolesFileName(source));
+  return node ? parsePgRoles(await readSmallFile(repo, node)) : null;
 }
 
 /** Database names on the way: bounded to PostgreSQL's 63 bytes whatever the live name is. */
@@ -180,13 +190,37 @@ export function rolesInSchemaSql(sql: string): string[] {
   return [...roles].sort();
 }
 
+/** What the restore's result says about roles it created (the operator may need to give a login its password). */
+export function rolesNote(created: CreatedRoles, target: string, source: string, recorded: boolean): string {
+  const names = created.names.map((r) => `"${r}"`).join(', ');
+  const how = recorded
+    ? `created as the snapshot recorded them${created.memberships.length > 0 ? `, with ${created.memberships.join(', ')}` : ''}, but without a password (PostgreSQL shows password hashes only to a superuser)`
+    : 'created without login and without a password (the snapshot predates recorded roles)';
+  const withheld = created.withheld.length > 0 ? ` Not given, as only a superuser may: ${created.withheld.join('; ')}.` : '';
+  return (
+    `PostgreSQL on ${target} had no role ${names}, which the snapshot of "${source}" gives its objects and grants to (a reflashed device?): ${how}, so the objects keep their owners.${withheld} ` +
+    `If the app logs in as one of them, set its password: ALTER ROLE … LOGIN PASSWORD '…' (or set up peer login).`
+  );
+}
+
+/** Roles a restore created on the device, and what it could not give them. */
+export interface CreatedRoles {
+  names: string[];
+  /** `name: ATTRIBUTE, …` the snapshot recorded but only a superuser may grant. */
+  withheld: string[];
+  /** `group ← member` memberships given back. */
+  memberships: string[];
+}
+
 /**
- * Creates, without login, the roles the staged dump needs and the server lacks (a reflashed device
- * whose app has not created its role yet), so pg_restore keeps every owner and grant instead of
- * failing on the first. Returns the roles created. Needs CREATEROLE; without it, says which roles
- * to create before anything is loaded.
+ * Creates the roles the staged dump needs and the server lacks (a reflashed device whose app has
+ * not created its role yet), so pg_restore keeps every owner and grant instead of failing on the
+ * first: as the snapshot recorded them (login, create rights, memberships among them and roles the
+ * server has; never a password, which only a superuser could read), NOLOGIN where it recorded none.
+ * One transaction. Needs CREATEROLE; without it, says which roles to create before anything is loaded.
  */
-async function createMissingRoles(runner: CommandRunner, plan: DbRestorePlan, file: string, source: string): Promise<string[]> {
+async function createMissingRoles(runner: CommandRunner, plan: DbRestorePlan, file: string, source: string): Promise<CreatedRoles> {
+  const none: CreatedRoles = { names: [], withheld: [], memberships: [] };
   const schema = join(plan.workDir, 'schema.sql');
   const lines = await runToString(
     runner,
@@ -194,20 +228,43 @@ async function createMissingRoles(runner: CommandRunner, plan: DbRestorePlan, fi
 grep -E '^(ALTER .* OWNER TO |GRANT |REVOKE |ALTER DEFAULT PRIVILEGES FOR ROLE )' -- ${schema}; rm -f -- ${schema}; true`,
   );
   const roles = rolesInSchemaSql(lines);
-  if (roles.length === 0) return [];
+  if (roles.length === 0) return none;
   const vars = Object.fromEntries(roles.map((r, i) => [`r${i}`, r]));
   const list = roles.map((_, i) => `(:'r${i}')`).join(', ');
   const missing = `SELECT r FROM (VALUES ${list}) v(r) WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r)`;
   const absent = (await runToString(runner, psql(plan, plan.maintenanceDb!, vars, `${missing};`))).split('\n').filter(Boolean);
-  if (absent.length === 0) return [];
-  await runToString(runner, psql(plan, plan.maintenanceDb!, vars, `SELECT format('CREATE ROLE %I NOLOGIN', r) FROM (${missing}) m \\gexec`)).catch((error: unknown) => {
+  if (absent.length === 0) return none;
+  const recorded = plan.roles ?? null;
+  const created = new Set(absent);
+  const withheld: string[] = [];
+  // Names go in as psql variables (quoted by format's %I on the server); attributes are keywords and a number.
+  const statements = absent.map((name) => {
+    const { sql, withheld: w } = roleAttributes(recorded?.roles[name]);
+    if (w.length > 0) withheld.push(`"${name}": ${w.join(', ')}`);
+    return `SELECT format('CREATE ROLE %I ${sql}', :'r${roles.indexOf(name)}') \\gexec`;
+  });
+  // Memberships the snapshot recorded where a side was created now, given after the roles are in,
+  // each on its own: one the login may not give (PostgreSQL 16 wants ADMIN on an existing group)
+  // leaves the roles created and is missing from what the result lists.
+  const grants = (recorded?.memberships ?? []).filter(([group, member]) => (created.has(group) || created.has(member)) && group !== member);
+  const grantStatements = grants.map(([group, member, admin], i) => {
+    vars[`g${i}`] = group;
+    vars[`m${i}`] = member;
+    // A side the dump does not name may be missing on the server: granted only if both are there.
+    const there = (v: string) => `EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'${v}${i}')`;
+    return `SELECT format('GRANT %I TO %I${admin ? ' WITH ADMIN OPTION' : ''}', :'g${i}', :'m${i}') WHERE ${there('g')} AND ${there('m')} \\gexec`;
+  });
+  // Which of those memberships hold once the transaction is in (by index: names may hold any character).
+  const held = grants.length === 0 ? '' : `SELECT i FROM (VALUES ${grants.map((_, i) => `(${i}, :'g${i}', :'m${i}')`).join(', ')}) v(i, g, m) WHERE EXISTS (SELECT 1 FROM pg_auth_members a JOIN pg_roles gr ON gr.oid = a.roleid JOIN pg_roles mr ON mr.oid = a.member WHERE gr.rolname = g AND mr.rolname = m);`;
+  const out = await runToString(runner, psql(plan, plan.maintenanceDb!, vars, ['BEGIN;', ...statements, 'COMMIT;', '\\set ON_ERROR_STOP 0', ...grantStatements, held].join('\n'))).catch((error: unknown) => {
     throw new AppError(
       'REMOTE_COMMAND_FAILED',
       `The snapshot of "${source}" needs the role${absent.length > 1 ? 's' : ''} ${absent.map((r) => `"${r}"`).join(', ')}, which PostgreSQL on ${runner.target} does not have, ` +
         `and the source's login cannot create them (${(error as Error).message}). Create them (e.g. sudo -u postgres createuser --no-login NAME), then restore again; nothing was changed.`,
     );
   });
-  return absent;
+  const memberships = out.split('\n').filter((line) => /^\d+$/.test(line)).map((i) => `"${grants[Number(i)]![1]}" in "${grants[Number(i)]![0]}"`);
+  return { names: absent, withheld, memberships };
 }
 
 const existsSql = (names: string[]) => names.map((n, i) => `SELECT ${i} AS i FROM pg_database WHERE datname = :'n${i}'`).join(' UNION ALL ') + ';';
@@ -249,7 +306,8 @@ export async function planDbRestore(options: DbRestoreOptions): Promise<DbRestor
     const workDir = join(homeWork, `${restoreId}-${source.name}`);
     const freeBytes = await freeOf(runner, homeWork);
     // The dump is staged, then loaded into a second database about the size of the live one.
-    return { ...base, inPlace, target, targetExists: size >= 0, workDir, ...partial, ...names, freeBytes, spaceNeeded: dump.size + Math.max(size, dump.size) };
+    const roles = await recordedRoles(repo, snapshot, source.name);
+    return { ...base, inPlace, target, targetExists: size >= 0, workDir, ...partial, ...names, roles, freeBytes, spaceNeeded: dump.size + Math.max(size, dump.size) };
   }
 
   if (source.kind === 'mysql') {
@@ -393,13 +451,7 @@ export async function stageDbRestore(options: DbRestoreOptions, plan: DbRestoreP
   progress.step?.('load');
   if (plan.kind === 'postgres') {
     const created = await createMissingRoles(runner, plan, file, source.name);
-    if (created.length > 0) {
-      progress.note?.(
-        `PostgreSQL on ${runner.target} had no role ${created.map((r) => `"${r}"`).join(', ')}, which the snapshot of "${source.name}" ` +
-          `gives its objects and grants to (a reflashed device?): created without login and without a password, so the objects keep their owners. ` +
-          `If the app logs in as one of them, allow it: ALTER ROLE … LOGIN PASSWORD '…' (or set up peer login).`,
-      );
-    }
+    if (created.names.length > 0) progress.note?.(rolesNote(created, runner.target, source.name, plan.roles != null));
     // Created like the live database (owner, encoding, locale), from template0 as pg_restore wants.
     await runToString(
       runner,

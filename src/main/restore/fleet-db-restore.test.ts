@@ -470,15 +470,21 @@ async function waitForJob(jobId: string) {
 }
 
 describe('PostgreSQL restore onto a server without the roles the snapshot needs (a reflashed device)', () => {
-  it('creates the missing owner and grantee roles without login and says so; a login that cannot create roles is told which to create', async () => {
+  it('recreates the missing owner and grantee roles as the snapshot recorded them and says so; a login that cannot create roles is told which to create', async () => {
     const su = (sql: string, db = device.app) => psqlAs(device.pg.socketDir, db, sql);
-    await su(`CREATE ROLE "jv owner" NOLOGIN; CREATE ROLE jv_reader NOLOGIN;
+    // The app's role logs in, may create databases, is limited to 5 connections and is in a group
+    // the grants go to; the group may replicate, which only a superuser may give.
+    await su(`CREATE ROLE jv_reader NOLOGIN REPLICATION; CREATE ROLE "jv owner" LOGIN CREATEDB CONNECTION LIMIT 5 IN ROLE jv_reader;
 CREATE TABLE reflash_probe (id int); INSERT INTO reflash_probe SELECT generate_series(1, 42);
 ALTER TABLE reflash_probe OWNER TO "jv owner"; GRANT SELECT ON reflash_probe TO jv_reader;`);
     const run = (await startDeviceBackup(services, device.name, ['db']).done).value!;
     // The device is flashed again: the app's data and its roles are gone; PostgreSQL is back.
     await su(`DROP TABLE reflash_probe; DROP ROLE "jv owner"; DROP ROLE jv_reader;`);
-    const roles = () => su(`SELECT coalesce(string_agg(rolname || ':' || rolcanlogin, ',' ORDER BY rolname), '') FROM pg_roles WHERE rolname IN ('jv owner', 'jv_reader');`, 'postgres');
+    const roles = () =>
+      su(
+        `SELECT coalesce(string_agg(concat_ws(':', rolname, rolcanlogin, rolcreatedb, rolconnlimit, rolreplication, pg_has_role(rolname, 'jv_reader', 'MEMBER')), ',' ORDER BY rolname), '') FROM pg_roles WHERE rolname IN ('jv owner', 'jv_reader');`,
+        'postgres',
+      );
     expect(await roles()).toBe('');
     try {
       // A login that may not create roles: told which ones to create, nothing loaded.
@@ -495,8 +501,10 @@ ALTER TABLE reflash_probe OWNER TO "jv owner"; GRANT SELECT ON reflash_probe TO 
       const { jobId } = services.restores.start({ device: device.name, scope: 'source', sources: ['db'], snapshotId: run.snapshots[0]!.snapshotId, targetDatabase: 'myrvm_reflash' });
       const job = await waitForJob(jobId);
       expect(job.error).toBeNull();
-      expect((job.result as { notes: string[] }).notes.join(' ')).toMatch(/no role "jv owner", "jv_reader", which the snapshot of "db" gives its objects and grants to/);
-      expect(await roles()).toBe('jv owner:false,jv_reader:false');
+      const notes = (job.result as { notes: string[] }).notes.join(' ');
+      expect(notes).toMatch(/no role "jv owner", "jv_reader", which the snapshot of "db" gives its objects and grants to .*: created as the snapshot recorded them, with "jv owner" in "jv_reader", but without a password/);
+      expect(notes).toMatch(/Not given, as only a superuser may: "jv_reader": REPLICATION\./);
+      expect(await roles()).toBe('jv owner:t:t:5:f:t,jv_reader:f:f:-1:f:t');
       // Every owner and grant as it was.
       expect(await su(`SELECT pg_get_userbyid(relowner) || ':' || has_table_privilege('jv_reader', 'reflash_probe', 'SELECT') || ':' || (SELECT count(*) FROM reflash_probe) FROM pg_class WHERE relname = 'reflash_probe';`, 'myrvm_reflash')).toBe('jv owner:true:42');
     } finally {

@@ -36,6 +36,7 @@ import type { CommandRunner } from '../ssh-connection';
 import { execCompressed } from '../wire-compression';
 import { MysqlDumpCounter, mysqlOptions, PG_COUNTS_SQL, parsePgCounts, parseSqliteCounts, pgEnv, rowCountsFileName, sqliteCountsCommand } from './row-counts';
 import type { RowCounts } from './row-counts';
+import { parsePgRoles, PG_ROLES_SQL, rolesFileName } from './pg-roles';
 
 type DumpConfig = z.infer<typeof PostgresSourceSchema> | z.infer<typeof SqliteSourceSchema> | z.infer<typeof MysqlSourceSchema>;
 
@@ -82,21 +83,22 @@ trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 141' PIPE; trap 'exit 143' 
 
 /**
  * pg_dump of the snapshot exported by a REPEATABLE READ transaction that counts the rows of every
- * table in that same snapshot into a private temp dir. The dump goes to stdout (fd 3 inside psql's
- * `\!`), everything else to stderr; any failure exits 1, as pg_dump itself does. The
- * counts follow REPORT_MARK on stderr.
+ * table in that same snapshot into a private temp dir, and records the server's roles (pg-roles.ts).
+ * The dump goes to stdout (fd 3 inside psql's `\!`), everything else to stderr; any failure exits 1,
+ * as pg_dump itself does. The counts follow REPORT_MARK on stderr, the roles PG_ROLES_MARK.
  */
 export function pgDumpWithCountsCommand(source: z.infer<typeof PostgresSourceSchema>, tempName: string, lockWaitMs = PG_LOCK_WAIT_MS): RawShell {
   return sh`${pgEnv(source)} PGDATABASE=${source.database} JV_LOCK_WAIT=${`${lockWaitMs}ms`}
 ${privateTemp('JV_T', tempName)}
 export JV_T
 exec 3>&1
-psql -X -q -At -v ON_ERROR_STOP=1 --no-password -v counts="$JV_T/counts" -v count_sql=${PG_COUNTS_SQL} -v lock_wait="$JV_LOCK_WAIT" >&2 <<'SQL' || exit 1
+psql -X -q -At -v ON_ERROR_STOP=1 --no-password -v counts="$JV_T/counts" -v count_sql=${PG_COUNTS_SQL} -v roles="$JV_T/roles" -v roles_sql=${PG_ROLES_SQL} -v lock_wait="$JV_LOCK_WAIT" >&2 <<'SQL' || exit 1
 BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
 SELECT set_config('lock_timeout', :'lock_wait', true) \\g /dev/null
 SELECT pg_export_snapshot() AS jv_snapshot \\gset
 \\setenv JV_SNAPSHOT :jv_snapshot
 :count_sql \\g :counts
+:roles_sql \\g :roles
 \\! pg_dump --format=custom --compress=0 --no-password --lock-wait-timeout="$JV_LOCK_WAIT" --snapshot="$JV_SNAPSHOT" >&3 || touch "$JV_T/failed"
 COMMIT;
 SQL
@@ -104,7 +106,9 @@ exec 3>&-
 [ ! -e "$JV_T/failed" ] || exit 1
 [ -s "$JV_T/counts" ] || { echo "the row counts were not written" >&2; exit 1; }
 echo ${REPORT_MARK} >&2
-cat -- "$JV_T/counts" >&2`;
+cat -- "$JV_T/counts" >&2
+echo ${PG_ROLES_MARK} >&2
+cat -- "$JV_T/roles" >&2`;
 }
 
 export function mysqlDumpCommand(source: z.infer<typeof MysqlSourceSchema>): RawShell {
@@ -141,6 +145,15 @@ export function splitSqliteReport(report: string): { check: string; rows: string
   const [check = '', rest = ''] = report.split(/^@@rows$/m);
   const [rows = '', sum = ''] = rest.split(/^@@sha256$/m);
   return { check: check.trim(), rows: rows.replace(/^\n/, ''), sha256: /^[0-9a-f]{64}$/.test(sum.trim()) ? sum.trim() : '' };
+}
+
+/** Separates a PostgreSQL dump's recorded roles from its row counts in the report. */
+export const PG_ROLES_MARK = '@@roles';
+
+/** The parts of a PostgreSQL dump's report: row counts and roles (raw; roles '' from an older command). */
+export function splitPgReport(report: string): { counts: string; roles: string } {
+  const [counts = '', roles = ''] = report.split(new RegExp(`^${PG_ROLES_MARK}$`, 'm'));
+  return { counts, roles: roles.trim() };
 }
 
 /** Splits a dump command's stderr into what it reported after the marker and the rest. */
@@ -236,8 +249,13 @@ export class DumpSource implements Source {
         }
         yield { path: `${source.name}.integrity-check.txt`, meta: this.#meta(this.integrity.length + 1), open: () => oneChunk(`${this.integrity}\n`) };
         if (this.sha256) yield { path: checksumFileName(source), meta: this.#meta(65), open: () => oneChunk(`${this.sha256}\n`) };
+      } else if (source.kind === 'postgres') {
+        const { counts, roles } = splitPgReport(report!);
+        this.rowCounts = parsePgCounts(counts);
+        // Kept as the server said it; a restore onto a reflashed device recreates roles from it.
+        if (parsePgRoles(roles)) yield { path: rolesFileName(source.name), meta: this.#meta(Buffer.byteLength(roles) + 1), open: () => oneChunk(`${roles}\n`) };
       } else {
-        this.rowCounts = source.kind === 'postgres' ? parsePgCounts(report!) : counter!.end();
+        this.rowCounts = counter!.end();
       }
       yield this.#countsEntry(source.name, this.rowCounts);
     } finally {
