@@ -56,9 +56,13 @@ export class DeviceService {
   readonly #store: HistoryStore;
   readonly #secrets: SecretStore;
 
-  constructor(store: HistoryStore, secrets: SecretStore) {
+  /** Told when a device's sources go (removed, renamed, the device removed or renamed): their resume checkpoints are dropped. */
+  readonly #sourcesGone: (device: string, sources: string[]) => void;
+
+  constructor(store: HistoryStore, secrets: SecretStore, sourcesGone: (device: string, sources: string[]) => void = () => undefined) {
     this.#store = store;
     this.#secrets = secrets;
+    this.#sourcesGone = sourcesGone;
   }
 
   list(): DeviceRecord[] {
@@ -101,6 +105,9 @@ export class DeviceService {
       this.#storeSecrets(current.id, secrets, profile);
       this.#store.audit(actor, 'device.update', profile.name, { renamedFrom: name === profile.name ? undefined : name });
     })();
+    const kept = new Set(profile.name === name ? profile.sources.map((s) => s.name) : []);
+    const gone = current.profile.sources.map((s) => s.name).filter((source) => !kept.has(source));
+    if (gone.length > 0) this.#sourcesGone(name, gone);
     return this.get(profile.name);
   }
 
@@ -126,6 +133,7 @@ export class DeviceService {
       this.#secrets.deletePrefix(`device:${device.id}:`);
       this.#store.audit(actor, 'device.remove', name);
     })();
+    this.#sourcesGone(name, device.profile.sources.map((s) => s.name));
   }
 
   /**

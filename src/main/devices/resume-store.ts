@@ -10,7 +10,7 @@
  * repository's key) is ignored: the run then transfers everything, as without it.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { openJson, sealJson } from '../repository/crypto/sealed-object';
 import type { Repository } from '../repository/repo/repository';
@@ -18,15 +18,16 @@ import type { TreeNode } from '../repository/snapshot/tree';
 
 type Files = Map<string, TreeNode>;
 
-const memory = new WeakMap<Repository, Map<string, Files>>();
-
 export class ResumeStore {
+  /** By repository id, then device and source. */
+  readonly #memory = new Map<string, Map<string, Files>>();
+
   /** `dir`: where checkpoints outlive the process (`<data folder>/resume`); memory only without it. */
   constructor(private readonly dir: string | null) {}
 
   async get(repo: Repository, device: string, source: string): Promise<Files | undefined> {
     const key = keyOf(device, source);
-    const held = memory.get(repo)?.get(key);
+    const held = this.#memory.get(repo.config.id)?.get(key);
     if (held || !this.dir) return held;
     try {
       const entries = openJson<[string, TreeNode][]>(repo.keys.enc, 'checkpoint', await readFile(this.#file(repo, key)), `checkpoint of ${device}/${source}`);
@@ -38,8 +39,8 @@ export class ResumeStore {
 
   async set(repo: Repository, device: string, source: string, files: Files): Promise<void> {
     const key = keyOf(device, source);
-    let held = memory.get(repo);
-    if (!held) memory.set(repo, (held = new Map<string, Files>()));
+    let held = this.#memory.get(repo.config.id);
+    if (!held) this.#memory.set(repo.config.id, (held = new Map<string, Files>()));
     held.set(key, files);
     if (!this.dir) return;
     const file = this.#file(repo, key);
@@ -58,8 +59,20 @@ export class ResumeStore {
   /** The run completed: its snapshots hold it all now. */
   async delete(repo: Repository, device: string, source: string): Promise<void> {
     const key = keyOf(device, source);
-    memory.get(repo)?.delete(key);
+    this.#memory.get(repo.config.id)?.delete(key);
     if (this.dir) await rm(this.#file(repo, key), { force: true });
+  }
+
+  /**
+   * A device or some of its sources were removed or renamed: what their cut runs stored is of use
+   * to no run now, in any repository (a device added again later starts afresh).
+   */
+  async forget(device: string, sources: string[]): Promise<void> {
+    const keys = sources.map((source) => keyOf(device, source));
+    for (const held of this.#memory.values()) for (const key of keys) held.delete(key);
+    if (!this.dir) return;
+    const repos = await readdir(this.dir).catch(() => [] as string[]);
+    await Promise.all(repos.flatMap((repo) => keys.map((key) => rm(path.join(this.dir!, repo, key), { force: true }))));
   }
 
   #file(repo: Repository, key: string): string {

@@ -112,7 +112,10 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
   const jobs = new JobManager(history, bus, log);
   const links = new ExternalLinks(platform);
   const secrets = new SecretStore(history, platform.secretCipher ?? SecretStore.passphraseCipher(history, env.JETVAULT_SECRETS_PASSPHRASE));
-  const devices = new DeviceService(history, secrets);
+  // A removed or renamed source's resume checkpoints go with it (the repository service keeps them).
+  const devices = new DeviceService(history, secrets, (device, sources) => {
+    repository.resume.forget(device, sources).catch((error: unknown) => log.warn('Could not remove the resume checkpoints of removed sources', { device, error: String(error) }));
+  });
   const connector = new DeviceConnector(devices, settings.get().maxParallelDevices, () => settings.get().bandwidthLimitKiBps * 1024);
   const repository = new RepositoryService(dataDir, settings, env);
   const repositories = new RepositoriesService({ store: history, secrets, settings, repository, bus, log, env });
