@@ -208,7 +208,7 @@ export interface CreatedRoles {
   names: string[];
   /** `name: ATTRIBUTE, …` the snapshot recorded but only a superuser may grant. */
   withheld: string[];
-  /** `group ← member` memberships given back. */
+  /** Memberships given back, as `"member" in "group"`. */
   memberships: string[];
 }
 
@@ -217,7 +217,7 @@ export interface CreatedRoles {
  * not created its role yet), so pg_restore keeps every owner and grant instead of failing on the
  * first: as the snapshot recorded them (login, create rights, memberships among them and roles the
  * server has; never a password, which only a superuser could read), NOLOGIN where it recorded none.
- * One transaction. Needs CREATEROLE; without it, says which roles to create before anything is loaded.
+ * The roles in one transaction, then the memberships. Needs CREATEROLE; without it, says which roles to create before anything is loaded.
  */
 async function createMissingRoles(runner: CommandRunner, plan: DbRestorePlan, file: string, source: string): Promise<CreatedRoles> {
   const none: CreatedRoles = { names: [], withheld: [], memberships: [] };

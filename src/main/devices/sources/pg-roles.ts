@@ -21,7 +21,7 @@ const RoleSchema = z.object({
   bypassrls: z.boolean(),
 });
 
-export const PgRolesSchema = z.object({
+const PgRolesSchema = z.object({
   roles: z.record(z.string(), RoleSchema),
   /** [group, member, member may administer the group]. */
   memberships: z.array(z.tuple([z.string(), z.string(), z.boolean()])),
