@@ -33,6 +33,7 @@ import { readSmallFile, rootNode } from '../../repository/snapshot/snapshot';
 import { raw, sh } from '../shell-quote';
 import type { RawShell } from '../shell-quote';
 import type { CommandRunner } from '../ssh-connection';
+import { chunksOf } from '../stream-chunks';
 import { execCompressed } from '../wire-compression';
 import { MysqlDumpCounter, mysqlOptions, PG_COUNTS_SQL, parsePgCounts, parseSqliteCounts, pgEnv, rowCountsFileName, sqliteCountsCommand } from './row-counts';
 import type { RowCounts } from './row-counts';
@@ -213,7 +214,7 @@ export class DumpSource implements Source {
     try {
       const running = this.#compress ? await execCompressed(this.#runner, command, signal, (bytes) => (this.wireBytes += bytes)) : await this.#runner.exec(command, signal);
       running.stdin.end();
-      const stdout = (running.stdout as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+      const stdout = chunksOf(running.stdout);
       // With a previous copy, whether the device sends anything decides what the entry is: its first
       // bytes, or the end of a stream that stayed empty because the copy was unchanged.
       const first = previous ? await stdout.next() : null;

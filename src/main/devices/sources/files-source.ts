@@ -15,6 +15,7 @@ import type { NodeMeta, TreeNode } from '../../repository/snapshot/tree';
 import { sh } from '../shell-quote';
 import type { RawShell } from '../shell-quote';
 import type { CommandRunner, RunningCommand } from '../ssh-connection';
+import { chunksOf } from '../stream-chunks';
 import { execCompressed } from '../wire-compression';
 import { PathMatcher } from './glob';
 import { compareTreeOrder, listingCommand, parseListing, sortTreeOrder } from './listing';
@@ -85,8 +86,8 @@ export class RemoteFilesSource implements Source {
     running.stdin.end();
     const entries: ListedEntry[] = [];
     let pending: Buffer = Buffer.alloc(0);
-    for await (const chunk of running.stdout) {
-      const parsed = parseListing(Buffer.concat([pending, chunk as Buffer]));
+    for await (const chunk of chunksOf(running.stdout)) {
+      const parsed = parseListing(pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk);
       entries.push(...parsed.entries);
       pending = parsed.rest;
     }
