@@ -48,6 +48,23 @@ describe('check', () => {
     expect(victims).toEqual([`${first.id}:models/victim.bin`, `${second.id}:models/victim.bin`].sort());
   });
 
+  it('reads trees from the store even where the Repository that saved them keeps them in memory', async () => {
+    const src = await tempDir();
+    await mkdir(join(src, 'config'));
+    await writeFile(join(src, 'config/app.env'), 'MODE=field\n');
+    const { dir, repo } = await newRepo();
+    const saved = await backup(repo, new LocalSource([src]));
+    // The same open Repository walks the tree it just saved (served from memory)…
+    expect((await check(repo)).ok).toBe(true);
+    const root = repo.index.get(saved.snapshot.tree)!;
+    await flipByte(join(dir, NAMES.pack(root.pack)), root.offset + 10);
+    // …but a check reads the store: the damaged tree is found without reading all data.
+    const report = await check(repo);
+    expect(report.ok).toBe(false);
+    expect(report.errors.join('\n')).toMatch(new RegExp(`tree ${saved.snapshot.tree.slice(0, 12)}`));
+    expect(report.affected.map((a) => a.snapshot)).toEqual([saved.id]);
+  });
+
   it('detects a tampered snapshot, index or key slot', async () => {
     const src = await tempDir();
     await writeFile(join(src, 'a'), 'content');

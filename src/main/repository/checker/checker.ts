@@ -76,6 +76,8 @@ export async function check(repo: Repository, options: CheckOptions = {}): Promi
   };
 
   await repo.refreshIndex();
+  // What this process saved or read is also in memory: the check is of the store.
+  repo.dropReadCaches();
   // 1. Packs on disk against the index, headers against the index.
   const onDisk = new Map((await repo.backend.list(NAMES.data)).map((o) => [NAMES.packId(o.name), o.size]));
   report.packs = repo.index.packs.size;

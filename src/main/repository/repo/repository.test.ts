@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backup } from '../archiver/archiver';
@@ -12,7 +12,7 @@ import { restore } from '../restorer/restorer';
 import { rebuildIndex } from '../index/rebuild-index';
 import { listLocks, removeLocks, RepositoryLock } from '../lock/lock';
 import { diffTrees } from '../snapshot/diff';
-import { findSnapshot, listSnapshots } from '../snapshot/snapshot';
+import { findSnapshot, listSnapshots, walkTree } from '../snapshot/snapshot';
 import { FAST, newRepo, PASSWORD, tempDir } from '../testing/fixtures';
 import { LocalSource } from '../walker/local-walker';
 import type { RepositoryError } from '../errors';
@@ -92,6 +92,28 @@ describe('repository', () => {
     const again = await backup(kept, new LocalSource([src]));
     expect(again.snapshot.summary.bytesAdded).toBeGreaterThan(200_000);
     expect((await check(kept, { readData: true })).errors).toEqual([]);
+  });
+
+  it("reads back the trees it saved without reading their packs (the next backup's parent)", async () => {
+    const src = await tempDir();
+    for (const dir of ['a', 'b', 'b/c']) await mkdir(join(src, dir), { recursive: true });
+    for (const file of ['a/1.txt', 'b/2.txt', 'b/c/3.txt']) await writeFile(join(src, file), file);
+    const { repo } = await newRepo();
+    const first = await backup(repo, new LocalSource([src]));
+    const reads: string[] = [];
+    const get = repo.backend.get.bind(repo.backend);
+    repo.backend.get = (name, range) => {
+      reads.push(name);
+      return get(name, range);
+    };
+    const paths: string[] = [];
+    for await (const { path } of walkTree(repo, first.snapshot.tree)) paths.push(path);
+    expect(paths.filter((p) => p.endsWith('.txt')).map((p) => p.split('/').slice(-2).join('/'))).toEqual(['a/1.txt', 'b/2.txt', 'c/3.txt']);
+    expect(reads.filter((name) => name.startsWith(NAMES.data))).toEqual([]);
+    // An unchanged second backup compares against those trees, still without reading a pack.
+    const second = await backup(repo, new LocalSource([src]), { parent: { ...first.snapshot, id: first.id } });
+    expect(second.snapshot.tree).toBe(first.snapshot.tree);
+    expect(reads.filter((name) => name.startsWith(NAMES.data))).toEqual([]);
   });
 
   it('a Repository kept open lists snapshots another process added or forgot', async () => {
