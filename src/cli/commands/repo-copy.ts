@@ -115,6 +115,7 @@ export const repoCopyCommand: Command = {
         result = await copyBetween(source, destination, { ...filter, verify: values['no-verify'] !== true, onProgress: progress.onProgress });
       } finally {
         progress.done();
+        await destination.closeIdleWorkers();
         destination.backend.close?.(); // an SFTP connection would keep the process alive
       }
       if (values.json) io.out(JSON.stringify(result, null, 2));

@@ -89,6 +89,7 @@ export class CopyService {
       }).finally(async () => {
         // E.g. recording what the destination holds now, while its connection is still open.
         await options.afterwards?.(destination).catch(() => undefined);
+        await destination.closeIdleWorkers();
         destination.backend.close?.();
       }),
     );

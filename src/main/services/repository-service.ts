@@ -59,7 +59,10 @@ export class RepositoryService {
   }
 
   #replace(repo: Repository | null): void {
-    if (this.#repo && this.#repo !== repo) this.#repo.backend.close?.();
+    if (this.#repo && this.#repo !== repo) {
+      void this.#repo.closeIdleWorkers();
+      this.#repo.backend.close?.();
+    }
     this.#repo = repo;
   }
 

@@ -332,6 +332,26 @@ export class ChunkPool {
     return { result: result.then((r) => r.blobs.map(toBuffer)) };
   }
 
+  /** Whether a worker failed: the pool cannot be used again. */
+  get broken(): boolean {
+    return this.failure !== null;
+  }
+
+  /** The ids the workers skip compressing (a pool kept between backups: what the repository holds now). */
+  setKnown(ids: Iterable<string>): void {
+    const known = sortedIds(ids);
+    for (const worker of this.workers) worker.postMessage({ type: 'known', known });
+  }
+
+  /** Idle workers do not keep the process alive (a kept pool waits for the next backup: `ref` again). */
+  unref(): void {
+    for (const worker of this.workers) worker.unref();
+  }
+
+  ref(): void {
+    for (const worker of this.workers) worker.ref();
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.terminate()));
   }

@@ -39,9 +39,9 @@ const copyInto = (${copyInto.toString()});
 const scanner = (${gearScanner.toString()})('${GEAR_WASM}', gear);
 const qualityFor = (${qualityFor.toString()});
 let scratch = null;
-/** Ids already in the repository when the backup started (sorted 32-byte ids, shared memory). */
-const known = workerData.known ? Buffer.from(workerData.known) : Buffer.alloc(0);
-const knownCount = known.length / 32;
+/** Ids already in the repository when the pool started or was taken up again (sorted 32-byte ids, shared memory). */
+let known = workerData.known ? Buffer.from(workerData.known) : Buffer.alloc(0);
+let knownCount = known.length / 32;
 function isKnown(id) {
   let lo = 0, hi = knownCount - 1;
   while (lo <= hi) {
@@ -202,6 +202,12 @@ function smallJob(msg, transfer) {
   }) };
 }
 parentPort.on('message', (msg) => {
+  if (msg.type === 'known') {
+    // A pool kept between backups learns what the repository holds now (no reply: messages keep their order).
+    known = Buffer.from(msg.known);
+    knownCount = known.length / 32;
+    return;
+  }
   const transfer = [];
   try {
     let result;

@@ -8,6 +8,7 @@ import { NAMES } from '../backend/backend';
 import { hkdf, open, seal } from '../crypto/aead';
 import { changePassword, listKeySlots, addKeySlot, removeKeySlot } from '../crypto/key-slots';
 import { PACK_PREFIX } from '../pack/pack-format';
+import { KNOWN_CHUNK } from '../pipeline/chunk-pool';
 import { restore } from '../restorer/restorer';
 import { rebuildIndex } from '../index/rebuild-index';
 import { listLocks, removeLocks, RepositoryLock } from '../lock/lock';
@@ -114,6 +115,41 @@ describe('repository', () => {
     const second = await backup(repo, new LocalSource([src]), { parent: { ...first.snapshot, id: first.id } });
     expect(second.snapshot.tree).toBe(first.snapshot.tree);
     expect(reads.filter((name) => name.startsWith(NAMES.data))).toEqual([]);
+  });
+
+  it('keeps its chunk workers for the next backup, telling them what the last one stored, and closes them once idle', async () => {
+    const src = await tempDir();
+    await writeFile(join(src, 'settings.json'), '{"mode":"field","retries":3}\n'.repeat(300));
+    const { repo } = await newRepo();
+    const idle = Repository.poolIdleMs;
+    Repository.poolIdleMs = 300;
+    try {
+      const pool = repo.acquireChunkPool(1);
+      await repo.releaseChunkPool(pool);
+      // A backup within the idle time takes the same workers up again.
+      await backup(repo, new LocalSource([src]));
+      const again = repo.acquireChunkPool(1);
+      expect(again).toBe(pool);
+      // They know the chunk that backup stored (not compressed a second time), though it came after they started.
+      const data = await readFile(join(src, 'settings.json'));
+      const piece = again.buffer(data.length);
+      data.copy(piece);
+      const [file] = (await (await again.smallBytes(piece, [data.length])).result).value;
+      expect(file!.chunks[0]!.codec).toBe(KNOWN_CHUNK);
+      await repo.releaseChunkPool(again);
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      // Idle longer than that: closed, and the next backup starts its own.
+      const fresh = repo.acquireChunkPool(1);
+      expect(fresh).not.toBe(pool);
+      await repo.releaseChunkPool(fresh);
+      await repo.closeIdleWorkers();
+      const last = repo.acquireChunkPool(1);
+      expect(last).not.toBe(fresh);
+      await repo.releaseChunkPool(last);
+    } finally {
+      Repository.poolIdleMs = idle;
+      await repo.closeIdleWorkers();
+    }
   });
 
   it('a Repository kept open lists snapshots another process added or forgot', async () => {

@@ -62,6 +62,8 @@ function keysFor(master: Buffer, config?: RepositoryConfig): RepositoryKeys {
 }
 
 export class Repository {
+  /** How long chunk workers outlive their last backup (releaseChunkPool); shorter in tests. */
+  static poolIdleMs = 30_000;
   readonly index = new MasterIndex();
   readonly uploader: PackUploader;
   /** Trees as plain bytes, by id: read or saved by this process (TREE_CACHE bytes at most, the least recently used dropped). */
@@ -205,7 +207,7 @@ export class Repository {
     return { id: hex, added };
   }
 
-  private pool: { pool: ChunkPool; users: number } | null = null;
+  private pool: { pool: ChunkPool; users: number; idle: NodeJS.Timeout | null } | null = null;
   private largeFileSlots: Slots | null = null;
 
   /**
@@ -222,23 +224,61 @@ export class Repository {
    * later are deduplicated by the uploader instead. Release with `releaseChunkPool`.
    */
   acquireChunkPool(workers?: number): ChunkPool {
-    if (this.pool) {
-      this.pool.users++;
-      return this.pool.pool;
+    const kept = this.pool;
+    if (kept?.idle && kept.pool.broken) {
+      clearTimeout(kept.idle);
+      this.pool = null;
+      void kept.pool.close();
+    } else if (kept) {
+      if (kept.idle) {
+        // Taken up again within `poolIdleMs`: what was stored meanwhile is known to the workers too.
+        clearTimeout(kept.idle);
+        kept.idle = null;
+        kept.pool.ref();
+        kept.pool.setKnown(this.dataIds());
+      }
+      kept.users++;
+      return kept.pool;
     }
-    const known = (function* (index: MasterIndex): Generator<string> {
-      for (const blob of index.allBlobs()) if (blob.type === 'data') yield blob.id;
-    })(this.index);
-    const pool = new ChunkPool({ mac: this.keys.mac, gear: gearTable(this.keys.chunker), chunker: this.config.chunker, known }, workers);
-    this.pool = { pool, users: 1 };
+    const pool = new ChunkPool({ mac: this.keys.mac, gear: gearTable(this.keys.chunker), chunker: this.config.chunker, known: this.dataIds() }, workers);
+    this.pool = { pool, users: 1, idle: null };
     return pool;
   }
 
+  private *dataIds(): Generator<string> {
+    for (const blob of this.index.allBlobs()) if (blob.type === 'data') yield blob.id;
+  }
+
+  /**
+   * The last user's release keeps the workers (and their spare piece buffers) for `poolIdleMs`:
+   * a fleet's backups run back to back, and each new pool costs ~90 ms of CPU per worker to start
+   * plus the page faults of fresh buffers. Unused that long, they are closed.
+   */
   async releaseChunkPool(pool: ChunkPool): Promise<void> {
-    if (this.pool?.pool !== pool) return;
-    if (--this.pool.users > 0) return;
+    const entry = this.pool;
+    if (entry?.pool !== pool) return;
+    if (--entry.users > 0) return;
+    if (pool.broken) {
+      this.pool = null;
+      await pool.close();
+      return;
+    }
+    pool.unref();
+    entry.idle = setTimeout(() => {
+      if (this.pool !== entry || entry.users > 0) return;
+      this.pool = null;
+      void pool.close();
+    }, Repository.poolIdleMs);
+    entry.idle.unref();
+  }
+
+  /** Closes chunk workers kept for the next backup (the repository is being closed). */
+  async closeIdleWorkers(): Promise<void> {
+    const entry = this.pool;
+    if (!entry?.idle) return;
+    clearTimeout(entry.idle);
     this.pool = null;
-    await pool.close();
+    await entry.pool.close();
   }
 
   async loadBlob(id: string): Promise<Buffer> {
