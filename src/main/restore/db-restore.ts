@@ -43,7 +43,7 @@ import type { CommandRunner } from '../devices/ssh-connection';
 import { runToString } from '../devices/ssh-connection';
 import { wireSink } from '../devices/wire-compression';
 import { dumpFileName } from '../devices/sources/dump-source';
-import { parsePgRoles, roleAttributes, rolesFileName } from '../devices/sources/pg-roles';
+import { createRolesCommand, parsePgRoles, roleAttributes, rolesFileName } from '../devices/sources/pg-roles';
 import type { PgRoles } from '../devices/sources/pg-roles';
 import { compareCounts, mysqlCountsCommand, parseMysqlCounts, parsePgCounts, parseSqliteCounts, pgCountsCommand, pgEnv, rowCountsFileName, sqliteCountsCommand } from '../devices/sources/row-counts';
 import type { RowCounts } from '../devices/sources/row-counts';
@@ -260,7 +260,7 @@ grep -E '^(ALTER .* OWNER TO |GRANT |REVOKE |ALTER DEFAULT PRIVILEGES FOR ROLE )
     throw new AppError(
       'REMOTE_COMMAND_FAILED',
       `The snapshot of "${source}" needs the role${absent.length > 1 ? 's' : ''} ${absent.map((r) => `"${r}"`).join(', ')}, which PostgreSQL on ${runner.target} does not have, ` +
-        `and the source's login cannot create them (${(error as Error).message}). Create them (e.g. sudo -u postgres createuser --no-login NAME), then restore again; nothing was changed.`,
+        `and the source's login cannot create them (${(error as Error).message}). Nothing was changed. Create them as the snapshot recorded them, then restore again: ${createRolesCommand(absent, recorded)}`,
     );
   });
   const memberships = out.split('\n').filter((line) => /^\d+$/.test(line)).map((i) => `"${grants[Number(i)]![1]}" in "${grants[Number(i)]![0]}"`);

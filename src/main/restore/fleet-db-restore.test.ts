@@ -493,7 +493,9 @@ ALTER TABLE reflash_probe OWNER TO "jv owner"; GRANT SELECT ON reflash_probe TO 
       services.devices.update(device.name, { ...profile, sources: profile.sources.map((s) => (s.name === 'db' ? { ...s, user: 'jv_plain' } : s)) }, {}, 'test');
       const plain = services.restores.start({ device: device.name, scope: 'source', sources: ['db'], snapshotId: run.snapshots[0]!.snapshotId, targetDatabase: 'myrvm_reflash' });
       const refused = (await waitForJob(plain.jobId)).error?.message ?? '';
-      expect(refused).toMatch(/needs the roles "jv owner", "jv_reader", which PostgreSQL on .* does not have, and the source's login cannot create them .*permission denied.*nothing was changed/s);
+      expect(refused).toMatch(/needs the roles "jv owner", "jv_reader", which PostgreSQL on .* does not have, and the source's login cannot create them .*permission denied.*Nothing was changed/s);
+      // How to create them as they were, ready to run as the database superuser.
+      expect(refused).toContain(`sudo -u postgres psql -c 'CREATE ROLE "jv owner" LOGIN CREATEDB NOCREATEROLE INHERIT CONNECTION LIMIT 5; CREATE ROLE "jv_reader" NOLOGIN NOCREATEDB NOCREATEROLE INHERIT CONNECTION LIMIT -1 REPLICATION; GRANT "jv_reader" TO "jv owner"'`);
       services.devices.update(device.name, profile, {}, 'test');
       expect(await roles()).toBe('');
       expect(await su(`SELECT count(*) FROM pg_database WHERE datname LIKE 'myrvm%' AND datname <> 'myrvm';`, 'postgres')).toBe('0');

@@ -1,7 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { rolesNote } from '../../restore/db-restore';
 import { splitPgReport } from './dump-source';
-import { parsePgRoles, roleAttributes } from './pg-roles';
+import { createRolesCommand, parsePgRoles, roleAttributes } from './pg-roles';
 
 const app = { login: true, createdb: true, createrole: false, inherit: true, connlimit: 5, superuser: false, replication: false, bypassrls: false };
 
@@ -29,5 +30,20 @@ describe('recorded PostgreSQL roles', () => {
     const recorded = rolesNote({ names: ['myrvm'], withheld: ['"myrvm": REPLICATION'], memberships: ['"myrvm" in "readers"'] }, 'rvm-017', 'db', true);
     expect(recorded).toMatch(/no role "myrvm", .*created as the snapshot recorded them, with "myrvm" in "readers", but without a password .*Not given, as only a superuser may: "myrvm": REPLICATION\. .*ALTER ROLE/);
     expect(rolesNote({ names: ['myrvm'], withheld: [], memberships: [] }, 'rvm-017', 'db', false)).toMatch(/created without login and without a password \(the snapshot predates recorded roles\)/);
+  });
+
+  it('make the command a technician runs where the login may not create them: as recorded, quoted for the shell and for SQL', () => {
+    const odd = `it's "odd"; $(rm -rf /)`;
+    const recorded = { roles: { myrvm: app, [odd]: { ...app, login: false, replication: true } }, memberships: [[odd, 'myrvm', true], ['elsewhere', 'other', false]] as [string, string, boolean][] };
+    const command = createRolesCommand(['myrvm', odd, 'unrecorded'], recorded);
+    expect(command.startsWith('sudo -u postgres psql -c ')).toBe(true);
+    // What psql would be given, as the shell reads the command (printf stands in for psql).
+    const sql = execFileSync('sh', ['-c', command.replace('sudo -u postgres psql -c ', "printf '%s' ")], { encoding: 'utf8' });
+    expect(sql).toBe(
+      'CREATE ROLE "myrvm" LOGIN CREATEDB NOCREATEROLE INHERIT CONNECTION LIMIT 5; ' +
+        `CREATE ROLE "it's ""odd""; $(rm -rf /)" NOLOGIN CREATEDB NOCREATEROLE INHERIT CONNECTION LIMIT 5 REPLICATION; ` +
+        'CREATE ROLE "unrecorded" NOLOGIN; ' +
+        `GRANT "it's ""odd""; $(rm -rf /)" TO "myrvm" WITH ADMIN OPTION`,
+    );
   });
 });

@@ -6,6 +6,7 @@
  * recreated role has no password. Stored in the snapshot as `<source>.roles.json`.
  */
 import { z } from 'zod';
+import { commandText, sh } from '../shell-quote';
 
 /** The file a PostgreSQL snapshot keeps its roles in. */
 export const rolesFileName = (source: string) => `${source}.roles.json`;
@@ -65,4 +66,25 @@ export function roleAttributes(role: PgRole | undefined): { sql: string; withhel
   ].join(' ');
   const withheld = [role.superuser && 'SUPERUSER', role.replication && 'REPLICATION', role.bypassrls && 'BYPASSRLS'].filter((a): a is string => typeof a === 'string');
   return { sql, withheld };
+}
+
+/** A name as a PostgreSQL identifier: double-quoted, inner quotes doubled (any character survives). */
+const ident = (name: string): string => `"${name.replace(/"/g, '""')}"`;
+
+/**
+ * What a technician runs on the device when the restore's login may not create the roles a dump
+ * needs: one `psql` as the database superuser creating them as the snapshot recorded them — every
+ * attribute, those only a superuser may give too — with the recorded memberships among them (NOLOGIN
+ * without a record). Shell- and SQL-quoted, since role names may hold any character.
+ */
+export function createRolesCommand(names: string[], recorded: PgRoles | null): string {
+  const missing = new Set(names);
+  const roles = names.map((name) => {
+    const { sql, withheld } = roleAttributes(recorded?.roles[name]);
+    return `CREATE ROLE ${ident(name)} ${[sql, ...withheld].join(' ')}`;
+  });
+  const grants = (recorded?.memberships ?? [])
+    .filter(([group, member]) => (missing.has(group) || missing.has(member)) && group !== member)
+    .map(([group, member, admin]) => `GRANT ${ident(group)} TO ${ident(member)}${admin ? ' WITH ADMIN OPTION' : ''}`);
+  return commandText(sh`sudo -u postgres psql -c ${[...roles, ...grants].join('; ')}`);
 }
