@@ -10,7 +10,10 @@
  *                                           alternating pairs per scenario, medians shown,
  *                                           BENCH_OUT_DIR (default the temp folder): where both tools write;
  *                                           /dev/shm takes the disk out, ext4-ram (root) is ext4 on a
- *                                           memory-backed loop device: the best case of a real disk
+ *                                           memory-backed loop device: the best case of a real disk,
+ *                                           BENCH_KEEP_WORKERS=1: Jetvault's chunk workers stay up between its
+ *                                           runs, as for a fleet's back-to-back backups (by default each run
+ *                                           starts its own, as a console backing up one device now and then)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -30,6 +33,7 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const ext4 = process.env.BENCH_OUT_DIR === 'ext4-ram' ? ext4InMemory() : null;
 const OUT_DIR = ext4?.dir ?? process.env.BENCH_OUT_DIR ?? os.tmpdir();
 const SHAPED_RUNS = Number(process.env.BENCH_SHAPED_RUNS ?? 1);
+const KEEP_WORKERS = process.env.BENCH_KEEP_WORKERS === '1';
 /** Seconds settle() spent warming memory before each timed run (see warmMemory). */
 const warmSeconds: number[] = [];
 
@@ -102,6 +106,8 @@ async function scenario(label: string, shaped: boolean, runs: number) {
     const after = { jetvault: [] as number[], baseline: [] as number[], jetvaultCpu: [] as number[], baselineCpu: [] as number[], bytes: 0, wire: 0, compressed: false };
     const pair = async (run: number, into: typeof first) => {
       const jetvaultRun = async () => {
+        // Workers kept from the previous run (Repository.poolIdleMs) would start this one warm.
+        if (!KEEP_WORKERS) await (await jv!.services.repository.open()).closeIdleWorkers();
         warmSeconds.push(await settle());
         const cpu = machineCpuSeconds();
         const r = await jetvaultBackup(jv!.services, device);
@@ -169,5 +175,6 @@ console.log('');
 for (const r of rows) console.log(`${r.label}, each run (s): Jetvault ${r.jetvault.map((x) => x.toFixed(2)).join(', ')}; baseline ${r.baseline.map((x) => x.toFixed(2)).join(', ')}`);
 console.log(`Both tools wrote to ${ext4 ? `${OUT_DIR} (ext4 on a memory-backed loop device)` : OUT_DIR}. Creating 20,000 files of 2 KB there took ${createdBefore.toFixed(1)} s before the loopback runs and ${createdAfter.toFixed(1)} s after (the baseline creates a file per device file; Jetvault writes a few dozen packs).`);
 console.log(`Before every timed run, ${WARM_MB / 1024} GiB of memory (at most a quarter of what was free) was touched and freed so that both tools start on memory this VM's host has backed (warmMemory in bench/device-helpers.ts): ${Math.min(...warmSeconds).toFixed(1)}–${Math.max(...warmSeconds).toFixed(1)} s each, the longer ones where the memory had gone back to the host.`);
+console.log(KEEP_WORKERS ? "Jetvault's chunk workers stayed up between its runs (BENCH_KEEP_WORKERS=1: a fleet's back-to-back backups)." : 'Each Jetvault run started its own chunk workers (a console backing up one device now and then; BENCH_KEEP_WORKERS=1 keeps them, as for back-to-back backups).');
 console.log(`(the table shows medians; load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')})`);
 ext4?.close();
