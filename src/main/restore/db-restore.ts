@@ -43,7 +43,7 @@ import type { CommandRunner } from '../devices/ssh-connection';
 import { runToString } from '../devices/ssh-connection';
 import { wireSink } from '../devices/wire-compression';
 import { dumpFileName } from '../devices/sources/dump-source';
-import { createRolesCommand, parsePgRoles, roleAttributes, rolesFileName } from '../devices/sources/pg-roles';
+import { createRolesCommand, membershipsOf, parsePgRoles, roleAttributes, rolesFileName } from '../devices/sources/pg-roles';
 import type { PgRoles } from '../devices/sources/pg-roles';
 import { compareCounts, mysqlCountsCommand, parseMysqlCounts, parsePgCounts, parseSqliteCounts, pgCountsCommand, pgEnv, rowCountsFileName, sqliteCountsCommand } from '../devices/sources/row-counts';
 import type { RowCounts } from '../devices/sources/row-counts';
@@ -246,7 +246,7 @@ grep -E '^(ALTER .* OWNER TO |GRANT |REVOKE |ALTER DEFAULT PRIVILEGES FOR ROLE )
   // Memberships the snapshot recorded where a side was created now, given after the roles are in,
   // each on its own: one the login may not give (PostgreSQL 16 wants ADMIN on an existing group)
   // leaves the roles created and is missing from what the result lists.
-  const grants = (recorded?.memberships ?? []).filter(([group, member]) => (created.has(group) || created.has(member)) && group !== member);
+  const grants = membershipsOf(recorded, created);
   const grantStatements = grants.map(([group, member, admin], i) => {
     vars[`g${i}`] = group;
     vars[`m${i}`] = member;

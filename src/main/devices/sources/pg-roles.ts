@@ -68,6 +68,11 @@ export function roleAttributes(role: PgRole | undefined): { sql: string; withhel
   return { sql, withheld };
 }
 
+/** The recorded memberships in which one of `roles` (roles a restore creates) is group or member; none of a role in itself. */
+export function membershipsOf(recorded: PgRoles | null, roles: ReadonlySet<string>): PgRoles['memberships'] {
+  return (recorded?.memberships ?? []).filter(([group, member]) => (roles.has(group) || roles.has(member)) && group !== member);
+}
+
 /** A name as a PostgreSQL identifier: double-quoted, inner quotes doubled (any character survives). */
 const ident = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 
@@ -78,13 +83,10 @@ const ident = (name: string): string => `"${name.replace(/"/g, '""')}"`;
  * without a record). Shell- and SQL-quoted, since role names may hold any character.
  */
 export function createRolesCommand(names: string[], recorded: PgRoles | null): string {
-  const missing = new Set(names);
   const roles = names.map((name) => {
     const { sql, withheld } = roleAttributes(recorded?.roles[name]);
     return `CREATE ROLE ${ident(name)} ${[sql, ...withheld].join(' ')}`;
   });
-  const grants = (recorded?.memberships ?? [])
-    .filter(([group, member]) => (missing.has(group) || missing.has(member)) && group !== member)
-    .map(([group, member, admin]) => `GRANT ${ident(group)} TO ${ident(member)}${admin ? ' WITH ADMIN OPTION' : ''}`);
+  const grants = membershipsOf(recorded, new Set(names)).map(([group, member, admin]) => `GRANT ${ident(group)} TO ${ident(member)}${admin ? ' WITH ADMIN OPTION' : ''}`);
   return commandText(sh`sudo -u postgres psql -c ${[...roles, ...grants].join('; ')}`);
 }
