@@ -21,9 +21,7 @@ import path from 'node:path';
 import { netnsSupport, startFleet } from '../fleet/index';
 import { addSmallFiles, ext4InMemory, fileCreationSeconds, machineCpuSeconds, median, opensshCommand, runAsync, settle, WARM_MB } from './device-helpers';
 import type { Device } from '../fleet/index';
-import { startDeviceBackup } from '../src/main/devices/device-backup';
-import { silentLogger } from '../src/main/log';
-import { createServices } from '../src/main/services/index';
+import { startConsole } from './console-process';
 
 const MODELS_MB = Number(process.env.BENCH_MODELS_MB ?? 200);
 const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? 5000);
@@ -37,10 +35,8 @@ const KEEP_WORKERS = process.env.BENCH_KEEP_WORKERS === '1';
 /** Seconds settle() spent warming memory before each timed run (see warmMemory). */
 const warmSeconds: number[] = [];
 
-function timed<T>(work: () => Promise<T>): Promise<{ seconds: number; value: T }> {
-  const started = process.hrtime.bigint();
-  return work().then((value) => ({ seconds: Number(process.hrtime.bigint() - started) / 1e9, value }));
-}
+/** Jetvault runs in a process of its own that never forks, as the app's main process (bench/console-process.ts). */
+const jetvault = startConsole();
 
 /**
  * What the link really carries for one SSH stream: 32 MiB from /dev/zero through plain `ssh`, in
@@ -67,20 +63,11 @@ async function baseline(device: Device, dest: string): Promise<number> {
   return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
-/** A fresh Jetvault data folder with an initialised repository and the device imported. */
-async function freshConsole(device: Device): Promise<{ services: ReturnType<typeof createServices>; dispose: () => void }> {
+/** A fresh Jetvault data folder with an initialised repository and the device imported, in the console process. */
+async function freshConsole(device: Device): Promise<{ dispose: () => Promise<void> }> {
   const dataDir = mkdtempSync(path.join(OUT_DIR, 'jetvault-bench-'));
-  const services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
-  await services.repository.init('bench repository password');
-  services.devices.import(device.profile(), 'bench');
-  return { services, dispose: () => { services.dispose(); rmSync(dataDir, { recursive: true, force: true }); } };
-}
-
-async function jetvaultBackup(services: ReturnType<typeof createServices>, device: Device): Promise<{ seconds: number; bytes: number; wire: number; compressed: boolean }> {
-  const run = await timed(() => startDeviceBackup(services, device.name).done);
-  if (run.value.record.status !== 'succeeded') throw new Error(`backup failed: ${JSON.stringify(run.value.record.error)}`);
-  const result = run.value.value!;
-  return { seconds: run.seconds, bytes: result.bytesTransferred, wire: result.bytesOnWire, compressed: result.wireCompression };
+  await jetvault.open(dataDir, device.profile());
+  return { dispose: async () => { await jetvault.dispose(); rmSync(dataDir, { recursive: true, force: true }); } };
 }
 
 /**
@@ -102,17 +89,19 @@ async function scenario(label: string, shaped: boolean, runs: number) {
       device.link!.delayMs(LINK.delayMs);
     }
     const capacity = shaped ? await sshCapacity(device) : null;
-    const first = { jetvault: [] as number[], baseline: [] as number[], jetvaultCpu: [] as number[], baselineCpu: [] as number[], bytes: 0, wire: 0, compressed: false };
-    const after = { jetvault: [] as number[], baseline: [] as number[], jetvaultCpu: [] as number[], baselineCpu: [] as number[], bytes: 0, wire: 0, compressed: false };
+    const results = () => ({ jetvault: [] as number[], baseline: [] as number[], jetvaultCpu: [] as number[], baselineCpu: [] as number[], consoleCpu: [] as number[], consoleFaults: [] as number[], bytes: 0, wire: 0, compressed: false });
+    const [first, after] = [results(), results()];
     const pair = async (run: number, into: typeof first) => {
       const jetvaultRun = async () => {
         // Workers kept from the previous run (Repository.poolIdleMs) would start this one warm.
-        if (!KEEP_WORKERS) await (await jv!.services.repository.open()).closeIdleWorkers();
+        if (!KEEP_WORKERS) await jetvault.closeIdleWorkers();
         warmSeconds.push(await settle());
         const cpu = machineCpuSeconds();
-        const r = await jetvaultBackup(jv!.services, device);
+        const r = await jetvault.backup(device.name);
         into.jetvaultCpu.push(machineCpuSeconds() - cpu);
         into.jetvault.push(r.seconds);
+        into.consoleCpu.push(r.cpuSeconds);
+        into.consoleFaults.push(r.pageFaults);
         into.bytes = r.bytes;
         into.wire = r.wire;
         into.compressed = r.compressed;
@@ -128,7 +117,7 @@ async function scenario(label: string, shaped: boolean, runs: number) {
     for (let run = 0; run < runs; run++) {
       // Only the last pair's results are kept (the runs after 1% changed start from them): memory
       // held by earlier copies would leave less recently freed memory for later runs (see warmMemory).
-      jv?.dispose();
+      await jv?.dispose();
       if (dest) rmSync(dest, { recursive: true, force: true });
       jv = await freshConsole(device);
       dest = mkdtempSync(path.join(OUT_DIR, 'jetvault-bench-rsync-'));
@@ -146,7 +135,7 @@ async function scenario(label: string, shaped: boolean, runs: number) {
       { label: `${label}: after 1% changed`, ...after, linkRate: null, capacity: null },
     ];
   } finally {
-    jv?.dispose();
+    await jv?.dispose();
     if (dest) rmSync(dest, { recursive: true, force: true });
     await fleet.stop();
   }
@@ -172,9 +161,10 @@ for (const r of rows) {
   console.log(`| ${r.label} | ${jetvault.toFixed(1)} | ${base.toFixed(1)} | ${(jetvault / base).toFixed(2)}× | ${best(r.jetvault).toFixed(1)} / ${best(r.baseline).toFixed(1)} = ${(best(r.jetvault) / best(r.baseline)).toFixed(2)}× | ${median(r.jetvaultCpu).toFixed(1)} / ${median(r.baselineCpu).toFixed(1)} | ${(r.bytes / 2 ** 20).toFixed(1)} | ${(r.wire / 2 ** 20).toFixed(1)}${r.compressed ? ' (gzip)' : ''} | ${r.linkRate === null ? '' : `${r.linkRate.toFixed(1)} Mbit/s = ${Math.round((r.linkRate * 1000 * 100) / LINK.kbit)}%`} | ${r.linkRate === null || r.capacity === null ? '' : `${Math.round((r.linkRate / r.capacity) * 100)}% of ${r.capacity.toFixed(1)} Mbit/s`} |`);
 }
 console.log('');
-for (const r of rows) console.log(`${r.label}, each run (s): Jetvault ${r.jetvault.map((x) => x.toFixed(2)).join(', ')}; baseline ${r.baseline.map((x) => x.toFixed(2)).join(', ')}`);
+for (const r of rows) console.log(`${r.label}, each run (s): Jetvault ${r.jetvault.map((x) => x.toFixed(2)).join(', ')}; baseline ${r.baseline.map((x) => x.toFixed(2)).join(', ')}; Jetvault's process CPU s ${r.consoleCpu.map((x) => x.toFixed(2)).join(', ')} and minor page faults ${r.consoleFaults.map((x) => Math.round(x / 1000)).join('k, ')}k`);
 console.log(`Both tools wrote to ${ext4 ? `${OUT_DIR} (ext4 on a memory-backed loop device)` : OUT_DIR}. Creating 20,000 files of 2 KB there took ${createdBefore.toFixed(1)} s before the loopback runs and ${createdAfter.toFixed(1)} s after (the baseline creates a file per device file; Jetvault writes a few dozen packs).`);
 console.log(`Before every timed run, ${WARM_MB / 1024} GiB of memory (at most a quarter of what was free) was touched and freed so that both tools start on memory this VM's host has backed (warmMemory in bench/device-helpers.ts): ${Math.min(...warmSeconds).toFixed(1)}–${Math.max(...warmSeconds).toFixed(1)} s each, the longer ones where the memory had gone back to the host.`);
 console.log(KEEP_WORKERS ? "Jetvault's chunk workers stayed up between its runs (BENCH_KEEP_WORKERS=1: a fleet's back-to-back backups)." : 'Each Jetvault run started its own chunk workers (a console backing up one device now and then; BENCH_KEEP_WORKERS=1 keeps them, as for back-to-back backups).');
 console.log(`(the table shows medians; load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')})`);
 ext4?.close();
+await jetvault.stop();

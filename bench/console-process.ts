@@ -1,0 +1,141 @@
+/**
+ * Jetvault's side of a device benchmark, in a process of its own, as in the app (the console's main
+ * process): the benchmark's own process starts the fleet, the baselines (rsync, ssh, pg_dump), `sync`
+ * and the memory warm-up, and each of those is a fork. A fork write-protects every page of the
+ * forking process, so the first write to each page afterwards faults — ~20 µs a page on this
+ * benchmark's VM. A console never forks between backups; with Jetvault in the forking process, an
+ * incremental run paid ~25,000 such faults: 1.70 s instead of 1.40 s (decision 005, eighteenth pass).
+ *
+ * `startConsole()` (in the benchmark) forks this file once; it answers requests over the IPC channel
+ * and starts no process itself.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+type Request =
+  | { op: 'open'; dataDir: string; password: string; profile: unknown }
+  | { op: 'backup'; device: string }
+  | { op: 'closeIdleWorkers' }
+  | { op: 'dispose' };
+
+export interface BackupResult {
+  seconds: number;
+  /** CPU seconds of the console process (every thread: the main one and the chunk workers). */
+  cpuSeconds: number;
+  /** Minor page faults the console process took during the run (first touches of memory, copy-on-write). */
+  pageFaults: number;
+  bytes: number;
+  wire: number;
+  compressed: boolean;
+}
+
+type Reply = { id: number; ok: true; value?: BackupResult } | { id: number; ok: false; error: string };
+
+/** The console process: one repository at a time (`open` replaces the previous one). */
+export interface ConsoleProcess {
+  /** A fresh console on `dataDir`: an initialised repository and the device imported. */
+  open(dataDir: string, profile: unknown): Promise<void>;
+  /** One backup of every source of the device, timed inside the console process. */
+  backup(device: string): Promise<BackupResult>;
+  closeIdleWorkers(): Promise<void>;
+  /** Disposes of the services (the caller removes the data folder). */
+  dispose(): Promise<void>;
+  /** Ends the process. */
+  stop(): Promise<void>;
+}
+
+export function startConsole(): ConsoleProcess {
+  // process.execArgv carries tsx's loader, so the child runs this TypeScript file as the parent does.
+  const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--serve'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const pending = new Map<number, { resolve: (value: BackupResult | undefined) => void; reject: (error: Error) => void }>();
+  let seq = 0;
+  let exited: Error | null = null;
+  child.on('message', (reply: Reply) => {
+    const entry = pending.get(reply.id);
+    pending.delete(reply.id);
+    if (reply.ok) entry?.resolve(reply.value);
+    else entry?.reject(new Error(reply.error));
+  });
+  child.on('exit', (code, signal) => {
+    exited = new Error(`the console process exited (${signal ?? `code ${code}`})`);
+    for (const entry of pending.values()) entry.reject(exited);
+    pending.clear();
+  });
+  const call = (request: Request): Promise<BackupResult | undefined> =>
+    new Promise((resolve, reject) => {
+      if (exited) return reject(exited);
+      const id = seq++;
+      pending.set(id, { resolve, reject });
+      child.send({ id, ...request });
+    });
+  return {
+    open: async (dataDir, profile) => void (await call({ op: 'open', dataDir, password: 'bench repository password', profile })),
+    backup: async (device) => (await call({ op: 'backup', device }))!,
+    closeIdleWorkers: async () => void (await call({ op: 'closeIdleWorkers' })),
+    dispose: async () => void (await call({ op: 'dispose' })),
+    stop: () =>
+      new Promise((resolve) => {
+        if (exited) return resolve();
+        child.once('exit', () => resolve());
+        child.disconnect();
+      }),
+  };
+}
+
+/** The process's minor page faults so far (/proc/self/stat, field 10). */
+function minorFaults(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
+}
+
+async function serve(): Promise<void> {
+  const { startDeviceBackup } = await import('../src/main/devices/device-backup');
+  const { silentLogger } = await import('../src/main/log');
+  const { createServices } = await import('../src/main/services/index');
+  let services: ReturnType<typeof createServices> | null = null;
+  const open = () => {
+    if (!services) throw new Error('no console open');
+    return services;
+  };
+  const handle = async (request: Request): Promise<BackupResult | undefined> => {
+    switch (request.op) {
+      case 'open':
+        services?.dispose();
+        services = createServices({ dataDir: request.dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
+        await services.repository.init(request.password);
+        services.devices.import(request.profile, 'bench');
+        return undefined;
+      case 'backup': {
+        const faults = minorFaults();
+        const cpu = process.cpuUsage();
+        const started = process.hrtime.bigint();
+        const run = await startDeviceBackup(open(), request.device).done;
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        const used = process.cpuUsage(cpu);
+        if (run.record.status !== 'succeeded') throw new Error(`backup failed: ${JSON.stringify(run.record.error)}`);
+        const result = run.value!;
+        return { seconds, cpuSeconds: (used.user + used.system) / 1e6, pageFaults: minorFaults() - faults, bytes: result.bytesTransferred, wire: result.bytesOnWire, compressed: result.wireCompression };
+      }
+      case 'closeIdleWorkers':
+        await (await open().repository.open()).closeIdleWorkers();
+        return undefined;
+      case 'dispose':
+        services?.dispose();
+        services = null;
+        return undefined;
+    }
+  };
+  process.on('message', (message: Request & { id: number }) => {
+    handle(message).then(
+      (value) => process.send!({ id: message.id, ok: true, value } satisfies Reply),
+      (error: unknown) => process.send!({ id: message.id, ok: false, error: error instanceof Error ? error.message : String(error) } satisfies Reply),
+    );
+  });
+  process.on('disconnect', () => {
+    services?.dispose();
+    process.exit(0);
+  });
+}
+
+if (process.argv.includes('--serve')) await serve();
