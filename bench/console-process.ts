@@ -1,5 +1,5 @@
 /**
- * Jetvault's side of a device benchmark, in a process of its own, as in the app (the console's main
+ * Jetvault's side of the device benchmarks (backup, restore), in a process of its own, as in the app (the console's main
  * process): the benchmark's own process starts the fleet, the baselines (rsync, ssh, pg_dump), `sync`
  * and the memory warm-up, and each of those is a fork. A fork write-protects every page of the
  * forking process, so the first write to each page afterwards faults — ~20 µs a page on this
@@ -16,6 +16,8 @@ import { fileURLToPath } from 'node:url';
 type Request =
   | { op: 'open'; dataDir: string; password: string; profile: unknown }
   | { op: 'backup'; device: string }
+  | { op: 'restoreDevice'; device: string }
+  | { op: 'confirmRestore'; restoreId: string }
   | { op: 'closeIdleWorkers' }
   | { op: 'dispose' };
 
@@ -30,7 +32,14 @@ export interface BackupResult {
   compressed: boolean;
 }
 
-type Reply = { id: number; ok: true; value?: BackupResult } | { id: number; ok: false; error: string };
+export interface RestoreResult {
+  seconds: number;
+  restoreId: string;
+  /** The restore's steps and their milliseconds, as its job records them. */
+  timings: { step: string; ms: number }[];
+}
+
+type Reply = { id: number; ok: true; value?: unknown } | { id: number; ok: false; error: string };
 
 /** The console process: one repository at a time (`open` replaces the previous one). */
 export interface ConsoleProcess {
@@ -38,6 +47,9 @@ export interface ConsoleProcess {
   open(dataDir: string, profile: unknown): Promise<void>;
   /** One backup of every source of the device, timed inside the console process. */
   backup(device: string): Promise<BackupResult>;
+  /** The whole device restored to its latest run (on-device: stage, verify, swap, check), timed; kept until confirmed. */
+  restoreDevice(device: string): Promise<RestoreResult>;
+  confirmRestore(restoreId: string): Promise<void>;
   closeIdleWorkers(): Promise<void>;
   /** Disposes of the services (the caller removes the data folder). */
   dispose(): Promise<void>;
@@ -48,7 +60,7 @@ export interface ConsoleProcess {
 export function startConsole(): ConsoleProcess {
   // process.execArgv carries tsx's loader, so the child runs this TypeScript file as the parent does.
   const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--serve'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const pending = new Map<number, { resolve: (value: BackupResult | undefined) => void; reject: (error: Error) => void }>();
+  const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
   let seq = 0;
   let exited: Error | null = null;
   child.on('message', (reply: Reply) => {
@@ -62,7 +74,7 @@ export function startConsole(): ConsoleProcess {
     for (const entry of pending.values()) entry.reject(exited);
     pending.clear();
   });
-  const call = (request: Request): Promise<BackupResult | undefined> =>
+  const call = (request: Request): Promise<unknown> =>
     new Promise((resolve, reject) => {
       if (exited) return reject(exited);
       const id = seq++;
@@ -71,7 +83,9 @@ export function startConsole(): ConsoleProcess {
     });
   return {
     open: async (dataDir, profile) => void (await call({ op: 'open', dataDir, password: 'bench repository password', profile })),
-    backup: async (device) => (await call({ op: 'backup', device }))!,
+    backup: async (device) => (await call({ op: 'backup', device })) as BackupResult,
+    restoreDevice: async (device) => (await call({ op: 'restoreDevice', device })) as RestoreResult,
+    confirmRestore: async (restoreId) => void (await call({ op: 'confirmRestore', restoreId })),
     closeIdleWorkers: async () => void (await call({ op: 'closeIdleWorkers' })),
     dispose: async () => void (await call({ op: 'dispose' })),
     stop: () =>
@@ -98,7 +112,7 @@ async function serve(): Promise<void> {
     if (!services) throw new Error('no console open');
     return services;
   };
-  const handle = async (request: Request): Promise<BackupResult | undefined> => {
+  const handle = async (request: Request): Promise<unknown> => {
     switch (request.op) {
       case 'open':
         services?.dispose();
@@ -117,6 +131,22 @@ async function serve(): Promise<void> {
         const result = run.value!;
         return { seconds, cpuSeconds: (used.user + used.system) / 1e6, pageFaults: minorFaults() - faults, bytes: result.bytesTransferred, wire: result.bytesOnWire, compressed: result.wireCompression };
       }
+      case 'restoreDevice': {
+        const started = process.hrtime.bigint();
+        const { jobId, restoreId } = open().restores.start({ device: request.device, at: new Date().toISOString(), scope: 'device' });
+        for (;;) {
+          const job = open().jobs.get(jobId);
+          if (job && job.status !== 'running') {
+            if (job.status !== 'succeeded') throw new Error(`restore ${job.status}: ${job.error?.message}`);
+            const timings = (job.result as { timings?: { step: string; ms: number }[] } | null)?.timings ?? [];
+            return { seconds: Number(process.hrtime.bigint() - started) / 1e9, restoreId, timings } satisfies RestoreResult;
+          }
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      }
+      case 'confirmRestore':
+        await open().restores.confirm(request.restoreId);
+        return undefined;
       case 'closeIdleWorkers':
         await (await open().repository.open()).closeIdleWorkers();
         return undefined;

@@ -14,9 +14,7 @@ import path from 'node:path';
 import { startFleet } from '../fleet/index';
 import { addSmallFiles, median, opensshCommand, runAsync, settle } from './device-helpers';
 import type { Device } from '../fleet/index';
-import { startDeviceBackup } from '../src/main/devices/device-backup';
-import { silentLogger } from '../src/main/log';
-import { createServices } from '../src/main/services/index';
+import { startConsole } from './console-process';
 
 const MODELS_MB = Number(process.env.BENCH_MODELS_MB ?? 200);
 const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? 5000);
@@ -35,15 +33,14 @@ const fleet = await startFleet({ devices: 1, sharedModelMB: Math.round(MODELS_MB
 const device = fleet.devices[0]!;
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-bench-restore-'));
 const copy = mkdtempSync(path.join(os.tmpdir(), 'jetvault-bench-restore-copy-'));
-const services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
+// Jetvault in a process of its own that never forks, as the app's main process (bench/console-process.ts).
+const jetvaultConsole = startConsole();
 try {
   addSmallFiles(device, SMALL_FILES);
   const profile = device.profile();
   const sources = profile.sources.filter((s) => s.kind === 'files' || s.kind === 'postgres');
-  services.devices.import({ ...profile, sources }, 'bench');
-  await services.repository.init('bench repository password');
-  const backedUp = await startDeviceBackup(services, device.name).done;
-  if (backedUp.record.status !== 'succeeded') throw new Error(`backup failed: ${JSON.stringify(backedUp.record.error)}`);
+  await jetvaultConsole.open(dataDir, { ...profile, sources });
+  const backedUp = await jetvaultConsole.backup(device.name);
 
   // The baseline's own copy, taken while the device is intact (not timed).
   const ssh = opensshCommand(device);
@@ -63,19 +60,10 @@ try {
     // Jetvault: the whole device back to the run, then kept.
     await damage(device);
     await settle();
-    const started = process.hrtime.bigint();
-    const { jobId, restoreId } = services.restores.start({ device: device.name, at: new Date().toISOString(), scope: 'device' });
-    for (;;) {
-      const job = services.jobs.get(jobId);
-      if (job && job.status !== 'running') {
-        if (job.status !== 'succeeded') throw new Error(`restore ${job.status}: ${job.error?.message}`);
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    jetvaultRuns.push(seconds(started));
-    for (const t of (services.jobs.get(jobId)!.result as { timings?: { step: string; ms: number }[] } | null)?.timings ?? []) steps.set(t.step, [...(steps.get(t.step) ?? []), t.ms]);
-    await services.restores.confirm(restoreId);
+    const restored = await jetvaultConsole.restoreDevice(device.name);
+    jetvaultRuns.push(restored.seconds);
+    for (const t of restored.timings) steps.set(t.step, [...(steps.get(t.step) ?? []), t.ms]);
+    await jetvaultConsole.confirmRestore(restored.restoreId);
   };
   const baselineRun = async () => {
     // The baseline: push the copy back with --delete, and pg_restore --clean the dump.
@@ -93,7 +81,7 @@ try {
   const jetvault = median(jetvaultRuns);
   const baseline = median(baselineRuns);
 
-  const bytes = backedUp.value!.snapshots.reduce((n, s) => n + s.bytes, 0);
+  const bytes = backedUp.bytes;
   console.log(`\nDevice: ${MODELS_MB} MB of models, ${SMALL_FILES} small files, PostgreSQL ~200k rows (${(bytes / 2 ** 20).toFixed(0)} MiB in the run)`);
   console.log('Damage before each restore: 10% of files changed, every model file deleted, 20k rows deleted.\n');
   console.log('| restore | Jetvault s | rsync --delete push + pg_restore --clean s | Jetvault / baseline |');
@@ -103,7 +91,7 @@ try {
   if (steps.size > 0) console.log(`Jetvault's steps, median ms (two files sources at a time, each database beside them): ${[...steps].map(([step, ms]) => `${step} ${median(ms)}`).join(', ')}`);
   console.log(`\n(load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; Jetvault stages, verifies by sha256 on the device, swaps and checks row counts; the baseline does none of that)`);
 } finally {
-  services.dispose();
+  await jetvaultConsole.stop();
   rmSync(dataDir, { recursive: true, force: true });
   rmSync(copy, { recursive: true, force: true });
   await fleet.stop();
