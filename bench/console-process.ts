@@ -1,10 +1,10 @@
 /**
- * Jetvault's side of the device benchmarks (backup, restore), in a process of its own, as in the app (the console's main
- * process): the benchmark's own process starts the fleet, the baselines (rsync, ssh, pg_dump), `sync`
- * and the memory warm-up, and each of those is a fork. A fork write-protects every page of the
- * forking process, so the first write to each page afterwards faults — ~20 µs a page on this
- * benchmark's VM. A console never forks between backups; with Jetvault in the forking process, an
- * incremental run paid ~25,000 such faults: 1.70 s instead of 1.40 s (decision 005, eighteenth pass).
+ * Jetvault's side of the device benchmarks (backup, restore), in a process of its own as in the app
+ * (the console's main process). The benchmark's process starts the fleet, the baselines (rsync, ssh,
+ * pg_dump), `sync` and the memory warm-up, and each of those is a fork. A fork write-protects every
+ * page of the forking process, so the first write to each page afterwards faults — ~20 µs a page on
+ * this benchmark's VM. A console never forks between backups; with Jetvault in the forking process,
+ * an incremental run took 15,000–20,000 more faults: 1.70 s instead of 1.40 s (decision 005, eighteenth pass).
  *
  * `startConsole()` (in the benchmark) forks this file once; it answers requests over the IPC channel
  * and starts no process itself.
