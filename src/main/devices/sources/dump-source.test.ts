@@ -6,10 +6,11 @@ import { describe, expect, it } from 'vitest';
 import { backup } from '../../repository/archiver/archiver';
 import { restore } from '../../repository/restorer/restorer';
 import { findSnapshot, listSnapshots, readSmallFile, rootNode } from '../../repository/snapshot/snapshot';
+import type { Snapshot } from '../../repository/snapshot/snapshot';
 import { newRepo } from '../../repository/testing/fixtures';
 import { tempDir } from '../../testing/temp-dir';
 import { LocalRunner } from '../local-runner';
-import { checksumFileName, DumpSource, previousCopy, splitSqliteReport } from './dump-source';
+import { checksumFileName, DumpSource, previousCopy, SQLITE_SETTLE_S, splitSqliteReport, stateFileName } from './dump-source';
 
 const leftovers = () => readdirSync(os.tmpdir()).filter((n) => n.startsWith('jetvault-sqlite.') || n.startsWith('jetvault-pg.'));
 
@@ -139,10 +140,80 @@ describe('DumpSource (real sqlite3 and pg_dump through a shell)', () => {
     db.close();
   });
 
+  it('neither copies nor checks a SQLite database whose files were not written since the previous run', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, `it's a "db" $(touch x) ;.db`);
+    const db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.exec('CREATE TABLE readings (id INTEGER PRIMARY KEY, value REAL)');
+    const insert = db.prepare('INSERT INTO readings (value) VALUES (?)');
+    db.transaction(() => {
+      for (let i = 0; i < 5_000; i++) insert.run(i / 7);
+    })();
+    // The writer stays connected (its -wal holds the rows), as an app on a device does.
+    const config = { name: 'local', kind: 'sqlite' as const, path: file };
+    const { repo } = await newRepo();
+    const runner = new LocalRunner();
+    const run = async (parent?: { snapshot: Snapshot; id: string }) => {
+      const source = new DumpSource(runner, config, parent ? await previousCopy(repo, parent.snapshot, config) : null);
+      const made = await backup(repo, source, { device: 'rvm-017', ...(parent ? { parent: { ...parent.snapshot, id: parent.id } } : {}) });
+      return { source, snapshot: made.snapshot, id: made.id };
+    };
+    const contents = async (taken: { snapshot: Snapshot }) =>
+      Promise.all(['local.sqlite3', 'local.integrity-check.txt', checksumFileName(config), stateFileName(config), 'local.rowcounts.json'].map(async (name) => (await rootNode(repo, taken.snapshot, name))?.content));
+
+    // Written just now: the fingerprint could miss a write in the same clock tick, so none is kept.
+    const fresh = await run();
+    expect(fresh.source.bytesRead).toBeGreaterThan(50_000);
+    expect(await rootNode(repo, fresh.snapshot, stateFileName(config))).toBeNull();
+    const again = await run(fresh);
+    expect(again.source.unchanged).toBe(false);
+    expect(again.source.integrity).toBe('ok');
+
+    await new Promise((resolve) => setTimeout(resolve, SQLITE_SETTLE_S * 1000 + 200));
+    const one = await run(again);
+    expect(one.source.unchanged).toBe(false);
+    expect(await rootNode(repo, one.snapshot, stateFileName(config))).not.toBeNull();
+
+    // Left alone since: nothing copied, checked or sent; the snapshot carries the copy and its reports.
+    const leftBefore = leftovers();
+    const two = await run(one);
+    expect(two.source.unchanged).toBe(true);
+    expect(two.source.bytesRead).toBe(0);
+    expect(two.source.integrity).toBe('ok');
+    expect(two.source.rowCounts).toEqual({ readings: 5_000 });
+    expect(two.source.sha256).toBe(one.source.sha256);
+    expect(await contents(two)).toEqual(await contents(one));
+    expect((await contents(two)).every((content) => content !== undefined)).toBe(true);
+    expect(leftovers()).toEqual(leftBefore);
+    expect(existsSync(path.join(dir, 'x'))).toBe(false);
+    const out = tempDir();
+    await restore(repo, await findSnapshot(repo, two.id), out);
+    const copy = new Database(path.join(out, 'local.sqlite3'), { readonly: true });
+    expect(copy.prepare('SELECT count(*) AS n FROM readings').get()).toEqual({ n: 5_000 });
+    copy.close();
+
+    // One row more, in the -wal only (the writer has not checkpointed): copied and checked again.
+    insert.run(42);
+    const three = await run(two);
+    expect(three.source.unchanged).toBe(false);
+    expect(three.source.bytesRead).toBeGreaterThan(50_000);
+    expect(three.source.rowCounts).toEqual({ readings: 5_001 });
+    const out3 = tempDir();
+    await restore(repo, await findSnapshot(repo, three.id), out3);
+    const copy3 = new Database(path.join(out3, 'local.sqlite3'), { readonly: true });
+    expect(copy3.prepare('SELECT count(*) AS n FROM readings').get()).toEqual({ n: 5_001 });
+    copy3.close();
+    db.close();
+  });
+
   it('reads a SQLite report with or without a sum', () => {
     const sha = 'a'.repeat(64);
-    expect(splitSqliteReport(`ok\n@@rows\n7265|3\n@@sha256\n${sha}\n`)).toEqual({ check: 'ok', rows: '7265|3\n', sha256: sha });
-    expect(splitSqliteReport('ok\n@@rows\n@@sha256\n\n')).toEqual({ check: 'ok', rows: '', sha256: '' });
+    expect(splitSqliteReport(`ok\n@@rows\n7265|3\n@@sha256\n${sha}\n`)).toEqual({ check: 'ok', rows: '7265|3\n', sha256: sha, state: '' });
+    expect(splitSqliteReport('ok\n@@rows\n@@sha256\n\n')).toEqual({ check: 'ok', rows: '', sha256: '', state: '' });
+    const state = 'b'.repeat(64);
+    expect(splitSqliteReport(`ok\n@@rows\n7265|3\n@@sha256\n${sha}\n@@state\n${state}\n`)).toEqual({ check: 'ok', rows: '7265|3\n', sha256: sha, state });
+    expect(splitSqliteReport(`ok\n@@rows\n@@sha256\n${sha}\n@@state\n\n`)).toMatchObject({ sha256: sha, state: '' });
     expect(splitSqliteReport('*** in database main ***\nPage 3 is never used\n@@rows\n')).toMatchObject({ check: '*** in database main ***\nPage 3 is never used', sha256: '' });
   });
 });
