@@ -68,4 +68,10 @@ test('a backup cancelled from the jobs tray while its link is stalled ends at on
   await page.screenshot({ path: path.join(SCREENSHOTS, 'device-backup-history.png') });
   const sources = (await page.evaluate((name) => window.api!.snapshots.list({ device: name }), device.name)).map((s) => s.source).sort();
   expect(sources).toEqual(device.profile().sources.map((s) => s.name).sort());
+
+  // Backed up again with nothing written to its SQLite database since: no copy made on the device,
+  // and the history says the previous copy and its integrity check were kept.
+  const sqlite = device.profile().sources.find((s) => s.kind === 'sqlite')!.name;
+  await page.getByTestId('device-backup').click();
+  await expect(history.getByTestId('backup-run-succeeded').filter({ hasText: `${sqlite}: database not written since the last run, its copy and check kept` })).toHaveCount(1, { timeout: 90_000 });
 });

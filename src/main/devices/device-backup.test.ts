@@ -1,7 +1,7 @@
 import { appendFileSync } from 'node:fs';
 import { Transform } from 'node:stream';
 import { AppError } from '../../shared/errors';
-import { appendFile, copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -34,6 +34,9 @@ async function jetson(root: string) {
   const db = new Database(path.join(root, 'opt/myrvm/local.db'));
   db.exec('CREATE TABLE t (x); INSERT INTO t VALUES (1), (2);');
   db.close();
+  // Last written a minute ago, as a device's settled database: its fingerprint is trusted at once.
+  const aMinuteAgo = new Date(Date.now() - 60_000);
+  await utimes(path.join(root, 'opt/myrvm/local.db'), aMinuteAgo, aMinuteAgo);
 }
 
 
@@ -126,6 +129,12 @@ describe('a device backup run (real shell, real files, real repository)', () => 
     expect(app.filesRead).toBe(1);
     expect(app.bytesTransferred).toBeLessThan(100);
     expect(second.snapshots.find((s) => s.source === 'config')!.bytesTransferred).toBe(0);
+    // The SQLite database was not written since: nothing copied on the device, the copy carried forward.
+    const local = second.snapshots.find((s) => s.source === 'local')!;
+    expect(local.unchanged).toBe(true);
+    expect(local.bytesTransferred).toBe(0);
+    expect(local.bytes).toBe(result.snapshots.find((s) => s.source === 'local')!.bytes);
+    expect(result.snapshots.find((s) => s.source === 'local')!.unchanged).toBeUndefined();
   });
 
   it('indexes packs that no index names before its sources start, so they deduplicate (an interrupted run, a lost index)', async () => {

@@ -49,6 +49,8 @@ export interface SourceResult {
   skipped?: { path: string; message: string }[];
   /** Bytes of files an interrupted run had stored already, not transferred again. */
   bytesResumed?: number;
+  /** A SQLite database not written since the previous run: its copy, integrity check and row counts were carried forward, nothing copied on the device. */
+  unchanged?: true;
   /** Live logs truncated on the device after the run committed (rotateAfterBackup). */
   rotated?: string[];
   /** Why rotation did not happen (the link dropped after the commit): the run is kept all the same. */
@@ -264,6 +266,7 @@ export async function runSources(
         bytesAdded: result.snapshot.summary.bytesAdded,
         warnings: result.warnings.length,
         ...(resumedBytes > 0 ? { bytesResumed: resumedBytes } : {}),
+        ...(dump?.unchanged ? { unchanged: true as const } : {}),
         ...(result.warnings.length > 0 ? { skipped: result.warnings.slice(0, SKIPPED_KEPT) } : {}),
       };
     };

@@ -14,7 +14,7 @@ import { ErrorBanner } from './ErrorBanner';
 interface RunFigures {
   bytesTransferred?: number;
   bytesAdded?: number;
-  snapshots?: { source?: string; warnings?: number; bytesResumed?: number; skipped?: { path: string; message: string }[]; rotationError?: string }[];
+  snapshots?: { source?: string; warnings?: number; bytesResumed?: number; unchanged?: boolean; skipped?: { path: string; message: string }[]; rotationError?: string }[];
   wireCompression?: boolean;
   retention?: { runsForgotten?: number; error?: string };
 }
@@ -28,9 +28,11 @@ function notes(job: JobRecord): string {
   const run = figures(job);
   const warnings = (run.snapshots ?? []).reduce((n, s) => n + (s.warnings ?? 0), 0);
   const resumed = (run.snapshots ?? []).reduce((n, s) => n + (s.bytesResumed ?? 0), 0);
+  const unchanged = (run.snapshots ?? []).filter((s) => s.unchanged).map((s) => s.source ?? '');
   return [
     run.snapshots ? `${run.snapshots.length} snapshot${run.snapshots.length === 1 ? '' : 's'}` : '',
     resumed > 0 ? `${formatBytes(resumed)} taken up from an interrupted run` : '',
+    unchanged.length > 0 ? `${unchanged.join(', ')}: database not written since the last run, its copy and check kept` : '',
     warnings > 0 ? `${warnings} file${warnings === 1 ? '' : 's'} or folder${warnings === 1 ? '' : 's'} could not be read` : '',
     run.wireCompression ? "sent gzip'ed (slow link)" : '',
     run.retention?.runsForgotten ? `retention forgot ${run.retention.runsForgotten} run(s)` : '',
