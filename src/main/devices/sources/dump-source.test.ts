@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -142,8 +142,11 @@ describe('DumpSource (real sqlite3 and pg_dump through a shell)', () => {
 
   it('neither copies nor checks a SQLite database whose files were not written since the previous run', async () => {
     const dir = tempDir();
+    // The source names a symlink; SQLite keeps the -wal beside the file it points to.
+    const real = path.join(tempDir(), 'real.db');
     const file = path.join(dir, `it's a "db" $(touch x) ;.db`);
-    const db = new Database(file);
+    const db = new Database(real);
+    symlinkSync(real, file);
     db.pragma('journal_mode = WAL');
     db.exec('CREATE TABLE readings (id INTEGER PRIMARY KEY, value REAL)');
     const insert = db.prepare('INSERT INTO readings (value) VALUES (?)');

@@ -15,7 +15,8 @@
  *   content (an unchanged 5 MB database costs 2 s per run on a 20 Mbit/s field link otherwise).
  *   Before the copy the command also fingerprints the database's files (`<source>.sqlite3.state`:
  *   size, mtime, inode and device of the file, its -wal and its -journal; not the ctime, which
- *   sqlite3 itself changes when it opens a WAL database as root — it chowns the -wal). When the next
+ *   sqlite3 itself changes when it opens a WAL database as root — it chowns the -wal; through a
+ *   symlink, those of the file it points to, beside which SQLite keeps its -wal). When the next
  *   run finds the same fingerprint the database has not been written since, so the device makes no
  *   copy, runs no check and sends nothing, and the snapshot carries the previous copy and its
  *   reports forward — no full-size copy written to the device's flash and read twice every run;
@@ -183,7 +184,10 @@ export const SQLITE_SETTLE_S = 2;
 export function sqliteDumpCommand(path: string, tempName: string, unlessSha256 = '', unlessState = ''): RawShell {
   return sh`set -e
 [ -r ${path} ] || { echo "cannot read "${path} >&2; exit 66; }
-files=$(find ${path} ${`${path}-wal`} ${`${path}-journal`} -maxdepth 0 -printf '%s %T@ %i %D\n' 2>/dev/null || :)
+db=$(readlink -f -- ${path} 2>/dev/null && echo x) || db=
+db=\${db%?x}
+files=
+[ -z "$db" ] || files=$(find "$db" "$db-wal" "$db-journal" -maxdepth 0 -printf '%s %T@ %i %D\n' 2>/dev/null || :)
 now=$(date +%s.%N 2>/dev/null || :)
 state=
 if [ -n "$files" ] && [ -n "$now" ] && printf '%s\n' "$files" | awk -v now="$now" -v settle=${String(SQLITE_SETTLE_S)} 'NF != 4 || $2 + settle > now { r = 1 } END { exit r }' 2>/dev/null; then
