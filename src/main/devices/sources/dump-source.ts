@@ -168,8 +168,9 @@ export const SQLITE_UNCHANGED_MARK = '@@unchanged';
 
 /**
  * How long a database's files must have been left alone before their fingerprint is trusted: a
- * write in the same clock tick as the fingerprint (file times advance in ticks of a few ms) would
- * leave every field as it was, so a fingerprint taken that soon after a change is not recorded.
+ * write in the same clock tick as the fingerprint (file times advance in ticks of a few ms, of 2 s
+ * on FAT) would leave every field as it was, so a fingerprint taken that soon after a change is not
+ * recorded. No coarser than this window, any later write moves the mtime past the recorded one.
  */
 export const SQLITE_SETTLE_S = 2;
 
