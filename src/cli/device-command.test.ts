@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFleet } from '../../fleet/index';
@@ -176,6 +176,9 @@ describe('jetvault device', () => {
     // Back up the device from the CLI into a new repository, then list its snapshots.
     const withPassword = cliRunner({ ...env, JETVAULT_PASSWORD: 'cli test repository password' });
     expect((await withPassword('init')).code).toBe(0);
+    // The SQLite database last written a minute ago (a settled database: its fingerprint is kept).
+    const aMinuteAgo = new Date(Date.now() - 60_000);
+    for (const file of [device.sqlitePath, `${device.sqlitePath}-wal`]) if (existsSync(file)) utimesSync(file, aMinuteAgo, aMinuteAgo);
     const backedUp = await withPassword('backup', '--device', 'rvm-017', '--source', 'config', '--source', 'local', '--json');
     expect(backedUp.err).toBe('');
     expect(backedUp.code).toBe(0);
@@ -184,6 +187,10 @@ describe('jetvault device', () => {
     const listed = JSON.parse((await withPassword('snapshots', '--device', 'rvm-017', '--json')).out) as { id: string }[];
     expect(listed.map((s) => s.id).sort()).toEqual(made.snapshots.map((s) => s.snapshotId).sort());
     expect((await withPassword('backup', '--device', 'rvm-017', '--source', 'nope')).err).toMatch(/no source named "nope"/);
+    // Not written since: the run says the copy and its check were kept, nothing was copied on the device.
+    const again = await withPassword('backup', '--device', 'rvm-017', '--source', 'local');
+    expect(again.code).toBe(0);
+    expect(again.out).toMatch(/^snapshot \S+ local \(sqlite\): .*sent 0 B.* \(not written since the last run: its copy and check kept\)/m);
     // A file the device's login cannot read (root's, mode 600): the run is kept, the file is named
     // on stderr and the exit code says the run is partial.
     const key = path.join(device.root, 'etc', device.app, 'tls.key');
