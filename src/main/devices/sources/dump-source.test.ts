@@ -10,6 +10,7 @@ import type { Snapshot } from '../../repository/snapshot/snapshot';
 import { newRepo } from '../../repository/testing/fixtures';
 import { tempDir } from '../../testing/temp-dir';
 import { LocalRunner } from '../local-runner';
+import { rowCountsFileName } from './row-counts';
 import { checksumFileName, DumpSource, previousCopy, SQLITE_SETTLE_S, splitSqliteReport, stateFileName } from './dump-source';
 
 const leftovers = () => readdirSync(os.tmpdir()).filter((n) => n.startsWith('jetvault-sqlite.') || n.startsWith('jetvault-pg.'));
@@ -141,6 +142,9 @@ describe('DumpSource (real sqlite3 and pg_dump through a shell)', () => {
   });
 
   it('neither copies nor checks a SQLite database whose files were not written since the previous run', async () => {
+    // The repository first: the first run must start well within SQLITE_SETTLE_S of the last write.
+    const { repo } = await newRepo();
+    const runner = new LocalRunner();
     const dir = tempDir();
     // The source names a symlink; SQLite keeps the -wal beside the file it points to.
     const real = path.join(tempDir(), 'real.db');
@@ -155,15 +159,13 @@ describe('DumpSource (real sqlite3 and pg_dump through a shell)', () => {
     })();
     // The writer stays connected (its -wal holds the rows), as an app on a device does.
     const config = { name: 'local', kind: 'sqlite' as const, path: file };
-    const { repo } = await newRepo();
-    const runner = new LocalRunner();
     const run = async (parent?: { snapshot: Snapshot; id: string }) => {
       const source = new DumpSource(runner, config, parent ? await previousCopy(repo, parent.snapshot, config) : null);
       const made = await backup(repo, source, { device: 'rvm-017', ...(parent ? { parent: { ...parent.snapshot, id: parent.id } } : {}) });
       return { source, snapshot: made.snapshot, id: made.id };
     };
     const contents = async (taken: { snapshot: Snapshot }) =>
-      Promise.all(['local.sqlite3', 'local.integrity-check.txt', checksumFileName(config), stateFileName(config), 'local.rowcounts.json'].map(async (name) => (await rootNode(repo, taken.snapshot, name))?.content));
+      Promise.all(['local.sqlite3', 'local.integrity-check.txt', checksumFileName(config), stateFileName(config), rowCountsFileName('local')].map(async (name) => (await rootNode(repo, taken.snapshot, name))?.content));
 
     // Written just now: the fingerprint could miss a write in the same clock tick, so none is kept.
     const fresh = await run();
