@@ -18,7 +18,9 @@ import { FAST } from '../repository/testing/fixtures';
 import { createServices } from '../services/index';
 import type { Services } from '../services/index';
 import { tempDir } from '../testing/temp-dir';
+import { backup } from '../repository/archiver/archiver';
 import { startDeviceBackup } from './device-backup';
+import { DumpSource } from './sources/dump-source';
 import { proposeSources } from './facts';
 
 const why = process.getuid?.() !== 0 ? 'the fleet needs root (device accounts, sshd); CI runs as root' : mysqlMissing();
@@ -88,6 +90,27 @@ describe.skipIf(why)('mysql sources over SSH', () => {
     expect(second.bytesTransferred).toBeGreaterThan(500_000);
     expect(second.bytesAdded).toBeLessThan(second.bytes * 0.5);
   });
+
+  it('a dump held up by a table another session has locked fails once it has sent nothing for a while, saying why, with no snapshot', async () => {
+    const repo = await services.repository.open();
+    const before = (await listSnapshots(repo)).length;
+    const config = { name: 'locked', kind: 'mysql' as const, database: mysql.database, socket: mysql.socket };
+    // A migration's lock, held 8 s; the dump may stay silent for 1.5 s.
+    const holder = mysql.query(`LOCK TABLES \`${mysql.database}\`.deposits WRITE; SELECT SLEEP(8); UNLOCK TABLES;`);
+    const held = "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(8)%'";
+    for (let i = 0; i < 100 && (await mysql.query(held)).trim() !== '1'; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect((await mysql.query(held)).trim()).toBe('1');
+    const started = performance.now();
+    try {
+      const dumping = services.connector.withDevice(device.name, (connection) => backup(repo, new DumpSource(connection, config, null, { silenceMs: 1500 }), { device: device.name }));
+      await expect(dumping).rejects.toThrow(new RegExp(`sent nothing for 1\\.5 s: another session holds a table of "${mysql.database}" locked .*No snapshot was written`, 's'));
+      // Well before the lock is released.
+      expect(performance.now() - started).toBeLessThan(7_000);
+    } finally {
+      await holder;
+    }
+    expect(await listSnapshots(await services.repository.fresh())).toHaveLength(before);
+  }, 60_000);
 
   it('a dump that fails (no such database) ends the job with its error and writes no snapshot', async () => {
     const repo = await services.repository.open();

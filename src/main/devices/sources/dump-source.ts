@@ -111,6 +111,15 @@ function integrityFileName(source: { name: string }): string {
  */
 export const PG_LOCK_WAIT_MS = 60_000;
 
+/**
+ * How long a MySQL dump may send nothing while it is being read. MariaDB's mysqldump has no lock
+ * wait of its own (`lock_wait_timeout` defaults to a year, and neither an option nor an option file
+ * can set it for mysqldump), so a table another session holds locked (LOCK TABLES, an ALTER TABLE)
+ * held the run — and the device's one job slot — for as long as the lock. A dump streams its rows
+ * as it reads them: minutes of silence is a lock, not a slow table.
+ */
+export const MYSQL_SILENCE_MS = 120_000;
+
 /** Marks where a dump command's report (row counts, integrity check) starts on stderr. */
 export const REPORT_MARK = '@@jetvault-report@@';
 
@@ -261,15 +270,26 @@ export class DumpSource implements Source {
   readonly #previous: PreviousCopy | null;
   readonly #compress: boolean;
   readonly #lockWaitMs: number;
+  readonly #silenceMs: number;
+  /** Set when a MySQL dump sent nothing for `#silenceMs`: the command was stopped for it. */
+  #silent = false;
 
   /**
    * `previous`: for SQLite, the parent snapshot's copy; an identical copy is not sent again.
    * `compress`: the dump crosses the link gzip-compressed (a slow link: wire-compression.ts).
+   * `lockWaitMs` (PostgreSQL) and `silenceMs` (MySQL): how long a dump may wait behind another
+   * session's lock before it fails, saying so.
    */
-  constructor(runner: CommandRunner, source: DumpConfig, previous: PreviousCopy | null = null, { compress = false, lockWaitMs = PG_LOCK_WAIT_MS }: { compress?: boolean; lockWaitMs?: number } = {}) {
+  constructor(
+    runner: CommandRunner,
+    source: DumpConfig,
+    previous: PreviousCopy | null = null,
+    { compress = false, lockWaitMs = PG_LOCK_WAIT_MS, silenceMs = MYSQL_SILENCE_MS }: { compress?: boolean; lockWaitMs?: number; silenceMs?: number } = {},
+  ) {
     this.#runner = runner;
     this.#compress = compress;
     this.#lockWaitMs = lockWaitMs;
+    this.#silenceMs = silenceMs;
     this.#source = source;
     this.#previous = source.kind === 'sqlite' ? previous : null;
     this.kind = source.kind;
@@ -282,11 +302,15 @@ export class DumpSource implements Source {
     const tempName = `jetvault-${source.kind === 'sqlite' ? 'sqlite' : 'pg'}.${randomBytes(6).toString('hex')}`;
     const command = source.kind === 'sqlite' ? sqliteDumpCommand(source.path, tempName, previous?.sha256, previous?.unchanged?.state) : source.kind === 'postgres' ? pgDumpWithCountsCommand(source, tempName, this.#lockWaitMs) : mysqlDumpCommand(source);
     const counter = source.kind === 'mysql' ? new MysqlDumpCounter() : null;
+    // A MySQL dump that falls silent is stopped through its own signal (the run's stops it too).
+    const silence = source.kind === 'mysql' ? new AbortController() : null;
+    const commandSignal = silence ? (signal ? AbortSignal.any([signal, silence.signal]) : silence.signal) : signal;
     let finished = false;
     try {
-      const running = this.#compress ? await execCompressed(this.#runner, command, signal, (bytes) => (this.wireBytes += bytes)) : await this.#runner.exec(command, signal);
+      const running = this.#compress ? await execCompressed(this.#runner, command, commandSignal, (bytes) => (this.wireBytes += bytes)) : await this.#runner.exec(command, commandSignal);
       running.stdin.end();
-      const stdout = chunksOf(running.stdout);
+      const chunks = chunksOf(running.stdout);
+      const stdout = silence ? this.#untilSilent(chunks, silence) : chunks;
       // With a previous copy, whether the device sends anything decides what the entry is: its first
       // bytes, or the end of a stream that stayed empty because the copy was unchanged.
       const first = previous ? await stdout.next() : null;
@@ -297,6 +321,7 @@ export class DumpSource implements Source {
       const result = await running.done;
       finished = true;
       if (signal?.aborted) throw new AppError('CANCELLED', 'Cancelled');
+      if (this.#silent) throw this.#silenceError();
       const { report, stderr } = splitReport(result.stderr);
       if (result.code !== 0 || (source.kind !== 'mysql' && report === null)) {
         const what = source.kind === 'sqlite' ? `SQLite backup of ${source.path}` : `The ${source.kind} dump of "${source.name}"`;
@@ -353,6 +378,42 @@ export class DumpSource implements Source {
   #countsEntry(name: string, counts: RowCounts): SourceEntry {
     const text = `${JSON.stringify(counts)}\n`;
     return { path: rowCountsFileName(name), meta: this.#meta(Buffer.byteLength(text)), open: () => oneChunk(text) };
+  }
+
+  /**
+   * `chunks`, failing with #silenceError (and aborting `silence`, which stops the command) when the
+   * device sends nothing for `#silenceMs` while the next chunk is awaited — time the archiver spends
+   * on a chunk is not counted, so a slow console is never taken for a locked table.
+   */
+  #untilSilent(chunks: AsyncIterator<Buffer>, silence: AbortController): AsyncIterator<Buffer> {
+    return {
+      next: async () => {
+        let timer: NodeJS.Timeout | undefined;
+        const silent = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            this.#silent = true;
+            silence.abort();
+            reject(this.#silenceError());
+          }, this.#silenceMs);
+        });
+        try {
+          return await Promise.race([chunks.next(), silent]);
+        } catch (error) {
+          throw this.#silent ? this.#silenceError() : error;
+        } finally {
+          clearTimeout(timer);
+        }
+      },
+    };
+  }
+
+  #silenceError(): AppError {
+    const source = this.#source;
+    const database = source.kind === 'sqlite' ? source.path : source.database;
+    return new AppError(
+      'REMOTE_COMMAND_FAILED',
+      `The ${source.kind} dump of "${source.name}" on ${this.#runner.target} sent nothing for ${this.#silenceMs / 1000} s: another session holds a table of "${database}" locked (LOCK TABLES, or an ALTER TABLE)? No snapshot was written; back up again once it is done.`,
+    );
   }
 
   /** The dump's bytes (`first` already taken from `stdout`); its size is only known at the end, so the node's size follows the stream. */
