@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { LocalRunner } from './local-runner';
 import { sh } from './shell-quote';
 import type { RawShell } from './shell-quote';
-import { execCompressed, hasGzip, SLOW_EXEC_MS, useCompression } from './wire-compression';
+import type { CommandRunner } from './ssh-connection';
+import { chooseCompression, execCompressed, hasGzip, LINK_CONFIRMS, SLOW_EXEC_MS, useCompression } from './wire-compression';
 
 const runner = new LocalRunner();
 
@@ -52,6 +53,38 @@ describe('compression on the wire', () => {
       for await (const chunk of running.stdout) void chunk;
     })();
     await expect(read).rejects.toThrow(/compressed output from rvm-017 was cut off or corrupt/);
+  });
+
+  it('times a slow first answer again, up to LINK_CONFIRMS times, and only a link slow every time compresses', async () => {
+    /** A device whose next `slow` answers take longer than a fast link's would; its other answers come at once. */
+    const answering = (slow: number) => {
+      let asked = 0;
+      const device: CommandRunner = {
+        target: 'rvm-017',
+        exec: runner.exec.bind(runner),
+        run: async () => {
+          if (asked++ < slow) await new Promise((resolve) => setTimeout(resolve, SLOW_EXEC_MS + 20));
+          return '';
+        },
+      };
+      return { device, asked: () => asked };
+    };
+    const slowFirst = { execMs: SLOW_EXEC_MS + 30, gzip: true };
+    // Busy for a moment: the second confirm is fast, so the link is.
+    const busy = answering(1);
+    expect(await chooseCompression(busy.device, undefined, slowFirst)).toBe(false);
+    expect(busy.asked()).toBe(2);
+    // Slow every time, as a field link is.
+    const wan = answering(Number.POSITIVE_INFINITY);
+    expect(await chooseCompression(wan.device, 'auto', slowFirst)).toBe(true);
+    expect(wan.asked()).toBe(LINK_CONFIRMS);
+    // A fast first answer, or a profile that decides, asks nothing more.
+    const settled = answering(0);
+    expect(await chooseCompression(settled.device, undefined, { execMs: 3, gzip: true })).toBe(false);
+    expect(await chooseCompression(settled.device, 'on', { execMs: 3, gzip: true })).toBe(true);
+    expect(await chooseCompression(settled.device, 'off', slowFirst)).toBe(false);
+    expect(await chooseCompression(settled.device, undefined, { ...slowFirst, gzip: false })).toBe(false);
+    expect(settled.asked()).toBe(0);
   });
 
   it('is chosen on a slow link where the device has gzip, unless the profile says otherwise', () => {
