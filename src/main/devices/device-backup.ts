@@ -341,9 +341,10 @@ export function startDeviceBackup(deps: DeviceBackupDeps, name: string, only: st
   if (sources.length === 0) throw new AppError('VALIDATION', `${name} has no sources to back up yet: discover or add some first`);
   return deps.jobs.start({ kind: 'backup', title: `Back up ${name}`, phases: [...BACKUP_PHASES], deviceId: device.id, ...(actor ? { actor } : {}) }, (ctx) =>
     deps.repository.write(async (repo, lease) => {
-      // A database dump is always read, so its chunk workers start (~100 ms of CPU each) while the
-      // device connects, not when the first bytes arrive; the sources' archivers share this pool. A
-      // files-only run starts them only if a file changed (an unchanged run starts none).
+      // A database dump is always read, so the pool's first chunk worker starts (~100 ms of CPU)
+      // while the device connects, not when the first bytes arrive; the sources' archivers share
+      // this pool, which starts its second worker only if the work asks for it (a first backup's
+      // stream, not an incremental's dump). A files-only run starts the pool only if a file changed.
       const pool = sources.some((s) => s.kind !== 'files') ? repo.acquireChunkPool() : null;
       // The repository's side of the run's start overlaps the connection too.
       const prepared = prepareWrite(repo);

@@ -6,7 +6,7 @@ import { Chunker, gearTable } from '../chunker/chunker';
 import { compress } from '../compress/codec';
 import { blobId } from '../crypto/aead';
 import { tempDir } from '../testing/fixtures';
-import { ChunkPool, KNOWN_CHUNK, sortedIds } from './chunk-pool';
+import { ChunkPool, GROW_AFTER_BYTES, KNOWN_CHUNK, sortedIds } from './chunk-pool';
 import type { HashedChunk } from './chunk-pool';
 import { PIECE_BYTES, StreamPieces, UNSTORED_PIECES } from './stream-pieces';
 
@@ -207,6 +207,43 @@ describe('chunk pool (worker threads)', () => {
       expect(held!.id.equals(blobId(mac, data))).toBe(true);
       expect(fresh!.codec).not.toBe(KNOWN_CHUNK);
       expect(fresh!.id.equals(blobId(mac, other))).toBe(true);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('starts one worker and the next only once the work in flight asks for it; a worker started later skips the ids known by then', async () => {
+    const mac = randomBytes(32);
+    const gear = gearTable(randomBytes(32));
+    const pool = new ChunkPool({ mac, gear, chunker: params }, 2);
+    const piece = (bytes: Buffer) => {
+      const view = pool.buffer(bytes.length);
+      bytes.copy(view);
+      return view;
+    };
+    try {
+      expect(pool.started).toBe(1);
+      // An incremental's kind of work: small batches and a piece, together well under the threshold.
+      const small = await Promise.all([pool.smallBytes(piece(randomBytes(1 << 20)), [1 << 20]), pool.streamPiece(piece(randomBytes(PIECE_BYTES)), true)]);
+      await Promise.all(small.map((job) => job.result));
+      expect(pool.started).toBe(1);
+
+      const known = Buffer.from('a chunk stored since the pool started, '.repeat(20));
+      pool.setKnown([blobId(mac, known).toString('hex')]);
+      // Two pieces of a little under half the threshold each are in flight on the one worker when
+      // the third comes: that one passes it and starts the second worker, which must know the ids set above.
+      const half = randomBytes(GROW_AFTER_BYTES / 2 - 100);
+      const jobs = await Promise.all([pool.streamPiece(piece(half), true), pool.streamPiece(piece(half), true), pool.streamPiece(piece(known), true)]);
+      expect(pool.started).toBe(2);
+      const [first, second, third] = await Promise.all(jobs.map((job) => job.result));
+      expect(third!.value.chunks).toHaveLength(1);
+      expect(third!.value.chunks[0]).toMatchObject({ codec: KNOWN_CHUNK, rawLength: known.length });
+      expect(first!.value.chunks.map((c) => c.id.toString('hex'))).toEqual(second!.value.chunks.map((c) => c.id.toString('hex')));
+      expect(first!.value.chunks.every((c) => c.codec !== KNOWN_CHUNK)).toBe(true);
+
+      // Never more than its size.
+      await Promise.all((await Promise.all([0, 1, 2].map(() => pool.streamPiece(piece(half), true)))).map((job) => job.result));
+      expect(pool.started).toBe(2);
     } finally {
       await pool.close();
     }

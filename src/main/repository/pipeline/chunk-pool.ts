@@ -76,6 +76,8 @@ interface Pending {
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
   worker: number;
+  /** Bytes the job carries (Infinity for jobs that read files or blobs themselves). */
+  weight: number;
   /** File jobs report where the next piece starts before they finish. */
   onCut?: (cut: Cut) => void;
 }
@@ -162,6 +164,16 @@ const inPiece = (piece: Uint8Array) => (c: SharedChunk): HashedChunk => ({ id: t
 /** Spare shared buffers a pool keeps at most (a stream's pieces in flight are bounded well below). */
 const MAX_SPARE_BYTES = 192 * 1024 * 1024;
 
+/**
+ * A pool starts one worker and adds the next (up to its size) only when a job would wait behind
+ * busy workers with more than this many bytes of work in flight, or when the job reads files or
+ * blobs itself (local backups and restores: heavy by nature). A worker costs ~90 ms of CPU to
+ * start and its heap's page faults; an incremental device backup's work (a 15 MB dump in two
+ * pieces, a batch of changed files) is done by one in time, while a first backup's stream queues
+ * three pieces within its first ~100 ms and gets the second worker then (decision 005).
+ */
+export const GROW_AFTER_BYTES = 16 * 1024 * 1024;
+
 export class ChunkPool {
   private readonly workers: Worker[] = [];
   private readonly load: number[] = [];
@@ -176,23 +188,33 @@ export class ChunkPool {
    */
   private readonly spares = new Map<number, SharedArrayBuffer[]>();
   private spareBytes = 0;
+  /** What a worker is started with (the known ids as last set, for workers started later). */
+  private readonly workerData: { mac: Uint8Array; enc: Uint8Array; gear: Int32Array; chunker: ChunkerParams; known: SharedArrayBuffer | null };
+  private referenced = true;
 
   constructor(
     keys: { mac: Buffer; enc?: Buffer; gear: Int32Array; chunker: ChunkerParams; known?: Iterable<string> },
-    size = Math.max(1, Math.min(4, availableParallelism())),
+    /** Workers at most; one starts now, the others as the work asks for them (GROW_AFTER_BYTES). */
+    private readonly size = Math.max(1, Math.min(4, availableParallelism())),
     private readonly maxInFlight = size + 1,
   ) {
-    const known = keys.known ? sortedIds(keys.known) : null;
-    for (let i = 0; i < size; i++) {
-      const worker = new Worker(WORKER_SOURCE, {
-        eval: true,
-        workerData: { mac: new Uint8Array(keys.mac), enc: new Uint8Array(keys.enc ?? Buffer.alloc(32)), gear: new Int32Array(keys.gear), chunker: keys.chunker, known },
-      });
-      worker.on('message', (msg: WorkerMessage) => this.settle(msg));
-      worker.on('error', (error) => this.fail(error));
-      this.workers.push(worker);
-      this.load.push(0);
-    }
+    this.workerData = { mac: new Uint8Array(keys.mac), enc: new Uint8Array(keys.enc ?? Buffer.alloc(32)), gear: new Int32Array(keys.gear), chunker: keys.chunker, known: keys.known ? sortedIds(keys.known) : null };
+    this.start();
+  }
+
+  /** Workers started so far. */
+  get started(): number {
+    return this.workers.length;
+  }
+
+  private start(): number {
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: this.workerData });
+    worker.on('message', (msg: WorkerMessage) => this.settle(msg));
+    worker.on('error', (error) => this.fail(error));
+    if (!this.referenced) worker.unref();
+    this.workers.push(worker);
+    this.load.push(0);
+    return this.workers.length - 1;
   }
 
   private settle(msg: WorkerMessage): void {
@@ -216,10 +238,13 @@ export class ChunkPool {
     for (const wake of this.waiting.splice(0)) wake();
   }
 
-  /** Waits for a slot, posts the job to the least busy worker, returns a handle on its result. */
+  /**
+   * Waits for a slot, posts the job to the least busy worker (a new one when all are busy with
+   * enough work, see GROW_AFTER_BYTES), returns a handle on its result.
+   */
   private async post<T>(
     message: Record<string, unknown>,
-    transfer: ArrayBuffer[] = [],
+    weight: number,
     onCut?: (cut: Cut) => void,
   ): Promise<{ result: Promise<T> }> {
     while (this.pending.size >= this.maxInFlight && !this.failure) await new Promise<void>((resolve) => this.waiting.push(resolve));
@@ -227,9 +252,14 @@ export class ChunkPool {
     const seq = this.seq++;
     let index = 0;
     for (let i = 1; i < this.workers.length; i++) if (this.load[i]! < this.load[index]!) index = i;
+    if (this.load[index]! > 0 && this.workers.length < this.size) {
+      let inFlight = weight;
+      for (const entry of this.pending.values()) inFlight += entry.weight;
+      if (inFlight > GROW_AFTER_BYTES) index = this.start();
+    }
     this.load[index]!++;
-    const result = new Promise<T>((resolve, reject) => this.pending.set(seq, { resolve: resolve as (v: unknown) => void, reject, worker: index, ...(onCut ? { onCut } : {}) }));
-    this.workers[index]!.postMessage({ ...message, seq }, transfer);
+    const result = new Promise<T>((resolve, reject) => this.pending.set(seq, { resolve: resolve as (v: unknown) => void, reject, worker: index, weight, ...(onCut ? { onCut } : {}) }));
+    this.workers[index]!.postMessage({ ...message, seq });
     return { result };
   }
 
@@ -241,7 +271,7 @@ export class ChunkPool {
   async filePiece(path: string | Uint8Array, offset: number, resume = 0): Promise<{ cut: Promise<{ next: number; eof: boolean; scanned: number }>; result: Promise<FilePiece> }> {
     let onCut!: (cut: Cut) => void;
     const cutKnown = new Promise<Cut>((resolve) => (onCut = resolve));
-    const { result } = await this.post<{ chunks: RawChunk[]; next: number; eof: boolean }>({ type: 'file', path, offset, resume }, [], onCut);
+    const { result } = await this.post<{ chunks: RawChunk[]; next: number; eof: boolean }>({ type: 'file', path, offset, resume }, Infinity, onCut);
     const piece = result.then((r) => ({ chunks: r.chunks.map(toChunk), next: r.next, eof: r.eof }));
     // A job that fails before cutting settles `cut` through its result.
     const cut = Promise.race([cutKnown, piece.then((p): Cut => ({ next: p.next, eof: p.eof }))]).then((c) => ({ next: c.next, eof: c.eof, scanned: c.scanned ?? 0 }));
@@ -294,7 +324,7 @@ export class ChunkPool {
     if (!(data.buffer instanceof SharedArrayBuffer)) throw new TypeError('streamPiece needs a view of buffer()');
     let onCut!: (cut: Cut) => void;
     const cutKnown = new Promise<Cut>((resolve) => (onCut = resolve));
-    const { result } = await this.post<{ chunks: SharedChunk[] }>({ type: 'piece', data, final, resume }, [], onCut);
+    const { result } = await this.post<{ chunks: SharedChunk[] }>({ type: 'piece', data, final, resume }, data.length, onCut);
     const piece = result.then((r) => this.shared(data, { chunks: r.chunks.map(inPiece(data)) }));
     // A job that fails before cutting rejects `tail` through its result.
     const tail = Promise.race([cutKnown, piece.then(() => cutKnown)]).then((c) => toBuffer(c.tail ?? new Uint8Array(0)));
@@ -307,19 +337,19 @@ export class ChunkPool {
    */
   async smallBytes(data: Uint8Array, ends: number[]): Promise<{ result: Promise<SharedResult<{ chunks: HashedChunk[] }[]>> }> {
     if (!(data.buffer instanceof SharedArrayBuffer)) throw new TypeError('smallBytes needs a view of buffer()');
-    const { result } = await this.post<{ files: { chunks: SharedChunk[] }[] }>({ type: 'bytes', data, ends });
+    const { result } = await this.post<{ files: { chunks: SharedChunk[] }[] }>({ type: 'bytes', data, ends }, data.length);
     return { result: result.then((r) => this.shared(data, r.files.map((f) => ({ chunks: f.chunks.map(inPiece(data)) })))) };
   }
 
   /** Reads and processes a batch of small local files (each below the minimum chunk size). */
   async smallFiles(paths: (string | Uint8Array)[]): Promise<{ result: Promise<SmallFileResult[]> }> {
-    const { result } = await this.post<{ files: ({ chunks: RawChunk[] } | { error: string })[] }>({ type: 'small', paths });
+    const { result } = await this.post<{ files: ({ chunks: RawChunk[] } | { error: string })[] }>({ type: 'small', paths }, Infinity);
     return { result: result.then((r) => r.files.map((f) => ('error' in f ? f : { chunks: f.chunks.map(toChunk) }))) };
   }
 
   /** Restores files of a local repository rooted at `root` (see restore-worker-source.ts). */
   async restoreFiles(root: string, files: RestoreFileJob[]): Promise<{ result: Promise<RestoreFileResult[]> }> {
-    const { result } = await this.post<{ files: RestoreFileResult[] }>({ type: 'restore', root, files });
+    const { result } = await this.post<{ files: RestoreFileResult[] }>({ type: 'restore', root, files }, Infinity);
     return { result: result.then((r) => r.files) };
   }
 
@@ -328,7 +358,7 @@ export class ChunkPool {
    * order (neighbours in a pack with one read); the plaintexts come back transferred.
    */
   async readBlobs(root: string, blobs: RestoreBlob[]): Promise<{ result: Promise<Buffer[]> }> {
-    const { result } = await this.post<{ blobs: Uint8Array[] }>({ type: 'blobs', root, blobs });
+    const { result } = await this.post<{ blobs: Uint8Array[] }>({ type: 'blobs', root, blobs }, Infinity);
     return { result: result.then((r) => r.blobs.map(toBuffer)) };
   }
 
@@ -340,15 +370,18 @@ export class ChunkPool {
   /** The ids the workers skip compressing (a pool kept between backups: what the repository holds now). */
   setKnown(ids: Iterable<string>): void {
     const known = sortedIds(ids);
+    this.workerData.known = known;
     for (const worker of this.workers) worker.postMessage({ type: 'known', known });
   }
 
   /** Idle workers do not keep the process alive (a kept pool waits for the next backup: `ref` again). */
   unref(): void {
+    this.referenced = false;
     for (const worker of this.workers) worker.unref();
   }
 
   ref(): void {
+    this.referenced = true;
     for (const worker of this.workers) worker.ref();
   }
 
