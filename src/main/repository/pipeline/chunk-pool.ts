@@ -169,8 +169,9 @@ const MAX_SPARE_BYTES = 192 * 1024 * 1024;
  * busy workers with more than this many bytes of work in flight, or when the job reads files or
  * blobs itself (local backups and restores: heavy by nature). A worker costs ~90 ms of CPU to
  * start and its heap's page faults; an incremental device backup's work (a 15 MB dump in two
- * pieces, a batch of changed files) is done by one in time, while a first backup's stream queues
- * three pieces within its first ~100 ms and gets the second worker then (decision 005).
+ * pieces, a batch of changed files) is done by one in time, while a longer stream (a first
+ * backup's models, a larger dump) posts its second 8 MiB piece, with the first one's tail in front,
+ * while the first is still being hashed, and gets the second worker then (decision 005).
  */
 export const GROW_AFTER_BYTES = 16 * 1024 * 1024;
 
