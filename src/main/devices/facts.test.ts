@@ -4,7 +4,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../testing/temp-dir';
-import { factsCommand, parseFacts, parseL4t, proposeSources } from './facts';
+import { disksOfProbe, factsCommand, parseFacts, parseL4t, parsePlatform, platformCommand, proposeSources } from './facts';
 import { commandText } from './shell-quote';
 
 const L4T = '# R36 (release), REVISION: 4.0, GCID: 37537400, BOARD: generic, EABI: aarch64, DATE: Fri Sep 13 04:36:44 UTC 2024';
@@ -54,5 +54,25 @@ describe('device facts', () => {
     // Accepted sources are not proposed again; names never collide.
     const again = proposeSources(facts, [{ name: 'config', kind: 'sqlite', path: '/x' }, proposals[1]!]);
     expect(again.map((s) => s.name)).toEqual(['config-2', 'logs', 'app-myrvm']);
+  });
+
+  it("reads a run's platform and disks with a real shell: release line, NUL-ended model, df without its header", () => {
+    const root = jetsonRoot();
+    mkdirSync(path.join(root, 'proc/device-tree'), { recursive: true });
+    writeFileSync(path.join(root, 'proc/device-tree/model'), 'NVIDIA Jetson AGX Orin Developer Kit\0');
+    const output = execFileSync('/bin/sh', ['-c', commandText(platformCommand(root))], { encoding: 'utf8' });
+    expect(parsePlatform(output)).toEqual({ l4t: 'R36.4.0', board: 'NVIDIA Jetson AGX Orin Developer Kit' });
+    const disks = disksOfProbe(output)!;
+    expect(disks.some((d) => d.mount === '/' && d.sizeBytes > 0)).toBe(true);
+    expect(disks.every((d) => Number.isFinite(d.sizeBytes) && d.filesystem !== 'Filesystem')).toBe(true);
+
+    // A release file without its final newline still gives its line; no release file, no model: none.
+    writeFileSync(path.join(root, 'etc/nv_tegra_release'), L4T);
+    expect(parsePlatform(execFileSync('/bin/sh', ['-c', commandText(platformCommand(root))], { encoding: 'utf8' })).l4t).toBe('R36.4.0');
+    const bare = tempDir();
+    expect(parsePlatform(execFileSync('/bin/sh', ['-c', commandText(platformCommand(bare))], { encoding: 'utf8' }))).toEqual({ l4t: null, board: null });
+    // df said nothing (no local disks, or it timed out): nothing is known of the disks.
+    expect(disksOfProbe('@@l4t\n@@model\n@@df\n@@end\n')).toBeNull();
+    expect(disksOfProbe('@@df\nDateisystem 1024-Blöcke Benutzt Verfügbar Kapazität Eingehängt auf\n@@end\n')).toBeNull();
   });
 });

@@ -79,7 +79,8 @@ function parseDisks(lines: string[]): DiskUsage[] {
 
 /** The disks a backup's first command read (see platformCommand), or null if it said nothing of them. */
 export function disksOfProbe(output: string): DiskUsage[] | null {
-  const df = sections(output).get('df');
+  // df -P prints its header (localised) first.
+  const df = sections(output).get('df')?.slice(1);
   return df && df.length > 0 ? parseDisks(df) : null;
 }
 
@@ -154,14 +155,16 @@ export function proposeSources(facts: DeviceFacts, existing: readonly Source[] =
 /**
  * The platform a backup or restore runs on — the L4T release line and the board model — and the local
  * disks' usage (`df -l`, never a network mount that could hang, at most 5 s): the first command of a
- * run, so fast.
+ * run, so fast — every backup and restore runs it, and each program it starts is a fork and exec on
+ * the device (the release line is read by the shell, df's header dropped here; a Jetson's model needs
+ * `tr` for its NUL).
  */
 export function platformCommand(sysroot = '/'): RawShell {
   const root = sysroot === '/' ? '' : sysroot.replace(/\/+$/, '');
   return sh`R=${root}
-echo @@l4t; head -n 1 "$R/etc/nv_tegra_release" 2>/dev/null
+echo @@l4t; if [ -r "$R/etc/nv_tegra_release" ]; then IFS= read -r l < "$R/etc/nv_tegra_release"; printf '%s\n' "$l"; fi
 echo @@model; if [ -r "$R/proc/device-tree/model" ]; then tr -d '\\000' < "$R/proc/device-tree/model"; echo; elif [ -r /proc/device-tree/model ] && [ -z "$R" ]; then tr -d '\\000' < /proc/device-tree/model; echo; fi
-echo @@df; if command -v timeout >/dev/null 2>&1; then timeout 5 df -P -k -l; else df -P -k -l; fi 2>/dev/null | tail -n +2
+echo @@df; if command -v timeout >/dev/null 2>&1; then timeout 5 df -P -k -l; else df -P -k -l; fi 2>/dev/null
 echo @@end`;
 }
 

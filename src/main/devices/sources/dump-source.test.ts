@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -141,16 +141,23 @@ describe('DumpSource (real sqlite3 and pg_dump through a shell)', () => {
     db.close();
   });
 
-  it('neither copies nor checks a SQLite database whose files were not written since the previous run', async () => {
+  // The source names a symlink (SQLite keeps the -wal beside the file it points to), or a file in a
+  // symlinked folder (the -wal beside the given name is the one beside the real one).
+  it.each(['a symlink to the database', 'the database in a symlinked folder'])('neither copies nor checks a SQLite database whose files were not written since the previous run (%s)', async (layout) => {
     // The repository first: the first run must start well within SQLITE_SETTLE_S of the last write.
     const { repo } = await newRepo();
     const runner = new LocalRunner();
     const dir = tempDir();
-    // The source names a symlink; SQLite keeps the -wal beside the file it points to.
-    const real = path.join(tempDir(), 'real.db');
-    const file = path.join(dir, `it's a "db" $(touch x) ;.db`);
+    const name = `it's a "db" $(touch x) ;.db`;
+    const real = path.join(tempDir(), layout.startsWith('a symlink') ? 'real.db' : name);
+    const file = path.join(dir, name);
+    if (layout.startsWith('a symlink')) {
+      symlinkSync(real, file);
+    } else {
+      rmSync(dir, { recursive: true });
+      symlinkSync(path.dirname(real), dir);
+    }
     const db = new Database(real);
-    symlinkSync(real, file);
     db.pragma('journal_mode = WAL');
     db.exec('CREATE TABLE readings (id INTEGER PRIMARY KEY, value REAL)');
     const insert = db.prepare('INSERT INTO readings (value) VALUES (?)');
@@ -216,8 +223,12 @@ describe('DumpSource (real sqlite3 and pg_dump through a shell)', () => {
     const sha = 'a'.repeat(64);
     expect(splitSqliteReport(`ok\n@@rows\n7265|3\n@@sha256\n${sha}\n`)).toEqual({ check: 'ok', rows: '7265|3\n', sha256: sha, state: '' });
     expect(splitSqliteReport('ok\n@@rows\n@@sha256\n\n')).toEqual({ check: 'ok', rows: '', sha256: '', state: '' });
-    const state = 'b'.repeat(64);
+    const state = '73728 1796278467.3632605520 2097185 2049\n32992 1796278467.3712605550 2097190 2049';
     expect(splitSqliteReport(`ok\n@@rows\n7265|3\n@@sha256\n${sha}\n@@state\n${state}\n`)).toEqual({ check: 'ok', rows: '7265|3\n', sha256: sha, state });
+    // Not a fingerprint of files (a sum, as snapshots before 2026-12-03 kept, or stray output): none.
+    for (const other of ['b'.repeat(64), '73728 1796278467.36 2097185', `${state}\nrecent`, `${state}\n${state}`]) {
+      expect(splitSqliteReport(`ok\n@@rows\n@@sha256\n${sha}\n@@state\n${other}\n`).state).toBe('');
+    }
     expect(splitSqliteReport(`ok\n@@rows\n@@sha256\n${sha}\n@@state\n\n`)).toMatchObject({ sha256: sha, state: '' });
     expect(splitSqliteReport('*** in database main ***\nPage 3 is never used\n@@rows\n')).toMatchObject({ check: '*** in database main ***\nPage 3 is never used', sha256: '' });
   });
