@@ -9,6 +9,11 @@ export interface BlobLocation extends PackEntry {
 export class MasterIndex {
   private readonly blobs = new Map<string, BlobLocation>();
   readonly packs = new Map<string, IndexedPack>();
+  /**
+   * Moves on whenever blobs are forgotten (`replace`). Within one epoch packs and blobs are only
+   * added: `blobsAddedSince(n)` after `packs.size` was n yields exactly the blobs indexed since.
+   */
+  epoch = 0;
 
   addPack(pack: IndexedPack): void {
     if (this.packs.has(pack.id)) return;
@@ -18,6 +23,7 @@ export class MasterIndex {
 
   /** Forgets everything and holds exactly `packs` (after prune rewrote the index). */
   replace(packs: IndexedPack[]): void {
+    this.epoch++;
     this.blobs.clear();
     this.packs.clear();
     for (const pack of packs) this.addPack(pack);
@@ -37,5 +43,20 @@ export class MasterIndex {
 
   *allBlobs(): IterableIterator<BlobLocation> {
     yield* this.blobs.values();
+  }
+
+  /** The blobs first indexed by the packs added after the first `packCount` (within one epoch). */
+  *blobsAddedSince(packCount: number): IterableIterator<BlobLocation> {
+    let skip = packCount;
+    for (const pack of this.packs.values()) {
+      if (skip > 0) {
+        skip--;
+        continue;
+      }
+      for (const entry of pack.entries) {
+        const blob = this.blobs.get(entry.id);
+        if (blob?.pack === pack.id) yield blob;
+      }
+    }
   }
 }

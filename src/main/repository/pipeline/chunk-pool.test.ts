@@ -6,7 +6,7 @@ import { Chunker, gearTable } from '../chunker/chunker';
 import { compress } from '../compress/codec';
 import { blobId } from '../crypto/aead';
 import { tempDir } from '../testing/fixtures';
-import { ChunkPool, GROW_AFTER_BYTES, KNOWN_CHUNK, sortedIds } from './chunk-pool';
+import { ChunkPool, GROW_AFTER_BYTES, KNOWN_CHUNK, mergeSortedIds, sortedIds } from './chunk-pool';
 import type { HashedChunk } from './chunk-pool';
 import { PIECE_BYTES, StreamPieces, UNSTORED_PIECES } from './stream-pieces';
 
@@ -209,6 +209,26 @@ describe('chunk pool (worker threads)', () => {
       expect(fresh!.id.equals(blobId(mac, other))).toBe(true);
     } finally {
       await pool.close();
+    }
+  });
+
+  it('merges a sorted run of ids with the few added since into the run sortedIds lays out for them all', () => {
+    const random = (n: number, prefix = '') => Array.from({ length: n }, () => prefix + randomBytes(32 - prefix.length / 2).toString('hex'));
+    const held = random(5_000);
+    const lowest = '00'.repeat(32);
+    const highest = 'ff'.repeat(32);
+    const cases: [string[], string[]][] = [
+      [held, random(300)],
+      [held, []],
+      [[], random(40)],
+      [held, [lowest, highest]],
+      // Added ids crowded between two held neighbours, and ids held that the added ones straddle.
+      [[...held, 'beef' + '00'.repeat(30), 'beef' + 'ff'.repeat(30)], random(200, 'beef')],
+      [random(3), random(3_000)],
+    ];
+    for (const [a, b] of cases) {
+      const merged = Buffer.from(mergeSortedIds(sortedIds(a), sortedIds(b)));
+      expect(merged.equals(Buffer.from(sortedIds([...a, ...b])))).toBe(true);
     }
   });
 

@@ -39,17 +39,20 @@ const copyInto = (${copyInto.toString()});
 const scanner = (${gearScanner.toString()})('${GEAR_WASM}', gear);
 const qualityFor = (${qualityFor.toString()});
 let scratch = null;
-/** Ids already in the repository when the pool started or was taken up again (sorted 32-byte ids, shared memory). */
-let known = workerData.known ? Buffer.from(workerData.known) : Buffer.alloc(0);
-let knownCount = known.length / 32;
-function isKnown(id) {
-  let lo = 0, hi = knownCount - 1;
+/** Ids already in the repository when the pool started or was taken up again (runs of sorted 32-byte ids, shared memory). */
+let known = workerData.known.map((run) => Buffer.from(run));
+function inRun(run, id) {
+  let lo = 0, hi = run.length / 32 - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >> 1;
-    const c = known.compare(id, 0, 32, mid * 32, mid * 32 + 32);
+    const c = run.compare(id, 0, 32, mid * 32, mid * 32 + 32);
     if (c === 0) return true;
     if (c < 0) lo = mid + 1; else hi = mid - 1;
   }
+  return false;
+}
+function isKnown(id) {
+  for (const run of known) if (inRun(run, id)) return true;
   return false;
 }
 ${RESTORE_WORKER_SOURCE}
@@ -72,7 +75,7 @@ function compress(data) {
  */
 function examine(data) {
   const id = crypto.createHmac('sha256', mac).update(data).digest();
-  if (knownCount > 0 && isKnown(id)) return { id, codec: 255, packed: null };
+  if (known.length > 0 && isKnown(id)) return { id, codec: 255, packed: null };
   const packed = compress(data);
   return { id, codec: packed ? 1 : 0, packed };
 }
@@ -204,8 +207,7 @@ function smallJob(msg, transfer) {
 parentPort.on('message', (msg) => {
   if (msg.type === 'known') {
     // A pool kept between backups learns what the repository holds now (no reply: messages keep their order).
-    known = Buffer.from(msg.known);
-    knownCount = known.length / 32;
+    known = msg.known.map((run) => Buffer.from(run));
     return;
   }
   const transfer = [];

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backup } from '../archiver/archiver';
@@ -150,6 +150,59 @@ describe('repository', () => {
     } finally {
       Repository.poolIdleMs = idle;
       await repo.closeIdleWorkers();
+    }
+  });
+
+  it('tells its chunk workers what it stored since, and forgets what another process pruned however much that one added', async () => {
+    const [a, b, c, d] = [await tempDir(), await tempDir(), await tempDir(), await tempDir()];
+    await writeFile(join(a, 'settings.json'), '{"mode":"field","retries":3}\n'.repeat(300));
+    await writeFile(join(c, 'camera.yaml'), 'camera: {fps: 30, exposure: auto}\n'.repeat(200));
+    await writeFile(join(d, 'routes.csv'), 'depot,north,12.5\n'.repeat(400));
+    for (let i = 0; i < 40; i++) await writeFile(join(b, `model-${i}.bin`), randomBytes(3_000));
+    const { dir, repo: other } = await newRepo();
+    await backup(other, new LocalSource([a]));
+    const kept = await Repository.open(new LocalBackend(dir), PASSWORD);
+    const known = async (file: string): Promise<boolean> => {
+      const data = await readFile(file);
+      const pool = kept.acquireChunkPool(1);
+      try {
+        const piece = pool.buffer(data.length);
+        data.copy(piece);
+        const [result] = (await (await pool.smallBytes(piece, [data.length])).result).value;
+        return result!.chunks[0]!.codec === KNOWN_CHUNK;
+      } finally {
+        await kept.releaseChunkPool(pool);
+        // The next question starts new workers, told the ids anew.
+        await kept.closeIdleWorkers();
+      }
+    };
+    const fold = Repository.knownFoldIds;
+    try {
+      // Laid out from the index as opened, then what its own backups indexed merged into a run of their own.
+      expect(await known(join(a, 'settings.json'))).toBe(true);
+      expect(await known(join(c, 'camera.yaml'))).toBe(false);
+      await backup(kept, new LocalSource([c]));
+      expect(await known(join(c, 'camera.yaml'))).toBe(true);
+      expect(await known(join(a, 'settings.json'))).toBe(true);
+      // That run folded into the first once it is large enough: nothing of either is lost.
+      Repository.knownFoldIds = 1;
+      await backup(kept, new LocalSource([d]));
+      expect(await Promise.all([a, c, d].map(async (folder) => known(join(folder, (await readdir(folder))[0]!))))).toEqual([true, true, true]);
+      Repository.knownFoldIds = fold;
+      // Another process forgets and prunes all of it, then stores more blobs than there were.
+      await forget(other, { last: 0 }, {});
+      await prune(other);
+      await backup(other, new LocalSource([b]));
+      // Backing up the same folder again stores its chunk again: not taken for one the repository holds.
+      const again = await backup(kept, new LocalSource([a]));
+      expect(again.snapshot.summary.bytesAdded).toBeGreaterThan(0);
+      expect((await check(kept, { readData: true })).errors).toEqual([]);
+      expect(await known(join(a, 'settings.json'))).toBe(true);
+      expect(await known(join(c, 'camera.yaml'))).toBe(false);
+    } finally {
+      Repository.knownFoldIds = fold;
+      await kept.closeIdleWorkers();
+      await other.closeIdleWorkers();
     }
   });
 
