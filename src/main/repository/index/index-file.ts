@@ -5,6 +5,7 @@
  * type 0 = data, 1 = tree. An index can always be rebuilt from the pack headers (rebuild-index).
  */
 import type { BlobType, PackEntry } from '../pack/pack-format';
+import type { BlobLocation } from './master-index';
 
 export interface IndexedPack {
   id: string;
@@ -43,7 +44,8 @@ export function decodeIndex(json: unknown): { packs: IndexedPack[]; supersedes: 
       id: p.id,
       salt: p.salt,
       size: p.size,
-      entries: p.blobs.map(([t, id, offset, length, rawLength]) => ({ type: TYPES[t] ?? 'data', id, offset, length, rawLength })),
+      // Each entry names its pack: the master index keeps these very objects (one per blob, not two).
+      entries: p.blobs.map(([t, id, offset, length, rawLength]): BlobLocation => ({ type: TYPES[t] ?? 'data', id, offset, length, rawLength, pack: p.id })),
     })),
   };
 }
