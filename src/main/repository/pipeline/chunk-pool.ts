@@ -176,6 +176,7 @@ export function mergeSortedIds(held: SharedArrayBuffer, added: SharedArrayBuffer
   return merged;
 }
 
+/** Orders the 32-byte records at `xi` in `x` and `yi` in `y` byte by byte (the order the workers search in). */
 function compareAt(x: Uint8Array, xi: number, y: Uint8Array, yi: number): number {
   for (let k = 0; k < ID; k++) {
     const d = x[xi + k]! - y[yi + k]!;
@@ -189,20 +190,12 @@ function insertionSort(raw: Uint8Array, order: Uint32Array, from: number, to: nu
   for (let i = from + 1; i < to; i++) {
     const record = order[i]!;
     let j = i - 1;
-    while (j >= from && compareRecords(raw, order[j]!, record) > 0) {
+    while (j >= from && compareAt(raw, order[j]! * ID, raw, record * ID) > 0) {
       order[j + 1] = order[j]!;
       j--;
     }
     order[j + 1] = record;
   }
-}
-
-function compareRecords(raw: Uint8Array, a: number, b: number): number {
-  for (let k = 2; k < ID; k++) {
-    const d = raw[a * ID + k]! - raw[b * ID + k]!;
-    if (d !== 0) return d;
-  }
-  return 0;
 }
 
 const asRuns = (ids: Iterable<string> | KnownIds): SharedArrayBuffer[] => ('runs' in ids ? ids.runs : [sortedIds(ids)]).filter((run) => run.byteLength > 0);
