@@ -107,6 +107,8 @@ async function serve(): Promise<void> {
   const { startDeviceBackup } = await import('../src/main/devices/device-backup');
   const { silentLogger } = await import('../src/main/log');
   const { createServices } = await import('../src/main/services/index');
+  // As every entry point of the app does (src/main/gc-tuning.ts).
+  (await import('../src/main/gc-tuning')).tuneGarbageCollection();
   let services: ReturnType<typeof createServices> | null = null;
   const open = () => {
     if (!services) throw new Error('no console open');

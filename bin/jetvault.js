@@ -4,5 +4,7 @@
 import { register } from 'tsx/esm/api';
 
 register();
+const { tuneGarbageCollection } = await import('../src/main/gc-tuning.ts');
+tuneGarbageCollection();
 const { runCli, processIo } = await import('../src/cli/main.ts');
 process.exitCode = await runCli(process.argv.slice(2), processIo);

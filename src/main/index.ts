@@ -9,8 +9,11 @@ import { ElectronIpcBinding } from './electron/ipc-binding';
 import { createMainWindow } from './electron/main-window';
 import { electronPlatform } from './electron/platform';
 import { hardenApp, hardenSession } from './electron/security';
+import { tuneGarbageCollection } from './gc-tuning';
 import { createServices } from './services/index';
 import type { Services } from './services/index';
+
+tuneGarbageCollection();
 
 const devServerUrl = !app.isPackaged ? process.env.ELECTRON_RENDERER_URL : undefined;
 

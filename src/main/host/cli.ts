@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { resolveDataDir } from '../data-dir';
 import { createLogger } from '../log';
 import type { LogLevel } from '../log';
+import { tuneGarbageCollection } from '../gc-tuning';
 import { createServices } from '../services/index';
 import { startTestHost } from './test-host';
 
@@ -35,6 +36,7 @@ if (copyPolicySwitch !== undefined && copyPolicySwitch !== 'on' && copyPolicySwi
 }
 
 const log = createLogger((process.env.JETVAULT_LOG_LEVEL as LogLevel | undefined) ?? 'info');
+tuneGarbageCollection();
 const services = createServices({
   dataDir: resolveDataDir(),
   log,
