@@ -7,7 +7,7 @@
  * busy — the main thread, a chunk worker, and on loopback the device itself — so a helper often
  * gets no core and the main thread stalls behind it. There the scavenge runs on the main thread
  * alone: a full-size incremental device backup took 0.99 s instead of 1.10 s (medians of 12
- * alternating pairs, faster in all 12) and 0.76 instead of 0.85 CPU-s; first backups 2–10% faster
+ * alternating pairs, faster in all 12) and 0.76 instead of 0.85 CPU-s; first backups 2–11% faster
  * (decision 005, twenty-third pass). With more cores the helpers have room, so V8's default stays.
  */
 import { availableParallelism } from 'node:os';
