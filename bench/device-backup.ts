@@ -1,6 +1,7 @@
 /**
  * Device backup benchmark (not a test): one fleet device holding models, many small files and a
- * PostgreSQL database, pulled by Jetvault (first run, then after 1% of files changed) and by the
+ * PostgreSQL database, pulled by Jetvault (first run, after 1% of files changed, after 4 KiB of the
+ * largest model rewritten in place) and by the
  * baseline an operator would script — `rsync -a` over OpenSSH for the files plus `pg_dump` over
  * `ssh` — first on loopback, then (as root, with namespaces) on a shaped field link.
  *
@@ -73,7 +74,7 @@ async function freshConsole(device: Device): Promise<{ dispose: () => Promise<vo
 /**
  * `runs` alternating pairs of first backups (each into a fresh repository / fresh rsync folder),
  * then `runs` alternating pairs after 1% of files and 2000 rows changed (each against the previous
- * pair's result). Dirty pages are flushed before every timed run, so one tool's writeback does not
+ * pair's result), then `runs` pairs after 4 KiB of the largest model was rewritten in place. Dirty pages are flushed before every timed run, so one tool's writeback does not
  * land in the other's time.
  */
 async function scenario(label: string, shaped: boolean, runs: number) {
@@ -90,7 +91,7 @@ async function scenario(label: string, shaped: boolean, runs: number) {
     }
     const capacity = shaped ? await sshCapacity(device) : null;
     const results = () => ({ jetvault: [] as number[], baseline: [] as number[], jetvaultCpu: [] as number[], baselineCpu: [] as number[], consoleCpu: [] as number[], consoleFaults: [] as number[], bytes: 0, wire: 0, compressed: false });
-    const [first, after] = [results(), results()];
+    const [first, after, patched] = [results(), results(), results()];
     const pair = async (run: number, into: typeof first) => {
       const jetvaultRun = async () => {
         // Workers kept from the previous run (Repository.poolIdleMs) would start this one warm.
@@ -128,11 +129,17 @@ async function scenario(label: string, shaped: boolean, runs: number) {
       await device.mutate.pgUpdateRows(2000);
       await pair(run, after);
     }
+    // A large file changed a little: rsync sends a delta; Jetvault the changed blocks (decision 024).
+    for (let run = 0; run < runs; run++) {
+      device.mutate.patchModel(4096);
+      await pair(run, patched);
+    }
     const firstJv = median(first.jetvault);
     return [
       // What the link carried (compressed bytes when the run compressed) against what it could carry.
       { label: `${label}: first backup`, ...first, linkRate: shaped ? (first.wire * 8) / firstJv / 1e6 : null, capacity },
       { label: `${label}: after 1% changed`, ...after, linkRate: null, capacity: null },
+      { label: `${label}: after 4 KiB of a model rewritten`, ...patched, linkRate: null, capacity: null },
     ];
   } finally {
     await jv?.dispose();

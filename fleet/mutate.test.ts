@@ -39,6 +39,24 @@ describe.skipIf(skip)('moving a device forward in time', () => {
     expect(statSync(model).size).toBe(size);
   });
 
+  it('patches the largest model in place: same size, only those bytes differ', () => {
+    const models = d.mutate.files().filter((f) => /\.(onnx|engine)$/.test(f));
+    const largest = models.reduce((a, b) => (statSync(b).size > statSync(a).size ? b : a));
+    const before = readFileSync(largest);
+    expect(d.mutate.patchModel(4096)).toBe(largest);
+    const after = readFileSync(largest);
+    expect(after.length).toBe(before.length);
+    let first = -1;
+    let last = -1;
+    for (let i = 0; i < after.length; i++) {
+      if (after[i] === before[i]) continue;
+      if (first < 0) first = i;
+      last = i;
+    }
+    expect(first).toBeGreaterThanOrEqual(0);
+    expect(last - first).toBeLessThan(4096);
+  });
+
   it('appends log lines and corrupts a file in place', () => {
     const log = `${d.root}/var/log/myrvm/app.log`;
     const size = statSync(log).size;

@@ -83,6 +83,23 @@ export class Mutator {
     return [...chosen];
   }
 
+  /**
+   * Overwrites `bytes` bytes at a random place in the device's largest model (its size kept), as a
+   * retuned layer written in place would. Returns the model's path.
+   */
+  patchModel(bytes = 4096): string {
+    const models = this.files().filter((f) => /\.(onnx|engine)$/.test(f));
+    if (models.length === 0) throw new Error(`${this.device.name} has no model files`);
+    const model = models.reduce((a, b) => (statSync(b).size > statSync(a).size ? b : a));
+    const { size } = statSync(model);
+    const block = Buffer.alloc(Math.min(bytes, size));
+    for (let i = 0; i < block.length; i++) block[i] = Math.floor(this.rng.next() * 256);
+    const fd = openSync(model, 'r+');
+    writeSync(fd, block, 0, block.length, this.rng.int(0, size - block.length));
+    closeSync(fd);
+    return model;
+  }
+
   /** Appends `lines` timestamped lines to the live app log. */
   appendLogs(lines = 100, file = 'app.log'): string {
     const target = path.join(this.device.root, 'var/log', this.device.app, file);

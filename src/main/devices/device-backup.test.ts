@@ -1,7 +1,8 @@
 import { appendFileSync } from 'node:fs';
 import { Transform } from 'node:stream';
 import { AppError } from '../../shared/errors';
-import { appendFile, copyFile, mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { appendFile, copyFile, mkdir, open, readdir, readFile, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -21,7 +22,8 @@ import { BACKUP_PHASES, runSources, startOrder } from './device-backup';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import { LocalRunner } from './local-runner';
 import { ResumeStore } from './resume-store';
-import { commandText } from './shell-quote';
+import { commandText, raw } from './shell-quote';
+import { runToString } from './ssh-connection';
 import type { CommandRunner } from './ssh-connection';
 import type { WireCompression } from './wire-compression';
 
@@ -447,5 +449,124 @@ describe('log rotation after a committed run', () => {
     const parentOf = (name: string) => (name in took ? ({ summary: { durationMs: took[name] } } as unknown as SnapshotWithId) : null);
     expect(startOrder(sources, parentOf).map((i) => sources[i]!.name)).toEqual(['new', 'app', 'db', 'config', 'logs']);
     expect(startOrder(sources, () => null)).toEqual([0, 1, 2, 3, 4]);
+  });
+});
+
+describe('large changed files cross as their changed blocks', () => {
+  const MiB = 1024 * 1024;
+
+  /** Path → SHA-256 of every regular file under `dir`. */
+  async function sums(dir: string): Promise<Record<string, string>> {
+    const out: Record<string, string> = {};
+    for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+      if (!entry.isFile()) continue;
+      const full = path.join(entry.parentPath, entry.name);
+      out[path.relative(dir, full)] = createHash('sha256').update(await readFile(full)).digest('hex');
+    }
+    return out;
+  }
+
+  /** A device folder of large models; returns their paths. */
+  async function models(root: string, files: Record<string, number>): Promise<Record<string, string>> {
+    const dir = path.join(root, 'opt/myrvm/models');
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'labels.txt'), 'PET\nALU\n');
+    const paths: Record<string, string> = {};
+    for (const [name, size] of Object.entries(files)) {
+      paths[name] = path.join(dir, name);
+      await writeFile(paths[name], randomBytes(size));
+    }
+    return paths;
+  }
+
+  async function restored(repo: Repository, snapshotId: string): Promise<Record<string, string>> {
+    const out = tempDir();
+    await restore(repo, await findSnapshot(repo, snapshotId), out);
+    return sums(path.join(out, 'opt/myrvm'));
+  }
+
+  const app = (root: string): Source[] => [{ name: 'app', kind: 'files', paths: [path.join(root, 'opt/myrvm')] }];
+
+  it('sends the blocks that changed, and stores each file as the device has it', async () => {
+    const root = tempDir();
+    const odd = `it's a "model" $(x) \`y\`.onnx`;
+    const file = await models(root, { 'detector.onnx': 24 * MiB, [odd]: 6 * MiB, 'grows.bin': 5 * MiB, 'shrinks.bin': 8 * MiB });
+    const { repo } = await newRepo();
+    expect((await backupJob(repo, root, app(root))).record.status).toBe('succeeded');
+
+    // 4 KiB patched in place, one byte flipped, 3 MiB appended, cut to 5 MiB and a bit.
+    const patch = async (name: string, at: number, bytes: Buffer) => {
+      const handle = await open(file[name]!, 'r+');
+      await handle.write(bytes, 0, bytes.length, at);
+      await handle.close();
+    };
+    await patch('detector.onnx', 10 * MiB + 123, randomBytes(4096));
+    await patch(odd, 0, Buffer.from([((await readFile(file[odd]!))[0]! ^ 0xff) & 0xff]));
+    await appendFile(file['grows.bin']!, randomBytes(3 * MiB));
+    await truncate(file['shrinks.bin']!, 5 * MiB + 77);
+
+    const second = await backupJob(repo, root, app(root));
+    expect(second.record.status).toBe('succeeded');
+    const [result] = second.value!.snapshots;
+    expect(result!.filesRead).toBe(4);
+    // The appended 3 MiB, a block or two per other change and the hashes: not the 43 MiB of the files.
+    expect(result!.bytesTransferred).toBeGreaterThan(3 * MiB);
+    expect(result!.bytesTransferred).toBeLessThan(3 * MiB + 512 * 1024);
+    expect(second.record.bytesDone).toBe(second.value!.bytesTransferred);
+    expect(await restored(repo, result!.snapshotId)).toEqual(await sums(path.join(root, 'opt/myrvm')));
+  });
+
+  it('copies files whole where the device has no python3, and asks only once per run', async () => {
+    const root = tempDir();
+    const file = await models(root, { 'a.onnx': 5 * MiB, 'b.onnx': 5 * MiB });
+    const { repo } = await newRepo();
+    await backupJob(repo, root, app(root));
+    for (const name of ['a.onnx', 'b.onnx']) await appendFile(file[name]!, 'more\n');
+    let asked = 0;
+    const local = new LocalRunner();
+    const noPython: CommandRunner = {
+      target: local.target,
+      exec: (command, signal) => {
+        const text = commandText(command);
+        if (!text.includes('python3')) return local.exec(command, signal);
+        asked++;
+        return local.exec(raw(`PATH=/nonexistent; ${text}`), signal);
+      },
+      run: (command, options) => runToString(noPython, command, options),
+    };
+    const { record, value } = await backupJob(repo, root, app(root), undefined, { runner: noPython });
+    expect(record.status).toBe('succeeded');
+    expect(asked).toBe(1);
+    expect(value!.snapshots[0]!.bytesTransferred).toBeGreaterThanOrEqual(10 * MiB + 10);
+    expect(await restored(repo, value!.snapshots[0]!.snapshotId)).toEqual(await sums(path.join(root, 'opt/myrvm')));
+  });
+
+  it('copies a file whole when it changed between its hashes and its blocks, or changed all over', async () => {
+    const root = tempDir();
+    const file = await models(root, { 'moving.onnx': 6 * MiB, 'replaced.onnx': 6 * MiB });
+    const { repo } = await newRepo();
+    await backupJob(repo, root, app(root));
+    await appendFile(file['moving.onnx']!, 'more\n');
+    await writeFile(file['replaced.onnx']!, randomBytes(6 * MiB));
+    const local = new LocalRunner();
+    let fetches = 0;
+    // The device's app rewrites the model just as the changed blocks are asked for.
+    const busy: CommandRunner = {
+      target: local.target,
+      exec: async (command, signal) => {
+        if (/ fetch \d+$/.test(commandText(command))) {
+          fetches++;
+          await writeFile(file['moving.onnx']!, randomBytes(6 * MiB + 5));
+        }
+        return local.exec(command, signal);
+      },
+      run: (command, options) => runToString(busy, command, options),
+    };
+    const { record, value } = await backupJob(repo, root, app(root), undefined, { runner: busy });
+    expect(record.status).toBe('succeeded');
+    // Only the first asked for blocks; the second had too much changed to be worth it.
+    expect(fetches).toBe(1);
+    expect(value!.snapshots[0]!.bytesTransferred).toBeGreaterThanOrEqual(12 * MiB);
+    expect(await restored(repo, value!.snapshots[0]!.snapshotId)).toEqual(await sums(path.join(root, 'opt/myrvm')));
   });
 });

@@ -10,6 +10,7 @@ import { applyDeviceRetention } from '../maintenance/device-retention';
 import type { DiskUsage, Source as SourceConfig } from '../../shared/schemas/devices';
 import type { JobContext, JobManager, StartedJob } from '../jobs/job-manager';
 import { NAMES } from '../repository/backend/backend';
+import { isRemoteLocation } from '../repository/backend/open-backend';
 import { backup, prepareWrite } from '../repository/archiver/archiver';
 import type { Source } from '../repository/archiver/source';
 import type { Lease } from '../repository/lock/lock';
@@ -24,6 +25,7 @@ import { disksOfProbe, parsePlatform, platformTags } from './facts';
 import { ResumeStore } from './resume-store';
 import { forDatabase } from './sources/db-password';
 import { DumpSource, previousCopy } from './sources/dump-source';
+import { blobBytes } from './sources/block-delta';
 import { RemoteFilesSource } from './sources/files-source';
 import { rotateLogs } from './sources/log-rotation';
 import type { CommandRunner } from './ssh-connection';
@@ -208,12 +210,13 @@ export async function runSources(
       let read = 0;
       let source: Source;
       let dump: DumpSource | null = null;
+      let files: RemoteFilesSource | null = null;
       let resumedBytes = 0;
       const checkpoint = new Map<string, TreeNode>();
       if (config.kind === 'files') {
         const resume = stillStored(repo, await resumeStore.get(repo, device.name, config.name));
         checkpoints.set(config.name, { stored: checkpoint, resumed: resume });
-        source = new RemoteFilesSource({
+        source = files = new RemoteFilesSource({
           runner,
           source: config,
           sysroot: device.sysroot,
@@ -221,6 +224,10 @@ export async function runSources(
           parentFiles: filesOf(trees, parent),
           ...(resume ? { resume } : {}),
           compress,
+          // Large changed files cross as their changed blocks, the rest read from the parent: always
+          // from a repository on this machine, from a remote one only when the device's link is the
+          // slower (a compressing run), since the parent's bytes then cross the repository's link.
+          ...(compress || !isRemoteLocation(repo.backend.location) ? { readParent: (content: readonly string[]) => blobBytes((id) => repo.loadBlob(id), content) } : {}),
           onListed: ({ transferBytes, resumedBytes: resumed }) => {
             transferred = transferBytes;
             resumedBytes = resumed;
@@ -250,6 +257,8 @@ export async function runSources(
       });
       written.push(result.id);
       if (dump) transferred = dump.bytesRead;
+      // A file that crossed as a block delta was counted at its size when listed.
+      if (files) transferred += files.delta.bytes - files.delta.fileBytes;
       // Settled to what the source transferred: the live count also saw the few bytes a dump source
       // writes itself (row counts, integrity check), and files may have changed size since listed.
       if (transferred !== read) ctx.advance({ bytes: transferred - read });

@@ -298,6 +298,44 @@ describe('discovery and backups of a device', () => {
     }
   }, 120_000);
 
+  it('a large model patched in place crosses as the blocks that changed, over a fast link and a slow compressing one', async () => {
+    const { chownSync, closeSync, openSync, rmSync, writeFileSync, writeSync } = await import('node:fs');
+    const { createHash, randomBytes } = await import('node:crypto');
+    const MiB = 1024 * 1024;
+    const repo = await services.repository.open();
+    const relative = path.join('opt', device.app, 'models', 'tuned.engine');
+    const model = path.join(device.root, relative);
+    writeFileSync(model, randomBytes(12 * MiB));
+    chownSync(model, device.account.uid, device.account.gid);
+    const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+    try {
+      expect((await startDeviceBackup(services, device.name, ['app']).done).record.status).toBe('succeeded');
+      for (const delayMs of [0, 40]) {
+        const fd = openSync(model, 'r+');
+        writeSync(fd, randomBytes(4096), 0, 4096, Math.floor(Math.random() * (12 * MiB - 4096)));
+        closeSync(fd);
+        device.proxy!.delayMs = delayMs;
+        try {
+          const { record, value } = await startDeviceBackup(services, device.name, ['app']).done;
+          expect(record.error).toBeNull();
+          expect(value!.wireCompression).toBe(delayMs > 0);
+          const [app] = value!.snapshots;
+          expect(app!.filesRead).toBe(1);
+          // One or two 64 KiB blocks and ~12 KB of hashes, where the whole model is 12 MiB.
+          expect(app!.bytesTransferred).toBeLessThan(MiB);
+          expect(app!.bytesOnWire).toBeLessThan(MiB);
+          const out = tempDir();
+          await restore(repo, await findSnapshot(repo, app!.snapshotId), out);
+          expect(sha(path.join(out, relative))).toBe(sha(model));
+        } finally {
+          device.proxy!.delayMs = 0;
+        }
+      }
+    } finally {
+      rmSync(model, { force: true });
+    }
+  }, 120_000);
+
   for (const wireCompression of ['off', 'on'] as const) {
     it.skipIf(!NETNS.ok)(`a link cut mid-transfer ends the job with a clear error and no snapshot (compression ${wireCompression})${NETNS.ok ? '' : ` (skipped: ${NETNS.reason})`}`, async () => {
       services.devices.update(device.name, { ...device.profile(), wireCompression }, {}, 'test');

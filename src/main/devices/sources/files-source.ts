@@ -2,7 +2,8 @@
  * A `files` source on a device as an archiver Source: one remote listing (find), compared with the
  * parent snapshot; only new or changed regular files cross the link, in one tar stream over SSH
  * exec (GNU tar on the device, parsed here with tar-stream). Everything else — directories,
- * symlinks, unchanged files — comes from the listing alone.
+ * symlinks, unchanged files — comes from the listing alone. A large file that changed crosses as
+ * the blocks that changed when the parent's bytes can be read (block-delta.ts).
  */
 import { extract } from 'tar-stream';
 import type { Header } from 'tar-stream';
@@ -17,6 +18,8 @@ import type { RawShell } from '../shell-quote';
 import type { CommandRunner, RunningCommand } from '../ssh-connection';
 import { chunksOf } from '../stream-chunks';
 import { execCompressed } from '../wire-compression';
+import { DELTA_MAX_FETCH, DELTA_MIN_BYTES, DeltaUnavailable, blockHashesOf, blockSizeFor, changedRanges, deviceBlocks, fetchBlocks, rebuilt } from './block-delta';
+import type { Exec } from './block-delta';
 import { PathMatcher } from './glob';
 import { compareTreeOrder, listingCommand, parseListing, sortTreeOrder } from './listing';
 import type { ListedEntry } from './listing';
@@ -40,6 +43,18 @@ export interface RemoteFilesOptions {
   onListed?: (stats: { entries: number; transferBytes: number; transferFiles: number; resumedBytes: number; resumedFiles: number }) => void;
   /** The listing and the tar stream cross the link gzip-compressed (a slow link: wire-compression.ts). */
   compress?: boolean;
+  /**
+   * The parent snapshot's bytes of a file (its chunk ids), read from the repository: a changed file
+   * of DELTA_MIN_BYTES or more then crosses as the blocks that changed. Without it every changed
+   * file crosses whole.
+   */
+  readParent?: (content: readonly string[]) => AsyncIterable<Buffer>;
+}
+
+/** A changed file made ready from its parent's bytes and the blocks that changed. */
+interface PreparedDelta {
+  size: number;
+  open: () => AsyncIterable<Buffer>;
 }
 
 export class RemoteFilesSource implements Source {
@@ -50,8 +65,16 @@ export class RemoteFilesSource implements Source {
   wireBytes = 0;
   readonly #options: RemoteFilesOptions;
   readonly #root: string;
+  /**
+   * Changed files that crossed as block deltas (how many, their listed sizes), what the delta
+   * commands carried (hashes and blocks, also for files that then crossed whole) and why a file
+   * tried as a delta crossed whole. Bytes transferred = listed bytes − fileBytes + bytes.
+   */
+  readonly delta = { files: 0, fileBytes: 0, bytes: 0, fallbacks: [] as string[] };
   /** Listed files tar did not send, by absolute path, until its stderr says why. */
   readonly #skipped = new Map<string, SourceWarning>();
+  /** The device cannot hash blocks (no python3): no more deltas are tried this run. */
+  #noDelta = false;
 
   constructor(options: RemoteFilesOptions) {
     this.#options = options;
@@ -139,7 +162,23 @@ export class RemoteFilesSource implements Source {
     });
     const bytes = (entries: Iterable<ListedEntry>) => [...entries].reduce((n, e) => n + e.meta.size, 0);
     this.#options.onListed?.({ entries: listed.length, transferFiles: wanted.length, transferBytes: bytes(wanted), resumedFiles: resumed.size, resumedBytes: bytes(resumed.keys()) });
-    const tar = wanted.length > 0 ? await this.#startTar(wanted, signal) : null;
+    // Large changed files with a parent version: as block deltas, made ready one ahead of the loop
+    // (while the tar stream brings the files before them); the tar stream carries the others.
+    const { readParent } = this.#options;
+    const deltas = readParent ? wanted.filter((e) => e.meta.size >= DELTA_MIN_BYTES && (parent.get(this.#relative(e.absolute))?.content?.length ?? 0) > 0) : [];
+    const deltaSet = new Set(deltas);
+    const tarred = deltas.length > 0 ? wanted.filter((e) => !deltaSet.has(e)) : wanted;
+    const ready = new Map<ListedEntry, Promise<PreparedDelta | null>>();
+    let queued = 0;
+    const prepareNext = () => {
+      const entry = deltas[queued++];
+      if (!entry) return;
+      const prepared = this.#prepareDelta(entry, parent.get(this.#relative(entry.absolute))!.content!, readParent!, signal);
+      prepared.catch(() => undefined); // awaited in the loop; a run that fails before it must not leave it unhandled
+      ready.set(entry, prepared);
+    };
+    prepareNext();
+    const tar = tarred.length > 0 ? await this.#startTar(tarred, signal) : null;
     const wantedSet = new Set(wanted);
     try {
       for (const entry of listed) {
@@ -150,20 +189,87 @@ export class RemoteFilesSource implements Source {
           yield content ? { path: relative, meta: entry.meta, content } : { path: relative, meta: entry.meta };
           continue;
         }
-        const data = await tar!.next(entry.absolute);
-        if (!data) {
-          // tar's reason (unreadable, vanished) replaces this once its stderr is read.
-          const warning = { path: relative, message: 'vanished or unreadable before it could be copied' };
-          this.warnings.push(warning);
-          this.#skipped.set(entry.absolute, warning);
+        if (deltaSet.has(entry)) {
+          const prepared = await ready.get(entry)!;
+          ready.delete(entry);
+          prepareNext();
+          if (prepared) {
+            yield { path: relative, meta: { ...entry.meta, size: prepared.size }, open: prepared.open };
+            continue;
+          }
+          // Whole after all, in a tar stream of its own.
+          const single = await this.#startTar([entry], signal);
+          try {
+            const copied = this.#copied(entry, relative, await single.next(entry.absolute));
+            if (copied) yield copied;
+          } finally {
+            await single.finish();
+          }
           continue;
         }
-        // The file may have changed between listing and copy: record what was actually copied.
-        const meta: NodeMeta = { ...entry.meta, size: data.header.size ?? entry.meta.size };
-        yield { path: relative, meta, open: () => data.stream };
+        const copied = this.#copied(entry, relative, await tar!.next(entry.absolute));
+        if (copied) yield copied;
       }
     } finally {
       await tar?.finish();
+    }
+  }
+
+  /** The entry for a file tar sent, or null (and a warning) for one it skipped. */
+  #copied(entry: ListedEntry, relative: string, data: { header: Header; stream: AsyncIterable<Buffer> } | null): SourceEntry | null {
+    if (!data) {
+      // tar's reason (unreadable, vanished) replaces this once its stderr is read.
+      const warning = { path: relative, message: 'vanished or unreadable before it could be copied' };
+      this.warnings.push(warning);
+      this.#skipped.set(entry.absolute, warning);
+      return null;
+    }
+    // The file may have changed between listing and copy: record what was actually copied.
+    const meta: NodeMeta = { ...entry.meta, size: data.header.size ?? entry.meta.size };
+    return { path: relative, meta, open: () => data.stream };
+  }
+
+  /**
+   * A changed file as its parent's bytes with the changed blocks fetched (block-delta.ts), or null
+   * when it has to cross whole (no python3 on the device, most of it changed, it changed meanwhile).
+   */
+  async #prepareDelta(entry: ListedEntry, content: string[], readParent: (content: readonly string[]) => AsyncIterable<Buffer>, signal?: AbortSignal): Promise<PreparedDelta | null> {
+    if (this.#noDelta) return null;
+    const blockSize = blockSizeFor(entry.meta.size);
+    const name = encodeName(entry.absolute);
+    const exec: Exec = (command, s) => this.#exec(command, s);
+    // The parent's hashes are computed while the device computes its own; stopped if the device's fail.
+    const local = new AbortController();
+    const mine = blockHashesOf(readParent(content), blockSize, local.signal);
+    mine.catch(() => undefined);
+    let carried = 0;
+    try {
+      const device = await deviceBlocks(exec, name, blockSize, signal).catch((error: unknown) => {
+        local.abort();
+        throw error;
+      });
+      carried += device.bytes;
+      // A parent that cannot be read back is no reason to fail the backup: the file crosses whole.
+      const parentHashes = await mine.catch((error: unknown) => {
+        throw new DeltaUnavailable(`its previous copy could not be read: ${error instanceof Error ? error.message : String(error)}`);
+      });
+      const ranges = changedRanges(device.hashes, parentHashes);
+      let changed = 0;
+      for (const [first, count] of ranges) changed += Math.min(device.size, (first + count) * blockSize) - first * blockSize;
+      if (changed > Math.min(DELTA_MAX_FETCH, device.size / 2)) throw new DeltaUnavailable(`${changed} of its ${device.size} bytes changed`);
+      carried += changed;
+      const fetched = ranges.length > 0 ? await fetchBlocks(exec, name, device, ranges, signal) : new Map<number, Buffer>();
+      this.delta.files++;
+      this.delta.fileBytes += entry.meta.size;
+      return { size: device.size, open: () => rebuilt(readParent(content), device, fetched) };
+    } catch (error) {
+      if (signal?.aborted) throw new AppError('CANCELLED', 'Cancelled');
+      if (!(error instanceof DeltaUnavailable)) throw error;
+      if (error.device) this.#noDelta = true;
+      if (this.delta.fallbacks.length < 20) this.delta.fallbacks.push(`${this.#relative(entry.absolute)}: ${error.message}`);
+      return null;
+    } finally {
+      this.delta.bytes += carried;
     }
   }
 

@@ -1,0 +1,256 @@
+/**
+ * A large file that changed crosses the link as the blocks that changed, not whole (decision 024).
+ *
+ * 1. The device hashes the file in fixed blocks (SHA-256 each, one `python3` process) and sends the
+ *    hashes — ~65 bytes per block.
+ * 2. The console hashes the parent snapshot's version of the file at the same block boundaries, read
+ *    from the repository (decrypted, its ids verified on the way).
+ * 3. The device sends the blocks whose hashes differ; each is checked against the hash the device
+ *    gave, so the file rebuilt here is exactly the file the device hashed.
+ * 4. The file's bytes are the parent's blocks with the fetched ones in between, and are stored like
+ *    any file's: the chunker cuts them as it would have cut the whole file's, so the chunks of the
+ *    unchanged parts are found in the repository and only those around a change are new.
+ *
+ * Whatever does not fit — no python3 on the device, a file that changed between the hash and the
+ * fetch, more changed than is worth holding in memory — is a `DeltaUnavailable`: the caller then
+ * copies the file whole, as it did before. Names go to the device on stdin as bytes (a name that is
+ * not valid UTF-8 reaches the file it names); nothing from the user reaches the shell.
+ */
+import { createHash } from 'node:crypto';
+import { sh } from '../shell-quote';
+import type { RawShell } from '../shell-quote';
+import type { RunningCommand } from '../ssh-connection';
+import { chunksOf } from '../stream-chunks';
+
+const MiB = 1024 * 1024;
+
+/** Changed files at least this large are tried as block deltas; smaller ones cross whole. */
+export const DELTA_MIN_BYTES = 4 * MiB;
+/** Changed blocks held in memory (and checked) before a file is rebuilt; more and the file crosses whole. */
+export const DELTA_MAX_FETCH = 64 * MiB;
+const MIN_BLOCK = 64 * 1024;
+const MAX_BLOCK = 8 * MiB;
+/** The delta command's exit status when the device has no python3. */
+export const NO_PYTHON = 69;
+
+/**
+ * The block size for a file of `size` bytes: what the hashes cost (65 bytes per block) balanced
+ * against what one changed block costs, for a file with one change — sqrt(65 × size), to a power of
+ * two: 128 KiB for 256 MiB, 512 KiB for 4 GiB.
+ */
+export function blockSizeFor(size: number): number {
+  const ideal = 2 ** Math.round(Math.log2(Math.sqrt(65 * Math.max(size, 1))));
+  return Math.min(MAX_BLOCK, Math.max(MIN_BLOCK, ideal));
+}
+
+/**
+ * On the device (Python 3.5 and later, standard library only). argv: mode, block size; stdin: the
+ * file's name (bytes), then for `fetch` a NUL and one `first count` line per range of blocks.
+ * `hash` prints `size mtime_ns`, a hex SHA-256 per block, and `. total` once the file is read;
+ * `fetch` writes the ranges' bytes one after the other.
+ */
+const SCRIPT = `import hashlib,os,sys
+m=sys.argv[1];b=int(sys.argv[2]);n,_,r=sys.stdin.buffer.read().partition(b'\\0')
+f=os.open(n,os.O_RDONLY);o=sys.stdout.buffer
+def rd(k):
+ p=os.read(f,k)
+ while 0<len(p)<k:
+  d=os.read(f,k-len(p))
+  if not d:break
+  p+=d
+ return p
+if m=='hash':
+ s=os.fstat(f);t=0;o.write(b'%d %d\\n'%(s.st_size,s.st_mtime_ns))
+ while 1:
+  d=rd(b)
+  if not d:break
+  t+=len(d);o.write(hashlib.sha256(d).hexdigest().encode()+b'\\n')
+ o.write(b'. %d\\n'%t)
+else:
+ for l in r.split(b'\\n'):
+  if l:
+   a,c=map(int,l.split());os.lseek(f,a*b,0)
+   for _ in range(c):o.write(rd(b))
+o.flush()
+`;
+
+function deltaCommand(mode: 'hash' | 'fetch', blockSize: number): RawShell {
+  return sh`command -v python3 >/dev/null 2>&1 || exit ${NO_PYTHON}
+exec python3 -c ${SCRIPT} ${mode} ${blockSize}`;
+}
+
+/** Why a file is copied whole after all. */
+export class DeltaUnavailable extends Error {
+  constructor(
+    message: string,
+    /** The device cannot do deltas at all (no python3): the rest of the run does not ask again. */
+    readonly device = false,
+  ) {
+    super(message);
+  }
+}
+
+export interface DeviceBlocks {
+  blockSize: number;
+  /** Bytes the device read (the file's size as hashed). */
+  size: number;
+  hashes: string[];
+  /** What the hashes took on the link (uncompressed). */
+  bytes: number;
+}
+
+/** Parses the `hash` output; anything else than what the script prints is a DeltaUnavailable. */
+export function parseBlockHashes(text: string, blockSize: number): DeviceBlocks {
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  const end = /^\. (\d+)$/.exec(lines.at(-1) ?? '');
+  if (!/^\d+ \d+$/.test(lines[0] ?? '') || !end) throw new DeltaUnavailable('the block hashes were cut short');
+  const size = Number(end[1]);
+  const hashes = lines.slice(1, -1);
+  if (hashes.length !== Math.ceil(size / blockSize) || hashes.some((h) => !/^[0-9a-f]{64}$/.test(h))) {
+    throw new DeltaUnavailable('the block hashes do not match the file size');
+  }
+  return { blockSize, size, hashes, bytes: text.length };
+}
+
+/** Starts a command on the device, its stdout counted as it crosses (compressed or not). */
+export type Exec = (command: RawShell, signal?: AbortSignal) => Promise<RunningCommand>;
+
+async function collect(running: RunningCommand, input: Buffer, limit: number): Promise<{ out: Buffer; code: number | null; stderr: string }> {
+  running.stdin.end(input);
+  const parts: Buffer[] = [];
+  let size = 0;
+  let over = false;
+  for await (const chunk of chunksOf(running.stdout)) {
+    size += chunk.length;
+    if (size > limit) over = true;
+    else parts.push(chunk);
+  }
+  const result = await running.done;
+  if (over) throw new DeltaUnavailable(`the device sent more than the ${limit} bytes expected`);
+  return { out: Buffer.concat(parts, size), code: result.code, stderr: result.stderr };
+}
+
+function failed(what: string, code: number | null, stderr: string): DeltaUnavailable {
+  if (code === NO_PYTHON) return new DeltaUnavailable('the device has no python3 to hash blocks with', true);
+  return new DeltaUnavailable(`${what} failed (exit ${code}): ${stderr.trim() || 'no error output'}`);
+}
+
+/** The device's block hashes of the file named by `name` (its bytes). */
+export async function deviceBlocks(exec: Exec, name: Buffer, blockSize: number, signal?: AbortSignal): Promise<DeviceBlocks> {
+  const running = await exec(deltaCommand('hash', blockSize), signal);
+  // A line per block, with room for a file that grew since it was listed.
+  const { out, code, stderr } = await collect(running, name, 4 * MiB);
+  if (code !== 0) throw failed('hashing the blocks', code, stderr);
+  return parseBlockHashes(out.toString('latin1'), blockSize);
+}
+
+/** The parent's bytes, blob after blob, one read ahead (fetching and decrypting overlap with hashing). */
+export async function* blobBytes(load: (id: string) => Promise<Buffer>, ids: readonly string[]): AsyncGenerator<Buffer> {
+  let next = ids.length > 0 ? load(ids[0]!) : null;
+  for (let i = 0; i < ids.length; i++) {
+    const data = await next!;
+    next = i + 1 < ids.length ? load(ids[i + 1]!) : null;
+    next?.catch(() => undefined);
+    yield data;
+  }
+}
+
+/**
+ * SHA-256 of `bytes` in blocks of `blockSize` (the last one as long as what is left). Block k of the
+ * parent and of the device's file cover the same range, except where one of them ends inside it:
+ * then the two differ, and that block is fetched.
+ */
+export async function blockHashesOf(bytes: AsyncIterable<Buffer>, blockSize: number, signal?: AbortSignal): Promise<string[]> {
+  const out: string[] = [];
+  let hash = createHash('sha256');
+  let filled = 0;
+  for await (const data of bytes) {
+    signal?.throwIfAborted();
+    for (let at = 0; at < data.length; ) {
+      const take = Math.min(data.length - at, blockSize - filled);
+      hash.update(data.subarray(at, at + take));
+      at += take;
+      filled += take;
+      if (filled === blockSize) {
+        out.push(hash.digest('hex'));
+        hash = createHash('sha256');
+        filled = 0;
+      }
+    }
+  }
+  if (filled > 0) out.push(hash.digest('hex'));
+  return out;
+}
+
+/** Runs of changed blocks as [first, count]. */
+export function changedRanges(device: readonly string[], parent: readonly string[]): [number, number][] {
+  const ranges: [number, number][] = [];
+  for (let k = 0; k < device.length; k++) {
+    if (device[k] === parent[k]) continue;
+    const last = ranges.at(-1);
+    if (last && last[0] + last[1] === k) last[1]++;
+    else ranges.push([k, 1]);
+  }
+  return ranges;
+}
+
+/** The changed blocks' bytes by block number, each checked against the device's hash. */
+export async function fetchBlocks(exec: Exec, name: Buffer, device: DeviceBlocks, ranges: readonly [number, number][], signal?: AbortSignal): Promise<Map<number, Buffer>> {
+  const { blockSize, size } = device;
+  const length = (k: number) => Math.min(blockSize, size - k * blockSize);
+  let expected = 0;
+  for (const [first, count] of ranges) for (let k = first; k < first + count; k++) expected += length(k);
+  const running = await exec(deltaCommand('fetch', blockSize), signal);
+  const input = Buffer.concat([name, Buffer.from([0]), Buffer.from(ranges.map(([first, count]) => `${first} ${count}\n`).join(''))]);
+  const { out, code, stderr } = await collect(running, input, expected);
+  if (code !== 0) throw failed('fetching the changed blocks', code, stderr);
+  if (out.length !== expected) throw new DeltaUnavailable('the file changed while its blocks were read');
+  const blocks = new Map<number, Buffer>();
+  let at = 0;
+  for (const [first, count] of ranges) {
+    for (let k = first; k < first + count; k++) {
+      const block = out.subarray(at, at + length(k));
+      at += block.length;
+      if (createHash('sha256').update(block).digest('hex') !== device.hashes[k]) throw new DeltaUnavailable('the file changed while its blocks were read');
+      blocks.set(k, block);
+    }
+  }
+  return blocks;
+}
+
+/** The device's file: the parent's bytes, with the fetched blocks in place of the changed ones. */
+export async function* rebuilt(parent: AsyncIterable<Buffer>, device: DeviceBlocks, fetched: ReadonlyMap<number, Buffer>): AsyncGenerator<Buffer> {
+  const { blockSize, size } = device;
+  const iterator = parent[Symbol.asyncIterator]();
+  /** The parent's buffer being read, and where in the file it starts. */
+  let current: Buffer = Buffer.alloc(0);
+  let currentAt = 0;
+  try {
+    for (let position = 0; position < size; ) {
+      const block = fetched.get(Math.floor(position / blockSize));
+      if (block) {
+        yield block;
+        position += block.length;
+        continue;
+      }
+      // Unchanged: the parent's bytes up to the next fetched block or the end of the file.
+      let until = Math.min(size, (Math.floor(position / blockSize) + 1) * blockSize);
+      while (until < size && !fetched.has(until / blockSize)) until = Math.min(size, until + blockSize);
+      while (position < until) {
+        if (position >= currentAt + current.length) {
+          const step = await iterator.next();
+          if (step.done) throw new Error('the parent snapshot ended before the file did');
+          currentAt += current.length;
+          current = step.value;
+          continue;
+        }
+        const piece = current.subarray(position - currentAt, Math.min(current.length, until - currentAt));
+        yield piece;
+        position += piece.length;
+      }
+    }
+  } finally {
+    await iterator.return?.();
+  }
+}
