@@ -514,6 +514,13 @@ describe('large changed files cross as their changed blocks', () => {
     expect(result!.bytesTransferred).toBeLessThan(3 * MiB + 512 * 1024);
     expect(second.record.bytesDone).toBe(second.value!.bytesTransferred);
     expect(await restored(repo, result!.snapshotId)).toEqual(await sums(path.join(root, 'opt/myrvm')));
+    // Stored exactly as a whole copy is (a source of its own: no parent, every file read whole):
+    // the same chunks, so later runs and other devices deduplicate against either.
+    const whole = await backupJob(repo, root, [{ ...app(root)[0]!, name: 'whole' }]);
+    const [deltaIds, wholeIds] = [await contents(repo, [result!.snapshotId]), await contents(repo, [whole.value!.snapshots[0]!.snapshotId])];
+    expect(whole.value!.snapshots[0]!.filesRead).toBe(5);
+    expect(Object.keys(deltaIds)).toHaveLength(5);
+    expect(deltaIds).toEqual(wholeIds);
   });
 
   it('copies files whole where the device has no python3, and asks only once per run', async () => {

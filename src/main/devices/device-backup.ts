@@ -26,7 +26,10 @@ import { ResumeStore } from './resume-store';
 import { forDatabase } from './sources/db-password';
 import { DumpSource, previousCopy } from './sources/dump-source';
 import { blobBytes } from './sources/block-delta';
+import { decompress } from '../repository/compress/codec';
+import { Chunker, gearTable } from '../repository/chunker/chunker';
 import { RemoteFilesSource } from './sources/files-source';
+import type { ParentChunks } from './sources/files-source';
 import { rotateLogs } from './sources/log-rotation';
 import type { CommandRunner } from './ssh-connection';
 import { chooseCompression, probeDevice } from './wire-compression';
@@ -150,6 +153,25 @@ export interface DeviceBackupDeps {
   jobs: JobManager;
 }
 
+/** A parent file's chunks as block deltas read them (files-source.ts). */
+function parentChunks(repo: Repository): ParentChunks {
+  return {
+    sizes: (ids) =>
+      ids.map((id) => {
+        const where = repo.index.get(id);
+        if (!where) throw new Error(`chunk ${id.slice(0, 12)} is not in the index`);
+        return where.rawLength;
+      }),
+    read: (ids, verified) =>
+      blobBytes(verified ? (id) => repo.loadBlob(id) : async (id) => {
+        const { codec, payload } = await repo.loadStoredBlob(id);
+        return decompress(codec, payload, `data blob ${id.slice(0, 12)}`);
+      }, ids),
+    hashes: (ids, blockSize) => repo.blockHashes(ids, blockSize),
+    chunker: () => new Chunker(gearTable(repo.keys.chunker), repo.config.chunker),
+  };
+}
+
 export async function runSources(
   repo: Repository,
   runner: CommandRunner,
@@ -227,7 +249,7 @@ export async function runSources(
           // Large changed files cross as their changed blocks, the rest read from the parent: always
           // from a repository on this machine, from a remote one only when the device's link is the
           // slower (a compressing run), since the parent's bytes then cross the repository's link.
-          ...(compress || !isRemoteLocation(repo.backend.location) ? { readParent: (content: readonly string[]) => blobBytes((id) => repo.loadBlob(id), content) } : {}),
+          ...(compress || !isRemoteLocation(repo.backend.location) ? { parent: parentChunks(repo) } : {}),
           onListed: ({ transferBytes, resumedBytes: resumed }) => {
             transferred = transferBytes;
             resumedBytes = resumed;

@@ -2,10 +2,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { Chunker, gearTable } from '../../repository/chunker/chunker';
 import { tempDir } from '../../testing/temp-dir';
 import { LocalRunner } from '../local-runner';
 import { commandText, raw } from '../shell-quote';
-import { DeltaUnavailable, blockHashesOf, blockSizeFor, changedRanges, deviceBlocks, fetchBlocks, parseBlockHashes, rebuilt } from './block-delta';
+import { DeltaUnavailable, blockSizeFor, changedRanges, deviceBlocks, fetchBlocks, parseBlockHashes, planParts, rebuilt } from './block-delta';
 import type { DeviceBlocks, Exec } from './block-delta';
 
 /** `bytes` as buffers cut at the given lengths (the rest as one more), as a stream. */
@@ -53,19 +54,95 @@ describe('block deltas (pure parts)', () => {
     ];
     for (const [what, next] of cases) {
       const device = blocksOf(next, B);
-      const mine = await blockHashesOf(pieces(parent, [B / 2]), B);
+      const mine = blocksOf(parent, B).hashes;
       const ranges = changedRanges(device.hashes, mine);
       const fetched = new Map<number, Buffer>();
       for (const [first, count] of ranges) for (let k = first; k < first + count; k++) fetched.set(k, next.subarray(k * B, (k + 1) * B));
       // The parent's buffers cut across block boundaries in several ways, as chunker blobs are.
       for (const cuts of [[B], [7, 3 * B - 7, 100], [B * 20], [1, 1, 1, 2 * B + 13, 511]]) {
-        const out = await concat(rebuilt(pieces(parent, cuts), device, fetched));
+        const out = await concat(rebuilt(pieces(parent, cuts), 0, device, fetched));
         expect(sha(out), `${what}, parent cut at ${cuts.join(',')}`).toBe(sha(next));
       }
       const fetchedBytes = [...fetched.values()].reduce((n, b) => n + b.length, 0);
       if (what === 'unchanged') expect(fetchedBytes).toBe(0);
       if (what === 'one byte changed in the middle') expect(ranges).toEqual([[4, 1]]);
       if (what === 'grown by 2.5 blocks') expect(ranges).toEqual([[10, 3]]);
+    }
+  });
+
+  it('rebuilds a part that starts and ends inside blocks, from the parent chunks it starts at', async () => {
+    const B = 1024;
+    const parent = randomBytes(8 * B);
+    const next = Buffer.from(parent);
+    next.fill(7, 3 * B + 10, 3 * B + 20);
+    const device = blocksOf(next, B);
+    const fetched = new Map([[3, next.subarray(3 * B, 4 * B)]]);
+    // Parent chunks from 2000 on, the part [2500, 5300) of the file.
+    const out = await concat(rebuilt(pieces(parent.subarray(2000), [700, 900, 3000]), 2000, device, fetched, 2500, 5300));
+    expect(out.equals(next.subarray(2500, 5300))).toBe(true);
+  });
+
+  it('plans a file so that it is cut exactly as cutting it whole would, re-reading only around the changes', async () => {
+    const params = { min: 256, avg: 1024, max: 4096 };
+    const gear = gearTable(randomBytes(32));
+    const sizesOf = (bytes: Buffer): number[] => {
+      const chunker = new Chunker(gear, params);
+      const out: number[] = [];
+      for (let at = 0; at < bytes.length; at += 777) for (const c of chunker.push(bytes.subarray(at, at + 777))) out.push(c.length);
+      for (const c of chunker.finish()) out.push(c.length);
+      return out;
+    };
+    const B = 512;
+    const patched = (bytes: Buffer, edits: [number, number][]) => {
+      const out = Buffer.from(bytes);
+      for (const [at, length] of edits) randomBytes(length).copy(out, at);
+      return out;
+    };
+    const parent = randomBytes(200_000);
+    const variants: [string, Buffer][] = [
+      ['4 KiB in the middle', patched(parent, [[100_000, 4096]])],
+      ['one byte at the start', patched(parent, [[0, 1]])],
+      ['scattered bytes', patched(parent, Array.from({ length: 30 }, (_, i): [number, number] => [i * 6_600 + 17, 3]))],
+      ['the last byte', patched(parent, [[parent.length - 1, 1]])],
+      ['grown', Buffer.concat([parent, randomBytes(9_000)])],
+      ['grown and patched', Buffer.concat([patched(parent, [[50_000, 100]]), randomBytes(10)])],
+      ['cut', parent.subarray(0, 150_003)],
+      ['unchanged', parent],
+    ];
+    const chunkSizes = sizesOf(parent);
+    const starts = [0];
+    for (const length of chunkSizes) starts.push(starts.at(-1)! + length);
+    for (const [what, next] of variants) {
+      const device = blocksOf(next, B);
+      const mine = blocksOf(parent, B).hashes;
+      const fetched = new Map<number, Buffer>();
+      for (const [first, count] of changedRanges(device.hashes, mine)) for (let k = first; k < first + count; k++) fetched.set(k, next.subarray(k * B, (k + 1) * B));
+      // Read in pieces that do not follow the chunks (a reader may split or join them).
+      const parentFrom = (chunk: number) => pieces(parent.subarray(starts[chunk]), Array<number>(1000).fill(333));
+      const parts = await planParts(device, fetched.keys(), chunkSizes, (chunk) => rebuilt(parentFrom(chunk), starts[chunk]!, device, fetched, starts[chunk], next.length), new Chunker(gear, params));
+      // Kept runs are the parent's chunks; the rest is cut afresh (as the archiver would, one stream per part).
+      const planned: number[] = [];
+      const bytes: Buffer[] = [];
+      let reread = 0;
+      for (const part of parts) {
+        if ('keep' in part) {
+          planned.push(...chunkSizes.slice(...part.keep));
+          bytes.push(parent.subarray(starts[part.keep[0]], starts[part.keep[1]]));
+          expect(part.size).toBe(starts[part.keep[1]]! - starts[part.keep[0]]!);
+        } else {
+          const data = await concat(rebuilt(parentFrom(part.chunks[0]), part.parentAt, device, fetched, part.from, part.to));
+          planned.push(...sizesOf(data));
+          bytes.push(data);
+          reread += data.length;
+        }
+      }
+      expect(sha(Buffer.concat(bytes)), what).toBe(sha(next));
+      expect(planned, what).toEqual(sizesOf(next));
+      if (what === 'unchanged') expect(parts).toEqual([{ keep: [0, chunkSizes.length], size: parent.length }]);
+      // Around each change a chunk or three, not the file (30 changes: ~54 KB of 200 KB).
+      if (what === '4 KiB in the middle') expect(reread, what).toBeLessThan(30_000);
+      if (what === 'scattered bytes') expect(reread, what).toBeLessThan(100_000);
+      if (what === 'one byte at the start' || what === 'the last byte' || what === 'cut') expect(reread, what).toBeLessThan(10_000);
     }
   });
 

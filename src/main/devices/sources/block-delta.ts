@@ -4,7 +4,7 @@
  * 1. The device hashes the file in fixed blocks (SHA-256 each, one `python3` process) and sends the
  *    hashes — ~65 bytes per block.
  * 2. The console hashes the parent snapshot's version of the file at the same block boundaries, read
- *    from the repository (decrypted, its ids verified on the way).
+ *    from the repository by a chunk worker (Repository.blockHashes).
  * 3. The device sends the blocks whose hashes differ; each is checked against the hash the device
  *    gave, so the file rebuilt here is exactly the file the device hashed.
  * 4. The file's bytes are the parent's blocks with the fetched ones in between, and are stored like
@@ -17,6 +17,7 @@
  * not valid UTF-8 reaches the file it names); nothing from the user reaches the shell.
  */
 import { createHash } from 'node:crypto';
+import type { Chunker } from '../../repository/chunker/chunker';
 import { sh } from '../shell-quote';
 import type { RawShell } from '../shell-quote';
 import type { RunningCommand } from '../ssh-connection';
@@ -156,33 +157,6 @@ export async function* blobBytes(load: (id: string) => Promise<Buffer>, ids: rea
   }
 }
 
-/**
- * SHA-256 of `bytes` in blocks of `blockSize` (the last one as long as what is left). Block k of the
- * parent and of the device's file cover the same range, except where one of them ends inside it:
- * then the two differ, and that block is fetched.
- */
-export async function blockHashesOf(bytes: AsyncIterable<Buffer>, blockSize: number, signal?: AbortSignal): Promise<string[]> {
-  const out: string[] = [];
-  let hash = createHash('sha256');
-  let filled = 0;
-  for await (const data of bytes) {
-    signal?.throwIfAborted();
-    for (let at = 0; at < data.length; ) {
-      const take = Math.min(data.length - at, blockSize - filled);
-      hash.update(data.subarray(at, at + take));
-      at += take;
-      filled += take;
-      if (filled === blockSize) {
-        out.push(hash.digest('hex'));
-        hash = createHash('sha256');
-        filled = 0;
-      }
-    }
-  }
-  if (filled > 0) out.push(hash.digest('hex'));
-  return out;
-}
-
 /** Runs of changed blocks as [first, count]. */
 export function changedRanges(device: readonly string[], parent: readonly string[]): [number, number][] {
   const ranges: [number, number][] = [];
@@ -219,24 +193,30 @@ export async function fetchBlocks(exec: Exec, name: Buffer, device: DeviceBlocks
   return blocks;
 }
 
-/** The device's file: the parent's bytes, with the fetched blocks in place of the changed ones. */
-export async function* rebuilt(parent: AsyncIterable<Buffer>, device: DeviceBlocks, fetched: ReadonlyMap<number, Buffer>): AsyncGenerator<Buffer> {
-  const { blockSize, size } = device;
+/**
+ * Bytes [from, to) of the device's file: the parent's bytes, with the fetched blocks in place of the
+ * changed ones. `parent` yields the parent's bytes from `parentAt` on (`parentAt` <= `from`).
+ */
+export async function* rebuilt(parent: AsyncIterable<Buffer>, parentAt: number, device: DeviceBlocks, fetched: ReadonlyMap<number, Buffer>, from = 0, to = device.size): AsyncGenerator<Buffer> {
+  const { blockSize } = device;
   const iterator = parent[Symbol.asyncIterator]();
   /** The parent's buffer being read, and where in the file it starts. */
   let current: Buffer = Buffer.alloc(0);
-  let currentAt = 0;
+  let currentAt = parentAt;
   try {
-    for (let position = 0; position < size; ) {
-      const block = fetched.get(Math.floor(position / blockSize));
+    for (let position = from; position < to; ) {
+      const k = Math.floor(position / blockSize);
+      const blockEnd = Math.min(to, (k + 1) * blockSize);
+      const block = fetched.get(k);
       if (block) {
-        yield block;
-        position += block.length;
+        const piece = block.subarray(position - k * blockSize, blockEnd - k * blockSize);
+        yield piece;
+        position += piece.length;
         continue;
       }
-      // Unchanged: the parent's bytes up to the next fetched block or the end of the file.
-      let until = Math.min(size, (Math.floor(position / blockSize) + 1) * blockSize);
-      while (until < size && !fetched.has(until / blockSize)) until = Math.min(size, until + blockSize);
+      // Unchanged: the parent's bytes up to the next fetched block or the end.
+      let until = blockEnd;
+      while (until < to && !fetched.has(until / blockSize)) until = Math.min(to, until + blockSize);
       while (position < until) {
         if (position >= currentAt + current.length) {
           const step = await iterator.next();
@@ -253,4 +233,79 @@ export async function* rebuilt(parent: AsyncIterable<Buffer>, device: DeviceBloc
   } finally {
     await iterator.return?.();
   }
+}
+
+/** A run of the parent's chunks [first, end) kept as they are, or bytes [from, to) of the new file cut again, read from parent chunks [first, end). */
+export type PlannedPart = { keep: [number, number]; size: number } | { from: number; to: number; chunks: [number, number]; parentAt: number };
+
+/**
+ * What of the parent's chunk list stays and what is cut again, so that the file is stored exactly as
+ * cutting it whole would store it. A chunk's cut depends only on the bytes from its start, so up to
+ * the parent chunk holding the first changed byte the cuts are the parent's. From that chunk's start
+ * the new bytes (`from(chunk)`, read to the end of the file if need be) are cut with the
+ * repository's chunker until a cut past every change met so far is also one of the parent's: from
+ * there the two cut alike again. The parent's last cut is where its file ended, not one the chunker
+ * chose, so it does not count; a file that never falls back in step is cut again to its end.
+ */
+export async function planParts(
+  device: DeviceBlocks,
+  changed: Iterable<number>,
+  chunkSizes: readonly number[],
+  from: (chunk: number) => AsyncIterable<Buffer>,
+  chunker: Chunker,
+): Promise<PlannedPart[]> {
+  const { blockSize, size } = device;
+  const starts = [0];
+  for (const length of chunkSizes) starts.push(starts.at(-1)! + length);
+  const n = chunkSizes.length;
+  /** The parent's own cuts (not its end), by offset: the index of the chunk starting there. */
+  const cuts = new Map<number, number>();
+  for (let j = 1; j < n; j++) cuts.set(starts[j]!, j);
+  /** The parent chunk holding byte `at` (the last one for bytes past its end). */
+  const chunkAt = (at: number): number => {
+    let lo = 0;
+    let hi = n - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid]! <= at) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  };
+  const blocks = [...changed].sort((a, b) => a - b);
+  const parts: PlannedPart[] = [];
+  let kept = 0;
+  let next = 0;
+  while (next < blocks.length) {
+    const first = chunkAt(blocks[next]! * blockSize);
+    if (first > kept) parts.push({ keep: [kept, first], size: starts[first]! - starts[kept]! });
+    let lastChanged = -1;
+    let at = starts[first]!;
+    let synced = -1;
+    for await (const data of from(first)) {
+      for (const chunk of chunker.push(data)) {
+        at += chunk.length;
+        while (next < blocks.length && blocks[next]! * blockSize < at) lastChanged = Math.min(size, (blocks[next++]! + 1) * blockSize) - 1;
+        if (at > lastChanged && cuts.has(at)) {
+          synced = at;
+          break;
+        }
+      }
+      if (synced >= 0) break;
+    }
+    chunker.finish(); // starts afresh for the next part
+    if (synced < 0) {
+      parts.push({ from: starts[first]!, to: size, chunks: [first, n], parentAt: starts[first]! });
+      return parts;
+    }
+    const end = cuts.get(synced)!;
+    parts.push({ from: starts[first]!, to: synced, chunks: [first, end], parentAt: starts[first]! });
+    kept = end;
+  }
+  if (kept < n) {
+    // The rest is unchanged only if the file ends where the parent did (else its last block changed).
+    if (starts[n] !== size) throw new DeltaUnavailable('the unchanged rest of the file does not end with its previous copy');
+    parts.push({ keep: [kept, n], size: size - starts[kept]! });
+  }
+  return parts;
 }

@@ -10,7 +10,8 @@ import type { Header } from 'tar-stream';
 import { AppError } from '../../../shared/errors';
 import type { FilesSourceSchema } from '../../../shared/schemas/devices';
 import { unchangedFile } from '../../repository/archiver/archiver';
-import type { Source, SourceEntry, SourceWarning } from '../../repository/archiver/source';
+import type { Chunker } from '../../repository/chunker/chunker';
+import type { Segment, Source, SourceEntry, SourceWarning } from '../../repository/archiver/source';
 import { decodeName, encodeName } from '../../repository/snapshot/names';
 import type { NodeMeta, TreeNode } from '../../repository/snapshot/tree';
 import { sh } from '../shell-quote';
@@ -18,7 +19,7 @@ import type { RawShell } from '../shell-quote';
 import type { CommandRunner, RunningCommand } from '../ssh-connection';
 import { chunksOf } from '../stream-chunks';
 import { execCompressed } from '../wire-compression';
-import { DELTA_MAX_FETCH, DELTA_MIN_BYTES, DeltaUnavailable, blockHashesOf, blockSizeFor, changedRanges, deviceBlocks, fetchBlocks, rebuilt } from './block-delta';
+import { DELTA_MAX_FETCH, DELTA_MIN_BYTES, DeltaUnavailable, blockSizeFor, changedRanges, deviceBlocks, fetchBlocks, planParts, rebuilt } from './block-delta';
 import type { Exec } from './block-delta';
 import { PathMatcher } from './glob';
 import { compareTreeOrder, listingCommand, parseListing, sortTreeOrder } from './listing';
@@ -44,17 +45,28 @@ export interface RemoteFilesOptions {
   /** The listing and the tar stream cross the link gzip-compressed (a slow link: wire-compression.ts). */
   compress?: boolean;
   /**
-   * The parent snapshot's bytes of a file (its chunk ids), read from the repository: a changed file
-   * of DELTA_MIN_BYTES or more then crosses as the blocks that changed. Without it every changed
-   * file crosses whole.
+   * The parent snapshot's files as the repository holds them: a changed file of DELTA_MIN_BYTES or
+   * more then crosses as the blocks that changed. Without it every changed file crosses whole.
    */
-  readParent?: (content: readonly string[]) => AsyncIterable<Buffer>;
+  parent?: ParentChunks;
 }
 
-/** A changed file made ready from its parent's bytes and the blocks that changed. */
+/** A file's chunks in the repository (ids in order). */
+export interface ParentChunks {
+  /** Each chunk's length, from the index (nothing read); throws for an id the index does not hold. */
+  sizes(ids: readonly string[]): number[];
+  /** The chunks' bytes in order; `verified`: each id checked against its bytes (else authenticated by its tag only). */
+  read(ids: readonly string[], verified: boolean): AsyncIterable<Buffer>;
+  /** SHA-256 of the chunks' bytes in blocks of `blockSize` (Repository.blockHashes). */
+  hashes(ids: readonly string[], blockSize: number): Promise<string[]>;
+  /** A chunker that cuts as the repository's archiver does. */
+  chunker(): Chunker;
+}
+
+/** A changed file made ready from its parent's chunks and the blocks that changed. */
 interface PreparedDelta {
   size: number;
-  open: () => AsyncIterable<Buffer>;
+  segments: Segment[];
 }
 
 export class RemoteFilesSource implements Source {
@@ -164,8 +176,8 @@ export class RemoteFilesSource implements Source {
     this.#options.onListed?.({ entries: listed.length, transferFiles: wanted.length, transferBytes: bytes(wanted), resumedFiles: resumed.size, resumedBytes: bytes(resumed.keys()) });
     // Large changed files with a parent version: as block deltas, made ready one ahead of the loop
     // (while the tar stream brings the files before them); the tar stream carries the others.
-    const { readParent } = this.#options;
-    const deltas = readParent ? wanted.filter((e) => e.meta.size >= DELTA_MIN_BYTES && (parent.get(this.#relative(e.absolute))?.content?.length ?? 0) > 0) : [];
+    const { parent: chunks } = this.#options;
+    const deltas = chunks ? wanted.filter((e) => e.meta.size >= DELTA_MIN_BYTES && (parent.get(this.#relative(e.absolute))?.content?.length ?? 0) > 0) : [];
     const deltaSet = new Set(deltas);
     const tarred = deltas.length > 0 ? wanted.filter((e) => !deltaSet.has(e)) : wanted;
     const ready = new Map<ListedEntry, Promise<PreparedDelta | null>>();
@@ -173,7 +185,7 @@ export class RemoteFilesSource implements Source {
     const prepareNext = () => {
       const entry = deltas[queued++];
       if (!entry) return;
-      const prepared = this.#prepareDelta(entry, parent.get(this.#relative(entry.absolute))!.content!, readParent!, signal);
+      const prepared = this.#prepareDelta(entry, parent.get(this.#relative(entry.absolute))!, chunks!, signal);
       prepared.catch(() => undefined); // awaited in the loop; a run that fails before it must not leave it unhandled
       ready.set(entry, prepared);
     };
@@ -194,7 +206,7 @@ export class RemoteFilesSource implements Source {
           ready.delete(entry);
           prepareNext();
           if (prepared) {
-            yield { path: relative, meta: { ...entry.meta, size: prepared.size }, open: prepared.open };
+            yield { path: relative, meta: { ...entry.meta, size: prepared.size }, segments: prepared.segments };
             continue;
           }
           // Whole after all, in a tar stream of its own.
@@ -230,24 +242,22 @@ export class RemoteFilesSource implements Source {
   }
 
   /**
-   * A changed file as its parent's bytes with the changed blocks fetched (block-delta.ts), or null
-   * when it has to cross whole (no python3 on the device, most of it changed, it changed meanwhile).
+   * A changed file as its parent's chunks with the parts around the changed blocks cut again
+   * (block-delta.ts), or null when it has to cross whole (no python3 on the device, most of it
+   * changed, it changed meanwhile, its previous copy cannot be read).
    */
-  async #prepareDelta(entry: ListedEntry, content: string[], readParent: (content: readonly string[]) => AsyncIterable<Buffer>, signal?: AbortSignal): Promise<PreparedDelta | null> {
+  async #prepareDelta(entry: ListedEntry, node: TreeNode, chunks: ParentChunks, signal?: AbortSignal): Promise<PreparedDelta | null> {
     if (this.#noDelta) return null;
+    const content = node.content!;
     const blockSize = blockSizeFor(entry.meta.size);
     const name = encodeName(entry.absolute);
     const exec: Exec = (command, s) => this.#exec(command, s);
-    // The parent's hashes are computed while the device computes its own; stopped if the device's fail.
-    const local = new AbortController();
-    const mine = blockHashesOf(readParent(content), blockSize, local.signal);
+    // The parent's hashes are computed while the device computes its own.
+    const mine = chunks.hashes(content, blockSize);
     mine.catch(() => undefined);
     let carried = 0;
     try {
-      const device = await deviceBlocks(exec, name, blockSize, signal).catch((error: unknown) => {
-        local.abort();
-        throw error;
-      });
+      const device = await deviceBlocks(exec, name, blockSize, signal);
       carried += device.bytes;
       // A parent that cannot be read back is no reason to fail the backup: the file crosses whole.
       const parentHashes = await mine.catch((error: unknown) => {
@@ -257,11 +267,28 @@ export class RemoteFilesSource implements Source {
       let changed = 0;
       for (const [first, count] of ranges) changed += Math.min(device.size, (first + count) * blockSize) - first * blockSize;
       if (changed > Math.min(DELTA_MAX_FETCH, device.size / 2)) throw new DeltaUnavailable(`${changed} of its ${device.size} bytes changed`);
+      let sizes: number[];
+      try {
+        sizes = chunks.sizes(content);
+      } catch (error) {
+        throw new DeltaUnavailable(`its previous copy is not in the index: ${error instanceof Error ? error.message : String(error)}`);
+      }
       carried += changed;
       const fetched = ranges.length > 0 ? await fetchBlocks(exec, name, device, ranges, signal) : new Map<number, Buffer>();
+      const starts = [0];
+      for (const length of sizes) starts.push(starts.at(-1)! + length);
+      if (starts.at(-1) !== node.size) throw new DeltaUnavailable('its previous copy is not as long as its snapshot says');
+      // Where cutting falls back in step with the parent's cuts after each change (the bytes are only
+      // compared there); the parts cut again are read verified when stored, as those bytes are stored again.
+      const parts = await planParts(device, fetched.keys(), sizes, (first) => rebuilt(chunks.read(content.slice(first), false), starts[first]!, device, fetched, starts[first]), chunks.chunker());
       this.delta.files++;
       this.delta.fileBytes += entry.meta.size;
-      return { size: device.size, open: () => rebuilt(readParent(content), device, fetched) };
+      const segments = parts.map((part): Segment =>
+        'keep' in part
+          ? { content: content.slice(...part.keep), size: part.size }
+          : { open: () => rebuilt(chunks.read(content.slice(...part.chunks), true), part.parentAt, device, fetched, part.from, part.to) },
+      );
+      return { size: device.size, segments };
     } catch (error) {
       if (signal?.aborted) throw new AppError('CANCELLED', 'Cancelled');
       if (!(error instanceof DeltaUnavailable)) throw error;

@@ -15,7 +15,7 @@ import { StreamPieces } from '../pipeline/stream-pieces';
 import { copyInto } from '../pipeline/copy-into';
 import type { PackUploader, UploadSession } from '../pack/pack-uploader';
 import type { Slots } from '../pipeline/slots';
-import type { SourceEntry, SourceWarning } from './source';
+import type { Segment, SourceEntry, SourceWarning } from './source';
 
 export interface FileContent {
   ids: string[];
@@ -61,7 +61,8 @@ export class FileSaver {
   /** Starts storing a file. Resolves once it is accepted (backpressure) to a handle on its content. */
   async save(entry: SourceEntry): Promise<{ content: Promise<FileContent> }> {
     let content: Promise<FileContent>;
-    if (entry.localPath !== undefined && entry.meta.size < this.params.min) ({ content } = await this.saveSmall(entry, entry.localPath));
+    if (entry.segments) ({ content } = await this.saveSegments(entry, entry.segments));
+    else if (entry.localPath !== undefined && entry.meta.size < this.params.min) ({ content } = await this.saveSmall(entry, entry.localPath));
     else if (entry.localPath !== undefined) ({ content } = await this.saveLarge(entry, entry.localPath));
     else ({ content } = await this.saveStream(entry));
     content.catch(() => undefined); // observed by the tree builder; avoids an early "unhandled rejection"
@@ -211,6 +212,18 @@ export class FileSaver {
       if (error instanceof RepositoryError) throw error;
       return { content: Promise.reject(this.skip(entry, (error as Error).message)) };
     }
+  }
+
+  /** A file from chunk runs already stored and streams cut one by one (SourceEntry.segments). */
+  private async saveSegments(entry: SourceEntry, segments: Segment[]): Promise<{ content: Promise<FileContent> }> {
+    const parts: Promise<FileContent>[] = [];
+    for (const segment of segments) {
+      if ('content' in segment) parts.push(Promise.resolve({ ids: segment.content, size: segment.size }));
+      else parts.push((await this.saveStream({ ...entry, open: segment.open })).content);
+    }
+    // A part that failed to read fails the file (it is skipped with that warning, as a whole file would be).
+    const content = Promise.all(parts).then((done) => ({ ids: done.flatMap((p) => p.ids), size: done.reduce((n, p) => n + p.size, 0) }));
+    return { content };
   }
 
   /** Copies a small streamed file into the current batch (sending the batch first if it is full). */

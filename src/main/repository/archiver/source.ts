@@ -18,11 +18,20 @@ export interface SourceEntry {
    */
   content?: string[];
   /**
+   * A file put together from runs of chunks the repository holds and streams still to be cut, in
+   * order (a large file of which a few blocks changed: devices/sources/block-delta.ts). A stream
+   * starts where cutting the whole file would start a chunk and ends where it would end one, or at
+   * the file's end — so the file is stored exactly as if it had been read whole.
+   */
+  segments?: Segment[];
+  /**
    * A local file's path, when it has one: worker threads then read it directly (the fast path).
    * Bytes when the path is not valid UTF-8.
    */
   localPath?: string | Buffer;
 }
+
+export type Segment = { content: string[]; size: number } | { open: () => AsyncIterable<Buffer> };
 
 export interface SourceWarning {
   path: string;

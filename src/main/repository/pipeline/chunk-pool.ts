@@ -406,6 +406,12 @@ export class ChunkPool {
     return { result: result.then((r) => r.blobs.map(toBuffer)) };
   }
 
+  /** SHA-256 of the blobs' plaintext in blocks of `blockSize` (the last one what is left), read by one worker from the local repository at `root`. */
+  async blockHashes(root: string, blobs: RestoreBlob[], blockSize: number): Promise<{ result: Promise<string[]> }> {
+    const { result } = await this.post<{ hashes: string[] }>({ type: 'hashes', root, blobs, blockSize }, Infinity);
+    return { result: result.then((r) => r.hashes) };
+  }
+
   /** Whether a worker failed: the pool cannot be used again. */
   get broken(): boolean {
     return this.failure !== null;

@@ -218,6 +218,7 @@ parentPort.on('message', (msg) => {
     else if (msg.type === 'bytes') result = bytesJob(msg);
     else if (msg.type === 'restore') result = restoreFiles(msg);
     else if (msg.type === 'blobs') result = readBlobs(msg, transfer);
+    else if (msg.type === 'hashes') result = blockHashes(msg);
     else result = smallJob(msg, transfer);
     parentPort.postMessage({ seq: msg.seq, result }, transfer);
   } catch (error) {

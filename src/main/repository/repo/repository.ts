@@ -4,9 +4,11 @@
  * so every object that exists only points at objects that already exist.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { RepositoryError } from '../errors';
 import { NAMES } from '../backend/backend';
+import { LocalBackend } from '../backend/local-backend';
+import { decompress } from '../compress/codec';
 import type { Backend } from '../backend/backend';
 import { cacheKey, MetadataCache } from '../backend/metadata-cache';
 import { blobId } from '../crypto/aead';
@@ -245,9 +247,55 @@ export class Repository {
       kept.users++;
       return kept.pool;
     }
-    const pool = new ChunkPool({ mac: this.keys.mac, gear: gearTable(this.keys.chunker), chunker: this.config.chunker, known: this.knownDataIds() }, workers);
+    // `enc`: the workers also hash a stored file's blocks for block deltas (blockHashes).
+    const pool = new ChunkPool({ mac: this.keys.mac, enc: this.keys.enc, gear: gearTable(this.keys.chunker), chunker: this.config.chunker, known: this.knownDataIds() }, workers);
     this.pool = { pool, users: 1, idle: null };
     return pool;
+  }
+
+  /**
+   * SHA-256 of a stored file's bytes (its data blob ids, in order) in blocks of `blockSize`, the last
+   * one what is left: compared with a device's copy for block deltas (devices/sources/block-delta.ts).
+   * Each blob is authenticated by its GCM tag; ids are not recomputed, since the hashes are only
+   * compared (a damaged blob would only make its blocks differ). From a local repository one chunk
+   * worker reads and hashes, off this thread and its heap (a pass over a large file here cost more
+   * in collections than in hashing); from another store this thread does.
+   */
+  async blockHashes(ids: readonly string[], blockSize: number): Promise<string[]> {
+    const blobs = ids.map((id) => {
+      const where = this.index.get(id);
+      if (!where) throw new RepositoryError('corrupt', `blob ${id.slice(0, 12)} is not in the index (run \`jetvault check\`)`);
+      return { pack: where.pack, salt: this.index.packs.get(where.pack)!.salt, id, offset: where.offset, length: where.length, rawLength: where.rawLength };
+    });
+    if (!(this.backend instanceof LocalBackend)) {
+      const hashes: string[] = [];
+      let hash = createHash('sha256');
+      let filled = 0;
+      for (const id of ids) {
+        const { codec, payload } = await this.loadStoredBlob(id);
+        const data = decompress(codec, payload, `data blob ${id.slice(0, 12)}`);
+        for (let at = 0; at < data.length; ) {
+          const take = Math.min(data.length - at, blockSize - filled);
+          hash.update(data.subarray(at, at + take));
+          at += take;
+          filled += take;
+          if (filled === blockSize) {
+            hashes.push(hash.digest('hex'));
+            hash = createHash('sha256');
+            filled = 0;
+          }
+        }
+      }
+      if (filled > 0) hashes.push(hash.digest('hex'));
+      return hashes;
+    }
+    const pool = this.acquireChunkPool();
+    try {
+      const { result } = await pool.blockHashes(resolve(this.backend.root), blobs, blockSize);
+      return await result;
+    } finally {
+      await this.releaseChunkPool(pool);
+    }
   }
 
   /**
