@@ -505,9 +505,13 @@ describe('large changed files cross as their changed blocks', () => {
     await appendFile(file['grows.bin']!, randomBytes(3 * MiB));
     await truncate(file['shrinks.bin']!, 5 * MiB + 77);
 
-    const second = await backupJob(repo, root, app(root));
+    const totals: (number | null | undefined)[] = [];
+    const second = await backupJob(repo, root, app(root), (ctx) => ({ ...ctx, setTotals: (t) => (totals.push(t.bytes), ctx.setTotals(t)) }));
     expect(second.record.status).toBe('succeeded');
     const [result] = second.value!.snapshots;
+    // The total shrinks from the listed sizes to what crossed as each delta is known.
+    expect(totals[0]).toBeGreaterThan(40 * MiB);
+    expect(totals.at(-1)).toBe(second.value!.bytesTransferred);
     expect(result!.filesRead).toBe(4);
     // The appended 3 MiB, a block or two per other change and the hashes: not the 43 MiB of the files.
     expect(result!.bytesTransferred).toBeGreaterThan(3 * MiB);

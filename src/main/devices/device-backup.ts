@@ -232,13 +232,12 @@ export async function runSources(
       let read = 0;
       let source: Source;
       let dump: DumpSource | null = null;
-      let files: RemoteFilesSource | null = null;
       let resumedBytes = 0;
       const checkpoint = new Map<string, TreeNode>();
       if (config.kind === 'files') {
         const resume = stillStored(repo, await resumeStore.get(repo, device.name, config.name));
         checkpoints.set(config.name, { stored: checkpoint, resumed: resume });
-        source = files = new RemoteFilesSource({
+        source = new RemoteFilesSource({
           runner,
           source: config,
           sysroot: device.sysroot,
@@ -254,6 +253,11 @@ export async function runSources(
             transferred = transferBytes;
             resumedBytes = resumed;
             expectBytes(index, transferBytes);
+          },
+          // A large file that crossed as its changed blocks: the run's total shrinks as it is known.
+          onDelta: (bytes) => {
+            transferred += bytes;
+            expectBytes(index, transferred);
           },
         });
       } else {
@@ -279,8 +283,6 @@ export async function runSources(
       });
       written.push(result.id);
       if (dump) transferred = dump.bytesRead;
-      // A file that crossed as a block delta was counted at its size when listed.
-      if (files) transferred += files.delta.bytes - files.delta.fileBytes;
       // Settled to what the source transferred: the live count also saw the few bytes a dump source
       // writes itself (row counts, integrity check), and files may have changed size since listed.
       if (transferred !== read) ctx.advance({ bytes: transferred - read });

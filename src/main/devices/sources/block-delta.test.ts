@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Chunker, gearTable } from '../../repository/chunker/chunker';
@@ -184,5 +184,8 @@ describe('block deltas on a real shell and python3', () => {
     const noPython: Exec = (command, signal) => runner.exec(raw(`PATH=/nonexistent; ${commandText(command)}`), signal);
     await expect(deviceBlocks(noPython, Buffer.from(file), 65536)).rejects.toMatchObject({ device: true, message: /no python3/ });
     await expect(deviceBlocks(exec, Buffer.from(`${file}.gone`), 65536)).rejects.toMatchObject({ device: false, message: /hashing the blocks failed/ });
+    // A name that is now a symlink is not read through.
+    symlinkSync(file, `${file}.link`);
+    await expect(deviceBlocks(exec, Buffer.from(`${file}.link`), 65536)).rejects.toMatchObject({ device: false, message: /hashing the blocks failed/ });
   });
 });

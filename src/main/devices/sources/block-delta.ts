@@ -48,11 +48,12 @@ export function blockSizeFor(size: number): number {
  * On the device (Python 3.5 and later, standard library only). argv: mode, block size; stdin: the
  * file's name (bytes), then for `fetch` a NUL and one `first count` line per range of blocks.
  * `hash` prints `size mtime_ns`, a hex SHA-256 per block, and `. total` once the file is read;
- * `fetch` writes the ranges' bytes one after the other.
+ * `fetch` writes the ranges' bytes one after the other. A final symlink is not followed: a file
+ * swapped for a link since it was listed is not read through it.
  */
 const SCRIPT = `import hashlib,os,sys
 m=sys.argv[1];b=int(sys.argv[2]);n,_,r=sys.stdin.buffer.read().partition(b'\\0')
-f=os.open(n,os.O_RDONLY);o=sys.stdout.buffer
+f=os.open(n,os.O_RDONLY|getattr(os,'O_NOFOLLOW',0));o=sys.stdout.buffer
 def rd(k):
  p=os.read(f,k)
  while 0<len(p)<k:

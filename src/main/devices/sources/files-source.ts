@@ -49,6 +49,8 @@ export interface RemoteFilesOptions {
    * more then crosses as the blocks that changed. Without it every changed file crosses whole.
    */
   parent?: ParentChunks;
+  /** A file tried as a block delta changed what the run transfers by `bytes` (what crossed for it, less its listed size when it crossed as a delta). */
+  onDelta?: (bytes: number) => void;
 }
 
 /** A file's chunks in the repository (ids in order). */
@@ -77,12 +79,6 @@ export class RemoteFilesSource implements Source {
   wireBytes = 0;
   readonly #options: RemoteFilesOptions;
   readonly #root: string;
-  /**
-   * Changed files that crossed as block deltas (how many, their listed sizes), what the delta
-   * commands carried (hashes and blocks, also for files that then crossed whole) and why a file
-   * tried as a delta crossed whole. Bytes transferred = listed bytes − fileBytes + bytes.
-   */
-  readonly delta = { files: 0, fileBytes: 0, bytes: 0, fallbacks: [] as string[] };
   /** Listed files tar did not send, by absolute path, until its stderr says why. */
   readonly #skipped = new Map<string, SourceWarning>();
   /** The device cannot hash blocks (no python3): no more deltas are tried this run. */
@@ -256,6 +252,7 @@ export class RemoteFilesSource implements Source {
     const mine = chunks.hashes(content, blockSize);
     mine.catch(() => undefined);
     let carried = 0;
+    let delta = false;
     try {
       const device = await deviceBlocks(exec, name, blockSize, signal);
       carried += device.bytes;
@@ -281,8 +278,7 @@ export class RemoteFilesSource implements Source {
       // Where cutting falls back in step with the parent's cuts after each change (the bytes are only
       // compared there); the parts cut again are read verified when stored, as those bytes are stored again.
       const parts = await planParts(device, fetched.keys(), sizes, (first) => rebuilt(chunks.read(content.slice(first), false), starts[first]!, device, fetched, starts[first]), chunks.chunker());
-      this.delta.files++;
-      this.delta.fileBytes += entry.meta.size;
+      delta = true;
       const segments = parts.map((part): Segment =>
         'keep' in part
           ? { content: content.slice(...part.keep), size: part.size }
@@ -292,11 +288,12 @@ export class RemoteFilesSource implements Source {
     } catch (error) {
       if (signal?.aborted) throw new AppError('CANCELLED', 'Cancelled');
       if (!(error instanceof DeltaUnavailable)) throw error;
+      // The file crosses whole; why is not kept (the run's numbers show it), except that a device
+      // without python3 is not asked again.
       if (error.device) this.#noDelta = true;
-      if (this.delta.fallbacks.length < 20) this.delta.fallbacks.push(`${this.#relative(entry.absolute)}: ${error.message}`);
       return null;
     } finally {
-      this.delta.bytes += carried;
+      this.#options.onDelta?.(carried - (delta ? entry.meta.size : 0));
     }
   }
 
