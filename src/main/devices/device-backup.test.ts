@@ -552,6 +552,22 @@ describe('large changed files cross as their changed blocks', () => {
     expect(await restored(repo, value!.snapshots[0]!.snapshotId)).toEqual(await sums(path.join(root, 'opt/myrvm')));
   });
 
+  it('copies a file whole when its previous copy in the repository is damaged, and the run succeeds', async () => {
+    const root = tempDir();
+    const file = await models(root, { 'model.onnx': 6 * MiB });
+    const { dir, repo } = await newRepo();
+    const first = await backupJob(repo, root, app(root));
+    const ids = (await contents(repo, [first.value!.snapshots[0]!.snapshotId]))['opt/myrvm/models/model.onnx']!;
+    const victim = repo.index.get(ids[5]!)!;
+    const { flipByte } = await import('../repository/testing/fixtures');
+    const { NAMES } = await import('../repository/backend/backend');
+    await flipByte(path.join(dir, NAMES.pack(victim.pack)), victim.offset + 5);
+    await appendFile(file['model.onnx']!, 'more\n');
+    const { record, value } = await backupJob(repo, root, app(root));
+    expect(record.status).toBe('succeeded');
+    expect(value!.snapshots[0]!.bytesTransferred).toBeGreaterThanOrEqual(6 * MiB);
+  });
+
   it('copies a file whole when it changed between its hashes and its blocks, or changed all over', async () => {
     const root = tempDir();
     const file = await models(root, { 'moving.onnx': 6 * MiB, 'replaced.onnx': 6 * MiB });

@@ -277,7 +277,9 @@ export class RemoteFilesSource implements Source {
       if (starts.at(-1) !== node.size) throw new DeltaUnavailable('its previous copy is not as long as its snapshot says');
       // Where cutting falls back in step with the parent's cuts after each change (the bytes are only
       // compared there); the parts cut again are read verified when stored, as those bytes are stored again.
-      const parts = await planParts(device, fetched.keys(), sizes, (first) => rebuilt(chunks.read(content.slice(first), false), starts[first]!, device, fetched, starts[first]), chunks.chunker());
+      const parts = await planParts(device, fetched.keys(), sizes, (first) => rebuilt(chunks.read(content.slice(first), false), starts[first]!, device, fetched, starts[first]), chunks.chunker()).catch((error: unknown) => {
+        throw error instanceof DeltaUnavailable ? error : new DeltaUnavailable(`its previous copy could not be read: ${error instanceof Error ? error.message : String(error)}`);
+      });
       delta = true;
       const segments = parts.map((part): Segment =>
         'keep' in part
