@@ -25,8 +25,7 @@ import { disksOfProbe, parsePlatform, platformTags } from './facts';
 import { ResumeStore } from './resume-store';
 import { forDatabase } from './sources/db-password';
 import { DumpSource, previousCopy } from './sources/dump-source';
-import { blobBytes } from './sources/block-delta';
-import { decompress } from '../repository/compress/codec';
+import { blobStream } from '../repository/pipeline/blob-stream';
 import { Chunker, gearTable } from '../repository/chunker/chunker';
 import { RemoteFilesSource } from './sources/files-source';
 import type { ParentChunks } from './sources/files-source';
@@ -156,17 +155,16 @@ export interface DeviceBackupDeps {
 /** A parent file's chunks as block deltas read them (files-source.ts). */
 function parentChunks(repo: Repository): ParentChunks {
   return {
-    sizes: (ids) =>
-      ids.map((id) => {
-        const where = repo.index.get(id);
-        if (!where) throw new Error(`chunk ${id.slice(0, 12)} is not in the index`);
-        return where.rawLength;
-      }),
-    read: (ids, verified) =>
-      blobBytes(verified ? (id) => repo.loadBlob(id) : async (id) => {
-        const { codec, payload } = await repo.loadStoredBlob(id);
-        return decompress(codec, payload, `data blob ${id.slice(0, 12)}`);
-      }, ids),
+    sizes: (ids) => ids.map((id) => repo.locateBlob(id).rawLength),
+    // A few chunks around each change: read on this thread, a few ahead (no workers started for it).
+    read: async function* (ids) {
+      const stream = blobStream(repo, [...ids], { workers: 0 });
+      try {
+        for (let i = 0; i < ids.length; i++) yield await stream.next();
+      } finally {
+        await stream.close();
+      }
+    },
     hashes: (ids, blockSize) => repo.blockHashes(ids, blockSize),
     chunker: () => new Chunker(gearTable(repo.keys.chunker), repo.config.chunker),
   };

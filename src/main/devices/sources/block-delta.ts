@@ -147,17 +147,6 @@ export async function deviceBlocks(exec: Exec, name: Buffer, blockSize: number, 
   return parseBlockHashes(out.toString('latin1'), blockSize);
 }
 
-/** The parent's bytes, blob after blob, one read ahead (fetching and decrypting overlap with hashing). */
-export async function* blobBytes(load: (id: string) => Promise<Buffer>, ids: readonly string[]): AsyncGenerator<Buffer> {
-  let next = ids.length > 0 ? load(ids[0]!) : null;
-  for (let i = 0; i < ids.length; i++) {
-    const data = await next!;
-    next = i + 1 < ids.length ? load(ids[i + 1]!) : null;
-    next?.catch(() => undefined);
-    yield data;
-  }
-}
-
 /** Runs of changed blocks as [first, count]. */
 export function changedRanges(device: readonly string[], parent: readonly string[]): [number, number][] {
   const ranges: [number, number][] = [];

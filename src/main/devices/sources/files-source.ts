@@ -57,8 +57,8 @@ export interface RemoteFilesOptions {
 export interface ParentChunks {
   /** Each chunk's length, from the index (nothing read); throws for an id the index does not hold. */
   sizes(ids: readonly string[]): number[];
-  /** The chunks' bytes in order; `verified`: each id checked against its bytes (else authenticated by its tag only). */
-  read(ids: readonly string[], verified: boolean): AsyncIterable<Buffer>;
+  /** The chunks' bytes in order, each checked against its id. */
+  read(ids: readonly string[]): AsyncIterable<Buffer>;
   /** SHA-256 of the chunks' bytes in blocks of `blockSize` (Repository.blockHashes). */
   hashes(ids: readonly string[], blockSize: number): Promise<string[]>;
   /** A chunker that cuts as the repository's archiver does. */
@@ -275,16 +275,16 @@ export class RemoteFilesSource implements Source {
       const starts = [0];
       for (const length of sizes) starts.push(starts.at(-1)! + length);
       if (starts.at(-1) !== node.size) throw new DeltaUnavailable('its previous copy is not as long as its snapshot says');
-      // Where cutting falls back in step with the parent's cuts after each change (the bytes are only
-      // compared there); the parts cut again are read verified when stored, as those bytes are stored again.
-      const parts = await planParts(device, fetched.keys(), sizes, (first) => rebuilt(chunks.read(content.slice(first), false), starts[first]!, device, fetched, starts[first]), chunks.chunker()).catch((error: unknown) => {
+      // Where cutting falls back in step with the parent's cuts after each change; the parts from
+      // there to the change are read again when stored.
+      const parts = await planParts(device, fetched.keys(), sizes, (first) => rebuilt(chunks.read(content.slice(first)), starts[first]!, device, fetched, starts[first]), chunks.chunker()).catch((error: unknown) => {
         throw error instanceof DeltaUnavailable ? error : new DeltaUnavailable(`its previous copy could not be read: ${error instanceof Error ? error.message : String(error)}`);
       });
       delta = true;
       const segments = parts.map((part): Segment =>
         'keep' in part
           ? { content: content.slice(...part.keep), size: part.size }
-          : { open: () => rebuilt(chunks.read(content.slice(...part.chunks), true), part.parentAt, device, fetched, part.from, part.to) },
+          : { open: () => rebuilt(chunks.read(content.slice(...part.chunks)), part.parentAt, device, fetched, part.from, part.to) },
       );
       return { size: device.size, segments };
     } catch (error) {

@@ -68,11 +68,6 @@ export function blobStream(repo: Repository, ids: string[], options: { workers?:
   const local = repo.backend instanceof LocalBackend && options.workers !== 0 ? resolve(repo.backend.root) : null;
   if (!local) return mainThreadStream(repo, ids);
 
-  const locate = (id: string): RestoreBlob => {
-    const where = repo.index.get(id);
-    if (!where) throw new RepositoryError('corrupt', `blob ${id.slice(0, 12)} is not in the index (run \`jetvault check\`)`);
-    return { pack: where.pack, salt: repo.index.packs.get(where.pack)!.salt, id, offset: where.offset, length: where.length, rawLength: where.rawLength };
-  };
   const pool = acquirePool(repo, options.workers);
   let closed = false;
   let planned = 0;
@@ -85,7 +80,7 @@ export function blobStream(repo: Repository, ids: string[], options: { workers?:
     const blobs: RestoreBlob[] = [];
     let bytes = 0;
     while (planned < ids.length && blobs.length < BLOB_JOB_COUNT) {
-      const blob = locate(ids[planned]!);
+      const blob = repo.locateBlob(ids[planned]!);
       if (blobs.length > 0 && bytes + blob.rawLength > BLOB_JOB_BYTES) break;
       planned++;
       blobs.push(blob);

@@ -46,20 +46,27 @@ function openBlob(b, sealed, verify = true) {
   }
   return data;
 }
+function packPath(root, pack) {
+  return root + '/data/' + pack.slice(0, 2) + '/' + pack;
+}
+/** Fills buf[0, length) from the pack file at \`position\`. */
+function readFully(fd, buf, length, position, pack) {
+  for (let done = 0; done < length; ) {
+    const n = fs.readSync(fd, buf, done, length - done, position + done);
+    if (n === 0) throw new Error('pack ' + pack.slice(0, 12) + ' is shorter than its index says');
+    done += n;
+  }
+}
 function restoreFiles(msg) {
   let open = { path: '', fd: -1 };
   const read = (b) => {
-    const path = msg.root + '/data/' + b.pack.slice(0, 2) + '/' + b.pack;
+    const path = packPath(msg.root, b.pack);
     if (open.path !== path) {
       if (open.fd >= 0) fs.closeSync(open.fd);
       open = { path, fd: fs.openSync(path, 'r') };
     }
     const buf = Buffer.allocUnsafe(b.length);
-    for (let done = 0; done < b.length; ) {
-      const n = fs.readSync(open.fd, buf, done, b.length - done, b.offset + done);
-      if (n === 0) throw new Error('pack ' + b.pack.slice(0, 12) + ' is shorter than its index says');
-      done += n;
-    }
+    readFully(open.fd, buf, b.length, b.offset, b.pack);
     return buf;
   };
   try {
@@ -106,15 +113,11 @@ function readBlobs(msg, transfer) {
       }
       if (fdPack !== first.pack) {
         if (fd >= 0) fs.closeSync(fd);
-        fd = fs.openSync(msg.root + '/data/' + first.pack.slice(0, 2) + '/' + first.pack, 'r');
+        fd = fs.openSync(packPath(msg.root, first.pack), 'r');
         fdPack = first.pack;
       }
       const span = Buffer.allocUnsafeSlow(end - first.offset);
-      for (let done = 0; done < span.length; ) {
-        const n = fs.readSync(fd, span, done, span.length - done, first.offset + done);
-        if (n === 0) throw new Error('pack ' + first.pack.slice(0, 12) + ' is shorter than its index says');
-        done += n;
-      }
+      readFully(fd, span, span.length, first.offset, first.pack);
       for (; i < j; i++) {
         const b = msg.blobs[i];
         const data = openBlob(b, span.subarray(b.offset - first.offset, b.offset - first.offset + b.length));
@@ -145,15 +148,11 @@ function blockHashes(msg) {
     for (const b of msg.blobs) {
       if (fdPack !== b.pack) {
         if (fd >= 0) fs.closeSync(fd);
-        fd = fs.openSync(msg.root + '/data/' + b.pack.slice(0, 2) + '/' + b.pack, 'r');
+        fd = fs.openSync(packPath(msg.root, b.pack), 'r');
         fdPack = b.pack;
       }
       if (buf.length < b.length) buf = Buffer.allocUnsafeSlow(Math.max(b.length, 2 * buf.length));
-      for (let done = 0; done < b.length; ) {
-        const n = fs.readSync(fd, buf, done, b.length - done, b.offset + done);
-        if (n === 0) throw new Error('pack ' + b.pack.slice(0, 12) + ' is shorter than its index says');
-        done += n;
-      }
+      readFully(fd, buf, b.length, b.offset, b.pack);
       const data = openBlob(b, buf.subarray(0, b.length), false);
       for (let at = 0; at < data.length; ) {
         const take = Math.min(data.length - at, msg.blockSize - filled);

@@ -30,7 +30,7 @@ import { Slots } from '../pipeline/slots';
 import { PackUploader } from '../pack/pack-uploader';
 import type { UploadSession } from '../pack/pack-uploader';
 import { ChunkPool, mergeSortedIds, sortedIds } from '../pipeline/chunk-pool';
-import type { KnownIds } from '../pipeline/chunk-pool';
+import type { KnownIds, RestoreBlob } from '../pipeline/chunk-pool';
 import { gearTable } from '../chunker/chunker';
 import { DEFAULT_PACK_SIZE } from './config';
 import type { RepositoryConfig } from './config';
@@ -253,6 +253,13 @@ export class Repository {
     return pool;
   }
 
+  /** Where a blob is stored, for a worker to read it (`of`: what it belongs to, for the error). */
+  locateBlob(id: string, of?: string): RestoreBlob {
+    const where = this.index.get(id);
+    if (!where) throw new RepositoryError('corrupt', `blob ${id.slice(0, 12)}${of ? ` of ${of}` : ''} is not in the index (run \`jetvault check\`)`);
+    return { pack: where.pack, salt: this.index.packs.get(where.pack)!.salt, id, offset: where.offset, length: where.length, rawLength: where.rawLength };
+  }
+
   /**
    * SHA-256 of a stored file's bytes (its data blob ids, in order) in blocks of `blockSize`, the last
    * one what is left: compared with a device's copy for block deltas (devices/sources/block-delta.ts).
@@ -262,11 +269,7 @@ export class Repository {
    * in collections than in hashing); from another store this thread does.
    */
   async blockHashes(ids: readonly string[], blockSize: number): Promise<string[]> {
-    const blobs = ids.map((id) => {
-      const where = this.index.get(id);
-      if (!where) throw new RepositoryError('corrupt', `blob ${id.slice(0, 12)} is not in the index (run \`jetvault check\`)`);
-      return { pack: where.pack, salt: this.index.packs.get(where.pack)!.salt, id, offset: where.offset, length: where.length, rawLength: where.rawLength };
-    });
+    const blobs = ids.map((id) => this.locateBlob(id));
     if (!(this.backend instanceof LocalBackend)) {
       const hashes: string[] = [];
       let hash = createHash('sha256');

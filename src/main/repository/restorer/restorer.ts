@@ -11,7 +11,7 @@ import { chmod, chown, lchown, link, lutimes, mkdir, open, rename, rm, stat, sym
 import { dirname, join, resolve } from 'node:path';
 import { LocalBackend } from '../backend/local-backend';
 import { ChunkPool } from '../pipeline/chunk-pool';
-import type { RestoreBlob, RestoreFileJob } from '../pipeline/chunk-pool';
+import type { RestoreFileJob } from '../pipeline/chunk-pool';
 import { asError, RepositoryError, throwIfAborted } from '../errors';
 import type { ProgressFn } from '../errors';
 import type { Repository } from '../repo/repository';
@@ -142,11 +142,7 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
   };
 
   const queueFile = async (path: string, node: TreeNode): Promise<void> => {
-    const blobs = (node.content ?? []).map((id): RestoreBlob => {
-      const where = repo.index.get(id);
-      if (!where) throw new RepositoryError('corrupt', `blob ${id.slice(0, 12)} of ${path} is not in the index (run \`jetvault check\`)`);
-      return { pack: where.pack, salt: repo.index.packs.get(where.pack)!.salt, id, offset: where.offset, length: where.length, rawLength: where.rawLength };
-    });
+    const blobs = (node.content ?? []).map((id) => repo.locateBlob(id, path));
     const owned = node.uid === me.uid && node.gid === me.gid;
     const temp = join(dirname(path), `${TEMP}${randomBytes(6).toString('hex')}`);
     batch.push({ path: fsPath(path), temp: fsPath(temp), blobs, size: node.size, mode: node.mode, uid: node.uid, gid: node.gid, chown: canChown && !owned, mtime: nsToSeconds(node.mtime) });
