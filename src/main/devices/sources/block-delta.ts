@@ -7,12 +7,12 @@
  *    from the repository by a chunk worker (Repository.blockHashes).
  * 3. The device sends the blocks whose hashes differ; each is checked against the hash the device
  *    gave, so the file rebuilt here is exactly the file the device hashed.
- * 4. The file's bytes are the parent's blocks with the fetched ones in between, and are stored like
- *    any file's: the chunker cuts them as it would have cut the whole file's, so the chunks of the
- *    unchanged parts are found in the repository and only those around a change are new.
+ * 4. The file is stored as the parent's chunks, with only the parts around the changed blocks cut
+ *    again (planParts): exactly the chunks cutting the whole file would give, the rest not read.
  *
  * Whatever does not fit — no python3 on the device, a file that changed between the hash and the
- * fetch, more changed than is worth holding in memory — is a `DeltaUnavailable`: the caller then
+ * fetch, more changed than is worth holding in memory, a previous copy that cannot be read — is a
+ * `DeltaUnavailable`: the caller then
  * copies the file whole, as it did before. Names go to the device on stdin as bytes (a name that is
  * not valid UTF-8 reaches the file it names); nothing from the user reaches the shell.
  */
