@@ -119,7 +119,7 @@ describe('block deltas (pure parts)', () => {
       for (const [first, count] of changedRanges(device.hashes, mine)) for (let k = first; k < first + count; k++) fetched.set(k, next.subarray(k * B, (k + 1) * B));
       // Read in pieces that do not follow the chunks (a reader may split or join them).
       const parentFrom = (chunk: number) => pieces(parent.subarray(starts[chunk]), Array<number>(1000).fill(333));
-      const parts = await planParts(device, fetched.keys(), chunkSizes, (chunk) => rebuilt(parentFrom(chunk), starts[chunk]!, device, fetched, starts[chunk], next.length), new Chunker(gear, params));
+      const parts = await planParts(device, fetched.keys(), chunkSizes, (chunk, at) => rebuilt(parentFrom(chunk), at, device, fetched, at, next.length), new Chunker(gear, params));
       // Kept runs are the parent's chunks; the rest is cut afresh (as the archiver would, one stream per part).
       const planned: number[] = [];
       const bytes: Buffer[] = [];

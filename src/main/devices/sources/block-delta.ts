@@ -232,7 +232,7 @@ export type PlannedPart = { keep: [number, number]; size: number } | { from: num
  * What of the parent's chunk list stays and what is cut again, so that the file is stored exactly as
  * cutting it whole would store it. A chunk's cut depends only on the bytes from its start, so up to
  * the parent chunk holding the first changed byte the cuts are the parent's. From that chunk's start
- * the new bytes (`from(chunk)`, read to the end of the file if need be) are cut with the
+ * the new bytes (`from(chunk, offset)`, read to the end of the file if need be) are cut with the
  * repository's chunker until a cut past every change met so far is also one of the parent's: from
  * there the two cut alike again. The parent's last cut is where its file ended, not one the chunker
  * chose, so it does not count; a file that never falls back in step is cut again to its end.
@@ -241,7 +241,7 @@ export async function planParts(
   device: DeviceBlocks,
   changed: Iterable<number>,
   chunkSizes: readonly number[],
-  from: (chunk: number) => AsyncIterable<Buffer>,
+  from: (chunk: number, at: number) => AsyncIterable<Buffer>,
   chunker: Chunker,
 ): Promise<PlannedPart[]> {
   const { blockSize, size } = device;
@@ -272,7 +272,7 @@ export async function planParts(
     let lastChanged = -1;
     let at = starts[first]!;
     let synced = -1;
-    for await (const data of from(first)) {
+    for await (const data of from(first, at)) {
       for (const chunk of chunker.push(data)) {
         at += chunk.length;
         while (next < blocks.length && blocks[next]! * blockSize < at) lastChanged = Math.min(size, (blocks[next++]! + 1) * blockSize) - 1;

@@ -272,12 +272,10 @@ export class RemoteFilesSource implements Source {
       }
       carried += changed;
       const fetched = ranges.length > 0 ? await fetchBlocks(exec, name, device, ranges, signal) : new Map<number, Buffer>();
-      const starts = [0];
-      for (const length of sizes) starts.push(starts.at(-1)! + length);
-      if (starts.at(-1) !== node.size) throw new DeltaUnavailable('its previous copy is not as long as its snapshot says');
+      if (sizes.reduce((sum, length) => sum + length, 0) !== node.size) throw new DeltaUnavailable('its previous copy is not as long as its snapshot says');
       // Where cutting falls back in step with the parent's cuts after each change; the parts from
       // there to the change are read again when stored.
-      const parts = await planParts(device, fetched.keys(), sizes, (first) => rebuilt(chunks.read(content.slice(first)), starts[first]!, device, fetched, starts[first]), chunks.chunker()).catch((error: unknown) => {
+      const parts = await planParts(device, fetched.keys(), sizes, (first, at) => rebuilt(chunks.read(content.slice(first)), at, device, fetched, at), chunks.chunker()).catch((error: unknown) => {
         throw error instanceof DeltaUnavailable ? error : new DeltaUnavailable(`its previous copy could not be read: ${error instanceof Error ? error.message : String(error)}`);
       });
       delta = true;
