@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chownSync, closeSync, existsSync, openSync, readFileSync, rmSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFleet } from '../../fleet/index';
@@ -191,6 +191,17 @@ describe('jetvault device', () => {
     const again = await withPassword('backup', '--device', 'rvm-017', '--source', 'local');
     expect(again.code).toBe(0);
     expect(again.out).toMatch(/^snapshot \S+ local \(sqlite\): .*sent 0 B.* \(not written since the last run: its copy and check kept\)/m);
+    // A large model retuned in place: the run says it crossed as the blocks that changed.
+    const model = path.join(device.root, 'opt', device.app, 'models', 'retuned.onnx');
+    writeFileSync(model, randomBytes(5 * 1024 * 1024));
+    chownSync(model, device.account.uid, device.account.gid);
+    expect((await withPassword('backup', '--device', 'rvm-017', '--source', 'app')).code).toBe(0);
+    const handle = openSync(model, 'r+');
+    writeSync(handle, randomBytes(4096), 0, 4096, 1_000_000);
+    closeSync(handle);
+    const patched = await withPassword('backup', '--device', 'rvm-017', '--source', 'app');
+    expect(patched.code).toBe(0);
+    expect(patched.out).toMatch(/^snapshot \S+ app \(files\): .* \(1 large file of 5(\.0)? MiB sent as the blocks that changed\)/m);
     // A file the device's login cannot read (root's, mode 600): the run is kept, the file is named
     // on stderr and the exit code says the run is partial.
     const key = path.join(device.root, 'etc', device.app, 'tls.key');

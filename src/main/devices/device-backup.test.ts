@@ -513,6 +513,9 @@ describe('large changed files cross as their changed blocks', () => {
     expect(totals[0]).toBeGreaterThan(40 * MiB);
     expect(totals.at(-1)).toBe(second.value!.bytesTransferred);
     expect(result!.filesRead).toBe(4);
+    expect(result!.deltaFiles).toBe(4);
+    // Their sizes as listed now: 24 MiB, 6 MiB, 5 + 3 MiB grown, cut to 5 MiB and 77 bytes.
+    expect(result!.deltaBytes).toBe((24 + 6 + 8 + 5) * MiB + 77);
     // The appended 3 MiB, a block or two per other change and the hashes: not the 43 MiB of the files.
     expect(result!.bytesTransferred).toBeGreaterThan(3 * MiB);
     expect(result!.bytesTransferred).toBeLessThan(3 * MiB + 512 * 1024);
@@ -548,6 +551,7 @@ describe('large changed files cross as their changed blocks', () => {
     const { record, value } = await backupJob(repo, root, app(root), undefined, { runner: noPython });
     expect(record.status).toBe('succeeded');
     expect(asked).toBe(1);
+    expect(value!.snapshots[0]!.deltaFiles).toBeUndefined();
     expect(value!.snapshots[0]!.bytesTransferred).toBeGreaterThanOrEqual(10 * MiB + 10);
     expect(await restored(repo, value!.snapshots[0]!.snapshotId)).toEqual(await sums(path.join(root, 'opt/myrvm')));
   });

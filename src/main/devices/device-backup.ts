@@ -53,6 +53,9 @@ export interface SourceResult {
   skipped?: { path: string; message: string }[];
   /** Bytes of files an interrupted run had stored already, not transferred again. */
   bytesResumed?: number;
+  /** Large changed files that crossed as their changed blocks (decision 024), and their sizes. */
+  deltaFiles?: number;
+  deltaBytes?: number;
   /** A SQLite database not written since the previous run: its copy, integrity check and row counts were carried forward, nothing copied on the device. */
   unchanged?: true;
   /** Live logs truncated on the device after the run committed (rotateAfterBackup). */
@@ -231,6 +234,8 @@ export async function runSources(
       let source: Source;
       let dump: DumpSource | null = null;
       let resumedBytes = 0;
+      let deltaFiles = 0;
+      let deltaBytes = 0;
       const checkpoint = new Map<string, TreeNode>();
       if (config.kind === 'files') {
         const resume = stillStored(repo, await resumeStore.get(repo, device.name, config.name));
@@ -253,9 +258,12 @@ export async function runSources(
             expectBytes(index, transferBytes);
           },
           // A large file that crossed as its changed blocks: the run's total shrinks as it is known.
-          onDelta: (bytes) => {
+          onDelta: (bytes, size) => {
             transferred += bytes;
             expectBytes(index, transferred);
+            if (size === null) return;
+            deltaFiles++;
+            deltaBytes += size;
           },
         });
       } else {
@@ -297,6 +305,7 @@ export async function runSources(
         bytesAdded: result.snapshot.summary.bytesAdded,
         warnings: result.warnings.length,
         ...(resumedBytes > 0 ? { bytesResumed: resumedBytes } : {}),
+        ...(deltaFiles > 0 ? { deltaFiles, deltaBytes } : {}),
         ...(dump?.unchanged ? { unchanged: true as const } : {}),
         ...(result.warnings.length > 0 ? { skipped: result.warnings.slice(0, SKIPPED_KEPT) } : {}),
       };

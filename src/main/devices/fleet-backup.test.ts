@@ -321,6 +321,7 @@ describe('discovery and backups of a device', () => {
           expect(value!.wireCompression).toBe(delayMs > 0);
           const [app] = value!.snapshots;
           expect(app!.filesRead).toBe(1);
+          expect(app!.deltaFiles).toBe(1);
           // One or two 64 KiB blocks and ~12 KB of hashes, where the whole model is 12 MiB.
           expect(app!.bytesTransferred).toBeLessThan(MiB);
           expect(app!.bytesOnWire).toBeLessThan(MiB);

@@ -49,8 +49,11 @@ export interface RemoteFilesOptions {
    * more then crosses as the blocks that changed. Without it every changed file crosses whole.
    */
   parent?: ParentChunks;
-  /** A file tried as a block delta changed what the run transfers by `bytes` (what crossed for it, less its listed size when it crossed as a delta). */
-  onDelta?: (bytes: number) => void;
+  /**
+   * A file tried as a block delta changed what the run transfers by `bytes` (what crossed for it,
+   * less its listed size when it crossed as a delta); `size`: its size when it did, else null.
+   */
+  onDelta?: (bytes: number, size: number | null) => void;
 }
 
 /** A file's chunks in the repository (ids in order). */
@@ -293,7 +296,7 @@ export class RemoteFilesSource implements Source {
       if (error.device) this.#noDelta = true;
       return null;
     } finally {
-      this.#options.onDelta?.(carried - (delta ? entry.meta.size : 0));
+      this.#options.onDelta?.(carried - (delta ? entry.meta.size : 0), delta ? entry.meta.size : null);
     }
   }
 

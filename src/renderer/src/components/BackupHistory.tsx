@@ -14,7 +14,7 @@ import { ErrorBanner } from './ErrorBanner';
 interface RunFigures {
   bytesTransferred?: number;
   bytesAdded?: number;
-  snapshots?: { source?: string; warnings?: number; bytesResumed?: number; unchanged?: boolean; skipped?: { path: string; message: string }[]; rotationError?: string }[];
+  snapshots?: { source?: string; warnings?: number; bytesResumed?: number; deltaFiles?: number; deltaBytes?: number; unchanged?: boolean; skipped?: { path: string; message: string }[]; rotationError?: string }[];
   wireCompression?: boolean;
   retention?: { runsForgotten?: number; error?: string };
 }
@@ -29,9 +29,12 @@ function notes(job: JobRecord): string {
   const warnings = (run.snapshots ?? []).reduce((n, s) => n + (s.warnings ?? 0), 0);
   const resumed = (run.snapshots ?? []).reduce((n, s) => n + (s.bytesResumed ?? 0), 0);
   const unchanged = (run.snapshots ?? []).filter((s) => s.unchanged).map((s) => s.source ?? '');
+  const deltaFiles = (run.snapshots ?? []).reduce((n, s) => n + (s.deltaFiles ?? 0), 0);
+  const deltaBytes = (run.snapshots ?? []).reduce((n, s) => n + (s.deltaBytes ?? 0), 0);
   return [
     run.snapshots ? `${run.snapshots.length} snapshot${run.snapshots.length === 1 ? '' : 's'}` : '',
     resumed > 0 ? `${formatBytes(resumed)} taken up from an interrupted run` : '',
+    deltaFiles > 0 ? `${deltaFiles} large file${deltaFiles === 1 ? '' : 's'} (${formatBytes(deltaBytes)}) sent as the blocks that changed` : '',
     unchanged.length > 0 ? `${unchanged.join(', ')}: database not written since the last run, its copy and check kept` : '',
     warnings > 0 ? `${warnings} file${warnings === 1 ? '' : 's'} or folder${warnings === 1 ? '' : 's'} could not be read` : '',
     run.wireCompression ? "sent gzip'ed (slow link)" : '',
