@@ -159,12 +159,18 @@ export function changedRanges(device: readonly string[], parent: readonly string
   return ranges;
 }
 
+/** Bytes the ranges of blocks hold in the device's file (its last block may be short). */
+export function rangeBytes(device: DeviceBlocks, ranges: readonly [number, number][]): number {
+  let bytes = 0;
+  for (const [first, count] of ranges) bytes += Math.min(device.size, (first + count) * device.blockSize) - first * device.blockSize;
+  return bytes;
+}
+
 /** The changed blocks' bytes by block number, each checked against the device's hash. */
 export async function fetchBlocks(exec: Exec, name: Buffer, device: DeviceBlocks, ranges: readonly [number, number][], signal?: AbortSignal): Promise<Map<number, Buffer>> {
   const { blockSize, size } = device;
   const length = (k: number) => Math.min(blockSize, size - k * blockSize);
-  let expected = 0;
-  for (const [first, count] of ranges) for (let k = first; k < first + count; k++) expected += length(k);
+  const expected = rangeBytes(device, ranges);
   const running = await exec(deltaCommand('fetch', blockSize), signal);
   const input = Buffer.concat([name, Buffer.from([0]), Buffer.from(ranges.map(([first, count]) => `${first} ${count}\n`).join(''))]);
   const { out, code, stderr } = await collect(running, input, expected);

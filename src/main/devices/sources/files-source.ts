@@ -19,7 +19,7 @@ import type { RawShell } from '../shell-quote';
 import type { CommandRunner, RunningCommand } from '../ssh-connection';
 import { chunksOf } from '../stream-chunks';
 import { execCompressed } from '../wire-compression';
-import { DELTA_MAX_FETCH, DELTA_MIN_BYTES, DeltaUnavailable, blockSizeFor, changedRanges, deviceBlocks, fetchBlocks, planParts, rebuilt } from './block-delta';
+import { DELTA_MAX_FETCH, DELTA_MIN_BYTES, DeltaUnavailable, blockSizeFor, changedRanges, deviceBlocks, fetchBlocks, planParts, rangeBytes, rebuilt } from './block-delta';
 import type { Exec } from './block-delta';
 import { PathMatcher } from './glob';
 import { compareTreeOrder, listingCommand, parseListing, sortTreeOrder } from './listing';
@@ -260,27 +260,24 @@ export class RemoteFilesSource implements Source {
       const device = await deviceBlocks(exec, name, blockSize, signal);
       carried += device.bytes;
       // A parent that cannot be read back is no reason to fail the backup: the file crosses whole.
-      const parentHashes = await mine.catch((error: unknown) => {
-        throw new DeltaUnavailable(`its previous copy could not be read: ${error instanceof Error ? error.message : String(error)}`);
-      });
-      const ranges = changedRanges(device.hashes, parentHashes);
-      let changed = 0;
-      for (const [first, count] of ranges) changed += Math.min(device.size, (first + count) * blockSize) - first * blockSize;
+      const unreadable = (error: unknown): DeltaUnavailable =>
+        error instanceof DeltaUnavailable ? error : new DeltaUnavailable(`its previous copy could not be read: ${error instanceof Error ? error.message : String(error)}`);
+      const ranges = changedRanges(device.hashes, await mine.catch((error: unknown) => Promise.reject(unreadable(error))));
+      const changed = rangeBytes(device, ranges);
       if (changed > Math.min(DELTA_MAX_FETCH, device.size / 2)) throw new DeltaUnavailable(`${changed} of its ${device.size} bytes changed`);
       let sizes: number[];
       try {
         sizes = chunks.sizes(content);
       } catch (error) {
-        throw new DeltaUnavailable(`its previous copy is not in the index: ${error instanceof Error ? error.message : String(error)}`);
+        throw unreadable(error);
       }
+      // Checked before anything more crosses the link.
+      if (sizes.reduce((sum, length) => sum + length, 0) !== node.size) throw new DeltaUnavailable('its previous copy is not as long as its snapshot says');
       carried += changed;
       const fetched = ranges.length > 0 ? await fetchBlocks(exec, name, device, ranges, signal) : new Map<number, Buffer>();
-      if (sizes.reduce((sum, length) => sum + length, 0) !== node.size) throw new DeltaUnavailable('its previous copy is not as long as its snapshot says');
       // Where cutting falls back in step with the parent's cuts after each change; the parts from
       // there to the change are read again when stored.
-      const parts = await planParts(device, fetched.keys(), sizes, (first, at) => rebuilt(chunks.read(content.slice(first)), at, device, fetched, at), chunks.chunker()).catch((error: unknown) => {
-        throw error instanceof DeltaUnavailable ? error : new DeltaUnavailable(`its previous copy could not be read: ${error instanceof Error ? error.message : String(error)}`);
-      });
+      const parts = await planParts(device, fetched.keys(), sizes, (first, at) => rebuilt(chunks.read(content.slice(first)), at, device, fetched, at), chunks.chunker()).catch((error: unknown) => Promise.reject(unreadable(error)));
       delta = true;
       const segments = parts.map((part): Segment =>
         'keep' in part
