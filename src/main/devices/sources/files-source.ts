@@ -300,7 +300,10 @@ export class RemoteFilesSource implements Source {
   async #startTar(files: ListedEntry[], signal?: AbortSignal) {
     const { runner } = this.#options;
     // --hard-dereference: a second hard link must carry its bytes, not a link header.
-    const running = await this.#exec(sh`tar -c -f - --null --no-recursion --hard-dereference --absolute-names --ignore-failed-read -T -`, signal);
+    // -b 128: tar reads files and writes the pipe in 64 KiB records instead of its default 10 KiB,
+    // so the device's sshd sends full packets with fewer wake-ups (880 MB over loopback: 0.4 CPU-s
+    // and 0.36 s less; decision 005, twenty-fifth pass). The archive's end pads to a record (≤ 64 KiB).
+    const running = await this.#exec(sh`tar -c -f - -b 128 --null --no-recursion --hard-dereference --absolute-names --ignore-failed-read -T -`, signal);
     // Names are bytes on the device: passed to tar and read back from its headers unchanged (latin1
     // maps each header byte to one char; decodeName then keeps non-UTF-8 bytes as in the listing).
     running.stdin.end(Buffer.concat(files.flatMap((f) => [encodeName(f.absolute), Buffer.from([0])])));
