@@ -1,8 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { commandText, quote, raw, sh } from './shell-quote';
+import { commandText, largeWrites, quote, raw, sh } from './shell-quote';
 
 const HOSTILE = [
   '',
@@ -71,5 +73,22 @@ describe('shell quoting', () => {
   it('inserts raw fragments and nested sh commands verbatim', () => {
     const inner = sh`cat -- ${'my file'}`;
     expect(commandText(sh`${inner} | ${raw('gzip -1')}`)).toBe("cat -- 'my file' | gzip -1");
+  });
+
+  it('runs a program with 64 KiB stdout writes through stdbuf where it is installed, as it is otherwise', () => {
+    // A PATH without stdbuf, as on a device without coreutils' stdbuf (BusyBox).
+    const bare = mkdtempSync(path.join(os.tmpdir(), 'jetvault-nostdbuf-'));
+    try {
+      symlinkSync(execFileSync('sh', ['-c', 'command -v printenv'], { encoding: 'utf8' }).trim(), path.join(bare, 'printenv'));
+      const run = (command: string, PATH?: string) => execFileSync('/bin/sh', ['-c', command], { encoding: 'utf8', env: { ...process.env, ...(PATH ? { PATH } : {}) } });
+      // stdbuf passes the buffer size to the program it starts in _STDBUF_O.
+      expect(run(commandText(largeWrites(sh`printenv _STDBUF_O`)))).toBe('65536\n');
+      expect(() => run(commandText(largeWrites(sh`printenv _STDBUF_O`)), bare)).toThrow();
+      // Arguments arrive unchanged either way.
+      const args = HOSTILE.filter((a) => a.length < 1000);
+      for (const PATH of [undefined, bare]) expect(run(commandText(largeWrites(sh`printf '%s\\0' ${args}`)), PATH).split('\0').slice(0, -1)).toEqual(args);
+    } finally {
+      rmSync(bare, { recursive: true, force: true });
+    }
   });
 });

@@ -57,3 +57,17 @@ export function sh(strings: TemplateStringsArray, ...values: ShellValue[]): RawS
 export function commandText(command: RawShell): string {
   return command[RAW];
 }
+
+/**
+ * Sets `JV_W` to `stdbuf -o 65536` where the device has coreutils' stdbuf, empty otherwise; `$JV_W
+ * program args…` then runs a program with its stdout written in 64 KiB blocks instead of the 4 KiB
+ * that stdio uses for a pipe. Each write the device's sshd reads becomes a full SSH packet instead of
+ * one of ~4 KiB: a 20,000-file listing crossed in 89 packets instead of ~650 (60 ms less CPU), a
+ * 15 MB pg_dump in 461 instead of ~1,700 (decision 005, twenty-fifth pass).
+ */
+export const STDBUF_PROBE = raw("JV_W=; command -v stdbuf >/dev/null 2>&1 && JV_W='stdbuf -o 65536'");
+
+/** `command` — a simple command: a program and its arguments, no assignments or shell functions — with 64 KiB stdout writes (STDBUF_PROBE). */
+export function largeWrites(command: RawShell): RawShell {
+  return sh`${STDBUF_PROBE}; $JV_W ${command}`;
+}

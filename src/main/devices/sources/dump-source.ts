@@ -37,7 +37,7 @@ import type { NodeMeta, TreeNode } from '../../repository/snapshot/tree';
 import type { Repository } from '../../repository/repo/repository';
 import type { Snapshot } from '../../repository/snapshot/snapshot';
 import { readSmallFile, rootNode } from '../../repository/snapshot/snapshot';
-import { raw, sh } from '../shell-quote';
+import { raw, sh, STDBUF_PROBE } from '../shell-quote';
 import type { RawShell } from '../shell-quote';
 import type { CommandRunner } from '../ssh-connection';
 import { chunksOf } from '../stream-chunks';
@@ -147,7 +147,8 @@ trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 141' PIPE; trap 'exit 143' 
 export function pgDumpWithCountsCommand(source: z.infer<typeof PostgresSourceSchema>, tempName: string, lockWaitMs = PG_LOCK_WAIT_MS): RawShell {
   return sh`${pgEnv(source)} PGDATABASE=${source.database} JV_LOCK_WAIT=${`${lockWaitMs}ms`}
 ${privateTemp('JV_T', tempName)}
-export JV_T
+${STDBUF_PROBE}
+export JV_T JV_W
 exec 3>&1
 psql -X -q -At -v ON_ERROR_STOP=1 --no-password -v counts="$JV_T/counts" -v count_sql=${PG_COUNTS_SQL} -v roles="$JV_T/roles" -v roles_sql=${PG_ROLES_SQL} -v lock_wait="$JV_LOCK_WAIT" >&2 <<'SQL' || exit 1
 BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
@@ -156,7 +157,7 @@ SELECT pg_export_snapshot() AS jv_snapshot \\gset
 \\setenv JV_SNAPSHOT :jv_snapshot
 :count_sql \\g :counts
 :roles_sql \\g :roles
-\\! pg_dump --format=custom --compress=0 --no-password --lock-wait-timeout="$JV_LOCK_WAIT" --snapshot="$JV_SNAPSHOT" >&3 || touch "$JV_T/failed"
+\\! $JV_W pg_dump --format=custom --compress=0 --no-password --lock-wait-timeout="$JV_LOCK_WAIT" --snapshot="$JV_SNAPSHOT" >&3 || touch "$JV_T/failed"
 COMMIT;
 SQL
 exec 3>&-
@@ -169,6 +170,8 @@ cat -- "$JV_T/roles" >&2`;
 }
 
 export function mysqlDumpCommand(source: z.infer<typeof MysqlSourceSchema>): RawShell {
+  // Not through stdbuf (STDBUF_PROBE): with a stored password `mysqldump` is a shell function
+  // (db-password.ts) that stdbuf, a program, would bypass.
   return sh`mysqldump --single-transaction --routines --triggers --events ${mysqlOptions(source)} -- ${source.database}`;
 }
 

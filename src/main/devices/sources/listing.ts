@@ -5,7 +5,7 @@
  */
 import { decodeName } from '../../repository/snapshot/names';
 import type { NodeMeta, NodeType } from '../../repository/snapshot/tree';
-import { raw, sh } from '../shell-quote';
+import { largeWrites, raw, sh } from '../shell-quote';
 import type { RawShell } from '../shell-quote';
 
 export interface ListedEntry {
@@ -18,7 +18,7 @@ const FIELDS = 11;
 const TYPES: Record<string, NodeType> = { f: 'file', d: 'dir', l: 'symlink', p: 'fifo', s: 'socket', c: 'chardev', b: 'blockdev' };
 
 export function listingCommand(paths: readonly string[]): RawShell {
-  return sh`find ${paths} ${raw("-printf '%y\\0%m\\0%U\\0%G\\0%T@\\0%C@\\0%s\\0%D:%i\\0%n\\0%l\\0%p\\0'")}`;
+  return largeWrites(sh`find ${paths} ${raw("-printf '%y\\0%m\\0%U\\0%G\\0%T@\\0%C@\\0%s\\0%D:%i\\0%n\\0%l\\0%p\\0'")}`);
 }
 
 /** `1700000000.1234567890` (find's %T@) → exact nanoseconds as a decimal string. */
