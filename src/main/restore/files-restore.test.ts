@@ -167,6 +167,18 @@ describe('restoring files onto a device (real shell, tar and sha256sum)', () => 
     }
   });
 
+  it('a folder whose mode changed gets its mode back and keeps every file in it', async () => {
+    const { options, app, asBackedUp } = await scenario();
+    await appendFile(path.join(app, 'app.py'), '# changed too\n');
+    await appendFile(path.join(app, 'data/exec.sh'), '# changed inside the folder\n');
+    execFileSync('chmod', ['0500', path.join(app, 'data')]);
+    const plan = await planFilesRestore(options);
+    expect(plan.roots[0]!.replace).toContain('data');
+    await executeFilesRestore(options, plan, phases);
+    await confirmRestore(runner, plan);
+    expect(await describeTree(app)).toEqual(asBackedUp);
+  });
+
   it('restores into another folder for inspection without touching the original', async () => {
     const { options, app, asBackedUp, changed } = await scenario();
     const elsewhere = tempDir();

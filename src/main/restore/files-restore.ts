@@ -4,8 +4,8 @@
  * For each restored root T (a snapshot path, e.g. /opt/myrvm) a staging folder S sits beside it
  * (`.jetvault-restore-<id>-<name>`, same file system, so renames are atomic):
  *   stage   S/new is a hard-link copy of T (cheap), files that differ are unlinked (never written
- *           through a link into the live tree) and the snapshot's versions are extracted from a tar
- *           stream built from the repository;
+ *           through a link into the live tree; a folder whose mode alone differs stays, with what it
+ *           holds) and the snapshot's versions are extracted from a tar stream built from the repository;
  *   verify  sha256sum on the device against hashes computed while streaming;
  *   swap    one short script, immune to a dropped link (SIGHUP ignored), journals `swapping`, moves
  *           T to S/previous and S/new to T, journals `swapped`;
@@ -44,6 +44,11 @@ export interface RestoreRoot {
   remove: string[];
   unchanged: number;
   bytesToSend: number;
+  /**
+   * Folders in `replace` that are folders on the device too, with another mode: they keep what they
+   * hold and only get the snapshot's mode and times (tar sets them); never removed from the staging copy.
+   */
+  foldersInPlace?: string[];
   /** The snapshot path is a single file (not a folder). */
   file?: boolean;
 }
@@ -131,6 +136,7 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
       else {
         (now ? root.replace : root.add).push(rel);
         if (node.type === 'file') root.bytesToSend += node.size;
+        if (node.type === 'dir' && now?.type === 'dir') (root.foldersInPlace ??= []).push(rel);
       }
     }
     for (const rel of current?.keys() ?? []) if (rel !== '' && !inSnapshot.has(rel) && selected(rel) && !excluded(rel)) root.remove.push(rel);
@@ -243,7 +249,10 @@ export async function stageFilesRestore(options: FilesRestoreOptions, plan: File
       const done = entries.length === 0 ? sh` && ${journal(root, 'staged')}` : raw('');
       const prepare = await runner.exec(sh`mkdir -p -- ${path.posix.dirname(root.target)} && rm -rf -- ${root.staging} && mkdir -m 700 -- ${root.staging} && ${journal(root, 'staging')}${copy}${done}`);
       prepare.stdout.resume(); // an SSH channel only closes once its output has been read
-      prepare.stdin.end(root.targetExists ? nulList([...root.replace, ...root.remove].map((rel) => join(fresh, rel))) : Buffer.alloc(0));
+      // A folder that only changed its mode is not removed: what it holds stays (tar resets its mode).
+      const inPlace = new Set(root.foldersInPlace);
+      const unlink = [...root.replace.filter((rel) => !inPlace.has(rel)), ...root.remove];
+      prepare.stdin.end(root.targetExists ? nulList(unlink.map((rel) => join(fresh, rel))) : Buffer.alloc(0));
       const prepared = await prepare.done;
       if (prepared.code !== 0) throw new AppError('REMOTE_COMMAND_FAILED', `Staging on ${runner.target} failed: ${prepared.stderr.trim()}`);
       if (entries.length === 0) continue;
