@@ -161,6 +161,22 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
   return { restoreId, snapshotId: snapshot.id, roots, bytesToSend, freeBytes: free.length > 0 ? Math.min(...free) : 0, spaceNeeded: bytesToSend };
 }
 
+/**
+ * Removes its arguments (paths in the staging copy) after making writable the folders that hold
+ * them and the folders inside them: `rm` and tar need to write there, and the device's account may
+ * have made a folder read-only. Only folders of the staging copy are changed, never files (those
+ * are hard links to the live ones).
+ */
+const UNLINK_SCRIPT = `for f do d=\${f%/*}; [ ! -d "$d" ] || [ -w "$d" ] || chmod u+w -- "$d" || exit 1; done
+find "$@" -type d ! -perm -u+w -exec chmod u+w {} + 2>/dev/null
+rm -rf -- "$@"`;
+
+/**
+ * `rmtree PATH…`: `rm -rf` that also removes folders the device's account made read-only — their
+ * folders are made writable first (folders only: files may be hard links shared with the live tree).
+ */
+const RMTREE = raw(`rmtree() { find "$@" -type d ! -perm -u+w -exec chmod u+w {} + 2>/dev/null || :; rm -rf -- "$@"; }`);
+
 const journal = (root: RestoreRoot, state: string) => sh`printf '%s\\n' ${state} > ${join(root.staging, 'journal')} && printf '%s' ${root.target} > ${join(root.staging, 'target')}`;
 
 export interface RestorePhases {
@@ -235,23 +251,30 @@ export async function stageFilesRestore(options: FilesRestoreOptions, plan: File
       const changed = new Set([...root.add, ...root.replace]);
       // The root's own node (one tree load per level; walking its parent folder would read every sibling).
       const rootNode = await nodeAt(repo, snapshot.tree, root.snapshotPath);
+      // Every folder above a path that changes or goes away is in the stream too: tar gives it back
+      // the snapshot's mode and times after the staging made it writable and its entries changed.
+      const touched = [...changed, ...root.remove];
       const entries: SnapshotFile[] = [
-        ...(rootNode && (changed.size > 0 || !root.targetExists) ? [{ path: 'new', node: rootNode }] : []),
-        ...nodes.filter((f) => changed.has(f.path) || (f.node.type === 'dir' && changed.size > 0 && [...changed].some((c) => c.startsWith(`${f.path}/`)))).map((f) => ({ path: `new/${f.path}`, node: f.node })),
+        ...(rootNode && (touched.length > 0 || !root.targetExists) ? [{ path: 'new', node: rootNode }] : []),
+        ...nodes.filter((f) => changed.has(f.path) || (f.node.type === 'dir' && touched.some((c) => c.startsWith(`${f.path}/`)))).map((f) => ({ path: `new/${f.path}`, node: f.node })),
       ];
       const sizes = new Map(entries.map((e) => [e.path, e.node.size]));
       entries.splice(0, entries.length, ...biggestFirst(entries));
       // One command: the staging folder and its journal, the hard-link copy (where the kernel refuses
       // hard links — files of another owner, protected_hardlinks — a plain copy), and the unlinking of
       // what will be replaced or removed (stdin): extraction must never write through a hard link
-      // into the live tree.
-      const copy = root.targetExists ? sh` && { cp -al -- ${root.target} ${fresh} 2>/dev/null || { rm -rf -- ${fresh}; cp -a -- ${root.target} ${fresh}; }; } && xargs -0 -r rm -rf --` : raw('');
+      // into the live tree. A folder the device's account made read-only (0555) is made writable in
+      // the staging copy where something in it changes — the copy's folders are its own, never links
+      // into the live tree — and gets its snapshot mode back from tar (every such folder is in the stream).
+      const copy = root.targetExists ? sh` && { cp -al -- ${root.target} ${fresh} 2>/dev/null || { rmtree ${fresh}; cp -a -- ${root.target} ${fresh}; }; } && xargs -0 -r sh -c ${UNLINK_SCRIPT} sh` : raw('');
       const done = entries.length === 0 ? sh` && ${journal(root, 'staged')}` : raw('');
-      const prepare = await runner.exec(sh`mkdir -p -- ${path.posix.dirname(root.target)} && rm -rf -- ${root.staging} && mkdir -m 700 -- ${root.staging} && ${journal(root, 'staging')}${copy}${done}`);
+      const prepare = await runner.exec(sh`${RMTREE}
+mkdir -p -- ${path.posix.dirname(root.target)} && rmtree ${root.staging} && mkdir -m 700 -- ${root.staging} && ${journal(root, 'staging')}${copy}${done}`);
       prepare.stdout.resume(); // an SSH channel only closes once its output has been read
       // A folder that only changed its mode is not removed: what it holds stays (tar resets its mode).
       const inPlace = new Set(root.foldersInPlace);
-      const unlink = [...root.replace.filter((rel) => !inPlace.has(rel)), ...root.remove];
+      // Added paths are not in the copy (removing them does nothing); their folders must be writable.
+      const unlink = [...root.replace.filter((rel) => !inPlace.has(rel)), ...root.remove, ...root.add];
       prepare.stdin.end(root.targetExists ? nulList(unlink.map((rel) => join(fresh, rel))) : Buffer.alloc(0));
       const prepared = await prepare.done;
       if (prepared.code !== 0) throw new AppError('REMOTE_COMMAND_FAILED', `Staging on ${runner.target} failed: ${prepared.stderr.trim()}`);
@@ -494,7 +517,8 @@ ${raw('sync')}`;
 
 /** Keeps the restored state: removes the staging folders and the previous versions. */
 export async function confirmRestore(runner: CommandRunner, plan: FilesRestorePlan): Promise<void> {
-  for (const root of plan.roots) await runToString(runner, sh`rm -rf -- ${root.staging}`);
+  for (const root of plan.roots) await runToString(runner, sh`${RMTREE}
+rmtree ${root.staging}`);
 }
 
 /** Puts the previous state back (after a failed validation, or on demand before confirming). */
@@ -505,6 +529,7 @@ export async function rollbackRestore(runner: CommandRunner, plan: FilesRestoreP
 function rollbackScript(staging: string) {
   return sh`trap '' HUP INT TERM PIPE
 set -e
+${RMTREE}
 s=${staging}
 [ -d "$s" ] || exit 0
 t=$(cat "$s/target")
@@ -512,13 +537,13 @@ state=$(cat "$s/journal" 2>/dev/null || echo staging)
 case "$state" in
   swapped|swapping)
     if [ -e "$s/previous" ] || [ -L "$s/previous" ]; then
-      if [ -e "$t" ] || [ -L "$t" ]; then rm -rf -- "$s/rejected"; mv -- "$t" "$s/rejected"; fi
+      if [ -e "$t" ] || [ -L "$t" ]; then rmtree "$s/rejected"; mv -- "$t" "$s/rejected"; fi
       mv -- "$s/previous" "$t"
     elif [ ! -e "$s/new" ] && [ "$state" = swapped ]; then
-      rm -rf -- "$t"   # the target did not exist before the restore
+      rmtree "$t"   # the target did not exist before the restore
     fi ;;
 esac
-rm -rf -- "$s"`;
+rmtree "$s"`;
 }
 
 /**

@@ -1,6 +1,6 @@
 /** Restores over SSH onto a real device of the test fleet, including a link cut in the middle. */
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, lchownSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, lchownSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -229,6 +229,39 @@ describe('restore onto a device over SSH', () => {
     expect(current()).toEqual(originals);
     expect(leftovers()).toEqual([]);
   }, 180_000);
+
+  it('a folder the device account made read-only, with a changed file inside, is restored with every file and its mode', async () => {
+    const models = path.join(device.root, 'opt', device.app, 'models');
+    const labels = path.join(models, 'labels.txt');
+    const before = await describeTree(models);
+    writeFileSync(labels, 'PET\nDAMAGED\n');
+    execFileSync('chmod', ['0555', models]);
+    try {
+      const request = { device: device.name, snapshotId: appSnapshot };
+      const { jobId } = services.restores.start(request);
+      const record = await finish(jobId);
+      expect(record.error).toBeNull();
+      expect(record.status).toBe('succeeded');
+      const [pending] = services.restores.pending();
+      await services.restores.confirm(pending!.restoreId);
+      expect(await describeTree(models)).toEqual(before);
+      expect(statSync(models).mode & 0o777).toBe(0o755);
+      expect(readdirSync(path.dirname(path.dirname(models))).filter((n) => n.startsWith('.jetvault-restore-'))).toEqual([]);
+
+      // Rolled back instead: the read-only folder and the damaged file are as they were.
+      writeFileSync(labels, 'PET\nDAMAGED AGAIN\n');
+      execFileSync('chmod', ['0555', models]);
+      const damaged = await describeTree(models);
+      const again = await finish(services.restores.start(request).jobId);
+      expect(again.status).toBe('succeeded');
+      await services.restores.rollback(services.restores.pending()[0]!.restoreId);
+      expect(await describeTree(models)).toEqual(damaged);
+      expect(statSync(models).mode & 0o777).toBe(0o555);
+      expect(readdirSync(path.dirname(path.dirname(models))).filter((n) => n.startsWith('.jetvault-restore-'))).toEqual([]);
+    } finally {
+      execFileSync('chmod', ['0755', models]);
+    }
+  }, 120_000);
 
   it('a target folder the device account cannot write is refused at preflight, naming the folder; nothing is staged or changed', async () => {
     // Owned by root, 0755: the device account (which runs every command) cannot create anything in it.
