@@ -37,6 +37,8 @@ export interface RestoreResult {
   restoreId: string;
   /** The restore's steps and their milliseconds, as its job records them. */
   timings: { step: string; ms: number }[];
+  /** What the restore noted for the operator (e.g. large files sent as the blocks that differed). */
+  notes: string[];
 }
 
 type Reply = { id: number; ok: true; value?: unknown } | { id: number; ok: false; error: string };
@@ -140,8 +142,8 @@ async function serve(): Promise<void> {
           const job = open().jobs.get(jobId);
           if (job && job.status !== 'running') {
             if (job.status !== 'succeeded') throw new Error(`restore ${job.status}: ${job.error?.message}`);
-            const timings = (job.result as { timings?: { step: string; ms: number }[] } | null)?.timings ?? [];
-            return { seconds: Number(process.hrtime.bigint() - started) / 1e9, restoreId, timings } satisfies RestoreResult;
+            const result = job.result as { timings?: { step: string; ms: number }[]; notes?: string[] } | null;
+            return { seconds: Number(process.hrtime.bigint() - started) / 1e9, restoreId, timings: result?.timings ?? [], notes: result?.notes ?? [] } satisfies RestoreResult;
           }
           await new Promise((resolve) => setTimeout(resolve, 50));
         }

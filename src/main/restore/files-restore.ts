@@ -26,6 +26,8 @@ import { decodeName, encodeName } from '../repository/snapshot/names';
 import { PathMatcher } from '../devices/sources/glob';
 import { listingCommand, parseListing } from '../devices/sources/listing';
 import type { ListedEntry } from '../devices/sources/listing';
+import { DeltaUnavailable } from '../devices/sources/block-delta';
+import { patchable, stagePatched } from './block-patch';
 import { nodeAt, nodesBelow, tarFromSnapshot } from './snapshot-files';
 import type { SnapshotFile } from './snapshot-files';
 
@@ -182,6 +184,8 @@ const journal = (root: RestoreRoot, state: string) => sh`printf '%s\\n' ${state}
 export interface RestorePhases {
   phase(name: 'preflight' | 'stage' | 'verify' | 'swap' | 'validate'): void;
   advance(delta: { bytes?: number; items?: number }): void;
+  /** A large file was staged from the device's current copy and the `sent` bytes of blocks that differed (block-patch.ts). */
+  patched?(size: number, sent: number): void;
   /** Runs right before the swap (stop the device's services) and right after it (start them). */
   beforeSwap?(): Promise<void>;
   afterSwap?(): Promise<void>;
@@ -210,7 +214,7 @@ export async function executeFilesRestore(options: FilesRestoreOptions, plan: Fi
 }
 
 /** Preflight, stage and verify: the snapshot's files sit verified beside every target; nothing live changed. */
-export async function stageFilesRestore(options: FilesRestoreOptions, plan: FilesRestorePlan, phases: Pick<RestorePhases, 'phase' | 'advance'>): Promise<void> {
+export async function stageFilesRestore(options: FilesRestoreOptions, plan: FilesRestorePlan, phases: Pick<RestorePhases, 'phase' | 'advance' | 'patched'>): Promise<void> {
   const { repo, runner, snapshot, signal } = options;
   const roots = activeRoots(plan);
   phases.phase('preflight');
@@ -242,6 +246,8 @@ export async function stageFilesRestore(options: FilesRestoreOptions, plan: File
   }
   phases.phase('stage');
   const expected: { root: RestoreRoot; sums: Map<string, string> }[] = [];
+  /** The device has no python3: no file is tried as a patch again in this restore. */
+  let noPatching = false;
   try {
     for (const root of roots) {
       const fresh = join(root.staging, 'new');
@@ -279,6 +285,28 @@ mkdir -p -- ${path.posix.dirname(root.target)} && rmtree ${root.staging} && mkdi
       const prepared = await prepare.done;
       if (prepared.code !== 0) throw new AppError('REMOTE_COMMAND_FAILED', `Staging on ${runner.target} failed: ${prepared.stderr.trim()}`);
       if (entries.length === 0) continue;
+      // Large replaced files first, from the device's current copy and the blocks that differ; the
+      // tar stream then carries everything else (and any file a patch did not fit).
+      const replaced = new Set(root.replace);
+      const candidates = [...(rootNode && root.file ? [{ path: '', node: rootNode }] : []), ...nodes].filter((f) => replaced.has(f.path) && patchable(f.node));
+      for (const { path: rel, node } of candidates) {
+        if (noPatching) break;
+        try {
+          const sent = await stagePatched(repo, runner, { node, live: join(root.target, rel), staged: join(fresh, rel) }, { compress: options.compress, signal });
+          const member = rel ? `new/${rel}` : 'new';
+          const at = entries.findIndex((e) => e.path === member);
+          if (at >= 0) entries.splice(at, 1);
+          phases.advance({ bytes: node.size });
+          phases.patched?.(node.size, sent);
+        } catch (error) {
+          if (!(error instanceof DeltaUnavailable)) throw error;
+          if (error.device) noPatching = true;
+        }
+      }
+      if (entries.length === 0) {
+        await runToString(runner, journal(root, 'staged'));
+        continue;
+      }
       const running = await runner.exec(sh`tar -x ${raw(options.compress ? '-z ' : '')}-v --quoting-style=escape -p -f - -C ${root.staging} && ${journal(root, 'staged')}`, signal);
       const { stream, members, hashes } = tarFromSnapshot(repo, entries, signal);
       // Member i is complete once member i+1 is named: then a file with content goes to a hasher.

@@ -23,7 +23,8 @@ let dataDir: string;
 let appSnapshot: string;
 
 beforeAll(async () => {
-  fleet = await startFleet({ devices: 1, netns: NETNS.ok, proxy: true, sharedModelMB: 6, uniqueModelMB: 2 });
+  // 8 MB of shared models: the detector (4.8 MB) is large enough to be restored as a block patch.
+  fleet = await startFleet({ devices: 1, netns: NETNS.ok, proxy: true, sharedModelMB: 8, uniqueModelMB: 2 });
   device = fleet.devices[0]!;
   dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-restore-test-'));
   services = openServices();
@@ -76,9 +77,11 @@ describe('restore onto a device over SSH', () => {
     expect(services.restores.pending()).toEqual([]);
   }, 120_000);
 
-  it('over a slow link it sends the files gzip\'ed on its own, and they arrive byte for byte', async () => {
+  it('over a slow link it sends the files gzip\'ed on its own, a damaged model as its damaged blocks, and they arrive byte for byte', async () => {
     writeFileSync(versionFile(), 'slow-link-damage\n');
     device.mutate.changeFiles(0.3);
+    const model = device.mutate.patchModel(4096);
+    expect(statSync(model).size).toBeGreaterThan(4 * 1024 * 1024);
     const request = { device: device.name, snapshotId: appSnapshot };
     device.proxy!.delayMs = 40; // 80 ms round trips, bandwidth untouched
     let record;
@@ -89,6 +92,7 @@ describe('restore onto a device over SSH', () => {
     }
     expect(record.error).toBeNull();
     expect((record.result as { wireCompression: boolean }).wireCompression).toBe(true);
+    expect((record.result as { notes: string[] }).notes).toContainEqual(expect.stringMatching(/^1 large file \(.+\) sent as the [\d.]+ KiB of blocks that differed from the device's copy\.$/));
     expect(services.restores.pending()[0]!.wireCompression).toBe(true);
     // Kept: the previous state goes (it shares the unchanged files' inodes until then).
     await services.restores.confirm(services.restores.pending()[0]!.restoreId);

@@ -32,6 +32,7 @@ import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import type { RepositoryService } from '../services/repository-service';
 import { confirmDbRestore, planDbRestore, recoverDbRestores, rollbackDbRestore, stageDbRestore, swapDbRestore, validateDbRestore } from './db-restore';
 import type { DbRestoreOptions, DbRestorePlan, MysqlSource, PostgresSource } from './db-restore';
+import { formatBytes } from '../../shared/format-bytes';
 import { activeRoots, confirmRestore, planFilesRestore, recoverRestores, relocateFileRoots, RESTORE_PREFIX, rollbackRestore, rollbackRoots, stageFilesRestore, swapRoots, validateRoots } from './files-restore';
 import type { FilesRestoreOptions, FilesRestorePlan } from './files-restore';
 
@@ -438,6 +439,7 @@ export class RestoreService {
     // time loading on the device). At most 2 × 2 channels for files plus one per database, well
     // under sshd's 10 sessions per connection.
     const filesQueue = parts.filter((p): p is Extract<Part, { kind: 'files' }> => p.kind === 'files');
+    const patched = { files: 0, size: 0, sent: 0 };
     const stageFiles = async () => {
       for (let part = filesQueue.shift(); part; part = filesQueue.shift()) {
         staged.push(part);
@@ -451,6 +453,11 @@ export class RestoreService {
             phase(name);
           },
           advance: (d) => ctx.advance(d),
+          patched: (size, sent) => {
+            patched.files++;
+            patched.size += size;
+            patched.sent += sent;
+          },
         });
         lap(`verify:${part.source}`, started);
       }
@@ -483,6 +490,9 @@ export class RestoreService {
       throw failed.reason;
     }
     lap('stage+verify');
+    if (patched.files > 0) {
+      notes.push(`${patched.files} large file${patched.files === 1 ? '' : 's'} (${formatBytes(patched.size)}) sent as the ${formatBytes(patched.sent)} of blocks that differed from the device's copy.`);
+    }
 
     phase('swap');
     const stop = inPlace && services ? services : null;

@@ -49,11 +49,13 @@ export function blockSizeFor(size: number): number {
  * file's name (bytes), then for `fetch` a NUL and one `first count` line per range of blocks.
  * `hash` prints `size mtime_ns`, a hex SHA-256 per block, and `. total` once the file is read;
  * `fetch` writes the ranges' bytes one after the other. A final symlink is not followed: a file
- * swapped for a link since it was listed is not read through it.
+ * swapped for a link since it was listed is not read through it; anything but a regular file (a
+ * FIFO would block the open: O_NONBLOCK) is refused.
  */
-const SCRIPT = `import hashlib,os,sys
+const SCRIPT = `import hashlib,os,stat,sys
 m=sys.argv[1];b=int(sys.argv[2]);n,_,r=sys.stdin.buffer.read().partition(b'\\0')
-f=os.open(n,os.O_RDONLY|getattr(os,'O_NOFOLLOW',0));o=sys.stdout.buffer
+f=os.open(n,os.O_RDONLY|getattr(os,'O_NOFOLLOW',0)|getattr(os,'O_NONBLOCK',0));o=sys.stdout.buffer
+if not stat.S_ISREG(os.fstat(f).st_mode):sys.exit('not a regular file')
 def rd(k):
  p=os.read(f,k)
  while 0<len(p)<k:

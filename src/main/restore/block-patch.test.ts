@@ -1,0 +1,135 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, open, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { LocalRunner } from '../devices/local-runner';
+import { blockSizeFor } from '../devices/sources/block-delta';
+import { RemoteFilesSource } from '../devices/sources/files-source';
+import { commandText, raw } from '../devices/shell-quote';
+import type { CommandRunner } from '../devices/ssh-connection';
+import { runToString } from '../devices/ssh-connection';
+import { backup } from '../repository/archiver/archiver';
+import { findSnapshot } from '../repository/snapshot/snapshot';
+import { describeTree, newRepo } from '../repository/testing/fixtures';
+import { tempDir } from '../testing/temp-dir';
+import { confirmRestore, executeFilesRestore, planFilesRestore } from './files-restore';
+
+const MiB = 1024 * 1024;
+const local = new LocalRunner();
+const MODEL = 'models/detector \n ü.onnx';
+
+/**
+ * A device runner that counts what is written to the device (every command's stdin) and lets a
+ * test change what a command sees: `before(text)` may return other command text, `after(text)`
+ * runs once the command has finished.
+ */
+function watched(hooks: { before?: (text: string) => string; after?: (text: string) => Promise<void> | void } = {}) {
+  const counts = { sent: 0 };
+  const runner: CommandRunner = {
+    target: local.target,
+    exec: async (command, signal) => {
+      const text = commandText(command);
+      const running = await local.exec(hooks.before ? raw(hooks.before(text)) : command, signal);
+      const { stdin } = running;
+      const write = stdin.write.bind(stdin) as (chunk: Buffer, ...rest: unknown[]) => boolean;
+      const end = stdin.end.bind(stdin) as (...args: unknown[]) => typeof stdin;
+      stdin.write = ((chunk: Buffer, ...rest: unknown[]) => ((counts.sent += chunk.length), write(chunk, ...rest))) as typeof stdin.write;
+      stdin.end = ((...args: unknown[]) => {
+        if (Buffer.isBuffer(args[0]) || typeof args[0] === 'string') counts.sent += Buffer.byteLength(args[0]);
+        return end(...args);
+      }) as typeof stdin.end;
+      if (hooks.after) void running.done.then(() => hooks.after!(text)).catch(() => undefined);
+      return running;
+    },
+    run: (command, options) => runToString(runner, command, options),
+  };
+  return { runner, counts };
+}
+
+/** A device with a 6 MiB model and a small config, backed up once; returns how to restore it. */
+async function device() {
+  const sysroot = tempDir();
+  const app = path.join(sysroot, 'opt/myrvm');
+  await mkdir(path.join(app, 'models'), { recursive: true });
+  const model = path.join(app, MODEL);
+  await writeFile(model, randomBytes(6 * MiB), { mode: 0o640 });
+  await writeFile(path.join(app, 'config.yaml'), 'threshold: 0.85\n');
+  const { repo } = await newRepo();
+  const source = { name: 'app', kind: 'files' as const, paths: [app] };
+  const result = await backup(repo, new RemoteFilesSource({ runner: local, source, sysroot }), { device: 'rvm-017' });
+  const snapshot = await findSnapshot(repo, result.id);
+  const asBackedUp = await describeTree(app);
+  let n = 0;
+  const restoreWith = async (runner: CommandRunner) => {
+    const patched: { size: number; sent: number }[] = [];
+    const options = { repo, runner, snapshot, restoreId: `r${++n}`, sysroot };
+    const plan = await planFilesRestore(options);
+    await executeFilesRestore(options, plan, { phase: () => undefined, advance: () => undefined, patched: (size, sent) => patched.push({ size, sent }) });
+    await confirmRestore(runner, plan);
+    return patched;
+  };
+  return { app, model, asBackedUp, restoreWith };
+}
+
+/** Overwrites `length` bytes at `offset` with new random bytes. */
+async function scribble(file: string, offset: number, length: number) {
+  const handle = await open(file, 'r+');
+  await handle.write(randomBytes(length), 0, length, offset);
+  await handle.close();
+}
+
+describe('restoring a large file as the blocks that differ from the device\'s copy', () => {
+  it('sends only the damaged blocks and restores the file byte for byte, with its mode and times', async () => {
+    const { app, model, asBackedUp, restoreWith } = await device();
+    await scribble(model, 3 * MiB + 100, 4096); // one bad write in the middle
+    await scribble(model, 6 * MiB - 10, 10); // and the last bytes
+    await chmod(model, 0o600);
+    const { runner, counts } = watched();
+    const patched = await restoreWith(runner);
+    const block = blockSizeFor(6 * MiB);
+    expect(patched).toEqual([{ size: 6 * MiB, sent: 2 * block }]);
+    expect(counts.sent).toBeLessThan(2 * block + 64 * 1024); // not the model's 6 MiB
+    expect(await describeTree(app)).toEqual(asBackedUp);
+  });
+
+  it('sends the file whole when most of it differs, when the device has no python3, or when the device\'s copy is not a regular file', async () => {
+    const { app, model, asBackedUp, restoreWith } = await device();
+    await writeFile(model, randomBytes(6 * MiB));
+    const whole = watched();
+    expect(await restoreWith(whole.runner)).toEqual([]);
+    expect(whole.counts.sent).toBeGreaterThan(6 * MiB);
+    expect(await describeTree(app)).toEqual(asBackedUp);
+
+    await scribble(model, MiB, 100);
+    let asked = 0;
+    const noPython = watched({ before: (text) => (text.includes('python3') ? (asked++, `PATH=/nonexistent; ${text}`) : text) });
+    expect(await restoreWith(noPython.runner)).toEqual([]);
+    expect(asked).toBe(1);
+    expect(await describeTree(app)).toEqual(asBackedUp);
+
+    // A FIFO where the model was: opened without blocking, refused, replaced by the file.
+    await rm(model);
+    execFileSync('mkfifo', [model]);
+    expect(await restoreWith(watched().runner)).toEqual([]);
+    expect(await describeTree(app)).toEqual(asBackedUp);
+  });
+
+  it('catches a device copy that changed between its hashes and the patch: the staged copy is dropped and the file sent whole', async () => {
+    const { app, model, asBackedUp, restoreWith } = await device();
+    await scribble(model, 2 * MiB, 100);
+    let changed = false;
+    // Right after the device hashed its copy, a block the patch will copy unchanged is altered.
+    const racing = watched({
+      after: async (text) => {
+        if (!changed && text.includes(' hash ')) {
+          changed = true;
+          await scribble(model, 5 * MiB, 100);
+        }
+      },
+    });
+    expect(await restoreWith(racing.runner)).toEqual([]);
+    expect(changed).toBe(true);
+    expect(await describeTree(app)).toEqual(asBackedUp);
+  });
+});

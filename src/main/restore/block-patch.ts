@@ -1,0 +1,168 @@
+/**
+ * A large file a restore replaces crosses the link as the blocks that differ from the device's
+ * current copy, not whole (decision 025; the backup's side is decision 024).
+ *
+ * 1. The device hashes its current copy in fixed blocks (block-delta.ts), while the console hashes
+ *    the snapshot's version at the same boundaries (Repository.blockHashes, from the repository).
+ * 2. If few enough blocks differ, the device writes the staged copy (never the live file): the
+ *    current copy's bytes, with the snapshot's bytes — sent now — in place of the blocks that differ,
+ *    then the snapshot's mode, owner (as root) and times.
+ * 3. The device reads the staged copy back from disk and sends one SHA-256 over its block hashes;
+ *    it must equal the same over the snapshot's block hashes, or the staged copy is removed and the
+ *    file crosses whole in the restore's tar stream, as before.
+ *
+ * Anything else that does not fit (no python3, the current copy changed or is not a regular file,
+ * more than half of the file differs) also sends the file whole. Names reach the device on stdin as
+ * bytes; nothing from the snapshot reaches the shell.
+ */
+import { createHash } from 'node:crypto';
+import type { Repository } from '../repository/repo/repository';
+import type { TreeNode } from '../repository/snapshot/tree';
+import { blobStream } from '../repository/pipeline/blob-stream';
+import { encodeName } from '../repository/snapshot/names';
+import { raw, sh } from '../devices/shell-quote';
+import type { CommandRunner } from '../devices/ssh-connection';
+import { wireSink } from '../devices/wire-compression';
+import { blockSizeFor, changedRanges, DELTA_MIN_BYTES, deviceBlocks, DeltaUnavailable, NO_PYTHON, rangeBytes } from '../devices/sources/block-delta';
+import { chunksOf } from '../devices/stream-chunks';
+
+/**
+ * On the device (Python 3.5+, standard library). argv: block size, size, mode, mtime (ns), uid, gid.
+ * stdin: current copy NUL staged copy NUL `first count` lines NUL, then the ranges' bytes. Creates
+ * the staged copy exclusively (never through a link), removes it on any failure, and prints the
+ * SHA-256 over the hex block hashes (one per line) of the staged copy as read back from disk.
+ */
+const PATCH = `import hashlib,os,stat,sys
+a=sys.argv;b=int(a[1]);z=int(a[2]);i=sys.stdin.buffer
+def h():
+ s=bytearray()
+ while 1:
+  c=i.read(1)
+  if not c or c==b'\\0':return bytes(s)
+  s+=c
+src=h();dst=h();rs=[tuple(map(int,l.split())) for l in h().split(b'\\n') if l]
+nf=getattr(os,'O_NOFOLLOW',0)
+f=os.open(src,os.O_RDONLY|nf|getattr(os,'O_NONBLOCK',0))
+if not stat.S_ISREG(os.fstat(f).st_mode):sys.exit('the current copy is not a regular file')
+g=os.open(dst,os.O_RDWR|os.O_CREAT|os.O_EXCL|nf,0o600)
+try:
+ def put(d):
+  m=memoryview(d)
+  while m:m=m[os.write(g,m):]
+ def cp(p,n):
+  os.lseek(f,p,0)
+  while n>0:
+   d=os.read(f,min(n,1<<20))
+   if not d:raise Exception('the current copy is shorter than when it was hashed')
+   put(d);n-=len(d)
+ def take(n):
+  while n>0:
+   d=i.read(min(n,1<<20))
+   if not d:raise Exception('the changed blocks were cut short')
+   put(d);n-=len(d)
+ p=0
+ for k,c in rs:
+  s=k*b;e=min(z,(k+c)*b);cp(p,s-p);take(e-s);p=e
+ cp(p,z-p)
+ if os.geteuid()==0:os.fchown(g,int(a[5]),int(a[6]))
+ os.fchmod(g,int(a[3]));os.fsync(g);os.lseek(g,0,0);y=hashlib.sha256()
+ while 1:
+  d=os.read(g,b)
+  while 0<len(d)<b:
+   e=os.read(g,b-len(d))
+   if not e:break
+   d+=e
+  if not d:break
+  y.update(hashlib.sha256(d).hexdigest().encode()+b'\\n')
+ os.utime(g,ns=(int(a[4]),int(a[4])));os.close(g)
+except BaseException:
+ os.unlink(dst);raise
+print(y.hexdigest())
+`;
+
+/** SHA-256 over hex block hashes, one per line: what PATCH prints for a staged copy equal to them. */
+export const hashOfHashes = (hashes: readonly string[]) => createHash('sha256').update(hashes.map((h) => `${h}\n`).join('')).digest('hex');
+
+export interface PatchTarget {
+  node: TreeNode;
+  /** The device's current copy (the live file) and where the snapshot's version is staged. */
+  live: string;
+  staged: string;
+}
+
+/** Whether a replaced file is worth trying as a patch. */
+export function patchable(node: TreeNode): boolean {
+  return node.type === 'file' && node.size >= DELTA_MIN_BYTES && (node.links ?? 1) <= 1 && (node.content?.length ?? 0) > 0;
+}
+
+/**
+ * Stages `target.staged` from the device's current copy and the blocks of the snapshot's version
+ * that differ; returns the bytes sent, or throws DeltaUnavailable (nothing staged) when the file
+ * should cross whole instead.
+ */
+export async function stagePatched(repo: Repository, runner: CommandRunner, target: PatchTarget, options: { compress?: boolean; signal?: AbortSignal } = {}): Promise<number> {
+  const { node } = target;
+  const ids = node.content ?? [];
+  const blockSize = blockSizeFor(node.size);
+  const [device, ours] = await Promise.all([deviceBlocks((command, signal) => runner.exec(command, signal), encodeName(target.live), blockSize, options.signal), repo.blockHashes(ids, blockSize)]);
+  const ranges = changedRanges(ours, device.hashes);
+  const wanted = { ...device, size: node.size };
+  const sending = rangeBytes(wanted, ranges);
+  if (sending > node.size / 2) throw new DeltaUnavailable('more than half of the file differs');
+
+  // Only the snapshot's chunks that hold changed bytes are read.
+  const starts: number[] = [];
+  let end = 0;
+  for (const id of ids) {
+    starts.push(end);
+    end += repo.locateBlob(id).rawLength;
+  }
+  const needed = ids.flatMap((id, j) => {
+    const from = starts[j]!;
+    const to = from + repo.locateBlob(id).rawLength;
+    return ranges.some(([first, count]) => first * blockSize < to && Math.min(node.size, (first + count) * blockSize) > from) ? [j] : [];
+  });
+
+  const unzip = options.compress ? 'gzip -dc | ' : '';
+  const running = await runner.exec(
+    sh`command -v python3 >/dev/null 2>&1 || exit ${NO_PYTHON}
+${raw(unzip)}python3 -c ${PATCH} ${blockSize} ${node.size} ${node.mode & 0o7777} ${node.mtime} ${node.uid} ${node.gid}`,
+    options.signal,
+  );
+  const sink = wireSink(running.stdin, options.compress);
+  running.stdin.on('error', () => undefined); // a command that ended early is reported by its exit status
+  const output = (async () => {
+    const parts: Buffer[] = [];
+    for await (const chunk of chunksOf(running.stdout)) parts.push(chunk);
+    return Buffer.concat(parts).toString('latin1');
+  })();
+  const write = (data: Buffer) => (sink.write(data) ? Promise.resolve() : new Promise<void>((resolve) => sink.once('drain', () => resolve())));
+  const stream = blobStream(repo, needed.map((j) => ids[j]!), { workers: 0 });
+  try {
+    await write(Buffer.concat([encodeName(target.live), Buffer.from([0]), encodeName(target.staged), Buffer.from([0]), Buffer.from(ranges.map(([first, count]) => `${first} ${count}\n`).join('')), Buffer.from([0])]));
+    // The ranges' bytes in order, cut out of the chunks that hold them.
+    let r = 0;
+    for (const j of needed) {
+      const data = await stream.next();
+      const from = starts[j]!;
+      for (; r < ranges.length; r++) {
+        const [first, count] = ranges[r]!;
+        const a = Math.max(from, first * blockSize);
+        const b = Math.min(from + data.length, node.size, (first + count) * blockSize);
+        if (a < b) await write(data.subarray(a - from, b - from));
+        if (Math.min(node.size, (first + count) * blockSize) > from + data.length) break; // continues in the next chunk
+      }
+    }
+  } finally {
+    sink.end();
+    await stream.close();
+  }
+  const [result, printed] = await Promise.all([running.done, output]);
+  if (result.code === NO_PYTHON) throw new DeltaUnavailable('the device has no python3', true);
+  if (result.code !== 0) throw new DeltaUnavailable(`patching failed (exit ${result.code}): ${result.stderr.trim() || 'no error output'}`);
+  if (printed.trim() !== hashOfHashes(ours)) {
+    await runner.run(sh`rm -f -- ${target.staged}`).catch(() => '');
+    throw new DeltaUnavailable('the patched copy does not match the snapshot (the current copy changed meanwhile?)');
+  }
+  return sending;
+}
