@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, open, rm, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LocalRunner } from '../devices/local-runner';
@@ -115,7 +115,7 @@ describe('restoring a large file as the blocks that differ from the device\'s co
     expect(await describeTree(app)).toEqual(asBackedUp);
   });
 
-  it('catches a device copy that changed between its hashes and the patch: the staged copy is dropped and the file sent whole', async () => {
+  it('catches a device copy that changed or shrank between its hashes and the patch: the staged copy is dropped and the file sent whole', async () => {
     const { app, model, asBackedUp, restoreWith } = await device();
     await scribble(model, 2 * MiB, 100);
     let changed = false;
@@ -130,6 +130,22 @@ describe('restoring a large file as the blocks that differ from the device\'s co
     });
     expect(await restoreWith(racing.runner)).toEqual([]);
     expect(changed).toBe(true);
+    expect(await describeTree(app)).toEqual(asBackedUp);
+
+    // Cut short right after its hashes, with megabytes of blocks still to send: the command fails
+    // while the console writes (it must stop writing, not wait for the pipe), and the file goes whole.
+    await scribble(model, 3.5 * MiB, 2 * MiB); // after the bytes the device copies first
+    let cut = false;
+    const shrinking = watched({
+      after: async (text) => {
+        if (!cut && text.includes(' hash ')) {
+          cut = true;
+          await truncate(model, 1000);
+        }
+      },
+    });
+    expect(await restoreWith(shrinking.runner)).toEqual([]);
+    expect(cut).toBe(true);
     expect(await describeTree(app)).toEqual(asBackedUp);
   });
 });

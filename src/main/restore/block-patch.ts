@@ -136,20 +136,31 @@ ${raw(unzip)}python3 -c ${PATCH} ${blockSize} ${node.size} ${node.mode & 0o7777}
     for await (const chunk of chunksOf(running.stdout)) parts.push(chunk);
     return Buffer.concat(parts).toString('latin1');
   })();
-  const write = (data: Buffer) => (sink.write(data) ? Promise.resolve() : new Promise<void>((resolve) => sink.once('drain', () => resolve())));
+  // Awaited below, unless reading the repository fails first: then nothing may go unhandled.
+  output.catch(() => undefined);
+  const ended = running.done.then(
+    () => true,
+    () => true,
+  );
+  /** Writes `data`; false once the command has ended (it failed early: its status says why). */
+  const write = async (data: Buffer): Promise<boolean> => {
+    if (sink.write(data)) return true;
+    return Promise.race([new Promise<boolean>((resolve) => sink.once('drain', () => resolve(true))), ended.then(() => false)]);
+  };
   const stream = blobStream(repo, needed.map((j) => ids[j]!), { workers: 0 });
   try {
-    await write(Buffer.concat([encodeName(target.live), Buffer.from([0]), encodeName(target.staged), Buffer.from([0]), Buffer.from(ranges.map(([first, count]) => `${first} ${count}\n`).join('')), Buffer.from([0])]));
+    let open = await write(Buffer.concat([encodeName(target.live), Buffer.from([0]), encodeName(target.staged), Buffer.from([0]), Buffer.from(ranges.map(([first, count]) => `${first} ${count}\n`).join('')), Buffer.from([0])]));
     // The ranges' bytes in order, cut out of the chunks that hold them.
     let r = 0;
     for (const j of needed) {
+      if (!open) break;
       const data = await stream.next();
       const from = starts[j]!;
-      for (; r < ranges.length; r++) {
+      for (; r < ranges.length && open; r++) {
         const [first, count] = ranges[r]!;
         const a = Math.max(from, first * blockSize);
         const b = Math.min(from + data.length, node.size, (first + count) * blockSize);
-        if (a < b) await write(data.subarray(a - from, b - from));
+        if (a < b) open = await write(data.subarray(a - from, b - from));
         if (Math.min(node.size, (first + count) * blockSize) > from + data.length) break; // continues in the next chunk
       }
     }
