@@ -259,10 +259,12 @@ export async function stageFilesRestore(options: FilesRestoreOptions, plan: File
       const rootNode = await nodeAt(repo, snapshot.tree, root.snapshotPath);
       // Every folder above a path that changes or goes away is in the stream too: tar gives it back
       // the snapshot's mode and times after the staging made it writable and its entries changed.
-      const touched = [...changed, ...root.remove];
+      const above = new Set<string>();
+      for (const rel of [...changed, ...root.remove]) for (let at = rel.lastIndexOf('/'); at > 0 && !above.has(rel.slice(0, at)); at = rel.lastIndexOf('/', at - 1)) above.add(rel.slice(0, at));
+      const touched = changed.size + root.remove.length > 0;
       const entries: SnapshotFile[] = [
-        ...(rootNode && (touched.length > 0 || !root.targetExists) ? [{ path: 'new', node: rootNode }] : []),
-        ...nodes.filter((f) => changed.has(f.path) || (f.node.type === 'dir' && touched.some((c) => c.startsWith(`${f.path}/`)))).map((f) => ({ path: `new/${f.path}`, node: f.node })),
+        ...(rootNode && (touched || !root.targetExists) ? [{ path: 'new', node: rootNode }] : []),
+        ...nodes.filter((f) => changed.has(f.path) || (f.node.type === 'dir' && above.has(f.path))).map((f) => ({ path: `new/${f.path}`, node: f.node })),
       ];
       const sizes = new Map(entries.map((e) => [e.path, e.node.size]));
       entries.splice(0, entries.length, ...biggestFirst(entries));
