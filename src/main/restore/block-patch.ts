@@ -7,9 +7,9 @@
  * 2. If few enough blocks differ, the device writes the staged copy (never the live file): the
  *    current copy's bytes, with the snapshot's bytes — sent now — in place of the blocks that differ,
  *    then the snapshot's mode, owner (as root) and times.
- * 3. The device reads the staged copy back from disk and sends one SHA-256 over its block hashes;
- *    it must equal the same over the snapshot's block hashes, or the staged copy is removed and the
- *    file crosses whole in the restore's tar stream, as before.
+ * 3. The device reads the staged copy back from disk and compares one SHA-256 over its block hashes
+ *    with the same over the snapshot's, sent by the console; if they differ the staged copy is
+ *    removed and the file crosses whole in the restore's tar stream, as before.
  *
  * Anything else that does not fit (no python3, the current copy changed or is not a regular file,
  * more than half of the file differs) also sends the file whole. Names reach the device on stdin as
@@ -24,13 +24,13 @@ import { raw, sh } from '../devices/shell-quote';
 import type { CommandRunner } from '../devices/ssh-connection';
 import { wireSink } from '../devices/wire-compression';
 import { blockSizeFor, changedRanges, DELTA_MIN_BYTES, deviceBlocks, DeltaUnavailable, NO_PYTHON, rangeBytes } from '../devices/sources/block-delta';
-import { chunksOf } from '../devices/stream-chunks';
 
 /**
- * On the device (Python 3.5+, standard library). argv: block size, size, mode, mtime (ns), uid, gid.
- * stdin: current copy NUL staged copy NUL `first count` lines NUL, then the ranges' bytes. Creates
- * the staged copy exclusively (never through a link), removes it on any failure, and prints the
- * SHA-256 over the hex block hashes (one per line) of the staged copy as read back from disk.
+ * On the device (Python 3.5+, standard library). argv: block size, size, mode, mtime (ns), uid, gid,
+ * and the SHA-256 over the snapshot's hex block hashes (one per line). stdin: current copy NUL staged
+ * copy NUL `first count` lines NUL, then the ranges' bytes. Creates the staged copy exclusively (never
+ * through a link), reads it back from disk and checks the same SHA-256 over its block hashes; on any
+ * failure or a mismatch it removes the staged copy and exits non-zero.
  */
 const PATCH = `import hashlib,os,stat,sys
 a=sys.argv;b=int(a[1]);z=int(a[2]);i=sys.stdin.buffer
@@ -74,14 +74,14 @@ try:
    d+=e
   if not d:break
   y.update(hashlib.sha256(d).hexdigest().encode()+b'\\n')
+ if y.hexdigest()!=a[7]:raise Exception('the patched copy does not match the snapshot (the current copy changed meanwhile?)')
  os.utime(g,ns=(int(a[4]),int(a[4])));os.close(g)
 except BaseException:
  os.unlink(dst);raise
-print(y.hexdigest())
 `;
 
-/** SHA-256 over hex block hashes, one per line: what PATCH prints for a staged copy equal to them. */
-export const hashOfHashes = (hashes: readonly string[]) => createHash('sha256').update(hashes.map((h) => `${h}\n`).join('')).digest('hex');
+/** SHA-256 over hex block hashes, one per line: what PATCH checks the staged copy against. */
+const hashOfHashes = (hashes: readonly string[]) => createHash('sha256').update(hashes.map((h) => `${h}\n`).join('')).digest('hex');
 
 export interface PatchTarget {
   node: TreeNode;
@@ -111,33 +111,28 @@ export async function stagePatched(repo: Repository, runner: CommandRunner, targ
   if (sending > node.size / 2) throw new DeltaUnavailable('more than half of the file differs');
 
   // Only the snapshot's chunks that hold changed bytes are read.
+  const sizes = ids.map((id) => repo.locateBlob(id).rawLength);
   const starts: number[] = [];
   let end = 0;
-  for (const id of ids) {
+  for (const size of sizes) {
     starts.push(end);
-    end += repo.locateBlob(id).rawLength;
+    end += size;
   }
-  const needed = ids.flatMap((id, j) => {
+  const needed = sizes.flatMap((size, j) => {
     const from = starts[j]!;
-    const to = from + repo.locateBlob(id).rawLength;
+    const to = from + size;
     return ranges.some(([first, count]) => first * blockSize < to && Math.min(node.size, (first + count) * blockSize) > from) ? [j] : [];
   });
 
   const unzip = options.compress ? 'gzip -dc | ' : '';
   const running = await runner.exec(
     sh`command -v python3 >/dev/null 2>&1 || exit ${NO_PYTHON}
-${raw(unzip)}python3 -c ${PATCH} ${blockSize} ${node.size} ${node.mode & 0o7777} ${node.mtime} ${node.uid} ${node.gid}`,
+${raw(unzip)}python3 -c ${PATCH} ${blockSize} ${node.size} ${node.mode & 0o7777} ${node.mtime} ${node.uid} ${node.gid} ${hashOfHashes(ours)}`,
     options.signal,
   );
   const sink = wireSink(running.stdin, options.compress);
   running.stdin.on('error', () => undefined); // a command that ended early is reported by its exit status
-  const output = (async () => {
-    const parts: Buffer[] = [];
-    for await (const chunk of chunksOf(running.stdout)) parts.push(chunk);
-    return Buffer.concat(parts).toString('latin1');
-  })();
-  // Awaited below, unless reading the repository fails first: then nothing may go unhandled.
-  output.catch(() => undefined);
+  running.stdout.resume(); // it prints nothing; an SSH channel only closes once its output has been read
   const ended = running.done.then(
     () => true,
     () => true,
@@ -168,12 +163,9 @@ ${raw(unzip)}python3 -c ${PATCH} ${blockSize} ${node.size} ${node.mode & 0o7777}
     sink.end();
     await stream.close();
   }
-  const [result, printed] = await Promise.all([running.done, output]);
+  const result = await running.done;
   if (result.code === NO_PYTHON) throw new DeltaUnavailable('the device has no python3', true);
+  // A mismatch is a failure too: the device removed its staged copy and said why on stderr.
   if (result.code !== 0) throw new DeltaUnavailable(`patching failed (exit ${result.code}): ${result.stderr.trim() || 'no error output'}`);
-  if (printed.trim() !== hashOfHashes(ours)) {
-    await runner.run(sh`rm -f -- ${target.staged}`).catch(() => '');
-    throw new DeltaUnavailable('the patched copy does not match the snapshot (the current copy changed meanwhile?)');
-  }
   return sending;
 }
