@@ -70,8 +70,12 @@ test('a backup cancelled from the jobs tray while its link is stalled ends at on
   expect(sources).toEqual(device.profile().sources.map((s) => s.name).sort());
 
   // Backed up again with nothing written to its SQLite database since: no copy made on the device,
-  // and the history says the previous copy and its integrity check were kept.
+  // and the history says the previous copy and its integrity check were kept. The large file was
+  // rewritten all over meanwhile: it crosses whole, and the history says why.
+  writeFileSync(path.join(device.root, 'opt', device.app, 'models', 'large.bin'), randomBytes(48 * 1024 * 1024));
   const sqlite = device.profile().sources.find((s) => s.kind === 'sqlite')!.name;
   await page.getByTestId('device-backup').click();
-  await expect(history.getByTestId('backup-run-succeeded').filter({ hasText: `${sqlite}: database not written since the last run, its copy and check kept` })).toHaveCount(1, { timeout: 90_000 });
+  const again = history.getByTestId('backup-run-succeeded').filter({ hasText: `${sqlite}: database not written since the last run, its copy and check kept` });
+  await expect(again).toHaveCount(1, { timeout: 90_000 });
+  await expect(again).toContainText('1 large file (48.0 MiB) sent whole: 48.0 MiB of its 48.0 MiB changed');
 });

@@ -202,6 +202,12 @@ describe('jetvault device', () => {
     const patched = await withPassword('backup', '--device', 'rvm-017', '--source', 'app');
     expect(patched.code).toBe(0);
     expect(patched.out).toMatch(/^snapshot \S+ app \(files\): .* \(1 large file of 5(\.0)? MiB sent as the blocks that changed\)/m);
+    // Rewritten all over: it crosses whole, and the run says why (no warning: nothing to fix).
+    writeFileSync(model, randomBytes(5 * 1024 * 1024));
+    const rewritten = await withPassword('backup', '--device', 'rvm-017', '--source', 'app');
+    expect(rewritten.code).toBe(0);
+    expect(rewritten.err).toBe('');
+    expect(rewritten.out).toMatch(/^snapshot \S+ app \(files\): .* \(1 large file of 5\.0 MiB sent whole: 5\.0 MiB of its 5\.0 MiB changed\)/m);
     // A file the device's login cannot read (root's, mode 600): the run is kept, the file is named
     // on stderr and the exit code says the run is partial.
     const key = path.join(device.root, 'etc', device.app, 'tls.key');

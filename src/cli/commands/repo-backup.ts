@@ -92,13 +92,14 @@ async function backupDevice(device: string, sources: string[], values: Record<st
     for (const s of value.snapshots) {
       for (const w of s.skipped ?? []) io.err(`warning: ${s.source}: ${w.path ? `${w.path}: ` : ''}${w.message}`);
       if (s.warnings > (s.skipped?.length ?? 0)) io.err(`warning: ${s.source}: ${s.warnings - s.skipped!.length} more (see the job history)`);
+      for (const w of s.sentWhole?.examples ?? []) if (w.problem) io.err(`warning: ${s.source}: ${w.path} sent whole, not as its changed blocks: ${w.reason}`);
       if (s.rotationError) io.err(`warning: ${s.source}: ${s.rotationError}`);
     }
     if (value.retention && 'error' in value.retention) io.err(`warning: ${value.retention.error}`);
     const skipped = value.snapshots.reduce((n, s) => n + s.warnings, 0);
     if (values.json) io.out(JSON.stringify(value, null, 2));
     else {
-      for (const s of value.snapshots) io.out(`snapshot ${shortId(s.snapshotId)} ${s.source} (${s.kind}): ${s.files} files, ${formatBytes(s.bytes)}; sent ${formatBytes(s.bytesTransferred)}${s.bytesOnWire < s.bytesTransferred ? ` (${formatBytes(s.bytesOnWire)} on the wire)` : ''}${s.bytesResumed ? ` (${formatBytes(s.bytesResumed)} taken up from an interrupted run)` : ''}${s.deltaFiles ? ` (${s.deltaFiles} large file${s.deltaFiles === 1 ? '' : 's'} of ${formatBytes(s.deltaBytes ?? 0)} sent as the blocks that changed)` : ''}, stored ${formatBytes(s.bytesAdded)}${s.unchanged ? ' (not written since the last run: its copy and check kept)' : ''}`);
+      for (const s of value.snapshots) io.out(`snapshot ${shortId(s.snapshotId)} ${s.source} (${s.kind}): ${s.files} files, ${formatBytes(s.bytes)}; sent ${formatBytes(s.bytesTransferred)}${s.bytesOnWire < s.bytesTransferred ? ` (${formatBytes(s.bytesOnWire)} on the wire)` : ''}${s.bytesResumed ? ` (${formatBytes(s.bytesResumed)} taken up from an interrupted run)` : ''}${s.deltaFiles ? ` (${s.deltaFiles} large file${s.deltaFiles === 1 ? '' : 's'} of ${formatBytes(s.deltaBytes ?? 0)} sent as the blocks that changed)` : ''}${s.sentWhole ? ` (${s.sentWhole.files} large file${s.sentWhole.files === 1 ? '' : 's'} of ${formatBytes(s.sentWhole.bytes)} sent whole: ${[...new Set(s.sentWhole.examples.map((w) => w.reason))].slice(0, 3).join('; ')})` : ''}, stored ${formatBytes(s.bytesAdded)}${s.unchanged ? ' (not written since the last run: its copy and check kept)' : ''}`);
       io.out(`${device}: run ${value.runId} done in ${(value.durationMs / 1000).toFixed(1)}s${value.wireCompression ? ' (compressed on the wire)' : ''}`);
       if (skipped > 0) io.err(`${skipped} file(s) or folder(s) could not be read; the run holds everything else`);
     }

@@ -514,6 +514,7 @@ describe('large changed files cross as their changed blocks', () => {
     expect(totals.at(-1)).toBe(second.value!.bytesTransferred);
     expect(result!.filesRead).toBe(4);
     expect(result!.deltaFiles).toBe(4);
+    expect(result!.sentWhole).toBeUndefined();
     // Their sizes as listed now: 24 MiB, 6 MiB, 5 + 3 MiB grown, cut to 5 MiB and 77 bytes.
     expect(result!.deltaBytes).toBe((24 + 6 + 8 + 5) * MiB + 77);
     // The appended 3 MiB, a block or two per other change and the hashes: not the 43 MiB of the files.
@@ -552,6 +553,13 @@ describe('large changed files cross as their changed blocks', () => {
     expect(record.status).toBe('succeeded');
     expect(asked).toBe(1);
     expect(value!.snapshots[0]!.deltaFiles).toBeUndefined();
+    // Both named with the reason, the second without asking the device again: something to fix on the device.
+    const reason = 'the device has no python3 to hash blocks with';
+    expect(value!.snapshots[0]!.sentWhole).toEqual({
+      files: 2,
+      bytes: 2 * (5 * MiB + 5),
+      examples: ['a.onnx', 'b.onnx'].map((name) => ({ path: `opt/myrvm/models/${name}`, size: 5 * MiB + 5, reason, problem: true })),
+    });
     expect(value!.snapshots[0]!.bytesTransferred).toBeGreaterThanOrEqual(10 * MiB + 10);
     expect(await restored(repo, value!.snapshots[0]!.snapshotId)).toEqual(await sums(path.join(root, 'opt/myrvm')));
   });
@@ -570,6 +578,10 @@ describe('large changed files cross as their changed blocks', () => {
     const { record, value } = await backupJob(repo, root, app(root));
     expect(record.status).toBe('succeeded');
     expect(value!.snapshots[0]!.bytesTransferred).toBeGreaterThanOrEqual(6 * MiB);
+    // The damage is named: a previous copy that cannot be read is worth a look (a repository check).
+    expect(value!.snapshots[0]!.sentWhole!.examples).toEqual([
+      { path: 'opt/myrvm/models/model.onnx', size: 6 * MiB + 5, reason: expect.stringMatching(/^its previous copy could not be read: /) as unknown, problem: true },
+    ]);
   });
 
   it('copies a file whole when it changed between its hashes and its blocks, or changed all over', async () => {
@@ -598,6 +610,13 @@ describe('large changed files cross as their changed blocks', () => {
     // Only the first asked for blocks; the second had too much changed to be worth it.
     expect(fetches).toBe(1);
     expect(value!.snapshots[0]!.bytesTransferred).toBeGreaterThanOrEqual(12 * MiB);
+    // Why each crossed whole: the file changed, nothing to look at.
+    const whole = value!.snapshots[0]!.sentWhole!;
+    expect(whole.files).toBe(2);
+    expect(whole.examples.map(({ path: p, reason, problem }) => [p.split('/').at(-1), reason, problem]).sort()).toEqual([
+      ['moving.onnx', 'the file changed while its blocks were read', false],
+      ['replaced.onnx', expect.stringMatching(/^6\.0 MiB of its 6\.0 MiB changed$/), false],
+    ]);
     expect(await restored(repo, value!.snapshots[0]!.snapshotId)).toEqual(await sums(path.join(root, 'opt/myrvm')));
   });
 });

@@ -56,6 +56,12 @@ export interface SourceResult {
   /** Large changed files that crossed as their changed blocks (decision 024), and their sizes. */
   deltaFiles?: number;
   deltaBytes?: number;
+  /**
+   * Large changed files that were tried as block deltas but crossed whole, and why — the first
+   * WHOLE_KEPT of them; `problem`: something to look at (the device cannot hash blocks, a command
+   * or the file's previous copy failed), not merely a file that changed too much.
+   */
+  sentWhole?: { files: number; bytes: number; examples: { path: string; size: number; reason: string; problem: boolean }[] };
   /** A SQLite database not written since the previous run: its copy, integrity check and row counts were carried forward, nothing copied on the device. */
   unchanged?: true;
   /** Live logs truncated on the device after the run committed (rotateAfterBackup). */
@@ -73,6 +79,9 @@ export const SOURCES_AT_ONCE = 4;
 
 /** Skipped files named in a source's result (the job history keeps it; the count is always whole). */
 export const SKIPPED_KEPT = 50;
+
+/** Files that crossed whole instead of as block deltas, named in a source's result (the count is always whole). */
+export const WHOLE_KEPT = 10;
 
 /**
  * The order sources start in: the slowest last time first (a source never backed up counts as
@@ -236,6 +245,7 @@ export async function runSources(
       let resumedBytes = 0;
       let deltaFiles = 0;
       let deltaBytes = 0;
+      const sentWhole: NonNullable<SourceResult['sentWhole']> = { files: 0, bytes: 0, examples: [] };
       const checkpoint = new Map<string, TreeNode>();
       if (config.kind === 'files') {
         const resume = stillStored(repo, await resumeStore.get(repo, device.name, config.name));
@@ -264,6 +274,11 @@ export async function runSources(
             if (size === null) return;
             deltaFiles++;
             deltaBytes += size;
+          },
+          onWhole: ({ path, size, reason, why }) => {
+            sentWhole.files++;
+            sentWhole.bytes += size;
+            if (sentWhole.examples.length < WHOLE_KEPT) sentWhole.examples.push({ path, size, reason, problem: why !== 'changed' });
           },
         });
       } else {
@@ -306,6 +321,7 @@ export async function runSources(
         warnings: result.warnings.length,
         ...(resumedBytes > 0 ? { bytesResumed: resumedBytes } : {}),
         ...(deltaFiles > 0 ? { deltaFiles, deltaBytes } : {}),
+        ...(sentWhole.files > 0 ? { sentWhole } : {}),
         ...(dump?.unchanged ? { unchanged: true as const } : {}),
         ...(result.warnings.length > 0 ? { skipped: result.warnings.slice(0, SKIPPED_KEPT) } : {}),
       };

@@ -108,7 +108,7 @@ export async function stagePatched(repo: Repository, runner: CommandRunner, targ
   const ranges = changedRanges(ours, device.hashes);
   const wanted = { ...device, size: node.size };
   const sending = rangeBytes(wanted, ranges);
-  if (sending > node.size / 2) throw new DeltaUnavailable('more than half of the file differs');
+  if (sending > node.size / 2) throw new DeltaUnavailable('more than half of the file differs', 'changed');
 
   // Only the snapshot's chunks that hold changed bytes are read.
   const sizes = ids.map((id) => repo.locateBlob(id).rawLength);
@@ -164,7 +164,7 @@ ${raw(unzip)}python3 -c ${PATCH} ${blockSize} ${node.size} ${node.mode & 0o7777}
     await stream.close();
   }
   const result = await running.done;
-  if (result.code === NO_PYTHON) throw new DeltaUnavailable('the device has no python3', true);
+  if (result.code === NO_PYTHON) throw new DeltaUnavailable('the device has no python3', 'device');
   // A mismatch is a failure too: the device removed its staged copy and said why on stderr.
   if (result.code !== 0) throw new DeltaUnavailable(`patching failed (exit ${result.code}): ${result.stderr.trim() || 'no error output'}`);
   return sending;

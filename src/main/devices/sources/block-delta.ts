@@ -83,14 +83,23 @@ function deltaCommand(mode: 'hash' | 'fetch', blockSize: number): RawShell {
 exec python3 -c ${SCRIPT} ${mode} ${blockSize}`;
 }
 
-/** Why a file is copied whole after all. */
+/**
+ * Why a file is copied whole after all: `device` — the device cannot do deltas at all (no
+ * python3), so the rest of the run does not ask again; `changed` — the file changed too much, or
+ * while it was read (nothing to fix); `failed` — a command or the previous copy failed (worth a look).
+ */
+export type DeltaCause = 'device' | 'changed' | 'failed';
+
 export class DeltaUnavailable extends Error {
   constructor(
     message: string,
-    /** The device cannot do deltas at all (no python3): the rest of the run does not ask again. */
-    readonly device = false,
+    readonly why: DeltaCause = 'failed',
   ) {
     super(message);
+  }
+
+  get device(): boolean {
+    return this.why === 'device';
   }
 }
 
@@ -136,7 +145,7 @@ async function collect(running: RunningCommand, input: Buffer, limit: number): P
 }
 
 function failed(what: string, code: number | null, stderr: string): DeltaUnavailable {
-  if (code === NO_PYTHON) return new DeltaUnavailable('the device has no python3 to hash blocks with', true);
+  if (code === NO_PYTHON) return new DeltaUnavailable('the device has no python3 to hash blocks with', 'device');
   return new DeltaUnavailable(`${what} failed (exit ${code}): ${stderr.trim() || 'no error output'}`);
 }
 
@@ -177,14 +186,14 @@ export async function fetchBlocks(exec: Exec, name: Buffer, device: DeviceBlocks
   const input = Buffer.concat([name, Buffer.from([0]), Buffer.from(ranges.map(([first, count]) => `${first} ${count}\n`).join(''))]);
   const { out, code, stderr } = await collect(running, input, expected);
   if (code !== 0) throw failed('fetching the changed blocks', code, stderr);
-  if (out.length !== expected) throw new DeltaUnavailable('the file changed while its blocks were read');
+  if (out.length !== expected) throw new DeltaUnavailable('the file changed while its blocks were read', 'changed');
   const blocks = new Map<number, Buffer>();
   let at = 0;
   for (const [first, count] of ranges) {
     for (let k = first; k < first + count; k++) {
       const block = out.subarray(at, at + length(k));
       at += block.length;
-      if (createHash('sha256').update(block).digest('hex') !== device.hashes[k]) throw new DeltaUnavailable('the file changed while its blocks were read');
+      if (createHash('sha256').update(block).digest('hex') !== device.hashes[k]) throw new DeltaUnavailable('the file changed while its blocks were read', 'changed');
       blocks.set(k, block);
     }
   }

@@ -8,6 +8,7 @@
 import { extract } from 'tar-stream';
 import type { Header } from 'tar-stream';
 import { AppError } from '../../../shared/errors';
+import { formatBytes } from '../../../shared/format-bytes';
 import type { FilesSourceSchema } from '../../../shared/schemas/devices';
 import { unchangedFile } from '../../repository/archiver/archiver';
 import type { Chunker } from '../../repository/chunker/chunker';
@@ -20,7 +21,7 @@ import type { CommandRunner, RunningCommand } from '../ssh-connection';
 import { chunksOf } from '../stream-chunks';
 import { execCompressed } from '../wire-compression';
 import { DELTA_MAX_FETCH, DELTA_MIN_BYTES, DeltaUnavailable, blockSizeFor, changedRanges, deviceBlocks, fetchBlocks, planParts, rangeBytes, rebuilt } from './block-delta';
-import type { Exec } from './block-delta';
+import type { DeltaCause, Exec } from './block-delta';
 import { PathMatcher } from './glob';
 import { compareTreeOrder, listingCommand, parseListing, sortTreeOrder } from './listing';
 import type { ListedEntry } from './listing';
@@ -54,6 +55,8 @@ export interface RemoteFilesOptions {
    * less its listed size when it crossed as a delta); `size`: its size when it did, else null.
    */
   onDelta?: (bytes: number, size: number | null) => void;
+  /** A file tried as a block delta crossed whole after all, and why (DeltaUnavailable). */
+  onWhole?: (file: { path: string; size: number; reason: string; why: DeltaCause }) => void;
 }
 
 /** A file's chunks in the repository (ids in order). */
@@ -85,7 +88,8 @@ export class RemoteFilesSource implements Source {
   /** Listed files tar did not send, by absolute path, until its stderr says why. */
   readonly #skipped = new Map<string, SourceWarning>();
   /** The device cannot hash blocks (no python3): no more deltas are tried this run. */
-  #noDelta = false;
+  /** Why no file of this run crosses as a delta (the device cannot hash blocks), once known. */
+  #noDelta: DeltaUnavailable | null = null;
 
   constructor(options: RemoteFilesOptions) {
     this.#options = options;
@@ -246,7 +250,7 @@ export class RemoteFilesSource implements Source {
    * changed, it changed meanwhile, its previous copy cannot be read).
    */
   async #prepareDelta(entry: ListedEntry, node: TreeNode, chunks: ParentChunks, signal?: AbortSignal): Promise<PreparedDelta | null> {
-    if (this.#noDelta) return null;
+    if (this.#noDelta) return this.#whole(entry, this.#noDelta);
     const content = node.content!;
     const blockSize = blockSizeFor(entry.meta.size);
     const name = encodeName(entry.absolute);
@@ -264,7 +268,8 @@ export class RemoteFilesSource implements Source {
         error instanceof DeltaUnavailable ? error : new DeltaUnavailable(`its previous copy could not be read: ${error instanceof Error ? error.message : String(error)}`);
       const ranges = changedRanges(device.hashes, await mine.catch((error: unknown) => Promise.reject(unreadable(error))));
       const changed = rangeBytes(device, ranges);
-      if (changed > Math.min(DELTA_MAX_FETCH, device.size / 2)) throw new DeltaUnavailable(`${changed} of its ${device.size} bytes changed`);
+      if (changed > device.size / 2) throw new DeltaUnavailable(`${formatBytes(changed)} of its ${formatBytes(device.size)} changed`, 'changed');
+      if (changed > DELTA_MAX_FETCH) throw new DeltaUnavailable(`${formatBytes(changed)} changed, more than the ${formatBytes(DELTA_MAX_FETCH)} a delta holds in memory`, 'changed');
       let sizes: number[];
       try {
         sizes = chunks.sizes(content);
@@ -288,13 +293,17 @@ export class RemoteFilesSource implements Source {
     } catch (error) {
       if (signal?.aborted) throw new AppError('CANCELLED', 'Cancelled');
       if (!(error instanceof DeltaUnavailable)) throw error;
-      // The file crosses whole; why is not kept (the run's numbers show it), except that a device
-      // without python3 is not asked again.
-      if (error.device) this.#noDelta = true;
-      return null;
+      // The file crosses whole; a device without python3 is not asked again.
+      if (error.device) this.#noDelta = error;
+      return this.#whole(entry, error);
     } finally {
       this.#options.onDelta?.(carried - (delta ? entry.meta.size : 0), delta ? entry.meta.size : null);
     }
+  }
+
+  #whole(entry: ListedEntry, why: DeltaUnavailable): null {
+    this.#options.onWhole?.({ path: this.#relative(entry.absolute), size: entry.meta.size, reason: why.message, why: why.why });
+    return null;
   }
 
   async #startTar(files: ListedEntry[], signal?: AbortSignal) {

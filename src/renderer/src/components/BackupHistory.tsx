@@ -14,9 +14,16 @@ import { ErrorBanner } from './ErrorBanner';
 interface RunFigures {
   bytesTransferred?: number;
   bytesAdded?: number;
-  snapshots?: { source?: string; warnings?: number; bytesResumed?: number; deltaFiles?: number; deltaBytes?: number; unchanged?: boolean; skipped?: { path: string; message: string }[]; rotationError?: string }[];
+  snapshots?: { source?: string; warnings?: number; bytesResumed?: number; deltaFiles?: number; deltaBytes?: number; sentWhole?: SentWhole; unchanged?: boolean; skipped?: { path: string; message: string }[]; rotationError?: string }[];
   wireCompression?: boolean;
   retention?: { runsForgotten?: number; error?: string };
+}
+
+/** Large changed files that crossed whole instead of as their changed blocks (SourceResult.sentWhole). */
+interface SentWhole {
+  files: number;
+  bytes: number;
+  examples: { path: string; size: number; reason: string; problem: boolean }[];
 }
 
 function figures(job: JobRecord): RunFigures {
@@ -31,10 +38,16 @@ function notes(job: JobRecord): string {
   const unchanged = (run.snapshots ?? []).filter((s) => s.unchanged).map((s) => s.source ?? '');
   const deltaFiles = (run.snapshots ?? []).reduce((n, s) => n + (s.deltaFiles ?? 0), 0);
   const deltaBytes = (run.snapshots ?? []).reduce((n, s) => n + (s.deltaBytes ?? 0), 0);
+  const whole = (run.snapshots ?? []).flatMap((s) => (s.sentWhole ? [s.sentWhole] : []));
+  const wholeFiles = whole.reduce((n, w) => n + w.files, 0);
+  const wholeBytes = whole.reduce((n, w) => n + w.bytes, 0);
+  // One file: why it crossed whole; more: how many (those worth a look are listed under the problems).
+  const onlyReason = wholeFiles === 1 ? whole[0]!.examples[0]?.reason : undefined;
   return [
     run.snapshots ? `${run.snapshots.length} snapshot${run.snapshots.length === 1 ? '' : 's'}` : '',
     resumed > 0 ? `${formatBytes(resumed)} taken up from an interrupted run` : '',
     deltaFiles > 0 ? `${deltaFiles} large file${deltaFiles === 1 ? '' : 's'} (${formatBytes(deltaBytes)}) sent as the blocks that changed` : '',
+    wholeFiles > 0 ? `${wholeFiles} large file${wholeFiles === 1 ? '' : 's'} (${formatBytes(wholeBytes)}) sent whole${onlyReason ? `: ${onlyReason}` : ''}` : '',
     unchanged.length > 0 ? `${unchanged.join(', ')}: database not written since the last run, its copy and check kept` : '',
     warnings > 0 ? `${warnings} file${warnings === 1 ? '' : 's'} or folder${warnings === 1 ? '' : 's'} could not be read` : '',
     run.wireCompression ? "sent gzip'ed (slow link)" : '',
@@ -52,6 +65,7 @@ function problems(job: JobRecord): string[] {
     for (const w of s.skipped ?? []) out.push(`${s.source ?? ''}: ${w.path ? `${w.path} — ` : ''}${w.message}`);
     const more = (s.warnings ?? 0) - (s.skipped?.length ?? 0);
     if (more > 0) out.push(`${s.source ?? ''}: ${more} more`);
+    for (const w of s.sentWhole?.examples ?? []) if (w.problem) out.push(`${s.source ?? ''}: ${w.path} (${formatBytes(w.size)}) sent whole, not as its changed blocks — ${w.reason}`);
     if (s.rotationError) out.push(`${s.source ?? ''}: ${s.rotationError}`);
   }
   if (run.retention?.error) out.push(run.retention.error);
