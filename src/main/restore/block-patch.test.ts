@@ -61,15 +61,18 @@ async function device() {
   const snapshot = await findSnapshot(repo, result.id);
   const asBackedUp = await describeTree(app);
   let n = 0;
+  /** The files the last restore sent whole instead of patching, and why. */
+  const whole: { size: number; reason: string }[] = [];
   const restoreWith = async (runner: CommandRunner) => {
     const patched: { size: number; sent: number }[] = [];
+    whole.splice(0);
     const options = { repo, runner, snapshot, restoreId: `r${++n}`, sysroot };
     const plan = await planFilesRestore(options);
-    await executeFilesRestore(options, plan, { phase: () => undefined, advance: () => undefined, patched: (size, sent) => patched.push({ size, sent }) });
+    await executeFilesRestore(options, plan, { phase: () => undefined, advance: () => undefined, patched: (size, sent) => patched.push({ size, sent }), unpatched: (size, reason) => whole.push({ size, reason }) });
     await confirmRestore(runner, plan);
     return patched;
   };
-  return { app, model, asBackedUp, restoreWith };
+  return { app, model, asBackedUp, restoreWith, whole };
 }
 
 /** Overwrites `length` bytes at `offset` with new random bytes. */
@@ -94,12 +97,14 @@ describe('restoring a large file as the blocks that differ from the device\'s co
   });
 
   it('sends the file whole when most of it differs, when the device has no python3, or when the device\'s copy is not a regular file', async () => {
-    const { app, model, asBackedUp, restoreWith } = await device();
+    const { app, model, asBackedUp, restoreWith, whole } = await device();
     await writeFile(model, randomBytes(6 * MiB));
-    const whole = watched();
-    expect(await restoreWith(whole.runner)).toEqual([]);
-    expect(whole.counts.sent).toBeGreaterThan(6 * MiB);
+    const all = watched();
+    expect(await restoreWith(all.runner)).toEqual([]);
+    expect(all.counts.sent).toBeGreaterThan(6 * MiB);
     expect(await describeTree(app)).toEqual(asBackedUp);
+    // Each fallback says why (the restore's notes carry it).
+    expect(whole).toEqual([{ size: 6 * MiB, reason: 'more than half of the file differs' }]);
 
     await scribble(model, MiB, 100);
     let asked = 0;
@@ -107,12 +112,14 @@ describe('restoring a large file as the blocks that differ from the device\'s co
     expect(await restoreWith(noPython.runner)).toEqual([]);
     expect(asked).toBe(1);
     expect(await describeTree(app)).toEqual(asBackedUp);
+    expect(whole).toEqual([{ size: 6 * MiB, reason: 'the device has no python3 to hash blocks with' }]);
 
     // A FIFO where the model was: opened without blocking, refused, replaced by the file.
     await rm(model);
     execFileSync('mkfifo', [model]);
     expect(await restoreWith(watched().runner)).toEqual([]);
     expect(await describeTree(app)).toEqual(asBackedUp);
+    expect(whole).toEqual([{ size: 6 * MiB, reason: expect.stringMatching(/regular file/) as unknown }]);
   });
 
   it('catches a device copy that changed or shrank between its hashes and the patch: the staged copy is dropped and the file sent whole', async () => {

@@ -186,6 +186,8 @@ export interface RestorePhases {
   advance(delta: { bytes?: number; items?: number }): void;
   /** A large file was staged from the device's current copy and the `sent` bytes of blocks that differed (block-patch.ts). */
   patched?(size: number, sent: number): void;
+  /** A large replaced file could not be patched (block-patch.ts) and crosses whole in the tar stream: why. */
+  unpatched?(size: number, reason: string): void;
   /** Runs right before the swap (stop the device's services) and right after it (start them). */
   beforeSwap?(): Promise<void>;
   afterSwap?(): Promise<void>;
@@ -214,7 +216,7 @@ export async function executeFilesRestore(options: FilesRestoreOptions, plan: Fi
 }
 
 /** Preflight, stage and verify: the snapshot's files sit verified beside every target; nothing live changed. */
-export async function stageFilesRestore(options: FilesRestoreOptions, plan: FilesRestorePlan, phases: Pick<RestorePhases, 'phase' | 'advance' | 'patched'>): Promise<void> {
+export async function stageFilesRestore(options: FilesRestoreOptions, plan: FilesRestorePlan, phases: Pick<RestorePhases, 'phase' | 'advance' | 'patched' | 'unpatched'>): Promise<void> {
   const { repo, runner, snapshot, signal } = options;
   const roots = activeRoots(plan);
   phases.phase('preflight');
@@ -246,8 +248,8 @@ export async function stageFilesRestore(options: FilesRestoreOptions, plan: File
   }
   phases.phase('stage');
   const expected: { root: RestoreRoot; sums: Map<string, string> }[] = [];
-  /** The device has no python3: no file is tried as a patch again in this restore. */
-  let noPatching = false;
+  /** The device has no python3: no file is tried as a patch again in this restore (why, once known). */
+  let noPatching: string | null = null;
   try {
     for (const root of roots) {
       const fresh = join(root.staging, 'new');
@@ -292,7 +294,10 @@ mkdir -p -- ${path.posix.dirname(root.target)} && rmtree ${root.staging} && mkdi
       const replaced = new Set(root.replace);
       const candidates = [...(rootNode && root.file ? [{ path: '', node: rootNode }] : []), ...nodes].filter((f) => replaced.has(f.path) && patchable(f.node));
       for (const { path: rel, node } of candidates) {
-        if (noPatching) break;
+        if (noPatching) {
+          phases.unpatched?.(node.size, noPatching);
+          continue;
+        }
         try {
           const sent = await stagePatched(repo, runner, { node, live: join(root.target, rel), staged: join(fresh, rel) }, { compress: options.compress, signal });
           const member = rel ? `new/${rel}` : 'new';
@@ -302,7 +307,8 @@ mkdir -p -- ${path.posix.dirname(root.target)} && rmtree ${root.staging} && mkdi
           phases.patched?.(node.size, sent);
         } catch (error) {
           if (!(error instanceof DeltaUnavailable)) throw error;
-          if (error.device) noPatching = true;
+          if (error.device) noPatching = error.message;
+          phases.unpatched?.(node.size, error.message);
         }
       }
       if (entries.length === 0) {

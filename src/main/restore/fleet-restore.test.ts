@@ -106,10 +106,12 @@ describe('restore onto a device over SSH', () => {
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
-    // On a fast link it does not.
+    // On a fast link it does not. A model rewritten all over crosses whole, and the notes say why.
     writeFileSync(versionFile(), 'fast-link-damage\n');
+    device.mutate.patchModel(Number.MAX_SAFE_INTEGER);
     const fast = await finish(services.restores.start(request).jobId);
     expect((fast.result as { wireCompression: boolean }).wireCompression).toBe(false);
+    expect((fast.result as { notes: string[] }).notes).toContainEqual(expect.stringMatching(/^1 large file \(.+\) sent whole, not as the blocks that differed: more than half of the file differs\.$/));
     expect(readFileSync(versionFile(), 'utf8')).not.toBe('fast-link-damage\n');
     await services.restores.confirm(services.restores.pending()[0]!.restoreId);
   }, 180_000);

@@ -440,6 +440,7 @@ export class RestoreService {
     // under sshd's 10 sessions per connection.
     const filesQueue = parts.filter((p): p is Extract<Part, { kind: 'files' }> => p.kind === 'files');
     const patched = { files: 0, size: 0, sent: 0 };
+    const unpatched = { files: 0, size: 0, reasons: new Set<string>() };
     const stageFiles = async () => {
       for (let part = filesQueue.shift(); part; part = filesQueue.shift()) {
         staged.push(part);
@@ -457,6 +458,11 @@ export class RestoreService {
             patched.files++;
             patched.size += size;
             patched.sent += sent;
+          },
+          unpatched: (size, reason) => {
+            unpatched.files++;
+            unpatched.size += size;
+            unpatched.reasons.add(reason);
           },
         });
         lap(`verify:${part.source}`, started);
@@ -492,6 +498,9 @@ export class RestoreService {
     lap('stage+verify');
     if (patched.files > 0) {
       notes.push(`${patched.files} large file${patched.files === 1 ? '' : 's'} (${formatBytes(patched.size)}) sent as the ${formatBytes(patched.sent)} of blocks that differed from the device's copy.`);
+    }
+    if (unpatched.files > 0) {
+      notes.push(`${unpatched.files} large file${unpatched.files === 1 ? '' : 's'} (${formatBytes(unpatched.size)}) sent whole, not as the blocks that differed: ${[...unpatched.reasons].join('; ')}.`);
     }
 
     phase('swap');
