@@ -4,7 +4,7 @@
  * and browse the snapshot's files.
  */
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -137,6 +137,20 @@ test('add a device, discover its sources, back it up with live progress and brow
   await expect(page.getByTestId('restore-plan')).toContainText('~ VERSION');
   expect(readFileSync(appPy, 'utf8')).toBe('broken-update\n'); // the preview changed nothing
   await page.screenshot({ path: path.join(SCREENSHOTS, 'restore-plan.png') });
+  // A file damaged on the device with its size, times and mode intact: only a content check finds it.
+  const appDir = path.join(device.root, 'opt', device.app);
+  const rotted = device.mutate.files().find((f) => f.startsWith(`${appDir}/`) && !f.endsWith('VERSION') && statSync(f).size > 16 && statSync(f).size < 65536)!;
+  const rottedBefore = readFileSync(rotted);
+  const times = path.join(mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-')), 'times');
+  spawnSync('cp', ['-p', rotted, times]);
+  writeFileSync(rotted, Buffer.from(rottedBefore.map((b, i) => (i === 8 ? b ^ 0x01 : b))));
+  spawnSync('touch', ['-r', times, rotted]);
+  await page.getByTestId('restore-check-contents').click();
+  await expect(page.getByTestId('restore-plan')).toHaveCount(0); // a changed choice asks for a new preview
+  await page.getByTestId('restore-preview').click();
+  await expect(page.getByTestId('plan-contents').first()).toContainText(/Contents checked: \d+ files read on the device, 1 differ/);
+  await expect(page.getByTestId('plan-replace').first()).toHaveText('2');
+  await expect(page.getByTestId('restore-plan')).toContainText(`~ ${path.relative(appDir, rotted)}`);
   // A destructive restore asks for the device's name first.
   await expect(page.getByTestId('restore-start')).toBeDisabled();
   await page.getByTestId('restore-confirm-name').fill(device.name);
@@ -146,6 +160,7 @@ test('add a device, discover its sources, back it up with live progress and brow
   await expect(page.getByTestId('restore-last-result')).toContainText(/stage:app-myrvm \d+\.\d s/);
   await expect(page.getByTestId('restore-last-result')).toContainText('sent as it is (fast link)');
   expect(readFileSync(appPy, 'utf8')).toBe(original);
+  expect(readFileSync(rotted)).toEqual(rottedBefore);
   expect(existsSync(path.join(device.root, 'opt', device.app, 'stray.tmp'))).toBe(false);
   await page.screenshot({ path: path.join(SCREENSHOTS, 'restore-pending.png') });
   // The window is closed and opened again: the restore still waits for a decision and the wizard
@@ -159,6 +174,9 @@ test('add a device, discover its sources, back it up with live progress and brow
   await page.getByTestId('restore-confirm').click();
   await expect(page.getByTestId('restore-pending')).toHaveCount(0);
   expect(readdirSync(path.join(device.root, 'opt')).filter((n) => n.startsWith('.jetvault-restore-'))).toEqual([]);
+  // The content check was remembered with the wizard's other choices; the next restores go without it.
+  await expect(page.getByTestId('restore-check-contents')).toHaveAttribute('data-selected', 'true');
+  await page.getByTestId('restore-check-contents').click();
 
   // Damaged databases, restored through the wizard together with the app folder (still selected):
   // files and databases in one job; the plan lists the databases, row counts come back.

@@ -3,6 +3,7 @@
  * destructive restore needs --yes, `rollback` returns the device to what it held before, and
  * `keep` settles a restore so nothing waits any more.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -72,6 +73,33 @@ describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
     expect(readFileSync(config, 'utf8')).toBe(original);
     expect((await run('rollback', '--device', device.name)).out).toMatch(/No restore of .* is waiting/);
     expect((await run('restore', 'latest')).code).toBe(2);
+  }, 180_000);
+
+  it('--check-contents finds a file damaged with its size, times and mode intact, and restores it', async () => {
+    const device = fleet.devices[0]!;
+    const run = await backedUp(device, 'config');
+    const config = path.join(device.root, 'etc', device.app, `${device.app}.yaml`);
+    const original = readFileSync(config);
+    // One byte changed in place, the file's times put back: nothing a listing can see.
+    const damaged = Buffer.from(original);
+    damaged[0] = damaged[0]! ^ 0x20;
+    const ref = path.join(tempDir(), 'times');
+    execFileSync('cp', ['-p', config, ref]);
+    writeFileSync(config, damaged);
+    execFileSync('touch', ['-r', ref, config]);
+    const looks = JSON.parse((await run('restore', 'latest', '--device', device.name, '--dry-run', '--json')).out) as { roots: { replace: number; contents: unknown }[] };
+    expect(looks.roots.reduce((n, r) => n + r.replace, 0)).toBe(0);
+    expect(looks.roots[0]!.contents).toBeNull();
+
+    const dry = await run('restore', 'latest', '--device', device.name, '--check-contents', '--dry-run');
+    expect(dry.code).toBe(0);
+    expect(dry.out).toMatch(/^ {9}contents checked: \d+ files read, 1 differ \(to replace\)/m);
+    expect(readFileSync(config)).toEqual(damaged);
+    const restored = await run('restore', 'latest', '--device', device.name, '--check-contents', '--yes');
+    expect(restored.err).toBe('');
+    expect(restored.code).toBe(0);
+    expect(readFileSync(config)).toEqual(original);
+    expect((await run('keep', '--device', device.name)).code).toBe(0);
   }, 180_000);
 
   it('restoring a database onto a server that lacks its roles (a reflashed device) says which it created; --into-database restores beside the live one', async () => {

@@ -17,7 +17,10 @@ export const EXIT_NOT_CONFIRMED = 3;
 function describePlan(plan: RestorePlanSummary, io: CliIo): void {
   io.out(`Restore plan for ${plan.device}${plan.at ? ` at ${plan.at}` : ''}:`);
   for (const s of plan.snapshots) io.out(`  ${s.source.padEnd(16)} ${s.kind.padEnd(9)} snapshot ${s.snapshotId.slice(0, 10)} of ${s.time}`);
-  for (const r of plan.roots) io.out(`  files  ${r.target}: ${r.add} to add, ${r.replace} to replace, ${r.remove} to remove, ${r.unchanged} unchanged`);
+  for (const r of plan.roots) {
+    io.out(`  files  ${r.target}: ${r.add} to add, ${r.replace} to replace, ${r.remove} to remove, ${r.unchanged} unchanged`);
+    if (r.contents) io.out(`         contents checked: ${r.contents.checked} files read, ${r.contents.differ} differ (to replace)${r.contents.unreadable > 0 ? `, ${r.contents.unreadable} unreadable by the device's login (left as they are)` : ''}`);
+  }
   for (const d of plan.databases) io.out(`  ${d.kind.padEnd(6)} ${d.target}: ${d.action}${d.rows !== null ? ` (${d.rows} rows in ${d.tables} tables)` : ''}`);
   if (plan.services.stop.length > 0) io.out(`  services stopped around the swap: ${plan.services.stop.join('; ')}`);
   io.out(`  ${(plan.spaceNeeded / 2 ** 20).toFixed(1)} MiB needed on the device, ${(plan.freeBytes / 2 ** 20).toFixed(1)} MiB free`);
@@ -50,6 +53,7 @@ export async function deviceRestore(values: Record<string, unknown>, ref: string
     if (typeof values['into-folder'] === 'string') request.targetRoot = values['into-folder'];
     if (typeof values['into-database'] === 'string') request.targetDatabase = values['into-database'];
     if (typeof values['into-file'] === 'string') request.targetPath = values['into-file'];
+    if (values['check-contents'] === true) request.checkContents = true;
     // As the console's IPC checks it: a bad name or path is said before the device is asked anything.
     const checked = RestoreRequestSchema.safeParse(request);
     if (!checked.success) throw new UsageError(checked.error.issues.map((i) => `${i.path.join('.') || 'request'}: ${i.message}`).join('; '));

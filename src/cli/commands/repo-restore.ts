@@ -10,7 +10,7 @@ export const repoRestoreCommand: Command = {
   usage: [
     'Usage: jetvault restore SNAP --target DIR [--include PATTERN]... [--device NAME]',
     '       jetvault restore SNAP --device NAME [--source S]... [--include PATTERN]... [--at TIME] [--dry-run] [--yes] [--json]',
-    '                             [--into-folder DIR] [--into-database NAME] [--into-file PATH]',
+    '                             [--into-folder DIR] [--into-database NAME] [--into-file PATH] [--check-contents]',
     '',
     'PATTERN matches snapshot paths: * within a name, ** across directories; a matching directory brings its contents.',
     'With --target, the snapshot goes to a folder on this machine (--device NAME makes "latest" mean that device\'s).',
@@ -20,7 +20,8 @@ export const repoRestoreCommand: Command = {
     'stays on the device until `jetvault keep --device NAME` or `jetvault rollback --device NAME`.',
     'Beside the live data instead, for inspection (nothing live changes, nothing existing is overwritten):',
     '--into-folder DIR (files, below DIR on the device), --into-database NAME (a new PostgreSQL/MySQL',
-    'database), --into-file PATH (a new SQLite file).',
+    'database), --into-file PATH (a new SQLite file). --check-contents also reads the files that look unchanged',
+    '(same size, time and mode) on the device and in the repository, and restores those whose contents differ.',
     REPO_USAGE,
   ].join('\n'),
   options: {
@@ -35,6 +36,7 @@ export const repoRestoreCommand: Command = {
     'into-folder': { type: 'string' },
     'into-database': { type: 'string' },
     'into-file': { type: 'string' },
+    'check-contents': { type: 'boolean' },
   },
   async run({ values, positionals }, io) {
     const [ref, ...extra] = positionals;
@@ -43,8 +45,8 @@ export const repoRestoreCommand: Command = {
       if (typeof values.device !== 'string') throw new UsageError('give --target DIR (to this machine) or --device NAME (onto the device)');
       return (await import('./device-restore')).deviceRestore(values, ref, io);
     }
-    if (values.source || values.at || values['dry-run'] || values.yes || values['into-folder'] || values['into-database'] || values['into-file']) {
-      throw new UsageError('--source, --at, --dry-run, --yes and --into-… are for restores onto a device (without --target)');
+    if (values.source || values.at || values['dry-run'] || values.yes || values['into-folder'] || values['into-database'] || values['into-file'] || values['check-contents']) {
+      throw new UsageError('--source, --at, --dry-run, --yes, --into-… and --check-contents are for restores onto a device (without --target)');
     }
     const target = values.target;
     return withRepository(values, io, 'shared', async (repo) => {

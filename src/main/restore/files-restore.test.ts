@@ -5,7 +5,7 @@ import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LocalRunner } from '../devices/local-runner';
-import { raw, sh } from '../devices/shell-quote';
+import { commandText, raw, sh } from '../devices/shell-quote';
 import type { CommandRunner } from '../devices/ssh-connection';
 import { tamperingRunner } from './testing/tampering-runner';
 import { RemoteFilesSource } from '../devices/sources/files-source';
@@ -177,6 +177,51 @@ describe('restoring files onto a device (real shell, tar and sha256sum)', () => 
     await executeFilesRestore(options, plan, phases);
     await confirmRestore(runner, plan);
     expect(await describeTree(app)).toEqual(asBackedUp);
+  });
+
+  it('with checkContents, finds files damaged with their size, times and mode intact, and restores them', async () => {
+    const { options, app, asBackedUp } = await scenario();
+    // Same length, same mtime (copied from a reference), other bytes: a bit-rotted copy, and one
+    // under a name with a newline; the big file is hard-linked, so both its names differ.
+    const damage = (rel: string) => {
+      const file = path.join(app, rel);
+      const ref = `${file}.ref`;
+      execFileSync('cp', ['-p', file, ref]);
+      execFileSync('sh', ['-c', 'printf X | dd of="$1" bs=1 seek=3 conv=notrunc status=none && touch -r "$2" "$1" && rm "$2"', 'sh', file, ref]);
+    };
+    damage('data/sub/new\nline');
+    damage('data/sub/deeper/big.bin');
+    const plain = await planFilesRestore(options);
+    expect(plain.roots[0]!.replace).toEqual(['app.py']);
+    expect(plain.roots[0]!.contents).toBeUndefined();
+
+    const checked = { ...options, checkContents: true };
+    const plan = await planFilesRestore(checked);
+    const [root] = plan.roots;
+    expect([...root!.replace].sort()).toEqual(['app.py', 'data/hardlink-to-big', 'data/sub/deeper/big.bin', 'data/sub/new\nline']);
+    expect(root!.contents).toMatchObject({ differ: 3, unreadable: 0 });
+    expect(root!.contents!.checked).toBe(Object.values(asBackedUp).filter((d) => d.type === 'file').length - 2); // every file but app.py (changed) and text.sql (gone)
+    expect(root!.unchanged).toBe(plain.roots[0]!.unchanged - 3);
+    expect(plan.bytesToSend).toBe(plain.bytesToSend + 2 * 300_000 + Buffer.byteLength('file 0 SECRET-NAME-CONTENT-0\n'));
+    await executeFilesRestore(checked, plan, phases);
+    await confirmRestore(runner, plan);
+    expect(await describeTree(app)).toEqual(asBackedUp);
+  });
+
+  it('with checkContents, a file the device cannot read is left as it is and counted', async () => {
+    const { options, app } = await scenario();
+    // The file goes away just as the device hashes: its line is missing, the check goes on.
+    const vanishing: CommandRunner = {
+      target: runner.target,
+      exec: async (command, signal) => {
+        if (commandText(command).includes('sha256sum -z')) await rm(path.join(app, 'data/exec.sh'));
+        return runner.exec(command, signal);
+      },
+      run: (command, opts) => runner.run(command, opts),
+    };
+    const plan = await planFilesRestore({ ...options, runner: vanishing, checkContents: true });
+    expect(plan.roots[0]!.contents).toMatchObject({ differ: 0, unreadable: 1 });
+    expect(plan.roots[0]!.replace).toEqual(['app.py']);
   });
 
   it('restores into another folder for inspection without touching the original', async () => {

@@ -13,7 +13,9 @@
  * A console that dies or a link that drops at any point leaves S with its journal; `recover` then
  * puts T back to its original state unless the swap had completed.
  */
+import { createHash } from 'node:crypto';
 import path from 'node:path';
+import { throwIfAborted } from '../repository/errors';
 import type { Repository } from '../repository/repo/repository';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import type { TreeNode } from '../repository/snapshot/tree';
@@ -53,6 +55,12 @@ export interface RestoreRoot {
   foldersInPlace?: string[];
   /** The snapshot path is a single file (not a folder). */
   file?: boolean;
+  /**
+   * With `checkContents`: files that looked unchanged (size, mtime, mode) and were read on both
+   * sides — how many, how many differed in content (now in `replace`), and how many the device's
+   * login could not read (left as they are).
+   */
+  contents?: { checked: number; differ: number; unreadable: number };
 }
 
 export interface FilesRestorePlan {
@@ -84,6 +92,11 @@ export interface FilesRestoreOptions {
   signal?: AbortSignal;
   /** Send the files gzip'ed (`gzip -1` here, unpacked by the device's tar): a slow link, decision 019. */
   compress?: boolean;
+  /**
+   * Also compare the contents of files whose size, mtime and mode match the snapshot (a copy damaged
+   * on the device with its metadata intact): SHA-256 on the device against the snapshot's bytes.
+   */
+  checkContents?: boolean;
 }
 
 const join = (...parts: string[]) => path.posix.join(...parts);
@@ -142,6 +155,7 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
       }
     }
     for (const rel of current?.keys() ?? []) if (rel !== '' && !inSnapshot.has(rel) && selected(rel) && !excluded(rel)) root.remove.push(rel);
+    if (options.checkContents) await recheckContents(options, root, wanted.filter((f) => f.node.type === 'file' && sameFile(f.node, current?.get(f.path))));
     // A path that is a single file (an .env, a unit file) is its own entry '': restored with its
     // whole source, or alone when an include names it (the one-file restore of the versions view).
     // Such a file often sits inside another restored folder (/opt/myrvm/.env in /opt/myrvm): the
@@ -150,8 +164,10 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
     if (self && self.type !== 'dir' && (include.empty || include.matches(path.posix.basename(snapshotPath)))) {
       root.file = true;
       const now = current?.get('');
-      if (sameFile(self, now)) root.unchanged++;
-      else {
+      if (sameFile(self, now)) {
+        root.unchanged++;
+        if (options.checkContents && self.type === 'file') await recheckContents(options, root, [{ path: '', node: self }]);
+      } else {
         (now ? root.replace : root.add).push('');
         if (self.type === 'file') root.bytesToSend += self.size;
       }
@@ -161,6 +177,65 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
   const free = (await df).split('\n').filter(Boolean).map((line) => Number(line.trim().split(/\s+/)[3]) * 1024).filter((n) => Number.isFinite(n));
   const bytesToSend = roots.reduce((n, r) => n + r.bytesToSend, 0);
   return { restoreId, snapshotId: snapshot.id, roots, bytesToSend, freeBytes: free.length > 0 ? Math.min(...free) : 0, spaceNeeded: bytesToSend };
+}
+
+/** SHA-256 of no bytes: a file without chunks. */
+const EMPTY_SHA256 = createHash('sha256').digest('hex');
+/** Snapshot files hashed at once from the repository while the device hashes its copies. */
+const CONTENT_CHECKS_AT_ONCE = 4;
+
+/**
+ * `checkContents`: the files that look unchanged are read on the device (`sha256sum`, names as
+ * bytes on stdin) and from the repository (SHA-256 of the snapshot's bytes, by a chunk worker from
+ * a local repository); those that differ move to `replace` — a large one is then sent as the blocks
+ * that differ (block-patch.ts). A file the device's login cannot read is left as it is and counted.
+ */
+async function recheckContents(options: FilesRestoreOptions, root: RestoreRoot, files: SnapshotFile[]): Promise<void> {
+  const { repo, runner, signal } = options;
+  const contents = (root.contents ??= { checked: 0, differ: 0, unreadable: 0 });
+  if (files.length === 0) return;
+  const absolute = (rel: string) => (rel ? join(root.target, rel) : root.target);
+  // Exit 123: some file could not be read (its line is missing); anything else is a failure.
+  const running = await runner.exec(sh`xargs -0 -r sha256sum -z -- 2>/dev/null; s=$?; [ $s -eq 0 ] || [ $s -eq 123 ] || exit $s`, signal);
+  const out: Buffer[] = [];
+  running.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+  running.stdin.on('error', () => undefined);
+  running.stdin.end(nulList(files.map((f) => absolute(f.path))));
+  const done = running.done;
+  done.catch(() => undefined); // awaited below; the repository's side may fail first
+  const mine = new Map<string, string>();
+  const queue = [...files];
+  const hashOne = async (): Promise<void> => {
+    for (let f = queue.shift(); f; f = queue.shift()) {
+      throwIfAborted(signal);
+      const content = f.node.content ?? [];
+      mine.set(f.path, content.length === 0 ? EMPTY_SHA256 : (await repo.blockHashes(content, Number.MAX_SAFE_INTEGER))[0]!);
+    }
+  };
+  await Promise.all(Array.from({ length: CONTENT_CHECKS_AT_ONCE }, hashOne));
+  const result = await done;
+  if (result.code !== 0) throw new AppError('REMOTE_COMMAND_FAILED', `Checking file contents on ${runner.target} failed: ${result.stderr.trim() || `exit ${result.code ?? result.signal}`}`);
+  const theirs = new Map<string, string>();
+  const all = Buffer.concat(out);
+  for (let at = 0; at < all.length; ) {
+    const end = all.indexOf(0, at);
+    const line = all.subarray(at, end < 0 ? all.length : end);
+    at = end < 0 ? all.length : end + 1;
+    if (line.length > 66) theirs.set(decodeName(line.subarray(66)), line.toString('ascii', 0, 64));
+  }
+  for (const f of files) {
+    const sum = theirs.get(absolute(f.path));
+    if (sum === undefined) {
+      contents.unreadable++;
+      continue;
+    }
+    contents.checked++;
+    if (sum === mine.get(f.path)) continue;
+    contents.differ++;
+    root.unchanged--;
+    root.replace.push(f.path);
+    root.bytesToSend += f.node.size;
+  }
 }
 
 /**

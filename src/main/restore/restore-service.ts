@@ -201,6 +201,7 @@ export class RestoreService {
           ...(request.targetRoot ? { targetRoot: request.targetRoot } : {}),
           ...(request.include && request.include.length > 0 ? { include: request.include } : {}),
           ...(exclude.length > 0 ? { exclude } : {}),
+          ...(request.checkContents ? { checkContents: true } : {}),
         };
         planned.push(slots(() => planFilesRestore(options)).then((plan) => ({ kind: 'files', source: name, snapshot, options, plan })));
       } else if (kind === 'postgres' || kind === 'sqlite' || kind === 'mysql') {
@@ -249,6 +250,10 @@ export class RestoreService {
     }
     all.push(...seen);
     const files = parts.filter((p): p is Extract<Part, { kind: 'files' }> => p.kind === 'files');
+    for (const root of files.flatMap((p) => p.plan.roots)) {
+      const unreadable = root.contents?.unreadable ?? 0;
+      if (unreadable > 0) all.push(`${unreadable} file${unreadable === 1 ? '' : 's'} in ${root.target} could not be read by the device's login: ${unreadable === 1 ? 'its contents were' : 'their contents were'} not checked (left as ${unreadable === 1 ? 'it is' : 'they are'}).`);
+    }
     const dbs = parts.filter((p): p is Extract<Part, { kind: 'db' }> => p.kind === 'db');
     const first = parts[0]!;
     return {
@@ -270,6 +275,7 @@ export class RestoreService {
           remove: r.remove.length,
           unchanged: r.unchanged,
           bytes: r.bytesToSend,
+          contents: r.contents ?? null,
           // '' is a path that is itself a single file: it is shown by its name.
           samples: [
             ...r.replace.slice(0, SAMPLE).map((x) => `~ ${x || path.posix.basename(r.target)}`),

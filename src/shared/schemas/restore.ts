@@ -35,6 +35,11 @@ export const RestoreRequestSchema = z
       .optional(),
     /** SQLite: restore to this (new) file instead of replacing the live one. */
     targetPath: DevicePath.optional(),
+    /**
+     * Files: also compare the contents of files whose size, time and mode match the snapshot (read
+     * on the device and from the repository), so a copy damaged with its metadata intact is restored.
+     */
+    checkContents: z.boolean().optional(),
   })
   .strict()
   .superRefine((r, ctx) => {
@@ -84,6 +89,8 @@ export const RestorePlanSummarySchema = z.object({
       bytes: z.number().default(0),
       /** Up to 20 paths of each kind, prefixed `~` (replace), `+` (add), `-` (remove). */
       samples: z.array(z.string()),
+      /** With checkContents: files that looked unchanged and were read, those that differed (counted in `replace`), those the device's login could not read. */
+      contents: z.object({ checked: z.number(), differ: z.number(), unreadable: z.number() }).nullable().default(null),
     }),
   ),
   databases: z.array(RestoreDatabaseSchema).default([]),

@@ -65,6 +65,13 @@ function PlanView({ plan }: { plan: RestorePlanSummary }) {
             <strong data-testid="plan-add">{root.add}</strong> added, <strong data-testid="plan-remove">{root.remove}</strong> removed, {root.unchanged} unchanged ({formatBytes(root.bytes)} to
             send)
           </p>
+          {root.contents ? (
+            <p data-testid="plan-contents">
+              Contents checked: {root.contents.checked} file{root.contents.checked === 1 ? '' : 's'} read on the device, <strong>{root.contents.differ}</strong> differ from the snapshot
+              {root.contents.differ > 0 ? ' (replaced, counted above)' : ''}
+              {root.contents.unreadable > 0 ? `, ${root.contents.unreadable} the device's login cannot read (left as they are)` : ''}.
+            </p>
+          ) : null}
           {root.samples.length > 0 ? (
             <ul className="plan-samples">
               {root.samples.map((line) => (
@@ -121,6 +128,7 @@ export function RestorePage() {
   const [targetDatabase, setTargetDatabase] = useStoredState('restore.targetDatabase', '');
   const [targetPath, setTargetPath] = useStoredState('restore.targetPath', '');
   const [include, setInclude] = useStoredState('restore.include', '');
+  const [checkContents, setCheckContents] = useStoredState('restore.checkContents', false);
   const [confirmName, setConfirmName] = useState('');
   const [plan, setPlan] = useState<RestorePlanSummary | null>(null);
   const { busy, error, run: act } = useAction();
@@ -156,6 +164,7 @@ export function RestorePage() {
     ...(scope === 'files' && include.trim() ? { include: lines(include) } : {}),
     ...(targetDatabase.trim() && (chosenKinds.has('postgres') || chosenKinds.has('mysql')) ? { targetDatabase: targetDatabase.trim() } : {}),
     ...(targetPath.trim() && chosenKinds.has('sqlite') ? { targetPath: targetPath.trim() } : {}),
+    ...(checkContents ? { checkContents: true } : {}),
   });
   const destructive = plan !== null && (plan.roots.some((r) => !targetRoot.trim() && (r.replace > 0 || r.remove > 0)) || plan.databases.some((d) => d.action === 'replace'));
   const canStart = plan !== null && !busy && (!destructive || confirmName === device);
@@ -308,6 +317,13 @@ export function RestorePage() {
           <Label>Restore files into another folder on the device (optional)</Label>
           <Input data-testid="restore-target" placeholder="In place" />
         </TextField>
+        <Checkbox className="checkbox" isSelected={checkContents} onChange={(v) => (setCheckContents(v), reset())} data-testid="restore-check-contents">
+          <div className="checkbox-box" aria-hidden="true" />
+          <span>
+            Check the contents of files that look unchanged (same size, time and mode): finds copies damaged on the device. Reads every such file on the device and in
+            the repository, so the preview takes longer.
+          </span>
+        </Checkbox>
         {chosenKinds.has('postgres') || chosenKinds.has('mysql') ? (
           <TextField className="field" value={targetDatabase} onChange={(v) => (setTargetDatabase(v), reset())}>
             <Label>Restore the {chosenKinds.has('postgres') ? 'PostgreSQL' : 'MySQL'} database under another name, for inspection (optional)</Label>
