@@ -145,12 +145,16 @@ test('add a device, discover its sources, back it up with live progress and brow
   spawnSync('cp', ['-p', rotted, times]);
   writeFileSync(rotted, Buffer.from(rottedBefore.map((b, i) => (i === 8 ? b ^ 0x01 : b))));
   spawnSync('touch', ['-r', times, rotted]);
+  // And a model one bad write damaged: the preview says it may cross as the blocks that differ.
+  const model = device.mutate.patchModel(4096);
   await page.getByTestId('restore-check-contents').click();
   await expect(page.getByTestId('restore-plan')).toHaveCount(0); // a changed choice asks for a new preview
   await page.getByTestId('restore-preview').click();
   await expect(page.getByTestId('plan-contents').first()).toContainText(/Contents checked: \d+ files read on the device, 1 differ/);
-  await expect(page.getByTestId('plan-replace').first()).toHaveText('2');
+  await expect(page.getByTestId('plan-replace').first()).toHaveText('3');
   await expect(page.getByTestId('restore-plan')).toContainText(`~ ${path.relative(appDir, rotted)}`);
+  await expect(page.getByTestId('restore-plan')).toContainText(`Sends at most`);
+  await expect(page.getByTestId('restore-plan')).toContainText(`(${(statSync(model).size / 2 ** 20).toFixed(1)} MiB of it large files the device has a copy of: only the blocks that differ cross`);
   // A destructive restore asks for the device's name first.
   await expect(page.getByTestId('restore-start')).toBeDisabled();
   await page.getByTestId('restore-confirm-name').fill(device.name);
@@ -159,6 +163,7 @@ test('add a device, discover its sources, back it up with live progress and brow
   // What the restore reported: its steps' times, and that loopback is a fast link (nothing gzip'ed).
   await expect(page.getByTestId('restore-last-result')).toContainText(/stage:app-myrvm \d+\.\d s/);
   await expect(page.getByTestId('restore-last-result')).toContainText('sent as it is (fast link)');
+  await expect(page.getByTestId('restore-last-result')).toContainText(/1 large file \(.+\) sent as the .+ of blocks that differed from the device's copy\./);
   expect(readFileSync(appPy, 'utf8')).toBe(original);
   expect(readFileSync(rotted)).toEqual(rottedBefore);
   expect(existsSync(path.join(device.root, 'opt', device.app, 'stray.tmp'))).toBe(false);

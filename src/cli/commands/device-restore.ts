@@ -24,6 +24,7 @@ function describePlan(plan: RestorePlanSummary, io: CliIo): void {
   for (const d of plan.databases) io.out(`  ${d.kind.padEnd(6)} ${d.target}: ${d.action}${d.rows !== null ? ` (${d.rows} rows in ${d.tables} tables)` : ''}`);
   if (plan.services.stop.length > 0) io.out(`  services stopped around the swap: ${plan.services.stop.join('; ')}`);
   io.out(`  ${(plan.spaceNeeded / 2 ** 20).toFixed(1)} MiB needed on the device, ${(plan.freeBytes / 2 ** 20).toFixed(1)} MiB free`);
+  if (plan.patchableBytes > 0) io.out(`  of the ${(plan.bytesToSend / 2 ** 20).toFixed(1)} MiB to send, ${(plan.patchableBytes / 2 ** 20).toFixed(1)} MiB are large files the device has a copy of: only the blocks that differ cross`);
   for (const w of plan.warnings) io.out(`  warning: ${w}`);
 }
 

@@ -61,18 +61,20 @@ async function device() {
   const snapshot = await findSnapshot(repo, result.id);
   const asBackedUp = await describeTree(app);
   let n = 0;
-  /** The files the last restore sent whole instead of patching, and why. */
+  /** The files the last restore sent whole instead of patching, and why; what its plan said could be patched. */
   const whole: { size: number; reason: string }[] = [];
+  const planned = { bytesToSend: 0, patchableBytes: 0 };
   const restoreWith = async (runner: CommandRunner) => {
     const patched: { size: number; sent: number }[] = [];
     whole.splice(0);
     const options = { repo, runner, snapshot, restoreId: `r${++n}`, sysroot };
     const plan = await planFilesRestore(options);
+    Object.assign(planned, { bytesToSend: plan.bytesToSend, patchableBytes: plan.patchableBytes });
     await executeFilesRestore(options, plan, { phase: () => undefined, advance: () => undefined, patched: (size, sent) => patched.push({ size, sent }), unpatched: (size, reason) => whole.push({ size, reason }) });
     await confirmRestore(runner, plan);
     return patched;
   };
-  return { app, model, asBackedUp, restoreWith, whole };
+  return { app, model, asBackedUp, restoreWith, whole, planned };
 }
 
 /** Overwrites `length` bytes at `offset` with new random bytes. */
@@ -84,12 +86,14 @@ async function scribble(file: string, offset: number, length: number) {
 
 describe('restoring a large file as the blocks that differ from the device\'s copy', () => {
   it('sends only the damaged blocks and restores the file byte for byte, with its mode and times', async () => {
-    const { app, model, asBackedUp, restoreWith } = await device();
+    const { app, model, asBackedUp, restoreWith, planned } = await device();
     await scribble(model, 3 * MiB + 100, 4096); // one bad write in the middle
     await scribble(model, 6 * MiB - 10, 10); // and the last bytes
     await chmod(model, 0o600);
     const { runner, counts } = watched();
     const patched = await restoreWith(runner);
+    // The preview says the model may cross as its changed blocks: all it sends is the model.
+    expect(planned).toEqual({ bytesToSend: 6 * MiB, patchableBytes: 6 * MiB });
     const block = blockSizeFor(6 * MiB);
     expect(patched).toEqual([{ size: 6 * MiB, sent: 2 * block }]);
     expect(counts.sent).toBeLessThan(2 * block + 64 * 1024); // not the model's 6 MiB

@@ -48,6 +48,8 @@ export interface RestoreRoot {
   remove: string[];
   unchanged: number;
   bytesToSend: number;
+  /** Of `bytesToSend`: large replaced files the device has a copy of, which may cross as the blocks that differ (block-patch.ts). */
+  patchableBytes?: number;
   /**
    * Folders in `replace` that are folders on the device too, with another mode: they keep what they
    * hold and only get the snapshot's mode and times (tar sets them); never removed from the staging copy.
@@ -68,6 +70,8 @@ export interface FilesRestorePlan {
   snapshotId: string;
   roots: RestoreRoot[];
   bytesToSend: number;
+  /** Of `bytesToSend`: what may cross as block patches instead (RestoreRoot.patchableBytes). */
+  patchableBytes: number;
   /** Free bytes on the file systems of the targets (smallest), and what staging needs there. */
   freeBytes: number;
   spaceNeeded: number;
@@ -151,6 +155,7 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
       else {
         (now ? root.replace : root.add).push(rel);
         if (node.type === 'file') root.bytesToSend += node.size;
+        if (now?.type === 'file' && patchable(node)) root.patchableBytes = (root.patchableBytes ?? 0) + node.size;
         if (node.type === 'dir' && now?.type === 'dir') (root.foldersInPlace ??= []).push(rel);
       }
     }
@@ -170,13 +175,15 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
       } else {
         (now ? root.replace : root.add).push('');
         if (self.type === 'file') root.bytesToSend += self.size;
+        if (now?.type === 'file' && patchable(self)) root.patchableBytes = (root.patchableBytes ?? 0) + self.size;
       }
     }
     roots.push(root);
   }
   const free = (await df).split('\n').filter(Boolean).map((line) => Number(line.trim().split(/\s+/)[3]) * 1024).filter((n) => Number.isFinite(n));
   const bytesToSend = roots.reduce((n, r) => n + r.bytesToSend, 0);
-  return { restoreId, snapshotId: snapshot.id, roots, bytesToSend, freeBytes: free.length > 0 ? Math.min(...free) : 0, spaceNeeded: bytesToSend };
+  const patchableBytes = roots.reduce((n, r) => n + (r.patchableBytes ?? 0), 0);
+  return { restoreId, snapshotId: snapshot.id, roots, bytesToSend, patchableBytes, freeBytes: free.length > 0 ? Math.min(...free) : 0, spaceNeeded: bytesToSend };
 }
 
 /** SHA-256 of no bytes: a file without chunks. */
@@ -235,6 +242,7 @@ async function recheckContents(options: FilesRestoreOptions, root: RestoreRoot, 
     root.unchanged--;
     root.replace.push(f.path);
     root.bytesToSend += f.node.size;
+    if (patchable(f.node)) root.patchableBytes = (root.patchableBytes ?? 0) + f.node.size;
   }
 }
 

@@ -263,6 +263,7 @@ export class RestoreService {
       at: request.snapshotId ? null : (request.at ?? new Date().toISOString()),
       snapshots: parts.map((p) => ({ source: p.source, kind: kindOf(p.snapshot), snapshotId: p.snapshot.id, time: p.snapshot.time, runId: runOf(p.snapshot), ...platformOfTags(p.snapshot.tags) })),
       bytesToSend: files.reduce((n, p) => n + p.plan.bytesToSend, 0) + dbs.reduce((n, p) => n + p.plan.dumpBytes, 0),
+      patchableBytes: files.reduce((n, p) => n + p.plan.patchableBytes, 0),
       freeBytes: Math.min(...parts.map((p) => p.plan.freeBytes)),
       spaceNeeded: files.reduce((n, p) => n + p.plan.spaceNeeded, 0) + dbs.reduce((n, p) => n + p.plan.spaceNeeded, 0),
       warnings: all,
@@ -370,7 +371,7 @@ export class RestoreService {
         const target = (await runToString(runner, sh`cat -- ${path.posix.join(staging, 'target')}`)).trim();
         const pending = entry(restoreId, '');
         const root = { snapshotPath: '', target, staging, targetExists: true, add: [], replace: [], remove: [], unchanged: 0, bytesToSend: 0 };
-        pending.files.push({ restoreId, snapshotId: '', roots: [root], bytesToSend: 0, freeBytes: 0, spaceNeeded: 0 });
+        pending.files.push({ restoreId, snapshotId: '', roots: [root], bytesToSend: 0, patchableBytes: 0, freeBytes: 0, spaceNeeded: 0 });
         pending.targets.push(target);
       }
     }

@@ -74,6 +74,8 @@ export const RestorePlanSummarySchema = z.object({
     .array(z.object({ source: z.string(), kind: z.string(), snapshotId: z.string(), time: z.string(), runId: z.string().nullable(), l4t: z.string().nullable(), board: z.string().nullable() }))
     .default([]),
   bytesToSend: z.number(),
+  /** Of bytesToSend: large files the device has a copy of, which cross as the blocks that differ where the device has python3 (usually far less). */
+  patchableBytes: z.number().default(0),
   freeBytes: z.number(),
   spaceNeeded: z.number(),
   warnings: z.array(z.string()),
