@@ -222,6 +222,12 @@ describe('restoring files onto a device (real shell, tar and sha256sum)', () => 
     const plan = await planFilesRestore({ ...options, runner: vanishing, checkContents: true });
     expect(plan.roots[0]!.contents).toMatchObject({ differ: 0, unreadable: 1 });
     expect(plan.roots[0]!.replace).toEqual(['app.py']);
+
+    // A sha256sum without -z (BusyBox) would make every file look unreadable: the check says so instead.
+    const bin = tempDir();
+    await writeFile(path.join(bin, 'sha256sum'), '#!/bin/sh\necho "sha256sum: unrecognized option: z" >&2\nexit 1\n', { mode: 0o755 });
+    const busybox: CommandRunner = { ...vanishing, exec: (command, signal) => runner.exec(raw(`PATH=${bin}:$PATH; ${commandText(command)}`), signal) };
+    await expect(planFilesRestore({ ...options, runner: busybox, checkContents: true })).rejects.toThrow(/no sha256sum -z \(GNU coreutils\) to check contents with/);
   });
 
   it('restores into another folder for inspection without touching the original', async () => {

@@ -202,8 +202,13 @@ async function recheckContents(options: FilesRestoreOptions, root: RestoreRoot, 
   const contents = (root.contents ??= { checked: 0, differ: 0, unreadable: 0 });
   if (files.length === 0) return;
   const absolute = (rel: string) => (rel ? join(root.target, rel) : root.target);
-  // Exit 123: some file could not be read (its line is missing); anything else is a failure.
-  const running = await runner.exec(sh`xargs -0 -r sha256sum -z -- 2>/dev/null; s=$?; [ $s -eq 0 ] || [ $s -eq 123 ] || exit $s`, signal);
+  // Exit 123: some file could not be read (its line is missing); anything else is a failure — as is
+  // a sha256sum without -z (BusyBox), which would otherwise make every file look unreadable.
+  const running = await runner.exec(
+    sh`sha256sum -z </dev/null >/dev/null 2>&1 || { echo 'this device has no sha256sum -z (GNU coreutils) to check contents with' >&2; exit 3; }
+xargs -0 -r sha256sum -z -- 2>/dev/null; s=$?; [ $s -eq 0 ] || [ $s -eq 123 ] || exit $s`,
+    signal,
+  );
   const out: Buffer[] = [];
   running.stdout.on('data', (chunk: Buffer) => out.push(chunk));
   running.stdin.on('error', () => undefined);
@@ -222,14 +227,7 @@ async function recheckContents(options: FilesRestoreOptions, root: RestoreRoot, 
   await Promise.all(Array.from({ length: CONTENT_CHECKS_AT_ONCE }, hashOne));
   const result = await done;
   if (result.code !== 0) throw new AppError('REMOTE_COMMAND_FAILED', `Checking file contents on ${runner.target} failed: ${result.stderr.trim() || `exit ${result.code ?? result.signal}`}`);
-  const theirs = new Map<string, string>();
-  const all = Buffer.concat(out);
-  for (let at = 0; at < all.length; ) {
-    const end = all.indexOf(0, at);
-    const line = all.subarray(at, end < 0 ? all.length : end);
-    at = end < 0 ? all.length : end + 1;
-    if (line.length > 66) theirs.set(decodeName(line.subarray(66)), line.toString('ascii', 0, 64));
-  }
+  const theirs = parseSums(Buffer.concat(out), 0);
   for (const f of files) {
     const sum = theirs.get(absolute(f.path));
     if (sum === undefined) {
@@ -541,23 +539,28 @@ exec xargs -0 -r -n 1 sh -c ${`$h "$1" && { (sync -- "$1" </dev/null >/dev/null 
       running.stdin.end();
       const result = await running.done;
       if (result.code !== 0) throw new AppError('REMOTE_COMMAND_FAILED', `Verifying the staged files on ${runner.target} failed: ${result.stderr.trim() || `exit ${result.code ?? result.signal}`}`);
-      // `<sha256>  <name>\0` (sha256sum -z, no escaping) or `<sha256> *<name>\n` (openssl -r, names
-      // without newlines or backslashes); names are bytes, decoded as the tree decodes them.
-      const got = new Map<string, string>();
-      const all = Buffer.concat(out);
-      for (let at = 0; at < all.length; ) {
-        const end = all.indexOf(separator, at);
-        const line = all.subarray(at, end < 0 ? all.length : end);
-        at = end < 0 ? all.length : end + 1;
-        if (line.length > 66) got.set(decodeName(line.subarray(66)), line.toString('ascii', 0, 64));
-      }
-      return got;
+      return parseSums(Buffer.concat(out), separator);
     },
     abandon() {
       running.stdin.end();
       void running.done.catch(() => undefined);
     },
   };
+}
+
+/**
+ * `<sha256>  <name>\0` lines (sha256sum -z, no escaping) or `<sha256> *<name>\n` (openssl -r, names
+ * without newlines or backslashes) by name; names are bytes, decoded as the tree decodes them.
+ */
+function parseSums(all: Buffer, separator: number): Map<string, string> {
+  const got = new Map<string, string>();
+  for (let at = 0; at < all.length; ) {
+    const end = all.indexOf(separator, at);
+    const line = all.subarray(at, end < 0 ? all.length : end);
+    at = end < 0 ? all.length : end + 1;
+    if (line.length > 66) got.set(decodeName(line.subarray(66)), line.toString('ascii', 0, 64));
+  }
+  return got;
 }
 
 /** The journaled renames of every root (services stopped around it by the caller). */
