@@ -87,8 +87,7 @@ export class RemoteFilesSource implements Source {
   readonly #root: string;
   /** Listed files tar did not send, by absolute path, until its stderr says why. */
   readonly #skipped = new Map<string, SourceWarning>();
-  /** The device cannot hash blocks (no python3): no more deltas are tried this run. */
-  /** Why no file of this run crosses as a delta (the device cannot hash blocks), once known. */
+  /** Why no more files of this run are tried as deltas (the device cannot hash blocks: no python3), once known. */
   #noDelta: DeltaUnavailable | null = null;
 
   constructor(options: RemoteFilesOptions) {
