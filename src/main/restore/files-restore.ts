@@ -154,8 +154,7 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
       if (sameFile(node, now)) root.unchanged++;
       else {
         (now ? root.replace : root.add).push(rel);
-        if (node.type === 'file') root.bytesToSend += node.size;
-        if (now?.type === 'file' && patchable(node)) root.patchableBytes = (root.patchableBytes ?? 0) + node.size;
+        if (node.type === 'file') toSend(root, node, now?.type === 'file');
         if (node.type === 'dir' && now?.type === 'dir') (root.foldersInPlace ??= []).push(rel);
       }
     }
@@ -174,8 +173,7 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
         if (options.checkContents && self.type === 'file') await recheckContents(options, root, [{ path: '', node: self }]);
       } else {
         (now ? root.replace : root.add).push('');
-        if (self.type === 'file') root.bytesToSend += self.size;
-        if (now?.type === 'file' && patchable(self)) root.patchableBytes = (root.patchableBytes ?? 0) + self.size;
+        if (self.type === 'file') toSend(root, self, now?.type === 'file');
       }
     }
     roots.push(root);
@@ -184,6 +182,15 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
   const bytesToSend = roots.reduce((n, r) => n + r.bytesToSend, 0);
   const patchableBytes = roots.reduce((n, r) => n + (r.patchableBytes ?? 0), 0);
   return { restoreId, snapshotId: snapshot.id, roots, bytesToSend, patchableBytes, freeBytes: free.length > 0 ? Math.min(...free) : 0, spaceNeeded: bytesToSend };
+}
+
+/**
+ * A file the restore sends: counted in the root's bytes, and in `patchableBytes` when the device
+ * holds a file there that a block patch may start from (`onDevice`).
+ */
+function toSend(root: RestoreRoot, node: TreeNode, onDevice: boolean): void {
+  root.bytesToSend += node.size;
+  if (onDevice && patchable(node)) root.patchableBytes = (root.patchableBytes ?? 0) + node.size;
 }
 
 /** SHA-256 of no bytes: a file without chunks. */
@@ -239,8 +246,7 @@ xargs -0 -r sha256sum -z -- 2>/dev/null; s=$?; [ $s -eq 0 ] || [ $s -eq 123 ] ||
     contents.differ++;
     root.unchanged--;
     root.replace.push(f.path);
-    root.bytesToSend += f.node.size;
-    if (patchable(f.node)) root.patchableBytes = (root.patchableBytes ?? 0) + f.node.size;
+    toSend(root, f.node, true);
   }
 }
 
