@@ -126,6 +126,9 @@ test('add a device, discover its sources, back it up with live progress and brow
   const original = readFileSync(appPy, 'utf8');
   writeFileSync(appPy, 'broken-update\n');
   writeFileSync(path.join(device.root, 'opt', device.app, 'stray.tmp'), 'left by the update');
+  // The update also left the app folder read-only: the restore must still swap it, and give it back its mode.
+  const appMode = statSync(path.join(device.root, 'opt', device.app)).mode & 0o777;
+  chmodSync(path.join(device.root, 'opt', device.app), 0o555);
   await app.goTo('restore');
   await page.locator('[data-testid=restore-device] label', { hasText: device.name }).click();
   await page.getByTestId('restore-scope-source').click();
@@ -135,6 +138,7 @@ test('add a device, discover its sources, back it up with live progress and brow
   await expect(page.getByTestId('plan-replace').first()).toHaveText('1');
   await expect(page.getByTestId('plan-remove').first()).toHaveText('1');
   await expect(page.getByTestId('restore-plan')).toContainText('~ VERSION');
+  await expect(page.getByTestId('plan-mode').first()).toContainText(`goes back from 0555 to 0${appMode.toString(8)}`);
   expect(readFileSync(appPy, 'utf8')).toBe('broken-update\n'); // the preview changed nothing
   await page.screenshot({ path: path.join(SCREENSHOTS, 'restore-plan.png') });
   // A file damaged on the device with its size, times and mode intact: only a content check finds it.
@@ -167,6 +171,7 @@ test('add a device, discover its sources, back it up with live progress and brow
   expect(readFileSync(appPy, 'utf8')).toBe(original);
   expect(readFileSync(rotted)).toEqual(rottedBefore);
   expect(existsSync(path.join(device.root, 'opt', device.app, 'stray.tmp'))).toBe(false);
+  expect(statSync(appDir).mode & 0o777).toBe(appMode);
   await page.screenshot({ path: path.join(SCREENSHOTS, 'restore-pending.png') });
   // The window is closed and opened again: the restore still waits for a decision and the wizard
   // still has the device and the source chosen.

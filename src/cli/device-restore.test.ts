@@ -4,7 +4,7 @@
  * `keep` settles a restore so nothing waits any more.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFleet } from '../../fleet/index';
@@ -100,6 +100,20 @@ describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
     expect(restored.code).toBe(0);
     expect(readFileSync(config)).toEqual(original);
     expect((await run('keep', '--device', device.name)).code).toBe(0);
+
+    // Only the config folder's mode changed: the plan says so, and the restore puts it back.
+    const folder = path.dirname(config);
+    const mode = statSync(folder).mode & 0o777;
+    execFileSync('chmod', ['0700', folder]);
+    try {
+      const modeOnly = await run('restore', 'latest', '--device', device.name, '--dry-run');
+      expect(modeOnly.out).toContain(`         the folder's mode goes back from 0700 to 0${mode.toString(8)}`);
+      expect((await run('restore', 'latest', '--device', device.name, '--yes')).code).toBe(0);
+      expect(statSync(folder).mode & 0o777).toBe(mode);
+      expect((await run('keep', '--device', device.name)).code).toBe(0);
+    } finally {
+      execFileSync('chmod', [mode.toString(8), folder]);
+    }
   }, 180_000);
 
   it('restoring a database onto a server that lacks its roles (a reflashed device) says which it created; --into-database restores beside the live one', async () => {

@@ -14,11 +14,14 @@ import { withServices } from '../services';
 /** The exit status when a destructive restore was planned but not confirmed with --yes. */
 export const EXIT_NOT_CONFIRMED = 3;
 
+const octal = (mode: number): string => `0${mode.toString(8)}`;
+
 function describePlan(plan: RestorePlanSummary, io: CliIo): void {
   io.out(`Restore plan for ${plan.device}${plan.at ? ` at ${plan.at}` : ''}:`);
   for (const s of plan.snapshots) io.out(`  ${s.source.padEnd(16)} ${s.kind.padEnd(9)} snapshot ${s.snapshotId.slice(0, 10)} of ${s.time}`);
   for (const r of plan.roots) {
     io.out(`  files  ${r.target}: ${r.add} to add, ${r.replace} to replace, ${r.remove} to remove, ${r.unchanged} unchanged`);
+    if (r.mode) io.out(`         the folder's mode goes back from ${octal(r.mode.from)} to ${octal(r.mode.to)}`);
     if (r.contents) io.out(`         contents checked: ${r.contents.checked} files read, ${r.contents.differ} differ (to replace)${r.contents.unreadable > 0 ? `, ${r.contents.unreadable} unreadable by the device's login (left as they are)` : ''}`);
   }
   for (const d of plan.databases) io.out(`  ${d.kind.padEnd(6)} ${d.target}: ${d.action}${d.rows !== null ? ` (${d.rows} rows in ${d.tables} tables)` : ''}`);
@@ -30,7 +33,7 @@ function describePlan(plan: RestorePlanSummary, io: CliIo): void {
 
 /** Whether the plan changes anything in place (what --yes must confirm). */
 function destructive(plan: RestorePlanSummary): boolean {
-  return plan.roots.some((r) => r.replace + r.remove > 0) || plan.databases.some((d) => d.action === 'replace');
+  return plan.roots.some((r) => r.replace + r.remove > 0 || r.mode !== null) || plan.databases.some((d) => d.action === 'replace');
 }
 
 export async function deviceRestore(values: Record<string, unknown>, ref: string, io: CliIo): Promise<number> {

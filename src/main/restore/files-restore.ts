@@ -58,6 +58,11 @@ export interface RestoreRoot {
   /** The snapshot path is a single file (not a folder). */
   file?: boolean;
   /**
+   * The folder itself has another mode on the device than in the snapshot (`from` → `to`, permission
+   * bits): the root is staged and swapped for that alone, and tar gives the staged copy the snapshot's mode.
+   */
+  rootMode?: { from: number; to: number };
+  /**
    * With `checkContents`: files that looked unchanged (size, mtime, mode) and were read on both
    * sides — how many, how many differed in content (now in `replace`), and how many the device's
    * login could not read (left as they are).
@@ -159,6 +164,13 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
       }
     }
     for (const rel of current?.keys() ?? []) if (rel !== '' && !inSnapshot.has(rel) && selected(rel) && !excluded(rel)) root.remove.push(rel);
+    // The folder's own mode (someone ran chmod on the app folder): its entries compare equal, so
+    // nothing above would stage it. A restore of only some files (an include) leaves it as it is.
+    const here = current?.get('');
+    if (include.empty && here?.type === 'dir') {
+      const node = await nodeAt(repo, snapshot.tree, snapshotPath);
+      if (node?.type === 'dir' && node.mode !== here.mode) root.rootMode = { from: here.mode, to: node.mode };
+    }
     if (options.checkContents) await recheckContents(options, root, wanted.filter((f) => f.node.type === 'file' && sameFile(f.node, current?.get(f.path))));
     // A path that is a single file (an .env, a unit file) is its own entry '': restored with its
     // whole source, or alone when an include names it (the one-file restore of the versions view).
@@ -266,6 +278,18 @@ rm -rf -- "$@"`;
  */
 const RMTREE = raw(`rmtree() { find "$@" -type d ! -perm -u+w -exec chmod u+w {} + 2>/dev/null || :; rm -rf -- "$@"; }`);
 
+/**
+ * `mvdir FROM TO`: `mv` of a folder to another parent, which needs write permission on the folder
+ * itself (its `..` changes): one the device's account made read-only (an app folder at 0555) is made
+ * writable for the rename and gets its mode back after it, moved or not. Anything else: plain `mv`.
+ */
+const MVDIR = raw(`mvdir() {
+  if [ -d "$1" ] && [ ! -L "$1" ] && [ ! -w "$1" ]; then
+    m=$(stat -c %a -- "$1") && chmod u+w -- "$1" || return 1
+    if mv -- "$1" "$2"; then chmod "$m" -- "$2"; else chmod "$m" -- "$1"; return 1; fi
+  else mv -- "$1" "$2"; fi
+}`);
+
 const journal = (root: RestoreRoot, state: string) => sh`printf '%s\\n' ${state} > ${join(root.staging, 'journal')} && printf '%s' ${root.target} > ${join(root.staging, 'target')}`;
 
 export interface RestorePhases {
@@ -285,7 +309,7 @@ export interface RestorePhases {
  * of a source when one file is restored) is left alone — no staging copy, no swap.
  */
 export function activeRoots(plan: FilesRestorePlan): RestoreRoot[] {
-  return plan.roots.filter((r) => !r.targetExists || r.add.length + r.replace.length + r.remove.length > 0);
+  return plan.roots.filter((r) => !r.targetExists || r.add.length + r.replace.length + r.remove.length > 0 || r.rootMode !== undefined);
 }
 
 /** Stages, verifies and swaps every root; leaves the previous state beside it until confirm/rollback. */
@@ -350,7 +374,7 @@ export async function stageFilesRestore(options: FilesRestoreOptions, plan: File
       // the snapshot's mode and times after the staging made it writable and its entries changed.
       const above = new Set<string>();
       for (const rel of [...changed, ...root.remove]) for (let at = rel.lastIndexOf('/'); at > 0 && !above.has(rel.slice(0, at)); at = rel.lastIndexOf('/', at - 1)) above.add(rel.slice(0, at));
-      const touched = changed.size + root.remove.length > 0;
+      const touched = changed.size + root.remove.length > 0 || root.rootMode !== undefined;
       const entries: SnapshotFile[] = [
         ...(rootNode && (touched || !root.targetExists) ? [{ path: 'new', node: rootNode }] : []),
         ...nodes.filter((f) => changed.has(f.path) || (f.node.type === 'dir' && above.has(f.path))).map((f) => ({ path: `new/${f.path}`, node: f.node })),
@@ -636,9 +660,10 @@ function swapScript(root: RestoreRoot) {
   const j = join(root.staging, 'journal');
   return sh`trap '' HUP INT TERM PIPE
 set -e
+${MVDIR}
 printf 'swapping\\n' > ${j}
-if [ -e ${root.target} ] || [ -L ${root.target} ]; then mv -- ${root.target} ${join(root.staging, 'previous')}; fi
-mv -- ${join(root.staging, 'new')} ${root.target}
+if [ -e ${root.target} ] || [ -L ${root.target} ]; then mvdir ${root.target} ${join(root.staging, 'previous')}; fi
+mvdir ${join(root.staging, 'new')} ${root.target}
 printf 'swapped\\n' > ${j}
 ${raw('sync')}`;
 }
@@ -658,6 +683,7 @@ function rollbackScript(staging: string) {
   return sh`trap '' HUP INT TERM PIPE
 set -e
 ${RMTREE}
+${MVDIR}
 s=${staging}
 [ -d "$s" ] || exit 0
 t=$(cat "$s/target")
@@ -665,8 +691,8 @@ state=$(cat "$s/journal" 2>/dev/null || echo staging)
 case "$state" in
   swapped|swapping)
     if [ -e "$s/previous" ] || [ -L "$s/previous" ]; then
-      if [ -e "$t" ] || [ -L "$t" ]; then rmtree "$s/rejected"; mv -- "$t" "$s/rejected"; fi
-      mv -- "$s/previous" "$t"
+      if [ -e "$t" ] || [ -L "$t" ]; then rmtree "$s/rejected"; mvdir "$t" "$s/rejected"; fi
+      mvdir "$s/previous" "$t"
     elif [ ! -e "$s/new" ] && [ "$state" = swapped ]; then
       rmtree "$t"   # the target did not exist before the restore
     fi ;;

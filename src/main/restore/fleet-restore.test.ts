@@ -269,6 +269,64 @@ describe('restore onto a device over SSH', () => {
     }
   }, 120_000);
 
+  it('the restored folder itself made read-only (0555), or only its mode changed, is restored with its mode; rolled back, it is as it was', async () => {
+    const app = path.join(device.root, 'opt', device.app);
+    const version = versionFile();
+    const mode = () => statSync(app).mode & 0o777;
+    const leftovers = () => readdirSync(path.dirname(app)).filter((n) => n.startsWith('.jetvault-restore-'));
+    const request = { device: device.name, snapshotId: appSnapshot };
+    // The folder as the snapshot has it (earlier tests leave their own changes).
+    const toSnapshot = async () => {
+      expect((await finish(services.restores.start(request).jobId)).status).toBe('succeeded');
+      for (const pending of services.restores.pending()) await services.restores.confirm(pending.restoreId);
+    };
+    await toSnapshot();
+    const snapshotMode = mode();
+    const before = await describeTree(app);
+    try {
+      // Only the folder's mode changed: every entry compares equal, yet the plan restores the mode.
+      execFileSync('chmod', ['0700', app]);
+      const plan = await services.restores.plan(request);
+      expect(plan.roots[0]).toMatchObject({ add: 0, replace: 0, remove: 0, mode: { from: 0o700, to: snapshotMode } });
+      const modeOnly = await finish(services.restores.start(request).jobId);
+      expect(modeOnly.error).toBeNull();
+      await services.restores.confirm(services.restores.pending()[0]!.restoreId);
+      expect(mode()).toBe(snapshotMode);
+      expect(await describeTree(app)).toEqual(before);
+      expect(leftovers()).toEqual([]);
+      expect((await services.restores.plan(request)).roots[0]!.mode).toBeNull();
+
+      // Read-only with a damaged file directly inside: the swap must move a folder it cannot write.
+      writeFileSync(version, 'broken-update\n');
+      execFileSync('chmod', ['0555', app]);
+      const readOnly = await finish(services.restores.start(request).jobId);
+      expect(readOnly.error).toBeNull();
+      expect(readOnly.status).toBe('succeeded');
+      await services.restores.confirm(services.restores.pending()[0]!.restoreId);
+      expect(mode()).toBe(snapshotMode);
+      expect(await describeTree(app)).toEqual(before);
+      expect(leftovers()).toEqual([]);
+
+      // Rolled back instead: the read-only folder, with its damaged file, is back as it was.
+      execFileSync('chmod', ['0755', app]);
+      writeFileSync(version, 'broken-again\n');
+      execFileSync('chmod', ['0555', app]);
+      const damaged = await describeTree(app);
+      const again = await finish(services.restores.start(request).jobId);
+      expect(again.status).toBe('succeeded');
+      expect(mode()).toBe(snapshotMode);
+      await services.restores.rollback(services.restores.pending()[0]!.restoreId);
+      expect(mode()).toBe(0o555);
+      expect(await describeTree(app)).toEqual(damaged);
+      expect(readFileSync(version, 'utf8')).toBe('broken-again\n');
+      expect(leftovers()).toEqual([]);
+    } finally {
+      execFileSync('chmod', [snapshotMode.toString(8), app]);
+    }
+    await toSnapshot(); // for the tests that follow
+    expect(await describeTree(app)).toEqual(before);
+  }, 180_000);
+
   it('a target folder the device account cannot write is refused at preflight, naming the folder; nothing is staged or changed', async () => {
     // Owned by root, 0755: the device account (which runs every command) cannot create anything in it.
     const locked = path.join(device.root, 'srv-locked');

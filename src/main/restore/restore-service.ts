@@ -277,6 +277,7 @@ export class RestoreService {
           unchanged: r.unchanged,
           bytes: r.bytesToSend,
           contents: r.contents ?? null,
+          mode: r.rootMode ?? null,
           // '' is a path that is itself a single file: it is shown by its name.
           samples: [
             ...r.replace.slice(0, SAMPLE).map((x) => `~ ${x || path.posix.basename(r.target)}`),

@@ -93,6 +93,8 @@ export const RestorePlanSummarySchema = z.object({
       samples: z.array(z.string()),
       /** With checkContents: files that looked unchanged and were read, those that differed (counted in `replace`), those the device's login could not read. */
       contents: z.object({ checked: z.number(), differ: z.number(), unreadable: z.number() }).nullable().default(null),
+      /** The folder's own mode on the device (`from`) differs from the snapshot's (`to`): restored too. Permission bits. */
+      mode: z.object({ from: z.number(), to: z.number() }).nullable().default(null),
     }),
   ),
   databases: z.array(RestoreDatabaseSchema).default([]),

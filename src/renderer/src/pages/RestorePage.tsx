@@ -65,6 +65,11 @@ function PlanView({ plan }: { plan: RestorePlanSummary }) {
             <strong data-testid="plan-add">{root.add}</strong> added, <strong data-testid="plan-remove">{root.remove}</strong> removed, {root.unchanged} unchanged ({formatBytes(root.bytes)} to
             send)
           </p>
+          {root.mode ? (
+            <p data-testid="plan-mode">
+              The folder&apos;s mode goes back from <code>0{root.mode.from.toString(8)}</code> to <code>0{root.mode.to.toString(8)}</code> (as in the snapshot).
+            </p>
+          ) : null}
           {root.contents ? (
             <p data-testid="plan-contents">
               Contents checked: {root.contents.checked} file{root.contents.checked === 1 ? '' : 's'} read on the device, <strong>{root.contents.differ}</strong> differ from the snapshot
