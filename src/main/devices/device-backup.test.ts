@@ -18,7 +18,7 @@ import { newRepo, PASSWORD } from '../repository/testing/fixtures';
 import { LocalBackend } from '../repository/backend/local-backend';
 import { tempDir } from '../testing/temp-dir';
 import { Repository } from '../repository/repo/repository';
-import { BACKUP_PHASES, runSources, startOrder } from './device-backup';
+import { BACKUP_PHASES, FIRST_RUN_AT_ONCE, runSources, SOURCES_AT_ONCE, startOrder } from './device-backup';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import { LocalRunner } from './local-runner';
 import { ResumeStore } from './resume-store';
@@ -449,6 +449,39 @@ describe('log rotation after a committed run', () => {
     const parentOf = (name: string) => (name in took ? ({ summary: { durationMs: took[name] } } as unknown as SnapshotWithId) : null);
     expect(startOrder(sources, parentOf).map((i) => sources[i]!.name)).toEqual(['new', 'app', 'db', 'config', 'logs']);
     expect(startOrder(sources, () => null)).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it('lists every source at once while one was never backed up (the largest may be any), SOURCES_AT_ONCE at a time after', async () => {
+    const root = tempDir();
+    const names = ['db-dumps', 'config', 'logs', 'app', 'models'];
+    const sources: Source[] = [];
+    for (const name of names) {
+      await mkdir(path.join(root, name));
+      await writeFile(path.join(root, name, 'file.txt'), name);
+      sources.push({ name, kind: 'files', paths: [path.join(root, name)] });
+    }
+    // Every listing is held for a moment before it runs, so listings of sources that run at the same time overlap.
+    const listing = { running: 0, most: 0 };
+    const inner = new LocalRunner();
+    const runner: CommandRunner = {
+      target: inner.target,
+      run: (command, options) => inner.run(command, options),
+      async exec(command, signal) {
+        if (!commandText(command).includes('-printf')) return inner.exec(command, signal);
+        listing.most = Math.max(listing.most, ++listing.running);
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        const running = await inner.exec(command, signal);
+        void running.done.finally(() => listing.running--);
+        return running;
+      },
+    };
+    const { repo } = await newRepo();
+    expect(FIRST_RUN_AT_ONCE).toBeGreaterThanOrEqual(names.length);
+    expect((await backupJob(repo, root, sources, undefined, { runner })).record.status).toBe('succeeded');
+    expect(listing.most).toBe(names.length);
+    listing.most = 0;
+    expect((await backupJob(repo, root, sources, undefined, { runner })).record.status).toBe('succeeded');
+    expect(listing.most).toBe(SOURCES_AT_ONCE);
   });
 });
 
