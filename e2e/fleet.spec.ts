@@ -125,10 +125,11 @@ test('add a device, discover its sources, back it up with live progress and brow
   const appPy = path.join(device.root, 'opt', device.app, 'VERSION');
   const original = readFileSync(appPy, 'utf8');
   writeFileSync(appPy, 'broken-update\n');
-  writeFileSync(path.join(device.root, 'opt', device.app, 'stray.tmp'), 'left by the update');
+  const appDir = path.join(device.root, 'opt', device.app);
+  writeFileSync(path.join(appDir, 'stray.tmp'), 'left by the update');
   // The update also left the app folder read-only: the restore must still swap it, and give it back its mode.
-  const appMode = statSync(path.join(device.root, 'opt', device.app)).mode & 0o777;
-  chmodSync(path.join(device.root, 'opt', device.app), 0o555);
+  const appMode = statSync(appDir).mode & 0o777;
+  chmodSync(appDir, 0o555);
   await app.goTo('restore');
   await page.locator('[data-testid=restore-device] label', { hasText: device.name }).click();
   await page.getByTestId('restore-scope-source').click();
@@ -142,7 +143,6 @@ test('add a device, discover its sources, back it up with live progress and brow
   expect(readFileSync(appPy, 'utf8')).toBe('broken-update\n'); // the preview changed nothing
   await page.screenshot({ path: path.join(SCREENSHOTS, 'restore-plan.png') });
   // A file damaged on the device with its size, times and mode intact: only a content check finds it.
-  const appDir = path.join(device.root, 'opt', device.app);
   const rotted = device.mutate.files().find((f) => f.startsWith(`${appDir}/`) && !f.endsWith('VERSION') && statSync(f).size > 16 && statSync(f).size < 65536)!;
   const rottedBefore = readFileSync(rotted);
   const times = path.join(mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-')), 'times');

@@ -164,28 +164,26 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
       }
     }
     for (const rel of current?.keys() ?? []) if (rel !== '' && !inSnapshot.has(rel) && selected(rel) && !excluded(rel)) root.remove.push(rel);
+    // The path's own node, read once: a folder's mode, or the path itself when it is a single file.
+    const here = current?.get('');
+    const own = wanted.length === 0 || (include.empty && here?.type === 'dir') ? await nodeAt(repo, snapshot.tree, snapshotPath) : null;
     // The folder's own mode (someone ran chmod on the app folder): its entries compare equal, so
     // nothing above would stage it. A restore of only some files (an include) leaves it as it is.
-    const here = current?.get('');
-    if (include.empty && here?.type === 'dir') {
-      const node = await nodeAt(repo, snapshot.tree, snapshotPath);
-      if (node?.type === 'dir' && node.mode !== here.mode) root.rootMode = { from: here.mode, to: node.mode };
-    }
+    if (include.empty && here?.type === 'dir' && own?.type === 'dir' && own.mode !== here.mode) root.rootMode = { from: here.mode, to: own.mode };
     if (options.checkContents) await recheckContents(options, root, wanted.filter((f) => f.node.type === 'file' && sameFile(f.node, current?.get(f.path))));
     // A path that is a single file (an .env, a unit file) is its own entry '': restored with its
     // whole source, or alone when an include names it (the one-file restore of the versions view).
     // Such a file often sits inside another restored folder (/opt/myrvm/.env in /opt/myrvm): the
     // restore service then stages it beside that folder instead (see `relocateFileRoots`).
-    const self = wanted.length > 0 ? null : await nodeAt(repo, snapshot.tree, snapshotPath);
+    const self = wanted.length > 0 ? null : own;
     if (self && self.type !== 'dir' && (include.empty || include.matches(path.posix.basename(snapshotPath)))) {
       root.file = true;
-      const now = current?.get('');
-      if (sameFile(self, now)) {
+      if (sameFile(self, here)) {
         root.unchanged++;
         if (options.checkContents && self.type === 'file') await recheckContents(options, root, [{ path: '', node: self }]);
       } else {
-        (now ? root.replace : root.add).push('');
-        if (self.type === 'file') toSend(root, self, now?.type === 'file');
+        (here ? root.replace : root.add).push('');
+        if (self.type === 'file') toSend(root, self, here?.type === 'file');
       }
     }
     roots.push(root);
