@@ -4,7 +4,7 @@
  * and browse the snapshot's files.
  */
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -130,20 +130,25 @@ test('add a device, discover its sources, back it up with live progress and brow
   // The update also left the app folder read-only: the restore must still swap it, and give it back its mode.
   const appMode = statSync(appDir).mode & 0o777;
   chmodSync(appDir, 0o555);
+  // And a `sudo pip install` left requirements.txt root's, its bytes unchanged: it goes back to the device's account.
+  const requirements = path.join(appDir, 'requirements.txt');
+  chownSync(requirements, 0, 0);
   await app.goTo('restore');
   await page.locator('[data-testid=restore-device] label', { hasText: device.name }).click();
   await page.getByTestId('restore-scope-source').click();
   await page.getByTestId('restore-source-app-myrvm').click();
   await page.getByTestId('restore-preview').click();
   await expect(page.getByTestId('restore-plan')).toBeVisible();
-  await expect(page.getByTestId('plan-replace').first()).toHaveText('1');
+  await expect(page.getByTestId('plan-replace').first()).toHaveText('2');
   await expect(page.getByTestId('plan-remove').first()).toHaveText('1');
   await expect(page.getByTestId('restore-plan')).toContainText('~ VERSION');
+  await expect(page.getByTestId('restore-plan')).toContainText('~ requirements.txt');
   await expect(page.getByTestId('plan-mode').first()).toContainText(`goes back from 0555 to 0${appMode.toString(8)}`);
+  await expect(page.getByTestId('plan-owners').first()).toHaveText('One of them gets its owner (uid:gid) from the snapshot back.');
   expect(readFileSync(appPy, 'utf8')).toBe('broken-update\n'); // the preview changed nothing
   await page.screenshot({ path: path.join(SCREENSHOTS, 'restore-plan.png') });
   // A file damaged on the device with its size, times and mode intact: only a content check finds it.
-  const rotted = device.mutate.files().find((f) => f.startsWith(`${appDir}/`) && !f.endsWith('VERSION') && statSync(f).size > 16 && statSync(f).size < 65536)!;
+  const rotted = device.mutate.files().find((f) => f.startsWith(`${appDir}/`) && !f.endsWith('VERSION') && f !== requirements && statSync(f).size > 16 && statSync(f).size < 65536)!;
   const rottedBefore = readFileSync(rotted);
   const times = path.join(mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-')), 'times');
   spawnSync('cp', ['-p', rotted, times]);
@@ -155,7 +160,7 @@ test('add a device, discover its sources, back it up with live progress and brow
   await expect(page.getByTestId('restore-plan')).toHaveCount(0); // a changed choice asks for a new preview
   await page.getByTestId('restore-preview').click();
   await expect(page.getByTestId('plan-contents').first()).toContainText(/Contents checked: \d+ files read on the device, 1 differ/);
-  await expect(page.getByTestId('plan-replace').first()).toHaveText('3');
+  await expect(page.getByTestId('plan-replace').first()).toHaveText('4');
   await expect(page.getByTestId('restore-plan')).toContainText(`~ ${path.relative(appDir, rotted)}`);
   await expect(page.getByTestId('restore-plan')).toContainText(`Sends at most`);
   await expect(page.getByTestId('restore-plan')).toContainText(`(${(statSync(model).size / 2 ** 20).toFixed(1)} MiB of it large files the device has a copy of: only the blocks that differ cross`);
@@ -172,6 +177,7 @@ test('add a device, discover its sources, back it up with live progress and brow
   expect(readFileSync(rotted)).toEqual(rottedBefore);
   expect(existsSync(path.join(device.root, 'opt', device.app, 'stray.tmp'))).toBe(false);
   expect(statSync(appDir).mode & 0o777).toBe(appMode);
+  expect([statSync(requirements).uid, statSync(requirements).gid]).toEqual([device.account.uid, device.account.gid]);
   await page.screenshot({ path: path.join(SCREENSHOTS, 'restore-pending.png') });
   // The window is closed and opened again: the restore still waits for a decision and the wizard
   // still has the device and the source chosen.

@@ -4,13 +4,14 @@
  * `keep` settles a restore so nothing waits any more.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFleet } from '../../fleet/index';
 import type { Device, Fleet } from '../../fleet/index';
 import { psql } from '../../fleet/postgres';
 import { tempDir } from '../main/testing/temp-dir';
+import { EXIT_NOT_CONFIRMED } from './commands/device-restore';
 import { cliRunner } from './testing';
 
 const skip = process.getuid?.() !== 0;
@@ -75,7 +76,7 @@ describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
     expect((await run('restore', 'latest')).code).toBe(2);
   }, 180_000);
 
-  it('--check-contents finds a file damaged with its size, times and mode intact, and restores it', async () => {
+  it("--check-contents finds a file damaged with its size, times and mode intact, and restores it; a folder's mode and a file's owner go back too", async () => {
     const device = fleet.devices[0]!;
     const run = await backedUp(device, 'config');
     const config = path.join(device.root, 'etc', device.app, `${device.app}.yaml`);
@@ -114,6 +115,18 @@ describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
     } finally {
       execFileSync('chmod', [mode.toString(8), folder]);
     }
+
+    // The config file given to root by a `sudo cp`, its bytes unchanged: the device's account gives it back to itself.
+    const account = statSync(folder);
+    chownSync(config, 0, 0);
+    const chowned = await run('restore', 'latest', '--device', device.name, '--dry-run');
+    expect(chowned.code).toBe(0);
+    expect(chowned.out).toMatch(/: 0 to add, 1 to replace, 0 to remove, \d+ unchanged\n {9}1 of them gets its owner \(uid:gid\) from the snapshot back$/m);
+    expect((await run('restore', 'latest', '--device', device.name)).code).toBe(EXIT_NOT_CONFIRMED);
+    expect((await run('restore', 'latest', '--device', device.name, '--yes')).code).toBe(0);
+    expect((await run('keep', '--device', device.name)).code).toBe(0);
+    expect([statSync(config).uid, statSync(config).gid]).toEqual([account.uid, account.gid]);
+    expect(readFileSync(config)).toEqual(original);
   }, 180_000);
 
   it('restoring a database onto a server that lacks its roles (a reflashed device) says which it created; --into-database restores beside the live one', async () => {

@@ -22,6 +22,8 @@ function describePlan(plan: RestorePlanSummary, io: CliIo): void {
   for (const r of plan.roots) {
     io.out(`  files  ${r.target}: ${r.add} to add, ${r.replace} to replace, ${r.remove} to remove, ${r.unchanged} unchanged`);
     if (r.mode) io.out(`         the folder's mode goes back from ${octal(r.mode.from)} to ${octal(r.mode.to)}`);
+    if (r.owner) io.out(`         the folder's owner goes back from ${r.owner.from} to ${r.owner.to}`);
+    if (r.owners > 0) io.out(`         ${r.owners} of them ${r.owners === 1 ? 'gets its' : 'get their'} owner (uid:gid) from the snapshot back`);
     if (r.contents) io.out(`         contents checked: ${r.contents.checked} files read, ${r.contents.differ} differ (to replace)${r.contents.unreadable > 0 ? `, ${r.contents.unreadable} unreadable by the device's login (left as they are)` : ''}`);
   }
   for (const d of plan.databases) io.out(`  ${d.kind.padEnd(6)} ${d.target}: ${d.action}${d.rows !== null ? ` (${d.rows} rows in ${d.tables} tables)` : ''}`);
@@ -33,7 +35,7 @@ function describePlan(plan: RestorePlanSummary, io: CliIo): void {
 
 /** Whether the plan changes anything in place (what --yes must confirm). */
 function destructive(plan: RestorePlanSummary): boolean {
-  return plan.roots.some((r) => r.replace + r.remove > 0 || r.mode !== null) || plan.databases.some((d) => d.action === 'replace');
+  return plan.roots.some((r) => r.replace + r.remove > 0 || r.mode !== null || r.owner !== null) || plan.databases.some((d) => d.action === 'replace');
 }
 
 export async function deviceRestore(values: Record<string, unknown>, ref: string, io: CliIo): Promise<number> {

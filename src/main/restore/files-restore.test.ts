@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, symlinkSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, symlinkSync } from 'node:fs';
 import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -177,6 +177,58 @@ describe('restoring files onto a device (real shell, tar and sha256sum)', () => 
     await executeFilesRestore(options, plan, phases);
     await confirmRestore(runner, plan);
     expect(await describeTree(app)).toEqual(asBackedUp);
+  });
+
+  const owners = (root: string, rels: string[]) => Object.fromEntries(rels.map((rel) => [rel, ((st) => `${st.uid}:${st.gid}`)(lstatSync(path.join(root, rel)))]));
+
+  it.skipIf(process.getuid?.() !== 0)('as root, gives owners back: files and folders chowned away, the folder itself, a large file as no blocks (chown needs root; CI runs as root)', async () => {
+    const sysroot = tempDir();
+    const app = path.join(sysroot, 'opt/myrvm');
+    await mkdir(path.join(app, 'data'), { recursive: true });
+    await writeFile(path.join(app, 'app.py'), 'VERSION = 1\n');
+    await writeFile(path.join(app, 'data/settings.json'), '{"threshold": 0.85}\n');
+    await writeFile(path.join(app, 'model.onnx'), randomBytes(5 * 2 ** 20));
+    symlinkSync('app.py', path.join(app, 'current'));
+    execFileSync('chown', ['-R', '-h', '4321:4322', app]);
+    const { repo } = await newRepo();
+    const source = { name: 'app', kind: 'files' as const, paths: [app] };
+    const snapshot = await findSnapshot(repo, (await backup(repo, new RemoteFilesSource({ runner, source, sysroot }), { device: 'rvm-017' })).id);
+    const asBackedUp = await describeTree(app);
+    const all = ['', 'app.py', 'current', 'data', 'data/settings.json', 'model.onnx'];
+    // A `sudo chown -R root` gone wrong, part of the way: the folder, a file, a folder, a link, the model.
+    execFileSync('chown', ['-h', '0:0', app, path.join(app, 'app.py'), path.join(app, 'data'), path.join(app, 'current'), path.join(app, 'model.onnx')]);
+    const chowned = owners(app, all);
+
+    const options: FilesRestoreOptions = { repo, runner, snapshot, restoreId: 'own', sysroot };
+    const plan = await planFilesRestore(options);
+    expect(plan.login).toMatchObject({ uid: 0 });
+    const [root] = plan.roots;
+    expect([...root!.replace].sort()).toEqual(['app.py', 'current', 'data', 'model.onnx']);
+    expect(root).toMatchObject({ owners: 4, rootOwner: { from: '0:0', to: '4321:4322' }, add: [], remove: [], unchanged: 1 });
+    expect(root!.ownersKept).toBeUndefined(); // root sets any owner
+    const patched: number[] = [];
+    await executeFilesRestore(options, plan, { ...phases, patched: (_size, sent) => patched.push(sent) });
+    expect(owners(app, all)).toEqual(Object.fromEntries(all.map((rel) => [rel, '4321:4322'])));
+    expect(patched).toEqual([0]); // the model's blocks all matched: nothing but its owner changed
+    // The live files were never changed through a hard link: rolling back gives the chowned state.
+    await rollbackRestore(runner, plan);
+    expect(owners(app, all)).toEqual(chowned);
+
+    const again = await planFilesRestore({ ...options, restoreId: 'own2' });
+    await executeFilesRestore({ ...options, restoreId: 'own2' }, again, phases);
+    await confirmRestore(runner, again);
+    expect(owners(app, all)).toEqual(Object.fromEntries(all.map((rel) => [rel, '4321:4322'])));
+    expect(withoutLinks(await describeTree(app))).toEqual(withoutLinks(asBackedUp));
+    const after = (await planFilesRestore({ ...options, restoreId: 'own3' })).roots[0]!;
+    expect([after.replace, after.owners, after.rootOwner]).toEqual([[], undefined, undefined]);
+
+    // The folder alone: everything in it matches, the folder is staged and swapped for its owner.
+    execFileSync('chown', ['0:0', app]);
+    const folder = await planFilesRestore({ ...options, restoreId: 'own4' });
+    expect(folder.roots[0]).toMatchObject({ replace: [], add: [], remove: [], rootOwner: { from: '0:0', to: '4321:4322' } });
+    await executeFilesRestore({ ...options, restoreId: 'own4' }, folder, phases);
+    await confirmRestore(runner, folder);
+    expect(owners(app, all)).toEqual(Object.fromEntries(all.map((rel) => [rel, '4321:4322'])));
   });
 
   it('with checkContents, finds files damaged with their size, times and mode intact, and restores them', async () => {

@@ -63,6 +63,24 @@ export interface RestoreRoot {
    */
   rootMode?: { from: number; to: number };
   /**
+   * The folder itself belongs to another owner on the device than in the snapshot (`from` → `to`,
+   * "uid:gid"), and the login can give it back: the root is staged and swapped, and tar (as root)
+   * gives the staged copy the snapshot's owner.
+   */
+  rootOwner?: { from: string; to: string };
+  /**
+   * Of `replace`: entries whose owner (uid:gid) differs from the snapshot's and goes back — any
+   * owner when the device's login is root, the login's own otherwise — including those where
+   * nothing else differs (someone ran `chown -R` on the app folder).
+   */
+  owners?: number;
+  /**
+   * Entries that will not have the snapshot's owner after this restore: it is another account's,
+   * the login is not root, and the entry differs in owner now or is written by the restore (files
+   * sent, and every folder of a staged copy, belong to the login that makes them).
+   */
+  ownersKept?: number;
+  /**
    * With `checkContents`: files that looked unchanged (size, mtime, mode) and were read on both
    * sides — how many, how many differed in content (now in `replace`), and how many the device's
    * login could not read (left as they are).
@@ -80,6 +98,26 @@ export interface FilesRestorePlan {
   /** Free bytes on the file systems of the targets (smallest), and what staging needs there. */
   freeBytes: number;
   spaceNeeded: number;
+  /** Who the device's login is (`id`), which decides what owners a restore can give back; null when `id` failed (owners not compared). Not kept with a waiting restore. */
+  login?: DeviceLogin | null;
+}
+
+/** The account a restore writes as: root sets any owner (tar restores uid and gid); another account's files are its own. */
+export interface DeviceLogin {
+  uid: number;
+  gid: number;
+  name: string;
+}
+
+/** "uid:gid", as the plan shows an owner. */
+export const ownerText = (m: { uid: number; gid: number }): string => `${m.uid}:${m.gid}`;
+const sameOwner = (a: { uid: number; gid: number }, b: { uid: number; gid: number }) => a.uid === b.uid && a.gid === b.gid;
+/** Whether what `login` writes can have `node`'s owner. */
+const canOwn = (login: DeviceLogin, node: { uid: number; gid: number }) => login.uid === 0 || sameOwner(login, node);
+
+async function deviceLogin(runner: CommandRunner): Promise<DeviceLogin | null> {
+  const [uid, gid, name] = (await runToString(runner, sh`id -u && id -g && id -un`)).trim().split('\n');
+  return /^\d+$/.test(uid ?? '') && /^\d+$/.test(gid ?? '') ? { uid: Number(uid), gid: Number(gid), name: name?.trim() || `uid ${uid}` } : null;
 }
 
 export interface FilesRestoreOptions {
@@ -145,7 +183,9 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
   const targetOf = (snapshotPath: string) => (options.targetRoot ? join(options.targetRoot, snapshotPath) : join(sysroot || '/', snapshotPath));
   // The free space is asked for while the device is listed and the snapshot walked (reads only, side by side).
   // A target below folders that do not exist yet lives on the file system of its nearest existing ancestor.
+  const loginOf = deviceLogin(runner).catch(() => null);
   const df = runToString(runner, sh`for p in ${snapshot.paths.map((p) => path.posix.dirname(targetOf(p)))}; do while [ ! -e "$p" ]; do p=$(dirname "$p"); done; df -P -k -- "$p" | tail -n +2; done`).catch(() => '');
+  const login = await loginOf;
   for (const snapshotPath of snapshot.paths) {
     const target = targetOf(snapshotPath);
     const staging = join(path.posix.dirname(target), `${RESTORE_PREFIX}${restoreId}-${path.posix.basename(target)}`);
@@ -156,8 +196,12 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
     const inSnapshot = new Set(wanted.map((f) => f.path));
     for (const { path: rel, node } of wanted) {
       const now = current?.get(rel);
-      if (sameFile(node, now)) root.unchanged++;
+      // An owner that differs and can go back makes the entry a change of its own (a file is sent
+      // again: a hard link would share the live file's inode, so the live file would change too).
+      const ownerBack = login !== null && now !== undefined && !sameOwner(now, node) && canOwn(login, node);
+      if (sameFile(node, now) && !ownerBack) root.unchanged++;
       else {
+        if (ownerBack) root.owners = (root.owners ?? 0) + 1;
         (now ? root.replace : root.add).push(rel);
         if (node.type === 'file') toSend(root, node, now?.type === 'file');
         if (node.type === 'dir' && now?.type === 'dir') (root.foldersInPlace ??= []).push(rel);
@@ -170,6 +214,7 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
     // The folder's own mode (someone ran chmod on the app folder): its entries compare equal, so
     // nothing above would stage it. A restore of only some files (an include) leaves it as it is.
     if (include.empty && here?.type === 'dir' && own?.type === 'dir' && own.mode !== here.mode) root.rootMode = { from: here.mode, to: own.mode };
+    if (include.empty && login && here?.type === 'dir' && own?.type === 'dir' && !sameOwner(here, own) && canOwn(login, own)) root.rootOwner = { from: ownerText(here), to: ownerText(own) };
     if (options.checkContents) await recheckContents(options, root, wanted.filter((f) => f.node.type === 'file' && sameFile(f.node, current?.get(f.path))));
     // A path that is a single file (an .env, a unit file) is its own entry '': restored with its
     // whole source, or alone when an include names it (the one-file restore of the versions view).
@@ -186,12 +231,30 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
         if (self.type === 'file') toSend(root, self, here?.type === 'file');
       }
     }
+    if (login && login.uid !== 0) root.ownersKept = ownersKept(root, login, self ? [{ path: '', node: self }] : [...(own && include.empty ? [{ path: '', node: own }] : []), ...wanted], current);
     roots.push(root);
   }
   const free = (await df).split('\n').filter(Boolean).map((line) => Number(line.trim().split(/\s+/)[3]) * 1024).filter((n) => Number.isFinite(n));
   const bytesToSend = roots.reduce((n, r) => n + r.bytesToSend, 0);
   const patchableBytes = roots.reduce((n, r) => n + (r.patchableBytes ?? 0), 0);
-  return { restoreId, snapshotId: snapshot.id, roots, bytesToSend, patchableBytes, freeBytes: free.length > 0 ? Math.min(...free) : 0, spaceNeeded: bytesToSend };
+  return { restoreId, snapshotId: snapshot.id, roots, bytesToSend, patchableBytes, freeBytes: free.length > 0 ? Math.min(...free) : 0, spaceNeeded: bytesToSend, login };
+}
+
+/**
+ * A login other than root: entries of the snapshot owned by another account that will not have that
+ * owner afterwards — their owner differs now, or the restore writes them (files sent; every folder
+ * of a staged copy is made by the login).
+ */
+function ownersKept(root: RestoreRoot, login: DeviceLogin, entries: SnapshotFile[], current: Map<string, ListedEntry['meta']> | null): number {
+  const staged = isActive(root);
+  const written = new Set([...root.add, ...root.replace]);
+  let kept = 0;
+  for (const { path: rel, node } of entries) {
+    if (canOwn(login, node)) continue;
+    const now = current?.get(rel);
+    if ((now && !sameOwner(now, node)) || (staged && (written.has(rel) || node.type === 'dir'))) kept++;
+  }
+  return kept;
 }
 
 /**
@@ -307,8 +370,10 @@ export interface RestorePhases {
  * of a source when one file is restored) is left alone — no staging copy, no swap.
  */
 export function activeRoots(plan: FilesRestorePlan): RestoreRoot[] {
-  return plan.roots.filter((r) => !r.targetExists || r.add.length + r.replace.length + r.remove.length > 0 || r.rootMode !== undefined);
+  return plan.roots.filter(isActive);
 }
+
+const isActive = (r: RestoreRoot): boolean => !r.targetExists || r.add.length + r.replace.length + r.remove.length > 0 || r.rootMode !== undefined || r.rootOwner !== undefined;
 
 /** Stages, verifies and swaps every root; leaves the previous state beside it until confirm/rollback. */
 export async function executeFilesRestore(options: FilesRestoreOptions, plan: FilesRestorePlan, phases: RestorePhases): Promise<void> {
@@ -332,8 +397,13 @@ export async function stageFilesRestore(options: FilesRestoreOptions, plan: File
   if (plan.spaceNeeded > plan.freeBytes) {
     throw new AppError('UNAVAILABLE', `Not enough space on the device: the restore needs ${plan.spaceNeeded} bytes of staging, ${plan.freeBytes} are free. Nothing was changed.`);
   }
-  // Every target's folder is writable (one command), while the hashing commands start (they change nothing).
-  const writable = (roots.length > 0 ? runToString(runner, sh`for p in ${roots.map((r) => path.posix.dirname(r.target))}; do while [ ! -e "$p" ]; do p=$(dirname "$p"); done; test -w "$p" || { echo "cannot write to $p" >&2; exit 13; }; done`) : Promise.resolve('')).then(
+  // Every target's folder is writable, and every existing target folder can be moved aside — renaming
+  // a folder rewrites its `..`, which needs write permission on it; mvdir grants that to the folder's
+  // owner, so a read-only folder of another account stops the restore here, before anything is staged
+  // (one command), while the hashing commands start (they change nothing).
+  const folders = roots.filter((r) => r.targetExists && !r.file).map((r) => r.target);
+  const writable = (roots.length > 0 ? runToString(runner, sh`for p in ${roots.map((r) => path.posix.dirname(r.target))}; do while [ ! -e "$p" ]; do p=$(dirname "$p"); done; test -w "$p" || { echo "cannot write to $p" >&2; exit 13; }; done${folders.length > 0 ? sh`
+for t in ${folders}; do if [ -d "$t" ] && [ ! -L "$t" ] && [ ! -w "$t" ] && [ ! -O "$t" ]; then echo "$t belongs to another account ($(stat -c %u:%g -- "$t")) and is read-only for $(id -un): it cannot be moved aside for the swap. Connect as root, or make $(id -un) its owner." >&2; exit 13; fi; done` : raw('')}`) : Promise.resolve('')).then(
     () => null,
     (error: unknown) => error as Error,
   );
@@ -372,7 +442,7 @@ export async function stageFilesRestore(options: FilesRestoreOptions, plan: File
       // the snapshot's mode and times after the staging made it writable and its entries changed.
       const above = new Set<string>();
       for (const rel of [...changed, ...root.remove]) for (let at = rel.lastIndexOf('/'); at > 0 && !above.has(rel.slice(0, at)); at = rel.lastIndexOf('/', at - 1)) above.add(rel.slice(0, at));
-      const touched = changed.size + root.remove.length > 0 || root.rootMode !== undefined;
+      const touched = changed.size + root.remove.length > 0 || root.rootMode !== undefined || root.rootOwner !== undefined;
       const entries: SnapshotFile[] = [
         ...(rootNode && (touched || !root.targetExists) ? [{ path: 'new', node: rootNode }] : []),
         ...nodes.filter((f) => changed.has(f.path) || (f.node.type === 'dir' && above.has(f.path))).map((f) => ({ path: `new/${f.path}`, node: f.node })),

@@ -327,6 +327,63 @@ describe('restore onto a device over SSH', () => {
     expect(await describeTree(app)).toEqual(before);
   }, 180_000);
 
+  it("signed in as the device's account (not root): a file chowned away from it gets its owner back, another account's is named in a warning, a read-only folder of root's is refused at preflight", async () => {
+    const app = path.join(device.root, 'opt', device.app);
+    const version = versionFile();
+    const { uid, gid, name } = device.account;
+    const leftovers = () => readdirSync(path.dirname(app)).filter((n) => n.startsWith('.jetvault-restore-'));
+    const request = { device: device.name, snapshotId: appSnapshot };
+    const owner = (p: string) => ((st) => `${st.uid}:${st.gid}`)(statSync(p));
+    expect((await finish(services.restores.start(request).jobId)).status).toBe('succeeded');
+    for (const pending of services.restores.pending()) await services.restores.confirm(pending.restoreId);
+    const before = await describeTree(app);
+
+    // A `sudo cp` left the version file root's, its bytes unchanged: the account cannot write it, yet the swap gives it back.
+    chownSync(version, 0, 0);
+    const plan = await services.restores.plan(request);
+    expect(plan.roots[0]).toMatchObject({ replace: 1, owners: 1, add: 0, remove: 0, owner: null, samples: ['~ VERSION'] });
+    expect(plan.warnings.join('\n')).not.toContain('owner');
+    const record = await finish(services.restores.start(request).jobId);
+    expect(record.error).toBeNull();
+    await services.restores.confirm(services.restores.pending()[0]!.restoreId);
+    expect(owner(version)).toBe(`${uid}:${gid}`);
+    expect(await describeTree(app)).toEqual(before);
+    expect(leftovers()).toEqual([]);
+
+    // A file root owns in the snapshot: as the account, the restore cannot give it back, and says so.
+    const rootsFile = path.join(app, 'calibration.lock');
+    writeFileSync(rootsFile, 'written by a root service\n');
+    const run = (await startDeviceBackup(services, device.name, ['app']).done).value!;
+    const withRootsFile = { device: device.name, snapshotId: run.snapshots[0]!.snapshotId };
+    try {
+      chownSync(rootsFile, uid, gid);
+      const warned = await services.restores.plan(withRootsFile);
+      expect(warned.roots[0]).toMatchObject({ replace: 0, owners: 0 });
+      expect(warned.warnings).toContain(`1 entry in ${app} will not have its owner from the snapshot (another account's): the device's login ${name} is not root, and what it writes is its own. Connect as root to restore owners.`);
+    } finally {
+      rmSync(rootsFile);
+    }
+
+    // The app folder itself root's and 0755: the account cannot move it aside, so nothing is staged.
+    writeFileSync(version, 'broken-update\n');
+    chownSync(app, 0, 0);
+    try {
+      const damaged = await describeTree(app);
+      const refused = await finish(services.restores.start(request).jobId);
+      expect(refused.status).toBe('failed');
+      expect(refused.error?.message).toContain(`${app} belongs to another account (0:0) and is read-only for ${name}: it cannot be moved aside for the swap`);
+      expect(await describeTree(app)).toEqual(damaged);
+      expect(owner(app)).toBe('0:0');
+      expect(leftovers()).toEqual([]);
+      expect(services.restores.pending()).toEqual([]);
+    } finally {
+      chownSync(app, uid, gid);
+    }
+    expect((await finish(services.restores.start(request).jobId)).status).toBe('succeeded');
+    await services.restores.confirm(services.restores.pending()[0]!.restoreId);
+    expect(await describeTree(app)).toEqual(before);
+  }, 180_000);
+
   it('a target folder the device account cannot write is refused at preflight, naming the folder; nothing is staged or changed', async () => {
     // Owned by root, 0755: the device account (which runs every command) cannot create anything in it.
     const locked = path.join(device.root, 'srv-locked');

@@ -250,6 +250,12 @@ export class RestoreService {
     }
     all.push(...seen);
     const files = parts.filter((p): p is Extract<Part, { kind: 'files' }> => p.kind === 'files');
+    for (const { plan } of files) {
+      for (const root of plan.roots) {
+        const kept = root.ownersKept ?? 0;
+        if (kept > 0 && plan.login) all.push(`${kept} ${kept === 1 ? 'entry' : 'entries'} in ${root.target} will not have ${kept === 1 ? 'its' : 'their'} owner from the snapshot (another account's): the device's login ${plan.login.name} is not root, and what it writes is its own. Connect as root to restore owners.`);
+      }
+    }
     for (const root of files.flatMap((p) => p.plan.roots)) {
       const unreadable = root.contents?.unreadable ?? 0;
       if (unreadable > 0) all.push(`${unreadable} file${unreadable === 1 ? '' : 's'} in ${root.target} could not be read by the device's login: ${unreadable === 1 ? 'its contents were' : 'their contents were'} not checked (left as ${unreadable === 1 ? 'it is' : 'they are'}).`);
@@ -278,6 +284,8 @@ export class RestoreService {
           bytes: r.bytesToSend,
           contents: r.contents ?? null,
           mode: r.rootMode ?? null,
+          owner: r.rootOwner ?? null,
+          owners: r.owners ?? 0,
           // '' is a path that is itself a single file: it is shown by its name.
           samples: [
             ...r.replace.slice(0, SAMPLE).map((x) => `~ ${x || path.posix.basename(r.target)}`),

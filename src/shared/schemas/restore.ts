@@ -95,6 +95,10 @@ export const RestorePlanSummarySchema = z.object({
       contents: z.object({ checked: z.number(), differ: z.number(), unreadable: z.number() }).nullable().default(null),
       /** The folder's own mode on the device (`from`) differs from the snapshot's (`to`): restored too. Permission bits. */
       mode: z.object({ from: z.number(), to: z.number() }).nullable().default(null),
+      /** The folder's own owner on the device (`from`, "uid:gid") differs from the snapshot's (`to`), and the device's login can give it back: restored too. */
+      owner: z.object({ from: z.string(), to: z.string() }).nullable().default(null),
+      /** Of `replace`: entries whose owner goes back to the snapshot's (some differ in nothing else). */
+      owners: z.number().default(0),
     }),
   ),
   databases: z.array(RestoreDatabaseSchema).default([]),

@@ -70,6 +70,16 @@ function PlanView({ plan }: { plan: RestorePlanSummary }) {
               The folder&apos;s mode goes back from <code>0{root.mode.from.toString(8)}</code> to <code>0{root.mode.to.toString(8)}</code> (as in the snapshot).
             </p>
           ) : null}
+          {root.owner ? (
+            <p data-testid="plan-owner">
+              The folder&apos;s owner goes back from <code>{root.owner.from}</code> to <code>{root.owner.to}</code> (uid:gid, as in the snapshot).
+            </p>
+          ) : null}
+          {root.owners > 0 ? (
+            <p data-testid="plan-owners">
+              {root.owners === 1 ? 'One of them gets its' : `${root.owners} of them get their`} owner (uid:gid) from the snapshot back.
+            </p>
+          ) : null}
           {root.contents ? (
             <p data-testid="plan-contents">
               Contents checked: {root.contents.checked} file{root.contents.checked === 1 ? '' : 's'} read on the device, <strong>{root.contents.differ}</strong> differ from the snapshot
