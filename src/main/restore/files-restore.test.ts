@@ -206,6 +206,9 @@ describe('restoring files onto a device (real shell, tar and sha256sum)', () => 
     expect([...root!.replace].sort()).toEqual(['app.py', 'current', 'data', 'model.onnx']);
     expect(root).toMatchObject({ owners: 4, rootOwner: { from: '0:0', to: '4321:4322' }, add: [], remove: [], unchanged: 1 });
     expect(root!.ownersKept).toBeUndefined(); // root sets any owner
+    // A content check reads only what still looks unchanged: the chowned files are not counted twice.
+    const checked = (await planFilesRestore({ ...options, restoreId: 'own-check', checkContents: true })).roots[0]!;
+    expect([[...checked.replace].sort(), checked.unchanged, checked.contents]).toEqual([[...root!.replace].sort(), 1, { checked: 1, differ: 0, unreadable: 0 }]);
     const patched: number[] = [];
     await executeFilesRestore(options, plan, { ...phases, patched: (_size, sent) => patched.push(sent) });
     expect(owners(app, all)).toEqual(Object.fromEntries(all.map((rel) => [rel, '4321:4322'])));
@@ -321,7 +324,7 @@ describe('restoring files onto a device (real shell, tar and sha256sum)', () => 
 });
 
 describe('a source path that is a single file (an .env, a unit file)', () => {
-  it('is planned, restored and rolled back on its own when an include names it', async () => {
+  it('is planned, restored and rolled back on its own when an include names it; as root, an owner changed alone goes back', async () => {
     const sysroot = tempDir();
     await mkdir(path.join(sysroot, 'opt/myrvm'), { recursive: true });
     await mkdir(path.join(sysroot, 'etc/myrvm'), { recursive: true });
@@ -354,5 +357,14 @@ describe('a source path that is a single file (an .env, a unit file)', () => {
     await confirmRestore(runner, again);
     expect(await readFile(env, 'utf8')).toBe('TOKEN=good\n');
     expect(readdirSync(path.join(sysroot, 'opt/myrvm'))).toEqual(['.env']);
+
+    // As root: the file given to another account, its bytes unchanged, gets its owner back.
+    if (process.getuid?.() !== 0) return; // chown needs root; CI runs as root
+    execFileSync('chown', ['4321:4322', env]);
+    const owned = await planFilesRestore({ ...options, restoreId: 'owned' });
+    expect(owned.roots[1]).toMatchObject({ replace: [''], owners: 1, file: true });
+    await executeFilesRestore({ ...options, restoreId: 'owned' }, owned, phases);
+    await confirmRestore(runner, owned);
+    expect([lstatSync(env).uid, lstatSync(env).gid]).toEqual([0, 0]);
   });
 });

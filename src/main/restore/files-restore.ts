@@ -186,6 +186,9 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
   const loginOf = deviceLogin(runner).catch(() => null);
   const df = runToString(runner, sh`for p in ${snapshot.paths.map((p) => path.posix.dirname(targetOf(p)))}; do while [ ! -e "$p" ]; do p=$(dirname "$p"); done; df -P -k -- "$p" | tail -n +2; done`).catch(() => '');
   const login = await loginOf;
+  // An owner that differs and can go back makes an entry a change of its own (a file is sent again:
+  // a hard link in the staging copy shares the live file's inode, so chowning it would change the live file).
+  const ownerBack = (node: TreeNode, now: ListedEntry['meta'] | undefined) => login !== null && now !== undefined && !sameOwner(now, node) && canOwn(login, node);
   for (const snapshotPath of snapshot.paths) {
     const target = targetOf(snapshotPath);
     const staging = join(path.posix.dirname(target), `${RESTORE_PREFIX}${restoreId}-${path.posix.basename(target)}`);
@@ -196,12 +199,10 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
     const inSnapshot = new Set(wanted.map((f) => f.path));
     for (const { path: rel, node } of wanted) {
       const now = current?.get(rel);
-      // An owner that differs and can go back makes the entry a change of its own (a file is sent
-      // again: a hard link would share the live file's inode, so the live file would change too).
-      const ownerBack = login !== null && now !== undefined && !sameOwner(now, node) && canOwn(login, node);
-      if (sameFile(node, now) && !ownerBack) root.unchanged++;
+      const owner = ownerBack(node, now);
+      if (sameFile(node, now) && !owner) root.unchanged++;
       else {
-        if (ownerBack) root.owners = (root.owners ?? 0) + 1;
+        if (owner) root.owners = (root.owners ?? 0) + 1;
         (now ? root.replace : root.add).push(rel);
         if (node.type === 'file') toSend(root, node, now?.type === 'file');
         if (node.type === 'dir' && now?.type === 'dir') (root.foldersInPlace ??= []).push(rel);
@@ -215,7 +216,7 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
     // nothing above would stage it. A restore of only some files (an include) leaves it as it is.
     if (include.empty && here?.type === 'dir' && own?.type === 'dir' && own.mode !== here.mode) root.rootMode = { from: here.mode, to: own.mode };
     if (include.empty && login && here?.type === 'dir' && own?.type === 'dir' && !sameOwner(here, own) && canOwn(login, own)) root.rootOwner = { from: ownerText(here), to: ownerText(own) };
-    if (options.checkContents) await recheckContents(options, root, wanted.filter((f) => f.node.type === 'file' && sameFile(f.node, current?.get(f.path))));
+    if (options.checkContents) await recheckContents(options, root, wanted.filter((f) => f.node.type === 'file' && sameFile(f.node, current?.get(f.path)) && !ownerBack(f.node, current?.get(f.path))));
     // A path that is a single file (an .env, a unit file) is its own entry '': restored with its
     // whole source, or alone when an include names it (the one-file restore of the versions view).
     // Such a file often sits inside another restored folder (/opt/myrvm/.env in /opt/myrvm): the
@@ -223,15 +224,16 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
     const self = wanted.length > 0 ? null : own;
     if (self && self.type !== 'dir' && (include.empty || include.matches(path.posix.basename(snapshotPath)))) {
       root.file = true;
-      if (sameFile(self, here)) {
+      if (sameFile(self, here) && !ownerBack(self, here)) {
         root.unchanged++;
         if (options.checkContents && self.type === 'file') await recheckContents(options, root, [{ path: '', node: self }]);
       } else {
+        if (ownerBack(self, here)) root.owners = 1;
         (here ? root.replace : root.add).push('');
         if (self.type === 'file') toSend(root, self, here?.type === 'file');
       }
     }
-    if (login && login.uid !== 0) root.ownersKept = ownersKept(root, login, self ? [{ path: '', node: self }] : [...(own && include.empty ? [{ path: '', node: own }] : []), ...wanted], current);
+    if (login && login.uid !== 0) root.ownersKept = ownersKept(root, login, root.file ? [{ path: '', node: self! }] : self ? [] : [...(own && include.empty ? [{ path: '', node: own }] : []), ...wanted], current);
     roots.push(root);
   }
   const free = (await df).split('\n').filter(Boolean).map((line) => Number(line.trim().split(/\s+/)[3]) * 1024).filter((n) => Number.isFinite(n));
