@@ -185,7 +185,8 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
   // A target below folders that do not exist yet lives on the file system of its nearest existing ancestor.
   const loginOf = deviceLogin(runner).catch(() => null);
   const df = runToString(runner, sh`for p in ${snapshot.paths.map((p) => path.posix.dirname(targetOf(p)))}; do while [ ! -e "$p" ]; do p=$(dirname "$p"); done; df -P -k -- "$p" | tail -n +2; done`).catch(() => '');
-  const login = await loginOf;
+  // Asked beside the first listing (a round trip on a field link), needed once that is in.
+  let login: DeviceLogin | null = null;
   // An owner that differs and can go back makes an entry a change of its own (a file is sent again:
   // a hard link in the staging copy shares the live file's inode, so chowning it would change the live file).
   const ownerBack = (node: TreeNode, now: ListedEntry['meta'] | undefined) => login !== null && now !== undefined && !sameOwner(now, node) && canOwn(login, node);
@@ -193,6 +194,7 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
     const target = targetOf(snapshotPath);
     const staging = join(path.posix.dirname(target), `${RESTORE_PREFIX}${restoreId}-${path.posix.basename(target)}`);
     const [below, current] = await Promise.all([nodesBelow(repo, snapshot.tree, snapshotPath), listCurrent(runner, target)]);
+    login = await loginOf;
     const wanted = below.filter((f) => selected(f.path));
     const root: RestoreRoot = { snapshotPath, target, staging, targetExists: current !== null, add: [], replace: [], remove: [], unchanged: 0, bytesToSend: 0 };
     walked.set(root, { tree: snapshot.tree, nodes: below });
