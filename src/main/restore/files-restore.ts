@@ -110,7 +110,7 @@ export interface DeviceLogin {
 }
 
 /** "uid:gid", as the plan shows an owner. */
-export const ownerText = (m: { uid: number; gid: number }): string => `${m.uid}:${m.gid}`;
+const ownerText = (m: { uid: number; gid: number }): string => `${m.uid}:${m.gid}`;
 const sameOwner = (a: { uid: number; gid: number }, b: { uid: number; gid: number }) => a.uid === b.uid && a.gid === b.gid;
 /** Whether what `login` writes can have `node`'s owner. */
 const canOwn = (login: DeviceLogin, node: { uid: number; gid: number }) => login.uid === 0 || sameOwner(login, node);
@@ -226,11 +226,12 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
     const self = wanted.length > 0 ? null : own;
     if (self && self.type !== 'dir' && (include.empty || include.matches(path.posix.basename(snapshotPath)))) {
       root.file = true;
-      if (sameFile(self, here) && !ownerBack(self, here)) {
+      const owner = ownerBack(self, here);
+      if (sameFile(self, here) && !owner) {
         root.unchanged++;
         if (options.checkContents && self.type === 'file') await recheckContents(options, root, [{ path: '', node: self }]);
       } else {
-        if (ownerBack(self, here)) root.owners = 1;
+        if (owner) root.owners = 1;
         (here ? root.replace : root.add).push('');
         if (self.type === 'file') toSend(root, self, here?.type === 'file');
       }
@@ -446,9 +447,9 @@ for t in ${folders}; do if [ -d "$t" ] && [ ! -L "$t" ] && [ ! -w "$t" ] && [ ! 
       // the snapshot's mode and times after the staging made it writable and its entries changed.
       const above = new Set<string>();
       for (const rel of [...changed, ...root.remove]) for (let at = rel.lastIndexOf('/'); at > 0 && !above.has(rel.slice(0, at)); at = rel.lastIndexOf('/', at - 1)) above.add(rel.slice(0, at));
-      const touched = changed.size + root.remove.length > 0 || root.rootMode !== undefined || root.rootOwner !== undefined;
+      // Every staged root is active (isActive): its own node is in the stream too (mode, owner, times).
       const entries: SnapshotFile[] = [
-        ...(rootNode && (touched || !root.targetExists) ? [{ path: 'new', node: rootNode }] : []),
+        ...(rootNode ? [{ path: 'new', node: rootNode }] : []),
         ...nodes.filter((f) => changed.has(f.path) || (f.node.type === 'dir' && above.has(f.path))).map((f) => ({ path: `new/${f.path}`, node: f.node })),
       ];
       const sizes = new Map(entries.map((e) => [e.path, e.node.size]));
