@@ -216,8 +216,11 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
     const own = wanted.length === 0 || (include.empty && here?.type === 'dir') ? await nodeAt(repo, snapshot.tree, snapshotPath) : null;
     // The folder's own mode (someone ran chmod on the app folder): its entries compare equal, so
     // nothing above would stage it. A restore of only some files (an include) leaves it as it is.
-    if (include.empty && here?.type === 'dir' && own?.type === 'dir' && own.mode !== here.mode) root.rootMode = { from: here.mode, to: own.mode };
-    if (include.empty && login && here?.type === 'dir' && own?.type === 'dir' && !sameOwner(here, own) && canOwn(login, own)) root.rootOwner = { from: ownerText(here), to: ownerText(own) };
+    // Its owner likewise, where the login can give it back.
+    if (include.empty && here?.type === 'dir' && own?.type === 'dir') {
+      if (own.mode !== here.mode) root.rootMode = { from: here.mode, to: own.mode };
+      if (login && !sameOwner(here, own) && canOwn(login, own)) root.rootOwner = { from: ownerText(here), to: ownerText(own) };
+    }
     if (options.checkContents) await recheckContents(options, root, wanted.filter((f) => f.node.type === 'file' && sameFile(f.node, current?.get(f.path)) && !ownerBack(f.node, current?.get(f.path))));
     // A path that is a single file (an .env, a unit file) is its own entry '': restored with its
     // whole source, or alone when an include names it (the one-file restore of the versions view).

@@ -254,11 +254,9 @@ export class RestoreService {
       for (const root of plan.roots) {
         const kept = root.ownersKept ?? 0;
         if (kept > 0 && plan.login) all.push(`${kept} ${kept === 1 ? 'entry' : 'entries'} in ${root.target} will not have ${kept === 1 ? 'its' : 'their'} owner from the snapshot (another account's): the device's login ${plan.login.name} is not root, and what it writes is its own. Connect as root to restore owners.`);
+        const unreadable = root.contents?.unreadable ?? 0;
+        if (unreadable > 0) all.push(`${unreadable} file${unreadable === 1 ? '' : 's'} in ${root.target} could not be read by the device's login: ${unreadable === 1 ? 'its contents were' : 'their contents were'} not checked (left as ${unreadable === 1 ? 'it is' : 'they are'}).`);
       }
-    }
-    for (const root of files.flatMap((p) => p.plan.roots)) {
-      const unreadable = root.contents?.unreadable ?? 0;
-      if (unreadable > 0) all.push(`${unreadable} file${unreadable === 1 ? '' : 's'} in ${root.target} could not be read by the device's login: ${unreadable === 1 ? 'its contents were' : 'their contents were'} not checked (left as ${unreadable === 1 ? 'it is' : 'they are'}).`);
     }
     const dbs = parts.filter((p): p is Extract<Part, { kind: 'db' }> => p.kind === 'db');
     const first = parts[0]!;
