@@ -4,7 +4,7 @@
  * and only then writes the snapshot. Files whose size, mtime, ctime and inode match the parent
  * snapshot reuse its chunk list without being read.
  */
-import { throwIfAborted } from '../errors';
+import { AbortFlag } from '../errors';
 import type { ProgressFn } from '../errors';
 import type { Lease } from '../lock/lock';
 import type { Repository } from '../repo/repository';
@@ -110,7 +110,8 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
   const session = repo.uploader.session();
   let pool: ChunkPool | null = null;
   const workers = (): ChunkPool => (pool ??= repo.acquireChunkPool(options.workers));
-  const saver = new FileSaver(workers, repo.uploader, session, repo.config.chunker, repo.largeFiles(options.workers ?? 2), signal, onProgress);
+  const aborted = new AbortFlag(signal);
+  const saver = new FileSaver(workers, repo.uploader, session, repo.config.chunker, repo.largeFiles(options.workers ?? 2), aborted, onProgress);
   const summary: SnapshotSummary = { files: 0, dirs: 0, bytes: 0, filesRead: 0, blobsAdded: 0, bytesAdded: 0, errors: 0, durationMs: 0 };
   const warnings: SourceWarning[] = [];
 
@@ -139,7 +140,7 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
 
   try {
     for await (const entry of source.entries(signal)) {
-      throwIfAborted(signal);
+      aborted.throwIfAborted();
       while (stack.length > 1 && !entry.path.startsWith(`${stack.at(-1)!.path}/`)) closeFrame();
       let top = stack.at(-1)!;
       const rest = top.path === '' ? entry.path : entry.path.slice(top.path.length + 1);
@@ -228,6 +229,7 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
     await repo.uploader.abandon(session).catch(() => undefined);
     throw error;
   } finally {
+    aborted.dispose();
     if (pool) await repo.releaseChunkPool(pool);
   }
 }

@@ -6,7 +6,8 @@
  * ones back to back in one batch buffer, large ones in pieces (stream-pieces.ts). Files, batches and
  * pieces in flight are bounded, so memory does not grow with the dataset.
  */
-import { RepositoryError, throwIfAborted } from '../errors';
+import { RepositoryError } from '../errors';
+import type { AbortFlag } from '../errors';
 import type { ProgressFn } from '../errors';
 import type { ChunkerParams } from '../chunker/chunker';
 import { KNOWN_CHUNK } from '../pipeline/chunk-pool';
@@ -54,7 +55,7 @@ export class FileSaver {
     private readonly params: ChunkerParams,
     /** Large files being read at once; shared by the backups running on one Repository. */
     private readonly largeFiles: Slots,
-    private readonly signal?: AbortSignal,
+    private readonly aborted: AbortFlag,
     private readonly onProgress?: ProgressFn,
   ) {}
 
@@ -159,7 +160,7 @@ export class FileSaver {
       try {
         let job = await request(0);
         for (;;) {
-          throwIfAborted(this.signal);
+          this.aborted.throwIfAborted();
           // The next piece starts as soon as this one's boundaries are known, on another worker.
           const cut = await settle(job.cut);
           const next = cut.eof ? null : await request(cut.next, cut.scanned);
@@ -190,7 +191,7 @@ export class FileSaver {
     try {
       for (;;) {
         const step = await iterator.next();
-        throwIfAborted(this.signal);
+        this.aborted.throwIfAborted();
         if (step.done) break;
         if (pieces) {
           await pieces.push(step.value);

@@ -12,7 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { LocalBackend } from '../backend/local-backend';
 import { ChunkPool } from '../pipeline/chunk-pool';
 import type { RestoreFileJob } from '../pipeline/chunk-pool';
-import { asError, RepositoryError, throwIfAborted } from '../errors';
+import { AbortFlag, asError, RepositoryError } from '../errors';
 import type { ProgressFn } from '../errors';
 import type { Repository } from '../repo/repository';
 import { loadTree } from '../snapshot/snapshot';
@@ -59,7 +59,8 @@ function nsToSeconds(ns: string): number {
 }
 
 export async function restore(repo: Repository, snapshot: SnapshotWithId, target: string, options: RestoreOptions = {}): Promise<RestoreResult> {
-  const { signal, onProgress } = options;
+  const { onProgress } = options;
+  const aborted = new AbortFlag(options.signal);
   const match = compilePatterns(options.include ?? []);
   const result: RestoreResult = { files: 0, dirs: 0, bytes: 0, warnings: [] };
   const canChown = process.getuid?.() === 0;
@@ -97,7 +98,7 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
       const ids = node.content ?? [];
       let next = ids.length > 0 ? repo.loadBlob(ids[0]!) : null;
       for (let i = 0; i < ids.length; i++) {
-        throwIfAborted(signal);
+        aborted.throwIfAborted();
         const data = await next!;
         next = i + 1 < ids.length ? repo.loadBlob(ids[i + 1]!) : null;
         next?.catch(() => undefined);
@@ -163,7 +164,7 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
 
   const visit = async (treeId: string, rel: string, dir: string): Promise<void> => {
     for (const node of (await loadTree(repo, treeId)).nodes) {
-      throwIfAborted(signal);
+      aborted.throwIfAborted();
       const path = rel === '' ? node.name : `${rel}/${node.name}`;
       const out = join(dir, node.name);
       const wanted = match(path);
@@ -206,15 +207,16 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
     }
   };
 
-  await repo.refreshIndex();
-  await ensureDir(target);
   try {
+    await repo.refreshIndex();
+    await ensureDir(target);
     await visit(snapshot.tree, '', target);
     if (pool) await flushBatch();
     await Promise.all(running);
   } finally {
     await Promise.all(running);
     await pool?.close();
+    aborted.dispose();
   }
   if (state.failure) throw state.failure;
   // Children first (dirMeta is in post-order), so restoring a child does not bump a parent's mtime.
