@@ -4,7 +4,7 @@
  * and browse the snapshot's files.
  */
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -234,6 +234,13 @@ test('add a device, discover its sources, back it up with live progress and brow
   const config = device.mutate.files().find((f) => f.includes(`/etc/${device.app}/`))!;
   writeFileSync(config, 'changed = by hand\n');
   device.mutate.corruptFile(path.relative(device.root, device.sqlitePath), 4096);
+  // A service running as root left a folder of its own in the app folder: the device's login (not
+  // root) cannot remove it from the previous state when the restore is kept, and the console says so.
+  const rootsCache = path.join(device.root, 'opt', device.app, 'cache');
+  mkdirSync(rootsCache);
+  writeFileSync(path.join(rootsCache, 'index.bin'), 'built by a root service\n');
+  chownSync(path.join(rootsCache, 'index.bin'), 0, 0);
+  chownSync(rootsCache, 0, 0);
   expect(await deviceFiles(device)).not.toEqual(filesAtBackup);
   await app.goTo('restore');
   await page.locator('[data-testid=restore-device] label', { hasText: device.name }).click();
@@ -253,6 +260,12 @@ test('add a device, discover its sources, back it up with live progress and brow
   expect((await device.mutate.sqlite('PRAGMA integrity_check;')).trim()).toBe('ok');
   await page.getByTestId('restore-confirm').click();
   await expect(page.getByTestId('restore-pending')).toHaveCount(0);
+  const opt = path.join(device.root, 'opt');
+  const left = readdirSync(opt).filter((name) => name.startsWith('.jetvault-restore-'));
+  expect(left).toHaveLength(1);
+  await expect(page.getByTestId('restore-leftovers')).toContainText(path.join(opt, left[0]!));
+  await expect(page.getByTestId('restore-leftovers')).toContainText("files of another account, and the device's login is not root");
+  rmSync(path.join(opt, left[0]!), { recursive: true });
   // The device's files are the first run's, byte for byte, with their modes and mtimes.
   expect(await deviceFiles(device)).toEqual(filesAtBackup);
 });

@@ -4,7 +4,7 @@
  * `keep` settles a restore so nothing waits any more.
  */
 import { execFileSync } from 'node:child_process';
-import { chownSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFleet } from '../../fleet/index';
@@ -69,8 +69,22 @@ describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
     expect((JSON.parse(rolledBack.out) as { rolledBack: string[] }).rolledBack).toHaveLength(1);
     expect(readFileSync(config, 'utf8')).toBe('broken: true\n');
 
+    // A folder of root's beside the config (a root service's), not in the snapshot: the restore takes
+    // it out, and the keep, as the device's login, cannot remove it from the previous state.
+    const rootsDir = path.join(path.dirname(config), 'conf.d');
+    mkdirSync(rootsDir);
+    writeFileSync(path.join(rootsDir, 'local.yaml'), 'debug: true\n');
+    chownSync(path.join(rootsDir, 'local.yaml'), 0, 0);
+    chownSync(rootsDir, 0, 0);
     expect((await run('restore', 'latest', '--device', device.name, '--yes')).code).toBe(0);
-    expect((await run('keep', '--device', device.name)).out).toMatch(/kept 1 restore/);
+    const kept = await run('keep', '--device', device.name, '--json');
+    const etc = path.join(device.root, 'etc');
+    const left = readdirSync(etc).filter((name) => name.startsWith('.jetvault-restore-')).map((name) => path.join(etc, name));
+    expect(left).toHaveLength(1);
+    expect([kept.code, JSON.parse(kept.out)]).toMatchObject([0, { leftovers: left }]);
+    expect(kept.err).toContain(`could not remove ${left[0]} entirely (files of another account; the device's login is not root): remove it as root`);
+    rmSync(left[0]!, { recursive: true });
+    expect(existsSync(rootsDir)).toBe(false);
     expect(readFileSync(config, 'utf8')).toBe(original);
     expect((await run('rollback', '--device', device.name)).out).toMatch(/No restore of .* is waiting/);
     expect((await run('restore', 'latest')).code).toBe(2);

@@ -172,8 +172,9 @@ export const channels = {
   'restore:start': { input: RestoreRequestSchema, output: z.object({ jobId: z.string(), restoreId: z.string() }) },
   /** Restores that completed and keep the previous state until confirmed or rolled back. */
   'restore:pending': { input: none, output: z.array(PendingRestoreSchema) },
-  'restore:confirm': { input: z.object({ restoreId: z.string().max(64) }).strict(), output: z.object({ done: z.literal(true) }) },
-  'restore:rollback': { input: z.object({ restoreId: z.string().max(64) }).strict(), output: z.object({ done: z.literal(true) }) },
+  // leftovers: staging folders on the device that could not be removed entirely (files of another account).
+  'restore:confirm': { input: z.object({ restoreId: z.string().max(64) }).strict(), output: z.object({ done: z.literal(true), leftovers: z.array(z.string()) }) },
+  'restore:rollback': { input: z.object({ restoreId: z.string().max(64) }).strict(), output: z.object({ done: z.literal(true), leftovers: z.array(z.string()) }) },
   /** Settles what interrupted restores left on a device: unfinished ones rolled back, completed ones listed as pending. */
   'restore:recover': { input: z.object({ device: NameSchema }).strict(), output: z.array(PendingRestoreSchema) },
 

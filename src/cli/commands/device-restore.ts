@@ -107,12 +107,12 @@ function pendingCommand(name: 'keep' | 'rollback'): Command {
       const device = values.device;
       return withServices(io, async (services) => {
         const pending = await services.restores.recover(device);
-        for (const p of pending) {
-          if (keep) await services.restores.confirm(p.restoreId);
-          else await services.restores.rollback(p.restoreId);
-        }
-        if (values.json) io.out(JSON.stringify({ device, [keep ? 'kept' : 'rolledBack']: pending.map((p) => p.restoreId) }));
+        const leftovers: string[] = [];
+        for (const p of pending) leftovers.push(...(await (keep ? services.restores.confirm(p.restoreId) : services.restores.rollback(p.restoreId))).leftovers);
+        if (values.json) io.out(JSON.stringify({ device, [keep ? 'kept' : 'rolledBack']: pending.map((p) => p.restoreId), leftovers }));
         else io.out(pending.length === 0 ? `No restore of ${device} is waiting for a decision.` : `${keep ? 'kept' : 'rolled back'} ${pending.length} restore(s) of ${device}`);
+        // Done all the same: what stays is the previous state's files of another account, in hidden staging folders.
+        for (const path of leftovers) io.err(`could not remove ${path} entirely (files of another account; the device's login is not root): remove it as root`);
         return 0;
       });
     },

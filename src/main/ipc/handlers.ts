@@ -151,8 +151,8 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
     'restore:start': (request) => announced(services, services.restores.start(request)),
     'restore:pending': () => services.restores.pending().map(pendingView),
     'restore:recover': async ({ device }) => (await services.restores.recover(device)).map(pendingView),
-    'restore:confirm': async ({ restoreId }) => (await services.restores.confirm(restoreId), { done: true as const }),
-    'restore:rollback': async ({ restoreId }) => (await services.restores.rollback(restoreId), { done: true as const }),
+    'restore:confirm': async ({ restoreId }) => ({ done: true as const, ...(await services.restores.confirm(restoreId)) }),
+    'restore:rollback': async ({ restoreId }) => ({ done: true as const, ...(await services.restores.rollback(restoreId)) }),
     'alerts:list': ({ status }) => services.alerts.list(status),
     'alerts:acknowledge': ({ id }, sender) => audited(services, actor(sender), 'alert.acknowledge', String(id), () => services.alerts.acknowledge(id, transport)),
     'alerts:evaluate': () => {

@@ -13,7 +13,7 @@ import { backup } from '../repository/archiver/archiver';
 import { findSnapshot } from '../repository/snapshot/snapshot';
 import { describeTree, makeAwkwardTree, newRepo } from '../repository/testing/fixtures';
 import { tempDir } from '../testing/temp-dir';
-import { confirmRestore, executeFilesRestore, planFilesRestore, recoverRestores, RESTORE_PREFIX, rollbackRestore } from './files-restore';
+import { confirmRestore, executeFilesRestore, planFilesRestore, recoverRestores, refuseIfKept, RESTORE_PREFIX, rollbackRestore } from './files-restore';
 import type { FilesRestoreOptions } from './files-restore';
 
 const runner = new LocalRunner();
@@ -66,13 +66,13 @@ describe('restoring files onto a device (real shell, tar and sha256sum)', () => 
     await executeFilesRestore(options, plan, { phase: (p) => seen.push(p), advance: () => undefined });
     expect(seen).toEqual(['preflight', 'stage', 'verify', 'swap', 'validate']);
     expect(withoutLinks(await describeTree(app))).toEqual(withoutLinks(asBackedUp));
-    await rollbackRestore(runner, plan);
+    expect(await rollbackRestore(runner, plan)).toEqual([]);
     expect(await describeTree(app)).toEqual(changed);
     expect(readdirSync(path.join(sysroot, 'opt')).filter((n) => n.startsWith(RESTORE_PREFIX))).toEqual([]);
 
     const again = await planFilesRestore({ ...options, restoreId: 'r2' });
     await executeFilesRestore({ ...options, restoreId: 'r2' }, again, phases);
-    await confirmRestore(runner, again);
+    expect(await confirmRestore(runner, again)).toEqual([]);
     expect(await describeTree(app)).toEqual(asBackedUp);
     expect(readdirSync(path.join(sysroot, 'opt'))).toEqual(['myrvm']);
   });
@@ -109,6 +109,25 @@ describe('restoring files onto a device (real shell, tar and sha256sum)', () => 
     expect(existsSync(app)).toBe(false);
     expect(await recoverRestores(runner, [path.join(sysroot, 'opt')])).toEqual([{ staging, state: 'swapping' }]);
     expect(await describeTree(app)).toEqual(changed);
+  });
+
+  it('a keep cut off after it began is finished by recover and never rolled back: its previous state may be partly gone', async () => {
+    const { options, app, sysroot, asBackedUp } = await scenario();
+    const plan = await planFilesRestore(options);
+    await executeFilesRestore(options, plan, phases);
+    const staging = plan.roots[0]!.staging;
+    // What a keep cut off part-way leaves: the root marked kept, part of the previous state removed.
+    execFileSync('sh', ['-c', `printf 'kept\\n' > "$1/journal" && rm -rf -- "$1/previous/data"`, 'sh', staging]);
+    const refusal = `The restore of ${app} is being kept (its previous state is partly removed already), so it cannot be rolled back: keep it to finish.`;
+    await expect(refuseIfKept(runner, plan.roots)).rejects.toThrow(refusal);
+    await expect(rollbackRestore(runner, plan)).rejects.toThrow(refusal);
+    expect(withoutLinks(await describeTree(app))).toEqual(withoutLinks(asBackedUp));
+    expect(await recoverRestores(runner, [path.join(sysroot, 'opt')])).toEqual([{ staging, state: 'kept' }]);
+    expect(await describeTree(app)).toEqual(asBackedUp);
+    expect(readdirSync(path.join(sysroot, 'opt'))).toEqual(['myrvm']);
+    // Kept again (the console asks once more): nothing left to do.
+    expect(await confirmRestore(runner, plan)).toEqual([]);
+    await expect(refuseIfKept(runner, plan.roots)).resolves.toBeUndefined();
   });
 
   it('a staged file that differs from the snapshot stops the restore before the swap; nothing live changes', async () => {

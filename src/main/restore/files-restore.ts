@@ -689,9 +689,19 @@ export async function swapRoots(runner: CommandRunner, roots: RestoreRoot[]): Pr
 ${ordered.map((root) => sh`(${swapScript(root)})`).reduce((a, b) => sh`${a} && ${b}`)}`);
 }
 
-/** Rolls roots back inner first — the exact reverse of `swapRoots` — so every previous state lands where it was. */
-export async function rollbackRoots(runner: CommandRunner, roots: RestoreRoot[]): Promise<void> {
-  for (const root of [...roots].sort((a, b) => depth(b) - depth(a))) await runToString(runner, rollbackScript(root.staging));
+/**
+ * Rolls roots back inner first — the exact reverse of `swapRoots` — so every previous state lands
+ * where it was. Refused for a restore being kept (`confirmRoots` marks all its roots before removing
+ * anything, so the first root tells). Returns the staging folders that could not be removed entirely.
+ */
+export async function rollbackRoots(runner: CommandRunner, roots: RestoreRoot[]): Promise<string[]> {
+  const left: string[] = [];
+  for (const root of [...roots].sort((a, b) => depth(b) - depth(a))) {
+    const printed = (await runToString(runner, rollbackScript(root.staging))).split('\n').filter(Boolean);
+    if (printed.includes('kept')) throw keptError(root.target);
+    left.push(...printed);
+  }
+  return left;
 }
 
 /**
@@ -744,36 +754,92 @@ printf 'swapped\\n' > ${j}
 ${raw('sync')}`;
 }
 
-/** Keeps the restored state: removes the staging folders and the previous versions. */
-export async function confirmRestore(runner: CommandRunner, plan: FilesRestorePlan): Promise<void> {
-  for (const root of plan.roots) await runToString(runner, sh`${RMTREE}
-rmtree ${root.staging}`);
+/**
+ * `leave S`: removes the staging folder S. What cannot be removed — files of another account in a
+ * folder of that account, when the device's login is not root — stays, and its path is printed for
+ * the operator to remove as root. Its markers (`target`, `journal`: the login's files in the login's
+ * folder) are gone with the rest, so recovery leaves it alone.
+ */
+const LEAVE = raw(`leave() { rmtree "$1" 2>/dev/null || :; if [ -e "$1" ] || [ -L "$1" ]; then printf '%s\\n' "$1"; fi; }`);
+
+/**
+ * Keeps the restored state of these roots (every source of a restore at once): first each one is
+ * marked kept — from then on nothing rolls back to its previous state, which is about to be partly
+ * gone — then its staging folder and the previous state in it are removed. Returns the staging
+ * folders that could not be removed entirely (see LEAVE).
+ */
+export async function confirmRoots(runner: CommandRunner, roots: RestoreRoot[]): Promise<string[]> {
+  if (roots.length === 0) return [];
+  const stagings = roots.map((root) => root.staging);
+  const left = await runToString(runner, sh`trap '' HUP INT TERM PIPE
+${RMTREE}
+${LEAVE}
+for s in ${stagings}; do [ ! -d "$s" ] || printf 'kept\\n' > "$s/journal"; done
+for s in ${stagings}; do [ ! -d "$s" ] || leave "$s"; done`);
+  return left.split('\n').filter(Boolean);
 }
 
-/** Puts the previous state back (after a failed validation, or on demand before confirming). */
-export async function rollbackRestore(runner: CommandRunner, plan: FilesRestorePlan): Promise<void> {
-  await rollbackRoots(runner, plan.roots);
+/** Keeps the restored state of one plan's roots (`confirmRoots`). */
+export async function confirmRestore(runner: CommandRunner, plan: FilesRestorePlan): Promise<string[]> {
+  return confirmRoots(runner, plan.roots);
 }
 
+/**
+ * Puts the previous state back (after a failed validation, or on demand before confirming).
+ * Returns the staging folders that could not be removed entirely afterwards (see LEAVE).
+ */
+export async function rollbackRestore(runner: CommandRunner, plan: FilesRestorePlan): Promise<string[]> {
+  return rollbackRoots(runner, plan.roots);
+}
+
+/**
+ * Prints `kept` and changes nothing when the root was being kept (its previous state may be partly
+ * removed already); otherwise puts the previous state back, marks it rolled back, and removes the
+ * staging folder (printing it when something in it stays).
+ */
 function rollbackScript(staging: string) {
   return sh`trap '' HUP INT TERM PIPE
 set -e
 ${RMTREE}
 ${MVDIR}
+${LEAVE}
 s=${staging}
 [ -d "$s" ] || exit 0
 t=$(cat "$s/target")
 state=$(cat "$s/journal" 2>/dev/null || echo staging)
 case "$state" in
+  kept) echo kept; exit 0 ;;
   swapped|swapping)
     if [ -e "$s/previous" ] || [ -L "$s/previous" ]; then
       if [ -e "$t" ] || [ -L "$t" ]; then rmtree "$s/rejected"; mvdir "$t" "$s/rejected"; fi
       mvdir "$s/previous" "$t"
     elif [ ! -e "$s/new" ] && [ "$state" = swapped ]; then
       rmtree "$t"   # the target did not exist before the restore
-    fi ;;
+    fi
+    printf 'rolledback\\n' > "$s/journal" ;;
 esac
-rmtree "$s"`;
+leave "$s"`;
+}
+
+/**
+ * Refuses, before anything is rolled back (databases included), a restore whose keep has begun:
+ * its previous state may be partly removed already. Keeping it again finishes it.
+ */
+export async function refuseIfKept(runner: CommandRunner, roots: RestoreRoot[]): Promise<void> {
+  if (roots.length === 0) return;
+  const kept = await runToString(runner, sh`for s in ${roots.map((root) => root.staging)}; do [ "$(cat -- "$s/journal" 2>/dev/null)" != kept ] || { cat -- "$s/target"; echo; }; done; true`);
+  if (kept !== '') throw keptError(kept.split('\n')[0]!);
+}
+
+const keptError = (target: string) =>
+  new AppError('CONFLICT', `The restore of ${target} is being kept (its previous state is partly removed already), so it cannot be rolled back: keep it to finish.`);
+
+/** Finishes a keep that was cut off: the previous state goes, whatever is left of it. */
+function keepScript(staging: string) {
+  return sh`trap '' HUP INT TERM PIPE
+${RMTREE}
+${LEAVE}
+leave ${staging}`;
 }
 
 /**
@@ -789,7 +855,8 @@ export async function recoverRestores(runner: CommandRunner, dirs: string[]): Pr
     .map((line) => ({ staging: line.slice(0, line.lastIndexOf('\t')), state: line.slice(line.lastIndexOf('\t') + 1) }));
   for (const { staging, state } of found) {
     if (state === 'swapped') continue; // fully restored: waits for confirm or rollback
-    await runToString(runner, rollbackScript(staging));
+    // A keep cut off part-way is finished; anything else (staging, swapping, rolled back) rolls back.
+    await runToString(runner, state === 'kept' ? keepScript(staging) : rollbackScript(staging));
   }
   return found;
 }

@@ -3,7 +3,7 @@
  * device: the run in force at a point in time, databases in the plan, compatibility warnings,
  * services around the swap, and a failed health check rolling everything back.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -178,5 +178,24 @@ describe('whole-device restore', () => {
     expect((await state()).deposits).toBe(stateB.deposits);
     await services.restores.rollback(restoreId);
     expect(await state()).toEqual(before);
+  }, 240_000);
+
+  it('a keep cut off part-way refuses a rollback before anything rolls back, databases included; kept when asked again', async () => {
+    writeFileSync(versionFile(), 'broken-update\n');
+    await device.mutate.pgDeleteRows(50);
+    const { jobId, restoreId } = services.restores.start({ device: device.name, scope: 'source', sources: ['db', 'app'] });
+    expect((await finish(jobId)).status).toBe('succeeded');
+    const restored = await state();
+    expect([restored.version, restored.deposits]).toEqual([stateB.version, stateB.deposits]);
+    const pending = services.restores.pending().find((p) => p.restoreId === restoreId)!;
+    // What a keep cut off after it marked the files' roots leaves (its previous state partly removed).
+    const journal = path.join(pending.files[0]!.roots[0]!.staging, 'journal');
+    writeFileSync(journal, 'kept\n');
+    chownSync(journal, device.account.uid, device.account.gid);
+    await expect(services.restores.rollback(restoreId)).rejects.toThrow('is being kept (its previous state is partly removed already), so it cannot be rolled back: keep it to finish.');
+    expect(await state()).toEqual(restored);
+    expect(await services.restores.confirm(restoreId)).toEqual({ leftovers: [] });
+    expect(services.restores.pending()).toEqual([]);
+    expect(await state()).toEqual(restored);
   }, 240_000);
 });

@@ -384,6 +384,38 @@ describe('restore onto a device over SSH', () => {
     expect(await describeTree(app)).toEqual(before);
   }, 180_000);
 
+  it("signed in as the device's account: a keep whose previous state holds root's files in root's folder keeps the restore and names what it could not remove", async () => {
+    const app = path.join(device.root, 'opt', device.app);
+    const request = { device: device.name, snapshotId: appSnapshot };
+    expect((await finish(services.restores.start(request).jobId)).status).toBe('succeeded');
+    for (const pending of services.restores.pending()) await services.restores.confirm(pending.restoreId);
+    const restored = await describeTree(app);
+
+    // A service running as root left a cache folder of its own in the app folder; an update broke VERSION.
+    const cache = path.join(app, 'cache');
+    mkdirSync(cache);
+    writeFileSync(path.join(cache, 'index.bin'), 'built by a root service\n');
+    chownSync(path.join(cache, 'index.bin'), 0, 0);
+    chownSync(cache, 0, 0);
+    writeFileSync(versionFile(), 'broken-update\n');
+    const record = await finish(services.restores.start(request).jobId);
+    expect(record.error).toBeNull();
+    const [pending] = services.restores.pending();
+    const staging = pending!.files[0]!.roots[0]!.staging;
+    // The account cannot empty root's folder in the previous state: the keep is done all the same.
+    expect(await services.restores.confirm(pending!.restoreId)).toEqual({ leftovers: [staging] });
+    try {
+      expect(services.restores.pending()).toEqual([]);
+      expect(await describeTree(app)).toEqual(restored);
+      expect(readFileSync(path.join(staging, 'previous', 'cache', 'index.bin'), 'utf8')).toBe('built by a root service\n');
+      // Its markers are gone: no later console offers it for a rollback (its previous state is partial).
+      expect([existsSync(path.join(staging, 'target')), existsSync(path.join(staging, 'journal'))]).toEqual([false, false]);
+      expect(await services.restores.recover(device.name)).toEqual([]);
+    } finally {
+      rmSync(staging, { recursive: true, force: true });
+    }
+  }, 180_000);
+
   it('a target folder the device account cannot write is refused at preflight, naming the folder; nothing is staged or changed', async () => {
     // Owned by root, 0755: the device account (which runs every command) cannot create anything in it.
     const locked = path.join(device.root, 'srv-locked');

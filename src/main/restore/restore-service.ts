@@ -33,7 +33,7 @@ import type { RepositoryService } from '../services/repository-service';
 import { confirmDbRestore, planDbRestore, recoverDbRestores, rollbackDbRestore, stageDbRestore, swapDbRestore, validateDbRestore } from './db-restore';
 import type { DbRestoreOptions, DbRestorePlan, MysqlSource, PostgresSource } from './db-restore';
 import { formatBytes } from '../../shared/format-bytes';
-import { activeRoots, confirmRestore, planFilesRestore, recoverRestores, relocateFileRoots, RESTORE_PREFIX, rollbackRestore, rollbackRoots, stageFilesRestore, swapRoots, validateRoots } from './files-restore';
+import { activeRoots, confirmRoots, planFilesRestore, recoverRestores, refuseIfKept, relocateFileRoots, RESTORE_PREFIX, rollbackRestore, rollbackRoots, stageFilesRestore, swapRoots, validateRoots } from './files-restore';
 import type { FilesRestoreOptions, FilesRestorePlan } from './files-restore';
 
 export const RESTORE_PHASES = ['preflight', 'stage', 'verify', 'swap', 'validate'] as const;
@@ -609,28 +609,38 @@ export class RestoreService {
     });
   }
 
-  async confirm(restoreId: string): Promise<void> {
+  /**
+   * Keeps the restored state. `leftovers`: staging folders on the device that could not be removed
+   * entirely (files of another account, the device's login not being root), for the operator to
+   * remove as root; the restore is kept all the same.
+   */
+  async confirm(restoreId: string): Promise<{ leftovers: string[] }> {
     const pending = this.#get(restoreId);
-    await this.connector.withDevice(pending.device, async (connection) => {
+    const leftovers = await this.connector.withDevice(pending.device, async (connection) => {
       for (const plan of pending.databases) await confirmDbRestore(connection, plan);
-      for (const plan of pending.files) await confirmRestore(connection, plan);
+      // Every files source's roots in one command: all are marked kept before anything is removed.
+      return confirmRoots(connection, pending.files.flatMap((plan) => plan.roots));
     });
     this.#forget(restoreId);
+    return { leftovers };
   }
 
-  async rollback(restoreId: string): Promise<void> {
+  /** Puts the previous state back; `leftovers` as for `confirm`. */
+  async rollback(restoreId: string): Promise<{ leftovers: string[] }> {
     const pending = this.#get(restoreId);
     const services = this.devices.get(pending.device).profile.services;
-    await this.connector.withDevice(pending.device, async (connection) => {
+    const leftovers = await this.connector.withDevice(pending.device, async (connection) => {
+      await refuseIfKept(connection, pending.files.flatMap((plan) => plan.roots));
       if (services) await runDeviceCommands(connection, services.stop, 'Stop');
       try {
         for (const plan of [...pending.databases].reverse()) await rollbackDbRestore(connection, plan);
-        await rollbackRoots(connection, pending.files.flatMap((plan) => plan.roots));
+        return await rollbackRoots(connection, pending.files.flatMap((plan) => plan.roots));
       } finally {
         if (services) await runDeviceCommands(connection, services.start, 'Start');
       }
     });
     this.#forget(restoreId);
+    return { leftovers };
   }
 
   #get(restoreId: string): PendingRestore {

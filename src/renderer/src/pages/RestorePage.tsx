@@ -152,12 +152,19 @@ export function RestorePage() {
   const [pending, setPending] = useState<Pending[]>([]);
   const [jobId, setJobId] = useStoredState<string | null>('restore.jobId', null);
   const [notice, setNotice] = useState<string | null>(null);
+  // Staging folders a keep or a rollback could not remove entirely (files of another account).
+  const [leftovers, setLeftovers] = useState<string[]>([]);
 
   // A remembered device that has since been removed is forgotten.
   useEffect(() => {
     if (device !== null && devices.length > 0 && !devices.some((d) => d.name === device)) setDevice(null);
   }, [device, devices, setDevice]);
   const refreshPending = () => void api().restore.pending().then(setPending);
+  const decide = (how: 'confirm' | 'rollback', restoreId: string) =>
+    act(async () => {
+      setLeftovers((await api().restore[how]({ restoreId })).leftovers);
+      refreshPending();
+    });
   useEffect(() => {
     void useCatalogStore.getState().refresh();
     refreshPending();
@@ -213,6 +220,17 @@ export function RestorePage() {
           {lastReport}
         </p>
       ) : null}
+      {leftovers.length > 0 ? (
+        <div className="banner banner-warn" data-testid="restore-leftovers">
+          Done, but {leftovers.length === 1 ? 'a folder' : `${leftovers.length} folders`} of the previous state could not be removed from the device: {leftovers.length === 1 ? 'it holds' : 'they hold'}{' '}
+          files of another account, and the device&apos;s login is not root. Remove {leftovers.length === 1 ? 'it' : 'them'} as root:
+          {leftovers.map((path) => (
+            <div key={path}>
+              <code>{path}</code>
+            </div>
+          ))}
+        </div>
+      ) : null}
       {running ? (
         <section className="card" data-testid="restore-running" aria-live="polite">
           <p>
@@ -233,10 +251,10 @@ export function RestorePage() {
             {p.databases.length > 0 ? ` (including the previous database${p.databases.length > 1 ? 's' : ''} ${p.databases.join(', ')})` : ''} is kept on the device until you decide.
           </p>
           <div className="form-actions">
-            <Button className="button button-primary" isDisabled={busy} onPress={() => void act(async () => (await api().restore.confirm({ restoreId: p.restoreId }), refreshPending()))} data-testid="restore-confirm">
+            <Button className="button button-primary" isDisabled={busy} onPress={() => void decide('confirm', p.restoreId)} data-testid="restore-confirm">
               Keep the restored state
             </Button>
-            <Button className="button" isDisabled={busy} onPress={() => void act(async () => (await api().restore.rollback({ restoreId: p.restoreId }), refreshPending()))} data-testid="restore-rollback">
+            <Button className="button" isDisabled={busy} onPress={() => void decide('rollback', p.restoreId)} data-testid="restore-rollback">
               Roll back
             </Button>
           </div>
