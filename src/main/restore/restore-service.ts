@@ -617,9 +617,11 @@ export class RestoreService {
   async confirm(restoreId: string): Promise<{ leftovers: string[] }> {
     const pending = this.#get(restoreId);
     const leftovers = await this.connector.withDevice(pending.device, async (connection) => {
+      // Every files source's roots in one command, all marked kept before anything is removed; the
+      // databases' previous copies go after that, so a rollback is refused from the first removal on.
+      const left = await confirmRoots(connection, pending.files.flatMap((plan) => plan.roots));
       for (const plan of pending.databases) await confirmDbRestore(connection, plan);
-      // Every files source's roots in one command: all are marked kept before anything is removed.
-      return confirmRoots(connection, pending.files.flatMap((plan) => plan.roots));
+      return left;
     });
     this.#forget(restoreId);
     return { leftovers };
