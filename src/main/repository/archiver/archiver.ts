@@ -110,8 +110,6 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
   const session = repo.uploader.session();
   let pool: ChunkPool | null = null;
   const workers = (): ChunkPool => (pool ??= repo.acquireChunkPool(options.workers));
-  const aborted = new AbortFlag(signal);
-  const saver = new FileSaver(workers, repo.uploader, session, repo.config.chunker, repo.largeFiles(options.workers ?? 2), aborted, onProgress);
   const summary: SnapshotSummary = { files: 0, dirs: 0, bytes: 0, filesRead: 0, blobsAdded: 0, bytesAdded: 0, errors: 0, durationMs: 0 };
   const warnings: SourceWarning[] = [];
 
@@ -138,6 +136,9 @@ export async function backup(repo: Repository, source: Source, options: BackupOp
     stack.at(-1)!.children.push(node);
   };
 
+  // Made just before the `try` whose `finally` disposes of it: a parent tree that fails to load leaves no listener.
+  const aborted = new AbortFlag(signal);
+  const saver = new FileSaver(workers, repo.uploader, session, repo.config.chunker, repo.largeFiles(options.workers ?? 2), aborted, onProgress);
   try {
     for await (const entry of source.entries(signal)) {
       aborted.throwIfAborted();
