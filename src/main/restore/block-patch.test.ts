@@ -13,7 +13,7 @@ import { backup } from '../repository/archiver/archiver';
 import { findSnapshot } from '../repository/snapshot/snapshot';
 import { describeTree, newRepo } from '../repository/testing/fixtures';
 import { tempDir } from '../testing/temp-dir';
-import { confirmRestore, executeFilesRestore, planFilesRestore } from './files-restore';
+import { confirmRoots, executeFilesRestore, planFilesRestore } from './files-restore';
 
 const MiB = 1024 * 1024;
 const local = new LocalRunner();
@@ -71,7 +71,7 @@ async function device() {
     const plan = await planFilesRestore(options);
     Object.assign(planned, { bytesToSend: plan.bytesToSend, patchableBytes: plan.patchableBytes });
     await executeFilesRestore(options, plan, { phase: () => undefined, advance: () => undefined, patched: (size, sent) => patched.push({ size, sent }), unpatched: (size, reason) => whole.push({ size, reason }) });
-    await confirmRestore(runner, plan);
+    await confirmRoots(runner, plan.roots);
     return patched;
   };
   return { app, model, asBackedUp, restoreWith, whole, planned };

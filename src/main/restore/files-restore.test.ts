@@ -13,7 +13,7 @@ import { backup } from '../repository/archiver/archiver';
 import { findSnapshot } from '../repository/snapshot/snapshot';
 import { describeTree, makeAwkwardTree, newRepo } from '../repository/testing/fixtures';
 import { tempDir } from '../testing/temp-dir';
-import { confirmRestore, executeFilesRestore, planFilesRestore, recoverRestores, refuseIfKept, RESTORE_PREFIX, rollbackRestore } from './files-restore';
+import { confirmRoots, executeFilesRestore, planFilesRestore, recoverRestores, refuseIfKept, RESTORE_PREFIX, rollbackRestore } from './files-restore';
 import type { FilesRestoreOptions } from './files-restore';
 
 const runner = new LocalRunner();
@@ -72,7 +72,7 @@ describe('restoring files onto a device (real shell, tar and sha256sum)', () => 
 
     const again = await planFilesRestore({ ...options, restoreId: 'r2' });
     await executeFilesRestore({ ...options, restoreId: 'r2' }, again, phases);
-    expect(await confirmRestore(runner, again)).toEqual([]);
+    expect(await confirmRoots(runner, again.roots)).toEqual([]);
     expect(await describeTree(app)).toEqual(asBackedUp);
     expect(readdirSync(path.join(sysroot, 'opt'))).toEqual(['myrvm']);
   });
@@ -126,7 +126,7 @@ describe('restoring files onto a device (real shell, tar and sha256sum)', () => 
     expect(await describeTree(app)).toEqual(asBackedUp);
     expect(readdirSync(path.join(sysroot, 'opt'))).toEqual(['myrvm']);
     // Kept again (the console asks once more): nothing left to do.
-    expect(await confirmRestore(runner, plan)).toEqual([]);
+    expect(await confirmRoots(runner, plan.roots)).toEqual([]);
     await expect(refuseIfKept(runner, plan.roots)).resolves.toBeUndefined();
   });
 
@@ -180,7 +180,7 @@ describe('restoring files onto a device (real shell, tar and sha256sum)', () => 
           continue;
         }
         await executeFilesRestore(o, plan, phases);
-        await confirmRestore(runner, plan);
+        await confirmRoots(runner, plan.roots);
         expect(await describeTree(app)).toEqual(asBackedUp);
       }
     }
@@ -194,7 +194,7 @@ describe('restoring files onto a device (real shell, tar and sha256sum)', () => 
     const plan = await planFilesRestore(options);
     expect(plan.roots[0]!.replace).toContain('data');
     await executeFilesRestore(options, plan, phases);
-    await confirmRestore(runner, plan);
+    await confirmRoots(runner, plan.roots);
     expect(await describeTree(app)).toEqual(asBackedUp);
   });
 
@@ -238,7 +238,7 @@ describe('restoring files onto a device (real shell, tar and sha256sum)', () => 
 
     const again = await planFilesRestore({ ...options, restoreId: 'own2' });
     await executeFilesRestore({ ...options, restoreId: 'own2' }, again, phases);
-    await confirmRestore(runner, again);
+    await confirmRoots(runner, again.roots);
     expect(owners(app, all)).toEqual(Object.fromEntries(all.map((rel) => [rel, '4321:4322'])));
     expect(withoutLinks(await describeTree(app))).toEqual(withoutLinks(asBackedUp));
     const after = (await planFilesRestore({ ...options, restoreId: 'own3' })).roots[0]!;
@@ -249,7 +249,7 @@ describe('restoring files onto a device (real shell, tar and sha256sum)', () => 
     const folder = await planFilesRestore({ ...options, restoreId: 'own4' });
     expect(folder.roots[0]).toMatchObject({ replace: [], add: [], remove: [], rootOwner: { from: '0:0', to: '4321:4322' } });
     await executeFilesRestore({ ...options, restoreId: 'own4' }, folder, phases);
-    await confirmRestore(runner, folder);
+    await confirmRoots(runner, folder.roots);
     expect(owners(app, all)).toEqual(Object.fromEntries(all.map((rel) => [rel, '4321:4322'])));
   });
 
@@ -278,7 +278,7 @@ describe('restoring files onto a device (real shell, tar and sha256sum)', () => 
     expect(root!.unchanged).toBe(plain.roots[0]!.unchanged - 3);
     expect(plan.bytesToSend).toBe(plain.bytesToSend + 2 * 300_000 + Buffer.byteLength('file 0 SECRET-NAME-CONTENT-0\n'));
     await executeFilesRestore(checked, plan, phases);
-    await confirmRestore(runner, plan);
+    await confirmRoots(runner, plan.roots);
     expect(await describeTree(app)).toEqual(asBackedUp);
   });
 
@@ -311,7 +311,7 @@ describe('restoring files onto a device (real shell, tar and sha256sum)', () => 
     const plan = await planFilesRestore(opts);
     expect(plan.roots[0]!.targetExists).toBe(false);
     await executeFilesRestore(opts, plan, phases);
-    await confirmRestore(runner, plan);
+    await confirmRoots(runner, plan.roots);
     expect(await describeTree(path.join(elsewhere, 'opt/myrvm'))).toEqual(asBackedUp);
     expect(await describeTree(app)).toEqual(changed);
   });
@@ -325,7 +325,7 @@ describe('restoring files onto a device (real shell, tar and sha256sum)', () => 
     const plan = await planFilesRestore(opts);
     expect(plan.roots[0]!.remove).toEqual(['data/stray.tmp']);
     await executeFilesRestore(opts, plan, phases);
-    await confirmRestore(runner, plan);
+    await confirmRoots(runner, plan.roots);
     expect((await describeTree(app))['local.db']).toMatchObject({ content: Buffer.from('the live database, excluded from the app source').toString('base64') });
   });
 
@@ -335,7 +335,7 @@ describe('restoring files onto a device (real shell, tar and sha256sum)', () => 
     const plan = await planFilesRestore(opts);
     expect(plan.roots[0]).toMatchObject({ add: [], replace: ['app.py'], remove: [] });
     await executeFilesRestore(opts, plan, phases);
-    await confirmRestore(runner, plan);
+    await confirmRoots(runner, plan.roots);
     const after = await describeTree(app);
     expect(after['app.py']).toMatchObject({ content: Buffer.from('VERSION = 1\n').toString('base64') });
     expect(after['data/stray.tmp']).toEqual(changed['data/stray.tmp']);
@@ -373,7 +373,7 @@ describe('a source path that is a single file (an .env, a unit file)', () => {
     // Restored and kept.
     const again = await planFilesRestore({ ...options, restoreId: 'again' });
     await executeFilesRestore({ ...options, restoreId: 'again' }, again, phases);
-    await confirmRestore(runner, again);
+    await confirmRoots(runner, again.roots);
     expect(await readFile(env, 'utf8')).toBe('TOKEN=good\n');
     expect(readdirSync(path.join(sysroot, 'opt/myrvm'))).toEqual(['.env']);
 
@@ -383,7 +383,7 @@ describe('a source path that is a single file (an .env, a unit file)', () => {
     const owned = await planFilesRestore({ ...options, restoreId: 'owned' });
     expect(owned.roots[1]).toMatchObject({ replace: [''], owners: 1, file: true });
     await executeFilesRestore({ ...options, restoreId: 'owned' }, owned, phases);
-    await confirmRestore(runner, owned);
+    await confirmRoots(runner, owned.roots);
     expect([lstatSync(env).uid, lstatSync(env).gid]).toEqual([0, 0]);
   });
 });

@@ -779,11 +779,6 @@ for s in ${stagings}; do [ ! -d "$s" ] || leave "$s"; done`);
   return left.split('\n').filter(Boolean);
 }
 
-/** Keeps the restored state of one plan's roots (`confirmRoots`). */
-export async function confirmRestore(runner: CommandRunner, plan: FilesRestorePlan): Promise<string[]> {
-  return confirmRoots(runner, plan.roots);
-}
-
 /**
  * Puts the previous state back (after a failed validation, or on demand before confirming).
  * Returns the staging folders that could not be removed entirely afterwards (see LEAVE).
