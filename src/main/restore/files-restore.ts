@@ -75,11 +75,17 @@ export interface RestoreRoot {
    */
   owners?: number;
   /**
-   * Entries that will not have the snapshot's owner after this restore: it is another account's,
-   * the login is not root, and the entry differs in owner now or is written by the restore (files
-   * sent, and every folder of a staged copy, belong to the login that makes them).
+   * Entries that will not have their owner after this restore: it is another account's, the login
+   * is not root, and the entry differs in owner now or is made anew by the restore (files sent,
+   * every folder of a staged copy, and files the staging copy cannot hard-link belong to the login
+   * that makes them) — entries of the snapshot, and those outside it that the restore leaves.
    */
   ownersKept?: number;
+  /**
+   * Bytes the staging copy copies instead of hard-linking (the login is not root and the kernel's
+   * protected_hardlinks refuses another account's files it cannot read and write): staging needs the space.
+   */
+  copiedBytes?: number;
   /**
    * With `checkContents`: files that looked unchanged (size, mtime, mode) and were read on both
    * sides — how many, how many differed in content (now in `replace`), and how many the device's
@@ -107,6 +113,13 @@ export interface DeviceLogin {
   uid: number;
   gid: number;
   name: string;
+  /** Every group the login is in (`id -G`): with `protectedHardlinks`, which files it may hard-link. */
+  groups: number[];
+  /**
+   * The device's `fs.protected_hardlinks` (on by default in Ubuntu and L4T): a login other than root
+   * may then hard-link only files it owns or can read and write — the staging copy copies the others.
+   */
+  protectedHardlinks: boolean;
 }
 
 /** "uid:gid", as the plan shows an owner. */
@@ -116,8 +129,29 @@ const sameOwner = (a: { uid: number; gid: number }, b: { uid: number; gid: numbe
 const canOwn = (login: DeviceLogin, node: { uid: number; gid: number }) => login.uid === 0 || sameOwner(login, node);
 
 async function deviceLogin(runner: CommandRunner): Promise<DeviceLogin | null> {
-  const [uid, gid, name] = (await runToString(runner, sh`id -u && id -g && id -un`)).trim().split('\n');
-  return /^\d+$/.test(uid ?? '') && /^\d+$/.test(gid ?? '') ? { uid: Number(uid), gid: Number(gid), name: name?.trim() || `uid ${uid}` } : null;
+  const [uid, gid, name, groups, protectedHardlinks] = (await runToString(runner, sh`id -u && id -g && id -un && id -G && { cat /proc/sys/fs/protected_hardlinks 2>/dev/null || echo 1; }`)).trim().split('\n');
+  if (!/^\d+$/.test(uid ?? '') || !/^\d+$/.test(gid ?? '')) return null;
+  return {
+    uid: Number(uid),
+    gid: Number(gid),
+    name: name?.trim() || `uid ${uid}`,
+    groups: (groups ?? '').trim().split(/\s+/).filter((g) => /^\d+$/.test(g)).map(Number),
+    // Unknown counts as on: the plan then warns about owners it may keep after all.
+    protectedHardlinks: protectedHardlinks?.trim() !== '0',
+  };
+}
+
+/**
+ * Whether the staging copy (`cp -al`) can hard-link the device's entry `now` as `login`, which keeps
+ * its owner: root always; others, as the kernel's `may_linkat` decides with protected_hardlinks on —
+ * their own entries, and another account's regular file (not setuid, not setgid-executable) that the
+ * login can read and write. Anything else is copied, and the copy is the login's.
+ */
+function linkable(login: DeviceLogin, now: ListedEntry['meta']): boolean {
+  if (login.uid === 0 || !login.protectedHardlinks || now.uid === login.uid) return true;
+  if (now.type !== 'file' || now.mode & 0o4000 || (now.mode & 0o2010) === 0o2010) return false;
+  const bits = login.groups.includes(now.gid) || now.gid === login.gid ? (now.mode >> 3) & 7 : now.mode & 7;
+  return (bits & 6) === 6;
 }
 
 export interface FilesRestoreOptions {
@@ -239,30 +273,52 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
         if (self.type === 'file') toSend(root, self, here?.type === 'file');
       }
     }
-    if (login && login.uid !== 0) root.ownersKept = ownersKept(root, login, root.file ? [{ path: '', node: self! }] : self ? [] : [...(own && include.empty ? [{ path: '', node: own }] : []), ...wanted], current);
+    if (login && login.uid !== 0) {
+      const { kept, copiedBytes } = ownersKept(root, login, root.file ? [{ path: '', node: self! }] : self ? [] : [...(own && include.empty ? [{ path: '', node: own }] : []), ...wanted], current);
+      root.ownersKept = kept;
+      if (copiedBytes > 0) root.copiedBytes = copiedBytes;
+    }
     roots.push(root);
   }
   const free = (await df).split('\n').filter(Boolean).map((line) => Number(line.trim().split(/\s+/)[3]) * 1024).filter((n) => Number.isFinite(n));
   const bytesToSend = roots.reduce((n, r) => n + r.bytesToSend, 0);
   const patchableBytes = roots.reduce((n, r) => n + (r.patchableBytes ?? 0), 0);
-  return { restoreId, snapshotId: snapshot.id, roots, bytesToSend, patchableBytes, freeBytes: free.length > 0 ? Math.min(...free) : 0, spaceNeeded: bytesToSend, login };
+  return { restoreId, snapshotId: snapshot.id, roots, bytesToSend, patchableBytes, freeBytes: free.length > 0 ? Math.min(...free) : 0, spaceNeeded: bytesToSend + roots.reduce((n, r) => n + (r.copiedBytes ?? 0), 0), login };
 }
 
 /**
- * A login other than root: entries of the snapshot owned by another account that will not have that
- * owner afterwards — their owner differs now, or the restore writes them (files sent; every folder
- * of a staged copy is made by the login).
+ * A login other than root: entries of another account that will not have their owner afterwards.
+ * Of the snapshot: their owner differs now, or the restore writes them (files sent; every folder of
+ * a staged copy is made by the login), or the staging copy cannot hard-link them (`linkable`) and
+ * copies them. Of the device's entries the restore leaves as they are (outside the snapshot: an
+ * exclude, an include that does not name them), those a staging copy makes anew: folders, and files
+ * it cannot link. Also the bytes that staging copies rather than links (it needs that space).
  */
-function ownersKept(root: RestoreRoot, login: DeviceLogin, entries: SnapshotFile[], current: Map<string, ListedEntry['meta']> | null): number {
+function ownersKept(root: RestoreRoot, login: DeviceLogin, entries: SnapshotFile[], current: Map<string, ListedEntry['meta']> | null): { kept: number; copiedBytes: number } {
   const staged = isActive(root);
   const written = new Set([...root.add, ...root.replace]);
   let kept = 0;
+  let copiedBytes = 0;
+  const copied = (rel: string, now: ListedEntry['meta'] | undefined): boolean => staged && now !== undefined && now.type !== 'dir' && !written.has(rel) && !linkable(login, now);
+  const inSnapshot = new Set<string>();
   for (const { path: rel, node } of entries) {
-    if (canOwn(login, node)) continue;
+    inSnapshot.add(rel);
     const now = current?.get(rel);
-    if ((now && !sameOwner(now, node)) || (staged && (written.has(rel) || node.type === 'dir'))) kept++;
+    const copy = copied(rel, now);
+    if (copy) copiedBytes += now!.size;
+    if (canOwn(login, node)) continue;
+    if ((now && !sameOwner(now, node)) || (staged && (written.has(rel) || node.type === 'dir' || copy))) kept++;
   }
-  return kept;
+  if (staged && current && !root.file) {
+    const removed = new Set(root.remove);
+    for (const [rel, now] of current) {
+      if (rel === '' || inSnapshot.has(rel) || removed.has(rel)) continue;
+      const copy = copied(rel, now);
+      if (copy) copiedBytes += now.size;
+      if ((copy || now.type === 'dir') && !sameOwner(now, login)) kept++;
+    }
+  }
+  return { kept, copiedBytes };
 }
 
 /**
@@ -340,6 +396,13 @@ xargs -0 -r sha256sum -z -- 2>/dev/null; s=$?; [ $s -eq 0 ] || [ $s -eq 123 ] ||
 const UNLINK_SCRIPT = `for f do d=\${f%/*}; [ ! -d "$d" ] || [ -w "$d" ] || chmod u+w -- "$d" || exit 1; done
 find "$@" -type d ! -perm -u+w -exec chmod u+w {} + 2>/dev/null
 rm -rf -- "$@"`;
+
+/**
+ * `sh -c FILL_IN sh LIVE COPY`, after a `cp -al LIVE COPY` that failed for some entries: copies (`cp -a`,
+ * in batches) every entry of LIVE that is not in COPY. Fails when anything cannot be read or
+ * copied — find's status carries each batch's — so a staging copy is never short of an entry.
+ */
+const FILL_IN = `cd -- "$1" && find . ! -type d -exec sh -c 'to=$0; for p do shift; [ -e "$to/$p" ] || [ -h "$to/$p" ] || set -- "$@" "$p"; done; [ $# -eq 0 ] || cp -a --parents -- "$@" "$to"' "$2" {} +`;
 
 /**
  * `rmtree PATH…`: `rm -rf` that also removes folders the device's account made read-only — their
@@ -457,13 +520,15 @@ for t in ${folders}; do if [ -d "$t" ] && [ ! -L "$t" ] && [ ! -w "$t" ] && [ ! 
       ];
       const sizes = new Map(entries.map((e) => [e.path, e.node.size]));
       entries.splice(0, entries.length, ...biggestFirst(entries));
-      // One command: the staging folder and its journal, the hard-link copy (where the kernel refuses
-      // hard links — files of another owner, protected_hardlinks — a plain copy), and the unlinking of
+      // One command: the staging folder and its journal, the hard-link copy, and the unlinking of
       // what will be replaced or removed (stdin): extraction must never write through a hard link
-      // into the live tree. A folder the device's account made read-only (0555) is made writable in
+      // into the live tree. Where the kernel refuses a link (protected_hardlinks: another account's
+      // file a login other than root cannot read and write; every file across a mount) `cp -al` goes
+      // on with the rest, and FILL_IN copies just the entries it left out: a copy is the login's, so
+      // copying everything would hand every other account's file to the login (and take the space). A folder the device's account made read-only (0555) is made writable in
       // the staging copy where something in it changes — the copy's folders are its own, never links
       // into the live tree — and gets its snapshot mode back from tar (every such folder is in the stream).
-      const copy = root.targetExists ? sh` && { cp -al -- ${root.target} ${fresh} 2>/dev/null || { rmtree ${fresh}; cp -a -- ${root.target} ${fresh}; }; } && xargs -0 -r sh -c ${UNLINK_SCRIPT} sh` : raw('');
+      const copy = root.targetExists ? sh` && { cp -al -- ${root.target} ${fresh} 2>/dev/null || sh -c ${FILL_IN} sh ${root.target} ${fresh}; } && xargs -0 -r sh -c ${UNLINK_SCRIPT} sh` : raw('');
       const done = entries.length === 0 ? sh` && ${journal(root, 'staged')}` : raw('');
       const prepare = await runner.exec(sh`${RMTREE}
 mkdir -p -- ${path.posix.dirname(root.target)} && rmtree ${root.staging} && mkdir -m 700 -- ${root.staging} && ${journal(root, 'staging')}${copy}${done}`);

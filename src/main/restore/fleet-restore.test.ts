@@ -359,7 +359,7 @@ describe('restore onto a device over SSH', () => {
       chownSync(rootsFile, uid, gid);
       const warned = await services.restores.plan(withRootsFile);
       expect(warned.roots[0]).toMatchObject({ replace: 0, owners: 0 });
-      expect(warned.warnings).toContain(`1 entry in ${app} will not have its owner from the snapshot (another account's): the device's login ${name} is not root, and what it writes is its own. Connect as root to restore owners.`);
+      expect(warned.warnings).toContain(`1 entry in ${app} will not have its owner (another account's) after the restore: the device's login ${name} is not root, and what it writes or copies is its own. Connect as root to restore owners.`);
     } finally {
       rmSync(rootsFile);
     }
@@ -413,6 +413,69 @@ describe('restore onto a device over SSH', () => {
       expect(await services.restores.recover(device.name)).toEqual([]);
     } finally {
       rmSync(staging, { recursive: true, force: true });
+    }
+  }, 180_000);
+
+  it("signed in as the device's account: the staging copy hard-links every file it may and copies only root's file the kernel will not let it link; the plan counts that file and its bytes", async () => {
+    const app = path.join(device.root, 'opt', device.app);
+    const { uid, gid, name } = device.account;
+    // Ubuntu and L4T turn it on; where it is off, the account may link root's file too and keeps its owner.
+    const protectedHardlinks = readFileSync('/proc/sys/fs/protected_hardlinks', 'utf8').trim() !== '0';
+    const owner = (p: string) => ((st) => `${st.uid}:${st.gid}`)(statSync(p));
+    expect((await finish(services.restores.start({ device: device.name, snapshotId: appSnapshot }).jobId)).status).toBe('succeeded');
+    for (const pending of services.restores.pending()) await services.restores.confirm(pending.restoreId);
+
+    // A root service's file, 0644 (the account reads it but cannot write it), backed up as root's.
+    const rootsFile = path.join(app, 'calibration.lock');
+    const calibration = Buffer.alloc(96 * 1024, 'calibration ');
+    writeFileSync(rootsFile, calibration);
+    chownSync(rootsFile, 0, 0);
+    const request = { device: device.name, snapshotId: (await startDeviceBackup(services, device.name, ['app']).done).value!.snapshots[0]!.snapshotId };
+    const unchanged = readdirSync(app, { withFileTypes: true }).find((e) => e.isFile() && e.name !== 'VERSION' && e.name !== 'calibration.lock')!.name;
+    try {
+      writeFileSync(versionFile(), 'broken-update\n');
+      const plan = await services.restores.plan(request);
+      expect(plan.roots[0]).toMatchObject({ replace: 1, add: 0, remove: 0 });
+      const warning = `1 entry in ${app} will not have its owner (another account's) after the restore: the device's login ${name} is not root, and what it writes or copies is its own. Connect as root to restore owners.`;
+      if (protectedHardlinks) {
+        expect(plan.warnings).toContain(warning);
+        expect(plan.spaceNeeded).toBe(plan.bytesToSend + calibration.length);
+      } else {
+        expect(plan.warnings.join('\n')).not.toContain('owner');
+        expect(plan.spaceNeeded).toBe(plan.bytesToSend);
+      }
+
+      const record = await finish(services.restores.start(request).jobId);
+      expect(record.error).toBeNull();
+      const [pending] = services.restores.pending();
+      const previous = path.join(pending!.files[0]!.roots[0]!.staging, 'previous');
+      // The account's unchanged file is the same inode as before the swap (a hard link, not a copy)...
+      expect(statSync(path.join(app, unchanged)).ino).toBe(statSync(path.join(previous, unchanged)).ino);
+      // ...and root's file is a copy, byte for byte, where the kernel refused the link (then the account's).
+      expect(readFileSync(rootsFile)).toEqual(calibration);
+      expect(statSync(rootsFile).ino === statSync(path.join(previous, 'calibration.lock')).ino).toBe(!protectedHardlinks);
+      expect(owner(rootsFile)).toBe(protectedHardlinks ? `${uid}:${gid}` : '0:0');
+      expect(readFileSync(versionFile(), 'utf8')).not.toBe('broken-update\n');
+      expect(await services.restores.confirm(pending!.restoreId)).toEqual({ leftovers: [] });
+
+      // A folder of root's the account cannot read: neither the links nor the copies can reach inside,
+      // so staging fails, naming it, rather than swap in a tree without it.
+      const secret = path.join(app, 'secret');
+      mkdirSync(secret, { mode: 0o700 });
+      writeFileSync(path.join(secret, 'key'), 'root only\n');
+      chownSync(path.join(secret, 'key'), 0, 0);
+      chownSync(secret, 0, 0);
+      writeFileSync(versionFile(), 'broken-update\n');
+      const damaged = await describeTree(app);
+      const refused = await finish(services.restores.start(request).jobId);
+      expect(refused.status).toBe('failed');
+      expect(refused.error?.message).toMatch(/Staging on .* failed: .*secret.*Permission denied/);
+      expect(await describeTree(app)).toEqual(damaged);
+      expect(services.restores.pending()).toEqual([]);
+      expect(readdirSync(app + '/..').filter((n) => n.startsWith('.jetvault-restore-'))).toEqual([]);
+    } finally {
+      rmSync(rootsFile, { force: true });
+      rmSync(path.join(app, 'secret'), { recursive: true, force: true });
     }
   }, 180_000);
 

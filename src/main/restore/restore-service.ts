@@ -253,7 +253,7 @@ export class RestoreService {
     for (const { plan } of files) {
       for (const root of plan.roots) {
         const kept = root.ownersKept ?? 0;
-        if (kept > 0 && plan.login) all.push(`${kept} ${kept === 1 ? 'entry' : 'entries'} in ${root.target} will not have ${kept === 1 ? 'its' : 'their'} owner from the snapshot (another account's): the device's login ${plan.login.name} is not root, and what it writes is its own. Connect as root to restore owners.`);
+        if (kept > 0 && plan.login) all.push(`${kept} ${kept === 1 ? 'entry' : 'entries'} in ${root.target} will not have ${kept === 1 ? 'its' : 'their'} owner (another account's) after the restore: the device's login ${plan.login.name} is not root, and what it writes or copies is its own. Connect as root to restore owners.`);
         const unreadable = root.contents?.unreadable ?? 0;
         if (unreadable > 0) all.push(`${unreadable} file${unreadable === 1 ? '' : 's'} in ${root.target} could not be read by the device's login: ${unreadable === 1 ? 'its contents were' : 'their contents were'} not checked (left as ${unreadable === 1 ? 'it is' : 'they are'}).`);
       }
