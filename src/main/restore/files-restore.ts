@@ -399,10 +399,12 @@ rm -rf -- "$@"`;
 
 /**
  * `sh -c FILL_IN sh LIVE COPY`, after a `cp -al LIVE COPY` that failed for some entries: copies (`cp -a`,
- * in batches) every entry of LIVE that is not in COPY. Fails when anything cannot be read or
- * copied — find's status carries each batch's — so a staging copy is never short of an entry.
+ * in batches) every entry of LIVE that is not in COPY — or LIVE itself when it is not a folder (a
+ * single-file root). Fails when anything cannot be read or copied — find's status carries each
+ * batch's — so a staging copy is never short of an entry.
  */
-const FILL_IN = `cd -- "$1" && find . ! -type d -exec sh -c 'to=$0; for p do shift; [ -e "$to/$p" ] || [ -h "$to/$p" ] || set -- "$@" "$p"; done; [ $# -eq 0 ] || cp -a --parents -- "$@" "$to"' "$2" {} +`;
+const FILL_IN = `if [ -h "$1" ] || [ ! -d "$1" ]; then cp -a -- "$1" "$2"; exit; fi
+cd -- "$1" && find . ! -type d -exec sh -c 'to=$0; for p do shift; [ -e "$to/$p" ] || [ -h "$to/$p" ] || set -- "$@" "$p"; done; [ $# -eq 0 ] || cp -a --parents -- "$@" "$to"' "$2" {} +`;
 
 /**
  * `rmtree PATH…`: `rm -rf` that also removes folders the device's account made read-only — their

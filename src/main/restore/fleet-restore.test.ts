@@ -416,7 +416,7 @@ describe('restore onto a device over SSH', () => {
     }
   }, 180_000);
 
-  it("signed in as the device's account: the staging copy hard-links every file it may and copies only root's file the kernel will not let it link; the plan counts that file and its bytes", async () => {
+  it("signed in as the device's account: the staging copy hard-links every file it may and copies only root's files the kernel will not let it link (a single-file root too); the plan counts them and their bytes", async () => {
     const app = path.join(device.root, 'opt', device.app);
     const { uid, gid, name } = device.account;
     // Ubuntu and L4T turn it on; where it is off, the account may link root's file too and keeps its owner.
@@ -457,6 +457,20 @@ describe('restore onto a device over SSH', () => {
       expect(owner(rootsFile)).toBe(protectedHardlinks ? `${uid}:${gid}` : '0:0');
       expect(readFileSync(versionFile(), 'utf8')).not.toBe('broken-update\n');
       expect(await services.restores.confirm(pending!.restoreId)).toEqual({ leftovers: [] });
+
+      // A single file of root's (the config source's unit file, 0644), damaged: staged as a copy where its link is refused, then replaced.
+      const unitFile = path.join(device.root, 'etc', 'systemd', 'system', `${device.app}.service`);
+      const unit = readFileSync(unitFile);
+      chownSync(unitFile, 0, 0);
+      expect((await startDeviceBackup(services, device.name, ['config']).done).record.error).toBeNull();
+      writeFileSync(unitFile, '[Service]\nExecStart=/bin/false\n');
+      const config = { device: device.name, scope: 'source' as const, sources: ['config'] };
+      expect((await services.restores.plan(config)).warnings).toContain(warning.replace(app, unitFile));
+      const restored = await finish(services.restores.start(config).jobId);
+      expect(restored.error).toBeNull();
+      expect(readFileSync(unitFile)).toEqual(unit);
+      expect(owner(unitFile)).toBe(`${uid}:${gid}`);
+      for (const waiting of services.restores.pending()) expect(await services.restores.confirm(waiting.restoreId)).toEqual({ leftovers: [] });
 
       // A folder of root's the account cannot read: neither the links nor the copies can reach inside,
       // so staging fails, naming it, rather than swap in a tree without it.
