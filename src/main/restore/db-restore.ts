@@ -655,6 +655,27 @@ export async function validateDbRestore(to: CommandRunner, plan: DbRestorePlan):
   return { ok: problems.length === 0, rows, problems, integrity: check };
 }
 
+/**
+ * The first step of a keep, before anything of any part of the restore is removed: each database's
+ * journal says `kept` (under the work folder's lock, so a swap or rollback script in flight finishes
+ * first). From then on a rollback is refused (`dbKept`) and recovery finishes the keep instead of
+ * rolling back — the previous copies may be partly dropped already.
+ */
+export async function markDbKept(to: CommandRunner, plan: DbRestorePlan): Promise<void> {
+  const w = plan.workDir;
+  await runToString(planRunner(to, plan), sh`w=${w}; [ -d "$w" ] || exit 0; exec 9>>"$w/lock"; if command -v flock >/dev/null 2>&1; then flock 9; fi; [ ! -d "$w" ] || printf 'kept\n' > "$w/journal"`);
+}
+
+/** Whether a keep of this database has begun (`markDbKept`): its journal says `kept`. */
+export async function dbKept(to: CommandRunner, plan: DbRestorePlan): Promise<boolean> {
+  return (await runToString(planRunner(to, plan), sh`cat -- ${join(plan.workDir, 'journal')} 2>/dev/null; true`)).trim() === 'kept';
+}
+
+/** Whether the database's work folder is still on the device (gone once kept or rolled back). */
+export async function dbWorkLeft(to: CommandRunner, plan: DbRestorePlan): Promise<boolean> {
+  return (await runToString(planRunner(to, plan), sh`[ -d ${plan.workDir} ] && echo yes; true`)).trim() === 'yes';
+}
+
 /** Keeps the restored database: the previous one and the work folder go. */
 export async function confirmDbRestore(to: CommandRunner, plan: DbRestorePlan): Promise<void> {
   const runner = planRunner(to, plan);
@@ -735,8 +756,11 @@ rm -rf -- "$w"`);
 /** What `recoverDbRestores` found and did. */
 export interface RecoveredDbRestore {
   plan: DbRestorePlan;
-  /** `rolled-back`: the device is back to its original state; `swapped`: restored, waiting for confirmation. */
-  outcome: 'rolled-back' | 'swapped';
+  /**
+   * `rolled-back`: the device is back to its original state; `swapped`: restored, waiting for
+   * confirmation; `kept`: a keep had begun (or another part of the restore was kept), so it was finished.
+   */
+  outcome: 'rolled-back' | 'swapped' | 'kept';
 }
 
 /**
@@ -744,7 +768,7 @@ export interface RecoveredDbRestore {
  * every work folder in the home work folder and in `besideDirs` (folders of SQLite files) is rolled
  * back unless its swap completed — then it is kept, restored, waiting for confirmation.
  */
-export async function recoverDbRestores(device: CommandRunner, where: { besideDirs?: string[]; postgres?: PostgresSource[]; mysql?: MysqlSource[] } = {}): Promise<RecoveredDbRestore[]> {
+export async function recoverDbRestores(device: CommandRunner, where: { besideDirs?: string[]; postgres?: PostgresSource[]; mysql?: MysqlSource[]; kept?: ReadonlySet<string> } = {}): Promise<RecoveredDbRestore[]> {
   const besideDirs = where.besideDirs ?? [];
   const listing = await runToString(
     device,
@@ -769,6 +793,12 @@ true`,
       continue; // a plan file cut short while it was written: nothing was staged yet
     }
     const runner = planRunner(device, plan);
+    if (state === 'kept') {
+      // A keep cut off part-way: the previous copy may be dropped already, so it is finished, never rolled back.
+      await confirmDbRestore(device, plan);
+      out.push({ plan, outcome: 'kept' });
+      continue;
+    }
     let swapped = plan.inPlace && state === 'swapped';
     if (plan.kind === 'mysql' && plan.inPlace) {
       // The tables are the truth: the one RENAME either moved all of them or none.
@@ -785,6 +815,12 @@ true`,
       swapped = !existing.has(plan.fresh!) && (existing.has(plan.previous!) || (!plan.targetExists && state !== 'staging' && state !== 'verified' && state !== 'staged'));
       if (state === 'rolling-back') swapped = false; // a rollback was cut short: it is finished now
       if (swapped && state !== 'swapped') await runToString(runner, journal(plan, 'swapped'));
+    }
+    if (swapped && where.kept?.has(plan.restoreId)) {
+      // Another part of the same restore (its files) was being kept: the restore is kept whole.
+      await confirmDbRestore(device, plan);
+      out.push({ plan, outcome: 'kept' });
+      continue;
     }
     if (swapped) {
       out.push({ plan, outcome: 'swapped' });

@@ -893,8 +893,14 @@ export async function refuseIfKept(runner: CommandRunner, roots: RestoreRoot[]):
   if (kept !== '') throw keptError(kept.split('\n')[0]!);
 }
 
-const keptError = (target: string) =>
+export const keptError = (target: string) =>
   new AppError('CONFLICT', `The restore of ${target} is being kept (its previous state is partly removed already), so it cannot be rolled back: keep it to finish.`);
+
+/** Whether any of the roots' staging folders (their previous states) is still on the device. */
+export async function stagingLeft(runner: CommandRunner, roots: RestoreRoot[]): Promise<boolean> {
+  if (roots.length === 0) return false;
+  return (await runToString(runner, sh`for s in ${roots.map((root) => root.staging)}; do [ ! -d "$s" ] || { echo yes; break; }; done; true`)).trim() === 'yes';
+}
 
 /** Finishes a keep that was cut off: the previous state goes, whatever is left of it. */
 function keepScript(staging: string) {

@@ -13,6 +13,7 @@ import type { RestoreRequest } from '../../shared/schemas/restore';
 import { startDeviceBackup } from '../devices/device-backup';
 import type { BackupRunResult } from '../devices/device-backup';
 import { silentLogger } from '../log';
+import { confirmDbRestore, markDbKept } from './db-restore';
 import { FAST } from '../repository/testing/fixtures';
 import { createServices } from '../services/index';
 import type { Services } from '../services/index';
@@ -197,5 +198,58 @@ describe('whole-device restore', () => {
     expect(await services.restores.confirm(restoreId)).toEqual({ leftovers: [] });
     expect(services.restores.pending()).toEqual([]);
     expect(await state()).toEqual(restored);
+  }, 240_000);
+
+  const leftoverDatabases = () => device.mutate.sql(`SELECT count(*) FROM pg_database WHERE datname LIKE 'myrvm\\_jv\\_%'`);
+
+  it('a keep of databases only, cut off between them, refuses a rollback; the console that finds it finishes the keep', async () => {
+    await device.mutate.pgDeleteRows(40);
+    await device.mutate.sqliteInsertRows(30);
+    const { jobId, restoreId } = services.restores.start({ device: device.name, scope: 'source', sources: ['db', 'local'] });
+    expect((await finish(jobId)).status).toBe('succeeded');
+    const restored = await state();
+    expect([restored.deposits, restored.scans]).toEqual([stateB.deposits, stateB.scans]);
+    const pending = services.restores.pending().find((p) => p.restoreId === restoreId)!;
+    expect(pending.files).toEqual([]);
+    const sqlite = pending.databases.find((d) => d.kind === 'sqlite')!;
+    const pg = pending.databases.find((d) => d.kind === 'postgres')!;
+    // What a keep cut off after its first database leaves: both marked kept, the SQLite file's previous copy gone, PostgreSQL's not yet.
+    await services.connector.withDevice(device.name, async (c) => {
+      for (const plan of [sqlite, pg]) await markDbKept(c, plan);
+      await confirmDbRestore(c, sqlite);
+    });
+    expect(await leftoverDatabases()).toBe('1');
+    await expect(services.restores.rollback(restoreId)).rejects.toThrow(`The restore of ${pg.target} is being kept (its previous state is partly removed already), so it cannot be rolled back: keep it to finish.`);
+    expect(await state()).toEqual(restored);
+
+    // A console that looks at the device (after a restart, say) finishes the keep instead of rolling it back.
+    await services.restores.recover(device.name);
+    expect(await leftoverDatabases()).toBe('0');
+    expect([existsSync(pg.workDir), existsSync(sqlite.workDir)]).toEqual([false, false]);
+    expect(await state()).toEqual(restored);
+    // This console's record of it: nothing is left to roll back to, and it says so.
+    await expect(services.restores.rollback(restoreId)).rejects.toThrow('was kept already: none of its previous state is left on the device to roll back to.');
+    expect(services.restores.pending()).toEqual([]);
+    expect(await state()).toEqual(restored);
+  }, 240_000);
+
+  it('a console that finds a restore whose files were being kept keeps its databases too, rather than offer them for a rollback', async () => {
+    writeFileSync(versionFile(), 'broken-update\n');
+    await device.mutate.pgDeleteRows(30);
+    const { jobId, restoreId } = services.restores.start({ device: device.name, scope: 'source', sources: ['db', 'app'] });
+    expect((await finish(jobId)).status).toBe('succeeded');
+    const restored = await state();
+    const pending = services.restores.pending().find((p) => p.restoreId === restoreId)!;
+    // The keep was cut off after it marked the files' roots, before the database's previous copy went.
+    const journal = path.join(pending.files[0]!.roots[0]!.staging, 'journal');
+    writeFileSync(journal, 'kept\n');
+    chownSync(journal, device.account.uid, device.account.gid);
+    expect(await leftoverDatabases()).toBe('1');
+    await services.restores.recover(device.name);
+    expect(await leftoverDatabases()).toBe('0');
+    expect(existsSync(pending.files[0]!.roots[0]!.staging)).toBe(false);
+    await expect(services.restores.rollback(restoreId)).rejects.toThrow('was kept already');
+    expect(await state()).toEqual(restored);
+    expect(services.restores.pending()).toEqual([]);
   }, 240_000);
 });

@@ -30,10 +30,10 @@ import { holdBlobWorkers } from '../repository/pipeline/blob-stream';
 import { findSnapshot, listSnapshots } from '../repository/snapshot/snapshot';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import type { RepositoryService } from '../services/repository-service';
-import { confirmDbRestore, planDbRestore, recoverDbRestores, rollbackDbRestore, stageDbRestore, swapDbRestore, validateDbRestore } from './db-restore';
+import { confirmDbRestore, dbKept, dbWorkLeft, markDbKept, planDbRestore, recoverDbRestores, rollbackDbRestore, stageDbRestore, swapDbRestore, validateDbRestore } from './db-restore';
 import type { DbRestoreOptions, DbRestorePlan, MysqlSource, PostgresSource } from './db-restore';
 import { formatBytes } from '../../shared/format-bytes';
-import { activeRoots, confirmRoots, planFilesRestore, recoverRestores, refuseIfKept, relocateFileRoots, RESTORE_PREFIX, rollbackRestore, rollbackRoots, stageFilesRestore, swapRoots, validateRoots } from './files-restore';
+import { activeRoots, confirmRoots, keptError, planFilesRestore, recoverRestores, refuseIfKept, relocateFileRoots, RESTORE_PREFIX, rollbackRestore, rollbackRoots, stageFilesRestore, stagingLeft, swapRoots, validateRoots } from './files-restore';
 import type { FilesRestoreOptions, FilesRestorePlan } from './files-restore';
 
 export const RESTORE_PHASES = ['preflight', 'stage', 'verify', 'swap', 'validate'] as const;
@@ -371,21 +371,31 @@ export class RestoreService {
       found.set(restoreId, fresh);
       return fresh;
     };
-    if (dirs.length > 0) {
-      for (const { staging, state } of await recoverRestores(runner, dirs)) {
-        if (state !== 'swapped') continue;
-        const restoreId = path.posix.basename(staging).slice(RESTORE_PREFIX.length).split('-')[0]!;
-        const target = (await runToString(runner, sh`cat -- ${path.posix.join(staging, 'target')}`)).trim();
-        const pending = entry(restoreId, '');
-        const root = { snapshotPath: '', target, staging, targetExists: true, add: [], replace: [], remove: [], unchanged: 0, bytesToSend: 0 };
-        pending.files.push({ restoreId, snapshotId: '', roots: [root], bytesToSend: 0, patchableBytes: 0, freeBytes: 0, spaceNeeded: 0 });
-        pending.targets.push(target);
-      }
-    }
+    const idOf = (staging: string) => path.posix.basename(staging).slice(RESTORE_PREFIX.length).split('-')[0]!;
+    // Files first: unfinished ones roll back, cut-off keeps are finished. A restore with any part
+    // being kept is kept whole — its databases here, its swapped roots below — never offered for a
+    // rollback that could put back only some of it.
+    const roots = dirs.length > 0 ? await recoverRestores(runner, dirs) : [];
+    const kept = new Set(roots.filter((r) => r.state === 'kept').map((r) => idOf(r.staging)));
     const sqliteDirs = profile.sources.flatMap((s) => (s.kind === 'sqlite' ? [path.posix.dirname(s.path)] : []));
     const postgres = profile.sources.filter((s): s is PostgresSource => s.kind === 'postgres');
     const mysql = profile.sources.filter((s): s is MysqlSource => s.kind === 'mysql');
-    for (const { plan, outcome } of await recoverDbRestores(runner, { besideDirs: sqliteDirs, postgres, mysql })) {
+    const databases = await recoverDbRestores(runner, { besideDirs: sqliteDirs, postgres, mysql, kept });
+    for (const { plan, outcome } of databases) if (outcome === 'kept') kept.add(plan.restoreId);
+    for (const { staging, state } of roots) {
+      if (state !== 'swapped') continue;
+      const restoreId = idOf(staging);
+      const target = (await runToString(runner, sh`cat -- ${path.posix.join(staging, 'target')}`)).trim();
+      const root = { snapshotPath: '', target, staging, targetExists: true, add: [], replace: [], remove: [], unchanged: 0, bytesToSend: 0 };
+      if (kept.has(restoreId)) {
+        await confirmRoots(runner, [root]);
+        continue;
+      }
+      const pending = entry(restoreId, '');
+      pending.files.push({ restoreId, snapshotId: '', roots: [root], bytesToSend: 0, patchableBytes: 0, freeBytes: 0, spaceNeeded: 0 });
+      pending.targets.push(target);
+    }
+    for (const { plan, outcome } of databases) {
       if (outcome !== 'swapped') continue;
       const pending = entry(plan.restoreId, plan.snapshotId);
       pending.databases.push(plan);
@@ -617,8 +627,11 @@ export class RestoreService {
   async confirm(restoreId: string): Promise<{ leftovers: string[] }> {
     const pending = this.#get(restoreId);
     const leftovers = await this.connector.withDevice(pending.device, async (connection) => {
-      // Every files source's roots in one command, all marked kept before anything is removed; the
-      // databases' previous copies go after that, so a rollback is refused from the first removal on.
+      // Every part is marked kept before anything is removed — the databases' journals, then every
+      // files source's roots (one command that marks them all, then removes) — and the databases'
+      // previous copies go last: from the first removal on, a rollback is refused and recovery
+      // finishes the keep, whichever part a cut link left.
+      for (const plan of pending.databases) await markDbKept(connection, plan);
       const left = await confirmRoots(connection, pending.files.flatMap((plan) => plan.roots));
       for (const plan of pending.databases) await confirmDbRestore(connection, plan);
       return left;
@@ -632,7 +645,16 @@ export class RestoreService {
     const pending = this.#get(restoreId);
     const services = this.devices.get(pending.device).profile.services;
     const leftovers = await this.connector.withDevice(pending.device, async (connection) => {
-      await refuseIfKept(connection, pending.files.flatMap((plan) => plan.roots));
+      const roots = pending.files.flatMap((plan) => plan.roots);
+      await refuseIfKept(connection, roots);
+      for (const plan of pending.databases) if (await dbKept(connection, plan)) throw keptError(plan.target);
+      let left = await stagingLeft(connection, roots);
+      for (const plan of pending.databases) left ||= await dbWorkLeft(connection, plan);
+      if (!left) {
+        // A keep that finished without this console hearing of it (the link dropped at the end).
+        this.#forget(restoreId);
+        throw new AppError('CONFLICT', `The restore of ${pending.targets.join(', ')} was kept already: none of its previous state is left on the device to roll back to.`);
+      }
       if (services) await runDeviceCommands(connection, services.stop, 'Stop');
       try {
         for (const plan of [...pending.databases].reverse()) await rollbackDbRestore(connection, plan);
