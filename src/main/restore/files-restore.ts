@@ -398,6 +398,16 @@ find "$@" -type d ! -perm -u+w -exec chmod u+w {} + 2>/dev/null
 rm -rf -- "$@"`;
 
 /**
+ * Preflight, for each existing folder `$t` to be staged: its staging copy must reach all of it. A
+ * folder the login cannot read or enter, or (with protected_hardlinks) another account's file it
+ * cannot read, can be neither linked nor copied (FILL_IN): the first one found stops the restore
+ * before anything is staged, named with its owner. Root reads everything, so finds nothing.
+ */
+const UNREADABLE = raw(`if [ "$(cat /proc/sys/fs/protected_hardlinks 2>/dev/null)" = 0 ]; then bad=$(find "$t" -type d \\( ! -readable -o ! -executable \\) -print -quit 2>/dev/null)
+else bad=$(find "$t" \\( -type d \\( ! -readable -o ! -executable \\) -o -type f ! -user "$(id -u)" ! -readable \\) -print -quit 2>/dev/null); fi
+[ -z "$bad" ] || { echo "$bad cannot be read by $(id -un) (it belongs to $(stat -c %u:%g -- "$bad")): the restore's staging copy of $t must read all of it. Connect as root, or make it readable for $(id -un)." >&2; exit 13; }`);
+
+/**
  * `sh -c FILL_IN sh LIVE COPY`, after a `cp -al LIVE COPY` that failed for some entries: copies (`cp -a`,
  * in batches) every entry of LIVE that is not in COPY — or LIVE itself when it is not a folder (a
  * single-file root). Fails when anything cannot be read or copied — find's status carries each
@@ -476,7 +486,8 @@ export async function stageFilesRestore(options: FilesRestoreOptions, plan: File
   // (one command), while the hashing commands start (they change nothing).
   const folders = roots.filter((r) => r.targetExists && !r.file).map((r) => r.target);
   const writable = (roots.length > 0 ? runToString(runner, sh`for p in ${roots.map((r) => path.posix.dirname(r.target))}; do while [ ! -e "$p" ]; do p=$(dirname "$p"); done; test -w "$p" || { echo "cannot write to $p" >&2; exit 13; }; done${folders.length > 0 ? sh`
-for t in ${folders}; do if [ -d "$t" ] && [ ! -L "$t" ] && [ ! -w "$t" ] && [ ! -O "$t" ]; then echo "$t belongs to another account ($(stat -c %u:%g -- "$t")) and is read-only for $(id -un): it cannot be moved aside for the swap. Connect as root, or make $(id -un) its owner." >&2; exit 13; fi; done` : raw('')}`) : Promise.resolve('')).then(
+for t in ${folders}; do if [ -d "$t" ] && [ ! -L "$t" ] && [ ! -w "$t" ] && [ ! -O "$t" ]; then echo "$t belongs to another account ($(stat -c %u:%g -- "$t")) and is read-only for $(id -un): it cannot be moved aside for the swap. Connect as root, or make $(id -un) its owner." >&2; exit 13; fi; done
+for t in ${folders}; do [ ! -d "$t" ] || [ -L "$t" ] || { ${UNREADABLE}; }; done` : raw('')}`) : Promise.resolve('')).then(
     () => null,
     (error: unknown) => error as Error,
   );

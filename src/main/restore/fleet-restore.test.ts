@@ -472,8 +472,8 @@ describe('restore onto a device over SSH', () => {
       expect(owner(unitFile)).toBe(`${uid}:${gid}`);
       for (const waiting of services.restores.pending()) expect(await services.restores.confirm(waiting.restoreId)).toEqual({ leftovers: [] });
 
-      // A folder of root's the account cannot read: neither the links nor the copies can reach inside,
-      // so staging fails, naming it, rather than swap in a tree without it.
+      // A folder of root's the account cannot read: neither the links nor the copies could reach
+      // inside, so the preflight refuses, naming it, before anything is staged or sent.
       const secret = path.join(app, 'secret');
       mkdirSync(secret, { mode: 0o700 });
       writeFileSync(path.join(secret, 'key'), 'root only\n');
@@ -483,12 +483,27 @@ describe('restore onto a device over SSH', () => {
       const damaged = await describeTree(app);
       const refused = await finish(services.restores.start(request).jobId);
       expect(refused.status).toBe('failed');
-      expect(refused.error?.message).toMatch(/Staging on .* failed: .*secret.*Permission denied/);
+      expect(refused.error?.message).toContain(`${secret} cannot be read by ${name} (it belongs to 0:0): the restore's staging copy of ${app} must read all of it. Connect as root, or make it readable for ${name}.`);
       expect(await describeTree(app)).toEqual(damaged);
       expect(services.restores.pending()).toEqual([]);
       expect(readdirSync(app + '/..').filter((n) => n.startsWith('.jetvault-restore-'))).toEqual([]);
+
+      // A file of root's it cannot read (0600): a copy cannot read it and, with protected_hardlinks, a link is refused.
+      rmSync(secret, { recursive: true });
+      const token = path.join(app, 'token');
+      writeFileSync(token, 'root only\n', { mode: 0o600 });
+      chownSync(token, 0, 0);
+      const withToken = await finish(services.restores.start(request).jobId);
+      if (protectedHardlinks) {
+        expect(withToken.error?.message).toContain(`${token} cannot be read by ${name} (it belongs to 0:0)`);
+        expect(readFileSync(versionFile(), 'utf8')).toBe('broken-update\n');
+      } else {
+        expect(withToken.error).toBeNull();
+        for (const waiting of services.restores.pending()) await services.restores.confirm(waiting.restoreId);
+      }
     } finally {
       rmSync(rootsFile, { force: true });
+      rmSync(path.join(app, 'token'), { force: true });
       rmSync(path.join(app, 'secret'), { recursive: true, force: true });
     }
   }, 180_000);
