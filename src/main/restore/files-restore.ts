@@ -401,7 +401,7 @@ rm -rf -- "$@"`;
  * Preflight, for each existing folder `$t` to be staged: its staging copy must reach all of it. A
  * folder the login cannot read or enter, or (with protected_hardlinks) another account's file it
  * cannot read, can be neither linked nor copied (FILL_IN): the first one found stops the restore
- * before anything is staged, named with its owner. Root reads everything, so finds nothing.
+ * before anything is staged, named with its owner. Root reads everything: not looked for.
  */
 const UNREADABLE = raw(`if [ "$(cat /proc/sys/fs/protected_hardlinks 2>/dev/null)" = 0 ]; then bad=$(find "$t" -type d \\( ! -readable -o ! -executable \\) -print -quit 2>/dev/null)
 else bad=$(find "$t" \\( -type d \\( ! -readable -o ! -executable \\) -o -type f ! -user "$(id -u)" ! -readable \\) -print -quit 2>/dev/null); fi
@@ -487,7 +487,7 @@ export async function stageFilesRestore(options: FilesRestoreOptions, plan: File
   const folders = roots.filter((r) => r.targetExists && !r.file).map((r) => r.target);
   const writable = (roots.length > 0 ? runToString(runner, sh`for p in ${roots.map((r) => path.posix.dirname(r.target))}; do while [ ! -e "$p" ]; do p=$(dirname "$p"); done; test -w "$p" || { echo "cannot write to $p" >&2; exit 13; }; done${folders.length > 0 ? sh`
 for t in ${folders}; do if [ -d "$t" ] && [ ! -L "$t" ] && [ ! -w "$t" ] && [ ! -O "$t" ]; then echo "$t belongs to another account ($(stat -c %u:%g -- "$t")) and is read-only for $(id -un): it cannot be moved aside for the swap. Connect as root, or make $(id -un) its owner." >&2; exit 13; fi; done
-for t in ${folders}; do [ ! -d "$t" ] || [ -L "$t" ] || { ${UNREADABLE}; }; done` : raw('')}`) : Promise.resolve('')).then(
+for t in ${folders}; do [ ! -d "$t" ] || [ -L "$t" ] || [ "$(id -u)" = 0 ] || { ${UNREADABLE}; }; done` : raw('')}`) : Promise.resolve('')).then(
     () => null,
     (error: unknown) => error as Error,
   );
