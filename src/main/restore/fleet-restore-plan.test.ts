@@ -181,18 +181,28 @@ describe('whole-device restore', () => {
     expect(await state()).toEqual(before);
   }, 240_000);
 
-  it('a keep cut off part-way refuses a rollback before anything rolls back, databases included; kept when asked again', async () => {
+  /** An update broke VERSION and lost `rows` deposits; the database and the app are restored (waiting for keep or rollback). */
+  async function restoreDamaged(rows: number) {
     writeFileSync(versionFile(), 'broken-update\n');
-    await device.mutate.pgDeleteRows(50);
+    await device.mutate.pgDeleteRows(rows);
     const { jobId, restoreId } = services.restores.start({ device: device.name, scope: 'source', sources: ['db', 'app'] });
     expect((await finish(jobId)).status).toBe('succeeded');
     const restored = await state();
     expect([restored.version, restored.deposits]).toEqual([stateB.version, stateB.deposits]);
-    const pending = services.restores.pending().find((p) => p.restoreId === restoreId)!;
-    // What a keep cut off after it marked the files' roots leaves (its previous state partly removed).
+    return { restoreId, restored, pending: services.restores.pending().find((p) => p.restoreId === restoreId)! };
+  }
+
+  /** What a keep cut off after it marked the files' roots leaves behind: their journal says `kept`. */
+  function markFilesKept(pending: { files: { roots: { staging: string }[] }[] }) {
     const journal = path.join(pending.files[0]!.roots[0]!.staging, 'journal');
     writeFileSync(journal, 'kept\n');
     chownSync(journal, device.account.uid, device.account.gid);
+  }
+
+  it('a keep cut off part-way refuses a rollback before anything rolls back, databases included; kept when asked again', async () => {
+    const { restoreId, restored, pending } = await restoreDamaged(50);
+    // Its previous state partly removed.
+    markFilesKept(pending);
     await expect(services.restores.rollback(restoreId)).rejects.toThrow('is being kept (its previous state is partly removed already), so it cannot be rolled back: keep it to finish.');
     expect(await state()).toEqual(restored);
     expect(await services.restores.confirm(restoreId)).toEqual({ leftovers: [] });
@@ -234,16 +244,9 @@ describe('whole-device restore', () => {
   }, 240_000);
 
   it('a console that finds a restore whose files were being kept keeps its databases too, rather than offer them for a rollback', async () => {
-    writeFileSync(versionFile(), 'broken-update\n');
-    await device.mutate.pgDeleteRows(30);
-    const { jobId, restoreId } = services.restores.start({ device: device.name, scope: 'source', sources: ['db', 'app'] });
-    expect((await finish(jobId)).status).toBe('succeeded');
-    const restored = await state();
-    const pending = services.restores.pending().find((p) => p.restoreId === restoreId)!;
+    const { restoreId, restored, pending } = await restoreDamaged(30);
     // The keep was cut off after it marked the files' roots, before the database's previous copy went.
-    const journal = path.join(pending.files[0]!.roots[0]!.staging, 'journal');
-    writeFileSync(journal, 'kept\n');
-    chownSync(journal, device.account.uid, device.account.gid);
+    markFilesKept(pending);
     expect(await leftoverDatabases()).toBe('1');
     await services.restores.recover(device.name);
     expect(await leftoverDatabases()).toBe('0');
