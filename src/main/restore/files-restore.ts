@@ -69,6 +69,11 @@ export interface RestoreRoot {
    */
   rootOwner?: { from: string; to: string };
   /**
+   * The folder is a mount point (a file system of its own, or a bind mount): it cannot be renamed
+   * aside for the swap (EBUSY), so a restore that would change it stops at preflight.
+   */
+  mountPoint?: boolean;
+  /**
    * Of `replace`: entries whose owner (uid:gid) differs from the snapshot's and goes back — any
    * owner when the device's login is root, the login's own otherwise — including those where
    * nothing else differs (someone ran `chown -R` on the app folder).
@@ -81,6 +86,11 @@ export interface RestoreRoot {
    * that makes them) — entries of the snapshot, and those outside it that the restore leaves.
    */
   ownersKept?: number;
+  /**
+   * Entries of the device's folder its staging copy cannot reach (`unreachable`: the login cannot read
+   * them): how many, and up to 5 of them (relative paths). The preflight refuses such a restore.
+   */
+  unreachable?: { count: number; samples: string[] };
   /**
    * Bytes the staging copy copies instead of hard-linking (the login is not root and the kernel's
    * protected_hardlinks refuses another account's files it cannot read and write): staging needs the space.
@@ -150,8 +160,23 @@ async function deviceLogin(runner: CommandRunner): Promise<DeviceLogin | null> {
 function linkable(login: DeviceLogin, now: ListedEntry['meta']): boolean {
   if (login.uid === 0 || !login.protectedHardlinks || now.uid === login.uid) return true;
   if (now.type !== 'file' || now.mode & 0o4000 || (now.mode & 0o2010) === 0o2010) return false;
-  const bits = login.groups.includes(now.gid) || now.gid === login.gid ? (now.mode >> 3) & 7 : now.mode & 7;
-  return (bits & 6) === 6;
+  return (permissions(login, now) & 6) === 6;
+}
+
+/** The rwx bits that apply to `login` on an entry (owner, else group — primary or supplementary —, else others), as the kernel checks them. */
+function permissions(login: DeviceLogin, now: ListedEntry['meta']): number {
+  if (now.uid === login.uid) return (now.mode >> 6) & 7;
+  return login.groups.includes(now.gid) || now.gid === login.gid ? (now.mode >> 3) & 7 : now.mode & 7;
+}
+
+/**
+ * What a staging copy made by `login` cannot reach (the preflight refuses the restore then): a folder
+ * it cannot read or enter, or — with protected_hardlinks — another account's file it cannot read.
+ */
+function unreachable(login: DeviceLogin, now: ListedEntry['meta']): boolean {
+  if (login.uid === 0) return false;
+  if (now.type === 'dir') return (permissions(login, now) & 5) !== 5;
+  return now.type === 'file' && login.protectedHardlinks && now.uid !== login.uid && (permissions(login, now) & 4) === 0;
 }
 
 export interface FilesRestoreOptions {
@@ -218,6 +243,11 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
   // The free space is asked for while the device is listed and the snapshot walked (reads only, side by side).
   // A target below folders that do not exist yet lives on the file system of its nearest existing ancestor.
   const loginOf = deviceLogin(runner).catch(() => null);
+  // Mount points among the targets (asked alongside, like the free space).
+  const mounts = runToString(runner, sh`for t in ${snapshot.paths.map((p) => targetOf(p))}; do ${IS_MOUNT_POINT} && printf '%s\\0' "$t"; done; true`).then(
+    (out) => new Set(out.split('\0').filter(Boolean)),
+    () => new Set<string>(),
+  );
   const df = runToString(runner, sh`for p in ${snapshot.paths.map((p) => path.posix.dirname(targetOf(p)))}; do while [ ! -e "$p" ]; do p=$(dirname "$p"); done; df -P -k -- "$p" | tail -n +2; done`).catch(() => '');
   // Asked beside the first listing (a round trip on a field link), needed once that is in.
   let login: DeviceLogin | null = null;
@@ -277,7 +307,12 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
       const { kept, copiedBytes } = ownersKept(root, login, root.file ? [{ path: '', node: self! }] : self ? [] : [...(own && include.empty ? [{ path: '', node: own }] : []), ...wanted], current);
       root.ownersKept = kept;
       if (copiedBytes > 0) root.copiedBytes = copiedBytes;
+      if (isActive(root) && root.targetExists && !root.file && current) {
+        const blocked = [...current].filter(([rel, now]) => rel !== '' && unreachable(login!, now)).map(([rel]) => rel);
+        if (blocked.length > 0) root.unreachable = { count: blocked.length, samples: blocked.slice(0, 5) };
+      }
     }
+    if (isActive(root) && root.targetExists && !root.file && (await mounts).has(target)) root.mountPoint = true;
     roots.push(root);
   }
   const free = (await df).split('\n').filter(Boolean).map((line) => Number(line.trim().split(/\s+/)[3]) * 1024).filter((n) => Number.isFinite(n));
@@ -398,6 +433,12 @@ find "$@" -type d ! -perm -u+w -exec chmod u+w {} + 2>/dev/null
 rm -rf -- "$@"`;
 
 /**
+ * Whether the folder `$t` is a mount point: `mountpoint` (util-linux; bind mounts too), else its
+ * file system differs from its parent's. A mount point cannot be renamed (EBUSY), so never swapped.
+ */
+const IS_MOUNT_POINT = raw(`{ [ -d "$t" ] && [ ! -L "$t" ] && if command -v mountpoint >/dev/null 2>&1; then mountpoint -q -- "$t"; else [ "$(stat -c %d -- "$t")" != "$(stat -c %d -- "$t/..")" ]; fi; }`);
+
+/**
  * Preflight, for each existing folder `$t` to be staged: its staging copy must reach all of it. A
  * folder the login cannot read or enter, or (with protected_hardlinks) another account's file it
  * cannot read, can be neither linked nor copied (FILL_IN): the first one found stops the restore
@@ -410,11 +451,16 @@ else bad=$(find "$t" \\( -type d \\( ! -readable -o ! -executable \\) -o -type f
 /**
  * `sh -c FILL_IN sh LIVE COPY`, after a `cp -al LIVE COPY` that failed for some entries: copies (`cp -a`,
  * in batches) every entry of LIVE that is not in COPY — or LIVE itself when it is not a folder (a
- * single-file root). Fails when anything cannot be read or copied — find's status carries each
- * batch's — so a staging copy is never short of an entry.
+ * single-file root). A folder of the copy without write permission (the device's account made it
+ * read-only: cp gave the copy its mode) is made writable for the copy and given its mode back from
+ * the live one. Fails when anything cannot be read or copied — find's status carries each batch's —
+ * so a staging copy is never short of an entry.
  */
 const FILL_IN = `if [ -h "$1" ] || [ ! -d "$1" ]; then cp -a -- "$1" "$2"; exit; fi
-cd -- "$1" && find . ! -type d -exec sh -c 'to=$0; for p do shift; [ -e "$to/$p" ] || [ -h "$to/$p" ] || set -- "$@" "$p"; done; [ $# -eq 0 ] || cp -a --parents -- "$@" "$to"' "$2" {} +`;
+cd -- "$1" && find . ! -type d -exec sh -c 'to=$0; for p do shift; [ -e "$to/$p" ] || [ -h "$to/$p" ] || set -- "$@" "$p"; done; [ $# -gt 0 ] || exit 0
+for p do [ -w "$to/\${p%/*}" ] || chmod u+w -- "$to/\${p%/*}" || exit 1; done
+cp -a --parents -- "$@" "$to" || exit 1
+for p do chmod --reference="\${p%/*}" -- "$to/\${p%/*}" || exit 1; done' "$2" {} +`;
 
 /**
  * `rmtree PATH…`: `rm -rf` that also removes folders the device's account made read-only — their
@@ -487,6 +533,7 @@ export async function stageFilesRestore(options: FilesRestoreOptions, plan: File
   const folders = roots.filter((r) => r.targetExists && !r.file).map((r) => r.target);
   const writable = (roots.length > 0 ? runToString(runner, sh`for p in ${roots.map((r) => path.posix.dirname(r.target))}; do while [ ! -e "$p" ]; do p=$(dirname "$p"); done; test -w "$p" || { echo "cannot write to $p" >&2; exit 13; }; done${folders.length > 0 ? sh`
 for t in ${folders}; do if [ -d "$t" ] && [ ! -L "$t" ] && [ ! -w "$t" ] && [ ! -O "$t" ]; then echo "$t belongs to another account ($(stat -c %u:%g -- "$t")) and is read-only for $(id -un): it cannot be moved aside for the swap. Connect as root, or make $(id -un) its owner." >&2; exit 13; fi; done
+for t in ${folders}; do ! ${IS_MOUNT_POINT} || { echo "$t is a mount point (a file system of its own): the restore cannot move it aside for its swap. Restore it into another folder on the device, or download it to this laptop." >&2; exit 13; }; done
 for t in ${folders}; do [ ! -d "$t" ] || [ -L "$t" ] || [ "$(id -u)" = 0 ] || { ${UNREADABLE}; }; done` : raw('')}`) : Promise.resolve('')).then(
     () => null,
     (error: unknown) => error as Error,

@@ -430,16 +430,23 @@ describe('restore onto a device over SSH', () => {
     const calibration = Buffer.alloc(96 * 1024, 'calibration ');
     writeFileSync(rootsFile, calibration);
     chownSync(rootsFile, 0, 0);
+    // And one in a folder the account made read-only, where nothing changes: copied in, the folder keeps its mode.
+    const vendor = path.join(app, 'vendor');
+    mkdirSync(vendor);
+    writeFileSync(path.join(vendor, 'libcal.so'), 'a root-owned library\n');
+    chownSync(path.join(vendor, 'libcal.so'), 0, 0);
+    chownSync(vendor, uid, gid);
+    execFileSync('chmod', ['0555', vendor]);
     const request = { device: device.name, snapshotId: (await startDeviceBackup(services, device.name, ['app']).done).value!.snapshots[0]!.snapshotId };
     const unchanged = readdirSync(app, { withFileTypes: true }).find((e) => e.isFile() && e.name !== 'VERSION' && e.name !== 'calibration.lock')!.name;
     try {
       writeFileSync(versionFile(), 'broken-update\n');
       const plan = await services.restores.plan(request);
       expect(plan.roots[0]).toMatchObject({ replace: 1, add: 0, remove: 0 });
-      const warning = `1 entry in ${app} will not have its owner (another account's) after the restore: the device's login ${name} is not root, and what it writes or copies is its own. Connect as root to restore owners.`;
+      const warning = (n: number) => `${n} ${n === 1 ? 'entry' : 'entries'} in ${app} will not have ${n === 1 ? 'its' : 'their'} owner (another account's) after the restore: the device's login ${name} is not root, and what it writes or copies is its own. Connect as root to restore owners.`;
       if (protectedHardlinks) {
-        expect(plan.warnings).toContain(warning);
-        expect(plan.spaceNeeded).toBe(plan.bytesToSend + calibration.length);
+        expect(plan.warnings).toContain(warning(2));
+        expect(plan.spaceNeeded).toBe(plan.bytesToSend + calibration.length + statSync(path.join(vendor, 'libcal.so')).size);
       } else {
         expect(plan.warnings.join('\n')).not.toContain('owner');
         expect(plan.spaceNeeded).toBe(plan.bytesToSend);
@@ -455,6 +462,8 @@ describe('restore onto a device over SSH', () => {
       expect(readFileSync(rootsFile)).toEqual(calibration);
       expect(statSync(rootsFile).ino === statSync(path.join(previous, 'calibration.lock')).ino).toBe(!protectedHardlinks);
       expect(owner(rootsFile)).toBe(protectedHardlinks ? `${uid}:${gid}` : '0:0');
+      expect(readFileSync(path.join(vendor, 'libcal.so'), 'utf8')).toBe('a root-owned library\n');
+      expect(statSync(vendor).mode & 0o7777).toBe(0o555);
       expect(readFileSync(versionFile(), 'utf8')).not.toBe('broken-update\n');
       expect(await services.restores.confirm(pending!.restoreId)).toEqual({ leftovers: [] });
 
@@ -465,7 +474,7 @@ describe('restore onto a device over SSH', () => {
       expect((await startDeviceBackup(services, device.name, ['config']).done).record.error).toBeNull();
       writeFileSync(unitFile, '[Service]\nExecStart=/bin/false\n');
       const config = { device: device.name, scope: 'source' as const, sources: ['config'] };
-      expect((await services.restores.plan(config)).warnings).toContain(warning.replace(app, unitFile));
+      expect((await services.restores.plan(config)).warnings).toContain(warning(1).replace(app, unitFile));
       const restored = await finish(services.restores.start(config).jobId);
       expect(restored.error).toBeNull();
       expect(readFileSync(unitFile)).toEqual(unit);
@@ -481,6 +490,8 @@ describe('restore onto a device over SSH', () => {
       chownSync(secret, 0, 0);
       writeFileSync(versionFile(), 'broken-update\n');
       const damaged = await describeTree(app);
+      const unreachable = (entry: string) => `1 entry in ${app} cannot be read by ${name} (${entry}): the restore's staging copy must read all of the folder, so the restore will stop before changing anything. Connect as root, or make it readable for ${name}.`;
+      expect((await services.restores.plan(request)).warnings).toContain(unreachable('secret'));
       const refused = await finish(services.restores.start(request).jobId);
       expect(refused.status).toBe('failed');
       expect(refused.error?.message).toContain(`${secret} cannot be read by ${name} (it belongs to 0:0): the restore's staging copy of ${app} must read all of it. Connect as root, or make it readable for ${name}.`);
@@ -493,20 +504,49 @@ describe('restore onto a device over SSH', () => {
       const token = path.join(app, 'token');
       writeFileSync(token, 'root only\n', { mode: 0o600 });
       chownSync(token, 0, 0);
+      const tokenPlan = await services.restores.plan(request);
       const withToken = await finish(services.restores.start(request).jobId);
       if (protectedHardlinks) {
+        expect(tokenPlan.warnings).toContain(unreachable('token'));
         expect(withToken.error?.message).toContain(`${token} cannot be read by ${name} (it belongs to 0:0)`);
         expect(readFileSync(versionFile(), 'utf8')).toBe('broken-update\n');
       } else {
+        expect(tokenPlan.warnings.join('\n')).not.toContain('cannot be read');
         expect(withToken.error).toBeNull();
         for (const waiting of services.restores.pending()) await services.restores.confirm(waiting.restoreId);
       }
     } finally {
+      execFileSync('chmod', ['0755', vendor]);
+      rmSync(vendor, { recursive: true, force: true });
       rmSync(rootsFile, { force: true });
       rmSync(path.join(app, 'token'), { force: true });
       rmSync(path.join(app, 'secret'), { recursive: true, force: true });
     }
   }, 180_000);
+
+  it('a source folder that is a mount point (logs on a partition of their own) is named in the plan and refused at preflight; nothing is staged or changed', async () => {
+    const logsRel = path.join('var', 'log', device.app);
+    const logs = path.join(device.root, logsRel);
+    expect((await startDeviceBackup(services, device.name, ['logs']).done).record.error).toBeNull();
+    // A tmpfs of its own over the folder, holding what it held (and a filler file the snapshot does not have).
+    await device.mutate.fillDisk(logsRel, { sizeMB: 8, leaveBytes: 6 * 2 ** 20 });
+    try {
+      const request = { device: device.name, scope: 'source' as const, sources: ['logs'] };
+      const message = `${logs} is a mount point (a file system of its own): the restore cannot move it aside for its swap`;
+      const plan = await services.restores.plan(request);
+      expect(plan.roots[0]).toMatchObject({ target: logs, remove: 1 });
+      expect(plan.warnings.join('\n')).toContain(`${message}, so it will stop before changing anything. Restore it into another folder on the device, or download it to this laptop.`);
+      const before = await describeTree(logs);
+      const record = await finish(services.restores.start(request).jobId);
+      expect(record.status).toBe('failed');
+      expect(record.error?.message).toContain(message);
+      expect(await describeTree(logs)).toEqual(before);
+      expect(readdirSync(path.dirname(logs)).filter((n) => n.startsWith('.jetvault-restore-'))).toEqual([]);
+      expect(services.restores.pending()).toEqual([]);
+    } finally {
+      await device.mutate.releaseDisk(logsRel);
+    }
+  }, 120_000);
 
   it('a target folder the device account cannot write is refused at preflight, naming the folder; nothing is staged or changed', async () => {
     // Owned by root, 0755: the device account (which runs every command) cannot create anything in it.

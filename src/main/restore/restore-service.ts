@@ -254,6 +254,12 @@ export class RestoreService {
       for (const root of plan.roots) {
         const kept = root.ownersKept ?? 0;
         if (kept > 0 && plan.login) all.push(`${kept} ${kept === 1 ? 'entry' : 'entries'} in ${root.target} will not have ${kept === 1 ? 'its' : 'their'} owner (another account's) after the restore: the device's login ${plan.login.name} is not root, and what it writes or copies is its own. Connect as root to restore owners.`);
+        if (root.mountPoint) all.push(`${root.target} is a mount point (a file system of its own): the restore cannot move it aside for its swap, so it will stop before changing anything. Restore it into another folder on the device, or download it to this laptop.`);
+        const blocked = root.unreachable;
+        if (blocked && plan.login) {
+          const one = blocked.count === 1;
+          all.push(`${blocked.count} ${one ? 'entry' : 'entries'} in ${root.target} cannot be read by ${plan.login.name} (${blocked.samples.join(', ')}${blocked.count > blocked.samples.length ? ', …' : ''}): the restore's staging copy must read all of the folder, so the restore will stop before changing anything. Connect as root, or make ${one ? 'it' : 'them'} readable for ${plan.login.name}.`);
+        }
         const unreadable = root.contents?.unreadable ?? 0;
         if (unreadable > 0) all.push(`${unreadable} file${unreadable === 1 ? '' : 's'} in ${root.target} could not be read by the device's login: ${unreadable === 1 ? 'its contents were' : 'their contents were'} not checked (left as ${unreadable === 1 ? 'it is' : 'they are'}).`);
       }
