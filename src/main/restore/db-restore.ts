@@ -658,7 +658,7 @@ export async function validateDbRestore(to: CommandRunner, plan: DbRestorePlan):
 /**
  * The first step of a keep, before anything of any part of the restore is removed: each database's
  * journal says `kept` (under the work folder's lock, so a swap or rollback script in flight finishes
- * first). From then on a rollback is refused (`dbKept`) and recovery finishes the keep instead of
+ * first). From then on a rollback is refused (`dbJournal` says so) and recovery finishes the keep instead of
  * rolling back — the previous copies may be partly dropped already.
  */
 export async function markDbKept(to: CommandRunner, plan: DbRestorePlan): Promise<void> {
@@ -666,14 +666,13 @@ export async function markDbKept(to: CommandRunner, plan: DbRestorePlan): Promis
   await runToString(planRunner(to, plan), sh`w=${w}; [ -d "$w" ] || exit 0; exec 9>>"$w/lock"; if command -v flock >/dev/null 2>&1; then flock 9; fi; [ ! -d "$w" ] || printf 'kept\n' > "$w/journal"`);
 }
 
-/** Whether a keep of this database has begun (`markDbKept`): its journal says `kept`. */
-export async function dbKept(to: CommandRunner, plan: DbRestorePlan): Promise<boolean> {
-  return (await runToString(planRunner(to, plan), sh`cat -- ${join(plan.workDir, 'journal')} 2>/dev/null; true`)).trim() === 'kept';
-}
-
-/** Whether the database's work folder is still on the device (gone once kept or rolled back). */
-export async function dbWorkLeft(to: CommandRunner, plan: DbRestorePlan): Promise<boolean> {
-  return (await runToString(planRunner(to, plan), sh`[ -d ${plan.workDir} ] && echo yes; true`)).trim() === 'yes';
+/**
+ * Where the database's restore stands on the device: null once its work folder is gone (kept or
+ * rolled back), else its journal — `kept` once a keep has begun (`markDbKept`).
+ */
+export async function dbJournal(to: CommandRunner, plan: DbRestorePlan): Promise<string | null> {
+  const out = await runToString(planRunner(to, plan), sh`w=${plan.workDir}; [ -d "$w" ] || exit 0; printf 'journal:'; cat -- "$w/journal" 2>/dev/null; true`);
+  return out.startsWith('journal:') ? out.slice('journal:'.length).trim() : null;
 }
 
 /** Keeps the restored database: the previous one and the work folder go. */

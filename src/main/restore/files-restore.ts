@@ -585,7 +585,8 @@ for t in ${folders}; do [ ! -d "$t" ] || [ -L "$t" ] || [ "$(id -u)" = 0 ] || { 
       // into the live tree. Where the kernel refuses a link (protected_hardlinks: another account's
       // file a login other than root cannot read and write; every file across a mount) `cp -al` goes
       // on with the rest, and FILL_IN copies just the entries it left out: a copy is the login's, so
-      // copying everything would hand every other account's file to the login (and take the space). A folder the device's account made read-only (0555) is made writable in
+      // copying everything would hand every other account's file to the login (and take the space).
+      // A folder the device's account made read-only (0555) is made writable in
       // the staging copy where something in it changes — the copy's folders are its own, never links
       // into the live tree — and gets its snapshot mode back from tar (every such folder is in the stream).
       const copy = root.targetExists ? sh` && { cp -al -- ${root.target} ${fresh} 2>/dev/null || sh -c ${FILL_IN} sh ${root.target} ${fresh}; } && xargs -0 -r sh -c ${UNLINK_SCRIPT} sh` : raw('');

@@ -30,7 +30,7 @@ import { holdBlobWorkers } from '../repository/pipeline/blob-stream';
 import { findSnapshot, listSnapshots } from '../repository/snapshot/snapshot';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import type { RepositoryService } from '../services/repository-service';
-import { confirmDbRestore, dbKept, dbWorkLeft, markDbKept, planDbRestore, recoverDbRestores, rollbackDbRestore, stageDbRestore, swapDbRestore, validateDbRestore } from './db-restore';
+import { confirmDbRestore, dbJournal, markDbKept, planDbRestore, recoverDbRestores, rollbackDbRestore, stageDbRestore, swapDbRestore, validateDbRestore } from './db-restore';
 import type { DbRestoreOptions, DbRestorePlan, MysqlSource, PostgresSource } from './db-restore';
 import { formatBytes } from '../../shared/format-bytes';
 import { activeRoots, confirmRoots, keptError, planFilesRestore, recoverRestores, refuseIfKept, relocateFileRoots, RESTORE_PREFIX, rollbackRestore, rollbackRoots, stageFilesRestore, stagingLeft, swapRoots, validateRoots } from './files-restore';
@@ -653,9 +653,12 @@ export class RestoreService {
     const leftovers = await this.connector.withDevice(pending.device, async (connection) => {
       const roots = pending.files.flatMap((plan) => plan.roots);
       await refuseIfKept(connection, roots);
-      for (const plan of pending.databases) if (await dbKept(connection, plan)) throw keptError(plan.target);
       let left = await stagingLeft(connection, roots);
-      for (const plan of pending.databases) left ||= await dbWorkLeft(connection, plan);
+      for (const plan of pending.databases) {
+        const journal = await dbJournal(connection, plan);
+        if (journal === 'kept') throw keptError(plan.target);
+        left ||= journal !== null;
+      }
       if (!left) {
         // A keep that finished without this console hearing of it (the link dropped at the end).
         this.#forget(restoreId);
