@@ -303,16 +303,19 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
         if (self.type === 'file') toSend(root, self, here?.type === 'file');
       }
     }
+    // An existing folder that will be staged and swapped: what its staging copy cannot read, and
+    // whether it can be moved aside at all (a mount point cannot).
+    const swapsFolder = isActive(root) && root.targetExists && !root.file;
     if (login && login.uid !== 0) {
       const { kept, copiedBytes } = ownersKept(root, login, root.file ? [{ path: '', node: self! }] : self ? [] : [...(own && include.empty ? [{ path: '', node: own }] : []), ...wanted], current);
       root.ownersKept = kept;
       if (copiedBytes > 0) root.copiedBytes = copiedBytes;
-      if (isActive(root) && root.targetExists && !root.file && current) {
+      if (swapsFolder && current) {
         const blocked = [...current].filter(([rel, now]) => rel !== '' && unreachable(login!, now)).map(([rel]) => rel);
         if (blocked.length > 0) root.unreachable = { count: blocked.length, samples: blocked.slice(0, 5) };
       }
     }
-    if (isActive(root) && root.targetExists && !root.file && (await mounts).has(target)) root.mountPoint = true;
+    if (swapsFolder && (await mounts).has(target)) root.mountPoint = true;
     roots.push(root);
   }
   const free = (await df).split('\n').filter(Boolean).map((line) => Number(line.trim().split(/\s+/)[3]) * 1024).filter((n) => Number.isFinite(n));
@@ -532,9 +535,12 @@ export async function stageFilesRestore(options: FilesRestoreOptions, plan: File
   // (one command), while the hashing commands start (they change nothing).
   const folders = roots.filter((r) => r.targetExists && !r.file).map((r) => r.target);
   const writable = (roots.length > 0 ? runToString(runner, sh`for p in ${roots.map((r) => path.posix.dirname(r.target))}; do while [ ! -e "$p" ]; do p=$(dirname "$p"); done; test -w "$p" || { echo "cannot write to $p" >&2; exit 13; }; done${folders.length > 0 ? sh`
-for t in ${folders}; do if [ -d "$t" ] && [ ! -L "$t" ] && [ ! -w "$t" ] && [ ! -O "$t" ]; then echo "$t belongs to another account ($(stat -c %u:%g -- "$t")) and is read-only for $(id -un): it cannot be moved aside for the swap. Connect as root, or make $(id -un) its owner." >&2; exit 13; fi; done
-for t in ${folders}; do ! ${IS_MOUNT_POINT} || { echo "$t is a mount point (a file system of its own): the restore cannot move it aside for its swap. Restore it into another folder on the device, or download it to this laptop." >&2; exit 13; }; done
-for t in ${folders}; do [ ! -d "$t" ] || [ -L "$t" ] || [ "$(id -u)" = 0 ] || { ${UNREADABLE}; }; done` : raw('')}`) : Promise.resolve('')).then(
+for t in ${folders}; do
+  [ -d "$t" ] && [ ! -L "$t" ] || continue
+  if [ ! -w "$t" ] && [ ! -O "$t" ]; then echo "$t belongs to another account ($(stat -c %u:%g -- "$t")) and is read-only for $(id -un): it cannot be moved aside for the swap. Connect as root, or make $(id -un) its owner." >&2; exit 13; fi
+  ! ${IS_MOUNT_POINT} || { echo "$t is a mount point (a file system of its own): the restore cannot move it aside for its swap. Restore it into another folder on the device, or download it to this laptop." >&2; exit 13; }
+  [ "$(id -u)" = 0 ] || { ${UNREADABLE}; }
+done` : raw('')}`) : Promise.resolve('')).then(
     () => null,
     (error: unknown) => error as Error,
   );
@@ -944,22 +950,20 @@ leave "$s"`;
 
 /**
  * Refuses, before anything is rolled back (databases included), a restore whose keep has begun:
- * its previous state may be partly removed already. Keeping it again finishes it.
+ * its previous state may be partly removed already. Keeping it again finishes it. Otherwise says
+ * whether any of the roots' staging folders (their previous states) is still on the device.
  */
-export async function refuseIfKept(runner: CommandRunner, roots: RestoreRoot[]): Promise<void> {
-  if (roots.length === 0) return;
-  const kept = await runToString(runner, sh`for s in ${roots.map((root) => root.staging)}; do [ "$(cat -- "$s/journal" 2>/dev/null)" != kept ] || { cat -- "$s/target"; echo; }; done; true`);
-  if (kept !== '') throw keptError(kept.split('\n')[0]!);
+export async function refuseIfKept(runner: CommandRunner, roots: RestoreRoot[]): Promise<boolean> {
+  if (roots.length === 0) return false;
+  const out = await runToString(runner, sh`for s in ${roots.map((root) => root.staging)}; do [ ! -d "$s" ] || echo left; [ "$(cat -- "$s/journal" 2>/dev/null)" != kept ] || { printf 'kept:'; cat -- "$s/target"; echo; }; done; true`);
+  const lines = out.split('\n');
+  const kept = lines.find((line) => line.startsWith('kept:'));
+  if (kept !== undefined) throw keptError(kept.slice('kept:'.length));
+  return lines.includes('left');
 }
 
 export const keptError = (target: string) =>
   new AppError('CONFLICT', `The restore of ${target} is being kept (its previous state is partly removed already), so it cannot be rolled back: keep it to finish.`);
-
-/** Whether any of the roots' staging folders (their previous states) is still on the device. */
-export async function stagingLeft(runner: CommandRunner, roots: RestoreRoot[]): Promise<boolean> {
-  if (roots.length === 0) return false;
-  return (await runToString(runner, sh`for s in ${roots.map((root) => root.staging)}; do [ ! -d "$s" ] || { echo yes; break; }; done; true`)).trim() === 'yes';
-}
 
 /** Finishes a keep that was cut off: the previous state goes, whatever is left of it. */
 function keepScript(staging: string) {

@@ -33,7 +33,7 @@ import type { RepositoryService } from '../services/repository-service';
 import { confirmDbRestore, dbJournal, markDbKept, planDbRestore, recoverDbRestores, rollbackDbRestore, stageDbRestore, swapDbRestore, validateDbRestore } from './db-restore';
 import type { DbRestoreOptions, DbRestorePlan, MysqlSource, PostgresSource } from './db-restore';
 import { formatBytes } from '../../shared/format-bytes';
-import { activeRoots, confirmRoots, keptError, planFilesRestore, recoverRestores, refuseIfKept, relocateFileRoots, RESTORE_PREFIX, rollbackRestore, rollbackRoots, stageFilesRestore, stagingLeft, swapRoots, validateRoots } from './files-restore';
+import { activeRoots, confirmRoots, keptError, planFilesRestore, recoverRestores, refuseIfKept, relocateFileRoots, RESTORE_PREFIX, rollbackRestore, rollbackRoots, stageFilesRestore, swapRoots, validateRoots } from './files-restore';
 import type { FilesRestoreOptions, FilesRestorePlan } from './files-restore';
 
 export const RESTORE_PHASES = ['preflight', 'stage', 'verify', 'swap', 'validate'] as const;
@@ -652,8 +652,7 @@ export class RestoreService {
     const services = this.devices.get(pending.device).profile.services;
     const leftovers = await this.connector.withDevice(pending.device, async (connection) => {
       const roots = pending.files.flatMap((plan) => plan.roots);
-      await refuseIfKept(connection, roots);
-      let left = await stagingLeft(connection, roots);
+      let left = await refuseIfKept(connection, roots);
       for (const plan of pending.databases) {
         const journal = await dbJournal(connection, plan);
         if (journal === 'kept') throw keptError(plan.target);
@@ -667,7 +666,7 @@ export class RestoreService {
       if (services) await runDeviceCommands(connection, services.stop, 'Stop');
       try {
         for (const plan of [...pending.databases].reverse()) await rollbackDbRestore(connection, plan);
-        return await rollbackRoots(connection, pending.files.flatMap((plan) => plan.roots));
+        return await rollbackRoots(connection, roots);
       } finally {
         if (services) await runDeviceCommands(connection, services.start, 'Start');
       }
