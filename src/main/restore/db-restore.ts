@@ -656,14 +656,20 @@ export async function validateDbRestore(to: CommandRunner, plan: DbRestorePlan):
 }
 
 /**
+ * Under the work folder's lock (a swap or rollback script in flight finishes first): prints the
+ * journal's state and replaces it with `state`. Nothing when the work folder is gone.
+ */
+const setJournal = (plan: DbRestorePlan, state: string) =>
+  sh`w=${plan.workDir}; [ -d "$w" ] || exit 0; exec 9>>"$w/lock"; if command -v flock >/dev/null 2>&1; then flock 9; fi; [ -d "$w" ] || exit 0; cat "$w/journal" 2>/dev/null; printf '%s\n' ${state} > "$w/journal"`;
+
+/**
  * The first step of a keep, before anything of any part of the restore is removed: each database's
  * journal says `kept` (under the work folder's lock, so a swap or rollback script in flight finishes
  * first). From then on a rollback is refused (`dbJournal` says so) and recovery finishes the keep instead of
  * rolling back — the previous copies may be partly dropped already.
  */
 export async function markDbKept(to: CommandRunner, plan: DbRestorePlan): Promise<void> {
-  const w = plan.workDir;
-  await runToString(planRunner(to, plan), sh`w=${w}; [ -d "$w" ] || exit 0; exec 9>>"$w/lock"; if command -v flock >/dev/null 2>&1; then flock 9; fi; [ ! -d "$w" ] || printf 'kept\n' > "$w/journal"`);
+  await runToString(planRunner(to, plan), setJournal(plan, 'kept'));
 }
 
 /**
@@ -694,7 +700,7 @@ export async function rollbackDbRestore(to: CommandRunner, plan: DbRestorePlan):
   if (plan.kind === 'postgres') {
     // Disarmed first: a swap script of this restore that has not run yet will refuse to.
     const journalState = (
-      await runToString(runner, sh`w=${plan.workDir}; [ -d "$w" ] || exit 0; exec 9>>"$w/lock"; if command -v flock >/dev/null 2>&1; then flock 9; fi; cat "$w/journal" 2>/dev/null; printf 'rolling-back\\n' > "$w/journal"`)
+      await runToString(runner, setJournal(plan, 'rolling-back'))
     ).trim();
     const existing = await pgExisting(runner, plan, [plan.fresh!, plan.previous!]);
     const swapped = !existing.has(plan.fresh!) && (existing.has(plan.previous!) || !plan.targetExists);
@@ -708,7 +714,7 @@ export async function rollbackDbRestore(to: CommandRunner, plan: DbRestorePlan):
   }
   if (plan.kind === 'mysql') {
     const journalState = (
-      await runToString(runner, sh`w=${plan.workDir}; [ -d "$w" ] || exit 0; exec 9>>"$w/lock"; if command -v flock >/dev/null 2>&1; then flock 9; fi; cat "$w/journal" 2>/dev/null; printf 'rolling-back\\n' > "$w/journal"`)
+      await runToString(runner, setJournal(plan, 'rolling-back'))
     ).trim();
     if (plan.inPlace) {
       const { committed, previousTables } = await mysqlState(runner, plan, journalState);
