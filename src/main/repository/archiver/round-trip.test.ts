@@ -142,4 +142,40 @@ describe('backup and restore round trip', () => {
     for await (const { path } of walkTree(repo, result.snapshot.tree)) paths.push(path);
     expect(paths).toEqual(['x', 'x/good']);
   });
+
+  it('a source that skips ancestor folders still makes a well-formed tree, and its next run reuses the unchanged parts', async () => {
+    const { repo } = await newRepo();
+    const meta = { mode: 0o644, uid: 0, gid: 0, mtime: '1', size: 5 };
+    const file = (path: string, inode: string) => ({ path, meta: { ...meta, type: 'file' as const, inode, ctime: '1' }, open: async function* (): AsyncIterable<Buffer> { await Promise.resolve(); yield Buffer.from(path.slice(-5).padStart(5, '-')); } });
+    // As a device's listing of /etc/app and /opt/app/.env: neither /etc nor /opt is an entry.
+    const source = (extra: ReturnType<typeof file>[] = []) => ({
+      paths: ['/etc/app', '/opt/app/.env'],
+      kind: 'test',
+      warnings: [],
+      async *entries() {
+        await Promise.resolve();
+        yield { path: 'etc/app', meta: { ...meta, type: 'dir' as const, size: 0 } };
+        yield file('etc/app/a.conf', '1:1');
+        yield* extra;
+        yield file('opt/app/.env', '1:2');
+        yield { path: 'opt/app/link', meta: { ...meta, type: 'symlink' as const, size: 0, target: '.env' } };
+      },
+    });
+    const first = await backup(repo, source());
+    const paths = async (tree: string) => {
+      const all: string[] = [];
+      for await (const { path } of walkTree(repo, tree)) all.push(path);
+      return all;
+    };
+    expect(await paths(first.snapshot.tree)).toEqual(['etc', 'etc/app', 'etc/app/a.conf', 'opt', 'opt/app', 'opt/app/.env', 'opt/app/link']);
+    expect(first.snapshot.summary).toMatchObject({ files: 2, filesRead: 2, dirs: 4 });
+    // The next run finds the parent's nodes through the made-up folders: nothing is read again, and
+    // the folders that did not change keep their trees.
+    const second = await backup(repo, source([file('etc/app/b.conf', '1:3')]), { parent: await findSnapshot(repo, first.id) });
+    expect(second.snapshot.summary).toMatchObject({ files: 3, filesRead: 1 });
+    expect(await paths(second.snapshot.tree)).toEqual(['etc', 'etc/app', 'etc/app/a.conf', 'etc/app/b.conf', 'opt', 'opt/app', 'opt/app/.env', 'opt/app/link']);
+    const subtree = async (tree: string, name: string) => (await loadTree(repo, tree)).nodes.find((n) => n.name === name)?.subtree;
+    expect(await subtree(second.snapshot.tree, 'opt')).toBe(await subtree(first.snapshot.tree, 'opt'));
+    expect(await subtree(second.snapshot.tree, 'etc')).not.toBe(await subtree(first.snapshot.tree, 'etc'));
+  });
 });
