@@ -1,6 +1,6 @@
 /** Restores over SSH onto a real device of the test fleet, including a link cut in the middle. */
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, lchownSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lchownSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -413,6 +413,54 @@ describe('restore onto a device over SSH', () => {
       expect(await services.restores.recover(device.name)).toEqual([]);
     } finally {
       rmSync(staging, { recursive: true, force: true });
+    }
+  }, 180_000);
+
+  it("signed in as the device's account: a failed health check rolls back and names the folder it could not remove, where a root service wrote meanwhile", async () => {
+    const app = path.join(device.root, 'opt', device.app);
+    const original = readFileSync(versionFile(), 'utf8');
+    const staged = () => readdirSync(path.dirname(app)).filter((n) => n.startsWith('.jetvault-restore-'));
+    expect(staged()).toEqual([]);
+    // The health check waits (at most 30 s) for the root service below to have written.
+    const marks = mkdtempSync(path.join(os.tmpdir(), 'jetvault-health-'));
+    chmodSync(marks, 0o755);
+    const written = path.join(marks, 'written');
+    services.devices.import({ ...device.profile(), healthCommand: `for i in $(seq 300); do [ -e '${written}' ] && break; sleep 0.1; done; echo unhealthy >&2; exit 3` }, 'test', { replace: true });
+    writeFileSync(versionFile(), 'broken-update\n');
+    try {
+      const { jobId } = services.restores.start({ device: device.name, snapshotId: appSnapshot });
+      // Swapped in: a service running as root starts and writes a cache folder of its own into the restored app folder.
+      const deadline = Date.now() + 60_000;
+      // (Read between the swap's renames, the folder may be gone for a moment.)
+      const version = () => {
+        try {
+          return readFileSync(versionFile(), 'utf8');
+        } catch {
+          return null;
+        }
+      };
+      while (version() !== original && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(readFileSync(versionFile(), 'utf8')).toBe(original);
+      mkdirSync(path.join(app, 'cache'));
+      writeFileSync(path.join(app, 'cache', 'index.bin'), 'built by a root service\n');
+      chownSync(path.join(app, 'cache', 'index.bin'), 0, 0);
+      chownSync(path.join(app, 'cache'), 0, 0);
+      writeFileSync(written, '');
+      const record = await finish(jobId);
+      expect(record.status).toBe('failed');
+      // Rolled back: the previous state is in place; the restored one, with root's folder in it, stays and is named.
+      expect(readFileSync(versionFile(), 'utf8')).toBe('broken-update\n');
+      expect(existsSync(path.join(app, 'cache'))).toBe(false);
+      const [left] = staged();
+      expect(left).toBeDefined();
+      expect(record.error?.message).toContain('health check: ');
+      expect(record.error?.message).toContain(`the device was rolled back to its previous state. A folder of the restore could not be removed from the device — it holds files of another account, and the device's login is not root. Remove it as root: ${path.join(path.dirname(app), left!)}`);
+      expect(services.restores.pending()).toEqual([]);
+    } finally {
+      services.devices.import(device.profile(), 'test', { replace: true });
+      for (const left of staged()) rmSync(path.join(path.dirname(app), left), { recursive: true, force: true });
+      rmSync(marks, { recursive: true, force: true });
+      writeFileSync(versionFile(), original);
     }
   }, 180_000);
 

@@ -542,8 +542,9 @@ export class RestoreService {
       await swapRoots(connection, parts.flatMap((p) => (p.kind === 'files' ? activeRoots(p.plan) : [])));
       for (const part of parts) if (part.kind === 'db') await swapDbRestore(connection, part.plan);
     } catch (error) {
-      await this.#rollbackAll(connection, parts);
+      const left = await this.#rollbackAll(connection, parts);
       if (stop) await runDeviceCommands(connection, stop.start, 'Start').catch(() => undefined);
+      if (left.length > 0) throw new AppError(error instanceof AppError ? error.code : 'REMOTE_COMMAND_FAILED', `${(error as Error).message}${leftNote(left)}`);
       throw error;
     }
 
@@ -565,9 +566,9 @@ export class RestoreService {
       ).catch((error: unknown) => problems.push((error as Error).message)),
     ]);
     if (problems.length > 0) {
-      await this.#rollbackAll(connection, parts);
+      const left = await this.#rollbackAll(connection, parts);
       if (stop) await runDeviceCommands(connection, stop.start, 'Start').catch(() => undefined);
-      throw new AppError('REMOTE_COMMAND_FAILED', `Validation failed after the restore (${problems.join(' | ')}); the device was rolled back to its previous state`);
+      throw new AppError('REMOTE_COMMAND_FAILED', `Validation failed after the restore (${problems.join(' | ')}); the device was rolled back to its previous state${leftNote(left)}`);
     }
     if (stop) await runDeviceCommands(connection, stop.start, 'Start');
     if (inPlace && device.profile.healthCommand) {
@@ -580,9 +581,9 @@ export class RestoreService {
     lap('validate');
     if (problems.length > 0) {
       if (stop) await runDeviceCommands(connection, stop.stop, 'Stop').catch(() => undefined);
-      await this.#rollbackAll(connection, parts);
+      const left = await this.#rollbackAll(connection, parts);
       if (stop) await runDeviceCommands(connection, stop.start, 'Start').catch(() => undefined);
-      throw new AppError('REMOTE_COMMAND_FAILED', `Validation failed after the restore (${problems.join(' | ')}); the device was rolled back to its previous state`);
+      throw new AppError('REMOTE_COMMAND_FAILED', `Validation failed after the restore (${problems.join(' | ')}); the device was rolled back to its previous state${leftNote(left)}`);
     }
     const files = parts.flatMap((p) => (p.kind === 'files' ? [p.plan] : []));
     const databases = parts.flatMap((p) => (p.kind === 'db' ? [p.plan] : []));
@@ -609,10 +610,14 @@ export class RestoreService {
     else await rollbackDbRestore(runner, part.plan);
   }
 
-  /** Databases first, then files inner first (the reverse of the swap order). */
-  async #rollbackAll(runner: CommandRunner, parts: Part[]): Promise<void> {
+  /**
+   * Databases first, then files inner first (the reverse of the swap order). Returns the staging
+   * folders that could not be removed entirely (files another account left in the restored state
+   * meanwhile — its services ran for the health check), for the error to name.
+   */
+  async #rollbackAll(runner: CommandRunner, parts: Part[]): Promise<string[]> {
     for (const part of [...parts].reverse()) if (part.kind === 'db') await this.#rollbackPart(runner, part);
-    await rollbackRoots(runner, parts.flatMap((p) => (p.kind === 'files' ? p.plan.roots : [])));
+    return rollbackRoots(runner, parts.flatMap((p) => (p.kind === 'files' ? p.plan.roots : [])));
   }
 
   pending(): PendingRestore[] {
@@ -680,4 +685,10 @@ export class RestoreService {
     if (!pending) throw new AppError('NOT_FOUND', `No restore ${restoreId} is waiting for confirmation`);
     return pending;
   }
+}
+
+/** What an automatic rollback could not remove, as the error says it (the console's Restore page says the same after a keep or rollback). */
+function leftNote(left: string[]): string {
+  if (left.length === 0) return '';
+  return `. ${left.length === 1 ? 'A folder' : `${left.length} folders`} of the restore could not be removed from the device — ${left.length === 1 ? 'it holds' : 'they hold'} files of another account, and the device's login is not root. Remove ${left.length === 1 ? 'it' : 'them'} as root: ${left.join(', ')}`;
 }
