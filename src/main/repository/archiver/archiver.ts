@@ -112,7 +112,7 @@ function unchangedTree(frame: Frame, children: TreeNode[]): string | null {
  * (decision 005, thirtieth pass).
  */
 class TreeWalk {
-  readonly stack: Frame[];
+  private readonly stack: Frame[];
   /** Files being stored (for a checkpoint: those read whole are stored before a failure gives up). */
   readonly saving: Promise<unknown>[] = [];
 
@@ -221,7 +221,7 @@ class TreeWalk {
   }
 
   /** Its tree is saved once its children are done; the walk goes on meanwhile (no stall per directory). */
-  closeFrame(): void {
+  private closeFrame(): void {
     const done = this.stack.pop()!;
     const node = Promise.all(done.children).then(async (all): Promise<TreeNode> => {
       const children = all.filter((n) => n !== null);
