@@ -542,9 +542,8 @@ export class RestoreService {
       await swapRoots(connection, parts.flatMap((p) => (p.kind === 'files' ? activeRoots(p.plan) : [])));
       for (const part of parts) if (part.kind === 'db') await swapDbRestore(connection, part.plan);
     } catch (error) {
-      const left = await this.#rollbackAll(connection, parts);
-      if (stop) await runDeviceCommands(connection, stop.start, 'Start').catch(() => undefined);
-      if (left.length > 0) throw new AppError(error instanceof AppError ? error.code : 'REMOTE_COMMAND_FAILED', `${(error as Error).message}${leftNote(left)}`);
+      const note = await this.#rollBack(connection, parts, stop);
+      if (note) throw new AppError(error instanceof AppError ? error.code : 'REMOTE_COMMAND_FAILED', `${(error as Error).message.replace(/\.$/, '')}${note}`);
       throw error;
     }
 
@@ -565,11 +564,7 @@ export class RestoreService {
         parts.flatMap((p) => (p.kind === 'files' ? activeRoots(p.plan) : [])),
       ).catch((error: unknown) => problems.push((error as Error).message)),
     ]);
-    if (problems.length > 0) {
-      const left = await this.#rollbackAll(connection, parts);
-      if (stop) await runDeviceCommands(connection, stop.start, 'Start').catch(() => undefined);
-      throw new AppError('REMOTE_COMMAND_FAILED', `Validation failed after the restore (${problems.join(' | ')}); the device was rolled back to its previous state${leftNote(left)}`);
-    }
+    if (problems.length > 0) throw validationFailed(problems, await this.#rollBack(connection, parts, stop));
     if (stop) await runDeviceCommands(connection, stop.start, 'Start');
     if (inPlace && device.profile.healthCommand) {
       const unhealthy = await runToString(connection, raw(device.profile.healthCommand)).then(
@@ -581,9 +576,7 @@ export class RestoreService {
     lap('validate');
     if (problems.length > 0) {
       if (stop) await runDeviceCommands(connection, stop.stop, 'Stop').catch(() => undefined);
-      const left = await this.#rollbackAll(connection, parts);
-      if (stop) await runDeviceCommands(connection, stop.start, 'Start').catch(() => undefined);
-      throw new AppError('REMOTE_COMMAND_FAILED', `Validation failed after the restore (${problems.join(' | ')}); the device was rolled back to its previous state${leftNote(left)}`);
+      throw validationFailed(problems, await this.#rollBack(connection, parts, stop));
     }
     const files = parts.flatMap((p) => (p.kind === 'files' ? [p.plan] : []));
     const databases = parts.flatMap((p) => (p.kind === 'db' ? [p.plan] : []));
@@ -611,13 +604,17 @@ export class RestoreService {
   }
 
   /**
-   * Databases first, then files inner first (the reverse of the swap order). Returns the staging
-   * folders that could not be removed entirely (files another account left in the restored state
-   * meanwhile — its services ran for the health check), for the error to name.
+   * A restore's own rollback after its swap (the services stopped, when it stopped them): databases
+   * first, then files inner first (the reverse of the swap order), then the services started again.
+   * Returns what the error adds about staging folders that could not be removed entirely (files
+   * another account left in the restored state meanwhile — its services ran for the health check):
+   * leftNote, '' when none.
    */
-  async #rollbackAll(runner: CommandRunner, parts: Part[]): Promise<string[]> {
+  async #rollBack(runner: CommandRunner, parts: Part[], stop: { start: string[] } | null): Promise<string> {
     for (const part of [...parts].reverse()) if (part.kind === 'db') await this.#rollbackPart(runner, part);
-    return rollbackRoots(runner, parts.flatMap((p) => (p.kind === 'files' ? p.plan.roots : [])));
+    const left = await rollbackRoots(runner, parts.flatMap((p) => (p.kind === 'files' ? p.plan.roots : [])));
+    if (stop) await runDeviceCommands(runner, stop.start, 'Start').catch(() => undefined);
+    return leftNote(left);
   }
 
   pending(): PendingRestore[] {
@@ -685,6 +682,11 @@ export class RestoreService {
     if (!pending) throw new AppError('NOT_FOUND', `No restore ${restoreId} is waiting for confirmation`);
     return pending;
   }
+}
+
+/** A restore whose validation or health check failed, rolled back (`note`: leftNote). */
+function validationFailed(problems: string[], note: string): AppError {
+  return new AppError('REMOTE_COMMAND_FAILED', `Validation failed after the restore (${problems.join(' | ')}); the device was rolled back to its previous state${note}`);
 }
 
 /** What an automatic rollback could not remove, as the error says it (the console's Restore page says the same after a keep or rollback). */
