@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { createCipheriv, createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Chunker, DEFAULT_CHUNKER, findBoundary, gearScanner, gearTable } from './chunker';
 import { GEAR_WASM } from './gear-wasm';
+import { randomBytesFrom } from '../../../../fleet/random';
 
 const SMALL = { min: 2048, avg: 8192, max: 65536 };
 
@@ -40,8 +41,7 @@ describe('chunker', () => {
     // Fixed bytes and key: on random ones a cut moved by an edit drags the next few along now and
     // then (300 random trials: one chunk differed in 297, two, three and eight in one each), which
     // made this test fail about once in a hundred runs.
-    const seeded = (seed: string, bytes: number): Buffer => createCipheriv('aes-256-ctr', createHash('sha256').update(seed).digest(), Buffer.alloc(16)).update(Buffer.alloc(bytes));
-    const [data, key] = [seeded('chunker resync data', 1 << 20), seeded('chunker resync key', 32)];
+    const [data, key] = [randomBytesFrom('chunker resync data', 1 << 20), randomBytesFrom('chunker resync key', 32)];
     const edited = Buffer.concat([data.subarray(0, 500_000), Buffer.from('inserted!'), data.subarray(500_000)]);
     const set = new Set(chunkAll(data, key).map((c) => c.toString('base64')));
     const after = chunkAll(edited, key);
