@@ -246,6 +246,33 @@ describe('jetvault device', () => {
     expect((await run('device', 'facts', 'rvm-017')).err).toMatch(/No device named "rvm-017"/);
   });
 
+  it('cancels a device backup on SIGTERM and SIGHUP as on Ctrl-C: no snapshot of the run is left, and the next run completes', async () => {
+    const device = fleet.devices[0]!;
+    const run = cliRunner({ JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'cli test repository password' });
+    const file = path.join(tempDir(), 'profile.json');
+    writeFileSync(file, JSON.stringify({ ...device.profile(), name: 'rvm-term' }));
+    expect((await run('device', 'import', file)).code).toBe(0);
+    expect((await run('init')).code).toBe(0);
+    const snapshotIds = async () => (JSON.parse((await run('snapshots', '--device', 'rvm-term', '--json')).out) as { id: string }[]).map((s) => s.id).sort();
+    for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
+      const listening = process.rawListeners(signal);
+      const ours = () => process.rawListeners(signal).filter((l) => !listening.includes(l));
+      const interrupted = run('backup', '--device', 'rvm-term');
+      // Without a listener of its own, the signal would end the process between two snapshots.
+      for (let i = 0; i < 2000 && ours().length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 2));
+      expect(ours()).toHaveLength(1);
+      (ours()[0] as (name: string) => void)(signal);
+      const cancelled = await interrupted;
+      expect(cancelled.code).toBe(1);
+      expect(cancelled.err).toMatch(/rvm-term: Back up rvm-term was cancelled/);
+      expect(ours()).toEqual([]);
+      expect(await snapshotIds()).toEqual([]);
+    }
+    const completed = await run('backup', '--device', 'rvm-term', '--json');
+    expect(completed.code).toBe(0);
+    expect(await snapshotIds()).toHaveLength(device.profile().sources.length);
+  }, 120_000);
+
   it('re-pins a host key only after it is compared with the device, and only the key the device presents (device trust)', async () => {
     const device = fleet.devices[0]!;
     const run = cliRunner({ JETVAULT_HOME: tempDir() });

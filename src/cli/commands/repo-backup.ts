@@ -19,7 +19,7 @@ export const repoBackupCommand: Command = {
     '(or only the sources named), and prints the snapshot ids it made.',
     'Files unchanged since the parent snapshot (the latest one of the same device and paths) are not read again.',
     'Exit code 3: the snapshot (or run) was written but some files could not be read; they are listed',
-    'on stderr. Ctrl-C cancels a device backup (nothing of the run is kept).',
+    'on stderr. Ctrl-C (or SIGTERM, SIGHUP) cancels a device backup (nothing of the run is kept).',
     REPO_USAGE,
   ].join('\n'),
   options: {
@@ -67,6 +67,9 @@ export const repoBackupCommand: Command = {
   },
 };
 
+/** Signals that cancel a device backup cleanly (a second one ends the process at once). */
+export const CANCEL_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 /** `backup --device NAME`: the device's sources over SSH, through the same services as the app. */
 async function backupDevice(device: string, sources: string[], values: Record<string, unknown>, io: CliIo): Promise<number> {
   const env: NodeJS.ProcessEnv = { ...io.env, ...(typeof values.repo === 'string' ? { JETVAULT_REPOSITORY: values.repo } : {}) };
@@ -74,15 +77,17 @@ async function backupDevice(device: string, sources: string[], values: Record<st
   const { startDeviceBackup } = await import('../../main/devices/device-backup');
   return withServices({ ...io, env }, async (services) => {
     const job = startDeviceBackup(services, device, sources);
-    // Ctrl-C cancels the run as the console's Cancel does: nothing of it is kept.
+    // Ctrl-C cancels the run as the console's Cancel does: nothing of it is kept. So do `kill`,
+    // `timeout`, a systemd stop (SIGTERM) and a closed terminal (SIGHUP), whose default would end
+    // the process between two snapshots of the run and leave the ones written so far behind.
     const cancel = (): void => {
       io.err(`jetvault backup: cancelling ${device}…`);
       services.jobs.cancel(job.id);
     };
-    process.once('SIGINT', cancel);
+    for (const signal of CANCEL_SIGNALS) process.once(signal, cancel);
     const progress = jobProgress(job.id, services.bus.subscribe.bind(services.bus));
     const { record, value } = await job.done.finally(() => {
-      process.removeListener('SIGINT', cancel);
+      for (const signal of CANCEL_SIGNALS) process.removeListener(signal, cancel);
       progress.done();
     });
     if (record.status !== 'succeeded' || !value) {
