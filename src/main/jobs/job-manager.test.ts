@@ -121,6 +121,33 @@ describe('JobManager', () => {
     store.close();
   });
 
+  it('keeps running a job whose progress row the history store refuses (its disk full), and records its end', async () => {
+    const { store, jobs, progress } = setup();
+    const full = Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    const original = store.sql.jobProgress;
+    store.sql.jobProgress = {
+      run: () => {
+        throw full;
+      },
+    } as unknown as typeof original;
+    const { id, done } = jobs.start({ kind: 'backup', title: 'Back up rvm-017', phases: ['transfer'], deviceId: 'rvm-017' }, async (ctx) => {
+      ctx.setTotals({ bytes: 3 });
+      for (let i = 0; i < 3; i++) {
+        ctx.advance({ bytes: 1 });
+        await new Promise((resolve) => setTimeout(resolve, PROGRESS_INTERVAL_MS + 5));
+      }
+      return 'stored';
+    });
+    const { record, value } = await done;
+    store.sql.jobProgress = original;
+    expect(value).toBe('stored');
+    expect(record).toMatchObject({ status: 'succeeded', error: null });
+    expect(jobs.get(id)).toMatchObject({ status: 'succeeded' });
+    // The live progress still reaches the console.
+    expect(progress.filter((p) => p.jobId === id).length).toBeGreaterThan(1);
+    store.close();
+  });
+
   it('marks jobs left running by a dead process as interrupted on the next start', () => {
     const { dir, store, bus } = setup();
     store.sql.jobInsert.run('job_crashed000', 'backup', 'Back up rvm-001', null, '["transfer"]', 'transfer', new Date().toISOString());

@@ -58,6 +58,8 @@ interface LiveJob {
   pending: ReturnType<typeof setTimeout> | null;
   /** Set by `ctx.commit()`: cancels are refused from then on. */
   committed?: boolean;
+  /** Why the history store refused the job's progress row (said once). */
+  progressNotStored?: string;
 }
 
 export const PROGRESS_INTERVAL_MS = 100;
@@ -293,7 +295,18 @@ export class JobManager {
             ? Math.min(1, progress.itemsDone / progress.itemsTotal)
             : null;
     }
-    this.#store.sql.jobProgress.run(progress.phase, progress.bytesDone, progress.itemsDone, progress.jobId);
+    // The row only shows the progress to another window or process; the job's end is written by
+    // #finish. A history store that refuses it (its disk full: SQLITE_FULL) must not fail the job
+    // from inside its own progress callback — a backup would end with "database or disk is full"
+    // instead of going on (or saying which disk is full and that nothing was kept).
+    try {
+      this.#store.sql.jobProgress.run(progress.phase, progress.bytesDone, progress.itemsDone, progress.jobId);
+    } catch (error) {
+      if (live.progressNotStored === undefined) {
+        live.progressNotStored = (error as Error).message;
+        this.#log.warn(`job ${progress.jobId}: its progress could not be stored in the history: ${live.progressNotStored}`);
+      }
+    }
     this.#bus.emit('jobs:progress', { ...progress });
   }
 }
