@@ -7,7 +7,7 @@ import { AppError } from '../../shared/errors';
 import type { JobFinished, JobProgress } from '../../shared/schemas/jobs';
 import { EventBus } from '../event-bus';
 import { HistoryStore } from '../history/history-store';
-import { silentLogger } from '../log';
+import { createLogger, silentLogger } from '../log';
 import { tempDir } from '../testing/temp-dir';
 import { JobManager, PROGRESS_INTERVAL_MS } from './job-manager';
 import type { JobContext } from './job-manager';
@@ -145,6 +145,19 @@ describe('JobManager', () => {
     expect(jobs.get(id)).toMatchObject({ status: 'succeeded' });
     // The live progress still reaches the console.
     expect(progress.filter((p) => p.jobId === id).length).toBeGreaterThan(1);
+    store.close();
+  });
+
+  it('logs a foreseen failure (AppError) by its code and message, without a stack; any other error with its stack', async () => {
+    const { store, bus } = setup();
+    const lines: string[] = [];
+    const jobs = new JobManager(store, bus, createLogger('error', (line) => lines.push(line)));
+    await jobs.start({ kind: 'backup', title: 'Back up rvm-017', phases: ['connect'] }, () => Promise.reject(new AppError('UNAVAILABLE', 'rvm-017 did not answer on 10.0.4.17:22'))).done;
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('{"code":"UNAVAILABLE","message":"rvm-017 did not answer on 10.0.4.17:22"}');
+    expect(lines[0]).not.toMatch(/stack|job-manager/);
+    await jobs.start({ kind: 'backup', title: 'Back up rvm-017', phases: ['connect'] }, () => Promise.reject(new TypeError('x is undefined'))).done;
+    expect(lines[1]).toMatch(/"stack":"TypeError: x is undefined\\n +at /);
     store.close();
   });
 

@@ -180,7 +180,10 @@ export class JobManager {
           : caught instanceof AppError
             ? { code: caught.code, message: caught.message }
             : { code: 'INTERNAL', message: (caught as Error)?.message ?? String(caught) };
-        if (!cancelled) this.#log.error(`job ${id} (${spec.kind}) failed`, caught);
+        // An AppError is a failure the job foresaw, whose message says it all (a refused login, a
+        // failed dump): logged without its stack, which the CLI would print after every such run.
+        // Anything else is a bug, whose stack is what finds it.
+        if (!cancelled) this.#log.error(`job ${id} (${spec.kind}) failed`, caught instanceof AppError ? { code: caught.code, message: caught.message } : caught);
         value = undefined;
       }
       return { record: this.#finish(live, status, error, value), value };
