@@ -27,6 +27,8 @@ export async function withServices<T>(io: CliIo, use: (services: Services) => Pr
   try {
     return await use(services);
   } finally {
+    // A backup's storage sample is still being taken as its job returns: recorded before closing.
+    await services.settled();
     services.dispose();
   }
 }

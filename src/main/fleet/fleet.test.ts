@@ -342,7 +342,7 @@ describe('storage samples', () => {
     expect(free).toMatchObject({ metric: 'laptop_free' });
     expect(free!.value).toBeGreaterThan(0);
     expect(size).toEqual({ metric: 'repository_bytes', value: 5096 });
-    stop();
+    stop.stop();
     ctx.store.close();
   });
 });

@@ -44,16 +44,33 @@ async function folderBytes(folder: string): Promise<number> {
 export async function recordStorageSamples(store: HistoryStore, repositoryLocation: string, at = new Date()): Promise<void> {
   const seconds = Math.floor(at.getTime() / 1000);
   const fs = await statfs(repositoryLocation).catch(() => null);
+  const bytes = await folderBytes(repositoryLocation);
+  // Closed meanwhile (the process is shutting down): there is nowhere to record it.
+  if (!store.db.open) return;
   if (fs) store.sql.sampleInsert.run(at.toISOString(), seconds, 'laptop_free', null, fs.bavail * fs.bsize);
-  store.sql.sampleInsert.run(at.toISOString(), seconds, 'repository_bytes', null, await folderBytes(repositoryLocation));
+  store.sql.sampleInsert.run(at.toISOString(), seconds, 'repository_bytes', null, bytes);
 }
 
-/** Samples storage after each finished backup; returns the unsubscribe function. */
-export function sampleStorageAfterBackups(bus: EventBus, store: HistoryStore, location: () => string, log: Logger): () => void {
-  return bus.subscribe((event, payload) => {
+/**
+ * Samples storage after each finished backup. `stop` unsubscribes; `settled` resolves once the
+ * samples under way are recorded — a one-shot CLI command awaits it before it closes the history
+ * store, or its backups would never be sampled.
+ */
+export function sampleStorageAfterBackups(bus: EventBus, store: HistoryStore, location: () => string, log: Logger): { stop: () => void; settled: () => Promise<void> } {
+  const pending = new Set<Promise<void>>();
+  const stop = bus.subscribe((event, payload) => {
     if (event !== 'jobs:finished') return;
     const { job } = payload as { job: { kind: string } };
     if (job.kind !== 'backup' || !store.db.open) return;
-    recordStorageSamples(store, location()).catch((error: unknown) => log.warn(`storage sample failed: ${(error as Error).message}`));
+    const sample = recordStorageSamples(store, location())
+      .catch((error: unknown) => log.warn(`storage sample failed: ${(error as Error).message}`))
+      .finally(() => pending.delete(sample));
+    pending.add(sample);
   });
+  return {
+    stop,
+    settled: async () => {
+      while (pending.size > 0) await Promise.all(pending);
+    },
+  };
 }

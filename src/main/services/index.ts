@@ -101,6 +101,8 @@ export interface Services {
   readonly overview: OverviewService;
   readonly dashboards: DashboardService;
   readonly audit: AuditService;
+  /** Resolves once the work finished jobs set off in the background (storage samples) is recorded. */
+  settled(): Promise<void>;
   dispose(): void;
 }
 
@@ -145,7 +147,7 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
   const overview = new OverviewService(history, settings, Date.now, () => repositories.copiesByDevice());
   const dashboards = new DashboardService(history, settings);
   const audit = new AuditService(history);
-  const stopSampling = sampleStorageAfterBackups(bus, history, () => repository.location(), log);
+  const sampling = sampleStorageAfterBackups(bus, history, () => repository.location(), log);
   return {
     dataDir,
     version: packageVersion(),
@@ -182,13 +184,14 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
     overview,
     dashboards,
     audit,
+    settled: sampling.settled,
     dispose() {
       scheduler.stop();
       copyPolicy.stop();
       alerts.stop();
       jobNotices.stop();
       outbox.stop();
-      stopSampling();
+      sampling.stop();
       repositories.dispose();
       jobs.dispose();
       repository.lock(); // closes a remote repository's connection
