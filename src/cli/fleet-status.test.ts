@@ -36,6 +36,11 @@ describe.skipIf(skip)('jetvault status, alerts and run-scheduler', () => {
     const before = await run('status', '--json');
     expect(before.code).toBe(1);
     expect(JSON.parse(before.out)).toMatchObject([{ name: device.name, status: 'at-risk', rpoState: 'never', rpoMinutes: 30, next: { state: 'due', reason: 'never backed up' } }]);
+    // The table's columns line up under their headings, also after the longest status.
+    const [heading, row] = (await run('status')).out.split('\n') as [string, string];
+    expect(row).toMatch(new RegExp(`^${device.name}\\s+Test Depot\\s+never backed up\\s+—`));
+    for (const column of ['LAST GOOD', 'RPO', 'ALERTS', 'NEXT']) expect(row[heading.indexOf(column) - 1]).toBe(' ');
+    expect(row.indexOf('—')).toBe(heading.indexOf('LAST GOOD'));
 
     const tick = await run('run-scheduler', '--once');
     expect(tick.err).toBe('');

@@ -42,12 +42,13 @@ export const statusCommand: Command = {
       if (values.json) io.out(JSON.stringify(rows, null, 2));
       else if (rows.length === 0) io.out('No devices. Add one with: jetvault device add NAME --host HOST');
       else {
-        io.out(`${'DEVICE'.padEnd(16)} ${'SITE'.padEnd(14)} ${'STATUS'.padEnd(12)} ${'LAST GOOD'.padEnd(10)} ${'RPO'.padEnd(8)} ${'ALERTS'.padEnd(6)} NEXT`);
+        // STATUS as wide as its longest value ("never backed up"), or the columns after it slip.
+        io.out(`${'DEVICE'.padEnd(16)} ${'SITE'.padEnd(14)} ${'STATUS'.padEnd(15)} ${'LAST GOOD'.padEnd(10)} ${'RPO'.padEnd(8)} ${'ALERTS'.padEnd(6)} NEXT`);
         for (const r of rows) {
           const last = r.ageMinutes === null ? '—' : formatAge(r.ageMinutes * 60_000);
           const next = r.next ? `${r.next.state}${r.next.at && r.next.state === 'waiting' ? ` ${new Date(r.next.at).toLocaleString()}` : ''}` : '';
           const status = r.rpoState === 'never' ? 'never backed up' : r.status;
-          io.out(`${r.name.padEnd(16)} ${r.site.slice(0, 14).padEnd(14)} ${status.padEnd(12)} ${last.padEnd(10)} ${formatAge(r.rpoMinutes * 60_000).padEnd(8)} ${String(r.openAlerts).padEnd(6)} ${next}`);
+          io.out(`${r.name.padEnd(16)} ${r.site.slice(0, 14).padEnd(14)} ${status.padEnd(15)} ${last.padEnd(10)} ${formatAge(r.rpoMinutes * 60_000).padEnd(8)} ${String(r.openAlerts).padEnd(6)} ${next}`);
         }
         // Its backups are refused until someone compares the new key: say so beside the table.
         for (const r of rows.filter((row) => row.lastAttemptError?.code === 'HOST_KEY_MISMATCH')) {
