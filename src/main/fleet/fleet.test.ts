@@ -332,7 +332,7 @@ describe('storage samples', () => {
     mkdirSync(path.join(repo, 'data', '00'), { recursive: true });
     writeFileSync(path.join(repo, 'data', '00', 'pack'), 'y'.repeat(4096));
     const bus = new EventBus();
-    const stop = sampleStorageAfterBackups(bus, ctx.store, () => repo, silentLogger);
+    const sampling = sampleStorageAfterBackups(bus, ctx.store, () => repo, silentLogger);
     const jobs = new JobManager(ctx.store, bus, silentLogger);
     await jobs.start({ kind: 'restore', title: 'not a backup', phases: ['x'] }, () => Promise.resolve(1)).done;
     await jobs.start({ kind: 'backup', title: 'a backup', phases: ['x'] }, () => Promise.resolve(1)).done;
@@ -342,7 +342,7 @@ describe('storage samples', () => {
     expect(free).toMatchObject({ metric: 'laptop_free' });
     expect(free!.value).toBeGreaterThan(0);
     expect(size).toEqual({ metric: 'repository_bytes', value: 5096 });
-    stop.stop();
+    sampling.stop();
     ctx.store.close();
   });
 });
