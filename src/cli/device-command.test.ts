@@ -1,7 +1,9 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, chownSync, closeSync, existsSync, openSync, readFileSync, rmSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFleet } from '../../fleet/index';
 import type { Fleet } from '../../fleet/index';
@@ -272,6 +274,61 @@ describe('jetvault device', () => {
     expect(completed.code).toBe(0);
     expect(await snapshotIds()).toHaveLength(device.profile().sources.length);
   }, 120_000);
+
+  it('leaves a backup that another process runs alone — other commands neither fail it nor start a second on its device nor remove it — and marks a killed one interrupted', async () => {
+    const device = fleet.devices[0]!;
+    const cli = path.join(fileURLToPath(new URL('../..', import.meta.url)), 'bin/jetvault.js');
+    const setUp = async (home: string) => {
+      const env = { JETVAULT_HOME: home, JETVAULT_PASSWORD: 'cli test repository password' };
+      const run = cliRunner(env);
+      const file = path.join(tempDir(), 'profile.json');
+      writeFileSync(file, JSON.stringify({ ...device.profile(), name: 'rvm-busy' }));
+      expect((await run('device', 'import', file)).code).toBe(0);
+      expect((await run('init')).code).toBe(0);
+      // Slow enough (the whole device at 1 MiB/s) to be caught running.
+      expect((await run('settings', 'set', 'bandwidthLimitKiBps', '1024')).code).toBe(0);
+      const history = () => new Database(path.join(home, 'history.sqlite3'), { readonly: true });
+      const backups = () => {
+        const db = history();
+        try {
+          return db.prepare("SELECT status, error FROM jobs WHERE kind = 'backup' ORDER BY started_at").all() as { status: string; error: string | null }[];
+        } finally {
+          db.close();
+        }
+      };
+      // Another process: the CLI itself, as a technician's second terminal (or the app) would run it.
+      const child = spawn(process.execPath, [cli, 'backup', '--device', 'rvm-busy', '--json'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      for (let i = 0; i < 600 && !backups().some((b) => b.status === 'running'); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(backups()).toEqual([{ status: 'running', error: null }]);
+      return { run, child, exited, backups, out: () => out };
+    };
+
+    const busy = await setUp(tempDir());
+    expect((await busy.run('device', 'list')).code).toBe(0);
+    const second = await busy.run('backup', '--device', 'rvm-busy');
+    expect(second.code).toBe(1);
+    expect(second.err).toMatch(new RegExp(`"Back up rvm-busy" is running in another Jetvault process \\(pid ${busy.child.pid}, since .*\\): wait for it to finish, or cancel it there`));
+    const removal = await busy.run('device', 'remove', 'rvm-busy');
+    expect(removal.code).toBe(1);
+    expect(removal.err).toMatch(/rvm-busy has a backup, restore or drill running \(here or in another Jetvault process\)/);
+    expect(busy.backups()).toEqual([{ status: 'running', error: null }]);
+    expect(await busy.exited).toBe(0);
+    expect((JSON.parse(busy.out()) as { snapshots: unknown[] }).snapshots).toHaveLength(device.profile().sources.length);
+    expect(busy.backups()).toEqual([{ status: 'succeeded', error: null }]);
+
+    const killed = await setUp(tempDir());
+    killed.child.kill('SIGKILL');
+    await killed.exited;
+    expect((await killed.run('device', 'list')).code).toBe(0);
+    expect(killed.backups()).toEqual([
+      { status: 'failed', error: JSON.stringify({ code: 'INTERRUPTED', message: `The Jetvault process running this job (pid ${killed.child.pid}) stopped before it finished` }) },
+    ]);
+    expect((await killed.run('settings', 'set', 'bandwidthLimitKiBps', '0')).code).toBe(0);
+    expect((await killed.run('backup', '--device', 'rvm-busy')).code).toBe(0);
+  }, 180_000);
 
   it('re-pins a host key only after it is compared with the device, and only the key the device presents (device trust)', async () => {
     const device = fleet.devices[0]!;

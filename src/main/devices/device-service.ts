@@ -59,10 +59,19 @@ export class DeviceService {
   /** Told when a device's sources go (removed, renamed, the device removed or renamed): their resume checkpoints are dropped. */
   readonly #sourcesGone: (device: string, sources: string[]) => void;
 
-  constructor(store: HistoryStore, secrets: SecretStore, sourcesGone: (device: string, sources: string[]) => void = () => undefined) {
+  /** Whether a job (a backup, a restore, a drill) runs on the device now, in this process or another. */
+  readonly #busy: (deviceId: string) => boolean;
+
+  constructor(
+    store: HistoryStore,
+    secrets: SecretStore,
+    sourcesGone: (device: string, sources: string[]) => void = () => undefined,
+    busy: (deviceId: string) => boolean = () => false,
+  ) {
     this.#store = store;
     this.#secrets = secrets;
     this.#sourcesGone = sourcesGone;
+    this.#busy = busy;
   }
 
   list(): DeviceRecord[] {
@@ -126,8 +135,12 @@ export class DeviceService {
     return this.get(name);
   }
 
+  /** Refused (CONFLICT) while a job runs on the device: its snapshots would outlive the device's record. */
   remove(name: string, actor: string): void {
     const device = this.get(name);
+    if (this.#busy(device.id)) {
+      throw new AppError('CONFLICT', `${name} has a backup, restore or drill running (here or in another Jetvault process): wait for it to finish or cancel it, then remove the device`);
+    }
     this.#store.db.transaction(() => {
       this.#store.sql.deviceDelete.run(device.id);
       this.#secrets.deletePrefix(`device:${device.id}:`);

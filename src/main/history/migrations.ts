@@ -264,4 +264,16 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (repository_id, device)
       ) STRICT, WITHOUT ROWID;`,
   },
+  {
+    id: 14,
+    name: 'job owners',
+    // The process that runs a job and when it last said so: the app, the scheduler and any CLI
+    // command share one history, and a process starting up must tell a job another live process
+    // runs from one a dead process left "running" (JobManager's orphan rule). The running jobs are
+    // read on every heartbeat and job start: a partial index keeps that a seek at a million rows.
+    sql: `
+      ALTER TABLE jobs ADD COLUMN owner_pid INTEGER;
+      ALTER TABLE jobs ADD COLUMN heartbeat_at TEXT;
+      CREATE INDEX jobs_running ON jobs (device_id) WHERE status = 'running';`,
+  },
 ];

@@ -26,6 +26,16 @@ export interface JobRow {
   result: string | null;
 }
 
+/** A running job and the process that runs it (null: written before jobs had owners). */
+export interface RunningJobRow {
+  id: string;
+  title: string;
+  device_id: string | null;
+  started_at: string;
+  owner_pid: number | null;
+  heartbeat_at: string | null;
+}
+
 export interface AuditRow {
   id: number;
   at: string;
@@ -201,9 +211,13 @@ export function prepareStatements(db: Database) {
     ),
     settingsClear: db.prepare('DELETE FROM settings'),
 
-    jobInsert: db.prepare<[string, string, string, string | null, string, string, string]>(
-      "INSERT INTO jobs (id, kind, title, device_id, status, phases, phase, started_at) VALUES (?, ?, ?, ?, 'running', ?, ?, ?)",
+    jobInsert: db.prepare<[string, string, string, string | null, string, string, string, number, string]>(
+      "INSERT INTO jobs (id, kind, title, device_id, status, phases, phase, started_at, owner_pid, heartbeat_at) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
     ),
+    /** A process's mark on a job it still runs (every HEARTBEAT_MS). */
+    jobHeartbeat: db.prepare<[string, string]>("UPDATE jobs SET heartbeat_at = ? WHERE id = ? AND status = 'running'"),
+    /** Every job some process runs now, or ran when it died. */
+    jobsRunning: db.prepare<[], RunningJobRow>("SELECT id, title, device_id, started_at, owner_pid, heartbeat_at FROM jobs WHERE status = 'running'"),
     jobProgress: db.prepare<[string, number, number, string]>('UPDATE jobs SET phase = ?, bytes_done = ?, items_done = ? WHERE id = ?'),
     jobFinish: db.prepare<[string, string, string, number, number, string | null, string | null, string]>(
       'UPDATE jobs SET status = ?, phase = ?, finished_at = ?, bytes_done = ?, items_done = ?, error = ?, result = ? WHERE id = ?',
@@ -217,10 +231,8 @@ export function prepareStatements(db: Database) {
     jobsRecentOfDevice: db.prepare<[string, string, number], JobRow>(
       'SELECT * FROM jobs WHERE device_id = ? AND kind = ? ORDER BY started_at DESC, rowid DESC LIMIT ?',
     ),
-    /** Jobs a previous process left running: it died, so they did not finish. */
-    jobsInterrupt: db.prepare<[string, string]>(
-      "UPDATE jobs SET status = 'failed', finished_at = ?, error = ? WHERE status = 'running'",
-    ),
+    /** A job whose process died: it did not finish. */
+    jobInterrupt: db.prepare<[string, string, string]>("UPDATE jobs SET status = 'failed', finished_at = ?, error = ? WHERE id = ? AND status = 'running'"),
 
     /** Per device: the last successful backup and the last attempt. Index seeks per device (a GROUP BY over every run took 4 s at 1.4 million runs). */
     backupsByDevice: db.prepare<[], { device_id: string; last_success: string | null; last_attempt: string; last_status: string }>(
@@ -249,7 +261,10 @@ export function prepareStatements(db: Database) {
     ),
     drillSources: db.prepare<[string], DrillSourceRow>('SELECT * FROM drill_sources WHERE drill_id = ? ORDER BY position'),
     /** Drills a previous process left running: it died, so they did not finish. */
-    drillsInterrupt: db.prepare<[string, string]>("UPDATE drills SET result = 'failed', finished_at = ?, error = ? WHERE result = 'running'"),
+    /** Drills whose job no process runs any more (the job manager has marked those of dead processes). */
+    drillsInterrupt: db.prepare<[string, string]>(
+      "UPDATE drills SET result = 'failed', finished_at = ?, error = ? WHERE result = 'running' AND (job_id IS NULL OR job_id NOT IN (SELECT id FROM jobs WHERE status = 'running'))",
+    ),
 
     /** Restores waiting for keep / rollback (their plans as JSON), kept across console restarts. */
     pendingRestoreUpsert: db.prepare<[string, string, string, string, string, string]>(

@@ -1,15 +1,16 @@
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, writeFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { AppError } from '../../shared/errors';
 import type { JobFinished, JobProgress } from '../../shared/schemas/jobs';
 import { EventBus } from '../event-bus';
 import { HistoryStore } from '../history/history-store';
 import { createLogger, silentLogger } from '../log';
 import { tempDir } from '../testing/temp-dir';
-import { JobManager, PROGRESS_INTERVAL_MS } from './job-manager';
+import { HEARTBEAT_MS, JobManager, ORPHAN_AFTER_MS, PROGRESS_INTERVAL_MS } from './job-manager';
 import type { JobContext } from './job-manager';
 
 const FILE_BYTES = 160 * 1024 * 1024;
@@ -161,13 +162,76 @@ describe('JobManager', () => {
     store.close();
   });
 
-  it('marks jobs left running by a dead process as interrupted on the next start', () => {
+  it('marks as interrupted only the running jobs of processes that are gone, on start and on each heartbeat', async () => {
     const { dir, store, bus } = setup();
-    store.sql.jobInsert.run('job_crashed000', 'backup', 'Back up rvm-001', null, '["transfer"]', 'transfer', new Date().toISOString());
-    store.close();
-    const reopened = new HistoryStore(dir);
-    const jobs = new JobManager(reopened, bus, silentLogger);
-    expect(jobs.get('job_crashed000')).toMatchObject({ status: 'failed', error: { code: 'INTERRUPTED' } });
-    reopened.close();
+    const now = new Date().toISOString();
+    const stale = new Date(Date.now() - ORPHAN_AFTER_MS - 1000).toISOString();
+    const dead = spawnSync('true').pid;
+    const alive = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      const insert = (id: string, device: string, pid: number, heartbeat: string) =>
+        store.sql.jobInsert.run(id, 'backup', `Back up ${device}`, device, '["transfer"]', 'transfer', now, pid, heartbeat);
+      insert('job_dead', 'rvm-001', dead, now);
+      insert('job_before_owners', 'rvm-002', alive.pid!, now);
+      store.db.prepare('UPDATE jobs SET owner_pid = NULL, heartbeat_at = NULL WHERE id = ?').run('job_before_owners');
+      insert('job_pid_reused', 'rvm-003', alive.pid!, stale);
+      insert('job_elsewhere', 'rvm-004', alive.pid!, now);
+      store.close();
+      const reopened = new HistoryStore(dir);
+      const lines: string[] = [];
+      const jobs = new JobManager(reopened, bus, createLogger('warn', (line) => lines.push(line)));
+      expect(jobs.get('job_dead')).toMatchObject({ status: 'failed', error: { code: 'INTERRUPTED', message: `The Jetvault process running this job (pid ${dead}) stopped before it finished` } });
+      expect(jobs.get('job_before_owners')).toMatchObject({ status: 'failed', error: { code: 'INTERRUPTED', message: 'The console stopped while this job was running' } });
+      expect(jobs.get('job_pid_reused')).toMatchObject({ status: 'failed', error: { code: 'INTERRUPTED' } });
+      expect(lines.join('\n')).toContain('3 job(s) were interrupted');
+      // Another process's backup that is still under way is left alone, and its device is busy here too.
+      expect(jobs.get('job_elsewhere')).toMatchObject({ status: 'running', error: null });
+      expect([...jobs.busyDevices()]).toEqual(['rvm-004']);
+      expect(() => jobs.start({ kind: 'restore', title: 'Restore rvm-004', phases: ['stage'], deviceId: 'rvm-004' }, () => Promise.resolve(1))).toThrow(
+        new AppError('CONFLICT', `"Back up rvm-004" is running in another Jetvault process (pid ${alive.pid}, since ${now}): wait for it to finish, or cancel it there`),
+      );
+      expect(jobs.list(10).filter((j) => j.deviceId === 'rvm-004')).toHaveLength(1);
+      expect((await jobs.start({ kind: 'restore', title: 'Restore rvm-003', phases: ['stage'], deviceId: 'rvm-003' }, () => Promise.resolve(1)).done).record.status).toBe('succeeded');
+      // That process dies: the next sweep marks its job, and the device is free.
+      alive.kill('SIGKILL');
+      await new Promise((resolve) => alive.once('exit', resolve));
+      expect(jobs.reapOrphans()).toBe(1);
+      expect(jobs.get('job_elsewhere')).toMatchObject({ status: 'failed', error: { code: 'INTERRUPTED' } });
+      expect(jobs.busyDevices().size).toBe(0);
+      expect((await jobs.start({ kind: 'restore', title: 'Restore rvm-004', phases: ['stage'], deviceId: 'rvm-004' }, () => Promise.resolve(1)).done).record.status).toBe('succeeded');
+      jobs.dispose();
+      reopened.close();
+    } finally {
+      alive.kill('SIGKILL');
+    }
+  });
+
+  it('marks its own running jobs on every heartbeat, so another process leaves them alone', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const { store, bus, jobs: first } = setup();
+      first.dispose();
+      let now = Date.now();
+      const startedAt = new Date(now).toISOString();
+      const jobs = new JobManager(store, bus, silentLogger, () => now);
+      let finish!: () => void;
+      const { id, done } = jobs.start({ kind: 'backup', title: 'Back up rvm-017', phases: ['transfer'], deviceId: 'rvm-017' }, () => new Promise<void>((resolve) => (finish = resolve)));
+      const heartbeat = () => store.db.prepare<[string], { owner_pid: number; heartbeat_at: string }>('SELECT owner_pid, heartbeat_at FROM jobs WHERE id = ?').get(id);
+      expect(heartbeat()).toEqual({ owner_pid: process.pid, heartbeat_at: startedAt });
+      now += ORPHAN_AFTER_MS + 1000; // without the heartbeat, an orphan by now
+      vi.advanceTimersByTime(HEARTBEAT_MS);
+      expect(heartbeat()!.heartbeat_at).toBe(new Date(now).toISOString());
+      // A second manager (another process would see the same) finds it live and its device busy.
+      const other = new JobManager(store, bus, silentLogger, () => now);
+      expect(other.get(id)).toMatchObject({ status: 'running' });
+      expect(other.busyDevices()).toEqual(new Set(['rvm-017']));
+      finish();
+      expect((await done).record.status).toBe('succeeded');
+      other.dispose();
+      jobs.dispose();
+      store.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -9,7 +9,7 @@ import { AppError } from '../../shared/errors';
 import type { JobKind, JobProgress, JobRecord, JobStatus } from '../../shared/schemas/jobs';
 import type { EventBus } from '../event-bus';
 import type { HistoryStore } from '../history/history-store';
-import type { JobRow } from '../history/statements';
+import type { JobRow, RunningJobRow } from '../history/statements';
 import type { Logger } from '../log';
 import { ProgressMeter } from './progress-meter';
 
@@ -63,6 +63,23 @@ interface LiveJob {
 }
 
 export const PROGRESS_INTERVAL_MS = 100;
+/** How often a process marks the jobs it runs as still its own (and looks for orphans). */
+export const HEARTBEAT_MS = 10_000;
+/**
+ * A running job whose process has not marked it for this long is an orphan even when a process
+ * with its pid is alive: that pid now belongs to something else.
+ */
+export const ORPHAN_AFTER_MS = 5 * 60_000;
+
+/** Whether a process with this pid exists (EPERM: it does, under another user). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 export function newJobId(): string {
   return `job_${Date.now().toString(36)}${randomBytes(5).toString('hex')}`;
@@ -92,24 +109,85 @@ export class JobManager {
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #live = new Map<string, LiveJob>();
+  readonly #heartbeat: ReturnType<typeof setInterval>;
 
+  /**
+   * The app, the scheduler and every CLI command share one history, each with a job manager of its
+   * own: a job "running" there may be another live process's. Only the jobs of processes that are
+   * gone are marked interrupted — now and on every heartbeat.
+   */
   constructor(store: HistoryStore, bus: EventBus, log: Logger, now: () => number = Date.now) {
     this.#store = store;
     this.#bus = bus;
     this.#log = log;
     this.#now = now;
-    // A job still "running" in the history belongs to a process that died: say so.
-    const interrupted = store.sql.jobsInterrupt.run(
-      new Date(this.#now()).toISOString(),
-      JSON.stringify({ code: 'INTERRUPTED', message: 'The console stopped while this job was running' }),
-    );
-    if (interrupted.changes > 0) log.warn(`${interrupted.changes} job(s) were interrupted by the last shutdown`);
+    const interrupted = this.reapOrphans();
+    if (interrupted > 0) log.warn(`${interrupted} job(s) were interrupted: the process running them stopped before they finished`);
+    this.#heartbeat = setInterval(() => this.#beat(), HEARTBEAT_MS);
+    this.#heartbeat.unref();
   }
 
+  /**
+   * Marks as failed (INTERRUPTED) every running job whose process is gone: its pid is not alive, or
+   * it has not marked the job for ORPHAN_AFTER_MS, or the row predates owners. Returns how many.
+   */
+  reapOrphans(): number {
+    const at = new Date(this.#now()).toISOString();
+    let interrupted = 0;
+    for (const row of this.#store.sql.jobsRunning.all()) {
+      if (this.#live.has(row.id) || this.#ownerRuns(row)) continue;
+      const message =
+        row.owner_pid === null
+          ? 'The console stopped while this job was running'
+          : `The Jetvault process running this job (pid ${row.owner_pid}) stopped before it finished`;
+      interrupted += this.#store.sql.jobInterrupt.run(at, JSON.stringify({ code: 'INTERRUPTED', message }), row.id).changes;
+    }
+    return interrupted;
+  }
+
+  /** Whether the process that started this job still runs it. */
+  #ownerRuns(row: RunningJobRow): boolean {
+    if (row.owner_pid === null || row.heartbeat_at === null) return false;
+    if (this.#now() - Date.parse(row.heartbeat_at) > ORPHAN_AFTER_MS) return false;
+    return processAlive(row.owner_pid);
+  }
+
+  #beat(): void {
+    if (!this.#store.db.open) return;
+    try {
+      const at = new Date(this.#now()).toISOString();
+      for (const id of this.#live.keys()) this.#store.sql.jobHeartbeat.run(at, id);
+      this.reapOrphans();
+    } catch (error) {
+      this.#log.warn(`jobs: the heartbeat could not be stored: ${(error as Error).message}`);
+    }
+  }
+
+  /** Another live process's running job on this device (a backup, a restore, a drill), if any. */
+  #elsewhere(deviceId: string): RunningJobRow | undefined {
+    return this.#store.sql.jobsRunning.all().find((row) => row.device_id === deviceId && !this.#live.has(row.id) && this.#ownerRuns(row));
+  }
+
+  /**
+   * Throws CONFLICT when another process runs a job on the device: two processes must not work on
+   * one device at once (this process's own jobs on it queue in the device connector instead).
+   * Checked and recorded in one write transaction, so two processes starting at once cannot both pass.
+   */
   start<T>(spec: JobSpec, task: JobTask<T>): StartedJob<T> {
     const id = newJobId();
     const startedAt = new Date(this.#now()).toISOString();
-    this.#store.sql.jobInsert.run(id, spec.kind, spec.title, spec.deviceId ?? null, JSON.stringify(spec.phases), spec.phases[0], startedAt);
+    this.#store.db
+      .transaction(() => {
+        const other = spec.deviceId ? this.#elsewhere(spec.deviceId) : undefined;
+        if (other) {
+          throw new AppError(
+            'CONFLICT',
+            `"${other.title}" is running in another Jetvault process (pid ${other.owner_pid}, since ${other.started_at}): wait for it to finish, or cancel it there`,
+          );
+        }
+        this.#store.sql.jobInsert.run(id, spec.kind, spec.title, spec.deviceId ?? null, JSON.stringify(spec.phases), spec.phases[0], startedAt, process.pid, startedAt);
+      })
+      .immediate();
     const live: LiveJob = {
       spec,
       controller: new AbortController(),
@@ -198,9 +276,14 @@ export class JobManager {
     return true;
   }
 
-  /** Devices with a job running now (a backup, a restore, a drill): one job per device at a time. */
+  /**
+   * Devices with a job running now (a backup, a restore, a drill) in this process or another live
+   * one: one job per device at a time.
+   */
   busyDevices(): Set<string> {
-    return new Set([...this.#live.values()].flatMap((live) => (live.spec.deviceId ? [live.spec.deviceId] : [])));
+    const here = [...this.#live.values()].flatMap((live) => (live.spec.deviceId ? [live.spec.deviceId] : []));
+    const elsewhere = this.#store.sql.jobsRunning.all().flatMap((row) => (row.device_id && !this.#live.has(row.id) && this.#ownerRuns(row) ? [row.device_id] : []));
+    return new Set([...here, ...elsewhere]);
   }
 
   active(): JobProgress[] {
@@ -224,6 +307,7 @@ export class JobManager {
 
   /** Cancels everything still running (on shutdown). */
   dispose(): void {
+    clearInterval(this.#heartbeat);
     for (const id of this.#live.keys()) this.cancel(id);
   }
 

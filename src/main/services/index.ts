@@ -117,7 +117,7 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
   // A removed or renamed source's resume checkpoints go with it (the repository service keeps them).
   const devices = new DeviceService(history, secrets, (device, sources) => {
     repository.resume.forget(device, sources).catch((error: unknown) => log.warn('Could not remove the resume checkpoints of removed sources', { device, error: String(error) }));
-  });
+  }, (deviceId) => jobs.busyDevices().has(deviceId));
   const connector = new DeviceConnector(devices, settings.get().maxParallelDevices, () => settings.get().bandwidthLimitKiBps * 1024);
   const repository = new RepositoryService(dataDir, settings, env);
   const repositories = new RepositoriesService({ store: history, secrets, settings, repository, bus, log, env });
