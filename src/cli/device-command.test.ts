@@ -319,15 +319,25 @@ describe('jetvault device', () => {
     expect((JSON.parse(busy.out()) as { snapshots: unknown[] }).snapshots).toHaveLength(device.profile().sources.length);
     expect(busy.backups()).toEqual([{ status: 'succeeded', error: null }]);
 
+    // Killed once it has written part of its run (the smaller sources finish first).
     const killed = await setUp(tempDir());
+    const snapshots = async () => JSON.parse((await killed.run('snapshots', '--device', 'rvm-busy', '--json')).out) as { id: string; incompleteRun?: true }[];
+    for (let i = 0; i < 600 && (await snapshots()).length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
     killed.child.kill('SIGKILL');
     await killed.exited;
+    const partial = await snapshots();
+    expect(partial.length).toBeGreaterThan(0);
+    expect(partial.length).toBeLessThan(device.profile().sources.length);
+    expect(partial.every((s) => s.incompleteRun === true)).toBe(true);
+    expect((await killed.run('snapshots', '--device', 'rvm-busy')).out).toMatch(new RegExp(`\\(incomplete run\\)\n[\\s\\S]*${partial.length} snapshot\\(s\\), ${partial.length} of runs cut off part-way`));
     expect((await killed.run('device', 'list')).code).toBe(0);
     expect(killed.backups()).toEqual([
       { status: 'failed', error: JSON.stringify({ code: 'INTERRUPTED', message: `The Jetvault process running this job (pid ${killed.child.pid}) stopped before it finished` }) },
     ]);
     expect((await killed.run('settings', 'set', 'bandwidthLimitKiBps', '0')).code).toBe(0);
     expect((await killed.run('backup', '--device', 'rvm-busy')).code).toBe(0);
+    const after = await snapshots();
+    expect(after.filter((s) => s.incompleteRun !== true)).toHaveLength(device.profile().sources.length);
   }, 180_000);
 
   it('re-pins a host key only after it is compared with the device, and only the key the device presents (device trust)', async () => {
@@ -380,5 +390,15 @@ describe('jetvault device', () => {
     expect((await run('device', 'add', 'x')).code).toBe(2);
     expect((await run('device', 'add', 'x', '--host', 'h', '--port', 'ssh')).code).toBe(2);
     expect((await run('device', 'import', '/nonexistent.json')).err).toMatch(/Cannot read/);
+    // A failure whose message names the device already is printed with the name once.
+    const file = path.join(tempDir(), 'profile.json');
+    writeFileSync(file, JSON.stringify({ ...fleet.devices[0]!.profile(), name: 'nokey', identityFile: '/nonexistent/id_ed25519' }));
+    const withRepo = cliRunner({ JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'cli test repository password' });
+    expect((await withRepo('device', 'import', file)).code).toBe(0);
+    expect((await withRepo('init')).code).toBe(0);
+    const noKey = await withRepo('backup', '--device', 'nokey');
+    expect(noKey.code).toBe(1);
+    expect(noKey.err).toMatch(/^jetvault backup: nokey: [^\n]*key file/m);
+    expect(noKey.err).not.toMatch(/nokey: nokey:/);
   });
 });

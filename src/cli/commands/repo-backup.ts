@@ -91,7 +91,8 @@ async function backupDevice(device: string, sources: string[], values: Record<st
       progress.done();
     });
     if (record.status !== 'succeeded' || !value) {
-      io.err(`jetvault backup: ${device}: ${record.error?.message ?? record.status}`);
+      const message = record.error?.message ?? record.status;
+      io.err(`jetvault backup: ${message.startsWith(`${device}: `) ? message : `${device}: ${message}`}`);
       return EXIT.failure;
     }
     for (const s of value.snapshots) {

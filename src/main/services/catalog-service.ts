@@ -10,6 +10,23 @@ import type { RepositoryService } from './repository-service';
 
 export const tagValue = (tags: string[], key: string): string | null => tags.find((t) => t.startsWith(`${key}:`))?.slice(key.length + 1) ?? null;
 
+/**
+ * Whether a snapshot's run has all its members among `all` (a run tags each snapshot with its id and
+ * size). A run whose process was killed part-way keeps the snapshots it wrote: the catalog and the
+ * restores leave them out, and `jetvault snapshots` marks them.
+ */
+export function inCompleteRun(all: readonly { tags: string[] }[]): (snapshot: { tags: string[] }) => boolean {
+  const members = new Map<string, number>();
+  for (const s of all) {
+    const run = tagValue(s.tags, 'run');
+    if (run) members.set(run, (members.get(run) ?? 0) + 1);
+  }
+  return (s) => {
+    const run = tagValue(s.tags, 'run');
+    return run === null || (members.get(run) ?? 0) >= Number(tagValue(s.tags, 'run-size') ?? 1);
+  };
+}
+
 export function snapshotInfo(s: SnapshotWithId): SnapshotInfo {
   return {
     id: s.id,
@@ -44,17 +61,7 @@ export class CatalogService {
   async complete(device?: string): Promise<SnapshotWithId[]> {
     const repo = await this.#repository.fresh();
     const all = (await listSnapshots(repo)).filter((s) => device === undefined || s.device === device);
-    const members = new Map<string, number>();
-    for (const s of all) {
-      const run = tagValue(s.tags, 'run');
-      if (run) members.set(run, (members.get(run) ?? 0) + 1);
-    }
-    const complete = (s: SnapshotWithId) => {
-      const run = tagValue(s.tags, 'run');
-      const size = Number(tagValue(s.tags, 'run-size') ?? 1);
-      return run === null || (members.get(run) ?? 0) >= size;
-    };
-    return all.filter(complete).reverse();
+    return all.filter(inCompleteRun(all)).reverse();
   }
 
   async browse(id: string, dirPath: string): Promise<{ path: string; entries: SnapshotEntry[] }> {
