@@ -393,12 +393,18 @@ describe('jetvault device', () => {
     // A failure whose message names the device already is printed with the name once.
     const file = path.join(tempDir(), 'profile.json');
     writeFileSync(file, JSON.stringify({ ...fleet.devices[0]!.profile(), name: 'nokey', identityFile: '/nonexistent/id_ed25519' }));
-    const withRepo = cliRunner({ JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'cli test repository password' });
+    const home = tempDir();
+    const withRepo = cliRunner({ JETVAULT_HOME: home, JETVAULT_PASSWORD: 'cli test repository password' });
     expect((await withRepo('device', 'import', file)).code).toBe(0);
     expect((await withRepo('init')).code).toBe(0);
     const noKey = await withRepo('backup', '--device', 'nokey');
     expect(noKey.code).toBe(1);
     expect(noKey.err).toMatch(/^jetvault backup: nokey: [^\n]*key file/m);
     expect(noKey.err).not.toMatch(/nokey: nokey:/);
+    // Exit codes as for every repository command: 12 a wrong password, 10 no repository there.
+    const wrongPassword = await cliRunner({ JETVAULT_HOME: home, JETVAULT_PASSWORD: 'not the password' })('backup', '--device', 'nokey');
+    expect(wrongPassword).toMatchObject({ code: 12, err: expect.stringMatching(/password/) as unknown });
+    const missing = await withRepo('backup', '--device', 'nokey', '--repo', path.join(tempDir(), 'none'));
+    expect(missing).toMatchObject({ code: 10, err: expect.stringMatching(/no repository|not found|does not exist/i) as unknown });
   });
 });

@@ -6,7 +6,7 @@ import { LocalSource } from '../../main/repository/walker/local-walker';
 import type { CliIo, Command } from '../command';
 import { UsageError } from '../command';
 import { withServices } from '../services';
-import { EXIT, formatBytes, jobProgress, readPassword, REPO_OPTIONS, REPO_USAGE, shortId, ttyProgress, withRepository } from './repo-common';
+import { EXIT, formatBytes, jobProgress, readPassword, REPO_OPTIONS, REPO_USAGE, reportFailures, shortId, ttyProgress, withRepository } from './repo-common';
 
 export const repoBackupCommand: Command = {
   name: 'backup',
@@ -75,7 +75,10 @@ async function backupDevice(device: string, sources: string[], values: Record<st
   const env: NodeJS.ProcessEnv = { ...io.env, ...(typeof values.repo === 'string' ? { JETVAULT_REPOSITORY: values.repo } : {}) };
   if (env.JETVAULT_PASSWORD === undefined) env.JETVAULT_PASSWORD = await readPassword(values, io);
   const { startDeviceBackup } = await import('../../main/devices/device-backup');
-  return withServices({ ...io, env }, async (services) => {
+  return withServices({ ...io, env }, (services) => reportFailures(io, async () => {
+    // Opened before the job, so a missing repository or a wrong password exits 10 or 12 as for
+    // every repository command (the job's record keeps only a message); the job reuses it.
+    await services.repository.open();
     const job = startDeviceBackup(services, device, sources);
     // Ctrl-C cancels the run as the console's Cancel does: nothing of it is kept. So do `kill`,
     // `timeout`, a systemd stop (SIGTERM) and a closed terminal (SIGHUP), whose default would end
@@ -110,5 +113,5 @@ async function backupDevice(device: string, sources: string[], values: Record<st
       if (skipped > 0) io.err(`${skipped} file(s) or folder(s) could not be read; the run holds everything else`);
     }
     return skipped > 0 ? EXIT.partial : EXIT.ok;
-  });
+  }));
 }
