@@ -128,3 +128,23 @@ test('the settings form shows the validation error of a bad value and keeps the 
   await expect(app.status()).toHaveText('Settings saved.');
   expect((await page.evaluate(() => window.api!.settings.get())).repositoryPath).toBe('/srv/jetvault');
 });
+
+test('Discard changes after a refused save drops its reasons, so the next change saves', async ({ host, console: app, page }) => {
+  await app.open(host.url);
+  await app.goTo('settings');
+  await app.field('repositoryPath').fill('x'.repeat(5000));
+  await app.save();
+  await expect(app.status()).toContainText('Invalid input');
+
+  // The refused value goes back to the stored one, and its reason with it.
+  await page.getByRole('button', { name: 'Discard changes' }).click();
+  await expect(app.field('repositoryPath')).toHaveValue('');
+  await expect(page.getByText(/Too big|at most|<=\s*4096/i)).toHaveCount(0);
+  await expect(app.status()).toHaveCount(0);
+
+  await app.field('defaultRpoMinutes').fill('30');
+  await app.field('defaultRpoMinutes').press('Tab'); // a number field commits on blur
+  await app.save();
+  await expect(app.status()).toHaveText('Settings saved.');
+  expect((await page.evaluate(() => window.api!.settings.get())).defaultRpoMinutes).toBe(30);
+});

@@ -169,7 +169,18 @@ function SettingsForm({ saved, status, setStatus }: { saved: Settings; status: S
         <Button type="submit" className="button button-primary" isDisabled={!dirty} data-testid="settings-save">
           Save
         </Button>
-        <Button className="button" isDisabled={!dirty} onPress={() => setDraft(saved)}>
+        {/* The refused save's reasons and status go with the values they were about: a reason left on a
+            restored field would keep the browser from sending the form again, without a word. */}
+        <Button
+          className="button"
+          isDisabled={!dirty}
+          onPress={() => {
+            setDraft(saved);
+            setErrors({});
+            setStatus(null);
+          }}
+          data-testid="settings-discard"
+        >
           Discard changes
         </Button>
         <Button className="button button-quiet" onPress={() => void onReset()} data-testid="settings-reset">
