@@ -148,3 +148,16 @@ test('Discard changes after a refused save drops its reasons, so the next change
   await expect(app.status()).toHaveText('Settings saved.');
   expect((await page.evaluate(() => window.api!.settings.get())).defaultRpoMinutes).toBe(30);
 });
+
+test('after a save nothing is left to save or discard', async ({ host, console: app, page }) => {
+  await app.open(host.url);
+  await app.goTo('settings');
+  await app.field('defaultRpoMinutes').fill('20');
+  await app.field('defaultRpoMinutes').press('Tab'); // a number field commits on blur
+  await app.save();
+  await expect(app.status()).toHaveText('Settings saved.');
+  // The settings pushed back after the save equal the form's: the buttons say there is no change.
+  await page.waitForTimeout(500);
+  await expect(page.getByTestId('settings-save')).toBeDisabled();
+  await expect(page.getByRole('button', { name: 'Discard changes' })).toBeDisabled();
+});

@@ -13,7 +13,8 @@ import { useFieldErrors } from '../field-errors';
 
 function changedFields(saved: Settings, draft: Settings): SettingsPatch {
   const patch: Record<string, unknown> = {};
-  for (const key of Object.keys(draft) as (keyof Settings)[]) if (draft[key] !== saved[key]) patch[key] = draft[key];
+  // By value: a settings push after a save hands over equal objects (monitoring rules) that are not the draft's.
+  for (const key of Object.keys(draft) as (keyof Settings)[]) if (JSON.stringify(draft[key]) !== JSON.stringify(saved[key])) patch[key] = draft[key];
   return patch;
 }
 
