@@ -13,6 +13,7 @@ import { findSnapshot, saveSnapshot } from '../src/main/repository/snapshot/snap
 import { Repository } from '../src/main/repository/repo/repository';
 import { FAST } from '../src/main/repository/testing/fixtures';
 import { LocalSource } from '../src/main/repository/walker/local-walker';
+import type { Source } from '../src/main/repository/archiver/source';
 import { expect, test } from './fixtures';
 
 const FILES = 100_000;
@@ -97,4 +98,35 @@ test('a catalog of more than 500 snapshots shows the newest 500 and more on dema
   await page.getByTestId('catalog-device').selectOption('');
   await expect(rows).toHaveCount(500);
   await expect(page.getByTestId('catalog-more')).toHaveText('Show 24 more');
+});
+
+test('the folders a snapshot holds only as its paths\' parents show no time, not 1 January 1970', async ({ host, console: app, page }) => {
+  // As a device's stream gives them: /etc/myrvm/app.yaml without /etc or /etc/myrvm, which the backup makes itself.
+  const repo = await Repository.init(new LocalBackend(path.join(host.dataDir, 'repository')), PASSWORD, FAST);
+  const mtime = String(BigInt(Date.parse('2026-03-01T08:00:00Z')) * 1_000_000n);
+  const source: Source = {
+    paths: ['/etc/myrvm/app.yaml'],
+    kind: 'files',
+    warnings: [],
+    async *entries() {
+      await Promise.resolve();
+      yield { path: 'etc/myrvm/app.yaml', meta: { type: 'file', mode: 0o644, uid: 0, gid: 0, mtime, size: 8 }, open: async function* () { await Promise.resolve(); yield Buffer.from('fps: 30\n'); } };
+    },
+  };
+  await backup(repo, source);
+
+  await app.open(host.url);
+  await app.goTo('catalog');
+  await page.getByTestId('repository-password').fill(PASSWORD);
+  await page.getByTestId('repository-submit').click();
+  await page.getByTestId('snapshots-table').locator('tbody tr a').first().click();
+  const list = page.getByTestId('snapshot-entries');
+  await expect(list.getByRole('listitem')).toHaveCount(1);
+  await expect(list.getByRole('listitem').first()).toContainText('—');
+  await expect(list).not.toContainText(/19(69|70)/);
+  // A file's own time is shown.
+  await list.getByRole('button', { name: 'etc/', exact: true }).click();
+  await list.getByRole('button', { name: 'myrvm/', exact: true }).click();
+  await expect(list.getByRole('listitem').first()).toContainText('app.yaml');
+  await expect(list.getByRole('listitem').first()).toContainText('2026');
 });

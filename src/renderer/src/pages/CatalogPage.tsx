@@ -149,7 +149,8 @@ function Browser({ snapshot }: { snapshot: SnapshotInfo }) {
                   <span className="entry-name">{e.type === 'symlink' ? `${e.name} → ${e.target ?? ''}` : e.name}</span>
                 )}
                 <span className="muted">{e.type === 'file' ? formatBytes(e.size) : e.type}</span>
-                <span className="muted">{new Date(Number(BigInt(e.mtime) / 1_000_000n)).toLocaleString()}</span>
+                {/* A folder the backup only made to hold its paths (their parents) has no time of its own: 0, not 1970. */}
+                <span className="muted">{e.mtime === '0' ? '—' : new Date(Number(BigInt(e.mtime) / 1_000_000n)).toLocaleString()}</span>
                 <span className="entry-actions">
                   {isFiles && e.type === 'file' ? (
                     <Button className="button button-quiet" onPress={() => setVersionsOf(pathOf(e.name))} data-testid={`entry-versions-${e.name}`}>
