@@ -63,6 +63,8 @@ test('add a device, discover its sources, back it up with live progress and brow
   await expect(page.getByTestId('facts-database-errors')).toContainText(`PostgreSQL at ${device.pg.socketDir}:5999: psql: error:`);
   await new Promise((resolve) => refusing.close(resolve));
   await expect(page.getByTestId('proposals')).toBeVisible();
+  // Where the technician is looking when discovery ends, not below the history and drill cards.
+  await expect(page.getByTestId('proposals')).toBeInViewport();
   await expect(page.getByTestId('proposal-db-myrvm')).toBeVisible();
   await page.screenshot({ path: path.join(SCREENSHOTS, 'device-discovered.png') });
   await page.getByTestId('proposals-accept').click();

@@ -284,8 +284,7 @@ export function DevicePage({ name }: { name: string }) {
           {editing !== null ? <SourceEditor profile={profile} index={editing === 'new' ? null : editing} passwords={detail.databasePasswords} onClose={() => setEditing(null)} /> : null}
         </section>
       </div>
-      <BackupHistory device={profile.name} latest={lastRun ? `${lastRun.id}:${lastRun.status}` : ''} />
-      <DrillCard device={profile.name} deviceId={detail.id} objective={profile.rtoMinutes} />
+      {/* Right under the sources it adds to, in view when discovery ends (not below the history and drill cards). */}
       {proposals.length > 0 ? (
         <section className="card" aria-label="Discovered sources" data-testid="proposals">
           <h2>Found on the device</h2>
@@ -306,6 +305,8 @@ export function DevicePage({ name }: { name: string }) {
           </div>
         </section>
       ) : null}
+      <BackupHistory device={profile.name} latest={lastRun ? `${lastRun.id}:${lastRun.status}` : ''} />
+      <DrillCard device={profile.name} deviceId={detail.id} objective={profile.rtoMinutes} />
       {keyNeeded ? null : hostKeyCard}
       <DeviceSettingsCard profile={profile} />
       <RetentionCard key={JSON.stringify(profile.retention ?? {})} profile={profile} />
