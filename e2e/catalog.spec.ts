@@ -130,3 +130,24 @@ test('the folders a snapshot holds only as its paths\' parents show no time, not
   await expect(list.getByRole('listitem').first()).toContainText('app.yaml');
   await expect(list.getByRole('listitem').first()).toContainText('2026');
 });
+
+test('a snapshot picked at the top of a long table opens its files in view', async ({ host, console: app, page }) => {
+  const folder = mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-pick-'));
+  try {
+    writeFileSync(path.join(folder, 'config.yaml'), 'fps: 30\n');
+    const repo = await Repository.init(new LocalBackend(path.join(host.dataDir, 'repository')), PASSWORD, FAST);
+    const first = await findSnapshot(repo, (await backup(repo, new LocalSource([folder]))).id);
+    for (let i = 1; i <= 40; i++) {
+      await saveSnapshot(repo, { ...first, device: 'rvm-pick', time: new Date(Date.parse(first.time) - i * 60_000).toISOString(), tags: ['device:rvm-pick', 'source:config', 'kind:files', `run:rvm-pick-${i}`, 'run-size:1'] });
+    }
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+  await app.open(host.url);
+  await app.goTo('catalog');
+  await page.getByTestId('repository-password').fill(PASSWORD);
+  await page.getByTestId('repository-submit').click();
+  await expect(page.getByTestId('snapshots-table').locator('tbody tr')).toHaveCount(41);
+  await page.getByTestId('snapshots-table').locator('tbody tr a').first().click();
+  await expect(page.getByTestId('snapshot-browser')).toBeInViewport();
+});

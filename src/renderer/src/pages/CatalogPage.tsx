@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { ErrorBanner } from '../components/ErrorBanner';
 import type { FormEvent } from 'react';
 import { Button, Form, Input, Label, TextField } from 'react-aria-components';
@@ -82,6 +82,11 @@ function Browser({ snapshot }: { snapshot: SnapshotInfo }) {
   const [error, setError] = useState<string | null>(null);
   const [versionsOf, setVersionsOf] = useState<string | null>(null);
   const [download, setDownload] = useState<{ paths?: string[]; label: string } | null>(null);
+  // It opens below a table of up to 500 snapshots: bring it into view, or the click seems to do nothing.
+  const card = useRef<HTMLElement>(null);
+  useEffect(() => {
+    card.current?.scrollIntoView({ block: 'start' });
+  }, [snapshot.id]);
   useEffect(() => {
     api()
       .snapshots.browse({ id: snapshot.id, path: dir })
@@ -94,7 +99,7 @@ function Browser({ snapshot }: { snapshot: SnapshotInfo }) {
   const isFiles = snapshot.kind === 'files';
   return (
     <>
-      <section className="card" aria-label="Files in snapshot" data-testid="snapshot-browser">
+      <section className="card" aria-label="Files in snapshot" data-testid="snapshot-browser" ref={card}>
         <div className="page-header">
           <h2>
             {snapshot.device} · {snapshot.source ?? snapshot.kind} · {new Date(snapshot.time).toLocaleString()}
