@@ -19,6 +19,22 @@ function service(): RepositoryService {
   return new RepositoryService(data, new SettingsService(new HistoryStore(data), new EventBus(), silentLogger), {});
 }
 
+describe('RepositoryService opening', () => {
+  it('tells a first backup with no repository yet to create one, and one with a locked repository to unlock it', async () => {
+    const repository = service();
+    await expect(repository.open()).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+      failure: 'missing',
+      message: `There is no repository at ${repository.location()} yet: create one on the Catalog page (or with "jetvault init") before the first backup`,
+    });
+    await repository.init(PASSWORD, FAST);
+    repository.lock();
+    await expect(repository.open()).rejects.toMatchObject({ code: 'UNAVAILABLE', message: `The repository at ${repository.location()} is locked: unlock it with its password first` });
+    await repository.unlock(PASSWORD);
+    await expect(repository.open()).resolves.toBeDefined();
+  });
+});
+
 describe('RepositoryService writers', () => {
   it('runs backups at once under shared leases, and exclusive work alone', { timeout: 60_000 }, async () => {
     const repository = service();

@@ -12,6 +12,7 @@ import { breakLock, listLocks, withLock } from '../repository/lock/lock';
 import type { Lease, LockInfo } from '../repository/lock/lock';
 import { Repository } from '../repository/repo/repository';
 import type { InitOptions } from '../repository/repo/repository';
+import { RepositoryError } from '../repository/errors';
 import type { SettingsService } from './settings-service';
 
 export interface RepositoryStatus {
@@ -97,8 +98,16 @@ export class RepositoryService {
 
   async #unlockFromEnv(): Promise<Repository> {
     const password = this.#env.JETVAULT_PASSWORD;
-    if (password === undefined) throw new AppError('UNAVAILABLE', `The repository at ${this.location()} is locked: unlock it with its password first`);
     const location = this.location();
+    if (password === undefined) {
+      // A first backup before any repository was made is told so, not sent looking for a password.
+      // A store that cannot be asked (unreachable) is left to the message about unlocking.
+      const backend = backendFor(location, this.#env, { attempts: 1 });
+      const exists = await backend.exists().catch(() => true);
+      backend.close?.();
+      if (!exists) throw new RepositoryError('missing', `There is no repository at ${location} yet: create one on the Catalog page (or with "jetvault init") before the first backup`);
+      throw new AppError('UNAVAILABLE', `The repository at ${location} is locked: unlock it with its password first`);
+    }
     this.#opening ??= Repository.open(backendFor(location, this.#env), password, this.#openOptions(location)).finally(() => {
       this.#opening = null;
     });
