@@ -11,6 +11,7 @@ import type { EventBus } from '../event-bus';
 import type { HistoryStore } from '../history/history-store';
 import type { JobRow, RunningJobRow } from '../history/statements';
 import type { Logger } from '../log';
+import { processAlive } from '../process-alive';
 import { ProgressMeter } from './progress-meter';
 
 export interface JobSpec {
@@ -71,15 +72,6 @@ export const HEARTBEAT_MS = 10_000;
  */
 export const ORPHAN_AFTER_MS = 5 * 60_000;
 
-/** Whether a process with this pid exists (EPERM: it does, under another user). */
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export function newJobId(): string {
   return `job_${Date.now().toString(36)}${randomBytes(5).toString('hex')}`;

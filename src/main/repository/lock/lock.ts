@@ -25,6 +25,7 @@ import { NAMES } from '../backend/backend';
 import { openJson, sealJson } from '../crypto/sealed-object';
 import { RepositoryError } from '../errors';
 import type { Repository } from '../repo/repository';
+import { processAlive } from '../../process-alive';
 
 export const REFRESH_MS = 60_000;
 export const STALE_MS = 5 * 60_000;
@@ -51,18 +52,10 @@ interface LockFile {
   refreshed: string;
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export function isStale(lock: LockFile, now = Date.now()): boolean {
   if (now - Date.parse(lock.refreshed) > STALE_MS) return true;
-  return lock.host === hostname() && lock.pid !== process.pid && !pidAlive(lock.pid);
+  return lock.host === hostname() && lock.pid !== process.pid && !processAlive(lock.pid);
 }
 
 function generationOf(id: string): number | null {
