@@ -18,6 +18,7 @@ import { formatBytes } from '../format';
 import { saveTextFile } from '../save-file';
 import { useFleetStore } from '../stores/fleet-store';
 import { useJobsStore } from '../stores/jobs-store';
+import { newestRunKey } from '../../../shared/job-runs';
 import { useAction } from '../use-action';
 
 function describeSource(source: Source, passwordStored: boolean): string {
@@ -103,7 +104,9 @@ export function DevicePage({ name }: { name: string }) {
   const running = useJobsStore((s) => Object.values(s.active).some((j) => j.kind === 'backup' && j.title === `Back up ${name}`));
   const recent = useJobsStore((s) => s.recent);
   const [snapshots, setSnapshots] = useState<SnapshotInfo[]>([]);
-  const backups = recent.filter((j) => j.kind === 'backup').length;
+  // Reload when a run ends: a new backup makes snapshots, a backup or a copy changes the copies.
+  const backupsEnded = newestRunKey(recent, ['backup']);
+  const copiesChanged = newestRunKey(recent, ['backup', 'copy']);
 
   useEffect(() => {
     loadDetail(name).catch((caught: unknown) => setError(toAppError(caught).message));
@@ -114,13 +117,13 @@ export function DevicePage({ name }: { name: string }) {
       .snapshots.list({ device: name })
       .then(setSnapshots)
       .catch(() => setSnapshots([]));
-  }, [name, backups]);
+  }, [name, backupsEnded]);
   useEffect(() => {
     api()
       .repositories.copies({ device: name })
       .then(setCopies)
       .catch(() => setCopies(null));
-  }, [name, backups]);
+  }, [name, copiesChanged]);
 
   const discover = () =>
     run(
