@@ -151,3 +151,28 @@ test('a snapshot picked at the top of a long table opens its files in view', asy
   await page.getByTestId('snapshots-table').locator('tbody tr a').first().click();
   await expect(page.getByTestId('snapshot-browser')).toBeInViewport();
 });
+
+test('a snapshot whose files cannot be read says why instead of loading for ever, and another snapshot opens without that error', async ({ host, console: app, page }) => {
+  const folder = mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-unreadable-'));
+  try {
+    writeFileSync(path.join(folder, 'config.yaml'), 'fps: 30\n');
+    const repo = await Repository.init(new LocalBackend(path.join(host.dataDir, 'repository')), PASSWORD, FAST);
+    const good = await findSnapshot(repo, (await backup(repo, new LocalSource([folder]))).id);
+    // A newer snapshot naming a root folder the repository does not hold.
+    await saveSnapshot(repo, { ...good, device: 'rvm-broken', tree: 'f'.repeat(64), time: new Date(Date.parse(good.time) + 60_000).toISOString(), tags: ['device:rvm-broken', 'source:config', 'kind:files', 'run:rvm-broken-1', 'run-size:1'] });
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+  await app.open(host.url);
+  await app.goTo('catalog');
+  await page.getByTestId('repository-password').fill(PASSWORD);
+  await page.getByTestId('repository-submit').click();
+  const browser = page.getByTestId('snapshot-browser');
+  await page.getByTestId('snapshot-rvm-broken-config').locator('a').click();
+  await expect(browser.getByRole('alert')).toBeVisible();
+  await expect(browser.getByText('Loading…')).toHaveCount(0);
+
+  await page.getByTestId('snapshots-table').locator('tbody tr').filter({ hasNotText: 'rvm-broken' }).locator('a').click();
+  await expect(browser.getByTestId('snapshot-entries').getByRole('listitem')).toHaveCount(1);
+  await expect(browser.getByRole('alert')).toHaveCount(0);
+});

@@ -77,9 +77,10 @@ function RepositoryPanel() {
 function Browser({ snapshot }: { snapshot: SnapshotInfo }) {
   const [dir, setDir] = useState('');
   const key = `${snapshot.id}:${dir}`;
-  // Entries belong to the folder they were read for; another folder shows "Loading" until its own arrive.
+  // Entries, or the reason they could not be read, belong to the folder they were read for: another
+  // folder (or snapshot) shows "Loading" until its own arrive, not the last one's error.
   const [loaded, setLoaded] = useState<{ key: string; entries: SnapshotEntry[] } | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const [failed, setFailed] = useState<{ key: string; message: string } | null>(null);
   const [versionsOf, setVersionsOf] = useState<string | null>(null);
   const [download, setDownload] = useState<{ paths?: string[]; label: string } | null>(null);
   // It opens below a table of up to 500 snapshots: bring it into view, or the click seems to do nothing.
@@ -90,10 +91,14 @@ function Browser({ snapshot }: { snapshot: SnapshotInfo }) {
   useEffect(() => {
     api()
       .snapshots.browse({ id: snapshot.id, path: dir })
-      .then((r) => setLoaded({ key: `${snapshot.id}:${dir}`, entries: [...r.entries].sort((a, b) => Number(b.type === 'dir') - Number(a.type === 'dir') || (a.name < b.name ? -1 : 1)) }))
-      .catch((caught: unknown) => setError(toAppError(caught).message));
+      .then((r) => {
+        setFailed(null);
+        setLoaded({ key: `${snapshot.id}:${dir}`, entries: [...r.entries].sort((a, b) => Number(b.type === 'dir') - Number(a.type === 'dir') || (a.name < b.name ? -1 : 1)) });
+      })
+      .catch((caught: unknown) => setFailed({ key: `${snapshot.id}:${dir}`, message: toAppError(caught).message }));
   }, [snapshot.id, dir]);
   const entries = loaded?.key === key ? loaded.entries : null;
+  const error = failed?.key === key ? failed.message : null;
   const crumbs = dir.split('/').filter(Boolean);
   const pathOf = (name: string) => (dir ? `${dir}/${name}` : name);
   const isFiles = snapshot.kind === 'files';
@@ -136,7 +141,7 @@ function Browser({ snapshot }: { snapshot: SnapshotInfo }) {
         </nav>
         <ErrorBanner message={error} />
         {entries === null ? (
-          <p>Loading…</p>
+          error ? null : <p>Loading…</p>
         ) : (
           <VirtualList
             items={entries}
