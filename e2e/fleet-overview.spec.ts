@@ -189,3 +189,30 @@ test('the audit log filters and exports CSV, and a device report downloads as on
   await expect(page.getByTestId('audit-row')).toHaveCount(1);
   await expect(page.getByTestId('audit-row-result')).toContainText(`Failed — ${failed}`);
 });
+
+test('the duration chart of short runs labels its axis with distinct, true durations', async ({ console: app, page }) => {
+  // Two devices whose runs each took between 0.5 and 2 seconds.
+  const host = await startHost((dataDir) => {
+    const store = new HistoryStore(dataDir);
+    try {
+      seedFleet(store, { devices: 2, days: 2, now: Date.now(), failureRate: 0, unreachableEvery: 0, staleEvery: 0 });
+      store.db.prepare("UPDATE jobs SET finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', started_at, '+' || (0.5 + (rowid % 4) * 0.5) || ' seconds')").run();
+    } finally {
+      store.close();
+    }
+  });
+  try {
+    await app.open(host.url);
+    const main = await app.goTo('dashboards');
+    await page.getByTestId('range-24h').click();
+    await expect(main.getByTestId('dashboards')).toHaveAttribute('data-range', '24h');
+    const ticks = main.getByTestId('chart-duration').locator('.recharts-yAxis-tick-labels .recharts-cartesian-axis-tick-value');
+    await expect(ticks.first()).toBeVisible();
+    const labels = await ticks.allTextContents();
+    expect(labels.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(labels).size).toBe(labels.length);
+    expect(labels).toEqual(expect.arrayContaining(['500ms', '1s', '1.5s']));
+  } finally {
+    await host.stop();
+  }
+});

@@ -7,6 +7,16 @@ export function formatDuration(seconds: number): string {
   return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
 }
 
+/**
+ * A chart axis's duration: as formatDuration, but below 10 s to the hundredth (and below 1 s in
+ * milliseconds), so the half-second ticks of short runs read 500ms, 1s, 1.5s instead of 1s, 1s, 2s.
+ */
+export function formatDurationTick(seconds: number): string {
+  if (seconds > 0 && seconds < 1) return `${Math.round(seconds * 1000)}ms`;
+  if (seconds > 0 && seconds < 10) return `${Number(seconds.toFixed(2))}s`;
+  return formatDuration(seconds);
+}
+
 /** A text box of one entry per line (paths, globs, commands): its non-blank lines, trimmed. */
 export function lines(text: string): string[] {
   return text

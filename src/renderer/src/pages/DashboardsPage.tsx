@@ -8,7 +8,8 @@ import { api } from '../api';
 import { EmptyState } from '../components/EmptyState';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { PageHeader } from '../components/PageHeader';
-import { formatBytes, formatDuration } from '../format';
+import { formatBytes, formatDurationTick } from '../format';
+import { formatDuration } from '../../../shared/format-duration';
 import { useAppStore } from '../stores/app-store';
 import { useOverviewStore } from '../stores/overview-store';
 
@@ -60,8 +61,9 @@ function Charts({ data }: { data: Dashboard }) {
         <LineChart data={runs}>
           {grid}
           <XAxis {...x} />
-          <YAxis stroke={C.muted} fontSize={11} tickFormatter={(v: number) => formatDuration(v)} width={60} />
-          {tooltip((v) => formatDuration(v))}
+          {/* Short runs get sub-second ticks (0.5 s, 1 s, 1.5 s): a whole-second label would repeat. */}
+          <YAxis stroke={C.muted} fontSize={11} tickFormatter={formatDurationTick} width={60} />
+          {tooltip((v) => formatDuration(v * 1000))}
           <Legend />
           <Line type="monotone" dataKey="avgS" name="mean" stroke={C.a} dot={false} isAnimationActive={false} />
           <Line type="monotone" dataKey="maxS" name="slowest" stroke={C.warn} dot={false} isAnimationActive={false} />
