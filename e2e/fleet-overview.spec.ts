@@ -82,9 +82,16 @@ test('the overview shows the seeded fleet with its summary, filters and sorting'
   await page.getByTestId('filter-text').fill('jet-001');
   await expect(table.locator('tbody tr[data-protection]')).toHaveCount(10);
   await page.getByTestId('filter-text').fill('');
-  // Sort by name.
+  // Sort by name: A to Z, and the header says so (urgency, the default, puts the highest first).
+  await expect(table.getByRole('columnheader', { name: 'Status' })).toHaveAttribute('aria-sort', 'descending');
   await page.getByTestId('sort-name').click();
   await expect(table.locator('tbody tr[data-protection]').first()).toHaveAttribute('data-testid', `device-row-${seedDeviceName(0)}`);
+  await expect(table.getByRole('columnheader', { name: 'Device' })).toHaveAttribute('aria-sort', 'ascending');
+  await expect(table.getByRole('columnheader', { name: 'Status' })).toHaveAttribute('aria-sort', 'none');
+  await page.getByTestId('sort-site').click();
+  await expect(table.getByRole('columnheader', { name: 'Site' })).toHaveAttribute('aria-sort', 'ascending');
+  await page.getByTestId('sort-alerts').click();
+  await expect(table.getByRole('columnheader', { name: 'Alerts' })).toHaveAttribute('aria-sort', 'descending');
   expect(app.cspViolations).toEqual([]);
 });
 

@@ -73,6 +73,21 @@ const SORTS: Record<SortKey, (a: OverviewRow, b: OverviewRow) => number> = {
   alerts: (a, b) => b.openAlerts - a.openAlerts,
 };
 
+/**
+ * Which way each sort runs, for the header's aria-sort and arrow: names and sites A to Z, disk by
+ * the least free first; the rest the most urgent (the highest) first.
+ */
+const SORT_DIRECTION: Record<SortKey, 'ascending' | 'descending'> = {
+  status: 'descending',
+  name: 'ascending',
+  site: 'ascending',
+  tier: 'descending',
+  age: 'descending',
+  rto: 'descending',
+  disk: 'ascending',
+  alerts: 'descending',
+};
+
 function rpoUse(row: OverviewRow): number {
   return row.ageMinutes === null ? Number.POSITIVE_INFINITY : row.ageMinutes / row.rpoMinutes;
 }
@@ -109,10 +124,10 @@ interface Filter {
 
 function SortHeader({ label, id, sort, setSort }: { label: string; id: SortKey; sort: SortKey; setSort: (s: SortKey) => void }) {
   return (
-    <th scope="col" aria-sort={sort === id ? 'descending' : 'none'}>
+    <th scope="col" aria-sort={sort === id ? SORT_DIRECTION[id] : 'none'}>
       <button type="button" className="th-sort" onClick={() => setSort(id)} data-testid={`sort-${id}`}>
         {label}
-        {sort === id ? ' ▾' : ''}
+        {sort === id ? (SORT_DIRECTION[id] === 'ascending' ? ' ▴' : ' ▾') : ''}
       </button>
     </th>
   );
