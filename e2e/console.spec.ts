@@ -161,3 +161,24 @@ test('after a save nothing is left to save or discard', async ({ host, console: 
   await expect(page.getByTestId('settings-save')).toBeDisabled();
   await expect(page.getByRole('button', { name: 'Discard changes' })).toBeDisabled();
 });
+
+test('a number field left empty is said plainly at the field, nothing is sent, and the other edits stay', async ({ host, console: app, page }) => {
+  await app.open(host.url);
+  await app.goTo('settings');
+  await app.field('repositoryPath').fill('/srv/jetvault');
+  await app.field('defaultRpoMinutes').fill('');
+  await app.field('defaultRpoMinutes').press('Tab'); // a number field commits on blur
+  await app.save();
+  await expect(page.getByText('Enter a number', { exact: true })).toBeVisible();
+  await expect(app.status()).toBeVisible();
+  await expect(app.status()).not.toContainText(/Invalid input|settings:update/);
+  await expect(page.getByTestId('settings-form')).not.toContainText(/expected number|received null/);
+  expect(await page.evaluate(() => window.api!.settings.get())).toMatchObject({ repositoryPath: '', defaultRpoMinutes: 60 });
+  await expect(app.field('repositoryPath')).toHaveValue('/srv/jetvault');
+
+  await app.field('defaultRpoMinutes').fill('30');
+  await app.field('defaultRpoMinutes').press('Tab');
+  await app.save();
+  await expect(app.status()).toHaveText('Settings saved.');
+  expect(await page.evaluate(() => window.api!.settings.get())).toMatchObject({ repositoryPath: '/srv/jetvault', defaultRpoMinutes: 30 });
+});

@@ -36,6 +36,14 @@ function SettingsForm({ saved, status, setStatus }: { saved: Settings; status: S
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
     if (!dirty) return;
+    // A number field left empty holds NaN, which would reach main as null and come back as a schema
+    // message ("expected number, received null"): say it here, and send nothing.
+    const empty = (Object.keys(patch) as (keyof Settings)[]).filter((key) => typeof draft[key] === 'number' && Number.isNaN(draft[key]));
+    if (empty.length > 0) {
+      setErrors(Object.fromEntries(empty.map((key) => [key, 'Enter a number'])));
+      setStatus({ kind: 'error', text: 'Not saved: a number field is empty.' });
+      return;
+    }
     try {
       const next = await save(patch);
       setDraft(next);
