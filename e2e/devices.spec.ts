@@ -137,3 +137,22 @@ test.describe('with secrets at rest', () => {
     await expect(page.getByTestId('device-row-rvm-017')).toContainText('critical · 15 min');
   });
 });
+
+test("a device's Remove asks again only for a moment: focus moving away or a few seconds undo the first press", async ({ host, console: app, page }) => {
+  await app.open(host.url);
+  await page.evaluate((json) => window.api!.devices.import({ json }), JSON.stringify(profiles));
+  await page.goto(`${host.origin}/#/fleet/rvm-018`);
+  const remove = page.getByTestId('device-remove');
+  await remove.click();
+  await expect(remove).toHaveText('Press again to remove');
+  await page.keyboard.press('Tab');
+  await expect(remove).toHaveText('Remove');
+
+  await remove.click();
+  await expect(remove).toHaveText('Press again to remove');
+  await expect(remove).toHaveText('Remove', { timeout: 10_000 });
+  // Pressed once more after that, it only asks again: the device stays.
+  await remove.click();
+  await expect(remove).toHaveText('Press again to remove');
+  expect((await page.evaluate(() => window.api!.devices.list())).map((d) => d.name)).toContain('rvm-018');
+});

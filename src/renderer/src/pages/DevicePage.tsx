@@ -85,6 +85,9 @@ function Facts({ facts }: { facts: DeviceFacts }) {
   );
 }
 
+/** How long a first press of Remove waits for the second. */
+const CONFIRM_MS = 5000;
+
 export function DevicePage({ name }: { name: string }) {
   const detail = useFleetStore((s) => s.details[name]);
   const loadDetail = useFleetStore((s) => s.loadDetail);
@@ -108,6 +111,12 @@ export function DevicePage({ name }: { name: string }) {
   const backupsEnded = newestRunKey(recent, ['backup']);
   const copiesChanged = newestRunKey(recent, ['backup', 'copy']);
 
+  // The second press must follow the first: a few seconds later (or once focus has left) it asks again.
+  useEffect(() => {
+    if (!confirmRemove) return;
+    const timer = setTimeout(() => setConfirmRemove(false), CONFIRM_MS);
+    return () => clearTimeout(timer);
+  }, [confirmRemove]);
   useEffect(() => {
     loadDetail(name).catch((caught: unknown) => setError(toAppError(caught).message));
   }, [name, loadDetail, setError]);
@@ -205,6 +214,7 @@ export function DevicePage({ name }: { name: string }) {
             <Button
               className={confirmRemove ? 'button button-danger' : 'button button-quiet'}
               onPress={() => (confirmRemove ? void remove() : setConfirmRemove(true))}
+              onBlur={() => setConfirmRemove(false)}
               data-testid="device-remove"
             >
               {confirmRemove ? 'Press again to remove' : 'Remove'}
