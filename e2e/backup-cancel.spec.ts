@@ -37,12 +37,21 @@ test('a backup cancelled from the jobs tray while its link is stalled ends at on
     proxy.stall();
     await page.screenshot({ path: path.join(SCREENSHOTS, 'backup-stalled.png') });
 
+    // The button names its job, and says the cancel has started (the tray may close before a look).
+    const cancel = tray.getByRole('button', { name: `Cancel Back up ${device.name}`, exact: true });
+    await expect(cancel).toBeEnabled();
+    await tray.evaluate((element) => {
+      const seen: string[] = [];
+      (window as unknown as { trayButtons: string[] }).trayButtons = seen;
+      new MutationObserver(() => element.querySelectorAll('button').forEach((b) => seen.push(`${b.textContent ?? ''}|${b.disabled}`))).observe(element, { subtree: true, childList: true, characterData: true, attributes: true });
+    });
     const cancelled = Date.now();
-    await tray.getByRole('button', { name: 'Cancel' }).click();
+    await cancel.click();
     // Well before keepalives (5 s × 3) would give up on the stalled connection.
     await expect(page.getByTestId('device-last-backup')).toContainText('cancelled', { timeout: 10_000 });
     expect(Date.now() - cancelled).toBeLessThan(5_000);
     await expect(tray).toHaveCount(0);
+    expect(await page.evaluate(() => (window as unknown as { trayButtons: string[] }).trayButtons)).toContain('Cancelling…|true');
     // A run is complete or absent: sources that had finished before the cancel left nothing either.
     expect(await page.evaluate((name) => window.api!.snapshots.list({ device: name }), device.name)).toEqual([]);
   } finally {

@@ -1,3 +1,4 @@
+import { useState } from 'react';
 import { Button, ProgressBar } from 'react-aria-components';
 import { useShallow } from 'zustand/react/shallow';
 import type { JobKind, JobProgress } from '../../../shared/schemas/jobs';
@@ -9,6 +10,16 @@ const ITEMS: Record<JobKind, string> = { backup: 'files', restore: 'files', dril
 
 function JobRow({ job }: { job: JobProgress }) {
   const cancel = useJobsStore((s) => s.cancel);
+  // Pressed: the job stops at its next step and leaves the tray then; until that, say it is stopping.
+  const [cancelling, setCancelling] = useState(false);
+  const onCancel = () => {
+    setCancelling(true);
+    // Refused or already over: the button comes back (an ended job leaves the tray anyway).
+    cancel(job.jobId).then(
+      (cancelled) => setCancelling(cancelled),
+      () => setCancelling(false),
+    );
+  };
   return (
     <li className="job" data-testid={`job-${job.jobId}`}>
       <div className="job-title">
@@ -40,8 +51,9 @@ function JobRow({ job }: { job: JobProgress }) {
         ) : null}
         <span>{formatBytes(job.rate)}/s</span>
         <span>{job.etaSeconds === null ? 'ETA unknown' : `${formatDuration(job.etaSeconds)} left`}</span>
-        <Button className="button button-quiet" onPress={() => void cancel(job.jobId)}>
-          Cancel
+        {/* Named after its job: a screen reader lists every tray's button, and "Cancel" alone says not which. */}
+        <Button className="button button-quiet" onPress={onCancel} isDisabled={cancelling} aria-label={`${cancelling ? 'Cancelling' : 'Cancel'} ${job.title}`}>
+          {cancelling ? 'Cancelling…' : 'Cancel'}
         </Button>
       </div>
     </li>
