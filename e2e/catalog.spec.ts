@@ -14,10 +14,44 @@ import { Repository } from '../src/main/repository/repo/repository';
 import { FAST } from '../src/main/repository/testing/fixtures';
 import { LocalSource } from '../src/main/repository/walker/local-walker';
 import type { Source } from '../src/main/repository/archiver/source';
+import type { Page } from '@playwright/test';
+import type { ConsolePage } from './console-page';
 import { expect, test } from './fixtures';
 
 const FILES = 100_000;
 const PASSWORD = 'catalog scale test password';
+
+type Snapshot = Awaited<ReturnType<typeof findSnapshot>>;
+
+/** The host's repository with one real backup (of a folder holding config.yaml) in it. */
+async function repositoryWithOneBackup(dataDir: string): Promise<{ repo: Repository; first: Snapshot }> {
+  const folder = mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-catalog-'));
+  try {
+    writeFileSync(path.join(folder, 'config.yaml'), 'fps: 30\n');
+    const repo = await Repository.init(new LocalBackend(path.join(dataDir, 'repository')), PASSWORD, FAST);
+    return { repo, first: await findSnapshot(repo, (await backup(repo, new LocalSource([folder]))).id) };
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+}
+
+/** That backup again as run `i` of `device`'s `source`, `minutes` earlier (later when negative), as a fleet's unchanged runs are. */
+function saveRun(repo: Repository, first: Snapshot, device: string, source: string, i: number, minutes = i, extra: Partial<Snapshot> = {}) {
+  return saveSnapshot(repo, {
+    ...first,
+    ...extra,
+    device,
+    time: new Date(Date.parse(first.time) - minutes * 60_000).toISOString(),
+    tags: [`device:${device}`, `source:${source}`, 'kind:files', `run:${device}-${i}`, 'run-size:1'],
+  });
+}
+
+async function openCatalog(app: ConsolePage, page: Page, url: string): Promise<void> {
+  await app.open(url);
+  await app.goTo('catalog');
+  await page.getByTestId('repository-password').fill(PASSWORD);
+  await page.getByTestId('repository-submit').click();
+}
 
 test('a folder of 100,000 files browses in a virtualized list', async ({ host, console: app, page }) => {
   test.setTimeout(240_000);
@@ -59,30 +93,13 @@ test('a folder of 100,000 files browses in a virtualized list', async ({ host, c
 
 test('a catalog of more than 500 snapshots shows the newest 500 and more on demand; a filter starts again from the first page', async ({ host, console: app, page }) => {
   test.setTimeout(180_000);
-  // A fleet's day of backups, written into the host's repository with the engine itself.
-  const folder = mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-many-'));
-  try {
-    writeFileSync(path.join(folder, 'config.yaml'), 'fps: 30\n');
-    const repo = await Repository.init(new LocalBackend(path.join(host.dataDir, 'repository')), PASSWORD, FAST);
-    // One real backup (of this computer); 523 more of the same tree a minute apart, as a fleet's unchanged runs are.
-    const first = await findSnapshot(repo, (await backup(repo, new LocalSource([folder]))).id);
-    const snap = (device: string, source: string, i: number) =>
-      saveSnapshot(repo, {
-        ...first,
-        device,
-        time: new Date(Date.parse(first.time) - i * 60_000).toISOString(),
-        tags: [`device:${device}`, `source:${source}`, 'kind:files', `run:${device}-${i}`, 'run-size:1'],
-      });
-    for (let i = 0; i < 520; i++) await snap('rvm-many', 'config', i);
-    for (let i = 0; i < 3; i++) await snap('rvm-few', 'logs', i);
-  } finally {
-    rmSync(folder, { recursive: true, force: true });
-  }
+  // A fleet's day of backups, written into the host's repository with the engine itself: one real
+  // backup (of this computer), 523 more of the same tree a minute apart.
+  const { repo, first } = await repositoryWithOneBackup(host.dataDir);
+  for (let i = 0; i < 520; i++) await saveRun(repo, first, 'rvm-many', 'config', i);
+  for (let i = 0; i < 3; i++) await saveRun(repo, first, 'rvm-few', 'logs', i);
 
-  await app.open(host.url);
-  await app.goTo('catalog');
-  await page.getByTestId('repository-password').fill(PASSWORD);
-  await page.getByTestId('repository-submit').click();
+  await openCatalog(app, page, host.url);
   const rows = page.getByTestId('snapshots-table').locator('tbody tr');
   await expect(page.getByTestId('catalog-count')).toHaveText('The newest 500 of 524 snapshots');
   await expect(rows).toHaveCount(500);
@@ -115,10 +132,7 @@ test('the folders a snapshot holds only as its paths\' parents show no time, not
   };
   await backup(repo, source);
 
-  await app.open(host.url);
-  await app.goTo('catalog');
-  await page.getByTestId('repository-password').fill(PASSWORD);
-  await page.getByTestId('repository-submit').click();
+  await openCatalog(app, page, host.url);
   await page.getByTestId('snapshots-table').locator('tbody tr a').first().click();
   const list = page.getByTestId('snapshot-entries');
   await expect(list.getByRole('listitem')).toHaveCount(1);
@@ -132,41 +146,19 @@ test('the folders a snapshot holds only as its paths\' parents show no time, not
 });
 
 test('a snapshot picked at the top of a long table opens its files in view', async ({ host, console: app, page }) => {
-  const folder = mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-pick-'));
-  try {
-    writeFileSync(path.join(folder, 'config.yaml'), 'fps: 30\n');
-    const repo = await Repository.init(new LocalBackend(path.join(host.dataDir, 'repository')), PASSWORD, FAST);
-    const first = await findSnapshot(repo, (await backup(repo, new LocalSource([folder]))).id);
-    for (let i = 1; i <= 40; i++) {
-      await saveSnapshot(repo, { ...first, device: 'rvm-pick', time: new Date(Date.parse(first.time) - i * 60_000).toISOString(), tags: ['device:rvm-pick', 'source:config', 'kind:files', `run:rvm-pick-${i}`, 'run-size:1'] });
-    }
-  } finally {
-    rmSync(folder, { recursive: true, force: true });
-  }
-  await app.open(host.url);
-  await app.goTo('catalog');
-  await page.getByTestId('repository-password').fill(PASSWORD);
-  await page.getByTestId('repository-submit').click();
+  const { repo, first } = await repositoryWithOneBackup(host.dataDir);
+  for (let i = 1; i <= 40; i++) await saveRun(repo, first, 'rvm-pick', 'config', i);
+  await openCatalog(app, page, host.url);
   await expect(page.getByTestId('snapshots-table').locator('tbody tr')).toHaveCount(41);
   await page.getByTestId('snapshots-table').locator('tbody tr a').first().click();
   await expect(page.getByTestId('snapshot-browser')).toBeInViewport();
 });
 
 test('a snapshot whose files cannot be read says why instead of loading for ever, and another snapshot opens without that error', async ({ host, console: app, page }) => {
-  const folder = mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-unreadable-'));
-  try {
-    writeFileSync(path.join(folder, 'config.yaml'), 'fps: 30\n');
-    const repo = await Repository.init(new LocalBackend(path.join(host.dataDir, 'repository')), PASSWORD, FAST);
-    const good = await findSnapshot(repo, (await backup(repo, new LocalSource([folder]))).id);
-    // A newer snapshot naming a root folder the repository does not hold.
-    await saveSnapshot(repo, { ...good, device: 'rvm-broken', tree: 'f'.repeat(64), time: new Date(Date.parse(good.time) + 60_000).toISOString(), tags: ['device:rvm-broken', 'source:config', 'kind:files', 'run:rvm-broken-1', 'run-size:1'] });
-  } finally {
-    rmSync(folder, { recursive: true, force: true });
-  }
-  await app.open(host.url);
-  await app.goTo('catalog');
-  await page.getByTestId('repository-password').fill(PASSWORD);
-  await page.getByTestId('repository-submit').click();
+  const { repo, first } = await repositoryWithOneBackup(host.dataDir);
+  // A newer snapshot naming a root folder the repository does not hold.
+  await saveRun(repo, first, 'rvm-broken', 'config', 1, -1, { tree: 'f'.repeat(64) });
+  await openCatalog(app, page, host.url);
   const browser = page.getByTestId('snapshot-browser');
   await page.getByTestId('snapshot-rvm-broken-config').locator('a').click();
   await expect(browser.getByRole('alert')).toBeVisible();
