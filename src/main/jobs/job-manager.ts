@@ -72,7 +72,6 @@ export const HEARTBEAT_MS = 10_000;
  */
 export const ORPHAN_AFTER_MS = 5 * 60_000;
 
-
 export function newJobId(): string {
   return `job_${Date.now().toString(36)}${randomBytes(5).toString('hex')}`;
 }
@@ -102,6 +101,8 @@ export class JobManager {
   readonly #now: () => number;
   readonly #live = new Map<string, LiveJob>();
   readonly #heartbeat: ReturnType<typeof setInterval>;
+  /** Why the last heartbeat could not be stored (said once, until one is stored again). */
+  #heartbeatFailure: string | null = null;
 
   /**
    * The app, the scheduler and every CLI command share one history, each with a job manager of its
@@ -150,8 +151,11 @@ export class JobManager {
       const at = new Date(this.#now()).toISOString();
       for (const id of this.#live.keys()) this.#store.sql.jobHeartbeat.run(at, id);
       this.reapOrphans();
+      this.#heartbeatFailure = null;
     } catch (error) {
-      this.#log.warn(`jobs: the heartbeat could not be stored: ${(error as Error).message}`);
+      // A full disk would say so every 10 s: once is enough until it clears.
+      if (this.#heartbeatFailure === null) this.#log.warn(`jobs: the heartbeat could not be stored: ${(error as Error).message}`);
+      this.#heartbeatFailure = (error as Error).message;
     }
   }
 
