@@ -536,6 +536,10 @@ test('sources are added, edited and removed on the device page, and the next bac
   await editor.getByTestId('source-save').click();
   await expect(page.getByTestId('source-db')).toContainText(`PostgreSQL database ${device.app} at ${device.pg.socketDir}:${device.pg.port}`);
   await page.getByTestId('source-remove-db').click();
+  await expect(page.getByTestId('source-remove-db')).toHaveText('Press again: stop backing it up');
+  await page.keyboard.press('Tab'); // focus moves on: the first press lapses at once (not after its 5 s)
+  await expect(page.getByTestId('source-remove-db')).toHaveText('Remove', { timeout: 1000 });
+  await page.getByTestId('source-remove-db').click();
   await expect(page.getByTestId('source-db')).toBeVisible();
   await page.getByTestId('source-remove-db').click();
   await expect(page.getByTestId('source-db')).toHaveCount(0);

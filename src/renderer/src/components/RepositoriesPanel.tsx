@@ -9,6 +9,7 @@ import { Button } from 'react-aria-components';
 import { toAppError } from '../../../shared/errors';
 import type { RepositoryEntry, RepositoryTest } from '../../../shared/schemas/repositories';
 import { api } from '../api';
+import { useSecondPress } from '../use-second-press';
 import { ErrorBanner } from './ErrorBanner';
 
 type Kind = 'local' | 's3' | 'sftp';
@@ -120,7 +121,7 @@ export function RepositoriesPanel() {
   const [entries, setEntries] = useState<RepositoryEntry[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
-  const [confirmRemove, setConfirmRemove] = useState<string | null>(null);
+  const removal = useSecondPress<string>();
 
   const load = async () => {
     try {
@@ -221,12 +222,13 @@ export function RepositoriesPanel() {
                         Make primary
                       </Button>
                       <Button
-                        className={confirmRemove === r.id ? 'button button-danger' : 'button button-quiet'}
+                        className={removal.armed === r.id ? 'button button-danger' : 'button button-quiet'}
                         isDisabled={busy !== null}
-                        onPress={() => (confirmRemove === r.id ? void act(r.id, () => api().repositories.remove({ id: r.id })).then(() => setConfirmRemove(null)) : setConfirmRemove(r.id))}
+                        onPress={() => (removal.armed === r.id ? void act(r.id, () => api().repositories.remove({ id: r.id })).then(removal.disarm) : removal.arm(r.id))}
+                        onBlur={removal.disarm}
                         data-testid="repository-remove"
                       >
-                        {confirmRemove === r.id ? 'Press again to remove' : 'Remove'}
+                        {removal.armed === r.id ? 'Press again to remove' : 'Remove'}
                       </Button>
                     </>
                   )}

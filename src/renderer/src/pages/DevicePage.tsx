@@ -20,6 +20,7 @@ import { useFleetStore } from '../stores/fleet-store';
 import { useJobsStore } from '../stores/jobs-store';
 import { newestRunKey } from '../../../shared/job-runs';
 import { useAction } from '../use-action';
+import { useSecondPress } from '../use-second-press';
 
 function describeSource(source: Source, passwordStored: boolean): string {
   const own = source.schedule ? ` · also on its own at ${source.schedule}` : '';
@@ -85,9 +86,6 @@ function Facts({ facts }: { facts: DeviceFacts }) {
   );
 }
 
-/** How long a first press of Remove waits for the second. */
-const CONFIRM_MS = 5000;
-
 export function DevicePage({ name }: { name: string }) {
   const detail = useFleetStore((s) => s.details[name]);
   const loadDetail = useFleetStore((s) => s.loadDetail);
@@ -95,11 +93,11 @@ export function DevicePage({ name }: { name: string }) {
   const { busy, error, setError, run, attempt } = useAction();
   const [proposals, setProposals] = useState<Source[]>([]);
   const [accepted, setAccepted] = useState<string[]>([]);
-  const [confirmRemove, setConfirmRemove] = useState(false);
+  const removal = useSecondPress<true>();
   /** The source being edited (its index), 'new' while one is added, null with no editor open. */
   const [editing, setEditing] = useState<number | 'new' | null>(null);
   /** A source whose Remove was pressed once: pressed again, it goes. */
-  const [removingSource, setRemovingSource] = useState<string | null>(null);
+  const sourceRemoval = useSecondPress<string>();
   const [reportNote, setReportNote] = useState<string | null>(null);
   /** Discovery was refused for the host key: the Host key card moves to the top. */
   const [keyRefused, setKeyRefused] = useState(false);
@@ -111,12 +109,6 @@ export function DevicePage({ name }: { name: string }) {
   const backupsEnded = newestRunKey(recent, ['backup']);
   const copiesChanged = newestRunKey(recent, ['backup', 'copy']);
 
-  // The second press must follow the first: a few seconds later (or once focus has left) it asks again.
-  useEffect(() => {
-    if (!confirmRemove) return;
-    const timer = setTimeout(() => setConfirmRemove(false), CONFIRM_MS);
-    return () => clearTimeout(timer);
-  }, [confirmRemove]);
   useEffect(() => {
     loadDetail(name).catch((caught: unknown) => setError(toAppError(caught).message));
   }, [name, loadDetail, setError]);
@@ -154,7 +146,7 @@ export function DevicePage({ name }: { name: string }) {
 
   const removeSource = (device: DeviceDetail, source: string) =>
     attempt(async () => {
-      setRemovingSource(null);
+      sourceRemoval.disarm();
       await api().devices.update({ name, profile: { ...device.profile, sources: device.profile.sources.filter((s) => s.name !== source) } });
     });
 
@@ -212,12 +204,12 @@ export function DevicePage({ name }: { name: string }) {
             </Button>
             {/* Removing forgets the device and its stored secrets (not its snapshots): ask once more. */}
             <Button
-              className={confirmRemove ? 'button button-danger' : 'button button-quiet'}
-              onPress={() => (confirmRemove ? void remove() : setConfirmRemove(true))}
-              onBlur={() => setConfirmRemove(false)}
+              className={removal.armed ? 'button button-danger' : 'button button-quiet'}
+              onPress={() => (removal.armed ? void remove() : removal.arm(true))}
+              onBlur={removal.disarm}
               data-testid="device-remove"
             >
-              {confirmRemove ? 'Press again to remove' : 'Remove'}
+              {removal.armed ? 'Press again to remove' : 'Remove'}
             </Button>
           </>
         }
@@ -274,11 +266,12 @@ export function DevicePage({ name }: { name: string }) {
                       </Button>
                       {/* Its snapshots stay in the catalog (and restorable); only future runs leave it out. */}
                       <Button
-                        className={removingSource === s.name ? 'button button-danger' : 'button button-quiet'}
-                        onPress={() => (removingSource === s.name ? void removeSource(detail, s.name) : setRemovingSource(s.name))}
+                        className={sourceRemoval.armed === s.name ? 'button button-danger' : 'button button-quiet'}
+                        onPress={() => (sourceRemoval.armed === s.name ? void removeSource(detail, s.name) : sourceRemoval.arm(s.name))}
+                        onBlur={sourceRemoval.disarm}
                         data-testid={`source-remove-${s.name}`}
                       >
-                        {removingSource === s.name ? 'Press again: stop backing it up' : 'Remove'}
+                        {sourceRemoval.armed === s.name ? 'Press again: stop backing it up' : 'Remove'}
                       </Button>
                     </span>
                     <div className="muted" data-testid={`source-describe-${s.name}`}>
