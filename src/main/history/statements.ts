@@ -260,7 +260,6 @@ export function prepareStatements(db: Database) {
       "SELECT * FROM drills WHERE device_id = ? AND result IN ('passed','partial') ORDER BY started_at DESC, rowid DESC LIMIT 1",
     ),
     drillSources: db.prepare<[string], DrillSourceRow>('SELECT * FROM drill_sources WHERE drill_id = ? ORDER BY position'),
-    /** Drills a previous process left running: it died, so they did not finish. */
     /** Drills whose job no process runs any more (the job manager has marked those of dead processes). */
     drillsInterrupt: db.prepare<[string, string]>(
       "UPDATE drills SET result = 'failed', finished_at = ?, error = ? WHERE result = 'running' AND (job_id IS NULL OR job_id NOT IN (SELECT id FROM jobs WHERE status = 'running'))",

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../log';
 import { createServices } from '../services/index';
@@ -39,12 +40,19 @@ describe('drill history and the RTO', () => {
     const first = createServices({ dataDir, log: silentLogger, platform, env: { JETVAULT_PASSWORD: 'drill test password' } });
     first.devices.import(profile, 'test');
     const device = first.devices.get('rvm-017');
-    first.history.sql.drillInsert.run('d1', null, device.id, 'rvm-017', new Date().toISOString());
+    const now = new Date().toISOString();
+    first.history.sql.drillInsert.run('d1', null, device.id, 'rvm-017', now);
+    // Another process's drill, whose job that live process still runs, is not this start's to fail.
+    const other = spawn('sleep', ['60'], { stdio: 'ignore' });
+    first.history.sql.jobInsert.run('job_other', 'drill', 'Drill rvm-018', 'dev-018', '["restore"]', 'restore', now, other.pid!, now);
+    first.history.sql.drillInsert.run('d2', 'job_other', 'dev-018', 'rvm-018', now);
     first.dispose();
 
     const again = createServices({ dataDir, log: silentLogger, platform, env: { JETVAULT_PASSWORD: 'drill test password' } });
     try {
       expect(again.drills.list('rvm-017')).toMatchObject([{ id: 'd1', result: 'failed', error: 'The console stopped while this drill was running' }]);
+      expect(again.drills.get('d2')).toMatchObject({ result: 'running' });
+      other.kill('SIGKILL');
       expect(again.drills.rto('rvm-017').status).toBe('failed');
       await again.repository.init('drill test password');
       const started = again.drills.start('rvm-017');

@@ -39,7 +39,8 @@ export class DrillService {
     private readonly history: HistoryStore,
     private readonly settings: SettingsService,
   ) {
-    // A drill still "running" in the history belongs to a process that died.
+    // A drill still "running" whose job no process runs any more (the job manager, made first, has
+    // marked the jobs of dead processes; another live process's drill is left alone).
     history.sql.drillsInterrupt.run(new Date().toISOString(), 'The console stopped while this drill was running');
   }
 
