@@ -33,6 +33,12 @@ export class ConsolePage {
     return this.page.getByTestId(`setting-${name}`);
   }
 
+  /** Types into a number setting and leaves it: a number field commits its value on blur. */
+  async setNumber(name: string, value: string): Promise<void> {
+    await this.field(name).fill(value);
+    await this.field(name).press('Tab');
+  }
+
   async save(): Promise<void> {
     await this.page.getByTestId('settings-save').click();
   }

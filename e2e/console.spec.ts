@@ -142,8 +142,7 @@ test('Discard changes after a refused save drops its reasons, so the next change
   await expect(page.getByText(/Too big|at most|<=\s*4096/i)).toHaveCount(0);
   await expect(app.status()).toHaveCount(0);
 
-  await app.field('defaultRpoMinutes').fill('30');
-  await app.field('defaultRpoMinutes').press('Tab'); // a number field commits on blur
+  await app.setNumber('defaultRpoMinutes', '30');
   await app.save();
   await expect(app.status()).toHaveText('Settings saved.');
   expect((await page.evaluate(() => window.api!.settings.get())).defaultRpoMinutes).toBe(30);
@@ -152,8 +151,7 @@ test('Discard changes after a refused save drops its reasons, so the next change
 test('after a save nothing is left to save or discard', async ({ host, console: app, page }) => {
   await app.open(host.url);
   await app.goTo('settings');
-  await app.field('defaultRpoMinutes').fill('20');
-  await app.field('defaultRpoMinutes').press('Tab'); // a number field commits on blur
+  await app.setNumber('defaultRpoMinutes', '20');
   await app.save();
   await expect(app.status()).toHaveText('Settings saved.');
   // The settings pushed back after the save equal the form's: the buttons say there is no change.
@@ -166,8 +164,7 @@ test('a number field left empty is said plainly at the field, nothing is sent, a
   await app.open(host.url);
   await app.goTo('settings');
   await app.field('repositoryPath').fill('/srv/jetvault');
-  await app.field('defaultRpoMinutes').fill('');
-  await app.field('defaultRpoMinutes').press('Tab'); // a number field commits on blur
+  await app.setNumber('defaultRpoMinutes', '');
   await app.save();
   await expect(page.getByText('Enter a number', { exact: true })).toBeVisible();
   await expect(app.status()).toBeVisible();
@@ -176,8 +173,7 @@ test('a number field left empty is said plainly at the field, nothing is sent, a
   expect(await page.evaluate(() => window.api!.settings.get())).toMatchObject({ repositoryPath: '', defaultRpoMinutes: 60 });
   await expect(app.field('repositoryPath')).toHaveValue('/srv/jetvault');
 
-  await app.field('defaultRpoMinutes').fill('30');
-  await app.field('defaultRpoMinutes').press('Tab');
+  await app.setNumber('defaultRpoMinutes', '30');
   await app.save();
   await expect(app.status()).toHaveText('Settings saved.');
   expect(await page.evaluate(() => window.api!.settings.get())).toMatchObject({ repositoryPath: '/srv/jetvault', defaultRpoMinutes: 30 });
