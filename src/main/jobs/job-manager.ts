@@ -159,9 +159,9 @@ export class JobManager {
     }
   }
 
-  /** Another live process's running job on this device (a backup, a restore, a drill), if any. */
-  #elsewhere(deviceId: string): RunningJobRow | undefined {
-    return this.#store.sql.jobsRunning.all().find((row) => row.device_id === deviceId && !this.#live.has(row.id) && this.#ownerRuns(row));
+  /** The device jobs (backups, restores, drills) other live processes run now. */
+  #deviceJobsElsewhere(): RunningJobRow[] {
+    return this.#store.sql.jobsRunning.all().filter((row) => row.device_id !== null && !this.#live.has(row.id) && this.#ownerRuns(row));
   }
 
   /**
@@ -174,7 +174,7 @@ export class JobManager {
     const startedAt = new Date(this.#now()).toISOString();
     this.#store.db
       .transaction(() => {
-        const other = spec.deviceId ? this.#elsewhere(spec.deviceId) : undefined;
+        const other = spec.deviceId ? this.#deviceJobsElsewhere().find((row) => row.device_id === spec.deviceId) : undefined;
         if (other) {
           throw new AppError(
             'CONFLICT',
@@ -278,7 +278,7 @@ export class JobManager {
    */
   busyDevices(): Set<string> {
     const here = [...this.#live.values()].flatMap((live) => (live.spec.deviceId ? [live.spec.deviceId] : []));
-    const elsewhere = this.#store.sql.jobsRunning.all().flatMap((row) => (row.device_id && !this.#live.has(row.id) && this.#ownerRuns(row) ? [row.device_id] : []));
+    const elsewhere = this.#deviceJobsElsewhere().map((row) => row.device_id!);
     return new Set([...here, ...elsewhere]);
   }
 
