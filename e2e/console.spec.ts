@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { expect, test } from './fixtures';
 import { PAGE_IDS } from './console-page';
+import type { ConsolePage } from './console-page';
 
 const SCREENSHOTS = path.join('test-results', 'screenshots');
 
@@ -112,12 +113,17 @@ test('the backend refuses a WebSocket without the token', async ({ host, console
   expect(outcome).toBe('refused');
 });
 
-test('the settings form shows the validation error of a bad value and keeps the stored one; corrected, it saves', async ({ host, console: app, page }) => {
-  await app.open(host.url);
+/** Opens Settings and saves a repository path longer than the schema allows: refused. */
+async function saveTooLongPath(app: ConsolePage, url: string): Promise<void> {
+  await app.open(url);
   await app.goTo('settings');
   await app.field('repositoryPath').fill('x'.repeat(5000));
   await app.save();
   await expect(app.status()).toContainText('Invalid input');
+}
+
+test('the settings form shows the validation error of a bad value and keeps the stored one; corrected, it saves', async ({ host, console: app, page }) => {
+  await saveTooLongPath(app, host.url);
   await expect(page.getByText(/Too big|at most|<=\s*4096/i).first()).toBeVisible();
   const stored = await page.evaluate(() => window.api!.settings.get());
   expect(stored.repositoryPath).toBe('');
@@ -130,11 +136,7 @@ test('the settings form shows the validation error of a bad value and keeps the 
 });
 
 test('Discard changes after a refused save drops its reasons, so the next change saves', async ({ host, console: app, page }) => {
-  await app.open(host.url);
-  await app.goTo('settings');
-  await app.field('repositoryPath').fill('x'.repeat(5000));
-  await app.save();
-  await expect(app.status()).toContainText('Invalid input');
+  await saveTooLongPath(app, host.url);
 
   // The refused value goes back to the stored one, and its reason with it.
   await page.getByRole('button', { name: 'Discard changes' }).click();
