@@ -180,3 +180,25 @@ test('a number field left empty is said plainly at the field, nothing is sent, a
   await expect(app.status()).toHaveText('Settings saved.');
   expect(await page.evaluate(() => window.api!.settings.get())).toMatchObject({ repositoryPath: '/srv/jetvault', defaultRpoMinutes: 30 });
 });
+
+test('after the add-device form said a field was missing, one click on Check host key with the field filled sends it', async ({ host, console: app, page }) => {
+  await app.open(host.url);
+  await page.getByTestId('add-device').click();
+  await page.getByTestId('device-check-key').click();
+  const identity = page.locator('.field', { has: page.getByTestId('device-identity') });
+  await expect(identity.locator('[slot="errorMessage"]')).toBeVisible();
+  await page.getByTestId('device-name').fill('rvm-017');
+  await page.getByTestId('device-host').fill('127.0.0.1');
+  // A port nothing listens on: the check fails at once with the reason, which proves it was sent.
+  await page.getByTestId('device-port').fill('1');
+  await page.getByTestId('device-user').fill('jetson');
+  await page.getByTestId('device-identity').fill('/home/me/.ssh/id_ed25519');
+  // What was typed stays (a field re-checked while typing must not lose the edit).
+  await expect(page.getByTestId('device-name')).toHaveValue('rvm-017');
+  await expect(page.getByTestId('device-port')).toHaveValue('1');
+  await expect(page.getByTestId('device-identity')).toHaveValue('/home/me/.ssh/id_ed25519');
+  // The identity field still has focus and its message: the press blurs it, the message goes, and
+  // the button must not move out from under the pointer.
+  await page.getByTestId('device-check-key').click();
+  await expect(page.getByTestId('add-device-error')).toBeVisible();
+});

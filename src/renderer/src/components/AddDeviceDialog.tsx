@@ -1,7 +1,8 @@
 import { useState } from 'react';
 import { ErrorBanner } from './ErrorBanner';
 import type { FormEvent } from 'react';
-import { Button, Dialog, FieldError, Form, Heading, Input, Label, Modal, ModalOverlay, NumberField, Radio, RadioGroup, Text, TextField } from 'react-aria-components';
+import { Button, Dialog, FieldError, Heading, Input, Label, Modal, ModalOverlay, NumberField, Radio, RadioGroup, Text, TextField } from 'react-aria-components';
+import { Form } from './Form';
 import { useAction } from '../use-action';
 import { useFieldErrors } from '../field-errors';
 import { api } from '../api';

@@ -9,7 +9,8 @@
  */
 import { useState } from 'react';
 import type { FormEvent } from 'react';
-import { Button, FieldError, Form, Input, Label, NumberField, Radio, RadioGroup, Text, TextArea, TextField } from 'react-aria-components';
+import { Button, FieldError, Input, Label, NumberField, Radio, RadioGroup, Text, TextArea, TextField } from 'react-aria-components';
+import { Form } from './Form';
 import { authOf } from '../../../shared/schemas/devices';
 import type { DeviceProfile } from '../../../shared/schemas/devices';
 import { api } from '../api';

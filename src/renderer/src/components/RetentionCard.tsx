@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import type { FormEvent } from 'react';
-import { Button, Form, Input, Label, NumberField, TextField } from 'react-aria-components';
+import { Button, Input, Label, NumberField, TextField } from 'react-aria-components';
+import { Form } from './Form';
 import { toAppError } from '../../../shared/errors';
 import type { DeviceProfile, Retention } from '../../../shared/schemas/devices';
 import { api } from '../api';

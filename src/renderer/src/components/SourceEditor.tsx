@@ -6,7 +6,8 @@
  */
 import { useState } from 'react';
 import type { FormEvent } from 'react';
-import { Button, Dialog, FieldError, Form, Heading, Input, Label, Modal, ModalOverlay, NumberField, Radio, RadioGroup, Switch, Text, TextArea, TextField } from 'react-aria-components';
+import { Button, Dialog, FieldError, Heading, Input, Label, Modal, ModalOverlay, NumberField, Radio, RadioGroup, Switch, Text, TextArea, TextField } from 'react-aria-components';
+import { Form } from './Form';
 import { isServerDatabase } from '../../../shared/schemas/devices';
 import type { DeviceProfile, Source } from '../../../shared/schemas/devices';
 import { api } from '../api';

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'react';
 import type { FormEvent } from 'react';
-import { Button, Form, Input, Label, NumberField, Switch, Text, TextField } from 'react-aria-components';
+import { Button, Input, Label, NumberField, Switch, Text, TextField } from 'react-aria-components';
+import { Form } from '../components/Form';
 import { toAppError } from '../../../shared/errors';
 import { RULE_IDS, RULE_LABELS } from '../../../shared/schemas/monitoring';
 import type { Alert, Rules } from '../../../shared/schemas/monitoring';

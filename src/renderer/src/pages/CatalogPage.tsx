@@ -1,7 +1,8 @@
 import { useEffect, useRef, useState } from 'react';
 import { ErrorBanner } from '../components/ErrorBanner';
 import type { FormEvent } from 'react';
-import { Button, Form, Input, Label, TextField } from 'react-aria-components';
+import { Button, Input, Label, TextField } from 'react-aria-components';
+import { Form } from '../components/Form';
 import type { SnapshotEntry, SnapshotInfo } from '../../../shared/schemas/catalog';
 import { toAppError } from '../../../shared/errors';
 import { api } from '../api';

@@ -1,7 +1,8 @@
 import { useState } from 'react';
 import { ErrorBanner } from '../components/ErrorBanner';
 import type { FormEvent } from 'react';
-import { Button, FieldError, Form, Input, Label, NumberField, Radio, RadioGroup, Switch, Text, TextField } from 'react-aria-components';
+import { Button, FieldError, Input, Label, NumberField, Radio, RadioGroup, Switch, Text, TextField } from 'react-aria-components';
+import { Form } from '../components/Form';
 import { toAppError } from '../../../shared/errors';
 import type { Settings, SettingsPatch } from '../../../shared/schemas/settings';
 import { PageHeader } from '../components/PageHeader';
