@@ -65,6 +65,9 @@ test('a bad profiles file is refused as a whole with the reason', async ({ host,
   await expect(page.getByTestId('fleet-message')).toContainText('1.host');
   await page.getByTestId('import-file').setInputFiles({ name: 'broken.json', mimeType: 'application/json', buffer: Buffer.from('{"devices": [') });
   await expect(page.getByTestId('fleet-message')).toContainText('not valid JSON');
+  // Too large to be a fleet's profiles: refused by its size before it is read or sent.
+  await page.getByTestId('import-file').setInputFiles({ name: 'huge.json', mimeType: 'application/json', buffer: Buffer.alloc(5 * 1024 * 1024, ' ') });
+  await expect(page.getByTestId('fleet-message')).toContainText('huge.json is 5.0 MiB, and a profiles file holds at most 4.0 MiB');
   await expect(page.getByTestId('fleet-empty')).toBeVisible();
   expect(await page.evaluate(() => window.api!.devices.list())).toEqual([]);
 });

@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, chownSync, closeSync, existsSync, openSync, readFileSync, rmSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, chownSync, closeSync, existsSync, openSync, readFileSync, rmSync, truncateSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
@@ -390,6 +390,13 @@ describe('jetvault device', () => {
     expect((await run('device', 'add', 'x')).code).toBe(2);
     expect((await run('device', 'add', 'x', '--host', 'h', '--port', 'ssh')).code).toBe(2);
     expect((await run('device', 'import', '/nonexistent.json')).err).toMatch(/Cannot read/);
+    // A profiles file too large to read whole is refused by its size, before it is read.
+    const huge = path.join(tempDir(), 'huge.json');
+    writeFileSync(huge, '');
+    truncateSync(huge, 5 * 1024 * 1024);
+    const tooLarge = await run('device', 'import', huge);
+    expect(tooLarge.code).toBe(1);
+    expect(tooLarge.err).toMatch(/huge\.json is 5\.0 MiB, and a profiles file holds at most 4\.0 MiB/);
     // A failure whose message names the device already is printed with the name once.
     const file = path.join(tempDir(), 'profile.json');
     writeFileSync(file, JSON.stringify({ ...fleet.devices[0]!.profile(), name: 'nokey', identityFile: '/nonexistent/id_ed25519' }));

@@ -14,7 +14,7 @@ import { AuditEntrySchema, AuditQuerySchema, DashboardRequestSchema, DashboardSc
 import { DiffRequestSchema, DownloadRequestSchema, FileDiffSchema, FileVersionsSchema, LocalFolderSchema, VersionsRequestSchema } from './schemas/files';
 import { BreakLeaseSchema, LeaseSchema } from './schemas/leases';
 import { RepositoryPasswordSchema, RepositoryStatusSchema, SnapshotEntrySchema, SnapshotIdSchema, SnapshotInfoSchema } from './schemas/catalog';
-import { DeviceDetailSchema, DeviceFactsSchema, DeviceSummarySchema, FingerprintSchema, HostKeyCheckSchema, KeyTargetSchema, JumpHostSchema, NameSchema, RetentionSchema, SourceSchema } from './schemas/devices';
+import { DeviceDetailSchema, DeviceFactsSchema, DeviceSummarySchema, FingerprintSchema, HostKeyCheckSchema, KeyTargetSchema, JumpHostSchema, NameSchema, PROFILES_FILE_MAX_BYTES, RetentionSchema, SourceSchema } from './schemas/devices';
 import { CopyRequestSchema } from './schemas/copy';
 import { JobFinishedSchema, JobIdSchema, JobKindSchema, JobProgressSchema, JobRecordSchema, JobStatusSchema } from './schemas/jobs';
 import { AlertSchema, ScheduleEntrySchema } from './schemas/monitoring';
@@ -89,7 +89,7 @@ export const channels = {
   },
   'devices:remove': { input: z.object({ name: NameSchema }).strict(), output: z.object({ removed: z.literal(true) }) },
   /** The text of a profiles file (one profile, an array, or an export). All or nothing. */
-  'devices:import': { input: z.object({ json: z.string().max(4 * 1024 * 1024), replace: z.boolean().default(false) }).strict(), output: z.array(DeviceSummarySchema) },
+  'devices:import': { input: z.object({ json: z.string().max(PROFILES_FILE_MAX_BYTES), replace: z.boolean().default(false) }).strict(), output: z.array(DeviceSummarySchema) },
   'devices:export': { input: z.object({ names: z.array(NameSchema).optional() }).strict(), output: z.object({ json: z.string() }) },
   /** First contact: the host key fingerprint, fetched without authenticating or sending anything. */
   'devices:probeHostKey': {

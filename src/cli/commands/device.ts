@@ -1,9 +1,9 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { AppError } from '../../shared/errors';
 import type { Command } from '../command';
 import { UsageError } from '../command';
 import { withServices } from '../services';
-import { parseJump } from '../../shared/schemas/devices';
+import { parseJump, profilesFileTooLarge } from '../../shared/schemas/devices';
 import type { JumpHost } from '../../shared/schemas/devices';
 
 const USAGE = `Usage:
@@ -169,12 +169,13 @@ export const deviceCommand: Command = {
         }
         case 'import': {
           const file = one();
-          let text: string;
-          try {
-            text = await readFile(file, 'utf8');
-          } catch (error) {
+          const cannotRead = (error: unknown): never => {
             throw new AppError('NOT_FOUND', `Cannot read ${file} (${(error as NodeJS.ErrnoException).code})`);
-          }
+          };
+          // Refused before it is read: the whole file is held in memory, and parsed on one line.
+          const tooLarge = profilesFileTooLarge(file, (await stat(file).catch(cannotRead)).size);
+          if (tooLarge) throw new AppError('VALIDATION', tooLarge);
+          const text = await readFile(file, 'utf8').catch(cannotRead);
           let json: unknown;
           try {
             json = JSON.parse(text);

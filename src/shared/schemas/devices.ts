@@ -1,10 +1,19 @@
 import { z } from 'zod';
 import { cronError } from '../cron';
+import { formatBytes } from '../format-bytes';
 
 /** Names of devices and sources: safe in file names, tags, logs and shell words. */
 export const NameSchema = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'Use 1–64 letters, digits, dots, dashes or underscores, starting with a letter or digit');
+
+/** A profiles file (import) holds at most this much: some thousands of devices, read whole. */
+export const PROFILES_FILE_MAX_BYTES = 4 * 1024 * 1024;
+
+/** Why a profiles file of `bytes` is refused before it is read, or null when its size is fine. */
+export function profilesFileTooLarge(name: string, bytes: number): string | null {
+  return bytes > PROFILES_FILE_MAX_BYTES ? `Nothing was imported: ${name} is ${formatBytes(bytes)}, and a profiles file holds at most ${formatBytes(PROFILES_FILE_MAX_BYTES)} (some thousands of devices). Split it into several files.` : null;
+}
 
 /** An OpenSSH-style SHA-256 host key fingerprint, e.g. `SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8`. */
 export const FingerprintSchema = z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'Expected an OpenSSH SHA256 fingerprint (SHA256:… 43 characters)');

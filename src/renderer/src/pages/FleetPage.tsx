@@ -1,7 +1,8 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import type { ReactNode } from 'react';
 import { Button } from 'react-aria-components';
-import { toAppError } from '../../../shared/errors';
+import { AppError, toAppError } from '../../../shared/errors';
+import { profilesFileTooLarge } from '../../../shared/schemas/devices';
 import { api } from '../api';
 import { ScheduleQueue } from '../components/ScheduleQueue';
 import { AddDeviceDialog } from '../components/AddDeviceDialog';
@@ -21,6 +22,8 @@ function ImportButton({ onResult }: { onResult: (message: { kind: 'ok' | 'error'
   const onFile = async (file: File | undefined) => {
     if (!file) return;
     try {
+      const tooLarge = profilesFileTooLarge(file.name, file.size);
+      if (tooLarge) throw new AppError('VALIDATION', tooLarge);
       const imported = await api().devices.import({ json: await file.text() });
       onResult({ kind: 'ok', text: `Imported ${imported.length} device(s): ${imported.map((d) => d.name).join(', ')}` });
     } catch (caught) {
