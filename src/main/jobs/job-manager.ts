@@ -101,6 +101,8 @@ export class JobManager {
   readonly #now: () => number;
   readonly #live = new Map<string, LiveJob>();
   readonly #heartbeat: ReturnType<typeof setInterval>;
+  /** Told after jobs of dead processes were marked interrupted (records that follow a job's fate). */
+  readonly #reapedListeners: Array<() => void> = [];
   /** Why the last heartbeat could not be stored (said once, until one is stored again). */
   #heartbeatFailure: string | null = null;
 
@@ -135,7 +137,13 @@ export class JobManager {
           : `The Jetvault process running this job (pid ${row.owner_pid}) stopped before it finished`;
       interrupted += this.#store.sql.jobInterrupt.run(at, JSON.stringify({ code: 'INTERRUPTED', message }), row.id).changes;
     }
+    if (interrupted > 0) for (const listener of this.#reapedListeners) listener();
     return interrupted;
+  }
+
+  /** Calls `listener` whenever `reapOrphans` has marked jobs interrupted (at start, or on a heartbeat). */
+  onOrphansReaped(listener: () => void): void {
+    this.#reapedListeners.push(listener);
   }
 
   /** Whether the process that started this job still runs it. */

@@ -35,7 +35,7 @@ describe('drill history and the RTO', () => {
     }
   });
 
-  it('a drill the console left running is failed at the next start; a drill without a backup fails clearly', async () => {
+  it('a drill the console left running is failed at the next start, one of a process that dies later as soon as its job is reaped; a drill without a backup fails clearly', async () => {
     const dataDir = tempDir();
     const first = createServices({ dataDir, log: silentLogger, platform, env: { JETVAULT_PASSWORD: 'drill test password' } });
     first.devices.import(profile, 'test');
@@ -50,9 +50,14 @@ describe('drill history and the RTO', () => {
 
     const again = createServices({ dataDir, log: silentLogger, platform, env: { JETVAULT_PASSWORD: 'drill test password' } });
     try {
-      expect(again.drills.list('rvm-017')).toMatchObject([{ id: 'd1', result: 'failed', error: 'The console stopped while this drill was running' }]);
+      expect(again.drills.list('rvm-017')).toMatchObject([{ id: 'd1', result: 'failed', error: 'The Jetvault process running this drill stopped before it finished' }]);
       expect(again.drills.get('d2')).toMatchObject({ result: 'running' });
+      // That process dies while this one runs: its drill fails with its job at the next heartbeat's
+      // look, not at the next start.
       other.kill('SIGKILL');
+      await new Promise((resolve) => other.once('exit', resolve));
+      expect(again.jobs.reapOrphans()).toBe(1);
+      expect(again.drills.get('d2')).toMatchObject({ result: 'failed', error: 'The Jetvault process running this drill stopped before it finished' });
       expect(again.drills.rto('rvm-017').status).toBe('failed');
       await again.repository.init('drill test password');
       const started = again.drills.start('rvm-017');

@@ -40,8 +40,11 @@ export class DrillService {
     private readonly settings: SettingsService,
   ) {
     // A drill still "running" whose job no process runs any more (the job manager, made first, has
-    // marked the jobs of dead processes; another live process's drill is left alone).
-    history.sql.drillsInterrupt.run(new Date().toISOString(), 'The console stopped while this drill was running');
+    // marked the jobs of dead processes; another live process's drill is left alone): now, and
+    // whenever the job manager finds a process that died while this one runs.
+    const interrupt = () => history.sql.drillsInterrupt.run(new Date().toISOString(), 'The Jetvault process running this drill stopped before it finished');
+    interrupt();
+    jobs.onOrphansReaped(interrupt);
   }
 
   /** Starts a drill of the device's latest complete backup run. */
