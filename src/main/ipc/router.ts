@@ -34,11 +34,18 @@ export function issuesOf(error: z.ZodError): NonNullable<IpcErrorShape['issues']
   return error.issues.map((issue) => ({ path: issue.path.map(String).join('.') || '(input)', message: issue.message }));
 }
 
+/**
+ * A refused input's message, as a form shows it above the fields that say why (the issues): plain
+ * words, not the channel's name.
+ */
+export function refusedInput(error: z.ZodError): AppError {
+  const issues = issuesOf(error);
+  return new AppError('VALIDATION', issues.length === 1 ? 'One value was not accepted' : `${issues.length} values were not accepted`, issues);
+}
+
 function toErrorShape(error: unknown, channel: string, log: Logger): IpcErrorShape {
   if (error instanceof AppError) return error.toShape();
-  if (error instanceof z.ZodError) {
-    return { code: 'VALIDATION', message: `Invalid input for ${channel}`, issues: issuesOf(error) };
-  }
+  if (error instanceof z.ZodError) return refusedInput(error).toShape();
   // Unexpected failures are logged in full here and reach the renderer without internals.
   log.error(`ipc ${channel} failed`, error);
   const message = error instanceof Error ? error.message : String(error);
@@ -65,9 +72,7 @@ export class IpcRouter {
       if (!isChannel(channel)) throw new AppError('UNKNOWN_CHANNEL', `No such channel: ${name}`);
       const spec = channels[channel];
       const parsed = spec.input.safeParse(rawInput);
-      if (!parsed.success) {
-        throw new AppError('VALIDATION', `Invalid input for ${channel}`, issuesOf(parsed.error));
-      }
+      if (!parsed.success) throw refusedInput(parsed.error);
       const handler = this.#handlers[channel] as (input: unknown, sender: Sender) => unknown;
       const value = await handler(parsed.data, sender);
       // A handler returning something outside its contract is our bug; catch it here, not in the UI.
