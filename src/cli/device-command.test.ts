@@ -9,6 +9,7 @@ import { startFleet } from '../../fleet/index';
 import type { Fleet } from '../../fleet/index';
 import { psql } from '../../fleet/postgres';
 import { tempDir } from '../main/testing/temp-dir';
+import { filesHolding } from '../main/testing/plaintext';
 import { cliRunner } from './testing';
 
 let fleet: Fleet;
@@ -27,7 +28,8 @@ describe('jetvault device', () => {
     const locked = path.join(dir, 'id_locked');
     expect(spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'key passphrase', '-C', 'cli locked key', '-f', locked]).status).toBe(0);
     appendFileSync(path.join(device.dir, 'authorized_keys'), readFileSync(`${locked}.pub`));
-    const run = cliRunner({ JETVAULT_HOME: tempDir(), JETVAULT_SECRETS_PASSPHRASE: 'cli secrets passphrase' });
+    const home = tempDir();
+    const run = cliRunner({ JETVAULT_HOME: home, JETVAULT_SECRETS_PASSPHRASE: 'cli secrets passphrase' });
     const base = ['device', 'add', 'rvm-locked', '--host', device.host, '--port', String(device.port), '--user', device.user, '--identity', locked, '--host-key', device.hostKeyFingerprint];
 
     const without = await run(...base);
@@ -45,6 +47,9 @@ describe('jetvault device', () => {
     expect(facts.code).toBe(0);
     expect(JSON.parse(facts.out)).toMatchObject({ facts: { kernel: expect.any(String) as unknown } });
     expect(JSON.stringify(JSON.parse((await run('device', 'export', 'rvm-locked')).out))).not.toContain('key passphrase');
+    // Nowhere in the data folder in plain text (the history, its WAL, logs), only in the file given.
+    expect(filesHolding(dir, 'key passphrase')).toEqual(['passphrase']);
+    expect(filesHolding(home, 'key passphrase')).toEqual([]);
   }, 60_000);
 
   it('adds a device that logs in with a password (from a file), refusing a wrong one, and backs it up with the stored password', async () => {
@@ -78,6 +83,8 @@ describe('jetvault device', () => {
     const backedUp = await run('backup', '--device', 'rvm-pw', '--source', 'config', '--json');
     expect(backedUp.err).toBe('');
     expect((JSON.parse(backedUp.out) as { snapshots: unknown[] }).snapshots).toHaveLength(1);
+    expect(filesHolding(dir, device.password!)).toEqual(['password']);
+    expect(filesHolding(env.JETVAULT_HOME, device.password!)).toEqual([]);
   }, 60_000);
 
   it('backs up and drills a PostgreSQL source whose login needs a password (device db-password)', async () => {
@@ -123,6 +130,9 @@ describe('jetvault device', () => {
     expect(JSON.stringify(JSON.parse(drill.out))).toMatch(/"source":"dbpw".*"result":"passed"/);
     // The scratch database is gone again.
     expect((await psql(device.pg.socketDir, 'postgres', "SELECT count(*) FROM pg_database WHERE datname LIKE '%\\_jv\\_%';"))).toBe('0');
+    // The password was in plain text only in the file given: not in the history, its WAL or a log.
+    expect(filesHolding(dir, secret)).toEqual(['db-password']);
+    expect(filesHolding(env.JETVAULT_HOME, secret)).toEqual([]);
 
     expect((await run('device', 'db-password', 'rvm-dbpw', 'dbpw', '--clear')).code).toBe(0);
     expect((await run('backup', '--device', 'rvm-dbpw', '--source', 'dbpw')).code).toBe(1);
