@@ -133,6 +133,8 @@ describe('jetvault device', () => {
     // The password was in plain text only in the file given: not in the history, its WAL or a log.
     expect(filesHolding(dir, secret)).toEqual(['db-password']);
     expect(filesHolding(env.JETVAULT_HOME, secret)).toEqual([]);
+    expect(filesHolding(env.JETVAULT_HOME, env.JETVAULT_PASSWORD)).toEqual([]);
+    expect(filesHolding(env.JETVAULT_HOME, env.JETVAULT_SECRETS_PASSPHRASE)).toEqual([]);
 
     expect((await run('device', 'db-password', 'rvm-dbpw', 'dbpw', '--clear')).code).toBe(0);
     expect((await run('backup', '--device', 'rvm-dbpw', '--source', 'dbpw')).code).toBe(1);
