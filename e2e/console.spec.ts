@@ -202,3 +202,22 @@ test('after the add-device form said a field was missing, one click on Check hos
   await page.getByTestId('device-check-key').click();
   await expect(page.getByTestId('add-device-error')).toBeVisible();
 });
+
+test('a radio button keeps its size and shape: the same when selected, round beside a label that wraps', async ({ host, console: app, page }) => {
+  await app.open(host.url);
+  await app.goTo('settings');
+  const light = page.locator('label.react-aria-Radio', { hasText: 'Light' });
+  // A label long enough to wrap, as a restore point's list of sources does.
+  await light.evaluate((label) => {
+    label.style.maxWidth = '160px';
+    label.append(' — a label long enough to wrap onto a second and a third line');
+  });
+  const sizes = await page.locator('label.react-aria-Radio').evaluateAll((labels) =>
+    labels.map((label) => {
+      const dot = getComputedStyle(label, '::before');
+      return `${dot.width} × ${dot.height}`;
+    }),
+  );
+  expect(sizes.length).toBeGreaterThanOrEqual(3);
+  expect(new Set(sizes)).toEqual(new Set(['18px × 18px']));
+});
