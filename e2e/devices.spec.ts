@@ -46,6 +46,9 @@ test('device profiles import from a file, list in the fleet and open a device pa
   await expect(page.getByTestId('device-page')).toBeVisible();
   await expect(page.getByTestId('device-host-key')).toHaveText('SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8');
   await expect(page.getByTestId('source-db')).toContainText('PostgreSQL database myrvm');
+  // Never backed up: no line about copies of a latest run there is not.
+  await page.waitForTimeout(500);
+  await expect(page.getByTestId('device-copies')).toHaveCount(0);
   await page.screenshot({ path: path.join(SCREENSHOTS, 'device.png') });
 
   // A device nobody can reach says so, and nothing changes.

@@ -237,7 +237,7 @@ export function DevicePage({ name }: { name: string }) {
         </p>
       ) : null}
       {keyNeeded ? hostKeyCard : null}
-      {copies ? (
+      {copies && (copies.copies > 0 || snapshots.length > 0) ? (
         <p className={`banner ${copies.copies >= 2 && copies.offsite ? 'banner-ok' : 'banner-warn'}`} data-testid="device-copies">
           {copies.copies === 0 ? 'No copy of the latest run is recorded yet' : `${copies.copies} ${copies.copies === 1 ? 'copy' : 'copies'} of the latest run`}
           {copies.offsite ? ', one offsite' : ', none offsite'}
