@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AppError } from '../../shared/errors';
 import { HistoryStore } from '../history/history-store';
+import { prepareSeedStatements } from '../history/statements';
 import { silentLogger } from '../log';
 import { createServices } from '../services/index';
 import type { Services } from '../services/index';
@@ -85,6 +86,19 @@ describe('alerts', () => {
     expect(breached.raised[0]!.message).toMatch(/never backed up/);
     s.devices.remove('rvm-017', 'test');
     expect(s.alerts.evaluate({ ...s.alerts.input(), now: later }).resolved.map((a) => a.rule)).toEqual(['rpoBreached']);
+  });
+
+  it("breaches a device tagged by tier at its tier's RPO, the one the overview shows", () => {
+    const s = services(tempDir());
+    // Default RPO 60 min; tier:critical is 15 min. The last good run finished 20 minutes ago.
+    const { rpoMinutes: _own, ...untimed } = profile;
+    const device = s.devices.add({ ...untimed, tags: ['tier:critical'] }, {}, 'test');
+    const now = Date.now();
+    const at = (ms: number) => new Date(now - ms).toISOString();
+    prepareSeedStatements(s.history.db).job.run('job_tier', 'backup', 'Back up', device.id, 'succeeded', '["connect"]', 'connect', at(21 * 60_000), at(20 * 60_000), 1, 1, null, '{"snapshots":[]}');
+    const raised = s.alerts.evaluate({ ...s.alerts.input(), now: new Date(now) }).raised;
+    expect(raised.map((a) => [a.rule, a.device])).toEqual([['rpoBreached', 'rvm-017']]);
+    expect(raised[0]!.message).toMatch(/over its RPO of 15 min/);
   });
 
   it('thresholds come from the settings: storage low when the repository disk has less free than asked', () => {

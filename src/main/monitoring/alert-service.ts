@@ -8,6 +8,7 @@
 import { statfsSync } from 'node:fs';
 import path from 'node:path';
 import { AppError } from '../../shared/errors';
+import { effectiveRpo } from '../../shared/tiers';
 import type { Alert, RuleId, Severity } from '../../shared/schemas/monitoring';
 import type { DeviceService } from '../devices/device-service';
 import type { EventBus } from '../event-bus';
@@ -83,7 +84,8 @@ export class AlertService {
       const state: DeviceState = {
         id: record.id,
         name: record.profile.name,
-        rpoMinutes: record.profile.rpoMinutes ?? defaultRpo,
+        // The RPO the overview shows: the device's own, else its tier tag's, else the default.
+        rpoMinutes: effectiveRpo({ rpoMinutes: record.profile.rpoMinutes, tags: record.profile.tags ?? [] }, defaultRpo).rpoMinutes,
         createdAt: record.createdAt,
         lastSuccessAt: lastSuccess.get(record.id) ?? null,
         runs: store.sql.backupsOfDevice.all(record.id, 11).map(runOf),

@@ -19,7 +19,7 @@ export interface RunSummary {
 export interface DeviceState {
   id: string;
   name: string;
-  /** The device's RPO target in minutes (its own, else the console default). */
+  /** The device's RPO target in minutes, as the overview shows it (its own, else its tier tag's, else the console default). */
   rpoMinutes: number;
   createdAt: string;
   lastSuccessAt: string | null;

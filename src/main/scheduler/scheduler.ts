@@ -11,6 +11,7 @@ import type { HistoryStore } from '../history/history-store';
 import type { JobManager, StartedJob } from '../jobs/job-manager';
 import type { Logger } from '../log';
 import type { SettingsService } from '../services/settings-service';
+import { effectiveRpo } from '../../shared/tiers';
 import { planSchedule, toStart } from './plan';
 import type { DeviceScheduleState, ScheduleEntry } from './plan';
 
@@ -85,7 +86,8 @@ export class Scheduler {
       const offline = this.#offline.get(profile.name);
       return {
         name: profile.name,
-        rpoMinutes: profile.rpoMinutes ?? defaultRpo,
+        // The RPO the overview shows: the device's own, else its tier tag's, else the default.
+        rpoMinutes: effectiveRpo({ rpoMinutes: profile.rpoMinutes, tags: profile.tags ?? [] }, defaultRpo).rpoMinutes,
         schedule: profile.schedule,
         sourceSchedules: profile.sources.flatMap((src) =>
           src.schedule ? [{ source: src.name, schedule: src.schedule, lastAttemptAt: runs.find((r) => r.status !== 'running' && sourcesOf(r.result).has(src.name))?.started_at ?? runs[0]?.started_at ?? null }] : [],

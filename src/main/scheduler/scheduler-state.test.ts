@@ -1,0 +1,68 @@
+/**
+ * The scheduler's view of each device, read from a real history store seeded with runs, on a clock
+ * the test sets: no device is contacted (the probe and the backup start are stand-ins).
+ */
+import { describe, expect, it } from 'vitest';
+import { OverviewService } from '../fleet/overview-service';
+import { prepareSeedStatements } from '../history/statements';
+import { silentLogger } from '../log';
+import { createServices } from '../services/index';
+import type { Services } from '../services/index';
+import { tempDir } from '../testing/temp-dir';
+import { Scheduler } from './scheduler';
+
+const MIN = 60_000;
+const NOW = Date.parse('2026-06-01T12:00:00.000Z');
+const profile = { host: '127.0.0.1', port: 22, user: 'jetson', hostKey: 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8', sources: [{ name: 'db', kind: 'postgres', database: 'app' }] };
+
+function setup(): { s: Services; scheduler: Scheduler; overview: OverviewService; clock: { now: number } } {
+  const s = createServices({ dataDir: tempDir(), log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
+  const clock = { now: NOW };
+  const scheduler = new Scheduler({
+    store: s.history,
+    devices: s.devices,
+    jobs: s.jobs,
+    settings: s.settings,
+    log: silentLogger,
+    clock: () => clock.now,
+    probe: () => Promise.resolve(true),
+    startBackup: () => {
+      throw new Error('not in this test');
+    },
+  });
+  return { s, scheduler, overview: new OverviewService(s.history, s.settings, () => clock.now), clock };
+}
+
+/** A finished backup run of every source, as the job manager records one. */
+function run(s: Services, deviceId: string, startedAt: number, status = 'succeeded', durationMs = 30_000) {
+  prepareSeedStatements(s.history.db).job.run(
+    `job_t${startedAt.toString(36)}${Math.random().toString(36).slice(2, 8)}`,
+    'backup',
+    'Back up',
+    deviceId,
+    status,
+    '["connect"]',
+    'connect',
+    new Date(startedAt).toISOString(),
+    new Date(startedAt + durationMs).toISOString(),
+    1000,
+    1,
+    status === 'failed' ? JSON.stringify({ code: 'REMOTE_COMMAND_FAILED', message: 'pg_dump exited with 1' }) : null,
+    status === 'succeeded' ? JSON.stringify({ bytesAdded: 1, snapshots: [{ source: 'db' }] }) : null,
+  );
+}
+
+describe('the scheduler on seeded history', () => {
+  it("backs a device tagged by tier up by its tier's RPO, as the overview judges it", () => {
+    const { s, scheduler, overview } = setup();
+    try {
+      // Default RPO 60 min; tier:critical is 15 min. The last good run finished 20 minutes ago.
+      const device = s.devices.add({ ...profile, name: 'rvm-critical', tags: ['tier:critical'] }, {}, 'test');
+      run(s, device.id, NOW - 20 * MIN - 30_000);
+      expect(overview.overview().devices[0]).toMatchObject({ rpoMinutes: 15, status: 'at-risk' });
+      expect(scheduler.queue()[0]).toMatchObject({ device: 'rvm-critical', state: 'due', reason: 'RPO of 15 min' });
+    } finally {
+      s.dispose();
+    }
+  });
+});
