@@ -9,3 +9,16 @@ export function newestRunKey(jobs: readonly Pick<JobRecord, 'id' | 'kind' | 'sta
   const newest = jobs.find((j) => kinds.includes(j.kind));
   return newest ? `${newest.id}:${newest.status}` : '';
 }
+
+/**
+ * How far after "now" a run may be stamped and still count (a clock stepped back a little, by NTP
+ * after a sleep): a run stamped later was timed by a clock that was ahead and has been set right
+ * since. Counted, it would keep its device looking protected — and the scheduler waiting — until
+ * the clock reached that time again.
+ */
+export const FUTURE_RUN_TOLERANCE_MS = 5 * 60_000;
+
+/** The latest finish time (ISO) of a run that counts at `now`. */
+export function runCutoff(now: number): string {
+  return new Date(now + FUTURE_RUN_TOLERANCE_MS).toISOString();
+}

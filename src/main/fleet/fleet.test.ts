@@ -146,6 +146,18 @@ describe('fleet overview', () => {
     ctx.store.close();
   });
 
+  it('does not count a run stamped in the future (a clock that was ahead) as protecting the device', () => {
+    const ctx = open();
+    const device = addDevice(ctx, 'rvm-041', { rpoMinutes: 60 });
+    run(ctx, device.id, T0 - 3 * 24 * 60 * MIN);
+    run(ctx, device.id, T0 + 365 * 24 * 60 * MIN); // backed up while the laptop's clock was a year ahead
+    expect(rowOf(ctx, 'rvm-041')).toMatchObject({ status: 'at-risk', rpoState: 'breached', lastGoodAt: new Date(T0 - 3 * 24 * 60 * MIN + 30_000).toISOString() });
+    expect(ctx.overview.overview().summary).toMatchObject({ protected: 0, atRisk: 1 });
+    run(ctx, device.id, T0 - 5 * MIN);
+    expect(rowOf(ctx, 'rvm-041')).toMatchObject({ status: 'protected', rpoState: 'ok' });
+    ctx.store.close();
+  });
+
   it('marks a device unreachable when its last job could not reach it, until it is reached again', () => {
     const ctx = open();
     const device = addDevice(ctx, 'rvm-003');

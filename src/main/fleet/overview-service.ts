@@ -6,6 +6,7 @@
 import { isServerDatabase } from '../../shared/schemas/devices';
 import type { DeviceFacts, DeviceProfile } from '../../shared/schemas/devices';
 import type { FleetStatus, Overview, OverviewRow } from '../../shared/schemas/fleet';
+import { runCutoff } from '../../shared/job-runs';
 import { effectiveRpo } from '../../shared/tiers';
 import type { HistoryStore } from '../history/history-store';
 import type { OverviewDbRow } from '../history/statements';
@@ -87,7 +88,7 @@ export class OverviewService {
     const repoVerify = this.#store.sql.lastRepositoryVerify.get();
     const alerts = openAlertCounts(this.#store);
     const copies = this.#copies();
-    const devices = this.#store.sql.overview.all().map((row) => this.#row(row, now, defaultRpoMinutes, defaultRtoMinutes, repoVerify ?? null, alerts.counts, copies));
+    const devices = this.#store.sql.overview.all(runCutoff(now)).map((row) => this.#row(row, now, defaultRpoMinutes, defaultRtoMinutes, repoVerify ?? null, alerts.counts, copies));
     const count = (status: FleetStatus) => devices.filter((d) => d.status === status).length;
     return {
       generatedAt: new Date(now).toISOString(),

@@ -277,13 +277,15 @@ export function prepareStatements(db: Database) {
     /**
      * The fleet overview: every device with its newest complete good run, last backup attempt, last job
      * (for reachability), last verification and last drill. Each lookup is one index seek
-     * (jobs_device_kind_status, jobs_device_kind_started, jobs_device, drills_device).
+     * (jobs_device_kind_status, jobs_device_kind_started, jobs_device, drills_device). The parameter is
+     * the latest finish time that counts (`runCutoff(now)`): a run stamped later, by a clock that was
+     * ahead, is not a good backup, or the device would look protected until the clock got there again.
      */
-    overview: db.prepare<[], OverviewDbRow>(
+    overview: db.prepare<[string], OverviewDbRow>(
       `SELECT d.id, d.name, d.profile, d.host_key, d.facts, d.facts_at,
               -- A good backup is a run that covered every source of the device (as the scheduler counts
               -- it): a source backed up alone on its own schedule does not reset the device's age.
-              (SELECT g.finished_at FROM jobs g WHERE g.device_id = d.id AND g.kind = 'backup' AND g.status = 'succeeded'
+              (SELECT g.finished_at FROM jobs g WHERE g.device_id = d.id AND g.kind = 'backup' AND g.status = 'succeeded' AND g.finished_at <= ?
                  AND NOT EXISTS (SELECT 1 FROM json_each(d.profile, '$.sources') s
                                  WHERE json_extract(s.value, '$.name') NOT IN (SELECT json_extract(x.value, '$.source') FROM json_each(g.result, '$.snapshots') x))
                ORDER BY g.finished_at DESC LIMIT 1) AS last_good_at,

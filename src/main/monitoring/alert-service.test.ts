@@ -101,6 +101,19 @@ describe('alerts', () => {
     expect(raised[0]!.message).toMatch(/over its RPO of 15 min/);
   });
 
+  it('raises the RPO breach of a device whose newest good run is stamped in the future (a clock that was ahead)', () => {
+    const s = services(tempDir());
+    const device = s.devices.add({ ...profile, rpoMinutes: 60 }, {}, 'test');
+    const now = Date.now();
+    const at = (ms: number) => new Date(now + ms).toISOString();
+    const seed = prepareSeedStatements(s.history.db).job;
+    seed.run('job_old', 'backup', 'Back up', device.id, 'succeeded', '["connect"]', 'connect', at(-3 * 3_600_000 - 60_000), at(-3 * 3_600_000), 1, 1, null, '{"snapshots":[]}');
+    seed.run('job_ahead', 'backup', 'Back up', device.id, 'succeeded', '["connect"]', 'connect', at(365 * 86_400_000), at(365 * 86_400_000 + 60_000), 1, 1, null, '{"snapshots":[]}');
+    const raised = s.alerts.evaluate().raised;
+    expect(raised.map((a) => [a.rule, a.device])).toEqual([['rpoBreached', 'rvm-017']]);
+    expect(raised[0]!.message).toMatch(/the last good backup is 3 h old/);
+  });
+
   it('thresholds come from the settings: storage low when the repository disk has less free than asked', () => {
     const s = services(tempDir());
     s.settings.update({ monitoringRules: { ...s.settings.get().monitoringRules, repositoryStorageLow: { enabled: true, threshold: 1_000_000 } } }, 'test');

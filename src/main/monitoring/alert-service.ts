@@ -8,6 +8,7 @@
 import { statfsSync } from 'node:fs';
 import path from 'node:path';
 import { AppError } from '../../shared/errors';
+import { runCutoff } from '../../shared/job-runs';
 import { effectiveRpo } from '../../shared/tiers';
 import type { Alert, RuleId, Severity } from '../../shared/schemas/monitoring';
 import type { DeviceService } from '../devices/device-service';
@@ -76,9 +77,10 @@ export class AlertService {
   /** What the rules look at, read from the history store in a handful of queries. */
   input(): MonitorInput {
     const { store, devices, settings } = this.#deps;
+    const now = this.#clock();
     const defaultRpo = settings.get().defaultRpoMinutes;
-    // A good backup is a run that covered every source (as the overview and the scheduler count it).
-    const lastSuccess = new Map(store.sql.overview.all().map((row) => [row.id, row.last_good_at]));
+    // A good backup is a run that covered every source and was not stamped in the future (as the overview and the scheduler count it).
+    const lastSuccess = new Map(store.sql.overview.all(runCutoff(now.getTime())).map((row) => [row.id, row.last_good_at]));
     const offsite = this.#deps.offsiteCopies?.();
     const states: DeviceState[] = devices.list().map((record) => {
       const state: DeviceState = {
@@ -98,7 +100,7 @@ export class AlertService {
     });
     const check = store.sql.lastJobOfKind.get('verify');
     const location = this.#deps.repositoryLocation();
-    return { now: this.#clock(), devices: states, repository: { location, freeBytes: freeBytesAt(location) }, lastCheck: check ? runOf(check) : null };
+    return { now, devices: states, repository: { location, freeBytes: freeBytesAt(location) }, lastCheck: check ? runOf(check) : null };
   }
 
   /** Evaluates every rule now: raises, refreshes and resolves alerts. */

@@ -65,4 +65,22 @@ describe('the scheduler on seeded history', () => {
       s.dispose();
     }
   });
+
+  it('does not take a run stamped in the future (a clock that was ahead) as a fresh backup', () => {
+    const { s, scheduler, overview } = setup();
+    try {
+      const device = s.devices.add({ ...profile, name: 'rvm-skew', rpoMinutes: 60 }, {}, 'test');
+      run(s, device.id, NOW - 3 * 24 * 60 * MIN);
+      // Backed up while the laptop's clock was a year ahead; it has been set right since.
+      run(s, device.id, NOW + 365 * 24 * 60 * MIN);
+      expect(scheduler.queue()[0]).toMatchObject({ device: 'rvm-skew', state: 'due', reason: 'RPO of 60 min' });
+      expect(overview.overview().devices[0]).toMatchObject({ status: 'at-risk', rpoState: 'breached', lastGoodAt: new Date(NOW - 3 * 24 * 60 * MIN + 30_000).toISOString() });
+      // A failed attempt stamped in the future does not hold the retry back for a year either.
+      run(s, device.id, NOW - 10 * MIN);
+      run(s, device.id, NOW + 365 * 24 * 60 * MIN + 60 * MIN, 'failed');
+      expect(scheduler.queue()[0]).toMatchObject({ device: 'rvm-skew', state: 'waiting', reason: 'RPO of 60 min' });
+    } finally {
+      s.dispose();
+    }
+  });
 });

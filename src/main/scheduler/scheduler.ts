@@ -11,6 +11,7 @@ import type { HistoryStore } from '../history/history-store';
 import type { JobManager, StartedJob } from '../jobs/job-manager';
 import type { Logger } from '../log';
 import type { SettingsService } from '../services/settings-service';
+import { runCutoff } from '../../shared/job-runs';
 import { effectiveRpo } from '../../shared/tiers';
 import { planSchedule, toStart } from './plan';
 import type { DeviceScheduleState, ScheduleEntry } from './plan';
@@ -65,9 +66,12 @@ export class Scheduler {
     const now = this.#clock();
     const defaultRpo = settings.get().defaultRpoMinutes;
     const busy = jobs.busyDevices();
+    // A run stamped in the future (by a clock that was ahead, set right since) decides nothing: counted,
+    // its RPO would not run out, nor its retry or cron time come, until the clock got there again.
+    const cutoff = runCutoff(now);
     return devices.list().map((record) => {
       const { profile } = record;
-      const runs = store.sql.backupsOfDevice.all(record.id, 50);
+      const runs = store.sql.backupsOfDevice.all(record.id, 50).filter((r) => (r.finished_at ?? r.started_at) <= cutoff);
       const sourcesOf = (result: string | null): Set<string> => {
         try {
           return new Set(((JSON.parse(result ?? 'null') as { snapshots?: { source: string }[] } | null)?.snapshots ?? []).map((x) => x.source));
