@@ -102,12 +102,16 @@ export const runSchedulerCommand: Command = {
     return withServices(io, async (services) => {
       await services.repository.open(); // fails clearly when the repository is missing or locked
       if (values.once) {
-        const started = await services.scheduler.tick();
-        io.out(started.length === 0 ? 'nothing due' : `started: ${started.join(', ')}`);
+        const started = await services.scheduler.tickJobs();
+        io.out(started.length === 0 ? 'nothing due' : `started: ${started.map((s) => s.device).join(', ')}`);
         for (let i = 0; i < 36_000 && services.jobs.active().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
         services.alerts.evaluate();
         await services.outbox.deliverDue();
-        const failed = services.jobs.list(started.length).filter((j) => j.status === 'failed');
+        // The jobs this tick started, by id: the newest jobs in the history may be another process's.
+        const failed = started.flatMap((s) => {
+          const job = services.jobs.get(s.jobId);
+          return job?.status === 'failed' ? [job] : [];
+        });
         for (const j of failed) io.err(`${j.title}: ${j.error?.message ?? 'failed'}`);
         return failed.length === 0 ? 0 : 1;
       }

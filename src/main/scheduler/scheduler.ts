@@ -53,7 +53,7 @@ export class Scheduler {
   /** Devices found unreachable: when to probe again, and how often it failed. */
   readonly #offline = new Map<string, { until: number; probes: number }>();
   #timer: NodeJS.Timeout | null = null;
-  #ticking: Promise<string[]> | null = null;
+  #ticking: Promise<{ device: string; jobId: string }[]> | null = null;
 
   constructor(deps: SchedulerDeps) {
     this.#deps = deps;
@@ -114,15 +114,20 @@ export class Scheduler {
   }
 
   /** Starts what is due (one tick at a time); resolves with the devices started. */
-  tick(): Promise<string[]> {
+  async tick(): Promise<string[]> {
+    return (await this.tickJobs()).map((s) => s.device);
+  }
+
+  /** A tick that says which job it started on each device (other processes' jobs end meanwhile too). */
+  tickJobs(): Promise<{ device: string; jobId: string }[]> {
     this.#ticking ??= this.#tick().finally(() => (this.#ticking = null));
     return this.#ticking;
   }
 
-  async #tick(): Promise<string[]> {
+  async #tick(): Promise<{ device: string; jobId: string }[]> {
     const { settings, devices, log, store } = this.#deps;
     const queue = this.queue();
-    const started: string[] = [];
+    const started: { device: string; jobId: string }[] = [];
     let slots = settings.get().maxParallelDevices - queue.filter((e) => e.state === 'running').length;
     for (const name of toStart(queue, Number.MAX_SAFE_INTEGER)) {
       if (slots <= 0) break;
@@ -137,9 +142,9 @@ export class Scheduler {
       const wasOffline = this.#offline.delete(name);
       const entry = queue.find((e) => e.device === name)!;
       try {
-        this.#deps.startBackup(name, entry.sources);
+        const job = this.#deps.startBackup(name, entry.sources);
         store.audit('scheduler', 'backup.scheduled', name, { reason: wasOffline ? `back online; ${entry.reason}` : entry.reason });
-        started.push(name);
+        started.push({ device: name, jobId: job.id });
         slots--;
       } catch (error) {
         log.warn(`scheduler: could not start a backup of ${name}: ${(error as Error).message}`);
