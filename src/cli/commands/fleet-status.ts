@@ -70,8 +70,10 @@ export const alertsCommand: Command = {
   async run({ values, positionals }, io) {
     return withServices(io, (services) => {
       if (positionals[0] === 'ack') {
-        const id = Number(positionals[1]);
-        if (!Number.isInteger(id) || id <= 0 || positionals.length !== 2) throw new UsageError('ack needs one alert ID');
+        // Digits only: Number() would read "0x1f", "1e2" or " 7" as another alert's id.
+        const text = positionals[1] ?? '';
+        const id = /^[0-9]{1,15}$/.test(text) ? Number(text) : Number.NaN;
+        if (!(id > 0) || positionals.length !== 2) throw new UsageError(positionals.length === 2 ? `"${text}" is not an alert ID (the number in the first column of jetvault alerts)` : 'ack needs one alert ID');
         const alert = services.alerts.acknowledge(id, 'cli');
         io.out(`acknowledged ${alert.id}: ${alert.message}`);
         return 0;

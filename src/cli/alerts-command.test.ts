@@ -1,0 +1,35 @@
+/**
+ * `jetvault alerts` and `alerts ack` on a data folder with a device that was never backed up (its
+ * RPO breached), without a fleet.
+ */
+import { describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { DEFAULT_RULES } from '../shared/schemas/monitoring';
+import { tempDir } from '../main/testing/temp-dir';
+import { cliRunner } from './testing';
+
+describe('jetvault alerts ack', () => {
+  it('acknowledges only an ID written as digits, and says so when there is no such alert', async () => {
+    const home = tempDir();
+    const run = cliRunner({ JETVAULT_HOME: home });
+    const file = path.join(home, 'device.json');
+    writeFileSync(file, JSON.stringify({ name: 'rvm-017', host: '127.0.0.1', user: 'jetson', sources: [] }));
+    expect((await run('device', 'import', file)).code).toBe(0);
+    // 0 × RPO: the device breaches at once.
+    expect((await run('settings', 'set', 'monitoringRules', JSON.stringify({ ...DEFAULT_RULES, rpoBreached: { enabled: true, threshold: 0 } }))).code).toBe(0);
+    const listed = await run('alerts', '--json');
+    expect(listed.code).toBe(1);
+    expect(JSON.parse(listed.out)).toMatchObject([{ id: 1, rule: 'rpoBreached', device: 'rvm-017', acknowledgedAt: null }]);
+
+    for (const typo of ['0x1', '1e0', '1.0', '+1', ' 1', '0']) {
+      const refused = await run('alerts', 'ack', typo);
+      expect(refused.code, typo).toBe(2);
+      expect(refused.err, typo).toContain(`"${typo}" is not an alert ID`);
+    }
+    expect(JSON.parse((await run('alerts', '--json')).out)).toMatchObject([{ id: 1, acknowledgedAt: null }]);
+
+    expect(await run('alerts', 'ack', '99')).toMatchObject({ code: 1, err: 'jetvault alerts: No alert 99' });
+    expect(await run('alerts', 'ack', '1')).toMatchObject({ code: 0, out: expect.stringMatching(/^acknowledged 1: rvm-017/) as unknown });
+  }, 60_000);
+});
