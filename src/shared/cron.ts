@@ -52,41 +52,51 @@ export function cronError(expression: string): string | null {
   }
 }
 
+/** `date` carries a local wall-clock time in its UTC fields (see `nextCronTime`). */
 function dayMatches(cron: Cron, date: Date): boolean {
-  const dom = cron.days.has(date.getDate());
-  const dow = cron.weekdays.has(date.getDay());
+  const dom = cron.days.has(date.getUTCDate());
+  const dow = cron.weekdays.has(date.getUTCDay());
   if (cron.dayRestricted && cron.weekdayRestricted) return dom || dow;
   if (cron.dayRestricted) return dom;
   if (cron.weekdayRestricted) return dow;
   return true;
 }
 
-/** The first time strictly after `after` that the schedule fires (to the minute), or null within ~5 years. */
+/**
+ * The first time strictly after `after` that the schedule fires (to the minute), or null within ~5 years.
+ *
+ * The search runs on the local wall clock (carried in a Date's UTC fields, where no hour is skipped or
+ * repeated), then turns the time found into an instant. Across daylight saving changes that is what
+ * cron does: a time the clock jumps over (02:30 on the night it goes from 02:00 to 03:00) fires as
+ * soon as the clock has jumped, the same time past the gap (03:30), instead of the day being skipped;
+ * a time the clock passes twice (when it goes back) fires once, the first time.
+ */
 export function nextCronTime(cron: Cron, after: Date): Date | null {
-  const t = new Date(after.getTime());
-  t.setSeconds(0, 0);
-  t.setMinutes(t.getMinutes() + 1);
-  const limit = after.getTime() + 5 * 366 * 86_400_000;
-  while (t.getTime() <= limit) {
-    if (!cron.months.has(t.getMonth() + 1)) {
-      t.setMonth(t.getMonth() + 1, 1);
-      t.setHours(0, 0, 0, 0);
+  const wall = new Date(Date.UTC(after.getFullYear(), after.getMonth(), after.getDate(), after.getHours(), after.getMinutes() + 1));
+  const limit = wall.getTime() + 5 * 366 * 86_400_000;
+  while (wall.getTime() <= limit) {
+    if (!cron.months.has(wall.getUTCMonth() + 1)) {
+      wall.setUTCMonth(wall.getUTCMonth() + 1, 1);
+      wall.setUTCHours(0, 0, 0, 0);
       continue;
     }
-    if (!dayMatches(cron, t)) {
-      t.setDate(t.getDate() + 1);
-      t.setHours(0, 0, 0, 0);
+    if (!dayMatches(cron, wall)) {
+      wall.setUTCDate(wall.getUTCDate() + 1);
+      wall.setUTCHours(0, 0, 0, 0);
       continue;
     }
-    if (!cron.hours.has(t.getHours())) {
-      t.setHours(t.getHours() + 1, 0, 0, 0);
+    if (!cron.hours.has(wall.getUTCHours())) {
+      wall.setUTCHours(wall.getUTCHours() + 1, 0, 0, 0);
       continue;
     }
-    if (!cron.minutes.has(t.getMinutes())) {
-      t.setMinutes(t.getMinutes() + 1, 0, 0);
+    if (!cron.minutes.has(wall.getUTCMinutes())) {
+      wall.setUTCMinutes(wall.getUTCMinutes() + 1, 0, 0);
       continue;
     }
-    return t;
+    // The local time constructor resolves a skipped time past the gap and a repeated one to its first pass.
+    const at = new Date(wall.getUTCFullYear(), wall.getUTCMonth(), wall.getUTCDate(), wall.getUTCHours(), wall.getUTCMinutes());
+    if (at.getTime() > after.getTime()) return at;
+    wall.setUTCMinutes(wall.getUTCMinutes() + 1, 0, 0); // the repeated hour's second pass: that time has fired
   }
   return null;
 }

@@ -86,6 +86,32 @@ describe('cron schedules', () => {
     expect(nextCronTime(parseCron('0 0 31 2 *'), local(2026, 1, 1, 0, 0))).toBeNull();
   });
 
+  it('keeps a daily time across daylight saving changes (TZ Europe/Berlin): once on each day', () => {
+    const tz = process.env.TZ;
+    process.env.TZ = 'Europe/Berlin';
+    try {
+      const fires = (expression: string, from: string, n: number) => {
+        const out: string[] = [];
+        for (let at: Date | null = new Date(from); out.length < n && at; ) {
+          at = nextCronTime(parseCron(expression), at);
+          if (at) out.push(at.toISOString());
+        }
+        return out;
+      };
+      // 28 March 2027: 02:00 CET becomes 03:00 CEST, 02:00 and 02:30 never happen that night; the run
+      // comes as soon as the clock has jumped (cron runs what the jump skipped), not a day later.
+      expect(fires('0 2 * * *', '2027-03-26T12:00:00Z', 3)).toEqual(['2027-03-27T01:00:00.000Z', '2027-03-28T01:00:00.000Z', '2027-03-29T00:00:00.000Z']);
+      expect(fires('30 2 * * *', '2027-03-27T12:00:00Z', 2)).toEqual(['2027-03-28T01:30:00.000Z', '2027-03-29T00:30:00.000Z']);
+      // 25 October 2026: 03:00 CEST becomes 02:00 CET, 02:00–02:59 happen twice; a daily time runs once.
+      expect(fires('30 2 * * *', '2026-10-24T12:00:00Z', 3)).toEqual(['2026-10-25T00:30:00.000Z', '2026-10-26T01:30:00.000Z', '2026-10-27T01:30:00.000Z']);
+      // Asked during the repeated hour, after the first 02:30 has passed: the next one is the next day.
+      expect(fires('30 2 * * *', '2026-10-25T01:10:00Z', 1)).toEqual(['2026-10-26T01:30:00.000Z']);
+    } finally {
+      if (tz === undefined) delete process.env.TZ;
+      else process.env.TZ = tz;
+    }
+  });
+
   it('explains what is wrong with a bad schedule', () => {
     expect(cronError('* * *')).toMatch(/five fields/);
     expect(cronError('61 * * * *')).toMatch(/out of range for the minute/);
