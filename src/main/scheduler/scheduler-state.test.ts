@@ -33,8 +33,8 @@ function setup(): { s: Services; scheduler: Scheduler; overview: OverviewService
   return { s, scheduler, overview: new OverviewService(s.history, s.settings, () => clock.now), clock };
 }
 
-/** A finished backup run of every source, as the job manager records one. */
-function run(s: Services, deviceId: string, startedAt: number, status = 'succeeded', durationMs = 30_000) {
+/** A finished backup run (of the `db` source unless told), as the job manager records one. */
+function run(s: Services, deviceId: string, startedAt: number, status = 'succeeded', durationMs = 30_000, sources = ['db']) {
   prepareSeedStatements(s.history.db).job.run(
     `job_t${startedAt.toString(36)}${Math.random().toString(36).slice(2, 8)}`,
     'backup',
@@ -48,7 +48,7 @@ function run(s: Services, deviceId: string, startedAt: number, status = 'succeed
     1000,
     1,
     status === 'failed' ? JSON.stringify({ code: 'REMOTE_COMMAND_FAILED', message: 'pg_dump exited with 1' }) : null,
-    status === 'succeeded' ? JSON.stringify({ bytesAdded: 1, snapshots: [{ source: 'db' }] }) : null,
+    status === 'succeeded' ? JSON.stringify({ bytesAdded: 1, snapshots: sources.map((source) => ({ source })) }) : null,
   );
 }
 
@@ -79,6 +79,21 @@ describe('the scheduler on seeded history', () => {
       run(s, device.id, NOW - 10 * MIN);
       run(s, device.id, NOW + 365 * 24 * 60 * MIN + 60 * MIN, 'failed');
       expect(scheduler.queue()[0]).toMatchObject({ device: 'rvm-skew', state: 'waiting', reason: 'RPO of 60 min' });
+    } finally {
+      s.dispose();
+    }
+  });
+
+  it('finds the last run of every source behind many runs of one source, as the overview does', () => {
+    const { s, scheduler, overview } = setup();
+    try {
+      const sources = [...profile.sources, { name: 'logs', kind: 'files', paths: ['/var/log/app'] }];
+      const device = s.devices.add({ ...profile, name: 'rvm-logs', rpoMinutes: 24 * 60, sources }, {}, 'test');
+      run(s, device.id, NOW - 3 * 60 * MIN, 'succeeded', 30_000, ['db', 'logs']);
+      // The logs alone, every two minutes since (backed up on their own, e.g. `backup --device --source logs`).
+      for (let i = 80; i >= 1; i--) run(s, device.id, NOW - i * 2 * MIN, 'succeeded', 10_000, ['logs']);
+      expect(overview.overview().devices[0]).toMatchObject({ status: 'protected', lastGoodAt: new Date(NOW - 3 * 60 * MIN + 30_000).toISOString() });
+      expect(scheduler.queue()[0]).toMatchObject({ device: 'rvm-logs', state: 'waiting', reason: 'RPO of 1440 min' });
     } finally {
       s.dispose();
     }

@@ -69,6 +69,9 @@ export class Scheduler {
     // A run stamped in the future (by a clock that was ahead, set right since) decides nothing: counted,
     // its RPO would not run out, nor its retry or cron time come, until the clock got there again.
     const cutoff = runCutoff(now);
+    // The device's RPO is met by runs that covered every source (a source run alone does not count): the
+    // overview's indexed lookup finds the newest such run however many runs of one source came after it.
+    const lastGood = new Map(store.sql.overview.all(cutoff).map((row) => [row.id, row.last_good_at]));
     return devices.list().map((record) => {
       const { profile } = record;
       const runs = store.sql.backupsOfDevice.all(record.id, 50).filter((r) => (r.finished_at ?? r.started_at) <= cutoff);
@@ -79,8 +82,6 @@ export class Scheduler {
           return new Set();
         }
       };
-      // The device's RPO is met by runs that covered every source; a source run alone does not count.
-      const lastSuccess = runs.find((r) => r.status === 'succeeded' && profile.sources.every((src) => sourcesOf(r.result).has(src.name)));
       let failuresInRow = 0;
       for (const run of runs) {
         if (run.status === 'succeeded') break;
@@ -98,7 +99,7 @@ export class Scheduler {
         ),
         ready: notReady === null,
         ...(notReady ? { notReadyReason: notReady } : {}),
-        lastSuccessAt: lastSuccess?.finished_at ?? null,
+        lastSuccessAt: lastGood.get(record.id) ?? null,
         lastAttemptAt: runs[0]?.started_at ?? null,
         failuresInRow,
         recentDurationsMs: runs.filter((r) => r.status === 'succeeded' && r.finished_at).slice(0, 10).map((r) => Date.parse(r.finished_at!) - Date.parse(r.started_at)),
