@@ -44,8 +44,11 @@ function open(dir = tempDir()) {
   };
 }
 
-function addDevice(ctx: ReturnType<typeof open>, name: string, extra: Record<string, unknown> = {}) {
-  return ctx.devices.add({ name, host: '127.0.0.9', user: 'jetson', site: 'Depot North', sources: [{ name: 'db', kind: 'postgres', database: 'app' }], ...extra }, {}, 'test');
+/** A device added long before the test's clock (the service stamps the real time), unless `addedAt` says when. */
+function addDevice(ctx: ReturnType<typeof open>, name: string, extra: Record<string, unknown> = {}, addedAt = T0 - 400 * 24 * 3_600_000) {
+  const device = ctx.devices.add({ name, host: '127.0.0.9', user: 'jetson', site: 'Depot North', sources: [{ name: 'db', kind: 'postgres', database: 'app' }], ...extra }, {}, 'test');
+  ctx.store.db.prepare('UPDATE devices SET created_at = ? WHERE id = ?').run(new Date(addedAt).toISOString(), device.id);
+  return device;
 }
 
 /** Inserts a finished backup run as the job manager records one. */
@@ -310,6 +313,24 @@ describe('dashboards', () => {
     const compliant = day.rpoCompliance.filter((c) => c.compliant === 1);
     expect(compliant).toHaveLength(1);
     expect(day.rpoCompliance.every((c) => c.devices === 1)).toBe(true);
+    ctx.store.close();
+  });
+
+  it('counts a device in RPO compliance only from when it was added', () => {
+    const ctx = open();
+    const DAY = 24 * 3_600_000;
+    const old = addDevice(ctx, 'rvm-020', { rpoMinutes: 24 * 60 }, T0 - 60 * DAY);
+    const added = addDevice(ctx, 'rvm-021', { rpoMinutes: 24 * 60 }, T0 - 3 * DAY - 3_600_000);
+    for (let d = 1; d <= 40; d++) run(ctx, old.id, T0 - d * DAY + MIN);
+    for (let d = 1; d <= 3; d++) run(ctx, added.id, T0 - d * DAY + MIN);
+    const month = ctx.dashboards.dashboard({ range: '30d' });
+    const before = month.rpoCompliance.filter((c) => (c.t + month.bucketSeconds) * 1000 < T0 - 3 * DAY - 3_600_000);
+    const after = month.rpoCompliance.filter((c) => (c.t + month.bucketSeconds) * 1000 >= T0 - 3 * DAY + MIN);
+    expect(before.length).toBeGreaterThan(20);
+    // Before rvm-021 was added the fleet was rvm-020 alone, within its RPO: 100 %, not 50 %.
+    expect(before.every((c) => c.devices === 1 && c.compliant === 1 && c.fraction === 1)).toBe(true);
+    expect(after.length).toBeGreaterThan(0);
+    expect(after.every((c) => c.devices === 2 && c.fraction === 1)).toBe(true);
     ctx.store.close();
   });
 

@@ -335,7 +335,8 @@ export function prepareStatements(db: Database) {
     /**
      * RPO compliance sampled at each bucket end: devices ({id, rpo} in `devices` JSON) whose newest
      * complete good run (every source of the device) finished at most `rpo` minutes before that
-     * instant. One index seek per device and bucket.
+     * instant, among the devices added by then (no row for a bucket before any). One index seek per
+     * device and bucket.
      */
     dashboardRpoCompliance: db.prepare<{ from: number; to: number; bucket: number; devices: string }, { t: number; compliant: number; devices: number }>(
       `WITH RECURSIVE ends(t) AS (SELECT :from + :bucket UNION ALL SELECT t + :bucket FROM ends WHERE t + :bucket <= :to),
@@ -351,7 +352,8 @@ export function prepareStatements(db: Database) {
                             AND NOT EXISTS (SELECT 1 FROM json_each(d.profile, '$.sources') s
                                             WHERE json_extract(s.value, '$.name') NOT IN (SELECT json_extract(x.value, '$.source') FROM json_each(j.result, '$.snapshots') x)))) AS compliant,
               count(*) AS devices
-       FROM win w JOIN dev ON dev.rpo = w.rpo JOIN devices d ON d.id = dev.id
+       -- A device counts from when it was added: before, it had no runs and was not part of the fleet.
+       FROM win w JOIN dev ON dev.rpo = w.rpo JOIN devices d ON d.id = dev.id AND d.created_at <= w.hi
        GROUP BY w.t ORDER BY w.t`,
     ),
     /** Laptop storage: the last sample of each metric per bucket. */
