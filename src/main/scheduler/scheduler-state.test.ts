@@ -10,12 +10,13 @@ import { createServices } from '../services/index';
 import type { Services } from '../services/index';
 import { tempDir } from '../testing/temp-dir';
 import { Scheduler } from './scheduler';
+import type { SchedulerDeps } from './scheduler';
 
 const MIN = 60_000;
 const NOW = Date.parse('2026-06-01T12:00:00.000Z');
 const profile = { host: '127.0.0.1', port: 22, user: 'jetson', hostKey: 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8', sources: [{ name: 'db', kind: 'postgres', database: 'app' }] };
 
-function setup(): { s: Services; scheduler: Scheduler; overview: OverviewService; clock: { now: number } } {
+function setup(deps: Partial<SchedulerDeps> = {}): { s: Services; scheduler: Scheduler; overview: OverviewService; clock: { now: number } } {
   const s = createServices({ dataDir: tempDir(), log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
   const clock = { now: NOW };
   const scheduler = new Scheduler({
@@ -29,6 +30,7 @@ function setup(): { s: Services; scheduler: Scheduler; overview: OverviewService
     startBackup: () => {
       throw new Error('not in this test');
     },
+    ...deps,
   });
   return { s, scheduler, overview: new OverviewService(s.history, s.settings, () => clock.now), clock };
 }
@@ -95,6 +97,41 @@ describe('the scheduler on seeded history', () => {
       expect(overview.overview().devices[0]).toMatchObject({ status: 'protected', lastGoodAt: new Date(NOW - 3 * 60 * MIN + 30_000).toISOString() });
       expect(scheduler.queue()[0]).toMatchObject({ device: 'rvm-logs', state: 'waiting', reason: 'RPO of 1440 min' });
     } finally {
+      s.dispose();
+    }
+  });
+
+  it('probes due devices side by side, so devices that went silent do not hold back the reachable ones', async () => {
+    // 30 devices off the network (a probe waits for its timeout) sort before 4 reachable ones.
+    let inFlight = 0;
+    let most = 0;
+    const started: string[] = [];
+    const finish: (() => void)[] = [];
+    const { s, scheduler } = setup({
+      probe: async (host) => {
+        most = Math.max(most, ++inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        inFlight--;
+        return host === '127.0.0.1';
+      },
+      startBackup: (name) => {
+        started.push(name);
+        const { id } = s.devices.get(name);
+        return s.jobs.start({ kind: 'backup', title: `Back up ${name}`, phases: ['connect'], deviceId: id }, () => new Promise<void>((resolve) => finish.push(resolve)));
+      },
+    });
+    try {
+      s.settings.update({ maxParallelDevices: 2 }, 'test');
+      for (let i = 0; i < 30; i++) s.devices.add({ ...profile, name: `a-silent-${String(i).padStart(2, '0')}`, host: '192.0.2.1' }, {}, 'test');
+      for (let i = 0; i < 4; i++) s.devices.add({ ...profile, name: `b-online-${i}` }, {}, 'test');
+      expect(await scheduler.tick()).toEqual(['b-online-0', 'b-online-1']);
+      expect(started).toEqual(['b-online-0', 'b-online-1']); // never more than may run at once
+      expect(most).toBeGreaterThanOrEqual(16);
+      const states = scheduler.queue().map((e) => e.state);
+      expect(states.filter((x) => x === 'offline')).toHaveLength(30);
+      expect(states.filter((x) => x === 'running')).toHaveLength(2);
+    } finally {
+      for (const done of finish) done();
       s.dispose();
     }
   });
