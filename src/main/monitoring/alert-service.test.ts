@@ -114,6 +114,35 @@ describe('alerts', () => {
     expect(raised[0]!.message).toMatch(/the last good backup is 3 h old/);
   });
 
+  it('raises one alert when two processes evaluate the same condition at once (app and jetvault alerts)', () => {
+    const dataDir = tempDir();
+    const app = services(dataDir);
+    const cli = services(dataDir);
+    app.devices.add(profile, {}, 'test');
+    const later = new Date(Date.now() + 20 * 60_000); // never backed up, 15-min RPO: breached
+    app.history.db.pragma('busy_timeout = 0');
+    // The console evaluates between the CLI's read of the open alerts and its writes.
+    const read = cli.history.sql.alertsOpen.all.bind(cli.history.sql.alertsOpen);
+    let interleaved: { raised: number } | Error | null = null;
+    cli.history.sql.alertsOpen.all = () => {
+      const rows = read();
+      if (interleaved === null) {
+        try {
+          interleaved = { raised: app.alerts.evaluate({ ...app.alerts.input(), now: later }).raised.length };
+        } catch (error) {
+          interleaved = error as Error; // held off until the CLI's evaluation is done
+        }
+      }
+      return rows;
+    };
+    const raised = cli.alerts.evaluate({ ...cli.alerts.input(), now: later }).raised.length;
+    const byApp = interleaved as { raised: number } | Error | null;
+    expect(raised + (byApp instanceof Error || byApp === null ? 0 : byApp.raised)).toBe(1);
+    expect(app.alerts.list('open').map((a) => a.rule)).toEqual(['rpoBreached']);
+    // Evaluated again by either, it stays one alert.
+    expect(app.alerts.evaluate({ ...app.alerts.input(), now: later })).toMatchObject({ raised: [], resolved: [] });
+  });
+
   it('thresholds come from the settings: storage low when the repository disk has less free than asked', () => {
     const s = services(tempDir());
     s.settings.update({ monitoringRules: { ...s.settings.get().monitoringRules, repositoryStorageLow: { enabled: true, threshold: 1_000_000 } } }, 'test');

@@ -108,10 +108,13 @@ export class AlertService {
     const { store } = this.#deps;
     const conditions = evaluateRules(input, this.#deps.settings.get().monitoringRules);
     const now = input.now.toISOString();
-    const open = new Map(store.sql.alertsOpen.all().map((row) => [`${row.rule}\u0000${row.subject}`, row]));
     const raisedIds: number[] = [];
     const resolvedIds: number[] = [];
+    // The open alerts are read in the same write transaction (IMMEDIATE) that raises and resolves: the
+    // app, `run-scheduler` and `jetvault alerts` evaluate the same history, and one that read before
+    // another's commit raised the alert again (UNIQUE failure) or resolved it again (a second webhook).
     store.db.transaction(() => {
+      const open = new Map(store.sql.alertsOpen.all().map((row) => [`${row.rule}\u0000${row.subject}`, row]));
       for (const c of conditions) {
         const key = `${c.rule}\u0000${c.subject}`;
         const existing = open.get(key);
@@ -127,7 +130,7 @@ export class AlertService {
         store.sql.alertResolve.run(now, row.id);
         resolvedIds.push(row.id);
       }
-    })();
+    }).immediate();
     const raised = raisedIds.map((id) => this.#alert(store.sql.alertGet.get(id)!));
     const resolved = resolvedIds.map((id) => this.#alert(store.sql.alertGet.get(id)!));
     if (raised.length + resolved.length > 0) this.#announce(raised, resolved);
