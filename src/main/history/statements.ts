@@ -467,6 +467,8 @@ export function prepareStatements(db: Database) {
     outboxHead: db.prepare<[number], OutboxRow>('SELECT * FROM webhook_outbox WHERE delivered_at IS NULL ORDER BY id LIMIT ?'),
     outboxDelivered: db.prepare<[string, number, number]>('UPDATE webhook_outbox SET delivered_at = ?, attempts = ? WHERE id = ?'),
     outboxRetry: db.prepare<[number, string, string, number]>('UPDATE webhook_outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?'),
+    /** Takes an event for one delivery attempt (moves its next attempt on) unless another process took it first. */
+    outboxClaim: db.prepare<[string, number, string]>('UPDATE webhook_outbox SET next_attempt_at = ? WHERE id = ? AND next_attempt_at = ? AND delivered_at IS NULL'),
     outboxPending: db.prepare<[], { pending: number; next: string | null }>(
       'SELECT count(*) AS pending, (SELECT next_attempt_at FROM webhook_outbox WHERE delivered_at IS NULL ORDER BY id LIMIT 1) AS next FROM webhook_outbox WHERE delivered_at IS NULL',
     ),

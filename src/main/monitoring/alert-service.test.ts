@@ -218,6 +218,27 @@ describe('the alert webhook', () => {
     }
   });
 
+  it('delivers an event once when two processes (the console, run-scheduler) deliver at the same moment', async () => {
+    const hook = await receiver();
+    const dataDir = tempDir();
+    const first = new HistoryStore(dataDir);
+    const second = new HistoryStore(dataDir);
+    try {
+      const now = () => new Date();
+      const app = new WebhookOutbox(first, silentLogger, now);
+      const headless = new WebhookOutbox(second, silentLogger, now);
+      first.sql.outboxInsert.run(hook.url, JSON.stringify({ event: 'alert.raised', alert: { id: 1 } }), now().toISOString(), now().toISOString());
+      const delivered = await Promise.all([app.deliverDue(), headless.deliverDue()]);
+      expect(delivered.sort()).toEqual([0, 1]);
+      expect(hook.bodies).toEqual([{ event: 'alert.raised', alert: { id: 1 } }]);
+      expect(app.pending().pending).toBe(0);
+    } finally {
+      first.close();
+      second.close();
+      await hook.close();
+    }
+  });
+
   it('backs off exponentially up to an hour', () => {
     expect([1, 2, 3, 10, 30].map(retryDelay)).toEqual([15_000, 30_000, 60_000, 3_600_000, 3_600_000]);
   });

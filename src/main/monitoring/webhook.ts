@@ -11,6 +11,12 @@ import type { Logger } from '../log';
 export const FIRST_RETRY_MS = 15_000;
 export const MAX_RETRY_MS = 3_600_000;
 const TIMEOUT_MS = 10_000;
+/**
+ * An event being posted is held this long by the process posting it (the app, `run-scheduler` and
+ * one-shot CLI commands share the outbox): longer than a POST may take. A process that dies
+ * mid-POST leaves it to be sent again after this, so it is delivered at least once, never twice.
+ */
+const CLAIM_MS = TIMEOUT_MS + 5_000;
 const BATCH = 20;
 
 export function retryDelay(attempts: number): number {
@@ -65,6 +71,8 @@ export class WebhookOutbox {
       for (const row of head) {
         // Keep the order: nothing overtakes an event that is waiting for its retry.
         if (row.next_attempt_at > this.#clock().toISOString()) return delivered;
+        const claimedUntil = new Date(this.#clock().getTime() + CLAIM_MS).toISOString();
+        if (this.#store.sql.outboxClaim.run(claimedUntil, row.id, row.next_attempt_at).changes === 0) return delivered; // another process posts it
         const error = await this.#post(row);
         const attempts = row.attempts + 1;
         if (error === null) {
