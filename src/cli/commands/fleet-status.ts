@@ -97,7 +97,8 @@ export const runSchedulerCommand: Command = {
     '',
     'Runs what the console runs in the background, without a window: the scheduler (RPO-driven and cron',
     'backups, verification, prune), the monitoring rules and the webhook queue. The repository password',
-    'comes from JETVAULT_PASSWORD. --once runs one scheduler tick, waits for what it started, and exits.',
+    'comes from JETVAULT_PASSWORD. --once runs one scheduler tick, waits for what it started (however long',
+    'it runs), and exits: 1 when a backup it started failed.',
   ].join('\n'),
   options: { once: { type: 'boolean' } },
   async run({ values }, io) {
@@ -106,7 +107,9 @@ export const runSchedulerCommand: Command = {
       if (values.once) {
         const started = await services.scheduler.tickJobs();
         io.out(started.length === 0 ? 'nothing due' : `started: ${started.map((s) => s.device).join(', ')}`);
-        for (let i = 0; i < 36_000 && services.jobs.active().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+        // However long it takes (a first backup over a field link, the weekly data check): leaving after
+        // an hour, as it did, cancelled the job as the services closed and exited 0.
+        while (services.jobs.active().length > 0) await new Promise((r) => setTimeout(r, 100));
         services.alerts.evaluate();
         await services.outbox.deliverDue();
         // The jobs this tick started, by id: the newest jobs in the history may be another process's.
