@@ -107,6 +107,7 @@ describe('the scheduler on seeded history', () => {
     let most = 0;
     const started: string[] = [];
     const finish: (() => void)[] = [];
+    const ended: Promise<unknown>[] = [];
     const { s, scheduler } = setup({
       probe: async (host) => {
         most = Math.max(most, ++inFlight);
@@ -117,7 +118,9 @@ describe('the scheduler on seeded history', () => {
       startBackup: (name) => {
         started.push(name);
         const { id } = s.devices.get(name);
-        return s.jobs.start({ kind: 'backup', title: `Back up ${name}`, phases: ['connect'], deviceId: id }, () => new Promise<void>((resolve) => finish.push(resolve)));
+        const job = s.jobs.start({ kind: 'backup', title: `Back up ${name}`, phases: ['connect'], deviceId: id }, () => new Promise<void>((resolve) => finish.push(resolve)));
+        ended.push(job.done);
+        return job;
       },
     });
     try {
@@ -132,7 +135,49 @@ describe('the scheduler on seeded history', () => {
       expect(states.filter((x) => x === 'running')).toHaveLength(2);
     } finally {
       for (const done of finish) done();
+      await Promise.all(ended);
       s.dispose();
+    }
+  });
+
+  it('keeps to maxParallelDevices when two schedulers (the app, run-scheduler) tick at the same moment', async () => {
+    const dataDir = tempDir();
+    const finish: (() => void)[] = [];
+    const ended: Promise<unknown>[] = [];
+    const started: string[] = [];
+    const open = () => {
+      const s = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
+      const scheduler = new Scheduler({
+        store: s.history,
+        devices: s.devices,
+        jobs: s.jobs,
+        settings: s.settings,
+        log: silentLogger,
+        clock: () => NOW,
+        probe: () => new Promise((resolve) => setTimeout(() => resolve(true), 20)),
+        startBackup: (name) => {
+          const { id } = s.devices.get(name);
+          const job = s.jobs.start({ kind: 'backup', title: `Back up ${name}`, phases: ['connect'], deviceId: id }, () => new Promise<void>((resolve) => finish.push(resolve)));
+          started.push(name);
+          ended.push(job.done);
+          return job;
+        },
+      });
+      return { s, scheduler };
+    };
+    const app = open();
+    const headless = open();
+    try {
+      app.s.settings.update({ maxParallelDevices: 2 }, 'test');
+      for (let i = 0; i < 6; i++) app.s.devices.add({ ...profile, name: `rvm-${i}` }, {}, 'test');
+      await Promise.all([app.scheduler.tick(), headless.scheduler.tick()]);
+      expect(started).toHaveLength(2);
+      expect(app.s.jobs.busyDevices().size).toBe(2);
+    } finally {
+      for (const done of finish) done();
+      await Promise.all(ended);
+      app.s.dispose();
+      headless.s.dispose();
     }
   });
 });

@@ -134,10 +134,12 @@ export class Scheduler {
     const { settings, devices, log, store } = this.#deps;
     const queue = this.queue();
     const started: { device: string; jobId: string }[] = [];
-    let slots = settings.get().maxParallelDevices - queue.filter((e) => e.state === 'running').length;
+    // Counted afresh before each start: another process's scheduler (the app and `run-scheduler` on one
+    // data folder) may have started backups while this one probed; its jobs are in busyDevices too.
+    const slots = () => settings.get().maxParallelDevices - this.#deps.jobs.busyDevices().size;
     const due = toStart(queue, Number.MAX_SAFE_INTEGER);
-    for (let next = 0; next < due.length && slots > 0; ) {
-      const batch = due.slice(next, (next += Math.max(slots, PROBE_BATCH)));
+    for (let next = 0; next < due.length && slots() > 0; ) {
+      const batch = due.slice(next, (next += Math.max(slots(), PROBE_BATCH)));
       const probed = await Promise.all(
         batch.map(async (name) => {
           const { profile } = devices.get(name);
@@ -153,14 +155,13 @@ export class Scheduler {
           log.info(`scheduler: ${name} is unreachable at ${via.host}:${via.port}; probing again later`);
           continue;
         }
-        if (slots <= 0) continue;
+        if (slots() <= 0) continue;
         const wasOffline = this.#offline.delete(name);
         const entry = queue.find((e) => e.device === name)!;
         try {
           const job = this.#deps.startBackup(name, entry.sources);
           store.audit('scheduler', 'backup.scheduled', name, { reason: wasOffline ? `back online; ${entry.reason}` : entry.reason });
           started.push({ device: name, jobId: job.id });
-          slots--;
         } catch (error) {
           log.warn(`scheduler: could not start a backup of ${name}: ${(error as Error).message}`);
         }
