@@ -50,4 +50,12 @@ describe('jetvault run-scheduler --once', () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   }, 60_000);
+
+  it('refuses an argument instead of running the scheduler until it is stopped', async () => {
+    const home = tempDir();
+    const run = cliRunner({ JETVAULT_HOME: home, JETVAULT_PASSWORD: 'run-scheduler test repository password' });
+    expect((await run('init')).code).toBe(0);
+    const outcome = await Promise.race([run('run-scheduler', 'once'), new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 5_000))]);
+    expect(outcome).toMatchObject({ code: 2, err: expect.stringMatching(/takes no arguments \("once"; did you mean --once\?\)/) as unknown });
+  }, 60_000);
 });

@@ -101,7 +101,9 @@ export const runSchedulerCommand: Command = {
     'it runs), and exits: 1 when a backup it started failed.',
   ].join('\n'),
   options: { once: { type: 'boolean' } },
-  async run({ values }, io) {
+  async run({ values, positionals }, io) {
+    // "run-scheduler once" (no dashes) would otherwise run the scheduler until it is stopped.
+    if (positionals.length > 0) throw new UsageError(`run-scheduler takes no arguments ("${positionals[0]}"${positionals[0] === 'once' ? '; did you mean --once?' : ''})`);
     return withServices(io, async (services) => {
       await services.repository.open(); // fails clearly when the repository is missing or locked
       if (values.once) {
