@@ -143,6 +143,28 @@ describe('alerts', () => {
     expect(app.alerts.evaluate({ ...app.alerts.input(), now: later })).toMatchObject({ raised: [], resolved: [] });
   });
 
+  it('compares a run for slowness with earlier runs of the same sources, not with a source backed up alone', () => {
+    const s = services(tempDir());
+    const sources = [{ name: 'db', kind: 'postgres', database: 'app' }, { name: 'logs', kind: 'files', paths: ['/var/log/app'] }];
+    const device = s.devices.add({ ...profile, rpoMinutes: 24 * 60, sources }, {}, 'test');
+    const now = Date.now();
+    const seed = prepareSeedStatements(s.history.db).job;
+    let n = 0;
+    const backup = (minutesAgo: number, seconds: number, covered: string[]) => {
+      const started = now - minutesAgo * 60_000;
+      const result = JSON.stringify({ snapshots: covered.map((source) => ({ source })) });
+      seed.run(`job_slow${n++}`, 'backup', 'Back up', device.id, 'succeeded', '["connect"]', 'connect', new Date(started).toISOString(), new Date(started + seconds * 1000).toISOString(), 1, 1, null, result);
+    };
+    // The whole device daily in about a minute; the logs alone every 15 minutes in 5 s.
+    for (const day of [3, 2, 1]) backup(day * 24 * 60, 60, ['db', 'logs']);
+    for (let i = 8; i >= 1; i--) backup(i * 15, 5, ['logs']);
+    backup(2, 62, ['db', 'logs']); // today's whole run: as long as usual
+    expect(s.alerts.evaluate().raised.map((a) => a.rule)).toEqual([]);
+    backup(1, 5, ['logs']);
+    backup(0.5, 30, ['logs']); // the logs took 6× their usual 5 s
+    expect(s.alerts.evaluate().raised.map((a) => [a.rule, a.message])).toEqual([['backupSlower', 'rvm-017: the last backup took 30.0 s, 6.0× its usual 5.0 s']]);
+  });
+
   it('thresholds come from the settings: storage low when the repository disk has less free than asked', () => {
     const s = services(tempDir());
     s.settings.update({ monitoringRules: { ...s.settings.get().monitoringRules, repositoryStorageLow: { enabled: true, threshold: 1_000_000 } } }, 'test');

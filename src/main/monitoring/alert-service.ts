@@ -60,7 +60,15 @@ function runOf(row: JobRow): RunSummary {
       error = row.error;
     }
   }
-  return { status: row.status as RunSummary['status'], startedAt: row.started_at, finishedAt: row.finished_at, error };
+  const run: RunSummary = { status: row.status as RunSummary['status'], startedAt: row.started_at, finishedAt: row.finished_at, error };
+  if (row.kind === 'backup' && row.status === 'succeeded') {
+    try {
+      run.sources = ((JSON.parse(row.result ?? 'null') as { snapshots?: { source: string }[] } | null)?.snapshots ?? []).map((x) => x.source);
+    } catch {
+      // an unreadable result: compared with runs whose sources are not known either
+    }
+  }
+  return run;
 }
 
 export class AlertService {

@@ -14,6 +14,8 @@ export interface RunSummary {
   startedAt: string;
   finishedAt: string | null;
   error: string | null;
+  /** The sources a good run backed up (a source on its own schedule runs alone); absent when not known. */
+  sources?: string[];
 }
 
 export interface DeviceState {
@@ -53,6 +55,9 @@ const GiB = 1024 ** 3;
 const DAY = 86_400_000;
 
 const durationOf = (run: RunSummary): number | null => (run.finishedAt ? Date.parse(run.finishedAt) - Date.parse(run.startedAt) : null);
+
+/** Whether two runs backed up the same sources (a whole-device run and a source run alone are not alike). */
+const sameSources = (a: RunSummary, b: RunSummary): boolean => [...(a.sources ?? [])].sort().join('\u0000') === [...(b.sources ?? [])].sort().join('\u0000');
 
 
 /** Pseudo and read-only system filesystems never fill up in a way a technician can act on. */
@@ -114,7 +119,13 @@ export function evaluateRules(input: MonitorInput, rules: Rules): Condition[] {
     if (rules.backupSlower.enabled) {
       const done = device.runs.filter((r) => r.status === 'succeeded');
       const latest = done[0];
-      const previous = done.slice(1, 11).map(durationOf).filter((d): d is number => d !== null);
+      // Against runs of the same sources: a whole-device run is not slow next to the logs backed up alone.
+      const previous = done
+        .slice(1)
+        .filter((r) => latest && sameSources(r, latest))
+        .slice(0, 10)
+        .map(durationOf)
+        .filter((d): d is number => d !== null);
       const latestMs = latest ? durationOf(latest) : null;
       // Only the newest run counts (a slow run long ago is history), and only against a real baseline.
       if (latest && latest === device.runs[0] && latestMs !== null && previous.length >= 3) {
