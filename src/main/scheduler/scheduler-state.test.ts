@@ -101,6 +101,24 @@ describe('the scheduler on seeded history', () => {
     }
   });
 
+  it('starts early enough for a whole-device run as long as the usual ones, not as short as a source run alone', () => {
+    const { s, scheduler } = setup();
+    try {
+      const sources = [...profile.sources, { name: 'logs', kind: 'files', paths: ['/var/log/app'], schedule: '30 3 * * *' }];
+      const device = s.devices.add({ ...profile, name: 'rvm-models', rpoMinutes: 60, sources }, {}, 'test');
+      // Whole runs take 20 minutes (large models); the logs, also backed up alone, take 5 s.
+      for (const start of [180, 120, 61]) run(s, device.id, NOW - start * MIN, 'succeeded', 20 * MIN, ['db', 'logs']);
+      for (let m = 40; m >= 5; m -= 5) run(s, device.id, NOW - m * MIN, 'succeeded', 5_000, ['logs']);
+      // The last whole run finished 41 minutes ago: 19 left, and a run needs 20 (lead 1.5 × 20 = 30 min).
+      const entry = scheduler.queue()[0]!;
+      expect(entry).toMatchObject({ device: 'rvm-models', state: 'due', reason: 'RPO of 60 min' });
+      expect(entry.sources).toBeUndefined();
+      expect(entry.dueAt).toBe(new Date(NOW - 41 * MIN + 60 * MIN - 30 * MIN).toISOString());
+    } finally {
+      s.dispose();
+    }
+  });
+
   it('probes due devices side by side, so devices that went silent do not hold back the reachable ones', async () => {
     // 30 devices off the network (a probe waits for its timeout) sort before 4 reachable ones.
     let inFlight = 0;

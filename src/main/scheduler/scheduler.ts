@@ -107,7 +107,11 @@ export class Scheduler {
         lastSuccessAt: lastGood.get(record.id) ?? null,
         lastAttemptAt: runs[0]?.started_at ?? null,
         failuresInRow,
-        recentDurationsMs: runs.filter((r) => r.status === 'succeeded' && r.finished_at).slice(0, 10).map((r) => Date.parse(r.finished_at!) - Date.parse(r.started_at)),
+        // The lead time is for a run of every source: a source backed up alone says nothing about its length.
+        recentDurationsMs: runs
+          .filter((r) => r.status === 'succeeded' && r.finished_at && profile.sources.every((src) => sourcesOf(r.result).has(src.name)))
+          .slice(0, 10)
+          .map((r) => Date.parse(r.finished_at!) - Date.parse(r.started_at)),
         running: busy.has(record.id),
         ...(offline && offline.until > now ? { offlineUntil: offline.until } : {}),
       };
