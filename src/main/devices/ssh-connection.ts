@@ -5,7 +5,7 @@
  * Keepalives are always on: without them ssh2 waits forever on a dead link.
  */
 import { createHash } from 'node:crypto';
-import { Duplex, pipeline } from 'node:stream';
+import { Duplex, finished, pipeline } from 'node:stream';
 import type { Readable, Writable } from 'node:stream';
 import { Client } from 'ssh2';
 import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
@@ -295,7 +295,12 @@ export class DeviceConnection implements CommandRunner {
           // As for the channel above: a cancel or a lost link between reads or writes is not uncaught.
           stdout.on('error', () => undefined);
           stdin.on('error', () => undefined);
-          resolve({ stdout, stdin, done });
+          // The limiter still holds output back when the channel closes: `done` waits until the
+          // reader has had all of it (or the stream was destroyed), or `runToString` and every
+          // reader that stops at `done` would lose the held-back tail (a restore's `df`, read as
+          // "0 bytes free", refused the restore).
+          const delivered = new Promise<void>((resolveDelivered) => finished(stdout, () => resolveDelivered()));
+          resolve({ stdout, stdin, done: Promise.all([done, delivered]).then(([result]) => result) });
           return;
         }
         resolve({ stdout: channel, stdin: channel, done });

@@ -1,0 +1,52 @@
+/**
+ * Under Settings → Bandwidth limit a command's output passes through the link's limiter, which may
+ * still hold some of it when the device closes the channel: a command's result (`done`) must wait
+ * for what is held, or its output arrives cut short. A restore read an empty `df` that way and
+ * refused itself: "the restore needs … bytes of staging, 0 are free".
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFleet } from '../../../fleet/index';
+import type { Fleet } from '../../../fleet/index';
+import { sh } from './shell-quote';
+import { DeviceConnection, runToString } from './ssh-connection';
+
+const skip = process.getuid?.() !== 0;
+if (skip) console.log('rate-limited output tests skipped: the fleet needs root (device accounts, sshd); CI runs as root');
+
+let fleet: Fleet;
+beforeAll(async () => {
+  if (!skip) fleet = await startFleet({ devices: 1, sharedModelMB: 1, uniqueModelMB: 1 });
+}, 240_000);
+afterAll(async () => {
+  await fleet?.stop();
+}, 120_000);
+
+describe.skipIf(skip)('a command under a bandwidth limit', () => {
+  it('delivers all of its output before its result: runToString and a reader that stops at `done` lose nothing', async () => {
+    const profile = fleet.devices[0]!.profile();
+    // 64 KiB/s: 200,000 bytes take about 3 s to pass, long after the device closed the channel.
+    const connection = await DeviceConnection.open({
+      host: profile.host,
+      port: profile.port,
+      user: profile.user,
+      auth: { kind: 'key', privateKey: readFileSync(profile.identityFile) },
+      hostKey: profile.hostKey,
+      rateLimit: () => 64 * 1024,
+    });
+    try {
+      const text = await runToString(connection, sh`head -c 200000 /dev/zero | tr '\\0' a`);
+      expect(text.length).toBe(200_000);
+
+      const running = await connection.exec(sh`head -c 100000 /dev/zero | tr '\\0' b; echo; echo last-line`);
+      running.stdin.end();
+      let received = '';
+      running.stdout.on('data', (chunk: Buffer) => (received += chunk.toString()));
+      expect((await running.done).code).toBe(0);
+      expect(received.length).toBe(100_011);
+      expect(received.endsWith('\nlast-line\n')).toBe(true);
+    } finally {
+      connection.close();
+    }
+  }, 60_000);
+});
