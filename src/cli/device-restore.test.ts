@@ -3,9 +3,11 @@
  * destructive restore needs --yes, `rollback` returns the device to what it held before, and
  * `keep` settles a restore so nothing waits any more.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFleet } from '../../fleet/index';
 import type { Device, Fleet } from '../../fleet/index';
@@ -26,8 +28,8 @@ afterAll(async () => {
 }, 120_000);
 
 /** A fresh console data folder with the device (only `source`) imported and backed up once, through the CLI. */
-async function backedUp(device: Device, source: string) {
-  const run = cliRunner({ JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'cli restore test repository password' });
+async function backedUp(device: Device, source: string, env: NodeJS.ProcessEnv = { JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'cli restore test repository password' }) {
+  const run = cliRunner(env);
   const file = path.join(tempDir(), 'device.json');
   const profile = device.profile();
   writeFileSync(file, JSON.stringify({ ...profile, sources: profile.sources.filter((s) => s.name === source) }));
@@ -170,5 +172,46 @@ describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
       await su('DROP DATABASE IF EXISTS cli_inspect;', 'postgres');
       await su('DROP ROLE IF EXISTS jv_app;', 'postgres');
     }
+  }, 180_000);
+  it("keep and rollback are refused while another process's restore of the device stages; that restore finishes", async () => {
+    const device = fleet.devices[0]!;
+    const env = { JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'cli restore test repository password' };
+    const run = await backedUp(device, 'app', env);
+    const app = path.join(device.root, 'opt', device.app);
+    const models = path.join(app, 'models');
+    const before = readdirSync(models).sort();
+    for (const name of before) if (name !== 'labels.txt') rmSync(path.join(models, name));
+    // Slow enough (the models at 256 KiB/s) to be caught staging.
+    expect((await run('settings', 'set', 'bandwidthLimitKiBps', '256')).code).toBe(0);
+    const running = () => {
+      const db = new Database(path.join(env.JETVAULT_HOME, 'history.sqlite3'), { readonly: true });
+      try {
+        return (db.prepare("SELECT count(*) AS n FROM jobs WHERE kind = 'restore' AND status = 'running'").get() as { n: number }).n;
+      } finally {
+        db.close();
+      }
+    };
+    const staging = () => readdirSync(path.dirname(app)).filter((name) => name.startsWith('.jetvault-restore-'));
+    // Another process: a second terminal (or the console) restoring the device.
+    const cli = path.join(fileURLToPath(new URL('../..', import.meta.url)), 'bin/jetvault.js');
+    const child = spawn(process.execPath, [cli, 'restore', 'latest', '--device', device.name, '--source', 'app', '--yes'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    for (let i = 0; i < 600 && (running() === 0 || staging().length === 0); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect([running(), staging()]).toEqual([1, [expect.stringMatching(/^\.jetvault-restore-/)]]);
+
+    for (const command of ['keep', 'rollback']) {
+      const refused = await run(command, '--device', device.name);
+      expect(refused.code).toBe(1);
+      expect(refused.err).toMatch(new RegExp(`"Restore ${device.name}" is running in another Jetvault process \\(pid ${child.pid}, since .*\\): wait for it to finish, or cancel it there`));
+    }
+    expect(staging()).toHaveLength(1);
+    expect([await exited, err]).toEqual([0, '']);
+    expect(readdirSync(models).sort()).toEqual(before);
+    expect((await run('settings', 'set', 'bandwidthLimitKiBps', '0')).code).toBe(0);
+    const kept = await run('keep', '--device', device.name, '--json');
+    expect([kept.code, (JSON.parse(kept.out) as { kept: string[] }).kept]).toMatchObject([0, [expect.any(String)]]);
+    expect(staging()).toEqual([]);
   }, 180_000);
 });

@@ -182,13 +182,7 @@ export class JobManager {
     const startedAt = new Date(this.#now()).toISOString();
     this.#store.db
       .transaction(() => {
-        const other = spec.deviceId ? this.#deviceJobsElsewhere().find((row) => row.device_id === spec.deviceId) : undefined;
-        if (other) {
-          throw new AppError(
-            'CONFLICT',
-            `"${other.title}" is running in another Jetvault process (pid ${other.owner_pid}, since ${other.started_at}): wait for it to finish, or cancel it there`,
-          );
-        }
+        if (spec.deviceId) this.refuseIfBusyElsewhere(spec.deviceId);
         this.#store.sql.jobInsert.run(id, spec.kind, spec.title, spec.deviceId ?? null, JSON.stringify(spec.phases), spec.phases[0], startedAt, process.pid, startedAt);
       })
       .immediate();
@@ -271,6 +265,21 @@ export class JobManager {
       return { record: this.#finish(live, status, error, value), value };
     })();
     return { id, done };
+  }
+
+  /**
+   * Throws CONFLICT when another live process runs a job on the device. Work on a device outside a
+   * job — a restore's keep, rollback or recovery — is refused then, as a second job would be: its
+   * recovery would roll back the other process's restore while that one stages or swaps.
+   */
+  refuseIfBusyElsewhere(deviceId: string): void {
+    const other = this.#deviceJobsElsewhere().find((row) => row.device_id === deviceId);
+    if (other) {
+      throw new AppError(
+        'CONFLICT',
+        `"${other.title}" is running in another Jetvault process (pid ${other.owner_pid}, since ${other.started_at}): wait for it to finish, or cancel it there`,
+      );
+    }
   }
 
   cancel(jobId: string): boolean {

@@ -422,8 +422,12 @@ export class RestoreService {
    * rolled back, completed ones wait for the technician's decision (listed as pending).
    */
   recover(name: string): Promise<PendingRestore[]> {
-    this.devices.get(name);
+    const device = this.devices.get(name);
     return this.connector.withDevice(name, async (connection) => {
+      // Recovery, keep and rollback act on the device outside a job: not while another process's
+      // restore stages or swaps there (its staging would be rolled back under it). This process's
+      // own jobs on the device are no concern: the connector runs one at a time.
+      this.jobs.refuseIfBusyElsewhere(device.id);
       await this.#settle(connection, name, this.#sourceDirs(name));
       return this.pending().filter((p) => p.device === name);
     });
@@ -634,7 +638,9 @@ export class RestoreService {
    */
   async confirm(restoreId: string): Promise<{ leftovers: string[] }> {
     const pending = this.#get(restoreId);
+    const device = this.devices.get(pending.device);
     const leftovers = await this.connector.withDevice(pending.device, async (connection) => {
+      this.jobs.refuseIfBusyElsewhere(device.id);
       // Every part is marked kept before anything is removed — the databases' journals, then every
       // files source's roots (one command that marks them all, then removes) — and the databases'
       // previous copies go last: from the first removal on, a rollback is refused and recovery
@@ -651,8 +657,10 @@ export class RestoreService {
   /** Puts the previous state back; `leftovers` as for `confirm`. */
   async rollback(restoreId: string): Promise<{ leftovers: string[] }> {
     const pending = this.#get(restoreId);
-    const services = this.devices.get(pending.device).profile.services;
+    const device = this.devices.get(pending.device);
+    const services = device.profile.services;
     const leftovers = await this.connector.withDevice(pending.device, async (connection) => {
+      this.jobs.refuseIfBusyElsewhere(device.id);
       const roots = pending.files.flatMap((plan) => plan.roots);
       let left = await refuseIfKept(connection, roots);
       for (const plan of pending.databases) {
