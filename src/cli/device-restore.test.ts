@@ -28,16 +28,41 @@ afterAll(async () => {
 }, 120_000);
 
 /** A fresh console data folder with the device (only `source`) imported and backed up once, through the CLI. */
-async function backedUp(device: Device, source: string, env: NodeJS.ProcessEnv = { JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'cli restore test repository password' }) {
+async function backedUp(device: Device, source: string, env: NodeJS.ProcessEnv = { JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'cli restore test repository password' }, extra: Record<string, unknown> = {}) {
   const run = cliRunner(env);
   const file = path.join(tempDir(), 'device.json');
   const profile = device.profile();
-  writeFileSync(file, JSON.stringify({ ...profile, sources: profile.sources.filter((s) => s.name === source) }));
+  writeFileSync(file, JSON.stringify({ ...profile, ...extra, sources: profile.sources.filter((s) => s.name === source) }));
   expect((await run('device', 'import', file)).code).toBe(0);
   expect((await run('init')).code).toBe(0);
   expect((await run('backup', '--device', device.name)).code).toBe(0);
   return run;
 }
+
+/** `jetvault ARGS` in a process of its own (a second terminal, or the console), with `env` on top of this one's. */
+function spawnCli(env: NodeJS.ProcessEnv, ...args: string[]) {
+  const cli = path.join(fileURLToPath(new URL('../..', import.meta.url)), 'bin/jetvault.js');
+  const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stdout.resume();
+  child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, exited, err: () => err };
+}
+
+/** Running restore jobs recorded in the data folder's history (any process's). */
+function runningRestores(home: string): number {
+  const db = new Database(path.join(home, 'history.sqlite3'), { readonly: true });
+  try {
+    return (db.prepare("SELECT count(*) AS n FROM jobs WHERE kind = 'restore' AND status = 'running'").get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
+const until = async (ready: () => boolean) => {
+  for (let i = 0; i < 600 && !ready(); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+};
 
 describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
   it('plans, refuses without --yes, restores, rolls back and keeps', async () => {
@@ -173,6 +198,7 @@ describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
       await su('DROP ROLE IF EXISTS jv_app;', 'postgres');
     }
   }, 180_000);
+
   it("keep and rollback are refused while another process's restore of the device stages; that restore finishes", async () => {
     const device = fleet.devices[0]!;
     const env = { JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'cli restore test repository password' };
@@ -183,23 +209,10 @@ describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
     for (const name of before) if (name !== 'labels.txt') rmSync(path.join(models, name));
     // Slow enough (the models at 256 KiB/s) to be caught staging.
     expect((await run('settings', 'set', 'bandwidthLimitKiBps', '256')).code).toBe(0);
-    const running = () => {
-      const db = new Database(path.join(env.JETVAULT_HOME, 'history.sqlite3'), { readonly: true });
-      try {
-        return (db.prepare("SELECT count(*) AS n FROM jobs WHERE kind = 'restore' AND status = 'running'").get() as { n: number }).n;
-      } finally {
-        db.close();
-      }
-    };
     const staging = () => readdirSync(path.dirname(app)).filter((name) => name.startsWith('.jetvault-restore-'));
-    // Another process: a second terminal (or the console) restoring the device.
-    const cli = path.join(fileURLToPath(new URL('../..', import.meta.url)), 'bin/jetvault.js');
-    const child = spawn(process.execPath, [cli, 'restore', 'latest', '--device', device.name, '--source', 'app', '--yes'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    for (let i = 0; i < 600 && (running() === 0 || staging().length === 0); i++) await new Promise((resolve) => setTimeout(resolve, 50));
-    expect([running(), staging()]).toEqual([1, [expect.stringMatching(/^\.jetvault-restore-/)]]);
+    const { child, exited, err } = spawnCli(env, 'restore', 'latest', '--device', device.name, '--source', 'app', '--yes');
+    await until(() => runningRestores(env.JETVAULT_HOME) === 1 && staging().length === 1);
+    expect([runningRestores(env.JETVAULT_HOME), staging()]).toEqual([1, [expect.stringMatching(/^\.jetvault-restore-/)]]);
 
     for (const command of ['keep', 'rollback']) {
       const refused = await run(command, '--device', device.name);
@@ -207,9 +220,47 @@ describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
       expect(refused.err).toMatch(new RegExp(`"Restore ${device.name}" is running in another Jetvault process \\(pid ${child.pid}, since .*\\): wait for it to finish, or cancel it there`));
     }
     expect(staging()).toHaveLength(1);
-    expect([await exited, err]).toEqual([0, '']);
+    expect([await exited, err()]).toEqual([0, '']);
     expect(readdirSync(models).sort()).toEqual(before);
     expect((await run('settings', 'set', 'bandwidthLimitKiBps', '0')).code).toBe(0);
+    const kept = await run('keep', '--device', device.name, '--json');
+    expect([kept.code, (JSON.parse(kept.out) as { kept: string[] }).kept]).toMatchObject([0, [expect.any(String)]]);
+    expect(staging()).toEqual([]);
+  }, 180_000);
+  it('Ctrl-C cancels a restore cleanly: while staging the device stays as it was; while its services are stopped for the swap the restore is seen through and starts them again', async () => {
+    const device = fleet.devices[0]!;
+    const env = { JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'cli restore test repository password' };
+    const stopped = path.join(device.root, 'home', device.user, 'app-stopped');
+    const run = await backedUp(device, 'app', env, { services: { stop: [`touch '${stopped}' && sleep 3`], start: [`rm -f '${stopped}'`] } });
+    const app = path.join(device.root, 'opt', device.app);
+    const models = path.join(app, 'models');
+    const before = readdirSync(models).sort();
+    for (const name of before) if (name !== 'labels.txt') rmSync(path.join(models, name));
+    const damaged = readdirSync(models).sort();
+    const staging = () => readdirSync(path.dirname(app)).filter((name) => name.startsWith('.jetvault-restore-'));
+    const restore = () => spawnCli(env, 'restore', 'latest', '--device', device.name, '--source', 'app', '--yes');
+
+    // Ctrl-C while the models cross (256 KiB/s): cancelled, the staged data removed, the device as it was.
+    expect((await run('settings', 'set', 'bandwidthLimitKiBps', '256')).code).toBe(0);
+    const cut = restore();
+    await until(() => runningRestores(env.JETVAULT_HOME) === 1 && staging().length === 1);
+    cut.child.kill('SIGINT');
+    expect(await cut.exited).toBe(1);
+    expect(cut.err()).toMatch(new RegExp(`cancelling the restore of ${device.name}…\\nThe restore cancelled`));
+    expect(staging()).toEqual([]);
+    expect(readdirSync(models).sort()).toEqual(damaged);
+    expect(existsSync(stopped)).toBe(false);
+    expect((await run('keep', '--device', device.name)).out).toMatch(/No restore of .* is waiting for a decision/);
+
+    // Ctrl-C while the services are being stopped for the swap: the restore goes on and starts them again.
+    expect((await run('settings', 'set', 'bandwidthLimitKiBps', '0')).code).toBe(0);
+    const swapping = restore();
+    await until(() => existsSync(stopped));
+    swapping.child.kill('SIGINT');
+    expect(await swapping.exited).toBe(0);
+    expect(swapping.err()).toContain(`${device.name} is being swapped: the restore finishes first`);
+    expect(existsSync(stopped)).toBe(false);
+    expect(readdirSync(models).sort()).toEqual(before);
     const kept = await run('keep', '--device', device.name, '--json');
     expect([kept.code, (JSON.parse(kept.out) as { kept: string[] }).kept]).toMatchObject([0, [expect.any(String)]]);
     expect(staging()).toEqual([]);

@@ -11,6 +11,9 @@ import type { CliIo, Command } from '../command';
 import { UsageError } from '../command';
 import { withServices } from '../services';
 
+/** Signals that cancel a restore as the console's Cancel does (every one of them: none ends the process mid-way). */
+const CANCEL_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 /** The exit status when a destructive restore was planned but not confirmed with --yes. */
 export const EXIT_NOT_CONFIRMED = 3;
 
@@ -73,7 +76,21 @@ export async function deviceRestore(values: Record<string, unknown>, ref: string
       return EXIT_NOT_CONFIRMED;
     }
     const { jobId, restoreId } = services.restores.start(checked.data);
-    const job = await waitForJob(services, jobId);
+    // Ctrl-C (or SIGTERM, SIGHUP) cancels as the console's Cancel does: before the swap the staged
+    // data is removed and the device is as it was; from the swap on the restore is seen through (its
+    // services started again, its previous state kept for keep or rollback). Ending the process
+    // instead would leave the staging behind — or, during the swap, the services stopped.
+    let cancelling = false;
+    const cancel = (): void => {
+      if (services.jobs.cancel(jobId)) {
+        cancelling = true;
+        io.err(`jetvault restore: cancelling the restore of ${device}…`);
+      } else if (!cancelling) io.err(`jetvault restore: ${device} is being swapped: the restore finishes first`);
+    };
+    for (const signal of CANCEL_SIGNALS) process.on(signal, cancel);
+    const job = await waitForJob(services, jobId).finally(() => {
+      for (const signal of CANCEL_SIGNALS) process.removeListener(signal, cancel);
+    });
     if (job.status !== 'succeeded') {
       io.err(`The restore ${job.status}: ${job.error?.message ?? ''}`);
       return 1;

@@ -538,6 +538,10 @@ export class RestoreService {
     }
 
     phase('swap');
+    // From the swap on a cancel is refused: the services are stopped and the renames run on the
+    // device whatever happens here, so the job sees the restore through — validated (or rolled
+    // back), the services started again, recorded as waiting for keep or rollback.
+    ctx.commit();
     const stop = inPlace && services ? services : null;
     try {
       if (stop) await runDeviceCommands(connection, stop.stop, 'Stop');
