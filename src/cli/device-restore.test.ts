@@ -265,4 +265,35 @@ describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
     expect([kept.code, (JSON.parse(kept.out) as { kept: string[] }).kept]).toMatchObject([0, [expect.any(String)]]);
     expect(staging()).toEqual([]);
   }, 180_000);
+  it('--into-folder never overwrites: a folder that holds the paths already (the live tree itself, or an earlier copy) is refused, and nothing there changes', async () => {
+    const device = fleet.devices[0]!;
+    const run = await backedUp(device, 'config');
+    const config = path.join(device.root, 'etc', device.app, `${device.app}.yaml`);
+    writeFileSync(config, 'broken: true\n');
+    // The device's own root: the live files, without services stopped or the page's confirmation.
+    const live = await run('restore', 'latest', '--device', device.name, '--into-folder', device.root, '--yes');
+    expect(live.code).toBe(1);
+    expect(live.err).toContain(`${path.join(device.root, 'etc', device.app)}, ${path.join(device.root, 'opt', device.app, '.env')}, ${path.join(device.root, 'etc', 'systemd', 'system', `${device.app}.service`)} already exist on ${device.name}: a restore into another folder never overwrites anything there.`);
+    expect(readFileSync(config, 'utf8')).toBe('broken: true\n');
+    // A folder someone keeps their own notes in beside what an earlier inspection restored.
+    const inspect = tempDir();
+    chownSync(inspect, device.account.uid, device.account.gid);
+    const mine = path.join(inspect, 'etc', device.app, 'notes.txt');
+    mkdirSync(path.dirname(mine), { recursive: true });
+    writeFileSync(mine, 'mine\n');
+    const dry = await run('restore', 'latest', '--device', device.name, '--into-folder', inspect, '--dry-run');
+    expect([dry.code, dry.err]).toEqual([1, `jetvault restore: ${path.join(inspect, 'etc', device.app)} already exists on ${device.name}: a restore into another folder never overwrites anything there. Choose a folder where it does not exist yet.`]);
+    expect((await run('restore', 'latest', '--device', device.name, '--into-folder', inspect, '--yes')).code).toBe(1);
+    expect(readFileSync(mine, 'utf8')).toBe('mine\n');
+    expect(readdirSync(path.join(inspect, 'etc'))).toEqual([device.app]);
+    // A folder where nothing of it exists yet: restored there, the live file left broken.
+    const fresh = path.join(inspect, 'fresh');
+    const restored = await run('restore', 'latest', '--device', device.name, '--into-folder', fresh);
+    expect([restored.code, restored.err]).toEqual([0, '']);
+    expect(readFileSync(path.join(fresh, 'etc', device.app, `${device.app}.yaml`), 'utf8')).not.toBe('broken: true\n');
+    expect(readFileSync(config, 'utf8')).toBe('broken: true\n');
+    expect((await run('keep', '--device', device.name)).code).toBe(0);
+    expect((await run('restore', 'latest', '--device', device.name, '--yes')).code).toBe(0);
+    expect((await run('keep', '--device', device.name)).code).toBe(0);
+  }, 180_000);
 });

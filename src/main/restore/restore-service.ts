@@ -218,6 +218,14 @@ export class RestoreService {
     }
     const parts = await Promise.all(planned);
     if (parts.length === 0) throw new AppError('VALIDATION', `Nothing of ${request.device} can be restored from that choice`);
+    // Into another folder is beside the live data, for inspection: like a database under another
+    // name, what is there already is never replaced — the folder could even be the live tree (`/`).
+    if (request.targetRoot) {
+      const existing = parts.flatMap((p) => (p.kind === 'files' ? p.plan.roots.filter((r) => r.targetExists).map((r) => r.target) : []));
+      if (existing.length > 0) {
+        throw new AppError('CONFLICT', `${existing.join(', ')} already ${existing.length === 1 ? 'exists' : 'exist'} on ${request.device}: a restore into another folder never overwrites anything there. Choose a folder where ${existing.length === 1 ? 'it does' : 'they do'} not exist yet.`);
+      }
+    }
     relocateFileRoots(
       parts.flatMap((p) => (p.kind === 'files' ? p.plan.roots.map((root) => ({ root, source: p.source })) : [])),
       restoreId,
