@@ -329,6 +329,29 @@ describe('restoring files onto a device (real shell, tar and sha256sum)', () => 
     expect((await describeTree(app))['local.db']).toMatchObject({ content: Buffer.from('the live database, excluded from the app source').toString('base64') });
   });
 
+  it.skipIf(process.getuid?.() !== 0)('a file system without room for the staging copy (no inodes left) is named as full; nothing changed, nothing left', async () => {
+    const { options, sysroot, changed } = await scenario();
+    // The app's parent folder on a tmpfs of its own holding what it held, then just a few inodes more.
+    const opt = path.join(sysroot, 'opt');
+    const held = tempDir();
+    execFileSync('cp', ['-a', `${opt}/.`, held]);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'jv-full', opt]);
+    try {
+      execFileSync('cp', ['-a', `${held}/.`, opt]);
+      const used = Number(execFileSync('df', ['--output=iused', opt]).toString().trim().split('\n').pop());
+      execFileSync('mount', ['-o', `remount,nr_inodes=${used + 4}`, opt]);
+      const plan = await planFilesRestore(options);
+      const failed = executeFilesRestore(options, plan, phases);
+      await expect(failed).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+      await expect(failed).rejects.toThrow(/^Not enough space on the device for the staging copy of .*opt\/myrvm: its file system is full \(no room or no inodes left; cp: .*No space left on device\)\. Free some space there and restore again\. Nothing was changed\.$/);
+      expect(await rollbackRestore(runner, plan)).toEqual([]);
+      expect(await describeTree(path.join(opt, 'myrvm'))).toEqual(changed);
+      expect(readdirSync(opt)).toEqual(['myrvm']);
+    } finally {
+      execFileSync('umount', [opt]);
+    }
+  });
+
   it('restores only the selected files', async () => {
     const { options, app, changed } = await scenario();
     const opts = { ...options, include: ['app.py'], restoreId: 'one' };

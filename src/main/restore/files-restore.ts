@@ -483,6 +483,9 @@ const MVDIR = raw(`mvdir() {
   else mv -- "$1" "$2"; fi
 }`);
 
+/** ENOSPC as GNU tools say it (C locale: commands run in the device's default environment). */
+const NO_SPACE = 'No space left on device';
+
 const journal = (root: RestoreRoot, state: string) => sh`printf '%s\\n' ${state} > ${join(root.staging, 'journal')} && printf '%s' ${root.target} > ${join(root.staging, 'target')}`;
 
 export interface RestorePhases {
@@ -595,7 +598,10 @@ done` : raw('')}`) : Promise.resolve('')).then(
       // A folder the device's account made read-only (0555) is made writable in
       // the staging copy where something in it changes — the copy's folders are its own, never links
       // into the live tree — and gets its snapshot mode back from tar (every such folder is in the stream).
-      const copy = root.targetExists ? sh` && { cp -al -- ${root.target} ${fresh} 2>/dev/null || sh -c ${FILL_IN} sh ${root.target} ${fresh}; } && xargs -0 -r sh -c ${UNLINK_SCRIPT} sh` : raw('');
+      // cp's own errors are kept aside (refused links are expected) and said only when the fill-in
+      // fails after them too: a full file system (no room or no inodes for the copy's folders)
+      // otherwise shows as the fill-in's "cannot access" of a folder cp could not make.
+      const copy = root.targetExists ? sh` && { e=$(cp -al -- ${root.target} ${fresh} 2>&1 >/dev/null) || sh -c ${FILL_IN} sh ${root.target} ${fresh} || { printf '%s\n' "$e" | grep -m 1 ${NO_SPACE} >&2; exit 1; }; } && xargs -0 -r sh -c ${UNLINK_SCRIPT} sh` : raw('');
       const done = entries.length === 0 ? sh` && ${journal(root, 'staged')}` : raw('');
       const prepare = await runner.exec(sh`${RMTREE}
 mkdir -p -- ${path.posix.dirname(root.target)} && rmtree ${root.staging} && mkdir -m 700 -- ${root.staging} && ${journal(root, 'staging')}${copy}${done}`);
@@ -606,7 +612,11 @@ mkdir -p -- ${path.posix.dirname(root.target)} && rmtree ${root.staging} && mkdi
       const unlink = [...root.replace.filter((rel) => !inPlace.has(rel)), ...root.remove, ...root.add];
       prepare.stdin.end(root.targetExists ? nulList(unlink.map((rel) => join(fresh, rel))) : Buffer.alloc(0));
       const prepared = await prepare.done;
-      if (prepared.code !== 0) throw new AppError('REMOTE_COMMAND_FAILED', `Staging on ${runner.target} failed: ${prepared.stderr.trim()}`);
+      if (prepared.code !== 0) {
+        const full = prepared.stderr.split('\n').find((line) => line.includes(NO_SPACE));
+        if (full) throw new AppError('UNAVAILABLE', `Not enough space on the device for the staging copy of ${root.target}: its file system is full (no room or no inodes left; ${full.trim()}). Free some space there and restore again. Nothing was changed.`);
+        throw new AppError('REMOTE_COMMAND_FAILED', `Staging on ${runner.target} failed: ${prepared.stderr.trim()}`);
+      }
       if (entries.length === 0) continue;
       // Large replaced files first, from the device's current copy and the blocks that differ; the
       // tar stream then carries everything else (and any file a patch did not fit).
