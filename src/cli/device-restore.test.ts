@@ -296,4 +296,28 @@ describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
     expect((await run('restore', 'latest', '--device', device.name, '--yes')).code).toBe(0);
     expect((await run('keep', '--device', device.name)).code).toBe(0);
   }, 180_000);
+  it("a restore killed (SIGKILL) while the device's services are stopped leaves them stopped only until the next keep, rollback or restore starts them", async () => {
+    const device = fleet.devices[0]!;
+    const env = { JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'cli restore test repository password' };
+    const stopped = path.join(device.root, 'home', device.user, 'app-stopped');
+    const run = await backedUp(device, 'app', env, { services: { stop: [`touch '${stopped}' && sleep 2`], start: [`rm -f '${stopped}'`] } });
+    const version = path.join(device.root, 'opt', device.app, 'VERSION');
+    const original = readFileSync(version, 'utf8');
+    writeFileSync(version, 'broken-update\n');
+    const killed = spawnCli(env, 'restore', 'latest', '--device', device.name, '--source', 'app', '--yes');
+    await until(() => existsSync(stopped));
+    killed.child.kill('SIGKILL');
+    await killed.exited;
+    await new Promise((resolve) => setTimeout(resolve, 2500)); // the stop command ends on the device
+    expect(existsSync(stopped)).toBe(true);
+    // Nothing was swapped: the staging is rolled back, and the app is started again.
+    const kept = await run('keep', '--device', device.name);
+    expect([kept.code, kept.out]).toEqual([0, `No restore of ${device.name} is waiting for a decision.`]);
+    expect(existsSync(stopped)).toBe(false);
+    expect(readFileSync(version, 'utf8')).toBe('broken-update\n');
+    expect((await run('restore', 'latest', '--device', device.name, '--source', 'app', '--yes')).code).toBe(0);
+    expect(existsSync(stopped)).toBe(false);
+    expect(readFileSync(version, 'utf8')).toBe(original);
+    expect((await run('keep', '--device', device.name)).code).toBe(0);
+  }, 180_000);
 });

@@ -30,7 +30,7 @@ import { holdBlobWorkers } from '../repository/pipeline/blob-stream';
 import { findSnapshot, listSnapshots } from '../repository/snapshot/snapshot';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import type { RepositoryService } from '../services/repository-service';
-import { confirmDbRestore, dbJournal, markDbKept, planDbRestore, recoverDbRestores, rollbackDbRestore, stageDbRestore, swapDbRestore, validateDbRestore } from './db-restore';
+import { confirmDbRestore, DB_WORK_DIR, dbJournal, markDbKept, planDbRestore, recoverDbRestores, rollbackDbRestore, stageDbRestore, swapDbRestore, validateDbRestore } from './db-restore';
 import type { DbRestoreOptions, DbRestorePlan, MysqlSource, PostgresSource } from './db-restore';
 import { formatBytes } from '../../shared/format-bytes';
 import { activeRoots, confirmRoots, keptError, planFilesRestore, recoverRestores, refuseIfKept, relocateFileRoots, RESTORE_PREFIX, rollbackRestore, rollbackRoots, stageFilesRestore, swapRoots, validateRoots } from './files-restore';
@@ -70,6 +70,25 @@ async function runDeviceCommands(runner: CommandRunner, commands: string[], what
       throw new AppError('REMOTE_COMMAND_FAILED', `${what} command "${command}" failed: ${(error as Error).message}`);
     });
   }
+}
+
+/**
+ * Noted on the device (`~/.jetvault-restore/services-stopped`) while a restore or rollback has the
+ * device's services stopped: a console killed or cut off before it started them again leaves it, and
+ * the next recovery (keep, rollback, the next restore) starts them.
+ */
+const SERVICES_STOPPED = raw(`"$HOME"/${DB_WORK_DIR}/services-stopped`);
+
+async function stopServices(runner: CommandRunner, commands: string[]): Promise<void> {
+  if (commands.length === 0) return;
+  await runToString(runner, sh`umask 077 && mkdir -p -- "$HOME"/${raw(DB_WORK_DIR)} && : > ${SERVICES_STOPPED}`);
+  await runDeviceCommands(runner, commands, 'Stop');
+}
+
+async function startServices(runner: CommandRunner, commands: string[]): Promise<void> {
+  if (commands.length === 0) return;
+  await runDeviceCommands(runner, commands, 'Start');
+  await runToString(runner, sh`rm -f -- ${SERVICES_STOPPED}`);
 }
 
 /** Runs at most `n` of the given tasks at a time, in the order they were handed in. */
@@ -422,6 +441,12 @@ export class RestoreService {
       this.#remember(pending);
       added.push(pending);
     }
+    // Services a console killed or cut off mid-restore left stopped are started again (on the
+    // restored state when its swap had completed: it waits for keep or rollback all the same).
+    if ((await runToString(runner, sh`[ ! -e ${SERVICES_STOPPED} ] || echo stopped`)).trim() === 'stopped') {
+      await runDeviceCommands(runner, profile.services?.start ?? [], 'Start');
+      await runToString(runner, sh`rm -f -- ${SERVICES_STOPPED}`);
+    }
     return added;
   }
 
@@ -552,7 +577,7 @@ export class RestoreService {
     ctx.commit();
     const stop = inPlace && services ? services : null;
     try {
-      if (stop) await runDeviceCommands(connection, stop.stop, 'Stop');
+      if (stop) await stopServices(connection, stop.stop);
       // Every folder and file of every source, outer first (one command); then the databases (a
       // database file inside a restored folder is replaced after the folder's swap carried it).
       await swapRoots(connection, parts.flatMap((p) => (p.kind === 'files' ? activeRoots(p.plan) : [])));
@@ -581,7 +606,7 @@ export class RestoreService {
       ).catch((error: unknown) => problems.push((error as Error).message)),
     ]);
     if (problems.length > 0) throw validationFailed(problems, await this.#rollBack(connection, parts, stop));
-    if (stop) await runDeviceCommands(connection, stop.start, 'Start');
+    if (stop) await startServices(connection, stop.start);
     if (inPlace && device.profile.healthCommand) {
       const unhealthy = await runToString(connection, raw(device.profile.healthCommand)).then(
         () => null,
@@ -591,7 +616,7 @@ export class RestoreService {
     }
     lap('validate');
     if (problems.length > 0) {
-      if (stop) await runDeviceCommands(connection, stop.stop, 'Stop').catch(() => undefined);
+      if (stop) await stopServices(connection, stop.stop).catch(() => undefined);
       throw validationFailed(problems, await this.#rollBack(connection, parts, stop));
     }
     const files = parts.flatMap((p) => (p.kind === 'files' ? [p.plan] : []));
@@ -629,7 +654,7 @@ export class RestoreService {
   async #rollBack(runner: CommandRunner, parts: Part[], stop: { start: string[] } | null): Promise<string> {
     for (const part of [...parts].reverse()) if (part.kind === 'db') await this.#rollbackPart(runner, part);
     const left = await rollbackRoots(runner, parts.flatMap((p) => (p.kind === 'files' ? p.plan.roots : [])));
-    if (stop) await runDeviceCommands(runner, stop.start, 'Start').catch(() => undefined);
+    if (stop) await startServices(runner, stop.start).catch(() => undefined);
     return leftNote(left);
   }
 
@@ -685,12 +710,12 @@ export class RestoreService {
         this.#forget(restoreId);
         throw new AppError('CONFLICT', `The restore of ${pending.targets.join(', ')} was kept already: none of its previous state is left on the device to roll back to.`);
       }
-      if (services) await runDeviceCommands(connection, services.stop, 'Stop');
+      if (services) await stopServices(connection, services.stop);
       try {
         for (const plan of [...pending.databases].reverse()) await rollbackDbRestore(connection, plan);
         return await rollbackRoots(connection, roots);
       } finally {
-        if (services) await runDeviceCommands(connection, services.start, 'Start');
+        if (services) await startServices(connection, services.start);
       }
     });
     this.#forget(restoreId);
