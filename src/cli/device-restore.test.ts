@@ -320,4 +320,29 @@ describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
     expect(readFileSync(version, 'utf8')).toBe(original);
     expect((await run('keep', '--device', device.name)).code).toBe(0);
   }, 180_000);
+  it('a restore that fails while its files cross ends the CLI with the error (the blob workers are let go)', async () => {
+    const device = fleet.devices[0]!;
+    const env = { JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'cli restore test repository password' };
+    const run = await backedUp(device, 'app', env);
+    const app = path.join(device.root, 'opt', device.app);
+    const models = path.join(app, 'models');
+    const before = readdirSync(models).sort();
+    for (const name of before) if (name !== 'labels.txt') rmSync(path.join(models, name));
+    const damaged = readdirSync(models).sort();
+    expect((await run('settings', 'set', 'bandwidthLimitKiBps', '256')).code).toBe(0);
+    const staging = () => readdirSync(path.dirname(app)).filter((name) => name.startsWith('.jetvault-restore-'));
+    const failing = spawnCli(env, 'restore', 'latest', '--device', device.name, '--source', 'app', '--yes');
+    await until(() => runningRestores(env.JETVAULT_HOME) === 1 && staging().length === 1);
+    // The device's tar fails under the stream: its staging folder is gone.
+    rmSync(path.join(path.dirname(app), staging()[0]!), { recursive: true, force: true });
+    const code = await Promise.race([failing.exited, new Promise((resolve) => setTimeout(() => resolve('still running 30 s later'), 30_000))]);
+    if (code !== 1) failing.child.kill('SIGKILL');
+    expect(code).toBe(1);
+    expect(failing.err()).toMatch(/The restore failed: (Unpacking|Sending files) .* failed/);
+    expect(readdirSync(models).sort()).toEqual(damaged);
+    expect((await run('settings', 'set', 'bandwidthLimitKiBps', '0')).code).toBe(0);
+    expect((await run('restore', 'latest', '--device', device.name, '--source', 'app', '--yes')).code).toBe(0);
+    expect((await run('keep', '--device', device.name)).code).toBe(0);
+    expect(readdirSync(models).sort()).toEqual(before);
+  }, 180_000);
 });

@@ -208,7 +208,10 @@ export function tarFromSnapshot(repo: Repository, entries: SnapshotFile[], signa
     stream.finalize();
     return out;
   })();
-  // Released in the background: the device may finish reading before the workers are let go.
+  // Released in the background: the device may finish reading before the workers are let go. Also
+  // when the stream is destroyed (the device's tar failed, the link was cut): the producer may then
+  // wait for a 'drain' that never comes, and workers never let go keep a CLI process from exiting.
+  stream.once('close', () => void blobs.close().catch(() => undefined));
   void hashes
     .then(
       () => blobs.close(),
