@@ -345,4 +345,20 @@ describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
     expect((await run('keep', '--device', device.name)).code).toBe(0);
     expect(readdirSync(models).sort()).toEqual(before);
   }, 180_000);
+  it('a link lost once the swap has begun is not reported as if nothing changed: the error says to keep or roll back, and rollback finds the restore', async () => {
+    const device = fleet.devices[0]!;
+    const env = { JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'cli restore test repository password' };
+    // The health check (after the swap) ends its own SSH connection: the link is gone right then.
+    const run = await backedUp(device, 'app', env, { healthCommand: 'kill $PPID; sleep 5' });
+    const version = path.join(device.root, 'opt', device.app, 'VERSION');
+    const original = readFileSync(version, 'utf8');
+    writeFileSync(version, 'broken-update\n');
+    const cut = await run('restore', 'latest', '--device', device.name, '--source', 'app', '--yes');
+    expect(cut.code).toBe(1);
+    expect(cut.err).toContain(`This happened once the swap had begun: ${device.name} may hold the restored state, with its previous state kept beside it. Keep it or roll it back (jetvault keep or rollback --device ${device.name}; on the Restore page, Look for interrupted restores) once the device can be reached.`);
+    expect(readFileSync(version, 'utf8')).toBe(original);
+    const rolledBack = await run('rollback', '--device', device.name, '--json');
+    expect([rolledBack.code, (JSON.parse(rolledBack.out) as { rolledBack: string[] }).rolledBack]).toMatchObject([0, [expect.any(String)]]);
+    expect(readFileSync(version, 'utf8')).toBe('broken-update\n');
+  }, 180_000);
 });

@@ -576,67 +576,82 @@ export class RestoreService {
     // back), the services started again, recorded as waiting for keep or rollback.
     ctx.commit();
     const stop = inPlace && services ? services : null;
-    try {
-      if (stop) await stopServices(connection, stop.stop);
-      // Every folder and file of every source, outer first (one command); then the databases (a
-      // database file inside a restored folder is replaced after the folder's swap carried it).
-      await swapRoots(connection, parts.flatMap((p) => (p.kind === 'files' ? activeRoots(p.plan) : [])));
-      for (const part of parts) if (part.kind === 'db') await swapDbRestore(connection, part.plan);
-    } catch (error) {
+    // Set once a rollback after the swap ran to its end (the device is as it was again).
+    let undone = false;
+    const rollBack = async (): Promise<string> => {
       const note = await this.#rollBack(connection, parts, stop);
-      if (note) throw new AppError(error instanceof AppError ? error.code : 'REMOTE_COMMAND_FAILED', `${(error as Error).message.replace(/\.$/, '')}${note}`);
-      throw error;
-    }
+      undone = true;
+      return note;
+    };
+    try {
+      try {
+        if (stop) await stopServices(connection, stop.stop);
+        // Every folder and file of every source, outer first (one command); then the databases (a
+        // database file inside a restored folder is replaced after the folder's swap carried it).
+        await swapRoots(connection, parts.flatMap((p) => (p.kind === 'files' ? activeRoots(p.plan) : [])));
+        for (const part of parts) if (part.kind === 'db') await swapDbRestore(connection, part.plan);
+      } catch (error) {
+        const note = await rollBack();
+        if (note) throw new AppError(error instanceof AppError ? error.code : 'REMOTE_COMMAND_FAILED', `${(error as Error).message.replace(/\.$/, '')}${note}`);
+        throw error;
+      }
 
-    lap('swap');
-    phase('validate');
-    // Databases are checked while the app is still stopped: an app that writes as it starts (a
-    // heartbeat row) would otherwise make the row counts differ from the snapshot's every time.
-    // The restored files' presence is checked beside them (reads only).
-    const problems: string[] = [];
-    await Promise.all([
-      ...parts.map(async (part) => {
-        if (part.kind !== 'db') return;
-        const v = await validateDbRestore(connection, part.plan);
-        if (!v.ok) problems.push(`"${part.source}": ${v.problems.slice(0, 5).join('; ')}`);
-      }),
-      validateRoots(
-        connection,
-        parts.flatMap((p) => (p.kind === 'files' ? activeRoots(p.plan) : [])),
-      ).catch((error: unknown) => problems.push((error as Error).message)),
-    ]);
-    if (problems.length > 0) throw validationFailed(problems, await this.#rollBack(connection, parts, stop));
-    if (stop) await startServices(connection, stop.start);
-    if (inPlace && device.profile.healthCommand) {
-      const unhealthy = await runToString(connection, raw(device.profile.healthCommand)).then(
-        () => null,
-        (error: unknown) => (error as Error).message,
-      );
-      if (unhealthy !== null) problems.push(`health check: ${unhealthy}`);
+      lap('swap');
+      phase('validate');
+      // Databases are checked while the app is still stopped: an app that writes as it starts (a
+      // heartbeat row) would otherwise make the row counts differ from the snapshot's every time.
+      // The restored files' presence is checked beside them (reads only).
+      const problems: string[] = [];
+      await Promise.all([
+        ...parts.map(async (part) => {
+          if (part.kind !== 'db') return;
+          const v = await validateDbRestore(connection, part.plan);
+          if (!v.ok) problems.push(`"${part.source}": ${v.problems.slice(0, 5).join('; ')}`);
+        }),
+        validateRoots(
+          connection,
+          parts.flatMap((p) => (p.kind === 'files' ? activeRoots(p.plan) : [])),
+        ).catch((error: unknown) => problems.push((error as Error).message)),
+      ]);
+      if (problems.length > 0) throw validationFailed(problems, await rollBack());
+      if (stop) await startServices(connection, stop.start);
+      if (inPlace && device.profile.healthCommand) {
+        const unhealthy = await runToString(connection, raw(device.profile.healthCommand)).then(
+          () => null,
+          (error: unknown) => (error as Error).message,
+        );
+        if (unhealthy !== null) problems.push(`health check: ${unhealthy}`);
+      }
+      lap('validate');
+      if (problems.length > 0) {
+        if (stop) await stopServices(connection, stop.stop).catch(() => undefined);
+        throw validationFailed(problems, await rollBack());
+      }
+      const files = parts.flatMap((p) => (p.kind === 'files' ? [p.plan] : []));
+      const databases = parts.flatMap((p) => (p.kind === 'db' ? [p.plan] : []));
+      const waiting = files.length > 0 || databases.some((d) => d.inPlace);
+      if (waiting) {
+        this.#remember({
+          restoreId,
+          device: request.device,
+          snapshotId: parts[0]!.snapshot.id,
+          files,
+          databases: databases.filter((d) => d.inPlace),
+          finishedAt: new Date().toISOString(),
+          targets: [...files.flatMap((f) => f.roots.map((r) => r.target)), ...databases.map((d) => d.target)],
+          pointInTime: parts[0]!.snapshot.time,
+          seconds: Math.round((performance.now() - began) / 100) / 10,
+          wireCompression: compress,
+        });
+      }
+      return { ...summary, timings, wireCompression: compress, notes };
+    } catch (error) {
+      // Neither finished nor rolled back (the link dropped, a start command failed): the swap may
+      // have completed, and recovery settles it — the operator must not read "failed" as "as it was".
+      if (undone) throw error;
+      const message = (error as Error).message.replace(/\.$/, '');
+      throw new AppError(error instanceof AppError ? error.code : 'REMOTE_COMMAND_FAILED', `${message}. This happened once the swap had begun: ${request.device} may hold the restored state, with its previous state kept beside it. Keep it or roll it back (jetvault keep or rollback --device ${request.device}; on the Restore page, Look for interrupted restores) once the device can be reached.`);
     }
-    lap('validate');
-    if (problems.length > 0) {
-      if (stop) await stopServices(connection, stop.stop).catch(() => undefined);
-      throw validationFailed(problems, await this.#rollBack(connection, parts, stop));
-    }
-    const files = parts.flatMap((p) => (p.kind === 'files' ? [p.plan] : []));
-    const databases = parts.flatMap((p) => (p.kind === 'db' ? [p.plan] : []));
-    const waiting = files.length > 0 || databases.some((d) => d.inPlace);
-    if (waiting) {
-      this.#remember({
-        restoreId,
-        device: request.device,
-        snapshotId: parts[0]!.snapshot.id,
-        files,
-        databases: databases.filter((d) => d.inPlace),
-        finishedAt: new Date().toISOString(),
-        targets: [...files.flatMap((f) => f.roots.map((r) => r.target)), ...databases.map((d) => d.target)],
-        pointInTime: parts[0]!.snapshot.time,
-        seconds: Math.round((performance.now() - began) / 100) / 10,
-        wireCompression: compress,
-      });
-    }
-    return { ...summary, timings, wireCompression: compress, notes };
   }
 
   async #rollbackPart(runner: CommandRunner, part: Part): Promise<void> {
