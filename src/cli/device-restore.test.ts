@@ -115,6 +115,13 @@ describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
     expect(readFileSync(config, 'utf8')).toBe(original);
     expect((await run('rollback', '--device', device.name)).out).toMatch(/No restore of .* is waiting/);
     expect((await run('restore', 'latest')).code).toBe(2);
+    // A snapshot id chooses its snapshot itself: a --source or --at beside it is refused, not ignored.
+    const id = (JSON.parse((await run('snapshots', '--device', device.name, '--json')).out) as { id: string }[])[0]!.id;
+    for (const extra of [['--source', 'db'], ['--at', '2026-01-01T00:00:00Z']]) {
+      const ignored = await run('restore', id.slice(0, 8), '--device', device.name, ...extra, '--dry-run');
+      expect(ignored.code).toBe(2);
+      expect(ignored.err).toContain(`--at and --source choose snapshots for SNAP "latest"; ${id.slice(0, 8)} names one snapshot already`);
+    }
   }, 180_000);
 
   it("--check-contents finds a file damaged with its size, times and mode intact, and restores it; a folder's mode and a file's owner go back too", async () => {

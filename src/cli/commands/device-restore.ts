@@ -46,6 +46,8 @@ export async function deviceRestore(values: Record<string, unknown>, ref: string
   const sources = (values.source as string[] | undefined) ?? [];
   const include = (values.include as string[] | undefined) ?? [];
   if (typeof values.at === 'string' && Number.isNaN(Date.parse(values.at))) throw new UsageError('--at takes a date and time, e.g. 2026-11-30T08:00:00Z');
+  // A snapshot id names the snapshot (and its source) itself: --at or --source would be ignored.
+  if (ref !== 'latest' && (typeof values.at === 'string' || sources.length > 0)) throw new UsageError(`--at and --source choose snapshots for SNAP "latest"; ${ref} names one snapshot already`);
   return withServices(io, async (services) => {
     const request: RestoreRequest = { device };
     if (ref !== 'latest') {
