@@ -86,6 +86,26 @@ describe('RemoteFilesSource (real find and GNU tar through a shell)', () => {
     await expect(backup(repo, none)).rejects.toThrow(/Listing .*nowhere.* failed/);
   });
 
+  it('takes a source path written with a trailing slash, doubled slashes or "." as the folder it names: its own node, its excludes', async () => {
+    const sysroot = tempDir();
+    const app = path.join(sysroot, 'opt/myrvm');
+    await mkdir(path.join(app, 'data'), { recursive: true });
+    await writeFile(path.join(app, 'app.py'), 'print(1)\n');
+    await writeFile(path.join(app, 'data/local.db'), 'live database, excluded');
+    const { repo } = await newRepo();
+    for (const written of [`${app}/`, `${sysroot}//opt/./myrvm//`]) {
+      const source = { name: 'app', kind: 'files' as const, paths: [written], exclude: ['data/local.db*'] };
+      const result = await backup(repo, new RemoteFilesSource({ runner: new LocalRunner(), source, sysroot }));
+      expect(result.warnings).toEqual([]);
+      expect(result.snapshot.paths).toEqual(['opt/myrvm']);
+      const nodes: { path: string; uid?: number; mtime?: string }[] = [];
+      for await (const { path: p, node } of walkTree(repo, result.snapshot.tree)) nodes.push({ path: p, uid: node.uid, mtime: node.mtime });
+      // The anchored exclude applies, and the folder is one node with its own metadata (no nameless child).
+      expect(nodes.map((n) => n.path).sort()).toEqual(['opt', 'opt/myrvm', 'opt/myrvm/app.py', 'opt/myrvm/data']);
+      expect(nodes.find((n) => n.path === 'opt/myrvm')!.mtime).not.toBe('0');
+    }
+  });
+
   it('keeps file names that are not valid UTF-8 byte-exact through find, tar and restore', async () => {
     const sysroot = tempDir();
     const data = path.join(sysroot, 'opt/myrvm/data');

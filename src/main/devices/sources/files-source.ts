@@ -5,6 +5,7 @@
  * symlinks, unchanged files — comes from the listing alone. A large file that changed crosses as
  * the blocks that changed when the parent's bytes can be read (block-delta.ts).
  */
+import path from 'node:path';
 import { extract } from 'tar-stream';
 import type { Header } from 'tar-stream';
 import { AppError } from '../../../shared/errors';
@@ -85,6 +86,12 @@ export class RemoteFilesSource implements Source {
   wireBytes = 0;
   readonly #options: RemoteFilesOptions;
   readonly #root: string;
+  /**
+   * The source's paths as find must be given them: `/opt/myrvm/` lists as `/opt/myrvm/` and its
+   * entries as `/opt/myrvm/x`, which made a nameless folder in the snapshot and matched no anchored
+   * exclude or include below it. Trailing and doubled slashes and `.` components are dropped.
+   */
+  readonly #paths: string[];
   /** Listed files tar did not send, by absolute path, until its stderr says why. */
   readonly #skipped = new Map<string, SourceWarning>();
   /** Why no more files of this run are tried as deltas (the device cannot hash blocks: no python3), once known. */
@@ -93,7 +100,8 @@ export class RemoteFilesSource implements Source {
   constructor(options: RemoteFilesOptions) {
     this.#options = options;
     this.#root = (options.sysroot ?? '/').replace(/\/+$/, '');
-    this.paths = options.source.paths.map((p) => this.#relative(p));
+    this.#paths = options.source.paths.map((p) => path.posix.normalize(p).replace(/(.)\/+$/, '$1'));
+    this.paths = this.#paths.map((p) => this.#relative(p));
     // Observed in entries(); a run that fails before listing must not leave it unhandled.
     if (options.parentFiles instanceof Promise) options.parentFiles.catch(() => undefined);
   }
@@ -119,7 +127,7 @@ export class RemoteFilesSource implements Source {
 
   async #list(signal?: AbortSignal): Promise<ListedEntry[]> {
     const { runner, source } = this.#options;
-    const running = await this.#exec(listingCommand(source.paths), signal);
+    const running = await this.#exec(listingCommand(this.#paths), signal);
     running.stdin.end();
     const entries: ListedEntry[] = [];
     let pending: Buffer = Buffer.alloc(0);
@@ -137,7 +145,7 @@ export class RemoteFilesSource implements Source {
     }
     const exclude = new PathMatcher(source.exclude ?? []);
     const include = new PathMatcher(source.include ?? []);
-    const roots = [...source.paths].sort((a, b) => b.length - a.length);
+    const roots = [...this.#paths].sort((a, b) => b.length - a.length);
     // Whether a directory below a source path is excluded, itself or through an ancestor: asked
     // once per directory, not once per entry and each of its ancestors.
     const excludedDirs = new Map<string, boolean>();
