@@ -1,5 +1,5 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backup } from '../../repository/archiver/archiver';
@@ -104,6 +104,20 @@ describe('RemoteFilesSource (real find and GNU tar through a shell)', () => {
       expect(nodes.map((n) => n.path).sort()).toEqual(['opt', 'opt/myrvm', 'opt/myrvm/app.py', 'opt/myrvm/data']);
       expect(nodes.find((n) => n.path === 'opt/myrvm')!.mtime).not.toBe('0');
     }
+  });
+
+  it('says so when a source path is a symbolic link (the app folder moved to NVMe and linked back): only the link is in the snapshot', async () => {
+    const sysroot = tempDir();
+    await mkdir(path.join(sysroot, 'mnt/nvme/myrvm'), { recursive: true });
+    await writeFile(path.join(sysroot, 'mnt/nvme/myrvm/model.onnx'), 'weights');
+    await mkdir(path.join(sysroot, 'opt'), { recursive: true });
+    await symlink(path.join(sysroot, 'mnt/nvme/myrvm'), path.join(sysroot, 'opt/myrvm'));
+    const { repo } = await newRepo();
+    const source = { name: 'app', kind: 'files' as const, paths: [path.join(sysroot, 'opt/myrvm')] };
+    const result = await backup(repo, new RemoteFilesSource({ runner: new LocalRunner(), source, sysroot }));
+    expect(result.snapshot.summary.files).toBe(0);
+    expect(result.warnings).toEqual([{ path: 'opt/myrvm', message: expect.stringContaining(path.join(sysroot, 'mnt/nvme/myrvm')) as string }]);
+    expect(result.warnings[0]!.message).toMatch(/symbolic link.*nothing it points to was copied/);
   });
 
   it('keeps file names that are not valid UTF-8 byte-exact through find, tar and restore', async () => {

@@ -143,6 +143,14 @@ export class RemoteFilesSource implements Source {
       for (const line of result.stderr.split('\n').filter(Boolean)) this.warnings.push(this.#findWarning(line, source.name));
       if (entries.length === 0) throw new AppError('REMOTE_COMMAND_FAILED', `Listing ${source.paths.join(', ')} on ${runner.target} failed: ${result.stderr.trim()}`);
     }
+    // A source path that is a symbolic link (an app folder moved to another disk and linked back)
+    // is listed as the link alone: said, or the snapshot would look complete with nothing in it.
+    const named = new Set(this.#paths);
+    for (const { absolute, meta } of entries) {
+      if (meta.type === 'symlink' && named.has(absolute)) {
+        this.warnings.push({ path: this.#relative(absolute), message: `a symbolic link to ${meta.target ?? '?'}: only the link was stored, nothing it points to was copied; name the folder it points to in the source to back that up` });
+      }
+    }
     const exclude = new PathMatcher(source.exclude ?? []);
     const include = new PathMatcher(source.include ?? []);
     const roots = [...this.#paths].sort((a, b) => b.length - a.length);
