@@ -121,6 +121,24 @@ describe('DeviceService', () => {
     for (const s of [a, b, c]) s.store.close();
   });
 
+  it('refuses an include or exclude pattern no backup could use, at its field, on save and import', () => {
+    const { store, devices } = open(tempDir());
+    const files = (exclude: string[]) => ({ sources: [{ name: 'db', kind: 'postgres', database: 'myrvm' }, { name: 'app', kind: 'files', paths: ['/opt/myrvm'], include: ['*.py'], exclude }] });
+    let error: unknown;
+    try {
+      devices.add(profile('rvm-017', files(['*.tmp', '[z-a]'])), {}, 'test');
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toMatchObject({ code: 'VALIDATION', issues: [{ path: 'sources.1.exclude.1', message: expect.stringMatching(/"\[z-a\]" is not a valid pattern \(range out of order/) as string }] });
+    expect(devices.list()).toEqual([]);
+    devices.add(profile('rvm-017', files(['*.tmp', '[a-z]'])), {}, 'test');
+    expect(() => devices.update('rvm-017', profile('rvm-017', files(['[9-0]*'])), {}, 'test')).toThrow(expect.objectContaining({ issues: [expect.objectContaining({ path: 'sources.1.exclude.0' })] }));
+    expect(() => devices.import([profile('rvm-018', files(['[z-a]']))], 'test')).toThrow(expect.objectContaining({ issues: [expect.objectContaining({ path: '0.sources.1.exclude.0' })] }));
+    expect(devices.get('rvm-017').profile.sources[1]).toMatchObject({ exclude: ['*.tmp', '[a-z]'] });
+    store.close();
+  });
+
   it('pins a confirmed host key and reads key files for connections', async () => {
     const dir = tempDir();
     const { store, devices } = open(dir);

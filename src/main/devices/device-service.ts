@@ -13,6 +13,7 @@ import type { DeviceRow } from '../history/statements';
 import { issuesOf } from '../ipc/router';
 import type { SecretStore } from '../secrets/secret-store';
 import { databasePasswordError } from './sources/db-password';
+import { patternIssues } from './sources/glob';
 import type { ConnectOptions, DeviceAuth } from './ssh-connection';
 
 export interface DeviceSecrets {
@@ -186,6 +187,7 @@ export class DeviceService {
         for (const issue of issuesOf(parsed.error)) issues.push({ path: `${index}.${issue.path}`, message: issue.message });
         return;
       }
+      for (const issue of patternIssues(parsed.data.sources)) issues.push({ path: `${index}.${issue.path}`, message: issue.message });
       if (profiles.some((p) => p.name === parsed.data.name)) issues.push({ path: `${index}.name`, message: `"${parsed.data.name}" appears twice in the file` });
       else if (!replace && this.#store.sql.deviceByName.get(parsed.data.name)) issues.push({ path: `${index}.name`, message: `A device named "${parsed.data.name}" already exists` });
       profiles.push(parsed.data);
@@ -322,6 +324,8 @@ export class DeviceService {
   #parse(input: unknown): DeviceProfile {
     const parsed = DeviceProfileSchema.safeParse(input);
     if (!parsed.success) throw new AppError('VALIDATION', 'Invalid device profile', issuesOf(parsed.error));
+    const patterns = patternIssues(parsed.data.sources);
+    if (patterns.length > 0) throw new AppError('VALIDATION', 'Invalid device profile', patterns);
     return parsed.data;
   }
 

@@ -72,6 +72,16 @@ describe('RemoteFilesSource (real find and GNU tar through a shell)', () => {
     expect(kept).toEqual(['cachet/kept.txt', 'logs/keep.txt', 'sub/b/c/d/e.txt', 'sub/build/y.o']);
   });
 
+  it('fails a source whose stored pattern cannot be used with the pattern named, before anything runs on the device', async () => {
+    const sysroot = tempDir();
+    await mkdir(path.join(sysroot, 'opt/myrvm'), { recursive: true });
+    const { repo } = await newRepo();
+    const source = { name: 'app', kind: 'files' as const, paths: [path.join(sysroot, 'opt/myrvm')], exclude: ['*.tmp', '[z-a]'] };
+    await expect(backup(repo, new RemoteFilesSource({ runner: new LocalRunner(), source, sysroot }))).rejects.toThrow(
+      expect.objectContaining({ code: 'VALIDATION', message: expect.stringMatching(/files source "app" .*exclude "\[z-a\]" is not a valid pattern \(range out of order/) as string }),
+    );
+  });
+
   it('reports missing paths as warnings and fails only when nothing at all can be listed', async () => {
     const sysroot = tempDir();
     await mkdir(path.join(sysroot, 'etc/myrvm'), { recursive: true });

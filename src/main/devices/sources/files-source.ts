@@ -23,7 +23,7 @@ import { chunksOf } from '../stream-chunks';
 import { execCompressed } from '../wire-compression';
 import { DELTA_MAX_FETCH, DELTA_MIN_BYTES, DeltaUnavailable, blockSizeFor, changedRanges, deviceBlocks, fetchBlocks, planParts, rangeBytes, rebuilt } from './block-delta';
 import type { DeltaCause, Exec } from './block-delta';
-import { PathMatcher } from './glob';
+import { PathMatcher, patternIssues } from './glob';
 import { compareTreeOrder, listingCommand, parseListing, sortTreeOrder } from './listing';
 import type { ListedEntry } from './listing';
 import type { z } from 'zod';
@@ -127,6 +127,9 @@ export class RemoteFilesSource implements Source {
 
   async #list(signal?: AbortSignal): Promise<ListedEntry[]> {
     const { runner, source } = this.#options;
+    // A pattern saved before patterns were checked fails the source with its name, not a regex error.
+    const invalid = patternIssues([source]).map((issue) => `${issue.path.split('.')[2]} ${issue.message}`);
+    if (invalid.length > 0) throw new AppError('VALIDATION', `The files source "${source.name}" has a pattern that cannot be used: ${invalid.join('; ')}. Correct it in the device's sources; nothing was backed up.`);
     const running = await this.#exec(listingCommand(this.#paths), signal);
     running.stdin.end();
     const entries: ListedEntry[] = [];

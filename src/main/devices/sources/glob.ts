@@ -34,6 +34,35 @@ export function globToRegExp(pattern: string): RegExp {
   return new RegExp(`^${out}$`, 's');
 }
 
+/**
+ * Why `pattern` cannot be used, or null when it can: a character class a regular expression cannot
+ * hold (a range out of order, `[z-a]`) would otherwise fail every backup of its source.
+ */
+export function globError(pattern: string): string | null {
+  try {
+    globToRegExp(pattern.replace(/\/+$/, '').replace(/^\.?\//, ''));
+    return null;
+  } catch (error) {
+    const reason = error instanceof Error ? (error.message.split(': ').at(-1) ?? error.message) : String(error);
+    return `"${pattern}" is not a valid pattern (${reason.charAt(0).toLowerCase()}${reason.slice(1)})`;
+  }
+}
+
+/** Every include or exclude pattern of the profile's files sources that cannot be used, by field path. */
+export function patternIssues(sources: readonly { kind: string; include?: string[] | undefined; exclude?: string[] | undefined }[]): { path: string; message: string }[] {
+  const issues: { path: string; message: string }[] = [];
+  sources.forEach((source, i) => {
+    if (source.kind !== 'files') return;
+    for (const field of ['include', 'exclude'] as const) {
+      (source[field] ?? []).forEach((pattern, j) => {
+        const error = globError(pattern);
+        if (error) issues.push({ path: `sources.${i}.${field}.${j}`, message: error });
+      });
+    }
+  });
+  return issues;
+}
+
 export class PathMatcher {
   readonly #anywhere: RegExp[];
   readonly #anchored: RegExp[];
