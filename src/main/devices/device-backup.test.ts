@@ -334,6 +334,72 @@ describe('a run cut off part-way', () => {
   });
 });
 
+describe('a file truncated while tar reads it (a log rotated mid-backup)', () => {
+  /** The real shell; `truncate` runs while the tar stream has brought `after` bytes, on each of the first `times` tar commands. */
+  function truncating(file: string, after: number, times: number): CommandRunner {
+    const local = new LocalRunner();
+    let tars = 0;
+    return {
+      target: local.target,
+      run: (command, options) => local.run(command, options),
+      exec: async (command, signal) => {
+        const running = await local.exec(command, signal);
+        if (!commandText(command).startsWith('tar -c') || ++tars > times) return running;
+        let seen = 0;
+        const stdout = new Transform({
+          transform(chunk: Buffer, _encoding, callback) {
+            if (seen <= after && seen + chunk.length > after) appendFileSync(file, 'rotated\n', { flag: 'w' });
+            seen += chunk.length;
+            callback(null, chunk);
+          },
+        });
+        running.stdout.pipe(stdout);
+        return { ...running, stdout };
+      },
+    };
+  }
+
+  async function device() {
+    const root = tempDir();
+    const logs = path.join(root, 'var/log/myrvm');
+    await mkdir(logs, { recursive: true });
+    await writeFile(path.join(logs, 'a-camera.log'), randomBytes(2 * 1024 * 1024));
+    await writeFile(path.join(logs, 'app.log'), randomBytes(16 * 1024 * 1024));
+    const { repo } = await newRepo();
+    return { root, logs, repo, sources: [{ name: 'logs', kind: 'files', paths: [logs] }] satisfies Source[] };
+  }
+
+  it('is not stored padded with zeros: the source is read again, only what changed crosses again, and it restores byte-exact', async () => {
+    const { root, logs, repo, sources } = await device();
+    const { record, value } = await backupJob(repo, root, sources, undefined, { runner: truncating(path.join(logs, 'app.log'), 4 * 1024 * 1024, 1) });
+    expect(record.status).toBe('succeeded');
+    const [result] = value!.snapshots;
+    // The camera log stored by the first attempt is taken up, not read again.
+    expect(result!.bytesResumed).toBe(2 * 1024 * 1024);
+    const out = tempDir();
+    await restore(repo, await findSnapshot(repo, result!.snapshotId), out);
+    for (const name of ['a-camera.log', 'app.log']) {
+      expect((await readFile(path.join(out, 'var/log/myrvm', name))).equals(await readFile(path.join(logs, name)))).toBe(true);
+    }
+    expect(await listSnapshots(repo)).toHaveLength(1);
+  });
+
+  it('fails the run with the file named when it shrinks again on the second read, leaving no snapshot', async () => {
+    const { root, logs, repo, sources } = await device();
+    await writeFile(path.join(logs, 'app.log'), randomBytes(16 * 1024 * 1024));
+    const runner = truncating(path.join(logs, 'app.log'), 4 * 1024 * 1024, 2);
+    // The second attempt transfers app.log alone: rewritten large again so it shrinks while read.
+    const grow: CommandRunner = { ...runner, exec: async (command, signal) => {
+      if (commandText(command).startsWith('tar -c')) await writeFile(path.join(logs, 'app.log'), randomBytes(16 * 1024 * 1024));
+      return runner.exec(command, signal);
+    } };
+    const { record } = await backupJob(repo, root, sources, undefined, { runner: grow });
+    expect(record.status).toBe('failed');
+    expect(record.error?.message).toMatch(/var\/log\/myrvm\/app\.log of "logs" shrank while it was read .*no snapshot of "logs" was kept/);
+    expect(await listSnapshots(repo)).toEqual([]);
+  });
+});
+
 describe('a full laptop disk', () => {
   const root = process.getuid?.() === 0;
   it.skipIf(!root)(`ends the run with a clear message and no snapshot${root ? '' : ' (skipped: mounting a small tmpfs needs root; CI runs as root)'}`, async () => {

@@ -27,7 +27,7 @@ import { forDatabase } from './sources/db-password';
 import { DumpSource, previousCopy } from './sources/dump-source';
 import { blobStream } from '../repository/pipeline/blob-stream';
 import { Chunker, gearTable } from '../repository/chunker/chunker';
-import { RemoteFilesSource } from './sources/files-source';
+import { FileShrank, RemoteFilesSource } from './sources/files-source';
 import type { ParentChunks } from './sources/files-source';
 import { rotateLogs } from './sources/log-rotation';
 import type { CommandRunner } from './ssh-connection';
@@ -35,6 +35,8 @@ import { chooseCompression, probeDevice } from './wire-compression';
 import type { WireCompression } from './wire-compression';
 
 export const BACKUP_PHASES = ['connect', 'list', 'transfer', 'commit'] as const;
+
+type FilesConfig = Extract<SourceConfig, { kind: 'files' }>;
 
 export interface SourceResult {
   source: string;
@@ -262,15 +264,16 @@ export async function runSources(
       let deltaBytes = 0;
       const sentWhole: NonNullable<SourceResult['sentWhole']> = { files: 0, bytes: 0, examples: [] };
       const checkpoint = new Map<string, TreeNode>();
-      if (config.kind === 'files') {
-        const resume = stillStored(repo, await resumeStore.get(repo, device.name, config.name));
+      let parentFiles: Promise<Map<string, TreeNode>> | null = null;
+      const filesSource = (config: FilesConfig, resume: Map<string, TreeNode> | undefined): RemoteFilesSource => {
         checkpoints.set(config.name, { stored: checkpoint, resumed: resume });
-        source = new RemoteFilesSource({
+        parentFiles ??= filesOf(trees, parent);
+        return new RemoteFilesSource({
           runner,
           source: config,
           sysroot: device.sysroot,
           // Read from the repository while the device lists its files.
-          parentFiles: filesOf(trees, parent),
+          parentFiles,
           ...(resume ? { resume } : {}),
           compress,
           // Large changed files cross as their changed blocks, the rest read from the parent: always
@@ -296,11 +299,14 @@ export async function runSources(
             if (sentWhole.examples.length < WHOLE_KEPT) sentWhole.examples.push({ path, size, reason, problem: why !== 'changed' });
           },
         });
+      };
+      if (config.kind === 'files') {
+        source = filesSource(config, stillStored(repo, await resumeStore.get(repo, device.name, config.name)));
       } else {
         // An unchanged SQLite copy is not sent again: the device compares it with the parent's sum.
         source = dump = new DumpSource(forDatabase(runner, config), config, config.kind === 'sqlite' && parent ? await previousCopy(repo, parent, config) : null, { compress });
       }
-      const result = await backup(repo, source, {
+      const attempt = (source: Source) => backup(repo, source, {
         device: device.name,
         parent,
         signal: stop.signal,
@@ -317,6 +323,17 @@ export async function runSources(
           ctx.advance({ items: items ?? 0, bytes: delta });
         },
       });
+      let result: Awaited<ReturnType<typeof attempt>>;
+      try {
+        result = await attempt(source);
+      } catch (error) {
+        // A file truncated while tar read it (a log rotated mid-backup) would have been stored
+        // padded with zeros: the source is read once more, taking up what this attempt stored, so
+        // only the files that changed cross again. A second time fails the run, saying so.
+        if (!(error instanceof FileShrank) || config.kind !== 'files' || stop.signal.aborted) throw error;
+        source = filesSource(config, stillStored(repo, new Map([...(checkpoints.get(config.name)?.resumed ?? []), ...checkpoint])));
+        result = await attempt(source);
+      }
       written.push(result.id);
       if (dump) transferred = dump.bytesRead;
       // Settled to what the source transferred: the live count also saw the few bytes a dump source

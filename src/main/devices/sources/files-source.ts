@@ -72,6 +72,23 @@ export interface ParentChunks {
   chunker(): Chunker;
 }
 
+/**
+ * Files that shrank while tar read them (a log truncated or rotated mid-backup): tar pads such a
+ * file with zeros up to the size it had when opened, so what it sent is not a copy of anything the
+ * device held. The source fails with it; runSources reads the source once more, which transfers
+ * only these files (and any other that changed) again.
+ */
+export class FileShrank extends AppError {
+  readonly paths: string[];
+
+  constructor(source: string, paths: string[]) {
+    super('REMOTE_COMMAND_FAILED', `${paths.join(', ')} of "${source}" shrank while it was read (truncated or rotated during the backup): its copy would have ended in zeros, so no snapshot of "${source}" was kept; back up again`);
+    this.paths = paths;
+  }
+}
+
+const SHRANK = /^tar: (.*): File shrank by \d+ bytes?; padding with zeros$/;
+
 /** A changed file made ready from its parent's chunks and the blocks that changed. */
 interface PreparedDelta {
   size: number;
@@ -325,7 +342,7 @@ export class RemoteFilesSource implements Source {
   }
 
   async #startTar(files: ListedEntry[], signal?: AbortSignal) {
-    const { runner } = this.#options;
+    const { runner, source } = this.#options;
     // --hard-dereference: a second hard link must carry its bytes, not a link header.
     // -b 128: tar reads files and writes the pipe in 64 KiB records instead of its default 10 KiB,
     // so the device's sshd sends full packets with fewer wake-ups (880 MB over loopback: 0.4 CPU-s
@@ -344,6 +361,7 @@ export class RemoteFilesSource implements Source {
     const warnings = this.warnings;
     const skipped = this.#skipped;
     const wanted = new Map(files.map((f) => [f.absolute, f]));
+    const relative = (name: string): string => this.#relative(name);
     // `tar: /abs/name: Warning: Cannot open: Permission denied` gives a skipped file its reason;
     // `tar: /abs/name: file changed as we read it` is a warning of its own. Names may hold ': '.
     const tarWarning = (line: string): void => {
@@ -391,7 +409,10 @@ export class RemoteFilesSource implements Source {
         if (result.code !== 0 && result.code !== 1 && !signal?.aborted) {
           throw new AppError('REMOTE_COMMAND_FAILED', `tar on ${runner.target} failed (exit ${result.code}): ${result.stderr.trim()}`);
         }
-        for (const line of result.stderr.split('\n').filter(Boolean)) tarWarning(line);
+        const lines = result.stderr.split('\n').filter(Boolean);
+        for (const line of lines) tarWarning(line);
+        const shrank = lines.flatMap((line) => SHRANK.exec(line)?.[1] ?? []);
+        if (shrank.length > 0 && !signal?.aborted) throw new FileShrank(source.name, shrank.map((name) => (wanted.has(name) ? relative(name) : name)));
       },
     };
   }
