@@ -425,6 +425,41 @@ describe('a full laptop disk', () => {
       rmSync(mount, { recursive: true, force: true });
     }
   });
+
+  it.skipIf(!root)(`says so too when the disk is too full for the run's lease (jetvault backup --device, the console)${root ? '' : ' (skipped: needs root)'}`, async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { createServices } = await import('../services/index');
+    const { startDeviceBackup } = await import('./device-backup');
+    const { FAST } = await import('../repository/testing/fixtures');
+    const mount = mkdtempSync(path.join((await import('node:os')).tmpdir(), 'jetvault-full-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mount]);
+    const services = createServices({ dataDir: tempDir(), log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() }, env: { JETVAULT_REPOSITORY: path.join(mount, 'repo'), JETVAULT_SECRETS_PASSPHRASE: 'a passphrase for the test' } });
+    try {
+      await services.repository.init(PASSWORD, FAST);
+      const device = tempDir();
+      await mkdir(path.join(device, 'etc/myrvm'), { recursive: true });
+      await writeFile(path.join(device, 'etc/myrvm/config.yaml'), 'fps: 30\n');
+      services.devices.import({ name: 'rvm-017', host: '127.0.0.2', user: 'jetson', sysroot: device, sources: [{ name: 'config', kind: 'files', paths: [path.join(device, 'etc/myrvm')] }] }, 'test');
+      // Not one byte left: the lease the run takes first cannot be written.
+      for (let n = 0; ; n++) {
+        try {
+          await writeFile(path.join(mount, `filler-${n}`), Buffer.alloc(64 * 1024));
+        } catch {
+          break;
+        }
+      }
+      await writeFile(path.join(mount, 'filler-last'), Buffer.alloc(512)).catch(() => undefined);
+      const connector = { withDevice: <T>(_name: string, work: (runner: CommandRunner) => Promise<T>) => work(new LocalRunner()) } as unknown as Parameters<typeof startDeviceBackup>[0]['connector'];
+      const { record } = await startDeviceBackup({ devices: services.devices, connector, repository: services.repository, jobs: services.jobs }, 'rvm-017').done;
+      expect(record.status).toBe('failed');
+      expect(record.error?.message).toMatch(/repository .* is full: no snapshot of rvm-017 was written/);
+    } finally {
+      services.dispose();
+      await unmount(mount);
+      rmSync(mount, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('log rotation after a committed run', () => {

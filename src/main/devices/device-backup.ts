@@ -413,11 +413,14 @@ export async function runSources(
       if (kept.size > 0) await resumeStore.set(repo, device.name, source, kept).catch(() => undefined);
     }
     for (const id of written) await repo.backend.delete(`${NAMES.snapshots}${id}`).catch(() => undefined);
-    if ((error as NodeJS.ErrnoException).code === 'ENOSPC') {
-      throw new AppError('UNAVAILABLE', `The disk holding the repository (${repo.backend.location}) is full: no snapshot of ${device.name} was written. Free some space or move the repository, then back up again.`);
-    }
-    throw error;
+    throw diskFull(error, repo.backend.location, device.name);
   }
+}
+
+/** ENOSPC from the repository's disk as what it means for the run; any other error as it is. */
+function diskFull(error: unknown, location: string, device: string): Error {
+  if ((error as NodeJS.ErrnoException | null)?.code !== 'ENOSPC') return error instanceof Error ? error : new AppError('INTERNAL', String(error));
+  return new AppError('UNAVAILABLE', `The disk holding the repository (${location}) is full: no snapshot of ${device} was written. Free some space or move the repository, then back up again.`);
 }
 
 /** Starts a backup job for a device; `sources` limits it to some of the device's sources. */
@@ -427,6 +430,7 @@ export function startDeviceBackup(deps: DeviceBackupDeps, name: string, only: st
   const unknown = only.filter((n) => !device.profile.sources.some((s) => s.name === n));
   if (unknown.length > 0) throw new AppError('NOT_FOUND', `${name} has no source named ${unknown.map((n) => `"${n}"`).join(', ')}`);
   if (sources.length === 0) throw new AppError('VALIDATION', `${name} has no sources to back up yet: discover or add some first`);
+  // A disk too full for the run's lease fails before the run starts, with the run's own message.
   return deps.jobs.start({ kind: 'backup', title: `Back up ${name}`, phases: [...BACKUP_PHASES], deviceId: device.id, ...(actor ? { actor } : {}) }, (ctx) =>
     deps.repository.write(async (repo, lease) => {
       // A database dump is always read, so the pool's first chunk worker starts (~100 ms of CPU)
@@ -472,6 +476,6 @@ export function startDeviceBackup(deps: DeviceBackupDeps, name: string, only: st
         );
       }
       return result;
-    }),
+    }).catch((error: unknown) => Promise.reject(diskFull(error, deps.repository.location(), name))),
   );
 }
