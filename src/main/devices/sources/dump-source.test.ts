@@ -90,6 +90,18 @@ describe('DumpSource (real sqlite3 and pg_dump through a shell)', () => {
     expect(leftovers()).toEqual(before);
   });
 
+  it('refuses a SQLite path that is not a regular file at once: a named pipe does not hang the run, a device node is not stored as an empty database', { timeout: 20_000 }, async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { repo } = await newRepo();
+    const fifo = path.join(tempDir(), 'local.db');
+    execFileSync('mkfifo', [fifo]);
+    for (const file of [fifo, '/dev/zero']) {
+      const sqlite = new DumpSource(new LocalRunner(), { name: 'local', kind: 'sqlite', path: file });
+      await expect(backup(repo, sqlite)).rejects.toThrow(new RegExp(`SQLite backup of ${file} .* failed \\(exit 66\\): ${file} is not a regular file`));
+    }
+    expect(await listSnapshots(repo)).toEqual([]);
+  });
+
   it('does not send an unchanged SQLite copy again: the device compares its sha256 with the previous run\'s', async () => {
     const dir = tempDir();
     const file = path.join(dir, 'local.db');

@@ -208,6 +208,7 @@ export function sqliteDumpCommand(path: string, tempName: string, unlessSha256 =
   // -wal and -journal beside the given path are the very files beside the resolved one.
   return sh`set -e
 [ -r ${path} ] || { echo "cannot read "${path} >&2; exit 66; }
+[ -f ${path} ] || { echo ${path}" is not a regular file (a named pipe, device or folder is no SQLite database)" >&2; exit 66; }
 db=${path}
 if [ -L "$db" ]; then db=$(readlink -f -- "$db" 2>/dev/null && echo x) || db=; db=\${db%?x}; fi
 files=
