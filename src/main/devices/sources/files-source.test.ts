@@ -130,6 +130,21 @@ describe('RemoteFilesSource (real find and GNU tar through a shell)', () => {
     expect(result.warnings[0]!.message).toMatch(/symbolic link.*nothing it points to was copied/);
   });
 
+  it('lists a folder named twice, or inside another path of the source, once: no entry twice in the snapshot', async () => {
+    const sysroot = tempDir();
+    const etc = path.join(sysroot, 'etc');
+    await mkdir(path.join(etc, 'myrvm'), { recursive: true });
+    await writeFile(path.join(etc, 'hostname'), 'rvm-017\n');
+    await writeFile(path.join(etc, 'myrvm/config.yaml'), 'fps: 30\n');
+    const { repo } = await newRepo();
+    const source = { name: 'config', kind: 'files' as const, paths: [etc, path.join(etc, 'myrvm'), `${etc}/myrvm/`] };
+    const result = await backup(repo, new RemoteFilesSource({ runner: new LocalRunner(), source, sysroot }));
+    const paths: string[] = [];
+    for await (const { path: p } of walkTree(repo, result.snapshot.tree)) paths.push(p);
+    expect(paths).toEqual(['etc', 'etc/hostname', 'etc/myrvm', 'etc/myrvm/config.yaml']);
+    expect(result.snapshot.summary.files).toBe(2);
+  });
+
   it('keeps file names that are not valid UTF-8 byte-exact through find, tar and restore', async () => {
     const sysroot = tempDir();
     const data = path.join(sysroot, 'opt/myrvm/data');

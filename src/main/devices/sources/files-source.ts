@@ -147,7 +147,11 @@ export class RemoteFilesSource implements Source {
     // A pattern saved before patterns were checked fails the source with its name, not a regex error.
     const invalid = patternIssues([source]).map((issue) => `${issue.path.split('.')[2]} ${issue.message}`);
     if (invalid.length > 0) throw new AppError('VALIDATION', `The files source "${source.name}" has a pattern that cannot be used: ${invalid.join('; ')}. Correct it in the device's sources; nothing was backed up.`);
-    const running = await this.#exec(listingCommand(this.#paths), signal);
+    // A path named twice, or inside another of the source's paths, is listed once: find would
+    // print its entries twice and the snapshot would hold each of them twice.
+    const inside = (p: string, q: string) => q === '/' || p.startsWith(`${q}/`);
+    const listed = this.#paths.filter((p, i, all) => !all.some((q, j) => (q === p ? j < i : inside(p, q))));
+    const running = await this.#exec(listingCommand(listed), signal);
     running.stdin.end();
     const entries: ListedEntry[] = [];
     let pending: Buffer = Buffer.alloc(0);
