@@ -334,6 +334,38 @@ describe('a run cut off part-way', () => {
   });
 });
 
+describe('what a run says it transferred', () => {
+  it('leaves out files that vanished before tar read them, and counts files that grew or shrank as they crossed', async () => {
+    const root = tempDir();
+    const data = path.join(root, 'opt/myrvm/data');
+    await mkdir(data, { recursive: true });
+    await writeFile(path.join(data, 'a-gone.bin'), randomBytes(3 * 1024 * 1024));
+    await writeFile(path.join(data, 'b-grows.log'), randomBytes(1000));
+    await writeFile(path.join(data, 'c-shrinks.log'), randomBytes(5000));
+    const local = new LocalRunner();
+    // Between the listing and tar: one file is removed, one grows, one is rotated.
+    const runner: CommandRunner = {
+      target: local.target,
+      run: (command, options) => local.run(command, options),
+      exec: async (command, signal) => {
+        if (commandText(command).startsWith('tar -c')) {
+          await rm(path.join(data, 'a-gone.bin'));
+          await appendFile(path.join(data, 'b-grows.log'), randomBytes(500));
+          await truncate(path.join(data, 'c-shrinks.log'), 100);
+        }
+        return local.exec(command, signal);
+      },
+    };
+    const { repo } = await newRepo();
+    const { record, value } = await backupJob(repo, root, [{ name: 'data', kind: 'files', paths: [data] }], undefined, { runner });
+    expect(record.status).toBe('succeeded');
+    const [result] = value!.snapshots;
+    expect(result!.skipped).toEqual([{ path: 'opt/myrvm/data/a-gone.bin', message: expect.stringMatching(/No such file/) as string }]);
+    expect(result!.bytesTransferred).toBe(1500 + 100);
+    expect(result!.bytesOnWire).toBe(1500 + 100);
+  });
+});
+
 describe('a file truncated while tar reads it (a log rotated mid-backup)', () => {
   /** The real shell; `truncate` runs while the tar stream has brought `after` bytes, on each of the first `times` tar commands. */
   function truncating(file: string, after: number, times: number): CommandRunner {

@@ -293,6 +293,11 @@ export async function runSources(
             deltaFiles++;
             deltaBytes += size;
           },
+          // A file that could not be read, or grew or shrank since it was listed: the run says what crossed.
+          onResized: (bytes) => {
+            transferred += bytes;
+            expectBytes(index, transferred);
+          },
           onWhole: ({ path, size, reason, why }) => {
             sentWhole.files++;
             sentWhole.bytes += size;

@@ -56,6 +56,11 @@ export interface RemoteFilesOptions {
    * less its listed size when it crossed as a delta); `size`: its size when it did, else null.
    */
   onDelta?: (bytes: number, size: number | null) => void;
+  /**
+   * A listed file crossed with another size than listed (it grew or shrank since) or not at all
+   * (unreadable, vanished): what the run transfers changes by `bytes`.
+   */
+  onResized?: (bytes: number) => void;
   /** A file tried as a block delta crossed whole after all, and why (DeltaUnavailable). */
   onWhole?: (file: { path: string; size: number; reason: string; why: DeltaCause }) => void;
 }
@@ -276,10 +281,12 @@ export class RemoteFilesSource implements Source {
       const warning = { path: relative, message: 'vanished or unreadable before it could be copied' };
       this.warnings.push(warning);
       this.#skipped.set(entry.absolute, warning);
+      if (entry.meta.size > 0) this.#options.onResized?.(-entry.meta.size);
       return null;
     }
     // The file may have changed between listing and copy: record what was actually copied.
     const meta: NodeMeta = { ...entry.meta, size: data.header.size ?? entry.meta.size };
+    if (meta.size !== entry.meta.size) this.#options.onResized?.(meta.size - entry.meta.size);
     return { path: relative, meta, open: () => data.stream };
   }
 
