@@ -1,6 +1,7 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { appendFile, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { backup } from '../../repository/archiver/archiver';
 import { restore } from '../../repository/restorer/restorer';
@@ -10,7 +11,7 @@ import { describeTree, makeAwkwardTree, newRepo } from '../../repository/testing
 import type { Repository } from '../../repository/repo/repository';
 import { tempDir } from '../../testing/temp-dir';
 import { LocalRunner } from '../local-runner';
-import { RemoteFilesSource } from './files-source';
+import { RemoteFilesSource, unsparse } from './files-source';
 
 async function filesOf(repo: Repository, tree: string): Promise<Map<string, TreeNode>> {
   const map = new Map<string, TreeNode>();
@@ -143,6 +144,27 @@ describe('RemoteFilesSource (real find and GNU tar through a shell)', () => {
     for await (const { path: p } of walkTree(repo, result.snapshot.tree)) paths.push(p);
     expect(paths).toEqual(['etc', 'etc/hostname', 'etc/myrvm', 'etc/myrvm/config.yaml']);
     expect(result.snapshot.summary.files).toBe(2);
+  });
+
+  it('rebuilds a sparse file from its tar map and regions, however the stream is cut, and refuses a map that is cut or wrong', async () => {
+    const collect = async (stream: AsyncIterable<Buffer>) => {
+      const parts: Buffer[] = [];
+      for await (const part of stream) parts.push(Buffer.from(part));
+      return Buffer.concat(parts);
+    };
+    // 3 regions: 5 bytes at 0, 4 at 1000, none at the end (tar's last entry); a 2,000-byte file.
+    const map = Buffer.from('3\n0\n5\n1000\n4\n2000\n0\n');
+    const body = Buffer.concat([map, Buffer.alloc(512 - map.length), Buffer.from('helloDATA')]);
+    const expected = Buffer.alloc(2000);
+    expected.write('hello', 0);
+    expected.write('DATA', 1000);
+    const pieces = (data: Buffer, piece: number): AsyncIterable<Buffer> => Readable.from(Array.from({ length: Math.ceil(data.length / piece) }, (_, i) => data.subarray(i * piece, (i + 1) * piece)));
+    for (const piece of [1, 3, 7, 512, body.length]) expect((await collect(unsparse(pieces(body, piece), 2000))).equals(expected)).toBe(true);
+    const once = (data: Buffer) => pieces(data, data.length);
+    await expect(collect(unsparse(once(body.subarray(0, 8)), 2000))).rejects.toThrow(/cut short in its map/);
+    await expect(collect(unsparse(once(body.subarray(0, 515)), 2000))).rejects.toThrow(/cut short/);
+    await expect(collect(unsparse(once(Buffer.concat([Buffer.from('1\n1990\n20\n'), Buffer.alloc(600)])), 2000))).rejects.toThrow(/not a sparse map of the file/);
+    await expect(collect(unsparse(once(Buffer.concat([Buffer.from('x\n'), Buffer.alloc(510)])), 2000))).rejects.toThrow(/not a sparse map/);
   });
 
   it('keeps file names that are not valid UTF-8 byte-exact through find, tar and restore', async () => {

@@ -12,13 +12,15 @@ export interface ListedEntry {
   /** Absolute path on the device. */
   absolute: string;
   meta: NodeMeta;
+  /** Bytes the file has on disk (find's %b blocks of 512): far below its size for a sparse file. */
+  allocated?: number;
 }
 
-const FIELDS = 11;
+const FIELDS = 12;
 const TYPES: Record<string, NodeType> = { f: 'file', d: 'dir', l: 'symlink', p: 'fifo', s: 'socket', c: 'chardev', b: 'blockdev' };
 
 export function listingCommand(paths: readonly string[]): RawShell {
-  return largeWrites(sh`find ${paths} ${raw("-printf '%y\\0%m\\0%U\\0%G\\0%T@\\0%C@\\0%s\\0%D:%i\\0%n\\0%l\\0%p\\0'")}`);
+  return largeWrites(sh`find ${paths} ${raw("-printf '%y\\0%m\\0%U\\0%G\\0%T@\\0%C@\\0%s\\0%D:%i\\0%n\\0%b\\0%l\\0%p\\0'")}`);
 }
 
 /** `1700000000.1234567890` (find's %T@) → exact nanoseconds as a decimal string. */
@@ -58,12 +60,12 @@ export function parseListing(buffer: Buffer): { entries: ListedEntry[]; rest: Bu
       const end = buffer.indexOf(0, at);
       if (end < 0) break;
       // Target and path are bytes: decoded losslessly (non-UTF-8 bytes as lone surrogates).
-      fields.push(fields.length >= 9 ? decodeName(buffer.subarray(at, end)) : buffer.toString('utf8', at, end));
+      fields.push(fields.length >= 10 ? decodeName(buffer.subarray(at, end)) : buffer.toString('utf8', at, end));
       at = end + 1;
     }
     if (fields.length < FIELDS) break;
     start = at;
-    const [y, m, uid, gid, mtime, ctime, size, inode, links, target, path] = fields as [string, string, string, string, string, string, string, string, string, string, string];
+    const [y, m, uid, gid, mtime, ctime, size, inode, links, blocks, target, path] = fields as [string, string, string, string, string, string, string, string, string, string, string, string];
     const type = TYPES[y];
     if (!type) continue; // door / unknown: nothing we can restore
     const meta: NodeMeta = {
@@ -78,7 +80,7 @@ export function parseListing(buffer: Buffer): { entries: ListedEntry[]; rest: Bu
       links: Number(links),
       ...(type === 'symlink' ? { target } : {}),
     };
-    entries.push({ absolute: path, meta });
+    entries.push({ absolute: path, meta, allocated: Number(blocks) * 512 });
   }
   return { entries, rest: buffer.subarray(start) };
 }
