@@ -5,6 +5,19 @@ import { tempDir } from '../testing/temp-dir';
 import { HISTORY_FILE, migrationChecksum, openHistoryDatabase } from './database';
 import { MIGRATIONS } from './migrations';
 
+async function unmount(dir: string): Promise<void> {
+  const { execFileSync } = await import('node:child_process');
+  for (let attempt = 0; attempt < 50; attempt++) {
+    try {
+      execFileSync('umount', [dir], { stdio: 'ignore' });
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  execFileSync('umount', [dir]);
+}
+
 describe('history database', () => {
   it('opens in WAL mode and applies every migration once, in order, with checksums', () => {
     const dir = tempDir();
@@ -48,6 +61,29 @@ describe('history database', () => {
     expect(raw.prepare("SELECT name FROM sqlite_master WHERE name = 'half'").get()).toBeUndefined();
     expect(raw.prepare('SELECT max(id) AS v FROM schema_migrations').get()).toEqual({ v: MIGRATIONS.at(-1)!.id });
     raw.close();
+  });
+
+  const root = process.getuid?.() === 0;
+  it.skipIf(!root)(`says the disk is full when the data folder's disk has no room left, not "disk I/O error"${root ? '' : ' (skipped: mounting a tmpfs needs root)'}`, async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { rmSync, writeFileSync } = await import('node:fs');
+    const dir = tempDir();
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', dir]);
+    try {
+      openHistoryDatabase(dir).close();
+      // The laptop's disk filled up meanwhile (the repository is a folder beside the history).
+      for (let n = 0; ; n++) {
+        try {
+          writeFileSync(path.join(dir, `filler-${n}`), Buffer.alloc(16 * 1024));
+        } catch {
+          break;
+        }
+      }
+      expect(() => openHistoryDatabase(dir)).toThrow(expect.objectContaining({ code: 'UNAVAILABLE', message: expect.stringMatching(/The disk holding .* is full: .* Free some space/) as string }));
+    } finally {
+      await unmount(dir);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('reports a file that is not a database instead of replacing it', async () => {

@@ -4,7 +4,7 @@
  * source of truth, so a history that cannot be opened is reported, never silently replaced.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statfsSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as SqliteDatabase } from 'better-sqlite3';
@@ -75,6 +75,21 @@ export function openHistoryDatabase(dataDir: string, migrations: readonly Migrat
   } catch (error) {
     db.close();
     if (error instanceof AppError) throw error;
+    // SQLite says "disk I/O error" when WAL mode cannot grow its shared-memory file on a full disk:
+    // on a laptop whose disk filled up, that read as a failing disk.
+    if (/^SQLITE_(FULL|IOERR)/.test((error as { code?: string }).code ?? '') && diskFull(dataDir)) {
+      throw new AppError('UNAVAILABLE', `The disk holding the data folder (${dataDir}) is full: the history store cannot be opened. Free some space, then try again.`);
+    }
     throw new AppError('UNAVAILABLE', `The history store at ${file} is not usable: ${(error as Error).message}`);
+  }
+}
+
+/** Less than 1 MiB left for this user on the disk holding `dir`. */
+function diskFull(dir: string): boolean {
+  try {
+    const { bavail, bsize } = statfsSync(dir);
+    return bavail * bsize < 1024 * 1024;
+  } catch {
+    return false;
   }
 }
