@@ -37,3 +37,21 @@ export function parseCommandArgs(command: Command, argv: string[]): { values: Re
     throw new UsageError((error as Error).message);
   }
 }
+
+/**
+ * A time given to an option: `2026-11-01`, `2026-11-01T08:00`, `2026-11-01T08:00:00Z`, or an age
+ * back from now: `90m`, `36h`, `7d`, `2w`. Anything else is a usage error — JavaScript's own date
+ * parsing would read `1` as the year 2001 and `May 3` as 2001 too.
+ */
+export function parseTimeOption(option: string, text: string, now = Date.now()): Date {
+  const age = /^(\d+)([mhdw])$/.exec(text.trim());
+  if (age) {
+    const unit = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 }[age[2] as 'm' | 'h' | 'd' | 'w'];
+    return new Date(now - Number(age[1]) * unit);
+  }
+  const at = Date.parse(text);
+  if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(text.trim()) || Number.isNaN(at)) {
+    throw new UsageError(`${option} needs a date/time (2026-11-01, 2026-11-01T08:00, 2026-11-01T08:00:00Z) or an age (90m, 36h, 7d, 2w), not "${text}"`);
+  }
+  return new Date(at);
+}

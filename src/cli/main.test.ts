@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { tempDir } from '../main/testing/temp-dir';
 import { COMMANDS } from './commands/index';
 import { runCli } from './main';
+import { parseTimeOption } from './command';
 import type { CliIo } from './command';
 
 function io(env: NodeJS.ProcessEnv) {
@@ -13,6 +14,20 @@ function io(env: NodeJS.ProcessEnv) {
 }
 
 describe('jetvault CLI', () => {
+  it('reads a time option strictly: a date, a date and time, or an age — not whatever Date.parse makes of it', async () => {
+    const now = Date.parse('2026-11-30T12:00:00Z');
+    expect(parseTimeOption('--at', '90m', now).toISOString()).toBe('2026-11-30T10:30:00.000Z');
+    expect(parseTimeOption('--at', '2026-11-30T08:00:00Z', now).toISOString()).toBe('2026-11-30T08:00:00.000Z');
+    expect(parseTimeOption('--at', '2026-11-30T08:00+02:00', now).toISOString()).toBe('2026-11-30T06:00:00.000Z');
+    // Without a zone: this computer's local time, as a technician reads the clock.
+    expect(parseTimeOption('--at', '2026-11-30 08:00', now).getTime()).toBe(new Date(2026, 10, 30, 8, 0).getTime());
+    // Date.parse reads each of these as some day in 2001 (or another year): refused instead.
+    for (const text of ['1', '12', 'May 3', 'yesterday', '2026-11-30 noon', '30/11/2026']) expect(() => parseTimeOption('--at', text, now)).toThrow(/--at needs a date\/time/);
+    const t = io({ JETVAULT_HOME: tempDir() });
+    expect(await runCli(['restore', 'latest', '--device', 'rvm-017', '--at', '1'], t.io)).toBe(2);
+    expect(t.err.join('\n')).toMatch(/--at needs a date\/time .* not "1"/);
+  });
+
   it('prints help listing its commands', async () => {
     const t = io({});
     expect(await runCli(['--help'], t.io)).toBe(0);

@@ -8,7 +8,7 @@ import { RestoreRequestSchema } from '../../shared/schemas/restore';
 import type { RestorePlanSummary, RestoreRequest } from '../../shared/schemas/restore';
 import type { Services } from '../../main/services/index';
 import type { CliIo, Command } from '../command';
-import { UsageError } from '../command';
+import { parseTimeOption, UsageError } from '../command';
 import { withServices } from '../services';
 
 /** Signals that cancel a restore as the console's Cancel does (every one of them: none ends the process mid-way). */
@@ -45,7 +45,7 @@ export async function deviceRestore(values: Record<string, unknown>, ref: string
   const device = values.device as string;
   const sources = (values.source as string[] | undefined) ?? [];
   const include = (values.include as string[] | undefined) ?? [];
-  if (typeof values.at === 'string' && Number.isNaN(Date.parse(values.at))) throw new UsageError('--at takes a date and time, e.g. 2026-11-30T08:00:00Z');
+  const at = typeof values.at === 'string' ? parseTimeOption('--at', values.at) : null;
   // A snapshot id names the snapshot (and its source) itself: --at or --source would be ignored.
   if (ref !== 'latest' && (typeof values.at === 'string' || sources.length > 0)) throw new UsageError(`--at and --source choose snapshots for SNAP "latest"; ${ref} names one snapshot already`);
   return withServices(io, async (services) => {
@@ -56,7 +56,7 @@ export async function deviceRestore(values: Record<string, unknown>, ref: string
       if (matches.length !== 1) throw new AppError('NOT_FOUND', matches.length === 0 ? `No snapshot ${ref} of ${device}` : `${ref} is ambiguous: ${matches.length} snapshots start with it`);
       request.snapshotId = matches[0]!.id;
     } else {
-      request.at = typeof values.at === 'string' ? new Date(values.at).toISOString() : new Date().toISOString();
+      request.at = (at ?? new Date()).toISOString();
       request.scope = include.length > 0 ? 'files' : sources.length > 0 ? 'source' : 'device';
     }
     if (sources.length > 0) request.sources = sources;

@@ -1,19 +1,12 @@
 import { copyBetween } from '../../main/repository/copy/copy';
 import type { CopyFilter, CopyProgress, CopyResult } from '../../main/repository/copy/copy';
 import type { CliIo, Command } from '../command';
-import { UsageError } from '../command';
+import { parseTimeOption, UsageError } from '../command';
 import { EXIT, formatBytes, openOtherRepository, readOtherPassword, REPO_OPTIONS, REPO_USAGE, shortId, withRepository } from './repo-common';
 
-/** `2026-11-01`, `2026-11-01T08:00:00Z`, or an age: `36h`, `7d`, `2w`, `90m`. */
+/** `--since`: a date/time or an age (`parseTimeOption`). */
 export function parseSince(text: string, now = Date.now()): Date {
-  const age = /^(\d+)([mhdw])$/.exec(text.trim());
-  if (age) {
-    const unit = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 }[age[2] as 'm' | 'h' | 'd' | 'w'];
-    return new Date(now - Number(age[1]) * unit);
-  }
-  const at = Date.parse(text);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(text) || Number.isNaN(at)) throw new UsageError(`--since needs a date/time (2026-11-01, 2026-11-01T08:00:00Z) or an age (36h, 7d, 2w), not "${text}"`);
-  return new Date(at);
+  return parseTimeOption('--since', text, now);
 }
 
 function formatDuration(seconds: number): string {
