@@ -30,6 +30,13 @@ describe('jetvault alerts ack', () => {
     expect(JSON.parse((await run('alerts', '--json')).out)).toMatchObject([{ id: 1, acknowledgedAt: null }]);
 
     expect(await run('alerts', 'ack', '99')).toMatchObject({ code: 1, err: 'jetvault alerts: No alert 99' });
-    expect(await run('alerts', 'ack', '1')).toMatchObject({ code: 0, out: expect.stringMatching(/^acknowledged 1: rvm-017/) as unknown });
+    const acked = await run('alerts', 'ack', '1');
+    expect(acked).toMatchObject({ code: 0, out: expect.stringMatching(/^acknowledged 1: rvm-017/) as unknown });
+    expect(acked.out).not.toContain('cleared');
+
+    // The RPO back to 1 × (the device was added just now): the alert clears. Acknowledging it then says so.
+    expect((await run('settings', 'set', 'monitoringRules', JSON.stringify(DEFAULT_RULES))).code).toBe(0);
+    expect((await run('alerts')).code).toBe(0);
+    expect((await run('alerts', 'ack', '1')).out).toMatch(/^acknowledged 1: rvm-017.* \(it had cleared already, 20\d\d-/);
   }, 60_000);
 });

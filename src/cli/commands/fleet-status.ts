@@ -75,7 +75,7 @@ export const alertsCommand: Command = {
         const id = /^[0-9]{1,15}$/.test(text) ? Number(text) : Number.NaN;
         if (!(id > 0) || positionals.length !== 2) throw new UsageError(positionals.length === 2 ? `"${text}" is not an alert ID (the number in the first column of jetvault alerts)` : 'ack needs one alert ID');
         const alert = services.alerts.acknowledge(id, 'cli');
-        io.out(`acknowledged ${alert.id}: ${alert.message}`);
+        io.out(`acknowledged ${alert.id}: ${alert.message}${alert.resolvedAt ? ` (it had cleared already, ${alert.resolvedAt})` : ''}`);
         return 0;
       }
       if (positionals.length > 0) throw new UsageError(`unknown action "${positionals[0]}"`);
