@@ -182,6 +182,16 @@ describe('holdings', () => {
     });
   });
 
+  it('leave out a run killed part-way (fewer snapshots than its run-size): it is no copy of the device', () => {
+    const snap = (run: string, source: string, time: string) => ({ id: `${run}${source}`, device: 'a', time, tags: [`run:${run}`, 'run-size:2', `source:${source}`] }) as never;
+    const held = holdingsOf([
+      snap('20261129120000-bbbbbb', 'db', '2026-11-29T12:00:05Z'),
+      snap('20261129120000-bbbbbb', 'app', '2026-11-29T12:00:09Z'),
+      snap('20261130120000-aaaaaa', 'db', '2026-11-30T12:00:05Z'), // its app snapshot was never written
+    ]);
+    expect(Object.fromEntries(held)).toEqual({ a: { latestRun: '20261129120000-bbbbbb', latestAt: '2026-11-29T12:00:09Z', runs: 1 } });
+  });
+
   it('count a run as held when it is the same run or begun in a later second, never by the random part', () => {
     expect(holdsAtLeast('20261130120000-aaaaaa', '20261130120000-aaaaaa')).toBe(true);
     expect(holdsAtLeast('20261130120001-000000', '20261130120000-ffffff')).toBe(true);

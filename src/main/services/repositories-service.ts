@@ -25,6 +25,7 @@ import { Repository } from '../repository/repo/repository';
 import { listSnapshots } from '../repository/snapshot/snapshot';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import type { SecretStore } from '../secrets/secret-store';
+import { inCompleteRun } from './catalog-service';
 import type { RepositoryService } from './repository-service';
 import type { SettingsService } from './settings-service';
 
@@ -33,12 +34,17 @@ export const TEST_TIMEOUT_MS = 30_000;
 
 const secretRef = (id: string, what: 'password' | 'access-key-id' | 'secret-access-key' | 'sftp-password') => `repository:${id}:${what}`;
 
-/** The newest run per device among snapshots that carry a run tag (device backups). */
+/**
+ * The newest run per device among snapshots that carry a run tag (device backups). A run killed
+ * part-way (fewer snapshots than its `run-size`) is no copy of the device: left out, as the catalog
+ * leaves it out.
+ */
 export function holdingsOf(snapshots: readonly SnapshotWithId[]): Map<string, { latestRun: string; latestAt: string; runs: number }> {
   const runs = new Map<string, Map<string, string>>();
+  const complete = inCompleteRun(snapshots);
   for (const s of snapshots) {
     const run = s.tags.find((t) => t.startsWith('run:'))?.slice(4);
-    if (!run) continue;
+    if (!run || !complete(s)) continue;
     const mine = runs.get(s.device) ?? new Map<string, string>();
     const at = mine.get(run);
     if (at === undefined || s.time > at) mine.set(run, s.time);
