@@ -1,3 +1,4 @@
+import type { EventPayload } from '../../shared/contract';
 import { formatAge } from '../../shared/format-duration';
 import { RULE_LABELS } from '../../shared/schemas/monitoring';
 import type { Command } from '../command';
@@ -122,10 +123,25 @@ export const runSchedulerCommand: Command = {
         for (const j of failed) io.err(`${j.title}: ${j.error?.message ?? 'failed'}`);
         return failed.length === 0 ? 0 : 1;
       }
+      // Each job's end on a line of its own: what a server's journal keeps of the backups it ran.
+      services.bus.subscribe((event, payload) => {
+        if (event !== 'jobs:finished') return;
+        const { job } = payload as EventPayload<'jobs:finished'>;
+        if (job.status === 'failed') io.err(`${job.title}: ${job.error?.message ?? 'failed'}`);
+        else io.out(`${job.title}: ${job.status}`);
+      });
       services.start({ scheduler: true });
       io.out(`scheduler running (data: ${services.dataDir}); Ctrl-C stops`);
       await new Promise<void>((resolve) => {
-        const stop = () => resolve();
+        // The scheduler's and monitor's timers do not hold a process open (the app's window does):
+        // without this one, run-scheduler exited (status 13) once its first tick's work was done.
+        const keepAlive = setInterval(() => {}, 60_000);
+        const stop = () => {
+          clearInterval(keepAlive);
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve();
+        };
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });

@@ -149,15 +149,17 @@ describe('JobManager', () => {
     store.close();
   });
 
-  it('logs a foreseen failure (AppError) by its code and message, without a stack; any other error with its stack', async () => {
+  it('logs a foreseen failure (AppError) at info by its code and message, without a stack; any other error as an error with its stack', async () => {
     const { store, bus } = setup();
     const lines: string[] = [];
-    const jobs = new JobManager(store, bus, createLogger('error', (line) => lines.push(line)));
+    const jobs = new JobManager(store, bus, createLogger('info', (line) => lines.push(line)));
     await jobs.start({ kind: 'backup', title: 'Back up rvm-017', phases: ['connect'] }, () => Promise.reject(new AppError('UNAVAILABLE', 'rvm-017 did not answer on 10.0.4.17:22'))).done;
     expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/\binfo\b/);
     expect(lines[0]).toContain('{"code":"UNAVAILABLE","message":"rvm-017 did not answer on 10.0.4.17:22"}');
     expect(lines[0]).not.toMatch(/stack|job-manager/);
     await jobs.start({ kind: 'backup', title: 'Back up rvm-017', phases: ['connect'] }, () => Promise.reject(new TypeError('x is undefined'))).done;
+    expect(lines[1]).toMatch(/\berror\b/);
     expect(lines[1]).toMatch(/"stack":"TypeError: x is undefined\\n +at /);
     store.close();
   });

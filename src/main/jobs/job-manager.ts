@@ -257,9 +257,11 @@ export class JobManager {
             ? { code: caught.code, message: caught.message }
             : { code: 'INTERNAL', message: (caught as Error)?.message ?? String(caught) };
         // An AppError is a failure the job foresaw, whose message says it all (a refused login, a
-        // failed dump): logged without its stack, which the CLI would print after every such run.
-        // Anything else is a bug, whose stack is what finds it.
-        if (!cancelled) this.#log.error(`job ${id} (${spec.kind}) failed`, caught instanceof AppError ? { code: caught.code, message: caught.message } : caught);
+        // failed dump): it is in the job's record, which the console, the CLI command that started
+        // it and run-scheduler show — logged at info (the app's log keeps it; a CLI printed it twice).
+        // Anything else is a bug, logged as an error with the stack that finds it.
+        if (!cancelled && caught instanceof AppError) this.#log.info(`job ${id} (${spec.kind}) failed`, { code: caught.code, message: caught.message });
+        else if (!cancelled) this.#log.error(`job ${id} (${spec.kind}) failed`, caught);
         value = undefined;
       }
       return { record: this.#finish(live, status, error, value), value };
