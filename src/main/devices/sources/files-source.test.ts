@@ -1,5 +1,6 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { appendFile, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -129,6 +130,32 @@ describe('RemoteFilesSource (real find and GNU tar through a shell)', () => {
     expect(result.snapshot.summary.files).toBe(0);
     expect(result.warnings).toEqual([{ path: 'opt/myrvm', message: expect.stringContaining(path.join(sysroot, 'mnt/nvme/myrvm')) as string }]);
     expect(result.warnings[0]!.message).toMatch(/symbolic link.*nothing it points to was copied/);
+  });
+
+  const notRoot = process.getuid?.() === 0 ? null : 'mounting proc and sysfs needs root';
+  it.skipIf(notRoot)(`backs up a source of "/" without entering /proc or /sys: their mount points only${notRoot ? ` (skipped: ${notRoot})` : ''}`, async () => {
+    const sysroot = tempDir();
+    await mkdir(path.join(sysroot, 'etc'));
+    await writeFile(path.join(sysroot, 'etc/hostname'), 'rvm-017\n');
+    const mounts = [
+      ['proc', path.join(sysroot, 'proc')],
+      ['sysfs', path.join(sysroot, 'sys')],
+    ] as const;
+    try {
+      for (const [type, at] of mounts) {
+        await mkdir(at);
+        expect(spawnSync('mount', ['-t', type, type, at]).status).toBe(0);
+      }
+      const { repo } = await newRepo();
+      const source = { name: 'root', kind: 'files' as const, paths: [`${sysroot}/`] };
+      const result = await backup(repo, new RemoteFilesSource({ runner: new LocalRunner(), source, sysroot }));
+      const paths: string[] = [];
+      for await (const { path: p } of walkTree(repo, result.snapshot.tree)) paths.push(p);
+      expect(paths).toEqual(['etc', 'etc/hostname', 'proc', 'sys']);
+      expect(result.warnings ?? []).toEqual([]);
+    } finally {
+      for (const [, at] of mounts) spawnSync('umount', [at]);
+    }
   });
 
   it('lists a folder named twice, or inside another path of the source, once: no entry twice in the snapshot', async () => {

@@ -202,6 +202,7 @@ export class RemoteFilesSource implements Source {
   }
 
   #relative(absolute: string): string {
+    if (this.#root && absolute === this.#root) return ''; // the stand-in's own "/"
     const inside = this.#root && absolute.startsWith(`${this.#root}/`) ? absolute.slice(this.#root.length) : absolute;
     return inside.replace(/^\/+/, '');
   }

@@ -19,8 +19,19 @@ export interface ListedEntry {
 const FIELDS = 12;
 const TYPES: Record<string, NodeType> = { f: 'file', d: 'dir', l: 'symlink', p: 'fifo', s: 'socket', c: 'chardev', b: 'blockdev' };
 
+/**
+ * File systems the kernel makes up as they are read (processes, devices, kernel state): a folder
+ * mounted with one is listed, as the mount point a restore needs, but not entered. A source of `/`
+ * would otherwise walk /proc and /sys — /proc/kcore alone claims 128 TiB, and /sys files change size
+ * as tar reads them. (tmpfs is not among them: a folder there can hold what an app keeps.)
+ */
+export const PSEUDO_FILESYSTEMS = ['proc', 'sysfs', 'devtmpfs', 'devpts', 'cgroup', 'cgroup2', 'debugfs', 'tracefs', 'securityfs', 'pstore', 'bpf', 'configfs', 'fusectl', 'mqueue', 'hugetlbfs', 'binfmt_misc', 'autofs', 'efivarfs', 'rpc_pipefs', 'nsfs'] as const;
+
+const PRINTF = "-printf '%y\\0%m\\0%U\\0%G\\0%T@\\0%C@\\0%s\\0%D:%i\\0%n\\0%b\\0%l\\0%p\\0'";
+const PRUNE_PSEUDO = `\\( ${PSEUDO_FILESYSTEMS.map((type) => `-fstype ${type}`).join(' -o ')} \\) -prune ${PRINTF} -o ${PRINTF}`;
+
 export function listingCommand(paths: readonly string[]): RawShell {
-  return largeWrites(sh`find ${paths} ${raw("-printf '%y\\0%m\\0%U\\0%G\\0%T@\\0%C@\\0%s\\0%D:%i\\0%n\\0%b\\0%l\\0%p\\0'")}`);
+  return largeWrites(sh`find ${paths} ${raw(PRUNE_PSEUDO)}`);
 }
 
 /** `1700000000.1234567890` (find's %T@) → exact nanoseconds as a decimal string. */
