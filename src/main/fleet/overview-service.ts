@@ -50,17 +50,22 @@ export function databaseUp(profile: DeviceProfile, facts: DeviceFacts | null): b
   );
 }
 
-export function reachabilityOf(row: Pick<OverviewDbRow, 'facts_at' | 'last_job_at' | 'last_job_status' | 'last_job_error'>): {
+/**
+ * Whether the device answered the last time anything tried: its facts read, its last job (failed
+ * for a connection that could not be made, or not), or the scheduler's probe of its address —
+ * the newest of the three decides.
+ */
+export function reachabilityOf(row: Pick<OverviewDbRow, 'facts_at' | 'probe_at' | 'probe_reachable' | 'last_job_at' | 'last_job_status' | 'last_job_error'>): {
   reachability: OverviewRow['reachability'];
   lastContactAt: string | null;
 } {
-  const jobAt = row.last_job_at;
-  if (!row.facts_at && !jobAt) return { reachability: 'unknown', lastContactAt: null };
-  if (jobAt && (!row.facts_at || jobAt > row.facts_at)) {
-    const unreached = row.last_job_status === 'failed' && UNREACHED.has(errorOf(row.last_job_error)?.code ?? '');
-    return { reachability: unreached ? 'unreachable' : 'reachable', lastContactAt: jobAt };
-  }
-  return { reachability: 'reachable', lastContactAt: row.facts_at };
+  const seen: { at: string; reachable: boolean }[] = [];
+  if (row.facts_at) seen.push({ at: row.facts_at, reachable: true });
+  if (row.last_job_at) seen.push({ at: row.last_job_at, reachable: !(row.last_job_status === 'failed' && UNREACHED.has(errorOf(row.last_job_error)?.code ?? '')) });
+  if (row.probe_at && row.probe_reachable !== null) seen.push({ at: row.probe_at, reachable: row.probe_reachable === 1 });
+  if (seen.length === 0) return { reachability: 'unknown', lastContactAt: null };
+  const newest = seen.reduce((a, b) => (b.at > a.at ? b : a));
+  return { reachability: newest.reachable ? 'reachable' : 'unreachable', lastContactAt: newest.at };
 }
 
 /** Open (unresolved) alerts per device, from the monitoring rules' alerts table (one grouped read). */

@@ -276,4 +276,14 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE jobs ADD COLUMN heartbeat_at TEXT;
       CREATE INDEX jobs_running ON jobs (device_id) WHERE status = 'running';`,
   },
+  {
+    id: 15,
+    name: 'device probes',
+    // The scheduler's last look at a device's address (TCP, before it starts a backup): a device it
+    // finds silent starts no job, so without this the overview went on calling it reachable from
+    // its last facts or job, however long it had been offline.
+    sql: `
+      ALTER TABLE devices ADD COLUMN probe_at TEXT;
+      ALTER TABLE devices ADD COLUMN probe_reachable INTEGER;`,
+  },
 ];

@@ -129,6 +129,9 @@ export interface OverviewDbRow {
   host_key: string | null;
   facts: string | null;
   facts_at: string | null;
+  /** The scheduler's last probe of the device's address (null: none yet) and whether it answered. */
+  probe_at: string | null;
+  probe_reachable: number | null;
   last_good_at: string | null;
   last_attempt_at: string | null;
   last_attempt_status: string | null;
@@ -200,6 +203,8 @@ export function prepareStatements(db: Database) {
       'UPDATE devices SET name = ?, profile = ?, host_key = ?, updated_at = ? WHERE id = ?',
     ),
     deviceSetFacts: db.prepare<[string, string, string]>('UPDATE devices SET facts = ?, facts_at = ? WHERE id = ?'),
+    /** The scheduler's probe of a device's address: when, and whether it answered (1) or not (0). */
+    deviceSetProbe: db.prepare<[string, number, string]>('UPDATE devices SET probe_at = ?, probe_reachable = ? WHERE id = ?'),
     deviceByName: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE name = ?'),
     deviceById: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE id = ?'),
     devicesAll: db.prepare<[], DeviceRow>('SELECT * FROM devices ORDER BY name'),
@@ -282,7 +287,7 @@ export function prepareStatements(db: Database) {
      * ahead, is not a good backup, or the device would look protected until the clock got there again.
      */
     overview: db.prepare<[string], OverviewDbRow>(
-      `SELECT d.id, d.name, d.profile, d.host_key, d.facts, d.facts_at,
+      `SELECT d.id, d.name, d.profile, d.host_key, d.facts, d.facts_at, d.probe_at, d.probe_reachable,
               -- A good backup is a run that covered every source of the device (as the scheduler counts
               -- it): a source backed up alone on its own schedule does not reset the device's age.
               (SELECT g.finished_at FROM jobs g WHERE g.device_id = d.id AND g.kind = 'backup' AND g.status = 'succeeded' AND g.finished_at <= ?

@@ -119,6 +119,25 @@ describe('the scheduler on seeded history', () => {
     }
   });
 
+  it('leaves what its probe found for the overview: a device gone silent since its last good run shows unreachable, then reachable again', async () => {
+    let answers = false;
+    const { s, scheduler, overview, clock } = setup({ probe: () => Promise.resolve(answers) });
+    try {
+      const device = s.devices.add({ ...profile, name: 'rvm-field' }, {}, 'test');
+      run(s, device.id, NOW - 2 * 60 * MIN); // good two hours ago; RPO 60 min: due
+      expect(overview.overview().devices[0]).toMatchObject({ reachability: 'reachable', status: 'at-risk' });
+      expect(await scheduler.tick()).toEqual([]);
+      expect(overview.overview().devices[0]).toMatchObject({ reachability: 'unreachable', status: 'unreachable', lastContactAt: new Date(NOW).toISOString() });
+      // Back on the network: the next probe (after the offline back-off) says so.
+      answers = true;
+      clock.now += 11 * MIN;
+      await scheduler.tick(); // (the backup it then starts is not part of this test)
+      expect(overview.overview().devices[0]).toMatchObject({ reachability: 'reachable', status: 'at-risk', lastContactAt: new Date(clock.now).toISOString() });
+    } finally {
+      s.dispose();
+    }
+  });
+
   it('probes due devices side by side, so devices that went silent do not hold back the reachable ones', async () => {
     // 30 devices off the network (a probe waits for its timeout) sort before 4 reachable ones.
     let inFlight = 0;

@@ -146,9 +146,17 @@ export class Scheduler {
       const batch = due.slice(next, (next += Math.max(slots(), PROBE_BATCH)));
       const probed = await Promise.all(
         batch.map(async (name) => {
-          const { profile } = devices.get(name);
+          const { id, profile } = devices.get(name);
           const via = profile.jump ?? profile;
-          return { name, via, reachable: await this.#probe(via.host, via.port) };
+          const reachable = await this.#probe(via.host, via.port);
+          // For the overview: a device found silent starts no job, and would otherwise still look
+          // reachable. (Not storing it — a full disk — changes nothing about this tick.)
+          try {
+            store.sql.deviceSetProbe.run(new Date(this.#clock()).toISOString(), reachable ? 1 : 0, id);
+          } catch (error) {
+            log.warn(`scheduler: could not record the probe of ${name}: ${(error as Error).message}`);
+          }
+          return { name, via, reachable };
         }),
       );
       // In queue order: the longest overdue reachable devices start, as many as may run.
