@@ -286,4 +286,17 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE devices ADD COLUMN probe_at TEXT;
       ALTER TABLE devices ADD COLUMN probe_reachable INTEGER;`,
   },
+  {
+    id: 16,
+    name: 'alerts keep a removed device name',
+    // An alert names its device through device_id; once the device is removed, its alerts in the
+    // history (and the alert.resolved webhook sent as they clear) said device: null. The name is
+    // kept on the alert when its device row goes.
+    sql: `
+      ALTER TABLE alerts ADD COLUMN device_name TEXT;
+      CREATE TRIGGER alerts_keep_device_name AFTER DELETE ON devices
+      BEGIN
+        UPDATE alerts SET device_name = OLD.name WHERE device_id = OLD.id;
+      END;`,
+  },
 ];

@@ -63,6 +63,8 @@ export interface AlertRow {
   id: number;
   rule: string;
   device_id: string | null;
+  /** Set when the device was removed: its name then (device_id no longer finds it). */
+  device_name: string | null;
   subject: string;
   severity: string;
   message: string;

@@ -85,7 +85,9 @@ describe('alerts', () => {
     expect(breached.raised.map((a) => a.rule)).toEqual(['rpoBreached']);
     expect(breached.raised[0]!.message).toMatch(/never backed up/);
     s.devices.remove('rvm-017', 'test');
-    expect(s.alerts.evaluate({ ...s.alerts.input(), now: later }).resolved.map((a) => a.rule)).toEqual(['rpoBreached']);
+    // Resolved with it, still naming it (in the history and the alert.resolved webhook).
+    expect(s.alerts.evaluate({ ...s.alerts.input(), now: later }).resolved.map((a) => [a.rule, a.device])).toEqual([['rpoBreached', 'rvm-017']]);
+    expect(s.alerts.list('all').map((a) => a.device)).toEqual(['rvm-017']);
   });
 
   it("breaches a device tagged by tier at its tier's RPO, the one the overview shows", () => {

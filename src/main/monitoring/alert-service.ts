@@ -213,7 +213,7 @@ export class AlertService {
     return {
       id: row.id,
       rule: row.rule as RuleId,
-      device: device?.name ?? null,
+      device: device?.name ?? row.device_name ?? null,
       severity: row.severity as Severity,
       message: row.message,
       raisedAt: row.raised_at,
