@@ -6,7 +6,7 @@ import { Chunker, gearTable } from '../../repository/chunker/chunker';
 import { tempDir } from '../../testing/temp-dir';
 import { LocalRunner } from '../local-runner';
 import { commandText, raw } from '../shell-quote';
-import { DeltaUnavailable, blockSizeFor, changedRanges, deviceBlocks, fetchBlocks, parseBlockHashes, planParts, rebuilt } from './block-delta';
+import { DeltaUnavailable, blockSizeFor, failed, changedRanges, deviceBlocks, fetchBlocks, parseBlockHashes, planParts, rebuilt } from './block-delta';
 import type { DeviceBlocks, Exec } from './block-delta';
 
 /** `bytes` as buffers cut at the given lengths (the rest as one more), as a stream. */
@@ -35,6 +35,15 @@ function blocksOf(bytes: Buffer, blockSize: number): DeviceBlocks {
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 describe('block deltas (pure parts)', () => {
+  it("says why the device's hashing failed by Python's last line, not its traceback; a file gone is a change", () => {
+    const traceback = (last: string) => `Traceback (most recent call last):\n  File "<string>", line 3, in <module>\n${last}\n`;
+    const gone = failed('hashing blocks', 1, traceback("FileNotFoundError: [Errno 2] No such file or directory: '/opt/myrvm/models/a.onnx'"));
+    expect([gone.message, gone.why]).toEqual(['the file was gone before its blocks were read', 'changed']);
+    const denied = failed('hashing blocks', 1, traceback("PermissionError: [Errno 13] Permission denied: '/opt/myrvm/models/a.onnx'"));
+    expect([denied.message, denied.why]).toEqual(["hashing blocks failed (exit 1): PermissionError: [Errno 13] Permission denied: '/opt/myrvm/models/a.onnx'", 'failed']);
+    expect(failed('hashing blocks', 2, '').message).toBe('hashing blocks failed (exit 2): no error output');
+  });
+
   it('sizes blocks by the file: more hashes for a larger file, within 64 KiB–8 MiB', () => {
     expect(blockSizeFor(4 * 2 ** 20)).toBe(64 * 1024);
     expect(blockSizeFor(256 * 2 ** 20)).toBe(128 * 1024);

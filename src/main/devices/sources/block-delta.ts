@@ -144,9 +144,12 @@ async function collect(running: RunningCommand, input: Buffer, limit: number): P
   return { out: Buffer.concat(parts, size), code: result.code, stderr: result.stderr };
 }
 
-function failed(what: string, code: number | null, stderr: string): DeltaUnavailable {
+export function failed(what: string, code: number | null, stderr: string): DeltaUnavailable {
   if (code === NO_PYTHON) return new DeltaUnavailable('the device has no python3 to hash blocks with', 'device');
-  return new DeltaUnavailable(`${what} failed (exit ${code}): ${stderr.trim() || 'no error output'}`);
+  // Python's traceback ends with the exception: that line says it (the frames above it do not).
+  const said = stderr.trim().split('\n').at(-1)?.trim() ?? '';
+  if (/^(FileNotFoundError|NotADirectoryError)\b/.test(said)) return new DeltaUnavailable('the file was gone before its blocks were read', 'changed');
+  return new DeltaUnavailable(`${what} failed (exit ${code}): ${said || 'no error output'}`);
 }
 
 /** The device's block hashes of the file named by `name` (its bytes). */
