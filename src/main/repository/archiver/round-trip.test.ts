@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { chmod, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, readdir, stat, truncate, writeFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { LocalSource } from '../walker/local-walker';
 import { restore } from '../restorer/restorer';
@@ -12,6 +12,30 @@ import { backup } from './archiver';
 const snapshotRoot = (src: string): string => src.replace(/^\//, '');
 
 describe('backup and restore round trip', () => {
+  it('restores a sparse file (an image with holes) sparse, byte-exact, by the workers and the main thread', async () => {
+    const src = await tempDir('jv-src-');
+    const image = join(src, 'disk.img');
+    // 32 MiB: 5 KiB of data at the start, 4 KiB at 20 MiB, the rest holes; then a file ending in zeros.
+    await writeFile(image, Buffer.alloc(5 * 1024, 7));
+    await truncate(image, 32 * 1024 * 1024);
+    const handle = await open(image, 'r+');
+    await handle.write(Buffer.alloc(4096, 9), 0, 4096, 20 * 1024 * 1024);
+    await handle.close();
+    await writeFile(join(src, 'tail.bin'), Buffer.concat([Buffer.from('header'), Buffer.alloc(1024 * 1024)]));
+    const { repo } = await newRepo();
+    const snap = await findSnapshot(repo, (await backup(repo, new LocalSource([src]))).id);
+    for (const workers of [2, 0]) {
+      const target = await tempDir('jv-dst-');
+      await restore(repo, snap, target, { workers });
+      const restored = join(target, snapshotRoot(src));
+      expect(await describeTree(restored), `workers: ${workers}`).toEqual(await describeTree(src));
+      const { size, blocks } = await stat(join(restored, 'disk.img'));
+      expect(size).toBe(32 * 1024 * 1024);
+      expect(blocks * 512, `workers: ${workers}`).toBeLessThan(4 * 1024 * 1024);
+      expect((await readFile(join(restored, 'tail.bin'))).length).toBe(1024 * 1024 + 6);
+    }
+  });
+
   it('restores every awkward name and file type byte-exact', async () => {
     const src = await tempDir('jv-src-');
     const markers = await makeAwkwardTree(src);

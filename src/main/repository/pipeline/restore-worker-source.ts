@@ -57,6 +57,18 @@ function readFully(fd, buf, length, position, pack) {
     done += n;
   }
 }
+/**
+ * Blobs of this size or more that hold only zeros are not written: the file gets a hole there (a
+ * sparse file — a preallocated image — comes back sparse, not as gigabytes of zeros on disk). A long
+ * run of zeros is cut into maximum-size chunks, so it is such blobs. Mirrored in restorer.ts.
+ */
+const HOLE_MIN = 64 * 1024;
+let zeros = Buffer.alloc(0);
+function isHole(data) {
+  if (data.length < HOLE_MIN) return false;
+  if (zeros.length < data.length) zeros = Buffer.alloc(data.length);
+  return data.equals(zeros.subarray(0, data.length));
+}
 function restoreFiles(msg) {
   let open = { path: '', fd: -1 };
   const read = (b) => {
@@ -76,9 +88,11 @@ function restoreFiles(msg) {
         let pos = 0;
         for (const b of f.blobs) {
           const data = openBlob(b, read(b));
-          fs.writeSync(fd, data, 0, data.length, pos);
+          if (!isHole(data)) fs.writeSync(fd, data, 0, data.length, pos);
           pos += data.length;
         }
+        fs.ftruncateSync(fd, pos); // a hole at the end has no write to set the size
+
       } catch (error) {
         fs.closeSync(fd);
         fs.rmSync(f.temp, { force: true });

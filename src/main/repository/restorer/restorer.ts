@@ -42,6 +42,19 @@ const TEMP = '.jetvault-restore-';
 const BATCH_FILES = 64;
 const BATCH_BYTES = 8 * 1024 * 1024;
 
+/**
+ * A blob of 64 KiB or more holding only zeros is not written but left a hole, so a sparse file (a
+ * preallocated image) comes back sparse instead of as gigabytes of zeros; long zero runs are cut into
+ * maximum-size chunks. As the restore workers do (restore-worker-source.ts).
+ */
+const HOLE_MIN = 64 * 1024;
+let zeros = Buffer.alloc(0);
+function isHole(data: Buffer): boolean {
+  if (data.length < HOLE_MIN) return false;
+  if (zeros.length < data.length) zeros = Buffer.alloc(data.length);
+  return data.equals(zeros.subarray(0, data.length));
+}
+
 async function exists(path: string): Promise<boolean> {
   return stat(fsPath(path)).then(
     () => true,
@@ -102,10 +115,11 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
         const data = await next!;
         next = i + 1 < ids.length ? repo.loadBlob(ids[i + 1]!) : null;
         next?.catch(() => undefined);
-        await handle.write(data, 0, data.length, position);
+        if (!isHole(data)) await handle.write(data, 0, data.length, position);
         position += data.length;
         onProgress?.({ bytes: data.length });
       }
+      await handle.truncate(position); // a hole at the end has no write to set the size
     } catch (error) {
       await handle.close();
       await rm(fsPath(temp), { force: true });
