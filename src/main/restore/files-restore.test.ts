@@ -59,6 +59,44 @@ describe('restoring files onto a device (real shell, tar and sha256sum)', () => 
     expect(await describeTree(app)).toEqual(changed);
   });
 
+  it('restores a large file with holes (a preallocated image) without sending its zeros: it comes back sparse and byte-exact', async () => {
+    const sysroot = tempDir();
+    const models = path.join(sysroot, 'opt/myrvm/models');
+    await mkdir(models, { recursive: true });
+    const image = path.join(models, 'disk.img');
+    // 32 MiB: 5 KiB at the start, 4 KiB at 20 MiB, the rest holes (and a hole at its end).
+    await writeFile(image, Buffer.alloc(5 * 1024, 7));
+    execFileSync('truncate', ['-s', '32M', image]);
+    execFileSync('dd', ['if=/dev/urandom', `of=${image}`, 'bs=4096', 'count=1', `seek=${(20 * 1024 * 1024) / 4096}`, 'conv=notrunc'], { stdio: 'ignore' });
+    await writeFile(path.join(models, 'small.bin'), 'not sparse\n');
+    const { repo } = await newRepo();
+    const source = { name: 'models', kind: 'files' as const, paths: [models] };
+    const snapshot = await findSnapshot(repo, (await backup(repo, new RemoteFilesSource({ runner, source, sysroot }), { device: 'rvm-017' })).id);
+    const asBackedUp = await describeTree(models);
+    await writeFile(image, 'overwritten by a bad flash\n');
+
+    // What crosses to the device: counted on the tar stream's way in.
+    let sent = 0;
+    const counting: CommandRunner = {
+      ...runner,
+      target: runner.target,
+      run: (command, options) => runner.run(command, options),
+      exec: async (command, signal) => {
+        const running = await runner.exec(command, signal);
+        const write = running.stdin.write.bind(running.stdin);
+        running.stdin.write = ((chunk: Buffer, ...rest: never[]) => ((sent += chunk.length), write(chunk, ...rest))) as typeof running.stdin.write;
+        return running;
+      },
+    };
+    const options: FilesRestoreOptions = { repo, runner: counting, snapshot, restoreId: 'sparse', sysroot };
+    const plan = await planFilesRestore(options);
+    await executeFilesRestore(options, plan, phases);
+    expect(await confirmRoots(runner, plan.roots)).toEqual([]);
+    expect(withoutLinks(await describeTree(models))).toEqual(withoutLinks(asBackedUp));
+    expect(lstatSync(image).blocks * 512).toBeLessThan(4 * 1024 * 1024);
+    expect(sent).toBeLessThan(1024 * 1024);
+  });
+
   it('stages, verifies and swaps; keeps the previous state until confirmed; rolls back on demand', async () => {
     const { options, app, sysroot, asBackedUp, changed } = await scenario();
     const plan = await planFilesRestore(options);

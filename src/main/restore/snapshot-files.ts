@@ -12,6 +12,8 @@ import { loadTree, walkTree } from '../repository/snapshot/snapshot';
 import type { TreeNode } from '../repository/snapshot/tree';
 import { encodeName } from '../repository/snapshot/names';
 import { blobStream } from '../repository/pipeline/blob-stream';
+import { blobId } from '../repository/crypto/aead';
+import { SPARSE_MIN_BYTES } from '../devices/sources/files-source';
 
 export interface SnapshotFile {
   /** Path below the restored root, '/'-separated. */
@@ -89,6 +91,8 @@ interface RawHeader {
   /** Nanoseconds since the epoch, decimal. */
   mtimeNs: string;
   linkname?: string;
+  /** A sparse file (PAX sparse 1.0): its data is the map, then the regions; this is its real size. */
+  sparseSize?: number;
 }
 
 const TYPEFLAG: Record<RawHeader['type'], string> = { file: '0', directory: '5', symlink: '2', link: '1' };
@@ -109,6 +113,14 @@ export function encodeHeaders(header: RawHeader): Buffer {
     ...(header.size > 0o77777777777 ? [paxRecord('size', Buffer.from(String(header.size)))] : []),
     ...(header.uid > 0o7777777 ? [paxRecord('uid', Buffer.from(String(header.uid)))] : []),
     ...(header.gid > 0o7777777 ? [paxRecord('gid', Buffer.from(String(header.gid)))] : []),
+    ...(header.sparseSize !== undefined
+      ? [
+          paxRecord('GNU.sparse.major', Buffer.from('1')),
+          paxRecord('GNU.sparse.minor', Buffer.from('0')),
+          paxRecord('GNU.sparse.name', encodeName(header.name)),
+          paxRecord('GNU.sparse.realsize', Buffer.from(String(header.sparseSize))),
+        ]
+      : []),
   ];
   const pax = Buffer.concat(records);
   const fields = { mode: header.mode, uid: header.uid, gid: header.gid, mtimeSec: Number(sec) };
@@ -121,6 +133,53 @@ export function encodeHeaders(header: RawHeader): Buffer {
 }
 
 const TYPE: Partial<Record<TreeNode['type'], 'file' | 'directory' | 'symlink'>> = { file: 'file', dir: 'directory', symlink: 'symlink' };
+
+/** Blobs this large that are all zeros are a file's holes (long zero runs are cut into maximum-size chunks). */
+const HOLE_MIN = 64 * 1024;
+
+/**
+ * How a large file with holes crosses: which of its blobs are zeros (known by id: the id of a run of
+ * zeros of that length, computed once per length), each blob's length, and the tar data's sparse map
+ * (PAX sparse 1.0: the number of regions, then each region's offset and length, in decimal lines,
+ * padded to 512 bytes). Null for a file that crosses whole.
+ */
+interface SparseLayout {
+  zero: boolean[];
+  lengths: number[];
+  map: Buffer;
+  /** The map plus the regions' bytes: what the entry carries. */
+  stored: number;
+}
+
+function sparseLayout(repo: Repository, node: TreeNode, zeroIdOf: (length: number) => string): SparseLayout | null {
+  const ids = node.content ?? [];
+  if (node.size < SPARSE_MIN_BYTES || ids.length === 0) return null;
+  const lengths: number[] = [];
+  const zero: boolean[] = [];
+  for (const id of ids) {
+    const length = repo.index.get(id)?.rawLength;
+    if (length === undefined) return null; // the stream reports a missing blob
+    lengths.push(length);
+    zero.push(length >= HOLE_MIN && id === zeroIdOf(length));
+  }
+  if (!zero.includes(true)) return null;
+  const regions: [number, number][] = [];
+  let offset = 0;
+  for (const [i, length] of lengths.entries()) {
+    const last = regions.at(-1);
+    if (!zero[i]) {
+      if (last && last[0] + last[1] === offset) last[1] += length;
+      else regions.push([offset, length]);
+    }
+    offset += length;
+  }
+  // A file ending in a hole: an empty region at its end, as GNU tar writes one.
+  const last = regions.at(-1);
+  if (!last || last[0] + last[1] < offset) regions.push([offset, 0]);
+  const text = Buffer.from(`${regions.length}\n${regions.map(([at, length]) => `${at}\n${length}\n`).join('')}`);
+  const map = Buffer.concat([text, Buffer.alloc((512 - (text.length % 512)) % 512)]);
+  return { zero, lengths, map, stored: map.length + regions.reduce((n, [, length]) => n + length, 0) };
+}
 
 /** One member of the tar stream, in order: `content` when it carries a file's bytes (hashed). */
 export interface TarMember {
@@ -145,6 +204,15 @@ export function tarFromSnapshot(repo: Repository, entries: SnapshotFile[], signa
   const order: string[] = [];
   const members: TarMember[] = [];
   const seen = new Set<string>();
+  // Large files with holes (a preallocated image) cross without them: GNU tar on the device writes
+  // the holes back. A 10 GiB image holding a few KiB sent 10 GiB of zeros over the field link.
+  const zeroIds = new Map<number, string>();
+  const zeroIdOf = (length: number) => {
+    let id = zeroIds.get(length);
+    if (id === undefined) zeroIds.set(length, (id = blobId(repo.keys.mac, Buffer.alloc(length)).toString('hex')));
+    return id;
+  };
+  const sparse = new Map<TreeNode, SparseLayout>();
   for (const { path, node } of entries) {
     if (!TYPE[node.type]) continue;
     if (node.type === 'file' && node.inode && (node.links ?? 1) > 1) {
@@ -155,8 +223,12 @@ export function tarFromSnapshot(repo: Repository, entries: SnapshotFile[], signa
       seen.add(node.inode);
     }
     members.push({ path, content: node.type === 'file' });
-    if (node.type === 'file') order.push(...(node.content ?? []));
+    if (node.type !== 'file') continue;
+    const layout = sparseLayout(repo, node, zeroIdOf);
+    if (layout) sparse.set(node, layout);
+    order.push(...(layout ? (node.content ?? []).filter((_, i) => !layout.zero[i]) : (node.content ?? [])));
   }
+  let zeros = Buffer.alloc(0);
   const blobs = blobStream(repo, order);
   const hashes = (async () => {
     const out = new Map<string, string>();
@@ -189,14 +261,24 @@ export function tarFromSnapshot(repo: Repository, entries: SnapshotFile[], signa
         continue;
       }
       const hash = createHash('sha256');
+      const layout = sparse.get(node);
       // tar-stream's entry is a streamx Writable; used here through Node's Writable surface.
-      const entry = quiet(stream.entry(header)) as unknown as Writable;
+      // (tar-stream passes the header object to encodeHeaders above as it is.)
+      const entry = quiet(stream.entry(layout ? ({ ...header, size: layout.stored, sparseSize: node.size } as typeof header) : header)) as unknown as Writable;
       const done = new Promise<void>((resolve, reject) => {
         entry.once('finish', resolve);
         entry.once('error', reject);
       });
       done.catch(() => undefined); // awaited below; may fail while the producer waits for 'drain'
-      for (let n = (node.content ?? []).length; n > 0; n--) {
+      if (layout) entry.write(layout.map);
+      for (let i = 0; i < (node.content ?? []).length; i++) {
+        if (layout?.zero[i]) {
+          // A hole: hashed as the zeros it stands for, not sent.
+          const length = layout.lengths[i]!;
+          if (zeros.length < length) zeros = Buffer.alloc(length);
+          hash.update(zeros.subarray(0, length));
+          continue;
+        }
         const data = await blobs.next();
         hash.update(data);
         if (!entry.write(data)) await new Promise<void>((resolve) => entry.once('drain', () => resolve()));
