@@ -30,7 +30,7 @@ import { listingCommand, parseListing } from '../devices/sources/listing';
 import type { ListedEntry } from '../devices/sources/listing';
 import { DeltaUnavailable } from '../devices/sources/block-delta';
 import { patchable, stagePatched } from './block-patch';
-import { nodeAt, nodesBelow, tarFromSnapshot } from './snapshot-files';
+import { nodeAt, nodesBelow, sentSize, tarFromSnapshot } from './snapshot-files';
 import type { SnapshotFile } from './snapshot-files';
 
 export const RESTORE_PREFIX = '.jetvault-restore-';
@@ -234,6 +234,8 @@ const walked = new WeakMap<RestoreRoot, { tree: string; nodes: SnapshotFile[] }>
 export async function planFilesRestore(options: FilesRestoreOptions): Promise<FilesRestorePlan> {
   const { repo, runner, snapshot, restoreId } = options;
   const sysroot = (options.sysroot ?? '/').replace(/\/+$/, '');
+  // What each file takes on the link and in staging: a large file with holes, far less than its size.
+  const sent = sentSize(repo);
   const include = new PathMatcher(options.include ?? []);
   const exclude = new PathMatcher(options.exclude ?? []);
   const excluded = (rel: string) => !exclude.empty && rel.split('/').some((_, i, parts) => exclude.matches(parts.slice(0, i + 1).join('/')));
@@ -270,7 +272,7 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
       else {
         if (owner) root.owners = (root.owners ?? 0) + 1;
         (now ? root.replace : root.add).push(rel);
-        if (node.type === 'file') toSend(root, node, now?.type === 'file');
+        if (node.type === 'file') toSend(root, node, now?.type === 'file', sent);
         if (node.type === 'dir' && now?.type === 'dir') (root.foldersInPlace ??= []).push(rel);
       }
     }
@@ -300,7 +302,7 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
       } else {
         if (owner) root.owners = 1;
         (here ? root.replace : root.add).push('');
-        if (self.type === 'file') toSend(root, self, here?.type === 'file');
+        if (self.type === 'file') toSend(root, self, here?.type === 'file', sent);
       }
     }
     // An existing folder that will be staged and swapped: what its staging copy cannot read, and
@@ -363,8 +365,8 @@ function ownersKept(root: RestoreRoot, login: DeviceLogin, entries: SnapshotFile
  * A file the restore sends: counted in the root's bytes, and in `patchableBytes` when the device
  * holds a file there that a block patch may start from (`onDevice`).
  */
-function toSend(root: RestoreRoot, node: TreeNode, onDevice: boolean): void {
-  root.bytesToSend += node.size;
+function toSend(root: RestoreRoot, node: TreeNode, onDevice: boolean, size: (node: TreeNode) => number): void {
+  root.bytesToSend += size(node);
   if (onDevice && patchable(node)) root.patchableBytes = (root.patchableBytes ?? 0) + node.size;
 }
 
@@ -421,7 +423,7 @@ xargs -0 -r sha256sum -z -- 2>/dev/null; s=$?; [ $s -eq 0 ] || [ $s -eq 123 ] ||
     contents.differ++;
     root.unchanged--;
     root.replace.push(f.path);
-    toSend(root, f.node, true);
+    toSend(root, f.node, true, sentSize(options.repo));
   }
 }
 

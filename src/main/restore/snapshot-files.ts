@@ -151,6 +151,22 @@ interface SparseLayout {
   stored: number;
 }
 
+/** The id of a blob of `length` zeros in `repo`, computed once per length. */
+function zeroIds(repo: Repository): (length: number) => string {
+  const ids = new Map<number, string>();
+  return (length) => {
+    let id = ids.get(length);
+    if (id === undefined) ids.set(length, (id = blobId(repo.keys.mac, Buffer.alloc(length)).toString('hex')));
+    return id;
+  };
+}
+
+/** What a file takes in a restore's tar stream: its size, or less for a large file with holes. */
+export function sentSize(repo: Repository): (node: TreeNode) => number {
+  const zeroIdOf = zeroIds(repo);
+  return (node) => sparseLayout(repo, node, zeroIdOf)?.stored ?? node.size;
+}
+
 function sparseLayout(repo: Repository, node: TreeNode, zeroIdOf: (length: number) => string): SparseLayout | null {
   const ids = node.content ?? [];
   if (node.size < SPARSE_MIN_BYTES || ids.length === 0) return null;
@@ -206,12 +222,7 @@ export function tarFromSnapshot(repo: Repository, entries: SnapshotFile[], signa
   const seen = new Set<string>();
   // Large files with holes (a preallocated image) cross without them: GNU tar on the device writes
   // the holes back. A 10 GiB image holding a few KiB sent 10 GiB of zeros over the field link.
-  const zeroIds = new Map<number, string>();
-  const zeroIdOf = (length: number) => {
-    let id = zeroIds.get(length);
-    if (id === undefined) zeroIds.set(length, (id = blobId(repo.keys.mac, Buffer.alloc(length)).toString('hex')));
-    return id;
-  };
+  const zeroIdOf = zeroIds(repo);
   const sparse = new Map<TreeNode, SparseLayout>();
   for (const { path, node } of entries) {
     if (!TYPE[node.type]) continue;
