@@ -8,24 +8,15 @@ import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, st
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFleet } from '../../fleet/index';
-import type { Device, Fleet } from '../../fleet/index';
+import { describe, expect, it } from 'vitest';
+import { fleetForFile } from '../main/testing/fleet-suite';
+import type { Device } from '../../fleet/index';
 import { psql } from '../../fleet/postgres';
 import { tempDir } from '../main/testing/temp-dir';
 import { EXIT_NOT_CONFIRMED } from './commands/device-restore';
 import { cliRunner } from './testing';
 
-const skip = process.getuid?.() !== 0;
-if (skip) console.log('device restore CLI tests skipped: the fleet needs root (device accounts, sshd); CI runs as root');
-
-let fleet: Fleet;
-beforeAll(async () => {
-  if (!skip) fleet = await startFleet({ devices: 1, sharedModelMB: 1, uniqueModelMB: 1 });
-}, 240_000);
-afterAll(async () => {
-  await fleet?.stop();
-}, 120_000);
+const { skip, fleet } = fleetForFile('device restore CLI tests', { devices: 1, sharedModelMB: 1, uniqueModelMB: 1 });
 
 /** A fresh console data folder with the device (only `source`) imported and backed up once, through the CLI. */
 async function backedUp(device: Device, source: string, env: NodeJS.ProcessEnv = { JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'cli restore test repository password' }, extra: Record<string, unknown> = {}) {
@@ -37,6 +28,22 @@ async function backedUp(device: Device, source: string, env: NodeJS.ProcessEnv =
   expect((await run('init')).code).toBe(0);
   expect((await run('backup', '--device', device.name)).code).toBe(0);
   return run;
+}
+
+/**
+ * The device's app backed up, then its models gone but labels.txt (what a restore sends, slowly
+ * under a bandwidth limit so the test can catch it staging); `staging()` lists the restore's
+ * staging folders beside the app.
+ */
+async function modelsGone(device: Device, env: NodeJS.ProcessEnv, extra: Record<string, unknown> = {}) {
+  const run = await backedUp(device, 'app', env, extra);
+  const app = path.join(device.root, 'opt', device.app);
+  const models = path.join(app, 'models');
+  const before = readdirSync(models).sort();
+  for (const name of before) if (name !== 'labels.txt') rmSync(path.join(models, name));
+  const damaged = readdirSync(models).sort();
+  const staging = () => readdirSync(path.dirname(app)).filter((name) => name.startsWith('.jetvault-restore-'));
+  return { run, app, models, before, damaged, staging };
 }
 
 /** `jetvault ARGS` in a process of its own (a second terminal, or the console), with `env` on top of this one's. */
@@ -66,7 +73,7 @@ const until = async (ready: () => boolean) => {
 
 describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
   it('plans, refuses without --yes, restores, rolls back and keeps', async () => {
-    const device = fleet.devices[0]!;
+    const device = fleet().devices[0]!;
     const run = await backedUp(device, 'config');
 
     const config = path.join(device.root, 'etc', device.app, `${device.app}.yaml`);
@@ -125,7 +132,7 @@ describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
   }, 180_000);
 
   it("--check-contents finds a file damaged with its size, times and mode intact, and restores it; a folder's mode and a file's owner go back too", async () => {
-    const device = fleet.devices[0]!;
+    const device = fleet().devices[0]!;
     const run = await backedUp(device, 'config');
     const config = path.join(device.root, 'etc', device.app, `${device.app}.yaml`);
     const original = readFileSync(config);
@@ -178,7 +185,7 @@ describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
   }, 180_000);
 
   it('restoring a database onto a server that lacks its roles (a reflashed device) says which it created; --into-database restores beside the live one', async () => {
-    const device = fleet.devices[0]!;
+    const device = fleet().devices[0]!;
     const su = (sql: string, db = device.app) => psql(device.pg.socketDir, db, sql);
     await su('CREATE ROLE jv_app NOLOGIN; CREATE TABLE cli_probe (id int); ALTER TABLE cli_probe OWNER TO jv_app;');
     const run = await backedUp(device, 'db');
@@ -207,16 +214,11 @@ describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
   }, 180_000);
 
   it("keep and rollback are refused while another process's restore of the device stages; that restore finishes", async () => {
-    const device = fleet.devices[0]!;
+    const device = fleet().devices[0]!;
     const env = { JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'cli restore test repository password' };
-    const run = await backedUp(device, 'app', env);
-    const app = path.join(device.root, 'opt', device.app);
-    const models = path.join(app, 'models');
-    const before = readdirSync(models).sort();
-    for (const name of before) if (name !== 'labels.txt') rmSync(path.join(models, name));
+    const { run, models, before, staging } = await modelsGone(device, env);
     // Slow enough (the models at 256 KiB/s) to be caught staging.
     expect((await run('settings', 'set', 'bandwidthLimitKiBps', '256')).code).toBe(0);
-    const staging = () => readdirSync(path.dirname(app)).filter((name) => name.startsWith('.jetvault-restore-'));
     const { child, exited, err } = spawnCli(env, 'restore', 'latest', '--device', device.name, '--source', 'app', '--yes');
     await until(() => runningRestores(env.JETVAULT_HOME) === 1 && staging().length === 1);
     expect([runningRestores(env.JETVAULT_HOME), staging()]).toEqual([1, [expect.stringMatching(/^\.jetvault-restore-/)]]);
@@ -235,16 +237,10 @@ describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
     expect(staging()).toEqual([]);
   }, 180_000);
   it('Ctrl-C cancels a restore cleanly: while staging the device stays as it was; while its services are stopped for the swap the restore is seen through and starts them again', async () => {
-    const device = fleet.devices[0]!;
+    const device = fleet().devices[0]!;
     const env = { JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'cli restore test repository password' };
     const stopped = path.join(device.root, 'home', device.user, 'app-stopped');
-    const run = await backedUp(device, 'app', env, { services: { stop: [`touch '${stopped}' && sleep 3`], start: [`rm -f '${stopped}'`] } });
-    const app = path.join(device.root, 'opt', device.app);
-    const models = path.join(app, 'models');
-    const before = readdirSync(models).sort();
-    for (const name of before) if (name !== 'labels.txt') rmSync(path.join(models, name));
-    const damaged = readdirSync(models).sort();
-    const staging = () => readdirSync(path.dirname(app)).filter((name) => name.startsWith('.jetvault-restore-'));
+    const { run, models, before, damaged, staging } = await modelsGone(device, env, { services: { stop: [`touch '${stopped}' && sleep 3`], start: [`rm -f '${stopped}'`] } });
     const restore = () => spawnCli(env, 'restore', 'latest', '--device', device.name, '--source', 'app', '--yes');
 
     // Ctrl-C while the models cross (256 KiB/s): cancelled, the staged data removed, the device as it was.
@@ -273,7 +269,7 @@ describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
     expect(staging()).toEqual([]);
   }, 180_000);
   it('--into-folder never overwrites: a folder that holds the paths already (the live tree itself, or an earlier copy) is refused, and nothing there changes', async () => {
-    const device = fleet.devices[0]!;
+    const device = fleet().devices[0]!;
     const run = await backedUp(device, 'config');
     const config = path.join(device.root, 'etc', device.app, `${device.app}.yaml`);
     writeFileSync(config, 'broken: true\n');
@@ -304,7 +300,7 @@ describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
     expect((await run('keep', '--device', device.name)).code).toBe(0);
   }, 180_000);
   it("a restore killed (SIGKILL) while the device's services are stopped leaves them stopped only until the next keep, rollback or restore starts them", async () => {
-    const device = fleet.devices[0]!;
+    const device = fleet().devices[0]!;
     const env = { JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'cli restore test repository password' };
     const stopped = path.join(device.root, 'home', device.user, 'app-stopped');
     const run = await backedUp(device, 'app', env, { services: { stop: [`touch '${stopped}' && sleep 2`], start: [`rm -f '${stopped}'`] } });
@@ -327,17 +323,12 @@ describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
     expect(readFileSync(version, 'utf8')).toBe(original);
     expect((await run('keep', '--device', device.name)).code).toBe(0);
   }, 180_000);
+
   it('a restore that fails while its files cross ends the CLI with the error (the blob workers are let go)', async () => {
-    const device = fleet.devices[0]!;
+    const device = fleet().devices[0]!;
     const env = { JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'cli restore test repository password' };
-    const run = await backedUp(device, 'app', env);
-    const app = path.join(device.root, 'opt', device.app);
-    const models = path.join(app, 'models');
-    const before = readdirSync(models).sort();
-    for (const name of before) if (name !== 'labels.txt') rmSync(path.join(models, name));
-    const damaged = readdirSync(models).sort();
+    const { run, app, models, before, damaged, staging } = await modelsGone(device, env);
     expect((await run('settings', 'set', 'bandwidthLimitKiBps', '256')).code).toBe(0);
-    const staging = () => readdirSync(path.dirname(app)).filter((name) => name.startsWith('.jetvault-restore-'));
     const failing = spawnCli(env, 'restore', 'latest', '--device', device.name, '--source', 'app', '--yes');
     await until(() => runningRestores(env.JETVAULT_HOME) === 1 && staging().length === 1);
     // The device's tar fails under the stream: its staging folder is gone.
@@ -353,7 +344,7 @@ describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
     expect(readdirSync(models).sort()).toEqual(before);
   }, 180_000);
   it('a link lost once the swap has begun is not reported as if nothing changed: the error says to keep or roll back, and rollback finds the restore', async () => {
-    const device = fleet.devices[0]!;
+    const device = fleet().devices[0]!;
     const env = { JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'cli restore test repository password' };
     // The health check (after the swap) ends its own SSH connection: the link is gone right then.
     const run = await backedUp(device, 'app', env, { healthCommand: 'kill $PPID; sleep 5' });

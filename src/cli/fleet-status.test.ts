@@ -5,27 +5,17 @@
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFleet } from '../../fleet/index';
-import type { Fleet } from '../../fleet/index';
+import { describe, expect, it } from 'vitest';
+import { fleetForFile } from '../main/testing/fleet-suite';
 import { DEFAULT_RULES } from '../shared/schemas/monitoring';
 import { tempDir } from '../main/testing/temp-dir';
 import { cliRunner } from './testing';
 
-const skip = process.getuid?.() !== 0;
-if (skip) console.log('status/alerts/run-scheduler CLI tests skipped: the fleet needs root (device accounts, sshd); CI runs as root');
-
-let fleet: Fleet;
-beforeAll(async () => {
-  if (!skip) fleet = await startFleet({ devices: 1, sharedModelMB: 1, uniqueModelMB: 1 });
-}, 240_000);
-afterAll(async () => {
-  await fleet?.stop();
-}, 120_000);
+const { skip, fleet } = fleetForFile('status/alerts/run-scheduler CLI tests', { devices: 1, sharedModelMB: 1, uniqueModelMB: 1 });
 
 describe.skipIf(skip)('jetvault status, alerts and run-scheduler', () => {
   it('shows the device at risk, backs it up in one scheduler tick, then lists and acknowledges an alert', async () => {
-    const device = fleet.devices[0]!;
+    const device = fleet().devices[0]!;
     const run = cliRunner({ JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'cli status test repository password' });
     const file = path.join(tempDir(), 'device.json');
     const profile = device.profile();

@@ -5,26 +5,16 @@
  * refused itself: "the restore needs … bytes of staging, 0 are free".
  */
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFleet } from '../../../fleet/index';
-import type { Fleet } from '../../../fleet/index';
+import { describe, expect, it } from 'vitest';
+import { fleetForFile } from '../testing/fleet-suite';
 import { sh } from './shell-quote';
 import { DeviceConnection, runToString } from './ssh-connection';
 
-const skip = process.getuid?.() !== 0;
-if (skip) console.log('rate-limited output tests skipped: the fleet needs root (device accounts, sshd); CI runs as root');
-
-let fleet: Fleet;
-beforeAll(async () => {
-  if (!skip) fleet = await startFleet({ devices: 1, sharedModelMB: 1, uniqueModelMB: 1 });
-}, 240_000);
-afterAll(async () => {
-  await fleet?.stop();
-}, 120_000);
+const { skip, fleet } = fleetForFile('rate-limited output tests', { devices: 1, sharedModelMB: 1, uniqueModelMB: 1 });
 
 describe.skipIf(skip)('a command under a bandwidth limit', () => {
   it('delivers all of its output before its result: runToString and a reader that stops at `done` lose nothing', async () => {
-    const profile = fleet.devices[0]!.profile();
+    const profile = fleet().devices[0]!.profile();
     // 64 KiB/s: 200,000 bytes take about 3 s to pass, long after the device closed the channel.
     const connection = await DeviceConnection.open({
       host: profile.host,
