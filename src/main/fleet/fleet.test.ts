@@ -14,6 +14,8 @@ import { SecretStore } from '../secrets/secret-store';
 import { DeviceService } from '../devices/device-service';
 import { SettingsService } from '../services/settings-service';
 import { tempDir } from '../testing/temp-dir';
+import { seedBackupRun } from '../testing/seed-runs';
+import type { SeededRun } from '../testing/seed-runs';
 import { AuditService, csvField } from './audit-service';
 import { DashboardService } from './dashboard-service';
 import { OverviewService } from './overview-service';
@@ -52,29 +54,8 @@ function addDevice(ctx: ReturnType<typeof open>, name: string, extra: Record<str
 }
 
 /** Inserts a finished backup run as the job manager records one. */
-function run(
-  ctx: ReturnType<typeof open>,
-  deviceId: string,
-  startedAt: number,
-  opts: { status?: string; durationMs?: number; bytes?: number; added?: number; error?: { code: string; message: string }; sources?: string[] } = {},
-) {
-  const status = opts.status ?? 'succeeded';
-  const id = `job_t${startedAt.toString(36)}${Math.random().toString(36).slice(2, 8)}`;
-  prepareSeedStatements(ctx.store.db).job.run(
-    id,
-    'backup',
-    'Back up',
-    deviceId,
-    status,
-    '["connect"]',
-    'connect',
-    new Date(startedAt).toISOString(),
-    new Date(startedAt + (opts.durationMs ?? 30_000)).toISOString(),
-    opts.bytes ?? 1000,
-    1,
-    opts.error ? JSON.stringify(opts.error) : null,
-    status === 'succeeded' ? JSON.stringify({ bytesAdded: opts.added ?? 100, snapshots: (opts.sources ?? ['db']).map((source) => ({ source })) }) : null,
-  );
+function run(ctx: ReturnType<typeof open>, deviceId: string, startedAt: number, opts: SeededRun = {}) {
+  seedBackupRun(ctx.store.db, deviceId, startedAt, opts);
 }
 
 const rowOf = (ctx: ReturnType<typeof open>, name: string) => ctx.overview.overview().devices.find((d) => d.name === name)!;

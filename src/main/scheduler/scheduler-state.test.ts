@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { OverviewService } from '../fleet/overview-service';
-import { prepareSeedStatements } from '../history/statements';
+import { seedBackupRun } from '../testing/seed-runs';
 import { silentLogger } from '../log';
 import { createServices } from '../services/index';
 import type { Services } from '../services/index';
@@ -37,21 +37,7 @@ function setup(deps: Partial<SchedulerDeps> = {}): { s: Services; scheduler: Sch
 
 /** A finished backup run (of the `db` source unless told), as the job manager records one. */
 function run(s: Services, deviceId: string, startedAt: number, status = 'succeeded', durationMs = 30_000, sources = ['db']) {
-  prepareSeedStatements(s.history.db).job.run(
-    `job_t${startedAt.toString(36)}${Math.random().toString(36).slice(2, 8)}`,
-    'backup',
-    'Back up',
-    deviceId,
-    status,
-    '["connect"]',
-    'connect',
-    new Date(startedAt).toISOString(),
-    new Date(startedAt + durationMs).toISOString(),
-    1000,
-    1,
-    status === 'failed' ? JSON.stringify({ code: 'REMOTE_COMMAND_FAILED', message: 'pg_dump exited with 1' }) : null,
-    status === 'succeeded' ? JSON.stringify({ bytesAdded: 1, snapshots: sources.map((source) => ({ source })) }) : null,
-  );
+  seedBackupRun(s.history.db, deviceId, startedAt, { status, durationMs, sources, added: 1 });
 }
 
 describe('the scheduler on seeded history', () => {
