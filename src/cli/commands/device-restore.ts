@@ -10,9 +10,7 @@ import type { Services } from '../../main/services/index';
 import type { CliIo, Command } from '../command';
 import { parseTimeOption, UsageError } from '../command';
 import { withServices } from '../services';
-
-/** Signals that cancel a restore as the console's Cancel does (every one of them: none ends the process mid-way). */
-const CANCEL_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+import { CANCEL_SIGNALS } from './repo-backup';
 
 /** The exit status when a destructive restore was planned but not confirmed with --yes. */
 export const EXIT_NOT_CONFIRMED = 3;
