@@ -67,7 +67,7 @@ export const repoBackupCommand: Command = {
   },
 };
 
-/** Signals that cancel a device backup cleanly (a second one ends the process at once). */
+/** Signals that cancel a device backup or restore as the console's Cancel does (for a backup, a second one ends the process at once). */
 export const CANCEL_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /** `backup --device NAME`: the device's sources over SSH, through the same services as the app. */
