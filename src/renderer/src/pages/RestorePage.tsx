@@ -13,6 +13,8 @@ import { useCatalogStore } from '../stores/catalog-store';
 import { useStoredState } from '../stored-state';
 import { useFleetStore } from '../stores/fleet-store';
 import { useJobsStore } from '../stores/jobs-store';
+import { newestRunKey } from '../../../shared/job-runs';
+import { JOB_KINDS } from '../../../shared/schemas/jobs';
 
 type Pending = Awaited<ReturnType<ReturnType<typeof api>['restore']['pending']>>[number];
 
@@ -165,10 +167,13 @@ export function RestorePage() {
       setLeftovers((await api().restore[how]({ restoreId })).leftovers);
       refreshPending();
     });
+  // Read again as a job ends (a restore leaves one waiting, a backup makes snapshots): keyed on the
+  // newest run, not the list's length, which stops changing once the list is full.
+  const jobsEnded = newestRunKey(recent, JOB_KINDS);
   useEffect(() => {
     void useCatalogStore.getState().refresh();
     refreshPending();
-  }, [recent.length]);
+  }, [jobsEnded]);
 
   const runs = useMemo(() => (device ? runsOf(snapshots, device) : []), [snapshots, device]);
   const deviceSources = useMemo(() => {

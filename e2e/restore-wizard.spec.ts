@@ -1,0 +1,75 @@
+/**
+ * The restore wizard as a technician drives it against a real Jetson stand-in, where the page's
+ * state could drift from the device's: a long-used console (a full recent-jobs list), a choice
+ * changed while a preview is on its way.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Page } from '@playwright/test';
+import { HistoryStore } from '../src/main/history/history-store';
+import { prepareSeedStatements } from '../src/main/history/statements';
+import { expect, testWithFleet } from './fixtures';
+import { startHost } from './test-host';
+
+const test = testWithFleet({ devices: 1, sharedModelMB: 2, uniqueModelMB: 1 });
+
+/** Runs a backup through the page's own api and waits for its job to finish. */
+async function backUp(page: Page, device: string): Promise<void> {
+  const status = await page.evaluate(async (name) => {
+    const api = window.api!;
+    const { jobId } = await api.backups.start({ device: name });
+    for (let i = 0; i < 1200; i++) {
+      const job = (await api.jobs.list({ limit: 20 })).find((j) => j.id === jobId);
+      if (job && job.status !== 'running') return job.status;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return 'timeout';
+  }, device);
+  expect(status).toBe('succeeded');
+}
+
+test('a restore that ends on a console with a full job history offers Keep and Roll back at once', async ({ console: app, page, fleet }) => {
+  test.setTimeout(180_000);
+  const device = fleet.devices[0]!;
+  // A console in use for a while: more finished jobs than the page keeps in its recent list (50).
+  const host = await startHost((dataDir) => {
+    const store = new HistoryStore(dataDir);
+    try {
+      const seed = prepareSeedStatements(store.db);
+      const t = Date.now() - 3_600_000;
+      for (let i = 0; i < 60; i++) {
+        const iso = (ms: number) => new Date(ms).toISOString();
+        seed.job.run(`job_old${String(i).padStart(4, '0')}`, 'verify', 'Verify the repository', null, 'succeeded', '["check"]', 'check', iso(t + i * 1000), iso(t + i * 1000 + 500), 0, 0, null, null);
+      }
+    } finally {
+      store.close();
+    }
+  });
+  try {
+    await app.open(host.url);
+    await page.evaluate(async (profile) => {
+      await window.api!.devices.import({ json: JSON.stringify(profile) });
+      await window.api!.repository.init({ password: 'a good long repository password' });
+    }, device.profile());
+    await backUp(page, device.name);
+    const configFile = path.join(device.root, 'etc', device.app, `${device.app}.yaml`);
+    const original = readFileSync(configFile, 'utf8');
+    writeFileSync(configFile, 'broken: true\n');
+
+    await app.goTo('restore');
+    await page.locator('[data-testid=restore-device] label', { hasText: device.name }).click();
+    await page.getByTestId('restore-scope-source').click();
+    await page.getByTestId('restore-source-config').click();
+    await page.getByTestId('restore-preview').click();
+    await expect(page.getByTestId('restore-plan')).toBeVisible();
+    await page.getByTestId('restore-confirm-name').fill(device.name);
+    await page.getByTestId('restore-start').click();
+    await expect.poll(() => readFileSync(configFile, 'utf8'), { timeout: 60_000 }).toBe(original);
+    // The device waits for a decision: the page says so without being reloaded.
+    await expect(page.getByTestId('restore-pending')).toBeVisible({ timeout: 15_000 });
+    await page.getByTestId('restore-confirm').click();
+    await expect(page.getByTestId('restore-pending')).toHaveCount(0);
+  } finally {
+    await host.stop();
+  }
+});
