@@ -73,3 +73,40 @@ test('a restore that ends on a console with a full job history offers Keep and R
     await host.stop();
   }
 });
+
+test('a choice changed while a preview is on its way leaves no plan of the old choice to restore', async ({ host, console: app, page, fleet }) => {
+  test.setTimeout(120_000);
+  const device = fleet.devices[0]!;
+  // A slow link: the preview's answer takes seconds to come.
+  await page.routeWebSocket(/\/ipc$/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((message) => {
+      const slow = typeof message === 'string' && message.includes('"restore:plan"');
+      if (slow) setTimeout(() => server.send(message), 3000);
+      else server.send(message);
+    });
+    server.onMessage((message) => ws.send(message));
+  });
+  await app.open(host.url);
+  await page.evaluate(async (profile) => {
+    await window.api!.devices.import({ json: JSON.stringify(profile) });
+    await window.api!.repository.init({ password: 'a good long repository password' });
+  }, device.profile());
+  await backUp(page, device.name);
+
+  await app.goTo('restore');
+  await page.locator('[data-testid=restore-device] label', { hasText: device.name }).click();
+  await page.getByTestId('restore-scope-source').click();
+  await page.getByTestId('restore-source-logs').click();
+  await page.getByTestId('restore-preview').click();
+  // Meanwhile the technician decides on the whole device instead.
+  await page.getByTestId('restore-scope-device').click();
+  await expect(page.getByTestId('restore-preview')).toBeEnabled({ timeout: 10_000 });
+  // The logs-only plan that arrived is not the one on screen: Restore would send the whole device.
+  await expect(page.getByTestId('restore-plan')).toHaveCount(0);
+  await expect(page.getByTestId('restore-start')).toHaveCount(0);
+  // A new preview plans the whole device.
+  await page.getByTestId('restore-preview').click();
+  await expect(page.getByTestId('plan-snapshots')).toContainText('app', { timeout: 15_000 });
+  await expect(page.getByTestId('plan-snapshots')).toContainText('config');
+});

@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { Button, Checkbox, CheckboxGroup, Input, Label, Radio, RadioGroup, TextArea, TextField } from 'react-aria-components';
 import type { SnapshotInfo } from '../../../shared/schemas/catalog';
 import { RestorePlanSummarySchema } from '../../../shared/schemas/restore';
@@ -181,7 +181,11 @@ export function RestorePage() {
     for (const s of snapshots) if (s.device === device && s.source) kinds.set(s.source, s.kind);
     return [...kinds.entries()].map(([name, kind]) => ({ name, kind }));
   }, [snapshots, device]);
-  const reset = () => (setPlan(null), setConfirmName(''));
+  // Each changed choice counts: a preview answered after one is for choices no longer on screen, and
+  // is dropped rather than shown (and restored) under them. Restore sends what was previewed.
+  const choices = useRef(0);
+  const planned = useRef<RestoreRequest | null>(null);
+  const reset = () => (choices.current++, setPlan(null), setConfirmName(''));
   const chosenKinds = new Set(deviceSources.filter((s) => sources.includes(s.name)).map((s) => s.kind));
   const pointInTime = run === 'latest' ? (at ? new Date(at).toISOString() : undefined) : runs.find((r) => r.runId === run)?.time;
   const request = (): RestoreRequest => ({
@@ -380,7 +384,16 @@ export function RestorePage() {
           <Button
             className="button"
             isDisabled={!device || (scope !== 'device' && sources.length === 0) || busy}
-            onPress={() => void act(async () => setPlan(await api().restore.plan(request())))}
+            onPress={() =>
+              void act(async () => {
+                const asked = choices.current;
+                const wanted = request();
+                const made = await api().restore.plan(wanted);
+                if (choices.current !== asked) return;
+                planned.current = wanted;
+                setPlan(made);
+              })
+            }
             data-testid="restore-preview"
           >
             Preview changes (dry run)
@@ -405,7 +418,7 @@ export function RestorePage() {
               isDisabled={!canStart}
               onPress={() =>
                 void act(async () => {
-                  const started = await api().restore.start(request());
+                  const started = await api().restore.start(planned.current ?? request());
                   setJobId(started.jobId);
                   setPlan(null);
                   setConfirmName('');
