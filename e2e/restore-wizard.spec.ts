@@ -110,3 +110,36 @@ test('a choice changed while a preview is on its way leaves no plan of the old c
   await expect(page.getByTestId('plan-snapshots')).toContainText('app', { timeout: 15_000 });
   await expect(page.getByTestId('plan-snapshots')).toContainText('config');
 });
+
+test('a backup that lands between the preview and Restore does not change what Restore puts back', async ({ host, console: app, page, fleet }) => {
+  test.setTimeout(180_000);
+  const device = fleet.devices[0]!;
+  const configFile = path.join(device.root, 'etc', device.app, `${device.app}.yaml`);
+  const original = readFileSync(configFile, 'utf8');
+  await app.open(host.url);
+  await page.evaluate(async (profile) => {
+    await window.api!.devices.import({ json: JSON.stringify(profile) });
+    await window.api!.repository.init({ password: 'a good long repository password' });
+  }, device.profile());
+  await backUp(page, device.name);
+  writeFileSync(configFile, 'broken: true\n');
+  try {
+    await app.goTo('restore');
+    await page.locator('[data-testid=restore-device] label', { hasText: device.name }).click();
+    await page.getByTestId('restore-scope-source').click();
+    await page.getByTestId('restore-source-config').click();
+    await page.getByTestId('restore-preview').click();
+    await expect(page.getByTestId('restore-plan')).toContainText(`~ ${device.app}.yaml`);
+    // The scheduler backs the broken state up while the technician reads the plan.
+    await backUp(page, device.name);
+    await page.getByTestId('restore-confirm-name').fill(device.name);
+    await page.getByTestId('restore-start').click();
+    await expect(page.getByTestId('restore-pending')).toBeVisible({ timeout: 60_000 });
+    // What the preview said would come back came back.
+    expect(readFileSync(configFile, 'utf8')).toBe(original);
+    await page.getByTestId('restore-confirm').click();
+    await expect(page.getByTestId('restore-pending')).toHaveCount(0);
+  } finally {
+    writeFileSync(configFile, original);
+  }
+});

@@ -390,7 +390,9 @@ export function RestorePage() {
                 const wanted = request();
                 const made = await api().restore.plan(wanted);
                 if (choices.current !== asked) return;
-                planned.current = wanted;
+                // "Latest" is pinned to the time it was previewed at: a backup landing before
+                // Restore is pressed would otherwise put back a state nobody previewed.
+                planned.current = !wanted.at && made.at ? { ...wanted, at: made.at } : wanted;
                 setPlan(made);
               })
             }
