@@ -143,3 +143,29 @@ test('a backup that lands between the preview and Restore does not change what R
     writeFileSync(configFile, original);
   }
 });
+
+test('Files of one source after several sources were ticked previews the one source shown ticked', async ({ host, console: app, page, fleet }) => {
+  test.setTimeout(120_000);
+  const device = fleet.devices[0]!;
+  await app.open(host.url);
+  await page.evaluate(async (profile) => {
+    await window.api!.devices.import({ json: JSON.stringify(profile) });
+    await window.api!.repository.init({ password: 'a good long repository password' });
+  }, device.profile());
+  await backUp(page, device.name);
+  await app.goTo('restore');
+  await page.locator('[data-testid=restore-device] label', { hasText: device.name }).click();
+  await page.getByTestId('restore-scope-source').click();
+  await page.getByTestId('restore-source-db').click();
+  await page.getByTestId('restore-source-config').click();
+  await page.getByTestId('restore-scope-files').click();
+  // Only the files source stays ticked; the database's own field goes with it.
+  await expect(page.getByTestId('restore-source-config')).toHaveAttribute('data-selected', 'true');
+  await expect(page.getByTestId('restore-target-database')).toHaveCount(0);
+  await page.getByTestId('restore-include').fill(`${device.app}.yaml`);
+  await page.getByTestId('restore-preview').click();
+  await expect(page.getByTestId('restore-plan')).toBeVisible({ timeout: 15_000 });
+  await expect(page.getByTestId('restore-error')).toHaveCount(0);
+  await expect(page.getByTestId('plan-snapshots')).toContainText('config (files');
+  await expect(page.getByTestId('plan-snapshots')).not.toContainText('db (');
+});

@@ -320,7 +320,13 @@ export function RestorePage() {
         </div>
       </div>
       <section className="card form" aria-label="Scope and target">
-        <RadioGroup className="field" value={scope} onChange={(v) => (setScope(v as Scope), reset())} orientation="horizontal" data-testid="restore-scope" isDisabled={!device}>
+        <RadioGroup className="field" value={scope} onChange={(v) => {
+            setScope(v as Scope);
+            // Files of one source: only a files source can stay ticked, and only one (the list shows no other).
+            if (v === 'files') setSources(sources.filter((n) => deviceSources.some((s) => s.name === n && s.kind === 'files')).slice(0, 1));
+            reset();
+          }}
+          orientation="horizontal" data-testid="restore-scope" isDisabled={!device}>
           <Label>3. What to restore</Label>
           <Radio value="device" data-testid="restore-scope-device">
             Whole device
