@@ -102,8 +102,14 @@ export function DevicePage({ name }: { name: string }) {
   /** Discovery was refused for the host key: the Host key card moves to the top. */
   const [keyRefused, setKeyRefused] = useState(false);
   const [copies, setCopies] = useState<DeviceCopies | null>(null);
-  const running = useJobsStore((s) => Object.values(s.active).some((j) => j.kind === 'backup' && j.title === `Back up ${name}`));
   const recent = useJobsStore((s) => s.recent);
+  // Back up now was pressed and its job is not over yet: from the press on, not only once the job's
+  // first progress arrives — a second press (a double click) meanwhile queued a second whole run.
+  const [starting, setStarting] = useState(false);
+  const [startedJob, setStartedJob] = useState<string | null>(null);
+  const running = useJobsStore(
+    (s) => starting || Object.values(s.active).some((j) => j.kind === 'backup' && j.title === `Back up ${name}`) || (startedJob !== null && !s.recent.some((j) => j.id === startedJob)),
+  );
   const [snapshots, setSnapshots] = useState<SnapshotInfo[]>([]);
   // Reload when a run ends: a new backup makes snapshots, a backup or a copy changes the copies.
   const backupsEnded = newestRunKey(recent, ['backup']);
@@ -150,7 +156,10 @@ export function DevicePage({ name }: { name: string }) {
       await api().devices.update({ name, profile: { ...device.profile, sources: device.profile.sources.filter((s) => s.name !== source) } });
     });
 
-  const backUp = () => attempt(() => api().backups.start({ device: name }));
+  const backUp = () => {
+    setStarting(true);
+    return attempt(async () => setStartedJob((await api().backups.start({ device: name })).jobId)).finally(() => setStarting(false));
+  };
 
   const remove = () =>
     attempt(async () => {

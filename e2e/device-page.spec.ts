@@ -1,0 +1,24 @@
+/**
+ * The device page as a technician uses it against a real Jetson stand-in: Back up now, the
+ * Recent backups list, the drill card.
+ */
+import { expect, testWithFleet } from './fixtures';
+
+const test = testWithFleet({ devices: 1, sharedModelMB: 2, uniqueModelMB: 1 });
+
+test('Back up now pressed twice in a row starts one backup and shows no error', async ({ host, console: app, page, fleet }) => {
+  test.setTimeout(120_000);
+  const device = fleet.devices[0]!;
+  await app.open(host.url);
+  await page.evaluate(async (profile) => {
+    await window.api!.devices.import({ json: JSON.stringify(profile) });
+    await window.api!.repository.init({ password: 'a good long repository password' });
+  }, device.profile());
+  await page.goto(`${host.origin}/#/fleet/${device.name}`);
+  await expect(page.getByTestId('device-page')).toBeVisible();
+  await page.getByTestId('device-backup').dblclick();
+  await expect(page.getByTestId('device-last-backup')).toContainText('succeeded', { timeout: 90_000 });
+  await expect(page.getByTestId('device-error')).toHaveCount(0);
+  const backups = await page.evaluate(async () => (await window.api!.jobs.list({ limit: 20 })).filter((j) => j.kind === 'backup').length);
+  expect(backups).toBe(1);
+});
