@@ -22,3 +22,22 @@ test('Back up now pressed twice in a row starts one backup and shows no error', 
   const backups = await page.evaluate(async () => (await window.api!.jobs.list({ limit: 20 })).filter((j) => j.kind === 'backup').length);
   expect(backups).toBe(1);
 });
+
+test('Run a restore drill pressed twice in a row runs one drill', async ({ host, console: app, page, fleet }) => {
+  test.setTimeout(180_000);
+  const device = fleet.devices[0]!;
+  await app.open(host.url);
+  await page.evaluate(async (profile) => {
+    await window.api!.devices.import({ json: JSON.stringify(profile) });
+    await window.api!.repository.init({ password: 'a good long repository password' });
+  }, device.profile());
+  await page.goto(`${host.origin}/#/fleet/${device.name}`);
+  await page.getByTestId('device-backup').click();
+  await expect(page.getByTestId('device-last-backup')).toContainText('succeeded', { timeout: 90_000 });
+  await page.getByTestId('drill-start').dblclick();
+  await expect(page.getByTestId('drill-last-result')).toHaveText(/passed|partial/, { timeout: 120_000 });
+  await expect(page.getByTestId('drill-start')).toBeEnabled({ timeout: 60_000 });
+  const drills = await page.evaluate(async () => (await window.api!.jobs.list({ limit: 20 })).filter((j) => j.kind === 'drill').map((j) => j.status));
+  expect(drills).toEqual(['succeeded']);
+  await expect(page.getByTestId('drill-error')).toHaveCount(0);
+});

@@ -23,7 +23,13 @@ export function DrillCard({ device, deviceId, objective }: { device: string; dev
   const [rto, setRto] = useState<RtoStatus | null>(null);
   const [history, setHistory] = useState<DrillRecord[]>([]);
   const [error, setError] = useState<string | null>(null);
-  const running = useJobsStore((s) => Object.values(s.active).some((j) => j.kind === 'drill' && j.title === `Drill ${device}`));
+  // Pressed and its job not over yet: from the press on, not only once the job's first progress
+  // arrives — a second press (a double click) meanwhile queued a second drill.
+  const [starting, setStarting] = useState(false);
+  const [startedJob, setStartedJob] = useState<string | null>(null);
+  const running = useJobsStore(
+    (s) => starting || Object.values(s.active).some((j) => j.kind === 'drill' && j.title === `Drill ${device}`) || (startedJob !== null && !s.recent.some((j) => j.id === startedJob)),
+  );
   // A drill of this device that finished since the card loaded: read the record again.
   const finishedDrills = useJobsStore((s) => s.recent.filter((j) => j.kind === 'drill' && j.deviceId === deviceId).length);
 
@@ -40,10 +46,13 @@ export function DrillCard({ device, deviceId, objective }: { device: string; dev
 
   const start = async () => {
     setError(null);
+    setStarting(true);
     try {
-      await api().drills.start({ device });
+      setStartedJob((await api().drills.start({ device })).jobId);
     } catch (caught) {
       setError(toAppError(caught).message);
+    } finally {
+      setStarting(false);
     }
   };
   const last = rto?.lastDrill ?? null;
