@@ -169,3 +169,37 @@ test('Files of one source after several sources were ticked previews the one sou
   await expect(page.getByTestId('plan-snapshots')).toContainText('config (files');
   await expect(page.getByTestId('plan-snapshots')).not.toContainText('db (');
 });
+
+test('a running restore names the device it runs on, whichever device the wizard shows', async ({ host, console: app, page, fleet }) => {
+  test.setTimeout(180_000);
+  const device = fleet.devices[0]!;
+  await app.open(host.url);
+  await page.evaluate(async (profile) => {
+    await window.api!.devices.import({ json: JSON.stringify(profile) });
+    await window.api!.devices.import({ json: JSON.stringify({ ...profile, name: 'spare-unit', sources: [] }) });
+    await window.api!.repository.init({ password: 'a good long repository password' });
+  }, device.profile());
+  await backUp(page, device.name);
+  // A slow link: the restore takes a while (some 50 s for the app's 3 MiB), into a new folder.
+  await page.evaluate(() => window.api!.settings.update({ bandwidthLimitKiBps: 64 }));
+  const into = path.join(device.root, 'var', 'tmp', `inspect-${Date.now()}`);
+  try {
+    await app.goTo('restore');
+    await page.locator('[data-testid=restore-device] label', { hasText: device.name }).click();
+    await page.getByTestId('restore-scope-source').click();
+    await page.getByTestId('restore-source-app').click();
+    await page.getByTestId('restore-target').fill(into);
+    await page.getByTestId('restore-preview').click();
+    await page.getByTestId('restore-start').click();
+    await expect(page.getByTestId('restore-running')).toContainText(`Restoring ${device.name}`);
+    // The technician looks at the next device meanwhile, then at another page and back.
+    await page.locator('[data-testid=restore-device] label', { hasText: 'spare-unit' }).click();
+    await expect(page.getByTestId('restore-running')).toContainText(`Restoring ${device.name}`);
+    await app.goTo('fleet');
+    await app.goTo('restore');
+    await expect(page.getByTestId('restore-running')).toContainText(`Restoring ${device.name}`);
+  } finally {
+    await page.evaluate(() => window.api!.settings.update({ bandwidthLimitKiBps: 0 }));
+    rmSync(into, { recursive: true, force: true });
+  }
+});

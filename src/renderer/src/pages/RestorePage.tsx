@@ -153,6 +153,8 @@ export function RestorePage() {
   const { busy, error, run: act } = useAction();
   const [pending, setPending] = useState<Pending[]>([]);
   const [jobId, setJobId] = useStoredState<string | null>('restore.jobId', null);
+  // The device that restore runs on: the wizard may have moved on to another one since.
+  const [jobDevice, setJobDevice] = useStoredState<string | null>('restore.jobDevice', null);
   const [notice, setNotice] = useState<string | null>(null);
   // Staging folders a keep or a rollback could not remove entirely (files of another account).
   const [leftovers, setLeftovers] = useState<string[]>([]);
@@ -243,7 +245,7 @@ export function RestorePage() {
       {running ? (
         <section className="card" data-testid="restore-running" aria-live="polite">
           <p>
-            Restoring {device}: <strong data-testid="restore-phase">{running.phase}</strong> (phase {running.phaseIndex + 1} of {running.phaseCount})
+            Restoring {jobDevice ?? device}: <strong data-testid="restore-phase">{running.phase}</strong> (phase {running.phaseIndex + 1} of {running.phaseCount})
             {running.bytesTotal ? ` · ${formatBytes(running.bytesDone)} of ${formatBytes(running.bytesTotal)}` : ''}
             {running.rate > 0 ? ` · ${formatBytes(running.rate)}/s` : ''}
             {running.etaSeconds !== null ? ` · about ${Math.ceil(running.etaSeconds)} s left` : ''}
@@ -428,6 +430,7 @@ export function RestorePage() {
                 void act(async () => {
                   const started = await api().restore.start(planned.current ?? request());
                   setJobId(started.jobId);
+                  setJobDevice(planned.current?.device ?? device);
                   setPlan(null);
                   setConfirmName('');
                 })
