@@ -3,7 +3,7 @@
  * state could drift from the device's: a long-used console (a full recent-jobs list), a choice
  * changed while a preview is on its way.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Page } from '@playwright/test';
 import { HistoryStore } from '../src/main/history/history-store';
@@ -201,5 +201,55 @@ test('a running restore names the device it runs on, whichever device the wizard
   } finally {
     await page.evaluate(() => window.api!.settings.update({ bandwidthLimitKiBps: 0 }));
     rmSync(into, { recursive: true, force: true });
+  }
+});
+
+test('very long file names can be read whole in the catalog browser and stay inside the restore plan', async ({ host, console: app, page, fleet }) => {
+  test.setTimeout(120_000);
+  const device = fleet.devices[0]!;
+  // Two names alike but for their end, as a camera's calibration frames are.
+  const long = `${'calibration_frame_'.repeat(12)}001.json`;
+  const twin = `${'calibration_frame_'.repeat(12)}002.json`;
+  const deep = path.join(device.root, 'opt', device.app, long);
+  writeFileSync(deep, '{}\n');
+  writeFileSync(path.join(device.root, 'opt', device.app, twin), '{}\n');
+  try {
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await app.open(host.url);
+    await page.evaluate(async (profile) => {
+      await window.api!.devices.import({ json: JSON.stringify(profile) });
+      await window.api!.repository.init({ password: 'a good long repository password' });
+    }, device.profile());
+    await backUp(page, device.name);
+    // Nothing inside a card, nor the page's own scrolling area, is wider than the space it has.
+    const fits = () =>
+      page.evaluate(() =>
+        [...document.querySelectorAll('main, .card')].filter((el) => el.scrollWidth > el.clientWidth + 1).map((el) => `${el.getAttribute('data-testid') ?? el.className}: ${el.scrollWidth} > ${el.clientWidth}`),
+      );
+
+    await app.goTo('catalog');
+    await page.getByTestId(new RegExp(`^snapshot-${device.name}-app`)).first().getByRole('link').click();
+    const browser = page.getByTestId('snapshot-browser');
+    for (const part of path.relative(device.root, path.join(device.root, 'opt', device.app)).split('/')) {
+      await browser.getByRole('button', { name: `${part}/`, exact: true }).last().click();
+    }
+    await expect(page.getByTestId('snapshot-entries')).toContainText(long);
+    // Cut short to fit its row, each name can still be read whole (and told from its twin).
+    await expect(page.getByTestId('snapshot-entries').getByTitle(long, { exact: true })).toBeVisible();
+    await expect(page.getByTestId('snapshot-entries').getByTitle(twin, { exact: true })).toBeVisible();
+    expect(await fits()).toEqual([]);
+
+    writeFileSync(deep, '{"changed": true}\n');
+    await app.goTo('restore');
+    await page.locator('[data-testid=restore-device] label', { hasText: device.name }).click();
+    await page.getByTestId('restore-scope-source').click();
+    await page.getByTestId('restore-source-app').click();
+    await page.getByTestId('restore-preview').click();
+    await expect(page.getByTestId('restore-plan')).toContainText(long);
+    await page.getByTestId('restore-plan').scrollIntoViewIfNeeded();
+    expect(await fits()).toEqual([]);
+  } finally {
+    rmSync(deep, { force: true });
+    rmSync(path.join(device.root, 'opt', device.app, twin), { force: true });
   }
 });

@@ -157,7 +157,10 @@ function Browser({ snapshot }: { snapshot: SnapshotInfo }) {
                     {e.name}/
                   </Button>
                 ) : (
-                  <span className="entry-name">{e.type === 'symlink' ? `${e.name} → ${e.target ?? ''}` : e.name}</span>
+                  // Cut with an ellipsis to fit the row: the whole name on hover (two long names may differ only at their end).
+                  <span className="entry-name" title={e.type === 'symlink' ? `${e.name} → ${e.target ?? ''}` : e.name}>
+                    {e.type === 'symlink' ? `${e.name} → ${e.target ?? ''}` : e.name}
+                  </span>
                 )}
                 <span className="muted">{e.type === 'file' ? formatBytes(e.size) : e.type}</span>
                 {/* A folder the backup only made to hold its paths (their parents) has no time of its own: 0, not 1970. */}
