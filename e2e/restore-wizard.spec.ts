@@ -3,7 +3,9 @@
  * state could drift from the device's: a long-used console (a full recent-jobs list), a choice
  * changed while a preview is on its way.
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Page } from '@playwright/test';
 import { HistoryStore } from '../src/main/history/history-store';
@@ -251,5 +253,33 @@ test('very long file names can be read whole in the catalog browser and stay ins
   } finally {
     rmSync(deep, { force: true });
     rmSync(path.join(device.root, 'opt', device.app, twin), { force: true });
+  }
+});
+
+test('a download that fails on this computer says so where it was started', async ({ host, console: app, page, fleet }) => {
+  test.setTimeout(120_000);
+  const device = fleet.devices[0]!;
+  // A folder on a file system too small for the snapshot (a nearly full USB stick).
+  const folder = mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-tiny-'));
+  expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', folder]).status).toBe(0);
+  try {
+    await app.open(host.url);
+    await page.evaluate(async (profile) => {
+      await window.api!.devices.import({ json: JSON.stringify(profile) });
+      await window.api!.repository.init({ password: 'a good long repository password' });
+    }, device.profile());
+    await backUp(page, device.name);
+    await app.goTo('catalog');
+    await page.getByTestId(new RegExp(`^snapshot-${device.name}-app`)).first().getByRole('link').click();
+    await page.getByTestId('download-snapshot').click();
+    await page.getByTestId('download-choose').click();
+    await page.getByTestId('download-choose-folder').fill(folder);
+    await page.getByTestId('download-choose-go').click();
+    await expect(page.getByTestId('download-choose-error')).toContainText('The download failed', { timeout: 30_000 });
+    await expect(page.getByTestId('download-choose-error')).toContainText('no space left on device');
+    await expect(page.getByTestId('download-choose-target')).toContainText('Not downloaded');
+  } finally {
+    spawnSync('umount', [folder]);
+    rmSync(folder, { recursive: true, force: true });
   }
 });

@@ -2,6 +2,7 @@ import { useState } from 'react';
 import { Button, Input, TextField } from 'react-aria-components';
 import { toAppError } from '../../../shared/errors';
 import { api } from '../api';
+import { useJobsStore } from '../stores/jobs-store';
 import { ErrorBanner } from './ErrorBanner';
 
 /**
@@ -14,12 +15,17 @@ export function DownloadButton({ snapshotId, paths, label = 'Download', testId }
   const [folder, setFolder] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [target, setTarget] = useState<string | null>(null);
+  // The download's job, and how it ended: a disk that fills up or a cancel in the jobs tray is said
+  // here, where it was started, not only as a path that looks as if it had worked.
+  const [jobId, setJobId] = useState<string | null>(null);
+  const ended = useJobsStore((s) => (jobId ? s.recent.find((j) => j.id === jobId) : undefined));
 
   const start = async (into: string) => {
     setError(null);
     try {
       const started = await api().downloads.start({ snapshotId, folder: into, ...(paths ? { paths } : {}) });
       setTarget(started.target);
+      setJobId(started.jobId);
       setTyping(false);
     } catch (caught) {
       setError(toAppError(caught).message);
@@ -28,6 +34,7 @@ export function DownloadButton({ snapshotId, paths, label = 'Download', testId }
   const open = async () => {
     setError(null);
     setTarget(null);
+    setJobId(null);
     try {
       const chosen = await api().downloads.chooseFolder();
       if (!chosen.supported) setTyping(true);
@@ -57,10 +64,13 @@ export function DownloadButton({ snapshotId, paths, label = 'Download', testId }
       {target ? (
         <span className="muted" data-testid={`${testId}-target`}>
           {' '}
-          → {target}
+          {!ended ? 'Downloading' : ended.status === 'succeeded' ? 'Downloaded' : 'Not downloaded'} → {target}
         </span>
       ) : null}
-      <ErrorBanner message={error} testId={`${testId}-error`} />
+      <ErrorBanner
+        message={error ?? (ended && ended.status !== 'succeeded' ? `The download ${ended.status}${ended.error ? `: ${ended.error.message}` : ''}. What it wrote so far is in ${target}.` : null)}
+        testId={`${testId}-error`}
+      />
     </span>
   );
 }
