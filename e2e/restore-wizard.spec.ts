@@ -283,3 +283,37 @@ test('a download that fails on this computer says so where it was started', asyn
     rmSync(folder, { recursive: true, force: true });
   }
 });
+
+test('Keep refused by a device gone silent says why at the restore waiting for the decision', async ({ host, console: app, page, fleet }) => {
+  test.setTimeout(180_000);
+  const device = fleet.devices[0]!;
+  await app.open(host.url);
+  await page.evaluate(async (profile) => {
+    await window.api!.devices.import({ json: JSON.stringify(profile) });
+    await window.api!.repository.init({ password: 'a good long repository password' });
+  }, device.profile());
+  await backUp(page, device.name);
+  const into = path.join(device.root, 'var', 'tmp', 'inspect-keep');
+  await app.goTo('restore');
+  await page.locator('[data-testid=restore-device] label', { hasText: device.name }).click();
+  await page.getByTestId('restore-scope-source').click();
+  await page.getByTestId('restore-source-config').click();
+  await page.getByTestId('restore-target').fill(into);
+  await page.getByTestId('restore-preview').click();
+  await page.getByTestId('restore-start').click();
+  await expect(page.getByTestId('restore-pending')).toBeVisible({ timeout: 60_000 });
+  // The link drops and the device stops answering.
+  for (const pid of device.sessionProcesses()) if (pid !== device.sshd.pid) try { process.kill(pid, 'SIGKILL'); } catch {}
+  process.kill(device.sshd.pid, 'SIGSTOP');
+  try {
+    await page.getByTestId('restore-confirm').click();
+    // Said in the card whose button was pressed, in plain words; not down beside Preview.
+    await expect(page.getByTestId('restore-pending').getByRole('alert')).toContainText('did not answer in time', { timeout: 90_000 });
+    await expect(page.getByTestId('restore-error')).toHaveCount(0);
+  } finally {
+    process.kill(device.sshd.pid, 'SIGCONT');
+  }
+  await page.getByTestId('restore-confirm').click();
+  await expect(page.getByTestId('restore-pending')).toHaveCount(0, { timeout: 60_000 });
+  rmSync(into, { recursive: true, force: true });
+});

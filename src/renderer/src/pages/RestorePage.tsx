@@ -164,11 +164,17 @@ export function RestorePage() {
     if (device !== null && devices.length > 0 && !devices.some((d) => d.name === device)) setDevice(null);
   }, [device, devices, setDevice]);
   const refreshPending = () => void api().restore.pending().then(setPending);
-  const decide = (how: 'confirm' | 'rollback', restoreId: string) =>
-    act(async () => {
+  // Keep and Roll back have their own busy flag and error, said in the card of the restore they
+  // were pressed for (not down at the wizard's Preview button, out of sight).
+  const decision = useAction();
+  const [deciding, setDeciding] = useState<string | null>(null);
+  const decide = (how: 'confirm' | 'rollback', restoreId: string) => {
+    setDeciding(restoreId);
+    return decision.run(async () => {
       setLeftovers((await api().restore[how]({ restoreId })).leftovers);
       refreshPending();
     });
+  };
   // Read again as a job ends (a restore leaves one waiting, a backup makes snapshots): keyed on the
   // newest run, not the list's length, which stops changing once the list is full.
   const jobsEnded = newestRunKey(recent, JOB_KINDS);
@@ -261,11 +267,12 @@ export function RestorePage() {
             previous state
             {p.databases.length > 0 ? ` (including the previous database${p.databases.length > 1 ? 's' : ''} ${p.databases.join(', ')})` : ''} is kept on the device until you decide.
           </p>
+          {deciding === p.restoreId ? <ErrorBanner message={decision.error} testId="restore-decision-error" /> : null}
           <div className="form-actions">
-            <Button className="button button-primary" isDisabled={busy} onPress={() => void decide('confirm', p.restoreId)} data-testid="restore-confirm">
+            <Button className="button button-primary" isDisabled={busy || decision.busy} onPress={() => void decide('confirm', p.restoreId)} data-testid="restore-confirm">
               Keep the restored state
             </Button>
-            <Button className="button" isDisabled={busy} onPress={() => void decide('rollback', p.restoreId)} data-testid="restore-rollback">
+            <Button className="button" isDisabled={busy || decision.busy} onPress={() => void decide('rollback', p.restoreId)} data-testid="restore-rollback">
               Roll back
             </Button>
           </div>
