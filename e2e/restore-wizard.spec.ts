@@ -317,3 +317,28 @@ test('Keep refused by a device gone silent says why at the restore waiting for t
   await expect(page.getByTestId('restore-pending')).toHaveCount(0, { timeout: 60_000 });
   rmSync(into, { recursive: true, force: true });
 });
+
+test('Versions of a file with one version offers nothing to compare it with', async ({ host, console: app, page, fleet }) => {
+  test.setTimeout(120_000);
+  const device = fleet.devices[0]!;
+  await app.open(host.url);
+  await page.evaluate(async (profile) => {
+    await window.api!.devices.import({ json: JSON.stringify(profile) });
+    await window.api!.repository.init({ password: 'a good long repository password' });
+  }, device.profile());
+  await backUp(page, device.name);
+  await app.goTo('catalog');
+  await page.getByTestId(`snapshot-${device.name}-config`).first().getByRole('link').click();
+  const browser = page.getByTestId('snapshot-browser');
+  for (const part of path.relative(device.root, path.join(device.root, 'etc', device.app)).split('/')) {
+    await browser.getByRole('button', { name: `${part}/`, exact: true }).last().click();
+  }
+  await page.getByTestId(`entry-versions-${device.app}.yaml`).click();
+  const versions = page.getByTestId('file-versions');
+  await expect(versions.getByTestId('version-row')).toHaveCount(1);
+  await expect(versions).toContainText('Only one version');
+  // No "old" / "new" buttons that would only compare the version with itself.
+  await expect(versions.getByTestId('version-from-0')).toHaveCount(0);
+  await expect(versions.getByTestId('version-to-0')).toHaveCount(0);
+  await expect(versions.getByTestId('version-restore-0')).toBeVisible();
+});

@@ -86,6 +86,8 @@ export function FileVersions({ snapshotId, path, onClose }: { snapshotId: string
     });
 
   const when = (iso: string) => new Date(iso).toLocaleString();
+  // One version has nothing to be compared with: its "old" and "new" only diffed it with itself.
+  const comparable = versions !== null && versions.versions.length >= 2;
   return (
     <section className="card" aria-label={`Versions of ${path}`} data-testid="file-versions">
       <div className="page-header">
@@ -107,7 +109,7 @@ export function FileVersions({ snapshotId, path, onClose }: { snapshotId: string
               <th scope="col">Seen in snapshots</th>
               <th scope="col">Size</th>
               <th scope="col">Content</th>
-              <th scope="col">Compare</th>
+              {comparable ? <th scope="col">Compare</th> : null}
               <th scope="col" />
             </tr>
           </thead>
@@ -122,14 +124,16 @@ export function FileVersions({ snapshotId, path, onClose }: { snapshotId: string
                   <code>{v.contentId.slice(0, 8)}</code>
                   {i === 0 ? <span className="tag">newest</span> : null}
                 </td>
-                <td>
-                  <Button className="button button-quiet" isDisabled={pair?.[0] === v.snapshotId} onPress={() => choose([v.snapshotId, pair?.[1] ?? versions.versions[0]!.snapshotId])} data-testid={`version-from-${i}`}>
-                    old
-                  </Button>
-                  <Button className="button button-quiet" isDisabled={pair?.[1] === v.snapshotId} onPress={() => choose([pair?.[0] ?? v.snapshotId, v.snapshotId])} data-testid={`version-to-${i}`}>
-                    new
-                  </Button>
-                </td>
+                {comparable ? (
+                  <td>
+                    <Button className="button button-quiet" isDisabled={pair?.[0] === v.snapshotId} onPress={() => choose([v.snapshotId, pair?.[1] ?? versions.versions[0]!.snapshotId])} data-testid={`version-from-${i}`}>
+                      old
+                    </Button>
+                    <Button className="button button-quiet" isDisabled={pair?.[1] === v.snapshotId} onPress={() => choose([pair?.[0] ?? v.snapshotId, v.snapshotId])} data-testid={`version-to-${i}`}>
+                      new
+                    </Button>
+                  </td>
+                ) : null}
                 <td>
                   <Button className="button" isDisabled={busy} onPress={() => void planRestore(v.snapshotId)} data-testid={`version-restore-${i}`}>
                     Restore this version
