@@ -342,3 +342,38 @@ test('Versions of a file with one version offers nothing to compare it with', as
   await expect(versions.getByTestId('version-to-0')).toHaveCount(0);
   await expect(versions.getByTestId('version-restore-0')).toBeVisible();
 });
+
+test('Restore pressed from the keyboard leaves focus on the restore it started, one Tab from Keep', async ({ host, console: app, page, fleet }) => {
+  test.setTimeout(120_000);
+  const device = fleet.devices[0]!;
+  await app.open(host.url);
+  await page.evaluate(async (profile) => {
+    await window.api!.devices.import({ json: JSON.stringify(profile) });
+    await window.api!.repository.init({ password: 'a good long repository password' });
+  }, device.profile());
+  await backUp(page, device.name);
+  const configFile = path.join(device.root, 'etc', device.app, `${device.app}.yaml`);
+  const original = readFileSync(configFile, 'utf8');
+  writeFileSync(configFile, 'broken: true\n');
+  try {
+    await app.goTo('restore');
+    await page.locator('[data-testid=restore-device] label', { hasText: device.name }).click();
+    await page.getByTestId('restore-scope-source').click();
+    await page.getByTestId('restore-source-config').click();
+    await page.getByTestId('restore-preview').click();
+    await page.getByTestId('restore-confirm-name').fill(device.name);
+    await page.getByTestId('restore-start').focus();
+    await page.keyboard.press('Enter');
+    // The Restore button is gone with the plan: focus is not dropped on the page's body.
+    expect(await page.evaluate(() => document.activeElement !== document.body)).toBe(true);
+    await expect(page.getByTestId('restore-status')).toBeFocused();
+    await expect(page.getByTestId('restore-pending')).toBeVisible({ timeout: 60_000 });
+    await page.keyboard.press('Tab');
+    await expect(page.getByTestId('restore-confirm')).toBeFocused();
+    await page.keyboard.press('Enter');
+    await expect(page.getByTestId('restore-pending')).toHaveCount(0);
+    expect(readFileSync(configFile, 'utf8')).toBe(original);
+  } finally {
+    writeFileSync(configFile, original);
+  }
+});

@@ -193,6 +193,7 @@ export function RestorePage() {
   // is dropped rather than shown (and restored) under them. Restore sends what was previewed.
   const choices = useRef(0);
   const planned = useRef<RestoreRequest | null>(null);
+  const statusRef = useRef<HTMLDivElement>(null);
   const reset = () => (choices.current++, setPlan(null), setConfirmName(''));
   const chosenKinds = new Set(deviceSources.filter((s) => sources.includes(s.name)).map((s) => s.kind));
   const pointInTime = run === 'latest' ? (at ? new Date(at).toISOString() : undefined) : runs.find((r) => r.runId === run)?.time;
@@ -248,36 +249,39 @@ export function RestorePage() {
           ))}
         </div>
       ) : null}
-      {running ? (
-        <section className="card" data-testid="restore-running" aria-live="polite">
-          <p>
-            Restoring {jobDevice ?? device}: <strong data-testid="restore-phase">{running.phase}</strong> (phase {running.phaseIndex + 1} of {running.phaseCount})
-            {running.bytesTotal ? ` · ${formatBytes(running.bytesDone)} of ${formatBytes(running.bytesTotal)}` : ''}
-            {running.rate > 0 ? ` · ${formatBytes(running.rate)}/s` : ''}
-            {running.etaSeconds !== null ? ` · about ${Math.ceil(running.etaSeconds)} s left` : ''}
-          </p>
-        </section>
-      ) : null}
-      {pending.map((p) => (
-        <section key={p.restoreId} className="card banner-ok" data-testid="restore-pending">
-          <p>
-            {p.device}: restored {p.targets.join(', ')}
-            {p.pointInTime ? ` to the state of ${new Date(p.pointInTime).toLocaleString()}` : ''} at {new Date(p.finishedAt).toLocaleString()}
-            {p.seconds !== null ? ` in ${seconds(p.seconds * 1000)}, ${sentHow(p.wireCompression)}` : ' (found on the device after an interruption)'}. The
-            previous state
-            {p.databases.length > 0 ? ` (including the previous database${p.databases.length > 1 ? 's' : ''} ${p.databases.join(', ')})` : ''} is kept on the device until you decide.
-          </p>
-          {deciding === p.restoreId ? <ErrorBanner message={decision.error} testId="restore-decision-error" /> : null}
-          <div className="form-actions">
-            <Button className="button button-primary" isDisabled={busy || decision.busy} onPress={() => void decide('confirm', p.restoreId)} data-testid="restore-confirm">
-              Keep the restored state
-            </Button>
-            <Button className="button" isDisabled={busy || decision.busy} onPress={() => void decide('rollback', p.restoreId)} data-testid="restore-rollback">
-              Roll back
-            </Button>
-          </div>
-        </section>
-      ))}
+      {/* Where focus goes once Restore is pressed (its button goes with the plan): the restore's progress, then its Keep / Roll back. */}
+      <div ref={statusRef} tabIndex={-1} aria-label="Restore status" data-testid="restore-status">
+        {running ? (
+          <section className="card" data-testid="restore-running" aria-live="polite">
+            <p>
+              Restoring {jobDevice ?? device}: <strong data-testid="restore-phase">{running.phase}</strong> (phase {running.phaseIndex + 1} of {running.phaseCount})
+              {running.bytesTotal ? ` · ${formatBytes(running.bytesDone)} of ${formatBytes(running.bytesTotal)}` : ''}
+              {running.rate > 0 ? ` · ${formatBytes(running.rate)}/s` : ''}
+              {running.etaSeconds !== null ? ` · about ${Math.ceil(running.etaSeconds)} s left` : ''}
+            </p>
+          </section>
+        ) : null}
+        {pending.map((p) => (
+          <section key={p.restoreId} className="card banner-ok" data-testid="restore-pending">
+            <p>
+              {p.device}: restored {p.targets.join(', ')}
+              {p.pointInTime ? ` to the state of ${new Date(p.pointInTime).toLocaleString()}` : ''} at {new Date(p.finishedAt).toLocaleString()}
+              {p.seconds !== null ? ` in ${seconds(p.seconds * 1000)}, ${sentHow(p.wireCompression)}` : ' (found on the device after an interruption)'}. The
+              previous state
+              {p.databases.length > 0 ? ` (including the previous database${p.databases.length > 1 ? 's' : ''} ${p.databases.join(', ')})` : ''} is kept on the device until you decide.
+            </p>
+            {deciding === p.restoreId ? <ErrorBanner message={decision.error} testId="restore-decision-error" /> : null}
+            <div className="form-actions">
+              <Button className="button button-primary" isDisabled={busy || decision.busy} onPress={() => void decide('confirm', p.restoreId)} data-testid="restore-confirm">
+                Keep the restored state
+              </Button>
+              <Button className="button" isDisabled={busy || decision.busy} onPress={() => void decide('rollback', p.restoreId)} data-testid="restore-rollback">
+                Roll back
+              </Button>
+            </div>
+          </section>
+        ))}
+      </div>
       <div className="grid-2">
         <div className="field card">
           <RadioGroup className="field" value={device} onChange={(v) => (setDevice(v), setRun('latest'), setSources([]), setNotice(null), reset())} data-testid="restore-device">
@@ -440,6 +444,7 @@ export function RestorePage() {
                   setJobDevice(planned.current?.device ?? device);
                   setPlan(null);
                   setConfirmName('');
+                  statusRef.current?.focus();
                 })
               }
               data-testid="restore-start"
