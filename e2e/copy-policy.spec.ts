@@ -16,6 +16,7 @@ import type { Page } from '@playwright/test';
 import { startDevice } from '../fleet/index';
 import type { Device } from '../fleet/index';
 import { expect, test } from './fixtures';
+import { backUp } from './device-steps';
 
 // The test host stores repository passwords in its secret store: it needs a passphrase there (no OS keyring).
 process.env.JETVAULT_SECRETS_PASSPHRASE ??= 'e2e secrets passphrase';
@@ -44,14 +45,6 @@ async function initRepository(dir: string): Promise<void> {
   } finally {
     rmSync(home, { recursive: true, force: true });
   }
-}
-
-/** Starts a backup as the device page does and waits for it to succeed. */
-async function backUp(page: Page, name: string): Promise<void> {
-  const { jobId } = await page.evaluate((d) => window.api!.backups.start({ device: d }), name);
-  await expect
-    .poll(async () => (await page.evaluate(() => window.api!.jobs.list({ limit: 20 }))).find((j) => j.id === jobId)?.status, { timeout: 60_000 })
-    .toBe('succeeded');
 }
 
 /** Waits until no job runs (a copy the policy started has ended). */

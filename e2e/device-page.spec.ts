@@ -3,6 +3,7 @@
  * Recent backups list, the drill card.
  */
 import { expect, testWithFleet } from './fixtures';
+import { importWithRepository } from './device-steps';
 
 const test = testWithFleet({ devices: 1, sharedModelMB: 2, uniqueModelMB: 1 });
 
@@ -10,10 +11,7 @@ test('Back up now pressed twice in a row starts one backup and shows no error', 
   test.setTimeout(120_000);
   const device = fleet.devices[0]!;
   await app.open(host.url);
-  await page.evaluate(async (profile) => {
-    await window.api!.devices.import({ json: JSON.stringify(profile) });
-    await window.api!.repository.init({ password: 'a good long repository password' });
-  }, device.profile());
+  await importWithRepository(page, device.profile());
   await page.goto(`${host.origin}/#/fleet/${device.name}`);
   await expect(page.getByTestId('device-page')).toBeVisible();
   await page.getByTestId('device-backup').dblclick();
@@ -27,10 +25,7 @@ test('Run a restore drill pressed twice in a row runs one drill', async ({ host,
   test.setTimeout(180_000);
   const device = fleet.devices[0]!;
   await app.open(host.url);
-  await page.evaluate(async (profile) => {
-    await window.api!.devices.import({ json: JSON.stringify(profile) });
-    await window.api!.repository.init({ password: 'a good long repository password' });
-  }, device.profile());
+  await importWithRepository(page, device.profile());
   await page.goto(`${host.origin}/#/fleet/${device.name}`);
   await page.getByTestId('device-backup').click();
   await expect(page.getByTestId('device-last-backup')).toContainText('succeeded', { timeout: 90_000 });

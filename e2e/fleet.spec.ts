@@ -12,6 +12,7 @@ import type { Device } from '../fleet/index';
 import { psql } from '../fleet/postgres';
 import { describeTree } from '../src/main/repository/testing/fixtures';
 import { expect, testWithFleet } from './fixtures';
+import { chooseSourcesToRestore } from './device-steps';
 
 const SCREENSHOTS = path.join('test-results', 'screenshots');
 
@@ -135,10 +136,7 @@ test('add a device, discover its sources, back it up with live progress and brow
   // And a `sudo pip install` left requirements.txt root's, its bytes unchanged: it goes back to the device's account.
   const requirements = path.join(appDir, 'requirements.txt');
   chownSync(requirements, 0, 0);
-  await app.goTo('restore');
-  await page.locator('[data-testid=restore-device] label', { hasText: device.name }).click();
-  await page.getByTestId('restore-scope-source').click();
-  await page.getByTestId('restore-source-app-myrvm').click();
+  await chooseSourcesToRestore(app, page, device.name, ['app-myrvm']);
   await page.getByTestId('restore-preview').click();
   await expect(page.getByTestId('restore-plan')).toBeVisible();
   await expect(page.getByTestId('plan-replace').first()).toHaveText('2');

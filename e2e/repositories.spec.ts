@@ -9,7 +9,7 @@ import path from 'node:path';
 import { startDevice } from '../fleet/index';
 import type { Device } from '../fleet/index';
 import { expect, test } from './fixtures';
-import type { Page } from '@playwright/test';
+import { backUp } from './device-steps';
 
 // The test host stores repository passwords in its secret store: it needs a passphrase there (no OS keyring).
 process.env.JETVAULT_SECRETS_PASSPHRASE ??= 'e2e secrets passphrase';
@@ -27,13 +27,6 @@ test.afterAll(async () => {
   await device?.stop();
   for (const folder of folders) rmSync(folder, { recursive: true, force: true });
 });
-
-async function backUp(page: Page, name: string): Promise<void> {
-  const { jobId } = await page.evaluate((d) => window.api!.backups.start({ device: d }), name);
-  await expect
-    .poll(async () => (await page.evaluate(() => window.api!.jobs.list({ limit: 20 }))).find((j) => j.id === jobId)?.status, { timeout: 60_000 })
-    .toBe('succeeded');
-}
 
 test('a second local repository is added, tested, marked offsite and counted as a copy', async ({ host, console: app, page }) => {
   test.setTimeout(120_000);

@@ -6,39 +6,19 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Page } from '@playwright/test';
 import { expect, testWithFleet } from './fixtures';
+import { backUp, openBackedUp } from './device-steps';
 
 const SCREENSHOTS = path.join('test-results', 'screenshots');
 
 const test = testWithFleet({ devices: 1, sharedModelMB: 4, uniqueModelMB: 2 });
-
-/** Runs a backup through the page's own api and waits for its job to finish. */
-async function backUp(page: Page, device: string): Promise<void> {
-  const status = await page.evaluate(async (name) => {
-    const api = window.api!;
-    const { jobId } = await api.backups.start({ device: name });
-    for (let i = 0; i < 1200; i++) {
-      const job = (await api.jobs.list({ limit: 20 })).find((j) => j.id === jobId);
-      if (job && job.status !== 'running') return job.status;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    return 'timeout';
-  }, device);
-  expect(status).toBe('succeeded');
-}
 
 test('config versions with a diff and a two-click restore, a download, and a drill with its RTO', async ({ host, console: app, page, fleet }) => {
   test.setTimeout(240_000);
   const device = fleet.devices[0]!;
   const configFile = path.join(device.root, 'etc', device.app, `${device.app}.yaml`);
   const original = readFileSync(configFile, 'utf8');
-  await app.open(host.url);
-  await page.evaluate(async (profile) => {
-    await window.api!.devices.import({ json: JSON.stringify(profile) });
-    await window.api!.repository.init({ password: 'a good long repository password' });
-  }, device.profile());
-  await backUp(page, device.name);
+  await openBackedUp(app, page, host.url, device);
   writeFileSync(configFile, original.replace('threshold: 0.85', 'threshold: 0.5'));
   await backUp(page, device.name);
 

@@ -7,28 +7,13 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Page } from '@playwright/test';
 import { HistoryStore } from '../src/main/history/history-store';
 import { prepareSeedStatements } from '../src/main/history/statements';
 import { expect, testWithFleet } from './fixtures';
+import { backUp, chooseSourcesToRestore, openBackedUp } from './device-steps';
 import { startHost } from './test-host';
 
 const test = testWithFleet({ devices: 1, sharedModelMB: 2, uniqueModelMB: 1 });
-
-/** Runs a backup through the page's own api and waits for its job to finish. */
-async function backUp(page: Page, device: string): Promise<void> {
-  const status = await page.evaluate(async (name) => {
-    const api = window.api!;
-    const { jobId } = await api.backups.start({ device: name });
-    for (let i = 0; i < 1200; i++) {
-      const job = (await api.jobs.list({ limit: 20 })).find((j) => j.id === jobId);
-      if (job && job.status !== 'running') return job.status;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    return 'timeout';
-  }, device);
-  expect(status).toBe('succeeded');
-}
 
 test('a restore that ends on a console with a full job history offers Keep and Roll back at once', async ({ console: app, page, fleet }) => {
   test.setTimeout(180_000);
@@ -48,20 +33,12 @@ test('a restore that ends on a console with a full job history offers Keep and R
     }
   });
   try {
-    await app.open(host.url);
-    await page.evaluate(async (profile) => {
-      await window.api!.devices.import({ json: JSON.stringify(profile) });
-      await window.api!.repository.init({ password: 'a good long repository password' });
-    }, device.profile());
-    await backUp(page, device.name);
+    await openBackedUp(app, page, host.url, device);
     const configFile = path.join(device.root, 'etc', device.app, `${device.app}.yaml`);
     const original = readFileSync(configFile, 'utf8');
     writeFileSync(configFile, 'broken: true\n');
 
-    await app.goTo('restore');
-    await page.locator('[data-testid=restore-device] label', { hasText: device.name }).click();
-    await page.getByTestId('restore-scope-source').click();
-    await page.getByTestId('restore-source-config').click();
+    await chooseSourcesToRestore(app, page, device.name, ['config']);
     await page.getByTestId('restore-preview').click();
     await expect(page.getByTestId('restore-plan')).toBeVisible();
     await page.getByTestId('restore-confirm-name').fill(device.name);
@@ -89,17 +66,9 @@ test('a choice changed while a preview is on its way leaves no plan of the old c
     });
     server.onMessage((message) => ws.send(message));
   });
-  await app.open(host.url);
-  await page.evaluate(async (profile) => {
-    await window.api!.devices.import({ json: JSON.stringify(profile) });
-    await window.api!.repository.init({ password: 'a good long repository password' });
-  }, device.profile());
-  await backUp(page, device.name);
+  await openBackedUp(app, page, host.url, device);
 
-  await app.goTo('restore');
-  await page.locator('[data-testid=restore-device] label', { hasText: device.name }).click();
-  await page.getByTestId('restore-scope-source').click();
-  await page.getByTestId('restore-source-logs').click();
+  await chooseSourcesToRestore(app, page, device.name, ['logs']);
   await page.getByTestId('restore-preview').click();
   // Meanwhile the technician decides on the whole device instead.
   await page.getByTestId('restore-scope-device').click();
@@ -118,18 +87,10 @@ test('a backup that lands between the preview and Restore does not change what R
   const device = fleet.devices[0]!;
   const configFile = path.join(device.root, 'etc', device.app, `${device.app}.yaml`);
   const original = readFileSync(configFile, 'utf8');
-  await app.open(host.url);
-  await page.evaluate(async (profile) => {
-    await window.api!.devices.import({ json: JSON.stringify(profile) });
-    await window.api!.repository.init({ password: 'a good long repository password' });
-  }, device.profile());
-  await backUp(page, device.name);
+  await openBackedUp(app, page, host.url, device);
   writeFileSync(configFile, 'broken: true\n');
   try {
-    await app.goTo('restore');
-    await page.locator('[data-testid=restore-device] label', { hasText: device.name }).click();
-    await page.getByTestId('restore-scope-source').click();
-    await page.getByTestId('restore-source-config').click();
+    await chooseSourcesToRestore(app, page, device.name, ['config']);
     await page.getByTestId('restore-preview').click();
     await expect(page.getByTestId('restore-plan')).toContainText(`~ ${device.app}.yaml`);
     // The scheduler backs the broken state up while the technician reads the plan.
@@ -149,17 +110,8 @@ test('a backup that lands between the preview and Restore does not change what R
 test('Files of one source after several sources were ticked previews the one source shown ticked', async ({ host, console: app, page, fleet }) => {
   test.setTimeout(120_000);
   const device = fleet.devices[0]!;
-  await app.open(host.url);
-  await page.evaluate(async (profile) => {
-    await window.api!.devices.import({ json: JSON.stringify(profile) });
-    await window.api!.repository.init({ password: 'a good long repository password' });
-  }, device.profile());
-  await backUp(page, device.name);
-  await app.goTo('restore');
-  await page.locator('[data-testid=restore-device] label', { hasText: device.name }).click();
-  await page.getByTestId('restore-scope-source').click();
-  await page.getByTestId('restore-source-db').click();
-  await page.getByTestId('restore-source-config').click();
+  await openBackedUp(app, page, host.url, device);
+  await chooseSourcesToRestore(app, page, device.name, ['db', 'config']);
   await page.getByTestId('restore-scope-files').click();
   // Only the files source stays ticked; the database's own field goes with it.
   await expect(page.getByTestId('restore-source-config')).toHaveAttribute('data-selected', 'true');
@@ -186,10 +138,7 @@ test('a running restore names the device it runs on, whichever device the wizard
   await page.evaluate(() => window.api!.settings.update({ bandwidthLimitKiBps: 64 }));
   const into = path.join(device.root, 'var', 'tmp', `inspect-${Date.now()}`);
   try {
-    await app.goTo('restore');
-    await page.locator('[data-testid=restore-device] label', { hasText: device.name }).click();
-    await page.getByTestId('restore-scope-source').click();
-    await page.getByTestId('restore-source-app').click();
+    await chooseSourcesToRestore(app, page, device.name, ['app']);
     await page.getByTestId('restore-target').fill(into);
     await page.getByTestId('restore-preview').click();
     await page.getByTestId('restore-start').click();
@@ -217,12 +166,7 @@ test('very long file names can be read whole in the catalog browser and stay ins
   writeFileSync(path.join(device.root, 'opt', device.app, twin), '{}\n');
   try {
     await page.setViewportSize({ width: 1280, height: 800 });
-    await app.open(host.url);
-    await page.evaluate(async (profile) => {
-      await window.api!.devices.import({ json: JSON.stringify(profile) });
-      await window.api!.repository.init({ password: 'a good long repository password' });
-    }, device.profile());
-    await backUp(page, device.name);
+    await openBackedUp(app, page, host.url, device);
     // Nothing inside a card, nor the page's own scrolling area, is wider than the space it has.
     const fits = () =>
       page.evaluate(() =>
@@ -242,10 +186,7 @@ test('very long file names can be read whole in the catalog browser and stay ins
     expect(await fits()).toEqual([]);
 
     writeFileSync(deep, '{"changed": true}\n');
-    await app.goTo('restore');
-    await page.locator('[data-testid=restore-device] label', { hasText: device.name }).click();
-    await page.getByTestId('restore-scope-source').click();
-    await page.getByTestId('restore-source-app').click();
+    await chooseSourcesToRestore(app, page, device.name, ['app']);
     await page.getByTestId('restore-preview').click();
     await expect(page.getByTestId('restore-plan')).toContainText(long);
     await page.getByTestId('restore-plan').scrollIntoViewIfNeeded();
@@ -263,12 +204,7 @@ test('a download that fails on this computer says so where it was started', asyn
   const folder = mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-tiny-'));
   expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', folder]).status).toBe(0);
   try {
-    await app.open(host.url);
-    await page.evaluate(async (profile) => {
-      await window.api!.devices.import({ json: JSON.stringify(profile) });
-      await window.api!.repository.init({ password: 'a good long repository password' });
-    }, device.profile());
-    await backUp(page, device.name);
+    await openBackedUp(app, page, host.url, device);
     await app.goTo('catalog');
     await page.getByTestId(new RegExp(`^snapshot-${device.name}-app`)).first().getByRole('link').click();
     await page.getByTestId('download-snapshot').click();
@@ -287,17 +223,9 @@ test('a download that fails on this computer says so where it was started', asyn
 test('Keep refused by a device gone silent says why at the restore waiting for the decision', async ({ host, console: app, page, fleet }) => {
   test.setTimeout(180_000);
   const device = fleet.devices[0]!;
-  await app.open(host.url);
-  await page.evaluate(async (profile) => {
-    await window.api!.devices.import({ json: JSON.stringify(profile) });
-    await window.api!.repository.init({ password: 'a good long repository password' });
-  }, device.profile());
-  await backUp(page, device.name);
+  await openBackedUp(app, page, host.url, device);
   const into = path.join(device.root, 'var', 'tmp', 'inspect-keep');
-  await app.goTo('restore');
-  await page.locator('[data-testid=restore-device] label', { hasText: device.name }).click();
-  await page.getByTestId('restore-scope-source').click();
-  await page.getByTestId('restore-source-config').click();
+  await chooseSourcesToRestore(app, page, device.name, ['config']);
   await page.getByTestId('restore-target').fill(into);
   await page.getByTestId('restore-preview').click();
   await page.getByTestId('restore-start').click();
@@ -321,12 +249,7 @@ test('Keep refused by a device gone silent says why at the restore waiting for t
 test('Versions of a file with one version offers nothing to compare it with', async ({ host, console: app, page, fleet }) => {
   test.setTimeout(120_000);
   const device = fleet.devices[0]!;
-  await app.open(host.url);
-  await page.evaluate(async (profile) => {
-    await window.api!.devices.import({ json: JSON.stringify(profile) });
-    await window.api!.repository.init({ password: 'a good long repository password' });
-  }, device.profile());
-  await backUp(page, device.name);
+  await openBackedUp(app, page, host.url, device);
   await app.goTo('catalog');
   await page.getByTestId(`snapshot-${device.name}-config`).first().getByRole('link').click();
   const browser = page.getByTestId('snapshot-browser');
@@ -346,20 +269,12 @@ test('Versions of a file with one version offers nothing to compare it with', as
 test('Restore pressed from the keyboard leaves focus on the restore it started, one Tab from Keep', async ({ host, console: app, page, fleet }) => {
   test.setTimeout(120_000);
   const device = fleet.devices[0]!;
-  await app.open(host.url);
-  await page.evaluate(async (profile) => {
-    await window.api!.devices.import({ json: JSON.stringify(profile) });
-    await window.api!.repository.init({ password: 'a good long repository password' });
-  }, device.profile());
-  await backUp(page, device.name);
+  await openBackedUp(app, page, host.url, device);
   const configFile = path.join(device.root, 'etc', device.app, `${device.app}.yaml`);
   const original = readFileSync(configFile, 'utf8');
   writeFileSync(configFile, 'broken: true\n');
   try {
-    await app.goTo('restore');
-    await page.locator('[data-testid=restore-device] label', { hasText: device.name }).click();
-    await page.getByTestId('restore-scope-source').click();
-    await page.getByTestId('restore-source-config').click();
+    await chooseSourcesToRestore(app, page, device.name, ['config']);
     await page.getByTestId('restore-preview').click();
     await page.getByTestId('restore-confirm-name').fill(device.name);
     await page.getByTestId('restore-start').focus();

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { startDevice } from '../fleet/index';
 import type { Device } from '../fleet/index';
 import { expect, test } from './fixtures';
-import type { Page } from '@playwright/test';
+import { backUp } from './device-steps';
 
 let device: Device;
 test.beforeAll(async () => {
@@ -16,14 +16,6 @@ test.beforeAll(async () => {
 test.afterAll(async () => {
   await device?.stop();
 });
-
-/** Starts a backup through window.api and waits for the job to finish. */
-async function backUp(page: Page, name: string): Promise<void> {
-  const { jobId } = await page.evaluate((device) => window.api!.backups.start({ device }), name);
-  await expect
-    .poll(async () => (await page.evaluate(() => window.api!.jobs.list({ limit: 20 }))).find((j) => j.id === jobId)?.status, { timeout: 60_000 })
-    .toBe('succeeded');
-}
 
 test('a retention policy is previewed, saved, and applied by the next backup', async ({ host, console: app, page }) => {
   test.setTimeout(120_000);
