@@ -173,13 +173,21 @@ class TreeWalk {
     // Items are regular files, as in the summary (so a parent's count serves as the expected total).
     this.options.onProgress?.({ items: 1 });
     this.summary.files++;
-    // Unchanged since the parent, or stored by an interrupted run of this source (its `content`).
+    // Unchanged since the parent, or stored by an interrupted run of this source (its `content`);
+    // reused only while the repository still holds every chunk of it (a damaged pack that
+    // rebuild-index left out, or a lost one, would otherwise be carried into every later snapshot).
     const known = unchangedFile(meta, old) ? old.content : entry.content;
-    if (known) {
+    if (known && this.held(known)) {
       this.reuse(top, name, entry, known);
       return undefined;
     }
     return this.store(top, name, entry);
+  }
+
+  /** Whether every blob is indexed or on its way (the session then waits for its pack). */
+  private held(ids: readonly string[]): boolean {
+    for (const id of ids) if (!this.repo.uploader.reference(this.session, id)) return false;
+    return true;
   }
 
   private async enterKnownDir(entry: SourceEntry, name: string, old: TreeNode): Promise<void> {
@@ -225,7 +233,8 @@ class TreeWalk {
     const done = this.stack.pop()!;
     const node = Promise.all(done.children).then(async (all): Promise<TreeNode> => {
       const children = all.filter((n) => n !== null);
-      const id = unchangedTree(done, children) ?? (await this.repo.saveBlob(this.session, 'tree', encodeTree(children))).id;
+      const kept = unchangedTree(done, children);
+      const id = (kept !== null && this.held([kept]) ? kept : null) ?? (await this.repo.saveBlob(this.session, 'tree', encodeTree(children))).id;
       this.summary.dirs++;
       return { name: done.name, ...done.meta, subtree: id };
     });
