@@ -52,4 +52,14 @@ describe('repository CLI', () => {
     expect(await runCli(['check', '--read-data-subset', '50%', '--json'], io(env))).toBe(0);
     expect(await runCli(['ls', 'ffffffffff'], io(env))).toBe(1);
   });
+
+  it('init takes the password from --password-file over $JETVAULT_PASSWORD, as every later command reads it', { timeout: 30_000 }, async () => {
+    const home = tempDir('jv-cli-');
+    const file = join(home, 'pw');
+    await writeFile(file, 'from-the-file\r\n');
+    const env = { JETVAULT_HOME: home, JETVAULT_PASSWORD: 'from-the-environment' };
+    expect(await runCli(['init', '--password-file', file], io(env))).toBe(0);
+    expect(await runCli(['snapshots', '--password-file', file], io(env))).toBe(0);
+    expect(await runCli(['snapshots'], io(env))).toBe(12);
+  });
 });

@@ -27,7 +27,9 @@ export const repoInitCommand: Command = {
         ? await openOtherRepository(from, () => readOtherPassword(values['from-password-file'], 'JETVAULT_FROM_PASSWORD', io, `enter password of ${from}: `), io, `--copy-chunker-params-from ${from}`)
         : undefined;
       try {
-        const password = io.env.JETVAULT_PASSWORD ?? (await readNewPassword(io, values['password-file']));
+        // --password-file first, as every other command reads it: the new repository must open with what was given.
+        const file = values['password-file'];
+        const password = typeof file === 'string' || io.env.JETVAULT_PASSWORD === undefined ? await readNewPassword(io, file) : io.env.JETVAULT_PASSWORD;
         if (!/^(s3|sftp):/.test(dir)) await mkdir(dir, { recursive: true });
         const backend = await backendForInit(dir, io.env);
         const repo = await Repository.init(backend, password, shareIdsWith ? { shareIdsWith } : {}).finally(() => backend.close?.());
