@@ -72,6 +72,12 @@ describe.skipIf(why)('the S3 backend on a real radosgw', () => {
     const b = await bucket();
     const wrong = new S3Backend(b.location, { credentials: { accessKeyId: store.accessKeyId, secretAccessKey: 'not-the-secret' }, maxAttempts: 1 });
     await expect(wrong.put('config', Buffer.from('x'))).rejects.toThrow(/SignatureDoesNotMatch|AccessDenied|HTTP 403/);
+    // The first request a command makes is a HEAD, whose refusal has no body: it must still say why,
+    // and not pass for a missing repository (exit 10, "create one with jetvault init").
+    await expect(wrong.exists()).rejects.toMatchObject({ failure: 'denied' });
+    await expect(wrong.exists()).rejects.toThrow(/access denied — check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY/);
+    await expect(wrong.ensureBucket()).rejects.toMatchObject({ failure: 'denied' });
+    await expect(wrong.put('config', Buffer.from('x'))).rejects.toMatchObject({ failure: 'denied' });
     wrong.close();
     b.close();
   });

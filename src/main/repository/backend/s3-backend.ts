@@ -67,7 +67,17 @@ function isTransient(error: unknown): boolean {
   return ['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN'].includes(e.code ?? '') || ['TimeoutError', 'RequestTimeout'].includes(e.name ?? '');
 }
 
+/** The store refused the request: wrong keys, or a key without rights on this bucket. */
+function isDenied(error: unknown): boolean {
+  const code = status(error);
+  return code === 401 || code === 403;
+}
+
+const DENIED_ADVICE = 'access denied — check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and that this key may use the bucket';
+
 function describe(error: unknown): string {
+  // A refused HEAD has no body, so the SDK names it only "Unknown: UnknownError".
+  if (isDenied(error) && ['Unknown', 'UnknownError', undefined].includes((error as { name?: string }).name)) return `${DENIED_ADVICE} (HTTP ${status(error)})`;
   const e = error as { name?: string; message?: string; code?: string };
   return `${e.name ?? 'Error'}${status(error) ? ` (HTTP ${status(error)})` : ''}: ${e.message ?? e.code ?? String(error)}`;
 }
@@ -116,6 +126,7 @@ export class S3Backend implements Backend {
 
   #fail(what: string, name: string, error: unknown): never {
     if (isNotFound(error)) throw new RepositoryError('not-found', `${name} not found in ${this.location}`);
+    if (isDenied(error)) throw new RepositoryError('denied', `S3 ${what} of ${name} in ${this.location}: ${DENIED_ADVICE} (${describe(error)})`);
     throw new RepositoryError(isTransient(error) ? 'unavailable' : 'corrupt', `S3 ${what} of ${name} in ${this.location} failed: ${describe(error)}`);
   }
 
@@ -224,6 +235,7 @@ export class S3Backend implements Backend {
       await client.send(new sdk.HeadBucketCommand({ Bucket: this.#where.bucket }));
     } catch (error) {
       if (isNotFound(error)) return false;
+      if (isDenied(error)) throw new RepositoryError('denied', `${this.location}: ${describe(error)}`);
       throw new RepositoryError(isTransient(error) ? 'unavailable' : 'missing', `Cannot reach ${this.location}: ${describe(error)}`);
     }
     return (await this.stat('config')) !== null;
@@ -235,6 +247,7 @@ export class S3Backend implements Backend {
     try {
       await client.send(new sdk.HeadBucketCommand({ Bucket: this.#where.bucket }));
     } catch (error) {
+      if (isDenied(error)) throw new RepositoryError('denied', `${this.location}: ${describe(error)}`);
       if (!isNotFound(error)) throw new RepositoryError('missing', `Cannot reach ${this.location}: ${describe(error)}`);
       await client.send(new sdk.CreateBucketCommand({ Bucket: this.#where.bucket })).catch((e: unknown) => this.#fail('bucket creation', this.#where.bucket, e));
     }
