@@ -62,4 +62,24 @@ describe('repository CLI', () => {
     expect(await runCli(['snapshots', '--password-file', file], io(env))).toBe(0);
     expect(await runCli(['snapshots'], io(env))).toBe(12);
   });
+
+  it('a damaged key slot locks out only itself: the others open, it is listed and can be removed', { timeout: 30_000 }, async () => {
+    const home = tempDir('jv-cli-');
+    const env = { JETVAULT_HOME: home, JETVAULT_PASSWORD: 'pw-1' };
+    expect(await runCli(['init'], io(env))).toBe(0);
+    // Sorted before the real slot, so it is the first one tried; half a slot file, as bit rot or a cut copy leaves it.
+    await writeFile(join(home, 'repository', 'keys', '00000000000000000000000000000000'), '{"version":1,"kdf":"scr');
+    expect(await runCli(['snapshots'], io(env))).toBe(0);
+    const listed = io(env);
+    expect(await runCli(['key', 'list'], listed)).toBe(0);
+    expect(listed.lines.join('\n')).toMatch(/00000000 +\(damaged\)/);
+    const wrong = io({ ...env, JETVAULT_PASSWORD: 'nope' });
+    expect(await runCli(['snapshots'], wrong)).toBe(12);
+    expect(wrong.errors.join()).toMatch(/wrong password.*00000000 .*damaged/);
+    expect(await runCli(['key', 'remove', '00000000'], io(env))).toBe(0);
+    const after = io(env);
+    expect(await runCli(['key', 'list'], after)).toBe(0);
+    expect(after.lines).toHaveLength(1);
+    expect(after.lines[0]).toMatch(/^\* .* initial /);
+  });
 });

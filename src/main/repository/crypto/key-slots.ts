@@ -70,7 +70,17 @@ export async function addKeySlot(backend: Backend, master: Buffer, password: str
 }
 
 async function readSlot(backend: Backend, id: string): Promise<KeySlotFile> {
-  return JSON.parse((await backend.get(`${NAMES.keys}${id}`)).toString('utf8')) as KeySlotFile;
+  const text = (await backend.get(`${NAMES.keys}${id}`)).toString('utf8');
+  let slot: Partial<KeySlotFile>;
+  try {
+    slot = JSON.parse(text) as Partial<KeySlotFile>;
+  } catch {
+    throw new RepositoryError('corrupt', `key slot ${id} is damaged (not a key slot file)`);
+  }
+  if (slot === null || typeof slot !== 'object' || typeof slot.salt !== 'string' || typeof slot.wrapped !== 'string' || ![slot.N, slot.r, slot.p].every((n) => Number.isInteger(n))) {
+    throw new RepositoryError('corrupt', `key slot ${id} is damaged (fields missing)`);
+  }
+  return slot as KeySlotFile;
 }
 
 async function tryUnwrap(slot: KeySlotFile, id: string, password: string): Promise<Buffer | null> {
@@ -91,9 +101,24 @@ export async function listSlotIds(backend: Backend): Promise<string[]> {
 export async function unlockMaster(backend: Backend, password: string): Promise<{ master: Buffer; slotId: string }> {
   const ids = await listSlotIds(backend);
   if (ids.length === 0) throw new RepositoryError('corrupt', `repository at ${backend.location} has no key slots`);
+  // A damaged slot (bit rot, a stray file under keys/) locks out only its own password, not every one.
+  const damaged: string[] = [];
   for (const id of ids) {
-    const master = await tryUnwrap(await readSlot(backend, id), id, password);
+    let slot: KeySlotFile;
+    try {
+      slot = await readSlot(backend, id);
+    } catch (error) {
+      if (!(error instanceof RepositoryError) || error.failure !== 'corrupt') throw error;
+      damaged.push(id);
+      continue;
+    }
+    const master = await tryUnwrap(slot, id, password).catch(() => null);
     if (master) return { master, slotId: id };
+  }
+  if (damaged.length > 0) {
+    const some = damaged.map((id) => id.slice(0, 8)).join(', ');
+    if (damaged.length === ids.length) throw new RepositoryError('corrupt', `repository at ${backend.location}: every key slot is damaged (${some}); no password can open it`);
+    throw new RepositoryError('wrong-password', `wrong password: no key slot of this repository opens with it (key slot(s) ${some} are damaged and were skipped)`);
   }
   throw new RepositoryError('wrong-password', 'wrong password: no key slot of this repository opens with it');
 }
@@ -101,8 +126,13 @@ export async function unlockMaster(backend: Backend, password: string): Promise<
 export async function listKeySlots(backend: Backend, currentId: string): Promise<KeySlotInfo[]> {
   const out: KeySlotInfo[] = [];
   for (const id of await listSlotIds(backend)) {
-    const slot = await readSlot(backend, id);
-    out.push({ id, label: slot.label, host: slot.host, created: slot.created, current: id === currentId });
+    // A damaged slot is listed (so `key remove` can take it away), not fatal to the listing.
+    const slot = await readSlot(backend, id).catch((error: unknown) => {
+      if (error instanceof RepositoryError && error.failure === 'corrupt') return null;
+      throw error;
+    });
+    if (slot === null) out.push({ id, label: '(damaged)', host: '', created: '', current: id === currentId });
+    else out.push({ id, label: String(slot.label), host: String(slot.host), created: String(slot.created), current: id === currentId });
   }
   return out.sort((a, b) => a.created.localeCompare(b.created));
 }
