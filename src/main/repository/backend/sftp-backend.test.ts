@@ -46,6 +46,9 @@ describe('SFTP locations', () => {
     expect(parseSftpLocation('sftp:ops@[fd00::5]:2222:repo')).toEqual({ user: 'ops', host: 'fd00::5', port: 2222, path: 'repo' });
     expect(() => parseSftpLocation('sftp:vault.depot:/srv')).toThrow(/expected sftp:USER@HOST\[:PORT\]:\/PATH/);
     expect(() => parseSftpLocation('sftp:ops@host:99999:/x')).toThrow(/not an SFTP location/);
+    // The path left out: the port must not become a folder named after it on port 22.
+    expect(() => parseSftpLocation('sftp:ops@host:2222')).toThrow(/no path \(2222 looks like a port\)/);
+    expect(parseSftpLocation('sftp:ops@host:2222:2022')).toMatchObject({ port: 2222, path: '2022' });
   });
 
   it('pick the pinned host key for the host from JETVAULT_SFTP_HOST_KEY', () => {
