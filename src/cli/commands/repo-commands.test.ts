@@ -82,4 +82,23 @@ describe('repository CLI', () => {
     expect(after.lines).toHaveLength(1);
     expect(after.lines[0]).toMatch(/^\* .* initial /);
   });
+
+  it('forget refuses --keep-* 0 (a script whose variable was unset) instead of removing every snapshot', { timeout: 60_000 }, async () => {
+    const home = tempDir('jv-cli-');
+    const data = join(home, 'data');
+    await mkdir(data, { recursive: true });
+    await writeFile(join(data, 'a.conf'), 'a=1\n');
+    const env = { JETVAULT_HOME: home, JETVAULT_PASSWORD: 'pw-1' };
+    expect(await runCli(['init'], io(env))).toBe(0);
+    expect(await runCli(['backup', data], io(env))).toBe(0);
+    expect(await runCli(['backup', data], io(env))).toBe(0);
+    for (const k of ['last', 'daily', 'yearly']) {
+      const refused = io(env);
+      expect(await runCli(['forget', `--keep-${k}`, '0', '--prune'], refused)).toBe(2);
+      expect(refused.errors.join('\n')).toMatch(new RegExp(`--keep-${k} needs 1 or more`));
+    }
+    const listed = io(env);
+    expect(await runCli(['snapshots', '--json'], listed)).toBe(0);
+    expect(JSON.parse(listed.lines.join('\n'))).toHaveLength(2);
+  });
 });

@@ -33,6 +33,9 @@ export const repoForgetCommand: Command = {
     const policy: RetentionPolicy = {};
     for (const k of KEEPS) {
       const n = positiveInt(values[`keep-${k}`], `keep-${k}`);
+      // As a device's retention (1 or more): a 0 (an unset variable in a script) kept nothing, so
+      // `forget --keep-last 0 --prune` removed every snapshot and its data.
+      if (n === 0) throw new UsageError(`--keep-${k} needs 1 or more (0 would keep nothing; leave it out instead)`);
       if (n !== undefined) policy[k] = n;
     }
     if (typeof values['keep-within'] === 'string') policy.within = values['keep-within'];
