@@ -33,6 +33,11 @@ describe('a backup after rebuild-index left a damaged pack out', () => {
     // The next command opens the repository afresh (as `jetvault backup` after `jetvault rebuild-index`).
     repo = await Repository.open(new LocalBackend(dir), PASSWORD);
 
+    // check does not call the damaged pack a leftover that the next backup reuses or prune removes.
+    const damaged = await check(repo);
+    expect(damaged.warnings).toEqual([expect.stringMatching(/^pack \w+ is not indexed and is damaged \(.*bad header length\): its blobs cannot be read/)]);
+    expect(damaged.errors.join('\n')).toMatch(/blob\(s\) referenced by snapshots are not in the index/);
+
     // The files are unchanged since the parent: the new snapshot must still hold all of them.
     const second = await backup(repo, new LocalSource([src]), { parent: await findSnapshot(repo, first.id) });
     expect(second.snapshot.summary.filesRead).toBeGreaterThan(0);

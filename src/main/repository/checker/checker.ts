@@ -99,8 +99,13 @@ export async function check(repo: Repository, options: CheckOptions = {}): Promi
       damagePack(id, pack.entries.map((e) => e.id));
     }
   }
-  for (const id of onDisk.keys()) {
-    if (!repo.index.packs.has(id)) report.warnings.push(`pack ${id} is not indexed (left by an interrupted run; the next backup reuses it, prune removes it if unused)`);
+  for (const [id, size] of onDisk) {
+    if (repo.index.packs.has(id)) continue;
+    // A leftover of an interrupted run is reused or removed; a damaged one (rebuild-index left it
+    // out) is neither, and its blobs are lost: say so rather than promise what will not happen.
+    const damage = await repo.readPackHeader(id, size).then(() => null, (error: unknown) => message(error));
+    if (damage === null) report.warnings.push(`pack ${id} is not indexed (left by an interrupted run; the next backup reuses it, prune removes it if unused)`);
+    else report.warnings.push(`pack ${id} is not indexed and is damaged (${damage}): its blobs cannot be read; a backup of the same files stores them again, and the pack is never reused or pruned (remove it by hand once check is clean)`);
   }
 
   // 2. Snapshots and trees: decrypt, verify, and check every referenced blob is indexed.
