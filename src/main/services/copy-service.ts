@@ -10,6 +10,7 @@ import type { CopyRequest } from '../../shared/schemas/copy';
 import type { JobManager, StartedJob } from '../jobs/job-manager';
 import { backendFor, isRemoteLocation } from '../repository/backend/open-backend';
 import { copySnapshots, sharedLease } from '../repository/copy/copy';
+import { releasing } from '../repository/lock/lock';
 import type { CopyProgress, CopyResult } from '../repository/copy/copy';
 import { RepositoryError } from '../repository/errors';
 import { Repository } from '../repository/repo/repository';
@@ -61,7 +62,7 @@ export class CopyService {
     return this.#jobs.start({ kind: 'copy', title: options.title, phases: [...COPY_PHASES], ...(options.actor ? { actor: options.actor } : {}) }, (ctx) =>
       this.#repository.write(async (repo, sourceLease) => {
         const destinationLease = await sharedLease(destination, label);
-        try {
+        return releasing(destinationLease, async () => {
           let last = { bytes: 0, snapshots: 0, phase: 'prepare' as CopyProgress['phase'] };
           const result = await copySnapshots(repo, destination, {
             ...(options.device ? { device: options.device } : {}),
@@ -83,9 +84,7 @@ export class CopyService {
             throw new AppError('INTERNAL', `${result.copied.length} snapshot(s) copied, but reading them back found ${errors.length} error(s): ${errors.slice(0, 3).join('; ')}`);
           }
           return result;
-        } finally {
-          await destinationLease.release();
-        }
+        });
       }).finally(async () => {
         // E.g. recording what the destination holds now, while its connection is still open.
         await options.afterwards?.(destination).catch(() => undefined);

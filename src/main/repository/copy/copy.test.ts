@@ -12,6 +12,8 @@ import { describe, expect, it } from 'vitest';
 import { backup } from '../archiver/archiver';
 import { LocalBackend } from '../backend/local-backend';
 import { NAMES } from '../backend/backend';
+import type { Backend } from '../backend/backend';
+import { RepositoryError } from '../errors';
 import { check } from '../checker/checker';
 import { RepositoryLock } from '../lock/lock';
 import { Repository } from '../repo/repository';
@@ -300,6 +302,35 @@ describe('copy between repositories', () => {
     // Its own leases are gone afterwards, on both sides.
     await copyBetween(source, destination);
     expect(await readdir(join(destination.backend.location, 'locks'))).toEqual([]);
+    expect(await readdir(join(source.backend.location, 'locks'))).toEqual([]);
+  });
+
+  it('a destination that goes away mid-copy is reported as the upload that failed, not as the lease it could not remove', { timeout: 60_000 }, async () => {
+    const { repo: source } = await newRepo();
+    const src = await tempDir('jv-src-');
+    await makeData(src);
+    await backup(source, new LocalSource([src]));
+    const { dir } = await newDestination(FAST);
+    // The store answers until the first pack goes up, then nothing (a gateway killed, a link cut).
+    const inner = new LocalBackend(dir);
+    let down = false;
+    const gone = (what: string): Promise<never> => Promise.reject(new RepositoryError('unavailable', `S3 ${what} failed: connect ECONNREFUSED`));
+    const store: Backend = {
+      location: inner.location,
+      put: (name, data) => {
+        if (name.startsWith(NAMES.data)) down = true;
+        return down ? gone(`upload of ${name}`) : inner.put(name, data);
+      },
+      putIfAbsent: (name, data) => (down ? gone(`upload of ${name}`) : inner.putIfAbsent(name, data)),
+      get: (name, range) => (down ? gone(`download of ${name}`) : inner.get(name, range)),
+      stat: (name) => (down ? gone(`stat of ${name}`) : inner.stat(name)),
+      list: (prefix) => (down ? gone(`listing of ${prefix}`) : inner.list(prefix)),
+      delete: (name) => (down ? gone(`delete of ${name}`) : inner.delete(name)),
+      exists: () => inner.exists(),
+    };
+    const destination = await Repository.open(store, OTHER_PASSWORD);
+    await expect(copyBetween(source, destination)).rejects.toThrow(/upload of data\//);
+    // Its lease on the source, which stayed reachable, is gone.
     expect(await readdir(join(source.backend.location, 'locks'))).toEqual([]);
   });
 });

@@ -21,7 +21,7 @@ import { NAMES } from '../backend/backend';
 import { RepositoryError, throwIfAborted } from '../errors';
 import type { IndexedPack } from '../index/index-file';
 import type { Lease } from '../lock/lock';
-import { RepositoryLock } from '../lock/lock';
+import { releasing, RepositoryLock } from '../lock/lock';
 import type { Repository } from '../repo/repository';
 import { listSnapshots, saveSnapshot } from '../snapshot/snapshot';
 import type { Snapshot, SnapshotWithId } from '../snapshot/snapshot';
@@ -119,16 +119,10 @@ export function sharedLease(repo: Repository, role: string): Promise<RepositoryL
 export async function copyBetween(source: Repository, destination: Repository, options: Omit<CopyOptions, 'sourceLease' | 'destinationLease'> = {}): Promise<CopyResult> {
   if (source.config.id === destination.config.id) throw new RepositoryError('exists', 'the source and the destination are the same repository');
   const sourceLease = await sharedLease(source, 'the source');
-  try {
+  return releasing(sourceLease, async () => {
     const destinationLease = await sharedLease(destination, 'the destination');
-    try {
-      return await copySnapshots(source, destination, { ...options, sourceLease, destinationLease });
-    } finally {
-      await destinationLease.release();
-    }
-  } finally {
-    await sourceLease.release();
-  }
+    return releasing(destinationLease, () => copySnapshots(source, destination, { ...options, sourceLease, destinationLease }));
+  });
 }
 
 export async function copySnapshots(source: Repository, destination: Repository, options: CopyOptions = {}): Promise<CopyResult> {

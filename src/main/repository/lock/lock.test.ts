@@ -12,7 +12,7 @@ import { sealJson } from '../crypto/sealed-object';
 import { RepositoryError } from '../errors';
 import { Repository } from '../repo/repository';
 import { newRepo, PASSWORD } from '../testing/fixtures';
-import { breakLock, hasCreateOnly, listLocks, RepositoryLock, removeLocks, STALE_MS } from './lock';
+import { breakLock, hasCreateOnly, listLocks, RepositoryLock, removeLocks, STALE_MS, withLock } from './lock';
 
 const failure = async (p: Promise<unknown>): Promise<string> => {
   try {
@@ -150,5 +150,24 @@ describe('breaking leases', () => {
     await holder.release();
     expect((await listLocks(repo)).map((l) => l.id)).toEqual([successor.id]);
     await successor.release();
+  });
+
+  it('withLock reports why the work failed, not that the lease could not be removed from a store that went away', async () => {
+    const { dir } = await newRepo();
+    const inner = new LocalBackend(dir);
+    let down = false;
+    const store: Backend = Object.assign(Object.create(inner) as LocalBackend, {
+      get: (name: string, range?: { offset: number; length: number }) => (down ? Promise.reject(new RepositoryError('unavailable', 'S3 download failed')) : inner.get(name, range)),
+      delete: (name: string) => (down ? Promise.reject(new RepositoryError('unavailable', `S3 delete of ${name} failed`)) : inner.delete(name)),
+    });
+    const repo = await Repository.open(store, PASSWORD);
+    const work = withLock(repo, false, () => {
+      down = true;
+      return Promise.reject(new RepositoryError('unavailable', 'S3 upload of data/ab/abcd failed: connect ECONNREFUSED'));
+    });
+    await expect(work).rejects.toThrow(/upload of data\/ab\/abcd/);
+    // With the work done, a release that fails is still reported.
+    down = false;
+    await expect(withLock(repo, false, () => ((down = true), Promise.resolve(1)))).rejects.toThrow(/delete of locks\//);
   });
 });

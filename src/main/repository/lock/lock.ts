@@ -262,14 +262,27 @@ export class RepositoryLock implements Lease {
   }
 }
 
+/**
+ * Runs `work`, then releases `lease` whatever happened. When `work` failed, so may the release (the
+ * store it lost is the same): that failure is dropped, so the error reported is why the work failed,
+ * not "delete of locks/… failed" (a lease left behind turns stale by itself).
+ */
+export async function releasing<T>(lease: { release(): Promise<void> }, work: () => Promise<T>): Promise<T> {
+  let result: T;
+  try {
+    result = await work();
+  } catch (error) {
+    await lease.release().catch(() => undefined);
+    throw error;
+  }
+  await lease.release();
+  return result;
+}
+
 /** Runs `work` under a lock and always releases it. */
 export async function withLock<T>(repo: Repository, exclusive: boolean, work: (lease: Lease) => Promise<T>): Promise<T> {
   const lock = await RepositoryLock.acquire(repo, exclusive);
-  try {
-    return await work(lock);
-  } finally {
-    await lock.release();
-  }
+  return releasing(lock, () => work(lock));
 }
 
 /** Removes stale locks (or all, when `all`), and probe objects left by a crash; returns how many locks were removed. */
