@@ -9,6 +9,7 @@ import { flipByte, newRepo, PASSWORD, tempDir } from '../testing/fixtures';
 import { LocalBackend } from '../backend/local-backend';
 import { Repository } from '../repo/repository';
 import { check } from './checker';
+import { RepositoryError } from '../errors';
 import { restore } from '../restorer/restorer';
 import { findSnapshot } from '../snapshot/snapshot';
 
@@ -95,5 +96,20 @@ describe('check', () => {
     wrapped[20] = wrapped[20]! ^ 1;
     await writeFile(join(dir, slot!.name), JSON.stringify({ ...json, wrapped: wrapped.toString('base64') }));
     await expect(Repository.open(new LocalBackend(dir), PASSWORD)).rejects.toThrow(/wrong password/);
+  });
+
+  it('stops with the store error when the store stops answering, instead of calling the packs it could not reach damaged', async () => {
+    const { dir, repo } = await newRepo();
+    const src = await tempDir('jv-src-');
+    await writeFile(join(src, 'model.bin'), randomBytes(600_000));
+    await backup(repo, new LocalSource([src]));
+    // Pack reads fail as an S3 gateway that was killed or an SFTP link that was cut make them fail.
+    const inner = new LocalBackend(dir);
+    const gone = Object.assign(Object.create(inner) as LocalBackend, {
+      get: (name: string, range?: { offset: number; length: number }) =>
+        name.startsWith(NAMES.data) ? Promise.reject(new RepositoryError('unavailable', `S3 download of ${name} failed: connect ECONNREFUSED`)) : inner.get(name, range),
+    });
+    const reopened = await Repository.open(gone, PASSWORD);
+    await expect(check(reopened, { readData: true })).rejects.toMatchObject({ failure: 'unavailable', message: expect.stringMatching(/^check could not finish: .*ECONNREFUSED/) as unknown });
   });
 });

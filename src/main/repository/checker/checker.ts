@@ -5,7 +5,7 @@
  * Damage is reported with every snapshot and file it affects.
  */
 import { NAMES } from '../backend/backend';
-import { throwIfAborted } from '../errors';
+import { RepositoryError, throwIfAborted } from '../errors';
 import type { ProgressFn } from '../errors';
 import { openBlob, packProblem } from '../pack/pack-format';
 import type { Repository } from '../repo/repository';
@@ -41,6 +41,16 @@ export interface CheckReport {
 
 const message = (error: unknown): string => (error as Error).message ?? String(error);
 
+/**
+ * A store that stopped answering (or refuses this key) says nothing about the data: the check stops
+ * there instead of reporting every pack it could not reach as damage and the snapshots as affected.
+ */
+function unlessStoreGone(error: unknown): void {
+  if (error instanceof RepositoryError && (error.failure === 'unavailable' || error.failure === 'denied')) {
+    throw new RepositoryError(error.failure, `check could not finish: the repository stopped answering (what it could not read is not reported as damage): ${error.message}`);
+  }
+}
+
 /** Every file (and tree) path in `snapshots` that needs one of `blobs`. */
 export async function findAffected(repo: Repository, snapshots: SnapshotWithId[], blobs: Set<string>): Promise<AffectedFile[]> {
   const out: AffectedFile[] = [];
@@ -52,7 +62,8 @@ export async function findAffected(repo: Repository, snapshots: SnapshotWithId[]
     let tree;
     try {
       tree = await loadTree(repo, treeId);
-    } catch {
+    } catch (error) {
+      unlessStoreGone(error);
       out.push({ snapshot: snap.id, time: snap.time, path: `${prefix || '/'} (directory listing)` });
       return;
     }
@@ -95,6 +106,7 @@ export async function check(repo: Repository, options: CheckOptions = {}): Promi
         report.errors.push(`pack ${id}: header does not match the index (run \`jetvault rebuild-index\`)`);
       }
     } catch (error) {
+      unlessStoreGone(error);
       report.errors.push(`pack ${id}: ${message(error)}`);
       damagePack(id, pack.entries.map((e) => e.id));
     }
@@ -103,7 +115,10 @@ export async function check(repo: Repository, options: CheckOptions = {}): Promi
     if (repo.index.packs.has(id)) continue;
     // A leftover of an interrupted run is reused or removed; a damaged one (rebuild-index left it
     // out) is neither, and its blobs are lost: say so rather than promise what will not happen.
-    const damage = await repo.readPackHeader(id, size).then(() => null, (error: unknown) => message(error));
+    const damage = await repo.readPackHeader(id, size).then(
+      () => null,
+      (error: unknown) => (unlessStoreGone(error), message(error)),
+    );
     if (damage === null) report.warnings.push(`pack ${id} is not indexed (left by an interrupted run; the next backup reuses it, prune removes it if unused)`);
     else report.warnings.push(`pack ${id} is not indexed and is damaged (${damage}): its blobs cannot be read; a backup of the same files stores them again, and the pack is never reused or pruned (remove it by hand once check is clean)`);
   }
@@ -116,6 +131,7 @@ export async function check(repo: Repository, options: CheckOptions = {}): Promi
     try {
       snapshots.push({ ...(await repo.getObject<Snapshot>(NAMES.snapshots, 'snapshot', id)), id });
     } catch (error) {
+      unlessStoreGone(error);
       report.errors.push(message(error));
     }
   }
@@ -138,6 +154,7 @@ export async function check(repo: Repository, options: CheckOptions = {}): Promi
         if (node.subtree) await walk(node.subtree, `${where}/${node.name}`);
       }
     } catch (error) {
+      unlessStoreGone(error);
       report.errors.push(`tree ${treeId.slice(0, 12)} (${where || '/'}): ${message(error)}`);
       damaged.add(treeId);
     }
@@ -160,6 +177,7 @@ export async function check(repo: Repository, options: CheckOptions = {}): Promi
       try {
         bytes = await repo.backend.get(NAMES.pack(pack.id));
       } catch (error) {
+        unlessStoreGone(error);
         report.errors.push(`pack ${pack.id}: ${message(error)}`);
         damagePack(pack.id, pack.entries.map((e) => e.id));
         continue;
