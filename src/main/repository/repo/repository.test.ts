@@ -16,7 +16,7 @@ import { diffTrees } from '../snapshot/diff';
 import { findSnapshot, listSnapshots, walkTree } from '../snapshot/snapshot';
 import { FAST, newRepo, PASSWORD, tempDir } from '../testing/fixtures';
 import { LocalSource } from '../walker/local-walker';
-import type { RepositoryError } from '../errors';
+import { RepositoryError } from '../errors';
 import { Repository } from './repository';
 import { check } from '../checker/checker';
 import { forget } from '../prune/forget';
@@ -238,6 +238,26 @@ describe('repository', () => {
     const changes = await diffTrees(reopened, first.snapshot.tree, second.snapshot.tree);
     const rel = (p: string): string => p.split('/').at(-1)!;
     expect(changes.filter((c) => c.type !== 'dir').map((c) => `${c.kind} ${rel(c.path)}`)).toEqual(['modified b', 'added c']);
+  });
+
+  it('rebuild-index stops, changing nothing, when the store does not hand over a pack (an outage is not damage)', async () => {
+    const src = await tempDir();
+    await writeFile(join(src, 'a'), randomBytes(300_000));
+    const { dir, repo } = await newRepo();
+    await backup(repo, new LocalSource([src]));
+    const inner = new LocalBackend(dir);
+    const indexesBefore = await inner.list(NAMES.index);
+    expect((await inner.list(NAMES.data)).length).toBeGreaterThan(1);
+    let reads = 0;
+    // The store answers for the first pack only, as when the retries ran out during an S3 outage.
+    const flaky = Object.assign(Object.create(inner) as LocalBackend, {
+      get: (name: string, range?: { offset: number; length: number }) =>
+        name.startsWith(NAMES.data) && ++reads > 3 ? Promise.reject(new RepositoryError('unavailable', `S3 download of ${name} failed: connect ECONNREFUSED`)) : inner.get(name, range),
+    });
+    const opened = await Repository.open(flaky, PASSWORD);
+    await expect(rebuildIndex(opened)).rejects.toMatchObject({ failure: 'unavailable', message: expect.stringMatching(/^rebuild-index stopped, nothing was changed: .*ECONNREFUSED/) as unknown });
+    expect(await inner.list(NAMES.index)).toEqual(indexesBefore);
+    expect((await check(await Repository.open(inner, PASSWORD), { readData: true })).ok).toBe(true);
   });
 
   it('reads, checks, re-indexes and adds to packs written as JVP1, beside new JVP2 ones (decision 020)', async () => {
