@@ -31,6 +31,11 @@ export class RepositoryError extends AppError {
   }
 }
 
+/** The store did not answer, or refused: that says nothing about whether the data is damaged. */
+export function isStoreUnreachable(error: unknown): error is RepositoryError {
+  return error instanceof RepositoryError && (error.failure === 'unavailable' || error.failure === 'denied');
+}
+
 /** Any thrown value as an Error, so it can be stored and rethrown. */
 export function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));

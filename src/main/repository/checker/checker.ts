@@ -5,7 +5,7 @@
  * Damage is reported with every snapshot and file it affects.
  */
 import { NAMES } from '../backend/backend';
-import { RepositoryError, throwIfAborted } from '../errors';
+import { isStoreUnreachable, RepositoryError, throwIfAborted } from '../errors';
 import type { ProgressFn } from '../errors';
 import { openBlob, packProblem } from '../pack/pack-format';
 import type { Repository } from '../repo/repository';
@@ -46,7 +46,7 @@ const message = (error: unknown): string => (error as Error).message ?? String(e
  * there instead of reporting every pack it could not reach as damage and the snapshots as affected.
  */
 function unlessStoreGone(error: unknown): void {
-  if (error instanceof RepositoryError && (error.failure === 'unavailable' || error.failure === 'denied')) {
+  if (isStoreUnreachable(error)) {
     throw new RepositoryError(error.failure, `check could not finish: the repository stopped answering (what it could not read is not reported as damage): ${error.message}`);
   }
 }

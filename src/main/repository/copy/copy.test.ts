@@ -333,4 +333,20 @@ describe('copy between repositories', () => {
     // Its lease on the source, which stayed reachable, is gone.
     expect(await readdir(join(source.backend.location, 'locks'))).toEqual([]);
   });
+
+  it('a destination that stops answering while the copy is read back is not reported as damaged', { timeout: 60_000 }, async () => {
+    const { repo: source } = await newRepo();
+    const src = await tempDir('jv-src-');
+    await makeData(src);
+    await backup(source, new LocalSource([src]));
+    const { dir } = await newDestination(FAST);
+    const inner = new LocalBackend(dir);
+    // Writes go through; reading the packs back finds the gateway gone.
+    const store = Object.assign(Object.create(inner) as LocalBackend, {
+      get: (name: string, range?: { offset: number; length: number }) =>
+        name.startsWith(NAMES.data) && range === undefined ? Promise.reject(new RepositoryError('unavailable', `S3 download of ${name} failed: connect ECONNREFUSED`)) : inner.get(name, range),
+    });
+    const destination = await Repository.open(store, OTHER_PASSWORD);
+    await expect(copyBetween(source, destination)).rejects.toMatchObject({ failure: 'unavailable', message: expect.stringMatching(/^reading back the copy could not finish, the destination stopped answering/) as unknown });
+  });
 });

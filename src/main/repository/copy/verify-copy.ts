@@ -5,7 +5,7 @@
  * destination's index. The `check --read-data` of the copy's own writes, not of the repository.
  */
 import { NAMES } from '../backend/backend';
-import { throwIfAborted } from '../errors';
+import { isStoreUnreachable, RepositoryError, throwIfAborted } from '../errors';
 import type { IndexedPack } from '../index/index-file';
 import { openBlob, packProblem } from '../pack/pack-format';
 import type { Repository } from '../repo/repository';
@@ -22,6 +22,13 @@ export interface CopyVerification {
 
 const message = (error: unknown): string => (error as Error)?.message ?? String(error);
 
+/** A destination that stopped answering is not one whose copy is damaged: reading back stops there. */
+function unlessStoreGone(error: unknown): void {
+  if (isStoreUnreachable(error)) {
+    throw new RepositoryError(error.failure, `reading back the copy could not finish, the destination stopped answering (nothing is reported as damaged; run \`jetvault check --read-data\` on it later): ${error.message}`);
+  }
+}
+
 export async function verifyCopy(
   repo: Repository,
   packs: Iterable<IndexedPack>,
@@ -35,6 +42,7 @@ export async function verifyCopy(
     try {
       bytes = await repo.backend.get(NAMES.pack(pack.id));
     } catch (error) {
+      unlessStoreGone(error);
       out.errors.push(`pack ${pack.id}: ${message(error)}`);
       continue;
     }
@@ -77,6 +85,7 @@ export async function verifyCopy(
       await walk(snapshot.tree);
       out.snapshots++;
     } catch (error) {
+      unlessStoreGone(error);
       out.errors.push(`snapshot ${id.slice(0, 12)}: ${message(error)}`);
     }
   }

@@ -4,7 +4,7 @@
  * the new index is written before the old ones are deleted. Safe next to a running backup.
  */
 import { NAMES } from '../backend/backend';
-import { RepositoryError, throwIfAborted } from '../errors';
+import { isStoreUnreachable, RepositoryError, throwIfAborted } from '../errors';
 import type { ProgressFn } from '../errors';
 import type { IndexedPack } from './index-file';
 import type { Repository } from '../repo/repository';
@@ -28,7 +28,7 @@ export async function rebuildIndex(repo: Repository, options: { signal?: AbortSi
     } catch (error) {
       // A pack the store did not hand over (unreachable, refused) is not damaged: leaving it out of
       // the new index, which replaces the old ones, would drop its blobs for a passing outage.
-      if (error instanceof RepositoryError && (error.failure === 'unavailable' || error.failure === 'denied')) {
+      if (isStoreUnreachable(error)) {
         throw new RepositoryError(error.failure, `rebuild-index stopped, nothing was changed: ${error.message}`);
       }
       unreadable.push(id);
