@@ -22,7 +22,7 @@ export const repoCheckCommand: Command = {
       if (!m || Number(m[1]) <= 0 || Number(m[1]) > 100) throw new UsageError('--read-data-subset needs a percentage like 10%');
       subset = Number(m[1]) / 100;
     }
-    return withRepository(values, io, 'shared', async (repo) => {
+    return withRepository(values, io, 'read', async (repo) => {
       const progress = ttyProgress();
       const report = await check(repo, { readData: values['read-data'] === true || subset !== undefined, ...(subset !== undefined ? { subset } : {}), onProgress: progress.onProgress });
       progress.done();

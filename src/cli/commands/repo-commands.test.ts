@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -100,5 +102,31 @@ describe('repository CLI', () => {
     const listed = io(env);
     expect(await runCli(['snapshots', '--json'], listed)).toBe(0);
     expect(JSON.parse(listed.lines.join('\n'))).toHaveLength(2);
+  });
+
+  // A read-only bind mount needs root (CI runs as root).
+  it.skipIf(process.getuid?.() !== 0)('check and restore read a repository on a write-protected disk (no lease can be written there)', { timeout: 60_000 }, async () => {
+    const home = tempDir('jv-cli-');
+    const data = join(home, 'data');
+    await mkdir(data, { recursive: true });
+    await writeFile(join(data, 'a.conf'), 'a=1\n');
+    const env = { JETVAULT_HOME: home, JETVAULT_PASSWORD: 'pw-1' };
+    expect(await runCli(['init'], io(env))).toBe(0);
+    expect(await runCli(['backup', data], io(env))).toBe(0);
+    const mounted = join(home, 'offsite');
+    await mkdir(mounted);
+    execFileSync('mount', ['--bind', join(home, 'repository'), mounted]);
+    try {
+      execFileSync('mount', ['-o', 'remount,bind,ro', mounted]);
+      const checked = io(env);
+      expect(await runCli(['check', '-r', mounted, '--read-data'], checked)).toBe(0);
+      expect(checked.errors.join('\n')).toMatch(/read-only here, so no lease was taken/);
+      expect(await runCli(['restore', '-r', mounted, 'latest', '--target', join(home, 'out')], io(env))).toBe(0);
+      expect(readFileSync(join(home, 'out', data, 'a.conf'), 'utf8')).toBe('a=1\n');
+      // What writes is still refused.
+      expect(await runCli(['backup', '-r', mounted, data], io(env))).not.toBe(0);
+    } finally {
+      execFileSync('umount', [mounted]);
+    }
   });
 });

@@ -12,7 +12,7 @@ import { resolveDataDir } from '../../main/data-dir';
 import { backendFor, isRemoteLocation } from '../../main/repository/backend/open-backend';
 import { RepositoryError } from '../../main/repository/errors';
 import type { ProgressFn } from '../../main/repository/errors';
-import { withLock } from '../../main/repository/lock/lock';
+import { readLease, releasing, withLock } from '../../main/repository/lock/lock';
 import type { Lease } from '../../main/repository/lock/lock';
 import { Repository } from '../../main/repository/repo/repository';
 import type { CliIo } from '../command';
@@ -116,13 +116,19 @@ export async function openRepository(values: Record<string, unknown>, io: CliIo)
 export async function withRepository(
   values: Record<string, unknown>,
   io: CliIo,
-  lock: 'shared' | 'exclusive' | 'none',
+  lock: 'shared' | 'exclusive' | 'none' | 'read',
   work: (repo: Repository, lease: Lease | undefined) => Promise<number>,
 ): Promise<number> {
   return reportFailures(io, async () => {
     const repo = await openRepository(values, io);
     try {
       if (lock === 'none') return await work(repo, undefined);
+      if (lock === 'read') {
+        const lease = await readLease(repo);
+        if (lease) return await releasing(lease, () => work(repo, lease));
+        io.err('warning: the repository is read-only here, so no lease was taken: a prune started elsewhere meanwhile could remove data this command reads');
+        return await work(repo, undefined);
+      }
       return await withLock(repo, lock === 'exclusive', (lease) => work(repo, lease));
     } finally {
       repo.backend.close?.(); // an SFTP connection would keep the process alive

@@ -49,7 +49,7 @@ export const repoRestoreCommand: Command = {
       throw new UsageError('--source, --at, --dry-run, --yes, --into-… and --check-contents are for restores onto a device (without --target)');
     }
     const target = values.target;
-    return withRepository(values, io, 'shared', async (repo) => {
+    return withRepository(values, io, 'read', async (repo) => {
       const all = (await listSnapshots(repo)).filter((s) => typeof values.device !== 'string' || s.device === values.device);
       const snapshot = await findSnapshot(repo, ref, all);
       const include = (values.include as string[] | undefined) ?? [];

@@ -12,7 +12,7 @@ import { sealJson } from '../crypto/sealed-object';
 import { RepositoryError } from '../errors';
 import { Repository } from '../repo/repository';
 import { newRepo, PASSWORD } from '../testing/fixtures';
-import { breakLock, hasCreateOnly, listLocks, RepositoryLock, removeLocks, STALE_MS, withLock } from './lock';
+import { breakLock, hasCreateOnly, listLocks, RepositoryLock, removeLocks, STALE_MS, withLock, readLease } from './lock';
 
 const failure = async (p: Promise<unknown>): Promise<string> => {
   try {
@@ -169,5 +169,24 @@ describe('breaking leases', () => {
     // With the work done, a release that fails is still reported.
     down = false;
     await expect(withLock(repo, false, () => ((down = true), Promise.resolve(1)))).rejects.toThrow(/delete of locks\//);
+  });
+
+  it('readLease: on a write-protected store, reading goes on without a lease, unless a prune holds the exclusive one', async () => {
+    const { dir, repo } = await newRepo();
+    const inner = new LocalBackend(dir);
+    const erofs = (): Promise<never> => Promise.reject(Object.assign(new Error(`EROFS: read-only file system, open '${dir}/locks/.tmp-1'`), { code: 'EROFS' }));
+    const readOnly = Object.assign(Object.create(inner) as LocalBackend, { put: erofs, putIfAbsent: erofs });
+    const reader = await Repository.open(readOnly, PASSWORD);
+    // Writing a lease is still refused as before (backup, prune)...
+    await expect(RepositoryLock.acquire(reader, false)).rejects.toMatchObject({ code: 'EROFS' });
+    // ...but a command that only reads (check, restore to a folder) may go on.
+    expect(await readLease(reader)).toBeNull();
+    const prune = await RepositoryLock.acquire(repo, true);
+    expect(await failure(readLease(reader))).toBe('locked');
+    await prune.release();
+    // On a writable store it is an ordinary shared lease.
+    const lease = await readLease(repo);
+    expect(lease).toBeInstanceOf(RepositoryLock);
+    await lease!.release();
   });
 });

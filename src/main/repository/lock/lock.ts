@@ -279,6 +279,29 @@ export async function releasing<T>(lease: { release(): Promise<void> }, work: ()
   return result;
 }
 
+/** Whether a lease could not be written because the store is read-only to us (a write-protected disk, a read-only key). */
+export function isReadOnlyStore(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  return code === 'EROFS' || code === 'EACCES' || code === 'EPERM' || (error instanceof RepositoryError && error.failure === 'denied');
+}
+
+/**
+ * A shared lease for a command that only reads (check, restore to a folder). On a store that is
+ * read-only to us no lease can be written: then, unless a live exclusive lease (a prune) is there,
+ * the command goes on without one — null — rather than refusing to read an offsite disk mounted
+ * write-protected.
+ */
+export async function readLease(repo: Repository): Promise<RepositoryLock | null> {
+  try {
+    return await RepositoryLock.acquire(repo, false);
+  } catch (error) {
+    if (!isReadOnlyStore(error)) throw error;
+    const holder = (await listLocks(repo)).find((l) => l.exclusive && !l.stale);
+    if (holder) throw lockedBy(holder);
+    return null;
+  }
+}
+
 /** Runs `work` under a lock and always releases it. */
 export async function withLock<T>(repo: Repository, exclusive: boolean, work: (lease: Lease) => Promise<T>): Promise<T> {
   const lock = await RepositoryLock.acquire(repo, exclusive);
