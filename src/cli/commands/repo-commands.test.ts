@@ -105,7 +105,7 @@ describe('repository CLI', () => {
   });
 
   // A read-only bind mount needs root (CI runs as root).
-  it.skipIf(process.getuid?.() !== 0)('check and restore read a repository on a write-protected disk (no lease can be written there)', { timeout: 60_000 }, async () => {
+  it.skipIf(process.getuid?.() !== 0)('check, restore and copy read a repository on a write-protected disk (no lease can be written there)', { timeout: 60_000 }, async () => {
     const home = tempDir('jv-cli-');
     const data = join(home, 'data');
     await mkdir(data, { recursive: true });
@@ -123,6 +123,11 @@ describe('repository CLI', () => {
       expect(checked.errors.join('\n')).toMatch(/read-only here, so no lease was taken/);
       expect(await runCli(['restore', '-r', mounted, 'latest', '--target', join(home, 'out')], io(env))).toBe(0);
       expect(readFileSync(join(home, 'out', data, 'a.conf'), 'utf8')).toBe('a=1\n');
+      // Copied back from (a new primary made from the offsite copy).
+      expect(await runCli(['init', '-r', join(home, 'new-primary')], io(env))).toBe(0);
+      const copied = io({ ...env, JETVAULT_TO_PASSWORD: 'pw-1' });
+      expect(await runCli(['copy', '-r', mounted, '--to', join(home, 'new-primary')], copied)).toBe(0);
+      expect(copied.errors.join('\n')).toMatch(/source repository is read-only here/);
       // What writes is still refused.
       expect(await runCli(['backup', '-r', mounted, data], io(env))).not.toBe(0);
     } finally {

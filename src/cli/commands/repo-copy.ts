@@ -105,7 +105,12 @@ export const repoCopyCommand: Command = {
       const progress = ttyCopyProgress();
       let result: CopyResult;
       try {
-        result = await copyBetween(source, destination, { ...filter, verify: values['no-verify'] !== true, onProgress: progress.onProgress });
+        result = await copyBetween(source, destination, {
+          ...filter,
+          verify: values['no-verify'] !== true,
+          onProgress: progress.onProgress,
+          onReadOnlySource: () => io.err('warning: the source repository is read-only here, so no lease was taken on it: a prune started elsewhere meanwhile could remove data this copy reads'),
+        });
       } finally {
         progress.done();
         await destination.closeIdleWorkers();

@@ -21,7 +21,7 @@ import { NAMES } from '../backend/backend';
 import { RepositoryError, throwIfAborted } from '../errors';
 import type { IndexedPack } from '../index/index-file';
 import type { Lease } from '../lock/lock';
-import { releasing, RepositoryLock } from '../lock/lock';
+import { readLease, releasing, RepositoryLock } from '../lock/lock';
 import type { Repository } from '../repo/repository';
 import { listSnapshots, saveSnapshot } from '../snapshot/snapshot';
 import type { Snapshot, SnapshotWithId } from '../snapshot/snapshot';
@@ -116,12 +116,20 @@ export function sharedLease(repo: Repository, role: string): Promise<RepositoryL
 }
 
 /** Copies under shared leases on both repositories (released at the end, whatever happens). */
-export async function copyBetween(source: Repository, destination: Repository, options: Omit<CopyOptions, 'sourceLease' | 'destinationLease'> = {}): Promise<CopyResult> {
+export async function copyBetween(
+  source: Repository,
+  destination: Repository,
+  options: Omit<CopyOptions, 'sourceLease' | 'destinationLease'> & { /** The source is read-only to us: no lease on it could be taken. */ onReadOnlySource?: () => void } = {},
+): Promise<CopyResult> {
   if (source.config.id === destination.config.id) throw new RepositoryError('exists', 'the source and the destination are the same repository');
-  const sourceLease = await sharedLease(source, 'the source');
-  return releasing(sourceLease, async () => {
+  // The source is only read: an offsite disk mounted write-protected can be copied back from.
+  const sourceLease = await readLease(source).catch((error: unknown) => {
+    throw error instanceof RepositoryError ? new RepositoryError(error.failure, `the source: ${error.message}`) : error;
+  });
+  if (!sourceLease) options.onReadOnlySource?.();
+  return releasing(sourceLease ?? { release: () => Promise.resolve() }, async () => {
     const destinationLease = await sharedLease(destination, 'the destination');
-    return releasing(destinationLease, () => copySnapshots(source, destination, { ...options, sourceLease, destinationLease }));
+    return releasing(destinationLease, () => copySnapshots(source, destination, { ...options, ...(sourceLease ? { sourceLease } : {}), destinationLease }));
   });
 }
 
