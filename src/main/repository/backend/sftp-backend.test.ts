@@ -247,6 +247,24 @@ describe.skipIf(why)('the SFTP backend on a real OpenSSH server', () => {
     }
   });
 
+  it('says that a full disk on the server is the likely cause when a write fails without a reason', async () => {
+    const name = `full-${randomBytes(4).toString('hex')}`;
+    const mountPoint = join(server.storage, name);
+    spawnSync('mkdir', [mountPoint]);
+    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', mountPoint]).status).toBe(0);
+    try {
+      spawnSync('chown', [server.user, mountPoint]);
+      const b = new SftpBackend(server.location(`${name}/repo`), keyAuth());
+      await b.ensureRoot();
+      const failed = await b.put('data/ab/big', randomBytes(1024 * 1024)).then(() => null, (error: unknown) => error);
+      b.close();
+      expect(failed).toBeInstanceOf(RepositoryError);
+      expect((failed as Error).message).toMatch(/failed: Failure \(the server gives no reason; for a write, a full disk or a quota on the server is the usual cause\)/);
+    } finally {
+      spawnSync('umount', [mountPoint]);
+    }
+  });
+
   it('holds a whole repository: backup, byte-exact restore, check reading all data', async () => {
     const b = await backend();
     const repo = await Repository.init(b, PASSWORD, FAST);

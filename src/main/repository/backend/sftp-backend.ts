@@ -38,7 +38,7 @@ const WINDOW = 16;
 /** Folders read at once while listing (data/ has up to 256; each folder costs three round trips). */
 const LIST_PARALLEL = 32;
 
-const STATUS = { EOF: 1, NO_SUCH_FILE: 2, PERMISSION_DENIED: 3 } as const;
+const STATUS = { EOF: 1, NO_SUCH_FILE: 2, PERMISSION_DENIED: 3, FAILURE: 4 } as const;
 
 export interface SftpLocation {
   user: string;
@@ -326,7 +326,9 @@ export class SftpBackend implements Backend {
     if (status === STATUS.NO_SUCH_FILE) return new RepositoryError('not-found', `${name} not found in ${this.location}`);
     if (status === STATUS.PERMISSION_DENIED) return new RepositoryError('denied', `SFTP ${what} of ${name} in ${this.location}: permission denied`);
     if (status === undefined && /No response from server|closed|reset|ECONN|EPIPE|timed out|not connected/i.test(message)) return new RepositoryError('unavailable', `SFTP ${what} of ${name} in ${this.location} failed: ${message}`);
-    return new RepositoryError('corrupt', `SFTP ${what} of ${name} in ${this.location} failed: ${message}`);
+    // SFTP v3 has no "disk full": OpenSSH's server answers a write that hit ENOSPC or a quota with a bare "Failure".
+    const why = status === STATUS.FAILURE ? ' (the server gives no reason; for a write, a full disk or a quota on the server is the usual cause)' : '';
+    return new RepositoryError('corrupt', `SFTP ${what} of ${name} in ${this.location} failed: ${message}${why}`);
   }
 
   /** One request on a session, failing as soon as the connection drops. */
