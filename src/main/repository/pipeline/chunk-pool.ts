@@ -48,7 +48,8 @@ export interface RestoreFileJob {
   mtime: number;
 }
 
-export type RestoreFileResult = { bytes: number } | { error: string };
+/** `damaged`: the file's data could not be read from the repository (the rest of a restore goes on). */
+export type RestoreFileResult = { bytes: number } | { error: string; damaged?: boolean };
 
 interface RawChunk {
   id: Uint8Array;

@@ -87,16 +87,21 @@ function restoreFiles(msg) {
       try {
         let pos = 0;
         for (const b of f.blobs) {
-          const data = openBlob(b, read(b));
+          let data;
+          try {
+            data = openBlob(b, read(b));
+          } catch (error) {
+            // The repository's data is damaged or missing (not the target's fault): the restore goes on.
+            throw Object.assign(error instanceof Error ? error : new Error(String(error)), { damaged: true });
+          }
           if (!isHole(data)) fs.writeSync(fd, data, 0, data.length, pos);
           pos += data.length;
         }
         fs.ftruncateSync(fd, pos); // a hole at the end has no write to set the size
-
       } catch (error) {
         fs.closeSync(fd);
         fs.rmSync(f.temp, { force: true });
-        return { error: String(error && error.message || error) };
+        return { error: String(error && error.message || error), damaged: !!(error && error.damaged) };
       }
       fs.closeSync(fd);
       if (f.chown) try { fs.chownSync(f.temp, f.uid, f.gid); } catch {}

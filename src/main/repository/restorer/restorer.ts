@@ -71,6 +71,11 @@ function nsToSeconds(ns: string): number {
   return (Number(BigInt(ns) / 1000n) + 0.5) / 1e6;
 }
 
+/** The repository's data is damaged or missing (as opposed to the target refusing a write, or a store outage). */
+function isDamage(error: unknown): boolean {
+  return error instanceof RepositoryError && (error.failure === 'corrupt' || error.failure === 'not-found');
+}
+
 export async function restore(repo: Repository, snapshot: SnapshotWithId, target: string, options: RestoreOptions = {}): Promise<RestoreResult> {
   const { onProgress } = options;
   const aborted = new AbortFlag(options.signal);
@@ -90,6 +95,8 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
   const running = new Set<Promise<void>>();
   const limit = options.concurrency ?? 4;
   const state: { failure: Error | null } = { failure: null };
+  // Files whose data the repository lost: the others are still restored, and these are named at the end.
+  const damaged: string[] = [];
 
   // Paths are strings here (non-UTF-8 bytes as lone surrogates, see snapshot/names.ts); every
   // file system call gets them through fsPath, so such names are restored byte-exact.
@@ -148,7 +155,12 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
       for (const [i, outcome] of outcomes.entries()) {
         if ('error' in outcome) {
           const path = files[i]!.path;
-          throw new RepositoryError('corrupt', `restoring ${typeof path === 'string' ? path : Buffer.from(path).toString('utf8')}: ${outcome.error}`);
+          const text = `${typeof path === 'string' ? path : Buffer.from(path).toString('utf8')}: ${outcome.error}`;
+          if (outcome.damaged) {
+            damaged.push(text);
+            continue;
+          }
+          throw new RepositoryError('corrupt', `restoring ${text}`);
         }
         result.bytes += outcome.bytes;
         onProgress?.({ bytes: outcome.bytes });
@@ -157,7 +169,14 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
   };
 
   const queueFile = async (path: string, node: TreeNode): Promise<void> => {
-    const blobs = (node.content ?? []).map((id) => repo.locateBlob(id, path));
+    let blobs;
+    try {
+      blobs = (node.content ?? []).map((id) => repo.locateBlob(id, path));
+    } catch (error) {
+      if (!isDamage(error)) throw error;
+      damaged.push(`${path}: ${(error as Error).message}`);
+      return;
+    }
     const owned = node.uid === me.uid && node.gid === me.gid;
     const temp = join(dirname(path), `${TEMP}${randomBytes(6).toString('hex')}`);
     batch.push({ path: fsPath(path), temp: fsPath(temp), blobs, size: node.size, mode: node.mode, uid: node.uid, gid: node.gid, chown: canChown && !owned, mtime: nsToSeconds(node.mtime) });
@@ -214,7 +233,13 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
         await ownAndTime(out, node);
       } else if (node.type === 'file') {
         if (pool) await queueFile(out, node);
-        else await schedule(() => writeFile(out, node));
+        else
+          await schedule(() =>
+            writeFile(out, node).catch((error: unknown) => {
+              if (!isDamage(error)) throw error;
+              damaged.push(`${out}: ${(error as Error).message}`);
+            }),
+          );
       } else {
         result.warnings.push(`${path}: ${node.type} not restored`);
       }
@@ -233,6 +258,10 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
     aborted.dispose();
   }
   if (state.failure) throw state.failure;
+  if (damaged.length > 0) {
+    const some = damaged.slice(0, 5).join('; ');
+    throw new RepositoryError('corrupt', `${damaged.length} file(s) could not be restored, their data is damaged or missing in the repository (every other file was restored; run \`jetvault check\`): ${some}${damaged.length > 5 ? '; …' : ''}`);
+  }
   // Children first (dirMeta is in post-order), so restoring a child does not bump a parent's mtime.
   for (const { path, node } of dirMeta) await ownAndTime(path, node);
   return result;

@@ -1,0 +1,37 @@
+import { randomBytes } from 'node:crypto';
+import { readFile, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { backup } from '../archiver/archiver';
+import { NAMES } from '../backend/backend';
+import { findSnapshot, loadTree } from '../snapshot/snapshot';
+import { newRepo, tempDir } from '../testing/fixtures';
+import { LocalSource } from '../walker/local-walker';
+import { restore } from './restorer';
+
+describe('a restore from a repository with a damaged pack', () => {
+  for (const workers of [undefined, 0]) {
+    it(`restores every other file and names the damaged ones (${workers === 0 ? 'main thread, as for remote stores' : 'chunk workers'})`, { timeout: 60_000 }, async () => {
+      const src = await tempDir('jv-src-');
+      // "big" sorts first: its data is read before the files that are whole.
+      await writeFile(join(src, 'big.bin'), randomBytes(600_000));
+      await writeFile(join(src, 'config.yaml'), 'fps: 30\n');
+      await writeFile(join(src, 'labels.txt'), 'cat\ndog\n');
+      const { dir, repo } = await newRepo();
+      const made = await backup(repo, new LocalSource([src]));
+      // The pack holding the start of big.bin is cut short, as a failing disk leaves it.
+      let tree = await loadTree(repo, made.snapshot.tree);
+      for (const part of src.split('/').filter(Boolean)) tree = await loadTree(repo, tree.nodes.find((n) => n.name === part)!.subtree!);
+      const big = tree.nodes.find((n) => n.name === 'big.bin')!;
+      const pack = repo.index.get(big.content![0]!)!.pack;
+      await truncate(join(dir, NAMES.pack(pack)), 1000);
+
+      const target = await tempDir('jv-dst-');
+      const restoring = restore(repo, await findSnapshot(repo, made.id), target, workers === 0 ? { workers: 0 } : {});
+      await expect(restoring).rejects.toThrow(/^1 file\(s\) could not be restored, their data is damaged or missing in the repository \(every other file was restored.*big\.bin/);
+      const out = join(target, src.replace(/^\//, ''));
+      expect(await readFile(join(out, 'config.yaml'), 'utf8')).toBe('fps: 30\n');
+      expect(await readFile(join(out, 'labels.txt'), 'utf8')).toBe('cat\ndog\n');
+    });
+  }
+});
