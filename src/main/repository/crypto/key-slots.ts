@@ -98,11 +98,12 @@ export async function listSlotIds(backend: Backend): Promise<string[]> {
 }
 
 /** Finds the slot this password opens; throws `wrong-password` when none does. */
-export async function unlockMaster(backend: Backend, password: string): Promise<{ master: Buffer; slotId: string }> {
+export async function unlockMaster(backend: Backend, password: string, opens: (master: Buffer) => boolean = () => true): Promise<{ master: Buffer; slotId: string }> {
   const ids = await listSlotIds(backend);
   if (ids.length === 0) throw new RepositoryError('corrupt', `repository at ${backend.location} has no key slots`);
   // A damaged slot (bit rot, a stray file under keys/) locks out only its own password, not every one.
   const damaged: string[] = [];
+  let opened: string | null = null;
   for (const id of ids) {
     let slot: KeySlotFile;
     try {
@@ -113,7 +114,13 @@ export async function unlockMaster(backend: Backend, password: string): Promise<
       continue;
     }
     const master = await tryUnwrap(slot, id, password).catch(() => null);
-    if (master) return { master, slotId: id };
+    // A slot left by an init that was cut off before its config wraps another master key: the
+    // same password typed for the init run again must still reach the slot of this repository.
+    if (master && opens(master)) return { master, slotId: id };
+    if (master) opened = id;
+  }
+  if (opened !== null) {
+    throw new RepositoryError('corrupt', `key slot ${opened.slice(0, 8)} opens with this password, but the repository's config does not decrypt with its key: the config is damaged, or the slot was left by an init of another repository`);
   }
   if (damaged.length > 0) {
     const some = damaged.map((id) => id.slice(0, 8)).join(', ');

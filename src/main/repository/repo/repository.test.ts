@@ -54,6 +54,37 @@ describe('repository', () => {
     expect(await failure(Repository.open(backend, PASSWORD))).toBe('wrong-password');
   });
 
+  it('an init cut off after its key slot, run again with the same password, gives a repository that opens with it', async () => {
+    const dir = join(await tempDir(), 'repo');
+    await mkdir(dir);
+    const backend = new LocalBackend(dir);
+    // The first init stored its key slot, then the store failed before the config was written.
+    const failing = Object.assign(Object.create(backend) as LocalBackend, {
+      put: (name: string, data: Buffer) => (name === NAMES.config ? Promise.reject(new Error('EIO: i/o error, rename')) : backend.put(name, data)),
+    });
+    await expect(Repository.init(failing, PASSWORD, FAST)).rejects.toThrow(/EIO/);
+    const leftover = (await backend.list(NAMES.keys)).map((o) => o.name);
+    expect(leftover).toHaveLength(1);
+    // Run again until its own slot sorts after the leftover (which the same password also opens,
+    // and which is tried first then): slot ids are random.
+    let made = await Repository.init(backend, PASSWORD, FAST);
+    for (let i = 0; `${NAMES.keys}${made.slotId}` < leftover[0]! && i < 64; i++) {
+      for (const o of await backend.list(NAMES.keys)) if (!leftover.includes(o.name)) await backend.delete(o.name);
+      await backend.delete(NAMES.config);
+      made = await Repository.init(backend, PASSWORD, FAST);
+    }
+    expect(`${NAMES.keys}${made.slotId}` > leftover[0]!).toBe(true);
+    const opened = await Repository.open(backend, PASSWORD);
+    expect(opened.config.id).toBe(made.config.id);
+    expect(opened.slotId).toBe(made.slotId);
+    // A config that is damaged is still reported as damaged, not as a wrong password.
+    const config = await backend.get(NAMES.config);
+    config[config.length - 1]! ^= 1;
+    await backend.put(NAMES.config, config);
+    expect(await failure(Repository.open(backend, PASSWORD))).toBe('corrupt');
+    expect(await failure(Repository.open(backend, 'not the password'))).toBe('wrong-password');
+  });
+
   it('locks: exclusive conflicts with shared, stale locks are removable', async () => {
     const { repo } = await newRepo();
     const shared = await RepositoryLock.acquire(repo, false);

@@ -125,8 +125,17 @@ export class Repository {
    */
   static async open(backend: Backend, password: string, options: { cacheDir?: string } = {}): Promise<Repository> {
     if (!(await backend.exists())) throw new RepositoryError('missing', `no repository at ${backend.location} (run \`jetvault init\` first)`);
-    const { master, slotId } = await unlockMaster(backend, password);
-    const config = openJson<RepositoryConfig>(deriveKeys(master).enc, 'config', await backend.get(NAMES.config), 'config');
+    const sealedConfig = await backend.get(NAMES.config);
+    const opensConfig = (master: Buffer): boolean => {
+      try {
+        openJson<RepositoryConfig>(deriveKeys(master).enc, 'config', sealedConfig, 'config');
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const { master, slotId } = await unlockMaster(backend, password, opensConfig);
+    const config = openJson<RepositoryConfig>(deriveKeys(master).enc, 'config', sealedConfig, 'config');
     if (config.version !== 1) throw new RepositoryError('corrupt', `unsupported repository version ${String(config.version)}`);
     const store = options.cacheDir && /^[0-9a-f]{32}$/.test(config.id) ? new MetadataCache(backend, join(options.cacheDir, config.id), cacheKey(master, config.id)) : backend;
     const repo = new Repository(store, keysFor(master, config), master, slotId, config);
