@@ -189,4 +189,17 @@ describe('breaking leases', () => {
     expect(lease).toBeInstanceOf(RepositoryLock);
     await lease!.release();
   });
+
+  it('a damaged lock object blocks no one and unlock removes it', async () => {
+    const { repo } = await newRepo();
+    // Half an object, as an SFTP server that died mid-write or a stray file leaves it.
+    await repo.backend.put(`${NAMES.locks}0123456789abcdef0123456789abcdef`, Buffer.from('garbage'));
+    const shared = await RepositoryLock.acquire(repo, false);
+    await shared.release();
+    const exclusive = await RepositoryLock.acquire(repo, true);
+    await exclusive.release();
+    expect(await listLocks(repo)).toMatchObject([{ id: '0123456789abcdef0123456789abcdef', stale: true }]);
+    expect(await removeLocks(repo)).toBe(1);
+    expect(await repo.backend.list(NAMES.locks)).toEqual([]);
+  });
 });

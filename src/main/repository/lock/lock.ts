@@ -77,6 +77,12 @@ export async function listLocks(repo: Repository): Promise<LockInfo[]> {
     } catch (error) {
       // Deleted meanwhile (its holder finished): not a lock any more.
       if (error instanceof RepositoryError && error.failure === 'not-found') continue;
+      // Unreadable (truncated by a dying server, a stray file): puts are atomic, so no live holder
+      // wrote it as it is. Stale, so it blocks no one and `unlock` removes it.
+      if (error instanceof RepositoryError && error.failure === 'corrupt') {
+        out.push({ id, host: '(damaged lock)', pid: 0, exclusive: id.startsWith(GENERATION), created: '', refreshed: '', stale: true });
+        continue;
+      }
       throw error;
     }
   }
