@@ -134,4 +134,29 @@ describe('repository CLI', () => {
       execFileSync('umount', [mounted]);
     }
   });
+
+  it('one damaged snapshot object stops no backup, restore or copy of the others; prune still refuses', { timeout: 60_000 }, async () => {
+    const home = tempDir('jv-cli-');
+    const data = join(home, 'data');
+    await mkdir(data, { recursive: true });
+    await writeFile(join(data, 'a.conf'), 'a=1\n');
+    const env = { JETVAULT_HOME: home, JETVAULT_PASSWORD: 'pw-1', JETVAULT_TO_PASSWORD: 'pw-1' };
+    expect(await runCli(['init'], io(env))).toBe(0);
+    expect(await runCli(['backup', data], io(env))).toBe(0);
+    await writeFile(join(home, 'repository', 'snapshots', '00'.repeat(32)), 'bit rot');
+    const backedUp = io(env);
+    expect(await runCli(['backup', data], backedUp)).toBe(0);
+    expect(backedUp.errors.join('\n')).toMatch(/warning: snapshot 00000000 is damaged and was left out/);
+    const listed = io(env);
+    expect(await runCli(['snapshots', '--json'], listed)).toBe(0);
+    expect(JSON.parse(listed.lines.join('\n'))).toHaveLength(2);
+    expect(await runCli(['restore', 'latest', '--target', join(home, 'out')], io(env))).toBe(0);
+    expect(await runCli(['init', '-r', join(home, 'offsite')], io(env))).toBe(0);
+    expect(await runCli(['copy', '--to', join(home, 'offsite')], io(env))).toBe(0);
+    // What the damaged snapshot used cannot be known, so nothing is pruned; check names it.
+    expect(await runCli(['prune'], io(env))).toBe(1);
+    const checked = io(env);
+    expect(await runCli(['check'], checked)).toBe(1);
+    expect(checked.errors.join('\n')).toMatch(/snapshot 0{64}/);
+  });
 });

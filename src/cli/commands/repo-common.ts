@@ -122,18 +122,22 @@ export async function withRepository(
   return reportFailures(io, async () => {
     const repo = await openRepository(values, io);
     try {
-      if (lock === 'none') return await work(repo, undefined);
-      if (lock === 'read') {
-        const lease = await readLease(repo);
-        if (lease) return await releasing(lease, () => work(repo, lease));
-        io.err('warning: the repository is read-only here, so no lease was taken: a prune started elsewhere meanwhile could remove data this command reads');
-        return await work(repo, undefined);
-      }
-      return await withLock(repo, lock === 'exclusive', (lease) => work(repo, lease));
+      return await locked(repo);
     } finally {
+      for (const [id, why] of repo.damagedSnapshots) io.err(`warning: snapshot ${shortId(id)} is damaged and was left out (${why}); run \`jetvault check\``);
       repo.backend.close?.(); // an SFTP connection would keep the process alive
     }
   });
+  async function locked(repo: Repository): Promise<number> {
+    if (lock === 'none') return work(repo, undefined);
+    if (lock === 'read') {
+      const lease = await readLease(repo);
+      if (lease) return releasing(lease, () => work(repo, lease));
+      io.err('warning: the repository is read-only here, so no lease was taken: a prune started elsewhere meanwhile could remove data this command reads');
+      return work(repo, undefined);
+    }
+    return withLock(repo, lock === 'exclusive', (lease) => work(repo, lease));
+  }
 }
 
 export async function reportFailures(io: CliIo, work: () => Promise<number>): Promise<number> {

@@ -42,7 +42,8 @@ export async function usedBlobs(repo: Repository, signal?: AbortSignal): Promise
       if (node.subtree) await walk(node.subtree);
     }
   };
-  for (const snap of await listSnapshots(repo)) await walk(snap.tree);
+  // Strict: a damaged snapshot's data cannot be told apart from garbage, so prune stops.
+  for (const snap of await listSnapshots(repo, { strict: true })) await walk(snap.tree);
   return used;
 }
 

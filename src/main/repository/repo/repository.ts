@@ -78,6 +78,8 @@ export class Repository {
   private sortedKnown: { epoch: number; packs: number; base: SharedArrayBuffer; recent: SharedArrayBuffer } | null = null;
   /** Snapshots read so far, by id (snapshot objects never change; listSnapshots drops deleted ones). */
   readonly snapshotCache = new Map<string, unknown>();
+  /** Snapshot objects the last listing found damaged and left out (`check` names them too). */
+  readonly damagedSnapshots = new Map<string, string>();
 
   private constructor(
     readonly backend: Backend,

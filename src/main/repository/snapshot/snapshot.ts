@@ -72,20 +72,32 @@ export async function saveSnapshot(repo: Repository, snapshot: Snapshot, options
  * forgotten some); their contents are read once per open Repository, up to 8 at a time, so the
  * console's listing before each backup does not re-read a long history.
  */
-export async function listSnapshots(repo: Repository): Promise<SnapshotWithId[]> {
-  const ids = (await repo.backend.list(NAMES.snapshots)).map((object) => object.name.slice(NAMES.snapshots.length));
+/**
+ * Every snapshot, oldest first. A damaged snapshot object is left out (and kept in
+ * `repo.damagedSnapshots`), so one bad object does not stop backups, restores and copies of the
+ * others; with `strict` (prune: it must know everything each snapshot uses) it is an error.
+ */
+export async function listSnapshots(repo: Repository, options: { strict?: boolean } = {}): Promise<SnapshotWithId[]> {
+  let ids = (await repo.backend.list(NAMES.snapshots)).map((object) => object.name.slice(NAMES.snapshots.length));
   const cache = repo.snapshotCache as Map<string, Snapshot>;
   const listed = new Set(ids);
   for (const id of cache.keys()) if (!listed.has(id)) cache.delete(id);
   const missing = ids.filter((id) => !cache.has(id));
+  repo.damagedSnapshots.clear();
   let next = 0;
   const reader = async (): Promise<void> => {
     while (next < missing.length) {
       const id = missing[next++]!;
-      cache.set(id, await repo.getObject<Snapshot>(NAMES.snapshots, 'snapshot', id));
+      try {
+        cache.set(id, await repo.getObject<Snapshot>(NAMES.snapshots, 'snapshot', id));
+      } catch (error) {
+        if (options.strict || !(error instanceof RepositoryError) || error.failure !== 'corrupt') throw error;
+        repo.damagedSnapshots.set(id, error.message);
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(8, missing.length) }, reader));
+  if (repo.damagedSnapshots.size > 0) ids = ids.filter((id) => !repo.damagedSnapshots.has(id));
   const out = ids.map((id) => ({ ...cache.get(id)!, id }));
   return out.sort((a, b) => a.time.localeCompare(b.time) || a.id.localeCompare(b.id));
 }
