@@ -16,6 +16,18 @@ function io(env: Record<string, string>): CliIo & { lines: string[]; errors: str
   return { lines, errors, out: (l) => lines.push(l), err: (l) => errors.push(l), env: { ...env } };
 }
 
+/** A data folder (`data/a.conf`) backed up once into a new repository under a temp JETVAULT_HOME. */
+async function backedUpHome(extra: Record<string, string> = {}): Promise<{ home: string; data: string; env: Record<string, string> }> {
+  const home = tempDir('jv-cli-');
+  const data = join(home, 'data');
+  await mkdir(data, { recursive: true });
+  await writeFile(join(data, 'a.conf'), 'a=1\n');
+  const env = { JETVAULT_HOME: home, JETVAULT_PASSWORD: 'pw-1', ...extra };
+  expect(await runCli(['init'], io(env))).toBe(0);
+  expect(await runCli(['backup', data], io(env))).toBe(0);
+  return { home, data, env };
+}
+
 describe('repository CLI', () => {
   it('runs init → backup → snapshots → ls → restore, with documented exit codes for failures', { timeout: 60_000 }, async () => {
     const home = tempDir('jv-cli-');
@@ -86,13 +98,7 @@ describe('repository CLI', () => {
   });
 
   it('forget refuses --keep-* 0 (a script whose variable was unset) instead of removing every snapshot', { timeout: 60_000 }, async () => {
-    const home = tempDir('jv-cli-');
-    const data = join(home, 'data');
-    await mkdir(data, { recursive: true });
-    await writeFile(join(data, 'a.conf'), 'a=1\n');
-    const env = { JETVAULT_HOME: home, JETVAULT_PASSWORD: 'pw-1' };
-    expect(await runCli(['init'], io(env))).toBe(0);
-    expect(await runCli(['backup', data], io(env))).toBe(0);
+    const { data, env } = await backedUpHome();
     expect(await runCli(['backup', data], io(env))).toBe(0);
     for (const k of ['last', 'daily', 'yearly']) {
       const refused = io(env);
@@ -106,13 +112,7 @@ describe('repository CLI', () => {
 
   // A read-only bind mount needs root (CI runs as root).
   it.skipIf(process.getuid?.() !== 0)('check, restore and copy read a repository on a write-protected disk (no lease can be written there)', { timeout: 60_000 }, async () => {
-    const home = tempDir('jv-cli-');
-    const data = join(home, 'data');
-    await mkdir(data, { recursive: true });
-    await writeFile(join(data, 'a.conf'), 'a=1\n');
-    const env = { JETVAULT_HOME: home, JETVAULT_PASSWORD: 'pw-1' };
-    expect(await runCli(['init'], io(env))).toBe(0);
-    expect(await runCli(['backup', data], io(env))).toBe(0);
+    const { home, data, env } = await backedUpHome();
     const mounted = join(home, 'offsite');
     await mkdir(mounted);
     execFileSync('mount', ['--bind', join(home, 'repository'), mounted]);
@@ -136,13 +136,7 @@ describe('repository CLI', () => {
   });
 
   it('one damaged snapshot object stops no backup, restore or copy of the others; prune still refuses', { timeout: 60_000 }, async () => {
-    const home = tempDir('jv-cli-');
-    const data = join(home, 'data');
-    await mkdir(data, { recursive: true });
-    await writeFile(join(data, 'a.conf'), 'a=1\n');
-    const env = { JETVAULT_HOME: home, JETVAULT_PASSWORD: 'pw-1', JETVAULT_TO_PASSWORD: 'pw-1' };
-    expect(await runCli(['init'], io(env))).toBe(0);
-    expect(await runCli(['backup', data], io(env))).toBe(0);
+    const { home, data, env } = await backedUpHome({ JETVAULT_TO_PASSWORD: 'pw-1' });
     await writeFile(join(home, 'repository', 'snapshots', '00'.repeat(32)), 'bit rot');
     const backedUp = io(env);
     expect(await runCli(['backup', data], backedUp)).toBe(0);

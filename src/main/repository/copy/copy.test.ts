@@ -53,6 +53,16 @@ async function restoresLike(repo: Repository, snapshot: SnapshotWithId, src: str
   expect(await describeTree(join(target, src.replace(/^\//, '')))).toEqual(expected);
 }
 
+/** A source repository with `makeData` backed up once, and an empty destination (its folder). */
+async function backedUpSourceAndDestination(): Promise<{ source: Repository; dir: string }> {
+  const { repo: source } = await newRepo();
+  const src = await tempDir('jv-src-');
+  await makeData(src);
+  await backup(source, new LocalSource([src]));
+  const { dir } = await newDestination(FAST);
+  return { source, dir };
+}
+
 describe('copy between repositories', () => {
   it('with shared ids: copies snapshots and parents, restores byte-exact, stores nothing twice', { timeout: 120_000 }, async () => {
     const src = await tempDir('jv-src-');
@@ -306,11 +316,7 @@ describe('copy between repositories', () => {
   });
 
   it('a destination that goes away mid-copy is reported as the upload that failed, not as the lease it could not remove', { timeout: 60_000 }, async () => {
-    const { repo: source } = await newRepo();
-    const src = await tempDir('jv-src-');
-    await makeData(src);
-    await backup(source, new LocalSource([src]));
-    const { dir } = await newDestination(FAST);
+    const { source, dir } = await backedUpSourceAndDestination();
     // The store answers until the first pack goes up, then nothing (a gateway killed, a link cut).
     const inner = new LocalBackend(dir);
     let down = false;
@@ -335,11 +341,7 @@ describe('copy between repositories', () => {
   });
 
   it('a destination that stops answering while the copy is read back is not reported as damaged', { timeout: 60_000 }, async () => {
-    const { repo: source } = await newRepo();
-    const src = await tempDir('jv-src-');
-    await makeData(src);
-    await backup(source, new LocalSource([src]));
-    const { dir } = await newDestination(FAST);
+    const { source, dir } = await backedUpSourceAndDestination();
     const inner = new LocalBackend(dir);
     // Writes go through; reading the packs back finds the gateway gone.
     const store = Object.assign(Object.create(inner) as LocalBackend, {
