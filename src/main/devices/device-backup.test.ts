@@ -17,6 +17,7 @@ import { restore } from '../repository/restorer/restorer';
 import { newRepo, PASSWORD } from '../repository/testing/fixtures';
 import { LocalBackend } from '../repository/backend/local-backend';
 import { tempDir } from '../testing/temp-dir';
+import { unmount } from '../testing/unmount';
 import { Repository } from '../repository/repo/repository';
 import { BACKUP_PHASES, FIRST_RUN_AT_ONCE, runSources, SOURCES_AT_ONCE, startOrder } from './device-backup';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
@@ -226,20 +227,6 @@ describe('a device backup run (real shell, real files, real repository)', () => 
     });
   }
 });
-
-/** Pack uploads already in flight when a run failed may still be closing their files: retry a few times. */
-async function unmount(mount: string): Promise<void> {
-  const { execFileSync } = await import('node:child_process');
-  for (let attempt = 0; attempt < 50; attempt++) {
-    try {
-      execFileSync('umount', [mount], { stdio: 'ignore' });
-      return;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-  execFileSync('umount', [mount]);
-}
 
 describe('a run cut off part-way', () => {
   /** The real shell, with the link dropping once `after` bytes of the tar stream have crossed it. */

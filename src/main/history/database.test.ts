@@ -2,21 +2,9 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../testing/temp-dir';
+import { unmount } from '../testing/unmount';
 import { HISTORY_FILE, migrationChecksum, openHistoryDatabase } from './database';
 import { MIGRATIONS } from './migrations';
-
-async function unmount(dir: string): Promise<void> {
-  const { execFileSync } = await import('node:child_process');
-  for (let attempt = 0; attempt < 50; attempt++) {
-    try {
-      execFileSync('umount', [dir], { stdio: 'ignore' });
-      return;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-  execFileSync('umount', [dir]);
-}
 
 describe('history database', () => {
   it('opens in WAL mode and applies every migration once, in order, with checksums', () => {
