@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -135,7 +135,7 @@ describe('repository CLI', () => {
     }
   });
 
-  it('one damaged snapshot object stops no backup, restore or copy of the others; prune still refuses', { timeout: 60_000 }, async () => {
+  it('one damaged snapshot object stops no backup, restore or copy of the others; prune refuses until forget --damaged removes it', { timeout: 60_000 }, async () => {
     const { home, data, env } = await backedUpHome({ JETVAULT_TO_PASSWORD: 'pw-1' });
     await writeFile(join(home, 'repository', 'snapshots', '00'.repeat(32)), 'bit rot');
     const backedUp = io(env);
@@ -147,10 +147,29 @@ describe('repository CLI', () => {
     expect(await runCli(['restore', 'latest', '--target', join(home, 'out')], io(env))).toBe(0);
     expect(await runCli(['init', '-r', join(home, 'offsite')], io(env))).toBe(0);
     expect(await runCli(['copy', '--to', join(home, 'offsite')], io(env))).toBe(0);
-    // What the damaged snapshot used cannot be known, so nothing is pruned; check names it.
-    expect(await runCli(['prune'], io(env))).toBe(1);
+    // What the damaged snapshot used cannot be known, so nothing is pruned, saying what frees it; check names it.
+    const refused = io(env);
+    expect(await runCli(['prune'], refused)).toBe(1);
+    expect(refused.errors.join('\n')).toMatch(/nothing is removed.*`jetvault forget --damaged` removes it/);
     const checked = io(env);
     expect(await runCli(['check'], checked)).toBe(1);
-    expect(checked.errors.join('\n')).toMatch(/snapshot 0{64}/);
+    expect(checked.errors.join('\n')).toMatch(/snapshot 0{64}.*`jetvault forget --damaged` removes it/);
+    // forget --damaged: a dry run names it and keeps it; then it goes, prune runs and check is clean.
+    const dry = io(env);
+    expect(await runCli(['forget', '--damaged', '--dry-run', '--json'], dry)).toBe(0);
+    expect(JSON.parse(dry.lines.join('\n'))).toMatchObject({ dryRun: true, damaged: [{ id: '00'.repeat(32) }], snapshotsRemoved: 1 });
+    expect(readdirSync(join(home, 'repository', 'snapshots'))).toContain('00'.repeat(32));
+    const forgot = io(env);
+    expect(await runCli(['forget', '--damaged', '--prune'], forgot)).toBe(0);
+    expect(forgot.lines.join('\n')).toMatch(/remove snapshot 00000000 damaged: .*bytes do not match its name/);
+    expect(forgot.errors.join('\n')).not.toMatch(/left out/);
+    expect(readdirSync(join(home, 'repository', 'snapshots'))).not.toContain('00'.repeat(32));
+    expect(await runCli(['check', '--read-data'], io(env))).toBe(0);
+    const after = io(env);
+    expect(await runCli(['snapshots', '--json'], after)).toBe(0);
+    expect(JSON.parse(after.lines.join('\n'))).toHaveLength(2);
+    // Nothing to remove is not an error; --device belongs to --keep-*.
+    expect(await runCli(['forget', '--damaged'], io(env))).toBe(0);
+    expect(await runCli(['forget', '--damaged', '--device', 'x'], io(env))).toBe(2);
   });
 });

@@ -132,7 +132,7 @@ export async function check(repo: Repository, options: CheckOptions = {}): Promi
       snapshots.push({ ...(await repo.getObject<Snapshot>(NAMES.snapshots, 'snapshot', id)), id });
     } catch (error) {
       unlessStoreGone(error);
-      report.errors.push(message(error));
+      report.errors.push(`${message(error)} (it cannot be read; \`jetvault forget --damaged\` removes it, and prune is blocked until then)`);
     }
   }
   snapshots.sort((a, b) => a.time.localeCompare(b.time) || a.id.localeCompare(b.id));

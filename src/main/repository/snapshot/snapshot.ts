@@ -91,7 +91,8 @@ export async function listSnapshots(repo: Repository, options: { strict?: boolea
       try {
         cache.set(id, await repo.getObject<Snapshot>(NAMES.snapshots, 'snapshot', id));
       } catch (error) {
-        if (options.strict || !(error instanceof RepositoryError) || error.failure !== 'corrupt') throw error;
+        if (!(error instanceof RepositoryError) || error.failure !== 'corrupt') throw error;
+        if (options.strict) throw new RepositoryError('corrupt', `${error.message}: what this snapshot uses cannot be known, so nothing is removed; its contents cannot be read anyway — \`jetvault forget --damaged\` removes it`);
         repo.damagedSnapshots.set(id, error.message);
       }
     }
