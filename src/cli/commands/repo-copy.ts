@@ -48,6 +48,8 @@ function printResult(result: CopyResult, to: string, io: CliIo): void {
     `${result.copied.length} snapshot(s) copied to ${to}, ${result.skipped} already there; stored ${result.blobsUploaded} blobs, ${formatBytes(result.bytesUploaded)} ` +
       `(${result.blobsSkipped} blobs already there)${packs}; ${(result.durationMs / 1000).toFixed(1)}s`,
   );
+  for (const d of result.damaged) io.err(`error: snapshot ${shortId(d.id)} (${d.time} ${d.device} ${d.source}) was not copied: its data here is damaged (${d.why})`);
+  if (result.damaged.length > 0) io.err('run `jetvault check --read-data` on this repository to see which files the damage affects; the other snapshots were copied');
   const v = result.verification;
   if (v) {
     for (const e of v.errors) io.err(`error: ${e}`);
@@ -79,7 +81,8 @@ export const repoCopyCommand: Command = {
     '      --source S               only source S (a device source name, or a kind such as local)',
     '      --since TIME             only snapshots taken since TIME (2026-11-01, 2026-11-01T08:00Z, 36h, 7d, 2w)',
     '      --no-verify              skip reading back what was written',
-    'Exit code 1 also when reading back finds damage; 10/11/12 as for the other commands, for either repository.',
+    'A snapshot whose data here is damaged is left out and named; the others are copied. Exit code 1 then,',
+    'and when reading back finds damage; 10/11/12 as for the other commands, for either repository.',
     REPO_USAGE,
   ].join('\n'),
   options: {

@@ -16,8 +16,9 @@ import { LocalBackend } from '../repository/backend/local-backend';
 import { check } from '../repository/checker/checker';
 import { RepositoryLock } from '../repository/lock/lock';
 import { Repository } from '../repository/repo/repository';
-import { listSnapshots } from '../repository/snapshot/snapshot';
-import { FAST, PASSWORD } from '../repository/testing/fixtures';
+import { NAMES } from '../repository/backend/backend';
+import { listSnapshots, walkTree } from '../repository/snapshot/snapshot';
+import { FAST, flipByte, PASSWORD } from '../repository/testing/fixtures';
 import { LocalSource } from '../repository/walker/local-walker';
 import { tempDir } from '../testing/temp-dir';
 import { createServices } from './index';
@@ -46,6 +47,21 @@ async function setup(): Promise<{ services: Services; to: string }> {
 }
 
 describe('CopyService', () => {
+  it("a device's damaged snapshot fails the job naming it, and the other device's is copied", { timeout: 60_000 }, async () => {
+    const { services, to } = await setup();
+    const repo = await services.repository.open();
+    const first = (await listSnapshots(repo)).find((s) => s.device === 'jetson-1')!;
+    let model = '';
+    for await (const { path: name, node } of walkTree(repo, first.tree)) if (name.endsWith('model.bin')) model = node.content![0]!;
+    const where = repo.index.get(model)!;
+    await flipByte(path.join(services.repository.location(), NAMES.pack(where.pack)), where.offset + 10);
+    const { record } = await (await services.copies.copyToRepository({ to, password: OFFSITE })).done;
+    expect(record.status).toBe('failed');
+    expect(record.error?.message).toMatch(/1 snapshot\(s\) copied; 1 not copied because their data in this repository is damaged: jetson-1 local of .*authentication failed.*`jetvault check --read-data`/);
+    const offsite = await Repository.open(new LocalBackend(to), OFFSITE);
+    expect((await listSnapshots(offsite)).map((s) => s.device)).toEqual(['jetson-2']);
+  });
+
   it('runs a copy job with progress and records its result', { timeout: 60_000 }, async () => {
     const { services, to } = await setup();
     const progress: JobProgress[] = [];

@@ -79,6 +79,10 @@ export class CopyService {
               last = { bytes: p.bytesDone, snapshots: p.snapshotsDone, phase: p.phase };
             },
           });
+          if (result.damaged.length > 0) {
+            const named = result.damaged.slice(0, 3).map((d) => `${d.device} ${d.source} of ${d.time} (${d.why})`);
+            throw new AppError('INTERNAL', `${result.copied.length} snapshot(s) copied; ${result.damaged.length} not copied because their data in this repository is damaged: ${named.join('; ')}${result.damaged.length > 3 ? '; …' : ''} — \`jetvault check --read-data\` names the files the damage affects`);
+          }
           if (!result.ok) {
             const errors = result.verification?.errors ?? [];
             throw new AppError('INTERNAL', `${result.copied.length} snapshot(s) copied, but reading them back found ${errors.length} error(s): ${errors.slice(0, 3).join('; ')}`);

@@ -283,23 +283,38 @@ describe('copy between repositories', () => {
     expect(result.verification!.errors.join('\n')).toMatch(/authentication failed|does not match its name/);
   });
 
-  it('stops with a clear error on damaged source data, writing no snapshot that names it', { timeout: 60_000 }, async () => {
+  it('leaves out a snapshot whose source data is damaged, naming it, and copies the others', { timeout: 60_000 }, async () => {
     const src = await tempDir('jv-src-');
     await makeData(src);
     const { dir: srcDir, repo: source } = await newRepo();
-    await backup(source, new LocalSource([src]));
+    await backup(source, new LocalSource([src]), { device: 'jetson-1', tags: ['source:files'] });
     const pack = [...source.index.packs.values()].find((k) => k.entries.some((e) => e.type === 'data'))!;
     const entry = pack.entries.find((e) => e.type === 'data')!;
     const file = join(srcDir, NAMES.pack(pack.id));
     const bytes = readFileSync(file);
     bytes[entry.offset + 10]! ^= 0x01;
     writeFileSync(file, bytes);
+    // Later snapshots of other data (another source of the device, taken after the damage) do not use it.
+    const other = await tempDir('jv-src-');
+    await writeFile(join(other, 'app.conf'), 'mode=field\n');
+    await writeFile(join(other, 'model.bin'), randomBytes(300_000));
+    await backup(source, new LocalSource([other]), { device: 'jetson-1', tags: ['source:config'] });
+    const expected = await describeTree(other);
+    const [damagedSnap] = await listSnapshots(source);
     for (const shared of [true, false]) {
       const { repo: destination } = await newDestination({ ...FAST, ...(shared ? { shareIdsWith: source } : {}) });
-      await expect(copyBetween(source, destination)).rejects.toThrow(new RegExp(`${entry.id.slice(0, 12)}.*authentication failed`));
-      expect(await listSnapshots(destination)).toEqual([]);
-      expect((await check(destination)).errors).toEqual([]);
+      const result = await copyBetween(source, destination);
+      expect(result.ok).toBe(false);
+      expect(result.damaged).toEqual([{ id: damagedSnap!.id, time: damagedSnap!.time, device: 'jetson-1', source: 'files', why: expect.stringMatching(new RegExp(`${entry.id.slice(0, 12)}.*authentication failed`)) as unknown }]);
+      expect(result.copied.map((c) => c.source)).toEqual(['config']);
+      const held = await listSnapshots(destination);
+      expect(held.map((s) => s.copiedFrom)).toEqual([result.copied[0]!.from]);
+      await restoresLike(destination, held[0]!, other, expected);
+      expect((await check(destination, { readData: true })).errors).toEqual([]);
       expect(await readdir(join(destination.backend.location, 'locks'))).toEqual([]);
+      // Copied again: the damaged one is named again, nothing is copied twice.
+      const again = await copyBetween(source, destination);
+      expect([again.copied.length, again.skipped, again.damaged.length]).toEqual([0, 1, 1]);
     }
   });
 

@@ -81,9 +81,20 @@ export interface CopiedSnapshot {
   source: string;
 }
 
+/** A source snapshot whose data could not be read (damaged, missing): not copied, the others were. */
+export interface UncopiedSnapshot {
+  id: string;
+  time: string;
+  device: string;
+  source: string;
+  why: string;
+}
+
 export interface CopyResult {
   mode: CopyMode;
   copied: CopiedSnapshot[];
+  /** Snapshots left out because their data in the source is damaged (`check --read-data` there names it). */
+  damaged: UncopiedSnapshot[];
   /** Snapshots matching the filter that the destination already held. */
   skipped: number;
   blobsUploaded: number;
@@ -94,12 +105,17 @@ export interface CopyResult {
   packsRecovered: number;
   durationMs: number;
   verification: CopyVerification | null;
-  /** False when reading back what was written found damage (listed in verification.errors). */
+  /** False when a snapshot was left out as damaged, or reading back what was written found damage (listed in verification.errors). */
   ok: boolean;
 }
 
 /** The id a snapshot was first made under, whichever repository holds this copy of it. */
 export const originOf = (s: SnapshotWithId): string => s.copiedFrom ?? s.id;
+
+const sourceOf = (s: Snapshot): string => s.tags.find((t) => t.startsWith('source:'))?.slice(7) ?? s.source;
+
+/** Damage in what a snapshot uses (a blob that fails to open, a pack gone): that snapshot cannot be copied, others can. */
+const isDamage = (error: unknown): error is RepositoryError => error instanceof RepositoryError && (error.failure === 'corrupt' || error.failure === 'not-found');
 
 export function matchesFilter(s: Snapshot, filter: CopyFilter): boolean {
   if (filter.device !== undefined && s.device !== filter.device) return false;
@@ -191,8 +207,9 @@ export async function copySnapshots(source: Repository, destination: Repository,
   progress.phase = 'copy';
   report();
 
-  const copier = new Copier(source, destination, mode, progress, report, options);
+  let copier = new Copier(source, destination, mode, progress, report, options);
   const copied: CopiedSnapshot[] = [];
+  const damaged: UncopiedSnapshot[] = [];
   try {
     for (const snap of todo) {
       throwIfAborted(options.signal);
@@ -213,8 +230,22 @@ export async function copySnapshots(source: Repository, destination: Repository,
         const earlier = [snap.parent ? byId.get(snap.parent) : undefined, all.filter((s) => s.device === snap.device && s.time < snap.time && copies.has(originOf(s))).at(-1)];
         for (const e of earlier) if (e && copies.has(originOf(e))) await copier.seed(e.tree, copies.get(originOf(e))!.tree);
       }
-      const tree = await copier.tree(snap.tree);
-      await copier.settle();
+      let tree: string;
+      try {
+        tree = await copier.tree(snap.tree);
+        await copier.settle();
+      } catch (error) {
+        // One damaged snapshot (bit rot in an old pack) must not keep every later one from the offsite
+        // copy: it is left out and named; what its blobs already stored stays for the others (a pack
+        // still being written is indexed by the next flush, as for a failed backup).
+        if (!isDamage(error) || options.signal?.aborted) throw error;
+        damaged.push({ id: snap.id, time: snap.time, device: snap.device, source: sourceOf(snap), why: error.message });
+        await copier.abandon();
+        await copier.close();
+        copier = new Copier(source, destination, mode, progress, report, options);
+        done();
+        continue;
+      }
       await options.destinationLease?.assertHeld();
       for (const pack of await copier.flush()) written.set(pack.id, pack);
       await options.destinationLease?.assertHeld();
@@ -243,7 +274,7 @@ export async function copySnapshots(source: Repository, destination: Repository,
         continue;
       }
       copies.set(originOf(snap), { id, tree });
-      copied.push({ from: snap.id, to: id, time: snap.time, device: snap.device, source: snap.tags.find((t) => t.startsWith('source:'))?.slice(7) ?? snap.source });
+      copied.push({ from: snap.id, to: id, time: snap.time, device: snap.device, source: sourceOf(snap) });
       done();
     }
   } catch (error) {
@@ -275,6 +306,7 @@ export async function copySnapshots(source: Repository, destination: Repository,
   return {
     mode,
     copied,
+    damaged,
     skipped: selected.length - todo.length + skippedMeanwhile,
     blobsUploaded: progress.blobsUploaded,
     bytesUploaded: progress.bytesUploaded,
@@ -283,6 +315,6 @@ export async function copySnapshots(source: Repository, destination: Repository,
     packsRecovered,
     durationMs: Date.now() - started,
     verification,
-    ok: verification === null || verification.errors.length === 0,
+    ok: damaged.length === 0 && (verification === null || verification.errors.length === 0),
   };
 }
