@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { readFile, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backup } from '../archiver/archiver';
 import { NAMES } from '../backend/backend';
 import { findSnapshot, loadTree } from '../snapshot/snapshot';
-import { newRepo, tempDir } from '../testing/fixtures';
+import { LocalBackend } from '../backend/local-backend';
+import { Repository } from '../repo/repository';
+import { flipByte, newRepo, PASSWORD, tempDir } from '../testing/fixtures';
 import { LocalSource } from '../walker/local-walker';
 import { restore } from './restorer';
 
@@ -34,4 +36,23 @@ describe('a restore from a repository with a damaged pack', () => {
       expect(await readFile(join(out, 'labels.txt'), 'utf8')).toBe('cat\ndog\n');
     });
   }
+
+  it("restores everything else when a subfolder's listing is damaged, and names the folder", { timeout: 60_000 }, async () => {
+    const src = await tempDir('jv-src-');
+    await mkdir(join(src, 'models'));
+    await writeFile(join(src, 'models', 'a.bin'), randomBytes(50_000));
+    await writeFile(join(src, 'config.yaml'), 'fps: 30\n');
+    const { dir, repo } = await newRepo();
+    const made = await backup(repo, new LocalSource([src]));
+    let tree = await loadTree(repo, made.snapshot.tree);
+    for (const part of src.split('/').filter(Boolean)) tree = await loadTree(repo, tree.nodes.find((n) => n.name === part)!.subtree!);
+    const where = repo.index.get(tree.nodes.find((n) => n.name === 'models')!.subtree!)!;
+    await flipByte(join(dir, NAMES.pack(where.pack)), where.offset + 10);
+    const reopened = await Repository.open(new LocalBackend(dir), PASSWORD);
+    const target = await tempDir('jv-dst-');
+    await expect(restore(reopened, await findSnapshot(reopened, made.id), target)).rejects.toThrow(/^the contents of 1 folder\(s\) could not be restored.*models\/ \(the folder's contents\): .*authentication failed/);
+    const out = join(target, src.replace(/^\//, ''));
+    expect(await readFile(join(out, 'config.yaml'), 'utf8')).toBe('fps: 30\n');
+    expect(await readdir(join(out, 'models'))).toEqual([]);
+  });
 });

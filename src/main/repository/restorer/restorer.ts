@@ -95,8 +95,10 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
   const running = new Set<Promise<void>>();
   const limit = options.concurrency ?? 4;
   const state: { failure: Error | null } = { failure: null };
-  // Files whose data the repository lost: the others are still restored, and these are named at the end.
+  // Files whose data the repository lost, and folders whose listing it lost: the others are still
+  // restored, and these are named at the end.
   const damaged: string[] = [];
+  let damagedFolders = 0;
 
   // Paths are strings here (non-UTF-8 bytes as lone surrogates, see snapshot/names.ts); every
   // file system call gets them through fsPath, so such names are restored byte-exact.
@@ -196,7 +198,17 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
   };
 
   const visit = async (treeId: string, rel: string, dir: string): Promise<void> => {
-    for (const node of (await loadTree(repo, treeId)).nodes) {
+    let tree;
+    try {
+      tree = await loadTree(repo, treeId);
+    } catch (error) {
+      // A subfolder's listing lost to damage costs that folder's contents, not the whole restore.
+      if (!isDamage(error) || rel === '') throw error;
+      damaged.push(`${dir}/ (the folder's contents): ${(error as Error).message}`);
+      damagedFolders++;
+      return;
+    }
+    for (const node of tree.nodes) {
       aborted.throwIfAborted();
       const path = rel === '' ? node.name : `${rel}/${node.name}`;
       const out = join(dir, node.name);
@@ -258,11 +270,13 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
     aborted.dispose();
   }
   if (state.failure) throw state.failure;
-  if (damaged.length > 0) {
-    const some = damaged.slice(0, 5).join('; ');
-    throw new RepositoryError('corrupt', `${damaged.length} file(s) could not be restored, their data is damaged or missing in the repository (every other file was restored; run \`jetvault check\`): ${some}${damaged.length > 5 ? '; …' : ''}`);
-  }
   // Children first (dirMeta is in post-order), so restoring a child does not bump a parent's mtime.
   for (const { path, node } of dirMeta) await ownAndTime(path, node);
+  if (damaged.length > 0) {
+    const some = damaged.slice(0, 5).join('; ');
+    const files = damaged.length - damagedFolders;
+    const what = [files > 0 || damagedFolders === 0 ? `${files} file(s)` : '', damagedFolders > 0 ? `the contents of ${damagedFolders} folder(s)` : ''].filter(Boolean).join(' and ');
+    throw new RepositoryError('corrupt', `${what} could not be restored, their data is damaged or missing in the repository (every other file was restored; run \`jetvault check\`): ${some}${damaged.length > 5 ? '; …' : ''}`);
+  }
   return result;
 }
