@@ -37,6 +37,20 @@ describe('repository CLI', () => {
     const env = { JETVAULT_HOME: home, JETVAULT_PASSWORD: 'pw-1' };
 
     expect(await runCli(['snapshots'], io(env))).toBe(10);
+    // A location that cannot name a repository is a usage error (2), not "no repository" (10).
+    for (const [location, why] of [
+      ['s3:', /"s3:" is not an S3 location: expected s3:https/],
+      ['sftp:ops@host:2222', /has no path \(2222 looks like a port\)/],
+    ] as const) {
+      const refused = io(env);
+      expect(await runCli(['snapshots', '-r', location], refused)).toBe(2);
+      expect(refused.errors.join('\n')).toMatch(why);
+    }
+    await writeFile(join(home, 'a-file'), 'not a folder');
+    const onFile = io(env);
+    expect(await runCli(['init', '-r', join(home, 'a-file')], onFile)).toBe(2);
+    expect(onFile.errors.join('\n')).toMatch(/a-file is a file: give a folder \(new or empty\) for the repository/);
+    expect(readFileSync(join(home, 'a-file'), 'utf8')).toBe('not a folder');
     expect(await runCli(['init'], io(env))).toBe(0);
     const b = io(env);
     expect(await runCli(['backup', data, '--json', '--tag', 'nightly'], b)).toBe(0);

@@ -1,6 +1,7 @@
 /**
  * Shared plumbing of the repository commands (restic conventions): where the repository is, the
- * password, the lock, exit codes and TTY progress. Exit codes: 0 ok, 1 failure, 3 backup finished
+ * password, the lock, exit codes and TTY progress. Exit codes: 0 ok, 1 failure, 2 usage (also a location
+ * that cannot name a repository), 3 backup finished
  * with unreadable files, 10 repository missing, 11 locked, 12 wrong password.
  */
 import { readFile } from 'node:fs/promises';
@@ -18,7 +19,7 @@ import { Repository } from '../../main/repository/repo/repository';
 import type { CliIo } from '../command';
 import { UsageError } from '../command';
 
-export const EXIT = { ok: 0, failure: 1, partial: 3, missing: 10, locked: 11, wrongPassword: 12 } as const;
+export const EXIT = { ok: 0, failure: 1, usage: 2, partial: 3, missing: 10, locked: 11, wrongPassword: 12 } as const;
 
 export const REPO_OPTIONS: NonNullable<ParseArgsConfig['options']> = {
   repo: { type: 'string', short: 'r' },
@@ -146,6 +147,7 @@ export async function reportFailures(io: CliIo, work: () => Promise<number>): Pr
   } catch (error) {
     if (!(error instanceof RepositoryError)) throw error;
     io.err(`jetvault: ${error.message}`);
+    if (error.failure === 'invalid') return EXIT.usage;
     if (error.failure === 'missing') return EXIT.missing;
     if (error.failure === 'locked') return EXIT.locked;
     if (error.failure === 'wrong-password') return EXIT.wrongPassword;

@@ -1,6 +1,7 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { backendForInit } from '../../main/repository/backend/open-backend';
 import { Repository } from '../../main/repository/repo/repository';
+import { RepositoryError } from '../../main/repository/errors';
 import type { Command } from '../command';
 import { openOtherRepository, readNewPassword, readOtherPassword, repoPath, reportFailures, REPO_OPTIONS, REPO_USAGE } from './repo-common';
 
@@ -30,7 +31,10 @@ export const repoInitCommand: Command = {
         // --password-file first, as every other command reads it: the new repository must open with what was given.
         const file = values['password-file'];
         const password = typeof file === 'string' || io.env.JETVAULT_PASSWORD === undefined ? await readNewPassword(io, file) : io.env.JETVAULT_PASSWORD;
-        if (!/^(s3|sftp):/.test(dir)) await mkdir(dir, { recursive: true });
+        if (!/^(s3|sftp):/.test(dir)) {
+          if ((await stat(dir).catch(() => null))?.isDirectory() === false) throw new RepositoryError('invalid', `${dir} is a file: give a folder (new or empty) for the repository`);
+          await mkdir(dir, { recursive: true });
+        }
         const backend = await backendForInit(dir, io.env);
         const repo = await Repository.init(backend, password, shareIdsWith ? { shareIdsWith } : {}).finally(() => backend.close?.());
         if (values.json) io.out(JSON.stringify({ id: repo.config.id, repository: dir, ...(shareIdsWith ? { chunkerParamsFrom: shareIdsWith.config.id } : {}) }));

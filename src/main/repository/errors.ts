@@ -7,12 +7,14 @@ import type { ErrorCode } from '../../shared/errors';
 
 /**
  * `unavailable`: the store could not be reached or the link dropped (worth retrying, see
- * retry-backend.ts); `denied`: the store refused the operation (permissions), never retried.
+ * retry-backend.ts); `denied`: the store refused the operation (permissions), never retried;
+ * `invalid`: a location that cannot name a repository (a malformed s3:/sftp: one, a file).
  */
-export type RepositoryFailure = 'missing' | 'exists' | 'locked' | 'wrong-password' | 'corrupt' | 'not-found' | 'cancelled' | 'unavailable' | 'denied';
+export type RepositoryFailure = 'missing' | 'invalid' | 'exists' | 'locked' | 'wrong-password' | 'corrupt' | 'not-found' | 'cancelled' | 'unavailable' | 'denied';
 
 const CODE: Record<RepositoryFailure, ErrorCode> = {
   missing: 'NOT_FOUND',
+  invalid: 'VALIDATION',
   exists: 'CONFLICT',
   locked: 'CONFLICT',
   'wrong-password': 'VALIDATION',

@@ -31,7 +31,7 @@ export interface S3Credentials {
 /** Parses `s3:ENDPOINT/BUCKET[/PREFIX]`; throws with the expected shape. */
 export function parseS3Location(location: string): S3Location {
   const match = /^s3:(?:(https?):\/\/)?([^/]+)\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(location);
-  if (!match) throw new RepositoryError('missing', `"${location}" is not an S3 location: expected s3:https://HOST[:PORT]/BUCKET[/PREFIX] or s3:s3.amazonaws.com/BUCKET[/PREFIX]`);
+  if (!match) throw new RepositoryError('invalid', `"${location}" is not an S3 location: expected s3:https://HOST[:PORT]/BUCKET[/PREFIX] or s3:s3.amazonaws.com/BUCKET[/PREFIX]`);
   const [, scheme, host, bucket, prefix] = match;
   const aws = !scheme && /(^|\.)amazonaws\.com$/.test(host!);
   return {

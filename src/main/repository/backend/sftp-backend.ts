@@ -51,9 +51,9 @@ export interface SftpLocation {
 export function parseSftpLocation(location: string): SftpLocation {
   const match = /^sftp:([^@\s/:]+)@(\[[0-9a-fA-F:.]+\]|[^:@\s/[\]]+)(?::(\d{1,5}))?:(.+)$/.exec(location);
   const port = match?.[3] ? Number(match[3]) : 22;
-  if (!match || port < 1 || port > 65535) throw new RepositoryError('missing', `"${location}" is not an SFTP location: expected sftp:USER@HOST[:PORT]:/PATH`);
+  if (!match || port < 1 || port > 65535) throw new RepositoryError('invalid', `"${location}" is not an SFTP location: expected sftp:USER@HOST[:PORT]:/PATH`);
   // sftp:USER@HOST:2222 is a port with the path left out, not a folder "2222" in the home on port 22.
-  if (!match[3] && /^\d{1,5}$/.test(match[4]!)) throw new RepositoryError('missing', `"${location}" has no path (${match[4]} looks like a port): expected sftp:USER@HOST[:PORT]:/PATH`);
+  if (!match[3] && /^\d{1,5}$/.test(match[4]!)) throw new RepositoryError('invalid', `"${location}" has no path (${match[4]} looks like a port): expected sftp:USER@HOST[:PORT]:/PATH`);
   return { user: match[1]!, host: match[2]!.replace(/^\[|\]$/g, ''), port, path: match[4]!.replace(/(.)\/+$/, '$1') };
 }
 
