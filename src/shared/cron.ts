@@ -19,6 +19,8 @@ export interface Cron {
   weekdays: Set<number>;
   dayRestricted: boolean;
   weekdayRestricted: boolean;
+  /** The hour field starts with `*` (`*`, `*\/2`): runs in an hour the clock repeats run in both passes. */
+  hourStar: boolean;
 }
 
 function parseField(text: string, field: (typeof FIELDS)[number]): Set<number> {
@@ -40,7 +42,7 @@ export function parseCron(expression: string): Cron {
   const parts = expression.trim().split(/\s+/);
   if (parts.length !== 5) throw new Error('A schedule has five fields: minute hour day-of-month month day-of-week (e.g. "0 */6 * * *")');
   const [minutes, hours, days, months, weekdays] = parts.map((p, i) => parseField(p, FIELDS[i]!)) as [Set<number>, Set<number>, Set<number>, Set<number>, Set<number>];
-  return { minutes, hours, days, months, weekdays, dayRestricted: parts[2] !== '*', weekdayRestricted: parts[4] !== '*' };
+  return { minutes, hours, days, months, weekdays, dayRestricted: parts[2] !== '*', weekdayRestricted: parts[4] !== '*', hourStar: parts[1]!.startsWith('*') };
 }
 
 export function cronError(expression: string): string | null {
@@ -69,9 +71,25 @@ function dayMatches(cron: Cron, date: Date): boolean {
  * repeated), then turns the time found into an instant. Across daylight saving changes that is what
  * cron does: a time the clock jumps over (02:30 on the night it goes from 02:00 to 03:00) fires as
  * soon as the clock has jumped, the same time past the gap (03:30), instead of the day being skipped;
- * a time the clock passes twice (when it goes back) fires once, the first time.
+ * a time the clock passes twice (when it goes back) fires once, the first time — unless the hour field
+ * starts with `*` (`*\/30 * * * *`): as in Vixie cron such a schedule keeps its pace through the
+ * repeated hour (01:00, 01:30, 01:00 again, 01:30 again, 02:00) instead of leaving a 90-minute gap.
  */
 export function nextCronTime(cron: Cron, after: Date): Date | null {
+  const at = nextWallTime(cron, after);
+  if (!at || !cron.hourStar) return at;
+  // Only near a clock change (within the last 3 hours, or before `at`) can a second pass come first.
+  const offset = at.getTimezoneOffset();
+  if (after.getTimezoneOffset() === offset && new Date(after.getTime() - 3 * 3_600_000).getTimezoneOffset() === offset) return at;
+  const start = Math.floor(after.getTime() / 60_000) * 60_000 + 60_000;
+  for (let t = start; t < at.getTime() && t - start < 3 * 3_600_000; t += 60_000) {
+    const d = new Date(t);
+    if (cron.minutes.has(d.getMinutes()) && cron.hours.has(d.getHours()) && cron.months.has(d.getMonth() + 1) && dayMatches(cron, new Date(Date.UTC(d.getFullYear(), d.getMonth(), d.getDate())))) return d;
+  }
+  return at;
+}
+
+function nextWallTime(cron: Cron, after: Date): Date | null {
   const wall = new Date(Date.UTC(after.getFullYear(), after.getMonth(), after.getDate(), after.getHours(), after.getMinutes() + 1));
   const limit = wall.getTime() + 5 * 366 * 86_400_000;
   while (wall.getTime() <= limit) {

@@ -106,6 +106,12 @@ describe('cron schedules', () => {
       expect(fires('30 2 * * *', '2026-10-24T12:00:00Z', 3)).toEqual(['2026-10-25T00:30:00.000Z', '2026-10-26T01:30:00.000Z', '2026-10-27T01:30:00.000Z']);
       // Asked during the repeated hour, after the first 02:30 has passed: the next one is the next day.
       expect(fires('30 2 * * *', '2026-10-25T01:10:00Z', 1)).toEqual(['2026-10-26T01:30:00.000Z']);
+      // A schedule of every hour keeps its pace through the repeated hour (Vixie cron's wildcard hours):
+      // 02:00 and 02:30 CEST, then 02:00 and 02:30 CET, then 03:00 — never a 90-minute gap.
+      expect(fires('*/30 * * * *', '2026-10-24T23:45:00Z', 5)).toEqual(['2026-10-25T00:00:00.000Z', '2026-10-25T00:30:00.000Z', '2026-10-25T01:00:00.000Z', '2026-10-25T01:30:00.000Z', '2026-10-25T02:00:00.000Z']);
+      expect(fires('15 */2 * * *', '2026-10-24T23:00:00Z', 3)).toEqual(['2026-10-25T00:15:00.000Z', '2026-10-25T01:15:00.000Z', '2026-10-25T03:15:00.000Z']);
+      // And through the spring gap: 01:30 CET, then 03:00 CEST (02:00 and 02:30 never come), 03:30.
+      expect(fires('*/30 * * * *', '2027-03-28T00:15:00Z', 3)).toEqual(['2027-03-28T00:30:00.000Z', '2027-03-28T01:00:00.000Z', '2027-03-28T01:30:00.000Z']);
     } finally {
       if (tz === undefined) delete process.env.TZ;
       else process.env.TZ = tz;
