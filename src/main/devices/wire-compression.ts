@@ -11,7 +11,7 @@
  * the repository see the same bytes either way. The command's own exit status is kept (a failed
  * pg_dump still fails the snapshot); a cut or corrupt stream is an error, never a short file.
  */
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
 import { AppError } from '../../shared/errors';
 import type { DeviceProfile } from '../../shared/schemas/devices';
@@ -129,4 +129,47 @@ export function wireSink(stdin: NodeJS.WritableStream, compress: boolean | undef
   gzip.on('error', () => undefined);
   gzip.pipe(stdin);
   return gzip;
+}
+
+/** What `writeCounted` hands to a sink at a time: the unit in which a transfer's progress moves. */
+const COUNTED_SLICE = 64 * 1024;
+
+/**
+ * Writes `data` to `sink` in 64 KiB slices, each counted (`onSent`) once the sink has taken it
+ * without going over its buffer — so under a bandwidth limit progress follows what the link
+ * carries, not what was queued for it (a 4 MiB blob counted at once read "1 s left", then 50 s).
+ * Stops early, returning false, if `ended` settles first (the command ended: a cut link).
+ */
+export async function writeCounted(sink: NodeJS.WritableStream, data: Buffer, onSent: (bytes: number) => void, ended: Promise<unknown>): Promise<boolean> {
+  let over = false;
+  const stop = ended.then(
+    () => (over = true),
+    () => (over = true),
+  );
+  for (let at = 0; at < data.length; at += COUNTED_SLICE) {
+    if (over) return false;
+    const slice = data.subarray(at, at + COUNTED_SLICE);
+    if (!sink.write(slice)) await Promise.race([new Promise<void>((resolve) => sink.once('drain', () => resolve())), stop]);
+    if (over) return false;
+    onSent(slice.length);
+  }
+  return true;
+}
+
+/** A stream to pipe into instead of `sink`: what it passes on is counted as `writeCounted` counts. */
+export function countedSink(sink: NodeJS.WritableStream, onSent: (bytes: number) => void): Writable {
+  const closed = new Promise<void>((resolve) => {
+    sink.once('close', () => resolve());
+    sink.once('error', () => resolve());
+  });
+  return new Writable({
+    highWaterMark: COUNTED_SLICE,
+    write(chunk: Buffer, _encoding, callback) {
+      writeCounted(sink, chunk, onSent, closed).then(() => callback(), callback);
+    },
+    final(callback) {
+      sink.end();
+      callback();
+    },
+  });
 }

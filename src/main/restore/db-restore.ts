@@ -41,7 +41,7 @@ import { raw, sh } from '../devices/shell-quote';
 import type { RawShell } from '../devices/shell-quote';
 import type { CommandRunner } from '../devices/ssh-connection';
 import { runToString } from '../devices/ssh-connection';
-import { wireSink } from '../devices/wire-compression';
+import { wireSink, writeCounted } from '../devices/wire-compression';
 import { dumpFileName } from '../devices/sources/dump-source';
 import { createRolesCommand, membershipsOf, parsePgRoles, roleAttributes, rolesFileName } from '../devices/sources/pg-roles';
 import type { PgRoles } from '../devices/sources/pg-roles';
@@ -385,11 +385,9 @@ async function sendFile(repo: Repository, runner: CommandRunner, node: TreeNode,
       if (ended) break;
       const data = await blobs.next();
       hash.update(data);
-      if (!sink.write(data)) {
-        // Wait for the pipe to drain — or for the channel to end under it (link cut).
-        await Promise.race([new Promise<void>((resolve) => sink.once('drain', () => resolve())), finished]);
-      }
-      progress.advance?.({ bytes: data.length });
+      // Counted as the pipe takes it (under a bandwidth limit, not all at once) — or until the
+      // channel ends under it (link cut).
+      await writeCounted(sink, data, (bytes) => progress.advance?.({ bytes }), finished);
     }
     sink.end();
   } catch (error) {

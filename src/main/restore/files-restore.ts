@@ -23,7 +23,7 @@ import { AppError } from '../../shared/errors';
 import { raw, sh } from '../devices/shell-quote';
 import type { CommandRunner } from '../devices/ssh-connection';
 import { runToString } from '../devices/ssh-connection';
-import { wireSink } from '../devices/wire-compression';
+import { countedSink, wireSink } from '../devices/wire-compression';
 import { decodeName, encodeName } from '../repository/snapshot/names';
 import { PathMatcher } from '../devices/sources/glob';
 import { listingCommand, parseListing } from '../devices/sources/listing';
@@ -664,12 +664,15 @@ mkdir -p -- ${path.posix.dirname(root.target)} && rmtree ${root.staging} && mkdi
         for (let at = chunk.indexOf(10); at >= 0; at = chunk.indexOf(10, at + 1)) named++;
         queueUpTo(Math.min(named - 1, members.length));
       });
-      stream.on('data', (chunk: unknown) => phases.advance({ bytes: (chunk as Buffer).length }));
       stream.on('error', () => undefined); // reported through `hashes`
       running.stdin.on('error', () => undefined); // a dead link closes the channel under the pipe
       // streamx reports a destination that closes early through this callback; the failure itself
       // is handled below (the transfer was cut), so the callback only keeps it from being thrown.
-      (stream as unknown as { pipe(dest: NodeJS.WritableStream, cb: (error?: Error) => void): void }).pipe(wireSink(running.stdin, options.compress), () => undefined);
+      // Progress counts what the pipe has taken (under a bandwidth limit, not whole blobs as they are read).
+      (stream as unknown as { pipe(dest: NodeJS.WritableStream, cb: (error?: Error) => void): void }).pipe(
+        countedSink(wireSink(running.stdin, options.compress), (bytes) => phases.advance({ bytes })),
+        () => undefined,
+      );
       let produced = false;
       // If the device side ends first (link cut, tar died), stop producing: nothing would drain it.
       const ended = running.done.then((result) => {
