@@ -29,6 +29,20 @@ async function bucket(prefix = ''): Promise<S3Backend> {
 }
 
 describe('S3 locations', () => {
+  it("prints no SDK notice of Node versions before a command's output", async () => {
+    const warnings: string[] = [];
+    const listen = (warning: Error) => warnings.push(warning.message);
+    process.on('warning', listen);
+    try {
+      // Nothing listens on port 1: the request fails at once, after the SDK was loaded and its client made.
+      await expect(new S3Backend('s3:http://127.0.0.1:1/bucket', { credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, maxAttempts: 1 }).exists()).rejects.toThrow(/ECONNREFUSED/);
+      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+    } finally {
+      process.off('warning', listen);
+    }
+    expect(warnings.filter((w) => /AWS SDK/.test(w))).toEqual([]);
+  });
+
   it('parse endpoint, bucket and prefix, and refuse anything else', () => {
     expect(parseS3Location('s3:http://127.0.0.1:9000/backups/fleet/north')).toEqual({ endpoint: 'http://127.0.0.1:9000', bucket: 'backups', prefix: 'fleet/north/', pathStyle: true });
     expect(parseS3Location('s3:s3.amazonaws.com/jetvault-backups')).toEqual({ endpoint: null, bucket: 'jetvault-backups', prefix: '', pathStyle: false });

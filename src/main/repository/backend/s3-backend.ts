@@ -84,7 +84,13 @@ function describe(error: unknown): string {
 
 type Sdk = typeof S3Sdk;
 let sdkLoading: Promise<Sdk> | null = null;
-const loadSdk = (): Promise<Sdk> => (sdkLoading ??= import('@aws-sdk/client-s3'));
+const loadSdk = (): Promise<Sdk> => {
+  // The SDK's notice that its releases after January 2027 need Node 22 is for whoever upgrades it
+  // (the lockfile pins this one; the app's Electron runs Node 24): on an operator's terminal it was
+  // nine lines before every S3 command's output. An operator's own setting wins.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  return (sdkLoading ??= import('@aws-sdk/client-s3'));
+};
 
 export class S3Backend implements Backend {
   readonly location: string;
