@@ -111,6 +111,34 @@ describe('repository CLI', () => {
     expect(after.lines[0]).toMatch(/^\* .* initial /);
   });
 
+  it('key add and passwd: one password per key slot, so a slot removed or changed takes its password away', { timeout: 60_000 }, async () => {
+    const home = tempDir('jv-cli-');
+    const env = { JETVAULT_HOME: home, JETVAULT_PASSWORD: 'pw-1' };
+    expect(await runCli(['init'], io(env))).toBe(0);
+    const file = async (name: string, text: string) => {
+      await writeFile(join(home, name), text);
+      return join(home, name);
+    };
+    expect(await runCli(['key', 'add', '--label', 'ana', '--new-password-file', await file('ana', 'pw-ana\n')], io(env))).toBe(0);
+    for (const [text, why] of [
+      ['\n', /an empty password is not allowed/],
+      ['pw-1\n', /that is the password of the key slot in use already/],
+      ['pw-ana\n', /that password already opens key slot [0-9a-f]{8}: give every key slot a password of its own/],
+    ] as const) {
+      const refused = io(env);
+      expect(await runCli(['key', 'add', '--new-password-file', await file('again', text)], refused)).toBe(2);
+      expect(refused.errors.join('\n')).toMatch(why);
+    }
+    const passwd = io(env);
+    expect(await runCli(['key', 'passwd', '--new-password-file', await file('ana-too', 'pw-ana\n')], passwd)).toBe(2);
+    expect(await runCli(['key', 'passwd', '--new-password-file', await file('new', 'pw-2\n')], io(env))).toBe(0);
+    expect(await runCli(['snapshots'], io(env))).toBe(12); // the old password opens nothing now
+    expect(await runCli(['snapshots'], io({ ...env, JETVAULT_PASSWORD: 'pw-2' }))).toBe(0);
+    const listed = io({ ...env, JETVAULT_PASSWORD: 'pw-ana' });
+    expect(await runCli(['key', 'list'], listed)).toBe(0);
+    expect(listed.lines).toHaveLength(2);
+  });
+
   it('forget refuses --keep-* 0 (a script whose variable was unset) instead of removing every snapshot', { timeout: 60_000 }, async () => {
     const { data, env } = await backedUpHome();
     expect(await runCli(['backup', data], io(env))).toBe(0);

@@ -1,4 +1,6 @@
-import { addKeySlot, changePassword, listKeySlots, removeKeySlot } from '../../main/repository/crypto/key-slots';
+import { addKeySlot, changePassword, listKeySlots, removeKeySlot, slotOpenedBy } from '../../main/repository/crypto/key-slots';
+import type { Backend } from '../../main/repository/backend/backend';
+import { RepositoryError } from '../../main/repository/errors';
 import type { Command } from '../command';
 import { UsageError } from '../command';
 import { readNewPassword, REPO_OPTIONS, REPO_USAGE, withRepository } from './repo-common';
@@ -12,7 +14,8 @@ export const repoKeyCommand: Command = {
     '       jetvault key remove ID',
     '       jetvault key passwd [--new-password-file FILE]',
     '',
-    'Every key slot wraps the same master key with its own password, so technicians can each hold one.',
+    'Every key slot wraps the same master key with its own password, so technicians can each hold one;',
+    'a password that already opens a slot is refused (removing a slot must take its password away).',
     REPO_USAGE,
   ].join('\n'),
   options: { ...REPO_OPTIONS, label: { type: 'string' }, 'new-password-file': { type: 'string' } },
@@ -29,6 +32,7 @@ export const repoKeyCommand: Command = {
       }
       if (action === 'add') {
         const password = await readNewPassword(io, values['new-password-file']);
+        await refuseShared(backend, password, repo.slotId);
         const id = await addKeySlot(backend, repo.master, password, typeof values.label === 'string' ? values.label : 'added');
         io.out(`added key slot ${id.slice(0, 8)}`);
         return 0;
@@ -43,6 +47,7 @@ export const repoKeyCommand: Command = {
       }
       if (action === 'passwd') {
         const password = await readNewPassword(io, values['new-password-file']);
+        await refuseShared(backend, password, repo.slotId);
         const id = await changePassword(backend, repo.master, repo.slotId, password);
         io.out(`password changed (key slot ${id.slice(0, 8)})`);
         return 0;
@@ -51,3 +56,17 @@ export const repoKeyCommand: Command = {
     });
   },
 };
+
+/**
+ * One password per key slot: a second slot with a password that already opens one would keep that
+ * password working after its slot is removed or changed (a technician who left, a leaked password).
+ */
+async function refuseShared(backend: Backend, password: string, current: string): Promise<void> {
+  if (password.length === 0) return; // refused with its own message
+  const opened = await slotOpenedBy(backend, password);
+  if (opened === null) return;
+  throw new RepositoryError(
+    'invalid',
+    opened === current ? 'that is the password of the key slot in use already: choose another one' : `that password already opens key slot ${opened.slice(0, 8)}: give every key slot a password of its own, so removing one slot takes its password away`,
+  );
+}

@@ -50,7 +50,7 @@ function scrypt(password: string, salt: Buffer, kdf: KdfParams): Promise<Buffer>
 const aad = (id: string): Buffer => Buffer.from(`jetvault/v1/key/${id}`);
 
 export async function addKeySlot(backend: Backend, master: Buffer, password: string, label: string, kdf = DEFAULT_KDF): Promise<string> {
-  if (password.length === 0) throw new RepositoryError('wrong-password', 'an empty password is not allowed');
+  if (password.length === 0) throw new RepositoryError('invalid', 'an empty password is not allowed');
   const id = randomBytes(16).toString('hex');
   const salt = randomBytes(32);
   const nonce = randomBytes(NONCE_BYTES);
@@ -128,6 +128,15 @@ export async function unlockMaster(backend: Backend, password: string, opens: (m
     throw new RepositoryError('wrong-password', `wrong password: no key slot of this repository opens with it (key slot(s) ${some} are damaged and were skipped)`);
   }
   throw new RepositoryError('wrong-password', 'wrong password: no key slot of this repository opens with it');
+}
+
+/** The first key slot `password` opens (damaged slots skipped), or null: one password per slot. */
+export async function slotOpenedBy(backend: Backend, password: string): Promise<string | null> {
+  for (const id of await listSlotIds(backend)) {
+    const slot = await readSlot(backend, id).catch(() => null);
+    if (slot && (await tryUnwrap(slot, id, password).catch(() => null))) return id;
+  }
+  return null;
 }
 
 export async function listKeySlots(backend: Backend, currentId: string): Promise<KeySlotInfo[]> {
