@@ -63,6 +63,16 @@ describe('repository CLI', () => {
     const ls = io(env);
     expect(await runCli(['ls', summary.id.slice(0, 8)], ls)).toBe(0);
     expect(ls.lines).toContain(`${data}/etc/app.conf`);
+    // Only what is at (and under) the paths given.
+    for (const path of [`${data}/etc`, `${data}/etc/`, `${data}/etc/app.conf`]) {
+      const some = io(env);
+      expect(await runCli(['ls', 'latest', path], some)).toBe(0);
+      expect(some.lines).toEqual(path.endsWith('app.conf') ? [`${data}/etc/app.conf`] : [`${data}/etc`, `${data}/etc/app.conf`]);
+    }
+    const absent = io(env);
+    expect(await runCli(['ls', 'latest', `${data}/nope`], absent)).toBe(1);
+    expect(absent.errors.join('\n')).toMatch(/\/nope is not in snapshot [0-9a-f]{8}/);
+    expect(await runCli(['ls', 'latest', 'etc'], io(env))).toBe(2);
 
     const wrong = io({ ...env, JETVAULT_PASSWORD: 'nope' });
     expect(await runCli(['snapshots'], wrong)).toBe(12);
