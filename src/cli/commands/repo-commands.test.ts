@@ -87,6 +87,12 @@ describe('repository CLI', () => {
 
     const target = join(home, 'out');
     expect(await runCli(['restore', 'latest', '--target', target], io(env))).toBe(0);
+    // A pattern that matches nothing (a typo) is a failure that says so, not "0 files" and success.
+    const typo = io(env);
+    expect(await runCli(['restore', 'latest', '--target', join(home, 'typo'), '--include', `${data}/ect`], typo)).toBe(1);
+    expect(typo.errors.join('\n')).toMatch(/nothing in snapshot [0-9a-f]{8} matches --include ".*\/ect"; `jetvault ls [0-9a-f]{8} PATH` shows what it holds/);
+    expect(await runCli(['restore', 'latest', '--target', join(home, 'some'), '--include', `${data}/etc`], io(env))).toBe(0);
+    expect(readFileSync(join(home, 'some', data, 'etc', 'app.conf'), 'utf8')).toBe('key=value\n');
     expect(await runCli(['check', '--read-data-subset', '50%', '--json'], io(env))).toBe(0);
     expect(await runCli(['ls', 'ffffffffff'], io(env))).toBe(1);
   });

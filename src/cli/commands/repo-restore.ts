@@ -2,7 +2,7 @@ import { restore } from '../../main/repository/restorer/restorer';
 import { findSnapshot, listSnapshots } from '../../main/repository/snapshot/snapshot';
 import type { Command } from '../command';
 import { UsageError } from '../command';
-import { formatBytes, REPO_OPTIONS, REPO_USAGE, shortId, ttyProgress, withRepository } from './repo-common';
+import { EXIT, formatBytes, REPO_OPTIONS, REPO_USAGE, shortId, ttyProgress, withRepository } from './repo-common';
 
 export const repoRestoreCommand: Command = {
   name: 'restore',
@@ -58,6 +58,11 @@ export const repoRestoreCommand: Command = {
       const result = await restore(repo, snapshot, target, { include, onProgress: progress.onProgress });
       progress.done();
       for (const w of result.warnings) io.err(`warning: ${w}`);
+      if (include.length > 0 && result.files + result.dirs === 0) {
+        // A mistyped pattern restored nothing and said "0 files" with success.
+        io.err(`jetvault: nothing in snapshot ${shortId(snapshot.id)} matches ${include.map((p) => `--include ${JSON.stringify(p)}`).join(' ')}; \`jetvault ls ${shortId(snapshot.id)} PATH\` shows what it holds`);
+        return EXIT.failure;
+      }
       if (values.json) io.out(JSON.stringify({ snapshot: snapshot.id, target, ...result }));
       else io.out(`restored snapshot ${shortId(snapshot.id)} to ${target}: ${result.files} files, ${result.dirs} dirs, ${formatBytes(result.bytes)}`);
       return 0;
