@@ -155,13 +155,19 @@ describe('repository CLI', () => {
     expect(listed.lines).toHaveLength(2);
   });
 
-  it('forget refuses --keep-* 0 (a script whose variable was unset) instead of removing every snapshot', { timeout: 60_000 }, async () => {
+  it('forget refuses --keep-* 0 (a script whose variable was unset) instead of removing every snapshot; malformed durations and percentages are usage errors', { timeout: 60_000 }, async () => {
     const { data, env } = await backedUpHome();
     expect(await runCli(['backup', data], io(env))).toBe(0);
     for (const k of ['last', 'daily', 'yearly']) {
       const refused = io(env);
       expect(await runCli(['forget', `--keep-${k}`, '0', '--prune'], refused)).toBe(2);
       expect(refused.errors.join('\n')).toMatch(new RegExp(`--keep-${k} needs 1 or more`));
+    }
+    // Malformed numbers are usage errors, refused before anything is touched.
+    for (const args of [['forget', '--keep-within', '7x'], ['prune', '--max-unused', 'abc'], ['prune', '--max-unused', '200%']]) {
+      const refused = io(env);
+      expect(await runCli(args, refused)).toBe(2);
+      expect(refused.errors.join('\n')).toMatch(/invalid duration "7x"|--max-unused needs a percentage/);
     }
     const listed = io(env);
     expect(await runCli(['snapshots', '--json'], listed)).toBe(0);

@@ -1,6 +1,6 @@
 import { forgetPlanned, planForget } from '../../main/maintenance/device-retention';
 import type { RetentionPolicy } from '../../main/repository/prune/forget-policy';
-import { isEmptyPolicy } from '../../main/repository/prune/forget-policy';
+import { isEmptyPolicy, withinCutoff } from '../../main/repository/prune/forget-policy';
 import { prune } from '../../main/repository/prune/prune';
 import type { Repository } from '../../main/repository/repo/repository';
 import { NAMES } from '../../main/repository/backend/backend';
@@ -44,7 +44,15 @@ export const repoForgetCommand: Command = {
       if (n === 0) throw new UsageError(`--keep-${k} needs 1 or more (0 would keep nothing; leave it out instead)`);
       if (n !== undefined) policy[k] = n;
     }
-    if (typeof values['keep-within'] === 'string') policy.within = values['keep-within'];
+    if (typeof values['keep-within'] === 'string') {
+      // Checked before the repository is opened: a bad duration is a usage error (2), not a failure.
+      try {
+        withinCutoff(values['keep-within'], new Date());
+      } catch (error) {
+        throw new UsageError(`--keep-within: ${(error as Error).message}`);
+      }
+      policy.within = values['keep-within'];
+    }
     const damagedOnly = values.damaged === true && isEmptyPolicy(policy);
     if (isEmptyPolicy(policy) && !damagedOnly) throw new UsageError('give at least one --keep-* option or --damaged (nothing would be removed)');
     if (damagedOnly && typeof values.device === 'string') throw new UsageError('--device goes with --keep-* options; --damaged removes every damaged snapshot (whose device cannot be read)');

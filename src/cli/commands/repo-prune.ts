@@ -1,5 +1,6 @@
 import { prune } from '../../main/repository/prune/prune';
 import type { Command } from '../command';
+import { UsageError } from '../command';
 import { formatBytes, REPO_OPTIONS, REPO_USAGE, ttyProgress, withRepository } from './repo-common';
 
 export const repoPruneCommand: Command = {
@@ -8,10 +9,16 @@ export const repoPruneCommand: Command = {
   usage: ['Usage: jetvault prune [--dry-run] [--max-unused 20%] [--json]', '', 'Takes the exclusive lock: no backup can run meanwhile.', REPO_USAGE].join('\n'),
   options: { ...REPO_OPTIONS, 'dry-run': { type: 'boolean', short: 'n' }, 'max-unused': { type: 'string' } },
   async run({ values }, io) {
-    const maxUnused = typeof values['max-unused'] === 'string' ? Number(values['max-unused'].replace('%', '')) / 100 : undefined;
+    let maxUnused: number | undefined;
+    if (typeof values['max-unused'] === 'string') {
+      // "abc" was read as no limit at all (and every partly used pack repacked); 200% as "never".
+      const m = /^(\d+(?:\.\d+)?)%?$/.exec(values['max-unused']);
+      if (!m || Number(m[1]) > 100) throw new UsageError('--max-unused needs a percentage from 0% to 100%, like 20%');
+      maxUnused = Number(m[1]) / 100;
+    }
     return withRepository(values, io, 'exclusive', async (repo) => {
       const progress = ttyProgress();
-      const report = await prune(repo, { dryRun: values['dry-run'] === true, ...(maxUnused !== undefined && Number.isFinite(maxUnused) ? { maxUnused } : {}), onProgress: progress.onProgress });
+      const report = await prune(repo, { dryRun: values['dry-run'] === true, ...(maxUnused !== undefined ? { maxUnused } : {}), onProgress: progress.onProgress });
       progress.done();
       if (values.json) io.out(JSON.stringify(report));
       else {
