@@ -65,6 +65,11 @@ describe('jetvault CLI', () => {
     const shown = io(env);
     expect(await runCli(['settings', '--json'], shown.io)).toBe(0);
     expect(JSON.parse(shown.out.join('\n'))).toMatchObject({ defaultRpoMinutes: 15, desktopNotifications: false });
+    // One value, as JSON, for scripts.
+    const one = io(env);
+    expect(await runCli(['settings', 'get', 'defaultRpoMinutes'], one.io)).toBe(0);
+    expect(one.out).toEqual(['15']);
+    expect(await runCli(['settings', 'get', 'colour'], io(env).io)).toBe(2);
   });
 
   it('explains bad input with a non-zero exit and changes nothing', async () => {
@@ -73,8 +78,8 @@ describe('jetvault CLI', () => {
     expect(await runCli(['settings', 'set', 'defaultRpoMinutes', '0'], bad.io)).toBe(1);
     expect(bad.err.join('\n')).toMatch(/defaultRpoMinutes: .*(>=|too small|at least)/i);
     const unknown = io(env);
-    expect(await runCli(['settings', 'set', 'colour', 'red'], unknown.io)).toBe(1);
-    expect(unknown.err.join('\n')).toMatch(/Unknown setting "colour"/);
+    expect(await runCli(['settings', 'set', 'colour', 'red'], unknown.io)).toBe(2);
+    expect(unknown.err.join('\n')).toMatch(/unknown setting "colour"/);
     expect(await runCli(['settings', '--frobnicate'], io(env).io)).toBe(2);
     expect(await runCli(['frobnicate'], io(env).io)).toBe(2);
     const shown = io(env);

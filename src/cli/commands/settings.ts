@@ -1,4 +1,3 @@
-import { AppError } from '../../shared/errors';
 import { SettingsSchema } from '../../shared/schemas/settings';
 import type { SettingKey } from '../../shared/schemas/settings';
 import type { Command } from '../command';
@@ -26,6 +25,7 @@ export const settingsCommand: Command = {
   summary: 'show or change console settings',
   usage: [
     'Usage: jetvault settings [--json]',
+    '       jetvault settings get KEY          (its value as JSON, for scripts)',
     '       jetvault settings set KEY VALUE',
     '       jetvault settings reset',
     '',
@@ -41,9 +41,15 @@ export const settingsCommand: Command = {
         else for (const k of KEYS) io.out(`${k.padEnd(22)} ${JSON.stringify(settings[k])}`);
         return 0;
       }
+      if (action === 'get') {
+        if (key === undefined || value !== undefined) throw new UsageError('get needs exactly one KEY');
+        if (!KEYS.includes(key as SettingKey)) throw new UsageError(`unknown setting "${key}" (known: ${KEYS.join(', ')})`);
+        io.out(JSON.stringify(services.settings.get()[key as SettingKey]));
+        return 0;
+      }
       if (action === 'set') {
         if (key === undefined || value === undefined || extra.length > 0) throw new UsageError('set needs exactly KEY and VALUE');
-        if (!KEYS.includes(key as SettingKey)) throw new AppError('VALIDATION', `Unknown setting "${key}" (known: ${KEYS.join(', ')})`);
+        if (!KEYS.includes(key as SettingKey)) throw new UsageError(`unknown setting "${key}" (known: ${KEYS.join(', ')})`);
         const settings = services.settings.update({ [key]: parseValue(value) }, 'cli');
         io.out(`${key} = ${JSON.stringify(settings[key as SettingKey])}`);
         return 0;
