@@ -168,3 +168,31 @@ test('a snapshot whose files cannot be read says why instead of loading for ever
   await expect(browser.getByTestId('snapshot-entries').getByRole('listitem')).toHaveCount(1);
   await expect(browser.getByRole('alert')).toHaveCount(0);
 });
+
+test('names that are not UTF-8 or hide characters are shown as escapes, each its own', async ({ host, console: app, page }) => {
+  // As a device's files can be named: Latin-1 bytes from an old camera tool, a right-to-left override, a newline.
+  const folder = mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-names-'));
+  try {
+    const raw = (name: string) => Buffer.concat([Buffer.from(`${folder}/`), Buffer.from(name, 'latin1')]);
+    writeFileSync(raw('caf\xe9.txt'), 'one\n');
+    writeFileSync(raw('caf\xe8.txt'), 'two\n');
+    writeFileSync(path.join(folder, 'invoice\u202Etxt.exe'), 'x');
+    writeFileSync(path.join(folder, 'new\nline.txt'), 'x');
+    const repo = await Repository.init(new LocalBackend(path.join(host.dataDir, 'repository')), PASSWORD, FAST);
+    await backup(repo, new LocalSource([folder]));
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+
+  await openCatalog(app, page, host.url);
+  await page.getByTestId('snapshots-table').locator('tbody tr a').first().click();
+  const list = page.getByTestId('snapshot-entries');
+  for (const part of folder.split('/').filter(Boolean)) await list.getByRole('button', { name: `${part}/`, exact: true }).click();
+  await expect(list.getByRole('listitem')).toHaveCount(4);
+  const names = await list.locator('.entry-name').allTextContents();
+  expect(names).toEqual(['caf\\xE8.txt', 'caf\\xE9.txt', 'invoice\\u202Etxt.exe', 'new\\nline.txt']);
+  await expect(list.locator('.entry-name').nth(2)).toHaveAttribute('title', 'invoice\\u202Etxt.exe');
+  // The download panel names the file as shown.
+  await list.getByRole('listitem').filter({ hasText: 'caf\\xE9.txt' }).getByRole('button', { name: 'Download' }).click();
+  await expect(page.getByTestId('download-panel').locator('code')).toHaveText(/\/caf\\xE9\.txt$/);
+});

@@ -5,6 +5,7 @@ import type { RestorePlanSummary, RestoreRequest } from '../../../shared/schemas
 import { toAppError } from '../../../shared/errors';
 import { api } from '../api';
 import { formatBytes } from '../format';
+import { visibleName } from '../../../shared/visible-name';
 import { useJobsStore } from '../stores/jobs-store';
 import { useAction } from '../use-action';
 import { ErrorBanner } from './ErrorBanner';
@@ -89,10 +90,10 @@ export function FileVersions({ snapshotId, path, onClose }: { snapshotId: string
   // One version has nothing to be compared with: its "old" and "new" only diffed it with itself.
   const comparable = versions !== null && versions.versions.length >= 2;
   return (
-    <section className="card" aria-label={`Versions of ${path}`} data-testid="file-versions">
+    <section className="card" aria-label={`Versions of ${visibleName(path)}`} data-testid="file-versions">
       <div className="page-header">
         <h2>
-          Versions of <code>{path}</code>
+          Versions of <code>{visibleName(path)}</code>
         </h2>
         <Button className="button button-quiet" onPress={onClose} data-testid="versions-close">
           Close
@@ -148,8 +149,8 @@ export function FileVersions({ snapshotId, path, onClose }: { snapshotId: string
       {restore ? (
         <div className="banner" data-testid="version-restore-plan">
           <p>
-            Put this version of <code>{path}</code> back on {restore.plan.device}:{' '}
-            {restore.plan.roots.map((r) => r.samples.join(', ')).filter(Boolean).join('; ') || 'it already matches, nothing to change'}. Sends{' '}
+            Put this version of <code>{visibleName(path)}</code> back on {restore.plan.device}:{' '}
+            {restore.plan.roots.map((r) => r.samples.map(visibleName).join(', ')).filter(Boolean).join('; ') || 'it already matches, nothing to change'}. Sends{' '}
             {formatBytes(restore.plan.bytesToSend)}. The current file is kept on the device until you keep or roll back the restore.
           </p>
           {restore.plan.warnings.map((w) => (

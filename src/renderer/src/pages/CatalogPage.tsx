@@ -12,6 +12,7 @@ import { VirtualList } from '../components/VirtualList';
 import { DownloadButton } from '../components/DownloadButton';
 import { FileVersions } from '../components/FileVersions';
 import { formatBytes } from '../format';
+import { visibleName } from '../../../shared/visible-name';
 import { routeQuery, useAppStore } from '../stores/app-store';
 import { useCatalogStore } from '../stores/catalog-store';
 import type { CatalogFilter } from '../stores/catalog-store';
@@ -75,6 +76,11 @@ function RepositoryPanel() {
   );
 }
 
+/** An entry's name as shown (a symbolic link with its target). */
+function shownName(e: SnapshotEntry): string {
+  return e.type === 'symlink' ? `${visibleName(e.name)} → ${visibleName(e.target ?? '')}` : visibleName(e.name);
+}
+
 function Browser({ snapshot }: { snapshot: SnapshotInfo }) {
   const [dir, setDir] = useState('');
   const key = `${snapshot.id}:${dir}`;
@@ -115,7 +121,7 @@ function Browser({ snapshot }: { snapshot: SnapshotInfo }) {
               Download snapshot
             </Button>
             {dir ? (
-              <Button className="button" onPress={() => setDownload({ paths: [dir], label: `${dir}/` })} data-testid="download-current-folder">
+              <Button className="button" onPress={() => setDownload({ paths: [dir], label: `${visibleName(dir)}/` })} data-testid="download-current-folder">
                 Download this folder
               </Button>
             ) : null}
@@ -136,7 +142,7 @@ function Browser({ snapshot }: { snapshot: SnapshotInfo }) {
           </Button>
           {crumbs.map((c, i) => (
             <Button key={i} className="link-button" onPress={() => setDir(crumbs.slice(0, i + 1).join('/'))}>
-              {c}/
+              {visibleName(c)}/
             </Button>
           ))}
         </nav>
@@ -154,12 +160,13 @@ function Browser({ snapshot }: { snapshot: SnapshotInfo }) {
               <div className="entry">
                 {e.type === 'dir' ? (
                   <Button className="link-button" onPress={() => setDir(dir ? `${dir}/${e.name}` : e.name)}>
-                    {e.name}/
+                    {visibleName(e.name)}/
                   </Button>
                 ) : (
                   // Cut with an ellipsis to fit the row: the whole name on hover (two long names may differ only at their end).
-                  <span className="entry-name" title={e.type === 'symlink' ? `${e.name} → ${e.target ?? ''}` : e.name}>
-                    {e.type === 'symlink' ? `${e.name} → ${e.target ?? ''}` : e.name}
+                  // Bytes that are not UTF-8, control and direction-changing characters are shown as escapes.
+                  <span className="entry-name" title={shownName(e)}>
+                    {shownName(e)}
                   </span>
                 )}
                 <span className="muted">{e.type === 'file' ? formatBytes(e.size) : e.type}</span>
@@ -171,7 +178,7 @@ function Browser({ snapshot }: { snapshot: SnapshotInfo }) {
                       Versions
                     </Button>
                   ) : null}
-                  <Button className="button button-quiet" onPress={() => setDownload({ paths: [pathOf(e.name)], label: pathOf(e.name) })} data-testid={`entry-download-${e.name}`}>
+                  <Button className="button button-quiet" onPress={() => setDownload({ paths: [pathOf(e.name)], label: visibleName(pathOf(e.name)) })} data-testid={`entry-download-${e.name}`}>
                     Download
                   </Button>
                 </span>
