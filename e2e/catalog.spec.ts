@@ -196,3 +196,23 @@ test('names that are not UTF-8 or hide characters are shown as escapes, each its
   await list.getByRole('listitem').filter({ hasText: 'caf\\xE9.txt' }).getByRole('button', { name: 'Download' }).click();
   await expect(page.getByTestId('download-panel').locator('code')).toHaveText(/\/caf\\xE9\.txt$/);
 });
+
+test('an empty folder says it is empty', async ({ host, console: app, page }) => {
+  const folder = mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-empty-'));
+  try {
+    mkdirSync(path.join(folder, 'captures'));
+    writeFileSync(path.join(folder, 'config.yaml'), 'fps: 30\n');
+    const repo = await Repository.init(new LocalBackend(path.join(host.dataDir, 'repository')), PASSWORD, FAST);
+    await backup(repo, new LocalSource([folder]));
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+
+  await openCatalog(app, page, host.url);
+  await page.getByTestId('snapshots-table').locator('tbody tr a').first().click();
+  const browser = page.getByTestId('snapshot-browser');
+  for (const part of [...folder.split('/').filter(Boolean), 'captures']) await browser.getByTestId('snapshot-entries').getByRole('button', { name: `${part}/`, exact: true }).click();
+  await expect(browser.getByTestId('snapshot-folder-empty')).toHaveText('This folder is empty.');
+  await expect(browser.getByTestId('snapshot-entries')).toHaveCount(0);
+  await expect(browser.getByText('Loading…')).toHaveCount(0);
+});

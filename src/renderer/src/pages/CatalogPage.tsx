@@ -149,6 +149,10 @@ function Browser({ snapshot }: { snapshot: SnapshotInfo }) {
         <ErrorBanner message={error} />
         {entries === null ? (
           error ? null : <p>Loading…</p>
+        ) : entries.length === 0 ? (
+          <p className="muted" data-testid="snapshot-folder-empty">
+            This folder is empty.
+          </p>
         ) : (
           <VirtualList
             items={entries}
