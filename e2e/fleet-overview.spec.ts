@@ -223,3 +223,31 @@ test('the duration chart of short runs labels its axis with distinct, true durat
     await host.stop();
   }
 });
+
+test('with one device of 251 out of its RPO the compliance tooltip says 99.6 %, not 100 %, and counts the devices', async ({ console: app, page }) => {
+  // 251 devices backed up on time but one, which stopped two days ago.
+  const host = await startHost((dataDir) => {
+    const store = new HistoryStore(dataDir);
+    try {
+      seedFleet(store, { devices: 251, days: 3, now: Date.now(), failureRate: 0, unreachableEvery: 0, staleEvery: 250 });
+    } finally {
+      store.close();
+    }
+  });
+  try {
+    await app.open(host.url);
+    const main = await app.goTo('dashboards');
+    await page.getByTestId('range-24h').click();
+    await expect(main.getByTestId('dashboards')).toHaveAttribute('data-range', '24h');
+    const chart = main.getByTestId('chart-rpo');
+    const surface = chart.locator('svg.recharts-surface');
+    await expect(chart.locator('.recharts-area-area')).toBeVisible();
+    const box = (await surface.boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    const tooltip = chart.locator('.recharts-tooltip-wrapper');
+    await expect(tooltip).toContainText('compliant : 99.6 % (250 of 251 devices)');
+    await expect(tooltip).not.toContainText('100 %');
+  } finally {
+    await host.stop();
+  }
+});

@@ -41,6 +41,11 @@ function Chart({ title, testId, empty, children }: { title: string; testId: stri
 }
 
 const pct = (v: number) => `${Math.round(v * 100)} %`;
+/**
+ * A share in a tooltip: to a tenth of a percent, and never rounded to 100 % or 0 % unless it is
+ * exactly that (one device of 500 out of its RPO is 99.8 %, not "100 %").
+ */
+const share = (v: number) => (v >= 1 || v <= 0 ? pct(v) : `${Math.min(99.9, Math.max(0.1, Math.round(v * 1000) / 10))} %`);
 const tooltipStyle = { background: 'var(--surface)', border: '1px solid var(--border)', color: 'var(--text)' };
 
 function Charts({ data }: { data: Dashboard }) {
@@ -54,7 +59,10 @@ function Charts({ data }: { data: Dashboard }) {
     ? storage
     : runs.map((r) => ({ t: r.t, repositoryBytes: r.cumulativeAdded, laptopFree: null }));
   const grid = <CartesianGrid strokeDasharray="3 3" stroke="var(--border)" />;
-  const tooltip = (format: (v: number) => string) => <Tooltip contentStyle={tooltipStyle} labelFormatter={labelFormatter} formatter={(v) => (typeof v === 'number' ? format(v) : String(v))} />;
+  // `format` gets the value and the bucket's whole data point (for counts beside a share).
+  const tooltip = <P,>(format: (v: number, point: P) => string) => (
+    <Tooltip contentStyle={tooltipStyle} labelFormatter={labelFormatter} formatter={(v, _name, item) => (typeof v === 'number' ? format(v, (item as { payload: P }).payload) : String(v))} />
+  );
   return (
     <div className="charts">
       <Chart title="Backup duration per run" testId="chart-duration" empty={runs.length === 0}>
@@ -85,7 +93,7 @@ function Charts({ data }: { data: Dashboard }) {
           {grid}
           <XAxis {...x} />
           <YAxis stroke={C.muted} fontSize={11} domain={[0, 1]} tickFormatter={pct} width={50} />
-          {tooltip(pct)}
+          {tooltip((v, r: (typeof runs)[number]) => `${share(v)} (${r.succeeded} of ${r.runs} runs)`)}
           <Line type="monotone" dataKey="successRate" name="succeeded" stroke={C.ok} dot={false} isAnimationActive={false} />
         </LineChart>
       </Chart>
@@ -94,7 +102,7 @@ function Charts({ data }: { data: Dashboard }) {
           {grid}
           <XAxis {...x} />
           <YAxis stroke={C.muted} fontSize={11} domain={[0, 1]} tickFormatter={pct} width={50} />
-          {tooltip(pct)}
+          {tooltip((v, c: Dashboard['rpoCompliance'][number]) => `${share(v)} (${c.compliant} of ${c.devices} devices)`)}
           <Area type="stepAfter" dataKey="fraction" name="compliant" stroke={C.ok} fill={C.ok} fillOpacity={0.25} isAnimationActive={false} />
         </AreaChart>
       </Chart>
@@ -116,7 +124,7 @@ function Charts({ data }: { data: Dashboard }) {
           {grid}
           <XAxis {...x} />
           <YAxis stroke={C.muted} fontSize={11} domain={[0, 1]} tickFormatter={pct} width={50} />
-          {tooltip(pct)}
+          {tooltip(share)}
           <Legend />
           <Line type="monotone" dataKey="diskAvg" name={data.device ? 'used' : 'mean used'} stroke={C.a} dot={false} connectNulls isAnimationActive={false} />
           {data.device ? null : <Line type="monotone" dataKey="diskMax" name="fullest" stroke={C.bad} dot={false} connectNulls isAnimationActive={false} />}
