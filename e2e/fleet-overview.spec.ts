@@ -251,3 +251,34 @@ test('with one device of 251 out of its RPO the compliance tooltip says 99.6 %, 
     await host.stop();
   }
 });
+
+test('a device that made no backups for three days shows a gap in its run charts, not a line joining the days either side', async ({ console: app, page }) => {
+  // A critical device (backed up every 10 minutes): every six-hour bucket has runs but those of its silence.
+  const name = seedDeviceName(0);
+  const host = await startHost((dataDir) => {
+    const store = new HistoryStore(dataDir);
+    try {
+      seedFleet(store, { devices: 2, days: 8, now: Date.now(), failureRate: 0, unreachableEvery: 0, staleEvery: 0 });
+      // Off the network from five to two days ago: the scheduler found it silent and started no backup.
+      const device = store.db.prepare<[string], { id: string }>('SELECT id FROM devices WHERE name = ?').get(name)!;
+      store.db
+        .prepare("DELETE FROM jobs WHERE device_id = ? AND kind = 'backup' AND started_at BETWEEN ? AND ?")
+        .run(device.id, new Date(Date.now() - 5 * 86_400_000).toISOString(), new Date(Date.now() - 2 * 86_400_000).toISOString());
+    } finally {
+      store.close();
+    }
+  });
+  try {
+    await app.open(host.url);
+    await page.goto(`${host.origin}/#/dashboards/${name}`);
+    const main = page.getByTestId('page-dashboards');
+    await page.getByTestId('range-7d').click();
+    await expect(main.getByTestId('dashboards')).toHaveAttribute('data-range', '7d');
+    await expect(main.getByTestId('dashboards')).toHaveAttribute('data-device', name);
+    // The success line is drawn in two pieces, before and after the silence.
+    const line = main.getByTestId('chart-success').locator('.recharts-line-curve');
+    await expect(line).toHaveAttribute('d', /^M[^M]+M[^M]+$/);
+  } finally {
+    await host.stop();
+  }
+});

@@ -40,6 +40,8 @@ function Chart({ title, testId, empty, children }: { title: string; testId: stri
   );
 }
 
+/** A small dot on each bucket with runs: one between buckets without any is a point, not a line. */
+const RUN_DOT = { r: 1.5 };
 const pct = (v: number) => `${Math.round(v * 100)} %`;
 /**
  * A share in a tooltip: to a tenth of a percent, and never rounded to 100 % or 0 % unless it is
@@ -48,16 +50,35 @@ const pct = (v: number) => `${Math.round(v * 100)} %`;
 const share = (v: number) => (v >= 1 || v <= 0 ? pct(v) : `${Math.min(99.9, Math.max(0.1, Math.round(v * 1000) / 10))} %`);
 const tooltipStyle = { background: 'var(--surface)', border: '1px solid var(--border)', color: 'var(--text)' };
 
+/**
+ * The runs of every bucket of the range, those without any as no runs: the charts' x axis lists
+ * its points side by side, so a bucket missing from the answer (a device off for three days, which
+ * the scheduler starts no backup for) would vanish and the line join the days on either side.
+ */
+function everyBucket(data: Dashboard): Dashboard['runs'] {
+  const byTime = new Map(data.runs.map((r) => [r.t, r]));
+  const out: Dashboard['runs'] = [];
+  let cumulativeAdded = 0;
+  for (let t = Date.parse(data.from) / 1000; t < Date.parse(data.to) / 1000; t += data.bucketSeconds) {
+    const r = byTime.get(t) ?? { t, runs: 0, succeeded: 0, failed: 0, avgDurationMs: null, maxDurationMs: null, bytesTransferred: 0, bytesAdded: 0, cumulativeAdded };
+    cumulativeAdded = r.cumulativeAdded;
+    out.push(r);
+  }
+  return out;
+}
+
 function Charts({ data }: { data: Dashboard }) {
   const x = { dataKey: 't', tickFormatter: tick(data.bucketSeconds), stroke: C.muted, fontSize: 11, minTickGap: 24 };
   const labelFormatter = (t: unknown) => new Date(Number(t) * 1000).toLocaleString();
-  const runs = data.runs.map((r) => ({ ...r, successRate: r.runs === 0 ? null : r.succeeded / r.runs, avgS: r.avgDurationMs === null ? null : r.avgDurationMs / 1000, maxS: r.maxDurationMs === null ? null : r.maxDurationMs / 1000 }));
+  const runs = everyBucket(data).map((r) => ({ ...r, successRate: r.runs === 0 ? null : r.succeeded / r.runs, avgS: r.avgDurationMs === null ? null : r.avgDurationMs / 1000, maxS: r.maxDurationMs === null ? null : r.maxDurationMs / 1000 }));
   const drills = data.drills.map((d) => ({ ...d, avgMin: d.avgMs === null ? null : d.avgMs / 60_000, maxMin: d.maxMs === null ? null : d.maxMs / 60_000, objectiveMin: d.objectiveMs / 60_000 }));
   const storage = data.storage.map((s) => ({ ...s, diskAvg: s.diskPermille === null ? null : s.diskPermille / 1000, diskMax: s.diskPermilleMax === null ? null : s.diskPermilleMax / 1000 }));
   // Without repository samples, growth is what backups added (cumulative).
   const growth: { t: number; repositoryBytes: number | null; laptopFree: number | null }[] = storage.some((s) => s.repositoryBytes !== null)
     ? storage
-    : runs.map((r) => ({ t: r.t, repositoryBytes: r.cumulativeAdded, laptopFree: null }));
+    : data.runs.length === 0
+      ? []
+      : runs.map((r) => ({ t: r.t, repositoryBytes: r.cumulativeAdded, laptopFree: null }));
   const grid = <CartesianGrid strokeDasharray="3 3" stroke="var(--border)" />;
   // `format` gets the value and the bucket's whole data point (for counts beside a share).
   const tooltip = <P,>(format: (v: number, point: P) => string) => (
@@ -65,7 +86,7 @@ function Charts({ data }: { data: Dashboard }) {
   );
   return (
     <div className="charts">
-      <Chart title="Backup duration per run" testId="chart-duration" empty={runs.length === 0}>
+      <Chart title="Backup duration per run" testId="chart-duration" empty={data.runs.length === 0}>
         <LineChart data={runs}>
           {grid}
           <XAxis {...x} />
@@ -73,11 +94,11 @@ function Charts({ data }: { data: Dashboard }) {
           <YAxis stroke={C.muted} fontSize={11} tickFormatter={formatDurationTick} width={60} />
           {tooltip((v) => formatDuration(v * 1000))}
           <Legend />
-          <Line type="monotone" dataKey="avgS" name="mean" stroke={C.a} dot={false} isAnimationActive={false} />
-          <Line type="monotone" dataKey="maxS" name="slowest" stroke={C.warn} dot={false} isAnimationActive={false} />
+          <Line type="monotone" dataKey="avgS" name="mean" stroke={C.a} dot={RUN_DOT} isAnimationActive={false} />
+          <Line type="monotone" dataKey="maxS" name="slowest" stroke={C.warn} dot={RUN_DOT} isAnimationActive={false} />
         </LineChart>
       </Chart>
-      <Chart title="Bytes transferred vs added (dedup effect)" testId="chart-dedup" empty={runs.length === 0}>
+      <Chart title="Bytes transferred vs added (dedup effect)" testId="chart-dedup" empty={data.runs.length === 0}>
         <BarChart data={runs}>
           {grid}
           <XAxis {...x} />
@@ -88,13 +109,13 @@ function Charts({ data }: { data: Dashboard }) {
           <Bar dataKey="bytesAdded" name="added to the repository" fill={C.ok} isAnimationActive={false} />
         </BarChart>
       </Chart>
-      <Chart title="Backup success rate" testId="chart-success" empty={runs.length === 0}>
+      <Chart title="Backup success rate" testId="chart-success" empty={data.runs.length === 0}>
         <LineChart data={runs}>
           {grid}
           <XAxis {...x} />
           <YAxis stroke={C.muted} fontSize={11} domain={[0, 1]} tickFormatter={pct} width={50} />
           {tooltip((v, r: (typeof runs)[number]) => `${share(v)} (${r.succeeded} of ${r.runs} runs)`)}
-          <Line type="monotone" dataKey="successRate" name="succeeded" stroke={C.ok} dot={false} isAnimationActive={false} />
+          <Line type="monotone" dataKey="successRate" name="succeeded" stroke={C.ok} dot={RUN_DOT} isAnimationActive={false} />
         </LineChart>
       </Chart>
       <Chart title="RPO compliance (devices within their RPO)" testId="chart-rpo" empty={data.rpoCompliance.length === 0}>
