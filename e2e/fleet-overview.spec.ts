@@ -282,3 +282,39 @@ test('a device that made no backups for three days shows a gap in its run charts
     await host.stop();
   }
 });
+
+test('an audit log longer than the page shows says how many match, and the CSV holds more than the 500 the page lists', async ({ console: app, page }) => {
+  // A busy fleet's day: every job and every scheduled start is an entry.
+  const ENTRIES = 12_000;
+  const host = await startHost((dataDir) => {
+    const store = new HistoryStore(dataDir);
+    try {
+      store.db.transaction(() => {
+        for (let i = 0; i < ENTRIES; i++) store.audit('scheduler', 'backup.scheduled', seedDeviceName(i % 500), { reason: 'RPO due' });
+      })();
+    } finally {
+      store.close();
+    }
+  });
+  try {
+    await app.open(host.url);
+    const main = await app.goTo('audit');
+    await expect(main.getByTestId('audit-row')).toHaveCount(500);
+    await expect(main.getByTestId('audit-count')).toHaveText('The newest 500 of 12,000 matching entries: narrow the dates or filters to see older ones.');
+
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('audit-export').click()]);
+    const lines = readFileSync(await download.path(), 'utf8').split('\r\n').filter(Boolean);
+    expect(lines).toHaveLength(1 + 10_000);
+    await expect(page.getByTestId('audit-exported')).toContainText('the newest 10,000 of 12,000 matching entries');
+
+    // Filtered to fewer than a page: all of them, and no count line.
+    await page.getByTestId('audit-target').fill(seedDeviceName(7));
+    await expect(main.getByTestId('audit-row')).toHaveCount(ENTRIES / 500);
+    await expect(main.getByTestId('audit-count')).toHaveCount(0);
+    const [filtered] = await Promise.all([page.waitForEvent('download'), page.getByTestId('audit-export').click()]);
+    expect(readFileSync(await filtered.path(), 'utf8').split('\r\n').filter(Boolean)).toHaveLength(1 + ENTRIES / 500);
+    await expect(page.getByTestId('audit-exported')).toContainText(`: ${ENTRIES / 500} entries`);
+  } finally {
+    await host.stop();
+  }
+});

@@ -216,7 +216,8 @@ export const channels = {
   'overview:get': { input: none, output: OverviewSchema },
   /** Dashboard series, aggregated by time bucket in main; fleet-wide or of one device. */
   'dashboards:get': { input: DashboardRequestSchema, output: DashboardSchema },
-  'audit:list': { input: AuditQuerySchema, output: z.object({ entries: z.array(AuditEntrySchema), actions: z.array(z.string()) }) },
+  /** The newest entries that match (`limit`, 500 by default) and how many match in all (`total`). */
+  'audit:list': { input: AuditQuerySchema, output: z.object({ entries: z.array(AuditEntrySchema), total: z.number(), actions: z.array(z.string()) }) },
   /** The filtered audit log as CSV text (the renderer saves it). */
   'audit:exportCsv': { input: AuditQuerySchema, output: TextFileSchema },
   /** A device's printable protection report as one self-contained HTML page. */

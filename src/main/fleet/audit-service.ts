@@ -10,6 +10,22 @@ export function csvField(value: string | number | null): string {
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
+/** Most entries one CSV export holds (the newest that match). */
+export const CSV_MAX_ROWS = 10_000;
+
+function filters(q: ReturnType<typeof AuditQuerySchema.parse>) {
+  const blank = (v: string | undefined) => (v === undefined || v.trim() === '' ? null : v.trim());
+  return {
+    from: q.from ? new Date(q.from).toISOString() : null,
+    to: q.to ? new Date(q.to).toISOString() : null,
+    actor: blank(q.actor),
+    action: blank(q.action),
+    target: blank(q.target),
+    result: q.result ?? null,
+    text: blank(q.text),
+  };
+}
+
 export class AuditService {
   readonly #store: HistoryStore;
   readonly #now: () => number;
@@ -19,19 +35,15 @@ export class AuditService {
     this.#now = now;
   }
 
+  /** The newest `limit` entries the filters match. */
   list(query: AuditQuery = {}): AuditEntry[] {
     const q = AuditQuerySchema.parse(query);
-    const blank = (v: string | undefined) => (v === undefined || v.trim() === '' ? null : v.trim());
-    return this.#store.sql.auditFind.all({
-      from: q.from ? new Date(q.from).toISOString() : null,
-      to: q.to ? new Date(q.to).toISOString() : null,
-      actor: blank(q.actor),
-      action: blank(q.action),
-      target: blank(q.target),
-      result: q.result ?? null,
-      text: blank(q.text),
-      limit: q.limit,
-    });
+    return this.#store.sql.auditFind.all({ ...filters(q), limit: q.limit });
+  }
+
+  /** How many entries the filters match in all (the list and the CSV hold the newest of them). */
+  count(query: AuditQuery = {}): number {
+    return this.#store.sql.auditCount.get(filters(AuditQuerySchema.parse(query)))!.n;
   }
 
   actions(): string[] {
@@ -39,7 +51,7 @@ export class AuditService {
   }
 
   csv(query: AuditQuery = {}): TextFile {
-    const rows = this.list({ limit: 10_000, ...query });
+    const rows = this.list({ ...query, limit: CSV_MAX_ROWS });
     const lines = [['at', 'actor', 'action', 'target', 'result', 'message', 'detail'].join(',')];
     for (const r of rows) lines.push([r.at, r.actor, r.action, r.target, r.result, r.message, r.detail].map(csvField).join(','));
     const stamp = new Date(this.#now()).toISOString().slice(0, 19).replaceAll(':', '-');

@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../shared/errors';
+import { AuditQuerySchema } from '../../shared/schemas/fleet';
 import { effectiveRpo } from '../../shared/tiers';
 import { EventBus } from '../event-bus';
 import { openHistoryDatabase } from '../history/database';
@@ -400,6 +401,22 @@ describe('audit log', () => {
     expect(lines.filter(Boolean)).toHaveLength(5);
     expect(csvField('-1+1')).toBe("'-1+1");
     expect(csvField('plain')).toBe('plain');
+    ctx.store.close();
+  });
+
+  it('exports more than a page of entries as the console asks (its query comes with the list\'s limit of 500), and counts what matches', () => {
+    const ctx = open();
+    ctx.store.db.transaction(() => {
+      for (let i = 0; i < 700; i++) ctx.store.audit('scheduler', 'backup.scheduled', i % 2 ? 'rvm-001' : 'rvm-002', { reason: 'RPO due' });
+    })();
+    // As the IPC router hands it over: validated, the defaults filled in.
+    const asSent = AuditQuerySchema.parse({});
+    expect(asSent.limit).toBe(500);
+    expect(ctx.audit.list(asSent)).toHaveLength(500);
+    expect(ctx.audit.count(asSent)).toBe(700);
+    expect(ctx.audit.count({ target: 'rvm-001' })).toBe(350);
+    expect(ctx.audit.csv(asSent).text.split('\r\n').filter(Boolean)).toHaveLength(1 + 700);
+    expect(ctx.audit.csv(AuditQuerySchema.parse({ target: 'rvm-002' })).text.split('\r\n').filter(Boolean)).toHaveLength(1 + 350);
     ctx.store.close();
   });
 

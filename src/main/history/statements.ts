@@ -417,6 +417,14 @@ export function prepareStatements(db: Database) {
          AND (:text IS NULL OR instr(lower(action || ' ' || coalesce(target, '') || ' ' || coalesce(detail, '') || ' ' || coalesce(message, '')), lower(:text)) > 0)
        ORDER BY at DESC, id DESC LIMIT :limit`,
     ),
+    /** How many entries `auditFind`'s filters match, whatever its limit. */
+    auditCount: db.prepare<{ from: string | null; to: string | null; actor: string | null; action: string | null; target: string | null; result: string | null; text: string | null }, { n: number }>(
+      `SELECT count(*) AS n FROM audit_log
+       WHERE (:from IS NULL OR at >= :from) AND (:to IS NULL OR at < :to)
+         AND (:actor IS NULL OR actor = :actor) AND (:action IS NULL OR action = :action) AND (:target IS NULL OR target = :target)
+         AND (:result IS NULL OR result = :result)
+         AND (:text IS NULL OR instr(lower(action || ' ' || coalesce(target, '') || ' ' || coalesce(detail, '') || ' ' || coalesce(message, '')), lower(:text)) > 0)`,
+    ),
     auditActions: db.prepare<[], { action: string }>('SELECT DISTINCT action FROM audit_log ORDER BY action'),
     auditRecent: db.prepare<[number], AuditRow>('SELECT * FROM audit_log ORDER BY id DESC LIMIT ?'),
 

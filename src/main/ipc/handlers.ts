@@ -187,7 +187,7 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
 
     'overview:get': () => services.overview.overview(),
     'dashboards:get': (request) => services.dashboards.dashboard(request),
-    'audit:list': (query) => ({ entries: services.audit.list(query), actions: services.audit.actions() }),
+    'audit:list': (query) => ({ entries: services.audit.list(query), total: services.audit.count(query), actions: services.audit.actions() }),
     'audit:exportCsv': (query, sender) => {
       const file = services.audit.csv(query);
       services.history.audit(actor(sender), 'audit.export', null, { lines: file.text.split('\r\n').length - 2 });

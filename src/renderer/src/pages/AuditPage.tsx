@@ -37,9 +37,22 @@ function toQuery(f: Filter): AuditQuery {
   };
 }
 
+/** Records in RFC 4180 text: line ends outside quotes (a message with a line break is one quoted field). */
+function csvRecords(text: string): number {
+  let records = 0;
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === '"') quoted = !quoted;
+    else if (!quoted && text[i] === '\n') records++;
+  }
+  return records;
+}
+
 export function AuditPage() {
   const [filter, setFilter] = useState<Filter>({ from: '', to: '', action: '', target: '', result: '', text: '' });
   const [entries, setEntries] = useState<AuditEntry[] | null>(null);
+  // How many entries match in all: the table lists the newest 500 of them.
+  const [total, setTotal] = useState(0);
   const [actions, setActions] = useState<string[]>([]);
   const [error, setError] = useState<string | null>(null);
   const [exported, setExported] = useState<string | null>(null);
@@ -51,6 +64,7 @@ export function AuditPage() {
       .then((result) => {
         if (!current) return;
         setEntries(result.entries);
+        setTotal(result.total);
         setActions(result.actions);
         setError(null);
       })
@@ -64,7 +78,8 @@ export function AuditPage() {
     try {
       const file = await api().audit.exportCsv(toQuery(filter));
       saveTextFile(file);
-      setExported(file.filename);
+      const rows = csvRecords(file.text) - 1;
+      setExported(rows < total ? `${file.filename}: the newest ${rows.toLocaleString()} of ${total.toLocaleString()} matching entries (narrow the dates to export the older ones)` : `${file.filename}: ${rows.toLocaleString()} ${rows === 1 ? 'entry' : 'entries'}`);
     } catch (caught) {
       setError(toAppError(caught).message);
     }
@@ -120,33 +135,40 @@ export function AuditPage() {
           <p>Every change to devices, settings, restores and exports is recorded here with who made it and when.</p>
         </EmptyState>
       ) : (
-        <table className="table card audit-table" data-testid="audit-table">
-          <thead>
-            <tr>
-              <th scope="col">When</th>
-              <th scope="col">Who</th>
-              <th scope="col">Action</th>
-              <th scope="col">Target</th>
-              <th scope="col">Result</th>
-              <th scope="col">Detail</th>
-            </tr>
-          </thead>
-          <tbody>
-            {entries.map((e) => (
-              <tr key={e.id} data-testid="audit-row">
-                <td>{new Date(e.at).toLocaleString()}</td>
-                <td>{e.actor}</td>
-                <td>{e.action}</td>
-                <td>{e.target ?? '—'}</td>
-                <td data-testid="audit-row-result">
-                  <span className={e.result === 'ok' ? 'status-ok' : e.result === 'failed' ? 'status-bad' : 'status-warn'}>{RESULT_LABEL[e.result]}</span>
-                  {e.message ? <span className="muted"> — {e.message}</span> : null}
-                </td>
-                <td className="audit-detail">{e.detail ?? ''}</td>
+        <>
+          {entries.length < total ? (
+            <p className="muted" data-testid="audit-count">
+              The newest {entries.length.toLocaleString()} of {total.toLocaleString()} matching entries: narrow the dates or filters to see older ones.
+            </p>
+          ) : null}
+          <table className="table card audit-table" data-testid="audit-table">
+            <thead>
+              <tr>
+                <th scope="col">When</th>
+                <th scope="col">Who</th>
+                <th scope="col">Action</th>
+                <th scope="col">Target</th>
+                <th scope="col">Result</th>
+                <th scope="col">Detail</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {entries.map((e) => (
+                <tr key={e.id} data-testid="audit-row">
+                  <td>{new Date(e.at).toLocaleString()}</td>
+                  <td>{e.actor}</td>
+                  <td>{e.action}</td>
+                  <td>{e.target ?? '—'}</td>
+                  <td data-testid="audit-row-result">
+                    <span className={e.result === 'ok' ? 'status-ok' : e.result === 'failed' ? 'status-bad' : 'status-warn'}>{RESULT_LABEL[e.result]}</span>
+                    {e.message ? <span className="muted"> — {e.message}</span> : null}
+                  </td>
+                  <td className="audit-detail">{e.detail ?? ''}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
       )}
     </>
   );
