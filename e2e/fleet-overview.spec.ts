@@ -318,3 +318,38 @@ test('an audit log longer than the page shows says how many match, and the CSV h
     await host.stop();
   }
 });
+
+test('a Fleet page left open turns a device red when its RPO runs out, with no event to tell it', async ({ console: app, page }) => {
+  test.setTimeout(90_000);
+  // One critical device (RPO 15 min) whose last backup finished 14 min 35 s before the host starts.
+  const seededAt = Date.now();
+  const host = await startHost((dataDir) => {
+    const store = new HistoryStore(dataDir);
+    try {
+      seedFleet(store, { devices: 1, days: 1, now: seededAt, failureRate: 0, unreachableEvery: 0, staleEvery: 0 });
+      const lastGood = new Date(seededAt - 15 * 60_000 + 25_000).toISOString();
+      store.db.prepare("DELETE FROM jobs WHERE kind = 'backup' AND finished_at > ?").run(lastGood);
+      store.db.prepare("UPDATE jobs SET finished_at = ? WHERE rowid = (SELECT rowid FROM jobs WHERE kind = 'backup' ORDER BY finished_at DESC LIMIT 1)").run(lastGood);
+    } finally {
+      store.close();
+    }
+  });
+  try {
+    await page.clock.install();
+    await app.open(host.url);
+    // The RPO alert only at twice the RPO, so no alert reloads the page when the RPO runs out.
+    await page.evaluate(async () => {
+      const { monitoringRules } = await window.api!.settings.get();
+      await window.api!.settings.update({ monitoringRules: { ...monitoringRules, rpoBreached: { enabled: true, threshold: 2 } } });
+    });
+    const row = page.getByTestId(`device-row-${seedDeviceName(0)}`);
+    await expect(row).toHaveAttribute('data-protection', 'protected');
+    // Wait out the RPO, then let the page's own minute pass.
+    await page.waitForTimeout(Math.max(0, seededAt + 27_000 - Date.now()));
+    await page.clock.fastForward('01:01');
+    await expect(row).toHaveAttribute('data-protection', 'at-risk');
+    await expect(page.getByTestId(`rpo-${seedDeviceName(0)}`)).toContainText('15 min ago · breached');
+  } finally {
+    await host.stop();
+  }
+});

@@ -289,6 +289,9 @@ function DeviceRow({ d, alertsAvailable }: { d: OverviewRow; alertsAvailable: bo
   );
 }
 
+/** How often the Fleet page reads the overview again while it is open. */
+const OVERVIEW_REFRESH_MS = 60_000;
+
 export function FleetPage() {
   const param = useAppStore((s) => s.param);
   const devices = useFleetStore((s) => s.devices);
@@ -297,7 +300,12 @@ export function FleetPage() {
   const loadOverview = useOverviewStore((s) => s.load);
   const [adding, setAdding] = useState(false);
   useEffect(() => {
-    if (!param) void loadOverview();
+    if (param) return;
+    void loadOverview();
+    // Ages and the RPO verdicts are as of the last read: read again every minute, or a page left open
+    // says "12 min ago · Protected" for hours while a device that stopped backing up breaches its RPO.
+    const timer = setInterval(() => void loadOverview(), OVERVIEW_REFRESH_MS);
+    return () => clearInterval(timer);
   }, [param, loadOverview]);
   const [message, setMessage] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
   if (param) return <DevicePage name={param} />;
