@@ -353,3 +353,38 @@ test('a Fleet page left open turns a device red when its RPO runs out, with no e
     await host.stop();
   }
 });
+
+test.describe('in California', () => {
+  test.use({ timezoneId: 'America/Los_Angeles', locale: 'en-US' });
+
+  test('a daily bucket is named by the UTC day it holds, not the local day it starts on', async ({ console: app, page }) => {
+    const host = await startHost((dataDir) => {
+      const store = new HistoryStore(dataDir);
+      try {
+        seedFleet(store, { devices: 1, days: 10, now: Date.now(), failureRate: 0, unreachableEvery: 0, staleEvery: 0 });
+      } finally {
+        store.close();
+      }
+    });
+    try {
+      await app.open(host.url);
+      const main = await app.goTo('dashboards');
+      await expect(main.getByTestId('dashboards')).toHaveAttribute('data-range', '30d');
+      const { to, bucketSeconds } = await page.evaluate(() => window.api!.dashboards.get({ range: '30d' }));
+      // The last bucket is today's UTC day, which in California starts at 16:00 or 17:00 the day before.
+      const last = new Date(Date.parse(to) - bucketSeconds * 1000);
+      const utcDay = last.toLocaleDateString('en-US', { year: 'numeric', month: 'short', day: 'numeric', timeZone: 'UTC' });
+      const chart = main.getByTestId('chart-success');
+      await expect(chart.locator('.recharts-line-curve')).toHaveCount(1);
+      const box = (await chart.locator('svg.recharts-surface').boundingBox())!;
+      await page.mouse.move(box.x + box.width - 6, box.y + box.height / 2);
+      await expect(chart.locator('.recharts-tooltip-wrapper')).toContainText(`${utcDay} (UTC day)`);
+      const ticks = await chart.locator('.recharts-xAxis-tick-labels .recharts-cartesian-axis-tick-value').allTextContents();
+      const utcTicks = Array.from({ length: 30 }, (_, i) => new Date(last.getTime() - i * 86_400_000).toLocaleDateString('en-US', { month: 'short', day: 'numeric', timeZone: 'UTC' }));
+      expect(ticks.length).toBeGreaterThan(2);
+      for (const label of ticks) expect(utcTicks).toContain(label);
+    } finally {
+      await host.stop();
+    }
+  });
+});

@@ -18,12 +18,31 @@ const C = { a: 'var(--accent)', ok: 'var(--ok)', warn: 'var(--warn)', bad: 'var(
 
 const RANGE_LABEL: Record<Range, string> = { '24h': '24 h', '7d': '7 days', '30d': '30 days', '90d': '90 days', '365d': '1 year' };
 
+/**
+ * A bucket's axis label. Day and week buckets are UTC days (the daily roll-up is kept per UTC day),
+ * so they are named in UTC: in local time the bucket of 4 December, which starts at 16:00 on the
+ * 3rd in California, was labelled "Dec 3" though most of its runs were on the 4th there.
+ */
 function tick(bucketSeconds: number) {
   return (t: number) => {
     const d = new Date(t * 1000);
-    return bucketSeconds < 86_400 ? d.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit' }) : d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' });
+    return bucketSeconds < 86_400 ? d.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit' }) : d.toLocaleDateString(undefined, { month: 'short', day: 'numeric', timeZone: 'UTC' });
   };
 }
+
+/** A bucket's tooltip title: its start in local time, or the UTC day or week it is. */
+function bucketLabel(bucketSeconds: number) {
+  return (t: unknown) => {
+    const d = new Date(Number(t) * 1000);
+    if (bucketSeconds < 86_400) return d.toLocaleString();
+    const day = d.toLocaleDateString(undefined, { year: 'numeric', month: 'short', day: 'numeric', timeZone: 'UTC' });
+    return bucketSeconds === 86_400 ? `${day} (UTC day)` : `Week from ${day} (UTC)`;
+  };
+}
+
+/** A point at its own time (one device's drills), in local time. */
+const localTick = (t: number) => new Date(t * 1000).toLocaleDateString(undefined, { month: 'short', day: 'numeric' });
+const localLabel = (t: unknown) => new Date(Number(t) * 1000).toLocaleString();
 
 function Chart({ title, testId, empty, children }: { title: string; testId: string; empty: boolean; children: ReactNode }) {
   return (
@@ -69,7 +88,7 @@ function everyBucket(data: Dashboard): Dashboard['runs'] {
 
 function Charts({ data }: { data: Dashboard }) {
   const x = { dataKey: 't', tickFormatter: tick(data.bucketSeconds), stroke: C.muted, fontSize: 11, minTickGap: 24 };
-  const labelFormatter = (t: unknown) => new Date(Number(t) * 1000).toLocaleString();
+  const labelFormatter = bucketLabel(data.bucketSeconds);
   const runs = everyBucket(data).map((r) => ({ ...r, successRate: r.runs === 0 ? null : r.succeeded / r.runs, avgS: r.avgDurationMs === null ? null : r.avgDurationMs / 1000, maxS: r.maxDurationMs === null ? null : r.maxDurationMs / 1000 }));
   const drills = data.drills.map((d) => ({ ...d, avgMin: d.avgMs === null ? null : d.avgMs / 60_000, maxMin: d.maxMs === null ? null : d.maxMs / 60_000, objectiveMin: d.objectiveMs / 60_000 }));
   const storage = data.storage.map((s) => ({ ...s, diskAvg: s.diskPermille === null ? null : s.diskPermille / 1000, diskMax: s.diskPermilleMax === null ? null : s.diskPermilleMax / 1000 }));
@@ -81,8 +100,8 @@ function Charts({ data }: { data: Dashboard }) {
       : runs.map((r) => ({ t: r.t, repositoryBytes: r.cumulativeAdded, laptopFree: null }));
   const grid = <CartesianGrid strokeDasharray="3 3" stroke="var(--border)" />;
   // `format` gets the value and the bucket's whole data point (for counts beside a share).
-  const tooltip = <P,>(format: (v: number, point: P) => string) => (
-    <Tooltip contentStyle={tooltipStyle} labelFormatter={labelFormatter} formatter={(v, _name, item) => (typeof v === 'number' ? format(v, (item as { payload: P }).payload) : String(v))} />
+  const tooltip = <P,>(format: (v: number, point: P) => string, label: (t: unknown) => string = labelFormatter) => (
+    <Tooltip contentStyle={tooltipStyle} labelFormatter={label} formatter={(v, _name, item) => (typeof v === 'number' ? format(v, (item as { payload: P }).payload) : String(v))} />
   );
   return (
     <div className="charts">
@@ -154,9 +173,10 @@ function Charts({ data }: { data: Dashboard }) {
       <Chart title={data.device ? 'Measured RTO per drill vs objective' : 'Measured RTO vs objective (mean and slowest drill)'} testId="chart-rto" empty={drills.length === 0}>
         <LineChart data={drills}>
           {grid}
-          <XAxis {...x} />
+          {/* One device's drills are points at their own time; the fleet's are buckets. */}
+          <XAxis {...x} {...(data.device ? { tickFormatter: localTick } : {})} />
           <YAxis stroke={C.muted} fontSize={11} tickFormatter={(v: number) => `${Math.round(v)} min`} width={60} />
-          {tooltip((v) => `${v.toFixed(1)} min`)}
+          {tooltip((v) => `${v.toFixed(1)} min`, data.device ? localLabel : labelFormatter)}
           <Legend />
           <Line type="monotone" dataKey="avgMin" name={data.device ? 'measured' : 'mean'} stroke={C.a} dot={!!data.device} isAnimationActive={false} />
           {data.device ? null : <Line type="monotone" dataKey="maxMin" name="slowest" stroke={C.warn} dot={false} isAnimationActive={false} />}
