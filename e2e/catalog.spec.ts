@@ -216,3 +216,36 @@ test('an empty folder says it is empty', async ({ host, console: app, page }) =>
   await expect(browser.getByTestId('snapshot-entries')).toHaveCount(0);
   await expect(browser.getByText('Loading…')).toHaveCount(0);
 });
+
+test('another snapshot opens at its own top folder with nothing the last one offered, so no file is taken from the wrong snapshot', async ({ host, console: app, page }) => {
+  // rvm-cam's snapshot of a folder holding config.yaml, and rvm-log's of another folder, a minute newer.
+  const { repo, first } = await repositoryWithOneBackup(host.dataDir);
+  const other = mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-other-'));
+  try {
+    writeFileSync(path.join(other, 'camera.log'), 'frame 1\n');
+    const logs = await findSnapshot(repo, (await backup(repo, new LocalSource([other]))).id);
+    await saveRun(repo, first, 'rvm-cam', 'config', 1);
+    await saveRun(repo, logs, 'rvm-log', 'logs', 1, -1);
+  } finally {
+    rmSync(other, { recursive: true, force: true });
+  }
+  await openCatalog(app, page, host.url);
+  const browser = page.getByTestId('snapshot-browser');
+  const list = browser.getByTestId('snapshot-entries');
+  await page.getByTestId('snapshot-rvm-cam-config').locator('a').click();
+  // Down to config.yaml, and Download pressed for it.
+  for (const part of first.paths[0]!.split('/').filter(Boolean)) await list.getByRole('button', { name: `${part}/`, exact: true }).click();
+  await list.getByRole('listitem').filter({ hasText: 'config.yaml' }).getByRole('button', { name: 'Download' }).click();
+  await expect(page.getByTestId('download-panel')).toContainText('config.yaml');
+
+  await page.getByTestId('snapshot-rvm-log-logs').locator('a').click();
+  await expect(browser.getByRole('heading', { level: 2 })).toContainText('rvm-log');
+  await expect(page.getByTestId('download-panel')).toHaveCount(0);
+  await expect(browser.getByRole('alert')).toHaveCount(0);
+  await expect(browser.getByRole('navigation', { name: 'Folder' }).getByRole('button')).toHaveCount(1);
+  await expect(list.getByRole('listitem')).toHaveCount(1);
+  // rvm-cam's snapshot again: the folder it was left in.
+  await page.getByTestId('snapshot-rvm-cam-config').locator('a').click();
+  await expect(list.getByRole('listitem').filter({ hasText: 'config.yaml' })).toHaveCount(1);
+  await expect(page.getByTestId('download-panel')).toHaveCount(0);
+});

@@ -81,8 +81,20 @@ function shownName(e: SnapshotEntry): string {
   return e.type === 'symlink' ? `${visibleName(e.name)} → ${visibleName(e.target ?? '')}` : visibleName(e.name);
 }
 
-function Browser({ snapshot }: { snapshot: SnapshotInfo }) {
-  const [dir, setDir] = useState('');
+/** Which device's source a snapshot is of: another snapshot of it opens in the folder last looked at. */
+const sourceKey = (s: SnapshotInfo) => JSON.stringify([s.device, s.source ?? s.kind]);
+
+/**
+ * One snapshot's files. Mounted afresh for each snapshot (keyed by its id): a download offered, a
+ * file's versions or a folder belong to the snapshot they were chosen in — only another snapshot of
+ * the same device and source opens in the same folder (`initialDir`).
+ */
+function Browser({ snapshot, initialDir, onDir }: { snapshot: SnapshotInfo; initialDir: string; onDir: (dir: string) => void }) {
+  const [dir, setDirState] = useState(initialDir);
+  const setDir = (next: string) => {
+    setDirState(next);
+    onDir(next);
+  };
   const key = `${snapshot.id}:${dir}`;
   // Entries, or the reason they could not be read, belong to the folder they were read for: another
   // folder (or snapshot) shows "Loading" until its own arrive, not the last one's error.
@@ -244,6 +256,8 @@ export function CatalogPage() {
     void useCatalogStore.getState().refresh();
   }, []);
   const selected = param ? snapshots.find((s) => s.id === param) : undefined;
+  // The folder last opened per device and source.
+  const [folders, setFolders] = useState<Record<string, string>>({});
   // Newest first, as the list arrives; another filter starts from the first page again.
   const [page, setPage] = useState({ filter, limit: PAGE_ROWS });
   const limit = page.filter === filter ? page.limit : PAGE_ROWS;
@@ -295,7 +309,7 @@ export function CatalogPage() {
           </tbody>
         </table>
       ) : null}
-      {selected ? <Browser snapshot={selected} /> : null}
+      {selected ? <Browser key={selected.id} snapshot={selected} initialDir={folders[sourceKey(selected)] ?? ''} onDir={(dir) => setFolders((f) => ({ ...f, [sourceKey(selected)]: dir }))} /> : null}
     </>
   );
 }
