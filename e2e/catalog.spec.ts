@@ -53,7 +53,7 @@ async function openCatalog(app: ConsolePage, page: Page, url: string): Promise<v
   await page.getByTestId('repository-submit').click();
 }
 
-test('a folder of 100,000 files browses in a virtualized list', async ({ host, console: app, page }) => {
+test('a folder of 100,000 files browses in a virtualized list, and a file in it is found by part of its name', async ({ host, console: app, page }) => {
   test.setTimeout(240_000);
   const source = mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-100k-'));
   try {
@@ -86,6 +86,23 @@ test('a folder of 100,000 files browses in a virtualized list', async ({ host, c
     await expect(list.getByText(`f-${String(FILES - 1).padStart(6, '0')}.txt`, { exact: true })).toBeVisible();
     expect(await list.getByRole('listitem').count()).toBeLessThan(60);
     await page.screenshot({ path: path.join('test-results', 'screenshots', 'catalog-100k.png') });
+
+    // One file found by part of its name, and reached from the keyboard.
+    const find = page.getByTestId('entries-find');
+    await find.fill('f-054321');
+    await expect(page.getByTestId('entries-count')).toHaveText('1 of 100,000');
+    await expect(list.getByRole('listitem')).toHaveCount(1);
+    await expect(list.getByRole('listitem')).toContainText('f-054321.txt');
+    await find.press('Tab');
+    await expect(list.getByRole('button', { name: 'Download' })).toBeFocused();
+    await find.fill('F-00000');
+    await expect(page.getByTestId('entries-count')).toHaveText('10 of 100,000');
+    await expect(list).toHaveAttribute('data-count', '10');
+    await find.fill('no such frame');
+    await expect(page.getByTestId('entries-none')).toHaveText('No name in this folder contains “no such frame”.');
+    await find.fill('');
+    await expect(list).toHaveAttribute('data-count', String(FILES));
+    await expect(page.getByTestId('entries-count')).toHaveText('100,000 entries');
   } finally {
     rmSync(source, { recursive: true, force: true });
   }

@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { ErrorBanner } from '../components/ErrorBanner';
 import type { FormEvent } from 'react';
 import { Button, Input, Label, TextField } from 'react-aria-components';
@@ -118,6 +118,14 @@ function Browser({ snapshot, initialDir, onDir }: { snapshot: SnapshotInfo; init
   }, [snapshot.id, dir]);
   const entries = loaded?.key === key ? loaded.entries : null;
   const error = failed?.key === key ? failed.message : null;
+  // Part of a name to find in this folder (100,000 files are not looked through by scrolling).
+  const [find, setFind] = useState({ key: '', text: '' });
+  const text = find.key === key ? find.text : '';
+  const shown = useMemo(() => {
+    const wanted = text.trim().toLowerCase();
+    if (!entries || !wanted) return entries;
+    return entries.filter((e) => e.name.toLowerCase().includes(wanted) || visibleName(e.name).toLowerCase().includes(wanted));
+  }, [entries, text]);
   const crumbs = dir.split('/').filter(Boolean);
   const pathOf = (name: string) => (dir ? `${dir}/${name}` : name);
   const isFiles = snapshot.kind === 'files';
@@ -166,41 +174,59 @@ function Browser({ snapshot, initialDir, onDir }: { snapshot: SnapshotInfo; init
             This folder is empty.
           </p>
         ) : (
-          <VirtualList
-            items={entries}
-            rowHeight={30}
-            height={Math.min(420, Math.max(60, entries.length * 30))}
-            label="Entries"
-            testId="snapshot-entries"
-            render={(e) => (
-              <div className="entry">
-                {e.type === 'dir' ? (
-                  <Button className="link-button" onPress={() => setDir(dir ? `${dir}/${e.name}` : e.name)}>
-                    {visibleName(e.name)}/
-                  </Button>
-                ) : (
-                  // Cut with an ellipsis to fit the row: the whole name on hover (two long names may differ only at their end).
-                  // Bytes that are not UTF-8, control and direction-changing characters are shown as escapes.
-                  <span className="entry-name" title={shownName(e)}>
-                    {shownName(e)}
-                  </span>
+          <>
+            <div className="filters" role="search" aria-label="Find in this folder">
+              <label>
+                Find in this folder
+                <input type="search" value={text} onChange={(ev) => setFind({ key, text: ev.target.value })} placeholder="part of a name" data-testid="entries-find" />
+              </label>
+              <span className="muted" data-testid="entries-count" aria-live="polite">
+                {text.trim() ? `${(shown ?? entries).length.toLocaleString()} of ${entries.length.toLocaleString()}` : `${entries.length.toLocaleString()} ${entries.length === 1 ? 'entry' : 'entries'}`}
+              </span>
+            </div>
+            {shown?.length === 0 ? (
+              <p className="muted" data-testid="entries-none">
+                No name in this folder contains “{text.trim()}”.
+              </p>
+            ) : (
+              <VirtualList
+                key={`${key}:${text}`}
+                items={shown ?? entries}
+                rowHeight={30}
+                height={Math.min(420, Math.max(60, (shown ?? entries).length * 30))}
+                label="Entries"
+                testId="snapshot-entries"
+                render={(e) => (
+                  <div className="entry">
+                    {e.type === 'dir' ? (
+                      <Button className="link-button" onPress={() => setDir(dir ? `${dir}/${e.name}` : e.name)}>
+                        {visibleName(e.name)}/
+                      </Button>
+                    ) : (
+                      // Cut with an ellipsis to fit the row: the whole name on hover (two long names may differ only at their end).
+                      // Bytes that are not UTF-8, control and direction-changing characters are shown as escapes.
+                      <span className="entry-name" title={shownName(e)}>
+                        {shownName(e)}
+                      </span>
+                    )}
+                    <span className="muted">{e.type === 'file' ? formatBytes(e.size) : e.type}</span>
+                    {/* A folder the backup only made to hold its paths (their parents) has no time of its own: 0, not 1970. */}
+                    <span className="muted">{e.mtime === '0' ? '—' : new Date(Number(BigInt(e.mtime) / 1_000_000n)).toLocaleString()}</span>
+                    <span className="entry-actions">
+                      {isFiles && e.type === 'file' ? (
+                        <Button className="button button-quiet" onPress={() => setVersionsOf(pathOf(e.name))} data-testid={`entry-versions-${e.name}`}>
+                          Versions
+                        </Button>
+                      ) : null}
+                      <Button className="button button-quiet" onPress={() => setDownload({ paths: [pathOf(e.name)], label: visibleName(pathOf(e.name)) })} data-testid={`entry-download-${e.name}`}>
+                        Download
+                      </Button>
+                    </span>
+                  </div>
                 )}
-                <span className="muted">{e.type === 'file' ? formatBytes(e.size) : e.type}</span>
-                {/* A folder the backup only made to hold its paths (their parents) has no time of its own: 0, not 1970. */}
-                <span className="muted">{e.mtime === '0' ? '—' : new Date(Number(BigInt(e.mtime) / 1_000_000n)).toLocaleString()}</span>
-                <span className="entry-actions">
-                  {isFiles && e.type === 'file' ? (
-                    <Button className="button button-quiet" onPress={() => setVersionsOf(pathOf(e.name))} data-testid={`entry-versions-${e.name}`}>
-                      Versions
-                    </Button>
-                  ) : null}
-                  <Button className="button button-quiet" onPress={() => setDownload({ paths: [pathOf(e.name)], label: visibleName(pathOf(e.name)) })} data-testid={`entry-download-${e.name}`}>
-                    Download
-                  </Button>
-                </span>
-              </div>
+              />
             )}
-          />
+          </>
         )}
       </section>
       {versionsOf ? <FileVersions snapshotId={snapshot.id} path={versionsOf} onClose={() => setVersionsOf(null)} /> : null}
