@@ -266,3 +266,33 @@ test('another snapshot opens at its own top folder with nothing the last one off
   await expect(list.getByRole('listitem').filter({ hasText: 'config.yaml' })).toHaveCount(1);
   await expect(page.getByTestId('download-panel')).toHaveCount(0);
 });
+
+test('two versions of a file that differ only in line endings or the final newline say so instead of an empty diff', async ({ host, console: app, page }) => {
+  // rvm-cfg's config.yaml: written on the device (LF), saved again from a Windows editor (CRLF), then without its final newline.
+  const repo = await Repository.init(new LocalBackend(path.join(host.dataDir, 'repository')), PASSWORD, FAST);
+  const contents = ['fps: 30\nexposure: auto\n', 'fps: 30\r\nexposure: auto\r\n', 'fps: 30\r\nexposure: auto'];
+  const folder = mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-crlf-'));
+  try {
+    for (const [i, text] of contents.entries()) {
+      writeFileSync(path.join(folder, 'config.yaml'), text);
+      const snapshot = await findSnapshot(repo, (await backup(repo, new LocalSource([folder]))).id);
+      await saveRun(repo, snapshot, 'rvm-cfg', 'config', i + 1, 10 - i);
+    }
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+  await openCatalog(app, page, host.url);
+  await page.getByTestId('catalog-device').selectOption('rvm-cfg');
+  await page.getByTestId('snapshots-table').locator('tbody tr a').first().click();
+  const list = page.getByTestId('snapshot-entries');
+  for (const part of folder.split('/').filter(Boolean)) await list.getByRole('button', { name: `${part}/`, exact: true }).click();
+  await list.getByTestId('entry-versions-config.yaml').click();
+  await expect(page.getByTestId('version-row')).toHaveCount(3);
+  // Newest against the one before: the final newline.
+  await expect(page.getByTestId('diff-invisible')).toHaveText(/only in the newline at the end/);
+  // The one before against the first: the line endings.
+  await page.getByTestId('version-from-2').click();
+  await page.getByTestId('version-to-1').click();
+  await expect(page.getByTestId('diff-invisible')).toHaveText(/only in their line endings \(CRLF and LF\)/);
+  await expect(page.getByTestId('diff')).toHaveCount(0);
+});

@@ -48,6 +48,15 @@ export function isBinary(data: Buffer): boolean {
   }
 }
 
+/**
+ * What tells apart two texts whose lines are the same: their line endings (CRLF and LF, maybe the
+ * final newline too), or only whether the last line ends with a newline.
+ */
+export function invisibleDifference(a: string, b: string): 'line-endings' | 'final-newline' {
+  const lf = (text: string) => text.replaceAll('\r\n', '\n');
+  return a.includes('\r\n') !== b.includes('\r\n') || lf(a) === lf(b) ? 'line-endings' : 'final-newline';
+}
+
 export class FileVersionsService {
   readonly #repository: RepositoryService;
   readonly #catalog: CatalogService;
@@ -108,7 +117,10 @@ export class FileVersionsService {
     if (na.size > MAX_DIFF_BYTES || nb.size > MAX_DIFF_BYTES) return { ...base, notText: 'too-large', identical: false };
     const [da, db] = [await readContent(repo, na), await readContent(repo, nb)];
     if (isBinary(da) || isBinary(db)) return { ...base, notText: 'binary', identical: da.equals(db) };
-    const diff = toHunks(diffLines(splitLines(da.toString('utf8')), splitLines(db.toString('utf8'))));
+    const [ta, tb] = [da.toString('utf8'), db.toString('utf8')];
+    const diff = toHunks(diffLines(splitLines(ta), splitLines(tb)));
+    // The same lines from different bytes: what differs is what a line diff leaves out, and it says which.
+    if (diff.hunks.length === 0 && !da.equals(db)) return { ...base, notText: invisibleDifference(ta, tb), identical: false };
     return { ...base, notText: null, identical: diff.hunks.length === 0 && da.equals(db), ...diff };
   }
 

@@ -42,8 +42,12 @@ export const FileDiffSchema = z.object({
   path: z.string(),
   from: SnapshotIdSchema,
   to: SnapshotIdSchema,
-  /** Why no line diff is shown: a binary file, or too large to diff in the console. */
-  notText: z.enum(['binary', 'too-large']).nullable(),
+  /**
+   * Why no line diff is shown: a binary file, too large to diff in the console, or text whose lines
+   * are the same on both sides though its bytes are not — the line endings (CRLF and LF) or the
+   * newline at the end differ.
+   */
+  notText: z.enum(['binary', 'too-large', 'line-endings', 'final-newline']).nullable(),
   identical: z.boolean(),
   added: z.number().int(),
   removed: z.number().int(),

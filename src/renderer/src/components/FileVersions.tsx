@@ -14,6 +14,9 @@ function DiffView({ diff }: { diff: FileDiff }) {
   if (diff.identical) return <p className="muted" data-testid="diff-identical">The two versions are identical.</p>;
   if (diff.notText === 'binary') return <p className="muted" data-testid="diff-binary">Binary file: the versions differ, but there is no line diff to show.</p>;
   if (diff.notText === 'too-large') return <p className="muted" data-testid="diff-too-large">Too large to compare line by line in the console.</p>;
+  // Every line the same, the bytes not: say what differs rather than show "+0 −0" and nothing.
+  if (diff.notText === 'line-endings') return <p className="muted" data-testid="diff-invisible">The lines are the same: the versions differ only in their line endings (CRLF and LF), as when a file is saved again from a Windows editor.</p>;
+  if (diff.notText === 'final-newline') return <p className="muted" data-testid="diff-invisible">The lines are the same: the versions differ only in the newline at the end of the file.</p>;
   return (
     <div className="diff" data-testid="diff" aria-label="Line diff">
       <p className="muted">
