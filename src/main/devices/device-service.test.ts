@@ -65,6 +65,35 @@ describe('DeviceService', () => {
     })();
   });
 
+  it('refuses to store a secret under a passphrase that does not open those already stored, so one passphrase always reads them all', async () => {
+    const dir = tempDir();
+    const first = open(dir);
+    first.devices.add(profile('rvm-017', { auth: 'password' }), { password: 'first password' }, 'test');
+    first.store.close();
+
+    // A mistyped JETVAULT_SECRETS_PASSPHRASE in another shell: the next password is refused, not
+    // encrypted under a key that the right passphrase can never open.
+    const typo = open(dir, 'correct horse battery stapel');
+    expect(() => typo.devices.add(profile('rvm-018', { auth: 'password' }), { password: 'second password' }, 'test')).toThrow(
+      expect.objectContaining({ code: 'AUTH_FAILED', message: expect.stringMatching(/JETVAULT_SECRETS_PASSPHRASE does not open the 1 secret\(s\) already stored.*nothing was stored/) as string }),
+    );
+    expect(() => typo.devices.get('rvm-018')).toThrow(/No device/); // nothing half-added
+    typo.store.close();
+
+    const right = open(dir);
+    right.devices.add(profile('rvm-018', { auth: 'password' }), { password: 'second password' }, 'test');
+    expect((await right.devices.connectOptions('rvm-017')).auth).toEqual({ kind: 'password', password: 'first password' });
+    expect((await right.devices.connectOptions('rvm-018')).auth).toEqual({ kind: 'password', password: 'second password' });
+    // With every secret gone (the old passphrase lost, its devices removed), a new passphrase may start afresh.
+    right.devices.remove('rvm-017', 'test');
+    right.devices.remove('rvm-018', 'test');
+    right.store.close();
+    const fresh = open(dir, 'a new secrets passphrase');
+    fresh.devices.add(profile('rvm-019', { auth: 'password' }), { password: 'third password' }, 'test');
+    expect((await fresh.devices.connectOptions('rvm-019')).auth).toEqual({ kind: 'password', password: 'third password' });
+    fresh.store.close();
+  });
+
   it('keeps database passwords per source: encrypted, out of exports, checked, forgotten with their source', async () => {
     const dir = tempDir();
     const { store, devices } = open(dir);

@@ -26,6 +26,7 @@ export class SecretStore {
   }
 
   set(ref: string, value: string): void {
+    this.#checkPassphrase(ref);
     this.#store.sql.secretUpsert.run(ref, this.#cipher.scheme, this.#cipher.encrypt(value), new Date().toISOString());
   }
 
@@ -37,6 +38,34 @@ export class SecretStore {
       throw new AppError('UNAVAILABLE', `The secret ${ref} was stored by ${row.scheme} and cannot be read with ${this.#cipher.scheme}; enter it again`);
     }
     return this.#cipher.decrypt(row.blob);
+  }
+
+  /**
+   * A passphrase that opens none of the secrets already stored (a mistyped
+   * JETVAULT_SECRETS_PASSPHRASE) stores nothing: secrets under two passphrases could never all be
+   * read again. `replacing` is left out: what it holds is overwritten.
+   */
+  #checkPassphrase(replacing: string): void {
+    if (!(this.#cipher instanceof PassphraseCipher)) return;
+    const stored = this.refs('')
+      .filter((ref) => ref !== replacing)
+      .map((ref) => this.#store.sql.secretGet.get(ref))
+      .filter((row) => row?.scheme === this.#cipher.scheme);
+    if (stored.length === 0) return;
+    const opens = (blob: Buffer) => {
+      try {
+        this.#cipher.decrypt(blob);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    if (stored.some((row) => opens(row!.blob))) return;
+    throw new AppError(
+      'AUTH_FAILED',
+      `JETVAULT_SECRETS_PASSPHRASE does not open the ${stored.length} secret(s) already stored, so nothing was stored: under two passphrases they could never all be read again. ` +
+        'Set it to the passphrase they were saved with (if that is lost, so are they: remove the devices and repositories that hold them, then add them again).',
+    );
   }
 
   has(ref: string): boolean {
