@@ -159,6 +159,14 @@ describe('jetvault device', () => {
 
     const added = await run(...base, '--host-key', device.hostKeyFingerprint, '--site', 'Depot North', '--tag', 'critical', '--rpo', '15', '--rto', '30');
     expect(added.code).toBe(0);
+    // A key file named relative to the folder the command runs in is kept as its full path: the
+    // scheduler and the console, started elsewhere, find it too.
+    const relativeKey = path.relative(process.cwd(), device.identityFile);
+    expect(path.isAbsolute(relativeKey)).toBe(false);
+    const jumpless = ['device', 'add', 'rvm-rel', '--host', device.host, '--port', String(device.port), '--user', device.user, '--identity', relativeKey, '--host-key', device.hostKeyFingerprint, '--offline'];
+    expect((await run(...jumpless)).code).toBe(0);
+    expect(JSON.parse((await run('device', 'export', 'rvm-rel')).out)).toMatchObject({ devices: [{ identityFile: device.identityFile }] });
+    expect((await run('device', 'remove', 'rvm-rel')).code).toBe(0);
     expect(JSON.parse((await run('device', 'export', 'rvm-017')).out)).toMatchObject({ devices: [{ rpoMinutes: 15, rtoMinutes: 30 }] });
     const list = JSON.parse((await run('device', 'list', '--json')).out) as { name: string; site: string; rpoMinutes: number }[];
     expect(list).toMatchObject([{ name: 'rvm-017', site: 'Depot North', rpoMinutes: 15 }]);

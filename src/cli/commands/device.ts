@@ -1,4 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { AppError } from '../../shared/errors';
 import type { Command } from '../command';
 import { UsageError } from '../command';
@@ -105,6 +106,9 @@ export const deviceCommand: Command = {
     return withServices(io, async ({ devices, connector }) => {
       switch (action) {
         case 'add': {
+          // Key files as `ssh -i` takes them, relative to this folder; kept as full paths, so the
+          // scheduler and the console, started elsewhere, find them too.
+          for (const flag of ['identity', 'jump-identity']) if (typeof values[flag] === 'string' && !values[flag].startsWith('~')) values[flag] = path.resolve(values[flag]);
           const name = one();
           const host = values.host as string | undefined;
           if (!host) throw new UsageError('add needs --host');

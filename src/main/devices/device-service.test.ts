@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { HistoryStore } from '../history/history-store';
@@ -181,6 +181,39 @@ describe('DeviceService', () => {
     expect(options.auth).toEqual({ kind: 'key', privateKey: Buffer.from('not really a key'), passphrase: 'key passphrase' });
     devices.add(profile('rvm-404', { identityFile: path.join(dir, 'missing') }), {}, 'test');
     await expect(devices.connectOptions('rvm-404')).rejects.toThrow(/cannot read the key file/);
+    store.close();
+  });
+
+  it('reads a key file named from the home folder (~/…), and refuses a relative one that would depend on where Jetvault was started', async () => {
+    const { store, devices } = open(tempDir());
+    const home = tempDir();
+    mkdirSync(path.join(home, '.ssh'));
+    writeFileSync(path.join(home, '.ssh', 'fleet_key'), 'the fleet key', { mode: 0o600 });
+    const before = process.env.HOME;
+    process.env.HOME = home;
+    try {
+      // One shared profile for every technician's laptop: the key in each one's home folder.
+      devices.import({ devices: [profile('rvm-017', { identityFile: '~/.ssh/fleet_key', jump: { user: 'ops', host: '127.0.0.3', identityFile: '~/.ssh/fleet_key' } })] }, 'test');
+      const options = await devices.connectOptions('rvm-017');
+      expect(options.auth).toEqual({ kind: 'key', privateKey: Buffer.from('the fleet key') });
+      expect(options.jump?.auth).toEqual({ kind: 'key', privateKey: Buffer.from('the fleet key') });
+      expect(devices.export().devices[0]).toMatchObject({ identityFile: '~/.ssh/fleet_key' }); // kept as written
+    } finally {
+      process.env.HOME = before;
+    }
+    const relative = (extra: Record<string, unknown>) => {
+      try {
+        devices.import([profile('rvm-018', extra)], 'test');
+      } catch (error) {
+        return error;
+      }
+      return null;
+    };
+    expect(relative({ identityFile: 'keys/rvm.key' })).toMatchObject({ code: 'VALIDATION', issues: [{ path: '0.identityFile', message: expect.stringMatching(/full path/) as string }] });
+    expect(relative({ jump: { user: 'ops', host: '127.0.0.3', identityFile: 'id_jump' } })).toMatchObject({ issues: [{ path: '0.jump.identityFile' }] });
+    expect(() => devices.add(profile('rvm-018', { identityFile: './id_ed25519' }), {}, 'test')).toThrow(expect.objectContaining({ issues: [expect.objectContaining({ path: 'identityFile' })] }));
+    expect(() => devices.update('rvm-017', profile('rvm-017', { identityFile: 'id_ed25519' }), {}, 'test')).toThrow(/Invalid device profile/);
+    expect(devices.list().map((d) => d.profile.name)).toEqual(['rvm-017']);
     store.close();
   });
 

@@ -4,6 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import path from 'node:path';
 import { AppError } from '../../shared/errors';
 import { DeviceProfileSchema, FingerprintSchema, authOf, isServerDatabase } from '../../shared/schemas/devices';
 import type { DeviceDetail, DeviceFacts, DeviceProfile, DiskUsage, DeviceSummary, JumpHost, KeyTarget } from '../../shared/schemas/devices';
@@ -51,6 +53,30 @@ export function checkedFingerprint(fingerprint: string): string {
   const checked = FingerprintSchema.safeParse(fingerprint);
   if (!checked.success) throw new AppError('VALIDATION', `Not a SHA256 fingerprint: ${fingerprint}`, issuesOf(checked.error));
   return checked.data;
+}
+
+/**
+ * A key file as a profile names it: `~/…` is in the home folder of whoever runs Jetvault (as in
+ * ssh_config), so one shared profile serves every technician's laptop.
+ */
+export function keyFilePath(file: string): string {
+  return file === '~' || file.startsWith('~/') ? path.join(homedir(), file.slice(1)) : file;
+}
+
+/**
+ * Key files named relative to a folder: the console, the scheduler and the CLI each start in a
+ * folder of their own, so such a file would be found by one and not by the others. A value kept
+ * from `previous` (stored before this was checked) is let be.
+ */
+function keyFileIssues(profile: DeviceProfile, previous?: DeviceProfile): { path: string; message: string }[] {
+  const issues: { path: string; message: string }[] = [];
+  const check = (file: string | undefined, before: string | undefined, at: string) => {
+    if (file === undefined || file === before || path.isAbsolute(file) || file === '~' || file.startsWith('~/')) return;
+    issues.push({ path: at, message: `"${file}" is relative to the folder Jetvault happens to start in: give the key file's full path (/home/me/.ssh/id_ed25519, or ~/.ssh/id_ed25519)` });
+  };
+  check(profile.identityFile, previous?.identityFile, 'identityFile');
+  check(profile.jump?.identityFile, previous?.jump?.identityFile, 'jump.identityFile');
+  return issues;
 }
 
 export class DeviceService {
@@ -106,7 +132,7 @@ export class DeviceService {
 
   update(name: string, input: unknown, secrets: DeviceSecrets, actor: string): DeviceRecord {
     const current = this.get(name);
-    const profile = this.#parse(input);
+    const profile = this.#parse(input, current.profile);
     if (profile.name !== name && this.#store.sql.deviceByName.get(profile.name)) {
       throw new AppError('CONFLICT', `A device named "${profile.name}" already exists`);
     }
@@ -187,7 +213,7 @@ export class DeviceService {
         for (const issue of issuesOf(parsed.error)) issues.push({ path: `${index}.${issue.path}`, message: issue.message });
         return;
       }
-      for (const issue of patternIssues(parsed.data.sources)) issues.push({ path: `${index}.${issue.path}`, message: issue.message });
+      for (const issue of [...patternIssues(parsed.data.sources), ...keyFileIssues(parsed.data)]) issues.push({ path: `${index}.${issue.path}`, message: issue.message });
       if (profiles.some((p) => p.name === parsed.data.name)) issues.push({ path: `${index}.name`, message: `"${parsed.data.name}" appears twice in the file` });
       else if (!replace && this.#store.sql.deviceByName.get(parsed.data.name)) issues.push({ path: `${index}.name`, message: `A device named "${parsed.data.name}" already exists` });
       profiles.push(parsed.data);
@@ -262,7 +288,7 @@ export class DeviceService {
   async #keyAuth(name: string, file: string, what: string, passphrase?: string): Promise<DeviceAuth> {
     let privateKey: Buffer;
     try {
-      privateKey = await readFile(file);
+      privateKey = await readFile(keyFilePath(file));
     } catch (error) {
       throw new AppError('NOT_FOUND', `${name}: cannot read the ${what} file ${file} (${(error as NodeJS.ErrnoException).code})`);
     }
@@ -321,11 +347,11 @@ export class DeviceService {
     };
   }
 
-  #parse(input: unknown): DeviceProfile {
+  #parse(input: unknown, previous?: DeviceProfile): DeviceProfile {
     const parsed = DeviceProfileSchema.safeParse(input);
     if (!parsed.success) throw new AppError('VALIDATION', 'Invalid device profile', issuesOf(parsed.error));
-    const patterns = patternIssues(parsed.data.sources);
-    if (patterns.length > 0) throw new AppError('VALIDATION', 'Invalid device profile', patterns);
+    const issues = [...patternIssues(parsed.data.sources), ...keyFileIssues(parsed.data, previous)];
+    if (issues.length > 0) throw new AppError('VALIDATION', 'Invalid device profile', issues);
     return parsed.data;
   }
 
