@@ -150,6 +150,35 @@ describe('DeviceService', () => {
     for (const s of [a, b, c]) s.store.close();
   });
 
+  it('refuses an import with fields no profile has — a misspelt setting, a password — at their paths, rather than dropping them', () => {
+    const { store, devices } = open(tempDir());
+    const hostKey = 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8';
+    let error: unknown;
+    try {
+      devices.import(
+        {
+          devices: [
+            profile('rvm-017', { hostkey: hostKey, identity_file: '/keys/rvm', rpo: 15, password: 'pa55word' }),
+            profile('rvm-018', { jump: { user: 'ops', host: '127.0.0.3', identity: '/keys/jump' }, sources: [{ name: 'app', kind: 'files', paths: ['/opt/app'], excludes: ['*.tmp'] }], services: { stop: [], start: [], restart: ['x'] } }),
+          ],
+        },
+        'test',
+      );
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toMatchObject({ code: 'VALIDATION', message: expect.stringMatching(/Nothing was imported: 7 problem/) as string });
+    const issues = (error as { issues: { path: string; message: string }[] }).issues;
+    expect(issues.map((i) => i.path)).toEqual(['0.hostkey', '0.identity_file', '0.rpo', '0.password', '1.jump.identity', '1.sources.0.excludes', '1.services.restart']);
+    expect(issues[0]!.message).toMatch(/not a profile setting.*hostKey\?/);
+    expect(issues[1]!.message).toMatch(/identityFile\?/);
+    expect(issues[3]!.message).toMatch(/never imported/);
+    expect(issues[5]!.message).toMatch(/exclude\?/);
+    expect(JSON.stringify(error)).not.toContain('pa55word');
+    expect(devices.list()).toEqual([]);
+    store.close();
+  });
+
   it('refuses an include or exclude pattern no backup could use, at its field, on save and import', () => {
     const { store, devices } = open(tempDir());
     const files = (exclude: string[]) => ({ sources: [{ name: 'db', kind: 'postgres', database: 'myrvm' }, { name: 'app', kind: 'files', paths: ['/opt/myrvm'], include: ['*.py'], exclude }] });

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { AppError } from '../../shared/errors';
-import { DeviceProfileSchema, FingerprintSchema, authOf, isServerDatabase } from '../../shared/schemas/devices';
+import { DeviceProfileSchema, FilesSourceSchema, FingerprintSchema, JumpHostSchema, MysqlSourceSchema, PostgresSourceSchema, SqliteSourceSchema, authOf, isServerDatabase } from '../../shared/schemas/devices';
 import type { DeviceDetail, DeviceFacts, DeviceProfile, DiskUsage, DeviceSummary, JumpHost, KeyTarget } from '../../shared/schemas/devices';
 import type { HistoryStore } from '../history/history-store';
 import { recordDiskSamples } from '../fleet/samples';
@@ -76,6 +76,43 @@ function keyFileIssues(profile: DeviceProfile, previous?: DeviceProfile): { path
   };
   check(profile.identityFile, previous?.identityFile, 'identityFile');
   check(profile.jump?.identityFile, previous?.jump?.identityFile, 'jump.identityFile');
+  return issues;
+}
+
+const SOURCE_FIELDS: Record<string, string[]> = Object.fromEntries(
+  [PostgresSourceSchema, SqliteSourceSchema, MysqlSourceSchema, FilesSourceSchema].map((schema) => [schema.shape.kind.value, Object.keys(schema.shape)]),
+);
+
+/**
+ * Fields of a profiles file that no profile has: a misspelt setting (`hostkey`, `identity_file`)
+ * would otherwise be dropped without a word — no pinned key, the agent instead of the key — and a
+ * password written into the file would be dropped while the technician thinks it imported.
+ */
+function unknownFieldIssues(candidate: unknown): { path: string; message: string }[] {
+  const issues: { path: string; message: string }[] = [];
+  const fold = (key: string) => key.toLowerCase().replace(/[^a-z0-9]/g, '');
+  const check = (value: unknown, known: readonly string[], at: string, what: string) => {
+    if (!value || typeof value !== 'object' || Array.isArray(value)) return;
+    for (const key of Object.keys(value)) {
+      if (known.includes(key)) continue;
+      const like = known.find((k) => fold(k) === fold(key)) ?? known.find((k) => fold(key).length >= 4 && (fold(k).startsWith(fold(key)) || fold(key).startsWith(fold(k))));
+      const message = /pass|secret|token/i.test(key)
+        ? 'Passwords and passphrases are never imported (nor exported): enter them on the device page after the import'
+        : `"${key}" is not a ${what} setting${like ? ` (${like}?)` : ''}`;
+      issues.push({ path: `${at}${key}`, message });
+    }
+  };
+  check(candidate, Object.keys(DeviceProfileSchema.shape), '', 'profile');
+  if (!candidate || typeof candidate !== 'object') return issues;
+  const { jump, sources, services } = candidate as { jump?: unknown; sources?: unknown; services?: unknown };
+  check(jump, Object.keys(JumpHostSchema.shape), 'jump.', 'jump host');
+  if (Array.isArray(sources)) {
+    sources.forEach((source: unknown, i) => {
+      const known = SOURCE_FIELDS[(source as { kind?: unknown } | null)?.kind as string];
+      if (known) check(source, known, `sources.${i}.`, 'source');
+    });
+  }
+  check(services, ['stop', 'start'], 'services.', 'services');
   return issues;
 }
 
@@ -208,6 +245,7 @@ export class DeviceService {
     const issues: { path: string; message: string }[] = [];
     const profiles: DeviceProfile[] = [];
     candidates.forEach((candidate, index) => {
+      for (const issue of unknownFieldIssues(candidate)) issues.push({ path: `${index}.${issue.path}`, message: issue.message });
       const parsed = DeviceProfileSchema.safeParse(candidate);
       if (!parsed.success) {
         for (const issue of issuesOf(parsed.error)) issues.push({ path: `${index}.${issue.path}`, message: issue.message });

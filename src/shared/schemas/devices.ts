@@ -120,8 +120,9 @@ export const RetentionSchema = z
 export type Retention = z.infer<typeof RetentionSchema>;
 
 /**
- * A device profile as technicians share it (import/export JSON). More fields are allowed and kept
- * out; secrets (passwords, passphrases) are never part of a profile.
+ * A device profile as technicians share it (import/export JSON). Secrets (passwords, passphrases)
+ * are never part of a profile. Fields it does not have are dropped here, and refused by an import
+ * (a misspelt setting in a profiles file must not vanish without a word).
  */
 export const DeviceProfileSchema = z
   .object({
