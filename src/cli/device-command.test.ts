@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, chownSync, closeSync, existsSync, openSync, readFileSync, rmSync, truncateSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, rmSync, symlinkSync, truncateSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
@@ -359,6 +359,32 @@ describe('jetvault device', () => {
     const after = await snapshots();
     expect(after.filter((s) => s.incompleteRun !== true)).toHaveLength(device.profile().sources.length);
   }, 180_000);
+
+  it('proposes a database once when its server is reached by several socket paths (/run and /var/run, the stock place on a Jetson)', async () => {
+    const device = fleet.devices[0]!;
+    const run = cliRunner({ JETVAULT_HOME: tempDir() });
+    const file = path.join(tempDir(), 'bare.json');
+    writeFileSync(file, JSON.stringify({ ...device.profile(), name: 'rvm-sockets', sources: [] }));
+    expect((await run('device', 'import', file)).code).toBe(0);
+    // The device's server also answers in /run/postgresql, which /var/run/postgresql is on Debian and
+    // Ubuntu (a link to /run), as a stock Jetson's does.
+    expect(readlinkSync('/var/run')).toMatch(/^(\/|\.\.\/)?run$/);
+    mkdirSync('/run/postgresql', { recursive: true });
+    const socket = `/run/postgresql/.s.PGSQL.${40_000 + Math.floor(Math.random() * 20_000)}`;
+    symlinkSync(path.join(device.root, 'run/postgresql', `.s.PGSQL.${device.profile().sources.find((s) => s.kind === 'postgres')!.port}`), socket);
+    try {
+      const facts = await run('device', 'facts', 'rvm-sockets', '--json');
+      expect(facts.code).toBe(0);
+      const { proposals } = JSON.parse(facts.out) as { proposals: { name: string; kind: string; database?: string }[] };
+      expect(proposals.filter((p) => p.kind === 'postgres')).toEqual([expect.objectContaining({ name: 'db-myrvm', database: 'myrvm' })]);
+      // Listed once per server socket, not again through the link.
+      const { facts: read } = JSON.parse(facts.out) as { facts: { postgresDatabases: string[] } };
+      expect(read.postgresDatabases.filter((line) => line.startsWith('/var/run/'))).toEqual([]);
+      expect(read.postgresDatabases.filter((line) => line.startsWith('/run/postgresql\t'))).toHaveLength(1);
+    } finally {
+      rmSync(socket, { force: true });
+    }
+  }, 60_000);
 
   it('re-pins a host key only after it is compared with the device, and only the key the device presents (device trust)', async () => {
     const device = fleet.devices[0]!;

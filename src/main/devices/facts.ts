@@ -1,7 +1,8 @@
 /**
  * Device facts over SSH — L4T release, board, disks, tools, services — and discovery of what to
  * back up (PostgreSQL and MySQL/MariaDB databases, SQLite files, app/config/log folders). One fixed script, with
- * the only variable part (the device's sysroot) quoted by `sh`.
+ * the only variable part (the device's sysroot) quoted by `sh`. A server's socket found again through
+ * another path (/var/run is /run on Debian and Ubuntu) is listed once, and a database proposed once.
  */
 import path from 'node:path';
 import type { DeviceFacts, DiskUsage, Source } from '../../shared/schemas/devices';
@@ -22,9 +23,10 @@ echo @@model; if [ -r "$R/proc/device-tree/model" ]; then tr -d '\\000' < "$R/pr
 echo @@df; df -P -k 2>/dev/null | tail -n +2
 echo @@tools; for t in ${TOOLS}; do p=$(command -v "$t" 2>/dev/null) && echo "$t $p"; done
 echo @@services; systemctl list-units --type=service --state=running --no-legend --plain 2>/dev/null | awk '{print $1}'
-dberr=''
+dberr=''; seen=' '
 echo @@pg; for s in "$R"/run/postgresql/.s.PGSQL.* /run/postgresql/.s.PGSQL.* /var/run/postgresql/.s.PGSQL.*; do
   [ -S "$s" ] || continue; d=\${s%/.s.PGSQL.*}; p=\${s##*.}
+  k="$(cd "$d" 2>/dev/null && pwd -P || printf '%s' "$d")/$p"; case "$seen" in *" $k "*) continue;; esac; seen="$seen$k "
   if out=$(psql -h "$d" -p "$p" -d postgres -AtX -c "select datname from pg_database where not datistemplate and datname <> 'postgres'" 2>&1); then
     printf '%s\\n' "$out" | while IFS= read -r db; do [ -n "$db" ] && printf '%s\\t%s\\t%s\\n' "$d" "$p" "$db"; done
   else dberr="$dberr$(printf 'postgres\\t%s:%s\\t%s' "$d" "$p" "$(printf '%s' "$out" | head -n 1)")
@@ -32,6 +34,7 @@ echo @@pg; for s in "$R"/run/postgresql/.s.PGSQL.* /run/postgresql/.s.PGSQL.* /v
 done
 echo @@mysql; for s in "$R"/run/mysqld/*.sock /run/mysqld/*.sock /var/run/mysqld/*.sock; do
   [ -S "$s" ] || continue
+  k="$(cd "\${s%/*}" 2>/dev/null && pwd -P || printf '%s' "\${s%/*}")/\${s##*/}"; case "$seen" in *" $k "*) continue;; esac; seen="$seen$k "
   if out=$(mysql --socket="$s" -N -B -e 'SHOW DATABASES' 2>&1); then
     printf '%s\\n' "$out" | while IFS= read -r db; do case "$db" in ''|information_schema|performance_schema|mysql|sys) ;; *) printf '%s\\t%s\\n' "$s" "$db";; esac; done
   else dberr="$dberr$(printf 'mysql\\t%s\\t%s' "$s" "$(printf '%s' "$out" | head -n 1)")
@@ -125,13 +128,13 @@ export function proposeSources(facts: DeviceFacts, existing: readonly Source[] =
   const proposals: Source[] = [];
   for (const line of facts.postgresDatabases) {
     const [host, port, database] = line.split('\t') as [string, string, string];
-    if (!existing.some((s) => s.kind === 'postgres' && s.database === database)) {
+    if (![...existing, ...proposals].some((s) => s.kind === 'postgres' && s.database === database)) {
       proposals.push({ name: name(`db-${database}`), kind: 'postgres', database, host, port: Number(port) });
     }
   }
   for (const line of facts.mysqlDatabases) {
     const [socket, database] = line.split('\t') as [string, string];
-    if (!existing.some((s) => s.kind === 'mysql' && s.database === database)) proposals.push({ name: name(`mysql-${database}`), kind: 'mysql', database, socket });
+    if (![...existing, ...proposals].some((s) => s.kind === 'mysql' && s.database === database)) proposals.push({ name: name(`mysql-${database}`), kind: 'mysql', database, socket });
   }
   for (const file of facts.sqliteFiles) {
     if (!existing.some((s) => s.kind === 'sqlite' && s.path === file)) {
