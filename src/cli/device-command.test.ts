@@ -152,9 +152,23 @@ describe('jetvault device', () => {
     expect(first.err).toMatch(/Compare it with the device/);
     expect((await run('device', 'list', '--json')).out).toBe('[]');
 
+    // A fingerprint mistyped or pasted wrongly: said as such, not as a key that CHANGED (nothing was
+    // pinned yet) with advice to re-pin a device that was never added.
     const wrongKey = await run(...base, '--host-key', 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8');
     expect(wrongKey.code).toBe(1);
-    expect(wrongKey.err).toMatch(/has CHANGED/);
+    expect(wrongKey.err).toBe(
+      `jetvault device: ${device.host}:${device.port} presents the host key ${device.hostKeyFingerprint}, not the SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8 given with --host-key. ` +
+        'Nothing was sent and rvm-017 was not added: compare the key with the one shown on the device (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then run the command again with it.',
+    );
+    expect((await run('device', 'list', '--json')).out).toBe('[]');
+    // The same for a jump host (here the device itself, forwarding to its own address).
+    const jump = ['--jump', `${device.user}@${device.host}:${device.port}`, '--jump-identity', device.identityFile];
+    const wrongJumpKey = await run(...base, ...jump, '--jump-host-key', 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8');
+    expect(wrongJumpKey.code).toBe(1);
+    expect(wrongJumpKey.err).toMatch(/^jetvault device: The jump host \S+ presents the host key SHA256:\S+, not the SHA256:nThbg6kX\S+ given with --jump-host-key\. Nothing was sent and rvm-017 was not added/);
+    const wrongBehindJump = await run(...base, ...jump, '--jump-host-key', device.hostKeyFingerprint, '--host-key', 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8');
+    expect(wrongBehindJump.code).toBe(1);
+    expect(wrongBehindJump.err).toMatch(/^jetvault device: \S+ presents the host key SHA256:\S+, not the SHA256:nThbg6kX\S+ given with --host-key\. Nothing was sent and rvm-017 was not added/);
     expect((await run('device', 'list', '--json')).out).toBe('[]');
 
     const added = await run(...base, '--host-key', device.hostKeyFingerprint, '--site', 'Depot North', '--tag', 'critical', '--rpo', '15', '--rto', '30');

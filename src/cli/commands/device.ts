@@ -6,6 +6,7 @@ import { UsageError } from '../command';
 import { withServices } from '../services';
 import { parseJump, profilesFileTooLarge } from '../../shared/schemas/devices';
 import type { JumpHost } from '../../shared/schemas/devices';
+import type { HostKeyMismatch } from '../../main/devices/ssh-connection';
 
 const USAGE = `Usage:
   jetvault device add NAME --host HOST [--port P] [--user U] [--identity FILE [--passphrase-file FILE] | --password-file FILE]
@@ -46,6 +47,24 @@ jump host's fingerprint first (exit 3); with it, it logs in to the jump host (wi
 else the device's key) and prints the device's fingerprint, fetched through the tunnel.`;
 
 const EXIT_CONFIRM_HOST_KEY = 3;
+
+/**
+ * A key given with --host-key or --jump-host-key that the host does not present, said as that: at
+ * `add` nothing was pinned yet, so it is a fingerprint mistyped or taken from elsewhere, not a key
+ * that CHANGED with advice to re-pin a device that does not exist.
+ */
+function givenKeyRefused(error: unknown, name: string, device: { host: string; port: number; hostKey?: string | undefined }, jump: JumpHost | undefined): unknown {
+  if (!(error instanceof AppError) || error.code !== 'HOST_KEY_MISMATCH' || !('presented' in error)) return error;
+  const { role, presented } = error as HostKeyMismatch;
+  const target = role === 'jump' ? jump : role === 'device' ? device : undefined;
+  if (!target?.hostKey) return error;
+  const isJump = role === 'jump';
+  return new AppError(
+    'HOST_KEY_MISMATCH',
+    `${isJump ? 'The jump host ' : ''}${target.host}:${target.port} presents the host key ${presented}, not the ${target.hostKey} given with --${isJump ? 'jump-host-key' : 'host-key'}. ` +
+      `Nothing was sent and ${name} was not added: compare the key with the one shown on the ${isJump ? 'jump host' : 'device'} (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then run the command again with it.`,
+  );
+}
 
 /** A secret given as a file (not on the command line, where other users' `ps` would see it). */
 async function firstLine(file: string, what: string): Promise<string> {
@@ -149,7 +168,9 @@ export const deviceCommand: Command = {
           }
           if (!values['host-key']) {
             const fingerprint = jump
-              ? await DeviceConnector.probeHostKeyVia(host, profile.port, await devices.jumpOptions(jump, await jumpLogin()))
+              ? await DeviceConnector.probeHostKeyVia(host, profile.port, await devices.jumpOptions(jump, await jumpLogin())).catch((error: unknown) => {
+                  throw givenKeyRefused(error, name, { host, port: profile.port }, jump);
+                })
               : await DeviceConnector.probeHostKey(host, profile.port);
             io.err(`The host key of ${host}:${profile.port}${jump ? ` (through ${jump.host})` : ''} has the fingerprint\n  ${fingerprint}\n` + 'Compare it with the device, then repeat this command with --host-key ' + fingerprint);
             io.out(fingerprint);
@@ -165,7 +186,7 @@ export const deviceCommand: Command = {
               (await DeviceConnection.open(await devices.connectOptions(name))).close();
             } catch (error) {
               devices.remove(name, 'cli');
-              throw error;
+              throw givenKeyRefused(error, name, { host, port: profile.port, hostKey: added.profile.hostKey }, jump);
             }
           }
           io.out(`added ${name} (${added.profile.user}@${added.profile.host}:${added.profile.port}, host key ${added.profile.hostKey})`);

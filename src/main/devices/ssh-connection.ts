@@ -66,6 +66,18 @@ export function fingerprintOf(hostKey: Buffer): string {
   return `SHA256:${createHash('sha256').update(hostKey).digest('base64').replace(/=+$/, '')}`;
 }
 
+/** A pinned key the host does not present: which host it was, and the key it presented instead. */
+export class HostKeyMismatch extends AppError {
+  readonly role: NonNullable<ConnectOptions['role']>;
+  readonly presented: string;
+
+  constructor(message: string, { role, presented }: { role: NonNullable<ConnectOptions['role']>; presented: string }) {
+    super('HOST_KEY_MISMATCH', message);
+    this.role = role;
+    this.presented = presented;
+  }
+}
+
 function classify(error: Error & { level?: string; code?: string }, target: string): AppError {
   if (error instanceof AppError) return error;
   if (error.level === 'client-authentication') return new AppError('AUTH_FAILED', `${target} refused the credentials (all authentication methods failed)`);
@@ -174,12 +186,12 @@ export class DeviceConnection implements CommandRunner {
         seen = fingerprintOf(key);
         if (options.hostKey) {
           if (seen === options.hostKey) return true;
-          refusal = new AppError(
-            'HOST_KEY_MISMATCH',
+          refusal = new HostKeyMismatch(
             `The host key of ${target} has CHANGED: expected ${options.hostKey}, got ${seen}. Nothing was sent. ` +
               (isRepository
                 ? 'If the server was reinstalled, verify its new fingerprint on the server (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and update JETVAULT_SFTP_HOST_KEY; otherwise this may be an attack.'
                 : 'If it was reinstalled, verify the new fingerprint on it, then pin it (Host key on the device page, or jetvault device trust); otherwise this may be an attack.'),
+            { role: options.role ?? 'device', presented: seen },
           );
           return false;
         }
