@@ -404,6 +404,22 @@ test.describe('with secrets at rest', () => {
     await expect(field('device-identity')).toContainText('The device refused this key');
     expect(await page.evaluate(() => window.api!.devices.list())).toEqual([]);
 
+    // The .pub beside a key, or a file that is no key, picked by mistake: said at the key file, not
+    // as a passphrase the key would need.
+    await page.getByTestId('device-identity').fill(`${device.identityFile}.pub`);
+    await trust();
+    await expect(page.getByTestId('add-device-error')).toContainText(`${device.identityFile}.pub is a public key: name its private key (${device.identityFile})`);
+    await expect(field('device-identity')).toContainText('A public key: name its private key');
+    await expect(field('device-passphrase')).not.toContainText('passphrase of this key');
+    await expect(field('device-passphrase')).not.toContainText('needs its passphrase');
+    const notes = path.join(mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-key-')), 'notes.txt');
+    writeFileSync(notes, 'ssh rvm-017 and run the backup\n');
+    await page.getByTestId('device-identity').fill(notes);
+    await trust();
+    await expect(field('device-identity')).toContainText('Not an SSH private key');
+    await expect(field('device-passphrase')).not.toContainText('needs its passphrase');
+    expect(await page.evaluate(() => window.api!.devices.list())).toEqual([]);
+
     // A key the device accepts, but locked with a passphrase: without it this laptop cannot use the key.
     const locked = path.join(mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-key-')), 'id_locked');
     const keygen = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'key passphrase', '-C', 'e2e locked key', '-f', locked]);

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -17,6 +18,13 @@ const profile = (name: string, extra: Record<string, unknown> = {}) => ({
   sources: [{ name: 'db', kind: 'postgres', database: 'myrvm', host: '/run/postgresql' }],
   ...extra,
 });
+
+/** A real key pair made by ssh-keygen: the private key's path (the public one beside it, .pub). */
+function keygen(dir: string, name: string, passphrase = ''): string {
+  const file = path.join(dir, name);
+  expect(spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', passphrase, '-C', name, '-f', file]).status).toBe(0);
+  return file;
+}
 
 function open(dir: string, passphrase: string | null = PASSPHRASE) {
   const store = new HistoryStore(dir);
@@ -200,14 +208,13 @@ describe('DeviceService', () => {
   it('pins a confirmed host key and reads key files for connections', async () => {
     const dir = tempDir();
     const { store, devices } = open(dir);
-    const keyFile = path.join(dir, 'id_ed25519');
-    writeFileSync(keyFile, 'not really a key', { mode: 0o600 });
+    const keyFile = keygen(dir, 'id_ed25519', 'key passphrase');
     devices.add(profile('rvm-017', { identityFile: keyFile }), { passphrase: 'key passphrase' }, 'test');
     expect(() => devices.pinHostKey('rvm-017', 'MD5:00', 'test')).toThrow(/fingerprint/);
     devices.pinHostKey('rvm-017', 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8', 'test');
     const options = await devices.connectOptions('rvm-017');
     expect(options).toMatchObject({ host: '127.0.0.2', port: 2222, user: 'jetson', hostKey: 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8' });
-    expect(options.auth).toEqual({ kind: 'key', privateKey: Buffer.from('not really a key'), passphrase: 'key passphrase' });
+    expect(options.auth).toEqual({ kind: 'key', privateKey: readFileSync(keyFile), passphrase: 'key passphrase' });
     devices.add(profile('rvm-404', { identityFile: path.join(dir, 'missing') }), {}, 'test');
     await expect(devices.connectOptions('rvm-404')).rejects.toThrow(/cannot read the key file/);
     store.close();
@@ -217,15 +224,15 @@ describe('DeviceService', () => {
     const { store, devices } = open(tempDir());
     const home = tempDir();
     mkdirSync(path.join(home, '.ssh'));
-    writeFileSync(path.join(home, '.ssh', 'fleet_key'), 'the fleet key', { mode: 0o600 });
+    const fleetKey = readFileSync(keygen(path.join(home, '.ssh'), 'fleet_key'));
     const before = process.env.HOME;
     process.env.HOME = home;
     try {
       // One shared profile for every technician's laptop: the key in each one's home folder.
       devices.import({ devices: [profile('rvm-017', { identityFile: '~/.ssh/fleet_key', jump: { user: 'ops', host: '127.0.0.3', identityFile: '~/.ssh/fleet_key' } })] }, 'test');
       const options = await devices.connectOptions('rvm-017');
-      expect(options.auth).toEqual({ kind: 'key', privateKey: Buffer.from('the fleet key') });
-      expect(options.jump?.auth).toEqual({ kind: 'key', privateKey: Buffer.from('the fleet key') });
+      expect(options.auth).toEqual({ kind: 'key', privateKey: fleetKey });
+      expect(options.jump?.auth).toEqual({ kind: 'key', privateKey: fleetKey });
       expect(devices.export().devices[0]).toMatchObject({ identityFile: '~/.ssh/fleet_key' }); // kept as written
     } finally {
       process.env.HOME = before;
@@ -246,6 +253,28 @@ describe('DeviceService', () => {
     store.close();
   });
 
+  it("says what is wrong with a key file before any login: a public key, not a key at all, a passphrase missing or wrong — at the field to fix", async () => {
+    const dir = tempDir();
+    const { store, devices } = open(dir);
+    const hostKey = 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8';
+    const plain = keygen(dir, 'id_plain');
+    const locked = keygen(dir, 'id_locked', 'key passphrase');
+    const text = path.join(dir, 'notes.txt');
+    writeFileSync(text, 'ssh rvm-017 and run the backup\n');
+    const draft = (identityFile: string, passphrase?: string) => devices.draftConnectOptions(profile('rvm-017', { hostKey, identityFile }), passphrase ? { passphrase } : {});
+
+    // The .pub beside the key, picked by mistake: not the device's fault, nor a passphrase's.
+    await expect(draft(`${plain}.pub`)).rejects.toMatchObject({ code: 'VALIDATION', message: `rvm-017: ${plain}.pub is a public key: name its private key (${plain})`, issues: [{ path: 'identityFile' }] });
+    await expect(draft(text)).rejects.toMatchObject({ code: 'VALIDATION', message: expect.stringContaining(`${text} is not an SSH private key`) as string, issues: [{ path: 'identityFile' }] });
+    await expect(draft(locked)).rejects.toMatchObject({ code: 'AUTH_FAILED', message: expect.stringMatching(/cannot be used: it is locked with a passphrase/) as string, issues: [{ path: 'passphrase' }] });
+    await expect(draft(locked, 'not it')).rejects.toMatchObject({ code: 'AUTH_FAILED', message: expect.stringMatching(/cannot be used: the passphrase given does not open it/) as string, issues: [{ path: 'passphrase' }] });
+    expect((await draft(locked, 'key passphrase')).options.auth).toMatchObject({ kind: 'key', passphrase: 'key passphrase' });
+    // A jump host's key file alike, at its own field.
+    devices.add(profile('rvm-far', { hostKey, identityFile: plain, jump: { user: 'ops', host: '127.0.0.3', hostKey, identityFile: `${plain}.pub` } }), {}, 'test');
+    await expect(devices.connectOptions('rvm-far')).rejects.toMatchObject({ code: 'VALIDATION', issues: [{ path: 'jump.identityFile' }] });
+    store.close();
+  });
+
   it('builds connection options for a profile not added yet from the secrets as typed, storing nothing', async () => {
     const dir = tempDir();
     const { store, devices } = open(dir);
@@ -256,10 +285,9 @@ describe('DeviceService', () => {
     const draft = await devices.draftConnectOptions(profile('rvm-017', { hostKey, auth: 'password' }), { password: 'typed' });
     expect(draft.options).toMatchObject({ host: '127.0.0.2', port: 2222, user: 'jetson', hostKey, auth: { kind: 'password', password: 'typed' } });
     expect(draft.profile.name).toBe('rvm-017');
-    const keyFile = path.join(dir, 'id_ed25519');
-    writeFileSync(keyFile, 'not really a key', { mode: 0o600 });
+    const keyFile = keygen(dir, 'id_ed25519', 'typed passphrase');
     const keyed = await devices.draftConnectOptions(profile('rvm-017', { hostKey, identityFile: keyFile }), { passphrase: 'typed passphrase' });
-    expect(keyed.options.auth).toEqual({ kind: 'key', privateKey: Buffer.from('not really a key'), passphrase: 'typed passphrase' });
+    expect(keyed.options.auth).toEqual({ kind: 'key', privateKey: readFileSync(keyFile), passphrase: 'typed passphrase' });
     expect(devices.list()).toEqual([]);
     store.close();
   });

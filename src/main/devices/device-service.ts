@@ -323,13 +323,32 @@ export class DeviceService {
     return { host: jump.host, port: jump.port, user: jump.user, auth, hostKey: jump.hostKey };
   }
 
-  async #keyAuth(name: string, file: string, what: string, passphrase?: string): Promise<DeviceAuth> {
+  /**
+   * A key file read and opened here, so what is wrong with it is said as that, at its field — not
+   * as the device refusing a login, nor as a missing passphrase (a .pub or a text file picked by
+   * mistake, or a passphrase that does not open the key).
+   */
+  async #keyAuth(name: string, file: string, what: 'key' | 'jump host key', passphrase?: string): Promise<DeviceAuth> {
     let privateKey: Buffer;
     try {
       privateKey = await readFile(keyFilePath(file));
     } catch (error) {
       throw new AppError('NOT_FOUND', `${name}: cannot read the ${what} file ${file} (${(error as NodeJS.ErrnoException).code})`);
     }
+    const field = what === 'key' ? 'identityFile' : 'jump.identityFile';
+    // Loaded on use: commands that never log in to a device do not load SSH.
+    const { privateKeyProblem } = await import('./ssh-connection');
+    const problem = privateKeyProblem(privateKey, passphrase);
+    if (problem === 'needs-passphrase') {
+      throw new AppError('AUTH_FAILED', `${name}: the ${what} ${file} cannot be used: it is locked with a passphrase, and none was given`, [{ path: 'passphrase', message: 'This key needs its passphrase' }]);
+    }
+    if (problem === 'wrong-passphrase') {
+      throw new AppError('AUTH_FAILED', `${name}: the ${what} ${file} cannot be used: the passphrase given does not open it`, [{ path: 'passphrase', message: 'Not the passphrase of this key' }]);
+    }
+    if (problem === 'public-key') {
+      throw new AppError('VALIDATION', `${name}: ${file} is a public key: name its private key${file.endsWith('.pub') ? ` (${file.slice(0, -'.pub'.length)})` : ''}`, [{ path: field, message: 'A public key: name its private key' }]);
+    }
+    if (problem) throw new AppError('VALIDATION', `${name}: ${file} is not an SSH private key (${problem.notAKey})`, [{ path: field, message: 'Not an SSH private key' }]);
     return passphrase ? { kind: 'key', privateKey, passphrase } : { kind: 'key', privateKey };
   }
 

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { Duplex, finished, pipeline } from 'node:stream';
 import type { Readable, Writable } from 'node:stream';
-import { Client } from 'ssh2';
+import ssh2, { Client } from 'ssh2';
 import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
 import { AppError } from '../../shared/errors';
 import { commandText } from './shell-quote';
@@ -64,6 +64,21 @@ const STDERR_LIMIT = 64 * 1024;
 /** OpenSSH's fingerprint format: `SHA256:` + unpadded base64 of the key blob's SHA-256. */
 export function fingerprintOf(hostKey: Buffer): string {
   return `SHA256:${createHash('sha256').update(hostKey).digest('base64').replace(/=+$/, '')}`;
+}
+
+/**
+ * What keeps a private key file from being used for a login, or null when it opens: as ssh2 would
+ * find it at the handshake, but told apart (a .pub or a text file picked by mistake is not a missing
+ * passphrase). `utils` is read from the default export: Node does not find it among ssh2's names.
+ */
+export function privateKeyProblem(key: Buffer, passphrase?: string): 'needs-passphrase' | 'wrong-passphrase' | 'public-key' | { notAKey: string } | null {
+  const parsed = ssh2.utils.parseKey(key, passphrase);
+  if (parsed instanceof Error) {
+    if (/no passphrase given/i.test(parsed.message)) return 'needs-passphrase';
+    if (/bad passphrase|integrity check failed|decrypt/i.test(parsed.message)) return 'wrong-passphrase';
+    return { notAKey: parsed.message };
+  }
+  return parsed.isPrivateKey() ? null : 'public-key';
 }
 
 /** A pinned key the host does not present: which host it was, and the key it presented instead. */
