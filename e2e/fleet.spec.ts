@@ -440,6 +440,32 @@ test.describe('with secrets at rest', () => {
     await expect(page.getByTestId('device-error')).toHaveCount(0);
   });
 
+  test("a device behind a jump host that takes the device's locked key: the passphrase typed opens it for the jump host's login too", async ({ host, console: app, page, fleet }) => {
+    test.setTimeout(60_000);
+    const [bastion, device] = fleet.devices as [(typeof fleet.devices)[0], (typeof fleet.devices)[0]];
+    const locked = path.join(mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-key-')), 'id_locked');
+    expect(spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'key passphrase', '-C', 'e2e locked key', '-f', locked]).status).toBe(0);
+    // One key for both, as `ssh -J` uses it.
+    for (const at of [device, bastion]) appendFileSync(path.join(at.dir, 'authorized_keys'), readFileSync(`${locked}.pub`));
+    await app.open(host.url);
+    await page.getByTestId('add-device').click();
+    await page.getByTestId('device-name').fill('rvm-far');
+    await page.getByTestId('device-host').fill(device.host);
+    await page.getByTestId('device-port').fill(String(device.port));
+    await page.getByTestId('device-user').fill(device.user);
+    await page.getByTestId('device-identity').fill(locked);
+    await page.getByTestId('device-passphrase').fill('key passphrase');
+    await page.getByText('Advanced').click();
+    await page.getByTestId('device-jump').fill(`${bastion.user}@${bastion.host}:${bastion.port}`);
+    await page.getByTestId('device-check-key').click();
+    await expect(page.getByTestId('jump-host-key-fingerprint')).toHaveText(bastion.hostKeyFingerprint);
+    await page.getByTestId('jump-host-key-trust').click();
+    await expect(page.getByTestId('host-key-fingerprint')).toHaveText(device.hostKeyFingerprint);
+    await page.getByTestId('host-key-trust').click();
+    await expect(page.getByTestId('device-page')).toBeVisible();
+    expect((await page.evaluate(() => window.api!.devices.list())).map((d) => d.name)).toEqual(['rvm-far']);
+  });
+
   test('a device that logs in with a password: a wrong one is said at its field, the right one is kept encrypted for later logins', async ({ host, console: app, page, fleet }) => {
     test.setTimeout(60_000);
     const device = fleet.devices[0]!;

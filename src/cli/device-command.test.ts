@@ -40,6 +40,14 @@ describe('jetvault device', () => {
     const passphraseFile = path.join(dir, 'passphrase');
     writeFileSync(passphraseFile, 'key passphrase\n', { mode: 0o600 });
     expect((await run(...base, '--passphrase-file', path.join(dir, 'missing'))).err).toMatch(/Cannot read/);
+    // Behind a jump host that takes the same key (here the device itself, forwarding to its own
+    // address): the passphrase opens the key for the jump host's login too, when the device's key
+    // is fetched through it.
+    const jump = ['--jump', `${device.user}@${device.host}:${device.port}`, '--jump-host-key', device.hostKeyFingerprint];
+    const throughJump = await run('device', 'add', 'rvm-locked-far', '--host', device.host, '--port', String(device.port), '--user', device.user, '--identity', locked, '--passphrase-file', passphraseFile, ...jump);
+    expect(throughJump.err).toMatch(/has the fingerprint/);
+    expect(throughJump).toMatchObject({ code: 3, out: device.hostKeyFingerprint });
+
     const added = await run(...base, '--passphrase-file', passphraseFile);
     expect(added.code).toBe(0);
     // The stored passphrase opens the key again for the next login.

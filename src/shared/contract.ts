@@ -103,6 +103,8 @@ export const channels = {
             jump: JumpHostSchema,
             auth: z.enum(['key', 'password', 'agent']),
             identityFile: z.string().min(1).max(4096).optional(),
+            /** The device key's passphrase, when the jump host takes the device's key. */
+            passphrase: z.string().min(1).max(1024).optional(),
             password: z.string().min(1).max(1024).optional(),
           })
           .strict()

@@ -143,7 +143,7 @@ export const deviceCommand: Command = {
           // Without its own key (--jump-identity) the jump host takes the device's login, as `ssh -J` does.
           const jumpLogin = async () =>
             values.identity
-              ? { auth: 'key' as const, identityFile: values.identity as string }
+              ? { auth: 'key' as const, identityFile: values.identity as string, ...(values['passphrase-file'] ? { passphrase: await firstLine(values['passphrase-file'] as string, "the key's passphrase") } : {}) }
               : values['password-file']
                 ? { auth: 'password' as const, password: await firstLine(values['password-file'] as string, "the device account's password") }
                 : { auth: 'agent' as const };

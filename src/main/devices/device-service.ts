@@ -305,13 +305,13 @@ export class DeviceService {
    * Connection options for a jump host given outside the inventory (adding a device): its own key
    * file when given, else the credentials typed for the device.
    */
-  async jumpOptions(jump: JumpHost, device: { auth: 'key' | 'password' | 'agent'; identityFile?: string; password?: string }): Promise<ConnectOptions> {
+  async jumpOptions(jump: JumpHost, device: { auth: 'key' | 'password' | 'agent'; identityFile?: string | undefined; passphrase?: string | undefined; password?: string | undefined }): Promise<ConnectOptions> {
     if (!jump.hostKey) throw new AppError('VALIDATION', `Confirm the host key of the jump host ${jump.host}:${jump.port} first`, [{ path: 'jump.hostKey', message: 'Required' }]);
     let auth: DeviceAuth;
     if (jump.identityFile) auth = await this.#keyAuth(jump.host, jump.identityFile, 'jump host key');
     else if (device.auth === 'key') {
       if (!device.identityFile) throw new AppError('VALIDATION', 'Key authentication needs a key file', [{ path: 'identityFile', message: 'Required' }]);
-      auth = await this.#keyAuth(jump.host, device.identityFile, 'key');
+      auth = await this.#keyAuth(jump.host, device.identityFile, 'key', device.passphrase || undefined);
     } else if (device.auth === 'password') {
       if (!device.password) throw new AppError('VALIDATION', 'Password authentication needs a password', [{ path: 'password', message: 'Required' }]);
       auth = { kind: 'password', password: device.password };

@@ -60,7 +60,7 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
   /** The device's key: directly, or through the jump host once its key is confirmed. */
   const probeDevice = async (confirmedJumpKey: string | null) => {
     const jump = confirmedJumpKey ? jumpProfile(confirmedJumpKey) : undefined;
-    const via = jump ? { jump, auth, ...(auth === 'key' && identityFile ? { identityFile } : {}), ...(auth === 'password' && password ? { password } : {}) } : undefined;
+    const via = jump ? { jump, auth, ...(auth === 'key' && identityFile ? { identityFile } : {}), ...(auth === 'key' && passphrase ? { passphrase } : {}), ...(auth === 'password' && password ? { password } : {}) } : undefined;
     const { fingerprint } = await api().devices.probeHostKey({ host, port, ...(via ? { via } : {}) });
     setStep({ kind: 'confirm', fingerprint });
   };
