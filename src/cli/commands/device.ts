@@ -4,7 +4,7 @@ import { AppError } from '../../shared/errors';
 import type { Command } from '../command';
 import { UsageError } from '../command';
 import { withServices } from '../services';
-import { parseJump, profilesFileTooLarge } from '../../shared/schemas/devices';
+import { MAX_SOURCES, parseJump, profilesFileTooLarge } from '../../shared/schemas/devices';
 import type { JumpHost } from '../../shared/schemas/devices';
 import type { HostKeyMismatch } from '../../main/devices/ssh-connection';
 
@@ -234,6 +234,9 @@ export const deviceCommand: Command = {
             io.out(`  tools: ${Object.keys(facts.tools).join(', ') || 'none found'}`);
             for (const e of facts.databaseErrors) io.out(`  ${e.engine === 'postgres' ? 'PostgreSQL' : 'MySQL'} at ${e.where} not listed: ${e.message}`);
             for (const p of proposals) io.out(`  ${values.accept ? 'added' : 'proposed'} source ${p.name} (${p.kind})`);
+            const ownSources = new Set([...profile.sources, ...proposals].flatMap((s) => (s.kind === 'sqlite' ? [s.path] : [])));
+            const leftOut = facts.sqliteFiles.filter((f) => !ownSources.has(f)).length;
+            if (leftOut > 0) io.out(`  ${leftOut} more SQLite file(s) not proposed: a device has at most ${MAX_SOURCES} sources (they are copied with their folder)`);
             if (proposals.length > 0 && !values.accept) io.out(`Add them with: jetvault device facts ${name} --accept`);
           }
           return 0;

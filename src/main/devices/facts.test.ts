@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { DeviceProfileSchema, MAX_SOURCES } from '../../shared/schemas/devices';
 import { tempDir } from '../testing/temp-dir';
 import { disksOfProbe, factsCommand, parseFacts, parseL4t, parsePlatform, platformCommand, proposeSources } from './facts';
 import { commandText } from './shell-quote';
@@ -54,6 +55,31 @@ describe('device facts', () => {
     // Accepted sources are not proposed again; names never collide.
     const again = proposeSources(facts, [{ name: 'config', kind: 'sqlite', path: '/x' }, proposals[1]!]);
     expect(again.map((s) => s.name)).toEqual(['config-2', 'logs', 'app-myrvm']);
+  });
+
+  it('proposes no more sources than a device can have: a folder of daily SQLite files fills what is left after the databases, config, logs and app, and the rest stay in the app folder', () => {
+    const root = jetsonRoot();
+    const daily = path.join(root, 'opt/myrvm/data/daily');
+    mkdirSync(daily);
+    for (let day = 1; day <= 70; day++) {
+      const db = new Database(path.join(daily, `2026-10-${String(day).padStart(2, '0')}.db`));
+      db.exec('CREATE TABLE t (x)');
+      db.close();
+    }
+    const facts = parseFacts(execFileSync('/bin/sh', ['-c', commandText(factsCommand(root))], { encoding: 'utf8' }));
+    expect(facts.sqliteFiles).toHaveLength(71);
+    const existing = [{ name: 'db', kind: 'postgres' as const, database: 'myrvm' }];
+    const proposals = proposeSources({ ...facts, postgresDatabases: ['/run/postgresql\t5432\tother'] }, existing);
+    // Accepted, they make a profile the console keeps (at most 64 sources).
+    const accepted = DeviceProfileSchema.safeParse({ name: 'rvm-017', host: '127.0.0.2', user: 'jetson', sources: [...existing, ...proposals] });
+    expect(accepted.success).toBe(true);
+    expect(proposals).toHaveLength(MAX_SOURCES - existing.length);
+    expect(proposals.map((p) => p.name)).toEqual(expect.arrayContaining(['db-other', 'config', 'logs', 'app-myrvm', 'sqlite-local']));
+    // The SQLite files left out are copied with the app's folder, not excluded from it too.
+    const app = proposals.find((p) => p.name === 'app-myrvm') as { exclude?: string[] };
+    const ownSources = new Set(proposals.flatMap((p) => (p.kind === 'sqlite' ? [p.path] : [])));
+    expect(app.exclude).toHaveLength(ownSources.size);
+    for (const pattern of app.exclude!) expect(ownSources.has(path.join(root, 'opt/myrvm', pattern.replace(/\*$/, '')))).toBe(true);
   });
 
   it("reads a run's platform and disks with a real shell: release line, NUL-ended model, df without its header", () => {

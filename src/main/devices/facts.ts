@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import type { DeviceFacts, DiskUsage, Source } from '../../shared/schemas/devices';
-import { DeviceFactsSchema } from '../../shared/schemas/devices';
+import { DeviceFactsSchema, MAX_SOURCES } from '../../shared/schemas/devices';
 import { sh } from './shell-quote';
 import type { RawShell } from './shell-quote';
 
@@ -116,43 +116,49 @@ export function parseFacts(output: string, now = new Date()): DeviceFacts {
 
 const sourceName = (text: string) => text.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64) || 'source';
 
-/** Sources a technician can accept: databases first, then config, logs and the app itself. */
+/**
+ * Sources a technician can accept: databases first, then config, logs and the app itself — never
+ * more than the profile has room for (MAX_SOURCES): SQLite files fill what the others leave, and
+ * those left out are copied with their app's folder instead of excluded from it.
+ */
 export function proposeSources(facts: DeviceFacts, existing: readonly Source[] = []): Source[] {
   const taken = new Set(existing.map((s) => s.name));
   const name = (wanted: string) => {
     let candidate = sourceName(wanted);
-    for (let i = 2; taken.has(candidate); i++) candidate = `${sourceName(wanted)}-${i}`;
+    for (let i = 2; taken.has(candidate); i++) candidate = `${sourceName(wanted).slice(0, 60)}-${i}`;
     taken.add(candidate);
     return candidate;
   };
-  const proposals: Source[] = [];
+  const databases: Source[] = [];
   for (const line of facts.postgresDatabases) {
     const [host, port, database] = line.split('\t') as [string, string, string];
-    if (![...existing, ...proposals].some((s) => s.kind === 'postgres' && s.database === database)) {
-      proposals.push({ name: name(`db-${database}`), kind: 'postgres', database, host, port: Number(port) });
+    if (![...existing, ...databases].some((s) => s.kind === 'postgres' && s.database === database)) {
+      databases.push({ name: name(`db-${database}`), kind: 'postgres', database, host, port: Number(port) });
     }
   }
   for (const line of facts.mysqlDatabases) {
     const [socket, database] = line.split('\t') as [string, string];
-    if (![...existing, ...proposals].some((s) => s.kind === 'mysql' && s.database === database)) proposals.push({ name: name(`mysql-${database}`), kind: 'mysql', database, socket });
-  }
-  for (const file of facts.sqliteFiles) {
-    if (!existing.some((s) => s.kind === 'sqlite' && s.path === file)) {
-      proposals.push({ name: name(`sqlite-${path.posix.basename(file).replace(/\.(db|sqlite3?)$/, '')}`), kind: 'sqlite', path: file });
-    }
+    if (![...existing, ...databases].some((s) => s.kind === 'mysql' && s.database === database)) databases.push({ name: name(`mysql-${database}`), kind: 'mysql', database, socket });
   }
   const filesAlready = new Set(existing.flatMap((s) => (s.kind === 'files' ? s.paths : [])));
   const fresh = (paths: string[]) => paths.filter((p) => !filesAlready.has(p));
   const config = fresh(facts.configPaths);
-  if (config.length > 0) proposals.push({ name: name('config'), kind: 'files', paths: config });
   const logs = fresh(facts.logDirs);
+  const apps = fresh(facts.appDirs);
+  const folders = (config.length > 0 ? 1 : 0) + (logs.length > 0 ? 1 : 0) + apps.length;
+  const room = Math.max(0, MAX_SOURCES - existing.length - databases.length - folders);
+  const sqlite = facts.sqliteFiles.filter((file) => !existing.some((s) => s.kind === 'sqlite' && s.path === file)).slice(0, room);
+  const proposals: Source[] = [...databases];
+  for (const file of sqlite) proposals.push({ name: name(`sqlite-${path.posix.basename(file).replace(/\.(db|sqlite3?)$/, '')}`), kind: 'sqlite', path: file });
+  if (config.length > 0) proposals.push({ name: name('config'), kind: 'files', paths: config });
   if (logs.length > 0) proposals.push({ name: name('logs'), kind: 'files', paths: logs });
-  for (const dir of fresh(facts.appDirs)) {
-    // The app's live databases are backed up consistently by their own sources, not copied mid-write.
-    const exclude = facts.sqliteFiles.filter((f) => f.startsWith(`${dir}/`)).map((f) => `${f.slice(dir.length + 1)}*`);
+  // The app's live databases are backed up consistently by their own sources, not copied mid-write.
+  const ownSources = new Set([...sqlite, ...existing.flatMap((s) => (s.kind === 'sqlite' ? [s.path] : []))]);
+  for (const dir of apps) {
+    const exclude = facts.sqliteFiles.filter((f) => f.startsWith(`${dir}/`) && ownSources.has(f)).map((f) => `${f.slice(dir.length + 1)}*`);
     proposals.push({ name: name(`app-${path.posix.basename(dir)}`), kind: 'files', paths: [dir], ...(exclude.length > 0 ? { exclude } : {}) });
   }
-  return proposals;
+  return proposals.slice(0, Math.max(0, MAX_SOURCES - existing.length));
 }
 
 /**

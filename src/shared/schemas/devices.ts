@@ -7,6 +7,9 @@ export const NameSchema = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'Use 1–64 letters, digits, dots, dashes or underscores, starting with a letter or digit');
 
+/** The most sources a device profile has. */
+export const MAX_SOURCES = 64;
+
 /** A profiles file (import) holds at most this much: some thousands of devices, read whole. */
 export const PROFILES_FILE_MAX_BYTES = 4 * 1024 * 1024;
 
@@ -143,7 +146,7 @@ export const DeviceProfileSchema = z
     schedule: CronSchema.optional(),
     /** How long a full recovery of this device may take; restore drills measure against it. */
     rtoMinutes: z.number().int().min(1).max(60 * 24 * 31).optional(),
-    sources: z.array(SourceSchema).max(64).default([]),
+    sources: z.array(SourceSchema).max(MAX_SOURCES).default([]),
     /** Commands run (quoted as given, by the device's shell) around a restore. */
     services: z.object({ stop: z.array(z.string().max(1024)).default([]), start: z.array(z.string().max(1024)).default([]) }).optional(),
     healthCommand: z.string().max(1024).optional(),
