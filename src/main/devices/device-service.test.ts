@@ -187,6 +187,27 @@ describe('DeviceService', () => {
     store.close();
   });
 
+  it('keeps pinned host keys through an import --replace of profiles written without them', () => {
+    const { store, devices } = open(tempDir());
+    const pinned = 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8';
+    const jumpKey = 'SHA256:AAAAg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8';
+    const jump = { user: 'ops', host: '127.0.0.3', port: 22 };
+    devices.import([profile('rvm-017', { hostKey: pinned, jump: { ...jump, hostKey: jumpKey } })], 'test');
+
+    // The fleet's profiles file, edited for new tags, as written before any key was confirmed.
+    devices.import([profile('rvm-017', { jump, tags: ['critical', 'retuned'] })], 'test', { replace: true });
+    expect(devices.get('rvm-017').profile).toMatchObject({ hostKey: pinned, jump: { hostKey: jumpKey }, tags: ['critical', 'retuned'] });
+    // Through another jump host: that host's key is not the old one's.
+    devices.import([profile('rvm-017', { jump: { ...jump, host: '127.0.0.4' } })], 'test', { replace: true });
+    expect(devices.get('rvm-017').profile).toMatchObject({ hostKey: pinned, jump: { ...jump, host: '127.0.0.4' } });
+    expect(devices.get('rvm-017').profile.jump?.hostKey).toBeUndefined();
+    // A key the file names is taken, as for a device imported anew.
+    const other = 'SHA256:BBBBg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8';
+    devices.import([profile('rvm-017', { hostKey: other })], 'test', { replace: true });
+    expect(devices.get('rvm-017').profile.hostKey).toBe(other);
+    store.close();
+  });
+
   it('refuses an include or exclude pattern no backup could use, at its field, on save and import', () => {
     const { store, devices } = open(tempDir());
     const files = (exclude: string[]) => ({ sources: [{ name: 'db', kind: 'postgres', database: 'myrvm' }, { name: 'app', kind: 'files', paths: ['/opt/myrvm'], include: ['*.py'], exclude }] });

@@ -79,6 +79,21 @@ function keyFileIssues(profile: DeviceProfile, previous?: DeviceProfile): { path
   return issues;
 }
 
+/**
+ * A profile replacing a device's (import --replace) keeps the host keys pinned for it when it names
+ * none: a profiles file written before the keys were confirmed would otherwise unpin every device it
+ * lists, and each one's next backup would stop at 'confirm its host key'. A key the file names is
+ * taken, as for a device imported anew.
+ */
+function keptHostKeys(profile: DeviceProfile, current: DeviceProfile): DeviceProfile {
+  let next = profile;
+  if (current.hostKey && !profile.hostKey) next = { ...next, hostKey: current.hostKey };
+  const { jump } = profile;
+  const before = current.jump;
+  if (jump && !jump.hostKey && before?.hostKey && jump.host === before.host && jump.port === before.port) next = { ...next, jump: { ...jump, hostKey: before.hostKey } };
+  return next;
+}
+
 const SOURCE_FIELDS: Record<string, string[]> = Object.fromEntries(
   [PostgresSourceSchema, SqliteSourceSchema, MysqlSourceSchema, FilesSourceSchema].map((schema) => [schema.shape.kind.value, Object.keys(schema.shape)]),
 );
@@ -252,9 +267,10 @@ export class DeviceService {
         return;
       }
       for (const issue of [...patternIssues(parsed.data.sources), ...keyFileIssues(parsed.data)]) issues.push({ path: `${index}.${issue.path}`, message: issue.message });
+      const current = this.#store.sql.deviceByName.get(parsed.data.name);
       if (profiles.some((p) => p.name === parsed.data.name)) issues.push({ path: `${index}.name`, message: `"${parsed.data.name}" appears twice in the file` });
-      else if (!replace && this.#store.sql.deviceByName.get(parsed.data.name)) issues.push({ path: `${index}.name`, message: `A device named "${parsed.data.name}" already exists` });
-      profiles.push(parsed.data);
+      else if (!replace && current) issues.push({ path: `${index}.name`, message: `A device named "${parsed.data.name}" already exists` });
+      profiles.push(current ? keptHostKeys(parsed.data, this.#record(current).profile) : parsed.data);
     });
     if (issues.length > 0) throw new AppError('VALIDATION', `Nothing was imported: ${issues.length} problem(s) in the profiles`, issues);
     this.#store.db.transaction(() => {
