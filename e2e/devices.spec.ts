@@ -141,6 +141,16 @@ test.describe('with secrets at rest', () => {
     await app.goTo('fleet');
     await expect(page.getByTestId('device-row-rvm-017')).toContainText('Depot East');
     await expect(page.getByTestId('device-row-rvm-017')).toContainText('critical · 15 min');
+
+    // The key file emptied by mistake: refused at its field, not saved as a device that now logs in
+    // through an SSH agent (its stored passphrase forgotten there).
+    await page.goto(`${host.origin}/#/fleet/rvm-017`);
+    await card.getByTestId('device-setting-identityFile').fill('');
+    await card.getByTestId('device-settings-save').click();
+    await expect(card.locator('.field', { has: page.getByTestId('device-setting-identityFile') })).toContainText('key file');
+    const kept = await page.evaluate(() => window.api!.devices.get({ name: 'rvm-017' }));
+    expect(kept.profile.identityFile).toBe('/home/me/.ssh/id_ed25519');
+    expect((await page.evaluate(() => window.api!.devices.list())).find((d) => d.name === 'rvm-017')?.auth).toBe('key');
   });
 });
 

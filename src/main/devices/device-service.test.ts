@@ -270,6 +270,9 @@ describe('DeviceService', () => {
     expect(relative({ jump: { user: 'ops', host: '127.0.0.3', identityFile: 'id_jump' } })).toMatchObject({ issues: [{ path: '0.jump.identityFile' }] });
     expect(() => devices.add(profile('rvm-018', { identityFile: './id_ed25519' }), {}, 'test')).toThrow(expect.objectContaining({ issues: [expect.objectContaining({ path: 'identityFile' })] }));
     expect(() => devices.update('rvm-017', profile('rvm-017', { identityFile: 'id_ed25519' }), {}, 'test')).toThrow(/Invalid device profile/);
+    // Key login without a key file: refused on save, not found out at the next backup.
+    expect(() => devices.update('rvm-017', profile('rvm-017', { auth: 'key' }), {}, 'test')).toThrow(expect.objectContaining({ issues: [{ path: 'identityFile', message: 'Signing in with a key needs its key file' }] }));
+    expect(relative({ auth: 'key' })).toMatchObject({ issues: [{ path: '0.identityFile' }] });
     expect(devices.list().map((d) => d.profile.name)).toEqual(['rvm-017']);
     store.close();
   });

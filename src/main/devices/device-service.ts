@@ -64,9 +64,10 @@ export function keyFilePath(file: string): string {
 }
 
 /**
- * Key files named relative to a folder: the console, the scheduler and the CLI each start in a
- * folder of their own, so such a file would be found by one and not by the others. A value kept
- * from `previous` (stored before this was checked) is let be.
+ * A key login without its key file (refused on save, not at the next backup), and key files named
+ * relative to a folder: the console, the scheduler and the CLI each start in a folder of their own,
+ * so such a file would be found by one and not by the others. A value kept from `previous` (stored
+ * before this was checked) is let be.
  */
 function keyFileIssues(profile: DeviceProfile, previous?: DeviceProfile): { path: string; message: string }[] {
   const issues: { path: string; message: string }[] = [];
@@ -74,6 +75,7 @@ function keyFileIssues(profile: DeviceProfile, previous?: DeviceProfile): { path
     if (file === undefined || file === before || path.isAbsolute(file) || file === '~' || file.startsWith('~/')) return;
     issues.push({ path: at, message: `"${file}" is relative to the folder Jetvault happens to start in: give the key file's full path (/home/me/.ssh/id_ed25519, or ~/.ssh/id_ed25519)` });
   };
+  if (profile.auth === 'key' && !profile.identityFile) issues.push({ path: 'identityFile', message: 'Signing in with a key needs its key file' });
   check(profile.identityFile, previous?.identityFile, 'identityFile');
   check(profile.jump?.identityFile, previous?.jump?.identityFile, 'jump.identityFile');
   return issues;

@@ -80,7 +80,8 @@ function profileOf(profile: DeviceProfile, draft: Draft): Record<string, unknown
     ['healthCommand', draft.healthCommand.trim() || undefined],
     ['wireCompression', draft.wireCompression === 'auto' ? undefined : draft.wireCompression],
   ];
-  if (authOf(profile) === 'key') optional.push(['identityFile', draft.identityFile.trim() || undefined]);
+  // Said outright: a profile that names only its key file would, without it, log in through the agent.
+  if (authOf(profile) === 'key') optional.push(['auth', 'key'], ['identityFile', draft.identityFile.trim() || undefined]);
   for (const [key, value] of optional) {
     if (value === undefined) delete next[key];
     else next[key] = value;
