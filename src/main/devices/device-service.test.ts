@@ -208,6 +208,21 @@ describe('DeviceService', () => {
     store.close();
   });
 
+  it('refuses a site or tag with control characters, which would rewrite the terminal of whoever lists the fleet', () => {
+    const { store, devices } = open(tempDir());
+    let error: unknown;
+    try {
+      devices.import([profile('rvm-9', { site: 'North\u001b[2J\u001b[31mDepot\nrvm-fake             root@10.0.0.1:22', tags: ['ok', 'a\rb'] })], 'test');
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toMatchObject({ code: 'VALIDATION', issues: [{ path: '0.site', message: expect.stringMatching(/control character/) as string }, { path: '0.tags.1' }] });
+    devices.add(profile('rvm-017', { site: 'Depot Nörth — bay 2', tags: ['critical', 'été'] }), {}, 'test');
+    expect(() => devices.update('rvm-017', profile('rvm-017', { site: 'Depot\tNorth' }), {}, 'test')).toThrow(expect.objectContaining({ issues: [expect.objectContaining({ path: 'site' })] }));
+    expect(devices.list().map((d) => d.profile.site)).toEqual(['Depot Nörth — bay 2']);
+    store.close();
+  });
+
   it('refuses an include or exclude pattern no backup could use, at its field, on save and import', () => {
     const { store, devices } = open(tempDir());
     const files = (exclude: string[]) => ({ sources: [{ name: 'db', kind: 'postgres', database: 'myrvm' }, { name: 'app', kind: 'files', paths: ['/opt/myrvm'], include: ['*.py'], exclude }] });

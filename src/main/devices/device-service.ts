@@ -96,6 +96,23 @@ function keptHostKeys(profile: DeviceProfile, current: DeviceProfile): DevicePro
   return next;
 }
 
+/**
+ * A site or tag holding control characters: printed by `device list` and `status`, an escape
+ * sequence or a line break from a profiles file would clear or rewrite the terminal of whoever lists
+ * the fleet (e.g. a row for a device that is not there).
+ */
+function controlCharacterIssues(profile: DeviceProfile, previous?: DeviceProfile): { path: string; message: string }[] {
+  // eslint-disable-next-line no-control-regex -- control characters are what is looked for
+  const control = /[\u0000-\u001f\u007f-\u009f]/;
+  // What was stored before this was checked is let be, so other edits of the device still save.
+  const bad = (text: string, before: readonly string[]) => control.test(text) && !before.includes(text);
+  const message = 'Holds a control character (an escape sequence, a tab or a line break): use plain text';
+  return [
+    ...(bad(profile.site, previous ? [previous.site] : []) ? [{ path: 'site', message }] : []),
+    ...profile.tags.flatMap((tag, i) => (bad(tag, previous?.tags ?? []) ? [{ path: `tags.${i}`, message }] : [])),
+  ];
+}
+
 const SOURCE_FIELDS: Record<string, string[]> = Object.fromEntries(
   [PostgresSourceSchema, SqliteSourceSchema, MysqlSourceSchema, FilesSourceSchema].map((schema) => [schema.shape.kind.value, Object.keys(schema.shape)]),
 );
@@ -268,7 +285,7 @@ export class DeviceService {
         for (const issue of issuesOf(parsed.error)) issues.push({ path: `${index}.${issue.path}`, message: issue.message });
         return;
       }
-      for (const issue of [...patternIssues(parsed.data.sources), ...keyFileIssues(parsed.data)]) issues.push({ path: `${index}.${issue.path}`, message: issue.message });
+      for (const issue of [...patternIssues(parsed.data.sources), ...keyFileIssues(parsed.data), ...controlCharacterIssues(parsed.data)]) issues.push({ path: `${index}.${issue.path}`, message: issue.message });
       const current = this.#store.sql.deviceByName.get(parsed.data.name);
       if (profiles.some((p) => p.name === parsed.data.name)) issues.push({ path: `${index}.name`, message: `"${parsed.data.name}" appears twice in the file` });
       else if (!replace && current) issues.push({ path: `${index}.name`, message: `A device named "${parsed.data.name}" already exists` });
@@ -425,7 +442,7 @@ export class DeviceService {
   #parse(input: unknown, previous?: DeviceProfile): DeviceProfile {
     const parsed = DeviceProfileSchema.safeParse(input);
     if (!parsed.success) throw new AppError('VALIDATION', 'Invalid device profile', issuesOf(parsed.error));
-    const issues = [...patternIssues(parsed.data.sources), ...keyFileIssues(parsed.data, previous)];
+    const issues = [...patternIssues(parsed.data.sources), ...keyFileIssues(parsed.data, previous), ...controlCharacterIssues(parsed.data, previous)];
     if (issues.length > 0) throw new AppError('VALIDATION', 'Invalid device profile', issues);
     return parsed.data;
   }
