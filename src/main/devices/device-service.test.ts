@@ -102,6 +102,28 @@ describe('DeviceService', () => {
     fresh.store.close();
   });
 
+  it('tells a damaged secret from a wrong passphrase: the passphrase that opens the others is not blamed, and entering the secret again mends it', async () => {
+    const dir = tempDir();
+    const { store, devices } = open(dir);
+    devices.add(profile('rvm-017', { auth: 'password' }), { password: 'first password' }, 'test');
+    const damaged = devices.add(profile('rvm-018', { auth: 'password' }), { password: 'second password' }, 'test');
+    // One bit of its row flipped on disk (bit rot, a bad sector under the history).
+    const ref = `device:${damaged.id}:password`;
+    const blob = (store.db.prepare('SELECT blob FROM secrets WHERE ref = ?').get(ref) as { blob: Buffer }).blob;
+    blob[blob.length - 1]! ^= 0x01;
+    store.db.prepare('UPDATE secrets SET blob = ? WHERE ref = ?').run(blob, ref);
+
+    await expect(devices.connectOptions('rvm-018')).rejects.toMatchObject({ message: expect.stringMatching(/rvm-018's password is damaged.*enter it again/) as string });
+    expect((await devices.connectOptions('rvm-017')).auth).toEqual({ kind: 'password', password: 'first password' });
+    devices.update('rvm-018', profile('rvm-018', { auth: 'password' }), { password: 'second password' }, 'test');
+    expect((await devices.connectOptions('rvm-018')).auth).toEqual({ kind: 'password', password: 'second password' });
+    store.close();
+    // With the wrong passphrase, that is what is said.
+    const wrong = open(dir, 'not the passphrase');
+    await expect(wrong.devices.connectOptions('rvm-018')).rejects.toThrow(/wrong JETVAULT_SECRETS_PASSPHRASE/);
+    wrong.store.close();
+  });
+
   it('keeps database passwords per source: encrypted, out of exports, checked, forgotten with their source', async () => {
     const dir = tempDir();
     const { store, devices } = open(dir);

@@ -310,8 +310,8 @@ export class DeviceService {
   /** Everything needed to open an SSH connection to this device (and to its jump host, if any). */
   async connectOptions(name: string, overrides: Partial<ConnectOptions> = {}): Promise<ConnectOptions> {
     const device = this.get(name);
-    const stored = (kind: 'password' | 'passphrase') => this.#secrets.get(secretRef(device.id, kind)) ?? undefined;
-    const databasePassword = (source: string) => this.#secrets.get(databaseRef(device.id, source)) ?? undefined;
+    const stored = (kind: 'password' | 'passphrase') => this.#secrets.get(secretRef(device.id, kind), `${name}'s ${kind === 'password' ? 'password' : 'key passphrase'}`) ?? undefined;
+    const databasePassword = (source: string) => this.#secrets.get(databaseRef(device.id, source), `The database password of ${name}/${source}`) ?? undefined;
     return { ...(await this.#optionsFor(device.profile, stored, 'stored')), databasePassword, ...overrides };
   }
 

@@ -30,14 +30,37 @@ export class SecretStore {
     this.#store.sql.secretUpsert.run(ref, this.#cipher.scheme, this.#cipher.encrypt(value), new Date().toISOString());
   }
 
-  get(ref: string): string | null {
+  /** `what` names the secret in messages (e.g. "rvm-017's password"); its reference otherwise. */
+  get(ref: string, what = `The secret ${ref}`): string | null {
     const row = this.#store.sql.secretGet.get(ref);
     if (!row) return null;
     // Without any cipher, decrypt() explains what to set up; with another one, the secret is unreadable here.
     if (row.scheme !== this.#cipher.scheme && this.#cipher.scheme !== 'none') {
-      throw new AppError('UNAVAILABLE', `The secret ${ref} was stored by ${row.scheme} and cannot be read with ${this.#cipher.scheme}; enter it again`);
+      throw new AppError('UNAVAILABLE', `${what} was stored by ${row.scheme} and cannot be read with ${this.#cipher.scheme}; enter it again`);
     }
-    return this.#cipher.decrypt(row.blob);
+    try {
+      return this.#cipher.decrypt(row.blob);
+    } catch (error) {
+      // The passphrase opens the other secrets: this one's bytes are damaged, the passphrase is not wrong.
+      if (this.#cipher instanceof PassphraseCipher && this.#opensAny(ref)) {
+        throw new AppError('UNAVAILABLE', `${what} is damaged (JETVAULT_SECRETS_PASSPHRASE opens the other stored secrets, not this one): enter it again`);
+      }
+      throw error;
+    }
+  }
+
+  /** Whether the cipher opens any stored secret of its scheme other than `except`. */
+  #opensAny(except: string): boolean {
+    return this.refs('').some((ref) => {
+      const row = ref === except ? undefined : this.#store.sql.secretGet.get(ref);
+      if (row?.scheme !== this.#cipher.scheme) return false;
+      try {
+        this.#cipher.decrypt(row.blob);
+        return true;
+      } catch {
+        return false;
+      }
+    });
   }
 
   /**
@@ -47,20 +70,8 @@ export class SecretStore {
    */
   #checkPassphrase(replacing: string): void {
     if (!(this.#cipher instanceof PassphraseCipher)) return;
-    const stored = this.refs('')
-      .filter((ref) => ref !== replacing)
-      .map((ref) => this.#store.sql.secretGet.get(ref))
-      .filter((row) => row?.scheme === this.#cipher.scheme);
-    if (stored.length === 0) return;
-    const opens = (blob: Buffer) => {
-      try {
-        this.#cipher.decrypt(blob);
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    if (stored.some((row) => opens(row!.blob))) return;
+    const stored = this.refs('').filter((ref) => ref !== replacing && this.#store.sql.secretGet.get(ref)?.scheme === this.#cipher.scheme);
+    if (stored.length === 0 || this.#opensAny(replacing)) return;
     throw new AppError(
       'AUTH_FAILED',
       `JETVAULT_SECRETS_PASSPHRASE does not open the ${stored.length} secret(s) already stored, so nothing was stored: under two passphrases they could never all be read again. ` +
