@@ -67,6 +67,11 @@ export const repoBackupCommand: Command = {
   },
 };
 
+/** What a SQLite source whose copy failed PRAGMA integrity_check is warned with (the check's first lines follow). */
+export function integrityWarning(check: string): string {
+  return `the database on the device is damaged: its copy failed PRAGMA integrity_check. The snapshot keeps it as it is, but a restore or drill of it will be refused:\n${check}`;
+}
+
 /** Signals that cancel a device backup or restore as the console's Cancel does (for a backup, a second one ends the process at once). */
 export const CANCEL_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
@@ -103,15 +108,17 @@ async function backupDevice(device: string, sources: string[], values: Record<st
       if (s.warnings > (s.skipped?.length ?? 0)) io.err(`warning: ${s.source}: ${s.warnings - s.skipped!.length} more (see the job history)`);
       for (const w of s.sentWhole?.examples ?? []) if (w.problem) io.err(`warning: ${s.source}: ${w.path} sent whole, not as its changed blocks: ${w.reason}`);
       if (s.rotationError) io.err(`warning: ${s.source}: ${s.rotationError}`);
+      if (s.integrityCheck) io.err(`warning: ${s.source}: ${integrityWarning(s.integrityCheck)}`);
     }
     if (value.retention && 'error' in value.retention) io.err(`warning: ${value.retention.error}`);
     const skipped = value.snapshots.reduce((n, s) => n + s.warnings, 0);
+    const damaged = value.snapshots.filter((s) => s.integrityCheck).length;
     if (values.json) io.out(JSON.stringify(value, null, 2));
     else {
       for (const s of value.snapshots) io.out(`snapshot ${shortId(s.snapshotId)} ${s.source} (${s.kind}): ${s.files} files, ${formatBytes(s.bytes)}; sent ${formatBytes(s.bytesTransferred)}${s.bytesOnWire < s.bytesTransferred ? ` (${formatBytes(s.bytesOnWire)} on the wire)` : ''}${s.bytesResumed ? ` (${formatBytes(s.bytesResumed)} taken up from an interrupted run)` : ''}${s.deltaFiles ? ` (${s.deltaFiles} large file${s.deltaFiles === 1 ? '' : 's'} of ${formatBytes(s.deltaBytes ?? 0)} sent as the blocks that changed)` : ''}${s.sentWhole ? ` (${s.sentWhole.files} large file${s.sentWhole.files === 1 ? '' : 's'} of ${formatBytes(s.sentWhole.bytes)} sent whole: ${[...new Set(s.sentWhole.examples.map((w) => w.reason))].slice(0, 3).join('; ')})` : ''}, stored ${formatBytes(s.bytesAdded)}${s.unchanged ? ' (not written since the last run: its copy and check kept)' : ''}`);
       io.out(`${device}: run ${value.runId} done in ${(value.durationMs / 1000).toFixed(1)}s${value.wireCompression ? ' (compressed on the wire)' : ''}`);
       if (skipped > 0) io.err(`${skipped} file(s) or folder(s) could not be read; the run holds everything else`);
     }
-    return skipped > 0 ? EXIT.partial : EXIT.ok;
+    return skipped > 0 || damaged > 0 ? EXIT.partial : EXIT.ok;
   }));
 }

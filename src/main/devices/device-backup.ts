@@ -66,6 +66,12 @@ export interface SourceResult {
   sentWhole?: { files: number; bytes: number; examples: { path: string; size: number; reason: string; problem: boolean }[] };
   /** A SQLite database not written since the previous run: its copy, integrity check and row counts were carried forward, nothing copied on the device. */
   unchanged?: true;
+  /**
+   * A SQLite database whose copy did not pass `PRAGMA integrity_check`: what the check said (its
+   * first INTEGRITY_LINES lines). The snapshot holds the database as it was, damage and all — the
+   * only copy of what is still readable — but a restore or drill of it is refused.
+   */
+  integrityCheck?: string;
   /** Live logs truncated on the device after the run committed (rotateAfterBackup). */
   rotated?: string[];
   /** Why rotation did not happen (the link dropped after the commit): the run is kept all the same. */
@@ -92,6 +98,17 @@ export const SKIPPED_KEPT = 50;
 
 /** Files that crossed whole instead of as block deltas, named in a source's result (the count is always whole). */
 export const WHOLE_KEPT = 10;
+
+/** Lines of a failed SQLite integrity check kept in a source's result (the snapshot keeps them all). */
+export const INTEGRITY_LINES = 5;
+
+/** A failed integrity check's report as a source's result names it: its first lines, and how many more. */
+export function integrityProblem(check: string | null): string | undefined {
+  if (check === null || check === 'ok') return undefined;
+  const lines = check.split('\n');
+  const more = lines.length - INTEGRITY_LINES;
+  return `${lines.slice(0, INTEGRITY_LINES).join('\n')}${more > 0 ? `\n… ${more} more line${more === 1 ? '' : 's'}` : ''}`;
+}
 
 /**
  * The order sources start in: the slowest last time first (a source never backed up counts as
@@ -345,6 +362,7 @@ export async function runSources(
       // writes itself (row counts, integrity check), and files may have changed size since listed.
       if (transferred !== read) ctx.advance({ bytes: transferred - read });
       expectBytes(index, transferred);
+      const damaged = integrityProblem(dump?.integrity ?? null);
       results[index] = {
         source: config.name,
         kind: config.kind,
@@ -360,6 +378,7 @@ export async function runSources(
         ...(deltaFiles > 0 ? { deltaFiles, deltaBytes } : {}),
         ...(sentWhole.files > 0 ? { sentWhole } : {}),
         ...(dump?.unchanged ? { unchanged: true as const } : {}),
+        ...(damaged !== undefined ? { integrityCheck: damaged } : {}),
         ...(result.warnings.length > 0 ? { skipped: result.warnings.slice(0, SKIPPED_KEPT) } : {}),
       };
     };

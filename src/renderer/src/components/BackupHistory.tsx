@@ -14,7 +14,7 @@ import { ErrorBanner } from './ErrorBanner';
 interface RunFigures {
   bytesTransferred?: number;
   bytesAdded?: number;
-  snapshots?: { source?: string; warnings?: number; bytesResumed?: number; deltaFiles?: number; deltaBytes?: number; sentWhole?: SentWhole; unchanged?: boolean; skipped?: { path: string; message: string }[]; rotationError?: string }[];
+  snapshots?: { source?: string; warnings?: number; bytesResumed?: number; deltaFiles?: number; deltaBytes?: number; sentWhole?: SentWhole; unchanged?: boolean; skipped?: { path: string; message: string }[]; rotationError?: string; integrityCheck?: string }[];
   wireCompression?: boolean;
   retention?: { runsForgotten?: number; error?: string };
 }
@@ -36,6 +36,7 @@ function notes(job: JobRecord): string {
   const warnings = (run.snapshots ?? []).reduce((n, s) => n + (s.warnings ?? 0), 0);
   const resumed = (run.snapshots ?? []).reduce((n, s) => n + (s.bytesResumed ?? 0), 0);
   const unchanged = (run.snapshots ?? []).filter((s) => s.unchanged).map((s) => s.source ?? '');
+  const damaged = (run.snapshots ?? []).filter((s) => s.integrityCheck).map((s) => s.source ?? '');
   const deltaFiles = (run.snapshots ?? []).reduce((n, s) => n + (s.deltaFiles ?? 0), 0);
   const deltaBytes = (run.snapshots ?? []).reduce((n, s) => n + (s.deltaBytes ?? 0), 0);
   const whole = (run.snapshots ?? []).flatMap((s) => (s.sentWhole ? [s.sentWhole] : []));
@@ -49,6 +50,7 @@ function notes(job: JobRecord): string {
     deltaFiles > 0 ? `${deltaFiles} large file${deltaFiles === 1 ? '' : 's'} (${formatBytes(deltaBytes)}) sent as the blocks that changed` : '',
     wholeFiles > 0 ? `${wholeFiles} large file${wholeFiles === 1 ? '' : 's'} (${formatBytes(wholeBytes)}) sent whole${onlyReason ? `: ${onlyReason}` : ''}` : '',
     unchanged.length > 0 ? `${unchanged.join(', ')}: database not written since the last run, its copy and check kept` : '',
+    damaged.length > 0 ? `${damaged.join(', ')}: database damaged (integrity_check failed)` : '',
     warnings > 0 ? `${warnings} file${warnings === 1 ? '' : 's'} or folder${warnings === 1 ? '' : 's'} could not be read` : '',
     run.wireCompression ? "sent gzip'ed (slow link)" : '',
     run.retention?.runsForgotten ? `retention forgot ${run.retention.runsForgotten} run(s)` : '',
@@ -57,7 +59,7 @@ function notes(job: JobRecord): string {
     .join(' · ');
 }
 
-/** What a kept run could not do: files it could not read (the first ones, by source), logs not rotated, retention not applied. */
+/** What a kept run could not do: files it could not read (the first ones, by source), logs not rotated, a damaged database, retention not applied. */
 function problems(job: JobRecord): string[] {
   const run = figures(job);
   const out: string[] = [];
@@ -67,6 +69,7 @@ function problems(job: JobRecord): string[] {
     if (more > 0) out.push(`${s.source ?? ''}: ${more} more`);
     for (const w of s.sentWhole?.examples ?? []) if (w.problem) out.push(`${s.source ?? ''}: ${w.path} (${formatBytes(w.size)}) sent whole, not as its changed blocks — ${w.reason}`);
     if (s.rotationError) out.push(`${s.source ?? ''}: ${s.rotationError}`);
+    if (s.integrityCheck) out.push(`${s.source ?? ''}: the database on the device is damaged — its copy failed PRAGMA integrity_check (${s.integrityCheck.replace(/\n/g, '; ')}). The snapshot keeps it as it is, but a restore or drill of it will be refused.`);
   }
   if (run.retention?.error) out.push(run.retention.error);
   return out;

@@ -1,0 +1,104 @@
+/**
+ * Database sources of a device backup against a real fleet device (sshd, sqlite3), as an operator
+ * meets them: a damaged SQLite database, a device whose temp folder cannot hold the copy.
+ */
+import { chownSync, closeSync, copyFileSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../log';
+import { FAST } from '../repository/testing/fixtures';
+import { findSnapshot, listSnapshots, readSmallFile, rootNode } from '../repository/snapshot/snapshot';
+import { restoreDatabaseScratch } from '../restore/db-restore';
+import { createServices } from '../services/index';
+import type { Services } from '../services/index';
+import { fleetForFile } from '../testing/fleet-suite';
+import { tempDir } from '../testing/temp-dir';
+import { cliRunner } from '../../cli/testing';
+import { INTEGRITY_LINES, startDeviceBackup } from './device-backup';
+import { DeviceConnection } from './ssh-connection';
+import type { Device } from '../../../fleet/index';
+import type { Source } from '../../shared/schemas/devices';
+
+const { skip, fleet } = fleetForFile('database source tests', { devices: 1, sharedModelMB: 1, uniqueModelMB: 1 });
+const PASSWORD = 'database sources test repository password';
+
+async function consoleFor(device: Device, sources: Source[]): Promise<{ services: Services; dataDir: string }> {
+  const dataDir = tempDir();
+  const services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
+  await services.repository.init(PASSWORD, FAST);
+  services.devices.import({ ...device.profile(), sources }, 'test');
+  return { services, dataDir };
+}
+
+/** A SQLite database of 5,000 rows whose middle page has its cell pointers overwritten: it opens and counts, integrity_check does not pass. */
+function damagedDatabase(file: string, owner: Device): void {
+  const made = path.join(tempDir(), 'made.db');
+  const db = new Database(made);
+  db.exec('CREATE TABLE readings (id INTEGER PRIMARY KEY, value TEXT)');
+  const insert = db.prepare('INSERT INTO readings (value) VALUES (?)');
+  db.transaction(() => {
+    for (let i = 0; i < 5_000; i++) insert.run(`reading ${i} `.padEnd(80, 'x'));
+  })();
+  const pageSize = db.pragma('page_size', { simple: true }) as number;
+  const pages = db.pragma('page_count', { simple: true }) as number;
+  db.close();
+  const fd = openSync(made, 'r+');
+  // A leaf page's cell pointer array starts after its 8-byte header.
+  writeSync(fd, Buffer.alloc(64, 0x05), 0, 64, Math.floor(pages / 2) * pageSize + 8);
+  closeSync(fd);
+  copyFileSync(made, file);
+  chownSync(file, owner.account.uid, owner.account.gid);
+}
+
+describe.skipIf(skip)('database sources on a fleet device', () => {
+  it('a damaged SQLite database is kept as it is, and the run says so: the job, jetvault backup (exit 3), and a drill of it refused', { timeout: 120_000 }, async () => {
+    const device = fleet().devices[0]!;
+    const dir = path.join(device.root, 'opt', device.app, 'data', "damaged 'db'");
+    mkdirSync(dir, { recursive: true });
+    chownSync(dir, device.account.uid, device.account.gid);
+    const file = path.join(dir, 'events.db');
+    damagedDatabase(file, device);
+    const source: Source = { name: 'events', kind: 'sqlite', path: file };
+    const { services, dataDir } = await consoleFor(device, [source]);
+    const connect = await services.devices.connectOptions(device.name);
+    let disposed = false;
+    try {
+      const { record, value } = await startDeviceBackup(services, device.name).done;
+      // Kept: what is still readable is worth having, and it is what the device holds.
+      expect(record.status).toBe('succeeded');
+      const [result] = value!.snapshots;
+      expect(result!.integrityCheck).toMatch(/^\*\*\* in database main \*\*\*\n/);
+      expect(result!.integrityCheck!.split('\n')).toHaveLength(INTEGRITY_LINES + 1);
+      expect(result!.integrityCheck).toMatch(/\n… \d+ more lines$/);
+      // The job history keeps it, for the device page's Recent backups.
+      expect(services.jobs.get(record.id)!.result).toMatchObject({ snapshots: [{ integrityCheck: result!.integrityCheck }] });
+      // The snapshot holds the check's whole report beside the copy.
+      const repo = await services.repository.fresh();
+      const snapshot = await findSnapshot(repo, result!.snapshotId);
+      const report = await readSmallFile(repo, (await rootNode(repo, snapshot, 'events.integrity-check.txt'))!);
+      expect(report.startsWith(result!.integrityCheck!.split('\n').slice(0, INTEGRITY_LINES).join('\n'))).toBe(true);
+
+      // jetvault backup --device warns with the check and exits 3, as for files it could not read.
+      services.dispose();
+      disposed = true;
+      const run = cliRunner({ JETVAULT_HOME: dataDir, JETVAULT_PASSWORD: PASSWORD });
+      const cli = await run('backup', '--device', device.name);
+      expect(cli.err).toContain('warning: events: the database on the device is damaged: its copy failed PRAGMA integrity_check');
+      expect(cli.err).toContain('*** in database main ***');
+      expect(cli.code).toBe(3);
+
+      // What the run said of it holds: a drill of the snapshot is refused for the same reason.
+      const connection = await DeviceConnection.open(connect);
+      try {
+        await expect(restoreDatabaseScratch({ repo, runner: connection, snapshot, source })).rejects.toThrow(/failed PRAGMA integrity_check \(\*\*\* in database main \*\*\*/);
+      } finally {
+        connection.close();
+      }
+      expect((await listSnapshots(repo)).length).toBeGreaterThan(0);
+    } finally {
+      if (!disposed) services.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
