@@ -2,7 +2,7 @@
  * Database sources of a device backup against a real fleet device (sshd, sqlite3), as an operator
  * meets them: a damaged SQLite database, a device whose temp folder cannot hold the copy.
  */
-import { chownSync, closeSync, copyFileSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { appendFileSync, chownSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
@@ -99,6 +99,44 @@ describe.skipIf(skip)('database sources on a fleet device', () => {
     } finally {
       if (!disposed) services.dispose();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a device whose temp folder cannot hold the SQLite copy says so, names the folder, and leaves nothing behind", { timeout: 120_000 }, async () => {
+    const device = fleet().devices[0]!;
+    // The login's TMPDIR on a small disk with 256 KiB left, as on a device whose /tmp is a small tmpfs.
+    const small = path.join(device.root, 'small-tmp');
+    mkdirSync(small);
+    chownSync(small, device.account.uid, device.account.gid);
+    const { mount } = await device.mutate.fillDisk('small-tmp', { sizeMB: 2, leaveBytes: 256 * 1024 });
+    const bashrc = path.join(device.account.home, '.bashrc');
+    const before = existsSync(bashrc) ? readFileSync(bashrc, 'utf8') : null;
+    const source: Source = { name: 'local', kind: 'sqlite', path: device.sqlitePath };
+    const { services } = await consoleFor(device, [source]);
+    try {
+      appendFileSync(bashrc, `\nexport TMPDIR=${mount}\n`);
+      const repo = await services.repository.fresh();
+      const { record } = await startDeviceBackup(services, device.name).done;
+      expect(record.status).toBe('failed');
+      // Not "database or disk is full", which reads as the database's own disk.
+      expect(record.error?.message).toMatch(
+        new RegExp(`SQLite backup of ${device.sqlitePath} on .* failed: the device's temp folder ${mount} has no room for the copy of the database that is sent \\(the database is [\\d.]+ MiB, [\\d.]+ KiB are free there\\)\\. Free space there, or point TMPDIR of the device's login at a larger disk\\. No snapshot was written`),
+      );
+      expect(await listSnapshots(repo)).toEqual([]);
+      expect(readdirSync(mount).filter((n) => n.startsWith('jetvault-'))).toEqual([]);
+
+      // A temp folder the login may not write to: the same, by its own cause.
+      const locked = path.join(small, 'root-only');
+      mkdirSync(locked, { mode: 0o755 });
+      writeFileSync(bashrc, `${before ?? ''}\nexport TMPDIR=${locked}\n`);
+      const denied = await startDeviceBackup(services, device.name).done;
+      expect(denied.record.error?.message).toMatch(/Permission denied\s+no private folder could be made in the device's temp folder .*\/small-tmp\/root-only: free space there, or point TMPDIR of the device's login at a folder it may write to\. No snapshot was written/);
+    } finally {
+      services.dispose();
+      if (before === null) rmSync(bashrc, { force: true });
+      else writeFileSync(bashrc, before);
+      await device.mutate.releaseDisk('small-tmp');
+      rmSync(small, { recursive: true, force: true });
     }
   });
 });

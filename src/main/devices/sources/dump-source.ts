@@ -31,6 +31,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { z } from 'zod';
 import { AppError } from '../../../shared/errors';
+import { formatBytes } from '../../../shared/format-bytes';
 import type { MysqlSourceSchema, PostgresSourceSchema, SqliteSourceSchema } from '../../../shared/schemas/devices';
 import type { Source, SourceEntry, SourceWarning } from '../../repository/archiver/source';
 import type { NodeMeta, TreeNode } from '../../repository/snapshot/tree';
@@ -133,7 +134,7 @@ export const REPORT_MARK = '@@jetvault-report@@';
 /** A private temp dir on the device (under its $TMPDIR), removed when the command exits. */
 function privateTemp(variable: string, name: string): RawShell {
   return sh`${raw(variable)}="\${TMPDIR:-/tmp}"/${name}
-mkdir -m 700 "$${raw(variable)}" || exit 1
+mkdir -m 700 "$${raw(variable)}" || { echo "no private folder could be made in the device's temp folder \${TMPDIR:-/tmp}: free space there, or point TMPDIR of the device's login at a folder it may write to" >&2; exit 1; }
 trap 'rm -rf "$${raw(variable)}"' EXIT
 trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 141' PIPE; trap 'exit 143' TERM`;
 }
@@ -221,13 +222,34 @@ if [ -n "$state" ] && [ "$state" = ${unlessState} ]; then
   exit 0
 fi
 ${privateTemp('t', tempName)}
-sqlite3 -bail -cmd ${`.timeout ${SQLITE_BUSY_MS}`} ${path} ${raw(`".backup '$t/copy.db'"`)} >&2 || exit 74
+sqlite3 -bail -cmd ${`.timeout ${SQLITE_BUSY_MS}`} ${path} ${raw(`".backup '$t/copy.db'"`)} >&2 || {
+  rm -f -- "$t/copy.db"
+  printf '%s\t%s\t%s\t%s\n' ${TEMP_MARK} "\${TMPDIR:-/tmp}" "$(wc -c < ${path} 2>/dev/null)" "$(df -Pk -- "$t" 2>/dev/null | tail -n 1)" >&2
+  exit 74
+}
 { sqlite3 "$t/copy.db" 'PRAGMA integrity_check;'; echo @@rows; ${sqliteCountsCommand(raw('"$t/copy.db"'))}; } > "$t/report"
 sum=$(sha256sum < "$t/copy.db" 2>/dev/null | cut -c1-64)
 [ -n "$sum" ] && [ "$sum" = ${unlessSha256} ] || cat -- "$t/copy.db"
 echo ${REPORT_MARK} >&2
 cat -- "$t/report" >&2
 printf '@@sha256\n%s\n@@state\n%s\n' "$sum" "$state" >&2`;
+}
+
+/**
+ * Follows a failed SQLite copy on stderr: the device's temp folder, the database's size and `df
+ * -Pk` of the temp folder — a full temp folder is what "database or disk is full" means there (the
+ * database itself is only read).
+ */
+export const TEMP_MARK = '@@temp';
+
+/** A failed SQLite copy's stderr without the TEMP_MARK line, and what that line said. */
+export function splitTempReport(stderr: string): { stderr: string; temp: { dir: string; dbBytes: number | null; freeBytes: number | null } | null } {
+  const match = new RegExp(`^${TEMP_MARK}\t([^\t\n]*)\t([^\t\n]*)\t([^\n]*)\n?`, 'm').exec(stderr);
+  if (!match) return { stderr, temp: null };
+  const [line, dir = '', size = '', df = ''] = match;
+  const available = df.trim().split(/\s+/)[3];
+  const number = (text: string | undefined, scale: number) => (text !== undefined && /^\d+$/.test(text.trim()) ? Number(text.trim()) * scale : null);
+  return { stderr: stderr.replace(line, ''), temp: { dir, dbBytes: number(size, 1), freeBytes: number(available, 1024) } };
 }
 
 /** The parts of a SQLite dump's report: integrity check, row counts (raw), the copy's sum and the files' fingerprint ('' if none). */
@@ -334,9 +356,17 @@ export class DumpSource implements Source {
       finished = true;
       if (signal?.aborted) throw new AppError('CANCELLED', 'Cancelled');
       if (this.#silent) throw this.#silenceError();
-      const { report, stderr } = splitReport(result.stderr);
+      const { report, stderr: reported } = splitReport(result.stderr);
+      const { stderr, temp } = splitTempReport(reported);
       if (result.code !== 0 || (source.kind !== 'mysql' && report === null)) {
         const what = source.kind === 'sqlite' ? `SQLite backup of ${source.path}` : `The ${source.kind} dump of "${source.name}"`;
+        if (temp && /database or disk is full|no space left on device/i.test(stderr)) {
+          const size = temp.dbBytes !== null ? ` (the database is ${formatBytes(temp.dbBytes)}${temp.freeBytes !== null ? `, ${formatBytes(temp.freeBytes)} are free there` : ''})` : '';
+          throw new AppError(
+            'REMOTE_COMMAND_FAILED',
+            `${what} on ${this.#runner.target} failed: the device's temp folder ${temp.dir} has no room for the copy of the database that is sent${size}. Free space there, or point TMPDIR of the device's login at a larger disk. No snapshot was written; the database itself was not changed.`,
+          );
+        }
         const locked = source.kind === 'postgres' && /lock timeout|could not obtain lock/i.test(stderr)
           ? ` Another session held a table of "${source.database}" locked for more than ${Math.round(this.#lockWaitMs / 1000)} s (a migration or VACUUM FULL?): back up again once it is done.`
           : '';
