@@ -2,6 +2,7 @@
  * Database sources of a device backup against a real fleet device (sshd, sqlite3), as an operator
  * meets them: a damaged SQLite database, a device whose temp folder cannot hold the copy.
  */
+import { execFileSync } from 'node:child_process';
 import { appendFileSync, chownSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -9,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../log';
 import { FAST } from '../repository/testing/fixtures';
 import { findSnapshot, listSnapshots, readSmallFile, rootNode } from '../repository/snapshot/snapshot';
-import { restoreDatabaseScratch } from '../restore/db-restore';
+import { recordedRowCounts, restoreDatabaseScratch } from '../restore/db-restore';
 import { createServices } from '../services/index';
 import type { Services } from '../services/index';
 import { fleetForFile } from '../testing/fleet-suite';
@@ -137,6 +138,43 @@ describe.skipIf(skip)('database sources on a fleet device', () => {
       else writeFileSync(bashrc, before);
       await device.mutate.releaseDisk('small-tmp');
       rmSync(small, { recursive: true, force: true });
+    }
+  });
+
+  it('a SQLite database with a virtual table of a module sqlite3 lacks (sqlite-vec) is backed up and drilled, its shadow tables counted', { timeout: 120_000 }, async () => {
+    const device = fleet().devices[0]!;
+    const file = path.join(device.root, 'opt', device.app, 'data', 'embeddings.db');
+    // As sqlite-vec leaves it: the vec0 table in the schema, its rows in ordinary shadow tables.
+    execFileSync('sqlite3', [
+      file,
+      `CREATE TABLE frames (id INTEGER PRIMARY KEY, label TEXT);
+       INSERT INTO frames (label) VALUES ('bottle'), ('can'), ('carton');
+       CREATE TABLE vec_frames_rowids (rowid INTEGER PRIMARY KEY, id, chunk_id INTEGER, chunk_offset INTEGER);
+       INSERT INTO vec_frames_rowids (rowid, chunk_id, chunk_offset) VALUES (1, 1, 0), (2, 1, 1), (3, 1, 2);
+       PRAGMA writable_schema = ON;
+       INSERT INTO sqlite_master VALUES ('table', 'vec_frames', 'vec_frames', 0, 'CREATE VIRTUAL TABLE vec_frames USING vec0(embedding float[4])');`,
+    ]);
+    chownSync(file, device.account.uid, device.account.gid);
+    const source: Source = { name: 'embeddings', kind: 'sqlite', path: file };
+    const { services } = await consoleFor(device, [source]);
+    const connect = await services.devices.connectOptions(device.name);
+    try {
+      const { record, value } = await startDeviceBackup(services, device.name).done;
+      expect(record.error).toBeNull();
+      expect(value!.snapshots[0]!.integrityCheck).toBeUndefined();
+      const repo = await services.repository.fresh();
+      const snapshot = await findSnapshot(repo, value!.snapshots[0]!.snapshotId);
+      expect(await recordedRowCounts(repo, snapshot, 'embeddings')).toEqual({ frames: 3, vec_frames_rowids: 3 });
+      const connection = await DeviceConnection.open(connect);
+      try {
+        const drill = await restoreDatabaseScratch({ repo, runner: connection, snapshot, source });
+        expect(drill).toMatchObject({ ok: true, problems: [], integrity: 'ok', rows: { frames: 3, vec_frames_rowids: 3 }, removed: true });
+      } finally {
+        connection.close();
+      }
+    } finally {
+      services.dispose();
+      rmSync(file, { force: true });
     }
   });
 });

@@ -32,14 +32,24 @@ export function pgCountsCommand(conn: { host?: string | undefined; port?: number
 psql -X -q -At -v ON_ERROR_STOP=1 --no-password --dbname=${database} -c ${PG_COUNTS_SQL}`;
 }
 
-/** SQL that writes one counting statement per table; its output, run again, prints `hex(name)|rows`. */
-const SQLITE_COUNT_STATEMENTS =
-  "SELECT 'SELECT ' || quote(hex(name)) || ', count(*) FROM \"' || replace(name, '\"', '\"\"') || '\";' FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name;";
+/**
+ * SQL that writes one counting statement per table — virtual tables (rootpage 0) or the others —;
+ * its output, run again, prints `hex(name)|rows`.
+ */
+const sqliteCountStatements = (virtual: boolean) =>
+  `SELECT 'SELECT ' || quote(hex(name)) || ', count(*) FROM "' || replace(name, '"', '""') || '";' FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND rootpage ${virtual ? '=' : '<>'} 0 ORDER BY name;`;
 
-/** Prints `hex(table)|rows` lines for a SQLite file (only reads it). */
+/**
+ * Prints `hex(table)|rows` lines for a SQLite file (only reads it). A table that cannot be counted
+ * fails the command, except a virtual table whose module this sqlite3 lacks (an extension's, such
+ * as sqlite-vec's `vec0` or SpatiaLite's): it is left out — its rows live in its shadow tables,
+ * which are counted — where it made every backup and restore of the database fail ("no such
+ * module"). The same tables are left out wherever the same sqlite3 counts.
+ */
 export function sqliteCountsCommand(file: RawShell | string): RawShell {
   const f = typeof file === 'string' ? sh`${file}` : file;
-  return sh`sqlite3 -batch ${f} ${SQLITE_COUNT_STATEMENTS} | sqlite3 -batch ${f}`;
+  return sh`sqlite3 -batch ${f} ${sqliteCountStatements(false)} | sqlite3 -batch ${f} || exit
+{ sqlite3 -batch ${f} ${sqliteCountStatements(true)} | sqlite3 -batch ${f} 2>/dev/null; } || :`;
 }
 
 export function parseSqliteCounts(text: string): RowCounts {
