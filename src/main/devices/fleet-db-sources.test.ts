@@ -32,10 +32,15 @@ async function consoleFor(device: Device, sources: Source[]): Promise<{ services
   return { services, dataDir };
 }
 
-/** A SQLite database of 5,000 rows whose middle page has its cell pointers overwritten: it opens and counts, integrity_check does not pass. */
-function damagedDatabase(file: string, owner: Device): void {
+/**
+ * A SQLite database with a table of one row and one of 5,000 rows, a page in the middle of the
+ * latter damaged: `pointers`, its cell pointers overwritten (it opens and counts, integrity_check
+ * lists the damage); `page`, all of it (integrity_check itself stops, the table cannot be counted).
+ */
+function damagedDatabase(file: string, owner: Device, damage: 'pointers' | 'page' = 'pointers'): void {
   const made = path.join(tempDir(), 'made.db');
   const db = new Database(made);
+  db.exec("CREATE TABLE notes (text TEXT); INSERT INTO notes VALUES ('installed')");
   db.exec('CREATE TABLE readings (id INTEGER PRIMARY KEY, value TEXT)');
   const insert = db.prepare('INSERT INTO readings (value) VALUES (?)');
   db.transaction(() => {
@@ -46,7 +51,8 @@ function damagedDatabase(file: string, owner: Device): void {
   db.close();
   const fd = openSync(made, 'r+');
   // A leaf page's cell pointer array starts after its 8-byte header.
-  writeSync(fd, Buffer.alloc(64, 0x05), 0, 64, Math.floor(pages / 2) * pageSize + 8);
+  if (damage === 'pointers') writeSync(fd, Buffer.alloc(64, 0x05), 0, 64, Math.floor(pages / 2) * pageSize + 8);
+  else writeSync(fd, Buffer.alloc(pageSize, 0xde), 0, pageSize, Math.floor(pages / 2) * pageSize);
   closeSync(fd);
   copyFileSync(made, file);
   chownSync(file, owner.account.uid, owner.account.gid);
@@ -100,6 +106,29 @@ describe.skipIf(skip)('database sources on a fleet device', () => {
     } finally {
       if (!disposed) services.dispose();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a SQLite database too damaged for integrity_check to finish is kept with what the check said, and the run backs up the other sources', { timeout: 120_000 }, async () => {
+    const device = fleet().devices[0]!;
+    const file = path.join(device.root, 'opt', device.app, 'data', 'events.db');
+    damagedDatabase(file, device, 'page');
+    const config = device.profile().sources.find((s) => s.name === 'config')!;
+    const { services } = await consoleFor(device, [{ name: 'events', kind: 'sqlite', path: file }, config]);
+    try {
+      const { record, value } = await startDeviceBackup(services, device.name).done;
+      // One damaged database used to fail the run, and with it the backup of everything else on the device.
+      expect(record.error).toBeNull();
+      expect(value!.snapshots.map((s) => s.source)).toEqual(['events', 'config']);
+      const [events] = value!.snapshots;
+      expect(events!.integrityCheck).toMatch(/database disk image is malformed/);
+      expect(events!.integrityCheck).toMatch(/\(integrity_check stopped with exit 11\)/);
+      // The tables that could still be counted are; the damaged one is not claimed.
+      const repo = await services.repository.fresh();
+      expect(await recordedRowCounts(repo, await findSnapshot(repo, events!.snapshotId), 'events')).toEqual({ notes: 1 });
+    } finally {
+      services.dispose();
+      rmSync(file, { force: true });
     }
   });
 
