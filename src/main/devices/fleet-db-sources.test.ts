@@ -3,7 +3,7 @@
  * meets them: a damaged SQLite database, a device whose temp folder cannot hold the copy.
  */
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, chownSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, chownSync, closeSync, copyFileSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
@@ -17,6 +17,7 @@ import { fleetForFile } from '../testing/fleet-suite';
 import { tempDir } from '../testing/temp-dir';
 import { cliRunner } from '../../cli/testing';
 import { INTEGRITY_LINES, startDeviceBackup } from './device-backup';
+import { rotateLogs } from './sources/log-rotation';
 import { DeviceConnection } from './ssh-connection';
 import type { Device } from '../../../fleet/index';
 import type { Source } from '../../shared/schemas/devices';
@@ -204,6 +205,49 @@ describe.skipIf(skip)('database sources on a fleet device', () => {
     } finally {
       services.dispose();
       rmSync(file, { force: true });
+    }
+  });
+
+  it('log rotation truncates the logs the snapshot holds, never a file a log was swapped for a symbolic link to', { timeout: 120_000 }, async () => {
+    const device = fleet().devices[0]!;
+    const logs = path.join(device.root, 'var', 'log', 'rotated');
+    mkdirSync(logs);
+    chownSync(logs, device.account.uid, device.account.gid);
+    // A file of the device login's that is no log: a symbolic link to it has the length of its path.
+    const victim = path.join(device.root, 'etc', device.app, 'keep-me.yaml');
+    writeFileSync(victim, 'calibration: 42\n');
+    chownSync(victim, device.account.uid, device.account.gid);
+    const swapped = path.join(logs, 'swapped.log');
+    const plain = path.join(logs, 'plain.log');
+    writeFileSync(swapped, 'x'.repeat(Buffer.byteLength(victim)));
+    writeFileSync(plain, 'a line\n');
+    for (const log of [swapped, plain]) chownSync(log, device.account.uid, device.account.gid);
+    const source: Source = { name: 'logs', kind: 'files', paths: [logs] };
+    const { services } = await consoleFor(device, [source]);
+    const connect = await services.devices.connectOptions(device.name);
+    try {
+      const { record, value } = await startDeviceBackup(services, device.name).done;
+      expect(record.error).toBeNull();
+      const repo = await services.repository.fresh();
+      const snapshot = await findSnapshot(repo, value!.snapshots[0]!.snapshotId);
+      // Between the snapshot and the rotation, the log's writer swaps it for a link of the same size and time.
+      const { mtime } = statSync(swapped);
+      rmSync(swapped);
+      symlinkSync(victim, swapped);
+      execFileSync('touch', ['-h', '-d', `@${Math.floor(mtime.getTime() / 1000)}`, swapped]);
+      expect(lstatSync(swapped).size).toBe(Buffer.byteLength('x'.repeat(Buffer.byteLength(victim))));
+      const connection = await DeviceConnection.open(connect);
+      try {
+        expect(await rotateLogs(repo, snapshot.tree, connection, device.root)).toEqual([plain]);
+      } finally {
+        connection.close();
+      }
+      expect(readFileSync(victim, 'utf8')).toBe('calibration: 42\n');
+      expect(readFileSync(plain, 'utf8')).toBe('');
+    } finally {
+      services.dispose();
+      rmSync(logs, { recursive: true, force: true });
+      rmSync(victim, { force: true });
     }
   });
 });

@@ -9,9 +9,19 @@ import type { Repository } from '../../repository/repo/repository';
 import { raw, sh } from '../shell-quote';
 import type { CommandRunner } from '../ssh-connection';
 
+/**
+ * Each log is opened first (read-write: a FIFO put in its place does not block) and truncated
+ * through that descriptor, and only when what was opened is the path itself — not a file a
+ * symbolic link put there since points to — with the size and mtime the snapshot holds. Truncated
+ * by its path, a log swapped for a link to another file the login may write (its writer can make
+ * the link's size and mtime those of the log) would have emptied that file instead.
+ */
 const TRUNCATE_IF_UNCHANGED = raw(
   `bash -c 'while IFS= read -r -d "" p && IFS= read -r -d "" want; do
-    [ "$(stat -c %s:%Y -- "$p" 2>/dev/null)" = "$want" ] && : > "$p" && printf "%s\\0" "$p"
+    [ -f "$p" ] && [ ! -L "$p" ] && [ "$(stat -c %s:%Y -- "$p" 2>/dev/null)" = "$want" ] || continue
+    { exec 3<>"$p"; } 2>/dev/null || continue
+    [ "$(stat -L -c %d:%i:%s:%Y /dev/fd/3 2>/dev/null)" = "$(stat -c %d:%i -- "$p" 2>/dev/null):$want" ] && truncate -s 0 /dev/fd/3 && printf "%s\\0" "$p"
+    exec 3<&-
   done'`,
 );
 
