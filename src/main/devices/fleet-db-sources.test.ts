@@ -2,7 +2,7 @@
  * Database sources of a device backup against a real fleet device (sshd, sqlite3), as an operator
  * meets them: a damaged SQLite database, a device whose temp folder cannot hold the copy.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { appendFileSync, chownSync, closeSync, copyFileSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -248,6 +248,44 @@ describe.skipIf(skip)('database sources on a fleet device', () => {
       services.dispose();
       rmSync(logs, { recursive: true, force: true });
       rmSync(victim, { force: true });
+    }
+  });
+
+  it('a WAL database its app commits to every few milliseconds is copied, not started over until the run is cancelled', { timeout: 120_000 }, async () => {
+    const device = fleet().devices[0]!;
+    const as = { uid: device.account.uid, gid: device.account.gid };
+    const file = path.join(device.root, 'opt', device.app, 'data', 'telemetry.db');
+    execFileSync('sqlite3', [file, 'PRAGMA journal_mode = WAL; CREATE TABLE samples (id INTEGER PRIMARY KEY, value BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 60000) INSERT INTO samples (value) SELECT randomblob(1000) FROM n;'], { ...as, stdio: 'ignore' });
+    // The app: one small commit every 2 ms for up to a minute (ended below), as the device's login.
+    const writer = spawn(
+      'python3',
+      ['-c', `import sqlite3, time\nc = sqlite3.connect(${JSON.stringify(file)}, isolation_level=None)\nc.execute('PRAGMA busy_timeout = 5000')\nc.execute('PRAGMA synchronous = NORMAL')\nend = time.time() + 60\nwhile time.time() < end:\n    c.execute('INSERT INTO samples (value) VALUES (randomblob(100))')\n    time.sleep(0.002)\n`],
+      { ...as, stdio: 'ignore' },
+    );
+    const { services } = await consoleFor(device, [{ name: 'telemetry', kind: 'sqlite', path: file }]);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const job = startDeviceBackup(services, device.name);
+      // 64 MB copies in well under a second on its own; 20 s is the copy starting over and over.
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), 20_000)));
+      const ended = await Promise.race([job.done, late]);
+      clearTimeout(timer);
+      if (ended === 'late') {
+        services.jobs.cancel(job.id);
+        await job.done;
+      }
+      expect(ended).not.toBe('late');
+      const { record, value } = ended as Awaited<typeof job.done>;
+      expect(record.error).toBeNull();
+      const repo = await services.repository.fresh();
+      const counts = await recordedRowCounts(repo, await findSnapshot(repo, value!.snapshots[0]!.snapshotId), 'telemetry');
+      expect(counts!.samples).toBeGreaterThan(60_000);
+      expect(value!.snapshots[0]!.integrityCheck).toBeUndefined();
+    } finally {
+      writer.kill();
+      services.dispose();
+      for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
     }
   });
 });

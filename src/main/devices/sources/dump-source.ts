@@ -205,6 +205,15 @@ export const SQLITE_SETTLE_S = 2;
  * SQLITE_UNCHANGED_MARK. Without `sha256sum` on the device the sum is empty and the copy is always sent.
  */
 export function sqliteDumpCommand(path: string, tempName: string, unlessSha256 = '', unlessState = ''): RawShell {
+  // sqlite3's .backup copies 100 pages a step and starts over whenever another connection wrote
+  // between two steps: a WAL database its app commits to every few ms was never copied (64 MB
+  // still copying after 35 s, 0.6 s when left alone), holding the device's job slot. Beside a -wal,
+  // a read transaction held across the copy keeps one snapshot for every step — writers go on, in
+  // WAL mode readers block no one. `PRAGMA user_version` starts it without reading the schema, so
+  // a damaged one is still copied. A rollback-journal database is copied as before: a reader
+  // there would hold its writers off for the whole copy. (sqlite3's stdout, user_version's number,
+  // goes to /dev/null: its errors are on stderr.)
+  //
   // The fingerprint costs the shell and one find: a fork and exec costs ~4 ms of CPU on a small
   // VM, and it runs on every backup of every device (it was six programs before: readlink, find,
   // date, awk, sha256sum, cut). A symlink alone needs readlink: through a symlinked directory the
@@ -224,7 +233,9 @@ if [ -n "$state" ] && [ "$state" = ${unlessState} ]; then
   exit 0
 fi
 ${privateTemp('t', tempName)}
-sqlite3 -bail -cmd ${`.timeout ${SQLITE_BUSY_MS}`} ${path} ${raw(`".backup '$t/copy.db'"`)} >&2 || {
+begin=; commit=
+[ -z "$db" ] || [ ! -e "$db-wal" ] || { begin='BEGIN; PRAGMA user_version;'; commit='COMMIT;'; }
+sqlite3 -bail -cmd ${`.timeout ${SQLITE_BUSY_MS}`} ${path} \${begin:+"$begin"} ${raw(`".backup '$t/copy.db'"`)} \${commit:+"$commit"} >/dev/null || {
   rm -f -- "$t/copy.db"
   printf '%s\t%s\t%s\t%s\n' ${TEMP_MARK} "\${TMPDIR:-/tmp}" "$(wc -c < ${path} 2>/dev/null)" "$(df -Pk -- "$t" 2>/dev/null | tail -n 1)" >&2
   exit 74
