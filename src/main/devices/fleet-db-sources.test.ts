@@ -19,6 +19,7 @@ import { cliRunner } from '../../cli/testing';
 import { INTEGRITY_LINES, startDeviceBackup } from './device-backup';
 import { rotateLogs } from './sources/log-rotation';
 import { DeviceConnection } from './ssh-connection';
+import { mysqlMissing } from '../../../fleet/index';
 import type { Device } from '../../../fleet/index';
 import type { Source } from '../../shared/schemas/devices';
 
@@ -286,6 +287,34 @@ describe.skipIf(skip)('database sources on a fleet device', () => {
       writer.kill();
       services.dispose();
       for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
+    }
+  });
+
+  it.skipIf(mysqlMissing())('a MySQL database named with a quote, a backtick and an accent is backed up and drilled', { timeout: 180_000 }, async () => {
+    const device = fleet().devices[0]!;
+    const mysql = await device.mysql(100);
+    const database = "it's `odd` café";
+    const quoted = `\`${database.replace(/`/g, '``')}\``;
+    await mysql.query(`CREATE DATABASE ${quoted}; CREATE TABLE ${quoted}.\`crème\` (id INT PRIMARY KEY, note VARCHAR(20)); INSERT INTO ${quoted}.\`crème\` VALUES (1, 'brûlée'), (2, NULL);`);
+    const source: Source = { name: 'odd', kind: 'mysql', database, socket: mysql.socket };
+    const { services } = await consoleFor(device, [source]);
+    const connect = await services.devices.connectOptions(device.name);
+    try {
+      const { record, value } = await startDeviceBackup(services, device.name).done;
+      expect(record.error).toBeNull();
+      const repo = await services.repository.fresh();
+      const snapshot = await findSnapshot(repo, value!.snapshots[0]!.snapshotId);
+      expect(await recordedRowCounts(repo, snapshot, 'odd')).toEqual({ crème: 2 });
+      const connection = await DeviceConnection.open(connect);
+      try {
+        // The device's login has no UTF-8 locale over SSH: the client must not take latin1 from it.
+        const drill = await restoreDatabaseScratch({ repo, runner: connection, snapshot, source });
+        expect(drill).toMatchObject({ ok: true, problems: [], rows: { crème: 2 }, removed: true });
+      } finally {
+        connection.close();
+      }
+    } finally {
+      services.dispose();
     }
   });
 });

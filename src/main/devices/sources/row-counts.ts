@@ -86,9 +86,20 @@ export interface MysqlConn {
   user?: string | undefined;
 }
 
-/** Client options for mysql/mysqldump; no password on the command line (unix_socket auth or ~/.my.cnf). */
+/**
+ * Client options for mysql/mysqldump; no password on the command line (unix_socket auth or
+ * ~/.my.cnf). The connection is utf8mb4 whatever the device's locale: the mysql client takes its
+ * character set from the locale, which over SSH is often C (latin1), and then named a database
+ * `dé` as `dÃ©` — "Unknown database" for every restore and drill of it.
+ */
 export function mysqlOptions(conn: MysqlConn): string[] {
-  return [...(conn.host ? [`--host=${conn.host}`] : []), ...(conn.socket ? [`--socket=${conn.socket}`] : []), ...(conn.port ? [`--port=${conn.port}`] : []), ...(conn.user ? [`--user=${conn.user}`] : [])];
+  return [
+    ...(conn.host ? [`--host=${conn.host}`] : []),
+    ...(conn.socket ? [`--socket=${conn.socket}`] : []),
+    ...(conn.port ? [`--port=${conn.port}`] : []),
+    ...(conn.user ? [`--user=${conn.user}`] : []),
+    '--default-character-set=utf8mb4',
+  ];
 }
 
 /** A string as a MySQL literal that needs no quoting at all (hex, read as utf8mb4). */
