@@ -10,7 +10,7 @@ import { EventBus } from '../event-bus';
 import { HistoryStore } from '../history/history-store';
 import { createLogger, silentLogger } from '../log';
 import { tempDir } from '../testing/temp-dir';
-import { HEARTBEAT_MS, JobManager, ORPHAN_AFTER_MS, PROGRESS_INTERVAL_MS } from './job-manager';
+import { HEARTBEAT_MS, JobManager, ORPHAN_AFTER_MS, PROGRESS_INTERVAL_MS, STALL_TICK_MS } from './job-manager';
 import type { JobContext } from './job-manager';
 
 const FILE_BYTES = 160 * 1024 * 1024;
@@ -109,6 +109,37 @@ describe('JobManager', () => {
     expect(record.bytesDone).toBeLessThan(FILE_BYTES);
     expect(jobs.list(10, 'cancelled').map((r) => r.id)).toEqual([id]);
     expect(jobs.cancel('job_doesnotexist')).toBe(false);
+    store.close();
+  });
+
+  it('shows a stalled transfer as stalled: the rate falls to 0 and the ETA becomes unknown while no byte arrives', async () => {
+    const { store, bus, progress } = setup();
+    let clock = Date.parse('2026-12-01T08:00:00Z');
+    const jobs = new JobManager(store, bus, silentLogger, () => clock);
+    let resume!: () => void;
+    const stalled = new Promise<void>((resolve) => (resume = resolve));
+    const { id, done } = jobs.start({ kind: 'backup', title: 'Back up rvm-017', phases: ['transfer'], deviceId: 'rvm-017' }, async (ctx) => {
+      ctx.setTotals({ bytes: 100 * 1024 * 1024 });
+      // 2 s at 10 MiB/s, then the link goes silent (no byte, no error: only keepalives would tell).
+      for (let i = 0; i < 10; i++) {
+        clock += 200;
+        ctx.advance({ bytes: 2 * 1024 * 1024 });
+      }
+      await stalled;
+      ctx.advance({ bytes: 80 * 1024 * 1024 });
+    });
+    const moving = jobs.active().find((p) => p.jobId === id)!;
+    expect(moving.rate).toBeGreaterThan(9 * 1024 * 1024);
+    expect(moving.etaSeconds).toBeGreaterThan(0);
+    // Ten seconds of silence, as the tray and the job's row see them.
+    const seen = progress.length;
+    clock += 10_000;
+    await new Promise((resolve) => setTimeout(resolve, STALL_TICK_MS + 300));
+    expect(progress.length).toBeGreaterThan(seen);
+    expect(progress.at(-1)).toMatchObject({ jobId: id, rate: 0, etaSeconds: null, bytesDone: 20 * 1024 * 1024 });
+    expect(jobs.active().find((p) => p.jobId === id)).toMatchObject({ rate: 0, etaSeconds: null });
+    resume();
+    expect((await done).record.status).toBe('succeeded');
     store.close();
   });
 

@@ -57,6 +57,8 @@ interface LiveJob {
   meter: ProgressMeter;
   lastEmit: number;
   pending: ReturnType<typeof setTimeout> | null;
+  /** Sends the progress again when the job has been silent for STALL_TICK_MS (its rate falls). */
+  ticker?: ReturnType<typeof setInterval>;
   /** Set by `ctx.commit()`: cancels are refused from then on. */
   committed?: boolean;
   /** Why the history store refused the job's progress row (said once). */
@@ -64,6 +66,12 @@ interface LiveJob {
 }
 
 export const PROGRESS_INTERVAL_MS = 100;
+/**
+ * A job that reported nothing for this long is sampled again as it is: rate and ETA are measured
+ * only when progress is sent, so a stalled transfer (a silent link, a device busy on one file)
+ * otherwise went on showing its last rate and a shrinking-never ETA until keepalives gave up.
+ */
+export const STALL_TICK_MS = 1_000;
 /** How often a process marks the jobs it runs as still its own (and looks for orphans). */
 export const HEARTBEAT_MS = 10_000;
 /**
@@ -211,6 +219,10 @@ export class JobManager {
     this.#live.set(id, live);
     live.meter.sample(0, this.#now());
     this.#emitProgress(live, true);
+    live.ticker = setInterval(() => {
+      if (this.#now() - live.lastEmit >= STALL_TICK_MS) this.#emitProgress(live, true);
+    }, STALL_TICK_MS);
+    live.ticker.unref();
 
     const ctx: JobContext = {
       id,
@@ -329,6 +341,7 @@ export class JobManager {
   #finish(live: LiveJob, status: JobStatus, error: { code: string; message: string } | null, value: unknown): JobRecord {
     if (live.pending) clearTimeout(live.pending);
     live.pending = null;
+    clearInterval(live.ticker);
     const { progress } = live;
     if (status === 'succeeded') {
       progress.fraction = 1;
