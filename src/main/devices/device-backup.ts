@@ -485,7 +485,7 @@ export function startDeviceBackup(deps: DeviceBackupDeps, name: string, only: st
             lease,
             prepared,
           );
-        });
+        }, ctx.signal);
       } finally {
         if (pool) await repo.releaseChunkPool(pool);
       }

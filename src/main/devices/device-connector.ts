@@ -12,6 +12,8 @@ import { DeviceConnection, fingerprintOf } from './ssh-connection';
 import type { ConnectOptions } from './ssh-connection';
 import type { Duplex } from 'node:stream';
 
+const cancelled = () => new AppError('CANCELLED', 'Cancelled');
+
 class Semaphore {
   #free: number;
   readonly #waiting: (() => void)[] = [];
@@ -20,9 +22,25 @@ class Semaphore {
     this.#free = size;
   }
 
-  async acquire(): Promise<() => void> {
+  /** Waits for a free slot; a signal that fires meanwhile gives up the place in the queue at once. */
+  async acquire(signal?: AbortSignal): Promise<() => void> {
+    if (signal?.aborted) throw cancelled();
     if (this.#free > 0) this.#free--;
-    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    else {
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = () => {
+          const at = this.#waiting.indexOf(waiter);
+          if (at >= 0) this.#waiting.splice(at, 1);
+          reject(cancelled());
+        };
+        const waiter = () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        };
+        this.#waiting.push(waiter);
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+    }
     let released = false;
     return () => {
       if (released) return;
@@ -32,6 +50,20 @@ class Semaphore {
       else this.#free++;
     };
   }
+}
+
+/** `promise`, or a CANCELLED rejection as soon as `signal` fires (the promise itself goes on). */
+function unlessAborted(promise: Promise<unknown>, signal?: AbortSignal): Promise<void> {
+  if (!signal) return promise.then(() => undefined);
+  if (signal.aborted) return Promise.reject(cancelled());
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(cancelled());
+    signal.addEventListener('abort', onAbort, { once: true });
+    void promise.then(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    });
+  });
 }
 
 export class DeviceConnector {
@@ -49,28 +81,33 @@ export class DeviceConnector {
 
   /**
    * Runs `work` with an open connection to the device; waits for the device's previous work and for
-   * a free slot. The connection is closed afterwards whatever happens.
+   * a free slot. The connection is closed afterwards whatever happens. `signal` (a job's cancel)
+   * ends the wait for the device, for a slot and for the login at once, with a CANCELLED error:
+   * a backup queued behind other devices, or connecting to one that does not answer, is not held
+   * until they are done.
    */
-  withDevice<T>(name: string, work: (connection: DeviceConnection) => Promise<T>): Promise<T> {
-    const previous = this.#perDevice.get(name) ?? Promise.resolve();
-    const run = previous
-      .catch(() => undefined)
-      .then(async () => {
-        const release = await this.#slots.acquire();
-        let connection: DeviceConnection | null = null;
-        try {
-          const options = await this.#devices.connectOptions(name);
-          connection = await DeviceConnection.open(this.#rateLimit ? { ...options, rateLimit: this.#rateLimit } : options);
-          return await work(connection);
-        } finally {
-          connection?.close();
-          release();
-        }
-      });
-    this.#perDevice.set(name, run);
-    void run.finally(() => {
-      if (this.#perDevice.get(name) === run) this.#perDevice.delete(name);
-    }).catch(() => undefined);
+  withDevice<T>(name: string, work: (connection: DeviceConnection) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const previous = (this.#perDevice.get(name) ?? Promise.resolve()).catch(() => undefined);
+    const run = (async () => {
+      await unlessAborted(previous, signal);
+      const release = await this.#slots.acquire(signal);
+      let connection: DeviceConnection | null = null;
+      try {
+        const options = await this.#devices.connectOptions(name);
+        connection = await DeviceConnection.open({ ...options, ...(this.#rateLimit ? { rateLimit: this.#rateLimit } : {}), ...(signal ? { signal } : {}) });
+        return await work(connection);
+      } finally {
+        connection?.close();
+        release();
+      }
+    })();
+    // The device's next work waits for this one and for the one before it: a wait cancelled early
+    // must not let the next one start while the previous work still runs on the device.
+    const turn = Promise.allSettled([previous, run]);
+    this.#perDevice.set(name, turn);
+    void turn.then(() => {
+      if (this.#perDevice.get(name) === turn) this.#perDevice.delete(name);
+    });
     return run;
   }
 

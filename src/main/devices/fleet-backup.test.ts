@@ -91,6 +91,43 @@ describe('trusted connections to a real sshd', () => {
   });
 });
 
+describe('a backup cancelled before its device answers', () => {
+  it('ends at once — queued behind a device that does not answer, waiting for a free connection slot, or in its own login — and leaves no snapshot', async () => {
+    const repo = await services.repository.open();
+    const before = (await listSnapshots(repo)).length;
+    // A console with one device connection at a time, and a second device name for the same box.
+    const connector = new DeviceConnector(services.devices, 1);
+    const deps = { devices: services.devices, connector, repository: services.repository, jobs: services.jobs };
+    services.devices.import({ ...device.profile(), name: 'rvm-second' }, 'test');
+    // The link is silent: the SSH handshake waits until its 20 s ready timeout.
+    device.proxy!.stall();
+    try {
+      const first = startDeviceBackup(deps, device.name);
+      const again = startDeviceBackup(deps, device.name); // the same device: waits for the first
+      const other = startDeviceBackup(deps, 'rvm-second'); // another device: waits for the slot
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const ended = async (job: typeof first) => {
+        const at = Date.now();
+        expect(services.jobs.cancel(job.id)).toBe(true);
+        const { record } = await job.done;
+        return { status: record.status, phase: record.phase, error: record.error?.code, ms: Date.now() - at };
+      };
+      for (const job of [again, other, first]) {
+        const outcome = await ended(job);
+        expect(outcome).toMatchObject({ status: 'cancelled', phase: 'connect', error: 'CANCELLED' });
+        expect(outcome.ms).toBeLessThan(3_000);
+      }
+    } finally {
+      device.proxy!.restore();
+      services.devices.remove('rvm-second', 'test');
+    }
+    expect((await listSnapshots(repo)).length).toBe(before);
+    // The device is not left waiting on a cancelled queue: the next backup runs.
+    const next = await startDeviceBackup(deps, device.name, ['config']).done;
+    expect(next.record.status).toBe('succeeded');
+  }, 90_000);
+});
+
 describe('discovery and backups of a device', () => {
   it('reads facts and proposes the sources that exist on the device', async () => {
     const facts = await services.connector.refreshFacts(device.name);

@@ -43,6 +43,8 @@ export interface ConnectOptions {
   rateLimit?: () => number;
   /** The device's database passwords by source name, for the commands of those sources. */
   databasePassword?: (source: string) => string | undefined;
+  /** Gives up connecting at once when it fires (a cancelled job), with a CANCELLED error. */
+  signal?: AbortSignal;
 }
 
 export interface ExecResult {
@@ -171,7 +173,7 @@ export class DeviceConnection implements CommandRunner {
 
   static async open(options: ConnectOptions): Promise<DeviceConnection> {
     if (options.jump && !options.via) {
-      const jump = await DeviceConnection.open({ ...options.jump, role: 'jump' });
+      const jump = await DeviceConnection.open({ ...options.jump, role: 'jump', ...(options.signal ? { signal: options.signal } : {}) });
       try {
         const connection = await DeviceConnection.#connect({ ...options, via: jump }, jump);
         return connection;
@@ -224,19 +226,30 @@ export class DeviceConnection implements CommandRunner {
     } else {
       config.agent = options.auth.agentSocket;
     }
+    const { signal } = options;
+    if (signal?.aborted) throw new AppError('CANCELLED', `Connecting to ${target} was cancelled`);
     if (options.via) config.sock = await options.via.forwardTo(options.host, options.port);
 
     await new Promise<void>((resolve, reject) => {
       const fail = (error: Error) => {
+        signal?.removeEventListener('abort', onAbort);
         client.removeListener('ready', onReady);
         client.on('error', () => {}); // the socket may still report its reset after we gave up
         client.end();
         reject(refusal ?? classify(error, target));
       };
+      // Cancelled during the handshake (a device that does not answer holds it for readyTimeout):
+      // the socket is dropped now, not closed politely over a link that may be silent.
+      const onAbort = () => {
+        fail(new AppError('CANCELLED', `Connecting to ${target} was cancelled`));
+        client.destroy();
+      };
       const onReady = () => {
+        signal?.removeEventListener('abort', onAbort);
         client.removeListener('error', fail);
         resolve();
       };
+      signal?.addEventListener('abort', onAbort, { once: true });
       client.once('ready', onReady);
       client.once('error', fail);
       try {
