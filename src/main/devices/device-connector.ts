@@ -14,18 +14,20 @@ import type { Duplex } from 'node:stream';
 
 const cancelled = () => new AppError('CANCELLED', 'Cancelled');
 
+/** Slots for device connections, as many as `limit()` says now (a setting that may change meanwhile). */
 class Semaphore {
-  #free: number;
+  #busy = 0;
+  readonly #limit: () => number;
   readonly #waiting: (() => void)[] = [];
 
-  constructor(size: number) {
-    this.#free = size;
+  constructor(limit: () => number) {
+    this.#limit = limit;
   }
 
   /** Waits for a free slot; a signal that fires meanwhile gives up the place in the queue at once. */
   async acquire(signal?: AbortSignal): Promise<() => void> {
     if (signal?.aborted) throw cancelled();
-    if (this.#free > 0) this.#free--;
+    if (this.#waiting.length === 0 && this.#busy < this.#limit()) this.#busy++;
     else {
       await new Promise<void>((resolve, reject) => {
         const onAbort = () => {
@@ -33,6 +35,7 @@ class Semaphore {
           if (at >= 0) this.#waiting.splice(at, 1);
           reject(cancelled());
         };
+        // Called with the slot already taken for it (by wake).
         const waiter = () => {
           signal?.removeEventListener('abort', onAbort);
           resolve();
@@ -45,10 +48,17 @@ class Semaphore {
     return () => {
       if (released) return;
       released = true;
-      const next = this.#waiting.shift();
-      if (next) next();
-      else this.#free++;
+      this.#busy--;
+      this.wake();
     };
+  }
+
+  /** Hands the free slots to the first waiters: after a release, or when the limit was raised. */
+  wake(): void {
+    while (this.#waiting.length > 0 && this.#busy < this.#limit()) {
+      this.#busy++;
+      this.#waiting.shift()!();
+    }
   }
 }
 
@@ -72,11 +82,20 @@ export class DeviceConnector {
   readonly #perDevice = new Map<string, Promise<unknown>>();
   readonly #rateLimit: (() => number) | undefined;
 
-  /** `rateLimit`: bytes per second each way on every device link (0: none), read as each command starts. */
-  constructor(devices: DeviceService, maxParallel: number, rateLimit?: () => number) {
+  /**
+   * `maxParallel`: devices connected at once — a function for a setting, read as each connection
+   * waits for a slot (call `limitChanged` when it rises). `rateLimit`: bytes per second each way on
+   * every device link (0: none), read as each command starts.
+   */
+  constructor(devices: DeviceService, maxParallel: number | (() => number), rateLimit?: () => number) {
     this.#devices = devices;
-    this.#slots = new Semaphore(maxParallel);
+    this.#slots = new Semaphore(typeof maxParallel === 'number' ? () => maxParallel : maxParallel);
     this.#rateLimit = rateLimit;
+  }
+
+  /** The limit of devices at once may have risen: work waiting for a slot starts in the new ones. */
+  limitChanged(): void {
+    this.#slots.wake();
   }
 
   /**

@@ -128,6 +128,37 @@ describe('a backup cancelled before its device answers', () => {
   }, 90_000);
 });
 
+describe('Settings → Devices backed up in parallel', () => {
+  it('holds the console to the number set now: lowered, a second device waits for a free slot; raised, it starts at once', async () => {
+    const before = services.settings.get().maxParallelDevices;
+    // A second device reached directly, while the first one's link is silent (its login hangs, holding a slot).
+    services.devices.import({ ...device.profile(), name: 'rvm-direct', host: device.direct.host, port: device.direct.port }, 'test');
+    services.settings.update({ maxParallelDevices: 1 }, 'test');
+    device.proxy!.stall();
+    const hung = startDeviceBackup(services, device.name, ['config']);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const direct = startDeviceBackup(services, 'rvm-direct', ['config']);
+      let ended = false;
+      void direct.done.then(() => (ended = true));
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      expect(ended).toBe(false);
+      expect(services.jobs.active().find((p) => p.jobId === direct.id)?.phase).toBe('connect');
+      // Raised: the waiting backup takes the new slot without waiting for the hung one.
+      services.settings.update({ maxParallelDevices: 2 }, 'test');
+      const { record } = await direct.done;
+      expect(record.status).toBe('succeeded');
+      expect(services.jobs.active().map((p) => p.jobId)).toContain(hung.id);
+    } finally {
+      services.jobs.cancel(hung.id);
+      expect((await hung.done).record.status).toBe('cancelled');
+      device.proxy!.restore();
+      services.settings.update({ maxParallelDevices: before }, 'test');
+      services.devices.remove('rvm-direct', 'test');
+    }
+  }, 90_000);
+});
+
 describe('discovery and backups of a device', () => {
   it('reads facts and proposes the sources that exist on the device', async () => {
     const facts = await services.connector.refreshFacts(device.name);
