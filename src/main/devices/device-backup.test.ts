@@ -11,6 +11,7 @@ import { EventBus } from '../event-bus';
 import { HistoryStore } from '../history/history-store';
 import { JobManager } from '../jobs/job-manager';
 import type { JobContext } from '../jobs/job-manager';
+import type { JobProgress } from '../../shared/schemas/jobs';
 import { silentLogger } from '../log';
 import { findSnapshot, listSnapshots, walkTree } from '../repository/snapshot/snapshot';
 import { restore } from '../repository/restorer/restorer';
@@ -350,6 +351,60 @@ describe('what a run says it transferred', () => {
     expect(result!.skipped).toEqual([{ path: 'opt/myrvm/data/a-gone.bin', message: expect.stringMatching(/No such file/) as string }]);
     expect(result!.bytesTransferred).toBe(1500 + 100);
     expect(result!.bytesOnWire).toBe(1500 + 100);
+  });
+});
+
+describe('what the job shows while it runs', () => {
+  it('never shows more bytes done than its total: a database that grew since the last run raises the total as it crosses', async () => {
+    const root = tempDir();
+    await jetson(root);
+    const dbPath = path.join(root, 'opt/myrvm/local.db');
+    const sources: Source[] = [
+      { name: 'local', kind: 'sqlite', path: dbPath },
+      { name: 'config', kind: 'files', paths: [path.join(root, 'etc/myrvm')] },
+    ];
+    const { repo } = await newRepo();
+    const store = new HistoryStore(tempDir());
+    onTestFinished(() => store.close());
+    const bus = new EventBus();
+    const seen: JobProgress[] = [];
+    bus.subscribe((event, payload) => {
+      if (event === 'jobs:progress') seen.push(payload as JobProgress);
+    });
+    const jobs = new JobManager(store, bus, silentLogger);
+    expect((await backupJob(repo, root, sources, undefined, { jobs })).record.status).toBe('succeeded');
+    // A day of detections later the database is some 24 MiB larger; the run's total starts from its last size.
+    const db = new Database(dbPath);
+    db.exec('CREATE TABLE frames (image BLOB)');
+    const insert = db.prepare('INSERT INTO frames VALUES (?)');
+    for (let i = 0; i < 96; i++) insert.run(randomBytes(256 * 1024));
+    db.close();
+    const aMinuteAgo = new Date(Date.now() - 60_000);
+    await utimes(dbPath, aMinuteAgo, aMinuteAgo);
+    seen.length = 0;
+    // The copy crosses in pieces, each after a pause, as over a field link: the tray sees it cross.
+    const local = new LocalRunner();
+    const paced: CommandRunner = {
+      target: local.target,
+      run: (command, options) => local.run(command, options),
+      exec: async (command, signal) => {
+        const running = await local.exec(command, signal);
+        if (!commandText(command).includes('.backup')) return running;
+        const slow = new Transform({
+          transform(chunk: Buffer, _encoding, callback) {
+            setTimeout(() => callback(null, chunk), 5);
+          },
+        });
+        return { ...running, stdout: running.stdout.pipe(slow) };
+      },
+    };
+    const { record, value } = await backupJob(repo, root, sources, undefined, { jobs, runner: paced });
+    expect(record.status).toBe('succeeded');
+    expect(value!.bytesTransferred).toBeGreaterThan(24 * 1024 * 1024);
+    const crossing = seen.filter((p) => p.bytesTotal !== null && p.bytesDone > 0);
+    expect(crossing.length).toBeGreaterThan(3);
+    expect(crossing.filter((p) => p.bytesDone > p.bytesTotal!).map((p) => `${p.bytesDone} of ${p.bytesTotal}`)).toEqual([]);
+    expect(seen.at(-1)).toMatchObject({ bytesDone: value!.bytesTransferred, bytesTotal: value!.bytesTransferred, fraction: 1 });
   });
 });
 
