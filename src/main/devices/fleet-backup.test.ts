@@ -128,6 +128,37 @@ describe('a backup cancelled before its device answers', () => {
   }, 90_000);
 });
 
+describe('a link that goes silent mid-transfer', () => {
+  it('ends the run once keepalives give up, saying the device stopped answering (not that a command failed), with no snapshot', async () => {
+    const { rmSync, writeFileSync } = await import('node:fs');
+    const { randomBytes } = await import('node:crypto');
+    const repo = await services.repository.open();
+    const before = (await listSnapshots(repo)).length;
+    const model = path.join(device.root, 'opt', device.app, 'models', 'silent-link.bin');
+    writeFileSync(model, randomBytes(32 * 1024 * 1024));
+    device.proxy!.delayMs = 30;
+    try {
+      const started = startDeviceBackup(services, device.name, ['app', 'db']);
+      const deadline = Date.now() + 30_000;
+      while (!services.jobs.active().some((p) => p.jobId === started.id && p.phase === 'transfer' && p.bytesDone > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      device.proxy!.stall();
+      const stalled = Date.now();
+      const { record } = await started.done;
+      // 5 s keepalives, 3 unanswered: about 20 s.
+      expect(Date.now() - stalled).toBeLessThan(30_000);
+      expect(record.status).toBe('failed');
+      expect(record.error?.code).toBe('UNAVAILABLE');
+      expect(record.error?.message).toMatch(/(tar|dump of "db") on .* was cut off: .* stopped answering \(nothing heard from it for 20 s/);
+      expect(record.error?.message).not.toMatch(/exit (null|CONNECTION_LOST)/);
+      expect((await listSnapshots(repo)).length).toBe(before);
+    } finally {
+      device.proxy!.delayMs = 0;
+      device.proxy!.restore();
+      rmSync(model, { force: true });
+    }
+  }, 90_000);
+});
+
 describe('Settings → Devices backed up in parallel', () => {
   it('holds the console to the number set now: lowered, a second device waits for a free slot; raised, it starts at once', async () => {
     const before = services.settings.get().maxParallelDevices;

@@ -117,6 +117,15 @@ export interface CommandRunner {
   readonly databasePassword?: ((source: string) => string | undefined) | undefined;
 }
 
+/**
+ * A command whose connection died under it — the device stopped answering (keepalives) or the link
+ * dropped — as UNAVAILABLE, saying why: not "failed (exit null)", as if the command itself had
+ * failed on the device. Null when the command ran to its end.
+ */
+export function connectionLost(result: ExecResult, what: string): AppError | null {
+  return result.signal === 'CONNECTION_LOST' ? new AppError('UNAVAILABLE', `${what} was cut off: ${result.stderr}`) : null;
+}
+
 /** Collects a command's stdout; a non-zero exit is an error carrying stderr. */
 export async function runToString(runner: CommandRunner, command: RawShell, { signal, maxBytes = 16 * 1024 * 1024 }: { signal?: AbortSignal; maxBytes?: number } = {}): Promise<string> {
   const running = await runner.exec(command, signal);
@@ -129,6 +138,8 @@ export async function runToString(runner: CommandRunner, command: RawShell, { si
   running.stdin.end();
   const result = await running.done;
   if (signal?.aborted) throw new AppError('CANCELLED', 'Cancelled');
+  const lost = connectionLost(result, `A command on ${runner.target}`);
+  if (lost) throw lost;
   if (result.code !== 0) {
     throw new AppError('REMOTE_COMMAND_FAILED', `A command on ${runner.target} failed (exit ${result.code ?? result.signal}): ${result.stderr.trim() || 'no error output'}`);
   }
@@ -153,7 +164,16 @@ export class DeviceConnection implements CommandRunner {
 
   readonly databasePassword: ((source: string) => string | undefined) | undefined;
 
-  private constructor(client: Client, target: string, fingerprint: string, jump: DeviceConnection | null, rate?: () => number, databasePassword?: (source: string) => string | undefined) {
+  private constructor(
+    client: Client,
+    target: string,
+    fingerprint: string,
+    jump: DeviceConnection | null,
+    rate?: () => number,
+    databasePassword?: (source: string) => string | undefined,
+    /** How long the device may stay silent before keepalives give up on it. */
+    silentMs = 20_000,
+  ) {
     this.#client = client;
     this.databasePassword = databasePassword;
     this.target = target;
@@ -162,12 +182,21 @@ export class DeviceConnection implements CommandRunner {
     this.#rate = rate ?? null;
     this.#down = rate ? new RateLimiter() : null;
     this.#up = rate ? new RateLimiter() : null;
+    // Why the connection died, for the commands it cuts off.
+    let died: (Error & { level?: string; code?: string }) | null = null;
+    client.on('error', (error: Error & { level?: string; code?: string }) => {
+      died ??= error;
+    });
     client.on('close', () => {
       this.#closed = true;
       this.#jump?.close();
+      const why =
+        died?.level === 'client-timeout' || /keepalive/i.test(died?.message ?? '')
+          ? `${target} stopped answering (nothing heard from it for ${Math.round(silentMs / 1000)} s: the link went silent, or the device hung)`
+          : `the connection to ${target} was lost${died ? ` (${died.code ?? died.message})` : ''}`;
       // ssh2 does not close channels whose connection died (keepalive timeout, reset): do it here,
       // so nobody waits forever on a command that can no longer finish.
-      for (const lose of [...this.#open]) lose(`the connection to ${target} was lost`);
+      for (const lose of [...this.#open]) lose(why);
     });
   }
 
@@ -265,7 +294,9 @@ export class DeviceConnection implements CommandRunner {
     });
     // A connection that later dies (keepalive timeout, reset) must not crash the process.
     client.on('error', () => {});
-    return new DeviceConnection(client, target, seen!, jump, options.rateLimit, options.databasePassword);
+    // ssh2 gives up after keepaliveCountMax unanswered keepalives, one each interval of silence.
+    const silentMs = (config.keepaliveInterval ?? 5_000) * ((config.keepaliveCountMax ?? 3) + 1);
+    return new DeviceConnection(client, target, seen!, jump, options.rateLimit, options.databasePassword, silentMs);
   }
 
   get closed(): boolean {

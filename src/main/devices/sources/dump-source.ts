@@ -42,6 +42,7 @@ import type { Snapshot } from '../../repository/snapshot/snapshot';
 import { readSmallFile, rootNode } from '../../repository/snapshot/snapshot';
 import { raw, sh, STDBUF_PROBE } from '../shell-quote';
 import type { RawShell } from '../shell-quote';
+import { connectionLost } from '../ssh-connection';
 import type { CommandRunner } from '../ssh-connection';
 import { chunksOf } from '../stream-chunks';
 import { execCompressed } from '../wire-compression';
@@ -376,10 +377,12 @@ export class DumpSource implements Source {
       finished = true;
       if (signal?.aborted) throw new AppError('CANCELLED', 'Cancelled');
       if (this.#silent) throw this.#silenceError();
+      const what = source.kind === 'sqlite' ? `SQLite backup of ${source.path}` : `The ${source.kind} dump of "${source.name}"`;
+      const lost = connectionLost(result, `${what} on ${this.#runner.target}`);
+      if (lost) throw new AppError(lost.code, `${lost.message}. No snapshot was written.`);
       const { report, stderr: reported } = splitReport(result.stderr);
       const { stderr, temp } = splitTempReport(reported);
       if (result.code !== 0 || (source.kind !== 'mysql' && report === null)) {
-        const what = source.kind === 'sqlite' ? `SQLite backup of ${source.path}` : `The ${source.kind} dump of "${source.name}"`;
         if (temp && /database or disk is full|no space left on device/i.test(stderr)) {
           const size = temp.dbBytes !== null ? ` (the database is ${formatBytes(temp.dbBytes)}${temp.freeBytes !== null ? `, ${formatBytes(temp.freeBytes)} are free there` : ''})` : '';
           throw new AppError(

@@ -18,6 +18,7 @@ import { decodeName, encodeName } from '../../repository/snapshot/names';
 import type { NodeMeta, TreeNode } from '../../repository/snapshot/tree';
 import { sh } from '../shell-quote';
 import type { RawShell } from '../shell-quote';
+import { connectionLost } from '../ssh-connection';
 import type { CommandRunner, RunningCommand } from '../ssh-connection';
 import { chunksOf } from '../stream-chunks';
 import { execCompressed } from '../wire-compression';
@@ -235,6 +236,9 @@ export class RemoteFilesSource implements Source {
     }
     const result = await running.done;
     if (signal?.aborted) throw new AppError('CANCELLED', 'Cancelled');
+    // Cut off with the connection: not a listing with warnings (what did arrive is not all there is).
+    const lost = connectionLost(result, `Listing ${source.paths.join(', ')} on ${runner.target}`);
+    if (lost) throw lost;
     if (result.code !== 0) {
       // find reports vanished or unreadable paths and carries on: they become warnings.
       for (const line of result.stderr.split('\n').filter(Boolean)) this.warnings.push(this.#findWarning(line, source.name));
@@ -507,6 +511,8 @@ export class RemoteFilesSource implements Source {
           (step.value as unknown as { resume(): void }).resume();
         }
         const result = await running.done;
+        const lost = signal?.aborted ? null : connectionLost(result, `tar on ${runner.target}`);
+        if (lost) throw lost;
         // tar exits 1 when a file changed or vanished while read: those are warnings, not failures.
         if (result.code !== 0 && result.code !== 1 && !signal?.aborted) {
           throw new AppError('REMOTE_COMMAND_FAILED', `tar on ${runner.target} failed (exit ${result.code}): ${result.stderr.trim()}`);
