@@ -504,6 +504,6 @@ export function startDeviceBackup(deps: DeviceBackupDeps, name: string, only: st
         );
       }
       return result;
-    }).catch((error: unknown) => Promise.reject(diskFull(error, deps.repository.location(), name))),
+    }, ctx.signal).catch((error: unknown) => Promise.reject(diskFull(error, deps.repository.location(), name))),
   );
 }

@@ -4,6 +4,7 @@
  */
 import { Client } from 'ssh2';
 import { AppError, toAppError } from '../../shared/errors';
+import { unlessAborted } from '../unless-aborted';
 import type { DeviceFacts, HostKeyCheck, KeyComparison, KeyTarget } from '../../shared/schemas/devices';
 import { checkedFingerprint } from './device-service';
 import type { DeviceRecord, DeviceService } from './device-service';
@@ -60,20 +61,6 @@ class Semaphore {
       this.#waiting.shift()!();
     }
   }
-}
-
-/** `promise`, or a CANCELLED rejection as soon as `signal` fires (the promise itself goes on). */
-function unlessAborted(promise: Promise<unknown>, signal?: AbortSignal): Promise<void> {
-  if (!signal) return promise.then(() => undefined);
-  if (signal.aborted) return Promise.reject(cancelled());
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(cancelled());
-    signal.addEventListener('abort', onAbort, { once: true });
-    void promise.then(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    });
-  });
 }
 
 export class DeviceConnector {

@@ -159,6 +159,34 @@ describe('a link that goes silent mid-transfer', () => {
   }, 90_000);
 });
 
+describe('a backup that waits for a prune of this console', () => {
+  it('ends at once when cancelled, and the prune goes on alone', async () => {
+    let release!: () => void;
+    const holding = new Promise<void>((resolve) => (release = resolve));
+    let pruneRan = false;
+    // Exclusive work (a prune) holds the repository; the backup waits for it before it connects.
+    const prune = services.repository.exclusive(async () => {
+      await holding;
+      pruneRan = true;
+    });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const waiting = startDeviceBackup(services, device.name, ['config']);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(services.jobs.cancel(waiting.id)).toBe(true);
+      const ended = await Promise.race([waiting.done.then(({ record }) => record), new Promise<null>((resolve) => setTimeout(() => resolve(null), 3_000))]);
+      expect(ended).toMatchObject({ status: 'cancelled', phase: 'connect' });
+      expect(pruneRan).toBe(false);
+    } finally {
+      release();
+      await prune;
+    }
+    expect(pruneRan).toBe(true);
+    // The repository takes writers again.
+    expect((await startDeviceBackup(services, device.name, ['config']).done).record.status).toBe('succeeded');
+  }, 60_000);
+});
+
 describe('Settings → Devices backed up in parallel', () => {
   it('holds the console to the number set now: lowered, a second device waits for a free slot; raised, it starts at once', async () => {
     const before = services.settings.get().maxParallelDevices;

@@ -7,6 +7,7 @@
 import { ResumeStore } from '../devices/resume-store';
 import path from 'node:path';
 import { AppError } from '../../shared/errors';
+import { unlessAborted } from '../unless-aborted';
 import { backendFor, backendForInit, isRemoteLocation } from '../repository/backend/open-backend';
 import { breakLock, listLocks, withLock } from '../repository/lock/lock';
 import type { Lease, LockInfo } from '../repository/lock/lock';
@@ -132,10 +133,12 @@ export class RepositoryService {
   /**
    * Runs a writer (a backup) under its own shared lease in the repository (passed on so the
    * archiver can re-check it before writing index and snapshot). Any number run at once; they wait
-   * only while exclusive work of this console runs or is queued.
+   * only while exclusive work of this console runs or is queued; `signal` (a job's cancel) ends
+   * that wait at once with a CANCELLED error.
    */
-  async write<T>(work: (repo: Repository, lease: Lease) => Promise<T>): Promise<T> {
-    while (this.#exclusive || this.#exclusiveQueued > 0) await this.#turn();
+  async write<T>(work: (repo: Repository, lease: Lease) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    // Cancelled while a prune holds the repository: ends now, not when the prune does.
+    while (this.#exclusive || this.#exclusiveQueued > 0) await unlessAborted(this.#turn(), signal);
     this.#shared++;
     try {
       const repo = await this.open();
