@@ -251,11 +251,14 @@ export async function runSources(
     // The index refresh and leftover-pack recovery run once for every source of the run (each
     // source's backup would otherwise queue its own, ~70 ms for a repository of ~900 MB).
     // The same command, timed, tells whether the link is slow enough to compress on (and the device has gzip).
-    const [all, { text, probe }] = await Promise.all([listSnapshots(repo), probeDevice(runner, device.sysroot), prepared ?? prepareWrite(repo)]);
+    // A cancel closes the probe's command at once: a link gone silent under it would hold the run
+    // until keepalives gave up. The repository's side is seen through (it may be writing an index).
+    const [all, { text, probe }] = await Promise.all([listSnapshots(repo), probeDevice(runner, device.sysroot, stop.signal), prepared ?? prepareWrite(repo)]);
     const platform = platformTags(parsePlatform(text));
     const disks = disksOfProbe(text);
     if (disks) device.onDisks?.(disks);
-    const compress = await chooseCompression(runner, device.wireCompression, probe);
+    const compress = await chooseCompression(runner, device.wireCompression, probe, stop.signal);
+    if (stop.signal.aborted) throw new AppError('CANCELLED', `The backup of ${device.name} was cancelled`);
     ctx.phase('transfer');
     // What the run will transfer, per source: a files source's listing once it is in; a dump's size
     // once it is read, its previous size until then (none before its first backup). The job's total

@@ -159,6 +159,29 @@ describe('a link that goes silent mid-transfer', () => {
   }, 90_000);
 });
 
+describe('a backup cancelled while it lists', () => {
+  it('ends at once when the link has gone silent under its first command, with no snapshot', async () => {
+    const repo = await services.repository.open();
+    const before = (await listSnapshots(repo)).length;
+    // A slow field link: the run's first command (platform, disks, gzip) takes a few round trips.
+    device.proxy!.delayMs = 300;
+    try {
+      const started = startDeviceBackup(services, device.name, ['config']);
+      const deadline = Date.now() + 30_000;
+      while (!services.jobs.active().some((p) => p.jobId === started.id && p.phase === 'list') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      device.proxy!.stall();
+      expect(services.jobs.cancel(started.id)).toBe(true);
+      const ended = await Promise.race([started.done.then(({ record }) => record), new Promise<null>((resolve) => setTimeout(() => resolve(null), 3_000))]);
+      expect(ended).toMatchObject({ status: 'cancelled', phase: 'list' });
+      await started.done;
+    } finally {
+      device.proxy!.delayMs = 0;
+      device.proxy!.restore();
+    }
+    expect((await listSnapshots(repo)).length).toBe(before);
+  }, 60_000);
+});
+
 describe('a backup that waits for a prune of this console', () => {
   it('ends at once when cancelled, and the prune goes on alone', async () => {
     let release!: () => void;

@@ -46,10 +46,10 @@ export const GZIP_PROBE = sh`echo @@gzip; command -v gzip 2>/dev/null || true`;
  * The platform facts command with GZIP_PROBE, timed: a run's first command, which also says what
  * the link is like (`text` is empty when the command failed).
  */
-export async function probeDevice(runner: CommandRunner, sysroot: string | undefined): Promise<{ text: string; probe: LinkProbe }> {
+export async function probeDevice(runner: CommandRunner, sysroot: string | undefined, signal?: AbortSignal): Promise<{ text: string; probe: LinkProbe }> {
   const started = performance.now();
   const text = await runToString(runner, sh`${platformCommand(sysroot)}
-${GZIP_PROBE}`).catch(() => '');
+${GZIP_PROBE}`, signal ? { signal } : {}).catch(() => '');
   return { text, probe: { execMs: performance.now() - started, gzip: hasGzip(text) } };
 }
 
@@ -77,12 +77,12 @@ export const LINK_CONFIRMS = 2;
  * restore take two answers of over 60 ms) is not taken for a slow link. Two round trips more on a
  * slow link, against seconds saved.
  */
-export async function chooseCompression(runner: CommandRunner, setting: WireCompression | undefined, first: LinkProbe): Promise<boolean> {
+export async function chooseCompression(runner: CommandRunner, setting: WireCompression | undefined, first: LinkProbe, signal?: AbortSignal): Promise<boolean> {
   if (setting === 'on' || !useCompression(setting, first)) return useCompression(setting, first);
   let fastest = first.execMs;
-  for (let i = 0; i < LINK_CONFIRMS && useCompression(setting, { ...first, execMs: fastest }); i++) {
+  for (let i = 0; i < LINK_CONFIRMS && useCompression(setting, { ...first, execMs: fastest }) && !signal?.aborted; i++) {
     const started = performance.now();
-    await runner.run(sh`true`).catch(() => '');
+    await runner.run(sh`true`, signal ? { signal } : {}).catch(() => '');
     fastest = Math.min(fastest, performance.now() - started);
   }
   return useCompression(setting, { ...first, execMs: fastest });
