@@ -450,6 +450,26 @@ describe('jetvault device', () => {
     expect((await run('device', 'facts', 'rvm-new')).code).toBe(0);
   }, 60_000);
 
+  it('exits 11 as every repository command while a prune holds the repository, saying who holds it, with no snapshot', async () => {
+    const device = fleet.devices[0]!;
+    const home = tempDir();
+    const run = cliRunner({ JETVAULT_HOME: home, JETVAULT_PASSWORD: 'cli test repository password' });
+    const file = path.join(tempDir(), 'profile.json');
+    writeFileSync(file, JSON.stringify({ ...device.profile(), name: 'rvm-held' }));
+    expect((await run('device', 'import', file)).code).toBe(0);
+    expect((await run('init')).code).toBe(0);
+    const { Repository } = await import('../main/repository/repo/repository');
+    const { LocalBackend } = await import('../main/repository/backend/local-backend');
+    const { withLock } = await import('../main/repository/lock/lock');
+    const repo = await Repository.open(new LocalBackend(path.join(home, 'repository')), 'cli test repository password');
+    // A prune of another console holds the exclusive lease while the device's backup starts.
+    const held = await withLock(repo, true, () => run('backup', '--device', 'rvm-held', '--source', 'config'));
+    expect(held.err).toMatch(/rvm-held: repository is locked exclusively by pid \d+/);
+    expect(held.code).toBe(11);
+    expect(JSON.parse((await run('snapshots', '--device', 'rvm-held', '--json')).out)).toEqual([]);
+    expect((await run('backup', '--device', 'rvm-held', '--source', 'config')).code).toBe(0);
+  }, 60_000);
+
   it('explains an unreachable host and bad arguments', async () => {
     const run = cliRunner({ JETVAULT_HOME: tempDir() });
     const unreachable = await run('device', 'add', 'x', '--host', '127.0.0.1', '--port', '1');

@@ -6,7 +6,7 @@ import { LocalSource } from '../../main/repository/walker/local-walker';
 import type { CliIo, Command } from '../command';
 import { UsageError } from '../command';
 import { withServices } from '../services';
-import { EXIT, formatBytes, jobProgress, readPassword, REPO_OPTIONS, REPO_USAGE, reportFailures, shortId, ttyProgress, withRepository } from './repo-common';
+import { EXIT, exitCodeOf, formatBytes, jobProgress, readPassword, REPO_OPTIONS, REPO_USAGE, reportFailures, shortId, ttyProgress, withRepository } from './repo-common';
 
 export const repoBackupCommand: Command = {
   name: 'backup',
@@ -19,7 +19,8 @@ export const repoBackupCommand: Command = {
     '(or only the sources named), and prints the snapshot ids it made.',
     'Files unchanged since the parent snapshot (the latest one of the same device and paths) are not read again.',
     'Exit code 3: the snapshot (or run) was written but some files could not be read; they are listed',
-    'on stderr. Ctrl-C (or SIGTERM, SIGHUP) cancels a device backup (nothing of the run is kept).',
+    'on stderr. Exit codes 10, 11, 12: no repository, locked by a prune, wrong password (device backups too).',
+    'Ctrl-C (or SIGTERM, SIGHUP) cancels a device backup (nothing of the run is kept).',
     REPO_USAGE,
   ].join('\n'),
   options: {
@@ -94,14 +95,15 @@ async function backupDevice(device: string, sources: string[], values: Record<st
     };
     for (const signal of CANCEL_SIGNALS) process.once(signal, cancel);
     const progress = jobProgress(job.id, services.bus.subscribe.bind(services.bus));
-    const { record, value } = await job.done.finally(() => {
+    const { record, value, error } = await job.done.finally(() => {
       for (const signal of CANCEL_SIGNALS) process.removeListener(signal, cancel);
       progress.done();
     });
     if (record.status !== 'succeeded' || !value) {
       const message = record.error?.message ?? record.status;
       io.err(`jetvault backup: ${message.startsWith(`${device}: `) ? message : `${device}: ${message}`}`);
-      return EXIT.failure;
+      // The repository failed inside the run (another console's prune holds it): 11 as for every command.
+      return exitCodeOf(error);
     }
     for (const s of value.snapshots) {
       for (const w of s.skipped ?? []) io.err(`warning: ${s.source}: ${w.path ? `${w.path}: ` : ''}${w.message}`);

@@ -147,12 +147,18 @@ export async function reportFailures(io: CliIo, work: () => Promise<number>): Pr
   } catch (error) {
     if (!(error instanceof RepositoryError)) throw error;
     io.err(`jetvault: ${error.message}`);
-    if (error.failure === 'invalid') return EXIT.usage;
-    if (error.failure === 'missing') return EXIT.missing;
-    if (error.failure === 'locked') return EXIT.locked;
-    if (error.failure === 'wrong-password') return EXIT.wrongPassword;
-    return EXIT.failure;
+    return exitCodeOf(error);
   }
+}
+
+/** The documented exit code of a repository failure: 2 a location that names none, 10 missing, 11 locked, 12 wrong password, else 1. */
+export function exitCodeOf(error: unknown): number {
+  if (!(error instanceof RepositoryError)) return EXIT.failure;
+  if (error.failure === 'invalid') return EXIT.usage;
+  if (error.failure === 'missing') return EXIT.missing;
+  if (error.failure === 'locked') return EXIT.locked;
+  if (error.failure === 'wrong-password') return EXIT.wrongPassword;
+  return EXIT.failure;
 }
 
 export function formatBytes(n: number): string {

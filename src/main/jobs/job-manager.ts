@@ -46,8 +46,12 @@ export type JobTask<T> = (ctx: JobContext) => Promise<T>;
 
 export interface StartedJob<T> {
   id: string;
-  /** Settles with the job's final record; rejects never. `value` is set when it succeeded. */
-  done: Promise<{ record: JobRecord; value: T | undefined }>;
+  /**
+   * Settles with the job's final record; rejects never. `value` is set when it succeeded; `error`
+   * is what the task threw when it failed (the record keeps its code and message; a caller in this
+   * process may need more of it, e.g. the CLI's exit code for a locked repository).
+   */
+  done: Promise<{ record: JobRecord; value: T | undefined; error?: unknown }>;
 }
 
 interface LiveJob {
@@ -256,6 +260,7 @@ export class JobManager {
       let status: JobStatus = 'succeeded';
       let error: { code: string; message: string } | null = null;
       let value: T | undefined;
+      let thrown: unknown;
       try {
         value = await task(ctx);
         if (live.controller.signal.aborted && !live.committed) throw new AppError('CANCELLED', `${spec.title} was cancelled`);
@@ -275,8 +280,9 @@ export class JobManager {
         if (!cancelled && caught instanceof AppError) this.#log.info(`job ${id} (${spec.kind}) failed`, { code: caught.code, message: caught.message });
         else if (!cancelled) this.#log.error(`job ${id} (${spec.kind}) failed`, caught);
         value = undefined;
+        if (!cancelled) thrown = caught;
       }
-      return { record: this.#finish(live, status, error, value), value };
+      return { record: this.#finish(live, status, error, value), value, ...(thrown !== undefined ? { error: thrown } : {}) };
     })();
     return { id, done };
   }
