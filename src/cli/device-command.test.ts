@@ -463,9 +463,10 @@ describe('jetvault device', () => {
     const { withLock } = await import('../main/repository/lock/lock');
     const repo = await Repository.open(new LocalBackend(path.join(home, 'repository')), 'cli test repository password');
     // A prune of another console holds the exclusive lease while the device's backup starts.
-    const held = await withLock(repo, true, () => run('backup', '--device', 'rvm-held', '--source', 'config'));
+    const held = await withLock(repo, true, () => run('backup', '--device', 'rvm-held', '--source', 'config', '--json'));
     expect(held.err).toMatch(/rvm-held: repository is locked exclusively by pid \d+/);
     expect(held.code).toBe(11);
+    expect(JSON.parse(held.out)).toMatchObject({ device: 'rvm-held', status: 'failed', error: { code: 'CONFLICT', message: expect.stringMatching(/locked exclusively/) as unknown } });
     expect(JSON.parse((await run('snapshots', '--device', 'rvm-held', '--json')).out)).toEqual([]);
     expect((await run('backup', '--device', 'rvm-held', '--source', 'config')).code).toBe(0);
   }, 60_000);
@@ -496,6 +497,10 @@ describe('jetvault device', () => {
     expect(noKey.code).toBe(1);
     expect(noKey.err).toMatch(/^jetvault backup: nokey: [^\n]*key file/m);
     expect(noKey.err).not.toMatch(/nokey: nokey:/);
+    // --json: stdout is one JSON document however the run ended, for a script to read.
+    const noKeyJson = await withRepo('backup', '--device', 'nokey', '--json');
+    expect(noKeyJson.code).toBe(1);
+    expect(JSON.parse(noKeyJson.out)).toMatchObject({ device: 'nokey', status: 'failed', phase: 'connect', bytesTransferred: 0, error: { message: expect.stringMatching(/key file/) as unknown } });
     // Exit codes as for every repository command: 12 a wrong password, 10 no repository there.
     const wrongPassword = await cliRunner({ JETVAULT_HOME: home, JETVAULT_PASSWORD: 'not the password' })('backup', '--device', 'nokey');
     expect(wrongPassword).toMatchObject({ code: 12, err: expect.stringMatching(/password/) as unknown });

@@ -16,7 +16,8 @@ export const repoBackupCommand: Command = {
     '       jetvault backup --device NAME [--source S]... [--json]',
     '',
     'With --device and no PATH, backs up an inventory device over SSH: one snapshot per source',
-    '(or only the sources named), and prints the snapshot ids it made.',
+    '(or only the sources named), and prints the snapshot ids it made. With --json a run that failed or was',
+    'cancelled prints {device, jobId, status, phase, error, bytesTransferred, files, durationMs}.',
     'Files unchanged since the parent snapshot (the latest one of the same device and paths) are not read again.',
     'Exit code 3: the snapshot (or run) was written but some files could not be read; they are listed',
     'on stderr. Exit codes 10, 11, 12: no repository, locked by a prune, wrong password (device backups too).',
@@ -102,6 +103,11 @@ async function backupDevice(device: string, sources: string[], values: Record<st
     if (record.status !== 'succeeded' || !value) {
       const message = record.error?.message ?? record.status;
       io.err(`jetvault backup: ${message.startsWith(`${device}: `) ? message : `${device}: ${message}`}`);
+      // --json: stdout is one document however the run ended (a script reads it, not stderr).
+      if (values.json) {
+        const durationMs = record.finishedAt ? Date.parse(record.finishedAt) - Date.parse(record.startedAt) : null;
+        io.out(JSON.stringify({ device, jobId: record.id, status: record.status, phase: record.phase, error: record.error, bytesTransferred: record.bytesDone, files: record.itemsDone, durationMs }, null, 2));
+      }
       // The repository failed inside the run (another console's prune holds it): 11 as for every command.
       return exitCodeOf(error);
     }
