@@ -4,10 +4,12 @@
  * Each file is written to a temp name and renamed into place when complete, so an interrupted
  * restore never leaves a partial file under its real name. Directory metadata is applied last.
  * Files are not fsynced one by one (that halves restore speed of small files): after a power
- * loss, run the restore again.
+ * loss, run the restore again. Nothing is written outside the target: names that are not one path
+ * component, a name given twice in a folder, and symbolic links where the snapshot has a folder are
+ * never followed out of it.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, lchown, link, lutimes, mkdir, open, rename, rm, stat, symlink, utimes } from 'node:fs/promises';
+import { chmod, chown, lchown, link, lstat, lutimes, mkdir, open, rename, rm, symlink, utimes } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { LocalBackend } from '../backend/local-backend';
 import { ChunkPool } from '../pipeline/chunk-pool';
@@ -55,13 +57,6 @@ function isHole(data: Buffer): boolean {
   return data.equals(zeros.subarray(0, data.length));
 }
 
-async function exists(path: string): Promise<boolean> {
-  return stat(fsPath(path)).then(
-    () => true,
-    () => false,
-  );
-}
-
 /**
  * Times are set as float seconds (Node's utimes), which resolve ~0.24 µs at today's dates and are
  * truncated to ns by libuv. Aiming at the middle of the microsecond keeps the restored time within
@@ -69,6 +64,14 @@ async function exists(path: string): Promise<boolean> {
  */
 function nsToSeconds(ns: string): number {
   return (Number(BigInt(ns) / 1000n) + 0.5) / 1e6;
+}
+
+/**
+ * A name a tree node may have: one component. A snapshot from a hostile device (its listing made up
+ * `..` components) or a tampered repository could otherwise name a path outside the target.
+ */
+function unsafeName(name: unknown): boolean {
+  return typeof name !== 'string' || name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0');
 }
 
 /** The repository's data is damaged or missing (as opposed to the target refusing a write, or a store outage). */
@@ -85,9 +88,23 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
   const me = { uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1 };
   // Directories known to exist: saves a mkdir per file (restores are syscall-bound on small files).
   const made = new Set<string>();
+  const root = resolve(target);
+  const inside = root.endsWith('/') ? root : `${root}/`;
+  // Below the target each folder is made (or found) one level at a time, and a symbolic link where
+  // the snapshot has a folder (left by an earlier restore into the same target) is replaced by the
+  // folder, as tar does: what is restored into it never follows a link out of the target.
   const ensureDir = async (dir: string): Promise<void> => {
     if (made.has(dir)) return;
-    await mkdir(fsPath(dir), { recursive: true });
+    const parent = dirname(dir);
+    if (dir === root || parent === dir || !dir.startsWith(inside)) {
+      await mkdir(fsPath(dir), { recursive: true });
+      made.add(dir);
+      return;
+    }
+    await ensureDir(parent);
+    const found = await lstat(fsPath(dir)).catch(() => null);
+    if (found?.isSymbolicLink()) await rm(fsPath(dir));
+    if (!found?.isDirectory()) await mkdir(fsPath(dir));
     made.add(dir);
   };
   const hardLinks = new Map<string, string>();
@@ -208,9 +225,21 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
       damagedFolders++;
       return;
     }
+    const names = new Set<string>();
     for (const node of tree.nodes) {
       aborted.throwIfAborted();
       const path = rel === '' ? node.name : `${rel}/${node.name}`;
+      // A name that would leave this folder, or one given twice (a symlink and then a folder of the
+      // same name: a path through the link), is never restored.
+      if (unsafeName(node.name)) {
+        result.warnings.push(`${rel === '' ? '' : `${rel}/`}${JSON.stringify(node.name)}: not restored, not a file name (it would be outside the target folder)`);
+        continue;
+      }
+      if (names.has(node.name)) {
+        result.warnings.push(`${path}: not restored, the snapshot holds this name twice in its folder`);
+        continue;
+      }
+      names.add(node.name);
       const out = join(dir, node.name);
       const wanted = match(path);
       if (node.type === 'dir') {
@@ -218,7 +247,8 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
         // A directory that only may hold matches is created when something inside is restored.
         if (wanted === 'yes') await ensureDir(out);
         if (node.subtree) await visit(node.subtree, path, out);
-        if (wanted === 'yes' || (await exists(out))) {
+        // Only a folder this restore made or entered gets its metadata (never one it did not touch).
+        if (made.has(out)) {
           dirMeta.push({ path: out, node });
           result.dirs++;
         }
@@ -260,8 +290,8 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
 
   try {
     await repo.refreshIndex();
-    await ensureDir(target);
-    await visit(snapshot.tree, '', target);
+    await ensureDir(root);
+    await visit(snapshot.tree, '', root);
     if (pool) await flushBatch();
     await Promise.all(running);
   } finally {
