@@ -1,3 +1,4 @@
+import { chmodSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
@@ -80,5 +81,25 @@ describe('history database', () => {
     writeFileSync(path.join(dir, HISTORY_FILE), 'this is not sqlite, and it is somebody\'s data'.repeat(100));
     expect(() => openHistoryDatabase(dir)).toThrow(/not usable|Cannot open/);
     expect(readFileSync(path.join(dir, HISTORY_FILE), 'utf8')).toMatch(/^this is not sqlite/);
+  });
+});
+
+describe('history file permissions', () => {
+  it('keeps the history (webhook URL with its token, fleet inventory, audit) readable by its owner only, in a data folder that already existed', () => {
+    // JETVAULT_HOME pointed at a folder made by hand (0755 under the usual umask).
+    const dir = tempDir();
+    chmodSync(dir, 0o755);
+    const db = openHistoryDatabase(dir);
+    db.prepare("INSERT INTO settings (key, value, updated_at) VALUES ('probe', 'x', 'now')").run();
+    const modes = () => Object.fromEntries(readdirSync(dir).filter((f) => f.startsWith(HISTORY_FILE)).map((f) => [f, statSync(path.join(dir, f)).mode & 0o777]));
+    expect(Object.keys(modes()).sort()).toEqual([HISTORY_FILE, `${HISTORY_FILE}-shm`, `${HISTORY_FILE}-wal`]);
+    expect(Object.values(modes())).toEqual([0o600, 0o600, 0o600]);
+    db.close();
+    // A history an earlier version left world-readable is made private when it is opened.
+    chmodSync(path.join(dir, HISTORY_FILE), 0o644);
+    const again = openHistoryDatabase(dir);
+    again.prepare("INSERT INTO settings (key, value, updated_at) VALUES ('probe2', 'x', 'now')").run();
+    expect(Object.values(modes())).toEqual([0o600, 0o600, 0o600]);
+    again.close();
   });
 });

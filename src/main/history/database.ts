@@ -4,7 +4,7 @@
  * source of truth, so a history that cannot be opened is reported, never silently replaced.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, statfsSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statfsSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as SqliteDatabase } from 'better-sqlite3';
@@ -61,6 +61,7 @@ export function openHistoryDatabase(dataDir: string, migrations: readonly Migrat
   const file = path.join(dataDir, HISTORY_FILE);
   let db: SqliteDatabase;
   try {
+    keepPrivate(file);
     db = new Database(file);
   } catch (error) {
     throw new AppError('UNAVAILABLE', `Cannot open the history store at ${file}: ${(error as Error).message}`);
@@ -82,6 +83,25 @@ export function openHistoryDatabase(dataDir: string, migrations: readonly Migrat
     }
     throw new AppError('UNAVAILABLE', `The history store at ${file} is not usable: ${(error as Error).message}`);
   }
+}
+
+/**
+ * The history holds the fleet's inventory, its audit log and the webhook URL (which can carry a
+ * token) in plain text: its file is the owner's alone (0600) whatever the umask and wherever the data
+ * folder is (JETVAULT_HOME may name a folder made by hand, 0755). SQLite gives the -wal and -shm files
+ * the database file's mode; a history an earlier version left readable to all is made private too.
+ */
+function keepPrivate(file: string): void {
+  // Best effort: a file that cannot be made or changed here is reported by SQLite's own open.
+  const attempt = (step: () => void) => {
+    try {
+      step();
+    } catch {
+      /* reported by the open that follows */
+    }
+  };
+  attempt(() => closeSync(openSync(file, 'a', 0o600)));
+  for (const name of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(name)) attempt(() => chmodSync(name, 0o600));
 }
 
 /** Less than 1 MiB left for this user on the disk holding `dir`. */
