@@ -162,6 +162,12 @@ export async function* unsparse(stream: AsyncIterable<Buffer>, size: number): As
   while (await more()) buffered = Buffer.alloc(0);
 }
 
+/** An absolute path with no empty, `.` or `..` component and no trailing slash (`/` itself aside). */
+function plainPath(p: string): boolean {
+  if (p === '/') return true;
+  return p.startsWith('/') && !p.endsWith('/') && !p.endsWith('/.') && !p.endsWith('/..') && !p.includes('//') && !p.includes('/./') && !p.includes('/../');
+}
+
 /** A changed file made ready from its parent's chunks and the blocks that changed. */
 interface PreparedDelta {
   size: number;
@@ -244,10 +250,11 @@ export class RemoteFilesSource implements Source {
       for (const line of result.stderr.split('\n').filter(Boolean)) this.warnings.push(this.#findWarning(line, source.name));
       if (entries.length === 0) throw new AppError('REMOTE_COMMAND_FAILED', `Listing ${source.paths.join(', ')} on ${runner.target} failed: ${result.stderr.trim()}`);
     }
+    const plain = this.#plainPaths(entries, listed);
     // A source path that is a symbolic link (an app folder moved to another disk and linked back)
     // is listed as the link alone: said, or the snapshot would look complete with nothing in it.
     const named = new Set(this.#paths);
-    for (const { absolute, meta } of entries) {
+    for (const { absolute, meta } of plain) {
       if (meta.type === 'symlink' && named.has(absolute)) {
         this.warnings.push({ path: this.#relative(absolute), message: `a symbolic link to ${meta.target ?? '?'}: only the link was stored, nothing it points to was copied; name the folder it points to in the source to back that up` });
       }
@@ -267,7 +274,7 @@ export class RemoteFilesSource implements Source {
       }
       return known;
     };
-    const kept = entries.filter(({ absolute, meta }) => {
+    const kept = plain.filter(({ absolute, meta }) => {
       const root = roots.find((r) => absolute === r || absolute.startsWith(`${r}/`)) ?? '';
       const below = absolute.slice(root.length + 1);
       if (below === '') return true;
@@ -276,6 +283,28 @@ export class RemoteFilesSource implements Source {
       return include.empty || meta.type === 'dir' || include.matches(below);
     });
     return sortTreeOrder(kept);
+  }
+
+  /**
+   * What find can list: each path once, as written (no empty, `.` or `..` component), one of the
+   * listed source paths or inside one, in a folder listed as a folder. A device whose tools were
+   * tampered with could name anything: `..` components (a restore of them would leave its target
+   * folder), files outside the source, a path through what it listed as a symbolic link. Those are
+   * left out of the snapshot with a warning naming them.
+   */
+  #plainPaths(entries: ListedEntry[], roots: string[]): ListedEntry[] {
+    const types = new Map<string, string>();
+    const isRoot = new Set(roots);
+    return entries.filter(({ absolute, meta }) => {
+      const slash = absolute.lastIndexOf('/');
+      const ok = !types.has(absolute) && plainPath(absolute) && (isRoot.has(absolute) || types.get(slash === 0 ? '/' : absolute.slice(0, slash)) === 'dir');
+      if (!ok) {
+        this.warnings.push({ path: this.#relative(absolute) || absolute, message: 'the device listed it though it is not a plain path inside the source (a device whose tools were tampered with?): not backed up' });
+        return false;
+      }
+      types.set(absolute, meta.type);
+      return true;
+    });
   }
 
   async *entries(signal?: AbortSignal): AsyncIterable<SourceEntry> {
