@@ -11,7 +11,7 @@ import { createHandlers } from '../ipc/handlers';
 import { IpcRouter } from '../ipc/router';
 import type { Sender } from '../ipc/router';
 import type { Services } from '../services/index';
-import { isAppUrl } from './security';
+import { isAppUrl } from './app-url';
 
 const MAX_QUEUED_EVENTS = 1000;
 

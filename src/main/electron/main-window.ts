@@ -1,6 +1,7 @@
 import { BrowserWindow } from 'electron';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { RENDERER_FILE } from './app-url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -33,6 +34,6 @@ export function createMainWindow(devServerUrl: string | undefined): BrowserWindo
   });
   window.once('ready-to-show', () => window.show());
   if (devServerUrl) void window.loadURL(devServerUrl);
-  else void window.loadFile(path.join(here, '../renderer/index.html'));
+  else void window.loadFile(RENDERER_FILE);
   return window;
 }

@@ -6,18 +6,7 @@ import { app, session, shell } from 'electron';
 import type { WebContents } from 'electron';
 import { CONTENT_SECURITY_POLICY } from '../../shared/csp';
 import { isAllowedExternalUrl } from '../services/external-links';
-
-/** Whether a URL is our own renderer (the built file, or the dev server under `npm run dev`). */
-export function isAppUrl(raw: string, devServerUrl: string | undefined): boolean {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    return false;
-  }
-  if (devServerUrl) return url.origin === new URL(devServerUrl).origin;
-  return url.protocol === 'file:' && url.pathname.endsWith('/renderer/index.html');
-}
+import { isAppUrl } from './app-url';
 
 export function hardenSession(devServerUrl: string | undefined): void {
   const ses = session.defaultSession;
