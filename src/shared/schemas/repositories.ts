@@ -7,6 +7,23 @@ export const SFTP_LOCATION = /^sftp:([^@\s:/]+)@(\[[0-9a-fA-F:]+\]|[^\s:/@[\]]+)
 
 export type RepositoryKind = 'local' | 's3' | 'sftp';
 
+/**
+ * Why a location that holds credentials is refused (null: it holds none). `s3:https://KEY:SECRET@host/…`
+ * (as some S3 tools take them) or `sftp:USER:PASSWORD@host:…` would be printed in every message about
+ * the repository and stored in plain text; the message never repeats the location.
+ */
+export function locationCredentialsError(location: string): string | null {
+  if (location.startsWith('s3:')) {
+    const authority = /^s3:(?:https?:\/\/)?([^/]*)/.exec(location)![1]!;
+    if (authority.includes('@')) return 'An S3 location cannot hold credentials (KEY:SECRET@): give them as the access key and secret (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for the command line) and the location as s3:https://HOST[:PORT]/BUCKET[/PREFIX]';
+  }
+  if (location.startsWith('sftp:')) {
+    const login = /^sftp:([^@]*)@/.exec(location)?.[1];
+    if (login?.includes(':')) return 'An SFTP location cannot hold a password (USER:PASSWORD@): give it as the SFTP password (JETVAULT_SFTP_PASSWORD for the command line) and the location as sftp:USER@HOST[:PORT]:/PATH';
+  }
+  return null;
+}
+
 export function repositoryKind(location: string): RepositoryKind {
   return location.startsWith('s3:') ? 's3' : location.startsWith('sftp:') ? 'sftp' : 'local';
 }
@@ -18,7 +35,9 @@ export const RepositoryLocationSchema = z
   .max(4096)
   .superRefine((value, ctx) => {
     const kind = repositoryKind(value);
-    if (kind === 's3' && !S3_LOCATION.test(value)) ctx.addIssue({ code: 'custom', message: 'Expected s3:ENDPOINT/BUCKET[/PREFIX], e.g. s3:https://rgw.example:7480/jetvault' });
+    const credentials = locationCredentialsError(value);
+    if (credentials) ctx.addIssue({ code: 'custom', message: credentials });
+    else if (kind === 's3' && !S3_LOCATION.test(value)) ctx.addIssue({ code: 'custom', message: 'Expected s3:ENDPOINT/BUCKET[/PREFIX], e.g. s3:https://rgw.example:7480/jetvault' });
     else if (kind === 'sftp') {
       const m = SFTP_LOCATION.exec(value);
       if (!m) ctx.addIssue({ code: 'custom', message: 'Expected sftp:USER@HOST[:PORT]:/PATH, e.g. sftp:backup@vault.example:/srv/jetvault' });

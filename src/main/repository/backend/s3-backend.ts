@@ -14,6 +14,7 @@ import type * as S3Sdk from '@aws-sdk/client-s3';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { RepositoryError } from '../errors';
 import type { Backend, ObjectInfo } from './backend';
+import { locationCredentialsError } from '../../../shared/schemas/repositories';
 
 export interface S3Location {
   endpoint: string | null;
@@ -30,6 +31,8 @@ export interface S3Credentials {
 
 /** Parses `s3:ENDPOINT/BUCKET[/PREFIX]`; throws with the expected shape. */
 export function parseS3Location(location: string): S3Location {
+  const credentials = locationCredentialsError(location);
+  if (credentials) throw new RepositoryError('missing', credentials);
   const match = /^s3:(?:(https?):\/\/)?([^/]+)\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(location);
   if (!match) throw new RepositoryError('invalid', `"${location}" is not an S3 location: expected s3:https://HOST[:PORT]/BUCKET[/PREFIX] or s3:s3.amazonaws.com/BUCKET[/PREFIX]`);
   const [, scheme, host, bucket, prefix] = match;

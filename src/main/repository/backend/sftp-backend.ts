@@ -29,6 +29,7 @@ import { AppError } from '../../../shared/errors';
 import type { DeviceAuth, DeviceConnection } from '../../devices/ssh-connection';
 import { RepositoryError } from '../errors';
 import type { Backend, ObjectInfo, StagedObject } from './backend';
+import { locationCredentialsError } from '../../../shared/schemas/repositories';
 
 const TEMP_PREFIX = '.tmp-';
 /** Bytes per SFTP read/write request (OpenSSH's sftp-server takes up to 255 KiB). */
@@ -49,6 +50,8 @@ export interface SftpLocation {
 
 /** Parses `sftp:USER@HOST[:PORT]:PATH` (an IPv6 HOST in brackets); throws with the expected shape. */
 export function parseSftpLocation(location: string): SftpLocation {
+  const credentials = locationCredentialsError(location);
+  if (credentials) throw new RepositoryError('missing', credentials);
   const match = /^sftp:([^@\s/:]+)@(\[[0-9a-fA-F:.]+\]|[^:@\s/[\]]+)(?::(\d{1,5}))?:(.+)$/.exec(location);
   const port = match?.[3] ? Number(match[3]) : 22;
   if (!match || port < 1 || port > 65535) throw new RepositoryError('invalid', `"${location}" is not an SFTP location: expected sftp:USER@HOST[:PORT]:/PATH`);
