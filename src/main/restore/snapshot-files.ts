@@ -8,7 +8,8 @@ import { pack } from 'tar-stream';
 import type { Pack } from 'tar-stream';
 import type { Writable } from 'node:stream';
 import type { Repository } from '../repository/repo/repository';
-import { loadTree, walkTree } from '../repository/snapshot/snapshot';
+import { loadTree } from '../repository/snapshot/snapshot';
+import { isPlainName } from '../repository/snapshot/tree';
 import type { TreeNode } from '../repository/snapshot/tree';
 import { encodeName } from '../repository/snapshot/names';
 import { blobStream } from '../repository/pipeline/blob-stream';
@@ -21,13 +22,28 @@ export interface SnapshotFile {
   node: TreeNode;
 }
 
-/** Every node below `root` (a snapshot path such as `opt/myrvm`), with paths relative to it. */
+/**
+ * Every node below `root` (a snapshot path such as `opt/myrvm`), with paths relative to it. A node
+ * whose name is not one path component (`..`: a snapshot from a compromised device) or repeats a
+ * sibling's is left out with what is below it: the restore's staging, unlinking and swap would
+ * otherwise reach outside the folder it restores.
+ */
 export async function nodesBelow(repo: Repository, tree: string, root: string): Promise<SnapshotFile[]> {
   const out: SnapshotFile[] = [];
   const prefix = `${root}/`;
-  for await (const { path, node } of walkTree(repo, tree)) {
-    if (path.startsWith(prefix)) out.push({ path: path.slice(prefix.length), node });
-  }
+  const visit = async (treeId: string, at: string): Promise<void> => {
+    const names = new Set<string>();
+    for (const node of (await loadTree(repo, treeId)).nodes) {
+      if (!isPlainName(node.name) || names.has(node.name)) continue;
+      names.add(node.name);
+      const path = at === '' ? node.name : `${at}/${node.name}`;
+      const below = path.startsWith(prefix);
+      if (below) out.push({ path: path.slice(prefix.length), node });
+      // Only the branch that leads to `root` and what is below it are read.
+      if (node.type === 'dir' && node.subtree && (below || prefix.startsWith(`${path}/`))) await visit(node.subtree, path);
+    }
+  };
+  await visit(tree, '');
   return out;
 }
 

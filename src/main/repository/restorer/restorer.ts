@@ -19,6 +19,7 @@ import type { ProgressFn } from '../errors';
 import type { Repository } from '../repo/repository';
 import { loadTree } from '../snapshot/snapshot';
 import type { SnapshotWithId } from '../snapshot/snapshot';
+import { isPlainName } from '../snapshot/tree';
 import type { TreeNode } from '../snapshot/tree';
 import { fsPath } from '../snapshot/names';
 import { compilePatterns } from './patterns';
@@ -64,14 +65,6 @@ function isHole(data: Buffer): boolean {
  */
 function nsToSeconds(ns: string): number {
   return (Number(BigInt(ns) / 1000n) + 0.5) / 1e6;
-}
-
-/**
- * A name a tree node may have: one component. A snapshot from a hostile device (its listing made up
- * `..` components) or a tampered repository could otherwise name a path outside the target.
- */
-function unsafeName(name: unknown): boolean {
-  return typeof name !== 'string' || name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0');
 }
 
 /** The repository's data is damaged or missing (as opposed to the target refusing a write, or a store outage). */
@@ -231,7 +224,7 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
       const path = rel === '' ? node.name : `${rel}/${node.name}`;
       // A name that would leave this folder, or one given twice (a symlink and then a folder of the
       // same name: a path through the link), is never restored.
-      if (unsafeName(node.name)) {
+      if (!isPlainName(node.name)) {
         result.warnings.push(`${rel === '' ? '' : `${rel}/`}${JSON.stringify(node.name)}: not restored, not a file name (it would be outside the target folder)`);
         continue;
       }

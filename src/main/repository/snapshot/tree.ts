@@ -38,6 +38,15 @@ export interface Tree {
   nodes: TreeNode[];
 }
 
+/**
+ * Whether a node's name is one path component, as every file system gives them. A snapshot from a
+ * compromised device (its listing made up `..` components, before listings were checked) or a
+ * damaged tree could hold others, which would name paths outside the folder a restore writes.
+ */
+export function isPlainName(name: unknown): name is string {
+  return typeof name === 'string' && name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0');
+}
+
 export const byName = (a: { name: string }, b: { name: string }): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
 /** How a node is stored: plus the exact bytes of a name or target that is not valid UTF-8 (base64). */
