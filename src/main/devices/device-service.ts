@@ -17,6 +17,7 @@ import type { SecretStore } from '../secrets/secret-store';
 import { databasePasswordError } from './sources/db-password';
 import { patternIssues } from './sources/glob';
 import type { ConnectOptions, DeviceAuth } from './ssh-connection';
+import { keyFileProblem } from './key-file';
 
 export interface DeviceSecrets {
   password?: string | undefined;
@@ -361,16 +362,18 @@ export class DeviceService {
   /**
    * A key file read and opened here, so what is wrong with it is said as that, at its field — not
    * as the device refusing a login, nor as a missing passphrase (a .pub or a text file picked by
-   * mistake, or a passphrase that does not open the key).
+   * mistake, or a passphrase that does not open the key). A key other users can read is refused, as ssh refuses it.
    */
   async #keyAuth(name: string, file: string, what: 'key' | 'jump host key', passphrase?: string): Promise<DeviceAuth> {
+    const field = what === 'key' ? 'identityFile' : 'jump.identityFile';
+    const open = keyFileProblem(file);
+    if (open) throw new AppError('VALIDATION', `${name}: ${open}`, [{ path: field, message: open }]);
     let privateKey: Buffer;
     try {
       privateKey = await readFile(keyFilePath(file));
     } catch (error) {
       throw new AppError('NOT_FOUND', `${name}: cannot read the ${what} file ${file} (${(error as NodeJS.ErrnoException).code})`);
     }
-    const field = what === 'key' ? 'identityFile' : 'jump.identityFile';
     // Loaded on use: commands that never log in to a device do not load SSH.
     const { privateKeyProblem } = await import('./ssh-connection');
     const problem = privateKeyProblem(privateKey, passphrase);

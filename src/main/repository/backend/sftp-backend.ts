@@ -30,6 +30,7 @@ import type { DeviceAuth, DeviceConnection } from '../../devices/ssh-connection'
 import { RepositoryError } from '../errors';
 import type { Backend, ObjectInfo, StagedObject } from './backend';
 import { locationCredentialsError } from '../../../shared/schemas/repositories';
+import { keyFileProblem } from '../../devices/key-file';
 
 const TEMP_PREFIX = '.tmp-';
 /** Bytes per SFTP read/write request (OpenSSH's sftp-server takes up to 255 KiB). */
@@ -138,6 +139,8 @@ export function sftpOptionsFromEnv(location: string, env: NodeJS.ProcessEnv): Sf
   const where = parseSftpLocation(location);
   const hostKey = hostKeyFor(env.JETVAULT_SFTP_HOST_KEY, where);
   const keyFile = (file: string): DeviceAuth => {
+    const open = keyFileProblem(file);
+    if (open) throw new AppError('AUTH_FAILED', `Cannot use the SSH key for ${location}: ${open}`);
     let privateKey: Buffer;
     try {
       privateKey = readFileSync(file);
