@@ -90,7 +90,7 @@ export const channels = {
   'devices:remove': { input: z.object({ name: NameSchema }).strict(), output: z.object({ removed: z.literal(true) }) },
   /** The text of a profiles file (one profile, an array, or an export). All or nothing. */
   'devices:import': { input: z.object({ json: z.string().max(PROFILES_FILE_MAX_BYTES), replace: z.boolean().default(false) }).strict(), output: z.array(DeviceSummarySchema) },
-  'devices:export': { input: z.object({ names: z.array(NameSchema).optional() }).strict(), output: z.object({ json: z.string() }) },
+  'devices:export': { input: z.object({ names: z.array(NameSchema).max(100_000).optional() }).strict(), output: z.object({ json: z.string() }) },
   /** First contact: the host key fingerprint, fetched without authenticating or sending anything. */
   'devices:probeHostKey': {
     input: z

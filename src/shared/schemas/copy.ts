@@ -11,7 +11,7 @@ export const CopyRequestSchema = z
     /** A device source's name, or a snapshot kind such as `local`. */
     source: z.string().min(1).max(128).optional(),
     /** Only snapshots taken at or after this time. */
-    since: z.string().datetime({ offset: true }).optional(),
+    since: z.string().max(64).datetime({ offset: true }).optional(),
     /** Read back what was written (default true). */
     verify: z.boolean().optional(),
   })

@@ -117,7 +117,7 @@ export const RetentionSchema = z
     monthly: z.number().int().min(1).max(100_000).optional(),
     yearly: z.number().int().min(1).max(1000).optional(),
     /** Keep every run within this long of the newest, e.g. "2d", "3w", "1y6m". */
-    within: z.string().regex(/^(\d+[ymwdh])+$/, 'Expected a duration such as 7d, 3w, 6m, 1y').optional(),
+    within: z.string().max(64).regex(/^(\d+[ymwdh])+$/, 'Expected a duration such as 7d, 3w, 6m, 1y').optional(),
   })
   .strict();
 export type Retention = z.infer<typeof RetentionSchema>;
@@ -135,7 +135,7 @@ export const DeviceProfileSchema = z
     user: z.string().min(1).max(64).regex(/^[A-Za-z0-9._][A-Za-z0-9._-]*$/, 'Not a user name'),
     auth: z.enum(['agent', 'key', 'password']).optional(),
     identityFile: z.string().min(1).max(4096).optional(),
-    jump: z.union([JumpHostSchema, z.string().transform((s, ctx) => parseJump(s) ?? (ctx.addIssue({ code: 'custom', message: 'Expected USER@HOST[:PORT]' }), z.NEVER))]).optional(),
+    jump: z.union([JumpHostSchema, z.string().max(512).transform((s, ctx) => parseJump(s) ?? (ctx.addIssue({ code: 'custom', message: 'Expected USER@HOST[:PORT]' }), z.NEVER))]).optional(),
     hostKey: FingerprintSchema.optional(),
     site: z.string().max(128).default(''),
     tags: z.array(z.string().min(1).max(64)).max(32).default([]),
@@ -148,7 +148,7 @@ export const DeviceProfileSchema = z
     rtoMinutes: z.number().int().min(1).max(60 * 24 * 31).optional(),
     sources: z.array(SourceSchema).max(MAX_SOURCES).default([]),
     /** Commands run (quoted as given, by the device's shell) around a restore. */
-    services: z.object({ stop: z.array(z.string().max(1024)).default([]), start: z.array(z.string().max(1024)).default([]) }).optional(),
+    services: z.object({ stop: z.array(z.string().max(1024)).max(256).default([]), start: z.array(z.string().max(1024)).max(256).default([]) }).optional(),
     healthCommand: z.string().max(1024).optional(),
     /** Transfers cross the link gzip-compressed: `auto` (default) when the link is slow, or always / never. */
     wireCompression: z.enum(['auto', 'on', 'off']).optional(),

@@ -112,8 +112,8 @@ export type AuditResult = z.infer<typeof AuditResultSchema>;
 
 export const AuditQuerySchema = z
   .object({
-    from: z.string().datetime({ offset: true }).optional(),
-    to: z.string().datetime({ offset: true }).optional(),
+    from: z.string().max(64).datetime({ offset: true }).optional(),
+    to: z.string().max(64).datetime({ offset: true }).optional(),
     actor: z.string().max(128).optional(),
     action: z.string().max(128).optional(),
     target: z.string().max(128).optional(),

@@ -19,7 +19,7 @@ export const RestoreRequestSchema = z
       .string()
       .regex(/^[0-9a-f]{64}$/, 'Not a snapshot id')
       .optional(),
-    at: z.iso.datetime({ offset: true }).optional(),
+    at: z.iso.datetime({ offset: true }).max(64).optional(),
     scope: z.enum(['device', 'source', 'files']).optional(),
     sources: z.array(NameSchema).max(64).optional(),
     /** Restore files below this folder on the device instead of in place. */
