@@ -5,6 +5,8 @@ import { api } from '../api';
 import { useJobsStore } from '../stores/jobs-store';
 import { ErrorBanner } from './ErrorBanner';
 
+const WARNINGS_SHOWN = 5;
+
 /**
  * Downloads a snapshot (or some of its paths) to a folder on this computer. In the desktop app the
  * folder comes from the native picker; where there is none (the test host) the path is typed.
@@ -19,6 +21,9 @@ export function DownloadButton({ snapshotId, paths, label = 'Download', testId }
   // here, where it was started, not only as a path that looks as if it had worked.
   const [jobId, setJobId] = useState<string | null>(null);
   const ended = useJobsStore((s) => (jobId ? s.recent.find((j) => j.id === jobId) : undefined));
+  // What the download did not write (a FIFO or device node a laptop folder cannot hold, a name that
+  // would have left the folder): named here, or "Downloaded" would pass for a whole copy.
+  const warnings = ended?.status === 'succeeded' ? ((ended.result as { warnings?: string[] } | null)?.warnings ?? []) : [];
 
   const start = async (into: string) => {
     setError(null);
@@ -66,6 +71,22 @@ export function DownloadButton({ snapshotId, paths, label = 'Download', testId }
           {' '}
           {!ended ? 'Downloading' : ended.status === 'succeeded' ? 'Downloaded' : 'Not downloaded'} → {target}
         </span>
+      ) : null}
+      {warnings.length > 0 ? (
+        <p role="status" className="banner banner-warn" data-testid={`${testId}-warnings`}>
+          {warnings.length === 1 ? '1 entry was' : `${warnings.length} entries were`} not written:
+          {warnings.slice(0, WARNINGS_SHOWN).map((w) => (
+            <span key={w}>
+              <br />
+              <code>{w}</code>
+            </span>
+          ))}
+          {warnings.length > WARNINGS_SHOWN ? (
+            <>
+              <br />… and {warnings.length - WARNINGS_SHOWN} more
+            </>
+          ) : null}
+        </p>
       ) : null}
       <ErrorBanner
         message={error ?? (ended && ended.status !== 'succeeded' ? `The download ${ended.status}${ended.error ? `: ${ended.error.message}` : ''}. What it wrote so far is in ${target}.` : null)}
