@@ -4,7 +4,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { lstat, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import path, { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backup } from '../archiver/archiver';
 import type { Source, SourceEntry } from '../archiver/source';
@@ -12,7 +12,7 @@ import { findSnapshot } from '../snapshot/snapshot';
 import type { NodeMeta } from '../snapshot/tree';
 import { newRepo, tempDir } from '../testing/fixtures';
 import { LocalSource } from '../walker/local-walker';
-import { restore } from './restorer';
+import { localName, restore } from './restorer';
 
 const T = '1700000000000000000';
 const dir: NodeMeta = { type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: T, size: 0 };
@@ -83,4 +83,19 @@ describe('a restore of a snapshot with hostile names', () => {
       expect((await stat(outside)).mode & 0o777).toBe(0o700);
     });
   }
+});
+
+describe('a name a laptop restore writes', () => {
+  it('is one component on the laptop\'s own file system: on Windows a backslash separates and a colon names a drive or a stream', () => {
+    // What a Linux device may hold in one name (both are ordinary characters there)…
+    const names = ['..\\..\\..\\AppData\\Roaming\\Microsoft\\Windows\\Start Menu\\Programs\\Startup\\evil.bat', 'C:evil', 'report.txt:hidden'];
+    // …is a path up and out of the folder on Windows.
+    expect(path.win32.relative('C:\\Users\\tech\\Downloads\\rvm', path.win32.join('C:\\Users\\tech\\Downloads\\rvm', names[0]!))).toMatch(/^\.\.\\/);
+    for (const name of names) {
+      expect(localName(name, 'win32'), name).toBe(false);
+      expect(localName(name, 'linux'), name).toBe(true);
+    }
+    for (const name of ['..', '.', '', 'a/b', 'a\0b']) expect(localName(name, 'linux'), name).toBe(false);
+    expect(localName('caf\u00e9 r\u00e9sum\u00e9.txt', 'win32')).toBe(true);
+  });
 });

@@ -67,6 +67,15 @@ function nsToSeconds(ns: string): number {
   return (Number(BigInt(ns) / 1000n) + 0.5) / 1e6;
 }
 
+/**
+ * Whether a node's name can be written as one entry of a folder on this computer: one path component
+ * (isPlainName) and, on Windows, without a backslash (a separator there: `..\\..\\x` from a Linux
+ * device would leave the folder) or a colon (a drive, or an NTFS stream of another file).
+ */
+export function localName(name: string, platform: NodeJS.Platform = process.platform): boolean {
+  return isPlainName(name) && (platform !== 'win32' || !/[\\:]/.test(name));
+}
+
 /** The repository's data is damaged or missing (as opposed to the target refusing a write, or a store outage). */
 function isDamage(error: unknown): boolean {
   return error instanceof RepositoryError && (error.failure === 'corrupt' || error.failure === 'not-found');
@@ -224,7 +233,7 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
       const path = rel === '' ? node.name : `${rel}/${node.name}`;
       // A name that would leave this folder, or one given twice (a symlink and then a folder of the
       // same name: a path through the link), is never restored.
-      if (!isPlainName(node.name)) {
+      if (!localName(node.name)) {
         result.warnings.push(`${rel === '' ? '' : `${rel}/`}${JSON.stringify(node.name)}: not restored, not a file name (it would be outside the target folder)`);
         continue;
       }
