@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, chown, lchown, link, lstat, lutimes, mkdir, open, rename, rm, symlink, utimes } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { LocalBackend } from '../backend/local-backend';
 import { ChunkPool } from '../pipeline/chunk-pool';
 import type { RestoreFileJob } from '../pipeline/chunk-pool';
@@ -91,7 +91,7 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
   // Directories known to exist: saves a mkdir per file (restores are syscall-bound on small files).
   const made = new Set<string>();
   const root = resolve(target);
-  const inside = root.endsWith('/') ? root : `${root}/`;
+  const inside = root.endsWith(sep) ? root : `${root}${sep}`;
   // Below the target each folder is made (or found) one level at a time, and a symbolic link where
   // the snapshot has a folder (left by an earlier restore into the same target) is replaced by the
   // folder, as tar does: what is restored into it never follows a link out of the target.
