@@ -55,6 +55,27 @@ describe('a restore of a snapshot with hostile names', () => {
       expect(result.warnings).toEqual(['app/"..": not restored, not a file name (it would be outside the target folder)', 'app/link: not restored, the snapshot holds this name twice in its folder']);
     });
 
+    it(`links a hard-linked file only to a file it restored, never to a symbolic link out of the target (${workers === 0 ? 'main thread' : 'chunk workers'})`, { timeout: 60_000 }, async () => {
+      const base = await tempDir('jv-hostile-');
+      const outside = join(base, 'outside.txt');
+      await writeFile(outside, 'outside');
+      const target = join(base, 'target');
+      // A symlink out of the target and a file the listing says is the same inode (a link count of 2).
+      const link = { type: 'symlink' as const, mode: 0o777, uid: 0, gid: 0, mtime: T, size: 0, target: outside, inode: '1:42', links: 2 };
+      const entries: SourceEntry[] = [
+        { path: 'app', meta: dir },
+        { path: 'app/a-link', meta: link },
+        { path: 'app/b-file', meta: { ...file(6), inode: '1:42', links: 2 }, open: bytes('inside') },
+      ];
+      const { repo } = await newRepo();
+      const made = await backup(repo, { paths: ['/app'], kind: 'files', warnings: [], entries: () => asyncOf(entries) });
+      await restore(repo, await findSnapshot(repo, made.id), target, workers === 0 ? { workers: 0 } : {});
+      const restored = join(target, 'app', 'b-file');
+      expect((await lstat(restored)).isFile()).toBe(true);
+      expect(await readFile(restored, 'utf8')).toBe('inside');
+      expect(await readFile(outside, 'utf8')).toBe('outside');
+    });
+
     it(`replaces a symbolic link an earlier restore left where the snapshot has a folder, and restores nothing through it (${workers === 0 ? 'main thread' : 'chunk workers'})`, { timeout: 60_000 }, async () => {
       const base = await tempDir('jv-hostile-');
       const outside = join(base, 'outside');

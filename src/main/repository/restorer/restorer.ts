@@ -262,7 +262,9 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
       if (node.type !== 'file' || (node.links ?? 1) > 1) await rm(fsPath(out), { force: true, recursive: false }).catch(() => undefined);
       if (node.type === 'file') onProgress?.({ items: 1 });
       result.files++;
-      const linkKey = node.links && node.links > 1 && node.inode ? node.inode : null;
+      // Only regular files are linked to each other: a file said to share the inode of a symbolic
+      // link (a hostile listing) would otherwise become a second name of a link out of the target.
+      const linkKey = node.type === 'file' && node.links && node.links > 1 && node.inode ? node.inode : null;
       const first = linkKey ? hardLinks.get(linkKey) : undefined;
       if (first !== undefined) {
         // Wait for the first name to be complete before linking to it.
