@@ -60,7 +60,9 @@ export const LocalFolderSchema = z
   .string()
   .min(1)
   .max(4096)
-  .refine((p) => p.startsWith('/') && !p.includes('\0'), 'Must be an absolute folder on this computer');
+  // POSIX, a Windows drive (C:\… or C:/…) or a Windows share (\\server\share): what the native
+  // folder picker hands back on each platform the app is built for.
+  .refine((p) => /^(\/|[A-Za-z]:[\\/]|\\\\[^\\])/.test(p) && !p.includes('\0'), 'Must be an absolute folder on this computer');
 
 export const DownloadRequestSchema = z
   .object({
