@@ -366,8 +366,6 @@ export class DeviceService {
    */
   async #keyAuth(name: string, file: string, what: 'key' | 'jump host key', passphrase?: string): Promise<DeviceAuth> {
     const field = what === 'key' ? 'identityFile' : 'jump.identityFile';
-    const open = keyFileProblem(file);
-    if (open) throw new AppError('VALIDATION', `${name}: ${open}`, [{ path: field, message: open }]);
     let privateKey: Buffer;
     try {
       privateKey = await readFile(keyFilePath(file));
@@ -387,6 +385,9 @@ export class DeviceService {
       throw new AppError('VALIDATION', `${name}: ${file} is a public key: name its private key${file.endsWith('.pub') ? ` (${file.slice(0, -'.pub'.length)})` : ''}`, [{ path: field, message: 'A public key: name its private key' }]);
     }
     if (problem) throw new AppError('VALIDATION', `${name}: ${file} is not an SSH private key (${problem.notAKey})`, [{ path: field, message: 'Not an SSH private key' }]);
+    // A private key, then: one other users can read is refused, as ssh refuses it (a .pub is readable by design).
+    const exposed = keyFileProblem(keyFilePath(file));
+    if (exposed) throw new AppError('VALIDATION', `${name}: ${exposed}`, [{ path: field, message: exposed }]);
     return passphrase ? { kind: 'key', privateKey, passphrase } : { kind: 'key', privateKey };
   }
 
