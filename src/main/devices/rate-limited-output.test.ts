@@ -15,18 +15,23 @@ import { countedSink, writeCounted } from './wire-compression';
 
 const { skip, fleet } = fleetForFile('rate-limited output tests', { devices: 1, sharedModelMB: 1, uniqueModelMB: 1 });
 
+/** A connection to the fleet's device under a bandwidth limit of `rate` bytes a second. */
+function limitedConnection(rate: number): Promise<DeviceConnection> {
+  const profile = fleet().devices[0]!.profile();
+  return DeviceConnection.open({
+    host: profile.host,
+    port: profile.port,
+    user: profile.user,
+    auth: { kind: 'key', privateKey: readFileSync(profile.identityFile) },
+    hostKey: profile.hostKey,
+    rateLimit: () => rate,
+  });
+}
+
 describe.skipIf(skip)('a command under a bandwidth limit', () => {
   it('delivers all of its output before its result: runToString and a reader that stops at `done` lose nothing', async () => {
-    const profile = fleet().devices[0]!.profile();
     // 64 KiB/s: 200,000 bytes take about 3 s to pass, long after the device closed the channel.
-    const connection = await DeviceConnection.open({
-      host: profile.host,
-      port: profile.port,
-      user: profile.user,
-      auth: { kind: 'key', privateKey: readFileSync(profile.identityFile) },
-      hostKey: profile.hostKey,
-      rateLimit: () => 64 * 1024,
-    });
+    const connection = await limitedConnection(64 * 1024);
     try {
       const text = await runToString(connection, sh`head -c 200000 /dev/zero | tr '\\0' a`);
       expect(text.length).toBe(200_000);
@@ -44,16 +49,8 @@ describe.skipIf(skip)('a command under a bandwidth limit', () => {
   }, 60_000);
 
   it('counts what it sends as the link carries it, not whole blobs as they are queued (a restore\'s progress and ETA)', async () => {
-    const profile = fleet().devices[0]!.profile();
     const rate = 256 * 1024;
-    const connection = await DeviceConnection.open({
-      host: profile.host,
-      port: profile.port,
-      user: profile.user,
-      auth: { kind: 'key', privateKey: readFileSync(profile.identityFile) },
-      hostKey: profile.hostKey,
-      rateLimit: () => rate,
-    });
+    const connection = await limitedConnection(rate);
     const blob = randomBytes(768 * 1024); // one large blob: taken by the pipe at once, carried over ~3 s
     const send = async (how: 'write' | 'pipe') => {
       const running = await connection.exec(sh`cat > /dev/null`);
