@@ -1,3 +1,4 @@
+import { lstatSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { backup } from '../../main/repository/archiver/archiver';
 import { groupKey } from '../../main/repository/prune/forget-policy';
@@ -19,7 +20,7 @@ export const repoBackupCommand: Command = {
     '(or only the sources named), and prints the snapshot ids it made. With --json a run that failed or was',
     'cancelled prints {device, jobId, status, phase, error, bytesTransferred, files, durationMs}.',
     'Files unchanged since the parent snapshot (the latest one of the same device and paths) are not read again.',
-    'Exit code 3: the snapshot (or run) was written but some files could not be read; they are listed',
+    'Exit code 1 and no snapshot when none of the PATHs exists. Exit code 3: the snapshot (or run) was written but some files could not be read; they are listed',
     'on stderr. Exit codes 10, 11, 12: no repository, locked by a prune, wrong password (device backups too).',
     'Ctrl-C (or SIGTERM, SIGHUP) cancels a device backup (nothing of the run is kept).',
     REPO_USAGE,
@@ -36,8 +37,15 @@ export const repoBackupCommand: Command = {
     if (positionals.length === 0 && typeof values.device === 'string') return backupDevice(values.device, (values.source as string[] | undefined) ?? [], values, io);
     if (values.source) throw new UsageError('--source applies to device backups (--device NAME without PATH)');
     if (positionals.length === 0) throw new UsageError('give at least one PATH, or --device NAME');
+    const source = new LocalSource(positionals);
+    // Not one path there (a typo, an unmounted disk): no empty snapshot, which would become the
+    // latest one and count towards --keep-last, so a few such runs pushed the real backups out.
+    const absent = source.paths.filter((p) => !lstatSync(p, { throwIfNoEntry: false }));
+    if (absent.length === source.paths.length) {
+      io.err(`jetvault: nothing to back up: ${absent.length === 1 ? `${absent[0]} does not exist` : `none of ${absent.join(', ')} exists`}; no snapshot was written`);
+      return EXIT.failure;
+    }
     return withRepository(values, io, 'shared', async (repo, lease) => {
-      const source = new LocalSource(positionals);
       const all = await listSnapshots(repo);
       let parent = null;
       if (typeof values.parent === 'string') parent = await findSnapshot(repo, values.parent, all);

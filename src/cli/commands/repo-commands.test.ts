@@ -57,9 +57,18 @@ describe('repository CLI', () => {
     const summary = JSON.parse(b.lines[0]!) as { id: string; files: number };
     expect(summary.files).toBe(1);
 
+    // A path that is not there (a typo, a disk not mounted) writes no empty snapshot; one of two missing is a warning (3).
+    const missing = io(env);
+    expect(await runCli(['backup', join(home, 'dta')], missing)).toBe(1);
+    expect(missing.errors.join('\n')).toMatch(/nothing to back up: .*\/dta does not exist; no snapshot was written/);
+    expect(await runCli(['backup', join(home, 'dta'), join(home, 'dat')], io(env))).toBe(1);
     const s = io(env);
     expect(await runCli(['snapshots', '--json'], s)).toBe(0);
+    expect(JSON.parse(s.lines.join('\n'))).toHaveLength(1);
     expect((JSON.parse(s.lines.join('\n')) as { id: string; tags: string[] }[])[0]).toMatchObject({ id: summary.id, tags: ['nightly'] });
+    const half = io(env);
+    expect(await runCli(['backup', data, join(home, 'dta')], half)).toBe(3);
+    expect(half.errors.join('\n')).toMatch(/\/dta: ENOENT/);
     const ls = io(env);
     expect(await runCli(['ls', summary.id.slice(0, 8)], ls)).toBe(0);
     expect(ls.lines).toContain(`${data}/etc/app.conf`);
