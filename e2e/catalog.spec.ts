@@ -296,3 +296,32 @@ test('two versions of a file that differ only in line endings or the final newli
   await expect(page.getByTestId('diff-invisible')).toHaveText(/only in their line endings \(CRLF and LF\)/);
   await expect(page.getByTestId('diff')).toHaveCount(0);
 });
+
+test('a changed line that differs only in invisible characters shows them', async ({ host, console: app, page }) => {
+  // A trailing space after a value, a byte-order mark before the first key, a no-break space pasted from a web page.
+  const repo = await Repository.init(new LocalBackend(path.join(host.dataDir, 'repository')), PASSWORD, FAST);
+  const contents = ['fps: 30\nthreshold: 0.85\nmode: day\n', '\uFEFFfps: 30\nthreshold: 0.85 \nmode:\u00A0day\n'];
+  const folder = mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-ws-'));
+  try {
+    for (const [i, text] of contents.entries()) {
+      writeFileSync(path.join(folder, 'config.yaml'), text);
+      await saveRun(repo, await findSnapshot(repo, (await backup(repo, new LocalSource([folder]))).id), 'rvm-ws', 'config', i + 1, 10 - i);
+    }
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+  await openCatalog(app, page, host.url);
+  await page.getByTestId('catalog-device').selectOption('rvm-ws');
+  await page.getByTestId('snapshots-table').locator('tbody tr a').first().click();
+  const list = page.getByTestId('snapshot-entries');
+  for (const part of folder.split('/').filter(Boolean)) await list.getByRole('button', { name: `${part}/`, exact: true }).click();
+  await list.getByTestId('entry-versions-config.yaml').click();
+  const added = page.getByTestId('diff').locator('.diff-add[data-testid=diff-changed]');
+  await expect(added).toHaveCount(3);
+  await expect(added.nth(0)).toContainText('+ \\uFEFFfps: 30');
+  await expect(added.nth(1)).toContainText('+ threshold: 0.85·');
+  await expect(added.nth(1).locator('.diff-hidden')).toHaveAttribute('title', 'trailing whitespace');
+  await expect(added.nth(2)).toContainText('+ mode:\\u00A0day');
+  // The removed side, which has none, reads as it is.
+  await expect(page.getByTestId('diff').locator('.diff-del[data-testid=diff-changed]').nth(1)).toHaveText(/- threshold: 0\.85$/);
+});

@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'react';
+import type { ReactNode } from 'react';
 import { Button } from 'react-aria-components';
 import type { FileDiff, FileVersions as Versions } from '../../../shared/schemas/files';
 import type { RestorePlanSummary, RestoreRequest } from '../../../shared/schemas/restore';
@@ -9,6 +10,40 @@ import { visibleName } from '../../../shared/visible-name';
 import { useJobsStore } from '../stores/jobs-store';
 import { useAction } from '../use-action';
 import { ErrorBanner } from './ErrorBanner';
+
+/** Characters a line shows as nothing or as an ordinary space: controls (not tabs), format characters such as a byte-order mark, other spaces. */
+const HIDDEN_IN_LINE = /[\p{Cf}\p{Cs}\p{Zl}\p{Zp}\u00A0\u1680\u2000-\u200A\u202F\u205F\u3000]|(?![\t])\p{Cc}/gu;
+
+/**
+ * A changed line's text with what would not show made visible: trailing spaces and tabs as · and →,
+ * a byte-order mark, a no-break space or a control character as its escape (\uFEFF, \u00A0, \x0C).
+ * Otherwise "- threshold: 0.85" and "+ threshold: 0.85 " read the same.
+ */
+function LineText({ text }: { text: string }) {
+  const trailing = /[ \t]+$/.exec(text);
+  const body = trailing ? text.slice(0, trailing.index) : text;
+  const parts: ReactNode[] = [];
+  let at = 0;
+  for (const m of body.matchAll(HIDDEN_IN_LINE)) {
+    if (m.index > at) parts.push(body.slice(at, m.index));
+    const code = m[0].codePointAt(0)!;
+    parts.push(
+      <span key={m.index} className="diff-hidden" title={`U+${code.toString(16).toUpperCase().padStart(4, '0')}`}>
+        {code < 0x100 && code !== 0xa0 ? `\\x${code.toString(16).toUpperCase().padStart(2, '0')}` : `\\u${code.toString(16).toUpperCase().padStart(4, '0')}`}
+      </span>,
+    );
+    at = m.index + m[0].length;
+  }
+  if (at < body.length) parts.push(body.slice(at));
+  if (trailing) {
+    parts.push(
+      <span key="trailing" className="diff-hidden" title="trailing whitespace">
+        {trailing[0].replaceAll(' ', '·').replaceAll('\t', '→')}
+      </span>,
+    );
+  }
+  return <>{parts}</>;
+}
 
 function DiffView({ diff }: { diff: FileDiff }) {
   if (diff.identical) return <p className="muted" data-testid="diff-identical">The two versions are identical.</p>;
@@ -29,7 +64,8 @@ function DiffView({ diff }: { diff: FileDiff }) {
             <span key={j} className={l.op === '+' ? 'diff-line diff-add' : l.op === '-' ? 'diff-line diff-del' : 'diff-line'} data-testid={l.op === ' ' ? undefined : 'diff-changed'}>
               <span className="diff-num">{l.oldLine ?? ''}</span>
               <span className="diff-num">{l.newLine ?? ''}</span>
-              {`${l.op} ${l.text}`}
+              {`${l.op} `}
+              {l.op === ' ' ? l.text : <LineText text={l.text} />}
             </span>
           ))}
         </pre>
