@@ -388,3 +388,18 @@ test.describe('in California', () => {
     }
   });
 });
+
+test('the charts of a device no longer in the inventory say so, not "Loading…" under "Whole fleet"', async ({ host, console: app, page }) => {
+  await app.open(host.url);
+  // A link from an old alert or report to a device removed since.
+  await page.goto(`${host.origin}/#/dashboards/rvm-gone`);
+  const main = page.getByTestId('page-dashboards');
+  await expect(main.getByTestId('dashboards-error')).toHaveText('No device named "rvm-gone"');
+  await expect(page.getByTestId('dashboard-device')).toHaveValue('rvm-gone');
+  await expect(page.getByTestId('dashboard-device').locator('option:checked')).toHaveText('rvm-gone (not in the inventory)');
+  await expect(main.getByText('Loading…')).toHaveCount(0);
+  // The whole fleet instead: its (empty) history, and no error.
+  await page.getByTestId('dashboard-device').selectOption('');
+  await expect(main.getByTestId('dashboards-empty')).toBeVisible();
+  await expect(main.getByTestId('dashboards-error')).toHaveCount(0);
+});

@@ -206,7 +206,8 @@ export function DashboardsPage() {
     api()
       .dashboards.get({ range, device: device || undefined })
       .then((d) => current && (setData(d), setError(null)))
-      .catch((caught: unknown) => current && setError(toAppError(caught).message));
+      // Charts of the last choice under the error of this one would pass for this one's.
+      .catch((caught: unknown) => current && (setData(null), setError(toAppError(caught).message)));
     return () => {
       current = false;
     };
@@ -218,6 +219,8 @@ export function DashboardsPage() {
         Device{' '}
         <select value={device} onChange={(e) => setDevice(e.target.value)} data-testid="dashboard-device" className="select-native">
           <option value="">Whole fleet</option>
+          {/* A link to a device removed since (or mistyped) says so, not "Whole fleet". */}
+          {device && overview && !overview.devices.some((d) => d.name === device) ? <option value={device}>{device} (not in the inventory)</option> : null}
           {(overview?.devices ?? []).map((d) => (
             <option key={d.id} value={d.name}>
               {d.name}
@@ -240,7 +243,7 @@ export function DashboardsPage() {
       <PageHeader title="Dashboards" subtitle="RPO and RTO over time, backup sizes and durations, storage" actions={actions} />
       <ErrorBanner message={error} testId="dashboards-error" />
       {data === null ? (
-        <p>Loading…</p>
+        error ? null : <p>Loading…</p>
       ) : empty ? (
         <EmptyState title="No history to chart yet" testId="dashboards-empty">
           <p>Charts fill in as backups, restores and drills run: durations, sizes, dedup, RPO compliance and measured RTO.</p>
