@@ -403,3 +403,25 @@ test('the charts of a device no longer in the inventory say so, not "Loading…"
   await expect(main.getByTestId('dashboards-empty')).toBeVisible();
   await expect(main.getByTestId('dashboards-error')).toHaveCount(0);
 });
+
+test('a verification of more than a year ago shows its year, not the same day of this year', async ({ console: app, page }) => {
+  const yearAgo = Date.now() - 366 * 86_400_000;
+  const host = await startHost((dataDir) => {
+    const store = new HistoryStore(dataDir);
+    try {
+      seedFleet(store, { devices: 1, days: 3, now: Date.now(), failureRate: 0, unreachableEvery: 0, staleEvery: 0 });
+      // Its only check: 366 days ago.
+      store.db.prepare("UPDATE jobs SET started_at = ?, finished_at = ? WHERE kind = 'verify'").run(new Date(yearAgo).toISOString(), new Date(yearAgo + 30_000).toISOString());
+    } finally {
+      store.close();
+    }
+  });
+  try {
+    await app.open(host.url);
+    const row = page.getByTestId(`device-row-${seedDeviceName(0)}`);
+    const shown = await page.evaluate((at) => new Date(at).toLocaleDateString(undefined, { year: 'numeric', month: 'short', day: 'numeric' }), yearAgo);
+    await expect(row).toContainText(`${shown} · `);
+  } finally {
+    await host.stop();
+  }
+});

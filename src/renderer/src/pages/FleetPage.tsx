@@ -55,8 +55,11 @@ function formatMinutes(minutes: number): string {
   return minutes < 60 ? `${minutes} min` : minutes % 1440 === 0 ? `${minutes / 1440} d` : minutes % 60 === 0 ? `${minutes / 60} h` : `${(minutes / 60).toFixed(1)} h`;
 }
 
+/** A day, with its year when not this one (a check of last December is not "Dec 5" of this year). */
 function shortDate(iso: string | null): string {
-  return iso ? new Date(iso).toLocaleDateString(undefined, { month: 'short', day: 'numeric' }) : '—';
+  if (!iso) return '—';
+  const day = new Date(iso);
+  return day.toLocaleDateString(undefined, day.getFullYear() === new Date().getFullYear() ? { month: 'short', day: 'numeric' } : { year: 'numeric', month: 'short', day: 'numeric' });
 }
 
 const STATUS_LABEL: Record<FleetStatus, string> = { protected: 'Protected', 'at-risk': 'At risk', unreachable: 'Unreachable' };
