@@ -425,3 +425,31 @@ test('a verification of more than a year ago shows its year, not the same day of
     await host.stop();
   }
 });
+
+test('the fleet RTO chart counts the drills over their own device\'s objective, which the default objective line hides', async ({ console: app, page }) => {
+  // Drills of 4–14 minutes; the default objective is 60 min, but every device has one of 3 min.
+  const host = await startHost((dataDir) => {
+    const store = new HistoryStore(dataDir);
+    try {
+      seedFleet(store, { devices: 6, days: 20, now: Date.now(), failureRate: 0, unreachableEvery: 0, staleEvery: 0 });
+      store.db.prepare("UPDATE devices SET profile = json_set(profile, '$.rtoMinutes', 3)").run();
+      store.db.prepare("UPDATE drills SET result = 'passed', total_ms = 600000, error = NULL").run();
+    } finally {
+      store.close();
+    }
+  });
+  try {
+    await app.open(host.url);
+    const main = await app.goTo('dashboards');
+    await expect(main.getByTestId('dashboards')).toHaveAttribute('data-range', '30d');
+    const chart = main.getByTestId('chart-rto');
+    await expect(chart.getByText('default objective')).toBeVisible();
+    await chart.scrollIntoViewIfNeeded();
+    const box = (await chart.locator('svg.recharts-surface[role="application"]').boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 3);
+    // Each bucket holds one drill per device, each of 10 minutes: all over their 3 minutes.
+    await expect(chart.locator('.recharts-tooltip-wrapper')).toContainText("6 drills: 6 over their device's objective");
+  } finally {
+    await host.stop();
+  }
+});

@@ -96,10 +96,11 @@ export class DashboardService {
 
     const drills =
       deviceId === null
-        ? sql.dashboardFleetDrills.all({ from: iso(from), to: iso(to), bucket }).map((d) => ({
+        ? sql.dashboardFleetDrills.all({ from: iso(from), to: iso(to), bucket, defaultRto: settings.defaultRtoMinutes }).map((d) => ({
             t: d.t,
             count: d.count,
             failed: d.failed,
+            over: d.over,
             avgMs: d.avg_ms === null ? null : Math.round(d.avg_ms),
             maxMs: d.max_ms,
             objectiveMs: settings.defaultRtoMinutes * 60_000,
@@ -108,6 +109,7 @@ export class DashboardService {
             t: d.finished_s,
             count: 1,
             failed: d.result === 'failed' ? 1 : 0,
+            over: d.total_ms !== null && d.total_ms > (profiles.get(deviceId)?.rtoMinutes ?? settings.defaultRtoMinutes) * 60_000 ? 1 : 0,
             avgMs: d.total_ms,
             maxMs: d.total_ms,
             objectiveMs: (profiles.get(deviceId)?.rtoMinutes ?? settings.defaultRtoMinutes) * 60_000,

@@ -195,6 +195,30 @@ describe('fleet overview', () => {
     ctx.store.close();
   });
 
+  it('counts the drills of each bucket over their own device\'s RTO objective, not the default one', () => {
+    const ctx = open();
+    // Default objective 60 min; rvm-041 has its own of 10 min, rvm-042 the default.
+    const tight = addDevice(ctx, 'rvm-041', { rtoMinutes: 10 });
+    const usual = addDevice(ctx, 'rvm-042');
+    const drill = prepareSeedStatements(ctx.store.db).drill;
+    const at = (minutesAgo: number) => new Date(T0 - minutesAgo * MIN).toISOString();
+    drill.run('drl_t1', tight.id, 'rvm-041', at(120), at(100), 'passed', 20 * MIN, null); // over its 10 min
+    drill.run('drl_t2', tight.id, 'rvm-041', at(90), at(82), 'passed', 8 * MIN, null);
+    drill.run('drl_u1', usual.id, 'rvm-042', at(80), at(50), 'passed', 30 * MIN, null); // within 60 min
+    drill.run('drl_u2', usual.id, 'rvm-042', at(40), at(39), 'failed', null, 'validation failed');
+    const fleet = ctx.dashboards.dashboard({ range: '24h' });
+    expect(fleet.drills.reduce((n, d) => n + d.count, 0)).toBe(4);
+    expect(fleet.drills.reduce((n, d) => n + d.over, 0)).toBe(1);
+    expect(fleet.drills.reduce((n, d) => n + d.failed, 0)).toBe(1);
+    expect(fleet.drills.every((d) => d.objectiveMs === 60 * MIN)).toBe(true);
+    const one = ctx.dashboards.dashboard({ range: '24h', device: 'rvm-041' });
+    expect(one.drills.map((d) => [d.over, d.objectiveMs])).toEqual([
+      [1, 10 * MIN],
+      [0, 10 * MIN],
+    ]);
+    ctx.store.close();
+  });
+
   it('counts open alerts per device until they resolve', () => {
     const ctx = open();
     const device = addDevice(ctx, 'rvm-005');

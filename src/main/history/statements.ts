@@ -391,11 +391,17 @@ export function prepareStatements(db: Database) {
        WHERE device_id = :device AND finished_at >= :from AND finished_at < :to AND result NOT IN ('running','cancelled')
        ORDER BY finished_at`,
     ),
-    /** All drills per bucket: how many, how many failed, mean and slowest measured recovery. */
-    dashboardFleetDrills: db.prepare<{ from: string; to: string; bucket: number }, { t: number; count: number; failed: number; avg_ms: number | null; max_ms: number | null }>(
-      `SELECT (CAST(strftime('%s', finished_at) AS INTEGER) / CAST(:bucket AS INTEGER)) * CAST(:bucket AS INTEGER) AS t,
-              count(*) AS count, sum(result = 'failed') AS failed, avg(total_ms) AS avg_ms, max(total_ms) AS max_ms
-       FROM drills WHERE finished_at >= :from AND finished_at < :to AND result NOT IN ('running','cancelled')
+    /**
+     * All drills per bucket: how many, how many failed, mean and slowest measured recovery, and how
+     * many measured more than their own device's RTO objective (its `rtoMinutes`, else `defaultRto`).
+     */
+    dashboardFleetDrills: db.prepare<{ from: string; to: string; bucket: number; defaultRto: number }, { t: number; count: number; failed: number; over: number; avg_ms: number | null; max_ms: number | null }>(
+      `SELECT (CAST(strftime('%s', r.finished_at) AS INTEGER) / CAST(:bucket AS INTEGER)) * CAST(:bucket AS INTEGER) AS t,
+              count(*) AS count, sum(r.result = 'failed') AS failed,
+              coalesce(sum(r.total_ms > coalesce(json_extract(d.profile, '$.rtoMinutes'), :defaultRto) * 60000), 0) AS over,
+              avg(r.total_ms) AS avg_ms, max(r.total_ms) AS max_ms
+       FROM drills r LEFT JOIN devices d ON d.id = r.device_id
+       WHERE r.finished_at >= :from AND r.finished_at < :to AND r.result NOT IN ('running','cancelled')
        GROUP BY t ORDER BY t`,
     ),
     sampleInsert: db.prepare<[string, number, string, string | null, number]>('INSERT INTO metric_samples (at, at_s, metric, device_id, value) VALUES (?, ?, ?, ?, ?)'),

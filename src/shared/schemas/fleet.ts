@@ -102,7 +102,12 @@ export const DashboardSchema = z.object({
     }),
   ),
   /** Measured recovery time: each drill of one device, or per bucket fleet-wide (mean and slowest). */
-  drills: z.array(z.object({ t: z.number(), count: z.number(), failed: z.number(), avgMs: z.number().nullable(), maxMs: z.number().nullable(), objectiveMs: z.number() })),
+  /**
+   * Drills per bucket (one device: each drill). `over`: how many measured more than their own
+   * device's RTO objective; `objectiveMs` is the console's default objective for the fleet (devices
+   * may have their own), the device's own for one device.
+   */
+  drills: z.array(z.object({ t: z.number(), count: z.number(), failed: z.number(), over: z.number(), avgMs: z.number().nullable(), maxMs: z.number().nullable(), objectiveMs: z.number() })),
 });
 export type Dashboard = z.infer<typeof DashboardSchema>;
 

@@ -98,9 +98,18 @@ function Charts({ data }: { data: Dashboard }) {
     : data.runs.length === 0
       ? []
       : runs.map((r) => ({ t: r.t, repositoryBytes: r.cumulativeAdded, laptopFree: null }));
+  // A bucket's drills against each one's own device objective: the fleet's line is only the default
+  // one, under which a device with an objective of its own can be over.
+  const drillTitle = (t: unknown, items: readonly { payload?: unknown }[]) => {
+    const title = data.device ? localLabel(t) : labelFormatter(t);
+    const d = items[0]?.payload as (typeof drills)[number] | undefined;
+    if (!d) return title;
+    if (data.device) return `${title} · ${d.failed ? 'failed' : d.over ? 'over the objective' : 'within the objective'}`;
+    return `${title} · ${d.count} ${d.count === 1 ? 'drill' : 'drills'}: ${d.over} over their device's objective${d.failed ? `, ${d.failed} failed` : ''}`;
+  };
   const grid = <CartesianGrid strokeDasharray="3 3" stroke="var(--border)" />;
   // `format` gets the value and the bucket's whole data point (for counts beside a share).
-  const tooltip = <P,>(format: (v: number, point: P) => string, label: (t: unknown) => string = labelFormatter) => (
+  const tooltip = <P,>(format: (v: number, point: P) => string, label: (t: unknown, items: readonly { payload?: unknown }[]) => string = labelFormatter) => (
     <Tooltip contentStyle={tooltipStyle} labelFormatter={label} formatter={(v, _name, item) => (typeof v === 'number' ? format(v, (item as { payload: P }).payload) : String(v))} />
   );
   return (
@@ -176,11 +185,11 @@ function Charts({ data }: { data: Dashboard }) {
           {/* One device's drills are points at their own time; the fleet's are buckets. */}
           <XAxis {...x} {...(data.device ? { tickFormatter: localTick } : {})} />
           <YAxis stroke={C.muted} fontSize={11} tickFormatter={(v: number) => `${Math.round(v)} min`} width={60} />
-          {tooltip((v) => `${v.toFixed(1)} min`, data.device ? localLabel : labelFormatter)}
+          {tooltip((v) => `${v.toFixed(1)} min`, drillTitle)}
           <Legend />
           <Line type="monotone" dataKey="avgMin" name={data.device ? 'measured' : 'mean'} stroke={C.a} dot={!!data.device} isAnimationActive={false} />
           {data.device ? null : <Line type="monotone" dataKey="maxMin" name="slowest" stroke={C.warn} dot={false} isAnimationActive={false} />}
-          <Line type="stepAfter" dataKey="objectiveMin" name="objective" stroke={C.bad} strokeDasharray="6 4" dot={false} isAnimationActive={false} />
+          <Line type="stepAfter" dataKey="objectiveMin" name={data.device ? 'objective' : 'default objective'} stroke={C.bad} strokeDasharray="6 4" dot={false} isAnimationActive={false} />
         </LineChart>
       </Chart>
     </div>
