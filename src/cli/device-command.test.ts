@@ -408,6 +408,28 @@ describe('jetvault device', () => {
     }
   }, 60_000);
 
+  it('reads facts of a device whose PostgreSQL server hangs: the server is named as not listed, and discovery ends', async () => {
+    const device = fleet.devices[0]!;
+    const run = cliRunner({ JETVAULT_HOME: tempDir() });
+    const file = path.join(tempDir(), 'bare.json');
+    writeFileSync(file, JSON.stringify({ ...device.profile(), name: 'rvm-wedged', sources: [] }));
+    expect((await run('device', 'import', file)).code).toBe(0);
+    // A server that accepts connections and never answers them (stopped, as a wedged one is).
+    process.kill(device.pg.pid, 'SIGSTOP');
+    try {
+      const started = Date.now();
+      const facts = await Promise.race([run('device', 'facts', 'rvm-wedged', '--json'), new Promise<null>((resolve) => setTimeout(() => resolve(null), 40_000))]);
+      expect(facts).not.toBeNull();
+      expect(Date.now() - started).toBeLessThan(30_000);
+      expect(facts!.code).toBe(0);
+      const { facts: read, proposals } = JSON.parse(facts!.out) as { facts: { databaseErrors: { engine: string; message: string }[] }; proposals: { kind: string }[] };
+      expect(read.databaseErrors).toEqual([expect.objectContaining({ engine: 'postgres', message: expect.stringMatching(/did not answer within \d+ s|timeout/i) as string })]);
+      expect(proposals.map((p) => p.kind)).toContain('sqlite'); // the rest is still discovered
+    } finally {
+      process.kill(device.pg.pid, 'SIGCONT');
+    }
+  }, 60_000);
+
   it('re-pins a host key only after it is compared with the device, and only the key the device presents (device trust)', async () => {
     const device = fleet.devices[0]!;
     const run = cliRunner({ JETVAULT_HOME: tempDir() });

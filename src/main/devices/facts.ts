@@ -12,32 +12,39 @@ import type { RawShell } from './shell-quote';
 
 const TOOLS = ['pg_dump', 'psql', 'pg_restore', 'sqlite3', 'mysqldump', 'tar', 'sha256sum', 'gzip', 'zstd', 'systemctl'];
 
+/**
+ * How long discovery waits for one database server (and for df): a server that accepts connections
+ * and never answers (wedged, stopped) is named as not listed, instead of holding discovery forever.
+ */
+const FACT_TIMEOUT_S = 8;
+
 export function factsCommand(sysroot = '/'): RawShell {
   const root = sysroot === '/' ? '' : sysroot.replace(/\/+$/, '');
   return sh`R=${root}
+t() { if command -v timeout >/dev/null 2>&1; then timeout ${FACT_TIMEOUT_S} "$@"; else "$@"; fi; }
 echo @@hostname; hostname 2>/dev/null || cat /etc/hostname
 echo @@kernel; uname -r
 echo @@arch; uname -m
 echo @@l4t; head -n 1 "$R/etc/nv_tegra_release" 2>/dev/null
 echo @@model; if [ -r "$R/proc/device-tree/model" ]; then tr -d '\\000' < "$R/proc/device-tree/model"; echo; elif [ -r /proc/device-tree/model ] && [ -z "$R" ]; then tr -d '\\000' < /proc/device-tree/model; echo; fi
-echo @@df; df -P -k 2>/dev/null | tail -n +2
+echo @@df; t df -P -k 2>/dev/null | tail -n +2
 echo @@tools; for t in ${TOOLS}; do p=$(command -v "$t" 2>/dev/null) && echo "$t $p"; done
 echo @@services; systemctl list-units --type=service --state=running --no-legend --plain 2>/dev/null | awk '{print $1}'
 dberr=''; seen=' '
 echo @@pg; for s in "$R"/run/postgresql/.s.PGSQL.* /run/postgresql/.s.PGSQL.* /var/run/postgresql/.s.PGSQL.*; do
   [ -S "$s" ] || continue; d=\${s%/.s.PGSQL.*}; p=\${s##*.}
   k="$(cd "$d" 2>/dev/null && pwd -P || printf '%s' "$d")/$p"; case "$seen" in *" $k "*) continue;; esac; seen="$seen$k "
-  if out=$(psql -h "$d" -p "$p" -d postgres -AtX -c "select datname from pg_database where not datistemplate and datname <> 'postgres'" 2>&1); then
+  if out=$(PGCONNECT_TIMEOUT=${FACT_TIMEOUT_S} t psql -h "$d" -p "$p" -d postgres -AtX -c "select datname from pg_database where not datistemplate and datname <> 'postgres'" 2>&1); then
     printf '%s\\n' "$out" | while IFS= read -r db; do [ -n "$db" ] && printf '%s\\t%s\\t%s\\n' "$d" "$p" "$db"; done
-  else dberr="$dberr$(printf 'postgres\\t%s:%s\\t%s' "$d" "$p" "$(printf '%s' "$out" | head -n 1)")
+  else [ $? -eq 124 ] && out="did not answer within ${FACT_TIMEOUT_S} s"; dberr="$dberr$(printf 'postgres\\t%s:%s\\t%s' "$d" "$p" "$(printf '%s' "$out" | head -n 1)")
 "; fi
 done
 echo @@mysql; for s in "$R"/run/mysqld/*.sock /run/mysqld/*.sock /var/run/mysqld/*.sock; do
   [ -S "$s" ] || continue
   k="$(cd "\${s%/*}" 2>/dev/null && pwd -P || printf '%s' "\${s%/*}")/\${s##*/}"; case "$seen" in *" $k "*) continue;; esac; seen="$seen$k "
-  if out=$(mysql --socket="$s" -N -B -e 'SHOW DATABASES' 2>&1); then
+  if out=$(t mysql --socket="$s" --connect-timeout=${FACT_TIMEOUT_S} -N -B -e 'SHOW DATABASES' 2>&1); then
     printf '%s\\n' "$out" | while IFS= read -r db; do case "$db" in ''|information_schema|performance_schema|mysql|sys) ;; *) printf '%s\\t%s\\n' "$s" "$db";; esac; done
-  else dberr="$dberr$(printf 'mysql\\t%s\\t%s' "$s" "$(printf '%s' "$out" | head -n 1)")
+  else [ $? -eq 124 ] && out="did not answer within ${FACT_TIMEOUT_S} s"; dberr="$dberr$(printf 'mysql\\t%s\\t%s' "$s" "$(printf '%s' "$out" | head -n 1)")
 "; fi
 done
 echo @@dberr; printf '%s' "$dberr"
