@@ -498,6 +498,18 @@ describe('jetvault device', () => {
     const unreachable = await run('device', 'add', 'x', '--host', '127.0.0.1', '--port', '1');
     expect(unreachable.code).toBe(1);
     expect(unreachable.err).toMatch(/unreachable/);
+    // A name that is taken or not a name is said before the device is contacted, not after its
+    // fingerprint was compared.
+    const device = fleet.devices[0]!;
+    const taken = path.join(tempDir(), 'taken.json');
+    writeFileSync(taken, JSON.stringify({ ...device.profile(), name: 'rvm-taken' }));
+    expect((await run('device', 'import', taken)).code).toBe(0);
+    const again = await run('device', 'add', 'rvm-taken', '--host', device.host, '--port', String(device.port), '--user', device.user, '--identity', device.identityFile);
+    expect(again).toMatchObject({ code: 1, out: '', err: 'jetvault device: A device named "rvm-taken" already exists' });
+    const badName = await run('device', 'add', 'rvm 017!', '--host', device.host, '--port', String(device.port));
+    expect(badName.code).toBe(2);
+    expect(badName.out).toBe('');
+    expect(badName.err).toMatch(/Use 1–64 letters/);
     expect((await run('device', 'add', 'x')).code).toBe(2);
     expect((await run('device', 'add', 'x', '--host', 'h', '--port', 'ssh')).code).toBe(2);
     expect((await run('device', 'import', '/nonexistent.json')).err).toMatch(/Cannot read/);

@@ -4,7 +4,7 @@ import { AppError } from '../../shared/errors';
 import type { Command } from '../command';
 import { UsageError } from '../command';
 import { withServices } from '../services';
-import { MAX_SOURCES, parseJump, profilesFileTooLarge } from '../../shared/schemas/devices';
+import { MAX_SOURCES, NameSchema, parseJump, profilesFileTooLarge } from '../../shared/schemas/devices';
 import type { JumpHost } from '../../shared/schemas/devices';
 import type { HostKeyMismatch } from '../../main/devices/ssh-connection';
 
@@ -131,6 +131,16 @@ export const deviceCommand: Command = {
           const name = one();
           const host = values.host as string | undefined;
           if (!host) throw new UsageError('add needs --host');
+          // Said before the device is contacted, not after its fingerprint was compared.
+          const badName = NameSchema.safeParse(name);
+          if (!badName.success) throw new UsageError(`"${name}": ${badName.error.issues[0]?.message ?? 'not a device name'}`);
+          let taken = true;
+          try {
+            devices.get(name);
+          } catch {
+            taken = false;
+          }
+          if (taken) throw new AppError('CONFLICT', `A device named "${name}" already exists`);
           let jump: JumpHost | undefined;
           if (values.jump) {
             const parsed = parseJump(values.jump as string);
