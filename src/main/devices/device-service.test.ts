@@ -245,6 +245,27 @@ describe('DeviceService', () => {
     store.close();
   });
 
+  it('never changes a pinned host key through a profile edit: a page opened before a re-pin saves its settings without bringing the old key back', () => {
+    const { store, devices } = open(tempDir());
+    const old = 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8';
+    const reinstalled = 'SHA256:AAAAg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8';
+    const jumpKey = 'SHA256:BBBBg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8';
+    const jump = { user: 'ops', host: '127.0.0.3', port: 22 };
+    devices.add(profile('rvm-017', { hostKey: old, jump: { ...jump, hostKey: jumpKey } }), {}, 'test');
+    const openPage = devices.get('rvm-017').profile; // the device page, as loaded
+    devices.pinHostKey('rvm-017', reinstalled, 'test'); // `jetvault device trust` after a reflash, meanwhile
+
+    devices.update('rvm-017', { ...openPage, site: 'Depot East' }, {}, 'test');
+    expect(devices.get('rvm-017').profile).toMatchObject({ site: 'Depot East', hostKey: reinstalled, jump: { hostKey: jumpKey } });
+    // Nor set or dropped by an edit: pins change only through the key check (decision 021).
+    devices.update('rvm-017', { ...openPage, hostKey: undefined, jump: { ...jump, hostKey: undefined } }, {}, 'test');
+    expect(devices.get('rvm-017').profile).toMatchObject({ hostKey: reinstalled, jump: { hostKey: jumpKey } });
+    // Another jump host is another host: its key is confirmed anew.
+    devices.update('rvm-017', { ...openPage, jump: { ...jump, host: '127.0.0.4', hostKey: jumpKey } }, {}, 'test');
+    expect(devices.get('rvm-017').profile.jump).toEqual({ ...jump, host: '127.0.0.4' });
+    store.close();
+  });
+
   it('refuses an include or exclude pattern no backup could use, at its field, on save and import', () => {
     const { store, devices } = open(tempDir());
     const files = (exclude: string[]) => ({ sources: [{ name: 'db', kind: 'postgres', database: 'myrvm' }, { name: 'app', kind: 'files', paths: ['/opt/myrvm'], include: ['*.py'], exclude }] });

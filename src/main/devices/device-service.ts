@@ -114,6 +114,17 @@ function controlCharacterIssues(profile: DeviceProfile, previous?: DeviceProfile
   ];
 }
 
+/** `profile` with the host keys pinned in `current`: the device's, and its jump host's while it goes through the same one. */
+function withPinnedKeys(profile: DeviceProfile, current: DeviceProfile): DeviceProfile {
+  const { hostKey: _edited, ...rest } = profile;
+  const next: DeviceProfile = current.hostKey ? { ...rest, hostKey: current.hostKey } : rest;
+  if (!profile.jump) return next;
+  const { hostKey: _editedJump, ...jump } = profile.jump;
+  const before = current.jump;
+  const same = before?.hostKey && before.host === jump.host && before.port === jump.port;
+  return { ...next, jump: same ? { ...jump, hostKey: before.hostKey } : jump };
+}
+
 const SOURCE_FIELDS: Record<string, string[]> = Object.fromEntries(
   [PostgresSourceSchema, SqliteSourceSchema, MysqlSourceSchema, FilesSourceSchema].map((schema) => [schema.shape.kind.value, Object.keys(schema.shape)]),
 );
@@ -202,9 +213,16 @@ export class DeviceService {
     return this.get(profile.name);
   }
 
-  update(name: string, input: unknown, secrets: DeviceSecrets, actor: string): DeviceRecord {
+  /**
+   * Saves an edited profile. Its host keys stay as pinned whatever the edit says — a page opened
+   * before a re-pin (`device trust`, another window) would otherwise bring the old key back with
+   * any setting it saves; pins change only through the key check (decision 021) or an import
+   * (`hostKeys: 'given'`).
+   */
+  update(name: string, input: unknown, secrets: DeviceSecrets, actor: string, { hostKeys = 'pinned' }: { hostKeys?: 'pinned' | 'given' } = {}): DeviceRecord {
     const current = this.get(name);
-    const profile = this.#parse(input, current.profile);
+    const edited = this.#parse(input, current.profile);
+    const profile = hostKeys === 'given' ? edited : withPinnedKeys(edited, current.profile);
     if (profile.name !== name && this.#store.sql.deviceByName.get(profile.name)) {
       throw new AppError('CONFLICT', `A device named "${profile.name}" already exists`);
     }
@@ -295,7 +313,7 @@ export class DeviceService {
     if (issues.length > 0) throw new AppError('VALIDATION', `Nothing was imported: ${issues.length} problem(s) in the profiles`, issues);
     this.#store.db.transaction(() => {
       for (const profile of profiles) {
-        if (this.#store.sql.deviceByName.get(profile.name)) this.update(profile.name, profile, {}, actor);
+        if (this.#store.sql.deviceByName.get(profile.name)) this.update(profile.name, profile, {}, actor, { hostKeys: 'given' });
         else this.add(profile, {}, actor);
       }
     })();
