@@ -389,13 +389,20 @@ test.describe('with secrets at rest', () => {
     await page.getByTestId('device-user').fill(device.user);
     // Another device's key: this one does not accept it.
     await page.getByTestId('device-identity').fill(other.identityFile);
-    await trust();
+    await page.getByTestId('device-check-key').click();
 
-    // Refused as a whole: the details again, the name field saying why, nothing in the fleet.
-    await expect(page.getByTestId('add-device-error')).toBeVisible();
+    // Refused before the device is contacted: the name field says why, nothing in the fleet.
     await expect(field('device-name')).toContainText('Use 1–64 letters');
+    await expect(page.getByTestId('host-key-fingerprint')).toHaveCount(0);
     await expect(page.getByTestId('device-name')).toHaveValue('rvm 017!');
     expect(await page.evaluate(() => window.api!.devices.list())).toEqual([]);
+    // A name already in the fleet, the same way.
+    await page.evaluate((json) => window.api!.devices.import({ json }), JSON.stringify({ name: 'rvm-taken', host: '127.0.0.99', user: 'jetson' }));
+    await page.getByTestId('device-name').fill('rvm-taken');
+    await page.getByTestId('device-check-key').click();
+    await expect(field('device-name')).toContainText('A device named "rvm-taken" already exists');
+    await expect(page.getByTestId('host-key-fingerprint')).toHaveCount(0);
+    await page.evaluate(() => window.api!.devices.remove({ name: 'rvm-taken' }));
 
     // A valid profile, but the device refuses the key: said at the key file, still nothing added.
     await page.getByTestId('device-name').fill('rvm-017');

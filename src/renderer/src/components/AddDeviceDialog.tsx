@@ -6,6 +6,7 @@ import { Form } from './Form';
 import { useAction } from '../use-action';
 import { useFieldErrors } from '../field-errors';
 import { api } from '../api';
+import { NameSchema } from '../../../shared/schemas/devices';
 
 type Auth = 'key' | 'password' | 'agent';
 type Step = { kind: 'details' } | { kind: 'confirm-jump'; fingerprint: string } | { kind: 'confirm'; fingerprint: string };
@@ -68,6 +69,16 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
   const checkHostKey = (event: FormEvent) => {
     event.preventDefault();
     void run(async () => {
+      // A name that is no name or is taken is said now, not after the fingerprint was compared and the login made.
+      const named = NameSchema.safeParse(name);
+      if (!named.success) {
+        setFieldErrors({ name: named.error.issues[0]?.message ?? 'Not a device name' });
+        return;
+      }
+      if ((await api().devices.list()).some((d) => d.name === name)) {
+        setFieldErrors({ name: `A device named "${name}" already exists` });
+        return;
+      }
       if (jumpText.trim()) {
         const jump = parseJump(jumpText);
         if (!jump) {
