@@ -169,6 +169,11 @@ describe('jetvault device', () => {
         'Nothing was sent and rvm-017 was not added: compare the key with the one shown on the device (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then run the command again with it.',
     );
     expect((await run('device', 'list', '--json')).out).toBe('[]');
+    // A jump host's address in brackets, as ssh -J takes an IPv6 one: the address inside them is
+    // contacted (here the device itself, as its own jump host).
+    const bracketed = await run(...base, '--jump', `${device.user}@[${device.host}]:${device.port}`);
+    expect(bracketed.err).toContain(`The host key of the jump host ${device.host}:${device.port} has the fingerprint`);
+    expect(bracketed).toMatchObject({ code: 3, out: device.hostKeyFingerprint });
     // The same for a jump host (here the device itself, forwarding to its own address).
     const jump = ['--jump', `${device.user}@${device.host}:${device.port}`, '--jump-identity', device.identityFile];
     const wrongJumpKey = await run(...base, ...jump, '--jump-host-key', 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8');

@@ -99,11 +99,12 @@ export const JumpHostSchema = z.object({
 });
 export type JumpHost = z.infer<typeof JumpHostSchema>;
 
-/** `user@host:port` (port optional) → jump host object. */
+/** `user@host:port` (port optional; an IPv6 address in brackets, as ssh -J takes it) → jump host object. */
 export function parseJump(text: string): z.infer<typeof JumpHostSchema> | null {
   const match = /^([^@\s]+)@([^:\s]+|\[[^\]]+\])(?::(\d+))?$/.exec(text);
   if (!match) return null;
-  const parsed = JumpHostSchema.safeParse({ user: match[1], host: match[2], port: match[3] ? Number(match[3]) : 22 });
+  // The brackets only set the address apart from the port: the address is what is connected to.
+  const parsed = JumpHostSchema.safeParse({ user: match[1], host: match[2]!.replace(/^\[(.*)\]$/, '$1'), port: match[3] ? Number(match[3]) : 22 });
   return parsed.success ? parsed.data : null;
 }
 

@@ -16,10 +16,10 @@ interface Jump {
   port: number;
 }
 
-/** `user@host[:port]` as ssh -J takes it; the main process validates it again. */
+/** `user@host[:port]` as ssh -J takes it (an IPv6 address in brackets); the main process validates it again. */
 function parseJump(text: string): Jump | null {
-  const match = /^([^@\s]+)@([^:\s]+)(?::(\d{1,5}))?$/.exec(text.trim());
-  return match ? { user: match[1]!, host: match[2]!, port: match[3] ? Number(match[3]) : 22 } : null;
+  const match = /^([^@\s]+)@([^:\s]+|\[[^\]\s]+\])(?::(\d{1,5}))?$/.exec(text.trim());
+  return match ? { user: match[1]!, host: match[2]!.replace(/^\[(.*)\]$/, '$1'), port: match[3] ? Number(match[3]) : 22 } : null;
 }
 
 /**
