@@ -20,6 +20,7 @@ import { INTEGRITY_LINES, startDeviceBackup } from './device-backup';
 import { rotateLogs } from './sources/log-rotation';
 import { DeviceConnection } from './ssh-connection';
 import { mysqlMissing } from '../../../fleet/index';
+import { psql } from '../../../fleet/postgres';
 import type { Device } from '../../../fleet/index';
 import type { Source } from '../../shared/schemas/devices';
 
@@ -315,6 +316,34 @@ describe.skipIf(skip)('database sources on a fleet device', () => {
       }
     } finally {
       services.dispose();
+    }
+  });
+  it('a PostgreSQL database named with an = (and quotes, spaces, unicode) is backed up and drilled', { timeout: 120_000 }, async () => {
+    const device = fleet().devices[0]!;
+    const database = `it's "odd" café 数据 site=7`;
+    const conninfo = `dbname='${database.replace(/['\\]/g, (c) => `\\${c}`)}'`;
+    const table = 'public."crème ""brûlée"""';
+    await psql(device.pg.socketDir, 'postgres', `CREATE DATABASE "${database.replace(/"/g, '""')}";`, device.user);
+    await psql(device.pg.socketDir, conninfo, `CREATE TABLE ${table} (id int); INSERT INTO ${table} SELECT generate_series(1, 7);`, device.user);
+    const source: Source = { name: 'odd', kind: 'postgres', database, host: device.pg.socketDir, port: device.pg.port };
+    const { services } = await consoleFor(device, [source]);
+    const connect = await services.devices.connectOptions(device.name);
+    try {
+      const { record, value } = await startDeviceBackup(services, device.name).done;
+      expect(record.error).toBeNull();
+      const repo = await services.repository.fresh();
+      const snapshot = await findSnapshot(repo, value!.snapshots[0]!.snapshotId);
+      expect(await recordedRowCounts(repo, snapshot, 'odd')).toEqual({ [table]: 7 });
+      const connection = await DeviceConnection.open(connect);
+      try {
+        const drill = await restoreDatabaseScratch({ repo, runner: connection, snapshot, source });
+        expect(drill).toMatchObject({ ok: true, problems: [], rows: { [table]: 7 }, removed: true });
+      } finally {
+        connection.close();
+      }
+    } finally {
+      services.dispose();
+      await psql(device.pg.socketDir, 'postgres', `DROP DATABASE "${database.replace(/"/g, '""')}";`, device.user);
     }
   });
 });

@@ -45,7 +45,7 @@ import { wireSink, writeCounted } from '../devices/wire-compression';
 import { dumpFileName } from '../devices/sources/dump-source';
 import { createRolesCommand, membershipsOf, parsePgRoles, roleAttributes, rolesFileName } from '../devices/sources/pg-roles';
 import type { PgRoles } from '../devices/sources/pg-roles';
-import { compareCounts, mysqlCountsCommand, parseMysqlCounts, parsePgCounts, parseSqliteCounts, pgCountsCommand, pgEnv, rowCountsFileName, sqliteCountsCommand } from '../devices/sources/row-counts';
+import { compareCounts, mysqlCountsCommand, parseMysqlCounts, parsePgCounts, parseSqliteCounts, pgCountsCommand, pgDbname, pgEnv, rowCountsFileName, sqliteCountsCommand } from '../devices/sources/row-counts';
 import type { RowCounts } from '../devices/sources/row-counts';
 import { MYSQL_CREATE_SQL, MYSQL_MOVE_SQL, MYSQL_PROBE_SQL, MYSQL_ROLLBACK_SQL, MYSQL_SWAP_SQL, MYSQL_TABLES_SQL, MYSQL_VIEWS_SQL, mysqlClient, mysqlDropSql, mysqlNames, mysqlVars, parseViews, viewsChange } from './mysql-restore';
 
@@ -161,7 +161,7 @@ const pgConn = (source: PostgresSource) => ({
 function psql(plan: Pick<DbRestorePlan, 'conn'>, database: string, vars: Record<string, string>, script: string, flags: RawShell = raw('')): RawShell {
   const v = Object.entries(vars).flatMap(([k, val]) => ['-v', `${k}=${val}`]);
   return sh`${pgEnv(plan.conn ?? {})}
-psql -X -q -At -v ON_ERROR_STOP=1 --no-password ${flags} --dbname=${database} ${v} <<'JVSQL'
+psql -X -q -At -v ON_ERROR_STOP=1 --no-password ${flags} --dbname=${pgDbname(database)} ${v} <<'JVSQL'
 ${raw(script)}
 JVSQL`;
 }
@@ -462,7 +462,7 @@ UNION ALL SELECT format('CREATE DATABASE %I TEMPLATE template0', :'fresh') WHERE
       ),
     );
     await runToString(runner, sh`${pgEnv(plan.conn ?? {})}
-pg_restore --single-transaction --exit-on-error --no-password --dbname=${plan.fresh!} -- ${file} && rm -f -- ${file}`).catch((error: unknown) => {
+pg_restore --single-transaction --exit-on-error --no-password --dbname=${pgDbname(plan.fresh!)} -- ${file} && rm -f -- ${file}`).catch((error: unknown) => {
       throw new AppError('REMOTE_COMMAND_FAILED', `pg_restore of "${source.name}" into a new database on ${runner.target} failed; the live database was not changed. ${(error as Error).message}`);
     });
   } else if (plan.kind === 'mysql') {

@@ -26,10 +26,19 @@ export function pgEnv(conn: { host?: string | undefined; port?: number | undefin
   return sh`export PGCONNECT_TIMEOUT=15${conn.host ? sh` PGHOST=${conn.host}` : raw('')}${conn.port ? sh` PGPORT=${conn.port}` : raw('')}${conn.user ? sh` PGUSER=${conn.user}` : raw('')}`;
 }
 
+/**
+ * A database name as `--dbname=` of psql and pg_restore takes it: a connection string naming it.
+ * Given as it is, a name holding `=` ("app=prod") or starting as a URI is read as a connection
+ * string itself ('missing "=" after …'), so its restores and drills failed.
+ */
+export function pgDbname(database: string): string {
+  return `dbname='${database.replace(/[\\']/g, (c) => `\\${c}`)}'`;
+}
+
 /** Prints the row counts (JSON) of a database. */
 export function pgCountsCommand(conn: { host?: string | undefined; port?: number | undefined; user?: string | undefined }, database: string): RawShell {
   return sh`${pgEnv(conn)}
-psql -X -q -At -v ON_ERROR_STOP=1 --no-password --dbname=${database} -c ${PG_COUNTS_SQL}`;
+psql -X -q -At -v ON_ERROR_STOP=1 --no-password --dbname=${pgDbname(database)} -c ${PG_COUNTS_SQL}`;
 }
 
 /**
