@@ -346,4 +346,23 @@ describe.skipIf(skip)('database sources on a fleet device', () => {
       await psql(device.pg.socketDir, 'postgres', `DROP DATABASE "${database.replace(/"/g, '""')}";`, device.user);
     }
   });
+  it('a PostgreSQL dump its user may not read every table of fails naming the table and what to do, with no snapshot', { timeout: 120_000 }, async () => {
+    const device = fleet().devices[0]!;
+    // Made by the superuser in the app's database: the app's own role may not read it.
+    await psql(device.pg.socketDir, device.app, "CREATE TABLE audit_keys (k text); INSERT INTO audit_keys VALUES ('x');", device.user);
+    const source: Source = { name: 'db', kind: 'postgres', database: device.app, host: device.pg.socketDir, port: device.pg.port, user: device.app };
+    const { services } = await consoleFor(device, [source]);
+    try {
+      const { record } = await startDeviceBackup(services, device.name).done;
+      expect(record.status).toBe('failed');
+      expect(record.error?.message).toContain('permission denied for table audit_keys');
+      expect(record.error?.message).toContain(
+        `No snapshot was written. "${device.app}" may not read audit_keys of "${device.app}", and a dump needs every table: back it up as the database's owner or a superuser (the source's user), or grant "${device.app}" SELECT on it (pg_read_all_data on PostgreSQL 14 and later).`,
+      );
+      expect(await listSnapshots(await services.repository.fresh())).toEqual([]);
+    } finally {
+      services.dispose();
+      await psql(device.pg.socketDir, device.app, 'DROP TABLE audit_keys;', device.user);
+    }
+  });
 });

@@ -393,7 +393,7 @@ export class DumpSource implements Source {
         const locked = source.kind === 'postgres' && /lock timeout|could not obtain lock/i.test(stderr)
           ? ` Another session held a table of "${source.database}" locked for more than ${Math.round(this.#lockWaitMs / 1000)} s (a migration or VACUUM FULL?): back up again once it is done.`
           : '';
-        throw new AppError('REMOTE_COMMAND_FAILED', `${what} on ${this.#runner.target} failed (exit ${result.code ?? result.signal}): ${stderr.trim() || 'no error output'}. No snapshot was written.${locked}${loginHint(source, stderr)}`);
+        throw new AppError('REMOTE_COMMAND_FAILED', `${what} on ${this.#runner.target} failed (exit ${result.code ?? result.signal}): ${stderr.trim() || 'no error output'}. No snapshot was written.${locked}${unreadable(source, stderr)}${loginHint(source, stderr)}`);
       }
       if (source.kind === 'sqlite' && sentNothing && previous?.unchanged && report!.trim() === SQLITE_UNCHANGED_MARK) {
         // Not written since the previous copy was taken: that copy and its reports stand.
@@ -497,6 +497,18 @@ export class DumpSource implements Source {
     const now = nowNs();
     return { type: 'file', mode: 0o600, uid: 0, gid: 0, mtime: now, ctime: now, size };
   }
+}
+
+/**
+ * What to add to a PostgreSQL dump that failed on a table its login may not read ("permission
+ * denied for table …", from the row counts or pg_dump): a dump needs every table of the database.
+ */
+function unreadable(source: DumpConfig, error: string): string {
+  if (source.kind !== 'postgres') return '';
+  const table = /permission denied for (?:table|sequence|schema) (\S+)/i.exec(error)?.[1];
+  if (!table) return '';
+  const who = source.user ? `"${source.user}"` : "the device's login";
+  return ` ${who} may not read ${table} of "${source.database}", and a dump needs every table: back it up as the database's owner or a superuser (the source's user), or grant ${who} SELECT on it (pg_read_all_data on PostgreSQL 14 and later).`;
 }
 
 function oneChunk(text: string): AsyncIterable<Buffer> {
