@@ -105,6 +105,10 @@ describe.skipIf(skip)('database sources on a fleet device', () => {
       } finally {
         connection.close();
       }
+      // The refused drill left nothing on the device: no staged copy beside the database, no work folder.
+      expect(readdirSync(dir)).toEqual(['events.db']);
+      const work = path.join(device.account.home, '.jetvault-restore');
+      expect(existsSync(work) ? readdirSync(work) : []).toEqual([]);
       expect((await listSnapshots(repo)).length).toBeGreaterThan(0);
     } finally {
       if (!disposed) services.dispose();
