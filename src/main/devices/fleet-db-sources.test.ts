@@ -29,7 +29,7 @@ const PASSWORD = 'database sources test repository password';
 
 async function consoleFor(device: Device, sources: Source[]): Promise<{ services: Services; dataDir: string }> {
   const dataDir = tempDir();
-  const services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
+  const services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() }, env: { JETVAULT_SECRETS_PASSPHRASE: 'database sources test passphrase' } });
   await services.repository.init(PASSWORD, FAST);
   services.devices.import({ ...device.profile(), sources }, 'test');
   return { services, dataDir };
@@ -367,6 +367,31 @@ describe.skipIf(skip)('database sources on a fleet device', () => {
     } finally {
       services.dispose();
       await psql(device.pg.socketDir, device.app, 'DROP TABLE audit_keys;', device.user);
+    }
+  });
+  it.skipIf(mysqlMissing())('a MySQL dump refused a privilege is not blamed on the password: the hint names the privileges, a wrong password still points at the password', { timeout: 180_000 }, async () => {
+    const device = fleet().devices[0]!;
+    const mysql = await device.mysql(100);
+    const database = mysql.database;
+    // A backup user that logs in with its password but lacks EVENT (SHOW EVENTS, for --events).
+    await mysql.query(`CREATE USER 'backup'@'localhost' IDENTIFIED BY 'a backup password'; GRANT SELECT, LOCK TABLES, SHOW VIEW, TRIGGER ON \`${database}\`.* TO 'backup'@'localhost';`);
+    const source: Source = { name: 'shop', kind: 'mysql', database, socket: mysql.socket, user: 'backup' };
+    const { services } = await consoleFor(device, [source]);
+    try {
+      services.devices.update(device.name, { ...device.profile(), sources: [source] }, { databasePasswords: { shop: 'a backup password' } }, 'test');
+      const { record } = await startDeviceBackup(services, device.name).done;
+      expect(record.status).toBe('failed');
+      expect(record.error?.message).toContain("Couldn't execute 'show events': Access denied for user 'backup'@'localhost' to database");
+      expect(record.error?.message).toContain(
+        "No snapshot was written. The login worked, but 'backup'@'localhost' lacks a privilege this needs (a password does not help): a backup needs SELECT, SHOW VIEW, TRIGGER, EVENT and LOCK TABLES on the database",
+      );
+      expect(record.error?.message).not.toContain('set the password');
+      services.devices.update(device.name, { ...device.profile(), sources: [source] }, { databasePasswords: { shop: 'not the password' } }, 'test');
+      const wrong = await startDeviceBackup(services, device.name).done;
+      expect(wrong.record.error?.message).toMatch(/Access denied for user 'backup'@'localhost' \(using password: YES\).*The database refused the login: set the password of "shop"/s);
+    } finally {
+      services.dispose();
+      await mysql.query("DROP USER 'backup'@'localhost';");
     }
   });
 });

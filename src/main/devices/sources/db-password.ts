@@ -26,11 +26,22 @@ export function databasePasswordError(password: string): string | null {
   return null;
 }
 
-/** What to add to a database error that is a refused login: where the password is set. */
+/**
+ * What to add to a database error that is a refused login: where the password is set. MySQL says
+ * "Access denied for user" both for a refused login (1045, "… (using password: YES)") and for a
+ * privilege the user lacks once in (1044 "… to database", 1142 "… command denied"): only the first
+ * is about the password; for the others it says that the user needs the privilege.
+ */
 export function loginHint(source: { name: string; kind: string }, error: string): string {
   if (!isServerDatabase(source.kind)) return '';
-  if (!/no password supplied|password authentication failed|Access denied for user/i.test(error)) return '';
-  return ` The database refused the login: set the password of "${source.name}" under Sources on the device page (or with jetvault device db-password).`;
+  if (/no password supplied|password authentication failed|Access denied for user [^\n]*\(using password: (?:YES|NO)\)/i.test(error)) {
+    return ` The database refused the login: set the password of "${source.name}" under Sources on the device page (or with jetvault device db-password).`;
+  }
+  const user = /(?:Access denied|command denied) (?:for|to) user ('[^']*'@'[^']*')/i.exec(error)?.[1];
+  if (source.kind === 'mysql' && user) {
+    return ` The login worked, but ${user} lacks a privilege this needs (a password does not help): a backup needs SELECT, SHOW VIEW, TRIGGER, EVENT and LOCK TABLES on the database; a restore also CREATE and DROP of the \`<database>_jv_*\` databases it works in, and ALTER, DROP and INSERT on the database's tables.`;
+  }
+  return '';
 }
 
 /**
