@@ -394,4 +394,25 @@ describe.skipIf(skip)('database sources on a fleet device', () => {
       await mysql.query("DROP USER 'backup'@'localhost';");
     }
   });
+  it("a PostgreSQL database where an app's session holds a temporary table is backed up, the table left out as pg_dump leaves it", { timeout: 120_000 }, async () => {
+    const device = fleet().devices[0]!;
+    const source = device.profile().sources.find((s) => s.kind === 'postgres')!;
+    // The app's long-lived session with a temporary table, open for the whole backup (ended below).
+    const session = device.mutate.sql("CREATE TEMP TABLE staging_rows (id int); INSERT INTO staging_rows VALUES (1), (2); SELECT pg_sleep(30);");
+    session.catch(() => undefined);
+    const temporary = "SELECT count(*) FROM pg_class WHERE relpersistence = 't' AND relname = 'staging_rows';";
+    for (let i = 0; i < 100 && (await psql(device.pg.socketDir, device.app, temporary, device.user)) !== '1'; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    const { services } = await consoleFor(device, [source]);
+    try {
+      const { record, value } = await startDeviceBackup(services, device.name).done;
+      expect(record.error).toBeNull();
+      const repo = await services.repository.fresh();
+      const counts = (await recordedRowCounts(repo, await findSnapshot(repo, value!.snapshots[0]!.snapshotId), 'db'))!;
+      expect(Object.keys(counts).some((table) => table.includes('staging_rows'))).toBe(false);
+      expect(counts['public.deposits']).toBeGreaterThan(0);
+    } finally {
+      services.dispose();
+      await psql(device.pg.socketDir, 'postgres', `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid();`, device.user);
+    }
+  });
 });

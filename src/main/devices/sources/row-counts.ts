@@ -14,12 +14,17 @@ export type RowCounts = Record<string, number>;
 /** The file a database snapshot keeps its row counts in. */
 export const rowCountsFileName = (source: string) => `${source}.rowcounts.json`;
 
-/** One JSON object `{"schema.table": rows}` for every ordinary and partitioned table outside the catalogs. */
+/**
+ * One JSON object `{"schema.table": rows}` for every ordinary and partitioned table outside the
+ * catalogs — not temporary tables, which pg_dump leaves out too and which no session may read but
+ * its own ("cannot access temporary tables of other sessions" failed the backup for as long as an
+ * app's session held one).
+ */
 export const PG_COUNTS_SQL =
   "SELECT coalesce(json_object_agg(format('%s.%s', quote_ident(n.nspname), quote_ident(c.relname)), " +
   "(xpath('/row/c/text()', query_to_xml(format('select count(*) as c from %I.%I', n.nspname, c.relname), false, true, '')))[1]::text::bigint " +
   "ORDER BY n.nspname, c.relname), '{}') FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace " +
-  "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'";
+  "WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'";
 
 /** Connection environment for psql/pg_dump/pg_restore (quoted assignments, exported). */
 export function pgEnv(conn: { host?: string | undefined; port?: number | undefined; user?: string | undefined }): RawShell {
