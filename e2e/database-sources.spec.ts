@@ -35,4 +35,7 @@ test('a damaged SQLite database: the last backup is a warning and Recent backups
   await history.getByText('1 thing to look at').click();
   await expect(history.getByTestId('backup-run-problems')).toContainText('events: the database on the device is damaged — its copy failed PRAGMA integrity_check (*** in database main ***; ');
   await expect(history.getByTestId('backup-run-problems')).toContainText('a restore or drill of it will be refused');
+  // The snapshot itself says so in the catalog.
+  await page.goto(`${host.origin}/#/catalog`);
+  await expect(page.getByTestId(`snapshot-${device.name}-events`)).toContainText('events sqlite · damaged (integrity_check failed)');
 });

@@ -144,6 +144,8 @@ export const tagOf = {
   source: (name: string) => `source:${name}`,
   run: (id: string) => `run:${id}`,
   runSize: (n: number) => `run-size:${n}`,
+  /** A SQLite snapshot whose copy failed PRAGMA integrity_check (SourceResult.integrityCheck). */
+  damaged: 'integrity:damaged',
 };
 
 /** The latest snapshot of a device's source: the parent of the next one. */
@@ -340,7 +342,12 @@ export async function runSources(
         // A files source's stored files outlive a failed run (a dump is never taken up half-way).
         ...(config.kind === 'files' ? { checkpoint } : {}),
         ...(lease ? { lease } : {}),
-        tags: [tagOf.device(device.name), tagOf.source(config.name), `kind:${config.kind}`, tagOf.run(runId), tagOf.runSize(sources.length), ...platform],
+        // Read as the snapshot is written, after the dump: a SQLite database found damaged is marked
+        // on its snapshot, for `jetvault snapshots` and the catalog as for the run.
+        get tags() {
+          const tags = [tagOf.device(device.name), tagOf.source(config.name), `kind:${config.kind}`, tagOf.run(runId), tagOf.runSize(sources.length), ...platform];
+          return dump && integrityProblem(dump.integrity) !== undefined ? [...tags, tagOf.damaged] : tags;
+        },
         // Progress in bytes read from the device, as they are stored: unchanged files are reused, not read.
         onProgress: ({ items, bytes, reused }) => {
           const delta = reused ? 0 : (bytes ?? 0);

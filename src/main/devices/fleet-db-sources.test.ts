@@ -97,6 +97,10 @@ describe.skipIf(skip)('database sources on a fleet device', () => {
       expect(cli.err).toContain('warning: events: the database on the device is damaged: its copy failed PRAGMA integrity_check');
       expect(cli.err).toContain('*** in database main ***');
       expect(cli.code).toBe(3);
+      // Both snapshots say so themselves, in `jetvault snapshots --json` and the catalog.
+      const listed = JSON.parse((await run('snapshots', '--device', device.name, '--json')).out) as { tags: string[] }[];
+      expect(listed).toHaveLength(2);
+      expect(listed.every((s) => s.tags.includes('integrity:damaged'))).toBe(true);
 
       // What the run said of it holds: a drill of the snapshot is refused for the same reason.
       const connection = await DeviceConnection.open(connect);
@@ -200,6 +204,7 @@ describe.skipIf(skip)('database sources on a fleet device', () => {
       expect(value!.snapshots[0]!.integrityCheck).toBeUndefined();
       const repo = await services.repository.fresh();
       const snapshot = await findSnapshot(repo, value!.snapshots[0]!.snapshotId);
+      expect(snapshot.tags).not.toContain('integrity:damaged');
       expect(await recordedRowCounts(repo, snapshot, 'embeddings')).toEqual({ frames: 3, vec_frames_rowids: 3 });
       const connection = await DeviceConnection.open(connect);
       try {

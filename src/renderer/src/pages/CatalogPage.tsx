@@ -326,6 +326,7 @@ export function CatalogPage() {
                 <td>{s.device}</td>
                 <td>
                   {s.source ?? '—'} <span className="muted">{s.kind}</span>
+                  {s.tags.includes('integrity:damaged') ? <span className="status-failed"> · damaged (integrity_check failed)</span> : null}
                 </td>
                 <td>{s.files}</td>
                 <td>{formatBytes(s.bytes)}</td>
