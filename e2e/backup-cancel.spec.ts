@@ -35,6 +35,9 @@ test('a backup cancelled from the jobs tray while its link is stalled ends at on
     await expect(tray.getByTestId('job-items')).toContainText(/[1-9][\d,]* files/);
     await expect(tray).toContainText('transfer');
     proxy.stall();
+    // Stalled: the tray's rate falls to nothing and its ETA is no longer a countdown.
+    await expect(tray).toContainText('0 B/s', { timeout: 10_000 });
+    await expect(tray).toContainText('ETA unknown');
     await page.screenshot({ path: path.join(SCREENSHOTS, 'backup-stalled.png') });
 
     // The button names its job, and says the cancel has started (the tray may close before a look).
