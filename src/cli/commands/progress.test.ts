@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../main/testing/temp-dir';
 import { EventBus } from '../../main/event-bus';
 import { HistoryStore } from '../../main/history/history-store';
-import { JobManager } from '../../main/jobs/job-manager';
+import { JobManager, STALL_TICK_MS } from '../../main/jobs/job-manager';
 import { silentLogger } from '../../main/log';
 import { formatProgress, jobProgress, ttyProgress } from './repo-common';
 
@@ -70,6 +70,43 @@ describe('progress on a terminal', () => {
       expect(written[0]!.startsWith(`${CLEAR}transfer: 3/10 files, 1.0 MiB / 4.0 MiB (25%)`)).toBe(true);
       expect(written.at(-1)).toBe(CLEAR);
       expect(written.join('')).not.toContain('/77 files'); // the other job's events are not drawn
+    } finally {
+      jobs.dispose();
+      store.close();
+    }
+  });
+
+  it("shows the job's own rate and ETA: a transfer that stalls reads 0 B/s with no ETA, not its average since the start", async () => {
+    const store = new HistoryStore(tempDir());
+    const bus = new EventBus();
+    let clock = Date.parse('2026-12-01T08:00:00Z');
+    const jobs = new JobManager(store, bus, silentLogger, () => clock);
+    try {
+      let go: () => void = () => undefined;
+      const going = new Promise<void>((resolve) => (go = resolve));
+      let resume: () => void = () => undefined;
+      const stalled = new Promise<void>((resolve) => (resume = resolve));
+      const job = jobs.start({ kind: 'backup', title: 'Back up rvm-017', phases: ['connect', 'transfer'] }, async (ctx) => {
+        await going;
+        ctx.phase('transfer');
+        ctx.setTotals({ bytes: 100 * 1048576 });
+        // 2 s at 10 MiB/s, then the link goes silent.
+        for (let i = 0; i < 10; i++) {
+          clock += 200;
+          ctx.advance({ bytes: 2 * 1048576, items: 1 });
+        }
+        await stalled;
+      });
+      const written: string[] = [];
+      const shown = jobProgress(job.id, bus.subscribe.bind(bus), { isTTY: true, write: (t: string) => written.push(t) });
+      go();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      clock += 10_000;
+      await new Promise((resolve) => setTimeout(resolve, STALL_TICK_MS + 300));
+      expect(written.at(-1)).toBe(`${CLEAR}transfer: 10 files, 20.0 MiB / 100.0 MiB (20%), 0 B/s`);
+      resume();
+      await job.done;
+      shown.done();
     } finally {
       jobs.dispose();
       store.close();

@@ -180,6 +180,12 @@ export interface ProgressState {
   totalItems?: number;
   totalBytes?: number;
   estimated?: boolean;
+  /**
+   * A job's own rate (bytes/s over its last seconds) and ETA (null: unknown), when it measures them:
+   * a stall then reads 0 B/s with no ETA, where the average since the start still counted down.
+   */
+  rate?: number;
+  etaSeconds?: number | null;
 }
 
 function formatDuration(seconds: number): string {
@@ -192,11 +198,13 @@ function formatDuration(seconds: number): string {
 /** One progress line: files, bytes (of the total, with a percentage), rate, ETA. */
 export function formatProgress(p: ProgressState): string {
   const secs = p.elapsedMs / 1000;
-  const rate = secs > 0 ? p.bytes / secs : 0;
+  const rate = p.rate ?? (secs > 0 ? p.bytes / secs : 0);
   const files = p.totalItems ? `${p.items}/${p.totalItems} files` : `${p.items} files`;
   const total = p.totalBytes ? ` / ${formatBytes(p.totalBytes)} (${Math.min(100, Math.floor((p.bytes / p.totalBytes) * 100))}%)` : '';
   let eta = '';
-  if (p.totalBytes && rate > 0 && secs >= 1) eta = `, ETA ${p.estimated ? '~' : ''}${formatDuration(Math.max(0, p.totalBytes - p.bytes) / rate)}`;
+  if (p.etaSeconds !== undefined) {
+    if (p.etaSeconds !== null && p.totalBytes) eta = `, ETA ${p.estimated ? '~' : ''}${formatDuration(p.etaSeconds)}`;
+  } else if (p.totalBytes && rate > 0 && secs >= 1) eta = `, ETA ${p.estimated ? '~' : ''}${formatDuration(Math.max(0, p.totalBytes - p.bytes) / rate)}`;
   return `${files}, ${formatBytes(p.bytes)}${total}, ${formatBytes(rate)}/s${eta}`;
 }
 
@@ -247,10 +255,10 @@ export function jobProgress(
   const started = Date.now();
   let last = 0;
   const stop = subscribe((event, payload) => {
-    const p = payload as { jobId?: string; phase: string; bytesDone: number; bytesTotal: number | null; itemsDone: number; itemsTotal: number | null };
+    const p = payload as { jobId?: string; phase: string; bytesDone: number; bytesTotal: number | null; itemsDone: number; itemsTotal: number | null; rate: number; etaSeconds: number | null };
     if (event !== 'jobs:progress' || p.jobId !== jobId || Date.now() - last < 200) return;
     last = Date.now();
-    const state: ProgressState = { items: p.itemsDone, bytes: p.bytesDone, elapsedMs: Date.now() - started };
+    const state: ProgressState = { items: p.itemsDone, bytes: p.bytesDone, elapsedMs: Date.now() - started, rate: p.rate, etaSeconds: p.etaSeconds };
     if (p.itemsTotal) state.totalItems = p.itemsTotal;
     if (p.bytesTotal) state.totalBytes = p.bytesTotal;
     stream.write(`\r\x1b[K${p.phase}: ${formatProgress(state)}`);
