@@ -435,6 +435,44 @@ describe('jetvault device', () => {
     }
   }, 60_000);
 
+  it('run-scheduler stopped (systemctl stop: SIGTERM) while it backs a device up cancels the run cleanly: recorded cancelled, no snapshot kept, exit 0', async () => {
+    const device = fleet.devices[0]!;
+    const cli = path.join(fileURLToPath(new URL('../..', import.meta.url)), 'bin/jetvault.js');
+    const home = tempDir();
+    const env = { JETVAULT_HOME: home, JETVAULT_PASSWORD: 'cli test repository password' };
+    const run = cliRunner(env);
+    const file = path.join(tempDir(), 'profile.json');
+    writeFileSync(file, JSON.stringify({ ...device.profile(), name: 'rvm-sched' }));
+    expect((await run('device', 'import', file)).code).toBe(0);
+    expect((await run('init')).code).toBe(0);
+    // Slow enough (the whole device at 1 MiB/s) to be stopped mid-run.
+    expect((await run('settings', 'set', 'bandwidthLimitKiBps', '1024')).code).toBe(0);
+    const backups = () => {
+      const db = new Database(path.join(home, 'history.sqlite3'), { readonly: true });
+      try {
+        return db.prepare("SELECT status, error FROM jobs WHERE kind = 'backup' ORDER BY started_at").all() as { status: string; error: string | null }[];
+      } finally {
+        db.close();
+      }
+    };
+    const child = spawn(process.execPath, [cli, 'run-scheduler'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let err = '';
+      child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      for (let i = 0; i < 600 && !backups().some((b) => b.status === 'running'); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      expect(backups()).toEqual([{ status: 'running', error: null }]);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(err).not.toMatch(/database connection is not open|TypeError/);
+      expect(backups()).toEqual([{ status: 'cancelled', error: JSON.stringify({ code: 'CANCELLED', message: 'Back up rvm-sched was cancelled' }) }]);
+      expect(JSON.parse((await run('snapshots', '--device', 'rvm-sched', '--json')).out)).toEqual([]);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 120_000);
+
   it('re-pins a host key only after it is compared with the device, and only the key the device presents (device trust)', async () => {
     const device = fleet.devices[0]!;
     const run = cliRunner({ JETVAULT_HOME: tempDir() });

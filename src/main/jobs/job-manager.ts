@@ -56,6 +56,7 @@ export interface StartedJob<T> {
 
 interface LiveJob {
   spec: JobSpec;
+  startedAt: string;
   controller: AbortController;
   progress: JobProgress;
   meter: ProgressMeter;
@@ -112,6 +113,8 @@ export class JobManager {
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #live = new Map<string, LiveJob>();
+  /** Every started job's end (its record written), for `stopAll`. */
+  readonly #ending = new Set<Promise<unknown>>();
   readonly #heartbeat: ReturnType<typeof setInterval>;
   /** Told after jobs of dead processes were marked interrupted (records that follow a job's fate). */
   readonly #reapedListeners: Array<() => void> = [];
@@ -200,6 +203,7 @@ export class JobManager {
       .immediate();
     const live: LiveJob = {
       spec,
+      startedAt,
       controller: new AbortController(),
       meter: new ProgressMeter(),
       lastEmit: 0,
@@ -284,6 +288,8 @@ export class JobManager {
       }
       return { record: this.#finish(live, status, error, value), value, ...(thrown !== undefined ? { error: thrown } : {}) };
     })();
+    this.#ending.add(done);
+    void done.finally(() => this.#ending.delete(done));
     return { id, done };
   }
 
@@ -344,6 +350,20 @@ export class JobManager {
     for (const id of this.#live.keys()) this.cancel(id);
   }
 
+  /**
+   * Cancels every running job and waits, at most `timeoutMs`, until each has ended — its clean-up
+   * done (a backup's written snapshots removed) and its record written — so the history store can
+   * be closed after it. A process that stops without this (run-scheduler on SIGTERM) closed the
+   * store under its jobs: their records stayed "running" and the process failed writing them.
+   */
+  async stopAll(timeoutMs = 60_000): Promise<void> {
+    for (const id of this.#live.keys()) this.cancel(id);
+    if (this.#ending.size === 0) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([Promise.allSettled([...this.#ending]), new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+  }
+
   #finish(live: LiveJob, status: JobStatus, error: { code: string; message: string } | null, value: unknown): JobRecord {
     if (live.pending) clearTimeout(live.pending);
     live.pending = null;
@@ -355,6 +375,14 @@ export class JobManager {
     }
     this.#emitProgress(live, true);
     this.#live.delete(progress.jobId);
+    if (!this.#store.db.open) {
+      // The process is stopping and closed the store first: the next start marks the job interrupted.
+      this.#log.warn(`job ${progress.jobId} (${live.spec.kind}) ended ${status} after the history store was closed`);
+      const finishedAt = new Date(this.#now()).toISOString();
+      const record: JobRecord = { id: progress.jobId, kind: live.spec.kind, title: live.spec.title, deviceId: live.spec.deviceId ?? null, status, phases: [...live.spec.phases], phase: progress.phase, startedAt: live.startedAt, finishedAt, bytesDone: progress.bytesDone, itemsDone: progress.itemsDone, error, result: null };
+      this.#bus.emit('jobs:finished', { job: record });
+      return record;
+    }
     let result: string | null;
     try {
       result = value === undefined ? null : JSON.stringify(value);
