@@ -589,6 +589,105 @@ describe('a full laptop disk', () => {
   });
 });
 
+describe('a full disk under the job history (the data folder), the repository elsewhere', () => {
+  const root = process.getuid?.() === 0;
+  it.skipIf(!root)(`ends the job with its result though its end cannot be recorded then, and records it once there is room${root ? '' : ' (skipped: mounting a small tmpfs needs root; CI runs as root)'}`, async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const dataDir = mkdtempSync(path.join((await import('node:os')).tmpdir(), 'jetvault-fullhome-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', dataDir]);
+    try {
+      const store = new HistoryStore(dataDir);
+      const bus = new EventBus();
+      const finished: string[] = [];
+      bus.subscribe((event, payload) => {
+        if (event === 'jobs:finished') finished.push((payload as { job: { status: string } }).job.status);
+      });
+      const jobs = new JobManager(store, bus, silentLogger);
+      const device = tempDir();
+      await jetson(device);
+      const { repo } = await newRepo();
+      // The disk fills while the run transfers (another program's logs, a download).
+      const fill = async () => {
+        for (let n = 0; ; n++) {
+          try {
+            await writeFile(path.join(dataDir, `filler-${n}`), Buffer.alloc(64 * 1024));
+          } catch {
+            break;
+          }
+        }
+        for (let n = 0; n < 64; n++) await writeFile(path.join(dataDir, `filler-small-${n}`), Buffer.alloc(512)).catch(() => undefined);
+      };
+      const wrap = (ctx: JobContext): JobContext => ({
+        ...ctx,
+        phase: (name) => {
+          ctx.phase(name);
+          if (name === 'transfer') void fill();
+        },
+      });
+      const sources: Source[] = [{ name: 'config', kind: 'files', paths: [path.join(device, 'etc/myrvm')] }];
+      const started = Date.now();
+      const { record, value } = await backupJob(repo, device, sources, (ctx) => wrap(ctx), { jobs });
+      expect(Date.now() - started).toBeLessThan(30_000);
+      expect(record.status).toBe('succeeded');
+      expect(value!.snapshots).toHaveLength(1);
+      expect(finished).toEqual(['succeeded']);
+      expect(jobs.active()).toEqual([]);
+      expect(await listSnapshots(repo)).toHaveLength(1);
+      expect(jobs.get(record.id)).toMatchObject({ status: 'running' }); // not stored: the disk is full
+      // Room again: the job's end is in the history, not a "running" row nobody will end.
+      for (const name of await readdir(dataDir)) if (name.startsWith('filler-')) await rm(path.join(dataDir, name));
+      jobs.reapOrphans(); // as every heartbeat does
+      expect(jobs.get(record.id)).toMatchObject({ status: 'succeeded', finishedAt: record.finishedAt });
+      jobs.dispose();
+      store.close();
+    } finally {
+      await unmount(dataDir);
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("a full temporary folder on the device", () => {
+  const root = process.getuid?.() === 0;
+  it.skipIf(!root)(`says a SQLite copy did not fit in the device's temporary folder, leaves nothing there and keeps no snapshot of the run${root ? '' : ' (skipped: mounting a small tmpfs needs root; CI runs as root)'}`, async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { mkdtempSync, readdirSync, rmSync } = await import('node:fs');
+    // The device's /tmp: 1 MiB free, for a 4 MiB database.
+    const deviceTmp = mkdtempSync(path.join((await import('node:os')).tmpdir(), 'jetvault-devtmp-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', deviceTmp]);
+    try {
+      const device = tempDir();
+      await jetson(device);
+      const dbPath = path.join(device, 'opt/myrvm/local.db');
+      const db = new Database(dbPath);
+      db.exec('CREATE TABLE frames (image BLOB)');
+      for (let i = 0; i < 16; i++) db.prepare('INSERT INTO frames VALUES (?)').run(randomBytes(256 * 1024));
+      db.close();
+      const local = new LocalRunner();
+      const runner: CommandRunner = {
+        target: 'jetson@rvm-017',
+        run: (command, options) => runToString(runner, command, options),
+        exec: (command, signal) => local.exec(raw(`TMPDIR=${deviceTmp}; export TMPDIR; ${commandText(command)}`), signal),
+      };
+      const { repo } = await newRepo();
+      const sources: Source[] = [
+        { name: 'config', kind: 'files', paths: [path.join(device, 'etc/myrvm')] },
+        { name: 'local', kind: 'sqlite', path: dbPath },
+      ];
+      const { record } = await backupJob(repo, device, sources, undefined, { runner });
+      expect(record.status).toBe('failed');
+      expect(record.error?.message).toMatch(/SQLite backup of .*local\.db on jetson@rvm-017 failed .*database or disk is full/);
+      expect(record.error?.message).toContain(`copied into the device's temporary folder ${deviceTmp} (0.0 MiB free) before it is sent, and the copy did not fit`);
+      expect(readdirSync(deviceTmp)).toEqual([]);
+      expect(await listSnapshots(repo)).toEqual([]);
+    } finally {
+      await unmount(deviceTmp);
+      rmSync(deviceTmp, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('log rotation after a committed run', () => {
   it('truncates only the live logs that are still what the snapshot holds', async () => {
     const { readFileSync } = await import('node:fs');

@@ -113,6 +113,8 @@ export class JobManager {
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #live = new Map<string, LiveJob>();
+  /** Ends of jobs the history store refused (its disk full), stored again on each heartbeat. */
+  readonly #unsavedEnds: Array<() => void> = [];
   /** Every started job's end (its record written), for `stopAll`. */
   readonly #ending = new Set<Promise<unknown>>();
   readonly #heartbeat: ReturnType<typeof setInterval>;
@@ -142,6 +144,15 @@ export class JobManager {
    * it has not marked the job for ORPHAN_AFTER_MS, or the row predates owners. Returns how many.
    */
   reapOrphans(): number {
+    // Ends the store refused before come first: their rows must not be taken for running jobs.
+    while (this.#unsavedEnds.length > 0) {
+      try {
+        this.#unsavedEnds[0]!();
+        this.#unsavedEnds.shift();
+      } catch {
+        break;
+      }
+    }
     const at = new Date(this.#now()).toISOString();
     let interrupted = 0;
     for (const row of this.#store.sql.jobsRunning.all()) {
@@ -375,35 +386,55 @@ export class JobManager {
     }
     this.#emitProgress(live, true);
     this.#live.delete(progress.jobId);
-    if (!this.#store.db.open) {
-      // The process is stopping and closed the store first: the next start marks the job interrupted.
-      this.#log.warn(`job ${progress.jobId} (${live.spec.kind}) ended ${status} after the history store was closed`);
-      const finishedAt = new Date(this.#now()).toISOString();
-      const record: JobRecord = { id: progress.jobId, kind: live.spec.kind, title: live.spec.title, deviceId: live.spec.deviceId ?? null, status, phases: [...live.spec.phases], phase: progress.phase, startedAt: live.startedAt, finishedAt, bytesDone: progress.bytesDone, itemsDone: progress.itemsDone, error, result: null };
-      this.#bus.emit('jobs:finished', { job: record });
-      return record;
-    }
     let result: string | null;
     try {
       result = value === undefined ? null : JSON.stringify(value);
     } catch {
       result = null; // a result that cannot be stored does not fail the job
     }
-    this.#store.sql.jobFinish.run(
+    const finishedAt = new Date(this.#now()).toISOString();
+    const store = () => {
+      this.#store.sql.jobFinish.run(status, progress.phase, finishedAt, progress.bytesDone, progress.itemsDone, error ? JSON.stringify(error) : null, result, progress.jobId);
+      this.#audit(live, status, error);
+    };
+    const record: JobRecord = {
+      id: progress.jobId,
+      kind: live.spec.kind,
+      title: live.spec.title,
+      deviceId: live.spec.deviceId ?? null,
       status,
-      progress.phase,
-      new Date(this.#now()).toISOString(),
-      progress.bytesDone,
-      progress.itemsDone,
-      error ? JSON.stringify(error) : null,
-      result,
-      progress.jobId,
-    );
-    this.#audit(live, status, error);
-    const record = this.get(progress.jobId)!;
+      phases: [...live.spec.phases],
+      phase: progress.phase,
+      startedAt: live.startedAt,
+      finishedAt,
+      bytesDone: progress.bytesDone,
+      itemsDone: progress.itemsDone,
+      error,
+      result: result === null ? null : (JSON.parse(result) as unknown),
+    };
+    if (!this.#store.db.open) {
+      // The process is stopping and closed the store first: the next start marks the job interrupted.
+      this.#log.warn(`job ${progress.jobId} (${live.spec.kind}) ended ${status} after the history store was closed`);
+    } else {
+      try {
+        store();
+        return this.#ended(this.get(progress.jobId) ?? record);
+      } catch (caught) {
+        // The data folder's disk is full (SQLITE_FULL): the job's work is done — a backup's snapshots
+        // written — and must not turn into a failure, nor stay "running" in the console. Its end is
+        // stored on a later heartbeat, once there is room.
+        this.#log.warn(`job ${progress.jobId} (${live.spec.kind}): its end (${status}) could not be stored in the history yet: ${(caught as Error).message}`);
+        this.#unsavedEnds.push(store);
+      }
+    }
+    return this.#ended(record);
+  }
+
+  #ended(record: JobRecord): JobRecord {
     this.#bus.emit('jobs:finished', { job: record });
     return record;
   }
+
 
   /** Every job's end is in the audit log with its result (a failure with its message). */
   #audit(live: LiveJob, status: JobStatus, error: { code: string; message: string } | null): void {
