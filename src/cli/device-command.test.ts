@@ -355,8 +355,9 @@ describe('jetvault device', () => {
 
     const busy = await setUp(tempDir());
     expect((await busy.run('device', 'list')).code).toBe(0);
-    const second = await busy.run('backup', '--device', 'rvm-busy');
+    const second = await busy.run('backup', '--device', 'rvm-busy', '--json');
     expect(second.code).toBe(1);
+    expect(JSON.parse(second.out)).toMatchObject({ device: 'rvm-busy', jobId: null, status: 'refused', error: { code: 'CONFLICT' } });
     expect(second.err).toMatch(new RegExp(`"Back up rvm-busy" is running in another Jetvault process \\(pid ${busy.child.pid}, since .*\\): wait for it to finish, or cancel it there`));
     const removal = await busy.run('device', 'remove', 'rvm-busy');
     expect(removal.code).toBe(1);

@@ -1,5 +1,6 @@
 import { lstatSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { AppError } from '../../shared/errors';
 import { backup } from '../../main/repository/archiver/archiver';
 import { groupKey } from '../../main/repository/prune/forget-policy';
 import { findSnapshot, listSnapshots } from '../../main/repository/snapshot/snapshot';
@@ -17,8 +18,9 @@ export const repoBackupCommand: Command = {
     '       jetvault backup --device NAME [--source S]... [--json]',
     '',
     'With --device and no PATH, backs up an inventory device over SSH: one snapshot per source',
-    '(or only the sources named), and prints the snapshot ids it made. With --json a run that failed or was',
-    'cancelled prints {device, jobId, status, phase, error, bytesTransferred, files, durationMs}.',
+    '(or only the sources named), and prints the snapshot ids it made. With --json a run that failed, was',
+    'cancelled or was refused (its device busy) prints {device, jobId, status, phase, error, bytesTransferred,',
+    'files, durationMs}.',
     'Files unchanged since the parent snapshot (the latest one of the same device and paths) are not read again.',
     'Exit code 1 and no snapshot when none of the PATHs exists. Exit code 3: the snapshot (or run) was written but some files could not be read; they are listed',
     'on stderr. Exit codes 10, 11, 12: no repository, locked by a prune, wrong password (device backups too).',
@@ -94,7 +96,15 @@ async function backupDevice(device: string, sources: string[], values: Record<st
     // Opened before the job, so a missing repository or a wrong password exits 10 or 12 as for
     // every repository command (the job's record keeps only a message); the job reuses it.
     await services.repository.open();
-    const job = startDeviceBackup(services, device, sources);
+    let job: ReturnType<typeof startDeviceBackup>;
+    try {
+      job = startDeviceBackup(services, device, sources);
+    } catch (error) {
+      // Refused before it started (the device busy in another process, no such source): said on
+      // stderr as any failure, and with --json as a run that never started.
+      if (values.json && error instanceof AppError) io.out(JSON.stringify({ device, jobId: null, status: 'refused', phase: null, error: { code: error.code, message: error.message }, bytesTransferred: 0, files: 0, durationMs: null }, null, 2));
+      throw error;
+    }
     // Ctrl-C cancels the run as the console's Cancel does: nothing of it is kept. So do `kill`,
     // `timeout`, a systemd stop (SIGTERM) and a closed terminal (SIGHUP), whose default would end
     // the process between two snapshots of the run and leave the ones written so far behind.
