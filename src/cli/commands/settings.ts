@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import { AppError } from '../../shared/errors';
 import { SettingsSchema } from '../../shared/schemas/settings';
 import type { SettingKey } from '../../shared/schemas/settings';
 import type { Command } from '../command';
@@ -26,14 +28,27 @@ export const settingsCommand: Command = {
   usage: [
     'Usage: jetvault settings [--json]',
     '       jetvault settings get KEY          (its value as JSON, for scripts)',
-    '       jetvault settings set KEY VALUE',
+    '       jetvault settings set KEY (VALUE | --value-file FILE)',
     '       jetvault settings reset',
     '',
     `Keys: ${KEYS.join(', ')}`,
+    '',
+    '--value-file FILE takes the value from the first line of FILE: the webhook URL can carry a token,',
+    "which on the command line other users' ps and the shell's history would show.",
   ].join('\n'),
-  options: { json: { type: 'boolean' } },
+  options: { json: { type: 'boolean' }, 'value-file': { type: 'string' } },
   async run({ values, positionals }, io) {
-    const [action, key, value, ...extra] = positionals;
+    const [action, key, given, ...extra] = positionals;
+    const file = values['value-file'];
+    if (typeof file === 'string' && (action !== 'set' || given !== undefined)) throw new UsageError('--value-file is for "set KEY" without a VALUE');
+    let value = given;
+    if (typeof file === 'string') {
+      try {
+        value = (await readFile(file, 'utf8')).split(/\r?\n/)[0] ?? '';
+      } catch (error) {
+        throw new AppError('NOT_FOUND', `Cannot read ${file} (${(error as NodeJS.ErrnoException).code})`);
+      }
+    }
     return withServices(io, (services) => {
       if (action === undefined) {
         const settings = services.settings.get();
@@ -42,7 +57,7 @@ export const settingsCommand: Command = {
         return 0;
       }
       if (action === 'get') {
-        if (key === undefined || value !== undefined) throw new UsageError('get needs exactly one KEY');
+        if (key === undefined || given !== undefined) throw new UsageError('get needs exactly one KEY');
         if (!KEYS.includes(key as SettingKey)) throw new UsageError(`unknown setting "${key}" (known: ${KEYS.join(', ')})`);
         io.out(JSON.stringify(services.settings.get()[key as SettingKey]));
         return 0;
@@ -50,6 +65,7 @@ export const settingsCommand: Command = {
       if (action === 'set') {
         if (key === undefined || value === undefined || extra.length > 0) throw new UsageError('set needs exactly KEY and VALUE');
         if (!KEYS.includes(key as SettingKey)) throw new UsageError(`unknown setting "${key}" (known: ${KEYS.join(', ')})`);
+        if (key === 'webhookUrl' && given) io.err("warning: the webhook URL can carry a token, and on the command line other users' ps and the shell's history show it: use --value-file FILE");
         const settings = services.settings.update({ [key]: parseValue(value) }, 'cli');
         io.out(`${key} = ${JSON.stringify(settings[key as SettingKey])}`);
         return 0;
