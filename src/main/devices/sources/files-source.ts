@@ -162,6 +162,9 @@ export async function* unsparse(stream: AsyncIterable<Buffer>, size: number): As
   while (await more()) buffered = Buffer.alloc(0);
 }
 
+/** Longer than any entry of a listing (twelve fields: numbers, a link target and a path). */
+const MAX_LISTING_ENTRY_BYTES = 1024 * 1024;
+
 /** An absolute path with no empty, `.` or `..` component and no trailing slash (`/` itself aside). */
 function plainPath(p: string): boolean {
   if (p === '/') return true;
@@ -231,16 +234,33 @@ export class RemoteFilesSource implements Source {
     // print its entries twice and the snapshot would hold each of them twice.
     const inside = (p: string, q: string) => q === '/' || p.startsWith(`${q}/`);
     const listed = this.#paths.filter((p, i, all) => !all.some((q, j) => (q === p ? j < i : inside(p, q))));
-    const running = await this.#exec(listingCommand(listed), signal);
-    running.stdin.end();
+    // Stopped by the caller's signal, or here when what arrives is not a listing.
+    const stop = new AbortController();
+    const forward = () => stop.abort();
+    if (signal?.aborted) stop.abort();
+    else signal?.addEventListener('abort', forward, { once: true });
     const entries: ListedEntry[] = [];
-    let pending: Buffer = Buffer.alloc(0);
-    for await (const chunk of chunksOf(running.stdout)) {
-      const parsed = parseListing(pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk);
-      entries.push(...parsed.entries);
-      pending = parsed.rest;
+    let result;
+    try {
+      const running = await this.#exec(listingCommand(listed), stop.signal);
+      running.stdin.end();
+      let pending: Buffer = Buffer.alloc(0);
+      for await (const chunk of chunksOf(running.stdout)) {
+        const parsed = parseListing(pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk);
+        entries.push(...parsed.entries);
+        pending = parsed.rest;
+        // An entry is a few numbers and two paths: one that goes on past 1 MiB never ends (a device
+        // that sends without end, or not GNU find's output), and was gathered until memory ran out.
+        if (pending.length > MAX_LISTING_ENTRY_BYTES) {
+          stop.abort();
+          running.done.catch(() => undefined);
+          throw new AppError('REMOTE_COMMAND_FAILED', `The listing of ${source.paths.join(', ')} from ${runner.target} is not what find prints (1 MiB without the end of an entry): is find on the device GNU find, and untampered? Nothing of "${source.name}" was backed up`);
+        }
+      }
+      result = await running.done;
+    } finally {
+      signal?.removeEventListener('abort', forward);
     }
-    const result = await running.done;
     if (signal?.aborted) throw new AppError('CANCELLED', 'Cancelled');
     // Cut off with the connection: not a listing with warnings (what did arrive is not all there is).
     const lost = connectionLost(result, `Listing ${source.paths.join(', ')} on ${runner.target}`);

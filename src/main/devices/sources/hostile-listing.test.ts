@@ -62,4 +62,24 @@ describe('a backup from a device whose listing lies', () => {
     );
     expect(result.warnings).toHaveLength(4);
   });
+
+  it('stops a listing that never ends a record at once, instead of gathering it without end', { timeout: 20_000 }, async () => {
+    const base = tempDir();
+    const app = path.join(base, 'root', 'opt/myrvm');
+    mkdirSync(app, { recursive: true });
+    const bin = path.join(base, 'bin');
+    mkdirSync(bin);
+    // 48 MiB without a NUL, then nothing more for a long while (a device that never stops talking, or stalls mid-record).
+    writeFileSync(path.join(bin, 'find'), "#!/bin/sh\nhead -c 50331648 /dev/zero | tr '\\0' x\nexec sleep 15\n");
+    chmodSync(path.join(bin, 'find'), 0o755);
+    process.env.PATH = `${bin}:${PATH}`;
+    const { repo } = await newRepo();
+    const source = { name: 'app', kind: 'files' as const, paths: [app] };
+    const started = Date.now();
+    await expect(backup(repo, new RemoteFilesSource({ runner: new LocalRunner(), source, sysroot: path.join(base, 'root') }))).rejects.toThrow(
+      /^The listing of .*opt\/myrvm from this computer is not what find prints \(1 MiB without the end of an entry\)/,
+    );
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
 });
+
