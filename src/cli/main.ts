@@ -64,8 +64,26 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   }
 }
 
+/**
+ * A line as a terminal should show it: control characters other than tab and line break as `\xNN`.
+ * What the CLI prints holds what devices named (file names, facts, stderr), and a file name may hold
+ * ESC: printed raw, a compromised device's name could retitle the terminal, clear it or rewrite the
+ * lines above. Only on a terminal: piped output stays byte for byte (and --json escapes anyway).
+ */
+export function terminalSafe(line: string): string {
+  let out = '';
+  let from = 0;
+  for (let i = 0; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    if (c === 9 || c === 10 || (c > 0x1f && c < 0x7f) || c > 0x9f) continue;
+    out += `${line.slice(from, i)}\\x${c.toString(16).padStart(2, '0')}`;
+    from = i + 1;
+  }
+  return from === 0 ? line : out + line.slice(from);
+}
+
 export const processIo: CliIo = {
-  out: (line) => process.stdout.write(`${line}\n`),
-  err: (line) => process.stderr.write(`${line}\n`),
+  out: (line) => process.stdout.write(`${process.stdout.isTTY ? terminalSafe(line) : line}\n`),
+  err: (line) => process.stderr.write(`${process.stderr.isTTY ? terminalSafe(line) : line}\n`),
   env: process.env,
 };
