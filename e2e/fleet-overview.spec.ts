@@ -453,3 +453,24 @@ test('the fleet RTO chart counts the drills over their own device\'s objective, 
     await host.stop();
   }
 });
+
+test('without a measured repository size (S3, SFTP) the growth chart names what it draws: what backups added in the range', async ({ console: app }) => {
+  const host = await startHost((dataDir) => {
+    const store = new HistoryStore(dataDir);
+    try {
+      seedFleet(store, { devices: 2, days: 10, now: Date.now(), failureRate: 0, unreachableEvery: 0, staleEvery: 0 });
+      store.db.prepare("DELETE FROM metric_samples WHERE metric IN ('repository_bytes', 'laptop_free')").run();
+    } finally {
+      store.close();
+    }
+  });
+  try {
+    await app.open(host.url);
+    const main = await app.goTo('dashboards');
+    const legend = main.getByTestId('chart-storage').locator('.recharts-legend-wrapper');
+    await expect(legend).toContainText(/added by backups since \w+ \d+ \(left\)/);
+    await expect(legend).not.toContainText('repository (left)');
+  } finally {
+    await host.stop();
+  }
+});

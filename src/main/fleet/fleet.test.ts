@@ -21,7 +21,7 @@ import { AuditService, csvField } from './audit-service';
 import { DashboardService } from './dashboard-service';
 import { OverviewService } from './overview-service';
 import { deviceReport } from './report';
-import { sampleStorageAfterBackups } from './samples';
+import { recordStorageSamples, sampleStorageAfterBackups } from './samples';
 import { seedDeviceName, seedFleet } from './seed';
 
 const T0 = Date.parse('2026-06-01T12:00:00.000Z');
@@ -382,6 +382,20 @@ describe('storage samples', () => {
     expect(free!.value).toBeGreaterThan(0);
     expect(size).toEqual({ metric: 'repository_bytes', value: 5096 });
     sampling.stop();
+    ctx.store.close();
+  });
+});
+
+describe('storage samples of a repository not on this laptop', () => {
+  it('records no repository size for S3, SFTP or a folder that is not there, instead of 0 B', async () => {
+    const ctx = open();
+    for (const location of ['s3:http://127.0.0.1:9000/backups', 'sftp:backup@127.0.0.1:/srv/jetvault', path.join(tempDir(), 'usb-disk-unplugged')]) {
+      await recordStorageSamples(ctx.store, location);
+    }
+    expect(ctx.store.db.prepare("SELECT count(*) AS n FROM metric_samples WHERE metric = 'repository_bytes'").get()).toEqual({ n: 0 });
+    // An empty local repository folder is 0 B, and is recorded.
+    await recordStorageSamples(ctx.store, tempDir());
+    expect(ctx.store.db.prepare("SELECT value FROM metric_samples WHERE metric = 'repository_bytes'").all()).toEqual([{ value: 0 }]);
     ctx.store.close();
   });
 });

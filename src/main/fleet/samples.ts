@@ -9,6 +9,7 @@ import type { DeviceFacts } from '../../shared/schemas/devices';
 import type { EventBus } from '../event-bus';
 import type { HistoryStore } from '../history/history-store';
 import type { Logger } from '../log';
+import { isRemoteLocation } from '../repository/backend/open-backend';
 
 /** Used and total bytes over the device's real disks (block devices, or the root), as facts report them. */
 export function diskTotals(facts: Pick<DeviceFacts, 'disks'>): { used: number; size: number } | null {
@@ -27,12 +28,17 @@ export function recordDiskSamples(store: HistoryStore, deviceId: string, facts: 
   store.sql.sampleInsert.run(at.toISOString(), seconds, 'device_disk_permille', deviceId, Math.round((totals.used / totals.size) * 1000));
 }
 
-async function folderBytes(folder: string): Promise<number> {
+/** Bytes of the files under `folder`; null when the folder itself cannot be read (not there: a disk unplugged). */
+async function folderBytes(folder: string): Promise<number | null> {
   let total = 0;
   const pending = [folder];
+  let first = true;
   while (pending.length > 0) {
     const dir = pending.pop()!;
-    for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => null);
+    if (entries === null && first) return null;
+    first = false;
+    for (const entry of entries ?? []) {
       const full = path.join(dir, entry.name);
       if (entry.isDirectory()) pending.push(full);
       else if (entry.isFile()) total += (await stat(full).catch(() => ({ size: 0 }))).size;
@@ -41,14 +47,20 @@ async function folderBytes(folder: string): Promise<number> {
   return total;
 }
 
+/**
+ * A repository on S3 or an SFTP server is not on this laptop: nothing of it can be measured here
+ * (read as a folder, it was a repository of 0 B after every backup). A local folder that cannot be
+ * read (its disk unplugged) is not sampled either, rather than recorded as empty.
+ */
 export async function recordStorageSamples(store: HistoryStore, repositoryLocation: string, at = new Date()): Promise<void> {
+  if (isRemoteLocation(repositoryLocation)) return;
   const seconds = Math.floor(at.getTime() / 1000);
   const fs = await statfs(repositoryLocation).catch(() => null);
   const bytes = await folderBytes(repositoryLocation);
   // Closed meanwhile (the process is shutting down): there is nowhere to record it.
   if (!store.db.open) return;
   if (fs) store.sql.sampleInsert.run(at.toISOString(), seconds, 'laptop_free', null, fs.bavail * fs.bsize);
-  store.sql.sampleInsert.run(at.toISOString(), seconds, 'repository_bytes', null, bytes);
+  if (bytes !== null) store.sql.sampleInsert.run(at.toISOString(), seconds, 'repository_bytes', null, bytes);
 }
 
 /**

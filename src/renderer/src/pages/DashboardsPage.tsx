@@ -92,8 +92,10 @@ function Charts({ data }: { data: Dashboard }) {
   const runs = everyBucket(data).map((r) => ({ ...r, successRate: r.runs === 0 ? null : r.succeeded / r.runs, avgS: r.avgDurationMs === null ? null : r.avgDurationMs / 1000, maxS: r.maxDurationMs === null ? null : r.maxDurationMs / 1000 }));
   const drills = data.drills.map((d) => ({ ...d, avgMin: d.avgMs === null ? null : d.avgMs / 60_000, maxMin: d.maxMs === null ? null : d.maxMs / 60_000, objectiveMin: d.objectiveMs / 60_000 }));
   const storage = data.storage.map((s) => ({ ...s, diskAvg: s.diskPermille === null ? null : s.diskPermille / 1000, diskMax: s.diskPermilleMax === null ? null : s.diskPermilleMax / 1000 }));
-  // Without repository samples, growth is what backups added (cumulative).
-  const growth: { t: number; repositoryBytes: number | null; laptopFree: number | null }[] = storage.some((s) => s.repositoryBytes !== null)
+  // Without repository samples (a repository on S3 or an SFTP server), growth is what backups added
+  // since the range began (cumulative), and named so: it is not the repository's size.
+  const measured = storage.some((s) => s.repositoryBytes !== null);
+  const growth: { t: number; repositoryBytes: number | null; laptopFree: number | null }[] = measured
     ? storage
     : data.runs.length === 0
       ? []
@@ -164,7 +166,7 @@ function Charts({ data }: { data: Dashboard }) {
           <YAxis yAxisId="free" orientation="right" stroke={C.warn} fontSize={11} tickFormatter={(v: number) => formatBytes(v)} width={70} />
           {tooltip((v) => formatBytes(v))}
           <Legend />
-          <Line yAxisId="repo" type="monotone" dataKey="repositoryBytes" name="repository (left)" stroke={C.a} dot={false} connectNulls isAnimationActive={false} />
+          <Line yAxisId="repo" type="monotone" dataKey="repositoryBytes" name={measured ? 'repository (left)' : `added by backups since ${tick(data.bucketSeconds)(Date.parse(data.from) / 1000)} (left)`} stroke={C.a} dot={false} connectNulls isAnimationActive={false} />
           <Line yAxisId="free" type="monotone" dataKey="laptopFree" name="laptop free (right)" stroke={C.warn} dot={false} connectNulls isAnimationActive={false} />
         </LineChart>
       </Chart>
