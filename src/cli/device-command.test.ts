@@ -550,6 +550,21 @@ describe('jetvault device', () => {
     expect((await run('device', 'import', taken)).code).toBe(0);
     const again = await run('device', 'add', 'rvm-taken', '--host', device.host, '--port', String(device.port), '--user', device.user, '--identity', device.identityFile);
     expect(again).toMatchObject({ code: 1, out: '', err: 'jetvault device: A device named "rvm-taken" already exists' });
+    // A port, host or account that cannot be is said as such (at its option), before anything is contacted.
+    for (const [flags, said] of [
+      [['--port', '0'], /device: --port: Too small: expected number to be >=1$/m],
+      [['--port', '70000'], /device: --port: Too big: expected number to be <=65535$/m],
+      [['--host', 'bad host'], /device: --host: Not a host name or address$/m],
+      [['--user', 'ro ot'], /device: --user: Not a user name$/m],
+      [['--rpo', '0'], /device: --rpo: Too small/m],
+      [['--jump', 'ops@127.0.0.11:99999'], /--jump must be USER@HOST\[:PORT\]/],
+    ] as const) {
+      const refused = await run('device', 'add', 'x', '--host', '127.0.0.1', ...flags);
+      expect(refused.code, flags.join(' ')).toBe(2);
+      expect(refused.out).toBe('');
+      expect(refused.err).toMatch(said);
+      expect(refused.err).not.toMatch(/unreachable|Received type/);
+    }
     const badName = await run('device', 'add', 'rvm 017!', '--host', device.host, '--port', String(device.port));
     expect(badName.code).toBe(2);
     expect(badName.out).toBe('');

@@ -5,7 +5,7 @@ import { AppError } from '../../shared/errors';
 import type { Command } from '../command';
 import { UsageError } from '../command';
 import { withServices } from '../services';
-import { MAX_SOURCES, NameSchema, authOf, parseJump, profilesFileTooLarge } from '../../shared/schemas/devices';
+import { DeviceProfileSchema, MAX_SOURCES, NameSchema, authOf, parseJump, profilesFileTooLarge } from '../../shared/schemas/devices';
 import { keyFilePath } from '../../main/devices/device-service';
 import type { JumpHost } from '../../shared/schemas/devices';
 import type { HostKeyMismatch } from '../../main/devices/ssh-connection';
@@ -172,6 +172,13 @@ export const deviceCommand: Command = {
             ...(values.rpo ? { rpoMinutes: number('rpo') } : {}),
             ...(values.rto ? { rtoMinutes: number('rto') } : {}),
           };
+          // A profile that cannot be is said at its option before anything is contacted (a port 0
+          // read as 'unreachable', 70000 as Node's own range error).
+          const checked = DeviceProfileSchema.safeParse(profile);
+          if (!checked.success) {
+            const flags: Record<string, string> = { name: 'NAME', host: '--host', port: '--port', user: '--user', identityFile: '--identity', hostKey: '--host-key', site: '--site', tags: '--tag', rpoMinutes: '--rpo', rtoMinutes: '--rto', jump: '--jump' };
+            throw new UsageError(checked.error.issues.map((issue) => `${flags[String(issue.path[0])] ?? issue.path.join('.')}: ${issue.message}`).join('\n'));
+          }
           if (jump && !jump.hostKey) {
             const fingerprint = await DeviceConnector.probeHostKey(jump.host, jump.port);
             io.err(`The host key of the jump host ${jump.host}:${jump.port} has the fingerprint\n  ${fingerprint}\n` + 'Compare it with the jump host, then repeat this command with --jump-host-key ' + fingerprint);
