@@ -14,13 +14,17 @@ import type { CommandRunner } from '../ssh-connection';
  * through that descriptor, and only when what was opened is the path itself — not a file a
  * symbolic link put there since points to — with the size and mtime the snapshot holds. Truncated
  * by its path, a log swapped for a link to another file the login may write (its writer can make
- * the link's size and mtime those of the log) would have emptied that file instead.
+ * the link's size and mtime those of the log) would have emptied that file instead. One `stat` per
+ * log and the rest shell builtins (`: >` reopens the descriptor's own file through /proc), so a
+ * line written between the check and the truncation is as unlikely as before.
  */
 const TRUNCATE_IF_UNCHANGED = raw(
   `bash -c 'while IFS= read -r -d "" p && IFS= read -r -d "" want; do
-    [ -f "$p" ] && [ ! -L "$p" ] && [ "$(stat -c %s:%Y -- "$p" 2>/dev/null)" = "$want" ] || continue
+    [ -f "$p" ] && [ ! -L "$p" ] || continue
     { exec 3<>"$p"; } 2>/dev/null || continue
-    [ "$(stat -L -c %d:%i:%s:%Y /dev/fd/3 2>/dev/null)" = "$(stat -c %d:%i -- "$p" 2>/dev/null):$want" ] && truncate -s 0 /dev/fd/3 && printf "%s\\0" "$p"
+    if [ ! -L "$p" ] && [ "$p" -ef /proc/self/fd/3 ] && [ "$(stat -c %s:%Y -L /proc/self/fd/3 2>/dev/null)" = "$want" ]; then
+      : > /proc/self/fd/3 && printf "%s\\0" "$p"
+    fi
     exec 3<&-
   done'`,
 );
