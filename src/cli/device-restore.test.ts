@@ -58,10 +58,12 @@ function spawnCli(env: NodeJS.ProcessEnv, ...args: string[]) {
 }
 
 /** Running restore jobs recorded in the data folder's history (any process's). */
-function runningRestores(home: string): number {
+function runningRestores(home: string, options: { crossing?: boolean } = {}): number {
   const db = new Database(path.join(home, 'history.sqlite3'), { readonly: true });
   try {
-    return (db.prepare("SELECT count(*) AS n FROM jobs WHERE kind = 'restore' AND status = 'running'").get() as { n: number }).n;
+    // crossing: its files are on their way (the stage phase's transfer has begun, not only its staging copy).
+    const where = options.crossing ? " AND phase = 'stage' AND bytes_done > 0" : '';
+    return (db.prepare(`SELECT count(*) AS n FROM jobs WHERE kind = 'restore' AND status = 'running'${where}`).get() as { n: number }).n;
   } finally {
     db.close();
   }
@@ -330,9 +332,10 @@ describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
     const { run, app, models, before, damaged, staging } = await modelsGone(device, env);
     expect((await run('settings', 'set', 'bandwidthLimitKiBps', '256')).code).toBe(0);
     const failing = spawnCli(env, 'restore', 'latest', '--device', device.name, '--source', 'app', '--yes');
-    await until(() => runningRestores(env.JETVAULT_HOME) === 1 && staging().length === 1);
-    // The device's tar fails under the stream: its staging folder is gone.
-    rmSync(path.join(path.dirname(app), staging()[0]!), { recursive: true, force: true });
+    // Once files cross (before, the staging copy would fail instead: "Staging … failed").
+    await until(() => staging().length === 1 && runningRestores(env.JETVAULT_HOME, { crossing: true }) === 1);
+    // The device's tar fails under the stream: its staging folder is gone (tar may add to it while it goes).
+    rmSync(path.join(path.dirname(app), staging()[0]!), { recursive: true, force: true, maxRetries: 20, retryDelay: 50 });
     const code = await Promise.race([failing.exited, new Promise((resolve) => setTimeout(() => resolve('still running 30 s later'), 30_000))]);
     if (code !== 1) failing.child.kill('SIGKILL');
     expect(code).toBe(1);
