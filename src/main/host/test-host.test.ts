@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { WireServerMessage } from '../../shared/api';
 import { CONTENT_SECURITY_POLICY } from '../../shared/csp';
+import { PROFILES_FILE_MAX_BYTES } from '../../shared/schemas/devices';
 import { silentLogger } from '../log';
 import { createServices } from '../services/index';
 import type { Services } from '../services/index';
@@ -103,5 +104,19 @@ describe('test host', () => {
     socket.send(JSON.stringify({ type: 'invoke', id: 2, channel: 'settings:update', input: { defaultRpoMinutes: 0 } }));
     expect(await bad).toMatchObject({ result: { ok: false, error: { code: 'VALIDATION' } } });
     expect(services.settings.get().defaultRpoMinutes).toBe(15);
+  });
+
+  it('carries a profiles file as large as the import takes (4 MiB), as the app does', async () => {
+    const { host } = await start();
+    const { socket, next } = await connect(host);
+    cleanup.push(() => Promise.resolve(socket.close()));
+    const profile = { name: 'rvm-017', host: '127.0.0.17', port: 22, user: 'jetson', hostKey: 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8', sources: [] };
+    // A fleet's file near the limit (here: whitespace, which JSON allows anywhere between values).
+    const json = `[${' '.repeat(PROFILES_FILE_MAX_BYTES - 1024)}${JSON.stringify(profile)}]`;
+    expect(json.length).toBeLessThanOrEqual(PROFILES_FILE_MAX_BYTES);
+    const closed = new Promise<string>((resolve) => socket.once('close', (code) => resolve(`socket closed (${code})`)));
+    socket.send(JSON.stringify({ type: 'invoke', id: 1, channel: 'devices:import', input: { json } }));
+    const reply = await Promise.race([next((m) => m.type === 'result' && m.id === 1), closed]);
+    expect(reply).toMatchObject({ result: { ok: true, value: [{ name: 'rvm-017' }] } });
   });
 });

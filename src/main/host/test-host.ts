@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import type { RawData, WebSocket } from 'ws';
 import type { WireClientMessage, WireServerMessage } from '../../shared/api';
+import { PROFILES_FILE_MAX_BYTES } from '../../shared/schemas/devices';
 import { createHandlers } from '../ipc/handlers';
 import { IpcRouter } from '../ipc/router';
 import type { Sender } from '../ipc/router';
@@ -20,7 +21,12 @@ import { createStaticHandler } from './static-files';
 
 export const TOKEN_PROTOCOL_PREFIX = 'jetvault-token.';
 export const WIRE_PROTOCOL = 'jetvault.v1';
-const MAX_MESSAGE_BYTES = 1 << 20;
+/**
+ * The largest message a page may send: a profiles file the import takes (4 MiB) inside a call, its
+ * quotes and backslashes escaped (twice its size at worst). At 1 MiB a larger import closed the
+ * page's connection (1009) instead of being imported.
+ */
+const MAX_MESSAGE_BYTES = 2 * PROFILES_FILE_MAX_BYTES + (64 << 10);
 const MAX_QUEUED_EVENTS = 1000;
 
 export interface TestHost {
