@@ -325,3 +325,15 @@ test('a changed line that differs only in invisible characters shows them', asyn
   // The removed side, which has none, reads as it is.
   await expect(page.getByTestId('diff').locator('.diff-del[data-testid=diff-changed]').nth(1)).toHaveText(/- threshold: 0\.85$/);
 });
+
+test('each row\'s buttons are named for their file, not "Download" a hundred times over', async ({ host, console: app, page }) => {
+  const { repo, first } = await repositoryWithOneBackup(host.dataDir);
+  await saveRun(repo, first, 'rvm-a11y', 'config', 1, -1);
+  await openCatalog(app, page, host.url);
+  await page.getByTestId('snapshot-rvm-a11y-config').locator('a').click();
+  const list = page.getByTestId('snapshot-entries');
+  for (const part of first.paths[0]!.split('/').filter(Boolean)) await list.getByRole('button', { name: `${part}/`, exact: true }).click();
+  await expect(list.getByRole('button', { name: 'Versions of config.yaml', exact: true })).toBeVisible();
+  await expect(list.getByRole('button', { name: 'Download config.yaml', exact: true })).toBeVisible();
+  await expect(list.getByRole('button', { name: 'Download', exact: true })).toHaveCount(0);
+});

@@ -214,11 +214,11 @@ function Browser({ snapshot, initialDir, onDir }: { snapshot: SnapshotInfo; init
                     <span className="muted">{e.mtime === '0' ? '—' : new Date(Number(BigInt(e.mtime) / 1_000_000n)).toLocaleString()}</span>
                     <span className="entry-actions">
                       {isFiles && e.type === 'file' ? (
-                        <Button className="button button-quiet" onPress={() => setVersionsOf(pathOf(e.name))} data-testid={`entry-versions-${e.name}`}>
+                        <Button className="button button-quiet" onPress={() => setVersionsOf(pathOf(e.name))} aria-label={`Versions of ${visibleName(e.name)}`} data-testid={`entry-versions-${e.name}`}>
                           Versions
                         </Button>
                       ) : null}
-                      <Button className="button button-quiet" onPress={() => setDownload({ paths: [pathOf(e.name)], label: visibleName(pathOf(e.name)) })} data-testid={`entry-download-${e.name}`}>
+                      <Button className="button button-quiet" onPress={() => setDownload({ paths: [pathOf(e.name)], label: visibleName(pathOf(e.name)) })} aria-label={`Download ${visibleName(e.name)}${e.type === 'dir' ? '/' : ''}`} data-testid={`entry-download-${e.name}`}>
                         Download
                       </Button>
                     </span>
