@@ -474,3 +474,29 @@ test('without a measured repository size (S3, SFTP) the growth chart names what 
     await host.stop();
   }
 });
+
+test('a backup within its RPO never reads as old as the RPO: 23 h 40 min is "23 h ago", not "24 h ago"', async ({ console: app, page }) => {
+  const host = await startHost((dataDir) => {
+    const store = new HistoryStore(dataDir);
+    try {
+      // Two standard devices (RPO 24 h): one backed up 23 h 40 min ago, one 24 h 20 min ago.
+      seedFleet(store, { devices: 2, days: 3, now: Date.now(), mix: { critical: 0, important: 0 }, failureRate: 0, unreachableEvery: 0, staleEvery: 0 });
+      for (const [i, minutes] of [[0, 23 * 60 + 40], [1, 24 * 60 + 20]] as const) {
+        const device = store.db.prepare<[string], { id: string }>('SELECT id FROM devices WHERE name = ?').get(seedDeviceName(i))!;
+        const at = new Date(Date.now() - minutes * 60_000).toISOString();
+        store.db.prepare("DELETE FROM jobs WHERE device_id = ? AND kind = 'backup' AND finished_at > ?").run(device.id, at);
+        store.db.prepare("UPDATE jobs SET finished_at = ? WHERE rowid = (SELECT rowid FROM jobs WHERE device_id = ? AND kind = 'backup' ORDER BY finished_at DESC LIMIT 1)").run(at, device.id);
+      }
+    } finally {
+      store.close();
+    }
+  });
+  try {
+    await app.open(host.url);
+    await expect(page.getByTestId(`rpo-${seedDeviceName(0)}`)).toHaveText('23 h ago');
+    await expect(page.getByTestId(`device-row-${seedDeviceName(0)}`)).toHaveAttribute('data-protection', 'protected');
+    await expect(page.getByTestId(`rpo-${seedDeviceName(1)}`)).toHaveText('24 h ago · breached');
+  } finally {
+    await host.stop();
+  }
+});

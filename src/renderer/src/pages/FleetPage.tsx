@@ -44,11 +44,15 @@ function ImportButton({ onResult }: { onResult: (message: { kind: 'ok' | 'error'
   );
 }
 
+/**
+ * Whole units gone by, rounded down: a backup 23 h 40 min old within a 24 h RPO reads "23 h ago",
+ * not "24 h ago" beside another device's "24 h ago · breached".
+ */
 function formatAge(minutes: number): string {
   if (minutes < 1) return 'just now';
-  if (minutes < 90) return `${Math.round(minutes)} min ago`;
-  if (minutes < 48 * 60) return `${Math.round(minutes / 60)} h ago`;
-  return `${Math.round(minutes / 1440)} days ago`;
+  if (minutes < 90) return `${Math.floor(minutes)} min ago`;
+  if (minutes < 48 * 60) return `${Math.floor(minutes / 60)} h ago`;
+  return `${Math.floor(minutes / 1440)} days ago`;
 }
 
 function formatMinutes(minutes: number): string {
