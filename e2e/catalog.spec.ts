@@ -337,3 +337,23 @@ test('each row\'s buttons are named for their file, not "Download" a hundred tim
   await expect(list.getByRole('button', { name: 'Download config.yaml', exact: true })).toBeVisible();
   await expect(list.getByRole('button', { name: 'Download', exact: true })).toHaveCount(0);
 });
+
+test('each entry of a windowed folder says where it stands in the whole folder', async ({ host, console: app, page }) => {
+  const folder = mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-posinset-'));
+  try {
+    for (let i = 0; i < 300; i++) writeFileSync(path.join(folder, `frame-${String(i).padStart(3, '0')}.jpg`), String(i));
+    const repo = await Repository.init(new LocalBackend(path.join(host.dataDir, 'repository')), PASSWORD, FAST);
+    await backup(repo, new LocalSource([folder]));
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+  await openCatalog(app, page, host.url);
+  await page.getByTestId('snapshots-table').locator('tbody tr a').first().click();
+  const list = page.getByTestId('snapshot-entries');
+  for (const part of folder.split('/').filter(Boolean)) await list.getByRole('button', { name: `${part}/`, exact: true }).click();
+  await expect(list).toHaveAttribute('data-count', '300');
+  const last = list.getByRole('listitem').filter({ hasText: 'frame-299.jpg' });
+  await list.evaluate((el) => (el.scrollTop = el.scrollHeight));
+  await expect(last).toHaveAttribute('aria-posinset', '300');
+  await expect(last).toHaveAttribute('aria-setsize', '300');
+});

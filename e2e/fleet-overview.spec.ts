@@ -500,3 +500,13 @@ test('a backup within its RPO never reads as old as the RPO: 23 h 40 min is "23 
     await host.stop();
   }
 });
+
+test('a screen reader is told how many devices the windowed table holds and where each row stands', async ({ seeded, console: app, page }) => {
+  await app.open(seeded.host.url);
+  const table = page.getByTestId('fleet-table');
+  await expect(table).toHaveAttribute('data-count', String(DEVICES));
+  await expect(table).toHaveAttribute('aria-rowcount', String(DEVICES + 1));
+  await page.getByTestId('sort-name').click();
+  await expect(page.getByTestId(`device-row-${seedDeviceName(0)}`)).toHaveAttribute('aria-rowindex', '2');
+  await expect(page.getByTestId(`device-row-${seedDeviceName(DEVICES - 1)}`)).toHaveAttribute('aria-rowindex', String(DEVICES + 1));
+});

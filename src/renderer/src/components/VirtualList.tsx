@@ -21,7 +21,8 @@ export function VirtualList<T>({ items, rowHeight, height, render, label, testId
     <div className="virtual-list" style={{ height }} onScroll={(e) => setScrollTop(e.currentTarget.scrollTop)} role="list" aria-label={label} data-testid={testId} data-count={items.length}>
       <div style={{ height: items.length * rowHeight, position: 'relative' }}>
         {items.slice(first, last).map((item, i) => (
-          <div key={first + i} role="listitem" className="virtual-row" style={{ position: 'absolute', top: (first + i) * rowHeight, height: rowHeight, left: 0, right: 0 }}>
+          // Only the rows in view are in the page: each says where it stands in the whole list ("5 of 100,000").
+          <div key={first + i} role="listitem" aria-setsize={items.length} aria-posinset={first + i + 1} className="virtual-row" style={{ position: 'absolute', top: (first + i) * rowHeight, height: rowHeight, left: 0, right: 0 }}>
             {render(item, first + i)}
           </div>
         ))}

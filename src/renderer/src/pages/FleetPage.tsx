@@ -173,7 +173,7 @@ function OverviewTable({ overview }: { overview: Overview }) {
         Showing {rows.length} of {overview.devices.length}
       </p>
       <WindowedRows rows={rows} header={
-        <tr>
+        <tr aria-rowindex={1}>
           {header('Device', 'name')}
           {header('Status', 'status')}
           {header('Site', 'site')}
@@ -210,12 +210,13 @@ function WindowedRows({ rows, header, alertsAvailable }: { rows: OverviewRow[]; 
   return (
     // At least 240 px on a short window, but never taller than the rows: a short fleet leaves no empty band.
     <div className="fleet-scroll card" data-testid="fleet-scroll" ref={scroller} style={{ minHeight: Math.min(240, (rows.length + 1) * ROW_HEIGHT + 2) }} onScroll={(e) => setScrollTop(e.currentTarget.scrollTop)}>
-      <table className="table fleet-table" data-testid="fleet-table" data-count={rows.length}>
+      {/* Only the rows in view are in the page: the table says how many there are, each row where it stands. */}
+      <table className="table fleet-table" data-testid="fleet-table" data-count={rows.length} aria-rowcount={rows.length + 1}>
         <thead>{header}</thead>
         <tbody>
           {first > 0 ? <tr aria-hidden="true" style={{ height: first * ROW_HEIGHT }} /> : null}
-          {rows.slice(first, last).map((d) => (
-            <DeviceRow key={d.id} d={d} alertsAvailable={alertsAvailable} />
+          {rows.slice(first, last).map((d, i) => (
+            <DeviceRow key={d.id} d={d} alertsAvailable={alertsAvailable} rowIndex={first + i + 2} />
           ))}
           {last < rows.length ? <tr aria-hidden="true" style={{ height: (rows.length - last) * ROW_HEIGHT }} /> : null}
         </tbody>
@@ -224,9 +225,9 @@ function WindowedRows({ rows, header, alertsAvailable }: { rows: OverviewRow[]; 
   );
 }
 
-function DeviceRow({ d, alertsAvailable }: { d: OverviewRow; alertsAvailable: boolean }) {
+function DeviceRow({ d, alertsAvailable, rowIndex }: { d: OverviewRow; alertsAvailable: boolean; rowIndex: number }) {
   return (
-    <tr data-testid={`device-row-${d.name}`} data-protection={d.status} data-rpo={d.rpoState} className={`row-${d.status}`} style={{ height: ROW_HEIGHT }}>
+    <tr aria-rowindex={rowIndex} data-testid={`device-row-${d.name}`} data-protection={d.status} data-rpo={d.rpoState} className={`row-${d.status}`} style={{ height: ROW_HEIGHT }}>
       <td>
         <a href={`#/fleet/${encodeURIComponent(d.name)}`}>{d.name}</a>
         {/* The tier has its own column. */}
