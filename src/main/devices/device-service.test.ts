@@ -124,6 +124,18 @@ describe('DeviceService', () => {
     wrong.store.close();
   });
 
+  it('a secrets passphrase too short to use stops only what needs a secret, saying why', async () => {
+    const dir = tempDir();
+    const { store, devices } = open(dir, 'short');
+    // A device that logs in with its key needs no secret: added and connected as ever.
+    const keyFile = keygen(dir, 'id_ed25519');
+    devices.add(profile('rvm-017', { identityFile: keyFile }), {}, 'test');
+    expect((await devices.connectOptions('rvm-017')).auth).toMatchObject({ kind: 'key' });
+    expect(() => devices.add(profile('rvm-018', { auth: 'password' }), { password: 'pw' }, 'test')).toThrow(/secrets passphrase must have at least 8 characters/);
+    expect(devices.list().map((d) => d.profile.name)).toEqual(['rvm-017']);
+    store.close();
+  });
+
   it('keeps database passwords per source: encrypted, out of exports, checked, forgotten with their source', async () => {
     const dir = tempDir();
     const { store, devices } = open(dir);

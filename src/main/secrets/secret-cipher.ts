@@ -20,10 +20,11 @@ const SCRYPT = { N: 1 << 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
 /** AES-256-GCM with a passphrase-derived key; blob = nonce(12) | tag(16) | ciphertext. */
 export class PassphraseCipher implements SecretCipher {
   readonly scheme = 'scrypt-aes256gcm-v1';
+  static readonly MIN_LENGTH = 8;
   readonly #key: Buffer;
 
   constructor(passphrase: string, salt: Buffer) {
-    if (passphrase.length < 8) throw new AppError('VALIDATION', 'The secrets passphrase must have at least 8 characters');
+    if (passphrase.length < PassphraseCipher.MIN_LENGTH) throw new AppError('VALIDATION', 'The secrets passphrase must have at least 8 characters');
     this.#key = scryptSync(passphrase.normalize('NFC'), salt, 32, SCRYPT);
   }
 
@@ -45,15 +46,23 @@ export class PassphraseCipher implements SecretCipher {
   }
 }
 
-/** Used when no cipher is available: reading and writing secrets explain what to set up. */
+/**
+ * Used when no cipher is available: reading and writing secrets explain what to set up (`why`: a
+ * passphrase given that cannot be used, said instead).
+ */
 export class UnavailableCipher implements SecretCipher {
   readonly scheme = 'none';
+  readonly #why: AppError | null;
+
+  constructor(why: AppError | null = null) {
+    this.#why = why;
+  }
 
   encrypt(): Buffer {
-    throw new AppError('UNAVAILABLE', 'Cannot store a password here: set JETVAULT_SECRETS_PASSPHRASE (8+ characters) to encrypt secrets at rest, or use an SSH key or agent instead');
+    throw this.#why ?? new AppError('UNAVAILABLE', 'Cannot store a password here: set JETVAULT_SECRETS_PASSPHRASE (8+ characters) to encrypt secrets at rest, or use an SSH key or agent instead');
   }
 
   decrypt(): string {
-    throw new AppError('UNAVAILABLE', 'Stored passwords are encrypted: set JETVAULT_SECRETS_PASSPHRASE to the passphrase used when they were saved');
+    throw this.#why ?? new AppError('UNAVAILABLE', 'Stored passwords are encrypted: set JETVAULT_SECRETS_PASSPHRASE to the passphrase used when they were saved');
   }
 }

@@ -17,6 +17,8 @@ export class SecretStore {
   /** The passphrase cipher for this history (its salt is created once and kept in the store). */
   static passphraseCipher(store: HistoryStore, passphrase: string | undefined): SecretCipher {
     if (!passphrase) return new UnavailableCipher();
+    // Too short to use: only what needs a secret stops, saying why — not every command, key-only devices' backups included.
+    if (passphrase.length < PassphraseCipher.MIN_LENGTH) return new UnavailableCipher(new AppError('VALIDATION', `The secrets passphrase must have at least ${PassphraseCipher.MIN_LENGTH} characters (JETVAULT_SECRETS_PASSPHRASE)`));
     let salt = store.sql.metaGet.get('secrets.salt')?.value;
     if (!salt) {
       salt = randomBytes(16).toString('base64');
