@@ -9,6 +9,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../log';
 import { FAST } from '../repository/testing/fixtures';
+import { backup } from '../repository/archiver/archiver';
 import { findSnapshot, listSnapshots, readSmallFile, rootNode } from '../repository/snapshot/snapshot';
 import { recordedRowCounts, restoreDatabaseScratch } from '../restore/db-restore';
 import { createServices } from '../services/index';
@@ -17,6 +18,7 @@ import { fleetForFile } from '../testing/fleet-suite';
 import { tempDir } from '../testing/temp-dir';
 import { cliRunner } from '../../cli/testing';
 import { INTEGRITY_LINES, startDeviceBackup } from './device-backup';
+import { DumpSource } from './sources/dump-source';
 import { rotateLogs } from './sources/log-rotation';
 import { DeviceConnection } from './ssh-connection';
 import { mysqlMissing } from '../../../fleet/index';
@@ -418,6 +420,41 @@ describe.skipIf(skip)('database sources on a fleet device', () => {
     } finally {
       services.dispose();
       await psql(device.pg.socketDir, 'postgres', `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid();`, device.user);
+    }
+  });
+  it('a rollback-journal database its app writes to all the time is copied once copying it step by step keeps starting over', { timeout: 120_000 }, async () => {
+    const device = fleet().devices[0]!;
+    const as = { uid: device.account.uid, gid: device.account.gid };
+    const file = path.join(device.root, 'opt', device.app, 'data', 'counters.db');
+    execFileSync('sqlite3', [file, 'CREATE TABLE samples (id INTEGER PRIMARY KEY, value BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 60000) INSERT INTO samples (value) SELECT randomblob(1000) FROM n;'], { ...as, stdio: 'ignore' });
+    // The app: commits as fast as its journal allows, waiting up to 5 s for a lock, for up to a minute.
+    const writer = spawn(
+      'python3',
+      ['-c', `import sqlite3, time\nc = sqlite3.connect(${JSON.stringify(file)}, isolation_level=None)\nc.execute('PRAGMA busy_timeout = 5000')\nend = time.time() + 60\nwhile time.time() < end:\n    c.execute('INSERT INTO samples (value) VALUES (randomblob(100))')\n    time.sleep(0.002)\n`],
+      { ...as, stdio: 'ignore' },
+    );
+    const { services } = await consoleFor(device, []);
+    const connection = await DeviceConnection.open(await services.devices.connectOptions(device.name));
+    const stop = new AbortController();
+    // Copied step by step for 2 s here (SQLITE_STEPS_S in a run): then inside one read transaction.
+    const timer = setTimeout(() => stop.abort(), 25_000);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const repo = await services.repository.fresh();
+      const dump = new DumpSource(connection, { name: 'counters', kind: 'sqlite', path: file }, null, { sqliteStepsS: 2 });
+      const made = await backup(repo, dump, { device: device.name, signal: stop.signal });
+      expect(stop.signal.aborted).toBe(false);
+      expect(dump.integrity).toBe('ok');
+      expect(dump.rowCounts!.samples).toBeGreaterThan(60_000);
+      expect(await recordedRowCounts(repo, await findSnapshot(repo, made.id), 'counters')).toEqual(dump.rowCounts);
+      // The app's writes waited for the copy, none failed.
+      expect(writer.exitCode).toBeNull();
+    } finally {
+      clearTimeout(timer);
+      writer.kill();
+      connection.close();
+      services.dispose();
+      for (const f of [file, `${file}-journal`]) rmSync(f, { force: true });
     }
   });
 });

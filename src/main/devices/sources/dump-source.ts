@@ -186,6 +186,13 @@ export function mysqlDumpCommand(source: z.infer<typeof MysqlSourceSchema>): Raw
  */
 export const SQLITE_BUSY_MS = 30_000;
 
+/**
+ * How long a rollback-journal SQLite database is copied step by step (`.backup`, which starts over
+ * after every write of another connection) before it is copied inside one read transaction: a
+ * database its app writes to every few tens of ms was otherwise never copied.
+ */
+export const SQLITE_STEPS_S = 60;
+
 /** Reported instead of a SQLite copy's report when the database's files are as fingerprinted last time. */
 export const SQLITE_UNCHANGED_MARK = '@@unchanged';
 
@@ -205,15 +212,16 @@ export const SQLITE_SETTLE_S = 2;
  * fingerprint equals `unlessState` nothing is copied, checked or sent: the report is
  * SQLITE_UNCHANGED_MARK. Without `sha256sum` on the device the sum is empty and the copy is always sent.
  */
-export function sqliteDumpCommand(path: string, tempName: string, unlessSha256 = '', unlessState = ''): RawShell {
+export function sqliteDumpCommand(path: string, tempName: string, unlessSha256 = '', unlessState = '', stepSeconds = SQLITE_STEPS_S): RawShell {
   // sqlite3's .backup copies 100 pages a step and starts over whenever another connection wrote
   // between two steps: a WAL database its app commits to every few ms was never copied (64 MB
   // still copying after 35 s, 0.6 s when left alone), holding the device's job slot. Beside a -wal,
   // a read transaction held across the copy keeps one snapshot for every step — writers go on, in
   // WAL mode readers block no one. `PRAGMA user_version` starts it without reading the schema, so
-  // a damaged one is still copied. A rollback-journal database is copied as before: a reader
-  // there would hold its writers off for the whole copy. (sqlite3's stdout, user_version's number,
-  // goes to /dev/null: its errors are on stderr.)
+  // a damaged one is still copied. A rollback-journal database is copied step by step first (its
+  // writers get in between steps); only one still copying after SQLITE_STEPS_S is copied again
+  // inside a read transaction, which holds its writers off (their busy timeout) for that copy.
+  // (sqlite3's stdout, user_version's number, goes to /dev/null: its errors are on stderr.)
   //
   // The fingerprint costs the shell and one find: a fork and exec costs ~4 ms of CPU on a small
   // VM, and it runs on every backup of every device (it was six programs before: readlink, find,
@@ -234,9 +242,16 @@ if [ -n "$state" ] && [ "$state" = ${unlessState} ]; then
   exit 0
 fi
 ${privateTemp('t', tempName)}
-begin=; commit=
-[ -z "$db" ] || [ ! -e "$db-wal" ] || { begin='BEGIN; PRAGMA user_version;'; commit='COMMIT;'; }
-sqlite3 -bail -cmd ${`.timeout ${SQLITE_BUSY_MS}`} ${path} \${begin:+"$begin"} ${raw(`".backup '$t/copy.db'"`)} \${commit:+"$commit"} >/dev/null || {
+hold='BEGIN; PRAGMA user_version;'
+jv_copy() { sqlite3 -bail -cmd ${`.timeout ${SQLITE_BUSY_MS}`} ${path} \${1:+"$1"} ${raw(`".backup '$t/copy.db'"`)} \${1:+'COMMIT;'} >/dev/null; }
+rc=0
+if [ -n "$db" ] && [ -e "$db-wal" ]; then jv_copy "$hold" || rc=$?
+elif command -v timeout >/dev/null 2>&1; then
+  timeout ${String(stepSeconds)} sqlite3 -bail -cmd ${`.timeout ${SQLITE_BUSY_MS}`} ${path} ${raw(`".backup '$t/copy.db'"`)} >/dev/null || rc=$?
+  if [ "$rc" -eq 124 ]; then rc=0; rm -f -- "$t/copy.db"; jv_copy "$hold" || rc=$?; fi
+else jv_copy || rc=$?
+fi
+[ "$rc" -eq 0 ] || {
   rm -f -- "$t/copy.db"
   printf '%s\t%s\t%s\t%s\n' ${TEMP_MARK} "\${TMPDIR:-/tmp}" "$(wc -c < ${path} 2>/dev/null)" "$(df -Pk -- "$t" 2>/dev/null | tail -n 1)" >&2
   exit 74
@@ -326,6 +341,7 @@ export class DumpSource implements Source {
   readonly #compress: boolean;
   readonly #lockWaitMs: number;
   readonly #silenceMs: number;
+  readonly #sqliteStepsS: number;
   /** Set when a MySQL dump sent nothing for `#silenceMs`: the command was stopped for it. */
   #silent = false;
 
@@ -333,18 +349,19 @@ export class DumpSource implements Source {
    * `previous`: for SQLite, the parent snapshot's copy; an identical copy is not sent again.
    * `compress`: the dump crosses the link gzip-compressed (a slow link: wire-compression.ts).
    * `lockWaitMs` (PostgreSQL) and `silenceMs` (MySQL): how long a dump may wait behind another
-   * session's lock before it fails, saying so.
+   * session's lock before it fails, saying so. `sqliteStepsS`: SQLITE_STEPS_S.
    */
   constructor(
     runner: CommandRunner,
     source: DumpConfig,
     previous: PreviousCopy | null = null,
-    { compress = false, lockWaitMs = PG_LOCK_WAIT_MS, silenceMs = MYSQL_SILENCE_MS }: { compress?: boolean; lockWaitMs?: number; silenceMs?: number } = {},
+    { compress = false, lockWaitMs = PG_LOCK_WAIT_MS, silenceMs = MYSQL_SILENCE_MS, sqliteStepsS = SQLITE_STEPS_S }: { compress?: boolean; lockWaitMs?: number; silenceMs?: number; sqliteStepsS?: number } = {},
   ) {
     this.#runner = runner;
     this.#compress = compress;
     this.#lockWaitMs = lockWaitMs;
     this.#silenceMs = silenceMs;
+    this.#sqliteStepsS = sqliteStepsS;
     this.#source = source;
     this.#previous = source.kind === 'sqlite' ? previous : null;
     this.kind = source.kind;
@@ -355,7 +372,7 @@ export class DumpSource implements Source {
     const source = this.#source;
     const previous = this.#previous;
     const tempName = `jetvault-${source.kind === 'sqlite' ? 'sqlite' : 'pg'}.${randomBytes(6).toString('hex')}`;
-    const command = source.kind === 'sqlite' ? sqliteDumpCommand(source.path, tempName, previous?.sha256, previous?.unchanged?.state) : source.kind === 'postgres' ? pgDumpWithCountsCommand(source, tempName, this.#lockWaitMs) : mysqlDumpCommand(source);
+    const command = source.kind === 'sqlite' ? sqliteDumpCommand(source.path, tempName, previous?.sha256, previous?.unchanged?.state, this.#sqliteStepsS) : source.kind === 'postgres' ? pgDumpWithCountsCommand(source, tempName, this.#lockWaitMs) : mysqlDumpCommand(source);
     const counter = source.kind === 'mysql' ? new MysqlDumpCounter() : null;
     // A MySQL dump that falls silent is stopped through its own signal (the run's stops it too).
     const silence = source.kind === 'mysql' ? new AbortController() : null;
