@@ -457,4 +457,19 @@ describe.skipIf(skip)('database sources on a fleet device', () => {
       for (const f of [file, `${file}-journal`]) rmSync(f, { force: true });
     }
   });
+  it("a PostgreSQL server that ends transactions left idle (idle_in_transaction_session_timeout) does not end the backup's", { timeout: 120_000 }, async () => {
+    const device = fleet().devices[0]!;
+    const source = device.profile().sources.find((s) => s.kind === 'postgres')!;
+    // Set for the app's database, as against leaked transactions: far shorter than the dump takes.
+    await psql(device.pg.socketDir, 'postgres', `ALTER DATABASE ${device.app} SET idle_in_transaction_session_timeout = '300ms';`, device.user);
+    const { services } = await consoleFor(device, [source]);
+    try {
+      const { record, value } = await startDeviceBackup(services, device.name).done;
+      expect(record.error).toBeNull();
+      expect(value!.snapshots[0]!.bytes).toBeGreaterThan(1_000_000);
+    } finally {
+      services.dispose();
+      await psql(device.pg.socketDir, 'postgres', `ALTER DATABASE ${device.app} RESET idle_in_transaction_session_timeout;`, device.user);
+    }
+  });
 });

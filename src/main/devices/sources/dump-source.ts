@@ -147,6 +147,10 @@ trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 141' PIPE; trap 'exit 143' 
  * table in that same snapshot into a private temp dir, and records the server's roles (pg-roles.ts).
  * The dump goes to stdout (fd 3 inside psql's `\!`), everything else to stderr; any failure exits 1,
  * as pg_dump itself does. The counts follow REPORT_MARK on stderr, the roles PG_ROLES_MARK.
+ * The transaction sits idle while pg_dump runs, and counts whole tables: a server's
+ * `idle_in_transaction_session_timeout` or `statement_timeout` (set for the database or role to
+ * catch an app's leaked transactions) ended it, and with it every backup longer than that; both
+ * are off for this transaction (where the server has them: pg_settings).
  */
 export function pgDumpWithCountsCommand(source: z.infer<typeof PostgresSourceSchema>, tempName: string, lockWaitMs = PG_LOCK_WAIT_MS): RawShell {
   return sh`${pgEnv(source)} PGDATABASE=${source.database} JV_LOCK_WAIT=${`${lockWaitMs}ms`}
@@ -157,6 +161,7 @@ exec 3>&1
 psql -X -q -At -v ON_ERROR_STOP=1 --no-password -v counts="$JV_T/counts" -v count_sql=${PG_COUNTS_SQL} -v roles="$JV_T/roles" -v roles_sql=${PG_ROLES_SQL} -v lock_wait="$JV_LOCK_WAIT" >&2 <<'SQL' || exit 1
 BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
 SELECT set_config('lock_timeout', :'lock_wait', true) \\g /dev/null
+SELECT set_config(name, '0', true) FROM pg_settings WHERE name IN ('idle_in_transaction_session_timeout', 'statement_timeout') \\g /dev/null
 SELECT pg_export_snapshot() AS jv_snapshot \\gset
 \\setenv JV_SNAPSHOT :jv_snapshot
 :count_sql \\g :counts
