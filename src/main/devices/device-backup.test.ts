@@ -355,6 +355,45 @@ describe('what a run says it transferred', () => {
 });
 
 describe('what the job shows while it runs', () => {
+  it("says 'list' while the device still lists its files, 'transfer' once bytes cross", async () => {
+    const root = tempDir();
+    await jetson(root);
+    const { repo } = await newRepo();
+    const store = new HistoryStore(tempDir());
+    onTestFinished(() => store.close());
+    const bus = new EventBus();
+    const phases: { phase: string; listing: boolean }[] = [];
+    bus.subscribe((event, payload) => {
+      if (event === 'jobs:progress') phases.push({ phase: (payload as JobProgress).phase, listing });
+    });
+    const jobs = new JobManager(store, bus, silentLogger);
+    // The device's find takes a while (200k files on an SD card): here a second.
+    const local = new LocalRunner();
+    let listing = false as boolean;
+    const slowFind: CommandRunner = {
+      target: local.target,
+      run: (command, options) => runToString(slowFind, command, options),
+      exec: async (command, signal) => {
+        if (!commandText(command).includes('-fstype proc')) return local.exec(command, signal);
+        listing = true;
+        const running = await local.exec(raw(`sleep 1; ${commandText(command)}`), signal);
+        void running.done.then(() => (listing = false));
+        return running;
+      },
+    };
+    const sources: Source[] = [{ name: 'app', kind: 'files', paths: [path.join(root, 'opt/myrvm')] }];
+    const run = backupJob(repo, root, sources, undefined, { jobs, runner: slowFind });
+    for (let i = 0; i < 400 && !listing; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(listing).toBe(true);
+    expect(jobs.active()[0]).toMatchObject({ phase: 'list', bytesDone: 0 });
+    const { record } = await run;
+    expect(record.status).toBe('succeeded');
+    // Never 'transfer' while the device was listing.
+    expect(phases.filter((p) => p.phase === 'transfer').length).toBeGreaterThan(0);
+    expect(phases.filter((p) => p.phase === 'transfer' && p.listing)).toEqual([]);
+  });
+
   it('never shows more bytes done than its total: a database that grew since the last run raises the total as it crosses', async () => {
     const root = tempDir();
     await jetson(root);

@@ -261,7 +261,22 @@ export async function runSources(
     if (disks) device.onDisks?.(disks);
     const compress = await chooseCompression(runner, device.wireCompression, probe, stop.signal);
     if (stop.signal.aborted) throw new AppError('CANCELLED', `The backup of ${device.name} was cancelled`);
-    ctx.phase('transfer');
+    // 'list' goes on while the device lists the files sources (a find over 200k files on an SD card
+    // takes a minute), and 'transfer' starts with the first bytes that cross — or once every files
+    // source is listed and there is nothing to wait for but transfers. It said 'transfer' at 0 B
+    // for as long as the device listed.
+    let transferring = false;
+    const transfer = () => {
+      if (transferring) return;
+      transferring = true;
+      ctx.phase('transfer');
+    };
+    let unlisted = sources.filter((s) => s.kind === 'files').length;
+    const listedOne = () => {
+      if (--unlisted <= 0) transfer();
+    };
+    // Databases only: their dumps start at once.
+    if (unlisted === 0) transfer();
     // What the run will transfer, per source: a files source's listing once it is in; a dump's size
     // once it is read, its previous size until then (none before its first backup). The job's total
     // is set once every source's is known, so the bar and ETA never run ahead of the run.
@@ -306,6 +321,7 @@ export async function runSources(
             transferred = transferBytes;
             resumedBytes = resumed;
             expectBytes(index, transferBytes);
+            listedOne();
           },
           // A large file that crossed as its changed blocks: the run's total shrinks as it is known.
           onDelta: (bytes, size) => {
@@ -357,6 +373,7 @@ export async function runSources(
           const expect = expected[index];
           if (expect !== null && expect !== undefined && read > expect) expectBytes(index, read);
           ctx.advance({ items: items ?? 0, bytes: delta });
+          if (delta > 0) transfer();
         },
       });
       let result: Awaited<ReturnType<typeof attempt>>;
