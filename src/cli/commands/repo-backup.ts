@@ -109,8 +109,10 @@ async function backupDevice(device: string, sources: string[], values: Record<st
     // `timeout`, a systemd stop (SIGTERM) and a closed terminal (SIGHUP), whose default would end
     // the process between two snapshots of the run and leave the ones written so far behind.
     const cancel = (): void => {
-      io.err(`jetvault backup: cancelling ${device}…`);
-      services.jobs.cancel(job.id);
+      // Once every snapshot is written the run is kept: a cancel then is refused (the logs being
+      // rotated, the retention applied finish first), and saying "cancelling" would be untrue.
+      if (services.jobs.cancel(job.id)) io.err(`jetvault backup: cancelling ${device}…`);
+      else io.err(`jetvault backup: ${device}: the run is kept already (every snapshot written): it finishes first (a second Ctrl-C ends the process, the run stays kept)`);
     };
     for (const signal of CANCEL_SIGNALS) process.once(signal, cancel);
     const progress = jobProgress(job.id, services.bus.subscribe.bind(services.bus));
