@@ -169,6 +169,10 @@ describe('jetvault device', () => {
         'Nothing was sent and rvm-017 was not added: compare the key with the one shown on the device (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then run the command again with it.',
     );
     expect((await run('device', 'list', '--json')).out).toBe('[]');
+    // An address in brackets (as an IPv6 one is written beside a port): the address inside them is
+    // contacted, and kept without them.
+    const inBrackets = await run('device', 'add', 'rvm-017', '--host', `[${device.host}]`, '--port', String(device.port));
+    expect(inBrackets).toMatchObject({ code: 3, out: device.hostKeyFingerprint });
     // A jump host's address in brackets, as ssh -J takes an IPv6 one: the address inside them is
     // contacted (here the device itself, as its own jump host).
     const bracketed = await run(...base, '--jump', `${device.user}@[${device.host}]:${device.port}`);

@@ -131,7 +131,8 @@ export const deviceCommand: Command = {
           // scheduler and the console, started elsewhere, find them too.
           for (const flag of ['identity', 'jump-identity']) if (typeof values[flag] === 'string' && !values[flag].startsWith('~')) values[flag] = path.resolve(values[flag]);
           const name = one();
-          const host = values.host as string | undefined;
+          // Brackets only set an IPv6 address apart from a port: the address inside them is contacted.
+          const host = (values.host as string | undefined)?.replace(/^\[(.*)\]$/, '$1');
           if (!host) throw new UsageError('add needs --host');
           // Said before the device is contacted, not after its fingerprint was compared.
           const badName = NameSchema.safeParse(name);

@@ -29,6 +29,11 @@ describe('device profile', () => {
     expect(authOf(profile)).toBe('key');
   });
 
+  it('keeps an address given in brackets without them (they only set an IPv6 address apart from a port)', () => {
+    expect(DeviceProfileSchema.parse({ name: 'a', host: '[fd00::17]', user: 'jetson', jump: 'ops@[fd00::1]:2222' })).toMatchObject({ host: 'fd00::17', jump: { host: 'fd00::1', port: 2222 } });
+    expect(DeviceProfileSchema.parse({ name: 'a', host: 'fd00::17', user: 'jetson' }).host).toBe('fd00::17');
+  });
+
   it('fills defaults for a minimal profile', () => {
     const profile = DeviceProfileSchema.parse({ name: 'a', host: '127.0.0.2', user: 'jetson' });
     expect(profile).toMatchObject({ port: 22, site: '', tags: [], sources: [] });

@@ -25,7 +25,9 @@ const HostSchema = z
   .string()
   .min(1)
   .max(253)
-  .regex(/^[A-Za-z0-9.:[\]_-]+$/, 'Not a host name or address');
+  .regex(/^[A-Za-z0-9.:[\]_-]+$/, 'Not a host name or address')
+  // Brackets only set an IPv6 address apart from a port: the address inside them is what is connected to.
+  .transform((host) => host.replace(/^\[(.*)\]$/, '$1'));
 const PortSchema = z.number().int().min(1).max(65535);
 const AbsolutePath = z
   .string()
