@@ -510,3 +510,30 @@ test('a screen reader is told how many devices the windowed table holds and wher
   await expect(page.getByTestId(`device-row-${seedDeviceName(0)}`)).toHaveAttribute('aria-rowindex', '2');
   await expect(page.getByTestId(`device-row-${seedDeviceName(DEVICES - 1)}`)).toHaveAttribute('aria-rowindex', String(DEVICES + 1));
 });
+
+test('a device last reached two weeks ago says so, not "reachable" in green', async ({ console: app, page }) => {
+  const host = await startHost((dataDir) => {
+    const store = new HistoryStore(dataDir);
+    try {
+      seedFleet(store, { devices: 2, days: 20, now: Date.now(), failureRate: 0, unreachableEvery: 0, staleEvery: 0 });
+      // jet-0000: nothing has reached it for 14 days (the console was closed meanwhile).
+      const device = store.db.prepare<[string], { id: string }>('SELECT id FROM devices WHERE name = ?').get(seedDeviceName(0))!;
+      const then = new Date(Date.now() - 14 * 86_400_000 - 2 * 3_600_000).toISOString();
+      store.db.prepare("DELETE FROM jobs WHERE device_id = ? AND started_at > ?").run(device.id, then);
+      store.db.prepare('UPDATE devices SET facts_at = ? WHERE id = ?').run(then, device.id);
+    } finally {
+      store.close();
+    }
+  });
+  try {
+    await app.open(host.url);
+    const stale = page.getByTestId(`contact-${seedDeviceName(0)}`);
+    await expect(stale).toHaveText('reachable 14 days ago');
+    await expect(stale).not.toHaveClass(/status-ok/);
+    const fresh = page.getByTestId(`contact-${seedDeviceName(1)}`);
+    await expect(fresh).toHaveText('reachable');
+    await expect(fresh).toHaveClass(/status-ok/);
+  } finally {
+    await host.stop();
+  }
+});

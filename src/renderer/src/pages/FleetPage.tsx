@@ -185,7 +185,7 @@ function OverviewTable({ overview }: { overview: Overview }) {
           {header('Disk free · DB', 'disk')}
           {header('Alerts', 'alerts')}
         </tr>
-      } alertsAvailable={overview.alertsAvailable} />
+      } alertsAvailable={overview.alertsAvailable} generatedAt={Date.parse(overview.generatedAt)} />
     </>
   );
 }
@@ -194,7 +194,7 @@ function OverviewTable({ overview }: { overview: Overview }) {
 const ROW_HEIGHT = 38;
 const OVERSCAN = 25;
 
-function WindowedRows({ rows, header, alertsAvailable }: { rows: OverviewRow[]; header: ReactNode; alertsAvailable: boolean }) {
+function WindowedRows({ rows, header, alertsAvailable, generatedAt }: { rows: OverviewRow[]; header: ReactNode; alertsAvailable: boolean; generatedAt: number }) {
   const [scrollTop, setScrollTop] = useState(0);
   const [height, setHeight] = useState(900);
   const scroller = useRef<HTMLDivElement>(null);
@@ -216,7 +216,7 @@ function WindowedRows({ rows, header, alertsAvailable }: { rows: OverviewRow[]; 
         <tbody>
           {first > 0 ? <tr aria-hidden="true" style={{ height: first * ROW_HEIGHT }} /> : null}
           {rows.slice(first, last).map((d, i) => (
-            <DeviceRow key={d.id} d={d} alertsAvailable={alertsAvailable} rowIndex={first + i + 2} />
+            <DeviceRow key={d.id} d={d} alertsAvailable={alertsAvailable} rowIndex={first + i + 2} now={generatedAt} />
           ))}
           {last < rows.length ? <tr aria-hidden="true" style={{ height: (rows.length - last) * ROW_HEIGHT }} /> : null}
         </tbody>
@@ -225,7 +225,12 @@ function WindowedRows({ rows, header, alertsAvailable }: { rows: OverviewRow[]; 
   );
 }
 
-function DeviceRow({ d, alertsAvailable, rowIndex }: { d: OverviewRow; alertsAvailable: boolean; rowIndex: number }) {
+/** A contact older than the device's RPO (an hour at least) is shown with its age, and no longer in green: the device may have gone since. */
+const CONTACT_FRESH_MINUTES = 60;
+
+function DeviceRow({ d, alertsAvailable, rowIndex, now }: { d: OverviewRow; alertsAvailable: boolean; rowIndex: number; now: number }) {
+  const contactMinutes = d.lastContactAt ? Math.max(0, (now - Date.parse(d.lastContactAt)) / 60_000) : null;
+  const stale = contactMinutes !== null && contactMinutes > Math.max(CONTACT_FRESH_MINUTES, d.rpoMinutes);
   return (
     <tr aria-rowindex={rowIndex} data-testid={`device-row-${d.name}`} data-protection={d.status} data-rpo={d.rpoState} className={`row-${d.status}`} style={{ height: ROW_HEIGHT }}>
       <td>
@@ -257,7 +262,11 @@ function DeviceRow({ d, alertsAvailable, rowIndex }: { d: OverviewRow; alertsAva
         ) : null}
       </td>
       <td>
-        <span className={d.reachability === 'unreachable' ? 'status-bad' : d.reachability === 'reachable' ? 'status-ok' : 'muted'}>{d.reachability}</span>
+        {/* "reachable" is as of the last contact: one of two weeks ago (a console closed meanwhile) says when. */}
+        <span className={d.reachability === 'unreachable' ? 'status-bad' : d.reachability === 'reachable' && !stale ? 'status-ok' : 'muted'} data-testid={`contact-${d.name}`}>
+          {d.reachability}
+          {stale ? ` ${formatAge(contactMinutes)}` : ''}
+        </span>
         {d.lastAttemptErrorCode === 'HOST_KEY_MISMATCH' ? (
           <span className="status-bad" data-testid={`host-key-${d.name}`} title={d.lastAttemptError ?? undefined}>
             {' '}
