@@ -537,3 +537,18 @@ test('a device last reached two weeks ago says so, not "reachable" in green', as
     await host.stop();
   }
 });
+
+test('a To date the log cannot hold (year 275760, which the date box takes) is left out with a word, and the console stays up', async ({ host, console: app, page }) => {
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  await app.open(host.url);
+  await page.evaluate(() => window.api!.settings.update({ defaultRpoMinutes: 90 }));
+  const main = await app.goTo('audit');
+  await expect(main.getByTestId('audit-row')).toHaveCount(1);
+  await page.getByTestId('audit-to').fill('275760-09-13');
+  await expect(main.getByTestId('audit-date-error')).toContainText('275760-09-13: not a day the log can be searched by');
+  await expect(main.getByTestId('audit-row')).toHaveCount(1);
+  await page.getByTestId('audit-to').fill('');
+  await expect(main.getByTestId('audit-date-error')).toHaveCount(0);
+  expect(errors).toEqual([]);
+});

@@ -20,16 +20,29 @@ interface Filter {
 
 const RESULT_LABEL: Record<AuditResult, string> = { ok: 'OK', failed: 'Failed', cancelled: 'Cancelled' };
 
+/**
+ * A date input's local day as an instant (`plusDays` later), or undefined for a day outside the years
+ * 1–9999: the date box takes years up to 275760, where toISOString throws (the whole console went
+ * blank) or writes a six-digit year the query refuses.
+ */
+function dayStart(value: string, plusDays = 0): string | undefined {
+  if (!value) return undefined;
+  const d = new Date(`${value}T00:00:00`);
+  d.setDate(d.getDate() + plusDays);
+  const year = d.getFullYear();
+  return Number.isNaN(d.getTime()) || year < 1 || year > 9999 ? undefined : d.toISOString();
+}
+
+/** Dates typed that no entry can have, to say so beside the filters. */
+function unusableDates(f: Filter): string[] {
+  return [f.from && !dayStart(f.from) ? f.from : null, f.to && !dayStart(f.to, 1) ? f.to : null].filter((v): v is string => v !== null);
+}
+
 /** Date inputs give local days; the query takes instants (the end day is included whole). */
 function toQuery(f: Filter): AuditQuery {
-  const day = (value: string, plusDays = 0) => {
-    const d = new Date(`${value}T00:00:00`);
-    d.setDate(d.getDate() + plusDays);
-    return d.toISOString();
-  };
   return {
-    from: f.from ? day(f.from) : undefined,
-    to: f.to ? day(f.to, 1) : undefined,
+    from: dayStart(f.from),
+    to: dayStart(f.to, 1),
     action: f.action || undefined,
     target: f.target.trim() || undefined,
     result: f.result || undefined,
@@ -102,6 +115,11 @@ export function AuditPage() {
       {exported ? (
         <p role="status" className="banner banner-ok" data-testid="audit-exported">
           Saved {exported}
+        </p>
+      ) : null}
+      {unusableDates(filter).length > 0 ? (
+        <p role="alert" className="banner banner-error" data-testid="audit-date-error">
+          {unusableDates(filter).join(' and ')}: not a day the log can be searched by (years 1 to 9999); left out of the filter.
         </p>
       ) : null}
       <div className="filters" role="search" aria-label="Filter the audit log">
