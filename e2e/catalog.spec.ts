@@ -4,7 +4,7 @@
  * in the page, and scrolls to the last file. A catalog of more snapshots than one page shows.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { LocalBackend } from '../src/main/repository/backend/local-backend';
@@ -356,4 +356,37 @@ test('each entry of a windowed folder says where it stands in the whole folder',
   await list.evaluate((el) => (el.scrollTop = el.scrollHeight));
   await expect(last).toHaveAttribute('aria-posinset', '300');
   await expect(last).toHaveAttribute('aria-setsize', '300');
+});
+
+test('a folder lists its newest or its largest files first on demand, folders before them', async ({ host, console: app, page }) => {
+  const folder = mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-order-'));
+  try {
+    mkdirSync(path.join(folder, 'archive'));
+    const files: [string, number, string][] = [
+      ['a-small-new.log', 10, '2026-11-30T10:00:00Z'],
+      ['b-big-old.log', 5000, '2026-01-15T10:00:00Z'],
+      ['c-mid.log', 800, '2026-06-01T10:00:00Z'],
+    ];
+    for (const [name, size, at] of files) {
+      writeFileSync(path.join(folder, name), 'x'.repeat(size));
+      utimesSync(path.join(folder, name), new Date(at), new Date(at));
+    }
+    const repo = await Repository.init(new LocalBackend(path.join(host.dataDir, 'repository')), PASSWORD, FAST);
+    await backup(repo, new LocalSource([folder]));
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+  await openCatalog(app, page, host.url);
+  await page.getByTestId('snapshots-table').locator('tbody tr a').first().click();
+  const list = page.getByTestId('snapshot-entries');
+  for (const part of folder.split('/').filter(Boolean)) await list.getByRole('button', { name: `${part}/`, exact: true }).click();
+  const names = () => list.getByRole('listitem').evaluateAll((rows) => rows.map((r) => r.querySelector('.entry-name, button')?.textContent));
+  await expect.poll(names).toEqual(['archive/', 'a-small-new.log', 'b-big-old.log', 'c-mid.log']);
+  await page.getByTestId('entries-order').selectOption('time');
+  await expect.poll(names).toEqual(['archive/', 'a-small-new.log', 'c-mid.log', 'b-big-old.log']);
+  await page.getByTestId('entries-order').selectOption('size');
+  await expect.poll(names).toEqual(['archive/', 'b-big-old.log', 'c-mid.log', 'a-small-new.log']);
+  // The order holds while finding.
+  await page.getByTestId('entries-find').fill('.log');
+  await expect.poll(names).toEqual(['b-big-old.log', 'c-mid.log', 'a-small-new.log']);
 });

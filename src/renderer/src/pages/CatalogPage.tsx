@@ -76,6 +76,8 @@ function RepositoryPanel() {
   );
 }
 
+type EntryOrder = 'name' | 'time' | 'size';
+
 /** An entry's name as shown (a symbolic link with its target). */
 function shownName(e: SnapshotEntry): string {
   return e.type === 'symlink' ? `${visibleName(e.name)} → ${visibleName(e.target ?? '')}` : visibleName(e.name);
@@ -121,11 +123,17 @@ function Browser({ snapshot, initialDir, onDir }: { snapshot: SnapshotInfo; init
   // Part of a name to find in this folder (100,000 files are not looked through by scrolling).
   const [find, setFind] = useState({ key: '', text: '' });
   const text = find.key === key ? find.text : '';
+  // By name (as read), or the newest or the largest first: folders always before files.
+  const [order, setOrder] = useState<EntryOrder>('name');
   const shown = useMemo(() => {
     const wanted = text.trim().toLowerCase();
-    if (!entries || !wanted) return entries;
-    return entries.filter((e) => e.name.toLowerCase().includes(wanted) || visibleName(e.name).toLowerCase().includes(wanted));
-  }, [entries, text]);
+    const found = !entries || !wanted ? entries : entries.filter((e) => e.name.toLowerCase().includes(wanted) || visibleName(e.name).toLowerCase().includes(wanted));
+    if (!found || order === 'name') return found;
+    // One number per entry, then one sort of the numbers: 100,000 entries in a few tens of ms.
+    const keyed = found.map((e) => ({ e, dir: e.type === 'dir' ? 0 : 1, k: order === 'size' ? e.size : Number(e.mtime) }));
+    keyed.sort((a, b) => a.dir - b.dir || b.k - a.k);
+    return keyed.map((x) => x.e);
+  }, [entries, text, order]);
   const crumbs = dir.split('/').filter(Boolean);
   const pathOf = (name: string) => (dir ? `${dir}/${name}` : name);
   const isFiles = snapshot.kind === 'files';
@@ -176,6 +184,15 @@ function Browser({ snapshot, initialDir, onDir }: { snapshot: SnapshotInfo; init
         ) : (
           <>
             <div className="filters" role="search" aria-label="Find in this folder">
+              {/* Before the find box, so Tab goes from what was typed to the files found. */}
+              <label>
+                Order
+                <select value={order} onChange={(ev) => setOrder(ev.target.value as EntryOrder)} data-testid="entries-order">
+                  <option value="name">Name</option>
+                  <option value="time">Newest first</option>
+                  <option value="size">Largest first</option>
+                </select>
+              </label>
               <label>
                 Find in this folder
                 <input type="search" value={text} onChange={(ev) => setFind({ key, text: ev.target.value })} placeholder="part of a name" data-testid="entries-find" />
@@ -190,7 +207,7 @@ function Browser({ snapshot, initialDir, onDir }: { snapshot: SnapshotInfo; init
               </p>
             ) : (
               <VirtualList
-                key={`${key}:${text}`}
+                key={`${key}:${text}:${order}`}
                 items={shown ?? entries}
                 rowHeight={30}
                 height={Math.min(420, Math.max(60, (shown ?? entries).length * 30))}
