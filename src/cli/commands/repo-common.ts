@@ -165,7 +165,8 @@ export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;
   let v = n;
-  while (v >= 1024 && i < units.length - 1) {
+  // Up a unit also when one decimal would show 1024.0 (1,048,570 B is "1.0 MiB").
+  while ((v >= 1024 || (i > 0 && v >= 1023.95)) && i < units.length - 1) {
     v /= 1024;
     i++;
   }
