@@ -402,6 +402,10 @@ test('the charts of a device no longer in the inventory say so, not "Loading…"
   await page.getByTestId('dashboard-device').selectOption('');
   await expect(main.getByTestId('dashboards-empty')).toBeVisible();
   await expect(main.getByTestId('dashboards-error')).toHaveCount(0);
+  // Another device's link followed while the page is open shows that device, not the last one.
+  await page.goto(`${host.origin}/#/dashboards/rvm-also-gone`);
+  await expect(page.getByTestId('dashboard-device')).toHaveValue('rvm-also-gone');
+  await expect(main.getByTestId('dashboards-error')).toHaveText('No device named "rvm-also-gone"');
 });
 
 test('a verification of more than a year ago shows its year, not the same day of this year', async ({ console: app, page }) => {

@@ -203,6 +203,13 @@ export function DashboardsPage() {
   // `#/dashboards/<device>` opens the charts of one device (the device page links here).
   const param = useAppStore((s) => s.param);
   const [device, setDevice] = useState(param ?? '');
+  // Another device's link followed while the page is open (an alert, the device page): its charts
+  // (state adjusted while rendering, as React advises for state that follows a prop).
+  const [linked, setLinked] = useState(param);
+  if (param !== linked) {
+    setLinked(param);
+    setDevice(param ?? '');
+  }
   const [data, setData] = useState<Dashboard | null>(null);
   const [error, setError] = useState<string | null>(null);
   const overview = useOverviewStore((s) => s.overview);
