@@ -14,7 +14,7 @@ import { Repository } from '../src/main/repository/repo/repository';
 import { FAST } from '../src/main/repository/testing/fixtures';
 import { LocalSource } from '../src/main/repository/walker/local-walker';
 import type { Source } from '../src/main/repository/archiver/source';
-import type { Page } from '@playwright/test';
+import type { Locator, Page } from '@playwright/test';
 import type { ConsolePage } from './console-page';
 import { expect, test } from './fixtures';
 
@@ -23,12 +23,22 @@ const PASSWORD = 'catalog scale test password';
 
 type Snapshot = Awaited<ReturnType<typeof findSnapshot>>;
 
+/** A new repository where the host's console looks for it. */
+function consoleRepository(host: { dataDir: string }): Promise<Repository> {
+  return Repository.init(new LocalBackend(path.join(host.dataDir, 'repository')), PASSWORD, FAST);
+}
+
+/** Opens each folder of `folder` (an absolute path) in turn in the snapshot browser's `list`. */
+async function enterFolder(list: Locator, folder: string): Promise<void> {
+  for (const part of folder.split('/').filter(Boolean)) await list.getByRole('button', { name: `${part}/`, exact: true }).click();
+}
+
 /** The host's repository with one real backup (of a folder holding config.yaml) in it. */
 async function repositoryWithOneBackup(dataDir: string): Promise<{ repo: Repository; first: Snapshot }> {
   const folder = mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-catalog-'));
   try {
     writeFileSync(path.join(folder, 'config.yaml'), 'fps: 30\n');
-    const repo = await Repository.init(new LocalBackend(path.join(dataDir, 'repository')), PASSWORD, FAST);
+    const repo = await consoleRepository({ dataDir });
     return { repo, first: await findSnapshot(repo, (await backup(repo, new LocalSource([folder]))).id) };
   } finally {
     rmSync(folder, { recursive: true, force: true });
@@ -136,7 +146,7 @@ test('a catalog of more than 500 snapshots shows the newest 500 and more on dema
 
 test('the folders a snapshot holds only as its paths\' parents show no time, not 1 January 1970', async ({ host, console: app, page }) => {
   // As a device's stream gives them: /etc/myrvm/app.yaml without /etc or /etc/myrvm, which the backup makes itself.
-  const repo = await Repository.init(new LocalBackend(path.join(host.dataDir, 'repository')), PASSWORD, FAST);
+  const repo = await consoleRepository(host);
   const mtime = String(BigInt(Date.parse('2026-03-01T08:00:00Z')) * 1_000_000n);
   const source: Source = {
     paths: ['/etc/myrvm/app.yaml'],
@@ -195,7 +205,7 @@ test('names that are not UTF-8 or hide characters are shown as escapes, each its
     writeFileSync(raw('caf\xe8.txt'), 'two\n');
     writeFileSync(path.join(folder, 'invoice\u202Etxt.exe'), 'x');
     writeFileSync(path.join(folder, 'new\nline.txt'), 'x');
-    const repo = await Repository.init(new LocalBackend(path.join(host.dataDir, 'repository')), PASSWORD, FAST);
+    const repo = await consoleRepository(host);
     await backup(repo, new LocalSource([folder]));
   } finally {
     rmSync(folder, { recursive: true, force: true });
@@ -204,7 +214,7 @@ test('names that are not UTF-8 or hide characters are shown as escapes, each its
   await openCatalog(app, page, host.url);
   await page.getByTestId('snapshots-table').locator('tbody tr a').first().click();
   const list = page.getByTestId('snapshot-entries');
-  for (const part of folder.split('/').filter(Boolean)) await list.getByRole('button', { name: `${part}/`, exact: true }).click();
+  await enterFolder(list, folder);
   await expect(list.getByRole('listitem')).toHaveCount(4);
   const names = await list.locator('.entry-name').allTextContents();
   expect(names).toEqual(['caf\\xE8.txt', 'caf\\xE9.txt', 'invoice\\u202Etxt.exe', 'new\\nline.txt']);
@@ -219,7 +229,7 @@ test('an empty folder says it is empty', async ({ host, console: app, page }) =>
   try {
     mkdirSync(path.join(folder, 'captures'));
     writeFileSync(path.join(folder, 'config.yaml'), 'fps: 30\n');
-    const repo = await Repository.init(new LocalBackend(path.join(host.dataDir, 'repository')), PASSWORD, FAST);
+    const repo = await consoleRepository(host);
     await backup(repo, new LocalSource([folder]));
   } finally {
     rmSync(folder, { recursive: true, force: true });
@@ -228,7 +238,7 @@ test('an empty folder says it is empty', async ({ host, console: app, page }) =>
   await openCatalog(app, page, host.url);
   await page.getByTestId('snapshots-table').locator('tbody tr a').first().click();
   const browser = page.getByTestId('snapshot-browser');
-  for (const part of [...folder.split('/').filter(Boolean), 'captures']) await browser.getByTestId('snapshot-entries').getByRole('button', { name: `${part}/`, exact: true }).click();
+  await enterFolder(browser.getByTestId('snapshot-entries'), `${folder}/captures`);
   await expect(browser.getByTestId('snapshot-folder-empty')).toHaveText('This folder is empty.');
   await expect(browser.getByTestId('snapshot-entries')).toHaveCount(0);
   await expect(browser.getByText('Loading…')).toHaveCount(0);
@@ -251,7 +261,7 @@ test('another snapshot opens at its own top folder with nothing the last one off
   const list = browser.getByTestId('snapshot-entries');
   await page.getByTestId('snapshot-rvm-cam-config').locator('a').click();
   // Down to config.yaml, and Download pressed for it.
-  for (const part of first.paths[0]!.split('/').filter(Boolean)) await list.getByRole('button', { name: `${part}/`, exact: true }).click();
+  await enterFolder(list, first.paths[0]!);
   await list.getByRole('listitem').filter({ hasText: 'config.yaml' }).getByRole('button', { name: 'Download' }).click();
   await expect(page.getByTestId('download-panel')).toContainText('config.yaml');
 
@@ -269,7 +279,7 @@ test('another snapshot opens at its own top folder with nothing the last one off
 
 test('two versions of a file that differ only in line endings or the final newline say so instead of an empty diff', async ({ host, console: app, page }) => {
   // rvm-cfg's config.yaml: written on the device (LF), saved again from a Windows editor (CRLF), then without its final newline.
-  const repo = await Repository.init(new LocalBackend(path.join(host.dataDir, 'repository')), PASSWORD, FAST);
+  const repo = await consoleRepository(host);
   const contents = ['fps: 30\nexposure: auto\n', 'fps: 30\r\nexposure: auto\r\n', 'fps: 30\r\nexposure: auto'];
   const folder = mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-crlf-'));
   try {
@@ -285,7 +295,7 @@ test('two versions of a file that differ only in line endings or the final newli
   await page.getByTestId('catalog-device').selectOption('rvm-cfg');
   await page.getByTestId('snapshots-table').locator('tbody tr a').first().click();
   const list = page.getByTestId('snapshot-entries');
-  for (const part of folder.split('/').filter(Boolean)) await list.getByRole('button', { name: `${part}/`, exact: true }).click();
+  await enterFolder(list, folder);
   await list.getByTestId('entry-versions-config.yaml').click();
   await expect(page.getByTestId('version-row')).toHaveCount(3);
   // Newest against the one before: the final newline.
@@ -299,7 +309,7 @@ test('two versions of a file that differ only in line endings or the final newli
 
 test('a changed line that differs only in invisible characters shows them', async ({ host, console: app, page }) => {
   // A trailing space after a value, a byte-order mark before the first key, a no-break space pasted from a web page.
-  const repo = await Repository.init(new LocalBackend(path.join(host.dataDir, 'repository')), PASSWORD, FAST);
+  const repo = await consoleRepository(host);
   const contents = ['fps: 30\nthreshold: 0.85\nmode: day\n', '\uFEFFfps: 30\nthreshold: 0.85 \nmode:\u00A0day\n'];
   const folder = mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-ws-'));
   try {
@@ -314,7 +324,7 @@ test('a changed line that differs only in invisible characters shows them', asyn
   await page.getByTestId('catalog-device').selectOption('rvm-ws');
   await page.getByTestId('snapshots-table').locator('tbody tr a').first().click();
   const list = page.getByTestId('snapshot-entries');
-  for (const part of folder.split('/').filter(Boolean)) await list.getByRole('button', { name: `${part}/`, exact: true }).click();
+  await enterFolder(list, folder);
   await list.getByTestId('entry-versions-config.yaml').click();
   const added = page.getByTestId('diff').locator('.diff-add[data-testid=diff-changed]');
   await expect(added).toHaveCount(3);
@@ -332,7 +342,7 @@ test('each row\'s buttons are named for their file, not "Download" a hundred tim
   await openCatalog(app, page, host.url);
   await page.getByTestId('snapshot-rvm-a11y-config').locator('a').click();
   const list = page.getByTestId('snapshot-entries');
-  for (const part of first.paths[0]!.split('/').filter(Boolean)) await list.getByRole('button', { name: `${part}/`, exact: true }).click();
+  await enterFolder(list, first.paths[0]!);
   await expect(list.getByRole('button', { name: 'Versions of config.yaml', exact: true })).toBeVisible();
   await expect(list.getByRole('button', { name: 'Download config.yaml', exact: true })).toBeVisible();
   await expect(list.getByRole('button', { name: 'Download', exact: true })).toHaveCount(0);
@@ -342,7 +352,7 @@ test('each entry of a windowed folder says where it stands in the whole folder',
   const folder = mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-posinset-'));
   try {
     for (let i = 0; i < 300; i++) writeFileSync(path.join(folder, `frame-${String(i).padStart(3, '0')}.jpg`), String(i));
-    const repo = await Repository.init(new LocalBackend(path.join(host.dataDir, 'repository')), PASSWORD, FAST);
+    const repo = await consoleRepository(host);
     await backup(repo, new LocalSource([folder]));
   } finally {
     rmSync(folder, { recursive: true, force: true });
@@ -350,7 +360,7 @@ test('each entry of a windowed folder says where it stands in the whole folder',
   await openCatalog(app, page, host.url);
   await page.getByTestId('snapshots-table').locator('tbody tr a').first().click();
   const list = page.getByTestId('snapshot-entries');
-  for (const part of folder.split('/').filter(Boolean)) await list.getByRole('button', { name: `${part}/`, exact: true }).click();
+  await enterFolder(list, folder);
   await expect(list).toHaveAttribute('data-count', '300');
   const last = list.getByRole('listitem').filter({ hasText: 'frame-299.jpg' });
   await list.evaluate((el) => (el.scrollTop = el.scrollHeight));
@@ -371,7 +381,7 @@ test('a folder lists its newest or its largest files first on demand, folders be
       writeFileSync(path.join(folder, name), 'x'.repeat(size));
       utimesSync(path.join(folder, name), new Date(at), new Date(at));
     }
-    const repo = await Repository.init(new LocalBackend(path.join(host.dataDir, 'repository')), PASSWORD, FAST);
+    const repo = await consoleRepository(host);
     await backup(repo, new LocalSource([folder]));
   } finally {
     rmSync(folder, { recursive: true, force: true });
@@ -379,7 +389,7 @@ test('a folder lists its newest or its largest files first on demand, folders be
   await openCatalog(app, page, host.url);
   await page.getByTestId('snapshots-table').locator('tbody tr a').first().click();
   const list = page.getByTestId('snapshot-entries');
-  for (const part of folder.split('/').filter(Boolean)) await list.getByRole('button', { name: `${part}/`, exact: true }).click();
+  await enterFolder(list, folder);
   const names = () => list.getByRole('listitem').evaluateAll((rows) => rows.map((r) => r.querySelector('.entry-name, button')?.textContent));
   await expect.poll(names).toEqual(['archive/', 'a-small-new.log', 'b-big-old.log', 'c-mid.log']);
   await page.getByTestId('entries-order').selectOption('time');

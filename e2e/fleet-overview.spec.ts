@@ -17,18 +17,27 @@ const SCREENSHOTS = path.join('test-results', 'screenshots');
 const DEVICES = 30;
 
 /** 30 devices, 90 days, no random failures: devices 7, 17 (27 too, but stale) went offline 12 h ago; 3, 11, 19, 27 stopped backing up 2 days ago. */
+/** A host whose history is seeded first (the store opened for `seed` and closed again before the host starts). */
+function seedWith(seed: (store: HistoryStore) => void): (dataDir: string) => void {
+  return (dataDir) => {
+    const store = new HistoryStore(dataDir);
+    try {
+      seed(store);
+    } finally {
+      store.close();
+    }
+  };
+}
+
 const test = base.extend<{ seeded: { host: RunningHost; seed: SeedResult } }>({
   // eslint-disable-next-line no-empty-pattern -- Playwright reads the fixture list from this pattern
   seeded: async ({}, use) => {
     let seed: SeedResult | undefined;
-    const host = await startHost((dataDir) => {
-      const store = new HistoryStore(dataDir);
-      try {
+    const host = await startHost(
+      seedWith((store) => {
         seed = seedFleet(store, { devices: DEVICES, days: 90, now: Date.now(), failureRate: 0, unreachableEvery: 10, staleEvery: 8 });
-      } finally {
-        store.close();
-      }
-    });
+      }),
+    );
     try {
       await use({ host, seed: seed! });
     } finally {
@@ -199,15 +208,12 @@ test('the audit log filters and exports CSV, and a device report downloads as on
 
 test('the duration chart of short runs labels its axis with distinct, true durations', async ({ console: app, page }) => {
   // Two devices whose runs each took between 0.5 and 2 seconds.
-  const host = await startHost((dataDir) => {
-    const store = new HistoryStore(dataDir);
-    try {
+  const host = await startHost(
+    seedWith((store) => {
       seedFleet(store, { devices: 2, days: 2, now: Date.now(), failureRate: 0, unreachableEvery: 0, staleEvery: 0 });
       store.db.prepare("UPDATE jobs SET finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', started_at, '+' || (0.5 + (rowid % 4) * 0.5) || ' seconds')").run();
-    } finally {
-      store.close();
-    }
-  });
+    }),
+  );
   try {
     await app.open(host.url);
     const main = await app.goTo('dashboards');
@@ -226,14 +232,11 @@ test('the duration chart of short runs labels its axis with distinct, true durat
 
 test('with one device of 251 out of its RPO the compliance tooltip says 99.6 %, not 100 %, and counts the devices', async ({ console: app, page }) => {
   // 251 devices backed up on time but one, which stopped two days ago.
-  const host = await startHost((dataDir) => {
-    const store = new HistoryStore(dataDir);
-    try {
+  const host = await startHost(
+    seedWith((store) => {
       seedFleet(store, { devices: 251, days: 3, now: Date.now(), failureRate: 0, unreachableEvery: 0, staleEvery: 250 });
-    } finally {
-      store.close();
-    }
-  });
+    }),
+  );
   try {
     await app.open(host.url);
     const main = await app.goTo('dashboards');
@@ -255,19 +258,16 @@ test('with one device of 251 out of its RPO the compliance tooltip says 99.6 %, 
 test('a device that made no backups for three days shows a gap in its run charts, not a line joining the days either side', async ({ console: app, page }) => {
   // A critical device (backed up every 10 minutes): every six-hour bucket has runs but those of its silence.
   const name = seedDeviceName(0);
-  const host = await startHost((dataDir) => {
-    const store = new HistoryStore(dataDir);
-    try {
+  const host = await startHost(
+    seedWith((store) => {
       seedFleet(store, { devices: 2, days: 8, now: Date.now(), failureRate: 0, unreachableEvery: 0, staleEvery: 0 });
       // Off the network from five to two days ago: the scheduler found it silent and started no backup.
       const device = store.db.prepare<[string], { id: string }>('SELECT id FROM devices WHERE name = ?').get(name)!;
       store.db
         .prepare("DELETE FROM jobs WHERE device_id = ? AND kind = 'backup' AND started_at BETWEEN ? AND ?")
         .run(device.id, new Date(Date.now() - 5 * 86_400_000).toISOString(), new Date(Date.now() - 2 * 86_400_000).toISOString());
-    } finally {
-      store.close();
-    }
-  });
+    }),
+  );
   try {
     await app.open(host.url);
     await page.goto(`${host.origin}/#/dashboards/${name}`);
@@ -286,16 +286,13 @@ test('a device that made no backups for three days shows a gap in its run charts
 test('an audit log longer than the page shows says how many match, and the CSV holds more than the 500 the page lists', async ({ console: app, page }) => {
   // A busy fleet's day: every job and every scheduled start is an entry.
   const ENTRIES = 12_000;
-  const host = await startHost((dataDir) => {
-    const store = new HistoryStore(dataDir);
-    try {
+  const host = await startHost(
+    seedWith((store) => {
       store.db.transaction(() => {
         for (let i = 0; i < ENTRIES; i++) store.audit('scheduler', 'backup.scheduled', seedDeviceName(i % 500), { reason: 'RPO due' });
       })();
-    } finally {
-      store.close();
-    }
-  });
+    }),
+  );
   try {
     await app.open(host.url);
     const main = await app.goTo('audit');
@@ -323,17 +320,14 @@ test('a Fleet page left open turns a device red when its RPO runs out, with no e
   test.setTimeout(90_000);
   // One critical device (RPO 15 min) whose last backup finished 14 min 35 s before the host starts.
   const seededAt = Date.now();
-  const host = await startHost((dataDir) => {
-    const store = new HistoryStore(dataDir);
-    try {
+  const host = await startHost(
+    seedWith((store) => {
       seedFleet(store, { devices: 1, days: 1, now: seededAt, failureRate: 0, unreachableEvery: 0, staleEvery: 0 });
       const lastGood = new Date(seededAt - 15 * 60_000 + 25_000).toISOString();
       store.db.prepare("DELETE FROM jobs WHERE kind = 'backup' AND finished_at > ?").run(lastGood);
       store.db.prepare("UPDATE jobs SET finished_at = ? WHERE rowid = (SELECT rowid FROM jobs WHERE kind = 'backup' ORDER BY finished_at DESC LIMIT 1)").run(lastGood);
-    } finally {
-      store.close();
-    }
-  });
+    }),
+  );
   try {
     await page.clock.install();
     await app.open(host.url);
@@ -358,14 +352,11 @@ test.describe('in California', () => {
   test.use({ timezoneId: 'America/Los_Angeles', locale: 'en-US' });
 
   test('a daily bucket is named by the UTC day it holds, not the local day it starts on', async ({ console: app, page }) => {
-    const host = await startHost((dataDir) => {
-      const store = new HistoryStore(dataDir);
-      try {
+    const host = await startHost(
+      seedWith((store) => {
         seedFleet(store, { devices: 1, days: 10, now: Date.now(), failureRate: 0, unreachableEvery: 0, staleEvery: 0 });
-      } finally {
-        store.close();
-      }
-    });
+      }),
+    );
     try {
       await app.open(host.url);
       const main = await app.goTo('dashboards');
@@ -410,16 +401,13 @@ test('the charts of a device no longer in the inventory say so, not "Loading…"
 
 test('a verification of more than a year ago shows its year, not the same day of this year', async ({ console: app, page }) => {
   const yearAgo = Date.now() - 366 * 86_400_000;
-  const host = await startHost((dataDir) => {
-    const store = new HistoryStore(dataDir);
-    try {
+  const host = await startHost(
+    seedWith((store) => {
       seedFleet(store, { devices: 1, days: 3, now: Date.now(), failureRate: 0, unreachableEvery: 0, staleEvery: 0 });
       // Its only check: 366 days ago.
       store.db.prepare("UPDATE jobs SET started_at = ?, finished_at = ? WHERE kind = 'verify'").run(new Date(yearAgo).toISOString(), new Date(yearAgo + 30_000).toISOString());
-    } finally {
-      store.close();
-    }
-  });
+    }),
+  );
   try {
     await app.open(host.url);
     const row = page.getByTestId(`device-row-${seedDeviceName(0)}`);
@@ -432,16 +420,13 @@ test('a verification of more than a year ago shows its year, not the same day of
 
 test('the fleet RTO chart counts the drills over their own device\'s objective, which the default objective line hides', async ({ console: app, page }) => {
   // Drills of 4–14 minutes; the default objective is 60 min, but every device has one of 3 min.
-  const host = await startHost((dataDir) => {
-    const store = new HistoryStore(dataDir);
-    try {
+  const host = await startHost(
+    seedWith((store) => {
       seedFleet(store, { devices: 6, days: 20, now: Date.now(), failureRate: 0, unreachableEvery: 0, staleEvery: 0 });
       store.db.prepare("UPDATE devices SET profile = json_set(profile, '$.rtoMinutes', 3)").run();
       store.db.prepare("UPDATE drills SET result = 'passed', total_ms = 600000, error = NULL").run();
-    } finally {
-      store.close();
-    }
-  });
+    }),
+  );
   try {
     await app.open(host.url);
     const main = await app.goTo('dashboards');
@@ -459,15 +444,12 @@ test('the fleet RTO chart counts the drills over their own device\'s objective, 
 });
 
 test('without a measured repository size (S3, SFTP) the growth chart names what it draws: what backups added in the range', async ({ console: app }) => {
-  const host = await startHost((dataDir) => {
-    const store = new HistoryStore(dataDir);
-    try {
+  const host = await startHost(
+    seedWith((store) => {
       seedFleet(store, { devices: 2, days: 10, now: Date.now(), failureRate: 0, unreachableEvery: 0, staleEvery: 0 });
       store.db.prepare("DELETE FROM metric_samples WHERE metric IN ('repository_bytes', 'laptop_free')").run();
-    } finally {
-      store.close();
-    }
-  });
+    }),
+  );
   try {
     await app.open(host.url);
     const main = await app.goTo('dashboards');
@@ -480,9 +462,8 @@ test('without a measured repository size (S3, SFTP) the growth chart names what 
 });
 
 test('a backup within its RPO never reads as old as the RPO: 23 h 40 min is "23 h ago", not "24 h ago"', async ({ console: app, page }) => {
-  const host = await startHost((dataDir) => {
-    const store = new HistoryStore(dataDir);
-    try {
+  const host = await startHost(
+    seedWith((store) => {
       // Two standard devices (RPO 24 h): one backed up 23 h 40 min ago, one 24 h 20 min ago.
       seedFleet(store, { devices: 2, days: 3, now: Date.now(), mix: { critical: 0, important: 0 }, failureRate: 0, unreachableEvery: 0, staleEvery: 0 });
       for (const [i, minutes] of [[0, 23 * 60 + 40], [1, 24 * 60 + 20]] as const) {
@@ -491,10 +472,8 @@ test('a backup within its RPO never reads as old as the RPO: 23 h 40 min is "23 
         store.db.prepare("DELETE FROM jobs WHERE device_id = ? AND kind = 'backup' AND finished_at > ?").run(device.id, at);
         store.db.prepare("UPDATE jobs SET finished_at = ? WHERE rowid = (SELECT rowid FROM jobs WHERE device_id = ? AND kind = 'backup' ORDER BY finished_at DESC LIMIT 1)").run(at, device.id);
       }
-    } finally {
-      store.close();
-    }
-  });
+    }),
+  );
   try {
     await app.open(host.url);
     await expect(page.getByTestId(`rpo-${seedDeviceName(0)}`)).toHaveText('23 h ago');
@@ -516,19 +495,16 @@ test('a screen reader is told how many devices the windowed table holds and wher
 });
 
 test('a device last reached two weeks ago says so, not "reachable" in green', async ({ console: app, page }) => {
-  const host = await startHost((dataDir) => {
-    const store = new HistoryStore(dataDir);
-    try {
+  const host = await startHost(
+    seedWith((store) => {
       seedFleet(store, { devices: 2, days: 20, now: Date.now(), failureRate: 0, unreachableEvery: 0, staleEvery: 0 });
       // jet-0000: nothing has reached it for 14 days (the console was closed meanwhile).
       const device = store.db.prepare<[string], { id: string }>('SELECT id FROM devices WHERE name = ?').get(seedDeviceName(0))!;
       const then = new Date(Date.now() - 14 * 86_400_000 - 2 * 3_600_000).toISOString();
       store.db.prepare("DELETE FROM jobs WHERE device_id = ? AND started_at > ?").run(device.id, then);
       store.db.prepare('UPDATE devices SET facts_at = ? WHERE id = ?').run(then, device.id);
-    } finally {
-      store.close();
-    }
-  });
+    }),
+  );
   try {
     await app.open(host.url);
     const stale = page.getByTestId(`contact-${seedDeviceName(0)}`);
