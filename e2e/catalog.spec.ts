@@ -33,6 +33,24 @@ async function enterFolder(list: Locator, folder: string): Promise<void> {
   for (const part of folder.split('/').filter(Boolean)) await list.getByRole('button', { name: `${part}/`, exact: true }).click();
 }
 
+/** A folder `fill` makes, backed up into the console's new repository and removed again: its path. */
+async function backedUpFolder(host: { dataDir: string }, prefix: string, fill: (folder: string) => void | Promise<void>): Promise<string> {
+  const folder = mkdtempSync(path.join(os.tmpdir(), prefix));
+  try {
+    await fill(folder);
+    await backup(await consoleRepository(host), new LocalSource([folder]));
+    return folder;
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+}
+
+/** The catalog unlocked, and its first snapshot opened in the browser. */
+async function openFirstSnapshot(app: ConsolePage, page: Page, url: string): Promise<void> {
+  await openCatalog(app, page, url);
+  await page.getByTestId('snapshots-table').locator('tbody tr a').first().click();
+}
+
 /** The host's repository with one real backup (of a folder holding config.yaml) in it. */
 async function repositoryWithOneBackup(dataDir: string): Promise<{ repo: Repository; first: Snapshot }> {
   const folder = mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-catalog-'));
@@ -159,8 +177,7 @@ test('the folders a snapshot holds only as its paths\' parents show no time, not
   };
   await backup(repo, source);
 
-  await openCatalog(app, page, host.url);
-  await page.getByTestId('snapshots-table').locator('tbody tr a').first().click();
+  await openFirstSnapshot(app, page, host.url);
   const list = page.getByTestId('snapshot-entries');
   await expect(list.getByRole('listitem')).toHaveCount(1);
   await expect(list.getByRole('listitem').first()).toContainText('—');
@@ -211,8 +228,7 @@ test('names that are not UTF-8 or hide characters are shown as escapes, each its
     rmSync(folder, { recursive: true, force: true });
   }
 
-  await openCatalog(app, page, host.url);
-  await page.getByTestId('snapshots-table').locator('tbody tr a').first().click();
+  await openFirstSnapshot(app, page, host.url);
   const list = page.getByTestId('snapshot-entries');
   await enterFolder(list, folder);
   await expect(list.getByRole('listitem')).toHaveCount(4);
@@ -225,18 +241,12 @@ test('names that are not UTF-8 or hide characters are shown as escapes, each its
 });
 
 test('an empty folder says it is empty', async ({ host, console: app, page }) => {
-  const folder = mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-empty-'));
-  try {
+  const folder = await backedUpFolder(host, 'jetvault-e2e-empty-', (folder) => {
     mkdirSync(path.join(folder, 'captures'));
     writeFileSync(path.join(folder, 'config.yaml'), 'fps: 30\n');
-    const repo = await consoleRepository(host);
-    await backup(repo, new LocalSource([folder]));
-  } finally {
-    rmSync(folder, { recursive: true, force: true });
-  }
+  });
 
-  await openCatalog(app, page, host.url);
-  await page.getByTestId('snapshots-table').locator('tbody tr a').first().click();
+  await openFirstSnapshot(app, page, host.url);
   const browser = page.getByTestId('snapshot-browser');
   await enterFolder(browser.getByTestId('snapshot-entries'), `${folder}/captures`);
   await expect(browser.getByTestId('snapshot-folder-empty')).toHaveText('This folder is empty.');
@@ -357,8 +367,7 @@ test('each entry of a windowed folder says where it stands in the whole folder',
   } finally {
     rmSync(folder, { recursive: true, force: true });
   }
-  await openCatalog(app, page, host.url);
-  await page.getByTestId('snapshots-table').locator('tbody tr a').first().click();
+  await openFirstSnapshot(app, page, host.url);
   const list = page.getByTestId('snapshot-entries');
   await enterFolder(list, folder);
   await expect(list).toHaveAttribute('data-count', '300');
@@ -369,8 +378,7 @@ test('each entry of a windowed folder says where it stands in the whole folder',
 });
 
 test('a folder lists its newest or its largest files first on demand, folders before them', async ({ host, console: app, page }) => {
-  const folder = mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-order-'));
-  try {
+  const folder = await backedUpFolder(host, 'jetvault-e2e-order-', (folder) => {
     mkdirSync(path.join(folder, 'archive'));
     const files: [string, number, string][] = [
       ['a-small-new.log', 10, '2026-11-30T10:00:00Z'],
@@ -381,13 +389,8 @@ test('a folder lists its newest or its largest files first on demand, folders be
       writeFileSync(path.join(folder, name), 'x'.repeat(size));
       utimesSync(path.join(folder, name), new Date(at), new Date(at));
     }
-    const repo = await consoleRepository(host);
-    await backup(repo, new LocalSource([folder]));
-  } finally {
-    rmSync(folder, { recursive: true, force: true });
-  }
-  await openCatalog(app, page, host.url);
-  await page.getByTestId('snapshots-table').locator('tbody tr a').first().click();
+  });
+  await openFirstSnapshot(app, page, host.url);
   const list = page.getByTestId('snapshot-entries');
   await enterFolder(list, folder);
   const names = () => list.getByRole('listitem').evaluateAll((rows) => rows.map((r) => r.querySelector('.entry-name, button')?.textContent));
