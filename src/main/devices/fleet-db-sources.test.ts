@@ -3,6 +3,7 @@
  * meets them: a damaged SQLite database, a device whose temp folder cannot hold the copy.
  */
 import { execFileSync, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { appendFileSync, chownSync, closeSync, copyFileSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -61,6 +62,25 @@ function damagedDatabase(file: string, owner: Device, damage: 'pointers' | 'page
   closeSync(fd);
   copyFileSync(made, file);
   chownSync(file, owner.account.uid, owner.account.gid);
+}
+
+
+/**
+ * A 64 MB SQLite database in the device's app folder (WAL or rollback journal) and its app: one small
+ * commit every 2 ms for up to a minute (killed by the test), as the device's login, waiting up to 5 s
+ * for a lock.
+ */
+function busySqlite(device: Device, name: string, journal: 'wal' | 'rollback'): { file: string; writer: ChildProcess } {
+  const as = { uid: device.account.uid, gid: device.account.gid };
+  const file = path.join(device.root, 'opt', device.app, 'data', name);
+  const wal = journal === 'wal';
+  execFileSync('sqlite3', [file, `${wal ? 'PRAGMA journal_mode = WAL; ' : ''}CREATE TABLE samples (id INTEGER PRIMARY KEY, value BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 60000) INSERT INTO samples (value) SELECT randomblob(1000) FROM n;`], { ...as, stdio: 'ignore' });
+  const writer = spawn(
+    'python3',
+    ['-c', `import sqlite3, time\nc = sqlite3.connect(${JSON.stringify(file)}, isolation_level=None)\nc.execute('PRAGMA busy_timeout = 5000')\n${wal ? "c.execute('PRAGMA synchronous = NORMAL')\n" : ''}end = time.time() + 60\nwhile time.time() < end:\n    c.execute('INSERT INTO samples (value) VALUES (randomblob(100))')\n    time.sleep(0.002)\n`],
+    { ...as, stdio: 'ignore' },
+  );
+  return { file, writer };
 }
 
 describe.skipIf(skip)('database sources on a fleet device', () => {
@@ -266,15 +286,7 @@ describe.skipIf(skip)('database sources on a fleet device', () => {
 
   it('a WAL database its app commits to every few milliseconds is copied, not started over until the run is cancelled', { timeout: 120_000 }, async () => {
     const device = fleet().devices[0]!;
-    const as = { uid: device.account.uid, gid: device.account.gid };
-    const file = path.join(device.root, 'opt', device.app, 'data', 'telemetry.db');
-    execFileSync('sqlite3', [file, 'PRAGMA journal_mode = WAL; CREATE TABLE samples (id INTEGER PRIMARY KEY, value BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 60000) INSERT INTO samples (value) SELECT randomblob(1000) FROM n;'], { ...as, stdio: 'ignore' });
-    // The app: one small commit every 2 ms for up to a minute (ended below), as the device's login.
-    const writer = spawn(
-      'python3',
-      ['-c', `import sqlite3, time\nc = sqlite3.connect(${JSON.stringify(file)}, isolation_level=None)\nc.execute('PRAGMA busy_timeout = 5000')\nc.execute('PRAGMA synchronous = NORMAL')\nend = time.time() + 60\nwhile time.time() < end:\n    c.execute('INSERT INTO samples (value) VALUES (randomblob(100))')\n    time.sleep(0.002)\n`],
-      { ...as, stdio: 'ignore' },
-    );
+    const { file, writer } = busySqlite(device, 'telemetry.db', 'wal');
     const { services } = await consoleFor(device, [{ name: 'telemetry', kind: 'sqlite', path: file }]);
     try {
       await new Promise((resolve) => setTimeout(resolve, 500));
@@ -424,15 +436,7 @@ describe.skipIf(skip)('database sources on a fleet device', () => {
   });
   it('a rollback-journal database its app writes to all the time is copied once copying it step by step keeps starting over', { timeout: 120_000 }, async () => {
     const device = fleet().devices[0]!;
-    const as = { uid: device.account.uid, gid: device.account.gid };
-    const file = path.join(device.root, 'opt', device.app, 'data', 'counters.db');
-    execFileSync('sqlite3', [file, 'CREATE TABLE samples (id INTEGER PRIMARY KEY, value BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 60000) INSERT INTO samples (value) SELECT randomblob(1000) FROM n;'], { ...as, stdio: 'ignore' });
-    // The app: commits as fast as its journal allows, waiting up to 5 s for a lock, for up to a minute.
-    const writer = spawn(
-      'python3',
-      ['-c', `import sqlite3, time\nc = sqlite3.connect(${JSON.stringify(file)}, isolation_level=None)\nc.execute('PRAGMA busy_timeout = 5000')\nend = time.time() + 60\nwhile time.time() < end:\n    c.execute('INSERT INTO samples (value) VALUES (randomblob(100))')\n    time.sleep(0.002)\n`],
-      { ...as, stdio: 'ignore' },
-    );
+    const { file, writer } = busySqlite(device, 'counters.db', 'rollback');
     const { services } = await consoleFor(device, []);
     const connection = await DeviceConnection.open(await services.devices.connectOptions(device.name));
     const stop = new AbortController();
