@@ -42,7 +42,14 @@ export const repoBackupCommand: Command = {
     const source = new LocalSource(positionals);
     // Not one path there (a typo, an unmounted disk): no empty snapshot, which would become the
     // latest one and count towards --keep-last, so a few such runs pushed the real backups out.
-    const absent = source.paths.filter((p) => !lstatSync(p, { throwIfNoEntry: false }));
+    const absent = source.paths.filter((p) => {
+      try {
+        return !lstatSync(p, { throwIfNoEntry: false });
+      } catch (error) {
+        // Under a file (ENOTDIR) is not there either; what cannot be looked at (EACCES) the walk names.
+        return (error as NodeJS.ErrnoException).code === 'ENOTDIR';
+      }
+    });
     if (absent.length === source.paths.length) {
       io.err(`jetvault: nothing to back up: ${absent.length === 1 ? `${absent[0]} does not exist` : `none of ${absent.join(', ')} exists`}; no snapshot was written`);
       return EXIT.failure;

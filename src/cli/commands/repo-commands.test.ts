@@ -62,6 +62,9 @@ describe('repository CLI', () => {
     expect(await runCli(['backup', join(home, 'dta')], missing)).toBe(1);
     expect(missing.errors.join('\n')).toMatch(/nothing to back up: .*\/dta does not exist; no snapshot was written/);
     expect(await runCli(['backup', join(home, 'dta'), join(home, 'dat')], io(env))).toBe(1);
+    const underFile = io(env);
+    expect(await runCli(['backup', join(data, 'etc/app.conf/x')], underFile)).toBe(1);
+    expect(underFile.errors.join('\n')).toMatch(/app\.conf\/x does not exist; no snapshot was written/);
     const s = io(env);
     expect(await runCli(['snapshots', '--json'], s)).toBe(0);
     expect(JSON.parse(s.lines.join('\n'))).toHaveLength(1);
