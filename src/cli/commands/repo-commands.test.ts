@@ -232,7 +232,7 @@ describe('repository CLI', () => {
     expect(checked.errors.join('\n')).toMatch(/snapshot 0{64}.*`jetvault forget --damaged` removes it/);
     // forget --damaged: a dry run names it and keeps it; then it goes, prune runs and check is clean.
     const dry = io(env);
-    expect(await runCli(['forget', '--damaged', '--dry-run', '--json'], dry)).toBe(0);
+    expect(await runCli(['forget', '--damaged', '--dry-run', '--prune', '--json'], dry)).toBe(0);
     expect(JSON.parse(dry.lines.join('\n'))).toMatchObject({ dryRun: true, damaged: [{ id: '00'.repeat(32) }], snapshotsRemoved: 1 });
     expect(readdirSync(join(home, 'repository', 'snapshots'))).toContain('00'.repeat(32));
     const forgot = io(env);

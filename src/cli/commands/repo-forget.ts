@@ -65,7 +65,10 @@ export const repoForgetCommand: Command = {
       if (!dryRun) await forgetPlanned(repo, plan);
       const snapshotsRemoved = removed.reduce((n, d) => n + d.snapshotIds.length, 0) + damaged.length;
       let pruned = null;
-      if (values.prune && (removed.length > 0 || damaged.length > 0)) pruned = await prune(repo, { dryRun });
+      // A dry run leaves the damaged snapshots in place, and prune cannot plan around them.
+      const pruneBlocked = dryRun && damaged.length > 0;
+      if (values.prune && !pruneBlocked && (removed.length > 0 || damaged.length > 0)) pruned = await prune(repo, { dryRun });
+      if (values.prune && pruneBlocked && !values.json) io.err('prune cannot be planned while the damaged snapshots are there: it runs once they are removed');
       if (values.json) {
         const view = (d: (typeof plan)[number]) => ({ unit: d.unit, id: d.runId, time: d.time, device: d.device, sources: d.sources, snapshots: d.snapshotIds, reasons: d.reasons });
         io.out(JSON.stringify({ dryRun, keep: plan.filter((d) => d.keep).map(view), remove: removed.map(view), damaged: damaged.map(({ id, why }) => ({ id, why })), snapshotsRemoved, prune: pruned }, null, 2));
