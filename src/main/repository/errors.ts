@@ -33,6 +33,11 @@ export class RepositoryError extends AppError {
   }
 }
 
+/** The repository's data is damaged or missing (as opposed to a store outage, or a target refusing a write). */
+export function isDamage(error: unknown): error is RepositoryError {
+  return error instanceof RepositoryError && (error.failure === 'corrupt' || error.failure === 'not-found');
+}
+
 /** The store did not answer, or refused: that says nothing about whether the data is damaged. */
 export function isStoreUnreachable(error: unknown): error is RepositoryError {
   return error instanceof RepositoryError && (error.failure === 'unavailable' || error.failure === 'denied');

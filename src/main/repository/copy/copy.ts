@@ -18,7 +18,7 @@
  * original's id (`copiedFrom`), so the next copy skips it: copies are idempotent and resume.
  */
 import { NAMES } from '../backend/backend';
-import { RepositoryError, throwIfAborted } from '../errors';
+import { isDamage, RepositoryError, throwIfAborted } from '../errors';
 import type { IndexedPack } from '../index/index-file';
 import type { Lease } from '../lock/lock';
 import { readLease, releasing, RepositoryLock } from '../lock/lock';
@@ -114,8 +114,6 @@ export const originOf = (s: SnapshotWithId): string => s.copiedFrom ?? s.id;
 
 const sourceOf = (s: Snapshot): string => s.tags.find((t) => t.startsWith('source:'))?.slice(7) ?? s.source;
 
-/** Damage in what a snapshot uses (a blob that fails to open, a pack gone): that snapshot cannot be copied, others can. */
-const isDamage = (error: unknown): error is RepositoryError => error instanceof RepositoryError && (error.failure === 'corrupt' || error.failure === 'not-found');
 
 export function matchesFilter(s: Snapshot, filter: CopyFilter): boolean {
   if (filter.device !== undefined && s.device !== filter.device) return false;

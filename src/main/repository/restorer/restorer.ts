@@ -14,7 +14,7 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { LocalBackend } from '../backend/local-backend';
 import { ChunkPool } from '../pipeline/chunk-pool';
 import type { RestoreFileJob } from '../pipeline/chunk-pool';
-import { AbortFlag, asError, RepositoryError } from '../errors';
+import { AbortFlag, asError, isDamage, RepositoryError } from '../errors';
 import type { ProgressFn } from '../errors';
 import type { Repository } from '../repo/repository';
 import { loadTree } from '../snapshot/snapshot';
@@ -76,10 +76,6 @@ export function localName(name: string, platform: NodeJS.Platform = process.plat
   return isPlainName(name) && (platform !== 'win32' || !/[\\:]/.test(name));
 }
 
-/** The repository's data is damaged or missing (as opposed to the target refusing a write, or a store outage). */
-function isDamage(error: unknown): boolean {
-  return error instanceof RepositoryError && (error.failure === 'corrupt' || error.failure === 'not-found');
-}
 
 export async function restore(repo: Repository, snapshot: SnapshotWithId, target: string, options: RestoreOptions = {}): Promise<RestoreResult> {
   const { onProgress } = options;
