@@ -215,18 +215,13 @@ test('a snapshot whose files cannot be read says why instead of loading for ever
 
 test('names that are not UTF-8 or hide characters are shown as escapes, each its own', async ({ host, console: app, page }) => {
   // As a device's files can be named: Latin-1 bytes from an old camera tool, a right-to-left override, a newline.
-  const folder = mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-names-'));
-  try {
+  const folder = await backedUpFolder(host, 'jetvault-e2e-names-', (folder) => {
     const raw = (name: string) => Buffer.concat([Buffer.from(`${folder}/`), Buffer.from(name, 'latin1')]);
     writeFileSync(raw('caf\xe9.txt'), 'one\n');
     writeFileSync(raw('caf\xe8.txt'), 'two\n');
     writeFileSync(path.join(folder, 'invoice\u202Etxt.exe'), 'x');
     writeFileSync(path.join(folder, 'new\nline.txt'), 'x');
-    const repo = await consoleRepository(host);
-    await backup(repo, new LocalSource([folder]));
-  } finally {
-    rmSync(folder, { recursive: true, force: true });
-  }
+  });
 
   await openFirstSnapshot(app, page, host.url);
   const list = page.getByTestId('snapshot-entries');
@@ -359,14 +354,9 @@ test('each row\'s buttons are named for their file, not "Download" a hundred tim
 });
 
 test('each entry of a windowed folder says where it stands in the whole folder', async ({ host, console: app, page }) => {
-  const folder = mkdtempSync(path.join(os.tmpdir(), 'jetvault-e2e-posinset-'));
-  try {
+  const folder = await backedUpFolder(host, 'jetvault-e2e-posinset-', (folder) => {
     for (let i = 0; i < 300; i++) writeFileSync(path.join(folder, `frame-${String(i).padStart(3, '0')}.jpg`), String(i));
-    const repo = await consoleRepository(host);
-    await backup(repo, new LocalSource([folder]));
-  } finally {
-    rmSync(folder, { recursive: true, force: true });
-  }
+  });
   await openFirstSnapshot(app, page, host.url);
   const list = page.getByTestId('snapshot-entries');
   await enterFolder(list, folder);
