@@ -1,12 +1,15 @@
 /**
  * Alerts in the console: a rule threshold changed on the Alerts page raises an alert for a device
  * (RPO breached), the sidebar counts it, the technician acknowledges it, and it resolves by itself
- * when the condition clears; an unreachable webhook queues the deliveries.
+ * when the condition clears; an unreachable webhook queues the deliveries. The webhook URL is kept
+ * only in the secret store, so where secrets cannot be encrypted it is refused, saying why.
  */
 import path from 'node:path';
 import { expect, test } from './fixtures';
 
 const SCREENSHOTS = path.join('test-results', 'screenshots');
+
+test.use({ hostEnv: { JETVAULT_SECRETS_PASSPHRASE: 'e2e secrets passphrase' } });
 
 const profile = { name: 'rvm-031', host: '127.0.0.31', user: 'jetson', hostKey: 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8', site: 'Depot East', rpoMinutes: 15, sources: [] };
 
@@ -44,4 +47,20 @@ test('an RPO alert is raised by a rule threshold, acknowledged, and resolved whe
 
   const stored = await page.evaluate(() => window.api!.settings.get());
   expect(stored.monitoringRules.rpoBreached).toEqual({ enabled: true, threshold: 1 });
+});
+
+test.describe('without a secrets passphrase', () => {
+  test.use({ hostEnv: { JETVAULT_SECRETS_PASSPHRASE: '' } });
+
+  test('a webhook URL is refused, saying what to set, and the rules saved with it are not half-saved', async ({ host, console: app, page }) => {
+    await app.open(host.url);
+    await app.goTo('alerts');
+    await page.getByTestId('rule-rpoBreached-threshold').fill('3');
+    await page.getByTestId('webhook-url').fill('https://chat.example/hooks/T0123/xK9sEcReTtOkEn');
+    await page.getByTestId('rules-save').click();
+    await expect(page.getByTestId('rules-form')).toContainText('stored only encrypted: set JETVAULT_SECRETS_PASSPHRASE');
+    const stored = await page.evaluate(() => window.api!.settings.get());
+    expect(stored.webhookUrl).toBe('');
+    expect(stored.monitoringRules.rpoBreached.threshold).not.toBe(3);
+  });
 });

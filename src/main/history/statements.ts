@@ -486,6 +486,8 @@ export function prepareStatements(db: Database) {
     outboxInsert: db.prepare<[string, string, string, string]>('INSERT INTO webhook_outbox (url, payload, created_at, next_attempt_at) VALUES (?, ?, ?, ?)'),
     /** The oldest undelivered events, in the order they were written (delivered in that order). */
     outboxHead: db.prepare<[number], OutboxRow>('SELECT * FROM webhook_outbox WHERE delivered_at IS NULL ORDER BY id LIMIT ?'),
+    /** Rows that hold a plain webhook URL refer to the secret store instead (ref, url). */
+    outboxProtectUrl: db.prepare<[string, string]>('UPDATE webhook_outbox SET url = ? WHERE url = ?'),
     outboxDelivered: db.prepare<[string, number, number]>('UPDATE webhook_outbox SET delivered_at = ?, attempts = ? WHERE id = ?'),
     outboxRetry: db.prepare<[number, string, string, number]>('UPDATE webhook_outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?'),
     /** Takes an event for one delivery attempt (moves its next attempt on) unless another process took it first. */

@@ -12,6 +12,8 @@ import { prepareSeedStatements } from '../history/statements';
 import { silentLogger } from '../log';
 import { createServices } from '../services/index';
 import type { Services } from '../services/index';
+import { WEBHOOK_URL_REF } from '../services/settings-service';
+import { filesHolding } from '../testing/plaintext';
 import { tempDir } from '../testing/temp-dir';
 import { retryDelay, WebhookOutbox } from './webhook';
 
@@ -20,8 +22,12 @@ afterEach(() => {
   for (const s of open.splice(0)) s.dispose();
 });
 
-function services(dataDir: string): Services {
-  const s = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
+const PASSPHRASE = 'alert secrets passphrase';
+
+/** `passphrase`: JETVAULT_SECRETS_PASSPHRASE (the webhook URL is kept in the secret store); null: none. */
+function services(dataDir: string, passphrase: string | null = PASSPHRASE): Services {
+  const env = passphrase === null ? {} : { JETVAULT_SECRETS_PASSPHRASE: passphrase };
+  const s = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() }, env });
   open.push(s);
   return s;
 }
@@ -194,6 +200,36 @@ describe('the alert webhook', () => {
         { event: 'alert.resolved', alert: { rule: 'backupFailed', resolvedAt: expect.any(String) as unknown } },
       ]);
       expect(s.outbox.pending().pending).toBe(0);
+      // The rows name the secret store's entry, never the URL (it can carry a token).
+      expect(s.history.sql.outboxHead.all(10)).toEqual([]);
+      expect(s.history.db.prepare('SELECT DISTINCT url FROM webhook_outbox').all()).toEqual([{ url: WEBHOOK_URL_REF }]);
+    } finally {
+      await hook.close();
+    }
+  });
+
+  it('sends an event that waited to the URL set when it goes out, and none while no URL is set', async () => {
+    const old = await receiver();
+    const hook = await receiver();
+    await old.close(); // the old receiver is gone: the event waits for its retry
+    try {
+      const dataDir = tempDir();
+      const s = services(dataDir);
+      s.settings.update({ webhookUrl: old.url }, 'test');
+      const device = s.devices.add(profile, {}, 'test');
+      await s.jobs.start({ kind: 'backup', title: 'b', phases: ['connect'], deviceId: device.id }, () => Promise.reject(new AppError('TIMEOUT', 'rvm-017 did not answer in time'))).done;
+      s.alerts.evaluate();
+      expect(await s.outbox.deliverDue()).toBe(0);
+      s.history.db.prepare('UPDATE webhook_outbox SET next_attempt_at = ?').run(new Date(0).toISOString());
+
+      s.settings.update({ webhookUrl: '' }, 'test');
+      expect(await s.outbox.deliverDue()).toBe(0);
+      expect(s.history.sql.outboxHead.all(1)[0]!.last_error).toBe('no webhook URL is set (the event waits until one is)');
+      s.history.db.prepare('UPDATE webhook_outbox SET next_attempt_at = ?').run(new Date(0).toISOString());
+
+      s.settings.update({ webhookUrl: hook.url }, 'test');
+      expect(await s.outbox.deliverDue()).toBe(1);
+      expect(hook.bodies).toMatchObject([{ event: 'alert.raised', alert: { rule: 'backupFailed' } }]);
     } finally {
       await hook.close();
     }
@@ -261,6 +297,59 @@ describe('the alert webhook', () => {
       second.close();
       await hook.close();
     }
+  });
+
+  it('moves a URL an earlier version stored in plain text into the secret store, out of the settings and the outbox', async () => {
+    const hook = await receiver();
+    const token = 'T0kEnInThEpAtH';
+    const url = `${hook.url}hooks/${token}`;
+    try {
+      const dataDir = tempDir();
+      const old = new HistoryStore(dataDir);
+      const at = new Date().toISOString();
+      old.sql.settingUpsert.run('webhookUrl', JSON.stringify(url), at);
+      old.sql.outboxInsert.run(url, JSON.stringify({ event: 'alert.raised', alert: { id: 1 } }), at, at);
+      old.sql.outboxInsert.run(url, JSON.stringify({ event: 'alert.raised', alert: { id: 2 } }), at, at);
+      old.sql.outboxDelivered.run(at, 1, 1);
+      old.close();
+      expect(filesHolding(dataDir, token)).not.toEqual([]);
+
+      // Without a cipher it stays where it was, and still works.
+      const plain = services(dataDir, null);
+      expect(plain.settings.get().webhookUrl).toBe(url);
+      plain.dispose();
+      open.pop();
+      expect(filesHolding(dataDir, token)).not.toEqual([]);
+
+      const s = services(dataDir);
+      expect(s.settings.get().webhookUrl).toBe(url);
+      expect(await s.outbox.deliverDue()).toBe(1);
+      expect(hook.bodies).toEqual([{ event: 'alert.raised', alert: { id: 2 } }]);
+      s.dispose();
+      open.pop();
+      expect(filesHolding(dataDir, token)).toEqual([]);
+    } finally {
+      await hook.close();
+    }
+  });
+
+  it('keeps a URL this process cannot read (another passphrase) when other settings are saved', () => {
+    const dataDir = tempDir();
+    const url = 'https://chat.example/hooks/T0123/B0456/xK9sEcReTtOkEn';
+    const first = services(dataDir);
+    first.settings.update({ webhookUrl: url }, 'test');
+    first.dispose();
+    open.pop();
+
+    const other = services(dataDir, 'another secrets passphrase');
+    expect(other.settings.get().webhookUrl).toBe('');
+    // The Alerts page saves the URL it shows along with the rules: that is no change to the URL.
+    other.settings.update({ webhookUrl: '', theme: 'dark' }, 'test');
+    other.dispose();
+    open.pop();
+
+    const again = services(dataDir);
+    expect(again.settings.get()).toMatchObject({ webhookUrl: url, theme: 'dark' });
   });
 
   it('backs off exponentially up to an hour', () => {

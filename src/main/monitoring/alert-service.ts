@@ -16,6 +16,7 @@ import type { EventBus } from '../event-bus';
 import type { HistoryStore } from '../history/history-store';
 import type { AlertRow, JobRow } from '../history/statements';
 import type { Logger } from '../log';
+import { WEBHOOK_URL_REF } from '../services/settings-service';
 import type { SettingsService } from '../services/settings-service';
 import { evaluateRules } from './rules';
 import type { Condition, DeviceState, MonitorInput, RunSummary } from './rules';
@@ -191,9 +192,10 @@ export class AlertService {
     const { bus, outbox, settings, notify } = this.#deps;
     const current = settings.get();
     bus.emit('alerts:changed', { open: this.#deps.store.sql.alertsOpen.all().length });
-    if (current.webhookUrl) {
-      for (const alert of raised) outbox.enqueue(current.webhookUrl, { event: 'alert.raised', alert });
-      for (const alert of resolved) outbox.enqueue(current.webhookUrl, { event: 'alert.resolved', alert });
+    // The row names the secret store's entry, not the URL (it can carry a token): the URL is read as it is sent.
+    if (settings.webhookConfigured()) {
+      for (const alert of raised) outbox.enqueue(WEBHOOK_URL_REF, { event: 'alert.raised', alert });
+      for (const alert of resolved) outbox.enqueue(WEBHOOK_URL_REF, { event: 'alert.resolved', alert });
     }
     if (current.desktopNotifications && notify) {
       // One notification per alert when it is raised (never again while it stays open), at or above the chosen level.

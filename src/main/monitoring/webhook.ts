@@ -2,10 +2,10 @@
  * The alert webhook as an outbox in the history store: an alert event is written first, then
  * POSTed as JSON; a failed delivery (offline laptop, receiver down, non-2xx) is retried with
  * exponential backoff, across restarts of the console, until it is delivered. Events go out in the
- * order they were written. A webhook URL can carry a token, so it never appears in logs.
+ * order they were written. A webhook URL can carry a token, so it never appears in logs, and rows
+ * hold the secret store's reference to it (`target` reads it as each event is sent — decision 006).
  */
 import type { HistoryStore } from '../history/history-store';
-import type { OutboxRow } from '../history/statements';
 import type { Logger } from '../log';
 
 export const FIRST_RETRY_MS = 15_000;
@@ -36,13 +36,15 @@ export class WebhookOutbox {
   readonly #store: HistoryStore;
   readonly #log: Logger;
   readonly #clock: () => Date;
+  readonly #target: (stored: string) => string;
   #timer: NodeJS.Timeout | null = null;
   #running: Promise<number> | null = null;
 
-  constructor(store: HistoryStore, log: Logger, clock: () => Date = () => new Date()) {
+  constructor(store: HistoryStore, log: Logger, clock: () => Date = () => new Date(), target: (stored: string) => string = (stored) => stored) {
     this.#store = store;
     this.#log = log;
     this.#clock = clock;
+    this.#target = target;
   }
 
   enqueue(url: string, payload: unknown): void {
@@ -73,7 +75,14 @@ export class WebhookOutbox {
         if (row.next_attempt_at > this.#clock().toISOString()) return delivered;
         const claimedUntil = new Date(this.#clock().getTime() + CLAIM_MS).toISOString();
         if (this.#store.sql.outboxClaim.run(claimedUntil, row.id, row.next_attempt_at).changes === 0) return delivered; // another process posts it
-        const error = await this.#post(row);
+        let url = '';
+        let error: string | null;
+        try {
+          url = this.#target(row.url);
+          error = await this.#post(url, row.payload);
+        } catch (unreadable) {
+          error = (unreadable as Error).message;
+        }
         const attempts = row.attempts + 1;
         if (error === null) {
           this.#store.sql.outboxDelivered.run(this.#clock().toISOString(), attempts, row.id);
@@ -82,18 +91,18 @@ export class WebhookOutbox {
         }
         const next = new Date(this.#clock().getTime() + retryDelay(attempts)).toISOString();
         this.#store.sql.outboxRetry.run(attempts, next, error, row.id);
-        this.#log.warn(`webhook to ${redactUrl(row.url)} failed (attempt ${attempts}, next at ${next}): ${error}`);
+        this.#log.warn(`webhook to ${url ? redactUrl(url) : '(no URL)'} failed (attempt ${attempts}, next at ${next}): ${error}`);
         return delivered;
       }
     }
   }
 
-  async #post(row: OutboxRow): Promise<string | null> {
+  async #post(url: string, payload: string): Promise<string | null> {
     try {
-      const response = await fetch(row.url, {
+      const response = await fetch(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'user-agent': 'Jetvault' },
-        body: row.payload,
+        body: payload,
         signal: AbortSignal.timeout(TIMEOUT_MS),
         redirect: 'error',
       });

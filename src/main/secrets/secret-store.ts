@@ -81,6 +81,11 @@ export class SecretStore {
     );
   }
 
+  /** Whether there is a cipher to store secrets with (the keyring, or a usable passphrase). */
+  get available(): boolean {
+    return this.#cipher.scheme !== 'none';
+  }
+
   has(ref: string): boolean {
     return this.#store.sql.secretGet.get(ref) !== undefined;
   }

@@ -110,10 +110,15 @@ export interface Services {
 export function createServices({ dataDir, log, platform, env = process.env }: ServicesOptions): Services {
   const bus = new EventBus();
   const history = new HistoryStore(dataDir);
-  const settings = new SettingsService(history, bus, log);
+  const secrets = new SecretStore(history, platform.secretCipher ?? SecretStore.passphraseCipher(history, env.JETVAULT_SECRETS_PASSPHRASE));
+  const settings = new SettingsService(history, bus, log, secrets);
+  try {
+    settings.protectWebhookUrl();
+  } catch (error) {
+    log.warn(`the webhook URL stays where an earlier version kept it: ${(error as Error).message}`);
+  }
   const jobs = new JobManager(history, bus, log);
   const links = new ExternalLinks(platform);
-  const secrets = new SecretStore(history, platform.secretCipher ?? SecretStore.passphraseCipher(history, env.JETVAULT_SECRETS_PASSPHRASE));
   // A removed or renamed source's resume checkpoints go with it (the repository service keeps them).
   const devices = new DeviceService(history, secrets, (device, sources) => {
     repository.resume.forget(device, sources).catch((error: unknown) => log.warn('Could not remove the resume checkpoints of removed sources', { device, error: String(error) }));
@@ -129,7 +134,7 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
   const copies = new CopyService(dataDir, repository, jobs, env);
   const copyPolicy = new CopyPolicy({ store: history, repositories, copies, bus, log });
   const restores = new RestoreService(devices, connector, repository, jobs, history);
-  const outbox = new WebhookOutbox(history, log);
+  const outbox = new WebhookOutbox(history, log, undefined, (stored) => settings.webhookTarget(stored));
   const drills = new DrillService(devices, connector, repository, catalog, jobs, history, settings);
   const alerts = new AlertService({
     store: history,

@@ -5,21 +5,62 @@ import type { EventBus } from '../event-bus';
 import type { HistoryStore } from '../history/history-store';
 import { issuesOf } from '../ipc/router';
 import type { Logger } from '../log';
+import type { SecretStore } from '../secrets/secret-store';
+
+/** Where the webhook URL is kept: it can carry a token (a chat service's hook URL is its own credential). */
+export const WEBHOOK_URL_REF = 'settings:webhookUrl';
 
 /**
  * Console settings, stored one key per row in the history store. A stored value that no longer
  * validates (hand-edited, or from another version) falls back to its default and is reported,
- * instead of breaking the console.
+ * instead of breaking the console. The webhook URL is the exception: it can carry a token, so it
+ * lives in the secret store (decision 006) and its row holds ''. A URL this process cannot read (the
+ * app's keyring, or another passphrase) reads as '' and is kept as it is: a save that leaves the URL
+ * as shown does not touch it.
  */
 export class SettingsService {
   readonly #store: HistoryStore;
   readonly #bus: EventBus;
   readonly #log: Logger;
+  readonly #secrets: SecretStore | undefined;
 
-  constructor(store: HistoryStore, bus: EventBus, log: Logger) {
+  constructor(store: HistoryStore, bus: EventBus, log: Logger, secrets?: SecretStore) {
     this.#store = store;
     this.#bus = bus;
     this.#log = log;
+    this.#secrets = secrets;
+  }
+
+  /**
+   * A webhook URL stored in plain text by an earlier version goes into the secret store, and out of
+   * the webhook outbox's rows, once a cipher is there to hold it. Without one it stays (and works) as
+   * it was; a new URL is refused until there is one.
+   */
+  protectWebhookUrl(): void {
+    const secrets = this.#secrets;
+    const row = this.#store.sql.settingsAll.all().find((r) => r.key === 'webhookUrl');
+    if (!secrets?.available || !row) return;
+    let plain: unknown;
+    try {
+      plain = JSON.parse(row.value);
+    } catch {
+      return;
+    }
+    if (typeof plain !== 'string' || plain === '') return;
+    const { db, sql } = this.#store;
+    // Zeroed where it was (secure_delete) and out of the WAL's older page images (a truncating checkpoint).
+    const secureDelete = db.pragma('secure_delete', { simple: true }) as number;
+    db.pragma('secure_delete = ON');
+    try {
+      db.transaction(() => {
+        secrets.set(WEBHOOK_URL_REF, plain);
+        sql.settingUpsert.run('webhookUrl', JSON.stringify(''), row.updated_at);
+        sql.outboxProtectUrl.run(WEBHOOK_URL_REF, plain);
+      })();
+      db.pragma('wal_checkpoint(TRUNCATE)');
+    } finally {
+      db.pragma(`secure_delete = ${secureDelete ? 'ON' : 'OFF'}`);
+    }
   }
 
   get(): Settings {
@@ -38,15 +79,51 @@ export class SettingsService {
       if (checked.success) settings[key] = checked.data;
       else this.#log.warn(`setting ${key} holds an invalid value; using its default`);
     }
+    const webhookUrl = this.#webhookUrl();
+    if (webhookUrl !== null) settings.webhookUrl = webhookUrl;
     return settings as Settings;
+  }
+
+  /** The URL in the secret store; '' when this process cannot read it; null when none is stored there. */
+  #webhookUrl(): string | null {
+    try {
+      return this.#secretWebhookUrl();
+    } catch (error) {
+      this.#log.warn(`the webhook URL cannot be read here: ${(error as Error).message}`);
+      return '';
+    }
+  }
+
+  #secretWebhookUrl(): string | null {
+    return this.#secrets?.has(WEBHOOK_URL_REF) ? this.#secrets.get(WEBHOOK_URL_REF, 'The webhook URL') : null;
+  }
+
+  /** Whether a webhook is set, whether or not this process can read its URL. */
+  webhookConfigured(): boolean {
+    return this.#secrets?.has(WEBHOOK_URL_REF) === true || this.get().webhookUrl !== '';
+  }
+
+  /**
+   * Where a queued webhook event goes: `stored` is the outbox row's URL — the secret store's
+   * reference for events queued since the URL moved there (the URL set when it is sent), a plain
+   * URL for older ones. Throws, saying why, when this process cannot read it or none is set.
+   */
+  webhookTarget(stored: string): string {
+    if (stored !== WEBHOOK_URL_REF) return stored;
+    const url = this.#secretWebhookUrl() ?? this.get().webhookUrl;
+    if (!url) throw new AppError('VALIDATION', 'no webhook URL is set (the event waits until one is)');
+    return url;
   }
 
   update(patch: SettingsPatch, actor: string): Settings {
     const checked = SettingsPatchSchema.safeParse(patch);
     if (!checked.success) throw new AppError('VALIDATION', 'Invalid settings', issuesOf(checked.error));
     const now = new Date().toISOString();
+    const { webhookUrl, ...rest } = checked.data;
+    const hookChanged = webhookUrl !== undefined && webhookUrl !== this.get().webhookUrl;
     this.#store.db.transaction(() => {
-      for (const [key, value] of Object.entries(checked.data)) {
+      if (hookChanged) this.#setWebhookUrl(webhookUrl, now);
+      for (const [key, value] of Object.entries(rest)) {
         if (value !== undefined) this.#store.sql.settingUpsert.run(key, JSON.stringify(value), now);
       }
       this.#store.audit(actor, 'settings.update', null, { keys: Object.keys(checked.data) });
@@ -56,9 +133,26 @@ export class SettingsService {
     return settings;
   }
 
+  /** Into the secret store, never the settings row; '' turns the webhook off and forgets the URL. */
+  #setWebhookUrl(url: string, now: string): void {
+    if (url !== '') {
+      if (!this.#secrets?.available) {
+        throw new AppError(
+          'UNAVAILABLE',
+          'The webhook URL can carry a token, so it is stored only encrypted: set JETVAULT_SECRETS_PASSPHRASE (8+ characters) to store it here (the desktop app uses the system keyring where there is one)',
+        );
+      }
+      this.#secrets.set(WEBHOOK_URL_REF, url);
+    } else {
+      this.#secrets?.delete(WEBHOOK_URL_REF);
+    }
+    this.#store.sql.settingUpsert.run('webhookUrl', JSON.stringify(''), now);
+  }
+
   reset(actor: string): Settings {
     this.#store.db.transaction(() => {
       this.#store.sql.settingsClear.run();
+      this.#secrets?.delete(WEBHOOK_URL_REF);
       this.#store.audit(actor, 'settings.reset', null);
     })();
     const settings = this.get();
