@@ -1,6 +1,7 @@
 import { useEffect } from 'react';
 import type { ReactElement } from 'react';
 import { JobsTray } from './components/JobsTray';
+import { PageErrorBoundary } from './components/PageErrorBoundary';
 import { AlertsPage } from './pages/AlertsPage';
 import { AuditPage } from './pages/AuditPage';
 import { CatalogPage } from './pages/CatalogPage';
@@ -50,6 +51,7 @@ function useTheme(): void {
 
 export function App() {
   const page = useHashNavigation();
+  const param = useAppStore((s) => s.param);
   const info = useAppStore((s) => s.info);
   const openAlerts = useAlertsStore((s) => s.open.length);
   const loadAlerts = useAlertsStore((s) => s.load);
@@ -86,7 +88,10 @@ export function App() {
         </div>
       </nav>
       <main className="content" data-testid={`page-${page}`} tabIndex={-1}>
-        <Page />
+        {/* One page's render exception stays on that page; another route starts a fresh boundary. */}
+        <PageErrorBoundary key={`${page}/${param ?? ''}`} page={PAGES.find((p) => p.id === page)!.label}>
+          <Page />
+        </PageErrorBoundary>
       </main>
       <JobsTray />
     </div>
