@@ -1,3 +1,4 @@
+import type { Page } from '@playwright/test';
 import { expect, test } from './fixtures';
 
 test('a page that fails to render says what broke on that page, and the other pages keep working', async ({ host, console: app, page }) => {
@@ -30,4 +31,44 @@ test('a page that fails to render says what broke on that page, and the other pa
   await page.getByTestId('page-error-retry').click();
   await expect(page.getByTestId('page-error')).toHaveCount(0);
   await expect(page.getByTestId('audit-row').first()).toBeVisible();
+});
+
+/** A flaky link: the answers to `channels` come back as the backend unreachable, everything else passes. */
+async function failChannels(page: Page, channels: string[]): Promise<void> {
+  await page.routeWebSocket(/\/ipc$/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((message) => {
+      const call = typeof message === 'string' ? (JSON.parse(message) as { type: string; id: number; channel?: string }) : null;
+      if (call?.type === 'invoke' && call.channel && channels.includes(call.channel)) {
+        ws.send(JSON.stringify({ type: 'result', id: call.id, result: { ok: false, error: { code: 'UNAVAILABLE', message: `The link dropped (${call.channel})` } } }));
+      } else server.send(message);
+    });
+    server.onMessage((message) => ws.send(message));
+  });
+}
+
+const profile = { name: 'rvm-031', host: '127.0.0.31', user: 'jetson', hostKey: 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8', site: 'Depot East', rpoMinutes: 15, sources: [] };
+
+test('a page whose first load fails says so, and not "Loading…" under the error', async ({ host, console: app, page }) => {
+  await failChannels(page, ['overview:get', 'audit:list', 'alerts:list', 'repositories:list', 'scheduler:queue']);
+  await app.open(host.url);
+  await page.evaluate((p) => window.api!.devices.import({ json: JSON.stringify(p) }), profile);
+
+  const fleet = await app.goTo('fleet');
+  await expect(fleet.getByTestId('overview-error')).toContainText('The link dropped (overview:get)');
+  await expect(fleet.getByText('Loading…')).toHaveCount(0);
+  // The backup queue's card says its load failed too, rather than vanishing.
+  await expect(fleet.getByTestId('schedule-queue-error')).toContainText('The link dropped (scheduler:queue)');
+
+  const audit = await app.goTo('audit');
+  await expect(audit.getByTestId('audit-error')).toContainText('The link dropped (audit:list)');
+  await expect(audit.getByText('Loading…')).toHaveCount(0);
+
+  const alerts = await app.goTo('alerts');
+  await expect(alerts.getByTestId('alerts-error')).toContainText('The link dropped (alerts:list)');
+  await expect(alerts.getByTestId('alerts-empty')).toHaveCount(0);
+
+  const settings = await app.goTo('settings');
+  await expect(settings.getByTestId('repositories-error')).toContainText('The link dropped (repositories:list)');
+  await expect(settings.getByText('Loading…')).toHaveCount(0);
 });

@@ -163,7 +163,7 @@ export function RepositoriesPanel() {
       </p>
       <ErrorBanner message={error} testId="repositories-error" />
       {entries === null ? (
-        <p>Loading…</p>
+        error ? null : <p>Loading…</p>
       ) : (
         <table className="table" data-testid="repositories-table">
           <thead>

@@ -19,7 +19,7 @@ export function ScheduleQueue() {
   const load = useCallback(() => {
     api()
       .scheduler.queue()
-      .then(setQueue)
+      .then((q) => (setQueue(q), setError(null)))
       .catch((e: unknown) => setError(toAppError(e).message));
   }, []);
   useEffect(() => {
@@ -27,6 +27,14 @@ export function ScheduleQueue() {
     const timer = setInterval(load, 30_000);
     return () => clearInterval(timer);
   }, [load, jobs, devices]);
+  // A queue that could not be read says so, rather than passing for a fleet with nothing due.
+  if (!queue && error)
+    return (
+      <section className="card" aria-label="Backup queue" data-testid="schedule-queue">
+        <h2>Next backups</h2>
+        <ErrorBanner message={`The backup queue could not be read: ${error}`} testId="schedule-queue-error" />
+      </section>
+    );
   if (!queue || queue.entries.length === 0) return null;
   const runNow = async () => {
     setError(null);
@@ -45,7 +53,7 @@ export function ScheduleQueue() {
           ? 'Devices are backed up by themselves before their RPO runs out, and on their schedules, while the console runs.'
           : 'Automatic backups are off here (Settings, or a console started without the scheduler). Due devices wait for “Back up now”.'}
       </p>
-      <ErrorBanner message={error} />
+      <ErrorBanner message={error} testId="schedule-queue-error" />
       <table className="table">
         <thead>
           <tr>

@@ -130,16 +130,27 @@ function RulesForm() {
 export function AlertsPage() {
   const { open, recent, loaded, load, loadRecent } = useAlertsStore();
   const [showHistory, setShowHistory] = useState(false);
+  // A list that could not be read says why: the page showed nothing at all (or the history nothing).
+  const [error, setError] = useState<string | null>(null);
+  const [historyError, setHistoryError] = useState<string | null>(null);
   useEffect(() => {
-    void load();
+    load()
+      .then(() => setError(null))
+      .catch((caught: unknown) => setError(toAppError(caught).message));
   }, [load]);
   useEffect(() => {
-    if (showHistory) void loadRecent();
+    if (showHistory)
+      loadRecent()
+        .then(() => setHistoryError(null))
+        .catch((caught: unknown) => setHistoryError(toAppError(caught).message));
   }, [showHistory, loadRecent]);
   return (
     <>
       <PageHeader title="Alerts" subtitle="Failed backups, breached RPOs, low storage, overdue drills" />
-      {!loaded ? null : open.length === 0 ? (
+      <ErrorBanner message={error ? `Open alerts could not be read: ${error}` : null} testId="alerts-error" />
+      {!loaded ? (
+        error ? null : <p>Loading…</p>
+      ) : open.length === 0 ? (
         <EmptyState title="No open alerts" testId="alerts-empty">
           <p>No monitoring rule holds right now. Rules are checked after every job and once a minute.</p>
         </EmptyState>
@@ -158,7 +169,13 @@ export function AlertsPage() {
           {showHistory ? 'Hide history' : 'Show history (resolved alerts)'}
         </Button>
       </p>
-      {showHistory ? <AlertsTable alerts={recent} testId="alerts-history" /> : null}
+      {showHistory ? (
+        historyError ? (
+          <ErrorBanner message={`The history could not be read: ${historyError}`} testId="alerts-history-error" />
+        ) : (
+          <AlertsTable alerts={recent} testId="alerts-history" />
+        )
+      ) : null}
       <RulesForm />
     </>
   );

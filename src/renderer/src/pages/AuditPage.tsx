@@ -147,7 +147,7 @@ export function AuditPage() {
         </label>
       </div>
       {entries === null ? (
-        <p>Loading…</p>
+        error ? null : <p>Loading…</p>
       ) : entries.length === 0 ? (
         <EmptyState title={filtered ? 'Nothing matches these filters' : 'Nothing recorded yet'} testId="audit-empty">
           <p>Every change to devices, settings, restores and exports is recorded here with who made it and when.</p>

@@ -349,7 +349,8 @@ export function FleetPage() {
           <p>Each device then appears here with its site, sources and connection state.</p>
         </EmptyState>
       ) : (
-        overview ? <OverviewTable overview={overview} /> : <p>Loading…</p>
+        // Under a first load's error the banner says it all: "Loading…" beside it would wait for nothing.
+        overview ? <OverviewTable overview={overview} /> : overviewError ? null : <p>Loading…</p>
       )}
       <ScheduleQueue />
       <AddDeviceDialog isOpen={adding} onClose={() => setAdding(false)} onAdded={(name) => (window.location.hash = `#/fleet/${encodeURIComponent(name)}`)} />
