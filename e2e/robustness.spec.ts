@@ -1,3 +1,6 @@
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type { Page } from '@playwright/test';
 import { expect, test } from './fixtures';
 
@@ -71,4 +74,35 @@ test('a page whose first load fails says so, and not "Loading…" under the erro
   const settings = await app.goTo('settings');
   await expect(settings.getByTestId('repositories-error')).toContainText('The link dropped (repositories:list)');
   await expect(settings.getByText('Loading…')).toHaveCount(0);
+});
+
+test('a device page opened before a CLI import --replace says the profile changed instead of undoing the import, and the edit made again keeps both', async ({ host, console: app, page }) => {
+  const device = { ...profile, sources: [{ name: 'config', kind: 'files', paths: ['/etc/rvm'] }] };
+  await app.open(host.url);
+  await page.evaluate((p) => window.api!.devices.import({ json: JSON.stringify(p) }), device);
+  await page.evaluate((name) => (window.location.hash = `#/fleet/${name}`), device.name);
+  await expect(page.getByTestId('source-config')).toBeVisible();
+
+  // Meanwhile a colleague adds a source from the CLI (another process: no event reaches this page).
+  const file = path.join(host.dataDir, 'profiles.json');
+  writeFileSync(file, JSON.stringify({ ...device, sources: [...device.sources, { name: 'logs', kind: 'files', paths: ['/var/log/rvm'] }] }));
+  const cli = spawnSync(process.execPath, ['bin/jetvault.js', 'device', 'import', file, '--replace'], { env: { ...process.env, JETVAULT_HOME: host.dataDir }, encoding: 'utf8', timeout: 60_000 });
+  expect(cli.status, cli.stderr).toBe(0);
+  await expect(page.getByTestId('source-logs')).toHaveCount(0);
+
+  // The operator changes the site on the page they opened before and saves.
+  await page.getByTestId('device-setting-site').fill('Depot South');
+  await page.getByTestId('device-settings-save').click();
+  await expect(page.getByTestId('device-settings-error')).toContainText('changed since it was opened here');
+  // Nothing of the CLI's import was undone, and the page now shows it, the site edit still typed.
+  await expect(page.getByTestId('source-logs')).toBeVisible();
+  await expect(page.getByTestId('device-setting-site')).toHaveValue('Depot South');
+  const stored = await page.evaluate((name) => window.api!.devices.get({ name }), device.name);
+  expect(stored.profile.sources.map((s) => s.name)).toEqual(['config', 'logs']);
+  expect(stored.profile.site).toBe('Depot East');
+  // Saved again, on the profile as it is now: both changes stay.
+  await page.getByTestId('device-settings-save').click();
+  await expect(page.getByTestId('device-settings-saved')).toBeVisible();
+  const after = await page.evaluate((name) => window.api!.devices.get({ name }), device.name);
+  expect(after.profile).toMatchObject({ site: 'Depot South', sources: [{ name: 'config' }, { name: 'logs' }] });
 });

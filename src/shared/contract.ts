@@ -83,6 +83,11 @@ export const channels = {
         passphrase: z.string().max(1024).optional(),
         /** Database sources' passwords by source name ("" forgets one); kept in the secret store. */
         databasePasswords: z.record(NameSchema, z.string().max(1024)).optional(),
+        /**
+         * The `updatedAt` of the profile the edit started from: refused (CONFLICT) when the profile was
+         * saved since — by another window or the CLI — instead of sending back the whole old profile.
+         */
+        ifUpdatedAt: z.string().max(64).optional(),
       })
       .strict(),
     output: DeviceDetailSchema,

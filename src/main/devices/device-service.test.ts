@@ -242,6 +242,35 @@ describe('DeviceService', () => {
     store.close();
   });
 
+  it('refuses an edit made on a profile saved since (the CLI, another window) rather than undoing that save, at once within one millisecond too', () => {
+    const dir = tempDir();
+    const page = open(dir);
+    const cli = open(dir);
+    page.devices.add(profile('rvm-017'), {}, 'test');
+    // The device page reads the profile; meanwhile `device import --replace` adds a source.
+    const opened = page.devices.detail(page.devices.get('rvm-017'));
+    const logs = { name: 'logs', kind: 'files', paths: ['/var/log/rvm'] };
+    cli.devices.import([profile('rvm-017', { sources: [...profile('rvm-017').sources, logs] })], 'cli', { replace: true });
+    // The page saves its site edit on the whole profile it read: refused, the CLI's source kept.
+    const stale = { ...opened.profile, site: 'Depot South' };
+    expect(() => page.devices.update('rvm-017', stale, {}, 'test', { ifUpdatedAt: opened.updatedAt })).toThrow(/changed since it was opened here.*nothing was saved/);
+    const now = page.devices.get('rvm-017');
+    expect(now.profile.sources.map((s) => s.name)).toEqual(['db', 'logs']);
+    expect(now.profile.site).toBe('Depot North');
+    // Made again on the profile as it is now, the edit saves and keeps the other change.
+    page.devices.update('rvm-017', { ...now.profile, site: 'Depot South' }, {}, 'test', { ifUpdatedAt: now.updatedAt });
+    expect(page.devices.get('rvm-017').profile).toMatchObject({ site: 'Depot South', sources: [{ name: 'db' }, { name: 'logs' }] });
+    // Saves close together each leave a new stamp: the earlier one's edit is refused after the later.
+    for (let i = 0; i < 20; i++) {
+      const before = page.devices.get('rvm-017').updatedAt;
+      cli.devices.update('rvm-017', { ...page.devices.get('rvm-017').profile, tags: [`t${i}`] }, {}, 'cli');
+      expect(page.devices.get('rvm-017').updatedAt).not.toBe(before);
+      expect(() => page.devices.update('rvm-017', profile('rvm-017'), {}, 'test', { ifUpdatedAt: before })).toThrow(/changed since/);
+    }
+    page.store.close();
+    cli.store.close();
+  });
+
   it('refuses a site or tag with control characters, which would rewrite the terminal of whoever lists the fleet', () => {
     const { store, devices } = open(tempDir());
     let error: unknown;

@@ -162,6 +162,17 @@ function unknownFieldIssues(candidate: unknown): { path: string; message: string
   return issues;
 }
 
+/**
+ * A profile's new `updatedAt`: now, or a millisecond past the previous one when the clock has not
+ * moved on (two saves in one millisecond, a clock set back) — an edit made on the earlier save must
+ * not pass for one made on the later (`update`'s `ifUpdatedAt`).
+ */
+function savedAfter(previous: string): string {
+  const now = Date.now();
+  const before = Date.parse(previous);
+  return new Date(Number.isNaN(before) || now > before ? now : before + 1).toISOString();
+}
+
 export class DeviceService {
   readonly #store: HistoryStore;
   readonly #secrets: SecretStore;
@@ -218,16 +229,27 @@ export class DeviceService {
    * before a re-pin (`device trust`, another window) would otherwise bring the old key back with
    * any setting it saves; pins change only through the key check (decision 021) or an import
    * (`hostKeys: 'given'`).
+   *
+   * `ifUpdatedAt`: the `updatedAt` of the profile the edit was made on. An editor sends the whole
+   * profile, so one opened before another save (`device import --replace`, a second window) would
+   * silently undo that save's changes; it is refused (CONFLICT) instead, to be made again on the
+   * profile as it is now.
    */
-  update(name: string, input: unknown, secrets: DeviceSecrets, actor: string, { hostKeys = 'pinned' }: { hostKeys?: 'pinned' | 'given' } = {}): DeviceRecord {
+  update(name: string, input: unknown, secrets: DeviceSecrets, actor: string, { hostKeys = 'pinned', ifUpdatedAt }: { hostKeys?: 'pinned' | 'given'; ifUpdatedAt?: string } = {}): DeviceRecord {
     const current = this.get(name);
+    if (ifUpdatedAt !== undefined && ifUpdatedAt !== current.updatedAt) {
+      throw new AppError(
+        'CONFLICT',
+        `${name}'s profile was changed since it was opened here (saved ${current.updatedAt} from another window or the CLI): this save would have undone that change, so nothing was saved — the page now shows the profile as it is; make the edit again on it`,
+      );
+    }
     const edited = this.#parse(input, current.profile);
     const profile = hostKeys === 'given' ? edited : withPinnedKeys(edited, current.profile);
     if (profile.name !== name && this.#store.sql.deviceByName.get(profile.name)) {
       throw new AppError('CONFLICT', `A device named "${profile.name}" already exists`);
     }
     this.#store.db.transaction(() => {
-      this.#store.sql.deviceUpdateProfile.run(profile.name, JSON.stringify(profile), profile.hostKey ?? null, new Date().toISOString(), current.id);
+      this.#store.sql.deviceUpdateProfile.run(profile.name, JSON.stringify(profile), profile.hostKey ?? null, savedAfter(current.updatedAt), current.id);
       this.#storeSecrets(current.id, secrets, profile);
       this.#store.audit(actor, 'device.update', profile.name, { renamedFrom: name === profile.name ? undefined : name });
     })();
@@ -246,7 +268,7 @@ export class DeviceService {
     const profile = target === 'jump' ? { ...device.profile, jump: { ...jump!, hostKey: pinned } } : { ...device.profile, hostKey: pinned };
     const previous = (target === 'jump' ? jump!.hostKey : device.profile.hostKey) ?? null;
     this.#store.db.transaction(() => {
-      this.#store.sql.deviceUpdateProfile.run(name, JSON.stringify(profile), profile.hostKey ?? null, new Date().toISOString(), device.id);
+      this.#store.sql.deviceUpdateProfile.run(name, JSON.stringify(profile), profile.hostKey ?? null, savedAfter(device.updatedAt), device.id);
       this.#store.audit(actor, 'device.pin-host-key', name, { ...(target === 'jump' ? { target } : {}), previous, fingerprint: pinned });
     })();
     return this.get(name);
@@ -458,6 +480,7 @@ export class DeviceService {
       databasePasswords: record.databasePasswords,
       facts: record.facts,
       factsAt: record.factsAt,
+      updatedAt: record.updatedAt,
     };
   }
 

@@ -99,9 +99,9 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
         const added = devices.add(profile, { password, passphrase, databasePasswords }, actor(sender));
         return changed([added.profile.name], devices.detail(added));
       }),
-    'devices:update': ({ name, profile, password, passphrase, databasePasswords }, sender) =>
+    'devices:update': ({ name, profile, password, passphrase, databasePasswords, ifUpdatedAt }, sender) =>
       audited(services, actor(sender), 'device.update', name, () => {
-        const updated = devices.update(name, profile, { password, passphrase, databasePasswords }, actor(sender));
+        const updated = devices.update(name, profile, { password, passphrase, databasePasswords }, actor(sender), { ifUpdatedAt });
         return changed([name, updated.profile.name], devices.detail(updated));
       }),
     'devices:remove': ({ name }, sender) => audited(services, actor(sender), 'device.remove', name, () => (devices.remove(name, actor(sender)), changed([name], { removed: true as const }))),

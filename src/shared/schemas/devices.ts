@@ -244,5 +244,7 @@ export const DeviceDetailSchema = z.object({
   databasePasswords: z.array(z.string()).default([]),
   facts: DeviceFactsSchema.nullable(),
   factsAt: z.string().nullable(),
+  /** When the profile was last saved (by anyone): an edit sends it back as `ifUpdatedAt`. */
+  updatedAt: z.string(),
 });
 export type DeviceDetail = z.infer<typeof DeviceDetailSchema>;

@@ -13,7 +13,7 @@ import { Button, FieldError, Input, Label, NumberField, Radio, RadioGroup, Text,
 import { Form } from './Form';
 import { authOf } from '../../../shared/schemas/devices';
 import type { DeviceProfile } from '../../../shared/schemas/devices';
-import { api } from '../api';
+import { useFleetStore } from '../stores/fleet-store';
 import { lines } from '../format';
 import { useFieldErrors } from '../field-errors';
 import { useAction } from '../use-action';
@@ -113,7 +113,7 @@ export function DeviceSettingsCard({ profile }: { profile: DeviceProfile }) {
     event.preventDefault();
     void run(async () => {
       const secrets = auth === 'password' && draft.password ? { password: draft.password } : auth === 'key' && draft.passphrase ? { passphrase: draft.passphrase } : {};
-      await api().devices.update({ name: profile.name, profile: profileOf(profile, draft), ...secrets });
+      await useFleetStore.getState().updateProfile({ name: profile.name, profile: profileOf(profile, draft), ...secrets });
       setDraft((d) => ({ ...d, password: '', passphrase: '' }));
       setSaved(true);
     }, refused);

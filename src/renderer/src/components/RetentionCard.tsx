@@ -5,6 +5,7 @@ import { Form } from './Form';
 import { toAppError } from '../../../shared/errors';
 import type { DeviceProfile, Retention } from '../../../shared/schemas/devices';
 import { api } from '../api';
+import { useFleetStore } from '../stores/fleet-store';
 import { ErrorBanner } from './ErrorBanner';
 
 type Preview = { runId: string; time: string; sources: string[]; keep: boolean; reasons: string[] }[];
@@ -30,7 +31,7 @@ export function RetentionCard({ profile }: { profile: DeviceProfile }) {
     setError(null);
     try {
       const { retention: _old, ...rest } = profile;
-      await api().devices.update({ name: profile.name, profile: Object.keys(policy).length > 0 ? { ...rest, retention: policy } : rest });
+      await useFleetStore.getState().updateProfile({ name: profile.name, profile: Object.keys(policy).length > 0 ? { ...rest, retention: policy } : rest });
     } catch (caught) {
       setError(toAppError(caught).message);
     }

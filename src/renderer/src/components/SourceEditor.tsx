@@ -10,7 +10,7 @@ import { Button, Dialog, FieldError, Heading, Input, Label, Modal, ModalOverlay,
 import { Form } from './Form';
 import { isServerDatabase } from '../../../shared/schemas/devices';
 import type { DeviceProfile, Source } from '../../../shared/schemas/devices';
-import { api } from '../api';
+import { useFleetStore } from '../stores/fleet-store';
 import { lines } from '../format';
 import { useFieldErrors } from '../field-errors';
 import { useAction } from '../use-action';
@@ -98,7 +98,7 @@ export function SourceEditor({ profile, index, passwords, onClose }: { profile: 
         const sources = index === null ? [...profile.sources, source] : profile.sources.map((s, i) => (i === index ? source : s));
         const database = isServerDatabase(draft.kind);
         const password = !database ? undefined : draft.password !== '' ? draft.password : draft.forgetPassword ? '' : undefined;
-        await api().devices.update({ name: profile.name, profile: { ...profile, sources }, ...(password !== undefined ? { databasePasswords: { [draft.name.trim()]: password } } : {}) });
+        await useFleetStore.getState().updateProfile({ name: profile.name, profile: { ...profile, sources }, ...(password !== undefined ? { databasePasswords: { [draft.name.trim()]: password } } : {}) });
         onClose();
       },
       (e) => refused(e, `sources.${at}.`),

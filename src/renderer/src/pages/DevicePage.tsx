@@ -146,14 +146,14 @@ export function DevicePage({ name }: { name: string }) {
   const accept = (device: DeviceDetail) =>
     attempt(async () => {
       const chosen = proposals.filter((p) => accepted.includes(p.name));
-      await api().devices.update({ name, profile: { ...device.profile, sources: [...device.profile.sources, ...chosen] } });
+      await useFleetStore.getState().updateProfile({ name, profile: { ...device.profile, sources: [...device.profile.sources, ...chosen] } });
       setProposals([]);
     });
 
   const removeSource = (device: DeviceDetail, source: string) =>
     attempt(async () => {
       sourceRemoval.disarm();
-      await api().devices.update({ name, profile: { ...device.profile, sources: device.profile.sources.filter((s) => s.name !== source) } });
+      await useFleetStore.getState().updateProfile({ name, profile: { ...device.profile, sources: device.profile.sources.filter((s) => s.name !== source) } });
     });
 
   const backUp = () => {

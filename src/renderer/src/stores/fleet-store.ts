@@ -1,6 +1,9 @@
 import { create } from 'zustand';
+import type { Api } from '../../../shared/api';
 import type { DeviceDetail, DeviceSummary } from '../../../shared/schemas/devices';
 import { api } from '../api';
+
+type ProfileEdit = Omit<Parameters<Api['devices']['update']>[0], 'ifUpdatedAt'>;
 
 interface FleetState {
   devices: DeviceSummary[];
@@ -11,6 +14,12 @@ interface FleetState {
   loadDetail: (name: string) => Promise<DeviceDetail>;
   /** The inventory changed in main: refresh the list and any open details. */
   changed: (names: string[]) => void;
+  /**
+   * Saves an edit of a device's whole profile, made on the detail held here: refused when the profile
+   * was saved since (the CLI, another window) — the detail is then read again, so the page shows the
+   * profile as it is and the edit can be made again on it, instead of undoing the other save.
+   */
+  updateProfile: (edit: ProfileEdit) => Promise<DeviceDetail>;
 }
 
 export const useFleetStore = create<FleetState>()((set, get) => ({
@@ -24,6 +33,17 @@ export const useFleetStore = create<FleetState>()((set, get) => ({
     const detail = await api().devices.get({ name });
     set((state) => ({ details: { ...state.details, [name]: detail } }));
     return detail;
+  },
+  async updateProfile(edit) {
+    const held = get().details[edit.name];
+    try {
+      const updated = await api().devices.update({ ...edit, ...(held ? { ifUpdatedAt: held.updatedAt } : {}) });
+      set((state) => ({ details: { ...state.details, [updated.profile.name]: updated } }));
+      return updated;
+    } catch (caught) {
+      if ((caught as { code?: string }).code === 'CONFLICT') await get().loadDetail(edit.name).catch(() => undefined);
+      throw caught;
+    }
   },
   changed(names) {
     void get().load();
