@@ -363,3 +363,28 @@ describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
     expect(readFileSync(version, 'utf8')).toBe('broken-update\n');
   }, 180_000);
 });
+
+describe.skipIf(skip)('jetvault restore --device and drill while a prune holds the repository', () => {
+  it('exit 11 as every repository command, saying who holds it; the device is not changed', async () => {
+    const device = fleet().devices[0]!;
+    const home = tempDir();
+    const env = { JETVAULT_HOME: home, JETVAULT_PASSWORD: 'cli restore test repository password' };
+    const run = await backedUp(device, 'app', env);
+    const version = path.join(device.root, 'opt', device.app, 'VERSION');
+    writeFileSync(version, 'broken-update\n');
+    const { Repository } = await import('../main/repository/repo/repository');
+    const { LocalBackend } = await import('../main/repository/backend/local-backend');
+    const { withLock } = await import('../main/repository/lock/lock');
+    const repo = await Repository.open(new LocalBackend(path.join(home, 'repository')), env.JETVAULT_PASSWORD);
+    // A prune of another console holds the exclusive lease while the restore and the drill start.
+    const [restored, drilled] = await withLock(repo, true, async () => [await run('restore', 'latest', '--device', device.name, '--source', 'app', '--yes'), await run('drill', '--device', device.name)]);
+    expect(restored.err).toMatch(/locked exclusively by pid \d+/);
+    expect(restored.code).toBe(11);
+    expect(drilled.err).toMatch(/locked exclusively by pid \d+/);
+    expect(drilled.code).toBe(11);
+    expect(readFileSync(version, 'utf8')).toBe('broken-update\n');
+    expect((await run('restore', 'latest', '--device', device.name, '--source', 'app', '--yes')).code).toBe(0);
+    expect((await run('keep', '--device', device.name)).code).toBe(0);
+    expect(readFileSync(version, 'utf8')).not.toBe('broken-update\n');
+  }, 180_000);
+});

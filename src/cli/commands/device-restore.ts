@@ -6,11 +6,11 @@
 import { AppError } from '../../shared/errors';
 import { RestoreRequestSchema } from '../../shared/schemas/restore';
 import type { RestorePlanSummary, RestoreRequest } from '../../shared/schemas/restore';
-import type { Services } from '../../main/services/index';
 import type { CliIo, Command } from '../command';
 import { parseTimeOption, UsageError } from '../command';
 import { withServices } from '../services';
 import { CANCEL_SIGNALS } from './repo-backup';
+import { exitCodeOf } from './repo-common';
 
 /** The exit status when a destructive restore was planned but not confirmed with --yes. */
 export const EXIT_NOT_CONFIRMED = 3;
@@ -75,7 +75,7 @@ export async function deviceRestore(values: Record<string, unknown>, ref: string
       io.err(`This replaces data on ${device}. Repeat with --yes to restore (the previous state is kept until keep or rollback).`);
       return EXIT_NOT_CONFIRMED;
     }
-    const { jobId, restoreId } = services.restores.start(checked.data);
+    const { jobId, restoreId, done } = services.restores.start(checked.data);
     // Ctrl-C (or SIGTERM, SIGHUP) cancels as the console's Cancel does: before the swap the staged
     // data is removed and the device is as it was; from the swap on the restore is seen through (its
     // services started again, its previous state kept for keep or rollback). Ending the process
@@ -88,12 +88,13 @@ export async function deviceRestore(values: Record<string, unknown>, ref: string
       } else if (!cancelling) io.err(`jetvault restore: ${device} is being swapped: the restore finishes first`);
     };
     for (const signal of CANCEL_SIGNALS) process.on(signal, cancel);
-    const job = await waitForJob(services, jobId).finally(() => {
+    const { record: job, error } = await done.finally(() => {
       for (const signal of CANCEL_SIGNALS) process.removeListener(signal, cancel);
     });
     if (job.status !== 'succeeded') {
       io.err(`The restore ${job.status}: ${job.error?.message ?? ''}`);
-      return 1;
+      // The repository failed (another console's prune holds it): 11 as for every command.
+      return exitCodeOf(error);
     }
     // Roles created for a database the device's server lacked: the operator has to act on them.
     const notes = (job.result as { notes?: string[] } | null)?.notes ?? [];
@@ -102,14 +103,6 @@ export async function deviceRestore(values: Record<string, unknown>, ref: string
     else io.out(`restored ${device} (${restoreId}); the previous state is kept on the device: jetvault keep --device ${device} or jetvault rollback --device ${device}`);
     return 0;
   });
-}
-
-async function waitForJob(services: Services, jobId: string) {
-  for (;;) {
-    const job = services.jobs.get(jobId);
-    if (job && job.status !== 'running') return job;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
 }
 
 function pendingCommand(name: 'keep' | 'rollback'): Command {

@@ -2,7 +2,7 @@ import { formatDuration } from '../../shared/format-duration';
 import type { Command } from '../command';
 import { UsageError } from '../command';
 import { withServices } from '../services';
-import { EXIT, readPassword, REPO_OPTIONS, REPO_USAGE } from './repo-common';
+import { EXIT, exitCodeOf, readPassword, REPO_OPTIONS, REPO_USAGE } from './repo-common';
 
 export const drillCommand: Command = {
   name: 'drill',
@@ -13,7 +13,8 @@ export const drillCommand: Command = {
     "Restores the device's latest complete backup run into a scratch folder on the device (files:",
     'sha256-verified on the device), removes it again, and records the recovery time per source and',
     'in total; the device page shows it as the RTO against the objective.',
-    'Exit code 0: passed; 3: passed, but some sources could not be drilled (skipped); 1: failed.',
+    'Exit code 0: passed; 3: passed, but some sources could not be drilled (skipped); 1: failed;',
+    '10, 11, 12: no repository, locked by a prune, wrong password.',
     REPO_USAGE,
   ].join('\n'),
   options: { ...REPO_OPTIONS, device: { type: 'string' } },
@@ -25,11 +26,12 @@ export const drillCommand: Command = {
     if (env.JETVAULT_PASSWORD === undefined) env.JETVAULT_PASSWORD = await readPassword(values, io);
     return withServices({ ...io, env }, async (services) => {
       const started = services.drills.start(device);
-      const { record } = await started.done;
+      const { record, error } = await started.done;
       const drill = services.drills.get(started.drillId);
       if (!drill) {
         io.err(`jetvault drill: ${device}: ${record.error?.message ?? record.status}`);
-        return EXIT.failure;
+        // The repository failed before the drill began (another console's prune holds it): 11 as for every command.
+        return exitCodeOf(error);
       }
       const rto = services.drills.rto(device);
       if (values.json) io.out(JSON.stringify({ ...drill, rto: { objectiveMinutes: rto.objectiveMinutes, estimateMs: rto.estimateMs, status: rto.status } }, null, 2));

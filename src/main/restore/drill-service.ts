@@ -51,7 +51,9 @@ export class DrillService {
   start(deviceName: string): StartedJob<DrillRecord> & { drillId: string } {
     const device = this.devices.get(deviceName);
     const drillId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
-    const job = this.jobs.start({ kind: 'drill', title: `Drill ${deviceName}`, phases: [...DRILL_PHASES], deviceId: device.id }, async (ctx) => {
+    // Under a shared lease, as a restore: a prune elsewhere refuses the drill before it is recorded
+    // (it says nothing about the device's recovery time).
+    const job = this.jobs.start({ kind: 'drill', title: `Drill ${deviceName}`, phases: [...DRILL_PHASES], deviceId: device.id }, (ctx) => this.repository.read(async () => {
       const started = performance.now();
       this.history.sql.drillInsert.run(drillId, ctx.id, device.id, deviceName, new Date().toISOString());
       let runId: string | null = null;
@@ -110,7 +112,7 @@ export class DrillService {
       if (failure) throw failure instanceof Error ? failure : new AppError('INTERNAL', error ?? 'The drill failed');
       if (result === 'failed') throw new AppError('REMOTE_COMMAND_FAILED', `The drill of ${deviceName} failed: ${error}`);
       return record;
-    });
+    }, ctx.signal));
     return { ...job, drillId };
   }
 

@@ -24,7 +24,7 @@ import { raw, sh } from '../devices/shell-quote';
 import { chooseCompression, probeDevice } from '../devices/wire-compression';
 import type { CommandRunner } from '../devices/ssh-connection';
 import { runToString } from '../devices/ssh-connection';
-import type { JobContext, JobManager } from '../jobs/job-manager';
+import type { JobContext, JobManager, StartedJob } from '../jobs/job-manager';
 import type { Repository } from '../repository/repo/repository';
 import { holdBlobWorkers } from '../repository/pipeline/blob-stream';
 import { findSnapshot, listSnapshots } from '../repository/snapshot/snapshot';
@@ -357,16 +357,20 @@ export class RestoreService {
     });
   }
 
-  start(request: RestoreRequest): { jobId: string; restoreId: string } {
+  /** `done`: how the job ended, with the error itself (a repository's failure, e.g. locked by a prune). */
+  start(request: RestoreRequest): { jobId: string; restoreId: string; done: StartedJob<RestorePlanSummary>['done'] } {
     const device = this.devices.get(request.device);
     const restoreId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
-    const job = this.jobs.start({ kind: 'restore', title: `Restore ${request.device}`, phases: [...RESTORE_PHASES], deviceId: device.id }, (ctx) => {
-      // The snapshots are chosen (repository reads) while the SSH connection is being set up.
-      const choosing = this.#choose(request);
-      choosing.catch(() => undefined); // awaited in #run, or the connection failed first
-      return this.connector.withDevice(request.device, (connection) => this.#run(request, restoreId, connection, ctx, choosing));
-    });
-    return { jobId: job.id, restoreId };
+    const job = this.jobs.start({ kind: 'restore', title: `Restore ${request.device}`, phases: [...RESTORE_PHASES], deviceId: device.id }, (ctx) =>
+      // Under a shared lease, as a backup: a prune elsewhere must not repack what is being sent.
+      this.repository.read(() => {
+        // The snapshots are chosen (repository reads) while the SSH connection is being set up.
+        const choosing = this.#choose(request);
+        choosing.catch(() => undefined); // awaited in #run, or the connection failed first
+        return this.connector.withDevice(request.device, (connection) => this.#run(request, restoreId, connection, ctx, choosing));
+      }, ctx.signal),
+    );
+    return { jobId: job.id, restoreId, done: job.done };
   }
 
   /** Whatever earlier, interrupted restores left on the device is settled first. */

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { AppError } from '../../shared/errors';
 import { unlessAborted } from '../unless-aborted';
 import { backendFor, backendForInit, isRemoteLocation } from '../repository/backend/open-backend';
-import { breakLock, listLocks, withLock } from '../repository/lock/lock';
+import { breakLock, listLocks, readLease, releasing, withLock } from '../repository/lock/lock';
 import type { Lease, LockInfo } from '../repository/lock/lock';
 import { Repository } from '../repository/repo/repository';
 import type { InitOptions } from '../repository/repo/repository';
@@ -143,6 +143,26 @@ export class RepositoryService {
     try {
       const repo = await this.open();
       return await withLock(repo, false, (lease) => work(repo, lease));
+    } finally {
+      this.#shared--;
+      if (this.#shared === 0) for (const wake of this.#idle.splice(0)) wake();
+    }
+  }
+
+  /**
+   * Runs a reader that streams the repository onto a device (a restore, a drill) under a shared
+   * lease, as a backup runs: a prune cannot repack or remove the packs it reads meanwhile. It waits
+   * for this console's prune as writers do; another console's prune holding the repository refuses
+   * it with the 'locked' failure (the CLI's exit 11). A store that is read-only here takes no lease
+   * (`readLease`).
+   */
+  async read<T>(work: (repo: Repository) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    while (this.#exclusive || this.#exclusiveQueued > 0) await unlessAborted(this.#turn(), signal);
+    this.#shared++;
+    try {
+      const repo = await this.open();
+      const lease = await readLease(repo);
+      return lease ? await releasing(lease, () => work(repo)) : await work(repo);
     } finally {
       this.#shared--;
       if (this.#shared === 0) for (const wake of this.#idle.splice(0)) wake();
