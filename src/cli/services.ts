@@ -29,11 +29,6 @@ export async function withServices<T>(io: CliIo, use: (services: Services) => Pr
   } finally {
     // Jobs still running (run-scheduler stopped by SIGTERM mid-backup) are cancelled and seen to
     // their end — clean-up done, record written — before the history closes under them.
-    services.scheduler.stop();
-    services.copyPolicy.stop();
-    await services.jobs.stopAll();
-    // A backup's storage sample is still being taken as its job returns: recorded before closing.
-    await services.settled();
-    services.dispose();
+    await services.shutdown();
   }
 }

@@ -55,8 +55,18 @@ if (!app.requestSingleInstanceLock()) {
   app.on('window-all-closed', () => {
     if (process.platform !== 'darwin') app.quit();
   });
-  app.on('will-quit', () => {
+  app.on('will-quit', (event) => {
     binding?.dispose();
-    services?.dispose();
+    binding = null;
+    const running = services;
+    if (!running) return;
+    services = null;
+    // Quitting during a backup cancels it on purpose: its clean-up is done and it is recorded
+    // cancelled before the history closes (closed at once, the next start called it interrupted).
+    event.preventDefault();
+    void running
+      .shutdown()
+      .catch((error: unknown) => running.log.error('the console did not stop cleanly', error))
+      .finally(() => app.quit());
   });
 }

@@ -90,6 +90,9 @@ export const alertsCommand: Command = {
   },
 };
 
+/** Signals that stop run-scheduler --once: the work its tick started is cancelled first. */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 export const runSchedulerCommand: Command = {
   name: 'run-scheduler',
   summary: 'back devices up by their RPO and schedules, watch alerts and deliver webhooks, headless (Ctrl-C stops)',
@@ -112,16 +115,29 @@ export const runSchedulerCommand: Command = {
         io.out(started.length === 0 ? 'nothing due' : `started: ${started.map((s) => s.device).join(', ')}`);
         // However long it takes (a first backup over a field link, the weekly data check): leaving after
         // an hour, as it did, cancelled the job as the services closed and exited 0.
-        while (services.jobs.active().length > 0) await new Promise((r) => setTimeout(r, 100));
+        // Stopped meanwhile (a systemd timer's stop, Ctrl-C): what it started is cancelled and
+        // recorded so — the signal's default ended the process, and the next start called the
+        // backups interrupted, as if it had crashed.
+        let stopped = false;
+        const stop = () => {
+          stopped = true;
+        };
+        for (const signal of STOP_SIGNALS) process.once(signal, stop);
+        try {
+          while (services.jobs.active().length > 0 && !stopped) await new Promise((r) => setTimeout(r, 100));
+          if (stopped) await services.jobs.stopAll();
+        } finally {
+          for (const signal of STOP_SIGNALS) process.off(signal, stop);
+        }
         services.alerts.evaluate();
         await services.outbox.deliverDue();
         // The jobs this tick started, by id: the newest jobs in the history may be another process's.
-        const failed = started.flatMap((s) => {
+        const ended = started.flatMap((s) => {
           const job = services.jobs.get(s.jobId);
-          return job?.status === 'failed' ? [job] : [];
+          return job?.status === 'failed' || job?.status === 'cancelled' ? [job] : [];
         });
-        for (const j of failed) io.err(`${j.title}: ${j.error?.message ?? 'failed'}`);
-        return failed.length === 0 ? 0 : 1;
+        for (const j of ended) io.err(`${j.title}: ${j.status === 'cancelled' ? 'cancelled' : (j.error?.message ?? 'failed')}`);
+        return ended.length === 0 ? 0 : 1;
       }
       // Each job's end on a line of its own: what a server's journal keeps of the backups it ran.
       services.bus.subscribe((event, payload) => {

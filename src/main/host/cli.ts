@@ -59,7 +59,9 @@ const stop = async (): Promise<void> => {
   if (stopping) return;
   stopping = true;
   await host.close();
-  services.dispose();
+  // A backup running now is cancelled and recorded so (not left "running" for the next start to call
+  // interrupted, as a crash).
+  await services.shutdown();
   process.exit(0);
 };
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void stop());

@@ -103,6 +103,14 @@ export interface Services {
   readonly audit: AuditService;
   /** Resolves once the work finished jobs set off in the background (storage samples) is recorded. */
   settled(): Promise<void>;
+  /**
+   * Stops a process cleanly (the app quitting, the test host or a CLI command ending): the scheduler
+   * and copy policy stop starting work, running jobs are cancelled and seen to their end (at most
+   * `timeoutMs`) — clean-up done, recorded *cancelled* — and then everything is disposed. `dispose`
+   * alone closes the history under running jobs, and the next start took them for a crash
+   * ("interrupted").
+   */
+  shutdown(timeoutMs?: number): Promise<void>;
   dispose(): void;
 }
 
@@ -194,6 +202,14 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
     dashboards,
     audit,
     settled: sampling.settled,
+    async shutdown(timeoutMs) {
+      scheduler.stop();
+      copyPolicy.stop();
+      await jobs.stopAll(timeoutMs);
+      // A backup's storage sample is still being taken as its job returns: recorded before closing.
+      await sampling.settled();
+      this.dispose();
+    },
     dispose() {
       scheduler.stop();
       copyPolicy.stop();
