@@ -3,7 +3,12 @@
  * handlers, a real job manager and history store (the platform's notify is the only stand-in: it
  * is Electron's Notification).
  */
+import { chownSync, closeSync, copyFileSync, openSync, rmSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { FAST } from '../repository/testing/fixtures';
+import { fleetForFile } from '../testing/fleet-suite';
 import { createHandlers } from '../ipc/handlers';
 import { IpcRouter } from '../ipc/router';
 import type { Sender } from '../ipc/router';
@@ -11,6 +16,8 @@ import { silentLogger } from '../log';
 import { createServices } from '../services/index';
 import { tempDir } from '../testing/temp-dir';
 import { jobNotice } from './job-notices';
+
+const { skip, fleet } = fleetForFile('job notice tests', { devices: 1, sharedModelMB: 1, uniqueModelMB: 1 });
 
 const sender: Sender = { transport: 'websocket', url: 'http://127.0.0.1:1', authenticated: true };
 const profile = { name: 'rvm-017', host: '127.0.0.1', port: 2222, user: 'jetson', hostKey: `SHA256:${'A'.repeat(43)}` };
@@ -65,5 +72,58 @@ describe('job notices', () => {
     expect(jobNotice({ ...base, status: 'succeeded', error: null })).toEqual({ title: 'Jetvault: Back up rvm-017 — done', body: 'Finished after 4 min 12 s.' });
     expect(jobNotice({ ...base, status: 'cancelled', error: null })).toEqual({ title: 'Jetvault: Back up rvm-017 — cancelled', body: 'Stopped after 4 min 12 s.' });
     expect(jobNotice({ ...base, status: 'failed', error: { code: 'UNAVAILABLE', message: `rvm-017 is unreachable ${'x'.repeat(400)}` } }).body).toHaveLength(300);
+  });
+
+  it.skipIf(skip)('a backup that kept a damaged database says so in its notice, not a plain "done"', { timeout: 120_000 }, async () => {
+    const device = fleet().devices[0]!;
+    // A SQLite database whose copy fails PRAGMA integrity_check: a leaf page's cell pointers overwritten.
+    const made = path.join(tempDir(), 'made.db');
+    const db = new Database(made);
+    db.exec('CREATE TABLE readings (id INTEGER PRIMARY KEY, value TEXT)');
+    const insert = db.prepare('INSERT INTO readings (value) VALUES (?)');
+    db.transaction(() => {
+      for (let i = 0; i < 5_000; i++) insert.run(`reading ${i} `.padEnd(80, 'x'));
+    })();
+    const pageSize = db.pragma('page_size', { simple: true }) as number;
+    const pages = db.pragma('page_count', { simple: true }) as number;
+    db.close();
+    const fd = openSync(made, 'r+');
+    writeSync(fd, Buffer.alloc(64, 0x05), 0, 64, Math.floor(pages / 2) * pageSize + 8);
+    closeSync(fd);
+    const file = path.join(device.root, 'opt', device.app, 'data', 'notice-events.db');
+    copyFileSync(made, file);
+    chownSync(file, device.account.uid, device.account.gid);
+
+    const shown: { title: string; body: string }[] = [];
+    const services = createServices({
+      dataDir: tempDir(),
+      log: silentLogger,
+      platform: { transport: 'cli', openExternal: () => Promise.resolve(), notify: (title, body) => shown.push({ title, body }) },
+    });
+    try {
+      const router = new IpcRouter(createHandlers(services, 'websocket'), { log: silentLogger, isTrustedSender: () => true });
+      await services.repository.init('job notices test password', FAST);
+      const config = device.profile().sources.find((s) => s.name === 'config')!;
+      services.devices.import({ ...device.profile(), sources: [{ name: 'events', kind: 'sqlite', path: file }, config] }, 'test');
+      const started = await router.handle('backups:start', { device: device.name }, sender);
+      if (!started.ok) throw new Error(started.error.message);
+      for (let i = 0; i < 1_200 && shown.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(services.jobs.get((started.value as { jobId: string }).jobId)?.status).toBe('succeeded');
+      expect(shown).toHaveLength(1);
+      expect(shown[0]!.title).toBe(`Jetvault: Back up ${device.name} — done, database damaged`);
+      expect(shown[0]!.body).toMatch(/^Finished after .+\. Database damaged on the device \(events\): its copy failed the integrity check; a restore or drill of it will be refused\.$/);
+    } finally {
+      services.dispose();
+      rmSync(file, { force: true });
+    }
+  });
+
+  it('a backup kept with files it could not read, logs not rotated or retention not applied is done with warnings', () => {
+    const base = { id: 'job_2', kind: 'backup' as const, title: 'Back up rvm-017', deviceId: null, phases: [], phase: 'commit', status: 'succeeded' as const, error: null, startedAt: '2026-12-02T06:00:00.000Z', finishedAt: '2026-12-02T06:00:30.000Z', bytesDone: 0, itemsDone: 0 };
+    expect(jobNotice({ ...base, result: { snapshots: [{ source: 'logs', warnings: 2, rotationError: 'the link dropped' }, { source: 'config', warnings: 0 }], retention: { error: 'no lease' } } })).toEqual({
+      title: 'Jetvault: Back up rvm-017 — done with warnings',
+      body: 'Finished after 30.0 s. 2 files or folders could not be read (logs). Logs not rotated (logs). Retention was not applied.',
+    });
+    expect(jobNotice({ ...base, result: { snapshots: [{ source: 'config', warnings: 0 }] } }).title).toBe('Jetvault: Back up rvm-017 — done');
   });
 });
