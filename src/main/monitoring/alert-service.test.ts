@@ -5,7 +5,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AppError } from '../../shared/errors';
 import { HistoryStore } from '../history/history-store';
 import { prepareSeedStatements } from '../history/statements';
@@ -120,6 +120,24 @@ describe('alerts', () => {
     const raised = s.alerts.evaluate().raised;
     expect(raised.map((a) => [a.rule, a.device])).toEqual([['rpoBreached', 'rvm-017']]);
     expect(raised[0]!.message).toMatch(/the last good backup is 3 h old/);
+  });
+
+  it('raises the RPO breach of a device added while the clock was ahead (set right since), not only once that future time comes', () => {
+    const s = services(tempDir());
+    // The laptop's clock a day ahead as the device is added (its created_at stamped then), corrected since.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(Date.now() + 86_400_000);
+      s.devices.add({ ...profile, rpoMinutes: 60 }, {}, 'test');
+    } finally {
+      vi.useRealTimers();
+    }
+    const raised = s.alerts.evaluate().raised;
+    expect(raised.map((a) => [a.rule, a.device, a.severity])).toEqual([['rpoBreached', 'rvm-017', 'critical']]);
+    expect(raised[0]!.message).toMatch(/^rvm-017: never backed up; added at \S+, ahead of this computer's clock/);
+    // Held (not raised again) while it is never backed up, whatever the clock says meanwhile.
+    expect(s.alerts.evaluate({ ...s.alerts.input(), now: new Date(Date.now() + 30 * 60_000) }).raised).toEqual([]);
+    expect(s.alerts.list('open').map((a) => a.rule)).toEqual(['rpoBreached']);
   });
 
   it('raises one alert when two processes evaluate the same condition at once (app and jetvault alerts)', () => {

@@ -111,4 +111,16 @@ describe('monitoring rules', () => {
     expect(evaluateRules(input([device({ lastDrillAt: at(-2 * 24 * 60) })]), rules())).toEqual([]);
     expect(evaluateRules(input([device({ lastDrillAt: null, createdAt: at(-60) })]), rules())).toEqual([]);
   });
+
+  it('a time ahead of the clock (stamped while it ran ahead) is no protection: RPO and drill reminders hold at once', () => {
+    const added = device({ createdAt: at(3 * 24 * 60), lastSuccessAt: null, runs: [] });
+    const rpo = evaluateRules(input([added]), rules());
+    expect(ids(rpo)).toEqual(['rpoBreached']);
+    expect(rpo[0]!.message).toBe(`rvm-017: never backed up; added at ${at(3 * 24 * 60)}, ahead of this computer's clock, so how long it has waited is not known (RPO 60 min)`);
+    // A few minutes ahead is a clock stepped back a little (NTP after a sleep): still counted.
+    expect(evaluateRules(input([device({ createdAt: at(2), lastSuccessAt: null, runs: [] })]), rules())).toEqual([]);
+    const drill = evaluateRules(input([device({ lastDrillAt: null, createdAt: at(3 * 24 * 60) })]), rules());
+    expect(drill.map((c) => c.message)).toEqual([`rvm-017: no restore drill since it was added at ${at(3 * 24 * 60)}, ahead of this computer's clock`]);
+    expect(ids(evaluateRules(input([device({ lastDrillAt: at(400 * 24 * 60) })]), rules()))).toEqual(['drillOverdue']);
+  });
 });

@@ -7,6 +7,7 @@
 import type { DeviceFacts } from '../../shared/schemas/devices';
 import type { RuleId, Rules, Severity } from '../../shared/schemas/monitoring';
 import { formatAge } from '../../shared/format-duration';
+import { FUTURE_RUN_TOLERANCE_MS } from '../../shared/job-runs';
 import { median } from '../stats';
 
 export interface RunSummary {
@@ -90,7 +91,19 @@ export function evaluateRules(input: MonitorInput, rules: Rules): Condition[] {
       const allowed = device.rpoMinutes * 60_000 * rules.rpoBreached.threshold;
       const since = device.lastSuccessAt ?? device.createdAt;
       const age = now - Date.parse(since);
-      if (age > allowed) {
+      // A time ahead of this clock (stamped while it ran ahead, set right since) protects nothing:
+      // counted, a device added then raised no alert until the clock reached that time plus its RPO.
+      if (Date.parse(since) > now + FUTURE_RUN_TOLERANCE_MS) {
+        out.push({
+          rule: 'rpoBreached',
+          subject: device.id,
+          deviceId: device.id,
+          severity: 'critical',
+          message: device.lastSuccessAt
+            ? `${device.name}: the last good backup is dated ${since}, ahead of this computer's clock, and does not count (RPO ${formatAge(device.rpoMinutes * 60_000)})`
+            : `${device.name}: never backed up; added at ${since}, ahead of this computer's clock, so how long it has waited is not known (RPO ${formatAge(device.rpoMinutes * 60_000)})`,
+        });
+      } else if (age > allowed) {
         out.push({
           rule: 'rpoBreached',
           subject: device.id,
@@ -145,13 +158,19 @@ export function evaluateRules(input: MonitorInput, rules: Rules): Condition[] {
     if (rules.drillOverdue.enabled && device.lastDrillAt !== undefined && device.lastSuccessAt) {
       const limit = rules.drillOverdue.threshold * DAY;
       const since = device.lastDrillAt ?? device.createdAt;
-      if (now - Date.parse(since) > limit) {
+      // A time ahead of this clock does not postpone the reminder (as for the RPO above).
+      const ahead = Date.parse(since) > now + FUTURE_RUN_TOLERANCE_MS;
+      if (now - Date.parse(since) > limit || ahead) {
         out.push({
           rule: 'drillOverdue',
           subject: device.id,
           deviceId: device.id,
           severity: 'warning',
-          message: device.lastDrillAt ? `${device.name}: the last restore drill was ${formatAge(now - Date.parse(device.lastDrillAt))} ago` : `${device.name}: no restore drill in the ${formatAge(now - Date.parse(since))} since it was added`,
+          message: ahead
+            ? `${device.name}: ${device.lastDrillAt ? 'the last restore drill is dated' : 'no restore drill since it was added at'} ${since}, ahead of this computer's clock`
+            : device.lastDrillAt
+              ? `${device.name}: the last restore drill was ${formatAge(now - Date.parse(device.lastDrillAt))} ago`
+              : `${device.name}: no restore drill in the ${formatAge(now - Date.parse(since))} since it was added`,
         });
       }
     }
