@@ -344,7 +344,8 @@ export class DeviceService {
 
   /** Profiles as technicians share them: with pinned host keys, without any secret. */
   export(names?: string[]): { devices: DeviceProfile[] } {
-    const devices = names && names.length > 0 ? names.map((n) => this.get(n)) : this.list();
+    // A device named twice is written once: two profiles of one name are refused by the import the file is for.
+    const devices = names && names.length > 0 ? [...new Set(names)].map((n) => this.get(n)) : this.list();
     return { devices: devices.map((d) => d.profile) };
   }
 
