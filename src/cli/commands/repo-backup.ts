@@ -144,6 +144,7 @@ async function backupDevice(device: string, sources: string[], values: Record<st
       for (const w of s.sentWhole?.examples ?? []) if (w.problem) io.err(`warning: ${s.source}: ${w.path} sent whole, not as its changed blocks: ${w.reason}`);
       if (s.rotationError) io.err(`warning: ${s.source}: ${s.rotationError}`);
       if (s.integrityCheck) io.err(`warning: ${s.source}: ${integrityWarning(s.integrityCheck)}`);
+      if (s.inconsistentTables) io.err(`warning: ${s.source}: ${s.inconsistentTables}`);
     }
     if (value.retention && 'error' in value.retention) io.err(`warning: ${value.retention.error}`);
     const skipped = value.snapshots.reduce((n, s) => n + s.warnings, 0);

@@ -72,6 +72,11 @@ export interface SourceResult {
    * only copy of what is still readable — but a restore or drill of it is refused.
    */
   integrityCheck?: string;
+  /**
+   * A MySQL dump that held tables of a non-transactional engine (MyISAM, Aria…): which, and that
+   * they were read outside the dump's consistent snapshot. The snapshot is kept.
+   */
+  inconsistentTables?: string;
   /** Live logs truncated on the device after the run committed (rotateAfterBackup). */
   rotated?: string[];
   /** Why rotation did not happen (the link dropped after the commit): the run is kept all the same. */
@@ -410,6 +415,7 @@ export async function runSources(
         ...(sentWhole.files > 0 ? { sentWhole } : {}),
         ...(dump?.unchanged ? { unchanged: true as const } : {}),
         ...(damaged !== undefined ? { integrityCheck: damaged } : {}),
+        ...(dump?.inconsistent ? { inconsistentTables: dump.inconsistent } : {}),
         ...(result.warnings.length > 0 ? { skipped: result.warnings.slice(0, SKIPPED_KEPT) } : {}),
       };
     };

@@ -63,6 +63,8 @@ describe.skipIf(why)('mysql sources over SSH', () => {
     expect(first.record.error).toBeNull();
     const dumped = first.value!.snapshots[0]!;
     expect(dumped.bytes).toBeGreaterThan(500_000);
+    // Every table is InnoDB: the dump is one consistent view, nothing to warn of.
+    expect(dumped.inconsistentTables).toBeUndefined();
 
     // The dump, restored from the repository, loads into a new database with exactly the same rows.
     const repo = await services.repository.open();
@@ -90,6 +92,31 @@ describe.skipIf(why)('mysql sources over SSH', () => {
     expect(second.bytesTransferred).toBeGreaterThan(500_000);
     expect(second.bytesAdded).toBeLessThan(second.bytes * 0.5);
   });
+
+  it('a dump with MyISAM and Aria tables says which tables it read outside its consistent view, and keeps the snapshot', async () => {
+    const db = 'legacy_app';
+    await mysql.query(`CREATE DATABASE ${db}; CREATE TABLE ${db}.orders (id INT PRIMARY KEY) ENGINE=InnoDB; CREATE TABLE ${db}.sensor_log (id INT PRIMARY KEY, v INT) ENGINE=MyISAM; CREATE TABLE ${db}.cache (k INT PRIMARY KEY) ENGINE=Aria; INSERT INTO ${db}.orders VALUES (1),(2); INSERT INTO ${db}.sensor_log VALUES (1,1),(2,2),(3,3);`);
+    try {
+      services.devices.update(device.name, { ...device.profile(), sources: [{ name: 'legacy', kind: 'mysql', database: db, socket: mysql.socket }] }, {}, 'test');
+      const { record, value } = await startDeviceBackup(services, device.name).done;
+      expect(record.error).toBeNull();
+      const result = value!.snapshots[0]!;
+      expect(result.inconsistentTables).toBe(
+        `2 tables of "${db}" were dumped without a consistent view (Aria: \`cache\`; MyISAM: \`sensor_log\`): only transactional (InnoDB) tables are read in the dump's one snapshot, so what the app wrote to these during the dump may not match the other tables. Convert them to InnoDB (ALTER TABLE … ENGINE=InnoDB), or back up while the app is stopped.`,
+      );
+      // The snapshot is kept, with every table's rows.
+      const repo = await services.repository.open();
+      const out = tempDir();
+      await restore(repo, await findSnapshot(repo, result.snapshotId), out);
+      expect(JSON.parse(readFileSync(path.join(out, 'legacy.rowcounts.json'), 'utf8'))).toEqual({ cache: 0, orders: 2, sensor_log: 3 });
+      // Converted to InnoDB, the next run has nothing to say.
+      await mysql.query(`ALTER TABLE ${db}.sensor_log ENGINE=InnoDB; ALTER TABLE ${db}.cache ENGINE=InnoDB;`);
+      const again = (await startDeviceBackup(services, device.name).done).value!.snapshots[0]!;
+      expect(again.inconsistentTables).toBeUndefined();
+    } finally {
+      await mysql.query(`DROP DATABASE ${db}`);
+    }
+  }, 120_000);
 
   it('a dump held up by a table another session has locked fails once it has sent nothing for a while, saying why, with no snapshot', async () => {
     const repo = await services.repository.open();

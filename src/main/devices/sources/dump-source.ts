@@ -26,7 +26,9 @@
  * learned besides the dump (row counts, the integrity check) follows a marker line on stderr, and
  * the command removes its own temp dir (named here, so a failed run can still remove it).
  * - mysql: `mysqldump --single-transaction` (consistent for InnoDB without locking); the row counts
- *   are read from the dump itself as it streams past (its INSERT tuples per table).
+ *   are read from the dump itself as it streams past (its INSERT tuples per table), and so are the
+ *   tables' engines: tables of a non-transactional engine (MyISAM, Aria, MEMORY…), which the dump
+ *   reads as they are when it reaches them, are named in a warning of the run (`inconsistent`).
  */
 import { loginHint } from './db-password';
 import { randomBytes } from 'node:crypto';
@@ -46,7 +48,7 @@ import { connectionLost } from '../ssh-connection';
 import type { CommandRunner } from '../ssh-connection';
 import { chunksOf } from '../stream-chunks';
 import { execCompressed } from '../wire-compression';
-import { MysqlDumpCounter, mysqlOptions, PG_COUNTS_SQL, parsePgCounts, parseSqliteCounts, pgEnv, rowCountsFileName, sqliteCountsCommand } from './row-counts';
+import { MysqlDumpCounter, mysqlOptions, nonTransactionalTables, PG_COUNTS_SQL, parsePgCounts, parseSqliteCounts, pgEnv, rowCountsFileName, sqliteCountsCommand } from './row-counts';
 import type { RowCounts } from './row-counts';
 import { parsePgRoles, PG_ROLES_SQL, rolesFileName } from './pg-roles';
 
@@ -332,6 +334,11 @@ export class DumpSource implements Source {
   sha256: string | null = null;
   /** For SQLite: the database's files were as fingerprinted by the previous run, which this snapshot's copy and reports come from. */
   unchanged = false;
+  /**
+   * For MySQL: the tables `--single-transaction` could not read in its consistent snapshot (MyISAM,
+   * Aria, MEMORY…), said as a warning of the run; null when every table is transactional.
+   */
+  inconsistent: string | null = null;
   /** Rows per table of what was backed up, also kept in the snapshot. */
   rowCounts: RowCounts | null = null;
   /** Bytes of the dump read from the device so far. */
@@ -454,6 +461,7 @@ export class DumpSource implements Source {
         if (parsePgRoles(roles)) yield { path: rolesFileName(source.name), meta: this.#meta(Buffer.byteLength(roles) + 1), open: () => oneChunk(`${roles}\n`) };
       } else {
         this.rowCounts = counter!.end();
+        this.inconsistent = inconsistentWarning(source.database, nonTransactionalTables(counter!.engines));
       }
       yield this.#countsEntry(source.name, this.rowCounts);
     } finally {
@@ -531,6 +539,21 @@ function unreadable(source: DumpConfig, error: string): string {
   if (!table) return '';
   const who = source.user ? `"${source.user}"` : "the device's login";
   return ` ${who} may not read ${table} of "${source.database}", and a dump needs every table: back it up as the database's owner or a superuser (the source's user), or grant ${who} SELECT on it (pg_read_all_data on PostgreSQL 14 and later).`;
+}
+
+/** How many tables an inconsistent MySQL dump's warning names, by engine, before "and N more". */
+const TABLES_NAMED = 10;
+
+/**
+ * What to say of a MySQL dump that held tables of a non-transactional engine: `--single-transaction`
+ * gives InnoDB tables one consistent view without locking, but reads a MyISAM table as it is when
+ * the dump reaches it — rows the app wrote meanwhile may be in one table and not in another.
+ */
+export function inconsistentWarning(database: string, tables: [string, string[]][]): string | null {
+  if (tables.length === 0) return null;
+  const count = tables.reduce((n, [, names]) => n + names.length, 0);
+  const named = tables.map(([engine, names]) => `${engine}: ${names.slice(0, TABLES_NAMED).map((t) => `\`${t}\``).join(', ')}${names.length > TABLES_NAMED ? ` and ${names.length - TABLES_NAMED} more` : ''}`).join('; ');
+  return `${count === 1 ? '1 table' : `${count} tables`} of "${database}" ${count === 1 ? 'was' : 'were'} dumped without a consistent view (${named}): only transactional (InnoDB) tables are read in the dump's one snapshot, so what the app wrote to ${count === 1 ? 'this table' : 'these'} during the dump may not match the other tables. Convert ${count === 1 ? 'it' : 'them'} to InnoDB (ALTER TABLE … ENGINE=InnoDB), or back up while the app is stopped.`;
 }
 
 function oneChunk(text: string): AsyncIterable<Buffer> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MysqlDumpCounter, mysqlText } from './row-counts';
+import { MysqlDumpCounter, mysqlText, nonTransactionalTables } from './row-counts';
 
 /** A mysqldump as MariaDB 10.11 writes it (one row per line), with the awkward parts a counter can trip on. */
 const MARIADB_DUMP = `/*M!999999\\- enable the sandbox mode */
@@ -53,6 +53,40 @@ describe('MysqlDumpCounter', () => {
     for (const size of [1, 2, 3, 7, 64]) {
       expect(count(MARIADB_DUMP, size)).toEqual({ deposits: 6, empty: 0, 'we`ird': 3, café: 1 });
       expect(count(MYSQL_DUMP, size)).toEqual({ t: 4 });
+    }
+  });
+});
+
+describe('the engines of a dump', () => {
+  const DUMP = `CREATE TABLE \`orders\` (
+  \`id\` int(11) NOT NULL,
+  PRIMARY KEY (\`id\`)
+) ENGINE=InnoDB AUTO_INCREMENT=7 DEFAULT CHARSET=utf8mb4;
+CREATE TABLE \`sensor_log\` (
+  \`id\` int(11) NOT NULL
+) ENGINE=MyISAM DEFAULT CHARSET=utf8mb4;
+INSERT INTO \`sensor_log\` VALUES (1),(2);
+CREATE TABLE \`cache\` (
+  \`k\` int(11) NOT NULL
+) ENGINE=Aria DEFAULT CHARSET=utf8mb4 PAGE_CHECKSUM=1;
+CREATE TABLE \`hot\` (\`k\` int) ENGINE=MEMORY;
+CREATE TABLE \`more_log\` (
+  \`id\` int(11) NOT NULL
+) ENGINE=MyISAM DEFAULT CHARSET=utf8mb4;
+`;
+
+  it('are read from the CREATE TABLE statements, however the stream is cut, and the non-transactional ones named by engine', () => {
+    for (const size of [1, 5, 1 << 16]) {
+      const counter = new MysqlDumpCounter();
+      const bytes = Buffer.from(DUMP, 'utf8');
+      for (let i = 0; i < bytes.length; i += size) counter.push(bytes.subarray(i, i + size));
+      expect(counter.end()).toEqual({ orders: 0, sensor_log: 2, cache: 0, hot: 0, more_log: 0 });
+      expect(counter.engines).toEqual({ orders: 'InnoDB', sensor_log: 'MyISAM', cache: 'Aria', hot: 'MEMORY', more_log: 'MyISAM' });
+      expect(nonTransactionalTables(counter.engines)).toEqual([
+        ['MyISAM', ['sensor_log', 'more_log']],
+        ['Aria', ['cache']],
+        ['MEMORY', ['hot']],
+      ]);
     }
   });
 });

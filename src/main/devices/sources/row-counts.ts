@@ -155,7 +155,11 @@ const DELIMITER_CLOSE = 'DELIMITER ;';
  */
 export class MysqlDumpCounter {
   readonly counts: RowCounts = {};
+  /** Each table's storage engine, from the `) ENGINE=…` line that ends its CREATE TABLE. */
+  readonly engines: Record<string, string> = {};
   #partial: Buffer[] = [];
+  /** The table whose CREATE TABLE statement is being read (its engine comes on its last line). */
+  #creating: string | null = null;
   #inDelimiter = false;
   #table: string | null = null;
   #depth = 0;
@@ -193,6 +197,13 @@ export class MysqlDumpCounter {
       if (line.toString('latin1').trim() === DELIMITER_CLOSE) this.#inDelimiter = false;
       return;
     }
+    if (this.#creating !== null && line[0] === 0x29) {
+      // `) ENGINE=MyISAM AUTO_INCREMENT=… DEFAULT CHARSET=…;` closes the table's definition.
+      const engine = /^\)\s*ENGINE\s*=\s*(\w+)/i.exec(line.toString('latin1'))?.[1];
+      if (engine) this.engines[this.#creating] = engine;
+      this.#creating = null;
+      return;
+    }
     if (line.subarray(0, DELIMITER_OPEN.length).toString('latin1') === DELIMITER_OPEN) {
       this.#inDelimiter = true;
       return;
@@ -211,6 +222,12 @@ export class MysqlDumpCounter {
         this.#inString = false;
         this.#escape = false;
         this.#scan(line, values < 0 ? end : values + 6);
+      } else {
+        // Whole on one line (not as mysqldump writes it, but as a hand-made dump may): ended here.
+        const text = line.toString('latin1');
+        const engine = /\)\s*ENGINE\s*=\s*(\w+)/i.exec(text)?.[1];
+        if (engine) this.engines[name] = engine;
+        this.#creating = text.trimEnd().endsWith(';') ? null : name;
       }
       return;
     }
@@ -237,6 +254,25 @@ export class MysqlDumpCounter {
       }
     }
   }
+}
+
+/**
+ * Engines whose tables `mysqldump --single-transaction` reads in its one consistent snapshot. Any
+ * other (MyISAM, Aria, MEMORY, CSV, ARCHIVE, MRG_MyISAM…) is read as it is when the dump reaches it.
+ */
+const TRANSACTIONAL_ENGINES = new Set(['innodb', 'xtradb', 'rocksdb', 'tokudb']);
+
+/**
+ * The tables of a dump (as MysqlDumpCounter read them) that were not in its consistent snapshot,
+ * by engine, `[engine, tables]` in the order of the dump — empty when every table is transactional.
+ */
+export function nonTransactionalTables(engines: Record<string, string>): [string, string[]][] {
+  const out = new Map<string, string[]>();
+  for (const [table, engine] of Object.entries(engines)) {
+    if (TRANSACTIONAL_ENGINES.has(engine.toLowerCase())) continue;
+    out.set(engine, [...(out.get(engine) ?? []), table]);
+  }
+  return [...out];
 }
 
 /** A backtick-quoted identifier starting after its opening backtick at `from`: its name and the index after it. */

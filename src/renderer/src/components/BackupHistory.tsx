@@ -14,7 +14,7 @@ import { ErrorBanner } from './ErrorBanner';
 interface RunFigures {
   bytesTransferred?: number;
   bytesAdded?: number;
-  snapshots?: { source?: string; warnings?: number; bytesResumed?: number; deltaFiles?: number; deltaBytes?: number; sentWhole?: SentWhole; unchanged?: boolean; skipped?: { path: string; message: string }[]; rotationError?: string; integrityCheck?: string }[];
+  snapshots?: { source?: string; warnings?: number; bytesResumed?: number; deltaFiles?: number; deltaBytes?: number; sentWhole?: SentWhole; unchanged?: boolean; skipped?: { path: string; message: string }[]; rotationError?: string; integrityCheck?: string; inconsistentTables?: string }[];
   wireCompression?: boolean;
   retention?: { runsForgotten?: number; error?: string };
 }
@@ -59,7 +59,7 @@ function notes(job: JobRecord): string {
     .join(' · ');
 }
 
-/** What a kept run could not do: files it could not read (the first ones, by source), logs not rotated, a damaged database, retention not applied. */
+/** What a kept run could not do: files it could not read (the first ones, by source), logs not rotated, a damaged database, a MySQL dump with tables outside its consistent view, retention not applied. */
 function problems(job: JobRecord): string[] {
   const run = figures(job);
   const out: string[] = [];
@@ -69,6 +69,7 @@ function problems(job: JobRecord): string[] {
     if (more > 0) out.push(`${s.source ?? ''}: ${more} more`);
     for (const w of s.sentWhole?.examples ?? []) if (w.problem) out.push(`${s.source ?? ''}: ${w.path} (${formatBytes(w.size)}) sent whole, not as its changed blocks — ${w.reason}`);
     if (s.rotationError) out.push(`${s.source ?? ''}: ${s.rotationError}`);
+    if (s.inconsistentTables) out.push(`${s.source ?? ''}: ${s.inconsistentTables}`);
     if (s.integrityCheck) out.push(`${s.source ?? ''}: the database on the device is damaged — its copy failed PRAGMA integrity_check (${s.integrityCheck.replace(/\n/g, '; ')}). The snapshot keeps it as it is, but a restore or drill of it will be refused.`);
   }
   if (run.retention?.error) out.push(run.retention.error);
