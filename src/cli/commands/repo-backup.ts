@@ -1,4 +1,4 @@
-import { lstatSync } from 'node:fs';
+import { lstatSync, readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { AppError } from '../../shared/errors';
 import { backup } from '../../main/repository/archiver/archiver';
@@ -14,7 +14,7 @@ export const repoBackupCommand: Command = {
   name: 'backup',
   summary: 'back up local paths into a new snapshot',
   usage: [
-    'Usage: jetvault backup PATH... [--tag TAG]... [--device NAME] [--parent SNAP | --force]',
+    'Usage: jetvault backup PATH... [--tag TAG]... [--device NAME] [--parent SNAP | --force] [--allow-empty]',
     '       jetvault backup --device NAME [--source S]... [--json]',
     '',
     'With --device and no PATH, backs up an inventory device over SSH: one snapshot per source',
@@ -22,7 +22,8 @@ export const repoBackupCommand: Command = {
     'cancelled or was refused (its device busy) prints {device, jobId, status, phase, error, bytesTransferred,',
     'files, durationMs}.',
     'Files unchanged since the parent snapshot (the latest one of the same device and paths) are not read again.',
-    'Exit code 1 and no snapshot when none of the PATHs exists. Exit code 3: the snapshot (or run) was written but some files could not be read; they are listed',
+    'Exit code 1 and no snapshot when none of the PATHs exists, or each is an empty folder (a disk not mounted at it?) —',
+    'unless --allow-empty: an empty snapshot would become the latest one and count towards --keep-last. Exit code 3: the snapshot (or run) was written but some files could not be read; they are listed',
     'on stderr. Exit codes 10, 11, 12: no repository, locked by a prune, wrong password (device backups too).',
     'Ctrl-C (or SIGTERM, SIGHUP) cancels a device backup (nothing of the run is kept).',
     REPO_USAGE,
@@ -34,6 +35,7 @@ export const repoBackupCommand: Command = {
     source: { type: 'string', multiple: true },
     parent: { type: 'string' },
     force: { type: 'boolean' },
+    'allow-empty': { type: 'boolean' },
   },
   async run({ values, positionals }, io) {
     if (positionals.length === 0 && typeof values.device === 'string') return backupDevice(values.device, (values.source as string[] | undefined) ?? [], values, io);
@@ -52,6 +54,15 @@ export const repoBackupCommand: Command = {
     });
     if (absent.length === source.paths.length) {
       io.err(`jetvault: nothing to back up: ${absent.length === 1 ? `${absent[0]} does not exist` : `none of ${absent.join(', ')} exists`}; no snapshot was written`);
+      return EXIT.failure;
+    }
+    // Every path there an empty folder: most often a mount point whose disk is not mounted (a USB
+    // disk unplugged, an fstab entry that failed). Its empty snapshot would push real ones out the
+    // same way, so it is written only when asked for.
+    const empty = source.paths.filter((p) => !absent.includes(p) && isEmptyFolder(p));
+    if (empty.length > 0 && absent.length + empty.length === source.paths.length && values['allow-empty'] !== true) {
+      const what = empty.length === 1 ? `${empty[0]} is an empty folder` : `${empty.join(', ')} are empty folders`;
+      io.err(`jetvault: nothing to back up: ${what}${absent.length > 0 ? ` and ${absent.join(', ')} ${absent.length === 1 ? 'does' : 'do'} not exist` : ''} (a disk not mounted there?); no snapshot was written. Mount it, or give --allow-empty to back up the empty folder all the same`);
       return EXIT.failure;
     }
     return withRepository(values, io, 'shared', async (repo, lease) => {
@@ -85,6 +96,15 @@ export const repoBackupCommand: Command = {
     });
   },
 };
+
+/** A folder with nothing in it (one that cannot be listed is not: the walk names why). */
+function isEmptyFolder(path: string): boolean {
+  try {
+    return lstatSync(path).isDirectory() && readdirSync(path).length === 0;
+  } catch {
+    return false;
+  }
+}
 
 /** What a SQLite source whose copy failed PRAGMA integrity_check is warned with (the check's first lines follow). */
 export function integrityWarning(check: string): string {

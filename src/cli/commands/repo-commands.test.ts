@@ -65,10 +65,24 @@ describe('repository CLI', () => {
     const underFile = io(env);
     expect(await runCli(['backup', join(data, 'etc/app.conf/x')], underFile)).toBe(1);
     expect(underFile.errors.join('\n')).toMatch(/app\.conf\/x does not exist; no snapshot was written/);
+    // An empty folder (a mount point whose disk is not mounted) writes no empty snapshot either, unless asked for.
+    const mountPoint = join(home, 'mnt-usb');
+    await mkdir(mountPoint);
+    const unmounted = io(env);
+    expect(await runCli(['backup', mountPoint], unmounted)).toBe(1);
+    expect(unmounted.errors.join('\n')).toMatch(/nothing to back up: .*\/mnt-usb is an empty folder \(a disk not mounted there\?\); no snapshot was written\. Mount it, or give --allow-empty/);
+    const emptyAndMissing = io(env);
+    expect(await runCli(['backup', mountPoint, join(home, 'dta')], emptyAndMissing)).toBe(1);
+    expect(emptyAndMissing.errors.join('\n')).toMatch(/mnt-usb is an empty folder and .*\/dta does not exist/);
     const s = io(env);
     expect(await runCli(['snapshots', '--json'], s)).toBe(0);
     expect(JSON.parse(s.lines.join('\n'))).toHaveLength(1);
     expect((JSON.parse(s.lines.join('\n')) as { id: string; tags: string[] }[])[0]).toMatchObject({ id: summary.id, tags: ['nightly'] });
+    const allowed = io(env);
+    expect(await runCli(['backup', mountPoint, '--allow-empty', '--json'], allowed)).toBe(0);
+    expect(JSON.parse(allowed.lines[0]!)).toMatchObject({ files: 0 });
+    // Beside a folder with files, an empty one is backed up as it is.
+    expect(await runCli(['backup', data, mountPoint], io(env))).toBe(0);
     const half = io(env);
     expect(await runCli(['backup', data, join(home, 'dta')], half)).toBe(3);
     expect(half.errors.join('\n')).toMatch(/\/dta: ENOENT/);
