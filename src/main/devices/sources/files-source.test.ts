@@ -74,6 +74,27 @@ describe('RemoteFilesSource (real find and GNU tar through a shell)', () => {
     expect(kept).toEqual(['cachet/kept.txt', 'logs/keep.txt', 'sub/b/c/d/e.txt', 'sub/build/y.o']);
   });
 
+  it('keeps everything inside a folder an include names, and a pattern ending in / matches folders only', async () => {
+    const sysroot = tempDir();
+    const app = path.join(sysroot, 'opt/myrvm');
+    const files = ['config/app.yaml', 'config/sub/cam.yaml', 'models/a/net.onnx', 'logs/run.log', 'logs/old/x.log', 'data/b.bin', 'data/config', 'sub/cache/x.bin', 'sub/cache.d/y', 'cache', 'tmp/t', 'a/b/tmp/t', 'a/tmpx/t'];
+    for (const f of files) {
+      await mkdir(path.dirname(path.join(app, f)), { recursive: true });
+      await writeFile(path.join(app, f), f);
+    }
+    const { repo } = await newRepo();
+    const kept = async (include: string[], exclude: string[]) => {
+      const source = { name: 'app', kind: 'files' as const, paths: [app], include, exclude };
+      const result = await backup(repo, new RemoteFilesSource({ runner: new LocalRunner(), source, sysroot }));
+      expect(result.warnings).toEqual([]);
+      return [...(await filesOf(repo, result.snapshot.tree)).keys()].map((p) => p.replace('opt/myrvm/', '')).sort();
+    };
+    // A folder named by an include comes whole; 'config/' is the folder, not the file data/config.
+    expect(await kept(['config/', '/models', '*.log'], [])).toEqual(['config/app.yaml', 'config/sub/cam.yaml', 'logs/old/x.log', 'logs/run.log', 'models/a/net.onnx']);
+    // 'cache/' leaves out the folder, not a file called cache; '**/tmp' every tmp folder at any depth.
+    expect(await kept([], ['cache/', '**/tmp'])).toEqual(['a/tmpx/t', 'cache', 'config/app.yaml', 'config/sub/cam.yaml', 'data/b.bin', 'data/config', 'logs/old/x.log', 'logs/run.log', 'models/a/net.onnx', 'sub/cache.d/y']);
+  });
+
   it('fails a source whose stored pattern cannot be used with the pattern named, before anything runs on the device', async () => {
     const sysroot = tempDir();
     await mkdir(path.join(sysroot, 'opt/myrvm'), { recursive: true });

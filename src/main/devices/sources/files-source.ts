@@ -294,13 +294,27 @@ export class RemoteFilesSource implements Source {
       }
       return known;
     };
+    // Likewise whether a directory is included, itself or through an ancestor: an include naming a
+    // folder (`/models`, `config/`) keeps everything in it, as a restore's --include does — it kept
+    // the folder alone, empty, and nothing of what the operator asked for.
+    const includedDirs = new Map<string, boolean>();
+    const includedDir = (below: string): boolean => {
+      let known = includedDirs.get(below);
+      if (known === undefined) {
+        const slash = below.lastIndexOf('/');
+        known = include.matches(below) || (slash > 0 && includedDir(below.slice(0, slash)));
+        includedDirs.set(below, known);
+      }
+      return known;
+    };
     const kept = plain.filter(({ absolute, meta }) => {
       const root = roots.find((r) => absolute === r || absolute.startsWith(`${r}/`)) ?? '';
       const below = absolute.slice(root.length + 1);
       if (below === '') return true;
       const slash = below.lastIndexOf('/');
-      if (!exclude.empty && (exclude.matches(below) || (slash > 0 && excludedDir(below.slice(0, slash))))) return false;
-      return include.empty || meta.type === 'dir' || include.matches(below);
+      const dir = meta.type === 'dir';
+      if (!exclude.empty && (exclude.matches(below, dir) || (slash > 0 && excludedDir(below.slice(0, slash))))) return false;
+      return include.empty || dir || include.matches(below, false) || (slash > 0 && includedDir(below.slice(0, slash)));
     });
     return sortTreeOrder(kept);
   }

@@ -2,7 +2,9 @@
  * Include/exclude patterns of a files source, relative to the source path they apply under:
  * `*` and `?` stay within one path segment, `**` crosses segments, `[...]` is a character class.
  * A pattern without `/` matches a name at any depth (like rsync and restic); a leading `/` anchors
- * it to the source path (`/app.py` is only the top-level one, as in rsync).
+ * it to the source path (`/app.py` is only the top-level one, as in rsync); a trailing `/` makes it
+ * match folders only (`cache/`). What is inside a matched folder is matched with it — excluded, or
+ * for an include (`/models`, `config/`) kept whole.
  */
 function escape(char: string): string {
   return /[\\^$.*+?()[\]{}|/]/.test(char) ? `\\${char}` : char;
@@ -64,24 +66,25 @@ export function patternIssues(sources: readonly { kind: string; include?: string
 }
 
 export class PathMatcher {
-  readonly #anywhere: RegExp[];
-  readonly #anchored: RegExp[];
+  readonly #anywhere: { re: RegExp; dirOnly: boolean }[];
+  readonly #anchored: { re: RegExp; dirOnly: boolean }[];
 
+  /** A pattern ending in `/` (`cache/`) matches folders only, as in rsync and .gitignore. */
   constructor(patterns: readonly string[]) {
-    const trimmed = patterns.map((p) => p.replace(/\/+$/, ''));
-    const clean = (p: string) => globToRegExp(p.replace(/^\.?\//, ''));
-    this.#anywhere = trimmed.filter((p) => !p.includes('/')).map(clean);
-    this.#anchored = trimmed.filter((p) => p.includes('/')).map(clean);
+    const parsed = patterns.map((p) => ({ pattern: p.replace(/\/+$/, ''), dirOnly: /.\/$/.test(p) }));
+    const clean = ({ pattern, dirOnly }: { pattern: string; dirOnly: boolean }) => ({ re: globToRegExp(pattern.replace(/^\.?\//, '')), dirOnly });
+    this.#anywhere = parsed.filter((p) => !p.pattern.includes('/')).map(clean);
+    this.#anchored = parsed.filter((p) => p.pattern.includes('/')).map(clean);
   }
 
   get empty(): boolean {
     return this.#anywhere.length === 0 && this.#anchored.length === 0;
   }
 
-  /** `relative` is the path below the source path, '/'-separated, no leading slash. */
-  matches(relative: string): boolean {
+  /** `relative` is the path below the source path, '/'-separated, no leading slash; `isDir`: it is a folder (unknown: taken as one). */
+  matches(relative: string, isDir = true): boolean {
     const name = relative.slice(relative.lastIndexOf('/') + 1);
-    return this.#anywhere.some((re) => re.test(name)) || this.#anchored.some((re) => re.test(relative));
+    return this.#anywhere.some(({ re, dirOnly }) => (isDir || !dirOnly) && re.test(name)) || this.#anchored.some(({ re, dirOnly }) => (isDir || !dirOnly) && re.test(relative));
   }
 }
 
