@@ -203,6 +203,32 @@ describe.skipIf(skip)('database sources on a fleet device', () => {
     }
   });
 
+  it('a SQLite database removed from the device, or one its login cannot read, fails the run saying which it is and what to do', { timeout: 120_000 }, async () => {
+    const device = fleet().devices[0]!;
+    const dir = path.join(device.root, 'opt', device.app, 'data');
+    const removed = path.join(dir, 'uninstalled.db');
+    const rootOnly = path.join(dir, 'root-only.db');
+    execFileSync('sqlite3', [rootOnly, 'CREATE TABLE t (x); INSERT INTO t VALUES (1);']);
+    chownSync(rootOnly, 0, 0);
+    execFileSync('chmod', ['0600', rootOnly]);
+    const { services } = await consoleFor(device, [{ name: 'gone', kind: 'sqlite', path: removed }]);
+    try {
+      const repo = await services.repository.fresh();
+      const gone = await startDeviceBackup(services, device.name).done;
+      expect(gone.record.status).toBe('failed');
+      expect(gone.record.error?.message).toBe(
+        `SQLite backup of ${removed} on ${device.user}@${device.host}:${device.port} failed (exit 66): ${removed} does not exist. No snapshot was written. Was the database removed or moved? If the app keeps it elsewhere now, correct the path in the device's sources; if it is gone for good, remove the source (its snapshots are kept).`,
+      );
+      services.devices.update(device.name, { ...device.profile(), sources: [{ name: 'locked', kind: 'sqlite', path: rootOnly }] }, {}, 'test');
+      const denied = await startDeviceBackup(services, device.name).done;
+      expect(denied.record.error?.message).toBe(`SQLite backup of ${rootOnly} on ${device.user}@${device.host}:${device.port} failed (exit 66): the device's login cannot read ${rootOnly}. No snapshot was written.`);
+      expect(await listSnapshots(repo)).toEqual([]);
+    } finally {
+      services.dispose();
+      rmSync(rootOnly, { force: true });
+    }
+  });
+
   it('a SQLite database with a virtual table of a module sqlite3 lacks (sqlite-vec) is backed up and drilled, its shadow tables counted', { timeout: 120_000 }, async () => {
     const device = fleet().devices[0]!;
     const file = path.join(device.root, 'opt', device.app, 'data', 'embeddings.db');

@@ -235,7 +235,8 @@ export function sqliteDumpCommand(path: string, tempName: string, unlessSha256 =
   // date, awk, sha256sum, cut). A symlink alone needs readlink: through a symlinked directory the
   // -wal and -journal beside the given path are the very files beside the resolved one.
   return sh`set -e
-[ -r ${path} ] || { echo "cannot read "${path} >&2; exit 66; }
+[ -e ${path} ] || { echo ${path}" does not exist" >&2; exit 66; }
+[ -r ${path} ] || { echo "the device's login cannot read "${path} >&2; exit 66; }
 [ -f ${path} ] || { echo ${path}" is not a regular file (a named pipe, device or folder is no SQLite database)" >&2; exit 66; }
 db=${path}
 if [ -L "$db" ]; then db=$(readlink -f -- "$db" 2>/dev/null && echo x) || db=; db=\${db%?x}; fi
@@ -422,7 +423,11 @@ export class DumpSource implements Source {
         const locked = source.kind === 'postgres' && /lock timeout|could not obtain lock/i.test(stderr)
           ? ` Another session held a table of "${source.database}" locked for more than ${Math.round(this.#lockWaitMs / 1000)} s (a migration or VACUUM FULL?): back up again once it is done.`
           : '';
-        throw new AppError('REMOTE_COMMAND_FAILED', `${what} on ${this.#runner.target} failed (exit ${result.code ?? result.signal}): ${stderr.trim() || 'no error output'}. No snapshot was written.${locked}${unreadable(source, stderr)}${loginHint(source, stderr)}`);
+        // The database file gone (the app uninstalled or moved it): every run fails until the source goes.
+        const gone = source.kind === 'sqlite' && result.code === 66 && /does not exist$/.test(stderr.trim())
+          ? ' Was the database removed or moved? If the app keeps it elsewhere now, correct the path in the device\'s sources; if it is gone for good, remove the source (its snapshots are kept).'
+          : '';
+        throw new AppError('REMOTE_COMMAND_FAILED', `${what} on ${this.#runner.target} failed (exit ${result.code ?? result.signal}): ${stderr.trim() || 'no error output'}. No snapshot was written.${gone}${locked}${unreadable(source, stderr)}${loginHint(source, stderr)}`);
       }
       if (source.kind === 'sqlite' && sentNothing && previous?.unchanged && report!.trim() === SQLITE_UNCHANGED_MARK) {
         // Not written since the previous copy was taken: that copy and its reports stand.
