@@ -64,10 +64,12 @@ export async function prune(repo: Repository, options: PruneOptions = {}): Promi
     bytesBefore += pack.size;
     // A blob counts as used only in the pack the index resolves it to; other copies are garbage.
     const live = pack.entries.filter((e) => used.has(e.id) && repo.index.get(e.id)?.pack === pack.id);
-    const liveBytes = live.reduce((n, e) => n + e.length, 0);
+    // Unused is what the blobs no one needs take: the pack's header and prefix are no garbage (a
+    // small tree pack is mostly header, and was rewritten by every prune, freeing nothing).
+    const unusedBytes = pack.entries.reduce((n, e) => n + e.length, 0) - live.reduce((n, e) => n + e.length, 0);
     blobsRemoved += pack.entries.length - live.length;
     if (live.length === 0) drop.push(pack);
-    else if (1 - liveBytes / pack.size > maxUnused) repack.push(pack);
+    else if (unusedBytes > 0 && unusedBytes / pack.size > maxUnused) repack.push(pack);
     else keep.push(pack);
   }
   const report: PruneReport = {
