@@ -272,6 +272,16 @@ export function jobProgress(
   };
 }
 
+/**
+ * What prune kept because data in it is damaged, and what to run next (printed on stderr): the
+ * packs stay as they are, so nothing still readable in them is lost.
+ */
+export function damagedPackWarnings(damagedPacks: readonly string[]): string[] {
+  return damagedPacks.map(
+    (id) => `warning: pack ${id.slice(0, 12)} was kept as it is: data snapshots need in it is damaged and cannot be repacked; the rest was pruned. Run \`jetvault check --read-data\` to see the snapshots and files it affects`,
+  );
+}
+
 export function shortId(id: string): string {
   return id.slice(0, 8);
 }

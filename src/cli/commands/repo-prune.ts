@@ -1,12 +1,18 @@
 import { prune } from '../../main/repository/prune/prune';
 import type { Command } from '../command';
 import { UsageError } from '../command';
-import { formatBytes, REPO_OPTIONS, REPO_USAGE, ttyProgress, withRepository } from './repo-common';
+import { damagedPackWarnings, formatBytes, REPO_OPTIONS, REPO_USAGE, ttyProgress, withRepository } from './repo-common';
 
 export const repoPruneCommand: Command = {
   name: 'prune',
   summary: 'delete data no snapshot needs and repack partly used packs',
-  usage: ['Usage: jetvault prune [--dry-run] [--max-unused 20%] [--json]', '', 'Takes the exclusive lock: no backup can run meanwhile.', REPO_USAGE].join('\n'),
+  usage: [
+    'Usage: jetvault prune [--dry-run] [--max-unused 20%] [--json]',
+    '',
+    'Takes the exclusive lock: no backup can run meanwhile. A pack holding damaged data that snapshots',
+    'need is kept as it is and named (exit code 1); `jetvault check --read-data` shows what it affects.',
+    REPO_USAGE,
+  ].join('\n'),
   options: { ...REPO_OPTIONS, 'dry-run': { type: 'boolean', short: 'n' }, 'max-unused': { type: 'string' } },
   async run({ values }, io) {
     let maxUnused: number | undefined;
@@ -25,7 +31,8 @@ export const repoPruneCommand: Command = {
         io.out(`${report.blobsUsed} blobs in use, ${report.blobsRemoved} unused`);
         io.out(`${values['dry-run'] ? 'would delete' : 'deleted'} ${report.packsDeleted} of ${report.packsBefore} packs (${report.packsRepacked} repacked into ${report.packsWritten}), freeing ${formatBytes(report.bytesFreed)}`);
       }
-      return 0;
+      for (const line of damagedPackWarnings(report.damagedPacks)) io.err(line);
+      return report.damagedPacks.length > 0 ? 1 : 0;
     });
   },
 };

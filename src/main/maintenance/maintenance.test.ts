@@ -5,15 +5,20 @@
  * raises the verification alert.
  */
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli } from '../../cli/main';
 import { runSources } from '../devices/device-backup';
 import { LocalRunner } from '../devices/local-runner';
 import { silentLogger } from '../log';
-import { listSnapshots } from '../repository/snapshot/snapshot';
-import { FAST, PASSWORD } from '../repository/testing/fixtures';
+import { backup } from '../repository/archiver/archiver';
+import { NAMES } from '../repository/backend/backend';
+import { forget } from '../repository/prune/forget';
+import { findSnapshot, listSnapshots, loadTree } from '../repository/snapshot/snapshot';
+import { flipByte, FAST, PASSWORD } from '../repository/testing/fixtures';
+import { LocalSource } from '../repository/walker/local-walker';
 import { createServices } from '../services/index';
 import type { Services } from '../services/index';
 import { tempDir } from '../testing/temp-dir';
@@ -159,5 +164,32 @@ describe('scheduled upkeep', () => {
     expect(failed.record.error?.message).toMatch(/Verification found \d+ problem/);
     const alert = services.alerts.evaluate().raised.find((a) => a.rule === 'verificationFailed');
     expect(alert?.message).toMatch(/verification failed/i);
+  });
+});
+
+describe('scheduled prune beside damaged data', () => {
+  it('prunes the rest and fails naming the pack it kept for its damaged data and what to run', async () => {
+    const { services } = await setup();
+    const src = tempDir();
+    // Both in one pack (FAST packs close at 256 KiB), which the forgotten file leaves half unused.
+    await writeFile(path.join(src, 'keep.bin'), randomBytes(60_000));
+    await writeFile(path.join(src, 'gone.bin'), randomBytes(60_000));
+    const repo = await services.repository.open();
+    await backup(repo, new LocalSource([src]));
+    await rm(path.join(src, 'gone.bin'));
+    const second = await backup(repo, new LocalSource([src]));
+    let tree = await loadTree(repo, (await findSnapshot(repo, second.id)).tree);
+    for (const part of src.split('/').filter(Boolean)) tree = await loadTree(repo, tree.nodes.find((n) => n.name === part)!.subtree!);
+    const where = repo.index.get(tree.nodes.find((n) => n.name === 'keep.bin')!.content![0]!)!;
+    await flipByte(path.join(services.repository.location(), NAMES.pack(where.pack)), where.offset + 10);
+    await forget(repo, { last: 1 });
+
+    const pruned = await services.maintenance.start('prune').done;
+    expect(pruned.record.status).toBe('failed');
+    expect(pruned.record.error?.message).toMatch(new RegExp(`kept 1 pack\\(s\\) as they are \\(${where.pack.slice(0, 12)}\\).*jetvault check --read-data`));
+    // The snapshot forgotten had its own tree pack: that went, the damaged pack stayed.
+    const packs = (await repo.backend.list(NAMES.data)).map((o) => NAMES.packId(o.name));
+    expect(packs).toContain(where.pack);
+    expect(pruned.record.error?.message).toMatch(/^Prune freed [1-9]\d* bytes/);
   });
 });

@@ -64,6 +64,14 @@ export class Maintenance {
           await repo.refreshIndex();
           return prune(repo, { signal: ctx.signal });
         });
+        // The rest is pruned; a pack kept for its damaged data is the operator's to look at.
+        if (report.damagedPacks.length > 0) {
+          const packs = report.damagedPacks.map((id) => id.slice(0, 12)).join(', ');
+          throw new AppError(
+            'INTERNAL',
+            `Prune freed ${report.bytesFreed} bytes but kept ${report.damagedPacks.length} pack(s) as they are (${packs}): data snapshots need in them is damaged and cannot be repacked. Verify the repository with all its data (\`jetvault check --read-data\`) to see the snapshots and files affected`,
+          );
+        }
         return { bytesFreed: report.bytesFreed };
       });
     }

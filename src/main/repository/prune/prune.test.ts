@@ -2,12 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { NAMES } from '../backend/backend';
 import { backup } from '../archiver/archiver';
 import { check } from '../checker/checker';
 import { restore } from '../restorer/restorer';
-import { findSnapshot, listSnapshots } from '../snapshot/snapshot';
+import { findSnapshot, listSnapshots, loadTree } from '../snapshot/snapshot';
 import type { SnapshotWithId } from '../snapshot/snapshot';
-import { describeTree, newRepo, tempDir } from '../testing/fixtures';
+import { describeTree, flipByte, newRepo, tempDir } from '../testing/fixtures';
 import { LocalSource } from '../walker/local-walker';
 import { applyPolicy } from './forget-policy';
 import { forget } from './forget';
@@ -77,6 +78,45 @@ describe('prune of packs prune has nothing to free in', () => {
       expect(report).toMatchObject({ packsDeleted: 0, packsRepacked: 0, packsWritten: 0, bytesFreed: 0, blobsRemoved: 0 });
       expect([...repo.index.packs.keys()].sort()).toEqual(packs);
     }
+  });
+});
+
+describe('prune beside damaged data', () => {
+  it('keeps a pack whose used data is damaged, frees the rest, and reports the pack it kept, on every re-run', async () => {
+    const src = await tempDir();
+    await writeFile(join(src, 'keep.bin'), randomBytes(150_000));
+    await writeFile(join(src, 'gone.bin'), randomBytes(150_000));
+    const { dir, repo } = await newRepo({ chunker: { min: 4096, avg: 16384, max: 65536 }, packSize: 64 * 1024 * 1024, kdf: { N: 1024, r: 8, p: 1 } });
+    const first = await backup(repo, new LocalSource([src]));
+    await rm(join(src, 'gone.bin'));
+    await writeFile(join(src, 'later.bin'), randomBytes(150_000));
+    const second = await backup(repo, new LocalSource([src]));
+    // One data pack holds keep.bin and gone.bin; flip a byte of a blob keep.bin still uses.
+    const root = await loadTree(repo, (await findSnapshot(repo, second.id)).tree);
+    let tree = root;
+    for (const part of src.split('/').filter(Boolean)) tree = await loadTree(repo, tree.nodes.find((n) => n.name === part)!.subtree!);
+    const keepBlob = tree.nodes.find((n) => n.name === 'keep.bin')!.content![0]!;
+    const where = repo.index.get(keepBlob)!;
+    await flipByte(join(dir, NAMES.pack(where.pack)), where.offset + 10);
+    await forget(repo, { last: 1 });
+    expect((await listSnapshots(repo)).map((s) => s.id)).toEqual([second.id]);
+    expect(first.id).not.toBe(second.id);
+
+    // Run twice: the first run's result is what a re-run meets.
+    for (let run = 0; run < 2; run++) {
+      const report = await prune(repo);
+      expect(report.damagedPacks).toEqual([where.pack]);
+      expect(repo.index.packs.has(where.pack)).toBe(true);
+    }
+    const packs = (await repo.backend.list(NAMES.data)).map((o) => NAMES.packId(o.name));
+    expect(packs).toContain(where.pack);
+    // What is not damaged is still there and readable.
+    const report = await check(repo, { readData: true });
+    expect(report.damagedPacks).toEqual([where.pack]);
+    expect(report.affected.map((a) => a.path.split('/').pop())).toEqual(['keep.bin']);
+    const target = await tempDir();
+    await restore(repo, await findSnapshot(repo, second.id), target, { include: ['**/later.bin'] });
+    expect((await readdir(join(target, src))).sort()).toEqual(['later.bin']);
   });
 });
 

@@ -5,7 +5,7 @@
  * instant each index object names only packs that exist, so a crash leaves a consistent repository.
  */
 import { NAMES } from '../backend/backend';
-import { throwIfAborted } from '../errors';
+import { isDamage, throwIfAborted } from '../errors';
 import type { ProgressFn } from '../errors';
 import type { IndexedPack } from '../index/index-file';
 import { PackUploader } from '../pack/pack-uploader';
@@ -29,6 +29,11 @@ export interface PruneReport {
   bytesFreed: number;
   blobsUsed: number;
   blobsRemoved: number;
+  /**
+   * Packs that were to be repacked but hold damaged data a snapshot needs: kept as they are (their
+   * readable blobs stay where they are), the rest pruned. `check --read-data` names what they affect.
+   */
+  damagedPacks: string[];
 }
 
 export async function usedBlobs(repo: Repository, signal?: AbortSignal): Promise<Set<string>> {
@@ -81,6 +86,7 @@ export async function prune(repo: Repository, options: PruneOptions = {}): Promi
     bytesFreed: 0,
     blobsUsed: used.size,
     blobsRemoved,
+    damagedPacks: [],
   };
   if (options.dryRun) {
     report.bytesFreed = drop.reduce((n, p) => n + p.size, 0);
@@ -90,15 +96,38 @@ export async function prune(repo: Repository, options: PruneOptions = {}): Promi
   // Its packs are indexed below, in the one index that replaces all others.
   const uploader = new PackUploader(repo.backend, repo.keys.enc, repo.config.packSize, () => Promise.resolve(), () => false);
   const session = uploader.session();
+  const repacked: IndexedPack[] = [];
   for (const pack of repack) {
+    // A pack's used blobs are all read before any is copied: one that is damaged keeps the whole
+    // pack as it is (a copy without that blob would lose it silently, and failing here stopped every
+    // prune, on every re-run, at the same blob). Its other used blobs stay readable where they are.
+    const blobs: { entry: IndexedPack['entries'][number]; data: Buffer }[] = [];
+    let damaged = false;
     for (const entry of pack.entries) {
       throwIfAborted(signal);
       if (!used.has(entry.id) || repo.index.get(entry.id)?.pack !== pack.id) continue;
-      const data = await repo.loadBlob(entry.id);
+      try {
+        blobs.push({ entry, data: await repo.loadBlob(entry.id) });
+      } catch (error) {
+        if (!isDamage(error)) throw error;
+        damaged = true;
+        break;
+      }
+    }
+    if (damaged) {
+      report.damagedPacks.push(pack.id);
+      report.blobsRemoved -= pack.entries.filter((e) => !used.has(e.id) || repo.index.get(e.id)?.pack !== pack.id).length;
+      keep.push(pack);
+      continue;
+    }
+    for (const { entry, data } of blobs) {
       await uploader.add(session, entry.type, Buffer.from(entry.id, 'hex'), data);
       onProgress?.({ bytes: data.length });
     }
+    repacked.push(pack);
   }
+  report.packsRepacked = repacked.length;
+  report.packsDeleted = drop.length + repacked.length;
   const written = await uploader.flush(session);
   report.packsWritten = written.length;
   const oldIndexes = [...repo.indexIds];
@@ -106,7 +135,7 @@ export async function prune(repo: Repository, options: PruneOptions = {}): Promi
   for (const id of oldIndexes) await repo.backend.delete(`${NAMES.index}${id}`);
   repo.indexIds = repo.indexIds.filter((id) => !oldIndexes.includes(id));
   repo.index.replace([...keep, ...written]);
-  for (const pack of [...drop, ...repack]) {
+  for (const pack of [...drop, ...repacked]) {
     await repo.backend.delete(NAMES.pack(pack.id));
     report.bytesFreed += pack.size;
     onProgress?.({ items: 1 });
