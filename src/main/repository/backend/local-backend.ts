@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { link, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
 import { RepositoryError } from '../errors';
 import type { Backend, ObjectInfo, StagedObject } from './backend';
 
@@ -43,6 +43,13 @@ function isMissing(error: unknown): boolean {
 export class LocalBackend implements Backend {
   readonly location: string;
   private readonly madeDirs = new Set<string>();
+  /**
+   * Whether the repository's folder was found here (or made by this backend's `init`). From then on
+   * it is never made again: a folder gone (its USB disk unplugged or unmounted) is an error naming
+   * it, not an empty repository — listings returned nothing, so a check passed with "0 snapshots",
+   * and the next write made the folder again on the laptop's own disk, at the mount point.
+   */
+  private established = false;
 
   constructor(readonly root: string) {
     this.location = root;
@@ -53,15 +60,58 @@ export class LocalBackend implements Backend {
     return join(this.root, name);
   }
 
+  private gone(): RepositoryError {
+    return new RepositoryError(
+      'unavailable',
+      `the repository folder ${this.root} is not there any more (its disk unplugged or unmounted?): connect it again at that path and run this again; nothing stored there was changed`,
+    );
+  }
+
+  /** After an error: the folder gone as that error, any other error as it was. */
+  private async explain(error: unknown): Promise<unknown> {
+    if (!this.established || error instanceof RepositoryError) return error;
+    const root = await stat(this.root).catch(() => null);
+    return root?.isDirectory() ? error : this.gone();
+  }
+
+  /** Makes `dir` (below the root) where missing; the root itself only until the repository is there. */
+  private async ensureDir(dir: string): Promise<void> {
+    if (this.madeDirs.has(dir)) return;
+    if (!this.established) await mkdir(dir, { recursive: true });
+    else {
+      const parts = relative(this.root, dir).split(sep).filter(Boolean);
+      let at = this.root;
+      for (const part of parts) {
+        at = join(at, part);
+        try {
+          await mkdir(at);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw await this.explain(error);
+        }
+      }
+    }
+    this.madeDirs.add(dir);
+  }
+
   async put(name: string, data: Buffer | readonly Buffer[]): Promise<void> {
+    try {
+      await this.doPut(name, data);
+    } catch (error) {
+      throw await this.explain(error);
+    }
+    this.established = true;
+  }
+
+  private async doPut(name: string, data: Buffer | readonly Buffer[]): Promise<void> {
     const target = this.path(name);
     const dir = dirname(target);
-    if (!this.madeDirs.has(dir)) {
-      await mkdir(dir, { recursive: true });
-      this.madeDirs.add(dir);
-    }
+    await this.ensureDir(dir);
     const temp = join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
-    const handle = await open(temp, 'wx', 0o600);
+    const handle = await open(temp, 'wx', 0o600).catch((error: unknown) => {
+      // A folder made earlier in this process and gone since: the root's absence is the reason.
+      this.madeDirs.delete(dir);
+      throw error;
+    });
     try {
       if (Buffer.isBuffer(data)) await handle.writeFile(data);
       else await writeAll(handle, data);
@@ -81,14 +131,22 @@ export class LocalBackend implements Backend {
    * fails with EEXIST when the name exists, atomically, so of two racing creators exactly one wins.
    */
   async putIfAbsent(name: string, data: Buffer): Promise<boolean> {
+    try {
+      return await this.doPutIfAbsent(name, data);
+    } catch (error) {
+      throw await this.explain(error);
+    }
+  }
+
+  private async doPutIfAbsent(name: string, data: Buffer): Promise<boolean> {
     const target = this.path(name);
     const dir = dirname(target);
-    if (!this.madeDirs.has(dir)) {
-      await mkdir(dir, { recursive: true });
-      this.madeDirs.add(dir);
-    }
+    await this.ensureDir(dir);
     const temp = join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
-    const handle = await open(temp, 'wx', 0o600);
+    const handle = await open(temp, 'wx', 0o600).catch((error: unknown) => {
+      this.madeDirs.delete(dir);
+      throw error;
+    });
     try {
       await handle.writeFile(data);
       await handle.sync();
@@ -158,31 +216,31 @@ export class LocalBackend implements Backend {
       drained: async () => {
         flush();
         await chain;
-        if (failure) throw failure;
+        if (failure) throw await this.explain(failure);
       },
       commit: async (name) => {
         flush();
         await chain;
         if (failure) {
           await closeAndRemove();
-          throw failure;
+          throw await this.explain(failure);
         }
-        const handle = await opened;
         const target = this.path(name);
         const dir = dirname(target);
         try {
+          const handle = await opened;
           await handle.sync();
           await handle.close();
-          if (!this.madeDirs.has(dir)) {
-            await mkdir(dir, { recursive: true });
-            this.madeDirs.add(dir);
-          }
-          await rename(temp, target);
+          await this.ensureDir(dir);
+          await rename(temp, target).catch((error: unknown) => {
+            this.madeDirs.delete(dir);
+            throw error;
+          });
+          await fsyncDir(dir);
         } catch (error) {
           await closeAndRemove();
-          throw error;
+          throw await this.explain(error);
         }
-        await fsyncDir(dir);
       },
       discard: async () => {
         await chain.catch(() => undefined);
@@ -206,6 +264,8 @@ export class LocalBackend implements Backend {
     try {
       handle = await open(this.path(name), 'r');
     } catch (error) {
+      const explained = await this.explain(error);
+      if (explained !== error) throw explained;
       if (isMissing(error)) throw new RepositoryError('not-found', `object ${name} is missing from ${this.location}`);
       throw error;
     }
@@ -229,6 +289,8 @@ export class LocalBackend implements Backend {
     try {
       return (await stat(this.path(name))).size;
     } catch (error) {
+      const explained = await this.explain(error);
+      if (explained !== error) throw explained;
       if (isMissing(error)) return null;
       throw error;
     }
@@ -241,6 +303,8 @@ export class LocalBackend implements Backend {
       try {
         entries = await readdir(join(this.root, rel), { withFileTypes: true });
       } catch (error) {
+        const explained = await this.explain(error);
+        if (explained !== error) throw explained;
         if (isMissing(error)) return;
         throw error;
       }
@@ -261,12 +325,20 @@ export class LocalBackend implements Backend {
   }
 
   async delete(name: string): Promise<void> {
-    await rm(this.path(name), { force: true });
+    try {
+      await rm(this.path(name));
+    } catch (error) {
+      const explained = await this.explain(error);
+      if (explained !== error) throw explained;
+      if (!isMissing(error)) throw error;
+    }
   }
 
   async exists(): Promise<boolean> {
     try {
-      return (await stat(this.root)).isDirectory() && (await this.stat('config')) !== null;
+      const there = (await stat(this.root)).isDirectory() && (await this.stat('config')) !== null;
+      if (there) this.established = true;
+      return there;
     } catch {
       return false;
     }
