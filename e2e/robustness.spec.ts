@@ -106,3 +106,22 @@ test('a device page opened before a CLI import --replace says the profile change
   const after = await page.evaluate((name) => window.api!.devices.get({ name }), device.name);
   expect(after.profile).toMatchObject({ site: 'Depot South', sources: [{ name: 'config' }, { name: 'logs' }] });
 });
+
+test("Import profiles says which key files this machine cannot read, as the CLI does, not at the first backup", async ({ host, console: app, page }) => {
+  const here = path.join(host.dataDir, 'id_here');
+  writeFileSync(here, 'not checked for being a key, only for being readable\n', { mode: 0o600 });
+  const profiles = [
+    { ...profile, name: 'rvm-040', auth: 'key', identityFile: '/home/colleague/.ssh/id_ed25519' },
+    { ...profile, name: 'rvm-041', auth: 'key', identityFile: here, jump: { user: 'ops', host: '127.0.0.3', identityFile: '/home/colleague/.ssh/jump_key' } },
+    { ...profile, name: 'rvm-042', auth: 'key', identityFile: here },
+  ];
+  await app.open(host.url);
+  await page.getByTestId('import-file').setInputFiles({ name: 'fleet.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(profiles)) });
+  const message = page.getByTestId('fleet-message');
+  await expect(message).toContainText('Imported 3 device(s): rvm-040, rvm-041, rvm-042');
+  const warnings = page.getByTestId('fleet-message-warnings').locator('li');
+  await expect(warnings).toHaveText([
+    'rvm-040: its key file /home/colleague/.ssh/id_ed25519 cannot be read on this machine (ENOENT): put it there, or import a profile naming where it is, before its first backup',
+    'rvm-041: its jump host key file /home/colleague/.ssh/jump_key cannot be read on this machine (ENOENT): put it there, or import a profile naming where it is, before its first backup',
+  ]);
+});

@@ -95,6 +95,8 @@ export const channels = {
   'devices:remove': { input: z.object({ name: NameSchema }).strict(), output: z.object({ removed: z.literal(true) }) },
   /** The text of a profiles file (one profile, an array, or an export). All or nothing. */
   'devices:import': { input: z.object({ json: z.string().max(PROFILES_FILE_MAX_BYTES), replace: z.boolean().default(false) }).strict(), output: z.array(DeviceSummarySchema) },
+  /** Key files of these devices' profiles this machine cannot read (one line each): said after an import, not at the first backup. */
+  'devices:keyFileWarnings': { input: z.object({ names: z.array(NameSchema).max(100_000) }).strict(), output: z.array(z.string()) },
   'devices:export': { input: z.object({ names: z.array(NameSchema).max(100_000).optional() }).strict(), output: z.object({ json: z.string() }) },
   /** First contact: the host key fingerprint, fetched without authenticating or sending anything. */
   'devices:probeHostKey': {

@@ -1,12 +1,11 @@
-import { constants } from 'node:fs';
-import { access, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { AppError } from '../../shared/errors';
 import type { Command } from '../command';
 import { UsageError } from '../command';
 import { withServices } from '../services';
-import { DeviceProfileSchema, MAX_SOURCES, NameSchema, authOf, parseJump, profilesFileTooLarge } from '../../shared/schemas/devices';
-import { keyFilePath } from '../../main/devices/device-service';
+import { DeviceProfileSchema, MAX_SOURCES, NameSchema, parseJump, profilesFileTooLarge } from '../../shared/schemas/devices';
+import { unreadableKeyFiles } from '../../main/devices/device-service';
 import type { JumpHost } from '../../shared/schemas/devices';
 import type { HostKeyMismatch } from '../../main/devices/ssh-connection';
 
@@ -230,16 +229,7 @@ export const deviceCommand: Command = {
           const imported = devices.import(json, 'cli', { replace: Boolean(values.replace) });
           io.out(`imported ${imported.length} device(s): ${imported.map((d) => d.profile.name).join(', ')}`);
           // A profile exported on another laptop names its key files there: said now, not at the first backup.
-          for (const { profile } of imported) {
-            for (const [what, file] of [['key file', profile.identityFile], ['jump host key file', profile.jump?.identityFile]] as const) {
-              if (!file || (what === 'key file' && authOf(profile) !== 'key')) continue;
-              const unreadable = await access(keyFilePath(file), constants.R_OK).then(
-                () => null,
-                (error: NodeJS.ErrnoException) => error.code ?? 'unreadable',
-              );
-              if (unreadable) io.err(`warning: ${profile.name}: its ${what} ${file} cannot be read on this machine (${unreadable}): put it there, or import a profile naming where it is, before its first backup`);
-            }
-          }
+          for (const { profile } of imported) for (const warning of await unreadableKeyFiles(profile)) io.err(`warning: ${warning}`);
           return 0;
         }
         case 'export':

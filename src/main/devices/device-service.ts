@@ -3,7 +3,7 @@
  * key passphrases) in the SecretStore — never in the profile, an export, or a log line.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { access, constants, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { AppError } from '../../shared/errors';
@@ -62,6 +62,24 @@ export function checkedFingerprint(fingerprint: string): string {
  */
 export function keyFilePath(file: string): string {
   return file === '~' || file.startsWith('~/') ? path.join(homedir(), file.slice(1)) : file;
+}
+
+/**
+ * What a profile's key files would fail on at its first backup, said at once: a profile exported on
+ * another laptop names its key files there. One line per file this machine cannot read (the key file
+ * of a key login, the jump host's), for `device import` and the console's Import profiles.
+ */
+export async function unreadableKeyFiles(profile: DeviceProfile): Promise<string[]> {
+  const warnings: string[] = [];
+  for (const [what, file] of [['key file', profile.identityFile], ['jump host key file', profile.jump?.identityFile]] as const) {
+    if (!file || (what === 'key file' && authOf(profile) !== 'key')) continue;
+    const unreadable = await access(keyFilePath(file), constants.R_OK).then(
+      () => null,
+      (error: NodeJS.ErrnoException) => error.code ?? 'unreadable',
+    );
+    if (unreadable) warnings.push(`${profile.name}: its ${what} ${file} cannot be read on this machine (${unreadable}): put it there, or import a profile naming where it is, before its first backup`);
+  }
+  return warnings;
 }
 
 /**

@@ -3,6 +3,7 @@ import { planDeviceRetention } from '../maintenance/device-retention';
 import { AppError, toAppError } from '../../shared/errors';
 import { startDeviceBackup } from '../devices/device-backup';
 import { DeviceConnector } from '../devices/device-connector';
+import { unreadableKeyFiles } from '../devices/device-service';
 import { proposeSources } from '../devices/facts';
 import { deviceReport, openDeviceReport } from '../fleet/report';
 import type { PendingRestore } from '../restore/restore-service';
@@ -110,6 +111,7 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
         const imported = devices.import(parseJson(json), actor(sender), { replace });
         return changed(imported.map((d) => d.profile.name), imported.map((d) => devices.summary(d)));
       }),
+    'devices:keyFileWarnings': async ({ names }) => (await Promise.all(names.map((name) => unreadableKeyFiles(devices.get(name).profile)))).flat(),
     'devices:export': ({ names }) => ({ json: JSON.stringify(devices.export(names), null, 2) }),
     'devices:probeHostKey': async ({ host, port, via }) => ({
       fingerprint: via ? await DeviceConnector.probeHostKeyVia(host, port, await services.devices.jumpOptions(via.jump, via)) : await DeviceConnector.probeHostKey(host, port),

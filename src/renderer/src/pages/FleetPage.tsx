@@ -17,7 +17,9 @@ import type { FleetStatus, Overview, OverviewRow } from '../../../shared/schemas
 import { DevicePage } from './DevicePage';
 import { ChoiceFilter } from '../components/ChoiceFilter';
 
-function ImportButton({ onResult }: { onResult: (message: { kind: 'ok' | 'error'; text: string }) => void }) {
+type Message = { kind: 'ok' | 'warn' | 'error'; text: string; warnings?: string[] };
+
+function ImportButton({ onResult }: { onResult: (message: Message) => void }) {
   const input = useRef<HTMLInputElement>(null);
   const onFile = async (file: File | undefined) => {
     if (!file) return;
@@ -25,7 +27,12 @@ function ImportButton({ onResult }: { onResult: (message: { kind: 'ok' | 'error'
       const tooLarge = profilesFileTooLarge(file.name, file.size);
       if (tooLarge) throw new AppError('VALIDATION', tooLarge);
       const imported = await api().devices.import({ json: await file.text() });
-      onResult({ kind: 'ok', text: `Imported ${imported.length} device(s): ${imported.map((d) => d.name).join(', ')}` });
+      const text = `Imported ${imported.length} device(s): ${imported.map((d) => d.name).join(', ')}`;
+      // A profile exported on another laptop names its key files there: said now, as the CLI does, not at the first backup.
+      const warnings = await api()
+        .devices.keyFileWarnings({ names: imported.map((d) => d.name) })
+        .catch((caught: unknown) => [`Whether their key files can be read here was not checked: ${toAppError(caught).message}`]);
+      onResult(warnings.length > 0 ? { kind: 'warn', text, warnings } : { kind: 'ok', text });
     } catch (caught) {
       const error = toAppError(caught);
       const details = (error.issues ?? []).slice(0, 5).map((i) => `${i.path}: ${i.message}`);
@@ -324,7 +331,7 @@ export function FleetPage() {
     const timer = setInterval(() => void loadOverview(), OVERVIEW_REFRESH_MS);
     return () => clearInterval(timer);
   }, [param, loadOverview]);
-  const [message, setMessage] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
+  const [message, setMessage] = useState<Message | null>(null);
   if (param) return <DevicePage name={param} />;
   const actions = (
     <>
@@ -338,9 +345,16 @@ export function FleetPage() {
     <>
       <PageHeader title="Fleet" subtitle="Which devices are protected, which are at risk" actions={actions} />
       {message ? (
-        <p role="status" className={`banner ${message.kind === 'error' ? 'banner-error' : 'banner-ok'}`} data-testid="fleet-message">
+        <div role="status" className={`banner banner-${message.kind}`} data-testid="fleet-message">
           {message.text}
-        </p>
+          {message.warnings ? (
+            <ul data-testid="fleet-message-warnings">
+              {message.warnings.map((w) => (
+                <li key={w}>{w}</li>
+              ))}
+            </ul>
+          ) : null}
+        </div>
       ) : null}
       <ErrorBanner message={overviewError} testId="overview-error" />
       {devices.length === 0 && (overview?.devices.length ?? 0) === 0 ? (
