@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Page } from '@playwright/test';
+import type { ConsolePage } from './console-page';
 import { expect, test } from './fixtures';
 
 test('a page that fails to render says what broke on that page, and the other pages keep working', async ({ host, console: app, page }) => {
@@ -124,4 +125,38 @@ test("Import profiles says which key files this machine cannot read, as the CLI 
     'rvm-040: its key file /home/colleague/.ssh/id_ed25519 cannot be read on this machine (ENOENT): put it there, or import a profile naming where it is, before its first backup',
     'rvm-041: its jump host key file /home/colleague/.ssh/jump_key cannot be read on this machine (ENOENT): put it there, or import a profile naming where it is, before its first backup',
   ]);
+});
+
+/** The note under the Add device dialog's password field, and under the device page's key passphrase. */
+async function secretsNotes(app: ConsolePage, page: Page): Promise<{ dialog: string; devicePage: string }> {
+  await app.goTo('fleet');
+  await page.getByTestId('add-device').click();
+  await page.locator('label.react-aria-Radio', { hasText: 'Password' }).click();
+  const dialog = (await page.getByTestId('add-device-dialog').getByTestId('secrets-note').textContent()) ?? '';
+  await page.keyboard.press('Escape');
+  await page.evaluate((p) => window.api!.devices.import({ json: JSON.stringify(p) }), { ...profile, auth: 'key', identityFile: '/home/me/.ssh/id_ed25519' });
+  await page.evaluate((name) => (window.location.hash = `#/fleet/${name}`), profile.name);
+  const devicePage = (await page.getByTestId('device-settings').getByTestId('secrets-note').textContent()) ?? '';
+  return { dialog, devicePage };
+}
+
+test.describe('with the secrets passphrase', () => {
+  test.use({ hostEnv: { JETVAULT_SECRETS_PASSPHRASE: 'e2e secrets passphrase' } });
+  test('password fields say the secrets passphrase encrypts them, not a keychain there is none of', async ({ host, console: app, page }) => {
+    await app.open(host.url);
+    const notes = await secretsNotes(app, page);
+    expect(notes.dialog).toBe('Stored encrypted under the secrets passphrase (JETVAULT_SECRETS_PASSPHRASE), never in plain text.');
+    expect(notes.devicePage).toContain('secrets passphrase (JETVAULT_SECRETS_PASSPHRASE)');
+    expect(notes.devicePage).not.toContain('keychain');
+  });
+});
+
+test.describe('without a keychain or a secrets passphrase', () => {
+  test.use({ hostEnv: { JETVAULT_SECRETS_PASSPHRASE: '' } });
+  test('password fields say a password cannot be stored here, before one is typed', async ({ host, console: app, page }) => {
+    await app.open(host.url);
+    const notes = await secretsNotes(app, page);
+    expect(notes.dialog).toContain('Cannot be stored here');
+    expect(notes.devicePage).toContain('Cannot be stored here');
+  });
 });

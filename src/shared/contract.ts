@@ -33,6 +33,11 @@ export const AppInfoSchema = z.object({
   dataDir: z.string(),
   platform: z.string(),
   schemaVersion: z.number().int(),
+  /**
+   * What encrypts passwords and passphrases at rest here: the OS keychain (the app's safeStorage),
+   * the secrets passphrase (JETVAULT_SECRETS_PASSPHRASE, scrypt), or nothing usable (storing refused).
+   */
+  secrets: z.enum(['keychain', 'passphrase', 'none']),
 });
 export type AppInfo = z.infer<typeof AppInfoSchema>;
 

@@ -81,6 +81,7 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
       dataDir: services.dataDir,
       platform: process.platform,
       schemaVersion: services.history.schemaVersion,
+      secrets: services.secrets.protection,
     }),
     'app:openExternal': async ({ url }) => ({ opened: await services.links.open(url) }),
 

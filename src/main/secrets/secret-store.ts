@@ -14,6 +14,11 @@ export class SecretStore {
     this.#cipher = cipher;
   }
 
+  /** What encrypts secrets here, as the console says it: the OS keychain, the secrets passphrase, or nothing usable. */
+  get protection(): 'keychain' | 'passphrase' | 'none' {
+    return this.#cipher instanceof UnavailableCipher ? 'none' : this.#cipher instanceof PassphraseCipher ? 'passphrase' : 'keychain';
+  }
+
   /** The passphrase cipher for this history (its salt is created once and kept in the store). */
   static passphraseCipher(store: HistoryStore, passphrase: string | undefined): SecretCipher {
     if (!passphrase) return new UnavailableCipher();

@@ -1,4 +1,5 @@
 import { useState } from 'react';
+import { useSecretsNote } from '../secrets-note';
 import { ErrorBanner } from './ErrorBanner';
 import type { FormEvent } from 'react';
 import { Button, Dialog, FieldError, Heading, Input, Label, Modal, ModalOverlay, NumberField, Radio, RadioGroup, Text, TextField } from 'react-aria-components';
@@ -29,6 +30,7 @@ function parseJump(text: string): Jump | null {
  * fetched through it.
  */
 export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean; onClose: () => void; onAdded: (name: string) => void }) {
+  const secretsNote = useSecretsNote();
   const [name, setName] = useState('');
   const [host, setHost] = useState('');
   const [port, setPort] = useState(22);
@@ -171,7 +173,7 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
                 <TextField className="field" name="passphrase" type="password" value={passphrase} onChange={edited('passphrase', setPassphrase)}>
                   <Label>Key passphrase (if the key has one)</Label>
                   <Input data-testid="device-passphrase" autoComplete="off" />
-                  <Text slot="description">Stored encrypted by the operating system&apos;s keychain, never in plain text.</Text>
+                  <Text slot="description" data-testid="secrets-note">{secretsNote}</Text>
                   <FieldError />
                 </TextField>
               ) : null}
@@ -179,7 +181,7 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
                 <TextField className="field" name="password" type="password" value={password} onChange={edited('password', setPassword)} isRequired>
                   <Label>Password</Label>
                   <Input data-testid="device-password" />
-                  <Text slot="description">Stored encrypted by the operating system&apos;s keychain, never in plain text.</Text>
+                  <Text slot="description" data-testid="secrets-note">{secretsNote}</Text>
                   <FieldError />
                 </TextField>
               ) : null}

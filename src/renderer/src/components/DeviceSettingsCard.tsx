@@ -13,6 +13,7 @@ import { Button, FieldError, Input, Label, NumberField, Radio, RadioGroup, Text,
 import { Form } from './Form';
 import { authOf } from '../../../shared/schemas/devices';
 import type { DeviceProfile } from '../../../shared/schemas/devices';
+import { useSecretsNote } from '../secrets-note';
 import { useFleetStore } from '../stores/fleet-store';
 import { lines } from '../format';
 import { useFieldErrors } from '../field-errors';
@@ -90,6 +91,7 @@ function profileOf(profile: DeviceProfile, draft: Draft): Record<string, unknown
 }
 
 export function DeviceSettingsCard({ profile }: { profile: DeviceProfile }) {
+  const secretsNote = useSecretsNote();
   const [draft, setDraft] = useState<Draft>(() => draftOf(profile));
   const [basis, setBasis] = useState(profile);
   const [saved, setSaved] = useState(false);
@@ -159,14 +161,14 @@ export function DeviceSettingsCard({ profile }: { profile: DeviceProfile }) {
           <TextField className="field" name="passphrase" type="password" value={draft.passphrase} onChange={set('passphrase')}>
             <Label>New key passphrase</Label>
             <Input data-testid="device-setting-passphrase" autoComplete="off" />
-            <Text slot="description">Empty keeps the stored one (kept in the system keychain, never shown).</Text>
+            <Text slot="description" data-testid="secrets-note">Empty keeps the stored one (never shown). {secretsNote}</Text>
           </TextField>
         ) : null}
         {auth === 'password' ? (
           <TextField className="field" name="password" type="password" value={draft.password} onChange={set('password')}>
             <Label>New password</Label>
             <Input data-testid="device-setting-password" autoComplete="new-password" />
-            <Text slot="description">Empty keeps the stored one (kept in the system keychain, never shown).</Text>
+            <Text slot="description" data-testid="secrets-note">Empty keeps the stored one (never shown). {secretsNote}</Text>
           </TextField>
         ) : null}
         {minutes('rpoMinutes', 'RPO target (minutes)', 'How old the newest backup may get; empty: its tier tag’s (critical, important, standard) or the console’s default.')}
