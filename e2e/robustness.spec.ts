@@ -160,3 +160,22 @@ test.describe('without a keychain or a secrets passphrase', () => {
     expect(notes.devicePage).toContain('Cannot be stored here');
   });
 });
+
+test('names read in natural order: rvm-2 before rvm-10 on the Fleet page, its filters and the Restore wizard', async ({ host, console: app, page }) => {
+  await app.open(host.url);
+  const names = ['rvm-10', 'rvm-2', 'rvm-1', 'rvm-9'];
+  const sites = { 'rvm-10': 'Depot 10', 'rvm-2': 'Depot 2', 'rvm-1': 'Depot 1', 'rvm-9': 'Depot 9' };
+  await page.evaluate((list) => window.api!.devices.import({ json: JSON.stringify(list) }), names.map((name, i) => ({ ...profile, name, host: `127.0.0.${40 + i}`, site: sites[name as keyof typeof sites] })));
+  await app.goTo('fleet');
+  await page.getByTestId('sort-name').click();
+  const rows = page.locator('tr[data-testid^="device-row-"]');
+  await expect(rows).toHaveCount(4);
+  expect(await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-testid')))).toEqual(['device-row-rvm-1', 'device-row-rvm-2', 'device-row-rvm-9', 'device-row-rvm-10']);
+  expect(await page.getByTestId('filter-site').locator('option').allTextContents()).toEqual(['All sites', 'Depot 1', 'Depot 2', 'Depot 9', 'Depot 10']);
+
+  // The wizard lists the devices once a repository is open.
+  await page.evaluate(() => window.api!.repository.init({ password: 'a good long repository password' }));
+  await app.goTo('restore');
+  await expect(page.getByTestId('restore-device').getByRole('radio')).toHaveCount(4);
+  expect(await page.getByTestId('restore-device').getByRole('radio').evaluateAll((radios) => radios.map((r) => (r as HTMLInputElement).value))).toEqual(['rvm-1', 'rvm-2', 'rvm-9', 'rvm-10']);
+});

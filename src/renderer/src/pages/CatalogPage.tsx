@@ -6,6 +6,7 @@ import { Form } from '../components/Form';
 import type { SnapshotEntry, SnapshotInfo } from '../../../shared/schemas/catalog';
 import { toAppError } from '../../../shared/errors';
 import { api } from '../api';
+import { byName, sortedNames } from '../natural';
 import { EmptyState } from '../components/EmptyState';
 import { PageHeader } from '../components/PageHeader';
 import { VirtualList } from '../components/VirtualList';
@@ -114,7 +115,7 @@ function Browser({ snapshot, initialDir, onDir }: { snapshot: SnapshotInfo; init
       .snapshots.browse({ id: snapshot.id, path: dir })
       .then((r) => {
         setFailed(null);
-        setLoaded({ key: `${snapshot.id}:${dir}`, entries: [...r.entries].sort((a, b) => Number(b.type === 'dir') - Number(a.type === 'dir') || (a.name < b.name ? -1 : 1)) });
+        setLoaded({ key: `${snapshot.id}:${dir}`, entries: [...r.entries].sort((a, b) => Number(b.type === 'dir') - Number(a.type === 'dir') || byName(a.name, b.name)) });
       })
       .catch((caught: unknown) => setFailed({ key: `${snapshot.id}:${dir}`, message: toAppError(caught).message }));
   }, [snapshot.id, dir]);
@@ -267,8 +268,8 @@ function CatalogFilters({ snapshots, matching, shown, onMore }: { snapshots: Sna
     window.addEventListener('hashchange', fromLink);
     return () => window.removeEventListener('hashchange', fromLink);
   }, [setFilter]);
-  const devices = [...new Set(snapshots.map((s) => s.device))].sort();
-  const sources = [...new Set(snapshots.filter((s) => filter.device === null || s.device === filter.device).map((s) => s.source ?? s.kind))].sort();
+  const devices = sortedNames(new Set(snapshots.map((s) => s.device)));
+  const sources = sortedNames(new Set(snapshots.filter((s) => filter.device === null || s.device === filter.device).map((s) => s.source ?? s.kind)));
   return (
     <div className="filters" data-testid="catalog-filters">
       <ChoiceFilter label="Device" all="All devices" choices={devices} value={filter.device ?? ''} onChange={(v) => setFilter({ device: v || null, source: null })} testId="catalog-device" />

@@ -9,6 +9,7 @@ import { EmptyState } from '../components/EmptyState';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { PageHeader } from '../components/PageHeader';
 import { formatBytes, formatDurationTick } from '../format';
+import { byName } from '../natural';
 import { formatDuration } from '../../../shared/format-duration';
 import { useAppStore } from '../stores/app-store';
 import { useOverviewStore } from '../stores/overview-store';
@@ -239,7 +240,7 @@ export function DashboardsPage() {
           <option value="">Whole fleet</option>
           {/* A link to a device removed since (or mistyped) says so, not "Whole fleet". */}
           {device && overview && !overview.devices.some((d) => d.name === device) ? <option value={device}>{device} (not in the inventory)</option> : null}
-          {(overview?.devices ?? []).map((d) => (
+          {[...(overview?.devices ?? [])].sort((a, b) => byName(a.name, b.name)).map((d) => (
             <option key={d.id} value={d.name}>
               {d.name}
             </option>

@@ -13,6 +13,7 @@ import { useFleetStore } from '../stores/fleet-store';
 import { useOverviewStore } from '../stores/overview-store';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { formatBytes, formatDuration } from '../format';
+import { byName, sortedNames } from '../natural';
 import type { FleetStatus, Overview, OverviewRow } from '../../../shared/schemas/fleet';
 import { DevicePage } from './DevicePage';
 import { ChoiceFilter } from '../components/ChoiceFilter';
@@ -80,8 +81,8 @@ const TIER_RANK = { critical: 0, important: 1, standard: 2 } as const;
 type SortKey = 'status' | 'name' | 'site' | 'tier' | 'age' | 'rto' | 'disk' | 'alerts';
 const SORTS: Record<SortKey, (a: OverviewRow, b: OverviewRow) => number> = {
   status: (a, b) => STATUS_RANK[a.status] - STATUS_RANK[b.status] || rpoUse(b) - rpoUse(a),
-  name: (a, b) => a.name.localeCompare(b.name),
-  site: (a, b) => a.site.localeCompare(b.site),
+  name: (a, b) => byName(a.name, b.name),
+  site: (a, b) => byName(a.site, b.site),
   tier: (a, b) => TIER_RANK[a.tier] - TIER_RANK[b.tier],
   // Share of the RPO used up: the most urgent first.
   age: (a, b) => rpoUse(b) - rpoUse(a),
@@ -110,8 +111,8 @@ function rpoUse(row: OverviewRow): number {
 }
 
 function Filters({ overview, filter, setFilter }: { overview: Overview; filter: Filter; setFilter: (f: Filter) => void }) {
-  const sites = useMemo(() => [...new Set(overview.devices.map((d) => d.site).filter(Boolean))].sort(), [overview]);
-  const tags = useMemo(() => [...new Set(overview.devices.flatMap((d) => d.tags))].sort(), [overview]);
+  const sites = useMemo(() => sortedNames(new Set(overview.devices.map((d) => d.site).filter(Boolean))), [overview]);
+  const tags = useMemo(() => sortedNames(new Set(overview.devices.flatMap((d) => d.tags))), [overview]);
   return (
     <div className="filters" role="search" aria-label="Filter devices">
       <label>
@@ -157,7 +158,7 @@ function OverviewTable({ overview }: { overview: Overview }) {
     const text = filter.text.trim().toLowerCase();
     return overview.devices
       .filter((d) => (!filter.site || d.site === filter.site) && (!filter.tag || d.tags.includes(filter.tag)) && (!filter.status || d.status === filter.status) && (!text || d.name.toLowerCase().includes(text)))
-      .sort((a, b) => SORTS[sort](a, b) || a.name.localeCompare(b.name));
+      .sort((a, b) => SORTS[sort](a, b) || byName(a.name, b.name));
   }, [overview, filter, sort]);
   const { summary } = overview;
   const header = (label: string, id: SortKey) => <SortHeader label={label} id={id} sort={sort} setSort={setSort} />;

@@ -2,6 +2,7 @@ import { create } from 'zustand';
 import type { Api } from '../../../shared/api';
 import type { DeviceDetail, DeviceSummary } from '../../../shared/schemas/devices';
 import { api } from '../api';
+import { byName } from '../natural';
 
 type ProfileEdit = Omit<Parameters<Api['devices']['update']>[0], 'ifUpdatedAt'>;
 
@@ -27,7 +28,8 @@ export const useFleetStore = create<FleetState>()((set, get) => ({
   loaded: false,
   details: {},
   async load() {
-    set({ devices: await api().devices.list(), loaded: true });
+    // In the order lists show them (the Restore wizard's devices, the Add source pickers): rvm-2 before rvm-10.
+    set({ devices: (await api().devices.list()).sort((a, b) => byName(a.name, b.name)), loaded: true });
   },
   async loadDetail(name) {
     const detail = await api().devices.get({ name });
