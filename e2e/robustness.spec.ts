@@ -179,3 +179,23 @@ test('names read in natural order: rvm-2 before rvm-10 on the Fleet page, its fi
   await expect(page.getByTestId('restore-device').getByRole('radio')).toHaveCount(4);
   expect(await page.getByTestId('restore-device').getByRole('radio').evaluateAll((radios) => radios.map((r) => (r as HTMLInputElement).value))).toEqual(['rvm-1', 'rvm-2', 'rvm-9', 'rvm-10']);
 });
+
+test('a point in time the date box takes but no backup can be at is said at the box, and the Restore page stays', async ({ host, console: app, page }) => {
+  await app.open(host.url);
+  await page.evaluate((p) => window.api!.devices.import({ json: JSON.stringify(p) }), profile);
+  await page.evaluate(() => window.api!.repository.init({ password: 'a good long repository password' }));
+  await app.goTo('restore');
+  await page.getByTestId('restore-device').getByRole('radio', { name: new RegExp(profile.name) }).check({ force: true });
+  await page.getByTestId('restore-at').fill('275760-09-13T00:00:00');
+  await expect(page.getByTestId('restore-at-error')).toContainText('not a time a backup can be at');
+  await expect(page.getByTestId('page-error')).toHaveCount(0);
+  // Not previewed as "latest" meanwhile: the preview waits for a time it can use.
+  await expect(page.getByTestId('restore-preview')).toBeDisabled();
+  // The time is remembered: the page opens again as it was, the message with it.
+  await app.goTo('fleet');
+  await app.goTo('restore');
+  await expect(page.getByTestId('restore-at-error')).toBeVisible();
+  await page.getByTestId('restore-at').fill('2026-01-02T03:04:05');
+  await expect(page.getByTestId('restore-at-error')).toHaveCount(0);
+  await expect(page.getByTestId('restore-preview')).toBeEnabled();
+});

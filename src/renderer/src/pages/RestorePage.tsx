@@ -18,6 +18,17 @@ import { JOB_KINDS } from '../../../shared/schemas/jobs';
 
 type Pending = Awaited<ReturnType<ReturnType<typeof api>['restore']['pending']>>[number];
 
+/**
+ * A time typed in the point-in-time box as an instant, or null for one no backup can be at: the box
+ * takes years up to 275760, where toISOString throws — the Restore page went blank, and stayed so
+ * on every visit, the time being remembered.
+ */
+function instantOf(value: string): string | null {
+  const d = new Date(value);
+  const year = d.getFullYear();
+  return Number.isNaN(d.getTime()) || year < 1 || year > 9999 ? null : d.toISOString();
+}
+
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 /** How a restore's bytes crossed the link (decision 019). */
 const sentHow = (wireCompression: boolean): string => (wireCompression ? "sent gzip'ed (slow link)" : 'sent as it is (fast link)');
@@ -196,7 +207,10 @@ export function RestorePage() {
   const statusRef = useRef<HTMLDivElement>(null);
   const reset = () => (choices.current++, setPlan(null), setConfirmName(''));
   const chosenKinds = new Set(deviceSources.filter((s) => sources.includes(s.name)).map((s) => s.kind));
-  const pointInTime = run === 'latest' ? (at ? new Date(at).toISOString() : undefined) : runs.find((r) => r.runId === run)?.time;
+  // A typed time that is no instant is not "latest": nothing is previewed until it is corrected.
+  const atInstant = at ? instantOf(at) : null;
+  const badAt = run === 'latest' && at !== '' && atInstant === null;
+  const pointInTime = run === 'latest' ? (atInstant ?? undefined) : runs.find((r) => r.runId === run)?.time;
   const request = (): RestoreRequest => ({
     device: device!,
     scope,
@@ -330,6 +344,11 @@ export function RestorePage() {
             <Label>Or the state at (latest backup at or before)</Label>
             <Input type="datetime-local" step={1} data-testid="restore-at" />
           </TextField>
+          {badAt ? (
+            <p role="alert" className="banner banner-error" data-testid="restore-at-error">
+              {at}: not a time a backup can be at (years 1 to 9999); correct it or clear it for the latest backup.
+            </p>
+          ) : null}
         </div>
       </div>
       <section className="card form" aria-label="Scope and target">
@@ -402,7 +421,7 @@ export function RestorePage() {
         <div className="form-actions">
           <Button
             className="button"
-            isDisabled={!device || (scope !== 'device' && sources.length === 0) || busy}
+            isDisabled={!device || (scope !== 'device' && sources.length === 0) || busy || badAt}
             onPress={() =>
               void act(async () => {
                 const asked = choices.current;
