@@ -67,9 +67,51 @@ type PendingDetails = Pick<PendingRestore, 'files' | 'databases' | 'targets' | '
 async function runDeviceCommands(runner: CommandRunner, commands: string[], what: string): Promise<void> {
   for (const command of commands) {
     await runToString(runner, raw(command)).catch((error: unknown) => {
+      // The command did not fail: the link went while it ran.
+      if (linkLost(runner)) throw error;
       throw new AppError('REMOTE_COMMAND_FAILED', `${what} command "${command}" failed: ${(error as Error).message}`);
     });
   }
+}
+
+/** Whether the device's SSH connection has died (cut, reset, or silent until keepalives gave up). */
+function linkLost(runner: CommandRunner): boolean {
+  return (runner as { closed?: boolean }).closed === true;
+}
+
+/** Why the link went, as the connection said it ("the connection to … was lost (ECONNRESET)"). */
+function lostReason(error: unknown): string {
+  const message = (error as Error).message.replace(/\.$/, '');
+  return /was cut off: (.*)$/s.exec(message)?.[1] ?? message;
+}
+
+/** Where a restore was, from the swap on, when the link to its device went. */
+type SwapStep = 'stop' | 'swap' | 'check' | 'start' | 'health' | 'rollback';
+
+/**
+ * What the operator is told when the link to the device went from the swap on: what the device
+ * holds now, as far as the step it went in says, and how to settle it once it can be reached.
+ */
+function linkLostError(device: string, step: SwapStep, error: unknown, servicesStopped: boolean): AppError {
+  const lost = `The link to ${device} was lost`;
+  const why = `(${lostReason(error)})`;
+  const settle = `Look for interrupted restores on the Restore page (or run jetvault keep or rollback --device ${device}) once the device can be reached`;
+  if (step === 'stop') {
+    return new AppError(
+      'UNAVAILABLE',
+      `${lost} while its services were being stopped for the swap ${why}. Nothing was swapped: ${device} holds its previous state, the restored copy staged beside it. Its services may be left stopped: ${settle}; that removes the staged copy and starts them again.`,
+    );
+  }
+  if (step === 'check' || step === 'start' || step === 'health') {
+    const what = step === 'check' ? 'the restored state was being checked' : step === 'start' ? 'its services were being started again' : 'its health check ran';
+    const stopped = servicesStopped && step !== 'health' ? '; its services may be left stopped until then' : '';
+    return new AppError('UNAVAILABLE', `${lost} after the swap, while ${what} ${why}. ${device} holds the restored state, its previous state kept beside it${stopped}. Keep it or roll it back: ${settle}.`);
+  }
+  const during = step === 'swap' ? 'while the restored state was being swapped in' : 'while the device was being rolled back after a failed check';
+  return new AppError(
+    'UNAVAILABLE',
+    `${lost} ${during} ${why}. ${device} may hold the restored state, its previous state kept beside it, or only part of the ${step === 'swap' ? 'swap' : 'rollback'}: ${settle}; that puts back what was not swapped completely and offers a completed swap to keep or roll back.`,
+  );
 }
 
 /**
@@ -582,7 +624,10 @@ export class RestoreService {
     const stop = inPlace && services ? services : null;
     // Set once a rollback after the swap ran to its end (the device is as it was again).
     let undone = false;
+    // Where the restore is, for what a lost link leaves on the device.
+    let step: SwapStep = 'stop';
     const rollBack = async (): Promise<string> => {
+      step = 'rollback';
       const note = await this.#rollBack(connection, parts, stop);
       undone = true;
       return note;
@@ -590,17 +635,21 @@ export class RestoreService {
     try {
       try {
         if (stop) await stopServices(connection, stop.stop);
+        step = 'swap';
         // Every folder and file of every source, outer first (one command); then the databases (a
         // database file inside a restored folder is replaced after the folder's swap carried it).
         await swapRoots(connection, parts.flatMap((p) => (p.kind === 'files' ? activeRoots(p.plan) : [])));
         for (const part of parts) if (part.kind === 'db') await swapDbRestore(connection, part.plan);
       } catch (error) {
+        // Nothing can be rolled back over a dead link: the error says what the device holds.
+        if (linkLost(connection)) throw error;
         const note = await rollBack();
         if (note) throw new AppError(error instanceof AppError ? error.code : 'REMOTE_COMMAND_FAILED', `${(error as Error).message.replace(/\.$/, '')}${note}`);
         throw error;
       }
 
       lap('swap');
+      step = 'check';
       phase('validate');
       // Databases are checked while the app is still stopped: an app that writes as it starts (a
       // heartbeat row) would otherwise make the row counts differ from the snapshot's every time.
@@ -617,13 +666,18 @@ export class RestoreService {
           parts.flatMap((p) => (p.kind === 'files' ? activeRoots(p.plan) : [])),
         ).catch((error: unknown) => problems.push((error as Error).message)),
       ]);
+      // A check the link cut off found nothing wrong with the restored state.
+      if (linkLost(connection)) throw new AppError('UNAVAILABLE', problems.join('; '));
       if (problems.length > 0) throw validationFailed(problems, await rollBack());
+      step = 'start';
       if (stop) await startServices(connection, stop.start);
+      step = 'health';
       if (inPlace && device.profile.healthCommand) {
         const unhealthy = await runToString(connection, raw(device.profile.healthCommand)).then(
           () => null,
           (error: unknown) => (error as Error).message,
         );
+        if (linkLost(connection)) throw new AppError('UNAVAILABLE', unhealthy ?? 'the link was lost');
         if (unhealthy !== null) problems.push(`health check: ${unhealthy}`);
       }
       lap('validate');
@@ -653,6 +707,7 @@ export class RestoreService {
       // Neither finished nor rolled back (the link dropped, a start command failed): the swap may
       // have completed, and recovery settles it — the operator must not read "failed" as "as it was".
       if (undone) throw error;
+      if (linkLost(connection)) throw linkLostError(request.device, step, error, stop !== null && stop.stop.length > 0);
       const message = (error as Error).message.replace(/\.$/, '');
       throw new AppError(error instanceof AppError ? error.code : 'REMOTE_COMMAND_FAILED', `${message}. This happened once the swap had begun: ${request.device} may hold the restored state, with its previous state kept beside it. Keep it or roll it back (jetvault keep or rollback --device ${request.device}; on the Restore page, Look for interrupted restores) once the device can be reached.`);
     }

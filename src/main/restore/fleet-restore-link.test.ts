@@ -1,0 +1,134 @@
+/**
+ * The link to a device lost once a restore's swap has begun (every connection through the device's
+ * loopback proxy reset, as a peer that vanished): what the job's error says the device holds is
+ * what it holds — its previous state, or the restored one — and the interrupted restore is settled
+ * once the device can be reached.
+ */
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFleet } from '../../../fleet/index';
+import type { Device, Fleet } from '../../../fleet/index';
+import { startDeviceBackup } from '../devices/device-backup';
+import { silentLogger } from '../log';
+import { FAST } from '../repository/testing/fixtures';
+import { createServices } from '../services/index';
+import type { Services } from '../services/index';
+
+let fleet: Fleet;
+let device: Device;
+let services: Services;
+let dataDir: string;
+let backedUpRows = 0;
+
+beforeAll(async () => {
+  fleet = await startFleet({ devices: 1, proxy: true, sharedModelMB: 1, uniqueModelMB: 1 });
+  device = fleet.devices[0]!;
+  dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-restore-link-test-'));
+  services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
+  await services.repository.init('restore link test repository password', FAST);
+  services.devices.import(device.profile(), 'test');
+  backedUpRows = await device.mutate.pgCount('deposits');
+  expect((await startDeviceBackup(services, device.name, ['app', 'db']).done).record.status).toBe('succeeded');
+}, 240_000);
+
+afterAll(async () => {
+  services?.dispose();
+  await fleet?.stop();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+}, 120_000);
+
+async function waitFor(what: string, test: () => boolean | Promise<boolean>, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await test())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function finish(jobId: string) {
+  await waitFor('the restore job to end', () => services.jobs.get(jobId)?.status !== 'running', 120_000);
+  return services.jobs.get(jobId)!;
+}
+
+const versionFile = () => path.join(device.root, 'opt', device.app, 'VERSION');
+const stagings = () => readdirSync(path.join(device.root, 'opt')).filter((n) => n.startsWith('.jetvault-restore-'));
+const servicesStopped = () => existsSync(path.join(device.account.home, '.jetvault-restore', 'services-stopped'));
+
+/**
+ * Restores `source` with the device's services as given, and cuts the link once `when` holds; the
+ * job's error. The device's services are its own again afterwards.
+ */
+async function cutDuring(source: string, deviceServices: { stop: string[]; start: string[] }, when: () => boolean | Promise<boolean>) {
+  services.devices.import({ ...device.profile(), services: deviceServices }, 'test', { replace: true });
+  try {
+    const { jobId } = services.restores.start({ device: device.name, scope: 'source', sources: [source] });
+    try {
+      await waitFor('the moment to cut the link', when);
+      device.proxy!.cut();
+      const record = await finish(jobId);
+      expect(record.status).toBe('failed');
+      return record.error!;
+    } finally {
+      device.proxy!.restore();
+    }
+  } finally {
+    services.devices.import(device.profile(), 'test', { replace: true });
+  }
+}
+
+describe('a link lost once the swap of a files restore has begun', () => {
+  it('while the services stop for the swap: the error says nothing was swapped, and the device holds its previous state; recovery starts its services and removes the staged copy', async () => {
+    writeFileSync(versionFile(), 'damaged\n');
+    const error = await cutDuring('app', { stop: ['sleep 5'], start: ['true'] }, servicesStopped);
+    expect(error.code).toBe('UNAVAILABLE');
+    expect(error.message).toMatch(new RegExp(`^The link to ${device.name} was lost while its services were being stopped for the swap \\(the connection to .+ was lost \\(ECONNRESET\\)\\)\\. Nothing was swapped: ${device.name} holds its previous state, the restored copy staged beside it\\. Its services may be left stopped`));
+    expect(error.message).not.toMatch(/exit null|is closed|may hold the restored state/);
+    expect(readFileSync(versionFile(), 'utf8')).toBe('damaged\n');
+    expect(stagings()).toHaveLength(1);
+    expect(servicesStopped()).toBe(true);
+    // Once the device can be reached: nothing waits for a decision, the staged copy goes, the services start.
+    expect(await services.restores.recover(device.name)).toEqual([]);
+    expect(stagings()).toEqual([]);
+    expect(servicesStopped()).toBe(false);
+    expect(readFileSync(versionFile(), 'utf8')).toBe('damaged\n');
+  }, 120_000);
+
+  it('while the services start again after the swap: the error says the device holds the restored state (not that a start command failed), and recovery offers it to keep or roll back', async () => {
+    writeFileSync(versionFile(), 'damaged\n');
+    const started = path.join(device.root, 'start-began');
+    rmSync(started, { force: true });
+    const error = await cutDuring('app', { stop: ['true'], start: [`touch ${started}; sleep 5`] }, () => existsSync(started));
+    expect(error.code).toBe('UNAVAILABLE');
+    expect(error.message).toMatch(new RegExp(`^The link to ${device.name} was lost after the swap, while its services were being started again \\(the connection to .+ was lost \\(ECONNRESET\\)\\)\\. ${device.name} holds the restored state, its previous state kept beside it; its services may be left stopped`));
+    expect(error.message).not.toMatch(/command "|failed/);
+    const restored = readFileSync(versionFile(), 'utf8');
+    expect(restored).not.toBe('damaged\n');
+    const found = await services.restores.recover(device.name);
+    expect(found).toHaveLength(1);
+    expect(servicesStopped()).toBe(false);
+    await services.restores.rollback(found[0]!.restoreId);
+    expect(readFileSync(versionFile(), 'utf8')).toBe('damaged\n');
+    expect(stagings()).toEqual([]);
+  }, 120_000);
+});
+
+describe('a link lost once the swap of a database restore has begun', () => {
+  it('while the services stop for the swap: the live database is as it was, and the error says so; recovery drops the staged database', async () => {
+    await device.mutate.pgDeleteRows(40);
+    const damaged = await device.mutate.pgCount('deposits');
+    const error = await cutDuring('db', { stop: ['sleep 5'], start: ['true'] }, servicesStopped);
+    expect(error.message).toMatch(new RegExp(`^The link to ${device.name} was lost while its services were being stopped for the swap .*Nothing was swapped: ${device.name} holds its previous state`));
+    expect(await device.mutate.pgCount('deposits')).toBe(damaged);
+    expect(await services.restores.recover(device.name)).toEqual([]);
+    expect(servicesStopped()).toBe(false);
+    expect(await device.mutate.sql(`SELECT count(*) FROM pg_database WHERE datname LIKE '%\\_jv\\_%';`)).toBe('0');
+    expect(await device.mutate.pgCount('deposits')).toBe(damaged);
+    const { jobId, restoreId } = services.restores.start({ device: device.name, scope: 'source', sources: ['db'] });
+    expect((await finish(jobId)).error).toBeNull();
+    await services.restores.confirm(restoreId);
+    expect(await device.mutate.pgCount('deposits')).toBe(backedUpRows);
+  }, 120_000);
+});
