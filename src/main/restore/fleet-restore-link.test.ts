@@ -4,7 +4,8 @@
  * what it holds — its previous state, or the restored one — and the interrupted restore is settled
  * once the device can be reached.
  */
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -78,6 +79,36 @@ async function cutDuring(source: string, deviceServices: { stop: string[]; start
     services.devices.import(device.profile(), 'test', { replace: true });
   }
 }
+
+describe('a link lost while a restore stages', () => {
+  it("during the staging copy of a large folder: the error says the link was lost and the device holds its previous state (not 'Staging … failed'); recovery removes the staged copy", async () => {
+    // 30,000 files the restore removes: the device's hard-link copy of the folder and their unlinking take a while.
+    const junk = path.join(device.root, 'opt', device.app, 'junk');
+    for (let d = 0; d < 30; d++) {
+      mkdirSync(path.join(junk, `d${d}`), { recursive: true });
+      for (let i = 0; i < 1000; i++) writeFileSync(path.join(junk, `d${d}`, `f${i}`), '');
+    }
+    // The device account's, as the app's own files: its login hard-links them into the staging copy.
+    execFileSync('chown', ['-R', `${device.account.uid}:${device.account.gid}`, junk]);
+    writeFileSync(versionFile(), 'damaged\n');
+    try {
+      const error = await cutDuring('app', { stop: [], start: [] }, () => stagings().length === 1);
+      expect(error.code).toBe('UNAVAILABLE');
+      expect(error.message).toMatch(new RegExp(`^The link to ${device.name} was lost while the restore was being staged beside the live data \\(the connection to .+ was lost \\(ECONNRESET\\)\\)\\. Nothing was swapped: ${device.name} holds its previous state\\.`));
+      expect(readFileSync(versionFile(), 'utf8')).toBe('damaged\n');
+      expect(readdirSync(junk)).toHaveLength(30);
+      // The device's shell finishes its copy on its own (no terminal: nothing ends it with the link).
+      // The device's shell finishes its copy on its own (no terminal: nothing ends it with the link).
+      const [staging] = stagings();
+      await waitFor('the copy on the device to end', () => spawnSync('pgrep', ['-u', device.account.name, '-f', staging!]).status !== 0);
+      expect(await services.restores.recover(device.name)).toEqual([]);
+      expect(stagings()).toEqual([]);
+      expect(readFileSync(versionFile(), 'utf8')).toBe('damaged\n');
+    } finally {
+      rmSync(junk, { recursive: true, force: true });
+    }
+  }, 240_000);
+});
 
 describe('a link lost once the swap of a files restore has begun', () => {
   it('while the services stop for the swap: the error says nothing was swapped, and the device holds its previous state; recovery starts its services and removes the staged copy', async () => {

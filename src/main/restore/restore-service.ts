@@ -82,7 +82,7 @@ function linkLost(runner: CommandRunner): boolean {
 /** Why the link went, as the connection said it ("the connection to … was lost (ECONNRESET)"). */
 function lostReason(error: unknown): string {
   const message = (error as Error).message.replace(/\.$/, '');
-  return /was cut off: (.*)$/s.exec(message)?.[1] ?? message;
+  return /was cut off: (.*)$/s.exec(message)?.[1] ?? /the connection to \S+ was lost(?: \([^)]*\))?|\S+ stopped answering \([^)]*\)/.exec(message)?.[0] ?? message;
 }
 
 /** Where a restore was, from the swap on, when the link to its device went. */
@@ -604,7 +604,15 @@ export class RestoreService {
     void releaseWorkers().catch(() => undefined);
     const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failed) {
-      // Nothing live changed yet: the staged data goes.
+      // Nothing live changed yet: the staged data goes — or, the link gone, stays until the
+      // device's next recovery, and the error says the link went, not that a command failed.
+      if (linkLost(connection) && !ctx.signal.aborted) {
+        const doing = current >= RESTORE_PHASES.indexOf('verify') ? 'verified' : 'staged';
+        throw new AppError(
+          'UNAVAILABLE',
+          `The link to ${request.device} was lost while the restore was being ${doing} beside the live data (${lostReason(failed.reason)}). Nothing was swapped: ${request.device} holds its previous state. What was staged is removed once the device can be reached, by its next restore or by Look for interrupted restores on the Restore page (or jetvault rollback --device ${request.device}).`,
+        );
+      }
       for (const part of staged.reverse()) await this.#rollbackPart(connection, part).catch(() => undefined);
       throw failed.reason;
     }
