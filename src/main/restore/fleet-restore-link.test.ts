@@ -163,3 +163,45 @@ describe('a link lost once the swap of a database restore has begun', () => {
     expect(await device.mutate.pgCount('deposits')).toBe(backedUpRows);
   }, 120_000);
 });
+
+describe("a service command of the device's that fails around the swap (the link is there)", () => {
+  it('a stop command: the error says nothing was swapped and the device was left as it was, which it is', async () => {
+    writeFileSync(versionFile(), 'damaged\n');
+    services.devices.import({ ...device.profile(), services: { stop: ['echo cannot stop >&2; exit 3'], start: ['true'] } }, 'test', { replace: true });
+    try {
+      const record = await finish(services.restores.start({ device: device.name, scope: 'source', sources: ['app'] }).jobId);
+      expect(record.error?.message).toMatch(new RegExp(`^Stop command "echo cannot stop >&2; exit 3" failed: .*\\(exit 3\\): cannot stop\\. Nothing was swapped: ${device.name} was left as it was \\(the staged copy removed, its start commands run\\)$`));
+    } finally {
+      services.devices.import(device.profile(), 'test', { replace: true });
+    }
+    expect(readFileSync(versionFile(), 'utf8')).toBe('damaged\n');
+    expect(stagings()).toEqual([]);
+    expect(servicesStopped()).toBe(false);
+    expect(services.restores.pending()).toEqual([]);
+  }, 120_000);
+
+  it('a start command after the swap: the error says the restore is done and holds the restored state, and it waits for keep or rollback at once (not "may hold", not unlisted)', async () => {
+    writeFileSync(versionFile(), 'damaged\n');
+    services.devices.import({ ...device.profile(), services: { stop: ['true'], start: ['echo cannot start >&2; exit 4'] } }, 'test', { replace: true });
+    let restoreId: string;
+    try {
+      const started = services.restores.start({ device: device.name, scope: 'source', sources: ['app'] });
+      restoreId = started.restoreId;
+      const record = await finish(started.jobId);
+      expect(record.error?.message).toMatch(/^Start command "echo cannot start >&2; exit 4" failed: .*\(exit 4\): cannot start\. The restore itself is done: .+ holds the restored state \(checked\), its previous state kept beside it, but its services did not start again\./);
+      expect(record.error?.message).not.toMatch(/may hold/);
+    } finally {
+      services.devices.import(device.profile(), 'test', { replace: true });
+    }
+    const restored = readFileSync(versionFile(), 'utf8');
+    expect(restored).not.toBe('damaged\n');
+    expect(services.restores.pending().map((p) => p.restoreId)).toEqual([restoreId]);
+    // Looking for interrupted restores finds nothing more, and starts the services (now startable).
+    expect((await services.restores.recover(device.name)).map((p) => p.restoreId)).toEqual([restoreId]);
+    expect(servicesStopped()).toBe(false);
+    await services.restores.rollback(restoreId);
+    expect(readFileSync(versionFile(), 'utf8')).toBe('damaged\n');
+    expect(services.restores.pending()).toEqual([]);
+    expect(stagings()).toEqual([]);
+  }, 120_000);
+});

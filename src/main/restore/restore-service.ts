@@ -640,6 +640,24 @@ export class RestoreService {
       undone = true;
       return note;
     };
+    /** Recorded as waiting for keep or rollback (a restore that changed something in place). */
+    const remember = () => {
+      const files = parts.flatMap((p) => (p.kind === 'files' ? [p.plan] : []));
+      const databases = parts.flatMap((p) => (p.kind === 'db' ? [p.plan] : []));
+      if (files.length === 0 && !databases.some((d) => d.inPlace)) return;
+      this.#remember({
+        restoreId,
+        device: request.device,
+        snapshotId: parts[0]!.snapshot.id,
+        files,
+        databases: databases.filter((d) => d.inPlace),
+        finishedAt: new Date().toISOString(),
+        targets: [...files.flatMap((f) => f.roots.map((r) => r.target)), ...databases.map((d) => d.target)],
+        pointInTime: parts[0]!.snapshot.time,
+        seconds: Math.round((performance.now() - began) / 100) / 10,
+        wireCompression: compress,
+      });
+    };
     try {
       try {
         if (stop) await stopServices(connection, stop.stop);
@@ -651,8 +669,11 @@ export class RestoreService {
       } catch (error) {
         // Nothing can be rolled back over a dead link: the error says what the device holds.
         if (linkLost(connection)) throw error;
+        const failedAt = step;
         const note = await rollBack();
-        if (note) throw new AppError(error instanceof AppError ? error.code : 'REMOTE_COMMAND_FAILED', `${(error as Error).message.replace(/\.$/, '')}${note}`);
+        // A stop command that failed: nothing was swapped, the staged copy is gone, the start commands ran.
+        const stateNote = failedAt === 'stop' ? `. Nothing was swapped: ${request.device} was left as it was (the staged copy removed, its start commands run)` : '';
+        if (note || stateNote) throw new AppError(error instanceof AppError ? error.code : 'REMOTE_COMMAND_FAILED', `${(error as Error).message.replace(/\.$/, '')}${stateNote}${note}`);
         throw error;
       }
 
@@ -693,25 +714,19 @@ export class RestoreService {
         if (stop) await stopServices(connection, stop.stop).catch(() => undefined);
         throw validationFailed(problems, await rollBack());
       }
-      const files = parts.flatMap((p) => (p.kind === 'files' ? [p.plan] : []));
-      const databases = parts.flatMap((p) => (p.kind === 'db' ? [p.plan] : []));
-      const waiting = files.length > 0 || databases.some((d) => d.inPlace);
-      if (waiting) {
-        this.#remember({
-          restoreId,
-          device: request.device,
-          snapshotId: parts[0]!.snapshot.id,
-          files,
-          databases: databases.filter((d) => d.inPlace),
-          finishedAt: new Date().toISOString(),
-          targets: [...files.flatMap((f) => f.roots.map((r) => r.target)), ...databases.map((d) => d.target)],
-          pointInTime: parts[0]!.snapshot.time,
-          seconds: Math.round((performance.now() - began) / 100) / 10,
-          wireCompression: compress,
-        });
-      }
+      remember();
       return { ...summary, timings, wireCompression: compress, notes };
     } catch (error) {
+      // Swapped and checked, but a start command failed (the link is there): the restore is done and
+      // waits for keep or rollback like any other; the services are the operator's to start.
+      if (step === 'start' && !linkLost(connection)) {
+        remember();
+        const message = (error as Error).message.replace(/\.$/, '');
+        throw new AppError(
+          error instanceof AppError ? error.code : 'REMOTE_COMMAND_FAILED',
+          `${message}. The restore itself is done: ${request.device} holds the restored state (checked), its previous state kept beside it, but its services did not start again. Start them by hand (or correct the start command), then keep the restore or roll it back: it waits on the Restore page (jetvault keep or rollback --device ${request.device}).`,
+        );
+      }
       // Neither finished nor rolled back (the link dropped, a start command failed): the swap may
       // have completed, and recovery settles it — the operator must not read "failed" as "as it was".
       if (undone) throw error;
