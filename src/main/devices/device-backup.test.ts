@@ -5,7 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { appendFile, copyFile, mkdir, open, readdir, readFile, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { Source } from '../../shared/schemas/devices';
 import { EventBus } from '../event-bus';
 import { HistoryStore } from '../history/history-store';
@@ -28,6 +28,9 @@ import { commandText, raw } from './shell-quote';
 import { runToString } from './ssh-connection';
 import type { CommandRunner } from './ssh-connection';
 import type { WireCompression } from './wire-compression';
+
+/** The command that streams a files source's files (tar, its messages in English: `LC_ALL=C tar -c …`). */
+const isTar = (command: Parameters<typeof commandText>[0]) => /^(LC_ALL=C )?tar -c /.test(commandText(command));
 
 async function jetson(root: string) {
   await mkdir(path.join(root, 'opt/myrvm/models'), { recursive: true });
@@ -246,7 +249,7 @@ describe('a run cut off part-way', () => {
       run: (command, options) => local.run(command, options),
       exec: async (command, signal) => {
         const running = await local.exec(command, signal);
-        if (!commandText(command).startsWith('tar -c')) return running;
+        if (!isTar(command)) return running;
         // Passed on as the run reads it (backpressure), then the link is gone.
         let seen = 0;
         const stdout = new Transform({
@@ -344,7 +347,7 @@ describe('what a run says it transferred', () => {
       target: local.target,
       run: (command, options) => local.run(command, options),
       exec: async (command, signal) => {
-        if (commandText(command).startsWith('tar -c')) {
+        if (isTar(command)) {
           await rm(path.join(data, 'a-gone.bin'));
           await appendFile(path.join(data, 'b-grows.log'), randomBytes(500));
           await truncate(path.join(data, 'c-shrinks.log'), 100);
@@ -475,7 +478,7 @@ describe('a sparse file (a preallocated image, a swap file)', () => {
       run: (command, options) => local.run(command, options),
       exec: async (command, signal) => {
         const running = await local.exec(command, signal);
-        if (commandText(command).startsWith('tar -c')) running.stdout.on('data', (chunk: Buffer) => (tarBytes += chunk.length));
+        if (isTar(command)) running.stdout.on('data', (chunk: Buffer) => (tarBytes += chunk.length));
         return running;
       },
     };
@@ -518,7 +521,7 @@ describe('a file truncated while tar reads it (a log rotated mid-backup)', () =>
       run: (command, options) => local.run(command, options),
       exec: async (command, signal) => {
         const running = await local.exec(command, signal);
-        if (!commandText(command).startsWith('tar -c') || ++tars > times) return running;
+        if (!isTar(command) || ++tars > times) return running;
         let seen = 0;
         const stdout = new Transform({
           transform(chunk: Buffer, _encoding, callback) {
@@ -558,13 +561,27 @@ describe('a file truncated while tar reads it (a log rotated mid-backup)', () =>
     expect(await listSnapshots(repo)).toHaveLength(1);
   });
 
+  it("is read again on a device whose login speaks another language (tar's warning in German), not stored padded with zeros", async () => {
+    // As a Jetson set up in German: LANG from /etc/default/locale, LANGUAGE=de_DE:de with it.
+    vi.stubEnv('LANG', 'C.UTF-8');
+    vi.stubEnv('LANGUAGE', 'de_DE:de');
+    onTestFinished(() => vi.unstubAllEnvs());
+    const { root, logs, repo, sources } = await device();
+    const { record, value } = await backupJob(repo, root, sources, undefined, { runner: truncating(path.join(logs, 'app.log'), 4 * 1024 * 1024, 1) });
+    expect(record.status).toBe('succeeded');
+    expect(value!.snapshots[0]!.bytesResumed).toBe(2 * 1024 * 1024);
+    const out = tempDir();
+    await restore(repo, await findSnapshot(repo, value!.snapshots[0]!.snapshotId), out);
+    expect((await readFile(path.join(out, 'var/log/myrvm/app.log'))).equals(await readFile(path.join(logs, 'app.log')))).toBe(true);
+  });
+
   it('fails the run with the file named when it shrinks again on the second read, leaving no snapshot', async () => {
     const { root, logs, repo, sources } = await device();
     await writeFile(path.join(logs, 'app.log'), randomBytes(16 * 1024 * 1024));
     const runner = truncating(path.join(logs, 'app.log'), 4 * 1024 * 1024, 2);
     // The second attempt transfers app.log alone: rewritten large again so it shrinks while read.
     const grow: CommandRunner = { ...runner, exec: async (command, signal) => {
-      if (commandText(command).startsWith('tar -c')) await writeFile(path.join(logs, 'app.log'), randomBytes(16 * 1024 * 1024));
+      if (isTar(command)) await writeFile(path.join(logs, 'app.log'), randomBytes(16 * 1024 * 1024));
       return runner.exec(command, signal);
     } };
     const { record } = await backupJob(repo, root, sources, undefined, { runner: grow });

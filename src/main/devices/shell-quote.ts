@@ -67,6 +67,16 @@ export function commandText(command: RawShell): string {
  */
 export const STDBUF_PROBE = raw("JV_W=; command -v stdbuf >/dev/null 2>&1 && JV_W='stdbuf -o 65536'");
 
+/**
+ * Assignments that make a command's messages English whatever the device's locale (a Jetson set up
+ * in German has LANG=de_DE.UTF-8 and LANGUAGE=de_DE:de from /etc/default/locale in every SSH
+ * session): what is parsed from tar's and find's stderr — a file that shrank while read, a folder
+ * that cannot be read — went unrecognised in another language, and a log truncated mid-backup was
+ * stored padded with zeros. C always exists (C.UTF-8 may not, and bash warns on stderr of a
+ * locale it cannot set); in it gettext ignores LANGUAGE.
+ */
+export const C_MESSAGES = raw('LC_ALL=C');
+
 /** `command` — a simple command: a program and its arguments, no assignments or shell functions — with 64 KiB stdout writes (STDBUF_PROBE). */
 export function largeWrites(command: RawShell): RawShell {
   return sh`${STDBUF_PROBE}; $JV_W ${command}`;

@@ -16,7 +16,7 @@ import type { Chunker } from '../../repository/chunker/chunker';
 import type { Segment, Source, SourceEntry, SourceWarning } from '../../repository/archiver/source';
 import { decodeName, encodeName } from '../../repository/snapshot/names';
 import type { NodeMeta, TreeNode } from '../../repository/snapshot/tree';
-import { sh } from '../shell-quote';
+import { C_MESSAGES, sh } from '../shell-quote';
 import type { RawShell } from '../shell-quote';
 import { connectionLost } from '../ssh-connection';
 import type { CommandRunner, RunningCommand } from '../ssh-connection';
@@ -509,7 +509,8 @@ export class RemoteFilesSource implements Source {
     // and 0.36 s less; decision 005, twenty-fifth pass). The archive's end pads to a record (≤ 64 KiB).
     // --sparse: holes are left out (found with SEEK_HOLE) and described in a PAX record (1.0).
     const holes = sparse ? sh`--format=posix --sparse --sparse-version=1.0` : sh``;
-    const running = await this.#exec(sh`tar -c -f - -b 128 --null --no-recursion --hard-dereference --absolute-names --ignore-failed-read ${holes} -T -`, signal);
+    // In English whatever the device's locale: its warnings are read (SHRANK, tarWarning).
+    const running = await this.#exec(sh`${C_MESSAGES} tar -c -f - -b 128 --null --no-recursion --hard-dereference --absolute-names --ignore-failed-read ${holes} -T -`, signal);
     // Names are bytes on the device: passed to tar and read back from its headers unchanged (latin1
     // maps each header byte to one char; decodeName then keeps non-UTF-8 bytes as in the listing).
     running.stdin.end(Buffer.concat(files.flatMap((f) => [encodeName(f.absolute), Buffer.from([0])])));
