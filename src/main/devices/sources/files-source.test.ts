@@ -115,8 +115,13 @@ describe('RemoteFilesSource (real find and GNU tar through a shell)', () => {
     const result = await backup(repo, partial);
     // Named as in the snapshot (relative to the device's root), with find's reason.
     expect(result.warnings).toEqual([{ path: 'opt/myrvm/.env', message: 'No such file or directory' }]);
+    // Every path gone (a log folder removed, an app uninstalled): said as such, with what to do.
     const none = new RemoteFilesSource({ runner, sysroot, source: { name: 'config', kind: 'files', paths: [path.join(sysroot, 'nowhere')] } });
-    await expect(backup(repo, none)).rejects.toThrow(/Listing .*nowhere.* failed/);
+    await expect(backup(repo, none)).rejects.toThrow(
+      `Nothing of the files source "config" is on this computer: ${path.join(sysroot, 'nowhere')} does not exist (removed, moved, or on a disk that is not mounted?). No snapshot was written; correct the path in the device's sources, or remove the source if it is gone for good.`,
+    );
+    const neither = new RemoteFilesSource({ runner, sysroot, source: { name: 'logs', kind: 'files', paths: [path.join(sysroot, 'var/log/a'), path.join(sysroot, 'var/log/b/')] } });
+    await expect(backup(repo, neither)).rejects.toThrow(`none of ${path.join(sysroot, 'var/log/a')}, ${path.join(sysroot, 'var/log/b')} exists`);
   });
 
   it('takes a source path written with a trailing slash, doubled slashes or "." as the folder it names: its own node, its excludes', async () => {

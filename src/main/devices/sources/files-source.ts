@@ -268,7 +268,16 @@ export class RemoteFilesSource implements Source {
     if (result.code !== 0) {
       // find reports vanished or unreadable paths and carries on: they become warnings.
       for (const line of result.stderr.split('\n').filter(Boolean)) this.warnings.push(this.#findWarning(line, source.name));
-      if (entries.length === 0) throw new AppError('REMOTE_COMMAND_FAILED', `Listing ${source.paths.join(', ')} on ${runner.target} failed: ${result.stderr.trim()}`);
+      if (entries.length === 0) {
+        // Every path gone (an app uninstalled, a log folder removed, a disk not mounted): said as
+        // such, with what to do — find's own words read as a failure of the backup itself.
+        const missing = listed.filter((p) => this.warnings.some((w) => w.path === this.#relative(p) && w.message === 'No such file or directory'));
+        if (missing.length === listed.length) {
+          const what = missing.length === 1 ? `${missing[0]} does not exist` : `none of ${missing.join(', ')} exists`;
+          throw new AppError('REMOTE_COMMAND_FAILED', `Nothing of the files source "${source.name}" is on ${runner.target}: ${what} (removed, moved, or on a disk that is not mounted?). No snapshot was written; correct the path in the device's sources, or remove the source if it is gone for good.`);
+        }
+        throw new AppError('REMOTE_COMMAND_FAILED', `Listing ${source.paths.join(', ')} on ${runner.target} failed: ${result.stderr.trim()}`);
+      }
     }
     const plain = this.#plainPaths(entries, listed);
     // A source path that is a symbolic link (an app folder moved to another disk and linked back)
