@@ -23,8 +23,9 @@ export const repoBackupCommand: Command = {
     'files, durationMs}.',
     'Files unchanged since the parent snapshot (the latest one of the same device and paths) are not read again.',
     'Exit code 1 and no snapshot when none of the PATHs exists, or each is an empty folder (a disk not mounted at it?) —',
-    'unless --allow-empty: an empty snapshot would become the latest one and count towards --keep-last. Exit code 3: the snapshot (or run) was written but some files could not be read; they are listed',
-    'on stderr. Exit codes 10, 11, 12: no repository, locked by a prune, wrong password (device backups too).',
+    'unless --allow-empty: an empty snapshot would become the latest one and count towards --keep-last. Exit code 3: the snapshot (or run) was written but some files could not be read',
+    '(or, on a device, changed while read: kept as read); they are listed on stderr.',
+    'Exit codes 10, 11, 12: no repository, locked by a prune, wrong password (device backups too).',
     'Ctrl-C (or SIGTERM, SIGHUP) cancels a device backup (nothing of the run is kept).',
     REPO_USAGE,
   ].join('\n'),
@@ -167,14 +168,18 @@ async function backupDevice(device: string, sources: string[], values: Record<st
       if (s.inconsistentTables) io.err(`warning: ${s.source}: ${s.inconsistentTables}`);
     }
     if (value.retention && 'error' in value.retention) io.err(`warning: ${value.retention.error}`);
-    const skipped = value.snapshots.reduce((n, s) => n + s.warnings, 0);
+    const warned = value.snapshots.reduce((n, s) => n + s.warnings, 0);
+    // Files that changed while read were kept (as read): not among those that could not be read.
+    const changed = value.snapshots.reduce((n, s) => n + (s.changedWhileRead ?? 0), 0);
+    const skipped = warned - changed;
     const damaged = value.snapshots.filter((s) => s.integrityCheck).length;
     if (values.json) io.out(JSON.stringify(value, null, 2));
     else {
       for (const s of value.snapshots) io.out(`snapshot ${shortId(s.snapshotId)} ${s.source} (${s.kind}): ${s.files} files, ${formatBytes(s.bytes)}; sent ${formatBytes(s.bytesTransferred)}${s.bytesOnWire < s.bytesTransferred ? ` (${formatBytes(s.bytesOnWire)} on the wire)` : ''}${s.bytesResumed ? ` (${formatBytes(s.bytesResumed)} taken up from an interrupted run)` : ''}${s.deltaFiles ? ` (${s.deltaFiles} large file${s.deltaFiles === 1 ? '' : 's'} of ${formatBytes(s.deltaBytes ?? 0)} sent as the blocks that changed)` : ''}${s.sentWhole ? ` (${s.sentWhole.files} large file${s.sentWhole.files === 1 ? '' : 's'} of ${formatBytes(s.sentWhole.bytes)} sent whole: ${[...new Set(s.sentWhole.examples.map((w) => w.reason))].slice(0, 3).join('; ')})` : ''}, stored ${formatBytes(s.bytesAdded)}${s.unchanged ? ' (not written since the last run: its copy and check kept)' : ''}`);
       io.out(`${device}: run ${value.runId} done in ${(value.durationMs / 1000).toFixed(1)}s${value.wireCompression ? ' (compressed on the wire)' : ''}`);
       if (skipped > 0) io.err(`${skipped} file(s) or folder(s) could not be read; the run holds everything else`);
+      if (changed > 0) io.err(`${changed} file(s) changed while read, kept as read`);
     }
-    return skipped > 0 || damaged > 0 ? EXIT.partial : EXIT.ok;
+    return warned > 0 || damaged > 0 ? EXIT.partial : EXIT.ok;
   }));
 }

@@ -23,6 +23,7 @@ import { Repository } from '../repository/repo/repository';
 import { BACKUP_PHASES, FIRST_RUN_AT_ONCE, runSources, SOURCES_AT_ONCE, startOrder } from './device-backup';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import { LocalRunner } from './local-runner';
+import { CHANGED_WHILE_READ } from './sources/files-source';
 import { ResumeStore } from './resume-store';
 import { commandText, raw } from './shell-quote';
 import { runToString } from './ssh-connection';
@@ -588,6 +589,43 @@ describe('a file truncated while tar reads it (a log rotated mid-backup)', () =>
     expect(record.status).toBe('failed');
     expect(record.error?.message).toMatch(/var\/log\/myrvm\/app\.log of "logs" shrank while it was read .*no snapshot of "logs" was kept/);
     expect(await listSnapshots(repo)).toEqual([]);
+  });
+});
+
+describe('a file written to while tar reads it (a live log)', () => {
+  it('is kept as read and said to have changed while read, not counted among the files that could not be read', async () => {
+    const root = tempDir();
+    const logs = path.join(root, 'var/log/myrvm');
+    await mkdir(logs, { recursive: true });
+    await writeFile(path.join(logs, 'app.log'), randomBytes(16 * 1024 * 1024));
+    const local = new LocalRunner();
+    // The app appends a line while the tar stream has brought 4 MiB.
+    const runner: CommandRunner = {
+      target: local.target,
+      run: (command, options) => local.run(command, options),
+      exec: async (command, signal) => {
+        const running = await local.exec(command, signal);
+        if (!isTar(command)) return running;
+        let seen = 0;
+        const stdout = new Transform({
+          transform(chunk: Buffer, _encoding, callback) {
+            if (seen <= 4 * 1024 * 1024 && seen + chunk.length > 4 * 1024 * 1024) appendFileSync(path.join(logs, 'app.log'), 'a new line\n');
+            seen += chunk.length;
+            callback(null, chunk);
+          },
+        });
+        running.stdout.pipe(stdout);
+        return { ...running, stdout };
+      },
+    };
+    const { repo } = await newRepo();
+    const { record, value } = await backupJob(repo, root, [{ name: 'logs', kind: 'files', paths: [logs] }], undefined, { runner });
+    expect(record.status).toBe('succeeded');
+    const [result] = value!.snapshots;
+    expect(result!.files).toBe(1);
+    expect(result!.warnings).toBe(1);
+    expect(result!.changedWhileRead).toBe(1);
+    expect(result!.skipped).toEqual([{ path: 'var/log/myrvm/app.log', message: CHANGED_WHILE_READ }]);
   });
 });
 

@@ -27,7 +27,7 @@ import { forDatabase } from './sources/db-password';
 import { DumpSource, previousCopy } from './sources/dump-source';
 import { blobStream } from '../repository/pipeline/blob-stream';
 import { Chunker, gearTable } from '../repository/chunker/chunker';
-import { FileShrank, RemoteFilesSource } from './sources/files-source';
+import { CHANGED_WHILE_READ, FileShrank, RemoteFilesSource } from './sources/files-source';
 import type { ParentChunks } from './sources/files-source';
 import { rotateLogs } from './sources/log-rotation';
 import type { CommandRunner } from './ssh-connection';
@@ -51,6 +51,8 @@ export interface SourceResult {
   bytesOnWire: number;
   bytesAdded: number;
   warnings: number;
+  /** Of `warnings`, the files that changed while they were read (kept as read, CHANGED_WHILE_READ): not files that could not be read. */
+  changedWhileRead?: number;
   /** What was skipped and why (the first SKIPPED_KEPT of `warnings`): files the login cannot read, files that vanished. */
   skipped?: { path: string; message: string }[];
   /** Bytes of files an interrupted run had stored already, not transferred again. */
@@ -399,6 +401,7 @@ export async function runSources(
       if (transferred !== read) ctx.advance({ bytes: transferred - read });
       expectBytes(index, transferred);
       const damaged = integrityProblem(dump?.integrity ?? null);
+      const changedWhileRead = result.warnings.filter((w) => w.message === CHANGED_WHILE_READ).length;
       results[index] = {
         source: config.name,
         kind: config.kind,
@@ -410,6 +413,7 @@ export async function runSources(
         bytesOnWire: compress ? (source as DumpSource | RemoteFilesSource).wireBytes : transferred,
         bytesAdded: result.snapshot.summary.bytesAdded,
         warnings: result.warnings.length,
+        ...(changedWhileRead > 0 ? { changedWhileRead } : {}),
         ...(resumedBytes > 0 ? { bytesResumed: resumedBytes } : {}),
         ...(deltaFiles > 0 ? { deltaFiles, deltaBytes } : {}),
         ...(sentWhole.files > 0 ? { sentWhole } : {}),

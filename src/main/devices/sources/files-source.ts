@@ -96,6 +96,13 @@ export class FileShrank extends AppError {
 const SHRANK = /^tar: (.*): File shrank by \d+ bytes?; padding with zeros$/;
 
 /**
+ * What a file tar says "changed as we read it" is warned with: it is kept as tar read it — a log
+ * being appended to, every line up to when it was opened — so it is not among the files that
+ * could not be read, though a file rewritten in place may be kept with old and new parts mixed.
+ */
+export const CHANGED_WHILE_READ = 'changed while it was read: kept as read (a log being written: its lines up to when the copy began; a file rewritten in place may mix old and new parts)';
+
+/**
  * A file at least this large with less than half of it on disk (a preallocated image, a swap
  * file, a database file with holes) crosses in a tar of its own with its holes left out
  * (`--sparse`): a 10 GiB file holding 4 KiB of data sent 10 GiB of zeros over the link.
@@ -540,7 +547,8 @@ export class RemoteFilesSource implements Source {
       for (let at = line.startsWith('tar: ') ? line.indexOf(': ', 5) : -1; at >= 0; at = line.indexOf(': ', at + 2)) {
         const name = line.slice(5, at);
         if (!wanted.has(name)) continue;
-        const reason = line.slice(at + 2).replace(/^Warning: /, '').replace(/Permission denied$/, "Permission denied (the device's login cannot read it)");
+        const said = line.slice(at + 2).replace(/^Warning: /, '');
+        const reason = said === 'file changed as we read it' ? CHANGED_WHILE_READ : said.replace(/Permission denied$/, "Permission denied (the device's login cannot read it)");
         const known = skipped.get(name);
         if (known) known.message = reason;
         else warnings.push({ path: this.#relative(name), message: reason });

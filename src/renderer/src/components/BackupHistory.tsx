@@ -14,7 +14,7 @@ import { ErrorBanner } from './ErrorBanner';
 interface RunFigures {
   bytesTransferred?: number;
   bytesAdded?: number;
-  snapshots?: { source?: string; warnings?: number; bytesResumed?: number; deltaFiles?: number; deltaBytes?: number; sentWhole?: SentWhole; unchanged?: boolean; skipped?: { path: string; message: string }[]; rotationError?: string; integrityCheck?: string; inconsistentTables?: string }[];
+  snapshots?: { source?: string; warnings?: number; changedWhileRead?: number; bytesResumed?: number; deltaFiles?: number; deltaBytes?: number; sentWhole?: SentWhole; unchanged?: boolean; skipped?: { path: string; message: string }[]; rotationError?: string; integrityCheck?: string; inconsistentTables?: string }[];
   wireCompression?: boolean;
   retention?: { runsForgotten?: number; error?: string };
 }
@@ -33,7 +33,9 @@ function figures(job: JobRecord): RunFigures {
 function notes(job: JobRecord): string {
   if (job.error) return job.error.message;
   const run = figures(job);
-  const warnings = (run.snapshots ?? []).reduce((n, s) => n + (s.warnings ?? 0), 0);
+  // Files that changed while read were kept as read: counted apart from those that could not be read.
+  const changed = (run.snapshots ?? []).reduce((n, s) => n + (s.changedWhileRead ?? 0), 0);
+  const warnings = (run.snapshots ?? []).reduce((n, s) => n + (s.warnings ?? 0), 0) - changed;
   const resumed = (run.snapshots ?? []).reduce((n, s) => n + (s.bytesResumed ?? 0), 0);
   const unchanged = (run.snapshots ?? []).filter((s) => s.unchanged).map((s) => s.source ?? '');
   const damaged = (run.snapshots ?? []).filter((s) => s.integrityCheck).map((s) => s.source ?? '');
@@ -52,6 +54,7 @@ function notes(job: JobRecord): string {
     unchanged.length > 0 ? `${unchanged.join(', ')}: database not written since the last run, its copy and check kept` : '',
     damaged.length > 0 ? `${damaged.join(', ')}: database damaged (integrity_check failed)` : '',
     warnings > 0 ? `${warnings} file${warnings === 1 ? '' : 's'} or folder${warnings === 1 ? '' : 's'} could not be read` : '',
+    changed > 0 ? `${changed} file${changed === 1 ? '' : 's'} changed while read (kept as read)` : '',
     run.wireCompression ? "sent gzip'ed (slow link)" : '',
     run.retention?.runsForgotten ? `retention forgot ${run.retention.runsForgotten} run(s)` : '',
   ]

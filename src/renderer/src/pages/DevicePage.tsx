@@ -187,8 +187,10 @@ export function DevicePage({ name }: { name: string }) {
   const { profile } = detail;
   const lastRun = recent.find((j) => j.deviceId === detail.id && j.kind === 'backup');
   // Files or folders the device's login could not read in that run (the run kept everything else).
-  const lastSources = (lastRun?.result as { snapshots?: { source?: string; warnings?: number; integrityCheck?: string }[] } | null)?.snapshots ?? [];
-  const unread = lastSources.reduce((n, s) => n + (s.warnings ?? 0), 0);
+  const lastSources = (lastRun?.result as { snapshots?: { source?: string; warnings?: number; changedWhileRead?: number; integrityCheck?: string }[] } | null)?.snapshots ?? [];
+  // Files that changed while read were kept as read: said apart (see Recent backups).
+  const changed = lastSources.reduce((n, s) => n + (s.changedWhileRead ?? 0), 0);
+  const unread = lastSources.reduce((n, s) => n + (s.warnings ?? 0), 0) - changed;
   // SQLite databases whose copy failed integrity_check: kept, but not a backup to count on.
   const damaged = lastSources.filter((s) => s.integrityCheck).map((s) => s.source ?? '');
   // Nothing connects until the key is confirmed: then the card comes first.
@@ -236,10 +238,11 @@ export function DevicePage({ name }: { name: string }) {
         </p>
       ) : null}
       {lastRun ? (
-        <p className={`banner ${lastRun.status !== 'succeeded' ? 'banner-error' : unread > 0 || damaged.length > 0 ? 'banner-warn' : 'banner-ok'}`} data-testid="device-last-backup">
+        <p className={`banner ${lastRun.status !== 'succeeded' ? 'banner-error' : unread > 0 || changed > 0 || damaged.length > 0 ? 'banner-warn' : 'banner-ok'}`} data-testid="device-last-backup">
           Last backup {new Date(lastRun.startedAt).toLocaleString()}: {lastRun.status}
           {lastRun.error ? ` — ${lastRun.error.message}` : ` — ${formatBytes(lastRun.bytesDone)} transferred`}
           {unread > 0 ? ` · ${unread} file${unread === 1 ? '' : 's'} or folder${unread === 1 ? '' : 's'} could not be read (see Recent backups)` : null}
+          {changed > 0 ? ` · ${changed} file${changed === 1 ? '' : 's'} changed while read, kept as read (see Recent backups)` : null}
           {damaged.length > 0 ? ` · the database${damaged.length === 1 ? '' : 's'} ${damaged.join(', ')} on the device ${damaged.length === 1 ? 'is' : 'are'} damaged: integrity_check failed (see Recent backups)` : null}
           {lastRun.status === 'succeeded' ? (
             <>
