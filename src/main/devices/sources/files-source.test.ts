@@ -95,6 +95,23 @@ describe('RemoteFilesSource (real find and GNU tar through a shell)', () => {
     expect(await kept([], ['cache/', '**/tmp'])).toEqual(['a/tmpx/t', 'cache', 'config/app.yaml', 'config/sub/cam.yaml', 'data/b.bin', 'data/config', 'logs/old/x.log', 'logs/run.log', 'models/a/net.onnx', 'sub/cache.d/y']);
   });
 
+  it('takes a pattern written as the full device path (the source path and below) as the path below the source', async () => {
+    const sysroot = tempDir();
+    const app = path.join(sysroot, 'opt/myrvm');
+    for (const f of ['data/local.db', 'data/local.db-wal', 'data/keep.csv', 'cache/x.bin', 'models/net.onnx', 'app.py']) {
+      await mkdir(path.dirname(path.join(app, f)), { recursive: true });
+      await writeFile(path.join(app, f), f);
+    }
+    const { repo } = await newRepo();
+    const kept = async (include: string[], exclude: string[]) => {
+      const source = { name: 'app', kind: 'files' as const, paths: [`${app}/`], include, exclude };
+      const result = await backup(repo, new RemoteFilesSource({ runner: new LocalRunner(), source, sysroot }));
+      return [...(await filesOf(repo, result.snapshot.tree)).keys()].map((p) => p.replace('opt/myrvm/', '')).sort();
+    };
+    expect(await kept([], [`${app}/data/local.db*`, `${app}/cache`])).toEqual(['app.py', 'data/keep.csv', 'models/net.onnx']);
+    expect(await kept([`${app}/models/`, '*.py'], [])).toEqual(['app.py', 'models/net.onnx']);
+  });
+
   it('fails a source whose stored pattern cannot be used with the pattern named, before anything runs on the device', async () => {
     const sysroot = tempDir();
     await mkdir(path.join(sysroot, 'opt/myrvm'), { recursive: true });

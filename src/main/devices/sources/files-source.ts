@@ -295,8 +295,15 @@ export class RemoteFilesSource implements Source {
         this.warnings.push({ path: this.#relative(absolute), message: `a symbolic link to ${meta.target ?? '?'}: only the link was stored, nothing it points to was copied; name the folder it points to in the source to back that up` });
       }
     }
-    const exclude = new PathMatcher(source.exclude ?? []);
-    const include = new PathMatcher(source.include ?? []);
+    // Patterns are relative to the source's paths; one written as the device path it means
+    // (`/opt/myrvm/data/local.db*` in a source of /opt/myrvm) matched nothing, and the live
+    // database it was to leave out was copied mid-write every run. Taken as the path below it.
+    const below = (pattern: string): string => {
+      const root = this.#paths.find((r) => r !== '/' && pattern.startsWith(`${r}/`) && pattern.length > r.length + 1);
+      return root ? pattern.slice(root.length) : pattern;
+    };
+    const exclude = new PathMatcher((source.exclude ?? []).map(below));
+    const include = new PathMatcher((source.include ?? []).map(below));
     const roots = [...this.#paths].sort((a, b) => b.length - a.length);
     // Whether a directory below a source path is excluded, itself or through an ancestor: asked
     // once per directory, not once per entry and each of its ancestors.
