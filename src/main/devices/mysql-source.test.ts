@@ -95,7 +95,7 @@ describe.skipIf(why)('mysql sources over SSH', () => {
 
   it('a dump with MyISAM and Aria tables says which tables it read outside its consistent view, and keeps the snapshot', async () => {
     const db = 'legacy_app';
-    await mysql.query(`CREATE DATABASE ${db}; CREATE TABLE ${db}.orders (id INT PRIMARY KEY) ENGINE=InnoDB; CREATE TABLE ${db}.sensor_log (id INT PRIMARY KEY, v INT) ENGINE=MyISAM; CREATE TABLE ${db}.cache (k INT PRIMARY KEY) ENGINE=Aria; INSERT INTO ${db}.orders VALUES (1),(2); INSERT INTO ${db}.sensor_log VALUES (1,1),(2,2),(3,3);`);
+    await mysql.query(`CREATE DATABASE ${db}; CREATE TABLE ${db}.orders (id INT PRIMARY KEY) ENGINE=InnoDB; CREATE TABLE ${db}.sensor_log (id INT PRIMARY KEY, v INT) ENGINE=MyISAM; CREATE TABLE ${db}.cache (k INT PRIMARY KEY) ENGINE=Aria; INSERT INTO ${db}.orders VALUES (1),(2); INSERT INTO ${db}.sensor_log VALUES (1,1),(2,2),(3,3); CREATE VIEW ${db}.recent AS SELECT id FROM ${db}.orders;`);
     try {
       services.devices.update(device.name, { ...device.profile(), sources: [{ name: 'legacy', kind: 'mysql', database: db, socket: mysql.socket }] }, {}, 'test');
       const { record, value } = await startDeviceBackup(services, device.name).done;
