@@ -24,7 +24,7 @@ export const repoBackupCommand: Command = {
     'Files unchanged since the parent snapshot (the latest one of the same device and paths) are not read again.',
     'Exit code 1 and no snapshot when none of the PATHs exists, or each is an empty folder (a disk not mounted at it?) —',
     'unless --allow-empty: an empty snapshot would become the latest one and count towards --keep-last. Exit code 3: the snapshot (or run) was written but some files could not be read',
-    '(or, on a device, changed while read: kept as read); they are listed on stderr.',
+    '(or, on a device, changed while read: kept as read), or a PATH is a symbolic link (only the link is stored); they are listed on stderr.',
     'Exit codes 10, 11, 12: no repository, locked by a prune, wrong password (device backups too).',
     'Ctrl-C (or SIGTERM, SIGHUP) cancels a device backup (nothing of the run is kept).',
     REPO_USAGE,
@@ -91,7 +91,9 @@ export const repoBackupCommand: Command = {
       else {
         io.out(`snapshot ${shortId(result.id)} saved${parent ? ` (parent ${shortId(parent.id)})` : ''}`);
         io.out(`${s.files} files, ${s.dirs} dirs, ${formatBytes(s.bytes)}; read ${s.filesRead} files; added ${s.blobsAdded} blobs, ${formatBytes(s.bytesAdded)} stored; ${(s.durationMs / 1000).toFixed(1)}s`);
-        if (s.errors > 0) io.err(`${s.errors} file(s) could not be read; the snapshot holds everything else`);
+        // A path that is a symbolic link was stored (as the link): said above, not a file that could not be read.
+        const unread = s.errors - result.warnings.filter((w) => source.paths.includes(w.path) && w.message.startsWith('a symbolic link to ')).length;
+        if (unread > 0) io.err(`${unread} file(s) could not be read; the snapshot holds everything else`);
       }
       return s.errors > 0 ? EXIT.partial : EXIT.ok;
     });

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LocalBackend } from '../../main/repository/backend/local-backend';
@@ -27,6 +27,22 @@ async function backedUpHome(extra: Record<string, string> = {}): Promise<{ home:
   expect(await runCli(['backup', data], io(env))).toBe(0);
   return { home, data, env };
 }
+
+describe('backup of a path that is a symbolic link', () => {
+  it('says only the link was stored and where the data is, exit 3', { timeout: 60_000 }, async () => {
+    const { home, data, env } = await backedUpHome();
+    // A data folder moved to another disk and linked back; and a link to a disk not mounted.
+    await symlink(data, join(home, 'data-link'));
+    await symlink(join(home, 'not-mounted'), join(home, 'usb'));
+    const linked = io(env);
+    expect(await runCli(['backup', join(home, 'data-link')], linked)).toBe(3);
+    expect(linked.errors).toContain(`warning: ${join(home, 'data-link')}: a symbolic link to ${data}: only the link was stored, nothing it points to was copied; give ${data} to back that up`);
+    expect(linked.errors.join('\n')).not.toMatch(/could not be read/);
+    const dangling = io(env);
+    expect(await runCli(['backup', join(home, 'usb')], dangling)).toBe(3);
+    expect(dangling.errors).toContain(`warning: ${join(home, 'usb')}: a symbolic link to ${join(home, 'not-mounted')}, which does not exist (a disk not mounted?): only the link was stored`);
+  });
+});
 
 describe('repository CLI', () => {
   it('runs init → backup → snapshots → ls → restore, with documented exit codes for failures', { timeout: 60_000 }, async () => {

@@ -2,7 +2,7 @@
  * A Source over local paths. Each path is stored under its absolute path (like restic), with its
  * ancestors as directory entries, so several paths coexist in one snapshot tree.
  */
-import { lstat, open } from 'node:fs/promises';
+import { lstat, open, realpath } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import type { BigIntStats } from 'node:fs';
 import { resolve, sep } from 'node:path';
@@ -123,6 +123,14 @@ parentPort.on('message', (msg) => {
 
 type WalkItem = { path: string; meta: NodeMeta; localPath?: string | Uint8Array } | { warning: SourceWarning };
 
+/** What is said of a path given to back up that is a symbolic link (only the link is stored). */
+async function linkWarning(abs: string, target: string): Promise<string> {
+  const resolved = await realpath(abs).catch(() => null);
+  return resolved
+    ? `a symbolic link to ${target}: only the link was stored, nothing it points to was copied; give ${resolved} to back that up`
+    : `a symbolic link to ${target}, which does not exist (a disk not mounted?): only the link was stored`;
+}
+
 export class LocalSource implements Source {
   readonly kind = 'local';
   readonly paths: string[];
@@ -159,6 +167,13 @@ export class LocalSource implements Source {
           const next = batch.done ? null : ask({ type: 'next' });
           for (const item of batch.entries) {
             if ('warning' in item) this.warnings.push(item.warning);
+            else if (item.meta.type === 'symlink' && item.path === parts.join('/')) {
+              // A path given that is a symbolic link (a data folder moved to another disk and
+              // linked back) is stored as the link alone: said, or the snapshot looks complete
+              // with nothing of the data in it (as a device's files source says it).
+              this.warnings.push({ path: abs, message: await linkWarning(abs, item.meta.target ?? '?') });
+              yield { path: item.path, meta: item.meta };
+            }
             else if (item.localPath !== undefined) {
               // A path with non-UTF-8 bytes arrives as a Uint8Array (structured clone of a Buffer).
               const raw = item.localPath;
