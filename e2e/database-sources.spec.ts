@@ -39,3 +39,23 @@ test('a damaged SQLite database: the last backup is a warning and Recent backups
   await page.goto(`${host.origin}/#/catalog`);
   await expect(page.getByTestId(`snapshot-${device.name}-events`)).toContainText('events sqlite · damaged (integrity_check failed)');
 });
+
+test('a MySQL database with MyISAM tables: the last backup is a warning naming the tables dumped outside its consistent view', async ({ host, console: app, page, fleet }) => {
+  test.setTimeout(150_000);
+  const device = fleet.devices[0]!;
+  const mysql = await device.mysql(100);
+  await mysql.query(`CREATE DATABASE legacy; CREATE TABLE legacy.orders (id INT PRIMARY KEY) ENGINE=InnoDB; CREATE TABLE legacy.sensor_log (id INT PRIMARY KEY) ENGINE=MyISAM; INSERT INTO legacy.sensor_log VALUES (1);`);
+
+  await app.open(host.url);
+  await importWithRepository(page, { ...device.profile(), sources: [{ name: 'legacy', kind: 'mysql', database: 'legacy', socket: mysql.socket }] });
+  await page.goto(`${host.origin}/#/fleet/${device.name}`);
+  await page.getByTestId('device-backup').click();
+  const last = page.getByTestId('device-last-backup');
+  await expect(last).toContainText('succeeded', { timeout: 90_000 });
+  await expect(last).toContainText('the MySQL dump legacy held tables outside its consistent view (see Recent backups)');
+  await expect(last).toHaveClass(/banner-warn/);
+  const history = page.getByTestId('backup-history');
+  await expect(history.getByTestId('backup-run-succeeded')).toContainText('legacy: tables dumped without a consistent view (MyISAM…)');
+  await history.getByText('1 thing to look at').click();
+  await expect(history.getByTestId('backup-run-problems')).toContainText('legacy: 1 table of "legacy" was dumped without a consistent view (MyISAM: `sensor_log`)');
+});

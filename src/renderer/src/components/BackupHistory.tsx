@@ -39,6 +39,7 @@ function notes(job: JobRecord): string {
   const resumed = (run.snapshots ?? []).reduce((n, s) => n + (s.bytesResumed ?? 0), 0);
   const unchanged = (run.snapshots ?? []).filter((s) => s.unchanged).map((s) => s.source ?? '');
   const damaged = (run.snapshots ?? []).filter((s) => s.integrityCheck).map((s) => s.source ?? '');
+  const inconsistent = (run.snapshots ?? []).filter((s) => s.inconsistentTables).map((s) => s.source ?? '');
   const deltaFiles = (run.snapshots ?? []).reduce((n, s) => n + (s.deltaFiles ?? 0), 0);
   const deltaBytes = (run.snapshots ?? []).reduce((n, s) => n + (s.deltaBytes ?? 0), 0);
   const whole = (run.snapshots ?? []).flatMap((s) => (s.sentWhole ? [s.sentWhole] : []));
@@ -53,6 +54,7 @@ function notes(job: JobRecord): string {
     wholeFiles > 0 ? `${wholeFiles} large file${wholeFiles === 1 ? '' : 's'} (${formatBytes(wholeBytes)}) sent whole${onlyReason ? `: ${onlyReason}` : ''}` : '',
     unchanged.length > 0 ? `${unchanged.join(', ')}: database not written since the last run, its copy and check kept` : '',
     damaged.length > 0 ? `${damaged.join(', ')}: database damaged (integrity_check failed)` : '',
+    inconsistent.length > 0 ? `${inconsistent.join(', ')}: tables dumped without a consistent view (MyISAM…)` : '',
     warnings > 0 ? `${warnings} file${warnings === 1 ? '' : 's'} or folder${warnings === 1 ? '' : 's'} could not be read` : '',
     changed > 0 ? `${changed} file${changed === 1 ? '' : 's'} changed while read (kept as read)` : '',
     run.wireCompression ? "sent gzip'ed (slow link)" : '',

@@ -187,7 +187,9 @@ export function DevicePage({ name }: { name: string }) {
   const { profile } = detail;
   const lastRun = recent.find((j) => j.deviceId === detail.id && j.kind === 'backup');
   // Files or folders the device's login could not read in that run (the run kept everything else).
-  const lastSources = (lastRun?.result as { snapshots?: { source?: string; warnings?: number; changedWhileRead?: number; integrityCheck?: string }[] } | null)?.snapshots ?? [];
+  const lastSources = (lastRun?.result as { snapshots?: { source?: string; warnings?: number; changedWhileRead?: number; integrityCheck?: string; inconsistentTables?: string }[] } | null)?.snapshots ?? [];
+  // MySQL dumps that held tables of a non-transactional engine (MyISAM…): kept, but not one consistent view.
+  const inconsistent = lastSources.filter((s) => s.inconsistentTables).map((s) => s.source ?? '');
   // Files that changed while read were kept as read: said apart (see Recent backups).
   const changed = lastSources.reduce((n, s) => n + (s.changedWhileRead ?? 0), 0);
   const unread = lastSources.reduce((n, s) => n + (s.warnings ?? 0), 0) - changed;
@@ -238,11 +240,12 @@ export function DevicePage({ name }: { name: string }) {
         </p>
       ) : null}
       {lastRun ? (
-        <p className={`banner ${lastRun.status !== 'succeeded' ? 'banner-error' : unread > 0 || changed > 0 || damaged.length > 0 ? 'banner-warn' : 'banner-ok'}`} data-testid="device-last-backup">
+        <p className={`banner ${lastRun.status !== 'succeeded' ? 'banner-error' : unread > 0 || changed > 0 || damaged.length > 0 || inconsistent.length > 0 ? 'banner-warn' : 'banner-ok'}`} data-testid="device-last-backup">
           Last backup {new Date(lastRun.startedAt).toLocaleString()}: {lastRun.status}
           {lastRun.error ? ` — ${lastRun.error.message}` : ` — ${formatBytes(lastRun.bytesDone)} transferred`}
           {unread > 0 ? ` · ${unread} file${unread === 1 ? '' : 's'} or folder${unread === 1 ? '' : 's'} could not be read (see Recent backups)` : null}
           {changed > 0 ? ` · ${changed} file${changed === 1 ? '' : 's'} changed while read, kept as read (see Recent backups)` : null}
+          {inconsistent.length > 0 ? ` · the MySQL dump${inconsistent.length === 1 ? '' : 's'} ${inconsistent.join(', ')} held tables outside ${inconsistent.length === 1 ? 'its' : 'their'} consistent view (see Recent backups)` : null}
           {damaged.length > 0 ? ` · the database${damaged.length === 1 ? '' : 's'} ${damaged.join(', ')} on the device ${damaged.length === 1 ? 'is' : 'are'} damaged: integrity_check failed (see Recent backups)` : null}
           {lastRun.status === 'succeeded' ? (
             <>
