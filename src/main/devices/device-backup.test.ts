@@ -30,8 +30,8 @@ import { runToString } from './ssh-connection';
 import type { CommandRunner } from './ssh-connection';
 import type { WireCompression } from './wire-compression';
 
-/** The command that streams a files source's files (tar, its messages in English: `LC_ALL=C tar -c …`). */
-const isTar = (command: Parameters<typeof commandText>[0]) => /^(LC_ALL=C )?tar -c /.test(commandText(command));
+/** The command that streams a files source's files (tar, its messages in English: `LC_ALL=C.UTF-8 LANGUAGE= tar -c …`). */
+const isTar = (command: Parameters<typeof commandText>[0]) => /^(LC_ALL=\S+ LANGUAGE= )?tar -c /.test(commandText(command));
 
 async function jetson(root: string) {
   await mkdir(path.join(root, 'opt/myrvm/models'), { recursive: true });

@@ -72,10 +72,12 @@ export const STDBUF_PROBE = raw("JV_W=; command -v stdbuf >/dev/null 2>&1 && JV_
  * in German has LANG=de_DE.UTF-8 and LANGUAGE=de_DE:de from /etc/default/locale in every SSH
  * session): what is parsed from tar's and find's stderr — a file that shrank while read, a folder
  * that cannot be read — went unrecognised in another language, and a log truncated mid-backup was
- * stored padded with zeros. C always exists (C.UTF-8 may not, and bash warns on stderr of a
- * locale it cannot set); in it gettext ignores LANGUAGE.
+ * stored padded with zeros. C.UTF-8, not C: in C tar and find write a name's non-ASCII bytes as
+ * octal escapes (`caf\303\251`), and a warning could no longer name its file; gettext honours
+ * LANGUAGE in C.UTF-8, so it is emptied. Only ever assignments before a program (never `export`:
+ * bash warns on stderr of a locale it cannot set; a program falls back to C silently).
  */
-export const C_MESSAGES = raw('LC_ALL=C');
+export const C_MESSAGES = raw('LC_ALL=C.UTF-8 LANGUAGE=');
 
 /** `command` — a simple command: a program and its arguments, no assignments or shell functions — with 64 KiB stdout writes (STDBUF_PROBE). */
 export function largeWrites(command: RawShell): RawShell {

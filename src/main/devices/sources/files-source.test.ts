@@ -3,7 +3,7 @@ import { appendFile, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { backup } from '../../repository/archiver/archiver';
 import { restore } from '../../repository/restorer/restorer';
 import { findSnapshot, walkTree } from '../../repository/snapshot/snapshot';
@@ -139,6 +139,20 @@ describe('RemoteFilesSource (real find and GNU tar through a shell)', () => {
     );
     const neither = new RemoteFilesSource({ runner, sysroot, source: { name: 'logs', kind: 'files', paths: [path.join(sysroot, 'var/log/a'), path.join(sysroot, 'var/log/b/')] } });
     await expect(backup(repo, neither)).rejects.toThrow(`none of ${path.join(sysroot, 'var/log/a')}, ${path.join(sysroot, 'var/log/b')} exists`);
+  });
+
+  it("names a missing path in English and as it is written, whatever the device's locale", async () => {
+    // As a Jetson set up in German (LANG and LANGUAGE from /etc/default/locale).
+    vi.stubEnv('LANG', 'C.UTF-8');
+    vi.stubEnv('LANGUAGE', 'de_DE:de');
+    onTestFinished(() => vi.unstubAllEnvs());
+    const sysroot = tempDir();
+    await mkdir(path.join(sysroot, 'etc/myrvm'), { recursive: true });
+    await writeFile(path.join(sysroot, 'etc/myrvm/config.yaml'), 'a: 1\n');
+    const { repo } = await newRepo();
+    const source = { name: 'config', kind: 'files' as const, paths: [path.join(sysroot, 'etc/myrvm'), path.join(sysroot, 'opt/données')] };
+    const result = await backup(repo, new RemoteFilesSource({ runner: new LocalRunner(), sysroot, source }));
+    expect(result.warnings).toEqual([{ path: 'opt/données', message: 'No such file or directory' }]);
   });
 
   it('takes a source path written with a trailing slash, doubled slashes or "." as the folder it names: its own node, its excludes', async () => {

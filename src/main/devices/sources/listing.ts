@@ -5,7 +5,7 @@
  */
 import { decodeName } from '../../repository/snapshot/names';
 import type { NodeMeta, NodeType } from '../../repository/snapshot/tree';
-import { C_MESSAGES, largeWrites, raw, sh } from '../shell-quote';
+import { C_MESSAGES, raw, sh, STDBUF_PROBE } from '../shell-quote';
 import type { RawShell } from '../shell-quote';
 
 export interface ListedEntry {
@@ -30,9 +30,9 @@ export const PSEUDO_FILESYSTEMS = ['proc', 'sysfs', 'devtmpfs', 'devpts', 'cgrou
 const PRINTF = "-printf '%y\\0%m\\0%U\\0%G\\0%T@\\0%C@\\0%s\\0%D:%i\\0%n\\0%b\\0%l\\0%p\\0'";
 const PRUNE_PSEUDO = `\\( ${PSEUDO_FILESYSTEMS.map((type) => `-fstype ${type}`).join(' -o ')} \\) -prune ${PRINTF} -o ${PRINTF}`;
 
-/** find's messages (unreadable or vanished folders) in English, as they are read: C_MESSAGES. */
+/** find with 64 KiB writes (largeWrites), its messages (unreadable or vanished folders) in English, as they are read: C_MESSAGES. */
 export function listingCommand(paths: readonly string[]): RawShell {
-  return sh`export ${C_MESSAGES}; ${largeWrites(sh`find ${paths} ${raw(PRUNE_PSEUDO)}`)}`;
+  return sh`${STDBUF_PROBE}; ${C_MESSAGES} $JV_W find ${paths} ${raw(PRUNE_PSEUDO)}`;
 }
 
 /** `1700000000.1234567890` (find's %T@) → exact nanoseconds as a decimal string. */
