@@ -69,6 +69,19 @@ export async function addKeySlot(backend: Backend, master: Buffer, password: str
   return id;
 }
 
+/**
+ * A key slot of a format this version does not read (a later version, another key derivation):
+ * written by a newer Jetvault, not damaged — its password is right or wrong only to that version.
+ */
+export class NewerKeySlotError extends RepositoryError {
+  constructor(
+    readonly slotId: string,
+    readonly format: string,
+  ) {
+    super('corrupt', `key slot ${slotId} was written by a newer Jetvault (${format}), which this one cannot read`);
+  }
+}
+
 async function readSlot(backend: Backend, id: string): Promise<KeySlotFile> {
   const text = (await backend.get(`${NAMES.keys}${id}`)).toString('utf8');
   let slot: Partial<KeySlotFile>;
@@ -76,6 +89,11 @@ async function readSlot(backend: Backend, id: string): Promise<KeySlotFile> {
     slot = JSON.parse(text) as Partial<KeySlotFile>;
   } catch {
     throw new RepositoryError('corrupt', `key slot ${id} is damaged (not a key slot file)`);
+  }
+  if (slot !== null && typeof slot === 'object' && ((slot.version as unknown) !== 1 || (slot.kdf as unknown) !== 'scrypt') && (typeof slot.version === 'number' || typeof slot.kdf === 'string')) {
+    const version = slot.version as unknown;
+    const format = [typeof version === 'number' ? `key slot version ${version}` : '', typeof slot.kdf === 'string' ? JSON.stringify(slot.kdf) : ''].filter(Boolean).join(', ');
+    throw new NewerKeySlotError(id, format);
   }
   if (slot === null || typeof slot !== 'object' || typeof slot.salt !== 'string' || typeof slot.wrapped !== 'string' || ![slot.N, slot.r, slot.p].every((n) => Number.isInteger(n))) {
     throw new RepositoryError('corrupt', `key slot ${id} is damaged (fields missing)`);
@@ -103,12 +121,17 @@ export async function unlockMaster(backend: Backend, password: string, opens: (m
   if (ids.length === 0) throw new RepositoryError('corrupt', `repository at ${backend.location} has no key slots`);
   // A damaged slot (bit rot, a stray file under keys/) locks out only its own password, not every one.
   const damaged: string[] = [];
+  const newer: NewerKeySlotError[] = [];
   let opened: string | null = null;
   for (const id of ids) {
     let slot: KeySlotFile;
     try {
       slot = await readSlot(backend, id);
     } catch (error) {
+      if (error instanceof NewerKeySlotError) {
+        newer.push(error);
+        continue;
+      }
       if (!(error instanceof RepositoryError) || error.failure !== 'corrupt') throw error;
       damaged.push(id);
       continue;
@@ -122,12 +145,21 @@ export async function unlockMaster(backend: Backend, password: string, opens: (m
   if (opened !== null) {
     throw new RepositoryError('corrupt', `key slot ${opened.slice(0, 8)} opens with this password, but the repository's config does not decrypt with its key: the config is damaged, or the slot was left by an init of another repository`);
   }
-  if (damaged.length > 0) {
-    const some = damaged.map((id) => id.slice(0, 8)).join(', ');
-    if (damaged.length === ids.length) throw new RepositoryError('corrupt', `repository at ${backend.location}: every key slot is damaged (${some}); no password can open it`);
-    throw new RepositoryError('wrong-password', `wrong password: no key slot of this repository opens with it (key slot(s) ${some} are damaged and were skipped)`);
+  const formats = [...new Set(newer.map((e) => e.format))].join('; ');
+  if (newer.length > 0 && newer.length + damaged.length === ids.length) {
+    throw new RepositoryError(
+      'corrupt',
+      `every key slot of the repository at ${backend.location} was written by a newer Jetvault (${formats}), which this one cannot read: open it with that version of Jetvault or a later one${damaged.length > 0 ? ` (key slot(s) ${damaged.map((id) => id.slice(0, 8)).join(', ')} are damaged)` : ''}`,
+    );
   }
-  throw new RepositoryError('wrong-password', 'wrong password: no key slot of this repository opens with it');
+  const skipped = [
+    ...(damaged.length > 0 ? [`key slot(s) ${damaged.map((id) => id.slice(0, 8)).join(', ')} are damaged and were skipped`] : []),
+    ...(newer.length > 0 ? [`key slot(s) ${newer.map((e) => e.slotId.slice(0, 8)).join(', ')} were written by a newer Jetvault (${formats}) and were skipped: a password of theirs opens the repository only in that version or a later one`] : []),
+  ];
+  if (damaged.length > 0 && damaged.length === ids.length) {
+    throw new RepositoryError('corrupt', `repository at ${backend.location}: every key slot is damaged (${damaged.map((id) => id.slice(0, 8)).join(', ')}); no password can open it`);
+  }
+  throw new RepositoryError('wrong-password', `wrong password: no key slot of this repository opens with it${skipped.length > 0 ? ` (${skipped.join('; ')})` : ''}`);
 }
 
 /** The first key slot `password` opens (damaged slots skipped), or null: one password per slot. */
@@ -143,11 +175,13 @@ export async function listKeySlots(backend: Backend, currentId: string): Promise
   const out: KeySlotInfo[] = [];
   for (const id of await listSlotIds(backend)) {
     // A damaged slot is listed (so `key remove` can take it away), not fatal to the listing.
+    let newer: string | null = null;
     const slot = await readSlot(backend, id).catch((error: unknown) => {
+      if (error instanceof NewerKeySlotError) newer = error.format;
       if (error instanceof RepositoryError && error.failure === 'corrupt') return null;
       throw error;
     });
-    if (slot === null) out.push({ id, label: '(damaged)', host: '', created: '', current: id === currentId });
+    if (slot === null) out.push({ id, label: newer === null ? '(damaged)' : `(newer format: ${newer})`, host: '', created: '', current: id === currentId });
     else out.push({ id, label: String(slot.label), host: String(slot.host), created: String(slot.created), current: id === currentId });
   }
   return out.sort((a, b) => a.created.localeCompare(b.created));

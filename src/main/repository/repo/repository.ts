@@ -45,6 +45,9 @@ const TREE_CACHE = 32 * 1024 * 1024;
 /** Data blobs below this are served from the pack cache. */
 const SMALL_BLOB = 256 * 1024;
 
+/** The config's fields this version reads (repository-format.md, section 3.1). */
+const CONFIG_FIELDS = new Set(['version', 'id', 'created', 'chunker', 'packSize', 'idKeys']);
+
 export interface InitOptions {
   chunker?: ChunkerParams;
   packSize?: number;
@@ -138,7 +141,21 @@ export class Repository {
     };
     const { master, slotId } = await unlockMaster(backend, password, opensConfig);
     const config = openJson<RepositoryConfig>(deriveKeys(master).enc, 'config', sealedConfig, 'config');
-    if (config.version !== 1) throw new RepositoryError('corrupt', `unsupported repository version ${String(config.version)}`);
+    if (config.version !== 1) {
+      throw new RepositoryError(
+        'corrupt',
+        `the repository at ${backend.location} was made by a newer Jetvault (repository format version ${String(config.version)}; this one reads version 1): open it with that version of Jetvault or a later one — nothing was changed`,
+      );
+    }
+    // A field this version does not know may change how data is cut, named or keyed (as idKeys
+    // did): writing without it would store what the newer version cannot read as it expects.
+    const unknown = Object.keys(config).filter((key) => !CONFIG_FIELDS.has(key));
+    if (unknown.length > 0) {
+      throw new RepositoryError(
+        'corrupt',
+        `the repository at ${backend.location} was made by a newer Jetvault (its config has ${unknown.map((k) => JSON.stringify(k)).join(', ')}, unknown to this one): open it with that version of Jetvault or a later one — nothing was changed`,
+      );
+    }
     const store = options.cacheDir && /^[0-9a-f]{32}$/.test(config.id) ? new MetadataCache(backend, join(options.cacheDir, config.id), cacheKey(master, config.id)) : backend;
     const repo = new Repository(store, keysFor(master, config), master, slotId, config);
     await repo.loadIndex();
