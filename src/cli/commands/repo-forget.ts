@@ -58,7 +58,7 @@ export const repoForgetCommand: Command = {
     if (damagedOnly && typeof values.device === 'string') throw new UsageError('--device goes with --keep-* options; --damaged removes every damaged snapshot (whose device cannot be read)');
     const dryRun = values['dry-run'] === true;
     // With --prune the whole run holds the exclusive lock (prune deletes packs); forget alone shares.
-    return withRepository(values, io, values.prune ? 'exclusive' : 'shared', async (repo) => {
+    return withRepository(values, io, values.prune ? 'exclusive' : 'shared', async (repo, lease) => {
       const plan = damagedOnly ? [] : await planForget(repo, policy, typeof values.device === 'string' ? values.device : undefined);
       const damaged = values.damaged === true ? await forgetDamaged(repo, dryRun) : [];
       const removed = plan.filter((d) => !d.keep);
@@ -67,7 +67,7 @@ export const repoForgetCommand: Command = {
       let pruned = null;
       // A dry run leaves the damaged snapshots in place, and prune cannot plan around them.
       const pruneBlocked = dryRun && damaged.length > 0;
-      if (values.prune && !pruneBlocked && (removed.length > 0 || damaged.length > 0)) pruned = await prune(repo, { dryRun });
+      if (values.prune && !pruneBlocked && (removed.length > 0 || damaged.length > 0)) pruned = await prune(repo, { dryRun, ...(lease ? { lease } : {}) });
       if (values.prune && pruneBlocked && !values.json) io.err('prune cannot be planned while the damaged snapshots are there: it runs once they are removed');
       if (values.json) {
         const view = (d: (typeof plan)[number]) => ({ unit: d.unit, id: d.runId, time: d.time, device: d.device, sources: d.sources, snapshots: d.snapshotIds, reasons: d.reasons });

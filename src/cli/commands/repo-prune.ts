@@ -22,9 +22,9 @@ export const repoPruneCommand: Command = {
       if (!m || Number(m[1]) > 100) throw new UsageError('--max-unused needs a percentage from 0% to 100%, like 20%');
       maxUnused = Number(m[1]) / 100;
     }
-    return withRepository(values, io, 'exclusive', async (repo) => {
+    return withRepository(values, io, 'exclusive', async (repo, lease) => {
       const progress = ttyProgress();
-      const report = await prune(repo, { dryRun: values['dry-run'] === true, ...(maxUnused !== undefined ? { maxUnused } : {}), onProgress: progress.onProgress });
+      const report = await prune(repo, { dryRun: values['dry-run'] === true, ...(maxUnused !== undefined ? { maxUnused } : {}), onProgress: progress.onProgress, ...(lease ? { lease } : {}) });
       progress.done();
       if (values.json) io.out(JSON.stringify(report));
       else {

@@ -60,9 +60,9 @@ export class Maintenance {
     if (task === 'prune') {
       return jobs.start({ kind: 'prune', title: 'Prune the repository', phases: ['prune'] }, async (ctx) => {
         // Waits for this console's running backups and holds new ones back while it runs.
-        const report = await repository.exclusive(async (repo) => {
+        const report = await repository.exclusive(async (repo, lease) => {
           await repo.refreshIndex();
-          return prune(repo, { signal: ctx.signal });
+          return prune(repo, { signal: ctx.signal, lease });
         });
         // The rest is pruned; a pack kept for its damaged data is the operator's to look at.
         if (report.damagedPacks.length > 0) {

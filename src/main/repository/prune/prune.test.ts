@@ -10,6 +10,7 @@ import { findSnapshot, listSnapshots, loadTree } from '../snapshot/snapshot';
 import type { SnapshotWithId } from '../snapshot/snapshot';
 import { describeTree, flipByte, newRepo, tempDir } from '../testing/fixtures';
 import { LocalSource } from '../walker/local-walker';
+import { breakLock, listLocks, withLock } from '../lock/lock';
 import { applyPolicy } from './forget-policy';
 import { forget } from './forget';
 import { prune } from './prune';
@@ -117,6 +118,38 @@ describe('prune beside damaged data', () => {
     const target = await tempDir();
     await restore(repo, await findSnapshot(repo, second.id), target, { include: ['**/later.bin'] });
     expect((await readdir(join(target, src))).sort()).toEqual(['later.bin']);
+  });
+});
+
+describe('prune whose lease is broken while it runs', () => {
+  it('stops before it replaces the index or deletes a pack, saying why and what to do; run again, it finishes', async () => {
+    const src = await tempDir();
+    await writeFile(join(src, 'keep.bin'), randomBytes(400_000));
+    await writeFile(join(src, 'gone.bin'), randomBytes(400_000));
+    const { dir, repo } = await newRepo();
+    await backup(repo, new LocalSource([src]));
+    await rm(join(src, 'gone.bin'));
+    await backup(repo, new LocalSource([src]));
+    await forget(repo, { last: 1 });
+    const before = (await readdir(join(dir, 'data'), { recursive: true })).sort();
+    const indexes = (await repo.backend.list(NAMES.index)).map((o) => o.name);
+
+    // Another console's operator presses "Break lease" on this live exclusive lease (force) once
+    // the prune holds it: the prune finds out before it replaces the index.
+    const run = withLock(repo, true, async (lease) => {
+      const [held] = await listLocks(repo);
+      await breakLock(repo, held!.id, true);
+      return prune(repo, { lease });
+    });
+    await expect(run).rejects.toThrow(/prune stopped before deleting anything: its exclusive lease was removed .*Nothing was deleted; run prune again/);
+    // Nothing it had not written itself is gone: the old index and every old pack are there.
+    expect((await repo.backend.list(NAMES.index)).map((o) => o.name)).toEqual(indexes);
+    const after = await readdir(join(dir, 'data'), { recursive: true });
+    expect(before.filter((p) => !after.includes(p))).toEqual([]);
+    expect((await check(repo, { readData: true })).errors).toEqual([]);
+    // Run again: it finishes.
+    const report = await withLock(repo, true, (lease) => prune(repo, { lease }));
+    expect(report.bytesFreed).toBeGreaterThan(300_000);
   });
 });
 

@@ -5,9 +5,10 @@
  * instant each index object names only packs that exist, so a crash leaves a consistent repository.
  */
 import { NAMES } from '../backend/backend';
-import { isDamage, throwIfAborted } from '../errors';
+import { isDamage, RepositoryError, throwIfAborted } from '../errors';
 import type { ProgressFn } from '../errors';
 import type { IndexedPack } from '../index/index-file';
+import type { Lease } from '../lock/lock';
 import { PackUploader } from '../pack/pack-uploader';
 import type { Repository } from '../repo/repository';
 import { listSnapshots, loadTree } from '../snapshot/snapshot';
@@ -18,7 +19,16 @@ export interface PruneOptions {
   maxUnused?: number;
   signal?: AbortSignal;
   onProgress?: ProgressFn;
+  /**
+   * The exclusive lease prune runs under: checked before the new index is written and every few
+   * seconds while packs are deleted, so a prune whose lease was broken ("Break lease", `unlock
+   * --remove-all`) — others may be backing up into the repository now — stops deleting.
+   */
+  lease?: Lease;
 }
+
+/** How often the deletions re-check the lease (each check reads and rewrites it). */
+const LEASE_CHECK_MS = 2_000;
 
 export interface PruneReport {
   packsBefore: number;
@@ -130,12 +140,31 @@ export async function prune(repo: Repository, options: PruneOptions = {}): Promi
   report.packsDeleted = drop.length + repacked.length;
   const written = await uploader.flush(session);
   report.packsWritten = written.length;
+  let checkedAt = 0;
+  const stillHeld = async (phase: 'before' | 'during'): Promise<void> => {
+    if (!options.lease || (phase === 'during' && Date.now() - checkedAt < LEASE_CHECK_MS)) return;
+    try {
+      await options.lease.assertHeld();
+    } catch (error) {
+      if (!(error instanceof RepositoryError) || error.failure !== 'locked') throw error;
+      const why = 'its exclusive lease was removed (a "Break lease" in a console, or `jetvault unlock --remove-all`), so another console may be backing up into the repository now';
+      throw new RepositoryError(
+        'locked',
+        phase === 'before'
+          ? `prune stopped before deleting anything: ${why}. Nothing was deleted; run prune again once that is done`
+          : `prune stopped deleting packs: ${why}. Run prune again once that is done, and \`jetvault check\` after it`,
+      );
+    }
+    checkedAt = Date.now();
+  };
+  await stillHeld('before');
   const oldIndexes = [...repo.indexIds];
   await repo.writeIndex([...keep, ...written], oldIndexes);
   for (const id of oldIndexes) await repo.backend.delete(`${NAMES.index}${id}`);
   repo.indexIds = repo.indexIds.filter((id) => !oldIndexes.includes(id));
   repo.index.replace([...keep, ...written]);
   for (const pack of [...drop, ...repacked]) {
+    await stillHeld('during');
     await repo.backend.delete(NAMES.pack(pack.id));
     report.bytesFreed += pack.size;
     onProgress?.({ items: 1 });

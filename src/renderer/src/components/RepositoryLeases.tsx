@@ -145,8 +145,8 @@ export function RepositoryLeases() {
                   {target.exclusive ? 'Exclusive' : 'Shared'} lease of pid {target.pid} on {target.host}, held for {ago(target.created, now)}, last refreshed {ago(target.refreshed, now)} ago.
                 </p>
                 <p className="status-bad" data-testid="lease-break-warning">
-                  Breaking a lease that is still in use can corrupt the repository: a prune that lost its lease goes on deleting data other consoles are writing, and a backup that
-                  lost its lease stops before saving its snapshot. Only break a lease when you know its console is gone.
+                  Breaking a lease that is still in use can corrupt the repository: a prune that lost its lease stops within seconds, but what it deletes until then may be data
+                  another console is backing up into, and a backup that lost its lease stops before saving its snapshot. Only break a lease when you know its console is gone.
                 </p>
                 {target.stale ? (
                   <p>It has not been refreshed for {STALE_MINUTES} minutes or more, or its process on this laptop has ended: its console is most likely gone.</p>
