@@ -201,8 +201,9 @@ export class RepositoriesService {
     const row = this.row(id);
     const at = this.#clock().toISOString();
     const outcome: RepositoryTest = { at, reachable: false, initialised: false, snapshots: null, devices: null, error: null };
+    let backend: Backend | null = null;
     try {
-      const backend = this.backendOf(row);
+      backend = this.backendOf(row);
       // A store that cannot even answer whether the config is there is unreachable (the error says why).
       outcome.initialised = (await withTimeout(backend.stat(NAMES.config), TEST_TIMEOUT_MS, row.location)) !== null;
       outcome.reachable = outcome.initialised || (await withTimeout(this.#containerExists(row, backend), TEST_TIMEOUT_MS, row.location));
@@ -217,6 +218,9 @@ export class RepositoriesService {
     } catch (error) {
       const failure = toAppError(error);
       outcome.error = failure.code === 'VALIDATION' && /password/i.test(failure.message) ? `Wrong password for ${row.location}` : failure.message;
+    } finally {
+      // An SFTP test left its SSH connection open in the console, one more with every test.
+      backend?.close?.();
     }
     const { store } = this.#deps;
     store.db.transaction(() => {
@@ -233,7 +237,12 @@ export class RepositoriesService {
     const password = this.#deps.secrets.get(secretRef(id, 'password'));
     if (password === null) throw new AppError('VALIDATION', `No password is stored for "${row.name}": set it before making it primary`);
     // Proves the repository opens before anything changes; a failure leaves the primary as it was.
-    await withTimeout(Repository.open(this.backendOf(row), password), TEST_TIMEOUT_MS, row.location);
+    const proof = this.backendOf(row);
+    try {
+      await withTimeout(Repository.open(proof, password), TEST_TIMEOUT_MS, row.location);
+    } finally {
+      proof.close?.();
+    }
     const { settings, repository, store } = this.#deps;
     if (row.copy_when_reachable === 1) store.sql.repositorySetFlags.run(row.offsite, 0, id);
     settings.update({ repositoryPath: row.location }, actor);
