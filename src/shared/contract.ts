@@ -147,7 +147,7 @@ export const channels = {
   },
 
   'repository:status': { input: none, output: RepositoryStatusSchema },
-  'repository:init': { input: z.object({ password: RepositoryPasswordSchema }).strict(), output: RepositoryStatusSchema },
+  'repository:init': { input: z.object({ password: RepositoryPasswordSchema, createFolder: z.boolean().optional() }).strict(), output: RepositoryStatusSchema },
   'repository:unlock': { input: z.object({ password: RepositoryPasswordSchema }).strict(), output: RepositoryStatusSchema },
   'repository:lock': { input: none, output: RepositoryStatusSchema },
   /** The repository's leases (needs it unlocked: leases are sealed). */

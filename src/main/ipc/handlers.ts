@@ -130,7 +130,7 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
     },
 
     'repository:status': () => services.repository.status(),
-    'repository:init': ({ password }) => services.repository.init(password),
+    'repository:init': ({ password, createFolder }) => services.repository.init(password, undefined, { createFolder: createFolder === true }),
     'repository:unlock': ({ password }) => services.repository.unlock(password),
     'repository:lock': () => (services.repository.lock(), services.repository.status()),
     'repository:leases': () => services.repository.leases(),

@@ -5,6 +5,7 @@
  * JETVAULT_PASSWORD for headless use) and held only in memory.
  */
 import { ResumeStore } from '../devices/resume-store';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { AppError } from '../../shared/errors';
 import { unlessAborted } from '../unless-aborted';
@@ -20,6 +21,8 @@ export interface RepositoryStatus {
   location: string;
   exists: boolean;
   unlocked: boolean;
+  /** A local folder other than the data folder's own that is not there at all (see #folderMissing). */
+  folderMissing: boolean;
 }
 
 export class RepositoryService {
@@ -52,7 +55,26 @@ export class RepositoryService {
     const backend = backendFor(location, this.#env, { attempts: 1 });
     const exists = await backend.exists().catch(() => false);
     backend.close?.();
-    return { location, exists, unlocked: this.#repo !== null && this.#repo.backend.location === location };
+    return { location, exists, unlocked: this.#repo !== null && this.#repo.backend.location === location, folderMissing: !exists && (await this.#folderMissing(location)) };
+  }
+
+  /**
+   * Whether a local repository folder chosen in Settings (not the data folder's own `repository`,
+   * which init makes) is not there at all: its disk not connected or mounted elsewhere, or the
+   * repository moved. Creating one there would make a new, empty repository on this computer's disk
+   * at the mount point, which the disk hides again once it is mounted.
+   */
+  async #folderMissing(location: string): Promise<boolean> {
+    if (isRemoteLocation(location) || path.resolve(location) === path.resolve(this.#dataDir, 'repository')) return false;
+    const code = await stat(location).then(
+      () => null,
+      (error: unknown) => (error as NodeJS.ErrnoException).code,
+    );
+    return code === 'ENOENT' || code === 'ENOTDIR';
+  }
+
+  #missingFolderMessage(location: string): string {
+    return `The repository folder ${location} is not there: if the repository is on a disk, connect it so that it is mounted at that path (or set the repository's new location in Settings). Creating a repository there makes a new, empty one on this computer's disk`;
   }
 
   /** Remote repositories read index and snapshot objects through the encrypted cache in `<data dir>/cache`. */
@@ -68,8 +90,10 @@ export class RepositoryService {
     this.#repo = repo;
   }
 
-  async init(password: string, options?: InitOptions): Promise<RepositoryStatus> {
+  /** `createFolder: false` (the console's form until its box is ticked) refuses a folder that is not there (#folderMissing). */
+  async init(password: string, options?: InitOptions, { createFolder = true }: { createFolder?: boolean } = {}): Promise<RepositoryStatus> {
     if (password.length < 8) throw new AppError('VALIDATION', 'Choose a repository password of at least 8 characters');
+    if (!createFolder && (await this.#folderMissing(this.location()))) throw new AppError('VALIDATION', `${this.#missingFolderMessage(this.location())}: tick "Create the folder" only for a new repository`);
     this.#replace(await Repository.init(await backendForInit(this.location(), this.#env), password, options));
     return this.status();
   }
@@ -106,6 +130,7 @@ export class RepositoryService {
       const backend = backendFor(location, this.#env, { attempts: 1 });
       const exists = await backend.exists().catch(() => true);
       backend.close?.();
+      if (!exists && (await this.#folderMissing(location))) throw new RepositoryError('missing', this.#missingFolderMessage(location));
       if (!exists) throw new RepositoryError('missing', `There is no repository at ${location} yet: create one on the Catalog page (or with "jetvault init") before the first backup`);
       throw new AppError('UNAVAILABLE', `The repository at ${location} is locked: unlock it with its password first`);
     }

@@ -1,6 +1,10 @@
 import { z } from 'zod';
 
-export const RepositoryStatusSchema = z.object({ location: z.string(), exists: z.boolean(), unlocked: z.boolean() });
+/**
+ * `folderMissing`: a local repository folder (not the data folder's own) that is not there at all —
+ * its disk not connected, or moved — where creating one would make a new, empty repository.
+ */
+export const RepositoryStatusSchema = z.object({ location: z.string(), exists: z.boolean(), unlocked: z.boolean(), folderMissing: z.boolean() });
 export type RepositoryStatus = z.infer<typeof RepositoryStatusSchema>;
 
 export const RepositoryPasswordSchema = z.string().min(1).max(1024);

@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { ErrorBanner } from '../components/ErrorBanner';
 import type { FormEvent } from 'react';
-import { Button, Input, Label, TextField } from 'react-aria-components';
+import { Button, Checkbox, Input, Label, TextField } from 'react-aria-components';
 import { Form } from '../components/Form';
 import type { SnapshotEntry, SnapshotInfo } from '../../../shared/schemas/catalog';
 import { toAppError } from '../../../shared/errors';
@@ -24,6 +24,7 @@ function RepositoryPanel() {
   const { init, unlock, lock } = useCatalogStore.getState();
   const [password, setPassword] = useState('');
   const [again, setAgain] = useState('');
+  const [createFolder, setCreateFolder] = useState(false);
   const [error, setError] = useState<string | null>(null);
   if (!repository) return null;
   const creating = !repository.exists;
@@ -32,7 +33,7 @@ function RepositoryPanel() {
     setError(null);
     if (creating && password !== again) return setError('The passwords do not match');
     try {
-      await (creating ? init(password) : unlock(password));
+      await (creating ? init(password, repository.folderMissing && createFolder) : unlock(password));
       setPassword('');
       setAgain('');
     } catch (caught) {
@@ -52,6 +53,12 @@ function RepositoryPanel() {
   return (
     <Form className="card form" onSubmit={(e) => void submit(e)} data-testid="repository-form">
       <h2>{creating ? 'Create the repository' : 'Unlock the repository'}</h2>
+      {creating && repository.folderMissing ? (
+        <p className="status-bad" role="alert" data-testid="repository-folder-missing">
+          The folder <code>{repository.location}</code> is not there. If the repository is on a disk, connect it so that it is mounted at that path, and it can be unlocked here; or set its
+          new location in Settings. Creating a repository now makes a new, empty one on this computer&apos;s disk.
+        </p>
+      ) : null}
       <p className="muted">
         {creating
           ? `Backups are stored encrypted in ${repository.location}. Choose a password: without it nobody, including you, can read them.`
@@ -67,9 +74,15 @@ function RepositoryPanel() {
           <Input data-testid="repository-password-again" />
         </TextField>
       ) : null}
+      {creating && repository.folderMissing ? (
+        <Checkbox className="checkbox" isSelected={createFolder} onChange={setCreateFolder} data-testid="repository-create-folder">
+          <div className="checkbox-box" aria-hidden="true" />
+          <span>Create the folder: this is a new repository</span>
+        </Checkbox>
+      ) : null}
       <ErrorBanner message={error} testId="repository-error" />
       <div className="form-actions">
-        <Button type="submit" className="button button-primary" data-testid="repository-submit">
+        <Button type="submit" className="button button-primary" isDisabled={creating && repository.folderMissing && !createFolder} data-testid="repository-submit">
           {creating ? 'Create repository' : 'Unlock'}
         </Button>
       </div>

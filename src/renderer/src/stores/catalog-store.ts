@@ -16,7 +16,7 @@ interface CatalogState {
   filter: CatalogFilter;
   setFilter: (filter: CatalogFilter) => void;
   refresh: () => Promise<void>;
-  init: (password: string) => Promise<void>;
+  init: (password: string, createFolder?: boolean) => Promise<void>;
   unlock: (password: string) => Promise<void>;
   lock: () => Promise<void>;
 }
@@ -40,8 +40,8 @@ export const useCatalogStore = create<CatalogState>()((set, get) => ({
       set({ error: toAppError(caught).message });
     }
   },
-  async init(password) {
-    set({ repository: await api().repository.init({ password }) });
+  async init(password, createFolder) {
+    set({ repository: await api().repository.init({ password, ...(createFolder ? { createFolder } : {}) }) });
     await get().refresh();
   },
   async unlock(password) {
