@@ -61,3 +61,36 @@ describe('a local repository whose folder goes away while open', () => {
     expect((await Repository.open(new LocalBackend(dir), PASSWORD)).config.id).toBe(made.config.id);
   });
 });
+
+describe('a local repository on a full disk', () => {
+  const root = process.getuid?.() === 0;
+  it.skipIf(!root)(`says the repository's disk is full and what to do, keeping ENOSPC as the code${root ? '' : ' (skipped: mounting a small tmpfs needs root; CI runs as root)'}`, async () => {
+    const { execFileSync } = await import('node:child_process');
+    const mount = join(await tempDir(), 'usb');
+    await mkdir(mount);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mount]);
+    try {
+      await Repository.init(new LocalBackend(join(mount, 'repo')), PASSWORD, FAST);
+      const repo = await Repository.open(new LocalBackend(join(mount, 'repo')), PASSWORD);
+      // Filled by something else on the disk, to the last byte.
+      for (let n = 0; ; n++) {
+        try {
+          await writeFile(join(mount, `filler-${n}`), Buffer.alloc(64 * 1024));
+        } catch {
+          break;
+        }
+      }
+      await writeFile(join(mount, 'filler-last'), Buffer.alloc(512)).catch(() => undefined);
+      // The lease every command writes first: "ENOSPC: no space left on device, write" said neither which disk nor what to do.
+      const failed = await withLock(repo, true, () => Promise.resolve()).then(
+        () => null,
+        (error: unknown) => error as NodeJS.ErrnoException,
+      );
+      expect(failed?.code).toBe('ENOSPC');
+      expect(failed?.message).toMatch(/^the disk holding the repository .*\/usb\/repo is full \(ENOSPC\): nothing more was written, and what it held is unchanged\. Free some space there/);
+      expect((await listSnapshots(repo)).length).toBe(0);
+    } finally {
+      execFileSync('umount', ['-l', mount]);
+    }
+  });
+});

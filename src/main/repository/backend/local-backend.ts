@@ -67,11 +67,23 @@ export class LocalBackend implements Backend {
     );
   }
 
-  /** After an error: the folder gone as that error, any other error as it was. */
+  /**
+   * After an error: the folder gone as that error; a full disk named, with what to do (its `code`
+   * kept, so callers that tell ENOSPC apart still do); any other error as it was.
+   */
   private async explain(error: unknown): Promise<unknown> {
-    if (!this.established || error instanceof RepositoryError) return error;
-    const root = await stat(this.root).catch(() => null);
-    return root?.isDirectory() ? error : this.gone();
+    if (error instanceof RepositoryError) return error;
+    if (this.established && !(await stat(this.root).catch(() => null))?.isDirectory()) return this.gone();
+    const code = (error as NodeJS.ErrnoException | null)?.code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') {
+      return Object.assign(
+        new Error(
+          `the disk holding the repository ${this.root} is full (${code}): nothing more was written, and what it held is unchanged. Free some space there (a few MiB: every command first writes its lease; prune also needs room for the packs it rewrites), then run this again`,
+        ),
+        { code },
+      );
+    }
+    return error;
   }
 
   /** Makes `dir` (below the root) where missing; the root itself only until the repository is there. */
