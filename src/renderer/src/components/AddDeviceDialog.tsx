@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { useSecretsNote } from '../secrets-note';
 import { ErrorBanner } from './ErrorBanner';
 import type { FormEvent } from 'react';
@@ -48,7 +48,25 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
   const { busy, error, setError, run } = useAction();
   const { errors: fieldErrors, refused, set: setFieldErrors, editing: edited } = useFieldErrors();
 
+  // A host key answered on a slow link may come after Cancel or Back, or after the address was
+  // corrected meanwhile: it showed then as the key of the address now typed (or greeted the dialog
+  // opened again later with a fingerprint of the earlier attempt). Each check is numbered, and its
+  // answer kept only while it is still the latest and the address is still the one it was fetched for.
+  const attempt = useRef(0);
+  const typed = useRef({ host, port, jump: jumpText.trim() });
+  useEffect(() => {
+    typed.current = { host, port, jump: jumpText.trim() };
+  }, [host, port, jumpText]);
+  const stillWanted = (mine: number, asked: { host: string; port: number; jump: string }): boolean => {
+    if (attempt.current !== mine) return false;
+    const now = typed.current;
+    if (now.host === asked.host && now.port === asked.port && now.jump === asked.jump) return true;
+    setError(`The address changed while the host key of ${asked.host}:${asked.port} was being fetched: check the host key again.`);
+    return false;
+  };
+
   const reset = () => {
+    attempt.current++;
     setStep({ kind: 'details' });
     setJumpHostKey(null);
     setError(null);
@@ -61,15 +79,18 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
   };
 
   /** The device's key: directly, or through the jump host once its key is confirmed. */
-  const probeDevice = async (confirmedJumpKey: string | null) => {
+  const probeDevice = async (confirmedJumpKey: string | null, mine: number) => {
+    const asked = { host, port, jump: jumpText.trim() };
     const jump = confirmedJumpKey ? jumpProfile(confirmedJumpKey) : undefined;
     const via = jump ? { jump, auth, ...(auth === 'key' && identityFile ? { identityFile } : {}), ...(auth === 'key' && passphrase ? { passphrase } : {}), ...(auth === 'password' && password ? { password } : {}) } : undefined;
     const { fingerprint } = await api().devices.probeHostKey({ host, port, ...(via ? { via } : {}) });
-    setStep({ kind: 'confirm', fingerprint });
+    if (stillWanted(mine, asked)) setStep({ kind: 'confirm', fingerprint });
   };
 
   const checkHostKey = (event: FormEvent) => {
     event.preventDefault();
+    const mine = ++attempt.current;
+    const asked = { host, port, jump: jumpText.trim() };
     void run(async () => {
       // A name that is no name or is taken is said now, not after the fingerprint was compared and the login made.
       const named = NameSchema.safeParse(name);
@@ -88,16 +109,17 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
           return;
         }
         const { fingerprint } = await api().devices.probeHostKey({ host: jump.host, port: jump.port });
-        setStep({ kind: 'confirm-jump', fingerprint });
+        if (stillWanted(mine, asked)) setStep({ kind: 'confirm-jump', fingerprint });
         return;
       }
-      await probeDevice(null);
+      await probeDevice(null, mine);
     });
   };
 
   const trustJump = (fingerprint: string) => {
     setJumpHostKey(fingerprint);
-    void run(() => probeDevice(fingerprint));
+    const mine = ++attempt.current;
+    void run(() => probeDevice(fingerprint, mine));
   };
 
   /** Logs in once with what was typed (the key just confirmed, pinned), and only then adds the device. */
