@@ -199,3 +199,19 @@ test('a point in time the date box takes but no backup can be at is said at the 
   await expect(page.getByTestId('restore-at-error')).toHaveCount(0);
   await expect(page.getByTestId('restore-preview')).toBeEnabled();
 });
+
+test('settings typed and not saved yet stay when another window saves a setting, and the other change shows', async ({ host, console: app, page }) => {
+  await app.open(host.url);
+  await app.goTo('settings');
+  await app.setNumber('defaultRpoMinutes', '45');
+  // Another window (the same backend) saves the theme meanwhile: its push reaches this form.
+  await page.evaluate(() => window.api!.settings.update({ theme: 'dark' }));
+  await expect(page.getByRole('radio', { name: 'Dark' })).toBeChecked();
+  await expect(page.locator('html')).toHaveAttribute('data-theme', 'dark');
+  await expect(app.field('defaultRpoMinutes')).toHaveValue('45');
+  await expect(page.getByTestId('settings-save')).toBeEnabled();
+  await app.save();
+  await expect(app.status()).toHaveText('Settings saved.');
+  expect(await page.evaluate(() => window.api!.settings.get())).toMatchObject({ theme: 'dark', defaultRpoMinutes: 45 });
+  await expect(page.getByTestId('settings-save')).toBeDisabled();
+});

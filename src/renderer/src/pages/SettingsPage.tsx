@@ -25,6 +25,19 @@ function SettingsForm({ saved, status, setStatus }: { saved: Settings; status: S
   const save = useSettingsStore((s) => s.save);
   const reset = useSettingsStore((s) => s.reset);
   const [draft, setDraft] = useState<Settings>(saved);
+  // The settings the draft was made on. When they change — saved here, in another window, reset —
+  // what was not edited here follows them and what was edited stays: the form was re-mounted on
+  // every change, so a push from another window (or a save answered late on a slow link) threw
+  // away whatever was typed and not saved yet.
+  const [basis, setBasis] = useState<Settings>(saved);
+  if (JSON.stringify(basis) !== JSON.stringify(saved)) {
+    setBasis(saved);
+    setDraft((d) => {
+      const next: Record<string, unknown> = { ...saved };
+      for (const key of Object.keys(d) as (keyof Settings)[]) if (JSON.stringify(d[key]) !== JSON.stringify(basis[key])) next[key] = d[key];
+      return next as Settings;
+    });
+  }
   const { errors, refused, set: setErrors, edited } = useFieldErrors();
   const patch = changedFields(saved, draft);
   const dirty = Object.keys(patch).length > 0;
@@ -46,8 +59,8 @@ function SettingsForm({ saved, status, setStatus }: { saved: Settings; status: S
       return;
     }
     try {
-      const next = await save(patch);
-      setDraft(next);
+      // What was typed while the save was on its way stays (the new basis takes the rest).
+      await save(patch);
       setErrors({});
       setStatus({ kind: 'saved', text: 'Settings saved.' });
     } catch (caught) {
@@ -217,8 +230,8 @@ export function SettingsPage() {
       {loadError ? (
         <ErrorBanner message={`Settings could not be loaded: ${loadError}`} />
       ) : saved ? (
-        // Re-mount the form when settings change elsewhere (another window, the CLI, a reset).
-        <SettingsForm key={JSON.stringify(saved)} saved={saved} status={status} setStatus={setStatus} />
+        // Settings changed elsewhere (another window, a reset) reach the form's fields not edited here.
+        <SettingsForm saved={saved} status={status} setStatus={setStatus} />
       ) : (
         <p>Loading settings…</p>
       )}
