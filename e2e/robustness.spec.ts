@@ -215,3 +215,16 @@ test('settings typed and not saved yet stay when another window saves a setting,
   expect(await page.evaluate(() => window.api!.settings.get())).toMatchObject({ theme: 'dark', defaultRpoMinutes: 45 });
   await expect(page.getByTestId('settings-save')).toBeDisabled();
 });
+
+test('Reset to defaults asks for a second press before every setting, the repository path with them, goes back', async ({ host, console: app, page }) => {
+  await app.open(host.url);
+  await page.evaluate(() => window.api!.settings.update({ repositoryPath: '/srv/jetvault/repo', defaultRpoMinutes: 30 }));
+  await app.goTo('settings');
+  await page.getByTestId('settings-reset').click();
+  await expect(page.getByTestId('settings-reset')).toHaveText('Press again to reset every setting');
+  expect(await page.evaluate(() => window.api!.settings.get())).toMatchObject({ repositoryPath: '/srv/jetvault/repo', defaultRpoMinutes: 30 });
+  await page.getByTestId('settings-reset').click();
+  await expect(app.status()).toHaveText('Settings reset to defaults.');
+  expect(await page.evaluate(() => window.api!.settings.get())).toMatchObject({ repositoryPath: '', defaultRpoMinutes: 60 });
+  await expect(page.getByTestId('settings-reset')).toHaveText('Reset to defaults');
+});

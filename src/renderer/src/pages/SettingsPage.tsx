@@ -10,6 +10,7 @@ import { RepositoriesPanel } from '../components/RepositoriesPanel';
 import { RepositoryLeases } from '../components/RepositoryLeases';
 import { useSettingsStore } from '../stores/settings-store';
 import { useFieldErrors } from '../field-errors';
+import { useSecondPress } from '../use-second-press';
 
 
 function changedFields(saved: Settings, draft: Settings): SettingsPatch {
@@ -24,6 +25,9 @@ type Status = { kind: 'saved' | 'error'; text: string } | null;
 function SettingsForm({ saved, status, setStatus }: { saved: Settings; status: Status; setStatus: (status: Status) => void }) {
   const save = useSettingsStore((s) => s.save);
   const reset = useSettingsStore((s) => s.reset);
+  // Every setting goes back, the repository's path, the monitoring rules and the webhook with them:
+  // one stray press did it at once.
+  const resetting = useSecondPress<true>();
   const [draft, setDraft] = useState<Settings>(saved);
   // The settings the draft was made on. When they change — saved here, in another window, reset —
   // what was not edited here follows them and what was edited stays: the form was re-mounted on
@@ -206,8 +210,13 @@ function SettingsForm({ saved, status, setStatus }: { saved: Settings; status: S
         >
           Discard changes
         </Button>
-        <Button className="button button-quiet" onPress={() => void onReset()} data-testid="settings-reset">
-          Reset to defaults
+        <Button
+          className={resetting.armed ? 'button button-danger' : 'button button-quiet'}
+          onPress={() => (resetting.armed ? (resetting.disarm(), void onReset()) : resetting.arm(true))}
+          onBlur={resetting.disarm}
+          data-testid="settings-reset"
+        >
+          {resetting.armed ? 'Press again to reset every setting' : 'Reset to defaults'}
         </Button>
         {status ? (
           <p role="status" className={`form-status form-status-${status.kind}`} data-testid="settings-status">
