@@ -228,3 +228,25 @@ test('Reset to defaults asks for a second press before every setting, the reposi
   expect(await page.evaluate(() => window.api!.settings.get())).toMatchObject({ repositoryPath: '', defaultRpoMinutes: 60 });
   await expect(page.getByTestId('settings-reset')).toHaveText('Reset to defaults');
 });
+
+test('a save on a slow link says it is on its way, and nothing can be discarded under it', async ({ host, console: app, page }) => {
+  await page.routeWebSocket(/\/ipc$/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((message) => {
+      if (typeof message === 'string' && message.includes('"settings:update"')) setTimeout(() => server.send(message), 2500);
+      else server.send(message);
+    });
+    server.onMessage((message) => ws.send(message));
+  });
+  await app.open(host.url);
+  await app.goTo('settings');
+  await app.setNumber('defaultRpoMinutes', '45');
+  await app.save();
+  await expect(page.getByTestId('settings-save')).toHaveText('Saving…');
+  await expect(page.getByTestId('settings-save')).toBeDisabled();
+  await expect(page.getByTestId('settings-discard')).toBeDisabled();
+  await expect(app.status()).toHaveText('Settings saved.', { timeout: 10_000 });
+  await expect(page.getByTestId('settings-save')).toHaveText('Save');
+  await expect(app.field('defaultRpoMinutes')).toHaveValue('45');
+  expect((await page.evaluate(() => window.api!.settings.get())).defaultRpoMinutes).toBe(45);
+});

@@ -28,6 +28,9 @@ function SettingsForm({ saved, status, setStatus }: { saved: Settings; status: S
   // Every setting goes back, the repository's path, the monitoring rules and the webhook with them:
   // one stray press did it at once.
   const resetting = useSecondPress<true>();
+  // A save or reset on its way: on a slow link Save looked untouched for seconds, so it was pressed
+  // again, or Discard changes was — and the save then landed anyway, under a form showing the old values.
+  const [pending, setPending] = useState<'save' | 'reset' | null>(null);
   const [draft, setDraft] = useState<Settings>(saved);
   // The settings the draft was made on. When they change — saved here, in another window, reset —
   // what was not edited here follows them and what was edited stays: the form was re-mounted on
@@ -53,7 +56,7 @@ function SettingsForm({ saved, status, setStatus }: { saved: Settings; status: S
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
-    if (!dirty) return;
+    if (!dirty || pending) return;
     // A number field left empty holds NaN, which would reach main as null and come back as a schema
     // message ("expected number, received null"): say it here, and send nothing.
     const empty = (Object.keys(patch) as (keyof Settings)[]).filter((key) => typeof draft[key] === 'number' && Number.isNaN(draft[key]));
@@ -62,6 +65,7 @@ function SettingsForm({ saved, status, setStatus }: { saved: Settings; status: S
       setStatus({ kind: 'error', text: 'Not saved: a number field is empty.' });
       return;
     }
+    setPending('save');
     try {
       // What was typed while the save was on its way stays (the new basis takes the rest).
       await save(patch);
@@ -71,16 +75,21 @@ function SettingsForm({ saved, status, setStatus }: { saved: Settings; status: S
       const error = toAppError(caught);
       refused(error);
       setStatus({ kind: 'error', text: error.message });
+    } finally {
+      setPending(null);
     }
   };
 
   const onReset = async () => {
+    setPending('reset');
     try {
       setDraft(await reset());
       setErrors({});
       setStatus({ kind: 'saved', text: 'Settings reset to defaults.' });
     } catch (caught) {
       setStatus({ kind: 'error', text: toAppError(caught).message });
+    } finally {
+      setPending(null);
     }
   };
 
@@ -193,14 +202,14 @@ function SettingsForm({ saved, status, setStatus }: { saved: Settings; status: S
       </RadioGroup>
 
       <div className="form-actions">
-        <Button type="submit" className="button button-primary" isDisabled={!dirty} data-testid="settings-save">
-          Save
+        <Button type="submit" className="button button-primary" isDisabled={!dirty || pending !== null} data-testid="settings-save">
+          {pending === 'save' ? 'Saving…' : 'Save'}
         </Button>
         {/* The refused save's reasons and status go with the values they were about: a reason left on a
             restored field would keep the browser from sending the form again, without a word. */}
         <Button
           className="button"
-          isDisabled={!dirty}
+          isDisabled={!dirty || pending !== null}
           onPress={() => {
             setDraft(saved);
             setErrors({});
@@ -214,9 +223,10 @@ function SettingsForm({ saved, status, setStatus }: { saved: Settings; status: S
           className={resetting.armed ? 'button button-danger' : 'button button-quiet'}
           onPress={() => (resetting.armed ? (resetting.disarm(), void onReset()) : resetting.arm(true))}
           onBlur={resetting.disarm}
+          isDisabled={pending !== null}
           data-testid="settings-reset"
         >
-          {resetting.armed ? 'Press again to reset every setting' : 'Reset to defaults'}
+          {pending === 'reset' ? 'Resetting…' : resetting.armed ? 'Press again to reset every setting' : 'Reset to defaults'}
         </Button>
         {status ? (
           <p role="status" className={`form-status form-status-${status.kind}`} data-testid="settings-status">
