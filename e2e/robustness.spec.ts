@@ -250,3 +250,12 @@ test('a save on a slow link says it is on its way, and nothing can be discarded 
   await expect(app.field('defaultRpoMinutes')).toHaveValue('45');
   expect((await page.evaluate(() => window.api!.settings.get())).defaultRpoMinutes).toBe(45);
 });
+
+test('restores waiting for Keep or Roll back that cannot be read are said to be unknown, not left out', async ({ host, console: app, page }) => {
+  await failChannels(page, ['restore:pending']);
+  await app.open(host.url);
+  await page.evaluate((p) => window.api!.devices.import({ json: JSON.stringify(p) }), profile);
+  await page.evaluate(() => window.api!.repository.init({ password: 'a good long repository password' }));
+  const restore = await app.goTo('restore');
+  await expect(restore.getByTestId('restore-pending-error')).toContainText('Restores waiting for Keep or Roll back could not be read: The link dropped (restore:pending)');
+});

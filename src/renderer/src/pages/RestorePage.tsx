@@ -5,6 +5,7 @@ import { RestorePlanSummarySchema } from '../../../shared/schemas/restore';
 import type { RestorePlanSummary, RestoreRequest } from '../../../shared/schemas/restore';
 import { useAction } from '../use-action';
 import { api } from '../api';
+import { toAppError } from '../../../shared/errors';
 import { EmptyState } from '../components/EmptyState';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { PageHeader } from '../components/PageHeader';
@@ -174,7 +175,13 @@ export function RestorePage() {
   useEffect(() => {
     if (device !== null && devices.length > 0 && !devices.some((d) => d.name === device)) setDevice(null);
   }, [device, devices, setDevice]);
-  const refreshPending = () => void api().restore.pending().then(setPending);
+  // A restore waiting for Keep or Roll back that could not be read is said, not left out as if none waited.
+  const [pendingError, setPendingError] = useState<string | null>(null);
+  const refreshPending = () =>
+    void api()
+      .restore.pending()
+      .then((list) => (setPending(list), setPendingError(null)))
+      .catch((caught: unknown) => setPendingError(toAppError(caught).message));
   // Keep and Roll back have their own busy flag and error, said in the card of the restore they
   // were pressed for (not down at the wizard's Preview button, out of sight).
   const decision = useAction();
@@ -275,6 +282,7 @@ export function RestorePage() {
             </p>
           </section>
         ) : null}
+        <ErrorBanner message={pendingError ? `Restores waiting for Keep or Roll back could not be read: ${pendingError}` : null} testId="restore-pending-error" />
         {pending.map((p) => (
           <section key={p.restoreId} className="card banner-ok" data-testid="restore-pending">
             <p>
