@@ -69,6 +69,17 @@ function runningRestores(home: string, options: { crossing?: boolean } = {}): nu
   }
 }
 
+/** The error recorded for the data folder's latest restore job. */
+function lastRestoreError(home: string): { code: string; message: string } | null {
+  const db = new Database(path.join(home, 'history.sqlite3'), { readonly: true });
+  try {
+    const row = db.prepare("SELECT error FROM jobs WHERE kind = 'restore' ORDER BY started_at DESC, rowid DESC LIMIT 1").get() as { error: string | null } | undefined;
+    return row?.error ? (JSON.parse(row.error) as { code: string; message: string }) : null;
+  } finally {
+    db.close();
+  }
+}
+
 const until = async (ready: () => boolean) => {
   for (let i = 0; i < 600 && !ready(); i++) await new Promise((resolve) => setTimeout(resolve, 50));
 };
@@ -324,6 +335,45 @@ describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
     expect(existsSync(stopped)).toBe(false);
     expect(readFileSync(version, 'utf8')).toBe(original);
     expect((await run('keep', '--device', device.name)).code).toBe(0);
+  }, 180_000);
+
+  it('a restore whose process was killed (SIGKILL) says in its record what the device holds: its previous state while staging, maybe the restored one once the swap began', async () => {
+    const device = fleet().devices[0]!;
+    const env = { JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'cli restore test repository password' };
+    const stopped = path.join(device.root, 'home', device.user, 'app-stopped');
+    const { run, models, before, damaged, staging } = await modelsGone(device, env, { services: { stop: [`touch '${stopped}' && sleep 2`], start: [`rm -f '${stopped}'`] } });
+    expect((await run('settings', 'set', 'bandwidthLimitKiBps', '256')).code).toBe(0);
+    const staged = spawnCli(env, 'restore', 'latest', '--device', device.name, '--source', 'app', '--yes');
+    await until(() => runningRestores(env.JETVAULT_HOME, { crossing: true }) === 1);
+    staged.child.kill('SIGKILL');
+    await staged.exited;
+    // The next command of the data folder finds the job's process gone.
+    expect((await run('settings', 'set', 'bandwidthLimitKiBps', '0')).code).toBe(0);
+    expect(lastRestoreError(env.JETVAULT_HOME)).toEqual({
+      code: 'INTERRUPTED',
+      message: expect.stringMatching(
+        new RegExp(`^The Jetvault process running this job \\(pid \\d+\\) stopped before it finished\\. Nothing was swapped: ${device.name} holds its previous state; what was staged beside it is removed by its next restore, or by Look for interrupted restores`),
+      ) as unknown,
+    });
+    expect(readdirSync(models).sort()).toEqual(damaged);
+    expect(staging()).toHaveLength(1);
+
+    const swapping = spawnCli(env, 'restore', 'latest', '--device', device.name, '--source', 'app', '--yes');
+    await until(() => existsSync(stopped));
+    swapping.child.kill('SIGKILL');
+    await swapping.exited;
+    await new Promise((resolve) => setTimeout(resolve, 2500)); // the stop command ends on the device
+    const rolledBack = await run('rollback', '--device', device.name);
+    expect(lastRestoreError(env.JETVAULT_HOME)?.message).toMatch(
+      new RegExp(`stopped before it finished, once its swap had begun: ${device.name} may hold the restored state, its previous state kept beside it, and its services may be stopped\\. Look for interrupted restores`),
+    );
+    expect(rolledBack.code).toBe(0);
+    expect(existsSync(stopped)).toBe(false);
+    expect(readdirSync(models).sort()).toEqual(damaged);
+    expect(staging()).toEqual([]);
+    expect((await run('restore', 'latest', '--device', device.name, '--source', 'app', '--yes')).code).toBe(0);
+    expect((await run('keep', '--device', device.name)).code).toBe(0);
+    expect(readdirSync(models).sort()).toEqual(before);
   }, 180_000);
 
   it('a restore that fails while its files cross ends the CLI with the error (the blob workers are let go)', async () => {

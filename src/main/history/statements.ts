@@ -29,7 +29,9 @@ export interface JobRow {
 /** A running job and the process that runs it (null: written before jobs had owners). */
 export interface RunningJobRow {
   id: string;
+  kind: string;
   title: string;
+  phase: string | null;
   device_id: string | null;
   started_at: string;
   owner_pid: number | null;
@@ -224,7 +226,7 @@ export function prepareStatements(db: Database) {
     /** A process's mark on a job it still runs (every HEARTBEAT_MS). */
     jobHeartbeat: db.prepare<[string, string]>("UPDATE jobs SET heartbeat_at = ? WHERE id = ? AND status = 'running'"),
     /** Every job some process runs now, or ran when it died. */
-    jobsRunning: db.prepare<[], RunningJobRow>("SELECT id, title, device_id, started_at, owner_pid, heartbeat_at FROM jobs WHERE status = 'running'"),
+    jobsRunning: db.prepare<[], RunningJobRow>("SELECT id, kind, title, phase, device_id, started_at, owner_pid, heartbeat_at FROM jobs WHERE status = 'running'"),
     jobProgress: db.prepare<[string, number, number, string]>('UPDATE jobs SET phase = ?, bytes_done = ?, items_done = ? WHERE id = ?'),
     jobFinish: db.prepare<[string, string, string, number, number, string | null, string | null, string]>(
       'UPDATE jobs SET status = ?, phase = ?, finished_at = ?, bytes_done = ?, items_done = ?, error = ?, result = ? WHERE id = ?',

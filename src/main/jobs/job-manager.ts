@@ -120,6 +120,7 @@ export class JobManager {
   readonly #heartbeat: ReturnType<typeof setInterval>;
   /** Told after jobs of dead processes were marked interrupted (records that follow a job's fate). */
   readonly #reapedListeners: Array<() => void> = [];
+  readonly #interruptedNote: (row: RunningJobRow) => string;
   /** Why the last heartbeat could not be stored (said once, until one is stored again). */
   #heartbeatFailure: string | null = null;
 
@@ -128,11 +129,19 @@ export class JobManager {
    * own: a job "running" there may be another live process's. Only the jobs of processes that are
    * gone are marked interrupted — now and on every heartbeat.
    */
-  constructor(store: HistoryStore, bus: EventBus, log: Logger, now: () => number = Date.now) {
+  constructor(
+    store: HistoryStore,
+    bus: EventBus,
+    log: Logger,
+    now: () => number = Date.now,
+    /** What an interrupted job of a kind adds to its error (a restore: what its device holds), '' for nothing. */
+    interruptedNote: (row: RunningJobRow) => string = () => '',
+  ) {
     this.#store = store;
     this.#bus = bus;
     this.#log = log;
     this.#now = now;
+    this.#interruptedNote = interruptedNote;
     const interrupted = this.reapOrphans();
     if (interrupted > 0) log.warn(`${interrupted} job(s) were interrupted: the process running them stopped before they finished`);
     this.#heartbeat = setInterval(() => this.#beat(), HEARTBEAT_MS);
@@ -161,7 +170,8 @@ export class JobManager {
         row.owner_pid === null
           ? 'The console stopped while this job was running'
           : `The Jetvault process running this job (pid ${row.owner_pid}) stopped before it finished`;
-      interrupted += this.#store.sql.jobInterrupt.run(at, JSON.stringify({ code: 'INTERRUPTED', message }), row.id).changes;
+      const note = this.#interruptedNote(row);
+      interrupted += this.#store.sql.jobInterrupt.run(at, JSON.stringify({ code: 'INTERRUPTED', message: `${message}${note}` }), row.id).changes;
     }
     if (interrupted > 0) for (const listener of this.#reapedListeners) listener();
     return interrupted;

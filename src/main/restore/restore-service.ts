@@ -826,6 +826,21 @@ export class RestoreService {
   }
 }
 
+/**
+ * What a restore whose process stopped (killed, the laptop's power) adds to its "interrupted" error:
+ * what its device holds, as far as the phase it was in says. Phases move forward and are stored as
+ * they begin, and 'swap' begins before anything live is touched.
+ */
+export function restoreInterruptedNote(row: { kind: string; phase: string | null; title: string }): string {
+  if (row.kind !== 'restore') return '';
+  const device = row.title.replace(/^Restore /, '');
+  const look = 'Look for interrupted restores on the Restore page';
+  if (row.phase === null || RESTORE_PHASES.indexOf(row.phase as (typeof RESTORE_PHASES)[number]) < RESTORE_PHASES.indexOf('swap')) {
+    return `. Nothing was swapped: ${device} holds its previous state; what was staged beside it is removed by its next restore, or by ${look} (or jetvault rollback --device ${device}).`;
+  }
+  return `, once its swap had begun: ${device} may hold the restored state, its previous state kept beside it, and its services may be stopped. ${look} (or run jetvault keep or rollback --device ${device}): that puts back what was not swapped completely, starts the services and offers a completed swap to keep or roll back.`;
+}
+
 /** A restore whose validation or health check failed, rolled back (`note`: leftNote). */
 function validationFailed(problems: string[], note: string): AppError {
   return new AppError('REMOTE_COMMAND_FAILED', `Validation failed after the restore (${problems.join(' | ')}); the device was rolled back to its previous state${note}`);

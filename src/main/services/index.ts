@@ -19,7 +19,7 @@ import { WebhookOutbox } from '../monitoring/webhook';
 import { DownloadService } from '../restore/download-service';
 import { DrillService } from '../restore/drill-service';
 import { FileVersionsService } from '../restore/file-versions';
-import { RestoreService } from '../restore/restore-service';
+import { RestoreService, restoreInterruptedNote } from '../restore/restore-service';
 import { startDeviceBackup } from '../devices/device-backup';
 import { Scheduler } from '../scheduler/scheduler';
 import { Maintenance } from '../maintenance/maintenance';
@@ -125,7 +125,7 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
   } catch (error) {
     log.warn(`the webhook URL stays where an earlier version kept it: ${(error as Error).message}`);
   }
-  const jobs = new JobManager(history, bus, log);
+  const jobs = new JobManager(history, bus, log, Date.now, restoreInterruptedNote);
   const links = new ExternalLinks(platform);
   // A removed or renamed source's resume checkpoints go with it (the repository service keeps them).
   const devices = new DeviceService(history, secrets, (device, sources) => {
