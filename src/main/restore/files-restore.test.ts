@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, symlinkSync } from 'node:fs';
 import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -390,6 +390,65 @@ describe('restoring files onto a device (real shell, tar and sha256sum)', () => 
     } finally {
       execFileSync('umount', [opt]);
     }
+  });
+
+  /** The app's parent folder on a 16 MiB tmpfs, a 3 MiB model backed up and then gone (the restore brings it back). */
+  async function onSmallDisk(work: (ctx: { opt: string; app: string; options: FilesRestoreOptions; changed: Awaited<ReturnType<typeof describeTree>> }) => Promise<void>) {
+    const sysroot = tempDir();
+    const opt = path.join(sysroot, 'opt');
+    await mkdir(opt, { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'jv-filling', opt]);
+    try {
+      const app = path.join(opt, 'myrvm');
+      await mkdir(path.join(app, 'models'), { recursive: true });
+      await writeFile(path.join(app, 'app.py'), 'VERSION = 1\n');
+      await writeFile(path.join(app, 'models', 'detector.bin'), randomBytes(3 * 1024 * 1024));
+      const { repo } = await newRepo();
+      const source = { name: 'app', kind: 'files' as const, paths: [app] };
+      const snapshot = await findSnapshot(repo, (await backup(repo, new RemoteFilesSource({ runner, source, sysroot }), { device: 'rvm-017' })).id);
+      await rm(path.join(app, 'models', 'detector.bin'));
+      await writeFile(path.join(app, 'app.py'), 'VERSION = 2  # broken update\n');
+      await work({ opt, app, options: { repo, runner, snapshot, restoreId: 'r1', sysroot }, changed: await describeTree(app) });
+    } finally {
+      execFileSync('umount', [opt]);
+    }
+  }
+
+  /** An app's log fills the file system up to `leftBytes` free (0: to the last block). */
+  function fill(opt: string, leftBytes: number) {
+    const free = Number(execFileSync('df', ['--output=avail', '-B1', opt]).toString().trim().split('\n').pop());
+    spawnSync('dd', ['if=/dev/zero', `of=${path.join(opt, 'app.log')}`, 'bs=64k', `count=${leftBytes > 0 ? Math.floor((free - leftBytes) / 65536) : Math.ceil(free / 65536) + 1}`]);
+  }
+
+  it.skipIf(process.getuid?.() !== 0)('a file system that fills up after the plan, while the files arrive, is named as full (not "Unpacking failed (exit 2)"); nothing changed, nothing left', async () => {
+    await onSmallDisk(async ({ opt, app, options, changed }) => {
+      const plan = await planFilesRestore(options);
+      fill(opt, 1024 * 1024);
+      const failed = executeFilesRestore(options, plan, phases);
+      await expect(failed).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+      await expect(failed).rejects.toThrow(/^Not enough space on the device to stage the restored files of .*opt\/myrvm: its file system filled up while they arrived \(tar: .*No space left on device\)\. Free some space there and restore again\. Nothing was changed\.$/);
+      expect(await rollbackRestore(runner, plan)).toEqual([]);
+      expect(await describeTree(app)).toEqual(changed);
+      expect(readdirSync(opt).sort()).toEqual(['app.log', 'myrvm']);
+    });
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('a file system full to the last block as the staging begins is named as full (not "printf: I/O error"), and the staging folder it could not journal is removed by rollback and by recovery', async () => {
+    await onSmallDisk(async ({ opt, app, options, changed }) => {
+      const plan = await planFilesRestore(options);
+      fill(opt, 0);
+      const failed = executeFilesRestore(options, plan, phases);
+      await expect(failed).rejects.toThrow(/^Not enough space on the device for the staging copy of .*opt\/myrvm: its file system is full \(no room or no inodes left; .*I\/O error; 0 KiB free\)\. Free some space there and restore again\. Nothing was changed\.$/);
+      // A console whose link went before it could roll back: the device's recovery finds the folder.
+      expect(readdirSync(opt).filter((n) => n.startsWith(RESTORE_PREFIX))).toHaveLength(1);
+      expect(await recoverRestores(runner, [opt])).toMatchObject([{ state: 'staging' }]);
+      expect(readdirSync(opt).sort()).toEqual(['app.log', 'myrvm']);
+      // The restore's own rollback removes it too.
+      await expect(executeFilesRestore(options, plan, phases)).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+      expect(await rollbackRestore(runner, plan)).toEqual([]);
+      expect(readdirSync(opt).sort()).toEqual(['app.log', 'myrvm']);
+      expect(await describeTree(app)).toEqual(changed);
+    });
   });
 
   it('restores only the selected files', async () => {

@@ -22,7 +22,7 @@ import type { TreeNode } from '../repository/snapshot/tree';
 import { AppError } from '../../shared/errors';
 import { raw, sh } from '../devices/shell-quote';
 import type { CommandRunner } from '../devices/ssh-connection';
-import { runToString } from '../devices/ssh-connection';
+import { connectionLost, runToString } from '../devices/ssh-connection';
 import { countedSink, wireSink } from '../devices/wire-compression';
 import { decodeName, encodeName } from '../repository/snapshot/names';
 import { PathMatcher } from '../devices/sources/glob';
@@ -488,6 +488,17 @@ const MVDIR = raw(`mvdir() {
 /** ENOSPC as GNU tools say it (C locale: commands run in the device's default environment). */
 const NO_SPACE = 'No space left on device';
 
+/**
+ * Whether a staging command failed on a full file system without saying so (dash's printf reports
+ * ENOSPC as "I/O error"): the free space of the target's parent then, as the message's detail.
+ */
+async function fullDisk(runner: CommandRunner, target: string, stderr: string): Promise<string | null> {
+  if (!/I\/O error|Input\/output error/.test(stderr)) return null;
+  const out = await runToString(runner, sh`df -P -k -- ${path.posix.dirname(target)} | tail -n 1`).catch(() => '');
+  const avail = Number(out.trim().split(/\s+/)[3]);
+  return Number.isFinite(avail) && avail < 64 ? `${stderr.trim()}; ${avail} KiB free` : null;
+}
+
 const journal = (root: RestoreRoot, state: string) => sh`printf '%s\\n' ${state} > ${join(root.staging, 'journal')} && printf '%s' ${root.target} > ${join(root.staging, 'target')}`;
 
 export interface RestorePhases {
@@ -615,7 +626,7 @@ mkdir -p -- ${path.posix.dirname(root.target)} && rmtree ${root.staging} && mkdi
       prepare.stdin.end(root.targetExists ? nulList(unlink.map((rel) => join(fresh, rel))) : Buffer.alloc(0));
       const prepared = await prepare.done;
       if (prepared.code !== 0) {
-        const full = prepared.stderr.split('\n').find((line) => line.includes(NO_SPACE));
+        const full = prepared.stderr.split('\n').find((line) => line.includes(NO_SPACE)) ?? (await fullDisk(runner, root.target, prepared.stderr));
         if (full) throw new AppError('UNAVAILABLE', `Not enough space on the device for the staging copy of ${root.target}: its file system is full (no room or no inodes left; ${full.trim()}). Free some space there and restore again. Nothing was changed.`);
         throw new AppError('REMOTE_COMMAND_FAILED', `Staging on ${runner.target} failed: ${prepared.stderr.trim()}`);
       }
@@ -690,7 +701,14 @@ mkdir -p -- ${path.posix.dirname(root.target)} && rmtree ${root.staging} && mkdi
       ]).catch((error: unknown) => {
         throw new AppError('UNAVAILABLE', `Sending files to ${runner.target} failed: ${(error as Error).message}. The device was not changed.`);
       });
-      if (result.code !== 0) throw new AppError('REMOTE_COMMAND_FAILED', `Unpacking on ${runner.target} failed (exit ${result.code}): ${result.stderr.trim()}`);
+      const lost = connectionLost(result, `Unpacking on ${runner.target}`);
+      if (lost) throw lost;
+      if (result.code !== 0) {
+        // The disk filled after the plan (an app's logs, another copy): said as full, as for the staging copy.
+        const full = result.stderr.split('\n').find((line) => line.includes(NO_SPACE));
+        if (full) throw new AppError('UNAVAILABLE', `Not enough space on the device to stage the restored files of ${root.target}: its file system filled up while they arrived (${full.trim()}). Free some space there and restore again. Nothing was changed.`);
+        throw new AppError('REMOTE_COMMAND_FAILED', `Unpacking on ${runner.target} failed (exit ${result.code}): ${result.stderr.trim()}`);
+      }
       queueUpTo(members.length); // tar has exited: every member is on disk
       expected.push({ root, sums });
     }
@@ -947,6 +965,8 @@ ${MVDIR}
 ${LEAVE}
 s=${staging}
 [ -d "$s" ] || exit 0
+# No target written (the device's disk was full as the staging began): nothing live was touched.
+if [ ! -f "$s/target" ]; then leave "$s"; exit 0; fi
 t=$(cat "$s/target")
 state=$(cat "$s/journal" 2>/dev/null || echo staging)
 case "$state" in
@@ -994,7 +1014,9 @@ leave ${staging}`;
  * which case the restored state is kept awaiting confirmation. Returns what it found.
  */
 export async function recoverRestores(runner: CommandRunner, dirs: string[]): Promise<{ staging: string; state: string }[]> {
-  const list = await runToString(runner, sh`for d in ${dirs}; do for s in "$d"/${raw(`${RESTORE_PREFIX}*`)}; do [ -f "$s/target" ] && printf '%s\\t%s\\n' "$s" "$(cat "$s/journal" 2>/dev/null || echo staging)"; done; done; true`);
+  // A staging folder without its target file is one whose journal could not be written (a full
+  // disk): it is still staging, and rolled back (removed) like any.
+  const list = await runToString(runner, sh`for d in ${dirs}; do for s in "$d"/${raw(`${RESTORE_PREFIX}*`)}; do [ -d "$s" ] && [ ! -L "$s" ] && { j=$(cat "$s/journal" 2>/dev/null) || j=; printf '%s\\t%s\\n' "$s" "\${j:-staging}"; }; done; done; true`);
   const found = list
     .split('\n')
     .filter(Boolean)
