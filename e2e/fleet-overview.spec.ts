@@ -380,6 +380,40 @@ test.describe('in California', () => {
   });
 });
 
+test.describe('in India (+05:30)', () => {
+  test.use({ timezoneId: 'Asia/Kolkata', locale: 'en-US' });
+
+  test('a six-hour bucket is labelled at the half hour it starts, not at the hour', async ({ console: app, page }) => {
+    const host = await startHost(
+      seedWith((store) => {
+        seedFleet(store, { devices: 1, days: 8, now: Date.now(), failureRate: 0, unreachableEvery: 0, staleEvery: 0 });
+      }),
+    );
+    try {
+      await app.open(host.url);
+      const main = await app.goTo('dashboards');
+      await page.getByTestId('range-7d').click();
+      await expect(main.getByTestId('dashboards')).toHaveAttribute('data-range', '7d');
+      const { from, to, bucketSeconds } = await page.evaluate(() => window.api!.dashboards.get({ range: '7d' }));
+      // Buckets start at 00:00, 06:00, 12:00 and 18:00 UTC: 05:30, 11:30, 17:30 and 23:30 in India.
+      const starts: string[] = [];
+      for (let t = Date.parse(from); t < Date.parse(to); t += bucketSeconds * 1000) {
+        starts.push(new Date(t).toLocaleString('en-US', { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', timeZone: 'Asia/Kolkata' }));
+      }
+      const chart = main.getByTestId('chart-success');
+      await expect(chart.locator('.recharts-line-curve')).toHaveCount(1);
+      const ticks = await chart.locator('.recharts-xAxis-tick-labels .recharts-cartesian-axis-tick-value').allTextContents();
+      expect(ticks.length).toBeGreaterThan(2);
+      for (const label of ticks) {
+        expect(label).toMatch(/:30 [AP]M$/);
+        expect(starts).toContain(label);
+      }
+    } finally {
+      await host.stop();
+    }
+  });
+});
+
 test('the charts of a device no longer in the inventory say so, not "Loading…" under "Whole fleet"', async ({ host, console: app, page }) => {
   await app.open(host.url);
   // A link from an old alert or report to a device removed since.

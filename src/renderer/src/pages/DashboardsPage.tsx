@@ -27,7 +27,10 @@ const RANGE_LABEL: Record<Range, string> = { '24h': '24 h', '7d': '7 days', '30d
 function tick(bucketSeconds: number) {
   return (t: number) => {
     const d = new Date(t * 1000);
-    return bucketSeconds < 86_400 ? d.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit' }) : d.toLocaleDateString(undefined, { month: 'short', day: 'numeric', timeZone: 'UTC' });
+    if (bucketSeconds >= 86_400) return d.toLocaleDateString(undefined, { month: 'short', day: 'numeric', timeZone: 'UTC' });
+    // Hour buckets are whole UTC hours: in a half-hour zone (India, +05:30) or a 45-minute one
+    // (Nepal) they start at :30 or :45 local, which an hour-only label would round to the hour.
+    return d.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', ...(d.getMinutes() === 0 ? {} : { minute: '2-digit' }) });
   };
 }
 
