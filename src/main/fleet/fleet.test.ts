@@ -568,9 +568,24 @@ describe('device report', () => {
     expect(report.text).toContain('&lt;b&gt;Depot&lt;/b&gt;');
     expect(report.text).toContain('pg_dump &lt;failed&gt;');
     expect(report.text).toMatch(/id="status">protected</);
-    expect(report.text).toContain('10 min 0 s</span> measured against an objective of 30 min');
+    expect(report.text).toContain('10 min 00 s</span> measured against an objective of 30 min');
     expect(report.text).toContain('2.0 KiB');
     expect(() => deviceReport(ctx.store, ctx.overview, 'nope')).toThrow(/No device named/);
+    ctx.store.close();
+  });
+
+  it('reads its ages, durations and sizes as the console does: never as old as the RPO while within it, no "60 min", no "1024.0 KiB"', () => {
+    const ctx = open();
+    const device = addDevice(ctx, 'rvm-021', { rpoMinutes: 24 * 60 });
+    // The last good backup finished 23 h 59 min 36 s ago, within its 24 h RPO; it took 1 h 59 min 50 s
+    // and moved 1,048,570 bytes.
+    const took = (119 * 60 + 50) * 1000;
+    run(ctx, device.id, T0 - (1439.6 * MIN) - took, { durationMs: took, bytes: 1_048_570, added: 1_048_570 });
+    const report = deviceReport(ctx.store, ctx.overview, 'rvm-021', new Date(T0));
+    expect(report.text).toMatch(/id="status">protected</);
+    expect(report.text).toContain('<span class="ok">23 h since the last good backup</span> against an RPO of 24 h');
+    expect(report.text).toContain('<td>1 h 59 min</td><td>1.0 MiB</td><td>1.0 MiB</td>');
+    expect(report.text).not.toMatch(/60 min|1024\.0 KiB|24 h since/);
     ctx.store.close();
   });
 });

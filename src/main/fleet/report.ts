@@ -6,6 +6,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AppError, toAppError } from '../../shared/errors';
+import { formatBytes } from '../../shared/format-bytes';
+import { formatDuration } from '../../shared/format-duration';
 import type { TextFile } from '../../shared/schemas/fleet';
 import type { HistoryStore } from '../history/history-store';
 import type { OverviewService } from './overview-service';
@@ -16,21 +18,21 @@ export function escapeHtml(value: string | number | null | undefined): string {
 }
 
 function bytes(n: number | null): string {
-  if (n === null) return '—';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
+  return n === null ? '—' : formatBytes(n);
 }
 
 function duration(ms: number | null): string {
-  if (ms === null) return '—';
-  const s = Math.round(ms / 1000);
-  return s < 60 ? `${s} s` : s < 3600 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
+  return ms === null ? '—' : formatDuration(ms);
+}
+
+/**
+ * Whole units gone by, rounded down as on the Fleet page: a backup 23 h 59 min old within a 24 h RPO
+ * is "23 h" since, not "24 h" against an RPO of 24 h.
+ */
+function age(m: number): string {
+  if (m < 90) return `${Math.floor(m)} min`;
+  if (m < 48 * 60) return `${Math.floor(m / 60)} h`;
+  return `${Math.floor(m / 1440)} days`;
 }
 
 function minutes(m: number): string {
@@ -59,7 +61,7 @@ export function deviceReport(store: HistoryStore, overview: OverviewService, nam
   const rpoText =
     device.ageMinutes === null
       ? '<span class="bad">never backed up</span>'
-      : `<span class="${device.rpoState === 'ok' ? 'ok' : 'bad'}">${escapeHtml(minutes(Math.round(device.ageMinutes)))} since the last good backup</span> against an RPO of ${escapeHtml(minutes(device.rpoMinutes))} (${escapeHtml(device.tier)}, from the ${escapeHtml(device.rpoFrom)})`;
+      : `<span class="${device.rpoState === 'ok' ? 'ok' : 'bad'}">${escapeHtml(age(device.ageMinutes))} since the last good backup</span> against an RPO of ${escapeHtml(minutes(device.rpoMinutes))} (${escapeHtml(device.tier)}, from the ${escapeHtml(device.rpoFrom)})`;
   const rtoText =
     device.rtoEstimateMs === null
       ? `<span class="warn">no drill yet</span> — objective ${escapeHtml(minutes(device.rtoObjectiveMinutes))}`
