@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { HistoryStore } from '../src/main/history/history-store';
 import { seedDeviceName, seedFleet } from '../src/main/fleet/seed';
+import { prepareSeedStatements } from '../src/main/history/statements';
 import type { SeedResult } from '../src/main/fleet/seed';
 import { expect, test as base } from './fixtures';
 import { startHost } from './test-host';
@@ -412,6 +413,36 @@ test.describe('in India (+05:30)', () => {
       await host.stop();
     }
   });
+});
+
+test('sorted by RTO, a device whose newest drill failed comes first, not below those within their objective', async ({ console: app, page }) => {
+  const [failed, slow, quick, never] = [0, 1, 2, 3].map(seedDeviceName);
+  const host = await startHost(
+    seedWith((store) => {
+      seedFleet(store, { devices: 4, days: 3, now: Date.now(), failureRate: 0, unreachableEvery: 0, staleEvery: 0 });
+      store.db.prepare('DELETE FROM drills').run();
+      const drill = prepareSeedStatements(store.db).drill;
+      const id = (name: string) => store.db.prepare<[string], { id: string }>('SELECT id FROM devices WHERE name = ?').get(name)!.id;
+      const at = (hoursAgo: number) => new Date(Date.now() - hoursAgo * 3_600_000).toISOString();
+      // Objective 1 h (the default). The failed device recovered in 2 min once; its newest drill failed.
+      drill.run('drl_a1', id(failed), failed, at(50), at(49.9), 'passed', 2 * 60_000, null);
+      drill.run('drl_a2', id(failed), failed, at(2), at(1.9), 'failed', null, 'validation failed');
+      drill.run('drl_b', id(slow), slow, at(3), at(2), 'passed', 50 * 60_000, null);
+      drill.run('drl_c', id(quick), quick, at(3), at(2.9), 'passed', 5 * 60_000, null);
+    }),
+  );
+  try {
+    await app.open(host.url);
+    const table = page.getByTestId('fleet-table');
+    await expect(table).toHaveAttribute('data-count', '4');
+    await expect(page.getByTestId(`device-row-${failed}`)).toContainText('failed · 2m 0s / 1 h');
+    await page.getByTestId('sort-rto').click();
+    await expect(table.getByRole('columnheader', { name: 'RTO' })).toHaveAttribute('aria-sort', 'descending');
+    const order = await table.locator('tbody tr[data-protection]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-testid')));
+    expect(order).toEqual([failed, slow, quick, never].map((name) => `device-row-${name}`));
+  } finally {
+    await host.stop();
+  }
 });
 
 test('the charts of a device no longer in the inventory say so, not "Loading…" under "Whole fleet"', async ({ host, console: app, page }) => {

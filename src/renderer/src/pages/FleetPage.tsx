@@ -86,7 +86,7 @@ const SORTS: Record<SortKey, (a: OverviewRow, b: OverviewRow) => number> = {
   tier: (a, b) => TIER_RANK[a.tier] - TIER_RANK[b.tier],
   // Share of the RPO used up: the most urgent first.
   age: (a, b) => rpoUse(b) - rpoUse(a),
-  rto: (a, b) => (b.rtoEstimateMs ?? -1) / (b.rtoObjectiveMinutes * 60_000) - (a.rtoEstimateMs ?? -1) / (a.rtoObjectiveMinutes * 60_000),
+  rto: (a, b) => rtoUse(b) - rtoUse(a),
   disk: (a, b) => (a.diskFreeFraction ?? 2) - (b.diskFreeFraction ?? 2),
   alerts: (a, b) => b.openAlerts - a.openAlerts,
 };
@@ -105,6 +105,15 @@ const SORT_DIRECTION: Record<SortKey, 'ascending' | 'descending'> = {
   disk: 'ascending',
   alerts: 'descending',
 };
+
+/**
+ * Share of the RTO objective the measured recovery takes; a device whose newest drill failed first
+ * (its measured time is an older drill's, and it may not recover at all), one never drilled last.
+ */
+function rtoUse(row: OverviewRow): number {
+  if (row.rtoState === 'failed') return Number.POSITIVE_INFINITY;
+  return row.rtoEstimateMs === null ? -1 : row.rtoEstimateMs / (row.rtoObjectiveMinutes * 60_000);
+}
 
 function rpoUse(row: OverviewRow): number {
   return row.ageMinutes === null ? Number.POSITIVE_INFINITY : row.ageMinutes / row.rpoMinutes;
