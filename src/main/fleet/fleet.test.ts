@@ -21,7 +21,7 @@ import { AuditService, csvField } from './audit-service';
 import { DashboardService } from './dashboard-service';
 import { OverviewService } from './overview-service';
 import { deviceReport } from './report';
-import { recordStorageSamples, sampleStorageAfterBackups } from './samples';
+import { recordDiskSamples, recordStorageSamples, sampleStorageAfterBackups } from './samples';
 import { seedDeviceName, seedFleet } from './seed';
 
 const T0 = Date.parse('2026-06-01T12:00:00.000Z');
@@ -369,6 +369,24 @@ describe('dashboards', () => {
     const inside = alone.rpoCompliance.map((c) => c.fraction * 60);
     expect(inside.filter((m) => Math.abs(m - 54.5) < 1e-6).length).toBeGreaterThanOrEqual(10);
     expect(inside.filter((m) => Math.abs(m - 5.5) < 1e-6).length).toBeGreaterThanOrEqual(10);
+    ctx.store.close();
+  });
+});
+
+describe('fleet disk usage', () => {
+  it('is the mean over devices, not over samples: a device backed up every 10 minutes does not outweigh one backed up every 6 hours', () => {
+    const ctx = open();
+    const busy = addDevice(ctx, 'rvm-040', { rpoMinutes: 15 });
+    const quiet = addDevice(ctx, 'rvm-041');
+    const GIB = 1024 ** 3;
+    const disks = (used: number) => [{ mount: '/', filesystem: '/dev/nvme0n1p1', sizeBytes: 100 * GIB, usedBytes: used * GIB, availableBytes: (100 - used) * GIB }];
+    // Yesterday (UTC): rvm-040, 90 % full, sampled at each of its 144 backups; rvm-041, 10 % full, at its 4.
+    const day = Math.floor(T0 / 86_400_000) * 86_400_000 - 86_400_000;
+    for (let i = 0; i < 144; i++) recordDiskSamples(ctx.store, busy.id, { disks: disks(90) }, new Date(day + i * 10 * MIN));
+    for (let i = 0; i < 4; i++) recordDiskSamples(ctx.store, quiet.id, { disks: disks(10) }, new Date(day + i * 6 * 60 * MIN));
+    const month = ctx.dashboards.dashboard({ range: '30d' });
+    const bucket = month.storage.find((s) => s.t * 1000 === day)!;
+    expect(bucket).toMatchObject({ diskPermille: 500, diskPermilleMax: 900 });
     ctx.store.close();
   });
 });

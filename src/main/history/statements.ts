@@ -382,10 +382,17 @@ export function prepareStatements(db: Database) {
          FROM metric_samples WHERE device_id = :device AND metric LIKE 'device_disk_%' AND at_s >= :from AND at_s < :to
        ) WHERE n = 1 ORDER BY t`,
     ),
-    /** Fleet disks: mean and fullest used share (per mille) of device disk samples per bucket (index only). */
+    /**
+     * Fleet disks per bucket: the mean over devices of each one's mean used share (per mille), and the
+     * fullest sample. Per device first: a device is sampled at each of its backups, so one backed up
+     * every 10 minutes has 36 times the samples of one backed up every 6 hours, and a mean over the
+     * samples was mostly its disk.
+     */
     dashboardFleetDisks: db.prepare<{ from: number; to: number; bucket: number }, { t: number; avg: number; max: number }>(
-      `SELECT (at_s / CAST(:bucket AS INTEGER)) * CAST(:bucket AS INTEGER) AS t, avg(value) AS avg, max(value) AS max
-       FROM metric_samples WHERE metric = 'device_disk_permille' AND at_s >= :from AND at_s < :to
+      `SELECT t, avg(used) AS avg, max(fullest) AS max FROM (
+         SELECT (at_s / CAST(:bucket AS INTEGER)) * CAST(:bucket AS INTEGER) AS t, device_id, avg(value) AS used, max(value) AS fullest
+         FROM metric_samples WHERE metric = 'device_disk_permille' AND at_s >= :from AND at_s < :to
+         GROUP BY t, device_id)
        GROUP BY t ORDER BY t`,
     ),
     /** One device's drills in [from, to) (ISO times). */
