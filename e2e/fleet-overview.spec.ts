@@ -415,11 +415,11 @@ test.describe('in India (+05:30)', () => {
   });
 });
 
-test('sorted by RTO, a device whose newest drill failed comes first, not below those within their objective', async ({ console: app, page }) => {
-  const [failed, slow, quick, never] = [0, 1, 2, 3].map(seedDeviceName);
+test('sorted by RTO, a device whose newest drill failed comes first, not below those within their objective; one never measured says so', async ({ console: app, page }) => {
+  const [failed, slow, quick, never, onlyFailed] = [0, 1, 2, 3, 4].map(seedDeviceName);
   const host = await startHost(
     seedWith((store) => {
-      seedFleet(store, { devices: 4, days: 3, now: Date.now(), failureRate: 0, unreachableEvery: 0, staleEvery: 0 });
+      seedFleet(store, { devices: 5, days: 3, now: Date.now(), failureRate: 0, unreachableEvery: 0, staleEvery: 0 });
       store.db.prepare('DELETE FROM drills').run();
       const drill = prepareSeedStatements(store.db).drill;
       const id = (name: string) => store.db.prepare<[string], { id: string }>('SELECT id FROM devices WHERE name = ?').get(name)!.id;
@@ -429,17 +429,21 @@ test('sorted by RTO, a device whose newest drill failed comes first, not below t
       drill.run('drl_a2', id(failed), failed, at(2), at(1.9), 'failed', null, 'validation failed');
       drill.run('drl_b', id(slow), slow, at(3), at(2), 'passed', 50 * 60_000, null);
       drill.run('drl_c', id(quick), quick, at(3), at(2.9), 'passed', 5 * 60_000, null);
+      // Drilled once, and that drill failed: nothing measured.
+      drill.run('drl_e', id(onlyFailed), onlyFailed, at(4), at(3.9), 'failed', null, 'validation failed');
     }),
   );
   try {
     await app.open(host.url);
     const table = page.getByTestId('fleet-table');
-    await expect(table).toHaveAttribute('data-count', '4');
+    await expect(table).toHaveAttribute('data-count', '5');
     await expect(page.getByTestId(`device-row-${failed}`)).toContainText('failed · 2m 0s / 1 h');
+    await expect(page.getByTestId(`device-row-${onlyFailed}`)).toContainText('failed · none measured / 1 h');
+    await expect(page.getByTestId(`device-row-${never}`)).toContainText('no drill yet / 1 h');
     await page.getByTestId('sort-rto').click();
     await expect(table.getByRole('columnheader', { name: 'RTO' })).toHaveAttribute('aria-sort', 'descending');
     const order = await table.locator('tbody tr[data-protection]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-testid')));
-    expect(order).toEqual([failed, slow, quick, never].map((name) => `device-row-${name}`));
+    expect(order).toEqual([failed, onlyFailed, slow, quick, never].map((name) => `device-row-${name}`));
   } finally {
     await host.stop();
   }

@@ -592,6 +592,18 @@ describe('device report', () => {
     ctx.store.close();
   });
 
+  it('says a device whose drills all failed was drilled: not "no drill yet" above its failed drills', () => {
+    const ctx = open();
+    const device = addDevice(ctx, 'rvm-022');
+    run(ctx, device.id, T0 - 10 * MIN);
+    prepareSeedStatements(ctx.store.db).drill.run('drl_f', device.id, 'rvm-022', new Date(T0 - 60 * MIN).toISOString(), new Date(T0 - 58 * MIN).toISOString(), 'failed', null, 'validation failed');
+    const report = deviceReport(ctx.store, ctx.overview, 'rvm-022', new Date(T0));
+    expect(report.text).toContain('<span class="bad">the newest drill failed</span>, and none has measured a recovery time yet — objective 1 h');
+    expect(report.text).not.toContain('no drill yet');
+    expect(report.text).toContain('validation failed');
+    ctx.store.close();
+  });
+
   it('reads its ages, durations and sizes as the console does: never as old as the RPO while within it, no "60 min", no "1024.0 KiB"', () => {
     const ctx = open();
     const device = addDevice(ctx, 'rvm-021', { rpoMinutes: 24 * 60 });

@@ -64,7 +64,10 @@ export function deviceReport(store: HistoryStore, overview: OverviewService, nam
       : `<span class="${device.rpoState === 'ok' ? 'ok' : 'bad'}">${escapeHtml(age(device.ageMinutes))} since the last good backup</span> against an RPO of ${escapeHtml(minutes(device.rpoMinutes))} (${escapeHtml(device.tier)}, from the ${escapeHtml(device.rpoFrom)})`;
   const rtoText =
     device.rtoEstimateMs === null
-      ? `<span class="warn">no drill yet</span> — objective ${escapeHtml(minutes(device.rtoObjectiveMinutes))}`
+      ? device.rtoState === 'failed'
+        ? // Drilled, but no drill has measured a recovery: not "no drill yet" above a table of failed drills.
+          `<span class="bad">the newest drill failed</span>, and none has measured a recovery time yet — objective ${escapeHtml(minutes(device.rtoObjectiveMinutes))}`
+        : `<span class="warn">no drill yet</span> — objective ${escapeHtml(minutes(device.rtoObjectiveMinutes))}`
       : `<span class="${device.rtoState === 'ok' ? 'ok' : 'bad'}">${escapeHtml(duration(device.rtoEstimateMs))}</span> measured against an objective of ${escapeHtml(minutes(device.rtoObjectiveMinutes))}${device.rtoState === 'failed' ? ' (the newest drill failed)' : ''}`;
   const runRows = runs
     .map((r) => {

@@ -300,7 +300,8 @@ function DeviceRow({ d, alertsAvailable, rowIndex, now }: { d: OverviewRow; aler
       </td>
       <td className={d.rtoState === 'ok' ? 'status-ok' : d.rtoState === 'unknown' ? 'muted' : 'status-bad'}>
         {d.rtoState === 'failed' ? 'failed · ' : ''}
-        {d.rtoEstimateMs === null ? 'no drill yet' : formatDuration(d.rtoEstimateMs / 1000)} / {formatMinutes(d.rtoObjectiveMinutes)}
+        {/* A device drilled but never measured (its drills failed) has had a drill: not "failed · no drill yet". */}
+        {d.rtoEstimateMs === null ? (d.rtoState === 'failed' ? 'none measured' : 'no drill yet') : formatDuration(d.rtoEstimateMs / 1000)} / {formatMinutes(d.rtoObjectiveMinutes)}
       </td>
       <td>
         <span className={d.lastVerifyStatus === 'failed' ? 'status-bad' : undefined}>{d.lastVerifyAt ? shortDate(d.lastVerifyAt) : 'never'}</span>
