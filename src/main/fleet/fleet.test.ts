@@ -219,6 +219,22 @@ describe('fleet overview', () => {
     ctx.store.close();
   });
 
+  it('keeps the last finished verification while another runs, and does not count a cancelled one', () => {
+    const ctx = open();
+    const device = addDevice(ctx, 'rvm-050');
+    const job = prepareSeedStatements(ctx.store.db).job;
+    const at = (hoursAgo: number) => new Date(T0 - hoursAgo * 3_600_000).toISOString();
+    job.run('job_v1', 'verify', 'Verify rvm-050', device.id, 'succeeded', '["check"]', 'check', at(30), at(29), 0, 0, null, null);
+    // A repository-wide check cancelled half-way, and one of the device's verifications under way now.
+    job.run('job_v2', 'verify', 'Verify the repository', null, 'cancelled', '["check"]', 'check', at(5), at(4), 0, 0, null, null);
+    job.run('job_v3', 'verify', 'Verify rvm-050', device.id, 'running', '["check"]', 'check', at(0.1), null, 0, 0, null, null);
+    expect(rowOf(ctx, 'rvm-050')).toMatchObject({ lastVerifyAt: at(29), lastVerifyStatus: 'succeeded' });
+    // One of the device's own cancelled: still the one of 29 hours ago.
+    ctx.store.db.prepare("UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE id = 'job_v3'").run(at(0));
+    expect(rowOf(ctx, 'rvm-050')).toMatchObject({ lastVerifyAt: at(29), lastVerifyStatus: 'succeeded' });
+    ctx.store.close();
+  });
+
   it('counts open alerts per device until they resolve', () => {
     const ctx = open();
     const device = addDevice(ctx, 'rvm-005');

@@ -306,13 +306,14 @@ export function prepareStatements(db: Database) {
        FROM devices d
        LEFT JOIN jobs la ON la.rowid = (SELECT rowid FROM jobs WHERE device_id = d.id AND kind = 'backup' ORDER BY started_at DESC LIMIT 1)
        LEFT JOIN jobs lj ON lj.rowid = (SELECT rowid FROM jobs WHERE device_id = d.id AND status <> 'running' ORDER BY started_at DESC LIMIT 1)
-       LEFT JOIN jobs lv ON lv.rowid = (SELECT rowid FROM jobs WHERE device_id = d.id AND kind = 'verify' ORDER BY started_at DESC LIMIT 1)
+       -- The last verification that finished checking (one under way or cancelled verified nothing yet).
+       LEFT JOIN jobs lv ON lv.rowid = (SELECT rowid FROM jobs WHERE device_id = d.id AND kind = 'verify' AND status IN ('succeeded','failed') ORDER BY started_at DESC LIMIT 1)
        LEFT JOIN drills dr ON dr.rowid = (SELECT rowid FROM drills WHERE device_id = d.id AND result NOT IN ('running','cancelled') ORDER BY started_at DESC LIMIT 1)
        ORDER BY d.name`,
     ),
-    /** The newest repository-wide verification (counts for every device). */
+    /** The newest repository-wide verification that finished checking (counts for every device; a cancelled one checked nothing whole). */
     lastRepositoryVerify: db.prepare<[], { finished_at: string | null; status: string }>(
-      "SELECT finished_at, status FROM jobs WHERE kind = 'verify' AND device_id IS NULL AND status <> 'running' ORDER BY started_s DESC LIMIT 1",
+      "SELECT finished_at, status FROM jobs WHERE kind = 'verify' AND device_id IS NULL AND status IN ('succeeded','failed') ORDER BY started_s DESC LIMIT 1",
     ),
 
     /** Backup runs per time bucket [from, to) in seconds since the epoch (buckets under a day); all devices, or one (`device`). */
