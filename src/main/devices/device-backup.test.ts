@@ -566,7 +566,9 @@ describe('a file truncated while tar reads it (a log rotated mid-backup)', () =>
     // As a Jetson set up in German: LANG from /etc/default/locale, LANGUAGE=de_DE:de with it.
     vi.stubEnv('LANG', 'C.UTF-8');
     vi.stubEnv('LANGUAGE', 'de_DE:de');
-    onTestFinished(() => vi.unstubAllEnvs());
+    onTestFinished(() => {
+      vi.unstubAllEnvs();
+    });
     const { root, logs, repo, sources } = await device();
     const { record, value } = await backupJob(repo, root, sources, undefined, { runner: truncating(path.join(logs, 'app.log'), 4 * 1024 * 1024, 1) });
     expect(record.status).toBe('succeeded');

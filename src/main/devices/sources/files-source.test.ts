@@ -145,7 +145,9 @@ describe('RemoteFilesSource (real find and GNU tar through a shell)', () => {
     // As a Jetson set up in German (LANG and LANGUAGE from /etc/default/locale).
     vi.stubEnv('LANG', 'C.UTF-8');
     vi.stubEnv('LANGUAGE', 'de_DE:de');
-    onTestFinished(() => vi.unstubAllEnvs());
+    onTestFinished(() => {
+      vi.unstubAllEnvs();
+    });
     const sysroot = tempDir();
     await mkdir(path.join(sysroot, 'etc/myrvm'), { recursive: true });
     await writeFile(path.join(sysroot, 'etc/myrvm/config.yaml'), 'a: 1\n');
