@@ -229,6 +229,30 @@ describe.skipIf(skip)('database sources on a fleet device', () => {
     }
   });
 
+  it("a WAL database its app has closed, in a folder the device's login may not write to, is backed up", { timeout: 120_000 }, async () => {
+    const device = fleet().devices[0]!;
+    // The app's own folder and database (root's, 0755 and 0644), the app stopped: no -wal, no -shm.
+    const dir = path.join(device.root, 'var/lib/vendor-app');
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    const file = path.join(dir, 'state.db');
+    execFileSync('sqlite3', [file, 'PRAGMA journal_mode = WAL; CREATE TABLE jobs (id INTEGER PRIMARY KEY, name TEXT); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) INSERT INTO jobs (name) SELECT printf(\'job %d\', i) FROM n;'], { stdio: 'ignore' });
+    expect(existsSync(`${file}-wal`)).toBe(false);
+    const { services } = await consoleFor(device, [{ name: 'vendor', kind: 'sqlite', path: file }]);
+    try {
+      const { record, value } = await startDeviceBackup(services, device.name).done;
+      expect(record.error).toBeNull();
+      const repo = await services.repository.fresh();
+      const snapshot = await findSnapshot(repo, value!.snapshots[0]!.snapshotId);
+      expect(await recordedRowCounts(repo, snapshot, 'vendor')).toEqual({ jobs: 500 });
+      expect((await readSmallFile(repo, (await rootNode(repo, snapshot, 'vendor.integrity-check.txt'))!)).trim()).toBe('ok');
+      // Nothing left beside the database.
+      expect(readdirSync(dir)).toEqual(['state.db']);
+    } finally {
+      services.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a SQLite database with a virtual table of a module sqlite3 lacks (sqlite-vec) is backed up and drilled, its shadow tables counted', { timeout: 120_000 }, async () => {
     const device = fleet().devices[0]!;
     const file = path.join(device.root, 'opt', device.app, 'data', 'embeddings.db');

@@ -254,6 +254,14 @@ hold='BEGIN; PRAGMA user_version;'
 jv_copy() { sqlite3 -bail -cmd ${`.timeout ${SQLITE_BUSY_MS}`} ${path} \${1:+"$1"} ${raw(`".backup '$t/copy.db'"`)} \${1:+'COMMIT;'} >/dev/null; }
 rc=0
 if [ -n "$db" ] && [ -e "$db-wal" ]; then jv_copy "$hold" || rc=$?
+elif [ -n "$db" ] && [ ! -w "\${db%/*}/" ] && [ "$(od -An -tu1 -j18 -N1 -- "$db" 2>/dev/null | tr -d ' ')" = 2 ]; then
+  # A WAL database its app has closed, in a folder the login may not write to: sqlite3 cannot make
+  # the -shm it needs ("attempt to write a readonly database"). With no -wal, the file is the whole
+  # database: copied as it is, and kept only if no writer touched it meanwhile.
+  before=$(find "$db" -maxdepth 0 -printf '%s %T@ %i %D\n' 2>/dev/null || :)
+  cat -- "$db" > "$t/copy.db" || rc=$?
+  after=$(find "$db" "$db-wal" -maxdepth 0 -printf '%s %T@ %i %D\n' 2>/dev/null || :)
+  [ "$rc" -ne 0 ] || [ "$before" = "$after" ] || { rm -f -- "$t/copy.db"; echo ${path}" was written to while it was copied (its app started meanwhile?): back up again" >&2; exit 75; }
 elif command -v timeout >/dev/null 2>&1; then
   timeout ${String(stepSeconds)} sqlite3 -bail -cmd ${`.timeout ${SQLITE_BUSY_MS}`} ${path} ${raw(`".backup '$t/copy.db'"`)} >/dev/null || rc=$?
   if [ "$rc" -eq 124 ]; then rc=0; rm -f -- "$t/copy.db"; jv_copy "$hold" || rc=$?; fi
