@@ -203,7 +203,7 @@ describe.skipIf(skip)('database sources on a fleet device', () => {
     }
   });
 
-  it('a SQLite database removed from the device, or one its login cannot read, fails the run saying which it is and what to do', { timeout: 120_000 }, async () => {
+  it('a database removed from the device (a SQLite file, a dropped PostgreSQL database), or a SQLite file its login cannot read, fails the run saying which it is and what to do', { timeout: 120_000 }, async () => {
     const device = fleet().devices[0]!;
     const dir = path.join(device.root, 'opt', device.app, 'data');
     const removed = path.join(dir, 'uninstalled.db');
@@ -222,6 +222,10 @@ describe.skipIf(skip)('database sources on a fleet device', () => {
       services.devices.update(device.name, { ...device.profile(), sources: [{ name: 'locked', kind: 'sqlite', path: rootOnly }] }, {}, 'test');
       const denied = await startDeviceBackup(services, device.name).done;
       expect(denied.record.error?.message).toBe(`SQLite backup of ${rootOnly} on ${device.user}@${device.host}:${device.port} failed (exit 66): the device's login cannot read ${rootOnly}. No snapshot was written.`);
+      // A PostgreSQL database dropped since (the app moved to another name): said likewise.
+      services.devices.update(device.name, { ...device.profile(), sources: [{ name: 'old', kind: 'postgres', database: 'dropped_app', host: device.pg.socketDir, port: device.pg.port }] }, {}, 'test');
+      const dropped = await startDeviceBackup(services, device.name).done;
+      expect(dropped.record.error?.message).toMatch(/database "dropped_app" does not exist.*Was "dropped_app" dropped or renamed\? Correct the database in the device's sources, or remove the source if it is gone for good \(its snapshots are kept\)\.$/s);
       expect(await listSnapshots(repo)).toEqual([]);
     } finally {
       services.dispose();

@@ -146,6 +146,7 @@ describe.skipIf(why)('mysql sources over SSH', () => {
     const failed = await startDeviceBackup(services, device.name).done;
     expect(failed.record.status).toBe('failed');
     expect(failed.record.error?.message).toMatch(/no_such_db/);
+    expect(failed.record.error?.message).toMatch(/Was "no_such_db" dropped or renamed\? Correct the database in the device's sources, or remove the source if it is gone for good \(its snapshots are kept\)\.$/);
     expect((await listSnapshots(repo)).length).toBe(before);
   });
 });

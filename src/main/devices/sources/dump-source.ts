@@ -431,10 +431,13 @@ export class DumpSource implements Source {
         const locked = source.kind === 'postgres' && /lock timeout|could not obtain lock/i.test(stderr)
           ? ` Another session held a table of "${source.database}" locked for more than ${Math.round(this.#lockWaitMs / 1000)} s (a migration or VACUUM FULL?): back up again once it is done.`
           : '';
-        // The database file gone (the app uninstalled or moved it): every run fails until the source goes.
-        const gone = source.kind === 'sqlite' && result.code === 66 && /does not exist$/.test(stderr.trim())
-          ? ' Was the database removed or moved? If the app keeps it elsewhere now, correct the path in the device\'s sources; if it is gone for good, remove the source (its snapshots are kept).'
-          : '';
+        // The database gone (the app uninstalled, or moved it): every run fails until the source goes.
+        const gone =
+          source.kind === 'sqlite' && result.code === 66 && /does not exist$/.test(stderr.trim())
+            ? ' Was the database removed or moved? If the app keeps it elsewhere now, correct the path in the device\'s sources; if it is gone for good, remove the source (its snapshots are kept).'
+            : (source.kind === 'postgres' && /database ".*" does not exist/.test(stderr)) || (source.kind === 'mysql' && /Unknown database/i.test(stderr))
+              ? ` Was "${source.database}" dropped or renamed? Correct the database in the device's sources, or remove the source if it is gone for good (its snapshots are kept).`
+              : '';
         throw new AppError('REMOTE_COMMAND_FAILED', `${what} on ${this.#runner.target} failed (exit ${result.code ?? result.signal}): ${stderr.trim() || 'no error output'}. No snapshot was written.${gone}${locked}${unreadable(source, stderr)}${loginHint(source, stderr)}`);
       }
       if (source.kind === 'sqlite' && sentNothing && previous?.unchanged && report!.trim() === SQLITE_UNCHANGED_MARK) {
