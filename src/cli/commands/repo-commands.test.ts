@@ -28,6 +28,22 @@ async function backedUpHome(extra: Record<string, string> = {}): Promise<{ home:
   return { home, data, env };
 }
 
+describe('backup of a path given twice, or inside another path given', () => {
+  it('stores each folder once and counts each file once', { timeout: 60_000 }, async () => {
+    const { home, data, env } = await backedUpHome();
+    await mkdir(join(data, 'sub'));
+    await writeFile(join(data, 'sub', 'b.conf'), 'b=2\n');
+    for (const paths of [[data, join(data, 'sub')], [data, `${data}/`]]) {
+      const run = io(env);
+      expect(await runCli(['backup', ...paths, '--json'], run)).toBe(0);
+      expect(JSON.parse(run.lines[0]!)).toMatchObject({ files: 2 });
+      const ls = io(env);
+      expect(await runCli(['ls', 'latest', data], ls)).toBe(0);
+      expect(ls.lines).toEqual([data, join(data, 'a.conf'), join(data, 'sub'), join(data, 'sub', 'b.conf')]);
+    }
+  });
+});
+
 describe('backup of a path that is a symbolic link', () => {
   it('says only the link was stored and where the data is, exit 3', { timeout: 60_000 }, async () => {
     const { home, data, env } = await backedUpHome();

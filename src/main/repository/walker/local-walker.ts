@@ -137,7 +137,8 @@ export class LocalSource implements Source {
   readonly warnings: SourceWarning[] = [];
 
   constructor(paths: string[]) {
-    this.paths = paths.map((p) => resolve(p));
+    // Each path once (`/data` and `/data/` are one).
+    this.paths = [...new Set(paths.map((p) => resolve(p)))];
   }
 
   async *entries(signal?: AbortSignal): AsyncIterable<SourceEntry> {
@@ -151,7 +152,11 @@ export class LocalSource implements Source {
       return Promise.race([reply, failed]);
     };
     try {
-      for (const abs of [...this.paths].sort()) {
+      // A path inside another one given (`/data /data/sub`) is walked with it: walked again, its
+      // folder was a second entry of the same name in the tree, and its files counted twice.
+      const inside = (p: string, q: string) => q === sep || p.startsWith(`${q}${sep}`);
+      const walked = this.paths.filter((p) => !this.paths.some((q) => q !== p && inside(p, q)));
+      for (const abs of walked.sort()) {
         const parts = abs.split(sep).filter((p) => p !== '');
         // Ancestors first, each once, with their real metadata.
         for (let i = 1; i < parts.length; i++) {
