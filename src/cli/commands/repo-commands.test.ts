@@ -30,7 +30,7 @@ async function backedUpHome(extra: Record<string, string> = {}): Promise<{ home:
 
 describe('backup of a path given twice, or inside another path given', () => {
   it('stores each folder once and counts each file once', { timeout: 60_000 }, async () => {
-    const { home, data, env } = await backedUpHome();
+    const { data, env } = await backedUpHome();
     await mkdir(join(data, 'sub'));
     await writeFile(join(data, 'sub', 'b.conf'), 'b=2\n');
     for (const paths of [[data, join(data, 'sub')], [data, `${data}/`]]) {
