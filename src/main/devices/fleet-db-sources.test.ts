@@ -257,6 +257,30 @@ describe.skipIf(skip)('database sources on a fleet device', () => {
     }
   });
 
+  it("a device whose temp folder is full fails a PostgreSQL backup naming the folder and what to do", { timeout: 120_000 }, async () => {
+    const device = fleet().devices[0]!;
+    const small = path.join(device.root, 'full-tmp');
+    mkdirSync(small);
+    chownSync(small, device.account.uid, device.account.gid);
+    const { mount } = await device.mutate.fillDisk('full-tmp', { sizeMB: 1, leaveBytes: 0 });
+    const bashrc = path.join(device.account.home, '.bashrc');
+    const before = existsSync(bashrc) ? readFileSync(bashrc, 'utf8') : null;
+    const { services } = await consoleFor(device, [device.profile().sources.find((s) => s.kind === 'postgres')!]);
+    try {
+      appendFileSync(bashrc, `\nexport TMPDIR=${mount}\n`);
+      const { record } = await startDeviceBackup(services, device.name).done;
+      expect(record.status).toBe('failed');
+      expect(record.error?.message).toMatch(new RegExp(`The postgres dump of "db" on .* failed: the device's temp folder ${mount} is full \\(0 B free\\)\\. Free space there, or point TMPDIR of the device's login at a larger disk\\. No snapshot was written`));
+      expect(await listSnapshots(await services.repository.fresh())).toEqual([]);
+    } finally {
+      services.dispose();
+      if (before === null) rmSync(bashrc, { force: true });
+      else writeFileSync(bashrc, before);
+      await device.mutate.releaseDisk('full-tmp');
+      rmSync(small, { recursive: true, force: true });
+    }
+  });
+
   it('a SQLite database with a virtual table of a module sqlite3 lacks (sqlite-vec) is backed up and drilled, its shadow tables counted', { timeout: 120_000 }, async () => {
     const device = fleet().devices[0]!;
     const file = path.join(device.root, 'opt', device.app, 'data', 'embeddings.db');

@@ -133,6 +133,13 @@ export const PG_LOCK_WAIT_MS = 60_000;
  */
 export const MYSQL_SILENCE_MS = 120_000;
 
+/**
+ * Free bytes below which a PostgreSQL dump's temp folder is taken to be why it failed with "No
+ * space left on device": the row counts and roles it writes there are a few KiB, and below this
+ * the server's own disk is not what filled up.
+ */
+export const PG_TEMP_LOW_BYTES = 1024 * 1024;
+
 /** Marks where a dump command's report (row counts, integrity check) starts on stderr. */
 export const REPORT_MARK = '@@jetvault-report@@';
 
@@ -160,7 +167,8 @@ ${privateTemp('JV_T', tempName)}
 ${STDBUF_PROBE}
 export JV_T JV_W
 exec 3>&1
-psql -X -q -At -v ON_ERROR_STOP=1 --no-password -v counts="$JV_T/counts" -v count_sql=${PG_COUNTS_SQL} -v roles="$JV_T/roles" -v roles_sql=${PG_ROLES_SQL} -v lock_wait="$JV_LOCK_WAIT" >&2 <<'SQL' || exit 1
+jv_temp() { printf '%s\t%s\t\t%s\n' ${TEMP_MARK} "\${TMPDIR:-/tmp}" "$(df -Pk -- "$JV_T" 2>/dev/null | tail -n 1)" >&2; }
+psql -X -q -At -v ON_ERROR_STOP=1 --no-password -v counts="$JV_T/counts" -v count_sql=${PG_COUNTS_SQL} -v roles="$JV_T/roles" -v roles_sql=${PG_ROLES_SQL} -v lock_wait="$JV_LOCK_WAIT" >&2 <<'SQL' || { jv_temp; exit 1; }
 BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
 SELECT set_config('lock_timeout', :'lock_wait', true) \\g /dev/null
 SELECT set_config(name, '0', true) FROM pg_settings WHERE name IN ('idle_in_transaction_session_timeout', 'statement_timeout') \\g /dev/null
@@ -173,7 +181,7 @@ COMMIT;
 SQL
 exec 3>&-
 [ ! -e "$JV_T/failed" ] || exit 1
-[ -s "$JV_T/counts" ] || { echo "the row counts were not written" >&2; exit 1; }
+[ -s "$JV_T/counts" ] || { echo "the row counts were not written" >&2; jv_temp; exit 1; }
 echo ${REPORT_MARK} >&2
 cat -- "$JV_T/counts" >&2
 echo ${PG_ROLES_MARK} >&2
@@ -421,7 +429,14 @@ export class DumpSource implements Source {
       const { report, stderr: reported } = splitReport(result.stderr);
       const { stderr, temp } = splitTempReport(reported);
       if (result.code !== 0 || (source.kind !== 'mysql' && report === null)) {
-        if (temp && /database or disk is full|no space left on device/i.test(stderr)) {
+        if (temp && source.kind === 'postgres' && /no space left on device|the row counts were not written/i.test(stderr) && temp.freeBytes !== null && temp.freeBytes < PG_TEMP_LOW_BYTES) {
+          // What the transaction writes there (row counts, roles) is small: a folder this full is why it failed.
+          throw new AppError(
+            'REMOTE_COMMAND_FAILED',
+            `${what} on ${this.#runner.target} failed: the device's temp folder ${temp.dir} is full (${formatBytes(temp.freeBytes)} free). Free space there, or point TMPDIR of the device's login at a larger disk. No snapshot was written; the database itself was not changed.`,
+          );
+        }
+        if (temp && source.kind === 'sqlite' && /database or disk is full|no space left on device/i.test(stderr)) {
           const size = temp.dbBytes !== null ? ` (the database is ${formatBytes(temp.dbBytes)}${temp.freeBytes !== null ? `, ${formatBytes(temp.freeBytes)} are free there` : ''})` : '';
           throw new AppError(
             'REMOTE_COMMAND_FAILED',
