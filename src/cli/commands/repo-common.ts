@@ -276,10 +276,21 @@ export function jobProgress(
  * What prune kept because data in it is damaged, and what to run next (printed on stderr): the
  * packs stay as they are, so nothing still readable in them is lost.
  */
-export function damagedPackWarnings(damagedPacks: readonly string[]): string[] {
-  return damagedPacks.map(
+export function pruneWarnings(report: { damagedPacks: readonly string[]; packsNotRepacked: number }): string[] {
+  const out = report.damagedPacks.map(
     (id) => `warning: pack ${id.slice(0, 12)} was kept as it is: data snapshots need in it is damaged and cannot be repacked; the rest was pruned. Run \`jetvault check --read-data\` to see the snapshots and files it affects`,
   );
+  if (report.packsNotRepacked > 0) {
+    out.push(
+      `warning: the repository's disk had no room for the packs prune rewrites: ${report.packsNotRepacked} pack(s) to repack were kept as they are, and the packs no snapshot needs were deleted. Run prune again: the room freed may be enough now; if not, free some space there first`,
+    );
+  }
+  return out;
+}
+
+/** Whether prune left work undone that a re-run or the operator must finish (exit code 1). */
+export function pruneIncomplete(report: { damagedPacks: readonly string[]; packsNotRepacked: number }): boolean {
+  return report.damagedPacks.length > 0 || report.packsNotRepacked > 0;
 }
 
 export function shortId(id: string): string {

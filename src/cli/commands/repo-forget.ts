@@ -7,7 +7,7 @@ import { NAMES } from '../../main/repository/backend/backend';
 import { listSnapshots } from '../../main/repository/snapshot/snapshot';
 import type { Command } from '../command';
 import { UsageError } from '../command';
-import { damagedPackWarnings, formatBytes, positiveInt, REPO_OPTIONS, REPO_USAGE, shortId, withRepository } from './repo-common';
+import { formatBytes, pruneIncomplete, pruneWarnings, positiveInt, REPO_OPTIONS, REPO_USAGE, shortId, withRepository } from './repo-common';
 
 const KEEPS = ['last', 'hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const;
 
@@ -72,15 +72,15 @@ export const repoForgetCommand: Command = {
       if (values.json) {
         const view = (d: (typeof plan)[number]) => ({ unit: d.unit, id: d.runId, time: d.time, device: d.device, sources: d.sources, snapshots: d.snapshotIds, reasons: d.reasons });
         io.out(JSON.stringify({ dryRun, keep: plan.filter((d) => d.keep).map(view), remove: removed.map(view), damaged: damaged.map(({ id, why }) => ({ id, why })), snapshotsRemoved, prune: pruned }, null, 2));
-        return pruned && pruned.damagedPacks.length > 0 ? 1 : 0;
+        return pruned && pruneIncomplete(pruned) ? 1 : 0;
       }
       for (const d of damaged) io.out(`remove snapshot ${shortId(d.id)} damaged: ${d.why}`);
       for (const d of plan) io.out(`${d.keep ? 'keep  ' : 'remove'} ${d.unit === 'run' ? `run ${d.runId.slice(0, 12)}` : `snapshot ${shortId(d.runId)}`} ${d.time} ${d.device} [${d.sources.join(', ')}] ${d.reasons.join(', ')}`);
       const runs = removed.filter((d) => d.unit === 'run').length;
       io.out(`${dryRun ? 'would remove' : 'removed'} ${snapshotsRemoved} snapshot(s)${runs > 0 ? ` (${runs} whole run(s))` : ''}, kept ${plan.length - removed.length} run(s) or snapshot(s)`);
       if (pruned) io.out(`${dryRun ? 'prune would free' : 'prune freed'} ${formatBytes(pruned.bytesFreed)}`);
-      for (const line of damagedPackWarnings(pruned?.damagedPacks ?? [])) io.err(line);
-      return pruned && pruned.damagedPacks.length > 0 ? 1 : 0;
+      if (pruned) for (const line of pruneWarnings(pruned)) io.err(line);
+      return pruned && pruneIncomplete(pruned) ? 1 : 0;
     });
   },
 };

@@ -1,7 +1,7 @@
 import { prune } from '../../main/repository/prune/prune';
 import type { Command } from '../command';
 import { UsageError } from '../command';
-import { damagedPackWarnings, formatBytes, REPO_OPTIONS, REPO_USAGE, ttyProgress, withRepository } from './repo-common';
+import { formatBytes, pruneIncomplete, pruneWarnings, REPO_OPTIONS, REPO_USAGE, ttyProgress, withRepository } from './repo-common';
 
 export const repoPruneCommand: Command = {
   name: 'prune',
@@ -11,6 +11,8 @@ export const repoPruneCommand: Command = {
     '',
     'Takes the exclusive lock: no backup can run meanwhile. A pack holding damaged data that snapshots',
     'need is kept as it is and named (exit code 1); `jetvault check --read-data` shows what it affects.',
+    'On a disk without room for the packs it rewrites, the packs to repack are kept and the rest is',
+    'pruned (exit code 1): run it again.',
     REPO_USAGE,
   ].join('\n'),
   options: { ...REPO_OPTIONS, 'dry-run': { type: 'boolean', short: 'n' }, 'max-unused': { type: 'string' } },
@@ -31,8 +33,8 @@ export const repoPruneCommand: Command = {
         io.out(`${report.blobsUsed} blobs in use, ${report.blobsRemoved} unused`);
         io.out(`${values['dry-run'] ? 'would delete' : 'deleted'} ${report.packsDeleted} of ${report.packsBefore} packs (${report.packsRepacked} repacked into ${report.packsWritten}), freeing ${formatBytes(report.bytesFreed)}`);
       }
-      for (const line of damagedPackWarnings(report.damagedPacks)) io.err(line);
-      return report.damagedPacks.length > 0 ? 1 : 0;
+      for (const line of pruneWarnings(report)) io.err(line);
+      return pruneIncomplete(report) ? 1 : 0;
     });
   },
 };

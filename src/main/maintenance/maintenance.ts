@@ -72,6 +72,12 @@ export class Maintenance {
             `Prune freed ${report.bytesFreed} bytes but kept ${report.damagedPacks.length} pack(s) as they are (${packs}): data snapshots need in them is damaged and cannot be repacked. Verify the repository with all its data (\`jetvault check --read-data\`) to see the snapshots and files affected`,
           );
         }
+        if (report.packsNotRepacked > 0) {
+          throw new AppError(
+            'UNAVAILABLE',
+            `Prune freed ${report.bytesFreed} bytes, but the repository's disk had no room for the packs it rewrites: ${report.packsNotRepacked} pack(s) to repack were kept as they are. Run the prune again (the room freed may be enough now), or free some space there first`,
+          );
+        }
         return { bytesFreed: report.bytesFreed };
       });
     }

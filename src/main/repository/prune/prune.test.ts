@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { NAMES } from '../backend/backend';
@@ -150,6 +150,66 @@ describe('prune whose lease is broken while it runs', () => {
     // Run again: it finishes.
     const report = await withLock(repo, true, (lease) => prune(repo, { lease }));
     expect(report.bytesFreed).toBeGreaterThan(300_000);
+  });
+});
+
+describe('prune on a repository disk too full for the packs it rewrites', () => {
+  const root = process.getuid?.() === 0;
+  it.skipIf(!root)(`frees what needs no room, keeps the packs to repack as they are, and repacks them on a re-run once there is room${root ? '' : ' (skipped: mounting a small tmpfs needs root; CI runs as root)'}`, async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { LocalBackend } = await import('../backend/local-backend');
+    const { Repository } = await import('../repo/repository');
+    const { FAST, PASSWORD } = await import('../testing/fixtures');
+    const mount = join(await tempDir(), 'usb');
+    await mkdir(mount);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mount]);
+    try {
+      const dir = join(mount, 'repo');
+      await Repository.init(new LocalBackend(dir), PASSWORD, FAST);
+      const repo = await Repository.open(new LocalBackend(dir), PASSWORD);
+      const src = await tempDir();
+      await writeFile(join(src, 'gone.bin'), randomBytes(300_000));
+      await backup(repo, new LocalSource([src]));
+      await rm(join(src, 'gone.bin'));
+      await writeFile(join(src, 'keep.bin'), randomBytes(150_000));
+      await writeFile(join(src, 'later.bin'), randomBytes(150_000));
+      await backup(repo, new LocalSource([src]));
+      await rm(join(src, 'later.bin'));
+      const last = await backup(repo, new LocalSource([src]));
+      await forget(repo, { last: 1 });
+      const plan = await prune(repo, { dryRun: true });
+      expect(plan.packsRepacked).toBeGreaterThan(0);
+
+      // Room for leases and the index, not for the ~150 kB a repacked pack takes.
+      let n = 0;
+      for (; n < 1000; n++) {
+        try {
+          await writeFile(join(mount, `filler-${n}`), Buffer.alloc(32 * 1024));
+        } catch {
+          break;
+        }
+      }
+      await rm(join(mount, `filler-${n - 1}`));
+      await rm(join(mount, `filler-${n - 2}`));
+      await rm(join(mount, `filler-${n}`), { force: true });
+
+      const report = await withLock(repo, true, (lease) => prune(repo, { lease }));
+      expect(report.packsNotRepacked).toBe(plan.packsRepacked);
+      expect(report.packsRepacked).toBe(0);
+      expect(report.bytesFreed).toBeGreaterThan(250_000);
+      expect((await check(repo, { readData: true })).errors).toEqual([]);
+      expect((await readdir(dir)).filter((e) => e.startsWith('.tmp-'))).toEqual([]);
+
+      // Room made: the re-run repacks what was left.
+      for (let i = 0; i < n; i++) await rm(join(mount, `filler-${i}`), { force: true });
+      const again = await withLock(repo, true, (lease) => prune(repo, { lease }));
+      expect(again).toMatchObject({ packsRepacked: plan.packsRepacked, packsNotRepacked: 0 });
+      const target = await tempDir();
+      await restore(repo, await findSnapshot(repo, last.id), target);
+      expect(await describeTree(join(target, src))).toEqual(await describeTree(src));
+    } finally {
+      execFileSync('umount', ['-l', mount]);
+    }
   });
 });
 

@@ -44,6 +44,11 @@ export interface PruneReport {
    * readable blobs stay where they are), the rest pruned. `check --read-data` names what they affect.
    */
   damagedPacks: string[];
+  /**
+   * Packs that were to be repacked but are kept as they are because the repository's disk had no
+   * room for the rewritten ones (ENOSPC): the rest is pruned, and a re-run, with the room freed, repacks them.
+   */
+  packsNotRepacked: number;
 }
 
 export async function usedBlobs(repo: Repository, signal?: AbortSignal): Promise<Set<string>> {
@@ -97,6 +102,7 @@ export async function prune(repo: Repository, options: PruneOptions = {}): Promi
     blobsUsed: used.size,
     blobsRemoved,
     damagedPacks: [],
+    packsNotRepacked: 0,
   };
   if (options.dryRun) {
     report.bytesFreed = drop.reduce((n, p) => n + p.size, 0);
@@ -107,38 +113,56 @@ export async function prune(repo: Repository, options: PruneOptions = {}): Promi
   const uploader = new PackUploader(repo.backend, repo.keys.enc, repo.config.packSize, () => Promise.resolve(), () => false);
   const session = uploader.session();
   const repacked: IndexedPack[] = [];
-  for (const pack of repack) {
-    // A pack's used blobs are all read before any is copied: one that is damaged keeps the whole
-    // pack as it is (a copy without that blob would lose it silently, and failing here stopped every
-    // prune, on every re-run, at the same blob). Its other used blobs stay readable where they are.
-    const blobs: { entry: IndexedPack['entries'][number]; data: Buffer }[] = [];
-    let damaged = false;
-    for (const entry of pack.entries) {
-      throwIfAborted(signal);
-      if (!used.has(entry.id) || repo.index.get(entry.id)?.pack !== pack.id) continue;
-      try {
-        blobs.push({ entry, data: await repo.loadBlob(entry.id) });
-      } catch (error) {
-        if (!isDamage(error)) throw error;
-        damaged = true;
-        break;
+  let written: IndexedPack[];
+  try {
+    for (const pack of repack) {
+      // A pack's used blobs are all read before any is copied: one that is damaged keeps the whole
+      // pack as it is (a copy without that blob would lose it silently, and failing here stopped every
+      // prune, on every re-run, at the same blob). Its other used blobs stay readable where they are.
+      const blobs: { entry: IndexedPack['entries'][number]; data: Buffer }[] = [];
+      let damaged = false;
+      for (const entry of pack.entries) {
+        throwIfAborted(signal);
+        if (!used.has(entry.id) || repo.index.get(entry.id)?.pack !== pack.id) continue;
+        try {
+          blobs.push({ entry, data: await repo.loadBlob(entry.id) });
+        } catch (error) {
+          if (!isDamage(error)) throw error;
+          damaged = true;
+          break;
+        }
       }
+      if (damaged) {
+        report.damagedPacks.push(pack.id);
+        report.blobsRemoved -= pack.entries.filter((e) => !used.has(e.id) || repo.index.get(e.id)?.pack !== pack.id).length;
+        keep.push(pack);
+        continue;
+      }
+      for (const { entry, data } of blobs) {
+        await uploader.add(session, entry.type, Buffer.from(entry.id, 'hex'), data);
+        onProgress?.({ bytes: data.length });
+      }
+      repacked.push(pack);
     }
-    if (damaged) {
-      report.damagedPacks.push(pack.id);
-      report.blobsRemoved -= pack.entries.filter((e) => !used.has(e.id) || repo.index.get(e.id)?.pack !== pack.id).length;
-      keep.push(pack);
-      continue;
-    }
-    for (const { entry, data } of blobs) {
-      await uploader.add(session, entry.type, Buffer.from(entry.id, 'hex'), data);
-      onProgress?.({ bytes: data.length });
-    }
-    repacked.push(pack);
+    written = await uploader.flush(session);
+  } catch (error) {
+    // A disk too full for the rewritten packs: what needs no room (packs no snapshot needs) is still
+    // freed, and the packs to repack stay as they are — failing here freed nothing, on every re-run.
+    const code = (error as NodeJS.ErrnoException | null)?.code;
+    if (code !== 'ENOSPC' && code !== 'EDQUOT') throw error;
+    await uploader.abandon(session);
+    // What the repacker stored before the disk filled up is no pack the index names (prune runs alone).
+    for (const object of await repo.backend.list(NAMES.data)) if (!repo.index.packs.has(NAMES.packId(object.name))) await repo.backend.delete(object.name);
+    // Every pack that was to be repacked stays, those reached and those not yet (damaged ones are kept already).
+    const kept = repack.filter((p) => !report.damagedPacks.includes(p.id));
+    keep.push(...kept);
+    report.packsNotRepacked = kept.length;
+    report.blobsRemoved -= kept.reduce((n, p) => n + p.entries.filter((e) => !used.has(e.id) || repo.index.get(e.id)?.pack !== p.id).length, 0);
+    repacked.length = 0;
+    written = [];
   }
   report.packsRepacked = repacked.length;
   report.packsDeleted = drop.length + repacked.length;
-  const written = await uploader.flush(session);
   report.packsWritten = written.length;
   let checkedAt = 0;
   const stillHeld = async (phase: 'before' | 'during'): Promise<void> => {
