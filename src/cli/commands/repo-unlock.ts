@@ -9,7 +9,7 @@ export const repoUnlockCommand: Command = {
     'Usage: jetvault unlock [--remove-all] [--json]',
     '',
     'Stale: not refreshed for 5 minutes, or its process on this host is gone. --remove-all also removes live locks:',
-    'only when no other console is using the repository (a prune that lost its lock goes on deleting data).',
+    'only when no other console is using the repository (a prune that lost its lock stops within seconds, deleting data until then).',
     REPO_USAGE,
   ].join('\n'),
   options: { ...REPO_OPTIONS, 'remove-all': { type: 'boolean' } },
