@@ -36,6 +36,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'copy', summary: 'copy snapshots to another repository (only the data it lacks)', load: async () => (await import('./repo-copy')).repoCopyCommand },
   { name: 'forget', summary: 'remove snapshots by a retention policy', load: async () => (await import('./repo-forget')).repoForgetCommand },
   { name: 'prune', summary: 'delete data no snapshot needs and repack partly used packs', load: async () => (await import('./repo-prune')).repoPruneCommand },
+  { name: 'repair-packs', summary: 'rewrite damaged packs without what no longer reads, so backups store it again', load: async () => (await import('./repo-repair-packs')).repoRepairPacksCommand },
   { name: 'rebuild-index', summary: 'rebuild the index from the pack files alone', load: async () => (await import('./repo-rebuild-index')).repoRebuildIndexCommand },
   { name: 'key', summary: 'manage passwords (key slots): list, add, remove, passwd', load: async () => (await import('./repo-key')).repoKeyCommand },
   { name: 'unlock', summary: 'remove stale locks', load: async () => (await import('./repo-unlock')).repoUnlockCommand },

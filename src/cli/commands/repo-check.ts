@@ -38,6 +38,12 @@ export const repoCheckCommand: Command = {
         for (const a of report.affected) io.out(`  snapshot ${shortId(a.snapshot)} (${a.time}): /${a.path}`);
       }
       io.out(report.ok ? 'no errors were found' : `${report.errors.length} error(s) found`);
+      if (report.damagedPacks.length > 0) {
+        // While a damaged pack is indexed, every backup reuses its damaged data: say how to store it again.
+        io.out(
+          `\nTo store the damaged data again: \`jetvault repair-packs ${report.damagedPacks.map((id) => id.slice(0, 12)).join(' ')}\` (keeps what still reads), then back up the affected devices or paths again; a copy of the repository may still hold the files meanwhile.`,
+        );
+      }
       return report.ok ? 0 : 1;
     });
   },
