@@ -5,7 +5,7 @@ import { REPO_OPTIONS, REPO_USAGE, ttyProgress, withRepository } from './repo-co
 
 export const repoRepairPacksCommand: Command = {
   name: 'repair-packs',
-  summary: 'rewrite packs check found damaged without what no longer reads, so backups store it again',
+  summary: 'rewrite damaged packs without what no longer reads, so backups store it again',
   usage: [
     'Usage: jetvault repair-packs PACK... [--json]',
     '',
