@@ -261,13 +261,25 @@ export class LocalBackend implements Backend {
     };
   }
 
+  /**
+   * Staged packs in the root, and the temp files of puts cut off part-way beside their targets in
+   * `index/`, `snapshots/` and `data/xx/` (a prune killed while writing its index left one as large
+   * as the index, for good). Not `locks/` or `keys/`: a console taking a lease or adding a key slot
+   * meanwhile writes there without a lease of its own.
+   */
   async removeStaged(): Promise<number> {
     let removed = 0;
-    for (const entry of await readdir(this.root).catch(() => [] as string[])) {
-      if (!entry.startsWith(TEMP_PREFIX)) continue;
-      await unlink(join(this.root, entry)).catch(() => undefined);
-      removed++;
-    }
+    const sweep = async (dir: string): Promise<void> => {
+      for (const entry of await readdir(dir).catch(() => [] as string[])) {
+        if (!entry.startsWith(TEMP_PREFIX)) continue;
+        await unlink(join(dir, entry)).catch(() => undefined);
+        removed++;
+      }
+    };
+    await sweep(this.root);
+    await sweep(join(this.root, 'index'));
+    await sweep(join(this.root, 'snapshots'));
+    for (const sub of await readdir(join(this.root, 'data')).catch(() => [] as string[])) if (/^[0-9a-f]{2}$/.test(sub)) await sweep(join(this.root, 'data', sub));
     return removed;
   }
 

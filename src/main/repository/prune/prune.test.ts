@@ -214,7 +214,7 @@ describe('prune on a repository disk too full for the packs it rewrites', () => 
 });
 
 describe('staged packs', () => {
-  it('a pack is written through a staged file, and prune deletes the staged files interrupted runs left', async () => {
+  it('a pack is written through a staged file, and prune deletes the staged and temp files interrupted runs left', async () => {
     const { dir, repo } = await newRepo();
     const src = await tempDir();
     await writeFile(join(src, 'big.bin'), randomBytes(600_000));
@@ -225,9 +225,14 @@ describe('staged packs', () => {
     staged.write(randomBytes(1000));
     await staged.drained();
     expect((await readdir(dir)).filter((n) => n.startsWith('.tmp-'))).toHaveLength(1);
+    // Puts cut off part-way (a prune killed while writing its index, a backup while writing its snapshot).
+    const [pack] = await repo.backend.list(NAMES.data);
+    const beside = ['index', 'snapshots', join('data', pack!.name.split('/')[1]!)].map((d) => join(dir, d, '.tmp-0123456789abcdef'));
+    for (const file of beside) await writeFile(file, randomBytes(1000));
     expect((await check(repo)).errors).toEqual([]);
     await prune(repo);
     expect((await readdir(dir)).filter((n) => n.startsWith('.tmp-'))).toEqual([]);
+    expect((await readdir(dir, { recursive: true })).filter((n) => n.split('/').pop()!.startsWith('.tmp-'))).toEqual([]);
     expect((await check(repo, { readData: true })).errors).toEqual([]);
   });
 });
