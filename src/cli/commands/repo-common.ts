@@ -4,10 +4,10 @@
  * that cannot name a repository), 3 backup finished
  * with unreadable files, 10 repository missing, 11 locked, 12 wrong password.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
 import { resolveDataDir } from '../../main/data-dir';
 import { backendFor, isRemoteLocation } from '../../main/repository/backend/open-backend';
@@ -74,11 +74,29 @@ export async function readOtherPassword(file: unknown, envName: string, io: CliI
   return io.readSecret ? io.readSecret(prompt) : promptHidden(prompt);
 }
 
+/**
+ * Why there is no repository at `location`. A folder that is not there at all (other than the data
+ * folder's own `repository`, made by the first init) is most likely a disk not mounted or a
+ * repository moved: said so first, since `jetvault init` there would make a new, empty one on this
+ * machine's disk at the mount point.
+ */
+async function noRepository(location: string, env: NodeJS.ProcessEnv): Promise<RepositoryError> {
+  const own = resolve(location) === resolve(join(resolveDataDir(env), 'repository'));
+  const code = isRemoteLocation(location) || own ? null : await stat(location).then(() => null, (error: unknown) => (error as NodeJS.ErrnoException).code);
+  if (code === 'ENOENT' || code === 'ENOTDIR') {
+    return new RepositoryError(
+      'missing',
+      `no repository at ${location}: that folder is not there. If the repository is on a disk, mount it there (or give its new path with -r or JETVAULT_REPOSITORY); \`jetvault init\` would create a new, empty one`,
+    );
+  }
+  return new RepositoryError('missing', `no repository at ${location} (create one with \`jetvault init\`)`);
+}
+
 /** Opens a second repository; its failures say which repository they are about. */
 export async function openOtherRepository(location: string, password: () => Promise<string>, io: CliIo, role: string): Promise<Repository> {
   const backend = backendFor(location, io.env);
   try {
-    if (!(await backend.exists())) throw new RepositoryError('missing', `no repository at ${backend.location} (create one with \`jetvault init\`)`);
+    if (!(await backend.exists())) throw await noRepository(location, io.env);
     return await Repository.open(backend, await password(), cacheDirFor(location, io.env));
   } catch (error) {
     backend.close?.();
@@ -105,7 +123,7 @@ export async function openRepository(values: Record<string, unknown>, io: CliIo)
   const location = repoPath(values, io.env);
   const backend = backendFor(location, io.env);
   try {
-    if (!(await backend.exists())) throw new RepositoryError('missing', `no repository at ${backend.location} (create one with \`jetvault init\`)`);
+    if (!(await backend.exists())) throw await noRepository(location, io.env);
     return await Repository.open(backend, await readPassword(values, io), cacheDirFor(location, io.env));
   } catch (error) {
     backend.close?.();
