@@ -416,7 +416,7 @@ test.describe('in India (+05:30)', () => {
 });
 
 test('sorted by RTO, a device whose newest drill failed comes first, not below those within their objective; one never measured says so', async ({ console: app, page }) => {
-  const [failed, slow, quick, never, onlyFailed] = [0, 1, 2, 3, 4].map(seedDeviceName);
+  const [failed, slow, quick, never, onlyFailed] = [0, 1, 2, 3, 4].map(seedDeviceName) as [string, string, string, string, string];
   const host = await startHost(
     seedWith((store) => {
       seedFleet(store, { devices: 5, days: 3, now: Date.now(), failureRate: 0, unreachableEvery: 0, staleEvery: 0 });
