@@ -204,4 +204,24 @@ describe("a service command of the device's that fails around the swap (the link
     expect(services.restores.pending()).toEqual([]);
     expect(stagings()).toEqual([]);
   }, 120_000);
+
+  it('a start command when rolled back on demand: the error says the device holds its previous state again, and the restore no longer waits (not "kept already" on a second try)', async () => {
+    writeFileSync(versionFile(), 'damaged\n');
+    const { jobId, restoreId } = services.restores.start({ device: device.name, scope: 'source', sources: ['app'] });
+    expect((await finish(jobId)).error).toBeNull();
+    services.devices.import({ ...device.profile(), services: { stop: ['true'], start: ['echo cannot start >&2; exit 4'] } }, 'test', { replace: true });
+    try {
+      const failed = services.restores.rollback(restoreId);
+      await expect(failed).rejects.toThrow(new RegExp(`^Start command "echo cannot start >&2; exit 4" failed: .*\\(exit 4\\): cannot start\\. The rollback itself is done: ${device.name} holds its previous state again, but its services did not start\\.`));
+    } finally {
+      services.devices.import(device.profile(), 'test', { replace: true });
+    }
+    expect(readFileSync(versionFile(), 'utf8')).toBe('damaged\n');
+    expect(stagings()).toEqual([]);
+    expect(services.restores.pending()).toEqual([]);
+    // The services left stopped are started by the next recovery.
+    expect(servicesStopped()).toBe(true);
+    expect(await services.restores.recover(device.name)).toEqual([]);
+    expect(servicesStopped()).toBe(false);
+  }, 120_000);
 });

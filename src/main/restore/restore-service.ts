@@ -808,12 +808,26 @@ export class RestoreService {
         throw new AppError('CONFLICT', `The restore of ${pending.targets.join(', ')} was kept already: none of its previous state is left on the device to roll back to.`);
       }
       if (services) await stopServices(connection, services.stop);
+      let removed: string[];
       try {
         for (const plan of [...pending.databases].reverse()) await rollbackDbRestore(connection, plan);
-        return await rollbackRoots(connection, roots);
-      } finally {
+        removed = await rollbackRoots(connection, roots);
+      } catch (error) {
         if (services) await startServices(connection, services.start);
+        throw error;
       }
+      // Rolled back: whatever the start commands do now, nothing of the restore waits any more.
+      this.#forget(restoreId);
+      if (services) {
+        await startServices(connection, services.start).catch((error: unknown) => {
+          if (linkLost(connection)) throw error;
+          throw new AppError(
+            error instanceof AppError ? error.code : 'REMOTE_COMMAND_FAILED',
+            `${(error as Error).message.replace(/\.$/, '')}. The rollback itself is done: ${pending.device} holds its previous state again, but its services did not start. Start them by hand (or correct the start command); the next restore, keep or rollback of ${pending.device} runs the start commands again.`,
+          );
+        });
+      }
+      return removed;
     });
     this.#forget(restoreId);
     return { leftovers };
