@@ -425,7 +425,7 @@ describe.skipIf(skip)('jetvault restore --device and drill while a prune holds t
     writeFileSync(version, 'broken-update\n');
     const { Repository } = await import('../main/repository/repo/repository');
     const { LocalBackend } = await import('../main/repository/backend/local-backend');
-    const { withLock } = await import('../main/repository/lock/lock');
+    const { listLocks, withLock } = await import('../main/repository/lock/lock');
     const repo = await Repository.open(new LocalBackend(path.join(home, 'repository')), env.JETVAULT_PASSWORD);
     // A prune of another console holds the exclusive lease while the restore and the drill start.
     const [restored, drilled] = await withLock(repo, true, async () => [await run('restore', 'latest', '--device', device.name, '--source', 'app', '--yes'), await run('drill', '--device', device.name)]);
@@ -437,5 +437,8 @@ describe.skipIf(skip)('jetvault restore --device and drill while a prune holds t
     expect((await run('restore', 'latest', '--device', device.name, '--source', 'app', '--yes')).code).toBe(0);
     expect((await run('keep', '--device', device.name)).code).toBe(0);
     expect(readFileSync(version, 'utf8')).not.toBe('broken-update\n');
+    // The restore's and the drill's leases are gone with them: a prune may run.
+    expect((await run('drill', '--device', device.name)).code).toBe(0);
+    expect(await listLocks(repo)).toEqual([]);
   }, 180_000);
 });

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { AppError } from '../../shared/errors';
 import { unlessAborted } from '../unless-aborted';
 import { backendFor, backendForInit, isRemoteLocation } from '../repository/backend/open-backend';
-import { breakLock, listLocks, readLease, releasing, withLock } from '../repository/lock/lock';
+import { breakLock, listLocks, readLease, withLock } from '../repository/lock/lock';
 import type { Lease, LockInfo } from '../repository/lock/lock';
 import { Repository } from '../repository/repo/repository';
 import type { InitOptions } from '../repository/repo/repository';
@@ -187,7 +187,13 @@ export class RepositoryService {
     try {
       const repo = await this.open();
       const lease = await readLease(repo);
-      return lease ? await releasing(lease, () => work(repo)) : await work(repo);
+      try {
+        return await work(repo);
+      } finally {
+        // A restore done on its device stays done if the store cannot be reached to drop the lease
+        // (it turns stale by itself): its job must not fail on that.
+        await lease?.release().catch(() => undefined);
+      }
     } finally {
       this.#shared--;
       if (this.#shared === 0) for (const wake of this.#idle.splice(0)) wake();
