@@ -175,13 +175,12 @@ export async function listKeySlots(backend: Backend, currentId: string): Promise
   const out: KeySlotInfo[] = [];
   for (const id of await listSlotIds(backend)) {
     // A damaged slot is listed (so `key remove` can take it away), not fatal to the listing.
-    let newer: string | null = null;
     const slot = await readSlot(backend, id).catch((error: unknown) => {
-      if (error instanceof NewerKeySlotError) newer = error.format;
+      if (error instanceof NewerKeySlotError) return { newer: error.format };
       if (error instanceof RepositoryError && error.failure === 'corrupt') return null;
       throw error;
     });
-    if (slot === null) out.push({ id, label: newer === null ? '(damaged)' : `(newer format: ${newer})`, host: '', created: '', current: id === currentId });
+    if (slot === null || 'newer' in slot) out.push({ id, label: slot === null ? '(damaged)' : `(newer format: ${slot.newer})`, host: '', created: '', current: id === currentId });
     else out.push({ id, label: String(slot.label), host: String(slot.host), created: String(slot.created), current: id === currentId });
   }
   return out.sort((a, b) => a.created.localeCompare(b.created));
