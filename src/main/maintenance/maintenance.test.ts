@@ -162,6 +162,8 @@ describe('scheduled upkeep', () => {
     const failed = await maintenance.start('verify-data').done;
     expect(failed.record.status).toBe('failed');
     expect(failed.record.error?.message).toMatch(/Verification found \d+ problem/);
+    // What to do next: a backup alone would reuse the damaged data.
+    expect(failed.record.error?.message).toMatch(/To store the damaged data again: `jetvault repair-packs [0-9a-f]{12}( [0-9a-f]{12})*`, then back up the affected devices again$/);
     const alert = services.alerts.evaluate().raised.find((a) => a.rule === 'verificationFailed');
     expect(alert?.message).toMatch(/verification failed/i);
   });

@@ -87,7 +87,9 @@ export class Maintenance {
       const report = await withLock(repo, false, () => check(repo, { readData, subset: DATA_SUBSET, signal: ctx.signal }));
       if (!report.ok) {
         const affected = report.affected.slice(0, 5).map((a) => `${a.path}`).join(', ');
-        throw new AppError('INTERNAL', `Verification found ${report.errors.length} problem(s): ${report.errors.slice(0, 3).join('; ')}${affected ? `; affected files include ${affected}` : ''}`);
+        // While a damaged pack stays indexed, every backup reuses its damaged data: say what stores it again.
+        const repair = report.damagedPacks.length > 0 ? `. To store the damaged data again: \`jetvault repair-packs ${report.damagedPacks.map((id) => id.slice(0, 12)).join(' ')}\`, then back up the affected devices again` : '';
+        throw new AppError('INTERNAL', `Verification found ${report.errors.length} problem(s): ${report.errors.slice(0, 3).join('; ')}${affected ? `; affected files include ${affected}` : ''}${repair}`);
       }
       return { readData, snapshots: report.snapshots, packs: report.packs, packsRead: report.packsRead };
     });
