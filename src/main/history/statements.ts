@@ -503,6 +503,10 @@ export function prepareStatements(db: Database) {
     outboxRetry: db.prepare<[number, string, string, number]>('UPDATE webhook_outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?'),
     /** Takes an event for one delivery attempt (moves its next attempt on) unless another process took it first. */
     outboxClaim: db.prepare<[string, number, string]>('UPDATE webhook_outbox SET next_attempt_at = ? WHERE id = ? AND next_attempt_at = ? AND delivered_at IS NULL'),
+    /** The webhook set to another URL: what waits goes to it (ref), from now on (now), counted afresh. */
+    outboxReschedule: db.prepare<[string, string]>('UPDATE webhook_outbox SET url = ?, next_attempt_at = ?, attempts = 0, last_error = NULL WHERE delivered_at IS NULL'),
+    /** The webhook turned off: what waited is not sent. */
+    outboxDropUndelivered: db.prepare<[]>('DELETE FROM webhook_outbox WHERE delivered_at IS NULL'),
     outboxPending: db.prepare<[], { pending: number; next: string | null }>(
       'SELECT count(*) AS pending, (SELECT next_attempt_at FROM webhook_outbox WHERE delivered_at IS NULL ORDER BY id LIMIT 1) AS next FROM webhook_outbox WHERE delivered_at IS NULL',
     ),

@@ -226,33 +226,6 @@ describe('the alert webhook', () => {
     }
   });
 
-  it('sends an event that waited to the URL set when it goes out, and none while no URL is set', async () => {
-    const old = await receiver();
-    const hook = await receiver();
-    await old.close(); // the old receiver is gone: the event waits for its retry
-    try {
-      const dataDir = tempDir();
-      const s = services(dataDir);
-      s.settings.update({ webhookUrl: old.url }, 'test');
-      const device = s.devices.add(profile, {}, 'test');
-      await s.jobs.start({ kind: 'backup', title: 'b', phases: ['connect'], deviceId: device.id }, () => Promise.reject(new AppError('TIMEOUT', 'rvm-017 did not answer in time'))).done;
-      s.alerts.evaluate();
-      expect(await s.outbox.deliverDue()).toBe(0);
-      s.history.db.prepare('UPDATE webhook_outbox SET next_attempt_at = ?').run(new Date(0).toISOString());
-
-      s.settings.update({ webhookUrl: '' }, 'test');
-      expect(await s.outbox.deliverDue()).toBe(0);
-      expect(s.history.sql.outboxHead.all(1)[0]!.last_error).toBe('no webhook URL is set (the event waits until one is)');
-      s.history.db.prepare('UPDATE webhook_outbox SET next_attempt_at = ?').run(new Date(0).toISOString());
-
-      s.settings.update({ webhookUrl: hook.url }, 'test');
-      expect(await s.outbox.deliverDue()).toBe(1);
-      expect(hook.bodies).toMatchObject([{ event: 'alert.raised', alert: { rule: 'backupFailed' } }]);
-    } finally {
-      await hook.close();
-    }
-  });
-
   it('queues while the receiver is down, survives a restart, retries with backoff and delivers after', async () => {
     // Find a port, then close the receiver: nothing listens there now.
     const probe = await receiver();
@@ -292,6 +265,42 @@ describe('the alert webhook', () => {
       expect(restarted.pending().pending).toBe(0);
     } finally {
       again.close();
+      await hook.close();
+    }
+  });
+
+  it('sends what waited for a dead URL to the URL set in its place, at once, and drops it when the webhook is turned off', async () => {
+    // A webhook mistyped (nothing listens on that port), then set right.
+    const probe = await receiver();
+    const dead = probe.url;
+    await probe.close();
+    const hook = await receiver();
+    try {
+      const s = services(tempDir());
+      s.settings.update({ webhookUrl: dead }, 'test');
+      const device = s.devices.add(profile, {}, 'test');
+      await s.jobs.start({ kind: 'backup', title: 'b', phases: ['connect'], deviceId: device.id }, () => Promise.reject(new AppError('TIMEOUT', 'rvm-017 did not answer in time'))).done;
+      s.alerts.evaluate();
+      expect(await s.outbox.deliverDue()).toBe(0);
+      expect(s.outbox.pending().pending).toBe(1);
+
+      s.settings.update({ webhookUrl: hook.url }, 'test');
+      // Not an hour of backoff against the old address (and never, as it stays dead): sent now, to the new one.
+      expect(await s.outbox.deliverDue()).toBe(1);
+      expect(hook.bodies).toMatchObject([{ event: 'alert.raised', alert: { rule: 'backupFailed', device: 'rvm-017' } }]);
+      expect(s.outbox.pending()).toEqual({ pending: 0, nextAttemptAt: null });
+
+      // Turned off with an event waiting (the receiver down again): nothing waits any more, nothing is sent.
+      s.settings.update({ webhookUrl: dead }, 'test');
+      await s.jobs.start({ kind: 'backup', title: 'b', phases: ['connect'], deviceId: device.id }, () => Promise.resolve(1)).done;
+      s.alerts.evaluate();
+      expect(await s.outbox.deliverDue()).toBe(0);
+      s.settings.update({ webhookUrl: '' }, 'test');
+      expect(s.outbox.pending()).toEqual({ pending: 0, nextAttemptAt: null });
+      s.settings.update({ webhookUrl: hook.url }, 'test');
+      expect(await s.outbox.deliverDue()).toBe(0);
+      expect(hook.bodies).toHaveLength(1);
+    } finally {
       await hook.close();
     }
   });

@@ -133,7 +133,12 @@ export class SettingsService {
     return settings;
   }
 
-  /** Into the secret store, never the settings row; '' turns the webhook off and forgets the URL. */
+  /**
+   * Into the secret store, never the settings row; '' turns the webhook off and forgets the URL. What
+   * waits in the outbox follows: to the new URL at once, counted afresh (kept for an address that was
+   * mistyped or retired, it held the head of the queue, and every alert behind it, for good), or
+   * dropped when the webhook is turned off. Any process's change counts: the outbox is shared.
+   */
   #setWebhookUrl(url: string, now: string): void {
     if (url !== '') {
       if (!this.#secrets?.available) {
@@ -143,8 +148,11 @@ export class SettingsService {
         );
       }
       this.#secrets.set(WEBHOOK_URL_REF, url);
+      this.#store.sql.outboxReschedule.run(WEBHOOK_URL_REF, now);
     } else {
       this.#secrets?.delete(WEBHOOK_URL_REF);
+      const dropped = this.#store.sql.outboxDropUndelivered.run().changes;
+      if (dropped > 0) this.#log.info(`webhook turned off: ${dropped} undelivered event(s) dropped`);
     }
     this.#store.sql.settingUpsert.run('webhookUrl', JSON.stringify(''), now);
   }
@@ -153,6 +161,7 @@ export class SettingsService {
     this.#store.db.transaction(() => {
       this.#store.sql.settingsClear.run();
       this.#secrets?.delete(WEBHOOK_URL_REF);
+      this.#store.sql.outboxDropUndelivered.run();
       this.#store.audit(actor, 'settings.reset', null);
     })();
     const settings = this.get();
