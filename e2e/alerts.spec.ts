@@ -28,6 +28,8 @@ test('an RPO alert is raised by a rule threshold, acknowledged, and resolved whe
   await expect(row).toContainText('critical');
   await expect(page.getByTestId('nav-alerts-count')).toHaveText('1');
   await expect(page.getByTestId('rules-form')).toContainText(/1 waiting/);
+  // And why (read again while deliveries wait): port 9 is one HTTP clients never connect to.
+  await expect(page.getByTestId('rules-form')).toContainText('the last try failed: port 9 is one that HTTP clients refuse to use (a blocked port)');
   await page.getByTestId('alerts-open').scrollIntoViewIfNeeded();
   await page.screenshot({ path: path.join(SCREENSHOTS, 'alerts-open.png'), fullPage: true });
 

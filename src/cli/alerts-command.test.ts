@@ -2,6 +2,8 @@
  * `jetvault alerts` and `alerts ack` on a data folder with a device that was never backed up (its
  * RPO breached), without a fleet.
  */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -38,5 +40,41 @@ describe('jetvault alerts ack', () => {
     expect((await run('settings', 'set', 'monitoringRules', JSON.stringify(DEFAULT_RULES))).code).toBe(0);
     expect((await run('alerts')).code).toBe(0);
     expect((await run('alerts', 'ack', '1')).out).toMatch(/^acknowledged 1: rvm-017.* \(it had cleared already, 20\d\d-/);
+  }, 60_000);
+});
+
+describe('jetvault alerts and the webhook', () => {
+  it('says that alert events wait for the webhook, and why the last try failed', async () => {
+    let posts = 0;
+    const server = http.createServer((req, res) => {
+      req.resume();
+      posts++;
+      res.writeHead(503).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const home = tempDir();
+      const run = cliRunner({ JETVAULT_HOME: home, JETVAULT_SECRETS_PASSPHRASE: 'cli secrets passphrase' });
+      const file = path.join(home, 'device.json');
+      writeFileSync(file, JSON.stringify({ name: 'rvm-017', host: '127.0.0.1', user: 'jetson', sources: [] }));
+      expect((await run('device', 'import', file)).code).toBe(0);
+      const hook = path.join(home, 'webhook');
+      writeFileSync(hook, `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook?token=s3cret\n`, { mode: 0o600 });
+      expect((await run('settings', 'set', 'webhookUrl', '--value-file', hook)).code).toBe(0);
+      expect((await run('settings', 'set', 'monitoringRules', JSON.stringify({ ...DEFAULT_RULES, rpoBreached: { enabled: true, threshold: 0 } }))).code).toBe(0);
+      // It raises the alert and posts it at once; the receiver answers 503.
+      const first = await run('alerts');
+      expect(first.code).toBe(1);
+      expect(first.err).toMatch(/^webhook: 1 alert event not delivered yet \(next try 20\d\d-[^)]+\): HTTP 503$/m);
+      expect(first.err).not.toContain('s3cret');
+      expect(posts).toBe(1);
+      // Still waiting (its retry not due yet), and still said.
+      const again = await run('alerts');
+      expect(posts).toBe(1);
+      expect(again.err).toMatch(/^webhook: 1 alert event not delivered yet \(next try 20\d\d-[^)]+\): HTTP 503$/m);
+      expect(again.err).not.toContain('s3cret');
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   }, 60_000);
 });

@@ -207,7 +207,7 @@ export const channels = {
     output: z.array(z.object({ runId: z.string(), time: z.string(), sources: z.array(z.string()), keep: z.boolean(), reasons: z.array(z.string()) })),
   },
   /** Webhook deliveries still waiting (the receiver was down or the laptop offline). */
-  'alerts:webhookQueue': { input: none, output: z.object({ pending: z.number().int(), nextAttemptAt: z.string().nullable() }) },
+  'alerts:webhookQueue': { input: none, output: z.object({ pending: z.number().int(), nextAttemptAt: z.string().nullable(), lastError: z.string().max(2000).nullable() }) },
 
   /** A file's distinct versions across the device's snapshots of the same source, newest first. */
   'files:versions': { input: VersionsRequestSchema, output: FileVersionsSchema },

@@ -69,7 +69,7 @@ export const alertsCommand: Command = {
   usage: 'Usage: jetvault alerts [--all] [--json]\n       jetvault alerts ack ID\n\nExit status 0 when no alert is open, 1 otherwise.',
   options: { json: { type: 'boolean' }, all: { type: 'boolean' } },
   async run({ values, positionals }, io) {
-    return withServices(io, (services) => {
+    return withServices(io, async (services) => {
       if (positionals[0] === 'ack') {
         // Digits only: Number() would read "0x1f", "1e2" or " 7" as another alert's id.
         const text = positionals[1] ?? '';
@@ -81,10 +81,16 @@ export const alertsCommand: Command = {
       }
       if (positionals.length > 0) throw new UsageError(`unknown action "${positionals[0]}"`);
       services.alerts.evaluate();
+      // What that raised or resolved goes out now (as after run-scheduler --once): left to the next
+      // console or scheduler, it waited — and was never tried where only the CLI runs.
+      await services.outbox.deliverDue();
       const list = services.alerts.list(values.all ? 'all' : 'open');
       if (values.json) io.out(JSON.stringify(list, null, 2));
       else if (list.length === 0) io.out('No open alerts.');
       else for (const a of list) io.out(`${String(a.id).padStart(5)} ${a.severity.padEnd(8)} ${RULE_LABELS[a.rule].title.padEnd(26)} ${a.resolvedAt ? 'resolved ' : a.acknowledgedAt ? 'acked    ' : '         '}${a.message}`);
+      // Alerts the webhook has not taken yet, and why: a receiver down or moved is otherwise found out by the silence.
+      const queue = services.outbox.pending();
+      if (queue.pending > 0) io.err(`webhook: ${queue.pending} alert event${queue.pending === 1 ? '' : 's'} not delivered yet (next try ${queue.nextAttemptAt ?? 'soon'})${queue.lastError ? `: ${queue.lastError}` : ''}`);
       return services.alerts.list('open').length === 0 ? 0 : 1;
     });
   },

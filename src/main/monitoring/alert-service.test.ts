@@ -4,7 +4,7 @@
  * deliveries queued while the receiver is down survive a restart of the console and go out after.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AppError } from '../../shared/errors';
 import { HistoryStore } from '../history/history-store';
@@ -239,7 +239,7 @@ describe('the alert webhook', () => {
     outbox.enqueue(url, { event: 'alert.raised', alert: { id: 1 } });
     outbox.enqueue(url, { event: 'alert.raised', alert: { id: 2 } });
     expect(await outbox.deliverDue()).toBe(0);
-    expect(outbox.pending()).toEqual({ pending: 2, nextAttemptAt: new Date(now.getTime() + retryDelay(1)).toISOString() });
+    expect(outbox.pending()).toEqual({ pending: 2, nextAttemptAt: new Date(now.getTime() + retryDelay(1)).toISOString(), lastError: 'ECONNREFUSED' });
     const [row] = store.sql.outboxHead.all(1);
     expect(row!.last_error).toMatch(/ECONNREFUSED/);
     expect(row!.last_error).not.toMatch(/s3cret/);
@@ -288,7 +288,7 @@ describe('the alert webhook', () => {
       // Not an hour of backoff against the old address (and never, as it stays dead): sent now, to the new one.
       expect(await s.outbox.deliverDue()).toBe(1);
       expect(hook.bodies).toMatchObject([{ event: 'alert.raised', alert: { rule: 'backupFailed', device: 'rvm-017' } }]);
-      expect(s.outbox.pending()).toEqual({ pending: 0, nextAttemptAt: null });
+      expect(s.outbox.pending()).toEqual({ pending: 0, nextAttemptAt: null, lastError: null });
 
       // Turned off with an event waiting (the receiver down again): nothing waits any more, nothing is sent.
       s.settings.update({ webhookUrl: dead }, 'test');
@@ -296,7 +296,7 @@ describe('the alert webhook', () => {
       s.alerts.evaluate();
       expect(await s.outbox.deliverDue()).toBe(0);
       s.settings.update({ webhookUrl: '' }, 'test');
-      expect(s.outbox.pending()).toEqual({ pending: 0, nextAttemptAt: null });
+      expect(s.outbox.pending()).toEqual({ pending: 0, nextAttemptAt: null, lastError: null });
       s.settings.update({ webhookUrl: hook.url }, 'test');
       expect(await s.outbox.deliverDue()).toBe(0);
       expect(hook.bodies).toHaveLength(1);
@@ -304,6 +304,46 @@ describe('the alert webhook', () => {
       await hook.close();
     }
   });
+
+  it('says why a delivery failed in words to act on: where a redirect points (not followed, no token shown), a 500, no answer in 10 s', async () => {
+    const sockets = new Set<Socket>();
+    const server = http.createServer((req, res) => {
+      req.resume();
+      if (req.url!.startsWith('/moved')) res.writeHead(301, { location: 'https://hooks.example.com/new/path?token=n3wsecret' }).end();
+      else if (req.url!.startsWith('/loop')) res.writeHead(302, { location: '/loop' }).end();
+      else if (req.url!.startsWith('/broken')) res.writeHead(500).end('boom');
+      // /hang: headers never come.
+    });
+    server.on('connection', (socket) => sockets.add(socket));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const s = services(tempDir());
+      const failure = async (path: string): Promise<string | null> => {
+        s.settings.update({ webhookUrl: `${origin}${path}?token=s3cret` }, 'test');
+        s.outbox.enqueue(`${origin}${path}?token=s3cret`, { event: 'alert.raised', alert: { id: 1 } });
+        expect(await s.outbox.deliverDue()).toBe(0);
+        const queue = s.outbox.pending();
+        expect(queue.pending).toBe(1);
+        s.settings.update({ webhookUrl: '' }, 'test'); // drops it: the next case starts with an empty queue
+        return queue.lastError;
+      };
+      expect(await failure('/moved')).toBe('HTTP 301: the receiver redirects to https://hooks.example.com; redirects are not followed — set the webhook to the address it moved to');
+      expect(await failure('/loop')).toBe(`HTTP 302: the receiver redirects to ${origin}; redirects are not followed — set the webhook to the address it moved to`);
+      expect(await failure('/broken')).toBe('HTTP 500');
+      s.settings.update({ webhookUrl: 'http://127.0.0.1:10080/hook' }, 'test');
+      s.outbox.enqueue('http://127.0.0.1:10080/hook', { event: 'alert.raised', alert: { id: 1 } });
+      expect(await s.outbox.deliverDue()).toBe(0);
+      expect(s.outbox.pending().lastError).toBe('port 10080 is one that HTTP clients refuse to use (a blocked port): give the receiver another port');
+      s.settings.update({ webhookUrl: '' }, 'test');
+      const started = Date.now();
+      expect(await failure('/hang')).toBe('no answer within 10 s');
+      expect(Date.now() - started).toBeLessThan(20_000);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  }, 40_000);
 
   it('delivers an event once when two processes (the console, run-scheduler) deliver at the same moment', async () => {
     const hook = await receiver();

@@ -53,10 +53,10 @@ export class WebhookOutbox {
     this.kick();
   }
 
-  /** Deliveries waiting, and when the next one is due. */
-  pending(): { pending: number; nextAttemptAt: string | null } {
+  /** Deliveries waiting, when the next one is due, and why the last try of the first failed (null: not tried yet). */
+  pending(): { pending: number; nextAttemptAt: string | null; lastError: string | null } {
     const row = this.#store.sql.outboxPending.get()!;
-    return { pending: row.pending, nextAttemptAt: row.next };
+    return { pending: row.pending, nextAttemptAt: row.next, lastError: row.last_error };
   }
 
   /** Delivers what is due now; resolves with how many were delivered. One run at a time. */
@@ -97,6 +97,11 @@ export class WebhookOutbox {
     }
   }
 
+  /**
+   * Why a delivery failed, in words an operator can act on (kept as the event's last error, shown by
+   * the Alerts page and `jetvault alerts`): "unexpected redirect" and "The operation was aborted due
+   * to timeout" named neither where the receiver pointed nor how long it was given.
+   */
   async #post(url: string, payload: string): Promise<string | null> {
     try {
       const response = await fetch(url, {
@@ -104,12 +109,22 @@ export class WebhookOutbox {
         headers: { 'content-type': 'application/json', 'user-agent': 'Jetvault' },
         body: payload,
         signal: AbortSignal.timeout(TIMEOUT_MS),
-        redirect: 'error',
+        // Not followed (a redirected POST may arrive as a GET without its body), but said where to.
+        redirect: 'manual',
       });
       await response.arrayBuffer().catch(() => undefined);
-      return response.ok ? null : `HTTP ${response.status}`;
+      if (response.ok) return null;
+      if (response.status >= 300 && response.status < 400) {
+        const location = response.headers.get('location');
+        const target = location ? redactUrl(new URL(location, url).href) : null;
+        return `HTTP ${response.status}: the receiver redirects${target ? ` to ${target}` : ''}; redirects are not followed — set the webhook to the address it moved to`;
+      }
+      return `HTTP ${response.status}`;
     } catch (error) {
+      if ((error as Error).name === 'TimeoutError') return `no answer within ${TIMEOUT_MS / 1000} s`;
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+      // fetch never connects to the ports browsers block (9, 6000, 10080 …) and says only "bad port".
+      if (cause?.message === 'bad port') return `port ${new URL(url).port} is one that HTTP clients refuse to use (a blocked port): give the receiver another port`;
       return cause?.code ?? cause?.message ?? (error as Error).message;
     }
   }

@@ -64,17 +64,24 @@ function RulesForm() {
   const save = useSettingsStore((s) => s.save);
   const [draft, setDraft] = useState<Rules | null>(null);
   const [webhook, setWebhook] = useState<string | null>(null);
-  const [queue, setQueue] = useState<{ pending: number; nextAttemptAt: string | null } | null>(null);
+  const [queue, setQueue] = useState<{ pending: number; nextAttemptAt: string | null; lastError: string | null } | null>(null);
   const [message, setMessage] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   // Raised and resolved alerts enqueue deliveries: refresh the queue's state with them.
   const alerts = useAlertsStore((s) => s.open);
+  const waiting = queue?.pending ?? 0;
   useEffect(() => {
-    void api()
-      .alerts.webhookQueue()
-      .then(setQueue)
-      .catch(() => undefined);
-  }, [settings, alerts]);
+    const refresh = () =>
+      void api()
+        .alerts.webhookQueue()
+        .then(setQueue)
+        .catch(() => undefined);
+    refresh();
+    // While deliveries wait, read again every few seconds: the try that fails (and why) comes after the
+    // event that made the page ask, and the page said "waiting" with no reason until it was reopened.
+    const timer = waiting > 0 ? setInterval(refresh, 3_000) : undefined;
+    return () => clearInterval(timer);
+  }, [settings, alerts, waiting]);
   if (!settings) return null;
   const rules = draft ?? settings.monitoringRules;
   const url = webhook ?? settings.webhookUrl;
@@ -113,7 +120,7 @@ function RulesForm() {
         <Input data-testid="webhook-url" placeholder="https://chat.example/hooks/…" />
         <Text slot="description">
           Alerts are POSTed here as JSON; while it cannot be reached they wait and are retried.
-          {queue && queue.pending > 0 ? ` ${queue.pending} waiting, next try ${queue.nextAttemptAt ? new Date(queue.nextAttemptAt).toLocaleTimeString() : 'soon'}.` : ''}
+          {queue && queue.pending > 0 ? ` ${queue.pending} waiting, next try ${queue.nextAttemptAt ? new Date(queue.nextAttemptAt).toLocaleTimeString() : 'soon'}${queue.lastError ? ` — the last try failed: ${queue.lastError}` : ''}.` : ''}
         </Text>
       </TextField>
       <ErrorBanner message={error} testId="rules-error" />
