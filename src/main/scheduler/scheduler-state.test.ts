@@ -2,6 +2,8 @@
  * The scheduler's view of each device, read from a real history store seeded with runs, on a clock
  * the test sets: no device is contacted (the probe and the backup start are stand-ins).
  */
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { OverviewService } from '../fleet/overview-service';
 import { seedBackupRun } from '../testing/seed-runs';
@@ -120,6 +122,39 @@ describe('the scheduler on seeded history', () => {
       await scheduler.tick(); // (the backup it then starts is not part of this test)
       expect(overview.overview().devices[0]).toMatchObject({ reachability: 'reachable', status: 'at-risk', lastContactAt: new Date(clock.now).toISOString() });
     } finally {
+      s.dispose();
+    }
+  });
+
+  it('probes an offline device again once the clock that was ahead when it went silent is set back, not a day later', async () => {
+    // A real TCP probe: nothing listens on the device's port at first, then its sshd (a listener) is back.
+    const server = net.createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const started: string[] = [];
+    const { s, scheduler, clock } = setup({
+      probe: undefined,
+      startBackup: (name) => {
+        started.push(name);
+        return s.jobs.start({ kind: 'backup', title: `Back up ${name}`, phases: ['connect'], deviceId: s.devices.get(name).id }, () => Promise.resolve());
+      },
+    });
+    try {
+      s.devices.add({ ...profile, name: 'rvm-dock', port }, {}, 'test');
+      clock.now = NOW + 24 * 60 * MIN; // the laptop's clock a day ahead
+      expect(await scheduler.tick()).toEqual([]);
+      expect(scheduler.queue()[0]).toMatchObject({ state: 'offline' });
+      // NTP sets the clock right; the device is back on the network.
+      clock.now = NOW + 2 * MIN;
+      await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+      // Probed again within the longest back-off (10 min), not once the clock reaches that day again.
+      clock.now += 10 * MIN;
+      expect(scheduler.queue()[0]).toMatchObject({ state: 'due' });
+      expect(await scheduler.tick()).toEqual(['rvm-dock']);
+      expect(started).toEqual(['rvm-dock']);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
       s.dispose();
     }
   });

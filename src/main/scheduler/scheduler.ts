@@ -23,6 +23,8 @@ const PROBE_TIMEOUT_MS = 3_000;
  * device gone silent cost a whole timeout first — 100 of them held every backup back 5 minutes a tick.
  */
 const PROBE_BATCH = 16;
+/** An unreachable device is probed again after 1, 2, 4 … minutes, at most this long. */
+const MAX_PROBE_BACKOFF_MS = 10 * MINUTE;
 
 /** Whether something accepts TCP connections at host:port (no SSH, nothing sent). */
 export function tcpReachable(host: string, port: number, timeoutMs = PROBE_TIMEOUT_MS): Promise<boolean> {
@@ -113,7 +115,10 @@ export class Scheduler {
           .slice(0, 10)
           .map((r) => Date.parse(r.finished_at!) - Date.parse(r.started_at)),
         running: busy.has(record.id),
-        ...(offline && offline.until > now ? { offlineUntil: offline.until } : {}),
+        // A next probe further off than the longest back-off was set by a clock that was ahead (set
+        // right since, or the laptop's clock stepped back): the device was left "offline" until the
+        // clock reached that time again — a day ahead kept it from being probed, and backed up, for a day.
+        ...(offline && offline.until > now && offline.until - now <= MAX_PROBE_BACKOFF_MS ? { offlineUntil: offline.until } : {}),
       };
     });
   }
@@ -163,7 +168,7 @@ export class Scheduler {
       for (const { name, via, reachable } of probed) {
         if (!reachable) {
           const probes = (this.#offline.get(name)?.probes ?? 0) + 1;
-          this.#offline.set(name, { until: this.#clock() + Math.min(10, 2 ** (probes - 1)) * MINUTE, probes });
+          this.#offline.set(name, { until: this.#clock() + Math.min(MAX_PROBE_BACKOFF_MS, 2 ** (probes - 1) * MINUTE), probes });
           log.info(`scheduler: ${name} is unreachable at ${via.host}:${via.port}; probing again later`);
           continue;
         }
