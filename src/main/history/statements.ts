@@ -461,6 +461,8 @@ export function prepareStatements(db: Database) {
       'INSERT INTO alerts (rule, device_id, subject, severity, message, raised_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
     ),
     alertSeen: db.prepare<[string, string, string, number]>('UPDATE alerts SET severity = ?, message = ?, last_seen_at = ? WHERE id = ?'),
+    /** An open alert grown worse (warning → critical): its acknowledgement was for the milder one. */
+    alertEscalate: db.prepare<[string, string, string, number]>('UPDATE alerts SET severity = ?, message = ?, last_seen_at = ?, acknowledged_at = NULL, acknowledged_by = NULL WHERE id = ?'),
     alertResolve: db.prepare<[string, number]>('UPDATE alerts SET resolved_at = ? WHERE id = ? AND resolved_at IS NULL'),
     alertAcknowledge: db.prepare<[string, string, number]>('UPDATE alerts SET acknowledged_at = ?, acknowledged_by = ? WHERE id = ? AND acknowledged_at IS NULL'),
     /** Open alerts per device (the fleet overview's column). */

@@ -15,6 +15,7 @@ import type { Services } from '../services/index';
 import { WEBHOOK_URL_REF } from '../services/settings-service';
 import { filesHolding } from '../testing/plaintext';
 import { tempDir } from '../testing/temp-dir';
+import { freeBytesAt } from './alert-service';
 import { retryDelay, WebhookOutbox } from './webhook';
 
 const open: Services[] = [];
@@ -189,6 +190,40 @@ describe('alerts', () => {
     backup(1, 5, ['logs']);
     backup(0.5, 30, ['logs']); // the logs took 6× their usual 5 s
     expect(s.alerts.evaluate().raised.map((a) => [a.rule, a.message])).toEqual([['backupSlower', 'rvm-017: the last backup took 30.0 s, 6.0× its usual 5.0 s']]);
+  });
+
+  it('an acknowledged alert that grows critical (storage low: warning, then under a quarter) is unacknowledged, notified and sent again', async () => {
+    const hook = await receiver();
+    const shown: string[] = [];
+    const dataDir = tempDir();
+    const s = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve(), notify: (title) => shown.push(title) }, env: { JETVAULT_SECRETS_PASSPHRASE: PASSPHRASE } });
+    open.push(s);
+    try {
+      s.settings.update({ webhookUrl: hook.url, desktopNotificationLevel: 'critical' }, 'test');
+      // The thresholds around this disk's real free space: under twice it is a warning, under eight times critical.
+      const freeGiB = freeBytesAt(dataDir)! / 1024 ** 3;
+      const storage = (threshold: number) => s.settings.update({ monitoringRules: { ...s.settings.get().monitoringRules, repositoryStorageLow: { enabled: true, threshold } } }, 'test');
+      storage(freeGiB * 2);
+      const [raised] = s.alerts.evaluate().raised;
+      expect(raised).toMatchObject({ rule: 'repositoryStorageLow', severity: 'warning' });
+      expect(shown).toEqual([]); // warnings are not notified at the 'critical' level
+      s.alerts.acknowledge(raised!.id, 'technician');
+
+      storage(freeGiB * 8);
+      const { raised: again, escalated } = s.alerts.evaluate();
+      expect(again).toEqual([]); // the same alert, not a second one
+      expect(escalated).toMatchObject([{ id: raised!.id, severity: 'critical', acknowledgedAt: null, acknowledgedBy: null }]);
+      expect(s.alerts.list('open')).toMatchObject([{ id: raised!.id, severity: 'critical', acknowledgedAt: null }]);
+      expect(shown).toEqual(['Jetvault: critical']);
+      expect(s.alerts.evaluate().escalated).toEqual([]); // once
+      await s.outbox.deliverDue();
+      expect(hook.bodies).toMatchObject([
+        { event: 'alert.raised', alert: { id: raised!.id, severity: 'warning' } },
+        { event: 'alert.escalated', alert: { id: raised!.id, severity: 'critical', acknowledgedAt: null } },
+      ]);
+    } finally {
+      await hook.close();
+    }
   });
 
   it('thresholds come from the settings: storage low when the repository disk has less free than asked', () => {

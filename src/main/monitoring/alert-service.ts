@@ -113,12 +113,13 @@ export class AlertService {
   }
 
   /** Evaluates every rule now: raises, refreshes and resolves alerts. */
-  evaluate(input: MonitorInput = this.input()): { raised: Alert[]; resolved: Alert[] } {
+  evaluate(input: MonitorInput = this.input()): { raised: Alert[]; resolved: Alert[]; escalated: Alert[] } {
     const { store } = this.#deps;
     const conditions = evaluateRules(input, this.#deps.settings.get().monitoringRules);
     const now = input.now.toISOString();
     const raisedIds: number[] = [];
     const resolvedIds: number[] = [];
+    const escalatedIds: number[] = [];
     // The open alerts are read in the same write transaction (IMMEDIATE) that raises and resolves: the
     // app, `run-scheduler` and `jetvault alerts` evaluate the same history, and one that read before
     // another's commit raised the alert again (UNIQUE failure) or resolved it again (a second webhook).
@@ -128,7 +129,14 @@ export class AlertService {
         const key = `${c.rule}\u0000${c.subject}`;
         const existing = open.get(key);
         if (existing) {
-          store.sql.alertSeen.run(c.severity, c.message, now, existing.id);
+          // Grown worse (storage low: warning → critical): acknowledged as a warning, it stayed quiet
+          // while the disk went on filling. Unacknowledged again and announced as escalated.
+          if (c.severity === 'critical' && existing.severity !== 'critical') {
+            store.sql.alertEscalate.run(c.severity, c.message, now, existing.id);
+            escalatedIds.push(existing.id);
+          } else {
+            store.sql.alertSeen.run(c.severity, c.message, now, existing.id);
+          }
           open.delete(key);
         } else {
           raisedIds.push(Number(store.sql.alertInsert.run(c.rule, c.deviceId, c.subject, c.severity, c.message, now, now).lastInsertRowid));
@@ -142,8 +150,9 @@ export class AlertService {
     }).immediate();
     const raised = raisedIds.map((id) => this.#alert(store.sql.alertGet.get(id)!));
     const resolved = resolvedIds.map((id) => this.#alert(store.sql.alertGet.get(id)!));
-    if (raised.length + resolved.length > 0) this.#announce(raised, resolved);
-    return { raised, resolved };
+    const escalated = escalatedIds.map((id) => this.#alert(store.sql.alertGet.get(id)!));
+    if (raised.length + resolved.length + escalated.length > 0) this.#announce(raised, resolved, escalated);
+    return { raised, resolved, escalated };
   }
 
   list(status: 'open' | 'all' = 'open', limit = 500): Alert[] {
@@ -188,19 +197,20 @@ export class AlertService {
     this.#unsubscribe = null;
   }
 
-  #announce(raised: Alert[], resolved: Alert[]): void {
+  #announce(raised: Alert[], resolved: Alert[], escalated: Alert[] = []): void {
     const { bus, outbox, settings, notify } = this.#deps;
     const current = settings.get();
     bus.emit('alerts:changed', { open: this.#deps.store.sql.alertsOpen.all().length });
     // The row names the secret store's entry, not the URL (it can carry a token): the URL is read as it is sent.
     if (settings.webhookConfigured()) {
       for (const alert of raised) outbox.enqueue(WEBHOOK_URL_REF, { event: 'alert.raised', alert });
+      for (const alert of escalated) outbox.enqueue(WEBHOOK_URL_REF, { event: 'alert.escalated', alert });
       for (const alert of resolved) outbox.enqueue(WEBHOOK_URL_REF, { event: 'alert.resolved', alert });
     }
     if (current.desktopNotifications && notify) {
-      // One notification per alert when it is raised (never again while it stays open), at or above the chosen level.
+      // One notification per alert when it is raised or grows critical (never again while it stays open), at or above the chosen level.
       const wanted = (a: Alert) => a.severity === 'critical' || (a.severity === 'warning' && current.desktopNotificationLevel === 'warning');
-      for (const alert of raised.filter(wanted)) {
+      for (const alert of [...raised, ...escalated].filter(wanted)) {
         try {
           notify(`Jetvault: ${alert.severity}${alert.device ? ` — ${alert.device}` : ''}`, alert.message);
         } catch (error) {
