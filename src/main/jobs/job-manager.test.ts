@@ -267,4 +267,39 @@ describe('JobManager', () => {
       vi.useRealTimers();
     }
   });
+
+  it("after the laptop sleeps, the first process to wake leaves another process's running backup alone (its heartbeat is late for the same reason)", async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const { store, bus, jobs: first } = setup();
+      first.dispose();
+      let now = Date.now();
+      // The app (made first: its heartbeat runs first on waking) and run-scheduler's backup.
+      const app = new JobManager(store, bus, silentLogger, () => now);
+      const scheduler = new JobManager(store, bus, silentLogger, () => now);
+      let finish!: () => void;
+      const { id, done } = scheduler.start({ kind: 'backup', title: 'Back up rvm-017', phases: ['transfer'], deviceId: 'rvm-017' }, () => new Promise<void>((resolve) => (finish = resolve)));
+      vi.advanceTimersByTime(HEARTBEAT_MS);
+      now += HEARTBEAT_MS;
+      // An hour asleep; on waking both heartbeats are due, the app's first.
+      now += 60 * 60_000;
+      vi.advanceTimersByTime(HEARTBEAT_MS);
+      expect(app.get(id)).toMatchObject({ status: 'running', error: null });
+      expect(app.busyDevices()).toEqual(new Set(['rvm-017']));
+      expect(() => app.start({ kind: 'backup', title: 'Back up rvm-017', phases: ['transfer'], deviceId: 'rvm-017' }, () => Promise.resolve())).toThrow(/running in another Jetvault process/);
+      // A process that really stopped beating is still found out, ORPHAN_AFTER_MS after the wake.
+      scheduler.dispose(); // its heartbeat stops (the job's promise is left to the end of the test)
+      for (let beats = 0; beats * HEARTBEAT_MS <= ORPHAN_AFTER_MS; beats++) {
+        now += HEARTBEAT_MS;
+        vi.advanceTimersByTime(HEARTBEAT_MS);
+      }
+      expect(app.get(id)).toMatchObject({ status: 'failed', error: { code: 'INTERRUPTED' } });
+      finish();
+      await done;
+      app.dispose();
+      store.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });

@@ -123,6 +123,14 @@ export class JobManager {
   readonly #interruptedNote: (row: RunningJobRow) => string;
   /** Why the last heartbeat could not be stored (said once, until one is stored again). */
   #heartbeatFailure: string | null = null;
+  /** When this manager's last heartbeat ran (its first: when it was made). */
+  #lastBeatAt: number;
+  /**
+   * When this process last found its own heartbeat late by far (the laptop slept, every process with
+   * it): another process's heartbeat is not counted stale from before then — that process slept too
+   * and has not had its turn to beat yet.
+   */
+  #wokeAt = Number.NEGATIVE_INFINITY;
 
   /**
    * The app, the scheduler and every CLI command share one history, each with a job manager of its
@@ -142,6 +150,7 @@ export class JobManager {
     this.#log = log;
     this.#now = now;
     this.#interruptedNote = interruptedNote;
+    this.#lastBeatAt = now();
     const interrupted = this.reapOrphans();
     if (interrupted > 0) log.warn(`${interrupted} job(s) were interrupted: the process running them stopped before they finished`);
     this.#heartbeat = setInterval(() => this.#beat(), HEARTBEAT_MS);
@@ -185,14 +194,21 @@ export class JobManager {
   /** Whether the process that started this job still runs it. */
   #ownerRuns(row: RunningJobRow): boolean {
     if (row.owner_pid === null || row.heartbeat_at === null) return false;
-    if (this.#now() - Date.parse(row.heartbeat_at) > ORPHAN_AFTER_MS) return false;
+    if (this.#now() - Math.max(Date.parse(row.heartbeat_at), this.#wokeAt) > ORPHAN_AFTER_MS) return false;
     return processAlive(row.owner_pid);
   }
 
   #beat(): void {
     if (!this.#store.db.open) return;
+    const now = this.#now();
+    // Woken (a laptop's sleep, a stopped process): whichever process beats first after it used to take
+    // the others' backups, still running, for orphans of reused pids — marked interrupted (a "backup
+    // failed" alert and webhook for a backup that went on to succeed) and their devices free for a
+    // second backup. Their heartbeats are counted from now instead.
+    if (now - this.#lastBeatAt > 3 * HEARTBEAT_MS) this.#wokeAt = now;
+    this.#lastBeatAt = now;
     try {
-      const at = new Date(this.#now()).toISOString();
+      const at = new Date(now).toISOString();
       for (const id of this.#live.keys()) this.#store.sql.jobHeartbeat.run(at, id);
       this.reapOrphans();
       this.#heartbeatFailure = null;
