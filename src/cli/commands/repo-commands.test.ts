@@ -232,6 +232,21 @@ describe('repository CLI', () => {
     expect(JSON.parse(listed.lines.join('\n'))).toHaveLength(2);
   });
 
+  it('forget --keep-within longer than dates go (300000y, "forever") keeps everything instead of nothing', { timeout: 60_000 }, async () => {
+    const { data, env } = await backedUpHome();
+    expect(await runCli(['backup', data], io(env))).toBe(0);
+    for (const within of ['300000y', '99999999999d', '1y']) {
+      const dry = io(env);
+      expect(await runCli(['forget', '--keep-within', within, '--dry-run', '--json'], dry)).toBe(0);
+      const plan = JSON.parse(dry.lines.join('\n')) as { keep: unknown[]; remove: unknown[] };
+      expect([within, plan.keep.length, plan.remove.length]).toEqual([within, 2, 0]);
+    }
+    expect(await runCli(['forget', '--keep-within', '300000y', '--prune'], io(env))).toBe(0);
+    const listed = io(env);
+    expect(await runCli(['snapshots', '--json'], listed)).toBe(0);
+    expect(JSON.parse(listed.lines.join('\n'))).toHaveLength(2);
+  });
+
   // A read-only bind mount needs root (CI runs as root).
   it.skipIf(process.getuid?.() !== 0)('check, restore and copy read a repository on a write-protected disk (no lease can be written there)', { timeout: 60_000 }, async () => {
     const { home, data, env } = await backedUpHome();

@@ -55,7 +55,9 @@ export function withinCutoff(spec: string, from: Date): Date {
     else if (unit === 'd') d.setDate(d.getDate() - k);
     else d.setHours(d.getHours() - k);
   }
-  return d;
+  // Longer than dates go (300000y, a "forever" of nines): the earliest date there is, so everything
+  // is within it. An invalid Date compared false with every snapshot's time and kept none of them.
+  return Number.isNaN(d.getTime()) ? new Date(-8.64e15) : d;
 }
 
 export function isEmptyPolicy(p: RetentionPolicy): boolean {
