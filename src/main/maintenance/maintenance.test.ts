@@ -23,6 +23,7 @@ import { createServices } from '../services/index';
 import type { Services } from '../services/index';
 import { tempDir } from '../testing/temp-dir';
 import { planDeviceRetention, applyDeviceRetention } from './device-retention';
+import { Maintenance, RETRY_FAILED_MS } from './maintenance';
 
 const open: Services[] = [];
 afterEach(() => {
@@ -166,6 +167,20 @@ describe('scheduled upkeep', () => {
     expect(failed.record.error?.message).toMatch(/To store the damaged data again: `jetvault repair-packs [0-9a-f]{12}( [0-9a-f]{12})*`, then back up the affected devices again$/);
     const alert = services.alerts.evaluate().raised.find((a) => a.rule === 'verificationFailed');
     expect(alert?.message).toMatch(/verification failed/i);
+
+    // The scheduler's next tick (30 s on, nothing else to do) does not read the damaged data again at
+    // once, nor every 30 s after: a failed upkeep task waits RETRY_FAILED_MS. Nor does the daily
+    // structure check take its place and resolve the alert while the data stays damaged.
+    // (The good data check above as if a week ago: the data check is overdue, as when the damage is found weekly.)
+    const weekAgo = new Date(Date.now() - 8 * 86_400_000).toISOString();
+    services.history.db.prepare('UPDATE jobs SET started_at = ?, finished_at = ? WHERE id = ?').run(weekAgo, weekAgo, verified.record.id);
+    let now = Date.now();
+    const later = new Maintenance({ store: services.history, jobs: services.jobs, repository: services.repository, log: silentLogger, clock: () => now });
+    now += 30_000;
+    expect(later.due()).toEqual([]);
+    expect(await later.tick()).toEqual([]);
+    now += RETRY_FAILED_MS;
+    expect(later.due()).toEqual(['verify-data']);
   });
 });
 

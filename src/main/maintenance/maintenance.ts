@@ -18,6 +18,13 @@ export const VERIFY_EVERY_MS = DAY;
 export const VERIFY_DATA_EVERY_MS = 7 * DAY;
 export const PRUNE_EVERY_MS = 7 * DAY;
 export const DATA_SUBSET = 0.1;
+/**
+ * A verification or prune that failed is tried again after this long, not on the next tick: it
+ * was due by its last *success*, so a damaged pack had the 10% data check read the repository again
+ * every 30 s (the scheduler's tick), and a repository held by another console a failed prune twice a
+ * minute in the history.
+ */
+export const RETRY_FAILED_MS = 6 * 3_600_000;
 
 export type MaintenanceTask = 'verify' | 'verify-data' | 'prune';
 
@@ -44,14 +51,23 @@ export class Maintenance {
     return job ? Date.parse(job.finished_at ?? job.started_at) : null;
   }
 
+  /** Whether the newest attempt of a task failed (or was cancelled) less than RETRY_FAILED_MS ago. */
+  #failedLately(kind: 'verify' | 'prune', now: number): boolean {
+    const job = this.#deps.store.sql.lastJobOfKind.get(kind);
+    if (!job || job.status === 'succeeded') return false;
+    return now - Date.parse(job.finished_at ?? job.started_at) < RETRY_FAILED_MS;
+  }
+
   /** What is due now, most important first. */
   due(): MaintenanceTask[] {
     const now = this.#clock();
     const older = (at: number | null, every: number) => at === null || now - at >= every;
     const out: MaintenanceTask[] = [];
-    if (older(this.#lastSuccess('verify', true), VERIFY_DATA_EVERY_MS)) out.push('verify-data');
-    else if (older(this.#lastSuccess('verify'), VERIFY_EVERY_MS)) out.push('verify');
-    if (older(this.#lastSuccess('prune'), PRUNE_EVERY_MS)) out.push('prune');
+    if (!this.#failedLately('verify', now)) {
+      if (older(this.#lastSuccess('verify', true), VERIFY_DATA_EVERY_MS)) out.push('verify-data');
+      else if (older(this.#lastSuccess('verify'), VERIFY_EVERY_MS)) out.push('verify');
+    }
+    if (older(this.#lastSuccess('prune'), PRUNE_EVERY_MS) && !this.#failedLately('prune', now)) out.push('prune');
     return out;
   }
 
