@@ -142,4 +142,20 @@ describe('a process stopped during a backup', () => {
       child.kill('SIGKILL');
     }
   }, 120_000);
+
+  it('run-scheduler whose terminal closed (SIGHUP) cancels the running backup as on SIGTERM: recorded cancelled, exit 0', async () => {
+    const { home, env } = await prepared('rvm-hup');
+    const child = spawn(process.execPath, [path.join(root, 'bin/jetvault.js'), 'run-scheduler'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = exitOf(child);
+    try {
+      await untilRunning(home);
+      child.kill('SIGHUP');
+      expect(await exited).toBe(0);
+      const cancelled = [{ status: 'cancelled', error: JSON.stringify({ code: 'CANCELLED', message: 'Back up rvm-hup was cancelled' }) }];
+      expect(backups(home)).toEqual(cancelled);
+      expect(afterRestart(home)).toEqual(cancelled);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 120_000);
 });

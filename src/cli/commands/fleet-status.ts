@@ -96,7 +96,7 @@ export const alertsCommand: Command = {
   },
 };
 
-/** Signals that stop run-scheduler --once: the work its tick started is cancelled first. */
+/** Signals that stop run-scheduler (and --once): the backups it runs are cancelled first, and recorded so. */
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 export const runSchedulerCommand: Command = {
@@ -158,14 +158,14 @@ export const runSchedulerCommand: Command = {
         // The scheduler's and monitor's timers do not hold a process open (the app's window does):
         // without this one, run-scheduler exited (status 13) once its first tick's work was done.
         const keepAlive = setInterval(() => {}, 60_000);
+        // SIGHUP too (the terminal or ssh session it was started from closed): its default ended the
+        // process mid-backup, and the backup was left to be called interrupted.
         const stop = () => {
           clearInterval(keepAlive);
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
+          for (const signal of STOP_SIGNALS) process.off(signal, stop);
           resolve();
         };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
+        for (const signal of STOP_SIGNALS) process.once(signal, stop);
       });
       // Let running jobs stop cleanly: dispose cancels them.
       return 0;
