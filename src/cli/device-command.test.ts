@@ -471,7 +471,7 @@ describe('jetvault device', () => {
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
       expect(err).not.toMatch(/database connection is not open|TypeError/);
-      expect(backups()).toEqual([{ status: 'cancelled', error: JSON.stringify({ code: 'CANCELLED', message: 'Back up rvm-sched was cancelled' }) }]);
+      expect(backups()).toEqual([{ status: 'cancelled', error: JSON.stringify({ code: 'CANCELLED', message: 'Back up rvm-sched was cancelled: Jetvault stopped while it ran' }) }]);
       expect(JSON.parse((await run('snapshots', '--device', 'rvm-sched', '--json')).out)).toEqual([]);
     } finally {
       child.kill('SIGKILL');

@@ -116,7 +116,7 @@ describe('a process stopped during a backup', () => {
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
       expect(err).not.toMatch(/database connection is not open|TypeError/);
-      const cancelled = [{ status: 'cancelled', error: JSON.stringify({ code: 'CANCELLED', message: 'Back up rvm-host was cancelled' }) }];
+      const cancelled = [{ status: 'cancelled', error: JSON.stringify({ code: 'CANCELLED', message: 'Back up rvm-host was cancelled: Jetvault stopped while it ran' }) }];
       expect(backups(home)).toEqual(cancelled);
       expect(afterRestart(home)).toEqual(cancelled);
     } finally {
@@ -135,7 +135,7 @@ describe('a process stopped during a backup', () => {
       child.kill('SIGTERM');
       expect(await exited).toBe(1);
       expect(err).toMatch(/^Back up rvm-once: cancelled$/m);
-      const cancelled = [{ status: 'cancelled', error: JSON.stringify({ code: 'CANCELLED', message: 'Back up rvm-once was cancelled' }) }];
+      const cancelled = [{ status: 'cancelled', error: JSON.stringify({ code: 'CANCELLED', message: 'Back up rvm-once was cancelled: Jetvault stopped while it ran' }) }];
       expect(backups(home)).toEqual(cancelled);
       expect(afterRestart(home)).toEqual(cancelled);
     } finally {
@@ -151,7 +151,7 @@ describe('a process stopped during a backup', () => {
       await untilRunning(home);
       child.kill('SIGHUP');
       expect(await exited).toBe(0);
-      const cancelled = [{ status: 'cancelled', error: JSON.stringify({ code: 'CANCELLED', message: 'Back up rvm-hup was cancelled' }) }];
+      const cancelled = [{ status: 'cancelled', error: JSON.stringify({ code: 'CANCELLED', message: 'Back up rvm-hup was cancelled: Jetvault stopped while it ran' }) }];
       expect(backups(home)).toEqual(cancelled);
       expect(afterRestart(home)).toEqual(cancelled);
     } finally {

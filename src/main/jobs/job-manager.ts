@@ -66,6 +66,8 @@ interface LiveJob {
   ticker?: ReturnType<typeof setInterval>;
   /** Set by `ctx.commit()`: cancels are refused from then on. */
   committed?: boolean;
+  /** Why it was cancelled when no person did (its process stopping), for its record. */
+  cancelledBecause?: string;
   /** Why the history store refused the job's progress row (said once). */
   progressNotStored?: string;
 }
@@ -84,6 +86,13 @@ export const HEARTBEAT_MS = 10_000;
  * with its pid is alive: that pid now belongs to something else.
  */
 export const ORPHAN_AFTER_MS = 5 * 60_000;
+
+/**
+ * What a job's record adds to "was cancelled" when the process running it stopped (the app quit,
+ * run-scheduler or the test host stopped): a cancel all the same, but not the technician's — the
+ * scheduler waits after a cancelled run only when a person cancelled it.
+ */
+export const STOPPED_WITH_PROCESS = 'Jetvault stopped while it ran';
 
 export function newJobId(): string {
   return `job_${Date.now().toString(36)}${randomBytes(5).toString('hex')}`;
@@ -310,7 +319,7 @@ export class JobManager {
         status = cancelled ? 'cancelled' : 'failed';
         // However the task noticed the abort (AbortError from a stream, our CANCELLED), it is a cancellation.
         error = cancelled
-          ? { code: 'CANCELLED', message: `${spec.title} was cancelled` }
+          ? { code: 'CANCELLED', message: `${spec.title} was cancelled${live.cancelledBecause ? `: ${live.cancelledBecause}` : ''}` }
           : caught instanceof AppError
             ? { code: caught.code, message: caught.message }
             : { code: 'INTERNAL', message: (caught as Error)?.message ?? String(caught) };
@@ -345,9 +354,11 @@ export class JobManager {
     }
   }
 
-  cancel(jobId: string): boolean {
+  /** Cancels a running job; `because` is said in its record after "was cancelled" (none: a person cancelled it). */
+  cancel(jobId: string, because?: string): boolean {
     const live = this.#live.get(jobId);
     if (!live || live.controller.signal.aborted || live.committed) return false;
+    if (because) live.cancelledBecause = because;
     live.controller.abort(new AppError('CANCELLED', `${live.spec.title} was cancelled`));
     return true;
   }
@@ -384,7 +395,7 @@ export class JobManager {
   /** Cancels everything still running (on shutdown). */
   dispose(): void {
     clearInterval(this.#heartbeat);
-    for (const id of this.#live.keys()) this.cancel(id);
+    for (const id of this.#live.keys()) this.cancel(id, STOPPED_WITH_PROCESS);
   }
 
   /**
@@ -394,7 +405,7 @@ export class JobManager {
    * store under its jobs: their records stayed "running" and the process failed writing them.
    */
   async stopAll(timeoutMs = 60_000): Promise<void> {
-    for (const id of this.#live.keys()) this.cancel(id);
+    for (const id of this.#live.keys()) this.cancel(id, STOPPED_WITH_PROCESS);
     if (this.#ending.size === 0) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([Promise.allSettled([...this.#ending]), new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);

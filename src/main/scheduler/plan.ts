@@ -22,6 +22,8 @@ export interface DeviceScheduleState {
   lastAttemptAt: string | null;
   /** Failed backups in a row since the last good one. */
   failuresInRow: number;
+  /** When the newest attempt ended, if a person (or a stopping process) cancelled it. */
+  cancelledAt?: string | null;
   /** Durations of recent good runs (ms), for the lead time. */
   recentDurationsMs: number[];
   running: boolean;
@@ -56,6 +58,11 @@ export function retryDelayMs(rpoMinutes: number, failuresInRow: number): number 
   return Math.min(30 * MINUTE, Math.max(MINUTE, (rpoMinutes * MINUTE) / 4), 2 ** (failuresInRow - 1) * MINUTE);
 }
 
+/** Wait after a cancelled run: a quarter of the RPO, at least a minute and at most 30 minutes (the longest retry wait). */
+export function cancelledWaitMs(rpoMinutes: number): number {
+  return Math.min(30 * MINUTE, Math.max(MINUTE, (rpoMinutes * MINUTE) / 4));
+}
+
 export function planDevice(d: DeviceScheduleState, now: number): ScheduleEntry {
   if (d.running) return { device: d.name, state: 'running', dueAt: null, reason: 'backing up now' };
   if (!d.ready) return { device: d.name, state: 'not ready', dueAt: null, reason: d.notReadyReason ?? 'not ready' };
@@ -83,6 +90,12 @@ export function planDevice(d: DeviceScheduleState, now: number): ScheduleEntry {
   if (d.failuresInRow > 0 && d.lastAttemptAt) {
     const retryAt = Date.parse(d.lastAttemptAt) + retryDelayMs(d.rpoMinutes, d.failuresInRow);
     if (retryAt > next.at) next = { at: retryAt, reason: `retry after ${d.failuresInRow} failed attempt(s)` };
+  }
+  if (d.cancelledAt) {
+    // Cancelled on purpose (the device busy in the field, a metered link): started again on the next
+    // tick, 30 s later, the Cancel button did nothing. It waits as after repeated failures instead.
+    const resumeAt = Date.parse(d.cancelledAt) + cancelledWaitMs(d.rpoMinutes);
+    if (resumeAt > next.at) next = { at: resumeAt, reason: `the last run was cancelled; next try ${new Date(resumeAt).toISOString()}` };
   }
   if (d.offlineUntil !== undefined && next.at <= now) {
     return { device: d.name, state: 'offline', dueAt: new Date(Math.max(d.offlineUntil, now)).toISOString(), reason: `unreachable; next probe ${new Date(d.offlineUntil).toISOString()}` };

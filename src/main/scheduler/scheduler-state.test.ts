@@ -198,6 +198,43 @@ describe('the scheduler on seeded history', () => {
     }
   });
 
+  it('does not start again at the next tick a scheduled backup the technician cancelled: it waits a quarter of the RPO', async () => {
+    const started: string[] = [];
+    const { s, scheduler, clock } = setup({
+      startBackup: (name) => {
+        started.push(name);
+        const { id } = s.devices.get(name);
+        // A backup that runs until it is cancelled (as one over a slow link does for a while).
+        return s.jobs.start({ kind: 'backup', title: `Back up ${name}`, phases: ['connect'], deviceId: id }, (ctx) => new Promise<void>((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as Error))));
+      },
+    });
+    try {
+      clock.now = Date.now(); // the jobs' own times are the real clock's
+      s.devices.add({ ...profile, name: 'rvm-field', rpoMinutes: 60 }, {}, 'test');
+      expect(await scheduler.tick()).toEqual(['rvm-field']);
+      const [job] = s.jobs.active();
+      expect(s.jobs.cancel(job!.jobId)).toBe(true);
+      for (let i = 0; i < 100 && s.jobs.active().length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(s.jobs.get(job!.jobId)?.status).toBe('cancelled');
+
+      clock.now = Date.now() + 30_000; // the next tick
+      expect(await scheduler.tick()).toEqual([]);
+      expect(scheduler.queue()[0]).toMatchObject({ state: 'waiting', reason: expect.stringMatching(/^the last run was cancelled/) as unknown });
+      clock.now += 15 * MIN; // a quarter of its 60-minute RPO
+      expect(await scheduler.tick()).toEqual(['rvm-field']);
+      expect(started).toEqual(['rvm-field', 'rvm-field']);
+      // Cancelled because the console quit (not by a person): caught up at the next tick after the restart.
+      await s.jobs.stopAll(5_000);
+      expect(s.jobs.list(1)[0]).toMatchObject({ status: 'cancelled', error: { message: 'Back up rvm-field was cancelled: Jetvault stopped while it ran' } });
+      clock.now += 30_000;
+      expect(await scheduler.tick()).toEqual(['rvm-field']);
+    } finally {
+      s.jobs.dispose();
+      await s.jobs.stopAll(5_000);
+      s.dispose();
+    }
+  });
+
   it('keeps to maxParallelDevices when two schedulers (the app, run-scheduler) tick at the same moment', async () => {
     const dataDir = tempDir();
     const finish: (() => void)[] = [];

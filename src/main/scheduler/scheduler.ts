@@ -8,6 +8,7 @@
 import net from 'node:net';
 import type { DeviceService } from '../devices/device-service';
 import type { HistoryStore } from '../history/history-store';
+import { STOPPED_WITH_PROCESS } from '../jobs/job-manager';
 import type { JobManager, StartedJob } from '../jobs/job-manager';
 import type { Logger } from '../log';
 import type { SettingsService } from '../services/settings-service';
@@ -109,6 +110,8 @@ export class Scheduler {
         lastSuccessAt: lastGood.get(record.id) ?? null,
         lastAttemptAt: runs[0]?.started_at ?? null,
         failuresInRow,
+        // Cancelled by a person (not with a process that stopped: the app quit mid-backup is caught up at once).
+        cancelledAt: runs[0]?.status === 'cancelled' && !runs[0].error?.includes(STOPPED_WITH_PROCESS) ? (runs[0].finished_at ?? runs[0].started_at) : null,
         // The lead time is for a run of every source: a source backed up alone says nothing about its length.
         recentDurationsMs: runs
           .filter((r) => r.status === 'succeeded' && r.finished_at && profile.sources.every((src) => sourcesOf(r.result).has(src.name)))
