@@ -181,6 +181,13 @@ describe('scheduled upkeep', () => {
     expect(await later.tick()).toEqual([]);
     now += RETRY_FAILED_MS;
     expect(later.due()).toEqual(['verify-data']);
+
+    // Cancelled because the console quit (not failed): due again at once after the restart.
+    const quit = later.start('verify-data');
+    await services.jobs.stopAll(30_000);
+    expect((await quit.done).record).toMatchObject({ status: 'cancelled', error: { message: 'Verify the repository (10% of the data) was cancelled: Jetvault stopped while it ran' } });
+    now = Date.now() + 30_000; // restarted at once
+    expect(later.due()).toEqual(['verify-data']);
   });
 });
 

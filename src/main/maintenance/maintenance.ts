@@ -6,6 +6,7 @@
  */
 import { AppError } from '../../shared/errors';
 import type { HistoryStore } from '../history/history-store';
+import { STOPPED_WITH_PROCESS } from '../jobs/job-manager';
 import type { JobManager, StartedJob } from '../jobs/job-manager';
 import type { Logger } from '../log';
 import { check } from '../repository/checker/checker';
@@ -54,7 +55,8 @@ export class Maintenance {
   /** Whether the newest attempt of a task failed (or was cancelled) less than RETRY_FAILED_MS ago. */
   #failedLately(kind: 'verify' | 'prune', now: number): boolean {
     const job = this.#deps.store.sql.lastJobOfKind.get(kind);
-    if (!job || job.status === 'succeeded') return false;
+    // Cancelled with the process that ran it (the app quit): tried again as soon as it is due.
+    if (!job || job.status === 'succeeded' || (job.status === 'cancelled' && job.error?.includes(STOPPED_WITH_PROCESS))) return false;
     return now - Date.parse(job.finished_at ?? job.started_at) < RETRY_FAILED_MS;
   }
 
