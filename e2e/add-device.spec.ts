@@ -58,3 +58,34 @@ test('a host key that answers after the address was corrected is not shown as th
   await expect(page.getByTestId('host-key-confirm')).toHaveCount(0);
   await expect(page.getByTestId('device-check-key')).toHaveText('Check host key');
 });
+
+test("a key pinned on the device page on a slow link lets the page's next save through", async ({ host, console: app, page, fleet }) => {
+  const device = fleet.devices[0]!;
+  // Slow answers to reading a device: the push's reload after the pin takes seconds to come.
+  await page.routeWebSocket(/\/ipc$/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((message) => {
+      if (typeof message === 'string' && message.includes('"devices:get"')) setTimeout(() => server.send(message), 8000);
+      else server.send(message);
+    });
+    server.onMessage((message) => ws.send(message));
+  });
+  await app.open(host.url);
+  const { hostKey: _pinned, ...unconfirmed } = device.profile();
+  await page.evaluate((p) => window.api!.devices.import({ json: JSON.stringify(p) }), { ...unconfirmed, name: 'rvm-pin' });
+  await page.evaluate(() => (window.location.hash = '#/fleet/rvm-pin'));
+  await expect(page.getByTestId('device-settings')).toBeVisible({ timeout: 15_000 });
+  await page.getByTestId('key-card-check').click();
+  await expect(page.getByTestId('key-card-presented-device')).toHaveText(device.hostKeyFingerprint, { timeout: 15_000 });
+  await page.getByTestId('key-card-compared-device').click();
+  await page.getByTestId('key-card-pin-device').click();
+  // Said as soon as the pin is answered, not once the device is read again seconds later.
+  await expect(page.getByTestId('key-card-result')).toContainText('Pinned.', { timeout: 3000 });
+  await expect(page.getByTestId('key-card-pinned')).toHaveText(device.hostKeyFingerprint);
+  // Straight on, the technician saves a site: made on the profile as pinned, it is not refused as stale.
+  await page.getByTestId('device-setting-site').fill('Depot South');
+  await page.getByTestId('device-settings-save').click();
+  await expect(page.getByTestId('device-settings-saved')).toBeVisible();
+  await expect(page.getByTestId('device-settings-error')).toHaveCount(0);
+  expect((await page.evaluate(() => window.api!.devices.get({ name: 'rvm-pin' }))).profile).toMatchObject({ site: 'Depot South', hostKey: device.hostKeyFingerprint });
+});

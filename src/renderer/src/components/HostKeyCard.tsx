@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import { Button, Checkbox } from 'react-aria-components';
 import type { DeviceProfile, HostKeyCheck, KeyComparison, KeyTarget } from '../../../shared/schemas/devices';
+import { useFleetStore } from '../stores/fleet-store';
 import { api } from '../api';
 import { useAction } from '../use-action';
 import { ErrorBanner } from './ErrorBanner';
@@ -63,7 +64,8 @@ export function HostKeyCard({ profile, prominent }: { profile: DeviceProfile; pr
     });
   const pin = (target: KeyTarget, fingerprint: string) =>
     run(async () => {
-      await api().devices.pinHostKey({ name: profile.name, fingerprint, target });
+      // Held at once: the page's next save is made on the profile as pinned (its updatedAt moved on).
+      useFleetStore.getState().received(await api().devices.pinHostKey({ name: profile.name, fingerprint, target }));
       setJustPinned(true);
       // A jump host pinned: the device's key can be read through it now.
       setCheck(target === 'jump' ? await api().devices.checkHostKey({ name: profile.name }) : { jump: checked?.jump ?? null, device: { pinned: fingerprint, presented: fingerprint, matches: true } });

@@ -21,6 +21,8 @@ interface FleetState {
    * profile as it is and the edit can be made again on it, instead of undoing the other save.
    */
   updateProfile: (edit: ProfileEdit) => Promise<DeviceDetail>;
+  /** A detail main answered with (a key pinned here): held at once, not only once the push's reload arrives. */
+  received: (detail: DeviceDetail) => void;
 }
 
 export const useFleetStore = create<FleetState>()((set, get) => ({
@@ -46,6 +48,9 @@ export const useFleetStore = create<FleetState>()((set, get) => ({
       if ((caught as { code?: string }).code === 'CONFLICT') await get().loadDetail(edit.name).catch(() => undefined);
       throw caught;
     }
+  },
+  received(detail) {
+    set((state) => ({ details: { ...state.details, [detail.profile.name]: detail } }));
   },
   changed(names) {
     void get().load();
