@@ -259,3 +259,13 @@ test('restores waiting for Keep or Roll back that cannot be read are said to be 
   const restore = await app.goTo('restore');
   await expect(restore.getByTestId('restore-pending-error')).toContainText('Restores waiting for Keep or Roll back could not be read: The link dropped (restore:pending)');
 });
+
+test('a link cut short in the middle of an escape opens the console and says the device is not there', async ({ host, console: app, page }) => {
+  await app.open(host.url);
+  await page.evaluate(() => (window.location.hash = '#/fleet/rvm%2'));
+  await expect(page.getByTestId('page-fleet')).toContainText('rvm%2');
+  // Opened as is (a reload, a bookmark), the console starts.
+  await page.reload();
+  await expect(page.locator('html')).toHaveAttribute('data-ready', 'true');
+  await expect(page.getByTestId('page-fleet')).toContainText('rvm%2');
+});

@@ -18,10 +18,19 @@ export function pageFromHash(hash: string): PageId {
   return PAGES.find((p) => p.id === id)?.id ?? 'fleet';
 }
 
-/** The part of the route after the page, e.g. the device name in `#/fleet/rvm-017`. */
+/**
+ * The part of the route after the page, e.g. the device name in `#/fleet/rvm-017`. A part that is no
+ * valid escape (`#/fleet/rvm%2`, a link cut short) is taken as written: decodeURIComponent threw, and
+ * at start-up that left the window blank, the console never starting.
+ */
 export function routeParam(hash: string): string | null {
   const rest = hash.replace(/^#\/?/, '').split('?')[0]!.split('/')[1];
-  return rest ? decodeURIComponent(rest) : null;
+  if (!rest) return null;
+  try {
+    return decodeURIComponent(rest);
+  } catch {
+    return rest;
+  }
 }
 
 /** The route's query, e.g. `device=rvm-017` in `#/catalog?device=rvm-017`. */
