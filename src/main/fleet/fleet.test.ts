@@ -620,6 +620,17 @@ describe('device report', () => {
     ctx.store.close();
   });
 
+  it('says how much of a nearly full disk is free: 0.4 %, not 0 % (a full disk)', () => {
+    const ctx = open();
+    const device = addDevice(ctx, 'rvm-023');
+    const GIB = 1024 ** 3;
+    const disks = [{ mount: '/', filesystem: '/dev/nvme0n1p1', sizeBytes: 100 * GIB, usedBytes: 100 * GIB - 0.4 * GIB, availableBytes: 0.4 * GIB }];
+    ctx.store.db.prepare('UPDATE devices SET facts = ?, facts_at = ? WHERE id = ?').run(JSON.stringify({ disks, postgresDatabases: ['app'], mysqlDatabases: [] }), new Date(T0).toISOString(), device.id);
+    const report = deviceReport(ctx.store, ctx.overview, 'rvm-023', new Date(T0));
+    expect(report.text).toContain('<dt>Disk free</dt><dd>410 MiB (0.4 %)</dd>');
+    ctx.store.close();
+  });
+
   it('reads its ages, durations and sizes as the console does: never as old as the RPO while within it, no "60 min", no "1024.0 KiB"', () => {
     const ctx = open();
     const device = addDevice(ctx, 'rvm-021', { rpoMinutes: 24 * 60 });

@@ -35,6 +35,13 @@ function age(m: number): string {
   return `${Math.floor(m / 1440)} days`;
 }
 
+/** A share in whole percent, but to a tenth near the ends: 400 MiB free of 100 GiB is "0.4 %", not "0 %" (a full disk). */
+function percent(f: number): string {
+  const p = f * 100;
+  if (p <= 0 || p >= 100 || (p >= 1 && p <= 99)) return `${Math.round(p)} %`;
+  return `${Math.min(99.9, Math.max(0.1, Math.round(p * 10) / 10))} %`;
+}
+
 function minutes(m: number): string {
   return m < 60 ? `${m} min` : m % 60 === 0 ? `${m / 60} h` : `${(m / 60).toFixed(1)} h`;
 }
@@ -93,7 +100,7 @@ export function deviceReport(store: HistoryStore, overview: OverviewService, nam
 <dt>Last good backup</dt><dd>${escapeHtml(device.lastGoodAt ?? 'never')}</dd>
 <dt>Last contact</dt><dd>${escapeHtml(device.reachability)}${device.lastContactAt ? ` (${escapeHtml(device.lastContactAt)})` : ''}</dd>
 <dt>Last verification</dt><dd>${escapeHtml(device.lastVerifyAt ? `${device.lastVerifyAt} — ${device.lastVerifyStatus}` : 'none yet')}</dd>
-<dt>Disk free</dt><dd>${escapeHtml(device.diskFreeBytes === null ? 'unknown' : `${bytes(device.diskFreeBytes)} (${Math.round((device.diskFreeFraction ?? 0) * 100)} %)`)}</dd>
+<dt>Disk free</dt><dd>${escapeHtml(device.diskFreeBytes === null ? 'unknown' : `${bytes(device.diskFreeBytes)} (${percent(device.diskFreeFraction ?? 0)})`)}</dd>
 <dt>Databases</dt><dd>${device.databaseUp === null ? 'none or unknown' : device.databaseUp ? '<span class="ok">up</span>' : '<span class="bad">down</span>'}</dd>
 </dl>
 <h2>Last backup runs</h2>
