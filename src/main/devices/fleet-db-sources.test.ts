@@ -319,6 +319,28 @@ describe.skipIf(skip)('database sources on a fleet device', () => {
     }
   });
 
+  it("a log only root and its group may read (/var/log/syslog, root:adm 0640) is named with the group that would let the backup read it", { timeout: 120_000 }, async () => {
+    const device = fleet().devices[0]!;
+    const logs = path.join(device.root, 'var/log/system');
+    mkdirSync(logs, { recursive: true });
+    writeFileSync(path.join(logs, 'syslog'), 'kernel: booted\n', { mode: 0o640 });
+    chownSync(path.join(logs, 'syslog'), 0, 4);
+    writeFileSync(path.join(logs, 'secret.log'), 'root only\n', { mode: 0o600 });
+    writeFileSync(path.join(logs, 'boot.log'), 'ok\n', { mode: 0o644 });
+    const { services } = await consoleFor(device, [{ name: 'system-logs', kind: 'files', paths: [logs] }]);
+    try {
+      const { record, value } = await startDeviceBackup(services, device.name).done;
+      expect(record.status).toBe('succeeded');
+      expect(value!.snapshots[0]!.skipped).toEqual([
+        { path: expect.stringMatching(/var\/log\/system\/secret\.log$/) as string, message: "Cannot open: Permission denied (the device's login cannot read it)" },
+        { path: expect.stringMatching(/var\/log\/system\/syslog$/) as string, message: "Cannot open: Permission denied (the device's login cannot read it; its group (gid 4) may: add the login to that group — adm for /var/log on Ubuntu — to back it up)" },
+      ]);
+    } finally {
+      services.dispose();
+      rmSync(logs, { recursive: true, force: true });
+    }
+  });
+
   it('log rotation truncates the logs the snapshot holds, never a file a log was swapped for a symbolic link to', { timeout: 120_000 }, async () => {
     const device = fleet().devices[0]!;
     const logs = path.join(device.root, 'var', 'log', 'rotated');

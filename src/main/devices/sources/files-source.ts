@@ -169,6 +169,14 @@ export async function* unsparse(stream: AsyncIterable<Buffer>, size: number): As
   while (await more()) buffered = Buffer.alloc(0);
 }
 
+/**
+ * What to add when the login may not read a file its group may (/var/log/syslog is root:adm 0640
+ * on a Jetson): that group is the way to let the backup read it — sudo is not needed.
+ */
+function groupMayRead(meta: NodeMeta): string {
+  return (meta.mode & 0o040) !== 0 && (meta.mode & 0o004) === 0 ? `; its group (gid ${meta.gid}) may: add the login to that group — adm for /var/log on Ubuntu — to back it up` : '';
+}
+
 /** Longer than any entry of a listing (twelve fields: numbers, a link target and a path). */
 const MAX_LISTING_ENTRY_BYTES = 1024 * 1024;
 
@@ -555,7 +563,7 @@ export class RemoteFilesSource implements Source {
         const name = line.slice(5, at);
         if (!wanted.has(name)) continue;
         const said = line.slice(at + 2).replace(/^Warning: /, '');
-        const reason = said === 'file changed as we read it' ? CHANGED_WHILE_READ : said.replace(/Permission denied$/, "Permission denied (the device's login cannot read it)");
+        const reason = said === 'file changed as we read it' ? CHANGED_WHILE_READ : said.replace(/Permission denied$/, `Permission denied (the device's login cannot read it${groupMayRead(wanted.get(name)!.meta)})`);
         const known = skipped.get(name);
         if (known) known.message = reason;
         else warnings.push({ path: this.#relative(name), message: reason });
