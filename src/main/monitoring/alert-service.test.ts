@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AppError } from '../../shared/errors';
 import { HistoryStore } from '../history/history-store';
 import { prepareSeedStatements } from '../history/statements';
-import { silentLogger } from '../log';
+import { createLogger, silentLogger } from '../log';
 import { createServices } from '../services/index';
 import type { Services } from '../services/index';
 import { WEBHOOK_URL_REF } from '../services/settings-service';
@@ -379,6 +379,32 @@ describe('the alert webhook', () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   }, 40_000);
+
+  it('refuses a webhook URL with a user:password@ in it, and never keeps or logs a URL from a failed delivery', async () => {
+    const s = services(tempDir());
+    expect(() => s.settings.update({ webhookUrl: 'https://alice:s3cretpw@hooks.example.com/jetvault' }, 'test')).toThrow(
+      expect.objectContaining({ code: 'VALIDATION', issues: [expect.objectContaining({ message: expect.stringMatching(/user or password in the URL/) as unknown })] }) as Error,
+    );
+    // One written before the check (an older version, another process's outbox row): fetch refuses it,
+    // and its error quoted the whole URL — into the history and the log.
+    const lines: string[] = [];
+    const dataDir = tempDir();
+    const store = new HistoryStore(dataDir);
+    try {
+      const outbox = new WebhookOutbox(store, createLogger('warn', (line) => lines.push(line)));
+      outbox.enqueue('https://alice:s3cretpw@127.0.0.1:1/hook?token=t0ken', { event: 'alert.raised', alert: { id: 1 } });
+      expect(await outbox.deliverDue()).toBe(0);
+      const { lastError } = outbox.pending();
+      expect(lastError).toMatch(/includes credentials: https:\/\/127\.0\.0\.1:1$/);
+      expect(lines.join('\n')).toMatch(/webhook to https:\/\/127\.0\.0\.1:1 failed/);
+      for (const secret of ['s3cretpw', 't0ken']) {
+        expect(lastError).not.toContain(secret);
+        expect(lines.join('\n')).not.toContain(secret);
+      }
+    } finally {
+      store.close();
+    }
+  });
 
   it('delivers an event once when two processes (the console, run-scheduler) deliver at the same moment', async () => {
     const hook = await receiver();

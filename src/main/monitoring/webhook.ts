@@ -125,7 +125,9 @@ export class WebhookOutbox {
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;
       // fetch never connects to the ports browsers block (9, 6000, 10080 …) and says only "bad port".
       if (cause?.message === 'bad port') return `port ${new URL(url).port} is one that HTTP clients refuse to use (a blocked port): give the receiver another port`;
-      return cause?.code ?? cause?.message ?? (error as Error).message;
+      // Never a URL itself (a token in its query, a password before an @): fetch quotes it in some
+      // errors ("… a URL that includes credentials: https://user:password@…"), kept and logged.
+      return (cause?.code ?? cause?.message ?? (error as Error).message).replace(/https?:\/\/\S+/g, (quoted) => redactUrl(quoted));
     }
   }
 

@@ -62,7 +62,16 @@ export const AlertSchema = z.object({
 export type Alert = z.infer<typeof AlertSchema>;
 
 /** `https://…` or `http://…` where alerts are POSTed as JSON; empty turns the webhook off. */
-export const WebhookUrlSchema = z.union([z.literal(''), z.string().url().max(2048).regex(/^https?:\/\//, 'Only http(s) URLs')]);
+export const WebhookUrlSchema = z.union([
+  z.literal(''),
+  z
+    .string()
+    .url()
+    .max(2048)
+    .regex(/^https?:\/\//, 'Only http(s) URLs')
+    // fetch refuses such a URL outright (every alert would wait for good), and its error quoted the password.
+    .refine((url) => !/^https?:\/\/[^/?#]*@/.test(url), 'A user or password in the URL (user:password@) is not sent: put the token in the path or the query'),
+]);
 
 export const ScheduleEntrySchema = z.object({
   device: z.string(),
