@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { OverviewService } from '../fleet/overview-service';
 import { seedBackupRun } from '../testing/seed-runs';
 import { silentLogger } from '../log';
+import { FAST } from '../repository/testing/fixtures';
 import { createServices } from '../services/index';
 import type { Services } from '../services/index';
 import { tempDir } from '../testing/temp-dir';
@@ -232,6 +233,31 @@ describe('the scheduler on seeded history', () => {
       s.jobs.dispose();
       await s.jobs.stopAll(5_000);
       s.dispose();
+    }
+  });
+
+  it('starts no backup while the repository is locked (the app before the technician unlocks it), and starts it once unlocked', async () => {
+    // The device's address answers TCP (the probe) and hangs up: the backup, once started, fails on SSH.
+    const server = net.createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const s = createServices({ dataDir: tempDir(), log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() }, env: {} });
+    try {
+      await s.repository.init('scheduler lock test password', FAST);
+      s.repository.lock(); // as the app starts: no password yet
+      s.devices.add({ ...profile, name: 'rvm-depot', port: (server.address() as AddressInfo).port }, {}, 'test');
+      expect(await s.scheduler.tick()).toEqual([]);
+      expect(s.jobs.list(10)).toEqual([]); // no failed backup, so no "backup failed" alert
+      expect(s.alerts.evaluate().raised.map((a) => a.rule)).not.toContain('backupFailed');
+
+      await s.repository.unlock('scheduler lock test password');
+      const started = await s.scheduler.tickJobs();
+      expect(started.map((x) => x.device)).toEqual(['rvm-depot']);
+      for (let i = 0; i < 300 && s.jobs.active().length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(s.jobs.get(started[0]!.jobId)?.error?.message).not.toMatch(/repository .* is locked/);
+    } finally {
+      await s.jobs.stopAll(10_000);
+      s.dispose();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
 

@@ -49,6 +49,12 @@ export interface SchedulerDeps {
   log: Logger;
   startBackup: (name: string, only?: string[]) => StartedJob<unknown>;
   probe?: (host: string, port: number) => Promise<boolean>;
+  /**
+   * Why backups cannot be written now (the repository locked until the technician unlocks it, or not
+   * created yet), or null when they can. Nothing is started meanwhile: every due device's backup
+   * failed at once with "the repository is locked", each raising a "backup failed" alert (and webhook).
+   */
+  repositoryUnready?: () => Promise<string | null>;
   /** Repository upkeep (verify, prune), run when no backup is due or running. */
   maintenance?: { tick(): Promise<unknown> };
   clock?: () => number;
@@ -62,6 +68,8 @@ export class Scheduler {
   readonly #offline = new Map<string, { until: number; probes: number }>();
   #timer: NodeJS.Timeout | null = null;
   #ticking: Promise<{ device: string; jobId: string }[]> | null = null;
+  /** Why the last tick started nothing (the repository locked), said once until it changes. */
+  #unready: string | null = null;
 
   constructor(deps: SchedulerDeps) {
     this.#deps = deps;
@@ -150,6 +158,12 @@ export class Scheduler {
     // data folder) may have started backups while this one probed; its jobs are in busyDevices too.
     const slots = () => settings.get().maxParallelDevices - this.#deps.jobs.busyDevices().size;
     const due = toStart(queue, Number.MAX_SAFE_INTEGER);
+    if (due.length > 0 && this.#deps.repositoryUnready) {
+      const why = await this.#deps.repositoryUnready();
+      if (why !== this.#unready) log.info(why === null ? 'scheduler: the repository can be written again; starting what is due' : `scheduler: no backup starts: ${why}`);
+      this.#unready = why;
+      if (why !== null) return started;
+    }
     for (let next = 0; next < due.length && slots() > 0; ) {
       const batch = due.slice(next, (next += Math.max(slots(), PROBE_BATCH)));
       const probed = await Promise.all(

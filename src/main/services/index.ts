@@ -20,6 +20,7 @@ import { DownloadService } from '../restore/download-service';
 import { DrillService } from '../restore/drill-service';
 import { FileVersionsService } from '../restore/file-versions';
 import { RestoreService, restoreInterruptedNote } from '../restore/restore-service';
+import { toAppError } from '../../shared/errors';
 import { startDeviceBackup } from '../devices/device-backup';
 import { Scheduler } from '../scheduler/scheduler';
 import { Maintenance } from '../maintenance/maintenance';
@@ -158,7 +159,21 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
   });
   const maintenance = new Maintenance({ store: history, jobs, repository, log });
   const jobNotices = new JobNotices(jobs, bus, settings, platform.notify);
-  const scheduler = new Scheduler({ store: history, devices, jobs, settings, log, maintenance, startBackup: (name, only) => startDeviceBackup({ devices, connector, repository, jobs }, name, only, 'scheduler') });
+  const scheduler = new Scheduler({
+    store: history,
+    devices,
+    jobs,
+    settings,
+    log,
+    maintenance,
+    startBackup: (name, only) => startDeviceBackup({ devices, connector, repository, jobs }, name, only, 'scheduler'),
+    // Opened with JETVAULT_PASSWORD where it is set (run-scheduler); in the app, once the technician unlocks it.
+    repositoryUnready: () =>
+      repository.open().then(
+        () => null,
+        (error: unknown) => toAppError(error).message,
+      ),
+  });
   const versions = new FileVersionsService(repository, catalog);
   const downloads = new DownloadService(repository, jobs);
   const overview = new OverviewService(history, settings, Date.now, () => repositories.copiesByDevice());
