@@ -170,6 +170,30 @@ describe('alerts', () => {
     expect(app.alerts.evaluate({ ...app.alerts.input(), now: later })).toMatchObject({ raised: [], resolved: [] });
   });
 
+  it("tells the console when another process (run-scheduler, jetvault alerts ack) raised or acknowledged an alert", () => {
+    const dataDir = tempDir();
+    const app = services(dataDir);
+    const headless = services(dataDir);
+    const told: number[] = [];
+    app.bus.subscribe((event, payload) => event === 'alerts:changed' && told.push((payload as { open: number }).open));
+    app.devices.add(profile, {}, 'test');
+    app.alerts.evaluate(); // nothing holds yet (added just now)
+    told.length = 0;
+
+    // run-scheduler's evaluation, an RPO later, raises it (and sends it); the console's finds it open already.
+    const later = new Date(Date.now() + 20 * 60_000);
+    const [raised] = headless.alerts.evaluate({ ...headless.alerts.input(), now: later }).raised;
+    expect(raised).toMatchObject({ rule: 'rpoBreached' });
+    expect(app.alerts.evaluate({ ...app.alerts.input(), now: later }).raised).toEqual([]);
+    expect(told).toEqual([1]);
+    expect(app.alerts.evaluate({ ...app.alerts.input(), now: later }).raised).toEqual([]);
+    expect(told).toEqual([1]); // once, not every minute
+
+    headless.alerts.acknowledge(raised!.id, 'cli');
+    app.alerts.evaluate({ ...app.alerts.input(), now: later });
+    expect(told).toEqual([1, 1]);
+  });
+
   it('compares a run for slowness with earlier runs of the same sources, not with a source backed up alone', () => {
     const s = services(tempDir());
     const sources = [{ name: 'db', kind: 'postgres', database: 'app' }, { name: 'logs', kind: 'files', paths: ['/var/log/app'] }];

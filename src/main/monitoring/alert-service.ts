@@ -77,6 +77,8 @@ export class AlertService {
   readonly #clock: () => Date;
   #timer: NodeJS.Timeout | null = null;
   #unsubscribe: (() => void) | null = null;
+  /** The open alerts as this process last told the console about them (ids, severities, acknowledgements). */
+  #told: string | null = null;
 
   constructor(deps: AlertServiceDeps) {
     this.#deps = deps;
@@ -152,6 +154,7 @@ export class AlertService {
     const resolved = resolvedIds.map((id) => this.#alert(store.sql.alertGet.get(id)!));
     const escalated = escalatedIds.map((id) => this.#alert(store.sql.alertGet.get(id)!));
     if (raised.length + resolved.length + escalated.length > 0) this.#announce(raised, resolved, escalated);
+    else this.#changedElsewhere();
     return { raised, resolved, escalated };
   }
 
@@ -167,7 +170,9 @@ export class AlertService {
     if (row.acknowledged_at === null) {
       store.sql.alertAcknowledge.run(this.#clock().toISOString(), actor, id);
       store.audit(actor, 'alert.acknowledge', row.subject, { alert: id, rule: row.rule });
-      this.#deps.bus.emit('alerts:changed', { open: store.sql.alertsOpen.all().length });
+      const { open, state } = this.#openState();
+      this.#told = state;
+      this.#deps.bus.emit('alerts:changed', { open });
     }
     return this.#alert(store.sql.alertGet.get(id)!);
   }
@@ -197,10 +202,30 @@ export class AlertService {
     this.#unsubscribe = null;
   }
 
+  /** What the console shows of the open alerts; changed also by other processes (run-scheduler, jetvault alerts ack). */
+  #openState(): { open: number; state: string } {
+    const rows = this.#deps.store.sql.alertsOpen.all();
+    return { open: rows.length, state: rows.map((r) => `${r.id}:${r.severity}:${r.acknowledged_at ?? ''}`).join(',') };
+  }
+
+  /**
+   * Tells the console when the open alerts changed in another process: run-scheduler raised an alert
+   * (and sent it), or `jetvault alerts ack` acknowledged one. Only the process that raised an alert
+   * said so, and the console's evaluation found it open already — its badge and page showed none
+   * until the window was reloaded.
+   */
+  #changedElsewhere(): void {
+    const { open, state } = this.#openState();
+    if (this.#told !== null && state !== this.#told) this.#deps.bus.emit('alerts:changed', { open });
+    this.#told = state;
+  }
+
   #announce(raised: Alert[], resolved: Alert[], escalated: Alert[] = []): void {
     const { bus, outbox, settings, notify } = this.#deps;
     const current = settings.get();
-    bus.emit('alerts:changed', { open: this.#deps.store.sql.alertsOpen.all().length });
+    const { open, state } = this.#openState();
+    this.#told = state;
+    bus.emit('alerts:changed', { open });
     // The row names the secret store's entry, not the URL (it can carry a token): the URL is read as it is sent.
     if (settings.webhookConfigured()) {
       for (const alert of raised) outbox.enqueue(WEBHOOK_URL_REF, { event: 'alert.raised', alert });
