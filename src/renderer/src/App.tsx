@@ -88,8 +88,8 @@ export function App() {
         </div>
       </nav>
       <main className="content" data-testid={`page-${page}`} tabIndex={-1}>
-        {/* One page's render exception stays on that page; another route starts a fresh boundary. */}
-        <PageErrorBoundary key={`${page}/${param ?? ''}`} page={PAGES.find((p) => p.id === page)!.label}>
+        {/* One page's render exception stays on that page; another page starts a fresh boundary, another device or snapshot clears the error. */}
+        <PageErrorBoundary key={page} resetKey={param ?? ''} page={PAGES.find((p) => p.id === page)!.label}>
           <Page />
         </PageErrorBoundary>
       </main>
