@@ -1,7 +1,7 @@
 /**
  * Dashboard data, aggregated in SQL by time bucket so a year of 500 devices stays a few hundred
  * points on the wire: backup runs (count, success, duration, bytes transferred vs added), RPO
- * compliance as the share of each bucket's time within RPO, storage samples, and measured RTO per drill.
+ * compliance sampled at each bucket's end, storage samples, and measured RTO per drill.
  */
 import { AppError } from '../../shared/errors';
 import type { DeviceProfile } from '../../shared/schemas/devices';
@@ -9,7 +9,6 @@ import { DashboardRequestSchema } from '../../shared/schemas/fleet';
 import type { Dashboard, DashboardRequest, Range } from '../../shared/schemas/fleet';
 import { effectiveRpo } from '../../shared/tiers';
 import type { HistoryStore } from '../history/history-store';
-import type { DeviceRow } from '../history/statements';
 import type { SettingsService } from '../services/settings-service';
 
 const HOUR = 3600;
@@ -69,7 +68,12 @@ export class DashboardService {
     });
 
     const rpoList = [...profiles].map(([id, p]) => ({ id, rpo: effectiveRpo({ rpoMinutes: p.rpoMinutes, tags: p.tags ?? [] }, settings.defaultRpoMinutes).rpoMinutes }));
-    const rpoCompliance = rpoList.length === 0 ? [] : this.#compliance(rows, rpoList, from, to, bucket);
+    const rpoCompliance =
+      rpoList.length === 0
+        ? []
+        : sql.dashboardRpoCompliance
+            .all({ from, to: Math.min(to, Math.floor(this.#now() / 1000)), bucket, devices: JSON.stringify(rpoList) })
+            .map((r) => ({ t: r.t, compliant: r.compliant, devices: r.devices, fraction: r.devices === 0 ? 0 : r.compliant / r.devices }));
 
     const storage = new Map<number, Dashboard['storage'][number]>();
     const slot = (t: number) => {
@@ -122,63 +126,5 @@ export class DashboardService {
       storage: [...storage.values()].sort((a, b) => a.t - b.t),
       drills,
     };
-  }
-
-  /**
-   * RPO compliance per bucket as the share of the bucket's device-time spent within RPO: a device
-   * out of its RPO for 5 of a bucket's 6 hours counts 1/6, however it stood at the bucket's end.
-   * `devices` is how many were in the fleet during the bucket (from when each was added, up to
-   * now), `compliant` how many of those were within their RPO all that time.
-   */
-  #compliance(rows: readonly DeviceRow[], rpoList: readonly { id: string; rpo: number }[], from: number, to: number, bucket: number): Dashboard['rpoCompliance'] {
-    const now = this.#now() / 1000;
-    const end = Math.min(to, now);
-    const count = Math.ceil((end - from) / bucket);
-    if (count <= 0) return [];
-    // Time outside RPO per device: before its first good run, and from a run's f + rpo to the next
-    // one where that is later (or until now after the last); all of it for a device without any.
-    const gaps = new Map<string, { start: number; end: number }[]>();
-    for (const r of this.#store.sql.dashboardRpoEdges.all({ from, to: end, devices: JSON.stringify(rpoList) })) {
-      let list = gaps.get(r.id);
-      if (!list) gaps.set(r.id, (list = []));
-      if (r.prev === null) list.push({ start: -Infinity, end: r.f });
-      if (r.next === null || r.next > r.f + r.rpo) list.push({ start: r.f + r.rpo, end: r.next ?? Infinity });
-    }
-    const never = [{ start: -Infinity, end: Infinity }];
-    const within = new Float64Array(count);
-    const present = new Float64Array(count);
-    const devices = new Uint32Array(count);
-    const compliant = new Uint32Array(count);
-    const outside = new Float64Array(count);
-    for (const row of rows) {
-      // A device counts from when it was added: before, it had no runs and was not part of the fleet.
-      const since = Math.max(from, Date.parse(row.created_at) / 1000);
-      if (since >= end) continue;
-      outside.fill(0);
-      for (const g of gaps.get(row.id) ?? never) {
-        const lo = Math.max(g.start, since);
-        const hi = Math.min(g.end, end);
-        if (hi <= lo) continue;
-        for (let k = Math.floor((lo - from) / bucket); k < count && from + k * bucket < hi; k++) {
-          const b = from + k * bucket;
-          outside[k]! += Math.max(0, Math.min(hi, b + bucket) - Math.max(lo, b));
-        }
-      }
-      for (let k = Math.floor((since - from) / bucket); k < count; k++) {
-        const b = from + k * bucket;
-        const time = Math.min(end, b + bucket) - Math.max(since, b);
-        if (time <= 0) continue;
-        devices[k]!++;
-        present[k]! += time;
-        within[k]! += Math.max(0, time - outside[k]!);
-        if (outside[k] === 0) compliant[k]!++;
-      }
-    }
-    const out: Dashboard['rpoCompliance'] = [];
-    for (let k = 0; k < count; k++) {
-      if (devices[k] === 0) continue;
-      out.push({ t: from + k * bucket, compliant: compliant[k]!, devices: devices[k]!, fraction: present[k]! === 0 ? 0 : Math.min(1, within[k]! / present[k]!) });
-    }
-    return out;
   }
 }

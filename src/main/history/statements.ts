@@ -343,29 +343,28 @@ export function prepareStatements(db: Database) {
        GROUP BY t ORDER BY t`,
     ),
     /**
-     * RPO compliance over [from, to] (seconds since the epoch; `to` is now): each device's ({id, rpo}
-     * in `devices` JSON, rpo in minutes) complete good runs (every source of the device) finished in
-     * [from - rpo, to] that border time outside its RPO — a run finished at f keeps the device within
-     * RPO over [f, f + rpo) —, i.e. its first run (`prev` NULL: out of RPO before it), and each run
-     * whose next is more than the RPO later or absent (`next` NULL: out of RPO from f + rpo on). A
-     * device without a row had no good run in that time. One index range scan per device.
+     * RPO compliance sampled at each bucket end: devices ({id, rpo} in `devices` JSON) whose newest
+     * complete good run (every source of the device) finished at most `rpo` minutes before that
+     * instant, among the devices added by then (no row for a bucket before any). One index seek per
+     * device and bucket.
      */
-    dashboardRpoEdges: db.prepare<{ from: number; to: number; devices: string }, { id: string; rpo: number; prev: number | null; f: number; next: number | null }>(
-      `WITH dev(id, rpo) AS (SELECT json_extract(value, '$.id'), json_extract(value, '$.rpo') * 60 FROM json_each(:devices)),
-            -- The runs that can cover part of the range finished in [from - rpo, to].
-            span(id, rpo, lo, hi) AS MATERIALIZED (
-              SELECT id, rpo, strftime('%Y-%m-%dT%H:%M:%fZ', :from - rpo, 'unixepoch'), strftime('%Y-%m-%dT%H:%M:%fZ', :to, 'unixepoch') FROM dev),
-            -- A good backup is a run that covered every source of the device, as the scheduler, the overview
-            -- and the RPO alert count it: a source backed up alone on its own schedule does not count.
-            good(id, rpo, f) AS (
-              SELECT w.id, w.rpo, (julianday(j.finished_at) - 2440587.5) * 86400.0
-              FROM span w JOIN devices d ON d.id = w.id
-                JOIN jobs j ON j.device_id = w.id AND j.kind = 'backup' AND j.status = 'succeeded' AND j.finished_at >= w.lo AND j.finished_at <= w.hi
-              WHERE NOT EXISTS (SELECT 1 FROM json_each(d.profile, '$.sources') s
-                                WHERE json_extract(s.value, '$.name') NOT IN (SELECT json_extract(x.value, '$.source') FROM json_each(j.result, '$.snapshots') x)))
-       SELECT id, rpo, prev, f, next FROM (
-         SELECT id, rpo, f, lag(f) OVER w AS prev, lead(f) OVER w AS next FROM good WINDOW w AS (PARTITION BY id ORDER BY f))
-       WHERE prev IS NULL OR next IS NULL OR next > f + rpo`,
+    dashboardRpoCompliance: db.prepare<{ from: number; to: number; bucket: number; devices: string }, { t: number; compliant: number; devices: number }>(
+      `WITH RECURSIVE ends(t) AS (SELECT :from + :bucket UNION ALL SELECT t + :bucket FROM ends WHERE t + :bucket <= :to),
+            dev(id, rpo) AS (SELECT json_extract(value, '$.id'), json_extract(value, '$.rpo') FROM json_each(:devices)),
+            -- The window [end - rpo, end] as text once per bucket and distinct RPO, not per device.
+            win(t, rpo, lo, hi) AS (
+              SELECT e.t, r.rpo, strftime('%Y-%m-%dT%H:%M:%fZ', e.t - r.rpo * 60, 'unixepoch'), strftime('%Y-%m-%dT%H:%M:%fZ', e.t, 'unixepoch')
+              FROM ends e CROSS JOIN (SELECT DISTINCT rpo FROM dev) r)
+       -- A good backup is a run that covered every source of the device, as the scheduler, the overview
+       -- and the RPO alert count it: a source backed up alone on its own schedule does not count.
+       SELECT w.t - :bucket AS t,
+              sum(EXISTS (SELECT 1 FROM jobs j WHERE j.device_id = dev.id AND j.kind = 'backup' AND j.status = 'succeeded' AND j.finished_at >= w.lo AND j.finished_at <= w.hi
+                            AND NOT EXISTS (SELECT 1 FROM json_each(d.profile, '$.sources') s
+                                            WHERE json_extract(s.value, '$.name') NOT IN (SELECT json_extract(x.value, '$.source') FROM json_each(j.result, '$.snapshots') x)))) AS compliant,
+              count(*) AS devices
+       -- A device counts from when it was added: before, it had no runs and was not part of the fleet.
+       FROM win w JOIN dev ON dev.rpo = w.rpo JOIN devices d ON d.id = dev.id AND d.created_at <= w.hi
+       GROUP BY w.t ORDER BY w.t`,
     ),
     /** Laptop storage: the last sample of each metric per bucket. */
     dashboardLaptopSamples: db.prepare<{ from: number; to: number; bucket: number }, SampleBucketRow>(

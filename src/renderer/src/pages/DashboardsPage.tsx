@@ -152,13 +152,12 @@ function Charts({ data }: { data: Dashboard }) {
           <Line type="monotone" dataKey="successRate" name="succeeded" stroke={C.ok} dot={RUN_DOT} isAnimationActive={false} />
         </LineChart>
       </Chart>
-      <Chart title="RPO compliance (share of the time devices were within their RPO)" testId="chart-rpo" empty={data.rpoCompliance.length === 0}>
+      <Chart title="RPO compliance (devices within their RPO)" testId="chart-rpo" empty={data.rpoCompliance.length === 0}>
         <AreaChart data={data.rpoCompliance}>
           {grid}
           <XAxis {...x} />
           <YAxis stroke={C.muted} fontSize={11} domain={[0, 1]} tickFormatter={pct} width={50} />
-          {/* A share of the bucket's device-time; the count is of the devices within RPO all through it. */}
-          {tooltip((v, c: Dashboard['rpoCompliance'][number]) => `${share(v)} of the time (${c.compliant} of ${c.devices} devices all through)`)}
+          {tooltip((v, c: Dashboard['rpoCompliance'][number]) => `${share(v)} (${c.compliant} of ${c.devices} devices)`)}
           <Area type="stepAfter" dataKey="fraction" name="compliant" stroke={C.ok} fill={C.ok} fillOpacity={0.25} isAnimationActive={false} />
         </AreaChart>
       </Chart>
