@@ -64,6 +64,26 @@ const sameSources = (a: RunSummary, b: RunSummary): boolean => [...(a.sources ??
 /** Pseudo and read-only system filesystems never fill up in a way a technician can act on. */
 const IGNORED_FILESYSTEMS = /^(proc|sysfs|devtmpfs|devpts|udev|none|overlay|squashfs|cgroup2?|tracefs|debugfs|securityfs|pstore|efivarfs)$/;
 
+/**
+ * Why a device is out of its RPO (`allowedMs`), or null while it is within it. A time ahead of this
+ * clock (stamped while it ran ahead, set right since) protects nothing: counted, a device added then
+ * raised no alert until the clock reached that time plus its RPO.
+ */
+function rpoBreach(device: DeviceState, allowedMs: number, now: number): string | null {
+  const since = device.lastSuccessAt ?? device.createdAt;
+  const age = now - Date.parse(since);
+  const rpo = formatAge(device.rpoMinutes * 60_000);
+  if (Date.parse(since) > now + FUTURE_RUN_TOLERANCE_MS) {
+    return device.lastSuccessAt
+      ? `${device.name}: the last good backup is dated ${since}, ahead of this computer's clock, and does not count (RPO ${rpo})`
+      : `${device.name}: never backed up; added at ${since}, ahead of this computer's clock, so how long it has waited is not known (RPO ${rpo})`;
+  }
+  if (age <= allowedMs) return null;
+  return device.lastSuccessAt
+    ? `${device.name}: the last good backup is ${formatAge(age)} old, over its RPO of ${rpo}`
+    : `${device.name}: never backed up in the ${formatAge(age)} since it was added (RPO ${rpo})`;
+}
+
 export function evaluateRules(input: MonitorInput, rules: Rules): Condition[] {
   const out: Condition[] = [];
   const now = input.now.getTime();
@@ -88,32 +108,8 @@ export function evaluateRules(input: MonitorInput, rules: Rules): Condition[] {
     }
 
     if (rules.rpoBreached.enabled) {
-      const allowed = device.rpoMinutes * 60_000 * rules.rpoBreached.threshold;
-      const since = device.lastSuccessAt ?? device.createdAt;
-      const age = now - Date.parse(since);
-      // A time ahead of this clock (stamped while it ran ahead, set right since) protects nothing:
-      // counted, a device added then raised no alert until the clock reached that time plus its RPO.
-      if (Date.parse(since) > now + FUTURE_RUN_TOLERANCE_MS) {
-        out.push({
-          rule: 'rpoBreached',
-          subject: device.id,
-          deviceId: device.id,
-          severity: 'critical',
-          message: device.lastSuccessAt
-            ? `${device.name}: the last good backup is dated ${since}, ahead of this computer's clock, and does not count (RPO ${formatAge(device.rpoMinutes * 60_000)})`
-            : `${device.name}: never backed up; added at ${since}, ahead of this computer's clock, so how long it has waited is not known (RPO ${formatAge(device.rpoMinutes * 60_000)})`,
-        });
-      } else if (age > allowed) {
-        out.push({
-          rule: 'rpoBreached',
-          subject: device.id,
-          deviceId: device.id,
-          severity: 'critical',
-          message: device.lastSuccessAt
-            ? `${device.name}: the last good backup is ${formatAge(age)} old, over its RPO of ${formatAge(device.rpoMinutes * 60_000)}`
-            : `${device.name}: never backed up in the ${formatAge(age)} since it was added (RPO ${formatAge(device.rpoMinutes * 60_000)})`,
-        });
-      }
+      const message = rpoBreach(device, device.rpoMinutes * 60_000 * rules.rpoBreached.threshold, now);
+      if (message) out.push({ rule: 'rpoBreached', subject: device.id, deviceId: device.id, severity: 'critical', message });
     }
 
     if (rules.deviceDiskLow.enabled && device.facts) {
