@@ -13,6 +13,7 @@ import { silentLogger } from '../log';
 import { FAST } from '../repository/testing/fixtures';
 import { createServices } from '../services/index';
 import type { Services } from '../services/index';
+import { jobEnded, waitFor } from '../testing/wait';
 
 const NETNS = netnsSupport();
 let fleet: Fleet;
@@ -38,19 +39,6 @@ async function settled<T>(query: () => Promise<T>): Promise<T> {
 
 const jvDatabases = () => settled(() => device.mutate.sql(`SELECT coalesce(string_agg(datname, ',' ORDER BY datname), '') FROM pg_database WHERE datname LIKE '%\\_jv\\_%';`));
 
-async function waitFor(what: string, test: () => boolean | Promise<boolean>, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await test())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function finish(jobId: string) {
-  await waitFor('the restore job to end', () => services.jobs.get(jobId)?.status !== 'running', 120_000);
-  return services.jobs.get(jobId)!;
-}
-
 beforeAll(async () => {
   if (!NETNS.ok) return;
   fleet = await startFleet({ devices: 1, netns: true, sharedModelMB: 1, uniqueModelMB: 1 });
@@ -68,6 +56,8 @@ afterAll(async () => {
   await fleet?.stop();
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }, 120_000);
+
+const finish = (jobId: string) => jobEnded(services.jobs, jobId);
 
 describe.skipIf(!NETNS.ok)(`a cut link during a PostgreSQL restore${NETNS.ok ? '' : ` (skipped: ${NETNS.reason})`}`, () => {
   it('while the dump is sent: the live database is untouched; the next restore runs through', async () => {

@@ -31,6 +31,7 @@ import {
   stageDbRestore,
 } from './db-restore';
 import type { DatabaseSource, DbRestoreOptions, PostgresSource } from './db-restore';
+import { jobEnded } from '../testing/wait';
 
 const CHILD = fileURLToPath(new URL('./testing/db-restore-child.ts', import.meta.url));
 const PASSWORD = 'db restore test repository password';
@@ -460,15 +461,6 @@ describe('a full disk on the device', () => {
 });
 
 /** A job's record once it has ended (bounded wait). */
-async function waitForJob(jobId: string) {
-  const deadline = Date.now() + 120_000;
-  while (services.jobs.get(jobId)?.status === 'running') {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for job ${jobId}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return services.jobs.get(jobId)!;
-}
-
 describe('PostgreSQL restore onto a server without the roles the snapshot needs (a reflashed device)', () => {
   it('recreates the missing owner and grantee roles as the snapshot recorded them and says so; a login that cannot create roles is told which to create', async () => {
     const su = (sql: string, db = device.app) => psqlAs(device.pg.socketDir, db, sql);
@@ -492,7 +484,7 @@ ALTER TABLE reflash_probe OWNER TO "jv owner"; GRANT SELECT ON reflash_probe TO 
       const profile = services.devices.get(device.name).profile;
       services.devices.update(device.name, { ...profile, sources: profile.sources.map((s) => (s.name === 'db' ? { ...s, user: 'jv_plain' } : s)) }, {}, 'test');
       const plain = services.restores.start({ device: device.name, scope: 'source', sources: ['db'], snapshotId: run.snapshots[0]!.snapshotId, targetDatabase: 'myrvm_reflash' });
-      const refused = (await waitForJob(plain.jobId)).error?.message ?? '';
+      const refused = (await jobEnded(services.jobs, plain.jobId)).error?.message ?? '';
       expect(refused).toMatch(/needs the roles "jv owner", "jv_reader", which PostgreSQL on .* does not have, and the source's login cannot create them .*permission denied.*Nothing was changed/s);
       // How to create them as they were, ready to run as the database superuser.
       expect(refused).toContain(`sudo -u postgres psql -c 'CREATE ROLE "jv owner" LOGIN CREATEDB NOCREATEROLE INHERIT CONNECTION LIMIT 5; CREATE ROLE "jv_reader" NOLOGIN NOCREATEDB NOCREATEROLE INHERIT CONNECTION LIMIT -1 REPLICATION; GRANT "jv_reader" TO "jv owner"'`);
@@ -501,7 +493,7 @@ ALTER TABLE reflash_probe OWNER TO "jv owner"; GRANT SELECT ON reflash_probe TO 
       expect(await su(`SELECT count(*) FROM pg_database WHERE datname LIKE 'myrvm%' AND datname <> 'myrvm';`, 'postgres')).toBe('0');
 
       const { jobId } = services.restores.start({ device: device.name, scope: 'source', sources: ['db'], snapshotId: run.snapshots[0]!.snapshotId, targetDatabase: 'myrvm_reflash' });
-      const job = await waitForJob(jobId);
+      const job = await jobEnded(services.jobs, jobId);
       expect(job.error).toBeNull();
       const notes = (job.result as { notes: string[] }).notes.join(' ');
       expect(notes).toMatch(/no role "jv owner", "jv_reader", which the snapshot of "db" gives its objects and grants to .*: created as the snapshot recorded them, with "jv owner" in "jv_reader", but without a password/);

@@ -21,6 +21,7 @@ import type { Services } from '../services/index';
 import { recordedRowCounts, recoverDbRestores, rollbackDbRestore } from './db-restore';
 import type { MysqlSource } from './db-restore';
 import { findSnapshot } from '../repository/snapshot/snapshot';
+import { jobEnded, waitFor } from '../testing/wait';
 
 const CHILD = fileURLToPath(new URL('./testing/db-restore-child.ts', import.meta.url));
 const PASSWORD = 'mysql restore test repository password';
@@ -47,19 +48,6 @@ const workDirs = () => {
   const home = path.join(device.root, 'home', device.user, '.jetvault-restore');
   return existsSync(home) ? readdirSync(home) : [];
 };
-
-async function waitFor(what: string, test: () => boolean | Promise<boolean>, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await test())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function finish(jobId: string) {
-  await waitFor('the job to end', () => services.jobs.get(jobId)?.status !== 'running', 180_000);
-  return services.jobs.get(jobId)!;
-}
 
 /** Damage of every kind: rows deleted and changed, a table added, the view dropped. */
 async function damage(n: number) {
@@ -89,6 +77,8 @@ afterAll(async () => {
   await fleet?.stop();
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }, 120_000);
+
+const finish = (jobId: string) => jobEnded(services.jobs, jobId, 180_000);
 
 describe.skipIf(why)('MySQL restores onto a device', () => {
   it('records the dump\'s row counts with the snapshot', async () => {

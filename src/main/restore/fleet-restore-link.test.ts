@@ -17,6 +17,7 @@ import { silentLogger } from '../log';
 import { FAST } from '../repository/testing/fixtures';
 import { createServices } from '../services/index';
 import type { Services } from '../services/index';
+import { jobEnded, waitFor } from '../testing/wait';
 
 let fleet: Fleet;
 let device: Device;
@@ -40,19 +41,6 @@ afterAll(async () => {
   await fleet?.stop();
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }, 120_000);
-
-async function waitFor(what: string, test: () => boolean | Promise<boolean>, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await test())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-async function finish(jobId: string) {
-  await waitFor('the restore job to end', () => services.jobs.get(jobId)?.status !== 'running', 120_000);
-  return services.jobs.get(jobId)!;
-}
 
 const versionFile = () => path.join(device.root, 'opt', device.app, 'VERSION');
 const stagings = () => readdirSync(path.join(device.root, 'opt')).filter((n) => n.startsWith('.jetvault-restore-'));
@@ -79,6 +67,8 @@ async function cutDuring(source: string, deviceServices: { stop: string[]; start
     services.devices.import(device.profile(), 'test', { replace: true });
   }
 }
+
+const finish = (jobId: string) => jobEnded(services.jobs, jobId);
 
 describe('a link lost while a restore stages', () => {
   it("during the staging copy of a large folder: the error says the link was lost and the device holds its previous state (not 'Staging … failed'); recovery removes the staged copy", async () => {
