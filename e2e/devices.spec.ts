@@ -38,9 +38,15 @@ test('device profiles import from a file, list in the fleet and open a device pa
   await expect(page.getByTestId('queue-rvm-017')).toContainText('due');
   await expect(page.getByTestId('queue-rvm-017')).toContainText('never backed up');
   await expect(page.getByTestId('queue-rvm-018')).toContainText('not ready');
-  // Nothing answers at its address: it is marked offline rather than started.
+  // No repository yet: nothing starts, and the button says why (it seemed to do nothing).
+  await page.getByTestId('queue-run-due').click();
+  await expect(page.getByTestId('schedule-queue-error')).toContainText('No backup starts:');
+  await expect(page.getByTestId('queue-rvm-017')).toContainText('due');
+  // With one, nothing answers at the device's address: it is marked offline rather than started.
+  await page.evaluate(() => window.api!.repository.init({ password: 'a good long repository password' }));
   await page.getByTestId('queue-run-due').click();
   await expect(page.getByTestId('queue-rvm-017')).toContainText('offline');
+  await expect(page.getByTestId('schedule-queue-error')).toHaveCount(0);
 
   await page.getByTestId('device-row-rvm-017').getByRole('link', { name: 'rvm-017' }).click();
   await expect(page.getByTestId('device-page')).toBeVisible();

@@ -169,7 +169,7 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
       return decisions.map(({ runId, time, sources, keep, reasons }) => ({ runId, time, sources, keep, reasons }));
     },
     'scheduler:queue': () => ({ enabled: services.scheduler.active, entries: services.scheduler.queue() }),
-    'scheduler:tick': async () => ({ started: await services.scheduler.tick() }),
+    'scheduler:tick': async () => ({ started: await services.scheduler.runDue() }),
 
     'files:versions': ({ snapshotId, path }) => services.versions.versions(snapshotId, path),
     'files:diff': ({ from, to, path }) => services.versions.diff(from, to, path),

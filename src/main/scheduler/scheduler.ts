@@ -5,6 +5,7 @@
  * then caught up as soon as it answers), and starts at most as many backups as may run in
  * parallel; the device connector keeps one job per device.
  */
+import { AppError } from '../../shared/errors';
 import net from 'node:net';
 import type { DeviceService } from '../devices/device-service';
 import type { HistoryStore } from '../history/history-store';
@@ -142,6 +143,16 @@ export class Scheduler {
   /** Starts what is due (one tick at a time); resolves with the devices started. */
   async tick(): Promise<string[]> {
     return (await this.tickJobs()).map((s) => s.device);
+  }
+
+  /**
+   * "Run due now" pressed: starts what is due, or says why nothing could start (the repository locked
+   * or not created yet) — the tick alone returned nothing and the button seemed to do nothing.
+   */
+  async runDue(): Promise<string[]> {
+    const started = await this.tick();
+    if (started.length === 0 && this.#unready !== null) throw new AppError('UNAVAILABLE', `No backup starts: ${this.#unready}`);
+    return started;
   }
 
   /** A tick that says which job it started on each device (other processes' jobs end meanwhile too). */
