@@ -4,9 +4,8 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { appendFileSync, chownSync, closeSync, copyFileSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../log';
 import { FAST } from '../repository/testing/fixtures';
@@ -16,6 +15,7 @@ import { recordedRowCounts, restoreDatabaseScratch } from '../restore/db-restore
 import { createServices } from '../services/index';
 import type { Services } from '../services/index';
 import { fleetForFile } from '../testing/fleet-suite';
+import { damagedDatabase } from '../testing/damaged-sqlite';
 import { tempDir } from '../testing/temp-dir';
 import { cliRunner } from '../../cli/testing';
 import { INTEGRITY_LINES, startDeviceBackup } from './device-backup';
@@ -37,33 +37,6 @@ async function consoleFor(device: Device, sources: Source[]): Promise<{ services
   services.devices.import({ ...device.profile(), sources }, 'test');
   return { services, dataDir };
 }
-
-/**
- * A SQLite database with a table of one row and one of 5,000 rows, a page in the middle of the
- * latter damaged: `pointers`, its cell pointers overwritten (it opens and counts, integrity_check
- * lists the damage); `page`, all of it (integrity_check itself stops, the table cannot be counted).
- */
-function damagedDatabase(file: string, owner: Device, damage: 'pointers' | 'page' = 'pointers'): void {
-  const made = path.join(tempDir(), 'made.db');
-  const db = new Database(made);
-  db.exec("CREATE TABLE notes (text TEXT); INSERT INTO notes VALUES ('installed')");
-  db.exec('CREATE TABLE readings (id INTEGER PRIMARY KEY, value TEXT)');
-  const insert = db.prepare('INSERT INTO readings (value) VALUES (?)');
-  db.transaction(() => {
-    for (let i = 0; i < 5_000; i++) insert.run(`reading ${i} `.padEnd(80, 'x'));
-  })();
-  const pageSize = db.pragma('page_size', { simple: true }) as number;
-  const pages = db.pragma('page_count', { simple: true }) as number;
-  db.close();
-  const fd = openSync(made, 'r+');
-  // A leaf page's cell pointer array starts after its 8-byte header.
-  if (damage === 'pointers') writeSync(fd, Buffer.alloc(64, 0x05), 0, 64, Math.floor(pages / 2) * pageSize + 8);
-  else writeSync(fd, Buffer.alloc(pageSize, 0xde), 0, pageSize, Math.floor(pages / 2) * pageSize);
-  closeSync(fd);
-  copyFileSync(made, file);
-  chownSync(file, owner.account.uid, owner.account.gid);
-}
-
 
 /**
  * A 64 MB SQLite database in the device's app folder (WAL or rollback journal) and its app: one small

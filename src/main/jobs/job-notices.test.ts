@@ -3,9 +3,8 @@
  * handlers, a real job manager and history store (the platform's notify is the only stand-in: it
  * is Electron's Notification).
  */
-import { chownSync, closeSync, copyFileSync, openSync, rmSync, writeSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { FAST } from '../repository/testing/fixtures';
 import { fleetForFile } from '../testing/fleet-suite';
@@ -14,6 +13,7 @@ import { IpcRouter } from '../ipc/router';
 import type { Sender } from '../ipc/router';
 import { silentLogger } from '../log';
 import { createServices } from '../services/index';
+import { damagedDatabase } from '../testing/damaged-sqlite';
 import { tempDir } from '../testing/temp-dir';
 import { jobNotice } from './job-notices';
 
@@ -77,22 +77,8 @@ describe('job notices', () => {
   it.skipIf(skip)('a backup that kept a damaged database says so in its notice, not a plain "done"', { timeout: 120_000 }, async () => {
     const device = fleet().devices[0]!;
     // A SQLite database whose copy fails PRAGMA integrity_check: a leaf page's cell pointers overwritten.
-    const made = path.join(tempDir(), 'made.db');
-    const db = new Database(made);
-    db.exec('CREATE TABLE readings (id INTEGER PRIMARY KEY, value TEXT)');
-    const insert = db.prepare('INSERT INTO readings (value) VALUES (?)');
-    db.transaction(() => {
-      for (let i = 0; i < 5_000; i++) insert.run(`reading ${i} `.padEnd(80, 'x'));
-    })();
-    const pageSize = db.pragma('page_size', { simple: true }) as number;
-    const pages = db.pragma('page_count', { simple: true }) as number;
-    db.close();
-    const fd = openSync(made, 'r+');
-    writeSync(fd, Buffer.alloc(64, 0x05), 0, 64, Math.floor(pages / 2) * pageSize + 8);
-    closeSync(fd);
     const file = path.join(device.root, 'opt', device.app, 'data', 'notice-events.db');
-    copyFileSync(made, file);
-    chownSync(file, device.account.uid, device.account.gid);
+    damagedDatabase(file, device);
 
     const shown: { title: string; body: string }[] = [];
     const services = createServices({
