@@ -493,8 +493,13 @@ describe('the alert webhook', () => {
     first.dispose();
     open.pop();
 
-    const other = services(dataDir, 'another secrets passphrase');
+    const warnings: string[] = [];
+    const other = createServices({ dataDir, log: { ...silentLogger, warn: (message: string) => warnings.push(message) }, platform: { transport: 'cli', openExternal: () => Promise.resolve() }, env: { JETVAULT_SECRETS_PASSPHRASE: 'another secrets passphrase' } });
+    open.push(other);
     expect(other.settings.get().webhookUrl).toBe('');
+    other.settings.get();
+    // Said once, not on every read of the settings (each connection, each minute's alert check).
+    expect(warnings.filter((w) => w.startsWith('the webhook URL cannot be read here'))).toHaveLength(1);
     // The Alerts page saves the URL it shows along with the rules: that is no change to the URL.
     other.settings.update({ webhookUrl: '', theme: 'dark' }, 'test');
     other.dispose();

@@ -23,6 +23,8 @@ export class SettingsService {
   readonly #bus: EventBus;
   readonly #log: Logger;
   readonly #secrets: SecretStore | undefined;
+  /** Why the webhook URL could not be read, as last logged. */
+  #unreadableWebhook: string | null = null;
 
   constructor(store: HistoryStore, bus: EventBus, log: Logger, secrets?: SecretStore) {
     this.#store = store;
@@ -89,7 +91,10 @@ export class SettingsService {
     try {
       return this.#secretWebhookUrl();
     } catch (error) {
-      this.#log.warn(`the webhook URL cannot be read here: ${(error as Error).message}`);
+      // Said once: settings are read on every connection and every minute's alert check.
+      const why = (error as Error).message;
+      if (why !== this.#unreadableWebhook) this.#log.warn(`the webhook URL cannot be read here: ${why}`);
+      this.#unreadableWebhook = why;
       return '';
     }
   }
