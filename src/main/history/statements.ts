@@ -508,6 +508,7 @@ export function prepareStatements(db: Database) {
     outboxReschedule: db.prepare<[string, string]>('UPDATE webhook_outbox SET url = ?, next_attempt_at = ?, attempts = 0, last_error = NULL WHERE delivered_at IS NULL'),
     /** The webhook turned off: what waited is not sent. */
     outboxDropUndelivered: db.prepare<[]>('DELETE FROM webhook_outbox WHERE delivered_at IS NULL'),
+    outboxPurgeDelivered: db.prepare<[string]>('DELETE FROM webhook_outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?'),
     outboxPending: db.prepare<[], { pending: number; next: string | null; last_error: string | null }>(
       'SELECT count(*) AS pending, (SELECT next_attempt_at FROM webhook_outbox WHERE delivered_at IS NULL ORDER BY id LIMIT 1) AS next, (SELECT last_error FROM webhook_outbox WHERE delivered_at IS NULL ORDER BY id LIMIT 1) AS last_error FROM webhook_outbox WHERE delivered_at IS NULL',
     ),

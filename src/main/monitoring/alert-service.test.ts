@@ -16,7 +16,7 @@ import { WEBHOOK_URL_REF } from '../services/settings-service';
 import { filesHolding } from '../testing/plaintext';
 import { tempDir } from '../testing/temp-dir';
 import { freeBytesAt } from './alert-service';
-import { retryDelay, WebhookOutbox } from './webhook';
+import { KEEP_DELIVERED_MS, retryDelay, WebhookOutbox } from './webhook';
 
 const open: Services[] = [];
 afterEach(() => {
@@ -322,6 +322,16 @@ describe('the alert webhook', () => {
         { event: 'alert.raised', alert: { id: 2 } },
       ]);
       expect(restarted.pending().pending).toBe(0);
+      // Delivered rows are kept a week, then removed by a later delivery pass: the table does not grow without end.
+      const rows = () => (again.db.prepare('SELECT count(*) AS n FROM webhook_outbox').get() as { n: number }).n;
+      expect(rows()).toBe(2);
+      now = new Date(now.getTime() + KEEP_DELIVERED_MS - 1000);
+      restarted.enqueue(url, { event: 'alert.resolved', alert: { id: 1 } });
+      expect(await restarted.deliverDue()).toBe(1);
+      expect(rows()).toBe(3);
+      now = new Date(now.getTime() + 2000);
+      expect(await restarted.deliverDue()).toBe(0);
+      expect(rows()).toBe(1);
     } finally {
       again.close();
       await hook.close();

@@ -18,6 +18,12 @@ const TIMEOUT_MS = 10_000;
  */
 const CLAIM_MS = TIMEOUT_MS + 5_000;
 const BATCH = 20;
+/**
+ * A delivered event is kept this long (to look into with sqlite3 when a receiver says it missed
+ * one), then removed: nothing else reads delivered rows, and a fleet raising and resolving alerts
+ * all day had grown the table without end.
+ */
+export const KEEP_DELIVERED_MS = 7 * 24 * 3_600_000;
 
 export function retryDelay(attempts: number): number {
   return Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.max(0, attempts - 1));
@@ -67,6 +73,7 @@ export class WebhookOutbox {
 
   async #deliver(): Promise<number> {
     let delivered = 0;
+    this.#store.sql.outboxPurgeDelivered.run(new Date(this.#clock().getTime() - KEEP_DELIVERED_MS).toISOString());
     for (;;) {
       const head = this.#store.sql.outboxHead.all(BATCH);
       if (head.length === 0) return delivered;
