@@ -227,6 +227,12 @@ describe('repository CLI', () => {
       expect(await runCli(args, refused)).toBe(2);
       expect(refused.errors.join('\n')).toMatch(/invalid duration "7x"|--max-unused needs a percentage/);
     }
+    // Counts are digits: "0x10" is not 16, "1e1" not 10, "" not 0 (Number() read each as a count).
+    for (const count of ['0x10', '1e1', '', ' 3', '2.0', '-1']) {
+      const refused = io(env);
+      expect(await runCli(['forget', `--keep-last=${count}`, '--prune'], refused)).toBe(2);
+      expect(refused.errors.join('\n')).toContain(`--keep-last needs a whole number, like 7 (got "${count}")`);
+    }
     const listed = io(env);
     expect(await runCli(['snapshots', '--json'], listed)).toBe(0);
     expect(JSON.parse(listed.lines.join('\n'))).toHaveLength(2);

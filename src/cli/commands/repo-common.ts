@@ -317,7 +317,8 @@ export function shortId(id: string): string {
 
 export function positiveInt(value: unknown, name: string): number | undefined {
   if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} needs a whole number`);
-  return n;
+  // Digits only: Number() reads "0x10" as 16, "1e3" as 1000 and "" as 0 — a retention policy kept
+  // other snapshots than the operator wrote.
+  if (typeof value !== 'string' || !/^[0-9]{1,9}$/.test(value)) throw new UsageError(`--${name} needs a whole number, like 7 (got "${String(value)}")`);
+  return Number(value);
 }
