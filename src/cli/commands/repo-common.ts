@@ -319,6 +319,6 @@ export function positiveInt(value: unknown, name: string): number | undefined {
   if (value === undefined) return undefined;
   // Digits only: Number() reads "0x10" as 16, "1e3" as 1000 and "" as 0 — a retention policy kept
   // other snapshots than the operator wrote.
-  if (typeof value !== 'string' || !/^[0-9]{1,9}$/.test(value)) throw new UsageError(`--${name} needs a whole number, like 7 (got "${String(value)}")`);
+  if (typeof value !== 'string' || !/^[0-9]{1,9}$/.test(value)) throw new UsageError(`--${name} needs a whole number, like 7 (got "${typeof value === 'string' ? value : typeof value}")`);
   return Number(value);
 }

@@ -74,6 +74,12 @@ describe('scheduler decisions', () => {
     expect(toStart(queue, 3)).toEqual(['c', 'a']);
     expect(toStart(queue, 1)).toEqual([]);
   });
+
+  it('devices level in the queue (never backed up, offline, not ready) are in the order the Fleet page lists them: rvm-2 before rvm-10', () => {
+    const queue = planSchedule(['rvm-10', 'rvm-2', 'rvm-1'].map((name) => device({ name, lastSuccessAt: null })), T0);
+    expect(queue.map((e) => e.device)).toEqual(['rvm-1', 'rvm-2', 'rvm-10']);
+    expect(toStart(queue, 2)).toEqual(['rvm-1', 'rvm-2']);
+  });
 });
 
 describe('cron schedules', () => {

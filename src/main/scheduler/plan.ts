@@ -7,6 +7,7 @@
  * finds it again, and is then caught up at once.
  */
 import { nextCronTime, parseCron } from '../../shared/cron';
+import { byName } from '../../shared/natural';
 import { median } from '../stats';
 
 export interface DeviceScheduleState {
@@ -111,7 +112,7 @@ export function planSchedule(devices: DeviceScheduleState[], now: number): Sched
   const order: Record<ScheduleState, number> = { running: 0, due: 1, waiting: 2, offline: 3, 'not ready': 4 };
   return devices
     .map((d) => planDevice(d, now))
-    .sort((a, b) => order[a.state] - order[b.state] || (a.dueAt ?? '').localeCompare(b.dueAt ?? '') || a.device.localeCompare(b.device));
+    .sort((a, b) => order[a.state] - order[b.state] || (a.dueAt ?? '').localeCompare(b.dueAt ?? '') || byName(a.device, b.device));
 }
 
 /** Which due devices start now, given how many may run at once. */

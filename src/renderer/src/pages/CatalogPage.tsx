@@ -6,7 +6,7 @@ import { Form } from '../components/Form';
 import type { SnapshotEntry, SnapshotInfo } from '../../../shared/schemas/catalog';
 import { toAppError } from '../../../shared/errors';
 import { api } from '../api';
-import { byName, sortedNames } from '../natural';
+import { byName, sortedNames } from '../../../shared/natural';
 import { EmptyState } from '../components/EmptyState';
 import { PageHeader } from '../components/PageHeader';
 import { VirtualList } from '../components/VirtualList';

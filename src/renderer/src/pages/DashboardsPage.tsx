@@ -9,7 +9,7 @@ import { EmptyState } from '../components/EmptyState';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { PageHeader } from '../components/PageHeader';
 import { formatBytes, formatDurationTick } from '../format';
-import { byName } from '../natural';
+import { byName } from '../../../shared/natural';
 import { formatDuration } from '../../../shared/format-duration';
 import { useAppStore } from '../stores/app-store';
 import { useOverviewStore } from '../stores/overview-store';

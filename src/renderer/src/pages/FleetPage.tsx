@@ -13,7 +13,7 @@ import { useFleetStore } from '../stores/fleet-store';
 import { useOverviewStore } from '../stores/overview-store';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { formatBytes, formatDuration } from '../format';
-import { byName, sortedNames } from '../natural';
+import { byName, sortedNames } from '../../../shared/natural';
 import type { FleetStatus, Overview, OverviewRow } from '../../../shared/schemas/fleet';
 import { DevicePage } from './DevicePage';
 import { ChoiceFilter } from '../components/ChoiceFilter';

@@ -2,7 +2,7 @@ import { create } from 'zustand';
 import type { Api } from '../../../shared/api';
 import type { DeviceDetail, DeviceSummary } from '../../../shared/schemas/devices';
 import { api } from '../api';
-import { byName } from '../natural';
+import { byName } from '../../../shared/natural';
 
 type ProfileEdit = Omit<Parameters<Api['devices']['update']>[0], 'ifUpdatedAt'>;
 
