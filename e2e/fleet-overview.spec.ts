@@ -284,6 +284,34 @@ test('a device that made no backups for three days shows a gap in its run charts
   }
 });
 
+test('cancelled runs do not lower the success rate: the day reads 100 % of the runs that ended, and says how many were cancelled', async ({ console: app, page }) => {
+  const host = await startHost(
+    seedWith((store) => {
+      seedFleet(store, { devices: 1, days: 10, now: Date.now(), failureRate: 0, unreachableEvery: 0, staleEvery: 0 });
+      // Three backups of today cancelled (the operator freed the link; the app was quit mid-run).
+      const job = prepareSeedStatements(store.db).job;
+      const device = store.db.prepare<[string], { id: string }>('SELECT id FROM devices WHERE name = ?').get(seedDeviceName(0))!.id;
+      const at = (secondsAgo: number) => new Date(Date.now() - secondsAgo * 1000).toISOString();
+      for (const n of [1, 2, 3]) job.run(`job_cancelled${n}`, 'backup', 'Back up', device, 'cancelled', '["connect","transfer","commit"]', 'transfer', at(40 - n), at(35 - n), 0, 0, '{"code":"CANCELLED","message":"Cancelled"}', null);
+    }),
+  );
+  try {
+    await app.open(host.url);
+    const main = await app.goTo('dashboards');
+    await expect(main.getByTestId('dashboards')).toHaveAttribute('data-range', '30d');
+    const chart = main.getByTestId('chart-success');
+    await expect(chart.locator('.recharts-line-curve')).toHaveCount(1);
+    const box = (await chart.locator('svg.recharts-surface').boundingBox())!;
+    await page.mouse.move(box.x + box.width - 6, box.y + box.height / 2);
+    const tip = chart.locator('.recharts-tooltip-wrapper');
+    await expect(tip).toContainText('; 3 cancelled)');
+    const [, percent, succeeded, ended] = /(\d+(?:\.\d+)?) ?% \((\d+) of (\d+) runs; 3 cancelled\)/.exec((await tip.textContent()) ?? '') ?? [];
+    expect([percent, succeeded]).toEqual(['100', ended]);
+  } finally {
+    await host.stop();
+  }
+});
+
 test('an audit log longer than the page shows says how many match, and the CSV holds more than the 500 the page lists', async ({ console: app, page }) => {
   // A busy fleet's day: every job and every scheduled start is an entry.
   const ENTRIES = 12_000;

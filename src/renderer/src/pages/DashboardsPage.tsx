@@ -93,7 +93,8 @@ function everyBucket(data: Dashboard): Dashboard['runs'] {
 function Charts({ data }: { data: Dashboard }) {
   const x = { dataKey: 't', tickFormatter: tick(data.bucketSeconds), stroke: C.muted, fontSize: 11, minTickGap: 24 };
   const labelFormatter = bucketLabel(data.bucketSeconds);
-  const runs = everyBucket(data).map((r) => ({ ...r, successRate: r.runs === 0 ? null : r.succeeded / r.runs, avgS: r.avgDurationMs === null ? null : r.avgDurationMs / 1000, maxS: r.maxDurationMs === null ? null : r.maxDurationMs / 1000 }));
+  // Of the runs that ended on their own: a run the operator or a quit cancelled neither succeeded nor failed.
+  const runs = everyBucket(data).map((r) => ({ ...r, successRate: r.succeeded + r.failed === 0 ? null : r.succeeded / (r.succeeded + r.failed), avgS: r.avgDurationMs === null ? null : r.avgDurationMs / 1000, maxS: r.maxDurationMs === null ? null : r.maxDurationMs / 1000 }));
   const drills = data.drills.map((d) => ({ ...d, avgMin: d.avgMs === null ? null : d.avgMs / 60_000, maxMin: d.maxMs === null ? null : d.maxMs / 60_000, objectiveMin: d.objectiveMs / 60_000 }));
   const storage = data.storage.map((s) => ({ ...s, diskAvg: s.diskPermille === null ? null : s.diskPermille / 1000, diskMax: s.diskPermilleMax === null ? null : s.diskPermilleMax / 1000 }));
   // Without repository samples (a repository on S3 or an SFTP server), growth is what backups added
@@ -148,7 +149,7 @@ function Charts({ data }: { data: Dashboard }) {
           {grid}
           <XAxis {...x} />
           <YAxis stroke={C.muted} fontSize={11} domain={[0, 1]} tickFormatter={pct} width={50} />
-          {tooltip((v, r: (typeof runs)[number]) => `${share(v)} (${r.succeeded} of ${r.runs} runs)`)}
+          {tooltip((v, r: (typeof runs)[number]) => `${share(v)} (${r.succeeded} of ${r.succeeded + r.failed} runs${r.runs > r.succeeded + r.failed ? `; ${r.runs - r.succeeded - r.failed} cancelled` : ''})`)}
           <Line type="monotone" dataKey="successRate" name="succeeded" stroke={C.ok} dot={RUN_DOT} isAnimationActive={false} />
         </LineChart>
       </Chart>
