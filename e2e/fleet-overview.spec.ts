@@ -477,6 +477,32 @@ test('sorted by RTO, a device whose newest drill failed comes first, not below t
   }
 });
 
+test('a drill that skipped sources it cannot drill reads partial, not green: on the Fleet page and on the device page', async ({ console: app, page }) => {
+  const name = seedDeviceName(0);
+  const host = await startHost(
+    seedWith((store) => {
+      seedFleet(store, { devices: 1, days: 3, now: Date.now(), failureRate: 0, unreachableEvery: 0, staleEvery: 0 });
+      store.db.prepare('DELETE FROM drills').run();
+      const device = store.db.prepare<[string], { id: string }>('SELECT id FROM devices WHERE name = ?').get(name)!.id;
+      const at = (hoursAgo: number) => new Date(Date.now() - hoursAgo * 3_600_000).toISOString();
+      // 2 min of a 1 h objective, for the sources the drill could restore.
+      prepareSeedStatements(store.db).drill.run('drl_partial', device, name, at(2), at(1.9), 'partial', 2 * 60_000, null);
+    }),
+  );
+  try {
+    await app.open(host.url);
+    const cell = page.getByTestId(`device-row-${name}`).locator('td.status-warn', { hasText: '2m 0s / 1 h' });
+    await expect(cell).toHaveText('partial · 2m 0s / 1 h');
+    await page.goto(`${host.origin}/#/fleet/${name}`);
+    const status = page.getByTestId('drill-rto-status');
+    await expect(status).toHaveText('within the objective for the sources drilled');
+    await expect(status).toHaveClass('rto-partial');
+    await expect(page.getByTestId('drill-last-result')).toHaveText('partial');
+  } finally {
+    await host.stop();
+  }
+});
+
 test('the charts of a device no longer in the inventory say so, not "Loading…" under "Whole fleet"', async ({ host, console: app, page }) => {
   await app.open(host.url);
   // A link from an old alert or report to a device removed since.

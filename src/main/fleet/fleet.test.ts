@@ -192,6 +192,11 @@ describe('fleet overview', () => {
     expect(rowOf(ctx, 'rvm-004')).toMatchObject({ rtoEstimateMs: 12 * MIN, rtoState: 'over' });
     drill.run('drl_c', device.id, 'rvm-004', new Date(T0 - 10 * MIN).toISOString(), new Date(T0 - 9 * MIN).toISOString(), 'failed', null, 'validation failed');
     expect(rowOf(ctx, 'rvm-004')).toMatchObject({ rtoEstimateMs: 12 * MIN, rtoState: 'failed' });
+    // A drill that skipped sources it cannot drill measured the rest: within the objective, but partial.
+    drill.run('drl_d', device.id, 'rvm-004', new Date(T0 - 8 * MIN).toISOString(), new Date(T0 - 5 * MIN).toISOString(), 'partial', 3 * MIN, null);
+    expect(rowOf(ctx, 'rvm-004')).toMatchObject({ rtoEstimateMs: 3 * MIN, rtoState: 'partial' });
+    drill.run('drl_e', device.id, 'rvm-004', new Date(T0 - 4 * MIN).toISOString(), new Date(T0 - 3 * MIN).toISOString(), 'passed', 4 * MIN, null);
+    expect(rowOf(ctx, 'rvm-004')).toMatchObject({ rtoEstimateMs: 4 * MIN, rtoState: 'ok' });
     ctx.store.close();
   });
 
@@ -547,6 +552,11 @@ describe('device report', () => {
     expect(report.text).toContain('10 min 00 s</span> measured against an objective of 30 min');
     expect(report.text).toContain('2.0 KiB');
     expect(() => deviceReport(ctx.store, ctx.overview, 'nope')).toThrow(/No device named/);
+    // A newer drill that skipped sources: amber, and the report says what it left out.
+    prepareSeedStatements(ctx.store.db).drill.run('drl_p', device.id, 'rvm-020', new Date(T0 - 40 * MIN).toISOString(), new Date(T0 - 35 * MIN).toISOString(), 'partial', 5 * MIN, null);
+    expect(deviceReport(ctx.store, ctx.overview, 'rvm-020', new Date(T0)).text).toContain(
+      '<span class="warn">5 min 00 s</span> measured against an objective of 30 min (by a drill that skipped sources it cannot drill: they are not in it)',
+    );
     ctx.store.close();
   });
 

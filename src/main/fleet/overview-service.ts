@@ -128,7 +128,10 @@ export class OverviewService {
           ? 'unknown'
           : row.measured_ms > rtoObjectiveMinutes * 60_000
             ? 'over'
-            : 'ok';
+            : // Within the objective, but a drill that skipped sources measured only the rest.
+              row.measured_result === 'partial'
+              ? 'partial'
+              : 'ok';
     // A repository-wide check verifies every device's snapshots: the newer of the two counts.
     const verify = repoVerify?.finished_at && (!row.last_verify_at || repoVerify.finished_at > row.last_verify_at) ? { at: repoVerify.finished_at, status: repoVerify.status } : { at: row.last_verify_at, status: row.last_verify_status };
     const disk = diskFree(facts);

@@ -75,7 +75,7 @@ export function deviceReport(store: HistoryStore, overview: OverviewService, nam
         ? // Drilled, but no drill has measured a recovery: not "no drill yet" above a table of failed drills.
           `<span class="bad">the newest drill failed</span>, and none has measured a recovery time yet — objective ${escapeHtml(minutes(device.rtoObjectiveMinutes))}`
         : `<span class="warn">no drill yet</span> — objective ${escapeHtml(minutes(device.rtoObjectiveMinutes))}`
-      : `<span class="${device.rtoState === 'ok' ? 'ok' : 'bad'}">${escapeHtml(duration(device.rtoEstimateMs))}</span> measured against an objective of ${escapeHtml(minutes(device.rtoObjectiveMinutes))}${device.rtoState === 'failed' ? ' (the newest drill failed)' : ''}`;
+      : `<span class="${device.rtoState === 'ok' ? 'ok' : device.rtoState === 'partial' ? 'warn' : 'bad'}">${escapeHtml(duration(device.rtoEstimateMs))}</span> measured against an objective of ${escapeHtml(minutes(device.rtoObjectiveMinutes))}${device.rtoState === 'failed' ? ' (the newest drill failed)' : device.rtoState === 'partial' ? ' (by a drill that skipped sources it cannot drill: they are not in it)' : ''}`;
   const runRows = runs
     .map((r) => {
       const error = r.error ? (JSON.parse(r.error) as { message?: string }).message : '';

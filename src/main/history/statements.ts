@@ -148,6 +148,7 @@ export interface OverviewDbRow {
   last_drill_at: string | null;
   last_drill_result: string | null;
   measured_ms: number | null;
+  measured_result: 'passed' | 'partial' | null;
 }
 
 export interface RepositoryRow {
@@ -302,13 +303,15 @@ export function prepareStatements(db: Database) {
               lj.finished_at AS last_job_at, lj.status AS last_job_status, lj.error AS last_job_error,
               lv.finished_at AS last_verify_at, lv.status AS last_verify_status,
               dr.finished_at AS last_drill_at, dr.result AS last_drill_result,
-              (SELECT m.total_ms FROM drills m WHERE m.device_id = d.id AND m.result IN ('passed','partial') ORDER BY m.started_at DESC LIMIT 1) AS measured_ms
+              md.total_ms AS measured_ms, md.result AS measured_result
        FROM devices d
        LEFT JOIN jobs la ON la.rowid = (SELECT rowid FROM jobs WHERE device_id = d.id AND kind = 'backup' ORDER BY started_at DESC LIMIT 1)
        LEFT JOIN jobs lj ON lj.rowid = (SELECT rowid FROM jobs WHERE device_id = d.id AND status <> 'running' ORDER BY started_at DESC LIMIT 1)
        -- The last verification that finished checking (one under way or cancelled verified nothing yet).
        LEFT JOIN jobs lv ON lv.rowid = (SELECT rowid FROM jobs WHERE device_id = d.id AND kind = 'verify' AND status IN ('succeeded','failed') ORDER BY started_at DESC LIMIT 1)
        LEFT JOIN drills dr ON dr.rowid = (SELECT rowid FROM drills WHERE device_id = d.id AND result NOT IN ('running','cancelled') ORDER BY started_at DESC LIMIT 1)
+       -- The newest drill that measured a recovery time (a partial one left sources out of it).
+       LEFT JOIN drills md ON md.rowid = (SELECT rowid FROM drills WHERE device_id = d.id AND result IN ('passed','partial') ORDER BY started_at DESC LIMIT 1)
        ORDER BY d.name`,
     ),
     /** The newest repository-wide verification that finished checking (counts for every device; a cancelled one checked nothing whole). */

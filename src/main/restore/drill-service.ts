@@ -201,7 +201,7 @@ export class DrillService {
     const measured = this.history.sql.drillLastMeasured.get(device.id);
     const estimateMs = measured?.total_ms ?? null;
     const status: RtoStatus['status'] =
-      !last ? 'unknown' : last.result === 'failed' ? 'failed' : estimateMs === null ? 'unknown' : estimateMs > objectiveMinutes * 60_000 ? 'over' : 'ok';
+      !last ? 'unknown' : last.result === 'failed' ? 'failed' : estimateMs === null ? 'unknown' : estimateMs > objectiveMinutes * 60_000 ? 'over' : measured?.result === 'partial' ? 'partial' : 'ok';
     return {
       device: deviceName,
       objectiveMinutes,

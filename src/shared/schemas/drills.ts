@@ -46,7 +46,8 @@ export const RtoStatusSchema = z.object({
   /** False when that drill skipped sources (e.g. databases): the estimate does not cover them. */
   complete: z.boolean(),
   /** ok: within the objective; over: slower; failed: the newest drill failed; unknown: never drilled. */
-  status: z.enum(['ok', 'over', 'failed', 'unknown']),
+  /** `partial`: within the objective, measured by a drill that skipped sources it cannot drill. */
+  status: z.enum(['ok', 'partial', 'over', 'failed', 'unknown']),
   lastDrill: DrillRecordSchema.nullable(),
 });
 export type RtoStatus = z.infer<typeof RtoStatusSchema>;

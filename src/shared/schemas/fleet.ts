@@ -31,7 +31,8 @@ export const OverviewRowSchema = z.object({
   rtoObjectiveMinutes: z.number(),
   /** The newest drill's measured recovery time; null: no drill yet. */
   rtoEstimateMs: z.number().nullable(),
-  rtoState: z.enum(['ok', 'over', 'failed', 'unknown']),
+  /** `partial`: within the objective, measured by a drill that skipped sources it cannot drill. */
+  rtoState: z.enum(['ok', 'partial', 'over', 'failed', 'unknown']),
   lastDrillAt: z.string().nullable(),
   lastVerifyAt: z.string().nullable(),
   lastVerifyStatus: z.string().nullable(),

@@ -10,6 +10,7 @@ import { ErrorBanner } from './ErrorBanner';
 
 const STATUS_TEXT: Record<RtoStatus['status'], string> = {
   ok: 'within the objective',
+  partial: 'within the objective for the sources drilled',
   over: 'slower than the objective',
   failed: 'the last drill failed',
   unknown: 'not measured yet',

@@ -298,8 +298,8 @@ function DeviceRow({ d, alertsAvailable, rowIndex, now }: { d: OverviewRow; aler
           </span>
         )}
       </td>
-      <td className={d.rtoState === 'ok' ? 'status-ok' : d.rtoState === 'unknown' ? 'muted' : 'status-bad'}>
-        {d.rtoState === 'failed' ? 'failed · ' : ''}
+      <td className={d.rtoState === 'ok' ? 'status-ok' : d.rtoState === 'partial' ? 'status-warn' : d.rtoState === 'unknown' ? 'muted' : 'status-bad'} title={d.rtoState === 'partial' ? 'The drill that measured it skipped sources it cannot drill' : undefined}>
+        {d.rtoState === 'failed' ? 'failed · ' : d.rtoState === 'partial' ? 'partial · ' : ''}
         {/* A device drilled but never measured (its drills failed) has had a drill: not "failed · no drill yet". */}
         {d.rtoEstimateMs === null ? (d.rtoState === 'failed' ? 'none measured' : 'no drill yet') : formatDuration(d.rtoEstimateMs / 1000)} / {formatMinutes(d.rtoObjectiveMinutes)}
       </td>
