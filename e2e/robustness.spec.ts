@@ -77,6 +77,29 @@ test('a page whose first load fails says so, and not "Loading…" under the erro
   await expect(settings.getByText('Loading…')).toHaveCount(0);
 });
 
+test('a console whose backend did not answer at start offers to try again, and the second try opens it', async ({ host, page }) => {
+  // The first start's first call fails (a backend still starting); every later connection goes through.
+  let connections = 0;
+  await page.routeWebSocket(/\/ipc$/, (ws) => {
+    const first = ++connections === 1;
+    const server = ws.connectToServer();
+    ws.onMessage((message) => {
+      const call = typeof message === 'string' ? (JSON.parse(message) as { type: string; id: number; channel?: string }) : null;
+      if (first && call?.type === 'invoke' && call.channel === 'app:info') {
+        ws.send(JSON.stringify({ type: 'result', id: call.id, result: { ok: false, error: { code: 'UNAVAILABLE', message: 'The history store is busy' } } }));
+      } else server.send(message);
+    });
+    server.onMessage((message) => ws.send(message));
+  });
+  await page.goto(host.url);
+  await expect(page.locator('html')).toHaveAttribute('data-ready', 'error');
+  await expect(page.getByRole('alert')).toHaveText('Jetvault could not reach its backend: The history store is busy');
+  await page.getByRole('button', { name: 'Try again' }).click();
+  await expect(page.locator('html')).toHaveAttribute('data-ready', 'true');
+  await expect(page.getByTestId('nav-fleet')).toBeVisible();
+  expect(connections).toBe(2);
+});
+
 test('a device page opened before a CLI import --replace says the profile changed instead of undoing the import, and the edit made again keeps both', async ({ host, console: app, page }) => {
   const device = { ...profile, sources: [{ name: 'config', kind: 'files', paths: ['/etc/rvm'] }] };
   await app.open(host.url);

@@ -26,7 +26,15 @@ async function start(): Promise<void> {
     message.className = 'fatal';
     message.setAttribute('role', 'alert');
     message.textContent = `Jetvault could not reach its backend: ${(error as Error).message}`;
-    root.append(message);
+    // A backend still starting, or one another process held up for a moment, answers a second try:
+    // the page loads afresh (nothing of the failed start is kept).
+    const retry = document.createElement('button');
+    retry.type = 'button';
+    retry.className = 'button';
+    retry.textContent = 'Try again';
+    retry.dataset.testid = 'boot-retry';
+    retry.addEventListener('click', () => window.location.reload());
+    root.append(message, retry);
     document.documentElement.dataset.ready = 'error';
     return;
   }
