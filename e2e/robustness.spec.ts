@@ -102,12 +102,22 @@ test('a console whose backend did not answer at start offers to try again, and t
 
 test('a device page opened before a CLI import --replace says the profile changed instead of undoing the import, and the edit made again keeps both', async ({ host, console: app, page }) => {
   const device = { ...profile, sources: [{ name: 'config', kind: 'files', paths: ['/etc/rvm'] }] };
+  // The console looks for other processes' edits every 2 s: here the operator saves before that push arrives.
+  let holdPushes = false;
+  await page.routeWebSocket(/\/ipc$/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((message) => server.send(message));
+    server.onMessage((message) => {
+      if (!(holdPushes && typeof message === 'string' && message.includes('"devices:changed"'))) ws.send(message);
+    });
+  });
   await app.open(host.url);
   await page.evaluate((p) => window.api!.devices.import({ json: JSON.stringify(p) }), device);
   await page.evaluate((name) => (window.location.hash = `#/fleet/${name}`), device.name);
   await expect(page.getByTestId('source-config')).toBeVisible();
 
-  // Meanwhile a colleague adds a source from the CLI (another process: no event reaches this page).
+  // Meanwhile a colleague adds a source from the CLI (another process).
+  holdPushes = true;
   const file = path.join(host.dataDir, 'profiles.json');
   writeFileSync(file, JSON.stringify({ ...device, sources: [...device.sources, { name: 'logs', kind: 'files', paths: ['/var/log/rvm'] }] }));
   const cli = spawnSync(process.execPath, ['bin/jetvault.js', 'device', 'import', file, '--replace'], { env: { ...process.env, JETVAULT_HOME: host.dataDir }, encoding: 'utf8', timeout: 60_000 });
@@ -129,6 +139,29 @@ test('a device page opened before a CLI import --replace says the profile change
   await expect(page.getByTestId('device-settings-saved')).toBeVisible();
   const after = await page.evaluate((name) => window.api!.devices.get({ name }), device.name);
   expect(after.profile).toMatchObject({ site: 'Depot South', sources: [{ name: 'config' }, { name: 'logs' }] });
+});
+
+test('a device imported and a setting changed from the CLI show on the open console without a reload', async ({ host, console: app, page }) => {
+  await app.open(host.url);
+  const fleet = await app.goTo('fleet');
+  await expect(page.getByTestId(`device-row-${profile.name}`)).toHaveCount(0);
+  const file = path.join(host.dataDir, 'profiles.json');
+  writeFileSync(file, JSON.stringify(profile));
+  const jetvault = (...args: string[]) => spawnSync(process.execPath, ['bin/jetvault.js', ...args], { env: { ...process.env, JETVAULT_HOME: host.dataDir }, encoding: 'utf8', timeout: 60_000 });
+  const imported = jetvault('device', 'import', file);
+  expect(imported.status, imported.stderr).toBe(0);
+  await expect(fleet.getByTestId(`device-row-${profile.name}`)).toContainText('Depot East', { timeout: 10_000 });
+
+  await app.goTo('settings');
+  await expect(app.field('defaultRpoMinutes')).not.toHaveValue('45');
+  const set = jetvault('settings', 'set', 'defaultRpoMinutes', '45');
+  expect(set.status, set.stderr).toBe(0);
+  await expect(app.field('defaultRpoMinutes')).toHaveValue('45', { timeout: 10_000 });
+
+  const removed = jetvault('device', 'remove', profile.name);
+  expect(removed.status, removed.stderr).toBe(0);
+  await app.goTo('fleet');
+  await expect(page.getByTestId(`device-row-${profile.name}`)).toHaveCount(0, { timeout: 10_000 });
 });
 
 test("Import profiles says which key files this machine cannot read, as the CLI does, not at the first backup", async ({ host, console: app, page }) => {

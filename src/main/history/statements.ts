@@ -213,6 +213,8 @@ export function prepareStatements(db: Database) {
     deviceByName: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE name = ?'),
     deviceById: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE id = ?'),
     devicesAll: db.prepare<[], DeviceRow>('SELECT * FROM devices ORDER BY name'),
+    /** What a console shows of each device changes with these (services/external-changes.ts). */
+    deviceStamps: db.prepare<[], { name: string; stamp: string }>("SELECT name, id || ' ' || updated_at || ' ' || coalesce(host_key, '') || ' ' || coalesce(facts_at, '') AS stamp FROM devices"),
     deviceDelete: db.prepare<[string]>('DELETE FROM devices WHERE id = ?'),
 
     settingsAll: db.prepare<[], SettingRow>('SELECT key, value, updated_at FROM settings'),

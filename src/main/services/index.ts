@@ -35,6 +35,7 @@ import { RepositoriesService } from './repositories-service';
 import { CopyPolicy } from './copy-policy';
 import { RepositoryService } from './repository-service';
 import { SettingsService } from './settings-service';
+import { ExternalChanges } from './external-changes';
 
 export { packageVersion };
 
@@ -180,6 +181,7 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
   const dashboards = new DashboardService(history, settings);
   const audit = new AuditService(history);
   const sampling = sampleStorageAfterBackups(bus, history, () => repository.location(), log);
+  const external = new ExternalChanges(history, bus, settings);
   return {
     dataDir,
     version: packageVersion(),
@@ -207,6 +209,7 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
     start({ scheduler: withScheduler = true, copyPolicy: withCopyPolicy = withScheduler } = {}) {
       alerts.start();
       outbox.start();
+      external.start();
       if (withScheduler) scheduler.start();
       if (withCopyPolicy) copyPolicy.start();
     },
@@ -229,6 +232,7 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
       scheduler.stop();
       copyPolicy.stop();
       alerts.stop();
+      external.stop();
       jobNotices.stop();
       outbox.stop();
       sampling.stop();
