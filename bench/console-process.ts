@@ -61,8 +61,7 @@ export interface ConsoleProcess {
 
 export function startConsole(): ConsoleProcess {
   // process.execArgv carries tsx's loader, so the child runs this TypeScript file as the parent does.
-  const malloc = process.env.XP_MALLOC === '1' ? { MALLOC_MMAP_THRESHOLD_: '67108864', MALLOC_TRIM_THRESHOLD_: '1073741824', MALLOC_TOP_PAD_: '268435456' } : {};
-  const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--serve'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, ...malloc } });
+  const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--serve'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
   let seq = 0;
   let exited: Error | null = null;
