@@ -299,4 +299,12 @@ export const MIGRATIONS: readonly Migration[] = [
         UPDATE alerts SET device_name = OLD.name WHERE device_id = OLD.id;
       END;`,
   },
+  {
+    id: 17,
+    name: 'job heartbeats on the awake clock',
+    // Each heartbeat also on a clock that stops while the machine sleeps ("<boot id> <ms awake>",
+    // jobs/awake-clock.ts): a process started just after a laptop woke took another live process's
+    // job, its heartbeat late by the hour asleep, for a dead process's.
+    sql: `ALTER TABLE jobs ADD COLUMN heartbeat_awake TEXT;`,
+  },
 ];

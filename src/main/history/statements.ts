@@ -36,6 +36,7 @@ export interface RunningJobRow {
   started_at: string;
   owner_pid: number | null;
   heartbeat_at: string | null;
+  heartbeat_awake: string | null;
 }
 
 export interface AuditRow {
@@ -223,13 +224,13 @@ export function prepareStatements(db: Database) {
     ),
     settingsClear: db.prepare('DELETE FROM settings'),
 
-    jobInsert: db.prepare<[string, string, string, string | null, string, string, string, number, string]>(
-      "INSERT INTO jobs (id, kind, title, device_id, status, phases, phase, started_at, owner_pid, heartbeat_at) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+    jobInsert: db.prepare<[string, string, string, string | null, string, string, string, number, string, string | null]>(
+      "INSERT INTO jobs (id, kind, title, device_id, status, phases, phase, started_at, owner_pid, heartbeat_at, heartbeat_awake) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
     ),
     /** A process's mark on a job it still runs (every HEARTBEAT_MS). */
-    jobHeartbeat: db.prepare<[string, string]>("UPDATE jobs SET heartbeat_at = ? WHERE id = ? AND status = 'running'"),
+    jobHeartbeat: db.prepare<[string, string | null, string]>("UPDATE jobs SET heartbeat_at = ?, heartbeat_awake = ? WHERE id = ? AND status = 'running'"),
     /** Every job some process runs now, or ran when it died. */
-    jobsRunning: db.prepare<[], RunningJobRow>("SELECT id, kind, title, phase, device_id, started_at, owner_pid, heartbeat_at FROM jobs WHERE status = 'running'"),
+    jobsRunning: db.prepare<[], RunningJobRow>("SELECT id, kind, title, phase, device_id, started_at, owner_pid, heartbeat_at, heartbeat_awake FROM jobs WHERE status = 'running'"),
     jobProgress: db.prepare<[string, number, number, string]>('UPDATE jobs SET phase = ?, bytes_done = ?, items_done = ? WHERE id = ?'),
     jobFinish: db.prepare<[string, string, string, number, number, string | null, string | null, string]>(
       'UPDATE jobs SET status = ?, phase = ?, finished_at = ?, bytes_done = ?, items_done = ?, error = ?, result = ? WHERE id = ?',

@@ -10,6 +10,7 @@ import { EventBus } from '../event-bus';
 import { HistoryStore } from '../history/history-store';
 import { createLogger, silentLogger } from '../log';
 import { tempDir } from '../testing/temp-dir';
+import { awakeClock, formatAwake } from './awake-clock';
 import { HEARTBEAT_MS, JobManager, ORPHAN_AFTER_MS, PROGRESS_INTERVAL_MS, STALL_TICK_MS } from './job-manager';
 import type { JobContext } from './job-manager';
 
@@ -203,7 +204,7 @@ describe('JobManager', () => {
     const alive = spawn('sleep', ['60'], { stdio: 'ignore' });
     try {
       const insert = (id: string, device: string, pid: number, heartbeat: string) =>
-        store.sql.jobInsert.run(id, 'backup', `Back up ${device}`, device, '["transfer"]', 'transfer', now, pid, heartbeat);
+        store.sql.jobInsert.run(id, 'backup', `Back up ${device}`, device, '["transfer"]', 'transfer', now, pid, heartbeat, null);
       insert('job_dead', 'rvm-001', dead, now);
       insert('job_before_owners', 'rvm-002', alive.pid!, now);
       store.db.prepare('UPDATE jobs SET owner_pid = NULL, heartbeat_at = NULL WHERE id = ?').run('job_before_owners');
@@ -265,6 +266,37 @@ describe('JobManager', () => {
       store.close();
     } finally {
       vi.useRealTimers();
+    }
+  });
+
+  it.skipIf(awakeClock() === null)("a process started just after the laptop woke leaves another process's running backup alone: its heartbeat is late only by the sleep", () => {
+    const { dir, store, bus } = setup();
+    const here = awakeClock()!;
+    const hourAgo = new Date(Date.now() - 60 * 60_000).toISOString();
+    const insert = (id: string, device: string, awake: string) =>
+      store.sql.jobInsert.run(id, 'backup', `Back up ${device}`, device, '["transfer"]', 'transfer', hourAgo, process.pid, hourAgo, awake);
+    // The console beat 20 s of awake time ago, then the laptop slept an hour: its wall-clock heartbeat is an hour old.
+    insert('job_slept', 'rvm-001', formatAwake({ boot: here.boot, ms: here.ms - 20_000 })!);
+    // One that missed its heartbeats while the machine was awake is a stopped process's.
+    insert('job_stalled', 'rvm-002', formatAwake({ boot: here.boot, ms: here.ms - ORPHAN_AFTER_MS - 1000 })!);
+    // One stamped in an earlier boot: whatever process has that pid now is another.
+    insert('job_before_restart', 'rvm-003', formatAwake({ boot: 'an-earlier-boot', ms: here.ms })!);
+    store.close();
+    // A CLI command started now, on the real clocks.
+    const reopened = new HistoryStore(dir);
+    const jobs = new JobManager(reopened, bus, silentLogger);
+    try {
+      expect(jobs.get('job_slept')).toMatchObject({ status: 'running', error: null });
+      expect([...jobs.busyDevices()]).toEqual(['rvm-001']);
+      expect(jobs.get('job_stalled')).toMatchObject({ status: 'failed', error: { code: 'INTERRUPTED' } });
+      expect(jobs.get('job_before_restart')).toMatchObject({ status: 'failed', error: { code: 'INTERRUPTED' } });
+      // Its own jobs carry the awake stamp from the start.
+      const { id } = jobs.start({ kind: 'verify', title: 'Verify', phases: ['check'] }, () => new Promise<void>(() => undefined));
+      const row = reopened.db.prepare<[string], { heartbeat_awake: string }>('SELECT heartbeat_awake FROM jobs WHERE id = ?').get(id)!;
+      expect(row.heartbeat_awake).toMatch(new RegExp(`^${here.boot} \\d+$`));
+    } finally {
+      jobs.dispose();
+      reopened.close();
     }
   });
 

@@ -12,6 +12,8 @@ import type { HistoryStore } from '../history/history-store';
 import type { JobRow, RunningJobRow } from '../history/statements';
 import type { Logger } from '../log';
 import { processAlive } from '../process-alive';
+import { awakeClock, formatAwake, parseAwake } from './awake-clock';
+import type { AwakeStamp } from './awake-clock';
 import { ProgressMeter } from './progress-meter';
 
 export interface JobSpec {
@@ -140,6 +142,7 @@ export class JobManager {
    * and has not had its turn to beat yet.
    */
   #wokeAt = Number.NEGATIVE_INFINITY;
+  readonly #awake: () => AwakeStamp | null;
 
   /**
    * The app, the scheduler and every CLI command share one history, each with a job manager of its
@@ -153,7 +156,13 @@ export class JobManager {
     now: () => number = Date.now,
     /** What an interrupted job of a kind adds to its error (a restore: what its device holds), '' for nothing. */
     interruptedNote: (row: RunningJobRow) => string = () => '',
+    /**
+     * The clock that stops while the machine sleeps (awake-clock.ts); null where there is none. A
+     * manager on a test's wall clock (`now`) has none unless given one: its tests move `now` alone.
+     */
+    awake: () => AwakeStamp | null = now === Date.now ? awakeClock : () => null,
   ) {
+    this.#awake = awake;
     this.#store = store;
     this.#bus = bus;
     this.#log = log;
@@ -203,6 +212,14 @@ export class JobManager {
   /** Whether the process that started this job still runs it. */
   #ownerRuns(row: RunningJobRow): boolean {
     if (row.owner_pid === null || row.heartbeat_at === null) return false;
+    const beat = parseAwake(row.heartbeat_awake);
+    const here = beat ? this.#awake() : null;
+    if (beat && here) {
+      // Stamped in an earlier boot: its process is gone (a live pid now is another process's).
+      if (beat.boot !== here.boot) return false;
+      // Late by the time the machine was awake, a sleep not counted.
+      return here.ms - beat.ms <= ORPHAN_AFTER_MS && processAlive(row.owner_pid);
+    }
     if (this.#now() - Math.max(Date.parse(row.heartbeat_at), this.#wokeAt) > ORPHAN_AFTER_MS) return false;
     return processAlive(row.owner_pid);
   }
@@ -218,7 +235,8 @@ export class JobManager {
     this.#lastBeatAt = now;
     try {
       const at = new Date(now).toISOString();
-      for (const id of this.#live.keys()) this.#store.sql.jobHeartbeat.run(at, id);
+      const awake = formatAwake(this.#awake());
+      for (const id of this.#live.keys()) this.#store.sql.jobHeartbeat.run(at, awake, id);
       this.reapOrphans();
       this.#heartbeatFailure = null;
     } catch (error) {
@@ -244,7 +262,7 @@ export class JobManager {
     this.#store.db
       .transaction(() => {
         if (spec.deviceId) this.refuseIfBusyElsewhere(spec.deviceId);
-        this.#store.sql.jobInsert.run(id, spec.kind, spec.title, spec.deviceId ?? null, JSON.stringify(spec.phases), spec.phases[0], startedAt, process.pid, startedAt);
+        this.#store.sql.jobInsert.run(id, spec.kind, spec.title, spec.deviceId ?? null, JSON.stringify(spec.phases), spec.phases[0], startedAt, process.pid, startedAt, formatAwake(this.#awake()));
       })
       .immediate();
     const live: LiveJob = {

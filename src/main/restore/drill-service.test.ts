@@ -44,7 +44,7 @@ describe('drill history and the RTO', () => {
     first.history.sql.drillInsert.run('d1', null, device.id, 'rvm-017', now);
     // Another process's drill, whose job that live process still runs, is not this start's to fail.
     const other = spawn('sleep', ['60'], { stdio: 'ignore' });
-    first.history.sql.jobInsert.run('job_other', 'drill', 'Drill rvm-018', 'dev-018', '["restore"]', 'restore', now, other.pid!, now);
+    first.history.sql.jobInsert.run('job_other', 'drill', 'Drill rvm-018', 'dev-018', '["restore"]', 'restore', now, other.pid!, now, null);
     first.history.sql.drillInsert.run('d2', 'job_other', 'dev-018', 'rvm-018', now);
     first.dispose();
 
