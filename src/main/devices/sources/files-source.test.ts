@@ -112,6 +112,25 @@ describe('RemoteFilesSource (real find and GNU tar through a shell)', () => {
     expect(await kept([`${app}/models/`, '*.py'], [])).toEqual(['app.py', 'models/net.onnx']);
   });
 
+  it('applies a pattern written as the full device path below that path only, not below the source\'s other paths', async () => {
+    const sysroot = tempDir();
+    const [app, etc] = [path.join(sysroot, 'opt/myrvm'), path.join(sysroot, 'etc/myrvm')];
+    for (const f of [`${app}/cache/x.bin`, `${app}/models/net.onnx`, `${app}/app.py`, `${etc}/cache/keep.yaml`, `${etc}/models/labels.txt`, `${etc}/main.yaml`]) {
+      await mkdir(path.dirname(f), { recursive: true });
+      await writeFile(f, f);
+    }
+    const { repo } = await newRepo();
+    const kept = async (include: string[], exclude: string[]) => {
+      const source = { name: 'app', kind: 'files' as const, paths: [app, etc], include, exclude };
+      const result = await backup(repo, new RemoteFilesSource({ runner: new LocalRunner(), source, sysroot }));
+      return [...(await filesOf(repo, result.snapshot.tree)).keys()].filter((p) => /\.(bin|onnx|py|yaml|txt)$/.test(p)).sort();
+    };
+    // /opt/myrvm's cache is left out; /etc/myrvm/cache is not (it was, as "/cache" below every path).
+    expect(await kept([], [`${app}/cache`])).toEqual(['etc/myrvm/cache/keep.yaml', 'etc/myrvm/main.yaml', 'etc/myrvm/models/labels.txt', 'opt/myrvm/app.py', 'opt/myrvm/models/net.onnx']);
+    // An include written under /opt/myrvm narrows /opt/myrvm alone; a pattern without a device path applies below both.
+    expect(await kept([`${app}/models/`], ['*.txt'])).toEqual(['etc/myrvm/cache/keep.yaml', 'etc/myrvm/main.yaml', 'opt/myrvm/models/net.onnx']);
+  });
+
   it('fails a source whose stored pattern cannot be used with the pattern named, before anything runs on the device', async () => {
     const sysroot = tempDir();
     await mkdir(path.join(sysroot, 'opt/myrvm'), { recursive: true });

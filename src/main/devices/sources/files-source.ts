@@ -305,47 +305,56 @@ export class RemoteFilesSource implements Source {
     }
     // Patterns are relative to the source's paths; one written as the device path it means
     // (`/opt/myrvm/data/local.db*` in a source of /opt/myrvm) matched nothing, and the live
-    // database it was to leave out was copied mid-write every run. Taken as the path below it.
-    const below = (pattern: string): string => {
-      const root = this.#paths.find((r) => r !== '/' && pattern.startsWith(`${r}/`) && pattern.length > r.length + 1);
-      return root ? pattern.slice(root.length) : pattern;
-    };
-    const exclude = new PathMatcher((source.exclude ?? []).map(below));
-    const include = new PathMatcher((source.include ?? []).map(below));
+    // database it was to leave out was copied mid-write every run. Taken as the path below it —
+    // below that path only: `/opt/myrvm/cache` in a source of /opt/myrvm and /etc/myrvm had also
+    // left out /etc/myrvm/cache.
     const roots = [...this.#paths].sort((a, b) => b.length - a.length);
-    // Whether a directory below a source path is excluded, itself or through an ancestor: asked
-    // once per directory, not once per entry and each of its ancestors.
-    const excludedDirs = new Map<string, boolean>();
-    const excludedDir = (below: string): boolean => {
-      let known = excludedDirs.get(below);
-      if (known === undefined) {
+    const under = (pattern: string): string | undefined => roots.find((r) => r !== '/' && pattern.startsWith(`${r}/`) && pattern.length > r.length + 1);
+    const forRoot = (patterns: readonly string[], root: string): string[] =>
+      patterns.flatMap((pattern) => {
+        const owner = under(pattern);
+        return owner === undefined ? [pattern] : owner === root ? [pattern.slice(owner.length)] : [];
+      });
+    /** One root's matchers, and whether a directory below it is excluded or included, itself or through an ancestor (asked once per directory). */
+    const filterFor = (root: string) => {
+      const exclude = new PathMatcher(forRoot(source.exclude ?? [], root));
+      const include = new PathMatcher(forRoot(source.include ?? [], root));
+      const excludedDirs = new Map<string, boolean>();
+      const excludedDir = (below: string): boolean => {
+        let known = excludedDirs.get(below);
+        if (known === undefined) {
+          const slash = below.lastIndexOf('/');
+          known = exclude.matches(below) || (slash > 0 && excludedDir(below.slice(0, slash)));
+          excludedDirs.set(below, known);
+        }
+        return known;
+      };
+      // An include naming a folder (`/models`, `config/`) keeps everything in it, as a restore's
+      // --include does — it kept the folder alone, empty, and nothing of what the operator asked for.
+      const includedDirs = new Map<string, boolean>();
+      const includedDir = (below: string): boolean => {
+        let known = includedDirs.get(below);
+        if (known === undefined) {
+          const slash = below.lastIndexOf('/');
+          known = include.matches(below) || (slash > 0 && includedDir(below.slice(0, slash)));
+          includedDirs.set(below, known);
+        }
+        return known;
+      };
+      return (below: string, dir: boolean): boolean => {
         const slash = below.lastIndexOf('/');
-        known = exclude.matches(below) || (slash > 0 && excludedDir(below.slice(0, slash)));
-        excludedDirs.set(below, known);
-      }
-      return known;
+        if (!exclude.empty && (exclude.matches(below, dir) || (slash > 0 && excludedDir(below.slice(0, slash))))) return false;
+        return include.empty || dir || include.matches(below, false) || (slash > 0 && includedDir(below.slice(0, slash)));
+      };
     };
-    // Likewise whether a directory is included, itself or through an ancestor: an include naming a
-    // folder (`/models`, `config/`) keeps everything in it, as a restore's --include does — it kept
-    // the folder alone, empty, and nothing of what the operator asked for.
-    const includedDirs = new Map<string, boolean>();
-    const includedDir = (below: string): boolean => {
-      let known = includedDirs.get(below);
-      if (known === undefined) {
-        const slash = below.lastIndexOf('/');
-        known = include.matches(below) || (slash > 0 && includedDir(below.slice(0, slash)));
-        includedDirs.set(below, known);
-      }
-      return known;
-    };
+    const filters = new Map<string, ReturnType<typeof filterFor>>();
     const kept = plain.filter(({ absolute, meta }) => {
       const root = roots.find((r) => absolute === r || absolute.startsWith(`${r}/`)) ?? '';
       const below = absolute.slice(root.length + 1);
       if (below === '') return true;
-      const slash = below.lastIndexOf('/');
-      const dir = meta.type === 'dir';
-      if (!exclude.empty && (exclude.matches(below, dir) || (slash > 0 && excludedDir(below.slice(0, slash))))) return false;
-      return include.empty || dir || include.matches(below, false) || (slash > 0 && includedDir(below.slice(0, slash)));
+      let filter = filters.get(root);
+      if (filter === undefined) filters.set(root, (filter = filterFor(root)));
+      return filter(below, meta.type === 'dir');
     });
     return sortTreeOrder(kept);
   }

@@ -5,7 +5,8 @@
  * it to the source path (`/app.py` is only the top-level one, as in rsync); a trailing `/` makes it
  * match folders only (`cache/`). What is inside a matched folder is matched with it — excluded, or
  * for an include (`/models`, `config/`) kept whole. A files source also takes a pattern written as
- * the full device path below one of its paths (`/opt/myrvm/data/x.db` in a source of /opt/myrvm).
+ * the full device path below one of its paths (`/opt/myrvm/data/x.db` in a source of /opt/myrvm),
+ * applied below that path only.
  */
 function escape(char: string): string {
   return /[\\^$.*+?()[\]{}|/]/.test(char) ? `\\${char}` : char;
