@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { backup } from '../../repository/archiver/archiver';
 import { restore } from '../../repository/restorer/restorer';
-import { findSnapshot, walkTree } from '../../repository/snapshot/snapshot';
+import { findSnapshot, listSnapshots, walkTree } from '../../repository/snapshot/snapshot';
 import type { TreeNode } from '../../repository/snapshot/tree';
 import { describeTree, makeAwkwardTree, newRepo } from '../../repository/testing/fixtures';
 import type { Repository } from '../../repository/repo/repository';
@@ -129,6 +129,21 @@ describe('RemoteFilesSource (real find and GNU tar through a shell)', () => {
     expect(await kept([], [`${app}/cache`])).toEqual(['etc/myrvm/cache/keep.yaml', 'etc/myrvm/main.yaml', 'etc/myrvm/models/labels.txt', 'opt/myrvm/app.py', 'opt/myrvm/models/net.onnx']);
     // An include written under /opt/myrvm narrows /opt/myrvm alone; a pattern without a device path applies below both.
     expect(await kept([`${app}/models/`], ['*.txt'])).toEqual(['etc/myrvm/cache/keep.yaml', 'etc/myrvm/main.yaml', 'opt/myrvm/models/net.onnx']);
+  });
+
+  it('ends a listing that goes on past the most entries a source may hold, saying what to do, and writes no snapshot', async () => {
+    const sysroot = tempDir();
+    const app = path.join(sysroot, 'opt/myrvm');
+    await mkdir(app, { recursive: true });
+    for (let i = 0; i < 40; i++) await writeFile(path.join(app, `f${i}`), `${i}`);
+    const { repo } = await newRepo();
+    const source = { name: 'app', kind: 'files' as const, paths: [app] };
+    await expect(backup(repo, new RemoteFilesSource({ runner: new LocalRunner(), source, sysroot, maxEntries: 25 }))).rejects.toThrow(
+      expect.objectContaining({ code: 'REMOTE_COMMAND_FAILED', message: expect.stringMatching(/lists more than 25 entries, more than one files source can hold: split "app" into sources of its folders/) as string }),
+    );
+    expect(await listSnapshots(repo)).toEqual([]);
+    // Within the bound it is backed up as ever.
+    expect((await backup(repo, new RemoteFilesSource({ runner: new LocalRunner(), source, sysroot, maxEntries: 41 }))).snapshot.summary.files).toBe(40);
   });
 
   it('fails a source whose stored pattern cannot be used with the pattern named, before anything runs on the device', async () => {

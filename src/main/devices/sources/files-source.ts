@@ -62,6 +62,8 @@ export interface RemoteFilesOptions {
    * (unreadable, vanished): what the run transfers changes by `bytes`.
    */
   onResized?: (bytes: number) => void;
+  /** At most this many entries (MAX_LISTING_ENTRIES); fewer in tests. */
+  maxEntries?: number;
   /** A file tried as a block delta crossed whole after all, and why (DeltaUnavailable). */
   onWhole?: (file: { path: string; size: number; reason: string; why: DeltaCause }) => void;
 }
@@ -179,6 +181,12 @@ function groupMayRead(meta: NodeMeta): string {
 
 /** Longer than any entry of a listing (twelve fields: numbers, a link target and a path). */
 const MAX_LISTING_ENTRY_BYTES = 1024 * 1024;
+/**
+ * Entries one files source may list (a Jetson's whole root file system lists some 300,000). Each
+ * costs the console a few hundred bytes until the snapshot is written: a device that lists without
+ * end (a tampered find, a loop of bind mounts) had filled the console's memory.
+ */
+export const MAX_LISTING_ENTRIES = 5_000_000;
 
 /** An absolute path with no empty, `.` or `..` component and no trailing slash (`/` itself aside). */
 function plainPath(p: string): boolean {
@@ -264,6 +272,15 @@ export class RemoteFilesSource implements Source {
         const parsed = parseListing(pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk);
         entries.push(...parsed.entries);
         pending = parsed.rest;
+        const most = this.#options.maxEntries ?? MAX_LISTING_ENTRIES;
+        if (entries.length > most) {
+          stop.abort();
+          running.done.catch(() => undefined);
+          throw new AppError(
+            'REMOTE_COMMAND_FAILED',
+            `${source.paths.join(', ')} on ${runner.target} lists more than ${most.toLocaleString('en-US')} entries, more than one files source can hold: split "${source.name}" into sources of its folders, or exclude what need not be kept. Nothing of "${source.name}" was backed up`,
+          );
+        }
         // An entry is a few numbers and two paths: one that goes on past 1 MiB never ends (a device
         // that sends without end, or not GNU find's output), and was gathered until memory ran out.
         if (pending.length > MAX_LISTING_ENTRY_BYTES) {
