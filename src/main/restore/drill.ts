@@ -261,6 +261,9 @@ export async function drillSources(options: DrillRunOptions): Promise<{ scratch:
       results.push({ ...base, result: skipped ? 'skipped' : 'failed', durationMs: skipped ? 0 : Math.round(performance.now() - started), bytes: 0, files: 0, detail: null, error: message });
       // One failed source does not stop the others, unless the device can no longer be reached.
       if (!skipped) linkLost = await runToString(runner, sh`true`).then(() => null, () => `the connection to ${runner.target} was lost`);
+      // Then what failed may be the link's doing: a SQLite copy whose check lost the link was said
+      // to be "not valid", as if the backup were damaged.
+      if (linkLost !== null && !message.includes(linkLost)) results.at(-1)!.error = `${linkLost} while this source was drilled, so its result says nothing about the backup (${message})`;
     }
   }
   return { scratch, sources: results };

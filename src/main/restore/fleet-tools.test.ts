@@ -262,6 +262,10 @@ describe('restore drills on a real device', () => {
     expect(failed.result).toBe('failed');
     expect(failed.totalMs).toBeNull();
     expect(failed.error).toMatch(/lost|cut|timed out|did not answer|unreachable/i);
+    // The source the cut hit says the link went, not that the backup is bad.
+    const hit = failed.sources.find((s) => s.result === 'failed' && !s.error!.startsWith('not run:'))!;
+    expect(hit.error).toMatch(/the connection to .* was lost/);
+    expect(hit.error).not.toMatch(/^The restored copy of .* is not valid/);
     // Once the link is gone the remaining sources are not attempted one by one.
     expect(failed.sources.at(-1)).toMatchObject({ source: 'app', result: 'failed' });
     expect(failed.sources.at(-1)!.error).toMatch(/^not run: the connection to .* was lost/);
