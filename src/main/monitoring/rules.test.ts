@@ -122,5 +122,16 @@ describe('monitoring rules', () => {
     const drill = evaluateRules(input([device({ lastDrillAt: null, createdAt: at(3 * 24 * 60) })]), rules());
     expect(drill.map((c) => c.message)).toEqual([`rvm-017: no restore drill since it was added at ${at(3 * 24 * 60)}, ahead of this computer's clock`]);
     expect(ids(evaluateRules(input([device({ lastDrillAt: at(400 * 24 * 60) })]), rules()))).toEqual(['drillOverdue']);
+    // Nor is an offsite copy of a run dated ahead: it would have looked fresh until the clock got there.
+    const offsite = evaluateRules(input([device({ lastOffsiteAt: at(30 * 24 * 60) })]), rules());
+    expect(offsite.map((c) => c.message)).toEqual([`rvm-017: the newest offsite copy is of a run dated ${at(30 * 24 * 60)}, ahead of this computer's clock, so how old it is is not known`]);
+    expect(evaluateRules(input([device({ lastOffsiteAt: at(2) })]), rules())).toEqual([]);
+  });
+
+  it('offsite copy missing: only once a repository is offsite; none yet, or the newest older than the threshold in days', () => {
+    expect(evaluateRules(input([device()]), rules())).toEqual([]); // no repository is offsite: no opinion
+    expect(evaluateRules(input([device({ lastOffsiteAt: null })]), rules()).map((c) => c.message)).toEqual(['rvm-017: no copy in an offsite repository yet']);
+    expect(evaluateRules(input([device({ lastOffsiteAt: at(-6 * 24 * 60) })]), rules())).toEqual([]);
+    expect(evaluateRules(input([device({ lastOffsiteAt: at(-8 * 24 * 60) })]), rules()).map((c) => c.message)).toEqual(['rvm-017: the newest offsite copy is 8 days old (over 7 days)']);
   });
 });

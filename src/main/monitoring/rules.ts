@@ -175,7 +175,9 @@ export function evaluateRules(input: MonitorInput, rules: Rules): Condition[] {
     if (rules.offsiteCopyMissing.enabled && device.lastOffsiteAt !== undefined && device.lastSuccessAt) {
       const limit = rules.offsiteCopyMissing.threshold * DAY;
       const newest = device.lastOffsiteAt;
-      if (newest === null || now - Date.parse(newest) > limit) {
+      // A run dated ahead of this clock (taken while it ran ahead) is no recent copy either.
+      const ahead = newest !== null && Date.parse(newest) > now + FUTURE_RUN_TOLERANCE_MS;
+      if (newest === null || now - Date.parse(newest) > limit || ahead) {
         out.push({
           rule: 'offsiteCopyMissing',
           subject: device.id,
@@ -184,7 +186,9 @@ export function evaluateRules(input: MonitorInput, rules: Rules): Condition[] {
           message:
             newest === null
               ? `${device.name}: no copy in an offsite repository yet`
-              : `${device.name}: the newest offsite copy is ${formatAge(now - Date.parse(newest))} old (over ${formatAge(limit)})`,
+              : ahead
+                ? `${device.name}: the newest offsite copy is of a run dated ${newest}, ahead of this computer's clock, so how old it is is not known`
+                : `${device.name}: the newest offsite copy is ${formatAge(now - Date.parse(newest))} old (over ${formatAge(limit)})`,
         });
       }
     }
