@@ -179,6 +179,21 @@ function groupMayRead(meta: NodeMeta): string {
   return (meta.mode & 0o040) !== 0 && (meta.mode & 0o004) === 0 ? `; its group (gid ${meta.gid}) may: add the login to that group — adm for /var/log on Ubuntu — to back it up` : '';
 }
 
+/** Whether a folder below a source path matches, itself or through an ancestor: asked once per folder, not once per entry and each of its ancestors. */
+function throughAncestors(matcher: PathMatcher): (below: string) => boolean {
+  const known = new Map<string, boolean>();
+  const test = (below: string): boolean => {
+    let hit = known.get(below);
+    if (hit === undefined) {
+      const slash = below.lastIndexOf('/');
+      hit = matcher.matches(below) || (slash > 0 && test(below.slice(0, slash)));
+      known.set(below, hit);
+    }
+    return hit;
+  };
+  return test;
+}
+
 /** Longer than any entry of a listing (twelve fields: numbers, a link target and a path). */
 const MAX_LISTING_ENTRY_BYTES = 1024 * 1024;
 /**
@@ -332,32 +347,14 @@ export class RemoteFilesSource implements Source {
         const owner = under(pattern);
         return owner === undefined ? [pattern] : owner === root ? [pattern.slice(owner.length)] : [];
       });
-    /** One root's matchers, and whether a directory below it is excluded or included, itself or through an ancestor (asked once per directory). */
+    /** One root's matchers: whether an entry below it is kept. */
     const filterFor = (root: string) => {
       const exclude = new PathMatcher(forRoot(source.exclude ?? [], root));
       const include = new PathMatcher(forRoot(source.include ?? [], root));
-      const excludedDirs = new Map<string, boolean>();
-      const excludedDir = (below: string): boolean => {
-        let known = excludedDirs.get(below);
-        if (known === undefined) {
-          const slash = below.lastIndexOf('/');
-          known = exclude.matches(below) || (slash > 0 && excludedDir(below.slice(0, slash)));
-          excludedDirs.set(below, known);
-        }
-        return known;
-      };
+      const excludedDir = throughAncestors(exclude);
       // An include naming a folder (`/models`, `config/`) keeps everything in it, as a restore's
       // --include does — it kept the folder alone, empty, and nothing of what the operator asked for.
-      const includedDirs = new Map<string, boolean>();
-      const includedDir = (below: string): boolean => {
-        let known = includedDirs.get(below);
-        if (known === undefined) {
-          const slash = below.lastIndexOf('/');
-          known = include.matches(below) || (slash > 0 && includedDir(below.slice(0, slash)));
-          includedDirs.set(below, known);
-        }
-        return known;
-      };
+      const includedDir = throughAncestors(include);
       return (below: string, dir: boolean): boolean => {
         const slash = below.lastIndexOf('/');
         if (!exclude.empty && (exclude.matches(below, dir) || (slash > 0 && excludedDir(below.slice(0, slash))))) return false;
