@@ -214,6 +214,9 @@ export function prepareStatements(db: Database) {
     deviceByName: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE name = ?'),
     deviceById: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE id = ?'),
     devicesAll: db.prepare<[], DeviceRow>('SELECT * FROM devices ORDER BY name'),
+    /** The newest job row, and the jobs since one that have ended (services/external-changes.ts). */
+    jobsLastRowid: db.prepare<[], { last: number | null }>('SELECT max(rowid) AS last FROM jobs'),
+    jobsEndedSince: db.prepare<[number, number], { id: string }>("SELECT id FROM jobs WHERE rowid > ? AND status <> 'running' AND (owner_pid IS NULL OR owner_pid <> ?) ORDER BY rowid"),
     /** What a console shows of each device changes with these (services/external-changes.ts). */
     deviceStamps: db.prepare<[], { name: string; stamp: string }>("SELECT name, id || ' ' || updated_at || ' ' || coalesce(host_key, '') || ' ' || coalesce(facts_at, '') AS stamp FROM devices"),
     deviceDelete: db.prepare<[string]>('DELETE FROM devices WHERE id = ?'),

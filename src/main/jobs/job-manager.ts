@@ -395,6 +395,11 @@ export class JobManager {
     return [...this.#live.values()].map((live) => ({ ...live.progress }));
   }
 
+  /** Whether this process runs the job (its end is announced here as it happens). */
+  runsHere(jobId: string): boolean {
+    return this.#live.has(jobId);
+  }
+
   list(limit: number, status?: JobStatus): JobRecord[] {
     const rows = status ? this.#store.sql.jobsRecentByStatus.all(status, limit) : this.#store.sql.jobsRecent.all(limit);
     return rows.map(jobRecordFromRow);

@@ -181,7 +181,7 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
   const dashboards = new DashboardService(history, settings);
   const audit = new AuditService(history);
   const sampling = sampleStorageAfterBackups(bus, history, () => repository.location(), log);
-  const external = new ExternalChanges(history, bus, settings);
+  const external = new ExternalChanges(history, bus, settings, jobs, log);
   return {
     dataDir,
     version: packageVersion(),
