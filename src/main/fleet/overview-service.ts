@@ -12,6 +12,7 @@ import type { HistoryStore } from '../history/history-store';
 import type { OverviewDbRow } from '../history/statements';
 import type { DeviceCopies } from '../../shared/schemas/repositories';
 import type { SettingsService } from '../services/settings-service';
+import { rtoStateOf } from '../restore/rto-state';
 
 /** Error codes of a job that mean the device was not reached at all. */
 const UNREACHED = new Set(['UNAVAILABLE', 'TIMEOUT']);
@@ -120,18 +121,7 @@ export class OverviewService {
     const rpoState = ageMinutes === null ? 'never' : ageMinutes <= rpo.rpoMinutes ? 'ok' : 'breached';
     const { reachability, lastContactAt } = reachabilityOf(row);
     const rtoObjectiveMinutes = profile.rtoMinutes ?? defaultRto;
-    const rtoState: OverviewRow['rtoState'] = !row.last_drill_result
-      ? 'unknown'
-      : row.last_drill_result === 'failed'
-        ? 'failed'
-        : row.measured_ms === null
-          ? 'unknown'
-          : row.measured_ms > rtoObjectiveMinutes * 60_000
-            ? 'over'
-            : // Within the objective, but a drill that skipped sources measured only the rest.
-              row.measured_result === 'partial'
-              ? 'partial'
-              : 'ok';
+    const rtoState = rtoStateOf(row.last_drill_result, { ms: row.measured_ms, result: row.measured_result }, rtoObjectiveMinutes);
     // A repository-wide check verifies every device's snapshots: the newer of the two counts.
     const verify = repoVerify?.finished_at && (!row.last_verify_at || repoVerify.finished_at > row.last_verify_at) ? { at: repoVerify.finished_at, status: repoVerify.status } : { at: row.last_verify_at, status: row.last_verify_status };
     const disk = diskFree(facts);

@@ -21,6 +21,7 @@ import type { RepositoryService } from '../services/repository-service';
 import type { SettingsService } from '../services/settings-service';
 import { DRILL_PHASES, drillSources, scratchParent, sweepDatabaseScratch, sweepScratch } from './drill';
 import type { SourceDrill } from './drill';
+import { rtoStateOf } from './rto-state';
 import type { Source } from '../../shared/schemas/devices';
 
 /** How long the cleanup waits for a fresh connection when the drill's own link died. */
@@ -200,8 +201,7 @@ export class DrillService {
     const last = this.history.sql.drillsByDevice.all(device.id, 5).find((r) => r.result !== 'running' && r.result !== 'cancelled');
     const measured = this.history.sql.drillLastMeasured.get(device.id);
     const estimateMs = measured?.total_ms ?? null;
-    const status: RtoStatus['status'] =
-      !last ? 'unknown' : last.result === 'failed' ? 'failed' : estimateMs === null ? 'unknown' : estimateMs > objectiveMinutes * 60_000 ? 'over' : measured?.result === 'partial' ? 'partial' : 'ok';
+    const status = rtoStateOf(last?.result, { ms: estimateMs, result: measured?.result }, objectiveMinutes);
     return {
       device: deviceName,
       objectiveMinutes,
