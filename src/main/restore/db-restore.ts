@@ -31,6 +31,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { z } from 'zod';
 import { AppError } from '../../shared/errors';
+import { formatBytes } from '../../shared/format-bytes';
 import type { MysqlSourceSchema, PostgresSourceSchema, SqliteSourceSchema } from '../../shared/schemas/devices';
 import type { Repository } from '../repository/repo/repository';
 import { blobStream } from '../repository/pipeline/blob-stream';
@@ -85,8 +86,19 @@ export interface DbRestorePlan {
   roles?: PgRoles | null;
   /** sqlite: the staged file (same file system as the target). */
   staged?: string;
+  /**
+   * postgres: the tablespace the new database is created in — the live one's, so a restore never
+   * moves a database to another disk; null for the cluster's default (or when the login may not
+   * create there, which `warnings` says).
+   */
+  tablespace?: string | null;
+  /** Free space and need where the work folder is (and the new database too, unless `dbSpace` is set). */
   freeBytes: number;
   spaceNeeded: number;
+  /** postgres: where the new database is written, when that is another file system than the work folder's. */
+  dbSpace?: { location: string; freeBytes: number; needed: number };
+  /** What the operator should know before starting (shown with the plan). */
+  warnings?: string[];
 }
 
 export interface DbRestoreOptions {
@@ -295,19 +307,32 @@ export async function planDbRestore(options: DbRestoreOptions): Promise<DbRestor
     const conn = pgConn(source);
     const maintenanceDb = target === 'postgres' || source.database === 'postgres' ? 'template1' : 'postgres';
     const partial = { conn, maintenanceDb };
-    const info = await runToString(
-      runner,
-      psql(partial, maintenanceDb, { target }, "SELECT coalesce((SELECT pg_database_size(datname) FROM pg_database WHERE datname = :'target'), -1);"),
-    ).catch((error: unknown) => {
+    const info = await runToString(runner, psql(partial, maintenanceDb, { target, like: source.database }, PG_PLAN_SQL)).catch((error: unknown) => {
       throw new AppError('UNAVAILABLE', `PostgreSQL on ${runner.target} cannot be reached for the restore: ${(error as Error).message}${loginHint(source, (error as Error).message)}`);
     });
-    const size = Number(info.trim());
+    const [size, place] = [Number(info.split('\n')[0]), parsePlace(info.split('\n')[1] ?? '')];
     if (!inPlace && size >= 0) throw new AppError('CONFLICT', `A database named "${target}" already exists on ${runner.target}; choose another name (it is never overwritten)`);
     const workDir = join(homeWork, `${restoreId}-${source.name}`);
-    const freeBytes = await freeOf(runner, homeWork);
-    // The dump is staged, then loaded into a second database about the size of the live one.
+    const warnings: string[] = [];
+    const keepsTablespace = place.tablespace !== null && place.canCreate;
+    if (place.tablespace !== null && !place.canCreate) {
+      warnings.push(
+        `"${source.database}" on ${runner.target} lives in tablespace "${place.tablespace}", where the device's database login may not create databases: the restored copy will be created in the cluster's default tablespace instead (another disk, perhaps). GRANT CREATE ON TABLESPACE to the login to keep it there.`,
+      );
+    }
+    // The dump is staged in the work folder, then loaded into a second database about the size of
+    // the live one, where that database's tablespace is (the data directory for the default one).
+    const dbNeeded = Math.max(size, dump.size);
+    const work = await spaceAt(runner, homeWork);
+    const location = keepsTablespace ? place.location : place.defaultLocation;
+    const db = location ? await spaceAt(runner, location) : null;
+    const apart = db !== null && work !== null && db.dev !== work.dev;
+    const space = apart ? { freeBytes: work.free, spaceNeeded: dump.size, dbSpace: { location: location!, freeBytes: db.free, needed: dbNeeded } } : { freeBytes: work?.free ?? 0, spaceNeeded: dump.size + dbNeeded };
+    if (apart && db.free < dbNeeded) {
+      warnings.push(`The disk holding PostgreSQL's data on ${runner.target} (${location}) has ${formatBytes(db.free)} free; the restored "${target}" needs about ${formatBytes(dbNeeded)} there beside the live one: the restore will stop before changing anything.`);
+    }
     const roles = await recordedRoles(repo, snapshot, source.name);
-    return { ...base, inPlace, target, targetExists: size >= 0, workDir, ...partial, ...names, roles, freeBytes, spaceNeeded: dump.size + Math.max(size, dump.size) };
+    return { ...base, inPlace, target, targetExists: size >= 0, workDir, ...partial, ...names, roles, tablespace: keepsTablespace ? place.tablespace : null, ...space, ...(warnings.length > 0 ? { warnings } : {}) };
   }
 
   if (source.kind === 'mysql') {
@@ -343,10 +368,44 @@ export async function planDbRestore(options: DbRestoreOptions): Promise<DbRestor
   return { ...base, inPlace, target, targetExists: exists === 'exists', workDir, staged: join(workDir, 'new.db'), freeBytes, spaceNeeded: dump.size };
 }
 
+/**
+ * The planning query: the target's size (-1 when absent), then where the database the restore is
+ * created like (the source's live one) keeps its data — tablespace (NULL for pg_default), whether
+ * the login may create databases in it, its folder and the default tablespace's folder (the data
+ * directory, readable by superusers and pg_read_all_settings only; empty otherwise). Names and
+ * folders are hex so that any character survives the line format.
+ */
+const PG_PLAN_SQL = `SELECT coalesce((SELECT pg_database_size(datname) FROM pg_database WHERE datname = :'target'), -1);
+SELECT concat_ws(' ',
+  coalesce(encode(convert_to(CASE WHEN t.spcname <> 'pg_default' THEN t.spcname END, 'UTF8'), 'hex'), '-'),
+  CASE WHEN t.spcname IS NULL OR t.spcname = 'pg_default' OR has_tablespace_privilege(t.oid, 'CREATE') THEN 'y' ELSE 'n' END,
+  coalesce(nullif(encode(convert_to(CASE WHEN t.spcname <> 'pg_default' THEN pg_tablespace_location(t.oid) END, 'UTF8'), 'hex'), ''), '-'),
+  coalesce(nullif(encode(convert_to(CASE WHEN pg_has_role('pg_read_all_settings', 'USAGE') THEN current_setting('data_directory') || '/base' END, 'UTF8'), 'hex'), ''), '-'))
+FROM (SELECT 1) one LEFT JOIN pg_database d ON d.datname = :'like' LEFT JOIN pg_tablespace t ON t.oid = d.dattablespace;`;
+
+interface PgPlace {
+  tablespace: string | null;
+  canCreate: boolean;
+  location: string | null;
+  defaultLocation: string | null;
+}
+
+function parsePlace(line: string): PgPlace {
+  const [spc = '-', can = 'y', loc = '-', def = '-'] = line.trim().split(' ');
+  const text = (hex: string) => (hex === '-' ? null : Buffer.from(hex, 'hex').toString('utf8'));
+  return { tablespace: text(spc), canCreate: can === 'y', location: text(loc), defaultLocation: text(def) };
+}
+
+/** Free bytes and the file system (device number) of `dir`, or of its nearest existing parent; null when the device cannot tell. */
+async function spaceAt(runner: CommandRunner, dir: string): Promise<{ free: number; dev: string } | null> {
+  const out = await runToString(runner, sh`p=${dir}; while [ ! -e "$p" ]; do p=$(dirname -- "$p"); done; stat -c %d -- "$p" && df -P -k -- "$p" | tail -n +2`).catch(() => '');
+  const [dev = '', df = ''] = out.trim().split('\n');
+  const free = Number(df.trim().split(/\s+/)[3]) * 1024;
+  return dev && Number.isFinite(free) ? { free, dev } : null;
+}
+
 async function freeOf(runner: CommandRunner, dir: string): Promise<number> {
-  const df = await runToString(runner, sh`p=${dir}; while [ ! -e "$p" ]; do p=$(dirname "$p"); done; df -P -k -- "$p" | tail -n +2`).catch(() => '');
-  const n = Number(df.trim().split(/\s+/)[3]) * 1024;
-  return Number.isFinite(n) ? n : 0;
+  return (await spaceAt(runner, dir))?.free ?? 0;
 }
 
 /**
@@ -431,6 +490,10 @@ export async function stageDbRestore(options: DbRestoreOptions, plan: DbRestoreP
   if (plan.spaceNeeded > plan.freeBytes) {
     throw new AppError('UNAVAILABLE', `Not enough space on ${runner.target} to restore "${source.name}": it needs ${plan.spaceNeeded} bytes, ${plan.freeBytes} are free. Nothing was changed.`);
   }
+  if (plan.dbSpace && plan.dbSpace.needed > plan.dbSpace.freeBytes) {
+    const { location, needed, freeBytes } = plan.dbSpace;
+    throw new AppError('UNAVAILABLE', `Not enough space on ${runner.target} to restore "${source.name}": the disk holding PostgreSQL's data (${location}) has ${formatBytes(freeBytes)} free, the restored database needs about ${formatBytes(needed)}. Nothing was changed.`);
+  }
   const dump = (await rootNode(repo, snapshot, dumpFileName(source)))!;
   await writePlanFile(runner, plan);
   progress.step?.('send');
@@ -450,21 +513,26 @@ export async function stageDbRestore(options: DbRestoreOptions, plan: DbRestoreP
   if (plan.kind === 'postgres') {
     const created = await createMissingRoles(runner, plan, file, source.name);
     if (created.names.length > 0) progress.note?.(rolesNote(created, runner.target, source.name, plan.roles != null));
-    // Created like the live database (owner, encoding, locale), from template0 as pg_restore wants.
+    // Created like the live database (owner, encoding, locale, tablespace), from template0 as pg_restore wants.
+    const failed = (what: string) => (error: unknown) => {
+      const message = (error as Error).message;
+      const full = /No space left on device|could not extend file/i.test(message)
+        ? ` The disk holding PostgreSQL's data${plan.dbSpace ? ` (${plan.dbSpace.location})` : ''} filled up while the copy was loaded: free space there and try again; the half-loaded copy is removed.`
+        : '';
+      throw new AppError('REMOTE_COMMAND_FAILED', `${what} on ${runner.target} failed; the live database was not changed.${full} ${message}`);
+    };
     await runToString(
       runner,
       psql(
         plan,
         plan.maintenanceDb!,
-        { fresh: plan.fresh!, live: plan.target },
-        `SELECT format('CREATE DATABASE %I TEMPLATE template0 OWNER %I ENCODING %L LC_COLLATE %L LC_CTYPE %L', :'fresh', pg_get_userbyid(datdba), pg_encoding_to_char(encoding), datcollate, datctype) FROM pg_database WHERE datname = :'live'
-UNION ALL SELECT format('CREATE DATABASE %I TEMPLATE template0', :'fresh') WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'live') \\gexec`,
+        { fresh: plan.fresh!, live: plan.target, space: plan.tablespace ?? '' },
+        `SELECT format('CREATE DATABASE %I TEMPLATE template0 OWNER %I ENCODING %L LC_COLLATE %L LC_CTYPE %L', :'fresh', pg_get_userbyid(datdba), pg_encoding_to_char(encoding), datcollate, datctype) || CASE WHEN :'space' <> '' THEN format(' TABLESPACE %I', :'space') ELSE '' END FROM pg_database WHERE datname = :'live'
+UNION ALL SELECT format('CREATE DATABASE %I TEMPLATE template0', :'fresh') || CASE WHEN :'space' <> '' THEN format(' TABLESPACE %I', :'space') ELSE '' END WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'live') \\gexec`,
       ),
-    );
+    ).catch(failed(`Creating the new database for "${source.name}"`));
     await runToString(runner, sh`${pgEnv(plan.conn ?? {})}
-pg_restore --single-transaction --exit-on-error --no-password --dbname=${pgDbname(plan.fresh!)} -- ${file} && rm -f -- ${file}`).catch((error: unknown) => {
-      throw new AppError('REMOTE_COMMAND_FAILED', `pg_restore of "${source.name}" into a new database on ${runner.target} failed; the live database was not changed. ${(error as Error).message}`);
-    });
+pg_restore --single-transaction --exit-on-error --no-password --dbname=${pgDbname(plan.fresh!)} -- ${file} && rm -f -- ${file}`).catch(failed(`pg_restore of "${source.name}" into a new database`));
   } else if (plan.kind === 'mysql') {
     await loadMysql(runner, plan, file, source.name);
   } else {

@@ -334,6 +334,7 @@ export class RestoreService {
       }
     }
     const dbs = parts.filter((p): p is Extract<Part, { kind: 'db' }> => p.kind === 'db');
+    for (const p of dbs) all.push(...(p.plan.warnings ?? []));
     const first = parts[0]!;
     return {
       restoreId: first.plan.restoreId,
