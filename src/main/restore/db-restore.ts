@@ -322,15 +322,8 @@ export async function planDbRestore(options: DbRestoreOptions): Promise<DbRestor
     }
     // The dump is staged in the work folder, then loaded into a second database about the size of
     // the live one, where that database's tablespace is (the data directory for the default one).
-    const dbNeeded = Math.max(size, dump.size);
-    const work = await spaceAt(runner, homeWork);
-    const location = keepsTablespace ? place.location : place.defaultLocation;
-    const db = location ? await spaceAt(runner, location) : null;
-    const apart = db !== null && work !== null && db.dev !== work.dev;
-    const space = apart ? { freeBytes: work.free, spaceNeeded: dump.size, dbSpace: { location: location!, freeBytes: db.free, needed: dbNeeded } } : { freeBytes: work?.free ?? 0, spaceNeeded: dump.size + dbNeeded };
-    if (apart && db.free < dbNeeded) {
-      warnings.push(`The disk holding PostgreSQL's data on ${runner.target} (${location}) has ${formatBytes(db.free)} free; the restored "${target}" needs about ${formatBytes(dbNeeded)} there beside the live one: the restore will stop before changing anything.`);
-    }
+    const space = await roomFor(runner, homeWork, keepsTablespace ? place.location : place.defaultLocation, dump.size, size);
+    warnings.push(...roomWarnings('postgres', runner.target, target, space));
     const roles = await recordedRoles(repo, snapshot, source.name);
     return { ...base, inPlace, target, targetExists: size >= 0, workDir, ...partial, ...names, roles, tablespace: keepsTablespace ? place.tablespace : null, ...space, ...(warnings.length > 0 ? { warnings } : {}) };
   }
@@ -342,14 +335,17 @@ export async function planDbRestore(options: DbRestoreOptions): Promise<DbRestor
     const probe = await runToString(runner, mysqlSql(conn, mysqlVars({ db: target }) + MYSQL_PROBE_SQL)).catch((error: unknown) => {
       throw new AppError('UNAVAILABLE', `MySQL on ${runner.target} cannot be reached for the restore: ${(error as Error).message}${loginHint(source, (error as Error).message)}`);
     });
-    const [size = -1, triggers = 0] = probe.trim().split('\t').map(Number);
+    const [sizeText = '-1', triggersText = '0', , , datadirText = ''] = probe.replace(/\n$/, '').split('\t');
+    const [size, triggers] = [Number(sizeText), Number(triggersText)];
     if (!inPlace && size >= 0) throw new AppError('CONFLICT', `A database named "${target}" already exists on ${runner.target}; choose another name (it is never overwritten)`);
     if (inPlace && triggers > 0) {
       throw new AppError('VALIDATION', `"${target}" on ${runner.target} has triggers: MySQL cannot move their tables aside for an atomic swap. Restore into another database name instead; nothing was changed.`);
     }
     const workDir = join(homeWork, `${restoreId}-${source.name}`);
-    const freeBytes = await freeOf(runner, homeWork);
-    return { ...base, inPlace, target, targetExists: size >= 0, workDir, conn, ...mysqlNames(target, restoreId), freeBytes, spaceNeeded: dump.size + Math.max(size, dump.size) };
+    // The new database's tables are written below the server's data directory.
+    const space = await roomFor(runner, homeWork, datadirText || null, dump.size, size);
+    const warnings = roomWarnings('mysql', runner.target, target, space);
+    return { ...base, inPlace, target, targetExists: size >= 0, workDir, conn, ...mysqlNames(target, restoreId), ...space, ...(warnings.length > 0 ? { warnings } : {}) };
   }
 
   const target = options.target?.path ?? source.path;
@@ -402,6 +398,26 @@ async function spaceAt(runner: CommandRunner, dir: string): Promise<{ free: numb
   const [dev = '', df = ''] = out.trim().split('\n');
   const free = Number(df.trim().split(/\s+/)[3]) * 1024;
   return dev && Number.isFinite(free) ? { free, dev } : null;
+}
+
+/**
+ * Where a database restore needs room: the dump in the work folder, and a new database about the
+ * size of the live one (`liveBytes`, -1 when there is none; at least the dump's) where the server
+ * writes it (`location`, when known). Counted together on one file system, apart on two.
+ */
+async function roomFor(runner: CommandRunner, workDir: string, location: string | null, dumpBytes: number, liveBytes: number): Promise<Pick<DbRestorePlan, 'freeBytes' | 'spaceNeeded' | 'dbSpace'>> {
+  const needed = Math.max(liveBytes, dumpBytes);
+  const [work, db] = await Promise.all([spaceAt(runner, workDir), location ? spaceAt(runner, location) : null]);
+  if (location && db && work && db.dev !== work.dev) return { freeBytes: work.free, spaceNeeded: dumpBytes, dbSpace: { location, freeBytes: db.free, needed } };
+  return { freeBytes: work?.free ?? 0, spaceNeeded: dumpBytes + needed };
+}
+
+const SERVER = { postgres: 'PostgreSQL', mysql: 'MySQL', sqlite: 'SQLite' } as const;
+
+function roomWarnings(kind: 'postgres' | 'mysql', device: string, target: string, space: Pick<DbRestorePlan, 'dbSpace'>): string[] {
+  const db = space.dbSpace;
+  if (!db || db.freeBytes >= db.needed) return [];
+  return [`The disk holding ${SERVER[kind]}'s data on ${device} (${db.location}) has ${formatBytes(db.freeBytes)} free; the restored "${target}" needs about ${formatBytes(db.needed)} there beside the live one: the restore will stop before changing anything.`];
 }
 
 async function freeOf(runner: CommandRunner, dir: string): Promise<number> {
@@ -492,7 +508,7 @@ export async function stageDbRestore(options: DbRestoreOptions, plan: DbRestoreP
   }
   if (plan.dbSpace && plan.dbSpace.needed > plan.dbSpace.freeBytes) {
     const { location, needed, freeBytes } = plan.dbSpace;
-    throw new AppError('UNAVAILABLE', `Not enough space on ${runner.target} to restore "${source.name}": the disk holding PostgreSQL's data (${location}) has ${formatBytes(freeBytes)} free, the restored database needs about ${formatBytes(needed)}. Nothing was changed.`);
+    throw new AppError('UNAVAILABLE', `Not enough space on ${runner.target} to restore "${source.name}": the disk holding ${SERVER[plan.kind]}'s data (${location}) has ${formatBytes(freeBytes)} free, the restored database needs about ${formatBytes(needed)}. Nothing was changed.`);
   }
   const dump = (await rootNode(repo, snapshot, dumpFileName(source)))!;
   await writePlanFile(runner, plan);

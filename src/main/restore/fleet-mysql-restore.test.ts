@@ -5,7 +5,7 @@
  * (kill -9) or a link cut while the dump loads — the live database is never left mixed.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
@@ -273,6 +273,33 @@ describe.skipIf(why)('a MySQL source whose login needs a password', () => {
     } finally {
       services.devices.update(device.name, profile, {}, 'test');
       await mysql.query("DROP USER 'jv_secret'@'localhost';");
+    }
+  }, 240_000);
+});
+
+describe.skipIf(why)('the work folder on a small disk of its own', () => {
+  it('the new database is counted on the server\'s data disk: room for the dump in the work folder is enough', async () => {
+    const rel = path.join('home', device.user, '.jetvault-restore');
+    mkdirSync(path.join(device.root, rel), { recursive: true });
+    chownSync(path.join(device.root, rel), device.account.uid, device.account.gid);
+    await damage(6);
+    const before = await services.restores.plan({ device: device.name, scope: 'source', sources: ['orders'] });
+    const dump = before.bytesToSend;
+    expect(before.spaceNeeded).toBeGreaterThan(2 * dump - 1); // one file system: the dump and the new database
+    // Room for the dump and 1 MiB, far less than the dump and a new database.
+    await device.mutate.fillDisk(rel, { sizeMB: Math.ceil(dump / 2 ** 20) + 8, leaveBytes: dump + 2 ** 20 });
+    try {
+      const plan = await services.restores.plan({ device: device.name, scope: 'source', sources: ['orders'] });
+      expect(plan.spaceNeeded).toBe(dump);
+      expect(plan.freeBytes).toBeGreaterThanOrEqual(dump);
+      expect(plan.warnings.filter((w) => /disk holding/.test(w))).toEqual([]);
+      const { jobId, restoreId } = services.restores.start({ device: device.name, scope: 'source', sources: ['orders'] });
+      expect((await finish(jobId)).error).toBeNull();
+      await services.restores.confirm(restoreId);
+      expect(await print()).toBe(atBackup);
+      expect(await jvDatabases()).toBe('');
+    } finally {
+      await device.mutate.releaseDisk(rel);
     }
   }, 240_000);
 });

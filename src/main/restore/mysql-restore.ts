@@ -48,12 +48,13 @@ const Q = (expr: string) => `CONCAT('\`', REPLACE(${expr}, '\`', '\`\`'), '\`')`
 const run = (expr: string) => `SET @jv_s = ${expr};\nPREPARE jv_st FROM @jv_s;\nEXECUTE jv_st;\nDEALLOCATE PREPARE jv_st;\n`;
 const baseTables = (schemaVar: string) => `SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = @${schemaVar} AND TABLE_TYPE = 'BASE TABLE'`;
 
-/** Prints: whether the database exists (-1 if not, else its bytes), then its triggers, routines and events. */
+/** Prints: whether the database exists (-1 if not, else its bytes), then its triggers, routines and events, and the server's data directory. */
 export const MYSQL_PROBE_SQL = `SELECT IF(EXISTS(SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = @db),
   (SELECT COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0) FROM information_schema.TABLES WHERE TABLE_SCHEMA = @db), -1),
   (SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = @db),
   (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = @db),
-  (SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = @db);\n`;
+  (SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = @db),
+  @@datadir;\n`;
 
 /** Creates @fresh like @live (character set and collation), or with the server's defaults if @live does not exist. */
 export const MYSQL_CREATE_SQL = `SELECT COALESCE((SELECT CONCAT(' CHARACTER SET ', DEFAULT_CHARACTER_SET_NAME, ' COLLATE ', DEFAULT_COLLATION_NAME) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = @live), '') INTO @jv_cs;
