@@ -231,7 +231,7 @@ test('the duration chart of short runs labels its axis with distinct, true durat
   }
 });
 
-test('with one device of 251 out of its RPO the compliance tooltip says 99.6 %, not 100 %, and counts the devices', async ({ console: app, page }) => {
+test('with one device of 251 out of its RPO the compliance tooltip says 99.6 % of the time, not 100 %, and how long was outside', async ({ console: app, page }) => {
   // 251 devices backed up on time but one, which stopped two days ago.
   const host = await startHost(
     seedWith((store) => {
@@ -249,7 +249,8 @@ test('with one device of 251 out of its RPO the compliance tooltip says 99.6 %, 
     const box = (await surface.boundingBox())!;
     await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
     const tooltip = chart.locator('.recharts-tooltip-wrapper');
-    await expect(tooltip).toContainText('compliant : 99.6 % (250 of 251 devices)');
+    // Of the hour's device-time, the stopped device's hour was outside RPO: 1 of 251 device-hours.
+    await expect(tooltip).toContainText('compliant : 99.6 % of the time (251 devices; 60 min outside RPO in all)');
     await expect(tooltip).not.toContainText('100 %');
   } finally {
     await host.stop();

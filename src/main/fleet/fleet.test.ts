@@ -3,6 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../shared/errors';
 import { AuditQuerySchema } from '../../shared/schemas/fleet';
+import type { Dashboard } from '../../shared/schemas/fleet';
 import { effectiveRpo } from '../../shared/tiers';
 import { EventBus } from '../event-bus';
 import { openHistoryDatabase } from '../history/database';
@@ -321,7 +322,7 @@ describe('dashboards', () => {
     ctx.store.close();
   });
 
-  it('rolls up a backup the job manager finishes, and samples RPO compliance at bucket ends', async () => {
+  it('rolls up a backup the job manager finishes, and counts the hour after it as within RPO, to the second', async () => {
     const ctx = open();
     const device = addDevice(ctx, 'rvm-010', { rpoMinutes: 60 });
     ctx.clock.now = T0 - 20 * 3_600_000;
@@ -336,10 +337,13 @@ describe('dashboards', () => {
     expect(day.runs.find((r) => r.runs === 1)).toMatchObject({ succeeded: 1, bytesTransferred: 5000, bytesAdded: 700, avgDurationMs: 90_000 });
     const rolled = ctx.dashboards.dashboard({ range: '30d' });
     expect(rolled.runs.reduce((n, r) => n + r.bytesAdded, 0)).toBe(700);
-    // Compliant only in the hour after the backup (RPO 60 min), sampled at each hourly bucket end.
-    const compliant = day.rpoCompliance.filter((c) => c.compliant === 1);
-    expect(compliant).toHaveLength(1);
+    // Within RPO (60 min) for the hour after the backup finished (T0 - 20 h + 90 s), outside before and after.
+    expect(day.rpoCompliance).toHaveLength(23); // [T0 - 23 h, T0): the current hour has not begun
     expect(day.rpoCompliance.every((c) => c.devices === 1)).toBe(true);
+    const at = (hoursBefore: number) => day.rpoCompliance.find((c) => c.t * 1000 === T0 - hoursBefore * 3_600_000)!;
+    expect(at(20)).toMatchObject({ fraction: (3600 - 90) / 3600, outsideSeconds: 90 });
+    expect(at(19)).toMatchObject({ fraction: 90 / 3600, outsideSeconds: 3600 - 90 });
+    expect(day.rpoCompliance.filter((c) => c.fraction > 0)).toHaveLength(2);
     ctx.store.close();
   });
 
@@ -355,7 +359,7 @@ describe('dashboards', () => {
     const after = month.rpoCompliance.filter((c) => (c.t + month.bucketSeconds) * 1000 >= T0 - 3 * DAY + MIN);
     expect(before.length).toBeGreaterThan(20);
     // Before rvm-021 was added the fleet was rvm-020 alone, within its RPO: 100 %, not 50 %.
-    expect(before.every((c) => c.devices === 1 && c.compliant === 1 && c.fraction === 1)).toBe(true);
+    expect(before.every((c) => c.devices === 1 && c.fraction === 1 && c.outsideSeconds === 0)).toBe(true);
     expect(after.length).toBeGreaterThan(0);
     expect(after.every((c) => c.devices === 2 && c.fraction === 1)).toBe(true);
     ctx.store.close();
@@ -367,20 +371,70 @@ describe('dashboards', () => {
     const partial = addDevice(ctx, 'rvm-011', { rpoMinutes: 60, sources });
     const whole = addDevice(ctx, 'rvm-012', { rpoMinutes: 60, sources });
     // Both back up the logs alone on their own schedule every hour; only rvm-012 also ran whole runs.
-    for (let h = 1; h <= 23; h++) run(ctx, partial.id, T0 - h * 3_600_000 + 5 * MIN, { sources: ['logs'] });
-    for (let h = 1; h <= 23; h++) run(ctx, whole.id, T0 - h * 3_600_000 + 5 * MIN, { sources: h % 2 === 0 ? ['logs'] : ['db', 'logs'] });
-    const day = ctx.dashboards.dashboard({ range: '24h' });
-    const sampled = day.rpoCompliance.filter((c) => c.devices === 2);
-    expect(sampled.length).toBeGreaterThan(20);
-    // rvm-011 never counts; rvm-012 counts in the hours after a whole run (every other hour).
-    expect(Math.max(...sampled.map((c) => c.compliant))).toBe(1);
+    for (let h = 1; h <= 23; h++) run(ctx, partial.id, T0 - h * 3_600_000 + 5 * MIN, { sources: ['logs'], durationMs: 0 });
+    for (let h = 1; h <= 23; h++) run(ctx, whole.id, T0 - h * 3_600_000 + 5 * MIN, { sources: h % 2 === 0 ? ['logs'] : ['db', 'logs'], durationMs: 0 });
+    const outside = (d: Dashboard) => d.rpoCompliance.reduce((n, c) => n + c.outsideSeconds, 0);
+    // rvm-011 is never within its RPO; rvm-012 for the hour after each whole run (every other hour):
+    // 11 whole hours and the 55 minutes since the last one, of the window's 23 hours.
     const both = ctx.dashboards.dashboard({ range: '24h', device: 'rvm-011' });
-    expect(both.rpoCompliance.every((c) => c.compliant === 0)).toBe(true);
+    expect(both.rpoCompliance).toHaveLength(23);
+    expect(both.rpoCompliance.every((c) => c.fraction === 0)).toBe(true);
     const alone = ctx.dashboards.dashboard({ range: '24h', device: 'rvm-012' });
-    const hits = alone.rpoCompliance.filter((c) => c.compliant === 1).length;
-    expect(hits).toBeGreaterThanOrEqual(10);
-    expect(hits).toBeLessThanOrEqual(13);
+    expect(outside(alone)).toBe(23 * 3600 - (11 * 3600 + 55 * 60));
+    const day = ctx.dashboards.dashboard({ range: '24h' });
+    expect(day.rpoCompliance.every((c) => c.devices === 2)).toBe(true);
+    expect(outside(day)).toBe(23 * 3600 + outside(alone));
     ctx.store.close();
+  });
+
+  it('counts a breach that began and ended between two bucket ends, which sampling at the ends missed', () => {
+    const ctx = open();
+    const device = addDevice(ctx, 'rvm-013', { rpoMinutes: 60 });
+    // Every 30 minutes at :05 and :35 for the last 23 hours, but for a 105-minute gap from T0 - 10 h + 5 min.
+    const minutes: number[] = [];
+    for (let m = -1375; m <= -25; m += 30) if (m <= -595 || m > -490) minutes.push(m);
+    minutes.push(-490);
+    for (const m of minutes) run(ctx, device.id, T0 + m * MIN, { durationMs: 0 });
+    const day = ctx.dashboards.dashboard({ range: '24h' });
+    const byHour = new Map(day.rpoCompliance.map((c) => [(T0 - c.t * 1000) / 3_600_000, c]));
+    // Outside from T0 - 9 h + 5 min (the run before the gap + RPO) to the next run at T0 - 9 h + 50 min.
+    expect(byHour.get(9)).toMatchObject({ outsideSeconds: 45 * 60, fraction: 0.25 });
+    // The bucket's end, T0 - 8 h, fell 10 minutes after the run that closed the gap: a sample there saw a compliant device.
+    // Before the window's first run (T0 - 23 h + 5 min) the device had none since it was added.
+    expect(byHour.get(23)).toMatchObject({ outsideSeconds: 5 * 60 });
+    expect([...byHour].filter(([h]) => h !== 9 && h !== 23).every(([, c]) => c.fraction === 1)).toBe(true);
+    ctx.store.close();
+  });
+
+  it('keeps each complete good run with its gap as runs finish, in any order, and back-fills it when the history is migrated', () => {
+    const dir = tempDir();
+    const old = openHistoryDatabase(dir, MIGRATIONS.slice(0, 18));
+    old.prepare("INSERT INTO devices (id, name, profile, created_at, updated_at) VALUES ('d1', 'rvm-030', ?, '2026-06-01T00:00:00.000Z', '2026-06-01T00:00:00.000Z')").run(
+      JSON.stringify({ name: 'rvm-030', host: '127.0.0.9', sources: [{ name: 'db', kind: 'postgres', database: 'app' }, { name: 'logs', kind: 'files', paths: ['/var/log'] }] }),
+    );
+    const at = (h: number) => Date.parse('2026-06-01T00:00:00.000Z') + h * 3_600_000;
+    for (const h of [2, 5]) seedBackupRun(old, 'd1', at(h), { sources: ['db', 'logs'], durationMs: 0 });
+    seedBackupRun(old, 'd1', at(6), { sources: ['logs'], durationMs: 0 }); // not every source: not a good run
+    seedBackupRun(old, 'd1', at(7), { status: 'failed', durationMs: 0 });
+    old.close();
+    const store = new HistoryStore(dir);
+    const gaps = () => store.db.prepare<[], { finished_s: number; gap_s: number }>('SELECT finished_s, gap_s FROM good_runs ORDER BY finished_s').all().map((r) => [(r.finished_s * 1000 - at(0)) / 3_600_000, r.gap_s / 3600]);
+    expect(gaps()).toEqual([
+      [2, 2],
+      [5, 3],
+    ]);
+    seedBackupRun(store.db, 'd1', at(9), { sources: ['db', 'logs'], durationMs: 0 });
+    // One that finished earlier, recorded later (another process's): it splits the gap it falls in.
+    seedBackupRun(store.db, 'd1', at(8), { sources: ['db', 'logs'], durationMs: 0 });
+    expect(gaps()).toEqual([
+      [2, 2],
+      [5, 3],
+      [8, 3],
+      [9, 1],
+    ]);
+    store.db.prepare("DELETE FROM devices WHERE id = 'd1'").run();
+    expect(gaps()).toEqual([]);
+    store.close();
   });
 });
 

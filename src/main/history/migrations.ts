@@ -307,4 +307,61 @@ export const MIGRATIONS: readonly Migration[] = [
     // job, its heartbeat late by the hour asleep, for a dead process's.
     sql: `ALTER TABLE jobs ADD COLUMN heartbeat_awake TEXT;`,
   },
+  {
+    id: 18,
+    name: 'complete good runs for RPO compliance over time',
+    // Every complete good backup run (one that covered every source of its device, as the scheduler,
+    // the overview and the RPO alert count it) as its finish time and the gap since the device's
+    // previous one (or since the device was added). A device is outside its RPO for gap - RPO seconds
+    // before each run whose gap exceeds it, and since its last run + RPO: the dashboards' compliance is
+    // the share of device-time within RPO, exact between samples, from a few index reads (decision 301).
+    sql: `
+      CREATE TABLE good_runs (
+        device_id  TEXT NOT NULL,
+        finished_s INTEGER NOT NULL,
+        gap_s      INTEGER NOT NULL,
+        PRIMARY KEY (device_id, finished_s)
+      ) STRICT, WITHOUT ROWID;
+      -- The dashboards read only the runs whose gap ran past the RPO: few, whatever the history's length.
+      CREATE INDEX good_runs_gap ON good_runs (device_id, gap_s);
+      CREATE TRIGGER jobs_finished_good_runs AFTER UPDATE OF status ON jobs
+      WHEN OLD.status <> 'succeeded' AND NEW.kind = 'backup' AND NEW.device_id IS NOT NULL AND NEW.status = 'succeeded' AND NEW.finished_at IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM devices d, json_each(d.profile, '$.sources') s WHERE d.id = NEW.device_id
+                        AND json_extract(s.value, '$.name') NOT IN (SELECT json_extract(x.value, '$.source') FROM json_each(NEW.result, '$.snapshots') x))
+      BEGIN
+        INSERT OR IGNORE INTO good_runs
+          SELECT NEW.device_id, f, f - coalesce((SELECT max(finished_s) FROM good_runs WHERE device_id = NEW.device_id AND finished_s < f),
+                                                 (SELECT CAST(strftime('%s', created_at) AS INTEGER) FROM devices WHERE id = NEW.device_id), f)
+          FROM (SELECT CAST(strftime('%s', NEW.finished_at) AS INTEGER) AS f);
+        -- A run that finished before one already counted (another process's, or a clock set back) shortens the next one's gap.
+        UPDATE good_runs SET gap_s = finished_s - CAST(strftime('%s', NEW.finished_at) AS INTEGER)
+          WHERE device_id = NEW.device_id
+            AND finished_s = (SELECT min(finished_s) FROM good_runs WHERE device_id = NEW.device_id AND finished_s > CAST(strftime('%s', NEW.finished_at) AS INTEGER));
+      END;
+      CREATE TRIGGER jobs_inserted_good_runs AFTER INSERT ON jobs
+      WHEN NEW.kind = 'backup' AND NEW.device_id IS NOT NULL AND NEW.status = 'succeeded' AND NEW.finished_at IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM devices d, json_each(d.profile, '$.sources') s WHERE d.id = NEW.device_id
+                        AND json_extract(s.value, '$.name') NOT IN (SELECT json_extract(x.value, '$.source') FROM json_each(NEW.result, '$.snapshots') x))
+      BEGIN
+        INSERT OR IGNORE INTO good_runs
+          SELECT NEW.device_id, f, f - coalesce((SELECT max(finished_s) FROM good_runs WHERE device_id = NEW.device_id AND finished_s < f),
+                                                 (SELECT CAST(strftime('%s', created_at) AS INTEGER) FROM devices WHERE id = NEW.device_id), f)
+          FROM (SELECT CAST(strftime('%s', NEW.finished_at) AS INTEGER) AS f);
+        -- A run that finished before one already counted (another process's, or a clock set back) shortens the next one's gap.
+        UPDATE good_runs SET gap_s = finished_s - CAST(strftime('%s', NEW.finished_at) AS INTEGER)
+          WHERE device_id = NEW.device_id
+            AND finished_s = (SELECT min(finished_s) FROM good_runs WHERE device_id = NEW.device_id AND finished_s > CAST(strftime('%s', NEW.finished_at) AS INTEGER));
+      END;
+      CREATE TRIGGER devices_removed_good_runs AFTER DELETE ON devices
+      BEGIN
+        DELETE FROM good_runs WHERE device_id = OLD.id;
+      END;
+      INSERT OR IGNORE INTO good_runs
+        SELECT device_id, f, f - coalesce(lag(f) OVER (PARTITION BY device_id ORDER BY f), created_s, f)
+        FROM (SELECT DISTINCT j.device_id, CAST(strftime('%s', j.finished_at) AS INTEGER) AS f, CAST(strftime('%s', d.created_at) AS INTEGER) AS created_s
+              FROM jobs j JOIN devices d ON d.id = j.device_id
+              WHERE j.kind = 'backup' AND j.status = 'succeeded' AND j.finished_at IS NOT NULL
+                AND NOT EXISTS (SELECT 1 FROM json_each(d.profile, '$.sources') s
+                                WHERE json_extract(s.value, '$.name') NOT IN (SELECT json_extract(x.value, '$.source') FROM json_each(j.result, '$.snapshots') x)));`,
+  },
 ];

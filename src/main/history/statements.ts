@@ -352,28 +352,22 @@ export function prepareStatements(db: Database) {
        GROUP BY t ORDER BY t`,
     ),
     /**
-     * RPO compliance sampled at each bucket end: devices ({id, rpo} in `devices` JSON) whose newest
-     * complete good run (every source of the device) finished at most `rpo` minutes before that
-     * instant, among the devices added by then (no row for a bucket before any). One index seek per
-     * device and bucket.
+     * RPO breaches that meet [from, to): complete good runs (`good_runs`, migration 18) of the devices
+     * ({id, rpo} minutes in `devices` JSON) whose gap since the previous one ran past the RPO — the
+     * device was outside it over [finished - gap + rpo, finished). Runs stamped after `now` (a clock
+     * that was ahead) do not count. One range read per device over its breaching runs (`good_runs_gap`).
      */
-    dashboardRpoCompliance: db.prepare<{ from: number; to: number; bucket: number; devices: string }, { t: number; compliant: number; devices: number }>(
-      `WITH RECURSIVE ends(t) AS (SELECT :from + :bucket UNION ALL SELECT t + :bucket FROM ends WHERE t + :bucket <= :to),
-            dev(id, rpo) AS (SELECT json_extract(value, '$.id'), json_extract(value, '$.rpo') FROM json_each(:devices)),
-            -- The window [end - rpo, end] as text once per bucket and distinct RPO, not per device.
-            win(t, rpo, lo, hi) AS (
-              SELECT e.t, r.rpo, strftime('%Y-%m-%dT%H:%M:%fZ', e.t - r.rpo * 60, 'unixepoch'), strftime('%Y-%m-%dT%H:%M:%fZ', e.t, 'unixepoch')
-              FROM ends e CROSS JOIN (SELECT DISTINCT rpo FROM dev) r)
-       -- A good backup is a run that covered every source of the device, as the scheduler, the overview
-       -- and the RPO alert count it: a source backed up alone on its own schedule does not count.
-       SELECT w.t - :bucket AS t,
-              sum(EXISTS (SELECT 1 FROM jobs j WHERE j.device_id = dev.id AND j.kind = 'backup' AND j.status = 'succeeded' AND j.finished_at >= w.lo AND j.finished_at <= w.hi
-                            AND NOT EXISTS (SELECT 1 FROM json_each(d.profile, '$.sources') s
-                                            WHERE json_extract(s.value, '$.name') NOT IN (SELECT json_extract(x.value, '$.source') FROM json_each(j.result, '$.snapshots') x)))) AS compliant,
-              count(*) AS devices
-       -- A device counts from when it was added: before, it had no runs and was not part of the fleet.
-       FROM win w JOIN dev ON dev.rpo = w.rpo JOIN devices d ON d.id = dev.id AND d.created_at <= w.hi
-       GROUP BY w.t ORDER BY w.t`,
+    dashboardRpoBreaches: db.prepare<{ from: number; to: number; now: number; devices: string }, { device_id: string; finished_s: number; gap_s: number; rpo_s: number }>(
+      `WITH dev(id, rpo_s) AS (SELECT json_extract(value, '$.id'), json_extract(value, '$.rpo') * 60 FROM json_each(:devices))
+       SELECT g.device_id, g.finished_s, g.gap_s, dev.rpo_s
+       FROM dev JOIN good_runs g INDEXED BY good_runs_gap ON g.device_id = dev.id AND g.gap_s > dev.rpo_s
+       WHERE g.finished_s > :from AND g.finished_s <= :now AND g.finished_s - g.gap_s + dev.rpo_s < :to`,
+    ),
+    /** Each device's newest complete good run at `now` (seconds; null for none): its RPO runs out at that + rpo. */
+    dashboardLastGood: db.prepare<{ now: number; devices: string }, { id: string; last_s: number | null }>(
+      `SELECT json_extract(value, '$.id') AS id,
+              (SELECT max(finished_s) FROM good_runs WHERE device_id = json_extract(value, '$.id') AND finished_s <= :now) AS last_s
+       FROM json_each(:devices)`,
     ),
     /** Laptop storage: the last sample of each metric per bucket. */
     dashboardLaptopSamples: db.prepare<{ from: number; to: number; bucket: number }, SampleBucketRow>(

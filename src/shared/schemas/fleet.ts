@@ -90,7 +90,8 @@ export const DashboardSchema = z.object({
     }),
   ),
   /** Share of devices within their RPO at each bucket's end (0..1), and how many were checked. */
-  rpoCompliance: z.array(z.object({ t: z.number(), compliant: z.number(), devices: z.number(), fraction: z.number() })),
+  /** Per bucket: devices counted, the share of their time within RPO, and device-seconds outside it. */
+  rpoCompliance: z.array(z.object({ t: z.number(), devices: z.number(), fraction: z.number(), outsideSeconds: z.number() })),
   /** Per bucket, the last sample: laptop free space and repository size; device disk use (one device: its bytes and share; fleet: mean and fullest share). */
   storage: z.array(
     z.object({

@@ -10,7 +10,7 @@ import { ErrorBanner } from '../components/ErrorBanner';
 import { PageHeader } from '../components/PageHeader';
 import { formatBytes, formatDurationTick } from '../format';
 import { byName } from '../../../shared/natural';
-import { formatDuration } from '../../../shared/format-duration';
+import { formatAge, formatDuration } from '../../../shared/format-duration';
 import { useAppStore } from '../stores/app-store';
 import { useOverviewStore } from '../stores/overview-store';
 
@@ -153,12 +153,15 @@ function Charts({ data }: { data: Dashboard }) {
           <Line type="monotone" dataKey="successRate" name="succeeded" stroke={C.ok} dot={RUN_DOT} isAnimationActive={false} />
         </LineChart>
       </Chart>
-      <Chart title="RPO compliance (devices within their RPO)" testId="chart-rpo" empty={data.rpoCompliance.length === 0}>
+      <Chart title="RPO compliance (share of the devices' time within their RPO)" testId="chart-rpo" empty={data.rpoCompliance.length === 0}>
         <AreaChart data={data.rpoCompliance}>
           {grid}
           <XAxis {...x} />
           <YAxis stroke={C.muted} fontSize={11} domain={[0, 1]} tickFormatter={pct} width={50} />
-          {tooltip((v, c: Dashboard['rpoCompliance'][number]) => `${share(v)} (${c.compliant} of ${c.devices} devices)`)}
+          {tooltip(
+            (v, c: Dashboard['rpoCompliance'][number]) =>
+              `${share(v)} of the time (${c.devices} ${c.devices === 1 ? 'device' : 'devices'}${c.outsideSeconds > 0 ? `; ${formatAge(c.outsideSeconds * 1000)} outside RPO in all` : ''})`,
+          )}
           <Area type="stepAfter" dataKey="fraction" name="compliant" stroke={C.ok} fill={C.ok} fillOpacity={0.25} isAnimationActive={false} />
         </AreaChart>
       </Chart>
