@@ -62,6 +62,11 @@ export interface RunningCommand {
 }
 
 const STDERR_LIMIT = 64 * 1024;
+/**
+ * How long a channel that failed to open waits for the connection to close: a link that died says
+ * so within a tick or two (the reset, then the close); a refusal on a live link waits this long.
+ */
+const LOST_GRACE_MS = 1000;
 
 /** OpenSSH's fingerprint format: `SHA256:` + unpadded base64 of the key blob's SHA-256. */
 export function fingerprintOf(hostKey: Buffer): string {
@@ -152,6 +157,8 @@ export class DeviceConnection implements CommandRunner {
   readonly fingerprint: string;
   readonly #client: Client;
   #closed = false;
+  /** Why the connection died ("the connection to … was lost (ECONNRESET)"), once it has. */
+  #lostWhy: string | null = null;
   /** Commands still running: settled by hand if the connection dies under them. */
   readonly #open = new Set<(lost: string) => void>();
 
@@ -194,6 +201,7 @@ export class DeviceConnection implements CommandRunner {
         died?.level === 'client-timeout' || /keepalive/i.test(died?.message ?? '')
           ? `${target} stopped answering (nothing heard from it for ${Math.round(silentMs / 1000)} s: the link went silent, or the device hung)`
           : `the connection to ${target} was lost${died ? ` (${died.code ?? died.message})` : ''}`;
+      this.#lostWhy = why;
       // ssh2 does not close channels whose connection died (keepalive timeout, reset): do it here,
       // so nobody waits forever on a command that can no longer finish.
       for (const lose of [...this.#open]) lose(why);
@@ -323,7 +331,11 @@ export class DeviceConnection implements CommandRunner {
           return;
         }
         if (error) {
-          reject(classify(error, this.target));
+          // The link died as the channel was being opened: ssh2 says "Unable to exec", or passes the
+          // socket's ECONNRESET, before the connection's own close. Once that comes, the command
+          // reads as cut off by the lost link, as one already running does — not as an unreachable
+          // device or a failed SSH, which sent a restore's report down the wrong branch.
+          void this.#lostWithin(LOST_GRACE_MS).then((why) => reject(why === null ? classify(error, this.target) : new AppError('UNAVAILABLE', `A command on ${this.target} was cut off: ${why}`)));
           return;
         }
         let stderr = '';
@@ -393,6 +405,22 @@ export class DeviceConnection implements CommandRunner {
     if (this.#closed) return Promise.reject(new AppError('UNAVAILABLE', `The connection to ${this.target} is closed`));
     return new Promise((resolve, reject) => {
       this.#client.sftp((error, sftp) => (error ? reject(classify(error, this.target)) : resolve(sftp)));
+    });
+  }
+
+  /** Why the connection died, if it does within `ms` (null if it is still up then). */
+  #lostWithin(ms: number): Promise<string | null> {
+    if (this.#closed) return Promise.resolve(this.#lostWhy);
+    return new Promise((resolve) => {
+      const closed = () => {
+        clearTimeout(timer);
+        resolve(this.#lostWhy);
+      };
+      const timer = setTimeout(() => {
+        this.#client.off('close', closed);
+        resolve(null);
+      }, ms);
+      this.#client.once('close', closed);
     });
   }
 
