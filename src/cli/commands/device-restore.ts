@@ -27,7 +27,10 @@ function describePlan(plan: RestorePlanSummary, io: CliIo): void {
     if (r.owners > 0) io.out(`         ${r.owners} of them ${r.owners === 1 ? 'gets its' : 'get their'} owner (uid:gid) from the snapshot back`);
     if (r.contents) io.out(`         contents checked: ${r.contents.checked} files read, ${r.contents.differ} differ (to replace)${r.contents.unreadable > 0 ? `, ${r.contents.unreadable} unreadable by the device's login (left as they are)` : ''}`);
   }
-  for (const d of plan.databases) io.out(`  ${d.kind.padEnd(6)} ${d.target}: ${d.action}${d.rows !== null ? ` (${d.rows} rows in ${d.tables} tables)` : ''}`);
+  for (const d of plan.databases) {
+    io.out(`  ${d.kind.padEnd(6)} ${d.target}: ${d.action}${d.rows !== null ? ` (${d.rows} rows in ${d.tables} tables)` : ''}`);
+    if (d.space) io.out(`         written on its own disk (${d.space.location}): ${(d.space.needed / 2 ** 20).toFixed(1)} MiB needed there, ${(d.space.freeBytes / 2 ** 20).toFixed(1)} MiB free`);
+  }
   if (plan.services.stop.length > 0) io.out(`  services stopped around the swap: ${plan.services.stop.join('; ')}`);
   io.out(`  ${(plan.spaceNeeded / 2 ** 20).toFixed(1)} MiB needed on the device, ${(plan.freeBytes / 2 ** 20).toFixed(1)} MiB free`);
   if (plan.patchableBytes > 0) io.out(`  of the ${(plan.bytesToSend / 2 ** 20).toFixed(1)} MiB to send, ${(plan.patchableBytes / 2 ** 20).toFixed(1)} MiB are large files the device has a copy of: only the blocks that differ cross`);

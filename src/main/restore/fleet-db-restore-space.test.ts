@@ -18,6 +18,7 @@ import { findSnapshot } from '../repository/snapshot/snapshot';
 import { FAST } from '../repository/testing/fixtures';
 import { createServices } from '../services/index';
 import type { Services } from '../services/index';
+import { cliRunner } from '../../cli/testing';
 import { confirmDbRestore, executeDbRestore, planDbRestore } from './db-restore';
 import type { DbRestoreOptions, PostgresSource } from './db-restore';
 
@@ -132,6 +133,14 @@ describe('a PostgreSQL database in a tablespace on a disk of its own', () => {
     const filler = fillUntil(mount, Math.floor(liveBytes / 2));
     try {
       const summary = await services.restores.plan({ device: device.name, scope: 'source', sources: ['db'] });
+      // The plan names the database's own disk, with its need and free space (the work folder's line counts the dump only).
+      expect(summary.databases[0]!.space).toMatchObject({ location: tsDir });
+      expect(summary.databases[0]!.space!.freeBytes).toBeLessThan(summary.databases[0]!.space!.needed);
+      expect(summary.spaceNeeded).toBe(summary.bytesToSend);
+      // And the CLI's dry run says the same.
+      const dry = await cliRunner({ JETVAULT_HOME: dataDir, JETVAULT_PASSWORD: PASSWORD })('restore', 'latest', '--device', device.name, '--source', 'db', '--dry-run');
+      expect(dry.out).toMatch(/written on its own disk \(.*\/ts\): [\d.]+ MiB needed there, [\d.]+ MiB free/);
+      expect(dry.out).toMatch(/warning: The disk holding PostgreSQL's data/);
       expect(summary.warnings.join('\n')).toMatch(/The disk holding PostgreSQL's data on .* has .* free; the restored ".*" needs about .* the restore will stop before changing anything/);
       await expect(
         withDevice(async (c) => {

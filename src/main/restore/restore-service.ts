@@ -378,6 +378,7 @@ export class RestoreService {
         bytes: p.plan.dumpBytes,
         tables: p.plan.expectedRows ? Object.keys(p.plan.expectedRows).length : null,
         rows: p.plan.expectedRows ? Object.values(p.plan.expectedRows).reduce((n, r) => n + r, 0) : null,
+        space: p.plan.dbSpace ?? null,
       })),
       services: anyInPlace ? { stop: services.stop, start: services.start } : { stop: [], start: [] },
       platform,

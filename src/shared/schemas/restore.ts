@@ -62,6 +62,8 @@ export const RestoreDatabaseSchema = z.object({
   bytes: z.number(),
   tables: z.number().nullable(),
   rows: z.number().nullable(),
+  /** Where the new database is written when that is another disk than the work folder's: its room is counted there. */
+  space: z.object({ location: z.string(), needed: z.number(), freeBytes: z.number() }).nullable().default(null),
 });
 
 export const RestorePlanSummarySchema = z.object({

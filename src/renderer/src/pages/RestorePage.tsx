@@ -119,6 +119,12 @@ function PlanView({ plan }: { plan: RestorePlanSummary }) {
               <strong>{d.source}</strong> ({d.kind}): {d.action === 'replace' ? 'replaces' : d.action === 'create' ? 'creates' : 'restores a copy as'} <code>{d.target}</code> — {formatBytes(d.bytes)}
               {d.rows !== null ? `, ${d.tables} tables, ${d.rows.toLocaleString()} rows checked after the restore` : ', row counts not recorded by this snapshot'}
               {d.action === 'replace' ? '; the current one is kept until you decide' : ''}
+              {d.space ? (
+                <span className={d.space.needed <= d.space.freeBytes ? undefined : 'status-bad'} data-testid={`plan-database-space-${d.source}`}>
+                  {' '}
+                  — written on its own disk (<code>{d.space.location}</code>): needs about {formatBytes(d.space.needed)} of {formatBytes(d.space.freeBytes)} free there
+                </span>
+              ) : null}
             </li>
           ))}
         </ul>
