@@ -5,19 +5,13 @@
 import type { Page } from '@playwright/test';
 import type { Fleet } from '../fleet/index';
 import { expect, testWithFleet } from './fixtures';
+import { routeIpc } from './ipc-route';
 
 const test = testWithFleet({ devices: 1, sharedModelMB: 1, uniqueModelMB: 1 });
 
 /** A slow link: the host key's answer takes `ms` to come. */
 async function slowProbes(page: Page, ms: number): Promise<void> {
-  await page.routeWebSocket(/\/ipc$/, (ws) => {
-    const server = ws.connectToServer();
-    ws.onMessage((message) => {
-      if (typeof message === 'string' && message.includes('"devices:probeHostKey"')) setTimeout(() => server.send(message), ms);
-      else server.send(message);
-    });
-    server.onMessage((message) => ws.send(message));
-  });
+  await routeIpc(page, { up: (call) => (call?.channel === 'devices:probeHostKey' ? { delayMs: ms } : undefined) });
 }
 
 async function fillDevice(page: Page, fleet: Fleet, name: string): Promise<void> {
@@ -62,14 +56,7 @@ test('a host key that answers after the address was corrected is not shown as th
 test("a key pinned on the device page on a slow link lets the page's next save through", async ({ host, console: app, page, fleet }) => {
   const device = fleet.devices[0]!;
   // Slow answers to reading a device: the push's reload after the pin takes seconds to come.
-  await page.routeWebSocket(/\/ipc$/, (ws) => {
-    const server = ws.connectToServer();
-    ws.onMessage((message) => {
-      if (typeof message === 'string' && message.includes('"devices:get"')) setTimeout(() => server.send(message), 8000);
-      else server.send(message);
-    });
-    server.onMessage((message) => ws.send(message));
-  });
+  await routeIpc(page, { up: (call) => (call?.channel === 'devices:get' ? { delayMs: 8000 } : undefined) });
   await app.open(host.url);
   const { hostKey: _pinned, ...unconfirmed } = device.profile();
   await page.evaluate((p) => window.api!.devices.import({ json: JSON.stringify(p) }), { ...unconfirmed, name: 'rvm-pin' });

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { HistoryStore } from '../src/main/history/history-store';
 import { prepareSeedStatements } from '../src/main/history/statements';
 import { expect, testWithFleet } from './fixtures';
+import { routeIpc } from './ipc-route';
 import { backUp, chooseSourcesToRestore, openBackedUp } from './device-steps';
 import { startHost } from './test-host';
 
@@ -57,15 +58,7 @@ test('a choice changed while a preview is on its way leaves no plan of the old c
   test.setTimeout(120_000);
   const device = fleet.devices[0]!;
   // A slow link: the preview's answer takes seconds to come.
-  await page.routeWebSocket(/\/ipc$/, (ws) => {
-    const server = ws.connectToServer();
-    ws.onMessage((message) => {
-      const slow = typeof message === 'string' && message.includes('"restore:plan"');
-      if (slow) setTimeout(() => server.send(message), 3000);
-      else server.send(message);
-    });
-    server.onMessage((message) => ws.send(message));
-  });
+  await routeIpc(page, { up: (call) => (call?.channel === 'restore:plan' ? { delayMs: 3000 } : undefined) });
   await openBackedUp(app, page, host.url, device);
 
   await chooseSourcesToRestore(app, page, device.name, ['logs']);

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Page } from '@playwright/test';
 import type { ConsolePage } from './console-page';
 import { expect, test } from './fixtures';
+import { routeIpc, unavailable } from './ipc-route';
 
 test('a page that fails to render says what broke on that page, and the other pages keep working', async ({ host, console: app, page }) => {
   await app.open(host.url);
@@ -39,16 +40,7 @@ test('a page that fails to render says what broke on that page, and the other pa
 
 /** A flaky link: the answers to `channels` come back as the backend unreachable, everything else passes. */
 async function failChannels(page: Page, channels: string[]): Promise<void> {
-  await page.routeWebSocket(/\/ipc$/, (ws) => {
-    const server = ws.connectToServer();
-    ws.onMessage((message) => {
-      const call = typeof message === 'string' ? (JSON.parse(message) as { type: string; id: number; channel?: string }) : null;
-      if (call?.type === 'invoke' && call.channel && channels.includes(call.channel)) {
-        ws.send(JSON.stringify({ type: 'result', id: call.id, result: { ok: false, error: { code: 'UNAVAILABLE', message: `The link dropped (${call.channel})` } } }));
-      } else server.send(message);
-    });
-    server.onMessage((message) => ws.send(message));
-  });
+  await routeIpc(page, { up: (call) => (call?.channel && channels.includes(call.channel) ? unavailable(`The link dropped (${call.channel})`) : undefined) });
 }
 
 const profile = { name: 'rvm-031', host: '127.0.0.31', user: 'jetson', hostKey: 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8', site: 'Depot East', rpoMinutes: 15, sources: [] };
@@ -80,16 +72,11 @@ test('a page whose first load fails says so, and not "Loading…" under the erro
 test('a console whose backend did not answer at start offers to try again, and the second try opens it', async ({ host, page }) => {
   // The first start's first call fails (a backend still starting); every later connection goes through.
   let connections = 0;
-  await page.routeWebSocket(/\/ipc$/, (ws) => {
-    const first = ++connections === 1;
-    const server = ws.connectToServer();
-    ws.onMessage((message) => {
-      const call = typeof message === 'string' ? (JSON.parse(message) as { type: string; id: number; channel?: string }) : null;
-      if (first && call?.type === 'invoke' && call.channel === 'app:info') {
-        ws.send(JSON.stringify({ type: 'result', id: call.id, result: { ok: false, error: { code: 'UNAVAILABLE', message: 'The history store is busy' } } }));
-      } else server.send(message);
-    });
-    server.onMessage((message) => ws.send(message));
+  await routeIpc(page, {
+    up: (call, connection) => {
+      connections = connection;
+      return connection === 1 && call?.channel === 'app:info' ? unavailable('The history store is busy') : undefined;
+    },
   });
   await page.goto(host.url);
   await expect(page.locator('html')).toHaveAttribute('data-ready', 'error');
@@ -104,13 +91,7 @@ test('a device page opened before a CLI import --replace says the profile change
   const device = { ...profile, sources: [{ name: 'config', kind: 'files', paths: ['/etc/rvm'] }] };
   // The console looks for other processes' edits every 2 s: here the operator saves before that push arrives.
   let holdPushes = false;
-  await page.routeWebSocket(/\/ipc$/, (ws) => {
-    const server = ws.connectToServer();
-    ws.onMessage((message) => server.send(message));
-    server.onMessage((message) => {
-      if (!(holdPushes && typeof message === 'string' && message.includes('"devices:changed"'))) ws.send(message);
-    });
-  });
+  await routeIpc(page, { down: (message) => !(holdPushes && typeof message === 'string' && message.includes('"devices:changed"')) });
   await app.open(host.url);
   await page.evaluate((p) => window.api!.devices.import({ json: JSON.stringify(p) }), device);
   await page.evaluate((name) => (window.location.hash = `#/fleet/${name}`), device.name);
@@ -286,14 +267,7 @@ test('Reset to defaults asks for a second press before every setting, the reposi
 });
 
 test('a save on a slow link says it is on its way, and nothing can be discarded under it', async ({ host, console: app, page }) => {
-  await page.routeWebSocket(/\/ipc$/, (ws) => {
-    const server = ws.connectToServer();
-    ws.onMessage((message) => {
-      if (typeof message === 'string' && message.includes('"settings:update"')) setTimeout(() => server.send(message), 2500);
-      else server.send(message);
-    });
-    server.onMessage((message) => ws.send(message));
-  });
+  await routeIpc(page, { up: (call) => (call?.channel === 'settings:update' ? { delayMs: 2500 } : undefined) });
   await app.open(host.url);
   await app.goTo('settings');
   await app.setNumber('defaultRpoMinutes', '45');
