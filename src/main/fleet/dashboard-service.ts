@@ -10,9 +10,7 @@ import type { Dashboard, DashboardRequest, Range } from '../../shared/schemas/fl
 import { effectiveRpo } from '../../shared/tiers';
 import type { HistoryStore } from '../history/history-store';
 import type { SettingsService } from '../services/settings-service';
-import type { DeviceRow } from '../history/statements';
-import { rpoTimeShare } from './rpo-compliance';
-import type { Breach } from './rpo-compliance';
+import { rpoCompliance as complianceOf } from './rpo-compliance';
 
 const HOUR = 3600;
 const DAY = 24 * HOUR;
@@ -72,7 +70,12 @@ export class DashboardService {
 
     const nowS = Math.floor(this.#now() / 1000);
     const rpoList = [...profiles].map(([id, p]) => ({ id, rpo: effectiveRpo({ rpoMinutes: p.rpoMinutes, tags: p.tags ?? [] }, settings.defaultRpoMinutes).rpoMinutes }));
-    const rpoCompliance = rows.length === 0 ? [] : this.#rpoCompliance(rows, rpoList, { from, to, bucket, now: nowS });
+    const createdAt = new Map(rows.map((r) => [r.id, r.created_at]));
+    const rpoCompliance = complianceOf(
+      sql,
+      rpoList.map((d) => ({ id: d.id, rpoMinutes: d.rpo, createdAt: createdAt.get(d.id)! })),
+      { from, to, bucket, now: nowS },
+    );
 
     const storage = new Map<number, Dashboard['storage'][number]>();
     const slot = (t: number) => {
@@ -125,20 +128,5 @@ export class DashboardService {
       storage: [...storage.values()].sort((a, b) => a.t - b.t),
       drills,
     };
-  }
-
-  /** Share of device-time within RPO per bucket, from the complete good runs' gaps (decision 301). */
-  #rpoCompliance(rows: readonly DeviceRow[], rpoList: { id: string; rpo: number }[], range: { from: number; to: number; bucket: number; now: number }): Dashboard['rpoCompliance'] {
-    const sql = this.#store.sql;
-    const devices = JSON.stringify(rpoList);
-    const rpoOf = new Map(rpoList.map((d) => [d.id, d.rpo * 60]));
-    const createdOf = new Map(rows.map((r) => [r.id, Math.floor(Date.parse(r.created_at) / 1000)]));
-    const breaches: Breach[] = sql.dashboardRpoBreaches.all({ from: range.from, to: range.to, now: range.now, devices }).map((b) => ({ from: b.finished_s - b.gap_s + b.rpo_s, to: b.finished_s }));
-    // Outside since the newest run (or since added) + RPO, until now.
-    for (const { id, last_s } of sql.dashboardLastGood.all({ now: range.now, devices })) {
-      const since = (last_s ?? createdOf.get(id)!) + rpoOf.get(id)!;
-      if (since < range.now) breaches.push({ from: since, to: range.now });
-    }
-    return rpoTimeShare([...createdOf.values()].map((createdS) => ({ createdS })), breaches, range);
   }
 }

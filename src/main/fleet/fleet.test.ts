@@ -614,6 +614,20 @@ describe('device report', () => {
     ctx.store.close();
   });
 
+  it('says how much of the last 30 days the device was within its RPO, to the second, and since when a new one was added', () => {
+    const ctx = open();
+    const device = addDevice(ctx, 'rvm-023', { rpoMinutes: 60 });
+    // Every 30 minutes for 30 days, but for a 13-hour gap ten days ago: 12 hours outside the RPO of 1 h.
+    for (let m = 30; m <= 30 * 24 * 60; m += 30) if (m <= 10 * 24 * 60 || m >= 10 * 24 * 60 + 13 * 60) run(ctx, device.id, T0 - m * MIN, { durationMs: 0 });
+    const text = deviceReport(ctx.store, ctx.overview, 'rvm-023', new Date(T0)).text;
+    // 12 h of 720 h: 98.3 %, not 100 % (the newest run is 30 minutes old) and not a whole number.
+    expect(text).toMatch(/id="rpo-compliance"><span class="bad">98\.3 %<\/span> of the time within its RPO over the last 30 days \(12 h outside it\)/);
+    const fresh = addDevice(ctx, 'rvm-024', { rpoMinutes: 60 }, T0 - 3 * 24 * 3_600_000);
+    for (let m = 30; m <= 3 * 24 * 60; m += 30) run(ctx, fresh.id, T0 - m * MIN, { durationMs: 0 });
+    expect(deviceReport(ctx.store, ctx.overview, 'rvm-024', new Date(T0)).text).toContain('<span class="ok">100 %</span> of the time within its RPO over the 3 days since it was added');
+    ctx.store.close();
+  });
+
   it('says a device whose drills all failed was drilled: not "no drill yet" above its failed drills', () => {
     const ctx = open();
     const device = addDevice(ctx, 'rvm-022');

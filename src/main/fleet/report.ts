@@ -1,16 +1,17 @@
 /**
  * A device's protection report: one self-contained HTML page (inline styles, no scripts, no
  * external resources) that prints to PDF: protection status, RPO and RTO against their
- * objectives, the last backup runs and the last drills.
+ * objectives, the share of the last 30 days within the RPO, the last backup runs and the last drills.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AppError, toAppError } from '../../shared/errors';
 import { formatBytes } from '../../shared/format-bytes';
-import { formatDuration } from '../../shared/format-duration';
+import { formatAge, formatDuration } from '../../shared/format-duration';
 import type { TextFile } from '../../shared/schemas/fleet';
 import type { HistoryStore } from '../history/history-store';
 import type { OverviewService } from './overview-service';
+import { rpoCompliance } from './rpo-compliance';
 import type { PlatformAdapter } from '../services/index';
 
 export function escapeHtml(value: string | number | null | undefined): string {
@@ -42,6 +43,14 @@ function percent(f: number): string {
   return `${Math.min(99.9, Math.max(0.1, Math.round(p * 10) / 10))} %`;
 }
 
+/** A share to a tenth, 100 % and 0 % only when exact: 99.96 % of the time within RPO is not "100 %". */
+function share(f: number): string {
+  return f >= 1 || f <= 0 ? `${Math.round(f * 100)} %` : `${Math.min(99.9, Math.max(0.1, Math.round(f * 1000) / 10))} %`;
+}
+
+/** The span the report's RPO compliance covers. */
+const COMPLIANCE_DAYS = 30;
+
 function minutes(m: number): string {
   return m < 60 ? `${m} min` : m % 60 === 0 ? `${m / 60} h` : `${(m / 60).toFixed(1)} h`;
 }
@@ -69,6 +78,16 @@ export function deviceReport(store: HistoryStore, overview: OverviewService, nam
     device.ageMinutes === null
       ? '<span class="bad">never backed up</span>'
       : `<span class="${device.rpoState === 'ok' ? 'ok' : 'bad'}">${escapeHtml(age(device.ageMinutes))} since the last good backup</span> against an RPO of ${escapeHtml(minutes(device.rpoMinutes))} (${escapeHtml(device.tier)}, from the ${escapeHtml(device.rpoFrom)})`;
+  // The share of the last 30 days (or of the days since the device was added) within its RPO, exact
+  // to the second as on the dashboards.
+  const nowS = Math.floor(now.getTime() / 1000);
+  const addedAt = store.sql.deviceByName.get(name)!.created_at;
+  const span = COMPLIANCE_DAYS * 86_400;
+  const [compliance] = rpoCompliance(store.sql, [{ id: device.id, rpoMinutes: device.rpoMinutes, createdAt: addedAt }], { from: nowS - span, to: nowS, bucket: span, now: nowS });
+  const addedDays = (nowS - Date.parse(addedAt) / 1000) / 86_400;
+  const complianceText = !compliance
+    ? 'not yet measured (added just now)'
+    : `<span class="${compliance.fraction >= 1 ? 'ok' : 'bad'}">${escapeHtml(share(compliance.fraction))}</span> of the time within its RPO over ${addedDays < COMPLIANCE_DAYS ? `the ${escapeHtml(addedDays < 1 ? 'hours' : `${Math.floor(addedDays)} day${Math.floor(addedDays) === 1 ? '' : 's'}`)} since it was added` : `the last ${COMPLIANCE_DAYS} days`}${compliance.outsideSeconds > 0 ? ` (${escapeHtml(formatAge(compliance.outsideSeconds * 1000))} outside it)` : ''}`;
   const rtoText =
     device.rtoEstimateMs === null
       ? device.rtoState === 'failed'
@@ -96,6 +115,7 @@ export function deviceReport(store: HistoryStore, overview: OverviewService, nam
 <dl>
 <dt>Status</dt><dd class="${statusClass}" id="status">${escapeHtml(device.status)}</dd>
 <dt>RPO</dt><dd>${rpoText}</dd>
+<dt>RPO compliance</dt><dd id="rpo-compliance">${complianceText}</dd>
 <dt>RTO</dt><dd>${rtoText}</dd>
 <dt>Last good backup</dt><dd>${escapeHtml(device.lastGoodAt ?? 'never')}</dd>
 <dt>Last contact</dt><dd>${escapeHtml(device.reachability)}${device.lastContactAt ? ` (${escapeHtml(device.lastContactAt)})` : ''}</dd>

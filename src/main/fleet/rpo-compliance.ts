@@ -4,6 +4,7 @@
  * run, from when it was added + RPO. Every second of that counts, in whichever bucket it falls: a
  * breach between two bucket ends is not lost, as it was when compliance was sampled at bucket ends.
  */
+import type { Statements } from '../history/statements';
 
 /** A device of the fleet: since when it counts (added), and when. */
 export interface ComplianceDevice {
@@ -62,4 +63,30 @@ export function rpoTimeShare(devices: readonly ComplianceDevice[], breaches: rea
     out.push({ t: start, devices: present, fraction: time === 0 ? 1 : (time - off) / time, outsideSeconds: Math.round(off) });
   }
   return out;
+}
+
+/** A device as the history knows it, with the RPO that applies to it (device, tier tag or default). */
+export interface RpoDevice {
+  id: string;
+  rpoMinutes: number;
+  /** When it was added (ISO). */
+  createdAt: string;
+}
+
+/**
+ * The devices' compliance per bucket, from the complete good runs' gaps (`good_runs`, migration 18):
+ * the breaches a gap past the RPO left, and each device's open one since its newest run.
+ */
+export function rpoCompliance(sql: Statements, devices: readonly RpoDevice[], range: { from: number; to: number; bucket: number; now: number }): ComplianceBucket[] {
+  if (devices.length === 0) return [];
+  const list = JSON.stringify(devices.map((d) => ({ id: d.id, rpo: d.rpoMinutes })));
+  const byId = new Map(devices.map((d) => [d.id, { rpoS: d.rpoMinutes * 60, createdS: Math.floor(Date.parse(d.createdAt) / 1000) }]));
+  const breaches: Breach[] = sql.dashboardRpoBreaches.all({ from: range.from, to: range.to, now: range.now, devices: list }).map((b) => ({ from: b.finished_s - b.gap_s + b.rpo_s, to: b.finished_s }));
+  // Outside since the newest run (or since added) + RPO, until now.
+  for (const { id, last_s } of sql.dashboardLastGood.all({ now: range.now, devices: list })) {
+    const device = byId.get(id)!;
+    const since = (last_s ?? device.createdS) + device.rpoS;
+    if (since < range.now) breaches.push({ from: since, to: range.now });
+  }
+  return rpoTimeShare([...byId.values()], breaches, range);
 }
