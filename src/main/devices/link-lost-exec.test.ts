@@ -4,34 +4,21 @@
  * it), not as "Unable to exec" or an unreachable device.
  */
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFleet } from '../../../fleet/index';
-import type { Device, Fleet } from '../../../fleet/index';
+import { describe, expect, it } from 'vitest';
+import { fleetForFile } from '../testing/fleet-suite';
 import { sh } from './shell-quote';
 import { DeviceConnection } from './ssh-connection';
 
-const skip = process.getuid?.() !== 0;
-if (skip) console.log('lost-link exec tests skipped: the fleet needs root (device accounts, sshd); CI runs as root');
+const { skip, fleet } = fleetForFile('lost-link exec tests', { devices: 1, proxy: true, sharedModelMB: 1, uniqueModelMB: 1 });
 
-let fleet: Fleet;
-let device: Device;
-
-beforeAll(async () => {
-  if (skip) return;
-  fleet = await startFleet({ devices: 1, proxy: true, sharedModelMB: 1, uniqueModelMB: 1 });
-  device = fleet.devices[0]!;
-}, 240_000);
-
-afterAll(async () => {
-  await fleet?.stop();
-}, 120_000);
-
-const open = () => DeviceConnection.open({ host: device.host, port: device.port, user: device.user, auth: { kind: 'key', privateKey: readFileSync(device.identityFile) }, hostKey: device.hostKeyFingerprint });
+const open = (device = fleet().devices[0]!) =>
+  DeviceConnection.open({ host: device.host, port: device.port, user: device.user, auth: { kind: 'key', privateKey: readFileSync(device.identityFile) }, hostKey: device.hostKeyFingerprint });
 
 describe.skipIf(skip)('a link lost as a command starts', () => {
   it('reads as a command cut off by the lost link, and the connection as closed', async () => {
+    const device = fleet().devices[0]!;
     for (let i = 0; i < 10; i++) {
-      const connection = await open();
+      const connection = await open(device);
       try {
         // The channel's open request is on its way when the link goes (a reset, as a peer that vanished).
         const starting = connection.exec(sh`sleep 5`);

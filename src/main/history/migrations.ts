@@ -8,6 +8,23 @@ export interface Migration {
   sql: string;
 }
 
+/** Migration 18's triggers: a run that is a complete good backup (every source of its device). */
+const GOOD_RUN = `NEW.kind = 'backup' AND NEW.device_id IS NOT NULL AND NEW.status = 'succeeded' AND NEW.finished_at IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM devices d, json_each(d.profile, '$.sources') s WHERE d.id = NEW.device_id
+                        AND json_extract(s.value, '$.name') NOT IN (SELECT json_extract(x.value, '$.source') FROM json_each(NEW.result, '$.snapshots') x))`;
+
+/** Migration 18's triggers: the run kept with its gap since the device's previous one; the next one's gap shortened. */
+const GOOD_RUN_KEPT = `      BEGIN
+        INSERT OR IGNORE INTO good_runs
+          SELECT NEW.device_id, f, f - coalesce((SELECT max(finished_s) FROM good_runs WHERE device_id = NEW.device_id AND finished_s < f),
+                                                 (SELECT CAST(strftime('%s', created_at) AS INTEGER) FROM devices WHERE id = NEW.device_id), f)
+          FROM (SELECT CAST(strftime('%s', NEW.finished_at) AS INTEGER) AS f);
+        -- A run that finished before one already counted (another process's, or a clock set back) shortens the next one's gap.
+        UPDATE good_runs SET gap_s = finished_s - CAST(strftime('%s', NEW.finished_at) AS INTEGER)
+          WHERE device_id = NEW.device_id
+            AND finished_s = (SELECT min(finished_s) FROM good_runs WHERE device_id = NEW.device_id AND finished_s > CAST(strftime('%s', NEW.finished_at) AS INTEGER));
+      END;`;
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     id: 1,
@@ -325,33 +342,11 @@ export const MIGRATIONS: readonly Migration[] = [
       -- The dashboards read only the runs whose gap ran past the RPO: few, whatever the history's length.
       CREATE INDEX good_runs_gap ON good_runs (device_id, gap_s);
       CREATE TRIGGER jobs_finished_good_runs AFTER UPDATE OF status ON jobs
-      WHEN OLD.status <> 'succeeded' AND NEW.kind = 'backup' AND NEW.device_id IS NOT NULL AND NEW.status = 'succeeded' AND NEW.finished_at IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM devices d, json_each(d.profile, '$.sources') s WHERE d.id = NEW.device_id
-                        AND json_extract(s.value, '$.name') NOT IN (SELECT json_extract(x.value, '$.source') FROM json_each(NEW.result, '$.snapshots') x))
-      BEGIN
-        INSERT OR IGNORE INTO good_runs
-          SELECT NEW.device_id, f, f - coalesce((SELECT max(finished_s) FROM good_runs WHERE device_id = NEW.device_id AND finished_s < f),
-                                                 (SELECT CAST(strftime('%s', created_at) AS INTEGER) FROM devices WHERE id = NEW.device_id), f)
-          FROM (SELECT CAST(strftime('%s', NEW.finished_at) AS INTEGER) AS f);
-        -- A run that finished before one already counted (another process's, or a clock set back) shortens the next one's gap.
-        UPDATE good_runs SET gap_s = finished_s - CAST(strftime('%s', NEW.finished_at) AS INTEGER)
-          WHERE device_id = NEW.device_id
-            AND finished_s = (SELECT min(finished_s) FROM good_runs WHERE device_id = NEW.device_id AND finished_s > CAST(strftime('%s', NEW.finished_at) AS INTEGER));
-      END;
+      WHEN OLD.status <> 'succeeded' AND ${GOOD_RUN}
+${GOOD_RUN_KEPT}
       CREATE TRIGGER jobs_inserted_good_runs AFTER INSERT ON jobs
-      WHEN NEW.kind = 'backup' AND NEW.device_id IS NOT NULL AND NEW.status = 'succeeded' AND NEW.finished_at IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM devices d, json_each(d.profile, '$.sources') s WHERE d.id = NEW.device_id
-                        AND json_extract(s.value, '$.name') NOT IN (SELECT json_extract(x.value, '$.source') FROM json_each(NEW.result, '$.snapshots') x))
-      BEGIN
-        INSERT OR IGNORE INTO good_runs
-          SELECT NEW.device_id, f, f - coalesce((SELECT max(finished_s) FROM good_runs WHERE device_id = NEW.device_id AND finished_s < f),
-                                                 (SELECT CAST(strftime('%s', created_at) AS INTEGER) FROM devices WHERE id = NEW.device_id), f)
-          FROM (SELECT CAST(strftime('%s', NEW.finished_at) AS INTEGER) AS f);
-        -- A run that finished before one already counted (another process's, or a clock set back) shortens the next one's gap.
-        UPDATE good_runs SET gap_s = finished_s - CAST(strftime('%s', NEW.finished_at) AS INTEGER)
-          WHERE device_id = NEW.device_id
-            AND finished_s = (SELECT min(finished_s) FROM good_runs WHERE device_id = NEW.device_id AND finished_s > CAST(strftime('%s', NEW.finished_at) AS INTEGER));
-      END;
+      WHEN ${GOOD_RUN}
+${GOOD_RUN_KEPT}
       CREATE TRIGGER devices_removed_good_runs AFTER DELETE ON devices
       BEGIN
         DELETE FROM good_runs WHERE device_id = OLD.id;
