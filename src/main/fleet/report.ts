@@ -8,6 +8,7 @@ import path from 'node:path';
 import { AppError, toAppError } from '../../shared/errors';
 import { formatBytes } from '../../shared/format-bytes';
 import { formatAge, formatDuration } from '../../shared/format-duration';
+import { formatShare } from '../../shared/format-share';
 import type { TextFile } from '../../shared/schemas/fleet';
 import type { HistoryStore } from '../history/history-store';
 import type { OverviewService } from './overview-service';
@@ -41,11 +42,6 @@ function percent(f: number): string {
   const p = f * 100;
   if (p <= 0 || p >= 100 || (p >= 1 && p <= 99)) return `${Math.round(p)} %`;
   return `${Math.min(99.9, Math.max(0.1, Math.round(p * 10) / 10))} %`;
-}
-
-/** A share to a tenth, 100 % and 0 % only when exact: 99.96 % of the time within RPO is not "100 %". */
-function share(f: number): string {
-  return f >= 1 || f <= 0 ? `${Math.round(f * 100)} %` : `${Math.min(99.9, Math.max(0.1, Math.round(f * 1000) / 10))} %`;
 }
 
 /** The span the report's RPO compliance covers. */
@@ -87,7 +83,7 @@ export function deviceReport(store: HistoryStore, overview: OverviewService, nam
   const addedDays = (nowS - Date.parse(addedAt) / 1000) / 86_400;
   const complianceText = !compliance
     ? 'not yet measured (added just now)'
-    : `<span class="${compliance.fraction >= 1 ? 'ok' : 'bad'}">${escapeHtml(share(compliance.fraction))}</span> of the time within its RPO over ${addedDays < COMPLIANCE_DAYS ? `the ${escapeHtml(addedDays < 1 ? 'hours' : `${Math.floor(addedDays)} day${Math.floor(addedDays) === 1 ? '' : 's'}`)} since it was added` : `the last ${COMPLIANCE_DAYS} days`}${compliance.outsideSeconds > 0 ? ` (${escapeHtml(formatAge(compliance.outsideSeconds * 1000))} outside it)` : ''}`;
+    : `<span class="${compliance.fraction >= 1 ? 'ok' : 'bad'}">${escapeHtml(formatShare(compliance.fraction))}</span> of the time within its RPO over ${addedDays < COMPLIANCE_DAYS ? `the ${escapeHtml(addedDays < 1 ? 'hours' : `${Math.floor(addedDays)} day${Math.floor(addedDays) === 1 ? '' : 's'}`)} since it was added` : `the last ${COMPLIANCE_DAYS} days`}${compliance.outsideSeconds > 0 ? ` (${escapeHtml(formatAge(compliance.outsideSeconds * 1000))} outside it)` : ''}`;
   const rtoText =
     device.rtoEstimateMs === null
       ? device.rtoState === 'failed'

@@ -11,6 +11,7 @@ import { PageHeader } from '../components/PageHeader';
 import { formatBytes, formatDurationTick } from '../format';
 import { byName } from '../../../shared/natural';
 import { formatAge, formatDuration } from '../../../shared/format-duration';
+import { formatShare } from '../../../shared/format-share';
 import { useAppStore } from '../stores/app-store';
 import { useOverviewStore } from '../stores/overview-store';
 
@@ -66,11 +67,6 @@ function Chart({ title, testId, empty, children }: { title: string; testId: stri
 /** A small dot on each bucket with runs: one between buckets without any is a point, not a line. */
 const RUN_DOT = { r: 1.5 };
 const pct = (v: number) => `${Math.round(v * 100)} %`;
-/**
- * A share in a tooltip: to a tenth of a percent, and never rounded to 100 % or 0 % unless it is
- * exactly that (one device of 500 out of its RPO is 99.8 %, not "100 %").
- */
-const share = (v: number) => (v >= 1 || v <= 0 ? pct(v) : `${Math.min(99.9, Math.max(0.1, Math.round(v * 1000) / 10))} %`);
 const tooltipStyle = { background: 'var(--surface)', border: '1px solid var(--border)', color: 'var(--text)' };
 
 /**
@@ -149,7 +145,7 @@ function Charts({ data }: { data: Dashboard }) {
           {grid}
           <XAxis {...x} />
           <YAxis stroke={C.muted} fontSize={11} domain={[0, 1]} tickFormatter={pct} width={50} />
-          {tooltip((v, r: (typeof runs)[number]) => `${share(v)} (${r.succeeded} of ${r.succeeded + r.failed} runs${r.runs > r.succeeded + r.failed ? `; ${r.runs - r.succeeded - r.failed} cancelled` : ''})`)}
+          {tooltip((v, r: (typeof runs)[number]) => `${formatShare(v)} (${r.succeeded} of ${r.succeeded + r.failed} runs${r.runs > r.succeeded + r.failed ? `; ${r.runs - r.succeeded - r.failed} cancelled` : ''})`)}
           <Line type="monotone" dataKey="successRate" name="succeeded" stroke={C.ok} dot={RUN_DOT} isAnimationActive={false} />
         </LineChart>
       </Chart>
@@ -160,7 +156,7 @@ function Charts({ data }: { data: Dashboard }) {
           <YAxis stroke={C.muted} fontSize={11} domain={[0, 1]} tickFormatter={pct} width={50} />
           {tooltip(
             (v, c: Dashboard['rpoCompliance'][number]) =>
-              `${share(v)} of the time (${c.devices} ${c.devices === 1 ? 'device' : 'devices'}${c.outsideSeconds > 0 ? `; ${formatAge(c.outsideSeconds * 1000)} outside RPO in all` : ''})`,
+              `${formatShare(v)} of the time (${c.devices} ${c.devices === 1 ? 'device' : 'devices'}${c.outsideSeconds > 0 ? `; ${formatAge(c.outsideSeconds * 1000)} outside RPO in all` : ''})`,
           )}
           <Area type="stepAfter" dataKey="fraction" name="compliant" stroke={C.ok} fill={C.ok} fillOpacity={0.25} isAnimationActive={false} />
         </AreaChart>
@@ -183,7 +179,7 @@ function Charts({ data }: { data: Dashboard }) {
           {grid}
           <XAxis {...x} />
           <YAxis stroke={C.muted} fontSize={11} domain={[0, 1]} tickFormatter={pct} width={50} />
-          {tooltip(share)}
+          {tooltip(formatShare)}
           <Legend />
           <Line type="monotone" dataKey="diskAvg" name={data.device ? 'used' : 'mean used'} stroke={C.a} dot={false} connectNulls isAnimationActive={false} />
           {data.device ? null : <Line type="monotone" dataKey="diskMax" name="fullest" stroke={C.bad} dot={false} connectNulls isAnimationActive={false} />}
