@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFleet } from '../../../fleet/index';
 import type { Device, Fleet } from '../../../fleet/index';
 import { startDeviceBackup } from '../devices/device-backup';
@@ -69,6 +69,13 @@ async function cutDuring(source: string, deviceServices: { stop: string[]; start
 }
 
 const finish = (jobId: string) => jobEnded(services.jobs, jobId);
+
+// A test that failed before its own recovery leaves the device's services-stopped mark and a staged
+// copy behind: the next test's cut would fire at once. Each test starts from a settled device.
+afterEach(async () => {
+  device.proxy?.restore();
+  if (servicesStopped() || stagings().length > 0) await services.restores.recover(device.name).catch(() => undefined);
+}, 60_000);
 
 describe('a link lost while a restore stages', () => {
   it("during the staging copy of a large folder: the error says the link was lost and the device holds its previous state (not 'Staging … failed'); recovery removes the staged copy", async () => {
