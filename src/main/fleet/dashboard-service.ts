@@ -68,14 +68,12 @@ export class DashboardService {
       };
     });
 
-    const nowS = Math.floor(this.#now() / 1000);
-    const rpoList = [...profiles].map(([id, p]) => ({ id, rpo: effectiveRpo({ rpoMinutes: p.rpoMinutes, tags: p.tags ?? [] }, settings.defaultRpoMinutes).rpoMinutes }));
-    const createdAt = new Map(rows.map((r) => [r.id, r.created_at]));
-    const rpoCompliance = complianceOf(
-      sql,
-      rpoList.map((d) => ({ id: d.id, rpoMinutes: d.rpo, createdAt: createdAt.get(d.id)! })),
-      { from, to, bucket, now: nowS },
-    );
+    // Each device with the RPO that applies to it (its own, its tier tag's, or the default).
+    const rpoDevices = rows.map((r) => {
+      const p = profiles.get(r.id)!;
+      return { id: r.id, rpoMinutes: effectiveRpo({ rpoMinutes: p.rpoMinutes, tags: p.tags ?? [] }, settings.defaultRpoMinutes).rpoMinutes, createdAt: r.created_at };
+    });
+    const rpoCompliance = complianceOf(sql, rpoDevices, { from, to, bucket, now: Math.floor(this.#now() / 1000) });
 
     const storage = new Map<number, Dashboard['storage'][number]>();
     const slot = (t: number) => {

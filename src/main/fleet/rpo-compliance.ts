@@ -6,7 +6,7 @@
  */
 import type { Statements } from '../history/statements';
 
-/** A device of the fleet: since when it counts (added), and when. */
+/** A device of the fleet, counted from when it was added (seconds since the epoch). */
 export interface ComplianceDevice {
   createdS: number;
 }
