@@ -2,7 +2,7 @@
  * Electron entry: app lifecycle, the window, the IPC binding. Thin glue only; everything the
  * console does lives in plain-Node services (./services) shared with the CLI and the test host.
  */
-import { app, BrowserWindow } from 'electron';
+import { app, BrowserWindow, dialog } from 'electron';
 import { createLogger } from './log';
 import type { LogLevel } from './log';
 import { ElectronIpcBinding } from './electron/ipc-binding';
@@ -11,6 +11,7 @@ import { electronPlatform } from './electron/platform';
 import { hardenApp, hardenSession } from './electron/security';
 import { tuneGarbageCollection } from './gc-tuning';
 import { createServices } from './services/index';
+import { startupFailure } from './startup-failure';
 import type { Services } from './services/index';
 
 tuneGarbageCollection();
@@ -39,13 +40,25 @@ if (!app.requestSingleInstanceLock()) {
 
   void app.whenReady().then(() => {
     hardenSession(devServerUrl);
-    services = createServices({
-      dataDir: process.env.JETVAULT_HOME || app.getPath('userData'),
-      log: createLogger((process.env.JETVAULT_LOG_LEVEL as LogLevel | undefined) ?? 'info'),
-      platform: electronPlatform(),
-    });
-    binding = new ElectronIpcBinding(services, devServerUrl);
-    services.start();
+    const dataDir = process.env.JETVAULT_HOME || app.getPath('userData');
+    const log = createLogger((process.env.JETVAULT_LOG_LEVEL as LogLevel | undefined) ?? 'info');
+    try {
+      services = createServices({ dataDir, log, platform: electronPlatform() });
+      binding = new ElectronIpcBinding(services, devServerUrl);
+      services.start();
+    } catch (error) {
+      // No window could work without the services: say why and quit (staying up windowless would
+      // also keep the single-instance lock, so the next launch would do nothing either).
+      log.error('the console could not start', error);
+      const { title, detail } = startupFailure(error, dataDir);
+      dialog.showErrorBox(title, detail);
+      binding?.dispose();
+      binding = null;
+      const started = services;
+      services = null;
+      void (started ? started.shutdown() : Promise.resolve()).catch(() => undefined).finally(() => app.exit(1));
+      return;
+    }
     openWindow();
     app.on('activate', () => {
       if (BrowserWindow.getAllWindows().length === 0) openWindow();

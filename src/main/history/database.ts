@@ -57,7 +57,11 @@ export function applyMigrations(db: SqliteDatabase, migrations: readonly Migrati
 }
 
 export function openHistoryDatabase(dataDir: string, migrations: readonly Migration[] = MIGRATIONS): SqliteDatabase {
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw new AppError('UNAVAILABLE', `The data folder ${dataDir} cannot be used: ${folderProblem(error)}`);
+  }
   const file = path.join(dataDir, HISTORY_FILE);
   let db: SqliteDatabase;
   try {
@@ -112,4 +116,14 @@ function diskFull(dir: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** Why the data folder could not be made, in words (mkdir's own message names the syscall, not the problem). */
+function folderProblem(error: unknown): string {
+  const { code, message } = error as NodeJS.ErrnoException;
+  if (code === 'EEXIST' || code === 'ENOTDIR') return 'a file (not a folder) is in its way';
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  if (code === 'EROFS') return 'its file system is read-only';
+  if (code === 'ENOSPC') return 'the disk is full';
+  return message;
 }

@@ -11,6 +11,8 @@ import { createLogger } from '../log';
 import type { LogLevel } from '../log';
 import { tuneGarbageCollection } from '../gc-tuning';
 import { createServices } from '../services/index';
+import type { Services } from '../services/index';
+import { startupFailure } from '../startup-failure';
 import { startTestHost } from './test-host';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -37,17 +39,25 @@ if (copyPolicySwitch !== undefined && copyPolicySwitch !== 'on' && copyPolicySwi
 
 const log = createLogger((process.env.JETVAULT_LOG_LEVEL as LogLevel | undefined) ?? 'info');
 tuneGarbageCollection();
-const services = createServices({
-  dataDir: resolveDataDir(),
-  log,
-  platform: {
-    transport: 'websocket',
-    openExternal: (url) => {
-      log.info(`test host: would open ${url} in the system browser`);
-      return Promise.resolve();
+const dataDir = resolveDataDir();
+let services: Services;
+try {
+  services = createServices({
+    dataDir,
+    log,
+    platform: {
+      transport: 'websocket',
+      openExternal: (url) => {
+        log.info(`test host: would open ${url} in the system browser`);
+        return Promise.resolve();
+      },
     },
-  },
-});
+  });
+} catch (error) {
+  const { title, detail } = startupFailure(error, dataDir);
+  process.stderr.write(`${title}: ${detail}\n`);
+  process.exit(1);
+}
 const host = await startTestHost({ services, rendererDir, port });
 services.start({ scheduler, copyPolicy: copyPolicySwitch === undefined ? scheduler : copyPolicySwitch === 'on' });
 process.stdout.write(`Jetvault test host (data: ${services.dataDir})\nOpen: ${host.url}\n`);
