@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
@@ -18,6 +18,7 @@ import { JobManager } from '../main/jobs/job-manager';
 import { EventBus } from '../main/event-bus';
 import { HistoryStore } from '../main/history/history-store';
 import { silentLogger } from '../main/log';
+import { spawnTestHost } from '../main/testing/host-process';
 import { tempDir } from '../main/testing/temp-dir';
 import { cliRunner } from './testing';
 
@@ -76,14 +77,7 @@ function exitOf(child: ChildProcess): Promise<number | null> {
 describe('a process stopped during a backup', () => {
   it('the test host stopped by SIGTERM (the app quitting) records the running backup cancelled, not interrupted', async () => {
     const { home } = await prepared('rvm-host');
-    const renderer = path.join(tempDir(), 'renderer');
-    mkdirSync(renderer, { recursive: true });
-    writeFileSync(path.join(renderer, 'index.html'), '<!doctype html><title>Jetvault</title>');
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main/host/cli.ts', '--renderer', renderer], {
-      cwd: root,
-      env: { ...process.env, JETVAULT_HOME: home, JETVAULT_LOG_LEVEL: 'warn', JETVAULT_SCHEDULER: 'off' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawnTestHost(home);
     const exited = exitOf(child);
     try {
       let out = '';

@@ -3,28 +3,18 @@
  * in a dialog) prints one clear line and exits 1, and leaves the data as it found it. Each case is a
  * real process on a real data folder.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { HISTORY_FILE } from '../history/database';
 import { HistoryStore } from '../history/history-store';
+import { spawnTestHost } from '../testing/host-process';
 import { tempDir } from '../testing/temp-dir';
 
-const root = fileURLToPath(new URL('../../..', import.meta.url));
-
-/** Starts the test host on `home` and returns its exit code and stderr (bounded: it either exits or is killed). */
+/** Starts the test host on `home` and returns its exit code and output (bounded: it either exits or is killed). */
 function startHost(home: string): Promise<{ code: number | null; stderr: string; stdout: string }> {
-  const renderer = path.join(tempDir(), 'renderer');
-  mkdirSync(renderer, { recursive: true });
-  writeFileSync(path.join(renderer, 'index.html'), '<!doctype html><title>Jetvault</title>');
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main/host/cli.ts', '--renderer', renderer], {
-    cwd: root,
-    env: { ...process.env, JETVAULT_HOME: home, JETVAULT_LOG_LEVEL: 'warn', JETVAULT_SCHEDULER: 'off' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawnTestHost(home);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
