@@ -6,7 +6,7 @@
  * preload, the test host's WebSocket bridge and the renderer all derive their types from this file.
  * Adding a channel here is the only way to add a channel.
  */
-import { z } from 'zod';
+import { z } from './schemas/zod';
 import { SettingsPatchSchema, SettingsSchema } from './schemas/settings';
 import { PendingRestoreSchema, RestorePlanSummarySchema, RestoreRequestSchema } from './schemas/restore';
 import { DrillRecordSchema, RtoStatusSchema } from './schemas/drills';
@@ -19,9 +19,6 @@ import { CopyRequestSchema } from './schemas/copy';
 import { JobFinishedSchema, JobIdSchema, JobKindSchema, JobProgressSchema, JobRecordSchema, JobStatusSchema } from './schemas/jobs';
 import { AlertSchema, ScheduleEntrySchema } from './schemas/monitoring';
 import { DeviceCopiesSchema, RepositoryAddSchema, RepositoryEntrySchema, RepositoryIdSchema, RepositoryTestSchema, RepositoryUpdateSchema } from './schemas/repositories';
-
-// No `new Function` probing: the renderer's CSP forbids eval, and a blocked probe is noise.
-z.config({ jitless: true });
 
 const none = z.undefined();
 

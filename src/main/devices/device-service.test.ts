@@ -221,6 +221,23 @@ describe('DeviceService', () => {
     store.close();
   });
 
+  it('says a setting is missing in plain words: "Required (text)", not what the validator expected and received', () => {
+    const { store, devices } = open(tempDir());
+    const { user: _user, ...withoutUser } = profile('rvm-017');
+    let error: unknown;
+    try {
+      devices.import([withoutUser, profile('rvm-018', { sources: [{ name: 'config', kind: 'files' }] })], 'test');
+    } catch (caught) {
+      error = caught;
+    }
+    expect((error as { issues: { path: string; message: string }[] }).issues).toEqual([
+      { path: '0.user', message: 'Required (text)' },
+      { path: '1.sources.0.paths', message: 'Required (a list)' },
+    ]);
+    expect(devices.list()).toEqual([]);
+    store.close();
+  });
+
   it('keeps pinned host keys through an import --replace of profiles written without them', () => {
     const { store, devices } = open(tempDir());
     const pinned = 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8';

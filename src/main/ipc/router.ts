@@ -4,7 +4,7 @@
  * handler, checks the output, and encodes failures as `{ok:false, error:{code, message}}`.
  * Plain Node: never imports `electron`.
  */
-import { z } from 'zod';
+import { z } from '../../shared/schemas/zod';
 import { channels, events, isChannel } from '../../shared/contract';
 import type { Channel, ChannelOutput, EventName, EventPayload, ParsedInput } from '../../shared/contract';
 import { AppError } from '../../shared/errors';

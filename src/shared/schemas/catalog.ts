@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from './zod';
 
 /**
  * `folderMissing`: a local repository folder (not the data folder's own) that is not there at all —

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from './zod';
 import { RepositoryPasswordSchema } from './catalog';
 
 /** A copy of the console repository's snapshots into another repository (`jetvault copy --to`). */

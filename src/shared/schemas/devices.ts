@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from './zod';
 import { cronError } from '../cron';
 import { formatBytes } from '../format-bytes';
 

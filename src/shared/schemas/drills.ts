@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from './zod';
 
 export const DrillResultSchema = z.enum(['running', 'passed', 'partial', 'failed', 'cancelled']);
 export type DrillResult = z.infer<typeof DrillResultSchema>;

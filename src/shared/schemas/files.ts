@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from './zod';
 import { SnapshotIdSchema } from './catalog';
 import { NameSchema } from './devices';
 

@@ -1,5 +1,5 @@
 /** The fleet overview, dashboards, audit log and device report as they cross the IPC boundary. */
-import { z } from 'zod';
+import { z } from './zod';
 import { NameSchema } from './devices';
 
 export const TierSchema = z.enum(['critical', 'important', 'standard']);

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from './zod';
 
 export const JOB_KINDS = ['backup', 'restore', 'verify', 'prune', 'drill', 'copy', 'download'] as const;
 export const JobKindSchema = z.enum(JOB_KINDS);

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from './zod';
 
 /** A lease in the repository (`locks/<id>`): who holds it, since when, and whether it is stale. */
 export const LeaseSchema = z.object({

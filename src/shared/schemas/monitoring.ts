@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from './zod';
 
 export const RULE_IDS = ['backupFailed', 'rpoBreached', 'repositoryStorageLow', 'deviceDiskLow', 'backupSlower', 'verificationFailed', 'drillOverdue', 'offsiteCopyMissing'] as const;
 export const RuleIdSchema = z.enum(RULE_IDS);

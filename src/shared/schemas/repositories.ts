@@ -1,5 +1,5 @@
 /** The console's repositories (primary and secondaries, for 3-2-1 copies) as they cross the IPC boundary. */
-import { z } from 'zod';
+import { z } from './zod';
 
 /** `/absolute/folder`, `s3:ENDPOINT/BUCKET[/PREFIX]` or `sftp:USER@HOST[:PORT]:/PATH`. */
 export const S3_LOCATION = /^s3:(?:https?:\/\/)?[^/\s]+\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](?:\/\S*)?$/;

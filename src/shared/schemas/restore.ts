@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from './zod';
 import { NameSchema } from './devices';
 
 const DevicePath = z

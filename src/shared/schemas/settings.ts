@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from './zod';
 import { DEFAULT_RULES, RulesSchema, WebhookUrlSchema } from './monitoring';
 
 /** Each setting's type and bounds, without defaults (a patch must not fill in what it does not change). */

@@ -5,7 +5,7 @@
  * every login may read; password hashes live in `pg_authid`, which only a superuser may, so a
  * recreated role has no password. Stored in the snapshot as `<source>.roles.json`.
  */
-import { z } from 'zod';
+import { z } from '../../../shared/schemas/zod';
 import { commandText, sh } from '../shell-quote';
 
 /** The file a PostgreSQL snapshot keeps its roles in. */
