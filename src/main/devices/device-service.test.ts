@@ -185,7 +185,7 @@ describe('DeviceService', () => {
       error = caught;
     }
     expect(error).toMatchObject({ code: 'VALIDATION' });
-    expect((error as { issues: { path: string }[] }).issues.map((i) => i.path)).toEqual(['1.host', '2.name']);
+    expect((error as { issues: { path: string }[] }).issues.map((i) => i.path)).toEqual(['bad.host', 'good.name']);
     expect(c.devices.list()).toEqual([]);
     expect(() => b.devices.import(exported, 'test')).toThrow(/Nothing was imported/);
     expect(b.devices.import(exported, 'test', { replace: true })).toHaveLength(2);
@@ -211,7 +211,7 @@ describe('DeviceService', () => {
     }
     expect(error).toMatchObject({ code: 'VALIDATION', message: expect.stringMatching(/Nothing was imported: 7 problem/) as string });
     const issues = (error as { issues: { path: string; message: string }[] }).issues;
-    expect(issues.map((i) => i.path)).toEqual(['0.hostkey', '0.identity_file', '0.rpo', '0.password', '1.jump.identity', '1.sources.0.excludes', '1.services.restart']);
+    expect(issues.map((i) => i.path)).toEqual(['rvm-017.hostkey', 'rvm-017.identity_file', 'rvm-017.rpo', 'rvm-017.password', 'rvm-018.jump.identity', 'rvm-018.sources.0.excludes', 'rvm-018.services.restart']);
     expect(issues[0]!.message).toMatch(/not a profile setting.*hostKey\?/);
     expect(issues[1]!.message).toMatch(/identityFile\?/);
     expect(issues[3]!.message).toMatch(/never imported/);
@@ -221,18 +221,21 @@ describe('DeviceService', () => {
     store.close();
   });
 
-  it('says a setting is missing in plain words: "Required (text)", not what the validator expected and received', () => {
+  it('says what is missing in plain words ("Required (text)"), at the profile it names (its place when it has no usable name)', () => {
     const { store, devices } = open(tempDir());
     const { user: _user, ...withoutUser } = profile('rvm-017');
+    const { name: _name, ...nameless } = profile('');
     let error: unknown;
     try {
-      devices.import([withoutUser, profile('rvm-018', { sources: [{ name: 'config', kind: 'files' }] })], 'test');
+      devices.import([withoutUser, profile('rvm-018', { sources: [{ name: 'config', kind: 'files' }] }), nameless, profile('rvm 019')], 'test');
     } catch (caught) {
       error = caught;
     }
     expect((error as { issues: { path: string; message: string }[] }).issues).toEqual([
-      { path: '0.user', message: 'Required (text)' },
-      { path: '1.sources.0.paths', message: 'Required (a list)' },
+      { path: 'rvm-017.user', message: 'Required (text)' },
+      { path: 'rvm-018.sources.0.paths', message: 'Required (a list)' },
+      { path: '#3.name', message: 'Required (text)' },
+      { path: '#4.name', message: expect.stringMatching(/^Use 1–64 letters/) as string },
     ]);
     expect(devices.list()).toEqual([]);
     store.close();
@@ -296,7 +299,7 @@ describe('DeviceService', () => {
     } catch (caught) {
       error = caught;
     }
-    expect(error).toMatchObject({ code: 'VALIDATION', issues: [{ path: '0.site', message: expect.stringMatching(/control character/) as string }, { path: '0.tags.1' }] });
+    expect(error).toMatchObject({ code: 'VALIDATION', issues: [{ path: 'rvm-9.site', message: expect.stringMatching(/control character/) as string }, { path: 'rvm-9.tags.1' }] });
     devices.add(profile('rvm-017', { site: 'Depot Nörth — bay 2', tags: ['critical', 'été'] }), {}, 'test');
     expect(() => devices.update('rvm-017', profile('rvm-017', { site: 'Depot\tNorth' }), {}, 'test')).toThrow(expect.objectContaining({ issues: [expect.objectContaining({ path: 'site' })] }));
     expect(devices.list().map((d) => d.profile.site)).toEqual(['Depot Nörth — bay 2']);
@@ -337,7 +340,7 @@ describe('DeviceService', () => {
     expect(devices.list()).toEqual([]);
     devices.add(profile('rvm-017', files(['*.tmp', '[a-z]'])), {}, 'test');
     expect(() => devices.update('rvm-017', profile('rvm-017', files(['[9-0]*'])), {}, 'test')).toThrow(expect.objectContaining({ issues: [expect.objectContaining({ path: 'sources.1.exclude.0' })] }));
-    expect(() => devices.import([profile('rvm-018', files(['[z-a]']))], 'test')).toThrow(expect.objectContaining({ issues: [expect.objectContaining({ path: '0.sources.1.exclude.0' })] }));
+    expect(() => devices.import([profile('rvm-018', files(['[z-a]']))], 'test')).toThrow(expect.objectContaining({ issues: [expect.objectContaining({ path: 'rvm-018.sources.1.exclude.0' })] }));
     expect(devices.get('rvm-017').profile.sources[1]).toMatchObject({ exclude: ['*.tmp', '[a-z]'] });
     store.close();
   });
@@ -382,13 +385,13 @@ describe('DeviceService', () => {
       }
       return null;
     };
-    expect(relative({ identityFile: 'keys/rvm.key' })).toMatchObject({ code: 'VALIDATION', issues: [{ path: '0.identityFile', message: expect.stringMatching(/full path/) as string }] });
-    expect(relative({ jump: { user: 'ops', host: '127.0.0.3', identityFile: 'id_jump' } })).toMatchObject({ issues: [{ path: '0.jump.identityFile' }] });
+    expect(relative({ identityFile: 'keys/rvm.key' })).toMatchObject({ code: 'VALIDATION', issues: [{ path: 'rvm-018.identityFile', message: expect.stringMatching(/full path/) as string }] });
+    expect(relative({ jump: { user: 'ops', host: '127.0.0.3', identityFile: 'id_jump' } })).toMatchObject({ issues: [{ path: 'rvm-018.jump.identityFile' }] });
     expect(() => devices.add(profile('rvm-018', { identityFile: './id_ed25519' }), {}, 'test')).toThrow(expect.objectContaining({ issues: [expect.objectContaining({ path: 'identityFile' })] }));
     expect(() => devices.update('rvm-017', profile('rvm-017', { identityFile: 'id_ed25519' }), {}, 'test')).toThrow(/Invalid device profile/);
     // Key login without a key file: refused on save, not found out at the next backup.
     expect(() => devices.update('rvm-017', profile('rvm-017', { auth: 'key' }), {}, 'test')).toThrow(expect.objectContaining({ issues: [{ path: 'identityFile', message: 'Signing in with a key needs its key file' }] }));
-    expect(relative({ auth: 'key' })).toMatchObject({ issues: [{ path: '0.identityFile' }] });
+    expect(relative({ auth: 'key' })).toMatchObject({ issues: [{ path: 'rvm-018.identityFile' }] });
     expect(devices.list().map((d) => d.profile.name)).toEqual(['rvm-017']);
     store.close();
   });

@@ -7,7 +7,7 @@ import { access, constants, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { AppError } from '../../shared/errors';
-import { DeviceProfileSchema, FilesSourceSchema, FingerprintSchema, JumpHostSchema, MysqlSourceSchema, PostgresSourceSchema, SqliteSourceSchema, authOf, isServerDatabase } from '../../shared/schemas/devices';
+import { DeviceProfileSchema, FilesSourceSchema, FingerprintSchema, JumpHostSchema, MysqlSourceSchema, NameSchema, PostgresSourceSchema, SqliteSourceSchema, authOf, isServerDatabase } from '../../shared/schemas/devices';
 import type { DeviceDetail, DeviceFacts, DeviceProfile, DiskUsage, DeviceSummary, JumpHost, KeyTarget } from '../../shared/schemas/devices';
 import type { HistoryStore } from '../history/history-store';
 import { recordDiskSamples } from '../fleet/samples';
@@ -43,6 +43,16 @@ const secretRef = (id: string, kind: 'password' | 'passphrase') => `device:${id}
 const databaseRef = (id: string, source: string) => `device:${id}:db:${source}`;
 
 /** Accepts one profile, an array, or `{devices:[…]}` (what `export` writes). */
+/**
+ * Where in an imported file a problem is: the profile's name when it has a usable one (a file of forty
+ * devices reads "rvm-031.sources.2.paths", not "30.sources.2.paths"), else its place counted from 1
+ * ("#3"). A name the profile schema refuses is not echoed (it may hold anything).
+ */
+function profileLabel(candidate: unknown, index: number): string {
+  const name = candidate && typeof candidate === 'object' ? (candidate as { name?: unknown }).name : undefined;
+  return typeof name === 'string' && NameSchema.safeParse(name).success ? name : `#${index + 1}`;
+}
+
 function profilesIn(json: unknown): unknown[] {
   if (Array.isArray(json)) return json;
   if (json && typeof json === 'object' && Array.isArray((json as { devices?: unknown }).devices)) return (json as { devices: unknown[] }).devices;
@@ -338,16 +348,17 @@ export class DeviceService {
     const issues: { path: string; message: string }[] = [];
     const profiles: DeviceProfile[] = [];
     candidates.forEach((candidate, index) => {
-      for (const issue of unknownFieldIssues(candidate)) issues.push({ path: `${index}.${issue.path}`, message: issue.message });
+      const at = profileLabel(candidate, index);
+      for (const issue of unknownFieldIssues(candidate)) issues.push({ path: `${at}.${issue.path}`, message: issue.message });
       const parsed = DeviceProfileSchema.safeParse(candidate);
       if (!parsed.success) {
-        for (const issue of issuesOf(parsed.error)) issues.push({ path: `${index}.${issue.path}`, message: issue.message });
+        for (const issue of issuesOf(parsed.error)) issues.push({ path: `${at}.${issue.path}`, message: issue.message });
         return;
       }
-      for (const issue of [...patternIssues(parsed.data.sources), ...keyFileIssues(parsed.data), ...controlCharacterIssues(parsed.data)]) issues.push({ path: `${index}.${issue.path}`, message: issue.message });
+      for (const issue of [...patternIssues(parsed.data.sources), ...keyFileIssues(parsed.data), ...controlCharacterIssues(parsed.data)]) issues.push({ path: `${at}.${issue.path}`, message: issue.message });
       const current = this.#store.sql.deviceByName.get(parsed.data.name);
-      if (profiles.some((p) => p.name === parsed.data.name)) issues.push({ path: `${index}.name`, message: `"${parsed.data.name}" appears twice in the file` });
-      else if (!replace && current) issues.push({ path: `${index}.name`, message: `A device named "${parsed.data.name}" already exists` });
+      if (profiles.some((p) => p.name === parsed.data.name)) issues.push({ path: `${at}.name`, message: `"${parsed.data.name}" appears twice in the file` });
+      else if (!replace && current) issues.push({ path: `${at}.name`, message: `A device named "${parsed.data.name}" already exists` });
       profiles.push(current ? keptHostKeys(parsed.data, this.#record(current).profile) : parsed.data);
     });
     if (issues.length > 0) throw new AppError('VALIDATION', `Nothing was imported: ${issues.length} problem(s) in the profiles`, issues);
