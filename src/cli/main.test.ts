@@ -87,6 +87,18 @@ describe('jetvault CLI', () => {
     expect(JSON.parse(shown.out.join('\n'))).toMatchObject({ defaultRpoMinutes: 60 });
   });
 
+  it('names a device that is not in the inventory before it asks for the repository password', async () => {
+    const env = { JETVAULT_HOME: tempDir() };
+    const missing = io(env);
+    expect(await runCli(['backup', '--device', 'rvm-0177'], missing.io)).toBe(1);
+    expect(missing.err.join('\n')).toMatch(/No device named "rvm-0177"/);
+    expect(missing.err.join('\n')).not.toMatch(/password/);
+    const drill = io(env);
+    expect(await runCli(['drill', '--device', 'rvm-0177'], drill.io)).toBe(1);
+    expect(drill.err.join('\n')).toMatch(/No device named "rvm-0177"/);
+    expect(drill.err.join('\n')).not.toMatch(/password/);
+  });
+
   it('runs as `npx jetvault` from the repository root', () => {
     const output = execFileSync('npx', ['--no-install', 'jetvault', '--help'], { encoding: 'utf8', env: { ...process.env, JETVAULT_HOME: tempDir() } });
     expect(output).toMatch(/Usage: jetvault/);

@@ -23,8 +23,10 @@ export const drillCommand: Command = {
     if (typeof values.device !== 'string') throw new UsageError('--device NAME is required');
     const device = values.device;
     const env: NodeJS.ProcessEnv = { ...io.env, ...(typeof values.repo === 'string' ? { JETVAULT_REPOSITORY: values.repo } : {}) };
-    if (env.JETVAULT_PASSWORD === undefined) env.JETVAULT_PASSWORD = await readPassword(values, io);
     return withServices({ ...io, env }, async (services) => {
+      // A misspelt device is said before the password is asked for (the services read it from env when they open the repository).
+      services.devices.get(device);
+      if (env.JETVAULT_PASSWORD === undefined) env.JETVAULT_PASSWORD = await readPassword(values, io);
       const started = services.drills.start(device);
       const { record, error } = await started.done;
       const drill = services.drills.get(started.drillId);

@@ -120,9 +120,12 @@ export const CANCEL_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 /** `backup --device NAME`: the device's sources over SSH, through the same services as the app. */
 async function backupDevice(device: string, sources: string[], values: Record<string, unknown>, io: CliIo): Promise<number> {
   const env: NodeJS.ProcessEnv = { ...io.env, ...(typeof values.repo === 'string' ? { JETVAULT_REPOSITORY: values.repo } : {}) };
-  if (env.JETVAULT_PASSWORD === undefined) env.JETVAULT_PASSWORD = await readPassword(values, io);
   const { startDeviceBackup } = await import('../../main/devices/device-backup');
   return withServices({ ...io, env }, (services) => reportFailures(io, async () => {
+    // A misspelt device is said before the password is asked for, not after it was typed. The
+    // services read the password from this same env when they open the repository.
+    services.devices.get(device);
+    if (env.JETVAULT_PASSWORD === undefined) env.JETVAULT_PASSWORD = await readPassword(values, io);
     // Opened before the job, so a missing repository or a wrong password exits 10 or 12 as for
     // every repository command (the job's record keeps only a message); the job reuses it.
     await services.repository.open();
