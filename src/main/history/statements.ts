@@ -298,19 +298,22 @@ export function prepareStatements(db: Database) {
      * ahead, is not a good backup, or the device would look protected until the clock got there again.
      */
     overview: db.prepare<[string], OverviewDbRow>(
-      `SELECT d.id, d.name, d.profile, d.host_key, d.facts, d.facts_at, d.probe_at, d.probe_reachable,
-              -- A good backup is a run that covered every source of the device (as the scheduler counts
-              -- it): a source backed up alone on its own schedule does not reset the device's age.
-              (SELECT g.finished_at FROM jobs g WHERE g.device_id = d.id AND g.kind = 'backup' AND g.status = 'succeeded' AND g.finished_at <= ?
-                 AND NOT EXISTS (SELECT 1 FROM json_each(d.profile, '$.sources') s
-                                 WHERE json_extract(s.value, '$.name') NOT IN (SELECT json_extract(x.value, '$.source') FROM json_each(g.result, '$.snapshots') x))
-               ORDER BY g.finished_at DESC LIMIT 1) AS last_good_at,
+      `WITH cutoff AS (SELECT at, CAST(strftime('%s', at) AS INTEGER) AS s FROM (SELECT ? AS at))
+       SELECT d.id, d.name, d.profile, d.host_key, d.facts, d.facts_at, d.probe_at, d.probe_reachable,
+              -- A good backup is a run that covered every source the device had when it finished (as the
+              -- scheduler, the alerts and the RPO charts count it): a source backed up alone on its own
+              -- schedule does not reset the device's age, and a source added since does not undo the
+              -- runs before it (the device had been "never backed up" at once, and alerted so). good_runs
+              -- keeps those runs by the second; the job's own stamp is the first one in that second.
+              (SELECT g.finished_at FROM jobs g WHERE g.device_id = d.id AND g.kind = 'backup' AND g.status = 'succeeded' AND g.finished_at <= c.at
+                 AND g.finished_at >= strftime('%Y-%m-%dT%H:%M:%S', (SELECT max(r.finished_s) FROM good_runs r WHERE r.device_id = d.id AND r.finished_s <= c.s), 'unixepoch')
+               ORDER BY g.finished_at LIMIT 1) AS last_good_at,
               la.started_at AS last_attempt_at, la.status AS last_attempt_status, la.error AS last_attempt_error,
               lj.finished_at AS last_job_at, lj.status AS last_job_status, lj.error AS last_job_error,
               lv.finished_at AS last_verify_at, lv.status AS last_verify_status,
               dr.finished_at AS last_drill_at, dr.result AS last_drill_result,
               md.total_ms AS measured_ms, md.result AS measured_result
-       FROM devices d
+       FROM devices d, cutoff c
        LEFT JOIN jobs la ON la.rowid = (SELECT rowid FROM jobs WHERE device_id = d.id AND kind = 'backup' ORDER BY started_at DESC LIMIT 1)
        LEFT JOIN jobs lj ON lj.rowid = (SELECT rowid FROM jobs WHERE device_id = d.id AND status <> 'running' ORDER BY started_at DESC LIMIT 1)
        -- The last verification that finished checking (one under way or cancelled verified nothing yet).
@@ -319,6 +322,19 @@ export function prepareStatements(db: Database) {
        -- The newest drill that measured a recovery time (a partial one left sources out of it).
        LEFT JOIN drills md ON md.rowid = (SELECT rowid FROM drills WHERE device_id = d.id AND result IN ('passed','partial') ORDER BY started_at DESC LIMIT 1)
        ORDER BY d.name`,
+    ),
+    /**
+     * Each device's newest run that covered every source it has now: the scheduler's clock, so that a
+     * source added to a device is backed up at once rather than an RPO later (the overview's good run,
+     * judged by the sources when it finished, still stands then). Parameter as for `overview`.
+     */
+    lastCompleteRuns: db.prepare<[string], { id: string; last_complete_at: string | null }>(
+      `SELECT d.id,
+              (SELECT g.finished_at FROM jobs g WHERE g.device_id = d.id AND g.kind = 'backup' AND g.status = 'succeeded' AND g.finished_at <= ?
+                 AND NOT EXISTS (SELECT 1 FROM json_each(d.profile, '$.sources') s
+                                 WHERE json_extract(s.value, '$.name') NOT IN (SELECT json_extract(x.value, '$.source') FROM json_each(g.result, '$.snapshots') x))
+               ORDER BY g.finished_at DESC LIMIT 1) AS last_complete_at
+       FROM devices d`,
     ),
     /** The newest repository-wide verification that finished checking (counts for every device; a cancelled one checked nothing whole). */
     lastRepositoryVerify: db.prepare<[], { finished_at: string | null; status: string }>(

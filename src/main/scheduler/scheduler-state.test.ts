@@ -5,7 +5,10 @@
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { EventBus } from '../event-bus';
 import { OverviewService } from '../fleet/overview-service';
+import { AlertService } from '../monitoring/alert-service';
+import { evaluateRules } from '../monitoring/rules';
 import { seedBackupRun } from '../testing/seed-runs';
 import { silentLogger } from '../log';
 import { FAST } from '../repository/testing/fixtures';
@@ -70,6 +73,36 @@ describe('the scheduler on seeded history', () => {
       run(s, device.id, NOW - 10 * MIN);
       run(s, device.id, NOW + 365 * 24 * 60 * MIN + 60 * MIN, 'failed');
       expect(scheduler.queue()[0]).toMatchObject({ device: 'rvm-skew', state: 'waiting', reason: 'RPO of 60 min' });
+    } finally {
+      s.dispose();
+    }
+  });
+
+  it('a source added to a device backed up 20 minutes ago: protected and no alert until its RPO runs out, but backed up at once', () => {
+    const { s, scheduler, overview, clock } = setup();
+    try {
+      const alerts = new AlertService({ store: s.history, devices: s.devices, settings: s.settings, bus: new EventBus(), outbox: s.outbox, log: silentLogger, repositoryLocation: () => s.dataDir, clock: () => new Date(clock.now) });
+      const rpoAlerts = () => evaluateRules(alerts.input(), s.settings.get().monitoringRules).filter((c) => c.rule === 'rpoBreached');
+      const device = s.devices.add({ ...profile, name: 'rvm-new-source', rpoMinutes: 60 }, {}, 'test');
+      run(s, device.id, NOW - 20 * MIN - 30_000);
+      const lastGoodAt = new Date(NOW - 20 * MIN).toISOString();
+      s.devices.update('rvm-new-source', { ...s.devices.get('rvm-new-source').profile, sources: [...profile.sources, { name: 'logs', kind: 'files', paths: ['/var/log/app'] }] }, {}, 'test');
+      // The run before the source was added still counts: the device had been "never backed up" at once, with a critical alert.
+      expect(overview.overview().devices[0]).toMatchObject({ status: 'protected', rpoState: 'ok', lastGoodAt });
+      expect(rpoAlerts()).toEqual([]);
+      // The new source is not left for an RPO: the scheduler wants a run of every source now.
+      expect(scheduler.queue()[0]).toMatchObject({ device: 'rvm-new-source', state: 'due', reason: 'no run of every source yet' });
+      // Its RPO runs out with no run of the new source: at risk, and said so.
+      clock.now = NOW + 45 * MIN;
+      expect(overview.overview().devices[0]).toMatchObject({ status: 'at-risk', rpoState: 'breached', lastGoodAt });
+      expect(rpoAlerts()).toEqual([expect.objectContaining({ message: 'rvm-new-source: the last good backup is 65 min old, over its RPO of 60 min' })]);
+      // A run of the new source alone does not make it whole; a run of both does.
+      run(s, device.id, clock.now - 2 * MIN, 'succeeded', 30_000, ['logs']);
+      expect(overview.overview().devices[0]).toMatchObject({ status: 'at-risk', lastGoodAt });
+      run(s, device.id, clock.now - MIN, 'succeeded', 30_000, ['db', 'logs']);
+      expect(overview.overview().devices[0]).toMatchObject({ status: 'protected', lastGoodAt: new Date(clock.now - 30_000).toISOString() });
+      expect(rpoAlerts()).toEqual([]);
+      expect(scheduler.queue()[0]).toMatchObject({ state: 'waiting', reason: 'RPO of 60 min' });
     } finally {
       s.dispose();
     }

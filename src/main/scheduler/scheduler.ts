@@ -86,9 +86,10 @@ export class Scheduler {
     // A run stamped in the future (by a clock that was ahead, set right since) decides nothing: counted,
     // its RPO would not run out, nor its retry or cron time come, until the clock got there again.
     const cutoff = runCutoff(now);
-    // The device's RPO is met by runs that covered every source (a source run alone does not count): the
-    // overview's indexed lookup finds the newest such run however many runs of one source came after it.
-    const lastGood = new Map(store.sql.overview.all(cutoff).map((row) => [row.id, row.last_good_at]));
+    // The device's RPO is met by runs that covered every source (a source run alone does not count),
+    // every source it has now: one added since is due at once ("no run of every source yet"). The
+    // indexed lookup finds the newest such run however many runs of one source came after it.
+    const lastGood = new Map(store.sql.lastCompleteRuns.all(cutoff).map((row) => [row.id, row.last_complete_at]));
     return devices.list().map((record) => {
       const { profile } = record;
       const runs = store.sql.backupsOfDevice.all(record.id, 50).filter((r) => (r.finished_at ?? r.started_at) <= cutoff);
