@@ -1,5 +1,6 @@
 /** Test helper: a finished backup run in a history store, as the job manager records one. */
 import type { Database } from 'better-sqlite3';
+import { GOOD_RUNS_BACKFILL } from '../history/migrations';
 import { prepareSeedStatements } from '../history/statements';
 
 export interface SeededRun {
@@ -30,4 +31,13 @@ export function seedBackupRun(db: Database, deviceId: string, startedAt: number,
     error ? JSON.stringify(error) : null,
     status === 'succeeded' ? JSON.stringify({ bytesAdded: opts.added ?? 100, snapshots: (opts.sources ?? ['db']).map((source) => ({ source })) }) : null,
   );
+}
+
+/**
+ * Rebuilds `good_runs` from the jobs table, for a test that deleted jobs or moved their times by hand
+ * (the triggers follow jobs as the app writes them: inserted, and finished). Runs are judged by the
+ * devices' sources now, as migration 18's back-fill does.
+ */
+export function rebuildGoodRuns(db: Database): void {
+  db.transaction(() => db.exec(`DELETE FROM good_runs;\n${GOOD_RUNS_BACKFILL}`))();
 }
