@@ -610,9 +610,14 @@ test('sources are added, edited and removed on the device page, and the next bac
     { name: 'local', kind: 'sqlite', path: device.sqlitePath },
   ]);
 
+  // Each source says it has not been backed up yet (the repository is open, so that is known).
+  await expect(page.getByTestId('source-latest-settings')).toContainText('not backed up yet');
+
   // The backup takes the sources as they now are: one snapshot each, the excluded file left out.
   await page.getByTestId('device-backup').click();
   await expect(page.getByTestId('device-last-backup')).toContainText('succeeded', { timeout: 90_000 });
+  await expect(page.getByTestId('source-latest-settings')).toContainText('last snapshot');
+  await expect(page.getByTestId('source-latest-local')).toContainText('last snapshot');
   const snapshots = await page.evaluate((name) => window.api!.snapshots.list({ device: name }), device.name);
   expect(snapshots.map((s) => s.source).sort()).toEqual(['local', 'settings']);
   const settings = snapshots.find((s) => s.source === 'settings')!;
@@ -620,4 +625,12 @@ test('sources are added, edited and removed on the device page, and the next bac
   const names = folder.entries.map((e) => e.name);
   expect(names).toContain(`${device.app}.yaml`);
   expect(names).not.toContain('logging.yaml');
+
+  // A source added after the backup is the one not backed up yet; the others keep their snapshots.
+  await page.getByTestId('source-add').click();
+  await editor.getByTestId('source-field-name').fill('logs');
+  await editor.getByTestId('source-field-paths').fill(`${device.root}/var/log/${device.app}`);
+  await editor.getByTestId('source-save').click();
+  await expect(page.getByTestId('source-latest-logs')).toContainText('not backed up yet: the next run of the device takes it');
+  await expect(page.getByTestId('source-latest-settings')).toContainText('last snapshot');
 });

@@ -110,7 +110,8 @@ export function DevicePage({ name }: { name: string }) {
   const running = useJobsStore(
     (s) => starting || Object.values(s.active).some((j) => j.kind === 'backup' && j.title === `Back up ${name}`) || (startedJob !== null && !s.recent.some((j) => j.id === startedJob)),
   );
-  const [snapshots, setSnapshots] = useState<SnapshotInfo[]>([]);
+  // null while not known (loading, or the repository locked): no source is called "not backed up" then.
+  const [snapshots, setSnapshots] = useState<SnapshotInfo[] | null>(null);
   // Reload when a run ends: a new backup makes snapshots, a backup or a copy changes the copies.
   const backupsEnded = newestRunKey(recent, ['backup']);
   const copiesChanged = newestRunKey(recent, ['backup', 'copy']);
@@ -123,7 +124,7 @@ export function DevicePage({ name }: { name: string }) {
     api()
       .snapshots.list({ device: name })
       .then(setSnapshots)
-      .catch(() => setSnapshots([]));
+      .catch(() => setSnapshots(null));
   }, [name, backupsEnded]);
   useEffect(() => {
     api()
@@ -256,7 +257,7 @@ export function DevicePage({ name }: { name: string }) {
         </p>
       ) : null}
       {keyNeeded ? hostKeyCard : null}
-      {copies && (copies.copies > 0 || snapshots.length > 0) ? (
+      {copies && (copies.copies > 0 || (snapshots?.length ?? 0) > 0) ? (
         <p className={`banner ${copies.copies >= 2 && copies.offsite ? 'banner-ok' : 'banner-warn'}`} data-testid="device-copies">
           {copies.copies === 0 ? 'No copy of the latest run is recorded yet' : `${copies.copies} ${copies.copies === 1 ? 'copy' : 'copies'} of the latest run`}
           {copies.offsite ? ', one offsite' : ', none offsite'}
@@ -274,10 +275,15 @@ export function DevicePage({ name }: { name: string }) {
           ) : (
             <ul className="sources">
               {profile.sources.map((s, i) => {
-                const latest = snapshots.find((x) => x.source === s.name);
+                const latest = snapshots?.find((x) => x.source === s.name);
                 return (
                   <li key={s.name} data-testid={`source-${s.name}`}>
                     <strong>{s.name}</strong> <span className="muted">{s.kind}</span>
+                    {snapshots ? (
+                      <span className="muted" data-testid={`source-latest-${s.name}`}>
+                        {latest ? ` · last snapshot ${new Date(latest.time).toLocaleString()}` : ' · not backed up yet: the next run of the device takes it'}
+                      </span>
+                    ) : null}
                     {latest ? <DownloadButton snapshotId={latest.id} label="Download latest" testId={`source-download-${s.name}`} /> : null}
                     <span className="entry-actions source-actions">
                       <Button className="button button-quiet" onPress={() => setEditing(i)} data-testid={`source-edit-${s.name}`}>
