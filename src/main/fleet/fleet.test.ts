@@ -605,7 +605,14 @@ describe('device report', () => {
     expect(report.text).toMatch(/id="status">protected</);
     expect(report.text).toContain('10 min 00 s</span> measured against an objective of 30 min');
     expect(report.text).toContain('2.0 KiB');
+    expect(report.text).toContain(`<tr><td>db</td><td>postgres</td><td>database app</td><td>${new Date(T0 - 10 * MIN + 30_000).toISOString()}</td></tr>`);
     expect(() => deviceReport(ctx.store, ctx.overview, 'nope')).toThrow(/No device named/);
+    // A source added since: named as not backed up yet, while the device is still within its RPO.
+    const sources = [...ctx.devices.get('rvm-020').profile.sources, { name: 'logs', kind: 'files' as const, paths: ['/var/log/<app>'], exclude: ['*.gz'] }];
+    ctx.devices.update('rvm-020', { ...ctx.devices.get('rvm-020').profile, sources }, {}, 'test');
+    const added = deviceReport(ctx.store, ctx.overview, 'rvm-020', new Date(T0)).text;
+    expect(added).toContain('<tr><td>logs</td><td>files</td><td>/var/log/&lt;app&gt; (except *.gz)</td><td class="warn">not backed up yet</td></tr>');
+    expect(added).toMatch(/id="status">protected</);
     // A newer drill that skipped sources: amber, and the report says what it left out.
     prepareSeedStatements(ctx.store.db).drill.run('drl_p', device.id, 'rvm-020', new Date(T0 - 40 * MIN).toISOString(), new Date(T0 - 35 * MIN).toISOString(), 'partial', 5 * MIN, null);
     expect(deviceReport(ctx.store, ctx.overview, 'rvm-020', new Date(T0)).text).toContain(

@@ -1,7 +1,8 @@
 /**
  * A device's protection report: one self-contained HTML page (inline styles, no scripts, no
  * external resources) that prints to PDF: protection status, RPO and RTO against their
- * objectives, the share of the last 30 days within the RPO, the last backup runs and the last drills.
+ * objectives, the share of the last 30 days within the RPO, the sources and when each was last backed
+ * up, the last backup runs and the last drills.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -9,6 +10,7 @@ import { AppError, toAppError } from '../../shared/errors';
 import { formatBytes } from '../../shared/format-bytes';
 import { formatAge, formatDuration } from '../../shared/format-duration';
 import { formatShare } from '../../shared/format-share';
+import type { DeviceProfile, Source } from '../../shared/schemas/devices';
 import type { TextFile } from '../../shared/schemas/fleet';
 import type { HistoryStore } from '../history/history-store';
 import type { OverviewService } from './overview-service';
@@ -42,6 +44,19 @@ function percent(f: number): string {
   const p = f * 100;
   if (p <= 0 || p >= 100 || (p >= 1 && p <= 99)) return `${Math.round(p)} %`;
   return `${Math.min(99.9, Math.max(0.1, Math.round(p * 10) / 10))} %`;
+}
+
+/** What a source takes from the device, in a few words. */
+function sourceHolds(source: Source): string {
+  switch (source.kind) {
+    case 'files':
+      return `${source.paths.join(', ')}${source.exclude?.length ? ` (except ${source.exclude.join(', ')})` : ''}`;
+    case 'sqlite':
+      return source.path;
+    case 'postgres':
+    case 'mysql':
+      return `database ${source.database}`;
+  }
 }
 
 /** The span the report's RPO compliance covers. */
@@ -97,6 +112,15 @@ export function deviceReport(store: HistoryStore, overview: OverviewService, nam
       return `<tr><td>${escapeHtml(r.started_at)}</td><td class="${r.status === 'succeeded' ? 'ok' : r.status === 'failed' ? 'bad' : ''}">${escapeHtml(r.status)}</td><td>${escapeHtml(duration(r.duration_ms))}</td><td>${escapeHtml(bytes(r.bytes_done))}</td><td>${escapeHtml(bytes(r.bytes_added))}</td><td>${escapeHtml(error)}</td></tr>`;
     })
     .join('\n');
+  // What the device's backups hold, source by source, with when each was last backed up: a source added
+  // since the last run reads "not backed up yet" (the device can still be within its RPO then).
+  const profile = JSON.parse(store.sql.deviceByName.get(name)!.profile) as DeviceProfile;
+  const sourceRows = profile.sources
+    .map((s) => {
+      const last = store.sql.lastSourceBackup.get(device.id, s.name)?.finished_at ?? null;
+      return `<tr><td>${escapeHtml(s.name)}</td><td>${escapeHtml(s.kind)}</td><td>${escapeHtml(sourceHolds(s))}</td><td${last ? '' : ' class="warn"'}>${escapeHtml(last ?? 'not backed up yet')}</td></tr>`;
+    })
+    .join('\n');
   const drillRows = drills
     .map((d) => `<tr><td>${escapeHtml(d.started_at)}</td><td class="${d.result === 'passed' ? 'ok' : d.result === 'failed' ? 'bad' : 'warn'}">${escapeHtml(d.result)}</td><td>${escapeHtml(duration(d.total_ms))}</td><td>${escapeHtml(d.error ?? '')}</td></tr>`)
     .join('\n');
@@ -119,6 +143,8 @@ export function deviceReport(store: HistoryStore, overview: OverviewService, nam
 <dt>Disk free</dt><dd>${escapeHtml(device.diskFreeBytes === null ? 'unknown' : `${bytes(device.diskFreeBytes)} (${percent(device.diskFreeFraction ?? 0)})`)}</dd>
 <dt>Databases</dt><dd>${device.databaseUp === null ? 'none or unknown' : device.databaseUp ? '<span class="ok">up</span>' : '<span class="bad">down</span>'}</dd>
 </dl>
+<h2>Sources</h2>
+${profile.sources.length === 0 ? '<p>No sources yet.</p>' : `<table><thead><tr><th>Source</th><th>Kind</th><th>What</th><th>Last backed up (UTC)</th></tr></thead><tbody>\n${sourceRows}\n</tbody></table>`}
 <h2>Last backup runs</h2>
 ${runs.length === 0 ? '<p>No backup has run yet.</p>' : `<table><thead><tr><th>Started (UTC)</th><th>Result</th><th>Duration</th><th>Transferred</th><th>Added</th><th>Error</th></tr></thead><tbody>\n${runRows}\n</tbody></table>`}
 <h2>Restore drills</h2>

@@ -440,6 +440,13 @@ export function prepareStatements(db: Database) {
       "SELECT *, duration_ms, bytes_added FROM jobs WHERE device_id = ? AND kind = 'backup' ORDER BY started_at DESC LIMIT ?",
     ),
 
+    /** When a device's source was last backed up (its newest succeeded run with a snapshot of it), for the report. */
+    lastSourceBackup: db.prepare<[string, string], { finished_at: string }>(
+      `SELECT g.finished_at FROM jobs g WHERE g.device_id = ? AND g.kind = 'backup' AND g.status = 'succeeded' AND g.finished_at IS NOT NULL
+         AND EXISTS (SELECT 1 FROM json_each(g.result, '$.snapshots') x WHERE json_extract(x.value, '$.source') = ?)
+       ORDER BY g.finished_at DESC LIMIT 1`,
+    ),
+
     auditInsert: db.prepare<[string, string, string, string | null, string | null, string, string | null]>(
       'INSERT INTO audit_log (at, actor, action, target, detail, result, message) VALUES (?, ?, ?, ?, ?, ?, ?)',
     ),
