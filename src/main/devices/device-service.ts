@@ -42,7 +42,6 @@ export interface DeviceRecord {
 const secretRef = (id: string, kind: 'password' | 'passphrase') => `device:${id}:${kind}`;
 const databaseRef = (id: string, source: string) => `device:${id}:db:${source}`;
 
-/** Accepts one profile, an array, or `{devices:[…]}` (what `export` writes). */
 /**
  * Where in an imported file a problem is: the profile's name when it has a usable one (a file of forty
  * devices reads "rvm-031.sources.2.paths", not "30.sources.2.paths"), else its place counted from 1
@@ -53,6 +52,7 @@ function profileLabel(candidate: unknown, index: number): string {
   return typeof name === 'string' && NameSchema.safeParse(name).success ? name : `#${index + 1}`;
 }
 
+/** Accepts one profile, an array, or `{devices:[…]}` (what `export` writes). */
 function profilesIn(json: unknown): unknown[] {
   if (Array.isArray(json)) return json;
   if (json && typeof json === 'object' && Array.isArray((json as { devices?: unknown }).devices)) return (json as { devices: unknown[] }).devices;

@@ -92,7 +92,8 @@ export function deviceReport(store: HistoryStore, overview: OverviewService, nam
   // The share of the last 30 days (or of the days since the device was added) within its RPO, exact
   // to the second as on the dashboards.
   const nowS = Math.floor(now.getTime() / 1000);
-  const addedAt = store.sql.deviceByName.get(name)!.created_at;
+  const record = store.sql.deviceByName.get(name)!;
+  const addedAt = record.created_at;
   const span = COMPLIANCE_DAYS * 86_400;
   const [compliance] = rpoCompliance(store.sql, [{ id: device.id, rpoMinutes: device.rpoMinutes, createdAt: addedAt }], { from: nowS - span, to: nowS, bucket: span, now: nowS });
   const addedDays = (nowS - Date.parse(addedAt) / 1000) / 86_400;
@@ -114,7 +115,7 @@ export function deviceReport(store: HistoryStore, overview: OverviewService, nam
     .join('\n');
   // What the device's backups hold, source by source, with when each was last backed up: a source added
   // since the last run reads "not backed up yet" (the device can still be within its RPO then).
-  const profile = JSON.parse(store.sql.deviceByName.get(name)!.profile) as DeviceProfile;
+  const profile = JSON.parse(record.profile) as DeviceProfile;
   const sourceRows = profile.sources
     .map((s) => {
       const last = store.sql.lastSourceBackup.get(device.id, s.name)?.finished_at ?? null;

@@ -301,10 +301,11 @@ export function prepareStatements(db: Database) {
       `WITH cutoff AS (SELECT at, CAST(strftime('%s', at) AS INTEGER) AS s FROM (SELECT ? AS at))
        SELECT d.id, d.name, d.profile, d.host_key, d.facts, d.facts_at, d.probe_at, d.probe_reachable,
               -- A good backup is a run that covered every source the device had when it finished (as the
-              -- scheduler, the alerts and the RPO charts count it): a source backed up alone on its own
-              -- schedule does not reset the device's age, and a source added since does not undo the
-              -- runs before it (the device had been "never backed up" at once, and alerted so). good_runs
-              -- keeps those runs by the second; the job's own stamp is the first one in that second.
+              -- alerts and the RPO charts count it; the scheduler's clock is lastCompleteRuns): a source
+              -- backed up alone on its own schedule does not reset the device's age, and a source added
+              -- since does not undo the runs before it (the device had been "never backed up" at once,
+              -- and alerted so). good_runs keeps those runs by the second; the job's own stamp is the
+              -- first one in that second.
               (SELECT g.finished_at FROM jobs g WHERE g.device_id = d.id AND g.kind = 'backup' AND g.status = 'succeeded' AND g.finished_at <= c.at
                  AND g.finished_at >= strftime('%Y-%m-%dT%H:%M:%S', (SELECT max(r.finished_s) FROM good_runs r WHERE r.device_id = d.id AND r.finished_s <= c.s), 'unixepoch')
                ORDER BY g.finished_at LIMIT 1) AS last_good_at,
