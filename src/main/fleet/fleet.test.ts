@@ -605,7 +605,7 @@ describe('device report', () => {
     expect(report.text).toMatch(/id="status">protected</);
     expect(report.text).toContain('10 min 00 s</span> measured against an objective of 30 min');
     expect(report.text).toContain('2.0 KiB');
-    expect(report.text).toContain(`<tr><td>db</td><td>postgres</td><td>database app</td><td>${new Date(T0 - 10 * MIN + 30_000).toISOString()}</td></tr>`);
+    expect(report.text).toContain(`<tr><td>db</td><td>postgres</td><td>PostgreSQL database app</td><td>${new Date(T0 - 10 * MIN + 30_000).toISOString()}</td></tr>`);
     expect(() => deviceReport(ctx.store, ctx.overview, 'nope')).toThrow(/No device named/);
     // A source added since: named as not backed up yet, while the device is still within its RPO.
     const sources = [...ctx.devices.get('rvm-020').profile.sources, { name: 'logs', kind: 'files' as const, paths: ['/var/log/<app>'], exclude: ['*.gz'] }];

@@ -10,7 +10,8 @@ import { AppError, toAppError } from '../../shared/errors';
 import { formatBytes } from '../../shared/format-bytes';
 import { formatAge, formatDuration } from '../../shared/format-duration';
 import { formatShare } from '../../shared/format-share';
-import type { DeviceProfile, Source } from '../../shared/schemas/devices';
+import { describeSource } from '../../shared/describe-source';
+import type { DeviceProfile } from '../../shared/schemas/devices';
 import type { TextFile } from '../../shared/schemas/fleet';
 import type { HistoryStore } from '../history/history-store';
 import type { OverviewService } from './overview-service';
@@ -44,19 +45,6 @@ function percent(f: number): string {
   const p = f * 100;
   if (p <= 0 || p >= 100 || (p >= 1 && p <= 99)) return `${Math.round(p)} %`;
   return `${Math.min(99.9, Math.max(0.1, Math.round(p * 10) / 10))} %`;
-}
-
-/** What a source takes from the device, in a few words. */
-function sourceHolds(source: Source): string {
-  switch (source.kind) {
-    case 'files':
-      return `${source.paths.join(', ')}${source.exclude?.length ? ` (except ${source.exclude.join(', ')})` : ''}`;
-    case 'sqlite':
-      return source.path;
-    case 'postgres':
-    case 'mysql':
-      return `database ${source.database}`;
-  }
 }
 
 /** The span the report's RPO compliance covers. */
@@ -119,7 +107,7 @@ export function deviceReport(store: HistoryStore, overview: OverviewService, nam
   const sourceRows = profile.sources
     .map((s) => {
       const last = store.sql.lastSourceBackup.get(device.id, s.name)?.finished_at ?? null;
-      return `<tr><td>${escapeHtml(s.name)}</td><td>${escapeHtml(s.kind)}</td><td>${escapeHtml(sourceHolds(s))}</td><td${last ? '' : ' class="warn"'}>${escapeHtml(last ?? 'not backed up yet')}</td></tr>`;
+      return `<tr><td>${escapeHtml(s.name)}</td><td>${escapeHtml(s.kind)}</td><td>${escapeHtml(describeSource(s, false))}</td><td${last ? '' : ' class="warn"'}>${escapeHtml(last ?? 'not backed up yet')}</td></tr>`;
     })
     .join('\n');
   const drillRows = drills

@@ -19,29 +19,10 @@ import { saveTextFile } from '../save-file';
 import { useFleetStore } from '../stores/fleet-store';
 import { useJobsStore } from '../stores/jobs-store';
 import { newestRunKey } from '../../../shared/job-runs';
+import { describeSource } from '../../../shared/describe-source';
 import { useAction } from '../use-action';
 import { useSecondPress } from '../use-second-press';
 
-function describeSource(source: Source, passwordStored: boolean): string {
-  const own = source.schedule ? ` · also on its own at ${source.schedule}` : '';
-  const login = source.kind === 'postgres' || source.kind === 'mysql' ? `${source.user ? ` as ${source.user}` : ''}${passwordStored ? ' · password stored' : ''}` : '';
-  switch (source.kind) {
-    case 'postgres':
-      return `PostgreSQL database ${source.database}${source.host ? ` at ${source.host}` : ''}${source.port ? `:${source.port}` : ''}${login}${own}`;
-    case 'mysql':
-      return `MySQL database ${source.database}${source.host ? ` at ${source.host}` : source.socket ? ` at ${source.socket}` : ''}${login}${own}`;
-    case 'sqlite':
-      return `SQLite ${source.path}${own}`;
-    case 'files':
-      return [
-        source.paths.join(', '),
-        source.include?.length ? ` (only ${source.include.join(', ')})` : '',
-        source.exclude?.length ? ` (except ${source.exclude.join(', ')})` : '',
-        source.rotateAfterBackup ? ' · rotated after each backup' : '',
-        own,
-      ].join('');
-  }
-}
 
 function Facts({ facts }: { facts: DeviceFacts }) {
   return (
