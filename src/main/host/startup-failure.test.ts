@@ -28,6 +28,9 @@ function startHost(home: string): Promise<{ code: number | null; stderr: string;
   );
 }
 
+/** A path as a pattern that matches it exactly. */
+const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+
 /** One line, no stack trace: what an operator reads, not what a developer debugs. */
 function expectOneClearLine(stderr: string, message: RegExp): void {
   expect(stderr).toMatch(/^Jetvault could not start: /);
@@ -46,7 +49,7 @@ describe('the console cannot open its data folder', () => {
     const { code, stderr, stdout } = await startHost(home);
     expect(code).toBe(1);
     expect(stdout).not.toMatch(/JETVAULT_HOST_URL=/);
-    expectOneClearLine(stderr, new RegExp(`The history store at ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is not usable: file is not a database`));
+    expectOneClearLine(stderr, new RegExp(`The history store at ${literal(file)} is not usable: file is not a database`));
     expect(readFileSync(file).equals(bytes)).toBe(true);
   }, 60_000);
 
@@ -70,7 +73,7 @@ describe('the console cannot open its data folder', () => {
     writeFileSync(home, 'a file, not a folder');
     const { code, stderr } = await startHost(home);
     expect(code).toBe(1);
-    expectOneClearLine(stderr, new RegExp(`The data folder ${home.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} cannot be used: a file \\(not a folder\\) is in its way`));
+    expectOneClearLine(stderr, new RegExp(`The data folder ${literal(home)} cannot be used: a file \\(not a folder\\) is in its way`));
     expect(readFileSync(home, 'utf8')).toBe('a file, not a folder');
   }, 60_000);
 });
