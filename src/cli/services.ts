@@ -11,11 +11,15 @@ import type { CliIo } from './command';
  */
 export async function withServices<T>(io: CliIo, use: (services: Services) => Promise<T> | T): Promise<T> {
   const { createServices } = await import('../main/services/index');
+  const { upgradeHistory, upgradeMessage } = await import('../main/history/upgrade');
   const level = (io.env.JETVAULT_LOG_LEVEL as LogLevel | undefined) ?? 'warn';
+  const log = createLogger(level, (line) => io.err(line));
+  const dataDir = resolveDataDir(io.env);
+  await upgradeHistory(dataDir, { onStart: (upgrade) => io.err(upgradeMessage(upgrade)), warn: (line) => log.warn(line) });
   const services = createServices({
-    dataDir: resolveDataDir(io.env),
+    dataDir,
     env: io.env,
-    log: createLogger(level, (line) => io.err(line)),
+    log,
     platform: {
       transport: 'cli',
       openExternal: (url) => {

@@ -9,7 +9,9 @@ import { ElectronIpcBinding } from './electron/ipc-binding';
 import { createMainWindow } from './electron/main-window';
 import { electronPlatform } from './electron/platform';
 import { hardenApp, hardenSession } from './electron/security';
+import { createUpgradeWindow } from './electron/upgrade-window';
 import { tuneGarbageCollection } from './gc-tuning';
+import { upgradeHistory, upgradeMessage } from './history/upgrade';
 import { createServices } from './services/index';
 import { startupFailure } from './startup-failure';
 import type { Services } from './services/index';
@@ -17,6 +19,8 @@ import type { Services } from './services/index';
 tuneGarbageCollection();
 
 const devServerUrl = !app.isPackaged ? process.env.ELECTRON_RENDERER_URL : undefined;
+/** An upgrade of the history that takes longer than this shows a window while it runs. */
+const UPGRADE_WINDOW_AFTER_MS = 400;
 
 if (!app.requestSingleInstanceLock()) {
   app.quit();
@@ -38,19 +42,38 @@ if (!app.requestSingleInstanceLock()) {
     binding.attach(createMainWindow(devServerUrl));
   };
 
-  void app.whenReady().then(() => {
+  let quitting = false;
+  app.on('before-quit', () => {
+    quitting = true;
+  });
+
+  void app.whenReady().then(async () => {
     hardenSession(devServerUrl);
     const dataDir = process.env.JETVAULT_HOME || app.getPath('userData');
     const log = createLogger((process.env.JETVAULT_LOG_LEVEL as LogLevel | undefined) ?? 'info');
+    const upgrading: { window?: BrowserWindow } = {};
+    let showUpgrade: ReturnType<typeof setTimeout> | undefined;
     try {
+      // A history upgrade runs in a worker; one that takes a while shows a window saying so (closing it quits).
+      await upgradeHistory(dataDir, {
+        onStart: (upgrade) => {
+          log.info(upgradeMessage(upgrade));
+          showUpgrade = setTimeout(() => (upgrading.window = createUpgradeWindow(upgrade)), UPGRADE_WINDOW_AFTER_MS);
+        },
+        warn: (line) => log.warn(line),
+      });
+      clearTimeout(showUpgrade);
+      if (quitting) return;
       services = createServices({ dataDir, log, platform: electronPlatform() });
       binding = new ElectronIpcBinding(services, devServerUrl);
       services.start();
     } catch (error) {
+      clearTimeout(showUpgrade);
       // No window could work without the services: say why and quit (staying up windowless would
       // also keep the single-instance lock, so the next launch would do nothing either).
       log.error('the console could not start', error);
       const { title, detail } = startupFailure(error, dataDir);
+      upgrading.window?.destroy();
       dialog.showErrorBox(title, detail);
       binding?.dispose();
       binding = null;
@@ -60,6 +83,8 @@ if (!app.requestSingleInstanceLock()) {
       return;
     }
     openWindow();
+    // Destroyed only now: closing the last window first would quit the app.
+    upgrading.window?.destroy();
     app.on('activate', () => {
       if (BrowserWindow.getAllWindows().length === 0) openWindow();
     });

@@ -18,12 +18,17 @@ export function migrationChecksum(migration: Migration): string {
   return createHash('sha256').update(`${migration.id}\n${migration.name}\n${migration.sql.trim()}`).digest('hex');
 }
 
-export function applyMigrations(db: SqliteDatabase, migrations: readonly Migration[] = MIGRATIONS): number {
+/**
+ * Checks the migrations a history has applied against `migrations` (order, checksums, none unknown or
+ * skipped) and returns the id of the last one applied (0 for a new history). Throws the AppError that
+ * names the problem.
+ */
+export function appliedMigration(db: SqliteDatabase, migrations: readonly Migration[] = MIGRATIONS): number {
   for (let i = 1; i < migrations.length; i++) {
     if (migrations[i]!.id <= migrations[i - 1]!.id) throw new Error(`Migrations out of order at id ${migrations[i]!.id}`);
   }
-  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
-    id INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT`);
+  const table = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get();
+  if (!table) return 0;
   const applied = db.prepare('SELECT id, name, checksum FROM schema_migrations ORDER BY id').all() as {
     id: number;
     name: string;
@@ -40,14 +45,21 @@ export function applyMigrations(db: SqliteDatabase, migrations: readonly Migrati
     }
   }
   const latest = applied.at(-1)?.id ?? 0;
+  for (const migration of migrations) {
+    if (migration.id <= latest && !applied.some((row) => row.id === migration.id)) {
+      throw new AppError('INTERNAL', `History migration ${migration.id} "${migration.name}" was skipped; migrations must be appended in order`);
+    }
+  }
+  return latest;
+}
+
+export function applyMigrations(db: SqliteDatabase, migrations: readonly Migration[] = MIGRATIONS): number {
+  const latest = appliedMigration(db, migrations);
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT`);
   const record = db.prepare('INSERT INTO schema_migrations (id, name, checksum, applied_at) VALUES (?, ?, ?, ?)');
   for (const migration of migrations) {
-    if (migration.id <= latest) {
-      if (!applied.some((row) => row.id === migration.id)) {
-        throw new AppError('INTERNAL', `History migration ${migration.id} "${migration.name}" was skipped; migrations must be appended in order`);
-      }
-      continue;
-    }
+    if (migration.id <= latest) continue;
     db.transaction(() => {
       db.exec(migration.sql);
       record.run(migration.id, migration.name, migrationChecksum(migration), new Date().toISOString());
@@ -79,14 +91,19 @@ export function openHistoryDatabase(dataDir: string, migrations: readonly Migrat
     return db;
   } catch (error) {
     db.close();
-    if (error instanceof AppError) throw error;
-    // SQLite says "disk I/O error" when WAL mode cannot grow its shared-memory file on a full disk:
-    // on a laptop whose disk filled up, that read as a failing disk.
-    if (/^SQLITE_(FULL|IOERR)/.test((error as { code?: string }).code ?? '') && diskFull(dataDir)) {
-      throw new AppError('UNAVAILABLE', `The disk holding the data folder (${dataDir}) is full: the history store cannot be opened. Free some space, then try again.`);
-    }
-    throw new AppError('UNAVAILABLE', `The history store at ${file} is not usable: ${(error as Error).message}`);
+    throw historyProblem(error, dataDir);
   }
+}
+
+/** What a failure to open or upgrade the history store says (an AppError passes as it is). */
+export function historyProblem(error: unknown, dataDir: string): AppError {
+  if (error instanceof AppError) return error;
+  // SQLite says "disk I/O error" when WAL mode cannot grow its shared-memory file on a full disk:
+  // on a laptop whose disk filled up, that read as a failing disk.
+  if (/^SQLITE_(FULL|IOERR)/.test((error as { code?: string }).code ?? '') && diskFull(dataDir)) {
+    return new AppError('UNAVAILABLE', `The disk holding the data folder (${dataDir}) is full: the history store cannot be opened. Free some space, then try again.`);
+  }
+  return new AppError('UNAVAILABLE', `The history store at ${path.join(dataDir, HISTORY_FILE)} is not usable: ${(error as Error).message}`);
 }
 
 /**

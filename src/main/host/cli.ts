@@ -10,6 +10,7 @@ import { resolveDataDir } from '../data-dir';
 import { createLogger } from '../log';
 import type { LogLevel } from '../log';
 import { tuneGarbageCollection } from '../gc-tuning';
+import { upgradeHistory, upgradeMessage } from '../history/upgrade';
 import { createServices } from '../services/index';
 import type { Services } from '../services/index';
 import { startupFailure } from '../startup-failure';
@@ -42,6 +43,8 @@ tuneGarbageCollection();
 const dataDir = resolveDataDir();
 let services: Services;
 try {
+  // A long migration runs in a worker while this says so; the services' open then applies nothing.
+  await upgradeHistory(dataDir, { onStart: (upgrade) => process.stdout.write(`${upgradeMessage(upgrade)}\n`), warn: (line) => log.warn(line) });
   services = createServices({
     dataDir,
     log,
