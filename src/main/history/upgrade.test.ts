@@ -64,6 +64,17 @@ describe('upgrading the history store', () => {
     expect(await upgradeHistory(dir)).toBeNull();
   });
 
+  it('two front ends upgrading at once: both start, each migration applied once', async () => {
+    const dir = tempDir();
+    oldHistory(dir, 50, 400);
+    const [a, b] = await Promise.all([upgradeHistory(dir), upgradeHistory(dir)]);
+    expect([a?.from, b?.from]).toEqual([17, 17]);
+    const db = new Database(path.join(dir, HISTORY_FILE), { readonly: true });
+    expect(db.prepare('SELECT id, count(*) AS n FROM schema_migrations WHERE id > 17 GROUP BY id').all()).toEqual(MIGRATIONS.filter((m) => m.id > 17).map((m) => ({ id: m.id, n: 1 })));
+    db.close();
+    expect(goodRuns(dir)).toHaveLength(50 * 400 * 0.9);
+  });
+
   it('upgrades on the caller’s thread when the worker cannot start, and says so', async () => {
     const dir = tempDir();
     oldHistory(dir, 2, 10);

@@ -114,7 +114,9 @@ const db = new Database(workerData.file, { fileMustExist: true });
 parentPort.postMessage({ started: true });
 try {
   db.pragma('foreign_keys = ON');
-  db.pragma('busy_timeout = 5000');
+  // Another process upgrading the same history holds the write lock for as long as its migration runs: wait for
+  // it (then its steps are found done), not the services' 5 s after which "database is locked" failed the start.
+  db.pragma('busy_timeout = 600000');
   const latest = () => db.prepare('SELECT coalesce(max(id), 0) AS v FROM schema_migrations').get().v;
   const record = db.prepare('INSERT INTO schema_migrations (id, name, checksum, applied_at) VALUES (?, ?, ?, ?)');
   for (const step of workerData.steps) {
