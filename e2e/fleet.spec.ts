@@ -129,7 +129,9 @@ test('add a device, discover its sources, back it up with live progress and brow
   const original = readFileSync(appPy, 'utf8');
   writeFileSync(appPy, 'broken-update\n');
   const appDir = path.join(device.root, 'opt', device.app);
-  writeFileSync(path.join(appDir, 'stray.tmp'), 'left by the update');
+  // Left by the update, with a line break in its name: the plan shows it on one line, as `ls -b` would.
+  const stray = path.join(appDir, 'stray\nupdate.tmp');
+  writeFileSync(stray, 'left by the update');
   // The update also left the app folder read-only: the restore must still swap it, and give it back its mode.
   const appMode = statSync(appDir).mode & 0o777;
   chmodSync(appDir, 0o555);
@@ -143,6 +145,7 @@ test('add a device, discover its sources, back it up with live progress and brow
   await expect(page.getByTestId('plan-remove').first()).toHaveText('1');
   await expect(page.getByTestId('restore-plan')).toContainText('~ VERSION');
   await expect(page.getByTestId('restore-plan')).toContainText('~ requirements.txt');
+  await expect(page.locator('.plan-samples li', { hasText: 'stray' })).toHaveText('- stray\\nupdate.tmp');
   await expect(page.getByTestId('plan-mode').first()).toContainText(`goes back from 0555 to 0${appMode.toString(8)}`);
   await expect(page.getByTestId('plan-owners').first()).toHaveText('One of them gets its owner (uid:gid) from the snapshot back.');
   expect(readFileSync(appPy, 'utf8')).toBe('broken-update\n'); // the preview changed nothing
@@ -175,7 +178,7 @@ test('add a device, discover its sources, back it up with live progress and brow
   await expect(page.getByTestId('restore-last-result')).toContainText(/1 large file \(.+\) sent as the .+ of blocks that differed from the device's copy\./);
   expect(readFileSync(appPy, 'utf8')).toBe(original);
   expect(readFileSync(rotted)).toEqual(rottedBefore);
-  expect(existsSync(path.join(device.root, 'opt', device.app, 'stray.tmp'))).toBe(false);
+  expect(existsSync(stray)).toBe(false);
   expect(statSync(appDir).mode & 0o777).toBe(appMode);
   expect([statSync(requirements).uid, statSync(requirements).gid]).toEqual([device.account.uid, device.account.gid]);
   await page.screenshot({ path: path.join(SCREENSHOTS, 'restore-pending.png') });

@@ -92,6 +92,14 @@ describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
     const config = path.join(device.root, 'etc', device.app, `${device.app}.yaml`);
     const original = readFileSync(config, 'utf8');
     writeFileSync(config, 'broken: true\n');
+    // A file the snapshot does not hold, with a line break in its name: the restore removes it.
+    const stray = path.join(path.dirname(config), 'notes\nfrom the field.txt');
+    writeFileSync(stray, 'x');
+
+    // The text plan names the files, as the wizard does; the odd name on one line, its line break as \n.
+    const text = await run('restore', 'latest', '--device', device.name, '--dry-run');
+    expect(text.code).toBe(0);
+    expect(text.out).toMatch(/: 0 to add, 1 to replace, 1 to remove, \d+ unchanged\n {11}~ [^\n]*myrvm\.yaml\n {11}- notes\\nfrom the field\.txt\n/);
 
     const dry = await run('restore', 'latest', '--device', device.name, '--dry-run', '--json');
     expect(dry.code).toBe(0);

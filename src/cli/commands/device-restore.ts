@@ -6,6 +6,7 @@
 import { AppError } from '../../shared/errors';
 import { RestoreRequestSchema } from '../../shared/schemas/restore';
 import type { RestorePlanSummary, RestoreRequest } from '../../shared/schemas/restore';
+import { visibleName } from '../../shared/visible-name';
 import type { CliIo, Command } from '../command';
 import { parseTimeOption, UsageError } from '../command';
 import { withServices } from '../services';
@@ -25,6 +26,11 @@ function describePlan(plan: RestorePlanSummary, io: CliIo): void {
     if (r.mode) io.out(`         the folder's mode goes back from ${octal(r.mode.from)} to ${octal(r.mode.to)}`);
     if (r.owner) io.out(`         the folder's owner goes back from ${r.owner.from} to ${r.owner.to}`);
     if (r.owners > 0) io.out(`         ${r.owners} of them ${r.owners === 1 ? 'gets its' : 'get their'} owner (uid:gid) from the snapshot back`);
+    // Which files, as the wizard lists them (up to 20 of each kind), names as the console shows them
+    // (`visibleName`: a line break as \n), so each stays one line and none looks like another.
+    for (const line of r.samples) io.out(`           ${line.slice(0, 2)}${visibleName(line.slice(2))}`);
+    const unlisted = r.add + r.replace + r.remove - r.samples.length;
+    if (r.samples.length > 0 && unlisted > 0) io.out(`           … and ${unlisted} more`);
     if (r.contents) io.out(`         contents checked: ${r.contents.checked} files read, ${r.contents.differ} differ (to replace)${r.contents.unreadable > 0 ? `, ${r.contents.unreadable} unreadable by the device's login (left as they are)` : ''}`);
   }
   for (const d of plan.databases) {

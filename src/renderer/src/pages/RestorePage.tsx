@@ -16,6 +16,7 @@ import { useFleetStore } from '../stores/fleet-store';
 import { useJobsStore } from '../stores/jobs-store';
 import { newestRunKey } from '../../../shared/job-runs';
 import { JOB_KINDS } from '../../../shared/schemas/jobs';
+import { visibleName } from '../../../shared/visible-name';
 
 type Pending = Awaited<ReturnType<ReturnType<typeof api>['restore']['pending']>>[number];
 
@@ -105,7 +106,7 @@ function PlanView({ plan }: { plan: RestorePlanSummary }) {
             <ul className="plan-samples">
               {root.samples.map((line) => (
                 <li key={line}>
-                  <code>{line}</code>
+                  <code>{`${line.slice(0, 2)}${visibleName(line.slice(2))}`}</code>
                 </li>
               ))}
             </ul>
