@@ -4,11 +4,14 @@
  */
 import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
+import { visibleName } from '../shared/visible-name';
 
 export interface CliIo {
   out(line: string): void;
   err(line: string): void;
   env: NodeJS.ProcessEnv;
+  /** Whether `out` goes to a terminal (a person reading) rather than a pipe or file (a script). */
+  terminal?: boolean;
   /** Reads a secret (a repository password) without echo; from JETVAULT_PASSWORD / --password-file otherwise. */
   readSecret?(prompt: string): Promise<string>;
 }
@@ -55,3 +58,13 @@ export function parseTimeOption(option: string, text: string, now = Date.now()):
   }
   return new Date(at);
 }
+
+/**
+ * A file name in a listing's text: on a terminal as the console shows names (`visibleName`: a line
+ * break as \n, a right-to-left override as \u202E), so each entry stays one line and none looks like
+ * another; piped, byte for byte as before (scripts read it; --json escapes anyway).
+ */
+export function listedName(io: CliIo, name: string): string {
+  return io.terminal ? visibleName(name) : name;
+}
+

@@ -86,4 +86,5 @@ export const processIo: CliIo = {
   out: (line) => process.stdout.write(`${process.stdout.isTTY ? terminalSafe(line) : line}\n`),
   err: (line) => process.stderr.write(`${process.stderr.isTTY ? terminalSafe(line) : line}\n`),
   env: process.env,
+  terminal: Boolean(process.stdout.isTTY),
 };

@@ -1,7 +1,7 @@
 import { diffTrees } from '../../main/repository/snapshot/diff';
 import { findSnapshot, listSnapshots } from '../../main/repository/snapshot/snapshot';
 import type { Command } from '../command';
-import { UsageError } from '../command';
+import { listedName, UsageError } from '../command';
 import { REPO_OPTIONS, REPO_USAGE, withRepository } from './repo-common';
 
 const MARK = { added: '+', removed: '-', modified: 'M', metadata: 'U' } as const;
@@ -21,7 +21,7 @@ export const repoDiffCommand: Command = {
       const changes = await diffTrees(repo, left.tree, right.tree);
       if (values.json) io.out(JSON.stringify(changes.map((c) => ({ ...c, path: `/${c.path}` }))));
       else {
-        for (const c of changes) io.out(`${MARK[c.kind]}    /${c.path}${c.type === 'dir' ? '/' : ''}`);
+        for (const c of changes) io.out(`${MARK[c.kind]}    ${listedName(io, `/${c.path}`)}${c.type === 'dir' ? '/' : ''}`);
         const count = (k: keyof typeof MARK): number => changes.filter((c) => c.kind === k).length;
         io.out(`\n${count('added')} added, ${count('removed')} removed, ${count('modified')} modified, ${count('metadata')} metadata changes`);
       }

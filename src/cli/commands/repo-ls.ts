@@ -4,7 +4,7 @@ import { findSnapshot, loadTree, walkTree } from '../../main/repository/snapshot
 import type { SnapshotWithId } from '../../main/repository/snapshot/snapshot';
 import type { TreeNode } from '../../main/repository/snapshot/tree';
 import type { Command } from '../command';
-import { UsageError } from '../command';
+import { listedName, UsageError } from '../command';
 import { REPO_OPTIONS, REPO_USAGE, withRepository } from './repo-common';
 
 export const repoLsCommand: Command = {
@@ -31,7 +31,7 @@ export const repoLsCommand: Command = {
         } else if (values.long) {
           const mtime = new Date(Number(BigInt(node.mtime) / 1_000_000n)).toISOString().replace('T', ' ').slice(0, 19);
           io.out(`${node.type.padEnd(7)} ${node.mode.toString(8).padStart(4, '0')} ${String(node.uid).padStart(5)} ${String(node.gid).padStart(5)} ${String(node.size).padStart(12)} ${mtime} ${JSON.stringify(`/${path}`)}${node.target !== undefined ? ` -> ${JSON.stringify(node.target)}` : ''}`);
-        } else io.out(`/${path}`);
+        } else io.out(listedName(io, `/${path}`));
       }
       return 0;
     });
