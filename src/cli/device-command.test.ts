@@ -216,6 +216,7 @@ describe('jetvault device', () => {
     writeFileSync(bare, JSON.stringify({ ...device.profile(), name: 'rvm-018', sources: [] }));
     expect((await run('device', 'import', bare)).code).toBe(0);
     const proposed = await run('device', 'facts', 'rvm-018');
+    expect(proposed.out).toMatch(/^ {2}\/\S* +[\d.]+ (B|KiB|MiB|GiB|TiB) free of [\d.]+ (B|KiB|MiB|GiB|TiB)$/m); // each disk's room
     expect(proposed.out).toMatch(/^ {2}proposed source db-myrvm \(postgres\)$/m);
     expect(proposed.out).toContain('Add them with: jetvault device facts rvm-018 --accept');
     expect(JSON.parse((await run('device', 'export', 'rvm-018')).out)).toMatchObject({ devices: [{ sources: [] }] }); // proposing changes nothing

@@ -1,6 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { AppError } from '../../shared/errors';
+import { formatBytes } from '../../shared/format-bytes';
 import type { Command } from '../command';
 import { UsageError } from '../command';
 import { withServices } from '../services';
@@ -78,6 +79,11 @@ async function firstLine(file: string, what: string): Promise<string> {
   const line = text.split(/\r?\n/)[0] ?? '';
   if (line === '') throw new UsageError(`${file} is empty: its first line should be ${what}`);
   return line;
+}
+
+/** A disk of `device facts` as one line: its mount and its room in the unit that fits ("0.0 GiB free of 0.0 GiB" said nothing of a small one). */
+export function diskLine(disk: { mount: string; availableBytes: number; sizeBytes: number }): string {
+  return `${disk.mount.padEnd(24)} ${formatBytes(disk.availableBytes)} free of ${formatBytes(disk.sizeBytes)}`;
 }
 
 export const deviceCommand: Command = {
@@ -251,7 +257,7 @@ export const deviceCommand: Command = {
           if (values.json) io.out(JSON.stringify({ facts, proposals, accepted: values.accept === true && proposals.length > 0 }, null, 2));
           else {
             io.out(`${name}: ${facts.l4t ? `L4T ${facts.l4t.release}.${facts.l4t.revision}` : 'no L4T release file'}${facts.model ? ` on ${facts.model}` : ''}, kernel ${facts.kernel} (${facts.arch})`);
-            for (const disk of facts.disks) io.out(`  ${disk.mount.padEnd(24)} ${(disk.availableBytes / 2 ** 30).toFixed(1)} GiB free of ${(disk.sizeBytes / 2 ** 30).toFixed(1)} GiB`);
+            for (const disk of facts.disks) io.out(`  ${diskLine(disk)}`);
             io.out(`  tools: ${Object.keys(facts.tools).join(', ') || 'none found'}`);
             for (const e of facts.databaseErrors) io.out(`  ${e.engine === 'postgres' ? 'PostgreSQL' : 'MySQL'} at ${e.where} not listed: ${e.message}`);
             for (const p of proposals) io.out(`  ${values.accept ? 'added' : 'proposed'} source ${p.name} (${p.kind})`);
