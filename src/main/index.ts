@@ -58,7 +58,12 @@ if (!app.requestSingleInstanceLock()) {
       await upgradeHistory(dataDir, {
         onStart: (upgrade) => {
           log.info(upgradeMessage(upgrade));
-          showUpgrade = setTimeout(() => (upgrading.window = createUpgradeWindow(upgrade)), UPGRADE_WINDOW_AFTER_MS);
+          showUpgrade = setTimeout(() => {
+            upgrading.window = createUpgradeWindow(upgrade);
+            // Closed by the user ('close' is not emitted by destroy()): quit on every platform, macOS too,
+            // as the window says; the migration under way is rolled back.
+            upgrading.window.on('close', () => app.quit());
+          }, UPGRADE_WINDOW_AFTER_MS);
         },
         warn: (line) => log.warn(line),
       });
