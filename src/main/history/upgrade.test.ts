@@ -8,7 +8,7 @@ import { oldHistory } from '../testing/old-history';
 import { tempDir } from '../testing/temp-dir';
 import { HISTORY_FILE, openHistoryDatabase } from './database';
 import { MIGRATIONS } from './migrations';
-import { plannedUpgrade, upgradeHistory, upgradeMessage } from './upgrade';
+import { outsideAsar, plannedUpgrade, upgradeHistory, upgradeMessage } from './upgrade';
 
 const goodRuns = (dir: string): unknown[] => {
   const db = openHistoryDatabase(dir);
@@ -73,6 +73,11 @@ describe('upgrading the history store', () => {
     expect(db.prepare('SELECT id, count(*) AS n FROM schema_migrations WHERE id > 17 GROUP BY id').all()).toEqual(MIGRATIONS.filter((m) => m.id > 17).map((m) => ({ id: m.id, n: 1 })));
     db.close();
     expect(goodRuns(dir)).toHaveLength(50 * 400 * 0.9);
+  });
+
+  it('gives the worker the unpacked copy of the driver in a packaged app, and a plain path as it is', () => {
+    expect(outsideAsar('/opt/Jetvault/resources/app.asar/node_modules/better-sqlite3/lib/index.js')).toBe('/opt/Jetvault/resources/app.asar.unpacked/node_modules/better-sqlite3/lib/index.js');
+    expect(outsideAsar('/work/jetvault/node_modules/better-sqlite3/lib/index.js')).toBe('/work/jetvault/node_modules/better-sqlite3/lib/index.js');
   });
 
   it('upgrades on the caller’s thread when the worker cannot start, and says so', async () => {

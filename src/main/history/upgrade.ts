@@ -59,6 +59,16 @@ export interface UpgradeOptions {
   driver?: string;
 }
 
+/**
+ * The driver's path as the worker can load it: a packaged app keeps better-sqlite3 unpacked beside its
+ * archive (build/electron-builder.yml), and the worker is given that copy and its addon by path, so it
+ * needs neither the archive nor the `bindings` lookup (a plain path outside an archive is returned as is).
+ */
+export function outsideAsar(file: string): string {
+  const inside = `${path.sep}app.asar${path.sep}`;
+  return file.includes(inside) ? file.replace(inside, `${path.sep}app.asar.unpacked${path.sep}`) : file;
+}
+
 /** How the worker ended: `started` once it had the history open (before that, nothing was tried). */
 type Outcome = { ok: true } | { ok: false; started: boolean; message: string; code?: string };
 
@@ -72,10 +82,11 @@ export async function upgradeHistory(dataDir: string, options: UpgradeOptions = 
   const upgrade = plannedUpgrade(dataDir, migrations);
   if (!upgrade) return null;
   options.onStart?.(upgrade);
-  const driver = options.driver ?? createRequire(import.meta.url).resolve('better-sqlite3');
+  const driver = options.driver ?? outsideAsar(createRequire(import.meta.url).resolve('better-sqlite3'));
+  const addon = path.join(path.dirname(driver), '..', 'build', 'Release', 'better_sqlite3.node');
   const steps = upgrade.pending.map((m) => ({ id: m.id, name: m.name, sql: m.sql, checksum: migrationChecksum(m) }));
   const outcome = await new Promise<Outcome>((resolve) => {
-    const worker = new Worker(UPGRADE_WORKER, { eval: true, workerData: { driver, file: path.join(dataDir, HISTORY_FILE), steps } });
+    const worker = new Worker(UPGRADE_WORKER, { eval: true, workerData: { driver, addon: existsSync(addon) ? addon : null, file: path.join(dataDir, HISTORY_FILE), steps } });
     let started = false;
     let settled = false;
     const settle = (result: Outcome) => {
@@ -110,7 +121,7 @@ const UPGRADE_WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
 // A driver or file that cannot be opened throws here, before "started": the caller then upgrades on its own thread.
 const Database = require(workerData.driver);
-const db = new Database(workerData.file, { fileMustExist: true });
+const db = new Database(workerData.file, { fileMustExist: true, ...(workerData.addon ? { nativeBinding: workerData.addon } : {}) });
 parentPort.postMessage({ started: true });
 try {
   db.pragma('foreign_keys = ON');
