@@ -74,7 +74,10 @@ export async function describeTree(root: string): Promise<Record<string, Describ
       const path = join(dir, name);
       const key = rel === '' ? name : `${rel}/${name}`;
       const st = await lstat(path);
-      const d: Described = { type: st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'file', mode: st.mode & 0o7777, size: st.isFile() ? st.size : 0, mtimeMs: Math.floor(st.mtimeMs) };
+      // The millisecond from the exact nanoseconds: `Math.floor(st.mtimeMs)` floors a double that rounds
+      // …605.999999 ms up to 606, while the restored time, within half a microsecond of it, reads 605.
+      const ms = Number((await lstat(path, { bigint: true })).mtimeNs / 1_000_000n);
+      const d: Described = { type: st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'file', mode: st.mode & 0o7777, size: st.isFile() ? st.size : 0, mtimeMs: ms };
       if (st.isFile()) {
         d.content = (await readFile(path)).toString('base64');
         if (st.nlink > 1) {
