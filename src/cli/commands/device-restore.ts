@@ -27,8 +27,8 @@ function describePlan(plan: RestorePlanSummary, io: CliIo): void {
     if (r.owner) io.out(`         the folder's owner goes back from ${r.owner.from} to ${r.owner.to}`);
     if (r.owners > 0) io.out(`         ${r.owners} of them ${r.owners === 1 ? 'gets its' : 'get their'} owner (uid:gid) from the snapshot back`);
     // Which files, as the wizard lists them (up to 20 of each kind), names as the console shows them
-    // (`visibleName`: a line break as \n), so each stays one line and none looks like another.
-    for (const line of r.samples) io.out(`           ${line.slice(0, 2)}${visibleName(line.slice(2))}`);
+    // (`visibleName`: a line break as \n; the "~ " / "+ " / "- " marks pass as they are), so each stays one line.
+    for (const line of r.samples) io.out(`           ${visibleName(line)}`);
     const unlisted = r.add + r.replace + r.remove - r.samples.length;
     if (r.samples.length > 0 && unlisted > 0) io.out(`           … and ${unlisted} more`);
     if (r.contents) io.out(`         contents checked: ${r.contents.checked} files read, ${r.contents.differ} differ (to replace)${r.contents.unreadable > 0 ? `, ${r.contents.unreadable} unreadable by the device's login (left as they are)` : ''}`);

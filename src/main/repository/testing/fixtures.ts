@@ -68,19 +68,18 @@ export interface Described {
 /** Everything restore must reproduce, keyed by relative path (hard links as shared inode groups). */
 export async function describeTree(root: string): Promise<Record<string, Described>> {
   const out: Record<string, Described> = {};
-  const inodes = new Map<number, number>();
+  const inodes = new Map<bigint, number>();
   const walk = async (dir: string, rel: string): Promise<void> => {
     for (const name of (await readdir(dir)).sort()) {
       const path = join(dir, name);
       const key = rel === '' ? name : `${rel}/${name}`;
-      const st = await lstat(path);
-      // The millisecond from the exact nanoseconds: `Math.floor(st.mtimeMs)` floors a double that rounds
-      // …605.999999 ms up to 606, while the restored time, within half a microsecond of it, reads 605.
-      const ms = Number((await lstat(path, { bigint: true })).mtimeNs / 1_000_000n);
-      const d: Described = { type: st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'file', mode: st.mode & 0o7777, size: st.isFile() ? st.size : 0, mtimeMs: ms };
+      // Exact (bigint) stats: the millisecond from the nanoseconds, as `Math.floor(st.mtimeMs)` floored a
+      // double that rounds …605.999999 ms up to 606, while the restored time, within half a microsecond, read 605.
+      const st = await lstat(path, { bigint: true });
+      const d: Described = { type: st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'file', mode: Number(st.mode & 0o7777n), size: st.isFile() ? Number(st.size) : 0, mtimeMs: Number(st.mtimeNs / 1_000_000n) };
       if (st.isFile()) {
         d.content = (await readFile(path)).toString('base64');
-        if (st.nlink > 1) {
+        if (st.nlink > 1n) {
           if (!inodes.has(st.ino)) inodes.set(st.ino, inodes.size + 1);
           d.ino = inodes.get(st.ino)!;
         }

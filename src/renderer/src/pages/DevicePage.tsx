@@ -23,7 +23,6 @@ import { describeSource } from '../../../shared/describe-source';
 import { useAction } from '../use-action';
 import { useSecondPress } from '../use-second-press';
 
-
 function Facts({ facts }: { facts: DeviceFacts }) {
   return (
     <section className="card" aria-label="Device facts" data-testid="device-facts">

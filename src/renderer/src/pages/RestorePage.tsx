@@ -106,7 +106,7 @@ function PlanView({ plan }: { plan: RestorePlanSummary }) {
             <ul className="plan-samples">
               {root.samples.map((line) => (
                 <li key={line}>
-                  <code>{`${line.slice(0, 2)}${visibleName(line.slice(2))}`}</code>
+                  <code>{visibleName(line)}</code>
                 </li>
               ))}
             </ul>
