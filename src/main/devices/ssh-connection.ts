@@ -324,18 +324,14 @@ export class DeviceConnection implements CommandRunner {
         reject(new AppError('CANCELLED', 'Cancelled'));
       };
       signal?.addEventListener('abort', onEarlyAbort, { once: true });
-      this.#client.exec(commandText(command), (error, channel) => {
+      const opened = (error: Error | undefined, channel: ClientChannel) => {
         signal?.removeEventListener('abort', onEarlyAbort);
         if (cancelled) {
           if (!error) channel.close();
           return;
         }
         if (error) {
-          // The link died as the channel was being opened: ssh2 says "Unable to exec", or passes the
-          // socket's ECONNRESET, before the connection's own close. Once that comes, the command
-          // reads as cut off by the lost link, as one already running does — not as an unreachable
-          // device or a failed SSH, which sent a restore's report down the wrong branch.
-          void this.#lostWithin(LOST_GRACE_MS).then((why) => reject(why === null ? classify(error, this.target) : new AppError('UNAVAILABLE', `A command on ${this.target} was cut off: ${why}`)));
+          void this.#notOpened(error).then(reject);
           return;
         }
         let stderr = '';
@@ -387,8 +383,28 @@ export class DeviceConnection implements CommandRunner {
           return;
         }
         resolve({ stdout: channel, stdin: channel, done });
-      });
+      };
+      try {
+        this.#client.exec(commandText(command), opened);
+      } catch (error) {
+        // ssh2 throws "Not connected" once its socket has ended, which can be a turn of the event
+        // loop before the connection's own close says the link is gone.
+        signal?.removeEventListener('abort', onEarlyAbort);
+        void this.#notOpened(error as Error).then(reject);
+      }
     });
+  }
+
+  /**
+   * Why a channel could not be opened. The link died as it was being opened: ssh2 says "Unable to
+   * exec", passes the socket's ECONNRESET, or throws "Not connected", before the connection's own
+   * close. Once that comes, the command reads as cut off by the lost link, as one already running
+   * does — not as an unreachable device or a failed SSH, which sent a restore's report down the
+   * wrong branch ("Not connected … may hold the restored state" when nothing had been swapped).
+   */
+  async #notOpened(error: Error, what = `A command on ${this.target}`, target = this.target): Promise<AppError> {
+    const why = await this.#lostWithin(LOST_GRACE_MS);
+    return why === null ? classify(error, target) : new AppError('UNAVAILABLE', `${what} was cut off: ${why}`);
   }
 
   /** Runs a command to completion and returns its stdout; a non-zero exit is an error with stderr. */
@@ -404,7 +420,13 @@ export class DeviceConnection implements CommandRunner {
   sftp(): Promise<SFTPWrapper> {
     if (this.#closed) return Promise.reject(new AppError('UNAVAILABLE', `The connection to ${this.target} is closed`));
     return new Promise((resolve, reject) => {
-      this.#client.sftp((error, sftp) => (error ? reject(classify(error, this.target)) : resolve(sftp)));
+      const what = `The SFTP session on ${this.target}`;
+      // Thrown ("Not connected") between the link's loss and the connection's close: as for exec.
+      try {
+        this.#client.sftp((error, sftp) => (error ? reject(classify(error, this.target)) : resolve(sftp)));
+      } catch (error) {
+        void this.#notOpened(error as Error, what).then(reject);
+      }
     });
   }
 
@@ -432,8 +454,15 @@ export class DeviceConnection implements CommandRunner {
 
   /** A TCP stream to host:port from the device's side (for jump hosts). */
   forwardTo(host: string, port: number): Promise<ClientChannel> {
+    const target = `${host}:${port} via ${this.target}`;
+    const what = `The tunnel to ${target}`;
     return new Promise((resolve, reject) => {
-      this.#client.forwardOut('127.0.0.1', 0, host, port, (error, channel) => (error ? reject(classify(error, `${host}:${port} via ${this.target}`)) : resolve(channel)));
+      // Thrown ("Not connected") between the link's loss and the connection's close: as for exec.
+      try {
+        this.#client.forwardOut('127.0.0.1', 0, host, port, (error, channel) => (error ? reject(classify(error, target)) : resolve(channel)));
+      } catch (error) {
+        void this.#notOpened(error as Error, what, target).then(reject);
+      }
     });
   }
 
