@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalBackend } from '../backend/local-backend';
 import { Repository } from '../repo/repository';
+import { walkTree } from '../snapshot/snapshot';
+import type { TreeNode } from '../snapshot/tree';
 import type { InitOptions } from '../repo/repository';
 
 export const FAST: InitOptions = { chunker: { min: 4096, avg: 16384, max: 65536 }, packSize: 256 * 1024, kdf: { N: 1024, r: 8, p: 1 } };
@@ -13,6 +15,18 @@ export const PASSWORD = 'correct horse battery staple';
 /** A fresh temp folder; under a test run's own folder (removed after the run, test-tmp.ts) when there is one. */
 export async function tempDir(prefix = 'jv-'): Promise<string> {
   return mkdtemp(join(process.env.JETVAULT_TEST_TMP ?? tmpdir(), prefix));
+}
+
+/**
+ * The node a snapshot's tree holds for the folder at `abs`: its metadata and subtree, what a backup
+ * stored of that folder itself. Tests that back up a temp folder twice compare this, not the whole
+ * tree: the tree also holds the folders above it, and the run's shared temp folder changes whenever
+ * a test file running beside this one makes a folder in it.
+ */
+export async function folderNode(repo: Repository, tree: string, abs: string): Promise<TreeNode> {
+  const wanted = abs.split('/').filter((part) => part !== '').join('/');
+  for await (const { path, node } of walkTree(repo, tree)) if (path === wanted) return node;
+  throw new Error(`${abs} is not in tree ${tree}`);
 }
 
 /** Flips the lowest bit of the byte at `offset` of `file` in place (damage a test expects to be caught). */
