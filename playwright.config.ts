@@ -8,6 +8,7 @@ export default defineConfig({
   testDir: 'e2e',
   outputDir: 'test-results/e2e-artifacts',
   fullyParallel: true,
+  // Bound by the CPU on two cores: three workers took as long (766 s against 767) and failed a test (decision 027).
   workers: 2,
   timeout: 60_000,
   expect: { timeout: 10_000 },
