@@ -384,15 +384,27 @@ export class DeviceConnection implements CommandRunner {
         }
         resolve({ stdout: channel, stdin: channel, done });
       };
-      try {
-        this.#client.exec(commandText(command), opened);
-      } catch (error) {
-        // ssh2 throws "Not connected" once its socket has ended, which can be a turn of the event
-        // loop before the connection's own close says the link is gone.
-        signal?.removeEventListener('abort', onEarlyAbort);
-        void this.#notOpened(error as Error).then(reject);
-      }
+      this.#request(
+        () => this.#client.exec(commandText(command), opened),
+        (error) => {
+          signal?.removeEventListener('abort', onEarlyAbort);
+          reject(error);
+        },
+      );
     });
+  }
+
+  /**
+   * Makes an ssh2 request (`open` calls the client). ssh2 throws "Not connected" once its socket has
+   * ended, which can be a turn of the event loop before the connection's own close says the link is
+   * gone: that request was refused by the lost link, as #notOpened says.
+   */
+  #request(open: () => void, refused: (error: AppError) => void, what?: string, target?: string): void {
+    try {
+      open();
+    } catch (error) {
+      void this.#notOpened(error as Error, what, target).then(refused);
+    }
   }
 
   /**
@@ -420,13 +432,7 @@ export class DeviceConnection implements CommandRunner {
   sftp(): Promise<SFTPWrapper> {
     if (this.#closed) return Promise.reject(new AppError('UNAVAILABLE', `The connection to ${this.target} is closed`));
     return new Promise((resolve, reject) => {
-      const what = `The SFTP session on ${this.target}`;
-      // Thrown ("Not connected") between the link's loss and the connection's close: as for exec.
-      try {
-        this.#client.sftp((error, sftp) => (error ? reject(classify(error, this.target)) : resolve(sftp)));
-      } catch (error) {
-        void this.#notOpened(error as Error, what).then(reject);
-      }
+      this.#request(() => this.#client.sftp((error, sftp) => (error ? reject(classify(error, this.target)) : resolve(sftp))), reject, `The SFTP session on ${this.target}`);
     });
   }
 
@@ -455,14 +461,8 @@ export class DeviceConnection implements CommandRunner {
   /** A TCP stream to host:port from the device's side (for jump hosts). */
   forwardTo(host: string, port: number): Promise<ClientChannel> {
     const target = `${host}:${port} via ${this.target}`;
-    const what = `The tunnel to ${target}`;
     return new Promise((resolve, reject) => {
-      // Thrown ("Not connected") between the link's loss and the connection's close: as for exec.
-      try {
-        this.#client.forwardOut('127.0.0.1', 0, host, port, (error, channel) => (error ? reject(classify(error, target)) : resolve(channel)));
-      } catch (error) {
-        void this.#notOpened(error as Error, what, target).then(reject);
-      }
+      this.#request(() => this.#client.forwardOut('127.0.0.1', 0, host, port, (error, channel) => (error ? reject(classify(error, target)) : resolve(channel))), reject, `The tunnel to ${target}`, target);
     });
   }
 
