@@ -341,19 +341,23 @@ describe('discovery and backups of a device', () => {
     expect(facts.disks.length).toBeGreaterThan(0);
     // As if discovery had found the disks full, and nothing had read them since.
     services.devices.setFacts(device.name, { ...facts, disks: facts.disks.map((d) => ({ ...d, usedBytes: d.sizeBytes - 1, availableBytes: 1 })) });
-    const fullNow = () => services.alerts.list('open').filter((a) => a.rule === 'deviceDiskLow' && a.message.includes('(0.0% free)'));
+    // Followed on `/`: a stand-in device shares this machine's mounts, where test files running
+    // beside this one mount and fill small disks of their own.
+    const rootDisk = (disks: typeof facts.disks) => disks.find((d) => d.mount === '/')!;
+    expect(rootDisk(facts.disks).availableBytes).toBeGreaterThan(1);
+    const rootFull = () => services.alerts.list('open').filter((a) => a.rule === 'deviceDiskLow' && /(on|,) \/ \(0\.0% free\)/.test(a.message));
     services.alerts.evaluate();
-    expect(fullNow()).toHaveLength(1);
+    expect(rootFull()).toHaveLength(1);
 
     const { record } = await startDeviceBackup(services, device.name, ['config']).done;
     expect(record.status).toBe('succeeded');
     const after = services.devices.get(device.name).facts!;
     expect(after.collectedAt).toBe(facts.collectedAt); // the rest stays as discovered
     expect(Date.parse(after.disksAt!)).toBeGreaterThan(Date.parse(facts.collectedAt));
-    expect(after.disks.map((d) => [d.mount, d.sizeBytes])).toEqual(facts.disks.map((d) => [d.mount, d.sizeBytes]));
-    expect(after.disks.every((d) => d.availableBytes > 1)).toBe(true);
+    expect(rootDisk(after.disks).sizeBytes).toBe(rootDisk(facts.disks).sizeBytes);
+    expect(rootDisk(after.disks).availableBytes).toBeGreaterThan(1);
     services.alerts.evaluate();
-    expect(fullNow()).toEqual([]);
+    expect(rootFull()).toEqual([]);
   });
 
   it('a dump behind a table another session holds locked fails after the lock wait, saying why, with no snapshot', async () => {
