@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalBackend } from '../backend/local-backend';
 import { Repository } from '../repo/repository';
-import { walkTree } from '../snapshot/snapshot';
 import type { TreeNode } from '../snapshot/tree';
+import { nodeAt } from '../../restore/snapshot-files';
 import type { InitOptions } from '../repo/repository';
 
 export const FAST: InitOptions = { chunker: { min: 4096, avg: 16384, max: 65536 }, packSize: 256 * 1024, kdf: { N: 1024, r: 8, p: 1 } };
@@ -24,9 +24,9 @@ export async function tempDir(prefix = 'jv-'): Promise<string> {
  * a test file running beside this one makes a folder in it.
  */
 export async function folderNode(repo: Repository, tree: string, abs: string): Promise<TreeNode> {
-  const wanted = abs.split('/').filter((part) => part !== '').join('/');
-  for await (const { path, node } of walkTree(repo, tree)) if (path === wanted) return node;
-  throw new Error(`${abs} is not in tree ${tree}`);
+  const node = await nodeAt(repo, tree, abs);
+  if (!node) throw new Error(`${abs} is not in tree ${tree}`);
+  return node;
 }
 
 /** Flips the lowest bit of the byte at `offset` of `file` in place (damage a test expects to be caught). */
