@@ -39,6 +39,10 @@ test('a setting survives a restart of the host', async ({ host, console: app, pa
   await app.goTo('settings');
   await app.field('repositoryPath').fill('/srv/jetvault/repo');
   await app.field('defaultRpoMinutes').fill('15');
+  // Below its floor the field holds the floor (10 s), as the main process would refuse less.
+  await app.setNumber('silentLinkSeconds', '5');
+  await expect(app.field('silentLinkSeconds')).toHaveValue('10');
+  await app.setNumber('silentLinkSeconds', '90');
   await app.field('desktopNotifications').click();
   await app.save();
   await expect(app.status()).toHaveText('Settings saved.');
@@ -49,10 +53,11 @@ test('a setting survives a restart of the host', async ({ host, console: app, pa
   await app.goTo('settings');
   await expect(app.field('repositoryPath')).toHaveValue('/srv/jetvault/repo');
   await expect(app.field('defaultRpoMinutes')).toHaveValue('15');
+  await expect(app.field('silentLinkSeconds')).toHaveValue('90');
   await expect(page.getByRole('switch', { name: /Desktop notifications/ })).not.toBeChecked();
   // And the same values come back through the api the renderer uses.
   const settings = await page.evaluate(() => window.api!.settings.get());
-  expect(settings).toMatchObject({ repositoryPath: '/srv/jetvault/repo', defaultRpoMinutes: 15, desktopNotifications: false });
+  expect(settings).toMatchObject({ repositoryPath: '/srv/jetvault/repo', defaultRpoMinutes: 15, silentLinkSeconds: 90, desktopNotifications: false });
 });
 
 test('an invalid IPC payload sent by hand is rejected with a validation error and changes nothing', async ({ host, console: app, page }) => {

@@ -68,16 +68,19 @@ export class DeviceConnector {
   readonly #slots: Semaphore;
   readonly #perDevice = new Map<string, Promise<unknown>>();
   readonly #rateLimit: (() => number) | undefined;
+  readonly #silentMs: (() => number) | undefined;
 
   /**
    * `maxParallel`: devices connected at once — a function for a setting, read as each connection
    * waits for a slot (call `limitChanged` when it rises). `rateLimit`: bytes per second each way on
-   * every device link (0: none), read as each command starts.
+   * every device link (0: none), read as each command starts. `silentMs`: how long a device may stay
+   * silent before its connection is given up (20 s when not given), read as each connection opens.
    */
-  constructor(devices: DeviceService, maxParallel: number | (() => number), rateLimit?: () => number) {
+  constructor(devices: DeviceService, maxParallel: number | (() => number), rateLimit?: () => number, silentMs?: () => number) {
     this.#devices = devices;
     this.#slots = new Semaphore(typeof maxParallel === 'number' ? () => maxParallel : maxParallel);
     this.#rateLimit = rateLimit;
+    this.#silentMs = silentMs;
   }
 
   /** The limit of devices at once may have risen: work waiting for a slot starts in the new ones. */
@@ -100,7 +103,12 @@ export class DeviceConnector {
       let connection: DeviceConnection | null = null;
       try {
         const options = await this.#devices.connectOptions(name);
-        connection = await DeviceConnection.open({ ...options, ...(this.#rateLimit ? { rateLimit: this.#rateLimit } : {}), ...(signal ? { signal } : {}) });
+        connection = await DeviceConnection.open({
+          ...options,
+          ...(this.#rateLimit ? { rateLimit: this.#rateLimit } : {}),
+          ...(this.#silentMs ? { silentMs: this.#silentMs() } : {}),
+          ...(signal ? { signal } : {}),
+        });
         return await work(connection);
       } finally {
         connection?.close();

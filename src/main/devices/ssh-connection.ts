@@ -2,7 +2,8 @@
  * A trusted SSH connection to one device, on ssh2. The host key is checked before authentication:
  * an unknown key fails with HOST_KEY_UNKNOWN (carrying the fingerprint to confirm) unless the caller
  * confirms it; a key other than the pinned one fails with HOST_KEY_MISMATCH and nothing is sent.
- * Keepalives are always on: without them ssh2 waits forever on a dead link.
+ * A device that goes silent is given up (`silence-watch.ts`): without that ssh2 waits forever on a
+ * dead link.
  */
 import { createHash } from 'node:crypto';
 import { Duplex, finished, pipeline } from 'node:stream';
@@ -12,6 +13,7 @@ import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
 import { AppError } from '../../shared/errors';
 import { commandText } from './shell-quote';
 import { RateLimiter, throttled } from './rate-limit';
+import { watchSilence } from './silence-watch';
 import type { RawShell } from './shell-quote';
 
 export type DeviceAuth =
@@ -39,6 +41,13 @@ export interface ConnectOptions {
   hostKeyAlgorithms?: string[];
   keepaliveIntervalMs?: number;
   keepaliveCountMax?: number;
+  /**
+   * How long the peer may stay silent — nothing from it, and nothing of ours taken by it — before
+   * the connection is given up (the console's `silentLinkSeconds`; 20 s by default, or
+   * `keepaliveIntervalMs` × (`keepaliveCountMax` + 1) when those are given). Keepalives go out every
+   * quarter of it. A jump host gets the same.
+   */
+  silentMs?: number;
   /** Bytes per second each way for commands' stdout and stdin (0: unlimited), read as each command starts. */
   rateLimit?: () => number;
   /** The device's database passwords by source name, for the commands of those sources. */
@@ -176,10 +185,14 @@ export class DeviceConnection implements CommandRunner {
     target: string,
     fingerprint: string,
     jump: DeviceConnection | null,
-    rate?: () => number,
-    databasePassword?: (source: string) => string | undefined,
-    /** How long the device may stay silent before keepalives give up on it. */
-    silentMs = 20_000,
+    rate: (() => number) | undefined,
+    databasePassword: ((source: string) => string | undefined) | undefined,
+    /** The stream the SSH session runs over (a TCP socket, or a jump host's tunnel), watched for silence. */
+    transport: Duplex,
+    /** How long the device may stay silent before it is given up. */
+    silentMs: number,
+    /** Whether the console's silentLinkSeconds setting decides `silentMs` (a device or its jump host, not a repository server). */
+    setByConsole: boolean,
   ) {
     this.#client = client;
     this.databasePassword = databasePassword;
@@ -194,12 +207,18 @@ export class DeviceConnection implements CommandRunner {
     client.on('error', (error: Error & { level?: string; code?: string }) => {
       died ??= error;
     });
+    let silent = false;
+    const watch = watchSilence(transport, silentMs, () => {
+      silent = true;
+      transport.destroy();
+    });
     client.on('close', () => {
+      watch.stop();
       this.#closed = true;
       this.#jump?.close();
       const why =
-        died?.level === 'client-timeout' || /keepalive/i.test(died?.message ?? '')
-          ? `${target} stopped answering (nothing heard from it for ${Math.round(silentMs / 1000)} s: the link went silent, or the device hung)`
+        silent || died?.level === 'client-timeout' || /keepalive/i.test(died?.message ?? '')
+          ? `${target} stopped answering (nothing heard from it for ${Math.round(silentMs / 1000)} s: the link went silent, or the device hung${setByConsole ? '; on a link that drops for longer, raise "Give up on a silent device after" in Settings' : ''})`
           : `the connection to ${target} was lost${died ? ` (${died.code ?? died.message})` : ''}`;
       this.#lostWhy = why;
       // ssh2 does not close channels whose connection died (keepalive timeout, reset): do it here,
@@ -210,7 +229,7 @@ export class DeviceConnection implements CommandRunner {
 
   static async open(options: ConnectOptions): Promise<DeviceConnection> {
     if (options.jump && !options.via) {
-      const jump = await DeviceConnection.open({ ...options.jump, role: 'jump', ...(options.signal ? { signal: options.signal } : {}) });
+      const jump = await DeviceConnection.open({ ...options.jump, role: 'jump', ...(options.silentMs ? { silentMs: options.silentMs } : {}), ...(options.signal ? { signal: options.signal } : {}) });
       try {
         const connection = await DeviceConnection.#connect({ ...options, via: jump }, jump);
         return connection;
@@ -227,6 +246,7 @@ export class DeviceConnection implements CommandRunner {
     const isRepository = options.role === 'repository';
     const target = `${isJump ? 'jump host ' : isRepository ? 'repository server ' : ''}${options.user}@${options.host}:${options.port}${options.via ? ` (via ${options.via.target})` : ''}`;
     const client = new Client();
+    const silentMs = options.silentMs ?? (options.keepaliveIntervalMs ? options.keepaliveIntervalMs * ((options.keepaliveCountMax ?? 3) + 1) : 20_000);
     let seen: string | null = null;
     let refusal: AppError | null = null;
     const config: ConnectConfig = {
@@ -234,8 +254,10 @@ export class DeviceConnection implements CommandRunner {
       port: options.port,
       username: options.user,
       readyTimeout: options.readyTimeoutMs ?? 20_000,
-      keepaliveInterval: options.keepaliveIntervalMs ?? 5_000,
-      keepaliveCountMax: options.keepaliveCountMax ?? 3,
+      // Keepalives bring replies over an idle link; whether the device went silent is `watchSilence`'s
+      // call (it counts our own data leaving too), so ssh2 never gives up on unanswered ones itself.
+      keepaliveInterval: Math.max(50, Math.round(silentMs / 4)),
+      keepaliveCountMax: Number.MAX_SAFE_INTEGER,
       hostVerifier: (key: Buffer) => {
         seen = fingerprintOf(key);
         if (options.hostKey) {
@@ -300,11 +322,15 @@ export class DeviceConnection implements CommandRunner {
         fail(error as Error);
       }
     });
-    // A connection that later dies (keepalive timeout, reset) must not crash the process.
+    // A connection that later dies (silent, reset) must not crash the process.
     client.on('error', () => {});
-    // ssh2 gives up after keepaliveCountMax unanswered keepalives, one each interval of silence.
-    const silentMs = (config.keepaliveInterval ?? 5_000) * ((config.keepaliveCountMax ?? 3) + 1);
-    return new DeviceConnection(client, target, seen!, jump, options.rateLimit, options.databasePassword, silentMs);
+    // ssh2 keeps the stream it runs over (its own TCP socket, or the `sock` given) as `_sock`.
+    const transport = (client as unknown as { _sock?: Duplex })._sock;
+    if (!transport) {
+      client.destroy();
+      throw new Error(`ssh2 no longer exposes the stream of its connection to ${target}: a silent link could not be told (see silence-watch.ts)`);
+    }
+    return new DeviceConnection(client, target, seen!, jump, options.rateLimit, options.databasePassword, transport, silentMs, !isRepository);
   }
 
   get closed(): boolean {

@@ -46,6 +46,8 @@ beforeAll(async () => {
   dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-dbrestore-link-test-'));
   services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
   await services.repository.init('db restore link test repository password', FAST);
+  // A cut link is given up after 10 s of silence, not the default 20: these tests wait for it.
+  services.settings.update({ silentLinkSeconds: 10 }, 'test');
   services.devices.import(device.profile(), 'test');
   backedUp = await device.mutate.pgCount('deposits');
   await startDeviceBackup(services, device.name, ['db']).done;

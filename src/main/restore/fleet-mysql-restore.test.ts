@@ -64,6 +64,8 @@ beforeAll(async () => {
   const env = { ...process.env, JETVAULT_SECRETS_PASSPHRASE: 'mysql restore test secrets' };
   services = createServices({ dataDir, env, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
   await services.repository.init(PASSWORD, FAST);
+  // A cut link is given up after 10 s of silence, not the default 20: these tests wait for it.
+  services.settings.update({ silentLinkSeconds: 10 }, 'test');
   source = { name: 'orders', kind: 'mysql', database: mysql.database, socket: mysql.socket };
   services.devices.import({ ...device.profile(), sources: [source as Source] }, 'test');
   atBackup = await print();

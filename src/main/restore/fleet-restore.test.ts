@@ -31,6 +31,8 @@ beforeAll(async () => {
   dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-restore-test-'));
   services = openServices();
   await services.repository.init('restore test repository password', FAST);
+  // A cut link is given up after 10 s of silence, not the default 20: these tests wait for it.
+  services.settings.update({ silentLinkSeconds: 10 }, 'test');
   services.devices.import(device.profile(), 'test');
   const run = (await startDeviceBackup(services, device.name, ['app']).done).value!;
   appSnapshot = run.snapshots[0]!.snapshotId;

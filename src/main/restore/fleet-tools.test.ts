@@ -50,6 +50,8 @@ beforeAll(async () => {
   dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-tools-test-'));
   services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
   await services.repository.init('restore tools test repository password', FAST);
+  // A cut link is given up after 10 s of silence, not the default 20: these tests wait for it.
+  services.settings.update({ silentLinkSeconds: 10 }, 'test');
   services.devices.import(device.profile(), 'test');
   configFile = path.join(device.root, 'etc', device.app, `${device.app}.yaml`);
   firstConfig = readFileSync(configFile, 'utf8');

@@ -133,8 +133,13 @@ export function createServices({ dataDir, log, platform, env = process.env }: Se
   const devices = new DeviceService(history, secrets, (device, sources) => {
     repository.resume.forget(device, sources).catch((error: unknown) => log.warn('Could not remove the resume checkpoints of removed sources', { device, error: String(error) }));
   }, (deviceId) => jobs.busyDevices().has(deviceId));
-  // Both read as they are needed: a changed setting holds from the next connection (or command) on.
-  const connector = new DeviceConnector(devices, () => settings.get().maxParallelDevices, () => settings.get().bandwidthLimitKiBps * 1024);
+  // Read as they are needed: a changed setting holds from the next connection (or command) on.
+  const connector = new DeviceConnector(
+    devices,
+    () => settings.get().maxParallelDevices,
+    () => settings.get().bandwidthLimitKiBps * 1024,
+    () => settings.get().silentLinkSeconds * 1000,
+  );
   bus.subscribe((event) => {
     if (event === 'settings:changed') connector.limitChanged();
   });

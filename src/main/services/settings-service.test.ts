@@ -43,6 +43,11 @@ describe('SettingsService', () => {
     expect(() => settings.update({ maxParallelDevices: 0 }, 'test')).toThrow(/Invalid settings/);
     expect(() => settings.update({ bogus: 1 } as unknown as SettingsPatch, 'test')).toThrow(/Invalid settings/);
     expect(settings.get().maxParallelDevices).toBe(4);
+    // Below 10 s a slow link's own round trips could read as silence; above 10 min a dead link holds a job too long.
+    expect(settings.get().silentLinkSeconds).toBe(20);
+    for (const silentLinkSeconds of [9, 601, 12.5]) expect(() => settings.update({ silentLinkSeconds }, 'test')).toThrow(/Invalid settings/);
+    settings.update({ silentLinkSeconds: 90 }, 'test');
+    expect(settings.get().silentLinkSeconds).toBe(90);
     store.close();
   });
 

@@ -14,6 +14,11 @@ const fields = {
   maxParallelDevices: z.number().int().min(1).max(64),
   /** Upload/download cap per device link in KiB/s; 0 means unlimited. */
   bandwidthLimitKiBps: z.number().int().min(0).max(10_000_000),
+  /**
+   * How long a device may stay silent (no byte, no keepalive answer) before its connection is given
+   * up: short on a LAN, longer on links that drop for a while (cellular, satellite).
+   */
+  silentLinkSeconds: z.number().int().min(10).max(600),
   desktopNotifications: z.boolean(),
   /** Which new alerts notify the desktop: critical only, or warnings too. */
   desktopNotificationLevel: z.enum(['critical', 'warning']),
@@ -38,6 +43,7 @@ export const SettingsSchema = z.object({
   defaultRtoMinutes: fields.defaultRtoMinutes.default(60),
   maxParallelDevices: fields.maxParallelDevices.default(8),
   bandwidthLimitKiBps: fields.bandwidthLimitKiBps.default(0),
+  silentLinkSeconds: fields.silentLinkSeconds.default(20),
   desktopNotifications: fields.desktopNotifications.default(true),
   desktopNotificationLevel: fields.desktopNotificationLevel.default('warning'),
   logLevel: fields.logLevel.default('info'),

@@ -167,6 +167,21 @@ function SettingsForm({ saved, status, setStatus }: { saved: Settings; status: S
         <FieldError />
       </NumberField>
 
+      <NumberField
+        className="field"
+        name="silentLinkSeconds"
+        value={draft.silentLinkSeconds}
+        onChange={(v) => set('silentLinkSeconds', v)}
+        minValue={10}
+        maxValue={600}
+        step={1}
+      >
+        <Label>Give up on a silent device after (seconds)</Label>
+        <Input data-testid="setting-silentLinkSeconds" />
+        <Text slot="description">A backup, restore or drill ends when nothing has been heard from its device for this long (10 to 600). Raise it for links that drop for a while (cellular, satellite): a cut backup is taken up where it stopped, and a cut restore never leaves the device half-written. From the next connection on.</Text>
+        <FieldError />
+      </NumberField>
+
       <Switch className="switch" isSelected={draft.schedulerEnabled} onChange={(v) => set('schedulerEnabled', v)} data-testid="setting-schedulerEnabled">
         <div className="switch-indicator" />
         Back devices up automatically before their RPO runs out (while the console runs)
