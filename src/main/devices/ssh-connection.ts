@@ -218,7 +218,7 @@ export class DeviceConnection implements CommandRunner {
       this.#jump?.close();
       const why =
         silent || died?.level === 'client-timeout' || /keepalive/i.test(died?.message ?? '')
-          ? `${target} stopped answering (nothing heard from it for ${Math.round(silentMs / 1000)} s: the link went silent, or the device hung${setByConsole ? '; on a link that drops for longer, raise "Give up on a silent device after" in Settings' : ''})`
+          ? `${target} stopped answering (nothing heard from it for ${Math.round(silentMs / 1000)} s: the link went silent, or the device hung${setByConsole ? '; on a link that drops for longer, raise "Give up on a silent device after" in Settings, or silentLinkSeconds with jetvault settings set' : ''})`
           : `the connection to ${target} was lost${died ? ` (${died.code ?? died.message})` : ''}`;
       this.#lostWhy = why;
       // ssh2 does not close channels whose connection died (keepalive timeout, reset): do it here,

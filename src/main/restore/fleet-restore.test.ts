@@ -5,7 +5,7 @@ import { chmodSync, chownSync, existsSync, lchownSync, mkdirSync, readdirSync, r
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { JobProgress } from '../../shared/schemas/jobs';
 import { netnsSupport, startFleet } from '../../../fleet/index';
 import type { Device, Fleet } from '../../../fleet/index';
@@ -54,6 +54,12 @@ async function finish(jobId: string) {
 }
 
 describe('restore onto a device over SSH', () => {
+  // A test that fails before its keep or rollback leaves a restore waiting: settled here, so the
+  // next test starts from a device with none (each asserts what is pending).
+  afterEach(async () => {
+    for (const waiting of services.restores.pending()) await services.restores.confirm(waiting.restoreId).catch(() => undefined);
+  }, 60_000);
+
   it('previews, restores as a job, and keeps the previous state until confirmed', async () => {
     const original = readFileSync(versionFile(), 'utf8');
     writeFileSync(versionFile(), 'broken-update\n');
