@@ -31,53 +31,52 @@ async function upload(connection: DeviceConnection, file: string, bytes: number)
   return running.done;
 }
 
+/** Runs `work` on a fresh connection over the device's link shaped to KBIT, with a file of its own in /tmp. */
+async function onSlowLink(name: string, work: (connection: DeviceConnection, file: string) => Promise<void>): Promise<void> {
+  const device = fleet().devices[0]!;
+  const file = `/tmp/jv-${name}-${process.pid}`;
+  await device.link!.rate(KBIT);
+  const connection = await open(device);
+  try {
+    await work(connection, file);
+  } finally {
+    connection.close();
+    await device.link!.clear();
+    rmSync(file, { force: true }); // a stand-in device shares this machine's /tmp
+  }
+}
+
 describe.skipIf(skip || !NETNS.ok)(`a slow link${NETNS.ok ? '' : ` (skipped: ${NETNS.reason})`}`, () => {
   it(`takes an upload that outlasts the allowed silence more than twice over (${KBIT} kbit/s, ${SILENT_MS / 1000} s allowed)`, async () => {
-    const device = fleet().devices[0]!;
-    const file = `/tmp/jv-slow-upload-${process.pid}`;
-    const bytes = 1024 * 1024; // ~21 s at 400 kbit/s; ssh2 queues all of it ahead of its first keepalive
-    await device.link!.rate(KBIT);
-    const connection = await open(device);
-    const started = Date.now();
-    try {
+    await onSlowLink('slow-upload', async (connection, file) => {
+      const bytes = 1024 * 1024; // ~21 s at 400 kbit/s; ssh2 queues all of it ahead of its first keepalive
+      const started = Date.now();
       const result = await upload(connection, file, bytes);
       expect(result.stderr).toBe('');
       expect(result.code).toBe(0);
       expect(Date.now() - started).toBeGreaterThan(2 * SILENT_MS);
       expect(connection.closed).toBe(false);
       expect(await connection.run(sh`stat -c %s ${file}`)).toBe(`${bytes}\n`);
-    } finally {
-      connection.close();
-      await device.link!.clear();
-      rmSync(file, { force: true }); // a stand-in device shares this machine's /tmp
-    }
+    });
   }, 120_000);
 
   it('gives up the same upload once the link is cut, saying the device stopped answering', async () => {
-    const device = fleet().devices[0]!;
-    const file = `/tmp/jv-cut-upload-${process.pid}`;
-    await device.link!.rate(KBIT);
-    const connection = await open(device);
-    try {
+    await onSlowLink('cut-upload', async (connection, file) => {
       const ending = upload(connection, file, 1024 * 1024);
       await new Promise((r) => setTimeout(r, 2_000));
-      await device.link!.cut();
+      await fleet().devices[0]!.link!.cut();
       const cut = Date.now();
       const result = await ending;
       const waited = Date.now() - cut;
       expect(result.signal).toBe('CONNECTION_LOST');
       expect(result.stderr).toMatch(new RegExp(`stopped answering \\(nothing heard from it for ${SILENT_MS / 1000} s`));
-      // From the last sign of the link working: the socket takes our bytes in bursts (each time the
-      // kernel frees a third of its buffer), so that sign can precede the cut by a second or so.
-      expect(waited).toBeGreaterThan(SILENT_MS - 2_000);
+      // Counted from the last sign of the link working — the window adjusts the device returns as it
+      // takes our data, every 1–3 s at this rate — which can precede the cut by that much.
+      expect(waited).toBeGreaterThan(SILENT_MS - 3_000);
       expect(waited).toBeLessThan(SILENT_MS * 2);
       expect(connection.closed).toBe(true);
       await expect(connection.run(sh`true`)).rejects.toMatchObject({ code: 'UNAVAILABLE' } satisfies Partial<AppError>);
-    } finally {
-      connection.close();
-      await device.link!.clear();
-      rmSync(file, { force: true }); // a stand-in device shares this machine's /tmp
-    }
+    });
   }, 120_000);
 
   it('keeps an idle connection on a live link open past the allowed silence', async () => {

@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import { ErrorBanner } from '../components/ErrorBanner';
-import type { FormEvent } from 'react';
+import type { FormEvent, ReactNode } from 'react';
 import { Button, FieldError, Input, Label, NumberField, Radio, RadioGroup, Switch, Text, TextField } from 'react-aria-components';
 import { Form } from '../components/Form';
 import { toAppError } from '../../../shared/errors';
@@ -21,6 +21,30 @@ function changedFields(saved: Settings, draft: Settings): SettingsPatch {
 }
 
 type Status = { kind: 'saved' | 'error'; text: string } | null;
+
+/** The settings that are whole numbers. */
+type NumberKey = { [K in keyof Settings]: Settings[K] extends number ? K : never }[keyof Settings];
+
+/** One number setting: its field (committed on blur), its label, and what it does when given. */
+function NumberSetting({ name, draft, set, label, min, max, step = 1, children }: {
+  name: NumberKey;
+  draft: Settings;
+  set: (key: NumberKey, value: number) => void;
+  label: string;
+  min: number;
+  max?: number;
+  step?: number;
+  children?: ReactNode;
+}) {
+  return (
+    <NumberField className="field" name={name} value={draft[name]} onChange={(v) => set(name, v)} minValue={min} {...(max === undefined ? {} : { maxValue: max })} step={step}>
+      <Label>{label}</Label>
+      <Input data-testid={`setting-${name}`} />
+      {children ? <Text slot="description">{children}</Text> : null}
+      <FieldError />
+    </NumberField>
+  );
+}
 
 function SettingsForm({ saved, status, setStatus }: { saved: Settings; status: Status; setStatus: (status: Status) => void }) {
   const save = useSettingsStore((s) => s.save);
@@ -111,76 +135,23 @@ function SettingsForm({ saved, status, setStatus }: { saved: Settings; status: S
         <FieldError />
       </TextField>
 
-      <NumberField
-        className="field"
-        name="defaultRpoMinutes"
-        value={draft.defaultRpoMinutes}
-        onChange={(v) => set('defaultRpoMinutes', v)}
-        minValue={1}
-        step={1}
-      >
-        <Label>Default RPO target (minutes)</Label>
-        <Input data-testid="setting-defaultRpoMinutes" />
-        <Text slot="description">The longest acceptable gap between good backups, for devices without their own target.</Text>
-        <FieldError />
-      </NumberField>
+      <NumberSetting name="defaultRpoMinutes" draft={draft} set={set} min={1} label="Default RPO target (minutes)">
+        The longest acceptable gap between good backups, for devices without their own target.
+      </NumberSetting>
 
-      <NumberField
-        className="field"
-        name="defaultRtoMinutes"
-        value={draft.defaultRtoMinutes}
-        onChange={(v) => set('defaultRtoMinutes', v)}
-        minValue={1}
-        step={1}
-      >
-        <Label>Default RTO objective (minutes)</Label>
-        <Input data-testid="setting-defaultRtoMinutes" />
-        <Text slot="description">How long a full recovery may take, for devices without their own objective; restore drills measure against it.</Text>
-        <FieldError />
-      </NumberField>
+      <NumberSetting name="defaultRtoMinutes" draft={draft} set={set} min={1} label="Default RTO objective (minutes)">
+        How long a full recovery may take, for devices without their own objective; restore drills measure against it.
+      </NumberSetting>
 
-      <NumberField
-        className="field"
-        name="maxParallelDevices"
-        value={draft.maxParallelDevices}
-        onChange={(v) => set('maxParallelDevices', v)}
-        minValue={1}
-        maxValue={64}
-        step={1}
-      >
-        <Label>Devices backed up in parallel</Label>
-        <Input data-testid="setting-maxParallelDevices" />
-        <FieldError />
-      </NumberField>
+      <NumberSetting name="maxParallelDevices" draft={draft} set={set} min={1} max={64} label="Devices backed up in parallel" />
 
-      <NumberField
-        className="field"
-        name="bandwidthLimitKiBps"
-        value={draft.bandwidthLimitKiBps}
-        onChange={(v) => set('bandwidthLimitKiBps', v)}
-        minValue={0}
-        step={64}
-      >
-        <Label>Bandwidth limit per device (KiB/s)</Label>
-        <Input data-testid="setting-bandwidthLimitKiBps" />
-        <Text slot="description">0 means unlimited. Holds each direction of a device's link (backups, restores, drills) to this rate, from the next transfer on; useful on metered or shared field links.</Text>
-        <FieldError />
-      </NumberField>
+      <NumberSetting name="bandwidthLimitKiBps" draft={draft} set={set} min={0} step={64} label="Bandwidth limit per device (KiB/s)">
+        0 means unlimited. Holds each direction of a device&apos;s link (backups, restores, drills) to this rate, from the next transfer on; useful on metered or shared field links.
+      </NumberSetting>
 
-      <NumberField
-        className="field"
-        name="silentLinkSeconds"
-        value={draft.silentLinkSeconds}
-        onChange={(v) => set('silentLinkSeconds', v)}
-        minValue={10}
-        maxValue={600}
-        step={1}
-      >
-        <Label>Give up on a silent device after (seconds)</Label>
-        <Input data-testid="setting-silentLinkSeconds" />
-        <Text slot="description">A backup, restore or drill ends when nothing has been heard from its device for this long (10 to 600). Raise it for links that drop for a while (cellular, satellite): a cut backup is taken up where it stopped, and a cut restore never leaves the device half-written. From the next connection on.</Text>
-        <FieldError />
-      </NumberField>
+      <NumberSetting name="silentLinkSeconds" draft={draft} set={set} min={10} max={600} label="Give up on a silent device after (seconds)">
+        A backup, restore or drill ends when nothing has been heard from its device for this long (10 to 600). Raise it for links that drop for a while (cellular, satellite): a cut backup is taken up where it stopped, and a cut restore never leaves the device half-written. From the next connection on.
+      </NumberSetting>
 
       <Switch className="switch" isSelected={draft.schedulerEnabled} onChange={(v) => set('schedulerEnabled', v)} data-testid="setting-schedulerEnabled">
         <div className="switch-indicator" />
