@@ -15,8 +15,8 @@ const fields = {
   /** Upload/download cap per device link in KiB/s; 0 means unlimited. */
   bandwidthLimitKiBps: z.number().int().min(0).max(10_000_000),
   /**
-   * How long a device may stay silent (no byte, no keepalive answer) before its connection is given
-   * up: short on a LAN, longer on links that drop for a while (cellular, satellite).
+   * How long a device may stay silent (nothing from it, nothing of ours taken by it) before its
+   * connection is given up: longer on links that drop for a while (cellular, satellite). Decision 028.
    */
   silentLinkSeconds: z.number().int().min(10).max(600),
   desktopNotifications: z.boolean(),
