@@ -1,7 +1,7 @@
 /**
  * Devices reached through a jump host (bastion), against two real fleet devices: the first is the
  * bastion for the second. Both host keys are pinned only after confirmation, the route really goes
- * through the bastion, and a backup runs through the tunnel.
+ * through the bastion, a backup runs through the tunnel, and a bastion gone silent is named as such.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -124,5 +124,33 @@ describe.skipIf(skip)('a device behind a jump host', () => {
     connection.close();
     for (let i = 0; i < 50 && bastion.proxy!.connections > 0; i++) await new Promise((r) => setTimeout(r, 100));
     expect(bastion.proxy!.connections).toBe(0);
+  });
+
+  it('gives the device up once its jump host has been silent for the allowed time, saying which stopped answering', async () => {
+    const jumpOptions = { host: bastion.host, port: bastion.port, user: bastion.user, auth: { kind: 'key' as const, privateKey: readFileSync(bastion.identityFile) }, hostKey: bastion.hostKeyFingerprint };
+    const connection = await DeviceConnection.open({
+      host: device.direct.host,
+      port: device.direct.port,
+      user: device.user,
+      auth: { kind: 'key', privateKey: readFileSync(device.identityFile) },
+      hostKey: device.hostKeyFingerprint,
+      jump: jumpOptions,
+      silentMs: 4_000,
+    });
+    try {
+      const running = await connection.exec(sh`sleep 60`);
+      running.stdout.resume();
+      bastion.proxy!.stall();
+      const stalled = Date.now();
+      const result = await running.done;
+      expect(Date.now() - stalled).toBeLessThan(10_000);
+      expect(result.signal).toBe('CONNECTION_LOST');
+      // Not only "the connection to … was lost": which hop went silent.
+      expect(result.stderr).toMatch(/^the connection to .* \(via jump host .*\) was lost: jump host \S+ stopped answering \(nothing heard from it for 4 s/);
+      expect(connection.closed).toBe(true);
+    } finally {
+      bastion.proxy!.restore();
+      connection.close();
+    }
   });
 });

@@ -168,6 +168,8 @@ export class DeviceConnection implements CommandRunner {
   #closed = false;
   /** Why the connection died ("the connection to … was lost (ECONNRESET)"), once it has. */
   #lostWhy: string | null = null;
+  /** Why the connection is dying, once it was found silent or failed (its `close` may be still to come); null before. */
+  #ending: () => string | null = () => null;
   /** Commands still running: settled by hand if the connection dies under them. */
   readonly #open = new Set<(lost: string) => void>();
 
@@ -212,14 +214,20 @@ export class DeviceConnection implements CommandRunner {
       silent = true;
       transport.destroy();
     });
+    const describe = () =>
+      silent || died?.level === 'client-timeout' || /keepalive/i.test(died?.message ?? '')
+        ? `${target} stopped answering (nothing heard from it for ${Math.round(silentMs / 1000)} s: the link went silent, or the device hung${setByConsole ? '; on a link that drops for longer, raise "Give up on a silent device after" in Settings, or silentLinkSeconds with jetvault settings set' : ''})`
+        : `the connection to ${target} was lost${died ? ` (${died.code ?? died.message})` : ''}`;
+    this.#ending = () => (silent || died ? describe() : null);
     client.on('close', () => {
       watch.stop();
       this.#closed = true;
+      // A tunnel closes when its jump host's connection dies (silent, reset) — before this one can
+      // tell: say what happened there, not only that this connection was lost.
+      const jumpHost = this.#jump;
+      const viaJump = silent || !jumpHost ? null : jumpHost.#ending();
       this.#jump?.close();
-      const why =
-        silent || died?.level === 'client-timeout' || /keepalive/i.test(died?.message ?? '')
-          ? `${target} stopped answering (nothing heard from it for ${Math.round(silentMs / 1000)} s: the link went silent, or the device hung${setByConsole ? '; on a link that drops for longer, raise "Give up on a silent device after" in Settings, or silentLinkSeconds with jetvault settings set' : ''})`
-          : `the connection to ${target} was lost${died ? ` (${died.code ?? died.message})` : ''}`;
+      const why = viaJump ? `the connection to ${target} was lost: ${viaJump}` : describe();
       this.#lostWhy = why;
       // ssh2 does not close channels whose connection died (keepalive timeout, reset): do it here,
       // so nobody waits forever on a command that can no longer finish.
