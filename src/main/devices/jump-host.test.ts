@@ -29,6 +29,18 @@ afterAll(async () => {
   await fleet?.stop();
 }, 120_000);
 
+/** A connection to the device through the bastion, as the console opens one for a profile with a jump host. */
+const openThroughBastion = (extra: { silentMs?: number } = {}) =>
+  DeviceConnection.open({
+    host: device.direct.host,
+    port: device.direct.port,
+    user: device.user,
+    auth: { kind: 'key', privateKey: readFileSync(device.identityFile) },
+    hostKey: device.hostKeyFingerprint,
+    jump: { host: bastion.host, port: bastion.port, user: bastion.user, auth: { kind: 'key', privateKey: readFileSync(bastion.identityFile) }, hostKey: bastion.hostKeyFingerprint },
+    ...extra,
+  });
+
 describe.skipIf(skip)('a device behind a jump host', () => {
   it('confirms the jump host key, then the device key through the tunnel, and backs up through it', async () => {
     const env = { JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'jump host test repository password' };
@@ -110,15 +122,7 @@ describe.skipIf(skip)('a device behind a jump host', () => {
   });
 
   it('closes the jump host connection with the device connection', async () => {
-    const jumpOptions = { host: bastion.host, port: bastion.port, user: bastion.user, auth: { kind: 'key' as const, privateKey: readFileSync(bastion.identityFile) }, hostKey: bastion.hostKeyFingerprint };
-    const connection = await DeviceConnection.open({
-      host: device.direct.host,
-      port: device.direct.port,
-      user: device.user,
-      auth: { kind: 'key', privateKey: readFileSync(device.identityFile) },
-      hostKey: device.hostKeyFingerprint,
-      jump: jumpOptions,
-    });
+    const connection = await openThroughBastion();
     expect((await connection.run(sh`echo through`)).trim()).toBe('through');
     expect(bastion.proxy!.connections).toBe(1);
     connection.close();
@@ -127,16 +131,7 @@ describe.skipIf(skip)('a device behind a jump host', () => {
   });
 
   it('gives the device up once its jump host has been silent for the allowed time, saying which stopped answering', async () => {
-    const jumpOptions = { host: bastion.host, port: bastion.port, user: bastion.user, auth: { kind: 'key' as const, privateKey: readFileSync(bastion.identityFile) }, hostKey: bastion.hostKeyFingerprint };
-    const connection = await DeviceConnection.open({
-      host: device.direct.host,
-      port: device.direct.port,
-      user: device.user,
-      auth: { kind: 'key', privateKey: readFileSync(device.identityFile) },
-      hostKey: device.hostKeyFingerprint,
-      jump: jumpOptions,
-      silentMs: 4_000,
-    });
+    const connection = await openThroughBastion({ silentMs: 4_000 });
     try {
       const running = await connection.exec(sh`sleep 60`);
       running.stdout.resume();
