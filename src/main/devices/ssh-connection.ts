@@ -39,13 +39,10 @@ export interface ConnectOptions {
   readyTimeoutMs?: number;
   /** Host key algorithms to offer, in order (the types a trust store knows for this host); ssh2's defaults otherwise. */
   hostKeyAlgorithms?: string[];
-  keepaliveIntervalMs?: number;
-  keepaliveCountMax?: number;
   /**
    * How long the peer may stay silent — nothing from it, and nothing of ours taken by it — before
-   * the connection is given up (the console's `silentLinkSeconds`; 20 s by default, or
-   * `keepaliveIntervalMs` × (`keepaliveCountMax` + 1) when those are given). Keepalives go out every
-   * quarter of it. A jump host gets the same.
+   * the connection is given up (the console's `silentLinkSeconds`; 20 s by default). Keepalives go
+   * out every quarter of it. A jump host gets the same.
    */
   silentMs?: number;
   /** Bytes per second each way for commands' stdout and stdin (0: unlimited), read as each command starts. */
@@ -132,7 +129,7 @@ export interface CommandRunner {
 }
 
 /**
- * A command whose connection died under it — the device stopped answering (keepalives) or the link
+ * A command whose connection died under it — the device stopped answering (silence-watch.ts) or the link
  * dropped — as UNAVAILABLE, saying why: not "failed (exit null)", as if the command itself had
  * failed on the device. Null when the command ran to its end.
  */
@@ -205,8 +202,8 @@ export class DeviceConnection implements CommandRunner {
     this.#down = rate ? new RateLimiter() : null;
     this.#up = rate ? new RateLimiter() : null;
     // Why the connection died, for the commands it cuts off.
-    let died: (Error & { level?: string; code?: string }) | null = null;
-    client.on('error', (error: Error & { level?: string; code?: string }) => {
+    let died: (Error & { code?: string }) | null = null;
+    client.on('error', (error: Error & { code?: string }) => {
       died ??= error;
     });
     let silent = false;
@@ -215,7 +212,7 @@ export class DeviceConnection implements CommandRunner {
       transport.destroy();
     });
     const describe = () =>
-      silent || died?.level === 'client-timeout' || /keepalive/i.test(died?.message ?? '')
+      silent
         ? `${target} stopped answering (nothing heard from it for ${Math.round(silentMs / 1000)} s: the link went silent, or the device hung${setByConsole ? '; on a link that drops for longer, raise "Give up on a silent device after" in Settings, or silentLinkSeconds with jetvault settings set' : ''})`
         : `the connection to ${target} was lost${died ? ` (${died.code ?? died.message})` : ''}`;
     this.#ending = () => (silent || died ? describe() : null);
@@ -229,7 +226,7 @@ export class DeviceConnection implements CommandRunner {
       this.#jump?.close();
       const why = viaJump ? `the connection to ${target} was lost: ${viaJump}` : describe();
       this.#lostWhy = why;
-      // ssh2 does not close channels whose connection died (keepalive timeout, reset): do it here,
+      // ssh2 does not close channels whose connection died (silent, reset): do it here,
       // so nobody waits forever on a command that can no longer finish.
       for (const lose of [...this.#open]) lose(why);
     });
@@ -254,7 +251,7 @@ export class DeviceConnection implements CommandRunner {
     const isRepository = options.role === 'repository';
     const target = `${isJump ? 'jump host ' : isRepository ? 'repository server ' : ''}${options.user}@${options.host}:${options.port}${options.via ? ` (via ${options.via.target})` : ''}`;
     const client = new Client();
-    const silentMs = options.silentMs ?? (options.keepaliveIntervalMs ? options.keepaliveIntervalMs * ((options.keepaliveCountMax ?? 3) + 1) : 20_000);
+    const silentMs = options.silentMs ?? 20_000;
     let seen: string | null = null;
     let refusal: AppError | null = null;
     const config: ConnectConfig = {

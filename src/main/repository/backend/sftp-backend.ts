@@ -9,8 +9,8 @@
  * - Speed: ssh2's SFTP sends one 32 KiB request and waits for its answer unless asked otherwise, and
  *   Nagle delays each small reply. Reads and writes here go out as 128 KiB requests, 16 in flight per
  *   transfer, with TCP_NODELAY on (see decision 014 for the measurement).
- * - The connection is opened on first use, shared by every operation, kept alive with SSH keepalives
- *   (5 s × 3, so a dead link fails instead of hanging) and opened again on the next operation after it
+ * - The connection is opened on first use, shared by every operation, given up after 20 s in which
+ *   the server neither sent nor took a byte (so a dead link fails instead of hanging) and opened again on the next operation after it
  *   dropped. A dropped connection fails the operations in flight with an `unavailable` error, which the
  *   retry wrapper (retry-backend.ts) retries; a wrong host key or credentials are never retried.
  * - Trust: the host key must be pinned (`JETVAULT_SFTP_HOST_KEY`) or listed in OpenSSH's known_hosts
@@ -68,8 +68,8 @@ export interface SftpOptions {
   knownHosts?: () => KnownHostKey[];
   /** Credentials, resolved when the connection opens (a key file is read then). */
   auth: () => DeviceAuth;
-  keepaliveIntervalMs?: number;
-  keepaliveCountMax?: number;
+  /** How long the server may stay silent before the connection is given up (20 s; decision 028). */
+  silentMs?: number;
   readyTimeoutMs?: number;
   /** Bytes per read/write request (default 128 KiB) and requests in flight per transfer (default 16): for benchmarks. */
   requestBytes?: number;
@@ -257,8 +257,7 @@ export class SftpBackend implements Backend {
             : { confirmHostKey: (seen: string) => known.some((k) => k.fingerprint === seen), hostKeyAlgorithms: algorithmsFor(known.map((k) => k.type)) }),
           role: 'repository',
           readyTimeoutMs: this.#options.readyTimeoutMs ?? 20_000,
-          keepaliveIntervalMs: this.#options.keepaliveIntervalMs ?? 5_000,
-          keepaliveCountMax: this.#options.keepaliveCountMax ?? 3,
+          ...(this.#options.silentMs ? { silentMs: this.#options.silentMs } : {}),
         });
       } catch (error) {
         throw this.#connectError(error, known);
