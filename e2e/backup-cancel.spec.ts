@@ -5,7 +5,7 @@
  * device's login could not read).
  */
 import path from 'node:path';
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { expect, testWithFleet } from './fixtures';
 
@@ -90,4 +90,12 @@ test('a backup cancelled from the jobs tray while its link is stalled ends at on
   const again = history.getByTestId('backup-run-succeeded').filter({ hasText: `${sqlite}: database not written since the last run, its copy and check kept` });
   await expect(again).toHaveCount(1, { timeout: 90_000 });
   await expect(again).toContainText('1 large file (48.0 MiB) sent whole: 48.0 MiB of its 48.0 MiB changed');
+
+  // A copy of it in another folder (a new release): the stored copy is found, only hashes cross.
+  mkdirSync(path.join(device.root, 'opt', device.app, 'releases'), { recursive: true });
+  copyFileSync(path.join(device.root, 'opt', device.app, 'models', 'large.bin'), path.join(device.root, 'opt', device.app, 'releases', 'large.bin'));
+  await page.getByTestId('device-backup').click();
+  const copied = history.getByTestId('backup-run-succeeded').filter({ hasText: 'found at another path or on another device' });
+  await expect(copied).toHaveCount(1, { timeout: 90_000 });
+  await expect(copied).toContainText('1 large file (48.0 MiB) sent as the blocks that changed, its copy found at another path or on another device');
 });

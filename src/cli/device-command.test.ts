@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, rmSync, symlinkSync, truncateSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, chownSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, rmSync, symlinkSync, truncateSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
@@ -262,6 +262,13 @@ describe('jetvault device', () => {
     expect(rewritten.code).toBe(0);
     expect(rewritten.err).toBe('');
     expect(rewritten.out).toMatch(/^snapshot \S+ app \(files\): .* \(1 large file of 5\.0 MiB sent whole: 5\.0 MiB of its 5\.0 MiB changed\)/m);
+    // A copy of it in another file: the stored copy is found, the run says so.
+    const copy = path.join(device.root, 'opt', device.app, 'models', 'retuned-copy.onnx');
+    copyFileSync(model, copy);
+    chownSync(copy, device.account.uid, device.account.gid);
+    const copied = await withPassword('backup', '--device', 'rvm-017', '--source', 'app');
+    expect(copied.code).toBe(0);
+    expect(copied.out).toMatch(/^snapshot \S+ app \(files\): .*; sent \d+(\.\d)? KiB \(1 large file of 5\.0 MiB sent as the blocks that changed, 1 against a copy from another path or device\)/m);
     // A file the device's login cannot read (root's, mode 600): the run is kept, the file is named
     // on stderr and the exit code says the run is partial.
     const key = path.join(device.root, 'etc', device.app, 'tls.key');

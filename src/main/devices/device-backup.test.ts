@@ -977,6 +977,7 @@ describe('large changed files cross as their changed blocks', () => {
     expect(totals.at(-1)).toBe(second.value!.bytesTransferred);
     expect(result!.filesRead).toBe(4);
     expect(result!.deltaFiles).toBe(4);
+    expect(result!.knownFiles).toBeUndefined();
     expect(result!.sentWhole).toBeUndefined();
     // Their sizes as listed now: 24 MiB, 6 MiB, 5 + 3 MiB grown, cut to 5 MiB and 77 bytes.
     expect(result!.deltaBytes).toBe((24 + 6 + 8 + 5) * MiB + 77);
@@ -1081,5 +1082,118 @@ describe('large changed files cross as their changed blocks', () => {
       ['replaced.onnx', expect.stringMatching(/^6\.0 MiB of its 6\.0 MiB changed$/), false],
     ]);
     expect(await restored(repo, value!.snapshots[0]!.snapshotId)).toEqual(await sums(path.join(root, 'opt/myrvm')));
+  });
+
+  describe('a large file the repository holds elsewhere', () => {
+    /** Chunk ids of the file at `rel` (below opt/myrvm) in a snapshot. */
+    const idsOf = async (repo: Repository, snapshotId: string, rel: string) => (await contents(repo, [snapshotId]))[`opt/myrvm/${rel}`];
+
+    it('moved or copied within the source (a release folder), crosses as its hashes and changed blocks, stored as the same chunks', async () => {
+      const root = tempDir();
+      const file = await models(root, { 'detector.onnx': 12 * MiB, 'ocr.onnx': 6 * MiB });
+      const { repo } = await newRepo();
+      const first = await backupJob(repo, root, app(root));
+      const firstId = first.value!.snapshots[0]!.snapshotId;
+      // The release moved the detector into an archive folder and copied the OCR model into a new release, 4 KiB patched there.
+      await mkdir(path.join(root, 'opt/myrvm/archive'));
+      await mkdir(path.join(root, 'opt/myrvm/releases/2026-12-06'), { recursive: true });
+      const moved = path.join(root, 'opt/myrvm/archive/detector-v1.onnx');
+      await copyFile(file['detector.onnx']!, moved);
+      await rm(file['detector.onnx']!);
+      const copy = path.join(root, 'opt/myrvm/releases/2026-12-06/ocr.onnx');
+      await copyFile(file['ocr.onnx']!, copy);
+      const handle = await open(copy, 'r+');
+      await handle.write(randomBytes(4096), 0, 4096, 3 * MiB);
+      await handle.close();
+
+      const { record, value } = await backupJob(repo, root, app(root));
+      expect(record.status).toBe('succeeded');
+      const [result] = value!.snapshots;
+      expect(result!.filesRead).toBe(2);
+      expect(result!.deltaFiles).toBe(2);
+      expect(result!.knownFiles).toBe(2);
+      expect(result!.deltaBytes).toBe(18 * MiB);
+      expect(result!.sentWhole).toBeUndefined();
+      // Hashes and one changed block (64 KiB), not the 18 MiB of the two files; no proof blocks (the device's own copies).
+      expect(result!.bytesTransferred).toBeLessThan(256 * 1024);
+      expect(await restored(repo, result!.snapshotId)).toEqual(await sums(path.join(root, 'opt/myrvm')));
+      expect(await idsOf(repo, result!.snapshotId, 'archive/detector-v1.onnx')).toEqual(await idsOf(repo, firstId, 'models/detector.onnx'));
+      // The copy is stored exactly as a whole backup of it would be.
+      const whole = await backupJob(repo, root, [{ ...app(root)[0]!, name: 'whole' }]);
+      expect(await idsOf(repo, result!.snapshotId, 'releases/2026-12-06/ocr.onnx')).toEqual(await idsOf(repo, whole.value!.snapshots[0]!.snapshotId, 'releases/2026-12-06/ocr.onnx'));
+    });
+
+    it("a device new to the fleet sends another device's models as their hashes and two blocks; a model of the same size but other bytes crosses whole", async () => {
+      const [a, b] = [tempDir(), tempDir()];
+      const fileA = await models(a, { 'detector.onnx': 12 * MiB, 'ocr.onnx': 6 * MiB });
+      await models(b, { 'ocr.onnx': 6 * MiB }); // same size as rvm-017's, other bytes
+      await copyFile(fileA['detector.onnx']!, path.join(b, 'opt/myrvm/models/detector.onnx'));
+      const { repo } = await newRepo();
+      const first = await backupJob(repo, a, app(a), undefined, { name: 'rvm-017' });
+      expect(first.record.status).toBe('succeeded');
+
+      const { record, value } = await backupJob(repo, b, app(b), undefined, { name: 'rvm-018' });
+      expect(record.status).toBe('succeeded');
+      const [result] = value!.snapshots;
+      expect(result!.deltaFiles).toBe(1);
+      expect(result!.knownFiles).toBe(1);
+      expect(result!.deltaBytes).toBe(12 * MiB);
+      // Its own OCR model crossed whole, as a new file always did: nothing to report.
+      expect(result!.sentWhole).toBeUndefined();
+      // 6 MiB for its own model, the labels, hashes, and two 64 KiB blocks of the detector as proof.
+      expect(result!.bytesTransferred).toBeGreaterThan(6 * MiB + 128 * 1024);
+      expect(result!.bytesTransferred).toBeLessThan(6 * MiB + 512 * 1024);
+      expect(await restored(repo, result!.snapshotId)).toEqual(await sums(path.join(b, 'opt/myrvm')));
+      expect(await idsOf(repo, result!.snapshotId, 'models/detector.onnx')).toEqual(await idsOf(repo, first.value!.snapshots[0]!.snapshotId, 'models/detector.onnx'));
+      expect(await idsOf(repo, result!.snapshotId, 'models/ocr.onnx')).not.toEqual(await idsOf(repo, first.value!.snapshots[0]!.snapshotId, 'models/ocr.onnx'));
+    });
+
+    it("a device that sends another device's block hashes for a file it does not hold gets its own bytes stored, not the other's", async () => {
+      const [a, b] = [tempDir(), tempDir()];
+      const fileA = await models(a, { 'secret.bin': 8 * MiB });
+      await models(b, { 'secret.bin': 8 * MiB }); // same size, other bytes
+      const { repo } = await newRepo();
+      const first = await backupJob(repo, a, app(a), undefined, { name: 'rvm-017' });
+      // rvm-018 answers the hash command with rvm-017's hashes (it learnt them somehow) and reads its own file otherwise.
+      const local = new LocalRunner();
+      let lied = 0;
+      const liar: CommandRunner = {
+        target: local.target,
+        exec: (command, signal) => {
+          const text = commandText(command);
+          if (!/ hash \d+$/.test(text)) return local.exec(command, signal);
+          lied++;
+          return local.exec(raw(`cat >/dev/null; printf '%s\\0' '${fileA['secret.bin']!}' | { ${text}; }`), signal);
+        },
+        run: (command, options) => runToString(liar, command, options),
+      };
+      const { record, value } = await backupJob(repo, b, app(b), undefined, { name: 'rvm-018', runner: liar });
+      expect(record.status).toBe('succeeded');
+      expect(lied).toBe(1);
+      const [result] = value!.snapshots;
+      expect(result!.deltaFiles).toBeUndefined();
+      expect(await restored(repo, result!.snapshotId)).toEqual(await sums(path.join(b, 'opt/myrvm')));
+      expect(await idsOf(repo, result!.snapshotId, 'models/secret.bin')).not.toEqual(await idsOf(repo, first.value!.snapshots[0]!.snapshotId, 'models/secret.bin'));
+    });
+
+    it("a model retrained at the same size, which another device sent already, crosses as the blocks that differ from that device's copy", async () => {
+      const [a, b] = [tempDir(), tempDir()];
+      await models(b, { 'detector.onnx': 12 * MiB }); // v1
+      const { repo } = await newRepo();
+      await backupJob(repo, b, app(b), undefined, { name: 'rvm-018' });
+      const fileA = await models(a, { 'detector.onnx': 12 * MiB }); // v2, every block new
+      const first = await backupJob(repo, a, app(a), undefined, { name: 'rvm-017' });
+      await copyFile(fileA['detector.onnx']!, path.join(b, 'opt/myrvm/models/detector.onnx'));
+
+      const { record, value } = await backupJob(repo, b, app(b), undefined, { name: 'rvm-018' });
+      expect(record.status).toBe('succeeded');
+      const [result] = value!.snapshots;
+      expect(result!.deltaFiles).toBe(1);
+      expect(result!.knownFiles).toBe(1);
+      expect(result!.sentWhole).toBeUndefined();
+      expect(result!.bytesTransferred).toBeLessThan(512 * 1024);
+      expect(await restored(repo, result!.snapshotId)).toEqual(await sums(path.join(b, 'opt/myrvm')));
+      expect(await idsOf(repo, result!.snapshotId, 'models/detector.onnx')).toEqual(await idsOf(repo, first.value!.snapshots[0]!.snapshotId, 'models/detector.onnx'));
+    });
   });
 });

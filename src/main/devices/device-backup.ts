@@ -28,7 +28,8 @@ import { DumpSource, previousCopy } from './sources/dump-source';
 import { blobStream } from '../repository/pipeline/blob-stream';
 import { Chunker, gearTable } from '../repository/chunker/chunker';
 import { CHANGED_WHILE_READ, FileShrank, RemoteFilesSource } from './sources/files-source';
-import type { ParentChunks } from './sources/files-source';
+import type { KnownFile, ParentChunks } from './sources/files-source';
+import { DELTA_MIN_BYTES } from './sources/block-delta';
 import { rotateLogs } from './sources/log-rotation';
 import type { CommandRunner } from './ssh-connection';
 import { chooseCompression, probeDevice } from './wire-compression';
@@ -60,6 +61,8 @@ export interface SourceResult {
   /** Large changed files that crossed as their changed blocks (decision 024), and their sizes. */
   deltaFiles?: number;
   deltaBytes?: number;
+  /** Of those, how many against a copy found at another path or on another device (a moved model, a device new to the fleet). */
+  knownFiles?: number;
   /**
    * Large changed files that were tried as block deltas but crossed whole, and why — the first
    * WHOLE_KEPT of them; `problem`: something to look at (the device cannot hash blocks, a command
@@ -185,6 +188,54 @@ async function filesOf(load: (id: string) => Promise<Tree>, parent: SnapshotWith
   return map;
 }
 
+/** Other devices whose latest copy of a source is searched for large files a run may already hold. */
+export const KNOWN_DEVICES = 16;
+/** Copies of one size kept per run (distinct contents): more would each cost a hash pass of the repository. */
+const KNOWN_PER_SIZE = 4;
+
+/**
+ * Large files (DELTA_MIN_BYTES and more) the repository holds for a source, by size: the parent's
+ * files at any path, then the latest copy of a source of the same name on up to KNOWN_DEVICES other
+ * devices (most recently backed up first). A moved or copied model, a new release folder, a model
+ * another device sent already, a device new to the fleet: each then crosses as the blocks that differ
+ * from such a copy (files-source.ts, decision 024). Walked once per run, only when asked.
+ */
+export async function knownLargeFiles(
+  load: (id: string) => Promise<Tree>,
+  snapshots: SnapshotWithId[],
+  device: string,
+  source: string,
+  parentFiles: Promise<Map<string, TreeNode>>,
+): Promise<Map<number, KnownFile[]>> {
+  const bySize = new Map<number, KnownFile[]>();
+  const seen = new Set<string>();
+  const add = (node: TreeNode, foreign: boolean) => {
+    if (node.type !== 'file' || node.size < DELTA_MIN_BYTES || !node.content?.length) return;
+    const key = `${node.content.length}:${node.content.join(',')}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    const list = bySize.get(node.size) ?? [];
+    if (list.length >= KNOWN_PER_SIZE) return;
+    list.push({ node, foreign });
+    bySize.set(node.size, list);
+  };
+  for (const node of (await parentFiles).values()) add(node, false);
+  const latest = new Map<string, SnapshotWithId>();
+  for (const s of snapshots) if (s.device && s.device !== device && s.tags.includes(tagOf.source(source))) latest.set(s.device, s);
+  const others = [...latest.values()].sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : 0)).slice(0, KNOWN_DEVICES);
+  const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+  let n = 0;
+  const visit = async (id: string): Promise<void> => {
+    for (const node of (await load(id)).nodes) {
+      if (node.type === 'file') add(node, true);
+      else if (node.type === 'dir' && node.subtree) await visit(node.subtree);
+      if (++n % 1000 === 0) await turn();
+    }
+  };
+  for (const other of others) await visit(other.tree);
+  return bySize;
+}
+
 /** Runs given no store of their own (tests, the local backup) keep checkpoints in memory only. */
 const inMemory = new ResumeStore(null);
 
@@ -306,9 +357,11 @@ export async function runSources(
       let resumedBytes = 0;
       let deltaFiles = 0;
       let deltaBytes = 0;
+      let knownFiles = 0;
       const sentWhole: NonNullable<SourceResult['sentWhole']> = { files: 0, bytes: 0, examples: [] };
       const checkpoint = new Map<string, TreeNode>();
       let parentFiles: Promise<Map<string, TreeNode>> | null = null;
+      let known: Promise<Map<number, KnownFile[]>> | null = null;
       const filesSource = (config: FilesConfig, resume: Map<string, TreeNode> | undefined): RemoteFilesSource => {
         checkpoints.set(config.name, { stored: checkpoint, resumed: resume });
         parentFiles ??= filesOf(trees, parent);
@@ -318,6 +371,7 @@ export async function runSources(
           sysroot: device.sysroot,
           // Read from the repository while the device lists its files.
           parentFiles,
+          known: () => (known ??= knownLargeFiles(trees, all, device.name, config.name, parentFiles!)),
           ...(resume ? { resume } : {}),
           compress,
           // Large changed files cross as their changed blocks, the rest read from the parent: always
@@ -331,12 +385,13 @@ export async function runSources(
             listedOne();
           },
           // A large file that crossed as its changed blocks: the run's total shrinks as it is known.
-          onDelta: (bytes, size) => {
+          onDelta: (bytes, size, elsewhere) => {
             transferred += bytes;
             expectBytes(index, transferred);
             if (size === null) return;
             deltaFiles++;
             deltaBytes += size;
+            if (elsewhere) knownFiles++;
           },
           // A file that could not be read, or grew or shrank since it was listed: the run says what crossed.
           onResized: (bytes) => {
@@ -416,6 +471,7 @@ export async function runSources(
         ...(changedWhileRead > 0 ? { changedWhileRead } : {}),
         ...(resumedBytes > 0 ? { bytesResumed: resumedBytes } : {}),
         ...(deltaFiles > 0 ? { deltaFiles, deltaBytes } : {}),
+        ...(knownFiles > 0 ? { knownFiles } : {}),
         ...(sentWhole.files > 0 ? { sentWhole } : {}),
         ...(dump?.unchanged ? { unchanged: true as const } : {}),
         ...(damaged !== undefined ? { integrityCheck: damaged } : {}),

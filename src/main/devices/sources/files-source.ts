@@ -5,6 +5,7 @@
  * symlinks, unchanged files — comes from the listing alone. A large file that changed crosses as
  * the blocks that changed when the parent's bytes can be read (block-delta.ts).
  */
+import { randomInt } from 'node:crypto';
 import path from 'node:path';
 import { extract } from 'tar-stream';
 import type { Header } from 'tar-stream';
@@ -23,7 +24,7 @@ import type { CommandRunner, RunningCommand } from '../ssh-connection';
 import { chunksOf } from '../stream-chunks';
 import { execCompressed } from '../wire-compression';
 import { DELTA_MAX_FETCH, DELTA_MIN_BYTES, DeltaUnavailable, blockSizeFor, changedRanges, deviceBlocks, fetchBlocks, planParts, rangeBytes, rebuilt } from './block-delta';
-import type { DeltaCause, Exec } from './block-delta';
+import type { DeltaCause, DeviceBlocks, Exec } from './block-delta';
 import { PathMatcher, patternIssues } from './glob';
 import { compareTreeOrder, listingCommand, parseListing, sortTreeOrder } from './listing';
 import type { ListedEntry } from './listing';
@@ -54,9 +55,10 @@ export interface RemoteFilesOptions {
   parent?: ParentChunks;
   /**
    * A file tried as a block delta changed what the run transfers by `bytes` (what crossed for it,
-   * less its listed size when it crossed as a delta); `size`: its size when it did, else null.
+   * less its listed size when it crossed as a delta); `size`: its size when it did, else null;
+   * `elsewhere`: it did against a copy found at another path or on another device (`known`).
    */
-  onDelta?: (bytes: number, size: number | null) => void;
+  onDelta?: (bytes: number, size: number | null, elsewhere: boolean) => void;
   /**
    * A listed file crossed with another size than listed (it grew or shrank since) or not at all
    * (unreadable, vanished): what the run transfers changes by `bytes`.
@@ -66,7 +68,27 @@ export interface RemoteFilesOptions {
   maxEntries?: number;
   /** A file tried as a block delta crossed whole after all, and why (DeltaUnavailable). */
   onWhole?: (file: { path: string; size: number; reason: string; why: DeltaCause }) => void;
+  /**
+   * Large files the repository holds elsewhere, by size: the parent's files at any path and other
+   * devices' latest copies of a source of this name (device-backup.ts `knownLargeFiles`). A large
+   * file with no copy of its size at its own path in the parent — moved, copied, a new release
+   * folder, a model another device sent already, a device new to the fleet — is tried as a block
+   * delta against a copy of its size. Asked at most once per run, and only when such a file is listed.
+   */
+  known?: () => Promise<ReadonlyMap<number, readonly KnownFile[]>>;
 }
+
+/** A large file stored elsewhere in the repository; `foreign`: in another device's snapshot; `own`: the file's own copy in the parent. */
+export interface KnownFile {
+  node: TreeNode;
+  foreign: boolean;
+  own?: boolean;
+}
+
+/** References a large file is compared with at most (its own parent copy and copies of its size elsewhere). */
+export const MAX_REFERENCES = 3;
+/** Blocks a device fetches of a copy found in another device's snapshot, to show it holds the bytes and not only their hashes. */
+export const PROOF_BLOCKS = 2;
 
 /** A file's chunks in the repository (ids in order). */
 export interface ParentChunks {
@@ -213,6 +235,23 @@ function plainPath(p: string): boolean {
 interface PreparedDelta {
   size: number;
   segments: Segment[];
+}
+
+/** Identifies a stored file's bytes (its chunk list) without comparing every id. */
+const contentKey = (content: readonly string[]): string => `${content.length}:${content[0]}:${content.at(-1)}`;
+
+/**
+ * What a large file is compared with, best first: its own copy in the parent when the size is the
+ * same (a model patched in place), copies of its size found elsewhere (one of its name first), its
+ * own copy of another size last (a log that grew). Each stored file once, at most MAX_REFERENCES.
+ */
+export function referencesFor(relative: string, size: number, own: TreeNode | undefined, elsewhere: readonly KnownFile[]): KnownFile[] {
+  const mine = own?.content?.length ? { node: own, foreign: false, own: true } : null;
+  const base = path.posix.basename(relative);
+  const sameSize = elsewhere.filter((k) => k.node.size === size && (k.node.content?.length ?? 0) > 0).sort((a, b) => Number(b.node.name === base) - Number(a.node.name === base));
+  const ordered = mine?.node.size === size ? [mine, ...sameSize] : [...sameSize, ...(mine ? [mine] : [])];
+  const seen = new Set<string>();
+  return ordered.filter((k) => !seen.has(contentKey(k.node.content!)) && seen.add(contentKey(k.node.content!))).slice(0, MAX_REFERENCES);
 }
 
 export class RemoteFilesSource implements Source {
@@ -410,10 +449,22 @@ export class RemoteFilesSource implements Source {
     });
     const bytes = (entries: Iterable<ListedEntry>) => [...entries].reduce((n, e) => n + e.meta.size, 0);
     this.#options.onListed?.({ entries: listed.length, transferFiles: wanted.length, transferBytes: bytes(wanted), resumedFiles: resumed.size, resumedBytes: bytes(resumed.keys()) });
-    // Large changed files with a parent version: as block deltas, made ready one ahead of the loop
-    // (while the tar stream brings the files before them); the tar stream carries the others.
+    // Large changed files with a copy in the repository (their parent's, or one of their size found
+    // elsewhere): as block deltas, made ready one ahead of the loop (while the tar stream brings the
+    // files before them); the tar stream carries the others.
     const { parent: chunks } = this.#options;
-    const deltas = chunks ? wanted.filter((e) => e.meta.size >= DELTA_MIN_BYTES && (parent.get(this.#relative(e.absolute))?.content?.length ?? 0) > 0) : [];
+    const large = chunks ? wanted.filter((e) => e.meta.size >= DELTA_MIN_BYTES) : [];
+    const ownCopy = (e: ListedEntry) => parent.get(this.#relative(e.absolute));
+    const known = this.#options.known;
+    // Copies elsewhere are looked up only for a file whose own copy (if any) has another size; one whose
+    // own copy turns out changed all over asks for them then (#prepareDelta).
+    const elsewhere = known && large.some((e) => ownCopy(e)?.size !== e.meta.size) ? await known() : new Map<number, readonly KnownFile[]>();
+    const references = new Map<ListedEntry, KnownFile[]>();
+    for (const e of large) {
+      const refs = referencesFor(this.#relative(e.absolute), e.meta.size, ownCopy(e), elsewhere.get(e.meta.size) ?? []);
+      if (refs.length > 0) references.set(e, refs);
+    }
+    const deltas = large.filter((e) => references.has(e));
     const deltaSet = new Set(deltas);
     // Sparse files each cross in a tar of their own that leaves their holes out.
     const sparse = new Set(wanted.filter((e) => !deltaSet.has(e) && isSparse(e)));
@@ -423,7 +474,7 @@ export class RemoteFilesSource implements Source {
     const prepareNext = () => {
       const entry = deltas[queued++];
       if (!entry) return;
-      const prepared = this.#prepareDelta(entry, parent.get(this.#relative(entry.absolute))!, chunks!, signal);
+      const prepared = this.#prepareDelta(entry, references.get(entry)!, references.get(entry)!.some((r) => r.own), chunks!, signal);
       prepared.catch(() => undefined); // awaited in the loop; a run that fails before it must not leave it unhandled
       ready.set(entry, prepared);
     };
@@ -494,29 +545,61 @@ export class RemoteFilesSource implements Source {
   }
 
   /**
-   * A changed file as its parent's chunks with the parts around the changed blocks cut again
+   * A changed file as a stored copy's chunks with the parts around the changed blocks cut again
    * (block-delta.ts), or null when it has to cross whole (no python3 on the device, most of it
-   * changed, it changed meanwhile, its previous copy cannot be read).
+   * changed, it changed meanwhile, no copy can be read). The device hashes its file once; each
+   * reference (`refs`, best first) is hashed from the repository and the one with the fewest changed
+   * bytes is used — the first that differs in at most an eighth ends the search. A copy from another
+   * device's snapshot counts only once the device has sent PROOF_BLOCKS of its blocks: hashes alone
+   * would let a device that learnt them claim, and later be restored, another device's file.
+   * `hadOwn`: the file has a copy at its own path in the parent — only then is crossing whole worth
+   * reporting when the cause is the file's (a new file crossing whole is what always happened).
    */
-  async #prepareDelta(entry: ListedEntry, node: TreeNode, chunks: ParentChunks, signal?: AbortSignal): Promise<PreparedDelta | null> {
-    if (this.#noDelta) return this.#whole(entry, this.#noDelta);
-    const content = node.content!;
+  async #prepareDelta(entry: ListedEntry, refs: KnownFile[], hadOwn: boolean, chunks: ParentChunks, signal?: AbortSignal): Promise<PreparedDelta | null> {
+    if (this.#noDelta) return hadOwn ? this.#whole(entry, this.#noDelta) : null;
     const blockSize = blockSizeFor(entry.meta.size);
     const name = encodeName(entry.absolute);
     const exec: Exec = (command, s) => this.#exec(command, s);
-    // The parent's hashes are computed while the device computes its own.
-    const mine = chunks.hashes(content, blockSize);
-    mine.catch(() => undefined);
+    // The first reference's hashes are computed while the device computes its own.
+    const firstHashes = chunks.hashes(refs[0]!.node.content!, blockSize);
+    firstHashes.catch(() => undefined);
     let carried = 0;
     let delta = false;
+    let elsewhere = false;
+    // A copy that cannot be read back is no reason to fail the backup: the next is tried, or the file crosses whole.
+    const unreadable = (error: unknown): DeltaUnavailable =>
+      error instanceof DeltaUnavailable ? error : new DeltaUnavailable(`its previous copy could not be read: ${error instanceof Error ? error.message : String(error)}`);
     try {
       const device = await deviceBlocks(exec, name, blockSize, signal);
       carried += device.bytes;
-      // A parent that cannot be read back is no reason to fail the backup: the file crosses whole.
-      const unreadable = (error: unknown): DeltaUnavailable =>
-        error instanceof DeltaUnavailable ? error : new DeltaUnavailable(`its previous copy could not be read: ${error instanceof Error ? error.message : String(error)}`);
-      const ranges = changedRanges(device.hashes, await mine.catch((error: unknown) => Promise.reject(unreadable(error))));
-      const changed = rangeBytes(device, ranges);
+      const candidates = [...refs];
+      let askedElsewhere = refs.some((r) => r.node !== refs[0]!.node) || !this.#options.known;
+      let best: { ref: KnownFile; ranges: [number, number][]; changed: number } | null = null;
+      let lastError: DeltaUnavailable | null = null;
+      for (let i = 0; i < candidates.length; i++) {
+        const ref = candidates[i]!;
+        try {
+          const ranges = changedRanges(device.hashes, await (i === 0 ? firstHashes : chunks.hashes(ref.node.content!, blockSize)));
+          const changed = rangeBytes(device, ranges);
+          if (!best || changed < best.changed) best = { ref, ranges, changed };
+        } catch (error) {
+          if (signal?.aborted) throw error;
+          lastError = unreadable(error);
+        }
+        if (best && best.changed <= device.size / 8) break;
+        // Its own copy changed all over (a retrained model of the same size): copies elsewhere may be the one.
+        if (i === candidates.length - 1 && !askedElsewhere && candidates.length < MAX_REFERENCES) {
+          askedElsewhere = true;
+          const more = referencesFor(this.#relative(entry.absolute), device.size, undefined, (await this.#options.known!()).get(device.size) ?? []);
+          const have = new Set(candidates.map((c) => c.node));
+          candidates.push(...more.filter((k) => !have.has(k.node)).slice(0, MAX_REFERENCES - candidates.length));
+        }
+      }
+      if (!best) throw lastError ?? new DeltaUnavailable('no previous copy could be read');
+      const { ref, ranges, changed } = best;
+      const node = ref.node;
+      elsewhere = !ref.own;
+      const content = node.content!;
       if (changed > device.size / 2) throw new DeltaUnavailable(`${formatBytes(changed)} of its ${formatBytes(device.size)} changed`, 'changed');
       if (changed > DELTA_MAX_FETCH) throw new DeltaUnavailable(`${formatBytes(changed)} changed, more than the ${formatBytes(DELTA_MAX_FETCH)} a delta holds in memory`, 'changed');
       let sizes: number[];
@@ -527,9 +610,10 @@ export class RemoteFilesSource implements Source {
       }
       // Checked before anything more crosses the link.
       if (sizes.reduce((sum, length) => sum + length, 0) !== node.size) throw new DeltaUnavailable('its previous copy is not as long as its snapshot says');
+      if (ref.foreign) carried += await this.#proveCopy(exec, name, device, ranges, signal);
       carried += changed;
       const fetched = ranges.length > 0 ? await fetchBlocks(exec, name, device, ranges, signal) : new Map<number, Buffer>();
-      // Where cutting falls back in step with the parent's cuts after each change; the parts from
+      // Where cutting falls back in step with the copy's cuts after each change; the parts from
       // there to the change are read again when stored.
       const parts = await planParts(device, fetched.keys(), sizes, (first, at) => rebuilt(chunks.read(content.slice(first)), at, device, fetched, at), chunks.chunker()).catch((error: unknown) => Promise.reject(unreadable(error)));
       delta = true;
@@ -544,10 +628,26 @@ export class RemoteFilesSource implements Source {
       if (!(error instanceof DeltaUnavailable)) throw error;
       // The file crosses whole; a device without python3 is not asked again.
       if (error.device) this.#noDelta = error;
-      return this.#whole(entry, error);
+      return hadOwn || error.device ? this.#whole(entry, error) : null;
     } finally {
-      this.#options.onDelta?.(carried - (delta ? entry.meta.size : 0), delta ? entry.meta.size : null);
+      this.#options.onDelta?.(carried - (delta ? entry.meta.size : 0), delta ? entry.meta.size : null, delta && elsewhere);
     }
+  }
+
+  /**
+   * Fetches PROOF_BLOCKS unchanged blocks chosen at random, checked against the device's hashes
+   * (equal to the copy's there): bytes that only a device holding the file can send. Returns the bytes
+   * that crossed; throws DeltaUnavailable when the device does not send them.
+   */
+  async #proveCopy(exec: Exec, name: Buffer, device: DeviceBlocks, changed: readonly [number, number][], signal?: AbortSignal): Promise<number> {
+    const isChanged = (k: number) => changed.some(([at, count]) => k >= at && k < at + count);
+    const unchanged = device.hashes.map((_, k) => k).filter((k) => !isChanged(k));
+    if (unchanged.length === 0) return 0;
+    const picks = new Set<number>();
+    while (picks.size < Math.min(PROOF_BLOCKS, unchanged.length)) picks.add(unchanged[randomInt(unchanged.length)]!);
+    const ranges = [...picks].sort((x, y) => x - y).map((k): [number, number] => [k, 1]);
+    await fetchBlocks(exec, name, device, ranges, signal);
+    return rangeBytes(device, ranges);
   }
 
   #whole(entry: ListedEntry, why: DeltaUnavailable): null {

@@ -14,7 +14,7 @@ import { ErrorBanner } from './ErrorBanner';
 interface RunFigures {
   bytesTransferred?: number;
   bytesAdded?: number;
-  snapshots?: { source?: string; warnings?: number; changedWhileRead?: number; bytesResumed?: number; deltaFiles?: number; deltaBytes?: number; sentWhole?: SentWhole; unchanged?: boolean; skipped?: { path: string; message: string }[]; rotationError?: string; integrityCheck?: string; inconsistentTables?: string }[];
+  snapshots?: { source?: string; warnings?: number; changedWhileRead?: number; bytesResumed?: number; deltaFiles?: number; deltaBytes?: number; knownFiles?: number; sentWhole?: SentWhole; unchanged?: boolean; skipped?: { path: string; message: string }[]; rotationError?: string; integrityCheck?: string; inconsistentTables?: string }[];
   wireCompression?: boolean;
   retention?: { runsForgotten?: number; error?: string };
 }
@@ -42,6 +42,7 @@ function notes(job: JobRecord): string {
   const inconsistent = (run.snapshots ?? []).filter((s) => s.inconsistentTables).map((s) => s.source ?? '');
   const deltaFiles = (run.snapshots ?? []).reduce((n, s) => n + (s.deltaFiles ?? 0), 0);
   const deltaBytes = (run.snapshots ?? []).reduce((n, s) => n + (s.deltaBytes ?? 0), 0);
+  const knownFiles = (run.snapshots ?? []).reduce((n, s) => n + (s.knownFiles ?? 0), 0);
   const whole = (run.snapshots ?? []).flatMap((s) => (s.sentWhole ? [s.sentWhole] : []));
   const wholeFiles = whole.reduce((n, w) => n + w.files, 0);
   const wholeBytes = whole.reduce((n, w) => n + w.bytes, 0);
@@ -50,7 +51,7 @@ function notes(job: JobRecord): string {
   return [
     run.snapshots ? `${run.snapshots.length} snapshot${run.snapshots.length === 1 ? '' : 's'}` : '',
     resumed > 0 ? `${formatBytes(resumed)} taken up from an interrupted run` : '',
-    deltaFiles > 0 ? `${deltaFiles} large file${deltaFiles === 1 ? '' : 's'} (${formatBytes(deltaBytes)}) sent as the blocks that changed` : '',
+    deltaFiles > 0 ? `${deltaFiles} large file${deltaFiles === 1 ? '' : 's'} (${formatBytes(deltaBytes)}) sent as the blocks that changed${knownFiles > 0 ? `, ${knownFiles === deltaFiles ? (deltaFiles === 1 ? 'its copy' : 'their copies') : `${knownFiles} of them`} found at another path or on another device` : ''}` : '',
     wholeFiles > 0 ? `${wholeFiles} large file${wholeFiles === 1 ? '' : 's'} (${formatBytes(wholeBytes)}) sent whole${onlyReason ? `: ${onlyReason}` : ''}` : '',
     unchanged.length > 0 ? `${unchanged.join(', ')}: database not written since the last run, its copy and check kept` : '',
     damaged.length > 0 ? `${damaged.join(', ')}: database damaged (integrity_check failed)` : '',
