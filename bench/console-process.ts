@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 
 type Request =
   | { op: 'open'; dataDir: string; password: string; profile: unknown }
+  | { op: 'import'; profile: unknown }
   | { op: 'backup'; device: string }
   | { op: 'restoreDevice'; device: string }
   | { op: 'confirmRestore'; restoreId: string }
@@ -47,6 +48,8 @@ type Reply = { id: number; ok: true; value?: unknown } | { id: number; ok: false
 export interface ConsoleProcess {
   /** A fresh console on `dataDir`: an initialised repository and the device imported. */
   open(dataDir: string, profile: unknown): Promise<void>;
+  /** Adds another device to the open console. */
+  importDevice(profile: unknown): Promise<void>;
   /** One backup of every source of the device, timed inside the console process. */
   backup(device: string): Promise<BackupResult>;
   /** The whole device restored to its latest run (on-device: stage, verify, swap, check), timed; kept until confirmed. */
@@ -85,6 +88,7 @@ export function startConsole(): ConsoleProcess {
     });
   return {
     open: async (dataDir, profile) => void (await call({ op: 'open', dataDir, password: 'bench repository password', profile })),
+    importDevice: async (profile) => void (await call({ op: 'import', profile })),
     backup: async (device) => (await call({ op: 'backup', device })) as BackupResult,
     restoreDevice: async (device) => (await call({ op: 'restoreDevice', device })) as RestoreResult,
     confirmRestore: async (restoreId) => void (await call({ op: 'confirmRestore', restoreId })),
@@ -123,6 +127,9 @@ async function serve(): Promise<void> {
         services = createServices({ dataDir: request.dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
         await services.repository.init(request.password);
         services.devices.import(request.profile, 'bench');
+        return undefined;
+      case 'import':
+        open().devices.import(request.profile, 'bench');
         return undefined;
       case 'backup': {
         const faults = minorFaults();

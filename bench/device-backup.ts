@@ -24,7 +24,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { netnsSupport, startFleet } from '../fleet/index';
-import { addSmallFiles, ext4InMemory, fileCreationSeconds, machineCpuSeconds, median, opensshCommand, runAsync, settle, WARM_MB } from './device-helpers';
+import { addSmallFiles, ext4InMemory, fileCreationSeconds, machineCpuSeconds, median, opensshCommand, rsyncBaseline, runAsync, settle, WARM_MB } from './device-helpers';
 import type { Device } from '../fleet/index';
 import { startConsole } from './console-process';
 
@@ -53,19 +53,6 @@ async function sshCapacity(device: Device): Promise<number> {
   const r = await runAsync('sh', ['-c', `${opensshCommand(device)} ${device.user}@${device.host} 'head -c ${bytes} /dev/zero' > /dev/null`]);
   if (r.status !== 0) throw new Error(`ssh capacity probe failed: ${r.stderr}`);
   return (bytes * 8) / (Number(process.hrtime.bigint() - started) / 1e9) / 1e6;
-}
-
-/** The baseline: rsync -a of the files sources plus pg_dump over ssh, into `dest`. */
-async function baseline(device: Device, dest: string): Promise<number> {
-  const ssh = opensshCommand(device);
-  const profile = device.profile();
-  const paths = profile.sources.flatMap((s) => (s.kind === 'files' ? s.paths : []));
-  const started = process.hrtime.bigint();
-  const rsync = await runAsync('rsync', ['-a', '--relative', '-e', ssh, ...paths.map((p) => `${device.user}@${device.host}:${p}`), dest]);
-  if (rsync.status !== 0 && rsync.status !== 23) throw new Error(`rsync failed: ${rsync.stderr}`);
-  const pg = await runAsync('sh', ['-c', `${ssh} ${device.user}@${device.host} pg_dump --format=custom --compress=0 --host=${device.pg.socketDir} --port=${device.pg.port} --dbname=${device.pg.database} > ${dest}/db.pgdump`]);
-  if (pg.status !== 0) throw new Error(`pg_dump over ssh failed: ${pg.stderr}`);
-  return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
 /** A fresh Jetvault data folder with an initialised repository and the device imported, in the console process. */
@@ -114,7 +101,7 @@ async function scenario(label: string, shaped: boolean, runs: number) {
       const baselineRun = async () => {
         warmSeconds.push(await settle());
         const cpu = machineCpuSeconds();
-        into.baseline.push(await baseline(device, dest));
+        into.baseline.push(await rsyncBaseline(device, dest));
         into.baselineCpu.push(machineCpuSeconds() - cpu);
       };
       for (const work of run % 2 === 0 ? [jetvaultRun, baselineRun] : [baselineRun, jetvaultRun]) await work();

@@ -35,6 +35,19 @@ export function runAsync(cmd: string, args: string[]): Promise<{ status: number 
   });
 }
 
+/** The baseline: rsync -a of the files sources plus pg_dump over ssh, into `dest`. */
+export async function rsyncBaseline(device: Device, dest: string): Promise<number> {
+  const ssh = opensshCommand(device);
+  const profile = device.profile();
+  const paths = profile.sources.flatMap((s) => (s.kind === 'files' ? s.paths : []));
+  const started = process.hrtime.bigint();
+  const rsync = await runAsync('rsync', ['-a', '--relative', '-e', ssh, ...paths.map((p) => `${device.user}@${device.host}:${p}`), dest]);
+  if (rsync.status !== 0 && rsync.status !== 23) throw new Error(`rsync failed: ${rsync.stderr}`);
+  const pg = await runAsync('sh', ['-c', `${ssh} ${device.user}@${device.host} pg_dump --format=custom --compress=0 --host=${device.pg.socketDir} --port=${device.pg.port} --dbname=${device.pg.database} > ${dest}/db.pgdump`]);
+  if (pg.status !== 0) throw new Error(`pg_dump over ssh failed: ${pg.stderr}`);
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
 /** The middle value (the lower middle for an even count): what a table of several noisy runs shows. */
 export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 
