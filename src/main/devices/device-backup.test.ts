@@ -13,14 +13,14 @@ import { JobManager } from '../jobs/job-manager';
 import type { JobContext } from '../jobs/job-manager';
 import type { JobProgress } from '../../shared/schemas/jobs';
 import { silentLogger } from '../log';
-import { findSnapshot, listSnapshots, walkTree } from '../repository/snapshot/snapshot';
+import { findSnapshot, listSnapshots, treeLoader, walkTree } from '../repository/snapshot/snapshot';
 import { restore } from '../repository/restorer/restorer';
 import { newRepo, PASSWORD } from '../repository/testing/fixtures';
 import { LocalBackend } from '../repository/backend/local-backend';
 import { tempDir } from '../testing/temp-dir';
 import { unmount } from '../testing/unmount';
 import { Repository } from '../repository/repo/repository';
-import { BACKUP_PHASES, FIRST_RUN_AT_ONCE, runSources, SOURCES_AT_ONCE, startOrder } from './device-backup';
+import { BACKUP_PHASES, FIRST_RUN_AT_ONCE, knownLargeFiles, runSources, SOURCES_AT_ONCE, startOrder } from './device-backup';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import { LocalRunner } from './local-runner';
 import { CHANGED_WHILE_READ } from './sources/files-source';
@@ -1174,6 +1174,33 @@ describe('large changed files cross as their changed blocks', () => {
       expect(result!.deltaFiles).toBeUndefined();
       expect(await restored(repo, result!.snapshotId)).toEqual(await sums(path.join(b, 'opt/myrvm')));
       expect(await idsOf(repo, result!.snapshotId, 'models/secret.bin')).not.toEqual(await idsOf(repo, first.value!.snapshots[0]!.snapshotId, 'models/secret.bin'));
+    });
+
+    it("reads each folder of another device's snapshots once per console: a later snapshot costs only its changed folders", async () => {
+      const a = tempDir();
+      await models(a, { 'detector.onnx': 5 * MiB });
+      await mkdir(path.join(a, 'opt/myrvm/data/deep/er'), { recursive: true });
+      await writeFile(path.join(a, 'opt/myrvm/data/deep/er/notes.txt'), 'v1\n');
+      const { repo } = await newRepo();
+      await backupJob(repo, a, app(a), undefined, { name: 'rvm-017' });
+      const loads: string[] = [];
+      const trees = treeLoader(repo);
+      const load = (id: string) => (loads.push(id), trees(id));
+      const lookup = async () => knownLargeFiles(load, repo.config.id, await listSnapshots(repo), 'rvm-018', 'app', Promise.resolve(new Map()));
+      const first = await lookup();
+      expect([...first.keys()]).toEqual([5 * MiB]);
+      expect(first.get(5 * MiB)!.map((k) => [k.node.name, k.foreign])).toEqual([['detector.onnx', true]]);
+      const walked = loads.length;
+      expect(walked).toBeGreaterThan(5); // the folders from / down to opt/myrvm/data/deep/er
+      await lookup();
+      expect(loads.length).toBe(walked);
+      // One file changed deep down: its folder and those above it are new trees, the models folder is not.
+      await writeFile(path.join(a, 'opt/myrvm/data/deep/er/notes.txt'), 'v2\n');
+      await backupJob(repo, a, app(a), undefined, { name: 'rvm-017' });
+      loads.length = 0;
+      expect([...(await lookup()).keys()]).toEqual([5 * MiB]);
+      expect(loads.length).toBeGreaterThan(0);
+      expect(loads.length).toBeLessThan(walked);
     });
 
     it("a model retrained at the same size, which another device sent already, crosses as the blocks that differ from that device's copy", async () => {

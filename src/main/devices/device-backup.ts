@@ -192,16 +192,42 @@ async function filesOf(load: (id: string) => Promise<Tree>, parent: SnapshotWith
 export const KNOWN_DEVICES = 16;
 /** Copies of one size kept per run (distinct contents): more would each cost a hash pass of the repository. */
 const KNOWN_PER_SIZE = 4;
+/** Folders whose large files are remembered (below); past this the memory starts over. */
+const LARGE_UNDER_MAX = 200_000;
+
+/**
+ * The large files below each folder (by repository and tree id) this console has walked. A tree is
+ * content-addressed, so a folder unchanged since another snapshot has the same id and is not read
+ * again: a device's next snapshot costs the walk of what changed in it. Without it a run with one new
+ * large file read the whole trees of up to KNOWN_DEVICES other devices (a root file system each).
+ */
+const largeUnder = new Map<string, readonly TreeNode[]>();
+
+async function largeFilesIn(load: (id: string) => Promise<Tree>, repoId: string, treeId: string, turn: () => Promise<void>): Promise<readonly TreeNode[]> {
+  const key = `${repoId}:${treeId}`;
+  const known = largeUnder.get(key);
+  if (known) return known;
+  const found: TreeNode[] = [];
+  for (const node of (await load(treeId)).nodes) {
+    if (node.type === 'file' && node.size >= DELTA_MIN_BYTES && (node.content?.length ?? 0) > 0) found.push(node);
+    else if (node.type === 'dir' && node.subtree) found.push(...(await largeFilesIn(load, repoId, node.subtree, turn)));
+    await turn();
+  }
+  if (largeUnder.size >= LARGE_UNDER_MAX) largeUnder.clear();
+  largeUnder.set(key, found);
+  return found;
+}
 
 /**
  * Large files (DELTA_MIN_BYTES and more) the repository holds for a source, by size: the parent's
  * files at any path, then the latest copy of a source of the same name on up to KNOWN_DEVICES other
  * devices (most recently backed up first). A moved or copied model, a new release folder, a model
  * another device sent already, a device new to the fleet: each then crosses as the blocks that differ
- * from such a copy (files-source.ts, decision 024). Walked once per run, only when asked.
+ * from such a copy (files-source.ts, decision 024). Asked once per run, and only when needed.
  */
 export async function knownLargeFiles(
   load: (id: string) => Promise<Tree>,
+  repoId: string,
   snapshots: SnapshotWithId[],
   device: string,
   source: string,
@@ -211,7 +237,7 @@ export async function knownLargeFiles(
   const seen = new Set<string>();
   const add = (node: TreeNode, foreign: boolean) => {
     if (node.type !== 'file' || node.size < DELTA_MIN_BYTES || !node.content?.length) return;
-    const key = `${node.content.length}:${node.content.join(',')}`;
+    const key = node.content.join(',');
     if (seen.has(key)) return;
     seen.add(key);
     const list = bySize.get(node.size) ?? [];
@@ -223,16 +249,10 @@ export async function knownLargeFiles(
   const latest = new Map<string, SnapshotWithId>();
   for (const s of snapshots) if (s.device && s.device !== device && s.tags.includes(tagOf.source(source))) latest.set(s.device, s);
   const others = [...latest.values()].sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : 0)).slice(0, KNOWN_DEVICES);
-  const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+  // Yields every 1,000 nodes read, as filesOf does, so a long walk does not hold the run's streams.
   let n = 0;
-  const visit = async (id: string): Promise<void> => {
-    for (const node of (await load(id)).nodes) {
-      if (node.type === 'file') add(node, true);
-      else if (node.type === 'dir' && node.subtree) await visit(node.subtree);
-      if (++n % 1000 === 0) await turn();
-    }
-  };
-  for (const other of others) await visit(other.tree);
+  const turn = () => (++n % 1000 === 0 ? new Promise<void>((resolve) => setImmediate(resolve)) : Promise.resolve());
+  for (const other of others) for (const node of await largeFilesIn(load, repoId, other.tree, turn)) add(node, true);
   return bySize;
 }
 
@@ -371,7 +391,7 @@ export async function runSources(
           sysroot: device.sysroot,
           // Read from the repository while the device lists its files.
           parentFiles,
-          known: () => (known ??= knownLargeFiles(trees, all, device.name, config.name, parentFiles!)),
+          known: () => (known ??= knownLargeFiles(trees, repo.config.id, all, device.name, config.name, parentFiles!)),
           ...(resume ? { resume } : {}),
           compress,
           // Large changed files cross as their changed blocks, the rest read from the parent: always
