@@ -1186,7 +1186,7 @@ describe('large changed files cross as their changed blocks', () => {
       const loads: string[] = [];
       const trees = treeLoader(repo);
       const load = (id: string) => (loads.push(id), trees(id));
-      const lookup = async () => knownLargeFiles(load, repo.config.id, await listSnapshots(repo), 'rvm-018', 'app', Promise.resolve(new Map()));
+      const lookup = async () => knownLargeFiles(load, repo.config.id, await listSnapshots(repo), 'rvm-018', 'app', Promise.resolve(new Map<string, never>()));
       const first = await lookup();
       expect([...first.keys()]).toEqual([5 * MiB]);
       expect(first.get(5 * MiB)!.map((k) => [k.node.name, k.foreign])).toEqual([['detector.onnx', true]]);
@@ -1201,6 +1201,30 @@ describe('large changed files cross as their changed blocks', () => {
       expect([...(await lookup()).keys()]).toEqual([5 * MiB]);
       expect(loads.length).toBeGreaterThan(0);
       expect(loads.length).toBeLessThan(walked);
+    });
+
+    it("a damaged folder in another device's snapshot is no reason to fail a backup: the model crosses whole", async () => {
+      const [a, b] = [tempDir(), tempDir()];
+      const fileA = await models(a, { 'detector.onnx': 6 * MiB });
+      await mkdir(path.join(b, 'opt/myrvm/models'), { recursive: true });
+      await copyFile(fileA['detector.onnx']!, path.join(b, 'opt/myrvm/models/detector.onnx'));
+      const { dir, repo } = await newRepo();
+      const first = await backupJob(repo, a, app(a), undefined, { name: 'rvm-017' });
+      let modelsTree: string | undefined;
+      for await (const { path: p, node } of walkTree(repo, (await findSnapshot(repo, first.value!.snapshots[0]!.snapshotId)).tree)) if (p === 'opt/myrvm/models') modelsTree = node.subtree;
+      const victim = repo.index.get(modelsTree!)!;
+      const { flipByte } = await import('../repository/testing/fixtures');
+      const { NAMES } = await import('../repository/backend/backend');
+      await flipByte(path.join(dir, NAMES.pack(victim.pack)), victim.offset + 5);
+      // Opened afresh, as the next console start would: nothing of the first run's trees in memory.
+      const reopened = await Repository.open(new LocalBackend(dir), PASSWORD);
+
+      const { record, value } = await backupJob(reopened, b, app(b), undefined, { name: 'rvm-018' });
+      expect(record.error).toBeNull();
+      const [result] = value!.snapshots;
+      expect(result!.deltaFiles).toBeUndefined();
+      expect(result!.bytesTransferred).toBeGreaterThanOrEqual(6 * MiB);
+      expect(await restored(reopened, result!.snapshotId)).toEqual(await sums(path.join(b, 'opt/myrvm')));
     });
 
     it("a model retrained at the same size, which another device sent already, crosses as the blocks that differ from that device's copy", async () => {

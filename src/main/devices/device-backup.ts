@@ -391,7 +391,9 @@ export async function runSources(
           sysroot: device.sysroot,
           // Read from the repository while the device lists its files.
           parentFiles,
-          known: () => (known ??= knownLargeFiles(trees, repo.config.id, all, device.name, config.name, parentFiles!)),
+          // Only an economy: a copy elsewhere that cannot be read (a damaged tree of another device's
+          // snapshot, which a repository check reports) leaves the files to cross whole, as before.
+          known: () => (known ??= knownLargeFiles(trees, repo.config.id, all, device.name, config.name, parentFiles!).catch(() => new Map<number, KnownFile[]>())),
           ...(resume ? { resume } : {}),
           compress,
           // Large changed files cross as their changed blocks, the rest read from the parent: always
