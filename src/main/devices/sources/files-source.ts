@@ -453,18 +453,8 @@ export class RemoteFilesSource implements Source {
     // elsewhere): as block deltas, made ready one ahead of the loop (while the tar stream brings the
     // files before them); the tar stream carries the others.
     const { parent: chunks } = this.#options;
-    const large = chunks ? wanted.filter((e) => e.meta.size >= DELTA_MIN_BYTES) : [];
-    const ownCopy = (e: ListedEntry) => parent.get(this.#relative(e.absolute));
-    const known = this.#options.known;
-    // Copies elsewhere are looked up only for a file whose own copy (if any) has another size; one whose
-    // own copy turns out changed all over asks for them then (#prepareDelta).
-    const elsewhere = known && large.some((e) => ownCopy(e)?.size !== e.meta.size) ? await known() : new Map<number, readonly KnownFile[]>();
-    const references = new Map<ListedEntry, KnownFile[]>();
-    for (const e of large) {
-      const refs = referencesFor(this.#relative(e.absolute), e.meta.size, ownCopy(e), elsewhere.get(e.meta.size) ?? []);
-      if (refs.length > 0) references.set(e, refs);
-    }
-    const deltas = large.filter((e) => references.has(e));
+    const references = chunks ? await this.#references(wanted, parent) : new Map<ListedEntry, KnownFile[]>();
+    const deltas = [...references.keys()];
     const deltaSet = new Set(deltas);
     // Sparse files each cross in a tar of their own that leaves their holes out.
     const sparse = new Set(wanted.filter((e) => !deltaSet.has(e) && isSparse(e)));
@@ -474,7 +464,7 @@ export class RemoteFilesSource implements Source {
     const prepareNext = () => {
       const entry = deltas[queued++];
       if (!entry) return;
-      const prepared = this.#prepareDelta(entry, references.get(entry)!, references.get(entry)!.some((r) => r.own), chunks!, signal);
+      const prepared = this.#prepareDelta(entry, references.get(entry)!, chunks!, signal);
       prepared.catch(() => undefined); // awaited in the loop; a run that fails before it must not leave it unhandled
       ready.set(entry, prepared);
     };
@@ -512,6 +502,25 @@ export class RemoteFilesSource implements Source {
     } finally {
       await tar?.finish();
     }
+  }
+
+  /**
+   * The large files to try as block deltas, each with the stored copies to compare it with (best
+   * first, referencesFor). Copies elsewhere (`known`) are looked up only for a file whose own copy, if
+   * any, has another size; one whose own copy turns out changed all over asks for them then (#prepareDelta).
+   */
+  async #references(wanted: readonly ListedEntry[], parent: ReadonlyMap<string, TreeNode>): Promise<Map<ListedEntry, KnownFile[]>> {
+    const large = wanted.filter((e) => e.meta.size >= DELTA_MIN_BYTES);
+    const references = new Map<ListedEntry, KnownFile[]>();
+    if (large.length === 0) return references;
+    const own = large.map((e) => parent.get(this.#relative(e.absolute)));
+    const known = this.#options.known;
+    const elsewhere = known && large.some((e, i) => own[i]?.size !== e.meta.size) ? await known() : new Map<number, readonly KnownFile[]>();
+    large.forEach((e, i) => {
+      const refs = referencesFor(this.#relative(e.absolute), e.meta.size, own[i], elsewhere.get(e.meta.size) ?? []);
+      if (refs.length > 0) references.set(e, refs);
+    });
+    return references;
   }
 
   /** A file in a tar stream of its own; `sparse`: with its holes left out. */
@@ -552,10 +561,11 @@ export class RemoteFilesSource implements Source {
    * bytes is used — the first that differs in at most an eighth ends the search. A copy from another
    * device's snapshot counts only once the device has sent PROOF_BLOCKS of its blocks: hashes alone
    * would let a device that learnt them claim, and later be restored, another device's file.
-   * `hadOwn`: the file has a copy at its own path in the parent — only then is crossing whole worth
-   * reporting when the cause is the file's (a new file crossing whole is what always happened).
+   * Crossing whole is reported only for a file with a copy at its own path in the parent (or when the
+   * device is the cause): a new file crossing whole is what always happened.
    */
-  async #prepareDelta(entry: ListedEntry, refs: KnownFile[], hadOwn: boolean, chunks: ParentChunks, signal?: AbortSignal): Promise<PreparedDelta | null> {
+  async #prepareDelta(entry: ListedEntry, refs: KnownFile[], chunks: ParentChunks, signal?: AbortSignal): Promise<PreparedDelta | null> {
+    const hadOwn = refs.some((r) => r.own);
     if (this.#noDelta) return hadOwn ? this.#whole(entry, this.#noDelta) : null;
     const blockSize = blockSizeFor(entry.meta.size);
     const name = encodeName(entry.absolute);
