@@ -28,6 +28,7 @@ import { DumpSource, previousCopy } from './sources/dump-source';
 import { blobStream } from '../repository/pipeline/blob-stream';
 import { Chunker, gearTable } from '../repository/chunker/chunker';
 import { CHANGED_WHILE_READ, FileShrank, RemoteFilesSource } from './sources/files-source';
+import { contentKey } from './sources/files-source';
 import type { KnownFile, ParentChunks } from './sources/files-source';
 import { DELTA_MIN_BYTES } from './sources/block-delta';
 import { rotateLogs } from './sources/log-rotation';
@@ -237,7 +238,7 @@ export async function knownLargeFiles(
   const seen = new Set<string>();
   const add = (node: TreeNode, foreign: boolean) => {
     if (node.type !== 'file' || node.size < DELTA_MIN_BYTES || !node.content?.length) return;
-    const key = node.content.join(',');
+    const key = contentKey(node.content);
     if (seen.has(key)) return;
     seen.add(key);
     const list = bySize.get(node.size) ?? [];

@@ -237,8 +237,8 @@ interface PreparedDelta {
   segments: Segment[];
 }
 
-/** Identifies a stored file's bytes (its chunk list) without comparing every id. */
-const contentKey = (content: readonly string[]): string => `${content.length}:${content[0]}:${content.at(-1)}`;
+/** Identifies a stored file's bytes: its chunk list. */
+export const contentKey = (content: readonly string[]): string => content.join(',');
 
 /**
  * What a large file is compared with, best first: its own copy in the parent when the size is the
@@ -583,7 +583,7 @@ export class RemoteFilesSource implements Source {
       const device = await deviceBlocks(exec, name, blockSize, signal);
       carried += device.bytes;
       const candidates = [...refs];
-      let askedElsewhere = refs.some((r) => r.node !== refs[0]!.node) || !this.#options.known;
+      let askedElsewhere = !this.#options.known;
       let best: { ref: KnownFile; ranges: [number, number][]; changed: number } | null = null;
       let lastError: DeltaUnavailable | null = null;
       for (let i = 0; i < candidates.length; i++) {
@@ -601,8 +601,8 @@ export class RemoteFilesSource implements Source {
         if (i === candidates.length - 1 && !askedElsewhere && candidates.length < MAX_REFERENCES) {
           askedElsewhere = true;
           const more = referencesFor(this.#relative(entry.absolute), device.size, undefined, (await this.#options.known!()).get(device.size) ?? []);
-          const have = new Set(candidates.map((c) => c.node));
-          candidates.push(...more.filter((k) => !have.has(k.node)).slice(0, MAX_REFERENCES - candidates.length));
+          const have = new Set(candidates.map((c) => contentKey(c.node.content!)));
+          candidates.push(...more.filter((k) => !have.has(contentKey(k.node.content!))).slice(0, MAX_REFERENCES - candidates.length));
         }
       }
       if (!best) throw lastError ?? new DeltaUnavailable('no previous copy could be read');
