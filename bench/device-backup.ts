@@ -24,13 +24,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { netnsSupport, startFleet } from '../fleet/index';
-import { addSmallFiles, ext4InMemory, fileCreationSeconds, machineCpuSeconds, median, opensshCommand, rsyncBaseline, runAsync, settle, WARM_MB } from './device-helpers';
+import { addSmallFiles, ext4InMemory, FIELD_LINK, fileCreationSeconds, machineCpuSeconds, median, opensshCommand, rsyncBaseline, runAsync, settle, shapeFieldLink, WARM_MB } from './device-helpers';
 import type { Device } from '../fleet/index';
 import { startConsole } from './console-process';
 
 const MODELS_MB = Number(process.env.BENCH_MODELS_MB ?? 200);
 const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? 5000);
-const LINK = { delayMs: 50, lossPercent: 1, kbit: 20_000 };
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 /** Where both tools write (Jetvault's repository, rsync's copy): BENCH_OUT_DIR=/dev/shm takes the laptop's disk out of the comparison. */
 const ext4 = process.env.BENCH_OUT_DIR === 'ext4-ram' ? ext4InMemory() : null;
@@ -76,9 +75,7 @@ async function scenario(label: string, shaped: boolean, runs: number) {
   try {
     addSmallFiles(device, SMALL_FILES);
     if (shaped) {
-      await device.link!.rate(LINK.kbit);
-      await device.link!.dropPercent(LINK.lossPercent);
-      device.link!.delayMs(LINK.delayMs);
+      await shapeFieldLink(device);
     }
     const capacity = shaped ? await sshCapacity(device) : null;
     const results = () => ({ jetvault: [] as number[], baseline: [] as number[], jetvaultCpu: [] as number[], baselineCpu: [] as number[], consoleCpu: [] as number[], consoleFaults: [] as number[], bytes: 0, wire: 0, compressed: false });
@@ -148,7 +145,7 @@ const rows = await scenario('loopback', false, RUNS);
 const createdAfter = fileCreationSeconds(OUT_DIR);
 const ns = netnsSupport();
 if (process.env.BENCH_SHAPED === '0') console.log('(shaped link skipped: BENCH_SHAPED=0)');
-else if (ns.ok) rows.push(...(await scenario(`field link ${LINK.kbit / 1000} Mbit/s, ${LINK.delayMs} ms, ${LINK.lossPercent}% loss`, true, SHAPED_RUNS)));
+else if (ns.ok) rows.push(...(await scenario(`field link ${FIELD_LINK.kbit / 1000} Mbit/s, ${FIELD_LINK.delayMs} ms, ${FIELD_LINK.lossPercent}% loss`, true, SHAPED_RUNS)));
 else console.log(`(shaped link skipped: ${ns.reason})`);
 
 console.log(`\nDevice: ${MODELS_MB} MB of models, ${SMALL_FILES} small files, PostgreSQL ~200k rows\n`);
@@ -159,7 +156,7 @@ console.log('| scenario | Jetvault s | rsync + pg_dump s | Jetvault / baseline |
 console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) {
   const [jetvault, base] = [median(r.jetvault), median(r.baseline)];
-  console.log(`| ${r.label} | ${jetvault.toFixed(1)} | ${base.toFixed(1)} | ${(jetvault / base).toFixed(2)}× | ${best(r.jetvault).toFixed(1)} / ${best(r.baseline).toFixed(1)} = ${(best(r.jetvault) / best(r.baseline)).toFixed(2)}× | ${median(r.jetvaultCpu).toFixed(1)} / ${median(r.baselineCpu).toFixed(1)} | ${(r.bytes / 2 ** 20).toFixed(1)} | ${(r.wire / 2 ** 20).toFixed(1)}${r.compressed ? ' (gzip)' : ''} | ${r.linkRate === null ? '' : `${r.linkRate.toFixed(1)} Mbit/s = ${Math.round((r.linkRate * 1000 * 100) / LINK.kbit)}%`} | ${r.linkRate === null || r.capacity === null ? '' : `${Math.round((r.linkRate / r.capacity) * 100)}% of ${r.capacity.toFixed(1)} Mbit/s`} |`);
+  console.log(`| ${r.label} | ${jetvault.toFixed(1)} | ${base.toFixed(1)} | ${(jetvault / base).toFixed(2)}× | ${best(r.jetvault).toFixed(1)} / ${best(r.baseline).toFixed(1)} = ${(best(r.jetvault) / best(r.baseline)).toFixed(2)}× | ${median(r.jetvaultCpu).toFixed(1)} / ${median(r.baselineCpu).toFixed(1)} | ${(r.bytes / 2 ** 20).toFixed(1)} | ${(r.wire / 2 ** 20).toFixed(1)}${r.compressed ? ' (gzip)' : ''} | ${r.linkRate === null ? '' : `${r.linkRate.toFixed(1)} Mbit/s = ${Math.round((r.linkRate * 1000 * 100) / FIELD_LINK.kbit)}%`} | ${r.linkRate === null || r.capacity === null ? '' : `${Math.round((r.linkRate / r.capacity) * 100)}% of ${r.capacity.toFixed(1)} Mbit/s`} |`);
 }
 console.log('');
 for (const r of rows) console.log(`${r.label}, each run (s): Jetvault ${r.jetvault.map((x) => x.toFixed(2)).join(', ')}; baseline ${r.baseline.map((x) => x.toFixed(2)).join(', ')}; Jetvault's process CPU s ${r.consoleCpu.map((x) => x.toFixed(2)).join(', ')} and minor page faults ${r.consoleFaults.map((x) => Math.round(x / 1000)).join('k, ')}k`);

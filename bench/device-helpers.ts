@@ -48,6 +48,16 @@ export async function rsyncBaseline(device: Device, dest: string): Promise<numbe
   return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
+/** The field link of the device benchmarks: 20 Mbit/s, 50 ms each way, 1% loss (issue #5, point 10). */
+export const FIELD_LINK = { delayMs: 50, lossPercent: 1, kbit: 20_000 };
+
+/** Shapes a device's link (a fleet started with `netns: true`) to FIELD_LINK. */
+export async function shapeFieldLink(device: Device): Promise<void> {
+  await device.link!.rate(FIELD_LINK.kbit);
+  await device.link!.dropPercent(FIELD_LINK.lossPercent);
+  device.link!.delayMs(FIELD_LINK.delayMs);
+}
+
 /** The middle value (the lower middle for an even count): what a table of several noisy runs shows. */
 export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 

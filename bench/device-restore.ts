@@ -16,13 +16,12 @@ import { mkdtempSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { netnsSupport, startFleet } from '../fleet/index';
-import { addSmallFiles, median, opensshCommand, runAsync, settle } from './device-helpers';
+import { addSmallFiles, FIELD_LINK, median, opensshCommand, runAsync, settle, shapeFieldLink } from './device-helpers';
 import type { Device } from '../fleet/index';
 import { startConsole } from './console-process';
 
 const MODELS_MB = Number(process.env.BENCH_MODELS_MB ?? 200);
 const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? 5000);
-const LINK = { delayMs: 50, lossPercent: 1, kbit: 20_000 };
 
 async function damage(device: Device): Promise<void> {
   device.mutate.changeFiles(0.1);
@@ -64,9 +63,7 @@ async function scenario(label: string, how: (device: Device) => Promise<void>, s
     if (dumped.status !== 0) throw new Error(`pg_dump failed: ${dumped.stderr}`);
     // The backup and the baseline's copy were taken at full speed; only the restores cross the shaped link.
     if (shaped) {
-      await device.link!.rate(LINK.kbit);
-      await device.link!.dropPercent(LINK.lossPercent);
-      device.link!.delayMs(LINK.delayMs);
+      await shapeFieldLink(device);
     }
 
     // Alternating pairs, each after the same damage: on a shared machine one pair says little, the
@@ -112,7 +109,7 @@ await scenario('loopback: 10% of files changed, every model deleted, 20k rows de
 await scenario('loopback: 4 KiB of the largest model overwritten in place', damageModel, false);
 const netns = netnsSupport();
 const shapedSkipped = process.env.BENCH_SHAPED === '0' ? 'BENCH_SHAPED=0' : netns.ok ? null : netns.reason;
-if (!shapedSkipped) await scenario(`field link (${LINK.kbit / 1000} Mbit/s, ${LINK.delayMs} ms each way, ${LINK.lossPercent}% loss): 4 KiB of the largest model overwritten in place`, damageModel, true);
+if (!shapedSkipped) await scenario(`field link (${FIELD_LINK.kbit / 1000} Mbit/s, ${FIELD_LINK.delayMs} ms each way, ${FIELD_LINK.lossPercent}% loss): 4 KiB of the largest model overwritten in place`, damageModel, true);
 
 console.log(`\nDevice: ${MODELS_MB} MB of models, ${SMALL_FILES} small files, PostgreSQL ~200k rows (${(rows[0]!.bytes / 2 ** 20).toFixed(0)} MiB in the run)${shapedSkipped ? ` (field link skipped: ${shapedSkipped})` : ''}\n`);
 console.log('| restore after | Jetvault s | rsync --delete push + pg_restore --clean s | Jetvault / baseline |');

@@ -19,14 +19,13 @@ import path from 'node:path';
 import { netnsSupport, startFleet } from '../fleet/index';
 import { startConsole } from './console-process';
 import type { BackupResult } from './console-process';
-import { addSmallFiles, machineCpuSeconds, median, rsyncBaseline, settle } from './device-helpers';
+import { addSmallFiles, FIELD_LINK, machineCpuSeconds, median, rsyncBaseline, settle, shapeFieldLink } from './device-helpers';
 
 const MODELS_MB = Number(process.env.BENCH_MODELS_MB ?? 200);
 const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? 5000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const OUT_DIR = process.env.BENCH_OUT_DIR ?? os.tmpdir();
 
-const LINK = { delayMs: 50, lossPercent: 1, kbit: 20_000 };
 const SHAPED_RUNS = Number(process.env.BENCH_SHAPED_RUNS ?? 1);
 
 interface Runs {
@@ -48,9 +47,7 @@ async function scenario(label: string, shaped: boolean, count: number): Promise<
     for (const device of fleet.devices) addSmallFiles(device, SMALL_FILES);
     // Only the new device is out in the field; the first was backed up at the depot.
     if (shaped) {
-      await joining.link!.rate(LINK.kbit);
-      await joining.link!.dropPercent(LINK.lossPercent);
-      joining.link!.delayMs(LINK.delayMs);
+      await shapeFieldLink(joining);
     }
     for (let run = 0; run < count; run++) {
       const jetvaultRun = async () => {
@@ -93,7 +90,7 @@ try {
   rows.push(await scenario('loopback', false, RUNS));
   const ns = netnsSupport();
   if (process.env.BENCH_SHAPED === '0') console.log('(shaped link skipped: BENCH_SHAPED=0)');
-  else if (ns.ok) rows.push(await scenario(`field link ${LINK.kbit / 1000} Mbit/s, ${LINK.delayMs} ms, ${LINK.lossPercent}% loss`, true, SHAPED_RUNS));
+  else if (ns.ok) rows.push(await scenario(`field link ${FIELD_LINK.kbit / 1000} Mbit/s, ${FIELD_LINK.delayMs} ms, ${FIELD_LINK.lossPercent}% loss`, true, SHAPED_RUNS));
   else console.log(`(shaped link skipped: ${ns.reason})`);
 } finally {
   await jetvault.stop();
