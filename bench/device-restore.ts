@@ -5,14 +5,17 @@
  * copy back plus `pg_restore --clean` of a dump, over OpenSSH. Same damage before each. Two kinds of
  * damage: a tenth of the files changed, every model deleted and rows deleted; and 4 KiB of the
  * largest model overwritten in place (Jetvault sends the blocks that differ, decision 025; rsync its
- * delta) — that one also over a shaped field link (20 Mbit/s, 50 ms each way, 1% loss) where the
- * machine can build one. Target: Jetvault ≤ 1.2× the baseline.
+ * delta); and an update that moved the models folder aside (Jetvault stages each model from its moved
+ * copy, decision 025's copies at other paths; rsync finds no basis at the old path and sends them) —
+ * the last two also over a shaped field link (20 Mbit/s, 50 ms each way, 1% loss) where the machine
+ * can build one. Target: Jetvault ≤ 1.2× the baseline.
  *
  *   npx tsx bench/device-restore.ts          BENCH_MODELS_MB (default 200), BENCH_SMALL_FILES (default 5000),
  *                                            BENCH_RUNS (default 3: alternating pairs, medians shown),
- *                                            BENCH_SHAPED=0 skips the field link
+ *                                            BENCH_SHAPED=0 skips the field link,
+ *                                            BENCH_ONLY=TEXT runs only the scenarios whose label holds TEXT
  */
-import { mkdtempSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
+import { mkdtempSync, readdirSync, renameSync, rmSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { netnsSupport, startFleet } from '../fleet/index';
@@ -35,11 +38,19 @@ async function damageModel(device: Device): Promise<void> {
   return Promise.resolve();
 }
 
+/** An update that moved the models: their folder renamed aside, every model still on the device. */
+async function moveModels(device: Device): Promise<void> {
+  const app = path.join(device.root, 'opt', device.app);
+  renameSync(path.join(app, 'models'), path.join(app, 'models-previous'));
+  return Promise.resolve();
+}
+
 const seconds = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 
 /** Backs a fresh device up, then restores it `RUNS` times after `how` damaged it (alternating with the baseline). */
 async function scenario(label: string, how: (device: Device) => Promise<void>, shaped: boolean): Promise<void> {
+  if (process.env.BENCH_ONLY && !label.includes(process.env.BENCH_ONLY)) return;
   const fleet = await startFleet({ devices: 1, netns: shaped, sharedModelMB: Math.round(MODELS_MB * 0.7), uniqueModelMB: Math.round(MODELS_MB * 0.3) });
   const device = fleet.devices[0]!;
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-bench-restore-'));
@@ -107,11 +118,14 @@ async function scenario(label: string, how: (device: Device) => Promise<void>, s
 const rows: { label: string; jetvault: number; baseline: number; jetvaultRuns: number[]; baselineRuns: number[]; steps: Map<string, number[]>; notes: string[]; bytes: number }[] = [];
 await scenario('loopback: 10% of files changed, every model deleted, 20k rows deleted', damage, false);
 await scenario('loopback: 4 KiB of the largest model overwritten in place', damageModel, false);
+await scenario('loopback: an update moved the models folder aside', moveModels, false);
 const netns = netnsSupport();
 const shapedSkipped = process.env.BENCH_SHAPED === '0' ? 'BENCH_SHAPED=0' : netns.ok ? null : netns.reason;
-if (!shapedSkipped) await scenario(`field link (${FIELD_LINK.kbit / 1000} Mbit/s, ${FIELD_LINK.delayMs} ms each way, ${FIELD_LINK.lossPercent}% loss): 4 KiB of the largest model overwritten in place`, damageModel, true);
+const field = `field link (${FIELD_LINK.kbit / 1000} Mbit/s, ${FIELD_LINK.delayMs} ms each way, ${FIELD_LINK.lossPercent}% loss)`;
+if (!shapedSkipped) await scenario(`${field}: 4 KiB of the largest model overwritten in place`, damageModel, true);
+if (!shapedSkipped) await scenario(`${field}: an update moved the models folder aside`, moveModels, true);
 
-console.log(`\nDevice: ${MODELS_MB} MB of models, ${SMALL_FILES} small files, PostgreSQL ~200k rows (${(rows[0]!.bytes / 2 ** 20).toFixed(0)} MiB in the run)${shapedSkipped ? ` (field link skipped: ${shapedSkipped})` : ''}\n`);
+console.log(`\nDevice: ${MODELS_MB} MB of models, ${SMALL_FILES} small files, PostgreSQL ~200k rows (${((rows[0]?.bytes ?? 0) / 2 ** 20).toFixed(0)} MiB in the run)${shapedSkipped ? ` (field link skipped: ${shapedSkipped})` : ''}\n`);
 console.log('| restore after | Jetvault s | rsync --delete push + pg_restore --clean s | Jetvault / baseline |');
 console.log('|---|---:|---:|---:|');
 for (const r of rows) console.log(`| ${r.label} | ${r.jetvault.toFixed(1)} | ${r.baseline.toFixed(1)} | ${(r.jetvault / r.baseline).toFixed(2)}× |`);

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, rm, truncate, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmod, cp, mkdir, open, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LocalRunner } from '../devices/local-runner';
@@ -13,7 +13,9 @@ import { backup } from '../repository/archiver/archiver';
 import { findSnapshot } from '../repository/snapshot/snapshot';
 import { describeTree, newRepo } from '../repository/testing/fixtures';
 import { tempDir } from '../testing/temp-dir';
+import { largeFilesOnDevice } from './device-copies';
 import { confirmRoots, executeFilesRestore, planFilesRestore } from './files-restore';
+import type { FilesRestoreOptions } from './files-restore';
 
 const MiB = 1024 * 1024;
 const local = new LocalRunner();
@@ -64,18 +66,31 @@ async function device() {
   /** The files the last restore sent whole instead of patching, and why; what its plan said could be patched. */
   const whole: { size: number; reason: string }[] = [];
   const planned = { bytesToSend: 0, patchableBytes: 0 };
-  const restoreWith = async (runner: CommandRunner) => {
+  /** Copies elsewhere each restore staged from (`patched` lists only those from the file's own path). */
+  const elsewhere: { size: number; sent: number }[] = [];
+  const restoreWith = async (runner: CommandRunner, more: Partial<FilesRestoreOptions> = {}) => {
     const patched: { size: number; sent: number }[] = [];
     whole.splice(0);
-    const options = { repo, runner, snapshot, restoreId: `r${++n}`, sysroot };
+    elsewhere.splice(0);
+    const options: FilesRestoreOptions = { repo, runner, snapshot, restoreId: `r${++n}`, sysroot, ...more };
     const plan = await planFilesRestore(options);
     Object.assign(planned, { bytesToSend: plan.bytesToSend, patchableBytes: plan.patchableBytes });
-    await executeFilesRestore(options, plan, { phase: () => undefined, advance: () => undefined, patched: (size, sent) => patched.push({ size, sent }), unpatched: (size, reason) => whole.push({ size, reason }) });
+    await executeFilesRestore(options, plan, {
+      phase: () => undefined,
+      advance: () => undefined,
+      patched: (size, sent, away) => (away ? elsewhere : patched).push({ size, sent }),
+      unpatched: (size, reason) => whole.push({ size, reason }),
+    });
     await confirmRoots(runner, plan.roots);
     return patched;
   };
-  return { app, model, asBackedUp, restoreWith, whole, planned };
+  /** What the device held at its backup, as a restore service hands it to the restore. */
+  const copiesOnDevice = () => largeFilesOnDevice(repo, [snapshot], 'rvm-017', sysroot);
+  return { sysroot, app, model, asBackedUp, restoreWith, whole, elsewhere, planned, copiesOnDevice };
 }
+
+/** A file's SHA-256 (a 6 MiB Buffer compared with toEqual takes vitest tens of seconds). */
+const sha256 = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
 
 /** Overwrites `length` bytes at `offset` with new random bytes. */
 async function scribble(file: string, offset: number, length: number) {
@@ -97,6 +112,15 @@ describe('restoring a large file as the blocks that differ from the device\'s co
     const block = blockSizeFor(6 * MiB);
     expect(patched).toEqual([{ size: 6 * MiB, sent: 2 * block }]);
     expect(counts.sent).toBeLessThan(2 * block + 64 * 1024); // not the model's 6 MiB
+    expect(await describeTree(app)).toEqual(asBackedUp);
+  });
+
+  it('a model cut short (a copy that stopped part-way) gets only its missing end', async () => {
+    const { app, model, asBackedUp, restoreWith } = await device();
+    await truncate(model, 5 * MiB);
+    const { runner, counts } = watched();
+    expect(await restoreWith(runner)).toEqual([{ size: 6 * MiB, sent: MiB }]);
+    expect(counts.sent).toBeLessThan(MiB + 64 * 1024);
     expect(await describeTree(app)).toEqual(asBackedUp);
   });
 
@@ -157,6 +181,86 @@ describe('restoring a large file as the blocks that differ from the device\'s co
     });
     expect(await restoreWith(shrinking.runner)).toEqual([]);
     expect(cut).toBe(true);
+    expect(await describeTree(app)).toEqual(asBackedUp);
+  });
+});
+
+describe('restoring a large file from a copy the device holds at another path', () => {
+  it('restored into another folder, the model is staged from the live original: nothing of it crosses, and the original is only read', async () => {
+    const { sysroot, app, model, asBackedUp, restoreWith, elsewhere, planned, copiesOnDevice } = await device();
+    const before = { sum: await sha256(model), mtime: (await stat(model)).mtimeMs };
+    const inspect = tempDir();
+    const { runner, counts } = watched();
+    expect(await restoreWith(runner, { targetRoot: inspect, copiesOnDevice })).toEqual([]);
+    // The preview already knew: the device held a copy of that size at its last backup.
+    expect(planned).toMatchObject({ patchableBytes: 6 * MiB });
+    expect(elsewhere).toEqual([{ size: 6 * MiB, sent: 0 }]);
+    expect(counts.sent).toBeLessThan(64 * 1024); // names, the config file and the tar stream's headers
+    expect(await describeTree(path.join(inspect, path.relative(sysroot, app)))).toEqual(asBackedUp);
+    expect(await sha256(model)).toBe(before.sum);
+    expect((await stat(model)).mtimeMs).toBe(before.mtime);
+
+    // Without what the last backups saw, the plan promises nothing; the original is still tried.
+    const again = tempDir();
+    const bare = watched();
+    expect(await restoreWith(bare.runner, { targetRoot: again })).toEqual([]);
+    expect(planned).toMatchObject({ patchableBytes: 0 });
+    expect(elsewhere).toEqual([{ size: 6 * MiB, sent: 0 }]);
+    expect(bare.counts.sent).toBeLessThan(64 * 1024);
+    expect(await describeTree(path.join(again, path.relative(sysroot, app)))).toEqual(asBackedUp);
+  });
+
+  it('a model an update moved is put back from where it went, though no backup saw it there; the moved copy goes, as the snapshot says', async () => {
+    const { app, model, asBackedUp, restoreWith, elsewhere, planned } = await device();
+    const moved = path.join(app, 'models/v2/detector.onnx');
+    await mkdir(path.dirname(moved));
+    await rename(model, moved);
+    await scribble(moved, MiB, 4096); // and the update changed a block of it
+    const { runner, counts } = watched();
+    expect(await restoreWith(runner)).toEqual([]);
+    expect(planned).toMatchObject({ patchableBytes: 6 * MiB });
+    const block = blockSizeFor(6 * MiB);
+    expect(elsewhere).toEqual([{ size: 6 * MiB, sent: block }]);
+    expect(counts.sent).toBeLessThan(block + 64 * 1024);
+    expect(await describeTree(app)).toEqual(asBackedUp);
+  });
+
+  it('a model retrained in place is staged from the release folder that still holds the snapshot\'s version; copies that changed or went are passed over', async () => {
+    const { sysroot, app, model, asBackedUp, restoreWith, whole, elsewhere, copiesOnDevice } = await device();
+    // Two copies the backup saw, outside the restored folder: one rewritten since, one removed since.
+    const releases = path.join(sysroot, 'opt/releases');
+    await mkdir(releases, { recursive: true });
+    const original = await sha256(model);
+    const rewritten = path.join(releases, '2026-11/detector.onnx');
+    const removed = path.join(releases, '2026-10/detector.onnx');
+    const kept = path.join(releases, '2026-09/detector.onnx');
+    for (const copy of [rewritten, removed, kept]) {
+      await mkdir(path.dirname(copy));
+      await cp(model, copy);
+    }
+    const snapshotCopies = await copiesOnDevice(); // as if a backup of the releases had seen all three
+    const seen = new Map([[6 * MiB, [rewritten, removed, kept].map((p) => ({ path: p, content: snapshotCopies.get(6 * MiB)![0]!.content }))]]);
+    await writeFile(rewritten, randomBytes(6 * MiB));
+    await rm(removed);
+    await writeFile(model, randomBytes(6 * MiB)); // retrained: differs all over
+    let hashed = 0;
+    const { runner, counts } = watched({ before: (text) => (text.includes(' hash ') && hashed++, text) });
+    expect(await restoreWith(runner, { copiesOnDevice: () => Promise.resolve(seen) })).toEqual([]);
+    expect(whole).toEqual([]);
+    expect(elsewhere).toEqual([{ size: 6 * MiB, sent: 0 }]);
+    expect(hashed).toBe(4); // the live model, the rewritten copy, the removed one (gone: fails at once), the kept one
+    expect(counts.sent).toBeLessThan(64 * 1024);
+    expect(await describeTree(app)).toEqual(asBackedUp);
+    expect(await sha256(kept)).toBe(original);
+
+    // No copy fits any more: the model crosses whole, and the notes say why (of its own path).
+    await writeFile(kept, randomBytes(6 * MiB));
+    await writeFile(model, randomBytes(6 * MiB));
+    const all = watched();
+    expect(await restoreWith(all.runner, { copiesOnDevice: () => Promise.resolve(seen) })).toEqual([]);
+    expect(elsewhere).toEqual([]);
+    expect(whole).toEqual([{ size: 6 * MiB, reason: 'more than half of the file differs' }]);
+    expect(all.counts.sent).toBeGreaterThan(6 * MiB);
     expect(await describeTree(app)).toEqual(asBackedUp);
   });
 });

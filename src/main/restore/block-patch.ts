@@ -1,19 +1,21 @@
 /**
- * A large file a restore replaces crosses the link as the blocks that differ from the device's
- * current copy, not whole (decision 025; the backup's side is decision 024).
+ * A large file a restore sends crosses the link as the blocks that differ from a file the device
+ * already holds, not whole (decision 025; the backup's side is decision 024): the file it replaces,
+ * else a copy at another path (device-copies.ts: restored into another folder, moved by an update).
  *
- * 1. The device hashes its current copy in fixed blocks (block-delta.ts), while the console hashes
- *    the snapshot's version at the same boundaries (Repository.blockHashes, from the repository).
+ * 1. The device hashes that file in fixed blocks (block-delta.ts), while the console hashes the
+ *    snapshot's version at the same boundaries (Repository.blockHashes, from the repository); the
+ *    next base is hashed only while none is close enough.
  * 2. If few enough blocks differ, the device writes the staged copy (never the live file): the
- *    current copy's bytes, with the snapshot's bytes — sent now — in place of the blocks that differ,
+ *    base's bytes, with the snapshot's bytes — sent now — in place of the blocks that differ,
  *    then the snapshot's mode, owner (as root) and times.
  * 3. The device reads the staged copy back from disk and compares one SHA-256 over its block hashes
  *    with the same over the snapshot's, sent by the console; if they differ the staged copy is
  *    removed and the file crosses whole in the restore's tar stream, as before.
  *
- * Anything else that does not fit (no python3, the current copy changed or is not a regular file,
- * more than half of the file differs) also sends the file whole. Names reach the device on stdin as
- * bytes; nothing from the snapshot reaches the shell.
+ * Anything else that does not fit (no python3, the base changed or is not a regular file, more than
+ * half of the file differs) also sends the file whole. Names reach the device on stdin as bytes;
+ * nothing from the snapshot reaches the shell. A base is only ever read.
  */
 import { createHash } from 'node:crypto';
 import type { Repository } from '../repository/repo/repository';
@@ -27,10 +29,11 @@ import { blockSizeFor, changedRanges, DELTA_MIN_BYTES, deviceBlocks, DeltaUnavai
 
 /**
  * On the device (Python 3.5+, standard library). argv: block size, size, mode, mtime (ns), uid, gid,
- * and the SHA-256 over the snapshot's hex block hashes (one per line). stdin: current copy NUL staged
+ * and the SHA-256 over the snapshot's hex block hashes (one per line). stdin: the base (the device's file to start from) NUL staged
  * copy NUL `first count` lines NUL, then the ranges' bytes. Creates the staged copy exclusively (never
- * through a link), reads it back from disk and checks the same SHA-256 over its block hashes; on any
- * failure or a mismatch it removes the staged copy and exits non-zero.
+ * through a link; the folders above it in the staging folder too, where a file the restore adds has
+ * none yet — tar gives them the snapshot's mode), reads it back from disk and checks the same SHA-256
+ * over its block hashes; on any failure or a mismatch it removes the staged copy and exits non-zero.
  */
 const PATCH = `import hashlib,os,stat,sys
 a=sys.argv;b=int(a[1]);z=int(a[2]);i=sys.stdin.buffer
@@ -44,6 +47,7 @@ src=h();dst=h();rs=[tuple(map(int,l.split())) for l in h().split(b'\\n') if l]
 nf=getattr(os,'O_NOFOLLOW',0)
 f=os.open(src,os.O_RDONLY|nf|getattr(os,'O_NONBLOCK',0))
 if not stat.S_ISREG(os.fstat(f).st_mode):sys.exit('the current copy is not a regular file')
+os.makedirs(os.path.dirname(dst),0o700,True)
 g=os.open(dst,os.O_RDWR|os.O_CREAT|os.O_EXCL|nf,0o600)
 try:
  def put(d):
@@ -85,30 +89,82 @@ const hashOfHashes = (hashes: readonly string[]) => createHash('sha256').update(
 
 export interface PatchTarget {
   node: TreeNode;
-  /** The device's current copy (the live file) and where the snapshot's version is staged. */
-  live: string;
+  /**
+   * Files on the device to stage from, in the order tried: the live file at the target's path, then
+   * copies at other paths (device-copies.ts). Each is only read.
+   */
+  bases: string[];
+  /** More bases, asked once the first ones are hashed and none was close enough. */
+  more?: () => Promise<string[]>;
+  /** Where the snapshot's version is staged. */
   staged: string;
 }
 
-/** Whether a replaced file is worth trying as a patch. */
+/** A staged patch: the bytes of blocks sent, and the device's file it was staged from. */
+export interface Patched {
+  sent: number;
+  base: string;
+}
+
+/** A base this close to the snapshot's version is taken without hashing the next one (as a backup's copies elsewhere). */
+const GOOD_ENOUGH = 1 / 8;
+
+/** Whether a file a restore sends is worth trying as a patch. */
 export function patchable(node: TreeNode): boolean {
   return node.type === 'file' && node.size >= DELTA_MIN_BYTES && (node.links ?? 1) <= 1 && (node.content?.length ?? 0) > 0;
 }
 
 /**
- * Stages `target.staged` from the device's current copy and the blocks of the snapshot's version
- * that differ; returns the bytes sent, or throws DeltaUnavailable (nothing staged) when the file
- * should cross whole instead.
+ * Stages `target.staged` from one of the device's files and the blocks of the snapshot's version
+ * that differ from it: the bases are hashed in turn (the snapshot's version once, meanwhile) until
+ * one differs in at most an eighth, else the closest is used. Returns the bytes sent and the base,
+ * or throws DeltaUnavailable (nothing staged) when the file should cross whole instead.
  */
-export async function stagePatched(repo: Repository, runner: CommandRunner, target: PatchTarget, options: { compress?: boolean; signal?: AbortSignal } = {}): Promise<number> {
+export async function stagePatched(repo: Repository, runner: CommandRunner, target: PatchTarget, options: { compress?: boolean; signal?: AbortSignal } = {}): Promise<Patched> {
   const { node } = target;
   const ids = node.content ?? [];
   const blockSize = blockSizeFor(node.size);
-  const [device, ours] = await Promise.all([deviceBlocks((command, signal) => runner.exec(command, signal), encodeName(target.live), blockSize, options.signal), repo.blockHashes(ids, blockSize)]);
-  const ranges = changedRanges(ours, device.hashes);
-  const wanted = { ...device, size: node.size };
-  const sending = rangeBytes(wanted, ranges);
-  if (sending > node.size / 2) throw new DeltaUnavailable('more than half of the file differs', 'changed');
+  // The snapshot's version is hashed from the repository while the device hashes its first base.
+  let hashing: Promise<string[]> | null = null;
+  const snapshotHashes = () => {
+    if (!hashing) {
+      hashing = repo.blockHashes(ids, blockSize);
+      hashing.catch(() => undefined); // awaited below, unless the base already failed
+    }
+    return hashing;
+  };
+  let best: { base: string; ranges: [number, number][]; sending: number } | null = null;
+  let why: DeltaUnavailable | null = null;
+  const bases = [...target.bases];
+  let asked = !target.more;
+  for (let i = 0; i < bases.length || !asked; i++) {
+    if (i === bases.length) {
+      asked = true;
+      bases.push(...(await target.more!()).filter((b) => !bases.includes(b)));
+      if (i === bases.length) break;
+    }
+    const base = bases[i]!;
+    let device;
+    void snapshotHashes();
+    try {
+      device = await deviceBlocks((command, signal) => runner.exec(command, signal), encodeName(base), blockSize, options.signal);
+    } catch (error) {
+      // Gone, not a regular file, unreadable: the next base. No python3: none will do.
+      if (!(error instanceof DeltaUnavailable) || error.device) throw error;
+      why ??= error;
+      continue;
+    }
+    // Every block of the snapshot's version that the base does not hold as it is (one shorter than
+    // the snapshot lacks its last blocks; one longer has more than the staged copy takes).
+    const ranges = changedRanges(await snapshotHashes(), device.hashes);
+    const sending = rangeBytes({ ...device, size: node.size }, ranges);
+    if (!best || sending < best.sending) best = { base, ranges, sending };
+    if (sending <= node.size * GOOD_ENOUGH) break;
+  }
+  if (!best) throw why ?? new DeltaUnavailable('the device holds no copy of it', 'changed');
+  if (best.sending > node.size / 2) throw new DeltaUnavailable('more than half of the file differs', 'changed');
+  const { base, ranges, sending } = best;
+  const ours = await snapshotHashes();
 
   // Only the snapshot's chunks that hold changed bytes are read.
   const sizes = ids.map((id) => repo.locateBlob(id).rawLength);
@@ -144,7 +200,7 @@ ${raw(unzip)}python3 -c ${PATCH} ${blockSize} ${node.size} ${node.mode & 0o7777}
   };
   const stream = blobStream(repo, needed.map((j) => ids[j]!), { workers: 0 });
   try {
-    let open = await write(Buffer.concat([encodeName(target.live), Buffer.from([0]), encodeName(target.staged), Buffer.from([0]), Buffer.from(ranges.map(([first, count]) => `${first} ${count}\n`).join('')), Buffer.from([0])]));
+    let open = await write(Buffer.concat([encodeName(base), Buffer.from([0]), encodeName(target.staged), Buffer.from([0]), Buffer.from(ranges.map(([first, count]) => `${first} ${count}\n`).join('')), Buffer.from([0])]));
     // The ranges' bytes in order, cut out of the chunks that hold them.
     let r = 0;
     for (const j of needed) {
@@ -167,5 +223,5 @@ ${raw(unzip)}python3 -c ${PATCH} ${blockSize} ${node.size} ${node.mode & 0o7777}
   if (result.code === NO_PYTHON) throw new DeltaUnavailable('the device has no python3', 'device');
   // A mismatch is a failure too: the device removed its staged copy and said why on stderr.
   if (result.code !== 0) throw new DeltaUnavailable(`patching failed (exit ${result.code}): ${result.stderr.trim() || 'no error output'}`);
-  return sending;
+  return { sent: sending, base };
 }

@@ -28,8 +28,10 @@ import { decodeName, encodeName } from '../repository/snapshot/names';
 import { PathMatcher } from '../devices/sources/glob';
 import { listingCommand, parseListing } from '../devices/sources/listing';
 import type { ListedEntry } from '../devices/sources/listing';
-import { DeltaUnavailable } from '../devices/sources/block-delta';
+import { DELTA_MIN_BYTES, DeltaUnavailable } from '../devices/sources/block-delta';
+import { contentKey } from '../devices/sources/files-source';
 import { patchable, stagePatched } from './block-patch';
+import type { DeviceCopy } from './device-copies';
 import { nodeAt, nodesBelow, sentSize, tarFromSnapshot } from './snapshot-files';
 import type { SnapshotFile } from './snapshot-files';
 
@@ -48,7 +50,10 @@ export interface RestoreRoot {
   remove: string[];
   unchanged: number;
   bytesToSend: number;
-  /** Of `bytesToSend`: large replaced files the device has a copy of, which may cross as the blocks that differ (block-patch.ts). */
+  /**
+   * Of `bytesToSend`: large files the device has a copy of — the one it replaces, or one of the same
+   * size at another path (device-copies.ts) — which may cross as the blocks that differ (block-patch.ts).
+   */
   patchableBytes?: number;
   /**
    * Folders in `replace` that are folders on the device too, with another mode: they keep what they
@@ -203,6 +208,11 @@ export interface FilesRestoreOptions {
    * on the device with its metadata intact): SHA-256 on the device against the snapshot's bytes.
    */
   checkContents?: boolean;
+  /**
+   * The large files the device held at its last backups, by size (device-copies.ts; asked once, and
+   * only when a large file has no copy at its own path): a file sent may be staged from one of them.
+   */
+  copiesOnDevice?: () => Promise<Map<number, DeviceCopy[]>>;
 }
 
 const join = (...parts: string[]) => path.posix.join(...parts);
@@ -230,6 +240,27 @@ async function listCurrent(runner: CommandRunner, target: string): Promise<Map<s
 
 /** What the plan walked below each root, for the stage right after it (taken once; a kept plan holds nothing). */
 const walked = new WeakMap<RestoreRoot, { tree: string; nodes: SnapshotFile[] }>();
+/** The large files in each root's folder on the device when it was planned, by size (absolute paths): copies a file sent may be staged from. */
+const largeNow = new WeakMap<RestoreRoot, Map<number, string[]>>();
+
+/** Copies at other paths tried for one file: each costs a read of the file on the device. */
+export const COPIES_TRIED = 3;
+
+/**
+ * Files on the device other than its own path that a large file sent to `rel` of `root` may be
+ * staged from, best first: with `blind`, the file's own path when the restore goes into another
+ * folder (the live original, not yet known to exist); a copy the last backup stored with the same
+ * content; a file of the same size in the root's folder now; another of the same size the last
+ * backup saw.
+ */
+async function copiesElsewhere(options: FilesRestoreOptions, root: RestoreRoot, rel: string, node: TreeNode, blind: boolean): Promise<string[]> {
+  const own = rel ? join(root.target, rel) : root.target;
+  const copies = (await options.copiesOnDevice?.().catch(() => null))?.get(node.size) ?? [];
+  const key = contentKey(node.content ?? []);
+  const original = blind && options.targetRoot ? [join((options.sysroot ?? '/').replace(/\/+$/, '') || '/', root.snapshotPath, rel)] : [];
+  const ranked = [...original, ...copies.filter((c) => c.content === key).map((c) => c.path), ...(largeNow.get(root)?.get(node.size) ?? []), ...copies.filter((c) => c.content !== key).map((c) => c.path)];
+  return [...new Set(ranked)].filter((p) => p !== own).slice(0, COPIES_TRIED);
+}
 
 export async function planFilesRestore(options: FilesRestoreOptions): Promise<FilesRestorePlan> {
   const { repo, runner, snapshot, restoreId } = options;
@@ -264,7 +295,12 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
     const wanted = below.filter((f) => selected(f.path));
     const root: RestoreRoot = { snapshotPath, target, staging, targetExists: current !== null, add: [], replace: [], remove: [], unchanged: 0, bytesToSend: 0 };
     walked.set(root, { tree: snapshot.tree, nodes: below });
+    const large = new Map<number, string[]>();
+    for (const [rel, now] of current ?? []) if (now.type === 'file' && now.size >= DELTA_MIN_BYTES) large.set(now.size, [...(large.get(now.size) ?? []), rel ? join(target, rel) : target]);
+    largeNow.set(root, large);
     const inSnapshot = new Set(wanted.map((f) => f.path));
+    /** Large files sent with no file at their path on the device: a copy elsewhere may do. */
+    const homeless: SnapshotFile[] = [];
     for (const { path: rel, node } of wanted) {
       const now = current?.get(rel);
       const owner = ownerBack(node, now);
@@ -273,6 +309,7 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
         if (owner) root.owners = (root.owners ?? 0) + 1;
         (now ? root.replace : root.add).push(rel);
         if (node.type === 'file') toSend(root, node, now?.type === 'file', sent);
+        if (now?.type !== 'file' && patchable(node)) homeless.push({ path: rel, node });
         if (node.type === 'dir' && now?.type === 'dir') (root.foldersInPlace ??= []).push(rel);
       }
     }
@@ -303,6 +340,7 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
         if (owner) root.owners = 1;
         (here ? root.replace : root.add).push('');
         if (self.type === 'file') toSend(root, self, here?.type === 'file', sent);
+        if (here?.type !== 'file' && patchable(self)) homeless.push({ path: '', node: self });
       }
     }
     // An existing folder that will be staged and swapped: what its staging copy cannot read, and
@@ -318,6 +356,7 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
       }
     }
     if (swapsFolder && (await mounts).has(target)) root.mountPoint = true;
+    for (const { path: rel, node } of homeless) if ((await copiesElsewhere(options, root, rel, node, false)).length > 0) root.patchableBytes = (root.patchableBytes ?? 0) + node.size;
     roots.push(root);
   }
   const free = (await df).split('\n').filter(Boolean).map((line) => Number(line.trim().split(/\s+/)[3]) * 1024).filter((n) => Number.isFinite(n));
@@ -504,8 +543,11 @@ const journal = (root: RestoreRoot, state: string) => sh`printf '%s\\n' ${state}
 export interface RestorePhases {
   phase(name: 'preflight' | 'stage' | 'verify' | 'swap' | 'validate'): void;
   advance(delta: { bytes?: number; items?: number }): void;
-  /** A large file was staged from the device's current copy and the `sent` bytes of blocks that differed (block-patch.ts). */
-  patched?(size: number, sent: number): void;
+  /**
+   * A large file was staged from a file on the device and the `sent` bytes of blocks that differed
+   * (block-patch.ts): the one it replaces, or — `elsewhere` — a copy at another path.
+   */
+  patched?(size: number, sent: number, elsewhere: boolean): void;
   /** A large replaced file could not be patched (block-patch.ts) and crosses whole in the tar stream: why. */
   unpatched?(size: number, reason: string): void;
   /** Runs right before the swap (stop the device's services) and right after it (start them). */
@@ -631,26 +673,29 @@ mkdir -p -- ${path.posix.dirname(root.target)} && rmtree ${root.staging} && mkdi
         throw new AppError('REMOTE_COMMAND_FAILED', `Staging on ${runner.target} failed: ${prepared.stderr.trim()}`);
       }
       if (entries.length === 0) continue;
-      // Large replaced files first, from the device's current copy and the blocks that differ; the
-      // tar stream then carries everything else (and any file a patch did not fit).
+      // Large files first, from a copy on the device and the blocks that differ: the one they
+      // replace, else one at another path (copiesElsewhere); the tar stream then carries everything
+      // else (and any file a patch did not fit).
       const replaced = new Set(root.replace);
-      const candidates = [...(rootNode && root.file ? [{ path: '', node: rootNode }] : []), ...nodes].filter((f) => replaced.has(f.path) && patchable(f.node));
+      const candidates = [...(rootNode && root.file ? [{ path: '', node: rootNode }] : []), ...nodes].filter((f) => changed.has(f.path) && patchable(f.node));
       for (const { path: rel, node } of candidates) {
+        const live = replaced.has(rel) ? [join(root.target, rel)] : [];
         if (noPatching) {
-          phases.unpatched?.(node.size, noPatching);
+          if (live.length > 0) phases.unpatched?.(node.size, noPatching);
           continue;
         }
         try {
-          const sent = await stagePatched(repo, runner, { node, live: join(root.target, rel), staged: join(fresh, rel) }, { compress: options.compress, signal });
+          const { sent, base } = await stagePatched(repo, runner, { node, bases: live, more: () => copiesElsewhere(options, root, rel, node, true), staged: join(fresh, rel) }, { compress: options.compress, signal });
           const member = rel ? `new/${rel}` : 'new';
           const at = entries.findIndex((e) => e.path === member);
           if (at >= 0) entries.splice(at, 1);
           phases.advance({ bytes: node.size });
-          phases.patched?.(node.size, sent);
+          phases.patched?.(node.size, sent, !live.includes(base));
         } catch (error) {
           if (!(error instanceof DeltaUnavailable)) throw error;
           if (error.device) noPatching = error.message;
-          phases.unpatched?.(node.size, error.message);
+          // A file with nothing at its path would have crossed whole anyway: no news.
+          if (live.length > 0) phases.unpatched?.(node.size, error.message);
         }
       }
       if (entries.length === 0) {

@@ -663,4 +663,31 @@ describe('restore onto a device over SSH', () => {
       rmSync(locked, { recursive: true, force: true });
     }
   }, 120_000);
+
+  it('into another folder, its large models are staged from the live ones on the device: the notes say so, and the copy equals the snapshot', async () => {
+    const inspect = path.join(device.root, 'srv', 'inspect');
+    const live = path.join(device.root, 'opt', device.app);
+    const liveBefore = await describeTree(path.join(live, 'models'));
+    const out = mkdtempSync(path.join(os.tmpdir(), 'jetvault-restore-compare-'));
+    try {
+      const request = { device: device.name, snapshotId: appSnapshot, targetRoot: inspect };
+      const plan = await services.restores.plan(request);
+      // What the last backup saw on the device: the preview counts the model as one that may not cross.
+      expect(plan.patchableBytes).toBeGreaterThan(4 * 2 ** 20);
+      const record = await finish(services.restores.start(request).jobId);
+      expect(record.error).toBeNull();
+      expect((record.result as { notes: string[] }).notes).toContainEqual(
+        expect.stringMatching(/^1 large file \(.+\) staged from a copy the device holds at another path(: none of it crossed the link| sent as the .+ of blocks that differed)\.$/),
+      );
+      for (const waiting of services.restores.pending()) await services.restores.confirm(waiting.restoreId);
+      const repo = await services.repository.open();
+      await restore(repo, await findSnapshot(repo, appSnapshot), out);
+      const appDir = path.join('opt', device.app);
+      expect(await describeTree(path.join(inspect, appDir))).toEqual(await describeTree(path.join(out, appDir)));
+      expect(await describeTree(path.join(live, 'models'))).toEqual(liveBefore); // only read
+    } finally {
+      rmSync(path.join(device.root, 'srv'), { recursive: true, force: true });
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

@@ -35,6 +35,8 @@ import type { DbRestoreOptions, DbRestorePlan, MysqlSource, PostgresSource } fro
 import { formatBytes } from '../../shared/format-bytes';
 import { activeRoots, confirmRoots, keptError, planFilesRestore, recoverRestores, refuseIfKept, relocateFileRoots, RESTORE_PREFIX, rollbackRestore, rollbackRoots, stageFilesRestore, swapRoots, validateRoots } from './files-restore';
 import type { FilesRestoreOptions, FilesRestorePlan } from './files-restore';
+import { largeFilesOnDevice } from './device-copies';
+import type { DeviceCopy } from './device-copies';
 
 export const RESTORE_PHASES = ['preflight', 'stage', 'verify', 'swap', 'validate'] as const;
 const SAMPLE = 20;
@@ -216,7 +218,7 @@ export class RestoreService {
   }
 
   /** The snapshots the request restores. */
-  async #choose(request: RestoreRequest): Promise<{ chosen: SnapshotWithId[]; warnings: string[]; repo: Repository }> {
+  async #choose(request: RestoreRequest): Promise<{ chosen: SnapshotWithId[]; all: SnapshotWithId[]; warnings: string[]; repo: Repository }> {
     const device = this.devices.get(request.device);
     const repo = await this.repository.fresh();
     const all = await listSnapshots(repo);
@@ -231,14 +233,18 @@ export class RestoreService {
       chosen = picked.chosen;
       warnings.push(...picked.warnings);
     }
-    return { chosen, warnings, repo };
+    return { chosen, all, warnings, repo };
   }
 
   /** Every part of the request, planned against the device as it is now (reads only). */
-  async #parts(request: RestoreRequest, runner: CommandRunner, restoreId: string, choice: { chosen: SnapshotWithId[]; warnings: string[]; repo: Repository }): Promise<{ parts: Part[]; warnings: string[] }> {
+  async #parts(request: RestoreRequest, runner: CommandRunner, restoreId: string, choice: { chosen: SnapshotWithId[]; all: SnapshotWithId[]; warnings: string[]; repo: Repository }): Promise<{ parts: Part[]; warnings: string[] }> {
     const device = this.devices.get(request.device);
     const { chosen, repo } = choice;
     const warnings = [...choice.warnings];
+    // The large files the device held at its last backups: asked once per restore, and only when a
+    // large file it sends has no copy at its own path (device-copies.ts).
+    let copies: Promise<Map<number, DeviceCopy[]>> | null = null;
+    const copiesOnDevice = () => (copies ??= largeFilesOnDevice(repo, choice.all, request.device, device.profile.sysroot ?? '/'));
     for (const snapshot of chosen) {
       const kind = kindOf(snapshot);
       if (request.scope === 'files' && kind !== 'files') throw new AppError('VALIDATION', `"${sourceOf(snapshot)}" is a ${kind} source: choose "Sources" to restore a database`);
@@ -263,6 +269,7 @@ export class RestoreService {
           ...(request.include && request.include.length > 0 ? { include: request.include } : {}),
           ...(exclude.length > 0 ? { exclude } : {}),
           ...(request.checkContents ? { checkContents: true } : {}),
+          copiesOnDevice,
         };
         planned.push(slots(() => planFilesRestore(options)).then((plan) => ({ kind: 'files', source: name, snapshot, options, plan })));
       } else if (kind === 'postgres' || kind === 'sqlite' || kind === 'mysql') {
@@ -514,7 +521,7 @@ export class RestoreService {
     });
   }
 
-  async #run(request: RestoreRequest, restoreId: string, connection: CommandRunner, ctx: JobContext, choosing: Promise<{ chosen: SnapshotWithId[]; warnings: string[]; repo: Repository }>): Promise<RestorePlanSummary> {
+  async #run(request: RestoreRequest, restoreId: string, connection: CommandRunner, ctx: JobContext, choosing: Promise<{ chosen: SnapshotWithId[]; all: SnapshotWithId[]; warnings: string[]; repo: Repository }>): Promise<RestorePlanSummary> {
     const device = this.devices.get(request.device);
     const services = device.profile.services;
     let current = 0;
@@ -555,6 +562,7 @@ export class RestoreService {
     // under sshd's 10 sessions per connection.
     const filesQueue = parts.filter((p): p is Extract<Part, { kind: 'files' }> => p.kind === 'files');
     const patched = { files: 0, size: 0, sent: 0 };
+    const copied = { files: 0, size: 0, sent: 0 };
     const unpatched = { files: 0, size: 0, reasons: new Set<string>() };
     const stageFiles = async () => {
       for (let part = filesQueue.shift(); part; part = filesQueue.shift()) {
@@ -569,10 +577,11 @@ export class RestoreService {
             phase(name);
           },
           advance: (d) => ctx.advance(d),
-          patched: (size, sent) => {
-            patched.files++;
-            patched.size += size;
-            patched.sent += sent;
+          patched: (size, sent, elsewhere) => {
+            const counted = elsewhere ? copied : patched;
+            counted.files++;
+            counted.size += size;
+            counted.sent += sent;
           },
           unpatched: (size, reason) => {
             unpatched.files++;
@@ -621,6 +630,14 @@ export class RestoreService {
     lap('stage+verify');
     if (patched.files > 0) {
       notes.push(`${patched.files} large file${patched.files === 1 ? '' : 's'} (${formatBytes(patched.size)}) sent as the ${formatBytes(patched.sent)} of blocks that differed from the device's copy.`);
+    }
+    if (copied.files > 0) {
+      const files = `${copied.files} large file${copied.files === 1 ? '' : 's'} (${formatBytes(copied.size)})`;
+      notes.push(
+        copied.sent === 0
+          ? `${files} staged from ${copied.files === 1 ? 'a copy' : 'copies'} the device holds at another path: none of ${copied.files === 1 ? 'it' : 'them'} crossed the link.`
+          : `${files} staged from ${copied.files === 1 ? 'a copy' : 'copies'} the device holds at another path, sent as the ${formatBytes(copied.sent)} of blocks that differed.`,
+      );
     }
     if (unpatched.files > 0) {
       notes.push(`${unpatched.files} large file${unpatched.files === 1 ? '' : 's'} (${formatBytes(unpatched.size)}) sent whole, not as the blocks that differed: ${[...unpatched.reasons].join('; ')}.`);

@@ -1,0 +1,67 @@
+/**
+ * Where on a device a restore may find a copy of a large file it would otherwise send whole
+ * (decision 025, "Copies at other paths"): the large files the device held at its last backup of
+ * each files source, by size. A restore into another folder, a model an update moved or renamed, a
+ * release folder beside the app: the device stages the file from that copy plus the blocks that
+ * differ (block-patch.ts), and the staged copy is proved equal to the snapshot before it counts.
+ *
+ * What a backup saw may have changed since: each copy is hashed on the device before it is used.
+ */
+import path from 'node:path';
+import type { Repository } from '../repository/repo/repository';
+import type { SnapshotWithId } from '../repository/snapshot/snapshot';
+import { loadTree } from '../repository/snapshot/snapshot';
+import { isPlainName } from '../repository/snapshot/tree';
+import type { TreeNode } from '../repository/snapshot/tree';
+import { DELTA_MIN_BYTES } from '../devices/sources/block-delta';
+import { contentKey } from '../devices/sources/files-source';
+
+/** A large file on the device as its last backup saw it: where (absolute), and its content then. */
+export interface DeviceCopy {
+  path: string;
+  /** The chunk ids it was stored as (`contentKey`): equal to a restored file's means no block should differ. */
+  content: string;
+}
+
+/** Copies of one size kept: each one tried costs a read of the file on the device. */
+const PER_SIZE = 8;
+
+const tagValue = (s: SnapshotWithId, key: string) => s.tags.find((t) => t.startsWith(`${key}:`))?.slice(key.length + 1);
+
+/**
+ * The large files (DELTA_MIN_BYTES and more) of the latest snapshot of each files source of
+ * `device`, by size, as absolute paths below `sysroot`. Walks trees (mostly cached) and yields every
+ * 1,000 nodes, as a backup's walks do.
+ */
+export async function largeFilesOnDevice(repo: Repository, snapshots: readonly SnapshotWithId[], device: string, sysroot = '/'): Promise<Map<number, DeviceCopy[]>> {
+  const latest = new Map<string, SnapshotWithId>();
+  for (const s of snapshots) {
+    if (s.device !== device || (tagValue(s, 'kind') ?? 'files') !== 'files') continue;
+    latest.set(tagValue(s, 'source') ?? s.source, s);
+  }
+  const bySize = new Map<number, DeviceCopy[]>();
+  const seen = new Set<string>();
+  let n = 0;
+  const turn = () => (++n % 1000 === 0 ? new Promise<void>((resolve) => setImmediate(resolve)) : Promise.resolve());
+  const add = (at: string, node: TreeNode) => {
+    const absolute = path.posix.join(sysroot || '/', at);
+    if (seen.has(absolute)) return; // two sources that hold the same folder
+    seen.add(absolute);
+    const list = bySize.get(node.size) ?? [];
+    if (list.length >= PER_SIZE) return;
+    list.push({ path: absolute, content: contentKey(node.content ?? []) });
+    bySize.set(node.size, list);
+  };
+  const visit = async (treeId: string, at: string): Promise<void> => {
+    for (const node of (await loadTree(repo, treeId)).nodes) {
+      // A name that is not one path component (a snapshot from a compromised device) names nothing here.
+      if (!isPlainName(node.name)) continue;
+      const below = at === '' ? node.name : `${at}/${node.name}`;
+      if (node.type === 'file' && node.size >= DELTA_MIN_BYTES && (node.content?.length ?? 0) > 0) add(below, node);
+      else if (node.type === 'dir' && node.subtree) await visit(node.subtree, below);
+      await turn();
+    }
+  };
+  for (const snapshot of latest.values()) await visit(snapshot.tree, '');
+  return bySize;
+}
