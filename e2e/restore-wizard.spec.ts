@@ -14,7 +14,8 @@ import { routeIpc } from './ipc-route';
 import { backUp, chooseSourcesToRestore, openBackedUp } from './device-steps';
 import { startHost } from './test-host';
 
-const test = testWithFleet({ devices: 1, sharedModelMB: 2, uniqueModelMB: 1 });
+// 8 MB of shared models: the detector (4.8 MB) is a large file, which a restore may stage from a copy on the device.
+const test = testWithFleet({ devices: 1, sharedModelMB: 8, uniqueModelMB: 1 });
 
 test('a restore that ends on a console with a full job history offers Keep and Roll back at once', async ({ console: app, page, fleet }) => {
   test.setTimeout(180_000);
@@ -272,6 +273,9 @@ test('Versions of a file with one version offers nothing to compare it with', as
 test('Restore pressed from the keyboard leaves focus on the restore it started, one Tab from Keep', async ({ host, console: app, page, fleet }) => {
   test.setTimeout(120_000);
   const device = fleet.devices[0]!;
+  // The start's answer comes late (a busy console): the button is disabled meanwhile, and a focused
+  // button that is disabled drops focus onto the page's body — unless focus moved on first.
+  await routeIpc(page, { up: (call) => (call?.channel === 'restore:start' ? { delayMs: 1000 } : undefined) });
   await openBackedUp(app, page, host.url, device);
   const configFile = path.join(device.root, 'etc', device.app, `${device.app}.yaml`);
   const original = readFileSync(configFile, 'utf8');
@@ -282,7 +286,8 @@ test('Restore pressed from the keyboard leaves focus on the restore it started, 
     await page.getByTestId('restore-confirm-name').fill(device.name);
     await page.getByTestId('restore-start').focus();
     await page.keyboard.press('Enter');
-    // The Restore button is gone with the plan: focus is not dropped on the page's body.
+    // While the start is on its way, and once the Restore button is gone with the plan: focus is not dropped on the page's body.
+    await expect(page.getByTestId('restore-start')).toBeDisabled();
     expect(await page.evaluate(() => document.activeElement !== document.body)).toBe(true);
     await expect(page.getByTestId('restore-status')).toBeFocused();
     await expect(page.getByTestId('restore-pending')).toBeVisible({ timeout: 60_000 });
@@ -293,5 +298,28 @@ test('Restore pressed from the keyboard leaves focus on the restore it started, 
     expect(readFileSync(configFile, 'utf8')).toBe(original);
   } finally {
     writeFileSync(configFile, original);
+  }
+});
+
+test('restored into another folder, the large model is staged from its copy on the device: the preview and the result say so', async ({ host, console: app, page, fleet }) => {
+  test.setTimeout(120_000);
+  const device = fleet.devices[0]!;
+  const inspect = path.join(device.root, 'srv', 'inspect');
+  try {
+    await openBackedUp(app, page, host.url, device);
+    await chooseSourcesToRestore(app, page, device.name, ['app']);
+    await page.getByLabel('Restore files into another folder on the device (optional)').fill(inspect);
+    await page.getByTestId('restore-preview').click();
+    const model = path.join('opt', device.app, 'models', 'detector-v7.onnx');
+    const size = readFileSync(path.join(device.root, model)).length;
+    await expect(page.getByTestId('restore-plan')).toContainText(`(${(size / 2 ** 20).toFixed(1)} MiB of it large files the device has a copy of: only the blocks that differ cross`);
+    await page.getByTestId('restore-start').click();
+    await expect(page.getByTestId('restore-last-result')).toContainText(/1 large file \(.+\) staged from a copy the device holds at another path: none of it crossed the link\./, { timeout: 60_000 });
+    expect(readFileSync(path.join(inspect, model)).equals(readFileSync(path.join(device.root, model)))).toBe(true);
+    await expect(page.getByTestId('restore-pending')).toBeVisible();
+    await page.getByTestId('restore-confirm').click();
+    await expect(page.getByTestId('restore-pending')).toHaveCount(0);
+  } finally {
+    rmSync(path.join(device.root, 'srv'), { recursive: true, force: true });
   }
 });

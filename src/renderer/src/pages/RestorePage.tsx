@@ -471,16 +471,18 @@ export function RestorePage() {
             <Button
               className="button button-primary"
               isDisabled={!canStart}
-              onPress={() =>
+              onPress={() => {
+                // Focus moves first: while the call runs the button is disabled (busy), and a
+                // focused button that is disabled drops focus onto the page's body.
+                statusRef.current?.focus();
                 void act(async () => {
                   const started = await api().restore.start(planned.current ?? request());
                   setJobId(started.jobId);
                   setJobDevice(planned.current?.device ?? device);
                   setPlan(null);
                   setConfirmName('');
-                  statusRef.current?.focus();
-                })
-              }
+                });
+              }}
               data-testid="restore-start"
             >
               Restore
