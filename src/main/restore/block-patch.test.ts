@@ -200,10 +200,10 @@ describe('restoring a large file from a copy the device holds at another path', 
     expect(await sha256(model)).toBe(before.sum);
     expect((await stat(model)).mtimeMs).toBe(before.mtime);
 
-    // Without what the last backups saw, the plan promises nothing; the original is still tried.
+    // The last backups saw no copy: the plan promises nothing; the original is still tried.
     const again = tempDir();
     const bare = watched();
-    expect(await restoreWith(bare.runner, { targetRoot: again })).toEqual([]);
+    expect(await restoreWith(bare.runner, { targetRoot: again, copiesOnDevice: () => Promise.resolve(new Map()) })).toEqual([]);
     expect(planned).toMatchObject({ patchableBytes: 0 });
     expect(elsewhere).toEqual([{ size: 6 * MiB, sent: 0 }]);
     expect(bare.counts.sent).toBeLessThan(64 * 1024);
@@ -211,13 +211,13 @@ describe('restoring a large file from a copy the device holds at another path', 
   });
 
   it('a model an update moved is put back from where it went, though no backup saw it there; the moved copy goes, as the snapshot says', async () => {
-    const { app, model, asBackedUp, restoreWith, elsewhere, planned } = await device();
+    const { app, model, asBackedUp, restoreWith, elsewhere, planned, copiesOnDevice } = await device();
     const moved = path.join(app, 'models/v2/detector.onnx');
     await mkdir(path.dirname(moved));
     await rename(model, moved);
     await scribble(moved, MiB, 4096); // and the update changed a block of it
     const { runner, counts } = watched();
-    expect(await restoreWith(runner)).toEqual([]);
+    expect(await restoreWith(runner, { copiesOnDevice })).toEqual([]);
     expect(planned).toMatchObject({ patchableBytes: 6 * MiB });
     const block = blockSizeFor(6 * MiB);
     expect(elsewhere).toEqual([{ size: 6 * MiB, sent: block }]);
@@ -262,5 +262,16 @@ describe('restoring a large file from a copy the device holds at another path', 
     expect(whole).toEqual([{ size: 6 * MiB, reason: 'more than half of the file differs' }]);
     expect(all.counts.sent).toBeGreaterThan(6 * MiB);
     expect(await describeTree(app)).toEqual(asBackedUp);
+  });
+
+  it('a drill (no copies asked for) sends the model from the repository, though its original sits on the device', async () => {
+    const { sysroot, app, asBackedUp, restoreWith, elsewhere, planned } = await device();
+    const scratch = tempDir();
+    const { runner, counts } = watched();
+    expect(await restoreWith(runner, { targetRoot: scratch })).toEqual([]);
+    expect(elsewhere).toEqual([]);
+    expect(planned).toMatchObject({ patchableBytes: 0 });
+    expect(counts.sent).toBeGreaterThan(6 * MiB);
+    expect(await describeTree(path.join(scratch, path.relative(sysroot, app)))).toEqual(asBackedUp);
   });
 });

@@ -210,7 +210,9 @@ export interface FilesRestoreOptions {
   checkContents?: boolean;
   /**
    * The large files the device held at its last backups, by size (device-copies.ts; asked once, and
-   * only when a large file has no copy at its own path): a file sent may be staged from one of them.
+   * only when a large file has no copy at its own path): a file sent may be staged from one of them,
+   * or from another copy on the device (copiesElsewhere). Without it, only the file a large file
+   * replaces is a base — as for drills, which measure a restore from the repository: every byte crosses.
    */
   copiesOnDevice?: () => Promise<Map<number, DeviceCopy[]>>;
 }
@@ -254,8 +256,9 @@ export const COPIES_TRIED = 3;
  * backup saw.
  */
 async function copiesElsewhere(options: FilesRestoreOptions, root: RestoreRoot, rel: string, node: TreeNode, blind: boolean): Promise<string[]> {
+  if (!options.copiesOnDevice) return [];
   const own = rel ? join(root.target, rel) : root.target;
-  const copies = (await options.copiesOnDevice?.().catch(() => null))?.get(node.size) ?? [];
+  const copies = (await options.copiesOnDevice().catch(() => null))?.get(node.size) ?? [];
   const key = contentKey(node.content ?? []);
   const original = blind && options.targetRoot ? [join((options.sysroot ?? '/').replace(/\/+$/, '') || '/', root.snapshotPath, rel)] : [];
   const ranked = [...original, ...copies.filter((c) => c.content === key).map((c) => c.path), ...(largeNow.get(root)?.get(node.size) ?? []), ...copies.filter((c) => c.content !== key).map((c) => c.path)];
