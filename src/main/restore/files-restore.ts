@@ -24,7 +24,7 @@ import { raw, sh } from '../devices/shell-quote';
 import type { CommandRunner } from '../devices/ssh-connection';
 import { connectionLost, runToString } from '../devices/ssh-connection';
 import { countedSink, wireSink } from '../devices/wire-compression';
-import { decodeName, encodeName } from '../repository/snapshot/names';
+import { decodeName, encodeName, pathTooLong } from '../repository/snapshot/names';
 import { PathMatcher } from '../devices/sources/glob';
 import { listingCommand, parseListing } from '../devices/sources/listing';
 import type { ListedEntry } from '../devices/sources/listing';
@@ -96,6 +96,13 @@ export interface RestoreRoot {
    * them): how many, and up to 5 of them (relative paths). The preflight refuses such a restore.
    */
   unreachable?: { count: number; samples: string[] };
+  /**
+   * Entries of the device's folder whose path in the staging copy would be 4,096 bytes or more
+   * (folders nested past Linux's PATH_MAX; no backup holds them): how many, and up to 3 of them.
+   * The staging copy cannot make them, and swapping without them would lose them: the preflight
+   * refuses such a restore.
+   */
+  tooLong?: { count: number; samples: string[] };
   /**
    * Bytes the staging copy copies instead of hard-linking (the login is not root and the kernel's
    * protected_hardlinks refuses another account's files it cannot read and write): staging needs the space.
@@ -316,7 +323,9 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
         if (node.type === 'dir' && now?.type === 'dir') (root.foldersInPlace ??= []).push(rel);
       }
     }
-    for (const rel of current?.keys() ?? []) if (rel !== '' && !inSnapshot.has(rel) && selected(rel) && !excluded(rel)) root.remove.push(rel);
+    // What a backup could not hold is not the restore's to remove: excluded entries, and those nested
+    // past PATH_MAX (left out of every snapshot with a warning; no call could remove them by path either).
+    for (const rel of current?.keys() ?? []) if (rel !== '' && !inSnapshot.has(rel) && selected(rel) && !excluded(rel) && !pathTooLong(join(target, rel))) root.remove.push(rel);
     // The path's own node, read once: a folder's mode, or the path itself when it is a single file.
     const here = current?.get('');
     const own = wanted.length === 0 || (include.empty && here?.type === 'dir') ? await nodeAt(repo, snapshot.tree, snapshotPath) : null;
@@ -359,6 +368,10 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
       }
     }
     if (swapsFolder && (await mounts).has(target)) root.mountPoint = true;
+    if (swapsFolder && current) {
+      const deep = [...current.keys()].filter((rel) => pathTooLong(join(staging, 'new', rel)));
+      if (deep.length > 0) root.tooLong = { count: deep.length, samples: deep.slice(0, 3) };
+    }
     for (const { path: rel, node } of homeless) if ((await copiesElsewhere(options, root, rel, node, false)).length > 0) root.patchableBytes = (root.patchableBytes ?? 0) + node.size;
     roots.push(root);
   }
@@ -410,6 +423,12 @@ function ownersKept(root: RestoreRoot, login: DeviceLogin, entries: SnapshotFile
 function toSend(root: RestoreRoot, node: TreeNode, onDevice: boolean, size: (node: TreeNode) => number): void {
   root.bytesToSend += size(node);
   if (onDevice && patchable(node)) root.patchableBytes = (root.patchableBytes ?? 0) + node.size;
+}
+
+/** What the plan and the refusal say of a root with entries nested past PATH_MAX. */
+export function tooLongText(root: RestoreRoot): string {
+  const { count, samples } = root.tooLong!;
+  return `${count} ${count === 1 ? 'entry' : 'entries'} in ${root.target} ${count === 1 ? 'is' : 'are'} nested too deep for Linux (a path of 4096 bytes or more in the restore's staging copy, e.g. ${samples[0]!.slice(0, 80)}…): the staging copy cannot hold ${count === 1 ? 'it' : 'them'} and no backup does; move ${count === 1 ? 'it' : 'them'} aside or shorten the folder names, or restore into another folder on the device`;
 }
 
 /** SHA-256 of no bytes: a file without chunks. */
@@ -590,6 +609,8 @@ export async function stageFilesRestore(options: FilesRestoreOptions, plan: File
   if (plan.spaceNeeded > plan.freeBytes) {
     throw new AppError('UNAVAILABLE', `Not enough space on the device: the restore needs ${plan.spaceNeeded} bytes of staging, ${plan.freeBytes} are free. Nothing was changed.`);
   }
+  const deep = roots.find((r) => r.tooLong);
+  if (deep) throw new AppError('UNAVAILABLE', `${tooLongText(deep)}, so nothing was changed.`);
   // Every target's folder is writable, and every existing target folder can be moved aside — renaming
   // a folder rewrites its `..`, which needs write permission on it; mvdir grants that to the folder's
   // owner, so a read-only folder of another account stops the restore here, before anything is staged

@@ -15,7 +15,7 @@ import type { FilesSourceSchema } from '../../../shared/schemas/devices';
 import { unchangedFile } from '../../repository/archiver/archiver';
 import type { Chunker } from '../../repository/chunker/chunker';
 import type { Segment, Source, SourceEntry, SourceWarning } from '../../repository/archiver/source';
-import { decodeName, encodeName } from '../../repository/snapshot/names';
+import { decodeName, encodeName, PATH_MAX, pathTooLong } from '../../repository/snapshot/names';
 import type { NodeMeta, TreeNode } from '../../repository/snapshot/tree';
 import { C_MESSAGES, sh } from '../shell-quote';
 import type { RawShell } from '../shell-quote';
@@ -409,7 +409,28 @@ export class RemoteFilesSource implements Source {
       if (filter === undefined) filters.set(root, (filter = filterFor(root)));
       return filter(below, meta.type === 'dir');
     });
-    return sortTreeOrder(kept);
+    return sortTreeOrder(this.#openable(kept));
+  }
+
+  /**
+   * Entries whose path on the device is 4,096 bytes or longer (folders nested past Linux's PATH_MAX):
+   * every call refuses such a path, so tar cannot read them and no restore could make them by it.
+   * Left out of the snapshot, with one warning where they start — or the folders alone would be kept
+   * (find reaches them, tar does not), and a restore that recreates them fail.
+   */
+  #openable(entries: ListedEntry[]): ListedEntry[] {
+    if (!entries.some((e) => pathTooLong(e.absolute))) return entries;
+    const parentOf = (p: string) => p.slice(0, p.lastIndexOf('/'));
+    const long = entries.filter((e) => pathTooLong(e.absolute));
+    const tops = long.filter((e) => !pathTooLong(parentOf(e.absolute))).map((e) => e.absolute);
+    for (const top of tops) {
+      const below = long.filter((e) => e.absolute.startsWith(`${top}/`)).length;
+      this.warnings.push({
+        path: this.#relative(top),
+        message: `not backed up${below > 0 ? `, nor the ${below} entries below it` : ''}: its path on the device is ${encodeName(top).length} bytes long, and Linux lets no program open a path of ${PATH_MAX} bytes or more. Shorten the names of the folders above it to back it up`,
+      });
+    }
+    return entries.filter((e) => !pathTooLong(e.absolute));
   }
 
   /**

@@ -21,7 +21,7 @@ import { loadTree } from '../snapshot/snapshot';
 import type { SnapshotWithId } from '../snapshot/snapshot';
 import { isPlainName } from '../snapshot/tree';
 import type { TreeNode } from '../snapshot/tree';
-import { fsPath } from '../snapshot/names';
+import { encodeName, fsPath, PATH_MAX, pathTooLong } from '../snapshot/names';
 import { compilePatterns } from './patterns';
 
 export interface RestoreOptions {
@@ -240,6 +240,12 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
       names.add(node.name);
       const out = join(dir, node.name);
       const wanted = match(path);
+      // Past Linux's PATH_MAX here (a deep folder restored below a long target path): this entry and
+      // what it holds cannot be made by any call — said once, and the rest of the snapshot restored.
+      if (wanted !== 'no' && pathTooLong(out)) {
+        result.warnings.push(`${path}: not restored${node.type === 'dir' ? ', nor anything in it' : ''}: its path here would be ${encodeName(out).length} bytes long, and Linux opens no path of ${PATH_MAX} bytes or more. Restore into a folder with a shorter path`);
+        continue;
+      }
       if (node.type === 'dir') {
         if (wanted === 'no') continue;
         // A directory that only may hold matches is created when something inside is restored.

@@ -75,3 +75,12 @@ export function encodeName(name: string): Buffer {
 export function fsPath(path: string): string | Buffer {
   return isRawName(path) ? encodeName(path) : path;
 }
+
+/** Linux's PATH_MAX: a path of this many bytes or more (4,096 with its NUL) is refused by every file system call (ENAMETOOLONG). */
+export const PATH_MAX = 4096;
+
+/** Whether `path`, as the bytes it names, is too long for any file system call on Linux. */
+export function pathTooLong(path: string): boolean {
+  // A UTF-16 unit is at most three bytes: only a long string is worth encoding to tell.
+  return path.length * 3 >= PATH_MAX && encodeName(path).length >= PATH_MAX;
+}
