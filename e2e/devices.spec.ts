@@ -102,6 +102,7 @@ test.describe('with secrets at rest', () => {
     await card.getByTestId('device-setting-start').fill('sudo systemctl start myrvm');
     await card.getByTestId('device-setting-healthCommand').fill('systemctl is-active myrvm');
     await card.getByText('Always').click();
+    await card.getByTestId('device-setting-silentLinkSeconds').fill('120');
     await card.getByTestId('device-settings-save').click();
     await expect(card.getByTestId('device-settings-error')).toContainText('schedule: "61" is out of range for the minute');
     await expect(card.locator('.field', { has: page.getByTestId('device-setting-schedule') })).toContainText('out of range');
@@ -128,6 +129,7 @@ test.describe('with secrets at rest', () => {
       services: { stop: ['sudo systemctl stop myrvm', 'sudo systemctl stop myrvm-sync'], start: ['sudo systemctl start myrvm'] },
       healthCommand: 'systemctl is-active myrvm',
       wireCompression: 'on',
+      silentLinkSeconds: 120,
       // Untouched by this form: the pinned key and the sources.
       hostKey: 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8',
       sources: profiles.devices[0]!.sources,
@@ -138,12 +140,14 @@ test.describe('with secrets at rest', () => {
     // Emptied, an optional setting is removed, not stored blank: the RPO then follows the critical tag.
     await card.getByTestId('device-setting-rpoMinutes').fill('');
     await card.getByTestId('device-setting-healthCommand').fill('');
+    await card.getByTestId('device-setting-silentLinkSeconds').fill('');
     await card.getByText('When the link is slow').click();
     await card.getByTestId('device-settings-save').click();
     await expect.poll(async () => (await page.evaluate(() => window.api!.devices.get({ name: 'rvm-017' }))).profile).not.toHaveProperty('rpoMinutes');
     const after = (await page.evaluate(() => window.api!.devices.get({ name: 'rvm-017' }))).profile;
     expect(after).not.toHaveProperty('healthCommand');
     expect(after).not.toHaveProperty('wireCompression');
+    expect(after).not.toHaveProperty('silentLinkSeconds');
     await app.goTo('fleet');
     await expect(page.getByTestId('device-row-rvm-017')).toContainText('Depot East');
     await expect(page.getByTestId('device-row-rvm-017')).toContainText('critical · 15 min');

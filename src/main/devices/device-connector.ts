@@ -106,7 +106,7 @@ export class DeviceConnector {
         connection = await DeviceConnection.open({
           ...options,
           ...(this.#rateLimit ? { rateLimit: this.#rateLimit } : {}),
-          ...(this.#silentMs ? { silentMs: this.#silentMs() } : {}),
+          ...(this.#silentMs && options.silentMs === undefined ? { silentMs: this.#silentMs() } : {}),
           ...(signal ? { signal } : {}),
         });
         return await work(connection);

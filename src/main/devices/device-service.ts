@@ -404,7 +404,9 @@ export class DeviceService {
       // The bastion's own key when the profile names one, else the device's credentials (as `ssh -J`).
       jump = { host: j.host, port: j.port, user: j.user, auth: j.identityFile ? await this.#keyAuth(profile.name, j.identityFile, 'jump host key') : auth, ...(j.hostKey ? { hostKey: j.hostKey } : {}) };
     }
-    return { host: profile.host, port: profile.port, user: profile.user, auth, ...(profile.hostKey ? { hostKey: profile.hostKey } : {}), ...(jump ? { jump } : {}) };
+    // A device's own silence limit (a satellite or cellular link that drops for longer) over the console's.
+    const silent = profile.silentLinkSeconds ? { silentMs: profile.silentLinkSeconds * 1000, silentFrom: 'device' as const } : {};
+    return { host: profile.host, port: profile.port, user: profile.user, auth, ...(profile.hostKey ? { hostKey: profile.hostKey } : {}), ...(jump ? { jump } : {}), ...silent };
   }
 
   /**

@@ -129,7 +129,8 @@ describe('a backup cancelled before its device answers', () => {
 });
 
 describe('a link that goes silent mid-transfer', () => {
-  it('ends the run once the device has been silent for as long as the console allows, saying the device stopped answering (not that a command failed), with no snapshot', async () => {
+  /** Backs up app and db over a link that stalls mid-transfer; how long until the run ended, and its record. */
+  async function stalledRun() {
     const { rmSync, writeFileSync } = await import('node:fs');
     const { randomBytes } = await import('node:crypto');
     const repo = await services.repository.open();
@@ -137,8 +138,6 @@ describe('a link that goes silent mid-transfer', () => {
     const model = path.join(device.root, 'opt', device.app, 'models', 'silent-link.bin');
     writeFileSync(model, randomBytes(32 * 1024 * 1024));
     device.proxy!.delayMs = 30;
-    // Shorter than the 20 s default: the run must end by this setting, not by ssh2's own default.
-    services.settings.update({ silentLinkSeconds: 10 }, 'test');
     try {
       const started = startDeviceBackup(services, device.name, ['app', 'db']);
       const deadline = Date.now() + 30_000;
@@ -146,18 +145,44 @@ describe('a link that goes silent mid-transfer', () => {
       device.proxy!.stall();
       const stalled = Date.now();
       const { record } = await started.done;
+      expect((await listSnapshots(repo)).length).toBe(before);
+      return { waited: Date.now() - stalled, record };
+    } finally {
+      device.proxy!.delayMs = 0;
+      device.proxy!.restore();
+      rmSync(model, { force: true });
+    }
+  }
+
+  it('ends the run once the device has been silent for as long as the console allows, saying the device stopped answering (not that a command failed), with no snapshot', async () => {
+    // Shorter than the 20 s default: the run must end by this setting, not by ssh2's own default.
+    services.settings.update({ silentLinkSeconds: 10 }, 'test');
+    try {
+      const { waited, record } = await stalledRun();
       // 10 s, checked every 2.5 s: 10–12.5 s (the default would take 20–25 s).
-      expect(Date.now() - stalled).toBeLessThan(17_000);
+      expect(waited).toBeLessThan(17_000);
       expect(record.status).toBe('failed');
       expect(record.error?.code).toBe('UNAVAILABLE');
       expect(record.error?.message).toMatch(/(tar|dump of "db") on .* was cut off: .* stopped answering \(nothing heard from it for 10 s: .*raise "Give up on a silent device after" in Settings, or silentLinkSeconds with jetvault settings set\)/);
       expect(record.error?.message).not.toMatch(/exit (null|CONNECTION_LOST)/);
-      expect((await listSnapshots(repo)).length).toBe(before);
     } finally {
       services.settings.update({ silentLinkSeconds: 20 }, 'test');
-      device.proxy!.delayMs = 0;
-      device.proxy!.restore();
-      rmSync(model, { force: true });
+    }
+  }, 90_000);
+
+  it('a device with a limit of its own is given up by that one, and the message points at the device\'s settings', async () => {
+    // The console would wait 10 minutes; the device's profile says 10 s.
+    services.settings.update({ silentLinkSeconds: 600 }, 'test');
+    const profile = services.devices.get(device.name).profile;
+    services.devices.update(device.name, { ...profile, silentLinkSeconds: 10 }, {}, 'test');
+    try {
+      const { waited, record } = await stalledRun();
+      expect(waited).toBeLessThan(17_000);
+      expect(record.status).toBe('failed');
+      expect(record.error?.message).toMatch(/stopped answering \(nothing heard from it for 10 s: .*raise "Give up when silent for" in the device's settings \(silentLinkSeconds in its profile\)\)/);
+    } finally {
+      services.settings.update({ silentLinkSeconds: 20 }, 'test');
+      services.devices.update(device.name, profile, {}, 'test');
     }
   }, 90_000);
 });

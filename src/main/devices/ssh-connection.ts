@@ -45,6 +45,8 @@ export interface ConnectOptions {
    * out every quarter of it. A jump host gets the same.
    */
   silentMs?: number;
+  /** Where `silentMs` comes from, for the message that gives the connection up: the device's own profile, or (default) the console's setting. */
+  silentFrom?: 'device' | 'console';
   /** Bytes per second each way for commands' stdout and stdin (0: unlimited), read as each command starts. */
   rateLimit?: () => number;
   /** The device's database passwords by source name, for the commands of those sources. */
@@ -190,8 +192,8 @@ export class DeviceConnection implements CommandRunner {
     transport: Duplex,
     /** How long the device may stay silent before it is given up. */
     silentMs: number,
-    /** Whether the console's silentLinkSeconds setting decides `silentMs` (a device or its jump host, not a repository server). */
-    setByConsole: boolean,
+    /** What decides `silentMs`, said when it gives up (a device's profile, the console's setting; nothing to say of a repository server's). */
+    setBy: 'device' | 'console' | null,
   ) {
     this.#client = client;
     this.databasePassword = databasePassword;
@@ -213,7 +215,7 @@ export class DeviceConnection implements CommandRunner {
     });
     const describe = () =>
       silent
-        ? `${target} stopped answering (nothing heard from it for ${Math.round(silentMs / 1000)} s: the link went silent, or the device hung${setByConsole ? '; on a link that drops for longer, raise "Give up on a silent device after" in Settings, or silentLinkSeconds with jetvault settings set' : ''})`
+        ? `${target} stopped answering (nothing heard from it for ${Math.round(silentMs / 1000)} s: the link went silent, or the device hung${setBy ? `; on a link that drops for longer, raise ${setBy === 'device' ? `"Give up when silent for" in the device's settings (silentLinkSeconds in its profile)` : '"Give up on a silent device after" in Settings, or silentLinkSeconds with jetvault settings set'}` : ''})`
         : `the connection to ${target} was lost${died ? ` (${died.code ?? died.message})` : ''}`;
     this.#ending = () => (silent || died ? describe() : null);
     client.on('close', () => {
@@ -234,7 +236,7 @@ export class DeviceConnection implements CommandRunner {
 
   static async open(options: ConnectOptions): Promise<DeviceConnection> {
     if (options.jump && !options.via) {
-      const jump = await DeviceConnection.open({ ...options.jump, role: 'jump', ...(options.silentMs ? { silentMs: options.silentMs } : {}), ...(options.signal ? { signal: options.signal } : {}) });
+      const jump = await DeviceConnection.open({ ...options.jump, role: 'jump', ...(options.silentMs ? { silentMs: options.silentMs } : {}), ...(options.silentFrom ? { silentFrom: options.silentFrom } : {}), ...(options.signal ? { signal: options.signal } : {}) });
       try {
         const connection = await DeviceConnection.#connect({ ...options, via: jump }, jump);
         return connection;
@@ -335,7 +337,7 @@ export class DeviceConnection implements CommandRunner {
       client.destroy();
       throw new Error(`ssh2 no longer exposes the stream of its connection to ${target}: a silent link could not be told (see silence-watch.ts)`);
     }
-    return new DeviceConnection(client, target, seen!, jump, options.rateLimit, options.databasePassword, transport, silentMs, !isRepository);
+    return new DeviceConnection(client, target, seen!, jump, options.rateLimit, options.databasePassword, transport, silentMs, isRepository ? null : (options.silentFrom ?? 'console'));
   }
 
   get closed(): boolean {

@@ -153,6 +153,11 @@ export const DeviceProfileSchema = z
     /** Commands run (quoted as given, by the device's shell) around a restore. */
     services: z.object({ stop: z.array(z.string().max(1024)).max(256).default([]), start: z.array(z.string().max(1024)).max(256).default([]) }).optional(),
     healthCommand: z.string().max(1024).optional(),
+    /**
+     * Seconds this device may stay silent before its connection is given up, over the console's
+     * `silentLinkSeconds` (a satellite or cellular link that drops for longer than the rest).
+     */
+    silentLinkSeconds: z.number().int().min(10).max(600).optional(),
     /** Transfers cross the link gzip-compressed: `auto` (default) when the link is slow, or always / never. */
     wireCompression: z.enum(['auto', 'on', 'off']).optional(),
     /** Where the device's filesystem starts as seen over SSH: `/` on a Jetson; a folder for test stand-ins. */

@@ -38,6 +38,7 @@ interface Draft {
   start: string;
   healthCommand: string;
   wireCompression: WireCompression;
+  silentLinkSeconds: number;
 }
 
 function draftOf(profile: DeviceProfile): Draft {
@@ -57,6 +58,7 @@ function draftOf(profile: DeviceProfile): Draft {
     start: (profile.services?.start ?? []).join('\n'),
     healthCommand: profile.healthCommand ?? '',
     wireCompression: profile.wireCompression ?? 'auto',
+    silentLinkSeconds: profile.silentLinkSeconds ?? Number.NaN,
   };
 }
 
@@ -80,6 +82,7 @@ function profileOf(profile: DeviceProfile, draft: Draft): Record<string, unknown
     ['services', lines(draft.stop).length + lines(draft.start).length > 0 ? { stop: lines(draft.stop), start: lines(draft.start) } : undefined],
     ['healthCommand', draft.healthCommand.trim() || undefined],
     ['wireCompression', draft.wireCompression === 'auto' ? undefined : draft.wireCompression],
+    ['silentLinkSeconds', Number.isNaN(draft.silentLinkSeconds) ? undefined : draft.silentLinkSeconds],
   ];
   // Said outright: a profile that names only its key file would, without it, log in through the agent.
   if (authOf(profile) === 'key') optional.push(['auth', 'key'], ['identityFile', draft.identityFile.trim() || undefined]);
@@ -194,6 +197,12 @@ export function DeviceSettingsCard({ profile }: { profile: DeviceProfile }) {
           <Radio value="off">Never</Radio>
         </div>
       </RadioGroup>
+      <NumberField className="field" name="silentLinkSeconds" value={draft.silentLinkSeconds} onChange={set('silentLinkSeconds')} minValue={10} maxValue={600}>
+        <Label>Give up when silent for (seconds, optional)</Label>
+        <Input data-testid="device-setting-silentLinkSeconds" placeholder="as in Settings" />
+        <Text slot="description">For a link that drops for longer than the others (satellite, cellular): how long this device may send nothing before a job gives it up. Empty: the console&apos;s setting.</Text>
+        <FieldError />
+      </NumberField>
       <ErrorBanner message={error} testId="device-settings-error" />
       {saved ? (
         <p role="status" className="form-status form-status-saved" data-testid="device-settings-saved">
