@@ -28,7 +28,7 @@ describe.skipIf(skip)('jetvault status, alerts and run-scheduler', () => {
     expect(JSON.parse(before.out)).toMatchObject([{ name: device.name, status: 'at-risk', rpoState: 'never', rpoMinutes: 30, next: { state: 'due', reason: 'never backed up' } }]);
     // The table's columns line up under their headings, also after the longest status.
     const [heading, row] = (await run('status')).out.split('\n') as [string, string];
-    expect(row).toMatch(new RegExp(`^${device.name}\\s+Test Depot\\s+never backed up\\s+—`));
+    expect(row).toMatch(new RegExp(`^${device.name}\\s+Test Depot\\s+never backed up\\s+—.* due: never backed up$`));
     for (const column of ['LAST GOOD', 'RPO', 'ALERTS', 'NEXT']) expect(row[heading.indexOf(column) - 1]).toBe(' ');
     expect(row.indexOf('—')).toBe(heading.indexOf('LAST GOOD'));
 
@@ -37,7 +37,7 @@ describe.skipIf(skip)('jetvault status, alerts and run-scheduler', () => {
     expect(tick).toMatchObject({ code: 0, out: `started: ${device.name}` });
     const after = await run('status');
     expect(after.code).toBe(0);
-    expect(after.out).toMatch(new RegExp(`${device.name}\\s+Test Depot\\s+protected`));
+    expect(after.out).toMatch(new RegExp(`${device.name}\\s+Test Depot\\s+protected .* waiting until \\S.*: RPO of 30 min\n`));
     expect(after.out).toMatch(/1 protected, 0 at risk/);
     expect((await run('run-scheduler', '--once')).out).toBe('nothing due');
     expect((await run('alerts')).code).toBe(0);

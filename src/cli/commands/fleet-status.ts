@@ -31,6 +31,12 @@ export function fleetStatus(services: Services) {
   });
 }
 
+/** A time today as the clock shows it, another day's with its date. */
+function when(iso: string): string {
+  const at = new Date(iso);
+  return at.toDateString() === new Date().toDateString() ? at.toLocaleTimeString() : at.toLocaleString();
+}
+
 export const statusCommand: Command = {
   name: 'status',
   summary: 'the fleet at a glance: protection against each device RPO, alerts, next backup',
@@ -47,7 +53,8 @@ export const statusCommand: Command = {
         io.out(`${'DEVICE'.padEnd(16)} ${'SITE'.padEnd(14)} ${'STATUS'.padEnd(15)} ${'LAST GOOD'.padEnd(10)} ${'RPO'.padEnd(8)} ${'ALERTS'.padEnd(6)} NEXT`);
         for (const r of rows) {
           const last = r.ageMinutes === null ? '—' : formatAge(r.ageMinutes * 60_000);
-          const next = r.next ? `${r.next.state}${r.next.at && r.next.state === 'waiting' ? ` ${new Date(r.next.at).toLocaleString()}` : ''}` : '';
+          // What runs next and why, as the Fleet page's queue says it: "waiting until 14:05:00: RPO of 30 min".
+          const next = r.next ? `${r.next.state}${r.next.at && r.next.state === 'waiting' ? ` until ${when(r.next.at)}` : ''}: ${r.next.reason}` : '';
           const status = r.rpoState === 'never' ? 'never backed up' : r.status;
           io.out(`${r.name.padEnd(16)} ${r.site.slice(0, 14).padEnd(14)} ${status.padEnd(15)} ${last.padEnd(10)} ${formatAge(r.rpoMinutes * 60_000).padEnd(8)} ${String(r.openAlerts).padEnd(6)} ${next}`);
         }
