@@ -109,6 +109,13 @@ export interface Patched {
 /** A base this close to the snapshot's version is taken without hashing the next one (as a backup's copies elsewhere). */
 const GOOD_ENOUGH = 1 / 8;
 
+/** The bases in the order tried: the first ones, then — only if asked for — the rest, each once. */
+async function* basesOf(target: PatchTarget): AsyncGenerator<string> {
+  yield* target.bases;
+  if (!target.more) return;
+  for (const base of await target.more()) if (!target.bases.includes(base)) yield base;
+}
+
 /** Whether a file a restore sends is worth trying as a patch. */
 export function patchable(node: TreeNode): boolean {
   return node.type === 'file' && node.size >= DELTA_MIN_BYTES && (node.links ?? 1) <= 1 && (node.content?.length ?? 0) > 0;
@@ -135,15 +142,7 @@ export async function stagePatched(repo: Repository, runner: CommandRunner, targ
   };
   let best: { base: string; ranges: [number, number][]; sending: number } | null = null;
   let why: DeltaUnavailable | null = null;
-  const bases = [...target.bases];
-  let asked = !target.more;
-  for (let i = 0; i < bases.length || !asked; i++) {
-    if (i === bases.length) {
-      asked = true;
-      bases.push(...(await target.more!()).filter((b) => !bases.includes(b)));
-      if (i === bases.length) break;
-    }
-    const base = bases[i]!;
+  for await (const base of basesOf(target)) {
     let device;
     void snapshotHashes();
     try {

@@ -305,9 +305,11 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
     const wanted = below.filter((f) => selected(f.path));
     const root: RestoreRoot = { snapshotPath, target, staging, targetExists: current !== null, add: [], replace: [], remove: [], unchanged: 0, bytesToSend: 0 };
     walked.set(root, { tree: snapshot.tree, nodes: below });
-    const large = new Map<number, string[]>();
-    for (const [rel, now] of current ?? []) if (now.type === 'file' && now.size >= DELTA_MIN_BYTES) large.set(now.size, [...(large.get(now.size) ?? []), rel ? join(target, rel) : target]);
-    largeNow.set(root, large);
+    if (options.copiesOnDevice) {
+      const large = new Map<number, string[]>();
+      for (const [rel, now] of current ?? []) if (now.type === 'file' && now.size >= DELTA_MIN_BYTES) large.set(now.size, [...(large.get(now.size) ?? []), rel ? join(target, rel) : target]);
+      largeNow.set(root, large);
+    }
     const inSnapshot = new Set(wanted.map((f) => f.path));
     /** Large files sent with no file at their path on the device: a copy elsewhere may do. */
     const homeless: SnapshotFile[] = [];
