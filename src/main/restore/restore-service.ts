@@ -33,7 +33,7 @@ import type { RepositoryService } from '../services/repository-service';
 import { confirmDbRestore, DB_WORK_DIR, dbJournal, markDbKept, planDbRestore, recoverDbRestores, rollbackDbRestore, stageDbRestore, swapDbRestore, validateDbRestore } from './db-restore';
 import type { DbRestoreOptions, DbRestorePlan, MysqlSource, PostgresSource } from './db-restore';
 import { formatBytes } from '../../shared/format-bytes';
-import { activeRoots, tooLongText, confirmRoots, keptError, planFilesRestore, recoverRestores, refuseIfKept, relocateFileRoots, RESTORE_PREFIX, rollbackRestore, rollbackRoots, stageFilesRestore, swapRoots, validateRoots } from './files-restore';
+import { activeRoots, confirmRoots, keptError, planFilesRestore, recoverRestores, refuseIfKept, relocateFileRoots, RESTORE_PREFIX, rollbackRestore, rollbackRoots, stageFilesRestore, swapRoots, tooLongText, validateRoots } from './files-restore';
 import type { FilesRestoreOptions, FilesRestorePlan } from './files-restore';
 import { largeFilesOnDevice } from './device-copies';
 import type { DeviceCopy } from './device-copies';
@@ -63,6 +63,9 @@ export interface PendingRestore {
 }
 
 /** What a pending restore keeps in its row's JSON besides the columns. */
+/** What a request restores (`chosen`), every snapshot of the repository it was chosen from (`all`), and what the choice warned of. */
+type Choice = { chosen: SnapshotWithId[]; all: SnapshotWithId[]; warnings: string[]; repo: Repository };
+
 type PendingDetails = Pick<PendingRestore, 'files' | 'databases' | 'targets' | 'pointInTime' | 'seconds' | 'wireCompression'>;
 
 /** Runs the device's own service commands (its configuration, run by its shell as written). */
@@ -218,7 +221,7 @@ export class RestoreService {
   }
 
   /** The snapshots the request restores. */
-  async #choose(request: RestoreRequest): Promise<{ chosen: SnapshotWithId[]; all: SnapshotWithId[]; warnings: string[]; repo: Repository }> {
+  async #choose(request: RestoreRequest): Promise<Choice> {
     const device = this.devices.get(request.device);
     const repo = await this.repository.fresh();
     const all = await listSnapshots(repo);
@@ -237,7 +240,7 @@ export class RestoreService {
   }
 
   /** Every part of the request, planned against the device as it is now (reads only). */
-  async #parts(request: RestoreRequest, runner: CommandRunner, restoreId: string, choice: { chosen: SnapshotWithId[]; all: SnapshotWithId[]; warnings: string[]; repo: Repository }): Promise<{ parts: Part[]; warnings: string[] }> {
+  async #parts(request: RestoreRequest, runner: CommandRunner, restoreId: string, choice: Choice): Promise<{ parts: Part[]; warnings: string[] }> {
     const device = this.devices.get(request.device);
     const { chosen, repo } = choice;
     const warnings = [...choice.warnings];
@@ -522,7 +525,7 @@ export class RestoreService {
     });
   }
 
-  async #run(request: RestoreRequest, restoreId: string, connection: CommandRunner, ctx: JobContext, choosing: Promise<{ chosen: SnapshotWithId[]; all: SnapshotWithId[]; warnings: string[]; repo: Repository }>): Promise<RestorePlanSummary> {
+  async #run(request: RestoreRequest, restoreId: string, connection: CommandRunner, ctx: JobContext, choosing: Promise<Choice>): Promise<RestorePlanSummary> {
     const device = this.devices.get(request.device);
     const services = device.profile.services;
     let current = 0;
