@@ -22,6 +22,7 @@ import type { RepositoryService } from '../services/repository-service';
 import type { DeviceConnector } from './device-connector';
 import type { DeviceService } from './device-service';
 import { disksOfProbe, parsePlatform, platformTags } from './facts';
+import { largeFilesBelow } from './large-files';
 import { ResumeStore } from './resume-store';
 import { forDatabase } from './sources/db-password';
 import { DumpSource, previousCopy } from './sources/dump-source';
@@ -193,32 +194,6 @@ async function filesOf(load: (id: string) => Promise<Tree>, parent: SnapshotWith
 export const KNOWN_DEVICES = 16;
 /** Copies of one size kept per run (distinct contents): more would each cost a hash pass of the repository. */
 const KNOWN_PER_SIZE = 4;
-/** Folders whose large files are remembered (below); past this the memory starts over. */
-const LARGE_UNDER_MAX = 200_000;
-
-/**
- * The large files below each folder (by repository and tree id) this console has walked. A tree is
- * content-addressed, so a folder unchanged since another snapshot has the same id and is not read
- * again: a device's next snapshot costs the walk of what changed in it. Without it a run with one new
- * large file read the whole trees of up to KNOWN_DEVICES other devices (a root file system each).
- */
-const largeUnder = new Map<string, readonly TreeNode[]>();
-
-async function largeFilesIn(load: (id: string) => Promise<Tree>, repoId: string, treeId: string, turn: () => Promise<void>): Promise<readonly TreeNode[]> {
-  const key = `${repoId}:${treeId}`;
-  const known = largeUnder.get(key);
-  if (known) return known;
-  const found: TreeNode[] = [];
-  for (const node of (await load(treeId)).nodes) {
-    if (node.type === 'file' && node.size >= DELTA_MIN_BYTES && (node.content?.length ?? 0) > 0) found.push(node);
-    else if (node.type === 'dir' && node.subtree) found.push(...(await largeFilesIn(load, repoId, node.subtree, turn)));
-    await turn();
-  }
-  if (largeUnder.size >= LARGE_UNDER_MAX) largeUnder.clear();
-  largeUnder.set(key, found);
-  return found;
-}
-
 /**
  * Large files (DELTA_MIN_BYTES and more) the repository holds for a source, by size: the parent's
  * files at any path, then the latest copy of a source of the same name on up to KNOWN_DEVICES other
@@ -253,7 +228,7 @@ export async function knownLargeFiles(
   // Yields every 1,000 nodes read, as filesOf does, so a long walk does not hold the run's streams.
   let n = 0;
   const turn = () => (++n % 1000 === 0 ? new Promise<void>((resolve) => setImmediate(resolve)) : Promise.resolve());
-  for (const other of others) for (const node of await largeFilesIn(load, repoId, other.tree, turn)) add(node, true);
+  for (const other of others) for (const { node } of await largeFilesBelow(load, repoId, other.tree, turn)) add(node, true);
   return bySize;
 }
 

@@ -11,9 +11,8 @@ import path from 'node:path';
 import type { Repository } from '../repository/repo/repository';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import { loadTree } from '../repository/snapshot/snapshot';
-import { isPlainName } from '../repository/snapshot/tree';
 import type { TreeNode } from '../repository/snapshot/tree';
-import { DELTA_MIN_BYTES } from '../devices/sources/block-delta';
+import { largeFilesBelow } from '../devices/large-files';
 import { contentKey } from '../devices/sources/files-source';
 
 /** A large file on the device as its last backup saw it: where (absolute), and its content then. */
@@ -30,8 +29,8 @@ const tagValue = (s: SnapshotWithId, key: string) => s.tags.find((t) => t.starts
 
 /**
  * The large files (DELTA_MIN_BYTES and more) of the latest snapshot of each files source of
- * `device`, by size, as absolute paths below `sysroot`. Walks trees (mostly cached) and yields every
- * 1,000 nodes, as a backup's walks do.
+ * `device`, by size, as absolute paths below `sysroot`. Walks trees (remembered per tree id, shared
+ * with backups: large-files.ts) and yields every 1,000 nodes, as a backup's walks do.
  */
 export async function largeFilesOnDevice(repo: Repository, snapshots: readonly SnapshotWithId[], device: string, sysroot = '/'): Promise<Map<number, DeviceCopy[]>> {
   const latest = new Map<string, SnapshotWithId>();
@@ -52,16 +51,10 @@ export async function largeFilesOnDevice(repo: Repository, snapshots: readonly S
     list.push({ path: absolute, content: contentKey(node.content ?? []) });
     bySize.set(node.size, list);
   };
-  const visit = async (treeId: string, at: string): Promise<void> => {
-    for (const node of (await loadTree(repo, treeId)).nodes) {
-      // A name that is not one path component (a snapshot from a compromised device) names nothing here.
-      if (!isPlainName(node.name)) continue;
-      const below = at === '' ? node.name : `${at}/${node.name}`;
-      if (node.type === 'file' && node.size >= DELTA_MIN_BYTES && (node.content?.length ?? 0) > 0) add(below, node);
-      else if (node.type === 'dir' && node.subtree) await visit(node.subtree, below);
-      await turn();
-    }
-  };
-  for (const snapshot of latest.values()) await visit(snapshot.tree, '');
+  const load = (id: string) => loadTree(repo, id);
+  for (const snapshot of latest.values()) {
+    // A name that is not one path component (a snapshot from a compromised device) names nothing here.
+    for (const { path: below, node, plain } of await largeFilesBelow(load, repo.config.id, snapshot.tree, turn)) if (plain) add(below, node);
+  }
   return bySize;
 }
