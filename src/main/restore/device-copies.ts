@@ -14,6 +14,7 @@ import { loadTree } from '../repository/snapshot/snapshot';
 import type { TreeNode } from '../repository/snapshot/tree';
 import { largeFilesBelow } from '../devices/large-files';
 import { contentKey } from '../devices/sources/files-source';
+import { tagValue } from '../services/catalog-service';
 
 /** A large file on the device as its last backup saw it: where (absolute), and its content then. */
 export interface DeviceCopy {
@@ -25,8 +26,6 @@ export interface DeviceCopy {
 /** Copies of one size kept: each one tried costs a read of the file on the device. */
 const PER_SIZE = 8;
 
-const tagValue = (s: SnapshotWithId, key: string) => s.tags.find((t) => t.startsWith(`${key}:`))?.slice(key.length + 1);
-
 /**
  * The large files (DELTA_MIN_BYTES and more) of the latest snapshot of each files source of
  * `device`, by size, as absolute paths below `sysroot`. Walks trees (remembered per tree id, shared
@@ -35,8 +34,8 @@ const tagValue = (s: SnapshotWithId, key: string) => s.tags.find((t) => t.starts
 export async function largeFilesOnDevice(repo: Repository, snapshots: readonly SnapshotWithId[], device: string, sysroot = '/'): Promise<Map<number, DeviceCopy[]>> {
   const latest = new Map<string, SnapshotWithId>();
   for (const s of snapshots) {
-    if (s.device !== device || (tagValue(s, 'kind') ?? 'files') !== 'files') continue;
-    latest.set(tagValue(s, 'source') ?? s.source, s);
+    if (s.device !== device || (tagValue(s.tags, 'kind') ?? 'files') !== 'files') continue;
+    latest.set(tagValue(s.tags, 'source') ?? s.source, s);
   }
   const bySize = new Map<number, DeviceCopy[]>();
   const seen = new Set<string>();

@@ -63,6 +63,9 @@ export interface PendingRestore {
 }
 
 /** What a pending restore keeps in its row's JSON besides the columns. */
+/** "2 large files (168.0 MiB)", as the restore's notes count them. */
+const largeFiles = ({ files, size }: { files: number; size: number }) => `${files} large file${files === 1 ? '' : 's'} (${formatBytes(size)})`;
+
 /** What a request restores (`chosen`), every snapshot of the repository it was chosen from (`all`), and what the choice warned of. */
 type Choice = { chosen: SnapshotWithId[]; all: SnapshotWithId[]; warnings: string[]; repo: Repository };
 
@@ -633,10 +636,10 @@ export class RestoreService {
     }
     lap('stage+verify');
     if (patched.files > 0) {
-      notes.push(`${patched.files} large file${patched.files === 1 ? '' : 's'} (${formatBytes(patched.size)}) sent as the ${formatBytes(patched.sent)} of blocks that differed from the device's copy.`);
+      notes.push(`${largeFiles(patched)} sent as the ${formatBytes(patched.sent)} of blocks that differed from the device's copy.`);
     }
     if (copied.files > 0) {
-      const files = `${copied.files} large file${copied.files === 1 ? '' : 's'} (${formatBytes(copied.size)})`;
+      const files = largeFiles(copied);
       notes.push(
         copied.sent === 0
           ? `${files} staged from ${copied.files === 1 ? 'a copy' : 'copies'} the device holds at another path: none of ${copied.files === 1 ? 'it' : 'them'} crossed the link.`
@@ -644,7 +647,7 @@ export class RestoreService {
       );
     }
     if (unpatched.files > 0) {
-      notes.push(`${unpatched.files} large file${unpatched.files === 1 ? '' : 's'} (${formatBytes(unpatched.size)}) sent whole, not as the blocks that differed: ${[...unpatched.reasons].join('; ')}.`);
+      notes.push(`${largeFiles(unpatched)} sent whole, not as the blocks that differed: ${[...unpatched.reasons].join('; ')}.`);
     }
 
     phase('swap');
