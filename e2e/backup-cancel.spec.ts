@@ -2,7 +2,8 @@
  * Cancelling a backup from the jobs tray while its link has gone silent: the tray showed live
  * bytes and files, the cancel ends the run at once (no waiting on the dead link), no snapshot of
  * the run is left, and once the link is back the next backup succeeds (naming the one file the
- * device's login could not read).
+ * device's login could not read), having first stopped what the cancelled run left running on the
+ * device (its sshd never heard of the cancel).
  */
 import path from 'node:path';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -34,7 +35,8 @@ test('a backup cancelled from the jobs tray while its link is stalled ends at on
     await expect(tray.getByTestId('job-bytes')).not.toHaveText(/^0 B/, { timeout: 60_000 });
     await expect(tray.getByTestId('job-items')).toContainText(/[1-9][\d,]* files/);
     await expect(tray).toContainText('transfer');
-    proxy.stall();
+    // Dead: the device hears nothing more, not even the console closing the run's connection.
+    proxy.stall({ deviceHearsNothing: true });
     // Stalled: the tray's rate falls to nothing and its ETA is no longer a countdown.
     await expect(tray).toContainText('0 B/s', { timeout: 10_000 });
     await expect(tray).toContainText('ETA unknown');
@@ -74,6 +76,8 @@ test('a backup cancelled from the jobs tray while its link is stalled ends at on
   await expect(history.getByTestId('backup-run-succeeded')).toContainText(`${device.profile().sources.length} snapshots`);
   await expect(history.getByTestId('backup-run-succeeded')).toContainText(/\d+(\.\d+)? MiB/);
   await expect(history.getByTestId('backup-run-succeeded')).toContainText('1 file or folder could not be read');
+  // The cancelled run's tar was still on the device, blocked on the dead link: stopped first, and said.
+  await expect(history.getByTestId('backup-run-succeeded')).toContainText(/first stopped what an earlier run had left running on the device \([^)]*\btar\b/);
   await history.getByText('1 thing to look at').click();
   await expect(history.getByTestId('backup-run-problems')).toContainText(`config: etc/${device.app}/tls.key — Cannot open: Permission denied (the device's login cannot read it)`);
   await history.scrollIntoViewIfNeeded();

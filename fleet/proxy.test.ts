@@ -70,4 +70,33 @@ describe('DelayProxy', () => {
     proxy.restore();
     expect((await roundTrip(port, Buffer.from('hello'))).echoed.toString()).toBe('hello');
   });
+
+  it('stall({ deviceHearsNothing }): the device side of a connection the console gives up stays open until releaseDead()', async () => {
+    let serverSide: net.Socket | null = null;
+    const server = net.createServer((s) => (serverSide = s.on('error', () => {})));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const proxy = new DelayProxy({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port });
+    cleanup.push(() => proxy.close(), () => new Promise((r) => server.close(() => r())));
+    const { port } = await proxy.listen('127.0.0.1');
+    const open = async (deaf: boolean) => {
+      serverSide = null;
+      const socket = net.connect({ host: '127.0.0.1', port }).on('error', () => {});
+      await new Promise((r) => socket.once('connect', r));
+      for (let i = 0; i < 100 && !serverSide; i++) await new Promise((r) => setTimeout(r, 10));
+      const device = serverSide!;
+      const closed = new Promise<boolean>((r) => device.once('close', () => r(true)));
+      proxy.stall({ deviceHearsNothing: deaf });
+      socket.destroy();
+      const heard = await Promise.race([closed, new Promise<boolean>((r) => setTimeout(() => r(false), 300))]);
+      proxy.restore();
+      return { heard, closed };
+    };
+    // A plain stall: the console's close still reaches the device.
+    expect((await open(false)).heard).toBe(true);
+    // A dead link: it does not, through restore(), until the dead connections are released.
+    const dead = await open(true);
+    expect(dead.heard).toBe(false);
+    proxy.releaseDead();
+    expect(await dead.closed).toBe(true);
+  });
 });

@@ -10,7 +10,8 @@ export interface Endpoint {
   port: number;
 }
 
-function delayedPipe(from: net.Socket, to: net.Socket, delayOf: () => number, held: () => boolean, count: (bytes: number) => void): void {
+/** `dead`: the link died under this connection (DelayProxy.stall): nothing more crosses, not even an end. */
+function delayedPipe(from: net.Socket, to: net.Socket, delayOf: () => number, held: () => boolean, count: (bytes: number) => void, dead: () => boolean): void {
   const queue: { at: number; chunk: Buffer }[] = [];
   let queued = 0;
   let ended = false;
@@ -31,6 +32,7 @@ function delayedPipe(from: net.Socket, to: net.Socket, delayOf: () => number, he
   };
 
   from.on('data', (chunk: Buffer) => {
+    if (dead()) return;
     count(chunk.length);
     const delay = delayOf();
     if (delay <= 0 && queue.length === 0) {
@@ -46,6 +48,7 @@ function delayedPipe(from: net.Socket, to: net.Socket, delayOf: () => number, he
     if (queued < HIGH / 4 && !held()) from.resume();
   });
   from.on('end', () => {
+    if (dead()) return;
     ended = true;
     if (queue.length === 0) to.end();
   });
@@ -62,6 +65,8 @@ export class DelayProxy {
   private sockets = new Set<net.Socket>();
   private refusing = false;
   private stalled = false;
+  /** Connections a dead link took (see `stall`): both sides, held open and silent. */
+  private dead = new Set<net.Socket>();
   address: Endpoint = { host: '', port: 0 };
 
   constructor(private readonly target: Endpoint) {
@@ -86,19 +91,30 @@ export class DelayProxy {
       s.on('error', () => {});
       s.on('close', () => {
         this.sockets.delete(s);
+        if (this.dead.has(s)) return; // a dead link carries no close either
         client.destroy();
         upstream.destroy();
       });
     }
-    delayedPipe(client, upstream, () => this.delayMs, () => this.stalled, (n) => (this.carried.toDevice += n));
-    delayedPipe(upstream, client, () => this.delayMs, () => this.stalled, (n) => (this.carried.fromDevice += n));
+    const dead = () => this.dead.has(client);
+    delayedPipe(client, upstream, () => this.delayMs, () => this.stalled, (n) => (this.carried.toDevice += n), dead);
+    delayedPipe(upstream, client, () => this.delayMs, () => this.stalled, (n) => (this.carried.fromDevice += n), dead);
     if (this.stalled) for (const s of [client, upstream]) s.pause();
   }
 
-  /** Forwards nothing more, closing nothing: a link gone silent (only keepalives notice). `restore()` lets the bytes through. */
-  stall(): void {
+  /**
+   * Forwards nothing more, closing nothing: a link gone silent (only keepalives notice). `restore()`
+   * lets the bytes through. `deviceHearsNothing`: the link died — the connections open now never
+   * carry another byte, not even the console's close when it gives them up, so the device's side
+   * stays open (as its TCP keeps a session with unacknowledged data for ~15 minutes), its commands
+   * blocked on their output, until `releaseDead()` or `close()`. New connections after `restore()` work.
+   */
+  stall({ deviceHearsNothing = false } = {}): void {
     this.stalled = true;
-    for (const s of this.sockets) s.pause();
+    for (const s of this.sockets) {
+      s.pause();
+      if (deviceHearsNothing) this.dead.add(s);
+    }
   }
 
   /** Drops every connection through the proxy and refuses new ones until `restore()`. */
@@ -111,8 +127,14 @@ export class DelayProxy {
     this.refusing = false;
     if (this.stalled) {
       this.stalled = false;
-      for (const s of this.sockets) s.resume();
+      for (const s of this.sockets) if (!this.dead.has(s)) s.resume();
     }
+  }
+
+  /** Closes the connections a dead link took (see `stall`): what the device's TCP does when it gives up. */
+  releaseDead(): void {
+    for (const s of this.dead) s.destroy();
+    this.dead.clear();
   }
 
   get connections(): number {
@@ -120,6 +142,7 @@ export class DelayProxy {
   }
 
   async close(): Promise<void> {
+    this.releaseDead();
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }

@@ -173,6 +173,7 @@ async function backupDevice(device: string, sources: string[], values: Record<st
       if (s.inconsistentTables) io.err(`warning: ${s.source}: ${s.inconsistentTables}`);
     }
     if (value.retention && 'error' in value.retention) io.err(`warning: ${value.retention.error}`);
+    if (value.leftoversStopped) io.err(`note: ${device}: first stopped what an earlier run had left running on the device (${value.leftoversStopped.join(', ')})`);
     const warned = value.snapshots.reduce((n, s) => n + s.warnings, 0);
     // Files that changed while read were kept (as read): not among those that could not be read.
     const changed = value.snapshots.reduce((n, s) => n + (s.changedWhileRead ?? 0), 0);

@@ -23,6 +23,7 @@ import type { DeviceConnector } from './device-connector';
 import type { DeviceService } from './device-service';
 import { disksOfProbe, parsePlatform, platformTags } from './facts';
 import { largeFilesBelow } from './large-files';
+import { leftoversOf, markedRunner, stopLeftovers } from './leftovers';
 import { ResumeStore } from './resume-store';
 import { forDatabase } from './sources/db-password';
 import { DumpSource, previousCopy } from './sources/dump-source';
@@ -147,6 +148,11 @@ export interface BackupRunResult {
   wireCompression: boolean;
   bytesAdded: number;
   durationMs: number;
+  /**
+   * Programs a cut run of this console had left running on the device (blocked on the dead link,
+   * e.g. `pg_dump`, `tar`), stopped before this run started its own (leftovers.ts).
+   */
+  leftoversStopped?: string[];
   /** What the device's retention policy forgot after this run (absent without a policy). */
   retention?: { runsForgotten: number; snapshotsForgotten: number } | { error: string };
 }
@@ -273,12 +279,14 @@ function parentChunks(repo: Repository): ParentChunks {
 
 export async function runSources(
   repo: Repository,
-  runner: CommandRunner,
+  connection: CommandRunner,
   /**
    * `onDisks`: the device's disk usage, as the run's first command read it on its way. `resume`:
    * where what a cut run stored is kept for the next (resume-store.ts); in memory by default.
+   * `console`: this console's id — its commands are marked on the device, and what a cut run of
+   * this console left running there is stopped first (leftovers.ts).
    */
-  device: { name: string; sysroot?: string; wireCompression?: WireCompression; onDisks?: (disks: DiskUsage[]) => void; resume?: ResumeStore },
+  device: { name: string; sysroot?: string; wireCompression?: WireCompression; onDisks?: (disks: DiskUsage[]) => void; resume?: ResumeStore; console?: string },
   sources: SourceConfig[],
   ctx: Pick<JobContext, 'phase' | 'advance' | 'setTotals' | 'signal'> & Partial<Pick<JobContext, 'commit'>>,
   lease?: Lease,
@@ -286,6 +294,7 @@ export async function runSources(
   prepared?: Promise<void>,
 ): Promise<BackupRunResult> {
   const started = Date.now();
+  const runner = device.console ? markedRunner(connection, device.console) : connection;
   const runId = `${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`;
   const written: string[] = [];
   const results: SourceResult[] = [];
@@ -309,7 +318,10 @@ export async function runSources(
     // The same command, timed, tells whether the link is slow enough to compress on (and the device has gzip).
     // A cancel closes the probe's command at once: a link gone silent under it would hold the run
     // until keepalives gave up. The repository's side is seen through (it may be writing an index).
-    const [all, { text, probe }] = await Promise.all([listSnapshots(repo), probeDevice(runner, device.sysroot, stop.signal), prepared ?? prepareWrite(repo)]);
+    // It also stops what a cut run of this console left running on the device (leftovers.ts).
+    const leftovers = device.console ? stopLeftovers(device.console) : undefined;
+    const [all, { text, probe }] = await Promise.all([listSnapshots(repo), probeDevice(runner, device.sysroot, stop.signal, leftovers), prepared ?? prepareWrite(repo)]);
+    const stopped = leftoversOf(text);
     const platform = platformTags(parsePlatform(text));
     const disks = disksOfProbe(text);
     if (disks) device.onDisks?.(disks);
@@ -521,6 +533,7 @@ export async function runSources(
       wireCompression: compress,
       bytesAdded: results.reduce((n, r) => n + r.bytesAdded, 0),
       durationMs: Date.now() - started,
+      ...(stopped.length > 0 ? { leftoversStopped: stopped } : {}),
     };
   } catch (error) {
     // A run is complete or absent: drop this run's snapshots (their data stays for the next run),
@@ -574,7 +587,7 @@ export function startDeviceBackup(deps: DeviceBackupDeps, name: string, only: st
           return runSources(
             repo,
             connection,
-            { name, sysroot: device.profile.sysroot, wireCompression: device.profile.wireCompression, onDisks, resume: deps.repository.resume },
+            { name, sysroot: device.profile.sysroot, wireCompression: device.profile.wireCompression, onDisks, resume: deps.repository.resume, console: deps.devices.consoleId() },
             sources,
             ctx,
             lease,

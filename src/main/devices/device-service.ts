@@ -227,6 +227,25 @@ export class DeviceService {
     return this.#store.sql.devicesAll.all().map((row) => this.#record(row));
   }
 
+  /**
+   * This console's id on its devices (16 hex digits): the folder its backup commands mark
+   * themselves in there (leftovers.ts). Made once, at random, and kept in the history store, so the
+   * app and the CLI on one data folder — one console, one job per device between them — share it.
+   */
+  consoleId(): string {
+    const key = 'console.id';
+    const kept = this.#store.sql.metaGet.get(key)?.value;
+    if (kept) return kept;
+    // Immediate: of two processes making it at once, the second reads the first's.
+    return this.#store.db
+      .transaction(() => {
+        const made = this.#store.sql.metaGet.get(key)?.value ?? randomBytes(8).toString('hex');
+        this.#store.sql.metaSet.run(key, made);
+        return made;
+      })
+      .immediate();
+  }
+
   /** Summaries of every device with its backup state, for the fleet overview. */
   summaries(): DeviceSummary[] {
     const backups = new Map(this.#store.sql.backupsByDevice.all().map((row) => [row.device_id, row]));

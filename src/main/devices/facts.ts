@@ -55,7 +55,8 @@ echo @@logs; for d in "$R"/opt/*/; do n=$(basename "$d"); [ -d "$R/var/log/$n" ]
 echo @@end`;
 }
 
-function sections(output: string): Map<string, string[]> {
+/** The output of a command that writes `@@name` lines, by section: each section's non-empty lines. */
+export function sections(output: string): Map<string, string[]> {
   const map = new Map<string, string[]>();
   let current: string[] | null = null;
   for (const line of output.split('\n')) {

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { netnsSupport, startFleet } from '../../../fleet/index';
 import type { Device, Fleet } from '../../../fleet/index';
 import { silentLogger } from '../log';
+import { deviceProcesses } from '../testing/device-processes';
 import { restore } from '../repository/restorer/restorer';
 import { findSnapshot, listSnapshots, walkTree } from '../repository/snapshot/snapshot';
 import type { Repository } from '../repository/repo/repository';
@@ -129,8 +130,11 @@ describe('a backup cancelled before its device answers', () => {
 });
 
 describe('a link that goes silent mid-transfer', () => {
-  /** Backs up app and db over a link that stalls mid-transfer; how long until the run ended, and its record. */
-  async function stalledRun() {
+  /**
+   * Backs up app and db over a link that stalls mid-transfer; how long until the run ended, and its
+   * record. `dead`: the link died — the device never hears the console give up (until releaseDead()).
+   */
+  async function stalledRun({ dead = false } = {}) {
     const { rmSync, writeFileSync } = await import('node:fs');
     const { randomBytes } = await import('node:crypto');
     const repo = await services.repository.open();
@@ -142,7 +146,7 @@ describe('a link that goes silent mid-transfer', () => {
       const started = startDeviceBackup(services, device.name, ['app', 'db']);
       const deadline = Date.now() + 30_000;
       while (!services.jobs.active().some((p) => p.jobId === started.id && p.phase === 'transfer' && p.bytesDone > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      device.proxy!.stall();
+      device.proxy!.stall({ deviceHearsNothing: dead });
       const stalled = Date.now();
       const { record } = await started.done;
       expect((await listSnapshots(repo)).length).toBe(before);
@@ -166,6 +170,26 @@ describe('a link that goes silent mid-transfer', () => {
       expect(record.error?.message).toMatch(/(tar|dump of "db") on .* was cut off: .* stopped answering \(nothing heard from it for 10 s: .*raise "Give up on a silent device after" in Settings, or silentLinkSeconds with jetvault settings set\)/);
       expect(record.error?.message).not.toMatch(/exit (null|CONNECTION_LOST)/);
     } finally {
+      services.settings.update({ silentLinkSeconds: 20 }, 'test');
+    }
+  }, 90_000);
+
+  it('what the cut run left running on the device, blocked on the dead link, is stopped by the next backup, which says so', async () => {
+    services.settings.update({ silentLinkSeconds: 10 }, 'test');
+    try {
+      const { record } = await stalledRun({ dead: true });
+      expect(record.status).toBe('failed');
+      // The device's sshd never heard the console leave: the run's tar is still there, blocked.
+      expect(deviceProcesses(device.user, 'tar').length).toBeGreaterThan(0);
+      const next = await startDeviceBackup(services, device.name, ['config']).done;
+      expect(next.record.status).toBe('succeeded');
+      expect(next.value!.leftoversStopped).toContain('tar');
+      expect(deviceProcesses(device.user, 'tar')).toEqual([]);
+      const after = await startDeviceBackup(services, device.name, ['config']).done;
+      expect(after.record.status).toBe('succeeded');
+      expect(after.value!.leftoversStopped).toBeUndefined();
+    } finally {
+      device.proxy!.releaseDead();
       services.settings.update({ silentLinkSeconds: 20 }, 'test');
     }
   }, 90_000);

@@ -15,7 +15,7 @@ import { PassThrough, Writable } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
 import { AppError } from '../../shared/errors';
 import type { DeviceProfile } from '../../shared/schemas/devices';
-import { sh } from './shell-quote';
+import { raw, sh } from './shell-quote';
 import type { RawShell } from './shell-quote';
 import type { CommandRunner, RunningCommand } from './ssh-connection';
 import { runToString } from './ssh-connection';
@@ -44,12 +44,14 @@ export const GZIP_PROBE = sh`echo @@gzip; command -v gzip 2>/dev/null || true`;
 
 /**
  * The platform facts command with GZIP_PROBE, timed: a run's first command, which also says what
- * the link is like (`text` is empty when the command failed).
+ * the link is like (`text` is empty when the command failed). `also`: more for the same round trip,
+ * after them (a backup's stopLeftovers).
  */
-export async function probeDevice(runner: CommandRunner, sysroot: string | undefined, signal?: AbortSignal): Promise<{ text: string; probe: LinkProbe }> {
+export async function probeDevice(runner: CommandRunner, sysroot: string | undefined, signal?: AbortSignal, also: RawShell = raw('')): Promise<{ text: string; probe: LinkProbe }> {
   const started = performance.now();
   const text = await runToString(runner, sh`${platformCommand(sysroot)}
-${GZIP_PROBE}`, signal ? { signal } : {}).catch(() => '');
+${GZIP_PROBE}
+${also}`, signal ? { signal } : {}).catch(() => '');
   return { text, probe: { execMs: performance.now() - started, gzip: hasGzip(text) } };
 }
 

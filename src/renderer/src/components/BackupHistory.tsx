@@ -17,6 +17,7 @@ interface RunFigures {
   snapshots?: { source?: string; warnings?: number; changedWhileRead?: number; bytesResumed?: number; deltaFiles?: number; deltaBytes?: number; knownFiles?: number; sentWhole?: SentWhole; unchanged?: boolean; skipped?: { path: string; message: string }[]; rotationError?: string; integrityCheck?: string; inconsistentTables?: string }[];
   wireCompression?: boolean;
   retention?: { runsForgotten?: number; error?: string };
+  leftoversStopped?: string[];
 }
 
 /** Large changed files that crossed whole instead of as their changed blocks (SourceResult.sentWhole). */
@@ -50,6 +51,7 @@ function notes(job: JobRecord): string {
   const onlyReason = wholeFiles === 1 ? whole[0]!.examples[0]?.reason : undefined;
   return [
     run.snapshots ? `${run.snapshots.length} snapshot${run.snapshots.length === 1 ? '' : 's'}` : '',
+    run.leftoversStopped?.length ? `first stopped what an earlier run had left running on the device (${run.leftoversStopped.join(', ')})` : '',
     resumed > 0 ? `${formatBytes(resumed)} taken up from an interrupted run` : '',
     deltaFiles > 0 ? `${deltaFiles} large file${deltaFiles === 1 ? '' : 's'} (${formatBytes(deltaBytes)}) sent as the blocks that changed${knownFiles > 0 ? `, ${knownFiles === deltaFiles ? (deltaFiles === 1 ? 'its copy' : 'their copies') : `${knownFiles} of them`} found at another path or on another device` : ''}` : '',
     wholeFiles > 0 ? `${wholeFiles} large file${wholeFiles === 1 ? '' : 's'} (${formatBytes(wholeBytes)}) sent whole${onlyReason ? `: ${onlyReason}` : ''}` : '',
