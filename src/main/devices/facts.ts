@@ -9,6 +9,7 @@ import type { DeviceFacts, DiskUsage, Source } from '../../shared/schemas/device
 import { DeviceFactsSchema, MAX_SOURCES } from '../../shared/schemas/devices';
 import { sh } from './shell-quote';
 import type { RawShell } from './shell-quote';
+import { tagValue } from '../repository/snapshot/snapshot';
 
 const TOOLS = ['pg_dump', 'psql', 'pg_restore', 'sqlite3', 'mysqldump', 'tar', 'sha256sum', 'gzip', 'zstd', 'systemctl'];
 
@@ -201,5 +202,5 @@ export function parsePlatform(output: string): Platform {
 export const platformTags = (p: Platform): string[] => [...(p.l4t ? [`l4t:${p.l4t}`] : []), ...(p.board ? [`board:${p.board}`] : [])];
 
 export function platformOfTags(tags: readonly string[]): Platform {
-  return { l4t: tags.find((t) => t.startsWith('l4t:'))?.slice(4) ?? null, board: tags.find((t) => t.startsWith('board:'))?.slice(6) ?? null };
+  return { l4t: tagValue(tags, 'l4t'), board: tagValue(tags, 'board') };
 }

@@ -13,7 +13,7 @@ import type { Repository } from '../repository/repo/repository';
 import { applyPolicy, isEmptyPolicy } from '../repository/prune/forget-policy';
 import type { RetentionPolicy } from '../repository/prune/forget-policy';
 import { NAMES } from '../repository/backend/backend';
-import { listSnapshots } from '../repository/snapshot/snapshot';
+import { listSnapshots, sourceOf, tagValue } from '../repository/snapshot/snapshot';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 
 export interface RunDecision {
@@ -25,7 +25,6 @@ export interface RunDecision {
   reasons: string[];
 }
 
-const tagValue = (tags: string[], key: string): string | null => tags.find((t) => t.startsWith(`${key}:`))?.slice(key.length + 1) ?? null;
 
 /** The device's runs, newest first, each with the policy's verdict. */
 export async function planDeviceRetention(repo: Repository, device: string, policy: RetentionPolicy): Promise<RunDecision[]> {
@@ -39,7 +38,6 @@ export function planRuns(snapshots: SnapshotWithId[], policy: RetentionPolicy): 
     const run = tagValue(s.tags, 'run') ?? `snapshot-${s.id}`;
     runs.set(run, [...(runs.get(run) ?? []), s]);
   }
-  const sourceOf = (s: SnapshotWithId): string => tagValue(s.tags, 'source') ?? s.source;
   // One stand-in per run and source (the run's newest time), grouped by source: each source's
   // buckets count the runs that hold it.
   const standIns = [...runs.entries()].flatMap(([runId, members]) => {

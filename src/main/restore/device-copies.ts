@@ -10,11 +10,10 @@
 import path from 'node:path';
 import type { Repository } from '../repository/repo/repository';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
-import { loadTree } from '../repository/snapshot/snapshot';
+import { loadTree, tagValue } from '../repository/snapshot/snapshot';
 import type { TreeNode } from '../repository/snapshot/tree';
 import { largeFilesBelow } from '../devices/large-files';
 import { contentKey } from '../devices/sources/files-source';
-import { tagValue } from '../services/catalog-service';
 
 /** A large file on the device as its last backup saw it: where (absolute), and its content then. */
 export interface DeviceCopy {

@@ -10,9 +10,8 @@ import type { DownloadRequest, DownloadResult } from '../../shared/schemas/files
 import type { JobManager } from '../jobs/job-manager';
 import { restore } from '../repository/restorer/restorer';
 import { compilePatterns } from '../repository/restorer/patterns';
-import { findSnapshot, walkTree } from '../repository/snapshot/snapshot';
+import { findSnapshot, tagValue, walkTree } from '../repository/snapshot/snapshot';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
-import { tagValue } from '../services/catalog-service';
 import type { RepositoryService } from '../services/repository-service';
 
 export const DOWNLOAD_PHASES = ['prepare', 'download'] as const;

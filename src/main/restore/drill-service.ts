@@ -16,7 +16,7 @@ import type { HistoryStore } from '../history/history-store';
 import type { DrillRow } from '../history/statements';
 import type { JobManager, StartedJob } from '../jobs/job-manager';
 import type { CatalogService } from '../services/catalog-service';
-import { tagValue } from '../services/catalog-service';
+import { tagValue } from '../repository/snapshot/snapshot';
 import type { RepositoryService } from '../services/repository-service';
 import type { SettingsService } from '../services/settings-service';
 import { DRILL_PHASES, drillSources, scratchParent, sweepDatabaseScratch, sweepScratch } from './drill';

@@ -21,6 +21,7 @@ import { raw, sh } from '../devices/shell-quote';
 import type { CommandRunner } from '../devices/ssh-connection';
 import { runToString } from '../devices/ssh-connection';
 import type { Repository } from '../repository/repo/repository';
+import { tagValue } from '../repository/snapshot/snapshot';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import { pgEnv } from '../devices/sources/row-counts';
 import { DB_WORK_DIR, pgNames, restoreDatabaseScratch } from './db-restore';
@@ -186,7 +187,7 @@ JVSQL`, { signal });
 }
 
 export function kindOf(snapshot: SnapshotWithId): Source['kind'] | null {
-  const kind = snapshot.tags.find((t) => t.startsWith('kind:'))?.slice('kind:'.length);
+  const kind = tagValue(snapshot.tags, 'kind');
   return kind === 'files' || kind === 'postgres' || kind === 'sqlite' || kind === 'mysql' ? kind : null;
 }
 
@@ -227,7 +228,7 @@ export async function drillSources(options: DrillRunOptions): Promise<{ scratch:
   let linkLost: string | null = null;
   for (const snapshot of options.snapshots) {
     if (signal.aborted) throw new AppError('CANCELLED', 'The drill was cancelled');
-    const name = snapshot.tags.find((t) => t.startsWith('source:'))?.slice('source:'.length) ?? snapshot.id.slice(0, 12);
+    const name = tagValue(snapshot.tags, 'source') ?? snapshot.id.slice(0, 12);
     const kind = kindOf(snapshot);
     const started = performance.now();
     const base = { source: name, kind: kind ?? snapshot.source, snapshotId: snapshot.id };

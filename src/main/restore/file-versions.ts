@@ -10,11 +10,10 @@ import type { FileDiff, FileVersion, FileVersions } from '../../shared/schemas/f
 import type { RestoreRequest } from '../../shared/schemas/restore';
 import { literalPattern } from '../devices/sources/glob';
 import type { Repository } from '../repository/repo/repository';
-import { findSnapshot } from '../repository/snapshot/snapshot';
+import { findSnapshot, tagValue } from '../repository/snapshot/snapshot';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import type { TreeNode } from '../repository/snapshot/tree';
 import type { CatalogService } from '../services/catalog-service';
-import { tagValue } from '../services/catalog-service';
 import type { RepositoryService } from '../services/repository-service';
 import { diffLines, splitLines, toHunks } from './line-diff';
 import { nodeAt } from './snapshot-files';

@@ -27,7 +27,7 @@ import { runToString } from '../devices/ssh-connection';
 import type { JobContext, JobManager, StartedJob } from '../jobs/job-manager';
 import type { Repository } from '../repository/repo/repository';
 import { holdBlobWorkers } from '../repository/pipeline/blob-stream';
-import { findSnapshot, listSnapshots } from '../repository/snapshot/snapshot';
+import { findSnapshot, listSnapshots, sourceOf, tagValue } from '../repository/snapshot/snapshot';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import type { RepositoryService } from '../services/repository-service';
 import { confirmDbRestore, DB_WORK_DIR, dbJournal, markDbKept, planDbRestore, recoverDbRestores, rollbackDbRestore, stageDbRestore, swapDbRestore, validateDbRestore } from './db-restore';
@@ -159,9 +159,8 @@ function limiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
   };
 }
 
-const sourceOf = (s: SnapshotWithId) => s.tags.find((t) => t.startsWith('source:'))?.slice('source:'.length) ?? s.source;
-const runOf = (s: SnapshotWithId) => s.tags.find((t) => t.startsWith('run:'))?.slice('run:'.length) ?? null;
-const kindOf = (s: SnapshotWithId) => s.tags.find((t) => t.startsWith('kind:'))?.slice('kind:'.length) ?? 'files';
+const runOf = (s: SnapshotWithId) => tagValue(s.tags, 'run');
+const kindOf = (s: SnapshotWithId) => tagValue(s.tags, 'kind') ?? 'files';
 
 /**
  * The snapshots a request restores. A point in time picks, per source, the latest snapshot committed

@@ -4,11 +4,9 @@
  */
 import { AppError } from '../../shared/errors';
 import type { SnapshotEntry, SnapshotInfo } from '../../shared/schemas/catalog';
-import { findSnapshot, listSnapshots, loadTree } from '../repository/snapshot/snapshot';
+import { findSnapshot, listSnapshots, loadTree, tagValue } from '../repository/snapshot/snapshot';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import type { RepositoryService } from './repository-service';
-
-export const tagValue = (tags: string[], key: string): string | null => tags.find((t) => t.startsWith(`${key}:`))?.slice(key.length + 1) ?? null;
 
 /**
  * Whether a snapshot's run has all its members among `all` (a run tags each snapshot with its id and

@@ -22,7 +22,7 @@ import type { Backend } from '../repository/backend/backend';
 import { NAMES } from '../repository/backend/backend';
 import { backendFor } from '../repository/backend/open-backend';
 import { Repository } from '../repository/repo/repository';
-import { listSnapshots } from '../repository/snapshot/snapshot';
+import { listSnapshots, tagValue } from '../repository/snapshot/snapshot';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import type { SecretStore } from '../secrets/secret-store';
 import { inCompleteRun } from './catalog-service';
@@ -43,7 +43,7 @@ export function holdingsOf(snapshots: readonly SnapshotWithId[]): Map<string, { 
   const runs = new Map<string, Map<string, string>>();
   const complete = inCompleteRun(snapshots);
   for (const s of snapshots) {
-    const run = s.tags.find((t) => t.startsWith('run:'))?.slice(4);
+    const run = tagValue(s.tags, 'run');
     if (!run || !complete(s)) continue;
     const mine = runs.get(s.device) ?? new Map<string, string>();
     const at = mine.get(run);

@@ -23,7 +23,7 @@ import type { IndexedPack } from '../index/index-file';
 import type { Lease } from '../lock/lock';
 import { readLease, releasing, RepositoryLock } from '../lock/lock';
 import type { Repository } from '../repo/repository';
-import { listSnapshots, saveSnapshot } from '../snapshot/snapshot';
+import { listSnapshots, saveSnapshot, sourceOf } from '../snapshot/snapshot';
 import type { Snapshot, SnapshotWithId } from '../snapshot/snapshot';
 import { Copier } from './copier';
 import { verifyCopy } from './verify-copy';
@@ -112,7 +112,6 @@ export interface CopyResult {
 /** The id a snapshot was first made under, whichever repository holds this copy of it. */
 export const originOf = (s: SnapshotWithId): string => s.copiedFrom ?? s.id;
 
-const sourceOf = (s: Snapshot): string => s.tags.find((t) => t.startsWith('source:'))?.slice(7) ?? s.source;
 
 
 export function matchesFilter(s: Snapshot, filter: CopyFilter): boolean {

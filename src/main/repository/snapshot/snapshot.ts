@@ -49,6 +49,12 @@ export interface SnapshotWithId extends Snapshot {
   id: string;
 }
 
+/** The value of a snapshot's `key:value` tag (a device run tags `device:`, `source:`, `kind:`, `run:`…), or null. */
+export const tagValue = (tags: readonly string[], key: string): string | null => tags.find((t) => t.startsWith(`${key}:`))?.slice(key.length + 1) ?? null;
+
+/** The device source a snapshot is of (its `source:` tag), or what made it where it has none (a local backup). */
+export const sourceOf = (s: Pick<Snapshot, 'tags' | 'source'>): string => tagValue(s.tags, 'source') ?? s.source;
+
 export function newSnapshot(fields: Partial<Snapshot> & Pick<Snapshot, 'tree' | 'paths' | 'summary'>): Snapshot {
   return {
     version: 1,
