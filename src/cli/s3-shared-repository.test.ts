@@ -159,9 +159,21 @@ describe.skipIf(why)('one S3 repository, many consoles', () => {
     const backend = backendAt(repo);
     const opened = await Repository.open(backend, PASSWORD);
 
-    // A prune on another machine is killed -9 once its exclusive lease is in the store.
+    // A prune on another machine is killed -9 once its exclusive lease is in the store. It holds
+    // that lease for only ~70 ms of its ~1 s, which a poll of the store beside the running prune
+    // missed on a busy machine (the prune ended, the wait timed out): the prune is run 10 ms at a
+    // time instead, and the store looked at while it is stopped, when its lease cannot come or go.
     const prune = console_(consoleEnv(), ['prune', '-r', repo], 'depot-laptop-2');
-    await waitFor('the prune lease', async () => (await listLocks(opened)).some((l) => l.exclusive), { timeoutMs: 60_000, intervalMs: 50 });
+    let ended = false;
+    void prune.done.then(() => (ended = true));
+    for (let step = 0; ; step++) {
+      await new Promise((r) => setTimeout(r, 10));
+      if (ended) throw new Error('the prune ended before its exclusive lease was seen');
+      process.kill(prune.pid, 'SIGSTOP');
+      if ((await listLocks(opened)).some((l) => l.exclusive)) break;
+      if (step > 6000) throw new Error('no exclusive lease after 6,000 steps of the prune');
+      process.kill(prune.pid, 'SIGCONT');
+    }
     prune.kill();
     expect((await prune.done).signal).toBe('SIGKILL');
     const [left] = await listLocks(opened);
