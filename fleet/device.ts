@@ -149,15 +149,18 @@ export class Device {
 
   /**
    * Processes running as the device account apart from its database servers: SSH sessions and what
-   * they started. A script a killed console left running on the device goes on under this account.
+   * they started (only those called `named`, when given). A script a killed console left running on
+   * the device goes on under this account. Zombies have ended: one whose parent went too waits for
+   * init to reap it, which this VM's init is slow to do.
    */
-  sessionProcesses(): number[] {
+  sessionProcesses(named?: string): number[] {
     const out: number[] = [];
     for (const entry of readdirSync('/proc')) {
       if (!/^\d+$/.test(entry)) continue;
       try {
         const status = readFileSync(`/proc/${entry}/status`, 'utf8');
         const name = /^Name:\s+(.*)$/m.exec(status)?.[1];
+        if (/^State:\s+Z/m.test(status) || (named !== undefined && name !== named)) continue;
         if (Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]) === this.account.uid && name !== 'postgres' && name !== 'mariadbd') out.push(Number(entry));
       } catch {} // the process ended while it was read
     }

@@ -11,7 +11,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { netnsSupport, startFleet } from '../../../fleet/index';
 import type { Device, Fleet } from '../../../fleet/index';
 import { silentLogger } from '../log';
-import { deviceProcesses } from '../testing/device-processes';
 import { restore } from '../repository/restorer/restorer';
 import { findSnapshot, listSnapshots, walkTree } from '../repository/snapshot/snapshot';
 import type { Repository } from '../repository/repo/repository';
@@ -23,6 +22,7 @@ import { backup } from '../repository/archiver/archiver';
 import { startDeviceBackup } from './device-backup';
 import { DumpSource } from './sources/dump-source';
 import { DeviceConnector } from './device-connector';
+import { marked } from './leftovers';
 import { sh } from './shell-quote';
 import { DeviceConnection } from './ssh-connection';
 
@@ -180,17 +180,42 @@ describe('a link that goes silent mid-transfer', () => {
       const { record } = await stalledRun({ dead: true });
       expect(record.status).toBe('failed');
       // The device's sshd never heard the console leave: the run's tar is still there, blocked.
-      expect(deviceProcesses(device.user, 'tar').length).toBeGreaterThan(0);
+      expect(device.sessionProcesses('tar').length).toBeGreaterThan(0);
       const next = await startDeviceBackup(services, device.name, ['config']).done;
       expect(next.record.status).toBe('succeeded');
       expect(next.value!.leftoversStopped).toContain('tar');
-      expect(deviceProcesses(device.user, 'tar')).toEqual([]);
+      expect(device.sessionProcesses('tar')).toEqual([]);
       const after = await startDeviceBackup(services, device.name, ['config']).done;
       expect(after.record.status).toBe('succeeded');
       expect(after.value!.leftoversStopped).toBeUndefined();
     } finally {
       device.proxy!.releaseDead();
       services.settings.update({ silentLinkSeconds: 20 }, 'test');
+    }
+  }, 90_000);
+
+  it('a restore also first stops what an earlier run of this console left running on the device, and notes it', async () => {
+    const { rmSync } = await import('node:fs');
+    const { jobEnded } = await import('../testing/wait');
+    // An earlier run's command as a dead link leaves it (marked by this console, its link gone).
+    const earlier = await DeviceConnection.open(await services.devices.connectOptions(device.name));
+    const held = await earlier.exec(marked(sh`sleep 300 | cat`, services.devices.consoleId()));
+    held.stdout.resume();
+    for (let i = 0; i < 100 && device.sessionProcesses('sleep').length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    device.proxy!.stall({ deviceHearsNothing: true });
+    earlier.close();
+    device.proxy!.restore();
+    const inspect = path.join(device.root, 'srv', 'leftovers-inspect');
+    try {
+      expect(device.sessionProcesses('sleep')).toHaveLength(1);
+      const { jobId } = services.restores.start({ device: device.name, scope: 'source', sources: ['config'], targetRoot: inspect });
+      const record = await jobEnded(services.jobs, jobId);
+      expect(record.status).toBe('succeeded');
+      expect((record.result as { notes: string[] }).notes.join('\n')).toMatch(/^First stopped what an earlier backup or drill had left running on the device \((sleep, cat|cat, sleep)\)\.$/m);
+      expect(device.sessionProcesses('sleep')).toEqual([]);
+    } finally {
+      device.proxy!.releaseDead();
+      rmSync(inspect, { recursive: true, force: true });
     }
   }, 90_000);
 

@@ -8,7 +8,6 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { deviceProcesses } from '../testing/device-processes';
 import { fleetForFile } from '../testing/fleet-suite';
 import { leftoversOf, marked, stopLeftovers } from './leftovers';
 import { sh } from './shell-quote';
@@ -24,7 +23,7 @@ const open = () => {
   return DeviceConnection.open({ host: device.host, port: device.port, user: device.user, auth: { kind: 'key', privateKey: readFileSync(device.identityFile) }, hostKey: device.hostKeyFingerprint });
 };
 
-const running = (name: string) => deviceProcesses(fleet().devices[0]!.user, name);
+const running = (name: string) => fleet().devices[0]!.sessionProcesses(name);
 
 /** The start time /proc gives the process (field 22), as a mark records it. */
 function startTime(pid: number): string {

@@ -8,20 +8,21 @@
  * snapshot that keeps VACUUM from cleaning up behind it), tar, a SQLite copy in the temp folder —
  * and the technician's retry, or the scheduler's, starts the same commands beside them.
  *
- * So each backup command marks itself on the device: the login shell sshd starts for it leads its
- * own session (sshd calls setsid for every exec), and writes its pid and start time (field 22 of
- * /proc/PID/stat, so a reused pid is never taken for it) into a folder of this console's (`marked`).
- * The next backup of the device from this console stops every marked session that still runs
- * (`stopLeftovers`, part of the run's first command): TERM to its process group — the dump
- * commands' traps then remove their temp copies — and KILL 2 s later to what is left.
+ * So each backup and drill command marks itself on the device: the login shell sshd starts for it
+ * leads its own session (sshd calls setsid for every exec), and writes its pid and start time (field
+ * 22 of /proc/PID/stat, so a reused pid is never taken for it) into a folder of this console's
+ * (`marked`). The next backup, drill or restore of the device from this console stops every marked
+ * session that still runs (`stopLeftovers`, part of the job's first command): TERM to its process
+ * group — the dump commands' traps then remove their temp copies — and KILL 2 s later to what is left.
+ * (A drill's pg_restore left so held its scratch database open: the next drill could not drop it.)
  *
  * Safe because a console runs one job per device at a time, across its processes (the job manager
- * refuses a device busy in another one): when a backup starts, no other backup of the device from
- * this console is running, so every marked session still alive was left by a cut run. Another
- * console (another laptop, another data folder) marks into a folder of its own id and is never
- * touched. The folder is used only when it is this login's own and not a symlink, so another user
- * of the device cannot make a root login stop processes it names. Restores and drills are not marked:
- * a restore's swap is never stopped from outside (decision 007).
+ * refuses a device busy in another one): when a job starts, no other job of the device from this
+ * console is running, so every marked session still alive was left by a cut one. Another console
+ * (another laptop, another data folder) marks into a folder of its own id and is never touched. The
+ * folder is used only when it is this login's own and not a symlink, so another user of the device
+ * cannot make a root login stop processes it names. A restore's own commands are not marked: its
+ * swap is never stopped from outside (decision 007).
  *
  * Cost: the mark is shell built-ins only (`mkdir` once per device); the stop costs one `rm` per run
  * (the previous run's marks), and a scan of /proc only when a marked session is still alive.

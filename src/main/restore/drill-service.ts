@@ -11,6 +11,7 @@ import type { DeviceService } from '../devices/device-service';
 import type { DeviceConnector } from '../devices/device-connector';
 import { DeviceConnection } from '../devices/ssh-connection';
 import { chooseCompression, probeDevice } from '../devices/wire-compression';
+import { markedRunner, stopLeftovers } from '../devices/leftovers';
 import type { CommandRunner } from '../devices/ssh-connection';
 import type { HistoryStore } from '../history/history-store';
 import type { DrillRow } from '../history/statements';
@@ -75,15 +76,20 @@ export class DrillService {
           const parent = scratchParent(device.profile.sysroot);
           try {
             // Timed first, as a restore's first command is: over a slow link the drill sends
-            // gzip'ed like the restore it stands in for, so its time is the restore's time.
-            const { probe } = await probeDevice(connection, device.profile.sysroot);
+            // gzip'ed like the restore it stands in for, so its time is the restore's time. It also
+            // stops what an earlier run of this console cut off by a dead link left running there —
+            // a drill's pg_restore still holding its scratch database, a backup's pg_dump — and the
+            // drill's own commands are marked for the next run to do the same (leftovers.ts).
+            const consoleId = this.devices.consoleId();
+            const runner = markedRunner(connection, consoleId);
+            const { probe } = await probeDevice(runner, device.profile.sysroot, undefined, stopLeftovers(consoleId));
             const compress = await chooseCompression(connection, device.profile.wireCompression, probe);
             await sweepScratch(connection, parent, ctx.signal);
             // A database server that is down fails its own source below; the files are still drilled.
             await sweepDatabaseScratch(connection, device.profile.sources, ctx.signal).catch(() => []);
             const outcome = await drillSources({
               repo,
-              runner: connection,
+              runner,
               drillId,
               snapshots: members,
               sources: device.profile.sources,

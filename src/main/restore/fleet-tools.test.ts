@@ -14,6 +14,9 @@ import { silentLogger } from '../log';
 import { FAST } from '../repository/testing/fixtures';
 import { createServices } from '../services/index';
 import type { Services } from '../services/index';
+import { marked } from '../devices/leftovers';
+import { sh } from '../devices/shell-quote';
+import { DeviceConnection } from '../devices/ssh-connection';
 import { DRILL_PREFIX } from './drill';
 
 const NETNS = netnsSupport();
@@ -246,6 +249,32 @@ describe('restore drills on a real device', () => {
     expect(drill).toMatchObject({ result: 'cancelled', totalMs: null, cleanup: 'done' });
     expect(await scratchLeft()).toEqual([]);
     expect(services.drills.rto(device.name).status).toBe('ok'); // a cancelled drill says nothing about the RTO
+  }, 120_000);
+
+  it('a drill first stops what an earlier drill cut off by a dead link left on the device (a pg_restore holding its scratch database), then removes that scratch too', async () => {
+    const db = device.profile().sources.find((s) => s.kind === 'postgres')!;
+    // An earlier drill's database step as a dead link leaves it: marked by this console, connected
+    // to its scratch database, waiting for input that never comes. DROP DATABASE refuses while it is.
+    const scratch = `${db.database}_jv_drill_leftover`;
+    const connection = await DeviceConnection.open(await services.devices.connectOptions(device.name));
+    const held = await connection.exec(marked(sh`PGHOST=${db.host} PGPORT=${db.port} psql -X -q -d postgres -c ${`CREATE DATABASE "${scratch}"`} && PGHOST=${db.host} PGPORT=${db.port} exec psql -X -q -d ${scratch}`, services.devices.consoleId()));
+    held.stdout.resume();
+    const connected = async () => (await device.mutate.sql(`SELECT count(*) FROM pg_stat_activity WHERE datname = '${scratch}';`)).trim() === '1';
+    for (let i = 0; i < 100 && !(await connected()); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await connected()).toBe(true);
+    device.proxy!.stall({ deviceHearsNothing: true });
+    connection.close();
+    device.proxy!.restore();
+    try {
+      expect(device.sessionProcesses('psql')).toHaveLength(1);
+      const next = services.drills.start(device.name);
+      expect((await settled(next.id)).status).toBe('succeeded');
+      expect(services.drills.get(next.drillId)!.cleanup).toBe('done');
+      expect(await scratchLeft()).toEqual([]);
+      expect(device.sessionProcesses('psql')).toEqual([]);
+    } finally {
+      device.proxy!.releaseDead();
+    }
   }, 120_000);
 
   it.skipIf(!NETNS.ok)(`a drill on a cut link fails cleanly; the next drill removes what it left${NETNS.ok ? '' : ` (skipped: ${NETNS.reason})`}`, async () => {

@@ -22,6 +22,7 @@ import { parsePlatform, platformCommand, platformOfTags } from '../devices/facts
 import type { Platform } from '../devices/facts';
 import { raw, sh } from '../devices/shell-quote';
 import { chooseCompression, probeDevice } from '../devices/wire-compression';
+import { leftoversOf, stopLeftovers } from '../devices/leftovers';
 import type { CommandRunner } from '../devices/ssh-connection';
 import { runToString } from '../devices/ssh-connection';
 import type { JobContext, JobManager, StartedJob } from '../jobs/job-manager';
@@ -553,8 +554,12 @@ export class RestoreService {
     const choice = await choosing;
     await this.#recover(connection, request.device, request, choice.chosen);
     lap('recover');
-    // Planned after the recovery: it may have put files back.
-    const [{ parts, warnings }, { text, probe }] = await Promise.all([this.#parts(request, connection, restoreId, choice), probeDevice(connection, device.profile.sysroot)]);
+    // Planned after the recovery: it may have put files back. The first command also stops what
+    // a backup or drill of this console cut off by a dead link left running there (leftovers.ts;
+    // the restore's own commands are never marked: its swap is not stopped from outside).
+    const [{ parts, warnings }, { text, probe }] = await Promise.all([this.#parts(request, connection, restoreId, choice), probeDevice(connection, device.profile.sysroot, undefined, stopLeftovers(this.devices.consoleId()))]);
+    const stopped = leftoversOf(text);
+    if (stopped.length > 0) notes.push(`First stopped what an earlier backup or drill had left running on the device (${stopped.join(', ')}).`);
     const summary = this.#summary(request, parts, warnings, text ? parsePlatform(text) : null);
     // Over a slow link the files go gzip'ed, as backups do (decision 019).
     const compress = await chooseCompression(connection, device.profile.wireCompression, probe);
