@@ -228,7 +228,7 @@ export class DeviceService {
   }
 
   /**
-   * This console's id on its devices (16 hex digits): the folder its backup commands mark
+   * This console's id on its devices (16 hex digits): the folder its backup and drill commands mark
    * themselves in there (leftovers.ts). Made once, at random, and kept in the history store, so the
    * app and the CLI on one data folder — one console, one job per device between them — share it.
    */

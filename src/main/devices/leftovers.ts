@@ -53,7 +53,7 @@ export function marked(command: RawShell, consoleId: string): RawShell {
 ${command}`;
 }
 
-/** A runner whose every command is `marked` (a backup's; see above). */
+/** A runner whose every command is `marked` (a backup's or a drill's; see above). */
 export function markedRunner(runner: CommandRunner, consoleId: string): CommandRunner {
   const wrapped: CommandRunner = {
     target: runner.target,

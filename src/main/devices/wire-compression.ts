@@ -45,7 +45,7 @@ export const GZIP_PROBE = sh`echo @@gzip; command -v gzip 2>/dev/null || true`;
 /**
  * The platform facts command with GZIP_PROBE, timed: a run's first command, which also says what
  * the link is like (`text` is empty when the command failed). `also`: more for the same round trip,
- * after them (a backup's stopLeftovers).
+ * after them (stopLeftovers, for a backup, drill or restore).
  */
 export async function probeDevice(runner: CommandRunner, sysroot: string | undefined, signal?: AbortSignal, also: RawShell = raw('')): Promise<{ text: string; probe: LinkProbe }> {
   const started = performance.now();
