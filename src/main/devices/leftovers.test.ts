@@ -42,7 +42,7 @@ describe.skipIf(skip)('what a cut backup leaves running on the device', () => {
   afterEach(() => {
     for (const c of opened.splice(0)) c.close();
     fleet().devices[0]!.proxy!.releaseDead();
-    spawnSync('pkill', ['-u', fleet().devices[0]!.user, '-x', 'sleep']);
+    for (const name of ['sleep', 'tail']) spawnSync('pkill', ['-u', fleet().devices[0]!.user, '-x', name]);
     for (const p of made.splice(0)) rmSync(p, { recursive: true, force: true });
   });
 
@@ -57,9 +57,12 @@ describe.skipIf(skip)('what a cut backup leaves running on the device', () => {
     const device = fleet().devices[0]!;
     const cut = await connect();
     made.push(path.join(await tmp(cut), `.jetvault-runs-${CONSOLE}`), path.join(await tmp(cut), `.jetvault-runs-${OTHER}`));
-    const command = await cut.exec(marked(sh`sleep 300 | cat`, CONSOLE));
+    // A pipeline with a subshell (named as the login shell: not reported), and a session that is one program.
+    const command = await cut.exec(marked(sh`{ sleep 300; true; } | cat`, CONSOLE));
     command.stdout.resume();
-    await until('the command runs', () => running('sleep').length === 1);
+    const alone = await cut.exec(marked(sh`exec tail -f /dev/null`, CONSOLE));
+    alone.stdout.resume();
+    await until('the commands run', () => running('sleep').length === 1 && running('tail').length === 1);
     // The link dies; the console gives the connection up; the device's sshd hears nothing of it.
     device.proxy!.stall({ deviceHearsNothing: true });
     cut.close();
@@ -70,9 +73,10 @@ describe.skipIf(skip)('what a cut backup leaves running on the device', () => {
     const next = await connect();
     expect(leftoversOf(await next.run(marked(stopLeftovers(OTHER), OTHER)))).toEqual([]);
     expect(running('sleep')).toHaveLength(1);
-    expect(leftoversOf(await next.run(marked(stopLeftovers(CONSOLE), CONSOLE))).sort()).toEqual(['cat', 'sleep']);
+    expect(leftoversOf(await next.run(marked(stopLeftovers(CONSOLE), CONSOLE))).sort()).toEqual(['cat', 'sleep', 'tail']);
     expect(running('sleep')).toEqual([]);
     expect(running('cat')).toEqual([]);
+    expect(running('tail')).toEqual([]);
     // Its mark is forgotten with it, and the run's own (the stop's) is not taken for a leftover.
     expect(leftoversOf(await next.run(marked(stopLeftovers(CONSOLE), CONSOLE)))).toEqual([]);
   }, 60_000);

@@ -66,7 +66,8 @@ export function markedRunner(runner: CommandRunner, consoleId: string): CommandR
 
 /**
  * Stops what this console's cut runs left on the device (see above) and forgets their marks; prints
- * `@@leftovers`, then the name of each process it stopped (the sessions' own shells left out).
+ * `@@leftovers`, then the name of each process it stopped — the sessions' own shells and their
+ * subshells (the same program) left out, unless a session is that program alone (`exec tar …`).
  * Run as a marked command, it skips its own mark. Appended to the run's first command.
  */
 export function stopLeftovers(consoleId: string): RawShell {
@@ -88,9 +89,11 @@ if [ -O "$JV_R" ] && [ ! -h "$JV_R" ]; then
     JV_OLD="$JV_OLD $JV_P"
     JV_T=; read -r JV_T < "$JV_F" || continue
     JV_S=; read -r JV_S < "/proc/$JV_P/stat" || continue
+    JV_L=\${JV_S#*\\(}; JV_L=\${JV_L%) *}
     set -- \${JV_S##*) }; JV_SID=$4; shift 19
     [ "$JV_SID" = "$JV_P" ] && [ "$1" = "$JV_T" ] || continue
-    jv_group | while read -r JV_Q JV_N; do [ "$JV_Q" = "/proc/$JV_P" ] || echo "$JV_N"; done
+    JV_N=$(jv_group | while read -r JV_Q JV_N; do [ "$JV_Q" = "/proc/$JV_P" ] || [ "$JV_N" = "$JV_L" ] || echo "$JV_N"; done)
+    echo "\${JV_N:-$JV_L}"
     kill -TERM "-$JV_P"
     JV_N=0
     while [ -n "$(jv_group)" ] && [ $JV_N -lt 20 ]; do sleep 0.1; JV_N=$((JV_N + 1)); done
