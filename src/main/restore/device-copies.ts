@@ -10,7 +10,7 @@
 import path from 'node:path';
 import type { Repository } from '../repository/repo/repository';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
-import { loadTree, tagValue } from '../repository/snapshot/snapshot';
+import { loadTree, sourceOf, tagValue } from '../repository/snapshot/snapshot';
 import type { TreeNode } from '../repository/snapshot/tree';
 import { largeFilesBelow } from '../devices/large-files';
 import { contentKey } from '../devices/sources/files-source';
@@ -34,7 +34,7 @@ export async function largeFilesOnDevice(repo: Repository, snapshots: readonly S
   const latest = new Map<string, SnapshotWithId>();
   for (const s of snapshots) {
     if (s.device !== device || (tagValue(s.tags, 'kind') ?? 'files') !== 'files') continue;
-    latest.set(tagValue(s.tags, 'source') ?? s.source, s);
+    latest.set(sourceOf(s), s);
   }
   const bySize = new Map<number, DeviceCopy[]>();
   const seen = new Set<string>();

@@ -10,7 +10,7 @@ import type { DownloadRequest, DownloadResult } from '../../shared/schemas/files
 import type { JobManager } from '../jobs/job-manager';
 import { restore } from '../repository/restorer/restorer';
 import { compilePatterns } from '../repository/restorer/patterns';
-import { findSnapshot, tagValue, walkTree } from '../repository/snapshot/snapshot';
+import { findSnapshot, sourceOf, tagValue, walkTree } from '../repository/snapshot/snapshot';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import type { RepositoryService } from '../services/repository-service';
 
@@ -19,7 +19,7 @@ export const DOWNLOAD_PHASES = ['prepare', 'download'] as const;
 /** `rvm-017-config-20261130-141502`: safe as a folder name on any laptop file system. */
 export function downloadFolderName(snapshot: SnapshotWithId): string {
   const stamp = snapshot.time.replace(/\.\d+/, '').replace(/[-:]/g, '').replace('T', '-').replace(/Z$/, '');
-  const label = `${snapshot.device}-${tagValue(snapshot.tags, 'source') ?? snapshot.source}-${stamp}`;
+  const label = `${snapshot.device}-${sourceOf(snapshot)}-${stamp}`;
   return label.replace(/[^A-Za-z0-9._-]+/g, '_');
 }
 
