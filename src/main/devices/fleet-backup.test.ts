@@ -18,6 +18,7 @@ import { FAST } from '../repository/testing/fixtures';
 import { createServices } from '../services/index';
 import type { Services } from '../services/index';
 import { tempDir } from '../testing/temp-dir';
+import { jobEnded, waitFor } from '../testing/wait';
 import { backup } from '../repository/archiver/archiver';
 import { startDeviceBackup } from './device-backup';
 import { DumpSource } from './sources/dump-source';
@@ -196,12 +197,11 @@ describe('a link that goes silent mid-transfer', () => {
 
   it('a restore also first stops what an earlier run of this console left running on the device, and notes it', async () => {
     const { rmSync } = await import('node:fs');
-    const { jobEnded } = await import('../testing/wait');
     // An earlier run's command as a dead link leaves it (marked by this console, its link gone).
     const earlier = await DeviceConnection.open(await services.devices.connectOptions(device.name));
     const held = await earlier.exec(marked(sh`sleep 300 | cat`, services.devices.consoleId()));
     held.stdout.resume();
-    for (let i = 0; i < 100 && device.sessionProcesses('sleep').length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    await waitFor('the command to run', () => device.sessionProcesses('sleep').length > 0, 5_000);
     device.proxy!.stall({ deviceHearsNothing: true });
     earlier.close();
     device.proxy!.restore();

@@ -9,6 +9,7 @@ import { chmodSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync 
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fleetForFile } from '../testing/fleet-suite';
+import { waitFor } from '../testing/wait';
 import { leftoversOf, marked, stopLeftovers } from './leftovers';
 import { sh } from './shell-quote';
 import { DeviceConnection } from './ssh-connection';
@@ -29,11 +30,6 @@ const running = (name: string) => fleet().devices[0]!.sessionProcesses(name);
 function startTime(pid: number): string {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   return stat.slice(stat.lastIndexOf(') ') + 2).split(' ')[19]!;
-}
-
-async function until(what: string, check: () => boolean): Promise<void> {
-  for (let i = 0; i < 100 && !check(); i++) await new Promise((r) => setTimeout(r, 50));
-  if (!check()) throw new Error(`still not so after 5 s: ${what}`);
 }
 
 describe.skipIf(skip)('what a cut backup leaves running on the device', () => {
@@ -62,7 +58,7 @@ describe.skipIf(skip)('what a cut backup leaves running on the device', () => {
     command.stdout.resume();
     const alone = await cut.exec(marked(sh`exec tail -f /dev/null`, CONSOLE));
     alone.stdout.resume();
-    await until('the commands run', () => running('sleep').length === 1 && running('tail').length === 1);
+    await waitFor('the commands run', () => running('sleep').length === 1 && running('tail').length === 1, 5_000);
     // The link dies; the console gives the connection up; the device's sshd hears nothing of it.
     device.proxy!.stall({ deviceHearsNothing: true });
     cut.close();
@@ -88,7 +84,7 @@ describe.skipIf(skip)('what a cut backup leaves running on the device', () => {
     // A process of the login's, under a pid a mark names with another start time (the pid was reused).
     const other = await c.exec(sh`exec sleep 300`);
     other.stdout.resume();
-    await until('sleep runs', () => running('sleep').length === 1);
+    await waitFor('sleep runs', () => running('sleep').length === 1, 5_000);
     const [pid] = running('sleep');
     const own = path.join(temp, `.jetvault-runs-${CONSOLE}`);
     made.push(own);

@@ -17,6 +17,7 @@ import type { Services } from '../services/index';
 import { marked } from '../devices/leftovers';
 import { sh } from '../devices/shell-quote';
 import { DeviceConnection } from '../devices/ssh-connection';
+import { waitFor } from '../testing/wait';
 import { DRILL_PREFIX } from './drill';
 
 const NETNS = netnsSupport();
@@ -260,8 +261,7 @@ describe('restore drills on a real device', () => {
     const held = await connection.exec(marked(sh`PGHOST=${db.host} PGPORT=${db.port} psql -X -q -d postgres -c ${`CREATE DATABASE "${scratch}"`} && PGHOST=${db.host} PGPORT=${db.port} exec psql -X -q -d ${scratch}`, services.devices.consoleId()));
     held.stdout.resume();
     const connected = async () => (await device.mutate.sql(`SELECT count(*) FROM pg_stat_activity WHERE datname = '${scratch}';`)).trim() === '1';
-    for (let i = 0; i < 100 && !(await connected()); i++) await new Promise((r) => setTimeout(r, 100));
-    expect(await connected()).toBe(true);
+    await waitFor('the leftover session on its scratch database', connected, 10_000, 100);
     device.proxy!.stall({ deviceHearsNothing: true });
     connection.close();
     device.proxy!.restore();
