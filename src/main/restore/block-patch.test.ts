@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, cp, mkdir, open, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { access, chmod, cp, mkdir, open, readdir, readFile, rename, rm, stat, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LocalRunner } from '../devices/local-runner';
@@ -14,7 +14,7 @@ import { findSnapshot } from '../repository/snapshot/snapshot';
 import { describeTree, newRepo } from '../repository/testing/fixtures';
 import { tempDir } from '../testing/temp-dir';
 import { largeFilesOnDevice } from './device-copies';
-import { confirmRoots, executeFilesRestore, planFilesRestore } from './files-restore';
+import { confirmRoots, executeFilesRestore, planFilesRestore, recoverRestores, RESUME_HOURS } from './files-restore';
 import type { FilesRestoreOptions } from './files-restore';
 
 const MiB = 1024 * 1024;
@@ -65,20 +65,23 @@ async function device() {
   let n = 0;
   /** The files the last restore sent whole instead of patching, and why; what its plan said could be patched. */
   const whole: { size: number; reason: string }[] = [];
-  const planned = { bytesToSend: 0, patchableBytes: 0 };
+  const planned = { bytesToSend: 0, patchableBytes: 0, resumableBytes: 0, freeBytes: 0 };
   /** Copies elsewhere each restore staged from (`patched` lists only those from the file's own path). */
   const elsewhere: { size: number; sent: number }[] = [];
+  /** Files each restore completed from what an earlier, cut restore had staged. */
+  const resumed: { size: number; sent: number }[] = [];
   const restoreWith = async (runner: CommandRunner, more: Partial<FilesRestoreOptions> = {}) => {
     const patched: { size: number; sent: number }[] = [];
     whole.splice(0);
     elsewhere.splice(0);
+    resumed.splice(0);
     const options: FilesRestoreOptions = { repo, runner, snapshot, restoreId: `r${++n}`, sysroot, ...more };
     const plan = await planFilesRestore(options);
-    Object.assign(planned, { bytesToSend: plan.bytesToSend, patchableBytes: plan.patchableBytes });
+    Object.assign(planned, { bytesToSend: plan.bytesToSend, patchableBytes: plan.patchableBytes, resumableBytes: plan.resumableBytes ?? 0, freeBytes: plan.freeBytes });
     await executeFilesRestore(options, plan, {
       phase: () => undefined,
       advance: () => undefined,
-      patched: (size, sent, away) => (away ? elsewhere : patched).push({ size, sent }),
+      patched: (size, sent, from) => ({ own: patched, elsewhere, resumed })[from].push({ size, sent }),
       unpatched: (size, reason) => whole.push({ size, reason }),
     });
     await confirmRoots(runner, plan.roots);
@@ -86,8 +89,13 @@ async function device() {
   };
   /** What the device held at its backup, as a restore service hands it to the restore. */
   const copiesOnDevice = () => largeFilesOnDevice(repo, [snapshot], 'rvm-017', sysroot);
-  return { sysroot, app, model, asBackedUp, restoreWith, whole, elsewhere, planned, copiesOnDevice };
+  return { sysroot, app, model, asBackedUp, restoreWith, whole, elsewhere, resumed, planned, copiesOnDevice };
 }
+
+const exists = (file: string) => access(file).then(
+  () => true,
+  () => false,
+);
 
 /** A file's SHA-256 (a 6 MiB Buffer compared with toEqual takes vitest tens of seconds). */
 const sha256 = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
@@ -108,7 +116,7 @@ describe('restoring a large file as the blocks that differ from the device\'s co
     const { runner, counts } = watched();
     const patched = await restoreWith(runner);
     // The preview says the model may cross as its changed blocks: all it sends is the model.
-    expect(planned).toEqual({ bytesToSend: 6 * MiB, patchableBytes: 6 * MiB });
+    expect(planned).toMatchObject({ bytesToSend: 6 * MiB, patchableBytes: 6 * MiB, resumableBytes: 0 });
     const block = blockSizeFor(6 * MiB);
     expect(patched).toEqual([{ size: 6 * MiB, sent: 2 * block }]);
     expect(counts.sent).toBeLessThan(2 * block + 64 * 1024); // not the model's 6 MiB
@@ -273,5 +281,129 @@ describe('restoring a large file from a copy the device holds at another path', 
     expect(planned).toMatchObject({ patchableBytes: 0 });
     expect(counts.sent).toBeGreaterThan(6 * MiB);
     expect(await describeTree(path.join(scratch, path.relative(sysroot, app)))).toEqual(asBackedUp);
+  });
+});
+
+/** A runner whose restores lose their tar stream after `bytes` (the link cut while a model crosses). */
+const cutAfter = (bytes: number) => watched({ before: (text) => text.replace(/\btar -x /, `head -c ${bytes} | tar -x `) });
+
+describe('a restore its link cut off while a model crossed, restored again', () => {
+  it('the model is completed from what had crossed: only the rest is sent, and nothing of it is left behind', async () => {
+    const { app, model, asBackedUp, restoreWith, resumed, planned } = await device();
+    const opt = path.dirname(app);
+    const folder = path.join(opt, '.jetvault-resume-myrvm');
+    await rm(app, { recursive: true }); // a reflashed device: the whole folder goes back
+    await expect(restoreWith(cutAfter(2.5 * MiB).runner, { resume: true })).rejects.toThrow(/Sending files|Unpacking/);
+    const staged = (await readdir(opt)).filter((n) => n.startsWith('.jetvault-restore-'));
+    expect(staged).toHaveLength(1);
+    // The next restore (or recovery) settles it: the model's first part is kept beside the folder, nothing else.
+    await recoverRestores(local, [opt], { resume: true });
+    expect((await readdir(opt)).sort()).toEqual(['.jetvault-resume-myrvm']);
+    const kept = path.join(folder, MODEL);
+    const partial = (await stat(kept)).size;
+    expect(partial).toBeGreaterThan(MiB);
+    expect(partial).toBeLessThan(2.5 * MiB);
+    expect((await stat(folder)).mode & 0o777).toBe(0o700);
+    expect(await readdir(path.join(folder, 'models'))).toEqual([path.basename(MODEL)]); // not the config
+
+    const inode = (await stat(kept)).ino;
+    const { runner, counts } = watched();
+    await restoreWith(runner, { resume: true });
+    expect(planned.resumableBytes).toBe(partial);
+    // Completed where it lay and moved into place: never a second copy of it on the device.
+    expect((await stat(model)).ino).toBe(inode);
+    const block = blockSizeFor(6 * MiB);
+    const missing = 6 * MiB - Math.floor(partial / block) * block;
+    expect(resumed).toEqual([{ size: 6 * MiB, sent: missing }]);
+    expect(counts.sent).toBeLessThan(missing + 64 * 1024);
+    expect(await describeTree(app)).toEqual(asBackedUp);
+    expect(await readdir(opt)).toEqual(['myrvm']);
+  });
+
+  it('a second cut keeps what the first had staged and the second completed: the next restore sends nothing of the model', async () => {
+    const { app, asBackedUp, restoreWith, resumed } = await device();
+    const opt = path.dirname(app);
+    const kept = path.join(opt, '.jetvault-resume-myrvm', MODEL);
+    await rm(app, { recursive: true });
+    await expect(restoreWith(cutAfter(3 * MiB).runner, { resume: true })).rejects.toThrow(/Sending files|Unpacking/);
+    await recoverRestores(local, [opt], { resume: true });
+    const partial = (await stat(kept)).size;
+    expect(partial).toBeLessThan(3 * MiB);
+    // The second restore completes the model from it, then its tar stream is cut at once: the model
+    // it had completed goes back to the resume folder, whole.
+    await expect(restoreWith(cutAfter(0).runner, { resume: true })).rejects.toThrow(/Sending files|Unpacking/);
+    expect(resumed).toHaveLength(1);
+    expect(resumed[0]!.sent).toBeGreaterThan(3 * MiB);
+    await recoverRestores(local, [opt], { resume: true });
+    expect((await stat(kept)).size).toBe(6 * MiB);
+
+    const { runner, counts } = watched();
+    await restoreWith(runner, { resume: true });
+    expect(resumed).toEqual([{ size: 6 * MiB, sent: 0 }]);
+    expect(counts.sent).toBeLessThan(64 * 1024);
+    expect(await describeTree(app)).toEqual(asBackedUp);
+    expect(await readdir(opt)).toEqual(['myrvm']);
+  });
+
+  it('kept only for a restore its link cut off, only in a folder of the login\'s own, and for a day', async () => {
+    const { sysroot, app, asBackedUp, restoreWith, resumed, planned } = await device();
+    const opt = path.dirname(app);
+    const folder = path.join(opt, '.jetvault-resume-myrvm');
+    await rm(app, { recursive: true });
+    // Rolled back for another reason (a cancel, a full disk: recovery without `resume`): nothing kept.
+    await expect(restoreWith(cutAfter(3 * MiB).runner, { resume: true })).rejects.toThrow(/Sending files|Unpacking/);
+    await recoverRestores(local, [opt]);
+    expect(await readdir(opt)).toEqual([]);
+
+    // A link of that name (someone else's doing) is neither written through nor taken up.
+    const elsewhereDir = path.join(sysroot, 'elsewhere');
+    await mkdir(path.join(elsewhereDir, 'models'), { recursive: true });
+    const decoy = path.join(elsewhereDir, MODEL);
+    await writeFile(decoy, 'not the model');
+    await symlink(elsewhereDir, folder);
+    await expect(restoreWith(cutAfter(3 * MiB).runner, { resume: true })).rejects.toThrow(/Sending files|Unpacking/);
+    await recoverRestores(local, [opt], { resume: true });
+    expect(await readdir(opt)).toEqual(['.jetvault-resume-myrvm']);
+    expect(await readFile(decoy, 'utf8')).toBe('not the model');
+    expect(await readdir(path.join(elsewhereDir, 'models'))).toEqual([path.basename(MODEL)]);
+    const { runner, counts } = watched();
+    await restoreWith(runner, { resume: true });
+    expect(planned.resumableBytes).toBe(0);
+    expect(resumed).toEqual([]);
+    expect(counts.sent).toBeGreaterThan(6 * MiB);
+    expect(await describeTree(app)).toEqual(asBackedUp);
+    expect(await readFile(decoy, 'utf8')).toBe('not the model');
+    await rm(folder);
+
+    // A resume folder no restore took up within a day is removed by the next recovery; a younger one stays.
+    await rm(app, { recursive: true });
+    await expect(restoreWith(cutAfter(3 * MiB).runner, { resume: true })).rejects.toThrow(/Sending files|Unpacking/);
+    await recoverRestores(local, [opt], { resume: true });
+    const aged = new Date(Date.now() - (RESUME_HOURS * 60 + 5) * 60_000);
+    await utimes(folder, aged, aged);
+    await recoverRestores(local, [opt], { resume: true });
+    expect(await readdir(opt)).toEqual([]);
+  });
+
+  it('its space counts as free, and what this restore does not take up is removed before anything arrives', async () => {
+    const { app, asBackedUp, restoreWith, resumed, planned } = await device();
+    const opt = path.dirname(app);
+    const folder = path.join(opt, '.jetvault-resume-myrvm');
+    await rm(app, { recursive: true });
+    await expect(restoreWith(cutAfter(3 * MiB).runner, { resume: true })).rejects.toThrow(/Sending files|Unpacking/);
+    await recoverRestores(local, [opt], { resume: true });
+    // A large file left there that the snapshot does not hold (an earlier restore of another snapshot).
+    await writeFile(path.join(folder, 'models/old.onnx'), randomBytes(2 * MiB));
+    const partial = (await stat(path.join(folder, MODEL))).size;
+    const free = Number(execFileSync('df', ['-P', '-k', opt], { encoding: 'utf8' }).trim().split('\n')[1]!.split(/\s+/)[3]) * 1024;
+    let dropped = false;
+    const { runner } = watched({ after: async (text) => void (text.includes('xargs -0 -r rm') && (dropped = !(await exists(path.join(folder, 'models/old.onnx'))) && (await exists(path.join(folder, MODEL))))) });
+    await restoreWith(runner, { resume: true });
+    expect(dropped).toBe(true);
+    // df moves with everything else on this machine: within a few MiB of the device's free space plus the folder's files.
+    expect(Math.abs(planned.freeBytes - (free + partial + 2 * MiB))).toBeLessThan(64 * MiB);
+    expect(resumed).toHaveLength(1);
+    expect(await describeTree(app)).toEqual(asBackedUp);
+    expect(await readdir(opt)).toEqual(['myrvm']);
   });
 });

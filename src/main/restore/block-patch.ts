@@ -15,7 +15,9 @@
  *
  * Anything else that does not fit (no python3, the base changed or is not a regular file, more than
  * half of the file differs) also sends the file whole. Names reach the device on stdin as bytes;
- * nothing from the snapshot reaches the shell. A base is only ever read.
+ * nothing from the snapshot reaches the shell. A base is only ever read — except what an earlier,
+ * cut restore of the file staged (`PatchTarget.resumed`), which is the restore's own and is
+ * completed where it lies.
  */
 import { createHash } from 'node:crypto';
 import type { Repository } from '../repository/repo/repository';
@@ -29,11 +31,17 @@ import { blockSizeFor, changedRanges, DELTA_MIN_BYTES, deviceBlocks, DeltaUnavai
 
 /**
  * On the device (Python 3.5+, standard library). argv: block size, size, mode, mtime (ns), uid, gid,
- * and the SHA-256 over the snapshot's hex block hashes (one per line). stdin: the base (the device's file to start from) NUL staged
- * copy NUL `first count` lines NUL, then the ranges' bytes. Creates the staged copy exclusively (never
- * through a link; the folders above it in the staging folder too, where a file the restore adds has
- * none yet — tar gives them the snapshot's mode), reads it back from disk and checks the same SHA-256
- * over its block hashes; on any failure or a mismatch it removes the staged copy and exits non-zero.
+ * the SHA-256 over the snapshot's hex block hashes (one per line), and `1` to patch the base itself.
+ * stdin: the base (the device's file to start from) NUL staged copy NUL `first count` lines NUL, then
+ * the ranges' bytes. Creates the staged copy exclusively (never through a link; the folders above it
+ * in the staging folder too, where a file the restore adds has none yet — tar gives them the
+ * snapshot's mode), reads it back from disk and checks the same SHA-256 over its block hashes; on any
+ * failure or a mismatch it removes the staged copy and exits non-zero.
+ * Patching the base itself (a file an earlier, cut restore staged: it is the restore's own, in a
+ * folder only the login can write): the ranges are written into it where they belong, it is cut to
+ * the snapshot's size, checked the same way, and only then renamed to the staged copy's path (same
+ * file system) — no second copy of the file, so no second helping of the device's space. On a failure
+ * it stays where it is, as it is: the next try hashes it again and takes what still matches.
  */
 const PATCH = `import hashlib,os,stat,sys
 a=sys.argv;b=int(a[1]);z=int(a[2]);i=sys.stdin.buffer
@@ -44,11 +52,12 @@ def h():
   if not c or c==b'\\0':return bytes(s)
   s+=c
 src=h();dst=h();rs=[tuple(map(int,l.split())) for l in h().split(b'\\n') if l]
-nf=getattr(os,'O_NOFOLLOW',0)
-f=os.open(src,os.O_RDONLY|nf|getattr(os,'O_NONBLOCK',0))
+nf=getattr(os,'O_NOFOLLOW',0);ip=a[8]=='1'
+f=os.open(src,(os.O_RDWR if ip else os.O_RDONLY)|nf|getattr(os,'O_NONBLOCK',0))
 if not stat.S_ISREG(os.fstat(f).st_mode):sys.exit('the current copy is not a regular file')
 os.makedirs(os.path.dirname(dst),0o700,True)
-g=os.open(dst,os.O_RDWR|os.O_CREAT|os.O_EXCL|nf,0o600)
+if ip and os.path.lexists(dst):sys.exit('the staged copy is there already')
+g=f if ip else os.open(dst,os.O_RDWR|os.O_CREAT|os.O_EXCL|nf,0o600)
 try:
  def put(d):
   m=memoryview(d)
@@ -66,8 +75,12 @@ try:
    put(d);n-=len(d)
  p=0
  for k,c in rs:
-  s=k*b;e=min(z,(k+c)*b);cp(p,s-p);take(e-s);p=e
- cp(p,z-p)
+  s=k*b;e=min(z,(k+c)*b)
+  if ip:os.lseek(g,s,0)
+  else:cp(p,s-p)
+  take(e-s);p=e
+ if ip:os.ftruncate(g,z)
+ else:cp(p,z-p)
  if os.geteuid()==0:os.fchown(g,int(a[5]),int(a[6]))
  os.fchmod(g,int(a[3]));os.fsync(g);os.lseek(g,0,0);y=hashlib.sha256()
  while 1:
@@ -79,9 +92,12 @@ try:
   if not d:break
   y.update(hashlib.sha256(d).hexdigest().encode()+b'\\n')
  if y.hexdigest()!=a[7]:raise Exception('the patched copy does not match the snapshot (the current copy changed meanwhile?)')
- os.utime(g,ns=(int(a[4]),int(a[4])));os.close(g)
+ os.utime(g,ns=(int(a[4]),int(a[4])))
+ if ip:os.rename(src,dst)
+ os.close(g)
 except BaseException:
- os.unlink(dst);raise
+ if not ip:os.unlink(dst)
+ raise
 `;
 
 /** SHA-256 over hex block hashes, one per line: what PATCH checks the staged copy against. */
@@ -96,6 +112,12 @@ export interface PatchTarget {
   bases: string[];
   /** More bases, asked once the first ones are hashed and none was close enough. */
   more?: () => Promise<string[]>;
+  /**
+   * What an earlier restore of the same file staged before its link was cut (files-restore.ts's
+   * resume folder), whole or in part: tried first, taken if it saves any bytes at all (the link is
+   * the reason it exists), and patched where it lies then moved into place — never copied.
+   */
+  resumed?: string;
   /** Where the snapshot's version is staged. */
   staged: string;
 }
@@ -111,6 +133,7 @@ const GOOD_ENOUGH = 1 / 8;
 
 /** The bases in the order tried: the first ones, then — only if asked for — the rest, each once. */
 async function* basesOf(target: PatchTarget): AsyncGenerator<string> {
+  if (target.resumed) yield target.resumed;
   yield* target.bases;
   if (!target.more) return;
   for (const base of await target.more()) if (!target.bases.includes(base)) yield base;
@@ -124,7 +147,8 @@ export function patchable(node: TreeNode): boolean {
 /**
  * Stages `target.staged` from one of the device's files and the blocks of the snapshot's version
  * that differ from it: the bases are hashed in turn (the snapshot's version once, meanwhile) until
- * one differs in at most an eighth, else the closest is used. Returns the bytes sent and the base,
+ * one differs in at most an eighth, else the closest is used — if at most half of it differs, or,
+ * for `target.resumed`, if anything of it matches. Returns the bytes sent and the base,
  * or throws DeltaUnavailable (nothing staged) when the file should cross whole instead.
  */
 export async function stagePatched(repo: Repository, runner: CommandRunner, target: PatchTarget, options: { compress?: boolean; signal?: AbortSignal } = {}): Promise<Patched> {
@@ -161,8 +185,9 @@ export async function stagePatched(repo: Repository, runner: CommandRunner, targ
     if (sending <= node.size * GOOD_ENOUGH) break;
   }
   if (!best) throw why ?? new DeltaUnavailable('the device holds no copy of it', 'changed');
-  if (best.sending > node.size / 2) throw new DeltaUnavailable('more than half of the file differs', 'changed');
   const { base, ranges, sending } = best;
+  const inPlace = base === target.resumed;
+  if (inPlace ? sending >= node.size : sending > node.size / 2) throw new DeltaUnavailable(inPlace ? 'nothing of it was staged before' : 'more than half of the file differs', 'changed');
   const ours = await snapshotHashes();
 
   // Only the snapshot's chunks that hold changed bytes are read.
@@ -182,7 +207,7 @@ export async function stagePatched(repo: Repository, runner: CommandRunner, targ
   const unzip = options.compress ? 'gzip -dc | ' : '';
   const running = await runner.exec(
     sh`command -v python3 >/dev/null 2>&1 || exit ${NO_PYTHON}
-${raw(unzip)}python3 -c ${PATCH} ${blockSize} ${node.size} ${node.mode & 0o7777} ${node.mtime} ${node.uid} ${node.gid} ${hashOfHashes(ours)}`,
+${raw(unzip)}python3 -c ${PATCH} ${blockSize} ${node.size} ${node.mode & 0o7777} ${node.mtime} ${node.uid} ${node.gid} ${hashOfHashes(ours)} ${inPlace ? '1' : '0'}`,
     options.signal,
   );
   const sink = wireSink(running.stdin, options.compress);

@@ -37,6 +37,19 @@ import type { SnapshotFile } from './snapshot-files';
 
 export const RESTORE_PREFIX = '.jetvault-restore-';
 
+/**
+ * A restore cut off by its link while it staged a folder leaves the large files it had staged (whole
+ * or in part) in a resume folder beside the target (`.jetvault-resume-<name>`, same file system, 0700,
+ * the login's own) when the next restore or recovery settles it; the next restore of that target
+ * completes them where they lie and sends only what they lack (block-patch.ts). Files from 1 MiB up
+ * are kept: below that the next restore's tar stream is as cheap.
+ */
+export const RESUME_PREFIX = '.jetvault-resume-';
+const RESUME_MIN_BYTES = 1024 * 1024;
+/** A resume folder no restore took up within this long is removed by the device's next recovery: its space is the device's. */
+export const RESUME_HOURS = 24;
+export const resumeFolder = (target: string) => path.posix.join(path.posix.dirname(target), `${RESUME_PREFIX}${path.posix.basename(target)}`);
+
 export interface RestoreRoot {
   /** The path inside the snapshot (relative to the device's sysroot). */
   snapshotPath: string;
@@ -55,6 +68,11 @@ export interface RestoreRoot {
    * size at another path (device-copies.ts) — which may cross as the blocks that differ (block-patch.ts).
    */
   patchableBytes?: number;
+  /**
+   * Of `bytesToSend`: what large files already hold in the resume folder of a restore of this folder
+   * that its link cut off (RESUME_PREFIX) — taken up, not sent again.
+   */
+  resumableBytes?: number;
   /**
    * Folders in `replace` that are folders on the device too, with another mode: they keep what they
    * hold and only get the snapshot's mode and times (tar sets them); never removed from the staging copy.
@@ -123,6 +141,8 @@ export interface FilesRestorePlan {
   bytesToSend: number;
   /** Of `bytesToSend`: what may cross as block patches instead (RestoreRoot.patchableBytes). */
   patchableBytes: number;
+  /** Of `bytesToSend`: what an earlier restore cut off by its link staged already (RestoreRoot.resumableBytes). */
+  resumableBytes?: number;
   /** Free bytes on the file systems of the targets (smallest), and what staging needs there. */
   freeBytes: number;
   spaceNeeded: number;
@@ -222,6 +242,11 @@ export interface FilesRestoreOptions {
    * replaces is a base — as for drills, which measure a restore from the repository: every byte crosses.
    */
   copiesOnDevice?: () => Promise<Map<number, DeviceCopy[]>>;
+  /**
+   * Take up what an earlier restore of the same folder staged before its link was cut (RESUME_PREFIX):
+   * the restore service's restores. Drills never do: they measure a restore from the repository.
+   */
+  resume?: boolean;
 }
 
 const join = (...parts: string[]) => path.posix.join(...parts);
@@ -251,6 +276,8 @@ async function listCurrent(runner: CommandRunner, target: string): Promise<Map<s
 const walked = new WeakMap<RestoreRoot, { tree: string; nodes: SnapshotFile[] }>();
 /** The large files in each root's folder on the device when it was planned, by size (absolute paths): copies a file sent may be staged from. */
 const largeNow = new WeakMap<RestoreRoot, Map<number, string[]>>();
+/** What each root's resume folder held when it was planned: its files (relative path → size), all taken up or removed by the stage. */
+const resumeNow = new WeakMap<RestoreRoot, Map<string, number>>();
 
 /** Copies at other paths tried for one file: each costs a read of the file on the device. */
 export const COPIES_TRIED = 3;
@@ -300,11 +327,15 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
   for (const snapshotPath of snapshot.paths) {
     const target = targetOf(snapshotPath);
     const staging = join(path.posix.dirname(target), `${RESTORE_PREFIX}${restoreId}-${path.posix.basename(target)}`);
-    const [below, current] = await Promise.all([nodesBelow(repo, snapshot.tree, snapshotPath), listCurrent(runner, target)]);
+    const [below, current, resumable] = await Promise.all([nodesBelow(repo, snapshot.tree, snapshotPath), listCurrent(runner, target), options.resume ? listCurrent(runner, resumeFolder(target)) : null]);
     login = await loginOf;
+    // Only a folder of the login's own (it made it 0700): anything else of that name is not taken up.
+    const resumeRoot = resumable?.get('');
+    const resume = resumeRoot?.type === 'dir' && login !== null && resumeRoot.uid === login.uid ? new Map([...resumable!].filter(([rel, m]) => rel !== '' && m.type === 'file').map(([rel, m]) => [rel, m.size])) : null;
     const wanted = below.filter((f) => selected(f.path));
     const root: RestoreRoot = { snapshotPath, target, staging, targetExists: current !== null, add: [], replace: [], remove: [], unchanged: 0, bytesToSend: 0 };
     walked.set(root, { tree: snapshot.tree, nodes: below });
+    if (resume) resumeNow.set(root, resume);
     if (options.copiesOnDevice) {
       const large = new Map<number, string[]>();
       for (const [rel, now] of current ?? []) if (now.type === 'file' && now.size >= DELTA_MIN_BYTES) large.set(now.size, [...(large.get(now.size) ?? []), rel ? join(target, rel) : target]);
@@ -321,7 +352,11 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
         if (owner) root.owners = (root.owners ?? 0) + 1;
         (now ? root.replace : root.add).push(rel);
         if (node.type === 'file') toSend(root, node, now?.type === 'file', sent);
-        if (now?.type !== 'file' && patchable(node)) homeless.push({ path: rel, node });
+        const staged = patchable(node) ? resume?.get(rel) : undefined;
+        if (staged !== undefined) {
+          root.resumableBytes = (root.resumableBytes ?? 0) + Math.min(staged, node.size);
+          if (now?.type !== 'file') root.patchableBytes = (root.patchableBytes ?? 0) + node.size;
+        } else if (now?.type !== 'file' && patchable(node)) homeless.push({ path: rel, node });
         if (node.type === 'dir' && now?.type === 'dir') (root.foldersInPlace ??= []).push(rel);
       }
     }
@@ -378,9 +413,14 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
     roots.push(root);
   }
   const free = (await df).split('\n').filter(Boolean).map((line) => Number(line.trim().split(/\s+/)[3]) * 1024).filter((n) => Number.isFinite(n));
+  // A resume folder's space is the restore's to use: the stage takes up its files in place or removes
+  // them before anything else arrives (one df line per root, in order, when none failed).
+  const resumeBytes = roots.map((r) => [...(resumeNow.get(r)?.values() ?? [])].reduce((n, size) => n + size, 0));
+  const freeHere = free.length === roots.length ? free.map((n, i) => n + resumeBytes[i]!) : free;
   const bytesToSend = roots.reduce((n, r) => n + r.bytesToSend, 0);
   const patchableBytes = roots.reduce((n, r) => n + (r.patchableBytes ?? 0), 0);
-  return { restoreId, snapshotId: snapshot.id, roots, bytesToSend, patchableBytes, freeBytes: free.length > 0 ? Math.min(...free) : 0, spaceNeeded: bytesToSend + roots.reduce((n, r) => n + (r.copiedBytes ?? 0), 0), login };
+  const resumableBytes = roots.reduce((n, r) => n + (r.resumableBytes ?? 0), 0);
+  return { restoreId, snapshotId: snapshot.id, roots, bytesToSend, patchableBytes, ...(resumableBytes > 0 ? { resumableBytes } : {}), freeBytes: freeHere.length > 0 ? Math.min(...freeHere) : 0, spaceNeeded: bytesToSend + roots.reduce((n, r) => n + (r.copiedBytes ?? 0), 0), login };
 }
 
 /**
@@ -569,9 +609,10 @@ export interface RestorePhases {
   advance(delta: { bytes?: number; items?: number }): void;
   /**
    * A large file was staged from a file on the device and the `sent` bytes of blocks that differed
-   * (block-patch.ts): the one it replaces, or — `elsewhere` — a copy at another path.
+   * (block-patch.ts): the one it replaces (`own`), a copy at another path (`elsewhere`), or what an
+   * earlier restore cut off by its link had staged of it (`resumed`).
    */
-  patched?(size: number, sent: number, elsewhere: boolean): void;
+  patched?(size: number, sent: number, from: 'own' | 'elsewhere' | 'resumed'): void;
   /** A large replaced file could not be patched (block-patch.ts) and crosses whole in the tar stream: why. */
   unpatched?(size: number, reason: string): void;
   /** Runs right before the swap (stop the device's services) and right after it (start them). */
@@ -601,6 +642,25 @@ export async function executeFilesRestore(options: FilesRestoreOptions, plan: Fi
   }
   phases.phase('validate');
   await validateFilesRestore(options.runner, plan);
+}
+
+/**
+ * Removes these files (relative paths) from a root's resume folder, or — `files` null — the whole
+ * folder. The folder is the login's own: nothing in it is another's to lose.
+ */
+async function dropResume(runner: CommandRunner, root: RestoreRoot, files: string[] | null): Promise<void> {
+  const folder = resumeFolder(root.target);
+  if (files === null) {
+    await runToString(runner, sh`${RMTREE}
+rmtree ${folder}`);
+    return;
+  }
+  const running = await runner.exec(sh`xargs -0 -r rm -f --`);
+  running.stdout.resume();
+  running.stdin.end(nulList(files.map((rel) => join(folder, rel))));
+  const result = await running.done;
+  const lost = connectionLost(result, `A command on ${runner.target}`);
+  if (lost) throw lost;
 }
 
 /** Preflight, stage and verify: the snapshot's files sit verified beside every target; nothing live changed. */
@@ -647,6 +707,8 @@ done` : raw('')}`) : Promise.resolve('')).then(
     throw failure;
   }
   phases.phase('stage');
+  // A resume folder beside a root that changes nothing now holds nothing this restore takes up.
+  for (const root of plan.roots) if (!roots.includes(root) && resumeNow.delete(root)) await dropResume(runner, root, null);
   const expected: { root: RestoreRoot; sums: Map<string, string> }[] = [];
   /** The device has no python3: no file is tried as a patch again in this restore (why, once known). */
   let noPatching: string | null = null;
@@ -670,6 +732,16 @@ done` : raw('')}`) : Promise.resolve('')).then(
       ];
       const sizes = new Map(entries.map((e) => [e.path, e.node.size]));
       entries.splice(0, entries.length, ...biggestFirst(entries));
+      // What an earlier restore of this folder staged before its link was cut: the large files sent
+      // now are completed from it; the rest of it goes first (its space was counted as free).
+      const resume = resumeNow.get(root);
+      resumeNow.delete(root);
+      if (resume) {
+        const wanted = new Set(nodes.filter((f) => changed.has(f.path) && patchable(f.node)).map((f) => f.path));
+        const unwanted = [...resume.keys()].filter((rel) => !wanted.has(rel));
+        for (const rel of unwanted) resume.delete(rel);
+        if (unwanted.length > 0) await dropResume(runner, root, unwanted);
+      }
       // One command: the staging folder and its journal, the hard-link copy, and the unlinking of
       // what will be replaced or removed (stdin): extraction must never write through a hard link
       // into the live tree. Where the kernel refuses a link (protected_hardlinks: another account's
@@ -710,13 +782,14 @@ mkdir -p -- ${path.posix.dirname(root.target)} && rmtree ${root.staging} && mkdi
           if (live.length > 0) phases.unpatched?.(node.size, noPatching);
           continue;
         }
+        const resumed = resume?.has(rel) ? join(resumeFolder(root.target), rel) : undefined;
         try {
-          const { sent, base } = await stagePatched(repo, runner, { node, bases: live, more: () => copiesElsewhere(options, root, rel, node, true), staged: join(fresh, rel) }, { compress: options.compress, signal });
+          const { sent, base } = await stagePatched(repo, runner, { node, bases: live, more: () => copiesElsewhere(options, root, rel, node, true), staged: join(fresh, rel), resumed }, { compress: options.compress, signal });
           const member = rel ? `new/${rel}` : 'new';
           const at = entries.findIndex((e) => e.path === member);
           if (at >= 0) entries.splice(at, 1);
           phases.advance({ bytes: node.size });
-          phases.patched?.(node.size, sent, !live.includes(base));
+          phases.patched?.(node.size, sent, base === resumed ? 'resumed' : live.includes(base) ? 'own' : 'elsewhere');
         } catch (error) {
           if (!(error instanceof DeltaUnavailable)) throw error;
           if (error.device) noPatching = error.message;
@@ -724,6 +797,8 @@ mkdir -p -- ${path.posix.dirname(root.target)} && rmtree ${root.staging} && mkdi
           if (live.length > 0) phases.unpatched?.(node.size, error.message);
         }
       }
+      // Whatever of the resume folder was not taken up goes before the tar stream needs its space.
+      if (resume) await dropResume(runner, root, null);
       if (entries.length === 0) {
         await runToString(runner, journal(root, 'staged'));
         continue;
@@ -1024,16 +1099,36 @@ export async function rollbackRestore(runner: CommandRunner, plan: FilesRestoreP
 }
 
 /**
+ * `keep_resume N R`: moves the files of 1 MiB and more that a restore staged in N (one link: not the
+ * hard-link copy of the live tree) into the resume folder R beside the target, where the next restore
+ * of that target takes them up (RESUME_PREFIX). R is made 0700 and used only when it is the login's
+ * own folder (not a link) on N's file system (moves are renames); a file R holds already stays when
+ * it is at least as long (a second cut restore that had not reached it yet). Changes nothing live.
+ */
+const KEEP_RESUME = raw(`keep_resume() {
+  [ -d "$1" ] && [ ! -L "$1" ] || return 0
+  mkdir -m 700 -- "$2" 2>/dev/null || :
+  [ -d "$2" ] && [ ! -L "$2" ] && [ -O "$2" ] || return 0
+  [ "$(stat -c %d -- "$1")" = "$(stat -c %d -- "$2")" ] || return 0
+  find "$1" -type f -links 1 -size +${RESUME_MIN_BYTES - 1}c -exec sh -c 'n=$1 r=$2; shift 2; for f do o="$r/\${f#"$n"/}"; if [ -d "$o" ] && [ ! -L "$o" ]; then continue; fi; if [ -f "$o" ] && [ ! -L "$o" ] && [ "$(stat -c %s -- "$o")" -ge "$(stat -c %s -- "$f")" ]; then continue; fi; mkdir -p -- "\${o%/*}" && mv -f -- "$f" "$o" || :; done' sh "$1" "$2" {} + 2>/dev/null || :
+  touch -- "$2" 2>/dev/null || :
+  rmdir -- "$2" 2>/dev/null || :
+}`);
+
+/**
  * Prints `kept` and changes nothing when the root was being kept (its previous state may be partly
  * removed already); otherwise puts the previous state back, marks it rolled back, and removes the
- * staging folder (printing it when something in it stays).
+ * staging folder (printing it when something in it stays). With `resume` (a restore its link cut off,
+ * settled by the next one or by recovery), the large files a never-swapped folder had staged are
+ * kept for the next restore first (KEEP_RESUME).
  */
-function rollbackScript(staging: string) {
+function rollbackScript(staging: string, resume = false) {
   return sh`trap '' HUP INT TERM PIPE
 set -e
 ${RMTREE}
 ${MVDIR}
 ${LEAVE}
+${resume ? KEEP_RESUME : raw('')}
 s=${staging}
 [ -d "$s" ] || exit 0
 # No target written (the device's disk was full as the staging began): nothing live was touched.
@@ -1050,6 +1145,7 @@ case "$state" in
       rmtree "$t"   # the target did not exist before the restore
     fi
     printf 'rolledback\\n' > "$s/journal" ;;
+  ${resume ? raw(`staging|staged|verified) keep_resume "$s/new" "$(dirname -- "$t")/${RESUME_PREFIX}$(basename -- "$t")" ;;`) : raw('')}
 esac
 leave "$s"`;
 }
@@ -1084,10 +1180,13 @@ leave ${staging}`;
  * staging folder under `dirs` is rolled back to the original state unless its swap completed, in
  * which case the restored state is kept awaiting confirmation. Returns what it found.
  */
-export async function recoverRestores(runner: CommandRunner, dirs: string[]): Promise<{ staging: string; state: string }[]> {
+export async function recoverRestores(runner: CommandRunner, dirs: string[], options: { resume?: boolean } = {}): Promise<{ staging: string; state: string }[]> {
   // A staging folder without its target file is one whose journal could not be written (a full
-  // disk): it is still staging, and rolled back (removed) like any.
-  const list = await runToString(runner, sh`for d in ${dirs}; do for s in "$d"/${raw(`${RESTORE_PREFIX}*`)}; do [ -d "$s" ] && [ ! -L "$s" ] && { j=$(cat "$s/journal" 2>/dev/null) || j=; printf '%s\\t%s\\n' "$s" "\${j:-staging}"; }; done; done; true`);
+  // disk): it is still staging, and rolled back (removed) like any. Resume folders no restore took
+  // up within RESUME_HOURS go first (before this recovery keeps new ones).
+  const list = await runToString(runner, sh`${RMTREE}
+for d in ${dirs}; do for r in "$d"/${raw(`${RESUME_PREFIX}*`)}; do [ -d "$r" ] && [ ! -L "$r" ] && [ -O "$r" ] && [ -n "$(find "$r" -maxdepth 0 -mmin +${RESUME_HOURS * 60} 2>/dev/null)" ] && rmtree "$r"; done; done
+for d in ${dirs}; do for s in "$d"/${raw(`${RESTORE_PREFIX}*`)}; do [ -d "$s" ] && [ ! -L "$s" ] && { j=$(cat "$s/journal" 2>/dev/null) || j=; printf '%s\\t%s\\n' "$s" "\${j:-staging}"; }; done; done; true`);
   const found = list
     .split('\n')
     .filter(Boolean)
@@ -1095,7 +1194,7 @@ export async function recoverRestores(runner: CommandRunner, dirs: string[]): Pr
   for (const { staging, state } of found) {
     if (state === 'swapped') continue; // fully restored: waits for confirm or rollback
     // A keep cut off part-way is finished; anything else (staging, swapping, rolled back) rolls back.
-    await runToString(runner, state === 'kept' ? keepScript(staging) : rollbackScript(staging));
+    await runToString(runner, state === 'kept' ? keepScript(staging) : rollbackScript(staging, options.resume));
   }
   return found;
 }

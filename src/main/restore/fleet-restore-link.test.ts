@@ -5,7 +5,8 @@
  * once the device can be reached.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,6 +25,8 @@ let device: Device;
 let services: Services;
 let dataDir: string;
 let backedUpRows = 0;
+/** The app's VERSION file as backed up (the tests below damage it and restore it). */
+let backedUpVersion = '';
 
 beforeAll(async () => {
   fleet = await startFleet({ devices: 1, proxy: true, sharedModelMB: 1, uniqueModelMB: 1 });
@@ -33,6 +36,7 @@ beforeAll(async () => {
   await services.repository.init('restore link test repository password', FAST);
   services.devices.import(device.profile(), 'test');
   backedUpRows = await device.mutate.pgCount('deposits');
+  backedUpVersion = readFileSync(versionFile(), 'utf8');
   expect((await startDeviceBackup(services, device.name, ['app', 'db']).done).record.status).toBe('succeeded');
 }, 240_000);
 
@@ -42,6 +46,8 @@ afterAll(async () => {
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }, 120_000);
 
+const MiB = 1024 * 1024;
+const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 const versionFile = () => path.join(device.root, 'opt', device.app, 'VERSION');
 const stagings = () => readdirSync(path.join(device.root, 'opt')).filter((n) => n.startsWith('.jetvault-restore-'));
 const servicesStopped = () => existsSync(path.join(device.account.home, '.jetvault-restore', 'services-stopped'));
@@ -95,7 +101,6 @@ describe('a link lost while a restore stages', () => {
       expect(readFileSync(versionFile(), 'utf8')).toBe('damaged\n');
       expect(readdirSync(junk)).toHaveLength(30);
       // The device's shell finishes its copy on its own (no terminal: nothing ends it with the link).
-      // The device's shell finishes its copy on its own (no terminal: nothing ends it with the link).
       const [staging] = stagings();
       await waitFor('the copy on the device to end', () => spawnSync('pgrep', ['-u', device.account.name, '-f', staging!]).status !== 0);
       expect(await services.restores.recover(device.name)).toEqual([]);
@@ -103,6 +108,43 @@ describe('a link lost while a restore stages', () => {
       expect(readFileSync(versionFile(), 'utf8')).toBe('damaged\n');
     } finally {
       rmSync(junk, { recursive: true, force: true });
+    }
+  }, 240_000);
+});
+
+describe('a link lost while a restore sends a model, and the restore run again', () => {
+  it('the next restore takes up what had crossed: it sends only the rest, says so, and leaves nothing beside the folder', async () => {
+    const opt = path.join(device.root, 'opt');
+    const models = path.join(opt, device.app, 'models');
+    const model = path.join(models, 'resume.onnx');
+    writeFileSync(model, randomBytes(24 * MiB));
+    execFileSync('chown', [`${device.account.uid}:${device.account.gid}`, model]);
+    const original = sha256(model);
+    writeFileSync(versionFile(), backedUpVersion); // as the tests below expect the app's latest snapshot to hold it
+    expect((await startDeviceBackup(services, device.name, ['app']).done).record.status).toBe('succeeded');
+    rmSync(models, { recursive: true }); // every model goes back, as on a reflashed device
+    const staged = () => stagings().map((s) => path.join(opt, s, 'new', 'models', 'resume.onnx')).find((f) => existsSync(f));
+    services.settings.update({ bandwidthLimitKiBps: 4096 }, 'test'); // ~6 s for the model
+    try {
+      const error = await cutDuring('app', { stop: [], start: [] }, () => (staged() ? statSync(staged()!).size > 6 * MiB : false));
+      expect(error.message).toMatch(/except the large files: they are kept beside their folder for 24 hours, and a restore of that folder meanwhile sends only what they still lack\.$/);
+      const crossed = statSync(staged()!).size;
+      await waitFor('the device to see the link gone', () => spawnSync('pgrep', ['-u', device.account.name, '-x', 'tar']).status !== 0);
+      services.settings.update({ bandwidthLimitKiBps: 0 }, 'test');
+      const before = device.proxy!.carried.toDevice;
+      const { jobId } = services.restores.start({ device: device.name, scope: 'source', sources: ['app'] });
+      const record = await finish(jobId);
+      expect(record).toMatchObject({ status: 'succeeded', error: null });
+      const notes = (record.result as { notes: string[] }).notes;
+      expect(notes).toContainEqual(expect.stringMatching(/^1 large file \(24\.0 MiB\) taken up from what an earlier restore had staged before its link was cut: only the [\d.]+ MiB it still lacked crossed the link\.$/));
+      // What crossed before is not sent again (the other models, the tar stream and SSH add little).
+      expect(device.proxy!.carried.toDevice - before).toBeLessThan(24 * MiB - crossed + 4 * MiB);
+      await services.restores.confirm(services.restores.pending()[0]!.restoreId);
+      expect(sha256(model)).toBe(original);
+      expect(readdirSync(opt).filter((n) => n.startsWith('.jetvault-'))).toEqual([]);
+    } finally {
+      // The model stays: the app's latest snapshot holds it, and the tests below restore that snapshot.
+      services.settings.update({ bandwidthLimitKiBps: 0 }, 'test');
     }
   }, 240_000);
 });

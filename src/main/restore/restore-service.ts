@@ -34,7 +34,7 @@ import type { RepositoryService } from '../services/repository-service';
 import { confirmDbRestore, DB_WORK_DIR, dbJournal, markDbKept, planDbRestore, recoverDbRestores, rollbackDbRestore, stageDbRestore, swapDbRestore, validateDbRestore } from './db-restore';
 import type { DbRestoreOptions, DbRestorePlan, MysqlSource, PostgresSource } from './db-restore';
 import { formatBytes } from '../../shared/format-bytes';
-import { activeRoots, confirmRoots, keptError, planFilesRestore, recoverRestores, refuseIfKept, relocateFileRoots, RESTORE_PREFIX, rollbackRestore, rollbackRoots, stageFilesRestore, swapRoots, tooLongText, validateRoots } from './files-restore';
+import { activeRoots, confirmRoots, keptError, planFilesRestore, recoverRestores, refuseIfKept, relocateFileRoots, RESTORE_PREFIX, RESUME_HOURS, rollbackRestore, rollbackRoots, stageFilesRestore, swapRoots, tooLongText, validateRoots } from './files-restore';
 import type { FilesRestoreOptions, FilesRestorePlan } from './files-restore';
 import { largeFilesOnDevice } from './device-copies';
 import type { DeviceCopy } from './device-copies';
@@ -276,6 +276,7 @@ export class RestoreService {
           ...(exclude.length > 0 ? { exclude } : {}),
           ...(request.checkContents ? { checkContents: true } : {}),
           copiesOnDevice,
+          resume: true,
         };
         planned.push(slots(() => planFilesRestore(options)).then((plan) => ({ kind: 'files', source: name, snapshot, options, plan })));
       } else if (kind === 'postgres' || kind === 'sqlite' || kind === 'mysql') {
@@ -358,6 +359,7 @@ export class RestoreService {
       snapshots: parts.map((p) => ({ source: p.source, kind: kindOf(p.snapshot), snapshotId: p.snapshot.id, time: p.snapshot.time, runId: runOf(p.snapshot), ...platformOfTags(p.snapshot.tags) })),
       bytesToSend: files.reduce((n, p) => n + p.plan.bytesToSend, 0) + dbs.reduce((n, p) => n + p.plan.dumpBytes, 0),
       patchableBytes: files.reduce((n, p) => n + p.plan.patchableBytes, 0),
+      resumableBytes: files.reduce((n, p) => n + (p.plan.resumableBytes ?? 0), 0),
       freeBytes: Math.min(...parts.map((p) => p.plan.freeBytes)),
       spaceNeeded: files.reduce((n, p) => n + p.plan.spaceNeeded, 0) + dbs.reduce((n, p) => n + p.plan.spaceNeeded, 0),
       warnings: all,
@@ -470,7 +472,9 @@ export class RestoreService {
     // Files first: unfinished ones roll back, cut-off keeps are finished. A restore with any part
     // being kept is kept whole — its databases here, its swapped roots below — never offered for a
     // rollback that could put back only some of it.
-    const roots = dirs.length > 0 ? await recoverRestores(runner, dirs) : [];
+    // A files restore its link cut off while staging leaves its large staged files for the next one
+    // (files-restore.ts, RESUME_PREFIX).
+    const roots = dirs.length > 0 ? await recoverRestores(runner, dirs, { resume: true }) : [];
     const kept = new Set(roots.filter((r) => r.state === 'kept').map((r) => idOf(r.staging)));
     const sqliteDirs = profile.sources.flatMap((s) => (s.kind === 'sqlite' ? [path.posix.dirname(s.path)] : []));
     const postgres = profile.sources.filter((s): s is PostgresSource => s.kind === 'postgres');
@@ -574,6 +578,7 @@ export class RestoreService {
     const filesQueue = parts.filter((p): p is Extract<Part, { kind: 'files' }> => p.kind === 'files');
     const patched = { files: 0, size: 0, sent: 0 };
     const copied = { files: 0, size: 0, sent: 0 };
+    const resumed = { files: 0, size: 0, sent: 0 };
     const unpatched = { files: 0, size: 0, reasons: new Set<string>() };
     const stageFiles = async () => {
       for (let part = filesQueue.shift(); part; part = filesQueue.shift()) {
@@ -588,8 +593,8 @@ export class RestoreService {
             phase(name);
           },
           advance: (d) => ctx.advance(d),
-          patched: (size, sent, elsewhere) => {
-            const counted = elsewhere ? copied : patched;
+          patched: (size, sent, from) => {
+            const counted = from === 'resumed' ? resumed : from === 'elsewhere' ? copied : patched;
             counted.files++;
             counted.size += size;
             counted.sent += sent;
@@ -632,7 +637,7 @@ export class RestoreService {
         const doing = current >= RESTORE_PHASES.indexOf('verify') ? 'verified' : 'staged';
         throw new AppError(
           'UNAVAILABLE',
-          `The link to ${request.device} was lost while the restore was being ${doing} beside the live data (${lostReason(failed.reason)}). Nothing was swapped: ${request.device} holds its previous state. What was staged is removed once the device can be reached, by its next restore or by Look for interrupted restores on the Restore page (or jetvault rollback --device ${request.device}).`,
+          `The link to ${request.device} was lost while the restore was being ${doing} beside the live data (${lostReason(failed.reason)}). Nothing was swapped: ${request.device} holds its previous state. Once the device can be reached, its next restore (or Look for interrupted restores on the Restore page, or jetvault rollback --device ${request.device}) removes what was staged — except the large files: they are kept beside their folder for ${RESUME_HOURS} hours, and a restore of that folder meanwhile sends only what they still lack.`,
         );
       }
       for (const part of staged.reverse()) await this.#rollbackPart(connection, part).catch(() => undefined);
@@ -648,6 +653,11 @@ export class RestoreService {
         copied.sent === 0
           ? `${files} staged from ${copied.files === 1 ? 'a copy' : 'copies'} the device holds at another path: none of ${copied.files === 1 ? 'it' : 'them'} crossed the link.`
           : `${files} staged from ${copied.files === 1 ? 'a copy' : 'copies'} the device holds at another path, sent as the ${formatBytes(copied.sent)} of blocks that differed.`,
+      );
+    }
+    if (resumed.files > 0) {
+      notes.push(
+        `${largeFiles(resumed)} taken up from what an earlier restore had staged before its link was cut: ${resumed.sent === 0 ? 'none of it crossed the link again' : `only the ${formatBytes(resumed.sent)} it still lacked crossed the link`}.`,
       );
     }
     if (unpatched.files > 0) {

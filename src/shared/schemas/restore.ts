@@ -78,6 +78,8 @@ export const RestorePlanSummarySchema = z.object({
   bytesToSend: z.number(),
   /** Of bytesToSend: large files the device has a copy of, which cross as the blocks that differ where the device has python3 (usually far less). */
   patchableBytes: z.number().default(0),
+  /** Of bytesToSend: what an earlier restore its link cut off had staged already (taken up on the device, not sent again). */
+  resumableBytes: z.number().default(0),
   freeBytes: z.number(),
   spaceNeeded: z.number(),
   warnings: z.array(z.string()),
