@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 
 type Request =
   | { op: 'open'; dataDir: string; password: string; profile: unknown }
+  | { op: 'reopen'; dataDir: string; password: string }
   | { op: 'import'; profile: unknown }
   | { op: 'backup'; device: string }
   | { op: 'restoreDevice'; device: string }
@@ -48,6 +49,8 @@ type Reply = { id: number; ok: true; value?: unknown } | { id: number; ok: false
 export interface ConsoleProcess {
   /** A fresh console on `dataDir`: an initialised repository and the device imported. */
   open(dataDir: string, profile: unknown): Promise<void>;
+  /** The console on a data folder an earlier console process left (its repository unlocked again), as the app after a restart. */
+  reopen(dataDir: string): Promise<void>;
   /** Adds another device to the open console. */
   importDevice(profile: unknown): Promise<void>;
   /** One backup of every source of the device, timed inside the console process. */
@@ -60,6 +63,8 @@ export interface ConsoleProcess {
   dispose(): Promise<void>;
   /** Ends the process. */
   stop(): Promise<void>;
+  /** Ends the process at once (SIGKILL), whatever it is doing: a console closed mid-job. */
+  kill(): Promise<void>;
 }
 
 export function startConsole(): ConsoleProcess {
@@ -88,6 +93,7 @@ export function startConsole(): ConsoleProcess {
     });
   return {
     open: async (dataDir, profile) => void (await call({ op: 'open', dataDir, password: 'bench repository password', profile })),
+    reopen: async (dataDir) => void (await call({ op: 'reopen', dataDir, password: 'bench repository password' })),
     importDevice: async (profile) => void (await call({ op: 'import', profile })),
     backup: async (device) => (await call({ op: 'backup', device })) as BackupResult,
     restoreDevice: async (device) => (await call({ op: 'restoreDevice', device })) as RestoreResult,
@@ -99,6 +105,12 @@ export function startConsole(): ConsoleProcess {
         if (exited) return resolve();
         child.once('exit', () => resolve());
         child.disconnect();
+      }),
+    kill: () =>
+      new Promise((resolve) => {
+        if (exited) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGKILL');
       }),
   };
 }
@@ -127,6 +139,11 @@ async function serve(): Promise<void> {
         services = createServices({ dataDir: request.dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
         await services.repository.init(request.password);
         services.devices.import(request.profile, 'bench');
+        return undefined;
+      case 'reopen':
+        services?.dispose();
+        services = createServices({ dataDir: request.dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
+        await services.repository.unlock(request.password);
         return undefined;
       case 'import':
         open().devices.import(request.profile, 'bench');

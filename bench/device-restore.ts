@@ -8,14 +8,18 @@
  * delta); and an update that moved the models folder aside (Jetvault stages each model from its moved
  * copy, decision 025's copies at other paths; rsync finds no basis at the old path and sends them) —
  * the last two also over a shaped field link (20 Mbit/s, 50 ms each way, 1% loss) where the machine
- * can build one. Target: Jetvault ≤ 1.2× the baseline.
+ * can build one. Target: Jetvault ≤ 1.2× the baseline. On the field link also: a reflashed device's
+ * restore (every model deleted) cut off once half of the models' bytes had crossed — the console
+ * process killed; rsync (with `--partial`, which keeps what crossed) killed — then run again: the
+ * rerun is timed (decision 029).
  *
  *   npx tsx bench/device-restore.ts          BENCH_MODELS_MB (default 200), BENCH_SMALL_FILES (default 5000),
  *                                            BENCH_RUNS (default 3: alternating pairs, medians shown),
  *                                            BENCH_SHAPED=0 skips the field link,
  *                                            BENCH_ONLY=TEXT runs only the scenarios whose label holds TEXT
  */
-import { mkdtempSync, readdirSync, renameSync, rmSync, unlinkSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { netnsSupport, startFleet } from '../fleet/index';
@@ -25,6 +29,13 @@ import { startConsole } from './console-process';
 
 const MODELS_MB = Number(process.env.BENCH_MODELS_MB ?? 200);
 const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? 5000);
+
+/** A reflashed device's models: all of them gone (the restore sends every one). */
+async function deleteModels(device: Device): Promise<void> {
+  const models = path.join(device.root, 'opt', device.app, 'models');
+  for (const f of readdirSync(models)) unlinkSync(path.join(models, f));
+  return Promise.resolve();
+}
 
 async function damage(device: Device): Promise<void> {
   device.mutate.changeFiles(0.1);
@@ -45,18 +56,30 @@ async function moveModels(device: Device): Promise<void> {
   return Promise.resolve();
 }
 
+/** Bytes of the files directly in `dir` (a models folder), 0 when it is not there. */
+const bytesIn = (dir: string) => (existsSync(dir) ? readdirSync(dir).reduce((n, f) => n + statSync(path.join(dir, f)).size, 0) : 0);
+
+/** Waits (100 ms polls, at most 10 minutes) until `ready` holds. */
+async function until(what: string, ready: () => boolean): Promise<void> {
+  for (let i = 0; i < 6000; i++) {
+    if (ready()) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
 const seconds = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 
 /** Backs a fresh device up, then restores it `RUNS` times after `how` damaged it (alternating with the baseline). */
-async function scenario(label: string, how: (device: Device) => Promise<void>, shaped: boolean): Promise<void> {
+async function scenario(label: string, how: (device: Device) => Promise<void>, shaped: boolean, { cutHalfway = false } = {}): Promise<void> {
   if (process.env.BENCH_ONLY && !label.includes(process.env.BENCH_ONLY)) return;
   const fleet = await startFleet({ devices: 1, netns: shaped, sharedModelMB: Math.round(MODELS_MB * 0.7), uniqueModelMB: Math.round(MODELS_MB * 0.3) });
   const device = fleet.devices[0]!;
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-bench-restore-'));
   const copy = mkdtempSync(path.join(os.tmpdir(), 'jetvault-bench-restore-copy-'));
   // Jetvault in a process of its own that never forks, as the app's main process (bench/console-process.ts).
-  const jetvaultConsole = startConsole();
+  let jetvaultConsole = startConsole();
   try {
     addSmallFiles(device, SMALL_FILES);
     const profile = device.profile();
@@ -83,9 +106,24 @@ async function scenario(label: string, how: (device: Device) => Promise<void>, s
     const baselineRuns: number[] = [];
     const steps = new Map<string, number[]>();
     const notes = new Set<string>();
+    const opt = path.join(device.root, 'opt');
+    const models = path.join(opt, device.app, 'models');
+    const half = bytesIn(models) / 2;
     const jetvaultRun = async () => {
       // Jetvault: the whole device back to the run, then kept; what it noted (block patches) kept for the table.
       await how(device);
+      if (cutHalfway) {
+        // Cut off once half of the models' bytes are staged: the console process killed, as a laptop
+        // that died; the next console on the same data folder restores again (timed below).
+        const staged = () => readdirSync(opt).reduce((n, d) => n + (d.startsWith('.jetvault-restore-') ? bytesIn(path.join(opt, d, 'new', 'models')) : 0), 0);
+        const first = jetvaultConsole.restoreDevice(device.name).catch(() => null);
+        await until('half of the models staged', () => staged() >= half);
+        await jetvaultConsole.kill();
+        await first;
+        jetvaultConsole = startConsole();
+        await jetvaultConsole.reopen(dataDir);
+        await until('the device to see the console gone', () => spawnSync('pgrep', ['-u', device.user, '-x', 'tar']).status !== 0);
+      }
       await settle();
       const restored = await jetvaultConsole.restoreDevice(device.name);
       jetvaultRuns.push(restored.seconds);
@@ -96,10 +134,20 @@ async function scenario(label: string, how: (device: Device) => Promise<void>, s
     const baselineRun = async () => {
       // The baseline: push the copy back with --delete, and pg_restore --clean the dump.
       await how(device);
+      const push = `cd ${copy} && exec rsync -a ${cutHalfway ? '--partial ' : ''}--relative --delete -e "${ssh}" ${paths.map((p) => `.${p}`).join(' ')} ${device.user}@${device.host}:/`;
+      if (cutHalfway) {
+        // rsync's temporary files (.name.XXXXXX) sit in the models folder as they arrive; --partial keeps one cut off.
+        const cut = spawn('sh', ['-c', push], { detached: true, stdio: 'ignore' });
+        const ended = new Promise((resolve) => cut.once('exit', resolve));
+        await until('half of the models pushed', () => bytesIn(models) >= half);
+        process.kill(-cut.pid!, 'SIGKILL');
+        await ended;
+        await until("the device's rsync to end", () => spawnSync('pgrep', ['-u', device.user, '-x', 'rsync']).status !== 0);
+      }
       await settle();
       const started = process.hrtime.bigint();
-      const push = await runAsync('sh', ['-c', `cd ${copy} && rsync -a --relative --delete -e "${ssh}" ${paths.map((p) => `.${p}`).join(' ')} ${device.user}@${device.host}:/`]);
-      if (push.status !== 0 && push.status !== 23) throw new Error(`rsync push failed: ${push.stderr}`);
+      const pushed = await runAsync('sh', ['-c', push]);
+      if (pushed.status !== 0 && pushed.status !== 23) throw new Error(`rsync push failed: ${pushed.stderr}`);
       const restored = await runAsync('sh', ['-c', `${ssh} ${device.user}@${device.host} pg_restore --clean --if-exists --single-transaction ${pgArgs} --dbname=${device.pg.database} < ${copy}/db.pgdump`]);
       if (restored.status !== 0) throw new Error(`pg_restore failed: ${restored.stderr}`);
       baselineRuns.push(seconds(started));
@@ -124,6 +172,7 @@ const shapedSkipped = process.env.BENCH_SHAPED === '0' ? 'BENCH_SHAPED=0' : netn
 const field = `field link (${FIELD_LINK.kbit / 1000} Mbit/s, ${FIELD_LINK.delayMs} ms each way, ${FIELD_LINK.lossPercent}% loss)`;
 if (!shapedSkipped) await scenario(`${field}: 4 KiB of the largest model overwritten in place`, damageModel, true);
 if (!shapedSkipped) await scenario(`${field}: an update moved the models folder aside`, moveModels, true);
+if (!shapedSkipped) await scenario(`${field}: every model deleted, the restore cut off half-way, then run again (the rerun timed; rsync with --partial)`, deleteModels, true, { cutHalfway: true });
 
 console.log(`\nDevice: ${MODELS_MB} MB of models, ${SMALL_FILES} small files, PostgreSQL ~200k rows (${((rows[0]?.bytes ?? 0) / 2 ** 20).toFixed(0)} MiB in the run)${shapedSkipped ? ` (field link skipped: ${shapedSkipped})` : ''}\n`);
 console.log('| restore after | Jetvault s | rsync --delete push + pg_restore --clean s | Jetvault / baseline |');

@@ -4,7 +4,7 @@
  * changed while a preview is on its way.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { HistoryStore } from '../src/main/history/history-store';
@@ -322,4 +322,41 @@ test('restored into another folder, the large model is staged from its copy on t
   } finally {
     rmSync(path.join(device.root, 'srv'), { recursive: true, force: true });
   }
+});
+
+test('a restore whose link dropped while the model crossed: the next preview and result say what was taken up, and the model ends whole', async ({ host, console: app, page, fleet }) => {
+  test.setTimeout(180_000);
+  const device = fleet.devices[0]!;
+  const opt = path.join(device.root, 'opt');
+  const model = path.join(opt, device.app, 'models', 'detector-v7.onnx');
+  const original = readFileSync(model);
+  await openBackedUp(app, page, host.url, device);
+  rmSync(model); // lost on the device: the restore sends it
+  // A slow link (~10 s for the model), cut once a third of it is staged.
+  await page.evaluate(() => window.api!.settings.update({ bandwidthLimitKiBps: 512 }));
+  try {
+    await chooseSourcesToRestore(app, page, device.name, ['app']);
+    await page.getByTestId('restore-preview').click();
+    await page.getByTestId('restore-start').click();
+    const staged = () => readdirSync(opt).map((n) => path.join(opt, n, 'new', 'models', 'detector-v7.onnx')).find((f) => f.includes('.jetvault-restore-') && existsSync(f));
+    await expect.poll(() => (staged() ? statSync(staged()!).size : 0), { timeout: 60_000 }).toBeGreaterThan(original.length / 3);
+    // The link drops: every session of the device's sshd ends at once.
+    for (const pid of device.sessionProcesses()) if (pid !== device.sshd.pid) try { process.kill(pid, 'SIGKILL'); } catch {}
+    await expect(page.getByTestId('restore-last-error')).toContainText('they are kept beside their folder for 24 hours', { timeout: 60_000 });
+  } finally {
+    await page.evaluate(() => window.api!.settings.update({ bandwidthLimitKiBps: 0 }));
+  }
+  // Settled from the Restore page; the preview then counts what had crossed.
+  await page.getByTestId('restore-recover').click();
+  await expect(page.getByTestId('restore-recover-result')).toContainText('No restore');
+  await page.getByTestId('restore-preview').click();
+  await expect(page.getByTestId('restore-plan')).toContainText(/\); [\d.]+ MiB of it is on the device already, staged by an earlier restore its link cut off \(taken up, not sent again\); staging needs/);
+  await page.getByTestId('restore-plan').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: path.join('test-results', 'screenshots', 'restore-resume-preview.png') });
+  await page.getByTestId('restore-start').click();
+  await expect(page.getByTestId('restore-last-result')).toContainText(/1 large file \(.+\) taken up from what an earlier restore had staged before its link was cut: only the .+ it still lacked crossed the link\./, { timeout: 60_000 });
+  await page.getByTestId('restore-confirm').click();
+  await expect(page.getByTestId('restore-pending')).toHaveCount(0);
+  expect(readFileSync(model).equals(original)).toBe(true);
+  expect(readdirSync(opt).filter((n) => n.startsWith('.jetvault-'))).toEqual([]);
 });

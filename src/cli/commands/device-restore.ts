@@ -40,7 +40,7 @@ function describePlan(plan: RestorePlanSummary, io: CliIo): void {
   if (plan.services.stop.length > 0) io.out(`  services stopped around the swap: ${plan.services.stop.join('; ')}`);
   io.out(`  ${(plan.spaceNeeded / 2 ** 20).toFixed(1)} MiB needed on the device, ${(plan.freeBytes / 2 ** 20).toFixed(1)} MiB free`);
   if (plan.patchableBytes > 0) io.out(`  of the ${(plan.bytesToSend / 2 ** 20).toFixed(1)} MiB to send, ${(plan.patchableBytes / 2 ** 20).toFixed(1)} MiB are large files the device has a copy of: only the blocks that differ cross`);
-  if (plan.resumableBytes > 0) io.out(`  ${(plan.resumableBytes / 2 ** 20).toFixed(1)} MiB of it an earlier restore cut off by its link had staged already: taken up on the device, not sent again`);
+  if (plan.resumableBytes > 0) io.out(`  ${(plan.resumableBytes / 2 ** 20).toFixed(1)} MiB of it is on the device already, staged by an earlier restore its link cut off: taken up, not sent again`);
   for (const w of plan.warnings) io.out(`  warning: ${w}`);
 }
 

@@ -139,7 +139,7 @@ function PlanView({ plan }: { plan: RestorePlanSummary }) {
         Sends {plan.patchableBytes > 0 ? 'at most ' : ''}
         {formatBytes(plan.bytesToSend)}
         {plan.patchableBytes > 0 ? ` (${formatBytes(plan.patchableBytes)} of it large files the device has a copy of: only the blocks that differ cross, where the device has python3)` : ''}
-        {plan.resumableBytes > 0 ? `, of which ${formatBytes(plan.resumableBytes)} an earlier restore cut off by its link had staged already (taken up, not sent again)` : ''}; staging needs {formatBytes(plan.spaceNeeded)} of {formatBytes(plan.freeBytes)} free on the device.
+        {plan.resumableBytes > 0 ? `; ${formatBytes(plan.resumableBytes)} of it is on the device already, staged by an earlier restore its link cut off (taken up, not sent again)` : ''}; staging needs {formatBytes(plan.spaceNeeded)} of {formatBytes(plan.freeBytes)} free on the device.
       </p>
       {plan.warnings.map((w) => (
         <p key={w} className="status-warn" data-testid="plan-warning">
