@@ -69,7 +69,7 @@ UseDNS no
 PrintMotd no
 PrintLastLog no
 MaxStartups 100:30:200
-MaxSessions 64
+MaxSessions 10
 ClientAliveInterval 15
 LogLevel VERBOSE
 Subsystem sftp internal-sftp

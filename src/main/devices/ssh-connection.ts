@@ -76,6 +76,18 @@ const STDERR_LIMIT = 64 * 1024;
  */
 const LOST_GRACE_MS = 1000;
 
+/**
+ * How long a command waits for a session of its connection when the device's sshd refused one
+ * because it allows no more at once (MaxSessions, 10 by default): the sessions open then are the
+ * job's own and end as their commands do (a database loading for minutes holds one that long).
+ */
+const SESSION_WAIT_MS = 5 * 60_000;
+/** How often a refused session is asked for again while none of this connection's has ended (sshd frees one a moment after its close). */
+const SESSION_RETRY_MS = 100;
+
+/** sshd refused the session itself — its MaxSessions reached ("open failed"), not the link or the command. */
+const sessionRefused = (error: Error & { reason?: unknown }) => typeof error.reason === 'number' && /Channel open failure/.test(error.message);
+
 /** OpenSSH's fingerprint format: `SHA256:` + unpadded base64 of the key blob's SHA-256. */
 export function fingerprintOf(hostKey: Buffer): string {
   return `SHA256:${createHash('sha256').update(hostKey).digest('base64').replace(/=+$/, '')}`;
@@ -171,6 +183,12 @@ export class DeviceConnection implements CommandRunner {
   #ending: () => string | null = () => null;
   /** Commands still running: settled by hand if the connection dies under them. */
   readonly #open = new Set<(lost: string) => void>();
+  /** Sessions asked for or open on this connection (each exec is one), for the device's MaxSessions. */
+  #sessions = 0;
+  /** Sessions the device's sshd allows at once on a connection, learnt when it refused one; null before. */
+  #sessionLimit: number | null = null;
+  /** Commands waiting for a session: woken when one of this connection's sessions ends (or it dies). */
+  readonly #sessionWaiters = new Set<() => void>();
 
   /** The jump host connection this one tunnels through, when it opened it itself. */
   readonly #jump: DeviceConnection | null;
@@ -231,7 +249,77 @@ export class DeviceConnection implements CommandRunner {
       // ssh2 does not close channels whose connection died (silent, reset): do it here,
       // so nobody waits forever on a command that can no longer finish.
       for (const lose of [...this.#open]) lose(why);
+      for (const wake of [...this.#sessionWaiters]) wake();
     });
+  }
+
+  /** A session of this connection ended: one more may be asked for. */
+  #sessionEnded(): void {
+    this.#sessions--;
+    for (const wake of [...this.#sessionWaiters]) wake();
+  }
+
+  /**
+   * Resolves once a session of this connection has ended, after `ms` at most, or when the connection
+   * dies; rejects when `signal` aborts.
+   */
+  #sessionFreed(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#sessionWaiters.delete(done);
+        signal?.removeEventListener('abort', aborted);
+        resolve();
+      };
+      const aborted = () => {
+        done();
+        reject(new AppError('CANCELLED', 'Cancelled'));
+      };
+      const timer = setTimeout(done, ms);
+      this.#sessionWaiters.add(done);
+      signal?.addEventListener('abort', aborted, { once: true });
+    });
+  }
+
+  /**
+   * Opens a session for `exec`, within the device's MaxSessions: once sshd has refused one, commands
+   * beyond the sessions it allowed wait until one of this connection's ends (at most SESSION_WAIT_MS),
+   * instead of failing with "open failed" — a whole-device restore asks for more than a stock sshd's
+   * 10 at once while it plans.
+   */
+  async #openSession(command: RawShell, signal: AbortSignal | undefined): Promise<ClientChannel> {
+    const deadline = Date.now() + SESSION_WAIT_MS;
+    for (;;) {
+      while (this.#sessionLimit !== null && this.#sessions >= this.#sessionLimit && !this.#closed) {
+        if (Date.now() > deadline) throw this.#noSession();
+        await this.#sessionFreed(Math.min(SESSION_WAIT_MS, deadline - Date.now() + 1), signal);
+      }
+      if (this.#closed) throw await this.#notOpened(new Error('Not connected'));
+      if (signal?.aborted) throw new AppError('CANCELLED', 'Cancelled');
+      const others = this.#sessions;
+      this.#sessions++;
+      const outcome = await new Promise<{ channel: ClientChannel } | { error: Error }>((resolve) => {
+        this.#request(
+          () => this.#client.exec(commandText(command), (error, channel) => resolve(error ? { error } : { channel })),
+          (error) => resolve({ error }),
+        );
+      });
+      if ('channel' in outcome) return outcome.channel;
+      this.#sessionEnded();
+      if (!sessionRefused(outcome.error) || this.#closed) throw outcome.error;
+      // Refused for the number already open: that is the device's limit (another of this console's
+      // connections to the device does not share it). None open of ours: sshd is still freeing one.
+      if (others > 0) this.#sessionLimit = Math.min(this.#sessionLimit ?? others, others);
+      if (Date.now() > deadline) throw this.#noSession();
+      await this.#sessionFreed(others > 0 ? Math.min(SESSION_WAIT_MS, deadline - Date.now() + 1) : SESSION_RETRY_MS, signal);
+    }
+  }
+
+  #noSession(): AppError {
+    return new AppError(
+      'UNAVAILABLE',
+      `${this.target} refused another SSH session: its sshd allows ${this.#sessionLimit ?? 'no more'} at once on a connection (MaxSessions) and none of this job's ended within ${SESSION_WAIT_MS / 60_000} minutes. Nothing more was started on the device.`,
+    );
   }
 
   static async open(options: ConnectOptions): Promise<DeviceConnection> {
@@ -357,14 +445,24 @@ export class DeviceConnection implements CommandRunner {
         reject(new AppError('CANCELLED', 'Cancelled'));
       };
       signal?.addEventListener('abort', onEarlyAbort, { once: true });
-      const opened = (error: Error | undefined, channel: ClientChannel) => {
+      const failed = (error: Error) => {
         signal?.removeEventListener('abort', onEarlyAbort);
+        if (cancelled) return;
+        if (error instanceof AppError) reject(error);
+        else void this.#notOpened(error).then(reject);
+      };
+      const opened = (channel: ClientChannel) => {
+        signal?.removeEventListener('abort', onEarlyAbort);
+        // The session counts against the device's MaxSessions until it closes, is cancelled, or its connection dies.
+        let ended = false;
+        const release = () => {
+          if (ended) return;
+          ended = true;
+          this.#sessionEnded();
+        };
         if (cancelled) {
-          if (!error) channel.close();
-          return;
-        }
-        if (error) {
-          void this.#notOpened(error).then(reject);
+          channel.once('close', release);
+          channel.close();
           return;
         }
         let stderr = '';
@@ -378,6 +476,7 @@ export class DeviceConnection implements CommandRunner {
         const done = new Promise<ExecResult>((resolve) => (settle = resolve));
         const lose = (why: string) => {
           this.#open.delete(lose);
+          release();
           channel.destroy();
           settle({ code: null, signal: 'CONNECTION_LOST', stderr: why });
         };
@@ -387,6 +486,7 @@ export class DeviceConnection implements CommandRunner {
         // reader stops at once.
         const onAbort = () => {
           this.#open.delete(lose);
+          release();
           channel.close();
           settle({ code: null, signal: 'CANCELLED', stderr: stderr.slice(0, STDERR_LIMIT) });
           Duplex.prototype.destroy.call(channel, new AppError('CANCELLED', 'Cancelled'));
@@ -395,6 +495,7 @@ export class DeviceConnection implements CommandRunner {
         signal?.addEventListener('abort', onAbort, { once: true });
         channel.once('close', (code: number | null, sig: string | null) => {
           this.#open.delete(lose);
+          release();
           signal?.removeEventListener('abort', onAbort);
           settle({ code: code ?? null, signal: sig ?? null, stderr: stderr.slice(0, STDERR_LIMIT) });
         });
@@ -417,13 +518,7 @@ export class DeviceConnection implements CommandRunner {
         }
         resolve({ stdout: channel, stdin: channel, done });
       };
-      this.#request(
-        () => this.#client.exec(commandText(command), opened),
-        (error) => {
-          signal?.removeEventListener('abort', onEarlyAbort);
-          reject(error);
-        },
-      );
+      this.#openSession(command, signal).then(opened, failed);
     });
   }
 
