@@ -327,7 +327,9 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
   for (const snapshotPath of snapshot.paths) {
     const target = targetOf(snapshotPath);
     const staging = join(path.posix.dirname(target), `${RESTORE_PREFIX}${restoreId}-${path.posix.basename(target)}`);
-    const [below, current, resumable] = await Promise.all([nodesBelow(repo, snapshot.tree, snapshotPath), listCurrent(runner, target), options.resume ? listCurrent(runner, resumeFolder(target)) : null]);
+    // The resume folder is listed beside the target, for a folder only (a single file keeps none).
+    const walking = nodesBelow(repo, snapshot.tree, snapshotPath);
+    const [below, current, resumable] = await Promise.all([walking, listCurrent(runner, target), options.resume ? walking.then((nodes) => (nodes.length > 0 ? listCurrent(runner, resumeFolder(target)) : null)) : null]);
     login = await loginOf;
     // Only a folder of the login's own (it made it 0700): anything else of that name is not taken up.
     const resumeRoot = resumable?.get('');
