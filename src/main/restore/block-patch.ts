@@ -26,7 +26,7 @@ import { blobStream } from '../repository/pipeline/blob-stream';
 import { encodeName } from '../repository/snapshot/names';
 import { raw, sh } from '../devices/shell-quote';
 import type { CommandRunner } from '../devices/ssh-connection';
-import { wireSink } from '../devices/wire-compression';
+import { wireSink, writeCounted } from '../devices/wire-compression';
 import { blockSizeFor, changedRanges, DELTA_MIN_BYTES, deviceBlocks, DeltaUnavailable, NO_PYTHON, rangeBytes } from '../devices/sources/block-delta';
 
 /**
@@ -151,7 +151,7 @@ export function patchable(node: TreeNode): boolean {
  * for `target.resumed`, if anything of it matches. Returns the bytes sent and the base,
  * or throws DeltaUnavailable (nothing staged) when the file should cross whole instead.
  */
-export async function stagePatched(repo: Repository, runner: CommandRunner, target: PatchTarget, options: { compress?: boolean; signal?: AbortSignal } = {}): Promise<Patched> {
+export async function stagePatched(repo: Repository, runner: CommandRunner, target: PatchTarget, options: { compress?: boolean; signal?: AbortSignal; onSent?: (bytes: number) => void } = {}): Promise<Patched> {
   const { node } = target;
   const ids = node.content ?? [];
   const blockSize = blockSizeFor(node.size);
@@ -217,14 +217,15 @@ ${raw(unzip)}python3 -c ${PATCH} ${blockSize} ${node.size} ${node.mode & 0o7777}
     () => true,
     () => true,
   );
-  /** Writes `data`; false once the command has ended (it failed early: its status says why). */
-  const write = async (data: Buffer): Promise<boolean> => {
-    if (sink.write(data)) return true;
-    return Promise.race([new Promise<boolean>((resolve) => sink.once('drain', () => resolve(true))), ended.then(() => false)]);
-  };
+  /**
+   * Writes `data` (64 KiB at a time, each counted by `onSent` once the pipe has taken it: a long patch —
+   * the half of a model a cut restore lacked — moves the progress as the link carries it); false once
+   * the command has ended (it failed early: its status says why).
+   */
+  const write = (data: Buffer, onSent = options.onSent ?? (() => undefined)): Promise<boolean> => writeCounted(sink, data, onSent, ended);
   const stream = blobStream(repo, needed.map((j) => ids[j]!), { workers: 0 });
   try {
-    let open = await write(Buffer.concat([encodeName(base), Buffer.from([0]), encodeName(target.staged), Buffer.from([0]), Buffer.from(ranges.map(([first, count]) => `${first} ${count}\n`).join('')), Buffer.from([0])]));
+    let open = await write(Buffer.concat([encodeName(base), Buffer.from([0]), encodeName(target.staged), Buffer.from([0]), Buffer.from(ranges.map(([first, count]) => `${first} ${count}\n`).join('')), Buffer.from([0])]), () => undefined);
     // The ranges' bytes in order, cut out of the chunks that hold them.
     let r = 0;
     for (const j of needed) {

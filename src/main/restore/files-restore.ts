@@ -785,14 +785,22 @@ mkdir -p -- ${path.posix.dirname(root.target)} && rmtree ${root.staging} && mkdi
           continue;
         }
         const resumed = resume?.has(rel) ? join(resumeFolder(root.target), rel) : undefined;
+        // The blocks sent move the progress as the link carries them; the rest of the file once it is staged.
+        let counted = 0;
+        const onSent = (bytes: number) => {
+          counted += bytes;
+          phases.advance({ bytes });
+        };
         try {
-          const { sent, base } = await stagePatched(repo, runner, { node, bases: live, more: () => copiesElsewhere(options, root, rel, node, true), staged: join(fresh, rel), resumed }, { compress: options.compress, signal });
+          const { sent, base } = await stagePatched(repo, runner, { node, bases: live, more: () => copiesElsewhere(options, root, rel, node, true), staged: join(fresh, rel), resumed }, { compress: options.compress, signal, onSent });
           const member = rel ? `new/${rel}` : 'new';
           const at = entries.findIndex((e) => e.path === member);
           if (at >= 0) entries.splice(at, 1);
-          phases.advance({ bytes: node.size });
+          phases.advance({ bytes: node.size - counted });
           phases.patched?.(node.size, sent, base === resumed ? 'resumed' : live.includes(base) ? 'own' : 'elsewhere');
         } catch (error) {
+          // What the failed patch had counted goes back: the file crosses whole in the tar stream.
+          if (counted > 0) phases.advance({ bytes: -counted });
           if (!(error instanceof DeltaUnavailable)) throw error;
           if (error.device) noPatching = error.message;
           // A file with nothing at its path would have crossed whole anyway: no news.

@@ -19,6 +19,7 @@ import { FAST } from '../repository/testing/fixtures';
 import { createServices } from '../services/index';
 import type { Services } from '../services/index';
 import { jobEnded, waitFor } from '../testing/wait';
+import type { JobProgress } from '../../shared/schemas/jobs';
 
 let fleet: Fleet;
 let device: Device;
@@ -130,10 +131,21 @@ describe('a link lost while a restore sends a model, and the restore run again',
       expect(error.message).toMatch(/except the large files: they are kept beside their folder for 24 hours, and a restore of that folder meanwhile sends only what they still lack\.$/);
       const crossed = statSync(staged()!).size;
       await waitFor('the device to see the link gone', () => spawnSync('pgrep', ['-u', device.account.name, '-x', 'tar']).status !== 0);
-      services.settings.update({ bandwidthLimitKiBps: 0 }, 'test');
       const before = device.proxy!.carried.toDevice;
+      const samples: JobProgress[] = [];
+      const unsubscribe = services.bus.subscribe((event, payload) => {
+        if (event === 'jobs:progress') samples.push({ ...(payload as JobProgress) });
+      });
       const { jobId } = services.restores.start({ device: device.name, scope: 'source', sources: ['app'] });
       const record = await finish(jobId);
+      unsubscribe();
+      // The rest of the model crosses as one patch (~4 s at the limit): the progress moves as it does,
+      // and does not run past the total.
+      const ours = samples.filter((p) => p.jobId === jobId && p.bytesTotal !== null);
+      const total = ours.at(-1)!.bytesTotal!;
+      expect(ours.filter((p) => p.phase === 'stage' && p.bytesDone > 0.3 * total && p.bytesDone < 0.9 * total).length).toBeGreaterThan(2);
+      // (The tar stream's count includes its headers: a few hundred bytes per file over the files' sizes.)
+      expect(Math.max(...ours.map((p) => p.bytesDone))).toBeLessThanOrEqual(total + 64 * 1024);
       expect(record).toMatchObject({ status: 'succeeded', error: null });
       const notes = (record.result as { notes: string[] }).notes;
       expect(notes).toContainEqual(expect.stringMatching(/^1 large file \(24\.0 MiB\) taken up from what an earlier restore had staged before its link was cut: only the [\d.]+ MiB it still lacked crossed the link\.$/));
