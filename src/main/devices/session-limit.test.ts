@@ -38,6 +38,22 @@ describe.skipIf(skip)("more commands at once than the device's sshd has sessions
     }
   }, 60_000);
 
+  it('bursts of short commands beside eight long ones: a command after them starts at once (nothing learnt from a refusal holds it back)', async () => {
+    const connection = await open();
+    const held: RunningCommand[] = [];
+    try {
+      for (let i = 0; i < 8; i++) held.push(await connection.exec(raw('cat')));
+      for (const c of held) c.stdout.resume();
+      for (let round = 0; round < 8; round++) await Promise.all(Array.from({ length: 20 }, () => runToString(connection, raw('true'))));
+      // Two sessions are free on the device: this one must not wait for a long one to end.
+      expect(await settledWithin(runToString(connection, raw('echo free')), 3000)).toBe(true);
+    } finally {
+      for (const c of held) c.stdin.end();
+      await Promise.all(held.map((c) => c.done));
+      connection.close();
+    }
+  }, 60_000);
+
   it('one beyond the limit waits until a session of the connection ends, then runs; a cancel ends its wait at once', async () => {
     const connection = await open();
     const held: RunningCommand[] = [];

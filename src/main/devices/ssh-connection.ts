@@ -183,10 +183,6 @@ export class DeviceConnection implements CommandRunner {
   #ending: () => string | null = () => null;
   /** Commands still running: settled by hand if the connection dies under them. */
   readonly #open = new Set<(lost: string) => void>();
-  /** Sessions asked for or open on this connection (each exec is one), for the device's MaxSessions. */
-  #sessions = 0;
-  /** Sessions the device's sshd allows at once on a connection, learnt when it refused one; null before. */
-  #sessionLimit: number | null = null;
   /** Commands waiting for a session: woken when one of this connection's sessions ends (or it dies). */
   readonly #sessionWaiters = new Set<() => void>();
 
@@ -253,9 +249,8 @@ export class DeviceConnection implements CommandRunner {
     });
   }
 
-  /** A session of this connection ended: one more may be asked for. */
+  /** A session of this connection ended: one more may be granted. */
   #sessionEnded(): void {
-    this.#sessions--;
     for (const wake of [...this.#sessionWaiters]) wake();
   }
 
@@ -282,22 +277,20 @@ export class DeviceConnection implements CommandRunner {
   }
 
   /**
-   * Opens a session for `exec`, within the device's MaxSessions: once sshd has refused one, commands
-   * beyond the sessions it allowed wait until one of this connection's ends (at most SESSION_WAIT_MS),
-   * instead of failing with "open failed" — a whole-device restore asks for more than a stock sshd's
-   * 10 at once while it plans.
+   * Opens a session for `exec`. When the device's sshd refuses one because it allows no more at once
+   * (MaxSessions, 10 by default) the command waits until one of this connection's sessions ends, or
+   * SESSION_RETRY_MS (sshd frees a session a moment after its close reaches us), and asks again —
+   * for SESSION_WAIT_MS at most — instead of failing with "open failed": a whole-device restore asks
+   * for more than a stock sshd's 10 at once while it plans. No limit is learnt: the number open when
+   * sshd refused can be lower than its limit (sessions it has not freed yet, others granted but not
+   * yet answered), and a limit learnt too low would hold back the command a job's long-running
+   * sessions wait for.
    */
   async #openSession(command: RawShell, signal: AbortSignal | undefined): Promise<ClientChannel> {
     const deadline = Date.now() + SESSION_WAIT_MS;
     for (;;) {
-      while (this.#sessionLimit !== null && this.#sessions >= this.#sessionLimit && !this.#closed) {
-        if (Date.now() > deadline) throw this.#noSession();
-        await this.#sessionFreed(Math.min(SESSION_WAIT_MS, deadline - Date.now() + 1), signal);
-      }
       if (this.#closed) throw await this.#notOpened(new Error('Not connected'));
       if (signal?.aborted) throw new AppError('CANCELLED', 'Cancelled');
-      const others = this.#sessions;
-      this.#sessions++;
       const outcome = await new Promise<{ channel: ClientChannel } | { error: Error }>((resolve) => {
         this.#request(
           () => this.#client.exec(commandText(command), (error, channel) => resolve(error ? { error } : { channel })),
@@ -305,20 +298,16 @@ export class DeviceConnection implements CommandRunner {
         );
       });
       if ('channel' in outcome) return outcome.channel;
-      this.#sessionEnded();
       if (!sessionRefused(outcome.error) || this.#closed) throw outcome.error;
-      // Refused for the number already open: that is the device's limit (another of this console's
-      // connections to the device does not share it). None open of ours: sshd is still freeing one.
-      if (others > 0) this.#sessionLimit = Math.min(this.#sessionLimit ?? others, others);
       if (Date.now() > deadline) throw this.#noSession();
-      await this.#sessionFreed(others > 0 ? Math.min(SESSION_WAIT_MS, deadline - Date.now() + 1) : SESSION_RETRY_MS, signal);
+      await this.#sessionFreed(SESSION_RETRY_MS, signal);
     }
   }
 
   #noSession(): AppError {
     return new AppError(
       'UNAVAILABLE',
-      `${this.target} refused another SSH session: its sshd allows ${this.#sessionLimit ?? 'no more'} at once on a connection (MaxSessions) and none of this job's ended within ${SESSION_WAIT_MS / 60_000} minutes. Nothing more was started on the device.`,
+      `${this.target} refused another SSH session: its sshd allows no more at once on a connection (MaxSessions) and none of this job's ended within ${SESSION_WAIT_MS / 60_000} minutes. Nothing more was started on the device.`,
     );
   }
 
