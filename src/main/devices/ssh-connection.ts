@@ -254,25 +254,18 @@ export class DeviceConnection implements CommandRunner {
     for (const wake of [...this.#sessionWaiters]) wake();
   }
 
-  /**
-   * Resolves once a session of this connection has ended, after `ms` at most, or when the connection
-   * dies; rejects when `signal` aborts.
-   */
+  /** Resolves once a session of this connection has ended, after `ms` at most, or when the connection dies or `signal` aborts. */
   #sessionFreed(ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve, reject) => {
+    return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
         this.#sessionWaiters.delete(done);
-        signal?.removeEventListener('abort', aborted);
+        signal?.removeEventListener('abort', done);
         resolve();
-      };
-      const aborted = () => {
-        done();
-        reject(new AppError('CANCELLED', 'Cancelled'));
       };
       const timer = setTimeout(done, ms);
       this.#sessionWaiters.add(done);
-      signal?.addEventListener('abort', aborted, { once: true });
+      signal?.addEventListener('abort', done, { once: true });
     });
   }
 
@@ -442,13 +435,8 @@ export class DeviceConnection implements CommandRunner {
       };
       const opened = (channel: ClientChannel) => {
         signal?.removeEventListener('abort', onEarlyAbort);
-        // The session counts against the device's MaxSessions until it closes, is cancelled, or its connection dies.
-        let ended = false;
-        const release = () => {
-          if (ended) return;
-          ended = true;
-          this.#sessionEnded();
-        };
+        // A command waiting for a session (the device's MaxSessions) asks again as this one ends.
+        const release = () => this.#sessionEnded();
         if (cancelled) {
           channel.once('close', release);
           channel.close();
