@@ -26,6 +26,21 @@ const settledWithin = (promise: Promise<unknown>, ms: number) =>
     new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ms)),
   ]);
 
+/** Runs `body` on a new connection with `count` sessions held open (each `cat` waits for its stdin to end), ended afterwards. */
+async function withHeld(count: number, body: (connection: DeviceConnection, held: RunningCommand[]) => Promise<void>): Promise<void> {
+  const connection = await open();
+  const held: RunningCommand[] = [];
+  try {
+    for (let i = 0; i < count; i++) held.push(await connection.exec(raw('cat')));
+    for (const c of held) c.stdout.resume();
+    await body(connection, held);
+  } finally {
+    for (const c of held) c.stdin.end();
+    await Promise.all(held.map((c) => c.done));
+    connection.close();
+  }
+}
+
 describe.skipIf(skip)("more commands at once than the device's sshd has sessions for", () => {
   it('all run to their end, each with its own output', async () => {
     expect(readFileSync(path.join(fleet().devices[0]!.dir, 'sshd_config'), 'utf8')).toMatch(/^MaxSessions 10$/m);
@@ -38,29 +53,15 @@ describe.skipIf(skip)("more commands at once than the device's sshd has sessions
     }
   }, 60_000);
 
-  it('bursts of short commands beside eight long ones: a command after them starts at once (nothing learnt from a refusal holds it back)', async () => {
-    const connection = await open();
-    const held: RunningCommand[] = [];
-    try {
-      for (let i = 0; i < 8; i++) held.push(await connection.exec(raw('cat')));
-      for (const c of held) c.stdout.resume();
+  it('bursts of short commands beside eight long ones: a command after them starts at once (nothing learnt from a refusal holds it back)', () =>
+    withHeld(8, async (connection) => {
       for (let round = 0; round < 8; round++) await Promise.all(Array.from({ length: 20 }, () => runToString(connection, raw('true'))));
       // Two sessions are free on the device: this one must not wait for a long one to end.
       expect(await settledWithin(runToString(connection, raw('echo free')), 3000)).toBe(true);
-    } finally {
-      for (const c of held) c.stdin.end();
-      await Promise.all(held.map((c) => c.done));
-      connection.close();
-    }
-  }, 60_000);
+    }), 60_000);
 
-  it('one beyond the limit waits until a session of the connection ends, then runs; a cancel ends its wait at once', async () => {
-    const connection = await open();
-    const held: RunningCommand[] = [];
-    try {
-      // Ten sessions held open (each `cat` waits for its stdin to end).
-      for (let i = 0; i < 10; i++) held.push(await connection.exec(raw('cat')));
-      for (const c of held) c.stdout.resume();
+  it('one beyond the limit waits until a session of the connection ends, then runs; a cancel ends its wait at once', () =>
+    withHeld(10, async (connection, held) => {
       const waiting = runToString(connection, raw('echo after'));
       expect(await settledWithin(waiting, 1500)).toBe(false);
       const cancel = new AbortController();
@@ -68,12 +69,7 @@ describe.skipIf(skip)("more commands at once than the device's sshd has sessions
       cancelled.catch(() => undefined);
       cancel.abort();
       await expect(cancelled).rejects.toThrow('Cancelled');
-      held.shift()!.stdin.end();
+      held[0]!.stdin.end();
       expect(await waiting).toBe('after\n');
-    } finally {
-      for (const c of held) c.stdin.end();
-      await Promise.all(held.map((c) => c.done));
-      connection.close();
-    }
-  }, 60_000);
+    }), 60_000);
 });
