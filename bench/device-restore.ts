@@ -26,6 +26,7 @@ import { netnsSupport, startFleet } from '../fleet/index';
 import { addSmallFiles, FIELD_LINK, median, opensshCommand, runAsync, settle, shapeFieldLink } from './device-helpers';
 import type { Device } from '../fleet/index';
 import { startConsole } from './console-process';
+import { waitFor } from '../src/main/testing/wait';
 
 const MODELS_MB = Number(process.env.BENCH_MODELS_MB ?? 200);
 const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? 5000);
@@ -59,14 +60,8 @@ async function moveModels(device: Device): Promise<void> {
 /** Bytes of the files directly in `dir` (a models folder), 0 when it is not there. */
 const bytesIn = (dir: string) => (existsSync(dir) ? readdirSync(dir).reduce((n, f) => n + statSync(path.join(dir, f)).size, 0) : 0);
 
-/** Waits (100 ms polls, at most 10 minutes) until `ready` holds. */
-async function until(what: string, ready: () => boolean): Promise<void> {
-  for (let i = 0; i < 6000; i++) {
-    if (ready()) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+/** Waits (100 ms polls, at most 10 minutes: a transfer on the field link) until `ready` holds. */
+const until = (what: string, ready: () => boolean) => waitFor(what, ready, 600_000, 100);
 
 const seconds = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
