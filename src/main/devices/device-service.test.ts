@@ -345,6 +345,19 @@ describe('DeviceService', () => {
     store.close();
   });
 
+  it("refuses a files source path inside Jetvault's own working folders on the device (backups leave them out), on save and import", () => {
+    const { store, devices } = open(tempDir());
+    const files = (paths: string[]) => ({ sources: [{ name: 'app', kind: 'files', paths }] });
+    expect(() => devices.add(profile('rvm-017', files(['/opt/myrvm', '/opt/.jetvault-resume-myrvm/models'])), {}, 'test')).toThrow(
+      expect.objectContaining({ code: 'VALIDATION', issues: [{ path: 'sources.0.paths.1', message: expect.stringMatching(/^\/opt\/\.jetvault-resume-myrvm\/models is inside one of Jetvault's own working folders on the device/) as string }] }),
+    );
+    expect(devices.list()).toEqual([]);
+    expect(() => devices.import([profile('rvm-018', files(['/home/jetson/.jetvault-restore']))], 'test')).toThrow(expect.objectContaining({ issues: [expect.objectContaining({ path: 'rvm-018.sources.0.paths.0' })] }));
+    devices.add(profile('rvm-017', files(['/opt/myrvm/.jetvault', '/opt/x.jetvault-y'])), {}, 'test');
+    expect(devices.get('rvm-017').profile.sources[0]).toMatchObject({ paths: ['/opt/myrvm/.jetvault', '/opt/x.jetvault-y'] });
+    store.close();
+  });
+
   it('pins a confirmed host key and reads key files for connections', async () => {
     const dir = tempDir();
     const { store, devices } = open(dir);

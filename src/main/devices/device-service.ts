@@ -16,6 +16,7 @@ import { issuesOf } from '../ipc/router';
 import type { SecretStore } from '../secrets/secret-store';
 import { databasePasswordError } from './sources/db-password';
 import { patternIssues } from './sources/glob';
+import { workFolderIssues } from './sources/listing';
 import type { ConnectOptions, DeviceAuth } from './ssh-connection';
 import { keyFileProblem } from './key-file';
 
@@ -374,7 +375,7 @@ export class DeviceService {
         for (const issue of issuesOf(parsed.error)) issues.push({ path: `${at}.${issue.path}`, message: issue.message });
         return;
       }
-      for (const issue of [...patternIssues(parsed.data.sources), ...keyFileIssues(parsed.data), ...controlCharacterIssues(parsed.data)]) issues.push({ path: `${at}.${issue.path}`, message: issue.message });
+      for (const issue of [...patternIssues(parsed.data.sources), ...workFolderIssues(parsed.data.sources), ...keyFileIssues(parsed.data), ...controlCharacterIssues(parsed.data)]) issues.push({ path: `${at}.${issue.path}`, message: issue.message });
       const current = this.#store.sql.deviceByName.get(parsed.data.name);
       if (profiles.some((p) => p.name === parsed.data.name)) issues.push({ path: `${at}.name`, message: `"${parsed.data.name}" appears twice in the file` });
       else if (!replace && current) issues.push({ path: `${at}.name`, message: `A device named "${parsed.data.name}" already exists` });
@@ -538,7 +539,7 @@ export class DeviceService {
   #parse(input: unknown, previous?: DeviceProfile): DeviceProfile {
     const parsed = DeviceProfileSchema.safeParse(input);
     if (!parsed.success) throw new AppError('VALIDATION', 'Invalid device profile', issuesOf(parsed.error));
-    const issues = [...patternIssues(parsed.data.sources), ...keyFileIssues(parsed.data, previous), ...controlCharacterIssues(parsed.data, previous)];
+    const issues = [...patternIssues(parsed.data.sources), ...workFolderIssues(parsed.data.sources), ...keyFileIssues(parsed.data, previous), ...controlCharacterIssues(parsed.data, previous)];
     if (issues.length > 0) throw new AppError('VALIDATION', 'Invalid device profile', issues);
     return parsed.data;
   }

@@ -159,7 +159,7 @@ describe.skipIf(skip)('database sources on a fleet device', () => {
         new RegExp(`SQLite backup of ${device.sqlitePath} on .* failed: the device's temp folder ${mount} has no room for the copy of the database that is sent \\(the database is [\\d.]+ MiB, [\\d.]+ KiB are free there\\)\\. Free space there, or point TMPDIR of the device's login at a larger disk\\. No snapshot was written`),
       );
       expect(await listSnapshots(repo)).toEqual([]);
-      expect(readdirSync(mount).filter((n) => n.startsWith('jetvault-'))).toEqual([]);
+      expect(readdirSync(mount).filter((n) => n.startsWith('.jetvault-dump-'))).toEqual([]);
 
       // A temp folder the login may not write to: the same, by its own cause.
       const locked = path.join(small, 'root-only');

@@ -30,6 +30,7 @@
 import { AppError } from '../../shared/errors';
 import { sections } from './facts';
 import { raw, sh, type RawShell } from './shell-quote';
+import { DEVICE_WORK_PREFIX } from './sources/listing';
 import { runToString, type CommandRunner } from './ssh-connection';
 
 /** The section of the run's first command's output that names what it stopped, a process per line. */
@@ -40,7 +41,7 @@ const CONSOLE_ID = /^[0-9a-f]{16}$/;
 /** The folder of this console's marks on the device (in its temp folder), as shell: `JV_R=…`. */
 function marksFolder(consoleId: string): RawShell {
   if (!CONSOLE_ID.test(consoleId)) throw new AppError('INTERNAL', `not a console id: ${consoleId}`);
-  return raw(`JV_R="\${TMPDIR:-/tmp}/.jetvault-runs-${consoleId}"`);
+  return raw(`JV_R="\${TMPDIR:-/tmp}/${DEVICE_WORK_PREFIX}runs-${consoleId}"`);
 }
 
 /**

@@ -40,6 +40,7 @@ import { readSmallFile, rootNode } from '../repository/snapshot/snapshot';
 import type { TreeNode } from '../repository/snapshot/tree';
 import { raw, sh } from '../devices/shell-quote';
 import type { RawShell } from '../devices/shell-quote';
+import { DEVICE_WORK_PREFIX } from '../devices/sources/listing';
 import type { CommandRunner } from '../devices/ssh-connection';
 import { runToString } from '../devices/ssh-connection';
 import { wireSink, writeCounted } from '../devices/wire-compression';
@@ -56,9 +57,9 @@ export type MysqlSource = z.infer<typeof MysqlSourceSchema>;
 export type DatabaseSource = PostgresSource | SqliteSource | MysqlSource;
 
 /** Work folders of database restores live here, below the device account's home. */
-export const DB_WORK_DIR = '.jetvault-restore';
+export const DB_WORK_DIR = `${DEVICE_WORK_PREFIX}restore`;
 /** A SQLite work folder beside the live file (when the home folder is on another file system). */
-export const SQLITE_BESIDE_PREFIX = '.jetvault-dbrestore-';
+export const SQLITE_BESIDE_PREFIX = `${DEVICE_WORK_PREFIX}dbrestore-`;
 
 export interface DbRestorePlan {
   restoreId: string;
@@ -1034,7 +1035,7 @@ export async function restoreDatabaseScratch(options: ScratchRestoreOptions): Pr
       ? pgNames(source.database, restoreId).fresh.replace('_jv_new_', '_jv_drill_')
       : source.kind === 'mysql'
         ? mysqlNames(source.database, restoreId).fresh.replace('_jv_new_', '_jv_drill_')
-        : join(path.posix.dirname(source.path), `.jetvault-drill-${restoreId}-${path.posix.basename(source.path)}`));
+        : join(path.posix.dirname(source.path), `${DEVICE_WORK_PREFIX}drill-${restoreId}-${path.posix.basename(source.path)}`));
   const target = source.kind === 'sqlite' ? { path: scratch } : { database: scratch };
   if (scratch === (source.kind === 'sqlite' ? source.path : source.database)) {
     throw new AppError('VALIDATION', 'A scratch restore needs a name other than the live database');

@@ -18,6 +18,7 @@ import { AppError } from '../../shared/errors';
 import type { DrillSourceRecord } from '../../shared/schemas/drills';
 import type { Source } from '../../shared/schemas/devices';
 import { raw, sh } from '../devices/shell-quote';
+import { DEVICE_WORK_PREFIX } from '../devices/sources/listing';
 import type { CommandRunner } from '../devices/ssh-connection';
 import { runToString } from '../devices/ssh-connection';
 import type { Repository } from '../repository/repo/repository';
@@ -30,7 +31,7 @@ import { mysqlClient, mysqlDropSql, mysqlNames, mysqlVars } from './mysql-restor
 
 export const DRILL_PHASES = ['prepare', 'stage', 'verify', 'validate', 'cleanup'] as const;
 export type DrillPhase = (typeof DRILL_PHASES)[number];
-export const DRILL_PREFIX = '.jetvault-drill-';
+export const DRILL_PREFIX = `${DEVICE_WORK_PREFIX}drill-`;
 /** Thrown by a source drill that cannot drill this kind at all: the source is skipped, not failed. */
 export class DrillSkipped extends AppError {
   constructor(message: string) {

@@ -26,7 +26,7 @@ import { connectionLost, runToString } from '../devices/ssh-connection';
 import { countedSink, wireSink } from '../devices/wire-compression';
 import { decodeName, encodeName, pathTooLong } from '../repository/snapshot/names';
 import { PathMatcher } from '../devices/sources/glob';
-import { listingCommand, parseListing } from '../devices/sources/listing';
+import { DEVICE_WORK_PREFIX, listingCommand, parseListing } from '../devices/sources/listing';
 import type { ListedEntry } from '../devices/sources/listing';
 import { DELTA_MIN_BYTES, DeltaUnavailable } from '../devices/sources/block-delta';
 import { contentKey } from '../devices/sources/files-source';
@@ -35,7 +35,7 @@ import type { DeviceCopy } from './device-copies';
 import { nodeAt, nodesBelow, sentSize, tarFromSnapshot } from './snapshot-files';
 import type { SnapshotFile } from './snapshot-files';
 
-export const RESTORE_PREFIX = '.jetvault-restore-';
+export const RESTORE_PREFIX = `${DEVICE_WORK_PREFIX}restore-`;
 
 /**
  * A restore cut off by its link while it staged a folder leaves the large files it had staged (whole
@@ -44,7 +44,7 @@ export const RESTORE_PREFIX = '.jetvault-restore-';
  * completes them where they lie and sends only what they lack (block-patch.ts). Files from 1 MiB up
  * are kept: below that the next restore's tar stream is as cheap.
  */
-export const RESUME_PREFIX = '.jetvault-resume-';
+export const RESUME_PREFIX = `${DEVICE_WORK_PREFIX}resume-`;
 const RESUME_MIN_BYTES = 1024 * 1024;
 /** A resume folder no restore took up within this long is removed by the device's next recovery: its space is the device's. */
 export const RESUME_HOURS = 24;

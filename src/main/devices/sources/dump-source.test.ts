@@ -13,7 +13,7 @@ import { LocalRunner } from '../local-runner';
 import { rowCountsFileName } from './row-counts';
 import { checksumFileName, DumpSource, previousCopy, SQLITE_SETTLE_S, splitSqliteReport, stateFileName } from './dump-source';
 
-const leftovers = () => readdirSync(os.tmpdir()).filter((n) => n.startsWith('jetvault-sqlite.') || n.startsWith('jetvault-pg.'));
+const leftovers = () => readdirSync(os.tmpdir()).filter((n) => n.startsWith('.jetvault-dump-'));
 
 describe('DumpSource (real sqlite3 and pg_dump through a shell)', () => {
   it('backs up a live WAL-mode SQLite database consistently and records its integrity check', async () => {

@@ -51,6 +51,7 @@ import { execCompressed } from '../wire-compression';
 import { MysqlDumpCounter, mysqlOptions, nonTransactionalTables, PG_COUNTS_SQL, parsePgCounts, parseSqliteCounts, pgEnv, rowCountsFileName, sqliteCountsCommand } from './row-counts';
 import type { RowCounts } from './row-counts';
 import { parsePgRoles, PG_ROLES_SQL, rolesFileName } from './pg-roles';
+import { DEVICE_WORK_PREFIX } from './listing';
 
 type DumpConfig = z.infer<typeof PostgresSourceSchema> | z.infer<typeof SqliteSourceSchema> | z.infer<typeof MysqlSourceSchema>;
 
@@ -400,7 +401,7 @@ export class DumpSource implements Source {
   async *entries(signal?: AbortSignal): AsyncIterable<SourceEntry> {
     const source = this.#source;
     const previous = this.#previous;
-    const tempName = `jetvault-${source.kind === 'sqlite' ? 'sqlite' : 'pg'}.${randomBytes(6).toString('hex')}`;
+    const tempName = `${DEVICE_WORK_PREFIX}dump-${source.kind === 'sqlite' ? 'sqlite' : 'pg'}.${randomBytes(6).toString('hex')}`;
     const command = source.kind === 'sqlite' ? sqliteDumpCommand(source.path, tempName, previous?.sha256, previous?.unchanged?.state, this.#sqliteStepsS) : source.kind === 'postgres' ? pgDumpWithCountsCommand(source, tempName, this.#lockWaitMs) : mysqlDumpCommand(source);
     const counter = source.kind === 'mysql' ? new MysqlDumpCounter() : null;
     // A MySQL dump that falls silent is stopped through its own signal (the run's stops it too).

@@ -287,6 +287,32 @@ describe('RemoteFilesSource (real find and GNU tar through a shell)', () => {
     await expect(collect(unsparse(once(Buffer.concat([Buffer.from('x\n'), Buffer.alloc(510)])), 2000))).rejects.toThrow(/not a sparse map/);
   });
 
+  it("leaves Jetvault's own working folders on the device out of the snapshot (a cut restore's resume folder, stagings, dump temps), whatever bytes follow the prefix", async () => {
+    const sysroot = tempDir();
+    const app = path.join(sysroot, 'opt/myrvm');
+    const kept = ['models/net.onnx', 'config/app.yaml', 'x.jetvault-y', '.jetvaultish', 'sub/.jetvault/keep.txt'];
+    const own = ['.jetvault-resume-models/net.onnx', '.jetvault-restore-r1-config/app.yaml', 'sub/.jetvault-dbrestore-r2-local.db', 'sub/deep/.jetvault-drill-r3/db/x', '.jetvault-restore/r4-db/dump'];
+    for (const f of [...kept, ...own]) {
+      await mkdir(path.dirname(path.join(app, f)), { recursive: true });
+      await writeFile(path.join(app, f), f);
+    }
+    // A name that is not UTF-8 after the prefix: find matches it in the C.UTF-8 locale all the same.
+    writeFileSync(Buffer.concat([Buffer.from(`${app}/.jetvault-resume-`), Buffer.from([0xff, 0x6d])]), 'not UTF-8');
+    const { repo } = await newRepo();
+    const source = { name: 'app', kind: 'files' as const, paths: [app] };
+    const result = await backup(repo, new RemoteFilesSource({ runner: new LocalRunner(), source, sysroot }));
+    expect(result.warnings).toEqual([]);
+    const paths: string[] = [];
+    for await (const { path: p } of walkTree(repo, result.snapshot.tree)) paths.push(p.replace('opt/myrvm/', ''));
+    expect(paths.filter((p) => p.split('/').some((part) => part.startsWith('.jetvault-')))).toEqual([]);
+    expect(paths).toContain('sub/deep');
+    expect([...(await filesOf(repo, result.snapshot.tree)).keys()].map((p) => p.replace('opt/myrvm/', '')).sort()).toEqual([...kept].sort());
+
+    // A source path inside such a folder lists nothing: refused by name, with no snapshot, not an empty one.
+    const inside = { name: 'staged', kind: 'files' as const, paths: [path.join(app, '.jetvault-resume-models')] };
+    await expect(backup(repo, new RemoteFilesSource({ runner: new LocalRunner(), source: inside, sysroot }))).rejects.toThrow(/cannot be backed up: .*\.jetvault-resume-models is inside one of Jetvault's own working folders on the device/);
+  });
+
   it('keeps file names that are not valid UTF-8 byte-exact through find, tar and restore', async () => {
     const sysroot = tempDir();
     const data = path.join(sysroot, 'opt/myrvm/data');

@@ -26,7 +26,7 @@ import { execCompressed } from '../wire-compression';
 import { DELTA_MAX_FETCH, DELTA_MIN_BYTES, DeltaUnavailable, blockSizeFor, changedRanges, deviceBlocks, fetchBlocks, planParts, rangeBytes, rebuilt } from './block-delta';
 import type { DeltaCause, DeviceBlocks, Exec } from './block-delta';
 import { PathMatcher, patternIssues } from './glob';
-import { compareTreeOrder, listingCommand, parseListing, sortTreeOrder } from './listing';
+import { compareTreeOrder, listingCommand, parseListing, sortTreeOrder, workFolderIssues } from './listing';
 import type { ListedEntry } from './listing';
 import type { z } from 'zod';
 
@@ -307,6 +307,9 @@ export class RemoteFilesSource implements Source {
     // A pattern saved before patterns were checked fails the source with its name, not a regex error.
     const invalid = patternIssues([source]).map((issue) => `${issue.path.split('.')[2]} ${issue.message}`);
     if (invalid.length > 0) throw new AppError('VALIDATION', `The files source "${source.name}" has a pattern that cannot be used: ${invalid.join('; ')}. Correct it in the device's sources; nothing was backed up.`);
+    // Saved before such paths were refused: find would list nothing of it (its name is pruned), and the snapshot look complete.
+    const own = workFolderIssues([source]).map((issue) => issue.message);
+    if (own.length > 0) throw new AppError('VALIDATION', `The files source "${source.name}" cannot be backed up: ${own.join('; ')}. Correct it in the device's sources; nothing was backed up.`);
     // A path named twice, or inside another of the source's paths, is listed once: find would
     // print its entries twice and the snapshot would hold each of them twice.
     const inside = (p: string, q: string) => q === '/' || p.startsWith(`${q}/`);
@@ -319,7 +322,7 @@ export class RemoteFilesSource implements Source {
     const entries: ListedEntry[] = [];
     let result;
     try {
-      const running = await this.#exec(listingCommand(listed), stop.signal);
+      const running = await this.#exec(listingCommand(listed, { skipOwn: true }), stop.signal);
       running.stdin.end();
       let pending: Buffer = Buffer.alloc(0);
       for await (const chunk of chunksOf(running.stdout)) {

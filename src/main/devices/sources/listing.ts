@@ -27,12 +27,40 @@ const TYPES: Record<string, NodeType> = { f: 'file', d: 'dir', l: 'symlink', p: 
  */
 export const PSEUDO_FILESYSTEMS = ['proc', 'sysfs', 'devtmpfs', 'devpts', 'cgroup', 'cgroup2', 'debugfs', 'tracefs', 'securityfs', 'pstore', 'bpf', 'configfs', 'fusectl', 'mqueue', 'hugetlbfs', 'binfmt_misc', 'autofs', 'efivarfs', 'rpc_pipefs', 'nsfs'] as const;
 
+/**
+ * What Jetvault itself leaves on a device starts with this: restore stagings and the folders a cut
+ * restore keeps (`.jetvault-restore-…`, `.jetvault-resume-…`), database restores' work folders
+ * (`~/.jetvault-restore`, `.jetvault-dbrestore-…`), drills' scratch (`.jetvault-drill-…`), the run
+ * marks and the dumps' private temp folders. A backup's listing neither enters nor lists them: a files
+ * source of /opt/myrvm stored the resume folder of a cut restore of /opt/myrvm/models (gigabytes, for
+ * 24 hours), and a restore of that snapshot would have put it back.
+ */
+export const DEVICE_WORK_PREFIX = '.jetvault-';
+
+/** Paths of files sources inside Jetvault's own working folders: no backup lists them (DEVICE_WORK_PREFIX). */
+export function workFolderIssues(sources: readonly { kind: string; paths?: readonly string[] }[]): { path: string; message: string }[] {
+  return sources.flatMap((source, i) =>
+    source.kind !== 'files'
+      ? []
+      : (source.paths ?? []).flatMap((p, j) =>
+          p.split('/').some((part) => part.startsWith(DEVICE_WORK_PREFIX))
+            ? [{ path: `sources.${i}.paths.${j}`, message: `${p} is inside one of Jetvault's own working folders on the device (${DEVICE_WORK_PREFIX}…), which backups leave out` }]
+            : [],
+        ),
+  );
+}
+
 const PRINTF = "-printf '%y\\0%m\\0%U\\0%G\\0%T@\\0%C@\\0%s\\0%D:%i\\0%n\\0%b\\0%l\\0%p\\0'";
+const PRUNE_OWN = `\\( -name '${DEVICE_WORK_PREFIX}*' -prune \\) -o`;
 const PRUNE_PSEUDO = `\\( ${PSEUDO_FILESYSTEMS.map((type) => `-fstype ${type}`).join(' -o ')} \\) -prune ${PRINTF} -o ${PRINTF}`;
 
-/** find with 64 KiB writes (largeWrites), its messages (unreadable or vanished folders) in English, as they are read: C_MESSAGES. */
-export function listingCommand(paths: readonly string[]): RawShell {
-  return sh`${STDBUF_PROBE}; ${C_MESSAGES} $JV_W find ${paths} ${raw(PRUNE_PSEUDO)}`;
+/**
+ * find with 64 KiB writes (largeWrites), its messages (unreadable or vanished folders) in English, as
+ * they are read: C_MESSAGES. A backup's listing (`skipOwn`) leaves out Jetvault's own working folders
+ * (DEVICE_WORK_PREFIX); a restore's listing of its target sees everything in it.
+ */
+export function listingCommand(paths: readonly string[], { skipOwn = false } = {}): RawShell {
+  return sh`${STDBUF_PROBE}; ${C_MESSAGES} $JV_W find ${paths} ${raw(skipOwn ? `${PRUNE_OWN} ${PRUNE_PSEUDO}` : PRUNE_PSEUDO)}`;
 }
 
 /** `1700000000.1234567890` (find's %T@) → exact nanoseconds as a decimal string. */
