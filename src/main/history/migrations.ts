@@ -376,4 +376,23 @@ ${GOOD_RUN_KEPT}
       END;
 ${GOOD_RUNS_BACKFILL}`,
   },
+  {
+    id: 19,
+    name: 'restore places',
+    // Folders on a device beside which a restore into another folder staged (not beside one of the
+    // device's own sources, where recovery always looks): recovery — Look for interrupted restores,
+    // the next restore — looks there too, until nothing of Jetvault's is left in them. A restore cut
+    // off there had left its staged copy, and what it kept for the next restore, on the device for good.
+    sql: `
+      CREATE TABLE restore_places (
+        device_id TEXT NOT NULL,
+        dir       TEXT NOT NULL,
+        since     TEXT NOT NULL,
+        PRIMARY KEY (device_id, dir)
+      ) STRICT, WITHOUT ROWID;
+      CREATE TRIGGER devices_removed_restore_places AFTER DELETE ON devices
+      BEGIN
+        DELETE FROM restore_places WHERE device_id = OLD.id;
+      END;`,
+  },
 ];

@@ -290,6 +290,11 @@ export function prepareStatements(db: Database) {
     pendingRestoreDelete: db.prepare<[string]>('DELETE FROM pending_restores WHERE restore_id = ?'),
     pendingRestoresAll: db.prepare<[], PendingRestoreRow>('SELECT * FROM pending_restores ORDER BY finished_at, restore_id'),
 
+    /** Folders a restore into another folder staged beside, looked at by every recovery of the device until empty of Jetvault's. */
+    restorePlaceAdd: db.prepare<[string, string, string]>('INSERT OR IGNORE INTO restore_places (device_id, dir, since) VALUES (?, ?, ?)'),
+    restorePlacesOf: db.prepare<[string], { dir: string }>('SELECT dir FROM restore_places WHERE device_id = ? ORDER BY dir'),
+    restorePlaceDelete: db.prepare<[string, string]>('DELETE FROM restore_places WHERE device_id = ? AND dir = ?'),
+
     /**
      * The fleet overview: every device with its newest complete good run, last backup attempt, last job
      * (for reachability), last verification and last drill. Each lookup is one index seek

@@ -6,7 +6,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -157,6 +157,51 @@ describe('a link lost while a restore sends a model, and the restore run again',
     } finally {
       // The model stays: the app's latest snapshot holds it, and the tests below restore that snapshot.
       services.settings.update({ bandwidthLimitKiBps: 0 }, 'test');
+    }
+  }, 240_000);
+});
+
+describe('a link lost while a restore into another folder sends a model', () => {
+  it('Look for interrupted restores settles it there too: the staged copy goes, the large file kept for a rerun expires after 24 hours, and the place is forgotten', async () => {
+    const models = path.join(device.root, 'opt', device.app, 'models');
+    const model = path.join(models, 'elsewhere.onnx');
+    writeFileSync(model, randomBytes(16 * MiB));
+    execFileSync('chown', [`${device.account.uid}:${device.account.gid}`, model]);
+    expect((await startDeviceBackup(services, device.name, ['app']).done).record.status).toBe('succeeded');
+    // Not on the device (as on a reflashed one): it crosses the link, and the link is cut on its way.
+    const saved = path.join(device.root, 'elsewhere.onnx.saved');
+    renameSync(model, saved);
+    const inspect = path.join(device.root, 'srv', 'inspect');
+    const opt = path.join(inspect, 'opt');
+    const ours = () => (existsSync(opt) ? readdirSync(opt).filter((n) => n.startsWith('.jetvault-')) : []);
+    const staged = () => ours().map((s) => path.join(opt, s, 'new', 'models', 'elsewhere.onnx')).find((f) => existsSync(f));
+    const places = () => services.history.db.prepare<[], { dir: string }>('SELECT dir FROM restore_places').all().map((r) => r.dir);
+    services.settings.update({ bandwidthLimitKiBps: 4096 }, 'test');
+    try {
+      const { jobId } = services.restores.start({ device: device.name, scope: 'source', sources: ['app'], targetRoot: inspect });
+      try {
+        await waitFor('a third of the model staged', () => (staged() ? statSync(staged()!).size > 5 * MiB : false));
+        device.proxy!.cut();
+        expect(await finish(jobId)).toMatchObject({ status: 'failed', error: { code: 'UNAVAILABLE' } });
+      } finally {
+        device.proxy!.restore();
+      }
+      expect(places()).toEqual([opt]);
+      await waitFor('the device to see the link gone', () => spawnSync('pgrep', ['-u', device.account.name, '-x', 'tar']).status !== 0);
+      // Not beside one of the device's sources: before, only a rerun of this very restore looked there.
+      expect(await services.restores.recover(device.name)).toEqual([]);
+      expect(ours()).toEqual([`.jetvault-resume-${device.app}`]);
+      expect(places()).toEqual([opt]); // it still holds what the next restore there may take up
+      // A day later no restore has taken it up: the next recovery removes it, and forgets the place.
+      const dayAgo = new Date(Date.now() - 25 * 3600_000);
+      utimesSync(path.join(opt, ours()[0]!), dayAgo, dayAgo);
+      expect(await services.restores.recover(device.name)).toEqual([]);
+      expect(ours()).toEqual([]);
+      expect(places()).toEqual([]);
+    } finally {
+      services.settings.update({ bandwidthLimitKiBps: 0 }, 'test');
+      renameSync(saved, model); // as the app's latest snapshot holds it, for the tests below
+      rmSync(path.join(device.root, 'srv'), { recursive: true, force: true });
     }
   }, 240_000);
 });

@@ -34,7 +34,7 @@ import type { RepositoryService } from '../services/repository-service';
 import { confirmDbRestore, DB_WORK_DIR, dbJournal, markDbKept, planDbRestore, recoverDbRestores, rollbackDbRestore, stageDbRestore, swapDbRestore, validateDbRestore } from './db-restore';
 import type { DbRestoreOptions, DbRestorePlan, MysqlSource, PostgresSource } from './db-restore';
 import { formatBytes } from '../../shared/format-bytes';
-import { activeRoots, confirmRoots, keptError, planFilesRestore, recoverRestores, refuseIfKept, relocateFileRoots, RESTORE_PREFIX, RESUME_HOURS, rollbackRestore, rollbackRoots, stageFilesRestore, swapRoots, tooLongText, validateRoots } from './files-restore';
+import { activeRoots, confirmRoots, keptError, planFilesRestore, recoverRestores, refuseIfKept, relocateFileRoots, RESTORE_PREFIX, RESUME_HOURS, RESUME_PREFIX, rollbackRestore, rollbackRoots, stageFilesRestore, swapRoots, tooLongText, validateRoots } from './files-restore';
 import type { FilesRestoreOptions, FilesRestorePlan } from './files-restore';
 import { largeFilesOnDevice } from './device-copies';
 import type { DeviceCopy } from './device-copies';
@@ -455,11 +455,28 @@ export class RestoreService {
   }
 
   /**
-   * Rolls back what interrupted restores left unfinished and offers the ones whose swap completed
-   * (a console that died before it could ask) for confirmation or rollback.
+   * Folders beside which this restore stages that no recovery of the device would otherwise look at
+   * (a restore into another folder): remembered before anything is staged, so that a restore cut off
+   * there is settled by the device's next recovery — and what it kept for a rerun expires — like one
+   * beside the device's own sources. Forgotten once a recovery finds nothing of Jetvault's left there.
    */
-  async #settle(runner: CommandRunner, name: string, dirs: string[]): Promise<PendingRestore[]> {
-    const profile = this.devices.get(name).profile;
+  #rememberPlaces(name: string, dirs: string[]): void {
+    const device = this.devices.get(name);
+    const own = new Set(this.#sourceDirs(name));
+    const since = new Date().toISOString();
+    for (const dir of new Set(dirs)) if (!own.has(dir)) this.history.sql.restorePlaceAdd.run(device.id, dir, since);
+  }
+
+  /**
+   * Rolls back what interrupted restores left unfinished and offers the ones whose swap completed
+   * (a console that died before it could ask) for confirmation or rollback. Looks beside `dirs` and in
+   * the places restores into other folders staged (#rememberPlaces).
+   */
+  async #settle(runner: CommandRunner, name: string, given: string[]): Promise<PendingRestore[]> {
+    const device = this.devices.get(name);
+    const profile = device.profile;
+    const places = this.history.sql.restorePlacesOf.all(device.id).map((row) => row.dir);
+    const dirs = [...new Set([...given, ...places])];
     const found = new Map<string, PendingRestore>();
     const entry = (restoreId: string, snapshotId: string) => {
       const existing = found.get(restoreId);
@@ -506,6 +523,12 @@ export class RestoreService {
       if (known.has(pending.restoreId)) continue;
       this.#remember(pending);
       added.push(pending);
+    }
+    if (places.length > 0) {
+      // A place is kept while it holds a restore's staging (waiting for keep or rollback) or what a cut one kept.
+      const held = await runToString(runner, sh`for d in ${places}; do for x in "$d"/${raw(`${RESTORE_PREFIX}*`)} "$d"/${raw(`${RESUME_PREFIX}*`)}; do [ -d "$x" ] && { printf '%s\\0' "$d"; break; }; done; done; true`);
+      const still = new Set(held.split('\0'));
+      for (const dir of places) if (!still.has(dir)) this.history.sql.restorePlaceDelete.run(device.id, dir);
     }
     // Services a console killed or cut off mid-restore left stopped are started again (on the
     // restored state when its swap had completed: it waits for keep or rollback all the same).
@@ -576,6 +599,7 @@ export class RestoreService {
     // time loading on the device). At most 2 × 2 channels for files plus one per database, well
     // under sshd's 10 sessions per connection.
     const filesQueue = parts.filter((p): p is Extract<Part, { kind: 'files' }> => p.kind === 'files');
+    this.#rememberPlaces(request.device, filesQueue.flatMap((p) => p.plan.roots.map((r) => path.posix.dirname(r.staging))));
     const patched = { files: 0, size: 0, sent: 0 };
     const copied = { files: 0, size: 0, sent: 0 };
     const resumed = { files: 0, size: 0, sent: 0 };
