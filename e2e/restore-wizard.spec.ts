@@ -349,6 +349,9 @@ test('a restore whose link dropped while the model crossed: the next preview and
   // Settled from the Restore page; the preview then counts what had crossed.
   await page.getByTestId('restore-recover').click();
   await expect(page.getByTestId('restore-recover-result')).toContainText('No restore');
+  // What it settled, and what it kept for the next restore: where, and until when.
+  await expect(page.getByTestId('restore-recover-result')).toContainText(`Rolled back the restore of ${path.join(opt, device.app)} (`);
+  await expect(page.getByTestId('restore-recover-result')).toContainText(new RegExp(`Kept 1 large file \\(.+\\) a restore cut off had staged, in ${opt}/\\.jetvault-resume-${device.app} until \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC`));
   await page.getByTestId('restore-preview').click();
   await expect(page.getByTestId('restore-plan')).toContainText(/\); [\d.]+ MiB of it is on the device already, staged by an earlier restore its link cut off \(taken up, not sent again\); staging needs/);
   await page.getByTestId('restore-plan').scrollIntoViewIfNeeded();

@@ -337,6 +337,9 @@ describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
     // Nothing was swapped: the staging is rolled back, and the app is started again.
     const kept = await run('keep', '--device', device.name);
     expect([kept.code, kept.out]).toEqual([0, `No restore of ${device.name} is waiting for a decision.`]);
+    // What it settled is said all the same.
+    expect(kept.err).toMatch(new RegExp(`note: Rolled back the restore of ${path.join(device.root, 'opt', device.app).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(\\w+\\), cut off before its swap: .* holds what it held before, and what had been staged is removed\\.`));
+    expect(kept.err).toContain("note: Started the device's services again: a restore cut off had left them stopped.");
     expect(existsSync(stopped)).toBe(false);
     expect(readFileSync(version, 'utf8')).toBe('broken-update\n');
     expect((await run('restore', 'latest', '--device', device.name, '--source', 'app', '--yes')).code).toBe(0);

@@ -187,7 +187,7 @@ export const channels = {
   'restore:confirm': { input: z.object({ restoreId: z.string().max(64) }).strict(), output: z.object({ done: z.literal(true), leftovers: z.array(z.string()) }) },
   'restore:rollback': { input: z.object({ restoreId: z.string().max(64) }).strict(), output: z.object({ done: z.literal(true), leftovers: z.array(z.string()) }) },
   /** Settles what interrupted restores left on a device: unfinished ones rolled back, completed ones listed as pending. */
-  'restore:recover': { input: z.object({ device: NameSchema }).strict(), output: z.array(PendingRestoreSchema) },
+  'restore:recover': { input: z.object({ device: NameSchema }).strict(), output: z.object({ pending: z.array(PendingRestoreSchema), settled: z.array(z.string()) }) },
 
   /** Open alerts (newest first), or the most recent ones whatever their state. */
   'alerts:list': { input: z.object({ status: z.enum(['open', 'all']).default('open') }).strict(), output: z.array(AlertSchema) },

@@ -126,10 +126,12 @@ function pendingCommand(name: 'keep' | 'rollback'): Command {
       if (typeof values.device !== 'string' || positionals.length > 0) throw new UsageError(`${name} needs --device NAME`);
       const device = values.device;
       return withServices(io, async (services) => {
-        const pending = await services.restores.recover(device);
+        const { pending, settled } = await services.restores.recoverReport(device);
+        // What an interrupted restore had left half-done, settled first (whatever is asked: keep or roll back).
+        for (const line of settled) io.err(`note: ${line}`);
         const leftovers: string[] = [];
         for (const p of pending) leftovers.push(...(await (keep ? services.restores.confirm(p.restoreId) : services.restores.rollback(p.restoreId))).leftovers);
-        if (values.json) io.out(JSON.stringify({ device, [keep ? 'kept' : 'rolledBack']: pending.map((p) => p.restoreId), leftovers }));
+        if (values.json) io.out(JSON.stringify({ device, [keep ? 'kept' : 'rolledBack']: pending.map((p) => p.restoreId), settled, leftovers }));
         else io.out(pending.length === 0 ? `No restore of ${device} is waiting for a decision.` : `${keep ? 'kept' : 'rolled back'} ${pending.length} restore(s) of ${device}`);
         // Done all the same: what stays is the previous state's files of another account, in hidden staging folders.
         for (const path of leftovers) io.err(`could not remove ${path} entirely (files of another account; the device's login is not root): remove it as root`);

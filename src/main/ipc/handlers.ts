@@ -153,7 +153,10 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
     'restore:plan': (request) => services.restores.plan(request),
     'restore:start': (request) => announced(services, services.restores.start(request)),
     'restore:pending': () => services.restores.pending().map(pendingView),
-    'restore:recover': async ({ device }) => (await services.restores.recover(device)).map(pendingView),
+    'restore:recover': async ({ device }) => {
+      const { pending, settled } = await services.restores.recoverReport(device);
+      return { pending: pending.map(pendingView), settled };
+    },
     'restore:confirm': async ({ restoreId }) => ({ done: true as const, ...(await services.restores.confirm(restoreId)) }),
     'restore:rollback': async ({ restoreId }) => ({ done: true as const, ...(await services.restores.rollback(restoreId)) }),
     'alerts:list': ({ status }) => services.alerts.list(status),

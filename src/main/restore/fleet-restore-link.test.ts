@@ -19,6 +19,7 @@ import { FAST } from '../repository/testing/fixtures';
 import { createServices } from '../services/index';
 import type { Services } from '../services/index';
 import { jobEnded, waitFor } from '../testing/wait';
+import { formatBytes } from '../../shared/format-bytes';
 import type { JobProgress } from '../../shared/schemas/jobs';
 
 let fleet: Fleet;
@@ -189,8 +190,16 @@ describe('a link lost while a restore into another folder sends a model', () => 
       expect(places()).toEqual([opt]);
       await waitFor('the device to see the link gone', () => spawnSync('pgrep', ['-u', device.account.name, '-x', 'tar']).status !== 0);
       // Not beside one of the device's sources: before, only a rerun of this very restore looked there.
-      expect(await services.restores.recover(device.name)).toEqual([]);
+      const { pending, settled } = await services.restores.recoverReport(device.name);
+      expect(pending).toEqual([]);
       expect(ours()).toEqual([`.jetvault-resume-${device.app}`]);
+      // It says what it did, and what it kept where, how large, until when.
+      const kept = statSync(path.join(opt, ours()[0]!, 'models', 'elsewhere.onnx')).size;
+      const until = new Date(statSync(path.join(opt, ours()[0]!)).mtimeMs + 24 * 3600_000).toISOString().slice(0, 16).replace('T', ' ');
+      expect(settled).toEqual([
+        expect.stringMatching(new RegExp(`^Rolled back the restore of ${opt}/${device.app} \\(\\w+\\), cut off before its swap: ${opt}/${device.app} holds what it held before, and what had been staged is removed\\.$`)),
+        `Kept 1 large file (${formatBytes(kept)}) a restore cut off had staged, in ${opt}/.jetvault-resume-${device.app} until ${until} UTC: a restore of ${opt}/${device.app} before then sends only what they still lack.`,
+      ]);
       expect(places()).toEqual([opt]); // it still holds what the next restore there may take up
       // A day later no restore has taken it up: the next recovery removes it, and forgets the place.
       const dayAgo = new Date(Date.now() - 25 * 3600_000);

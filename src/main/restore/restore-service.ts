@@ -470,9 +470,10 @@ export class RestoreService {
   /**
    * Rolls back what interrupted restores left unfinished and offers the ones whose swap completed
    * (a console that died before it could ask) for confirmation or rollback. Looks beside `dirs` and in
-   * the places restores into other folders staged (#rememberPlaces).
+   * the places restores into other folders staged (#rememberPlaces). With `report`, each thing it
+   * settled is said there in a sentence (what Look for interrupted restores shows).
    */
-  async #settle(runner: CommandRunner, name: string, given: string[]): Promise<PendingRestore[]> {
+  async #settle(runner: CommandRunner, name: string, given: string[], report?: string[]): Promise<PendingRestore[]> {
     const device = this.devices.get(name);
     const profile = device.profile;
     const places = this.history.sql.restorePlacesOf.all(device.id).map((row) => row.dir);
@@ -493,11 +494,24 @@ export class RestoreService {
     // (files-restore.ts, RESUME_PREFIX).
     const roots = dirs.length > 0 ? await recoverRestores(runner, dirs, { resume: true }) : [];
     const kept = new Set(roots.filter((r) => r.state === 'kept').map((r) => idOf(r.staging)));
+    for (const { staging, state } of report ? roots : []) {
+      // `.jetvault-restore-<id>-<name>` beside the folder it restored.
+      const folder = path.posix.join(path.posix.dirname(staging), path.posix.basename(staging).slice(RESTORE_PREFIX.length).replace(/^[^-]*-/, ''));
+      const which = `the restore of ${folder} (${idOf(staging)})`;
+      if (state === 'kept') report!.push(`Finished keeping ${which}: it had been cut off while removing the state before it.`);
+      else if (state === 'rolledback') report!.push(`Finished rolling back ${which}: ${folder} holds what it held before the restore.`);
+      else if (state !== 'swapped') report!.push(`Rolled back ${which}, cut off ${state === 'swapping' ? 'during its swap' : 'before its swap'}: ${folder} holds what it held before, and what had been staged is removed.`);
+    }
     const sqliteDirs = profile.sources.flatMap((s) => (s.kind === 'sqlite' ? [path.posix.dirname(s.path)] : []));
     const postgres = profile.sources.filter((s): s is PostgresSource => s.kind === 'postgres');
     const mysql = profile.sources.filter((s): s is MysqlSource => s.kind === 'mysql');
     const databases = await recoverDbRestores(runner, { besideDirs: sqliteDirs, postgres, mysql, kept });
     for (const { plan, outcome } of databases) if (outcome === 'kept') kept.add(plan.restoreId);
+    for (const { plan, outcome } of report ? databases : []) {
+      const which = `the ${plan.kind === 'sqlite' ? 'SQLite' : plan.kind === 'mysql' ? 'MySQL' : 'PostgreSQL'} restore of ${plan.target} (${plan.restoreId})`;
+      if (outcome === 'kept') report!.push(`Finished keeping ${which}.`);
+      else if (outcome === 'rolled-back') report!.push(`Rolled back ${which}, cut off before it was kept: ${plan.inPlace ? `${plan.target} is as it was before the restore` : 'what it had made is removed'}.`);
+    }
     for (const { staging, state } of roots) {
       if (state !== 'swapped') continue;
       const restoreId = idOf(staging);
@@ -535,6 +549,7 @@ export class RestoreService {
     if ((await runToString(runner, sh`[ ! -e ${SERVICES_STOPPED} ] || echo stopped`)).trim() === 'stopped') {
       await runDeviceCommands(runner, profile.services?.start ?? [], 'Start');
       await runToString(runner, sh`rm -f -- ${SERVICES_STOPPED}`);
+      report?.push("Started the device's services again: a restore cut off had left them stopped.");
     }
     return added;
   }
@@ -543,16 +558,50 @@ export class RestoreService {
    * Looks on the device for restores an interrupted console left behind: unfinished ones are
    * rolled back, completed ones wait for the technician's decision (listed as pending).
    */
-  recover(name: string): Promise<PendingRestore[]> {
+  async recover(name: string): Promise<PendingRestore[]> {
+    return (await this.recoverReport(name)).pending;
+  }
+
+  /**
+   * recover, and what it settled in sentences (`settled`): restores rolled back or kept, services
+   * started again, and the large files kept for a rerun beside their folders — how many, how large,
+   * until when. Empty when there was nothing to settle.
+   */
+  recoverReport(name: string): Promise<{ pending: PendingRestore[]; settled: string[] }> {
     const device = this.devices.get(name);
     return this.connector.withDevice(name, async (connection) => {
       // Recovery, keep and rollback act on the device outside a job: not while another process's
       // restore stages or swaps there (its staging would be rolled back under it). This process's
       // own jobs on the device are no concern: the connector runs one at a time.
       this.jobs.refuseIfBusyElsewhere(device.id);
-      await this.#settle(connection, name, this.#sourceDirs(name));
-      return this.pending().filter((p) => p.device === name);
+      const settled: string[] = [];
+      const dirs = this.#sourceDirs(name);
+      await this.#settle(connection, name, dirs, settled);
+      settled.push(...(await this.#resumeKept(connection, [...dirs, ...this.history.sql.restorePlacesOf.all(device.id).map((row) => row.dir)])));
+      return { pending: this.pending().filter((p) => p.device === name), settled };
     });
+  }
+
+  /** What resume folders beside `dirs` hold for a rerun (files-restore.ts, RESUME_PREFIX), in sentences. */
+  async #resumeKept(runner: CommandRunner, dirs: string[]): Promise<string[]> {
+    if (dirs.length === 0) return [];
+    const out = await runToString(
+      runner,
+      sh`for d in ${[...new Set(dirs)]}; do for r in "$d"/${raw(`${RESUME_PREFIX}*`)}; do [ -d "$r" ] && [ ! -L "$r" ] && printf '%s\\t%s\\t%s\\0' "$r" "$(stat -c %Y -- "$r")" "$(find "$r" -type f -printf '%s\\n' | awk '{ n++; s += $1 } END { print n + 0 "\\t" s + 0 }')"; done; done; true`,
+    );
+    return out
+      .split('\0')
+      .filter(Boolean)
+      .flatMap((line) => {
+        // The folder's name may hold a tab: the three numbers are the last fields.
+        const fields = line.split('\t');
+        const [mtime, files, bytes] = fields.splice(-3);
+        const folder = fields.join('\t');
+        if (!folder || Number(files) === 0) return [];
+        const until = new Date((Number(mtime) + RESUME_HOURS * 3600) * 1000).toISOString().slice(0, 16).replace('T', ' ');
+        const target = path.posix.join(path.posix.dirname(folder), path.posix.basename(folder).slice(RESUME_PREFIX.length));
+        return [`Kept ${largeFiles({ files: Number(files), size: Number(bytes) })} a restore cut off had staged, in ${folder} until ${until} UTC: a restore of ${target} before then sends only what they still lack.`];
+      });
   }
 
   async #run(request: RestoreRequest, restoreId: string, connection: CommandRunner, ctx: JobContext, choosing: Promise<Choice>): Promise<RestorePlanSummary> {

@@ -175,7 +175,8 @@ export function RestorePage() {
   const [jobId, setJobId] = useStoredState<string | null>('restore.jobId', null);
   // The device that restore runs on: the wizard may have moved on to another one since.
   const [jobDevice, setJobDevice] = useStoredState<string | null>('restore.jobDevice', null);
-  const [notice, setNotice] = useState<string | null>(null);
+  /** What Look for interrupted restores found: a line on what waits for a decision, then what it settled. */
+  const [notice, setNotice] = useState<string[] | null>(null);
   // Staging folders a keep or a rollback could not remove entirely (files of another account).
   const [leftovers, setLeftovers] = useState<string[]>([]);
 
@@ -328,8 +329,9 @@ export function RestorePage() {
               isDisabled={!device || busy}
               onPress={() =>
                 void act(async () => {
-                  const found = await api().restore.recover({ device: device! });
-                  setNotice(found.length === 0 ? `No restore on ${device} is waiting for a decision.` : `${found.length} restore(s) on ${device} wait for your decision (above).`);
+                  const { pending, settled } = await api().restore.recover({ device: device! });
+                  const waiting = pending.length === 0 ? `No restore on ${device} is waiting for a decision.` : `${pending.length} restore(s) on ${device} wait for your decision (above).`;
+                  setNotice([settled.length === 0 && pending.length === 0 ? `${waiting} Nothing was left half-done.` : waiting, ...settled]);
                   refreshPending();
                 })
               }
@@ -339,9 +341,11 @@ export function RestorePage() {
             </Button>
           </div>
           {notice ? (
-            <p className="muted" data-testid="restore-recover-result">
-              {notice}
-            </p>
+            <div className="muted" data-testid="restore-recover-result">
+              {notice.map((line) => (
+                <p key={line}>{line}</p>
+              ))}
+            </div>
           ) : null}
         </div>
         <div className="field card">
