@@ -41,6 +41,8 @@ export interface FleetContext {
   proxy: boolean;
   /** Password login on as well as keys (see FleetOptions.passwords). */
   passwords: boolean;
+  /** sshd's MaxStartups (see FleetOptions.maxStartups). */
+  maxStartups: string;
   namePrefix: string;
   site: string;
 }
@@ -275,7 +277,7 @@ export async function createDevice(ctx: FleetContext, index: number): Promise<De
     for (let attempt = 0; ; attempt++) {
       const port = netns ? 22 : await freePort(listen);
       try {
-        return { port, sshd: await startSshd({ dir, listen, port, user: account.name, hostKeyFile: hostKey.privateKeyFile, authorizedKeysFile: authorizedKeys, passwordAuth: password !== null, registry: log, what: `sshd of ${name}`, hostname: name, ...(netns ? { netns: netns.name } : {}) }) };
+        return { port, sshd: await startSshd({ dir, listen, port, user: account.name, hostKeyFile: hostKey.privateKeyFile, authorizedKeysFile: authorizedKeys, passwordAuth: password !== null, maxStartups: ctx.maxStartups, registry: log, what: `sshd of ${name}`, hostname: name, ...(netns ? { netns: netns.name } : {}) }) };
       } catch (error) {
         if (netns || attempt >= 3 || !/Address already in use/.test((error as Error).message)) throw error;
       }

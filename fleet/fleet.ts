@@ -29,6 +29,11 @@ export interface FleetOptions {
   proxy?: boolean;
   /** Let each device account also log in with a password, as a stock JetPack image does (`device.password`). */
   passwords?: boolean;
+  /**
+   * sshd's MaxStartups for every device (default `100:30:200`: tests open many connections at once;
+   * a stock sshd has `10:30:100`, and drops new connections past it before its banner).
+   */
+  maxStartups?: string;
   /** Where the fleet dir `jvf-<id>` goes (default /tmp; keep it short: unix socket paths max 107 bytes). */
   baseDir?: string;
   app?: string;
@@ -144,6 +149,7 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
     netns: options.netns ?? false,
     proxy: options.proxy ?? false,
     passwords: options.passwords ?? false,
+    maxStartups: options.maxStartups ?? '100:30:200',
     namePrefix: options.namePrefix ?? 'rvm',
     site: options.site ?? 'Test Depot',
   };

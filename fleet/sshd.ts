@@ -40,6 +40,8 @@ export interface SshdOptions {
   hostname?: string;
   /** Also accept the account's password (the fleet's devices are key-only). */
   passwordAuth?: boolean;
+  /** Unauthenticated connections at once before sshd drops new ones (`start:rate:full`; default 100:30:200). */
+  maxStartups?: string;
   registry: ResourceLog;
   what: string;
 }
@@ -68,7 +70,7 @@ StrictModes no
 UseDNS no
 PrintMotd no
 PrintLastLog no
-MaxStartups 100:30:200
+MaxStartups ${o.maxStartups ?? '100:30:200'}
 MaxSessions 10
 ClientAliveInterval 15
 LogLevel VERBOSE

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Duplex, finished, pipeline } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Readable, Writable } from 'node:stream';
 import ssh2, { Client } from 'ssh2';
 import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
@@ -84,6 +85,17 @@ const LOST_GRACE_MS = 1000;
 const SESSION_WAIT_MS = 5 * 60_000;
 /** How often a refused session is asked for again while none of this connection's has ended (sshd frees one a moment after its close). */
 const SESSION_RETRY_MS = 100;
+/**
+ * Tries at a connection whose server closes it before the SSH handshake is done. sshd drops new
+ * connections past MaxStartups (10 unauthenticated at once on a stock sshd, then 30% of new ones) before
+ * it sends a byte — a jump host that many devices' backups log in through at once does — and a flaky
+ * link drops a handshake now and then. Asked again after 0.2, 0.4, 0.8, 1.6 s, each ±50% (the
+ * connections a bastion dropped together must not come back together).
+ */
+export const HANDSHAKE_ATTEMPTS = 5;
+const HANDSHAKE_RETRY_MS = 200;
+/** Errors of `#connect` that another try may not meet: the server closed before the handshake was done. */
+const cutHandshakes = new WeakSet<Error>();
 
 /** sshd refused the session itself — its MaxSessions reached ("open failed"), not the link or the command. */
 const sessionRefused = (error: Error & { reason?: unknown }) => typeof error.reason === 'number' && /Channel open failure/.test(error.message);
@@ -308,14 +320,35 @@ export class DeviceConnection implements CommandRunner {
     if (options.jump && !options.via) {
       const jump = await DeviceConnection.open({ ...options.jump, role: 'jump', ...(options.silentMs ? { silentMs: options.silentMs } : {}), ...(options.silentFrom ? { silentFrom: options.silentFrom } : {}), ...(options.signal ? { signal: options.signal } : {}) });
       try {
-        const connection = await DeviceConnection.#connect({ ...options, via: jump }, jump);
+        const connection = await DeviceConnection.#connectTrying({ ...options, via: jump }, jump);
         return connection;
       } catch (error) {
         jump.close();
         throw error;
       }
     }
-    return DeviceConnection.#connect(options, null);
+    return DeviceConnection.#connectTrying(options, null);
+  }
+
+  /** #connect, tried again while the server closes the connection before the handshake (HANDSHAKE_ATTEMPTS). */
+  static async #connectTrying(options: ConnectOptions, jump: DeviceConnection | null): Promise<DeviceConnection> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await DeviceConnection.#connect(options, jump);
+      } catch (error) {
+        if (!(error instanceof AppError) || !cutHandshakes.has(error)) throw error;
+        if (attempt >= HANDSHAKE_ATTEMPTS) {
+          const target = error.message.replace(/^SSH to (.*) failed: .*$/, '$1').replace(/ is unreachable \(.*\)$/, '');
+          throw new AppError(
+            'UNAVAILABLE',
+            `${target} closed the connection before the SSH handshake was done, ${attempt} times in a row: its sshd may be refusing new connections (too many at once: MaxStartups, on a jump host many devices are reached through), or the link drops them (${error.message})`,
+          );
+        }
+        await delay(HANDSHAKE_RETRY_MS * 2 ** (attempt - 1) * (0.5 + Math.random()), undefined, options.signal ? { signal: options.signal } : {}).catch(() => {
+          throw new AppError('CANCELLED', `Connecting to ${options.user}@${options.host}:${options.port} was cancelled`);
+        });
+      }
+    }
   }
 
   static async #connect(options: ConnectOptions, jump: DeviceConnection | null): Promise<DeviceConnection> {
@@ -367,12 +400,15 @@ export class DeviceConnection implements CommandRunner {
     if (options.via) config.sock = await options.via.forwardTo(options.host, options.port);
 
     await new Promise<void>((resolve, reject) => {
-      const fail = (error: Error) => {
+      const fail = (error: Error & { code?: string }) => {
         signal?.removeEventListener('abort', onAbort);
         client.removeListener('ready', onReady);
         client.on('error', () => {}); // the socket may still report its reset after we gave up
         client.end();
-        reject(refusal ?? classify(error, target));
+        const classified = refusal ?? classify(error, target);
+        // Closed by the server (or the link) before the handshake was done: worth another try.
+        if (!refusal && !(error instanceof AppError) && (/Connection lost before handshake/.test(error.message) || error.code === 'ECONNRESET' || error.code === 'EPIPE')) cutHandshakes.add(classified);
+        reject(classified);
       };
       // Cancelled during the handshake (a device that does not answer holds it for readyTimeout):
       // the socket is dropped now, not closed politely over a link that may be silent.
