@@ -99,6 +99,34 @@ describe('restoring files onto a device (real shell, tar and sha256sum)', () => 
     expect(sent).toBeLessThan(1024 * 1024);
   });
 
+  it("counts as progress the files' content as the tar stream takes it, not tar's headers: it ends at the plan's total, never past it", async () => {
+    const sysroot = tempDir();
+    const app = path.join(sysroot, 'opt/myrvm');
+    await mkdir(path.join(app, 'assets'), { recursive: true });
+    // Many small files (a header and padding each), names past tar's 100 bytes (a long-name header), one large file.
+    for (let i = 0; i < 400; i++) await writeFile(path.join(app, 'assets', `${i % 5 === 0 ? 'n'.repeat(140) : 'a'}-${i}.json`), randomBytes(1 + ((i * 37) % 1500)));
+    await writeFile(path.join(app, 'model.onnx'), randomBytes(3 * 1024 * 1024 + 7));
+    const { repo } = await newRepo();
+    const source = { name: 'app', kind: 'files' as const, paths: [app] };
+    const snapshot = await findSnapshot(repo, (await backup(repo, new RemoteFilesSource({ runner, source, sysroot }), { device: 'rvm-017' })).id);
+    // Into another folder: every file crosses in the tar stream.
+    const options: FilesRestoreOptions = { repo, runner, snapshot, restoreId: 'progress', sysroot, targetRoot: path.join(sysroot, 'inspect') };
+    const plan = await planFilesRestore(options);
+    let done = 0;
+    const seen: number[] = [];
+    await executeFilesRestore(options, plan, {
+      phase: () => undefined,
+      advance: ({ bytes = 0 }) => {
+        expect(bytes).toBeGreaterThan(0);
+        seen.push((done += bytes));
+      },
+    });
+    expect(plan.bytesToSend).toBe(3 * 1024 * 1024 + 7 + [...Array(400).keys()].reduce((n, i) => n + 1 + ((i * 37) % 1500), 0));
+    expect(done).toBe(plan.bytesToSend);
+    expect(seen.length).toBeGreaterThan(3); // as it crossed, not once at the end
+    expect(await describeTree(path.join(sysroot, 'inspect/opt/myrvm/assets'))).toEqual(await describeTree(path.join(app, 'assets')));
+  });
+
   it('stages, verifies and swaps; keeps the previous state until confirmed; rolls back on demand', async () => {
     const { options, app, sysroot, asBackedUp, changed } = await scenario();
     const plan = await planFilesRestore(options);

@@ -814,7 +814,7 @@ mkdir -p -- ${path.posix.dirname(root.target)} && rmtree ${root.staging} && mkdi
         continue;
       }
       const running = await runner.exec(sh`tar -x ${raw(options.compress ? '-z ' : '')}-v --quoting-style=escape -p -f - -C ${root.staging} && ${journal(root, 'staged')}`, signal);
-      const { stream, members, hashes } = tarFromSnapshot(repo, entries, signal);
+      const { stream, members, hashes, contentOf } = tarFromSnapshot(repo, entries, signal);
       // Member i is complete once member i+1 is named: then a file with content goes to a hasher.
       let named = 0;
       let queued = 0;
@@ -835,9 +835,13 @@ mkdir -p -- ${path.posix.dirname(root.target)} && rmtree ${root.staging} && mkdi
       running.stdin.on('error', () => undefined); // a dead link closes the channel under the pipe
       // streamx reports a destination that closes early through this callback; the failure itself
       // is handled below (the transfer was cut), so the callback only keeps it from being thrown.
-      // Progress counts what the pipe has taken (under a bandwidth limit, not whole blobs as they are read).
+      // Progress counts what the pipe has taken (under a bandwidth limit, not whole blobs as they are
+      // read), of the files' content: the plan's total counts their sizes, not tar's headers.
       (stream as unknown as { pipe(dest: NodeJS.WritableStream, cb: (error?: Error) => void): void }).pipe(
-        countedSink(wireSink(running.stdin, options.compress), (bytes) => phases.advance({ bytes })),
+        countedSink(wireSink(running.stdin, options.compress), (bytes) => {
+          const content = contentOf(bytes);
+          if (content > 0) phases.advance({ bytes: content });
+        }),
         () => undefined,
       );
       let produced = false;

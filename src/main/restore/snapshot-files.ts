@@ -222,14 +222,42 @@ export interface TarMember {
 /**
  * A tar stream (GNU tar reads it with -x -p) of `entries`, in order; `members` lists what it holds
  * (one tar member each, in the same order); resolves `hashes` (path → sha256 hex of regular files
- * with content) once the stream has been fully produced.
+ * with content) once the stream has been fully produced. `contentOf(n)`, called with the stream's
+ * bytes in order as they are taken (n at a time), says how many of them were the members' content —
+ * not headers, padding or the end of the archive — what a restore's progress counts against the
+ * files' sizes (a few hundred bytes of headers per file had run it past its total).
  */
-export function tarFromSnapshot(repo: Repository, entries: SnapshotFile[], signal?: AbortSignal): { stream: Pack; members: TarMember[]; hashes: Promise<Map<string, string>> } {
+export function tarFromSnapshot(repo: Repository, entries: SnapshotFile[], signal?: AbortSignal): { stream: Pack; members: TarMember[]; hashes: Promise<Map<string, string>>; contentOf: (bytes: number) => number } {
   const stream = pack();
+  // Where the members' content lies in the stream: [start, end) pairs, in order. Every byte tar-stream
+  // produces goes through push (headers, content, padding, the end).
+  const content: number[] = [];
+  let produced = 0;
+  const push = stream.push.bind(stream);
+  (stream as unknown as { push(chunk: Buffer | null): boolean }).push = (chunk) => {
+    if (chunk) produced += chunk.length;
+    return push(chunk);
+  };
   // Every header is written by encodeHeaders (exact name bytes, nanosecond mtimes): tar-stream calls
-  // `_encode(header)` once per entry with the header object it was given.
+  // `_encode(header)` once per entry with the header object it was given; its content follows.
   (stream as unknown as { _encode(header: RawHeader): void })._encode = function (this: { push(b: Buffer): boolean }, header: RawHeader) {
     this.push(encodeHeaders(header));
+    if (header.size > 0) content.push(produced, produced + header.size);
+  };
+  let taken = 0;
+  let range = 0;
+  const contentOf = (bytes: number): number => {
+    const from = taken;
+    taken += bytes;
+    let inside = 0;
+    for (; range < content.length; range += 2) {
+      const start = content[range]!;
+      const end = content[range + 1]!;
+      if (start >= taken) break;
+      inside += Math.max(0, Math.min(end, taken) - Math.max(start, from));
+      if (end > taken) break; // this member goes on in the next bytes
+    }
+    return inside;
   };
   // Blobs are read ahead of the one being written (in the repository's workers when it is local):
   // the repository's reads and decryption overlap the stream's writes (same order, bounded memory).
@@ -328,5 +356,5 @@ export function tarFromSnapshot(repo: Repository, entries: SnapshotFile[], signa
     )
     .catch(() => undefined);
   hashes.catch((error: unknown) => stream.destroy(error as Error));
-  return { stream, members, hashes };
+  return { stream, members, hashes, contentOf };
 }
