@@ -4,6 +4,7 @@
  * `keep` settles a restore so nothing waits any more.
  */
 import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -385,6 +386,39 @@ describe.skipIf(skip)('jetvault restore --device, keep and rollback', () => {
     expect((await run('restore', 'latest', '--device', device.name, '--source', 'app', '--yes')).code).toBe(0);
     expect((await run('keep', '--device', device.name)).code).toBe(0);
     expect(readdirSync(models).sort()).toEqual(before);
+  }, 180_000);
+
+  it('what a cut restore kept on the device: keep says where and until when, --dry-run counts it as there already, and the restore sends only the rest', async () => {
+    const device = fleet().devices[0]!;
+    const env = { JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'cli restore test repository password' };
+    const MiB = 1024 * 1024;
+    const bytes = randomBytes(6 * MiB); // large enough to be taken up (DELTA_MIN_BYTES)
+    const big = path.join(device.root, 'opt', device.app, 'models', 'big.onnx');
+    writeFileSync(big, bytes);
+    chownSync(big, device.account.uid, device.account.gid);
+    const { run, app } = await modelsGone(device, env);
+    // As recovery leaves what a restore cut off half-way through the model had staged (decision 029).
+    const resume = path.join(path.dirname(app), `.jetvault-resume-${device.app}`);
+    mkdirSync(path.join(resume, 'models'), { recursive: true, mode: 0o700 });
+    writeFileSync(path.join(resume, 'models', 'big.onnx'), bytes.subarray(0, 3 * MiB));
+    execFileSync('chown', ['-R', `${device.account.uid}:${device.account.gid}`, resume]);
+    try {
+      const kept = await run('keep', '--device', device.name);
+      expect(kept.code).toBe(0);
+      expect(kept.err).toMatch(new RegExp(`note: Kept 1 large file \\(3\\.0 MiB\\) a restore cut off had staged, in ${resume.replace(/\./g, '\\.')} until \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC: a restore of ${app.replace(/\./g, '\\.')} before then sends only what they still lack\\.`));
+      const preview = await run('restore', 'latest', '--device', device.name, '--source', 'app', '--dry-run');
+      expect(preview.code).toBe(0);
+      expect(preview.out).toContain('  3.0 MiB of it is on the device already, staged by an earlier restore its link cut off: taken up, not sent again');
+      const restored = await run('restore', 'latest', '--device', device.name, '--source', 'app', '--yes');
+      expect(restored.code).toBe(0);
+      expect(restored.err).toMatch(/note: 1 large file \(6\.0 MiB\) taken up from what an earlier restore had staged before its link was cut: only the 3\.0 MiB it still lacked crossed the link\./);
+      expect((await run('keep', '--device', device.name)).code).toBe(0);
+      expect(readFileSync(big).equals(bytes)).toBe(true);
+      expect(existsSync(resume)).toBe(false);
+    } finally {
+      rmSync(resume, { recursive: true, force: true });
+      rmSync(big, { force: true });
+    }
   }, 180_000);
 
   it('a restore that fails while its files cross ends the CLI with the error (the blob workers are let go)', async () => {

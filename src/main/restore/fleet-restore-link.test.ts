@@ -192,12 +192,15 @@ describe('a link lost while a restore into another folder sends a model', () => 
       const { pending, settled } = await services.restores.recoverReport(device.name);
       expect(pending).toEqual([]);
       expect(ours()).toEqual([`.jetvault-resume-${device.app}`]);
-      // It says what it did, and what it kept where, how large, until when.
-      const kept = statSync(path.join(opt, ours()[0]!, 'models', 'elsewhere.onnx')).size;
+      // It says what it did, and what it kept where, how large, until when. (The part of the model that
+      // crossed; also the app's other large model when the restore had staged it from the live one first.)
+      const keptFiles = readdirSync(path.join(opt, ours()[0]!), { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+      expect(keptFiles.map((e) => e.name)).toContain('elsewhere.onnx');
+      const kept = keptFiles.reduce((n, e) => n + statSync(path.join(e.parentPath, e.name)).size, 0);
       const until = new Date(statSync(path.join(opt, ours()[0]!)).mtimeMs + 24 * 3600_000).toISOString().slice(0, 16).replace('T', ' ');
       expect(settled).toEqual([
         expect.stringMatching(new RegExp(`^Rolled back the restore of ${opt}/${device.app} \\(\\w+\\), cut off before its swap: ${opt}/${device.app} holds what it held before, and what had been staged is removed\\.$`)),
-        `Kept 1 large file (${formatBytes(kept)}) a restore cut off had staged, in ${opt}/.jetvault-resume-${device.app} until ${until} UTC: a restore of ${opt}/${device.app} before then sends only what they still lack.`,
+        `Kept ${keptFiles.length} large file${keptFiles.length === 1 ? '' : 's'} (${formatBytes(kept)}) a restore cut off had staged, in ${opt}/.jetvault-resume-${device.app} until ${until} UTC: a restore of ${opt}/${device.app} before then sends only what they still lack.`,
       ]);
       expect(places()).toEqual([opt]); // it still holds what the next restore there may take up
       // A day later no restore has taken it up: the next recovery removes it, and forgets the place.
