@@ -97,6 +97,10 @@ const HANDSHAKE_RETRY_MS = 200;
 /** Errors of `#connect` that another try may not meet: the server closed before the handshake was done. */
 const cutHandshakes = new WeakSet<Error>();
 
+/** How a connection is named in its errors: `jump host user@host:port (via …)`. */
+const targetOf = (options: ConnectOptions) =>
+  `${options.role === 'jump' ? 'jump host ' : options.role === 'repository' ? 'repository server ' : ''}${options.user}@${options.host}:${options.port}${options.via ? ` (via ${options.via.target})` : ''}`;
+
 /** sshd refused the session itself — its MaxSessions reached ("open failed"), not the link or the command. */
 const sessionRefused = (error: Error & { reason?: unknown }) => typeof error.reason === 'number' && /Channel open failure/.test(error.message);
 
@@ -338,14 +342,13 @@ export class DeviceConnection implements CommandRunner {
       } catch (error) {
         if (!(error instanceof AppError) || !cutHandshakes.has(error)) throw error;
         if (attempt >= HANDSHAKE_ATTEMPTS) {
-          const target = error.message.replace(/^SSH to (.*) failed: .*$/, '$1').replace(/ is unreachable \(.*\)$/, '');
           throw new AppError(
             'UNAVAILABLE',
-            `${target} closed the connection before the SSH handshake was done, ${attempt} times in a row: its sshd may be refusing new connections (too many at once: MaxStartups, on a jump host many devices are reached through), or the link drops them (${error.message})`,
+            `${targetOf(options)} closed the connection before the SSH handshake was done, ${attempt} times in a row: its sshd may be refusing new connections (too many at once: MaxStartups, on a jump host many devices are reached through), or the link drops them (${error.message})`,
           );
         }
         await delay(HANDSHAKE_RETRY_MS * 2 ** (attempt - 1) * (0.5 + Math.random()), undefined, options.signal ? { signal: options.signal } : {}).catch(() => {
-          throw new AppError('CANCELLED', `Connecting to ${options.user}@${options.host}:${options.port} was cancelled`);
+          throw new AppError('CANCELLED', `Connecting to ${targetOf(options)} was cancelled`);
         });
       }
     }
@@ -354,7 +357,7 @@ export class DeviceConnection implements CommandRunner {
   static async #connect(options: ConnectOptions, jump: DeviceConnection | null): Promise<DeviceConnection> {
     const isJump = options.role === 'jump';
     const isRepository = options.role === 'repository';
-    const target = `${isJump ? 'jump host ' : isRepository ? 'repository server ' : ''}${options.user}@${options.host}:${options.port}${options.via ? ` (via ${options.via.target})` : ''}`;
+    const target = targetOf(options);
     const client = new Client();
     const silentMs = options.silentMs ?? 20_000;
     let seen: string | null = null;
