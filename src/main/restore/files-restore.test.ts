@@ -99,6 +99,26 @@ describe('restoring files onto a device (real shell, tar and sha256sum)', () => 
     expect(sent).toBeLessThan(1024 * 1024);
   });
 
+  it("leaves Jetvault's own folders inside the target as they are (what restores of a folder inside it staged or kept): no snapshot holds them", async () => {
+    const { options, app, asBackedUp } = await scenario();
+    // A restore of app/data cut off (what it kept for a rerun) and one of it waiting for keep or rollback.
+    await mkdir(path.join(app, '.jetvault-resume-data/sub'), { recursive: true });
+    await writeFile(path.join(app, '.jetvault-resume-data/sub/model.onnx'), 'half a model');
+    await mkdir(path.join(app, '.jetvault-restore-r0-data/previous'), { recursive: true });
+    await writeFile(path.join(app, '.jetvault-restore-r0-data/journal'), 'swapped\n');
+    const own = { resume: path.join(app, '.jetvault-resume-data'), staging: path.join(app, '.jetvault-restore-r0-data') };
+    const before = { resume: await describeTree(own.resume), staging: await describeTree(own.staging) };
+    const plan = await planFilesRestore(options);
+    expect(plan.roots[0]!.remove).toEqual(['data/stray.tmp']);
+    await executeFilesRestore(options, plan, phases);
+    expect(await confirmRoots(runner, plan.roots)).toEqual([]);
+    expect(withoutLinks(await describeTree(own.resume))).toEqual(withoutLinks(before.resume));
+    expect(withoutLinks(await describeTree(own.staging))).toEqual(withoutLinks(before.staging));
+    await rm(own.resume, { recursive: true });
+    await rm(own.staging, { recursive: true });
+    expect(withoutLinks(await describeTree(app))).toEqual(withoutLinks(asBackedUp));
+  });
+
   it("counts as progress the files' content as the tar stream takes it, not tar's headers: it ends at the plan's total, never past it", async () => {
     const sysroot = tempDir();
     const app = path.join(sysroot, 'opt/myrvm');

@@ -261,8 +261,13 @@ function sameFile(node: TreeNode, current: ListedEntry['meta'] | undefined): boo
   return current.size === node.size && current.mtime === node.mtime && current.mode === node.mode;
 }
 
-async function listCurrent(runner: CommandRunner, target: string): Promise<Map<string, ListedEntry['meta']> | null> {
-  const running = await runner.exec(listingCommand([target]));
+/**
+ * What is at `target` on the device now, by path below it. Jetvault's own folders inside it (what a
+ * restore of a folder inside it staged or kept — `skipOwn`) are left out: no snapshot holds them, so
+ * the restore neither removes nor lists them; the staging's hard-link copy keeps them as they are.
+ */
+async function listCurrent(runner: CommandRunner, target: string, { skipOwn = true } = {}): Promise<Map<string, ListedEntry['meta']> | null> {
+  const running = await runner.exec(listingCommand([target], { skipOwn }));
   running.stdin.end();
   const chunks: Buffer[] = [];
   for await (const chunk of running.stdout) chunks.push(chunk as Buffer);
@@ -329,7 +334,7 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
     const staging = join(path.posix.dirname(target), `${RESTORE_PREFIX}${restoreId}-${path.posix.basename(target)}`);
     // The resume folder is listed beside the target, for a folder only (a single file keeps none).
     const walking = nodesBelow(repo, snapshot.tree, snapshotPath);
-    const [below, current, resumable] = await Promise.all([walking, listCurrent(runner, target), options.resume ? walking.then((nodes) => (nodes.length > 0 ? listCurrent(runner, resumeFolder(target)) : null)) : null]);
+    const [below, current, resumable] = await Promise.all([walking, listCurrent(runner, target), options.resume ? walking.then((nodes) => (nodes.length > 0 ? listCurrent(runner, resumeFolder(target), { skipOwn: false }) : null)) : null]);
     login = await loginOf;
     // Only a folder of the login's own (it made it 0700): anything else of that name is not taken up.
     const resumeRoot = resumable?.get('');

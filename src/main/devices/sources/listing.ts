@@ -56,8 +56,8 @@ const PRUNE_PSEUDO = `\\( ${PSEUDO_FILESYSTEMS.map((type) => `-fstype ${type}`).
 
 /**
  * find with 64 KiB writes (largeWrites), its messages (unreadable or vanished folders) in English, as
- * they are read: C_MESSAGES. A backup's listing (`skipOwn`) leaves out Jetvault's own working folders
- * (DEVICE_WORK_PREFIX); a restore's listing of its target sees everything in it.
+ * they are read: C_MESSAGES. `skipOwn` leaves out Jetvault's own working folders (DEVICE_WORK_PREFIX),
+ * the starting points' names too: backups, and restores listing their target.
  */
 export function listingCommand(paths: readonly string[], { skipOwn = false } = {}): RawShell {
   return sh`${STDBUF_PROBE}; ${C_MESSAGES} $JV_W find ${paths} ${raw(skipOwn ? `${PRUNE_OWN} ${PRUNE_PSEUDO}` : PRUNE_PSEUDO)}`;
