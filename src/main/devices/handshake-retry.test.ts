@@ -19,8 +19,13 @@ import type { ConnectOptions } from './ssh-connection';
 const { skip, fleet } = fleetForFile('handshake retry tests', { devices: 2, sharedModelMB: 1, uniqueModelMB: 1, maxStartups: '1' });
 
 const keyOf = (device: ReturnType<typeof fleet>['devices'][number]) => ({ kind: 'key' as const, privateKey: readFileSync(device.identityFile) });
-const sshdLog = (index: number) => readFileSync(path.join(fleet().devices[index]!.dir, 'sshd.log'), 'utf8');
-const dropped = (log: string) => log.split('\n').filter((line) => /past MaxStartups/.test(line)).length;
+/** Lines of device `index`'s sshd log that match `pattern`. */
+const logged = (index: number, pattern: RegExp) =>
+  readFileSync(path.join(fleet().devices[index]!.dir, 'sshd.log'), 'utf8')
+    .split('\n')
+    .filter((line) => pattern.test(line)).length;
+/** Connections sshd dropped past its MaxStartups. */
+const dropped = (index: number) => logged(index, /past MaxStartups/);
 
 /** Opens `count` connections at once; each runs `hostname`. */
 async function openAtOnce(count: number, options: () => ConnectOptions): Promise<string[]> {
@@ -46,16 +51,16 @@ async function closingServer(host: string): Promise<{ port: number; accepted: ()
 describe.skipIf(skip)('connections a server closes before the SSH handshake', () => {
   it('four connections at once to an sshd that lets one handshake in at a time: every one gets through', async () => {
     const device = fleet().devices[0]!;
-    const before = dropped(sshdLog(0));
+    const before = dropped(0);
     const names = await openAtOnce(4, () => ({ host: device.host, port: device.port, user: device.user, auth: keyOf(device), hostKey: device.hostKeyFingerprint }));
     expect(names).toEqual(Array.from({ length: 4 }, () => `${device.name}\n`));
     // sshd did drop some: they got through by trying again.
-    expect(dropped(sshdLog(0)) - before).toBeGreaterThan(0);
+    expect(dropped(0) - before).toBeGreaterThan(0);
   }, 60_000);
 
   it('four connections through one jump host at once: the bastion (and the device) drop handshakes, every one gets through', async () => {
     const [bastion, device] = fleet().devices as [ReturnType<typeof fleet>['devices'][number], ReturnType<typeof fleet>['devices'][number]];
-    const [bastionBefore, deviceBefore] = [dropped(sshdLog(0)), dropped(sshdLog(1))];
+    const [bastionBefore, deviceBefore] = [dropped(0), dropped(1)];
     const names = await openAtOnce(4, () => ({
       host: device.direct.host,
       port: device.direct.port,
@@ -66,7 +71,7 @@ describe.skipIf(skip)('connections a server closes before the SSH handshake', ()
     }));
     expect(names).toEqual(Array.from({ length: 4 }, () => `${device.name}\n`));
     // The bastion drops some of the four; the device those through it (when they reach it together).
-    expect(dropped(sshdLog(0)) - bastionBefore + (dropped(sshdLog(1)) - deviceBefore)).toBeGreaterThan(0);
+    expect(dropped(0) - bastionBefore + (dropped(1) - deviceBefore)).toBeGreaterThan(0);
   }, 60_000);
 
   it('a server that always closes first: tried HANDSHAKE_ATTEMPTS times within seconds, then an error that says what happened', async () => {
@@ -106,9 +111,9 @@ describe.skipIf(skip)('connections a server closes before the SSH handshake', ()
     // Nothing listens on the closed server's port now.
     const refused = await DeviceConnection.open({ host: device.host, port: server.port, user: device.user, auth: keyOf(device), hostKey: device.hostKeyFingerprint }).catch((error: unknown) => error);
     expect(refused).toMatchObject({ code: 'UNAVAILABLE', message: expect.stringMatching(/is unreachable \(ECONNREFUSED\)$/) as unknown });
-    const before = sshdLog(0).split('\n').filter((line) => /^Connection from /.test(line)).length;
+    const before = logged(0, /^Connection from /);
     const changed = await DeviceConnection.open({ host: device.host, port: device.port, user: device.user, auth: keyOf(device), hostKey: fleet().devices[1]!.hostKeyFingerprint }).catch((error: unknown) => error);
     expect(changed).toMatchObject({ code: 'HOST_KEY_MISMATCH' });
-    expect(sshdLog(0).split('\n').filter((line) => /^Connection from /.test(line)).length - before).toBe(1);
+    expect(logged(0, /^Connection from /) - before).toBe(1);
   }, 30_000);
 });
