@@ -49,13 +49,13 @@ function watched(hooks: { before?: (text: string) => string; after?: (text: stri
   return { runner, counts };
 }
 
-/** A device with a 6 MiB model and a small config, backed up once; returns how to restore it. */
-async function device() {
+/** A device with a model (6 MiB unless said) and a small config, backed up once; returns how to restore it. */
+async function device(modelBytes = 6 * MiB) {
   const sysroot = tempDir();
   const app = path.join(sysroot, 'opt/myrvm');
   await mkdir(path.join(app, 'models'), { recursive: true });
   const model = path.join(app, MODEL);
-  await writeFile(model, randomBytes(6 * MiB), { mode: 0o640 });
+  await writeFile(model, randomBytes(modelBytes), { mode: 0o640 });
   await writeFile(path.join(app, 'config.yaml'), 'threshold: 0.85\n');
   const { repo } = await newRepo();
   const source = { name: 'app', kind: 'files' as const, paths: [app] };
@@ -315,6 +315,28 @@ describe('a restore its link cut off while a model crossed, restored again', () 
     const block = blockSizeFor(6 * MiB);
     const missing = 6 * MiB - Math.floor(partial / block) * block;
     expect(resumed).toEqual([{ size: 6 * MiB, sent: missing }]);
+    expect(counts.sent).toBeLessThan(missing + 64 * 1024);
+    expect(await describeTree(app)).toEqual(asBackedUp);
+    expect(await readdir(opt)).toEqual(['myrvm']);
+  });
+
+  it('a model smaller than other patches (1 to 4 MiB) is completed from what had crossed too: what recovery keeps is what a restore takes up', async () => {
+    const { app, model, asBackedUp, restoreWith, resumed, planned } = await device(3 * MiB);
+    const opt = path.dirname(app);
+    await rm(app, { recursive: true });
+    await expect(restoreWith(cutAfter(2 * MiB).runner, { resume: true })).rejects.toThrow(/Sending files|Unpacking/);
+    await recoverRestores(local, [opt], { resume: true });
+    const kept = path.join(opt, '.jetvault-resume-myrvm', MODEL);
+    const partial = (await stat(kept)).size;
+    expect(partial).toBeGreaterThanOrEqual(MiB);
+    const inode = (await stat(kept)).ino;
+    const { runner, counts } = watched();
+    await restoreWith(runner, { resume: true });
+    expect(planned.resumableBytes).toBe(partial);
+    expect((await stat(model)).ino).toBe(inode);
+    const block = blockSizeFor(3 * MiB);
+    const missing = 3 * MiB - Math.floor(partial / block) * block;
+    expect(resumed).toEqual([{ size: 3 * MiB, sent: missing }]);
     expect(counts.sent).toBeLessThan(missing + 64 * 1024);
     expect(await describeTree(app)).toEqual(asBackedUp);
     expect(await readdir(opt)).toEqual(['myrvm']);

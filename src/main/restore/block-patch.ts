@@ -139,9 +139,12 @@ async function* basesOf(target: PatchTarget): AsyncGenerator<string> {
   for (const base of await target.more()) if (!target.bases.includes(base)) yield base;
 }
 
-/** Whether a file a restore sends is worth trying as a patch. */
-export function patchable(node: TreeNode): boolean {
-  return node.type === 'file' && node.size >= DELTA_MIN_BYTES && (node.links ?? 1) <= 1 && (node.content?.length ?? 0) > 0;
+/**
+ * Whether a file a restore sends is worth trying as a patch: from DELTA_MIN_BYTES, or from `min` (a
+ * smaller file whose first part an earlier, cut restore staged: files-restore.ts's RESUME_MIN_BYTES).
+ */
+export function patchable(node: TreeNode, min = DELTA_MIN_BYTES): boolean {
+  return node.type === 'file' && node.size >= min && (node.links ?? 1) <= 1 && (node.content?.length ?? 0) > 0;
 }
 
 /**

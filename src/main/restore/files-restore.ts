@@ -42,10 +42,13 @@ export const RESTORE_PREFIX = `${DEVICE_WORK_PREFIX}restore-`;
  * or in part) in a resume folder beside the target (`.jetvault-resume-<name>`, same file system, 0700,
  * the login's own) when the next restore or recovery settles it; the next restore of that target
  * completes them where they lie and sends only what they lack (block-patch.ts). Files from 1 MiB up
- * are kept: below that the next restore's tar stream is as cheap.
+ * are kept, and taken up from that size too (other patches start at DELTA_MIN_BYTES): below it the
+ * next restore's tar stream is as cheap.
  */
 export const RESUME_PREFIX = `${DEVICE_WORK_PREFIX}resume-`;
 const RESUME_MIN_BYTES = 1024 * 1024;
+/** A file the next restore completes from its resume folder's copy (smaller than other patches: that copy is the link's work). */
+const worthResuming = (node: TreeNode) => patchable(node, RESUME_MIN_BYTES);
 /** A resume folder no restore took up within this long is removed by the device's next recovery: its space is the device's. */
 export const RESUME_HOURS = 24;
 export const resumeFolder = (target: string) => path.posix.join(path.posix.dirname(target), `${RESUME_PREFIX}${path.posix.basename(target)}`);
@@ -359,7 +362,7 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
         if (owner) root.owners = (root.owners ?? 0) + 1;
         (now ? root.replace : root.add).push(rel);
         if (node.type === 'file') toSend(root, node, now?.type === 'file', sent);
-        const staged = patchable(node) ? resume?.get(rel) : undefined;
+        const staged = worthResuming(node) ? resume?.get(rel) : undefined;
         if (staged !== undefined) {
           root.resumableBytes = (root.resumableBytes ?? 0) + Math.min(staged, node.size);
           if (now?.type !== 'file') root.patchableBytes = (root.patchableBytes ?? 0) + node.size;
@@ -744,7 +747,7 @@ done` : raw('')}`) : Promise.resolve('')).then(
       const resume = resumeNow.get(root);
       resumeNow.delete(root);
       if (resume) {
-        const wanted = new Set(nodes.filter((f) => changed.has(f.path) && patchable(f.node)).map((f) => f.path));
+        const wanted = new Set(nodes.filter((f) => changed.has(f.path) && worthResuming(f.node)).map((f) => f.path));
         const unwanted = [...resume.keys()].filter((rel) => !wanted.has(rel));
         for (const rel of unwanted) resume.delete(rel);
         if (unwanted.length > 0) await dropResume(runner, root, unwanted);
@@ -782,7 +785,7 @@ mkdir -p -- ${path.posix.dirname(root.target)} && rmtree ${root.staging} && mkdi
       // replace, else one at another path (copiesElsewhere); the tar stream then carries everything
       // else (and any file a patch did not fit).
       const replaced = new Set(root.replace);
-      const candidates = [...(rootNode && root.file ? [{ path: '', node: rootNode }] : []), ...nodes].filter((f) => changed.has(f.path) && patchable(f.node));
+      const candidates = [...(rootNode && root.file ? [{ path: '', node: rootNode }] : []), ...nodes].filter((f) => changed.has(f.path) && (patchable(f.node) || (resume?.has(f.path) === true && worthResuming(f.node))));
       for (const { path: rel, node } of candidates) {
         const live = replaced.has(rel) ? [join(root.target, rel)] : [];
         if (noPatching) {
