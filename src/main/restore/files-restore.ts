@@ -125,6 +125,12 @@ export interface RestoreRoot {
    */
   tooLong?: { count: number; samples: string[] };
   /**
+   * Entries of the snapshot whose path in the staging copy would be 4,096 bytes or more (restored
+   * below a longer path than the device's): the staging copy could be unpacked but not read back,
+   * checked or cleaned up by path, so the preflight refuses such a restore before anything crosses.
+   */
+  tooDeepHere?: { count: number; samples: string[] };
+  /**
    * Bytes the staging copy copies instead of hard-linking (the login is not root and the kernel's
    * protected_hardlinks refuses another account's files it cannot read and write): staging needs the space.
    */
@@ -419,6 +425,10 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
       const deep = [...current.keys()].filter((rel) => pathTooLong(join(staging, 'new', rel)));
       if (deep.length > 0) root.tooLong = { count: deep.length, samples: deep.slice(0, 3) };
     }
+    if (isActive(root)) {
+      const deepHere = wanted.filter((f) => pathTooLong(join(staging, 'new', f.path))).map((f) => f.path);
+      if (deepHere.length > 0) root.tooDeepHere = { count: deepHere.length, samples: deepHere.slice(0, 3) };
+    }
     for (const { path: rel, node } of homeless) if ((await copiesElsewhere(options, root, rel, node, false)).length > 0) root.patchableBytes = (root.patchableBytes ?? 0) + node.size;
     roots.push(root);
   }
@@ -481,6 +491,13 @@ function toSend(root: RestoreRoot, node: TreeNode, onDevice: boolean, size: (nod
 export function tooLongText(root: RestoreRoot): string {
   const { count, samples } = root.tooLong!;
   return `${count} ${count === 1 ? 'entry' : 'entries'} in ${root.target} ${count === 1 ? 'is' : 'are'} nested too deep for Linux (a path of 4096 bytes or more in the restore's staging copy, e.g. ${samples[0]!.slice(0, 80)}…): the staging copy cannot hold ${count === 1 ? 'it' : 'them'} and no backup does; move ${count === 1 ? 'it' : 'them'} aside or shorten the folder names, or restore into another folder on the device`;
+}
+
+/** What the plan and the refusal say of a root the snapshot's entries would be nested too deep in. */
+export function tooDeepHereText(root: RestoreRoot): string {
+  const { count, samples } = root.tooDeepHere!;
+  const one = count === 1;
+  return `${count} ${one ? 'entry' : 'entries'} of the snapshot would be nested too deep for Linux in ${root.target} (a path of 4096 bytes or more in the restore's staging copy, e.g. ${samples[0]!.slice(0, 80)}…): restore into a folder with a shorter path`;
 }
 
 /** SHA-256 of no bytes: a file without chunks. */
@@ -683,6 +700,8 @@ export async function stageFilesRestore(options: FilesRestoreOptions, plan: File
   }
   const deep = roots.find((r) => r.tooLong);
   if (deep) throw new AppError('UNAVAILABLE', `${tooLongText(deep)}, so nothing was changed.`);
+  const deepHere = roots.find((r) => r.tooDeepHere);
+  if (deepHere) throw new AppError('UNAVAILABLE', `${tooDeepHereText(deepHere)}. Nothing was changed.`);
   // Every target's folder is writable, and every existing target folder can be moved aside — renaming
   // a folder rewrites its `..`, which needs write permission on it; mvdir grants that to the folder's
   // owner, so a read-only folder of another account stops the restore here, before anything is staged

@@ -34,7 +34,7 @@ import type { RepositoryService } from '../services/repository-service';
 import { confirmDbRestore, DB_WORK_DIR, dbJournal, markDbKept, planDbRestore, recoverDbRestores, rollbackDbRestore, stageDbRestore, swapDbRestore, validateDbRestore } from './db-restore';
 import type { DbRestoreOptions, DbRestorePlan, MysqlSource, PostgresSource } from './db-restore';
 import { formatBytes } from '../../shared/format-bytes';
-import { activeRoots, confirmRoots, keptError, planFilesRestore, recoverRestores, refuseIfKept, relocateFileRoots, RESTORE_PREFIX, RESUME_HOURS, RESUME_PREFIX, rollbackRestore, rollbackRoots, stageFilesRestore, swapRoots, tooLongText, validateRoots } from './files-restore';
+import { activeRoots, confirmRoots, keptError, planFilesRestore, recoverRestores, refuseIfKept, relocateFileRoots, RESTORE_PREFIX, RESUME_HOURS, RESUME_PREFIX, rollbackRestore, rollbackRoots, stageFilesRestore, swapRoots, tooDeepHereText, tooLongText, validateRoots } from './files-restore';
 import type { FilesRestoreOptions, FilesRestorePlan } from './files-restore';
 import { largeFilesOnDevice } from './device-copies';
 import type { DeviceCopy } from './device-copies';
@@ -339,6 +339,7 @@ export class RestoreService {
         if (kept > 0 && plan.login) all.push(`${kept} ${kept === 1 ? 'entry' : 'entries'} in ${root.target} will not have ${kept === 1 ? 'its' : 'their'} owner (another account's) after the restore: the device's login ${plan.login.name} is not root, and what it writes or copies is its own. Connect as root to restore owners.`);
         if (root.mountPoint) all.push(`${root.target} is a mount point (a file system of its own): the restore cannot move it aside for its swap, so it will stop before changing anything. Restore it into another folder on the device, or download it to this laptop.`);
         if (root.tooLong) all.push(`${tooLongText(root)}. The restore will stop before changing anything.`);
+        if (root.tooDeepHere) all.push(`${tooDeepHereText(root)}. The restore will stop before changing anything.`);
         const blocked = root.unreachable;
         if (blocked && plan.login) {
           const one = blocked.count === 1;

@@ -1,8 +1,9 @@
 /**
  * Folders nested past Linux's PATH_MAX (4,096 bytes with the NUL): `find` walks into them, but every
  * call that takes their path refuses it (ENAMETOOLONG) — tar cannot read them, no restore can make
- * them. A backup leaves them out with one warning; a restore below a longer path than the device's
- * says which entries it could not make and restores the rest.
+ * them. A backup leaves them out with one warning; a restore to this computer below a longer path than
+ * the device's says which entries it could not make and restores the rest; one on the device is refused
+ * before anything crosses (its staging copy could not be read back).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -80,6 +81,17 @@ describe('paths longer than Linux allows', () => {
     expect(readFileSync(path.join(app, 'top.txt'), 'utf8')).toBe('broken\n');
     expect(readdirSync(path.dirname(app))).toEqual(['myrvm']);
     expect(bash(`cd "$1" && for i in $(seq 20); do cd ${LEVEL} || exit 1; done && cat near.txt && for i in $(seq 5); do cd ${LEVEL} || exit 1; done && cat deep.txt`, app)).toBe('broken\ndeep\n');
+
+    // Into a folder 200 bytes deeper: the snapshot's deepest entries would pass the limit in the
+    // staging copy (tar could make them, by relative steps, but nothing could read them back or
+    // clean them up by path). Said in the plan, refused before anything crosses.
+    const far = path.join(sysroot, 'y'.repeat(200));
+    const farPlan = await planFilesRestore({ ...options, restoreId: 'far', targetRoot: far });
+    expect(farPlan.roots[0]!.tooDeepHere).toEqual({ count: 2, samples: [path.relative(app, path.join(level(19), LEVEL)), path.relative(app, path.join(level(20), 'near.txt'))] });
+    await expect(executeFilesRestore({ ...options, restoreId: 'far', targetRoot: far }, farPlan, { phase: () => undefined, advance: () => undefined })).rejects.toThrow(
+      /^2 entries of the snapshot would be nested too deep for Linux in .+yyyy\/opt\/myrvm \(a path of 4096 bytes or more in the restore's staging copy, e\.g\. d+…\): restore into a folder with a shorter path\. Nothing was changed\.$/,
+    );
+    expect(existsSync(far)).toBe(false);
 
     // Into another folder on the device (where nothing deep is): the snapshot's files, the rest named.
     const elsewhere = path.join(sysroot, 'srv');
