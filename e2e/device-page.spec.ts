@@ -1,6 +1,6 @@
 /**
  * The device page as a technician uses it against a real Jetson stand-in: Back up now, the
- * Recent backups list, the drill card.
+ * Recent backups list, the disks a backup read, the drill card.
  */
 import { expect, testWithFleet } from './fixtures';
 import { importWithRepository } from './device-steps';
@@ -19,6 +19,12 @@ test('Back up now pressed twice in a row starts one backup and shows no error', 
   await expect(page.getByTestId('device-error')).toHaveCount(0);
   const backups = await page.evaluate(async () => (await window.api!.jobs.list({ limit: 20 })).filter((j) => j.kind === 'backup').length);
   expect(backups).toBe(1);
+  // Never discovered (imported from a profile): the backup read its disks, the page shows them once it ends.
+  await expect(page.getByTestId('device-disks')).toContainText(/^\/: .+ free of .+/);
+  await expect(page.getByTestId('facts-disks-at')).toContainText('read by the backup of');
+  await app.goTo('fleet');
+  await expect(page.getByTestId(`device-row-${device.name}`)).toContainText(/\d(\.\d)? [KMGT]?i?B/);
+  await expect(page.getByTestId(`device-row-${device.name}`)).not.toContainText('disk ?');
 });
 
 test('Run a restore drill pressed twice in a row runs one drill', async ({ host, console: app, page, fleet }) => {

@@ -8,7 +8,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { AppError } from '../../shared/errors';
 import { DeviceProfileSchema, FilesSourceSchema, FingerprintSchema, JumpHostSchema, MysqlSourceSchema, NameSchema, PostgresSourceSchema, SqliteSourceSchema, authOf, isServerDatabase } from '../../shared/schemas/devices';
-import type { DeviceDetail, DeviceFacts, DeviceProfile, DiskUsage, DeviceSummary, JumpHost, KeyTarget } from '../../shared/schemas/devices';
+import type { DeviceDetail, DeviceDisks, DeviceFacts, DeviceProfile, DiskUsage, DeviceSummary, JumpHost, KeyTarget } from '../../shared/schemas/devices';
 import type { HistoryStore } from '../history/history-store';
 import { recordDiskSamples } from '../fleet/samples';
 import type { DeviceRow } from '../history/statements';
@@ -36,8 +36,21 @@ export interface DeviceRecord {
   databasePasswords: string[];
   facts: DeviceFacts | null;
   factsAt: string | null;
+  /** The disks the newest read saw (a discovery, or any backup's first command — also of a device never discovered). */
+  disks: DeviceDisks | null;
   createdAt: string;
   updatedAt: string;
+}
+
+/** The disks column as read (null before any read, or unreadable: nothing is shown rather than a failure). */
+export function disksOf(row: Pick<DeviceRow, 'disks' | 'disks_at'>): DeviceDisks | null {
+  if (!row.disks || !row.disks_at) return null;
+  try {
+    const disks = JSON.parse(row.disks) as unknown;
+    return Array.isArray(disks) ? { disks: disks as DiskUsage[], at: row.disks_at } : null;
+  } catch {
+    return null;
+  }
 }
 
 const secretRef = (id: string, kind: 'password' | 'passphrase') => `device:${id}:${kind}`;
@@ -345,6 +358,7 @@ export class DeviceService {
     const at = new Date();
     this.#store.db.transaction(() => {
       if (device.facts) this.#store.sql.deviceSetFacts.run(JSON.stringify({ ...device.facts, disks, disksAt: at.toISOString() }), at.toISOString(), device.id);
+      this.#store.sql.deviceSetDisks.run(JSON.stringify(disks), at.toISOString(), device.id);
       recordDiskSamples(this.#store, device.id, { disks }, at);
     })();
   }
@@ -354,6 +368,7 @@ export class DeviceService {
     const at = new Date();
     this.#store.db.transaction(() => {
       this.#store.sql.deviceSetFacts.run(JSON.stringify(facts), at.toISOString(), id);
+      this.#store.sql.deviceSetDisks.run(JSON.stringify(facts.disks), at.toISOString(), id);
       recordDiskSamples(this.#store, id, facts, at);
     })();
   }
@@ -532,6 +547,7 @@ export class DeviceService {
       databasePasswords: record.databasePasswords,
       facts: record.facts,
       factsAt: record.factsAt,
+      disks: record.disks,
       updatedAt: record.updatedAt,
     };
   }
@@ -579,6 +595,7 @@ export class DeviceService {
       databasePasswords: profile.sources.filter((s) => isServerDatabase(s.kind) && this.#secrets.has(databaseRef(row.id, s.name))).map((s) => s.name),
       facts: row.facts ? (JSON.parse(row.facts) as DeviceFacts) : null,
       factsAt: row.facts_at,
+      disks: disksOf(row),
       createdAt: row.created_at,
       updatedAt: row.updated_at,
     };

@@ -20,6 +20,8 @@ import type { Services } from '../services/index';
 import { tempDir } from '../testing/temp-dir';
 import { jobEnded, waitFor } from '../testing/wait';
 import { backup } from '../repository/archiver/archiver';
+import { DEFAULT_RULES } from '../../shared/schemas/monitoring';
+import { evaluateRules } from '../monitoring/rules';
 import { startDeviceBackup } from './device-backup';
 import { DumpSource } from './sources/dump-source';
 import { DeviceConnector } from './device-connector';
@@ -411,6 +413,32 @@ describe('discovery and backups of a device', () => {
       rmSync(path.join(config, 'tls.key'));
       rmSync(path.join(config, 'private'), { recursive: true });
     }
+  });
+
+  it('a device imported and never discovered gets its disks from its backups: the fleet shows its free space, the low-disk alert looks at it', async () => {
+    // As a profile imported from a shared file leaves it (no facts read yet).
+    services.history.db.prepare('UPDATE devices SET facts = NULL, facts_at = NULL, disks = NULL, disks_at = NULL WHERE name = ?').run(device.name);
+    const row = () => services.overview.overview().devices.find((d) => d.name === device.name)!;
+    expect(row().diskFreeBytes).toBeNull();
+    expect(services.devices.detail(services.devices.get(device.name)).disks).toBeNull();
+    // Any disk is less than 100% free: the rule raises for a device whose disks it sees.
+    const input = () => {
+      const current = services.alerts.input();
+      return { ...current, devices: current.devices.filter((d) => d.name === device.name) };
+    };
+    const withAll = { ...DEFAULT_RULES, deviceDiskLow: { enabled: true, threshold: 100 } };
+    expect(evaluateRules(input(), withAll).filter((c) => c.rule === 'deviceDiskLow')).toEqual([]);
+
+    const { record } = await startDeviceBackup(services, device.name, ['config']).done;
+    expect(record.status).toBe('succeeded');
+    const after = services.devices.get(device.name);
+    expect(after.facts).toBeNull(); // what discovery reads (databases, tools) is not guessed
+    const root = after.disks!.disks.find((d) => d.mount === '/')!;
+    expect(root.sizeBytes).toBeGreaterThan(0);
+    expect(Date.parse(after.disks!.at)).toBeGreaterThan(Date.now() - 60_000);
+    expect(services.devices.detail(after).disks).toEqual(after.disks);
+    expect(row().diskFreeBytes).toBeGreaterThan(0);
+    expect(evaluateRules(input(), withAll).filter((c) => c.rule === 'deviceDiskLow')).toHaveLength(1);
   });
 
   it("each backup reads the device's disks again: the page and the low-disk alert follow the device between discoveries", async () => {

@@ -652,7 +652,7 @@ describe('device report', () => {
     const device = addDevice(ctx, 'rvm-023');
     const GIB = 1024 ** 3;
     const disks = [{ mount: '/', filesystem: '/dev/nvme0n1p1', sizeBytes: 100 * GIB, usedBytes: 100 * GIB - 0.4 * GIB, availableBytes: 0.4 * GIB }];
-    ctx.store.db.prepare('UPDATE devices SET facts = ?, facts_at = ? WHERE id = ?').run(JSON.stringify({ disks, postgresDatabases: ['app'], mysqlDatabases: [] }), new Date(T0).toISOString(), device.id);
+    ctx.store.db.prepare('UPDATE devices SET disks = ?, disks_at = ? WHERE id = ?').run(JSON.stringify(disks), new Date(T0).toISOString(), device.id);
     const report = deviceReport(ctx.store, ctx.overview, 'rvm-023', new Date(T0));
     expect(report.text).toContain('<dt>Disk free</dt><dd>410 MiB (0.4 %)</dd>');
     ctx.store.close();

@@ -4,7 +4,7 @@
  * from its last drill, last verification, health from its facts, and open alerts.
  */
 import { isServerDatabase } from '../../shared/schemas/devices';
-import type { DeviceFacts, DeviceProfile } from '../../shared/schemas/devices';
+import type { DeviceFacts, DeviceProfile, DiskUsage } from '../../shared/schemas/devices';
 import type { FleetStatus, Overview, OverviewRow } from '../../shared/schemas/fleet';
 import { runCutoff } from '../../shared/job-runs';
 import { effectiveRpo } from '../../shared/tiers';
@@ -29,13 +29,13 @@ function parse<T>(text: string | null): T | null {
 const errorOf = (text: string | null) => parse<{ code?: string; message?: string }>(text);
 
 /** Disks that hold data: real block devices (or, without any, whatever has a size). */
-export function diskFree(facts: DeviceFacts | null): { bytes: number; fraction: number } | null {
-  if (!facts) return null;
-  const sized = facts.disks.filter((d) => d.sizeBytes > 0);
+export function diskFree(disks: DiskUsage[] | null): { bytes: number; fraction: number } | null {
+  if (!disks) return null;
+  const sized = disks.filter((d) => d.sizeBytes > 0);
   const real = sized.filter((d) => d.filesystem.startsWith('/dev/') || d.mount === '/');
-  const disks = real.length > 0 ? real : sized;
-  if (disks.length === 0) return null;
-  const worst = disks.reduce((a, b) => (b.availableBytes / b.sizeBytes < a.availableBytes / a.sizeBytes ? b : a));
+  const data = real.length > 0 ? real : sized;
+  if (data.length === 0) return null;
+  const worst = data.reduce((a, b) => (b.availableBytes / b.sizeBytes < a.availableBytes / a.sizeBytes ? b : a));
   return { bytes: worst.availableBytes, fraction: worst.availableBytes / worst.sizeBytes };
 }
 
@@ -124,7 +124,8 @@ export class OverviewService {
     const rtoState = rtoStateOf(row.last_drill_result, { ms: row.measured_ms, result: row.measured_result }, rtoObjectiveMinutes);
     // A repository-wide check verifies every device's snapshots: the newer of the two counts.
     const verify = repoVerify?.finished_at && (!row.last_verify_at || repoVerify.finished_at > row.last_verify_at) ? { at: repoVerify.finished_at, status: repoVerify.status } : { at: row.last_verify_at, status: row.last_verify_status };
-    const disk = diskFree(facts);
+    // Read by every backup too: also for a device imported and never discovered.
+    const disk = diskFree(parse<DiskUsage[]>(row.disks));
     const status: FleetStatus = reachability === 'unreachable' ? 'unreachable' : rpoState === 'ok' ? 'protected' : 'at-risk';
     return {
       id: row.id,

@@ -29,6 +29,26 @@ describe('history database', () => {
     db.close();
   });
 
+  it('keeps the disks a discovery read when it adds their own column (migration 20)', () => {
+    const dir = tempDir();
+    const before = openHistoryDatabase(dir, MIGRATIONS.filter((m) => m.id < 20));
+    const insert = before.prepare('INSERT INTO devices (id, name, profile, host_key, facts, facts_at, created_at, updated_at) VALUES (?, ?, ?, NULL, ?, ?, ?, ?)');
+    const disks = [{ mount: '/', filesystem: '/dev/nvme0n1p1', sizeBytes: 100, usedBytes: 95, availableBytes: 5 }];
+    const at = '2026-12-01T10:00:00.000Z';
+    insert.run('d1', 'rvm-001', '{}', JSON.stringify({ collectedAt: at, disks }), at, at, at);
+    insert.run('d2', 'rvm-002', '{}', JSON.stringify({ collectedAt: at, disks, disksAt: '2026-12-02T10:00:00.000Z' }), '2026-12-02T10:00:00.000Z', at, at);
+    insert.run('d3', 'rvm-003', '{}', null, null, at, at);
+    before.close();
+    const db = openHistoryDatabase(dir);
+    const rows = db.prepare('SELECT id, disks, disks_at FROM devices ORDER BY id').all() as { id: string; disks: string | null; disks_at: string | null }[];
+    expect(rows.map((r) => ({ ...r, disks: r.disks === null ? null : (JSON.parse(r.disks) as unknown) }))).toEqual([
+      { id: 'd1', disks, disks_at: at },
+      { id: 'd2', disks, disks_at: '2026-12-02T10:00:00.000Z' },
+      { id: 'd3', disks: null, disks_at: null },
+    ]);
+    db.close();
+  });
+
   it('refuses a history whose applied migration changed since', () => {
     const dir = tempDir();
     openHistoryDatabase(dir).close();

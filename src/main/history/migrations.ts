@@ -395,4 +395,16 @@ ${GOOD_RUNS_BACKFILL}`,
         DELETE FROM restore_places WHERE device_id = OLD.id;
       END;`,
   },
+  {
+    id: 20,
+    name: 'device disks',
+    // The disks the newest read saw (a discovery's, or the first command of every backup), beside the
+    // facts: a device imported from a profile and never discovered had none, so the fleet showed
+    // "disk ?" and the low-disk alert never looked at it, though every backup read its disks.
+    sql: `
+      ALTER TABLE devices ADD COLUMN disks TEXT;
+      ALTER TABLE devices ADD COLUMN disks_at TEXT;
+      UPDATE devices SET disks = json_extract(facts, '$.disks'), disks_at = coalesce(json_extract(facts, '$.disksAt'), facts_at)
+      WHERE facts IS NOT NULL AND json_valid(facts) AND json_type(facts, '$.disks') = 'array';`,
+  },
 ];

@@ -58,6 +58,9 @@ export interface DeviceRow {
   host_key: string | null;
   facts: string | null;
   facts_at: string | null;
+  /** JSON DiskUsage[] the newest read saw (a discovery, or a backup's first command), and when. */
+  disks: string | null;
+  disks_at: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -134,6 +137,8 @@ export interface OverviewDbRow {
   host_key: string | null;
   facts: string | null;
   facts_at: string | null;
+  /** JSON DiskUsage[] the newest read saw (discovery or backup); null before any. */
+  disks: string | null;
   /** The scheduler's last probe of the device's address (null: none yet) and whether it answered. */
   probe_at: string | null;
   probe_reachable: number | null;
@@ -209,6 +214,7 @@ export function prepareStatements(db: Database) {
       'UPDATE devices SET name = ?, profile = ?, host_key = ?, updated_at = ? WHERE id = ?',
     ),
     deviceSetFacts: db.prepare<[string, string, string]>('UPDATE devices SET facts = ?, facts_at = ? WHERE id = ?'),
+    deviceSetDisks: db.prepare<[string, string, string]>('UPDATE devices SET disks = ?, disks_at = ? WHERE id = ?'),
     /** The scheduler's probe of a device's address: when, and whether it answered (1) or not (0). */
     deviceSetProbe: db.prepare<[string, number, string]>('UPDATE devices SET probe_at = ?, probe_reachable = ? WHERE id = ?'),
     deviceByName: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE name = ?'),
@@ -218,7 +224,7 @@ export function prepareStatements(db: Database) {
     jobsLastRowid: db.prepare<[], { last: number | null }>('SELECT max(rowid) AS last FROM jobs'),
     jobsEndedSince: db.prepare<[number, number], { id: string }>("SELECT id FROM jobs WHERE rowid > ? AND status <> 'running' AND (owner_pid IS NULL OR owner_pid <> ?) ORDER BY rowid"),
     /** What a console shows of each device changes with these (services/external-changes.ts). */
-    deviceStamps: db.prepare<[], { name: string; stamp: string }>("SELECT name, id || ' ' || updated_at || ' ' || coalesce(host_key, '') || ' ' || coalesce(facts_at, '') AS stamp FROM devices"),
+    deviceStamps: db.prepare<[], { name: string; stamp: string }>("SELECT name, id || ' ' || updated_at || ' ' || coalesce(host_key, '') || ' ' || coalesce(facts_at, '') || ' ' || coalesce(disks_at, '') AS stamp FROM devices"),
     deviceDelete: db.prepare<[string]>('DELETE FROM devices WHERE id = ?'),
 
     settingsAll: db.prepare<[], SettingRow>('SELECT key, value, updated_at FROM settings'),
@@ -304,7 +310,7 @@ export function prepareStatements(db: Database) {
      */
     overview: db.prepare<[string], OverviewDbRow>(
       `WITH cutoff AS (SELECT at, CAST(strftime('%s', at) AS INTEGER) AS s FROM (SELECT ? AS at))
-       SELECT d.id, d.name, d.profile, d.host_key, d.facts, d.facts_at, d.probe_at, d.probe_reachable,
+       SELECT d.id, d.name, d.profile, d.host_key, d.facts, d.facts_at, d.disks, d.probe_at, d.probe_reachable,
               -- A good backup is a run that covered every source the device had when it finished (as the
               -- alerts and the RPO charts count it; the scheduler's clock is lastCompleteRuns): a source
               -- backed up alone on its own schedule does not reset the device's age, and a source added
@@ -555,8 +561,9 @@ export type Statements = ReturnType<typeof prepareStatements>;
  */
 export function prepareSeedStatements(db: Database) {
   return {
-    device: db.prepare<[string, string, string, string | null, string, string, string, string]>(
-      'INSERT INTO devices (id, name, profile, host_key, facts, facts_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    /** The facts' disks are also the device's newest disks (as DeviceService.setFacts keeps them). */
+    device: db.prepare<[string, string, string, string | null, string, string, string, string, string, string]>(
+      'INSERT INTO devices (id, name, profile, host_key, facts, facts_at, created_at, updated_at, disks, disks_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ),
     job: db.prepare<[string, string, string, string | null, string, string, string, string, string | null, number, number, string | null, string | null]>(
       'INSERT INTO jobs (id, kind, title, device_id, status, phases, phase, started_at, finished_at, bytes_done, items_done, error, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',

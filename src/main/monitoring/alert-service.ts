@@ -102,7 +102,7 @@ export class AlertService {
         createdAt: record.createdAt,
         lastSuccessAt: lastSuccess.get(record.id) ?? null,
         runs: store.sql.backupsOfDevice.all(record.id, 11).map(runOf),
-        facts: record.facts,
+        disks: record.disks?.disks ?? null,
       };
       const drill = this.#deps.lastDrillAt?.(record.id);
       if (drill !== undefined) state.lastDrillAt = drill;

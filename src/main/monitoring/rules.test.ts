@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RULES } from '../../shared/schemas/monitoring';
 import type { Rules } from '../../shared/schemas/monitoring';
-import type { DeviceFacts } from '../../shared/schemas/devices';
+import type { DiskUsage } from '../../shared/schemas/devices';
 import { evaluateRules } from './rules';
 import type { DeviceState, MonitorInput, RunSummary } from './rules';
 
@@ -15,7 +15,7 @@ const run = (status: RunSummary['status'], startMin: number, seconds: number, er
 });
 
 function device(overrides: Partial<DeviceState> = {}): DeviceState {
-  return { id: 'd1', name: 'rvm-017', rpoMinutes: 60, createdAt: at(-10_000), lastSuccessAt: at(-30), runs: [run('succeeded', -31, 60)], facts: null, ...overrides };
+  return { id: 'd1', name: 'rvm-017', rpoMinutes: 60, createdAt: at(-10_000), lastSuccessAt: at(-30), runs: [run('succeeded', -31, 60)], disks: null, ...overrides };
 }
 
 function input(devices: DeviceState[], now = at(0), extra: Partial<MonitorInput> = {}): MonitorInput {
@@ -25,25 +25,8 @@ function input(devices: DeviceState[], now = at(0), extra: Partial<MonitorInput>
 const rules = (patch: Partial<Rules> = {}): Rules => ({ ...DEFAULT_RULES, ...patch });
 const ids = (conditions: { rule: string }[]) => conditions.map((c) => c.rule).sort();
 
-function facts(mounts: { mount: string; size: number; avail: number; fs?: string }[]): DeviceFacts {
-  return {
-    collectedAt: at(0),
-    hostname: 'rvm-017',
-    kernel: '5.15',
-    arch: 'aarch64',
-    l4t: null,
-    model: null,
-    disks: mounts.map((m) => ({ mount: m.mount, filesystem: m.fs ?? '/dev/mmcblk0p1', sizeBytes: m.size, usedBytes: m.size - m.avail, availableBytes: m.avail })),
-    tools: {},
-    services: [],
-    postgresDatabases: [],
-    mysqlDatabases: [],
-    databaseErrors: [],
-    sqliteFiles: [],
-    appDirs: [],
-    configPaths: [],
-    logDirs: [],
-  };
+function disks(mounts: { mount: string; size: number; avail: number; fs?: string }[]): DiskUsage[] {
+  return mounts.map((m) => ({ mount: m.mount, filesystem: m.fs ?? '/dev/mmcblk0p1', sizeBytes: m.size, usedBytes: m.size - m.avail, availableBytes: m.avail }));
 }
 
 describe('monitoring rules', () => {
@@ -75,7 +58,7 @@ describe('monitoring rules', () => {
 
   it('device disk low: per mount under threshold % free, pseudo filesystems ignored', () => {
     const GiB = 1024 ** 3;
-    const d = device({ facts: facts([{ mount: '/', size: 64 * GiB, avail: 3 * GiB }, { mount: '/data', size: 100 * GiB, avail: 50 * GiB }, { mount: '/proc', size: 1, avail: 0, fs: 'proc' }]) });
+    const d = device({ disks: disks([{ mount: '/', size: 64 * GiB, avail: 3 * GiB }, { mount: '/data', size: 100 * GiB, avail: 50 * GiB }, { mount: '/proc', size: 1, avail: 0, fs: 'proc' }]) });
     const raised = evaluateRules(input([d]), rules());
     expect(ids(raised)).toEqual(['deviceDiskLow']);
     expect(raised[0]!.message).toBe('rvm-017: little free space on / (4.7% free)');

@@ -4,7 +4,7 @@
  * out. The alert service turns conditions into alerts that are raised once, kept while the
  * condition holds, and resolved when it no longer does.
  */
-import type { DeviceFacts } from '../../shared/schemas/devices';
+import type { DiskUsage } from '../../shared/schemas/devices';
 import type { RuleId, Rules, Severity } from '../../shared/schemas/monitoring';
 import { formatAge } from '../../shared/format-duration';
 import { FUTURE_RUN_TOLERANCE_MS } from '../../shared/job-runs';
@@ -28,7 +28,8 @@ export interface DeviceState {
   lastSuccessAt: string | null;
   /** Finished backup runs, newest first (at least the last 11 when there are that many). */
   runs: RunSummary[];
-  facts: DeviceFacts | null;
+  /** The disks the newest read saw (a discovery, or a backup's first command); null before any. */
+  disks: DiskUsage[] | null;
   /** The last successful restore drill; undefined while the console records no drills. */
   lastDrillAt?: string | null;
   /** When the newest run held in an offsite repository was taken; null: none; undefined: no repository is offsite. */
@@ -112,8 +113,8 @@ export function evaluateRules(input: MonitorInput, rules: Rules): Condition[] {
       if (message) out.push({ rule: 'rpoBreached', subject: device.id, deviceId: device.id, severity: 'critical', message });
     }
 
-    if (rules.deviceDiskLow.enabled && device.facts) {
-      const low = device.facts.disks.filter((d) => d.sizeBytes > 0 && !IGNORED_FILESYSTEMS.test(d.filesystem) && (d.availableBytes / d.sizeBytes) * 100 < rules.deviceDiskLow.threshold);
+    if (rules.deviceDiskLow.enabled && device.disks) {
+      const low = device.disks.filter((d) => d.sizeBytes > 0 && !IGNORED_FILESYSTEMS.test(d.filesystem) && (d.availableBytes / d.sizeBytes) * 100 < rules.deviceDiskLow.threshold);
       if (low.length > 0) {
         out.push({
           rule: 'deviceDiskLow',

@@ -201,6 +201,10 @@ export type DeviceSummary = z.infer<typeof DeviceSummarySchema>;
 export const DiskUsageSchema = z.object({ mount: z.string(), filesystem: z.string(), sizeBytes: z.number(), usedBytes: z.number(), availableBytes: z.number() });
 export type DiskUsage = z.infer<typeof DiskUsageSchema>;
 
+/** The disks the newest read of a device saw (a discovery, or the first command of any backup), and when. */
+export const DeviceDisksSchema = z.object({ disks: z.array(DiskUsageSchema), at: z.string() });
+export type DeviceDisks = z.infer<typeof DeviceDisksSchema>;
+
 /** What a device tells about itself over SSH. */
 export const DeviceFactsSchema = z.object({
   collectedAt: z.string(),
@@ -249,6 +253,8 @@ export const DeviceDetailSchema = z.object({
   databasePasswords: z.array(z.string()).default([]),
   facts: DeviceFactsSchema.nullable(),
   factsAt: z.string().nullable(),
+  /** Also for a device never discovered: every backup reads them. */
+  disks: DeviceDisksSchema.nullable(),
   /** When the profile was last saved (by anyone): an edit sends it back as `ifUpdatedAt`. */
   updatedAt: z.string(),
 });

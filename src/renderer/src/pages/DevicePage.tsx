@@ -3,7 +3,7 @@ import { useEffect, useState } from 'react';
 import type { DeviceCopies } from '../../../shared/schemas/repositories';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { Button, Checkbox, CheckboxGroup } from 'react-aria-components';
-import type { DeviceDetail, DeviceFacts, Source } from '../../../shared/schemas/devices';
+import type { DeviceDetail, DeviceDisks, DeviceFacts, DiskUsage, Source } from '../../../shared/schemas/devices';
 import { toAppError } from '../../../shared/errors';
 import { api } from '../api';
 import { PageHeader } from '../components/PageHeader';
@@ -23,7 +23,35 @@ import { describeSource } from '../../../shared/describe-source';
 import { useAction } from '../use-action';
 import { useSecondPress } from '../use-second-press';
 
-function Facts({ facts }: { facts: DeviceFacts }) {
+/** The disks the newest read saw: a discovery's, or a backup's (`byBackupAt`: every backup reads them). */
+function Disks({ disks, byBackupAt }: { disks: DiskUsage[]; byBackupAt: string | null }) {
+  return (
+    <>
+      <dt>Disks</dt>
+      <dd data-testid="device-disks">
+        {disks
+          .filter((d) => d.sizeBytes > 0)
+          .slice(0, 6)
+          .map((d) => `${d.mount}: ${formatBytes(d.availableBytes)} free of ${formatBytes(d.sizeBytes)}`)
+          .join(' · ')}
+        {byBackupAt ? <span className="muted" data-testid="facts-disks-at">{` (read by the backup of ${new Date(byBackupAt).toLocaleString()})`}</span> : null}
+      </dd>
+    </>
+  );
+}
+
+function Facts({ facts, disks }: { facts: DeviceFacts | null; disks: DeviceDisks | null }) {
+  if (!facts) {
+    return disks ? (
+      <section className="card" aria-label="Device facts" data-testid="device-facts">
+        <h2>Device</h2>
+        <dl className="facts">
+          <Disks disks={disks.disks} byBackupAt={disks.at} />
+        </dl>
+        <p className="muted">Connect and discover reads the rest: L4T, board, tools, databases.</p>
+      </section>
+    ) : null;
+  }
   return (
     <section className="card" aria-label="Device facts" data-testid="device-facts">
       <h2>Device</h2>
@@ -51,15 +79,7 @@ function Facts({ facts }: { facts: DeviceFacts }) {
             </dd>
           </>
         ) : null}
-        <dt>Disks</dt>
-        <dd>
-          {facts.disks
-            .filter((d) => d.sizeBytes > 0)
-            .slice(0, 6)
-            .map((d) => `${d.mount}: ${formatBytes(d.availableBytes)} free of ${formatBytes(d.sizeBytes)}`)
-            .join(' · ')}
-          {facts.disksAt ? <span className="muted" data-testid="facts-disks-at">{` (read by the backup of ${new Date(facts.disksAt).toLocaleString()})`}</span> : null}
-        </dd>
+        <Disks disks={facts.disks} byBackupAt={facts.disksAt ?? null} />
       </dl>
       <p className="muted">Read {new Date(facts.collectedAt).toLocaleString()}</p>
     </section>
@@ -96,9 +116,10 @@ export function DevicePage({ name }: { name: string }) {
   const backupsEnded = newestRunKey(recent, ['backup']);
   const copiesChanged = newestRunKey(recent, ['backup', 'copy']);
 
+  // Again when a backup ends: it read the device's disks.
   useEffect(() => {
     loadDetail(name).catch((caught: unknown) => setError(toAppError(caught).message));
-  }, [name, loadDetail, setError]);
+  }, [name, loadDetail, setError, backupsEnded]);
   useEffect(() => {
     // Locked or missing repository: no downloads offered, nothing to report here.
     api()
@@ -247,7 +268,7 @@ export function DevicePage({ name }: { name: string }) {
         </p>
       ) : null}
       <div className="grid-2">
-        {detail.facts ? <Facts facts={detail.facts} /> : null}
+        <Facts facts={detail.facts} disks={detail.disks} />
         <section className="card" aria-label="Sources" data-testid="device-sources">
           <h2>Sources</h2>
           {profile.sources.length === 0 ? (
