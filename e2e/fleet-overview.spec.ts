@@ -141,6 +141,16 @@ test('the dashboards chart the seeded history in light and dark, fleet-wide and 
   for (const id of charts) await expect(main.getByTestId(id).locator('svg.recharts-surface[role="application"]')).toBeVisible();
   await expect(main.getByTestId('chart-duration').locator('.recharts-line-curve').first()).toBeVisible();
   await expect(main.getByTestId('chart-dedup').locator('.recharts-bar-rectangle').first()).toBeVisible();
+  // Byte axes read round sizes (0, 20, 40 MiB), not round numbers of bytes (19.1, 38.1 MiB).
+  for (const id of ['chart-dedup', 'chart-storage']) {
+    const labels = await main.getByTestId(id).locator('.recharts-yAxis-tick-labels .recharts-cartesian-axis-tick-value').allTextContents();
+    expect(labels.length).toBeGreaterThanOrEqual(3);
+    for (const label of labels) expect(label).toMatch(/^\d+(\.5)? (B|KiB|MiB|GiB|TiB)$/);
+  }
+  // Durations likewise: whole minutes (the seeded runs take 1–2 min), not 35s, 1m 10s, 1m 45s.
+  const durations = await main.getByTestId('chart-duration').locator('.recharts-yAxis-tick-labels .recharts-cartesian-axis-tick-value').allTextContents();
+  expect(durations.length).toBeGreaterThanOrEqual(3);
+  for (const label of durations) expect(label).toMatch(/^(0s|\d+m|\d+m 30s)$/);
   await page.getByTestId('range-90d').click();
   await expect(main.getByTestId('dashboards')).toHaveAttribute('data-range', '90d');
   await expect(main.getByTestId('chart-rpo').locator('.recharts-area-area')).toBeVisible();

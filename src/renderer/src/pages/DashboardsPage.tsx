@@ -8,7 +8,7 @@ import { api } from '../api';
 import { EmptyState } from '../components/EmptyState';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { PageHeader } from '../components/PageHeader';
-import { formatBytes, formatDurationTick } from '../format';
+import { byteTicks, durationTicks, formatBytes, formatBytesTick, formatDurationTick } from '../format';
 import { byName } from '../../../shared/natural';
 import { formatAge, formatDuration } from '../../../shared/format-duration';
 import { formatShare } from '../../../shared/format-share';
@@ -111,6 +111,12 @@ function Charts({ data }: { data: Dashboard }) {
     return `${title} · ${d.count} ${d.count === 1 ? 'drill' : 'drills'}: ${d.over} over their device's objective${d.failed ? `, ${d.failed} failed` : ''}`;
   };
   const grid = <CartesianGrid strokeDasharray="3 3" stroke="var(--border)" />;
+  /** An axis's props: round ticks (byteTicks, durationTicks) over the largest of `values`. */
+  const roundAxis = (values: (number | null)[], ticksFor: (max: number) => number[] | undefined, tickFormatter: (v: number) => string) => {
+    const ticks = ticksFor(values.reduce<number>((max, v) => (v !== null && v > max ? v : max), 0));
+    return { tickFormatter, ...(ticks ? { ticks, domain: [0, ticks.at(-1)!] } : {}) };
+  };
+  const byteAxis = (values: (number | null)[]) => roundAxis(values, byteTicks, formatBytesTick);
   // `format` gets the value and the bucket's whole data point (for counts beside a share).
   const tooltip = <P,>(format: (v: number, point: P) => string, label: (t: unknown, items: readonly { payload?: unknown }[]) => string = labelFormatter) => (
     <Tooltip contentStyle={tooltipStyle} labelFormatter={label} formatter={(v, _name, item) => (typeof v === 'number' ? format(v, (item as { payload: P }).payload) : String(v))} />
@@ -121,8 +127,8 @@ function Charts({ data }: { data: Dashboard }) {
         <LineChart data={runs}>
           {grid}
           <XAxis {...x} />
-          {/* Short runs get sub-second ticks (0.5 s, 1 s, 1.5 s): a whole-second label would repeat. */}
-          <YAxis stroke={C.muted} fontSize={11} tickFormatter={formatDurationTick} width={60} />
+          {/* Round durations (1 min, 2 min; short runs 0.5 s, 1 s, 1.5 s: a whole-second label would repeat). */}
+          <YAxis stroke={C.muted} fontSize={11} {...roundAxis(runs.map((r) => r.maxS), durationTicks, formatDurationTick)} width={60} />
           {tooltip((v) => formatDuration(v * 1000))}
           <Legend />
           <Line type="monotone" dataKey="avgS" name="mean" stroke={C.a} dot={RUN_DOT} isAnimationActive={false} />
@@ -133,7 +139,7 @@ function Charts({ data }: { data: Dashboard }) {
         <BarChart data={runs}>
           {grid}
           <XAxis {...x} />
-          <YAxis stroke={C.muted} fontSize={11} tickFormatter={(v: number) => formatBytes(v)} width={70} />
+          <YAxis stroke={C.muted} fontSize={11} {...byteAxis(runs.flatMap((r) => [r.bytesTransferred, r.bytesAdded]))} width={70} />
           {tooltip((v) => formatBytes(v))}
           <Legend />
           <Bar dataKey="bytesTransferred" name="transferred" fill={C.a} isAnimationActive={false} />
@@ -166,8 +172,8 @@ function Charts({ data }: { data: Dashboard }) {
           {grid}
           <XAxis {...x} />
           {/* Two scales: the repository is far smaller than the disk's free space. */}
-          <YAxis yAxisId="repo" stroke={C.a} fontSize={11} tickFormatter={(v: number) => formatBytes(v)} width={70} />
-          <YAxis yAxisId="free" orientation="right" stroke={C.warn} fontSize={11} tickFormatter={(v: number) => formatBytes(v)} width={70} />
+          <YAxis yAxisId="repo" stroke={C.a} fontSize={11} {...byteAxis(growth.map((g) => g.repositoryBytes))} width={70} />
+          <YAxis yAxisId="free" orientation="right" stroke={C.warn} fontSize={11} {...byteAxis(growth.map((g) => g.laptopFree))} width={70} />
           {tooltip((v) => formatBytes(v))}
           <Legend />
           <Line yAxisId="repo" type="monotone" dataKey="repositoryBytes" name={measured ? 'repository (left)' : `added by backups since ${tick(data.bucketSeconds)(Date.parse(data.from) / 1000)} (left)`} stroke={C.a} dot={false} connectNulls isAnimationActive={false} />
