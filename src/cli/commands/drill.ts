@@ -45,6 +45,7 @@ export const drillCommand: Command = {
         io.out(`${device}: drill ${drill.result}${drill.totalMs !== null ? ` in ${formatDuration(drill.totalMs)} (RTO objective ${rto.objectiveMinutes} min: ${rto.status})` : ''}`);
         if (drill.error) io.err(`jetvault drill: ${drill.error}`);
         if (drill.cleanup && drill.cleanup !== 'done') io.err(`scratch area ${drill.cleanup}`);
+        if (drill.leftoversStopped) io.err(`note: ${device}: first stopped what an earlier run had left running on the device (${drill.leftoversStopped.join(', ')})`);
       }
       return drill.result === 'passed' ? EXIT.ok : drill.result === 'partial' ? EXIT.partial : EXIT.failure;
     });

@@ -407,4 +407,12 @@ ${GOOD_RUNS_BACKFILL}`,
       UPDATE devices SET disks = json_extract(facts, '$.disks'), disks_at = coalesce(json_extract(facts, '$.disksAt'), facts_at)
       WHERE facts IS NOT NULL AND json_valid(facts) AND json_type(facts, '$.disks') = 'array';`,
   },
+  {
+    id: 21,
+    name: 'drill leftovers',
+    // What a drill stopped first on the device, left running there by a backup or drill of this
+    // console that a dead link cut off (JSON array of process names; null: nothing). A backup's run
+    // records it in its result; a drill had nowhere to, so it was stopped without a word.
+    sql: `ALTER TABLE drills ADD COLUMN leftovers TEXT;`,
+  },
 ];

@@ -113,6 +113,8 @@ export interface DrillRow {
   total_ms: number | null;
   error: string | null;
   cleanup: string | null;
+  /** JSON array of what the drill stopped first (leftovers.ts); null: nothing. */
+  leftovers: string | null;
 }
 
 export interface DrillSourceRow {
@@ -268,8 +270,8 @@ export function prepareStatements(db: Database) {
     drillInsert: db.prepare<[string, string | null, string, string, string]>(
       "INSERT INTO drills (id, job_id, device_id, device_name, started_at, result) VALUES (?, ?, ?, ?, ?, 'running')",
     ),
-    drillFinish: db.prepare<[string | null, string, string, number | null, string | null, string | null, string]>(
-      'UPDATE drills SET run_id = ?, finished_at = ?, result = ?, total_ms = ?, error = ?, cleanup = ? WHERE id = ?',
+    drillFinish: db.prepare<[string | null, string, string, number | null, string | null, string | null, string | null, string]>(
+      'UPDATE drills SET run_id = ?, finished_at = ?, result = ?, total_ms = ?, error = ?, cleanup = ?, leftovers = ? WHERE id = ?',
     ),
     drillSourceInsert: db.prepare<[string, number, string, string, string, string, number, number, number, string | null, string | null]>(
       'INSERT INTO drill_sources (drill_id, position, source, kind, snapshot_id, result, duration_ms, bytes, files, detail, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',

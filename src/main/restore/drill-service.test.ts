@@ -24,9 +24,9 @@ describe('drill history and the RTO', () => {
       const id = services.devices.get('rvm-017').id;
       expect(services.drills.lastGoodAt(id)).toBeNull();
       services.history.sql.drillInsert.run('good', null, id, 'rvm-017', '2026-11-01T10:00:00.000Z');
-      services.history.sql.drillFinish.run('run1', '2026-11-01T10:05:00.000Z', 'passed', 240_000, null, 'done', 'good');
+      services.history.sql.drillFinish.run('run1', '2026-11-01T10:05:00.000Z', 'passed', 240_000, null, 'done', null, 'good');
       services.history.sql.drillInsert.run('bad', null, id, 'rvm-017', '2026-11-02T10:00:00.000Z');
-      services.history.sql.drillFinish.run('run2', '2026-11-02T10:01:00.000Z', 'failed', null, 'link lost', 'done', 'bad');
+      services.history.sql.drillFinish.run('run2', '2026-11-02T10:01:00.000Z', 'failed', null, 'link lost', 'done', null, 'bad');
       expect(services.drills.lastGoodAt(id)).toBe('2026-11-01T10:05:00.000Z');
       expect(services.drills.rto('rvm-017')).toMatchObject({ status: 'failed', estimateMs: 240_000, measuredAt: '2026-11-01T10:05:00.000Z', lastDrill: { id: 'bad' } });
       expect(services.drills.list('rvm-017').map((d) => d.id)).toEqual(['bad', 'good']);

@@ -11,7 +11,7 @@ import type { DeviceService } from '../devices/device-service';
 import type { DeviceConnector } from '../devices/device-connector';
 import { DeviceConnection } from '../devices/ssh-connection';
 import { chooseCompression, probeDevice } from '../devices/wire-compression';
-import { markedRunner, stopLeftovers } from '../devices/leftovers';
+import { leftoversOf, markedRunner, stopLeftovers } from '../devices/leftovers';
 import type { CommandRunner } from '../devices/ssh-connection';
 import type { HistoryStore } from '../history/history-store';
 import type { DrillRow } from '../history/statements';
@@ -62,6 +62,7 @@ export class DrillService {
       let sources: DrillSourceRecord[] = [];
       let totalMs: number | null = null;
       let cleanup: string | null = null;
+      let stopped: string[] = [];
       let failure: unknown = null;
       try {
         const repo = await this.repository.fresh();
@@ -82,7 +83,8 @@ export class DrillService {
             // drill's own commands are marked for the next run to do the same (leftovers.ts).
             const consoleId = this.devices.consoleId();
             const runner = markedRunner(connection, consoleId);
-            const { probe } = await probeDevice(runner, device.profile.sysroot, undefined, stopLeftovers(consoleId));
+            const { text, probe } = await probeDevice(runner, device.profile.sysroot, undefined, stopLeftovers(consoleId));
+            stopped = leftoversOf(text);
             const compress = await chooseCompression(connection, device.profile.wireCompression, probe);
             await sweepScratch(connection, parent, ctx.signal);
             // A database server that is down fails its own source below; the files are still drilled.
@@ -114,7 +116,7 @@ export class DrillService {
       const failed = sources.filter((s) => s.result === 'failed');
       const result: DrillResult = cancelled ? 'cancelled' : failure || failed.length > 0 ? 'failed' : sources.some((s) => s.result === 'skipped') ? 'partial' : 'passed';
       const error = failure ? (failure as Error).message : failed.length > 0 ? failed.map((s) => `${s.source}: ${s.error}`).join('; ') : null;
-      this.#record(drillId, runId, result, result === 'passed' || result === 'partial' ? totalMs : null, error, cleanup, sources);
+      this.#record(drillId, runId, result, result === 'passed' || result === 'partial' ? totalMs : null, error, cleanup, stopped, sources);
       const record = this.get(drillId)!;
       if (failure) throw failure instanceof Error ? failure : new AppError('INTERNAL', error ?? 'The drill failed');
       if (result === 'failed') throw new AppError('REMOTE_COMMAND_FAILED', `The drill of ${deviceName} failed: ${error}`);
@@ -149,11 +151,11 @@ export class DrillService {
     }
   }
 
-  #record(id: string, runId: string | null, result: DrillResult, totalMs: number | null, error: string | null, cleanup: string | null, sources: DrillSourceRecord[]): void {
+  #record(id: string, runId: string | null, result: DrillResult, totalMs: number | null, error: string | null, cleanup: string | null, stopped: string[], sources: DrillSourceRecord[]): void {
     const { sql, db } = this.history;
     db.transaction(() => {
       sources.forEach((s, i) => sql.drillSourceInsert.run(id, i, s.source, s.kind, s.snapshotId, s.result, s.durationMs, s.bytes, s.files, s.detail, s.error));
-      sql.drillFinish.run(runId, new Date().toISOString(), result, totalMs, error, cleanup, id);
+      sql.drillFinish.run(runId, new Date().toISOString(), result, totalMs, error, cleanup, stopped.length > 0 ? JSON.stringify(stopped) : null, id);
     })();
   }
 
@@ -169,6 +171,7 @@ export class DrillService {
       totalMs: row.total_ms,
       error: row.error,
       cleanup: row.cleanup,
+      ...(row.leftovers ? { leftoversStopped: JSON.parse(row.leftovers) as string[] } : {}),
       sources: this.history.sql.drillSources.all(row.id).map((s) => ({
         source: s.source,
         kind: s.kind,

@@ -270,6 +270,8 @@ describe('restore drills on a real device', () => {
       const next = services.drills.start(device.name);
       expect((await settled(next.id)).status).toBe('succeeded');
       expect(services.drills.get(next.drillId)!.cleanup).toBe('done');
+      // Said with the drill, as a backup says it: the session it stopped.
+      expect(services.drills.get(next.drillId)!.leftoversStopped).toEqual([expect.stringMatching(/^psql\b/)]);
       expect(await scratchLeft()).toEqual([]);
       expect(device.sessionProcesses('psql')).toEqual([]);
     } finally {

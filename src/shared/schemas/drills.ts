@@ -30,6 +30,11 @@ export const DrillRecordSchema = z.object({
   error: z.string().nullable(),
   /** 'done', or why the scratch area on the device could not be removed (the next drill removes it). */
   cleanup: z.string().nullable(),
+  /**
+   * What the drill stopped on the device before it began (a backup's or drill's commands a dead link
+   * had cut off and left running: a pg_dump, a pg_restore holding its scratch database); absent: nothing.
+   */
+  leftoversStopped: z.array(z.string()).optional(),
   sources: z.array(DrillSourceRecordSchema),
 });
 export type DrillRecord = z.infer<typeof DrillRecordSchema>;

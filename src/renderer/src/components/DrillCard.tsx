@@ -85,6 +85,7 @@ export function DrillCard({ device, deviceId, objective }: { device: string; dev
             Last drill {new Date(last.startedAt).toLocaleString()}: <strong data-testid="drill-last-result">{last.result}</strong>
             {last.error ? ` — ${last.error}` : ''}
             {last.cleanup && last.cleanup !== 'done' ? ` — scratch area ${last.cleanup}` : ''}
+            {last.leftoversStopped?.length ? ` — first stopped what an earlier run had left running on the device (${last.leftoversStopped.join(', ')})` : ''}
           </p>
           <table className="table" data-testid="drill-sources">
             <thead>
