@@ -158,6 +158,29 @@ describe.skipIf(why)('MySQL restores onto a device', () => {
     expect(services.drills.rto(device.name).estimateMs).toBeGreaterThan(0);
     expect(await jvDatabases()).toBe('');
   }, 240_000);
+
+  it("a scratch database another console's drill still holds is left to it, without waiting for its locks; the next drill drops it once free", async () => {
+    const held = `${mysql.database}_jv_drill_otherconsole`;
+    await mysql.query(`CREATE DATABASE \`${held}\`; CREATE TABLE \`${held}\`.t (x INT); INSERT INTO \`${held}\`.t VALUES (1);`);
+    // Another laptop's drill checking its tables: its open transaction holds their metadata locks,
+    // which DROP DATABASE waits for (lock_wait_timeout: a year by default).
+    const holding = mysql.query(`BEGIN; SELECT x FROM \`${held}\`.t; DO SLEEP(600); COMMIT;`).catch(() => 'ended');
+    const sleeper = async () => (await mysql.query("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'DO SLEEP(600)%'")).trim();
+    await waitFor('the other console holding its scratch tables', async () => (await sleeper()) !== '', 10_000, 100);
+    try {
+      const drill = await services.drills.start(device.name).done;
+      expect(drill.record.error).toBeNull();
+      expect(drill.value!.result).toBe('passed');
+      expect(drill.value!.cleanup).toBe('done');
+      expect(await jvDatabases()).toBe(held);
+    } finally {
+      const id = await sleeper();
+      if (id) await mysql.query(`KILL ${id};`);
+      expect(await holding).toBe('ended');
+    }
+    expect((await services.drills.start(device.name).done).value!.result).toBe('passed');
+    expect(await jvDatabases()).toBe('');
+  }, 240_000);
 });
 
 /** Runs a restore in a child process and SIGKILLs it `delayMs` after it reports `killAt` (a killed console). */

@@ -279,6 +279,36 @@ describe('restore drills on a real device', () => {
     }
   }, 120_000);
 
+  it("a scratch database another console's drill still uses is left to it: this drill passes and drops its own; the next one drops that too once it is free", async () => {
+    const db = device.profile().sources.find((s) => s.kind === 'postgres')!;
+    // Another laptop's drill under way (its sessions are not this console's to stop): connected to its
+    // scratch database. Created first, so the sweeps meet it before this drill's own scratch.
+    const scratch = `${db.database}_jv_drill_otherconsole`;
+    const pg = sh`PGHOST=${db.host} PGPORT=${db.port}`;
+    const connection = await DeviceConnection.open(await services.devices.connectOptions(device.name));
+    try {
+      const held = await connection.exec(sh`${pg} psql -X -q -d postgres -c ${`CREATE DATABASE "${scratch}"`} && ${pg} exec psql -X -q -d ${scratch} -c 'SELECT pg_sleep(600)'`);
+      held.stdout.resume();
+      const connected = async () => (await device.mutate.sql(`SELECT count(*) FROM pg_stat_activity WHERE datname = '${scratch}';`)).trim() === '1';
+      await waitFor('the other console on its scratch database', connected, 10_000, 100);
+      const drill = services.drills.start(device.name);
+      expect((await settled(drill.id)).status).toBe('succeeded');
+      const record = services.drills.get(drill.drillId)!;
+      expect(record.result).toBe('passed');
+      expect(record.cleanup).toBe('done');
+      expect(await scratchLeft()).toEqual([scratch]);
+      expect(await connected()).toBe(true);
+      // That drill ends (its own login may end its session).
+      await connection.run(sh`${pg} psql -X -q -d postgres -c ${`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${scratch}'`}`);
+      await waitFor('the other console gone from its scratch database', async () => !(await connected()), 10_000, 100);
+    } finally {
+      connection.close();
+    }
+    const next = services.drills.start(device.name);
+    expect((await settled(next.id)).status).toBe('succeeded');
+    expect(await scratchLeft()).toEqual([]);
+  }, 120_000);
+
   it.skipIf(!NETNS.ok)(`a drill on a cut link fails cleanly; the next drill removes what it left${NETNS.ok ? '' : ` (skipped: ${NETNS.reason})`}`, async () => {
     await device.link!.rate(2000);
     const started = services.drills.start(device.name);
