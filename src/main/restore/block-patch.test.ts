@@ -87,9 +87,11 @@ async function device(modelBytes = 6 * MiB) {
     await confirmRoots(runner, plan.roots);
     return patched;
   };
+  /** A preview: the plan only (nothing changes on the device). */
+  const planWith = (more: Partial<FilesRestoreOptions> = {}) => planFilesRestore({ repo, runner: local, snapshot, restoreId: `p${++n}`, sysroot, ...more });
   /** What the device held at its backup, as a restore service hands it to the restore. */
   const copiesOnDevice = () => largeFilesOnDevice(repo, [snapshot], 'rvm-017', sysroot);
-  return { sysroot, app, model, asBackedUp, restoreWith, whole, elsewhere, resumed, planned, copiesOnDevice };
+  return { sysroot, app, model, asBackedUp, restoreWith, planWith, whole, elsewhere, resumed, planned, copiesOnDevice };
 }
 
 const exists = (file: string) => access(file).then(
@@ -317,11 +319,16 @@ describe('a restore its link cut off while a model crossed, restored again', () 
     await expect(restoreWith(cutAfter(2.5 * MiB).runner, { resume: true })).rejects.toThrow(/Sending files|Unpacking/);
     const staged = (await readdir(opt)).filter((n) => n.startsWith('.jetvault-restore-'));
     expect(staged).toHaveLength(1);
+    // A preview before anything settled it already counts what a rerun takes up (and changes nothing).
+    const stagedModel = (await stat(path.join(opt, staged[0]!, 'new', MODEL))).size;
+    expect((await ctx.planWith({ resume: true })).resumableBytes).toBe(stagedModel);
+    expect((await readdir(opt)).filter((n) => n.startsWith('.jetvault-'))).toEqual(staged);
     // The next restore (or recovery) settles it: the model's first part is kept beside the folder, nothing else.
     await recoverRestores(local, [opt], { resume: true });
     expect((await readdir(opt)).sort()).toEqual(['.jetvault-resume-myrvm']);
     const kept = path.join(folder, MODEL);
     const partial = (await stat(kept)).size;
+    expect(partial).toBe(stagedModel);
     expect(partial).toBeGreaterThan(MiB);
     expect(partial).toBeLessThan(2.5 * MiB);
     expect((await stat(folder)).mode & 0o777).toBe(0o700);

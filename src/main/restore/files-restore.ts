@@ -286,6 +286,44 @@ async function listCurrent(runner: CommandRunner, target: string, { skipOwn = tr
   return new Map(entries.map((e) => [e.absolute === target ? '' : e.absolute.slice(target.length + 1), e.meta]));
 }
 
+/**
+ * What restores of `target` cut off before their swap staged beside it, for the next recovery to
+ * settle (rollbackScript with `resume`; a restore settles them before it plans, so only a preview
+ * meets them): the files it will keep for a rerun (KEEP_RESUME: one link, 1 MiB and more; by path
+ * below the folder, the largest copy where two cut restores staged one) and the bytes it will free.
+ */
+async function cutStaged(runner: CommandRunner, target: string): Promise<{ files: Map<string, number>; bytes: number }> {
+  const dir = path.posix.dirname(target);
+  const name = path.posix.basename(target);
+  const running = await runner.exec(sh`t=${target}; set --
+for s in ${dir}/${raw(RESTORE_PREFIX)}*-${name}; do
+  [ -d "$s" ] && [ ! -L "$s" ] && [ -d "$s/new" ] && [ ! -L "$s/new" ] && [ "$(cat "$s/target" 2>/dev/null)" = "$t" ] || continue
+  j=$(cat "$s/journal" 2>/dev/null) || j=staging
+  case "$j" in staging|staged|verified) set -- "$@" "$s/new" ;; esac
+done
+[ $# -gt 0 ] || exit 0
+${listingCommand('args')}`);
+  running.stdin.end();
+  const chunks: Buffer[] = [];
+  for await (const chunk of running.stdout) chunks.push(chunk as Buffer);
+  await running.done;
+  const files = new Map<string, number>();
+  let bytes = 0;
+  const inside = `${dir === '/' ? '' : dir}/${RESTORE_PREFIX}`;
+  for (const { absolute, meta } of parseListing(Buffer.concat(chunks)).entries) {
+    if (meta.type !== 'file' || (meta.links ?? 1) > 1 || !absolute.startsWith(inside)) continue;
+    bytes += meta.size;
+    const rest = absolute.slice(absolute.indexOf('/', inside.length) + 1);
+    if (!rest.startsWith('new/') || meta.size < RESUME_MIN_BYTES) continue;
+    const rel = rest.slice('new/'.length);
+    files.set(rel, Math.max(files.get(rel) ?? 0, meta.size));
+  }
+  return { files, bytes };
+}
+
+/** Bytes the next recovery frees beside a root (cutStaged), which a preview counts as free. */
+const settlingFrees = new WeakMap<RestoreRoot, number>();
+
 /** What the plan walked below each root, for the stage right after it (taken once; a kept plan holds nothing). */
 const walked = new WeakMap<RestoreRoot, { tree: string; nodes: SnapshotFile[] }>();
 /** The large files in each root's folder on the device when it was planned, by size (absolute paths): copies a file sent may be staged from. */
@@ -343,15 +381,24 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
     const staging = join(path.posix.dirname(target), `${RESTORE_PREFIX}${restoreId}-${path.posix.basename(target)}`);
     // The resume folder is listed beside the target, for a folder only (a single file keeps none).
     const walking = nodesBelow(repo, snapshot.tree, snapshotPath);
-    const [below, current, resumable] = await Promise.all([walking, listCurrent(runner, target), options.resume ? walking.then((nodes) => (nodes.length > 0 ? listCurrent(runner, resumeFolder(target), { skipOwn: false }) : null)) : null]);
+    const [below, current, resumable, cut] = await Promise.all([
+      walking,
+      listCurrent(runner, target),
+      options.resume ? walking.then((nodes) => (nodes.length > 0 ? listCurrent(runner, resumeFolder(target), { skipOwn: false }) : null)) : null,
+      options.resume ? walking.then((nodes) => (nodes.length > 0 ? cutStaged(runner, target) : null)) : null,
+    ]);
     login = await loginOf;
     // Only a folder of the login's own (it made it 0700): anything else of that name is not taken up.
     const resumeRoot = resumable?.get('');
     const resume = resumeRoot?.type === 'dir' && login !== null && resumeRoot.uid === login.uid ? new Map([...resumable!].filter(([rel, m]) => rel !== '' && m.type === 'file').map(([rel, m]) => [rel, m.size])) : null;
+    // What a cut restore staged goes into that folder when recovery settles it (not into another's).
+    const settling = cut && (resumeRoot === undefined || resume !== null) ? cut.files : null;
+    const stagedBefore = (rel: string) => Math.max(resume?.get(rel) ?? -1, settling?.get(rel) ?? -1);
     const wanted = below.filter((f) => selected(f.path));
     const root: RestoreRoot = { snapshotPath, target, staging, targetExists: current !== null, add: [], replace: [], remove: [], unchanged: 0, bytesToSend: 0 };
     walked.set(root, { tree: snapshot.tree, nodes: below });
     if (resume) resumeNow.set(root, resume);
+    if (cut && cut.bytes > 0) settlingFrees.set(root, cut.bytes);
     if (options.copiesOnDevice) {
       const large = new Map<number, string[]>();
       for (const [rel, now] of current ?? []) if (now.type === 'file' && now.size >= DELTA_MIN_BYTES) large.set(now.size, [...(large.get(now.size) ?? []), rel ? join(target, rel) : target]);
@@ -368,8 +415,8 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
         if (owner) root.owners = (root.owners ?? 0) + 1;
         (now ? root.replace : root.add).push(rel);
         if (node.type === 'file') toSend(root, node, now?.type === 'file', sent);
-        const staged = worthResuming(node) ? resume?.get(rel) : undefined;
-        if (staged !== undefined) {
+        const staged = worthResuming(node) ? stagedBefore(rel) : -1;
+        if (staged >= 0) {
           root.resumableBytes = (root.resumableBytes ?? 0) + Math.min(staged, node.size);
           if (now?.type !== 'file') root.patchableBytes = (root.patchableBytes ?? 0) + node.size;
         } else if (now?.type !== 'file' && patchable(node)) homeless.push({ path: rel, node });
@@ -434,8 +481,9 @@ export async function planFilesRestore(options: FilesRestoreOptions): Promise<Fi
   }
   const free = (await df).split('\n').filter(Boolean).map((line) => Number(line.trim().split(/\s+/)[3]) * 1024).filter((n) => Number.isFinite(n));
   // A resume folder's space is the restore's to use: the stage takes up its files in place or removes
-  // them before anything else arrives (one df line per root, in order, when none failed).
-  const resumeBytes = roots.map((r) => [...(resumeNow.get(r)?.values() ?? [])].reduce((n, size) => n + size, 0));
+  // them before anything else arrives (one df line per root, in order, when none failed); so is what a
+  // cut restore staged, which the restore's recovery removes or moves into that folder first (a preview).
+  const resumeBytes = roots.map((r) => [...(resumeNow.get(r)?.values() ?? [])].reduce((n, size) => n + size, settlingFrees.get(r) ?? 0));
   const freeHere = free.length === roots.length ? free.map((n, i) => n + resumeBytes[i]!) : free;
   const bytesToSend = roots.reduce((n, r) => n + r.bytesToSend, 0);
   const patchableBytes = roots.reduce((n, r) => n + (r.patchableBytes ?? 0), 0);

@@ -56,11 +56,12 @@ const PRUNE_PSEUDO = `\\( ${PSEUDO_FILESYSTEMS.map((type) => `-fstype ${type}`).
 
 /**
  * find with 64 KiB writes (largeWrites), its messages (unreadable or vanished folders) in English, as
- * they are read: C_MESSAGES. `skipOwn` leaves out Jetvault's own working folders (DEVICE_WORK_PREFIX),
+ * they are read: C_MESSAGES. `paths` may be 'args': the shell's positional parameters, set by the
+ * command before it. `skipOwn` leaves out Jetvault's own working folders (DEVICE_WORK_PREFIX),
  * the starting points' names too: backups, and restores listing their target.
  */
-export function listingCommand(paths: readonly string[], { skipOwn = false } = {}): RawShell {
-  return sh`${STDBUF_PROBE}; ${C_MESSAGES} $JV_W find ${paths} ${raw(skipOwn ? `${PRUNE_OWN} ${PRUNE_PSEUDO}` : PRUNE_PSEUDO)}`;
+export function listingCommand(paths: readonly string[] | 'args', { skipOwn = false } = {}): RawShell {
+  return sh`${STDBUF_PROBE}; ${C_MESSAGES} $JV_W find ${paths === 'args' ? raw('"$@"') : paths} ${raw(skipOwn ? `${PRUNE_OWN} ${PRUNE_PSEUDO}` : PRUNE_PSEUDO)}`;
 }
 
 /** `1700000000.1234567890` (find's %T@) → exact nanoseconds as a decimal string. */
