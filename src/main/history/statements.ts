@@ -279,6 +279,8 @@ export function prepareStatements(db: Database) {
     drillGet: db.prepare<[string], DrillRow>('SELECT * FROM drills WHERE id = ?'),
     drillsRecent: db.prepare<[number], DrillRow>('SELECT * FROM drills ORDER BY started_at DESC, rowid DESC LIMIT ?'),
     drillsByDevice: db.prepare<[string, number], DrillRow>('SELECT * FROM drills WHERE device_id = ? ORDER BY started_at DESC, rowid DESC LIMIT ?'),
+    /** The drills this console recorded of a device: their scratch on the device is its own to sweep. */
+    drillIdsOfDevice: db.prepare<[string], { id: string }>('SELECT id FROM drills WHERE device_id = ?'),
     /** The device's newest finished drill that measured a recovery time (passed, or passed but for skipped sources). */
     drillLastMeasured: db.prepare<[string], DrillRow>(
       "SELECT * FROM drills WHERE device_id = ? AND result IN ('passed','partial') ORDER BY started_at DESC, rowid DESC LIMIT 1",

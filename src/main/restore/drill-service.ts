@@ -20,7 +20,8 @@ import type { CatalogService } from '../services/catalog-service';
 import { tagValue } from '../repository/snapshot/snapshot';
 import type { RepositoryService } from '../services/repository-service';
 import type { SettingsService } from '../services/settings-service';
-import { DRILL_PHASES, drillSources, scratchParent, sweepDatabaseScratch, sweepScratch } from './drill';
+import { DRILL_PHASES, drillSources, scratchParent, sweepable, sweepDatabaseScratch, sweepScratch } from './drill';
+import type { ScratchFilter } from './drill';
 import type { SourceDrill } from './drill';
 import { rtoStateOf } from './rto-state';
 import type { Source } from '../../shared/schemas/devices';
@@ -58,6 +59,8 @@ export class DrillService {
     const job = this.jobs.start({ kind: 'drill', title: `Drill ${deviceName}`, phases: [...DRILL_PHASES], deviceId: device.id }, (ctx) => this.repository.read(async () => {
       const started = performance.now();
       this.history.sql.drillInsert.run(drillId, ctx.id, device.id, deviceName, new Date().toISOString());
+      // What earlier drills left on the device is swept: this console's, and other consoles' once old (drill.ts).
+      const may = sweepable(new Set(this.history.sql.drillIdsOfDevice.all(device.id).map((row) => row.id)));
       let runId: string | null = null;
       let sources: DrillSourceRecord[] = [];
       let totalMs: number | null = null;
@@ -86,9 +89,9 @@ export class DrillService {
             const { text, probe } = await probeDevice(runner, device.profile.sysroot, undefined, stopLeftovers(consoleId));
             stopped = leftoversOf(text);
             const compress = await chooseCompression(connection, device.profile.wireCompression, probe);
-            await sweepScratch(connection, parent, ctx.signal);
+            await sweepScratch(connection, parent, may, ctx.signal);
             // A database server that is down fails its own source below; the files are still drilled.
-            await sweepDatabaseScratch(connection, device.profile.sources, ctx.signal).catch(() => []);
+            await sweepDatabaseScratch(connection, device.profile.sources, may, ctx.signal).catch(() => []);
             const outcome = await drillSources({
               repo,
               runner,
@@ -106,7 +109,7 @@ export class DrillService {
             totalMs = Math.round(performance.now() - started);
           } finally {
             ctx.phase('cleanup');
-            cleanup = await this.#cleanup(deviceName, connection, parent, device.profile.sources);
+            cleanup = await this.#cleanup(deviceName, connection, parent, device.profile.sources, may);
           }
         });
       } catch (error) {
@@ -129,10 +132,10 @@ export class DrillService {
    * Removes the drill's scratch folder (all drill scratch folders under `parent`). If the drill's
    * connection is gone, one fresh connection is tried; if that fails too, the next drill removes it.
    */
-  async #cleanup(deviceName: string, connection: CommandRunner, parent: string, sources: Source[]): Promise<string> {
+  async #cleanup(deviceName: string, connection: CommandRunner, parent: string, sources: Source[], may: ScratchFilter): Promise<string> {
     const sweep = async (runner: CommandRunner) => {
-      await sweepScratch(runner, parent);
-      await sweepDatabaseScratch(runner, sources);
+      await sweepScratch(runner, parent, may);
+      await sweepDatabaseScratch(runner, sources, may);
     };
     try {
       await sweep(connection);

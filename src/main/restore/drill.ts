@@ -18,6 +18,7 @@ import { AppError } from '../../shared/errors';
 import type { DrillSourceRecord } from '../../shared/schemas/drills';
 import type { Source } from '../../shared/schemas/devices';
 import { raw, sh } from '../devices/shell-quote';
+import type { RawShell } from '../devices/shell-quote';
 import { DEVICE_WORK_PREFIX } from '../devices/sources/listing';
 import type { CommandRunner } from '../devices/ssh-connection';
 import { runToString } from '../devices/ssh-connection';
@@ -140,15 +141,38 @@ export const SOURCE_DRILLS: Record<Source['kind'], SourceDrill> = {
   mysql: drillDatabase,
 };
 
-/** How long a drill's sweep waits for a MySQL scratch database's locks before it leaves that database for later. */
-const MYSQL_DROP_WAIT_S = 5;
-/** PostgreSQL scratch databases of drills that no session uses (the LIKE pattern is a constant). */
-const PG_IDLE_SCRATCH = raw(`FROM pg_database d WHERE datname LIKE '%\\_jv\\_drill\\_%' AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)`);
+/** Another console's drill scratch is left to it for this long after its drill began (the time its id carries). */
+export const FOREIGN_SCRATCH_HOURS = 24;
 
 /**
- * Removes what drills of database sources may have left: scratch databases (`…_jv_drill_…`) on
- * each PostgreSQL and MySQL source's server, and the drills' work folders in `~/.jetvault-restore`.
- * (SQLite scratch files live inside the drill's scratch folder.) Returns the databases dropped.
+ * Which drills' scratch a sweep may remove, by drill id: this console's (`own`: none of them runs —
+ * one job per device), and any drill begun FOREIGN_SCRATCH_HOURS ago or more. Another console's drill
+ * of the same device (a second technician's laptop) keeps its scratch while it may be under way; the
+ * sweeps had removed it, and that drill failed. A name without a drill id (`null`) counts as old.
+ */
+export type ScratchFilter = (drillId: string | null) => boolean;
+
+export function sweepable(own: ReadonlySet<string>, now = Date.now()): ScratchFilter {
+  return (id) => {
+    if (id === null || own.has(id)) return true;
+    // `${Date.now().toString(36)}${3 random bytes in hex}` (DrillService.start).
+    const time = /^([0-9a-z]+)[0-9a-f]{6}$/.exec(id);
+    const started = time ? parseInt(time[1]!, 36) : Number.NaN;
+    return !Number.isFinite(started) || now - started >= FOREIGN_SCRATCH_HOURS * 3_600_000;
+  };
+}
+
+/** The drill id in a drill scratch database's name (`<db>_jv_drill_drill<id>`), or null. */
+const dbDrillId = (name: string) => /_jv_drill_drill([0-9a-z]+)$/.exec(name)?.[1] ?? null;
+
+/** How long a drill's sweep waits for a MySQL scratch database's locks before it leaves that database for later. */
+const MYSQL_DROP_WAIT_S = 5;
+
+/**
+ * Removes what drills of database sources may have left (those `may` allows): scratch databases
+ * (`…_jv_drill_…`) on each PostgreSQL and MySQL source's server, and the drills' work folders in
+ * `~/.jetvault-restore`. (SQLite scratch files live inside the drill's scratch folder.) Returns the
+ * databases dropped.
  *
  * A scratch database a session still uses — another console's drill under way, or one a dead link
  * cut off that its device has not noticed yet (this console's own are stopped first, leftovers.ts)
@@ -156,25 +180,30 @@ const PG_IDLE_SCRATCH = raw(`FROM pg_database d WHERE datname LIKE '%\\_jv\\_dri
  * rest), and MySQL's DROP waits for its metadata locks for up to a year by default (a drill hung
  * there); it is given up after MYSQL_DROP_WAIT_S.
  */
-export async function sweepDatabaseScratch(runner: CommandRunner, sources: Source[], signal?: AbortSignal): Promise<string[]> {
-  await runToString(runner, sh`rm -rf -- "$HOME"/${raw(`${DB_WORK_DIR}/${DRILL_RESTORE_ID}`)}*; true`, { signal });
+export async function sweepDatabaseScratch(runner: CommandRunner, sources: Source[], may: ScratchFilter, signal?: AbortSignal): Promise<string[]> {
+  const work = (await runToString(runner, sh`for w in "$HOME"/${raw(`${DB_WORK_DIR}/${DRILL_RESTORE_ID}`)}*; do [ -e "$w" ] && printf '%s\\0' "\${w##*/}"; done; true`, { signal })).split('\0').filter(Boolean);
+  const goes = work.filter((name) => may(new RegExp(`^${DRILL_RESTORE_ID}([0-9a-z]+)-`).exec(name)?.[1] ?? null));
+  if (goes.length > 0) await runToString(runner, sh`cd && cd ${DB_WORK_DIR} && rm -rf -- ${goes}`, { signal });
   const dropped: string[] = [];
   const servers = new Map<string, Extract<Source, { kind: 'postgres' }>>();
   for (const s of sources) if (s.kind === 'postgres') servers.set(JSON.stringify([s.host, s.port, s.user]), s);
   for (const source of servers.values()) {
     const maintenance = source.database === 'postgres' ? 'template1' : 'postgres';
     const conn = { host: source.host, port: source.port, user: source.user };
-    // Names come from the catalog and are quoted by format(%I); the LIKE pattern is a constant.
-    const out = await runToString(
-      forDatabase(runner, source),
-      sh`${pgEnv(conn)}
-psql -X -q -At -v ON_ERROR_STOP=1 --no-password --dbname=${maintenance} <<'JVSQL'
-SELECT datname ${PG_IDLE_SCRATCH};
-SELECT format('DROP DATABASE IF EXISTS %I', datname) ${PG_IDLE_SCRATCH} \\gexec
-JVSQL`,
-      { signal },
-    );
-    dropped.push(...out.split('\n').filter(Boolean));
+    const server = forDatabase(runner, source);
+    const psql = (input: RawShell) => sh`${pgEnv(conn)}
+psql -X -q -At -v ON_ERROR_STOP=1 --no-password --dbname=${maintenance} ${input}`;
+    // Those no session uses (the LIKE pattern is a constant), one per line (a name with a line break is not a drill's).
+    const idle = (await runToString(server, psql(raw(`<<'JVSQL'
+SELECT datname FROM pg_database d WHERE datname LIKE '%\\_jv\\_drill\\_%' AND datname !~ '\\n' AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname);
+JVSQL`)), { signal })).split('\n').filter((name) => name !== '' && may(dbDrillId(name)));
+    if (idle.length === 0) continue;
+    // Each name as a psql variable, quoted as an identifier by psql itself.
+    const vars = idle.flatMap((name, i) => ['-v', `d${i}=${name}`]);
+    await runToString(server, sh`${psql(raw(''))} ${vars} <<'JVSQL'
+${raw(idle.map((_, i) => `DROP DATABASE IF EXISTS :"d${i}";`).join('\n'))}
+JVSQL`, { signal });
+    dropped.push(...idle);
   }
   const mysqlServers = new Map<string, Extract<Source, { kind: 'mysql' }>>();
   for (const s of sources) if (s.kind === 'mysql') mysqlServers.set(JSON.stringify([s.host, s.socket, s.port, s.user]), s);
@@ -188,7 +217,7 @@ ${raw(`SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIK
 JVSQL`,
       { signal },
     );
-    for (const name of out.split('\n').filter(Boolean)) {
+    for (const name of out.split('\n').filter((n) => n !== '' && may(dbDrillId(n)))) {
       const gone = await runToString(server, sh`${mysqlClient(conn)} <<'JVSQL'
 ${raw(`SET SESSION lock_wait_timeout = ${MYSQL_DROP_WAIT_S};\n${mysqlVars({ t: name })}${mysqlDropSql(['t'])}`)}
 JVSQL`, { signal }).then(
@@ -209,9 +238,12 @@ export function kindOf(snapshot: SnapshotWithId): Source['kind'] | null {
   return kind === 'files' || kind === 'postgres' || kind === 'sqlite' || kind === 'mysql' ? kind : null;
 }
 
-/** Removes every drill scratch folder under `parent` (leftovers of interrupted drills); returns them. */
-export async function sweepScratch(runner: CommandRunner, parent: string, signal?: AbortSignal): Promise<string[]> {
-  const out = await runToString(runner, sh`for s in ${parent}/${raw(`${DRILL_PREFIX}*`)}; do [ -e "$s" ] || continue; chmod -R u+rwx -- "$s" 2>/dev/null; rm -rf -- "$s" && printf '%s\\n' "$s"; done; true`, { signal });
+/** Removes the drill scratch folders under `parent` that `may` allows (leftovers of interrupted drills); returns them. */
+export async function sweepScratch(runner: CommandRunner, parent: string, may: ScratchFilter, signal?: AbortSignal): Promise<string[]> {
+  const names = (await runToString(runner, sh`for s in ${parent}/${raw(`${DRILL_PREFIX}*`)}; do [ -e "$s" ] && printf '%s\\0' "\${s##*/}"; done; true`, { signal })).split('\0').filter(Boolean);
+  const goes = names.filter((name) => may(name.slice(DRILL_PREFIX.length) || null)).map((name) => path.posix.join(parent, name));
+  if (goes.length === 0) return [];
+  const out = await runToString(runner, sh`for s in ${goes}; do chmod -R u+rwx -- "$s" 2>/dev/null; rm -rf -- "$s" && printf '%s\\n' "$s"; done; true`, { signal });
   return out.split('\n').filter(Boolean);
 }
 

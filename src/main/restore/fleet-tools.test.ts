@@ -309,6 +309,34 @@ describe('restore drills on a real device', () => {
     expect(await scratchLeft()).toEqual([]);
   }, 120_000);
 
+  it("another console's drill of the same device keeps its scratch while it may be under way; one begun over a day ago is swept", async () => {
+    const db = device.profile().sources.find((s) => s.kind === 'postgres')!;
+    const pg = sh`PGHOST=${db.host} PGPORT=${db.port}`;
+    // Drill ids as DrillService makes them: the start time in base 36, then 6 hex digits.
+    const young = `${(Date.now() - 60_000).toString(36)}abcdef`;
+    const old = `${(Date.now() - 25 * 3_600_000).toString(36)}012345`;
+    const left = (id: string): [string, string, string] => [`${DRILL_PREFIX}${id}`, `drill${id}-db`, `${db.database}_jv_drill_drill${id}`];
+    const connection = await DeviceConnection.open(await services.devices.connectOptions(device.name));
+    try {
+      // What the other laptop's drills leave (as the same device login): a scratch folder, a database
+      // restore's work folder, a scratch database.
+      for (const id of [young, old]) {
+        const [folder, work, database] = left(id);
+        await connection.run(sh`mkdir -p -- ${path.join(device.root, 'var/tmp', folder, 'app')} "$HOME"/.jetvault-restore/${work} && ${pg} psql -X -q -d postgres -c ${`CREATE DATABASE "${database}"`}`);
+      }
+      expect((await scratchLeft()).sort()).toEqual([...left(young), ...left(old)].sort());
+      const drill = services.drills.start(device.name);
+      expect((await settled(drill.id)).status).toBe('succeeded');
+      expect(services.drills.get(drill.drillId)!.cleanup).toBe('done');
+      expect((await scratchLeft()).sort()).toEqual(left(young).sort());
+    } finally {
+      const [folder, work, database] = left(young);
+      await connection.run(sh`rm -rf -- ${path.join(device.root, 'var/tmp', folder)} "$HOME"/.jetvault-restore/${work}; ${pg} psql -X -q -d postgres -c ${`DROP DATABASE IF EXISTS "${database}"`}`);
+      connection.close();
+    }
+    expect(await scratchLeft()).toEqual([]);
+  }, 120_000);
+
   it.skipIf(!NETNS.ok)(`a drill on a cut link fails cleanly; the next drill removes what it left${NETNS.ok ? '' : ` (skipped: ${NETNS.reason})`}`, async () => {
     await device.link!.rate(2000);
     const started = services.drills.start(device.name);
