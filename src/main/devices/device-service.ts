@@ -156,6 +156,11 @@ function controlCharacterIssues(profile: DeviceProfile, previous?: DeviceProfile
   ];
 }
 
+/** What a profile the schema takes may still not hold (`previous`: the profile it replaces, on a save). */
+function profileIssues(profile: DeviceProfile, previous?: DeviceProfile): { path: string; message: string }[] {
+  return [...patternIssues(profile.sources), ...workFolderIssues(profile.sources), ...keyFileIssues(profile, previous), ...controlCharacterIssues(profile, previous)];
+}
+
 /** `profile` with the host keys pinned in `current`: the device's, and its jump host's while it goes through the same one. */
 function withPinnedKeys(profile: DeviceProfile, current: DeviceProfile): DeviceProfile {
   const { hostKey: _edited, ...rest } = profile;
@@ -390,7 +395,7 @@ export class DeviceService {
         for (const issue of issuesOf(parsed.error)) issues.push({ path: `${at}.${issue.path}`, message: issue.message });
         return;
       }
-      for (const issue of [...patternIssues(parsed.data.sources), ...workFolderIssues(parsed.data.sources), ...keyFileIssues(parsed.data), ...controlCharacterIssues(parsed.data)]) issues.push({ path: `${at}.${issue.path}`, message: issue.message });
+      for (const issue of profileIssues(parsed.data)) issues.push({ path: `${at}.${issue.path}`, message: issue.message });
       const current = this.#store.sql.deviceByName.get(parsed.data.name);
       if (profiles.some((p) => p.name === parsed.data.name)) issues.push({ path: `${at}.name`, message: `"${parsed.data.name}" appears twice in the file` });
       else if (!replace && current) issues.push({ path: `${at}.name`, message: `A device named "${parsed.data.name}" already exists` });
@@ -555,7 +560,7 @@ export class DeviceService {
   #parse(input: unknown, previous?: DeviceProfile): DeviceProfile {
     const parsed = DeviceProfileSchema.safeParse(input);
     if (!parsed.success) throw new AppError('VALIDATION', 'Invalid device profile', issuesOf(parsed.error));
-    const issues = [...patternIssues(parsed.data.sources), ...workFolderIssues(parsed.data.sources), ...keyFileIssues(parsed.data, previous), ...controlCharacterIssues(parsed.data, previous)];
+    const issues = profileIssues(parsed.data, previous);
     if (issues.length > 0) throw new AppError('VALIDATION', 'Invalid device profile', issues);
     return parsed.data;
   }
