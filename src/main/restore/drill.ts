@@ -164,6 +164,8 @@ export function sweepable(own: ReadonlySet<string>, now = Date.now()): ScratchFi
 
 /** The drill id in a drill scratch database's name (`<db>_jv_drill_drill<id>`), or null. */
 const dbDrillId = (name: string) => /_jv_drill_drill([0-9a-z]+)$/.exec(name)?.[1] ?? null;
+/** The drill id in a drill database restore's work folder name (`drill<id>-<source>`). */
+const WORK_DRILL_ID = new RegExp(`^${DRILL_RESTORE_ID}([0-9a-z]+)-`);
 
 /** How long a drill's sweep waits for a MySQL scratch database's locks before it leaves that database for later. */
 const MYSQL_DROP_WAIT_S = 5;
@@ -182,7 +184,7 @@ const MYSQL_DROP_WAIT_S = 5;
  */
 export async function sweepDatabaseScratch(runner: CommandRunner, sources: Source[], may: ScratchFilter, signal?: AbortSignal): Promise<string[]> {
   const work = (await runToString(runner, sh`for w in "$HOME"/${raw(`${DB_WORK_DIR}/${DRILL_RESTORE_ID}`)}*; do [ -e "$w" ] && printf '%s\\0' "\${w##*/}"; done; true`, { signal })).split('\0').filter(Boolean);
-  const goes = work.filter((name) => may(new RegExp(`^${DRILL_RESTORE_ID}([0-9a-z]+)-`).exec(name)?.[1] ?? null));
+  const goes = work.filter((name) => may(WORK_DRILL_ID.exec(name)?.[1] ?? null));
   if (goes.length > 0) await runToString(runner, sh`cd && cd ${DB_WORK_DIR} && rm -rf -- ${goes}`, { signal });
   const dropped: string[] = [];
   const servers = new Map<string, Extract<Source, { kind: 'postgres' }>>();
