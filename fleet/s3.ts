@@ -41,6 +41,19 @@ export function s3Missing(): string | null {
 export async function startS3Store(options: { baseDir?: string; memoryBytes?: number } = {}): Promise<S3Store> {
   const missing = s3Missing();
   if (missing) throw new Error(missing);
+  // Its ports are picked free seconds before the daemons bind them (the monitor's map and keyrings are
+  // made first), and another process may take one meanwhile — an outgoing connection's local port comes
+  // from the same range: started again on new ports, as the fleet's sshd is (a CI run lost its S3 tests so).
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await startS3StoreOnce(options);
+    } catch (error) {
+      if (attempt >= 3 || !/Address already in use/.test((error as Error).message)) throw error;
+    }
+  }
+}
+
+async function startS3StoreOnce(options: { baseDir?: string; memoryBytes?: number }): Promise<S3Store> {
   const baseDir = options.baseDir ?? '/tmp';
   cleanupStale(baseDir);
   const { id, dir } = allocateDir(baseDir, 's3', 0o700);
