@@ -21,6 +21,7 @@ import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import type { TreeNode } from '../repository/snapshot/tree';
 import { AppError } from '../../shared/errors';
 import { raw, sh } from '../devices/shell-quote';
+import type { RawShell } from '../devices/shell-quote';
 import type { CommandRunner } from '../devices/ssh-connection';
 import { connectionLost, runToString } from '../devices/ssh-connection';
 import { countedSink, wireSink } from '../devices/wire-compression';
@@ -275,14 +276,19 @@ function sameFile(node: TreeNode, current: ListedEntry['meta'] | undefined): boo
  * restore of a folder inside it staged or kept — `skipOwn`) are left out: no snapshot holds them, so
  * the restore neither removes nor lists them; the staging's hard-link copy keeps them as they are.
  */
-async function listCurrent(runner: CommandRunner, target: string, { skipOwn = true } = {}): Promise<Map<string, ListedEntry['meta']> | null> {
-  const running = await runner.exec(listingCommand([target], { skipOwn }));
+/** A listing command's entries (listing.ts) and its exit status. */
+async function listed(runner: CommandRunner, command: RawShell): Promise<{ entries: ListedEntry[]; code: number | null }> {
+  const running = await runner.exec(command);
   running.stdin.end();
   const chunks: Buffer[] = [];
   for await (const chunk of running.stdout) chunks.push(chunk as Buffer);
-  const result = await running.done;
-  const { entries } = parseListing(Buffer.concat(chunks));
-  if (result.code !== 0 && entries.length === 0) return null; // the target does not exist (yet)
+  const { code } = await running.done;
+  return { entries: parseListing(Buffer.concat(chunks)).entries, code };
+}
+
+async function listCurrent(runner: CommandRunner, target: string, { skipOwn = true } = {}): Promise<Map<string, ListedEntry['meta']> | null> {
+  const { entries, code } = await listed(runner, listingCommand([target], { skipOwn }));
+  if (code !== 0 && entries.length === 0) return null; // the target does not exist (yet)
   return new Map(entries.map((e) => [e.absolute === target ? '' : e.absolute.slice(target.length + 1), e.meta]));
 }
 
@@ -295,7 +301,7 @@ async function listCurrent(runner: CommandRunner, target: string, { skipOwn = tr
 async function cutStaged(runner: CommandRunner, target: string): Promise<{ files: Map<string, number>; bytes: number }> {
   const dir = path.posix.dirname(target);
   const name = path.posix.basename(target);
-  const running = await runner.exec(sh`t=${target}; set --
+  const { entries } = await listed(runner, sh`t=${target}; set --
 for s in ${dir}/${raw(RESTORE_PREFIX)}*-${name}; do
   [ -d "$s" ] && [ ! -L "$s" ] && [ -d "$s/new" ] && [ ! -L "$s/new" ] && [ "$(cat "$s/target" 2>/dev/null)" = "$t" ] || continue
   j=$(cat "$s/journal" 2>/dev/null) || j=staging
@@ -303,14 +309,10 @@ for s in ${dir}/${raw(RESTORE_PREFIX)}*-${name}; do
 done
 [ $# -gt 0 ] || exit 0
 ${listingCommand('args')}`);
-  running.stdin.end();
-  const chunks: Buffer[] = [];
-  for await (const chunk of running.stdout) chunks.push(chunk as Buffer);
-  await running.done;
   const files = new Map<string, number>();
   let bytes = 0;
   const inside = `${dir === '/' ? '' : dir}/${RESTORE_PREFIX}`;
-  for (const { absolute, meta } of parseListing(Buffer.concat(chunks)).entries) {
+  for (const { absolute, meta } of entries) {
     if (meta.type !== 'file' || (meta.links ?? 1) > 1 || !absolute.startsWith(inside)) continue;
     bytes += meta.size;
     const rest = absolute.slice(absolute.indexOf('/', inside.length) + 1);
