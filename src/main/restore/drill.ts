@@ -183,9 +183,7 @@ const MYSQL_DROP_WAIT_S = 5;
  * there); it is given up after MYSQL_DROP_WAIT_S.
  */
 export async function sweepDatabaseScratch(runner: CommandRunner, sources: Source[], may: ScratchFilter, signal?: AbortSignal): Promise<string[]> {
-  const work = (await runToString(runner, sh`for w in "$HOME"/${raw(`${DB_WORK_DIR}/${DRILL_RESTORE_ID}`)}*; do [ -e "$w" ] && printf '%s\\0' "\${w##*/}"; done; true`, { signal })).split('\0').filter(Boolean);
-  const goes = work.filter((name) => may(WORK_DRILL_ID.exec(name)?.[1] ?? null));
-  if (goes.length > 0) await runToString(runner, sh`cd && cd ${DB_WORK_DIR} && rm -rf -- ${goes}`, { signal });
+  await sweepEntries(runner, raw(`"$HOME"/${DB_WORK_DIR}`), DRILL_RESTORE_ID, (name) => may(WORK_DRILL_ID.exec(name)?.[1] ?? null), signal);
   const dropped: string[] = [];
   const servers = new Map<string, Extract<Source, { kind: 'postgres' }>>();
   for (const s of sources) if (s.kind === 'postgres') servers.set(JSON.stringify([s.host, s.port, s.user]), s);
@@ -242,10 +240,20 @@ export function kindOf(snapshot: SnapshotWithId): Source['kind'] | null {
 
 /** Removes the drill scratch folders under `parent` that `may` allows (leftovers of interrupted drills); returns them. */
 export async function sweepScratch(runner: CommandRunner, parent: string, may: ScratchFilter, signal?: AbortSignal): Promise<string[]> {
-  const names = (await runToString(runner, sh`for s in ${parent}/${raw(`${DRILL_PREFIX}*`)}; do [ -e "$s" ] && printf '%s\\0' "\${s##*/}"; done; true`, { signal })).split('\0').filter(Boolean);
-  const goes = names.filter((name) => may(name.slice(DRILL_PREFIX.length) || null)).map((name) => path.posix.join(parent, name));
-  if (goes.length === 0) return [];
-  const out = await runToString(runner, sh`for s in ${goes}; do chmod -R u+rwx -- "$s" 2>/dev/null; rm -rf -- "$s" && printf '%s\\n' "$s"; done; true`, { signal });
+  const gone = await sweepEntries(runner, sh`${parent}`, DRILL_PREFIX, (name) => may(name.slice(DRILL_PREFIX.length) || null), signal);
+  return gone.map((name) => path.posix.join(parent, name));
+}
+
+/**
+ * Removes the entries of folder `dir` (a shell word) whose names begin with `prefix` and that `goes`
+ * accepts — made writable first, as a drill's restored tree may hold read-only folders — and returns
+ * the names removed. The drills' scratch folders and their database work folders are swept so.
+ */
+async function sweepEntries(runner: CommandRunner, dir: RawShell, prefix: string, goes: (name: string) => boolean, signal?: AbortSignal): Promise<string[]> {
+  const names = (await runToString(runner, sh`for s in ${dir}/${raw(`${prefix}*`)}; do [ -e "$s" ] && printf '%s\\0' "\${s##*/}"; done; true`, { signal })).split('\0').filter(Boolean);
+  const chosen = names.filter(goes);
+  if (chosen.length === 0) return [];
+  const out = await runToString(runner, sh`cd ${dir} && for s in ${chosen}; do chmod -R u+rwx -- "$s" 2>/dev/null; rm -rf -- "$s" && printf '%s\\n' "$s"; done; true`, { signal });
   return out.split('\n').filter(Boolean);
 }
 
