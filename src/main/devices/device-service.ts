@@ -34,6 +34,7 @@ export interface DeviceRecord {
   hasPassphrase: boolean;
   /** Database sources with a stored password. */
   databasePasswords: string[];
+  /** What the last discovery read; its `disks` are the newest read's (`disks`), kept once, in their own column. */
   facts: DeviceFacts | null;
   factsAt: string | null;
   /** The disks the newest read saw (a discovery, or any backup's first command — also of a device never discovered). */
@@ -51,6 +52,15 @@ export function disksOf(row: Pick<DeviceRow, 'disks' | 'disks_at'>): DeviceDisks
   } catch {
     return null;
   }
+}
+
+/**
+ * Facts as the devices row keeps them: without their disks, which live in the row's own column
+ * (newer: every backup reads them again), so the two cannot disagree.
+ */
+export function factsColumn(facts: DeviceFacts): string {
+  const { disks: _disks, ...rest } = facts;
+  return JSON.stringify(rest);
 }
 
 const secretRef = (id: string, kind: 'password' | 'passphrase') => `device:${id}:${kind}`;
@@ -362,7 +372,6 @@ export class DeviceService {
     const device = this.get(name);
     const at = new Date();
     this.#store.db.transaction(() => {
-      if (device.facts) this.#store.sql.deviceSetFacts.run(JSON.stringify({ ...device.facts, disks, disksAt: at.toISOString() }), at.toISOString(), device.id);
       this.#store.sql.deviceSetDisks.run(JSON.stringify(disks), at.toISOString(), device.id);
       recordDiskSamples(this.#store, device.id, { disks }, at);
     })();
@@ -372,7 +381,7 @@ export class DeviceService {
     const id = this.get(name).id;
     const at = new Date();
     this.#store.db.transaction(() => {
-      this.#store.sql.deviceSetFacts.run(JSON.stringify(facts), at.toISOString(), id);
+      this.#store.sql.deviceSetFacts.run(factsColumn(facts), at.toISOString(), id);
       this.#store.sql.deviceSetDisks.run(JSON.stringify(facts.disks), at.toISOString(), id);
       recordDiskSamples(this.#store, id, facts, at);
     })();
@@ -592,15 +601,16 @@ export class DeviceService {
 
   #record(row: DeviceRow): DeviceRecord {
     const profile = DeviceProfileSchema.parse(JSON.parse(row.profile));
+    const disks = disksOf(row);
     return {
       id: row.id,
       profile,
       hasPassword: this.#secrets.has(secretRef(row.id, 'password')),
       hasPassphrase: this.#secrets.has(secretRef(row.id, 'passphrase')),
       databasePasswords: profile.sources.filter((s) => isServerDatabase(s.kind) && this.#secrets.has(databaseRef(row.id, s.name))).map((s) => s.name),
-      facts: row.facts ? (JSON.parse(row.facts) as DeviceFacts) : null,
+      facts: row.facts ? { ...(JSON.parse(row.facts) as Omit<DeviceFacts, 'disks'>), disks: disks?.disks ?? [] } : null,
       factsAt: row.facts_at,
-      disks: disksOf(row),
+      disks,
       createdAt: row.created_at,
       updatedAt: row.updated_at,
     };

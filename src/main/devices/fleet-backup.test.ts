@@ -456,11 +456,15 @@ describe('discovery and backups of a device', () => {
 
     const { record } = await startDeviceBackup(services, device.name, ['config']).done;
     expect(record.status).toBe('succeeded');
-    const after = services.devices.get(device.name).facts!;
+    const stored = services.devices.get(device.name);
+    const after = stored.facts!;
     expect(after.collectedAt).toBe(facts.collectedAt); // the rest stays as discovered
-    expect(Date.parse(after.disksAt!)).toBeGreaterThan(Date.parse(facts.collectedAt));
+    expect(stored.factsAt! < stored.disks!.at).toBe(true);
+    expect(after.disks).toEqual(stored.disks!.disks); // one copy: the facts show the newest read's
     expect(rootDisk(after.disks).sizeBytes).toBe(rootDisk(facts.disks).sizeBytes);
     expect(rootDisk(after.disks).availableBytes).toBeGreaterThan(1);
+    const row = services.history.db.prepare<[string], { facts: string }>('SELECT facts FROM devices WHERE name = ?').get(device.name)!;
+    expect(JSON.parse(row.facts)).not.toHaveProperty('disks');
     services.alerts.evaluate();
     expect(rootFull()).toEqual([]);
   });

@@ -43,7 +43,7 @@ export function diskFree(disks: DiskUsage[] | null): { bytes: number; fraction: 
  * Database up: each database source's server answered when facts were last read (its database was
  * listed). Null when the device has no database server sources or no facts.
  */
-export function databaseUp(profile: DeviceProfile, facts: DeviceFacts | null): boolean | null {
+export function databaseUp(profile: DeviceProfile, facts: Pick<DeviceFacts, 'postgresDatabases' | 'mysqlDatabases'> | null): boolean | null {
   const servers = profile.sources.filter((s) => isServerDatabase(s.kind));
   if (!facts || servers.length === 0) return null;
   return servers.every((s) =>
@@ -114,7 +114,8 @@ export class OverviewService {
     copies: Map<string, DeviceCopies>,
   ): OverviewRow {
     const profile = JSON.parse(row.profile) as DeviceProfile;
-    const facts = parse<DeviceFacts>(row.facts);
+    // Without their disks (factsColumn): those are `row.disks`.
+    const facts = parse<Omit<DeviceFacts, 'disks'>>(row.facts);
     const tags = profile.tags ?? [];
     const rpo = effectiveRpo({ rpoMinutes: profile.rpoMinutes, tags }, defaultRpo);
     const ageMinutes = row.last_good_at ? Math.max(0, (now - Date.parse(row.last_good_at)) / 60_000) : null;

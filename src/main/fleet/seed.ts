@@ -7,6 +7,7 @@ import type { DeviceFacts, DeviceProfileInput } from '../../shared/schemas/devic
 import type { Tier } from '../../shared/tiers';
 import type { HistoryStore } from '../history/history-store';
 import { prepareSeedStatements } from '../history/statements';
+import { factsColumn } from '../devices/device-service';
 
 export interface SeedOptions {
   devices: number;
@@ -116,7 +117,7 @@ export function seedFleet(store: HistoryStore, options: SeedOptions): SeedResult
       };
       // A pinned host key, as every device that has been backed up has.
       const hostKey = `SHA256:${Buffer.from(name.padEnd(32, '.')).toString('base64').replace(/=+$/, '').slice(0, 43).padEnd(43, 'A')}`;
-      sql.device.run(id, name, JSON.stringify({ ...profile, hostKey }), hostKey, JSON.stringify(facts), facts.collectedAt, iso(start), iso(start), JSON.stringify(facts.disks), facts.collectedAt);
+      sql.device.run(id, name, JSON.stringify({ ...profile, hostKey }), hostKey, factsColumn(facts), facts.collectedAt, iso(start), iso(start), JSON.stringify(facts.disks), facts.collectedAt);
       result.devices.push({ id, name, tier, site });
 
       // Backup runs at the tier's pace, with jitter, occasional failures and unreachable spells.

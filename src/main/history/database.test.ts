@@ -29,7 +29,7 @@ describe('history database', () => {
     db.close();
   });
 
-  it('keeps the disks a discovery read when it adds their own column (migration 20)', () => {
+  it('keeps the disks a discovery read in their own column (migration 20), and only there (22)', () => {
     const dir = tempDir();
     const before = openHistoryDatabase(dir, MIGRATIONS.filter((m) => m.id < 20));
     const insert = before.prepare('INSERT INTO devices (id, name, profile, host_key, facts, facts_at, created_at, updated_at) VALUES (?, ?, ?, NULL, ?, ?, ?, ?)');
@@ -46,6 +46,8 @@ describe('history database', () => {
       { id: 'd2', disks, disks_at: '2026-12-02T10:00:00.000Z' },
       { id: 'd3', disks: null, disks_at: null },
     ]);
+    const facts = db.prepare('SELECT facts FROM devices ORDER BY id').all() as { facts: string | null }[];
+    expect(facts.map((r) => (r.facts === null ? null : (JSON.parse(r.facts) as unknown)))).toEqual([{ collectedAt: at }, { collectedAt: at }, null]);
     db.close();
   });
 

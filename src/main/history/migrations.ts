@@ -415,4 +415,15 @@ ${GOOD_RUNS_BACKFILL}`,
     // records it in its result; a drill had nowhere to, so it was stopped without a word.
     sql: `ALTER TABLE drills ADD COLUMN leftovers TEXT;`,
   },
+  {
+    id: 22,
+    name: 'disks kept once',
+    // A device's disks had two copies: in the disks column (20) and in its facts JSON, which every
+    // backup rewrote too ("disksAt") and bumped facts_at with. The column keeps them; the facts keep
+    // what only a discovery reads. A facts row whose disks column is empty gives its disks first.
+    sql: `
+      UPDATE devices SET disks = json_extract(facts, '$.disks'), disks_at = coalesce(json_extract(facts, '$.disksAt'), facts_at)
+      WHERE disks IS NULL AND facts IS NOT NULL AND json_valid(facts) AND json_type(facts, '$.disks') = 'array';
+      UPDATE devices SET facts = json_remove(facts, '$.disks', '$.disksAt') WHERE facts IS NOT NULL AND json_valid(facts);`,
+  },
 ];

@@ -565,7 +565,7 @@ export type Statements = ReturnType<typeof prepareStatements>;
  */
 export function prepareSeedStatements(db: Database) {
   return {
-    /** The facts' disks are also the device's newest disks (as DeviceService.setFacts keeps them). */
+    /** Facts without their disks, which go in their own column (as DeviceService.setFacts keeps them: factsColumn). */
     device: db.prepare<[string, string, string, string | null, string, string, string, string, string, string]>(
       'INSERT INTO devices (id, name, profile, host_key, facts, facts_at, created_at, updated_at, disks, disks_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ),

@@ -213,9 +213,8 @@ export const DeviceFactsSchema = z.object({
   arch: z.string(),
   l4t: z.object({ release: z.string(), revision: z.string(), board: z.string().nullable(), line: z.string() }).nullable(),
   model: z.string().nullable(),
+  /** As read with the rest; a stored device's are the newest read's (DeviceDetail.disks: every backup reads them again). */
   disks: z.array(DiskUsageSchema),
-  /** When `disks` was read, if later than `collectedAt` (every backup reads them again). */
-  disksAt: z.string().optional(),
   tools: z.record(z.string(), z.string()),
   services: z.array(z.string()),
   postgresDatabases: z.array(z.string()),

@@ -40,7 +40,8 @@ function Disks({ disks, byBackupAt }: { disks: DiskUsage[]; byBackupAt: string |
   );
 }
 
-function Facts({ facts, disks }: { facts: DeviceFacts | null; disks: DeviceDisks | null }) {
+/** The last discovery's facts, with the disks the newest read saw (a backup's, when later than the discovery). */
+function Facts({ facts, factsAt, disks }: { facts: DeviceFacts | null; factsAt: string | null; disks: DeviceDisks | null }) {
   if (!facts) {
     return disks ? (
       <section className="card" aria-label="Device facts" data-testid="device-facts">
@@ -79,7 +80,7 @@ function Facts({ facts, disks }: { facts: DeviceFacts | null; disks: DeviceDisks
             </dd>
           </>
         ) : null}
-        <Disks disks={facts.disks} byBackupAt={facts.disksAt ?? null} />
+        <Disks disks={disks?.disks ?? facts.disks} byBackupAt={disks && disks.at !== factsAt ? disks.at : null} />
       </dl>
       <p className="muted">Read {new Date(facts.collectedAt).toLocaleString()}</p>
     </section>
@@ -268,7 +269,7 @@ export function DevicePage({ name }: { name: string }) {
         </p>
       ) : null}
       <div className="grid-2">
-        <Facts facts={detail.facts} disks={detail.disks} />
+        <Facts facts={detail.facts} factsAt={detail.factsAt} disks={detail.disks} />
         <section className="card" aria-label="Sources" data-testid="device-sources">
           <h2>Sources</h2>
           {profile.sources.length === 0 ? (
