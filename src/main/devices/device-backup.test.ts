@@ -29,6 +29,7 @@ import { commandText, raw } from './shell-quote';
 import { runToString } from './ssh-connection';
 import type { CommandRunner } from './ssh-connection';
 import type { WireCompression } from './wire-compression';
+import { cliServices } from '../testing/test-console';
 
 /** The command that streams a files source's files (tar, its messages in English: `LC_ALL=C.UTF-8 LANGUAGE= tar -c …`). */
 const isTar = (command: Parameters<typeof commandText>[0]) => /^(LC_ALL=\S+ LANGUAGE= )?tar -c /.test(commandText(command));
@@ -660,12 +661,11 @@ describe('a full laptop disk', () => {
   it.skipIf(!root)(`says so too when the disk is too full for the run's lease (jetvault backup --device, the console)${root ? '' : ' (skipped: needs root)'}`, async () => {
     const { execFileSync } = await import('node:child_process');
     const { mkdtempSync, rmSync } = await import('node:fs');
-    const { createServices } = await import('../services/index');
     const { startDeviceBackup } = await import('./device-backup');
     const { FAST } = await import('../repository/testing/fixtures');
     const mount = mkdtempSync(path.join((await import('node:os')).tmpdir(), 'jetvault-full-'));
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mount]);
-    const services = createServices({ dataDir: tempDir(), log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() }, env: { JETVAULT_REPOSITORY: path.join(mount, 'repo'), JETVAULT_SECRETS_PASSPHRASE: 'a passphrase for the test' } });
+    const services = cliServices(tempDir(), { JETVAULT_REPOSITORY: path.join(mount, 'repo'), JETVAULT_SECRETS_PASSPHRASE: 'a passphrase for the test' });
     try {
       await services.repository.init(PASSWORD, FAST);
       const device = tempDir();

@@ -10,14 +10,12 @@ import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { netnsSupport, startFleet } from '../../../fleet/index';
 import type { Device, Fleet } from '../../../fleet/index';
-import { silentLogger } from '../log';
 import { restore } from '../repository/restorer/restorer';
 import { findSnapshot, listSnapshots, walkTree } from '../repository/snapshot/snapshot';
 import type { Repository } from '../repository/repo/repository';
-import { FAST } from '../repository/testing/fixtures';
-import { createServices } from '../services/index';
 import type { Services } from '../services/index';
 import { tempDir } from '../testing/temp-dir';
+import { closeTestConsole, openTestConsole } from '../testing/test-console';
 import { jobEnded, waitFor } from '../testing/wait';
 import { backup } from '../repository/archiver/archiver';
 import { DEFAULT_RULES } from '../../shared/schemas/monitoring';
@@ -39,16 +37,13 @@ const PASSWORD = 'fleet test repository password';
 beforeAll(async () => {
   fleet = await startFleet({ devices: 1, netns: NETNS.ok, proxy: true, sharedModelMB: 6, uniqueModelMB: 2 });
   device = fleet.devices[0]!;
-  dataDir = (await import('node:fs')).mkdtempSync(path.join((await import('node:os')).tmpdir(), 'jetvault-fleet-test-'));
-  services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
-  await services.repository.init(PASSWORD, FAST);
+  ({ services, dataDir } = await openTestConsole('fleet', PASSWORD));
   services.devices.import(device.profile(), 'test');
 }, 240_000);
 
 afterAll(async () => {
-  services?.dispose();
+  closeTestConsole(services, dataDir);
   await fleet?.stop();
-  if (dataDir) (await import('node:fs')).rmSync(dataDir, { recursive: true, force: true });
 }, 120_000);
 
 /** Every path a snapshot holds (files, folders, links). */

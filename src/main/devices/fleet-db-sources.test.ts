@@ -7,12 +7,10 @@ import type { ChildProcess } from 'node:child_process';
 import { appendFileSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../log';
 import { FAST } from '../repository/testing/fixtures';
 import { backup } from '../repository/archiver/archiver';
 import { findSnapshot, listSnapshots, readSmallFile, rootNode } from '../repository/snapshot/snapshot';
 import { recordedRowCounts, restoreDatabaseScratch } from '../restore/db-restore';
-import { createServices } from '../services/index';
 import type { Services } from '../services/index';
 import { fleetForFile } from '../testing/fleet-suite';
 import { damagedDatabase } from '../testing/damaged-sqlite';
@@ -26,13 +24,14 @@ import { mysqlMissing } from '../../../fleet/index';
 import { psql } from '../../../fleet/postgres';
 import type { Device } from '../../../fleet/index';
 import type { Source } from '../../shared/schemas/devices';
+import { cliServices } from '../testing/test-console';
 
 const { skip, fleet } = fleetForFile('database source tests', { devices: 1, sharedModelMB: 1, uniqueModelMB: 1 });
 const PASSWORD = 'database sources test repository password';
 
 async function consoleFor(device: Device, sources: Source[]): Promise<{ services: Services; dataDir: string }> {
   const dataDir = tempDir();
-  const services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() }, env: { JETVAULT_SECRETS_PASSPHRASE: 'database sources test passphrase' } });
+  const services = cliServices(dataDir, { JETVAULT_SECRETS_PASSPHRASE: 'database sources test passphrase' });
   await services.repository.init(PASSWORD, FAST);
   services.devices.import({ ...device.profile(), sources }, 'test');
   return { services, dataDir };

@@ -3,18 +3,13 @@
  * block hashes and two proof blocks (decision 024, "Copies found elsewhere"), are stored as the same
  * chunks, and the repository checks clean with its data read back.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../log';
 import { check } from '../repository/checker/checker';
 import { findSnapshot, walkTree } from '../repository/snapshot/snapshot';
-import { FAST } from '../repository/testing/fixtures';
-import { createServices } from '../services/index';
 import type { Services } from '../services/index';
 import { fleetForFile } from '../testing/fleet-suite';
 import { startDeviceBackup } from './device-backup';
+import { closeTestConsole, openTestConsole } from '../testing/test-console';
 
 const MiB = 1024 * 1024;
 /** 12 MiB of models every device holds: the fleet's detector (7.2 MiB) and classifier (4.8 MiB), both above DELTA_MIN_BYTES. */
@@ -26,9 +21,7 @@ let dataDir: string;
 
 beforeAll(async () => {
   if (skip) return;
-  dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-known-copies-test-'));
-  services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
-  await services.repository.init('known copies test repository password', FAST);
+  ({ services, dataDir } = await openTestConsole('known-copies', 'known copies test repository password'));
   for (const device of fleet().devices) {
     const profile = device.profile();
     services.devices.import({ ...profile, sources: profile.sources.filter((s) => s.name === 'app') }, 'test');
@@ -36,8 +29,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(() => {
-  services?.dispose();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  closeTestConsole(services, dataDir);
 });
 
 /** Model file → chunk ids in a snapshot. */

@@ -3,25 +3,22 @@
  * proposes it, mysqldump --single-transaction streams into the repository, the dump loads back into
  * a new database with the same rows, a second dump deduplicates, and a failing dump writes nothing.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../../fleet/exec';
 import { mysqlMissing, startFleet } from '../../../fleet/index';
 import type { Device, Fleet, MysqlServer } from '../../../fleet/index';
 import type { Source } from '../../shared/schemas/devices';
-import { silentLogger } from '../log';
 import { restore } from '../repository/restorer/restorer';
 import { findSnapshot, listSnapshots } from '../repository/snapshot/snapshot';
-import { FAST } from '../repository/testing/fixtures';
-import { createServices } from '../services/index';
 import type { Services } from '../services/index';
 import { tempDir } from '../testing/temp-dir';
 import { backup } from '../repository/archiver/archiver';
 import { startDeviceBackup } from './device-backup';
 import { DumpSource } from './sources/dump-source';
 import { proposeSources } from './facts';
+import { closeTestConsole, openTestConsole } from '../testing/test-console';
 
 const why = process.getuid?.() !== 0 ? 'the fleet needs root (device accounts, sshd); CI runs as root' : mysqlMissing();
 if (why) console.log(`mysql source tests skipped: ${why}`);
@@ -37,16 +34,13 @@ beforeAll(async () => {
   fleet = await startFleet({ devices: 1, sharedModelMB: 1, uniqueModelMB: 1 });
   device = fleet.devices[0]!;
   mysql = await device.mysql(30_000);
-  dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-mysql-test-'));
-  services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
-  await services.repository.init('mysql test repository password', FAST);
+  ({ services, dataDir } = await openTestConsole('mysql', 'mysql test repository password'));
   services.devices.import({ ...device.profile(), sources: [] }, 'test');
 }, 240_000);
 
 afterAll(async () => {
-  services?.dispose();
+  closeTestConsole(services, dataDir);
   await fleet?.stop();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }, 120_000);
 
 const totals = (db: string) => mysql.query(`SELECT COUNT(*), SUM(grams), MAX(id) FROM \`${db}\`.deposits`);

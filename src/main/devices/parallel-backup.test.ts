@@ -3,19 +3,14 @@
  * run, their transfers overlap in time, every run commits, shared model files are stored once, and
  * the repository checks clean with its data read back.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFleet } from '../../../fleet/index';
 import type { Fleet } from '../../../fleet/index';
-import { silentLogger } from '../log';
 import { check } from '../repository/checker/checker';
 import { listSnapshots } from '../repository/snapshot/snapshot';
-import { FAST } from '../repository/testing/fixtures';
-import { createServices } from '../services/index';
 import type { Services } from '../services/index';
 import { startDeviceBackup } from './device-backup';
+import { closeTestConsole, openTestConsole } from '../testing/test-console';
 
 const DEVICES = 8;
 const skip = process.getuid?.() !== 0;
@@ -28,10 +23,8 @@ let dataDir: string;
 beforeAll(async () => {
   if (skip) return;
   fleet = await startFleet({ devices: DEVICES, sharedModelMB: 4, uniqueModelMB: 1 });
-  dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-parallel-test-'));
-  services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
+  ({ services, dataDir } = await openTestConsole('parallel', 'parallel test repository password'));
   services.settings.update({ maxParallelDevices: DEVICES }, 'test');
-  await services.repository.init('parallel test repository password', FAST);
   for (const device of fleet.devices) {
     const profile = device.profile();
     services.devices.import({ ...profile, sources: profile.sources.filter((s) => s.name === 'app' || s.name === 'local') }, 'test');
@@ -39,9 +32,8 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  services?.dispose();
+  closeTestConsole(services, dataDir);
   await fleet?.stop();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }, 120_000);
 
 describe.skipIf(skip)(`${DEVICES} devices at once`, () => {

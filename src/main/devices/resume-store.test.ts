@@ -11,13 +11,12 @@ import { readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../log';
 import type { TreeNode } from '../repository/snapshot/tree';
 import { FAST, PASSWORD } from '../repository/testing/fixtures';
-import { createServices } from '../services/index';
 import type { Services } from '../services/index';
 import { tempDir } from '../testing/temp-dir';
 import { ResumeStore } from './resume-store';
+import { cliServices } from '../testing/test-console';
 
 let services: Services | null = null;
 afterEach(() => {
@@ -31,7 +30,7 @@ const profile = (name: string, sources: string[]) => ({ name, host: '127.0.0.1',
 describe('resume checkpoints of removed sources', () => {
   it('are removed with the source, with a renamed source or device, and with the device; the others stay', async () => {
     const dataDir = tempDir();
-    services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
+    services = cliServices(dataDir);
     await services.repository.init(PASSWORD, FAST);
     const repo = await services.repository.open();
     services.devices.import(profile('rvm-017', ['app', 'logs', 'config']), 'test');
@@ -72,7 +71,7 @@ describe('resume checkpoints of removed sources', () => {
 describe('a checkpoint on a full disk', () => {
   const root = process.getuid?.() === 0;
   it.skipIf(!root)(`fails with the disk's error and leaves no temp file in the folder${root ? '' : ' (skipped: mounting a small tmpfs needs root; CI runs as root)'}`, async () => {
-    services = createServices({ dataDir: tempDir(), log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
+    services = cliServices(tempDir());
     await services.repository.init(PASSWORD, FAST);
     const repo = await services.repository.open();
     const mount = mkdtempSync(path.join(os.tmpdir(), 'jetvault-resume-full-'));

@@ -19,11 +19,11 @@ import { forget } from '../repository/prune/forget';
 import { findSnapshot, listSnapshots, loadTree } from '../repository/snapshot/snapshot';
 import { flipByte, FAST, PASSWORD } from '../repository/testing/fixtures';
 import { LocalSource } from '../repository/walker/local-walker';
-import { createServices } from '../services/index';
 import type { Services } from '../services/index';
 import { tempDir } from '../testing/temp-dir';
 import { planDeviceRetention, applyDeviceRetention } from './device-retention';
 import { Maintenance, RETRY_FAILED_MS } from './maintenance';
+import { cliServices } from '../testing/test-console';
 
 const open: Services[] = [];
 afterEach(() => {
@@ -31,7 +31,7 @@ afterEach(() => {
 });
 
 async function setup(): Promise<{ services: Services; run: (only?: string[]) => Promise<string>; root: string }> {
-  const services = createServices({ dataDir: tempDir(), log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() }, env: { JETVAULT_PASSWORD: PASSWORD } });
+  const services = cliServices(tempDir(), { JETVAULT_PASSWORD: PASSWORD });
   open.push(services);
   await services.repository.init(PASSWORD, FAST);
   const root = tempDir();

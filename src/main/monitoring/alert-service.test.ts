@@ -17,6 +17,7 @@ import { filesHolding } from '../testing/plaintext';
 import { tempDir } from '../testing/temp-dir';
 import { freeBytesAt } from './alert-service';
 import { KEEP_DELIVERED_MS, retryDelay, WebhookOutbox } from './webhook';
+import { cliServices } from '../testing/test-console';
 
 const open: Services[] = [];
 afterEach(() => {
@@ -28,7 +29,7 @@ const PASSPHRASE = 'alert secrets passphrase';
 /** `passphrase`: JETVAULT_SECRETS_PASSPHRASE (the webhook URL is kept in the secret store); null: none. */
 function services(dataDir: string, passphrase: string | null = PASSPHRASE): Services {
   const env = passphrase === null ? {} : { JETVAULT_SECRETS_PASSPHRASE: passphrase };
-  const s = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() }, env });
+  const s = cliServices(dataDir, env);
   open.push(s);
   return s;
 }

@@ -2,18 +2,13 @@
  * A field link cut in the middle of a database restore (device in a network namespace): the live
  * database stays as it was, and the next restore recovers what the cut one left and runs through.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { netnsSupport, startFleet } from '../../../fleet/index';
 import type { Device, Fleet } from '../../../fleet/index';
 import { startDeviceBackup } from '../devices/device-backup';
-import { silentLogger } from '../log';
-import { FAST } from '../repository/testing/fixtures';
-import { createServices } from '../services/index';
 import type { Services } from '../services/index';
 import { jobEnded, waitFor } from '../testing/wait';
+import { closeTestConsole, openTestConsole } from '../testing/test-console';
 
 const NETNS = netnsSupport();
 let fleet: Fleet;
@@ -43,9 +38,7 @@ beforeAll(async () => {
   if (!NETNS.ok) return;
   fleet = await startFleet({ devices: 1, netns: true, sharedModelMB: 1, uniqueModelMB: 1 });
   device = fleet.devices[0]!;
-  dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-dbrestore-link-test-'));
-  services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
-  await services.repository.init('db restore link test repository password', FAST);
+  ({ services, dataDir } = await openTestConsole('dbrestore-link', 'db restore link test repository password'));
   // A cut link is given up after 10 s of silence, not the default 20: these tests wait for it.
   services.settings.update({ silentLinkSeconds: 10 }, 'test');
   services.devices.import(device.profile(), 'test');
@@ -54,9 +47,8 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  services?.dispose();
+  closeTestConsole(services, dataDir);
   await fleet?.stop();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }, 120_000);
 
 const finish = (jobId: string) => jobEnded(services.jobs, jobId);

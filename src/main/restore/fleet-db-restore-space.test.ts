@@ -4,8 +4,7 @@
  * space there, no room is refused before anything changes, and that disk filling up while
  * pg_restore loads ends in a clear error with the live database as it was.
  */
-import { chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, statfsSync, writeSync } from 'node:fs';
-import os from 'node:os';
+import { chownSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, statfsSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFleet } from '../../../fleet/index';
@@ -13,14 +12,12 @@ import { psql as psqlAs } from '../../../fleet/postgres';
 import type { Device, Fleet } from '../../../fleet/index';
 import { startDeviceBackup } from '../devices/device-backup';
 import type { DeviceConnection } from '../devices/ssh-connection';
-import { silentLogger } from '../log';
 import { findSnapshot } from '../repository/snapshot/snapshot';
-import { FAST } from '../repository/testing/fixtures';
-import { createServices } from '../services/index';
 import type { Services } from '../services/index';
 import { cliRunner } from '../../cli/testing';
 import { confirmDbRestore, executeDbRestore, planDbRestore } from './db-restore';
 import type { DbRestoreOptions, PostgresSource } from './db-restore';
+import { closeTestConsole, openTestConsole } from '../testing/test-console';
 
 const PASSWORD = 'db restore space test repository password';
 const SPACE = 'var/lib/pgspace';
@@ -75,9 +72,7 @@ function fillUntil(dir: string, leave: number): string {
 beforeAll(async () => {
   fleet = await startFleet({ devices: 1, sharedModelMB: 1, uniqueModelMB: 1 });
   device = fleet.devices[0]!;
-  dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-dbspace-test-'));
-  services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
-  await services.repository.init(PASSWORD, FAST);
+  ({ services, dataDir } = await openTestConsole('dbspace', PASSWORD));
   services.devices.import(device.profile(), 'test');
   const run = (await startDeviceBackup(services, device.name, ['db']).done).value!;
   snapshotId = run.snapshots[0]!.snapshotId;
@@ -97,9 +92,8 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  services?.dispose();
+  closeTestConsole(services, dataDir);
   await fleet?.stop();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }, 120_000);
 
 describe('a PostgreSQL database in a tablespace on a disk of its own', () => {

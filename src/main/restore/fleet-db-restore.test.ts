@@ -3,9 +3,8 @@
  * a swap, into another name, validation failures rolling back, and recovery after interruptions.
  */
 import { spawn } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFleet } from '../../../fleet/index';
@@ -14,10 +13,7 @@ import type { Device, Fleet } from '../../../fleet/index';
 import { startDeviceBackup } from '../devices/device-backup';
 import type { DeviceConnection } from '../devices/ssh-connection';
 import { tamperingRunner } from './testing/tampering-runner';
-import { silentLogger } from '../log';
 import { findSnapshot } from '../repository/snapshot/snapshot';
-import { FAST } from '../repository/testing/fixtures';
-import { createServices } from '../services/index';
 import type { Services } from '../services/index';
 import {
   confirmDbRestore,
@@ -32,6 +28,7 @@ import {
 } from './db-restore';
 import type { DatabaseSource, DbRestoreOptions, PostgresSource } from './db-restore';
 import { jobEnded } from '../testing/wait';
+import { closeTestConsole, openTestConsole } from '../testing/test-console';
 
 const CHILD = fileURLToPath(new URL('./testing/db-restore-child.ts', import.meta.url));
 const PASSWORD = 'db restore test repository password';
@@ -77,9 +74,7 @@ async function options(c: DeviceConnection, name: 'db' | 'local', restoreId: str
 beforeAll(async () => {
   fleet = await startFleet({ devices: 1, sharedModelMB: 1, uniqueModelMB: 1 });
   device = fleet.devices[0]!;
-  dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-dbrestore-test-'));
-  services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
-  await services.repository.init(PASSWORD, FAST);
+  ({ services, dataDir } = await openTestConsole('dbrestore', PASSWORD));
   services.devices.import(device.profile(), 'test');
   atBackup.pg = await pgPrint();
   atBackup.pgCounts = await pgTables();
@@ -90,9 +85,8 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  services?.dispose();
+  closeTestConsole(services, dataDir);
   await fleet?.stop();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }, 120_000);
 
 describe('PostgreSQL restore on a device', () => {

@@ -7,20 +7,17 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFleet } from '../../../fleet/index';
 import type { Device, Fleet } from '../../../fleet/index';
 import { startDeviceBackup } from '../devices/device-backup';
-import { silentLogger } from '../log';
-import { FAST } from '../repository/testing/fixtures';
-import { createServices } from '../services/index';
 import type { Services } from '../services/index';
 import { jobEnded, waitFor } from '../testing/wait';
 import { formatBytes } from '../../shared/format-bytes';
 import type { JobProgress } from '../../shared/schemas/jobs';
+import { closeTestConsole, openTestConsole } from '../testing/test-console';
 
 let fleet: Fleet;
 let device: Device;
@@ -33,9 +30,7 @@ let backedUpVersion = '';
 beforeAll(async () => {
   fleet = await startFleet({ devices: 1, proxy: true, sharedModelMB: 1, uniqueModelMB: 1 });
   device = fleet.devices[0]!;
-  dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-restore-link-test-'));
-  services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
-  await services.repository.init('restore link test repository password', FAST);
+  ({ services, dataDir } = await openTestConsole('restore-link', 'restore link test repository password'));
   services.devices.import(device.profile(), 'test');
   backedUpRows = await device.mutate.pgCount('deposits');
   backedUpVersion = readFileSync(versionFile(), 'utf8');
@@ -43,9 +38,8 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  services?.dispose();
+  closeTestConsole(services, dataDir);
   await fleet?.stop();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }, 120_000);
 
 const MiB = 1024 * 1024;

@@ -3,8 +3,7 @@
  * device: the run in force at a point in time, databases in the plan, compatibility warnings,
  * services around the swap, and a failed health check rolling everything back.
  */
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { chownSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFleet } from '../../../fleet/index';
@@ -12,11 +11,9 @@ import type { Device, Fleet } from '../../../fleet/index';
 import type { RestoreRequest } from '../../shared/schemas/restore';
 import { startDeviceBackup } from '../devices/device-backup';
 import type { BackupRunResult } from '../devices/device-backup';
-import { silentLogger } from '../log';
 import { confirmDbRestore, markDbKept } from './db-restore';
-import { FAST } from '../repository/testing/fixtures';
-import { createServices } from '../services/index';
 import type { Services } from '../services/index';
+import { closeTestConsole, openTestConsole } from '../testing/test-console';
 
 let fleet: Fleet;
 let device: Device;
@@ -45,9 +42,7 @@ function setProfile(extra: Record<string, unknown>) {
 beforeAll(async () => {
   fleet = await startFleet({ devices: 1, sharedModelMB: 1, uniqueModelMB: 1 });
   device = fleet.devices[0]!;
-  dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-restore-plan-test-'));
-  services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
-  await services.repository.init('restore plan test repository password', FAST);
+  ({ services, dataDir } = await openTestConsole('restore-plan', 'restore plan test repository password'));
   const log = servicesLog();
   setProfile({ services: { stop: [`echo stop >> '${log}'`], start: [`echo start >> '${log}'`] } });
   Object.assign(stateA, await state());
@@ -63,9 +58,8 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  services?.dispose();
+  closeTestConsole(services, dataDir);
   await fleet?.stop();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }, 120_000);
 
 describe('restore planner', () => {

@@ -10,12 +10,11 @@ import type { JobProgress } from '../../shared/schemas/jobs';
 import { netnsSupport, startFleet } from '../../../fleet/index';
 import type { Device, Fleet } from '../../../fleet/index';
 import { startDeviceBackup } from '../devices/device-backup';
-import { silentLogger } from '../log';
 import { describeTree, FAST } from '../repository/testing/fixtures';
 import { restore } from '../repository/restorer/restorer';
 import { findSnapshot } from '../repository/snapshot/snapshot';
-import { createServices } from '../services/index';
 import type { Services } from '../services/index';
+import { cliServices, closeTestConsole, openTestConsole } from '../testing/test-console';
 
 const NETNS = netnsSupport();
 let fleet: Fleet;
@@ -28,9 +27,7 @@ beforeAll(async () => {
   // 8 MB of shared models: the detector (4.8 MB) is large enough to be restored as a block patch.
   fleet = await startFleet({ devices: 1, netns: NETNS.ok, proxy: true, sharedModelMB: 8, uniqueModelMB: 2 });
   device = fleet.devices[0]!;
-  dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-restore-test-'));
-  services = openServices();
-  await services.repository.init('restore test repository password', FAST);
+  ({ services, dataDir } = await openTestConsole('restore', 'restore test repository password'));
   // A cut link is given up after 10 s of silence, not the default 20: these tests wait for it.
   services.settings.update({ silentLinkSeconds: 10 }, 'test');
   services.devices.import(device.profile(), 'test');
@@ -39,13 +36,12 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  services?.dispose();
+  closeTestConsole(services, dataDir);
   await fleet?.stop();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }, 120_000);
 
 const versionFile = () => path.join(device.root, 'opt', device.app, 'VERSION');
-const openServices = () => createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
+const openServices = () => cliServices(dataDir);
 
 async function finish(jobId: string) {
   const deadline = Date.now() + 90_000;
@@ -130,7 +126,7 @@ describe('restore onto a device over SSH', () => {
     // The app's chunker (blobs of ~1 MiB): counted as they were read, the progress ran a blob or more
     // ahead of the link, and the ETA read "1 s left", then 50 s.
     const home = mkdtempSync(path.join(os.tmpdir(), 'jetvault-restore-rate-'));
-    const own = createServices({ dataDir: home, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
+    const own = cliServices(home);
     const rate = 512 * 1024;
     try {
       await own.repository.init('restore test repository password', { kdf: FAST.kdf });

@@ -10,15 +10,13 @@ import { netnsSupport, startFleet } from '../../../fleet/index';
 import type { Device, Fleet } from '../../../fleet/index';
 import { runCli } from '../../cli/main';
 import { startDeviceBackup } from '../devices/device-backup';
-import { silentLogger } from '../log';
-import { FAST } from '../repository/testing/fixtures';
-import { createServices } from '../services/index';
 import type { Services } from '../services/index';
 import { marked } from '../devices/leftovers';
 import { sh } from '../devices/shell-quote';
 import { DeviceConnection } from '../devices/ssh-connection';
 import { waitFor } from '../testing/wait';
 import { DRILL_PREFIX } from './drill';
+import { closeTestConsole, openTestConsole } from '../testing/test-console';
 
 const NETNS = netnsSupport();
 let fleet: Fleet;
@@ -51,9 +49,7 @@ const scratchLeft = async () => {
 beforeAll(async () => {
   fleet = await startFleet({ devices: 1, netns: NETNS.ok, proxy: true, sharedModelMB: 6, uniqueModelMB: 2 });
   device = fleet.devices[0]!;
-  dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-tools-test-'));
-  services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
-  await services.repository.init('restore tools test repository password', FAST);
+  ({ services, dataDir } = await openTestConsole('tools', 'restore tools test repository password'));
   // A cut link is given up after 10 s of silence, not the default 20: these tests wait for it.
   services.settings.update({ silentLinkSeconds: 10 }, 'test');
   services.devices.import(device.profile(), 'test');
@@ -71,9 +67,8 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  services?.dispose();
+  closeTestConsole(services, dataDir);
   await fleet?.stop();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }, 120_000);
 
 const relConfig = () => path.relative(device.root, configFile);

@@ -3,28 +3,22 @@
  * listings were checked) restored onto the device once it is reflashed clean: the restore must never
  * touch anything outside the folder it restores. Real sshd device, real restore job.
  */
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startDeviceBackup } from '../devices/device-backup';
-import { silentLogger } from '../log';
 import { backup } from '../repository/archiver/archiver';
 import type { Source, SourceEntry } from '../repository/archiver/source';
 import { findSnapshot } from '../repository/snapshot/snapshot';
 import type { NodeMeta } from '../repository/snapshot/tree';
-import { FAST } from '../repository/testing/fixtures';
-import { createServices } from '../services/index';
 import type { Services } from '../services/index';
 import { fleetForFile } from '../testing/fleet-suite';
+import { closeTestConsole, openTestConsole } from '../testing/test-console';
 
 const { skip, fleet } = fleetForFile('hostile snapshot restore tests', { devices: 1 });
 let services: Services | undefined;
 let dataDir: string | undefined;
-afterAll(() => {
-  services?.dispose();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-});
+afterAll(() => closeTestConsole(services, dataDir));
 
 async function* asyncOf<T>(items: T[]): AsyncIterable<T> {
   for (const item of items) yield await Promise.resolve(item);
@@ -33,9 +27,7 @@ async function* asyncOf<T>(items: T[]): AsyncIterable<T> {
 describe.skipIf(skip)('restoring a snapshot with hostile names onto a device', () => {
   it('removes and writes nothing outside the restored folder', async () => {
     const device = fleet().devices[0]!;
-    dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-hostile-'));
-    services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
-    await services.repository.init('hostile restore test password', FAST);
+    ({ services, dataDir } = await openTestConsole('hostile', 'hostile restore test password'));
     services.devices.import(device.profile(), 'test');
     const run = (await startDeviceBackup(services, device.name, ['app']).done).value!;
     const repo = await services.repository.open();

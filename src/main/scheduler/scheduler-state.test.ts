@@ -12,18 +12,18 @@ import { evaluateRules } from '../monitoring/rules';
 import { seedBackupRun } from '../testing/seed-runs';
 import { silentLogger } from '../log';
 import { FAST } from '../repository/testing/fixtures';
-import { createServices } from '../services/index';
 import type { Services } from '../services/index';
 import { tempDir } from '../testing/temp-dir';
 import { Scheduler } from './scheduler';
 import type { SchedulerDeps } from './scheduler';
+import { cliServices } from '../testing/test-console';
 
 const MIN = 60_000;
 const NOW = Date.parse('2026-06-01T12:00:00.000Z');
 const profile = { host: '127.0.0.1', port: 22, user: 'jetson', hostKey: 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8', sources: [{ name: 'db', kind: 'postgres', database: 'app' }] };
 
 function setup(deps: Partial<SchedulerDeps> = {}): { s: Services; scheduler: Scheduler; overview: OverviewService; clock: { now: number } } {
-  const s = createServices({ dataDir: tempDir(), log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
+  const s = cliServices(tempDir());
   const clock = { now: NOW };
   const scheduler = new Scheduler({
     store: s.history,
@@ -273,7 +273,7 @@ describe('the scheduler on seeded history', () => {
     // The device's address answers TCP (the probe) and hangs up: the backup, once started, fails on SSH.
     const server = net.createServer((socket) => socket.destroy());
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const s = createServices({ dataDir: tempDir(), log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() }, env: {} });
+    const s = cliServices(tempDir(), {});
     try {
       await s.repository.init('scheduler lock test password', FAST);
       s.repository.lock(); // as the app starts: no password yet
@@ -300,7 +300,7 @@ describe('the scheduler on seeded history', () => {
     const ended: Promise<unknown>[] = [];
     const started: string[] = [];
     const open = () => {
-      const s = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
+      const s = cliServices(dataDir);
       const scheduler = new Scheduler({
         store: s.history,
         devices: s.devices,

@@ -3,18 +3,14 @@
  * started at once but only as many as may run in parallel; a backed-up device waits for its RPO; an
  * unreachable one is marked offline without a failing job, and is caught up as soon as it answers.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFleet } from '../../../fleet/index';
 import type { Fleet } from '../../../fleet/index';
 import { startDeviceBackup } from '../devices/device-backup';
 import { silentLogger } from '../log';
-import { FAST } from '../repository/testing/fixtures';
-import { createServices } from '../services/index';
 import type { Services } from '../services/index';
 import { Scheduler } from './scheduler';
+import { closeTestConsole, openTestConsole } from '../testing/test-console';
 
 const skip = process.getuid?.() !== 0;
 if (skip) console.log('scheduler fleet tests skipped: the fleet needs root (device accounts, sshd); CI runs as root');
@@ -28,9 +24,7 @@ let scheduler: Scheduler;
 beforeAll(async () => {
   if (skip) return;
   fleet = await startFleet({ devices: 3, proxy: true, sharedModelMB: 1, uniqueModelMB: 1 });
-  dataDir = mkdtempSync(path.join(os.tmpdir(), 'jetvault-scheduler-test-'));
-  services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
-  await services.repository.init('scheduler test repository password', FAST);
+  ({ services, dataDir } = await openTestConsole('scheduler', 'scheduler test repository password'));
   for (const device of fleet.devices) {
     const profile = device.profile();
     // Small sources keep the runs short; the RPO is 60 minutes.
@@ -43,9 +37,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (let i = 0; i < 300 && services && services.jobs.busyDevices().size > 0; i++) await new Promise((r) => setTimeout(r, 100));
-  services?.dispose();
+  closeTestConsole(services, dataDir);
   await fleet?.stop();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }, 120_000);
 
 async function settle(): Promise<void> {

@@ -11,7 +11,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { netnsSupport, startFleet } from '../../../fleet/index';
 import type { Device, Fleet } from '../../../fleet/index';
 import { startDeviceBackup } from '../devices/device-backup';
-import { silentLogger } from '../log';
 import { LocalBackend } from '../repository/backend/local-backend';
 import { check } from '../repository/checker/checker';
 import { Repository } from '../repository/repo/repository';
@@ -20,8 +19,8 @@ import { listSnapshots } from '../repository/snapshot/snapshot';
 import type { SnapshotWithId } from '../repository/snapshot/snapshot';
 import { describeTree, FAST, tempDir as runTempDir } from '../repository/testing/fixtures';
 import { tempDir } from '../testing/temp-dir';
-import { createServices } from './index';
 import type { Services } from './index';
+import { cliServices } from '../testing/test-console';
 
 const PASSWORD = 'fleet copy test repository password';
 const OFFSITE = 'fleet copy offsite password';
@@ -34,7 +33,7 @@ beforeAll(async () => {
   device = fleet.devices[0]!;
   // Under the test run's folder, removed when the run ends (test-tmp.ts).
   const dataDir = await runTempDir('jetvault-copy-fleet-');
-  services = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() }, env: { JETVAULT_PASSWORD: PASSWORD } });
+  services = cliServices(dataDir, { JETVAULT_PASSWORD: PASSWORD });
   await services.repository.init(PASSWORD, FAST);
   services.devices.import(device.profile(), 'test');
 }, 240_000);

@@ -9,13 +9,12 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BACKUP_PHASES, runSources } from '../devices/device-backup';
 import { LocalRunner } from '../devices/local-runner';
-import { silentLogger } from '../log';
 import { LocalBackend } from '../repository/backend/local-backend';
 import { Repository } from '../repository/repo/repository';
 import { FAST, PASSWORD } from '../repository/testing/fixtures';
 import { tempDir } from '../testing/temp-dir';
-import { createServices } from './index';
 import type { Services } from './index';
+import { cliServices } from '../testing/test-console';
 
 const open: Services[] = [];
 afterEach(() => {
@@ -31,7 +30,7 @@ const OFFSITE_PASSWORD = 'offsite repository password';
 
 describe('copy to offsite when reachable', () => {
   it('copies new runs as a job when the offsite repository is reachable, skips it quietly while it is not', async () => {
-    const s = createServices({ dataDir: tempDir(), log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() }, env: { JETVAULT_PASSWORD: PASSWORD, JETVAULT_SECRETS_PASSPHRASE: 'secrets passphrase' } });
+    const s = cliServices(tempDir(), { JETVAULT_PASSWORD: PASSWORD, JETVAULT_SECRETS_PASSPHRASE: 'secrets passphrase' });
     open.push(s);
     await s.repository.init(PASSWORD, FAST);
     const root = tempDir();

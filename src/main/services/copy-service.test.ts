@@ -10,7 +10,6 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CopyRequestSchema } from '../../shared/schemas/copy';
 import type { JobProgress } from '../../shared/schemas/jobs';
-import { silentLogger } from '../log';
 import { backup } from '../repository/archiver/archiver';
 import { LocalBackend } from '../repository/backend/local-backend';
 import { check } from '../repository/checker/checker';
@@ -21,8 +20,8 @@ import { listSnapshots, walkTree } from '../repository/snapshot/snapshot';
 import { FAST, flipByte, PASSWORD } from '../repository/testing/fixtures';
 import { LocalSource } from '../repository/walker/local-walker';
 import { tempDir } from '../testing/temp-dir';
-import { createServices } from './index';
 import type { Services } from './index';
+import { cliServices } from '../testing/test-console';
 
 const OFFSITE = 'offsite repository password';
 let services: Services | null = null;
@@ -32,7 +31,7 @@ afterEach(() => {
 });
 
 async function setup(): Promise<{ services: Services; to: string }> {
-  services = createServices({ dataDir: tempDir(), log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() }, env: { JETVAULT_PASSWORD: PASSWORD } });
+  services = cliServices(tempDir(), { JETVAULT_PASSWORD: PASSWORD });
   await services.repository.init(PASSWORD, FAST);
   for (const device of ['jetson-1', 'jetson-2']) {
     const root = tempDir();

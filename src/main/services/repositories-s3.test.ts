@@ -9,13 +9,12 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BACKUP_PHASES, runSources } from '../devices/device-backup';
 import { LocalRunner } from '../devices/local-runner';
-import { silentLogger } from '../log';
 import { S3Backend } from '../repository/backend/s3-backend';
 import { Repository } from '../repository/repo/repository';
 import { FAST, PASSWORD } from '../repository/testing/fixtures';
 import { useS3Store } from '../repository/testing/servers';
 import { tempDir } from '../testing/temp-dir';
-import { createServices } from './index';
+import { cliServices } from '../testing/test-console';
 
 const { why, store } = useS3Store();
 if (why) console.log(`S3 repository list tests skipped: ${why}`);
@@ -23,7 +22,7 @@ if (why) console.log(`S3 repository list tests skipped: ${why}`);
 describe.skipIf(why)('an S3 secondary repository', () => {
   it('is tested with the access keys from the secret store and counted as a copy', async () => {
     // No AWS variables in the console's environment: the keys can only come from the secret store.
-    const s = createServices({ dataDir: tempDir(), log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() }, env: { JETVAULT_PASSWORD: PASSWORD, JETVAULT_SECRETS_PASSPHRASE: 'secrets passphrase' } });
+    const s = cliServices(tempDir(), { JETVAULT_PASSWORD: PASSWORD, JETVAULT_SECRETS_PASSPHRASE: 'secrets passphrase' });
     try {
       const location = `s3:${store.endpoint}/jv-list-${randomBytes(3).toString('hex')}/depot`;
       const keys = { credentials: { accessKeyId: store.accessKeyId, secretAccessKey: store.secretAccessKey }, region: store.region };

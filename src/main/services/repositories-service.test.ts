@@ -19,6 +19,7 @@ import { tempDir } from '../testing/temp-dir';
 import { createServices } from './index';
 import type { Services } from './index';
 import { holdingsOf, holdsAtLeast } from './repositories-service';
+import { cliServices } from '../testing/test-console';
 
 const open: Services[] = [];
 afterEach(() => {
@@ -156,7 +157,7 @@ describe('repositories', () => {
 
   it('settings written before the offsite rule existed keep their thresholds and get its default', () => {
     const dataDir = tempDir();
-    const s = createServices({ dataDir, log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() } });
+    const s = cliServices(dataDir);
     open.push(s);
     const old = { ...s.settings.get().monitoringRules, rpoBreached: { enabled: true, threshold: 2 } } as Record<string, unknown>;
     delete old.offsiteCopyMissing;

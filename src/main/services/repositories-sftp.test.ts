@@ -6,14 +6,13 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../log';
 import { SftpBackend } from '../repository/backend/sftp-backend';
 import { Repository } from '../repository/repo/repository';
 import { FAST, PASSWORD } from '../repository/testing/fixtures';
 import { useSftpServer } from '../repository/testing/servers';
 import { tempDir } from '../testing/temp-dir';
-import { createServices } from './index';
 import type { Services } from './index';
+import { cliServices } from '../testing/test-console';
 
 const { why, server } = useSftpServer();
 if (why) console.log(`SFTP repositories tests skipped: ${why}`);
@@ -41,7 +40,7 @@ describe.skipIf(why)('an SFTP repository in Settings → Repositories', () => {
     made.close();
     expect(await settleTo(0)).toBe(0);
 
-    const services = createServices({ dataDir: tempDir(), log: silentLogger, platform: { transport: 'cli', openExternal: () => Promise.resolve() }, env });
+    const services = cliServices(tempDir(), env);
     open.push(services);
     await services.repository.init(PASSWORD, FAST);
     const entry = services.repositories.add({ location, password: OFFSITE_PASSWORD, offsite: true }, 'test');
