@@ -151,6 +151,9 @@ test('the dashboards chart the seeded history in light and dark, fleet-wide and 
   const durations = await main.getByTestId('chart-duration').locator('.recharts-yAxis-tick-labels .recharts-cartesian-axis-tick-value').allTextContents();
   expect(durations.length).toBeGreaterThanOrEqual(3);
   for (const label of durations) expect(label).toMatch(/^(0s|\d+m|\d+m 30s)$/);
+  // The drills' axis in the same words, up to the 1 h default objective (it read "15 min", "60 min").
+  const rto = await main.getByTestId('chart-rto').locator('.recharts-yAxis-tick-labels .recharts-cartesian-axis-tick-value').allTextContents();
+  expect(rto).toEqual(['0s', '15m', '30m', '45m', '1h']);
   await page.getByTestId('range-90d').click();
   await expect(main.getByTestId('dashboards')).toHaveAttribute('data-range', '90d');
   await expect(main.getByTestId('chart-rpo').locator('.recharts-area-area')).toBeVisible();

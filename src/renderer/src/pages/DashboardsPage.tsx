@@ -91,7 +91,8 @@ function Charts({ data }: { data: Dashboard }) {
   const labelFormatter = bucketLabel(data.bucketSeconds);
   // Of the runs that ended on their own: a run the operator or a quit cancelled neither succeeded nor failed.
   const runs = everyBucket(data).map((r) => ({ ...r, successRate: r.succeeded + r.failed === 0 ? null : r.succeeded / (r.succeeded + r.failed), avgS: r.avgDurationMs === null ? null : r.avgDurationMs / 1000, maxS: r.maxDurationMs === null ? null : r.maxDurationMs / 1000 }));
-  const drills = data.drills.map((d) => ({ ...d, avgMin: d.avgMs === null ? null : d.avgMs / 60_000, maxMin: d.maxMs === null ? null : d.maxMs / 60_000, objectiveMin: d.objectiveMs / 60_000 }));
+  // In seconds, as the run durations: one axis style (0s, 15m, 30m, 45m, 1h) for both duration charts.
+  const drills = data.drills.map((d) => ({ ...d, avgS: d.avgMs === null ? null : d.avgMs / 1000, maxS: d.maxMs === null ? null : d.maxMs / 1000, objectiveS: d.objectiveMs / 1000 }));
   const storage = data.storage.map((s) => ({ ...s, diskAvg: s.diskPermille === null ? null : s.diskPermille / 1000, diskMax: s.diskPermilleMax === null ? null : s.diskPermilleMax / 1000 }));
   // Without repository samples (a repository on S3 or an SFTP server), growth is what backups added
   // since the range began (cumulative), and named so: it is not the repository's size.
@@ -196,12 +197,12 @@ function Charts({ data }: { data: Dashboard }) {
           {grid}
           {/* One device's drills are points at their own time; the fleet's are buckets. */}
           <XAxis {...x} {...(data.device ? { tickFormatter: localTick } : {})} />
-          <YAxis stroke={C.muted} fontSize={11} tickFormatter={(v: number) => `${Math.round(v)} min`} width={60} />
-          {tooltip((v) => `${v.toFixed(1)} min`, drillTitle)}
+          <YAxis stroke={C.muted} fontSize={11} {...roundAxis(drills.flatMap((d) => [d.maxS ?? d.avgS, d.objectiveS]), durationTicks, formatDurationTick)} width={60} />
+          {tooltip((v) => formatDuration(v * 1000), drillTitle)}
           <Legend />
-          <Line type="monotone" dataKey="avgMin" name={data.device ? 'measured' : 'mean'} stroke={C.a} dot={!!data.device} isAnimationActive={false} />
-          {data.device ? null : <Line type="monotone" dataKey="maxMin" name="slowest" stroke={C.warn} dot={false} isAnimationActive={false} />}
-          <Line type="stepAfter" dataKey="objectiveMin" name={data.device ? 'objective' : 'default objective'} stroke={C.bad} strokeDasharray="6 4" dot={false} isAnimationActive={false} />
+          <Line type="monotone" dataKey="avgS" name={data.device ? 'measured' : 'mean'} stroke={C.a} dot={!!data.device} isAnimationActive={false} />
+          {data.device ? null : <Line type="monotone" dataKey="maxS" name="slowest" stroke={C.warn} dot={false} isAnimationActive={false} />}
+          <Line type="stepAfter" dataKey="objectiveS" name={data.device ? 'objective' : 'default objective'} stroke={C.bad} strokeDasharray="6 4" dot={false} isAnimationActive={false} />
         </LineChart>
       </Chart>
     </div>
