@@ -89,6 +89,9 @@ describe('a local repository on a full disk', () => {
       expect(failed?.code).toBe('ENOSPC');
       expect(failed?.message).toMatch(/^the disk holding the repository .*\/usb\/repo is full \(ENOSPC\): nothing more was written, and what it held is unchanged\. Free some space there/);
       expect((await listSnapshots(repo)).length).toBe(0);
+      // Nor is anything left of the failed write (its temp file, opened before the write failed).
+      const left = await readdir(join(mount, 'repo'), { recursive: true });
+      expect(left.filter((name) => name.includes('.tmp-'))).toEqual([]);
     } finally {
       execFileSync('umount', ['-l', mount]);
     }

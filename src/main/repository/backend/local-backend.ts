@@ -117,6 +117,16 @@ export class LocalBackend implements Backend {
   private async doPut(name: string, data: Buffer | readonly Buffer[]): Promise<void> {
     const target = this.path(name);
     const dir = dirname(target);
+    const temp = await this.writeTemp(dir, data);
+    await rename(temp, target);
+    await fsyncDir(dir);
+  }
+
+  /**
+   * `data` in a new temp file in `dir` (made if missing), fsynced; its path. Nothing is left when
+   * a write fails (a full disk: the temp file had stayed behind a failed lease, at 0 bytes).
+   */
+  private async writeTemp(dir: string, data: Buffer | readonly Buffer[]): Promise<string> {
     await this.ensureDir(dir);
     const temp = join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
     const handle = await open(temp, 'wx', 0o600).catch((error: unknown) => {
@@ -134,8 +144,7 @@ export class LocalBackend implements Backend {
       throw error;
     }
     await handle.close();
-    await rename(temp, target);
-    await fsyncDir(dir);
+    return temp;
   }
 
   /**
@@ -153,18 +162,7 @@ export class LocalBackend implements Backend {
   private async doPutIfAbsent(name: string, data: Buffer): Promise<boolean> {
     const target = this.path(name);
     const dir = dirname(target);
-    await this.ensureDir(dir);
-    const temp = join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
-    const handle = await open(temp, 'wx', 0o600).catch((error: unknown) => {
-      this.madeDirs.delete(dir);
-      throw error;
-    });
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    const temp = await this.writeTemp(dir, data);
     try {
       await link(temp, target);
     } catch (error) {
