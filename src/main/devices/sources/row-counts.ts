@@ -66,15 +66,18 @@ export function sqliteCountsCommand(file: RawShell | string): RawShell {
 { sqlite3 -batch ${f} ${sqliteCountStatements(true)} | sqlite3 -batch ${f} 2>/dev/null; } || :`;
 }
 
-export function parseSqliteCounts(text: string): RowCounts {
+/** Lines of `<table name in hex><separator><count>` (sqlite3's `|`, mysql's tab): any name survives the trip. */
+function parseHexCounts(text: string, separator: string): RowCounts {
   const out: RowCounts = {};
   for (const line of text.split('\n')) {
-    const bar = line.indexOf('|');
-    if (bar <= 0) continue;
-    out[Buffer.from(line.slice(0, bar), 'hex').toString('utf8')] = Number(line.slice(bar + 1));
+    const at = line.indexOf(separator);
+    if (at <= 0) continue;
+    out[Buffer.from(line.slice(0, at), 'hex').toString('utf8')] = Number(line.slice(at + 1));
   }
   return out;
 }
+
+export const parseSqliteCounts = (text: string): RowCounts => parseHexCounts(text, '|');
 
 export function parsePgCounts(text: string): RowCounts {
   const parsed = JSON.parse(text.trim() || '{}') as Record<string, number | string>;
@@ -130,15 +133,7 @@ export function mysqlCountsCommand(conn: MysqlConn, database: string): RawShell 
 mysql ${opts} --batch --skip-column-names -e ${sql} | mysql ${opts} --batch --skip-column-names`;
 }
 
-export function parseMysqlCounts(text: string): RowCounts {
-  const out: RowCounts = {};
-  for (const line of text.split('\n')) {
-    const tab = line.indexOf('\t');
-    if (tab <= 0) continue;
-    out[Buffer.from(line.slice(0, tab), 'hex').toString('utf8')] = Number(line.slice(tab + 1));
-  }
-  return out;
-}
+export const parseMysqlCounts = (text: string): RowCounts => parseHexCounts(text, '\t');
 
 const LINE_INSERT = Buffer.from('INSERT INTO `');
 const LINE_CREATE = Buffer.from('CREATE TABLE `');
