@@ -132,15 +132,8 @@ export interface DrillSourceRow {
 }
 
 /** One device with everything the fleet overview needs, from one statement (indexed lookups per device). */
-export interface OverviewDbRow {
-  id: string;
-  name: string;
-  profile: string;
-  host_key: string | null;
-  facts: string | null;
-  facts_at: string | null;
-  /** JSON DiskUsage[] the newest read saw (discovery or backup); null before any. */
-  disks: string | null;
+/** A device's own columns (DeviceRow), and what its jobs, drills and probes say of it. */
+export interface OverviewDbRow extends Pick<DeviceRow, 'id' | 'name' | 'profile' | 'host_key' | 'facts' | 'facts_at' | 'disks'> {
   /** The scheduler's last probe of the device's address (null: none yet) and whether it answered. */
   probe_at: string | null;
   probe_reachable: number | null;
