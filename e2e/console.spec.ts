@@ -15,6 +15,11 @@ test('the console loads and every page opens with an honest empty state', async 
     await expect(main.locator('h1')).toBeVisible();
     if (id !== 'settings') await expect(main.getByTestId(`${id}-empty`)).toBeVisible();
     await page.screenshot({ path: path.join(SCREENSHOTS, `${id}.png`) });
+    // The page scrolls inside its own pane; the window itself never scrolls (the sidebar slid away
+    // and blank space showed below it where hidden inputs of switches far down a page were placed
+    // against the document).
+    const window = await page.evaluate(() => ({ scrolls: document.scrollingElement!.scrollHeight, tall: innerHeight }));
+    expect(window.scrolls, `the window scrolls on the ${id} page`).toBe(window.tall);
   }
   expect(app.cspViolations).toEqual([]);
 });
