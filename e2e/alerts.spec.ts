@@ -32,6 +32,9 @@ test('an RPO alert is raised by a rule threshold, acknowledged, and resolved whe
   await expect(page.getByTestId('rules-form')).toContainText('the last try failed: port 9 is one that HTTP clients refuse to use (a blocked port)');
   await page.getByTestId('alerts-open').scrollIntoViewIfNeeded();
   await page.screenshot({ path: path.join(SCREENSHOTS, 'alerts-open.png'), fullPage: true });
+  // The device's name on one line (it broke at its hyphen: "rvm-" over "031").
+  const name = (await row.getByRole('link', { name: 'rvm-031' }).boundingBox())!;
+  expect(name.height).toBeLessThan(1.5 * Number.parseFloat(await row.getByRole('link', { name: 'rvm-031' }).evaluate((e) => getComputedStyle(e).lineHeight)));
 
   await row.getByRole('button', { name: 'Acknowledge' }).click();
   await expect(row).toContainText('acknowledged (websocket)');

@@ -34,12 +34,12 @@ function AlertsTable({ alerts, testId }: { alerts: Alert[]; testId: string }) {
           {alerts.map((a) => (
             <tr key={a.id} data-testid={`alert-${a.rule}-${a.device ?? 'console'}`}>
               <td className={SEVERITY_CLASS[a.severity]}>{a.severity}</td>
-              <td>{a.device ? <a href={`#/fleet/${encodeURIComponent(a.device)}`}>{a.device}</a> : <span className="muted">this laptop</span>}</td>
+              <td className="nowrap">{a.device ? <a href={`#/fleet/${encodeURIComponent(a.device)}`}>{a.device}</a> : <span className="muted">this laptop</span>}</td>
               <td>
                 <strong>{RULE_LABELS[a.rule].title}</strong>
                 <div className="muted">{a.message}</div>
               </td>
-              <td>{new Date(a.raisedAt).toLocaleString()}</td>
+              <td className="nowrap">{new Date(a.raisedAt).toLocaleString()}</td>
               <td>
                 {a.resolvedAt ? (
                   <span className="status-ok">resolved {new Date(a.resolvedAt).toLocaleString()}</span>
