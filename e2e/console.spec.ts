@@ -231,3 +231,17 @@ test('a radio button keeps its size and shape: the same when selected, round bes
   expect(sizes.length).toBeGreaterThanOrEqual(3);
   expect(new Set(sizes)).toEqual(new Set(['18px × 18px']));
 });
+
+test('a switch keeps its size beside a label that wraps, on or off', async ({ host, console: app, page }) => {
+  await app.open(host.url);
+  await app.goTo('settings');
+  // Settings' own switch labels wrap at this width ("Desktop notifications for alerts, and when a job…").
+  const sizes = await page.locator('label.switch .switch-indicator').evaluateAll((indicators) =>
+    indicators.map((indicator) => {
+      const box = indicator.getBoundingClientRect();
+      return `${box.width} × ${box.height}`;
+    }),
+  );
+  expect(sizes.length).toBeGreaterThanOrEqual(2);
+  expect(new Set(sizes)).toEqual(new Set(['34 × 20']));
+});
