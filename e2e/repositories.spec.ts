@@ -73,6 +73,9 @@ test('a second local repository is added, tested, marked offsite and counted as 
   await usb.getByTestId('repository-offsite-toggle').click(); // saved at once; checked once the console answers
   await expect(usb.getByTestId('repository-offsite-toggle')).toBeChecked();
   await page.screenshot({ path: path.join('test-results', 'screenshots', 'repositories.png'), fullPage: true });
+  // A row's buttons on one line each: "Make primary" as tall as "Test" (it broke into "Make" over "primary").
+  const height = async (id: string) => (await usb.getByTestId(id).boundingBox())!.height;
+  expect(await height('repository-set-primary')).toBe(await height('repository-test'));
 
   // The password went to the secret store, not to the settings.
   const stored = await page.evaluate(() => window.api!.settings.get());
