@@ -174,7 +174,8 @@ test('add a device, discover its sources, back it up with live progress and brow
   await expect(page.getByTestId('restore-pending')).toBeVisible({ timeout: 60_000 });
   // What the restore reported: its steps' times, and that loopback is a fast link (nothing gzip'ed).
   await expect(page.getByTestId('restore-last-result')).toContainText(/stage:app-myrvm \d+\.\d s/);
-  await expect(page.getByTestId('restore-last-result')).toContainText('sent as it is (fast link)');
+  // One sentence, then the notes (it read "(fast link) 1 large file…").
+  await expect(page.getByTestId('restore-last-result')).toContainText('sent as it is (fast link). 1 large file');
   await expect(page.getByTestId('restore-last-result')).toContainText(/1 large file \(.+\) sent as the .+ of blocks that differed from the device's copy\./);
   expect(readFileSync(appPy, 'utf8')).toBe(original);
   expect(readFileSync(rotted)).toEqual(rottedBefore);
@@ -190,6 +191,10 @@ test('add a device, discover its sources, back it up with live progress and brow
   // It says which point in time it went back to, how long that took and how it was sent.
   await expect(page.getByTestId('restore-pending')).toContainText(/to the state of .+ at .+ in \d+\.\d s, sent as it is \(fast link\)\. The previous state is kept/);
   await expect(page.getByTestId('restore-source-app-myrvm')).toHaveAttribute('data-selected', 'true');
+  // Set apart from the wizard's first step below it (they touched).
+  const waiting = (await page.getByTestId('restore-pending').boundingBox())!;
+  const step1 = (await page.getByTestId('restore-device').locator('xpath=..').boundingBox())!; // its card
+  expect(step1.y - (waiting.y + waiting.height)).toBeGreaterThanOrEqual(12);
   await page.getByTestId('restore-confirm').click();
   await expect(page.getByTestId('restore-pending')).toHaveCount(0);
   expect(readdirSync(path.join(device.root, 'opt')).filter((n) => n.startsWith('.jetvault-restore-'))).toEqual([]);

@@ -44,7 +44,7 @@ function restoreReport(job: { title: string; startedAt: string; finishedAt: stri
   if (!parsed.success || parsed.data.timings.length === 0 || job.finishedAt === null) return null;
   const { timings, wireCompression, notes } = parsed.data;
   const took = new Date(job.finishedAt).getTime() - new Date(job.startedAt).getTime();
-  return `${job.title} finished in ${seconds(took)} (${timings.map((t) => `${t.step} ${seconds(t.ms)}`).join(' · ')}); ${sentHow(wireCompression)}${notes.map((n) => ` ${n}`).join('')}`;
+  return `${job.title} finished in ${seconds(took)} (${timings.map((t) => `${t.step} ${seconds(t.ms)}`).join(' · ')}); ${sentHow(wireCompression)}.${notes.map((n) => ` ${n}`).join('')}`;
 }
 
 type Scope = 'device' | 'source' | 'files';
@@ -280,7 +280,7 @@ export function RestorePage() {
         </div>
       ) : null}
       {/* Where focus goes once Restore is pressed (its button goes with the plan): the restore's progress, then its Keep / Roll back. */}
-      <div ref={statusRef} tabIndex={-1} aria-label="Restore status" data-testid="restore-status">
+      <div ref={statusRef} tabIndex={-1} aria-label="Restore status" className="restore-status" data-testid="restore-status">
         {running ? (
           <section className="card" data-testid="restore-running" aria-live="polite">
             <p>
