@@ -76,6 +76,12 @@ test('a second local repository is added, tested, marked offsite and counted as 
   // A row's buttons on one line each: "Make primary" as tall as "Test" (it broke into "Make" over "primary").
   const height = async (id: string) => (await usb.getByTestId(id).boundingBox())!.height;
   expect(await height('repository-set-primary')).toBe(await height('repository-test'));
+  // Both boxes of the offsite cell say what they are, one per line.
+  const offsite = usb.locator('label', { has: page.getByTestId('repository-offsite-toggle') });
+  const copying = usb.locator('label', { has: page.getByTestId('repository-copy-when-reachable') });
+  await expect(offsite).toHaveText('offsite');
+  await expect(copying).toHaveText('copy when reachable');
+  expect((await copying.boundingBox())!.y).toBeGreaterThan((await offsite.boundingBox())!.y);
 
   // The password went to the secret store, not to the settings.
   const stored = await page.evaluate(() => window.api!.settings.get());

@@ -186,17 +186,21 @@ export function RepositoriesPanel() {
                   <code>{r.location}</code>
                 </td>
                 <td data-testid="repository-role">{r.primary ? <strong>Primary</strong> : 'Secondary'}</td>
-                <td>
-                  <input
-                    type="checkbox"
-                    aria-label={`${r.name} is offsite`}
-                    checked={r.offsite}
-                    disabled={busy === r.id}
-                    onChange={(e) => void act(r.id, () => api().repositories.update({ id: r.id, offsite: e.target.checked }))}
-                    data-testid="repository-offsite-toggle"
-                  />
+                <td className="checks">
+                  {/* Each box says what it is: a second, unlabelled box beside the first read as one control. */}
+                  <label className="nowrap">
+                    <input
+                      type="checkbox"
+                      aria-label={`${r.name} is offsite`}
+                      checked={r.offsite}
+                      disabled={busy === r.id}
+                      onChange={(e) => void act(r.id, () => api().repositories.update({ id: r.id, offsite: e.target.checked }))}
+                      data-testid="repository-offsite-toggle"
+                    />{' '}
+                    offsite
+                  </label>
                   {r.offsite && !r.primary ? (
-                    <label className="muted" title="After each backup and every few minutes, new runs are copied here whenever it can be reached">
+                    <label className="muted nowrap" title="After each backup and every few minutes, new runs are copied here whenever it can be reached">
                       <input
                         type="checkbox"
                         checked={r.copyWhenReachable}
