@@ -8,6 +8,7 @@
 import path from 'node:path';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { expectOneLine } from './console-page';
 import { expect, testWithFleet } from './fixtures';
 
 const SCREENSHOTS = path.join('test-results', 'screenshots');
@@ -81,6 +82,10 @@ test('a backup cancelled from the jobs tray while its link is stalled ends at on
   await history.getByText('1 thing to look at').click();
   await expect(history.getByTestId('backup-run-problems')).toContainText(`config: etc/${device.app}/tls.key — Cannot open: Permission denied (the device's login cannot read it)`);
   await history.scrollIntoViewIfNeeded();
+  // Times and sizes beside the long notes keep to one line ("10.5" over "s", "64.5" over "MiB").
+  const cells = await history.locator('[data-testid=backup-run-took], [data-testid=backup-run-added]').all();
+  expect(cells.length).toBe(4); // the succeeded run and the cancelled one
+  for (const cell of cells) await expectOneLine(cell);
   await page.screenshot({ path: path.join(SCREENSHOTS, 'device-backup-history.png') });
   const sources = (await page.evaluate((name) => window.api!.snapshots.list({ device: name }), device.name)).map((s) => s.source).sort();
   expect(sources).toEqual(device.profile().sources.map((s) => s.name).sort());

@@ -5,6 +5,17 @@ import type { Locator, Page } from '@playwright/test';
 export const PAGE_IDS = ['fleet', 'catalog', 'restore', 'dashboards', 'alerts', 'audit', 'settings'] as const;
 export type PageId = (typeof PAGE_IDS)[number];
 
+/** That `locator`'s text stands on one line (a table cell broke "rvm-031" at its hyphen, "10.5 s" before its unit). */
+export async function expectOneLine(locator: Locator): Promise<void> {
+  // The lines its text fills: the distinct tops of the text's boxes (a cell's own height follows its row).
+  const lines = await locator.evaluate((e) => {
+    const range = document.createRange();
+    range.selectNodeContents(e);
+    return new Set([...range.getClientRects()].filter((r) => r.width > 0).map((r) => Math.round(r.top))).size;
+  });
+  expect(lines, `"${await locator.textContent()}" on one line`).toBe(1);
+}
+
 export class ConsolePage {
   readonly page: Page;
   readonly cspViolations: string[] = [];

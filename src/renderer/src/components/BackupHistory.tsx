@@ -132,11 +132,11 @@ export function BackupHistory({ device, latest }: { device: string; latest: stri
               const run = figures(job);
               return (
                 <tr key={job.id} data-testid={`backup-run-${job.status}`}>
-                  <td>{new Date(job.startedAt).toLocaleString()}</td>
+                  <td className="nowrap">{new Date(job.startedAt).toLocaleString()}</td>
                   <td className={job.status === 'succeeded' ? 'status-ok' : job.status === 'failed' ? 'status-failed' : 'status-warn'}>{job.status}</td>
-                  <td>{job.finishedAt ? formatDuration(Date.parse(job.finishedAt) - Date.parse(job.startedAt)) : '…'}</td>
-                  <td>{formatBytes(run.bytesTransferred ?? job.bytesDone)}</td>
-                  <td>{run.bytesAdded !== undefined ? formatBytes(run.bytesAdded) : '—'}</td>
+                  <td className="nowrap" data-testid="backup-run-took">{job.finishedAt ? formatDuration(Date.parse(job.finishedAt) - Date.parse(job.startedAt)) : '…'}</td>
+                  <td className="nowrap">{formatBytes(run.bytesTransferred ?? job.bytesDone)}</td>
+                  <td className="nowrap" data-testid="backup-run-added">{run.bytesAdded !== undefined ? formatBytes(run.bytesAdded) : '—'}</td>
                   <td className="muted">
                     {notes(job)}
                     <Problems list={problems(job)} />
