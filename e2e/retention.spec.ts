@@ -31,11 +31,19 @@ test('a retention policy is previewed, saved, and applied by the next backup', a
   await card.getByTestId('retention-last').fill('1');
   await card.getByTestId('retention-last').press('Tab');
   await card.getByTestId('retention-preview-button').click();
-  await expect(card.getByTestId('retention-preview')).toContainText('Would forget 1 of 2 runs');
+  await expect(card.getByTestId('retention-preview')).toContainText('With these values, once saved: would forget 1 of 2 runs');
   expect(await page.evaluate((d) => window.api!.snapshots.list({ device: d }), device.name)).toHaveLength(2); // a preview changes nothing
   await page.screenshot({ path: path.join('test-results', 'screenshots', 'retention-preview.png') });
+  // Edited after the preview: that preview goes (it was of the values before), until asked again.
+  await card.getByTestId('retention-last').fill('2');
+  await card.getByTestId('retention-last').press('Tab');
+  await expect(card.getByTestId('retention-preview')).toHaveCount(0);
+  await card.getByTestId('retention-preview-button').click();
+  await expect(card.getByTestId('retention-preview')).toContainText('With these values, once saved: keeps all 2 runs');
+  await card.getByTestId('retention-last').fill('1');
+  await card.getByTestId('retention-last').press('Tab');
   await card.getByTestId('retention-save').click();
-  await expect(page.getByTestId('retention-in-force')).toHaveText('In force: 1 last. It applies after each backup.');
+  await expect(page.getByTestId('retention-in-force')).toHaveText('In force: the last 1. It applies after each backup.');
 
   await backUp(page, device.name);
   const left = await page.evaluate((d) => window.api!.snapshots.list({ device: d }), device.name);

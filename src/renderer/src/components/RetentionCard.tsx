@@ -13,8 +13,13 @@ const KEEPS = ['last', 'hourly', 'daily', 'weekly', 'monthly', 'yearly'] as cons
 
 /** The device's retention policy (counted in runs, per source), with a preview of what it would forget before it is saved. Keyed by the stored policy, so a change elsewhere resets the form. */
 export function RetentionCard({ profile }: { profile: DeviceProfile }) {
-  const [draft, setDraft] = useState<Retention>(profile.retention ?? {});
+  const [draft, setDraftOnly] = useState<Retention>(profile.retention ?? {});
   const [preview, setPreview] = useState<Preview | null>(null);
+  // A preview is of the values it was asked for: an edit after it drops it (it read as the new values').
+  const setDraft = (next: Retention) => {
+    setDraftOnly(next);
+    setPreview(null);
+  };
   const [error, setError] = useState<string | null>(null);
   const policy = Object.fromEntries(Object.entries(draft).filter(([, v]) => v !== undefined && v !== '' && !Number.isNaN(v))) as Retention;
 
@@ -38,7 +43,7 @@ export function RetentionCard({ profile }: { profile: DeviceProfile }) {
   };
   const forgotten = preview?.filter((r) => !r.keep) ?? [];
   const inForce = Object.entries(profile.retention ?? {})
-    .map(([k, v]) => (k === 'within' ? `all within ${String(v)}` : `${String(v)} ${k}`))
+    .map(([k, v]) => (k === 'within' ? `all within ${String(v)}` : k === 'last' ? `the last ${String(v)}` : `${String(v)} ${k}`))
     .join(', ');
   return (
     <Form className="card form" aria-label="Retention" data-testid="retention" onSubmit={(e) => void save(e)}>
@@ -59,11 +64,12 @@ export function RetentionCard({ profile }: { profile: DeviceProfile }) {
       <ErrorBanner message={error} testId="retention-error" />
       {preview ? (
         <p data-testid="retention-preview">
-          {forgotten.length === 0 ? `Keeps all ${preview.length} runs.` : `Would forget ${forgotten.length} of ${preview.length} runs: ${forgotten.slice(0, 5).map((r) => new Date(r.time).toLocaleString()).join(', ')}${forgotten.length > 5 ? ', …' : ''}`}
+          {Object.keys(policy).length === 0 ? 'Without a policy: ' : 'With these values, once saved: '}
+          {forgotten.length === 0 ? `keeps all ${preview.length} runs.` : `would forget ${forgotten.length} of ${preview.length} runs: ${forgotten.slice(0, 5).map((r) => new Date(r.time).toLocaleString()).join(', ')}${forgotten.length > 5 ? ', …' : ''}`}
         </p>
       ) : null}
       <p className="muted" data-testid="retention-in-force">
-        {inForce ? `In force: ${inForce}. It applies after each backup.` : 'No policy: every run is kept.'}
+        {inForce ? `In force: ${inForce}. It applies after each backup.` : 'No policy saved: every run is kept.'}
       </p>
       <div className="form-actions">
         <Button className="button" onPress={() => void showPreview()} data-testid="retention-preview-button">
