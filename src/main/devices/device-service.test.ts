@@ -47,6 +47,32 @@ describe('DeviceService', () => {
     store.close();
   });
 
+  it('records what an edit changed in the audit log: fields before and after, sources by name, which secrets — never their values', () => {
+    const { store, devices } = open(tempDir());
+    devices.add(profile('rvm-017'), {}, 'test');
+    const logs = { name: 'logs', kind: 'files', paths: ['/var/log/myrvm'] };
+    devices.update(
+      'rvm-017',
+      profile('rvm-017', { rpoMinutes: 60, site: 'Depot South', sources: [{ name: 'db', kind: 'postgres', database: 'other', host: '/run/postgresql' }, logs] }),
+      { password: 'a device password', databasePasswords: { db: 'a database password' } },
+      'test',
+    );
+    const detail = () => JSON.parse(store.sql.auditRecent.all(1)[0]!.detail!) as Record<string, unknown>;
+    expect(detail()).toEqual({
+      rpoMinutes: { from: null, to: 60 },
+      site: { from: 'Depot North', to: 'Depot South' },
+      sources: { added: ['logs'], edited: ['db'] },
+      secrets: ['password set', 'database password of db set'],
+    });
+    expect(store.sql.auditRecent.all(1)[0]!.detail).not.toMatch(/a (device|database) password/);
+    devices.update('rvm-017', profile('rvm-018', { rpoMinutes: 60, site: 'Depot South', sources: [logs] }), { password: '' }, 'test');
+    expect(detail()).toEqual({ renamedFrom: 'rvm-017', name: { from: 'rvm-017', to: 'rvm-018' }, sources: { removed: ['db'] }, secrets: ['password forgotten'] });
+    // Saved as it was: nothing to say.
+    devices.update('rvm-018', devices.get('rvm-018').profile, {}, 'test');
+    expect(store.sql.auditRecent.all(1)[0]).toMatchObject({ action: 'device.update', detail: null });
+    store.close();
+  });
+
   it('keeps passwords encrypted at rest, out of exports and readable only with the passphrase', () => {
     const dir = tempDir();
     const first = open(dir);

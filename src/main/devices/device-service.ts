@@ -63,6 +63,36 @@ export function factsColumn(facts: DeviceFacts): string {
   return JSON.stringify(rest);
 }
 
+/**
+ * What an edit changed, for the audit log: each changed profile field's value before and after, and
+ * the sources by name (added, removed, edited); of the secrets only which were set or forgotten, never
+ * a value. Empty when nothing changed. An audit entry of "device.update" had said nothing of what.
+ */
+export function profileChanges(before: DeviceProfile, after: DeviceProfile, secrets: DeviceSecrets = {}): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  for (const key of new Set([...Object.keys(before), ...Object.keys(after)] as (keyof DeviceProfile)[])) {
+    if (key === 'sources' || same(before[key], after[key])) continue;
+    out[key] = { from: before[key] ?? null, to: after[key] ?? null };
+  }
+  const was = new Map(before.sources.map((s) => [s.name, s]));
+  const is = new Map(after.sources.map((s) => [s.name, s]));
+  const sources = {
+    added: [...is.keys()].filter((n) => !was.has(n)),
+    removed: [...was.keys()].filter((n) => !is.has(n)),
+    edited: [...is.keys()].filter((n) => was.has(n) && !same(was.get(n), is.get(n))),
+  };
+  const listed = Object.fromEntries(Object.entries(sources).filter(([, names]) => names.length > 0));
+  if (Object.keys(listed).length > 0) out.sources = listed;
+  const how = (value: string) => (value === '' ? 'forgotten' : 'set');
+  const set = [
+    ...(['password', 'passphrase'] as const).flatMap((k) => (secrets[k] === undefined ? [] : [`${k} ${how(secrets[k])}`])),
+    ...Object.entries(secrets.databasePasswords ?? {}).map(([source, value]) => `database password of ${source} ${how(value)}`),
+  ];
+  if (set.length > 0) out.secrets = set;
+  return out;
+}
+
 const secretRef = (id: string, kind: 'password' | 'passphrase') => `device:${id}:${kind}`;
 const databaseRef = (id: string, source: string) => `device:${id}:db:${source}`;
 
@@ -327,7 +357,8 @@ export class DeviceService {
     this.#store.db.transaction(() => {
       this.#store.sql.deviceUpdateProfile.run(profile.name, JSON.stringify(profile), profile.hostKey ?? null, savedAfter(current.updatedAt), current.id);
       this.#storeSecrets(current.id, secrets, profile);
-      this.#store.audit(actor, 'device.update', profile.name, { renamedFrom: name === profile.name ? undefined : name });
+      const changes = { ...(name === profile.name ? {} : { renamedFrom: name }), ...profileChanges(current.profile, profile, secrets) };
+      this.#store.audit(actor, 'device.update', profile.name, Object.keys(changes).length > 0 ? changes : null);
     })();
     const kept = new Set(profile.name === name ? profile.sources.map((s) => s.name) : []);
     const gone = current.profile.sources.map((s) => s.name).filter((source) => !kept.has(source));
