@@ -409,6 +409,11 @@ describe('the alert webhook', () => {
       const started = Date.now();
       expect(await failure('/hang')).toBe('no answer within 10 s');
       expect(Date.now() - started).toBeLessThan(20_000);
+      // The audit log says the URL was set and turned off, never the URL (its token).
+      const updates = s.audit.list({ action: 'settings.update' });
+      expect(updates.map((e) => e.detail).filter((d) => d !== null && d.includes('webhookUrl'))).toContain('{"webhookUrl":"set"}');
+      expect(updates.map((e) => e.detail).filter((d) => d !== null && d.includes('webhookUrl'))).toContain('{"webhookUrl":"turned off"}');
+      expect(updates.some((e) => e.detail?.includes('s3cret'))).toBe(false);
     } finally {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

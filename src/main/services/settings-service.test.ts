@@ -34,6 +34,10 @@ describe('SettingsService', () => {
     const second = open(dir);
     expect(second.settings.get()).toEqual(after);
     expect(second.store.sql.auditRecent.all(10).map((r) => r.action)).toEqual(['settings.update', 'settings.update']);
+    // Each entry says what changed, from what to what; a save that changed nothing says nothing.
+    expect(JSON.parse(second.store.sql.auditRecent.all(1)[0]!.detail!)).toEqual({ theme: { from: DEFAULT_SETTINGS.theme, to: 'dark' } });
+    second.settings.update({ theme: 'dark', defaultRpoMinutes: 15 }, 'test');
+    expect(second.store.sql.auditRecent.all(1)[0]!.detail).toBeNull();
     second.store.close();
   });
 

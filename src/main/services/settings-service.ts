@@ -125,13 +125,23 @@ export class SettingsService {
     if (!checked.success) throw new AppError('VALIDATION', 'Invalid settings', issuesOf(checked.error));
     const now = new Date().toISOString();
     const { webhookUrl, ...rest } = checked.data;
-    const hookChanged = webhookUrl !== undefined && webhookUrl !== this.get().webhookUrl;
+    const before = this.get();
+    const hookChanged = webhookUrl !== undefined && webhookUrl !== before.webhookUrl;
+    // For the audit log: each changed setting before and after (the webhook URL, which may carry a
+    // token, only as set or turned off). It listed every key the form sent, changed or not.
+    const changes: Record<string, unknown> = {};
     this.#store.db.transaction(() => {
-      if (hookChanged) this.#setWebhookUrl(webhookUrl, now);
-      for (const [key, value] of Object.entries(rest)) {
-        if (value !== undefined) this.#store.sql.settingUpsert.run(key, JSON.stringify(value), now);
+      if (hookChanged) {
+        this.#setWebhookUrl(webhookUrl, now);
+        changes.webhookUrl = webhookUrl === '' ? 'turned off' : 'set';
       }
-      this.#store.audit(actor, 'settings.update', null, { keys: Object.keys(checked.data) });
+      for (const [key, value] of Object.entries(rest)) {
+        if (value === undefined) continue;
+        this.#store.sql.settingUpsert.run(key, JSON.stringify(value), now);
+        const was = before[key as keyof typeof rest];
+        if (JSON.stringify(was) !== JSON.stringify(value)) changes[key] = { from: was ?? null, to: value };
+      }
+      this.#store.audit(actor, 'settings.update', null, Object.keys(changes).length > 0 ? changes : null);
     })();
     const settings = this.get();
     this.#bus.emit('settings:changed', settings);
