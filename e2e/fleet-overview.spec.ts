@@ -186,8 +186,7 @@ test('the audit log filters and exports CSV, and a device report downloads as on
   await expect(main.getByTestId('audit-row')).toHaveCount(1);
   await expect(main.getByTestId('audit-row')).toContainText(name);
   // What the edit changed, not an empty "{}".
-  await expect(main.getByTestId('audit-row')).toContainText('"site":{"from":');
-  await expect(main.getByTestId('audit-row')).toContainText('"to":"Depot, \\"North\\""');
+  await expect(main.getByTestId('audit-row')).toContainText(/site: .+ → Depot, "North"/);
   await page.screenshot({ path: path.join(SCREENSHOTS, 'audit-log.png') });
 
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('audit-export').click()]);

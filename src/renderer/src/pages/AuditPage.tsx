@@ -8,6 +8,7 @@ import { ErrorBanner } from '../components/ErrorBanner';
 import { PageHeader } from '../components/PageHeader';
 import { saveTextFile } from '../save-file';
 import { ChoiceFilter } from '../components/ChoiceFilter';
+import { describeAuditDetail } from '../../../shared/audit-detail';
 
 interface Filter {
   from: string;
@@ -181,7 +182,9 @@ export function AuditPage() {
                     <span className={e.result === 'ok' ? 'status-ok' : e.result === 'failed' ? 'status-bad' : 'status-warn'}>{RESULT_LABEL[e.result]}</span>
                     {e.message ? <span className="muted"> — {e.message}</span> : null}
                   </td>
-                  <td className="audit-detail">{e.detail ?? ''}</td>
+                  <td className="audit-detail" title={e.detail ?? undefined}>
+                    {describeAuditDetail(e.detail)}
+                  </td>
                 </tr>
               ))}
             </tbody>
