@@ -28,7 +28,7 @@ test('device profiles import from a file, list in the fleet and open a device pa
   await app.open(host.url);
   await expect(page.getByTestId('fleet-empty')).toBeVisible();
   await page.getByTestId('import-file').setInputFiles({ name: 'fleet.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(profiles)) });
-  await expect(page.getByTestId('fleet-message')).toContainText('Imported 2 device(s): rvm-017, rvm-018');
+  await expect(page.getByTestId('fleet-message')).toContainText('Imported 2 devices: rvm-017, rvm-018');
   await expect(page.getByTestId('device-row-rvm-017')).toContainText('Depot North');
   await expect(page.getByTestId('device-row-rvm-017')).toContainText('pinned');
   await expect(page.getByTestId('device-row-rvm-018')).toContainText('not confirmed');

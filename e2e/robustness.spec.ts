@@ -156,7 +156,7 @@ test("Import profiles says which key files this machine cannot read, as the CLI 
   await app.open(host.url);
   await page.getByTestId('import-file').setInputFiles({ name: 'fleet.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(profiles)) });
   const message = page.getByTestId('fleet-message');
-  await expect(message).toContainText('Imported 3 device(s): rvm-040, rvm-041, rvm-042');
+  await expect(message).toContainText('Imported 3 devices: rvm-040, rvm-041, rvm-042');
   const warnings = page.getByTestId('fleet-message-warnings').locator('li');
   await expect(warnings).toHaveText([
     'rvm-040: its key file /home/colleague/.ssh/id_ed25519 cannot be read on this machine (ENOENT): put it there, or import a profile naming where it is, before its first backup',

@@ -277,7 +277,7 @@ describe('jetvault device', () => {
       const partial = await withPassword('backup', '--device', 'rvm-017', '--source', 'config');
       expect(partial.code).toBe(3);
       expect(partial.err).toContain(`warning: config: etc/${device.app}/tls.key: Cannot open: Permission denied (the device's login cannot read it)`);
-      expect(partial.err).toContain('1 file(s) or folder(s) could not be read; the run holds everything else');
+      expect(partial.err).toContain('1 file or folder could not be read; the run holds everything else');
       expect(partial.out).toMatch(/^snapshot \S+ config \(files\)/m);
     } finally {
       rmSync(key);
@@ -389,7 +389,7 @@ describe('jetvault device', () => {
     expect(partial.length).toBeGreaterThan(0);
     expect(partial.length).toBeLessThan(device.profile().sources.length);
     expect(partial.every((s) => s.incompleteRun === true)).toBe(true);
-    expect((await killed.run('snapshots', '--device', 'rvm-busy')).out).toMatch(new RegExp(`\\(incomplete run\\)\n[\\s\\S]*${partial.length} snapshot\\(s\\), ${partial.length} of runs cut off part-way`));
+    expect((await killed.run('snapshots', '--device', 'rvm-busy')).out).toMatch(new RegExp(`\\(incomplete run\\)\n[\\s\\S]*${partial.length} snapshots?, ${partial.length} of runs cut off part-way`));
     expect((await killed.run('device', 'list')).code).toBe(0);
     expect(killed.backups()).toEqual([
       { status: 'failed', error: JSON.stringify({ code: 'INTERRUPTED', message: `The Jetvault process running this job (pid ${killed.child.pid}) stopped before it finished` }) },

@@ -12,6 +12,7 @@ import { parseTimeOption, UsageError } from '../command';
 import { withServices } from '../services';
 import { CANCEL_SIGNALS } from './repo-backup';
 import { exitCodeOf } from './repo-common';
+import { counted } from '../../shared/plural';
 
 /** The exit status when a destructive restore was planned but not confirmed with --yes. */
 export const EXIT_NOT_CONFIRMED = 3;
@@ -132,7 +133,7 @@ function pendingCommand(name: 'keep' | 'rollback'): Command {
         const leftovers: string[] = [];
         for (const p of pending) leftovers.push(...(await (keep ? services.restores.confirm(p.restoreId) : services.restores.rollback(p.restoreId))).leftovers);
         if (values.json) io.out(JSON.stringify({ device, [keep ? 'kept' : 'rolledBack']: pending.map((p) => p.restoreId), settled, leftovers }));
-        else io.out(pending.length === 0 ? `No restore of ${device} is waiting for a decision.` : `${keep ? 'kept' : 'rolled back'} ${pending.length} restore(s) of ${device}`);
+        else io.out(pending.length === 0 ? `No restore of ${device} is waiting for a decision.` : `${keep ? 'kept' : 'rolled back'} ${counted(pending.length, 'restore')} of ${device}`);
         // Done all the same: what stays is the previous state's files of another account, in hidden staging folders.
         for (const path of leftovers) io.err(`could not remove ${path} entirely (files of another account; the device's login is not root): remove it as root`);
         return 0;

@@ -9,6 +9,7 @@ import { DeviceProfileSchema, MAX_SOURCES, NameSchema, parseJump, profilesFileTo
 import { unreadableKeyFiles } from '../../main/devices/device-service';
 import type { JumpHost } from '../../shared/schemas/devices';
 import type { HostKeyMismatch } from '../../main/devices/ssh-connection';
+import { counted } from '../../shared/plural';
 
 const USAGE = `Usage:
   jetvault device add NAME --host HOST [--port P] [--user U] [--identity FILE [--passphrase-file FILE] | --password-file FILE]
@@ -233,7 +234,7 @@ export const deviceCommand: Command = {
             throw new AppError('VALIDATION', `${file} is not valid JSON: ${(error as Error).message}`);
           }
           const imported = devices.import(json, 'cli', { replace: Boolean(values.replace) });
-          io.out(`imported ${imported.length} device(s): ${imported.map((d) => d.profile.name).join(', ')}`);
+          io.out(`imported ${counted(imported.length, 'device')}: ${imported.map((d) => d.profile.name).join(', ')}`);
           // A profile exported on another laptop names its key files there: said now, not at the first backup.
           for (const { profile } of imported) for (const warning of await unreadableKeyFiles(profile)) io.err(`warning: ${warning}`);
           return 0;
@@ -245,7 +246,7 @@ export const deviceCommand: Command = {
           const list = devices.summaries();
           if (values.json) io.out(JSON.stringify(list, null, 2));
           else if (list.length === 0) io.out('No devices. Add one with: jetvault device add NAME --host HOST');
-          else for (const d of list) io.out(`${d.name.padEnd(20)} ${`${d.user}@${d.host}:${d.port}`.padEnd(32)} ${d.site.padEnd(16)} ${d.sourceCount} source(s)`);
+          else for (const d of list) io.out(`${d.name.padEnd(20)} ${`${d.user}@${d.host}:${d.port}`.padEnd(32)} ${d.site.padEnd(16)} ${counted(d.sourceCount, 'source')}`);
           return 0;
         }
         case 'facts': {
@@ -263,7 +264,7 @@ export const deviceCommand: Command = {
             for (const p of proposals) io.out(`  ${values.accept ? 'added' : 'proposed'} source ${p.name} (${p.kind})`);
             const ownSources = new Set([...profile.sources, ...proposals].flatMap((s) => (s.kind === 'sqlite' ? [s.path] : [])));
             const leftOut = facts.sqliteFiles.filter((f) => !ownSources.has(f)).length;
-            if (leftOut > 0) io.out(`  ${leftOut} more SQLite file(s) not proposed: a device has at most ${MAX_SOURCES} sources (they are copied with their folder)`);
+            if (leftOut > 0) io.out(`  ${counted(leftOut, 'more SQLite file', 'more SQLite files')} not proposed: a device has at most ${MAX_SOURCES} sources (they are copied with their folder)`);
             if (proposals.length > 0 && !values.accept) io.out(`Add them with: jetvault device facts ${name} --accept`);
           }
           return 0;

@@ -9,6 +9,7 @@ import type { CliIo, Command } from '../command';
 import { UsageError } from '../command';
 import { withServices } from '../services';
 import { EXIT, exitCodeOf, formatBytes, jobProgress, readPassword, REPO_OPTIONS, REPO_USAGE, reportFailures, shortId, ttyProgress, withRepository } from './repo-common';
+import { counted } from '../../shared/plural';
 
 export const repoBackupCommand: Command = {
   name: 'backup',
@@ -93,7 +94,7 @@ export const repoBackupCommand: Command = {
         io.out(`${s.files} files, ${s.dirs} dirs, ${formatBytes(s.bytes)}; read ${s.filesRead} files; added ${s.blobsAdded} blobs, ${formatBytes(s.bytesAdded)} stored; ${(s.durationMs / 1000).toFixed(1)}s`);
         // A path that is a symbolic link was stored (as the link): said above, not a file that could not be read.
         const unread = s.errors - result.warnings.filter((w) => source.paths.includes(w.path) && w.message.startsWith('a symbolic link to ')).length;
-        if (unread > 0) io.err(`${unread} file(s) could not be read; the snapshot holds everything else`);
+        if (unread > 0) io.err(`${counted(unread, 'file')} could not be read; the snapshot holds everything else`);
       }
       return s.errors > 0 ? EXIT.partial : EXIT.ok;
     });
@@ -183,8 +184,8 @@ async function backupDevice(device: string, sources: string[], values: Record<st
     else {
       for (const s of value.snapshots) io.out(`snapshot ${shortId(s.snapshotId)} ${s.source} (${s.kind}): ${s.files} files, ${formatBytes(s.bytes)}; sent ${formatBytes(s.bytesTransferred)}${s.bytesOnWire < s.bytesTransferred ? ` (${formatBytes(s.bytesOnWire)} on the wire)` : ''}${s.bytesResumed ? ` (${formatBytes(s.bytesResumed)} taken up from an interrupted run)` : ''}${s.deltaFiles ? ` (${s.deltaFiles} large file${s.deltaFiles === 1 ? '' : 's'} of ${formatBytes(s.deltaBytes ?? 0)} sent as the blocks that changed${s.knownFiles ? `, ${s.knownFiles} against a copy from another path or device` : ''})` : ''}${s.sentWhole ? ` (${s.sentWhole.files} large file${s.sentWhole.files === 1 ? '' : 's'} of ${formatBytes(s.sentWhole.bytes)} sent whole: ${[...new Set(s.sentWhole.examples.map((w) => w.reason))].slice(0, 3).join('; ')})` : ''}, stored ${formatBytes(s.bytesAdded)}${s.unchanged ? ' (not written since the last run: its copy and check kept)' : ''}`);
       io.out(`${device}: run ${value.runId} done in ${(value.durationMs / 1000).toFixed(1)}s${value.wireCompression ? ' (compressed on the wire)' : ''}`);
-      if (skipped > 0) io.err(`${skipped} file(s) or folder(s) could not be read; the run holds everything else`);
-      if (changed > 0) io.err(`${changed} file(s) changed while read, kept as read`);
+      if (skipped > 0) io.err(`${counted(skipped, 'file or folder', 'files or folders')} could not be read; the run holds everything else`);
+      if (changed > 0) io.err(`${counted(changed, 'file')} changed while read, kept as read`);
     }
     return warned > 0 || damaged > 0 ? EXIT.partial : EXIT.ok;
   }));

@@ -2,6 +2,7 @@ import { check } from '../../main/repository/checker/checker';
 import type { Command } from '../command';
 import { UsageError } from '../command';
 import { REPO_OPTIONS, REPO_USAGE, shortId, ttyProgress, withRepository } from './repo-common';
+import { counted } from '../../shared/plural';
 
 export const repoCheckCommand: Command = {
   name: 'check',
@@ -37,7 +38,7 @@ export const repoCheckCommand: Command = {
         io.out('\nDamaged data affects:');
         for (const a of report.affected) io.out(`  snapshot ${shortId(a.snapshot)} (${a.time}): /${a.path}`);
       }
-      io.out(report.ok ? 'no errors were found' : `${report.errors.length} error(s) found`);
+      io.out(report.ok ? 'no errors were found' : `${counted(report.errors.length, 'error')} found`);
       if (report.damagedPacks.length > 0) {
         // While a damaged pack is indexed, every backup reuses its damaged data: say how to store it again.
         io.out(

@@ -18,6 +18,7 @@ import type { Lease } from '../../main/repository/lock/lock';
 import { Repository } from '../../main/repository/repo/repository';
 import type { CliIo } from '../command';
 import { UsageError } from '../command';
+import { counted, verb } from '../../shared/plural';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, partial: 3, missing: 10, locked: 11, wrongPassword: 12 } as const;
 
@@ -300,7 +301,7 @@ export function pruneWarnings(report: { damagedPacks: readonly string[]; packsNo
   );
   if (report.packsNotRepacked > 0) {
     out.push(
-      `warning: the repository's disk had no room for the packs prune rewrites: ${report.packsNotRepacked} pack(s) to repack were kept as they are, and the packs no snapshot needs were deleted. Run prune again: the room freed may be enough now; if not, free some space there first`,
+      `warning: the repository's disk had no room for the packs prune rewrites: ${counted(report.packsNotRepacked, 'pack')} to repack ${verb(report.packsNotRepacked, 'was', 'were')} kept as they are, and the packs no snapshot needs were deleted. Run prune again: the room freed may be enough now; if not, free some space there first`,
     );
   }
   return out;

@@ -3,6 +3,7 @@ import type { CopyFilter, CopyProgress, CopyResult } from '../../main/repository
 import type { CliIo, Command } from '../command';
 import { parseTimeOption, UsageError } from '../command';
 import { EXIT, formatBytes, openOtherRepository, readOtherPassword, REPO_OPTIONS, REPO_USAGE, shortId, withRepository } from './repo-common';
+import { counted } from '../../shared/plural';
 
 /** `--since`: a date/time or an age (`parseTimeOption`). */
 export function parseSince(text: string, now = Date.now()): Date {
@@ -43,9 +44,9 @@ function ttyCopyProgress(stream: { isTTY?: boolean; write(text: string): unknown
 function printResult(result: CopyResult, to: string, io: CliIo): void {
   if (result.mode === 're-chunk') io.out(`the repositories do not share chunker parameters: file contents were re-chunked (create the destination with \`jetvault init --copy-chunker-params-from\` to avoid it)`);
   for (const c of result.copied) io.out(`snapshot ${shortId(c.from)} copied to ${shortId(c.to)}  ${c.time}  ${c.device}  ${c.source}`);
-  const packs = result.packsRecovered > 0 ? `; reused ${result.packsRecovered} pack(s) an interrupted copy had stored` : '';
+  const packs = result.packsRecovered > 0 ? `; reused ${counted(result.packsRecovered, 'pack')} an interrupted copy had stored` : '';
   io.out(
-    `${result.copied.length} snapshot(s) copied to ${to}, ${result.skipped} already there; stored ${result.blobsUploaded} blobs, ${formatBytes(result.bytesUploaded)} ` +
+    `${counted(result.copied.length, 'snapshot')} copied to ${to}, ${result.skipped} already there; stored ${result.blobsUploaded} blobs, ${formatBytes(result.bytesUploaded)} ` +
       `(${result.blobsSkipped} blobs already there)${packs}; ${(result.durationMs / 1000).toFixed(1)}s`,
   );
   for (const d of result.damaged) io.err(`error: snapshot ${shortId(d.id)} (${d.time} ${d.device} ${d.source}) was not copied: its data here is damaged (${d.why})`);
@@ -55,8 +56,8 @@ function printResult(result: CopyResult, to: string, io: CliIo): void {
     for (const e of v.errors) io.err(`error: ${e}`);
     io.out(
       v.errors.length === 0
-        ? `read back ${v.packs} pack(s), ${v.blobs} blob(s) and ${v.snapshots} snapshot(s): no errors`
-        : `${v.errors.length} error(s) reading back what was written: run \`jetvault check --read-data -r ${to}\`, then copy again`,
+        ? `read back ${counted(v.packs, 'pack')}, ${counted(v.blobs, 'blob')} and ${counted(v.snapshots, 'snapshot')}: no errors`
+        : `${counted(v.errors.length, 'error')} reading back what was written: run \`jetvault check --read-data -r ${to}\`, then copy again`,
     );
   }
 }

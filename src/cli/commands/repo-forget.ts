@@ -8,6 +8,7 @@ import { listSnapshots } from '../../main/repository/snapshot/snapshot';
 import type { Command } from '../command';
 import { UsageError } from '../command';
 import { formatBytes, pruneIncomplete, pruneWarnings, positiveInt, REPO_OPTIONS, REPO_USAGE, shortId, withRepository } from './repo-common';
+import { counted } from '../../shared/plural';
 
 const KEEPS = ['last', 'hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const;
 
@@ -77,7 +78,7 @@ export const repoForgetCommand: Command = {
       for (const d of damaged) io.out(`remove snapshot ${shortId(d.id)} damaged: ${d.why}`);
       for (const d of plan) io.out(`${d.keep ? 'keep  ' : 'remove'} ${d.unit === 'run' ? `run ${d.runId.slice(0, 12)}` : `snapshot ${shortId(d.runId)}`} ${d.time} ${d.device} [${d.sources.join(', ')}] ${d.reasons.join(', ')}`);
       const runs = removed.filter((d) => d.unit === 'run').length;
-      io.out(`${dryRun ? 'would remove' : 'removed'} ${snapshotsRemoved} snapshot(s)${runs > 0 ? ` (${runs} whole run(s))` : ''}, kept ${plan.length - removed.length} run(s) or snapshot(s)`);
+      io.out(`${dryRun ? 'would remove' : 'removed'} ${counted(snapshotsRemoved, 'snapshot')}${runs > 0 ? ` (${counted(runs, 'whole run')})` : ''}, kept ${counted(plan.length - removed.length, 'run or snapshot', 'runs or snapshots')}`);
       if (pruned) io.out(`${dryRun ? 'prune would free' : 'prune freed'} ${formatBytes(pruned.bytesFreed)}`);
       if (pruned) for (const line of pruneWarnings(pruned)) io.err(line);
       return pruned && pruneIncomplete(pruned) ? 1 : 0;

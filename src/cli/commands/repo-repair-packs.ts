@@ -2,6 +2,7 @@ import { repairPacks } from '../../main/repository/prune/repair';
 import type { Command } from '../command';
 import { UsageError } from '../command';
 import { REPO_OPTIONS, REPO_USAGE, ttyProgress, withRepository } from './repo-common';
+import { counted, verb } from '../../shared/plural';
 
 export const repoRepairPacksCommand: Command = {
   name: 'repair-packs',
@@ -25,9 +26,9 @@ export const repoRepairPacksCommand: Command = {
       progress.done();
       if (values.json) io.out(JSON.stringify(report));
       else {
-        io.out(`removed ${report.packs.length} damaged pack(s); ${report.blobsSalvaged} blob(s) that still read were stored again in ${report.packsWritten} new pack(s)`);
+        io.out(`removed ${counted(report.packs.length, 'damaged pack')}; ${counted(report.blobsSalvaged, 'blob')} that still read ${verb(report.blobsSalvaged, 'was', 'were')} stored again in ${counted(report.packsWritten, 'new pack')}`);
         if (report.blobsLost.length > 0) {
-          io.out(`${report.blobsLost.length} blob(s) could not be read and are gone: back up the affected devices or paths again to store them again, then run \`jetvault check\``);
+          io.out(`${counted(report.blobsLost.length, 'blob')} could not be read and ${verb(report.blobsLost.length, 'is', 'are')} gone: back up the affected devices or paths again to store them again, then run \`jetvault check\``);
         }
       }
       return 0;

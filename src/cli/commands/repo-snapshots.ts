@@ -2,6 +2,7 @@ import { listSnapshots } from '../../main/repository/snapshot/snapshot';
 import { inCompleteRun } from '../../main/services/catalog-service';
 import type { Command } from '../command';
 import { formatBytes, REPO_OPTIONS, REPO_USAGE, shortId, withRepository } from './repo-common';
+import { counted } from '../../shared/plural';
 
 export const repoSnapshotsCommand: Command = {
   name: 'snapshots',
@@ -24,7 +25,7 @@ export const repoSnapshotsCommand: Command = {
         io.out(`${shortId(s.id).padEnd(9)} ${time} ${s.device.slice(0, 16).padEnd(16)} ${formatBytes(s.summary.bytes).padStart(10)}  ${[...s.tags.map((t) => `#${t}`), ...s.paths].join(' ')}${complete(s) ? '' : '  (incomplete run)'}`);
       }
       const incomplete = snapshots.filter((s) => !complete(s)).length;
-      io.out(`${snapshots.length} snapshot(s)${incomplete > 0 ? `, ${incomplete} of runs cut off part-way (the console's catalog leaves them out)` : ''}`);
+      io.out(`${counted(snapshots.length, 'snapshot')}${incomplete > 0 ? `, ${incomplete} of runs cut off part-way (the console's catalog leaves them out)` : ''}`);
       return 0;
     });
   },

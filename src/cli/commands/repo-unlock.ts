@@ -1,6 +1,7 @@
 import { listLocks, removeLocks, STALE_MS } from '../../main/repository/lock/lock';
 import type { Command } from '../command';
 import { REPO_OPTIONS, REPO_USAGE, withRepository } from './repo-common';
+import { counted } from '../../shared/plural';
 
 export const repoUnlockCommand: Command = {
   name: 'unlock',
@@ -19,7 +20,7 @@ export const repoUnlockCommand: Command = {
       const removed = await removeLocks(repo, values['remove-all'] === true);
       if (values.json) io.out(JSON.stringify({ removed, remaining: before.length - removed }));
       else {
-        io.out(`removed ${removed} lock(s); ${before.length - removed} still held`);
+        io.out(`removed ${counted(removed, 'lock')}; ${before.length - removed} still held`);
         // Say who holds what is left, and when it would turn stale if its console is gone.
         if (values['remove-all'] !== true) {
           for (const l of before.filter((x) => !x.stale)) {

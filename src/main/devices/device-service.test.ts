@@ -109,7 +109,7 @@ describe('DeviceService', () => {
     // encrypted under a key that the right passphrase can never open.
     const typo = open(dir, 'correct horse battery stapel');
     expect(() => typo.devices.add(profile('rvm-018', { auth: 'password' }), { password: 'second password' }, 'test')).toThrow(
-      expect.objectContaining({ code: 'AUTH_FAILED', message: expect.stringMatching(/JETVAULT_SECRETS_PASSPHRASE does not open the 1 secret\(s\) already stored.*nothing was stored/) as string }),
+      expect.objectContaining({ code: 'AUTH_FAILED', message: expect.stringMatching(/JETVAULT_SECRETS_PASSPHRASE does not open the 1 secret already stored.*nothing was stored/) as string }),
     );
     expect(() => typo.devices.get('rvm-018')).toThrow(/No device/); // nothing half-added
     typo.store.close();

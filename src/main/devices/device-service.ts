@@ -19,6 +19,7 @@ import { patternIssues } from './sources/glob';
 import { workFolderIssues } from './sources/listing';
 import type { ConnectOptions, DeviceAuth } from './ssh-connection';
 import { keyFileProblem } from './key-file';
+import { counted } from '../../shared/plural';
 
 export interface DeviceSecrets {
   password?: string | undefined;
@@ -441,7 +442,7 @@ export class DeviceService {
       else if (!replace && current) issues.push({ path: `${at}.name`, message: `A device named "${parsed.data.name}" already exists` });
       profiles.push(current ? keptHostKeys(parsed.data, this.#record(current).profile) : parsed.data);
     });
-    if (issues.length > 0) throw new AppError('VALIDATION', `Nothing was imported: ${issues.length} problem(s) in the profiles`, issues);
+    if (issues.length > 0) throw new AppError('VALIDATION', `Nothing was imported: ${counted(issues.length, 'problem')} in the profiles`, issues);
     this.#store.db.transaction(() => {
       for (const profile of profiles) {
         if (this.#store.sql.deviceByName.get(profile.name)) this.update(profile.name, profile, {}, actor, { hostKeys: 'given' });

@@ -217,7 +217,7 @@ describe('JobManager', () => {
       expect(jobs.get('job_dead')).toMatchObject({ status: 'failed', error: { code: 'INTERRUPTED', message: `The Jetvault process running this job (pid ${dead}) stopped before it finished` } });
       expect(jobs.get('job_before_owners')).toMatchObject({ status: 'failed', error: { code: 'INTERRUPTED', message: 'The console stopped while this job was running' } });
       expect(jobs.get('job_pid_reused')).toMatchObject({ status: 'failed', error: { code: 'INTERRUPTED' } });
-      expect(lines.join('\n')).toContain('3 job(s) were interrupted');
+      expect(lines.join('\n')).toContain('3 jobs were interrupted');
       // Another process's backup that is still under way is left alone, and its device is busy here too.
       expect(jobs.get('job_elsewhere')).toMatchObject({ status: 'running', error: null });
       expect([...jobs.busyDevices()]).toEqual(['rvm-004']);

@@ -15,6 +15,7 @@ import { processAlive } from '../process-alive';
 import { awakeClock, formatAwake, parseAwake } from './awake-clock';
 import type { AwakeStamp } from './awake-clock';
 import { ProgressMeter } from './progress-meter';
+import { counted, verb } from '../../shared/plural';
 
 export interface JobSpec {
   kind: JobKind;
@@ -170,7 +171,7 @@ export class JobManager {
     this.#interruptedNote = interruptedNote;
     this.#lastBeatAt = now();
     const interrupted = this.reapOrphans();
-    if (interrupted > 0) log.warn(`${interrupted} job(s) were interrupted: the process running them stopped before they finished`);
+    if (interrupted > 0) log.warn(`${counted(interrupted, 'job')} ${verb(interrupted, 'was', 'were')} interrupted: the process running them stopped before they finished`);
     this.#heartbeat = setInterval(() => this.#beat(), HEARTBEAT_MS);
     this.#heartbeat.unref();
   }

@@ -117,7 +117,7 @@ describe('retention by runs', () => {
 
     const text = await cli('--device', 'rvm-017', '--keep-last', '2');
     expect(text.code).toBe(0);
-    expect(text.out.at(-1)).toBe('removed 2 snapshot(s) (1 whole run(s)), kept 4 run(s) or snapshot(s)');
+    expect(text.out.at(-1)).toBe('removed 2 snapshots (1 whole run), kept 4 runs or snapshots');
     const left = await listSnapshots(repo);
     const perRun = new Map<string, number>();
     for (const s of left) {
@@ -210,7 +210,7 @@ describe('scheduled prune beside damaged data', () => {
 
     const pruned = await services.maintenance.start('prune').done;
     expect(pruned.record.status).toBe('failed');
-    expect(pruned.record.error?.message).toMatch(new RegExp(`kept 1 pack\\(s\\) as they are \\(${where.pack.slice(0, 12)}\\).*jetvault check --read-data`));
+    expect(pruned.record.error?.message).toMatch(new RegExp(`kept 1 pack as it is \\(${where.pack.slice(0, 12)}\\).*jetvault check --read-data`));
     // The snapshot forgotten had its own tree pack: that went, the damaged pack stayed.
     const packs = (await repo.backend.list(NAMES.data)).map((o) => NAMES.packId(o.name));
     expect(packs).toContain(where.pack);

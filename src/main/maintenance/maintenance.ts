@@ -13,6 +13,7 @@ import { check } from '../repository/checker/checker';
 import { withLock } from '../repository/lock/lock';
 import { prune } from '../repository/prune/prune';
 import type { RepositoryService } from '../services/repository-service';
+import { counted, verb } from '../../shared/plural';
 
 const DAY = 86_400_000;
 export const VERIFY_EVERY_MS = DAY;
@@ -87,13 +88,13 @@ export class Maintenance {
           const packs = report.damagedPacks.map((id) => id.slice(0, 12)).join(', ');
           throw new AppError(
             'INTERNAL',
-            `Prune freed ${report.bytesFreed} bytes but kept ${report.damagedPacks.length} pack(s) as they are (${packs}): data snapshots need in them is damaged and cannot be repacked. Verify the repository with all its data (\`jetvault check --read-data\`) to see the snapshots and files affected`,
+            `Prune freed ${report.bytesFreed} bytes but kept ${counted(report.damagedPacks.length, 'pack')} as ${verb(report.damagedPacks.length, 'it is', 'they are')} (${packs}): data snapshots need in them is damaged and cannot be repacked. Verify the repository with all its data (\`jetvault check --read-data\`) to see the snapshots and files affected`,
           );
         }
         if (report.packsNotRepacked > 0) {
           throw new AppError(
             'UNAVAILABLE',
-            `Prune freed ${report.bytesFreed} bytes, but the repository's disk had no room for the packs it rewrites: ${report.packsNotRepacked} pack(s) to repack were kept as they are. Run the prune again (the room freed may be enough now), or free some space there first`,
+            `Prune freed ${report.bytesFreed} bytes, but the repository's disk had no room for the packs it rewrites: ${counted(report.packsNotRepacked, 'pack')} to repack ${verb(report.packsNotRepacked, 'was', 'were')} kept as they are. Run the prune again (the room freed may be enough now), or free some space there first`,
           );
         }
         return { bytesFreed: report.bytesFreed };
@@ -107,7 +108,7 @@ export class Maintenance {
         const affected = report.affected.slice(0, 5).map((a) => `${a.path}`).join(', ');
         // While a damaged pack stays indexed, every backup reuses its damaged data: say what stores it again.
         const repair = report.damagedPacks.length > 0 ? `. To store the damaged data again: \`jetvault repair-packs ${report.damagedPacks.map((id) => id.slice(0, 12)).join(' ')}\`, then back up the affected devices again` : '';
-        throw new AppError('INTERNAL', `Verification found ${report.errors.length} problem(s): ${report.errors.slice(0, 3).join('; ')}${affected ? `; affected files include ${affected}` : ''}${repair}`);
+        throw new AppError('INTERNAL', `Verification found ${counted(report.errors.length, 'problem')}: ${report.errors.slice(0, 3).join('; ')}${affected ? `; affected files include ${affected}` : ''}${repair}`);
       }
       return { readData, snapshots: report.snapshots, packs: report.packs, packsRead: report.packsRead };
     });

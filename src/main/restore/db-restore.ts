@@ -50,6 +50,7 @@ import type { PgRoles } from '../devices/sources/pg-roles';
 import { compareCounts, mysqlCountsCommand, parseMysqlCounts, parsePgCounts, parseSqliteCounts, pgCountsCommand, pgDbname, pgEnv, rowCountsFileName, sqliteCountsCommand } from '../devices/sources/row-counts';
 import type { RowCounts } from '../devices/sources/row-counts';
 import { MYSQL_CREATE_SQL, MYSQL_MOVE_SQL, MYSQL_PROBE_SQL, MYSQL_ROLLBACK_SQL, MYSQL_SWAP_SQL, MYSQL_TABLES_SQL, MYSQL_VIEWS_SQL, mysqlClient, mysqlDropSql, mysqlNames, mysqlVars, parseViews, viewsChange } from './mysql-restore';
+import { counted } from '../../shared/plural';
 
 export type PostgresSource = z.infer<typeof PostgresSourceSchema>;
 export type SqliteSource = z.infer<typeof SqliteSourceSchema>;
@@ -580,7 +581,7 @@ async function loadMysql(runner: CommandRunner, plan: DbRestorePlan, file: strin
   if (triggers + routines + events > 0) {
     throw new AppError(
       'VALIDATION',
-      `The snapshot of "${name}" holds ${triggers} trigger(s), ${routines} routine(s) and ${events} event(s): this version restores MySQL tables and views only. Download the dump and load it by hand; nothing was changed.`,
+      `The snapshot of "${name}" holds ${counted(triggers, 'trigger')}, ${counted(routines, 'routine')} and ${counted(events, 'event')}: this version restores MySQL tables and views only. Download the dump and load it by hand; nothing was changed.`,
     );
   }
 }

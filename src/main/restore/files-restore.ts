@@ -35,6 +35,7 @@ import { patchable, stagePatched } from './block-patch';
 import type { DeviceCopy } from './device-copies';
 import { nodeAt, nodesBelow, sentSize, tarFromSnapshot } from './snapshot-files';
 import type { SnapshotFile } from './snapshot-files';
+import { counted, verb } from '../../shared/plural';
 
 export const RESTORE_PREFIX = `${DEVICE_WORK_PREFIX}restore-`;
 
@@ -1136,7 +1137,7 @@ export async function validateRoots(runner: CommandRunner, roots: RestoreRoot[])
     for (let root = queue.shift(); root; root = queue.shift()) {
       const now = await listCurrent(runner, root.target);
       const missing = [...root.add, ...root.replace].filter((rel) => !now?.has(rel));
-      if (missing.length > 0) stale.push(`After the swap ${missing.length} restored file(s) are missing under ${root.target}`);
+      if (missing.length > 0) stale.push(`After the swap ${counted(missing.length, 'restored file')} ${verb(missing.length, 'is', 'are')} missing under ${root.target}`);
     }
   };
   await Promise.all([worker(), worker(), worker(), worker()]);

@@ -43,7 +43,7 @@ describe('scheduler decisions', () => {
     expect([1, 2, 3, 4, 10].map((n) => retryDelayMs(60, n) / MIN)).toEqual([1, 2, 4, 8, 15]);
     expect(retryDelayMs(24 * 60, 10) / MIN).toBe(30);
     const failing = device({ lastSuccessAt: at(-70), lastAttemptAt: at(-1), failuresInRow: 3 });
-    expect(planDevice(failing, T0)).toMatchObject({ state: 'waiting', dueAt: at(3), reason: 'retry after 3 failed attempt(s)' });
+    expect(planDevice(failing, T0)).toMatchObject({ state: 'waiting', dueAt: at(3), reason: 'retry after 3 failed attempts' });
     expect(planDevice(failing, T0 + 3 * MIN).state).toBe('due');
   });
 

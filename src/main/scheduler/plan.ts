@@ -9,6 +9,7 @@
 import { nextCronTime, parseCron } from '../../shared/cron';
 import { byName } from '../../shared/natural';
 import { median } from '../stats';
+import { counted } from '../../shared/plural';
 
 export interface DeviceScheduleState {
   name: string;
@@ -90,7 +91,7 @@ export function planDevice(d: DeviceScheduleState, now: number): ScheduleEntry {
   let next = due.find((c) => !c.sources) ?? earliest(due.length > 0 ? due : candidates);
   if (d.failuresInRow > 0 && d.lastAttemptAt) {
     const retryAt = Date.parse(d.lastAttemptAt) + retryDelayMs(d.rpoMinutes, d.failuresInRow);
-    if (retryAt > next.at) next = { at: retryAt, reason: `retry after ${d.failuresInRow} failed attempt(s)` };
+    if (retryAt > next.at) next = { at: retryAt, reason: `retry after ${counted(d.failuresInRow, 'failed attempt')}` };
   }
   if (d.cancelledAt) {
     // Cancelled on purpose (the device busy in the field, a metered link): started again on the next

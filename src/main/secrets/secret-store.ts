@@ -3,6 +3,7 @@ import { AppError } from '../../shared/errors';
 import type { HistoryStore } from '../history/history-store';
 import { PassphraseCipher, UnavailableCipher } from './secret-cipher';
 import type { SecretCipher } from './secret-cipher';
+import { counted } from '../../shared/plural';
 
 /** Secrets by reference (e.g. `device:rvm-017:password`), encrypted by the cipher in force. */
 export class SecretStore {
@@ -81,7 +82,7 @@ export class SecretStore {
     if (stored.length === 0 || this.#opensAny(replacing)) return;
     throw new AppError(
       'AUTH_FAILED',
-      `JETVAULT_SECRETS_PASSPHRASE does not open the ${stored.length} secret(s) already stored, so nothing was stored: under two passphrases they could never all be read again. ` +
+      `JETVAULT_SECRETS_PASSPHRASE does not open the ${counted(stored.length, 'secret')} already stored, so nothing was stored: under two passphrases they could never all be read again. ` +
         'Set it to the passphrase they were saved with (if that is lost, so are they: remove the devices and repositories that hold them, then add them again).',
     );
   }

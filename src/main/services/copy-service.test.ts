@@ -56,7 +56,7 @@ describe('CopyService', () => {
     await flipByte(path.join(services.repository.location(), NAMES.pack(where.pack)), where.offset + 10);
     const { record } = await (await services.copies.copyToRepository({ to, password: OFFSITE })).done;
     expect(record.status).toBe('failed');
-    expect(record.error?.message).toMatch(/1 snapshot\(s\) copied; 1 not copied because their data in this repository is damaged: jetson-1 local of .*authentication failed.*`jetvault check --read-data`/);
+    expect(record.error?.message).toMatch(/1 snapshot copied; 1 not copied because their data in this repository is damaged: jetson-1 local of .*authentication failed.*`jetvault check --read-data`/);
     const offsite = await Repository.open(new LocalBackend(to), OFFSITE);
     expect((await listSnapshots(offsite)).map((s) => s.device)).toEqual(['jetson-2']);
   });

@@ -15,6 +15,7 @@ import type { CopyProgress, CopyResult } from '../repository/copy/copy';
 import { RepositoryError } from '../repository/errors';
 import { Repository } from '../repository/repo/repository';
 import type { RepositoryService } from './repository-service';
+import { counted } from '../../shared/plural';
 
 export const COPY_PHASES = ['prepare', 'copy', 'verify'] as const;
 
@@ -81,11 +82,11 @@ export class CopyService {
           });
           if (result.damaged.length > 0) {
             const named = result.damaged.slice(0, 3).map((d) => `${d.device} ${d.source} of ${d.time} (${d.why})`);
-            throw new AppError('INTERNAL', `${result.copied.length} snapshot(s) copied; ${result.damaged.length} not copied because their data in this repository is damaged: ${named.join('; ')}${result.damaged.length > 3 ? '; …' : ''} — \`jetvault check --read-data\` names the files the damage affects`);
+            throw new AppError('INTERNAL', `${counted(result.copied.length, 'snapshot')} copied; ${result.damaged.length} not copied because their data in this repository is damaged: ${named.join('; ')}${result.damaged.length > 3 ? '; …' : ''} — \`jetvault check --read-data\` names the files the damage affects`);
           }
           if (!result.ok) {
             const errors = result.verification?.errors ?? [];
-            throw new AppError('INTERNAL', `${result.copied.length} snapshot(s) copied, but reading them back found ${errors.length} error(s): ${errors.slice(0, 3).join('; ')}`);
+            throw new AppError('INTERNAL', `${counted(result.copied.length, 'snapshot')} copied, but reading them back found ${counted(errors.length, 'error')}: ${errors.slice(0, 3).join('; ')}`);
           }
           return result;
         });

@@ -6,6 +6,7 @@ import type { HistoryStore } from '../history/history-store';
 import { issuesOf } from '../ipc/router';
 import type { Logger } from '../log';
 import type { SecretStore } from '../secrets/secret-store';
+import { counted } from '../../shared/plural';
 
 /** Where the webhook URL is kept: it can carry a token (a chat service's hook URL is its own credential). */
 export const WEBHOOK_URL_REF = 'settings:webhookUrl';
@@ -167,7 +168,7 @@ export class SettingsService {
     } else {
       this.#secrets?.delete(WEBHOOK_URL_REF);
       const dropped = this.#store.sql.outboxDropUndelivered.run().changes;
-      if (dropped > 0) this.#log.info(`webhook turned off: ${dropped} undelivered event(s) dropped`);
+      if (dropped > 0) this.#log.info(`webhook turned off: ${counted(dropped, 'undelivered event')} dropped`);
     }
     this.#store.sql.settingUpsert.run('webhookUrl', JSON.stringify(''), now);
   }

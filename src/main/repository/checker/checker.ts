@@ -11,6 +11,7 @@ import { openBlob, packProblem } from '../pack/pack-format';
 import type { Repository } from '../repo/repository';
 import { loadTree } from '../snapshot/snapshot';
 import type { Snapshot, SnapshotWithId } from '../snapshot/snapshot';
+import { counted, verb } from '../../../shared/plural';
 
 export interface CheckOptions {
   readData?: boolean;
@@ -160,7 +161,7 @@ export async function check(repo: Repository, options: CheckOptions = {}): Promi
     }
   };
   for (const snap of snapshots) await walk(snap.tree, '');
-  if (missing.size > 0) report.errors.push(`${missing.size} blob(s) referenced by snapshots are not in the index`);
+  if (missing.size > 0) report.errors.push(`${counted(missing.size, 'blob')} referenced by snapshots ${verb(missing.size, 'is', 'are')} not in the index`);
   for (const id of missing) damaged.add(id);
 
   // 3. Data: read whole packs, verify names and every blob.

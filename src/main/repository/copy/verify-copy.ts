@@ -11,6 +11,7 @@ import { openBlob, packProblem } from '../pack/pack-format';
 import type { Repository } from '../repo/repository';
 import { loadTree } from '../snapshot/snapshot';
 import type { Snapshot } from '../snapshot/snapshot';
+import { counted, verb } from '../../../shared/plural';
 
 export interface CopyVerification {
   packs: number;
@@ -89,6 +90,6 @@ export async function verifyCopy(
       out.errors.push(`snapshot ${id.slice(0, 12)}: ${message(error)}`);
     }
   }
-  if (missing.size > 0) out.errors.push(`${missing.size} blob(s) named by the copied snapshots are not in the destination's index`);
+  if (missing.size > 0) out.errors.push(`${counted(missing.size, 'blob')} named by the copied snapshots ${verb(missing.size, 'is', 'are')} not in the destination's index`);
   return out;
 }

@@ -30,7 +30,7 @@ describe('a restore from a repository with a damaged pack', () => {
 
       const target = await tempDir('jv-dst-');
       const restoring = restore(repo, await findSnapshot(repo, made.id), target, workers === 0 ? { workers: 0 } : {});
-      await expect(restoring).rejects.toThrow(/^1 file\(s\) could not be restored, their data is damaged or missing in the repository \(every other file was restored.*big\.bin/);
+      await expect(restoring).rejects.toThrow(/^1 file could not be restored, their data is damaged or missing in the repository \(every other file was restored.*big\.bin/);
       const out = join(target, src.replace(/^\//, ''));
       expect(await readFile(join(out, 'config.yaml'), 'utf8')).toBe('fps: 30\n');
       expect(await readFile(join(out, 'labels.txt'), 'utf8')).toBe('cat\ndog\n');
@@ -50,7 +50,7 @@ describe('a restore from a repository with a damaged pack', () => {
     await flipByte(join(dir, NAMES.pack(where.pack)), where.offset + 10);
     const reopened = await Repository.open(new LocalBackend(dir), PASSWORD);
     const target = await tempDir('jv-dst-');
-    await expect(restore(reopened, await findSnapshot(reopened, made.id), target)).rejects.toThrow(/^the contents of 1 folder\(s\) could not be restored.*models\/ \(the folder's contents\): .*authentication failed/);
+    await expect(restore(reopened, await findSnapshot(reopened, made.id), target)).rejects.toThrow(/^the contents of 1 folder could not be restored.*models\/ \(the folder's contents\): .*authentication failed/);
     const out = join(target, src.replace(/^\//, ''));
     expect(await readFile(join(out, 'config.yaml'), 'utf8')).toBe('fps: 30\n');
     expect(await readdir(join(out, 'models'))).toEqual([]);

@@ -23,6 +23,7 @@ import { isPlainName } from '../snapshot/tree';
 import type { TreeNode } from '../snapshot/tree';
 import { encodeName, fsPath, PATH_MAX, pathTooLong } from '../snapshot/names';
 import { compilePatterns } from './patterns';
+import { counted } from '../../../shared/plural';
 
 export interface RestoreOptions {
   include?: string[];
@@ -311,7 +312,7 @@ export async function restore(repo: Repository, snapshot: SnapshotWithId, target
   if (damaged.length > 0) {
     const some = damaged.slice(0, 5).join('; ');
     const files = damaged.length - damagedFolders;
-    const what = [files > 0 || damagedFolders === 0 ? `${files} file(s)` : '', damagedFolders > 0 ? `the contents of ${damagedFolders} folder(s)` : ''].filter(Boolean).join(' and ');
+    const what = [files > 0 || damagedFolders === 0 ? counted(files, 'file') : '', damagedFolders > 0 ? `the contents of ${counted(damagedFolders, 'folder')}` : ''].filter(Boolean).join(' and ');
     throw new RepositoryError('corrupt', `${what} could not be restored, their data is damaged or missing in the repository (every other file was restored; run \`jetvault check\`): ${some}${damaged.length > 5 ? '; …' : ''}`);
   }
   return result;

@@ -9,6 +9,7 @@ import type { JobRecord } from '../../../shared/schemas/jobs';
 import { api } from '../api';
 import { formatBytes } from '../format';
 import { ErrorBanner } from './ErrorBanner';
+import { counted } from '../../../shared/plural';
 
 /** The parts of a run's result the table shows (the job keeps the whole BackupRunResult). */
 interface RunFigures {
@@ -61,7 +62,7 @@ function notes(job: JobRecord): string {
     warnings > 0 ? `${warnings} file${warnings === 1 ? '' : 's'} or folder${warnings === 1 ? '' : 's'} could not be read` : '',
     changed > 0 ? `${changed} file${changed === 1 ? '' : 's'} changed while read (kept as read)` : '',
     run.wireCompression ? "sent gzip'ed (slow link)" : '',
-    run.retention?.runsForgotten ? `retention forgot ${run.retention.runsForgotten} run(s)` : '',
+    run.retention?.runsForgotten ? `retention forgot ${counted(run.retention.runsForgotten, 'run')}` : '',
   ]
     .filter(Boolean)
     .join(' · ');

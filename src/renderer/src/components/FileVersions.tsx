@@ -10,6 +10,7 @@ import { visibleName } from '../../../shared/visible-name';
 import { useJobsStore } from '../stores/jobs-store';
 import { useAction } from '../use-action';
 import { ErrorBanner } from './ErrorBanner';
+import { counted } from '../../../shared/plural';
 
 /** Characters a line shows as nothing or as an ordinary space: controls (not tabs), format characters such as a byte-order mark, other spaces. */
 const HIDDEN_IN_LINE = /[\p{Cf}\p{Cs}\p{Zl}\p{Zp}\u00A0\u1680\u2000-\u200A\u202F\u205F\u3000]|(?![\t])\p{Cc}/gu;
@@ -184,7 +185,7 @@ export function FileVersions({ snapshotId, path, onClose }: { snapshotId: string
           </tbody>
         </table>
       ) : null}
-      {versions && versions.versions.length < 2 ? <p className="muted">Only one version: the file did not change across {versions.versions[0]?.snapshots ?? 0} snapshot(s).</p> : null}
+      {versions && versions.versions.length < 2 ? <p className="muted">Only one version: the file did not change across {counted(versions.versions[0]?.snapshots ?? 0, 'snapshot')}.</p> : null}
       {restore ? (
         <div className="banner" data-testid="version-restore-plan">
           <p>

@@ -22,6 +22,7 @@ import { newestRunKey } from '../../../shared/job-runs';
 import { describeSource } from '../../../shared/describe-source';
 import { useAction } from '../use-action';
 import { useSecondPress } from '../use-second-press';
+import { counted } from '../../../shared/plural';
 
 /** The disks the newest read saw: a discovery's, or a backup's (`byBackupAt`: every backup reads them). */
 function Disks({ disks, byBackupAt }: { disks: DiskUsage[]; byBackupAt: string | null }) {
@@ -333,7 +334,7 @@ export function DevicePage({ name }: { name: string }) {
           </CheckboxGroup>
           <div className="form-actions">
             <Button className="button button-primary" onPress={() => void accept(detail)} isDisabled={accepted.length === 0} data-testid="proposals-accept">
-              Add {accepted.length} source(s)
+              Add {counted(accepted.length, 'source')}
             </Button>
           </div>
         </section>

@@ -17,6 +17,7 @@ import { byName, sortedNames } from '../../../shared/natural';
 import type { FleetStatus, Overview, OverviewRow } from '../../../shared/schemas/fleet';
 import { DevicePage } from './DevicePage';
 import { ChoiceFilter } from '../components/ChoiceFilter';
+import { counted } from '../../../shared/plural';
 
 type Message = { kind: 'ok' | 'warn' | 'error'; text: string; warnings?: string[] };
 
@@ -28,7 +29,7 @@ function ImportButton({ onResult }: { onResult: (message: Message) => void }) {
       const tooLarge = profilesFileTooLarge(file.name, file.size);
       if (tooLarge) throw new AppError('VALIDATION', tooLarge);
       const imported = await api().devices.import({ json: await file.text() });
-      const text = `Imported ${imported.length} device(s): ${imported.map((d) => d.name).join(', ')}`;
+      const text = `Imported ${counted(imported.length, 'device')}: ${imported.map((d) => d.name).join(', ')}`;
       // A profile exported on another laptop names its key files there: said now, as the CLI does, not at the first backup.
       const warnings = await api()
         .devices.keyFileWarnings({ names: imported.map((d) => d.name) })

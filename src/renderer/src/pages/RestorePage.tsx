@@ -17,6 +17,7 @@ import { useJobsStore } from '../stores/jobs-store';
 import { newestRunKey } from '../../../shared/job-runs';
 import { JOB_KINDS } from '../../../shared/schemas/jobs';
 import { visibleName } from '../../../shared/visible-name';
+import { counted, verb } from '../../../shared/plural';
 
 type Pending = Awaited<ReturnType<ReturnType<typeof api>['restore']['pending']>>[number];
 
@@ -330,7 +331,7 @@ export function RestorePage() {
               onPress={() =>
                 void act(async () => {
                   const { pending, settled } = await api().restore.recover({ device: device! });
-                  const waiting = pending.length === 0 ? `No restore on ${device} is waiting for a decision.` : `${pending.length} restore(s) on ${device} wait for your decision (above).`;
+                  const waiting = pending.length === 0 ? `No restore on ${device} is waiting for a decision.` : `${counted(pending.length, 'restore')} on ${device} ${verb(pending.length, 'waits', 'wait')} for your decision (above).`;
                   setNotice([settled.length === 0 && pending.length === 0 ? `${waiting} Nothing was left half-done.` : waiting, ...settled]);
                   refreshPending();
                 })
