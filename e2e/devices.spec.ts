@@ -32,6 +32,9 @@ test('device profiles import from a file, list in the fleet and open a device pa
   await expect(page.getByTestId('device-row-rvm-017')).toContainText('Depot North');
   await expect(page.getByTestId('device-row-rvm-017')).toContainText('pinned');
   await expect(page.getByTestId('device-row-rvm-018')).toContainText('not confirmed');
+  // The notice stands apart from the summary under it (they touched).
+  const notice = (await page.getByTestId('fleet-message').boundingBox())!;
+  expect((await page.getByTestId('fleet-summary').boundingBox())!.y - (notice.y + notice.height)).toBeGreaterThanOrEqual(12);
   await page.screenshot({ path: path.join(SCREENSHOTS, 'fleet-devices.png') });
 
   // The backup queue: a confirmed device with sources is due (never backed up), the other is not ready.

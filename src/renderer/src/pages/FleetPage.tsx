@@ -357,7 +357,7 @@ export function FleetPage() {
     <>
       <PageHeader title="Fleet" subtitle="Which devices are protected, which are at risk" actions={actions} />
       {message ? (
-        <div role="status" className={`banner banner-${message.kind}`} data-testid="fleet-message">
+        <div role="status" className={`banner banner-${message.kind} page-banner`} data-testid="fleet-message">
           {message.text}
           {message.warnings ? (
             <ul data-testid="fleet-message-warnings">
