@@ -245,3 +245,13 @@ test('a switch keeps its size beside a label that wraps, on or off', async ({ ho
   expect(sizes.length).toBeGreaterThanOrEqual(2);
   expect(new Set(sizes)).toEqual(new Set(['34 × 20']));
 });
+
+test("a form's heading sits close over its first line, spaced by the form's gap alone", async ({ host, console: app }) => {
+  await app.open(host.url);
+  const main = await app.goTo('alerts');
+  const form = main.getByTestId('rules-form');
+  const heading = (await form.locator('> h2').boundingBox())!;
+  const first = (await form.locator('> p').first().boundingBox())!;
+  // The grid's 18 px; the heading's and paragraph's own margins on top of it made 40.
+  expect(first.y - (heading.y + heading.height)).toBeLessThanOrEqual(20);
+});
