@@ -107,7 +107,7 @@ export function DrillCard({ device, deviceId, objective }: { device: string; dev
                     {s.result !== 'passed' && s.error ? <span className="muted"> ({s.error})</span> : null}
                   </td>
                   <td>{s.result === 'passed' ? formatDuration(s.durationMs) : '—'}</td>
-                  <td>{s.result === 'passed' ? `${s.files} entries, ${formatBytes(s.bytes)}` : ''}</td>
+                  <td>{s.result === 'passed' ? `${s.files.toLocaleString()} entries, ${formatBytes(s.bytes)}` : ''}</td>
                 </tr>
               ))}
             </tbody>

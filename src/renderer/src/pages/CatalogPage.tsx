@@ -359,7 +359,7 @@ export function CatalogPage() {
                   {s.source ?? '—'} <span className="muted">{s.kind}</span>
                   {s.tags.includes('integrity:damaged') ? <span className="status-failed"> · damaged (integrity_check failed)</span> : null}
                 </td>
-                <td>{s.files}</td>
+                <td>{s.files.toLocaleString()}</td>
                 <td>{formatBytes(s.bytes)}</td>
                 <td>{formatBytes(s.bytesAdded)}</td>
               </tr>
