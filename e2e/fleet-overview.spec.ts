@@ -74,6 +74,15 @@ test('the overview shows the seeded fleet with its summary, filters and sorting'
   await expect(page.getByTestId(`device-row-${seedDeviceName(1)}`)).toContainText(/\d+m \d+s \/ 1 h|\d+s \/ 1 h/);
   await expect(page.getByTestId(`device-row-${seedDeviceName(1)}`)).toContainText('DB up');
   await page.screenshot({ path: path.join(SCREENSHOTS, 'fleet-overview.png') });
+  // Ten columns are wider than this window: scrolled sideways to the alerts, the device names stay in view.
+  const scroller = page.locator('.fleet-scroll');
+  expect(await scroller.evaluate((s) => s.scrollWidth > s.clientWidth)).toBe(true);
+  await scroller.evaluate((s) => (s.scrollLeft = s.scrollWidth));
+  await expect(page.getByTestId(`alerts-${seedDeviceName(0)}`)).toBeInViewport();
+  const name = (await page.getByTestId(`device-row-${seedDeviceName(0)}`).locator('td').first().boundingBox())!;
+  expect(Math.abs(name.x - (await scroller.boundingBox())!.x)).toBeLessThanOrEqual(2);
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'fleet-overview-scrolled.png') });
+  await scroller.evaluate((s) => (s.scrollLeft = 0));
 
   // Filters: by site, by tag, by status, by name; each narrows the rows shown.
   const site = seeded.seed.devices[2]!.site;
