@@ -301,7 +301,7 @@ export function pruneWarnings(report: { damagedPacks: readonly string[]; packsNo
   );
   if (report.packsNotRepacked > 0) {
     out.push(
-      `warning: the repository's disk had no room for the packs prune rewrites: ${counted(report.packsNotRepacked, 'pack')} to repack ${verb(report.packsNotRepacked, 'was', 'were')} kept as they are, and the packs no snapshot needs were deleted. Run prune again: the room freed may be enough now; if not, free some space there first`,
+      `warning: the repository's disk had no room for the packs prune rewrites: ${counted(report.packsNotRepacked, 'pack')} to repack ${verb(report.packsNotRepacked, 'was kept as it is', 'were kept as they are')}, and the packs no snapshot needs were deleted. Run prune again: the room freed may be enough now; if not, free some space there first`,
     );
   }
   return out;

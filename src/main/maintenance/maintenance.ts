@@ -94,7 +94,7 @@ export class Maintenance {
         if (report.packsNotRepacked > 0) {
           throw new AppError(
             'UNAVAILABLE',
-            `Prune freed ${report.bytesFreed} bytes, but the repository's disk had no room for the packs it rewrites: ${counted(report.packsNotRepacked, 'pack')} to repack ${verb(report.packsNotRepacked, 'was', 'were')} kept as they are. Run the prune again (the room freed may be enough now), or free some space there first`,
+            `Prune freed ${report.bytesFreed} bytes, but the repository's disk had no room for the packs it rewrites: ${counted(report.packsNotRepacked, 'pack')} to repack ${verb(report.packsNotRepacked, 'was kept as it is', 'were kept as they are')}. Run the prune again (the room freed may be enough now), or free some space there first`,
           );
         }
         return { bytesFreed: report.bytesFreed };
