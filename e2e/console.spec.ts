@@ -18,8 +18,8 @@ test('the console loads and every page opens with an honest empty state', async 
     // The page scrolls inside its own pane; the window itself never scrolls (the sidebar slid away
     // and blank space showed below it where hidden inputs of switches far down a page were placed
     // against the document).
-    const window = await page.evaluate(() => ({ scrolls: document.scrollingElement!.scrollHeight, tall: innerHeight }));
-    expect(window.scrolls, `the window scrolls on the ${id} page`).toBe(window.tall);
+    const heights = await page.evaluate(() => ({ scrolls: document.scrollingElement!.scrollHeight, tall: innerHeight }));
+    expect(heights.scrolls, `the window scrolls on the ${id} page`).toBe(heights.tall);
   }
   expect(app.cspViolations).toEqual([]);
 });
