@@ -81,7 +81,7 @@ function Facts({ facts, factsAt, disks }: { facts: DeviceFacts | null; factsAt: 
             </dd>
           </>
         ) : null}
-        <Disks disks={disks?.disks ?? facts.disks} byBackupAt={disks && disks.at !== factsAt ? disks.at : null} />
+        <Disks disks={facts.disks} byBackupAt={disks && disks.at !== factsAt ? disks.at : null} />
       </dl>
       <p className="muted">Read {new Date(facts.collectedAt).toLocaleString()}</p>
     </section>
