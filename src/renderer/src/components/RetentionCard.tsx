@@ -7,6 +7,7 @@ import type { DeviceProfile, Retention } from '../../../shared/schemas/devices';
 import { api } from '../api';
 import { useFleetStore } from '../stores/fleet-store';
 import { ErrorBanner } from './ErrorBanner';
+import { counted } from '../../../shared/plural';
 
 type Preview = { runId: string; time: string; sources: string[]; keep: boolean; reasons: string[] }[];
 const KEEPS = ['last', 'hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const;
@@ -65,7 +66,7 @@ export function RetentionCard({ profile }: { profile: DeviceProfile }) {
       {preview ? (
         <p data-testid="retention-preview">
           {Object.keys(policy).length === 0 ? 'Without a policy: ' : 'With these values, once saved: '}
-          {forgotten.length === 0 ? `keeps all ${preview.length} runs.` : `would forget ${forgotten.length} of ${preview.length} runs: ${forgotten.slice(0, 5).map((r) => new Date(r.time).toLocaleString()).join(', ')}${forgotten.length > 5 ? ', …' : ''}`}
+          {forgotten.length === 0 ? `keeps all ${counted(preview.length, 'run')}.` : `would forget ${forgotten.length} of ${counted(preview.length, 'run')}: ${forgotten.slice(0, 5).map((r) => new Date(r.time).toLocaleString()).join(', ')}${forgotten.length > 5 ? ', …' : ''}`}
         </p>
       ) : null}
       <p className="muted" data-testid="retention-in-force">
