@@ -5,17 +5,20 @@
  */
 import { useCallback, useState } from 'react';
 import type { AppError } from '../../shared/errors';
+import { placeIssues } from '../../shared/refusal';
+import type { Refusal } from '../../shared/refusal';
 
 export type FieldErrors = Record<string, string>;
 
-export function useFieldErrors(): {
+/** `fields`: the names of the form's fields that show a reason (a `FieldError` inside). */
+export function useFieldErrors(fields: readonly string[]): {
   errors: FieldErrors;
   /**
-   * The reasons of a refused save by field name: an issue's path less `prefix` (e.g. `sources.2.`)
-   * and less list positions (`paths.0` is the paths field's, `services.stop.1` the services.stop
-   * field's). Nothing for errors without issues.
+   * Marks the fields a refused save's reasons are about (`placeIssues`; `prefix` e.g. `sources.2.`).
+   * Returns how many fields it marked and the reasons no field of the form shows, for the banner
+   * (`refusalText`); nothing marked for errors without issues.
    */
-  refused: (error: AppError, prefix?: string) => void;
+  refused: (error: AppError, prefix?: string) => Refusal;
   set: (errors: FieldErrors) => void;
   /** Drops one field's reason: call on every edit of that field. */
   edited: (field: string) => void;
@@ -23,10 +26,15 @@ export function useFieldErrors(): {
   editing: <T>(field: string, set: (value: T) => void) => (value: T) => void;
 } {
   const [errors, setErrors] = useState<FieldErrors>({});
-  const refused = useCallback((error: AppError, prefix = '') => {
-    const ours = (error.issues ?? []).filter((i) => i.path.startsWith(prefix));
-    setErrors(Object.fromEntries(ours.map((i) => [i.path.slice(prefix.length).replace(/(\.\d+)+$/, ''), i.message])));
-  }, []);
+  const known = fields.join('\n');
+  const refused = useCallback(
+    (error: AppError, prefix = '') => {
+      const { marked, refusal } = placeIssues(error.issues ?? [], new Set(known.split('\n')), prefix);
+      setErrors(marked);
+      return refusal;
+    },
+    [known],
+  );
   const edited = useCallback((field: string) => setErrors((all) => (field in all ? Object.fromEntries(Object.entries(all).filter(([key]) => key !== field)) : all)), []);
   const editing =
     <T,>(field: string, set: (value: T) => void) =>

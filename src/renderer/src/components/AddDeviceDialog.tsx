@@ -18,6 +18,9 @@ interface Jump {
 }
 
 /** `user@host[:port]` as ssh -J takes it (an IPv6 address in brackets); the main process validates it again. */
+/** The fields that show a refused save's reason. */
+const FIELDS = ['name', 'host', 'port', 'user', 'identityFile', 'passphrase', 'password', 'site', 'jump', 'jumpIdentity', 'sysroot'];
+
 function parseJump(text: string): Jump | null {
   const match = /^([^@\s]+)@([^:\s]+|\[[^\]\s]+\])(?::(\d{1,5}))?$/.exec(text.trim());
   return match ? { user: match[1]!, host: match[2]!.replace(/^\[(.*)\]$/, '$1'), port: match[3] ? Number(match[3]) : 22 } : null;
@@ -46,7 +49,7 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
   const [jumpHostKey, setJumpHostKey] = useState<string | null>(null);
   const [step, setStep] = useState<Step>({ kind: 'details' });
   const { busy, error, setError, run } = useAction();
-  const { errors: fieldErrors, refused, set: setFieldErrors, editing: edited } = useFieldErrors();
+  const { errors: fieldErrors, refused, set: setFieldErrors, editing: edited } = useFieldErrors(FIELDS);
 
   // A host key answered on a slow link may come after Cancel or Back, or after the address was
   // corrected meanwhile: it showed then as the key of the address now typed (or greeted the dialog
@@ -136,7 +139,7 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
         onClose();
       },
       (e) => {
-        refused(e);
+        const refusal = refused(e);
         // A login that failed: the credentials field says why (a key this laptop could not open is
         // its passphrase's fault, not the device's).
         if (e.code === 'AUTH_FAILED') {
@@ -144,6 +147,7 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
           else if (auth === 'password') setFieldErrors({ password: 'The device refused this password' });
         }
         setStep({ kind: 'details' });
+        return refusal;
       },
     );
 
@@ -210,6 +214,7 @@ export function AddDeviceDialog({ isOpen, onClose, onAdded }: { isOpen: boolean;
               <TextField className="field" name="site" value={site} onChange={edited('site', setSite)}>
                 <Label>Site</Label>
                 <Input data-testid="device-site" placeholder="Depot North" />
+                <FieldError />
               </TextField>
               <details className="advanced" open={jumpText !== '' || undefined}>
                 <summary>Advanced</summary>

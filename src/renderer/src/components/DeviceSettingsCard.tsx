@@ -22,6 +22,9 @@ import { ErrorBanner } from './ErrorBanner';
 
 type WireCompression = 'auto' | 'on' | 'off';
 
+/** The fields that show a refused save's reason; the profile's other reasons (its sources') go to the banner. */
+const FIELDS = ['site', 'tags', 'host', 'port', 'user', 'identityFile', 'passphrase', 'password', 'rpoMinutes', 'schedule', 'rtoMinutes', 'healthCommand', 'services.stop', 'services.start', 'silentLinkSeconds'];
+
 interface Draft {
   site: string;
   tags: string;
@@ -103,7 +106,7 @@ export function DeviceSettingsCard({ profile }: { profile: DeviceProfile }) {
     if (JSON.stringify(draft) === JSON.stringify(draftOf(basis))) setDraft(draftOf(profile));
   }
   const { busy, error, run } = useAction();
-  const { errors, refused, edited } = useFieldErrors();
+  const { errors, refused, edited } = useFieldErrors(FIELDS);
   const auth = authOf(profile);
   /** `field`: the form field's name, which is the profile's path for it. */
   const set =
@@ -165,6 +168,7 @@ export function DeviceSettingsCard({ profile }: { profile: DeviceProfile }) {
             <Label>New key passphrase</Label>
             <Input data-testid="device-setting-passphrase" autoComplete="off" />
             <Text slot="description" data-testid="secrets-note">Empty keeps the stored one (never shown). {secretsNote}</Text>
+            <FieldError />
           </TextField>
         ) : null}
         {auth === 'password' ? (
@@ -172,6 +176,7 @@ export function DeviceSettingsCard({ profile }: { profile: DeviceProfile }) {
             <Label>New password</Label>
             <Input data-testid="device-setting-password" autoComplete="new-password" />
             <Text slot="description" data-testid="secrets-note">Empty keeps the stored one (never shown). {secretsNote}</Text>
+            <FieldError />
           </TextField>
         ) : null}
         {minutes('rpoMinutes', 'RPO target (minutes)', 'How old the newest backup may get; empty: its tier tag’s (critical, important, standard) or the console’s default.')}

@@ -38,6 +38,9 @@ interface Draft {
   forgetPassword: boolean;
 }
 
+/** The fields that show a refused save's reason, over every kind (a kind's schema names only its own). */
+const FIELDS = ['name', 'schedule', 'paths', 'include', 'exclude', 'path', 'database', 'host', 'port', 'socket', 'user', 'password'];
+
 const KINDS: { kind: Kind; label: string }[] = [
   { kind: 'files', label: 'Files' },
   { kind: 'postgres', label: 'PostgreSQL' },
@@ -83,7 +86,7 @@ export function SourceEditor({ profile, index, passwords, onClose }: { profile: 
   const stored = editing !== null && passwords.includes(editing.name);
   const [draft, setDraft] = useState<Draft>(() => draftOf(editing));
   const { busy, error, run } = useAction();
-  const { errors, refused, edited } = useFieldErrors();
+  const { errors, refused, edited } = useFieldErrors(FIELDS);
   const set = <K extends keyof Draft>(key: K) => (value: Draft[K]) => {
     setDraft((d) => ({ ...d, [key]: value }));
     edited(key);

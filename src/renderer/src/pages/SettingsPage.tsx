@@ -4,6 +4,7 @@ import type { FormEvent, ReactNode } from 'react';
 import { Button, FieldError, Input, Label, NumberField, Radio, RadioGroup, Switch, Text, TextField } from 'react-aria-components';
 import { Form } from '../components/Form';
 import { toAppError } from '../../../shared/errors';
+import { refusalText } from '../../../shared/refusal';
 import type { Settings, SettingsPatch } from '../../../shared/schemas/settings';
 import { PageHeader } from '../components/PageHeader';
 import { RepositoriesPanel } from '../components/RepositoriesPanel';
@@ -19,6 +20,9 @@ function changedFields(saved: Settings, draft: Settings): SettingsPatch {
   for (const key of Object.keys(draft) as (keyof Settings)[]) if (JSON.stringify(draft[key]) !== JSON.stringify(saved[key])) patch[key] = draft[key];
   return patch;
 }
+
+/** The fields that show a refused save's reason (the rest are said in the status line). */
+const FIELDS = ['repositoryPath', 'defaultRpoMinutes', 'defaultRtoMinutes', 'maxParallelDevices', 'bandwidthLimitKiBps', 'silentLinkSeconds'] satisfies (keyof Settings)[];
 
 type Status = { kind: 'saved' | 'error'; text: string } | null;
 
@@ -69,7 +73,7 @@ function SettingsForm({ saved, status, setStatus }: { saved: Settings; status: S
       return next as Settings;
     });
   }
-  const { errors, refused, set: setErrors, edited } = useFieldErrors();
+  const { errors, refused, set: setErrors, edited } = useFieldErrors(FIELDS);
   const patch = changedFields(saved, draft);
   const dirty = Object.keys(patch).length > 0;
   const set = <K extends keyof Settings>(key: K, value: Settings[K]) => {
@@ -97,8 +101,7 @@ function SettingsForm({ saved, status, setStatus }: { saved: Settings; status: S
       setStatus({ kind: 'saved', text: 'Settings saved.' });
     } catch (caught) {
       const error = toAppError(caught);
-      refused(error);
-      setStatus({ kind: 'error', text: error.message });
+      setStatus({ kind: 'error', text: refusalText(error.message, refused(error)) });
     } finally {
       setPending(null);
     }
