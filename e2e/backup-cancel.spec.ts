@@ -1,6 +1,6 @@
 /**
  * Cancelling a backup from the jobs tray while its link has gone silent: the tray showed live
- * bytes and files, the cancel ends the run at once (no waiting on the dead link), no snapshot of
+ * bytes and files, then how long nothing has moved; the cancel ends the run at once (no waiting on the dead link), no snapshot of
  * the run is left, and once the link is back the next backup succeeds (naming the one file the
  * device's login could not read), having first stopped what the cancelled run left running on the
  * device (its sshd never heard of the cancel).
@@ -23,7 +23,8 @@ test('a backup cancelled from the jobs tray while its link is stalled ends at on
   // 48 MB that does not compress, behind 100 ms each way: the transfer takes seconds, not milliseconds.
   writeFileSync(path.join(device.root, 'opt', device.app, 'models', 'large.bin'), randomBytes(48 * 1024 * 1024));
   await app.open(host.url);
-  await page.evaluate((json) => window.api!.devices.import({ json }), JSON.stringify(device.profile()));
+  // A minute before a silent link is given up on: the tray has time to say how long it has been still.
+  await page.evaluate((json) => window.api!.devices.import({ json }), JSON.stringify({ ...device.profile(), silentLinkSeconds: 60 }));
   await page.evaluate(() => window.api!.repository.init({ password: 'a good long repository password' }));
   await page.goto(`${host.origin}/#/fleet/${device.name}`);
   await expect(page.getByTestId('device-page')).toBeVisible();
@@ -41,6 +42,8 @@ test('a backup cancelled from the jobs tray while its link is stalled ends at on
     // Stalled: the tray's rate falls to nothing and its ETA is no longer a countdown.
     await expect(tray).toContainText('0 B/s', { timeout: 10_000 });
     await expect(tray).toContainText('ETA unknown');
+    // Still for ten seconds: the tray says how long, so a pause reads apart from a link that is gone.
+    await expect(tray.getByTestId('job-stalled')).toHaveText(/^No progress for 1\ds$/, { timeout: 20_000 });
     await page.screenshot({ path: path.join(SCREENSHOTS, 'backup-stalled.png') });
 
     // The button names its job, and says the cancel has started (the tray may close before a look).

@@ -34,6 +34,9 @@ describe('progress on a terminal', () => {
     // No ETA in the first second (no rate yet worth showing), none past the total.
     expect(formatProgress({ items: 0, bytes: 0, elapsedMs: 10, totalBytes: 100 })).toBe('0 files, 0 B / 100 B (0%), 0 B/s');
     expect(formatProgress({ items: 5, bytes: 300, elapsedMs: 3000, totalBytes: 100 })).toBe('5 files, 300 B / 100 B (100%), 100 B/s, ETA 0s');
+    // A job that has not moved for a while says for how long (null: it moves).
+    expect(formatProgress({ items: 5, bytes: 300, elapsedMs: 90_000, rate: 0, etaSeconds: null, stalledSeconds: 75, totalBytes: 1000 })).toBe('5 files, 300 B / 1000 B (30%), 0 B/s, no progress for 1m15s');
+    expect(formatProgress({ items: 5, bytes: 300, elapsedMs: 90_000, rate: 0, etaSeconds: null, stalledSeconds: null })).toBe('5 files, 300 B, 0 B/s');
   });
 
   it("draws a running job's phase and progress from its events (a device backup), only its own, only on a terminal", async () => {
@@ -76,7 +79,7 @@ describe('progress on a terminal', () => {
     }
   });
 
-  it("shows the job's own rate and ETA: a transfer that stalls reads 0 B/s with no ETA, not its average since the start", async () => {
+  it("shows the job's own rate and ETA: a transfer that stalls reads 0 B/s with no ETA, not its average since the start, and how long it has been still", async () => {
     const store = new HistoryStore(tempDir());
     const bus = new EventBus();
     let clock = Date.parse('2026-12-01T08:00:00Z');
@@ -103,7 +106,7 @@ describe('progress on a terminal', () => {
       await new Promise((resolve) => setTimeout(resolve, 300));
       clock += 10_000;
       await new Promise((resolve) => setTimeout(resolve, STALL_TICK_MS + 300));
-      expect(written.at(-1)).toBe(`${CLEAR}transfer: 10 files, 20.0 MiB / 100.0 MiB (20%), 0 B/s`);
+      expect(written.at(-1)).toBe(`${CLEAR}transfer: 10 files, 20.0 MiB / 100.0 MiB (20%), 0 B/s, no progress for 10s`);
       resume();
       await job.done;
       shown.done();

@@ -206,6 +206,8 @@ export interface ProgressState {
    */
   rate?: number;
   etaSeconds?: number | null;
+  /** Seconds the job has not moved, once that is long enough to say (null: it moves). */
+  stalledSeconds?: number | null;
 }
 
 function formatDuration(seconds: number): string {
@@ -225,7 +227,8 @@ export function formatProgress(p: ProgressState): string {
   if (p.etaSeconds !== undefined) {
     if (p.etaSeconds !== null && p.totalBytes) eta = `, ETA ${p.estimated ? '~' : ''}${formatDuration(p.etaSeconds)}`;
   } else if (p.totalBytes && rate > 0 && secs >= 1) eta = `, ETA ${p.estimated ? '~' : ''}${formatDuration(Math.max(0, p.totalBytes - p.bytes) / rate)}`;
-  return `${files}, ${formatBytes(p.bytes)}${total}, ${formatBytes(rate)}/s${eta}`;
+  const still = p.stalledSeconds ? `, no progress for ${formatDuration(p.stalledSeconds)}` : '';
+  return `${files}, ${formatBytes(p.bytes)}${total}, ${formatBytes(rate)}/s${eta}${still}`;
 }
 
 /**
@@ -275,10 +278,10 @@ export function jobProgress(
   const started = Date.now();
   let last = 0;
   const stop = subscribe((event, payload) => {
-    const p = payload as { jobId?: string; phase: string; bytesDone: number; bytesTotal: number | null; itemsDone: number; itemsTotal: number | null; rate: number; etaSeconds: number | null };
+    const p = payload as { jobId?: string; phase: string; bytesDone: number; bytesTotal: number | null; itemsDone: number; itemsTotal: number | null; rate: number; etaSeconds: number | null; stalledSeconds?: number | null };
     if (event !== 'jobs:progress' || p.jobId !== jobId || Date.now() - last < 200) return;
     last = Date.now();
-    const state: ProgressState = { items: p.itemsDone, bytes: p.bytesDone, elapsedMs: Date.now() - started, rate: p.rate, etaSeconds: p.etaSeconds };
+    const state: ProgressState = { items: p.itemsDone, bytes: p.bytesDone, elapsedMs: Date.now() - started, rate: p.rate, etaSeconds: p.etaSeconds, stalledSeconds: p.stalledSeconds ?? null };
     if (p.itemsTotal) state.totalItems = p.itemsTotal;
     if (p.bytesTotal) state.totalBytes = p.bytesTotal;
     stream.write(`\r\x1b[K${p.phase}: ${formatProgress(state)}`);

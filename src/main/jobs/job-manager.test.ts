@@ -5,6 +5,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { AppError } from '../../shared/errors';
+import { STALLED_AFTER_S } from '../../shared/schemas/jobs';
 import type { JobFinished, JobProgress } from '../../shared/schemas/jobs';
 import { EventBus } from '../event-bus';
 import { HistoryStore } from '../history/history-store';
@@ -113,7 +114,7 @@ describe('JobManager', () => {
     store.close();
   });
 
-  it('shows a stalled transfer as stalled: the rate falls to 0 and the ETA becomes unknown while no byte arrives', async () => {
+  it('shows a stalled transfer as stalled: the rate falls to 0, the ETA becomes unknown and how long it has been still is said', async () => {
     const { store, bus, progress } = setup();
     let clock = Date.parse('2026-12-01T08:00:00Z');
     const jobs = new JobManager(store, bus, silentLogger, () => clock);
@@ -132,15 +133,22 @@ describe('JobManager', () => {
     const moving = jobs.active().find((p) => p.jobId === id)!;
     expect(moving.rate).toBeGreaterThan(9 * 1024 * 1024);
     expect(moving.etaSeconds).toBeGreaterThan(0);
-    // Ten seconds of silence, as the tray and the job's row see them.
+    expect(moving.stalledSeconds).toBeNull();
+    // A pause shorter than STALLED_AFTER_S is not called one.
+    clock += (STALLED_AFTER_S - 1) * 1000;
+    await new Promise((resolve) => setTimeout(resolve, STALL_TICK_MS + 300));
+    expect(progress.at(-1)).toMatchObject({ jobId: id, stalledSeconds: null });
+    // Twelve seconds of silence, as the tray and the job's row see them.
     const seen = progress.length;
-    clock += 10_000;
+    clock += 3_000;
     await new Promise((resolve) => setTimeout(resolve, STALL_TICK_MS + 300));
     expect(progress.length).toBeGreaterThan(seen);
-    expect(progress.at(-1)).toMatchObject({ jobId: id, rate: 0, etaSeconds: null, bytesDone: 20 * 1024 * 1024 });
-    expect(jobs.active().find((p) => p.jobId === id)).toMatchObject({ rate: 0, etaSeconds: null });
+    expect(progress.at(-1)).toMatchObject({ jobId: id, rate: 0, etaSeconds: null, bytesDone: 20 * 1024 * 1024, stalledSeconds: STALLED_AFTER_S + 2 });
+    expect(jobs.active().find((p) => p.jobId === id)).toMatchObject({ rate: 0, etaSeconds: null, stalledSeconds: STALLED_AFTER_S + 2 });
     resume();
     expect((await done).record.status).toBe('succeeded');
+    // Moving again, it is no longer still.
+    expect(progress.filter((p) => p.jobId === id).at(-1)).toMatchObject({ stalledSeconds: null });
     store.close();
   });
 

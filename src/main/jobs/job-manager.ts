@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { AppError } from '../../shared/errors';
+import { STALLED_AFTER_S } from '../../shared/schemas/jobs';
 import type { JobKind, JobProgress, JobRecord, JobStatus } from '../../shared/schemas/jobs';
 import type { EventBus } from '../event-bus';
 import type { HistoryStore } from '../history/history-store';
@@ -64,6 +65,8 @@ interface LiveJob {
   progress: JobProgress;
   meter: ProgressMeter;
   lastEmit: number;
+  /** When the job last moved: a byte, a file or a phase (its `stalledSeconds` count from here). */
+  lastMoved: number;
   pending: ReturnType<typeof setTimeout> | null;
   /** Sends the progress again when the job has been silent for STALL_TICK_MS (its rate falls). */
   ticker?: ReturnType<typeof setInterval>;
@@ -272,6 +275,7 @@ export class JobManager {
       controller: new AbortController(),
       meter: new ProgressMeter(),
       lastEmit: 0,
+      lastMoved: this.#now(),
       pending: null,
       progress: {
         jobId: id,
@@ -287,6 +291,7 @@ export class JobManager {
         rate: 0,
         etaSeconds: null,
         fraction: null,
+        stalledSeconds: null,
       },
     };
     this.#live.set(id, live);
@@ -305,6 +310,7 @@ export class JobManager {
         if (index < 0) throw new Error(`Job ${spec.kind} has no phase "${name}"`);
         live.progress.phase = name;
         live.progress.phaseIndex = index;
+        live.lastMoved = this.#now();
         this.#emitProgress(live, true);
       },
       setTotals: ({ bytes, items }) => {
@@ -315,6 +321,7 @@ export class JobManager {
       advance: ({ bytes = 0, items = 0 }) => {
         live.progress.bytesDone += bytes;
         live.progress.itemsDone += items;
+        if (bytes > 0 || items > 0) live.lastMoved = this.#now();
         this.#emitProgress(live, false);
       },
       throwIfCancelled: () => {
@@ -528,6 +535,8 @@ export class JobManager {
     meter.sample(progress.bytesDone, now);
     progress.rate = meter.rate();
     progress.etaSeconds = progress.fraction === 1 ? 0 : meter.etaSeconds(progress.bytesDone, progress.bytesTotal);
+    const still = Math.floor((now - live.lastMoved) / 1000);
+    progress.stalledSeconds = still >= STALLED_AFTER_S ? still : null;
     if (progress.fraction !== 1) {
       progress.fraction =
         progress.bytesTotal && progress.bytesTotal > 0

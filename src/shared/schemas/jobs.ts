@@ -27,7 +27,15 @@ export const JobProgressSchema = z.object({
   etaSeconds: z.number().min(0).nullable(),
   /** Overall fraction 0..1, or null while unknown. */
   fraction: z.number().min(0).max(1).nullable(),
+  /**
+   * Whole seconds since the job last moved (a byte, a file or a new phase), once that is
+   * STALLED_AFTER_S or more; null while it moves. On a link that has gone quiet, how long it has been.
+   */
+  stalledSeconds: z.number().int().min(0).nullable(),
 });
+
+/** How long a job may go without moving before its progress says how long it has been still. */
+export const STALLED_AFTER_S = 10;
 export type JobProgress = z.infer<typeof JobProgressSchema>;
 
 export const JobRecordSchema = z.object({

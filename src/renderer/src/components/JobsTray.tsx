@@ -56,6 +56,12 @@ function JobRow({ job }: { job: JobProgress }) {
           {cancelling ? 'Cancelling…' : 'Cancel'}
         </Button>
       </div>
+      {/* A link gone quiet: how long it has been, so a technician can tell a pause from a dead link. */}
+      {job.stalledSeconds !== null ? (
+        <p className="job-stalled" data-testid="job-stalled">
+          No progress for {formatDuration(job.stalledSeconds)}
+        </p>
+      ) : null}
     </li>
   );
 }

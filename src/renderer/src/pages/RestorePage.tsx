@@ -9,7 +9,7 @@ import { toAppError } from '../../../shared/errors';
 import { EmptyState } from '../components/EmptyState';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { PageHeader } from '../components/PageHeader';
-import { formatBytes, lines } from '../format';
+import { formatBytes, formatDuration, lines } from '../format';
 import { useCatalogStore } from '../stores/catalog-store';
 import { useStoredState } from '../stored-state';
 import { useFleetStore } from '../stores/fleet-store';
@@ -288,7 +288,8 @@ export function RestorePage() {
               Restoring {jobDevice ?? device}: <strong data-testid="restore-phase">{running.phase}</strong> (phase {running.phaseIndex + 1} of {running.phaseCount})
               {running.bytesTotal ? ` · ${formatBytes(running.bytesDone)} of ${formatBytes(running.bytesTotal)}` : ''}
               {running.rate > 0 ? ` · ${formatBytes(running.rate)}/s` : ''}
-              {running.etaSeconds !== null ? ` · about ${Math.ceil(running.etaSeconds)} s left` : ''}
+              {running.etaSeconds !== null ? ` · about ${formatDuration(Math.ceil(running.etaSeconds))} left` : ''}
+              {running.stalledSeconds !== null ? <span className="job-stalled" data-testid="restore-stalled">{` · no progress for ${formatDuration(running.stalledSeconds)}`}</span> : null}
             </p>
           </section>
         ) : null}
