@@ -32,13 +32,49 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
+/**
+ * A command's arguments by its options. Mistakes are usage errors in the command's words: an
+ * unknown option with the option it was probably meant as, and an option that takes one value given
+ * twice — parseArgs would keep the last, so `backup --device a --device b` backed up b alone.
+ */
 export function parseCommandArgs(command: Command, argv: string[]): { values: Record<string, unknown>; positionals: string[] } {
+  const options = command.options ?? {};
+  let parsed;
   try {
-    const { values, positionals } = parseArgs({ args: argv, options: command.options ?? {}, allowPositionals: true, strict: true });
-    return { values: values, positionals };
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true, tokens: true });
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    const unknown = /^Unknown option '([^']+)'/.exec((error as Error).message);
+    if (!unknown) throw new UsageError((error as Error).message);
+    const near = unknown[1]!.startsWith('--') ? closestNames(unknown[1]!.slice(2), Object.keys(options)) : [];
+    throw new UsageError(`unknown option ${unknown[1]}${near.length > 0 ? ` (did you mean ${near.map((n) => `--${n}`).join(' or ')}?)` : ''}`);
   }
+  const given = new Map<string, string[]>();
+  for (const token of parsed.tokens) {
+    if (token.kind !== 'option' || options[token.name]?.type !== 'string' || options[token.name]?.multiple) continue;
+    given.set(token.name, [...(given.get(token.name) ?? []), token.value ?? '']);
+  }
+  for (const [name, values] of given) {
+    if (values.length > 1) throw new UsageError(`--${name} takes one value, and was given ${values.length}: ${values.map((v) => JSON.stringify(v)).join(', ')}`);
+  }
+  return { values: parsed.values, positionals: parsed.positionals };
+}
+
+/** The names a mistyped one was probably meant as: a prefix of a name, or one or two edits away. */
+export function closestNames(typed: string, names: readonly string[]): string[] {
+  const text = typed.toLowerCase();
+  const distance = (name: string) => editDistance(text, name.toLowerCase());
+  const near = names.filter((name) => (text.length >= 2 && name.toLowerCase().startsWith(text)) || distance(name) <= Math.min(2, Math.floor(name.length / 3)));
+  return near.sort((a, b) => distance(a) - distance(b)).slice(0, 3);
+}
+
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
 }
 
 /**

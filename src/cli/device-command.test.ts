@@ -571,7 +571,7 @@ describe('jetvault device', () => {
       [['--rpo', '0'], /device: --rpo: Too small/m],
       [['--jump', 'ops@127.0.0.11:99999'], /--jump must be USER@HOST\[:PORT\]/],
     ] as const) {
-      const refused = await run('device', 'add', 'x', '--host', '127.0.0.1', ...flags);
+      const refused = await run('device', 'add', 'x', ...(flags[0] === '--host' ? [] : ['--host', '127.0.0.1']), ...flags);
       expect(refused.code, flags.join(' ')).toBe(2);
       expect(refused.out).toBe('');
       expect(refused.err).toMatch(said);

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { tempDir } from '../main/testing/temp-dir';
 import { COMMANDS } from './commands/index';
 import { runCli } from './main';
-import { parseTimeOption } from './command';
+import { closestNames, parseTimeOption } from './command';
 import type { CliIo } from './command';
 
 function io(env: NodeJS.ProcessEnv) {
@@ -33,6 +33,40 @@ describe('jetvault CLI', () => {
     expect(await runCli(['--help'], t.io)).toBe(0);
     expect(t.out.join('\n')).toMatch(/Usage: jetvault <command>[\s\S]*settings/);
     expect(await runCli([], io({}).io)).toBe(2);
+  });
+
+  it('says a command-line mistake in a few lines: the error, the forms of the command, and what was probably meant', async () => {
+    const env = { JETVAULT_HOME: tempDir() };
+    const port = io(env);
+    expect(await runCli(['device', 'add', 'rvm-017', '--host', '127.0.0.1', '--port', '99999'], port.io)).toBe(2);
+    const said = port.err.join('\n');
+    // The error first, then the command's forms and where the rest is — not the prose of --help.
+    expect(said.split('\n')[0]).toMatch(/^jetvault device: --port: .*65535/);
+    expect(said).toContain('jetvault device add NAME --host HOST');
+    expect(said).toContain('Run "jetvault device --help" for the details.');
+    expect(said).not.toContain('exits with status 3');
+    expect(said.split('\n').length).toBeLessThan(20);
+
+    const typo = io(env);
+    expect(await runCli(['snapshot', '--json'], typo.io)).toBe(2);
+    expect(typo.err.join('\n')).toBe('jetvault: unknown command "snapshot"\nDid you mean "jetvault snapshots"?\nRun "jetvault --help" to list the commands.');
+    const option = io(env);
+    expect(await runCli(['restore', 'latest', '--device', 'rvm-017', '--dry-rn'], option.io)).toBe(2);
+    expect(option.err[0]).toMatch(/^jetvault restore: unknown option --dry-rn \(did you mean --dry-run\?\)\n/);
+    expect(closestNames('frobnicate', COMMANDS.map((c) => c.name))).toEqual([]);
+    expect(closestNames('ke', COMMANDS.map((c) => c.name)).sort()).toEqual(['keep', 'key']);
+  });
+
+  it('refuses an option that takes one value given twice, instead of acting on the last alone', async () => {
+    const env = { JETVAULT_HOME: tempDir() };
+    const twice = io(env);
+    // parseArgs keeps the last: this backed up rvm-018 alone, and said nothing of rvm-017.
+    expect(await runCli(['backup', '--device', 'rvm-017', '--device', 'rvm-018'], twice.io)).toBe(2);
+    expect(twice.err[0]).toMatch(/^jetvault backup: --device takes one value, and was given 2: "rvm-017", "rvm-018"/);
+    // Options that take many stay many.
+    const many = io(env);
+    expect(await runCli(['backup', '--device', 'rvm-017', '--source', 'db', '--source', 'config'], many.io)).toBe(1);
+    expect(many.err.join('\n')).toMatch(/No device named "rvm-017"/);
   });
 
   it('lists each command with the name and summary its own module declares', async () => {

@@ -4,7 +4,7 @@
  */
 import { packageVersion } from '../main/version';
 import { AppError } from '../shared/errors';
-import { parseCommandArgs, UsageError } from './command';
+import { closestNames, parseCommandArgs, UsageError } from './command';
 import type { CliIo } from './command';
 import { COMMANDS } from './commands/index';
 
@@ -27,6 +27,13 @@ export function helpText(commands: readonly { name: string; summary: string }[] 
   ].join('\n');
 }
 
+/** A usage text's synopsis: its lines up to the first blank one (the forms of the command, not the prose). */
+export function synopsis(usage: string): string {
+  const lines = usage.split('\n');
+  const end = lines.findIndex((line) => line.trim() === '');
+  return (end < 0 ? lines : lines.slice(0, end)).join('\n');
+}
+
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
@@ -39,7 +46,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   }
   const entry = COMMANDS.find((c) => c.name === name);
   if (!entry) {
-    io.err(`jetvault: unknown command "${name}"\n\n${helpText()}`);
+    const near = closestNames(name, COMMANDS.map((c) => c.name));
+    const hint = near.length > 0 ? `\nDid you mean ${near.map((n) => `"jetvault ${n}"`).join(' or ')}?` : '';
+    io.err(`jetvault: unknown command "${name}"${hint}\nRun "jetvault --help" to list the commands.`);
     return 2;
   }
   const command = await entry.load();
@@ -51,7 +60,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     return await command.run(parseCommandArgs(command, rest), io);
   } catch (error) {
     if (error instanceof UsageError) {
-      io.err(`jetvault ${command.name}: ${error.message}\n\n${command.usage}`);
+      // The error and the command's forms, not its pages of prose: the error stays on screen.
+      io.err(`jetvault ${command.name}: ${error.message}\n\n${synopsis(command.usage)}\nRun "jetvault ${command.name} --help" for the details.`);
       return 2;
     }
     if (error instanceof AppError) {
