@@ -114,6 +114,9 @@ describe('jetvault CLI', () => {
     const unknown = io(env);
     expect(await runCli(['settings', 'set', 'colour', 'red'], unknown.io)).toBe(2);
     expect(unknown.err.join('\n')).toMatch(/unknown setting "colour"/);
+    const typo = io(env);
+    expect(await runCli(['settings', 'set', 'defaultRpo', '15'], typo.io)).toBe(2);
+    expect(typo.err[0]).toMatch(/^jetvault settings: unknown setting "defaultRpo" \(did you mean defaultRpoMinutes\?\); the settings are theme, /);
     expect(await runCli(['settings', '--frobnicate'], io(env).io)).toBe(2);
     expect(await runCli(['frobnicate'], io(env).io)).toBe(2);
     const shown = io(env);

@@ -3,10 +3,16 @@ import { AppError } from '../../shared/errors';
 import { SettingsSchema } from '../../shared/schemas/settings';
 import type { SettingKey } from '../../shared/schemas/settings';
 import type { Command } from '../command';
-import { UsageError } from '../command';
+import { closestNames, UsageError } from '../command';
 import { withServices } from '../services';
 
 const KEYS = Object.keys(SettingsSchema.shape) as SettingKey[];
+
+/** A key that is no setting: the closest ones first when it looks like a typo, then every key. */
+function unknownSetting(key: string): UsageError {
+  const near = closestNames(key, KEYS);
+  return new UsageError(`unknown setting "${key}"${near.length > 0 ? ` (did you mean ${near.join(' or ')}?)` : ''}; the settings are ${KEYS.join(', ')}`);
+}
 
 /** Parses a command-line value into what the setting's schema expects (numbers, booleans, text). */
 function parseValue(raw: string): unknown {
@@ -58,13 +64,13 @@ export const settingsCommand: Command = {
       }
       if (action === 'get') {
         if (key === undefined || given !== undefined) throw new UsageError('get needs exactly one KEY');
-        if (!KEYS.includes(key as SettingKey)) throw new UsageError(`unknown setting "${key}" (known: ${KEYS.join(', ')})`);
+        if (!KEYS.includes(key as SettingKey)) throw unknownSetting(key);
         io.out(JSON.stringify(services.settings.get()[key as SettingKey]));
         return 0;
       }
       if (action === 'set') {
         if (key === undefined || value === undefined || extra.length > 0) throw new UsageError('set needs exactly KEY and VALUE');
-        if (!KEYS.includes(key as SettingKey)) throw new UsageError(`unknown setting "${key}" (known: ${KEYS.join(', ')})`);
+        if (!KEYS.includes(key as SettingKey)) throw unknownSetting(key);
         if (key === 'webhookUrl' && given) io.err("warning: the webhook URL can carry a token, and on the command line other users' ps and the shell's history show it: use --value-file FILE");
         const settings = services.settings.update({ [key]: parseValue(value) }, 'cli');
         io.out(`${key} = ${JSON.stringify(settings[key as SettingKey])}`);
