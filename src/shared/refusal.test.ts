@@ -42,8 +42,8 @@ describe('placeIssues', () => {
 
 describe('refusalText', () => {
   it('points at the marked fields rather than repeating them', () => {
-    expect(refusalText('Invalid device profile', { fields: 1, rest: [] })).toBe('Invalid device profile: the marked field says why.');
-    expect(refusalText('Invalid settings', { fields: 2, rest: [] })).toBe('Invalid settings: the 2 marked fields say why.');
+    expect(refusalText('Invalid device profile', { fields: 1, rest: [] })).toBe('Not saved: the marked field says why.');
+    expect(refusalText('Invalid settings', { fields: 2, rest: [] })).toBe('Not saved: the 2 marked fields say why.');
   });
 
   it('says in words the reasons no field shows', () => {

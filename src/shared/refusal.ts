@@ -67,11 +67,12 @@ export function reasonText(issue: Issue): string {
 
 /**
  * A refused save's banner: its message and the reasons the form shows nowhere else; where fields
- * were marked, it points at them rather than repeating them.
+ * were marked, it points at them rather than repeating them (and when they say it all, the
+ * service's wording — "Invalid device profile" in a source editor — gives way to "Not saved").
  */
 export function refusalText(message: string, refusal: Refusal): string {
   const marked = refusal.fields === 0 ? '' : refusal.fields === 1 ? 'the marked field says why' : `the ${counted(refusal.fields, 'marked field')} ${verb(refusal.fields, 'says', 'say')} why`;
-  if (refusal.rest.length === 0) return marked ? `${message}: ${marked}.` : message;
+  if (refusal.rest.length === 0) return marked ? `Not saved: ${marked}.` : message;
   const reasons = `${message} (${refusal.rest.map(reasonText).join('; ')})`;
   return marked ? `${reasons}; ${marked.replace(' why', ' the rest')}.` : reasons;
 }
