@@ -129,7 +129,7 @@ async function saveTooLongPath(app: ConsolePage, url: string): Promise<void> {
   await app.goTo('settings');
   await app.field('repositoryPath').fill('x'.repeat(5000));
   await app.save();
-  await expect(app.status()).toHaveText('Not saved: the marked field says why.');
+  await expect(app.status()).toHaveText('One value was not accepted. The marked field says why.');
 }
 
 test('the settings form shows the validation error of a bad value and keeps the stored one; corrected, it saves', async ({ host, console: app, page }) => {

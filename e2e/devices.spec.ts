@@ -107,7 +107,7 @@ test.describe('with secrets at rest', () => {
     await card.getByText('Always').click();
     await card.getByTestId('device-setting-silentLinkSeconds').fill('120');
     await card.getByTestId('device-settings-save').click();
-    await expect(card.getByTestId('device-settings-error')).toHaveText('Not saved: the marked field says why.');
+    await expect(card.getByTestId('device-settings-error')).toHaveText('Invalid device profile. The marked field says why.');
     await expect(card.locator('.field', { has: page.getByTestId('device-setting-schedule') })).toContainText('"61" is out of range for the minute');
     expect((await page.evaluate(() => window.api!.devices.get({ name: 'rvm-017' }))).profile.site).toBe('Depot North');
 

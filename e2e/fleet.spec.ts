@@ -574,7 +574,7 @@ test('sources are added, edited and removed on the device page, and the next bac
   await editor.getByTestId('source-field-paths').fill(`etc/${device.app}`);
   await editor.getByTestId('source-save').click();
   // The banner points at the field rather than repeating its reason under the profile's path.
-  await expect(editor.getByTestId('source-error')).toHaveText('Not saved: the marked field says why.');
+  await expect(editor.getByTestId('source-error')).toHaveText('Invalid device profile. The marked field says why.');
   await expect(editor.locator('.field', { has: page.getByTestId('source-field-paths') })).toContainText('Paths on the device must be absolute');
   await page.screenshot({ path: path.join(SCREENSHOTS, 'source-editor-refused.png') });
   await editor.getByTestId('source-field-paths').fill(`${device.root}/etc/${device.app}`);

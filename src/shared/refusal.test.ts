@@ -42,8 +42,10 @@ describe('placeIssues', () => {
 
 describe('refusalText', () => {
   it('points at the marked fields rather than repeating them', () => {
-    expect(refusalText('Invalid device profile', { fields: 1, rest: [] })).toBe('Not saved: the marked field says why.');
-    expect(refusalText('Invalid settings', { fields: 2, rest: [] })).toBe('Not saved: the 2 marked fields say why.');
+    expect(refusalText('Invalid device profile', { fields: 1, rest: [] })).toBe('Invalid device profile. The marked field says why.');
+    expect(refusalText('Invalid settings', { fields: 2, rest: [] })).toBe('Invalid settings. The 2 marked fields say why.');
+    // A message that says more than the field keeps it all.
+    expect(refusalText('rvm-017: /k/id.pub is a public key: name its private key (/k/id).', { fields: 1, rest: [] })).toBe('rvm-017: /k/id.pub is a public key: name its private key (/k/id). The marked field says why.');
   });
 
   it('says in words the reasons no field shows', () => {
@@ -51,7 +53,7 @@ describe('refusalText', () => {
       'Invalid device profile (source 2, path 1: Paths on the device must be absolute)',
     );
     expect(refusalText('One value was not accepted', { fields: 1, rest: [{ path: '(input)', message: 'Nothing to change' }] })).toBe(
-      'One value was not accepted (Nothing to change); the marked field says the rest.',
+      'One value was not accepted (Nothing to change). The marked field says the rest.',
     );
   });
 

@@ -67,12 +67,12 @@ export function reasonText(issue: Issue): string {
 
 /**
  * A refused save's banner: its message and the reasons the form shows nowhere else; where fields
- * were marked, it points at them rather than repeating them (and when they say it all, the
- * service's wording — "Invalid device profile" in a source editor — gives way to "Not saved").
+ * were marked, it points at them rather than repeating them. The message stays: it may say more
+ * than any field ("rvm-017: /home/me/.ssh/id.pub is a public key: name its private key (…)").
  */
 export function refusalText(message: string, refusal: Refusal): string {
-  const marked = refusal.fields === 0 ? '' : refusal.fields === 1 ? 'the marked field says why' : `the ${counted(refusal.fields, 'marked field')} ${verb(refusal.fields, 'says', 'say')} why`;
-  if (refusal.rest.length === 0) return marked ? `Not saved: ${marked}.` : message;
-  const reasons = `${message} (${refusal.rest.map(reasonText).join('; ')})`;
-  return marked ? `${reasons}; ${marked.replace(' why', ' the rest')}.` : reasons;
+  const marked = refusal.fields === 0 ? '' : refusal.fields === 1 ? 'The marked field says why' : `The ${counted(refusal.fields, 'marked field')} ${verb(refusal.fields, 'says', 'say')} why`;
+  const said = refusal.rest.length === 0 ? message : `${message} (${refusal.rest.map(reasonText).join('; ')})`;
+  if (!marked) return said;
+  return `${said}${/[.!?]$/.test(said) ? '' : '.'} ${refusal.rest.length === 0 ? marked : marked.replace(' why', ' the rest')}.`;
 }
