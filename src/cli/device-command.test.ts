@@ -564,11 +564,11 @@ describe('jetvault device', () => {
     expect(again).toMatchObject({ code: 1, out: '', err: 'jetvault device: A device named "rvm-taken" already exists' });
     // A port, host or account that cannot be is said as such (at its option), before anything is contacted.
     for (const [flags, said] of [
-      [['--port', '0'], /device: --port: Too small: expected number to be >=1$/m],
-      [['--port', '70000'], /device: --port: Too big: expected number to be <=65535$/m],
+      [['--port', '0'], /device: --port: At least 1$/m],
+      [['--port', '70000'], /device: --port: At most 65535$/m],
       [['--host', 'bad host'], /device: --host: Not a host name or address$/m],
       [['--user', 'ro ot'], /device: --user: Not a user name$/m],
-      [['--rpo', '0'], /device: --rpo: Too small/m],
+      [['--rpo', '0'], /device: --rpo: At least 1$/m],
       [['--jump', 'ops@127.0.0.11:99999'], /--jump must be USER@HOST\[:PORT\]/],
     ] as const) {
       const refused = await run('device', 'add', 'x', ...(flags[0] === '--host' ? [] : ['--host', '127.0.0.1']), ...flags);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { authOf, DeviceProfileSchema, parseJump } from './devices';
+import { z } from './zod';
 
 const ISSUE_EXAMPLE = {
   name: 'rvm-017',
@@ -61,5 +62,26 @@ describe('device profile', () => {
     expect(parseJump('ops@10.0.0.1')).toEqual({ user: 'ops', host: '10.0.0.1', port: 22 });
     expect(DeviceProfileSchema.parse({ name: 'a', host: 'h', user: 'u', jump: 'ops@gw:22' }).jump).toEqual({ user: 'ops', host: 'gw', port: 22 });
     expect(parseJump('bastion')).toBeNull();
+  });
+});
+
+describe('messages an operator reads', () => {
+  it('says a wrong type, a bound and an empty value in words, and never repeats a number given where text belongs', () => {
+    const messages = (schema: z.ZodType, value: unknown) => schema.safeParse(value).error?.issues.map((i) => i.message);
+    expect(messages(z.number().int().min(1).max(65535), 0)).toEqual(['At least 1']);
+    expect(messages(z.number().int().min(1).max(65535), 70000)).toEqual(['At most 65535']);
+    expect(messages(z.number().positive(), 0)).toEqual(['More than 0']);
+    expect(messages(z.number(), 'abc')).toEqual(['Expected a number, not "abc"']);
+    expect(messages(z.boolean(), 'yes')).toEqual(['Expected true or false, not "yes"']);
+    expect(messages(z.number(), 'x'.repeat(41))).toEqual(['Expected a number, not a longer text']);
+    // A PIN in the wrong field is not echoed into a log or the audit trail.
+    expect(messages(z.string(), 482913)).toEqual(['Expected text, not a number']);
+    expect(messages(z.string().max(64), 'x'.repeat(65))).toEqual(['At most 64 characters']);
+    expect(messages(z.string().min(1), '')).toEqual(['Cannot be empty']);
+    expect(messages(z.array(z.string()).min(1), [])).toEqual(['Needs at least one entry']);
+    expect(messages(z.array(z.string()).max(2), ['a', 'b', 'c'])).toEqual(['At most 2 entries']);
+    expect(messages(z.string(), undefined)).toEqual(['Required (text)']);
+    // A schema's own message wins.
+    expect(messages(z.number().max(10, { message: 'Ten at most, for this one' }), 11)).toEqual(['Ten at most, for this one']);
   });
 });
