@@ -643,3 +643,43 @@ test('sources are added, edited and removed on the device page, and the next bac
   await expect(page.getByTestId('source-latest-logs')).toContainText('not backed up yet: the next run of the device takes it');
   await expect(page.getByTestId('source-latest-settings')).toContainText('last snapshot');
 });
+
+test('the fleet page backs up the devices it shows: a second press starts one job each, and what could not start is said', async ({ host, console: app, page, fleet }) => {
+  test.setTimeout(180_000);
+  const [first, second] = fleet.devices as [Device, Device];
+  await app.open(host.url);
+  const profiles = [
+    { ...first.profile(), site: 'Depot East' },
+    { ...second.profile(), site: 'Depot East' },
+    // Not backed up: added, never given sources; and a device at another site, not shown.
+    { name: 'rvm-bare', host: '127.0.0.99', user: 'jetson', site: 'Depot East' },
+    { name: 'rvm-west', host: '127.0.0.98', user: 'jetson', site: 'Depot West' },
+  ];
+  await page.evaluate((json) => window.api!.devices.import({ json }), JSON.stringify(profiles));
+  await page.evaluate(() => window.api!.repository.init({ password: 'a good long repository password' }));
+  await page.goto(`${host.origin}/#/fleet`);
+  await page.getByTestId('filter-site').selectOption('Depot East');
+  await expect(page.getByTestId('fleet-count')).toHaveText('Showing 3 of 4');
+
+  // Three devices at once ask for a second press; focus moving away disarms it.
+  const button = page.getByTestId('fleet-backup-shown');
+  await expect(button).toHaveText('Back up these 3 devices');
+  await button.click();
+  await expect(button).toHaveText('Press again to back up 3 devices');
+  await page.getByTestId('filter-status').focus();
+  await expect(button).toHaveText('Back up these 3 devices');
+  await button.click();
+  await button.click();
+
+  const message = page.getByTestId('fleet-message');
+  await expect(message).toContainText('Started 2 backups. Skipped 1 device:');
+  await expect(page.getByTestId('fleet-message-warnings')).toHaveText('rvm-bare has no sources to back up yet: discover or add some first');
+  // One job each, side by side in the tray.
+  await expect(page.getByTestId('jobs-tray').locator('li.job')).toHaveCount(2);
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'fleet-backup-shown.png') });
+  for (const device of [first, second]) await expect(page.getByTestId(`rpo-${device.name}`)).toContainText('just now', { timeout: 120_000 });
+  await expect(page.getByTestId('rpo-rvm-bare')).toContainText('never');
+  const snapshots = await page.evaluate(() => window.api!.snapshots.list());
+  expect(new Set(snapshots.map((s) => s.device))).toEqual(new Set([first.name, second.name]));
+  expect(snapshots).toHaveLength(first.profile().sources.length + second.profile().sources.length);
+});

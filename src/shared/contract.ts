@@ -170,6 +170,15 @@ export const channels = {
 
   /** Starts a backup job of a device (all its sources, or the ones named); progress arrives as jobs events. */
   'backups:start': { input: z.object({ device: NameSchema, sources: z.array(NameSchema).max(64).optional() }).strict(), output: z.object({ jobId: z.string() }) },
+  /**
+   * Starts a backup of each device named (the Fleet page's shown devices): each a job of its own,
+   * as many at once as Settings allow. A device with a job running now, without sources, or gone
+   * is skipped with the reason; the rest start.
+   */
+  'backups:startMany': {
+    input: z.object({ devices: z.array(NameSchema).min(1).max(5000) }).strict(),
+    output: z.object({ started: z.array(z.object({ device: z.string(), jobId: z.string() })), skipped: z.array(z.object({ device: z.string(), reason: z.string() })) }),
+  },
 
   'snapshots:list': { input: z.object({ device: NameSchema.optional() }).strict().optional(), output: z.array(SnapshotInfoSchema) },
   /** The entries of one directory of a snapshot ('' is the root). */

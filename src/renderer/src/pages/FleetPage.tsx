@@ -18,6 +18,8 @@ import type { FleetStatus, Overview, OverviewRow } from '../../../shared/schemas
 import { DevicePage } from './DevicePage';
 import { ChoiceFilter } from '../components/ChoiceFilter';
 import { counted } from '../../../shared/plural';
+import { useSecondPress } from '../use-second-press';
+import { useSettingsStore } from '../stores/settings-store';
 
 type Message = { kind: 'ok' | 'warn' | 'error'; text: string; warnings?: string[] };
 
@@ -161,7 +163,46 @@ function SortHeader({ label, id, sort, setSort }: { label: string; id: SortKey; 
   );
 }
 
-function OverviewTable({ overview }: { overview: Overview }) {
+/**
+ * Backs up every device the table shows (a site, a tag, the ones at risk): one job each, as many at
+ * once as Settings allow. More than one asks for a second press — thirty devices over field links
+ * is not a click to make by mistake. Devices busy with a job, or without sources, are skipped and said.
+ */
+function BackUpShown({ names, onResult }: { names: string[]; onResult: (message: Message) => void }) {
+  const confirming = useSecondPress<string>();
+  const [starting, setStarting] = useState(false);
+  const atOnce = useSettingsStore((s) => s.settings?.maxParallelDevices);
+  const key = names.join('\n');
+  const armed = names.length > 1 && confirming.armed === key;
+  const start = async () => {
+    setStarting(true);
+    try {
+      const { started, skipped } = await api().backups.startMany({ devices: names });
+      const reasons = skipped.map((s) => (s.reason.startsWith(s.device) ? s.reason : `${s.device}: ${s.reason}`));
+      const pace = atOnce && started.length > atOnce ? `; ${atOnce} run at once, the rest wait their turn` : '';
+      if (started.length === 0) onResult({ kind: 'error', text: `No backup started: ${counted(skipped.length, 'device was', 'devices were')} skipped`, warnings: reasons });
+      else if (skipped.length > 0) onResult({ kind: 'warn', text: `Started ${counted(started.length, 'backup')}${pace}. Skipped ${counted(skipped.length, 'device')}:`, warnings: reasons });
+      else onResult({ kind: 'ok', text: `Started ${counted(started.length, 'backup')}${pace}. The jobs tray shows each.` });
+    } catch (caught) {
+      onResult({ kind: 'error', text: `No backup started: ${toAppError(caught).message}` });
+    } finally {
+      setStarting(false);
+    }
+  };
+  const onPress = () => {
+    if (names.length > 1 && !armed) return confirming.arm(key);
+    confirming.disarm();
+    void start();
+  };
+  const label = starting ? 'Starting…' : armed ? `Press again to back up ${counted(names.length, 'device')}` : names.length === 1 ? `Back up ${names[0]}` : `Back up these ${counted(names.length, 'device')}`;
+  return (
+    <Button className={armed ? 'button button-primary' : 'button'} isDisabled={names.length === 0 || starting} onPress={onPress} onBlur={confirming.disarm} data-testid="fleet-backup-shown">
+      {label}
+    </Button>
+  );
+}
+
+function OverviewTable({ overview, onResult }: { overview: Overview; onResult: (message: Message) => void }) {
   const [filter, setFilter] = useState<Filter>({ text: '', site: '', tag: '', status: '' });
   const [sort, setSort] = useState<SortKey>('status');
   const rows = useMemo(() => {
@@ -187,9 +228,12 @@ function OverviewTable({ overview }: { overview: Overview }) {
         <span className="muted">of {summary.total} devices</span>
       </div>
       <Filters overview={overview} filter={filter} setFilter={setFilter} />
-      <p className="muted" data-testid="fleet-count">
-        Showing {rows.length} of {overview.devices.length}
-      </p>
+      <div className="fleet-toolbar">
+        <p className="muted" data-testid="fleet-count">
+          Showing {rows.length} of {overview.devices.length}
+        </p>
+        <BackUpShown names={rows.map((d) => d.name)} onResult={onResult} />
+      </div>
       <WindowedRows rows={rows} header={
         <tr aria-rowindex={1}>
           {header('Device', 'name')}
@@ -376,7 +420,7 @@ export function FleetPage() {
         </EmptyState>
       ) : (
         // Under a first load's error the banner says it all: "Loading…" beside it would wait for nothing.
-        overview ? <OverviewTable overview={overview} /> : overviewError ? null : <p>Loading…</p>
+        overview ? <OverviewTable overview={overview} onResult={setMessage} /> : overviewError ? null : <p>Loading…</p>
       )}
       <ScheduleQueue />
       <AddDeviceDialog isOpen={adding} onClose={() => setAdding(false)} onAdded={(name) => (window.location.hash = `#/fleet/${encodeURIComponent(name)}`)} />
