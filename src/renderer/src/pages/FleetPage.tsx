@@ -194,7 +194,7 @@ function BackUpShown({ names, onResult }: { names: string[]; onResult: (message:
     confirming.disarm();
     void start();
   };
-  const label = starting ? 'Starting…' : armed ? `Press again to back up ${counted(names.length, 'device')}` : names.length === 1 ? `Back up ${names[0]}` : `Back up these ${counted(names.length, 'device')}`;
+  const label = starting ? 'Starting…' : armed ? `Press again to back up ${counted(names.length, 'device')}` : names.length === 0 ? 'No device shown to back up' : names.length === 1 ? `Back up ${names[0]}` : `Back up these ${counted(names.length, 'device')}`;
   return (
     <Button className={armed ? 'button button-primary' : 'button'} isDisabled={names.length === 0 || starting} onPress={onPress} onBlur={confirming.disarm} data-testid="fleet-backup-shown">
       {label}
