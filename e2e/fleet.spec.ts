@@ -661,8 +661,13 @@ test('the fleet page backs up the devices it shows: a second press starts one jo
   await page.getByTestId('filter-site').selectOption('Depot East');
   await expect(page.getByTestId('fleet-count')).toHaveText('Showing 3 of 4');
 
-  // Three devices at once ask for a second press; focus moving away disarms it.
+  // Nothing shown, nothing to start.
   const button = page.getByTestId('fleet-backup-shown');
+  await page.getByTestId('filter-text').fill('no such device');
+  await expect(button).toBeDisabled();
+  await expect(button).toHaveText('No device shown to back up');
+  await page.getByTestId('filter-text').fill('');
+  // Three devices at once ask for a second press; focus moving away disarms it.
   await expect(button).toHaveText('Back up these 3 devices');
   await button.click();
   await expect(button).toHaveText('Press again to back up 3 devices');
