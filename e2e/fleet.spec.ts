@@ -679,8 +679,11 @@ test('the fleet page backs up the devices it shows: a second press starts one jo
   const message = page.getByTestId('fleet-message');
   await expect(message).toContainText('Started 2 backups. Skipped 1 device:');
   await expect(page.getByTestId('fleet-message-warnings')).toHaveText('rvm-bare has no sources to back up yet: discover or add some first');
-  // One job each, side by side in the tray.
-  await expect(page.getByTestId('jobs-tray').locator('li.job')).toHaveCount(2);
+  // One job each, side by side in the tray, which says how many and scrolls when they are more than fit.
+  const tray = page.getByTestId('jobs-tray');
+  await expect(tray.locator('li.job')).toHaveCount(2);
+  await expect(page.getByTestId('jobs-tray-count')).toHaveText('2 jobs running');
+  expect(await tray.evaluate((element) => ({ overflow: getComputedStyle(element).overflowY, max: element.style.maxHeight || getComputedStyle(element).maxHeight }))).toEqual({ overflow: 'auto', max: `${Math.round(0.6 * page.viewportSize()!.height)}px` });
   await page.screenshot({ path: path.join(SCREENSHOTS, 'fleet-backup-shown.png') });
   for (const device of [first, second]) await expect(page.getByTestId(`rpo-${device.name}`)).toContainText('just now', { timeout: 120_000 });
   await expect(page.getByTestId('rpo-rvm-bare')).toContainText('never');

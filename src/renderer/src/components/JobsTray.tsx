@@ -3,6 +3,7 @@ import { Button, ProgressBar } from 'react-aria-components';
 import { useShallow } from 'zustand/react/shallow';
 import type { JobKind, JobProgress } from '../../../shared/schemas/jobs';
 import { formatBytes, formatDuration } from '../format';
+import { counted } from '../../../shared/plural';
 import { selectActiveJobs, useJobsStore } from '../stores/jobs-store';
 
 /** What a job's items are: files for backups and restores, packs for a verify or prune, snapshots for a copy. */
@@ -72,6 +73,11 @@ export function JobsTray() {
   if (jobs.length === 0) return null;
   return (
     <aside className="jobs-tray" aria-label="Running jobs" data-testid="jobs-tray">
+      {jobs.length > 1 ? (
+        <p className="jobs-tray-count" data-testid="jobs-tray-count">
+          {counted(jobs.length, 'job')} running
+        </p>
+      ) : null}
       <ul>
         {jobs.map((job) => (
           <JobRow key={job.jobId} job={job} />
