@@ -172,7 +172,9 @@ function BackUpShown({ names, onResult }: { names: string[]; onResult: (message:
   const confirming = useSecondPress<string>();
   const [starting, setStarting] = useState(false);
   const atOnce = useSettingsStore((s) => s.settings?.maxParallelDevices);
-  const key = names.join('\n');
+  // The devices armed, whatever their order: a refresh that re-sorts the rows keeps the first press,
+  // a filter that changes what is shown asks again.
+  const key = [...names].sort().join('\n');
   const armed = names.length > 1 && confirming.armed === key;
   const start = async () => {
     setStarting(true);
