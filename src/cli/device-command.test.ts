@@ -334,6 +334,57 @@ describe('jetvault device', () => {
     expect(await snapshotIds()).toHaveLength(device.profile().sources.length);
   }, 120_000);
 
+  it('backs up several devices side by side: each reported as it ends, one JSON list, the worst exit code; Ctrl-C cancels them all', async () => {
+    const device = fleet.devices[0]!;
+    const run = cliRunner({ JETVAULT_HOME: tempDir(), JETVAULT_PASSWORD: 'cli test repository password' });
+    const file = path.join(tempDir(), 'profiles.json');
+    // Two inventory devices on the one test device: two runs at once, each with its own snapshots.
+    writeFileSync(file, JSON.stringify([{ ...device.profile(), name: 'rvm-a' }, { ...device.profile(), name: 'rvm-b' }, { name: 'rvm-bare', host: '127.0.0.99', user: 'jetson' }]));
+    expect((await run('device', 'import', file)).code).toBe(0);
+    expect((await run('init')).code).toBe(0);
+    const snapshots = async () => (JSON.parse((await run('snapshots', '--json')).out) as { tags: string[] }[]).map((s) => s.tags.find((t) => t.startsWith('device:'))).sort();
+
+    // A name not in the inventory is said before anything starts.
+    const misspelt = await run('backup', '--device', 'rvm-a', '--device', 'rvm-c');
+    expect(misspelt).toMatchObject({ code: 1, out: '' });
+    expect(misspelt.err).toMatch(/No device named "rvm-c"/);
+    expect(await snapshots()).toEqual([]);
+
+    // Cancelled (SIGTERM, as Ctrl-C): every run of the command, none kept.
+    const listening = process.rawListeners('SIGTERM');
+    const ours = () => process.rawListeners('SIGTERM').filter((l) => !listening.includes(l));
+    const interrupted = run('backup', '--device', 'rvm-a', '--device', 'rvm-b');
+    for (let i = 0; i < 2000 && ours().length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 2));
+    expect(ours()).toHaveLength(1);
+    (ours()[0] as (name: string) => void)('SIGTERM');
+    const cancelled = await interrupted;
+    expect(cancelled.code).toBe(1);
+    expect(cancelled.err).toMatch(/rvm-a: Back up rvm-a was cancelled/);
+    expect(cancelled.err).toMatch(/rvm-b: Back up rvm-b was cancelled/);
+    expect(await snapshots()).toEqual([]);
+
+    // One refused (no sources), two backed up: a list in the order named, exit 1 for the refusal.
+    const three = await run('backup', '--device', 'rvm-a', '--device', 'rvm-bare', '--device', 'rvm-b', '--json');
+    expect(three.code).toBe(1);
+    expect(three.err).toMatch(/^jetvault backup: rvm-bare has no sources to back up yet/m);
+    const documents = JSON.parse(three.out) as { device: string; status?: string; snapshots?: unknown[] }[];
+    expect(documents.map((d) => d.device)).toEqual(['rvm-a', 'rvm-bare', 'rvm-b']);
+    expect(documents[0]!.snapshots).toHaveLength(device.profile().sources.length);
+    expect(documents[1]).toMatchObject({ status: 'refused', jobId: null });
+    expect(documents[2]!.snapshots).toHaveLength(device.profile().sources.length);
+    const sources = device.profile().sources.length;
+    expect(await snapshots()).toEqual([...Array<string>(sources).fill('device:rvm-a'), ...Array<string>(sources).fill('device:rvm-b')]);
+
+    // Without --json each run's lines, and 0 when every run is kept.
+    const text = await run('backup', '--device', 'rvm-b', '--device', 'rvm-a', '--device', 'rvm-b');
+    expect(text.code).toBe(0);
+    expect(text.out).toMatch(/^rvm-a: run \S+ done in/m);
+    expect(text.out).toMatch(/^rvm-b: run \S+ done in/m);
+    expect(text.out.match(/ done in /g)).toHaveLength(2); // named twice, backed up once
+    // A backup of local paths is of one device.
+    expect((await run('backup', tempDir(), '--device', 'rvm-a', '--device', 'rvm-b')).code).toBe(2);
+  }, 180_000);
+
   it('leaves a backup that another process runs alone — other commands neither fail it nor start a second on its device nor remove it — and marks a killed one interrupted', async () => {
     const device = fleet.devices[0]!;
     const cli = path.join(fileURLToPath(new URL('../..', import.meta.url)), 'bin/jetvault.js');

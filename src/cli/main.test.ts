@@ -60,9 +60,9 @@ describe('jetvault CLI', () => {
   it('refuses an option that takes one value given twice, instead of acting on the last alone', async () => {
     const env = { JETVAULT_HOME: tempDir() };
     const twice = io(env);
-    // parseArgs keeps the last: this backed up rvm-018 alone, and said nothing of rvm-017.
-    expect(await runCli(['backup', '--device', 'rvm-017', '--device', 'rvm-018'], twice.io)).toBe(2);
-    expect(twice.err[0]).toMatch(/^jetvault backup: --device takes one value, and was given 2: "rvm-017", "rvm-018"/);
+    // parseArgs keeps the last: this drilled rvm-018 alone, and said nothing of rvm-017.
+    expect(await runCli(['drill', '--device', 'rvm-017', '--device', 'rvm-018'], twice.io)).toBe(2);
+    expect(twice.err[0]).toMatch(/^jetvault drill: --device takes one value, and was given 2: "rvm-017", "rvm-018"/);
     // Options that take many stay many.
     const many = io(env);
     expect(await runCli(['backup', '--device', 'rvm-017', '--source', 'db', '--source', 'config'], many.io)).toBe(1);
