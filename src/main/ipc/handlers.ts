@@ -148,15 +148,16 @@ export function createHandlers(services: Services, transport: 'electron' | 'webs
     'backups:start': ({ device, sources }, sender) => audited(services, actor(sender), 'job.backup', device, () => announced(services, { jobId: startDeviceBackup(services, device, sources, actor(sender)).id })),
     'backups:startMany': ({ devices }, sender) => {
       const who = actor(sender);
-      const busy = services.jobs.busyDevices();
       const started: { device: string; jobId: string }[] = [];
       const skipped: { device: string; reason: string }[] = [];
       for (const device of new Set(devices)) {
         try {
           // Each start or refusal is audited as a device page's button's is.
           const job = audited(services, who, 'job.backup', device, () => {
-            // A second run queued behind one already going would back the device up twice in a row.
-            if (busy.has(services.devices.get(device).id)) throw new AppError('CONFLICT', `${device} has a job running now (a backup, restore or drill)`);
+            // A second run queued behind one already going would back the device up twice in a row
+            // (a job of another process is refused by the start itself, naming that process).
+            const running = services.jobs.runningHereOn(services.devices.get(device).id);
+            if (running) throw new AppError('CONFLICT', `${device} is busy: "${running}" runs on it now`);
             return announced(services, { jobId: startDeviceBackup(services, device, [], who).id });
           });
           started.push({ device, ...job });

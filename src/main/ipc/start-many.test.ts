@@ -39,7 +39,7 @@ describe('backups:startMany', () => {
       ]);
       // Pressed again while it runs: not a second run queued behind the first.
       const again = await startMany([device.name]);
-      expect(again).toEqual({ started: [], skipped: [{ device: device.name, reason: `${device.name} has a job running now (a backup, restore or drill)` }] });
+      expect(again).toEqual({ started: [], skipped: [{ device: device.name, reason: `${device.name} is busy: "Back up ${device.name}" runs on it now` }] });
 
       const { jobId } = first.started[0]!;
       for (let i = 0; i < 1_200 && services.jobs.get(jobId)?.status === 'running'; i++) await new Promise((resolve) => setTimeout(resolve, 50));
@@ -52,7 +52,7 @@ describe('backups:startMany', () => {
       expect(said).toEqual(
         expect.arrayContaining([
           { actor: 'console:websocket', target: device.name, result: 'ok', message: null },
-          { actor: 'console:websocket', target: device.name, result: 'failed', message: `${device.name} has a job running now (a backup, restore or drill)` },
+          { actor: 'console:websocket', target: device.name, result: 'failed', message: `${device.name} is busy: "Back up ${device.name}" runs on it now` },
           { actor: 'console:websocket', target: 'rvm-bare', result: 'failed', message: 'rvm-bare has no sources to back up yet: discover or add some first' },
           { actor: 'console:websocket', target: 'rvm-gone', result: 'failed', message: 'No device named "rvm-gone"' },
         ]),

@@ -389,6 +389,12 @@ export class JobManager {
     return true;
   }
 
+  /** The title of the job this process runs on the device now ("Back up rvm-017"), or null. */
+  runningHereOn(deviceId: string): string | null {
+    for (const live of this.#live.values()) if (live.spec.deviceId === deviceId) return live.spec.title;
+    return null;
+  }
+
   /**
    * Devices with a job running now (a backup, a restore, a drill) in this process or another live
    * one: one job per device at a time.
