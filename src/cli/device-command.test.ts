@@ -365,7 +365,7 @@ describe('jetvault device', () => {
 
     // One refused (no sources), two backed up: a list in the order named, exit 1 for the refusal.
     const three = await run('backup', '--device', 'rvm-a', '--device', 'rvm-bare', '--device', 'rvm-b', '--json');
-    expect(three.code).toBe(1);
+    expect(three.code, three.err).toBe(1);
     expect(three.err).toMatch(/^jetvault backup: rvm-bare has no sources to back up yet/m);
     const documents = JSON.parse(three.out) as { device: string; status?: string; snapshots?: unknown[] }[];
     expect(documents.map((d) => d.device)).toEqual(['rvm-a', 'rvm-bare', 'rvm-b']);
@@ -377,7 +377,7 @@ describe('jetvault device', () => {
 
     // Without --json each run's lines, and 0 when every run is kept.
     const text = await run('backup', '--device', 'rvm-b', '--device', 'rvm-a', '--device', 'rvm-b');
-    expect(text.code).toBe(0);
+    expect(text.code, text.err).toBe(0);
     expect(text.out).toMatch(/^rvm-a: run \S+ done in/m);
     expect(text.out).toMatch(/^rvm-b: run \S+ done in/m);
     expect(text.out.match(/ done in /g)).toHaveLength(2); // named twice, backed up once

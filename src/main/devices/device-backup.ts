@@ -286,7 +286,7 @@ export async function runSources(
    * `console`: this console's id — its commands are marked on the device, and what a cut run of
    * this console left running there is stopped first (leftovers.ts).
    */
-  device: { name: string; sysroot?: string; wireCompression?: WireCompression; onDisks?: (disks: DiskUsage[]) => void; resume?: ResumeStore; console?: string },
+  device: { name: string; sysroot?: string; wireCompression?: WireCompression; onDisks?: (disks: DiskUsage[]) => void; resume?: ResumeStore; marks?: string },
   sources: SourceConfig[],
   ctx: Pick<JobContext, 'phase' | 'advance' | 'setTotals' | 'signal'> & Partial<Pick<JobContext, 'commit'>>,
   lease?: Lease,
@@ -294,7 +294,7 @@ export async function runSources(
   prepared?: Promise<void>,
 ): Promise<BackupRunResult> {
   const started = Date.now();
-  const runner = device.console ? markedRunner(connection, device.console) : connection;
+  const runner = device.marks ? markedRunner(connection, device.marks) : connection;
   const runId = `${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`;
   const written: string[] = [];
   const results: SourceResult[] = [];
@@ -319,7 +319,7 @@ export async function runSources(
     // A cancel closes the probe's command at once: a link gone silent under it would hold the run
     // until keepalives gave up. The repository's side is seen through (it may be writing an index).
     // It also stops what a cut run of this console left running on the device (leftovers.ts).
-    const leftovers = device.console ? stopLeftovers(device.console) : undefined;
+    const leftovers = device.marks ? stopLeftovers(device.marks) : undefined;
     const [all, { text, probe }] = await Promise.all([listSnapshots(repo), probeDevice(runner, device.sysroot, stop.signal, leftovers), prepared ?? prepareWrite(repo)]);
     const stopped = leftoversOf(text);
     const platform = platformTags(parsePlatform(text));
@@ -587,7 +587,7 @@ export function startDeviceBackup(deps: DeviceBackupDeps, name: string, only: st
           return runSources(
             repo,
             connection,
-            { name, sysroot: device.profile.sysroot, wireCompression: device.profile.wireCompression, onDisks, resume: deps.repository.resume, console: deps.devices.consoleId() },
+            { name, sysroot: device.profile.sysroot, wireCompression: device.profile.wireCompression, onDisks, resume: deps.repository.resume, marks: deps.devices.marksScope(name) },
             sources,
             ctx,
             lease,

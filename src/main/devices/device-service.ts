@@ -2,7 +2,7 @@
  * The device inventory: profiles in the history store, pinned host keys, and secrets (passwords,
  * key passphrases) in the SecretStore — never in the profile, an export, or a log line.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { access, constants, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
@@ -304,6 +304,17 @@ export class DeviceService {
         return made;
       })
       .immediate();
+  }
+
+  /**
+   * The folder name (16 hex digits) a device's backup and drill commands mark themselves under on
+   * the device (leftovers.ts): this console's, and this device's. A job stops every marked command
+   * still alive as left by a cut run, which holds only while nothing else marks there — and one job
+   * per device is per inventory device, not per login: two devices of the inventory on one Jetson
+   * (its LAN and its VPN address), backed up together, stopped each other's pg_dump.
+   */
+  marksScope(name: string): string {
+    return createHash('sha256').update(`${this.consoleId()}:${this.get(name).id}`).digest('hex').slice(0, 16);
   }
 
   /** Summaries of every device with its backup state, for the fleet overview. */

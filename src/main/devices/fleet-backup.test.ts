@@ -196,7 +196,7 @@ describe('a link that goes silent mid-transfer', () => {
     const { rmSync } = await import('node:fs');
     // An earlier run's command as a dead link leaves it (marked by this console, its link gone).
     const earlier = await DeviceConnection.open(await services.devices.connectOptions(device.name));
-    const held = await earlier.exec(marked(sh`sleep 300 | cat`, services.devices.consoleId()));
+    const held = await earlier.exec(marked(sh`sleep 300 | cat`, services.devices.marksScope(device.name)));
     held.stdout.resume();
     await waitFor('the command to run', () => device.sessionProcesses('sleep').length > 0, 5_000);
     device.proxy!.stall({ deviceHearsNothing: true });
@@ -213,6 +213,31 @@ describe('a link that goes silent mid-transfer', () => {
     } finally {
       device.proxy!.releaseDead();
       rmSync(inspect, { recursive: true, force: true });
+    }
+  }, 90_000);
+
+  it('a second device of the inventory on the same login (one Jetson under two names) leaves the first one\'s running commands alone', async () => {
+    // Its LAN and its VPN address, say: each inventory device runs one job at a time, but the two
+    // may run at once (the Fleet page backs both up) — a run must not take the other's for leftovers.
+    const twin = `${device.name}-vpn`;
+    services.devices.import({ ...device.profile(), name: twin }, 'test');
+    const running = await DeviceConnection.open(await services.devices.connectOptions(device.name));
+    try {
+      const held = await running.exec(marked(sh`sleep 300 | cat`, services.devices.marksScope(device.name)));
+      held.stdout.resume();
+      await waitFor('the command to run', () => device.sessionProcesses('sleep').length > 0, 5_000);
+      const twinRun = await startDeviceBackup(services, twin, ['config']).done;
+      expect(twinRun.record.status).toBe('succeeded');
+      expect(twinRun.value!.leftoversStopped).toBeUndefined();
+      expect(device.sessionProcesses('sleep')).toHaveLength(1);
+      // The device's own next run does take it for a cut run's leftover, and stops it.
+      const ownRun = await startDeviceBackup(services, device.name, ['config']).done;
+      expect(ownRun.record.status).toBe('succeeded');
+      expect(ownRun.value!.leftoversStopped).toEqual(expect.arrayContaining(['sleep']));
+      expect(device.sessionProcesses('sleep')).toEqual([]);
+    } finally {
+      running.close();
+      services.devices.remove(twin, 'test');
     }
   }, 90_000);
 

@@ -10,16 +10,18 @@
  *
  * So each backup and drill command marks itself on the device: the login shell sshd starts for it
  * leads its own session (sshd calls setsid for every exec), and writes its pid and start time (field
- * 22 of /proc/PID/stat, so a reused pid is never taken for it) into a folder of this console's
- * (`marked`). The next backup, drill or restore of the device from this console stops every marked
- * session that still runs (`stopLeftovers`, part of the job's first command): TERM to its process
- * group — the dump commands' traps then remove their temp copies — and KILL 2 s later to what is left.
+ * 22 of /proc/PID/stat, so a reused pid is never taken for it) into a folder of this console's and
+ * this device's (`marked`; the folder's name is `DeviceService.marksScope`). The next backup, drill
+ * or restore of the device from this console stops every marked session that still runs
+ * (`stopLeftovers`, part of the job's first command): TERM to its process group — the dump
+ * commands' traps then remove their temp copies — and KILL 2 s later to what is left.
  * (A drill's pg_restore left so held its scratch database open: the next drill could not drop it.)
  *
  * Safe because a console runs one job per device at a time, across its processes (the job manager
  * refuses a device busy in another one): when a job starts, no other job of the device from this
  * console is running, so every marked session still alive was left by a cut one. Another console
- * (another laptop, another data folder) marks into a folder of its own id and is never touched. The
+ * (another laptop, another data folder) marks into a folder of its own id and is never touched; so
+ * does another device of the inventory on the same login (one Jetson under two addresses). The
  * folder is used only when it is this login's own and not a symlink, so another user of the device
  * cannot make a root login stop processes it names. A restore's own commands are not marked: its
  * swap is never stopped from outside (decision 007).
@@ -36,12 +38,12 @@ import { runToString, type CommandRunner } from './ssh-connection';
 /** The section of the run's first command's output that names what it stopped, a process per line. */
 const SECTION = 'leftovers';
 
-const CONSOLE_ID = /^[0-9a-f]{16}$/;
+const SCOPE = /^[0-9a-f]{16}$/;
 
 /** The folder of this console's marks on the device (in its temp folder), as shell: `JV_R=…`. */
-function marksFolder(consoleId: string): RawShell {
-  if (!CONSOLE_ID.test(consoleId)) throw new AppError('INTERNAL', `not a console id: ${consoleId}`);
-  return raw(`JV_R="\${TMPDIR:-/tmp}/${DEVICE_WORK_PREFIX}runs-${consoleId}"`);
+function marksFolder(scope: string): RawShell {
+  if (!SCOPE.test(scope)) throw new AppError('INTERNAL', `not a marks scope: ${scope}`);
+  return raw(`JV_R="\${TMPDIR:-/tmp}/${DEVICE_WORK_PREFIX}runs-${scope}"`);
 }
 
 /**
@@ -49,16 +51,16 @@ function marksFolder(consoleId: string): RawShell {
  * temp folder it may not write to): the command runs as it would, only a cut run's leftovers are
  * then not stopped.
  */
-export function marked(command: RawShell, consoleId: string): RawShell {
-  return sh`${marksFolder(consoleId)}; [ -d "$JV_R" ] || mkdir -m 700 "$JV_R" 2>/dev/null; if [ -O "$JV_R" ] && [ ! -h "$JV_R" ] && read -r JV_S < /proc/$$/stat; then set -- \${JV_S##*) }; shift 19; echo "$1" > "$JV_R/$$"; set --; fi 2>/dev/null
+export function marked(command: RawShell, scope: string): RawShell {
+  return sh`${marksFolder(scope)}; [ -d "$JV_R" ] || mkdir -m 700 "$JV_R" 2>/dev/null; if [ -O "$JV_R" ] && [ ! -h "$JV_R" ] && read -r JV_S < /proc/$$/stat; then set -- \${JV_S##*) }; shift 19; echo "$1" > "$JV_R/$$"; set --; fi 2>/dev/null
 ${command}`;
 }
 
 /** A runner whose every command is `marked` (a backup's or a drill's; see above). */
-export function markedRunner(runner: CommandRunner, consoleId: string): CommandRunner {
+export function markedRunner(runner: CommandRunner, scope: string): CommandRunner {
   const wrapped: CommandRunner = {
     target: runner.target,
-    exec: (command, signal) => runner.exec(marked(command, consoleId), signal),
+    exec: (command, signal) => runner.exec(marked(command, scope), signal),
     run: (command, options) => runToString(wrapped, command, options),
     ...(runner.databasePassword ? { databasePassword: runner.databasePassword } : {}),
   };
@@ -71,7 +73,7 @@ export function markedRunner(runner: CommandRunner, consoleId: string): CommandR
  * subshells (the same program) left out, unless a session is that program alone (`exec tar …`).
  * Run as a marked command, it skips its own mark. Appended to the run's first command.
  */
-export function stopLeftovers(consoleId: string): RawShell {
+export function stopLeftovers(scope: string): RawShell {
   return sh`echo @@${raw(SECTION)}
 jv_group() {
   for JV_Q in /proc/[0-9]*/stat; do
@@ -81,7 +83,7 @@ jv_group() {
     JV_S=\${JV_S#*\\(}; echo "\${JV_Q%/stat} \${JV_S%) *}"
   done
 }
-${marksFolder(consoleId)}; JV_OLD=
+${marksFolder(scope)}; JV_OLD=
 if [ -O "$JV_R" ] && [ ! -h "$JV_R" ]; then
   for JV_F in "$JV_R"/*; do
     JV_P=\${JV_F##*/}

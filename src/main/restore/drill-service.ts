@@ -84,9 +84,9 @@ export class DrillService {
             // stops what an earlier run of this console cut off by a dead link left running there —
             // a drill's pg_restore still holding its scratch database, a backup's pg_dump — and the
             // drill's own commands are marked for the next run to do the same (leftovers.ts).
-            const consoleId = this.devices.consoleId();
-            const runner = markedRunner(connection, consoleId);
-            const { text, probe } = await probeDevice(runner, device.profile.sysroot, undefined, stopLeftovers(consoleId));
+            const scope = this.devices.marksScope(device.profile.name);
+            const runner = markedRunner(connection, scope);
+            const { text, probe } = await probeDevice(runner, device.profile.sysroot, undefined, stopLeftovers(scope));
             stopped = leftoversOf(text);
             const compress = await chooseCompression(connection, device.profile.wireCompression, probe);
             await sweepScratch(connection, parent, may, ctx.signal);

@@ -253,7 +253,7 @@ describe('restore drills on a real device', () => {
     // to its scratch database, waiting for input that never comes. DROP DATABASE refuses while it is.
     const scratch = `${db.database}_jv_drill_leftover`;
     const connection = await DeviceConnection.open(await services.devices.connectOptions(device.name));
-    const held = await connection.exec(marked(sh`PGHOST=${db.host} PGPORT=${db.port} psql -X -q -d postgres -c ${`CREATE DATABASE "${scratch}"`} && PGHOST=${db.host} PGPORT=${db.port} exec psql -X -q -d ${scratch}`, services.devices.consoleId()));
+    const held = await connection.exec(marked(sh`PGHOST=${db.host} PGPORT=${db.port} psql -X -q -d postgres -c ${`CREATE DATABASE "${scratch}"`} && PGHOST=${db.host} PGPORT=${db.port} exec psql -X -q -d ${scratch}`, services.devices.marksScope(device.name)));
     held.stdout.resume();
     const connected = async () => (await device.mutate.sql(`SELECT count(*) FROM pg_stat_activity WHERE datname = '${scratch}';`)).trim() === '1';
     await waitFor('the leftover session on its scratch database', connected, 10_000, 100);

@@ -634,7 +634,7 @@ export class RestoreService {
     // Planned after the recovery: it may have put files back. The first command also stops what
     // a backup or drill of this console cut off by a dead link left running there (leftovers.ts;
     // the restore's own commands are never marked: its swap is not stopped from outside).
-    const [{ parts, warnings }, { text, probe }] = await Promise.all([this.#parts(request, connection, restoreId, choice), probeDevice(connection, device.profile.sysroot, undefined, stopLeftovers(this.devices.consoleId()))]);
+    const [{ parts, warnings }, { text, probe }] = await Promise.all([this.#parts(request, connection, restoreId, choice), probeDevice(connection, device.profile.sysroot, undefined, stopLeftovers(this.devices.marksScope(request.device)))]);
     const stopped = leftoversOf(text);
     if (stopped.length > 0) notes.push(`First stopped what an earlier backup or drill had left running on the device (${stopped.join(', ')}).`);
     const summary = this.#summary(request, parts, warnings, text ? parsePlatform(text) : null);
