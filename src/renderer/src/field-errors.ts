@@ -3,14 +3,14 @@
  * has one, the browser will not send the form again (react-aria makes it the input's own validity
  * message), so a field's reason goes as soon as the field is edited.
  */
-import { useCallback, useState } from 'react';
+import { useCallback, useMemo, useState } from 'react';
 import type { AppError } from '../../shared/errors';
 import { placeIssues } from '../../shared/refusal';
 import type { Refusal } from '../../shared/refusal';
 
 export type FieldErrors = Record<string, string>;
 
-/** `fields`: the names of the form's fields that show a reason (a `FieldError` inside). */
+/** `fields`: the names of the form's fields that show a reason (a `FieldError` inside); a constant of the form's module. */
 export function useFieldErrors(fields: readonly string[]): {
   errors: FieldErrors;
   /**
@@ -26,14 +26,15 @@ export function useFieldErrors(fields: readonly string[]): {
   editing: <T>(field: string, set: (value: T) => void) => (value: T) => void;
 } {
   const [errors, setErrors] = useState<FieldErrors>({});
-  const known = fields.join('\n');
+  // Each form passes a module constant, so the set is made once per form.
+  const shown = useMemo(() => new Set(fields), [fields]);
   const refused = useCallback(
     (error: AppError, prefix = '') => {
-      const { marked, refusal } = placeIssues(error.issues ?? [], new Set(known.split('\n')), prefix);
+      const { marked, refusal } = placeIssues(error.issues ?? [], shown, prefix);
       setErrors(marked);
       return refusal;
     },
-    [known],
+    [shown],
   );
   const edited = useCallback((field: string) => setErrors((all) => (field in all ? Object.fromEntries(Object.entries(all).filter(([key]) => key !== field)) : all)), []);
   const editing =
