@@ -206,7 +206,7 @@ async function backupDevices(devices: string[], sources: string[], values: Recor
 }
 
 /** The exit code of several runs: a failure's own code (the first, as named), else 3 when one was partial, else 0. */
-export function worstExit(codes: readonly number[]): number {
+function worstExit(codes: readonly number[]): number {
   return codes.find((c) => c !== EXIT.ok && c !== EXIT.partial) ?? (codes.includes(EXIT.partial) ? EXIT.partial : EXIT.ok);
 }
 
